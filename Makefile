@@ -1,0 +1,86 @@
+# Custos: one Makefile.
+#   make          builds ./custos and ./libcustos.a (optimized, hardened)
+#   make test     builds everything with ASan and UBSan into build/test and runs every test
+#   make deps     installs the Debian packages the project needs, if missing
+#   make fuzz     builds the libFuzzer targets with clang into build/fuzz
+#   make format   runs clang-format over the sources
+
+CC      ?= cc
+PKGS    := libsodium sqlite3 libcjson
+TESTPKGS := cmocka
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla \
+        -Wimplicit-fallthrough -fno-common
+HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+STD     := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+INC     := -Iinclude -Isrc -Isrc/util -Isrc/crypto -Isrc/store -Isrc/core
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+TEST_LIBS  = $(PKG_LIBS) $(shell pkg-config --libs $(TESTPKGS))
+
+CFLAGS_REL  := $(STD) $(WARN) $(INC) -O2 -g $(HARDEN) -MMD -MP
+CFLAGS_TEST := $(STD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -DCU_FAULT_INJECTION \
+               -fsanitize=address,undefined -fno-sanitize-recover=all -MMD -MP
+LDFLAGS_REL := -Wl,-z,relro,-z,now
+LDFLAGS_TEST := -fsanitize=address,undefined
+
+LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_HELPERS := $(wildcard tests/helpers/*.c)
+
+REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
+REL_CLI_OBJ  := $(CLI_SRC:%.c=build/rel/%.o)
+TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o)
+TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
+TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
+TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
+
+.PHONY: all test check deps fuzz format clean
+all: custos libcustos.a
+
+libcustos.a: $(REL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+custos: $(REL_CLI_OBJ) libcustos.a
+	$(CC) $(LDFLAGS_REL) -o $@ $(REL_CLI_OBJ) libcustos.a $(PKG_LIBS)
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -c -o $@ $<
+
+build/test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) $(PKG_CFLAGS) -Itests/helpers -c -o $@ $<
+
+build/test/libcustos.a: $(TEST_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/test/custos: $(TEST_CLI_OBJ) build/test/libcustos.a
+	$(CC) $(LDFLAGS_TEST) -o $@ $(TEST_CLI_OBJ) build/test/libcustos.a $(PKG_LIBS)
+
+build/test/tests/%: build/test/tests/%.o $(TEST_HELPER_OBJ) build/test/libcustos.a
+	$(CC) $(LDFLAGS_TEST) -o $@ $< $(TEST_HELPER_OBJ) build/test/libcustos.a $(TEST_LIBS)
+
+# Every test: the cmocka unit binaries, then the CLI scripts against the sanitized binary.
+test: $(TEST_BINS) build/test/custos
+	@tests/run.sh build/test
+
+check: test
+
+deps:
+	@scripts/deps.sh
+
+fuzz:
+	@$(MAKE) -f fuzz/Makefile
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard src/*/*.h include/*.h)
+
+clean:
+	rm -rf build custos libcustos.a
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,199 @@
+/*
+ * cli.c: helpers shared by the custos commands (see cli.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "json.h"
+#include "util.h"
+
+void cli_common_defaults(cli_common *c)
+{
+    const char *env = getenv("CUSTOS_DATA");
+
+    memset(c, 0, sizeof(*c));
+    c->data_dir = env && *env ? env : "./custos-data";
+}
+
+int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
+{
+    switch (opt) {
+    case OPT_DATA:
+        c->data_dir = arg;
+        return 1;
+    case OPT_PASSFILE:
+        c->passphrase_file = arg;
+        return 1;
+    case OPT_XCHACHA:
+        c->allow_xchacha = 1;
+        return 1;
+    case OPT_HELP:
+        *help = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void cli_passphrase_free(char *p)
+{
+    if (p != NULL) {
+        cu_str_wipe(p);
+        free(p);
+    }
+}
+
+int cli_vault_opts(const cli_common *c, cu_vault_opts *o, char **passphrase)
+{
+    const char *env = getenv("CUSTOS_PASSPHRASE");
+    cu_err err = {0};
+
+    memset(o, 0, sizeof(*o));
+    *passphrase = NULL;
+    o->data_dir = c->data_dir;
+    o->allow_xchacha = c->allow_xchacha;
+    if (c->passphrase_file != NULL) {
+        size_t n = 0;
+        if (cu_file_read(c->passphrase_file, 4096, passphrase, &n, &err) != CU_OK)
+            return cli_fail(&err);
+        while (n > 0 && ((*passphrase)[n - 1] == '\n' || (*passphrase)[n - 1] == '\r'))
+            (*passphrase)[--n] = '\0';
+    } else if (env != NULL && *env != '\0') {
+        if ((*passphrase = strdup(env)) == NULL)
+            return 1;
+    }
+    o->passphrase = *passphrase;
+    return 0;
+}
+
+int cli_open(const cli_common *c, cu_vault **v)
+{
+    cu_vault_opts o;
+    char *pass = NULL;
+    cu_err err = {0};
+    int rc;
+
+    if ((rc = cli_vault_opts(c, &o, &pass)) != 0)
+        return rc;
+    if (cu_vault_open(&o, v, &err) != CU_OK)
+        rc = cli_fail(&err);
+    cli_passphrase_free(pass);
+    return rc;
+}
+
+int cli_fail(const cu_err *err)
+{
+    fprintf(stderr, "custos: %s: %s\n", cu_rc_name(err->code), err->msg);
+    switch (err->code) {
+    case CU_OK:
+        return 0;
+    case CU_ERR_NOT_FOUND:
+        return 3;
+    case CU_ERR_INVALID:
+    case CU_ERR_EXISTS:
+    case CU_ERR_FORBIDDEN_FIELD:
+    case CU_ERR_CONFLICT:
+    case CU_ERR_LIMIT:
+        return 4;
+    case CU_ERR_CRYPTO:
+    case CU_ERR_KEY:
+    case CU_ERR_PERM:
+    case CU_ERR_AUTH:
+    case CU_ERR_UNSUPPORTED:
+        return 5;
+    case CU_ERR_IO:
+        return 6;
+    default:
+        return 1;
+    }
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "custos %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see custos %s --help)\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_print(cJSON *item)
+{
+    char *text = item ? cJSON_Print(item) : NULL;
+
+    if (text == NULL) {
+        cJSON_Delete(item);
+        fprintf(stderr, "custos: out_of_memory: could not print the result\n");
+        return 1;
+    }
+    puts(text);
+    cu_str_wipe(text);
+    free(text);
+    cJSON_Delete(item);
+    return 0;
+}
+
+int cli_id(const char *cmd, const char *what, const char *s, cu_id *out)
+{
+    if (s == NULL)
+        return cli_usage(cmd, "%s is required", what);
+    if (cu_id_parse(s, out) != CU_OK)
+        return cli_usage(cmd, "%s must be a decimal id", what);
+    return 0;
+}
+
+void cli_add_id(cJSON *o, const char *name, cu_id id)
+{
+    char buf[CU_ID_STRLEN];
+
+    cu_id_format(id, buf);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+void cli_add_time(cJSON *o, const char *name, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+char *cli_read_stdin(size_t max, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+
+    while (buf != NULL) {
+        size_t r;
+        if (n + 1 >= cap) {
+            char *nb;
+            if (cap > max + 1) {
+                free(buf);
+                return NULL;
+            }
+            nb = realloc(buf, cap * 2);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        r = fread(buf + n, 1, cap - n - 1, stdin);
+        n += r;
+        if (r == 0) {
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+    }
+    free(buf);
+    return NULL;
+}

@@ -1,0 +1,76 @@
+/*
+ * cli.h: what the `custos` commands share: common options, opening the vault, JSON output on
+ * stdout, one-line errors on stderr, and exit codes.
+ *
+ * Exit codes (docs/cli.md):
+ *   0 success             3 not found                       5 key, integrity or permissions
+ *   1 internal error      4 refused: invalid, exists,       6 I/O
+ *   2 usage error           forbidden, conflict, too large
+ */
+#ifndef CU_CLI_H
+#define CU_CLI_H
+
+#include <getopt.h>
+
+#include <cjson/cJSON.h>
+
+#include "custos.h"
+
+enum { EXIT_USAGE = 2 };
+
+/* Options every command takes. */
+typedef struct cli_common {
+    const char *data_dir;
+    const char *passphrase_file;
+    int allow_xchacha;
+} cli_common;
+
+/* Long options shared by every command; their short codes are above 0xff. */
+enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP };
+#define CLI_COMMON_OPTS                                                                            \
+    {"data", required_argument, NULL, OPT_DATA},                                                   \
+        {"passphrase-file", required_argument, NULL, OPT_PASSFILE},                                \
+        {"allow-xchacha", no_argument, NULL, OPT_XCHACHA}, {"help", no_argument, NULL, OPT_HELP}
+
+#define CLI_COMMON_HELP                                                                            \
+    "  --data DIR              data directory (default $CUSTOS_DATA or ./custos-data)\n"          \
+    "  --passphrase-file FILE  read the key file's passphrase from FILE (or set\n"               \
+    "                          CUSTOS_PASSPHRASE)\n"                                             \
+    "  --allow-xchacha         allow XChaCha20-Poly1305 on a CPU without AES-NI\n"                \
+    "  --help                  show this help\n"
+
+/* Handles a common option; returns 1 if opt was one, 0 if not. Sets *help for --help. */
+int cli_common_opt(cli_common *c, int opt, const char *arg, int *help);
+void cli_common_defaults(cli_common *c);
+
+/* Opens the vault named by c; on failure prints the error and returns its exit code. */
+int cli_open(const cli_common *c, cu_vault **v);
+/* Builds the vault options (passphrase read as needed); passphrase must be freed with
+ * cli_passphrase_free(). Returns an exit code. */
+int cli_vault_opts(const cli_common *c, cu_vault_opts *o, char **passphrase);
+void cli_passphrase_free(char *p);
+
+/* Prints "custos: CODE: message" on stderr and returns the exit code for err. */
+int cli_fail(const cu_err *err);
+/* Prints a usage error and returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints item as JSON on stdout, deletes it, returns 0 (1 if out of memory). */
+int cli_print(cJSON *item);
+/* Parses an id argument; prints a usage error on failure. */
+int cli_id(const char *cmd, const char *what, const char *s, cu_id *out);
+/* Adds an id as a decimal string member. */
+void cli_add_id(cJSON *o, const char *name, cu_id id);
+/* Adds a unix time as an RFC 3339 UTC string member. */
+void cli_add_time(cJSON *o, const char *name, int64_t t);
+/* Reads all of stdin (at most max bytes). */
+char *cli_read_stdin(size_t max, size_t *len);
+
+/* The commands. argv[0] is the command's name. */
+int cmd_init(int argc, char **argv);
+int cmd_tenant(int argc, char **argv);
+int cmd_subject(int argc, char **argv);
+int cmd_collection(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * cmd_record.c: `custos record put|update|get|list|find|delete`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json.h"
+
+static const char help[] =
+    "usage: custos record put --tenant ID --collection C [--subject ID] JSON|- [OPTIONS]\n"
+    "       custos record update --tenant ID RECORD JSON|-\n"
+    "       custos record get --tenant ID RECORD\n"
+    "       custos record list --tenant ID --subject ID\n"
+    "       custos record find --tenant ID --collection C --field F --value V\n"
+    "       custos record delete --tenant ID RECORD\n"
+    "\n"
+    "put stores a JSON object (\"-\" reads it from stdin) encrypted under the subject's key,\n"
+    "or the tenant data key without --subject, and prints its id. get prints the record\n"
+    "with its document; list prints a subject's record ids; find prints the ids of records\n"
+    "whose indexed field equals V exactly.\n"
+    "\n"
+    "  --tenant ID             the tenant (required)\n"
+    "  --collection C          collection name, [a-z][a-z0-9_]*\n"
+    "  --subject ID            the subject owning the record\n"
+    "  --field F --value V     an indexed field and the value to find\n" CLI_COMMON_HELP;
+
+enum { OPT_TENANT = 0x200, OPT_COLL, OPT_SUBJECT, OPT_FIELD, OPT_VALUE };
+
+static int print_ids(const cu_id *ids, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (size_t i = 0; i < n; i++) {
+        char buf[CU_ID_STRLEN];
+        cu_id_format(ids[i], buf);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+    }
+    return cli_print(arr);
+}
+
+/* The document argument, or stdin for "-". Caller frees. */
+static char *doc_arg(const char *arg, size_t *len)
+{
+    if (strcmp(arg, "-") == 0)
+        return cli_read_stdin(CU_RECORD_MAX, len);
+    *len = strlen(arg);
+    return strdup(arg);
+}
+
+static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
+{
+    cu_record r;
+    cu_err err = {0};
+    cJSON *o, *doc = NULL;
+
+    if (cu_record_get(v, ctx, tenant, id, &r, &err) != CU_OK)
+        return cli_fail(&err);
+    o = cJSON_CreateObject();
+    cli_add_id(o, "id", r.id);
+    cJSON_AddStringToObject(o, "collection", r.collection);
+    if (r.subject_id)
+        cli_add_id(o, "subject_id", r.subject_id);
+    cli_add_time(o, "created_at", r.created_at);
+    cli_add_time(o, "updated_at", r.updated_at);
+    if (cu_json_parse(r.json, strlen(r.json), &doc, NULL, &err) == CU_OK)
+        cJSON_AddItemToObject(o, "data", doc);
+    cu_record_cleanup(&r);
+    return cli_print(o);
+}
+
+int cmd_record(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTS,
+        {"tenant", required_argument, NULL, OPT_TENANT},
+        {"collection", required_argument, NULL, OPT_COLL},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"field", required_argument, NULL, OPT_FIELD},
+        {"value", required_argument, NULL, OPT_VALUE},
+        {NULL, 0, NULL, 0},
+    };
+    cu_ctx ctx = {.actor = "cli", .purpose = "administration"};
+    const char *tenant_s = NULL, *coll = NULL, *subject_s = NULL, *field = NULL, *value = NULL;
+    const char *verb;
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    cu_id tenant, id, subject = 0;
+    cli_common c;
+    int opt, helpme = 0, rc;
+
+    cli_common_defaults(&c);
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (cli_common_opt(&c, opt, optarg, &helpme))
+            continue;
+        switch (opt) {
+        case OPT_TENANT: tenant_s = optarg; break;
+        case OPT_COLL: coll = optarg; break;
+        case OPT_SUBJECT: subject_s = optarg; break;
+        case OPT_FIELD: field = optarg; break;
+        case OPT_VALUE: value = optarg; break;
+        default: return cli_usage("record", "unknown option");
+        }
+    }
+    if (helpme) {
+        fputs(help, stdout);
+        return 0;
+    }
+    if (optind >= argc)
+        return cli_usage("record", "put, update, get, list, find or delete?");
+    verb = argv[optind++];
+    if ((rc = cli_id("record", "--tenant", tenant_s, &tenant)) != 0)
+        return rc;
+    if (subject_s && (rc = cli_id("record", "--subject", subject_s, &subject)) != 0)
+        return rc;
+    if (strcmp(verb, "put") == 0 || strcmp(verb, "update") == 0) {
+        int put = verb[0] == 'p';
+        size_t len = 0;
+        char *doc;
+        if (optind + (put ? 1 : 2) != argc)
+            return cli_usage("record", put ? "put takes one JSON argument"
+                                           : "update takes RECORD and JSON");
+        if (put && coll == NULL)
+            return cli_usage("record", "--collection is required");
+        if (!put && (rc = cli_id("record", "RECORD", argv[optind], &id)) != 0)
+            return rc;
+        if ((doc = doc_arg(argv[argc - 1], &len)) == NULL)
+            return cli_usage("record", "could not read the document");
+        if ((rc = cli_open(&c, &v)) == 0) {
+            cu_rc r = put ? cu_record_put(v, &ctx, tenant, coll, subject, doc, len, &id, &err)
+                          : cu_record_update(v, &ctx, tenant, id, doc, len, &err);
+            if (r == CU_OK) {
+                cJSON *o = cJSON_CreateObject();
+                cli_add_id(o, "id", id);
+                rc = cli_print(o);
+            } else {
+                rc = cli_fail(&err);
+            }
+        }
+        cu_str_wipe(doc);
+        free(doc);
+    } else if (strcmp(verb, "get") == 0 || strcmp(verb, "delete") == 0) {
+        if (optind + 1 != argc)
+            return cli_usage("record", "%s takes one RECORD id", verb);
+        if ((rc = cli_id("record", "RECORD", argv[optind], &id)) != 0)
+            return rc;
+        if ((rc = cli_open(&c, &v)) != 0)
+            return rc;
+        if (verb[0] == 'g') {
+            rc = do_get(v, &ctx, tenant, id);
+        } else if (cu_record_delete(v, &ctx, tenant, id, &err) == CU_OK) {
+            cJSON *o = cJSON_CreateObject();
+            cli_add_id(o, "id", id);
+            cJSON_AddBoolToObject(o, "deleted", 1);
+            rc = cli_print(o);
+        } else {
+            rc = cli_fail(&err);
+        }
+    } else if (strcmp(verb, "list") == 0 || strcmp(verb, "find") == 0) {
+        cu_id *ids = NULL;
+        size_t n = 0;
+        cu_rc r;
+        if (optind != argc)
+            return cli_usage("record", "%s takes options only", verb);
+        if (verb[0] == 'l' && subject == 0)
+            return cli_usage("record", "list needs --subject");
+        if (verb[0] == 'f' && (coll == NULL || field == NULL || value == NULL))
+            return cli_usage("record", "find needs --collection, --field and --value");
+        if ((rc = cli_open(&c, &v)) != 0)
+            return rc;
+        r = verb[0] == 'l' ? cu_record_list_by_subject(v, &ctx, tenant, subject, &ids, &n, &err)
+                           : cu_record_find(v, &ctx, tenant, coll, field, value, &ids, &n, &err);
+        rc = r == CU_OK ? print_ids(ids, n) : cli_fail(&err);
+        free(ids);
+    } else {
+        return cli_usage("record", "unknown verb \"%s\"", verb);
+    }
+    cu_vault_close(v);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * main.c: the `custos` binary: dispatches to one command per file (cmd_*.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: custos COMMAND [OPTIONS]\n"
+    "\n"
+    "Custos is a privacy vault: it stores personal data encrypted under per-tenant and\n"
+    "per-subject keys and keeps the promises of a privacy policy by construction.\n"
+    "\n"
+    "commands:\n"
+    "  init                       create a data directory with a new master key\n"
+    "  tenant create|list         manage tenants\n"
+    "  subject add|get|find|erase manage data subjects\n"
+    "  collection define          declare a collection's field classes\n"
+    "  record put|update|get|list|find|delete\n"
+    "                             store and read JSON records\n"
+    "  key rotate                 rotate the master key or a tenant key\n"
+    "\n"
+    "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
+    "stderr. Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 refused,\n"
+    "5 key or integrity, 6 I/O.\n";
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} commands[] = {
+    {"init", cmd_init},         {"tenant", cmd_tenant}, {"subject", cmd_subject},
+    {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("custos %s\n", CU_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "custos: unknown command \"%s\" (see custos --help)\n", argv[1]);
+    return EXIT_USAGE;
+}

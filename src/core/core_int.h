@@ -1,0 +1,133 @@
+/*
+ * core_int.h: the private layout of the vault and the helpers shared by src/core/ files.
+ *
+ * Key hierarchy (DESIGN.md, Keys; P-ENC-1, P-ISO-3):
+ *   master key (keyring file, versioned)
+ *     -> tenant key (kind CU_KEY_TENANT, wrapped by a master key version)
+ *          -> subject keys, the tenant data key, the index key (wrapped by a tenant key version)
+ * Every plaintext key lives in a cu_key (fixed buffer) that is wiped with cu_key_wipe() as soon
+ * as it has been used.
+ */
+#ifndef CU_CORE_INT_H
+#define CU_CORE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include <cjson/cJSON.h>
+
+#include "crypto.h"
+#include "custos.h"
+#include "store.h"
+
+#define CU_KEYRING_FILE "master.key"
+#define CU_DB_FILE "custos.db"
+
+/* Master key versions held in locked memory. */
+typedef struct cu_keyring cu_keyring;
+
+/* Loads the key file at path (refusing one readable by group or others: CU_ERR_PERM); with a
+ * passphrase, unwraps its entries under Argon2id(passphrase). Caller owns *out. */
+cu_rc cu_keyring_load(const char *path, const char *passphrase, cu_keyring **out, cu_err *err);
+/* Makes a new keyring with one fresh version (1); not saved. */
+cu_rc cu_keyring_new(const char *passphrase, cu_keyring **out, cu_err *err);
+/* Writes the keyring to path atomically with mode 0600. */
+cu_rc cu_keyring_save(const cu_keyring *r, const char *path, cu_err *err);
+/* Adds a fresh version numbered after every existing one; returns it in *version. */
+cu_rc cu_keyring_add(cu_keyring *r, uint32_t *version, cu_err *err);
+/* Drops every version but keep. */
+void cu_keyring_retain(cu_keyring *r, uint32_t keep);
+/* The key of a version, or NULL. The pointer stays valid until the keyring changes. */
+const uint8_t *cu_keyring_get(const cu_keyring *r, uint32_t version);
+/* The highest version in the keyring. */
+uint32_t cu_keyring_newest(const cu_keyring *r);
+/* The check value of a version's key, stored in the database to detect a wrong key file. */
+void cu_keyring_check(const uint8_t key[CU_KEYBYTES], uint8_t out[32]);
+void cu_keyring_free(cu_keyring *r);
+
+struct cu_vault {
+    char dir[PATH_MAX];
+    cu_store *store;
+    cu_keyring *ring;
+    char *passphrase;        /* wiped on close; NULL in key-file mode */
+    uint32_t master_version; /* newest version the database knows: wraps new tenant keys */
+    /* Readers: anything that uses master keys. Writer: master key rotation. */
+    pthread_rwlock_t ring_lock;
+};
+
+/* A plaintext key and its version. */
+typedef struct cu_key {
+    uint8_t k[CU_KEYBYTES];
+    uint32_t version;
+} cu_key;
+
+static inline void cu_key_wipe(cu_key *k)
+{
+    cu_wipe(k, sizeof(*k));
+}
+
+/* Associated data binding a ciphertext to its place (P-ENC-2). */
+#define CU_AAD_MAX 512
+typedef struct cu_aad {
+    uint8_t b[CU_AAD_MAX];
+    size_t len;
+} cu_aad;
+
+/* AAD of a data ciphertext: tenant, collection, record (or subject) id, field, key version. */
+void cu_aad_data(cu_aad *a, cu_id tenant, const char *collection, cu_id id, const char *field,
+                 uint32_t key_version);
+/* AAD of a wrapped key: its kind, tenant, owner and version. */
+void cu_aad_key(cu_aad *a, cu_key_kind kind, cu_id tenant, cu_id owner, uint32_t version);
+
+/* Unwraps the newest tenant key (P-ISO-3). CU_ERR_NOT_FOUND if the tenant has none (purged). */
+cu_rc cu_keys_tenant(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
+/* The same with v->ring_lock already held (read or write). */
+cu_rc cu_keys_tenant_locked(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
+/* Wraps tenant key tk under the current master version into a KEY_PUT op (op owns
+ * wrapped.data). Hold v->ring_lock for reading until the op is applied, so that a master
+ * rotation cannot retire the version in between. */
+cu_rc cu_keys_wrap_tenant_locked(cu_vault *v, cu_id tenant, const cu_key *tk, cu_store_op *op,
+                                 cu_err *err);
+/* Unwraps a key of kind (DATA, INDEX, SUBJECT) of the tenant; CU_ERR_KEY if it was destroyed. */
+cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
+                    cu_err *err);
+/* Makes a fresh key of kind under the tenant key tk and fills op with its KEY_PUT (op owns
+ * wrapped->data; free it after apply). Returns the plaintext in *out. */
+cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner,
+                         cu_key *out, cu_store_op *op, cu_err *err);
+
+/* Seals pt under key with aad into a new blob (caller frees blob->data). */
+cu_rc cu_seal(const cu_key *key, const cu_aad *aad, const void *pt, size_t len, cu_blob *out,
+              cu_err *err);
+/* Opens a blob into a NUL-terminated buffer the caller wipes and frees. what names the object
+ * for the message ("record", "subject"). */
+cu_rc cu_open(const cu_key *key, const cu_aad *aad, const cu_blob *ct, char **out, size_t *len,
+              const char *what, cu_err *err);
+
+/* Checks that the tenant exists and is not purged; for writes, that it is active. */
+cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err);
+
+/* Normalizers for blind-indexed values: write into out (outcap bytes), NUL-terminated.
+ * CU_ERR_INVALID if the value cannot be an email or phone. */
+cu_rc cu_norm_email(const char *in, char *out, size_t outcap);
+cu_rc cu_norm_phone(const char *in, char *out, size_t outcap);
+
+/* Field classification of one collection (from its declared spec and the built-in rules). */
+typedef struct cu_schema cu_schema;
+cu_rc cu_schema_load(cu_vault *v, cu_id tenant, const char *collection, cu_schema **out,
+                     cu_err *err);
+void cu_schema_free(cu_schema *s);
+/* The class and indexed flag of a top-level field. */
+cu_field_class cu_schema_class(const cu_schema *s, const char *field, int *indexed);
+/* 1 if a name is a card-number field that is always forbidden (P-ENC-3). */
+int cu_field_is_card_name(const char *name);
+/* 1 if the string holds something that looks like a full payment card number (P-ENC-3). */
+int cu_value_is_card_number(const char *s);
+
+/* Wipes every string value of a cJSON tree (personal values), then deletes it. NULL: no-op. */
+void cu_json_delete_wiped(cJSON *o);
+
+/* Validates a collection name: [a-z][a-z0-9_]{0,62}. */
+int cu_collection_name_ok(const char *name);
+
+#endif

@@ -1,0 +1,499 @@
+/*
+ * record.c: JSON documents in named collections.
+ *
+ * A record is sealed under its subject's key, or under the tenant data key when no subject owns
+ * it (P-ENC-1). Each top-level field is classified by the collection's schema: sensitive fields
+ * are taken out of the document and sealed on their own, with a blind index (P-ENC-6); their
+ * place in the document keeps a null so the key order survives. Forbidden fields and anything
+ * that looks like a card number are refused (P-ENC-3). Every ciphertext's AAD names tenant,
+ * collection, record id, field ("$doc" for the document) and key version (P-ENC-2).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "json.h"
+#include "util.h"
+
+#define DOC_FIELD "$doc"
+
+/* What encoding a document produces: the record row plus its blind index operations. */
+typedef struct encoded {
+    cu_store_op *ops; /* ops[0] is the RECORD_PUT, the rest BLIND_PUTs */
+    size_t nops;
+    char **scopes;
+    size_t nscopes;
+} encoded;
+
+static void encoded_cleanup(encoded *e)
+{
+    if (e->ops != NULL) {
+        cu_store_record *r = &e->ops[0].u.record;
+        free(r->doc.data);
+        for (size_t i = 0; i < r->nfields; i++) {
+            free(r->fields[i].name);
+            free(r->fields[i].ct.data);
+        }
+        free(r->fields);
+    }
+    for (size_t i = 0; i < e->nscopes; i++)
+        free(e->scopes[i]);
+    free(e->scopes);
+    free(e->ops);
+    memset(e, 0, sizeof(*e));
+}
+
+/* P-ENC-3: refuses any string (or long integer) anywhere in v that looks like a card number. */
+static int holds_card_number(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return cu_value_is_card_number(v->valuestring);
+    if (cJSON_IsNumber(v) && v->valuedouble >= 1e12) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%.0f", v->valuedouble);
+        return cu_value_is_card_number(buf);
+    }
+    for (const cJSON *c = v->child; c != NULL; c = c->next)
+        if (holds_card_number(c))
+            return 1;
+    return 0;
+}
+
+/* The text an indexed value is looked up by: normalized for emails and phones. */
+static cu_rc index_text(const char *field, const char *raw, char *out, size_t cap)
+{
+    if (strstr(field, "email") && cu_norm_email(raw, out, cap) == CU_OK)
+        return CU_OK;
+    if (strstr(field, "phone") && cu_norm_phone(raw, out, cap < 32 ? cap : 32) == CU_OK)
+        return CU_OK;
+    return cu_strlcpy(out, raw, cap) == 0 ? CU_OK : CU_ERR_LIMIT;
+}
+
+/* The scalar text of an indexed JSON value, or NULL if it is not a scalar. Caller frees. */
+static char *scalar_text(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return strdup(v->valuestring);
+    if (cJSON_IsBool(v))
+        return strdup(cJSON_IsTrue(v) ? "true" : "false");
+    if (cJSON_IsNumber(v))
+        return cJSON_PrintUnformatted(v);
+    return NULL;
+}
+
+static char *scope_for(const char *collection, const char *field)
+{
+    size_t n = strlen(collection) + strlen(field) + 4;
+    char *s = malloc(n);
+
+    if (s != NULL)
+        snprintf(s, n, "r:%s:%s", collection, field);
+    return s;
+}
+
+static cu_rc add_index(encoded *e, const cu_key *ik, cu_id tenant, const char *collection,
+                       const char *field, const cJSON *value, cu_id id, cu_err *err)
+{
+    char norm[1024];
+    char *raw = scalar_text(value), *scope = NULL;
+    cu_store_op *op;
+    cu_rc rc = CU_OK;
+
+    if (raw == NULL)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "field \"%s\" is indexed: its value must be a string, number or boolean",
+                          field);
+    if (index_text(field, raw, norm, sizeof(norm)) != CU_OK) {
+        rc = cu_err_set(err, CU_ERR_LIMIT, "field \"%s\" is indexed: value over %zu bytes", field,
+                        sizeof(norm) - 1);
+        goto out;
+    }
+    if ((scope = scope_for(collection, field)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    e->scopes[e->nscopes++] = scope;
+    op = &e->ops[e->nops++];
+    op->type = CU_OP_BLIND_PUT;
+    op->u.blind.tenant_id = tenant;
+    op->u.blind.scope = scope;
+    op->u.blind.owner_id = id;
+    cu_blind_index(ik->k, scope, (const uint8_t *)norm, strlen(norm), op->u.blind.digest);
+out:
+    cu_wipe(norm, sizeof(norm));
+    cu_wipe(raw, strlen(raw));
+    free(raw);
+    return rc;
+}
+
+/* P-ENC-6: seals one sensitive field on its own and leaves a null in its place. */
+static cu_rc seal_field(encoded *e, const cu_key *key, const cu_store_record *r, cJSON *doc,
+                        cJSON *item, cu_err *err)
+{
+    cu_store_field *f = &e->ops[0].u.record.fields[e->ops[0].u.record.nfields];
+    char *text = cJSON_PrintUnformatted(item);
+    cu_aad aad;
+    cu_rc rc;
+
+    if (text == NULL || (f->name = strdup(item->string)) == NULL) {
+        free(text);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    e->ops[0].u.record.nfields++;
+    cu_aad_data(&aad, r->tenant_id, r->collection, r->id, item->string, r->key_version);
+    rc = cu_seal(key, &aad, text, strlen(text), &f->ct, err);
+    cu_wipe(text, strlen(text));
+    free(text);
+    if (rc == CU_OK && !cJSON_ReplaceItemInObjectCaseSensitive(doc, f->name, cJSON_CreateNull()))
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+/*
+ * Classifies and seals doc (which it modifies) into e, for record r (whose tenant, id,
+ * collection, subject, key version and times the caller has filled in).
+ */
+static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJSON *doc,
+                    encoded *e, cu_err *err)
+{
+    cu_schema *schema = NULL;
+    cu_key ik = {0};
+    char *text = NULL;
+    size_t nmembers = 0;
+    int have_ik = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    for (cJSON *c = doc->child; c != NULL; c = c->next)
+        nmembers++;
+    e->ops = calloc(nmembers + 1, sizeof(*e->ops));
+    e->scopes = calloc(nmembers + 1, sizeof(*e->scopes));
+    if (e->ops == NULL || e->scopes == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    e->ops[0].type = CU_OP_RECORD_PUT;
+    e->ops[0].u.record = *r;
+    e->ops[0].u.record.fields = calloc(nmembers + 1, sizeof(cu_store_field));
+    if (e->ops[0].u.record.fields == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    e->nops = 1;
+    if ((rc = cu_schema_load(v, r->tenant_id, r->collection, &schema, err)) != CU_OK)
+        return rc;
+    for (cJSON *c = doc->child, *next; c != NULL && rc == CU_OK; c = next) {
+        int indexed;
+        cu_field_class cls = cu_schema_class(schema, c->string, &indexed);
+        next = c->next;
+        if (c->string[0] == '$' || c->string[0] == '\0' || strlen(c->string) > 128) {
+            rc = cu_err_set(err, CU_ERR_INVALID,
+                            "field names must be 1 to 128 bytes and not start with $");
+        } else if (cls == CU_FIELD_FORBIDDEN) {
+            /* P-ENC-3: the field may never be stored. */
+            rc = cu_err_set(err, CU_ERR_FORBIDDEN_FIELD,
+                            "field \"%s\" is forbidden: Custos never stores it", c->string);
+        } else if (holds_card_number(c)) {
+            rc = cu_err_set(err, CU_ERR_FORBIDDEN_FIELD,
+                            "field \"%s\" holds what looks like a payment card number, which "
+                            "Custos never stores",
+                            c->string);
+        } else if (indexed) {
+            if (!have_ik && (rc = cu_keys_child(v, r->tenant_id, CU_KEY_INDEX, 0, &ik, err)) ==
+                                CU_OK)
+                have_ik = 1;
+            if (rc == CU_OK)
+                rc = add_index(e, &ik, r->tenant_id, r->collection, c->string, c, r->id, err);
+        }
+        if (rc == CU_OK && cls == CU_FIELD_SENSITIVE)
+            rc = seal_field(e, key, r, doc, c, err);
+    }
+    if (rc == CU_OK && (text = cu_json_print(doc)) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (rc == CU_OK) {
+        cu_aad_data(&aad, r->tenant_id, r->collection, r->id, DOC_FIELD, r->key_version);
+        rc = cu_seal(key, &aad, text, strlen(text), &e->ops[0].u.record.doc, err);
+    }
+    if (text != NULL) {
+        cu_wipe(text, strlen(text));
+        free(text);
+    }
+    cu_key_wipe(&ik);
+    cu_schema_free(schema);
+    return rc;
+}
+
+/* Parses a document strictly; it must be a JSON object. */
+static cu_rc parse_doc(const char *json, size_t len, cJSON **doc, cu_err *err)
+{
+    cu_rc rc;
+
+    if (json == NULL)
+        return cu_err_set(err, CU_ERR_INVALID, "no document");
+    if (len > CU_RECORD_MAX)
+        return cu_err_set(err, CU_ERR_LIMIT, "document over %d bytes", CU_RECORD_MAX);
+    if ((rc = cu_json_parse(json, len, doc, NULL, err)) != CU_OK)
+        return rc;
+    if (!cJSON_IsObject(*doc)) {
+        cu_json_delete_wiped(*doc);
+        *doc = NULL;
+        return cu_err_set(err, CU_ERR_INVALID, "a record must be a JSON object");
+    }
+    return CU_OK;
+}
+
+/* The key a record is sealed under: its subject's, or the tenant data key. */
+static cu_rc record_key(cu_vault *v, cu_id tenant, cu_id subject, cu_key *key, cu_err *err)
+{
+    if (subject != 0)
+        return cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, key, err);
+    return cu_keys_child(v, tenant, CU_KEY_DATA, 0, key, err);
+}
+
+/* Encodes doc for r and commits it, replacing the record's index entries when replace is set. */
+static cu_rc write_record(cu_vault *v, cu_store_record *r, cJSON *doc, int replace, cu_err *err)
+{
+    encoded e = {0};
+    cu_store_op *ops = NULL;
+    cu_key key = {0};
+    cu_rc rc;
+
+    if ((rc = record_key(v, r->tenant_id, r->subject_id, &key, err)) != CU_OK)
+        return rc;
+    r->key_version = key.version;
+    if ((rc = encode(v, &key, r, doc, &e, err)) != CU_OK)
+        goto out;
+    ops = calloc(e.nops + 1, sizeof(*ops));
+    if (ops == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (replace) {
+        ops[0].type = CU_OP_BLIND_DELETE;
+        ops[0].u.del.tenant_id = r->tenant_id;
+        ops[0].u.del.id = r->id;
+    }
+    memcpy(ops + (replace ? 1 : 0), e.ops, e.nops * sizeof(*ops));
+    rc = v->store->ops->apply(v->store, ops, e.nops + (replace ? 1 : 0), err);
+out:
+    free(ops);
+    encoded_cleanup(&e);
+    cu_key_wipe(&key);
+    return rc;
+}
+
+cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                    cu_id subject, const char *json, size_t len, cu_id *out_id, cu_err *err)
+{
+    cu_store_record r = {0};
+    cu_store_subject srow = {0};
+    cJSON *doc = NULL;
+    cu_rc rc;
+
+    (void)ctx;
+    if (!cu_collection_name_ok(collection))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "collection name must match [a-z][a-z0-9_]* and be under %d bytes",
+                          CU_COLLECTION_MAX);
+    if ((rc = parse_doc(json, len, &doc, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        goto out;
+    if (subject != 0) {
+        rc = v->store->ops->subject_get(v->store, tenant, subject, &srow, err);
+        cu_store_subject_cleanup(&srow);
+        if (rc != CU_OK)
+            goto out;
+    }
+    r.tenant_id = tenant;
+    r.id = cu_random_id();
+    r.subject_id = subject;
+    cu_strlcpy(r.collection, collection, sizeof(r.collection));
+    r.created_at = r.updated_at = cu_clock_now();
+    rc = write_record(v, &r, doc, 0, err);
+    if (rc == CU_OK && out_id)
+        *out_id = r.id;
+out:
+    cu_json_delete_wiped(doc);
+    return rc;
+}
+
+cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                       const char *json, size_t len, cu_err *err)
+{
+    cu_store_record old = {0}, r = {0};
+    cJSON *doc = NULL;
+    cu_rc rc;
+
+    (void)ctx;
+    if ((rc = parse_doc(json, len, &doc, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        goto out;
+    if ((rc = v->store->ops->record_get(v->store, tenant, record, &old, err)) != CU_OK)
+        goto out;
+    r.tenant_id = tenant;
+    r.id = record;
+    r.subject_id = old.subject_id;
+    memcpy(r.collection, old.collection, sizeof(r.collection));
+    r.created_at = old.created_at;
+    r.updated_at = cu_clock_now();
+    rc = write_record(v, &r, doc, 1, err);
+out:
+    cu_store_record_cleanup(&old);
+    cu_json_delete_wiped(doc);
+    return rc;
+}
+
+/* Opens one sensitive field and puts its value back in the document. */
+static cu_rc merge_field(const cu_key *key, const cu_store_record *row, const cu_store_field *f,
+                         cJSON *doc, cu_err *err)
+{
+    char *text = NULL;
+    cJSON *val = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    cu_aad_data(&aad, row->tenant_id, row->collection, row->id, f->name, row->key_version);
+    if ((rc = cu_open(key, &aad, &f->ct, &text, &len, "record field", err)) != CU_OK)
+        return rc;
+    rc = cu_json_parse(text, len, &val, NULL, err);
+    cu_wipe(text, len);
+    free(text);
+    if (rc != CU_OK)
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(doc, f->name) != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(doc, f->name, val);
+    else
+        cJSON_AddItemToObject(doc, f->name, val);
+    return CU_OK;
+}
+
+cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
+                    cu_err *err)
+{
+    cu_store_record row = {0};
+    cu_key key = {0};
+    cJSON *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    (void)ctx;
+    memset(out, 0, sizeof(*out));
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
+        return rc;
+    if ((rc = record_key(v, tenant, row.subject_id, &key, err)) != CU_OK)
+        goto out;
+    cu_aad_data(&aad, tenant, row.collection, record, DOC_FIELD, row.key_version);
+    if ((rc = cu_open(&key, &aad, &row.doc, &text, &len, "record", err)) != CU_OK)
+        goto out;
+    if ((rc = cu_json_parse(text, len, &doc, NULL, err)) != CU_OK)
+        goto out;
+    for (size_t i = 0; i < row.nfields && rc == CU_OK; i++)
+        rc = merge_field(&key, &row, &row.fields[i], doc, err);
+    if (rc != CU_OK)
+        goto out;
+    if ((out->json = cu_json_print(doc)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    out->id = record;
+    out->tenant_id = tenant;
+    out->subject_id = row.subject_id;
+    memcpy(out->collection, row.collection, sizeof(out->collection));
+    out->created_at = row.created_at;
+    out->updated_at = row.updated_at;
+out:
+    if (text != NULL) {
+        cu_wipe(text, len);
+        free(text);
+    }
+    cu_json_delete_wiped(doc);
+    cu_key_wipe(&key);
+    cu_store_record_cleanup(&row);
+    return rc;
+}
+
+void cu_record_cleanup(cu_record *r)
+{
+    if (r == NULL || r->json == NULL)
+        return;
+    cu_wipe(r->json, strlen(r->json));
+    free(r->json);
+    r->json = NULL;
+}
+
+cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_err *err)
+{
+    cu_store_record row = {0};
+    cu_store_op op = {0};
+    cu_rc rc;
+
+    (void)ctx;
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
+        return rc;
+    cu_store_record_cleanup(&row);
+    op.type = CU_OP_RECORD_DELETE;
+    op.u.del.tenant_id = tenant;
+    op.u.del.id = record;
+    return v->store->ops->apply(v->store, &op, 1, err);
+}
+
+cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                                cu_id **ids, size_t *n, cu_err *err)
+{
+    cu_store_subject row = {0};
+    cu_rc rc;
+
+    (void)ctx;
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+        return rc;
+    cu_store_subject_cleanup(&row);
+    return v->store->ops->record_ids_by_subject(v->store, tenant, subject, ids, n, err);
+}
+
+cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                     const char *field, const char *value, cu_id **ids, size_t *n, cu_err *err)
+{
+    cu_schema *schema = NULL;
+    char norm[1024];
+    char *scope = NULL;
+    uint8_t digest[32];
+    cu_key ik = {0};
+    int indexed = 0;
+    cu_rc rc;
+
+    (void)ctx;
+    if (!cu_collection_name_ok(collection) || field == NULL || value == NULL)
+        return cu_err_set(err, CU_ERR_INVALID, "collection, field and value are required");
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_schema_load(v, tenant, collection, &schema, err)) != CU_OK)
+        return rc;
+    cu_schema_class(schema, field, &indexed);
+    cu_schema_free(schema);
+    if (!indexed)
+        return cu_err_set(err, CU_ERR_INVALID, "field \"%s\" of \"%s\" is not indexed", field,
+                          collection);
+    if (index_text(field, value, norm, sizeof(norm)) != CU_OK)
+        return cu_err_set(err, CU_ERR_LIMIT, "search value too long");
+    if ((scope = scope_for(collection, field)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
+        goto out;
+    cu_blind_index(ik.k, scope, (const uint8_t *)norm, strlen(norm), digest);
+    rc = v->store->ops->blind_find(v->store, tenant, scope, digest, ids, n, err);
+out:
+    cu_wipe(norm, sizeof(norm));
+    cu_key_wipe(&ik);
+    free(scope);
+    return rc;
+}

@@ -1,0 +1,328 @@
+/*
+ * subject.c: data subjects, the natural persons whose data a tenant holds.
+ *
+ * A subject's values (external id, email, phone, birth date) are sealed together as one JSON
+ * profile under the subject's own key; they are found by keyed blind indexes only (P-ENC-6).
+ * Erasure destroys that key first, in its own durable transaction, so from that instant every
+ * copy of the subject's ciphertext, backups included, is unreadable (P-DSR-4); then the rows go.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core_int.h"
+#include "json.h"
+#include "util.h"
+
+#define SUBJECT_COLL "$subjects"
+#define EXTERNAL_ID_MAX 256
+
+static const char *const scope_names[] = {
+    [CU_SUBJECT_BY_EXTERNAL_ID] = "s:ext",
+    [CU_SUBJECT_BY_EMAIL] = "s:email",
+    [CU_SUBJECT_BY_PHONE] = "s:phone",
+};
+
+static int printable(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* YYYY-MM-DD, a real calendar date from 1900 on. */
+static int date_ok(const char *s)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, m, d;
+
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return 0;
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+    if (y < 1900 || m < 1 || m > 12 || d < 1)
+        return 0;
+    return d <= mdays[m - 1] + (m == 2 && leap(y));
+}
+
+static cu_rc validate(const cu_subject_in *in, char *email, char *phone, cu_err *err)
+{
+    if (in == NULL || in->external_id == NULL || !printable(in->external_id, EXTERNAL_ID_MAX))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "external_id is required: 1 to %d bytes without control characters",
+                          EXTERNAL_ID_MAX);
+    if (in->email && cu_norm_email(in->email, email, 256) != CU_OK)
+        return cu_err_set(err, CU_ERR_INVALID, "email is not a valid address");
+    if (in->phone && cu_norm_phone(in->phone, phone, 32) != CU_OK)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "phone must be 4 to 20 digits, optionally with + ( ) - . and spaces");
+    if (in->birth_date && !date_ok(in->birth_date))
+        return cu_err_set(err, CU_ERR_INVALID, "birth_date must be a real date as YYYY-MM-DD");
+    return CU_OK;
+}
+
+static void blind_op(cu_store_op *op, const cu_key *ik, cu_id tenant, cu_subject_by by,
+                     const char *value, cu_id owner)
+{
+    memset(op, 0, sizeof(*op));
+    op->type = CU_OP_BLIND_PUT;
+    op->u.blind.tenant_id = tenant;
+    op->u.blind.scope = scope_names[by];
+    op->u.blind.owner_id = owner;
+    op->u.blind.unique = by == CU_SUBJECT_BY_EXTERNAL_ID;
+    cu_blind_index(ik->k, scope_names[by], (const uint8_t *)value, strlen(value),
+                   op->u.blind.digest);
+}
+
+static char *profile_json(const cu_subject_in *in)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+
+    if (o == NULL)
+        return NULL;
+    if (cJSON_AddStringToObject(o, "external_id", in->external_id) &&
+        (!in->email || cJSON_AddStringToObject(o, "email", in->email)) &&
+        (!in->phone || cJSON_AddStringToObject(o, "phone", in->phone)) &&
+        (!in->birth_date || cJSON_AddStringToObject(o, "birth_date", in->birth_date)))
+        text = cu_json_print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_subject_in *in,
+                        cu_id *out_id, cu_err *err)
+{
+    char email[256], phone[32];
+    cu_key ik = {0}, tk = {0}, sk = {0};
+    cu_store_op ops[5];
+    size_t nops = 0;
+    char *profile = NULL;
+    cu_aad aad;
+    cu_id id;
+    cu_rc rc;
+
+    (void)ctx;
+    memset(ops, 0, sizeof(ops));
+    if ((rc = validate(in, email, phone, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    id = cu_random_id();
+    if ((rc = cu_keys_tenant(v, tenant, &tk, err)) != CU_OK ||
+        (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
+        goto out;
+    if ((rc = cu_keys_make_child(&tk, tenant, CU_KEY_SUBJECT, id, &sk, &ops[0], err)) != CU_OK)
+        goto out;
+    nops = 1;
+    if ((profile = profile_json(in)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    ops[1].type = CU_OP_SUBJECT_PUT;
+    ops[1].u.subject.tenant_id = tenant;
+    ops[1].u.subject.id = id;
+    ops[1].u.subject.key_version = sk.version;
+    ops[1].u.subject.created_at = cu_clock_now();
+    cu_aad_data(&aad, tenant, SUBJECT_COLL, id, "profile", sk.version);
+    if ((rc = cu_seal(&sk, &aad, profile, strlen(profile), &ops[1].u.subject.profile, err)) !=
+        CU_OK)
+        goto out;
+    nops = 2;
+    blind_op(&ops[nops++], &ik, tenant, CU_SUBJECT_BY_EXTERNAL_ID, in->external_id, id);
+    if (in->email)
+        blind_op(&ops[nops++], &ik, tenant, CU_SUBJECT_BY_EMAIL, email, id);
+    if (in->phone)
+        blind_op(&ops[nops++], &ik, tenant, CU_SUBJECT_BY_PHONE, phone, id);
+    rc = v->store->ops->apply(v->store, ops, nops, err);
+    if (rc == CU_ERR_EXISTS)
+        rc = cu_err_set(err, CU_ERR_EXISTS, "a subject with this external_id already exists");
+    if (rc == CU_OK && out_id)
+        *out_id = id;
+out:
+    if (profile) {
+        cu_wipe(profile, strlen(profile));
+        free(profile);
+    }
+    cu_wipe(email, sizeof(email));
+    cu_wipe(phone, sizeof(phone));
+    cu_key_wipe(&tk);
+    cu_key_wipe(&ik);
+    cu_key_wipe(&sk);
+    if (nops > 0)
+        free(ops[0].u.key.wrapped.data);
+    if (nops > 1)
+        free(ops[1].u.subject.profile.data);
+    return rc;
+}
+
+static char *dup_member(const cJSON *o, const char *name)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
+}
+
+cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_subject *out,
+                     cu_err *err)
+{
+    cu_store_subject row = {0};
+    cu_key sk = {0};
+    cJSON *o = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    (void)ctx;
+    memset(out, 0, sizeof(*out));
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err);
+    if (rc == CU_OK)
+        rc = cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, &sk, err);
+    if (rc != CU_OK)
+        goto out;
+    cu_aad_data(&aad, tenant, SUBJECT_COLL, subject, "profile", row.key_version);
+    if ((rc = cu_open(&sk, &aad, &row.profile, &text, &len, "subject", err)) != CU_OK)
+        goto out;
+    if ((rc = cu_json_parse(text, len, &o, NULL, err)) != CU_OK)
+        goto out;
+    out->id = subject;
+    out->tenant_id = tenant;
+    out->created_at = row.created_at;
+    out->external_id = dup_member(o, "external_id");
+    out->email = dup_member(o, "email");
+    out->phone = dup_member(o, "phone");
+    out->birth_date = dup_member(o, "birth_date");
+    if (out->external_id == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+out:
+    if (rc != CU_OK)
+        cu_subject_cleanup(out);
+    cu_json_delete_wiped(o);
+    if (text) {
+        cu_wipe(text, len);
+        free(text);
+    }
+    cu_key_wipe(&sk);
+    cu_store_subject_cleanup(&row);
+    return rc;
+}
+
+static void wipe_free(char **s)
+{
+    if (*s) {
+        cu_wipe(*s, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
+void cu_subject_cleanup(cu_subject *s)
+{
+    if (s == NULL)
+        return;
+    wipe_free(&s->external_id);
+    wipe_free(&s->email);
+    wipe_free(&s->phone);
+    wipe_free(&s->birth_date);
+}
+
+cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_by by,
+                      const char *value, cu_id **ids, size_t *n, cu_err *err)
+{
+    char norm[256];
+    uint8_t digest[32];
+    cu_key ik = {0};
+    cu_rc rc;
+
+    (void)ctx;
+    if (value == NULL || (unsigned)by > CU_SUBJECT_BY_PHONE)
+        return cu_err_set(err, CU_ERR_INVALID, "nothing to search for");
+    if (by == CU_SUBJECT_BY_EMAIL)
+        rc = cu_norm_email(value, norm, sizeof(norm));
+    else if (by == CU_SUBJECT_BY_PHONE)
+        rc = cu_norm_phone(value, norm, 32);
+    else
+        rc = printable(value, EXTERNAL_ID_MAX) ? cu_strlcpy(norm, value, sizeof(norm)) == 0
+                                                     ? CU_OK
+                                                     : CU_ERR_INVALID
+                                               : CU_ERR_INVALID;
+    if (rc != CU_OK)
+        return cu_err_set(err, CU_ERR_INVALID, "the search value is not a valid %s",
+                          by == CU_SUBJECT_BY_EMAIL   ? "email"
+                          : by == CU_SUBJECT_BY_PHONE ? "phone"
+                                                      : "external_id");
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) == CU_OK &&
+        (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) == CU_OK) {
+        cu_blind_index(ik.k, scope_names[by], (const uint8_t *)norm, strlen(norm), digest);
+        rc = v->store->ops->blind_find(v->store, tenant, scope_names[by], digest, ids, n, err);
+    }
+    cu_wipe(norm, sizeof(norm));
+    cu_key_wipe(&ik);
+    return rc;
+}
+
+/* P-DSR-4: crypto-shredding. Step 1 destroys the subject key in a transaction of its own, so
+ * that once it is durable no copy of the subject's ciphertext can be read anywhere. Step 2
+ * deletes the records, their index entries and the subject row. A crash between the two leaves
+ * an unreadable remnant that a second erase removes. */
+cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
+{
+    cu_store_subject row = {0};
+    cu_store_op *ops = NULL, kill = {0};
+    cu_id *ids = NULL;
+    size_t n = 0, i;
+    cu_rc rc;
+
+    (void)ctx;
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+        return rc;
+    cu_store_subject_cleanup(&row);
+    kill.type = CU_OP_KEY_DELETE;
+    kill.u.key_del.tenant_id = tenant;
+    kill.u.key_del.kind = CU_KEY_SUBJECT;
+    kill.u.key_del.owner_id = subject;
+    if ((rc = v->store->ops->apply(v->store, &kill, 1, err)) != CU_OK)
+        return rc;
+    if (CU_FAULT("erase.key_destroyed"))
+        _exit(70);
+    rc = v->store->ops->record_ids_by_subject(v->store, tenant, subject, &ids, &n, err);
+    if (rc != CU_OK)
+        return rc;
+    ops = calloc(n + 1, sizeof(*ops));
+    if (ops == NULL) {
+        free(ids);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        ops[i].type = CU_OP_RECORD_DELETE;
+        ops[i].u.del.tenant_id = tenant;
+        ops[i].u.del.id = ids[i];
+    }
+    ops[n].type = CU_OP_SUBJECT_DELETE;
+    ops[n].u.del.tenant_id = tenant;
+    ops[n].u.del.id = subject;
+    rc = v->store->ops->apply(v->store, ops, n + 1, err);
+    free(ops);
+    free(ids);
+    return rc;
+}

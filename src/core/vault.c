@@ -1,0 +1,289 @@
+/*
+ * vault.c: creating, opening and closing a vault, and tenants.
+ *
+ * Opening checks, before anything is read, that the key file is private and that every master
+ * key version it holds matches the check value the database recorded for it, so a wrong or
+ * swapped key file is refused with a clear error instead of failing later on some record.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core_int.h"
+#include "util.h"
+
+void cu_str_wipe(char *s)
+{
+    if (s != NULL)
+        cu_wipe(s, strlen(s));
+}
+
+static cu_rc make_path(char *out, size_t cap, const char *dir, const char *file, cu_err *err)
+{
+    if ((size_t)snprintf(out, cap, "%s/%s", dir, file) >= cap)
+        return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
+    return CU_OK;
+}
+
+static cu_rc check_opts(const cu_vault_opts *opts, cu_err *err)
+{
+    if (opts == NULL || opts->data_dir == NULL || opts->data_dir[0] == '\0')
+        return cu_err_set(err, CU_ERR_INVALID, "no data directory given");
+    if (strlen(opts->data_dir) > PATH_MAX - 64)
+        return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
+    return cu_crypto_init(opts->allow_xchacha, err);
+}
+
+cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
+{
+    char kpath[PATH_MAX], dbpath[PATH_MAX];
+    cu_keyring *ring = NULL;
+    cu_store *store = NULL;
+    cu_store_op op = {0};
+    struct stat st;
+    cu_rc rc;
+
+    if ((rc = check_opts(opts, err)) != CU_OK)
+        return rc;
+    if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
+        (rc = make_path(dbpath, sizeof(dbpath), opts->data_dir, CU_DB_FILE, err)) != CU_OK)
+        return rc;
+    if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST)
+        return cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
+                          opts->data_dir, strerror(errno));
+    if (stat(kpath, &st) == 0 || stat(dbpath, &st) == 0)
+        return cu_err_set(err, CU_ERR_EXISTS, "\"%s\" already holds a vault", opts->data_dir);
+    if ((rc = cu_keyring_new(opts->passphrase, &ring, err)) != CU_OK)
+        return rc;
+    /* The key file first: a database must never exist without the key that opens it. */
+    if ((rc = cu_keyring_save(ring, kpath, err)) != CU_OK)
+        goto out;
+    if ((rc = cu_store_sqlite_open(dbpath, &store, err)) != CU_OK)
+        goto out;
+    op.type = CU_OP_MASTER_ADD;
+    op.u.master.version = cu_keyring_newest(ring);
+    op.u.master.created_at = cu_clock_now();
+    cu_keyring_check(cu_keyring_get(ring, op.u.master.version), op.u.master.check);
+    rc = store->ops->apply(store, &op, 1, err);
+out:
+    if (store)
+        store->ops->close(store);
+    cu_keyring_free(ring);
+    return rc;
+}
+
+/* Verifies the key file against the database and picks the version that wraps new keys. */
+static cu_rc verify_ring(cu_vault *v, cu_err *err)
+{
+    uint32_t *versions = NULL;
+    uint8_t(*checks)[32] = NULL;
+    cu_store_key *keys = NULL;
+    size_t n = 0, nkeys = 0, i;
+    cu_rc rc;
+
+    rc = v->store->ops->master_list(v->store, &versions, &checks, &n, err);
+    if (rc != CU_OK)
+        return rc;
+    v->master_version = 0;
+    for (i = 0; i < n; i++) {
+        const uint8_t *k = cu_keyring_get(v->ring, versions[i]);
+        uint8_t c[32];
+        if (k == NULL)
+            continue; /* retired by a rotation; no key may still reference it (checked below) */
+        cu_keyring_check(k, c);
+        if (!cu_ct_equal(c, checks[i], 32)) {
+            rc = cu_err_set(err, CU_ERR_KEY,
+                            "master key version %u in the key file does not match this database",
+                            (unsigned)versions[i]);
+            goto out;
+        }
+        if (versions[i] > v->master_version)
+            v->master_version = versions[i];
+    }
+    if (v->master_version == 0) {
+        rc = cu_err_set(err, CU_ERR_KEY, "the key file holds no master key of this database");
+        goto out;
+    }
+    rc = v->store->ops->key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+    for (i = 0; rc == CU_OK && i < nkeys; i++)
+        if (cu_keyring_get(v->ring, keys[i].parent_version) == NULL)
+            rc = cu_err_set(err, CU_ERR_KEY, "master key version %u is missing from the key file",
+                            (unsigned)keys[i].parent_version);
+out:
+    cu_store_keys_free(keys, nkeys);
+    free(versions);
+    free(checks);
+    return rc;
+}
+
+cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
+{
+    char kpath[PATH_MAX], dbpath[PATH_MAX];
+    struct stat st;
+    cu_vault *v;
+    cu_rc rc;
+
+    if ((rc = check_opts(opts, err)) != CU_OK)
+        return rc;
+    if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
+        (rc = make_path(dbpath, sizeof(dbpath), opts->data_dir, CU_DB_FILE, err)) != CU_OK)
+        return rc;
+    if (stat(dbpath, &st) != 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND,
+                          "no vault in \"%s\": run custos init first", opts->data_dir);
+    v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    pthread_rwlock_init(&v->ring_lock, NULL);
+    cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
+    if ((rc = cu_keyring_load(kpath, opts->passphrase, &v->ring, err)) != CU_OK)
+        goto out;
+    if (opts->passphrase && (v->passphrase = strdup(opts->passphrase)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = cu_store_sqlite_open(dbpath, &v->store, err)) != CU_OK)
+        goto out;
+    rc = verify_ring(v, err);
+out:
+    if (rc != CU_OK) {
+        cu_vault_close(v);
+        return rc;
+    }
+    *out = v;
+    return CU_OK;
+}
+
+void cu_vault_close(cu_vault *v)
+{
+    if (v == NULL)
+        return;
+    if (v->store)
+        v->store->ops->close(v->store);
+    cu_keyring_free(v->ring);
+    if (v->passphrase) {
+        cu_wipe(v->passphrase, strlen(v->passphrase));
+        free(v->passphrase);
+    }
+    pthread_rwlock_destroy(&v->ring_lock);
+    free(v);
+}
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= CU_NAME_MAX)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static void tenant_from_store(const cu_store_tenant *st, cu_tenant *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->id = st->id;
+    cu_strlcpy(t->name, st->name, sizeof(t->name));
+    t->state = (cu_tenant_state)st->state;
+    t->created_at = st->created_at;
+}
+
+/* P-ISO-3: each tenant gets its own tenant key, data key and index key, created with the tenant
+ * in one transaction. */
+cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
+                       cu_err *err)
+{
+    cu_store_op ops[4];
+    cu_key tk = {0}, dk = {0}, ik = {0};
+    size_t nops = 0, i;
+    cu_id id;
+    cu_rc rc;
+
+    (void)ctx;
+    memset(ops, 0, sizeof(ops));
+    if (name == NULL || !name_ok(name))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "tenant name must be 1 to %d bytes without control characters",
+                          CU_NAME_MAX - 1);
+    id = cu_random_id();
+    ops[0].type = CU_OP_TENANT_PUT;
+    ops[0].u.tenant.id = id;
+    cu_strlcpy(ops[0].u.tenant.name, name, sizeof(ops[0].u.tenant.name));
+    ops[0].u.tenant.state = CU_TENANT_ACTIVE;
+    ops[0].u.tenant.created_at = cu_clock_now();
+    nops = 1;
+    cu_random(tk.k, sizeof(tk.k));
+    tk.version = 1;
+    pthread_rwlock_rdlock(&v->ring_lock);
+    rc = cu_keys_wrap_tenant_locked(v, id, &tk, &ops[nops], err);
+    if (rc == CU_OK && ++nops)
+        rc = cu_keys_make_child(&tk, id, CU_KEY_DATA, 0, &dk, &ops[nops], err);
+    if (rc == CU_OK && ++nops)
+        rc = cu_keys_make_child(&tk, id, CU_KEY_INDEX, 0, &ik, &ops[nops], err);
+    if (rc == CU_OK && ++nops)
+        rc = v->store->ops->apply(v->store, ops, nops, err);
+    pthread_rwlock_unlock(&v->ring_lock);
+    cu_key_wipe(&tk);
+    cu_key_wipe(&dk);
+    cu_key_wipe(&ik);
+    if (rc == CU_OK && out != NULL)
+        tenant_from_store(&ops[0].u.tenant, out);
+    for (i = 1; i < nops; i++)
+        free(ops[i].u.key.wrapped.data);
+    return rc;
+}
+
+cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out, cu_err *err)
+{
+    cu_store_tenant st;
+    cu_rc rc;
+
+    (void)ctx;
+    rc = v->store->ops->tenant_get(v->store, tenant, &st, err);
+    if (rc == CU_OK)
+        tenant_from_store(&st, out);
+    return rc;
+}
+
+cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n, cu_err *err)
+{
+    cu_store_tenant *list = NULL;
+    cu_tenant *res;
+    size_t cnt = 0, i;
+    cu_rc rc;
+
+    (void)ctx;
+    rc = v->store->ops->tenant_list(v->store, &list, &cnt, err);
+    if (rc != CU_OK)
+        return rc;
+    res = calloc(cnt ? cnt : 1, sizeof(*res));
+    if (res == NULL) {
+        free(list);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < cnt; i++)
+        tenant_from_store(&list[i], &res[i]);
+    free(list);
+    *out = res;
+    *n = cnt;
+    return CU_OK;
+}
+
+cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err)
+{
+    cu_store_tenant st;
+    cu_rc rc = v->store->ops->tenant_get(v->store, tenant, &st, err);
+
+    if (rc != CU_OK)
+        return rc;
+    if (st.state == CU_TENANT_PURGED)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");
+    if (for_write && st.state != CU_TENANT_ACTIVE)
+        return cu_err_set(err, CU_ERR_CONFLICT, "tenant is terminated: its data is read-only");
+    return CU_OK;
+}

@@ -1,0 +1,142 @@
+/*
+ * crypto.h: the face of src/crypto/, the only place in Custos that includes <sodium.h>.
+ *
+ * Primitives: AEAD (AES-256-GCM, or XChaCha20-Poly1305 where the operator allowed the fallback
+ * on a CPU without AES-NI), key wrapping, HKDF-SHA256, HMAC-SHA256 blind indexes, SHA-256,
+ * random bytes, constant-time comparison, wiping, locked memory, Argon2id, base64.
+ *
+ * Invariants: every plaintext key buffer this module creates is wiped before it is released;
+ * functions that can fail are warn_unused_result; no libsodium type crosses this header.
+ *
+ * Sealed format (what cu_aead_seal writes and cu_key_wrap writes):
+ *   alg (1 byte: 1 = AES-256-GCM, 2 = XChaCha20-Poly1305) | nonce (12 or 24) | ciphertext | tag (16)
+ * The alg byte is authenticated together with the caller's associated data.
+ */
+#ifndef CU_CRYPTO_H
+#define CU_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custos.h"
+
+#define CU_WUR __attribute__((warn_unused_result))
+
+#define CU_KEYBYTES 32
+#define CU_HASHBYTES 32
+#define CU_BLINDBYTES 32
+#define CU_AEAD_TAGBYTES 16
+#define CU_AEAD_ALG_AES256GCM 1
+#define CU_AEAD_ALG_XCHACHA 2
+/* Largest overhead of any algorithm: alg byte + 24-byte nonce + tag. */
+#define CU_AEAD_MAX_OVERHEAD (1 + 24 + CU_AEAD_TAGBYTES)
+#define CU_WRAPPED_MAX (CU_KEYBYTES + CU_AEAD_MAX_OVERHEAD)
+#define CU_PWHASH_STRBYTES 128
+#define CU_KDF_SALTBYTES 16
+
+/* Initializes libsodium and picks the AEAD. Fails with CU_ERR_UNSUPPORTED if the CPU lacks
+ * AES-NI and allow_xchacha is 0 (the promise says AES-256; the message says so). Idempotent. */
+cu_rc cu_crypto_init(int allow_xchacha, cu_err *err) CU_WUR;
+
+/* The algorithm used for new seals: CU_AEAD_ALG_AES256GCM or CU_AEAD_ALG_XCHACHA. */
+int cu_crypto_alg(void);
+
+/* Exact sealed length for a plaintext of ptlen bytes under the current algorithm. */
+size_t cu_aead_sealed_len(size_t ptlen);
+
+/* An AEAD key with its precomputed state, in guarded locked memory. */
+typedef struct cu_aead cu_aead;
+
+/* Makes an AEAD context from a 32-byte key (copied; the caller wipes its own copy).
+ * Caller owns *out and releases it with cu_aead_free(). */
+cu_rc cu_aead_new(const uint8_t key[CU_KEYBYTES], cu_aead **out) CU_WUR;
+/* Wipes and frees. NULL is a no-op. */
+void cu_aead_free(cu_aead *a);
+
+/* Seals pt with a fresh random nonce, binding ad. out must hold cu_aead_sealed_len(ptlen).
+ * Returns CU_ERR_LIMIT if outcap is too small. */
+cu_rc cu_aead_seal(const cu_aead *a, const uint8_t *pt, size_t ptlen, const uint8_t *ad,
+                   size_t adlen, uint8_t *out, size_t outcap, size_t *outlen) CU_WUR;
+/* Opens a sealed buffer; CU_ERR_CRYPTO if it was altered, moved (other ad) or sealed under
+ * another key; CU_ERR_INVALID if it is too short or names an unknown algorithm. out needs
+ * ctlen bytes at most. On failure nothing of out is meaningful. */
+cu_rc cu_aead_open(const cu_aead *a, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                   size_t adlen, uint8_t *out, size_t outcap, size_t *outlen) CU_WUR;
+
+/* One-shot forms of seal and open for a key used once: the AES key schedule is expanded on the
+ * stack and wiped, which costs far less than cu_aead_new() (guarded, locked memory: ~40 us). */
+cu_rc cu_aead_seal_key(const uint8_t key[CU_KEYBYTES], const uint8_t *pt, size_t ptlen,
+                       const uint8_t *ad, size_t adlen, uint8_t *out, size_t outcap,
+                       size_t *outlen) CU_WUR;
+cu_rc cu_aead_open_key(const uint8_t key[CU_KEYBYTES], const uint8_t *ct, size_t ctlen,
+                       const uint8_t *ad, size_t adlen, uint8_t *out, size_t outcap,
+                       size_t *outlen) CU_WUR;
+
+/* Wraps a 32-byte key under kek, binding ad (which names the wrapped key's identity and
+ * version). out holds CU_WRAPPED_MAX bytes. */
+cu_rc cu_key_wrap(const uint8_t kek[CU_KEYBYTES], const uint8_t key[CU_KEYBYTES],
+                  const uint8_t *ad, size_t adlen, uint8_t out[CU_WRAPPED_MAX],
+                  size_t *outlen) CU_WUR;
+/* Unwraps into key (32 bytes); CU_ERR_CRYPTO on a wrong kek, altered bytes or other ad. */
+cu_rc cu_key_unwrap(const uint8_t kek[CU_KEYBYTES], const uint8_t *wrapped, size_t wlen,
+                    const uint8_t *ad, size_t adlen, uint8_t key[CU_KEYBYTES]) CU_WUR;
+
+/* HKDF-SHA256 (RFC 5869). outlen at most 255 * 32. */
+void cu_hkdf_extract(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
+                     uint8_t prk[CU_HASHBYTES]);
+cu_rc cu_hkdf_expand(const uint8_t prk[CU_HASHBYTES], const uint8_t *info, size_t infolen,
+                     uint8_t *out, size_t outlen) CU_WUR;
+cu_rc cu_hkdf(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
+              const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen) CU_WUR;
+
+/* HMAC-SHA256 with a key of any length. */
+void cu_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
+                    uint8_t out[CU_HASHBYTES]);
+
+/* Keyed blind index: HMAC-SHA256(key, domain | 0x00 | value). domain separates fields, so the
+ * same value in two fields gives unrelated digests. */
+void cu_blind_index(const uint8_t key[CU_KEYBYTES], const char *domain, const uint8_t *value,
+                    size_t len, uint8_t out[CU_BLINDBYTES]);
+
+void cu_sha256(const uint8_t *data, size_t len, uint8_t out[CU_HASHBYTES]);
+
+void cu_random(void *buf, size_t n);
+/* A uniformly random id in [1, 2^63 - 1]. */
+cu_id cu_random_id(void);
+
+/* 1 if the n bytes of a and b are equal, in time independent of their contents, else 0. */
+int cu_ct_equal(const void *a, const void *b, size_t n);
+/* Zeroes n bytes in a way the compiler cannot remove. NULL with n 0 is fine. */
+void cu_wipe(void *p, size_t n);
+
+/* Guarded, mlock'ed allocation for key material (sodium_malloc); NULL on failure. */
+void *cu_secure_alloc(size_t n);
+/* Wipes and frees memory from cu_secure_alloc. NULL is a no-op. */
+void cu_secure_free(void *p);
+/* Locks n bytes at p in memory (no swap, no core dump where supported). */
+cu_rc cu_mlock(void *p, size_t n) CU_WUR;
+/* Wipes the n bytes at p, then unlocks them (sodium_munlock): call it when the secret is done. */
+void cu_munlock(void *p, size_t n);
+
+/* Argon2id password hash as an encoded string (OWASP: m=19 MiB, t=2, p=1). */
+cu_rc cu_password_hash(const char *pw, size_t pwlen, char out[CU_PWHASH_STRBYTES]) CU_WUR;
+/* CU_OK if pw matches the encoded hash, CU_ERR_AUTH if not, CU_ERR_INVALID if hash is garbage. */
+cu_rc cu_password_verify(const char *hash, const char *pw, size_t pwlen) CU_WUR;
+
+/* Derives a 32-byte key from a passphrase with Argon2id (opslimit, memlimit in bytes). */
+cu_rc cu_kdf_passphrase(const char *pw, size_t pwlen, const uint8_t salt[CU_KDF_SALTBYTES],
+                        uint64_t opslimit, size_t memlimit, uint8_t out[CU_KEYBYTES]) CU_WUR;
+/* Default Argon2id parameters for passphrase-derived keys. */
+#define CU_KDF_OPSLIMIT 3ULL
+#define CU_KDF_MEMLIMIT (64ULL * 1024 * 1024)
+
+/* Standard base64 with padding. cu_b64_encode writes a NUL-terminated string; outcap needs
+ * cu_b64_len(n). cu_b64_decode rejects anything that is not canonical base64. */
+size_t cu_b64_len(size_t n);
+cu_rc cu_b64_encode(const uint8_t *in, size_t n, char *out, size_t outcap) CU_WUR;
+cu_rc cu_b64_decode(const char *in, size_t len, uint8_t *out, size_t outcap,
+                    size_t *outlen) CU_WUR;
+/* Lowercase hex; out needs 2n + 1. */
+void cu_hex_encode(const uint8_t *in, size_t n, char *out);
+
+#endif

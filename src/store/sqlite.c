@@ -1,0 +1,1066 @@
+/*
+ * sqlite.c: the embedded SQLite backend of the store.
+ *
+ * One connection in WAL mode with synchronous=FULL (a commit is on disk before apply returns),
+ * foreign keys on, and secure_delete on, so that the bytes of a deleted row (a destroyed
+ * subject key, P-DSR-4) are overwritten in the database file rather than left in free pages.
+ * Every statement is a prepared constant; no SQL is ever assembled from input. tenant_id leads
+ * every primary key.
+ *
+ * Thread safety: one mutex serializes every call, because a connection's prepared statements
+ * cannot be shared. The group-commit writer (DESIGN.md, Writes) sits above this and hands it
+ * batches.
+ *
+ * Schema versions live in PRAGMA user_version; migrations[i] upgrades version i to i + 1, each
+ * in its own transaction with the version bump, so a data directory from an older build opens
+ * and upgrades.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "util.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
+    "CREATE TABLE master_keys("
+    "  version INTEGER PRIMARY KEY, check_value BLOB NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE tenants("
+    "  tenant_id INTEGER PRIMARY KEY, name TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE keys("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), kind INTEGER NOT NULL,"
+    "  owner_id INTEGER NOT NULL, version INTEGER NOT NULL, parent_version INTEGER NOT NULL,"
+    "  wrapped BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, kind, owner_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE subjects("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), subject_id INTEGER NOT NULL,"
+    "  key_version INTEGER NOT NULL, created_at INTEGER NOT NULL, profile BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;"
+    "CREATE TABLE records("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), record_id INTEGER NOT NULL,"
+    "  collection TEXT NOT NULL, subject_id INTEGER, key_version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, doc BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, record_id),"
+    "  FOREIGN KEY(tenant_id, subject_id) REFERENCES subjects(tenant_id, subject_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at);"
+    "CREATE TABLE record_fields("
+    "  tenant_id INTEGER NOT NULL, record_id INTEGER NOT NULL, field TEXT NOT NULL,"
+    "  ct BLOB NOT NULL, PRIMARY KEY(tenant_id, record_id, field),"
+    "  FOREIGN KEY(tenant_id, record_id) REFERENCES records(tenant_id, record_id)"
+    "    ON DELETE CASCADE) WITHOUT ROWID;"
+    "CREATE TABLE blind_index("
+    "  tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
+    "  owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(tenant_id, scope, digest, owner_id)) WITHOUT ROWID;"
+    "CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id);"
+    "CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest) WHERE uniq = 1;",
+
+    /* 1 -> 2: declared field classes per collection. */
+    "CREATE TABLE collections("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), name TEXT NOT NULL,"
+    "  spec TEXT NOT NULL, PRIMARY KEY(tenant_id, name)) WITHOUT ROWID;",
+};
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_MASTER_ADD,
+    S_MASTER_LIST,
+    S_TENANT_PUT,
+    S_TENANT_STATE,
+    S_TENANT_GET,
+    S_TENANT_LIST,
+    S_KEY_PUT,
+    S_KEY_DELETE,
+    S_KEY_GET_LATEST,
+    S_KEY_GET,
+    S_KEY_LIST,
+    S_SUBJECT_PUT,
+    S_SUBJECT_DELETE,
+    S_SUBJECT_GET,
+    S_RECORD_PUT,
+    S_RECORD_DELETE,
+    S_RECORD_GET,
+    S_RECORD_BY_SUBJECT,
+    S_FIELDS_DELETE,
+    S_FIELD_PUT,
+    S_FIELDS_GET,
+    S_BLIND_PUT,
+    S_BLIND_DELETE,
+    S_BLIND_FIND,
+    S_COLLECTION_PUT,
+    S_COLLECTION_GET,
+    S__COUNT
+};
+
+static const char *const stmt_sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_MASTER_ADD] = "INSERT INTO master_keys(version, check_value, created_at) VALUES(?,?,?)",
+    [S_MASTER_LIST] = "SELECT version, check_value FROM master_keys ORDER BY version",
+    [S_TENANT_PUT] = "INSERT INTO tenants(tenant_id, name, state, created_at) VALUES(?,?,?,?)",
+    [S_TENANT_STATE] = "UPDATE tenants SET state = ?2 WHERE tenant_id = ?1",
+    [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at FROM tenants WHERE tenant_id = ?",
+    [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at FROM tenants"
+                      " ORDER BY created_at, tenant_id",
+    [S_KEY_PUT] = "INSERT INTO keys(tenant_id, kind, owner_id, version, parent_version, wrapped)"
+                  " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(tenant_id, kind, owner_id, version)"
+                  " DO UPDATE SET parent_version = ?5, wrapped = ?6",
+    [S_KEY_DELETE] = "DELETE FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?",
+    [S_KEY_GET_LATEST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
+                         " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?"
+                         " ORDER BY version DESC LIMIT 1",
+    [S_KEY_GET] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
+                  " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ? AND version = ?",
+    [S_KEY_LIST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped FROM keys"
+                   " WHERE (?1 = 0 OR tenant_id = ?1) AND (?2 = 0 OR kind = ?2)"
+                   " ORDER BY tenant_id, kind, owner_id, version",
+    [S_SUBJECT_PUT] = "INSERT INTO subjects(tenant_id, subject_id, key_version, created_at,"
+                      " profile) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(tenant_id, subject_id)"
+                      " DO UPDATE SET key_version = ?3, profile = ?5",
+    [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile"
+                      " FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
+                     " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
+                     " ON CONFLICT(tenant_id, record_id) DO UPDATE SET key_version = ?5,"
+                     " updated_at = ?7, doc = ?8",
+    [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
+    [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
+                     " created_at, updated_at, doc FROM records"
+                     " WHERE tenant_id = ? AND record_id = ?",
+    [S_RECORD_BY_SUBJECT] = "SELECT record_id FROM records WHERE tenant_id = ? AND"
+                            " subject_id = ? ORDER BY created_at, record_id",
+    [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ? AND record_id = ?",
+    [S_FIELD_PUT] = "INSERT INTO record_fields(tenant_id, record_id, field, ct) VALUES(?,?,?,?)",
+    [S_FIELDS_GET] = "SELECT field, ct FROM record_fields WHERE tenant_id = ? AND record_id = ?"
+                     " ORDER BY field",
+    [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
+                    " VALUES(?,?,?,?,?)",
+    [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ? AND owner_id = ?",
+    [S_BLIND_FIND] = "SELECT owner_id FROM blind_index WHERE tenant_id = ? AND scope = ? AND"
+                     " digest = ? ORDER BY owner_id",
+    [S_COLLECTION_PUT] = "INSERT INTO collections(tenant_id, name, spec) VALUES(?1,?2,?3)"
+                         " ON CONFLICT(tenant_id, name) DO UPDATE SET spec = ?3",
+    [S_COLLECTION_GET] = "SELECT spec FROM collections WHERE tenant_id = ? AND name = ?",
+};
+
+typedef struct sqlite_store {
+    cu_store base; /* must be first */
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    sqlite3_stmt *stmts[S__COUNT];
+} sqlite_store;
+
+static cu_rc db_error(sqlite_store *s, int src, cu_err *err, const char *what)
+{
+    int ext = sqlite3_extended_errcode(s->db);
+
+    src &= 0xff; /* extended result codes are on: compare primary codes */
+
+    if (src == SQLITE_CONSTRAINT && (ext == SQLITE_CONSTRAINT_UNIQUE ||
+                                     ext == SQLITE_CONSTRAINT_PRIMARYKEY))
+        return cu_err_set(err, CU_ERR_EXISTS, "could not %s: already exists", what);
+    if (src == SQLITE_CONSTRAINT && ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "could not %s: a referenced object is missing",
+                          what);
+    if (src == SQLITE_FULL)
+        return cu_err_set(err, CU_ERR_IO, "could not %s: disk full", what);
+    if (src == SQLITE_IOERR || src == SQLITE_CANTOPEN || src == SQLITE_READONLY)
+        return cu_err_set(err, CU_ERR_IO, "could not %s: %s", what, sqlite3_errmsg(s->db));
+    return cu_err_set(err, CU_ERR_STORE, "could not %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Returns the cached statement id, reset and with bindings cleared. */
+static sqlite3_stmt *stmt(sqlite_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->stmts[id];
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                               NULL) != SQLITE_OK)
+            return NULL;
+        s->stmts[id] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static int bind_id(sqlite3_stmt *st, int i, cu_id id)
+{
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)id);
+}
+
+static int bind_blob(sqlite3_stmt *st, int i, const cu_blob *b)
+{
+    return sqlite3_bind_blob(st, i, b->data ? (const void *)b->data : "", (int)b->len,
+                             SQLITE_STATIC);
+}
+
+static cu_rc blob_copy(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+
+    out->len = (size_t)n;
+    out->data = malloc(n > 0 ? (size_t)n : 1);
+    if (out->data == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (n > 0)
+        memcpy(out->data, p, (size_t)n);
+    return CU_OK;
+}
+
+/* Runs a statement that returns no rows. */
+static cu_rc run(sqlite_store *s, sqlite3_stmt *st, cu_err *err, const char *what)
+{
+    int src;
+
+    if (st == NULL)
+        return db_error(s, sqlite3_errcode(s->db), err, what);
+    src = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE)
+        return db_error(s, src, err, what);
+    return CU_OK;
+}
+
+static cu_rc exec_ddl(sqlite_store *s, const char *sql, cu_err *err, const char *what)
+{
+    char *msg = NULL;
+    int src = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+    if (src != SQLITE_OK) {
+        cu_err_set(err, src == SQLITE_FULL ? CU_ERR_IO : CU_ERR_STORE, "could not %s: %s", what,
+                   msg ? msg : sqlite3_errstr(src));
+        sqlite3_free(msg);
+        return err ? err->code : CU_ERR_STORE;
+    }
+    return CU_OK;
+}
+
+static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, cu_err *err)
+{
+    sqlite3_stmt *st = stmt(s, S_RECORD_PUT);
+    cu_rc rc;
+    size_t i;
+
+    if (st == NULL)
+        return db_error(s, sqlite3_errcode(s->db), err, "prepare record write");
+    bind_id(st, 1, r->tenant_id);
+    bind_id(st, 2, r->id);
+    sqlite3_bind_text(st, 3, r->collection, -1, SQLITE_STATIC);
+    if (r->subject_id != 0)
+        bind_id(st, 4, r->subject_id);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, r->key_version);
+    sqlite3_bind_int64(st, 6, r->created_at);
+    sqlite3_bind_int64(st, 7, r->updated_at);
+    bind_blob(st, 8, &r->doc);
+    if ((rc = run(s, st, err, "write record")) != CU_OK)
+        return rc;
+    st = stmt(s, S_FIELDS_DELETE);
+    if (st) {
+        bind_id(st, 1, r->tenant_id);
+        bind_id(st, 2, r->id);
+    }
+    if ((rc = run(s, st, err, "replace record fields")) != CU_OK)
+        return rc;
+    for (i = 0; i < r->nfields; i++) {
+        st = stmt(s, S_FIELD_PUT);
+        if (st) {
+            bind_id(st, 1, r->tenant_id);
+            bind_id(st, 2, r->id);
+            sqlite3_bind_text(st, 3, r->fields[i].name, -1, SQLITE_STATIC);
+            bind_blob(st, 4, &r->fields[i].ct);
+        }
+        if ((rc = run(s, st, err, "write record field")) != CU_OK)
+            return rc;
+    }
+    return CU_OK;
+}
+
+/* Binds the two leading (tenant, id) parameters of a delete and runs it. */
+static cu_rc run_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, cu_err *err,
+                      const char *what)
+{
+    sqlite3_stmt *st = stmt(s, id);
+
+    if (st) {
+        bind_id(st, 1, tenant);
+        bind_id(st, 2, obj);
+    }
+    return run(s, st, err, what);
+}
+
+static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    switch (op->type) {
+    case CU_OP_MASTER_ADD:
+        st = stmt(s, S_MASTER_ADD);
+        if (st) {
+            sqlite3_bind_int64(st, 1, op->u.master.version);
+            sqlite3_bind_blob(st, 2, op->u.master.check, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, op->u.master.created_at);
+        }
+        return run(s, st, err, "add master key version");
+    case CU_OP_TENANT_PUT:
+        st = stmt(s, S_TENANT_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.tenant.id);
+            sqlite3_bind_text(st, 2, op->u.tenant.name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 3, op->u.tenant.state);
+            sqlite3_bind_int64(st, 4, op->u.tenant.created_at);
+        }
+        return run(s, st, err, "create tenant");
+    case CU_OP_TENANT_STATE:
+        st = stmt(s, S_TENANT_STATE);
+        if (st) {
+            bind_id(st, 1, op->u.tenant.id);
+            sqlite3_bind_int(st, 2, op->u.tenant.state);
+        }
+        return run(s, st, err, "update tenant");
+    case CU_OP_KEY_PUT:
+        st = stmt(s, S_KEY_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.key.tenant_id);
+            sqlite3_bind_int(st, 2, (int)op->u.key.kind);
+            bind_id(st, 3, op->u.key.owner_id);
+            sqlite3_bind_int64(st, 4, op->u.key.version);
+            sqlite3_bind_int64(st, 5, op->u.key.parent_version);
+            bind_blob(st, 6, &op->u.key.wrapped);
+        }
+        return run(s, st, err, "write key");
+    case CU_OP_KEY_DELETE:
+        st = stmt(s, S_KEY_DELETE);
+        if (st) {
+            bind_id(st, 1, op->u.key_del.tenant_id);
+            sqlite3_bind_int(st, 2, (int)op->u.key_del.kind);
+            bind_id(st, 3, op->u.key_del.owner_id);
+        }
+        return run(s, st, err, "destroy key");
+    case CU_OP_SUBJECT_PUT:
+        st = stmt(s, S_SUBJECT_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.subject.tenant_id);
+            bind_id(st, 2, op->u.subject.id);
+            sqlite3_bind_int64(st, 3, op->u.subject.key_version);
+            sqlite3_bind_int64(st, 4, op->u.subject.created_at);
+            bind_blob(st, 5, &op->u.subject.profile);
+        }
+        return run(s, st, err, "write subject");
+    case CU_OP_SUBJECT_DELETE:
+        rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                      "delete subject index");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_SUBJECT_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                          "delete subject");
+        return rc;
+    case CU_OP_RECORD_PUT:
+        return apply_record_put(s, &op->u.record, err);
+    case CU_OP_RECORD_DELETE:
+        rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                      "delete record index");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_RECORD_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                          "delete record");
+        return rc;
+    case CU_OP_BLIND_PUT:
+        st = stmt(s, S_BLIND_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.blind.tenant_id);
+            sqlite3_bind_text(st, 2, op->u.blind.scope, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 3, op->u.blind.digest, 32, SQLITE_STATIC);
+            bind_id(st, 4, op->u.blind.owner_id);
+            sqlite3_bind_int(st, 5, op->u.blind.unique ? 1 : 0);
+        }
+        return run(s, st, err, "write index");
+    case CU_OP_BLIND_DELETE:
+        return run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                        "delete index");
+    case CU_OP_COLLECTION_PUT:
+        st = stmt(s, S_COLLECTION_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.collection.tenant_id);
+            sqlite3_bind_text(st, 2, op->u.collection.name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, op->u.collection.spec, -1, SQLITE_STATIC);
+        }
+        return run(s, st, err, "write collection");
+    }
+    return cu_err_set(err, CU_ERR_INVALID, "unknown store operation %d", (int)op->type);
+}
+
+static cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_rc rc;
+    size_t i;
+
+    pthread_mutex_lock(&s->lock);
+    rc = run(s, stmt(s, S_BEGIN), err, "begin transaction");
+    if (rc != CU_OK)
+        goto out;
+    for (i = 0; i < n && rc == CU_OK; i++)
+        rc = apply_one(s, &ops[i], err);
+    if (rc == CU_OK)
+        rc = run(s, stmt(s, S_COMMIT), err, "commit");
+    if (rc != CU_OK && !sqlite3_get_autocommit(s->db)) {
+        cu_err ignored;
+        (void)run(s, stmt(s, S_ROLLBACK), &ignored, "roll back");
+    }
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_master_list(cu_store *base, uint32_t **versions, uint8_t (**checks)[32],
+                            size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    uint32_t *v = NULL;
+    uint8_t(*c)[32] = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_MASTER_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list master keys");
+        goto out;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            uint32_t *nv = realloc(v, ncap * sizeof(*v));
+            uint8_t(*nc)[32] = nv ? realloc(c, ncap * sizeof(*c)) : NULL;
+            if (nv)
+                v = nv;
+            if (nc == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            c = nc;
+            cap = ncap;
+        }
+        v[cnt] = (uint32_t)sqlite3_column_int64(st, 0);
+        memset(c[cnt], 0, 32);
+        if (sqlite3_column_bytes(st, 1) == 32)
+            memcpy(c[cnt], sqlite3_column_blob(st, 1), 32);
+        cnt++;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list master keys");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(v);
+        free(c);
+        return rc;
+    }
+    *versions = v;
+    *checks = c;
+    *n = cnt;
+    return CU_OK;
+}
+
+static void read_tenant(sqlite3_stmt *st, cu_store_tenant *t)
+{
+    const unsigned char *name = sqlite3_column_text(st, 1);
+
+    memset(t, 0, sizeof(*t));
+    t->id = (cu_id)sqlite3_column_int64(st, 0);
+    cu_strlcpy(t->name, name ? (const char *)name : "", sizeof(t->name));
+    t->state = sqlite3_column_int(st, 2);
+    t->created_at = sqlite3_column_int64(st, 3);
+}
+
+static cu_rc sq_tenant_get(cu_store *base, cu_id id, cu_store_tenant *out, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_TENANT_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read tenant");
+        goto out;
+    }
+    bind_id(st, 1, id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        read_tenant(st, out);
+    else if (src == SQLITE_DONE)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");
+    else
+        rc = db_error(s, src, err, "read tenant");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_tenant_list(cu_store *base, cu_store_tenant **out, size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_store_tenant *list = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_TENANT_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list tenants");
+        goto out;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            cu_store_tenant *nl = realloc(list, ncap * sizeof(*nl));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        read_tenant(st, &list[cnt++]);
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list tenants");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+static cu_rc read_key(sqlite3_stmt *st, cu_store_key *k, cu_err *err)
+{
+    memset(k, 0, sizeof(*k));
+    k->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    k->kind = (cu_key_kind)sqlite3_column_int(st, 1);
+    k->owner_id = (cu_id)sqlite3_column_int64(st, 2);
+    k->version = (uint32_t)sqlite3_column_int64(st, 3);
+    k->parent_version = (uint32_t)sqlite3_column_int64(st, 4);
+    return blob_copy(st, 5, &k->wrapped, err);
+}
+
+static cu_rc sq_key_get(cu_store *base, cu_id tenant, cu_key_kind kind, cu_id owner,
+                        uint32_t version, cu_store_key *out, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, version ? S_KEY_GET : S_KEY_GET_LATEST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read key");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_int(st, 2, (int)kind);
+    bind_id(st, 3, owner);
+    if (version)
+        sqlite3_bind_int64(st, 4, version);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        rc = read_key(st, out, err);
+    else if (src == SQLITE_DONE)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "key not found");
+    else
+        rc = db_error(s, src, err, "read key");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_key_list(cu_store *base, cu_id tenant, cu_key_kind kind, cu_store_key **out,
+                         size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_store_key *list = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_KEY_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list keys");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_int(st, 2, (int)kind);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            cu_store_key *nl = realloc(list, ncap * sizeof(*nl));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        if ((rc = read_key(st, &list[cnt], err)) != CU_OK)
+            goto out;
+        cnt++;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list keys");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        cu_store_keys_free(list, cnt);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+static cu_rc sq_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *out,
+                            cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_SUBJECT_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read subject");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    bind_id(st, 2, id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        out->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+        out->id = (cu_id)sqlite3_column_int64(st, 1);
+        out->key_version = (uint32_t)sqlite3_column_int64(st, 2);
+        out->created_at = sqlite3_column_int64(st, 3);
+        rc = blob_copy(st, 4, &out->profile, err);
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
+    } else {
+        rc = db_error(s, src, err, "read subject");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc read_fields(sqlite_store *s, cu_store_record *r, cu_err *err)
+{
+    sqlite3_stmt *st = stmt(s, S_FIELDS_GET);
+    size_t cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    if (st == NULL)
+        return db_error(s, sqlite3_errcode(s->db), err, "read record fields");
+    bind_id(st, 1, r->tenant_id);
+    bind_id(st, 2, r->id);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_field *f;
+        if (r->nfields == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            cu_store_field *nf = realloc(r->fields, ncap * sizeof(*nf));
+            if (nf == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            r->fields = nf;
+            cap = ncap;
+        }
+        f = &r->fields[r->nfields];
+        memset(f, 0, sizeof(*f));
+        f->name = strdup((const char *)sqlite3_column_text(st, 0));
+        if (f->name == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        r->nfields++;
+        if ((rc = blob_copy(st, 1, &f->ct, err)) != CU_OK)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "read record fields");
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out,
+                           cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_RECORD_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read record");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    bind_id(st, 2, id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *coll = sqlite3_column_text(st, 2);
+        out->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+        out->id = (cu_id)sqlite3_column_int64(st, 1);
+        cu_strlcpy(out->collection, coll ? (const char *)coll : "", sizeof(out->collection));
+        out->subject_id = (cu_id)sqlite3_column_int64(st, 3);
+        out->key_version = (uint32_t)sqlite3_column_int64(st, 4);
+        out->created_at = sqlite3_column_int64(st, 5);
+        out->updated_at = sqlite3_column_int64(st, 6);
+        rc = blob_copy(st, 7, &out->doc, err);
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
+    } else {
+        rc = db_error(s, src, err, "read record");
+    }
+    sqlite3_reset(st);
+    if (rc == CU_OK)
+        rc = read_fields(s, out, err);
+    if (rc != CU_OK)
+        cu_store_record_cleanup(out);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Collects column 0 of every row of a prepared, bound statement as ids. */
+static cu_rc collect_ids(sqlite_store *s, sqlite3_stmt *st, cu_id **ids, size_t *n, cu_err *err,
+                         const char *what)
+{
+    cu_id *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            cu_id *nl = realloc(list, ncap * sizeof(*nl));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        list[cnt++] = (cu_id)sqlite3_column_int64(st, 0);
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, what);
+out:
+    sqlite3_reset(st);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *ids = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+static cu_rc sq_record_ids_by_subject(cu_store *base, cu_id tenant, cu_id subject, cu_id **ids,
+                                      size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_RECORD_BY_SUBJECT);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list records");
+    } else {
+        bind_id(st, 1, tenant);
+        bind_id(st, 2, subject);
+        rc = collect_ids(s, st, ids, n, err, "list records");
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_blind_find(cu_store *base, cu_id tenant, const char *scope,
+                           const uint8_t digest[32], cu_id **ids, size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_BLIND_FIND);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "search index");
+    } else {
+        bind_id(st, 1, tenant);
+        sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, digest, 32, SQLITE_STATIC);
+        rc = collect_ids(s, st, ids, n, err, "search index");
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_collection_get(cu_store *base, cu_id tenant, const char *name, char **spec,
+                               cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_COLLECTION_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read collection");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *spec = strdup((const char *)sqlite3_column_text(st, 0));
+        if (*spec == NULL)
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "collection not declared");
+    } else {
+        rc = db_error(s, src, err, "read collection");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc schema_version(sqlite_store *s, int *version, cu_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_OK)
+        return db_error(s, src, err, "read schema version");
+    return CU_OK;
+}
+
+/* Upgrades the schema one version at a time up to target, each step atomic with its bump. */
+static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
+{
+    static const char *const bump[] = {
+        "PRAGMA user_version = 1", "PRAGMA user_version = 2",
+    };
+    int version = 0;
+    cu_rc rc;
+
+    _Static_assert(CU_ARRAY_LEN(bump) == CU_ARRAY_LEN(migrations), "one bump per migration");
+    if ((rc = schema_version(s, &version, err)) != CU_OK)
+        return rc;
+    if (version > (int)CU_ARRAY_LEN(migrations))
+        return cu_err_set(err, CU_ERR_STORE,
+                          "database schema version %d is newer than this build knows (%d)",
+                          version, (int)CU_ARRAY_LEN(migrations));
+    for (; version < target; version++) {
+        if ((rc = exec_ddl(s, "BEGIN IMMEDIATE", err, "begin migration")) != CU_OK)
+            return rc;
+        rc = exec_ddl(s, migrations[version], err, "migrate schema");
+        if (rc == CU_OK)
+            rc = exec_ddl(s, bump[version], err, "migrate schema");
+        if (rc == CU_OK)
+            rc = exec_ddl(s, "COMMIT", err, "commit migration");
+        if (rc != CU_OK) {
+            cu_err ignored;
+            (void)exec_ddl(s, "ROLLBACK", &ignored, "roll back");
+            return rc;
+        }
+    }
+    return CU_OK;
+}
+
+static void sq_close(cu_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* SQLite creates a database with mode 0644 less the umask; create it 0600 first, since the
+ * WAL and shm files copy the database file's mode. */
+static cu_rc create_private(const char *path, cu_err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0)
+        return cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,
+                          strerror(errno));
+    close(fd);
+    return CU_OK;
+}
+
+cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err)
+{
+    static const char *const pragmas =
+        "PRAGMA journal_mode = WAL;"
+        "PRAGMA synchronous = FULL;"
+        "PRAGMA foreign_keys = ON;"
+        "PRAGMA secure_delete = ON;"
+        "PRAGMA busy_timeout = 10000;";
+    sqlite_store *s;
+    cu_rc rc;
+    int src;
+
+    if ((rc = create_private(path, err)) != CU_OK)
+        return rc;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    s->base.ops = &cu_store_sqlite;
+    pthread_mutex_init(&s->lock, NULL);
+    src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if ((rc = exec_ddl(s, pragmas, err, "configure database")) != CU_OK)
+        goto out;
+    rc = migrate(s, version, err);
+out:
+    if (rc != CU_OK) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return CU_OK;
+}
+
+cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
+{
+    return cu_store_sqlite_open_at(path, (int)CU_ARRAY_LEN(migrations), out, err);
+}
+
+int cu_store_sqlite_schema_version(void)
+{
+    return (int)CU_ARRAY_LEN(migrations);
+}
+
+void cu_store_key_cleanup(cu_store_key *k)
+{
+    if (k == NULL)
+        return;
+    free(k->wrapped.data);
+    k->wrapped.data = NULL;
+    k->wrapped.len = 0;
+}
+
+void cu_store_keys_free(cu_store_key *keys, size_t n)
+{
+    size_t i;
+
+    for (i = 0; keys != NULL && i < n; i++)
+        cu_store_key_cleanup(&keys[i]);
+    free(keys);
+}
+
+void cu_store_subject_cleanup(cu_store_subject *s)
+{
+    if (s == NULL)
+        return;
+    free(s->profile.data);
+    s->profile.data = NULL;
+}
+
+void cu_store_record_cleanup(cu_store_record *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    free(r->doc.data);
+    r->doc.data = NULL;
+    for (i = 0; i < r->nfields; i++) {
+        free(r->fields[i].name);
+        free(r->fields[i].ct.data);
+    }
+    free(r->fields);
+    r->fields = NULL;
+    r->nfields = 0;
+}
+
+const cu_store_ops cu_store_sqlite = {
+    .name = "sqlite",
+    .open = cu_store_sqlite_open,
+    .close = sq_close,
+    .apply = sq_apply,
+    .master_list = sq_master_list,
+    .tenant_get = sq_tenant_get,
+    .tenant_list = sq_tenant_list,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .subject_get = sq_subject_get,
+    .record_get = sq_record_get,
+    .record_ids_by_subject = sq_record_ids_by_subject,
+    .blind_find = sq_blind_find,
+    .collection_get = sq_collection_get,
+};

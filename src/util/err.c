@@ -1,0 +1,44 @@
+/*
+ * err.c: error values. The names are stable API codes (HTTP bodies, CLI output, docs).
+ */
+#include <stdio.h>
+
+#include "util.h"
+
+static const char *const rc_names[CU_ERR__COUNT] = {
+    [CU_OK] = "ok",
+    [CU_ERR_NOMEM] = "out_of_memory",
+    [CU_ERR_INVALID] = "invalid",
+    [CU_ERR_NOT_FOUND] = "not_found",
+    [CU_ERR_EXISTS] = "already_exists",
+    [CU_ERR_FORBIDDEN_FIELD] = "forbidden_field",
+    [CU_ERR_CRYPTO] = "integrity",
+    [CU_ERR_KEY] = "key_unavailable",
+    [CU_ERR_IO] = "io",
+    [CU_ERR_STORE] = "store",
+    [CU_ERR_UNSUPPORTED] = "unsupported",
+    [CU_ERR_CONFLICT] = "conflict",
+    [CU_ERR_PERM] = "insecure_permissions",
+    [CU_ERR_LIMIT] = "too_large",
+    [CU_ERR_AUTH] = "unauthenticated",
+};
+
+const char *cu_rc_name(cu_rc rc)
+{
+    if ((unsigned)rc >= CU_ERR__COUNT || rc_names[rc] == NULL)
+        return "internal";
+    return rc_names[rc];
+}
+
+cu_rc cu_err_set(cu_err *err, cu_rc code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return code;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}

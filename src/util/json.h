@@ -1,0 +1,36 @@
+/*
+ * json.h: the one strict JSON reader of Custos, over cJSON.
+ *
+ * Every byte of JSON that enters Custos (HTTP bodies, CLI arguments, stored documents) passes
+ * cu_json_parse, which accepts RFC 8259 JSON only and rejects, with the byte offset of the
+ * first offending byte:
+ *   - duplicate keys in one object (after unescaping),
+ *   - invalid UTF-8 anywhere, lone or misordered surrogate escapes (\ud800 alone), NUL (\u0000)
+ *     inside strings,
+ *   - nesting deeper than CU_JSON_MAX_DEPTH,
+ *   - numbers that cannot be held exactly as a double integer or are out of range: integers
+ *     beyond +/-2^53 and numbers whose magnitude overflows a double (64-bit ids travel as
+ *     strings),
+ *   - anything but whitespace after the value, and empty input.
+ */
+#ifndef CU_JSON_H
+#define CU_JSON_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "custos.h"
+
+#define CU_JSON_MAX_DEPTH 32
+
+/* Parses len bytes of text (need not be NUL-terminated). On success *out is a cJSON tree the
+ * caller owns (cJSON_Delete). On failure returns CU_ERR_INVALID (or CU_ERR_NOMEM), sets *out to
+ * NULL, *offset (if not NULL) to the byte offset of the error, and err->msg to
+ * "invalid JSON at byte N: reason". */
+cu_rc cu_json_parse(const char *text, size_t len, cJSON **out, size_t *offset, cu_err *err);
+
+/* Serializes compactly; caller frees the result with free(). NULL on allocation failure. */
+char *cu_json_print(const cJSON *item);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * util.c: string, id, clock and file helpers used by every layer.
+ *
+ * The clock is the one source of policy time (DESIGN.md, Time): it reads CUSTOS_NOW when set so
+ * that tests and `custos ... --now` can move through years in milliseconds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int cu_strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t len = strlen(src);
+
+    if (n == 0)
+        return -1;
+    if (len >= n) {
+        memcpy(dst, src, n - 1);
+        dst[n - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, len + 1);
+    return 0;
+}
+
+char *cu_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void cu_id_format(cu_id id, char buf[CU_ID_STRLEN])
+{
+    snprintf(buf, CU_ID_STRLEN, "%llu", (unsigned long long)id);
+}
+
+cu_rc cu_id_parse(const char *s, cu_id *out)
+{
+    cu_id v = 0;
+    size_t i;
+
+    if (s == NULL || s[0] < '1' || s[0] > '9')
+        return CU_ERR_INVALID;
+    for (i = 0; s[i] != '\0'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (s[i] < '0' || s[i] > '9' || i >= 20)
+            return CU_ERR_INVALID;
+        if (v > (UINT64_MAX - d) / 10)
+            return CU_ERR_INVALID;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return CU_OK;
+}
+
+static _Atomic int64_t clock_override;
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil), so no time zone is involved. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t parse_now(const char *s)
+{
+    int y, m, d;
+    char *end;
+    long long t;
+
+    if (sscanf(s, "%4d-%2d-%2d", &y, &m, &d) == 3 && strlen(s) == 10)
+        return days_from_civil(y, (unsigned)m, (unsigned)d) * 86400;
+    errno = 0;
+    t = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || t <= 0)
+        return 0;
+    return t;
+}
+
+int64_t cu_clock_now(void)
+{
+    int64_t t = atomic_load(&clock_override);
+    const char *env;
+
+    if (t != 0)
+        return t;
+    env = getenv("CUSTOS_NOW");
+    if (env != NULL && (t = parse_now(env)) != 0)
+        return t;
+    return (int64_t)time(NULL);
+}
+
+void cu_clock_set(int64_t t)
+{
+    atomic_store(&clock_override, t);
+}
+
+static cu_rc fsync_dir_of(const char *path, cu_err *err)
+{
+    char dir[PATH_MAX];
+    char *slash;
+    int fd;
+
+    if (cu_strlcpy(dir, path, sizeof(dir)) != 0)
+        return cu_err_set(err, CU_ERR_IO, "path too long");
+    slash = strrchr(dir, '/');
+    if (slash == NULL)
+        cu_strlcpy(dir, ".", sizeof(dir));
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cu_err_set(err, CU_ERR_IO, "could not open directory \"%s\": %s", dir,
+                          strerror(errno));
+    if (fsync(fd) != 0) {
+        close(fd);
+        return cu_err_set(err, CU_ERR_IO, "could not fsync directory \"%s\": %s", dir,
+                          strerror(errno));
+    }
+    close(fd);
+    return CU_OK;
+}
+
+cu_rc cu_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode,
+                           cu_err *err)
+{
+    char tmp[PATH_MAX];
+    const char *p = data;
+    cu_rc rc = CU_OK;
+    int fd;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return cu_err_set(err, CU_ERR_IO, "path too long");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return cu_err_set(err, CU_ERR_IO, "could not create \"%s\": %s", tmp, strerror(errno));
+    if (fchmod(fd, mode) != 0) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not chmod \"%s\": %s", tmp, strerror(errno));
+        goto out;
+    }
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = cu_err_set(err, CU_ERR_IO, "could not write \"%s\": %s", tmp, strerror(errno));
+            goto out;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not fsync \"%s\": %s", tmp, strerror(errno));
+        goto out;
+    }
+out:
+    close(fd);
+    if (rc == CU_OK && rename(tmp, path) != 0)
+        rc = cu_err_set(err, CU_ERR_IO, "could not rename \"%s\": %s", tmp, strerror(errno));
+    if (rc != CU_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    return fsync_dir_of(path, err);
+}
+
+cu_rc cu_file_read(const char *path, size_t max, char **out, size_t *n, cu_err *err)
+{
+    FILE *f = fopen(path, "rbe");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    cu_rc rc = CU_OK;
+
+    if (f == NULL)
+        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
+                          "could not open \"%s\": %s", path, strerror(errno));
+    for (;;) {
+        size_t r;
+        if (len + 1 >= cap) {
+            char *nb;
+            cap = cap ? cap * 2 : 4096;
+            if (cap > max + 1)
+                cap = max + 1;
+            if (len + 1 >= cap) {
+                rc = cu_err_set(err, CU_ERR_LIMIT, "\"%s\" is larger than %zu bytes", path, max);
+                goto out;
+            }
+            nb = realloc(buf, cap);
+            if (nb == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            buf = nb;
+        }
+        r = fread(buf + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not read \"%s\"", path);
+        goto out;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *n = len;
+    buf = NULL;
+out:
+    fclose(f);
+    free(buf);
+    return rc;
+}
+
+#ifdef CU_FAULT_INJECTION
+int cu_fault(const char *point)
+{
+    const char *env = getenv("CUSTOS_FAULT");
+
+    return env != NULL && strcmp(env, point) == 0;
+}
+#endif

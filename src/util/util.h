@@ -1,0 +1,51 @@
+/*
+ * util.h: small helpers shared by every layer: error setting, the clock, bounded string copy,
+ * and file helpers for secret files. No dependency beyond libc.
+ */
+#ifndef CU_UTIL_H
+#define CU_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custos.h"
+
+#define CU_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define CU_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Sets err (if not NULL) to code and the formatted message; returns code so callers can write
+ * `return cu_err_set(err, CU_ERR_INVALID, "...")`. */
+cu_rc cu_err_set(cu_err *err, cu_rc code, const char *fmt, ...) CU_PRINTF(3, 4);
+
+/* Copies src into dst of size n, always NUL-terminating. Returns 0, or -1 if truncated. */
+int cu_strlcpy(char *dst, const char *src, size_t n);
+
+/* strdup that returns NULL for NULL. */
+char *cu_strdup(const char *s);
+
+/* Policy time, in unix seconds: the one clock of Custos (DESIGN.md, Time). Reads the wall clock
+ * unless set by cu_clock_set() or the CUSTOS_NOW environment variable (unix seconds or
+ * YYYY-MM-DD), which tests and `--now` use. */
+int64_t cu_clock_now(void);
+/* Sets the clock to t; 0 returns it to the wall clock. */
+void cu_clock_set(int64_t t);
+
+/* Writes n bytes to path atomically with the given mode: a temporary file in the same directory,
+ * fsync, rename, fsync of the directory. */
+cu_rc cu_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode,
+                           cu_err *err);
+/* Reads a whole file of at most max bytes into a NUL-terminated buffer the caller frees. */
+cu_rc cu_file_read(const char *path, size_t max, char **out, size_t *n, cu_err *err);
+
+/* Fault injection for crash tests (SQLite's faultsim, curl's -t): in test builds
+ * (CU_FAULT_INJECTION), CU_FAULT("name") is true when the CUSTOS_FAULT environment variable
+ * names that point, and the code there simulates a crash. Release builds compile it to 0. */
+#ifdef CU_FAULT_INJECTION
+int cu_fault(const char *point);
+#define CU_FAULT(point) cu_fault(point)
+#else
+#define CU_FAULT(point) 0
+#endif
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * th.c: test helpers (see th.h).
+ */
+#define _GNU_SOURCE /* memmem, nftw */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "th.h"
+
+void th_tmpdir(char path[256])
+{
+    const char *base = getenv("TMPDIR");
+
+    snprintf(path, 256, "%s/custos-test-XXXXXX", base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(path));
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+void th_rmrf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+cu_vault *th_reopen(const char *data)
+{
+    cu_vault_opts o = {.data_dir = data};
+    cu_vault *v = NULL;
+    cu_err err = {0};
+
+    if (cu_vault_open(&o, &v, &err) != CU_OK)
+        fail_msg("open: %s", err.msg);
+    return v;
+}
+
+cu_vault *th_vault(const char *dir, char data[256])
+{
+    cu_vault_opts o = {0};
+    cu_err err = {0};
+
+    snprintf(data, 256, "%s/data", dir);
+    o.data_dir = data;
+    if (cu_vault_init(&o, &err) != CU_OK)
+        fail_msg("init: %s", err.msg);
+    return th_reopen(data);
+}
+
+int th_sql(const char *data, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/custos.db", data);
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    }
+    if (rc != SQLITE_OK)
+        print_message("sql failed: %s\n", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return rc;
+}
+
+long long th_sql_int(const char *data, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    snprintf(path, sizeof(path), "%s/custos.db", data);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        print_message("query failed: %s\n", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+int th_file_contains(const char *path, const void *needle, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long len;
+    int found = 0;
+
+    if (f == NULL)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)len + 1);
+    assert_non_null(buf);
+    if (fread(buf, 1, (size_t)len, f) == (size_t)len && (size_t)len >= n)
+        found = memmem(buf, (size_t)len, needle, n) != NULL;
+    free(buf);
+    fclose(f);
+    return found;
+}
+
+int th_copy(const char *from, const char *to)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY), out;
+    ssize_t r;
+
+    if (in < 0)
+        return -1;
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    while ((r = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)r) != r) {
+            r = -1;
+            break;
+        }
+    close(in);
+    close(out);
+    return r < 0 ? -1 : 0;
+}
+
+int th_crash_at(const char *point, void (*fn)(void *), void *arg)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("CUSTOS_FAULT", point, 1);
+        fn(arg);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

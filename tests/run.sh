@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs every test: each cmocka binary in BUILD/tests, then each tests/cli/*.sh with the
+# sanitized custos binary. Prints one closing line "N passed, N failed" over all of them and
+# exits non-zero if anything failed.
+set -u
+BUILD=${1:-build/test}
+pass=0
+fail=0
+failed_names=""
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for t in "$BUILD"/tests/test_*; do
+    case "$t" in *.o|*.d) continue ;; esac
+    [ -x "$t" ] || continue
+    "$t" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # crashed or sanitizer abort
+    fi
+    pass=$((pass + p))
+    fail=$((fail + f))
+    [ "$rc" -eq 0 ] || failed_names="$failed_names $(basename "$t")"
+done
+for s in tests/cli/*.sh; do
+    [ -f "$s" ] || continue
+    if CUSTOS="$BUILD/custos" sh "$s" >"$out" 2>&1; then
+        pass=$((pass + 1))
+        echo "[       OK ] $s"
+    else
+        cat "$out"
+        echo "[  FAILED  ] $s"
+        fail=$((fail + 1))
+        failed_names="$failed_names $(basename "$s")"
+    fi
+done
+echo
+[ -z "$failed_names" ] || echo "failed:$failed_names"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
