@@ -37,7 +37,7 @@ TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test check deps fuzz format clean
+.PHONY: all test check deps fuzz bench format clean
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -73,6 +73,14 @@ check: test
 
 deps:
 	@scripts/deps.sh
+
+# Benchmarks against the optimized library; figures go in bench/README.md.
+build/bench/%: bench/%.c libcustos.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -o $@ $< libcustos.a $(PKG_LIBS) $(LDFLAGS_REL)
+
+bench: build/bench/bench_core
+	build/bench/bench_core
 
 fuzz:
 	@$(MAKE) -f fuzz/Makefile
