@@ -188,6 +188,8 @@ char *cli_read_stdin(size_t max, size_t *len)
         }
         r = fread(buf + n, 1, cap - n - 1, stdin);
         n += r;
+        if (r == 0 && ferror(stdin))
+            break;
         if (r == 0) {
             buf[n] = '\0';
             *len = n;

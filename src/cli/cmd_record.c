@@ -16,9 +16,10 @@ static const char help[] =
     "       custos record find --tenant ID --collection C --field F --value V\n"
     "       custos record delete --tenant ID RECORD\n"
     "\n"
-    "put stores a JSON object (\"-\" reads it from stdin) encrypted under the subject's key,\n"
-    "or the tenant data key without --subject, and prints its id. get prints the record\n"
-    "with its document; list prints a subject's record ids; find prints the ids of records\n"
+    "put stores a JSON object encrypted under the subject's key, or the tenant data key\n"
+    "without --subject, and prints its id. Pass \"-\" to read the document from stdin, which\n"
+    "keeps personal values out of the process list. get prints the record with its\n"
+    "document; list prints a subject's record ids; find prints the ids of records\n"
     "whose indexed field equals V exactly.\n"
     "\n"
     "  --tenant ID             the tenant (required)\n"
@@ -125,8 +126,12 @@ int cmd_record(int argc, char **argv)
             return cli_usage("record", "--collection is required");
         if (!put && (rc = cli_id("record", "RECORD", argv[optind], &id)) != 0)
             return rc;
-        if ((doc = doc_arg(argv[argc - 1], &len)) == NULL)
-            return cli_usage("record", "could not read the document");
+        if ((doc = doc_arg(argv[argc - 1], &len)) == NULL) {
+            cu_err e = {CU_ERR_LIMIT, ""};
+            snprintf(e.msg, sizeof(e.msg), "could not read a document of at most %d bytes",
+                     CU_RECORD_MAX);
+            return cli_fail(&e);
+        }
         if ((rc = cli_open(&c, &v)) == 0) {
             cu_rc r = put ? cu_record_put(v, &ctx, tenant, coll, subject, doc, len, &id, &err)
                           : cu_record_update(v, &ctx, tenant, id, doc, len, &err);

@@ -49,10 +49,11 @@ struct cu_vault {
     char dir[PATH_MAX];
     cu_store *store;
     cu_keyring *ring;
-    char *passphrase;        /* wiped on close; NULL in key-file mode */
+    int lock_fd;             /* flock'ed: one process per data directory */
     uint32_t master_version; /* newest version the database knows: wraps new tenant keys */
-    /* Readers: anything that uses master keys. Writer: master key rotation. */
-    pthread_rwlock_t ring_lock;
+    /* Readers: whatever unwraps keys or wraps new ones. Writers: master and tenant key
+     * rotation, so that no key is wrapped under a version a rotation is retiring. */
+    pthread_rwlock_t key_lock;
 };
 
 /* A plaintext key and its version. */
@@ -76,21 +77,27 @@ typedef struct cu_aad {
 /* AAD of a data ciphertext: tenant, collection, record (or subject) id, field, key version. */
 void cu_aad_data(cu_aad *a, cu_id tenant, const char *collection, cu_id id, const char *field,
                  uint32_t key_version);
+/* Appends a record's write id to a sensitive field's AAD, binding the field to the one write of
+ * the document it belongs to (no field from an older write can be swapped in). */
+void cu_aad_bind(cu_aad *a, const char *write_id);
 /* AAD of a wrapped key: its kind, tenant, owner and version. */
 void cu_aad_key(cu_aad *a, cu_key_kind kind, cu_id tenant, cu_id owner, uint32_t version);
 
 /* Unwraps the newest tenant key (P-ISO-3). CU_ERR_NOT_FOUND if the tenant has none (purged). */
 cu_rc cu_keys_tenant(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
-/* The same with v->ring_lock already held (read or write). */
+/* The same with v->key_lock already held (read or write). */
 cu_rc cu_keys_tenant_locked(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
 /* Wraps tenant key tk under the current master version into a KEY_PUT op (op owns
- * wrapped.data). Hold v->ring_lock for reading until the op is applied, so that a master
+ * wrapped.data). Hold v->key_lock for reading until the op is applied, so that a master
  * rotation cannot retire the version in between. */
 cu_rc cu_keys_wrap_tenant_locked(cu_vault *v, cu_id tenant, const cu_key *tk, cu_store_op *op,
                                  cu_err *err);
 /* Unwraps a key of kind (DATA, INDEX, SUBJECT) of the tenant; CU_ERR_KEY if it was destroyed. */
 cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
                     cu_err *err);
+/* The same with v->key_lock already held. */
+cu_rc cu_keys_child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
+                           cu_err *err);
 /* Makes a fresh key of kind under the tenant key tk and fills op with its KEY_PUT (op owns
  * wrapped->data; free it after apply). Returns the plaintext in *out. */
 cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner,

@@ -5,6 +5,7 @@
  * Every wrapped key is bound by its AAD to its kind, tenant, owner and version, so a wrapped key
  * copied onto another subject or tenant fails to unwrap (P-ENC-2, P-ISO-3).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,9 @@ static void put_str(cu_aad *a, const char *s)
 {
     size_t n = strlen(s);
 
-    if (n > 200) /* names are validated far shorter; never overflow the buffer */
-        n = 200;
+    /* Names are validated far shorter (collections 63, fields 128); a longer one here would be
+     * a bug that truncation would turn into an ambiguous AAD. */
+    assert(n <= 200 && a->len + 2 + n <= CU_AAD_MAX - 16);
     a->b[a->len++] = (uint8_t)(n >> 8);
     a->b[a->len++] = (uint8_t)n;
     memcpy(a->b + a->len, s, n);
@@ -43,6 +45,11 @@ void cu_aad_data(cu_aad *a, cu_id tenant, const char *collection, cu_id id, cons
     put_u64(a, id);
     put_str(a, field);
     put_u64(a, key_version);
+}
+
+void cu_aad_bind(cu_aad *a, const char *write_id)
+{
+    put_str(a, write_id);
 }
 
 void cu_aad_key(cu_aad *a, cu_key_kind kind, cu_id tenant, cu_id owner, uint32_t version)
@@ -163,14 +170,25 @@ cu_rc cu_keys_tenant(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err)
 {
     cu_rc rc;
 
-    pthread_rwlock_rdlock(&v->ring_lock);
+    pthread_rwlock_rdlock(&v->key_lock);
     rc = cu_keys_tenant_locked(v, tenant, out, err);
-    pthread_rwlock_unlock(&v->ring_lock);
+    pthread_rwlock_unlock(&v->key_lock);
     return rc;
 }
 
 cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
                     cu_err *err)
+{
+    cu_rc rc;
+
+    pthread_rwlock_rdlock(&v->key_lock);
+    rc = cu_keys_child_locked(v, tenant, kind, owner, out, err);
+    pthread_rwlock_unlock(&v->key_lock);
+    return rc;
+}
+
+cu_rc cu_keys_child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
+                           cu_err *err)
 {
     cu_store_key sk = {0};
     cu_key tk = {0};
@@ -181,7 +199,7 @@ cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu
         return cu_err_set(err, CU_ERR_KEY, "the key was destroyed: the data is erased");
     if (rc != CU_OK)
         return rc;
-    rc = cu_keys_tenant(v, tenant, &tk, err);
+    rc = cu_keys_tenant_locked(v, tenant, &tk, err);
     if (rc == CU_OK && tk.version != sk.parent_version)
         rc = cu_err_set(err, CU_ERR_KEY, "key is wrapped by tenant key version %u, not %u",
                         (unsigned)sk.parent_version, (unsigned)tk.version);
@@ -210,7 +228,7 @@ cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id
 static void free_ops(cu_store_op *ops, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (ops[i].type == CU_OP_KEY_PUT)
+        if (ops[i].type == CU_OP_KEY_PUT || ops[i].type == CU_OP_KEY_REWRAP)
             free(ops[i].u.key.wrapped.data);
     free(ops);
 }
@@ -235,7 +253,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
 
     (void)ctx;
     snprintf(path, sizeof(path), "%s/%s", v->dir, CU_KEYRING_FILE);
-    pthread_rwlock_wrlock(&v->ring_lock);
+    pthread_rwlock_wrlock(&v->key_lock);
     nv = cu_keyring_newest(v->ring);
     if (nv <= v->master_version) {
         if ((rc = cu_keyring_add(v->ring, &nv, err)) != CU_OK)
@@ -273,13 +291,14 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
         cu_key_wipe(&k);
         if (rc != CU_OK)
             goto out;
-        nops++;
+        ops[nops++].type = CU_OP_KEY_REWRAP;
     }
     if ((rc = v->store->ops->apply(v->store, ops, nops, err)) != CU_OK)
         goto out;
     if (CU_FAULT("rotate.committed"))
         _exit(70);
     v->master_version = nv;
+    (void)v->store->ops->checkpoint(v->store, NULL); /* best effort: old wraps leave the WAL */
     cu_keyring_retain(v->ring, nv);
     if ((rc = cu_keyring_save(v->ring, path, err)) != CU_OK)
         goto out;
@@ -288,7 +307,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     if (rewrapped)
         *rewrapped = nkeys;
 out:
-    pthread_rwlock_unlock(&v->ring_lock);
+    pthread_rwlock_unlock(&v->key_lock);
     free_ops(ops, nops);
     cu_store_keys_free(keys, nkeys);
     return rc;
@@ -308,7 +327,8 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     (void)ctx;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    pthread_rwlock_rdlock(&v->ring_lock);
+    /* Exclusive: a subject created meanwhile must not wrap its key under the old version. */
+    pthread_rwlock_wrlock(&v->key_lock);
     rc = cu_keys_tenant_locked(v, tenant, &tk, err);
     if (rc == CU_OK)
         rc = v->store->ops->key_list(v->store, tenant, 0, &keys, &nkeys, err);
@@ -345,16 +365,17 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
         cu_key_wipe(&k);
         if (rc != CU_OK)
             goto out;
-        nops++;
+        ops[nops++].type = CU_OP_KEY_REWRAP;
     }
     if ((rc = v->store->ops->apply(v->store, ops, nops, err)) != CU_OK)
         goto out;
+    (void)v->store->ops->checkpoint(v->store, NULL); /* best effort, as for the master key */
     if (new_version)
         *new_version = ntk.version;
     if (rewrapped)
         *rewrapped = nops - 2;
 out:
-    pthread_rwlock_unlock(&v->ring_lock);
+    pthread_rwlock_unlock(&v->key_lock);
     cu_key_wipe(&tk);
     cu_key_wipe(&ntk);
     free_ops(ops, nops);

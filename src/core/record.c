@@ -17,6 +17,8 @@
 #include "util.h"
 
 #define DOC_FIELD "$doc"
+#define MANIFEST_FIELDS "$sealed" /* in the sealed document: names of fields sealed apart */
+#define MANIFEST_WRITE "$write"   /* in the sealed document: the write id bound to them */
 
 /* What encoding a document produces: the record row plus its blind index operations. */
 typedef struct encoded {
@@ -60,14 +62,15 @@ static int holds_card_number(const cJSON *v)
     return 0;
 }
 
-/* The text an indexed value is looked up by: normalized for emails and phones. */
-static cu_rc index_text(const char *field, const char *raw, char *out, size_t cap)
+/* The text an indexed value is looked up by: normalized (into buf) for emails and phones,
+ * else the value itself. */
+static const char *index_text(const char *field, const char *raw, char buf[256])
 {
-    if (strstr(field, "email") && cu_norm_email(raw, out, cap) == CU_OK)
-        return CU_OK;
-    if (strstr(field, "phone") && cu_norm_phone(raw, out, cap < 32 ? cap : 32) == CU_OK)
-        return CU_OK;
-    return cu_strlcpy(out, raw, cap) == 0 ? CU_OK : CU_ERR_LIMIT;
+    if (strstr(field, "email") && cu_norm_email(raw, buf, 256) == CU_OK)
+        return buf;
+    if (strstr(field, "phone") && cu_norm_phone(raw, buf, 32) == CU_OK)
+        return buf;
+    return raw;
 }
 
 /* The scalar text of an indexed JSON value, or NULL if it is not a scalar. Caller frees. */
@@ -95,8 +98,9 @@ static char *scope_for(const char *collection, const char *field)
 static cu_rc add_index(encoded *e, const cu_key *ik, cu_id tenant, const char *collection,
                        const char *field, const cJSON *value, cu_id id, cu_err *err)
 {
-    char norm[1024];
+    char norm[256];
     char *raw = scalar_text(value), *scope = NULL;
+    const char *text;
     cu_store_op *op;
     cu_rc rc = CU_OK;
 
@@ -104,11 +108,7 @@ static cu_rc add_index(encoded *e, const cu_key *ik, cu_id tenant, const char *c
         return cu_err_set(err, CU_ERR_INVALID,
                           "field \"%s\" is indexed: its value must be a string, number or boolean",
                           field);
-    if (index_text(field, raw, norm, sizeof(norm)) != CU_OK) {
-        rc = cu_err_set(err, CU_ERR_LIMIT, "field \"%s\" is indexed: value over %zu bytes", field,
-                        sizeof(norm) - 1);
-        goto out;
-    }
+    text = index_text(field, raw, norm);
     if ((scope = scope_for(collection, field)) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
@@ -119,7 +119,7 @@ static cu_rc add_index(encoded *e, const cu_key *ik, cu_id tenant, const char *c
     op->u.blind.tenant_id = tenant;
     op->u.blind.scope = scope;
     op->u.blind.owner_id = id;
-    cu_blind_index(ik->k, scope, (const uint8_t *)norm, strlen(norm), op->u.blind.digest);
+    cu_blind_index(ik->k, scope, (const uint8_t *)text, strlen(text), op->u.blind.digest);
 out:
     cu_wipe(norm, sizeof(norm));
     cu_wipe(raw, strlen(raw));
@@ -128,8 +128,8 @@ out:
 }
 
 /* P-ENC-6: seals one sensitive field on its own and leaves a null in its place. */
-static cu_rc seal_field(encoded *e, const cu_key *key, const cu_store_record *r, cJSON *doc,
-                        cJSON *item, cu_err *err)
+static cu_rc seal_field(encoded *e, const cu_key *key, const cu_store_record *r, const char *wid,
+                        cJSON *doc, cJSON *item, cu_err *err)
 {
     cu_store_field *f = &e->ops[0].u.record.fields[e->ops[0].u.record.nfields];
     char *text = cJSON_PrintUnformatted(item);
@@ -142,6 +142,7 @@ static cu_rc seal_field(encoded *e, const cu_key *key, const cu_store_record *r,
     }
     e->ops[0].u.record.nfields++;
     cu_aad_data(&aad, r->tenant_id, r->collection, r->id, item->string, r->key_version);
+    cu_aad_bind(&aad, wid);
     rc = cu_seal(key, &aad, text, strlen(text), &f->ct, err);
     cu_wipe(text, strlen(text));
     free(text);
@@ -150,28 +151,47 @@ static cu_rc seal_field(encoded *e, const cu_key *key, const cu_store_record *r,
     return rc;
 }
 
+/* P-ENC-2: records in the sealed document which fields were sealed apart and the write they
+ * belong to, so a deleted, added or older field ciphertext is detected on read. */
+static cu_rc add_manifest(cJSON *doc, const cu_store_record *r, const char *wid, cu_err *err)
+{
+    cJSON *names = cJSON_AddArrayToObject(doc, MANIFEST_FIELDS);
+
+    if (names == NULL || cJSON_AddStringToObject(doc, MANIFEST_WRITE, wid) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->nfields; i++)
+        if (!cJSON_AddItemToArray(names, cJSON_CreateString(r->fields[i].name)))
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    return CU_OK;
+}
+
 /*
  * Classifies and seals doc (which it modifies) into e, for record r (whose tenant, id,
- * collection, subject, key version and times the caller has filled in).
+ * collection, subject, key version and times the caller has filled in). replace: the record
+ * exists and this write replaces its document.
  */
 static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJSON *doc,
-                    encoded *e, cu_err *err)
+                    int replace, encoded *e, cu_err *err)
 {
     cu_schema *schema = NULL;
     cu_key ik = {0};
     char *text = NULL;
     size_t nmembers = 0;
     int have_ik = 0;
+    uint8_t wbytes[16];
+    char wid[33];
     cu_aad aad;
     cu_rc rc;
 
+    cu_random(wbytes, sizeof(wbytes));
+    cu_hex_encode(wbytes, sizeof(wbytes), wid);
     for (cJSON *c = doc->child; c != NULL; c = c->next)
         nmembers++;
     e->ops = calloc(nmembers + 1, sizeof(*e->ops));
     e->scopes = calloc(nmembers + 1, sizeof(*e->scopes));
     if (e->ops == NULL || e->scopes == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    e->ops[0].type = CU_OP_RECORD_PUT;
+    e->ops[0].type = replace ? CU_OP_RECORD_REPLACE : CU_OP_RECORD_PUT;
     e->ops[0].u.record = *r;
     e->ops[0].u.record.fields = calloc(nmembers + 1, sizeof(cu_store_field));
     if (e->ops[0].u.record.fields == NULL)
@@ -203,8 +223,10 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
                 rc = add_index(e, &ik, r->tenant_id, r->collection, c->string, c, r->id, err);
         }
         if (rc == CU_OK && cls == CU_FIELD_SENSITIVE)
-            rc = seal_field(e, key, r, doc, c, err);
+            rc = seal_field(e, key, r, wid, doc, c, err);
     }
+    if (rc == CU_OK)
+        rc = add_manifest(doc, &e->ops[0].u.record, wid, err);
     if (rc == CU_OK && (text = cu_json_print(doc)) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     if (rc == CU_OK) {
@@ -258,7 +280,7 @@ static cu_rc write_record(cu_vault *v, cu_store_record *r, cJSON *doc, int repla
     if ((rc = record_key(v, r->tenant_id, r->subject_id, &key, err)) != CU_OK)
         return rc;
     r->key_version = key.version;
-    if ((rc = encode(v, &key, r, doc, &e, err)) != CU_OK)
+    if ((rc = encode(v, &key, r, doc, replace, &e, err)) != CU_OK)
         goto out;
     ops = calloc(e.nops + 1, sizeof(*ops));
     if (ops == NULL) {
@@ -342,9 +364,9 @@ out:
     return rc;
 }
 
-/* Opens one sensitive field and puts its value back in the document. */
-static cu_rc merge_field(const cu_key *key, const cu_store_record *row, const cu_store_field *f,
-                         cJSON *doc, cu_err *err)
+/* Opens one sensitive field, bound to write wid, and puts its value back in the document. */
+static cu_rc merge_field(const cu_key *key, const cu_store_record *row, const char *wid,
+                         const cu_store_field *f, cJSON *doc, cu_err *err)
 {
     char *text = NULL;
     cJSON *val = NULL;
@@ -353,6 +375,7 @@ static cu_rc merge_field(const cu_key *key, const cu_store_record *row, const cu
     cu_rc rc;
 
     cu_aad_data(&aad, row->tenant_id, row->collection, row->id, f->name, row->key_version);
+    cu_aad_bind(&aad, wid);
     if ((rc = cu_open(key, &aad, &f->ct, &text, &len, "record field", err)) != CU_OK)
         return rc;
     rc = cu_json_parse(text, len, &val, NULL, err);
@@ -365,6 +388,35 @@ static cu_rc merge_field(const cu_key *key, const cu_store_record *row, const cu
     else
         cJSON_AddItemToObject(doc, f->name, val);
     return CU_OK;
+}
+
+/* P-ENC-2: the stored sensitive fields must be exactly those the sealed document lists, each
+ * sealed in the same write; then their values go back in place and the manifest goes away. */
+static cu_rc merge_fields(const cu_key *key, const cu_store_record *row, cJSON *doc, cu_err *err)
+{
+    cJSON *names = cJSON_GetObjectItemCaseSensitive(doc, MANIFEST_FIELDS);
+    cJSON *wid = cJSON_GetObjectItemCaseSensitive(doc, MANIFEST_WRITE);
+    cu_rc rc = CU_OK;
+
+    if (!cJSON_IsArray(names) || !cJSON_IsString(wid) ||
+        (size_t)cJSON_GetArraySize(names) != row->nfields)
+        return cu_err_set(err, CU_ERR_CRYPTO,
+                          "record fields do not match their document: a field was removed, "
+                          "added or replaced");
+    for (size_t i = 0; i < row->nfields && rc == CU_OK; i++) {
+        const cJSON *n;
+        int listed = 0;
+        cJSON_ArrayForEach(n, names) listed |=
+            cJSON_IsString(n) && strcmp(n->valuestring, row->fields[i].name) == 0;
+        if (!listed)
+            return cu_err_set(err, CU_ERR_CRYPTO,
+                              "record fields do not match their document: a field was removed, "
+                              "added or replaced");
+        rc = merge_field(key, row, wid->valuestring, &row->fields[i], doc, err);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, MANIFEST_FIELDS);
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, MANIFEST_WRITE);
+    return rc;
 }
 
 cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
@@ -391,9 +443,7 @@ cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, 
         goto out;
     if ((rc = cu_json_parse(text, len, &doc, NULL, err)) != CU_OK)
         goto out;
-    for (size_t i = 0; i < row.nfields && rc == CU_OK; i++)
-        rc = merge_field(&key, &row, &row.fields[i], doc, err);
-    if (rc != CU_OK)
+    if ((rc = merge_fields(&key, &row, doc, err)) != CU_OK)
         goto out;
     if ((out->json = cu_json_print(doc)) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -462,7 +512,8 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
                      const char *field, const char *value, cu_id **ids, size_t *n, cu_err *err)
 {
     cu_schema *schema = NULL;
-    char norm[1024];
+    char norm[256];
+    const char *text;
     char *scope = NULL;
     uint8_t digest[32];
     cu_key ik = {0};
@@ -481,15 +532,14 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
     if (!indexed)
         return cu_err_set(err, CU_ERR_INVALID, "field \"%s\" of \"%s\" is not indexed", field,
                           collection);
-    if (index_text(field, value, norm, sizeof(norm)) != CU_OK)
-        return cu_err_set(err, CU_ERR_LIMIT, "search value too long");
+    text = index_text(field, value, norm);
     if ((scope = scope_for(collection, field)) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
     }
     if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
         goto out;
-    cu_blind_index(ik.k, scope, (const uint8_t *)norm, strlen(norm), digest);
+    cu_blind_index(ik.k, scope, (const uint8_t *)text, strlen(text), digest);
     rc = v->store->ops->blind_find(v->store, tenant, scope, digest, ids, n, err);
 out:
     cu_wipe(norm, sizeof(norm));

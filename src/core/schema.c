@@ -103,7 +103,8 @@ int cu_value_is_card_number(const char *s)
             if (nd == sizeof(digits) || ng == CU_ARRAY_LEN(gstart))
                 boundary = 1;
             else {
-                if (p == s || !isdigit((unsigned char)p[-1])) {
+                /* A new group after a separator, or after a reset at a buffer limit. */
+                if (ng == 0 || !isdigit((unsigned char)p[-1])) {
                     gstart[ng] = nd;
                     glen[ng++] = 0;
                 }

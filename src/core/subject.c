@@ -113,6 +113,7 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     cu_store_op ops[5];
     size_t nops = 0;
     char *profile = NULL;
+    int locked = 0;
     cu_aad aad;
     cu_id id;
     cu_rc rc;
@@ -124,8 +125,11 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
     id = cu_random_id();
-    if ((rc = cu_keys_tenant(v, tenant, &tk, err)) != CU_OK ||
-        (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
+    /* Held until the subject key is committed under the tenant key version it names. */
+    pthread_rwlock_rdlock(&v->key_lock);
+    locked = 1;
+    if ((rc = cu_keys_tenant_locked(v, tenant, &tk, err)) != CU_OK ||
+        (rc = cu_keys_child_locked(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
         goto out;
     if ((rc = cu_keys_make_child(&tk, tenant, CU_KEY_SUBJECT, id, &sk, &ops[0], err)) != CU_OK)
         goto out;
@@ -155,6 +159,8 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     if (rc == CU_OK && out_id)
         *out_id = id;
 out:
+    if (locked)
+        pthread_rwlock_unlock(&v->key_lock);
     if (profile) {
         cu_wipe(profile, strlen(profile));
         free(profile);
@@ -247,7 +253,7 @@ void cu_subject_cleanup(cu_subject *s)
 cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_by by,
                       const char *value, cu_id **ids, size_t *n, cu_err *err)
 {
-    char norm[256];
+    char norm[EXTERNAL_ID_MAX + 1];
     uint8_t digest[32];
     cu_key ik = {0};
     cu_rc rc;
@@ -279,16 +285,15 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
     return rc;
 }
 
-/* P-DSR-4: crypto-shredding. Step 1 destroys the subject key in a transaction of its own, so
- * that once it is durable no copy of the subject's ciphertext can be read anywhere. Step 2
- * deletes the records, their index entries and the subject row. A crash between the two leaves
- * an unreadable remnant that a second erase removes. */
+/* P-DSR-4: crypto-shredding. Step 1 destroys the subject key in a transaction of its own and
+ * checkpoints, so that once it returns no file holds the key and no copy of the subject's
+ * ciphertext can be read anywhere. Step 2 deletes the records, their fields and index entries
+ * and the subject row, in one transaction. A crash between the two leaves an unreadable remnant
+ * that a second erase removes. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
     cu_store_subject row = {0};
-    cu_store_op *ops = NULL, kill = {0};
-    cu_id *ids = NULL;
-    size_t n = 0, i;
+    cu_store_op op = {0};
     cu_rc rc;
 
     (void)ctx;
@@ -297,32 +302,23 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
-    kill.type = CU_OP_KEY_DELETE;
-    kill.u.key_del.tenant_id = tenant;
-    kill.u.key_del.kind = CU_KEY_SUBJECT;
-    kill.u.key_del.owner_id = subject;
-    if ((rc = v->store->ops->apply(v->store, &kill, 1, err)) != CU_OK)
+    op.type = CU_OP_KEY_DELETE;
+    op.u.key_del.tenant_id = tenant;
+    op.u.key_del.kind = CU_KEY_SUBJECT;
+    op.u.key_del.owner_id = subject;
+    /* Not during a rotation, whose rewrap must see the key gone or not at all. */
+    pthread_rwlock_rdlock(&v->key_lock);
+    rc = v->store->ops->apply(v->store, &op, 1, err);
+    pthread_rwlock_unlock(&v->key_lock);
+    if (rc == CU_OK)
+        rc = v->store->ops->checkpoint(v->store, err);
+    if (rc != CU_OK)
         return rc;
     if (CU_FAULT("erase.key_destroyed"))
         _exit(70);
-    rc = v->store->ops->record_ids_by_subject(v->store, tenant, subject, &ids, &n, err);
-    if (rc != CU_OK)
-        return rc;
-    ops = calloc(n + 1, sizeof(*ops));
-    if (ops == NULL) {
-        free(ids);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (i = 0; i < n; i++) {
-        ops[i].type = CU_OP_RECORD_DELETE;
-        ops[i].u.del.tenant_id = tenant;
-        ops[i].u.del.id = ids[i];
-    }
-    ops[n].type = CU_OP_SUBJECT_DELETE;
-    ops[n].u.del.tenant_id = tenant;
-    ops[n].u.del.id = subject;
-    rc = v->store->ops->apply(v->store, ops, n + 1, err);
-    free(ops);
-    free(ids);
-    return rc;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_SUBJECT_DELETE;
+    op.u.del.tenant_id = tenant;
+    op.u.del.id = subject;
+    return v->store->ops->apply(v->store, &op, 1, err);
 }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@ static cu_rc check_opts(const cu_vault_opts *opts, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "no data directory given");
     if (strlen(opts->data_dir) > PATH_MAX - 64)
         return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
+    cu_json_use_wiping_free();
     return cu_crypto_init(opts->allow_xchacha, err);
 }
 
@@ -119,6 +122,24 @@ out:
     return rc;
 }
 
+/* One process at a time per data directory: the key file, the rotation steps and the
+ * in-memory master version all assume it. The kernel drops the lock when the process dies. */
+static cu_rc lock_dir(cu_vault *v, cu_err *err)
+{
+    char path[PATH_MAX];
+    cu_rc rc;
+
+    if ((rc = make_path(path, sizeof(path), v->dir, "custos.lock", err)) != CU_OK)
+        return rc;
+    v->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (v->lock_fd < 0)
+        return cu_err_set(err, CU_ERR_IO, "could not open \"%s\": %s", path, strerror(errno));
+    if (flock(v->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return cu_err_set(err, errno == EWOULDBLOCK ? CU_ERR_CONFLICT : CU_ERR_IO,
+                          "the vault in \"%s\" is in use by another process", v->dir);
+    return CU_OK;
+}
+
 cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
 {
     char kpath[PATH_MAX], dbpath[PATH_MAX];
@@ -137,14 +158,13 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     v = calloc(1, sizeof(*v));
     if (v == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    pthread_rwlock_init(&v->ring_lock, NULL);
+    v->lock_fd = -1;
+    pthread_rwlock_init(&v->key_lock, NULL);
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
+    if ((rc = lock_dir(v, err)) != CU_OK)
+        goto out;
     if ((rc = cu_keyring_load(kpath, opts->passphrase, &v->ring, err)) != CU_OK)
         goto out;
-    if (opts->passphrase && (v->passphrase = strdup(opts->passphrase)) == NULL) {
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        goto out;
-    }
     if ((rc = cu_store_sqlite_open(dbpath, &v->store, err)) != CU_OK)
         goto out;
     rc = verify_ring(v, err);
@@ -164,11 +184,9 @@ void cu_vault_close(cu_vault *v)
     if (v->store)
         v->store->ops->close(v->store);
     cu_keyring_free(v->ring);
-    if (v->passphrase) {
-        cu_wipe(v->passphrase, strlen(v->passphrase));
-        free(v->passphrase);
-    }
-    pthread_rwlock_destroy(&v->ring_lock);
+    if (v->lock_fd >= 0)
+        close(v->lock_fd); /* releases the flock */
+    pthread_rwlock_destroy(&v->key_lock);
     free(v);
 }
 
@@ -219,7 +237,7 @@ cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tena
     nops = 1;
     cu_random(tk.k, sizeof(tk.k));
     tk.version = 1;
-    pthread_rwlock_rdlock(&v->ring_lock);
+    pthread_rwlock_rdlock(&v->key_lock);
     rc = cu_keys_wrap_tenant_locked(v, id, &tk, &ops[nops], err);
     if (rc == CU_OK && ++nops)
         rc = cu_keys_make_child(&tk, id, CU_KEY_DATA, 0, &dk, &ops[nops], err);
@@ -227,7 +245,7 @@ cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tena
         rc = cu_keys_make_child(&tk, id, CU_KEY_INDEX, 0, &ik, &ops[nops], err);
     if (rc == CU_OK && ++nops)
         rc = v->store->ops->apply(v->store, ops, nops, err);
-    pthread_rwlock_unlock(&v->ring_lock);
+    pthread_rwlock_unlock(&v->key_lock);
     cu_key_wipe(&tk);
     cu_key_wipe(&dk);
     cu_key_wipe(&ik);

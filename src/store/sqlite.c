@@ -81,14 +81,18 @@ enum stmt_id {
     S_TENANT_GET,
     S_TENANT_LIST,
     S_KEY_PUT,
+    S_KEY_REWRAP,
     S_KEY_DELETE,
     S_KEY_GET_LATEST,
     S_KEY_GET,
     S_KEY_LIST,
     S_SUBJECT_PUT,
     S_SUBJECT_DELETE,
+    S_SUBJECT_RECORDS_BLIND_DELETE,
+    S_SUBJECT_RECORDS_DELETE,
     S_SUBJECT_GET,
     S_RECORD_PUT,
+    S_RECORD_REPLACE,
     S_RECORD_DELETE,
     S_RECORD_GET,
     S_RECORD_BY_SUBJECT,
@@ -115,8 +119,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at FROM tenants"
                       " ORDER BY created_at, tenant_id",
     [S_KEY_PUT] = "INSERT INTO keys(tenant_id, kind, owner_id, version, parent_version, wrapped)"
-                  " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(tenant_id, kind, owner_id, version)"
-                  " DO UPDATE SET parent_version = ?5, wrapped = ?6",
+                  " VALUES(?1,?2,?3,?4,?5,?6)",
+    [S_KEY_REWRAP] = "UPDATE keys SET parent_version = ?5, wrapped = ?6 WHERE tenant_id = ?1"
+                     " AND kind = ?2 AND owner_id = ?3 AND version = ?4",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?",
     [S_KEY_GET_LATEST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
                          " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?"
@@ -130,12 +135,17 @@ static const char *const stmt_sql[S__COUNT] = {
                       " profile) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(tenant_id, subject_id)"
                       " DO UPDATE SET key_version = ?3, profile = ?5",
     [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id"
+                                       " IN (SELECT record_id FROM records WHERE tenant_id = ?1"
+                                       " AND subject_id = ?2)",
+    [S_SUBJECT_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND subject_id = ?",
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile"
                       " FROM subjects WHERE tenant_id = ? AND subject_id = ?",
     [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
-                     " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
-                     " ON CONFLICT(tenant_id, record_id) DO UPDATE SET key_version = ?5,"
-                     " updated_at = ?7, doc = ?8",
+                     " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8"
+                         " WHERE tenant_id = ?1 AND record_id = ?2 AND collection = ?3"
+                         " AND subject_id IS ?4 AND created_at = ?6",
     [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
                      " created_at, updated_at, doc FROM records"
@@ -251,9 +261,10 @@ static cu_rc exec_ddl(sqlite_store *s, const char *sql, cu_err *err, const char 
     return CU_OK;
 }
 
-static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, cu_err *err)
+static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int replace,
+                              cu_err *err)
 {
-    sqlite3_stmt *st = stmt(s, S_RECORD_PUT);
+    sqlite3_stmt *st = stmt(s, replace ? S_RECORD_REPLACE : S_RECORD_PUT);
     cu_rc rc;
     size_t i;
 
@@ -272,6 +283,8 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, cu_err 
     bind_blob(st, 8, &r->doc);
     if ((rc = run(s, st, err, "write record")) != CU_OK)
         return rc;
+    if (replace && sqlite3_changes(s->db) != 1)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
     st = stmt(s, S_FIELDS_DELETE);
     if (st) {
         bind_id(st, 1, r->tenant_id);
@@ -337,7 +350,8 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "update tenant");
     case CU_OP_KEY_PUT:
-        st = stmt(s, S_KEY_PUT);
+    case CU_OP_KEY_REWRAP:
+        st = stmt(s, op->type == CU_OP_KEY_PUT ? S_KEY_PUT : S_KEY_REWRAP);
         if (st) {
             bind_id(st, 1, op->u.key.tenant_id);
             sqlite3_bind_int(st, 2, (int)op->u.key.kind);
@@ -366,14 +380,21 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "write subject");
     case CU_OP_SUBJECT_DELETE:
-        rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
-                      "delete subject index");
+        rc = run_pair(s, S_SUBJECT_RECORDS_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                      "delete the subject's record index");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_SUBJECT_RECORDS_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                          "delete the subject's records");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                          "delete subject index");
         if (rc == CU_OK)
             rc = run_pair(s, S_SUBJECT_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                           "delete subject");
         return rc;
     case CU_OP_RECORD_PUT:
-        return apply_record_put(s, &op->u.record, err);
+    case CU_OP_RECORD_REPLACE:
+        return apply_record_put(s, &op->u.record, op->type == CU_OP_RECORD_REPLACE, err);
     case CU_OP_RECORD_DELETE:
         rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                       "delete record index");
@@ -715,7 +736,8 @@ static cu_rc read_fields(sqlite_store *s, cu_store_record *r, cu_err *err)
         }
         f = &r->fields[r->nfields];
         memset(f, 0, sizeof(*f));
-        f->name = strdup((const char *)sqlite3_column_text(st, 0));
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        f->name = name ? strdup((const char *)name) : NULL;
         if (f->name == NULL) {
             rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
             goto out;
@@ -868,7 +890,8 @@ static cu_rc sq_collection_get(cu_store *base, cu_id tenant, const char *name, c
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
-        *spec = strdup((const char *)sqlite3_column_text(st, 0));
+        const unsigned char *text = sqlite3_column_text(st, 0);
+        *spec = text ? strdup((const char *)text) : NULL;
         if (*spec == NULL)
             rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     } else if (src == SQLITE_DONE) {
@@ -880,6 +903,21 @@ static cu_rc sq_collection_get(cu_store *base, cu_id tenant, const char *name, c
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+static cu_rc sq_checkpoint(cu_store *base, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int src, log = 0, done = 0;
+
+    pthread_mutex_lock(&s->lock);
+    src = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    pthread_mutex_unlock(&s->lock);
+    if (src != SQLITE_OK)
+        return db_error(s, src, err, "checkpoint");
+    if (log != done)
+        return cu_err_set(err, CU_ERR_STORE, "checkpoint incomplete: %d of %d frames", done, log);
+    return CU_OK;
 }
 
 static cu_rc schema_version(sqlite_store *s, int *version, cu_err *err)
@@ -1063,4 +1101,5 @@ const cu_store_ops cu_store_sqlite = {
     .record_ids_by_subject = sq_record_ids_by_subject,
     .blind_find = sq_blind_find,
     .collection_get = sq_collection_get,
+    .checkpoint = sq_checkpoint,
 };

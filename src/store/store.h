@@ -87,11 +87,16 @@ typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
     CU_OP_TENANT_PUT,      /* tenant: insert */
     CU_OP_TENANT_STATE,    /* tenant: update state */
-    CU_OP_KEY_PUT,         /* key: insert or replace (rewrap) */
+    CU_OP_KEY_PUT,         /* key: insert; CU_ERR_EXISTS if that version exists */
+    CU_OP_KEY_REWRAP,      /* key: new wrapping of an existing version; a no-op if the key
+                              was destroyed meanwhile, so a rotation never resurrects it */
     CU_OP_KEY_DELETE,      /* key: every version of (tenant, kind, owner) */
     CU_OP_SUBJECT_PUT,     /* subject: insert or replace */
-    CU_OP_SUBJECT_DELETE,  /* subject: the row and its blind index entries */
-    CU_OP_RECORD_PUT,      /* record: insert or replace, with its fields */
+    CU_OP_SUBJECT_DELETE,  /* del: the subject, its records (with their fields and blind index
+                              entries) and its own blind index entries */
+    CU_OP_RECORD_PUT,      /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
+    CU_OP_RECORD_REPLACE,  /* record: new document and fields of an existing record;
+                              CU_ERR_NOT_FOUND if it was deleted meanwhile */
     CU_OP_RECORD_DELETE,   /* record: the row, its fields and its blind index entries */
     CU_OP_BLIND_PUT,       /* blind */
     CU_OP_BLIND_DELETE,    /* blind: every entry of (tenant, owner) */
@@ -164,6 +169,9 @@ typedef struct cu_store_ops {
     /* Owners of a digest in a scope. Caller frees *ids. */
     cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope,
                         const uint8_t digest[32], cu_id **ids, size_t *n, cu_err *err);
+    /* Moves every committed page into the database file and truncates the WAL, so bytes that
+     * a transaction deleted (a destroyed key) no longer exist in any file (P-DSR-4). */
+    cu_rc (*checkpoint)(cu_store *s, cu_err *err);
     /* The spec of a collection; CU_ERR_NOT_FOUND if none is declared. Caller frees *spec. */
     cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec,
                             cu_err *err);

@@ -192,6 +192,8 @@ cu_rc cu_file_read(const char *path, size_t max, char **out, size_t *n, cu_err *
     if (f == NULL)
         return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
                           "could not open \"%s\": %s", path, strerror(errno));
+    /* Unbuffered: stdio's buffer would keep a copy of a secret file that nobody wipes. */
+    setvbuf(f, NULL, _IONBF, 0);
     for (;;) {
         size_t r;
         if (len + 1 >= cap) {

@@ -38,6 +38,10 @@ cu_rc cu_file_write_atomic(const char *path, const void *data, size_t n, unsigne
 /* Reads a whole file of at most max bytes into a NUL-terminated buffer the caller frees. */
 cu_rc cu_file_read(const char *path, size_t max, char **out, size_t *n, cu_err *err);
 
+/* Makes cJSON wipe every block it frees (trees and print buffers hold personal values).
+ * Idempotent; call before any cJSON allocation (cu_vault_init and cu_vault_open do). */
+void cu_json_use_wiping_free(void);
+
 /* Fault injection for crash tests (SQLite's faultsim, curl's -t): in test builds
  * (CU_FAULT_INJECTION), CU_FAULT("name") is true when the CUSTOS_FAULT environment variable
  * names that point, and the code there simulates a crash. Release builds compile it to 0. */

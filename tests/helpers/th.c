@@ -99,6 +99,25 @@ long long th_sql_int(const char *data, const char *sql)
     return v;
 }
 
+int th_sql_text(const char *data, const char *sql, char *buf, size_t cap)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "%s/custos.db", data);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
 int th_file_contains(const char *path, const void *needle, size_t n)
 {
     FILE *f = fopen(path, "rb");

@@ -26,6 +26,8 @@ cu_vault *th_reopen(const char *data);
 int th_sql(const char *data, const char *sql);
 /* Runs a query on data/custos.db and returns the first column of its first row (-1 if none). */
 long long th_sql_int(const char *data, const char *sql);
+/* Runs a query and copies the first column of its first row, as text, into buf; 0 on success. */
+int th_sql_text(const char *data, const char *sql, char *buf, size_t cap);
 /* Returns 1 if the file holds the bytes needle[0..n), 0 if not or if it does not exist. */
 int th_file_contains(const char *path, const void *needle, size_t n);
 /* Copies a file; returns 0 on success. */
