@@ -39,6 +39,10 @@ typedef enum cu_rc {
     CU_ERR_PERM,            /* "insecure_permissions": a secret file is readable by others */
     CU_ERR_LIMIT,           /* "too_large": a size limit was exceeded */
     CU_ERR_AUTH,            /* "unauthenticated": credentials did not verify */
+    CU_ERR_FORBIDDEN,       /* "forbidden": the principal's role lacks the permission */
+    CU_ERR_RATE_LIMITED,    /* "rate_limited": too many attempts; try again later (P-ACC-6) */
+    CU_ERR_MFA_REQUIRED,    /* "mfa_required": the account needs a TOTP code (P-ACC-2) */
+    CU_ERR_UNAVAILABLE,     /* "unavailable": the vault cannot serve now (shutting down) */
     CU_ERR__COUNT
 } cu_rc;
 
@@ -237,5 +241,144 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
  * it, in one transaction (P-ENC-5). */
 cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned *new_version,
                            size_t *rewrapped, cu_err *err);
+
+/* --- roles, principals and credentials (P-ACC-1 .. P-ACC-6) --------------------------- */
+
+/* Roles, from most to least powerful within a tenant; the operator is platform staff. */
+typedef enum cu_role {
+    CU_ROLE_NONE = 0,
+    CU_ROLE_OWNER = 1,   /* everything in the tenant */
+    CU_ROLE_ADMIN = 2,   /* data, schema, users and keys; not the audit log */
+    CU_ROLE_AGENT = 3,   /* reads and writes data */
+    CU_ROLE_ANALYST = 4, /* aggregates only, no personal values */
+    CU_ROLE_AUDITOR = 5, /* the audit log only */
+    CU_ROLE_OPERATOR = 6 /* platform staff: tenants; tenant data only with a stated purpose */
+} cu_role;
+
+typedef enum cu_perm {
+    CU_PERM_TENANTS = 1,   /* create and list tenants (operator) */
+    CU_PERM_DATA_READ,     /* read subjects and records */
+    CU_PERM_DATA_WRITE,    /* create, update, delete subjects and records */
+    CU_PERM_DATA_ERASE,    /* erase subjects */
+    CU_PERM_SCHEMA,        /* declare collections */
+    CU_PERM_USERS,         /* manage users */
+    CU_PERM_KEYS,          /* manage API keys, rotate the tenant key */
+    CU_PERM_AUDIT,         /* read the audit log */
+    CU_PERM_AGGREGATE,     /* aggregate analytics */
+    CU_PERM_SELF           /* one's own session and second factor */
+} cu_perm;
+
+/* "owner", "admin", ...; NULL for an unknown role. */
+const char *cu_role_name(cu_role r);
+/* Parses a role name; CU_ERR_INVALID if unknown. */
+cu_rc cu_role_parse(const char *s, cu_role *out);
+/* 1 if role r holds permission p (the table in docs/permissions.md), else 0. */
+int cu_role_can(cu_role r, cu_perm p);
+/* 1 if a principal of role `granter` may create a credential of role `role`: never above its
+ * own rank, never the operator role. */
+int cu_role_can_grant(cu_role granter, cu_role role);
+
+typedef enum cu_principal_kind {
+    CU_PRINCIPAL_APIKEY = 1,
+    CU_PRINCIPAL_USER = 2
+} cu_principal_kind;
+
+/* Who a request acts as, after authentication. tenant_id is 0 for the operator. */
+typedef struct cu_principal {
+    cu_principal_kind kind;
+    cu_id id; /* API key id or user id */
+    cu_id tenant_id;
+    cu_role role;
+} cu_principal;
+
+/* API keys (P-ACC-3): generated here, shown once, stored only as a hash (P-ENC-3), scoped to
+ * one tenant and one role, revocable. The secret reads "cuk_<id>_<64 hex digits>". */
+#define CU_APIKEY_SECRET_MAX 96
+#define CU_APIKEY_NAME_MAX 64
+
+typedef struct cu_apikey {
+    cu_id id;
+    cu_id tenant_id; /* 0: an operator key */
+    cu_role role;
+    char name[CU_APIKEY_NAME_MAX];
+    int64_t created_at;
+    int64_t revoked_at; /* 0 while valid */
+} cu_apikey;
+
+/* Creates a key for tenant (0 with CU_ROLE_OPERATOR for platform staff) and writes its secret,
+ * NUL-terminated, into secret: the only time it exists in clear. name: 1 to 63 printable bytes. */
+cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role role,
+                       const char *name, cu_apikey *out, char secret[CU_APIKEY_SECRET_MAX],
+                       cu_err *err);
+/* Lists a tenant's keys (revoked ones too), never their secrets. Caller frees *out. */
+cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **out, size_t *n,
+                     cu_err *err);
+/* Revokes a key of the tenant; it no longer authenticates. CU_ERR_NOT_FOUND if not the
+ * tenant's. */
+cu_rc cu_apikey_revoke(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id key, cu_err *err);
+/* Authenticates a secret in constant time against its hash; CU_ERR_AUTH for any malformed,
+ * unknown, wrong or revoked secret (one message for all). */
+cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err *err);
+
+/* Users of a tenant: email and password (Argon2id, P-ENC-3), optional TOTP (RFC 6238: SHA-1,
+ * 6 digits, 30 s; P-ACC-2). The email is personal: sealed under the tenant data key and found
+ * by blind index. */
+#define CU_PASSWORD_MIN 12
+#define CU_PASSWORD_MAX 1024
+#define CU_SESSION_TOKEN_MAX 80
+#define CU_SESSION_TTL (12 * 3600)
+#define CU_TOTP_URI_MAX 512
+/* P-ACC-6: at most this many failed logins per account per window, then locked out for
+ * CU_LOGIN_LOCKOUT seconds, during which no password is even hashed. */
+#define CU_LOGIN_MAX_FAILURES 100
+#define CU_LOGIN_WINDOW 3600
+#define CU_LOGIN_LOCKOUT 3600
+
+typedef struct cu_user {
+    cu_id id;
+    cu_id tenant_id;
+    cu_role role;
+    char *email;
+    int totp_enabled;
+    int64_t created_at;
+} cu_user;
+
+/* Wipes and frees u->email. NULL is a no-op. */
+void cu_user_cleanup(cu_user *u);
+
+/* Creates a user; CU_ERR_EXISTS if the email (normalized) is taken in the tenant;
+ * CU_ERR_INVALID for a password shorter than CU_PASSWORD_MIN. */
+cu_rc cu_user_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *email,
+                     const char *password, cu_role role, cu_id *out_id, cu_err *err);
+cu_rc cu_user_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_user *out,
+                  cu_err *err);
+/* Lists a tenant's users. Caller releases each with cu_user_cleanup, then frees *out. */
+cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, size_t *n,
+                   cu_err *err);
+cu_rc cu_user_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_err *err);
+
+/* Logs in: CU_ERR_AUTH for an unknown email or a wrong password (one message for both);
+ * CU_ERR_MFA_REQUIRED when TOTP is on and totp is NULL or wrong or replayed;
+ * CU_ERR_RATE_LIMITED while locked out (P-ACC-6). On success writes a session token
+ * (NUL-terminated, stored only as a hash) and the principal. */
+cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *email,
+                    const char *password, const char *totp, char token[CU_SESSION_TOKEN_MAX],
+                    cu_principal *out, cu_err *err);
+/* Authenticates a session token; CU_ERR_AUTH if unknown, ended or expired. */
+cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
+/* Ends a session. */
+cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err);
+
+/* Starts TOTP enrolment: a fresh 20-byte secret, returned as an otpauth:// URI (issuer
+ * "Custos", label the user's email) for authenticator apps. Not active until confirmed. */
+cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
+                          char uri[CU_TOTP_URI_MAX], cu_err *err);
+/* Activates TOTP with a current code from the app; CU_ERR_AUTH if the code is wrong. */
+cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
+                           const char *code, cu_err *err);
+
+/* RFC 6238 TOTP of key at unix time t: SHA-1, 30 s steps, `digits` digits, into out. Exposed
+ * for tests against the RFC's vectors. */
+cu_rc cu_totp(const uint8_t *key, size_t keylen, int64_t t, int digits, char out[11]);
 
 #endif

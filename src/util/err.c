@@ -21,6 +21,10 @@ static const char *const rc_names[CU_ERR__COUNT] = {
     [CU_ERR_PERM] = "insecure_permissions",
     [CU_ERR_LIMIT] = "too_large",
     [CU_ERR_AUTH] = "unauthenticated",
+    [CU_ERR_FORBIDDEN] = "forbidden",
+    [CU_ERR_RATE_LIMITED] = "rate_limited",
+    [CU_ERR_MFA_REQUIRED] = "mfa_required",
+    [CU_ERR_UNAVAILABLE] = "unavailable",
 };
 
 const char *cu_rc_name(cu_rc rc)
