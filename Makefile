@@ -6,17 +6,18 @@
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
-PKGS    := libsodium sqlite3 libcjson
-TESTPKGS := cmocka
+PKGS    := libsodium sqlite3 libcjson liboath
+HTTPPKGS := libmicrohttpd gnutls
+TESTPKGS := cmocka libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla \
         -Wimplicit-fallthrough -fno-common
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 STD     := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
-INC     := -Iinclude -Isrc -Isrc/util -Isrc/crypto -Isrc/store -Isrc/core
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+INC     := -Iinclude -Isrc -Isrc/util -Isrc/crypto -Isrc/store -Isrc/core -Isrc/http
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(HTTPPKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) $(HTTPPKGS)) -lpthread
 TEST_LIBS  = $(PKG_LIBS) $(shell pkg-config --libs $(TESTPKGS))
 
 CFLAGS_REL  := $(STD) $(WARN) $(INC) -O2 -g $(HARDEN) -MMD -MP
@@ -25,7 +26,7 @@ CFLAGS_TEST := $(STD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -DCU_FAULT_I
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_TEST := -fsanitize=address,undefined
 
-LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c src/http/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPERS := $(wildcard tests/helpers/*.c)

@@ -73,6 +73,9 @@ cu_rc cu_id_parse(const char *s, cu_id *out);
  * and personal values held by callers). NULL is a no-op. */
 void cu_str_wipe(char *s);
 
+/* Writes a fresh random request id (32 hex digits) into out. */
+void cu_request_id(char out[33]);
+
 /* --- the vault --------------------------------------------------------------------------- */
 
 typedef struct cu_vault cu_vault;
@@ -187,6 +190,9 @@ typedef struct cu_field_def {
 } cu_field_def;
 
 #define CU_COLLECTION_MAX 64
+
+/* 1 if name is a valid collection name: [a-z][a-z0-9_]*, under CU_COLLECTION_MAX bytes. */
+int cu_collection_name_ok(const char *name);
 
 /* Declares (or replaces) a collection's field classes. Collection names: 1 to 63 bytes of
  * [a-z0-9_], starting with a letter. Collections need no declaration: undeclared fields are

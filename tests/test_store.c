@@ -135,9 +135,10 @@ static void test_migration_from_previous_schema_version(void **state)
     sfx *f = *state;
     char path[600];
     cu_store *old = NULL, *cur = NULL;
-    cu_store_op t = tenant_op(77, "from v1");
+    cu_store_op t = tenant_op(77, "from the previous version");
     cu_store_op coll;
     cu_store_tenant got;
+    cu_store_user user;
     cu_err err = {0};
     char *spec = NULL;
     int prev = cu_store_sqlite_schema_version() - 1;
@@ -148,14 +149,14 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema has no collections table. */
+    /* The previous schema lacks the newest tables (version 3: users). */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
-    assert_int_equal(old->ops->collection_get(old, 77, "x", &spec, &err), CU_ERR_STORE);
+    assert_int_equal(old->ops->user_get(old, 77, 1, &user, &err), CU_ERR_STORE);
     old->ops->close(old);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
     assert_int_equal(cur->ops->tenant_get(cur, 77, &got, &err), CU_OK);
-    assert_string_equal(got.name, "from v1");
+    assert_string_equal(got.name, "from the previous version");
     memset(&coll, 0, sizeof(coll));
     coll.type = CU_OP_COLLECTION_PUT;
     coll.u.collection.tenant_id = 77;

@@ -97,14 +97,18 @@ int cli_fail(const cu_err *err)
     case CU_ERR_FORBIDDEN_FIELD:
     case CU_ERR_CONFLICT:
     case CU_ERR_LIMIT:
+    case CU_ERR_RATE_LIMITED:
+    case CU_ERR_FORBIDDEN:
         return 4;
     case CU_ERR_CRYPTO:
     case CU_ERR_KEY:
     case CU_ERR_PERM:
     case CU_ERR_AUTH:
+    case CU_ERR_MFA_REQUIRED:
     case CU_ERR_UNSUPPORTED:
         return 5;
     case CU_ERR_IO:
+    case CU_ERR_UNAVAILABLE:
         return 6;
     default:
         return 1;

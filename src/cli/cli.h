@@ -72,5 +72,6 @@ int cmd_subject(int argc, char **argv);
 int cmd_collection(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const char usage[] =
     "  record put|update|get|list|find|delete\n"
     "                             store and read JSON records\n"
     "  key rotate                 rotate the master key or a tenant key\n"
+    "  serve                      serve the HTTPS API (TLS 1.3)\n"
     "\n"
     "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
     "stderr. Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 refused,\n"
@@ -31,6 +32,7 @@ static const struct {
 } commands[] = {
     {"init", cmd_init},         {"tenant", cmd_tenant}, {"subject", cmd_subject},
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
+    {"serve", cmd_serve},
 };
 
 int main(int argc, char **argv)

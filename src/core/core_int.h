@@ -134,7 +134,39 @@ int cu_value_is_card_number(const char *s);
 /* Wipes every string value of a cJSON tree (personal values), then deletes it. NULL: no-op. */
 void cu_json_delete_wiped(cJSON *o);
 
-/* Validates a collection name: [a-z][a-z0-9_]{0,62}. */
-int cu_collection_name_ok(const char *name);
+
+/* --- credentials (roles.c, auth.c, users.c, totp.c; P-ACC-1 .. P-ACC-6) -------------- */
+
+/* Every Argon2id run of authentication (password hashes and verifications, dummy ones
+ * included). Tests read it to prove that a locked-out login hashes nothing (P-ACC-6). */
+extern _Atomic unsigned long cu_auth_argon2_calls;
+
+/* Argon2id hash and verification of a NUL-terminated password, counted (P-ENC-3). */
+cu_rc cu_auth_password_hash(const char *pw, char out[CU_PWHASH_STRBYTES]) CU_WUR;
+cu_rc cu_auth_password_verify(const char *hash, const char *pw) CU_WUR;
+
+/* 1 if r is a role a tenant's key or user may hold (owner .. auditor). */
+int cu_role_tenant_ok(cu_role r);
+
+/* The pseudo-collection that users' sealed values name in their AAD (P-ENC-2). */
+#define CU_USERS_COLL "$users"
+#define CU_TOTP_SECRET_BYTES 20
+#define CU_TOTP_STEP 30
+#define CU_TOTP_DIGITS 6
+
+/* The keyed digest of a normalized email under the tenant's index key (scope "u:email"). */
+cu_rc cu_user_email_digest(cu_vault *v, cu_id tenant, const char *email, uint8_t out[32],
+                           cu_err *err);
+/* Opens a user's sealed TOTP secret b (sealed under data key version kv) into out, which the
+ * caller wipes. */
+cu_rc cu_user_totp_open(cu_vault *v, const cu_store_user *u, const cu_blob *b, uint32_t kv,
+                        uint8_t out[CU_TOTP_SECRET_BYTES], cu_err *err);
+/* P-ACC-2: CU_OK if code (CU_TOTP_DIGITS digits) is key's code at the time step of now or
+ * one step either side, with that step (the latest that matches) in *step; else CU_ERR_AUTH.
+ * Compares in constant time. */
+cu_rc cu_totp_check(const uint8_t *key, size_t keylen, int64_t now, const char *code,
+                    int64_t *step);
+/* RFC 4648 base32 without padding, NUL-terminated; CU_ERR_LIMIT if outcap is too small. */
+cu_rc cu_base32_encode(const uint8_t *in, size_t n, char *out, size_t outcap);
 
 #endif

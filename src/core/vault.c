@@ -23,6 +23,14 @@ void cu_str_wipe(char *s)
         cu_wipe(s, strlen(s));
 }
 
+void cu_request_id(char out[33])
+{
+    uint8_t b[16];
+
+    cu_random(b, sizeof(b));
+    cu_hex_encode(b, sizeof(b), out);
+}
+
 static cu_rc make_path(char *out, size_t cap, const char *dir, const char *file, cu_err *err)
 {
     if ((size_t)snprintf(out, cap, "%s/%s", dir, file) >= cap)

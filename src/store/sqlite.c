@@ -68,7 +68,42 @@ static const char *const migrations[] = {
     "CREATE TABLE collections("
     "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), name TEXT NOT NULL,"
     "  spec TEXT NOT NULL, PRIMARY KEY(tenant_id, name)) WITHOUT ROWID;",
+
+    /* 2 -> 3: API keys, users and sessions (P-ACC-1 .. P-ACC-6). API keys of tenant 0 are the
+     * operator's, hence no foreign key on their tenant; authentication finds a key by its id
+     * alone. Sessions are found by the hash of their token alone. */
+    "CREATE TABLE api_keys("
+    "  tenant_id INTEGER NOT NULL, key_id INTEGER NOT NULL, role INTEGER NOT NULL,"
+    "  name TEXT NOT NULL, secret_hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(tenant_id, key_id)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX api_keys_by_id ON api_keys(key_id);"
+    "CREATE TABLE users("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), user_id INTEGER NOT NULL,"
+    "  role INTEGER NOT NULL, email_digest BLOB NOT NULL, email BLOB NOT NULL,"
+    "  key_version INTEGER NOT NULL, password_hash TEXT NOT NULL,"
+    "  totp_secret BLOB, totp_key_version INTEGER NOT NULL DEFAULT 0,"
+    "  totp_pending BLOB, totp_pending_key_version INTEGER NOT NULL DEFAULT 0,"
+    "  totp_enabled INTEGER NOT NULL DEFAULT 0, totp_last_step INTEGER NOT NULL DEFAULT 0,"
+    "  failures INTEGER NOT NULL DEFAULT 0, window_start INTEGER NOT NULL DEFAULT 0,"
+    "  locked_until INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, user_id), UNIQUE(tenant_id, email_digest)) WITHOUT ROWID;"
+    "CREATE TABLE sessions("
+    "  token_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, user_id INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  FOREIGN KEY(tenant_id, user_id) REFERENCES users(tenant_id, user_id) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX sessions_by_user ON sessions(tenant_id, user_id, expires_at);",
 };
+
+#define APIKEY_COLS "tenant_id, key_id, role, name, secret_hash, created_at, revoked_at"
+#define USER_COLS                                                                              \
+    "tenant_id, user_id, role, email_digest, email, key_version, password_hash, totp_secret,"  \
+    " totp_key_version, totp_pending, totp_pending_key_version, totp_enabled, totp_last_step,"  \
+    " failures, window_start, locked_until, created_at"
+/* A failure at ?3 opens a new window when the window (?4 seconds) has passed or a lockout
+ * has ended. */
+#define LOGIN_FRESH "(?3 >= window_start + ?4 OR (locked_until > 0 AND ?3 >= locked_until))"
 
 enum stmt_id {
     S_BEGIN,
@@ -104,6 +139,24 @@ enum stmt_id {
     S_BLIND_FIND,
     S_COLLECTION_PUT,
     S_COLLECTION_GET,
+    S_APIKEY_PUT,
+    S_APIKEY_REVOKE,
+    S_APIKEY_GET,
+    S_APIKEY_LIST,
+    S_USER_PUT,
+    S_USER_SESSIONS_DELETE,
+    S_USER_DELETE,
+    S_USER_TOTP_PENDING,
+    S_USER_TOTP_ENABLE,
+    S_USER_LOGIN_FAILED,
+    S_USER_LOGIN_OK,
+    S_USER_GET,
+    S_USER_FIND,
+    S_USER_LIST,
+    S_SESSION_PUT,
+    S_SESSION_DELETE,
+    S_SESSION_PURGE,
+    S_SESSION_GET,
     S__COUNT
 };
 
@@ -164,6 +217,53 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_COLLECTION_PUT] = "INSERT INTO collections(tenant_id, name, spec) VALUES(?1,?2,?3)"
                          " ON CONFLICT(tenant_id, name) DO UPDATE SET spec = ?3",
     [S_COLLECTION_GET] = "SELECT spec FROM collections WHERE tenant_id = ? AND name = ?",
+    [S_APIKEY_PUT] = "INSERT INTO api_keys(tenant_id, key_id, role, name, secret_hash, created_at,"
+                     " revoked_at) VALUES(?,?,?,?,?,?,0)",
+    [S_APIKEY_REVOKE] = "UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3"
+                        " ELSE revoked_at END WHERE tenant_id = ?1 AND key_id = ?2",
+    [S_APIKEY_GET] = "SELECT " APIKEY_COLS " FROM api_keys WHERE key_id = ?",
+    [S_APIKEY_LIST] = "SELECT " APIKEY_COLS " FROM api_keys WHERE tenant_id = ?"
+                      " ORDER BY created_at, key_id",
+    [S_USER_PUT] = "INSERT INTO users(tenant_id, user_id, role, email_digest, email, key_version,"
+                   " password_hash, created_at) VALUES(?,?,?,?,?,?,?,?)",
+    [S_USER_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?",
+    [S_USER_DELETE] = "DELETE FROM users WHERE tenant_id = ? AND user_id = ?",
+    [S_USER_TOTP_PENDING] = "UPDATE users SET totp_pending = ?3, totp_pending_key_version = ?4"
+                            " WHERE tenant_id = ?1 AND user_id = ?2",
+    [S_USER_TOTP_ENABLE] = "UPDATE users SET totp_secret = totp_pending,"
+                           " totp_key_version = totp_pending_key_version, totp_pending = NULL,"
+                           " totp_pending_key_version = 0, totp_enabled = 1,"
+                           " totp_last_step = MAX(totp_last_step, ?4)"
+                           " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_pending = ?3",
+    /* P-ACC-6, in one statement so that concurrent failures cannot lose a count. A new window
+     * starts when the last one has passed or a lockout has ended. Every right-hand side reads
+     * the row as it was before the update. */
+    [S_USER_LOGIN_FAILED] =
+        "UPDATE users SET"
+        " failures = CASE WHEN " LOGIN_FRESH " THEN 1 ELSE failures + 1 END,"
+        " window_start = CASE WHEN " LOGIN_FRESH " THEN ?3 ELSE window_start END,"
+        " locked_until = CASE WHEN (CASE WHEN " LOGIN_FRESH " THEN 1 ELSE failures + 1 END) >= ?5"
+        "   THEN ?3 + ?6 WHEN " LOGIN_FRESH " THEN 0 ELSE locked_until END"
+        " WHERE tenant_id = ?1 AND user_id = ?2",
+    /* P-ACC-2: the step check and its update are one statement, so two logins racing with one
+     * code cannot both pass. */
+    [S_USER_LOGIN_OK] = "UPDATE users SET failures = 0, window_start = 0, locked_until = 0,"
+                        " totp_last_step = CASE WHEN ?3 > 0 THEN ?3 ELSE totp_last_step END"
+                        " WHERE tenant_id = ?1 AND user_id = ?2"
+                        " AND (?3 = 0 OR totp_last_step < ?3)",
+    [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND user_id = ?",
+    [S_USER_FIND] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND email_digest = ?",
+    [S_USER_LIST] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?"
+                    " ORDER BY created_at, user_id",
+    [S_SESSION_PUT] = "INSERT INTO sessions(token_hash, tenant_id, user_id, created_at,"
+                      " expires_at) VALUES(?,?,?,?,?)",
+    [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
+    [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
+                        " AND expires_at <= ?",
+    [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
+                      " u.role FROM sessions s JOIN users u"
+                      " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
+                      " WHERE s.token_hash = ?",
 };
 
 typedef struct sqlite_store {
@@ -306,9 +406,8 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
     return CU_OK;
 }
 
-/* Binds the two leading (tenant, id) parameters of a delete and runs it. */
-static cu_rc run_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, cu_err *err,
-                      const char *what)
+/* The statement id with its two leading (tenant, id) parameters bound, or NULL. */
+static sqlite3_stmt *stmt_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj)
 {
     sqlite3_stmt *st = stmt(s, id);
 
@@ -316,7 +415,154 @@ static cu_rc run_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj,
         bind_id(st, 1, tenant);
         bind_id(st, 2, obj);
     }
-    return run(s, st, err, what);
+    return st;
+}
+
+/* Binds the two leading (tenant, id) parameters of a delete and runs it. */
+static cu_rc run_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, cu_err *err,
+                      const char *what)
+{
+    return run(s, stmt_pair(s, id, tenant, obj), err, what);
+}
+
+/* Runs a write that must touch a row; if it touches none, fails with code and msg. */
+static cu_rc run_one_row(sqlite_store *s, sqlite3_stmt *st, cu_err *err, const char *what,
+                         cu_rc code, const char *msg)
+{
+    cu_rc rc = run(s, st, err, what);
+
+    if (rc == CU_OK && sqlite3_changes(s->db) == 0)
+        return cu_err_set(err, code, "%s", msg);
+    return rc;
+}
+
+static cu_rc apply_user_put(sqlite_store *s, const cu_store_user *u, cu_err *err)
+{
+    sqlite3_stmt *st = stmt(s, S_USER_PUT);
+
+    if (st) {
+        bind_id(st, 1, u->tenant_id);
+        bind_id(st, 2, u->id);
+        sqlite3_bind_int(st, 3, u->role);
+        sqlite3_bind_blob(st, 4, u->email_digest, 32, SQLITE_STATIC);
+        bind_blob(st, 5, &u->email);
+        sqlite3_bind_int64(st, 6, u->key_version);
+        sqlite3_bind_text(st, 7, u->password_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, u->created_at);
+    }
+    return run(s, st, err, "create user");
+}
+
+static cu_rc apply_login(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    sqlite3_stmt *st;
+
+    if (op->type == CU_OP_USER_LOGIN_OK) {
+        st = stmt(s, S_USER_LOGIN_OK);
+        if (st) {
+            bind_id(st, 1, op->u.login.tenant_id);
+            bind_id(st, 2, op->u.login.user_id);
+            sqlite3_bind_int64(st, 3, op->u.login.totp_step);
+        }
+        return run_one_row(s, st, err, "record login", CU_ERR_CONFLICT,
+                           "the code was already used, or the user is gone");
+    }
+    st = stmt(s, S_USER_LOGIN_FAILED);
+    if (st) {
+        bind_id(st, 1, op->u.login.tenant_id);
+        bind_id(st, 2, op->u.login.user_id);
+        sqlite3_bind_int64(st, 3, op->u.login.now);
+        sqlite3_bind_int64(st, 4, op->u.login.window);
+        sqlite3_bind_int(st, 5, op->u.login.max_failures);
+        sqlite3_bind_int64(st, 6, op->u.login.lockout);
+    }
+    return run(s, st, err, "record failed login");
+}
+
+static cu_rc apply_totp(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    int enable = op->type == CU_OP_USER_TOTP_ENABLE;
+    sqlite3_stmt *st = stmt(s, enable ? S_USER_TOTP_ENABLE : S_USER_TOTP_PENDING);
+
+    if (st) {
+        bind_id(st, 1, op->u.totp.tenant_id);
+        bind_id(st, 2, op->u.totp.user_id);
+        bind_blob(st, 3, &op->u.totp.secret);
+        /* ?4: the step for ENABLE, the sealing key's version for PENDING */
+        sqlite3_bind_int64(st, 4, enable ? op->u.totp.step : (sqlite3_int64)op->u.totp.key_version);
+    }
+    return run_one_row(s, st, err, "write TOTP secret", CU_ERR_NOT_FOUND,
+                       enable ? "no such TOTP enrolment" : "user not found");
+}
+
+/* The operations on credentials: API keys, users, sessions (P-ACC-1 .. P-ACC-6). */
+static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    switch (op->type) {
+    case CU_OP_APIKEY_PUT:
+        st = stmt(s, S_APIKEY_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.apikey.tenant_id);
+            bind_id(st, 2, op->u.apikey.id);
+            sqlite3_bind_int(st, 3, op->u.apikey.role);
+            sqlite3_bind_text(st, 4, op->u.apikey.name, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 5, op->u.apikey.secret_hash, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 6, op->u.apikey.created_at);
+        }
+        return run(s, st, err, "create API key");
+    case CU_OP_APIKEY_REVOKE:
+        st = stmt(s, S_APIKEY_REVOKE);
+        if (st) {
+            bind_id(st, 1, op->u.revoke.tenant_id);
+            bind_id(st, 2, op->u.revoke.id);
+            sqlite3_bind_int64(st, 3, op->u.revoke.at);
+        }
+        return run_one_row(s, st, err, "revoke API key", CU_ERR_NOT_FOUND, "API key not found");
+    case CU_OP_USER_PUT:
+        return apply_user_put(s, &op->u.user, err);
+    case CU_OP_USER_DELETE:
+        rc = run_pair(s, S_USER_SESSIONS_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                      "delete the user's sessions");
+        if (rc == CU_OK)
+            rc = run_one_row(s, stmt_pair(s, S_USER_DELETE, op->u.del.tenant_id, op->u.del.id),
+                             err, "delete user", CU_ERR_NOT_FOUND, "user not found");
+        return rc;
+    case CU_OP_USER_TOTP_PENDING:
+    case CU_OP_USER_TOTP_ENABLE:
+        return apply_totp(s, op, err);
+    case CU_OP_USER_LOGIN_FAILED:
+    case CU_OP_USER_LOGIN_OK:
+        return apply_login(s, op, err);
+    case CU_OP_SESSION_PUT:
+        st = stmt(s, S_SESSION_PUT);
+        if (st) {
+            sqlite3_bind_blob(st, 1, op->u.session.token_hash, 32, SQLITE_STATIC);
+            bind_id(st, 2, op->u.session.tenant_id);
+            bind_id(st, 3, op->u.session.user_id);
+            sqlite3_bind_int64(st, 4, op->u.session.created_at);
+            sqlite3_bind_int64(st, 5, op->u.session.expires_at);
+        }
+        return run(s, st, err, "create session");
+    case CU_OP_SESSION_DELETE:
+        st = stmt(s, S_SESSION_DELETE);
+        if (st)
+            sqlite3_bind_blob(st, 1, op->u.session.token_hash, 32, SQLITE_STATIC);
+        return run_one_row(s, st, err, "end session", CU_ERR_NOT_FOUND, "session not found");
+    case CU_OP_SESSION_PURGE:
+        st = stmt(s, S_SESSION_PURGE);
+        if (st) {
+            bind_id(st, 1, op->u.purge.tenant_id);
+            bind_id(st, 2, op->u.purge.user_id);
+            sqlite3_bind_int64(st, 3, op->u.purge.before);
+        }
+        return run(s, st, err, "delete expired sessions");
+    default:
+        break;
+    }
+    return cu_err_set(err, CU_ERR_INVALID, "unknown store operation %d", (int)op->type);
 }
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
@@ -423,8 +669,10 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_text(st, 3, op->u.collection.spec, -1, SQLITE_STATIC);
         }
         return run(s, st, err, "write collection");
+    default:
+        break;
     }
-    return cu_err_set(err, CU_ERR_INVALID, "unknown store operation %d", (int)op->type);
+    return apply_auth(s, op, err);
 }
 
 static cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
@@ -905,6 +1153,287 @@ out:
     return rc;
 }
 
+/* Makes room for one more element of size sz in list (cnt used, *cap allocated): returns the
+ * list, perhaps moved, or NULL (list untouched) when out of memory. */
+static void *grow(void *list, size_t *cap, size_t cnt, size_t sz)
+{
+    size_t ncap;
+    void *nl;
+
+    if (cnt < *cap)
+        return list;
+    ncap = *cap ? *cap * 2 : 16;
+    nl = realloc(list, ncap * sz);
+    if (nl != NULL)
+        *cap = ncap;
+    return nl;
+}
+
+/* Copies a 32-byte digest column; a value of another length leaves zeros, which match
+ * nothing. */
+static void digest_copy(sqlite3_stmt *st, int col, uint8_t out[32])
+{
+    memset(out, 0, 32);
+    if (sqlite3_column_bytes(st, col) == 32)
+        memcpy(out, sqlite3_column_blob(st, col), 32);
+}
+
+static void read_apikey(sqlite3_stmt *st, cu_store_apikey *k)
+{
+    const unsigned char *name = sqlite3_column_text(st, 3);
+
+    memset(k, 0, sizeof(*k));
+    k->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    k->id = (cu_id)sqlite3_column_int64(st, 1);
+    k->role = sqlite3_column_int(st, 2);
+    cu_strlcpy(k->name, name ? (const char *)name : "", sizeof(k->name));
+    digest_copy(st, 4, k->secret_hash);
+    k->created_at = sqlite3_column_int64(st, 5);
+    k->revoked_at = sqlite3_column_int64(st, 6);
+}
+
+static cu_rc sq_apikey_get(cu_store *base, cu_id id, cu_store_apikey *out, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_APIKEY_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read API key");
+        goto out;
+    }
+    bind_id(st, 1, id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        read_apikey(st, out);
+    else if (src == SQLITE_DONE)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "API key not found");
+    else
+        rc = db_error(s, src, err, "read API key");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_apikey_list(cu_store *base, cu_id tenant, cu_store_apikey **out, size_t *n,
+                            cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_store_apikey *list = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_APIKEY_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list API keys");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_apikey *nl = grow(list, &cap, cnt, sizeof(*list));
+        if (nl == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        list = nl;
+        read_apikey(st, &list[cnt++]);
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list API keys");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+/* A nullable blob column: NULL leaves out->data NULL. */
+static cu_rc blob_copy_opt(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err)
+{
+    out->data = NULL;
+    out->len = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return CU_OK;
+    return blob_copy(st, col, out, err);
+}
+
+/* Reads a row of USER_COLS; on failure u holds nothing to release. */
+static cu_rc read_user(sqlite3_stmt *st, cu_store_user *u, cu_err *err)
+{
+    const unsigned char *hash = sqlite3_column_text(st, 6);
+    cu_rc rc;
+
+    memset(u, 0, sizeof(*u));
+    u->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    u->id = (cu_id)sqlite3_column_int64(st, 1);
+    u->role = sqlite3_column_int(st, 2);
+    digest_copy(st, 3, u->email_digest);
+    u->key_version = (uint32_t)sqlite3_column_int64(st, 5);
+    cu_strlcpy(u->password_hash, hash ? (const char *)hash : "", sizeof(u->password_hash));
+    u->totp_key_version = (uint32_t)sqlite3_column_int64(st, 8);
+    u->totp_pending_key_version = (uint32_t)sqlite3_column_int64(st, 10);
+    u->totp_enabled = sqlite3_column_int(st, 11);
+    u->totp_last_step = sqlite3_column_int64(st, 12);
+    u->failures = sqlite3_column_int(st, 13);
+    u->window_start = sqlite3_column_int64(st, 14);
+    u->locked_until = sqlite3_column_int64(st, 15);
+    u->created_at = sqlite3_column_int64(st, 16);
+    rc = blob_copy(st, 4, &u->email, err);
+    if (rc == CU_OK)
+        rc = blob_copy_opt(st, 7, &u->totp_secret, err);
+    if (rc == CU_OK)
+        rc = blob_copy_opt(st, 9, &u->totp_pending, err);
+    if (rc != CU_OK)
+        cu_store_user_cleanup(u);
+    return rc;
+}
+
+/* Runs a bound statement that selects at most one user. */
+static cu_rc user_one(sqlite_store *s, sqlite3_stmt *st, cu_store_user *out, cu_err *err)
+{
+    int src = sqlite3_step(st);
+    cu_rc rc;
+
+    if (src == SQLITE_ROW)
+        rc = read_user(st, out, err);
+    else if (src == SQLITE_DONE)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "user not found");
+    else
+        rc = db_error(s, src, err, "read user");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static cu_rc sq_user_get(cu_store *base, cu_id tenant, cu_id id, cu_store_user *out,
+                         cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    st = stmt_pair(s, S_USER_GET, tenant, id);
+    if (st == NULL)
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read user");
+    else
+        rc = user_one(s, st, out, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_user_find(cu_store *base, cu_id tenant, const uint8_t digest[32],
+                          cu_store_user *out, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_USER_FIND);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "find user");
+    } else {
+        bind_id(st, 1, tenant);
+        sqlite3_bind_blob(st, 2, digest, 32, SQLITE_STATIC);
+        rc = user_one(s, st, out, err);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_user_list(cu_store *base, cu_id tenant, cu_store_user **out, size_t *n,
+                          cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_store_user *list = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_USER_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list users");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_user *nl = grow(list, &cap, cnt, sizeof(*list));
+        if (nl == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        list = nl;
+        if ((rc = read_user(st, &list[cnt], err)) != CU_OK)
+            goto out;
+        cnt++;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list users");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        cu_store_users_free(list, cnt);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+static cu_rc sq_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_session *out,
+                            cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_SESSION_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read session");
+        goto out;
+    }
+    sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        digest_copy(st, 0, out->token_hash);
+        out->tenant_id = (cu_id)sqlite3_column_int64(st, 1);
+        out->user_id = (cu_id)sqlite3_column_int64(st, 2);
+        out->created_at = sqlite3_column_int64(st, 3);
+        out->expires_at = sqlite3_column_int64(st, 4);
+        out->role = sqlite3_column_int(st, 5);
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "session not found");
+    } else {
+        rc = db_error(s, src, err, "read session");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static cu_rc sq_checkpoint(cu_store *base, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -939,7 +1468,9 @@ static cu_rc schema_version(sqlite_store *s, int *version, cu_err *err)
 static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
 {
     static const char *const bump[] = {
-        "PRAGMA user_version = 1", "PRAGMA user_version = 2",
+        "PRAGMA user_version = 1",
+        "PRAGMA user_version = 2",
+        "PRAGMA user_version = 3",
     };
     int version = 0;
     cu_rc rc;
@@ -1086,6 +1617,26 @@ void cu_store_record_cleanup(cu_store_record *r)
     r->nfields = 0;
 }
 
+void cu_store_user_cleanup(cu_store_user *u)
+{
+    if (u == NULL)
+        return;
+    free(u->email.data);
+    free(u->totp_secret.data);
+    free(u->totp_pending.data);
+    u->email.data = u->totp_secret.data = u->totp_pending.data = NULL;
+    u->email.len = u->totp_secret.len = u->totp_pending.len = 0;
+}
+
+void cu_store_users_free(cu_store_user *users, size_t n)
+{
+    size_t i;
+
+    for (i = 0; users != NULL && i < n; i++)
+        cu_store_user_cleanup(&users[i]);
+    free(users);
+}
+
 const cu_store_ops cu_store_sqlite = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -1102,4 +1653,10 @@ const cu_store_ops cu_store_sqlite = {
     .blind_find = sq_blind_find,
     .collection_get = sq_collection_get,
     .checkpoint = sq_checkpoint,
+    .apikey_get = sq_apikey_get,
+    .apikey_list = sq_apikey_list,
+    .user_get = sq_user_get,
+    .user_find = sq_user_find,
+    .user_list = sq_user_list,
+    .session_get = sq_session_get,
 };

@@ -83,6 +83,53 @@ typedef struct cu_store_blind {
     int unique; /* refuse a second owner with the same digest in this scope */
 } cu_store_blind;
 
+/* An API key (P-ACC-3): the secret itself is never stored, only its SHA-256 (P-ENC-3).
+ * tenant_id 0 holds the operator's keys. */
+typedef struct cu_store_apikey {
+    cu_id tenant_id;
+    cu_id id;
+    int role;
+    char name[CU_APIKEY_NAME_MAX];
+    uint8_t secret_hash[32];
+    int64_t created_at;
+    int64_t revoked_at; /* 0 while valid */
+} cu_store_apikey;
+
+#define CU_STORE_PWHASH_MAX 128 /* an encoded Argon2id string and its NUL */
+
+/* A user of a tenant. The email is sealed under the tenant data key and found by its keyed
+ * digest (P-ENC-6); the TOTP secrets are sealed likewise (P-ACC-2). A blob with data NULL is
+ * absent. The login counters bound brute force (P-ACC-6). */
+typedef struct cu_store_user {
+    cu_id tenant_id;
+    cu_id id;
+    int role;
+    uint8_t email_digest[32];
+    cu_blob email;
+    uint32_t key_version; /* of the data key that sealed email */
+    char password_hash[CU_STORE_PWHASH_MAX];
+    cu_blob totp_secret; /* the confirmed secret, or absent */
+    uint32_t totp_key_version;
+    cu_blob totp_pending; /* an enrolment awaiting its first code, or absent */
+    uint32_t totp_pending_key_version;
+    int totp_enabled;
+    int64_t totp_last_step; /* the last accepted TOTP time step: codes up to it are refused */
+    int failures;           /* failed logins in the window starting at window_start */
+    int64_t window_start;
+    int64_t locked_until; /* no login is tried before this time */
+    int64_t created_at;
+} cu_store_user;
+
+/* A login session; only the SHA-256 of its token is stored. */
+typedef struct cu_store_session {
+    uint8_t token_hash[32];
+    cu_id tenant_id;
+    cu_id user_id;
+    int64_t created_at;
+    int64_t expires_at;
+    int role; /* read only: the user's current role */
+} cu_store_session;
+
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
     CU_OP_TENANT_PUT,      /* tenant: insert */
@@ -100,7 +147,26 @@ typedef enum cu_store_op_type {
     CU_OP_RECORD_DELETE,   /* record: the row, its fields and its blind index entries */
     CU_OP_BLIND_PUT,       /* blind */
     CU_OP_BLIND_DELETE,    /* blind: every entry of (tenant, owner) */
-    CU_OP_COLLECTION_PUT   /* collection: insert or replace */
+    CU_OP_COLLECTION_PUT,  /* collection: insert or replace */
+    CU_OP_APIKEY_PUT,      /* apikey: insert */
+    CU_OP_APIKEY_REVOKE,   /* revoke: sets revoked_at unless already revoked; CU_ERR_NOT_FOUND
+                              if the tenant has no such key */
+    CU_OP_USER_PUT,        /* user: insert; CU_ERR_EXISTS if the email digest is taken */
+    CU_OP_USER_DELETE,     /* del: the user and its sessions; CU_ERR_NOT_FOUND if none */
+    CU_OP_USER_TOTP_PENDING, /* totp: stores secret as the pending enrolment; CU_ERR_NOT_FOUND
+                                if no such user */
+    CU_OP_USER_TOTP_ENABLE,  /* totp: makes the pending secret, which must still equal secret,
+                                the active one, raises the last step to step; CU_ERR_NOT_FOUND
+                                if the pending enrolment is gone or another */
+    CU_OP_USER_LOGIN_FAILED, /* login: counts a failure at now in a window of `window` seconds
+                                (a new window once it has passed or a lockout has ended); the
+                                max_failures-th locks the account until now + lockout */
+    CU_OP_USER_LOGIN_OK,     /* login: clears the counters; with totp_step > 0, requires it to
+                                be above the last accepted step and records it, else
+                                CU_ERR_CONFLICT (a replayed code) */
+    CU_OP_SESSION_PUT,       /* session: insert */
+    CU_OP_SESSION_DELETE,    /* session (token_hash): CU_ERR_NOT_FOUND if none */
+    CU_OP_SESSION_PURGE      /* purge: the user's sessions that expired at or before `before` */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
@@ -124,12 +190,41 @@ typedef struct cu_store_op {
         struct {
             cu_id tenant_id;
             cu_id id;
-        } del; /* SUBJECT_DELETE, RECORD_DELETE, BLIND_DELETE (id = owner) */
+        } del; /* SUBJECT_DELETE, RECORD_DELETE, BLIND_DELETE (id = owner), USER_DELETE */
         struct {
             cu_id tenant_id;
             cu_key_kind kind;
             cu_id owner_id;
         } key_del;
+        cu_store_apikey apikey;
+        struct {
+            cu_id tenant_id;
+            cu_id id;
+            int64_t at;
+        } revoke;
+        cu_store_user user;
+        struct {
+            cu_id tenant_id;
+            cu_id user_id;
+            cu_blob secret;
+            uint32_t key_version;
+            int64_t step;
+        } totp;
+        struct {
+            cu_id tenant_id;
+            cu_id user_id;
+            int64_t now;
+            int64_t window;
+            int max_failures;
+            int64_t lockout;
+            int64_t totp_step;
+        } login;
+        cu_store_session session;
+        struct {
+            cu_id tenant_id;
+            cu_id user_id;
+            int64_t before;
+        } purge;
     } u;
 } cu_store_op;
 
@@ -175,6 +270,22 @@ typedef struct cu_store_ops {
     /* The spec of a collection; CU_ERR_NOT_FOUND if none is declared. Caller frees *spec. */
     cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec,
                             cu_err *err);
+
+    /* An API key by its id alone (authentication does not know the tenant yet). */
+    cu_rc (*apikey_get)(cu_store *s, cu_id id, cu_store_apikey *out, cu_err *err);
+    /* A tenant's keys (tenant 0: the operator's), oldest first. Caller frees *out. */
+    cu_rc (*apikey_list)(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n,
+                         cu_err *err);
+    /* A user by id, or by the keyed digest of its email. Release with cu_store_user_cleanup. */
+    cu_rc (*user_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
+    cu_rc (*user_find)(cu_store *s, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
+                       cu_err *err);
+    /* A tenant's users, oldest first. Release with cu_store_users_free. */
+    cu_rc (*user_list)(cu_store *s, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
+    /* A session by the hash of its token, with its user's current role; CU_ERR_NOT_FOUND if
+     * there is none (or its user is gone). */
+    cu_rc (*session_get)(cu_store *s, const uint8_t token_hash[32], cu_store_session *out,
+                         cu_err *err);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */
@@ -198,5 +309,8 @@ void cu_store_key_cleanup(cu_store_key *k);
 void cu_store_keys_free(cu_store_key *keys, size_t n);
 void cu_store_subject_cleanup(cu_store_subject *s);
 void cu_store_record_cleanup(cu_store_record *r);
+/* Frees the blobs of u (the struct itself is the caller's). */
+void cu_store_user_cleanup(cu_store_user *u);
+void cu_store_users_free(cu_store_user *users, size_t n);
 
 #endif

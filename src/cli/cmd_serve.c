@@ -1,0 +1,239 @@
+/*
+ * cmd_serve.c: `custos serve`: the HTTPS API.
+ *
+ * Configuration comes from a file (--config, or $CUSTOS_CONFIG), then CUSTOS_* environment
+ * variables, then flags, each overriding the one before. In an empty directory it works with
+ * no argument: it initializes the data directory, makes a self-signed certificate, prints the
+ * URL and an operator API key (once), and serves.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "http.h"
+#include "util.h"
+
+static const char help[] =
+    "usage: custos serve [OPTIONS]\n"
+    "\n"
+    "Serves the HTTPS API (TLS 1.3 only) until SIGTERM or SIGINT, then finishes the requests\n"
+    "in flight and exits 0. A data directory without a vault is initialized first, and the\n"
+    "first start prints an operator API key, once. Without --cert/--key a self-signed\n"
+    "certificate is made in the data directory and its SHA-256 fingerprint printed.\n"
+    "\n"
+    "  --listen ADDR           IPv4 address to bind (default 127.0.0.1)   CUSTOS_LISTEN\n"
+    "  --port N                TCP port, 0 for any free one (default 8443) CUSTOS_PORT\n"
+    "  --cert FILE             PEM certificate chain                       CUSTOS_CERT\n"
+    "  --key FILE              PEM private key                             CUSTOS_KEY\n"
+    "  --threads N             worker threads (default: one per core)      CUSTOS_THREADS\n"
+    "  --max-body BYTES        request body limit (default 1048576)        CUSTOS_MAX_BODY\n"
+    "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
+    "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
+    "                          names above (listen, port, cert, key, threads, max_body,\n"
+    "                          quiet, data); flags beat the environment, which beats the file\n"
+    "\n" CLI_COMMON_HELP;
+
+enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
+       OPT_CONFIG };
+
+#define NSETTINGS 8
+static const char *const names[NSETTINGS] = {"listen",   "port",  "cert", "key",
+                                             "threads",  "max_body", "quiet", "data"};
+static const char *const envs[NSETTINGS] = {"CUSTOS_LISTEN",  "CUSTOS_PORT",     "CUSTOS_CERT",
+                                            "CUSTOS_KEY",     "CUSTOS_THREADS",  "CUSTOS_MAX_BODY",
+                                            "CUSTOS_QUIET",   "CUSTOS_DATA"};
+
+typedef struct settings {
+    char *v[NSETTINGS];
+} settings;
+
+static void set(settings *s, size_t i, const char *value)
+{
+    free(s->v[i]);
+    s->v[i] = value ? strdup(value) : NULL;
+}
+
+/* Reads `name = value` lines; names it knows only. Returns 0 or a usage exit code. */
+static int read_config(const char *path, settings *s)
+{
+    char *text = NULL, *line, *next;
+    size_t len = 0;
+    cu_err err = {0};
+    int lineno = 0;
+
+    if (cu_file_read(path, 1 << 20, &text, &len, &err) != CU_OK)
+        return cli_fail(&err);
+    for (line = text; line && *line; line = next) {
+        char *eq, *k, *v, *end;
+        size_t i;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        lineno++;
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (*line == '#' || *line == '\0')
+            continue;
+        if ((eq = strchr(line, '=')) == NULL) {
+            fprintf(stderr, "custos serve: %s:%d: expected name = value\n", path, lineno);
+            free(text);
+            return EXIT_USAGE;
+        }
+        *eq = '\0';
+        k = line;
+        v = eq + 1;
+        for (end = eq; end > k && (end[-1] == ' ' || end[-1] == '\t'); end--)
+            end[-1] = '\0';
+        while (*v == ' ' || *v == '\t')
+            v++;
+        for (end = v + strlen(v); end > v && (end[-1] == ' ' || end[-1] == '\t' ||
+                                              end[-1] == '\r');
+             end--)
+            end[-1] = '\0';
+        for (i = 0; i < NSETTINGS && strcmp(k, names[i]) != 0; i++)
+            ;
+        if (i == NSETTINGS) {
+            fprintf(stderr, "custos serve: %s:%d: unknown setting \"%s\"\n", path, lineno, k);
+            free(text);
+            return EXIT_USAGE;
+        }
+        set(s, i, v);
+    }
+    free(text);
+    return 0;
+}
+
+static int parse_uint(const char *name, const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoul(s ? s : "", &end, 10);
+    if (s == NULL || *s == '\0' || *end != '\0' || errno || *out > max)
+        return cli_usage("serve", "%s must be a number up to %lu", name, max);
+    return 0;
+}
+
+/* Initializes the vault if the directory has none; prints an operator key if none exists. */
+static int first_start(const cli_common *c, cu_vault **v)
+{
+    cu_vault_opts o;
+    char *pass = NULL, path[4200], secret[CU_APIKEY_SECRET_MAX];
+    cu_ctx ctx = {.actor = "serve", .purpose = "administration"};
+    cu_apikey *keys = NULL, k;
+    cu_err err = {0};
+    struct stat st;
+    size_t n = 0, live = 0;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/custos.db", c->data_dir);
+    if (stat(path, &st) != 0) {
+        if ((rc = cli_vault_opts(c, &o, &pass)) != 0)
+            return rc;
+        if (cu_vault_init(&o, &err) != CU_OK)
+            rc = cli_fail(&err);
+        cli_passphrase_free(pass);
+        if (rc != 0)
+            return rc;
+        printf("custos: initialized a new vault in %s\n", c->data_dir);
+    }
+    if ((rc = cli_open(c, v)) != 0)
+        return rc;
+    if (cu_apikey_list(*v, &ctx, 0, &keys, &n, &err) != CU_OK)
+        return cli_fail(&err);
+    for (size_t i = 0; i < n; i++)
+        live += keys[i].revoked_at == 0;
+    free(keys);
+    if (live > 0)
+        return 0;
+    if (cu_apikey_create(*v, &ctx, 0, CU_ROLE_OPERATOR, "operator", &k, secret, &err) != CU_OK)
+        return cli_fail(&err);
+    printf("custos: operator API key (shown once, keep it safe): %s\n", secret);
+    cu_str_wipe(secret);
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTS,
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"max-body", required_argument, NULL, OPT_MAXBODY},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {NULL, 0, NULL, 0},
+    };
+    settings file = {{0}}, flags = {{0}};
+    const char *config = getenv("CUSTOS_CONFIG");
+    cu_http_config hc = {0};
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    cli_common c;
+    unsigned long port = 8443, threads = 0, max_body = 0;
+    int opt, helpme = 0, rc = 0;
+    const char *val[NSETTINGS];
+
+    cli_common_defaults(&c);
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == OPT_DATA) {
+            set(&flags, 7, optarg);
+        } else if (cli_common_opt(&c, opt, optarg, &helpme)) {
+            continue;
+        } else if (opt >= OPT_LISTEN && opt <= OPT_MAXBODY) {
+            set(&flags, (size_t)(opt - OPT_LISTEN), optarg);
+        } else if (opt == OPT_QUIET) {
+            set(&flags, 6, "1");
+        } else if (opt == OPT_CONFIG) {
+            config = optarg;
+        } else {
+            rc = cli_usage("serve", "unknown option");
+            goto out;
+        }
+    }
+    if (helpme) {
+        fputs(help, stdout);
+        goto out;
+    }
+    if (optind != argc) {
+        rc = cli_usage("serve", "unexpected argument \"%s\"", argv[optind]);
+        goto out;
+    }
+    if (config != NULL && (rc = read_config(config, &file)) != 0)
+        goto out;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *e = getenv(envs[i]);
+        val[i] = flags.v[i] ? flags.v[i] : (e && *e) ? e : file.v[i];
+    }
+    if (val[7] != NULL)
+        c.data_dir = val[7];
+    if ((val[1] && (rc = parse_uint("port", val[1], 65535, &port)) != 0) ||
+        (val[4] && (rc = parse_uint("threads", val[4], 256, &threads)) != 0) ||
+        (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0))
+        goto out;
+    if ((rc = first_start(&c, &v)) != 0)
+        goto out;
+    hc.listen = val[0] ? val[0] : "127.0.0.1";
+    hc.port = (unsigned)port;
+    hc.cert = val[2];
+    hc.key = val[3];
+    hc.threads = (unsigned)threads;
+    hc.max_body = max_body;
+    hc.quiet = val[6] != NULL && strcmp(val[6], "0") != 0;
+    hc.data_dir = c.data_dir;
+    if (cu_http_serve(&hc, v, &err) != CU_OK)
+        rc = cli_fail(&err);
+out:
+    cu_vault_close(v);
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        free(file.v[i]);
+        free(flags.v[i]);
+    }
+    return rc;
+}

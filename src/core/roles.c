@@ -1,0 +1,83 @@
+/*
+ * roles.c: roles and their permissions (P-ACC-1).
+ *
+ * Every principal (an API key or a user) has exactly one role; every endpoint names the one
+ * permission it needs, and the HTTP layer asks cu_role_can() before it calls the core. The
+ * table below is the whole policy: a role holds a permission only if its row lists it.
+ * The operator is platform staff: it manages tenants and reaches a tenant's data only with a
+ * stated purpose (P-ACC-4), which the HTTP layer checks before DATA_READ is used.
+ */
+#include <string.h>
+
+#include "core_int.h"
+#include "util.h"
+
+#define BIT(p) (1u << (p))
+
+/* P-ACC-1: the role table. */
+static const unsigned role_perms[] = {
+    [CU_ROLE_NONE] = 0,
+    [CU_ROLE_OWNER] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_DATA_ERASE) |
+                      BIT(CU_PERM_SCHEMA) | BIT(CU_PERM_USERS) | BIT(CU_PERM_KEYS) |
+                      BIT(CU_PERM_AUDIT) | BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
+    [CU_ROLE_ADMIN] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_DATA_ERASE) |
+                      BIT(CU_PERM_SCHEMA) | BIT(CU_PERM_USERS) | BIT(CU_PERM_KEYS) |
+                      BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
+    [CU_ROLE_AGENT] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_SELF),
+    [CU_ROLE_ANALYST] = BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
+    [CU_ROLE_AUDITOR] = BIT(CU_PERM_AUDIT) | BIT(CU_PERM_SELF),
+    /* DATA_READ only with a stated purpose from the policy's list (P-ACC-4, checked by the
+     * HTTP layer). */
+    [CU_ROLE_OPERATOR] = BIT(CU_PERM_TENANTS) | BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_SELF),
+};
+
+static const char *const role_names[] = {
+    [CU_ROLE_OWNER] = "owner",     [CU_ROLE_ADMIN] = "admin",     [CU_ROLE_AGENT] = "agent",
+    [CU_ROLE_ANALYST] = "analyst", [CU_ROLE_AUDITOR] = "auditor", [CU_ROLE_OPERATOR] = "operator",
+};
+
+const char *cu_role_name(cu_role r)
+{
+    if ((unsigned)r >= CU_ARRAY_LEN(role_names))
+        return NULL;
+    return role_names[r];
+}
+
+cu_rc cu_role_parse(const char *s, cu_role *out)
+{
+    if (s == NULL)
+        return CU_ERR_INVALID;
+    for (unsigned r = CU_ROLE_OWNER; r < CU_ARRAY_LEN(role_names); r++)
+        if (strcmp(s, role_names[r]) == 0) {
+            *out = (cu_role)r;
+            return CU_OK;
+        }
+    return CU_ERR_INVALID;
+}
+
+/* P-ACC-1: the one place a role's permissions are decided. */
+int cu_role_can(cu_role r, cu_perm p)
+{
+    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_SELF)
+        return 0;
+    return (role_perms[r] & BIT(p)) != 0;
+}
+
+/* P-ACC-1: roles are ranked owner > admin > agent, analyst, auditor. An owner grants any
+ * tenant role, an admin any but owner, nobody else anything; the operator role is never
+ * granted here (the server makes operator keys itself). */
+int cu_role_can_grant(cu_role granter, cu_role role)
+{
+    if (!cu_role_tenant_ok(role))
+        return 0;
+    if (granter == CU_ROLE_OWNER)
+        return 1;
+    if (granter == CU_ROLE_ADMIN)
+        return role >= CU_ROLE_ADMIN;
+    return 0;
+}
+
+int cu_role_tenant_ok(cu_role r)
+{
+    return r >= CU_ROLE_OWNER && r <= CU_ROLE_AUDITOR;
+}
