@@ -1,0 +1,328 @@
+/*
+ * api_data.c: handlers for tenants, subjects, collections and records. Each parses and
+ * validates its body, calls the core with the request's context (actor, purpose, request id,
+ * source), and maps errors; the rules live in the core.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_int.h"
+#include "json.h"
+
+static const char *state_name(cu_tenant_state s)
+{
+    return s == CU_TENANT_ACTIVE ? "active" : s == CU_TENANT_TERMINATED ? "terminated" : "purged";
+}
+
+static cJSON *tenant_json(const cu_tenant *t)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    http_add_id(o, "id", t->id);
+    cJSON_AddStringToObject(o, "name", t->name);
+    cJSON_AddStringToObject(o, "state", state_name(t->state));
+    http_add_time(o, "created_at", t->created_at);
+    return o;
+}
+
+/* Creating a tenant also makes its first owner API key, answered once: the operator has no
+ * key-management permission in tenants (P-ACC-4), so this is how a tenant is handed over. */
+void api_tenant_create(http_req *r)
+{
+    static const http_field f[] = {{"name", F_STRING, 1}};
+    char secret[CU_APIKEY_SECRET_MAX];
+    cu_apikey k;
+    cu_tenant t;
+    cu_err e = {0};
+    cJSON *o, *ko;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    if (cu_tenant_create(r->v, &r->ctx, http_str(r, "name"), &t, &e) != CU_OK)
+        return http_fail(r, &e);
+    if (cu_apikey_create(r->v, &r->ctx, t.id, CU_ROLE_OWNER, "owner", &k, secret, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = tenant_json(&t);
+    ko = cJSON_AddObjectToObject(o, "owner_api_key");
+    http_add_id(ko, "id", k.id);
+    cJSON_AddStringToObject(ko, "role", "owner");
+    cJSON_AddStringToObject(ko, "secret", secret);
+    cu_str_wipe(secret);
+    http_json(r, 201, o);
+}
+
+void api_tenant_list(http_req *r)
+{
+    cu_tenant *list = NULL;
+    cu_err e = {0};
+    size_t n = 0;
+    cJSON *o, *a;
+
+    if (cu_tenant_list(r->v, &r->ctx, &list, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    a = cJSON_AddArrayToObject(o, "tenants");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, tenant_json(&list[i]));
+    free(list);
+    http_json(r, 200, o);
+}
+
+void api_tenant_get(http_req *r)
+{
+    cu_tenant t;
+    cu_err e = {0};
+
+    if (cu_tenant_get(r->v, &r->ctx, r->tenant, &t, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, 200, tenant_json(&t));
+}
+
+void api_subject_create(http_req *r)
+{
+    static const http_field f[] = {
+        {"external_id", F_STRING, 1},
+        {"email", F_STRING, 0},
+        {"phone", F_STRING, 0},
+        {"birth_date", F_STRING, 0},
+    };
+    cu_subject_in in;
+    cu_err e = {0};
+    cu_id id;
+    cJSON *o;
+
+    if (http_check_body(r, f, 4) != 0)
+        return;
+    in.external_id = http_str(r, "external_id");
+    in.email = http_str(r, "email");
+    in.phone = http_str(r, "phone");
+    in.birth_date = http_str(r, "birth_date");
+    if (cu_subject_create(r->v, &r->ctx, r->tenant, &in, &id, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", id);
+    http_json(r, 201, o);
+}
+
+void api_subject_get(http_req *r)
+{
+    cu_subject s;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_subject_get(r->v, &r->ctx, r->tenant, r->ids[1], &s, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", s.id);
+    cJSON_AddStringToObject(o, "external_id", s.external_id);
+    if (s.email)
+        cJSON_AddStringToObject(o, "email", s.email);
+    if (s.phone)
+        cJSON_AddStringToObject(o, "phone", s.phone);
+    if (s.birth_date)
+        cJSON_AddStringToObject(o, "birth_date", s.birth_date);
+    http_add_time(o, "created_at", s.created_at);
+    cu_subject_cleanup(&s);
+    http_json(r, 200, o);
+}
+
+/* Search by value in the body, never in the URL, so values stay out of logs and histories. */
+void api_subject_search(http_req *r)
+{
+    static const http_field f[] = {
+        {"external_id", F_STRING, 0},
+        {"email", F_STRING, 0},
+        {"phone", F_STRING, 0},
+    };
+    const char *ext, *email, *phone, *value;
+    cu_subject_by by;
+    cu_id *ids = NULL;
+    cu_err e = {0};
+    size_t n = 0;
+    cJSON *o;
+
+    if (http_check_body(r, f, 3) != 0)
+        return;
+    ext = http_str(r, "external_id");
+    email = http_str(r, "email");
+    phone = http_str(r, "phone");
+    if ((ext != NULL) + (email != NULL) + (phone != NULL) != 1)
+        return http_error(r, 400, "invalid",
+                          "give exactly one of external_id, email and phone");
+    by = email ? CU_SUBJECT_BY_EMAIL : phone ? CU_SUBJECT_BY_PHONE : CU_SUBJECT_BY_EXTERNAL_ID;
+    value = email ? email : phone ? phone : ext;
+    if (cu_subject_find(r->v, &r->ctx, r->tenant, by, value, &ids, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "ids", http_id_array(ids, n));
+    free(ids);
+    http_json(r, 200, o);
+}
+
+void api_subject_erase(http_req *r)
+{
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_subject_erase(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", r->ids[1]);
+    cJSON_AddBoolToObject(o, "erased", 1);
+    http_json(r, 200, o);
+}
+
+void api_subject_records(http_req *r)
+{
+    cu_id *ids = NULL;
+    cu_err e = {0};
+    size_t n = 0;
+    cJSON *o;
+
+    if (cu_record_list_by_subject(r->v, &r->ctx, r->tenant, r->ids[1], &ids, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "ids", http_id_array(ids, n));
+    free(ids);
+    http_json(r, 200, o);
+}
+
+void api_collection_put(http_req *r)
+{
+    static const http_field f[] = {{"fields", F_OBJECT, 1}};
+    static const char *const classes[] = {"plain", "personal", "sensitive", "forbidden"};
+    cu_field_def defs[256];
+    const cJSON *fields, *c;
+    size_t n = 0;
+    cu_err e = {0};
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    fields = cJSON_GetObjectItemCaseSensitive(r->json, "fields");
+    cJSON_ArrayForEach(c, fields)
+    {
+        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(c, "class");
+        const cJSON *ix = cJSON_GetObjectItemCaseSensitive(c, "indexed");
+        size_t k;
+        if (n == 256)
+            return http_error(r, 400, "invalid", "at most 256 fields");
+        if (!cJSON_IsObject(c) || !cJSON_IsString(cls) || (ix != NULL && !cJSON_IsBool(ix)) ||
+            cJSON_GetArraySize(c) != 1 + (ix != NULL))
+            return http_error(r, 400, "invalid_field",
+                              "field \"%.64s\" must be {\"class\": ..., \"indexed\": bool}",
+                              c->string);
+        for (k = 0; k < 4 && strcmp(cls->valuestring, classes[k]) != 0; k++)
+            ;
+        if (k == 4)
+            return http_error(r, 400, "invalid_field",
+                              "field \"%.64s\": class must be plain, personal, sensitive or "
+                              "forbidden",
+                              c->string);
+        defs[n].name = c->string;
+        defs[n].cls = (cu_field_class)k;
+        defs[n].indexed = cJSON_IsTrue(ix);
+        n++;
+    }
+    if (cu_collection_define(r->v, &r->ctx, r->tenant, r->name, defs, n, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, 200, cJSON_Duplicate(r->json, 1));
+}
+
+void api_record_create(http_req *r)
+{
+    static const http_field f[] = {{"subject_id", F_ID, 0}, {"data", F_OBJECT, 1}};
+    cu_err e = {0};
+    char *doc;
+    cu_id id;
+    cu_rc rc;
+    cJSON *o;
+
+    if (http_check_body(r, f, 2) != 0)
+        return;
+    doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
+    if (doc == NULL)
+        return http_error(r, 503, "out_of_memory", "out of memory");
+    rc = cu_record_put(r->v, &r->ctx, r->tenant, r->name, http_id(r, "subject_id"), doc,
+                       strlen(doc), &id, &e);
+    cJSON_free(doc);
+    if (rc != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", id);
+    http_json(r, 201, o);
+}
+
+void api_record_search(http_req *r)
+{
+    static const http_field f[] = {{"field", F_STRING, 1}, {"value", F_STRING, 1}};
+    cu_id *ids = NULL;
+    cu_err e = {0};
+    size_t n = 0;
+    cJSON *o;
+
+    if (http_check_body(r, f, 2) != 0)
+        return;
+    if (cu_record_find(r->v, &r->ctx, r->tenant, r->name, http_str(r, "field"),
+                       http_str(r, "value"), &ids, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "ids", http_id_array(ids, n));
+    free(ids);
+    http_json(r, 200, o);
+}
+
+void api_record_get(http_req *r)
+{
+    cu_record rec;
+    cu_err e = {0};
+    cJSON *o, *data = NULL;
+
+    if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[1], &rec, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", rec.id);
+    cJSON_AddStringToObject(o, "collection", rec.collection);
+    if (rec.subject_id)
+        http_add_id(o, "subject_id", rec.subject_id);
+    http_add_time(o, "created_at", rec.created_at);
+    http_add_time(o, "updated_at", rec.updated_at);
+    if (cu_json_parse(rec.json, strlen(rec.json), &data, NULL, &e) == CU_OK)
+        cJSON_AddItemToObject(o, "data", data);
+    cu_record_cleanup(&rec);
+    http_json(r, 200, o);
+}
+
+void api_record_update(http_req *r)
+{
+    static const http_field f[] = {{"data", F_OBJECT, 1}};
+    cu_err e = {0};
+    char *doc;
+    cu_rc rc;
+    cJSON *o;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
+    if (doc == NULL)
+        return http_error(r, 503, "out_of_memory", "out of memory");
+    rc = cu_record_update(r->v, &r->ctx, r->tenant, r->ids[1], doc, strlen(doc), &e);
+    cJSON_free(doc);
+    if (rc != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", r->ids[1]);
+    http_json(r, 200, o);
+}
+
+void api_record_delete(http_req *r)
+{
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_record_delete(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    http_add_id(o, "id", r->ids[1]);
+    cJSON_AddBoolToObject(o, "deleted", 1);
+    http_json(r, 200, o);
+}

@@ -1,0 +1,36 @@
+/*
+ * http.h: the face of src/http/, the HTTPS API of Custos over libmicrohttpd and GnuTLS.
+ *
+ * The only place that includes <microhttpd.h> or GnuTLS headers. Handlers parse and validate,
+ * call the core (include/custos.h), and map its error codes to statuses; they hold no rules
+ * of their own beyond authentication, roles and tenant matching.
+ */
+#ifndef CU_HTTP_H
+#define CU_HTTP_H
+
+#include <stddef.h>
+
+#include "custos.h"
+
+typedef struct cu_http_config {
+    const char *listen;   /* address to bind, default 127.0.0.1 */
+    unsigned port;        /* 0: any free port (printed at start) */
+    const char *cert;     /* PEM certificate chain; NULL: self-signed in the data directory */
+    const char *key;      /* PEM private key */
+    const char *data_dir; /* for the self-signed certificate */
+    unsigned threads;     /* 0: one per core */
+    size_t max_body;      /* bytes; 0: 1 MiB */
+    int quiet;            /* no access log */
+} cu_http_config;
+
+/* Serves until SIGTERM or SIGINT: then stops accepting, lets in-flight requests finish, and
+ * returns CU_OK. Prints the URL (and, through announce, anything else) on stdout at start. */
+cu_rc cu_http_serve(const cu_http_config *cfg, cu_vault *v, cu_err *err);
+
+/* Makes a self-signed ECDSA P-256 certificate for localhost and 127.0.0.1 into cert_path and
+ * key_path (0600) unless both exist; writes the certificate's SHA-256 fingerprint (hex with
+ * colons, 96 bytes) into fp. */
+cu_rc cu_http_tls_ensure(const char *cert_path, const char *key_path, char fp[128], int *created,
+                         cu_err *err);
+
+#endif

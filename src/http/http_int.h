@@ -1,0 +1,150 @@
+/*
+ * http_int.h: what the files of src/http/ share: the request, the route table, responses and
+ * errors, body validation, metrics.
+ *
+ * Order of checks for every request (P-ISO-1, P-ACC-1): route (404/405), authentication (401),
+ * tenant match (a foreign tenant answers exactly as a missing one: 404), permission (403),
+ * purpose (400/403), then body (415, 413, 400) and the handler.
+ */
+#ifndef CU_HTTP_INT_H
+#define CU_HTTP_INT_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "custos.h"
+#include "http.h"
+
+#define HTTP_MAX_PARAMS 3
+#define HTTP_PATH_MAX 512
+
+struct MHD_Connection;
+
+typedef struct http_req http_req;
+typedef void (*http_handler)(http_req *r);
+
+enum {
+    R_NOAUTH = 1 << 0,   /* no credential needed */
+    R_BODY = 1 << 1,     /* a JSON object body is required */
+    R_PURPOSE = 1 << 2,  /* touches personal data: Custos-Purpose required */
+    R_TENANT = 1 << 3,   /* the first path parameter is the tenant */
+};
+
+typedef struct http_route {
+    const char *method;
+    const char *pattern; /* segments; {tenant} {id} are ids, {name} a collection name */
+    cu_perm perm;        /* 0: authentication only */
+    unsigned flags;
+    http_handler fn;
+    const char *metric; /* the pattern, for metrics and logs */
+} http_route;
+
+extern const http_route http_routes[];
+extern const size_t http_nroutes;
+
+struct http_req {
+    struct MHD_Connection *conn;
+    cu_vault *v;
+    const cu_http_config *cfg;
+    const char *method;
+    char path[HTTP_PATH_MAX];
+    char request_id[33];
+    char source[64];
+    /* body */
+    char *body;
+    size_t body_len, body_cap;
+    int body_too_large;
+    cJSON *json;
+    /* routing */
+    const http_route *route;
+    cu_id ids[HTTP_MAX_PARAMS]; /* numeric path parameters in order */
+    size_t nids;
+    char name[CU_COLLECTION_MAX]; /* the {name} parameter */
+    cu_id tenant;                 /* the {tenant} parameter, when R_TENANT */
+    /* authentication */
+    cu_principal who;
+    int authed;
+    char actor[48];
+    const char *purpose;
+    cu_ctx ctx;
+    /* response */
+    unsigned status;
+    char *resp;
+    size_t resp_len;
+    char set_cookie[256];
+    char allow[48]; /* for 405 */
+    const char *content_type; /* NULL: application/json */
+    const char *err_code;
+    double t0;
+    int queued;
+};
+
+/* Responses. http_json takes ownership of item. */
+void http_json(http_req *r, unsigned status, cJSON *item);
+void http_error(http_req *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps a core error to its status and answers it. Not-found answers never say what was
+ * missing, so that another tenant's ids and random ids get identical bodies (P-ISO-1). */
+void http_fail(http_req *r, const cu_err *e);
+unsigned http_status_of(cu_rc rc);
+
+/* Body validation: the object must hold only the listed members, each of its type. */
+typedef enum { F_STRING, F_ID, F_OBJECT, F_BOOL } http_ftype;
+typedef struct http_field {
+    const char *name;
+    http_ftype type;
+    int required;
+} http_field;
+/* Returns 0, or answers 400 naming the first unknown, missing or mistyped member and returns -1. */
+int http_check_body(http_req *r, const http_field *fields, size_t n);
+/* A member's string value, or NULL. */
+const char *http_str(const http_req *r, const char *name);
+/* A member's id value (a decimal string), or 0. */
+cu_id http_id(const http_req *r, const char *name);
+
+/* Helpers for JSON output. */
+void http_add_id(cJSON *o, const char *name, cu_id id);
+void http_add_time(cJSON *o, const char *name, int64_t t);
+cJSON *http_id_array(const cu_id *ids, size_t n);
+
+/* Dispatch: route, authenticate, check tenant/role/purpose/body, call the handler. */
+void http_dispatch(http_req *r);
+/* The value of a request header, or NULL. */
+const char *http_header(const http_req *r, const char *name);
+
+/* Metrics (Prometheus text). */
+void http_metrics_observe(const http_req *r, double seconds);
+char *http_metrics_render(size_t *len);
+
+/* Handlers, one file per resource. */
+void api_healthz(http_req *r);
+void api_metrics(http_req *r);
+void api_tenant_create(http_req *r);
+void api_tenant_list(http_req *r);
+void api_tenant_get(http_req *r);
+void api_subject_create(http_req *r);
+void api_subject_get(http_req *r);
+void api_subject_search(http_req *r);
+void api_subject_erase(http_req *r);
+void api_subject_records(http_req *r);
+void api_collection_put(http_req *r);
+void api_record_create(http_req *r);
+void api_record_search(http_req *r);
+void api_record_get(http_req *r);
+void api_record_update(http_req *r);
+void api_record_delete(http_req *r);
+void api_key_create(http_req *r);
+void api_key_list(http_req *r);
+void api_key_revoke(http_req *r);
+void api_key_rotate(http_req *r);
+void api_user_create(http_req *r);
+void api_user_list(http_req *r);
+void api_user_get(http_req *r);
+void api_user_delete(http_req *r);
+void api_login(http_req *r);
+void api_logout(http_req *r);
+void api_totp_enroll(http_req *r);
+void api_totp_confirm(http_req *r);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * metrics.c: counters for GET /metrics in the Prometheus text format: requests by route and
+ * status, a latency histogram, errors by code. Lock-free atomics; routes are the table's
+ * patterns, never raw paths, so no id or value reaches a label.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_int.h"
+
+#define MAX_ROUTES 64
+
+static const unsigned statuses[] = {200, 201, 400, 401, 403, 404, 405, 409, 410,
+                                    413, 415, 422, 429, 499, 500, 501, 503};
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+static const char *const codes[] = {
+    "invalid",        "not_found",       "already_exists",  "forbidden_field",
+    "integrity",      "key_unavailable", "io",              "store",
+    "unsupported",    "conflict",        "too_large",       "unauthenticated",
+    "forbidden",      "rate_limited",    "mfa_required",    "unavailable",
+    "out_of_memory",  "malformed_json",  "unknown_field",   "missing_field",
+    "invalid_field",  "purpose_required", "unsupported_media_type", "method_not_allowed",
+    "internal",
+};
+#define NCODES (sizeof(codes) / sizeof(codes[0]))
+
+/* Row MAX_ROUTES holds requests that matched no route. */
+static atomic_ulong requests[MAX_ROUTES + 1][NSTATUS + 1];
+static atomic_ulong latency[NBUCKETS + 1];
+static atomic_ulong latency_count;
+static _Atomic double latency_sum;
+static atomic_ulong errors[NCODES + 1];
+
+_Static_assert(MAX_ROUTES >= 40, "room for the route table");
+
+void http_metrics_observe(const http_req *r, double seconds)
+{
+    size_t ri = r->route ? (size_t)(r->route - http_routes) : MAX_ROUTES;
+    size_t si, bi, ci;
+    double old;
+
+    if (ri > MAX_ROUTES)
+        ri = MAX_ROUTES;
+    for (si = 0; si < NSTATUS && statuses[si] != r->status; si++)
+        ;
+    atomic_fetch_add(&requests[ri][si], 1);
+    for (bi = 0; bi < NBUCKETS && seconds > buckets[bi]; bi++)
+        ;
+    atomic_fetch_add(&latency[bi], 1);
+    atomic_fetch_add(&latency_count, 1);
+    old = atomic_load(&latency_sum);
+    while (!atomic_compare_exchange_weak(&latency_sum, &old, old + seconds))
+        ;
+    if (r->err_code != NULL) {
+        for (ci = 0; ci < NCODES && strcmp(codes[ci], r->err_code) != 0; ci++)
+            ;
+        atomic_fetch_add(&errors[ci], 1);
+    }
+}
+
+/* Appends formatted text to a growing buffer; returns -1 when out of memory. */
+static int out(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int out(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return 0;
+        }
+        char *nb = realloc(*buf, *cap * 2 + (size_t)n);
+        if (nb == NULL)
+            return -1;
+        *buf = nb;
+        *cap = *cap * 2 + (size_t)n;
+    }
+}
+
+char *http_metrics_render(size_t *len)
+{
+    size_t cap = 16384, n = 0;
+    char *b = malloc(cap);
+    unsigned long cum = 0;
+    int rc = 0;
+
+    if (b == NULL)
+        return NULL;
+    b[0] = '\0';
+    rc |= out(&b, &n, &cap, "# HELP custos_http_requests_total HTTP requests by route and "
+                            "status.\n# TYPE custos_http_requests_total counter\n");
+    for (size_t ri = 0; ri <= MAX_ROUTES; ri++) {
+        const char *route = ri < http_nroutes ? http_routes[ri].metric : "unmatched";
+        const char *method = ri < http_nroutes ? http_routes[ri].method : "";
+        if (ri >= http_nroutes && ri != MAX_ROUTES)
+            continue;
+        for (size_t si = 0; si <= NSTATUS; si++) {
+            unsigned long c = atomic_load(&requests[ri][si]);
+            if (c == 0)
+                continue;
+            if (si < NSTATUS)
+                rc |= out(&b, &n, &cap,
+                          "custos_http_requests_total{method=\"%s\",route=\"%s\","
+                          "status=\"%u\"} %lu\n",
+                          method, route, statuses[si], c);
+            else
+                rc |= out(&b, &n, &cap,
+                          "custos_http_requests_total{method=\"%s\",route=\"%s\","
+                          "status=\"other\"} %lu\n",
+                          method, route, c);
+        }
+    }
+    rc |= out(&b, &n, &cap, "# HELP custos_http_request_duration_seconds Time to answer.\n"
+                            "# TYPE custos_http_request_duration_seconds histogram\n");
+    for (size_t bi = 0; bi < NBUCKETS; bi++) {
+        cum += atomic_load(&latency[bi]);
+        rc |= out(&b, &n, &cap, "custos_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n",
+                  buckets[bi], cum);
+    }
+    cum += atomic_load(&latency[NBUCKETS]);
+    rc |= out(&b, &n, &cap,
+              "custos_http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
+              "custos_http_request_duration_seconds_sum %.6f\n"
+              "custos_http_request_duration_seconds_count %lu\n",
+              cum, atomic_load(&latency_sum), atomic_load(&latency_count));
+    rc |= out(&b, &n, &cap, "# HELP custos_http_errors_total Error answers by code.\n"
+                            "# TYPE custos_http_errors_total counter\n");
+    for (size_t ci = 0; ci <= NCODES; ci++) {
+        unsigned long c = atomic_load(&errors[ci]);
+        if (c != 0)
+            rc |= out(&b, &n, &cap, "custos_http_errors_total{code=\"%s\"} %lu\n",
+                      ci < NCODES ? codes[ci] : "other", c);
+    }
+    if (rc != 0) {
+        free(b);
+        return NULL;
+    }
+    *len = n;
+    return b;
+}

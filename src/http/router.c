@@ -1,0 +1,458 @@
+/*
+ * router.c: the route table, dispatch, authentication, and the JSON answers.
+ *
+ * Every route names its permission (P-ACC-1); docs/permissions.md is this table in prose, and a
+ * test walks both. Checks run in the order given in http_int.h, so that a credential of tenant A
+ * on any path of tenant B gets exactly what a missing id gets: 404 with the same body (P-ISO-1).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "http_int.h"
+#include "json.h"
+#include "util.h"
+
+#define GET "GET"
+#define POST "POST"
+#define PUT "PUT"
+#define DEL "DELETE"
+#define T "/v1/tenants/{tenant}"
+
+const http_route http_routes[] = {
+    {GET, "/healthz", 0, R_NOAUTH, api_healthz, "/healthz"},
+    {GET, "/metrics", CU_PERM_TENANTS, 0, api_metrics, "/metrics"},
+    {POST, "/v1/tenants", CU_PERM_TENANTS, R_BODY, api_tenant_create, "/v1/tenants"},
+    {GET, "/v1/tenants", CU_PERM_TENANTS, 0, api_tenant_list, "/v1/tenants"},
+    {GET, T, CU_PERM_SELF, R_TENANT, api_tenant_get, T},
+    {POST, T "/subjects", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE, api_subject_create,
+     T "/subjects"},
+    {POST, T "/subjects/search", CU_PERM_DATA_READ, R_TENANT | R_BODY | R_PURPOSE,
+     api_subject_search, T "/subjects/search"},
+    {GET, T "/subjects/{id}", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_subject_get,
+     T "/subjects/{id}"},
+    {DEL, T "/subjects/{id}", CU_PERM_DATA_ERASE, R_TENANT | R_PURPOSE, api_subject_erase,
+     T "/subjects/{id}"},
+    {GET, T "/subjects/{id}/records", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE,
+     api_subject_records, T "/subjects/{id}/records"},
+    {PUT, T "/collections/{name}", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_collection_put,
+     T "/collections/{name}"},
+    {POST, T "/collections/{name}/records", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,
+     api_record_create, T "/collections/{name}/records"},
+    {POST, T "/collections/{name}/records/search", CU_PERM_DATA_READ,
+     R_TENANT | R_BODY | R_PURPOSE, api_record_search, T "/collections/{name}/records/search"},
+    {GET, T "/records/{id}", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_record_get,
+     T "/records/{id}"},
+    {PUT, T "/records/{id}", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,
+     api_record_update, T "/records/{id}"},
+    {DEL, T "/records/{id}", CU_PERM_DATA_WRITE, R_TENANT | R_PURPOSE, api_record_delete,
+     T "/records/{id}"},
+    {POST, T "/api-keys", CU_PERM_KEYS, R_TENANT | R_BODY, api_key_create, T "/api-keys"},
+    {GET, T "/api-keys", CU_PERM_KEYS, R_TENANT, api_key_list, T "/api-keys"},
+    {DEL, T "/api-keys/{id}", CU_PERM_KEYS, R_TENANT, api_key_revoke, T "/api-keys/{id}"},
+    {POST, T "/keys/rotate", CU_PERM_KEYS, R_TENANT, api_key_rotate, T "/keys/rotate"},
+    {POST, T "/users", CU_PERM_USERS, R_TENANT | R_BODY, api_user_create, T "/users"},
+    {GET, T "/users", CU_PERM_USERS, R_TENANT, api_user_list, T "/users"},
+    {GET, T "/users/{id}", CU_PERM_USERS, R_TENANT, api_user_get, T "/users/{id}"},
+    {DEL, T "/users/{id}", CU_PERM_USERS, R_TENANT, api_user_delete, T "/users/{id}"},
+    {POST, T "/users/{id}/totp", CU_PERM_SELF, R_TENANT, api_totp_enroll, T "/users/{id}/totp"},
+    {POST, T "/users/{id}/totp/confirm", CU_PERM_SELF, R_TENANT | R_BODY, api_totp_confirm,
+     T "/users/{id}/totp/confirm"},
+    {POST, T "/login", 0, R_TENANT | R_NOAUTH | R_BODY, api_login, T "/login"},
+    {POST, "/v1/logout", CU_PERM_SELF, 0, api_logout, "/v1/logout"},
+};
+const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
+
+/* Platform staff reach tenant data only for one of these purposes (P-ACC-4). */
+static const char *const operator_purposes[] = {
+    "support", "investigation", "monitoring", "patch_validation", "legal",
+};
+
+void http_json(http_req *r, unsigned status, cJSON *item)
+{
+    free(r->resp);
+    r->resp = item ? cJSON_PrintUnformatted(item) : NULL;
+    cJSON_Delete(item);
+    if (r->resp == NULL) {
+        static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of "
+                                  "memory\"}}";
+        r->resp = strdup(oom);
+        status = 503;
+        r->err_code = "out_of_memory";
+    }
+    r->resp_len = r->resp ? strlen(r->resp) : 0;
+    r->status = status;
+}
+
+void http_error(http_req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    char msg[CU_ERR_MSG];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    r->err_code = code;
+    http_json(r, status, o);
+}
+
+unsigned http_status_of(cu_rc rc)
+{
+    switch (rc) {
+    case CU_OK: return 200;
+    case CU_ERR_INVALID: return 400;
+    case CU_ERR_AUTH: return 401;
+    case CU_ERR_MFA_REQUIRED: return 401;
+    case CU_ERR_FORBIDDEN: return 403;
+    case CU_ERR_NOT_FOUND: return 404;
+    case CU_ERR_EXISTS: return 409;
+    case CU_ERR_CONFLICT: return 409;
+    case CU_ERR_KEY: return 410;
+    case CU_ERR_LIMIT: return 413;
+    case CU_ERR_FORBIDDEN_FIELD: return 422;
+    case CU_ERR_RATE_LIMITED: return 429;
+    case CU_ERR_UNSUPPORTED: return 501;
+    case CU_ERR_NOMEM:
+    case CU_ERR_IO:
+    case CU_ERR_UNAVAILABLE: return 503;
+    default: return 500;
+    }
+}
+
+void http_fail(http_req *r, const cu_err *e)
+{
+    const char *msg = e->msg;
+
+    /* P-ISO-1: one body for every missing object, whoever owns the id. */
+    if (e->code == CU_ERR_NOT_FOUND)
+        msg = "not found";
+    else if (e->code == CU_ERR_KEY)
+        msg = "the data was erased: its key no longer exists";
+    http_error(r, http_status_of(e->code), cu_rc_name(e->code), "%s", msg);
+}
+
+static void not_found(http_req *r)
+{
+    cu_err e = {CU_ERR_NOT_FOUND, ""};
+
+    http_fail(r, &e);
+}
+
+/* Matches path against pattern, filling ids and name. 1 on a match. */
+static int match(http_req *r, const char *pattern, const char *path)
+{
+    r->nids = 0;
+    r->name[0] = '\0';
+    while (*pattern && *path) {
+        const char *pe = strchr(pattern + 1, '/'), *se = strchr(path + 1, '/');
+        size_t plen = pe ? (size_t)(pe - pattern) : strlen(pattern);
+        size_t slen = se ? (size_t)(se - path) : strlen(path);
+        if (pattern[1] == '{') {
+            char seg[CU_ID_STRLEN + 64];
+            if (slen < 2 || slen - 1 >= sizeof(seg))
+                return -1;
+            memcpy(seg, path + 1, slen - 1);
+            seg[slen - 1] = '\0';
+            if (strncmp(pattern, "/{name}", 7) == 0) {
+                if (!cu_collection_name_ok(seg))
+                    return -1;
+                cu_strlcpy(r->name, seg, sizeof(r->name));
+            } else {
+                /* An id that cannot exist is simply not found. */
+                if (r->nids == HTTP_MAX_PARAMS || cu_id_parse(seg, &r->ids[r->nids]) != CU_OK)
+                    return -1;
+                r->nids++;
+            }
+        } else if (plen != slen || memcmp(pattern, path, plen) != 0) {
+            return 0;
+        }
+        pattern += plen;
+        path += slen;
+    }
+    return *pattern == '\0' && *path == '\0' ? 1 : 0;
+}
+
+/* Finds the route; answers 404 or 405 itself and returns NULL when there is none. */
+static const http_route *route(http_req *r)
+{
+    const http_route *found = NULL;
+    int path_known = 0, bad_param = 0;
+    size_t alen = 0;
+
+    for (size_t i = 0; i < http_nroutes; i++) {
+        int m = match(r, http_routes[i].pattern, r->path);
+        if (m == 0)
+            continue;
+        if (m < 0) {
+            bad_param = 1;
+            continue;
+        }
+        path_known = 1;
+        if (strcmp(http_routes[i].method, r->method) == 0) {
+            found = &http_routes[i];
+            break;
+        }
+    }
+    if (found != NULL) {
+        match(r, found->pattern, r->path);
+        return found;
+    }
+    if (path_known && !bad_param) {
+        for (size_t i = 0; i < http_nroutes; i++)
+            if (match(r, http_routes[i].pattern, r->path) == 1 && alen + 10 < sizeof(r->allow))
+                alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen, "%s%s",
+                                         alen ? ", " : "", http_routes[i].method);
+        http_error(r, 405, "method_not_allowed", "method %.16s is not allowed here (allowed: %s)",
+                   r->method, r->allow);
+        return NULL;
+    }
+    not_found(r);
+    return NULL;
+}
+
+/* Reads "name=value" out of a Cookie header. */
+static int cookie_value(const char *cookies, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+
+    for (const char *p = cookies; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            const char *v = p + nlen + 1, *e = strchr(v, ';');
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            if (len >= cap)
+                return -1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return 0;
+        }
+        p = strchr(p, ';');
+    }
+    return -1;
+}
+
+/* Authenticates by API key (Authorization: Bearer) or session cookie. */
+static int authenticate(http_req *r)
+{
+    const char *auth = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
+    char token[CU_SESSION_TOKEN_MAX];
+    cu_err e = {0};
+    cu_rc rc = CU_ERR_AUTH;
+
+    if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+        rc = cu_auth_apikey(r->v, auth + 7, &r->who, &e);
+    else if (cookies != NULL && cookie_value(cookies, "custos_session", token, sizeof(token)) == 0)
+        rc = cu_auth_session(r->v, token, &r->who, &e);
+    if (rc != CU_OK) {
+        http_error(r, 401, "unauthenticated",
+                   "a valid API key (Authorization: Bearer) or session cookie is required");
+        return -1;
+    }
+    r->authed = 1;
+    snprintf(r->actor, sizeof(r->actor), "%s:%llu",
+             r->who.kind == CU_PRINCIPAL_APIKEY ? "key" : "user", (unsigned long long)r->who.id);
+    return 0;
+}
+
+static int purpose_ok(const char *p)
+{
+    size_t n = strlen(p);
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+/* Tenant, role and purpose, in that order. */
+static int authorize(http_req *r)
+{
+    const http_route *rt = r->route;
+    int operator = r->who.role == CU_ROLE_OPERATOR;
+
+    if (rt->flags & R_TENANT) {
+        cu_tenant t;
+        cu_err e = {0};
+        r->tenant = r->ids[0];
+        /* P-ISO-1: another tenant's path is a path that does not exist. */
+        if (!operator && r->who.tenant_id != r->tenant) {
+            not_found(r);
+            return -1;
+        }
+        if (operator && cu_tenant_get(r->v, NULL, r->tenant, &t, &e) != CU_OK) {
+            not_found(r);
+            return -1;
+        }
+    }
+    if (rt->perm != 0 && !cu_role_can(r->who.role, rt->perm)) {
+        http_error(r, 403, "forbidden", "the %s role may not do this", cu_role_name(r->who.role));
+        return -1;
+    }
+    if (rt->flags & R_PURPOSE) {
+        r->purpose = http_header(r, "Custos-Purpose");
+        if (r->purpose == NULL || !purpose_ok(r->purpose)) {
+            http_error(r, 400, "purpose_required",
+                       "personal data needs a Custos-Purpose header naming the purpose");
+            return -1;
+        }
+        if (operator) {
+            /* P-ACC-4: platform staff only for a stated purpose of the fixed list. */
+            int ok = 0;
+            for (size_t i = 0; i < sizeof(operator_purposes) / sizeof(*operator_purposes); i++)
+                ok |= strcmp(r->purpose, operator_purposes[i]) == 0;
+            if (!ok) {
+                http_error(r, 403, "forbidden",
+                           "platform staff reach tenant data only for support, investigation, "
+                           "monitoring, patch_validation or legal");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int parse_body(http_req *r)
+{
+    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t off = 0;
+    cu_err e = {0};
+
+    if (ct == NULL || (strncmp(ct, "application/json", 16) != 0) ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+        http_error(r, 415, "unsupported_media_type", "the body must be application/json");
+        return -1;
+    }
+    if (cu_json_parse(r->body ? r->body : "", r->body_len, &r->json, &off, &e) != CU_OK) {
+        http_error(r, 400, "malformed_json", "%s", e.msg);
+        return -1;
+    }
+    if (!cJSON_IsObject(r->json)) {
+        http_error(r, 400, "malformed_json", "the body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+void http_dispatch(http_req *r)
+{
+    if ((r->route = route(r)) == NULL)
+        return;
+    if (!(r->route->flags & R_NOAUTH) && authenticate(r) != 0)
+        return;
+    if (r->authed && authorize(r) != 0)
+        return;
+    if ((r->route->flags & R_TENANT) && !r->authed)
+        r->tenant = r->ids[0];
+    if ((r->route->flags & R_BODY) && parse_body(r) != 0)
+        return;
+    r->ctx.actor = r->actor[0] ? r->actor : "anonymous";
+    r->ctx.purpose = r->purpose;
+    r->ctx.request_id = r->request_id;
+    r->ctx.source = r->source;
+    r->route->fn(r);
+}
+
+static const char *type_name(http_ftype t)
+{
+    return t == F_STRING ? "a string" : t == F_ID ? "an id string" : t == F_OBJECT ? "an object"
+                                                                                  : "a boolean";
+}
+
+int http_check_body(http_req *r, const http_field *fields, size_t n)
+{
+    const cJSON *c;
+
+    cJSON_ArrayForEach(c, r->json)
+    {
+        size_t i;
+        for (i = 0; i < n && strcmp(fields[i].name, c->string) != 0; i++)
+            ;
+        if (i == n) {
+            http_error(r, 400, "unknown_field", "unknown field \"%.64s\"", c->string);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->json, fields[i].name);
+        cu_id id;
+        int ok;
+        if (m == NULL || cJSON_IsNull(m)) {
+            if (fields[i].required) {
+                http_error(r, 400, "missing_field", "field \"%s\" is required", fields[i].name);
+                return -1;
+            }
+            continue;
+        }
+        switch (fields[i].type) {
+        case F_STRING: ok = cJSON_IsString(m); break;
+        case F_ID: ok = cJSON_IsString(m) && cu_id_parse(m->valuestring, &id) == CU_OK; break;
+        case F_OBJECT: ok = cJSON_IsObject(m); break;
+        default: ok = cJSON_IsBool(m); break;
+        }
+        if (!ok) {
+            http_error(r, 400, "invalid_field", "field \"%s\" must be %s", fields[i].name,
+                       type_name(fields[i].type));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *http_str(const http_req *r, const char *name)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->json, name);
+
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+cu_id http_id(const http_req *r, const char *name)
+{
+    const char *s = http_str(r, name);
+    cu_id id = 0;
+
+    if (s != NULL && cu_id_parse(s, &id) != CU_OK)
+        id = 0;
+    return id;
+}
+
+void http_add_id(cJSON *o, const char *name, cu_id id)
+{
+    char buf[CU_ID_STRLEN];
+
+    cu_id_format(id, buf);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+void http_add_time(cJSON *o, const char *name, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+cJSON *http_id_array(const cu_id *ids, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (size_t i = 0; i < n; i++) {
+        char buf[CU_ID_STRLEN];
+        cu_id_format(ids[i], buf);
+        cJSON_AddItemToArray(a, cJSON_CreateString(buf));
+    }
+    return a;
+}
