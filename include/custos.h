@@ -108,6 +108,18 @@ typedef struct cu_ctx {
     const char *source;     /* source address */
 } cu_ctx;
 
+/* Commit latency of the store, for /metrics: a cumulative-friendly histogram. */
+#define CU_COMMIT_BUCKETS 10
+extern const double cu_commit_bounds[CU_COMMIT_BUCKETS]; /* upper bounds, seconds */
+typedef struct cu_commit_stats {
+    uint64_t count;
+    double seconds;                        /* sum */
+    uint64_t bucket[CU_COMMIT_BUCKETS + 1]; /* per bound, then +Inf; not cumulative */
+} cu_commit_stats;
+
+/* Copies the store's commit statistics since open. */
+void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out);
+
 /* --- tenants ----------------------------------------------------------------------------- */
 
 #define CU_NAME_MAX 128

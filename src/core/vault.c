@@ -23,6 +23,11 @@ void cu_str_wipe(char *s)
         cu_wipe(s, strlen(s));
 }
 
+void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out)
+{
+    v->store->ops->commit_stats(v->store, out);
+}
+
 void cu_request_id(char out[33])
 {
     uint8_t b[16];

@@ -19,7 +19,7 @@ void api_healthz(http_req *r)
 void api_metrics(http_req *r)
 {
     size_t len = 0;
-    char *text = http_metrics_render(&len);
+    char *text = http_metrics_render(r->v, &len);
 
     if (text == NULL)
         return http_error(r, 503, "out_of_memory", "out of memory");

@@ -115,7 +115,7 @@ const char *http_header(const http_req *r, const char *name);
 
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);
-char *http_metrics_render(size_t *len);
+char *http_metrics_render(cu_vault *v, size_t *len);
 
 /* Handlers, one file per resource. */
 void api_healthz(http_req *r);

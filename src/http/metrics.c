@@ -90,8 +90,9 @@ static int out(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
-char *http_metrics_render(size_t *len)
+char *http_metrics_render(cu_vault *v, size_t *len)
 {
+    cu_commit_stats cs;
     size_t cap = 16384, n = 0;
     char *b = malloc(cap);
     unsigned long cum = 0;
@@ -144,6 +145,22 @@ char *http_metrics_render(size_t *len)
             rc |= out(&b, &n, &cap, "custos_http_errors_total{code=\"%s\"} %lu\n",
                       ci < NCODES ? codes[ci] : "other", c);
     }
+    cu_vault_commit_stats(v, &cs);
+    cum = 0;
+    rc |= out(&b, &n, &cap, "# HELP custos_store_commit_duration_seconds Store transactions, "
+                            "fsync included.\n"
+                            "# TYPE custos_store_commit_duration_seconds histogram\n");
+    for (size_t bi = 0; bi < CU_COMMIT_BUCKETS; bi++) {
+        cum += (unsigned long)cs.bucket[bi];
+        rc |= out(&b, &n, &cap, "custos_store_commit_duration_seconds_bucket{le=\"%g\"} %lu\n",
+                  cu_commit_bounds[bi], cum);
+    }
+    cum += (unsigned long)cs.bucket[CU_COMMIT_BUCKETS];
+    rc |= out(&b, &n, &cap,
+              "custos_store_commit_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
+              "custos_store_commit_duration_seconds_sum %.6f\n"
+              "custos_store_commit_duration_seconds_count %lu\n",
+              cum, cs.seconds, (unsigned long)cs.count);
     if (rc != 0) {
         free(b);
         return NULL;

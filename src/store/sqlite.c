@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -270,6 +271,7 @@ typedef struct sqlite_store {
     cu_store base; /* must be first */
     sqlite3 *db;
     pthread_mutex_t lock;
+    cu_commit_stats stats; /* guarded by lock */
     sqlite3_stmt *stmts[S__COUNT];
 } sqlite_store;
 
@@ -675,20 +677,54 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return apply_auth(s, op, err);
 }
 
+const double cu_commit_bounds[CU_COMMIT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                     0.005,  0.01,    0.025,  0.05,  0.1};
+
+static double mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Called with s->lock held. */
+static void record_commit(sqlite_store *s, double secs)
+{
+    size_t b;
+
+    for (b = 0; b < CU_COMMIT_BUCKETS && secs > cu_commit_bounds[b]; b++)
+        ;
+    s->stats.bucket[b]++;
+    s->stats.count++;
+    s->stats.seconds += secs;
+}
+
+static void sq_commit_stats(cu_store *base, cu_commit_stats *out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+
+    pthread_mutex_lock(&s->lock);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
+    double t0;
     cu_rc rc;
     size_t i;
 
     pthread_mutex_lock(&s->lock);
+    t0 = mono();
     rc = run(s, stmt(s, S_BEGIN), err, "begin transaction");
     if (rc != CU_OK)
         goto out;
     for (i = 0; i < n && rc == CU_OK; i++)
         rc = apply_one(s, &ops[i], err);
-    if (rc == CU_OK)
-        rc = run(s, stmt(s, S_COMMIT), err, "commit");
+    if (rc == CU_OK && (rc = run(s, stmt(s, S_COMMIT), err, "commit")) == CU_OK)
+        record_commit(s, mono() - t0);
     if (rc != CU_OK && !sqlite3_get_autocommit(s->db)) {
         cu_err ignored;
         (void)run(s, stmt(s, S_ROLLBACK), &ignored, "roll back");
@@ -1642,6 +1678,7 @@ const cu_store_ops cu_store_sqlite = {
     .open = cu_store_sqlite_open,
     .close = sq_close,
     .apply = sq_apply,
+    .commit_stats = sq_commit_stats,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

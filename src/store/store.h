@@ -239,6 +239,8 @@ typedef struct cu_store_ops {
     void (*close)(cu_store *s);
     /* Commits ops[0..n) as one durable transaction. */
     cu_rc (*apply)(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+    /* Commit latency since open (the whole transaction, fsync included). */
+    void (*commit_stats)(cu_store *s, cu_commit_stats *out);
 
     /* Master key check values, ordered by version. Caller frees *out. */
     cu_rc (*master_list)(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
