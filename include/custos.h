@@ -328,6 +328,10 @@ typedef struct cu_apikey {
 cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role role,
                        const char *name, cu_apikey *out, char secret[CU_APIKEY_SECRET_MAX],
                        cu_err *err);
+/* Creates a tenant and its first owner API key in one transaction (so a tenant never exists
+ * without an owner), writing the key's secret into secret, once. */
+cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
+                             cu_apikey *key, char secret[CU_APIKEY_SECRET_MAX], cu_err *err);
 /* Lists a tenant's keys (revoked ones too), never their secrets. Caller frees *out. */
 cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **out, size_t *n,
                      cu_err *err);

@@ -995,12 +995,37 @@ static void test_migration_2_to_3_keeps_data_and_adds_auth_tables(void **state)
     s->ops->close(s);
 }
 
+static void test_tenant_and_its_first_owner_key_are_one_transaction(void **state)
+{
+    fx *f = *state;
+    char secret[CU_APIKEY_SECRET_MAX];
+    cu_principal who;
+    cu_tenant t, *list = NULL;
+    cu_apikey k;
+    cu_err err = {0};
+    size_t n = 0;
+
+    assert_int_equal(cu_tenant_create_owned(f->v, NULL, "Initech", &t, &k, secret, &err), CU_OK);
+    assert_int_equal(cu_auth_apikey(f->v, secret, &who, &err), CU_OK);
+    assert_int_equal(who.tenant_id, t.id);
+    assert_int_equal(who.role, CU_ROLE_OWNER);
+    assert_int_equal(k.id, who.id);
+    /* A refused tenant leaves neither a tenant nor a key, and no usable secret. */
+    assert_int_equal(cu_tenant_create_owned(f->v, NULL, "", &t, &k, secret, &err), CU_ERR_INVALID);
+    assert_int_equal(secret[0], '\0');
+    assert_int_equal(cu_tenant_list(f->v, NULL, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 3);
+    free(list);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM api_keys"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_ACC_1_role_table),
+        T(test_tenant_and_its_first_owner_key_are_one_transaction),
         cmocka_unit_test(test_P_ACC_1_who_may_grant_which_role),
         cmocka_unit_test(test_P_ACC_2_totp_matches_rfc6238_vectors),
         cmocka_unit_test(test_P_ACC_2_base32_matches_rfc4648_vectors),

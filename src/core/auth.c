@@ -127,15 +127,13 @@ static void apikey_from_store(const cu_store_apikey *k, cu_apikey *out)
 }
 
 /* P-ACC-3: the system makes the secret; it exists in clear only in the caller's buffer. */
-cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role role, const char *name,
-                       cu_apikey *out, char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
+/* Builds the APIKEY_PUT of a new key and writes its secret; validates name and role. */
+static cu_rc apikey_op(cu_id tenant, cu_role role, const char *name, cu_store_op *op,
+                       char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
 {
     char prefix[sizeof(APIKEY_PREFIX) + CU_ID_STRLEN + 1];
     char ids[CU_ID_STRLEN];
-    cu_store_op op;
-    cu_rc rc;
 
-    (void)ctx;
     secret[0] = '\0';
     if (name == NULL || !key_name_ok(name))
         return cu_err_set(err, CU_ERR_INVALID,
@@ -147,27 +145,58 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
                           tenant == 0 ? "a key without a tenant must have the operator role"
                                       : "role must be one of owner, admin, agent, analyst, "
                                         "auditor");
-    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
-        return rc;
-    memset(&op, 0, sizeof(op));
-    op.type = CU_OP_APIKEY_PUT;
-    op.u.apikey.tenant_id = tenant;
-    op.u.apikey.id = cu_random_id();
-    op.u.apikey.role = (int)role;
-    cu_strlcpy(op.u.apikey.name, name, sizeof(op.u.apikey.name));
-    op.u.apikey.created_at = cu_clock_now();
-    cu_id_format(op.u.apikey.id, ids);
+    memset(op, 0, sizeof(*op));
+    op->type = CU_OP_APIKEY_PUT;
+    op->u.apikey.tenant_id = tenant;
+    op->u.apikey.id = cu_random_id();
+    op->u.apikey.role = (int)role;
+    cu_strlcpy(op->u.apikey.name, name, sizeof(op->u.apikey.name));
+    op->u.apikey.created_at = cu_clock_now();
+    cu_id_format(op->u.apikey.id, ids);
     snprintf(prefix, sizeof(prefix), "%s%s_", APIKEY_PREFIX, ids);
     make_secret(secret, CU_APIKEY_SECRET_MAX, prefix);
     /* P-ENC-3: only the hash is stored. */
-    hash_str(secret, op.u.apikey.secret_hash);
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    hash_str(secret, op->u.apikey.secret_hash);
+    return CU_OK;
+}
+
+cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role role, const char *name,
+                       cu_apikey *out, char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
+{
+    cu_store_op op;
+    cu_rc rc;
+
+    (void)ctx;
+    if ((rc = apikey_op(tenant, role, name, &op, secret, err)) != CU_OK)
+        return rc;
+    rc = tenant != 0 ? cu_tenant_check(v, tenant, 1, err) : CU_OK;
+    if (rc == CU_OK)
+        rc = v->store->ops->apply(v->store, &op, 1, err);
     if (rc != CU_OK) {
         cu_wipe(secret, CU_APIKEY_SECRET_MAX);
         return rc;
     }
     if (out)
         apikey_from_store(&op.u.apikey, out);
+    return CU_OK;
+}
+
+cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
+                             cu_apikey *key, char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
+{
+    cu_id id = cu_random_id();
+    cu_store_op op;
+    cu_rc rc;
+
+    (void)ctx;
+    if ((rc = apikey_op(id, CU_ROLE_OWNER, "owner", &op, secret, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_tenant_create_batch(v, id, name, &op, 1, out, err)) != CU_OK) {
+        cu_wipe(secret, CU_APIKEY_SECRET_MAX);
+        return rc;
+    }
+    if (key)
+        apikey_from_store(&op.u.apikey, key);
     return CU_OK;
 }
 

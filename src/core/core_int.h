@@ -111,6 +111,10 @@ cu_rc cu_seal(const cu_key *key, const cu_aad *aad, const void *pt, size_t len, 
 cu_rc cu_open(const cu_key *key, const cu_aad *aad, const cu_blob *ct, char **out, size_t *len,
               const char *what, cu_err *err);
 
+/* Creates tenant id with its keys and the extra operations (at most 4) in one transaction. */
+cu_rc cu_tenant_create_batch(cu_vault *v, cu_id id, const char *name, const cu_store_op *extra,
+                             size_t nextra, cu_tenant *out, cu_err *err);
+
 /* Checks that the tenant exists and is not purged; for writes, that it is active. */
 cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err);
 

@@ -225,48 +225,56 @@ static void tenant_from_store(const cu_store_tenant *st, cu_tenant *t)
 }
 
 /* P-ISO-3: each tenant gets its own tenant key, data key and index key, created with the tenant
- * in one transaction. */
-cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
-                       cu_err *err)
+ * in one transaction, together with the caller's extra operations (its first owner key). */
+cu_rc cu_tenant_create_batch(cu_vault *v, cu_id id, const char *name, const cu_store_op *extra,
+                             size_t nextra, cu_tenant *out, cu_err *err)
 {
-    cu_store_op ops[4];
+    cu_store_op ops[4 + 4];
     cu_key tk = {0}, dk = {0}, ik = {0};
-    size_t nops = 0, i;
-    cu_id id;
     cu_rc rc;
 
-    (void)ctx;
     memset(ops, 0, sizeof(ops));
     if (name == NULL || !name_ok(name))
         return cu_err_set(err, CU_ERR_INVALID,
                           "tenant name must be 1 to %d bytes without control characters",
                           CU_NAME_MAX - 1);
-    id = cu_random_id();
+    if (nextra > 4)
+        return cu_err_set(err, CU_ERR_INVALID, "too many operations");
     ops[0].type = CU_OP_TENANT_PUT;
     ops[0].u.tenant.id = id;
     cu_strlcpy(ops[0].u.tenant.name, name, sizeof(ops[0].u.tenant.name));
     ops[0].u.tenant.state = CU_TENANT_ACTIVE;
     ops[0].u.tenant.created_at = cu_clock_now();
-    nops = 1;
     cu_random(tk.k, sizeof(tk.k));
     tk.version = 1;
+    /* Held until applied: the tenant key must be wrapped under a version no rotation retires. */
     pthread_rwlock_rdlock(&v->key_lock);
-    rc = cu_keys_wrap_tenant_locked(v, id, &tk, &ops[nops], err);
-    if (rc == CU_OK && ++nops)
-        rc = cu_keys_make_child(&tk, id, CU_KEY_DATA, 0, &dk, &ops[nops], err);
-    if (rc == CU_OK && ++nops)
-        rc = cu_keys_make_child(&tk, id, CU_KEY_INDEX, 0, &ik, &ops[nops], err);
-    if (rc == CU_OK && ++nops)
-        rc = v->store->ops->apply(v->store, ops, nops, err);
+    rc = cu_keys_wrap_tenant_locked(v, id, &tk, &ops[1], err);
+    if (rc == CU_OK)
+        rc = cu_keys_make_child(&tk, id, CU_KEY_DATA, 0, &dk, &ops[2], err);
+    if (rc == CU_OK)
+        rc = cu_keys_make_child(&tk, id, CU_KEY_INDEX, 0, &ik, &ops[3], err);
+    if (rc == CU_OK) {
+        if (nextra > 0)
+            memcpy(&ops[4], extra, nextra * sizeof(*extra));
+        rc = v->store->ops->apply(v->store, ops, 4 + nextra, err);
+    }
     pthread_rwlock_unlock(&v->key_lock);
     cu_key_wipe(&tk);
     cu_key_wipe(&dk);
     cu_key_wipe(&ik);
     if (rc == CU_OK && out != NULL)
         tenant_from_store(&ops[0].u.tenant, out);
-    for (i = 1; i < nops; i++)
-        free(ops[i].u.key.wrapped.data);
+    for (size_t i = 1; i < 4; i++)
+        free(ops[i].u.key.wrapped.data); /* free(NULL) where a step failed first */
     return rc;
+}
+
+cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
+                       cu_err *err)
+{
+    (void)ctx;
+    return cu_tenant_create_batch(v, cu_random_id(), name, NULL, 0, out, err);
 }
 
 cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out, cu_err *err)

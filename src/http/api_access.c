@@ -32,7 +32,7 @@ static int grantable_role(http_req *r, cu_role *role)
                    "field \"role\" must be owner, admin, agent, analyst or auditor");
         return -1;
     }
-    if (r->who.role != CU_ROLE_OPERATOR && !cu_role_can_grant(r->who.role, *role)) {
+    if (!cu_role_can_grant(r->who.role, *role)) {
         http_error(r, 403, "forbidden", "the %s role may not grant the %s role",
                    cu_role_name(r->who.role), cu_role_name(*role));
         return -1;
@@ -220,23 +220,15 @@ void api_login(http_req *r)
     http_json(r, 200, o);
 }
 
+/* Ends the session of the cookie the router authenticated, parsed the same way. */
 void api_logout(http_req *r)
 {
-    const char *cookies = http_header(r, "Cookie");
-    const char *p = cookies ? strstr(cookies, "custos_session=") : NULL;
     char token[CU_SESSION_TOKEN_MAX];
     cu_err e = {0};
-    size_t n;
 
-    if (p != NULL) {
-        p += strlen("custos_session=");
-        n = strcspn(p, "; ");
-        if (n < sizeof(token)) {
-            memcpy(token, p, n);
-            token[n] = '\0';
-            (void)cu_session_end(r->v, token, &e);
-            cu_str_wipe(token);
-        }
+    if (http_cookie(r, "custos_session", token, sizeof(token)) == 0) {
+        (void)cu_session_end(r->v, token, &e);
+        cu_str_wipe(token);
     }
     set_session_cookie(r, "", 0);
     http_json(r, 200, cJSON_CreateObject());

@@ -38,9 +38,7 @@ void api_tenant_create(http_req *r)
 
     if (http_check_body(r, f, 1) != 0)
         return;
-    if (cu_tenant_create(r->v, &r->ctx, http_str(r, "name"), &t, &e) != CU_OK)
-        return http_fail(r, &e);
-    if (cu_apikey_create(r->v, &r->ctx, t.id, CU_ROLE_OWNER, "owner", &k, secret, &e) != CU_OK)
+    if (cu_tenant_create_owned(r->v, &r->ctx, http_str(r, "name"), &t, &k, secret, &e) != CU_OK)
         return http_fail(r, &e);
     o = tenant_json(&t);
     ko = cJSON_AddObjectToObject(o, "owner_api_key");

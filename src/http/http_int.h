@@ -112,6 +112,8 @@ cJSON *http_id_array(const cu_id *ids, size_t n);
 void http_dispatch(http_req *r);
 /* The value of a request header, or NULL. */
 const char *http_header(const http_req *r, const char *name);
+/* Copies the value of the cookie called name into out; 0 if it is there and fits, else -1. */
+int http_cookie(const http_req *r, const char *name, char *out, size_t cap);
 
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -239,6 +240,13 @@ static int cookie_value(const char *cookies, const char *name, char *out, size_t
     return -1;
 }
 
+int http_cookie(const http_req *r, const char *name, char *out, size_t cap)
+{
+    const char *cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
+
+    return cookies != NULL ? cookie_value(cookies, name, out, cap) : -1;
+}
+
 /* Authenticates by API key (Authorization: Bearer) or session cookie. */
 static int authenticate(http_req *r)
 {
@@ -248,7 +256,8 @@ static int authenticate(http_req *r)
     cu_err e = {0};
     cu_rc rc = CU_ERR_AUTH;
 
-    if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+    /* RFC 7235: the scheme is case-insensitive. */
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
         rc = cu_auth_apikey(r->v, auth + 7, &r->who, &e);
     else if (cookies != NULL && cookie_value(cookies, "custos_session", token, sizeof(token)) == 0)
         rc = cu_auth_session(r->v, token, &r->who, &e);

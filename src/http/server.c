@@ -5,8 +5,9 @@
  *
  * Request lifecycle: the first call of the access handler only allocates the request (queuing a
  * response then closes the connection in libmicrohttpd 0.9.75); upload calls append to the body
- * up to the limit, answering 413 at once beyond it; the last call dispatches and queues the
- * answer. The completion callback logs, counts and frees, wiping the body and the response.
+ * up to the limit and drop the rest; the last call queues 413 for a body over the limit, or
+ * dispatches and queues the answer. The completion callback logs, counts and frees, wiping the
+ * body and the response.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +34,7 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 #define HSTS "max-age=63072000; includeSubDomains"
 #define DEFAULT_MAX_BODY (1024 * 1024)
+#define DISCARD_MAX ((size_t)16 * 1024 * 1024) /* read and dropped past the limit, at most */
 
 static atomic_int inflight;
 
@@ -96,15 +98,17 @@ static http_req *req_new(struct MHD_Connection *c, const cu_http_config *cfg, cu
     return r;
 }
 
+/* Over the limit, the rest of the body is counted in body_len but not kept. */
 static void body_append(http_req *r, const char *data, size_t n)
 {
-    if (r->body_too_large)
-        return;
-    if (r->body_len + n > r->cfg->max_body) {
+    if (!r->body_too_large && r->body_len + n > r->cfg->max_body) {
         r->body_too_large = 1;
         wipe_free(r->body);
         r->body = NULL;
-        r->body_len = r->body_cap = 0;
+        r->body_cap = 0;
+    }
+    if (r->body_too_large) {
+        r->body_len += n;
         return;
     }
     if (r->body_len + n + 1 > r->body_cap) {
@@ -175,10 +179,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size > 0) {
         body_append(r, upload, *upload_size);
         *upload_size = 0;
-        if (r->body_too_large && !r->queued) {
-            http_error(r, 413, "too_large", "request body over %zu bytes", cfg->max_body);
-            return queue(r);
-        }
+        /* A body over the limit is read and dropped, and 413 answered once it has all come:
+         * libmicrohttpd 0.9.75 refuses a response queued mid-upload, and the MHD_NO that
+         * follows closes the connection with no answer at all. A client that goes on far
+         * beyond the limit is cut off. */
+        if (r->body_too_large && r->body_len > cfg->max_body + DISCARD_MAX)
+            return MHD_NO;
         return MHD_YES;
     }
     if (r->queued)
@@ -279,6 +285,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     char *cert = NULL, *key = NULL;
     void *ctx[2] = {&cfg, v};
     sigset_t set;
+    MHD_socket ls;
     int sig = 0;
     cu_rc rc;
 
@@ -322,8 +329,12 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     while (sig != SIGTERM && sig != SIGINT)
         if (sigwait(&set, &sig) != 0)
             break;
-    /* Graceful stop: no new connections, in-flight requests finish (30 s at most). */
-    MHD_quiesce_daemon(d);
+    /* Graceful stop: no new connections, in-flight requests finish (30 s at most). The
+     * listening socket is ours to close once quiesced: left open, the kernel would go on
+     * accepting connections that nobody serves. */
+    ls = MHD_quiesce_daemon(d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     for (int i = 0; i < 3000 && atomic_load(&inflight) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);

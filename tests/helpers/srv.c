@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ void srv_start(srv *s, const char *const *extra)
     const char *argv[32];
     char line[1024];
     int fds[2], n = 0, logfd;
+    pid_t parent;
     time_t deadline = time(NULL) + 30;
     FILE *in;
 
@@ -54,10 +56,16 @@ void srv_start(srv *s, const char *const *extra)
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
     logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     assert_true(logfd >= 0);
+    parent = getpid();
     s->pid = fork();
     assert_true(s->pid >= 0);
     if (s->pid == 0) {
         char *args[32];
+        /* A test that fails before srv_stop leaves no server behind: it ends with the test
+         * process. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
         /* execv wants char *const[]; copying drops the const without a cast. */
         memcpy(args, argv, sizeof(args));
         dup2(fds[1], STDOUT_FILENO);

@@ -14,7 +14,7 @@
 #include "custos.h"
 
 typedef struct srv {
-    char dir[256];          /* temporary directory: data/ and the logs */
+    char dir[256]; /* temporary directory: data/ and the logs */
     char data[300];
     char base[64];          /* https://127.0.0.1:PORT */
     char ca[400];           /* the server's self-signed certificate */
@@ -72,17 +72,17 @@ int srv_log_wait(const srv *s, const char *needle, int ms);
 #define SRV_ID 24
 typedef struct srv_tenant {
     char id[SRV_ID];
-    char boot_key[128];                    /* the owner key tenant creation answered */
-    char key[CU_ROLE_OPERATOR][128];       /* secrets by role, owner .. auditor */
+    char boot_key[128];              /* the owner key tenant creation answered */
+    char key[CU_ROLE_OPERATOR][128]; /* secrets by role, owner .. auditor */
     char key_id[CU_ROLE_OPERATOR][SRV_ID];
-    char subject[SRV_ID];                  /* a subject with subject_email and phone */
+    char subject[SRV_ID]; /* a subject with subject_email and phone */
     char subject_email[64], phone[32];
-    char collection[32];                   /* "notes": note is personal and indexed */
-    char record[SRV_ID];                   /* a note of the subject, holding note */
+    char collection[32]; /* "notes": note is personal and indexed */
+    char record[SRV_ID]; /* a note of the subject, holding note */
     char note[64];
-    char user[SRV_ID];                     /* an owner user: email, password */
+    char user[SRV_ID]; /* an owner user: email, password */
     char email[64], password[64];
-    char session[160];                     /* "custos_session=..." of that user */
+    char session[160]; /* "custos_session=..." of that user */
 } srv_tenant;
 
 /* Creates a tenant named name with the operator key, then with its owner key: one more key per
