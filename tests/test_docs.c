@@ -1,0 +1,486 @@
+/*
+ * test_docs.c: the API documents against the code. docs/openapi.yaml and the route table of
+ * docs/permissions.md must list exactly the routes of http_routes[] (src/http/router.c), each
+ * with its method and permission, and no route that does not exist; the roles named for a
+ * route are those cu_role_can() gives its permission; the error codes documented in
+ * docs/openapi.yaml and docs/api.md are every stable code, each with the status the server
+ * answers (http_status_of). Run from the repository root.
+ *
+ * Path parameters: http_routes[] writes {tenant}, {id} and {name}; docs/openapi.yaml names
+ * them after what they identify:
+ *
+ *   {tenant}                        -> {tenant_id}
+ *   {name}                          -> {collection}
+ *   {id} after /subjects            -> {subject_id}
+ *   {id} after /records             -> {record_id}
+ *   {id} after /api-keys            -> {key_id}
+ *   {id} after /users               -> {user_id}
+ *
+ * A route with an {id} after any other segment fails the test until this mapping (id_names
+ * below) and the documents name it. docs/permissions.md keeps the router's own spelling.
+ *
+ * docs/openapi.yaml is read line by line, so it keeps a fixed layout: under `paths:`, a path
+ * is a key indented by two spaces, a method a key indented by four, and inside an operation
+ * (indented by six) `x-custos-permission: NAME`, `requestBody:`, `security: []` and a
+ * reference to '#/components/parameters/Purpose' say what the route's permission and flags
+ * R_BODY, R_NOAUTH and R_PURPOSE say.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_int.h"
+
+#define OPENAPI "docs/openapi.yaml"
+#define PERMISSIONS "docs/permissions.md"
+#define API_MD "docs/api.md"
+#define MAX_OPS 128
+
+/* The names docs/permissions.md and x-custos-permission give each cu_perm; 0 is none. */
+static const char *const perm_names[CU_PERM_SELF + 1] = {
+    [0] = "none",
+    [CU_PERM_TENANTS] = "tenants",
+    [CU_PERM_DATA_READ] = "data_read",
+    [CU_PERM_DATA_WRITE] = "data_write",
+    [CU_PERM_DATA_ERASE] = "data_erase",
+    [CU_PERM_SCHEMA] = "schema",
+    [CU_PERM_USERS] = "users",
+    [CU_PERM_KEYS] = "keys",
+    [CU_PERM_AUDIT] = "audit",
+    [CU_PERM_AGGREGATE] = "aggregate",
+    [CU_PERM_SELF] = "self",
+};
+
+/* The OpenAPI name of an {id} parameter, by the segment before it. */
+static const struct {
+    const char *after;
+    const char *param;
+} id_names[] = {
+    {"subjects", "{subject_id}"},
+    {"records", "{record_id}"},
+    {"api-keys", "{key_id}"},
+    {"users", "{user_id}"},
+};
+
+/* The HTTP layer's own error codes and their statuses (router.c, server.c). */
+static const struct {
+    const char *code;
+    unsigned status;
+} http_codes[] = {
+    {"malformed_json", 400},     {"unknown_field", 400},    {"missing_field", 400},
+    {"invalid_field", 400},      {"purpose_required", 400}, {"unsupported_media_type", 415},
+    {"method_not_allowed", 405}, {"internal", 500},
+};
+
+static const char *perm_name(cu_perm p)
+{
+    const char *n = (unsigned)p <= CU_PERM_SELF ? perm_names[p] : NULL;
+
+    if (n == NULL)
+        fail_msg("permission %d has no documented name: add it to perm_names and the docs", (int)p);
+    return n;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (f == NULL)
+        fail_msg("cannot open %s (run the tests from the repository root)", path);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Writes the OpenAPI spelling of a route pattern into out. */
+static void to_openapi(const char *pattern, char *out, size_t cap)
+{
+    char prev[64] = "";
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (const char *p = pattern; *p == '/';) {
+        const char *e = strchr(p + 1, '/');
+        size_t n = e ? (size_t)(e - p - 1) : strlen(p + 1);
+        char seg[64];
+        const char *w = seg;
+
+        assert_true(n < sizeof(seg));
+        memcpy(seg, p + 1, n);
+        seg[n] = '\0';
+        if (strcmp(seg, "{tenant}") == 0) {
+            w = "{tenant_id}";
+        } else if (strcmp(seg, "{name}") == 0) {
+            w = "{collection}";
+        } else if (strcmp(seg, "{id}") == 0) {
+            w = NULL;
+            for (size_t i = 0; i < sizeof(id_names) / sizeof(id_names[0]); i++)
+                if (strcmp(prev, id_names[i].after) == 0)
+                    w = id_names[i].param;
+            if (w == NULL)
+                fail_msg("route %s: no OpenAPI name for {id} after /%s; extend id_names", pattern,
+                         prev);
+        } else if (seg[0] == '{') {
+            fail_msg("route %s: unknown parameter %s", pattern, seg);
+        }
+        len += (size_t)snprintf(out + len, cap - len, "/%s", w);
+        assert_true(len < cap);
+        memcpy(prev, seg, n + 1);
+        p += n + 1;
+    }
+}
+
+/* --- docs/openapi.yaml -------------------------------------------------------------------- */
+
+typedef struct op {
+    char method[8];
+    char path[256];
+    char perm[32];
+    int body, noauth, purpose;
+    int line;
+} op;
+
+static size_t indent_of(const char *line)
+{
+    size_t n = 0;
+
+    while (line[n] == ' ')
+        n++;
+    return n;
+}
+
+/* Reads the operations under `paths:`. */
+static size_t openapi_ops(char *text, op *ops, size_t cap)
+{
+    static const char *const methods[] = {"get",   "put",  "post",    "delete",
+                                          "patch", "head", "options", "trace"};
+    char path[256] = "";
+    op *cur = NULL;
+    size_t n = 0;
+    int in_paths = 0, lineno = 0;
+
+    for (char *line = text, *next; line != NULL && *line; line = next) {
+        size_t ind;
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        lineno++;
+        if (strcmp(line, "paths:") == 0) {
+            in_paths = 1;
+            continue;
+        }
+        if (!in_paths || line[0] == '\0' || line[0] == '#')
+            continue;
+        ind = indent_of(line);
+        if (ind == 0) {
+            in_paths = 0; /* the next top-level key */
+            continue;
+        }
+        if (ind == 2 && line[2] == '/') {
+            char *colon = strrchr(line, ':');
+            assert_non_null(colon);
+            *colon = '\0';
+            snprintf(path, sizeof(path), "%s", line + 2);
+            cur = NULL;
+        } else if (ind == 4) {
+            cur = NULL;
+            for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+                size_t ml = strlen(methods[m]);
+                if (strncmp(line + 4, methods[m], ml) == 0 && line[4 + ml] == ':') {
+                    assert_true(n < cap);
+                    cur = &ops[n++];
+                    memset(cur, 0, sizeof(*cur));
+                    for (size_t i = 0; i < ml; i++)
+                        cur->method[i] = (char)toupper((unsigned char)methods[m][i]);
+                    snprintf(cur->path, sizeof(cur->path), "%s", path);
+                    cur->line = lineno;
+                }
+            }
+        } else if (cur != NULL && ind >= 6) {
+            if (ind == 6 && strncmp(line + 6, "x-custos-permission:", 20) == 0)
+                sscanf(line + 26, " %31s", cur->perm);
+            else if (ind == 6 && strncmp(line + 6, "requestBody:", 12) == 0)
+                cur->body = 1;
+            else if (ind == 6 && strcmp(line + 6, "security: []") == 0)
+                cur->noauth = 1;
+            else if (strstr(line, "'#/components/parameters/Purpose'") != NULL)
+                cur->purpose = 1;
+        }
+    }
+    return n;
+}
+
+static void test_openapi_lists_every_route(void **state)
+{
+    char *text = slurp(OPENAPI);
+    op ops[MAX_OPS];
+    size_t n = openapi_ops(text, ops, MAX_OPS);
+
+    (void)state;
+    for (size_t i = 0; i < http_nroutes; i++) {
+        const http_route *rt = &http_routes[i];
+        char path[256];
+        const op *o = NULL;
+
+        to_openapi(rt->pattern, path, sizeof(path));
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(ops[j].method, rt->method) == 0 && strcmp(ops[j].path, path) == 0)
+                o = &ops[j];
+        if (o == NULL)
+            fail_msg(OPENAPI " lacks %s %s (route %s)", rt->method, path, rt->pattern);
+        if (strcmp(o->perm, perm_name(rt->perm)) != 0)
+            fail_msg(OPENAPI ":%d: %s %s: x-custos-permission \"%s\", the route needs \"%s\"",
+                     o->line, rt->method, path, o->perm, perm_name(rt->perm));
+        if (o->body != !!(rt->flags & R_BODY))
+            fail_msg(OPENAPI ":%d: %s %s: requestBody %s, the route %s a body", o->line, rt->method,
+                     path, o->body ? "given" : "missing",
+                     rt->flags & R_BODY ? "requires" : "takes no");
+        if (o->noauth != !!(rt->flags & R_NOAUTH))
+            fail_msg(OPENAPI ":%d: %s %s: `security: []` must be there exactly when the route "
+                             "needs no credential",
+                     o->line, rt->method, path);
+        if (o->purpose != !!(rt->flags & R_PURPOSE))
+            fail_msg(OPENAPI ":%d: %s %s: the Custos-Purpose parameter must be there exactly "
+                             "when the route needs a purpose",
+                     o->line, rt->method, path);
+    }
+    free(text);
+}
+
+static void test_openapi_lists_no_stale_route(void **state)
+{
+    char *text = slurp(OPENAPI);
+    op ops[MAX_OPS];
+    size_t n = openapi_ops(text, ops, MAX_OPS);
+
+    (void)state;
+    assert_true(n > 0);
+    for (size_t j = 0; j < n; j++) {
+        int found = 0;
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(ops[k].method, ops[j].method) == 0 && strcmp(ops[k].path, ops[j].path) == 0)
+                fail_msg(OPENAPI ":%d: %s %s twice", ops[j].line, ops[j].method, ops[j].path);
+        for (size_t i = 0; i < http_nroutes && !found; i++) {
+            char path[256];
+            to_openapi(http_routes[i].pattern, path, sizeof(path));
+            found =
+                strcmp(http_routes[i].method, ops[j].method) == 0 && strcmp(path, ops[j].path) == 0;
+        }
+        if (!found)
+            fail_msg(OPENAPI ":%d: %s %s is no route of http_routes[]", ops[j].line, ops[j].method,
+                     ops[j].path);
+    }
+    free(text);
+}
+
+/* --- docs/permissions.md ------------------------------------------------------------------ */
+
+typedef struct row {
+    char method[16];
+    char path[256];
+    char perm[32];
+    char roles[256];
+    int line;
+} row;
+
+/* Copies cell text without the spaces around it and without backticks. */
+static void cell(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t j = 0;
+
+    while (n > 0 && *s == ' ')
+        s++, n--;
+    while (n > 0 && s[n - 1] == ' ')
+        n--;
+    for (size_t i = 0; i < n && j + 1 < cap; i++)
+        if (s[i] != '`')
+            out[j++] = s[i];
+    out[j] = '\0';
+}
+
+/* Reads the table rows whose first cell is an HTTP method. */
+static size_t permission_rows(char *text, row *rows, size_t cap)
+{
+    size_t n = 0;
+    int lineno = 0;
+
+    for (char *line = text, *next; line != NULL && *line; line = next) {
+        const char *c[5];
+        size_t k = 0;
+        row r;
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        lineno++;
+        if (line[0] != '|')
+            continue;
+        for (const char *p = line; *p && k < 5; p++)
+            if (*p == '|')
+                c[k++] = p + 1;
+        if (k < 5)
+            continue;
+        memset(&r, 0, sizeof(r));
+        cell(c[0], (size_t)(c[1] - c[0] - 1), r.method, sizeof(r.method));
+        if (strcmp(r.method, "GET") != 0 && strcmp(r.method, "POST") != 0 &&
+            strcmp(r.method, "PUT") != 0 && strcmp(r.method, "DELETE") != 0 &&
+            strcmp(r.method, "PATCH") != 0)
+            continue;
+        cell(c[1], (size_t)(c[2] - c[1] - 1), r.path, sizeof(r.path));
+        cell(c[2], (size_t)(c[3] - c[2] - 1), r.perm, sizeof(r.perm));
+        cell(c[3], (size_t)(c[4] - c[3] - 1), r.roles, sizeof(r.roles));
+        r.line = lineno;
+        assert_true(n < cap);
+        rows[n++] = r;
+    }
+    return n;
+}
+
+/* 1 if word appears in s as a whole word. */
+static int has_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+
+    for (const char *p = strstr(s, word); p != NULL; p = strstr(p + 1, word)) {
+        int before = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        int after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+        if (before && after)
+            return 1;
+    }
+    return 0;
+}
+
+static void test_permissions_md_lists_every_route(void **state)
+{
+    char *text = slurp(PERMISSIONS);
+    row rows[MAX_OPS];
+    size_t n = permission_rows(text, rows, MAX_OPS);
+
+    (void)state;
+    for (size_t i = 0; i < http_nroutes; i++) {
+        const http_route *rt = &http_routes[i];
+        const row *r = NULL;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(rows[j].method, rt->method) == 0 && strcmp(rows[j].path, rt->pattern) == 0)
+                r = &rows[j];
+        if (r == NULL)
+            fail_msg(PERMISSIONS " has no row for %s %s", rt->method, rt->pattern);
+        if (strcmp(r->perm, perm_name(rt->perm)) != 0)
+            fail_msg(PERMISSIONS ":%d: %s %s: permission \"%s\", the route needs \"%s\"", r->line,
+                     rt->method, rt->pattern, r->perm, perm_name(rt->perm));
+        if (rt->perm == 0)
+            continue;
+        /* The roles column names exactly the roles cu_role_can() lets through. */
+        for (cu_role role = CU_ROLE_OWNER; role <= CU_ROLE_OPERATOR; role++) {
+            const char *name = cu_role_name(role);
+            int can = cu_role_can(role, rt->perm), named = has_word(r->roles, name);
+            if (can != named)
+                fail_msg(PERMISSIONS ":%d: %s %s: role %s %s the permission %s but is %s", r->line,
+                         rt->method, rt->pattern, name, can ? "holds" : "lacks",
+                         perm_name(rt->perm), named ? "named" : "not named");
+        }
+    }
+    free(text);
+}
+
+static void test_permissions_md_lists_no_stale_route(void **state)
+{
+    char *text = slurp(PERMISSIONS);
+    row rows[MAX_OPS];
+    size_t n = permission_rows(text, rows, MAX_OPS);
+
+    (void)state;
+    assert_true(n > 0);
+    for (size_t j = 0; j < n; j++) {
+        int found = 0;
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(rows[k].method, rows[j].method) == 0 &&
+                strcmp(rows[k].path, rows[j].path) == 0)
+                fail_msg(PERMISSIONS ":%d: %s %s twice", rows[j].line, rows[j].method,
+                         rows[j].path);
+        for (size_t i = 0; i < http_nroutes && !found; i++)
+            found = strcmp(http_routes[i].method, rows[j].method) == 0 &&
+                    strcmp(http_routes[i].pattern, rows[j].path) == 0;
+        if (!found)
+            fail_msg(PERMISSIONS ":%d: %s %s is no route of http_routes[]", rows[j].line,
+                     rows[j].method, rows[j].path);
+    }
+    free(text);
+}
+
+/* --- error codes -------------------------------------------------------------------------- */
+
+/* The status a document's table row "| `code` | NNN |" gives code, or 0 if it has none. */
+static unsigned documented_status(const char *text, const char *code)
+{
+    char needle[80];
+    const char *p;
+    unsigned status = 0;
+
+    snprintf(needle, sizeof(needle), "| `%s` | ", code);
+    if ((p = strstr(text, needle)) == NULL || sscanf(p + strlen(needle), "%u", &status) != 1)
+        return 0;
+    return status;
+}
+
+static void check_codes(const char *path, int want_enum)
+{
+    char *text = slurp(path);
+    char item[80];
+
+    for (int rc = CU_OK + 1; rc < CU_ERR__COUNT; rc++) {
+        const char *code = cu_rc_name((cu_rc)rc);
+        unsigned want = http_status_of((cu_rc)rc), got = documented_status(text, code);
+        if (got != want)
+            fail_msg("%s: code %s is documented with status %u, the server answers %u", path, code,
+                     got, want);
+        snprintf(item, sizeof(item), "        - %s\n", code);
+        if (want_enum && strstr(text, item) == NULL)
+            fail_msg("%s: code %s is not in the ErrorCode enum", path, code);
+    }
+    for (size_t i = 0; i < sizeof(http_codes) / sizeof(http_codes[0]); i++) {
+        unsigned got = documented_status(text, http_codes[i].code);
+        if (got != http_codes[i].status)
+            fail_msg("%s: code %s is documented with status %u, the server answers %u", path,
+                     http_codes[i].code, got, http_codes[i].status);
+        snprintf(item, sizeof(item), "        - %s\n", http_codes[i].code);
+        if (want_enum && strstr(text, item) == NULL)
+            fail_msg("%s: code %s is not in the ErrorCode enum", path, http_codes[i].code);
+    }
+    free(text);
+}
+
+static void test_error_codes_documented_with_their_status(void **state)
+{
+    (void)state;
+    check_codes(OPENAPI, 1);
+    check_codes(API_MD, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openapi_lists_every_route),
+        cmocka_unit_test(test_openapi_lists_no_stale_route),
+        cmocka_unit_test(test_permissions_md_lists_every_route),
+        cmocka_unit_test(test_permissions_md_lists_no_stale_route),
+        cmocka_unit_test(test_error_codes_documented_with_their_status),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
