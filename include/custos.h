@@ -112,12 +112,14 @@ typedef struct cu_ctx {
 #define CU_COMMIT_BUCKETS 10
 extern const double cu_commit_bounds[CU_COMMIT_BUCKETS]; /* upper bounds, seconds */
 typedef struct cu_commit_stats {
+    uint64_t groups;   /* group commits by cu_commit (each one transaction) */
+    uint64_t requests; /* requests those groups carried: requests / groups = mean group size */
     uint64_t count;
     double seconds;                        /* sum */
     uint64_t bucket[CU_COMMIT_BUCKETS + 1]; /* per bound, then +Inf; not cumulative */
 } cu_commit_stats;
 
-/* Copies the store's commit statistics since open. */
+/* Copies the store's commit statistics since open, and the group commit counts. */
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out);
 
 /* --- tenants ----------------------------------------------------------------------------- */
@@ -398,6 +400,83 @@ cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id us
 /* Activates TOTP with a current code from the app; CU_ERR_AUTH if the code is wrong. */
 cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
                            const char *code, cu_err *err);
+
+/* --- the audit log (P-AUD-1 .. P-AUD-5) ---------------------------------------------------- */
+
+/* One entry: who did what to which object, why, when, from where, with what outcome. Ids and
+ * names only, never a personal value (P-AUD-4). Each tenant has its own chain: hash =
+ * SHA-256(prev | the entry's canonical encoding) (P-AUD-2); tenant 0 is the platform's log. */
+typedef struct cu_audit_entry {
+    cu_id tenant_id;
+    uint64_t seq; /* 1, 2, 3 ... within the tenant */
+    int64_t at;   /* unix milliseconds */
+    char actor[48];      /* "key:<id>", "user:<id>", "operator:key:<id>", "cli" */
+    char action[32];     /* "record.read", "subject.erase", "apikey.create", ... */
+    char object[96];     /* "record:<id>", "collection:<name>", ... */
+    char purpose[65];
+    char source[64];
+    char request_id[33];
+    char outcome[24];    /* "ok" */
+    uint8_t prev[32];
+    uint8_t hash[32];
+} cu_audit_entry;
+
+/* Filters for cu_audit_list; zero or NULL members match everything. */
+typedef struct cu_audit_filter {
+    const char *actor;
+    const char *action;
+    const char *object;
+    const char *purpose;
+    int64_t from_ms, to_ms; /* inclusive range of at */
+    uint64_t after_seq;     /* cursor: entries after this seq */
+    size_t limit;           /* 0: 100; at most 1000 */
+} cu_audit_filter;
+
+/* A tenant's entries matching f, oldest first (P-AUD-5). Caller frees *out. */
+cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit_filter *f,
+                    cu_audit_entry **out, size_t *n, cu_err *err);
+
+/* A signed checkpoint: the chain's hash at seq, signed with the vault's Ed25519 audit key over
+ * "cu-ckpt1" | tenant | seq | at | hash, so a tenant can keep it and verify independently. */
+typedef struct cu_audit_checkpoint {
+    cu_id tenant_id;
+    uint64_t seq;
+    int64_t at;
+    uint8_t hash[32];
+    uint8_t sig[64];
+} cu_audit_checkpoint;
+
+/* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically. */
+#define CU_AUDIT_CHECKPOINT_EVERY 1000
+
+/* Signs a checkpoint at the tenant's current head, now. */
+cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                              cu_audit_checkpoint *out, cu_err *err);
+/* The tenant's checkpoints, oldest first, for export. Caller frees *out. */
+cu_rc cu_audit_checkpoints(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                           cu_audit_checkpoint **out, size_t *n, cu_err *err);
+/* The public half of the audit signing key (Ed25519, 32 bytes). */
+void cu_audit_public_key(cu_vault *v, uint8_t out[32]);
+
+typedef struct cu_audit_report {
+    int ok;                  /* 1 if the whole chain verifies */
+    uint64_t entries;        /* entries checked */
+    uint64_t checkpoints;    /* signed checkpoints checked */
+    uint64_t first_bad_seq;  /* when not ok: the first entry (or checkpoint) that fails */
+    char problem[160];       /* when not ok: what is wrong there */
+} cu_audit_report;
+
+/* Recomputes a tenant's chain from its anchor (the first entry, or the signed checkpoint left
+ * at the last prune) and checks every signed checkpoint (P-AUD-2). A changed, removed, inserted
+ * or reordered entry makes report->ok 0 and names the first bad one; the return is CU_OK
+ * either way unless the check itself could not run. */
+cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *report,
+                      cu_err *err);
+
+/* Deletes a tenant's entries older than before_ms, after signing a checkpoint at the newest
+ * entry it removes: verification then starts from that anchor. */
+cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t before_ms,
+                     uint64_t *pruned, cu_err *err);
 
 /* RFC 6238 TOTP of key at unix time t: SHA-1, 30 s steps, `digits` digits, into out. Exposed
  * for tests against the RFC's vectors. */

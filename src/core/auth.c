@@ -164,14 +164,16 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
                        cu_apikey *out, char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
 {
     cu_store_op op;
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = apikey_op(tenant, role, name, &op, secret, err)) != CU_OK)
         return rc;
     rc = tenant != 0 ? cu_tenant_check(v, tenant, 1, err) : CU_OK;
+    cu_audit_in_set(&a, tenant, "apikey.create", "apikey:%llu",
+                    (unsigned long long)op.u.apikey.id);
     if (rc == CU_OK)
-        rc = v->store->ops->apply(v->store, &op, 1, err);
+        rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     if (rc != CU_OK) {
         cu_wipe(secret, CU_APIKEY_SECRET_MAX);
         return rc;
@@ -188,10 +190,9 @@ cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, c
     cu_store_op op;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = apikey_op(id, CU_ROLE_OWNER, "owner", &op, secret, err)) != CU_OK)
         return rc;
-    if ((rc = cu_tenant_create_batch(v, id, name, &op, 1, out, err)) != CU_OK) {
+    if ((rc = cu_tenant_create_batch(v, ctx, id, name, &op, 1, out, err)) != CU_OK) {
         cu_wipe(secret, CU_APIKEY_SECRET_MAX);
         return rc;
     }
@@ -230,14 +231,15 @@ cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **o
 cu_rc cu_apikey_revoke(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id key, cu_err *err)
 {
     cu_store_op op;
+    cu_audit_in a;
 
-    (void)ctx;
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_APIKEY_REVOKE;
     op.u.revoke.tenant_id = tenant;
     op.u.revoke.id = key;
     op.u.revoke.at = cu_clock_now();
-    return v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "apikey.revoke", "apikey:%llu", (unsigned long long)key);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 
 /* Parses "cuk_<id>_<64 lowercase hex>" exactly; 0 if it is anything else. */
@@ -318,10 +320,11 @@ cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err 
 /* --- logins (P-ACC-2, P-ACC-6) ----------------------------------------------------------- */
 
 /* P-ACC-6: counts a failure of u's account, then answers code with msg. */
-static cu_rc login_failed(cu_vault *v, const cu_store_user *u, int64_t now, cu_rc code,
+static cu_rc login_failed(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, int64_t now, cu_rc code,
                           const char *msg, cu_err *err)
 {
     cu_store_op op;
+    cu_audit_in a;
     cu_rc rc;
 
     memset(&op, 0, sizeof(op));
@@ -332,14 +335,16 @@ static cu_rc login_failed(cu_vault *v, const cu_store_user *u, int64_t now, cu_r
     op.u.login.window = CU_LOGIN_WINDOW;
     op.u.login.max_failures = CU_LOGIN_MAX_FAILURES;
     op.u.login.lockout = CU_LOGIN_LOCKOUT;
-    if ((rc = v->store->ops->apply(v->store, &op, 1, err)) != CU_OK)
+    cu_audit_in_set(&a, u->tenant_id, "user.login_failed", "user:%llu",
+                    (unsigned long long)u->id);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK)
         return rc;
     return cu_err_set(err, code, "%s", msg);
 }
 
 /* P-ACC-2: the second factor, once the password is right. A missing code only asks for one;
  * a wrong or already used code counts as a failure. *step gets the accepted code's step. */
-static cu_rc second_factor(cu_vault *v, const cu_store_user *u, const char *code, int64_t now,
+static cu_rc second_factor(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *code, int64_t now,
                            int64_t *step, cu_err *err)
 {
     uint8_t secret[CU_TOTP_SECRET_BYTES];
@@ -352,22 +357,23 @@ static cu_rc second_factor(cu_vault *v, const cu_store_user *u, const char *code
         rc = cu_totp_check(secret, sizeof(secret), now, code, step);
     cu_wipe(secret, sizeof(secret));
     if (rc == CU_ERR_AUTH)
-        return login_failed(v, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code is not valid", err);
+        return login_failed(v, ctx, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code is not valid", err);
     if (rc != CU_OK)
         return rc;
     /* A code is good once: no step at or before the last accepted one. */
     if (*step <= u->totp_last_step)
-        return login_failed(v, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code was already used", err);
+        return login_failed(v, ctx, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code was already used", err);
     return CU_OK;
 }
 
 /* Clears the failure count, records the TOTP step, drops the user's expired sessions and
  * stores a new one, in one transaction; the token goes to token. A step that another login
  * used meanwhile makes it CU_ERR_CONFLICT and changes nothing. */
-static cu_rc start_session(cu_vault *v, const cu_store_user *u, int64_t step, int64_t now,
+static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, int64_t step, int64_t now,
                            char token[CU_SESSION_TOKEN_MAX], cu_err *err)
 {
     cu_store_op ops[3];
+    cu_audit_in a;
     cu_rc rc;
 
     memset(ops, 0, sizeof(ops));
@@ -386,14 +392,15 @@ static cu_rc start_session(cu_vault *v, const cu_store_user *u, int64_t step, in
     ops[2].u.session.expires_at = now + CU_SESSION_TTL;
     make_secret(token, CU_SESSION_TOKEN_MAX, SESSION_PREFIX);
     hash_str(token, ops[2].u.session.token_hash);
-    rc = v->store->ops->apply(v->store, ops, 3, err);
+    cu_audit_in_set(&a, u->tenant_id, "user.login", "user:%llu", (unsigned long long)u->id);
+    rc = cu_commit(v, ctx, ops, 3, &a, 1, err);
     if (rc != CU_OK)
         cu_wipe(token, CU_SESSION_TOKEN_MAX);
     return rc;
 }
 
 /* Checks the credentials of the user found as u; on success starts its session. */
-static cu_rc login_user(cu_vault *v, const cu_store_user *u, const char *password, const char *totp,
+static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *password, const char *totp,
                         int64_t now, char token[CU_SESSION_TOKEN_MAX], cu_err *err)
 {
     int64_t step = 0;
@@ -405,14 +412,14 @@ static cu_rc login_user(cu_vault *v, const cu_store_user *u, const char *passwor
                           "too many failed logins: the account is locked, try again later");
     rc = cu_auth_password_verify(u->password_hash, password);
     if (rc == CU_ERR_AUTH)
-        return login_failed(v, u, now, CU_ERR_AUTH, LOGIN_FAILED, err);
+        return login_failed(v, ctx, u, now, CU_ERR_AUTH, LOGIN_FAILED, err);
     if (rc != CU_OK)
         return cu_err_set(err, CU_ERR_STORE, "a stored password hash is malformed");
-    if (u->totp_enabled && (rc = second_factor(v, u, totp, now, &step, err)) != CU_OK)
+    if (u->totp_enabled && (rc = second_factor(v, ctx, u, totp, now, &step, err)) != CU_OK)
         return rc;
-    rc = start_session(v, u, step, now, token, err);
+    rc = start_session(v, ctx, u, step, now, token, err);
     if (rc == CU_ERR_CONFLICT && step > 0)
-        return login_failed(v, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code was already used", err);
+        return login_failed(v, ctx, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code was already used", err);
     if (rc == CU_ERR_CONFLICT)
         return cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED); /* the user was deleted meanwhile */
     return rc;
@@ -447,7 +454,7 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
         rc = cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED);
     }
     if (rc == CU_OK)
-        rc = login_user(v, &u, password, totp, now, token, err);
+        rc = login_user(v, ctx, &u, password, totp, now, token, err);
     if (rc == CU_OK) {
         memset(out, 0, sizeof(*out));
         out->kind = CU_PRINCIPAL_USER;

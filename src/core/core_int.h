@@ -45,6 +45,9 @@ uint32_t cu_keyring_newest(const cu_keyring *r);
 void cu_keyring_check(const uint8_t key[CU_KEYBYTES], uint8_t out[32]);
 void cu_keyring_free(cu_keyring *r);
 
+typedef struct cu_heads cu_heads;
+struct cu_commit_req;
+
 struct cu_vault {
     char dir[PATH_MAX];
     cu_store *store;
@@ -54,6 +57,17 @@ struct cu_vault {
     /* Readers: whatever unwraps keys or wraps new ones. Writers: master and tenant key
      * rotation, so that no key is wrapped under a version a rotation is retiring. */
     pthread_rwlock_t key_lock;
+    /* Group commit (commit.c): the queue, whether a leader is committing, the chain heads. */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond;
+    struct cu_commit_req *queue, *queue_tail;
+    int committing;
+    cu_heads *heads;    /* touched by the leader only */
+    int group_max;      /* requests per group: CUSTOS_COMMIT_GROUP_MAX, 1 = one per commit */
+    uint64_t groups;    /* transactions committed by cu_commit */
+    uint64_t grouped;   /* requests they carried */
+    uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
+    uint8_t audit_pk[32];
 };
 
 /* A plaintext key and its version. */
@@ -112,8 +126,8 @@ cu_rc cu_open(const cu_key *key, const cu_aad *aad, const cu_blob *ct, char **ou
               const char *what, cu_err *err);
 
 /* Creates tenant id with its keys and the extra operations (at most 4) in one transaction. */
-cu_rc cu_tenant_create_batch(cu_vault *v, cu_id id, const char *name, const cu_store_op *extra,
-                             size_t nextra, cu_tenant *out, cu_err *err);
+cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *name,
+                             const cu_store_op *extra, size_t nextra, cu_tenant *out, cu_err *err);
 
 /* Checks that the tenant exists and is not purged; for writes, that it is active. */
 cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err);
@@ -172,5 +186,40 @@ cu_rc cu_totp_check(const uint8_t *key, size_t keylen, int64_t now, const char *
                     int64_t *step);
 /* RFC 4648 base32 without padding, NUL-terminated; CU_ERR_LIMIT if outcap is too small. */
 cu_rc cu_base32_encode(const uint8_t *in, size_t n, char *out, size_t outcap);
+
+/* --- audit and commit (audit.c, commit.c) ------------------------------------------------ */
+
+#define CU_AUDIT_PER_COMMIT 4
+
+/* What an operation says about itself; cu_commit adds who, why, when, from where (from the
+ * cu_ctx) and chains it. Ids and names only (P-AUD-4). */
+typedef struct cu_audit_in {
+    cu_id tenant;
+    const char *action;
+    char object[96];
+} cu_audit_in;
+
+/* Builds an audit description: object is printf-formatted ("record:%llu"). */
+void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Commits ops and the audit entries describing them in one durable transaction, grouped with
+ * concurrent callers (P-AUD-1, P-AUD-3). A read passes n 0: its entry is durable before the
+ * caller hands out anything. */
+cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n,
+                const cu_audit_in *audit, size_t naudit, cu_err *err);
+
+/* Fills an entry's descriptive members from ctx and a (no seq, prev or hash yet). */
+void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a);
+/* The entry's chain hash: SHA-256(canonical encoding including prev). */
+void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32]);
+/* Signs a checkpoint of (tenant, seq, at, hash) with the vault's audit key. */
+void cu_audit_sign(cu_vault *v, cu_id tenant, uint64_t seq, int64_t at, const uint8_t hash[32],
+                   cu_audit_checkpoint *out);
+/* Loads DIR/audit.key, making it (0600) if missing. */
+cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
+
+cu_rc cu_heads_new(cu_heads **out);
+void cu_heads_free(cu_heads *h);
 
 #endif

@@ -248,10 +248,10 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     cu_store_key *keys = NULL;
     cu_store_op *ops = NULL;
     size_t nkeys = 0, nops = 0, i;
+    cu_audit_in a;
     uint32_t nv;
     cu_rc rc;
 
-    (void)ctx;
     snprintf(path, sizeof(path), "%s/%s", v->dir, CU_KEYRING_FILE);
     pthread_rwlock_wrlock(&v->key_lock);
     nv = cu_keyring_newest(v->ring);
@@ -293,7 +293,8 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
     }
-    if ((rc = v->store->ops->apply(v->store, ops, nops, err)) != CU_OK)
+    cu_audit_in_set(&a, 0, "key.rotate_master", "master:%u", (unsigned)nv);
+    if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;
     if (CU_FAULT("rotate.committed"))
         _exit(70);
@@ -322,9 +323,9 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     cu_store_op *ops = NULL;
     size_t nkeys = 0, nops = 0, i;
     cu_key tk = {0}, ntk = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
     /* Exclusive: a subject created meanwhile must not wrap its key under the old version. */
@@ -367,7 +368,8 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
     }
-    if ((rc = v->store->ops->apply(v->store, ops, nops, err)) != CU_OK)
+    cu_audit_in_set(&a, tenant, "key.rotate", "tenant_key:%u", (unsigned)ntk.version);
+    if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;
     (void)v->store->ops->checkpoint(v->store, NULL); /* best effort, as for the master key */
     if (new_version)

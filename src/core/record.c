@@ -270,8 +270,10 @@ static cu_rc record_key(cu_vault *v, cu_id tenant, cu_id subject, cu_key *key, c
 }
 
 /* Encodes doc for r and commits it, replacing the record's index entries when replace is set. */
-static cu_rc write_record(cu_vault *v, cu_store_record *r, cJSON *doc, int replace, cu_err *err)
+static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJSON *doc,
+                          int replace, cu_err *err)
 {
+    cu_audit_in a;
     encoded e = {0};
     cu_store_op *ops = NULL;
     cu_key key = {0};
@@ -293,7 +295,10 @@ static cu_rc write_record(cu_vault *v, cu_store_record *r, cJSON *doc, int repla
         ops[0].u.del.id = r->id;
     }
     memcpy(ops + (replace ? 1 : 0), e.ops, e.nops * sizeof(*ops));
-    rc = v->store->ops->apply(v->store, ops, e.nops + (replace ? 1 : 0), err);
+    /* P-AUD-1: the entry commits with the write, or neither does (P-AUD-3). */
+    cu_audit_in_set(&a, r->tenant_id, replace ? "record.update" : "record.create",
+                    "record:%llu", (unsigned long long)r->id);
+    rc = cu_commit(v, ctx, ops, e.nops + (replace ? 1 : 0), &a, 1, err);
 out:
     free(ops);
     encoded_cleanup(&e);
@@ -309,7 +314,6 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
     cJSON *doc = NULL;
     cu_rc rc;
 
-    (void)ctx;
     if (!cu_collection_name_ok(collection))
         return cu_err_set(err, CU_ERR_INVALID,
                           "collection name must match [a-z][a-z0-9_]* and be under %d bytes",
@@ -329,7 +333,7 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
     r.subject_id = subject;
     cu_strlcpy(r.collection, collection, sizeof(r.collection));
     r.created_at = r.updated_at = cu_clock_now();
-    rc = write_record(v, &r, doc, 0, err);
+    rc = write_record(v, ctx, &r, doc, 0, err);
     if (rc == CU_OK && out_id)
         *out_id = r.id;
 out:
@@ -344,7 +348,6 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     cJSON *doc = NULL;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = parse_doc(json, len, &doc, err)) != CU_OK)
         return rc;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
@@ -357,7 +360,7 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     memcpy(r.collection, old.collection, sizeof(r.collection));
     r.created_at = old.created_at;
     r.updated_at = cu_clock_now();
-    rc = write_record(v, &r, doc, 1, err);
+    rc = write_record(v, ctx, &r, doc, 1, err);
 out:
     cu_store_record_cleanup(&old);
     cu_json_delete_wiped(doc);
@@ -422,6 +425,7 @@ static cu_rc merge_fields(const cu_key *key, const cu_store_record *row, cJSON *
 cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
                     cu_err *err)
 {
+    cu_audit_in a;
     cu_store_record row = {0};
     cu_key key = {0};
     cJSON *doc = NULL;
@@ -430,7 +434,6 @@ cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, 
     cu_aad aad;
     cu_rc rc;
 
-    (void)ctx;
     memset(out, 0, sizeof(*out));
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
@@ -455,6 +458,10 @@ cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, 
     memcpy(out->collection, row.collection, sizeof(out->collection));
     out->created_at = row.created_at;
     out->updated_at = row.updated_at;
+    /* P-AUD-3: the read is on record before the data leaves; if it cannot be, it does not. */
+    cu_audit_in_set(&a, tenant, "record.read", "record:%llu", (unsigned long long)record);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
+        cu_record_cleanup(out);
 out:
     if (text != NULL) {
         cu_wipe(text, len);
@@ -479,9 +486,9 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
 {
     cu_store_record row = {0};
     cu_store_op op = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
@@ -490,22 +497,31 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     op.type = CU_OP_RECORD_DELETE;
     op.u.del.tenant_id = tenant;
     op.u.del.id = record;
-    return v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "record.delete", "record:%llu", (unsigned long long)record);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 
 cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                                 cu_id **ids, size_t *n, cu_err *err)
 {
     cu_store_subject row = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
-    return v->store->ops->record_ids_by_subject(v->store, tenant, subject, ids, n, err);
+    if ((rc = v->store->ops->record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=
+        CU_OK)
+        return rc;
+    cu_audit_in_set(&a, tenant, "subject.records", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(*ids);
+        *ids = NULL;
+    }
+    return rc;
 }
 
 cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
@@ -518,9 +534,9 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
     uint8_t digest[32];
     cu_key ik = {0};
     int indexed = 0;
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if (!cu_collection_name_ok(collection) || field == NULL || value == NULL)
         return cu_err_set(err, CU_ERR_INVALID, "collection, field and value are required");
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
@@ -541,6 +557,12 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
         goto out;
     cu_blind_index(ik.k, scope, (const uint8_t *)text, strlen(text), digest);
     rc = v->store->ops->blind_find(v->store, tenant, scope, digest, ids, n, err);
+    /* The field searched is on record, never the value (P-AUD-4). */
+    cu_audit_in_set(&a, tenant, "record.find", "collection:%s:field:%.60s", collection, field);
+    if (rc == CU_OK && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(*ids);
+        *ids = NULL;
+    }
 out:
     cu_wipe(norm, sizeof(norm));
     cu_key_wipe(&ik);

@@ -293,7 +293,8 @@ cu_rc cu_collection_define(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     char *spec = NULL;
     cu_rc rc = CU_OK;
 
-    (void)ctx;
+    cu_audit_in a;
+
     if (root == NULL || (fo = cJSON_AddObjectToObject(root, "fields")) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
@@ -338,7 +339,8 @@ cu_rc cu_collection_define(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     op.u.collection.tenant_id = tenant;
     op.u.collection.name = collection;
     op.u.collection.spec = spec;
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "collection.define", "collection:%s", collection);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
 out:
     free(spec);
     cJSON_Delete(root);

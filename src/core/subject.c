@@ -114,11 +114,11 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     size_t nops = 0;
     char *profile = NULL;
     int locked = 0;
+    cu_audit_in a;
     cu_aad aad;
     cu_id id;
     cu_rc rc;
 
-    (void)ctx;
     memset(ops, 0, sizeof(ops));
     if ((rc = validate(in, email, phone, err)) != CU_OK)
         return rc;
@@ -153,7 +153,8 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
         blind_op(&ops[nops++], &ik, tenant, CU_SUBJECT_BY_EMAIL, email, id);
     if (in->phone)
         blind_op(&ops[nops++], &ik, tenant, CU_SUBJECT_BY_PHONE, phone, id);
-    rc = v->store->ops->apply(v->store, ops, nops, err);
+    cu_audit_in_set(&a, tenant, "subject.create", "subject:%llu", (unsigned long long)id);
+    rc = cu_commit(v, ctx, ops, nops, &a, 1, err);
     if (rc == CU_ERR_EXISTS)
         rc = cu_err_set(err, CU_ERR_EXISTS, "a subject with this external_id already exists");
     if (rc == CU_OK && out_id)
@@ -192,10 +193,10 @@ cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject
     cJSON *o = NULL;
     char *text = NULL;
     size_t len = 0;
+    cu_audit_in a;
     cu_aad aad;
     cu_rc rc;
 
-    (void)ctx;
     memset(out, 0, sizeof(*out));
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
@@ -216,8 +217,13 @@ cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject
     out->email = dup_member(o, "email");
     out->phone = dup_member(o, "phone");
     out->birth_date = dup_member(o, "birth_date");
-    if (out->external_id == NULL)
+    if (out->external_id == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* P-AUD-3: on record before the values leave. */
+    cu_audit_in_set(&a, tenant, "subject.read", "subject:%llu", (unsigned long long)subject);
+    rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
 out:
     if (rc != CU_OK)
         cu_subject_cleanup(out);
@@ -256,9 +262,9 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
     char norm[EXTERNAL_ID_MAX + 1];
     uint8_t digest[32];
     cu_key ik = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if (value == NULL || (unsigned)by > CU_SUBJECT_BY_PHONE)
         return cu_err_set(err, CU_ERR_INVALID, "nothing to search for");
     if (by == CU_SUBJECT_BY_EMAIL)
@@ -280,6 +286,12 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
         cu_blind_index(ik.k, scope_names[by], (const uint8_t *)norm, strlen(norm), digest);
         rc = v->store->ops->blind_find(v->store, tenant, scope_names[by], digest, ids, n, err);
     }
+    /* Which index was searched, never the value (P-AUD-4). */
+    cu_audit_in_set(&a, tenant, "subject.find", "index:%s", scope_names[by]);
+    if (rc == CU_OK && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(*ids);
+        *ids = NULL;
+    }
     cu_wipe(norm, sizeof(norm));
     cu_key_wipe(&ik);
     return rc;
@@ -294,9 +306,9 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
 {
     cu_store_subject row = {0};
     cu_store_op op = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
@@ -307,8 +319,10 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     op.u.key_del.kind = CU_KEY_SUBJECT;
     op.u.key_del.owner_id = subject;
     /* Not during a rotation, whose rewrap must see the key gone or not at all. */
+    cu_audit_in_set(&a, tenant, "subject.erase_key", "subject:%llu",
+                    (unsigned long long)subject);
     pthread_rwlock_rdlock(&v->key_lock);
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     pthread_rwlock_unlock(&v->key_lock);
     if (rc == CU_OK)
         rc = v->store->ops->checkpoint(v->store, err);
@@ -320,5 +334,6 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     op.type = CU_OP_SUBJECT_DELETE;
     op.u.del.tenant_id = tenant;
     op.u.del.id = subject;
-    return v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "subject.erase", "subject:%llu", (unsigned long long)subject);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }

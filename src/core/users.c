@@ -122,7 +122,8 @@ cu_rc cu_user_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *e
     cu_store_user *u = &op.u.user;
     cu_rc rc;
 
-    (void)ctx;
+    cu_audit_in a;
+
     memset(&op, 0, sizeof(op));
     /* P-ACC-1: a user holds a tenant role, never the operator's. */
     if (!cu_role_tenant_ok(role)) {
@@ -150,7 +151,8 @@ cu_rc cu_user_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *e
         rc = cu_err_set(err, rc, "could not hash the password");
         goto out;
     }
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "user.create", "user:%llu", (unsigned long long)u->id);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     if (rc == CU_ERR_EXISTS)
         rc = cu_err_set(err, CU_ERR_EXISTS, "a user with this email already exists");
     if (rc == CU_OK && out_id)
@@ -180,9 +182,9 @@ cu_rc cu_user_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_u
 {
     cu_store_user row;
     cu_key dk = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     memset(out, 0, sizeof(*out));
     memset(&row, 0, sizeof(row));
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
@@ -192,6 +194,9 @@ cu_rc cu_user_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_u
         rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err);
     if (rc == CU_OK)
         rc = user_from_store(&dk, &row, out, err);
+    cu_audit_in_set(&a, tenant, "user.read", "user:%llu", (unsigned long long)user);
+    if (rc == CU_OK && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
+        cu_user_cleanup(out);
     cu_key_wipe(&dk);
     cu_store_user_cleanup(&row);
     return rc;
@@ -204,12 +209,14 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
     cu_user *res = NULL;
     size_t cnt = 0, i;
     cu_key dk = {0};
+    cu_audit_in a;
     cu_rc rc;
 
-    (void)ctx;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK ||
+    cu_audit_in_set(&a, tenant, "user.list", "users:%llu", (unsigned long long)tenant);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK ||
+        (rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK ||
         (rc = v->store->ops->user_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         goto out;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
@@ -239,14 +246,16 @@ cu_rc cu_user_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, c
     cu_store_op op;
     cu_rc rc;
 
-    (void)ctx;
+    cu_audit_in a;
+
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_USER_DELETE;
     op.u.del.tenant_id = tenant;
     op.u.del.id = user;
-    return v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "user.delete", "user:%llu", (unsigned long long)user);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 
 /* A bounded string builder for the otpauth URI. */
@@ -319,8 +328,10 @@ static cu_rc build_uri(char uri[CU_TOTP_URI_MAX], const char *email, cu_id user,
 }
 
 /* Seals a fresh secret as the pending enrolment of row's user, and writes its URI. */
-static cu_rc enroll(cu_vault *v, const cu_store_user *row, char uri[CU_TOTP_URI_MAX], cu_err *err)
+static cu_rc enroll(cu_vault *v, const cu_ctx *ctx, const cu_store_user *row,
+                    char uri[CU_TOTP_URI_MAX], cu_err *err)
 {
+    cu_audit_in a;
     uint8_t secret[CU_TOTP_SECRET_BYTES];
     char b32[40], *email = NULL;
     size_t elen = 0;
@@ -347,7 +358,9 @@ static cu_rc enroll(cu_vault *v, const cu_store_user *row, char uri[CU_TOTP_URI_
     cu_aad_data(&aad, row->tenant_id, CU_USERS_COLL, row->id, "totp", dk.version);
     if ((rc = cu_seal(&dk, &aad, secret, sizeof(secret), &op.u.totp.secret, err)) != CU_OK)
         goto out;
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, row->tenant_id, "user.totp_enroll", "user:%llu",
+                    (unsigned long long)row->id);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
 out:
     if (rc != CU_OK)
         cu_wipe(uri, CU_TOTP_URI_MAX);
@@ -369,14 +382,13 @@ cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id us
     cu_store_user row;
     cu_rc rc;
 
-    (void)ctx;
     memset(&row, 0, sizeof(row));
     uri[0] = '\0';
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     rc = v->store->ops->user_get(v->store, tenant, user, &row, err);
     if (rc == CU_OK)
-        rc = enroll(v, &row, uri, err);
+        rc = enroll(v, ctx, &row, uri, err);
     cu_store_user_cleanup(&row);
     return rc;
 }
@@ -390,7 +402,8 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
     int64_t step = 0;
     cu_rc rc;
 
-    (void)ctx;
+    cu_audit_in a;
+
     memset(&row, 0, sizeof(row));
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
@@ -414,7 +427,8 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
     op.u.totp.user_id = user;
     op.u.totp.secret = row.totp_pending;
     op.u.totp.step = step;
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    cu_audit_in_set(&a, tenant, "user.totp_confirm", "user:%llu", (unsigned long long)user);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     if (rc == CU_ERR_NOT_FOUND)
         rc = cu_err_set(err, CU_ERR_CONFLICT, "the TOTP enrolment changed meanwhile: enroll again");
 out:

@@ -100,6 +100,18 @@ void cu_blind_index(const uint8_t key[CU_KEYBYTES], const char *domain, const ui
 
 void cu_sha256(const uint8_t *data, size_t len, uint8_t out[CU_HASHBYTES]);
 
+/* Ed25519 (audit checkpoints, P-AUD-2). */
+#define CU_SIGN_PKBYTES 32
+#define CU_SIGN_SKBYTES 64
+#define CU_SIGNBYTES 64
+cu_rc cu_sign_keypair(uint8_t pk[CU_SIGN_PKBYTES], uint8_t sk[CU_SIGN_SKBYTES]) CU_WUR;
+cu_rc cu_sign_public(const uint8_t sk[CU_SIGN_SKBYTES], uint8_t pk[CU_SIGN_PKBYTES]) CU_WUR;
+void cu_sign(const uint8_t sk[CU_SIGN_SKBYTES], const uint8_t *m, size_t n,
+             uint8_t sig[CU_SIGNBYTES]);
+/* 1 if sig is a valid signature of m under pk, else 0. */
+int cu_sign_verify(const uint8_t pk[CU_SIGN_PKBYTES], const uint8_t *m, size_t n,
+                   const uint8_t sig[CU_SIGNBYTES]);
+
 void cu_random(void *buf, size_t n);
 /* A uniformly random id in [1, 2^63 - 1]. */
 cu_id cu_random_id(void);

@@ -161,6 +161,12 @@ char *http_metrics_render(cu_vault *v, size_t *len)
               "custos_store_commit_duration_seconds_sum %.6f\n"
               "custos_store_commit_duration_seconds_count %lu\n",
               cum, cs.seconds, (unsigned long)cs.count);
+    rc |= out(&b, &n, &cap,
+              "# HELP custos_commit_groups_total Group commits (one transaction each).\n"
+              "# TYPE custos_commit_groups_total counter\ncustos_commit_groups_total %lu\n"
+              "# HELP custos_commit_requests_total Requests carried by group commits.\n"
+              "# TYPE custos_commit_requests_total counter\ncustos_commit_requests_total %lu\n",
+              (unsigned long)cs.groups, (unsigned long)cs.requests);
     if (rc != 0) {
         free(b);
         return NULL;

@@ -95,8 +95,22 @@ static const char *const migrations[] = {
     "  FOREIGN KEY(tenant_id, user_id) REFERENCES users(tenant_id, user_id) ON DELETE CASCADE"
     ") WITHOUT ROWID;"
     "CREATE INDEX sessions_by_user ON sessions(tenant_id, user_id, expires_at);",
+
+    /* 3 -> 4: the audit log and its signed checkpoints (P-AUD-1, P-AUD-2). No foreign key to
+     * tenants: tenant 0 is the platform's log, and a purged tenant's entries stay. */
+    "CREATE TABLE audit_log("
+    "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, purpose TEXT NOT NULL,"
+    "  source TEXT NOT NULL, request_id TEXT NOT NULL, outcome TEXT NOT NULL,"
+    "  prev BLOB NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX audit_by_time ON audit_log(tenant_id, at);"
+    "CREATE TABLE audit_checkpoints("
+    "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL, sig BLOB NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;",
 };
 
+#define AUDIT_COLS                                                                             \
+    "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome, prev, hash"
 #define APIKEY_COLS "tenant_id, key_id, role, name, secret_hash, created_at, revoked_at"
 #define USER_COLS                                                                              \
     "tenant_id, user_id, role, email_digest, email, key_version, password_hash, totp_secret,"  \
@@ -158,6 +172,14 @@ enum stmt_id {
     S_SESSION_DELETE,
     S_SESSION_PURGE,
     S_SESSION_GET,
+    S_AUDIT_APPEND,
+    S_AUDIT_HEAD,
+    S_AUDIT_LIST,
+    S_AUDIT_SCAN,
+    S_AUDIT_BEFORE,
+    S_AUDIT_PRUNE,
+    S_CKPT_PUT,
+    S_CKPT_LIST,
     S__COUNT
 };
 
@@ -261,6 +283,22 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
     [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
                         " AND expires_at <= ?",
+    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?"
+                     " ORDER BY seq DESC LIMIT 1",
+    [S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ?1 AND seq > ?2"
+                     " AND (?3 IS NULL OR actor = ?3) AND (?4 IS NULL OR action = ?4)"
+                     " AND (?5 IS NULL OR object = ?5) AND (?6 IS NULL OR purpose = ?6)"
+                     " AND (?7 = 0 OR at >= ?7) AND (?8 = 0 OR at <= ?8)"
+                     " ORDER BY seq LIMIT ?9",
+    [S_AUDIT_SCAN] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ? AND seq >= ?"
+                     " ORDER BY seq",
+    [S_AUDIT_BEFORE] = "SELECT max(seq) FROM audit_log WHERE tenant_id = ? AND at < ?",
+    [S_AUDIT_PRUNE] = "DELETE FROM audit_log WHERE tenant_id = ? AND seq <= ?",
+    [S_CKPT_PUT] = "INSERT OR REPLACE INTO audit_checkpoints(tenant_id, seq, at, hash, sig)"
+                   " VALUES(?,?,?,?,?)",
+    [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig FROM audit_checkpoints"
+                    " WHERE tenant_id = ? ORDER BY seq",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
@@ -361,6 +399,59 @@ static cu_rc exec_ddl(sqlite_store *s, const char *sql, cu_err *err, const char 
         return err ? err->code : CU_ERR_STORE;
     }
     return CU_OK;
+}
+
+static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
+{
+    sqlite3_stmt *st = stmt(s, S_AUDIT_APPEND);
+
+    if (st) {
+        bind_id(st, 1, e->tenant_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)e->seq);
+        sqlite3_bind_int64(st, 3, e->at);
+        sqlite3_bind_text(st, 4, e->actor, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, e->action, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, e->object, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, e->purpose, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, e->source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, e->request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, e->outcome, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 11, e->prev, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 12, e->hash, 32, SQLITE_STATIC);
+    }
+    return run(s, st, err, "append to the audit log");
+}
+
+static void text_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    cu_strlcpy(out, t ? (const char *)t : "", cap);
+}
+
+static void blob32_col(sqlite3_stmt *st, int col, uint8_t out[32])
+{
+    memset(out, 0, 32);
+    if (sqlite3_column_bytes(st, col) == 32)
+        memcpy(out, sqlite3_column_blob(st, col), 32);
+}
+
+/* Reads an AUDIT_COLS row. A tampered row reads as what it holds; verification judges it. */
+static void read_audit(sqlite3_stmt *st, cu_audit_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    e->seq = (uint64_t)sqlite3_column_int64(st, 1);
+    e->at = sqlite3_column_int64(st, 2);
+    text_col(st, 3, e->actor, sizeof(e->actor));
+    text_col(st, 4, e->action, sizeof(e->action));
+    text_col(st, 5, e->object, sizeof(e->object));
+    text_col(st, 6, e->purpose, sizeof(e->purpose));
+    text_col(st, 7, e->source, sizeof(e->source));
+    text_col(st, 8, e->request_id, sizeof(e->request_id));
+    text_col(st, 9, e->outcome, sizeof(e->outcome));
+    blob32_col(st, 10, e->prev);
+    blob32_col(st, 11, e->hash);
 }
 
 static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int replace,
@@ -553,6 +644,27 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
         if (st)
             sqlite3_bind_blob(st, 1, op->u.session.token_hash, 32, SQLITE_STATIC);
         return run_one_row(s, st, err, "end session", CU_ERR_NOT_FOUND, "session not found");
+    case CU_OP_AUDIT_APPEND:
+        if (CU_FAULT("audit.append"))
+            return cu_err_set(err, CU_ERR_IO, "could not append to the audit log: disk full");
+        return audit_append(s, &op->u.audit, err);
+    case CU_OP_AUDIT_CHECKPOINT:
+        st = stmt(s, S_CKPT_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.checkpoint.tenant_id);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)op->u.checkpoint.seq);
+            sqlite3_bind_int64(st, 3, op->u.checkpoint.at);
+            sqlite3_bind_blob(st, 4, op->u.checkpoint.hash, 32, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 5, op->u.checkpoint.sig, 64, SQLITE_STATIC);
+        }
+        return run(s, st, err, "write audit checkpoint");
+    case CU_OP_AUDIT_PRUNE:
+        st = stmt(s, S_AUDIT_PRUNE);
+        if (st) {
+            bind_id(st, 1, op->u.audit_prune.tenant_id);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)op->u.audit_prune.upto);
+        }
+        return run(s, st, err, "prune audit log");
     case CU_OP_SESSION_PURGE:
         st = stmt(s, S_SESSION_PURGE);
         if (st) {
@@ -1507,6 +1619,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 1",
         "PRAGMA user_version = 2",
         "PRAGMA user_version = 3",
+        "PRAGMA user_version = 4",
     };
     int version = 0;
     cu_rc rc;
@@ -1673,12 +1786,218 @@ void cu_store_users_free(cu_store_user *users, size_t n)
     free(users);
 }
 
+static cu_rc sq_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32],
+                           cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *seq = 0;
+    memset(hash, 0, 32);
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_AUDIT_HEAD);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read audit head");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+        blob32_col(st, 1, hash);
+    } else if (src != SQLITE_DONE) {
+        rc = db_error(s, src, err, "read audit head");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v != NULL)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static cu_rc sq_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f,
+                           cu_audit_entry **out, size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    size_t limit = f->limit == 0 ? 100 : f->limit > 1000 ? 1000 : f->limit, cnt = 0;
+    cu_audit_entry *list = calloc(limit, sizeof(*list));
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    if (list == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_AUDIT_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list audit entries");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)f->after_seq);
+    bind_opt_text(st, 3, f->actor);
+    bind_opt_text(st, 4, f->action);
+    bind_opt_text(st, 5, f->object);
+    bind_opt_text(st, 6, f->purpose);
+    sqlite3_bind_int64(st, 7, f->from_ms);
+    sqlite3_bind_int64(st, 8, f->to_ms);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)limit);
+    while (cnt < limit && (src = sqlite3_step(st)) == SQLITE_ROW)
+        read_audit(st, &list[cnt++]);
+    if (cnt < limit && src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list audit entries");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+/* Reads in pages, so that the store lock is not held while fn works and writers go on. */
+static cu_rc sq_audit_scan(cu_store *base, cu_id tenant, uint64_t from,
+                           int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err)
+{
+    enum { PAGE = 4096 };
+    sqlite_store *s = (sqlite_store *)base;
+    cu_audit_entry *page = malloc(PAGE * sizeof(*page));
+    cu_rc rc = CU_OK;
+
+    if (page == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (;;) {
+        sqlite3_stmt *st;
+        size_t cnt = 0;
+        int src = SQLITE_DONE, stop = 0;
+        pthread_mutex_lock(&s->lock);
+        st = stmt(s, S_AUDIT_SCAN);
+        if (st == NULL) {
+            rc = db_error(s, sqlite3_errcode(s->db), err, "read the audit log");
+            pthread_mutex_unlock(&s->lock);
+            break;
+        }
+        bind_id(st, 1, tenant);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
+        while (cnt < PAGE && (src = sqlite3_step(st)) == SQLITE_ROW)
+            read_audit(st, &page[cnt++]);
+        if (cnt < PAGE && src != SQLITE_DONE)
+            rc = db_error(s, src, err, "read the audit log");
+        sqlite3_reset(st);
+        pthread_mutex_unlock(&s->lock);
+        for (size_t i = 0; rc == CU_OK && i < cnt && !stop; i++)
+            stop = fn(arg, &page[i]);
+        if (rc != CU_OK || stop || cnt < PAGE)
+            break;
+        from = page[cnt - 1].seq + 1;
+    }
+    free(page);
+    return rc;
+}
+
+static cu_rc sq_audit_seq_before(cu_store *base, cu_id tenant, int64_t before_ms, uint64_t *seq,
+                                 cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *seq = 0;
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_AUDIT_BEFORE);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the audit log");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_int64(st, 2, before_ms);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    else if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "read the audit log");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **out,
+                                  size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_audit_checkpoint *list = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_CKPT_LIST);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list audit checkpoints");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_audit_checkpoint *c;
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            cu_audit_checkpoint *nl = realloc(list, ncap * sizeof(*nl));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                break;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        c = &list[cnt++];
+        memset(c, 0, sizeof(*c));
+        c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+        c->seq = (uint64_t)sqlite3_column_int64(st, 1);
+        c->at = sqlite3_column_int64(st, 2);
+        blob32_col(st, 3, c->hash);
+        if (sqlite3_column_bytes(st, 4) == 64)
+            memcpy(c->sig, sqlite3_column_blob(st, 4), 64);
+    }
+    if (rc == CU_OK && src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list audit checkpoints");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
 const cu_store_ops cu_store_sqlite = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
     .close = sq_close,
     .apply = sq_apply,
     .commit_stats = sq_commit_stats,
+    .audit_head = sq_audit_head,
+    .audit_list = sq_audit_list,
+    .audit_scan = sq_audit_scan,
+    .audit_seq_before = sq_audit_seq_before,
+    .audit_checkpoints = sq_audit_checkpoints,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

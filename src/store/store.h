@@ -166,7 +166,10 @@ typedef enum cu_store_op_type {
                                 CU_ERR_CONFLICT (a replayed code) */
     CU_OP_SESSION_PUT,       /* session: insert */
     CU_OP_SESSION_DELETE,    /* session (token_hash): CU_ERR_NOT_FOUND if none */
-    CU_OP_SESSION_PURGE      /* purge: the user's sessions that expired at or before `before` */
+    CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before` */
+    CU_OP_AUDIT_APPEND,      /* audit: insert; CU_ERR_EXISTS if (tenant, seq) is taken */
+    CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert or replace */
+    CU_OP_AUDIT_PRUNE        /* audit_prune: delete the tenant's entries with seq <= upto */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
@@ -225,6 +228,12 @@ typedef struct cu_store_op {
             cu_id user_id;
             int64_t before;
         } purge;
+        cu_audit_entry audit;
+        cu_audit_checkpoint checkpoint;
+        struct {
+            cu_id tenant_id;
+            uint64_t upto;
+        } audit_prune;
     } u;
 } cu_store_op;
 
@@ -239,6 +248,20 @@ typedef struct cu_store_ops {
     void (*close)(cu_store *s);
     /* Commits ops[0..n) as one durable transaction. */
     cu_rc (*apply)(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+    /* The tenant's last audit entry: *seq 0 and a zero hash when it has none. */
+    cu_rc (*audit_head)(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
+    /* Entries matching f (see cu_audit_filter), by seq. Caller frees *out. */
+    cu_rc (*audit_list)(cu_store *s, cu_id tenant, const cu_audit_filter *f,
+                        cu_audit_entry **out, size_t *n, cu_err *err);
+    /* Calls fn for each entry with seq >= from, by seq, until fn returns non-zero. */
+    cu_rc (*audit_scan)(cu_store *s, cu_id tenant, uint64_t from,
+                        int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+    /* The newest seq whose entry is older than before_ms (0 if none). */
+    cu_rc (*audit_seq_before)(cu_store *s, cu_id tenant, int64_t before_ms, uint64_t *seq,
+                              cu_err *err);
+    /* The tenant's checkpoints by seq. Caller frees *out. */
+    cu_rc (*audit_checkpoints)(cu_store *s, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
+                               cu_err *err);
     /* Commit latency since open (the whole transaction, fsync included). */
     void (*commit_stats)(cu_store *s, cu_commit_stats *out);
 

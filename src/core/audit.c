@@ -1,0 +1,404 @@
+/*
+ * audit.c: the tamper-evident audit log (P-AUD-1 .. P-AUD-5).
+ *
+ * Each tenant has its own chain (P-ISO-2): entry n holds the hash of entry n-1, and its own
+ * hash is SHA-256 over a canonical binary encoding of every member and that previous hash. A
+ * checkpoint signs (tenant, seq, at, hash) with the vault's Ed25519 key, automatically every
+ * CU_AUDIT_CHECKPOINT_EVERY entries and on demand; exported, it lets a tenant check the log
+ * without trusting Custos. Verification recomputes the chain from its anchor and names the
+ * first entry that was changed, removed, inserted or reordered.
+ *
+ * What cannot be detected: entries cut off after the newest checkpoint the tenant holds
+ * outside Custos, by someone who also holds the signing key (docs/audit.md).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core_int.h"
+#include "util.h"
+
+#define AUDIT_KEY_FILE "audit.key"
+#define ENCODE_MAX 1024
+
+static void put_u64(uint8_t *b, size_t *n, uint64_t x)
+{
+    for (int i = 7; i >= 0; i--)
+        b[(*n)++] = (uint8_t)(x >> (i * 8));
+}
+
+static void put_str(uint8_t *b, size_t *n, const char *s, size_t max)
+{
+    size_t len = strnlen(s, max);
+
+    b[(*n)++] = (uint8_t)(len >> 8);
+    b[(*n)++] = (uint8_t)len;
+    memcpy(b + *n, s, len);
+    *n += len;
+}
+
+void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
+{
+    uint8_t b[ENCODE_MAX];
+    size_t n = 0;
+
+    memcpy(b, "cu-audit1", 9);
+    n = 9;
+    put_u64(b, &n, e->tenant_id);
+    put_u64(b, &n, e->seq);
+    put_u64(b, &n, (uint64_t)e->at);
+    put_str(b, &n, e->actor, sizeof(e->actor));
+    put_str(b, &n, e->action, sizeof(e->action));
+    put_str(b, &n, e->object, sizeof(e->object));
+    put_str(b, &n, e->purpose, sizeof(e->purpose));
+    put_str(b, &n, e->source, sizeof(e->source));
+    put_str(b, &n, e->request_id, sizeof(e->request_id));
+    put_str(b, &n, e->outcome, sizeof(e->outcome));
+    memcpy(b + n, e->prev, 32);
+    n += 32;
+    cu_sha256(b, n, out);
+}
+
+static size_t checkpoint_message(cu_id tenant, uint64_t seq, int64_t at, const uint8_t hash[32],
+                                 uint8_t m[64])
+{
+    size_t n = 0;
+
+    memcpy(m, "cu-ckpt1", 8);
+    n = 8;
+    put_u64(m, &n, tenant);
+    put_u64(m, &n, seq);
+    put_u64(m, &n, (uint64_t)at);
+    memcpy(m + n, hash, 32);
+    return n + 32;
+}
+
+void cu_audit_sign(cu_vault *v, cu_id tenant, uint64_t seq, int64_t at, const uint8_t hash[32],
+                   cu_audit_checkpoint *out)
+{
+    uint8_t m[64];
+    size_t n = checkpoint_message(tenant, seq, at, hash, m);
+
+    memset(out, 0, sizeof(*out));
+    out->tenant_id = tenant;
+    out->seq = seq;
+    out->at = at;
+    memcpy(out->hash, hash, 32);
+    cu_sign(v->audit_sk, m, n, out->sig);
+}
+
+static int checkpoint_ok(const uint8_t pk[32], const cu_audit_checkpoint *c)
+{
+    uint8_t m[64];
+    size_t n = checkpoint_message(c->tenant_id, c->seq, c->at, c->hash, m);
+
+    return cu_sign_verify(pk, m, n, c->sig);
+}
+
+/* Audit time: the policy clock, in milliseconds (the wall clock's when it is not set). */
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    int64_t t = cu_clock_now();
+
+    gettimeofday(&tv, NULL);
+    if (t == (int64_t)tv.tv_sec || t == (int64_t)tv.tv_sec + 1)
+        return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    return t * 1000;
+}
+
+void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
+{
+    va_list ap;
+
+    a->tenant = tenant;
+    a->action = action;
+    va_start(ap, fmt);
+    vsnprintf(a->object, sizeof(a->object), fmt, ap);
+    va_end(ap);
+}
+
+void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
+{
+    memset(e, 0, sizeof(*e));
+    e->tenant_id = a->tenant;
+    e->at = now_ms();
+    cu_strlcpy(e->actor, ctx && ctx->actor ? ctx->actor : "internal", sizeof(e->actor));
+    cu_strlcpy(e->action, a->action, sizeof(e->action));
+    cu_strlcpy(e->object, a->object, sizeof(e->object));
+    cu_strlcpy(e->purpose, ctx && ctx->purpose ? ctx->purpose : "", sizeof(e->purpose));
+    cu_strlcpy(e->source, ctx && ctx->source ? ctx->source : "", sizeof(e->source));
+    cu_strlcpy(e->request_id, ctx && ctx->request_id ? ctx->request_id : "", sizeof(e->request_id));
+    cu_strlcpy(e->outcome, "ok", sizeof(e->outcome));
+}
+
+/* The signing key lives in DIR/audit.key (0600), made on first open: base64 of the 64-byte
+ * Ed25519 secret key. */
+cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
+{
+    char path[PATH_MAX + 32], b64[128], *text = NULL;
+    uint8_t sk[CU_SIGN_SKBYTES];
+    size_t len = 0, n = 0;
+    cu_rc rc;
+
+    snprintf(path, sizeof(path), "%s/%s", v->dir, AUDIT_KEY_FILE);
+    v->audit_sk = cu_secure_alloc(CU_SIGN_SKBYTES);
+    if (v->audit_sk == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory");
+    rc = cu_file_read(path, 4096, &text, &len, err);
+    if (rc == CU_ERR_NOT_FOUND) {
+        uint8_t pk[CU_SIGN_PKBYTES];
+        char line[160];
+        if (cu_sign_keypair(pk, sk) != CU_OK || cu_b64_encode(sk, sizeof(sk), b64, sizeof(b64)))
+            return cu_err_set(err, CU_ERR_CRYPTO, "could not make the audit signing key");
+        n = (size_t)snprintf(line, sizeof(line), "custos-audit-key 1\n%s\n", b64);
+        rc = cu_file_write_atomic(path, line, n, 0600, err);
+        cu_wipe(line, sizeof(line));
+        cu_wipe(b64, sizeof(b64));
+        if (rc != CU_OK) {
+            cu_wipe(sk, sizeof(sk));
+            return rc;
+        }
+    } else if (rc == CU_OK) {
+        char *nl = strchr(text, '\n'), *end;
+        rc = CU_ERR_INVALID;
+        if (nl != NULL && strncmp(text, "custos-audit-key 1\n", 19) == 0) {
+            end = strchr(nl + 1, '\n');
+            if (end != NULL &&
+                cu_b64_decode(nl + 1, (size_t)(end - nl - 1), sk, sizeof(sk), &n) == CU_OK &&
+                n == sizeof(sk))
+                rc = CU_OK;
+        }
+        cu_wipe(text, len);
+        free(text);
+        if (rc != CU_OK)
+            return cu_err_set(err, CU_ERR_INVALID, "\"%s\" is not an audit key file", path);
+    } else {
+        return rc;
+    }
+    memcpy(v->audit_sk, sk, sizeof(sk));
+    cu_wipe(sk, sizeof(sk));
+    if (cu_sign_public(v->audit_sk, v->audit_pk) != CU_OK)
+        return cu_err_set(err, CU_ERR_CRYPTO, "bad audit signing key");
+    return CU_OK;
+}
+
+void cu_audit_public_key(cu_vault *v, uint8_t out[32])
+{
+    memcpy(out, v->audit_pk, 32);
+}
+
+cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit_filter *f,
+                    cu_audit_entry **out, size_t *n, cu_err *err)
+{
+    cu_audit_filter none = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    /* Reading the log is itself audited: who looked, and for what. */
+    cu_audit_in_set(&a, tenant, "audit.read", "audit:%llu", (unsigned long long)tenant);
+    if ((rc = v->store->ops->audit_list(v->store, tenant, f ? f : &none, out, n, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+cu_rc cu_audit_checkpoints(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_checkpoint **out,
+                           size_t *n, cu_err *err)
+{
+    cu_rc rc;
+
+    (void)ctx;
+    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    return v->store->ops->audit_checkpoints(v->store, tenant, out, n, err);
+}
+
+cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                              cu_audit_checkpoint *out, cu_err *err)
+{
+    cu_store_op op;
+    uint8_t hash[32];
+    uint64_t seq;
+    cu_audit_in a;
+    cu_rc rc;
+
+    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    /* The request itself is an entry; the checkpoint then covers it. */
+    cu_audit_in_set(&a, tenant, "audit.checkpoint", "audit:%llu", (unsigned long long)tenant);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->audit_head(v->store, tenant, &seq, hash, err)) != CU_OK)
+        return rc;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_AUDIT_CHECKPOINT;
+    cu_audit_sign(v, tenant, seq, now_ms(), hash, &op.u.checkpoint);
+    if ((rc = v->store->ops->apply(v->store, &op, 1, err)) != CU_OK)
+        return rc;
+    if (out)
+        *out = op.u.checkpoint;
+    return CU_OK;
+}
+
+/* Verification state, fed entry by entry in seq order. */
+typedef struct walk {
+    const uint8_t *pk;
+    cu_audit_checkpoint *ck;
+    size_t nck, ci;
+    uint64_t last;
+    uint8_t hash[32];
+    cu_audit_report *rep;
+} walk;
+
+static int bad(walk *w, uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(walk *w, uint64_t seq, const char *fmt, ...)
+{
+    va_list ap;
+
+    w->rep->ok = 0;
+    w->rep->first_bad_seq = seq;
+    va_start(ap, fmt);
+    vsnprintf(w->rep->problem, sizeof(w->rep->problem), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static int walk_entry(void *arg, const cu_audit_entry *e)
+{
+    walk *w = arg;
+    uint8_t h[32];
+
+    if (w->last == 0 && e->seq > 1) {
+        /* Pruned: the chain must continue a signed checkpoint at seq - 1 (its anchor). */
+        while (w->ci < w->nck && w->ck[w->ci].seq < e->seq - 1)
+            w->ci++;
+        if (w->ci == w->nck || w->ck[w->ci].seq != e->seq - 1)
+            return bad(w, e->seq,
+                       "entries before %llu are missing and no signed anchor covers "
+                       "them",
+                       (unsigned long long)e->seq);
+        memcpy(w->hash, w->ck[w->ci].hash, 32);
+        w->last = e->seq - 1;
+    } else if (e->seq != w->last + 1) {
+        return bad(w, w->last + 1, "entry %llu was removed (the next one is %llu)",
+                   (unsigned long long)(w->last + 1), (unsigned long long)e->seq);
+    }
+    if (!cu_ct_equal(e->prev, w->hash, 32))
+        return bad(w, e->seq,
+                   "entry %llu does not follow entry %llu: entries were inserted, "
+                   "removed or reordered",
+                   (unsigned long long)e->seq, (unsigned long long)w->last);
+    cu_audit_hash(e, h);
+    if (!cu_ct_equal(h, e->hash, 32))
+        return bad(w, e->seq, "entry %llu was altered", (unsigned long long)e->seq);
+    w->last = e->seq;
+    memcpy(w->hash, h, 32);
+    w->rep->entries++;
+    while (w->ci < w->nck && w->ck[w->ci].seq < e->seq)
+        w->ci++;
+    if (w->ci < w->nck && w->ck[w->ci].seq == e->seq) {
+        if (!cu_ct_equal(w->ck[w->ci].hash, h, 32))
+            return bad(w, e->seq, "entry %llu differs from its signed checkpoint",
+                       (unsigned long long)e->seq);
+        w->ci++;
+    }
+    return 0;
+}
+
+cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
+                      cu_err *err)
+{
+    walk w = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    memset(rep, 0, sizeof(*rep));
+    rep->ok = 1;
+    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    cu_audit_in_set(&a, tenant, "audit.verify", "audit:%llu", (unsigned long long)tenant);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
+        return rc;
+    w.pk = v->audit_pk;
+    w.rep = rep;
+    for (size_t i = 0; i < w.nck; i++) {
+        if (!checkpoint_ok(w.pk, &w.ck[i]) || w.ck[i].tenant_id != tenant) {
+            bad(&w, w.ck[i].seq, "the checkpoint at %llu has a bad signature",
+                (unsigned long long)w.ck[i].seq);
+            goto out;
+        }
+        rep->checkpoints++;
+    }
+    rc = v->store->ops->audit_scan(v->store, tenant, 0, walk_entry, &w, err);
+    if (rc != CU_OK || !rep->ok)
+        goto out;
+    /* A signed checkpoint beyond the last entry: the log was cut short. */
+    if (w.nck > 0 && w.ck[w.nck - 1].seq > w.last)
+        bad(&w, w.last + 1, "entries after %llu are missing: a checkpoint covers %llu",
+            (unsigned long long)w.last, (unsigned long long)w.ck[w.nck - 1].seq);
+out:
+    free(w.ck);
+    return rc;
+}
+
+typedef struct find_one {
+    uint64_t seq;
+    cu_audit_entry e;
+    int found;
+} find_one;
+
+static int take_first(void *arg, const cu_audit_entry *e)
+{
+    find_one *f = arg;
+
+    if (e->seq == f->seq) {
+        f->e = *e;
+        f->found = 1;
+    }
+    return 1;
+}
+
+cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t before_ms,
+                     uint64_t *pruned, cu_err *err)
+{
+    cu_store_op ops[2];
+    find_one f = {0};
+    cu_audit_in a;
+    uint64_t seq = 0;
+    cu_rc rc;
+
+    if (pruned)
+        *pruned = 0;
+    if ((rc = v->store->ops->audit_seq_before(v->store, tenant, before_ms, &seq, err)) != CU_OK ||
+        seq == 0)
+        return rc;
+    f.seq = seq;
+    if ((rc = v->store->ops->audit_scan(v->store, tenant, seq, take_first, &f, err)) != CU_OK)
+        return rc;
+    if (!f.found)
+        return cu_err_set(err, CU_ERR_STORE, "audit entry %llu vanished", (unsigned long long)seq);
+    /* The anchor first: a signed checkpoint at the newest entry removed. */
+    memset(ops, 0, sizeof(ops));
+    ops[0].type = CU_OP_AUDIT_CHECKPOINT;
+    cu_audit_sign(v, tenant, seq, now_ms(), f.e.hash, &ops[0].u.checkpoint);
+    ops[1].type = CU_OP_AUDIT_PRUNE;
+    ops[1].u.audit_prune.tenant_id = tenant;
+    ops[1].u.audit_prune.upto = seq;
+    cu_audit_in_set(&a, tenant, "audit.prune", "audit:%llu:upto:%llu", (unsigned long long)tenant,
+                    (unsigned long long)seq);
+    if ((rc = cu_commit(v, ctx, ops, 2, &a, 1, err)) != CU_OK)
+        return rc;
+    if (pruned)
+        *pruned = seq;
+    return CU_OK;
+}

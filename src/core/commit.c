@@ -1,0 +1,285 @@
+/*
+ * commit.c: every change and every read of personal data reaches the store through
+ * cu_commit(), which writes its audit entries in the same transaction (P-AUD-1, P-AUD-3: if the
+ * entry cannot be written, nothing happens) and groups concurrent callers into one transaction
+ * with one fsync (DESIGN.md, Writes).
+ *
+ * Group commit without a thread of its own: a caller queues its request; if no commit is
+ * running it becomes the leader, takes the whole queue, chains the audit entries (each
+ * tenant's head is cached here, so no read sits on the write path), commits them all at once
+ * and wakes every waiter. Callers that arrive meanwhile queue up and form the next group, so
+ * groups grow with load and nobody waits for a timer. Nothing is acknowledged before its group
+ * is durable. If a group fails, each request is retried alone, so one request's error (a taken
+ * external id) never fails the others.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "util.h"
+
+struct cu_commit_req {
+    const cu_store_op *ops;
+    size_t nops;
+    cu_audit_entry *entries;
+    size_t nentries;
+    cu_rc rc;
+    cu_err err;
+    int done;
+    struct cu_commit_req *next;
+};
+
+/* --- the per-tenant chain heads: a small open-addressing map ------------------------------ */
+
+typedef struct head {
+    cu_id tenant; /* 0 with used == 0: empty slot (tenant 0 is a valid key) */
+    int used;
+    uint64_t seq;
+    uint8_t hash[32];
+} head;
+
+struct cu_heads {
+    head *slots;
+    size_t cap, n;
+};
+
+static size_t slot_of(const cu_heads *h, cu_id tenant)
+{
+    size_t i = (size_t)((tenant * 0x9E3779B97F4A7C15ULL) >> 17) & (h->cap - 1);
+
+    while (h->slots[i].used && h->slots[i].tenant != tenant)
+        i = (i + 1) & (h->cap - 1);
+    return i;
+}
+
+static int heads_grow(cu_heads *h)
+{
+    cu_heads bigger = {calloc(h->cap ? h->cap * 2 : 64, sizeof(head)), h->cap ? h->cap * 2 : 64, 0};
+
+    if (bigger.slots == NULL)
+        return -1;
+    for (size_t i = 0; i < h->cap; i++)
+        if (h->slots[i].used) {
+            bigger.slots[slot_of(&bigger, h->slots[i].tenant)] = h->slots[i];
+            bigger.n++;
+        }
+    free(h->slots);
+    *h = bigger;
+    return 0;
+}
+
+/* The tenant's head, read from the store on first use. NULL on error. */
+static head *head_get(cu_vault *v, cu_id tenant, cu_err *err)
+{
+    cu_heads *h = v->heads;
+    head *e;
+
+    if ((h->n + 1) * 2 > h->cap && heads_grow(h) != 0) {
+        cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    e = &h->slots[slot_of(h, tenant)];
+    if (!e->used) {
+        if (v->store->ops->audit_head(v->store, tenant, &e->seq, e->hash, err) != CU_OK)
+            return NULL;
+        e->tenant = tenant;
+        e->used = 1;
+        h->n++;
+    }
+    return e;
+}
+
+cu_rc cu_heads_new(cu_heads **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? CU_OK : CU_ERR_NOMEM;
+}
+
+void cu_heads_free(cu_heads *h)
+{
+    if (h != NULL)
+        free(h->slots);
+    free(h);
+}
+
+/* --- building a group ----------------------------------------------------------------------- */
+
+typedef struct saved {
+    head *h;
+    head old;
+} saved;
+
+typedef struct group {
+    cu_store_op *ops;
+    size_t nops, cap;
+    saved *undo;
+    size_t nundo, capundo;
+} group;
+
+static int push_op(group *g, const cu_store_op *op)
+{
+    if (g->nops == g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 64;
+        cu_store_op *n = realloc(g->ops, ncap * sizeof(*n));
+        if (n == NULL)
+            return -1;
+        g->ops = n;
+        g->cap = ncap;
+    }
+    g->ops[g->nops++] = *op;
+    return 0;
+}
+
+static int remember(group *g, head *h)
+{
+    for (size_t i = 0; i < g->nundo; i++)
+        if (g->undo[i].h == h)
+            return 0;
+    if (g->nundo == g->capundo) {
+        size_t ncap = g->capundo ? g->capundo * 2 : 16;
+        saved *n = realloc(g->undo, ncap * sizeof(*n));
+        if (n == NULL)
+            return -1;
+        g->undo = n;
+        g->capundo = ncap;
+    }
+    g->undo[g->nundo].h = h;
+    g->undo[g->nundo++].old = *h;
+    return 0;
+}
+
+/* Chains one request's entries onto the cached heads and adds its operations, then the audit
+ * appends, then a signed checkpoint whenever a tenant's chain reaches a multiple of
+ * CU_AUDIT_CHECKPOINT_EVERY. */
+static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err *err)
+{
+    for (size_t i = 0; i < r->nops; i++)
+        if (push_op(g, &r->ops[i]) != 0)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->nentries; i++) {
+        cu_audit_entry *e = &r->entries[i];
+        cu_store_op op;
+        head *h = head_get(v, e->tenant_id, err);
+        if (h == NULL)
+            return err ? err->code : CU_ERR_STORE;
+        if (remember(g, h) != 0)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        e->seq = h->seq + 1;
+        memcpy(e->prev, h->hash, 32);
+        cu_audit_hash(e, e->hash);
+        h->seq = e->seq;
+        memcpy(h->hash, e->hash, 32);
+        memset(&op, 0, sizeof(op));
+        op.type = CU_OP_AUDIT_APPEND;
+        op.u.audit = *e;
+        if (push_op(g, &op) != 0)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        if (e->seq % CU_AUDIT_CHECKPOINT_EVERY == 0) {
+            memset(&op, 0, sizeof(op));
+            op.type = CU_OP_AUDIT_CHECKPOINT;
+            cu_audit_sign(v, e->tenant_id, e->seq, e->at, e->hash, &op.u.checkpoint);
+            if (push_op(g, &op) != 0)
+                return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        }
+    }
+    return CU_OK;
+}
+
+static void rollback_heads(group *g)
+{
+    while (g->nundo > 0) {
+        g->nundo--;
+        *g->undo[g->nundo].h = g->undo[g->nundo].old;
+    }
+}
+
+/* Commits reqs together; on failure, each alone. Called by the leader only. */
+static void run_group(cu_vault *v, struct cu_commit_req *reqs)
+{
+    group g = {0};
+    cu_err gerr = {0};
+    cu_rc rc = CU_OK;
+    struct cu_commit_req *r;
+    int count = 0;
+
+    for (r = reqs; r != NULL && rc == CU_OK; r = r->next, count++)
+        rc = add_request(v, &g, r, &gerr);
+    if (rc == CU_OK)
+        rc = v->store->ops->apply(v->store, g.ops, g.nops, &gerr);
+    if (rc == CU_OK || count == 1) {
+        if (rc != CU_OK)
+            rollback_heads(&g);
+        for (r = reqs; r != NULL; r = r->next) {
+            r->rc = rc;
+            r->err = gerr;
+        }
+        goto out;
+    }
+    /* One of them failed the group: each alone now. */
+    rollback_heads(&g);
+    for (r = reqs; r != NULL; r = r->next) {
+        g.nops = 0;
+        g.nundo = 0;
+        memset(&r->err, 0, sizeof(r->err));
+        r->rc = add_request(v, &g, r, &r->err);
+        if (r->rc == CU_OK)
+            r->rc = v->store->ops->apply(v->store, g.ops, g.nops, &r->err);
+        if (r->rc != CU_OK)
+            rollback_heads(&g);
+    }
+out:
+    free(g.ops);
+    free(g.undo);
+}
+
+cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n,
+                const cu_audit_in *audit, size_t naudit, cu_err *err)
+{
+    cu_audit_entry entries[CU_AUDIT_PER_COMMIT];
+    struct cu_commit_req req = {0}, *batch, *r, *tail;
+    int count;
+
+    if (naudit > CU_AUDIT_PER_COMMIT)
+        return cu_err_set(err, CU_ERR_INVALID, "too many audit entries in one commit");
+    for (size_t i = 0; i < naudit; i++)
+        cu_audit_fill(&entries[i], ctx, &audit[i]);
+    req.ops = ops;
+    req.nops = n;
+    req.entries = entries;
+    req.nentries = naudit;
+    pthread_mutex_lock(&v->commit_lock);
+    if (v->queue_tail)
+        v->queue_tail->next = &req;
+    else
+        v->queue = &req;
+    v->queue_tail = &req;
+    while (!req.done) {
+        if (v->committing) {
+            pthread_cond_wait(&v->commit_cond, &v->commit_lock);
+            continue;
+        }
+        /* Lead: take up to GROUP_MAX requests off the queue. */
+        v->committing = 1;
+        batch = v->queue;
+        for (r = batch, tail = batch, count = 0; r != NULL && count < v->group_max;
+             tail = r, r = r->next, count++)
+            ;
+        v->queue = r;
+        if (r == NULL)
+            v->queue_tail = NULL;
+        tail->next = NULL;
+        pthread_mutex_unlock(&v->commit_lock);
+        run_group(v, batch);
+        pthread_mutex_lock(&v->commit_lock);
+        for (r = batch; r != NULL; r = r->next)
+            r->done = 1;
+        v->groups++;
+        v->grouped += (uint64_t)count;
+        v->committing = 0;
+        pthread_cond_broadcast(&v->commit_cond);
+    }
+    pthread_mutex_unlock(&v->commit_lock);
+    if (req.rc != CU_OK && err != NULL)
+        *err = req.err;
+    return req.rc;
+}
