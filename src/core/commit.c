@@ -104,8 +104,9 @@ void cu_heads_free(cu_heads *h)
 
 /* --- building a group ----------------------------------------------------------------------- */
 
+/* A head as it was before the group touched it. By tenant, not by pointer: loading another
+ * tenant's head may grow the map and move every slot. */
 typedef struct saved {
-    head *h;
     head old;
 } saved;
 
@@ -130,10 +131,10 @@ static int push_op(group *g, const cu_store_op *op)
     return 0;
 }
 
-static int remember(group *g, head *h)
+static int remember(group *g, const head *h)
 {
     for (size_t i = 0; i < g->nundo; i++)
-        if (g->undo[i].h == h)
+        if (g->undo[i].old.tenant == h->tenant)
             return 0;
     if (g->nundo == g->capundo) {
         size_t ncap = g->capundo ? g->capundo * 2 : 16;
@@ -143,7 +144,6 @@ static int remember(group *g, head *h)
         g->undo = n;
         g->capundo = ncap;
     }
-    g->undo[g->nundo].h = h;
     g->undo[g->nundo++].old = *h;
     return 0;
 }
@@ -185,11 +185,11 @@ static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err 
     return CU_OK;
 }
 
-static void rollback_heads(group *g)
+static void rollback_heads(cu_vault *v, group *g)
 {
     while (g->nundo > 0) {
         g->nundo--;
-        *g->undo[g->nundo].h = g->undo[g->nundo].old;
+        v->heads->slots[slot_of(v->heads, g->undo[g->nundo].old.tenant)] = g->undo[g->nundo].old;
     }
 }
 
@@ -208,7 +208,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
         rc = v->store->ops->apply(v->store, g.ops, g.nops, &gerr);
     if (rc == CU_OK || count == 1) {
         if (rc != CU_OK)
-            rollback_heads(&g);
+            rollback_heads(v, &g);
         for (r = reqs; r != NULL; r = r->next) {
             r->rc = rc;
             r->err = gerr;
@@ -216,7 +216,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
         goto out;
     }
     /* One of them failed the group: each alone now. */
-    rollback_heads(&g);
+    rollback_heads(v, &g);
     for (r = reqs; r != NULL; r = r->next) {
         g.nops = 0;
         g.nundo = 0;
@@ -225,7 +225,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
         if (r->rc == CU_OK)
             r->rc = v->store->ops->apply(v->store, g.ops, g.nops, &r->err);
         if (r->rc != CU_OK)
-            rollback_heads(&g);
+            rollback_heads(v, &g);
     }
 out:
     free(g.ops);

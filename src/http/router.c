@@ -267,7 +267,9 @@ static int authenticate(http_req *r)
         return -1;
     }
     r->authed = 1;
-    snprintf(r->actor, sizeof(r->actor), "%s:%llu",
+    /* P-ACC-4: platform staff show as such in the tenant's audit log. */
+    snprintf(r->actor, sizeof(r->actor), "%s%s:%llu",
+             r->who.role == CU_ROLE_OPERATOR ? "operator:" : "",
              r->who.kind == CU_PRINCIPAL_APIKEY ? "key" : "user", (unsigned long long)r->who.id);
     return 0;
 }
