@@ -292,8 +292,10 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     if (cfg.max_body == 0)
         cfg.max_body = DEFAULT_MAX_BODY;
     if (cfg.threads == 0) {
+        /* Eight per core: a request waits for its group's fsync (audit, P-AUD-3), and only
+         * requests waiting together can share one; more threads, bigger groups. */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.threads = n > 0 ? (unsigned)n : 2;
+        cfg.threads = 8 * (n > 0 ? (unsigned)n : 2);
     }
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;

@@ -122,6 +122,7 @@ static const char *const migrations[] = {
 
 enum stmt_id {
     S_BEGIN,
+    S_BEGIN_READ,
     S_COMMIT,
     S_ROLLBACK,
     S_MASTER_ADD,
@@ -185,6 +186,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ] = "BEGIN",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_MASTER_ADD] = "INSERT INTO master_keys(version, check_value, created_at) VALUES(?,?,?)",
@@ -1159,10 +1161,14 @@ static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_reco
 
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&s->lock);
+    /* One snapshot for the document and its fields: a commit between the two reads would
+     * otherwise pair them wrongly, which the field manifest would report as tampering. */
+    if ((rc = run(s, stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
+        goto out;
     st = stmt(s, S_RECORD_GET);
     if (st == NULL) {
         rc = db_error(s, sqlite3_errcode(s->db), err, "read record");
-        goto out;
+        goto end;
     }
     bind_id(st, 1, tenant);
     bind_id(st, 2, id);
@@ -1185,6 +1191,11 @@ static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_reco
     sqlite3_reset(st);
     if (rc == CU_OK)
         rc = read_fields(s, out, err);
+end:
+    {
+        cu_err ignored;
+        (void)run(s, stmt(s, S_COMMIT), &ignored, "end read");
+    }
     if (rc != CU_OK)
         cu_store_record_cleanup(out);
 out:
@@ -1713,9 +1724,43 @@ out:
     return CU_OK;
 }
 
-cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
+cu_rc cu_store_sqlite_open_single(const char *path, cu_store **out, cu_err *err)
 {
     return cu_store_sqlite_open_at(path, (int)CU_ARRAY_LEN(migrations), out, err);
+}
+
+cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err)
+{
+    sqlite_store *s;
+    int version = 0;
+    cu_rc rc;
+    int src;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    s->base.ops = &cu_store_sqlite;
+    pthread_mutex_init(&s->lock, NULL);
+    src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if ((rc = exec_ddl(s, "PRAGMA busy_timeout = 10000;", err, "configure reader")) != CU_OK)
+        goto out;
+    if ((rc = schema_version(s, &version, err)) == CU_OK &&
+        version != (int)CU_ARRAY_LEN(migrations))
+        rc = cu_err_set(err, CU_ERR_STORE, "reader sees schema version %d, not %d", version,
+                        (int)CU_ARRAY_LEN(migrations));
+out:
+    if (rc != CU_OK) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return CU_OK;
 }
 
 int cu_store_sqlite_schema_version(void)
@@ -1988,8 +2033,8 @@ out:
 }
 
 const cu_store_ops cu_store_sqlite = {
-    .name = "sqlite",
-    .open = cu_store_sqlite_open,
+    .name = "sqlite-connection",
+    .open = cu_store_sqlite_open_single,
     .close = sq_close,
     .apply = sq_apply,
     .commit_stats = sq_commit_stats,

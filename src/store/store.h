@@ -320,8 +320,14 @@ struct cu_store {
 
 extern const cu_store_ops cu_store_sqlite;
 
-/* Opens the SQLite store at path (creating it), upgrading its schema to the newest version. */
+/* Opens the SQLite store at path (creating it), upgrading its schema to the newest version:
+ * one writer connection for apply() and a pool of reader connections for everything else, so
+ * reads go on while a commit waits for its fsync (WAL gives each read a committed snapshot). */
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err);
+/* The same with a single connection for everything. */
+cu_rc cu_store_sqlite_open_single(const char *path, cu_store **out, cu_err *err);
+/* A read-only connection to a database already at the newest schema (pool members). */
+cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err);
 
 /* For migration tests: opens (creating) a SQLite store and migrates it only up to version. */
 cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err);

@@ -1,0 +1,170 @@
+/*
+ * sqlite_pool.c: the SQLite store as the vault uses it: one writer connection, which alone
+ * runs apply() (and so every transaction and fsync), and a pool of read-only connections that
+ * take every read in turn. With one connection, every read would queue behind a commit's fsync
+ * on the connection's mutex; with WAL, readers see the last committed state and never wait for
+ * the writer. A read that must see two tables at once takes its own snapshot (record_get).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "store.h"
+#include "util.h"
+
+#define NREADERS 8
+
+typedef struct pool {
+    cu_store base; /* must be first */
+    cu_store *w;
+    cu_store *r[NREADERS];
+    atomic_uint next;
+} pool;
+
+static cu_store *rd(cu_store *base)
+{
+    pool *p = (pool *)base;
+
+    return p->r[atomic_fetch_add(&p->next, 1) % NREADERS];
+}
+
+static cu_store *wr(cu_store *base)
+{
+    return ((pool *)base)->w;
+}
+
+static void p_close(cu_store *base)
+{
+    pool *p = (pool *)base;
+
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < NREADERS; i++)
+        if (p->r[i])
+            p->r[i]->ops->close(p->r[i]);
+    if (p->w)
+        p->w->ops->close(p->w);
+    free(p);
+}
+
+#define W(s) wr(s)->ops
+#define R(s) rd(s)
+
+static cu_rc p_apply(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err)
+{
+    return W(s)->apply(wr(s), ops, n, err);
+}
+
+static cu_rc p_checkpoint(cu_store *s, cu_err *err)
+{
+    return W(s)->checkpoint(wr(s), err);
+}
+
+static void p_commit_stats(cu_store *s, cu_commit_stats *out)
+{
+    W(s)->commit_stats(wr(s), out);
+}
+
+/* Every read goes to the next reader in turn. */
+#define FWD(name, params, args)                                                                    \
+    static cu_rc p_##name params                                                                   \
+    {                                                                                              \
+        cu_store *r = R(s);                                                                        \
+        return r->ops->name args;                                                                  \
+    }
+
+FWD(audit_head, (cu_store * s, cu_id t, uint64_t *seq, uint8_t hash[32], cu_err *err),
+    (r, t, seq, hash, err))
+FWD(audit_list,
+    (cu_store * s, cu_id t, const cu_audit_filter *f, cu_audit_entry **out, size_t *n,
+     cu_err *err),
+    (r, t, f, out, n, err))
+FWD(audit_scan,
+    (cu_store * s, cu_id t, uint64_t from, int (*fn)(void *, const cu_audit_entry *), void *arg,
+     cu_err *err),
+    (r, t, from, fn, arg, err))
+FWD(audit_seq_before, (cu_store * s, cu_id t, int64_t before, uint64_t *seq, cu_err *err),
+    (r, t, before, seq, err))
+FWD(audit_checkpoints, (cu_store * s, cu_id t, cu_audit_checkpoint **out, size_t *n, cu_err *err),
+    (r, t, out, n, err))
+FWD(master_list, (cu_store * s, uint32_t **v, uint8_t (**c)[32], size_t *n, cu_err *err),
+    (r, v, c, n, err))
+FWD(tenant_get, (cu_store * s, cu_id id, cu_store_tenant *out, cu_err *err), (r, id, out, err))
+FWD(tenant_list, (cu_store * s, cu_store_tenant **out, size_t *n, cu_err *err), (r, out, n, err))
+FWD(key_get,
+    (cu_store * s, cu_id t, cu_key_kind k, cu_id o, uint32_t v, cu_store_key *out, cu_err *err),
+    (r, t, k, o, v, out, err))
+FWD(key_list, (cu_store * s, cu_id t, cu_key_kind k, cu_store_key **out, size_t *n, cu_err *err),
+    (r, t, k, out, n, err))
+FWD(subject_get, (cu_store * s, cu_id t, cu_id id, cu_store_subject *out, cu_err *err),
+    (r, t, id, out, err))
+FWD(record_get, (cu_store * s, cu_id t, cu_id id, cu_store_record *out, cu_err *err),
+    (r, t, id, out, err))
+FWD(record_ids_by_subject, (cu_store * s, cu_id t, cu_id sub, cu_id **ids, size_t *n, cu_err *err),
+    (r, t, sub, ids, n, err))
+FWD(blind_find,
+    (cu_store * s, cu_id t, const char *scope, const uint8_t d[32], cu_id **ids, size_t *n,
+     cu_err *err),
+    (r, t, scope, d, ids, n, err))
+FWD(collection_get, (cu_store * s, cu_id t, const char *name, char **spec, cu_err *err),
+    (r, t, name, spec, err))
+FWD(apikey_get, (cu_store * s, cu_id id, cu_store_apikey *out, cu_err *err), (r, id, out, err))
+FWD(apikey_list, (cu_store * s, cu_id t, cu_store_apikey **out, size_t *n, cu_err *err),
+    (r, t, out, n, err))
+FWD(user_get, (cu_store * s, cu_id t, cu_id id, cu_store_user *out, cu_err *err),
+    (r, t, id, out, err))
+FWD(user_find, (cu_store * s, cu_id t, const uint8_t d[32], cu_store_user *out, cu_err *err),
+    (r, t, d, out, err))
+FWD(user_list, (cu_store * s, cu_id t, cu_store_user **out, size_t *n, cu_err *err),
+    (r, t, out, n, err))
+FWD(session_get, (cu_store * s, const uint8_t h[32], cu_store_session *out, cu_err *err),
+    (r, h, out, err))
+
+static const cu_store_ops pool_ops = {
+    .name = "sqlite",
+    .open = cu_store_sqlite_open,
+    .close = p_close,
+    .apply = p_apply,
+    .commit_stats = p_commit_stats,
+    .checkpoint = p_checkpoint,
+    .audit_head = p_audit_head,
+    .audit_list = p_audit_list,
+    .audit_scan = p_audit_scan,
+    .audit_seq_before = p_audit_seq_before,
+    .audit_checkpoints = p_audit_checkpoints,
+    .master_list = p_master_list,
+    .tenant_get = p_tenant_get,
+    .tenant_list = p_tenant_list,
+    .key_get = p_key_get,
+    .key_list = p_key_list,
+    .subject_get = p_subject_get,
+    .record_get = p_record_get,
+    .record_ids_by_subject = p_record_ids_by_subject,
+    .blind_find = p_blind_find,
+    .collection_get = p_collection_get,
+    .apikey_get = p_apikey_get,
+    .apikey_list = p_apikey_list,
+    .user_get = p_user_get,
+    .user_find = p_user_find,
+    .user_list = p_user_list,
+    .session_get = p_session_get,
+};
+
+cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
+{
+    pool *p = calloc(1, sizeof(*p));
+    cu_rc rc;
+
+    if (p == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    p->base.ops = &pool_ops;
+    /* The writer first: it creates the file and runs the migrations the readers expect. */
+    rc = cu_store_sqlite_open_single(path, &p->w, err);
+    for (size_t i = 0; rc == CU_OK && i < NREADERS; i++)
+        rc = cu_store_sqlite_open_reader(path, &p->r[i], err);
+    if (rc != CU_OK) {
+        p_close(&p->base);
+        return rc;
+    }
+    *out = &p->base;
+    return CU_OK;
+}
