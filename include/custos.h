@@ -444,6 +444,7 @@ typedef struct cu_audit_checkpoint {
     int64_t at;
     uint8_t hash[32];
     uint8_t sig[64];
+    int anchor; /* 1: the signed start of a pruned log; signed over "cu-anch1" instead */
 } cu_audit_checkpoint;
 
 /* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically. */
@@ -481,5 +482,184 @@ cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t befor
 /* RFC 6238 TOTP of key at unix time t: SHA-1, 30 s steps, `digits` digits, into out. Exposed
  * for tests against the RFC's vectors. */
 cu_rc cu_totp(const uint8_t *key, size_t keylen, int64_t t, int digits, char out[11]);
+
+/* --- policies (docs/policy.md) ------------------------------------------------------------ */
+
+/* A tenant's privacy policy, read from a YAML file and validated as a whole: every category
+ * has a retention rule (P-RET-1), every purpose a legal basis (P-CON-1), every reference
+ * resolves. A loaded policy is immutable; every pointer its getters return is owned by it and
+ * lives until cu_policy_free(). */
+typedef struct cu_policy cu_policy;
+
+#define CU_POLICY_MAX (1024 * 1024) /* largest policy file, in bytes */
+
+/* A duration as written in a policy: "72h", "30d", "12mo", "7y". Months and years are calendar
+ * months and years, so 7y after 2024-02-29 is 2031-02-28. */
+typedef enum cu_duration_unit {
+    CU_DURATION_HOURS = 0,
+    CU_DURATION_DAYS = 1,
+    CU_DURATION_MONTHS = 2,
+    CU_DURATION_YEARS = 3
+} cu_duration_unit;
+
+typedef struct cu_duration {
+    uint32_t count; /* 0 allowed: "0d" means at once */
+    cu_duration_unit unit;
+} cu_duration;
+
+/* Parses a duration: digits (no sign, no leading zero) then h, d, mo or y, at most 100 years.
+ * CU_ERR_INVALID otherwise. */
+cu_rc cu_duration_parse(const char *s, cu_duration *out);
+/* t (unix seconds, UTC) plus d. Adding months or years keeps the time of day and clamps the
+ * day to the last day of the target month. Saturates instead of overflowing. */
+int64_t cu_duration_add(int64_t t, cu_duration d);
+
+/* Whether the SaaS decides on the data (controller) or acts on its customer's instructions
+ * (processor: data-subject requests go to the customer's administrator, P-DSR-8). */
+typedef enum cu_data_role { CU_DATA_CONTROLLER = 1, CU_DATA_PROCESSOR = 2 } cu_data_role;
+
+/* Retention of a data category (P-RET-1, P-RET-4, P-RET-6): keep for a duration counted from
+ * an event, then delete or anonymize. */
+typedef enum cu_retention_event {
+    CU_RETAIN_FROM_CREATED = 0,          /* the record's creation */
+    CU_RETAIN_FROM_LAST_ACTIVITY = 1,    /* the subject's last activity */
+    CU_RETAIN_FROM_SUBSCRIPTION_END = 2, /* the tenant's termination */
+    CU_RETAIN_FROM_REQUEST_RECEIVED = 3  /* receipt of the subject's erasure request */
+} cu_retention_event;
+
+typedef enum cu_retention_action {
+    CU_RETAIN_THEN_DELETE = 0,
+    CU_RETAIN_THEN_ANONYMIZE = 1
+} cu_retention_action;
+
+typedef struct cu_retention {
+    cu_duration keep;
+    cu_retention_event from;
+    cu_retention_action then;
+} cu_retention;
+
+typedef struct cu_policy_category {
+    const char *name;          /* the policy's own name, e.g. "billing" */
+    const char *description;   /* NULL if none */
+    const char *const *fides;  /* fideslang data categories, e.g. "user.financial" */
+    size_t n_fides;            /* at least 1 */
+    cu_data_role role;         /* the policy's role unless the category overrides it */
+    cu_retention retention;
+} cu_policy_category;
+
+typedef enum cu_legal_basis {
+    CU_BASIS_CONTRACT = 1,
+    CU_BASIS_LEGITIMATE_INTEREST = 2, /* the subject may object (P-DSR-6) */
+    CU_BASIS_CONSENT = 3,             /* refused without the subject's consent (P-CON-1) */
+    CU_BASIS_LEGAL_OBLIGATION = 4
+} cu_legal_basis;
+
+typedef struct cu_policy_purpose {
+    const char *name;        /* what a request states, e.g. "support" */
+    const char *description; /* NULL if none */
+    const char *data_use;    /* fideslang data use, e.g. "essential.service.operations.support" */
+    cu_legal_basis basis;
+    const cu_policy_category *const *categories; /* the categories it may touch, at least 1 */
+    size_t n_categories;
+    int operator_ok; /* 1 if platform staff may state it (operator_purposes, P-ACC-4) */
+} cu_policy_purpose;
+
+typedef struct cu_policy_subprocessor {
+    const char *name;
+    const cu_policy_purpose *purpose; /* the listed purpose data goes to it for (P-SHR-1) */
+    const char *location;
+} cu_policy_subprocessor;
+
+/* A collection with its data category and field classes; fields/n_fields go straight to
+ * cu_collection_define(). */
+typedef struct cu_policy_collection {
+    const char *name;
+    const cu_policy_category *category;
+    const cu_field_def *fields;
+    size_t n_fields;
+} cu_policy_collection;
+
+typedef enum cu_cookie_category {
+    CU_COOKIE_ESSENTIAL = 0,
+    CU_COOKIE_ANALYTICS = 1,
+    CU_COOKIE_PREFERENCE = 2,
+    CU_COOKIE_ADVERTISING = 3, /* always CU_COOKIE_NEVER: the loader refuses anything else */
+    CU_COOKIE__COUNT
+} cu_cookie_category;
+
+/* P-CON-3: essential cookies may be always set; analytics and preference cookies only with
+ * consent; advertising cookies never. A category the policy does not list is never set. */
+typedef enum cu_cookie_rule {
+    CU_COOKIE_NEVER = 0,
+    CU_COOKIE_WITH_CONSENT = 1,
+    CU_COOKIE_ALWAYS = 2
+} cu_cookie_rule;
+
+/* P-DSR-7: acknowledge a request within N business days, answer within a duration, extend
+ * by at most another (with a recorded reason). */
+typedef struct cu_dsr_deadlines {
+    unsigned acknowledge_business_days;
+    cu_duration answer;
+    cu_duration extension;
+} cu_dsr_deadlines;
+
+/* Reads and validates the policy file at path (at most CU_POLICY_MAX bytes). On success the
+ * caller owns *out (cu_policy_free). A file that does not validate gives CU_ERR_INVALID and
+ * err->msg "PATH:LINE: reason" for the first error found; CU_ERR_NOT_FOUND, CU_ERR_IO or
+ * CU_ERR_LIMIT when the file cannot be read. */
+cu_rc cu_policy_load(const char *path, cu_policy **out, cu_err *err);
+/* The same over len bytes of text (need not be NUL-terminated); name stands for the file in
+ * messages ("policy" if NULL). */
+cu_rc cu_policy_parse(const char *text, size_t len, const char *name, cu_policy **out,
+                      cu_err *err);
+/* NULL is a no-op. */
+void cu_policy_free(cu_policy *p);
+
+const char *cu_policy_id(const cu_policy *p);
+const char *cu_policy_name(const cu_policy *p);
+/* The version string consents and notices refer to (P-CON-2, P-NOT-1). */
+const char *cu_policy_version(const cu_policy *p);
+/* effective_date at 00:00 UTC, unix seconds. */
+int64_t cu_policy_effective(const cu_policy *p);
+cu_data_role cu_policy_role(const cu_policy *p);
+/* P-AGE-1: subjects younger than this many years are refused. */
+unsigned cu_policy_min_age(const cu_policy *p);
+cu_dsr_deadlines cu_policy_dsr(const cu_policy *p);
+/* P-NOT-1: a new version takes effect this long after it is announced. */
+cu_duration cu_policy_notice_period(const cu_policy *p);
+/* P-NOT-2: 1 if a new version needs fresh consent before it applies. */
+int cu_policy_fresh_consent(const cu_policy *p);
+/* P-RET-2: how long a terminated tenant stays read-only and exportable before its purge. */
+cu_duration cu_policy_export_window(const cu_policy *p);
+/* P-RET-3: how long deleted data may survive in backups. */
+cu_duration cu_policy_backup_window(const cu_policy *p);
+/* P-ANA-1: aggregate groups smaller than this are suppressed. */
+unsigned cu_policy_analytics_min_group(const cu_policy *p);
+cu_cookie_rule cu_policy_cookie(const cu_policy *p, cu_cookie_category c);
+
+/* Categories, purposes, sub-processors and collections in file order: _count, then _at(i)
+ * for i below it; _get finds one by name and returns NULL if the policy has none. */
+size_t cu_policy_category_count(const cu_policy *p);
+const cu_policy_category *cu_policy_category_at(const cu_policy *p, size_t i);
+const cu_policy_category *cu_policy_category_get(const cu_policy *p, const char *name);
+size_t cu_policy_purpose_count(const cu_policy *p);
+const cu_policy_purpose *cu_policy_purpose_at(const cu_policy *p, size_t i);
+const cu_policy_purpose *cu_policy_purpose_get(const cu_policy *p, const char *name);
+/* P-ACC-4: the purpose if platform staff may state it, else NULL. */
+const cu_policy_purpose *cu_policy_operator_purpose(const cu_policy *p, const char *name);
+/* 1 if the purpose may touch the category named category, else 0. */
+int cu_policy_purpose_covers(const cu_policy_purpose *pu, const char *category);
+size_t cu_policy_subprocessor_count(const cu_policy *p);
+const cu_policy_subprocessor *cu_policy_subprocessor_at(const cu_policy *p, size_t i);
+size_t cu_policy_collection_count(const cu_policy *p);
+const cu_policy_collection *cu_policy_collection_at(const cu_policy *p, size_t i);
+const cu_policy_collection *cu_policy_collection_get(const cu_policy *p, const char *name);
+
+/* Stable names of enum values as the policy file spells them ("legitimate_interest",
+ * "subscription_end", "anonymize", "processor", "consent", ...); "?" if out of range. */
+const char *cu_legal_basis_name(cu_legal_basis b);
+const char *cu_data_role_name(cu_data_role r);
+const char *cu_retention_event_name(cu_retention_event e);
+const char *cu_retention_action_name(cu_retention_action a);
 
 #endif

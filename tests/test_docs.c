@@ -24,6 +24,12 @@
  * (indented by six) `x-custos-permission: NAME`, `requestBody:`, `security: []` and a
  * reference to '#/components/parameters/Purpose' say what the route's permission and flags
  * R_BODY, R_NOAUTH and R_PURPOSE say.
+ *
+ * docs/audit.md documents the audit log well enough for a tenant to verify it without Custos:
+ * its table of actions must name exactly the actions src/core writes (the string literals of
+ * every cu_audit_in_set() call), and its worked examples must verify: the entry's hash
+ * recomputed by cu_audit_hash(), the checkpoint's signature checked over the message the
+ * document describes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,15 +38,20 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_int.h"
 #include "http_int.h"
 
 #define OPENAPI "docs/openapi.yaml"
 #define PERMISSIONS "docs/permissions.md"
 #define API_MD "docs/api.md"
+#define AUDIT_MD "docs/audit.md"
+#define CORE_DIR "src/core"
+#define MAX_ACTIONS 128
 #define MAX_OPS 128
 
 /* The names docs/permissions.md and x-custos-permission give each cu_perm; 0 is none. */
@@ -472,6 +483,221 @@ static void test_error_codes_documented_with_their_status(void **state)
     check_codes(API_MD, 0);
 }
 
+/* --- docs/audit.md ------------------------------------------------------------------------ */
+
+typedef struct names {
+    char name[MAX_ACTIONS][32];
+    size_t n;
+} names;
+
+static void names_add(names *ns, const char *s, size_t len)
+{
+    assert_true(len < sizeof(ns->name[0]));
+    for (size_t i = 0; i < ns->n; i++)
+        if (strlen(ns->name[i]) == len && memcmp(ns->name[i], s, len) == 0)
+            return;
+    assert_true(ns->n < MAX_ACTIONS);
+    memcpy(ns->name[ns->n], s, len);
+    ns->name[ns->n++][len] = '\0';
+}
+
+/* 1 if s[0..len) reads like an action: two lowercase words joined by a dot. */
+static int is_action(const char *s, size_t len)
+{
+    size_t dots = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.')
+            dots++;
+        else if (!(islower((unsigned char)s[i]) || s[i] == '_'))
+            return 0;
+    }
+    return dots == 1 && len > 2 && s[0] != '.' && s[len - 1] != '.';
+}
+
+/* The actions the core writes: each string literal that reads like one in the arguments of a
+ * cu_audit_in_set() call in the C files of src/core. */
+static void core_actions(names *ns)
+{
+    DIR *d = opendir(CORE_DIR);
+    struct dirent *de;
+
+    if (d == NULL)
+        fail_msg("cannot open " CORE_DIR " (run the tests from the repository root)");
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char path[512], *text;
+        if (len < 3 || strcmp(de->d_name + len - 2, ".c") != 0)
+            continue;
+        snprintf(path, sizeof(path), CORE_DIR "/%s", de->d_name);
+        text = slurp(path);
+        for (const char *p = strstr(text, "cu_audit_in_set("); p; p = strstr(p + 1, "cu_audit_in_set(")) {
+            const char *end = strchr(p, ';');
+            for (const char *q = p; end && q < end; q++) {
+                const char *close;
+                if (*q != '"' || (close = strchr(q + 1, '"')) == NULL)
+                    continue;
+                if (is_action(q + 1, (size_t)(close - q - 1)))
+                    names_add(ns, q + 1, (size_t)(close - q - 1));
+                q = close;
+            }
+        }
+        free(text);
+    }
+    closedir(d);
+}
+
+/* The actions of docs/audit.md's tables: rows whose first cell is `x.y`. */
+static void documented_actions(char *text, names *ns)
+{
+    for (char *line = text, *next; line != NULL && *line; line = next) {
+        const char *close;
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if (strncmp(line, "| `", 3) != 0 || (close = strchr(line + 3, '`')) == NULL)
+            continue;
+        if (is_action(line + 3, (size_t)(close - line - 3)))
+            names_add(ns, line + 3, (size_t)(close - line - 3));
+    }
+}
+
+static int names_has(const names *ns, const char *s)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->name[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_audit_md_lists_every_action(void **state)
+{
+    static names code, doc;
+    char *text = slurp(AUDIT_MD);
+
+    (void)state;
+    memset(&code, 0, sizeof(code));
+    memset(&doc, 0, sizeof(doc));
+    core_actions(&code);
+    documented_actions(text, &doc);
+    assert_true(code.n >= 20);
+    for (size_t i = 0; i < code.n; i++)
+        if (!names_has(&doc, code.name[i]))
+            fail_msg(AUDIT_MD " does not list the action %s that " CORE_DIR " writes",
+                     code.name[i]);
+    for (size_t i = 0; i < doc.n; i++)
+        if (!names_has(&code, doc.name[i]))
+            fail_msg(AUDIT_MD " lists the action %s that " CORE_DIR " never writes", doc.name[i]);
+    free(text);
+}
+
+/* The JSON block that follows marker in text, parsed. */
+static cJSON *vector(const char *text, const char *marker)
+{
+    const char *p = strstr(text, marker), *end;
+    cJSON *o;
+
+    if (p == NULL || (p = strstr(p, "```json\n")) == NULL || (end = strstr(p + 8, "```")) == NULL)
+        fail_msg(AUDIT_MD ": no ```json block after \"%s\"", marker);
+    o = cJSON_ParseWithLength(p + 8, (size_t)(end - p - 8));
+    if (o == NULL)
+        fail_msg(AUDIT_MD ": the block after \"%s\" is not JSON", marker);
+    return o;
+}
+
+static const char *member(const cJSON *o, const char *name)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+
+    if (s == NULL)
+        fail_msg(AUDIT_MD ": a test vector lacks the string \"%s\"", name);
+    return s;
+}
+
+static void unhex(const char *h, uint8_t *out, size_t n)
+{
+    assert_int_equal(strlen(h), 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned x;
+        assert_int_equal(sscanf(h + 2 * i, "%2x", &x), 1);
+        out[i] = (uint8_t)x;
+    }
+}
+
+static void text_member(const cJSON *o, const char *name, char *out, size_t cap)
+{
+    const char *s = member(o, name);
+
+    assert_true(strlen(s) < cap);
+    snprintf(out, cap, "%s", s);
+}
+
+static void test_audit_md_entry_example_hashes_as_the_code_does(void **state)
+{
+    char *text = slurp(AUDIT_MD);
+    cJSON *o = vector(text, "<!-- test vector: entry -->");
+    cu_audit_entry e;
+    uint8_t want[32], got[32];
+
+    (void)state;
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(cu_id_parse(member(o, "tenant_id"), &e.tenant_id), CU_OK);
+    e.seq = strtoull(member(o, "seq"), NULL, 10);
+    assert_int_equal(cu_http_time_parse(member(o, "at"), &e.at), CU_OK);
+    text_member(o, "actor", e.actor, sizeof(e.actor));
+    text_member(o, "action", e.action, sizeof(e.action));
+    text_member(o, "object", e.object, sizeof(e.object));
+    text_member(o, "purpose", e.purpose, sizeof(e.purpose));
+    text_member(o, "source", e.source, sizeof(e.source));
+    text_member(o, "request_id", e.request_id, sizeof(e.request_id));
+    text_member(o, "outcome", e.outcome, sizeof(e.outcome));
+    unhex(member(o, "prev"), e.prev, 32);
+    unhex(member(o, "hash"), want, 32);
+    cu_audit_hash(&e, got);
+    if (memcmp(got, want, 32) != 0)
+        fail_msg(AUDIT_MD ": the worked example's hash is not what cu_audit_hash() computes");
+    cJSON_Delete(o);
+    free(text);
+}
+
+static void put_u64(uint8_t *b, size_t *n, uint64_t x)
+{
+    for (int i = 7; i >= 0; i--)
+        b[(*n)++] = (uint8_t)(x >> (i * 8));
+}
+
+static void test_audit_md_checkpoint_example_verifies(void **state)
+{
+    char *text = slurp(AUDIT_MD);
+    cJSON *o = vector(text, "<!-- test vector: checkpoint -->");
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "checkpoints"), 0);
+    uint8_t pk[32], sig[64], m[64];
+    cu_id tenant;
+    int64_t at;
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(c);
+    assert_string_equal(member(o, "algorithm"), "Ed25519");
+    unhex(member(o, "public_key"), pk, 32);
+    assert_int_equal(cu_id_parse(member(c, "tenant_id"), &tenant), CU_OK);
+    assert_int_equal(cu_http_time_parse(member(c, "at"), &at), CU_OK);
+    /* The message as the document describes it. */
+    memcpy(m, "cu-ckpt1", 8);
+    n = 8;
+    put_u64(m, &n, tenant);
+    put_u64(m, &n, strtoull(member(c, "seq"), NULL, 10));
+    put_u64(m, &n, (uint64_t)at);
+    unhex(member(c, "hash"), m + n, 32);
+    n += 32;
+    unhex(member(c, "signature"), sig, 64);
+    if (!cu_sign_verify(pk, m, n, sig))
+        fail_msg(AUDIT_MD ": the example checkpoint's signature does not verify over the "
+                          "documented message");
+    cJSON_Delete(o);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +706,9 @@ int main(void)
         cmocka_unit_test(test_permissions_md_lists_every_route),
         cmocka_unit_test(test_permissions_md_lists_no_stale_route),
         cmocka_unit_test(test_error_codes_documented_with_their_status),
+        cmocka_unit_test(test_audit_md_lists_every_action),
+        cmocka_unit_test(test_audit_md_entry_example_hashes_as_the_code_does),
+        cmocka_unit_test(test_audit_md_checkpoint_example_verifies),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,5 +73,7 @@ int cmd_collection(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

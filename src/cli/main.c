@@ -20,6 +20,9 @@ static const char usage[] =
     "  record put|update|get|list|find|delete\n"
     "                             store and read JSON records\n"
     "  key rotate                 rotate the master key or a tenant key\n"
+    "  policy check FILE          validate a policy file (docs/policy.md)\n"
+    "  audit verify|list|checkpoint|checkpoints|prune\n"
+    "                             read, verify and export the audit log\n"
     "  serve                      serve the HTTPS API (TLS 1.3)\n"
     "\n"
     "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
@@ -32,7 +35,8 @@ static const struct {
 } commands[] = {
     {"init", cmd_init},         {"tenant", cmd_tenant}, {"subject", cmd_subject},
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
-    {"serve", cmd_serve},
+    {"serve", cmd_serve}, {"audit", cmd_audit},
+    {"policy", cmd_policy},
 };
 
 int main(int argc, char **argv)

@@ -61,12 +61,14 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
     cu_sha256(b, n, out);
 }
 
-static size_t checkpoint_message(cu_id tenant, uint64_t seq, int64_t at, const uint8_t hash[32],
-                                 uint8_t m[64])
+/* "cu-ckpt1" for checkpoints, "cu-anch1" for prune anchors: a checkpoint can never pass for an
+ * anchor, so deleting the log's oldest entries up to a checkpoint is still detected. */
+static size_t checkpoint_message(int anchor, cu_id tenant, uint64_t seq, int64_t at,
+                                 const uint8_t hash[32], uint8_t m[64])
 {
     size_t n = 0;
 
-    memcpy(m, "cu-ckpt1", 8);
+    memcpy(m, anchor ? "cu-anch1" : "cu-ckpt1", 8);
     n = 8;
     put_u64(m, &n, tenant);
     put_u64(m, &n, seq);
@@ -75,13 +77,14 @@ static size_t checkpoint_message(cu_id tenant, uint64_t seq, int64_t at, const u
     return n + 32;
 }
 
-void cu_audit_sign(cu_vault *v, cu_id tenant, uint64_t seq, int64_t at, const uint8_t hash[32],
-                   cu_audit_checkpoint *out)
+void cu_audit_sign(cu_vault *v, int anchor, cu_id tenant, uint64_t seq, int64_t at,
+                   const uint8_t hash[32], cu_audit_checkpoint *out)
 {
     uint8_t m[64];
-    size_t n = checkpoint_message(tenant, seq, at, hash, m);
+    size_t n = checkpoint_message(anchor, tenant, seq, at, hash, m);
 
     memset(out, 0, sizeof(*out));
+    out->anchor = anchor;
     out->tenant_id = tenant;
     out->seq = seq;
     out->at = at;
@@ -92,7 +95,7 @@ void cu_audit_sign(cu_vault *v, cu_id tenant, uint64_t seq, int64_t at, const ui
 static int checkpoint_ok(const uint8_t pk[32], const cu_audit_checkpoint *c)
 {
     uint8_t m[64];
-    size_t n = checkpoint_message(c->tenant_id, c->seq, c->at, c->hash, m);
+    size_t n = checkpoint_message(c->anchor, c->tenant_id, c->seq, c->at, c->hash, m);
 
     return cu_sign_verify(pk, m, n, c->sig);
 }
@@ -101,12 +104,11 @@ static int checkpoint_ok(const uint8_t pk[32], const cu_audit_checkpoint *c)
 static int64_t now_ms(void)
 {
     struct timeval tv;
-    int64_t t = cu_clock_now();
 
+    if (cu_clock_is_set())
+        return cu_clock_now() * 1000;
     gettimeofday(&tv, NULL);
-    if (t == (int64_t)tv.tv_sec || t == (int64_t)tv.tv_sec + 1)
-        return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-    return t * 1000;
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
@@ -240,8 +242,12 @@ cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
         return rc;
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_AUDIT_CHECKPOINT;
-    cu_audit_sign(v, tenant, seq, now_ms(), hash, &op.u.checkpoint);
-    if ((rc = v->store->ops->apply(v->store, &op, 1, err)) != CU_OK)
+    cu_audit_sign(v, 0, tenant, seq, now_ms(), hash, &op.u.checkpoint);
+    if ((rc = v->store->ops->apply(v->store, &op, 1, err)) == CU_ERR_EXISTS)
+        return cu_err_set(err, CU_ERR_CRYPTO,
+                          "a signed checkpoint already covers entry %llu: the log was rewritten",
+                          (unsigned long long)seq);
+    if (rc != CU_OK)
         return rc;
     if (out)
         *out = op.u.checkpoint;
@@ -277,15 +283,17 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
     uint8_t h[32];
 
     if (w->last == 0 && e->seq > 1) {
-        /* Pruned: the chain must continue a signed checkpoint at seq - 1 (its anchor). */
-        while (w->ci < w->nck && w->ck[w->ci].seq < e->seq - 1)
-            w->ci++;
-        if (w->ci == w->nck || w->ck[w->ci].seq != e->seq - 1)
+        /* Pruned: the chain must continue a signed prune anchor at seq - 1; a plain checkpoint
+         * will not do, or deleting the oldest entries up to one would pass. */
+        size_t a;
+        for (a = 0; a < w->nck && !(w->ck[a].anchor && w->ck[a].seq == e->seq - 1); a++)
+            ;
+        if (a == w->nck)
             return bad(w, e->seq,
                        "entries before %llu are missing and no signed anchor covers "
                        "them",
                        (unsigned long long)e->seq);
-        memcpy(w->hash, w->ck[w->ci].hash, 32);
+        memcpy(w->hash, w->ck[a].hash, 32);
         w->last = e->seq - 1;
     } else if (e->seq != w->last + 1) {
         return bad(w, w->last + 1, "entry %llu was removed (the next one is %llu)",
@@ -379,6 +387,8 @@ cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t befor
 
     if (pruned)
         *pruned = 0;
+    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
     if ((rc = v->store->ops->audit_seq_before(v->store, tenant, before_ms, &seq, err)) != CU_OK ||
         seq == 0)
         return rc;
@@ -390,7 +400,7 @@ cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t befor
     /* The anchor first: a signed checkpoint at the newest entry removed. */
     memset(ops, 0, sizeof(ops));
     ops[0].type = CU_OP_AUDIT_CHECKPOINT;
-    cu_audit_sign(v, tenant, seq, now_ms(), f.e.hash, &ops[0].u.checkpoint);
+    cu_audit_sign(v, 1, tenant, seq, now_ms(), f.e.hash, &ops[0].u.checkpoint);
     ops[1].type = CU_OP_AUDIT_PRUNE;
     ops[1].u.audit_prune.tenant_id = tenant;
     ops[1].u.audit_prune.upto = seq;

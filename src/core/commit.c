@@ -177,7 +177,7 @@ static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err 
         if (e->seq % CU_AUDIT_CHECKPOINT_EVERY == 0) {
             memset(&op, 0, sizeof(op));
             op.type = CU_OP_AUDIT_CHECKPOINT;
-            cu_audit_sign(v, e->tenant_id, e->seq, e->at, e->hash, &op.u.checkpoint);
+            cu_audit_sign(v, 0, e->tenant_id, e->seq, e->at, e->hash, &op.u.checkpoint);
             if (push_op(g, &op) != 0)
                 return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         }

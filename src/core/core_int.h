@@ -213,9 +213,10 @@ cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n
 void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a);
 /* The entry's chain hash: SHA-256(canonical encoding including prev). */
 void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32]);
-/* Signs a checkpoint of (tenant, seq, at, hash) with the vault's audit key. */
-void cu_audit_sign(cu_vault *v, cu_id tenant, uint64_t seq, int64_t at, const uint8_t hash[32],
-                   cu_audit_checkpoint *out);
+/* Signs a checkpoint (anchor 0) or a prune anchor (1) of (tenant, seq, at, hash) with the
+ * vault's audit key. */
+void cu_audit_sign(cu_vault *v, int anchor, cu_id tenant, uint64_t seq, int64_t at,
+                   const uint8_t hash[32], cu_audit_checkpoint *out);
 /* Loads DIR/audit.key, making it (0600) if missing. */
 cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
 

@@ -33,4 +33,32 @@ cu_rc cu_http_serve(const cu_http_config *cfg, cu_vault *v, cu_err *err);
 cu_rc cu_http_tls_ensure(const char *cert_path, const char *key_path, char fp[128], int *created,
                          cu_err *err);
 
+/* --- the audit log's JSON forms (docs/audit.md) ---------------------------------------------
+ * What the API answers and `custos audit` prints, made in one place so that both export the
+ * same document. Each returns a tree the caller owns (cJSON_Delete), or NULL when out of
+ * memory. Ids and seqs are decimal strings, times RFC 3339 UTC with milliseconds, hashes,
+ * signatures and keys lowercase hex; an entry's text members are exactly what was hashed. */
+struct cJSON;
+
+/* Parses a time: unix milliseconds (1 to 15 digits), a date YYYY-MM-DD (midnight UTC), or RFC
+ * 3339 YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), from 1970 to 9999; a space stands for
+ * the offset's "+" (what an unencoded "+" in a URL query decodes to). The fraction is cut to
+ * milliseconds. Returns CU_OK with *ms set, or CU_ERR_INVALID. */
+cu_rc cu_http_time_parse(const char *s, int64_t *ms);
+/* Writes unix milliseconds as "2026-11-23T18:32:25.123Z". */
+void cu_http_time_format(int64_t ms, char out[32]);
+
+/* One entry: its twelve members, in the order of the canonical encoding. */
+struct cJSON *cu_http_audit_entry_json(const cu_audit_entry *e);
+/* {"entries": [...], "next": the last seq when the page is full (n == limit), else null}. */
+struct cJSON *cu_http_audit_page_json(const cu_audit_entry *e, size_t n, size_t limit);
+/* {"tenant_id", "seq", "at", "hash", "signature"}. */
+struct cJSON *cu_http_audit_checkpoint_json(const cu_audit_checkpoint *c);
+/* {"tenant_id", "algorithm": "Ed25519", "public_key", "checkpoints": [...]}: everything a
+ * tenant needs to check the signatures without Custos. */
+struct cJSON *cu_http_audit_export_json(cu_id tenant, const uint8_t pk[32],
+                                        const cu_audit_checkpoint *c, size_t n);
+/* {"ok", "entries", "checkpoints", "first_bad_seq" (string or null), "problem" (or null)}. */
+struct cJSON *cu_http_audit_report_json(const cu_audit_report *rep);
+
 #endif

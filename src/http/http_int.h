@@ -4,7 +4,7 @@
  *
  * Order of checks for every request (P-ISO-1, P-ACC-1): route (404/405), authentication (401),
  * tenant match (a foreign tenant answers exactly as a missing one: 404), permission (403),
- * purpose (400/403), then body (415, 413, 400) and the handler.
+ * purpose (400/403), then body (415, 413, 400), and in the handler the query (400).
  */
 #ifndef CU_HTTP_INT_H
 #define CU_HTTP_INT_H
@@ -103,6 +103,13 @@ const char *http_str(const http_req *r, const char *name);
 /* A member's id value (a decimal string), or 0. */
 cu_id http_id(const http_req *r, const char *name);
 
+/* Query parameters, for GET routes that filter (ids and names only: values that may be
+ * personal travel in bodies). The value of name, percent-decoded, or NULL. */
+const char *http_query(const http_req *r, const char *name);
+/* Returns 0 if every query parameter is one of names[0..n) (n < 32), each at most once and with
+ * a value; else answers 400 unknown_field or invalid_field naming it and returns -1. */
+int http_check_query(http_req *r, const char *const *names, size_t n);
+
 /* Helpers for JSON output. */
 void http_add_id(cJSON *o, const char *name, cu_id id);
 void http_add_time(cJSON *o, const char *name, int64_t t);
@@ -148,5 +155,9 @@ void api_login(http_req *r);
 void api_logout(http_req *r);
 void api_totp_enroll(http_req *r);
 void api_totp_confirm(http_req *r);
+void api_audit_list(http_req *r);
+void api_audit_verify(http_req *r);
+void api_audit_checkpoint(http_req *r);
+void api_audit_checkpoints(http_req *r);
 
 #endif

@@ -5,6 +5,7 @@
  * test walks both. Checks run in the order given in http_int.h, so that a credential of tenant A
  * on any path of tenant B gets exactly what a missing id gets: 404 with the same body (P-ISO-1).
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,16 @@ const http_route http_routes[] = {
      T "/users/{id}/totp/confirm"},
     {POST, T "/login", 0, R_TENANT | R_NOAUTH | R_BODY, api_login, T "/login"},
     {POST, "/v1/logout", CU_PERM_SELF, 0, api_logout, "/v1/logout"},
+    /* The audit log holds ids and names, never a personal value (P-AUD-4): no purpose. */
+    {GET, T "/audit", CU_PERM_AUDIT, R_TENANT, api_audit_list, T "/audit"},
+    {GET, T "/audit/verify", CU_PERM_AUDIT, R_TENANT, api_audit_verify, T "/audit/verify"},
+    {POST, T "/audit/checkpoints", CU_PERM_AUDIT, R_TENANT, api_audit_checkpoint,
+     T "/audit/checkpoints"},
+    {GET, T "/audit/checkpoints", CU_PERM_AUDIT, R_TENANT, api_audit_checkpoints,
+     T "/audit/checkpoints"},
+    /* The platform's own log (tenant 0), for the operator. */
+    {GET, "/v1/audit", CU_PERM_TENANTS, 0, api_audit_list, "/v1/audit"},
+    {GET, "/v1/audit/verify", CU_PERM_TENANTS, 0, api_audit_verify, "/v1/audit/verify"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 
@@ -435,6 +446,57 @@ cu_id http_id(const http_req *r, const char *name)
     if (s != NULL && cu_id_parse(s, &id) != CU_OK)
         id = 0;
     return id;
+}
+
+const char *http_query(const http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* The state of a walk over the query parameters: the first one that is wrong. */
+typedef struct query_walk {
+    const char *const *names;
+    size_t n;
+    unsigned seen; /* bit i: names[i] came */
+    const char *bad, *code, *why;
+} query_walk;
+
+static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    query_walk *w = cls;
+    size_t i;
+
+    (void)kind;
+    for (i = 0; i < w->n && strcmp(w->names[i], key) != 0; i++)
+        ;
+    if (i == w->n) {
+        w->code = "unknown_field";
+        w->why = "is not taken here";
+    } else if (value == NULL) {
+        w->code = "invalid_field";
+        w->why = "needs a value";
+    } else if (w->seen & (1u << i)) {
+        w->code = "invalid_field";
+        w->why = "is given twice";
+    } else {
+        w->seen |= 1u << i;
+        return MHD_YES;
+    }
+    w->bad = key;
+    return MHD_NO;
+}
+
+int http_check_query(http_req *r, const char *const *names, size_t n)
+{
+    query_walk w = {names, n, 0, NULL, NULL, NULL};
+
+    assert(n < 32);
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_one, &w);
+    if (w.bad == NULL)
+        return 0;
+    http_error(r, 400, w.code, "query parameter \"%.64s\" %s", w.bad, w.why);
+    return -1;
 }
 
 void http_add_id(cJSON *o, const char *name, cu_id id)

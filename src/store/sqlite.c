@@ -105,8 +105,9 @@ static const char *const migrations[] = {
     "  prev BLOB NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;"
     "CREATE INDEX audit_by_time ON audit_log(tenant_id, at);"
     "CREATE TABLE audit_checkpoints("
-    "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
-    "  hash BLOB NOT NULL, sig BLOB NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;",
+    "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, anchor INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, hash BLOB NOT NULL, sig BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, seq, anchor)) WITHOUT ROWID;",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -297,10 +298,12 @@ static const char *const stmt_sql[S__COUNT] = {
                      " ORDER BY seq",
     [S_AUDIT_BEFORE] = "SELECT max(seq) FROM audit_log WHERE tenant_id = ? AND at < ?",
     [S_AUDIT_PRUNE] = "DELETE FROM audit_log WHERE tenant_id = ? AND seq <= ?",
-    [S_CKPT_PUT] = "INSERT OR REPLACE INTO audit_checkpoints(tenant_id, seq, at, hash, sig)"
-                   " VALUES(?,?,?,?,?)",
-    [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig FROM audit_checkpoints"
-                    " WHERE tenant_id = ? ORDER BY seq",
+    /* Never replaced: a second checkpoint at a seq is refused, so a rewritten log cannot
+     * overwrite the signed hash that contradicts it. */
+    [S_CKPT_PUT] = "INSERT INTO audit_checkpoints(tenant_id, seq, at, hash, sig, anchor)"
+                   " VALUES(?,?,?,?,?,?)",
+    [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
+                    " WHERE tenant_id = ? ORDER BY seq, anchor",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
@@ -658,6 +661,7 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 3, op->u.checkpoint.at);
             sqlite3_bind_blob(st, 4, op->u.checkpoint.hash, 32, SQLITE_STATIC);
             sqlite3_bind_blob(st, 5, op->u.checkpoint.sig, 64, SQLITE_STATIC);
+            sqlite3_bind_int(st, 6, op->u.checkpoint.anchor ? 1 : 0);
         }
         return run(s, st, err, "write audit checkpoint");
     case CU_OP_AUDIT_PRUNE:
@@ -2017,6 +2021,7 @@ static cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpo
         blob32_col(st, 3, c->hash);
         if (sqlite3_column_bytes(st, 4) == 64)
             memcpy(c->sig, sqlite3_column_blob(st, 4), 64);
+        c->anchor = sqlite3_column_int(st, 5) != 0;
     }
     if (rc == CU_OK && src != SQLITE_DONE)
         rc = db_error(s, src, err, "list audit checkpoints");

@@ -168,7 +168,8 @@ typedef enum cu_store_op_type {
     CU_OP_SESSION_DELETE,    /* session (token_hash): CU_ERR_NOT_FOUND if none */
     CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before` */
     CU_OP_AUDIT_APPEND,      /* audit: insert; CU_ERR_EXISTS if (tenant, seq) is taken */
-    CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert or replace */
+    CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert; CU_ERR_EXISTS if (tenant, seq, anchor) is
+                                taken: checkpoints are never replaced */
     CU_OP_AUDIT_PRUNE        /* audit_prune: delete the tenant's entries with seq <= upto */
 } cu_store_op_type;
 

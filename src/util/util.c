@@ -106,6 +106,13 @@ int64_t cu_clock_now(void)
     return (int64_t)time(NULL);
 }
 
+int cu_clock_is_set(void)
+{
+    const char *env = getenv("CUSTOS_NOW");
+
+    return atomic_load(&clock_override) != 0 || (env != NULL && parse_now(env) != 0);
+}
+
 void cu_clock_set(int64_t t)
 {
     atomic_store(&clock_override, t);

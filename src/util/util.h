@@ -30,6 +30,8 @@ char *cu_strdup(const char *s);
 int64_t cu_clock_now(void);
 /* Sets the clock to t; 0 returns it to the wall clock. */
 void cu_clock_set(int64_t t);
+/* 1 if the clock is set (cu_clock_set or CUSTOS_NOW), 0 if it is the wall clock. */
+int cu_clock_is_set(void);
 
 /* Writes n bytes to path atomically with the given mode: a temporary file in the same directory,
  * fsync, rename, fsync of the directory. */

@@ -28,20 +28,45 @@ static const char *binary(void)
     return b && *b ? b : "build/test/custos";
 }
 
-void srv_start(srv *s, const char *const *extra)
+/* The environment of the server: ours, with each "NAME=value" of env in place of NAME. Built
+ * before fork, so the child only calls execve. Caller frees the array (not the strings). */
+static char **server_env(const char *const *env)
+{
+    size_t n = 0, k = 0, extra = 0;
+    char **out;
+
+    while (environ[n])
+        n++;
+    while (env && env[extra])
+        extra++;
+    out = calloc(n + extra + 1, sizeof(*out));
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        int replaced = 0;
+        for (size_t j = 0; j < extra; j++) {
+            size_t len = strcspn(env[j], "=");
+            replaced |= strncmp(environ[i], env[j], len + 1) == 0;
+        }
+        if (!replaced)
+            out[k++] = environ[i];
+    }
+    for (size_t j = 0; j < extra; j++)
+        memcpy(&out[k++], &env[j], sizeof(char *)); /* execve wants char *const[] */
+    out[k] = NULL;
+    return out;
+}
+
+/* Runs `custos serve` on s->data, its stderr appended to s->log, and waits for its URL. */
+static void launch(srv *s, const char *const *extra, const char *const *env)
 {
     const char *argv[32];
-    char line[1024];
+    char line[1024], **envp = server_env(env);
     int fds[2], n = 0, logfd;
     pid_t parent;
     time_t deadline = time(NULL) + 30;
     FILE *in;
 
-    memset(s, 0, sizeof(*s));
-    th_tmpdir(s->dir);
-    snprintf(s->data, sizeof(s->data), "%s/data", s->dir);
-    snprintf(s->ca, sizeof(s->ca), "%s/tls-cert.pem", s->data);
-    snprintf(s->log, sizeof(s->log), "%s/stderr.log", s->dir);
+    s->base[0] = '\0';
     argv[n++] = binary();
     argv[n++] = "serve";
     argv[n++] = "--data";
@@ -54,7 +79,7 @@ void srv_start(srv *s, const char *const *extra)
         argv[n++] = extra[i];
     argv[n] = NULL;
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-    logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     assert_true(logfd >= 0);
     parent = getpid();
     s->pid = fork();
@@ -70,9 +95,10 @@ void srv_start(srv *s, const char *const *extra)
         memcpy(args, argv, sizeof(args));
         dup2(fds[1], STDOUT_FILENO);
         dup2(logfd, STDERR_FILENO);
-        execv(args[0], args);
+        execve(args[0], args, envp);
         _exit(127);
     }
+    free(envp);
     close(fds[1]);
     close(logfd);
     in = fdopen(fds[0], "r");
@@ -93,8 +119,30 @@ void srv_start(srv *s, const char *const *extra)
         int st;
         kill(s->pid, SIGKILL);
         waitpid(s->pid, &st, 0);
+        s->pid = 0;
         fail_msg("custos serve did not start; see %s", s->log);
     }
+}
+
+void srv_start(srv *s, const char *const *extra)
+{
+    srv_start_env(s, extra, NULL);
+}
+
+void srv_start_env(srv *s, const char *const *extra, const char *const *env)
+{
+    memset(s, 0, sizeof(*s));
+    th_tmpdir(s->dir);
+    snprintf(s->data, sizeof(s->data), "%s/data", s->dir);
+    snprintf(s->ca, sizeof(s->ca), "%s/tls-cert.pem", s->data);
+    snprintf(s->log, sizeof(s->log), "%s/stderr.log", s->dir);
+    launch(s, extra, env);
+}
+
+void srv_restart(srv *s, const char *const *extra, const char *const *env)
+{
+    assert_int_equal(s->pid, 0);
+    launch(s, extra, env);
 }
 
 int srv_stop(srv *s, int rm)

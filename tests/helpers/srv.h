@@ -26,6 +26,12 @@ typedef struct srv {
 /* Starts the server (build/test/custos, or $CUSTOS) with extra arguments (NULL-terminated
  * list, may be NULL). Fails the test if it does not come up within 30 s. */
 void srv_start(srv *s, const char *const *extra);
+/* The same with env, a NULL-terminated list of "NAME=value" set in the server's environment
+ * only (e.g. "CUSTOS_FAULT=audit.append"); may be NULL. */
+void srv_start_env(srv *s, const char *const *extra, const char *const *env);
+/* Starts the server again on the data directory of s, after srv_stop(s, 0): same vault, same
+ * certificate, a new port (s->base); its stderr goes on in s->log, and s->operator_key stays. */
+void srv_restart(srv *s, const char *const *extra, const char *const *env);
 /* Sends SIGTERM and returns the exit status (0 expected). Removes the directory if rm. */
 int srv_stop(srv *s, int rm);
 

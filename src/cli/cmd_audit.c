@@ -1,0 +1,324 @@
+/*
+ * cmd_audit.c: `custos audit verify|list|checkpoint|checkpoints|prune`: the audit log of a
+ * tenant, or without --tenant the platform's own (tenant 0), from the data directory
+ * (P-AUD-1 .. P-AUD-5). Prints the same JSON documents as the HTTPS API (http.h), so an
+ * export made either way verifies the same way (docs/audit.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "http.h"
+
+#define COMMON_USAGE "[--tenant ID] [OPTIONS]"
+
+static const char help_all[] =
+    "usage: custos audit verify " COMMON_USAGE "\n"
+    "       custos audit list " COMMON_USAGE " [--actor X] [--action A] [--object O]\n"
+    "                         [--purpose P] [--from T] [--to T] [--after SEQ] [--limit N]\n"
+    "       custos audit checkpoint " COMMON_USAGE "\n"
+    "       custos audit checkpoints " COMMON_USAGE "\n"
+    "       custos audit prune --before T " COMMON_USAGE "\n"
+    "\n"
+    "The tamper-evident audit log of a tenant, or without --tenant the platform's own log.\n"
+    "Each verb takes --help. See docs/audit.md.\n"
+    "\n"
+    "  --tenant ID             the tenant whose log (default: the platform's, tenant 0)\n"
+    CLI_COMMON_HELP;
+
+static const char help_verify[] =
+    "usage: custos audit verify " COMMON_USAGE "\n"
+    "\n"
+    "Recomputes the log's hash chain from its anchor and checks every signed checkpoint\n"
+    "(P-AUD-2). Prints {\"ok\", \"entries\", \"checkpoints\", \"first_bad_seq\", \"problem\"}\n"
+    "and exits 0 if the chain holds, 5 if an entry was changed, removed, inserted or\n"
+    "reordered, or the log was cut short of a checkpoint.\n"
+    "\n"
+    "  --tenant ID             the tenant whose log (default: the platform's)\n"
+    CLI_COMMON_HELP;
+
+static const char help_list[] =
+    "usage: custos audit list " COMMON_USAGE " [FILTERS]\n"
+    "\n"
+    "Prints {\"entries\": [...], \"next\": SEQ or null}: the entries matching every filter\n"
+    "given, oldest first. When the page is full, \"next\" is the cursor for --after.\n"
+    "\n"
+    "  --tenant ID             the tenant whose log (default: the platform's)\n"
+    "  --actor X               e.g. key:123, user:456, operator:key:789, cli\n"
+    "  --action A              e.g. record.read, subject.erase, apikey.create\n"
+    "  --object O              e.g. record:123, subject:456\n"
+    "  --purpose P             the stated purpose, e.g. support\n"
+    "  --from T, --to T        time range, inclusive: RFC 3339, YYYY-MM-DD or unix ms\n"
+    "  --after SEQ             entries after this seq (the cursor)\n"
+    "  --limit N               1 to 1000 (default 100)\n"
+    CLI_COMMON_HELP;
+
+static const char help_checkpoint[] =
+    "usage: custos audit checkpoint " COMMON_USAGE "\n"
+    "\n"
+    "Signs a checkpoint at the log's head now (Ed25519 over \"cu-ckpt1\", tenant, seq, time\n"
+    "and hash) and prints it. Keep it outside Custos to detect a later truncation.\n"
+    "\n"
+    "  --tenant ID             the tenant whose log (default: the platform's)\n"
+    CLI_COMMON_HELP;
+
+static const char help_checkpoints[] =
+    "usage: custos audit checkpoints " COMMON_USAGE "\n"
+    "\n"
+    "Prints every signed checkpoint of the log, oldest first, with the public key that\n"
+    "verifies them: {\"tenant_id\", \"algorithm\", \"public_key\", \"checkpoints\"}.\n"
+    "\n"
+    "  --tenant ID             the tenant whose log (default: the platform's)\n"
+    CLI_COMMON_HELP;
+
+static const char help_prune[] =
+    "usage: custos audit prune --before T " COMMON_USAGE "\n"
+    "\n"
+    "Deletes the log's entries older than T (retention), after signing a checkpoint at the\n"
+    "newest entry it removes: verification then starts from that anchor. Prints\n"
+    "{\"tenant_id\", \"pruned_through\": SEQ or null}.\n"
+    "\n"
+    "  --before T              YYYY-MM-DD (midnight UTC), RFC 3339 or unix ms (required)\n"
+    "  --tenant ID             the tenant whose log (default: the platform's)\n"
+    CLI_COMMON_HELP;
+
+enum {
+    OPT_TENANT = 0x200,
+    OPT_ACTOR,
+    OPT_ACTION,
+    OPT_OBJECT,
+    OPT_PURPOSE,
+    OPT_FROM,
+    OPT_TO,
+    OPT_AFTER,
+    OPT_LIMIT,
+    OPT_BEFORE
+};
+
+/* What the options said. */
+typedef struct audit_args {
+    cu_id tenant;
+    cu_audit_filter f;
+    const char *from, *to, *after, *limit, *before;
+    int64_t before_ms;
+} audit_args;
+
+static const cu_ctx cli_ctx = {.actor = "cli", .purpose = "administration"};
+
+/* A decimal number in [lo, hi]. */
+static int number(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    unsigned long long x;
+    char *end;
+
+    errno = 0;
+    x = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || x < lo || x > hi)
+        return cli_usage("audit", "%s must be a number from %llu to %llu", what,
+                         (unsigned long long)lo, (unsigned long long)hi);
+    *out = x;
+    return 0;
+}
+
+static int time_arg(const char *what, const char *s, int64_t *out)
+{
+    if (cu_http_time_parse(s, out) != CU_OK)
+        return cli_usage("audit", "%s must be YYYY-MM-DD, an RFC 3339 time or unix ms", what);
+    return 0;
+}
+
+/* Turns the filter options into a->f. */
+static int filter_args(audit_args *a)
+{
+    uint64_t after = 0, limit = 100;
+    int rc = 0;
+
+    if ((a->from && (rc = time_arg("--from", a->from, &a->f.from_ms)) != 0) ||
+        (a->to && (rc = time_arg("--to", a->to, &a->f.to_ms)) != 0) ||
+        (a->after && (rc = number("--after", a->after, 0, INT64_MAX, &after)) != 0) ||
+        (a->limit && (rc = number("--limit", a->limit, 1, 1000, &limit)) != 0))
+        return rc;
+    if (a->to && a->f.to_ms == 0)
+        return cli_usage("audit", "--to must be after 1970-01-01T00:00:00Z");
+    a->f.after_seq = after;
+    a->f.limit = (size_t)limit;
+    return 0;
+}
+
+static int do_verify(cu_vault *v, audit_args *a)
+{
+    cu_audit_report rep;
+    cu_err err = {0};
+    int rc;
+
+    if (cu_audit_verify(v, &cli_ctx, a->tenant, &rep, &err) != CU_OK)
+        return cli_fail(&err);
+    if ((rc = cli_print(cu_http_audit_report_json(&rep))) != 0)
+        return rc;
+    /* P-AUD-2: a broken chain is an integrity failure. */
+    return rep.ok ? 0 : 5;
+}
+
+static int do_list(cu_vault *v, audit_args *a)
+{
+    cu_audit_entry *list = NULL;
+    cu_err err = {0};
+    size_t n = 0;
+    int rc;
+
+    if (cu_audit_list(v, &cli_ctx, a->tenant, &a->f, &list, &n, &err) != CU_OK)
+        return cli_fail(&err);
+    rc = cli_print(cu_http_audit_page_json(list, n, a->f.limit));
+    free(list);
+    return rc;
+}
+
+static int do_checkpoint(cu_vault *v, audit_args *a)
+{
+    cu_audit_checkpoint c;
+    cu_err err = {0};
+
+    if (cu_audit_checkpoint_now(v, &cli_ctx, a->tenant, &c, &err) != CU_OK)
+        return cli_fail(&err);
+    return cli_print(cu_http_audit_checkpoint_json(&c));
+}
+
+static int do_checkpoints(cu_vault *v, audit_args *a)
+{
+    cu_audit_checkpoint *list = NULL;
+    cu_err err = {0};
+    uint8_t pk[32];
+    size_t n = 0;
+    int rc;
+
+    if (cu_audit_checkpoints(v, &cli_ctx, a->tenant, &list, &n, &err) != CU_OK)
+        return cli_fail(&err);
+    cu_audit_public_key(v, pk);
+    rc = cli_print(cu_http_audit_export_json(a->tenant, pk, list, n));
+    free(list);
+    return rc;
+}
+
+static int do_prune(cu_vault *v, audit_args *a)
+{
+    cu_err err = {0};
+    uint64_t upto = 0;
+    cu_tenant t;
+    cJSON *o;
+
+    /* cu_audit_prune finds nothing to prune in a tenant that does not exist; say so. */
+    if (a->tenant != 0 && cu_tenant_get(v, &cli_ctx, a->tenant, &t, &err) != CU_OK)
+        return cli_fail(&err);
+    if (cu_audit_prune(v, &cli_ctx, a->tenant, a->before_ms, &upto, &err) != CU_OK)
+        return cli_fail(&err);
+    o = cJSON_CreateObject();
+    cli_add_id(o, "tenant_id", a->tenant);
+    if (upto != 0) {
+        char buf[CU_ID_STRLEN];
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)upto);
+        cJSON_AddStringToObject(o, "pruned_through", buf);
+    } else {
+        cJSON_AddNullToObject(o, "pruned_through");
+    }
+    return cli_print(o);
+}
+
+static const struct verb {
+    const char *name;
+    const char *help;
+    int filters; /* takes the list filters */
+    int (*fn)(cu_vault *, audit_args *);
+} verbs[] = {
+    {"verify", help_verify, 0, do_verify},
+    {"list", help_list, 1, do_list},
+    {"checkpoint", help_checkpoint, 0, do_checkpoint},
+    {"checkpoints", help_checkpoints, 0, do_checkpoints},
+    {"prune", help_prune, 0, do_prune},
+};
+
+/* Stores one command-specific option; returns 0 or a usage exit code. */
+static int take_opt(audit_args *a, int opt, const char *arg, const char **tenant_s)
+{
+    switch (opt) {
+    case OPT_TENANT: *tenant_s = arg; break;
+    case OPT_ACTOR: a->f.actor = arg; break;
+    case OPT_ACTION: a->f.action = arg; break;
+    case OPT_OBJECT: a->f.object = arg; break;
+    case OPT_PURPOSE: a->f.purpose = arg; break;
+    case OPT_FROM: a->from = arg; break;
+    case OPT_TO: a->to = arg; break;
+    case OPT_AFTER: a->after = arg; break;
+    case OPT_LIMIT: a->limit = arg; break;
+    case OPT_BEFORE: a->before = arg; break;
+    default: return cli_usage("audit", "unknown option");
+    }
+    return 0;
+}
+
+static int has_filter(const audit_args *a)
+{
+    return a->f.actor || a->f.action || a->f.object || a->f.purpose || a->from || a->to ||
+           a->after || a->limit;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTS,
+        {"tenant", required_argument, NULL, OPT_TENANT},
+        {"actor", required_argument, NULL, OPT_ACTOR},
+        {"action", required_argument, NULL, OPT_ACTION},
+        {"object", required_argument, NULL, OPT_OBJECT},
+        {"purpose", required_argument, NULL, OPT_PURPOSE},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"after", required_argument, NULL, OPT_AFTER},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"before", required_argument, NULL, OPT_BEFORE},
+        {NULL, 0, NULL, 0},
+    };
+    const char *tenant_s = NULL;
+    const struct verb *verb = NULL;
+    audit_args a;
+    cu_vault *v = NULL;
+    cli_common c;
+    int opt, helpme = 0, rc;
+
+    memset(&a, 0, sizeof(a));
+    cli_common_defaults(&c);
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (!cli_common_opt(&c, opt, optarg, &helpme) &&
+            (rc = take_opt(&a, opt, optarg, &tenant_s)) != 0)
+            return rc;
+    for (size_t i = 0; optind < argc && i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(argv[optind], verbs[i].name) == 0)
+            verb = &verbs[i];
+    if (helpme) {
+        fputs(verb ? verb->help : help_all, stdout);
+        return 0;
+    }
+    if (optind >= argc)
+        return cli_usage("audit", "verify, list, checkpoint, checkpoints or prune?");
+    if (verb == NULL)
+        return cli_usage("audit", "unknown verb \"%s\"", argv[optind]);
+    if (optind + 1 != argc)
+        return cli_usage("audit", "%s takes no argument", verb->name);
+    if (!verb->filters && has_filter(&a))
+        return cli_usage("audit", "only list takes filters");
+    if (a.before != NULL && verb->fn != do_prune)
+        return cli_usage("audit", "only prune takes --before");
+    if (verb->fn == do_prune && a.before == NULL)
+        return cli_usage("audit", "prune needs --before");
+    if ((a.before && (rc = time_arg("--before", a.before, &a.before_ms)) != 0) ||
+        (verb->filters && (rc = filter_args(&a)) != 0))
+        return rc;
+    if (tenant_s && (rc = cli_id("audit", "--tenant", tenant_s, &a.tenant)) != 0)
+        return rc;
+    if ((rc = cli_open(&c, &v)) != 0)
+        return rc;
+    rc = verb->fn(v, &a);
+    cu_vault_close(v);
+    return rc;
+}
