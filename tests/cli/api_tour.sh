@@ -54,6 +54,10 @@ api -X DELETE "$U/tenants/$T/subjects/$S" -H "$AUTH" -H "$P" | grep -q '"erased"
 api "$U/tenants/$T/records/$R" -H "$AUTH" -H "$P" | grep -q '"code":"not_found"' ||
     fail "erased record still answers"
 
+api "$U/tenants/$T/audit?limit=3" -H "$AUTH" | grep -q '"action":"tenant.create"' ||
+    fail "audit list"
+api "$U/tenants/$T/audit/verify" -H "$AUTH" | grep -q '"ok":true' || fail "audit verify"
+
 # No personal value of the tour reached the access log.
 for v in Ada@Example.com ada@example.com 123-45-6789 crm-42 DE89370400440532013000; do
     if grep -qF "$v" err.txt; then fail "value $v in the server log"; fi
