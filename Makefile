@@ -6,7 +6,7 @@
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
-PKGS    := libsodium sqlite3 libcjson liboath
+PKGS    := libsodium sqlite3 libcjson liboath yaml-0.1
 HTTPPKGS := libmicrohttpd gnutls
 TESTPKGS := cmocka libcurl
 
@@ -80,8 +80,10 @@ build/bench/%: bench/%.c libcustos.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -o $@ $< libcustos.a $(PKG_LIBS) $(LDFLAGS_REL)
 
-bench: build/bench/bench_core
+bench: build/bench/bench_core build/bench/bench_audit
 	build/bench/bench_core
+	build/bench/bench_audit
+	bench/http.sh
 
 fuzz:
 	@$(MAKE) -f fuzz/Makefile

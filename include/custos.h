@@ -405,7 +405,8 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
 
 /* One entry: who did what to which object, why, when, from where, with what outcome. Ids and
  * names only, never a personal value (P-AUD-4). Each tenant has its own chain: hash =
- * SHA-256(prev | the entry's canonical encoding) (P-AUD-2); tenant 0 is the platform's log. */
+ * SHA-256("cu-audit1" | the entry's members | prev), docs/audit.md (P-AUD-2); tenant 0 is the
+ * platform's log. */
 typedef struct cu_audit_entry {
     cu_id tenant_id;
     uint64_t seq; /* 1, 2, 3 ... within the tenant */
@@ -539,11 +540,11 @@ typedef struct cu_retention {
 } cu_retention;
 
 typedef struct cu_policy_category {
-    const char *name;          /* the policy's own name, e.g. "billing" */
-    const char *description;   /* NULL if none */
-    const char *const *fides;  /* fideslang data categories, e.g. "user.financial" */
-    size_t n_fides;            /* at least 1 */
-    cu_data_role role;         /* the policy's role unless the category overrides it */
+    const char *name;         /* the policy's own name, e.g. "billing" */
+    const char *description;  /* NULL if none */
+    const char *const *fides; /* fideslang data categories, e.g. "user.financial" */
+    size_t n_fides;           /* at least 1 */
+    cu_data_role role;        /* the policy's role unless the category overrides it */
     cu_retention retention;
 } cu_policy_category;
 
@@ -610,8 +611,7 @@ typedef struct cu_dsr_deadlines {
 cu_rc cu_policy_load(const char *path, cu_policy **out, cu_err *err);
 /* The same over len bytes of text (need not be NUL-terminated); name stands for the file in
  * messages ("policy" if NULL). */
-cu_rc cu_policy_parse(const char *text, size_t len, const char *name, cu_policy **out,
-                      cu_err *err);
+cu_rc cu_policy_parse(const char *text, size_t len, const char *name, cu_policy **out, cu_err *err);
 /* NULL is a no-op. */
 void cu_policy_free(cu_policy *p);
 
