@@ -223,6 +223,31 @@ cu_rc cu_audit_checkpoints(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audi
     return v->store->ops->audit_checkpoints(v->store, tenant, out, n, err);
 }
 
+/* A checkpoint at seq exists already (an automatic one, or one made a moment ago): the same
+ * hash is that checkpoint, answered again; another hash means the log was rewritten. */
+static cu_rc existing_checkpoint(cu_vault *v, cu_id tenant, uint64_t seq, const uint8_t hash[32],
+                                 cu_audit_checkpoint *out, cu_err *err)
+{
+    cu_audit_checkpoint *list = NULL;
+    size_t n = 0;
+    cu_rc rc;
+
+    if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &list, &n, err)) != CU_OK)
+        return rc;
+    rc = cu_err_set(err, CU_ERR_CRYPTO,
+                    "a signed checkpoint already covers entry %llu with another hash: the log "
+                    "was rewritten",
+                    (unsigned long long)seq);
+    for (size_t i = 0; i < n; i++)
+        if (!list[i].anchor && list[i].seq == seq && cu_ct_equal(list[i].hash, hash, 32)) {
+            if (out)
+                *out = list[i];
+            rc = CU_OK;
+        }
+    free(list);
+    return rc;
+}
+
 cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
                               cu_audit_checkpoint *out, cu_err *err)
 {
@@ -244,9 +269,7 @@ cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
     op.type = CU_OP_AUDIT_CHECKPOINT;
     cu_audit_sign(v, 0, tenant, seq, now_ms(), hash, &op.u.checkpoint);
     if ((rc = v->store->ops->apply(v->store, &op, 1, err)) == CU_ERR_EXISTS)
-        return cu_err_set(err, CU_ERR_CRYPTO,
-                          "a signed checkpoint already covers entry %llu: the log was rewritten",
-                          (unsigned long long)seq);
+        return existing_checkpoint(v, tenant, seq, hash, out, err);
     if (rc != CU_OK)
         return rc;
     if (out)

@@ -1,0 +1,1153 @@
+/*
+ * test_audit.c: the audit log's promises through the public API.
+ *
+ *  - P-AUD-2, tamper evidence: a log of a few thousand entries (so that automatic signed
+ *    checkpoints exist) is built once, copied for each test, edited with SQL while the vault
+ *    is closed (the attacker who holds the database file but not the signing key), and
+ *    cu_audit_verify must name the first bad entry. The documented limit, entries cut off
+ *    after the newest checkpoint, has its own test that asserts it is NOT detected.
+ *  - Retention: entries older than a time are pruned and the chain verifies from the signed
+ *    anchor left at the cut; without that anchor it does not.
+ *  - P-AUD-3, fail closed: with the fault point audit.append, and on a really full disk (a
+ *    2 MiB tmpfs; these tests run as root), an access that cannot be audited does not happen.
+ *  - Group commit (DESIGN.md, Writes): concurrent writers share commits, every acknowledged
+ *    write is durable and has exactly one entry; CUSTOS_COMMIT_GROUP_MAX=1 is one commit each.
+ */
+#define _GNU_SOURCE /* umount2 */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "core_int.h" /* cu_audit_hash: the attacker recomputing a rewritten chain */
+#include "th.h"
+#include "util.h" /* cu_clock_set */
+
+#define ACTOR "key:4242"
+
+static const cu_ctx CTX = {.actor = ACTOR, .purpose = "support", .source = "127.0.0.1"};
+
+typedef struct fx {
+    char dir[256];
+    char data[320];
+    char mnt[280]; /* the tmpfs of the full-disk test, when mounted */
+    int mounted;
+    void *mem; /* freed by the teardown, so that a failed test leaks nothing */
+    cu_vault *v;
+    cu_id tenant;
+} fx;
+
+/* --- small helpers ---------------------------------------------------------------------- */
+
+static cu_id put_doc(cu_vault *v, cu_id tenant, const char *json)
+{
+    cu_err err = {0};
+    cu_id id = 0;
+
+    if (cu_record_put(v, &CTX, tenant, "notes", 0, json, strlen(json), &id, &err) != CU_OK)
+        fail_msg("put: %s", err.msg);
+    return id;
+}
+
+static void verify_open(cu_vault *v, cu_id tenant, cu_audit_report *rep)
+{
+    cu_err err = {0};
+
+    if (cu_audit_verify(v, &CTX, tenant, rep, &err) != CU_OK)
+        fail_msg("verify could not run: %s", err.msg);
+}
+
+/* Opens the vault at data, verifies the tenant's chain, closes. */
+static void verify_at(const char *data, cu_id tenant, cu_audit_report *rep)
+{
+    cu_vault *v = th_reopen(data);
+
+    verify_open(v, tenant, rep);
+    cu_vault_close(v);
+}
+
+static void sqlf(const char *data, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sqlf(const char *data, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    assert_int_equal(th_sql(data, sql), SQLITE_OK);
+}
+
+static long long sql_intf(const char *data, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static long long sql_intf(const char *data, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    return th_sql_int(data, sql);
+}
+
+/* Ids are stored as their 64-bit two's complement (the store's bind_id). */
+static long long sqlid(cu_id id)
+{
+    return (long long)id;
+}
+
+static sqlite3 *db_open(const char *data)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/custos.db", data);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+/* Flips the low bit of byte `at` of one column of one row, keeping its type (text or blob):
+ * the smallest change an attacker can make. */
+static void flip_byte(const char *data, const char *table, const char *col, cu_id tenant,
+                      uint64_t seq, int at)
+{
+    char sql[256];
+    sqlite3 *db = db_open(data);
+    sqlite3_stmt *st = NULL;
+    unsigned char buf[256];
+    int n, is_text;
+
+    snprintf(sql, sizeof(sql), "SELECT %s, typeof(%s) FROM %s WHERE tenant_id = ? AND seq = ?", col,
+             col, table);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, sqlid(tenant));
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    is_text = strcmp((const char *)sqlite3_column_text(st, 1), "text") == 0;
+    n = sqlite3_column_bytes(st, 0);
+    assert_true(n > at && n <= (int)sizeof(buf));
+    memcpy(buf, sqlite3_column_blob(st, 0), (size_t)n);
+    sqlite3_finalize(st);
+    buf[at] ^= 1;
+    snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ? WHERE tenant_id = ? AND seq = ?", table, col);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (is_text)
+        sqlite3_bind_text(st, 1, (const char *)buf, n, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_blob(st, 1, buf, n, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, sqlid(tenant));
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+#define COLS "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome"
+
+static void text_at(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* The attacker who knows the (public) chain format: recomputes prev and hash of the entries
+ * from seq `from` to `to`, so that the chain is consistent again over that range. Over the
+ * whole tail, only a signed checkpoint can catch this. */
+static void rehash_range(const char *data, cu_id tenant, uint64_t from, uint64_t to)
+{
+    sqlite3 *db = db_open(data);
+    sqlite3_stmt *sel = NULL, *upd = NULL, *prev = NULL;
+    uint8_t hash[32];
+
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT hash FROM audit_log WHERE tenant_id = ? AND "
+                                        "seq = ?",
+                                        -1, &prev, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(prev, 1, sqlid(tenant));
+    sqlite3_bind_int64(prev, 2, (sqlite3_int64)from - 1);
+    assert_int_equal(sqlite3_step(prev), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_bytes(prev, 0), 32);
+    memcpy(hash, sqlite3_column_blob(prev, 0), 32);
+    sqlite3_finalize(prev);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT " COLS " FROM audit_log WHERE tenant_id = ? "
+                                        "AND seq >= ? AND seq <= ? ORDER BY seq",
+                                        -1, &sel, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "UPDATE audit_log SET prev = ?, hash = ? WHERE "
+                                        "tenant_id = ? AND seq = ?",
+                                        -1, &upd, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(sel, 1, sqlid(tenant));
+    sqlite3_bind_int64(sel, 2, (sqlite3_int64)from);
+    sqlite3_bind_int64(sel, 3, (sqlite3_int64)to);
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        cu_audit_entry e;
+        memset(&e, 0, sizeof(e));
+        e.tenant_id = (cu_id)sqlite3_column_int64(sel, 0);
+        e.seq = (uint64_t)sqlite3_column_int64(sel, 1);
+        e.at = sqlite3_column_int64(sel, 2);
+        text_at(sel, 3, e.actor, sizeof(e.actor));
+        text_at(sel, 4, e.action, sizeof(e.action));
+        text_at(sel, 5, e.object, sizeof(e.object));
+        text_at(sel, 6, e.purpose, sizeof(e.purpose));
+        text_at(sel, 7, e.source, sizeof(e.source));
+        text_at(sel, 8, e.request_id, sizeof(e.request_id));
+        text_at(sel, 9, e.outcome, sizeof(e.outcome));
+        memcpy(e.prev, hash, 32);
+        cu_audit_hash(&e, hash);
+        sqlite3_bind_blob(upd, 1, e.prev, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(upd, 2, hash, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(upd, 3, sqlid(tenant));
+        sqlite3_bind_int64(upd, 4, (sqlite3_int64)e.seq);
+        assert_int_equal(sqlite3_step(upd), SQLITE_DONE);
+        sqlite3_reset(upd);
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Shifts entries seq >= at up by one, leaving a hole at `at` (two steps: the primary key). */
+static void renumber_from(const char *data, cu_id tenant, uint64_t at)
+{
+    sqlf(data, "UPDATE audit_log SET seq = seq + 1000000000 WHERE tenant_id = %lld AND seq >= %llu",
+         sqlid(tenant), (unsigned long long)at);
+    sqlf(data,
+         "UPDATE audit_log SET seq = seq - 999999999 WHERE tenant_id = %lld AND seq >= 1000000000",
+         sqlid(tenant));
+}
+
+/* Concurrent audited reads: the cheapest way to grow a log, through group commit. */
+typedef struct reader {
+    cu_vault *v;
+    cu_id tenant, record;
+    int n;
+    cu_rc rc;
+    cu_err err;
+} reader;
+
+static void *read_loop(void *p)
+{
+    reader *r = p;
+
+    for (int i = 0; i < r->n && r->rc == CU_OK; i++) {
+        cu_record rec;
+        r->rc = cu_record_get(r->v, &CTX, r->tenant, r->record, &rec, &r->err);
+        cu_record_cleanup(&rec);
+    }
+    return NULL;
+}
+
+/* Grows the tenant's log by threads * n record.read entries. */
+static void read_many(cu_vault *v, cu_id tenant, cu_id record, int threads, int n)
+{
+    pthread_t th[8];
+    reader r[8];
+
+    assert_true(threads <= 8);
+    for (int i = 0; i < threads; i++) {
+        r[i] = (reader){.v = v, .tenant = tenant, .record = record, .n = n};
+        assert_int_equal(pthread_create(&th[i], NULL, read_loop, &r[i]), 0);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].rc != CU_OK)
+            fail_msg("read: %s", r[i].err.msg);
+    }
+}
+
+/* Copies every regular file of directory from into to (made 0700). */
+static void copy_dir(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    struct dirent *e;
+
+    assert_non_null(d);
+    assert_int_equal(mkdir(to, 0700), 0);
+    while ((e = readdir(d)) != NULL) {
+        char a[600], b[600];
+        struct stat st;
+        snprintf(a, sizeof(a), "%s/%s", from, e->d_name);
+        snprintf(b, sizeof(b), "%s/%s", to, e->d_name);
+        if (stat(a, &st) == 0 && S_ISREG(st.st_mode))
+            assert_int_equal(th_copy(a, b), 0);
+    }
+    closedir(d);
+}
+
+/* --- the golden log: built once, copied for every tamper test -------------------------- */
+
+#define GOLD_READS 650 /* per thread, 4 threads: about 2,600 entries, checkpoints at 1000, 2000 */
+
+static struct golden {
+    char dir[256];
+    char data[256];
+    cu_id tenant;
+    cu_id record;
+    long long entries;   /* the tenant's entries */
+    long long last_ckpt; /* seq of its newest checkpoint */
+} G;
+
+static int golden_setup(void **state)
+{
+    cu_tenant t;
+    cu_err err = {0};
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(G.dir);
+    v = th_vault(G.dir, G.data);
+    if (cu_tenant_create(v, &CTX, "Tampered", &t, &err) != CU_OK)
+        fail_msg("tenant: %s", err.msg);
+    G.tenant = t.id;
+    G.record = put_doc(v, t.id, "{\"note\":\"the golden record\"}");
+    read_many(v, t.id, G.record, 4, GOLD_READS);
+    cu_vault_close(v);
+    G.entries =
+        sql_intf(G.data, "SELECT count(*) FROM audit_log WHERE tenant_id = %lld", sqlid(G.tenant));
+    G.last_ckpt = sql_intf(G.data, "SELECT max(seq) FROM audit_checkpoints WHERE tenant_id = %lld",
+                           sqlid(G.tenant));
+    assert_true(G.entries >= 2500);
+    assert_int_equal(G.last_ckpt, 2000);
+    return 0;
+}
+
+static int golden_teardown(void **state)
+{
+    (void)state;
+    th_rmrf(G.dir);
+    return 0;
+}
+
+static int copy_setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    th_tmpdir(f->dir);
+    snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
+    copy_dir(G.data, f->data);
+    f->tenant = G.tenant;
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx *f = *state;
+
+    cu_clock_set(0);
+    unsetenv("CUSTOS_FAULT");
+    unsetenv("CUSTOS_COMMIT_GROUP_MAX");
+    cu_vault_close(f->v);
+    if (f->mounted && umount2(f->mnt, MNT_DETACH) != 0)
+        print_message("umount %s: %s\n", f->mnt, strerror(errno));
+    th_rmrf(f->dir);
+    free(f->mem);
+    free(f);
+    return 0;
+}
+
+static void assert_bad_at(const cu_audit_report *rep, uint64_t seq, const char *what)
+{
+    if (rep->ok || rep->first_bad_seq != seq || strstr(rep->problem, what) == NULL)
+        fail_msg("expected a failure at %llu (\"%s\"), got ok=%d first_bad_seq=%llu: %s",
+                 (unsigned long long)seq, what, rep->ok, (unsigned long long)rep->first_bad_seq,
+                 rep->problem);
+}
+
+/* --- P-AUD-2: tamper evidence ------------------------------------------------------------ */
+
+static void test_P_AUD_2_untouched_log_verifies_with_counts(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    verify_at(f->data, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    /* Every entry, plus the audit.verify entry that the check itself wrote first. */
+    assert_int_equal(rep.entries, G.entries + 1);
+    assert_int_equal(rep.checkpoints, 2);
+    assert_int_equal(rep.first_bad_seq, 0);
+    assert_int_equal(sql_intf(f->data,
+                              "SELECT count(*) FROM audit_log WHERE tenant_id = %lld AND "
+                              "action = 'audit.verify'",
+                              sqlid(f->tenant)),
+                     1);
+}
+
+static void test_P_AUD_2_flipped_object_byte_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    flip_byte(f->data, "audit_log", "object", f->tenant, 1500, 8);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1500, "altered");
+}
+
+static void test_P_AUD_2_flipped_actor_byte_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    flip_byte(f->data, "audit_log", "actor", f->tenant, 1234, 0);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1234, "altered");
+}
+
+static void test_P_AUD_2_deleted_entry_is_named(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    sqlf(f->data, "DELETE FROM audit_log WHERE tenant_id = %lld AND seq = 1500", sqlid(f->tenant));
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1500, "entry 1500 was removed");
+}
+
+static void test_P_AUD_2_swapped_entries_are_detected_at_the_first(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+    const long long t = sqlid(f->tenant);
+
+    /* Every column but seq changes places between 1500 and 1600 (the rows stay valid). */
+    sqlf(f->data,
+         "CREATE TABLE swap AS SELECT * FROM audit_log WHERE tenant_id = %lld AND seq IN "
+         "(1500, 1600);"
+         "UPDATE audit_log SET (at, actor, action, object, purpose, source, request_id, "
+         "outcome, prev, hash) = (SELECT at, actor, action, object, purpose, source, "
+         "request_id, outcome, prev, hash FROM swap WHERE swap.seq = 3100 - audit_log.seq) "
+         "WHERE tenant_id = %lld AND seq IN (1500, 1600);"
+         "DROP TABLE swap;",
+         t, t);
+    assert_int_equal(sql_intf(f->data,
+                              "SELECT count(*) FROM audit_log a, audit_log b WHERE "
+                              "a.tenant_id = %lld AND b.tenant_id = a.tenant_id AND a.seq = 1500 "
+                              "AND b.seq = 1501 AND b.prev = a.hash",
+                              t),
+                     0);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1500, "does not follow");
+}
+
+/* A forged entry inserted at 1500 with a correct hash of its own: the old 1500 (now 1501)
+ * no longer follows it. */
+static void test_P_AUD_2_inserted_entry_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+    const long long t = sqlid(f->tenant);
+
+    renumber_from(f->data, f->tenant, 1500);
+    sqlf(f->data,
+         "INSERT INTO audit_log SELECT tenant_id, 1500, at, 'key:1', 'record.read', "
+         "'record:1', purpose, source, request_id, outcome, hash, hash FROM audit_log WHERE "
+         "tenant_id = %lld AND seq = 1499",
+         t);
+    rehash_range(f->data, f->tenant, 1500, 1500);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1501, "does not follow");
+}
+
+/* The attacker inserts an entry and recomputes the whole chain after it: the chain is
+ * consistent again, but the signed checkpoint at 2000 no longer matches. */
+static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    renumber_from(f->data, f->tenant, 1500);
+    sqlf(f->data,
+         "INSERT INTO audit_log SELECT tenant_id, 1500, at, 'key:1', 'record.read', "
+         "'record:1', purpose, source, request_id, outcome, hash, hash FROM audit_log WHERE "
+         "tenant_id = %lld AND seq = 1499",
+         sqlid(f->tenant));
+    rehash_range(f->data, f->tenant, 1500, UINT32_MAX);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 2000, "signed checkpoint");
+}
+
+/* The same with a deleted entry: removed, renumbered, rehashed. */
+static void test_P_AUD_2_deleted_and_rehashed_is_caught_by_signed_checkpoint(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+    const long long t = sqlid(f->tenant);
+
+    sqlf(f->data,
+         "DELETE FROM audit_log WHERE tenant_id = %lld AND seq = 1500;"
+         "UPDATE audit_log SET seq = seq + 1000000000 WHERE tenant_id = %lld AND seq > 1500;"
+         "UPDATE audit_log SET seq = seq - 1000000001 WHERE tenant_id = %lld AND "
+         "seq > 1000000000;",
+         t, t, t);
+    rehash_range(f->data, f->tenant, 1500, UINT32_MAX);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 2000, "signed checkpoint");
+}
+
+/* Cut the tail a little before the newest checkpoint: that checkpoint covers entries that are
+ * gone. (The check's own audit.verify entry lands at last_ckpt - 4 first.) */
+static void test_P_AUD_2_truncation_before_a_checkpoint_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    sqlf(f->data, "DELETE FROM audit_log WHERE tenant_id = %lld AND seq > %lld", sqlid(f->tenant),
+         G.last_ckpt - 5);
+    verify_at(f->data, f->tenant, &rep);
+    assert_int_equal(rep.ok, 0);
+    assert_true(rep.first_bad_seq > (uint64_t)G.last_ckpt - 5);
+    assert_true(rep.first_bad_seq <= (uint64_t)G.last_ckpt);
+    assert_non_null(strstr(rep.problem, "missing"));
+}
+
+/* The evidence of that truncation must survive the vault's next writes: when the chain grows
+ * back past the checkpoint's seq, the signed checkpoint must not be replaced by one over the
+ * new (shorter) history. */
+static void test_P_AUD_2_truncation_stays_detected_after_new_writes(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+    cu_err err = {0};
+    cu_record rec;
+    int refused = 0;
+
+    sqlf(f->data, "DELETE FROM audit_log WHERE tenant_id = %lld AND seq > %lld", sqlid(f->tenant),
+         G.last_ckpt - 5);
+    f->v = th_reopen(f->data);
+    /* Ten audited reads: the chain would pass seq 2000 again. Refusing them (fail closed)
+     * is a correct answer too. */
+    for (int i = 0; i < 10; i++) {
+        if (cu_record_get(f->v, &CTX, f->tenant, G.record, &rec, &err) != CU_OK)
+            refused++;
+        cu_record_cleanup(&rec);
+    }
+    /* Refusing the check itself (it cannot be audited either) is evidence too. */
+    if (cu_audit_verify(f->v, &CTX, f->tenant, &rep, &err) != CU_OK) {
+        print_message("verify refused: %s\n", err.msg);
+        return;
+    }
+    if (rep.ok)
+        fail_msg("the truncation before checkpoint %lld went undetected after %d new entries: "
+                 "the automatic checkpoint at %lld was replaced (INSERT OR REPLACE)",
+                 G.last_ckpt, 10 - refused, G.last_ckpt);
+}
+
+static void test_P_AUD_2_forged_checkpoint_signature_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    flip_byte(f->data, "audit_checkpoints", "sig", f->tenant, 1000, 17);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1000, "bad signature");
+}
+
+static void test_P_AUD_2_checkpoint_moved_to_another_hash_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    flip_byte(f->data, "audit_checkpoints", "hash", f->tenant, 2000, 0);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 2000, "bad signature");
+}
+
+/* Removing the oldest entries is only legitimate through cu_audit_prune, which leaves a signed
+ * anchor and an audit.prune entry. An attacker who deletes the prefix up to an automatic
+ * checkpoint must not pass for a prune. */
+static void test_P_AUD_2_deleted_prefix_is_not_taken_for_a_prune(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    sqlf(f->data, "DELETE FROM audit_log WHERE tenant_id = %lld AND seq <= 1000", sqlid(f->tenant));
+    verify_at(f->data, f->tenant, &rep);
+    if (rep.ok)
+        fail_msg("entries 1 to 1000 were deleted by hand and verify passed: the automatic "
+                 "checkpoint at 1000 served as a prune anchor");
+}
+
+/* The documented limit (audit.c, docs): entries cut off after the newest signed checkpoint
+ * leave a shorter chain that is consistent, and nothing in the database says it was longer.
+ * Only a checkpoint the tenant exported (cu_audit_checkpoint_now) reveals it. */
+static void test_P_AUD_2_limit_truncation_after_last_checkpoint_is_not_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    sqlf(f->data, "DELETE FROM audit_log WHERE tenant_id = %lld AND seq > %lld", sqlid(f->tenant),
+         G.last_ckpt);
+    verify_at(f->data, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    assert_int_equal(rep.entries, G.last_ckpt + 1);
+    assert_int_equal(rep.checkpoints, 2);
+}
+
+/* A checkpoint handed out verifies with the public key alone, over the documented message
+ * "cu-ckpt1" | tenant | seq | at | hash (big-endian 64-bit integers). */
+static void test_P_AUD_2_exported_checkpoint_verifies_with_public_key(void **state)
+{
+    fx *f = *state;
+    cu_audit_checkpoint ck, *list = NULL;
+    cu_audit_report rep;
+    cu_err err = {0};
+    uint8_t pk[32], m[64];
+    size_t n = 0, len = 0;
+
+    f->v = th_reopen(f->data);
+    assert_int_equal(cu_audit_checkpoint_now(f->v, &CTX, f->tenant, &ck, &err), CU_OK);
+    assert_int_equal(ck.seq, G.entries + 1);
+    assert_int_equal(cu_audit_checkpoints(f->v, &CTX, f->tenant, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[2].seq, ck.seq);
+    assert_int_equal(list[2].anchor, 0);
+    assert_memory_equal(list[2].hash, ck.hash, 32);
+    assert_memory_equal(list[2].sig, ck.sig, 64);
+    free(list);
+    cu_audit_public_key(f->v, pk);
+    memcpy(m, "cu-ckpt1", 8);
+    len = 8;
+    for (int pass = 0; pass < 3; pass++) {
+        uint64_t x = pass == 0 ? ck.tenant_id : pass == 1 ? ck.seq : (uint64_t)ck.at;
+        for (int i = 7; i >= 0; i--)
+            m[len++] = (uint8_t)(x >> (i * 8));
+    }
+    memcpy(m + len, ck.hash, 32);
+    len += 32;
+    assert_true(cu_sign_verify(pk, m, len, ck.sig));
+    m[12] ^= 1;
+    assert_false(cu_sign_verify(pk, m, len, ck.sig));
+    verify_open(f->v, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    assert_int_equal(rep.checkpoints, 3);
+}
+
+/* A checkpoint asked for when the chain's head lands on an automatic checkpoint's seq (its own
+ * audit.checkpoint entry is entry 1000 here) is the same signed hash, not a rewritten log. */
+static void test_P_AUD_2_checkpoint_now_on_an_automatic_checkpoint_seq(void **state)
+{
+    fx *f = *state;
+    cu_audit_checkpoint ck;
+    cu_audit_report rep;
+    cu_err err = {0};
+    long long head;
+    cu_id rec;
+
+    rec = put_doc(f->v, f->tenant, "{\"note\":\"n\"}");
+    head = sql_intf(f->data, "SELECT max(seq) FROM audit_log WHERE tenant_id = %lld",
+                    sqlid(f->tenant));
+    read_many(f->v, f->tenant, rec, 1, (int)(CU_AUDIT_CHECKPOINT_EVERY - 1 - head));
+    if (cu_audit_checkpoint_now(f->v, &CTX, f->tenant, &ck, &err) != CU_OK)
+        fail_msg("checkpoint at seq %d: %s", CU_AUDIT_CHECKPOINT_EVERY, err.msg);
+    assert_int_equal(ck.seq, CU_AUDIT_CHECKPOINT_EVERY);
+    verify_open(f->v, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+}
+
+/* --- retention of the log ---------------------------------------------------------------- */
+
+static int fx_setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    cu_tenant t;
+    cu_err err = {0};
+
+    assert_non_null(f);
+    th_tmpdir(f->dir);
+    f->v = th_vault(f->dir, f->data);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, "Acme", &t, &err), CU_OK);
+    f->tenant = t.id;
+    *state = f;
+    return 0;
+}
+
+#define T0 1577836800LL /* 2020-01-01 */
+#define DAY 86400LL
+
+static void test_audit_prune_keeps_chain_verifiable_from_signed_anchor(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+    cu_err err = {0};
+    cu_id rec;
+    long long old, total, cutoff_ms = (T0 + 200 * DAY) * 1000;
+    uint64_t pruned = 0;
+    cu_tenant tn;
+    long long t;
+
+    /* A tenant born at T0, so that its whole history has policy times. */
+    cu_clock_set(T0);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, "Old", &tn, &err), CU_OK);
+    f->tenant = tn.id;
+    t = sqlid(f->tenant);
+    rec = put_doc(f->v, f->tenant, "{\"note\":\"kept a while\"}");
+    read_many(f->v, f->tenant, rec, 4, 300); /* 1,200 entries at T0: past checkpoint 1000 */
+    cu_clock_set(T0 + 400 * DAY);
+    read_many(f->v, f->tenant, rec, 2, 150);
+    old = sql_intf(f->data, "SELECT count(*) FROM audit_log WHERE tenant_id = %lld AND at < %lld",
+                   t, cutoff_ms);
+    total = sql_intf(f->data, "SELECT count(*) FROM audit_log WHERE tenant_id = %lld", t);
+    assert_true(old > 1000);
+    assert_int_equal(sql_intf(f->data,
+                              "SELECT max(seq) FROM audit_log WHERE tenant_id = %lld "
+                              "AND at < %lld",
+                              t, cutoff_ms),
+                     old);
+
+    assert_int_equal(cu_audit_prune(f->v, &CTX, f->tenant, cutoff_ms, &pruned, &err), CU_OK);
+    assert_int_equal(pruned, old);
+    assert_int_equal(sql_intf(f->data,
+                              "SELECT count(*) FROM audit_log WHERE tenant_id = %lld "
+                              "AND at < %lld",
+                              t, cutoff_ms),
+                     0);
+    assert_int_equal(sql_intf(f->data, "SELECT min(seq) FROM audit_log WHERE tenant_id = %lld", t),
+                     old + 1);
+    /* The anchor: a signed checkpoint at the newest entry removed; the prune is on record. */
+    assert_int_equal(sql_intf(f->data,
+                              "SELECT count(*) FROM audit_checkpoints WHERE "
+                              "tenant_id = %lld AND seq = %lld",
+                              t, old),
+                     1);
+    assert_int_equal(sql_intf(f->data,
+                              "SELECT count(*) FROM audit_log WHERE tenant_id = %lld "
+                              "AND action = 'audit.prune'",
+                              t),
+                     1);
+    verify_open(f->v, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    /* The entries kept, the prune's own entry and the verify's own entry. */
+    assert_int_equal(rep.entries, total - old + 2);
+
+    /* Without its anchor, the cut is unexplained. */
+    cu_vault_close(f->v);
+    f->v = NULL;
+    sqlf(f->data, "DELETE FROM audit_checkpoints WHERE tenant_id = %lld AND seq = %lld", t, old);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, (uint64_t)old + 1, "no signed anchor");
+}
+
+/* --- P-AUD-3: fail closed ---------------------------------------------------------------- */
+
+static void test_P_AUD_3_unauditable_access_does_not_happen(void **state)
+{
+    fx *f = *state;
+    const char *doc = "{\"note\":\"before the fault\"}";
+    cu_id r0 = put_doc(f->v, f->tenant, doc), id = 0;
+    const long long t = sqlid(f->tenant);
+    long long records = sql_intf(f->data, "SELECT count(*) FROM records WHERE tenant_id = %lld", t);
+    long long entries = sql_intf(f->data, "SELECT count(*) FROM audit_log"), subjects, mine;
+    cu_subject_in in = {.external_id = "fault-1"};
+    cu_audit_report rep;
+    cu_err err = {0};
+    cu_record rec;
+    cu_rc rc;
+
+    subjects = sql_intf(f->data, "SELECT count(*) FROM subjects");
+    mine = sql_intf(f->data, "SELECT count(*) FROM audit_log WHERE tenant_id = %lld", t);
+    setenv("CUSTOS_FAULT", "audit.append", 1);
+    rc = cu_record_put(f->v, &CTX, f->tenant, "notes", 0, "{\"note\":\"never\"}", 16, &id, &err);
+    assert_int_not_equal(rc, CU_OK);
+    rc = cu_record_get(f->v, &CTX, f->tenant, r0, &rec, &err);
+    assert_int_not_equal(rc, CU_OK);
+    assert_null(rec.json);
+    assert_int_not_equal(
+        cu_record_update(f->v, &CTX, f->tenant, r0, "{\"note\":\"changed\"}", 18, &err), CU_OK);
+    assert_int_not_equal(cu_record_delete(f->v, &CTX, f->tenant, r0, &err), CU_OK);
+    assert_int_not_equal(cu_subject_create(f->v, &CTX, f->tenant, &in, &id, &err), CU_OK);
+    unsetenv("CUSTOS_FAULT");
+
+    /* Nothing happened: no row, no entry, and the record as it was. */
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM records WHERE tenant_id = %lld", t),
+                     records);
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM subjects"), subjects);
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM audit_log"), entries);
+    assert_int_equal(cu_record_get(f->v, &CTX, f->tenant, r0, &rec, &err), CU_OK);
+    assert_string_equal(rec.json, doc);
+    cu_record_cleanup(&rec);
+    /* The chain heads cached by group commit were rolled back with the failed groups. */
+    verify_open(f->v, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    assert_int_equal(rep.entries, mine + 2); /* and the read and the verify just now */
+}
+
+/* A 2 MiB tmpfs holds the data directory and a 512 KiB ballast file. Writes fill it until one
+ * fails; then nothing of that write exists, every acknowledged write does, and reads either
+ * fail handing out nothing or are on record. Freeing the ballast (the operator making room)
+ * lets the running vault work again; after a restart (which folds the WAL back into the
+ * database) every acknowledged write reads back and the chain verifies. */
+#define FULL_DOC 2048
+
+static int full_setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    th_tmpdir(f->dir);
+    snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->dir);
+    assert_int_equal(mkdir(f->mnt, 0700), 0);
+    if (mount("tmpfs", f->mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m,mode=0700") != 0)
+        fail_msg("could not mount a 2 MiB tmpfs on %s: %s; the full-disk test (P-AUD-3) needs "
+                 "root (CAP_SYS_ADMIN), as in CI",
+                 f->mnt, strerror(errno));
+    f->mounted = 1;
+    *state = f;
+    return 0;
+}
+
+static void make_ballast(const char *path, size_t n)
+{
+    char buf[4096];
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+    assert_true(fd >= 0);
+    memset(buf, 0x5a, sizeof(buf));
+    for (size_t i = 0; i < n; i += sizeof(buf))
+        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+}
+
+static void doc_of(int i, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "{\"n\":%d,\"pad\":\"", i);
+
+    /* Varied text, so that nothing compresses or repeats. */
+    while ((size_t)n < cap - 3 && n < FULL_DOC) {
+        buf[n] = (char)('a' + (i * 7 + n * 13) % 26);
+        n++;
+    }
+    memcpy(buf + n, "\"}", 3);
+}
+
+static void test_P_AUD_3_full_disk_fails_closed(void **state)
+{
+    fx *f = *state;
+    char ballast[400], doc[FULL_DOC + 64];
+    cu_vault_opts o = {0};
+    cu_audit_report rep;
+    cu_err err = {0};
+    cu_tenant t;
+    cu_id *acked = f->mem = calloc(4000, sizeof(*acked));
+    int nacked = 0, reads_ok = 0, reads_failed = 0;
+    long long records, creates, reads_logged;
+    cu_rc rc = CU_OK;
+
+    assert_non_null(acked);
+    snprintf(f->data, sizeof(f->data), "%s/data", f->mnt);
+    snprintf(ballast, sizeof(ballast), "%s/ballast", f->mnt);
+    o.data_dir = f->data;
+    assert_int_equal(cu_vault_init(&o, &err), CU_OK);
+    f->v = th_reopen(f->data);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, "Full", &t, &err), CU_OK);
+    f->tenant = t.id;
+    make_ballast(ballast, 512 * 1024);
+
+    while (nacked < 4000) {
+        cu_id id = 0;
+        doc_of(nacked, doc, sizeof(doc));
+        rc = cu_record_put(f->v, &CTX, f->tenant, "notes", 0, doc, strlen(doc), &id, &err);
+        if (rc != CU_OK)
+            break;
+        acked[nacked++] = id;
+    }
+    if (rc == CU_OK)
+        fail_msg("4000 writes of %d bytes fit in a 2 MiB tmpfs", FULL_DOC);
+    print_message("full after %d acknowledged writes: %s (%s)\n", nacked, cu_rc_name(rc), err.msg);
+    assert_true(nacked > 10);
+    assert_true(rc == CU_ERR_IO || rc == CU_ERR_STORE);
+
+    /* The failed write left nothing: as many records and record.create entries as acks. */
+    records =
+        sql_intf(f->data, "SELECT count(*) FROM records WHERE tenant_id = %lld", sqlid(f->tenant));
+    creates = sql_intf(f->data,
+                       "SELECT count(*) FROM audit_log WHERE tenant_id = %lld AND "
+                       "action = 'record.create'",
+                       sqlid(f->tenant));
+    assert_int_equal(records, nacked);
+    assert_int_equal(creates, nacked);
+
+    /* Reads until the disk refuses their entries: a read either fails with nothing handed
+     * out, or it succeeded and its entry is on disk. */
+    for (int i = 0; i < 20000 && reads_failed < 20; i++) {
+        cu_record rec;
+        rc = cu_record_get(f->v, &CTX, f->tenant, acked[i % nacked], &rec, &err);
+        if (rc == CU_OK) {
+            assert_non_null(rec.json);
+            reads_ok++;
+        } else {
+            assert_null(rec.json);
+            reads_failed++;
+        }
+        cu_record_cleanup(&rec);
+    }
+    print_message("on the full disk: %d reads audited and served, %d refused (%s)\n", reads_ok,
+                  reads_failed, err.msg);
+    assert_int_equal(reads_failed, 20);
+    reads_logged = sql_intf(f->data,
+                            "SELECT count(*) FROM audit_log WHERE tenant_id = %lld AND "
+                            "action = 'record.read'",
+                            sqlid(f->tenant));
+    assert_int_equal(reads_logged, reads_ok);
+
+    /* Room again: the running vault answers again and its chain verifies ... */
+    assert_int_equal(unlink(ballast), 0);
+    for (int i = 0; i < 5; i++) {
+        cu_record rec;
+        doc_of(i, doc, sizeof(doc));
+        if (cu_record_get(f->v, &CTX, f->tenant, acked[i], &rec, &err) != CU_OK)
+            fail_msg("read %d after making room: %s", i, err.msg);
+        assert_string_equal(rec.json, doc);
+        cu_record_cleanup(&rec);
+    }
+    verify_open(f->v, f->tenant, &rep);
+    if (!rep.ok)
+        fail_msg("verify after the full disk: %s", rep.problem);
+    /* ... and after a restart, from the files alone, every acknowledged write is there. */
+    cu_vault_close(f->v);
+    f->v = th_reopen(f->data);
+    for (int i = 0; i < nacked; i++) {
+        cu_record rec;
+        doc_of(i, doc, sizeof(doc));
+        if (cu_record_get(f->v, &CTX, f->tenant, acked[i], &rec, &err) != CU_OK)
+            fail_msg("acknowledged write %d unreadable after making room: %s", i, err.msg);
+        assert_string_equal(rec.json, doc);
+        cu_record_cleanup(&rec);
+    }
+    verify_open(f->v, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    assert_int_equal(
+        sql_intf(f->data, "SELECT count(*) FROM records WHERE tenant_id = %lld", sqlid(f->tenant)),
+        nacked);
+    cu_vault_close(f->v); /* before the teardown unmounts */
+    f->v = NULL;
+}
+
+/* --- group commit ------------------------------------------------------------------------- */
+
+#define GC_THREADS 8
+#define GC_PUTS 200
+
+typedef struct writer {
+    cu_vault *v;
+    cu_id tenant;
+    int n, w;
+    cu_id *ids;
+    int acked;
+    cu_rc rc;
+    cu_err err;
+} writer;
+
+static void *write_loop(void *p)
+{
+    writer *w = p;
+    char doc[96];
+
+    for (int i = 0; i < w->n; i++) {
+        cu_id id = 0;
+        cu_rc rc;
+        snprintf(doc, sizeof(doc), "{\"writer\":%d,\"i\":%d}", w->w, i);
+        rc = cu_record_put(w->v, &CTX, w->tenant, "notes", 0, doc, strlen(doc), &id, &w->err);
+        if (rc != CU_OK) {
+            w->rc = rc;
+            break;
+        }
+        w->ids[w->acked++] = id;
+    }
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    cu_id x = *(const cu_id *)a, y = *(const cu_id *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Runs threads * n concurrent puts; returns every acknowledged id (sorted) in *ids. */
+static int concurrent_puts(fx *f, int threads, int n, cu_id **ids)
+{
+    pthread_t th[GC_THREADS];
+    writer w[GC_THREADS];
+    cu_id *all = calloc((size_t)(threads * n), sizeof(*all));
+    int total = 0;
+
+    assert_non_null(all);
+    for (int i = 0; i < threads; i++) {
+        w[i] = (writer){.v = f->v, .tenant = f->tenant, .n = n, .w = i};
+        w[i].ids = calloc((size_t)n, sizeof(cu_id));
+        assert_non_null(w[i].ids);
+        assert_int_equal(pthread_create(&th[i], NULL, write_loop, &w[i]), 0);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].rc != CU_OK)
+            fail_msg("writer %d: %s", i, w[i].err.msg);
+        memcpy(all + total, w[i].ids, (size_t)w[i].acked * sizeof(cu_id));
+        total += w[i].acked;
+        free(w[i].ids);
+    }
+    qsort(all, (size_t)total, sizeof(*all), cmp_id);
+    *ids = all;
+    return total;
+}
+
+/* Every record.create entry of the tenant, as record ids, sorted; through the API (P-AUD-5). */
+static int created_ids(fx *f, cu_id **out)
+{
+    cu_audit_filter flt = {.action = "record.create", .limit = 1000};
+    cu_id *ids = NULL;
+    size_t n = 0, cap = 0;
+    cu_err err = {0};
+
+    for (;;) {
+        cu_audit_entry *page = NULL;
+        size_t got = 0;
+        assert_int_equal(cu_audit_list(f->v, &CTX, f->tenant, &flt, &page, &got, &err), CU_OK);
+        for (size_t i = 0; i < got; i++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                ids = realloc(ids, cap * sizeof(*ids));
+                assert_non_null(ids);
+            }
+            assert_int_equal(strncmp(page[i].object, "record:", 7), 0);
+            assert_int_equal(cu_id_parse(page[i].object + 7, &ids[n]), CU_OK);
+            assert_string_equal(page[i].actor, ACTOR);
+            n++;
+        }
+        if (got > 0)
+            flt.after_seq = page[got - 1].seq;
+        free(page);
+        if (got < flt.limit)
+            break;
+    }
+    qsort(ids, n, sizeof(*ids), cmp_id);
+    *out = ids;
+    return (int)n;
+}
+
+static void check_puts(fx *f, const cu_id *ids, int n)
+{
+    cu_audit_report rep;
+    cu_id *logged = NULL;
+    cu_err err = {0};
+    int nlogged;
+
+    for (int i = 0; i < n; i++) {
+        cu_record rec;
+        if (cu_record_get(f->v, &CTX, f->tenant, ids[i], &rec, &err) != CU_OK)
+            fail_msg("acknowledged record %d unreadable: %s", i, err.msg);
+        cu_record_cleanup(&rec);
+    }
+    nlogged = created_ids(f, &logged);
+    assert_int_equal(nlogged, n);
+    for (int i = 0; i < n; i++)
+        assert_true(logged[i] == ids[i]); /* exactly one entry per acknowledged put */
+    free(logged);
+    verify_open(f->v, f->tenant, &rep);
+    if (!rep.ok)
+        fail_msg("verify: %s", rep.problem);
+    /* The same again from the files alone. */
+    cu_vault_close(f->v);
+    f->v = th_reopen(f->data);
+    verify_open(f->v, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+}
+
+static void test_group_commit_concurrent_puts_are_durable_and_audited_once(void **state)
+{
+    fx *f = *state;
+    cu_commit_stats before, after;
+    cu_id *ids = NULL;
+    int n;
+
+    cu_vault_commit_stats(f->v, &before);
+    n = concurrent_puts(f, GC_THREADS, GC_PUTS, &ids);
+    cu_vault_commit_stats(f->v, &after);
+    assert_int_equal(n, GC_THREADS * GC_PUTS);
+    print_message("group commit: %llu requests in %llu groups\n",
+                  (unsigned long long)(after.requests - before.requests),
+                  (unsigned long long)(after.groups - before.groups));
+    assert_int_equal(after.requests - before.requests, (uint64_t)n);
+    assert_true(after.groups - before.groups < after.requests - before.requests);
+    assert_true(after.count - before.count == after.groups - before.groups);
+    check_puts(f, ids, n);
+    free(ids);
+}
+
+static void test_group_commit_max_1_is_one_commit_per_request(void **state)
+{
+    fx *f = *state;
+    cu_commit_stats st;
+    cu_id *ids = NULL;
+    int n;
+
+    cu_vault_close(f->v);
+    setenv("CUSTOS_COMMIT_GROUP_MAX", "1", 1);
+    f->v = th_reopen(f->data);
+    unsetenv("CUSTOS_COMMIT_GROUP_MAX");
+    n = concurrent_puts(f, GC_THREADS, 40, &ids);
+    assert_int_equal(n, GC_THREADS * 40);
+    cu_vault_commit_stats(f->v, &st);
+    assert_int_equal(st.requests, (uint64_t)n);
+    assert_int_equal(st.groups, st.requests);
+    check_puts(f, ids, n);
+    free(ids);
+}
+
+int main(void)
+{
+#define TAMPER(fn) cmocka_unit_test_setup_teardown(fn, copy_setup, fx_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+    const struct CMUnitTest tamper[] = {
+        TAMPER(test_P_AUD_2_untouched_log_verifies_with_counts),
+        TAMPER(test_P_AUD_2_flipped_object_byte_is_detected),
+        TAMPER(test_P_AUD_2_flipped_actor_byte_is_detected),
+        TAMPER(test_P_AUD_2_deleted_entry_is_named),
+        TAMPER(test_P_AUD_2_swapped_entries_are_detected_at_the_first),
+        TAMPER(test_P_AUD_2_inserted_entry_is_detected),
+        TAMPER(test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint),
+        TAMPER(test_P_AUD_2_deleted_and_rehashed_is_caught_by_signed_checkpoint),
+        TAMPER(test_P_AUD_2_truncation_before_a_checkpoint_is_detected),
+        TAMPER(test_P_AUD_2_truncation_stays_detected_after_new_writes),
+        TAMPER(test_P_AUD_2_forged_checkpoint_signature_is_detected),
+        TAMPER(test_P_AUD_2_checkpoint_moved_to_another_hash_is_detected),
+        TAMPER(test_P_AUD_2_deleted_prefix_is_not_taken_for_a_prune),
+        TAMPER(test_P_AUD_2_limit_truncation_after_last_checkpoint_is_not_detected),
+        TAMPER(test_P_AUD_2_exported_checkpoint_verifies_with_public_key),
+    };
+    const struct CMUnitTest others[] = {
+        T(test_P_AUD_2_checkpoint_now_on_an_automatic_checkpoint_seq),
+        T(test_audit_prune_keeps_chain_verifiable_from_signed_anchor),
+        T(test_P_AUD_3_unauditable_access_does_not_happen),
+        cmocka_unit_test_setup_teardown(test_P_AUD_3_full_disk_fails_closed, full_setup,
+                                        fx_teardown),
+        T(test_group_commit_concurrent_puts_are_durable_and_audited_once),
+        T(test_group_commit_max_1_is_one_commit_per_request),
+    };
+    int failed = cmocka_run_group_tests_name("audit: tamper evidence", tamper, golden_setup,
+                                             golden_teardown);
+
+    return failed + cmocka_run_group_tests_name("audit: retention, fail closed, group commit",
+                                                others, NULL, NULL);
+}
