@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
 #include "json.h"
 
 static const char help[] =
@@ -29,18 +30,6 @@ static const char help[] =
 
 enum { OPT_TENANT = 0x200, OPT_COLL, OPT_SUBJECT, OPT_FIELD, OPT_VALUE };
 
-static int print_ids(const cu_id *ids, size_t n)
-{
-    cJSON *arr = cJSON_CreateArray();
-
-    for (size_t i = 0; i < n; i++) {
-        char buf[CU_ID_STRLEN];
-        cu_id_format(ids[i], buf);
-        cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
-    }
-    return cli_print(arr);
-}
-
 /* The document argument, or stdin for "-". Caller frees. */
 static char *doc_arg(const char *arg, size_t *len)
 {
@@ -54,19 +43,11 @@ static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
 {
     cu_record r;
     cu_err err = {0};
-    cJSON *o, *doc = NULL;
+    cJSON *o;
 
     if (cu_record_get(v, ctx, tenant, id, &r, &err) != CU_OK)
         return cli_fail(&err);
-    o = cJSON_CreateObject();
-    cli_add_id(o, "id", r.id);
-    cJSON_AddStringToObject(o, "collection", r.collection);
-    if (r.subject_id)
-        cli_add_id(o, "subject_id", r.subject_id);
-    cli_add_time(o, "created_at", r.created_at);
-    cli_add_time(o, "updated_at", r.updated_at);
-    if (cu_json_parse(r.json, strlen(r.json), &doc, NULL, &err) == CU_OK)
-        cJSON_AddItemToObject(o, "data", doc);
+    o = cu_http_record_json(&r);
     cu_record_cleanup(&r);
     return cli_print(o);
 }
@@ -176,7 +157,7 @@ int cmd_record(int argc, char **argv)
             return rc;
         r = verb[0] == 'l' ? cu_record_list_by_subject(v, &ctx, tenant, subject, &ids, &n, &err)
                            : cu_record_find(v, &ctx, tenant, coll, field, value, &ids, &n, &err);
-        rc = r == CU_OK ? print_ids(ids, n) : cli_fail(&err);
+        rc = r == CU_OK ? cli_print(cu_http_ids_json(ids, n)) : cli_fail(&err);
         free(ids);
     } else {
         return cli_usage("record", "unknown verb \"%s\"", verb);

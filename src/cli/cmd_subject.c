@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
 
 static const char help[] =
     "usage: custos subject add --tenant ID --external-id X [--email E] [--phone P]\n"
@@ -22,18 +23,6 @@ static const char help[] =
 
 enum { OPT_TENANT = 0x200, OPT_EXT, OPT_EMAIL, OPT_PHONE, OPT_BIRTH };
 
-static int print_ids(const cu_id *ids, size_t n)
-{
-    cJSON *arr = cJSON_CreateArray();
-
-    for (size_t i = 0; i < n; i++) {
-        char buf[CU_ID_STRLEN];
-        cu_id_format(ids[i], buf);
-        cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
-    }
-    return cli_print(arr);
-}
-
 static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
 {
     cu_subject s;
@@ -42,17 +31,7 @@ static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
 
     if (cu_subject_get(v, ctx, tenant, id, &s, &err) != CU_OK)
         return cli_fail(&err);
-    o = cJSON_CreateObject();
-    cli_add_id(o, "id", s.id);
-    cli_add_id(o, "tenant_id", s.tenant_id);
-    cJSON_AddStringToObject(o, "external_id", s.external_id);
-    if (s.email)
-        cJSON_AddStringToObject(o, "email", s.email);
-    if (s.phone)
-        cJSON_AddStringToObject(o, "phone", s.phone);
-    if (s.birth_date)
-        cJSON_AddStringToObject(o, "birth_date", s.birth_date);
-    cli_add_time(o, "created_at", s.created_at);
+    o = cu_http_subject_json(&s);
     cu_subject_cleanup(&s);
     return cli_print(o);
 }
@@ -142,7 +121,7 @@ int cmd_subject(int argc, char **argv)
         if ((rc = cli_open(&c, &v)) != 0)
             return rc;
         if (cu_subject_find(v, &ctx, tenant, by, value, &ids, &n, &err) == CU_OK)
-            rc = print_ids(ids, n);
+            rc = cli_print(cu_http_ids_json(ids, n));
         else
             rc = cli_fail(&err);
         free(ids);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
 
 static const char help[] =
     "usage: custos tenant create NAME [OPTIONS]\n"
@@ -14,22 +15,6 @@ static const char help[] =
     "create makes a tenant with its own tenant, data and index keys and prints it;\n"
     "list prints every tenant, oldest first.\n"
     "\n" CLI_COMMON_HELP;
-
-static const char *state_name(cu_tenant_state s)
-{
-    return s == CU_TENANT_ACTIVE ? "active" : s == CU_TENANT_TERMINATED ? "terminated" : "purged";
-}
-
-static cJSON *tenant_json(const cu_tenant *t)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cli_add_id(o, "id", t->id);
-    cJSON_AddStringToObject(o, "name", t->name);
-    cJSON_AddStringToObject(o, "state", state_name(t->state));
-    cli_add_time(o, "created_at", t->created_at);
-    return o;
-}
 
 int cmd_tenant(int argc, char **argv)
 {
@@ -59,7 +44,7 @@ int cmd_tenant(int argc, char **argv)
         if ((rc = cli_open(&c, &v)) != 0)
             return rc;
         if (cu_tenant_create(v, &ctx, argv[optind], &t, &err) == CU_OK)
-            rc = cli_print(tenant_json(&t));
+            rc = cli_print(cu_http_tenant_json(&t));
         else
             rc = cli_fail(&err);
     } else if (strcmp(verb, "list") == 0) {
@@ -72,7 +57,7 @@ int cmd_tenant(int argc, char **argv)
         if (cu_tenant_list(v, &ctx, &list, &n, &err) == CU_OK) {
             cJSON *arr = cJSON_CreateArray();
             for (size_t i = 0; i < n; i++)
-                cJSON_AddItemToArray(arr, tenant_json(&list[i]));
+                cJSON_AddItemToArray(arr, cu_http_tenant_json(&list[i]));
             rc = cli_print(arr);
             free(list);
         } else {

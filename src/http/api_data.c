@@ -14,7 +14,7 @@ static const char *state_name(cu_tenant_state s)
     return s == CU_TENANT_ACTIVE ? "active" : s == CU_TENANT_TERMINATED ? "terminated" : "purged";
 }
 
-static cJSON *tenant_json(const cu_tenant *t)
+cJSON *cu_http_tenant_json(const cu_tenant *t)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -40,7 +40,7 @@ void api_tenant_create(http_req *r)
         return;
     if (cu_tenant_create_owned(r->v, &r->ctx, http_str(r, "name"), &t, &k, secret, &e) != CU_OK)
         return http_fail(r, &e);
-    o = tenant_json(&t);
+    o = cu_http_tenant_json(&t);
     ko = cJSON_AddObjectToObject(o, "owner_api_key");
     http_add_id(ko, "id", k.id);
     cJSON_AddStringToObject(ko, "role", "owner");
@@ -61,7 +61,7 @@ void api_tenant_list(http_req *r)
     o = cJSON_CreateObject();
     a = cJSON_AddArrayToObject(o, "tenants");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(a, tenant_json(&list[i]));
+        cJSON_AddItemToArray(a, cu_http_tenant_json(&list[i]));
     free(list);
     http_json(r, 200, o);
 }
@@ -73,7 +73,7 @@ void api_tenant_get(http_req *r)
 
     if (cu_tenant_get(r->v, &r->ctx, r->tenant, &t, &e) != CU_OK)
         return http_fail(r, &e);
-    http_json(r, 200, tenant_json(&t));
+    http_json(r, 200, cu_http_tenant_json(&t));
 }
 
 void api_subject_create(http_req *r)
@@ -102,6 +102,22 @@ void api_subject_create(http_req *r)
     http_json(r, 201, o);
 }
 
+cJSON *cu_http_subject_json(const cu_subject *s)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    http_add_id(o, "id", s->id);
+    cJSON_AddStringToObject(o, "external_id", s->external_id);
+    if (s->email)
+        cJSON_AddStringToObject(o, "email", s->email);
+    if (s->phone)
+        cJSON_AddStringToObject(o, "phone", s->phone);
+    if (s->birth_date)
+        cJSON_AddStringToObject(o, "birth_date", s->birth_date);
+    http_add_time(o, "created_at", s->created_at);
+    return o;
+}
+
 void api_subject_get(http_req *r)
 {
     cu_subject s;
@@ -110,16 +126,7 @@ void api_subject_get(http_req *r)
 
     if (cu_subject_get(r->v, &r->ctx, r->tenant, r->ids[1], &s, &e) != CU_OK)
         return http_fail(r, &e);
-    o = cJSON_CreateObject();
-    http_add_id(o, "id", s.id);
-    cJSON_AddStringToObject(o, "external_id", s.external_id);
-    if (s.email)
-        cJSON_AddStringToObject(o, "email", s.email);
-    if (s.phone)
-        cJSON_AddStringToObject(o, "phone", s.phone);
-    if (s.birth_date)
-        cJSON_AddStringToObject(o, "birth_date", s.birth_date);
-    http_add_time(o, "created_at", s.created_at);
+    o = cu_http_subject_json(&s);
     cu_subject_cleanup(&s);
     http_json(r, 200, o);
 }
@@ -152,7 +159,7 @@ void api_subject_search(http_req *r)
     if (cu_subject_find(r->v, &r->ctx, r->tenant, by, value, &ids, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ids", http_id_array(ids, n));
+    cJSON_AddItemToObject(o, "ids", cu_http_ids_json(ids, n));
     free(ids);
     http_json(r, 200, o);
 }
@@ -180,7 +187,7 @@ void api_subject_records(http_req *r)
     if (cu_record_list_by_subject(r->v, &r->ctx, r->tenant, r->ids[1], &ids, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ids", http_id_array(ids, n));
+    cJSON_AddItemToObject(o, "ids", cu_http_ids_json(ids, n));
     free(ids);
     http_json(r, 200, o);
 }
@@ -264,28 +271,36 @@ void api_record_search(http_req *r)
                        http_str(r, "value"), &ids, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ids", http_id_array(ids, n));
+    cJSON_AddItemToObject(o, "ids", cu_http_ids_json(ids, n));
     free(ids);
     http_json(r, 200, o);
+}
+
+cJSON *cu_http_record_json(const cu_record *rec)
+{
+    cJSON *o = cJSON_CreateObject(), *data = NULL;
+    cu_err e = {0};
+
+    http_add_id(o, "id", rec->id);
+    cJSON_AddStringToObject(o, "collection", rec->collection);
+    if (rec->subject_id)
+        http_add_id(o, "subject_id", rec->subject_id);
+    http_add_time(o, "created_at", rec->created_at);
+    http_add_time(o, "updated_at", rec->updated_at);
+    if (cu_json_parse(rec->json, strlen(rec->json), &data, NULL, &e) == CU_OK)
+        cJSON_AddItemToObject(o, "data", data);
+    return o;
 }
 
 void api_record_get(http_req *r)
 {
     cu_record rec;
     cu_err e = {0};
-    cJSON *o, *data = NULL;
+    cJSON *o;
 
     if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[1], &rec, &e) != CU_OK)
         return http_fail(r, &e);
-    o = cJSON_CreateObject();
-    http_add_id(o, "id", rec.id);
-    cJSON_AddStringToObject(o, "collection", rec.collection);
-    if (rec.subject_id)
-        http_add_id(o, "subject_id", rec.subject_id);
-    http_add_time(o, "created_at", rec.created_at);
-    http_add_time(o, "updated_at", rec.updated_at);
-    if (cu_json_parse(rec.json, strlen(rec.json), &data, NULL, &e) == CU_OK)
-        cJSON_AddItemToObject(o, "data", data);
+    o = cu_http_record_json(&rec);
     cu_record_cleanup(&rec);
     http_json(r, 200, o);
 }

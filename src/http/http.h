@@ -49,6 +49,13 @@ cu_rc cu_http_time_parse(const char *s, int64_t *ms);
 void cu_http_time_format(int64_t ms, char out[32]);
 
 /* One entry: its twelve members, in the order of the canonical encoding. */
+/* The JSON documents of tenants, subjects, records and id lists, shared by the API and the CLI
+ * so both print the same shapes. Caller owns the result (cJSON_Delete). */
+struct cJSON *cu_http_tenant_json(const cu_tenant *t);
+struct cJSON *cu_http_subject_json(const cu_subject *s);
+struct cJSON *cu_http_record_json(const cu_record *r);
+struct cJSON *cu_http_ids_json(const cu_id *ids, size_t n);
+
 struct cJSON *cu_http_audit_entry_json(const cu_audit_entry *e);
 /* {"entries": [...], "next": the last seq when the page is full (n == limit), else null}. */
 struct cJSON *cu_http_audit_page_json(const cu_audit_entry *e, size_t n, size_t limit);

@@ -518,7 +518,7 @@ void http_add_time(cJSON *o, const char *name, int64_t t)
     cJSON_AddStringToObject(o, name, buf);
 }
 
-cJSON *http_id_array(const cu_id *ids, size_t n)
+cJSON *cu_http_ids_json(const cu_id *ids, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
 
