@@ -180,7 +180,8 @@ static void created_update(cu_vault *v, cu_id tenant, created *c)
         if (got < flt.limit)
             break;
     }
-    qsort(c->ids, c->n, sizeof(*c->ids), cmp_id);
+    if (c->n > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(c->ids, c->n, sizeof(*c->ids), cmp_id);
 }
 
 /* With the server down: acknowledged records a[from..n) read back exactly and are in the log,
@@ -204,7 +205,7 @@ static void check_vault(const char *data, cu_id tenant, const acks *a, size_t fr
     }
     created_update(v, tenant, cr);
     for (size_t i = from; i < a->n; i++)
-        if (bsearch(&a->a[i].id, cr->ids, cr->n, sizeof(cu_id), cmp_id) == NULL)
+        if (cr->n == 0 || bsearch(&a->a[i].id, cr->ids, cr->n, sizeof(cu_id), cmp_id) == NULL)
             fail_msg("cycle %d: no record.create entry for acknowledged record %llu", cycle,
                      (unsigned long long)a->a[i].id);
     if (cu_audit_verify(v, &CTX, tenant, &rep, &err) != CU_OK)

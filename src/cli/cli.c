@@ -152,25 +152,6 @@ int cli_id(const char *cmd, const char *what, const char *s, cu_id *out)
     return 0;
 }
 
-void cli_add_id(cJSON *o, const char *name, cu_id id)
-{
-    char buf[CU_ID_STRLEN];
-
-    cu_id_format(id, buf);
-    cJSON_AddStringToObject(o, name, buf);
-}
-
-void cli_add_time(cJSON *o, const char *name, int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char buf[32];
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddStringToObject(o, name, buf);
-}
-
 char *cli_read_stdin(size_t max, size_t *len)
 {
     size_t cap = 4096, n = 0;

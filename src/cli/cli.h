@@ -58,10 +58,6 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_print(cJSON *item);
 /* Parses an id argument; prints a usage error on failure. */
 int cli_id(const char *cmd, const char *what, const char *s, cu_id *out);
-/* Adds an id as a decimal string member. */
-void cli_add_id(cJSON *o, const char *name, cu_id id);
-/* Adds a unix time as an RFC 3339 UTC string member. */
-void cli_add_time(cJSON *o, const char *name, int64_t t);
 /* Reads all of stdin (at most max bytes). */
 char *cli_read_stdin(size_t max, size_t *len);
 

@@ -214,7 +214,7 @@ static int do_prune(cu_vault *v, audit_args *a)
     if (cu_audit_prune(v, &cli_ctx, a->tenant, a->before_ms, &upto, &err) != CU_OK)
         return cli_fail(&err);
     o = cJSON_CreateObject();
-    cli_add_id(o, "tenant_id", a->tenant);
+    cu_http_add_id(o, "tenant_id", a->tenant);
     if (upto != 0) {
         char buf[CU_ID_STRLEN];
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)upto);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
 
 static const char help[] =
     "usage: custos key rotate [--tenant ID] [OPTIONS]\n"
@@ -64,7 +65,7 @@ int cmd_key(int argc, char **argv)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "key", tenant ? "tenant" : "master");
         if (tenant)
-            cli_add_id(o, "tenant_id", tenant);
+            cu_http_add_id(o, "tenant_id", tenant);
         cJSON_AddNumberToObject(o, "version", version);
         cJSON_AddNumberToObject(o, "rewrapped", (double)rewrapped);
         rc = cli_print(o);

@@ -118,7 +118,7 @@ int cmd_record(int argc, char **argv)
                           : cu_record_update(v, &ctx, tenant, id, doc, len, &err);
             if (r == CU_OK) {
                 cJSON *o = cJSON_CreateObject();
-                cli_add_id(o, "id", id);
+                cu_http_add_id(o, "id", id);
                 rc = cli_print(o);
             } else {
                 rc = cli_fail(&err);
@@ -137,7 +137,7 @@ int cmd_record(int argc, char **argv)
             rc = do_get(v, &ctx, tenant, id);
         } else if (cu_record_delete(v, &ctx, tenant, id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
-            cli_add_id(o, "id", id);
+            cu_http_add_id(o, "id", id);
             cJSON_AddBoolToObject(o, "deleted", 1);
             rc = cli_print(o);
         } else {

@@ -85,7 +85,7 @@ int cmd_subject(int argc, char **argv)
             return rc;
         if (cu_subject_create(v, &ctx, tenant, &in, &id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
-            cli_add_id(o, "id", id);
+            cu_http_add_id(o, "id", id);
             rc = cli_print(o);
         } else {
             rc = cli_fail(&err);
@@ -101,7 +101,7 @@ int cmd_subject(int argc, char **argv)
             rc = do_get(v, &ctx, tenant, id);
         } else if (cu_subject_erase(v, &ctx, tenant, id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
-            cli_add_id(o, "id", id);
+            cu_http_add_id(o, "id", id);
             cJSON_AddBoolToObject(o, "erased", 1);
             rc = cli_print(o);
         } else {

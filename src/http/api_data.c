@@ -18,10 +18,10 @@ cJSON *cu_http_tenant_json(const cu_tenant *t)
 {
     cJSON *o = cJSON_CreateObject();
 
-    http_add_id(o, "id", t->id);
+    cu_http_add_id(o, "id", t->id);
     cJSON_AddStringToObject(o, "name", t->name);
     cJSON_AddStringToObject(o, "state", state_name(t->state));
-    http_add_time(o, "created_at", t->created_at);
+    cu_http_add_time(o, "created_at", t->created_at);
     return o;
 }
 
@@ -42,7 +42,7 @@ void api_tenant_create(http_req *r)
         return http_fail(r, &e);
     o = cu_http_tenant_json(&t);
     ko = cJSON_AddObjectToObject(o, "owner_api_key");
-    http_add_id(ko, "id", k.id);
+    cu_http_add_id(ko, "id", k.id);
     cJSON_AddStringToObject(ko, "role", "owner");
     cJSON_AddStringToObject(ko, "secret", secret);
     cu_str_wipe(secret);
@@ -98,7 +98,7 @@ void api_subject_create(http_req *r)
     if (cu_subject_create(r->v, &r->ctx, r->tenant, &in, &id, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    http_add_id(o, "id", id);
+    cu_http_add_id(o, "id", id);
     http_json(r, 201, o);
 }
 
@@ -106,7 +106,7 @@ cJSON *cu_http_subject_json(const cu_subject *s)
 {
     cJSON *o = cJSON_CreateObject();
 
-    http_add_id(o, "id", s->id);
+    cu_http_add_id(o, "id", s->id);
     cJSON_AddStringToObject(o, "external_id", s->external_id);
     if (s->email)
         cJSON_AddStringToObject(o, "email", s->email);
@@ -114,7 +114,7 @@ cJSON *cu_http_subject_json(const cu_subject *s)
         cJSON_AddStringToObject(o, "phone", s->phone);
     if (s->birth_date)
         cJSON_AddStringToObject(o, "birth_date", s->birth_date);
-    http_add_time(o, "created_at", s->created_at);
+    cu_http_add_time(o, "created_at", s->created_at);
     return o;
 }
 
@@ -172,7 +172,7 @@ void api_subject_erase(http_req *r)
     if (cu_subject_erase(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    http_add_id(o, "id", r->ids[1]);
+    cu_http_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "erased", 1);
     http_json(r, 200, o);
 }
@@ -253,7 +253,7 @@ void api_record_create(http_req *r)
     if (rc != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    http_add_id(o, "id", id);
+    cu_http_add_id(o, "id", id);
     http_json(r, 201, o);
 }
 
@@ -281,12 +281,12 @@ cJSON *cu_http_record_json(const cu_record *rec)
     cJSON *o = cJSON_CreateObject(), *data = NULL;
     cu_err e = {0};
 
-    http_add_id(o, "id", rec->id);
+    cu_http_add_id(o, "id", rec->id);
     cJSON_AddStringToObject(o, "collection", rec->collection);
     if (rec->subject_id)
-        http_add_id(o, "subject_id", rec->subject_id);
-    http_add_time(o, "created_at", rec->created_at);
-    http_add_time(o, "updated_at", rec->updated_at);
+        cu_http_add_id(o, "subject_id", rec->subject_id);
+    cu_http_add_time(o, "created_at", rec->created_at);
+    cu_http_add_time(o, "updated_at", rec->updated_at);
     if (cu_json_parse(rec->json, strlen(rec->json), &data, NULL, &e) == CU_OK)
         cJSON_AddItemToObject(o, "data", data);
     return o;
@@ -323,7 +323,7 @@ void api_record_update(http_req *r)
     if (rc != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    http_add_id(o, "id", r->ids[1]);
+    cu_http_add_id(o, "id", r->ids[1]);
     http_json(r, 200, o);
 }
 
@@ -335,7 +335,7 @@ void api_record_delete(http_req *r)
     if (cu_record_delete(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    http_add_id(o, "id", r->ids[1]);
+    cu_http_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "deleted", 1);
     http_json(r, 200, o);
 }

@@ -52,6 +52,9 @@ void cu_http_time_format(int64_t ms, char out[32]);
 /* The JSON documents of tenants, subjects, records and id lists, shared by the API and the CLI
  * so both print the same shapes. Caller owns the result (cJSON_Delete). */
 struct cJSON *cu_http_tenant_json(const cu_tenant *t);
+/* Adds an id as a decimal string member, and a unix time as an RFC 3339 UTC string member. */
+void cu_http_add_id(struct cJSON *o, const char *name, cu_id id);
+void cu_http_add_time(struct cJSON *o, const char *name, int64_t t);
 struct cJSON *cu_http_subject_json(const cu_subject *s);
 struct cJSON *cu_http_record_json(const cu_record *r);
 struct cJSON *cu_http_ids_json(const cu_id *ids, size_t n);

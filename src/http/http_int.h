@@ -111,8 +111,6 @@ const char *http_query(const http_req *r, const char *name);
 int http_check_query(http_req *r, const char *const *names, size_t n);
 
 /* Helpers for JSON output. */
-void http_add_id(cJSON *o, const char *name, cu_id id);
-void http_add_time(cJSON *o, const char *name, int64_t t);
 
 /* Dispatch: route, authenticate, check tenant/role/purpose/body, call the handler. */
 void http_dispatch(http_req *r);

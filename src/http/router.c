@@ -499,7 +499,7 @@ int http_check_query(http_req *r, const char *const *names, size_t n)
     return -1;
 }
 
-void http_add_id(cJSON *o, const char *name, cu_id id)
+void cu_http_add_id(cJSON *o, const char *name, cu_id id)
 {
     char buf[CU_ID_STRLEN];
 
@@ -507,7 +507,7 @@ void http_add_id(cJSON *o, const char *name, cu_id id)
     cJSON_AddStringToObject(o, name, buf);
 }
 
-void http_add_time(cJSON *o, const char *name, int64_t t)
+void cu_http_add_time(cJSON *o, const char *name, int64_t t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
