@@ -318,6 +318,28 @@ static void test_P_ACC_1_admin_cannot_grant_owner(void **state)
                      0);
     srv_assert_err(&r, 400, "invalid_field");
     srv_resp_free(&r);
+    /* Nor an auditor: that would hand out the audit permission an admin lacks. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", W->a.id);
+    assert_int_equal(srv_call(&W->s, "POST", path, W->a.key[CU_ROLE_ADMIN], NULL,
+                              "{\"name\":\"aud\",\"role\":\"auditor\"}", &r),
+                     0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    /* And an admin cannot remove what it could not grant: the owner's key and user. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys/%s", W->a.id,
+             W->a.key_id[CU_ROLE_OWNER]);
+    assert_int_equal(srv_call(&W->s, "DELETE", path, W->a.key[CU_ROLE_ADMIN], NULL, NULL, &r), 0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users/%s", W->a.id, W->a.user);
+    assert_int_equal(srv_call(&W->s, "DELETE", path, W->a.key[CU_ROLE_ADMIN], NULL, NULL, &r), 0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    /* The owner key still works. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, W->a.key[CU_ROLE_OWNER], NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
 }
 
 /* --- P-ISO-1 ----------------------------------------------------------------------------- */

@@ -381,6 +381,7 @@ static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *
     ops[0].u.login.tenant_id = u->tenant_id;
     ops[0].u.login.user_id = u->id;
     ops[0].u.login.totp_step = step;
+    ops[0].u.login.now = now;
     ops[1].type = CU_OP_SESSION_PURGE;
     ops[1].u.purge.tenant_id = u->tenant_id;
     ops[1].u.purge.user_id = u->id;

@@ -202,7 +202,9 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
     struct cu_commit_req *r;
     int count = 0;
 
-    for (r = reqs; r != NULL && rc == CU_OK; r = r->next, count++)
+    for (r = reqs; r != NULL; r = r->next)
+        count++;
+    for (r = reqs; r != NULL && rc == CU_OK; r = r->next)
         rc = add_request(v, &g, r, &gerr);
     if (rc == CU_OK)
         rc = v->store->ops->apply(v->store, g.ops, g.nops, &gerr);

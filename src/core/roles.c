@@ -63,18 +63,17 @@ int cu_role_can(cu_role r, cu_perm p)
     return (role_perms[r] & BIT(p)) != 0;
 }
 
-/* P-ACC-1: roles are ranked owner > admin > agent, analyst, auditor. An owner grants any
- * tenant role, an admin any but owner, nobody else anything; the operator role is never
+/* P-ACC-1: only a role that manages keys or users grants, and never a permission it does not
+ * hold itself: an owner grants any tenant role; an admin grants admin, agent and analyst, but
+ * not auditor (the audit log is beyond an admin) and not owner. The operator role is never
  * granted here (the server makes operator keys itself). */
 int cu_role_can_grant(cu_role granter, cu_role role)
 {
-    if (!cu_role_tenant_ok(role))
+    if (!cu_role_tenant_ok(role) || !cu_role_tenant_ok(granter))
         return 0;
-    if (granter == CU_ROLE_OWNER)
-        return 1;
-    if (granter == CU_ROLE_ADMIN)
-        return role >= CU_ROLE_ADMIN;
-    return 0;
+    if (!cu_role_can(granter, CU_PERM_KEYS) && !cu_role_can(granter, CU_PERM_USERS))
+        return 0;
+    return (role_perms[role] & ~role_perms[granter]) == 0;
 }
 
 int cu_role_tenant_ok(cu_role r)

@@ -78,11 +78,43 @@ void api_key_list(http_req *r)
     http_json(r, 200, o);
 }
 
+/* P-ACC-1: a credential may be removed only by whoever could have granted it, so an admin
+ * cannot revoke or delete the owners above it. A target that is not the tenant's is simply
+ * not found. */
+static int may_remove_key(http_req *r, cu_id key)
+{
+    cu_apikey *keys = NULL;
+    cu_err e = {0};
+    size_t n = 0;
+    int found = 0, ok = 0;
+
+    if (cu_apikey_list(r->v, &r->ctx, r->tenant, &keys, &n, &e) != CU_OK) {
+        http_fail(r, &e);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].id == key) {
+            found = 1;
+            ok = cu_role_can_grant(r->who.role, keys[i].role);
+        }
+    free(keys);
+    if (!found) {
+        e.code = CU_ERR_NOT_FOUND;
+        http_fail(r, &e);
+    } else if (!ok) {
+        http_error(r, 403, "forbidden", "the %s role may not remove this key",
+                   cu_role_name(r->who.role));
+    }
+    return found && ok;
+}
+
 void api_key_revoke(http_req *r)
 {
     cu_err e = {0};
     cJSON *o;
 
+    if (!may_remove_key(r, r->ids[1]))
+        return;
     if (cu_apikey_revoke(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
@@ -172,7 +204,15 @@ void api_user_get(http_req *r)
 void api_user_delete(http_req *r)
 {
     cu_err e = {0};
+    cu_user u;
     cJSON *o;
+
+    if (cu_user_get(r->v, &r->ctx, r->tenant, r->ids[1], &u, &e) != CU_OK)
+        return http_fail(r, &e);
+    cu_user_cleanup(&u);
+    if (!cu_role_can_grant(r->who.role, u.role))
+        return http_error(r, 403, "forbidden", "the %s role may not delete this user",
+                          cu_role_name(r->who.role));
 
     if (cu_user_delete(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);

@@ -263,7 +263,7 @@ static int authenticate(http_req *r)
 {
     const char *auth = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
-    char token[CU_SESSION_TOKEN_MAX];
+    char token[CU_SESSION_TOKEN_MAX] = "";
     cu_err e = {0};
     cu_rc rc = CU_ERR_AUTH;
 
@@ -272,6 +272,7 @@ static int authenticate(http_req *r)
         rc = cu_auth_apikey(r->v, auth + 7, &r->who, &e);
     else if (cookies != NULL && cookie_value(cookies, "custos_session", token, sizeof(token)) == 0)
         rc = cu_auth_session(r->v, token, &r->who, &e);
+    cu_str_wipe(token);
     if (rc != CU_OK) {
         http_error(r, 401, "unauthenticated",
                    "a valid API key (Authorization: Bearer) or session cookie is required");

@@ -210,7 +210,7 @@ static void access_log(const http_req *r, double secs)
                  "{\"ts\":%lld,\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
                  "\"status\":%u,\"error\":\"%s\",\"ms\":%.3f,\"tenant\":\"%s\","
                  "\"principal\":\"%s%s\",\"source\":\"%s\",\"bytes_in\":%zu}\n",
-                 (long long)time(NULL), r->request_id, r->method,
+                 (long long)time(NULL), r->request_id, r->route ? r->route->method : "other",
                  r->route ? r->route->metric : "unmatched", r->status,
                  r->err_code ? r->err_code : "", secs * 1e3, tenant,
                  !r->authed ? "" : r->who.kind == CU_PRINCIPAL_APIKEY ? "key:" : "user:", who,

@@ -276,7 +276,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_USER_LOGIN_OK] = "UPDATE users SET failures = 0, window_start = 0, locked_until = 0,"
                         " totp_last_step = CASE WHEN ?3 > 0 THEN ?3 ELSE totp_last_step END"
                         " WHERE tenant_id = ?1 AND user_id = ?2"
-                        " AND (?3 = 0 OR totp_last_step < ?3)",
+                        " AND (?3 = 0 OR totp_last_step < ?3) AND locked_until <= ?4",
     [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND user_id = ?",
     [S_USER_FIND] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND email_digest = ?",
     [S_USER_LIST] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?"
@@ -561,6 +561,8 @@ static cu_rc apply_login(sqlite_store *s, const cu_store_op *op, cu_err *err)
             bind_id(st, 1, op->u.login.tenant_id);
             bind_id(st, 2, op->u.login.user_id);
             sqlite3_bind_int64(st, 3, op->u.login.totp_step);
+            /* P-ACC-6: a guess that started before the lock committed does not get in. */
+            sqlite3_bind_int64(st, 4, op->u.login.now);
         }
         return run_one_row(s, st, err, "record login", CU_ERR_CONFLICT,
                            "the code was already used, or the user is gone");
