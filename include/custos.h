@@ -662,4 +662,27 @@ const char *cu_data_role_name(cu_data_role r);
 const char *cu_retention_event_name(cu_retention_event e);
 const char *cu_retention_action_name(cu_retention_action a);
 
+/* --- a tenant's policy and the sweep (P-RET-1, P-RET-4) ----------------------------------- */
+
+/* Validates a policy (YAML text; name is what error messages call it) and binds it to the
+ * tenant as its next version, defining every collection it declares, in one audited
+ * transaction. *version gets the new version (1 for the first). */
+cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
+                           size_t len, const char *name, unsigned *version, cu_err *err);
+/* The tenant's current policy; CU_ERR_NOT_FOUND if it has none. Caller frees *out with
+ * cu_policy_free(). */
+cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *version,
+                       cu_err *err);
+
+typedef struct cu_sweep_report {
+    size_t tenants;                    /* tenants with a policy, swept */
+    size_t audit_tenants_pruned;       /* tenants whose audit log lost old entries */
+    uint64_t audit_pruned_through_max; /* the highest seq pruned through */
+} cu_sweep_report;
+
+/* Applies what the clock (cu_clock_now) has made due under every tenant's policy: for now,
+ * each tenant's audit log is pruned to the retention of the policy's log category (the one
+ * with fideslang "system.operations" data), from a signed anchor. Idempotent. */
+cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err);
+
 #endif

@@ -1115,6 +1115,74 @@ static void test_group_commit_max_1_is_one_commit_per_request(void **state)
     free(ids);
 }
 
+static char *read_policy(const char *path, size_t *len)
+{
+    char *text = NULL;
+    cu_err err = {0};
+
+    if (cu_file_read(path, 1 << 20, &text, len, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    return text;
+}
+
+/* P-RET-4 and issue 4's retention of the log: under ERP Smart Cloud's policy (logs kept 12
+ * months), a sweep prunes the audit entries older than that, keeps the newer ones, and the
+ * chain verifies from the signed anchor. */
+static void test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window(void **state)
+{
+    char dir[256], data[256], *text;
+    cu_ctx ctx = {.actor = "test", .purpose = "retention"};
+    cu_audit_entry *e = NULL;
+    cu_audit_filter all = {.limit = 1000};
+    cu_audit_report rep;
+    cu_sweep_report sw;
+    cu_tenant t;
+    cu_err err = {0};
+    size_t len = 0, n = 0;
+    unsigned version = 0;
+    cu_id rid;
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    cu_clock_set(1767225600); /* 2026-01-01 */
+    assert_int_equal(cu_tenant_create(v, &ctx, "ERP", &t, &err), CU_OK);
+    text = read_policy("policies/erpsmartcloud.yaml", &len);
+    assert_int_equal(cu_tenant_set_policy(v, &ctx, t.id, text, len, "erp", &version, &err), CU_OK);
+    assert_int_equal(version, 1);
+    free(text);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cu_record_put(v, &ctx, t.id, "access_logs", 0, "{\"path\":\"/a\"}", 13,
+                                       &rid, &err),
+                         CU_OK);
+    /* 11 months later: nothing is due yet. */
+    cu_clock_set(1767225600 + 334 * 86400);
+    assert_int_equal(cu_sweep(v, &ctx, &sw, &err), CU_OK);
+    assert_int_equal(sw.tenants, 1);
+    assert_int_equal(sw.audit_tenants_pruned, 0);
+    assert_int_equal(cu_record_put(v, &ctx, t.id, "access_logs", 0, "{\"path\":\"/b\"}", 13,
+                                   &rid, &err),
+                     CU_OK);
+    /* 12 months and a day after the first entries: those go, the newer stay. */
+    cu_clock_set(1767225600 + 366 * 86400);
+    assert_int_equal(cu_sweep(v, &ctx, &sw, &err), CU_OK);
+    assert_int_equal(sw.audit_tenants_pruned, 1);
+    assert_int_equal(cu_audit_list(v, &ctx, t.id, &all, &e, &n, &err), CU_OK);
+    assert_true(n >= 2);
+    for (size_t i = 0; i < n; i++)
+        assert_true(e[i].at >= (int64_t)(1767225600 + 334 * 86400) * 1000);
+    free(e);
+    assert_int_equal(cu_audit_verify(v, &ctx, t.id, &rep, &err), CU_OK);
+    assert_true(rep.ok);
+    /* Sweeping again changes nothing. */
+    assert_int_equal(cu_sweep(v, &ctx, &sw, &err), CU_OK);
+    assert_int_equal(sw.audit_tenants_pruned, 0);
+    cu_clock_set(0);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 int main(void)
 {
 #define TAMPER(fn) cmocka_unit_test_setup_teardown(fn, copy_setup, fx_teardown)
@@ -1137,6 +1205,7 @@ int main(void)
         TAMPER(test_P_AUD_2_exported_checkpoint_verifies_with_public_key),
     };
     const struct CMUnitTest others[] = {
+        cmocka_unit_test(test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window),
         T(test_P_AUD_2_checkpoint_now_on_an_automatic_checkpoint_seq),
         T(test_audit_prune_keeps_chain_verifiable_from_signed_anchor),
         T(test_P_AUD_3_unauditable_access_does_not_happen),

@@ -140,6 +140,8 @@ static void test_migration_from_previous_schema_version(void **state)
     cu_store_tenant got;
     uint8_t hash[32];
     uint64_t seq;
+    unsigned pver;
+    char *ptext = NULL;
     cu_err err = {0};
     char *spec = NULL;
     int prev = cu_store_sqlite_schema_version() - 1;
@@ -150,9 +152,9 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest tables (version 4: the audit log). */
+    /* The previous schema lacks the newest table (version 5: tenant policies). */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
-    assert_int_equal(old->ops->audit_head(old, 77, &seq, hash, &err), CU_ERR_STORE);
+    assert_int_equal(old->ops->policy_get(old, 77, &pver, &ptext, &err), CU_ERR_STORE);
     old->ops->close(old);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
@@ -167,7 +169,8 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cur->ops->collection_get(cur, 77, "employees", &spec, &err), CU_OK);
     assert_string_equal(spec, "{\"fields\":{}}");
     free(spec);
-    /* And the newest has it. */
+    /* And the newest has it, and the audit log of version 4. */
+    assert_int_equal(cur->ops->policy_get(cur, 77, &pver, &ptext, &err), CU_ERR_NOT_FOUND);
     assert_int_equal(cur->ops->audit_head(cur, 77, &seq, hash, &err), CU_OK);
     assert_int_equal(seq, 0);
     cur->ops->close(cur);

@@ -7,10 +7,13 @@
  * URL and an operator API key (once), and serves.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "http.h"
@@ -31,20 +34,76 @@ static const char help[] =
     "  --threads N             worker threads (default: 8 per core)        CUSTOS_THREADS\n"
     "  --max-body BYTES        request body limit (default 1048576)        CUSTOS_MAX_BODY\n"
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
+    "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"
+    "                          3600; 0: never; see custos sweep)\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
-    "                          quiet, data); flags beat the environment, which beats the file\n"
+    "                          quiet, data, sweep_interval); flags beat the environment,\n"
+    "                          which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
-       OPT_CONFIG };
+       OPT_CONFIG, OPT_SWEEP };
 
-#define NSETTINGS 8
-static const char *const names[NSETTINGS] = {"listen",   "port",  "cert", "key",
-                                             "threads",  "max_body", "quiet", "data"};
-static const char *const envs[NSETTINGS] = {"CUSTOS_LISTEN",  "CUSTOS_PORT",     "CUSTOS_CERT",
-                                            "CUSTOS_KEY",     "CUSTOS_THREADS",  "CUSTOS_MAX_BODY",
-                                            "CUSTOS_QUIET",   "CUSTOS_DATA"};
+#define NSETTINGS 9
+static const char *const names[NSETTINGS] = {"listen",  "port",     "cert",  "key",
+                                             "threads", "max_body", "quiet", "data",
+                                             "sweep_interval"};
+static const char *const envs[NSETTINGS] = {
+    "CUSTOS_LISTEN",  "CUSTOS_PORT",     "CUSTOS_CERT", "CUSTOS_KEY",           "CUSTOS_THREADS",
+    "CUSTOS_MAX_BODY", "CUSTOS_QUIET",   "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL"};
+
+/* The retention sweep inside the server (P-RET-1): a thread that sweeps every interval
+ * seconds and logs counts, never values, as a JSON line on stderr. */
+typedef struct sweeper {
+    cu_vault *v;
+    unsigned long interval;
+    pthread_t th;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int stop, started;
+} sweeper;
+
+static void *sweep_loop(void *arg)
+{
+    sweeper *s = arg;
+    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention"};
+
+    pthread_mutex_lock(&s->m);
+    while (!s->stop) {
+        struct timespec until;
+        cu_sweep_report rep;
+        cu_err err = {0};
+        cu_rc rc;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)s->interval;
+        while (!s->stop && pthread_cond_timedwait(&s->c, &s->m, &until) == 0)
+            ;
+        if (s->stop)
+            break;
+        pthread_mutex_unlock(&s->m);
+        rc = cu_sweep(s->v, &ctx, &rep, &err);
+        if (rc == CU_OK)
+            fprintf(stderr, "{\"sweep\":\"ok\",\"tenants\":%zu,\"audit_logs_pruned\":%zu}\n",
+                    rep.tenants, rep.audit_tenants_pruned);
+        else
+            fprintf(stderr, "{\"sweep\":\"%s\"}\n", cu_rc_name(err.code));
+        pthread_mutex_lock(&s->m);
+    }
+    pthread_mutex_unlock(&s->m);
+    return NULL;
+}
+
+static void sweeper_stop(sweeper *s)
+{
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->m);
+    s->stop = 1;
+    pthread_cond_signal(&s->c);
+    pthread_mutex_unlock(&s->m);
+    pthread_join(s->th, NULL);
+}
 
 typedef struct settings {
     char *v[NSETTINGS];
@@ -168,6 +227,7 @@ int cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, OPT_MAXBODY},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"config", required_argument, NULL, OPT_CONFIG},
+        {"sweep-interval", required_argument, NULL, OPT_SWEEP},
         {NULL, 0, NULL, 0},
     };
     settings file = {{0}}, flags = {{0}};
@@ -176,7 +236,9 @@ int cmd_serve(int argc, char **argv)
     cu_vault *v = NULL;
     cu_err err = {0};
     cli_common c;
-    unsigned long port = 8443, threads = 0, max_body = 0;
+    unsigned long port = 8443, threads = 0, max_body = 0, interval = 3600;
+    sweeper sw = {0};
+    sigset_t set_;
     int opt, helpme = 0, rc = 0;
     const char *val[NSETTINGS];
 
@@ -192,6 +254,8 @@ int cmd_serve(int argc, char **argv)
             set(&flags, 6, "1");
         } else if (opt == OPT_CONFIG) {
             config = optarg;
+        } else if (opt == OPT_SWEEP) {
+            set(&flags, 8, optarg);
         } else {
             rc = cli_usage("serve", "unknown option");
             goto out;
@@ -215,7 +279,8 @@ int cmd_serve(int argc, char **argv)
         c.data_dir = val[7];
     if ((val[1] && (rc = parse_uint("port", val[1], 65535, &port)) != 0) ||
         (val[4] && (rc = parse_uint("threads", val[4], 256, &threads)) != 0) ||
-        (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0))
+        (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
+        (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0))
         goto out;
     if ((rc = first_start(&c, &v)) != 0)
         goto out;
@@ -227,8 +292,22 @@ int cmd_serve(int argc, char **argv)
     hc.max_body = max_body;
     hc.quiet = val[6] != NULL && strcmp(val[6], "0") != 0;
     hc.data_dir = c.data_dir;
+    /* Signals go to the server's sigwait, never to the sweeper thread. */
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, NULL);
+    sw.v = v;
+    sw.interval = interval;
+    pthread_mutex_init(&sw.m, NULL);
+    pthread_cond_init(&sw.c, NULL);
+    if (interval > 0 && pthread_create(&sw.th, NULL, sweep_loop, &sw) == 0)
+        sw.started = 1;
     if (cu_http_serve(&hc, v, &err) != CU_OK)
         rc = cli_fail(&err);
+    sweeper_stop(&sw);
+    pthread_mutex_destroy(&sw.m);
+    pthread_cond_destroy(&sw.c);
 out:
     cu_vault_close(v);
     for (size_t i = 0; i < NSETTINGS; i++) {

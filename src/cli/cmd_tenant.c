@@ -1,5 +1,5 @@
 /*
- * cmd_tenant.c: `custos tenant create|list`.
+ * cmd_tenant.c: `custos tenant create|list|policy`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,46 +7,95 @@
 
 #include "cli.h"
 #include "http.h"
+#include "util.h"
 
 static const char help[] =
-    "usage: custos tenant create NAME [OPTIONS]\n"
+    "usage: custos tenant create NAME [--policy FILE] [OPTIONS]\n"
     "       custos tenant list [OPTIONS]\n"
+    "       custos tenant policy --tenant ID FILE [OPTIONS]\n"
     "\n"
-    "create makes a tenant with its own tenant, data and index keys and prints it;\n"
-    "list prints every tenant, oldest first.\n"
-    "\n" CLI_COMMON_HELP;
+    "create makes a tenant with its own tenant, data and index keys and prints it; with\n"
+    "--policy it is bound to that privacy policy (see policies/ and docs/policy.md) and the\n"
+    "policy's collections are declared. list prints every tenant, oldest first. policy binds\n"
+    "a new version of a tenant's policy.\n"
+    "\n"
+    "  --policy FILE           a policy file for the new tenant\n"
+    "  --tenant ID             the tenant whose policy changes\n" CLI_COMMON_HELP;
+
+enum { OPT_POLICY = 0x200, OPT_TENANT };
+
+/* Reads and binds the policy in path to tenant; prints nothing. Returns an exit code. */
+static int bind_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *path,
+                       unsigned *version)
+{
+    char *text = NULL;
+    size_t len = 0;
+    cu_err err = {0};
+    int rc = 0;
+
+    if (cu_file_read(path, 1 << 20, &text, &len, &err) != CU_OK ||
+        cu_tenant_set_policy(v, ctx, tenant, text, len, path, version, &err) != CU_OK)
+        rc = cli_fail(&err);
+    free(text);
+    return rc;
+}
 
 int cmd_tenant(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        CLI_COMMON_OPTS,
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"tenant", required_argument, NULL, OPT_TENANT},
+        {NULL, 0, NULL, 0},
+    };
     cu_ctx ctx = {.actor = "cli", .purpose = "administration"};
-    const char *verb;
+    const char *verb, *policy = NULL, *tenant_s = NULL;
     cu_vault *v = NULL;
     cu_err err = {0};
+    unsigned version = 0;
     cli_common c;
     int opt, helpme = 0, rc;
 
     cli_common_defaults(&c);
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        if (!cli_common_opt(&c, opt, optarg, &helpme))
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (cli_common_opt(&c, opt, optarg, &helpme))
+            continue;
+        if (opt == OPT_POLICY)
+            policy = optarg;
+        else if (opt == OPT_TENANT)
+            tenant_s = optarg;
+        else
             return cli_usage("tenant", "unknown option");
+    }
     if (helpme) {
         fputs(help, stdout);
         return 0;
     }
     if (optind >= argc)
-        return cli_usage("tenant", "create or list?");
+        return cli_usage("tenant", "create, list or policy?");
     verb = argv[optind++];
     if (strcmp(verb, "create") == 0) {
+        cu_policy *p = NULL;
         cu_tenant t;
+        cJSON *o;
         if (optind + 1 != argc)
             return cli_usage("tenant", "create takes one NAME");
+        /* A bad policy refuses the tenant before it exists. */
+        if (policy != NULL && cu_policy_load(policy, &p, &err) != CU_OK)
+            return cli_fail(&err);
+        cu_policy_free(p);
         if ((rc = cli_open(&c, &v)) != 0)
             return rc;
-        if (cu_tenant_create(v, &ctx, argv[optind], &t, &err) == CU_OK)
-            rc = cli_print(cu_http_tenant_json(&t));
-        else
+        if (cu_tenant_create(v, &ctx, argv[optind], &t, &err) != CU_OK)
             rc = cli_fail(&err);
+        else if (policy != NULL)
+            rc = bind_policy(v, &ctx, t.id, policy, &version);
+        if (rc == 0) {
+            o = cu_http_tenant_json(&t);
+            if (policy != NULL)
+                cJSON_AddNumberToObject(o, "policy_version", version);
+            rc = cli_print(o);
+        }
     } else if (strcmp(verb, "list") == 0) {
         cu_tenant *list = NULL;
         size_t n = 0;
@@ -62,6 +111,21 @@ int cmd_tenant(int argc, char **argv)
             free(list);
         } else {
             rc = cli_fail(&err);
+        }
+    } else if (strcmp(verb, "policy") == 0) {
+        cu_id tenant;
+        cJSON *o;
+        if (optind + 1 != argc)
+            return cli_usage("tenant", "policy takes one FILE");
+        if ((rc = cli_id("tenant", "--tenant", tenant_s, &tenant)) != 0)
+            return rc;
+        if ((rc = cli_open(&c, &v)) != 0)
+            return rc;
+        if ((rc = bind_policy(v, &ctx, tenant, argv[optind], &version)) == 0) {
+            o = cJSON_CreateObject();
+            cu_http_add_id(o, "tenant_id", tenant);
+            cJSON_AddNumberToObject(o, "policy_version", version);
+            rc = cli_print(o);
         }
     } else {
         return cli_usage("tenant", "unknown verb \"%s\"", verb);

@@ -14,7 +14,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  init                       create a data directory with a new master key\n"
-    "  tenant create|list         manage tenants\n"
+    "  tenant create|list|policy  manage tenants and their policies\n"
     "  subject add|get|find|erase manage data subjects\n"
     "  collection define          declare a collection's field classes\n"
     "  record put|update|get|list|find|delete\n"
@@ -24,6 +24,7 @@ static const char usage[] =
     "  audit verify|list|checkpoint|checkpoints|prune\n"
     "                             read, verify and export the audit log\n"
     "  serve                      serve the HTTPS API (TLS 1.3)\n"
+    "  sweep                      apply retention under every tenant's policy\n"
     "\n"
     "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
     "stderr. Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 refused,\n"
@@ -35,7 +36,7 @@ static const struct {
 } commands[] = {
     {"init", cmd_init},         {"tenant", cmd_tenant}, {"subject", cmd_subject},
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
-    {"serve", cmd_serve}, {"audit", cmd_audit},
+    {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},
 };
 

@@ -149,6 +149,11 @@ int cu_field_is_card_name(const char *name);
 /* 1 if the string holds something that looks like a full payment card number (P-ENC-3). */
 int cu_value_is_card_number(const char *s);
 
+/* Builds the COLLECTION_PUT of a collection's field classes (validated). The op's spec is
+ * allocated: free it (a const char *) after applying. */
+cu_rc cu_collection_op(cu_id tenant, const char *collection, const cu_field_def *fields,
+                       size_t n, cu_store_op *op, cu_err *err);
+
 /* Wipes every string value of a cJSON tree (personal values), then deletes it. NULL: no-op. */
 void cu_json_delete_wiped(cJSON *o);
 

@@ -285,15 +285,12 @@ static int field_name_ok(const char *name)
     return 1;
 }
 
-cu_rc cu_collection_define(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
-                           const cu_field_def *fields, size_t n, cu_err *err)
+cu_rc cu_collection_op(cu_id tenant, const char *collection, const cu_field_def *fields,
+                       size_t n, cu_store_op *op, cu_err *err)
 {
     cJSON *root = cJSON_CreateObject(), *fo;
-    cu_store_op op = {0};
     char *spec = NULL;
     cu_rc rc = CU_OK;
-
-    cu_audit_in a;
 
     if (root == NULL || (fo = cJSON_AddObjectToObject(root, "fields")) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -305,8 +302,6 @@ cu_rc cu_collection_define(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
                         CU_COLLECTION_MAX);
         goto out;
     }
-    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
-        goto out;
     for (size_t i = 0; i < n; i++) {
         cJSON *f;
         if (!field_name_ok(fields[i].name) || (unsigned)fields[i].cls > CU_FIELD_FORBIDDEN) {
@@ -335,15 +330,29 @@ cu_rc cu_collection_define(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
     }
-    op.type = CU_OP_COLLECTION_PUT;
-    op.u.collection.tenant_id = tenant;
-    op.u.collection.name = collection;
-    op.u.collection.spec = spec;
-    cu_audit_in_set(&a, tenant, "collection.define", "collection:%s", collection);
-    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    memset(op, 0, sizeof(*op));
+    op->type = CU_OP_COLLECTION_PUT;
+    op->u.collection.tenant_id = tenant;
+    op->u.collection.name = collection;
+    op->u.collection.spec = spec;
 out:
-    free(spec);
     cJSON_Delete(root);
     return rc;
 }
 
+cu_rc cu_collection_define(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                           const cu_field_def *fields, size_t n, cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    if ((rc = cu_collection_op(tenant, collection, fields, n, &op, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) == CU_OK) {
+        cu_audit_in_set(&a, tenant, "collection.define", "collection:%s", collection);
+        rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    }
+    free((char *)(uintptr_t)op.u.collection.spec);
+    return rc;
+}

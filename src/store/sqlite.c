@@ -108,6 +108,12 @@ static const char *const migrations[] = {
     "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, anchor INTEGER NOT NULL,"
     "  at INTEGER NOT NULL, hash BLOB NOT NULL, sig BLOB NOT NULL,"
     "  PRIMARY KEY(tenant_id, seq, anchor)) WITHOUT ROWID;",
+
+    /* 4 -> 5: each tenant's privacy policy, versioned (the YAML text as loaded). */
+    "CREATE TABLE tenant_policies("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), version INTEGER NOT NULL,"
+    "  text TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, version)) WITHOUT ROWID;",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -182,6 +188,8 @@ enum stmt_id {
     S_AUDIT_PRUNE,
     S_CKPT_PUT,
     S_CKPT_LIST,
+    S_POLICY_PUT,
+    S_POLICY_GET,
     S__COUNT
 };
 
@@ -304,6 +312,10 @@ static const char *const stmt_sql[S__COUNT] = {
                    " VALUES(?,?,?,?,?,?)",
     [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
                     " WHERE tenant_id = ? ORDER BY seq, anchor",
+    [S_POLICY_PUT] = "INSERT INTO tenant_policies(tenant_id, version, text, created_at)"
+                     " VALUES(?,?,?,?)",
+    [S_POLICY_GET] = "SELECT version, text FROM tenant_policies WHERE tenant_id = ?"
+                     " ORDER BY version DESC LIMIT 1",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
@@ -666,6 +678,15 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int(st, 6, op->u.checkpoint.anchor ? 1 : 0);
         }
         return run(s, st, err, "write audit checkpoint");
+    case CU_OP_POLICY_PUT:
+        st = stmt(s, S_POLICY_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.policy.tenant_id);
+            sqlite3_bind_int64(st, 2, op->u.policy.version);
+            sqlite3_bind_text(st, 3, op->u.policy.text, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 4, op->u.policy.created_at);
+        }
+        return run(s, st, err, "store the tenant's policy");
     case CU_OP_AUDIT_PRUNE:
         st = stmt(s, S_AUDIT_PRUNE);
         if (st) {
@@ -1637,6 +1658,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 2",
         "PRAGMA user_version = 3",
         "PRAGMA user_version = 4",
+        "PRAGMA user_version = 5",
     };
     int version = 0;
     cu_rc rc;
@@ -2039,6 +2061,40 @@ out:
     return CU_OK;
 }
 
+static cu_rc sq_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text,
+                           cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *text = NULL;
+    *version = 0;
+    pthread_mutex_lock(&s->lock);
+    st = stmt(s, S_POLICY_GET);
+    if (st == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the tenant's policy");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 1);
+        *version = (unsigned)sqlite3_column_int64(st, 0);
+        if ((*text = t ? strdup((const char *)t) : NULL) == NULL)
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "the tenant has no policy");
+    } else {
+        rc = db_error(s, src, err, "read the tenant's policy");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 const cu_store_ops cu_store_sqlite = {
     .name = "sqlite-connection",
     .open = cu_store_sqlite_open_single,
@@ -2050,6 +2106,7 @@ const cu_store_ops cu_store_sqlite = {
     .audit_scan = sq_audit_scan,
     .audit_seq_before = sq_audit_seq_before,
     .audit_checkpoints = sq_audit_checkpoints,
+    .policy_get = sq_policy_get,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

@@ -116,6 +116,8 @@ FWD(user_find, (cu_store * s, cu_id t, const uint8_t d[32], cu_store_user *out, 
     (r, t, d, out, err))
 FWD(user_list, (cu_store * s, cu_id t, cu_store_user **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
+FWD(policy_get, (cu_store * s, cu_id t, unsigned *version, char **text, cu_err *err),
+    (r, t, version, text, err))
 FWD(session_get, (cu_store * s, const uint8_t h[32], cu_store_session *out, cu_err *err),
     (r, h, out, err))
 
@@ -147,6 +149,7 @@ static const cu_store_ops pool_ops = {
     .user_find = p_user_find,
     .user_list = p_user_list,
     .session_get = p_session_get,
+    .policy_get = p_policy_get,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

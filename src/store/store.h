@@ -170,7 +170,8 @@ typedef enum cu_store_op_type {
     CU_OP_AUDIT_APPEND,      /* audit: insert; CU_ERR_EXISTS if (tenant, seq) is taken */
     CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert; CU_ERR_EXISTS if (tenant, seq, anchor) is
                                 taken: checkpoints are never replaced */
-    CU_OP_AUDIT_PRUNE        /* audit_prune: delete the tenant's entries with seq <= upto */
+    CU_OP_AUDIT_PRUNE,       /* audit_prune: delete the tenant's entries with seq <= upto */
+    CU_OP_POLICY_PUT         /* policy: a tenant's policy text as a new version */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
@@ -235,6 +236,12 @@ typedef struct cu_store_op {
             cu_id tenant_id;
             uint64_t upto;
         } audit_prune;
+        struct {
+            cu_id tenant_id;
+            unsigned version;
+            const char *text;
+            int64_t created_at;
+        } policy;
     } u;
 } cu_store_op;
 
@@ -263,6 +270,9 @@ typedef struct cu_store_ops {
     /* The tenant's checkpoints by seq. Caller frees *out. */
     cu_rc (*audit_checkpoints)(cu_store *s, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
                                cu_err *err);
+    /* The tenant's newest policy text and its version; CU_ERR_NOT_FOUND if none. Caller frees
+     * *text. */
+    cu_rc (*policy_get)(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
     /* Commit latency since open (the whole transaction, fsync included). */
     void (*commit_stats)(cu_store *s, cu_commit_stats *out);
 

@@ -1,0 +1,167 @@
+/*
+ * sweep.c: a tenant's privacy policy, bound to it as versions, and the sweep that applies what
+ * time has made due.
+ *
+ * Binding a policy validates it (cu_policy_parse), stores its text as the tenant's next
+ * version and defines every collection it declares, in one audited transaction, so the field
+ * classes a tenant runs under are always those of its current policy.
+ *
+ * The sweep runs from `custos sweep` and inside `custos serve` on an interval. It is where
+ * retention is enforced (P-RET-1); for now it prunes each tenant's audit log to the retention
+ * of the policy's log category, the one whose fideslang categories include
+ * "system.operations" (the longest if several), after signing an anchor (P-RET-4, P-AUD-2).
+ * It is idempotent: a sweep cut short by a crash is finished by the next one.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core_int.h"
+#include "util.h"
+
+#define POLICY_MAX (1024 * 1024)
+
+cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
+                           size_t len, const char *name, unsigned *version, cu_err *err)
+{
+    cu_policy *p = NULL;
+    cu_store_op *ops = NULL;
+    char *copy = NULL, *old = NULL;
+    unsigned cur = 0;
+    size_t n, nops = 0;
+    cu_audit_in a;
+    cu_rc rc;
+
+    if (text == NULL || len > POLICY_MAX)
+        return cu_err_set(err, CU_ERR_LIMIT, "a policy must be at most %d bytes", POLICY_MAX);
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_policy_parse(text, len, name ? name : "policy", &p, err)) != CU_OK)
+        return rc;
+    rc = v->store->ops->policy_get(v->store, tenant, &cur, &old, err);
+    free(old);
+    if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
+        goto out;
+    n = cu_policy_collection_count(p);
+    ops = calloc(n + 1, sizeof(*ops));
+    copy = malloc(len + 1);
+    if (ops == NULL || copy == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    ops[0].type = CU_OP_POLICY_PUT;
+    ops[0].u.policy.tenant_id = tenant;
+    ops[0].u.policy.version = cur + 1;
+    ops[0].u.policy.text = copy;
+    ops[0].u.policy.created_at = cu_clock_now();
+    nops = 1;
+    for (size_t i = 0; i < n; i++) {
+        const cu_policy_collection *c = cu_policy_collection_at(p, i);
+        if ((rc = cu_collection_op(tenant, c->name, c->fields, c->n_fields, &ops[nops], err)) !=
+            CU_OK)
+            goto out;
+        nops++;
+    }
+    cu_audit_in_set(&a, tenant, "policy.set", "policy:%.40s:v%u", cu_policy_id(p), cur + 1);
+    if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) == CU_OK && version)
+        *version = cur + 1;
+out:
+    for (size_t i = 1; i < nops; i++)
+        free((char *)(uintptr_t)ops[i].u.collection.spec);
+    free(ops);
+    free(copy);
+    cu_policy_free(p);
+    return rc;
+}
+
+cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *version,
+                       cu_err *err)
+{
+    char *text = NULL;
+    unsigned ver = 0;
+    cu_rc rc;
+
+    *out = NULL;
+    if ((rc = v->store->ops->policy_get(v->store, tenant, &ver, &text, err)) != CU_OK)
+        return rc;
+    rc = cu_policy_parse(text, strlen(text), "stored policy", out, err);
+    free(text);
+    if (rc == CU_OK && version)
+        *version = ver;
+    return rc;
+}
+
+/* The retention of the policy's log category: the longest among categories holding
+ * system.operations data. 0 if the policy has none. */
+static int log_retention(const cu_policy *p, cu_duration *out)
+{
+    int found = 0;
+
+    for (size_t i = 0; i < cu_policy_category_count(p); i++) {
+        const cu_policy_category *c = cu_policy_category_at(p, i);
+        for (size_t f = 0; f < c->n_fides; f++) {
+            if (strncmp(c->fides[f], "system.operations", 17) != 0)
+                continue;
+            /* Compare by where each lands from one fixed time. */
+            if (!found || cu_duration_add(0, c->retention.keep) > cu_duration_add(0, *out))
+                *out = c->retention.keep;
+            found = 1;
+        }
+    }
+    return found;
+}
+
+/* The newest time t with t + d <= now: entries at or before it have outlived d. */
+static int64_t cutoff(int64_t now, cu_duration d)
+{
+    int64_t lo = 0, hi = now;
+
+    /* cu_duration_add is monotonic; a binary search keeps calendar months exact. */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (cu_duration_add(mid, d) <= now)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err)
+{
+    cu_tenant *tenants = NULL;
+    size_t n = 0;
+    int64_t now = cu_clock_now();
+    cu_rc rc;
+
+    memset(rep, 0, sizeof(*rep));
+    if ((rc = cu_tenant_list(v, ctx, &tenants, &n, err)) != CU_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == CU_OK; i++) {
+        cu_policy *p = NULL;
+        cu_duration keep;
+        uint64_t pruned = 0;
+        if (tenants[i].state == CU_TENANT_PURGED)
+            continue;
+        rc = cu_tenant_policy(v, tenants[i].id, &p, NULL, err);
+        if (rc == CU_ERR_NOT_FOUND) {
+            rc = CU_OK;
+            continue;
+        }
+        rep->tenants++;
+        /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned. */
+        if (rc == CU_OK && log_retention(p, &keep) &&
+            (rc = cu_audit_prune(v, ctx, tenants[i].id, cutoff(now, keep) * 1000 + 999,
+                                 &pruned, err)) == CU_OK && pruned > 0) {
+            rep->audit_tenants_pruned++;
+            rep->audit_pruned_through_max =
+                pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
+        }
+        cu_policy_free(p);
+    }
+    free(tenants);
+    return rc;
+}
