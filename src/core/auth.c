@@ -509,14 +509,25 @@ cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err 
 
 cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err)
 {
+    cu_store_session row;
     cu_store_op op;
+    cu_audit_in a;
+    cu_ctx ctx = {.actor = "user", .purpose = "logout"};
+    char actor[48];
     cu_rc rc;
 
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_SESSION_DELETE;
     if (!token_parse(token, op.u.session.token_hash))
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
-    rc = v->store->ops->apply(v->store, &op, 1, err);
+    /* Whose session it is names the entry in that tenant's log (P-AUD-1). */
+    if (v->store->ops->session_get(v->store, op.u.session.token_hash, &row, err) != CU_OK)
+        return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
+    snprintf(actor, sizeof(actor), "user:%llu", (unsigned long long)row.user_id);
+    ctx.actor = actor;
+    cu_audit_in_set(&a, row.tenant_id, "user.logout", "user:%llu",
+                    (unsigned long long)row.user_id);
+    rc = cu_commit(v, &ctx, &op, 1, &a, 1, err);
     if (rc == CU_ERR_NOT_FOUND)
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     return rc;
