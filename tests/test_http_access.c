@@ -20,19 +20,11 @@
 #include "srv.h"
 #include "th.h"
 
-typedef struct world {
-    srv s;
-    srv_tenant a, b;
-} world;
-
-static world *W;
+static srv_world *W;
 
 static int group_setup(void **state)
 {
-    W = calloc(1, sizeof(*W));
-    srv_start(&W->s, NULL);
-    srv_tenant_make(&W->s, "alpha", &W->a);
-    srv_tenant_make(&W->s, "bravo", &W->b);
+    W = srv_world_new("alpha", "bravo");
     *state = W;
     return 0;
 }
@@ -40,8 +32,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    assert_int_equal(srv_stop(&W->s, 1), 0);
-    free(W);
+    srv_world_free(W);
     W = NULL;
     return 0;
 }

@@ -436,7 +436,6 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
     int64_t now = cu_clock_now();
     cu_rc rc;
 
-    (void)ctx;
     token[0] = '\0';
     memset(&u, 0, sizeof(u));
     if (password == NULL || strnlen(password, CU_PASSWORD_MAX + 1) > CU_PASSWORD_MAX ||

@@ -444,3 +444,23 @@ void srv_tenant_make(const srv *s, const char *name, srv_tenant *t)
     srv_call_ok(s, "POST", path, t->key[CU_ROLE_OWNER], NULL, body, 201, t->user);
     login(s, t->id, t->email, t->password, t->session, sizeof(t->session));
 }
+
+srv_world *srv_world_new(const char *first, const char *second)
+{
+    srv_world *w = calloc(1, sizeof(*w));
+
+    assert_non_null(w);
+    srv_start(&w->s, NULL);
+    srv_tenant_make(&w->s, first, &w->a);
+    if (second != NULL)
+        srv_tenant_make(&w->s, second, &w->b);
+    return w;
+}
+
+void srv_world_free(srv_world *w)
+{
+    if (w == NULL)
+        return;
+    assert_int_equal(srv_stop(&w->s, 1), 0);
+    free(w);
+}

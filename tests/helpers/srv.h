@@ -99,4 +99,15 @@ void srv_tenant_make(const srv *s, const char *name, srv_tenant *t);
 void srv_call_ok(const srv *s, const char *method, const char *path, const char *auth,
                  const char *purpose, const char *body, long want, char id[SRV_ID]);
 
+/* A server with one or two tenants, shared by a cmocka group. */
+typedef struct srv_world {
+    srv s;
+    srv_tenant a, b;
+} srv_world;
+
+/* Starts a server and makes tenant a named first and, unless second is NULL, tenant b. */
+srv_world *srv_world_new(const char *first, const char *second);
+/* Stops the server, expecting exit status 0, removes its directory and frees w. */
+void srv_world_free(srv_world *w);
+
 #endif
