@@ -28,12 +28,16 @@ LDFLAGS_TEST := -fsanitize=address,undefined
 
 LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c src/http/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
-TEST_SRC := $(wildcard tests/test_*.c)
+TEST_SRC := $(wildcard tests/test_*.c tests/scenarios/test_*.c)
 TEST_HELPERS := $(wildcard tests/helpers/*.c)
 
-REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
+# The seed policies, compiled in (cu_policy_builtin).
+POLICY_FILES := $(sort $(wildcard policies/*.yaml))
+GEN_SRC  := build/gen/policies_builtin.c
+
+REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o) build/rel/$(GEN_SRC:.c=.o)
 REL_CLI_OBJ  := $(CLI_SRC:%.c=build/rel/%.o)
-TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o)
+TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o) build/test/$(GEN_SRC:.c=.o)
 TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
@@ -47,6 +51,10 @@ libcustos.a: $(REL_LIB_OBJ)
 
 custos: $(REL_CLI_OBJ) libcustos.a
 	$(CC) $(LDFLAGS_REL) -o $@ $(REL_CLI_OBJ) libcustos.a $(PKG_LIBS)
+
+$(GEN_SRC): $(POLICY_FILES) scripts/embed_policies.sh
+	@mkdir -p $(dir $@)
+	scripts/embed_policies.sh $@ $(POLICY_FILES)
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)

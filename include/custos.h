@@ -43,6 +43,15 @@ typedef enum cu_rc {
     CU_ERR_RATE_LIMITED,    /* "rate_limited": too many attempts; try again later (P-ACC-6) */
     CU_ERR_MFA_REQUIRED,    /* "mfa_required": the account needs a TOTP code (P-ACC-2) */
     CU_ERR_UNAVAILABLE,     /* "unavailable": the vault cannot serve now (shutting down) */
+    CU_ERR_UNKNOWN_PURPOSE, /* "unknown_purpose": the tenant's policy has no such purpose */
+    CU_ERR_PURPOSE_DENIED,  /* "purpose_not_allowed": the purpose may not touch this data */
+    CU_ERR_CONSENT_REQUIRED, /* "consent_required": the purpose needs the subject's consent */
+    CU_ERR_OBJECTED,        /* "objected": the subject objected to this purpose (P-DSR-6) */
+    CU_ERR_RESTRICTED,      /* "restricted": the subject's processing is restricted (P-DSR-5) */
+    CU_ERR_OPTED_OUT,       /* "opted_out": Global Privacy Control opts out of sale/sharing */
+    CU_ERR_UNDER_AGE,       /* "under_age": the subject is under the policy's minimum age */
+    CU_ERR_LEGAL_HOLD,      /* "legal_hold": the data is under a legal hold (P-RET-5) */
+    CU_ERR_TERMINATED,      /* "tenant_terminated": the tenant's data is read-only (P-RET-2) */
     CU_ERR__COUNT
 } cu_rc;
 
@@ -106,7 +115,11 @@ typedef struct cu_ctx {
     const char *purpose;    /* e.g. "support" */
     const char *request_id; /* correlation id */
     const char *source;     /* source address */
+    unsigned flags;         /* CU_CTX_* */
 } cu_ctx;
+
+#define CU_CTX_OPERATOR 1u /* platform staff: only the policy's operator purposes (P-ACC-4) */
+#define CU_CTX_GPC 2u      /* Sec-GPC: 1, an opt-out of sale and sharing purposes */
 
 /* Commit latency of the store, for /metrics: a cumulative-friendly histogram. */
 #define CU_COMMIT_BUCKETS 10
@@ -136,7 +149,8 @@ typedef struct cu_tenant {
     cu_id id;
     char name[CU_NAME_MAX];
     cu_tenant_state state;
-    int64_t created_at; /* unix seconds */
+    int64_t created_at;    /* unix seconds */
+    int64_t terminated_at; /* 0 while active: the end of the subscription (P-RET-2) */
 } cu_tenant;
 
 /* Creates a tenant with its own tenant key, data key and index key (P-ISO-3). name: 1 to 127
@@ -164,6 +178,8 @@ typedef struct cu_subject {
     char *phone;      /* NULL when unknown */
     char *birth_date; /* NULL when unknown */
     int64_t created_at;
+    int restricted;        /* P-DSR-5 */
+    int64_t last_activity; /* the newest write of the subject's data */
 } cu_subject;
 
 /* Wipes and frees the strings of s. NULL is a no-op. */
@@ -678,11 +694,124 @@ typedef struct cu_sweep_report {
     size_t tenants;                    /* tenants with a policy, swept */
     size_t audit_tenants_pruned;       /* tenants whose audit log lost old entries */
     uint64_t audit_pruned_through_max; /* the highest seq pruned through */
+    uint64_t records_deleted;          /* past their category's retention (P-RET-1, P-RET-4) */
+    uint64_t records_anonymized;       /* the same where the policy anonymizes (P-RET-6) */
+    uint64_t records_held;             /* due, but kept by a legal hold (P-RET-5) */
+    uint64_t subjects_erased;          /* left without data in a purged tenant */
+    size_t tenants_purged;             /* whose export window ended (P-RET-2) */
+    size_t tenants_shredded;           /* whose keys were destroyed: nothing retained remains */
 } cu_sweep_report;
 
-/* Applies what the clock (cu_clock_now) has made due under every tenant's policy: for now,
- * each tenant's audit log is pruned to the retention of the policy's log category (the one
- * with fideslang "system.operations" data), from a signed anchor. Idempotent. */
+/* Applies what the clock (cu_clock_now) has made due under every tenant's policy: each
+ * tenant's audit log is pruned to the retention of the policy's log category (the one with
+ * fideslang "system.operations" data), from a signed anchor; every record past its category's
+ * retention is deleted or anonymized unless a legal hold covers it; a terminated tenant whose
+ * export window has ended is purged, and its keys destroyed once nothing retained remains.
+ * Idempotent, and resumable: each step commits on its own, and a sweep cut short is finished
+ * by the next. */
 cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err);
+
+/* --- the policy enforced: purposes, consent, age, holds, the tenant's end ----------------- */
+
+/* The purpose every tenant has besides its policy's: the subject's own access to its data
+ * (P-DSR-1), which reaches a restricted subject too (P-DSR-5). */
+#define CU_PURPOSE_SUBJECT_ACCESS "subject_access"
+
+/* 1 if the tenant has a policy bound (from the vault's cache), else 0. */
+int cu_tenant_has_policy(cu_vault *v, cu_id tenant);
+
+/* The text of a policy that ships inside custos (the five of policies/, by id: "scm",
+ * "scalemule", "erpsmartcloud", "customermaps", "optymyze"); NULL if none has that id. */
+const char *cu_policy_builtin(const char *id, size_t *len);
+/* The ids of the built-in policies, NULL-terminated. */
+extern const char *const cu_policy_builtin_ids[];
+
+typedef enum cu_consent_action {
+    CU_CONSENT_GRANT = 1,             /* consent to a consent-based purpose */
+    CU_CONSENT_WITHDRAW = 2,          /* its withdrawal (P-DSR-6) */
+    CU_CONSENT_OBJECT = 3,            /* objection to a legitimate-interest purpose (P-DSR-6) */
+    CU_CONSENT_WITHDRAW_OBJECTION = 4 /* the objection lifted */
+} cu_consent_action;
+
+/* "grant", "withdraw", "object", "withdraw_objection"; "?" if out of range. */
+const char *cu_consent_action_name(cu_consent_action a);
+/* Parses an action name; CU_ERR_INVALID if unknown. */
+cu_rc cu_consent_action_parse(const char *s, cu_consent_action *out);
+
+/* One entry of a subject's consent ledger (P-CON-2): what, when, from where, under which
+ * policy version. */
+typedef struct cu_consent {
+    cu_id subject_id;
+    uint64_t seq;
+    char purpose[65];
+    cu_consent_action action;
+    int64_t at;
+    char source[65];         /* who collected it: "web", "api", "gpc", ... */
+    char policy_version[65]; /* the policy's version string when it was given */
+} cu_consent;
+
+/* Appends to the subject's ledger. grant and withdraw name a purpose whose basis is consent,
+ * object and withdraw_objection one whose basis is legitimate interest; anything else is
+ * CU_ERR_INVALID. source: 1 to 64 bytes of [A-Za-z0-9_.:-] (NULL: "api"). */
+cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                        const char *purpose, cu_consent_action action, const char *source,
+                        cu_err *err);
+/* The subject's ledger, oldest first. Caller frees *out. */
+cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                      cu_consent **out, size_t *n, cu_err *err);
+
+/* P-DSR-5: restricts (on 1) or lifts the restriction of (on 0) a subject: its data is kept but
+ * refused for every purpose but legal obligations and the subject's own access. */
+cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int on,
+                          cu_err *err);
+
+/* P-AGE-2: the subject is under the policy's minimum age: it is erased now, or, while a legal
+ * hold covers it, restricted (*erased 0) until the hold is released. */
+cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                                int *erased, cu_err *err);
+
+/* Checks that ctx's purpose may touch the data of subject (0: none) in collection (NULL:
+ * the subject's profile) of the tenant, under its policy (P-CON-1, P-DSR-5, P-DSR-6, P-ACC-4).
+ * CU_OK when the tenant has no policy or ctx names no purpose (trusted in-process callers). */
+cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                       const char *collection, cu_err *err);
+
+/* A legal hold (P-RET-5): nothing it covers is deleted, anonymized or erased until released.
+ * It covers the whole tenant (subject and record 0), one subject, or one record. */
+typedef struct cu_hold {
+    cu_id id;
+    cu_id tenant_id;
+    cu_id subject_id;
+    cu_id record_id;
+    char *reason; /* sealed at rest; wiped by cu_hold_cleanup */
+    int64_t created_at;
+    int64_t released_at; /* 0 while in force */
+} cu_hold;
+
+#define CU_HOLD_REASON_MAX 500
+
+void cu_hold_cleanup(cu_hold *h);
+/* Places a hold; reason: 1 to CU_HOLD_REASON_MAX bytes without control characters. */
+cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_id record,
+                    const char *reason, cu_id *out_id, cu_err *err);
+/* Releases a hold in force; CU_ERR_NOT_FOUND if there is none with that id. */
+cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, cu_err *err);
+/* Every hold of the tenant, released ones too, oldest first. Release each with
+ * cu_hold_cleanup, then free *out. */
+cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, size_t *n,
+                   cu_err *err);
+/* 1 if a hold in force covers the record (of subject, 0 if none), 0 if not; -1 on error. */
+int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err);
+
+/* P-RET-2: ends the tenant's subscription now. Its data becomes read-only and exportable for
+ * the policy's export window (*export_until), then the sweep purges it. CU_ERR_CONFLICT if it
+ * is not active. */
+cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t *export_until,
+                          cu_err *err);
+/* P-RET-2, P-DSR-2: the tenant's whole data as one JSON document (every subject with its
+ * profile and records, and the tenant's own records), while it is active or in its export
+ * window. Caller wipes and frees *json. */
+cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json, size_t *len,
+                       cu_err *err);
 
 #endif

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs every test: each cmocka binary in BUILD/tests, then each tests/cli/*.sh with the
+# Runs every test: each cmocka binary in BUILD/tests and BUILD/tests/scenarios, then each tests/cli/*.sh with the
 # sanitized custos binary. Prints one closing line "N passed, N failed" over all of them and
 # exits non-zero if anything failed.
 set -u
@@ -11,7 +11,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-for t in "$BUILD"/tests/test_*; do
+for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
     case "$t" in *.o|*.d) continue ;; esac
     [ -x "$t" ] || continue
     "$t" >"$out" 2>&1

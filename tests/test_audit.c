@@ -1131,7 +1131,8 @@ static char *read_policy(const char *path, size_t *len)
 static void test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window(void **state)
 {
     char dir[256], data[256], *text;
-    cu_ctx ctx = {.actor = "test", .purpose = "retention"};
+    /* No purpose: a trusted in-process caller, as the sweeper is. */
+    cu_ctx ctx = {.actor = "test"};
     cu_audit_entry *e = NULL;
     cu_audit_filter all = {.limit = 1000};
     cu_audit_report rep;

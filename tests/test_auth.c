@@ -520,7 +520,7 @@ static void test_P_ACC_3_keys_are_scoped_to_a_tenant_and_role(void **state)
     assert_int_equal(th_sql(f->data, sql), 0);
     assert_int_equal(cu_auth_apikey(f->v, secret, &p, &err), CU_OK);
     assert_int_equal(cu_apikey_create(f->v, NULL, f->b, CU_ROLE_OWNER, "c", &k, spare, &err),
-                     CU_ERR_CONFLICT);
+                     CU_ERR_TERMINATED);
     assert_string_equal(spare, "");
     snprintf(sql, sizeof(sql), "UPDATE tenants SET state = 2 WHERE tenant_id = %llu",
              (unsigned long long)f->b);
@@ -598,7 +598,7 @@ static void test_user_input_is_validated(void **state)
              (unsigned long long)f->b);
     assert_int_equal(th_sql(f->data, sql), 0);
     assert_int_equal(cu_user_create(f->v, NULL, f->b, "a@b.co", PW, CU_ROLE_AGENT, &id, &err),
-                     CU_ERR_CONFLICT);
+                     CU_ERR_TERMINATED);
 }
 
 static void test_user_email_is_unique_per_tenant_and_normalized(void **state)
@@ -978,7 +978,10 @@ static void test_migration_2_to_3_keeps_data_and_adds_auth_tables(void **state)
 
     assert_int_equal(cu_store_sqlite_open_at(path, 3, &s, &err), CU_OK);
     assert_int_equal(th_sql_int(dir, "PRAGMA user_version"), 3);
-    assert_int_equal(s->ops->tenant_get(s, 77, &t, &err), CU_OK);
+    /* The store's statements are the newest schema's: read the v3 row in SQL. */
+    assert_int_equal(th_sql_text(dir, "SELECT name FROM tenants WHERE tenant_id = 77", t.name,
+                                 sizeof(t.name)),
+                     0);
     assert_string_equal(t.name, "from v2");
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_APIKEY_PUT;

@@ -41,7 +41,7 @@ static int group_teardown(void **state)
 
 /* The ids and values a request is built from. */
 typedef struct ids {
-    char tenant[SRV_ID], subject[SRV_ID], record[SRV_ID], key[SRV_ID], user[SRV_ID];
+    char tenant[SRV_ID], subject[SRV_ID], record[SRV_ID], key[SRV_ID], user[SRV_ID], hold[SRV_ID];
     char collection[32];
     char subject_email[64], note[64], user_email[64];
 } ids;
@@ -64,6 +64,7 @@ static void ids_of(const srv_tenant *t, ids *o)
     snprintf(o->record, SRV_ID, "%s", t->record);
     snprintf(o->key, SRV_ID, "%s", t->key_id[CU_ROLE_AGENT]);
     snprintf(o->user, SRV_ID, "%s", t->user);
+    random_id(o->hold); /* the tenants hold no legal hold */
     snprintf(o->collection, sizeof(o->collection), "%s", t->collection);
     snprintf(o->subject_email, sizeof(o->subject_email), "%s", t->subject_email);
     snprintf(o->note, sizeof(o->note), "%s", t->note);
@@ -81,6 +82,7 @@ static void ids_random(ids *o, const char *collection)
     random_id(o->record);
     random_id(o->key);
     random_id(o->user);
+    random_id(o->hold);
     snprintf(o->collection, sizeof(o->collection), "%s", collection);
     random_id(r);
     snprintf(o->subject_email, sizeof(o->subject_email), "nobody.%s@example.org", r);
@@ -118,6 +120,8 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
             v = o->key;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/users"))
             v = o->user;
+        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/holds"))
+            v = o->hold;
         else if (p[1] == '{')
             fail_msg("%s %s: the sweep knows no value for \"%.*s\" after \"%.*s\": add one to "
                      "route_path()",
@@ -154,6 +158,12 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/users/{id}/totp/confirm", "{\"code\":\"123456\"}"},
     {"POST", "/v1/tenants/{tenant}/login",
      "{\"email\":\"%U\",\"password\":\"not the password at all\"}"},
+    /* No such built-in policy: past the role check, and tenant a keeps having none. */
+    {"PUT", "/v1/tenants/{tenant}/policy", "{\"policy\":\"sweep-%N\"}"},
+    {"POST", "/v1/tenants/{tenant}/subjects/{id}/consents",
+     "{\"purpose\":\"support\",\"action\":\"grant\"}"},
+    {"PUT", "/v1/tenants/{tenant}/subjects/{id}/restriction", "{\"restricted\":false}"},
+    {"POST", "/v1/tenants/{tenant}/holds", "{\"subject_id\":\"%S\",\"reason\":\"sweep %N\"}"},
 };
 
 static const char *sample_of(const http_route *rt)

@@ -144,6 +144,8 @@ static void test_migration_from_previous_schema_version(void **state)
     char *ptext = NULL;
     cu_err err = {0};
     char *spec = NULL;
+    cu_store_hold *holds = NULL;
+    size_t nholds = 0;
     int prev = cu_store_sqlite_schema_version() - 1;
 
     assert_true(prev >= 1);
@@ -152,9 +154,9 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest table (version 5: tenant policies). */
+    /* The previous schema lacks the newest table (version 6: legal holds). */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
-    assert_int_equal(old->ops->policy_get(old, 77, &pver, &ptext, &err), CU_ERR_STORE);
+    assert_int_equal(old->ops->hold_list(old, 77, &holds, &nholds, &err), CU_ERR_STORE);
     old->ops->close(old);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
@@ -169,7 +171,12 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cur->ops->collection_get(cur, 77, "employees", &spec, &err), CU_OK);
     assert_string_equal(spec, "{\"fields\":{}}");
     free(spec);
-    /* And the newest has it, and the audit log of version 4. */
+    /* And the newest has it, the policies of version 5, and the audit log of version 4; the
+     * tenant is still active. */
+    assert_int_equal(cur->ops->hold_list(cur, 77, &holds, &nholds, &err), CU_OK);
+    assert_int_equal(nholds, 0);
+    cu_store_holds_free(holds, nholds);
+    assert_int_equal(got.terminated_at, 0);
     assert_int_equal(cur->ops->policy_get(cur, 77, &pver, &ptext, &err), CU_ERR_NOT_FOUND);
     assert_int_equal(cur->ops->audit_head(cur, 77, &seq, hash, &err), CU_OK);
     assert_int_equal(seq, 0);

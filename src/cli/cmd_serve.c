@@ -83,10 +83,15 @@ static void *sweep_loop(void *arg)
             break;
         pthread_mutex_unlock(&s->m);
         rc = cu_sweep(s->v, &ctx, &rep, &err);
-        if (rc == CU_OK)
-            fprintf(stderr, "{\"sweep\":\"ok\",\"tenants\":%zu,\"audit_logs_pruned\":%zu}\n",
-                    rep.tenants, rep.audit_tenants_pruned);
-        else
+        if (rc == CU_OK) {
+            cJSON *o = cu_http_sweep_json(&rep);
+            char *line;
+            cJSON_AddStringToObject(o, "sweep", "ok");
+            if ((line = cJSON_PrintUnformatted(o)) != NULL)
+                fprintf(stderr, "%s\n", line);
+            free(line);
+            cJSON_Delete(o);
+        } else
             fprintf(stderr, "{\"sweep\":\"%s\"}\n", cu_rc_name(err.code));
         pthread_mutex_lock(&s->m);
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "http.h"
 #include "util.h"
 
 static const char help[] =
@@ -50,9 +51,7 @@ int cmd_sweep(int argc, char **argv)
     if ((rc = cli_open(&c, &v)) != 0)
         return rc;
     if (cu_sweep(v, &ctx, &rep, &err) == CU_OK) {
-        o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "tenants", (double)rep.tenants);
-        cJSON_AddNumberToObject(o, "audit_logs_pruned", (double)rep.audit_tenants_pruned);
+        o = cu_http_sweep_json(&rep);
         rc = cli_print(o);
     } else {
         rc = cli_fail(&err);

@@ -46,6 +46,7 @@ void cu_keyring_check(const uint8_t key[CU_KEYBYTES], uint8_t out[32]);
 void cu_keyring_free(cu_keyring *r);
 
 typedef struct cu_heads cu_heads;
+typedef struct cu_policy_cache cu_policy_cache;
 struct cu_commit_req;
 
 struct cu_vault {
@@ -68,6 +69,8 @@ struct cu_vault {
     uint64_t grouped;   /* requests they carried */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
     uint8_t audit_pk[32];
+    pthread_mutex_t policy_lock; /* guards policies */
+    cu_policy_cache *policies;   /* parsed tenant policies (enforce.c) */
 };
 
 /* A plaintext key and its version. */
@@ -224,6 +227,43 @@ void cu_audit_sign(cu_vault *v, int anchor, cu_id tenant, uint64_t seq, int64_t 
                    const uint8_t hash[32], cu_audit_checkpoint *out);
 /* Loads DIR/audit.key, making it (0600) if missing. */
 cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
+
+/* --- the policy enforced (enforce.c, hold.c, lifecycle.c) ---------------------------------- */
+
+/* The restricted flag of a subject found under age while a hold covers it: restricted, and
+ * erased by the sweep once no hold covers it (P-AGE-2). */
+#define CU_SUBJECT_UNDER_AGE 2
+
+/* The tenant's current policy, parsed once and cached; CU_ERR_NOT_FOUND if it has none. The
+ * pointer stays valid until the vault closes. */
+cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *version,
+                    cu_err *err);
+/* Drops the cached policy of a tenant (after binding a new one). */
+void cu_policy_cache_forget(cu_vault *v, cu_id tenant);
+void cu_policy_cache_free(cu_vault *v);
+/* With a policy, a record's collection must be one the policy declares (P-RET-1). */
+cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collection, cu_err *err);
+/* P-AGE-1: CU_ERR_UNDER_AGE if birth_date (validated, may be NULL) is under the tenant's
+ * policy's minimum age today. */
+cu_rc cu_age_check(cu_vault *v, cu_id tenant, const char *birth_date, cu_err *err);
+
+/* A record opened without a purpose check or an audit entry, for the vault's own use (the
+ * sweep, the export, which audit themselves). Release with cu_record_cleanup. */
+cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu_err *err);
+/* The same for a subject. Release with cu_subject_cleanup. */
+cu_rc cu_subject_read(cu_vault *v, cu_id tenant, cu_id subject, cu_subject *out, cu_err *err);
+/* P-RET-6: builds the RECORD_ANONYMIZE of a record: its plain fields only, sealed under the
+ * tenant data key, detached from its subject. The op owns u.record.doc.data (free it). */
+cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op,
+                             cu_err *err);
+
+/* The two steps of erasure (P-DSR-4) without the checks before them (tenant state, purpose,
+ * holds), for the sweep, which has made them. */
+cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+/* Applies the policy p to one tenant t at now (lifecycle.c): purge at the end of the export
+ * window, record retention, pending erasures, and the final shredding. */
+cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const cu_policy *p,
+                      int64_t now, cu_sweep_report *rep, cu_err *err);
 
 cu_rc cu_heads_new(cu_heads **out);
 void cu_heads_free(cu_heads *h);

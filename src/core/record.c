@@ -284,7 +284,7 @@ static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJ
     r->key_version = key.version;
     if ((rc = encode(v, &key, r, doc, replace, &e, err)) != CU_OK)
         goto out;
-    ops = calloc(e.nops + 1, sizeof(*ops));
+    ops = calloc(e.nops + 2, sizeof(*ops));
     if (ops == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
@@ -295,10 +295,18 @@ static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJ
         ops[0].u.del.id = r->id;
     }
     memcpy(ops + (replace ? 1 : 0), e.ops, e.nops * sizeof(*ops));
+    if (r->subject_id != 0) {
+        /* P-RET-1: retention counted from the subject's last activity starts again. */
+        cu_store_op *t = &ops[e.nops + (replace ? 1 : 0)];
+        t->type = CU_OP_SUBJECT_TOUCH;
+        t->u.flag.tenant_id = r->tenant_id;
+        t->u.flag.id = r->subject_id;
+        t->u.flag.at = r->updated_at;
+    }
     /* P-AUD-1: the entry commits with the write, or neither does (P-AUD-3). */
     cu_audit_in_set(&a, r->tenant_id, replace ? "record.update" : "record.create",
                     "record:%llu", (unsigned long long)r->id);
-    rc = cu_commit(v, ctx, ops, e.nops + (replace ? 1 : 0), &a, 1, err);
+    rc = cu_commit(v, ctx, ops, e.nops + (replace ? 1 : 0) + (r->subject_id != 0), &a, 1, err);
 out:
     free(ops);
     encoded_cleanup(&e);
@@ -322,12 +330,16 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
         return rc;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         goto out;
+    if ((rc = cu_policy_collection_check(v, tenant, collection, err)) != CU_OK)
+        goto out;
     if (subject != 0) {
         rc = v->store->ops->subject_get(v->store, tenant, subject, &srow, err);
         cu_store_subject_cleanup(&srow);
         if (rc != CU_OK)
             goto out;
     }
+    if ((rc = cu_purpose_check(v, ctx, tenant, subject, collection, err)) != CU_OK)
+        goto out;
     r.tenant_id = tenant;
     r.id = cu_random_id();
     r.subject_id = subject;
@@ -353,6 +365,8 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         goto out;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &old, err)) != CU_OK)
+        goto out;
+    if ((rc = cu_purpose_check(v, ctx, tenant, old.subject_id, old.collection, err)) != CU_OK)
         goto out;
     r.tenant_id = tenant;
     r.id = record;
@@ -422,8 +436,10 @@ static cu_rc merge_fields(const cu_key *key, const cu_store_record *row, cJSON *
     return rc;
 }
 
-cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
-                    cu_err *err)
+/* Reads and opens a record; with ctx, checks its purpose first and puts the read on record
+ * (audit 1). */
+static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                        cu_record *out, int audit, cu_err *err)
 {
     cu_audit_in a;
     cu_store_record row = {0};
@@ -439,6 +455,9 @@ cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, 
         return rc;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
+    if (audit && (rc = cu_purpose_check(v, ctx, tenant, row.subject_id, row.collection, err)) !=
+                     CU_OK)
+        goto out;
     if ((rc = record_key(v, tenant, row.subject_id, &key, err)) != CU_OK)
         goto out;
     cu_aad_data(&aad, tenant, row.collection, record, DOC_FIELD, row.key_version);
@@ -460,7 +479,7 @@ cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, 
     out->updated_at = row.updated_at;
     /* P-AUD-3: the read is on record before the data leaves; if it cannot be, it does not. */
     cu_audit_in_set(&a, tenant, "record.read", "record:%llu", (unsigned long long)record);
-    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
+    if (audit && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         cu_record_cleanup(out);
 out:
     if (text != NULL) {
@@ -470,6 +489,75 @@ out:
     cu_json_delete_wiped(doc);
     cu_key_wipe(&key);
     cu_store_record_cleanup(&row);
+    return rc;
+}
+
+cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
+                    cu_err *err)
+{
+    return record_get(v, ctx, tenant, record, out, 1, err);
+}
+
+cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu_err *err)
+{
+    return record_get(v, NULL, tenant, record, out, 0, err);
+}
+
+cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op,
+                             cu_err *err)
+{
+    cu_record rec = {0};
+    cu_schema *schema = NULL;
+    cJSON *doc = NULL;
+    char *text = NULL;
+    cu_key dk = {0};
+    uint8_t wbytes[16];
+    char wid[33];
+    cu_aad aad;
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    if ((rc = cu_record_read(v, tenant, record, &rec, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_json_parse(rec.json, strlen(rec.json), &doc, NULL, err)) != CU_OK)
+        goto out;
+    if ((rc = cu_schema_load(v, tenant, rec.collection, &schema, err)) != CU_OK)
+        goto out;
+    /* P-RET-6: only plain (business) fields survive; nothing personal, nothing indexed. */
+    for (cJSON *c = doc->child, *next; c != NULL; c = next) {
+        int indexed;
+        next = c->next;
+        if (cu_schema_class(schema, c->string, &indexed) != CU_FIELD_PLAIN)
+            cJSON_Delete(cJSON_DetachItemViaPointer(doc, c));
+    }
+    cu_random(wbytes, sizeof(wbytes));
+    cu_hex_encode(wbytes, sizeof(wbytes), wid);
+    if (cJSON_AddArrayToObject(doc, MANIFEST_FIELDS) == NULL ||
+        cJSON_AddStringToObject(doc, MANIFEST_WRITE, wid) == NULL ||
+        (text = cu_json_print(doc)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+        goto out;
+    op->type = CU_OP_RECORD_ANONYMIZE;
+    op->u.record.tenant_id = tenant;
+    op->u.record.id = record;
+    cu_strlcpy(op->u.record.collection, rec.collection, sizeof(op->u.record.collection));
+    op->u.record.key_version = dk.version;
+    op->u.record.created_at = rec.created_at;
+    op->u.record.updated_at = cu_clock_now();
+    cu_aad_data(&aad, tenant, rec.collection, record, DOC_FIELD, dk.version);
+    rc = cu_seal(&dk, &aad, text, strlen(text), &op->u.record.doc, err);
+out:
+    if (text != NULL) {
+        cu_wipe(text, strlen(text));
+        free(text);
+    }
+    cu_key_wipe(&dk);
+    cu_schema_free(schema);
+    cu_json_delete_wiped(doc);
+    cu_record_cleanup(&rec);
     return rc;
 }
 
@@ -487,13 +575,23 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     cu_store_record row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
+    int held;
     cu_rc rc;
 
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
+    rc = cu_purpose_check(v, ctx, tenant, row.subject_id, row.collection, err);
+    held = rc == CU_OK ? cu_hold_covers(v, tenant, row.subject_id, record, err) : 0;
     cu_store_record_cleanup(&row);
+    if (rc != CU_OK)
+        return rc;
+    if (held < 0)
+        return err ? err->code : CU_ERR_STORE;
+    /* P-RET-5: held data is not deleted. */
+    if (held)
+        return cu_err_set(err, CU_ERR_LEGAL_HOLD, "the record is under a legal hold");
     op.type = CU_OP_RECORD_DELETE;
     op.u.del.tenant_id = tenant;
     op.u.del.id = record;
@@ -513,6 +611,8 @@ cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
+    if ((rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err)) != CU_OK)
+        return rc;
     if ((rc = v->store->ops->record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=
         CU_OK)
         return rc;
@@ -540,6 +640,8 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
     if (!cu_collection_name_ok(collection) || field == NULL || value == NULL)
         return cu_err_set(err, CU_ERR_INVALID, "collection, field and value are required");
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_purpose_check(v, ctx, tenant, 0, collection, err)) != CU_OK)
         return rc;
     if ((rc = cu_schema_load(v, tenant, collection, &schema, err)) != CU_OK)
         return rc;

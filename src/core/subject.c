@@ -124,6 +124,11 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
         return rc;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
+    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+        return rc;
+    /* P-AGE-1: a subject under the policy's minimum age is refused. */
+    if ((rc = cu_age_check(v, tenant, in->birth_date, err)) != CU_OK)
+        return rc;
     id = cu_random_id();
     /* Held until the subject key is committed under the tenant key version it names. */
     pthread_rwlock_rdlock(&v->key_lock);
@@ -185,8 +190,8 @@ static char *dup_member(const cJSON *o, const char *name)
     return cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
 }
 
-cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_subject *out,
-                     cu_err *err)
+static cu_rc subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                         cu_subject *out, int audit, cu_err *err)
 {
     cu_store_subject row = {0};
     cu_key sk = {0};
@@ -201,6 +206,8 @@ cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err);
+    if (rc == CU_OK && audit)
+        rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err);
     if (rc == CU_OK)
         rc = cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, &sk, err);
     if (rc != CU_OK)
@@ -213,6 +220,8 @@ cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject
     out->id = subject;
     out->tenant_id = tenant;
     out->created_at = row.created_at;
+    out->restricted = row.restricted != 0;
+    out->last_activity = row.last_activity;
     out->external_id = dup_member(o, "external_id");
     out->email = dup_member(o, "email");
     out->phone = dup_member(o, "phone");
@@ -223,7 +232,8 @@ cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject
     }
     /* P-AUD-3: on record before the values leave. */
     cu_audit_in_set(&a, tenant, "subject.read", "subject:%llu", (unsigned long long)subject);
-    rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
+    if (audit)
+        rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
 out:
     if (rc != CU_OK)
         cu_subject_cleanup(out);
@@ -235,6 +245,17 @@ out:
     cu_key_wipe(&sk);
     cu_store_subject_cleanup(&row);
     return rc;
+}
+
+cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_subject *out,
+                     cu_err *err)
+{
+    return subject_get(v, ctx, tenant, subject, out, 1, err);
+}
+
+cu_rc cu_subject_read(cu_vault *v, cu_id tenant, cu_id subject, cu_subject *out, cu_err *err)
+{
+    return subject_get(v, NULL, tenant, subject, out, 0, err);
 }
 
 static void wipe_free(char **s)
@@ -282,6 +303,7 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
                           : by == CU_SUBJECT_BY_PHONE ? "phone"
                                                       : "external_id");
     if ((rc = cu_tenant_check(v, tenant, 0, err)) == CU_OK &&
+        (rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) == CU_OK &&
         (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) == CU_OK) {
         cu_blind_index(ik.k, scope_names[by], (const uint8_t *)norm, strlen(norm), digest);
         rc = v->store->ops->blind_find(v->store, tenant, scope_names[by], digest, ids, n, err);
@@ -305,8 +327,7 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
     cu_store_subject row = {0};
-    cu_store_op op = {0};
-    cu_audit_in a;
+    int held;
     cu_rc rc;
 
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
@@ -314,6 +335,23 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
+    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+        return rc;
+    /* P-RET-5: a legal hold stops erasure until it is released. */
+    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) != 0)
+        return held < 0 ? (err ? err->code : CU_ERR_STORE)
+                        : cu_err_set(err, CU_ERR_LEGAL_HOLD,
+                                     "the subject's data is under a legal hold: it cannot be "
+                                     "erased until the hold is released");
+    return cu_subject_shred(v, ctx, tenant, subject, err);
+}
+
+cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
     op.type = CU_OP_KEY_DELETE;
     op.u.key_del.tenant_id = tenant;
     op.u.key_del.kind = CU_KEY_SUBJECT;

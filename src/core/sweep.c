@@ -66,7 +66,9 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
         nops++;
     }
     cu_audit_in_set(&a, tenant, "policy.set", "policy:%.40s:v%u", cu_policy_id(p), cur + 1);
-    if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) == CU_OK && version)
+    rc = cu_commit(v, ctx, ops, nops, &a, 1, err);
+    cu_policy_cache_forget(v, tenant);
+    if (rc == CU_OK && version)
         *version = cur + 1;
 out:
     for (size_t i = 1; i < nops; i++)
@@ -141,26 +143,26 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     if ((rc = cu_tenant_list(v, ctx, &tenants, &n, err)) != CU_OK)
         return rc;
     for (size_t i = 0; i < n && rc == CU_OK; i++) {
-        cu_policy *p = NULL;
+        const cu_policy *p = NULL;
         cu_duration keep;
         uint64_t pruned = 0;
-        if (tenants[i].state == CU_TENANT_PURGED)
-            continue;
-        rc = cu_tenant_policy(v, tenants[i].id, &p, NULL, err);
+        rc = cu_policy_for(v, tenants[i].id, &p, NULL, err);
         if (rc == CU_ERR_NOT_FOUND) {
             rc = CU_OK;
             continue;
         }
         rep->tenants++;
-        /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned. */
-        if (rc == CU_OK && log_retention(p, &keep) &&
+        /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned; a
+         * purged tenant's entries, which say what became of its data, stay. */
+        if (rc == CU_OK && tenants[i].state != CU_TENANT_PURGED && log_retention(p, &keep) &&
             (rc = cu_audit_prune(v, ctx, tenants[i].id, cutoff(now, keep) * 1000 + 999,
                                  &pruned, err)) == CU_OK && pruned > 0) {
             rep->audit_tenants_pruned++;
             rep->audit_pruned_through_max =
                 pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
         }
-        cu_policy_free(p);
+        if (rc == CU_OK)
+            rc = cu_sweep_tenant(v, ctx, &tenants[i], p, now, rep, err);
     }
     free(tenants);
     return rc;

@@ -189,6 +189,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     pthread_rwlock_init(&v->key_lock, NULL);
     pthread_mutex_init(&v->commit_lock, NULL);
     pthread_cond_init(&v->commit_cond, NULL);
+    pthread_mutex_init(&v->policy_lock, NULL);
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
     if ((rc = lock_dir(v, err)) != CU_OK)
         goto out;
@@ -227,6 +228,8 @@ void cu_vault_close(cu_vault *v)
     pthread_rwlock_destroy(&v->key_lock);
     pthread_mutex_destroy(&v->commit_lock);
     pthread_cond_destroy(&v->commit_cond);
+    cu_policy_cache_free(v);
+    pthread_mutex_destroy(&v->policy_lock);
     free(v);
 }
 
@@ -249,6 +252,7 @@ static void tenant_from_store(const cu_store_tenant *st, cu_tenant *t)
     cu_strlcpy(t->name, st->name, sizeof(t->name));
     t->state = (cu_tenant_state)st->state;
     t->created_at = st->created_at;
+    t->terminated_at = st->terminated_at;
 }
 
 /* P-ISO-3: each tenant gets its own tenant key, data key and index key, created with the tenant
@@ -353,6 +357,7 @@ cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err)
     if (st.state == CU_TENANT_PURGED)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");
     if (for_write && st.state != CU_TENANT_ACTIVE)
-        return cu_err_set(err, CU_ERR_CONFLICT, "tenant is terminated: its data is read-only");
+        return cu_err_set(err, CU_ERR_TERMINATED,
+                          "the tenant's subscription has ended: its data is read-only");
     return CU_OK;
 }

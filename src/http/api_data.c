@@ -22,31 +22,9 @@ cJSON *cu_http_tenant_json(const cu_tenant *t)
     cJSON_AddStringToObject(o, "name", t->name);
     cJSON_AddStringToObject(o, "state", state_name(t->state));
     cu_http_add_time(o, "created_at", t->created_at);
+    if (t->terminated_at)
+        cu_http_add_time(o, "terminated_at", t->terminated_at);
     return o;
-}
-
-/* Creating a tenant also makes its first owner API key, answered once: the operator has no
- * key-management permission in tenants (P-ACC-4), so this is how a tenant is handed over. */
-void api_tenant_create(http_req *r)
-{
-    static const http_field f[] = {{"name", F_STRING, 1}};
-    char secret[CU_APIKEY_SECRET_MAX];
-    cu_apikey k;
-    cu_tenant t;
-    cu_err e = {0};
-    cJSON *o, *ko;
-
-    if (http_check_body(r, f, 1) != 0)
-        return;
-    if (cu_tenant_create_owned(r->v, &r->ctx, http_str(r, "name"), &t, &k, secret, &e) != CU_OK)
-        return http_fail(r, &e);
-    o = cu_http_tenant_json(&t);
-    ko = cJSON_AddObjectToObject(o, "owner_api_key");
-    cu_http_add_id(ko, "id", k.id);
-    cJSON_AddStringToObject(ko, "role", "owner");
-    cJSON_AddStringToObject(ko, "secret", secret);
-    cu_str_wipe(secret);
-    http_json(r, 201, o);
 }
 
 void api_tenant_list(http_req *r)
@@ -115,6 +93,7 @@ cJSON *cu_http_subject_json(const cu_subject *s)
     if (s->birth_date)
         cJSON_AddStringToObject(o, "birth_date", s->birth_date);
     cu_http_add_time(o, "created_at", s->created_at);
+    cJSON_AddBoolToObject(o, "restricted", s->restricted);
     return o;
 }
 

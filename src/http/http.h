@@ -58,6 +58,8 @@ void cu_http_add_time(struct cJSON *o, const char *name, int64_t t);
 struct cJSON *cu_http_subject_json(const cu_subject *s);
 struct cJSON *cu_http_record_json(const cu_record *r);
 struct cJSON *cu_http_ids_json(const cu_id *ids, size_t n);
+/* A sweep's report: counts only. */
+struct cJSON *cu_http_sweep_json(const cu_sweep_report *rep);
 
 struct cJSON *cu_http_audit_entry_json(const cu_audit_entry *e);
 /* {"entries": [...], "next": the last seq when the page is full (n == limit), else null}. */

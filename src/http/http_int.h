@@ -156,5 +156,17 @@ void api_audit_list(http_req *r);
 void api_audit_verify(http_req *r);
 void api_audit_checkpoint(http_req *r);
 void api_audit_checkpoints(http_req *r);
+void api_policy_get(http_req *r);
+void api_policy_put(http_req *r);
+void api_consent_record(http_req *r);
+void api_consent_list(http_req *r);
+void api_subject_restrict(http_req *r);
+void api_subject_under_age(http_req *r);
+void api_hold_place(http_req *r);
+void api_hold_list(http_req *r);
+void api_hold_release(http_req *r);
+void api_tenant_terminate(http_req *r);
+void api_tenant_export(http_req *r);
+void api_sweep(http_req *r);
 
 #endif

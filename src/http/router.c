@@ -31,6 +31,12 @@ const http_route http_routes[] = {
     {POST, "/v1/tenants", CU_PERM_TENANTS, R_BODY, api_tenant_create, "/v1/tenants"},
     {GET, "/v1/tenants", CU_PERM_TENANTS, 0, api_tenant_list, "/v1/tenants"},
     {GET, T, CU_PERM_SELF, R_TENANT, api_tenant_get, T},
+    /* The policy and the tenant's end (P-RET-2); the export needs a purpose like any read. */
+    {GET, T "/policy", CU_PERM_SELF, R_TENANT, api_policy_get, T "/policy"},
+    {PUT, T "/policy", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_policy_put, T "/policy"},
+    {POST, T "/terminate", CU_PERM_TENANTS, R_TENANT, api_tenant_terminate, T "/terminate"},
+    {GET, T "/export", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_tenant_export,
+     T "/export"},
     {POST, T "/subjects", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE, api_subject_create,
      T "/subjects"},
     {POST, T "/subjects/search", CU_PERM_DATA_READ, R_TENANT | R_BODY | R_PURPOSE,
@@ -41,6 +47,19 @@ const http_route http_routes[] = {
      T "/subjects/{id}"},
     {GET, T "/subjects/{id}/records", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE,
      api_subject_records, T "/subjects/{id}/records"},
+    /* The consent ledger and restriction hold ids and purpose names only (P-CON-2). */
+    {POST, T "/subjects/{id}/consents", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
+     api_consent_record, T "/subjects/{id}/consents"},
+    {GET, T "/subjects/{id}/consents", CU_PERM_DATA_READ, R_TENANT, api_consent_list,
+     T "/subjects/{id}/consents"},
+    {PUT, T "/subjects/{id}/restriction", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
+     api_subject_restrict, T "/subjects/{id}/restriction"},
+    {POST, T "/subjects/{id}/under-age", CU_PERM_DATA_ERASE, R_TENANT, api_subject_under_age,
+     T "/subjects/{id}/under-age"},
+    /* Legal holds (P-RET-5): whoever may erase may stop erasure. */
+    {POST, T "/holds", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_hold_place, T "/holds"},
+    {GET, T "/holds", CU_PERM_DATA_READ, R_TENANT, api_hold_list, T "/holds"},
+    {DEL, T "/holds/{id}", CU_PERM_DATA_ERASE, R_TENANT, api_hold_release, T "/holds/{id}"},
     {PUT, T "/collections/{name}", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_collection_put,
      T "/collections/{name}"},
     {POST, T "/collections/{name}/records", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,
@@ -76,6 +95,8 @@ const http_route http_routes[] = {
     /* The platform's own log (tenant 0), for the operator. */
     {GET, "/v1/audit", CU_PERM_TENANTS, 0, api_audit_list, "/v1/audit"},
     {GET, "/v1/audit/verify", CU_PERM_TENANTS, 0, api_audit_verify, "/v1/audit/verify"},
+    /* The retention sweep, now (it also runs on an interval inside custos serve). */
+    {POST, "/v1/sweep", CU_PERM_TENANTS, 0, api_sweep, "/v1/sweep"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 
@@ -130,6 +151,15 @@ unsigned http_status_of(cu_rc rc)
     case CU_ERR_LIMIT: return 413;
     case CU_ERR_FORBIDDEN_FIELD: return 422;
     case CU_ERR_RATE_LIMITED: return 429;
+    case CU_ERR_UNKNOWN_PURPOSE: return 400;
+    case CU_ERR_PURPOSE_DENIED:
+    case CU_ERR_CONSENT_REQUIRED:
+    case CU_ERR_OBJECTED:
+    case CU_ERR_RESTRICTED:
+    case CU_ERR_OPTED_OUT: return 403;
+    case CU_ERR_UNDER_AGE: return 422;
+    case CU_ERR_LEGAL_HOLD:
+    case CU_ERR_TERMINATED: return 409;
     case CU_ERR_UNSUPPORTED: return 501;
     case CU_ERR_NOMEM:
     case CU_ERR_IO:
@@ -298,6 +328,12 @@ static int purpose_ok(const char *p)
     return 1;
 }
 
+/* 1 if the request's tenant has a policy (whose operator purposes then apply). */
+static int tenant_has_policy(const http_req *r)
+{
+    return cu_tenant_has_policy(r->v, r->tenant);
+}
+
 /* Tenant, role and purpose, in that order. */
 static int authorize(http_req *r)
 {
@@ -329,8 +365,9 @@ static int authorize(http_req *r)
                        "personal data needs a Custos-Purpose header naming the purpose");
             return -1;
         }
-        if (operator) {
-            /* P-ACC-4: platform staff only for a stated purpose of the fixed list. */
+        if (operator && !tenant_has_policy(r)) {
+            /* P-ACC-4: platform staff only for a stated purpose of the fixed list; a tenant's
+             * policy names its own list, which the core checks. */
             int ok = 0;
             for (size_t i = 0; i < sizeof(operator_purposes) / sizeof(*operator_purposes); i++)
                 ok |= strcmp(r->purpose, operator_purposes[i]) == 0;
@@ -383,6 +420,14 @@ void http_dispatch(http_req *r)
     r->ctx.purpose = r->purpose;
     r->ctx.request_id = r->request_id;
     r->ctx.source = r->source;
+    if (r->who.role == CU_ROLE_OPERATOR)
+        r->ctx.flags |= CU_CTX_OPERATOR;
+    /* Global Privacy Control: an opt-out of sale and sharing, which the core applies. */
+    {
+        const char *gpc = http_header(r, "Sec-GPC");
+        if (gpc != NULL && strcmp(gpc, "1") == 0)
+            r->ctx.flags |= CU_CTX_GPC;
+    }
     r->route->fn(r);
 }
 

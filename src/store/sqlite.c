@@ -114,6 +114,24 @@ static const char *const migrations[] = {
     "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), version INTEGER NOT NULL,"
     "  text TEXT NOT NULL, created_at INTEGER NOT NULL,"
     "  PRIMARY KEY(tenant_id, version)) WITHOUT ROWID;",
+
+    /* 5 -> 6: the policy enforced (P-RET-1 .. P-RET-6, P-CON-2, P-DSR-5): a tenant's end of
+     * subscription, a subject's restriction and last activity, anonymized records, the consent
+     * ledger (ids and purpose names only) and legal holds (the reason sealed). */
+    "ALTER TABLE tenants ADD COLUMN terminated_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subjects ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subjects ADD COLUMN last_activity INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE records ADD COLUMN anonymized INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE consents("
+    "  seq INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id),"
+    "  subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, action INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, source TEXT NOT NULL, policy_version TEXT NOT NULL);"
+    "CREATE INDEX consents_by_subject ON consents(tenant_id, subject_id, purpose, seq);"
+    "CREATE TABLE holds("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), hold_id INTEGER NOT NULL,"
+    "  subject_id INTEGER NOT NULL, record_id INTEGER NOT NULL, reason BLOB NOT NULL,"
+    "  key_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    "  released_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(tenant_id, hold_id)) WITHOUT ROWID;",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -190,6 +208,30 @@ enum stmt_id {
     S_CKPT_LIST,
     S_POLICY_PUT,
     S_POLICY_GET,
+    S_SUBJECT_RESTRICT,
+    S_SUBJECT_TOUCH,
+    S_SUBJECT_CONSENTS_DELETE,
+    S_CONSENT_PUT,
+    S_CONSENT_LIST,
+    S_CONSENT_LAST,
+    S_HOLD_PUT,
+    S_HOLD_RELEASE,
+    S_HOLD_LIST,
+    S_RECORD_ANONYMIZE,
+    S_RECORD_META,
+    S_SUBJECT_IDS,
+    S_T_SESSIONS_DELETE,
+    S_T_USERS_DELETE,
+    S_T_APIKEYS_DELETE,
+    S_T_CONSENTS_DELETE,
+    S_T_CLOSE,
+    S_T_BLIND_DELETE,
+    S_T_FIELDS_DELETE,
+    S_T_RECORDS_DELETE,
+    S_T_SUBJECTS_DELETE,
+    S_T_HOLDS_DELETE,
+    S_T_COLLECTIONS_DELETE,
+    S_T_KEYS_DELETE,
     S__COUNT
 };
 
@@ -201,9 +243,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_MASTER_ADD] = "INSERT INTO master_keys(version, check_value, created_at) VALUES(?,?,?)",
     [S_MASTER_LIST] = "SELECT version, check_value FROM master_keys ORDER BY version",
     [S_TENANT_PUT] = "INSERT INTO tenants(tenant_id, name, state, created_at) VALUES(?,?,?,?)",
-    [S_TENANT_STATE] = "UPDATE tenants SET state = ?2 WHERE tenant_id = ?1",
-    [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at FROM tenants WHERE tenant_id = ?",
-    [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at FROM tenants"
+    [S_TENANT_STATE] = "UPDATE tenants SET state = ?2,"
+                       " terminated_at = CASE WHEN ?3 > 0 THEN ?3 ELSE terminated_at END"
+                       " WHERE tenant_id = ?1",
+    [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at, terminated_at FROM tenants"
+                     " WHERE tenant_id = ?",
+    [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at, terminated_at FROM tenants"
                       " ORDER BY created_at, tenant_id",
     [S_KEY_PUT] = "INSERT INTO keys(tenant_id, kind, owner_id, version, parent_version, wrapped)"
                   " VALUES(?1,?2,?3,?4,?5,?6)",
@@ -219,15 +264,16 @@ static const char *const stmt_sql[S__COUNT] = {
                    " WHERE (?1 = 0 OR tenant_id = ?1) AND (?2 = 0 OR kind = ?2)"
                    " ORDER BY tenant_id, kind, owner_id, version",
     [S_SUBJECT_PUT] = "INSERT INTO subjects(tenant_id, subject_id, key_version, created_at,"
-                      " profile) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(tenant_id, subject_id)"
+                      " profile, last_activity) VALUES(?1,?2,?3,?4,?5,?4)"
+                      " ON CONFLICT(tenant_id, subject_id)"
                       " DO UPDATE SET key_version = ?3, profile = ?5",
     [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
     [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id"
                                        " IN (SELECT record_id FROM records WHERE tenant_id = ?1"
                                        " AND subject_id = ?2)",
     [S_SUBJECT_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND subject_id = ?",
-    [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile"
-                      " FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
+                      " restricted, last_activity FROM subjects WHERE tenant_id = ? AND subject_id = ?",
     [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
                      " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
     [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8"
@@ -316,6 +362,46 @@ static const char *const stmt_sql[S__COUNT] = {
                      " VALUES(?,?,?,?)",
     [S_POLICY_GET] = "SELECT version, text FROM tenant_policies WHERE tenant_id = ?"
                      " ORDER BY version DESC LIMIT 1",
+    [S_SUBJECT_RESTRICT] = "UPDATE subjects SET restricted = ?3 WHERE tenant_id = ?1"
+                           " AND subject_id = ?2",
+    [S_SUBJECT_TOUCH] = "UPDATE subjects SET last_activity = MAX(last_activity, ?3)"
+                        " WHERE tenant_id = ?1 AND subject_id = ?2",
+    [S_SUBJECT_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ? AND subject_id = ?",
+    [S_CONSENT_PUT] = "INSERT INTO consents(tenant_id, subject_id, purpose, action, at, source,"
+                      " policy_version) VALUES(?,?,?,?,?,?,?)",
+    [S_CONSENT_LIST] = "SELECT tenant_id, subject_id, seq, purpose, action, at, source,"
+                       " policy_version FROM consents WHERE tenant_id = ? AND subject_id = ?"
+                       " ORDER BY seq",
+    [S_CONSENT_LAST] = "SELECT tenant_id, subject_id, seq, purpose, action, at, source,"
+                       " policy_version FROM consents WHERE tenant_id = ? AND subject_id = ?"
+                       " AND purpose = ? ORDER BY seq DESC LIMIT 1",
+    [S_HOLD_PUT] = "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason,"
+                   " key_version, created_at) VALUES(?,?,?,?,?,?,?)",
+    [S_HOLD_RELEASE] = "UPDATE holds SET released_at = ?3 WHERE tenant_id = ?1 AND hold_id = ?2"
+                       " AND released_at = 0",
+    [S_HOLD_LIST] = "SELECT tenant_id, hold_id, subject_id, record_id, reason, key_version,"
+                    " created_at, released_at FROM holds WHERE tenant_id = ?"
+                    " ORDER BY created_at, hold_id",
+    [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
+                           " updated_at = ?4, doc = ?5, anonymized = 1"
+                           " WHERE tenant_id = ?1 AND record_id = ?2",
+    [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
+                      " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
+                      " ORDER BY record_id LIMIT ?3",
+    [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects WHERE tenant_id = ?1 AND subject_id > ?2"
+                      " ORDER BY subject_id LIMIT ?3",
+    [S_T_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ?",
+    [S_T_USERS_DELETE] = "DELETE FROM users WHERE tenant_id = ?",
+    [S_T_APIKEYS_DELETE] = "DELETE FROM api_keys WHERE tenant_id = ?",
+    [S_T_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ?",
+    [S_T_CLOSE] = "UPDATE tenants SET state = 2 WHERE tenant_id = ?",
+    [S_T_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?",
+    [S_T_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ?",
+    [S_T_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ?",
+    [S_T_SUBJECTS_DELETE] = "DELETE FROM subjects WHERE tenant_id = ?",
+    [S_T_HOLDS_DELETE] = "DELETE FROM holds WHERE tenant_id = ?",
+    [S_T_COLLECTIONS_DELETE] = "DELETE FROM collections WHERE tenant_id = ?",
+    [S_T_KEYS_DELETE] = "DELETE FROM keys WHERE tenant_id = ?",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
@@ -708,6 +794,97 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return cu_err_set(err, CU_ERR_INVALID, "unknown store operation %d", (int)op->type);
 }
 
+/* Runs statements that each take the tenant id as their only parameter, in order. */
+static cu_rc run_tenant(sqlite_store *s, const enum stmt_id *ids, size_t n, cu_id tenant,
+                        cu_err *err, const char *what)
+{
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < n && rc == CU_OK; i++) {
+        sqlite3_stmt *st = stmt(s, ids[i]);
+        if (st)
+            bind_id(st, 1, tenant);
+        rc = run(s, st, err, what);
+    }
+    return rc;
+}
+
+/* The operations of policy enforcement: restriction, activity, consent, holds, anonymization
+ * and the tenant's end (P-RET-2). */
+static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    static const enum stmt_id close_ids[] = {S_T_SESSIONS_DELETE, S_T_USERS_DELETE,
+                                             S_T_APIKEYS_DELETE, S_T_CONSENTS_DELETE, S_T_CLOSE};
+    static const enum stmt_id shred_ids[] = {
+        S_T_BLIND_DELETE,    S_T_FIELDS_DELETE, S_T_RECORDS_DELETE,     S_T_CONSENTS_DELETE,
+        S_T_SUBJECTS_DELETE, S_T_HOLDS_DELETE,  S_T_COLLECTIONS_DELETE, S_T_KEYS_DELETE};
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    switch (op->type) {
+    case CU_OP_SUBJECT_RESTRICT:
+    case CU_OP_SUBJECT_TOUCH:
+        st = stmt_pair(s, op->type == CU_OP_SUBJECT_RESTRICT ? S_SUBJECT_RESTRICT : S_SUBJECT_TOUCH,
+                       op->u.flag.tenant_id, op->u.flag.id);
+        if (st)
+            sqlite3_bind_int64(st, 3, op->type == CU_OP_SUBJECT_RESTRICT ? op->u.flag.value
+                                                                          : op->u.flag.at);
+        return run_one_row(s, st, err, "update subject", CU_ERR_NOT_FOUND, "subject not found");
+    case CU_OP_CONSENT_PUT:
+        st = stmt_pair(s, S_CONSENT_PUT, op->u.consent.tenant_id, op->u.consent.subject_id);
+        if (st) {
+            sqlite3_bind_text(st, 3, op->u.consent.purpose, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 4, op->u.consent.action);
+            sqlite3_bind_int64(st, 5, op->u.consent.at);
+            sqlite3_bind_text(st, 6, op->u.consent.source, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 7, op->u.consent.policy_version, -1, SQLITE_STATIC);
+        }
+        return run(s, st, err, "record consent");
+    case CU_OP_HOLD_PUT:
+        st = stmt_pair(s, S_HOLD_PUT, op->u.hold.tenant_id, op->u.hold.id);
+        if (st) {
+            bind_id(st, 3, op->u.hold.subject_id);
+            bind_id(st, 4, op->u.hold.record_id);
+            bind_blob(st, 5, &op->u.hold.reason);
+            sqlite3_bind_int64(st, 6, op->u.hold.key_version);
+            sqlite3_bind_int64(st, 7, op->u.hold.created_at);
+        }
+        return run(s, st, err, "place legal hold");
+    case CU_OP_HOLD_RELEASE:
+        st = stmt_pair(s, S_HOLD_RELEASE, op->u.revoke.tenant_id, op->u.revoke.id);
+        if (st)
+            sqlite3_bind_int64(st, 3, op->u.revoke.at);
+        return run_one_row(s, st, err, "release legal hold", CU_ERR_NOT_FOUND,
+                           "no such hold in force");
+    case CU_OP_RECORD_ANONYMIZE:
+        st = stmt_pair(s, S_RECORD_ANONYMIZE, op->u.record.tenant_id, op->u.record.id);
+        if (st) {
+            sqlite3_bind_int64(st, 3, op->u.record.key_version);
+            sqlite3_bind_int64(st, 4, op->u.record.updated_at);
+            bind_blob(st, 5, &op->u.record.doc);
+        }
+        rc = run_one_row(s, st, err, "anonymize record", CU_ERR_NOT_FOUND, "record not found");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_FIELDS_DELETE, op->u.record.tenant_id, op->u.record.id, err,
+                          "delete record fields");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_BLIND_DELETE, op->u.record.tenant_id, op->u.record.id, err,
+                          "delete record index");
+        return rc;
+    case CU_OP_TENANT_CLOSE:
+        if (op->u.del.tenant_id == 0) /* tenant 0 holds the operator's keys */
+            return cu_err_set(err, CU_ERR_INVALID, "tenant 0 cannot be closed");
+        return run_tenant(s, close_ids, CU_ARRAY_LEN(close_ids), op->u.del.tenant_id, err,
+                          "close tenant");
+    case CU_OP_TENANT_SHRED:
+        return run_tenant(s, shred_ids, CU_ARRAY_LEN(shred_ids), op->u.del.tenant_id, err,
+                          "shred tenant");
+    default:
+        break;
+    }
+    return apply_auth(s, op, err);
+}
+
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     sqlite3_stmt *st;
@@ -736,8 +913,9 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
         if (st) {
             bind_id(st, 1, op->u.tenant.id);
             sqlite3_bind_int(st, 2, op->u.tenant.state);
+            sqlite3_bind_int64(st, 3, op->u.tenant.terminated_at);
         }
-        return run(s, st, err, "update tenant");
+        return run_one_row(s, st, err, "update tenant", CU_ERR_NOT_FOUND, "tenant not found");
     case CU_OP_KEY_PUT:
     case CU_OP_KEY_REWRAP:
         st = stmt(s, op->type == CU_OP_KEY_PUT ? S_KEY_PUT : S_KEY_REWRAP);
@@ -778,6 +956,9 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
             rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                           "delete subject index");
         if (rc == CU_OK)
+            rc = run_pair(s, S_SUBJECT_CONSENTS_DELETE, op->u.del.tenant_id, op->u.del.id, err,
+                          "delete the subject's consent ledger");
+        if (rc == CU_OK)
             rc = run_pair(s, S_SUBJECT_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                           "delete subject");
         return rc;
@@ -815,7 +996,7 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
     default:
         break;
     }
-    return apply_auth(s, op, err);
+    return apply_policy(s, op, err);
 }
 
 const double cu_commit_bounds[CU_COMMIT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -938,6 +1119,7 @@ static void read_tenant(sqlite3_stmt *st, cu_store_tenant *t)
     cu_strlcpy(t->name, name ? (const char *)name : "", sizeof(t->name));
     t->state = sqlite3_column_int(st, 2);
     t->created_at = sqlite3_column_int64(st, 3);
+    t->terminated_at = sqlite3_column_int64(st, 4);
 }
 
 static cu_rc sq_tenant_get(cu_store *base, cu_id id, cu_store_tenant *out, cu_err *err)
@@ -1124,6 +1306,8 @@ static cu_rc sq_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_sub
         out->id = (cu_id)sqlite3_column_int64(st, 1);
         out->key_version = (uint32_t)sqlite3_column_int64(st, 2);
         out->created_at = sqlite3_column_int64(st, 3);
+        out->restricted = sqlite3_column_int(st, 5);
+        out->last_activity = sqlite3_column_int64(st, 6);
         rc = blob_copy(st, 4, &out->profile, err);
     } else if (src == SQLITE_DONE) {
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
@@ -1659,6 +1843,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 3",
         "PRAGMA user_version = 4",
         "PRAGMA user_version = 5",
+        "PRAGMA user_version = 6",
     };
     int version = 0;
     cu_rc rc;
@@ -2095,6 +2280,192 @@ out:
     return rc;
 }
 
+/* Grows *list (of *cap elements of sz bytes) to hold one more; NULL when out of memory. */
+static void *grow_one(void **list, size_t *cap, size_t cnt, size_t sz)
+{
+    if (cnt == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        void *nl = realloc(*list, ncap * sz);
+        if (nl == NULL)
+            return NULL;
+        *list = nl;
+        *cap = ncap;
+    }
+    return (char *)*list + cnt * sz;
+}
+
+static cu_rc sq_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limit,
+                                 cu_store_record_meta **out, size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    void *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    sqlite3_stmt *st;
+    int src = SQLITE_DONE;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt_pair(s, S_RECORD_META, tenant, after)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list records");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_record_meta *m = grow_one(&list, &cap, cnt, sizeof(*m));
+        const unsigned char *coll = sqlite3_column_text(st, 2);
+        if (m == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memset(m, 0, sizeof(*m));
+        m->id = (cu_id)sqlite3_column_int64(st, 0);
+        m->subject_id = (cu_id)sqlite3_column_int64(st, 1); /* NULL reads as 0 */
+        cu_strlcpy(m->collection, coll ? (const char *)coll : "", sizeof(m->collection));
+        m->created_at = sqlite3_column_int64(st, 3);
+        m->updated_at = sqlite3_column_int64(st, 4);
+        m->anonymized = sqlite3_column_int(st, 5);
+        cnt++;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list records");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+static cu_rc sq_subject_ids(cu_store *base, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
+                            size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt_pair(s, S_SUBJECT_IDS, tenant, after)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list subjects");
+    } else {
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+        rc = collect_ids(s, st, ids, n, err, "list subjects");
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *purpose,
+                             cu_store_consent **out, size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    void *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    sqlite3_stmt *st;
+    int src = SQLITE_DONE;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt_pair(s, purpose ? S_CONSENT_LAST : S_CONSENT_LIST, tenant, subject)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the consent ledger");
+        goto out;
+    }
+    if (purpose)
+        sqlite3_bind_text(st, 3, purpose, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_consent *c = grow_one(&list, &cap, cnt, sizeof(*c));
+        if (c == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memset(c, 0, sizeof(*c));
+        c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+        c->subject_id = (cu_id)sqlite3_column_int64(st, 1);
+        c->seq = (uint64_t)sqlite3_column_int64(st, 2);
+        text_col(st, 3, c->purpose, sizeof(c->purpose));
+        c->action = sqlite3_column_int(st, 4);
+        c->at = sqlite3_column_int64(st, 5);
+        text_col(st, 6, c->source, sizeof(c->source));
+        text_col(st, 7, c->policy_version, sizeof(c->policy_version));
+        cnt++;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "read the consent ledger");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+void cu_store_holds_free(cu_store_hold *holds, size_t n)
+{
+    if (holds == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(holds[i].reason.data);
+    free(holds);
+}
+
+static cu_rc sq_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n,
+                          cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    void *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    sqlite3_stmt *st;
+    int src = SQLITE_DONE;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_HOLD_LIST)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "list legal holds");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_hold *h = grow_one(&list, &cap, cnt, sizeof(*h));
+        if (h == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memset(h, 0, sizeof(*h));
+        h->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+        h->id = (cu_id)sqlite3_column_int64(st, 1);
+        h->subject_id = (cu_id)sqlite3_column_int64(st, 2);
+        h->record_id = (cu_id)sqlite3_column_int64(st, 3);
+        h->key_version = (uint32_t)sqlite3_column_int64(st, 5);
+        h->created_at = sqlite3_column_int64(st, 6);
+        h->released_at = sqlite3_column_int64(st, 7);
+        cnt++;
+        if ((rc = blob_copy(st, 4, &h->reason, err)) != CU_OK)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "list legal holds");
+out:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        cu_store_holds_free(list, cnt);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
 const cu_store_ops cu_store_sqlite = {
     .name = "sqlite-connection",
     .open = cu_store_sqlite_open_single,
@@ -2107,6 +2478,10 @@ const cu_store_ops cu_store_sqlite = {
     .audit_seq_before = sq_audit_seq_before,
     .audit_checkpoints = sq_audit_checkpoints,
     .policy_get = sq_policy_get,
+    .record_meta_list = sq_record_meta_list,
+    .subject_ids = sq_subject_ids,
+    .consent_list = sq_consent_list,
+    .hold_list = sq_hold_list,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

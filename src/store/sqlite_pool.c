@@ -118,6 +118,19 @@ FWD(user_list, (cu_store * s, cu_id t, cu_store_user **out, size_t *n, cu_err *e
     (r, t, out, n, err))
 FWD(policy_get, (cu_store * s, cu_id t, unsigned *version, char **text, cu_err *err),
     (r, t, version, text, err))
+FWD(record_meta_list,
+    (cu_store * s, cu_id t, cu_id after, size_t limit, cu_store_record_meta **out, size_t *n,
+     cu_err *err),
+    (r, t, after, limit, out, n, err))
+FWD(subject_ids,
+    (cu_store * s, cu_id t, cu_id after, size_t limit, cu_id **ids, size_t *n, cu_err *err),
+    (r, t, after, limit, ids, n, err))
+FWD(consent_list,
+    (cu_store * s, cu_id t, cu_id sub, const char *purpose, cu_store_consent **out, size_t *n,
+     cu_err *err),
+    (r, t, sub, purpose, out, n, err))
+FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *err),
+    (r, t, out, n, err))
 FWD(session_get, (cu_store * s, const uint8_t h[32], cu_store_session *out, cu_err *err),
     (r, h, out, err))
 
@@ -150,6 +163,10 @@ static const cu_store_ops pool_ops = {
     .user_list = p_user_list,
     .session_get = p_session_get,
     .policy_get = p_policy_get,
+    .record_meta_list = p_record_meta_list,
+    .subject_ids = p_subject_ids,
+    .consent_list = p_consent_list,
+    .hold_list = p_hold_list,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

@@ -38,6 +38,7 @@ typedef struct cu_store_tenant {
     char name[CU_NAME_MAX];
     int state;
     int64_t created_at;
+    int64_t terminated_at; /* 0 while active (P-RET-2) */
 } cu_store_tenant;
 
 typedef struct cu_store_key {
@@ -55,6 +56,8 @@ typedef struct cu_store_subject {
     uint32_t key_version;
     int64_t created_at;
     cu_blob profile; /* sealed JSON of the subject's values */
+    int restricted;        /* P-DSR-5: kept, not processed (read only) */
+    int64_t last_activity; /* for retention counted from it (P-RET-1; read only) */
 } cu_store_subject;
 
 typedef struct cu_store_field {
@@ -82,6 +85,41 @@ typedef struct cu_store_blind {
     cu_id owner_id;
     int unique; /* refuse a second owner with the same digest in this scope */
 } cu_store_blind;
+
+/* What the sweep needs of a record to apply its category's retention (P-RET-1). */
+typedef struct cu_store_record_meta {
+    cu_id id;
+    cu_id subject_id;
+    char collection[CU_COLLECTION_MAX];
+    int64_t created_at;
+    int64_t updated_at;
+    int anonymized; /* P-RET-6: already anonymized, no subject any more */
+} cu_store_record_meta;
+
+/* One entry of a subject's consent ledger (P-CON-2): ids and names only. */
+typedef struct cu_store_consent {
+    cu_id tenant_id;
+    cu_id subject_id;
+    uint64_t seq; /* order of entries (read only) */
+    char purpose[65];
+    int action; /* cu_consent_action */
+    int64_t at;
+    char source[65];
+    char policy_version[65];
+} cu_store_consent;
+
+/* A legal hold (P-RET-5) on a tenant (subject and record 0), a subject or a record. The reason
+ * is sealed under the tenant data key. */
+typedef struct cu_store_hold {
+    cu_id tenant_id;
+    cu_id id;
+    cu_id subject_id;
+    cu_id record_id;
+    cu_blob reason;
+    uint32_t key_version;
+    int64_t created_at;
+    int64_t released_at; /* 0 while in force */
+} cu_store_hold;
 
 /* An API key (P-ACC-3): the secret itself is never stored, only its SHA-256 (P-ENC-3).
  * tenant_id 0 holds the operator's keys. */
@@ -171,7 +209,19 @@ typedef enum cu_store_op_type {
     CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert; CU_ERR_EXISTS if (tenant, seq, anchor) is
                                 taken: checkpoints are never replaced */
     CU_OP_AUDIT_PRUNE,       /* audit_prune: delete the tenant's entries with seq <= upto */
-    CU_OP_POLICY_PUT         /* policy: a tenant's policy text as a new version */
+    CU_OP_POLICY_PUT,        /* policy: a tenant's policy text as a new version */
+    CU_OP_SUBJECT_RESTRICT,  /* flag: sets the subject's restricted flag to value (P-DSR-5);
+                                CU_ERR_NOT_FOUND if no such subject */
+    CU_OP_SUBJECT_TOUCH,     /* flag: raises the subject's last activity to at */
+    CU_OP_CONSENT_PUT,       /* consent: appends a ledger entry (P-CON-2) */
+    CU_OP_HOLD_PUT,          /* hold: insert (P-RET-5) */
+    CU_OP_HOLD_RELEASE,      /* revoke: sets released_at; CU_ERR_NOT_FOUND unless in force */
+    CU_OP_RECORD_ANONYMIZE,  /* record: new document (no sensitive fields), no subject, no index
+                                entries, marked anonymized (P-RET-6); CU_ERR_NOT_FOUND if gone */
+    CU_OP_TENANT_CLOSE,      /* del (id unused): the tenant's users, sessions, API keys and
+                                consent ledger go; its state becomes purged (P-RET-2) */
+    CU_OP_TENANT_SHRED       /* del (id unused): every record, field, index entry, subject,
+                                collection, hold and key of the tenant (P-RET-2) */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
@@ -242,6 +292,14 @@ typedef struct cu_store_op {
             const char *text;
             int64_t created_at;
         } policy;
+        struct {
+            cu_id tenant_id;
+            cu_id id;
+            int value;
+            int64_t at;
+        } flag; /* SUBJECT_RESTRICT, SUBJECT_TOUCH */
+        cu_store_consent consent;
+        cu_store_hold hold;
     } u;
 } cu_store_op;
 
@@ -273,6 +331,18 @@ typedef struct cu_store_ops {
     /* The tenant's newest policy text and its version; CU_ERR_NOT_FOUND if none. Caller frees
      * *text. */
     cu_rc (*policy_get)(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
+    /* Up to limit records of a tenant with ids above after, by id. Caller frees *out. */
+    cu_rc (*record_meta_list)(cu_store *s, cu_id tenant, cu_id after, size_t limit,
+                              cu_store_record_meta **out, size_t *n, cu_err *err);
+    /* Up to limit subject ids of a tenant above after, by id. Caller frees *ids. */
+    cu_rc (*subject_ids)(cu_store *s, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
+                         size_t *n, cu_err *err);
+    /* A subject's consent ledger, oldest first (purpose NULL), or only its newest entry for
+     * purpose (*n 0 or 1). Caller frees *out. */
+    cu_rc (*consent_list)(cu_store *s, cu_id tenant, cu_id subject, const char *purpose,
+                          cu_store_consent **out, size_t *n, cu_err *err);
+    /* A tenant's holds, oldest first. Release with cu_store_holds_free. */
+    cu_rc (*hold_list)(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
     /* Commit latency since open (the whole transaction, fsync included). */
     void (*commit_stats)(cu_store *s, cu_commit_stats *out);
 
@@ -354,5 +424,6 @@ void cu_store_record_cleanup(cu_store_record *r);
 /* Frees the blobs of u (the struct itself is the caller's). */
 void cu_store_user_cleanup(cu_store_user *u);
 void cu_store_users_free(cu_store_user *users, size_t n);
+void cu_store_holds_free(cu_store_hold *holds, size_t n);
 
 #endif

@@ -25,6 +25,15 @@ static const char *const rc_names[CU_ERR__COUNT] = {
     [CU_ERR_RATE_LIMITED] = "rate_limited",
     [CU_ERR_MFA_REQUIRED] = "mfa_required",
     [CU_ERR_UNAVAILABLE] = "unavailable",
+    [CU_ERR_UNKNOWN_PURPOSE] = "unknown_purpose",
+    [CU_ERR_PURPOSE_DENIED] = "purpose_not_allowed",
+    [CU_ERR_CONSENT_REQUIRED] = "consent_required",
+    [CU_ERR_OBJECTED] = "objected",
+    [CU_ERR_RESTRICTED] = "restricted",
+    [CU_ERR_OPTED_OUT] = "opted_out",
+    [CU_ERR_UNDER_AGE] = "under_age",
+    [CU_ERR_LEGAL_HOLD] = "legal_hold",
+    [CU_ERR_TERMINATED] = "tenant_terminated",
 };
 
 const char *cu_rc_name(cu_rc rc)

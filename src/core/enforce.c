@@ -1,0 +1,458 @@
+/*
+ * enforce.c: a tenant's policy applied to each request: purposes, consent, objection,
+ * restriction, Global Privacy Control and age.
+ *
+ * Every operation on personal data names a purpose (cu_ctx.purpose). With a policy bound to
+ * the tenant, that purpose must be one of the policy's (P-CON-1), platform staff may state only
+ * the policy's operator purposes (P-ACC-4), the purpose must cover the data category of the
+ * collection touched, a consent-based purpose needs the subject's consent in the ledger, an
+ * objection stops a legitimate-interest purpose (P-DSR-6), a restricted subject is processed
+ * only for legal obligations and its own access (P-DSR-5), and a request carrying Sec-GPC: 1
+ * opts out of sale and sharing purposes. A tenant without a policy keeps the rules of the API
+ * alone (a purpose header, the operator's fixed list).
+ *
+ * Parsed policies are cached per tenant. One process holds a data directory (vault.c), so the
+ * cache is invalidated where policies change (cu_tenant_set_policy) and nowhere else; a
+ * replaced policy stays allocated until the vault closes, so a pointer handed out is never
+ * freed under its user.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core_int.h"
+#include "util.h"
+
+struct cu_policy_cache {
+    cu_id tenant;
+    unsigned version;
+    cu_policy *p; /* NULL: the tenant has no policy */
+    int stale;    /* replaced: kept only until the vault closes */
+    struct cu_policy_cache *next;
+};
+
+static cu_policy_cache *cache_find(cu_vault *v, cu_id tenant)
+{
+    for (cu_policy_cache *e = v->policies; e != NULL; e = e->next)
+        if (e->tenant == tenant && !e->stale)
+            return e;
+    return NULL;
+}
+
+cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *version,
+                    cu_err *err)
+{
+    cu_policy_cache *e, *mine;
+    cu_policy *p = NULL;
+    unsigned ver = 0;
+    cu_rc rc;
+
+    pthread_mutex_lock(&v->policy_lock);
+    e = cache_find(v, tenant);
+    pthread_mutex_unlock(&v->policy_lock);
+    if (e == NULL) {
+        rc = cu_tenant_policy(v, tenant, &p, &ver, err);
+        if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
+            return rc;
+        if ((mine = calloc(1, sizeof(*mine))) == NULL) {
+            cu_policy_free(p);
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        }
+        mine->tenant = tenant;
+        mine->version = ver;
+        mine->p = p;
+        pthread_mutex_lock(&v->policy_lock);
+        /* Another thread may have cached it meanwhile: keep the first, retire ours. */
+        e = cache_find(v, tenant);
+        mine->stale = e != NULL;
+        mine->next = v->policies;
+        v->policies = mine;
+        if (e == NULL)
+            e = mine;
+        pthread_mutex_unlock(&v->policy_lock);
+    }
+    if (e->p == NULL)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "the tenant has no policy");
+    *out = e->p;
+    if (version)
+        *version = e->version;
+    return CU_OK;
+}
+
+int cu_tenant_has_policy(cu_vault *v, cu_id tenant)
+{
+    const cu_policy *p;
+
+    return cu_policy_for(v, tenant, &p, NULL, NULL) == CU_OK;
+}
+
+void cu_policy_cache_forget(cu_vault *v, cu_id tenant)
+{
+    pthread_mutex_lock(&v->policy_lock);
+    for (cu_policy_cache *e = v->policies; e != NULL; e = e->next)
+        if (e->tenant == tenant)
+            e->stale = 1;
+    pthread_mutex_unlock(&v->policy_lock);
+}
+
+void cu_policy_cache_free(cu_vault *v)
+{
+    cu_policy_cache *e = v->policies, *next;
+
+    for (; e != NULL; e = next) {
+        next = e->next;
+        cu_policy_free(e->p);
+        free(e);
+    }
+    v->policies = NULL;
+}
+
+/* Sale and sharing, which Global Privacy Control opts out of: fideslang's third-party
+ * sharing and third-party advertising uses, unless the law requires the disclosure. */
+static int sale_or_sharing(const cu_policy_purpose *pu)
+{
+    if (pu->basis == CU_BASIS_LEGAL_OBLIGATION || pu->data_use == NULL)
+        return 0;
+    return strncmp(pu->data_use, "third_party_sharing", 19) == 0 ||
+           strncmp(pu->data_use, "marketing.advertising", 21) == 0;
+}
+
+/* The subject's newest ledger action for purpose, 0 if none. */
+static cu_rc last_action(cu_vault *v, cu_id tenant, cu_id subject, const char *purpose,
+                         int *action, cu_err *err)
+{
+    cu_store_consent *c = NULL;
+    size_t n = 0;
+    cu_rc rc = v->store->ops->consent_list(v->store, tenant, subject, purpose, &c, &n, err);
+
+    *action = rc == CU_OK && n > 0 ? c[0].action : 0;
+    free(c);
+    return rc;
+}
+
+/* The rules that depend on the subject: restriction, consent, objection. */
+static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_policy_purpose *pu,
+                           cu_err *err)
+{
+    cu_store_subject row = {0};
+    int action = 0;
+    cu_rc rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err);
+    int restricted = row.restricted;
+
+    cu_store_subject_cleanup(&row);
+    if (rc != CU_OK)
+        return rc;
+    /* P-DSR-5: kept, not processed, but for legal obligations (and the subject's own access,
+     * which never reaches here). */
+    if (restricted && pu->basis != CU_BASIS_LEGAL_OBLIGATION)
+        return cu_err_set(err, CU_ERR_RESTRICTED,
+                          "the subject's processing is restricted: only purposes of legal "
+                          "obligation and the subject's own access may reach its data");
+    if (pu->basis != CU_BASIS_CONSENT && pu->basis != CU_BASIS_LEGITIMATE_INTEREST)
+        return CU_OK;
+    if ((rc = last_action(v, tenant, subject, pu->name, &action, err)) != CU_OK)
+        return rc;
+    /* P-CON-1, P-DSR-6: no consent (or a withdrawn one), no processing. */
+    if (pu->basis == CU_BASIS_CONSENT && action != CU_CONSENT_GRANT)
+        return cu_err_set(err, CU_ERR_CONSENT_REQUIRED,
+                          "purpose \"%s\" is based on consent, which the subject has %s",
+                          pu->name, action == CU_CONSENT_WITHDRAW ? "withdrawn" : "not given");
+    /* P-DSR-6: an objection stops a legitimate-interest purpose. */
+    if (pu->basis == CU_BASIS_LEGITIMATE_INTEREST && action == CU_CONSENT_OBJECT)
+        return cu_err_set(err, CU_ERR_OBJECTED,
+                          "the subject has objected to purpose \"%s\"", pu->name);
+    return CU_OK;
+}
+
+cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                       const char *collection, cu_err *err)
+{
+    const cu_policy_purpose *pu;
+    const cu_policy_collection *c;
+    const cu_policy *p;
+    const char *name;
+    cu_rc rc;
+
+    if (ctx == NULL || ctx->purpose == NULL)
+        return CU_OK;
+    name = ctx->purpose;
+    if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    if (strcmp(name, CU_PURPOSE_SUBJECT_ACCESS) == 0) {
+        /* P-DSR-1, P-DSR-5: the subject's own access reaches its data, restricted or not. */
+        if (ctx->flags & CU_CTX_OPERATOR)
+            return cu_err_set(err, CU_ERR_FORBIDDEN,
+                              "platform staff may state only the policy's operator purposes");
+        if (subject == 0)
+            return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
+                              "purpose \"%s\" reaches one subject's own data only", name);
+        return CU_OK;
+    }
+    /* P-CON-1: every purpose is declared, with its legal basis. */
+    if ((pu = cu_policy_purpose_get(p, name)) == NULL)
+        return cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
+                          "the tenant's policy declares no purpose \"%.64s\"", name);
+    /* P-ACC-4: platform staff, only for the purposes the policy lets them state. */
+    if ((ctx->flags & CU_CTX_OPERATOR) && cu_policy_operator_purpose(p, name) == NULL)
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "platform staff may state only the policy's operator purposes");
+    if ((ctx->flags & CU_CTX_GPC) && sale_or_sharing(pu))
+        return cu_err_set(err, CU_ERR_OPTED_OUT,
+                          "the request carries Global Privacy Control (Sec-GPC: 1), an opt-out "
+                          "of purpose \"%s\", which sells or shares data",
+                          name);
+    if (collection != NULL && (c = cu_policy_collection_get(p, collection)) != NULL &&
+        !cu_policy_purpose_covers(pu, c->category->name))
+        return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
+                          "purpose \"%s\" does not cover the %s data of collection \"%s\"", name,
+                          c->category->name, collection);
+    return subject != 0 ? check_subject(v, tenant, subject, pu, err) : CU_OK;
+}
+
+cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collection, cu_err *err)
+{
+    const cu_policy *p;
+    cu_rc rc = cu_policy_for(v, tenant, &p, NULL, err);
+
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    /* P-RET-1: every record has a data category, and so a retention. */
+    if (cu_policy_collection_get(p, collection) == NULL)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "collection \"%s\" is not in the tenant's policy: every collection "
+                          "needs a data category (docs/policy.md)",
+                          collection);
+    return CU_OK;
+}
+
+/* Whole years from birth (YYYY-MM-DD, validated) to the UTC date of now. */
+static int age_years(const char *birth, int64_t now)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    int y = (birth[0] - '0') * 1000 + (birth[1] - '0') * 100 + (birth[2] - '0') * 10 +
+            (birth[3] - '0');
+    int m = (birth[5] - '0') * 10 + (birth[6] - '0'), d = (birth[8] - '0') * 10 + (birth[9] - '0');
+    int age;
+
+    gmtime_r(&t, &tm);
+    age = tm.tm_year + 1900 - y;
+    if (tm.tm_mon + 1 < m || (tm.tm_mon + 1 == m && tm.tm_mday < d))
+        age--;
+    return age;
+}
+
+cu_rc cu_age_check(cu_vault *v, cu_id tenant, const char *birth_date, cu_err *err)
+{
+    const cu_policy *p;
+    unsigned min;
+    cu_rc rc;
+
+    if (birth_date == NULL)
+        return CU_OK;
+    if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    min = cu_policy_min_age(p);
+    /* P-AGE-1: the birth date is not repeated in the message (P-AUD-4). */
+    if (age_years(birth_date, cu_clock_now()) < (int)min)
+        return cu_err_set(err, CU_ERR_UNDER_AGE,
+                          "the subject is under the policy's minimum age of %u", min);
+    return CU_OK;
+}
+
+/* --- the consent ledger (P-CON-2) ----------------------------------------------------------- */
+
+static const char *const action_names[] = {
+    [CU_CONSENT_GRANT] = "grant",
+    [CU_CONSENT_WITHDRAW] = "withdraw",
+    [CU_CONSENT_OBJECT] = "object",
+    [CU_CONSENT_WITHDRAW_OBJECTION] = "withdraw_objection",
+};
+
+const char *cu_consent_action_name(cu_consent_action a)
+{
+    return (unsigned)a < CU_ARRAY_LEN(action_names) && action_names[a] ? action_names[a] : "?";
+}
+
+cu_rc cu_consent_action_parse(const char *s, cu_consent_action *out)
+{
+    for (size_t i = 1; s != NULL && i < CU_ARRAY_LEN(action_names); i++)
+        if (strcmp(s, action_names[i]) == 0) {
+            *out = (cu_consent_action)i;
+            return CU_OK;
+        }
+    return CU_ERR_INVALID;
+}
+
+static int source_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == ':' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                        const char *purpose, cu_consent_action action, const char *source,
+                        cu_err *err)
+{
+    const cu_policy_purpose *pu;
+    const cu_policy *p;
+    cu_store_subject row = {0};
+    cu_store_op op = {0};
+    cu_audit_in a;
+    int want_consent;
+    cu_rc rc;
+
+    if (source == NULL)
+        source = "api";
+    if (!source_ok(source))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "source must be 1 to 64 bytes of letters, digits and _ . : -");
+    if ((unsigned)action < 1 || (unsigned)action >= CU_ARRAY_LEN(action_names))
+        return cu_err_set(err, CU_ERR_INVALID, "unknown consent action");
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+        return rc;
+    cu_store_subject_cleanup(&row);
+    rc = cu_policy_for(v, tenant, &p, NULL, err);
+    if (rc == CU_ERR_NOT_FOUND)
+        return cu_err_set(err, CU_ERR_CONFLICT,
+                          "the tenant has no policy, so no purpose to consent to");
+    if (rc != CU_OK)
+        return rc;
+    if (purpose == NULL || (pu = cu_policy_purpose_get(p, purpose)) == NULL)
+        return cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
+                          "the tenant's policy declares no purpose \"%.64s\"",
+                          purpose ? purpose : "");
+    want_consent = action == CU_CONSENT_GRANT || action == CU_CONSENT_WITHDRAW;
+    if (want_consent && pu->basis != CU_BASIS_CONSENT)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "purpose \"%s\" is based on %s, not consent: it cannot be %s",
+                          purpose, cu_legal_basis_name(pu->basis),
+                          action == CU_CONSENT_GRANT ? "granted" : "withdrawn");
+    if (!want_consent && pu->basis != CU_BASIS_LEGITIMATE_INTEREST)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "purpose \"%s\" is based on %s: only legitimate-interest purposes can "
+                          "be objected to",
+                          purpose, cu_legal_basis_name(pu->basis));
+    op.type = CU_OP_CONSENT_PUT;
+    op.u.consent.tenant_id = tenant;
+    op.u.consent.subject_id = subject;
+    cu_strlcpy(op.u.consent.purpose, purpose, sizeof(op.u.consent.purpose));
+    op.u.consent.action = (int)action;
+    op.u.consent.at = cu_clock_now();
+    cu_strlcpy(op.u.consent.source, source, sizeof(op.u.consent.source));
+    cu_strlcpy(op.u.consent.policy_version, cu_policy_version(p),
+               sizeof(op.u.consent.policy_version));
+    /* P-CON-2: the ledger entry and its audit entry commit together. */
+    cu_audit_in_set(&a, tenant, want_consent ? "consent.record" : "objection.record",
+                    "subject:%llu:%s:%.40s", (unsigned long long)subject,
+                    cu_consent_action_name(action), purpose);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+}
+
+cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                      cu_consent **out, size_t *n, cu_err *err)
+{
+    cu_store_subject row = {0};
+    cu_store_consent *c = NULL;
+    cu_consent *res;
+    size_t cnt = 0;
+    cu_audit_in a;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+        return rc;
+    cu_store_subject_cleanup(&row);
+    if ((rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) !=
+        CU_OK)
+        return rc;
+    if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
+        free(c);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        res[i].subject_id = c[i].subject_id;
+        res[i].seq = c[i].seq;
+        res[i].action = (cu_consent_action)c[i].action;
+        res[i].at = c[i].at;
+        memcpy(res[i].purpose, c[i].purpose, sizeof(res[i].purpose));
+        memcpy(res[i].source, c[i].source, sizeof(res[i].source));
+        memcpy(res[i].policy_version, c[i].policy_version, sizeof(res[i].policy_version));
+    }
+    free(c);
+    cu_audit_in_set(&a, tenant, "consent.list", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(res);
+        return rc;
+    }
+    *out = res;
+    *n = cnt;
+    return CU_OK;
+}
+
+cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int on,
+                          cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    op.type = CU_OP_SUBJECT_RESTRICT;
+    op.u.flag.tenant_id = tenant;
+    op.u.flag.id = subject;
+    op.u.flag.value = on ? 1 : 0;
+    cu_audit_in_set(&a, tenant, on ? "subject.restrict" : "subject.unrestrict", "subject:%llu",
+                    (unsigned long long)subject);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+}
+
+cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                                int *erased, cu_err *err)
+{
+    cu_store_subject row = {0};
+    cu_store_op op = {0};
+    cu_audit_in a;
+    int held;
+    cu_rc rc;
+
+    *erased = 0;
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+        return rc;
+    cu_store_subject_cleanup(&row);
+    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0)
+        return err ? err->code : CU_ERR_STORE;
+    /* P-AGE-2: on record first, then erased at once; under a legal hold (P-RET-5) restricted
+     * instead, and erased by the sweep once the hold is released. */
+    op.type = CU_OP_SUBJECT_RESTRICT;
+    op.u.flag.tenant_id = tenant;
+    op.u.flag.id = subject;
+    op.u.flag.value = CU_SUBJECT_UNDER_AGE;
+    cu_audit_in_set(&a, tenant, "subject.under_age", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK || held)
+        return rc;
+    if ((rc = cu_subject_erase(v, ctx, tenant, subject, err)) == CU_OK)
+        *erased = 1;
+    return rc;
+}

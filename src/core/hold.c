@@ -1,0 +1,186 @@
+/*
+ * hold.c: legal holds (P-RET-5).
+ *
+ * A hold covers a whole tenant, one subject or one record. While it is in force nothing it
+ * covers is deleted by the sweep, anonymized, erased or purged; placing and releasing one are
+ * administrative acts on the audit log (P-AUD-1). The reason (a case number, a court order)
+ * may name people, so it is sealed under the tenant data key like any personal value, and the
+ * audit entry names only the hold's id.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "util.h"
+
+#define HOLD_COLL "$holds"
+
+static int reason_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > CU_HOLD_REASON_MAX)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_id record,
+                    const char *reason, cu_id *out_id, cu_err *err)
+{
+    cu_store_subject srow = {0};
+    cu_store_record rrow = {0};
+    cu_store_op op = {0};
+    cu_key dk = {0};
+    cu_audit_in a;
+    cu_aad aad;
+    cu_rc rc;
+
+    if (!reason_ok(reason))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "a hold needs a reason: 1 to %d bytes without control characters",
+                          CU_HOLD_REASON_MAX);
+    /* Holds may be placed in the export window too: they exist to stop the purge. */
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if (subject != 0) {
+        rc = v->store->ops->subject_get(v->store, tenant, subject, &srow, err);
+        cu_store_subject_cleanup(&srow);
+        if (rc != CU_OK)
+            return rc;
+    }
+    if (record != 0) {
+        rc = v->store->ops->record_get(v->store, tenant, record, &rrow, err);
+        if (rc == CU_OK && subject != 0 && rrow.subject_id != subject)
+            rc = cu_err_set(err, CU_ERR_INVALID, "the record is not the subject's");
+        /* A hold on a record holds its subject's erasure too. */
+        subject = rrow.subject_id;
+        cu_store_record_cleanup(&rrow);
+        if (rc != CU_OK)
+            return rc;
+    }
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+        return rc;
+    op.type = CU_OP_HOLD_PUT;
+    op.u.hold.tenant_id = tenant;
+    op.u.hold.id = cu_random_id();
+    op.u.hold.subject_id = subject;
+    op.u.hold.record_id = record;
+    op.u.hold.key_version = dk.version;
+    op.u.hold.created_at = cu_clock_now();
+    cu_aad_data(&aad, tenant, HOLD_COLL, op.u.hold.id, "reason", dk.version);
+    rc = cu_seal(&dk, &aad, reason, strlen(reason), &op.u.hold.reason, err);
+    cu_key_wipe(&dk);
+    if (rc != CU_OK)
+        return rc;
+    cu_audit_in_set(&a, tenant, "hold.place", "hold:%llu", (unsigned long long)op.u.hold.id);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && out_id)
+        *out_id = op.u.hold.id;
+    free(op.u.hold.reason.data);
+    return rc;
+}
+
+cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    op.type = CU_OP_HOLD_RELEASE;
+    op.u.revoke.tenant_id = tenant;
+    op.u.revoke.id = hold;
+    op.u.revoke.at = cu_clock_now();
+    cu_audit_in_set(&a, tenant, "hold.release", "hold:%llu", (unsigned long long)hold);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+}
+
+void cu_hold_cleanup(cu_hold *h)
+{
+    if (h == NULL || h->reason == NULL)
+        return;
+    cu_str_wipe(h->reason);
+    free(h->reason);
+    h->reason = NULL;
+}
+
+cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, size_t *n,
+                   cu_err *err)
+{
+    cu_store_hold *rows = NULL;
+    cu_hold *res = NULL;
+    size_t cnt = 0, i = 0;
+    cu_key dk = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+        return rc;
+    if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < cnt; i++) {
+        size_t len = 0;
+        cu_aad aad;
+        if (dk.version != rows[i].key_version) {
+            cu_key_wipe(&dk);
+            if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+                goto out;
+        }
+        res[i].id = rows[i].id;
+        res[i].tenant_id = tenant;
+        res[i].subject_id = rows[i].subject_id;
+        res[i].record_id = rows[i].record_id;
+        res[i].created_at = rows[i].created_at;
+        res[i].released_at = rows[i].released_at;
+        cu_aad_data(&aad, tenant, HOLD_COLL, rows[i].id, "reason", rows[i].key_version);
+        if ((rc = cu_open(&dk, &aad, &rows[i].reason, &res[i].reason, &len, "hold", err)) !=
+            CU_OK)
+            goto out;
+    }
+    cu_audit_in_set(&a, tenant, "hold.list", "holds");
+    rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
+out:
+    cu_key_wipe(&dk);
+    cu_store_holds_free(rows, cnt);
+    if (rc != CU_OK) {
+        for (size_t j = 0; res != NULL && j < cnt; j++)
+            cu_hold_cleanup(&res[j]);
+        free(res);
+        return rc;
+    }
+    *out = res;
+    *n = cnt;
+    return CU_OK;
+}
+
+int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err)
+{
+    cu_store_hold *rows = NULL;
+    size_t cnt = 0;
+    int covered = 0;
+
+    if (v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err) != CU_OK)
+        return -1;
+    /* A tenant-wide hold covers everything; asked about a subject as a whole (record 0), any
+     * hold on it or on one of its records; asked about a record, a hold on it or its subject. */
+    for (size_t i = 0; i < cnt && !covered; i++) {
+        const cu_store_hold *h = &rows[i];
+        if (h->released_at != 0)
+            continue;
+        covered = (h->subject_id == 0 && h->record_id == 0) ||
+                  (record == 0 && subject != 0 && h->subject_id == subject) ||
+                  (record != 0 && (h->record_id == record ||
+                                   (subject != 0 && h->subject_id == subject && h->record_id == 0)));
+    }
+    cu_store_holds_free(rows, cnt);
+    return covered;
+}

@@ -1,0 +1,460 @@
+/*
+ * lifecycle.c: a tenant's end (P-RET-2) and the retention of its records (P-RET-1, P-RET-4,
+ * P-RET-5, P-RET-6).
+ *
+ * Terminating a tenant starts its export window (the policy's termination.export_window):
+ * its data is read-only (cu_tenant_check refuses writes) and exportable as one document. When
+ * the window has passed, the sweep purges it: its users, sessions, API keys and consent ledger
+ * go, and it answers as if it did not exist. Each record then lives exactly as long as its
+ * category's retention says, counted from the end of the subscription where the policy says
+ * so: a policy that keeps billing records 7 years keeps them after the purge, out of every
+ * tenant's reach, and deletes them on time. When nothing retained remains, the sweep destroys
+ * the tenant's keys and deletes every row: only the audit entries that say so stay.
+ *
+ * Every step commits on its own with its audit entry, so a sweep cut short by a crash leaves
+ * a consistent state that the next sweep finishes (resumable by construction). The sweep logs
+ * counts, never values.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "json.h"
+#include "util.h"
+
+#define PAGE 256
+#define NEVER INT64_MAX
+
+cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t *export_until,
+                          cu_err *err)
+{
+    cu_store_tenant st;
+    const cu_policy *p;
+    cu_store_op op = {0};
+    cu_audit_in a;
+    int64_t now = cu_clock_now();
+    cu_rc rc;
+
+    if ((rc = v->store->ops->tenant_get(v->store, tenant, &st, err)) != CU_OK)
+        return rc;
+    if (st.state == CU_TENANT_PURGED)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");
+    if (st.state != CU_TENANT_ACTIVE)
+        return cu_err_set(err, CU_ERR_CONFLICT, "the tenant's subscription has already ended");
+    /* P-RET-2: the window is the policy's, so a tenant without one cannot be ended. */
+    if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)
+        return cu_err_set(err, CU_ERR_CONFLICT,
+                          "the tenant has no policy, so no export window: bind one first");
+    if (rc != CU_OK)
+        return rc;
+    op.type = CU_OP_TENANT_STATE;
+    op.u.tenant.id = tenant;
+    op.u.tenant.state = CU_TENANT_TERMINATED;
+    op.u.tenant.terminated_at = now;
+    cu_audit_in_set(&a, tenant, "tenant.terminate", "tenant:%llu", (unsigned long long)tenant);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && export_until)
+        *export_until = cu_duration_add(now, cu_policy_export_window(p));
+    return rc;
+}
+
+/* --- export ---------------------------------------------------------------------------------- */
+
+static void add_id(cJSON *o, const char *name, cu_id id)
+{
+    char buf[CU_ID_STRLEN];
+
+    cu_id_format(id, buf);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+/* The record as an export member: ids, times, and its document. */
+static cu_rc export_record(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_err *err)
+{
+    cu_record r = {0};
+    cJSON *o, *doc = NULL;
+    cu_rc rc;
+
+    if ((rc = cu_record_read(v, tenant, id, &r, err)) != CU_OK)
+        return rc == CU_ERR_NOT_FOUND ? CU_OK : rc; /* deleted meanwhile */
+    if ((rc = cu_json_parse(r.json, strlen(r.json), &doc, NULL, err)) == CU_OK) {
+        o = cJSON_CreateObject();
+        if (o == NULL || !cJSON_AddItemToArray(into, o)) {
+            cJSON_Delete(o);
+            cu_json_delete_wiped(doc);
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        } else {
+            add_id(o, "id", r.id);
+            cJSON_AddStringToObject(o, "collection", r.collection);
+            cJSON_AddNumberToObject(o, "created_at", (double)r.created_at);
+            cJSON_AddNumberToObject(o, "updated_at", (double)r.updated_at);
+            cJSON_AddItemToObject(o, "data", doc);
+        }
+    }
+    cu_record_cleanup(&r);
+    return rc;
+}
+
+static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_err *err)
+{
+    cu_subject s = {0};
+    cu_id *ids = NULL;
+    size_t n = 0;
+    cJSON *o, *recs;
+    cu_rc rc;
+
+    if ((rc = cu_subject_read(v, tenant, id, &s, err)) != CU_OK)
+        return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
+    o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(into, o)) {
+        cJSON_Delete(o);
+        cu_subject_cleanup(&s);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    add_id(o, "id", id);
+    cJSON_AddStringToObject(o, "external_id", s.external_id);
+    if (s.email)
+        cJSON_AddStringToObject(o, "email", s.email);
+    if (s.phone)
+        cJSON_AddStringToObject(o, "phone", s.phone);
+    if (s.birth_date)
+        cJSON_AddStringToObject(o, "birth_date", s.birth_date);
+    cJSON_AddBoolToObject(o, "restricted", s.restricted);
+    cu_subject_cleanup(&s);
+    recs = cJSON_AddArrayToObject(o, "records");
+    rc = v->store->ops->record_ids_by_subject(v->store, tenant, id, &ids, &n, err);
+    for (size_t i = 0; rc == CU_OK && i < n; i++)
+        rc = export_record(v, tenant, ids[i], recs, err);
+    free(ids);
+    return rc;
+}
+
+cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json, size_t *len,
+                       cu_err *err)
+{
+    cJSON *doc = NULL, *subjects, *own, *t;
+    cu_store_tenant st;
+    const cu_policy *p = NULL;
+    unsigned pver = 0;
+    cu_id after = 0;
+    cu_audit_in a;
+    cu_rc rc;
+
+    *json = NULL;
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->tenant_get(v->store, tenant, &st, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_policy_for(v, tenant, &p, &pver, err)) != CU_OK && rc != CU_ERR_NOT_FOUND)
+        return rc;
+    doc = cJSON_CreateObject();
+    t = cJSON_AddObjectToObject(doc, "tenant");
+    add_id(t, "id", tenant);
+    cJSON_AddStringToObject(t, "name", st.name);
+    cJSON_AddStringToObject(t, "state", st.state == CU_TENANT_ACTIVE ? "active" : "terminated");
+    if (p != NULL) {
+        cJSON *po = cJSON_AddObjectToObject(doc, "policy");
+        cJSON_AddStringToObject(po, "id", cu_policy_id(p));
+        cJSON_AddStringToObject(po, "version", cu_policy_version(p));
+        cJSON_AddNumberToObject(po, "tenant_version", pver);
+    }
+    cJSON_AddNumberToObject(doc, "exported_at", (double)cu_clock_now());
+    subjects = cJSON_AddArrayToObject(doc, "subjects");
+    own = cJSON_AddArrayToObject(doc, "records");
+    rc = CU_OK;
+    /* Every subject with its records, then the tenant's own records. */
+    for (;;) {
+        cu_id *ids = NULL;
+        size_t n = 0;
+        if ((rc = v->store->ops->subject_ids(v->store, tenant, after, PAGE, &ids, &n, err)) !=
+            CU_OK)
+            break;
+        for (size_t i = 0; rc == CU_OK && i < n; i++)
+            rc = export_subject(v, tenant, ids[i], subjects, err);
+        after = n ? ids[n - 1] : after;
+        free(ids);
+        if (rc != CU_OK || n < PAGE)
+            break;
+    }
+    for (after = 0; rc == CU_OK;) {
+        cu_store_record_meta *m = NULL;
+        size_t n = 0;
+        if ((rc = v->store->ops->record_meta_list(v->store, tenant, after, PAGE, &m, &n, err)) !=
+            CU_OK)
+            break;
+        for (size_t i = 0; rc == CU_OK && i < n; i++)
+            if (m[i].subject_id == 0)
+                rc = export_record(v, tenant, m[i].id, own, err);
+        after = n ? m[n - 1].id : after;
+        free(m);
+        if (n < PAGE)
+            break;
+    }
+    if (rc == CU_OK && (*json = cu_json_print(doc)) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    cu_json_delete_wiped(doc);
+    if (rc != CU_OK)
+        return rc;
+    *len = strlen(*json);
+    /* P-AUD-3: on record before the bundle leaves. */
+    cu_audit_in_set(&a, tenant, "tenant.export", "tenant:%llu", (unsigned long long)tenant);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        cu_wipe(*json, *len);
+        free(*json);
+        *json = NULL;
+    }
+    return rc;
+}
+
+/* --- the sweep of one tenant ------------------------------------------------------------------ */
+
+typedef struct sweep_state {
+    cu_vault *v;
+    const cu_ctx *ctx;
+    const cu_tenant *t;
+    const cu_policy *p;
+    int64_t now;
+    int purged;
+    cu_store_hold *holds;
+    size_t nholds;
+    cu_sweep_report *rep;
+} sweep_state;
+
+static int held(const sweep_state *s, cu_id subject, cu_id record)
+{
+    for (size_t i = 0; i < s->nholds; i++) {
+        const cu_store_hold *h = &s->holds[i];
+        if (h->released_at != 0)
+            continue;
+        if ((h->subject_id == 0 && h->record_id == 0) || (record != 0 && h->record_id == record) ||
+            (subject != 0 && h->subject_id == subject && (record == 0 || h->record_id == 0)))
+            return 1;
+    }
+    return 0;
+}
+
+/* When a record's retention ends (P-RET-1): its category's duration from its event. */
+static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_record_meta *m,
+                    int64_t *out, cu_err *err)
+{
+    int64_t from = NEVER;
+    cu_store_subject row = {0};
+    cu_rc rc;
+
+    switch (r->from) {
+    case CU_RETAIN_FROM_CREATED: from = m->created_at; break;
+    case CU_RETAIN_FROM_LAST_ACTIVITY:
+        from = m->updated_at;
+        if (m->subject_id != 0) {
+            rc = s->v->store->ops->subject_get(s->v->store, s->t->id, m->subject_id, &row, err);
+            if (rc == CU_OK && row.last_activity > from)
+                from = row.last_activity;
+            cu_store_subject_cleanup(&row);
+            if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
+                return rc;
+        }
+        break;
+    /* The only request the vault receives so far is the customer's, to end its subscription;
+     * data-subject requests will start this clock too. */
+    case CU_RETAIN_FROM_SUBSCRIPTION_END:
+    case CU_RETAIN_FROM_REQUEST_RECEIVED:
+        from = s->t->terminated_at ? s->t->terminated_at : NEVER;
+        break;
+    }
+    *out = from == NEVER ? NEVER : cu_duration_add(from, r->keep);
+    return CU_OK;
+}
+
+static cu_rc delete_record(sweep_state *s, cu_id id, cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    op.type = CU_OP_RECORD_DELETE;
+    op.u.del.tenant_id = s->t->id;
+    op.u.del.id = id;
+    cu_audit_in_set(&a, s->t->id, "record.expire", "record:%llu", (unsigned long long)id);
+    if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
+        s->rep->records_deleted++;
+    return rc;
+}
+
+static cu_rc anonymize_record(sweep_state *s, cu_id id, cu_err *err)
+{
+    cu_store_op op;
+    cu_audit_in a;
+    cu_rc rc;
+
+    if ((rc = cu_record_anonymize_op(s->v, s->t->id, id, &op, err)) == CU_OK) {
+        cu_audit_in_set(&a, s->t->id, "record.anonymize", "record:%llu", (unsigned long long)id);
+        if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
+            s->rep->records_anonymized++;
+    }
+    free(op.u.record.doc.data);
+    return rc == CU_ERR_NOT_FOUND ? CU_OK : rc; /* deleted meanwhile */
+}
+
+/* One record: kept, held, deleted or anonymized. */
+static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err *err)
+{
+    const cu_policy_collection *c = cu_policy_collection_get(s->p, m->collection);
+    int64_t due = NEVER;
+    cu_rc rc;
+
+    if (c == NULL || m->anonymized) {
+        /* Outside the policy, or anonymous already: kept while the tenant lives. */
+        if (!s->purged)
+            return CU_OK;
+        due = s->now;
+    } else if ((rc = due_at(s, &c->category->retention, m, &due, err)) != CU_OK) {
+        return rc;
+    }
+    if (due > s->now)
+        return CU_OK;
+    /* P-RET-5: a hold stops deletion until it is released. */
+    if (held(s, m->subject_id, m->id)) {
+        s->rep->records_held++;
+        return CU_OK;
+    }
+    /* P-RET-6: anonymized where the policy says so, while the tenant lives. */
+    if (c != NULL && !m->anonymized && !s->purged &&
+        c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
+        return anonymize_record(s, m->id, err);
+    return delete_record(s, m->id, err);
+}
+
+static cu_rc sweep_records(sweep_state *s, size_t *left, cu_err *err)
+{
+    cu_id after = 0;
+    cu_rc rc = CU_OK;
+
+    *left = 0;
+    for (;;) {
+        cu_store_record_meta *m = NULL;
+        size_t n = 0;
+        uint64_t gone = s->rep->records_deleted;
+        if ((rc = s->v->store->ops->record_meta_list(s->v->store, s->t->id, after, PAGE, &m, &n,
+                                                     err)) != CU_OK)
+            return rc;
+        for (size_t i = 0; rc == CU_OK && i < n; i++)
+            rc = sweep_record(s, &m[i], err);
+        *left += n - (size_t)(s->rep->records_deleted - gone);
+        after = n ? m[n - 1].id : after;
+        free(m);
+        if (rc != CU_OK || n < PAGE)
+            return rc;
+    }
+}
+
+/* Subjects: erased when found under age (once no hold covers them, P-AGE-2), and, in a purged
+ * tenant, once none of their data is retained. */
+static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
+{
+    cu_id after = 0;
+    cu_rc rc = CU_OK;
+
+    for (;;) {
+        cu_id *ids = NULL;
+        size_t n = 0;
+        if ((rc = s->v->store->ops->subject_ids(s->v->store, s->t->id, after, PAGE, &ids, &n,
+                                                err)) != CU_OK)
+            return rc;
+        for (size_t i = 0; rc == CU_OK && i < n; i++) {
+            cu_store_subject row = {0};
+            cu_id *recs = NULL;
+            size_t nrecs = 0;
+            int erase;
+            if ((rc = s->v->store->ops->subject_get(s->v->store, s->t->id, ids[i], &row, err)) !=
+                CU_OK)
+                break;
+            erase = row.restricted == CU_SUBJECT_UNDER_AGE;
+            cu_store_subject_cleanup(&row);
+            if (!erase && s->purged) {
+                rc = s->v->store->ops->record_ids_by_subject(s->v->store, s->t->id, ids[i],
+                                                             &recs, &nrecs, err);
+                free(recs);
+                erase = rc == CU_OK && nrecs == 0;
+            }
+            if (rc == CU_OK && erase && !held(s, ids[i], 0) &&
+                (rc = cu_subject_shred(s->v, s->ctx, s->t->id, ids[i], err)) == CU_OK)
+                s->rep->subjects_erased++;
+        }
+        after = n ? ids[n - 1] : after;
+        free(ids);
+        if (rc != CU_OK || n < PAGE)
+            return rc;
+    }
+}
+
+/* P-RET-2: the export window is over: the tenant's own access ends. */
+static cu_rc purge(sweep_state *s, cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    op.type = CU_OP_TENANT_CLOSE;
+    op.u.del.tenant_id = s->t->id;
+    cu_audit_in_set(&a, s->t->id, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
+    if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK) {
+        s->purged = 1;
+        s->rep->tenants_purged++;
+    }
+    return rc;
+}
+
+/* P-RET-2: nothing retained remains: the tenant's keys are destroyed (crypto-shredding), its
+ * rows deleted, and the WAL checkpointed so no file holds a wrapped key any more. */
+static cu_rc shred(sweep_state *s, cu_err *err)
+{
+    cu_store_key k = {0};
+    cu_store_op op = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    rc = s->v->store->ops->key_get(s->v->store, s->t->id, CU_KEY_TENANT, 0, 0, &k, err);
+    cu_store_key_cleanup(&k);
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK; /* shredded by an earlier sweep */
+    if (rc != CU_OK)
+        return rc;
+    op.type = CU_OP_TENANT_SHRED;
+    op.u.del.tenant_id = s->t->id;
+    cu_audit_in_set(&a, s->t->id, "tenant.shred", "tenant:%llu", (unsigned long long)s->t->id);
+    pthread_rwlock_rdlock(&s->v->key_lock);
+    rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err);
+    pthread_rwlock_unlock(&s->v->key_lock);
+    if (rc == CU_OK)
+        rc = s->v->store->ops->checkpoint(s->v->store, err);
+    if (rc == CU_OK)
+        s->rep->tenants_shredded++;
+    return rc;
+}
+
+cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const cu_policy *p,
+                      int64_t now, cu_sweep_report *rep, cu_err *err)
+{
+    sweep_state s = {v, ctx, t, p, now, t->state == CU_TENANT_PURGED, NULL, 0, rep};
+    size_t left = 0;
+    int tenant_held;
+    cu_rc rc;
+
+    if (t->state == CU_TENANT_TERMINATED &&
+        cu_duration_add(t->terminated_at, cu_policy_export_window(p)) <= now &&
+        (rc = purge(&s, err)) != CU_OK)
+        return rc;
+    if ((rc = v->store->ops->hold_list(v->store, t->id, &s.holds, &s.nholds, err)) != CU_OK)
+        return rc;
+    rc = sweep_records(&s, &left, err);
+    if (rc == CU_OK)
+        rc = sweep_subjects(&s, err);
+    tenant_held = 0;
+    for (size_t i = 0; i < s.nholds; i++)
+        tenant_held |= s.holds[i].released_at == 0;
+    if (rc == CU_OK && s.purged && left == 0 && !tenant_held)
+        rc = shred(&s, err);
+    cu_store_holds_free(s.holds, s.nholds);
+    return rc;
+}

@@ -1,0 +1,169 @@
+/*
+ * sc.c: the scenario harness (sc.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "sc.h"
+#include "th.h"
+
+static const char *const extra[] = {"--sweep-interval", "0", "--quiet", NULL};
+
+int64_t sc_date(int y, int m, int d)
+{
+    /* Days from civil (Howard Hinnant), as the server's own clock parses dates. */
+    int64_t yy = y - (m <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    unsigned yoe = (unsigned)(yy - era * 400);
+    unsigned doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return (era * 146097 + (int64_t)doe - 719468) * SC_DAY;
+}
+
+static void launch_at(sc *c, int64_t now, int fresh)
+{
+    char env0[64];
+    const char *env[] = {env0, NULL};
+
+    snprintf(env0, sizeof(env0), "CUSTOS_NOW=%lld", (long long)now);
+    c->now = now;
+    if (fresh)
+        srv_start_env(&c->s, extra, env);
+    else
+        srv_restart(&c->s, extra, env);
+}
+
+void sc_start(sc *c, int64_t now)
+{
+    memset(c, 0, sizeof(*c));
+    launch_at(c, now, 1);
+}
+
+void sc_at(sc *c, int64_t now)
+{
+    assert_int_equal(srv_stop(&c->s, 0), 0);
+    launch_at(c, now, 0);
+}
+
+void sc_stop(sc *c)
+{
+    assert_int_equal(srv_stop(&c->s, 1), 0);
+}
+
+static void vcall(sc *c, long want, const char *code, const char *key, const char *purpose,
+                  const char *body, srv_resp *r, const char *method, const char *fmt, va_list ap)
+{
+    char path[512], got[64];
+
+    vsnprintf(path, sizeof(path), fmt, ap);
+    assert_int_equal(srv_call(&c->s, method, path, key, purpose, body, r), 0);
+    if (r->status != want)
+        fail_msg("%s %s (purpose %s) at day %lld: expected %ld, got %ld %s", method, path,
+                 purpose ? purpose : "-", (long long)(c->now / SC_DAY), want, r->status,
+                 r->body);
+    if (code != NULL && (srv_err(r->body, got, NULL) != 0 || strcmp(got, code) != 0))
+        fail_msg("%s %s: expected error %s, got %s", method, path, code, r->body);
+}
+
+void sc_want(sc *c, long want, const char *code, const char *key, const char *purpose,
+             const char *body, char id[SRV_ID], const char *method, const char *fmt, ...)
+{
+    srv_resp r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vcall(c, want, code, key, purpose, body, &r, method, fmt, ap);
+    va_end(ap);
+    if (id != NULL && srv_json_str(r.body, "id", id, SRV_ID) != 0)
+        fail_msg("%s: no id in %s", fmt, r.body);
+    srv_resp_free(&r);
+}
+
+void sc_call(sc *c, long want, const char *key, const char *purpose, const char *body,
+             srv_resp *out, const char *method, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vcall(c, want, NULL, key, purpose, body, out, method, fmt, ap);
+    va_end(ap);
+}
+
+void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t)
+{
+    char body[256];
+    srv_resp r;
+    const char *k;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
+    sc_call(c, 201, c->s.operator_key, NULL, body, &r, "POST", "/v1/tenants");
+    assert_int_equal(srv_json_str(r.body, "id", t->id, sizeof(t->id)), 0);
+    assert_int_equal(sc_json_num(r.body, "policy_version"), 1);
+    assert_non_null(k = strstr(r.body, "\"secret\":\""));
+    assert_int_equal(sscanf(k + 10, "%127[^\"]", t->key), 1);
+    srv_resp_free(&r);
+}
+
+long sc_json_num(const char *json, const char *name)
+{
+    char needle[96];
+    const char *p;
+
+    snprintf(needle, sizeof(needle), "\"%s\":", name);
+    if (json == NULL || (p = strstr(json, needle)) == NULL)
+        return -1;
+    return strtol(p + strlen(needle), NULL, 10);
+}
+
+void sc_sweep(sc *c, sc_sweep_counts *out)
+{
+    srv_resp r;
+
+    sc_call(c, 200, c->s.operator_key, NULL, NULL, &r, "POST", "/v1/sweep");
+    out->records_deleted = sc_json_num(r.body, "records_deleted");
+    out->records_anonymized = sc_json_num(r.body, "records_anonymized");
+    out->records_held = sc_json_num(r.body, "records_held");
+    out->subjects_erased = sc_json_num(r.body, "subjects_erased");
+    out->tenants_purged = sc_json_num(r.body, "tenants_purged");
+    out->tenants_shredded = sc_json_num(r.body, "tenants_shredded");
+    srv_resp_free(&r);
+}
+
+long sc_audit_count(sc *c, const sc_tenant *t, const char *action)
+{
+    srv_resp r;
+    char needle[64];
+    long n = 0;
+
+    sc_call(c, 200, t->key, NULL, NULL, &r, "GET", "/v1/tenants/%s/audit?action=%s&limit=1000",
+            t->id, action);
+    snprintf(needle, sizeof(needle), "\"action\":\"%s\"", action);
+    for (const char *p = strstr(r.body, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    srv_resp_free(&r);
+    return n;
+}
+
+long sc_audit_count_db(sc *c, const sc_tenant *t, const char *action)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND action = '%s'",
+             t->id, action);
+    return (long)th_sql_int(c->s.data, sql);
+}
+
+long sc_rows(sc *c, const sc_tenant *t, const char *table)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE tenant_id = %s", table, t->id);
+    return (long)th_sql_int(c->s.data, sql);
+}

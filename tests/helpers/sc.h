@@ -1,0 +1,66 @@
+/*
+ * sc.h: scenario tests (tests/scenarios/): the real `custos serve` over HTTPS, driven through
+ * simulated years. The server's clock is the one policy clock (CUSTOS_NOW); moving it restarts
+ * the server on the same data directory at the new time, and POST /v1/sweep applies what the
+ * time has made due, as the sweeper inside the server would on its interval.
+ */
+#ifndef CU_SC_H
+#define CU_SC_H
+
+#include <stdint.h>
+
+#include "srv.h"
+
+#define SC_DAY 86400
+
+typedef struct sc {
+    srv s;
+    int64_t now; /* the server's clock, unix seconds */
+} sc;
+
+typedef struct sc_tenant {
+    char id[SRV_ID];
+    char key[128]; /* the owner's API key */
+} sc_tenant;
+
+/* What a sweep answered (POST /v1/sweep). */
+typedef struct sc_sweep_counts {
+    long records_deleted, records_anonymized, records_held, subjects_erased, tenants_purged,
+        tenants_shredded;
+} sc_sweep_counts;
+
+/* Unix seconds of y-m-d 00:00 UTC. */
+int64_t sc_date(int y, int m, int d);
+/* Starts a server whose clock reads now (and never sweeps on its own). */
+void sc_start(sc *c, int64_t now);
+/* Stops the server and starts it again on the same vault with its clock at now. */
+void sc_at(sc *c, int64_t now);
+/* Stops the server (expecting a clean exit) and removes its directory. */
+void sc_stop(sc *c);
+
+/* One request: method, printf-formatted path, with key (Bearer) and purpose (may be NULL), and
+ * body (may be NULL). Fails the test unless the status is want and, when code is not NULL, the
+ * error code is code. Returns the answer's "id" in id (may be NULL). */
+void sc_want(sc *c, long want, const char *code, const char *key, const char *purpose,
+             const char *body, char id[SRV_ID], const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+/* The same, handing the whole answer to the caller (srv_resp_free it). */
+void sc_call(sc *c, long want, const char *key, const char *purpose, const char *body,
+             srv_resp *out, const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+/* A tenant named name under the built-in policy policy ("scm", ...), made by the operator. */
+void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t);
+/* Runs a sweep now and returns its counts. */
+void sc_sweep(sc *c, sc_sweep_counts *out);
+/* The number member name of a flat JSON answer, or -1. */
+long sc_json_num(const char *json, const char *name);
+/* How many entries of the tenant's audit log have this action (its owner reads it). */
+long sc_audit_count(sc *c, const sc_tenant *t, const char *action);
+/* The same straight from the database (for a purged tenant, whom no key reaches any more);
+ * the server must be stopped or idle. */
+long sc_audit_count_db(sc *c, const sc_tenant *t, const char *action);
+/* How many rows of table hold the tenant's id (straight from the database). */
+long sc_rows(sc *c, const sc_tenant *t, const char *table);
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * test_scm.c: SCM's privacy policy (policies/scm.yaml, seed 000) kept by the real server over
+ * HTTPS, from 2026-01-01 through the end of its subscription and the seven years its account
+ * data outlives it. The tests run in order on one server and one tenant; each moves the clock
+ * forward and checks the promises due by then.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sc.h"
+#include "th.h"
+
+#define T "/v1/tenants/%s"
+
+static sc C;
+static sc_tenant A;
+static char ada[SRV_ID], bob[SRV_ID];                   /* adults */
+static char contact[SRV_ID], account[SRV_ID], usage[SRV_ID], log_a[SRV_ID], log_b[SRV_ID],
+    billing[SRV_ID];
+static char hold[SRV_ID];
+static int64_t D0, END;
+
+/* Makes a record of subject in collection under purpose; its id in id. */
+static void put(const char *purpose, const char *collection, const char *subject,
+                const char *data, char id[SRV_ID])
+{
+    char body[1024];
+
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
+    sc_want(&C, 201, NULL, A.key, purpose, body, id, "POST", T "/collections/%s/records", A.id,
+            collection);
+}
+
+static long get_status(const char *purpose, const char *record)
+{
+    srv_resp r;
+    long st;
+    char path[128];
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", A.id, record);
+    assert_int_equal(srv_call(&C.s, "GET", path, A.key, purpose, NULL, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    D0 = sc_date(2026, 1, 1);
+    sc_start(&C, D0);
+    sc_tenant_new(&C, "SCM customer", "scm", &A);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sc_stop(&C);
+    return 0;
+}
+
+/* P-AGE-1: "The Service is not directed to individuals under 16." */
+static void test_P_AGE_1_scm_refuses_a_subject_aged_15(void **state)
+{
+    (void)state;
+    /* 15 years and 364 days old on 2026-01-01. */
+    sc_want(&C, 422, "under_age", A.key, "support",
+            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST",
+            T "/subjects", A.id);
+    /* Sixteen that very day: welcome. */
+    sc_want(&C, 201, NULL, A.key, "support",
+            "{\"external_id\":\"ada\",\"email\":\"ada@example.org\",\"birth_date\":\"2010-01-01\"}",
+            ada, "POST", T "/subjects", A.id);
+    sc_want(&C, 201, NULL, A.key, "support", "{\"external_id\":\"bob\"}", bob, "POST",
+            T "/subjects", A.id);
+}
+
+/* P-CON-1: every purpose is the policy's, with its legal basis, and covers what it touches. */
+static void test_P_CON_1_scm_purposes_come_from_the_policy(void **state)
+{
+    (void)state;
+    sc_want(&C, 400, "unknown_purpose", A.key, "marketing", "{\"external_id\":\"x\"}", NULL,
+            "POST", T "/subjects", A.id);
+    put("provide_service", "contacts", ada, "{\"name\":\"Ada\",\"email\":\"ada@example.org\"}",
+        contact);
+    put("provide_service", "accounts", ada, "{\"name\":\"Ada\",\"company\":\"Acme\"}", account);
+    put("security", "usage_events", ada,
+        "{\"feature\":\"reports\",\"page\":\"/r\",\"ip_address\":\"192.0.2.7\"}", usage);
+    put("security", "access_logs", ada, "{\"path\":\"/login\",\"ip_address\":\"192.0.2.7\"}",
+        log_a);
+    put("security", "access_logs", bob, "{\"path\":\"/home\",\"ip_address\":\"192.0.2.8\"}",
+        log_b);
+    put("payments", "billing_records", ada, "{\"invoice_number\":\"INV-1\",\"amount\":120}",
+        billing);
+    /* Support covers account, customer data and communications, not billing. */
+    sc_want(&C, 403, "purpose_not_allowed", A.key, "support", NULL, NULL, "GET",
+            T "/records/%s", A.id, billing);
+    sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
+            billing);
+    /* A collection the policy does not declare has no category, so no retention: refused. */
+    sc_want(&C, 400, "invalid", A.key, "support", "{\"data\":{\"x\":1}}", NULL, "POST",
+            T "/collections/scratch/records", A.id);
+    /* P-ENC-3: "We do not store full credit card numbers." */
+    sc_want(&C, 422, "forbidden_field", A.key, "payments",
+            "{\"data\":{\"card_number\":\"4111111111111111\"}}", NULL, "POST",
+            T "/collections/billing_records/records", A.id);
+}
+
+/* P-CON-1, P-CON-2, P-DSR-6: "With your consent: When you explicitly direct us to share
+ * information." No consent, no sharing; the ledger records each grant and withdrawal with
+ * time, source and policy version; Global Privacy Control opts out of sharing. */
+static void test_P_CON_2_scm_sharing_needs_consent_in_the_ledger(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    sc_want(&C, 403, "consent_required", A.key, "shared_on_request", NULL, NULL, "GET",
+            T "/records/%s", A.id, contact);
+    sc_want(&C, 201, NULL, A.key, NULL,
+            "{\"purpose\":\"shared_on_request\",\"action\":\"grant\",\"source\":\"web-form\"}",
+            NULL, "POST", T "/subjects/%s/consents", A.id, ada);
+    sc_want(&C, 200, NULL, A.key, "shared_on_request", NULL, NULL, "GET", T "/records/%s", A.id,
+            contact);
+    /* Sec-GPC: 1 is an opt-out of sale and sharing, whatever the ledger says. */
+    {
+        char auth[200], path[128];
+        const char *h[] = {auth, "Custos-Purpose: shared_on_request", "Sec-GPC: 1", NULL};
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", A.key);
+        snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", A.id, contact);
+        assert_int_equal(srv_call_h(&C.s, "GET", path, h, NULL, 0, &r), 0);
+        srv_assert_err(&r, 403, "opted_out");
+        srv_resp_free(&r);
+    }
+    sc_want(&C, 201, NULL, A.key, NULL,
+            "{\"purpose\":\"shared_on_request\",\"action\":\"withdraw\",\"source\":\"email\"}",
+            NULL, "POST", T "/subjects/%s/consents", A.id, ada);
+    sc_want(&C, 403, "consent_required", A.key, "shared_on_request", NULL, NULL, "GET",
+            T "/records/%s", A.id, contact);
+    /* Consent applies to consent-based purposes only. */
+    sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"support\",\"action\":\"grant\"}",
+            NULL, "POST", T "/subjects/%s/consents", A.id, ada);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
+    assert_non_null(strstr(r.body, "\"action\":\"grant\",\"at\":\"2026-01-01T00:00:00Z\","
+                                   "\"source\":\"web-form\",\"policy_version\":\"2026-04-13\""));
+    assert_non_null(strstr(r.body, "\"action\":\"withdraw\""));
+    assert_null(strstr(r.body, "ada@example.org"));
+    srv_resp_free(&r);
+}
+
+/* P-DSR-6: an objection stops a legitimate-interest purpose (SCM's security monitoring). */
+static void test_P_DSR_6_scm_objection_stops_legitimate_interest(void **state)
+{
+    (void)state;
+    sc_want(&C, 200, NULL, A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id, usage);
+    sc_want(&C, 201, NULL, A.key, NULL, "{\"purpose\":\"security\",\"action\":\"object\"}", NULL,
+            "POST", T "/subjects/%s/consents", A.id, ada);
+    sc_want(&C, 403, "objected", A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id,
+            usage);
+    /* Other purposes go on; the objection is lifted by the subject. */
+    sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, contact);
+    sc_want(&C, 201, NULL, A.key, NULL,
+            "{\"purpose\":\"security\",\"action\":\"withdraw_objection\"}", NULL, "POST",
+            T "/subjects/%s/consents", A.id, ada);
+    sc_want(&C, 200, NULL, A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id, usage);
+}
+
+/* P-DSR-5: a restricted subject's data is kept but refused for every purpose but legal
+ * obligations and the subject's own access. */
+static void test_P_DSR_5_scm_restriction_keeps_data_unprocessed(void **state)
+{
+    (void)state;
+    sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":true}", NULL, "PUT",
+            T "/subjects/%s/restriction", A.id, ada);
+    sc_want(&C, 403, "restricted", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id,
+            contact);
+    sc_want(&C, 403, "restricted", A.key, "provide_service", "{\"data\":{\"name\":\"Ada L.\"}}",
+            NULL, "PUT", T "/records/%s", A.id, contact);
+    sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
+            account);
+    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
+            contact);
+    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/subjects/%s", A.id,
+            ada);
+    sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":false}", NULL, "PUT",
+            T "/subjects/%s/restriction", A.id, ada);
+    sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, contact);
+}
+
+/* P-RET-5: a legal hold on Bob, placed now, will keep his log entry past its 12 months. */
+static void test_P_RET_5_scm_hold_is_placed_with_a_sealed_reason(void **state)
+{
+    char body[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"reason\":\"litigation 2026-17\"}",
+             bob);
+    sc_want(&C, 201, NULL, A.key, NULL, body, hold, "POST", T "/holds", A.id);
+    sc_want(&C, 400, "missing_field", A.key, NULL, "{\"subject_id\":\"1\"}", NULL, "POST",
+            T "/holds", A.id);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/holds", A.id);
+    assert_non_null(strstr(r.body, "\"scope\":\"subject\",\"reason\":\"litigation 2026-17\""));
+    srv_resp_free(&r);
+    assert_int_equal(sc_audit_count(&C, &A, "hold.place"), 1);
+    /* At rest the reason is sealed: no file of the database holds it in clear. */
+    {
+        char db[400], wal[420];
+        snprintf(db, sizeof(db), "%s/custos.db", C.s.data);
+        snprintf(wal, sizeof(wal), "%s-wal", db);
+        assert_int_equal(th_file_contains(db, "litigation 2026-17", 18), 0);
+        assert_int_equal(th_file_contains(wal, "litigation 2026-17", 18), 0);
+        assert_int_equal(th_file_contains(wal, "bob", 3), 0);
+    }
+}
+
+static void test_P_RET_4_scm_logs_kept_12_months(void **state)
+{
+    sc_sweep_counts n;
+
+    (void)state;
+    /* 12 months minus a day: everything is still there. */
+    sc_at(&C, sc_date(2026, 12, 31));
+    sc_sweep(&C, &n);
+    assert_int_equal(n.records_deleted, 0);
+    assert_int_equal(n.records_anonymized, 0);
+    sc_want(&C, 200, NULL, A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id, log_a);
+    /* 12 months plus a day: the log entry is gone. */
+    sc_at(&C, sc_date(2027, 1, 2));
+    sc_sweep(&C, &n);
+    assert_true(n.records_deleted >= 1);
+    sc_want(&C, 404, "not_found", A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id,
+            log_a);
+    /* The contact (customer data, kept for the subscription) and billing stay. */
+    sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, contact);
+    sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
+            billing);
+    assert_true(sc_audit_count(&C, &A, "record.expire") >= 1);
+}
+
+/* P-RET-6: "We use aggregate, anonymized data for this purpose": usage data is anonymized
+ * after 12 months, not deleted: its plain fields stay, the IP address and the subject go. */
+static void test_P_RET_6_scm_usage_is_anonymized_after_12_months(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    sc_call(&C, 200, A.key, "analytics", NULL, &r, "GET", T "/records/%s", A.id, usage);
+    assert_non_null(strstr(r.body, "\"feature\":\"reports\""));
+    assert_null(strstr(r.body, "192.0.2.7"));
+    assert_null(strstr(r.body, "subject_id"));
+    srv_resp_free(&r);
+    assert_int_equal(sc_audit_count(&C, &A, "record.anonymize"), 1);
+    /* No longer the subject's: it is not in Ada's records. */
+    sc_call(&C, 200, A.key, "support", NULL, &r, "GET", T "/subjects/%s/records", A.id, ada);
+    assert_null(strstr(r.body, usage));
+    srv_resp_free(&r);
+}
+
+/* P-RET-5: the held log entry outlived its retention; the held subject cannot be erased;
+ * released, the next sweep deletes the entry and erasure works. */
+static void test_P_RET_5_scm_hold_stops_deletion_until_released(void **state)
+{
+    sc_sweep_counts n;
+
+    (void)state;
+    sc_want(&C, 200, NULL, A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id, log_b);
+    sc_sweep(&C, &n);
+    assert_int_equal(n.records_held, 1);
+    assert_int_equal(n.records_deleted, 0);
+    sc_want(&C, 409, "legal_hold", A.key, "support", NULL, NULL, "DELETE", T "/subjects/%s", A.id,
+            bob);
+    sc_want(&C, 409, "legal_hold", A.key, "security", NULL, NULL, "DELETE", T "/records/%s", A.id,
+            log_b);
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "DELETE", T "/holds/%s", A.id, hold);
+    sc_want(&C, 404, "not_found", A.key, NULL, NULL, NULL, "DELETE", T "/holds/%s", A.id, hold);
+    sc_sweep(&C, &n);
+    assert_int_equal(n.records_deleted, 1);
+    assert_int_equal(n.records_held, 0);
+    sc_want(&C, 404, "not_found", A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id,
+            log_b);
+    sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "DELETE", T "/subjects/%s", A.id, bob);
+    /* (hold.place, a year old, has left the log with the rest of 2026: logs keep 12 months.) */
+    assert_int_equal(sc_audit_count(&C, &A, "hold.release"), 1);
+}
+
+/* P-AGE-2: a subject found to be under age is erased at once. */
+static void test_P_AGE_2_scm_subject_found_under_age_is_erased(void **state)
+{
+    char cara[SRV_ID], rec[SRV_ID];
+    srv_resp r;
+
+    (void)state;
+    sc_want(&C, 201, NULL, A.key, "support", "{\"external_id\":\"cara\"}", cara, "POST",
+            T "/subjects", A.id);
+    put("provide_service", "contacts", cara, "{\"name\":\"Cara\"}", rec);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "POST", T "/subjects/%s/under-age", A.id, cara);
+    assert_non_null(strstr(r.body, "\"erased\":true"));
+    srv_resp_free(&r);
+    sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/subjects/%s", A.id,
+            cara);
+    sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id,
+            rec);
+    assert_int_equal(sc_audit_count(&C, &A, "subject.under_age"), 1);
+}
+
+/* P-RET-2: "We retain Customer Data for the duration of your subscription plus 90 days to
+ * allow for data export." Terminated, the data is read-only and exportable on day 89. */
+static void test_P_RET_2_scm_terminated_tenant_exports_on_day_89(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    END = C.now;
+    sc_want(&C, 403, "forbidden", A.key, NULL, NULL, NULL, "POST", T "/terminate", A.id);
+    sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "POST", T "/terminate", A.id);
+    assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
+    assert_non_null(strstr(r.body, "\"export_until\":\"2027-04-02T00:00:00Z\""));
+    srv_resp_free(&r);
+    sc_want(&C, 409, "conflict", C.s.operator_key, NULL, NULL, NULL, "POST", T "/terminate",
+            A.id);
+    sc_want(&C, 409, "tenant_terminated", A.key, "provide_service",
+            "{\"data\":{\"name\":\"late\"}}", NULL, "POST", T "/collections/contacts/records",
+            A.id);
+    sc_at(&C, END + 89 * SC_DAY);
+    {
+        sc_sweep_counts n;
+        sc_sweep(&C, &n);
+        assert_int_equal(n.tenants_purged, 0);
+    }
+    sc_call(&C, 200, A.key, "provide_service", NULL, &r, "GET", T "/export", A.id);
+    assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
+    assert_non_null(strstr(r.body, contact));
+    assert_non_null(strstr(r.body, "\"email\":\"ada@example.org\""));
+    srv_resp_free(&r);
+    assert_int_equal(sc_audit_count(&C, &A, "tenant.export"), 1);
+}
+
+/* P-RET-2: after day 90 the tenant is purged: its keys, users and customer data are gone; what
+ * the policy keeps longer (account data, 7 years after the subscription, for tax law; billing
+ * records, 7 years) stays out of every tenant's reach, and goes on time. */
+static void test_P_RET_2_scm_purged_after_day_90(void **state)
+{
+    sc_sweep_counts n;
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, END + 90 * SC_DAY + SC_DAY);
+    sc_sweep(&C, &n);
+    assert_int_equal(n.tenants_purged, 1);
+    assert_int_equal(n.tenants_shredded, 0);
+    sc_want(&C, 401, "unauthenticated", A.key, "provide_service", NULL, NULL, "GET", T "/export",
+            A.id);
+    sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
+    assert_non_null(strstr(r.body, "\"state\":\"purged\""));
+    srv_resp_free(&r);
+    sc_want(&C, 404, "not_found", C.s.operator_key, "support", NULL, NULL, "GET", T "/export",
+            A.id);
+    assert_int_equal(sc_rows(&C, &A, "api_keys"), 0);
+    assert_int_equal(sc_rows(&C, &A, "users"), 0);
+    assert_int_equal(sc_rows(&C, &A, "consents"), 0);
+    /* Only the account record and the billing record remain. */
+    assert_int_equal(sc_rows(&C, &A, "records"), 2);
+    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+
+    /* Billing records: 7 years from their creation (2026-01-01). */
+    sc_at(&C, sc_date(2033, 1, 2));
+    sc_sweep(&C, &n);
+    assert_int_equal(n.records_deleted, 1);
+    assert_int_equal(n.tenants_shredded, 0);
+    assert_int_equal(sc_rows(&C, &A, "records"), 1);
+    assert_true(sc_rows(&C, &A, "keys") > 0);
+
+    /* Account data: 7 years from the end of the subscription. Then nothing is retained: the
+     * keys are destroyed and every row goes but the audit entries that say so. */
+    sc_at(&C, END + 7 * 366 * SC_DAY);
+    sc_sweep(&C, &n);
+    assert_int_equal(n.records_deleted, 1);
+    assert_int_equal(n.tenants_shredded, 1);
+    assert_int_equal(sc_rows(&C, &A, "records"), 0);
+    assert_int_equal(sc_rows(&C, &A, "subjects"), 0);
+    assert_int_equal(sc_rows(&C, &A, "keys"), 0);
+    assert_int_equal(sc_rows(&C, &A, "blind_index"), 0);
+    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.shred"), 1);
+    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    sc_sweep(&C, &n);
+    assert_int_equal(n.tenants_shredded, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_P_AGE_1_scm_refuses_a_subject_aged_15),
+        cmocka_unit_test(test_P_CON_1_scm_purposes_come_from_the_policy),
+        cmocka_unit_test(test_P_CON_2_scm_sharing_needs_consent_in_the_ledger),
+        cmocka_unit_test(test_P_DSR_6_scm_objection_stops_legitimate_interest),
+        cmocka_unit_test(test_P_DSR_5_scm_restriction_keeps_data_unprocessed),
+        cmocka_unit_test(test_P_RET_5_scm_hold_is_placed_with_a_sealed_reason),
+        cmocka_unit_test(test_P_RET_4_scm_logs_kept_12_months),
+        cmocka_unit_test(test_P_RET_6_scm_usage_is_anonymized_after_12_months),
+        cmocka_unit_test(test_P_RET_5_scm_hold_stops_deletion_until_released),
+        cmocka_unit_test(test_P_AGE_2_scm_subject_found_under_age_is_erased),
+        cmocka_unit_test(test_P_RET_2_scm_terminated_tenant_exports_on_day_89),
+        cmocka_unit_test(test_P_RET_2_scm_purged_after_day_90),
+    };
+
+    (void)get_status;
+    return cmocka_run_group_tests_name("scenario: SCM (policies/scm.yaml)", tests, setup,
+                                       teardown);
+}
