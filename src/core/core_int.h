@@ -69,8 +69,9 @@ struct cu_vault {
     uint64_t grouped;   /* requests they carried */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
     uint8_t audit_pk[32];
-    pthread_mutex_t policy_lock; /* guards policies */
+    pthread_mutex_t policy_lock; /* guards policies and policy_gen */
     cu_policy_cache *policies;   /* parsed tenant policies (enforce.c) */
+    uint64_t policy_gen;         /* bumped by every forget: a load begun before is not kept */
 };
 
 /* A plaintext key and its version. */

@@ -45,10 +45,12 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
     cu_policy_cache *e, *mine;
     cu_policy *p = NULL;
     unsigned ver = 0;
+    uint64_t gen;
     cu_rc rc;
 
     pthread_mutex_lock(&v->policy_lock);
     e = cache_find(v, tenant);
+    gen = v->policy_gen;
     pthread_mutex_unlock(&v->policy_lock);
     if (e == NULL) {
         rc = cu_tenant_policy(v, tenant, &p, &ver, err);
@@ -62,9 +64,10 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
         mine->version = ver;
         mine->p = p;
         pthread_mutex_lock(&v->policy_lock);
-        /* Another thread may have cached it meanwhile: keep the first, retire ours. */
+        /* Another thread may have cached it meanwhile: keep the first, retire ours. A policy
+         * bound while we read may make ours old: use it this once, cache it stale. */
         e = cache_find(v, tenant);
-        mine->stale = e != NULL;
+        mine->stale = e != NULL || gen != v->policy_gen;
         mine->next = v->policies;
         v->policies = mine;
         if (e == NULL)
@@ -92,6 +95,7 @@ void cu_policy_cache_forget(cu_vault *v, cu_id tenant)
     for (cu_policy_cache *e = v->policies; e != NULL; e = e->next)
         if (e->tenant == tenant)
             e->stale = 1;
+    v->policy_gen++;
     pthread_mutex_unlock(&v->policy_lock);
 }
 

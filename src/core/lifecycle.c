@@ -17,6 +17,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core_int.h"
 #include "json.h"
@@ -67,6 +69,18 @@ static void add_id(cJSON *o, const char *name, cu_id id)
     cJSON_AddStringToObject(o, name, buf);
 }
 
+/* RFC 3339 UTC, as the API writes times. */
+static void add_time(cJSON *o, const char *name, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
 /* The record as an export member: ids, times, and its document. */
 static cu_rc export_record(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_err *err)
 {
@@ -85,8 +99,8 @@ static cu_rc export_record(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_
         } else {
             add_id(o, "id", r.id);
             cJSON_AddStringToObject(o, "collection", r.collection);
-            cJSON_AddNumberToObject(o, "created_at", (double)r.created_at);
-            cJSON_AddNumberToObject(o, "updated_at", (double)r.updated_at);
+            add_time(o, "created_at", r.created_at);
+            add_time(o, "updated_at", r.updated_at);
             cJSON_AddItemToObject(o, "data", doc);
         }
     }
@@ -159,7 +173,7 @@ cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json
         cJSON_AddStringToObject(po, "version", cu_policy_version(p));
         cJSON_AddNumberToObject(po, "tenant_version", pver);
     }
-    cJSON_AddNumberToObject(doc, "exported_at", (double)cu_clock_now());
+    add_time(doc, "exported_at", cu_clock_now());
     subjects = cJSON_AddArrayToObject(doc, "subjects");
     own = cJSON_AddArrayToObject(doc, "records");
     rc = CU_OK;
@@ -278,6 +292,9 @@ static cu_rc delete_record(sweep_state *s, cu_id id, cu_err *err)
     cu_audit_in_set(&a, s->t->id, "record.expire", "record:%llu", (unsigned long long)id);
     if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
         s->rep->records_deleted++;
+    /* Tests crash here, one deletion into a sweep, to prove the next sweep finishes it. */
+    if (rc == CU_OK && CU_FAULT("sweep.record_deleted"))
+        _exit(70);
     return rc;
 }
 

@@ -1,0 +1,351 @@
+/*
+ * test_enforce.c: the policy enforced by the core, below HTTP: purposes and their coverage,
+ * the consent ledger, age boundaries, legal holds, the policy cache, and a sweep that
+ * crashes halfway and is finished by the next one. The scenarios (tests/scenarios/) prove
+ * the same promises end to end over HTTPS, one seed policy each.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "th.h"
+#include "util.h"
+
+typedef struct fx {
+    char dir[256], data[256];
+    cu_vault *v;
+    cu_id t; /* a tenant under SCM's policy */
+} fx;
+
+#define DAY 86400
+#define D2026 1767225600 /* 2026-01-01 */
+
+static void bind(cu_vault *v, cu_id t, const char *id)
+{
+    size_t len = 0;
+    const char *text = cu_policy_builtin(id, &len);
+    cu_err err = {0};
+
+    assert_non_null(text);
+    if (cu_tenant_set_policy(v, NULL, t, text, len, id, NULL, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    cu_tenant t;
+    cu_err err = {0};
+
+    cu_clock_set(D2026);
+    th_tmpdir(f->dir);
+    f->v = th_vault(f->dir, f->data);
+    assert_int_equal(cu_tenant_create(f->v, NULL, "SCM customer", &t, &err), CU_OK);
+    f->t = t.id;
+    bind(f->v, f->t, "scm");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+
+    cu_vault_close(f->v);
+    th_rmrf(f->dir);
+    free(f);
+    cu_clock_set(0);
+    return 0;
+}
+
+static cu_id subject(fx *f, const char *ext, const char *birth)
+{
+    cu_subject_in in = {.external_id = ext, .birth_date = birth};
+    cu_err err = {0};
+    cu_id id = 0;
+
+    if (cu_subject_create(f->v, NULL, f->t, &in, &id, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    return id;
+}
+
+static cu_id record(fx *f, const char *coll, cu_id subj, const char *json)
+{
+    cu_err err = {0};
+    cu_id id = 0;
+
+    if (cu_record_put(f->v, NULL, f->t, coll, subj, json, strlen(json), &id, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    return id;
+}
+
+static cu_rc get_as(fx *f, const char *purpose, unsigned flags, cu_id rec)
+{
+    cu_ctx ctx = {.actor = "test", .purpose = purpose, .flags = flags};
+    cu_record r;
+    cu_err err = {0};
+    cu_rc rc = cu_record_get(f->v, &ctx, f->t, rec, &r, &err);
+
+    cu_record_cleanup(&r);
+    return rc;
+}
+
+/* P-CON-1: the purpose is the policy's and covers the category; the operator's purposes are
+ * the policy's operator_purposes (P-ACC-4); no purpose at all is the vault's own trusted use. */
+static void test_P_CON_1_purpose_is_declared_and_covers_the_category(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_id bill = record(f, "billing_records", s, "{\"invoice_number\":\"INV-9\"}");
+
+    assert_int_equal(get_as(f, "payments", 0, bill), CU_OK);
+    assert_int_equal(get_as(f, "support", 0, bill), CU_ERR_PURPOSE_DENIED);
+    assert_int_equal(get_as(f, "no_such_purpose", 0, bill), CU_ERR_UNKNOWN_PURPOSE);
+    assert_int_equal(get_as(f, NULL, 0, bill), CU_OK);
+    /* SCM lets staff state support and legal_disclosure, nothing else. */
+    assert_int_equal(get_as(f, "legal_disclosure", CU_CTX_OPERATOR, bill), CU_OK);
+    assert_int_equal(get_as(f, "payments", CU_CTX_OPERATOR, bill), CU_ERR_FORBIDDEN);
+    assert_int_equal(get_as(f, CU_PURPOSE_SUBJECT_ACCESS, CU_CTX_OPERATOR, bill),
+                     CU_ERR_FORBIDDEN);
+    /* Global Privacy Control touches sale and sharing only; legal disclosure is neither. */
+    assert_int_equal(get_as(f, "legal_disclosure", CU_CTX_GPC, bill), CU_OK);
+}
+
+/* P-CON-2: every grant and withdrawal is in the ledger with time, source and policy version,
+ * and the newest entry decides. */
+static void test_P_CON_2_ledger_keeps_every_entry_and_the_newest_decides(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_id c = record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    cu_consent *l = NULL;
+    cu_err err = {0};
+    size_t n = 0;
+
+    assert_int_equal(get_as(f, "shared_on_request", 0, c), CU_ERR_CONSENT_REQUIRED);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT,
+                                       "web", &err),
+                     CU_OK);
+    assert_int_equal(get_as(f, "shared_on_request", 0, c), CU_OK);
+    assert_int_equal(get_as(f, "shared_on_request", CU_CTX_GPC, c), CU_ERR_OPTED_OUT);
+    cu_clock_set(D2026 + DAY);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request",
+                                       CU_CONSENT_WITHDRAW, NULL, &err),
+                     CU_OK);
+    assert_int_equal(get_as(f, "shared_on_request", 0, c), CU_ERR_CONSENT_REQUIRED);
+    /* Wrong kinds of entry change nothing. */
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "support", CU_CONSENT_GRANT, NULL,
+                                       &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request",
+                                       CU_CONSENT_OBJECT, NULL, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "nope", CU_CONSENT_GRANT, NULL, &err),
+                     CU_ERR_UNKNOWN_PURPOSE);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request",
+                                       CU_CONSENT_GRANT, "a b", &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, 12345, "shared_on_request",
+                                       CU_CONSENT_GRANT, NULL, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_consent_list(f->v, NULL, f->t, s, &l, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(l[0].action, CU_CONSENT_GRANT);
+    assert_string_equal(l[0].source, "web");
+    assert_int_equal(l[0].at, D2026);
+    assert_string_equal(l[0].policy_version, "2026-04-13");
+    assert_int_equal(l[1].action, CU_CONSENT_WITHDRAW);
+    assert_string_equal(l[1].source, "api");
+    assert_int_equal(l[1].at, D2026 + DAY);
+    assert_true(l[0].seq < l[1].seq);
+    free(l);
+    /* Erasure takes the ledger with the subject. */
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, &err), CU_OK);
+    assert_int_equal(cu_consent_list(f->v, NULL, f->t, s, &l, &n, &err), CU_ERR_NOT_FOUND);
+}
+
+/* P-AGE-1: the minimum age counts whole years to today's date (UTC); born on 29 February,
+ * one has the birthday on 29 February in a leap year. */
+static void test_P_AGE_1_minimum_age_boundaries(void **state)
+{
+    fx *f = *state;
+    cu_subject_in in = {.external_id = "kid"};
+    cu_err err = {0};
+    cu_id id;
+
+    in.birth_date = "2010-01-02"; /* 16 tomorrow */
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_ERR_UNDER_AGE);
+    assert_null(strstr(err.msg, "2010"));
+    in.birth_date = "2010-01-01"; /* 16 today */
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_OK);
+    in.external_id = "leap";
+    in.birth_date = "2012-02-29";
+    cu_clock_set(1835308800); /* 2028-02-28 */
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_ERR_UNDER_AGE);
+    cu_clock_set(1835395200); /* 2028-02-29: sixteen */
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_OK);
+}
+
+/* P-AGE-2 and P-RET-5: found under age while a hold covers it, a subject is restricted, and
+ * erased by the sweep once the hold is released. */
+static void test_P_AGE_2_under_age_under_hold_is_erased_after_release(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "kid", NULL), c = record(f, "contacts", s, "{\"name\":\"K\"}");
+    cu_sweep_report rep;
+    cu_subject got;
+    cu_err err = {0};
+    cu_id hold;
+    int erased = 1;
+
+    assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, c, "case 7", &hold, &err), CU_OK);
+    /* A hold on one of its records holds the subject's erasure too. */
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, &err), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(cu_subject_mark_under_age(f->v, NULL, f->t, s, &erased, &err), CU_OK);
+    assert_int_equal(erased, 0);
+    assert_int_equal(get_as(f, "support", 0, c), CU_ERR_RESTRICTED);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.subjects_erased, 0);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.subjects_erased, 1);
+    assert_int_equal(cu_subject_get(f->v, NULL, f->t, s, &got, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(get_as(f, NULL, 0, c), CU_ERR_NOT_FOUND);
+}
+
+/* P-RET-5: a tenant-wide hold keeps everything past its retention and stops every erasure. */
+static void test_P_RET_5_tenant_hold_keeps_everything(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_id log = record(f, "access_logs", s, "{\"path\":\"/\"}");
+    cu_sweep_report rep;
+    cu_hold *h = NULL;
+    cu_err err = {0};
+    size_t n = 0;
+    cu_id hold;
+
+    assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, 0, "", &hold, &err), CU_ERR_INVALID);
+    assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, 0, "audit by the regulator", &hold, &err),
+                     CU_OK);
+    cu_clock_set(D2026 + 400 * DAY);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_held, 1);
+    assert_int_equal(rep.records_deleted, 0);
+    assert_int_equal(get_as(f, NULL, 0, log), CU_OK);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, &err), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(cu_hold_list(f->v, NULL, f->t, &h, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(h[0].reason, "audit by the regulator");
+    assert_int_equal(h[0].subject_id, 0);
+    cu_hold_cleanup(&h[0]);
+    free(h);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_deleted, 1);
+}
+
+/* A new policy version applies at once to the next request (the cache follows it). */
+static void test_policy_change_applies_to_the_next_request(void **state)
+{
+    fx *f = *state;
+    cu_subject_in in = {.external_id = "seventeen", .birth_date = "2008-06-01"};
+    cu_err err = {0};
+    unsigned version = 0;
+    cu_policy *p = NULL;
+    cu_id id;
+
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_OK);
+    bind(f->v, f->t, "erpsmartcloud"); /* minimum age 18 */
+    in.external_id = "seventeen again";
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_ERR_UNDER_AGE);
+    assert_int_equal(cu_tenant_policy(f->v, f->t, &p, &version, &err), CU_OK);
+    assert_int_equal(version, 2);
+    assert_string_equal(cu_policy_id(p), "erpsmartcloud");
+    cu_policy_free(p);
+}
+
+static void sweep_child(void *arg)
+{
+    const char *data = arg;
+    cu_vault *v = th_reopen(data);
+    cu_sweep_report rep;
+    cu_err err = {0};
+
+    (void)cu_sweep(v, NULL, &rep, &err); /* exits at the first deletion */
+    cu_vault_close(v);
+}
+
+/* P-RET-1: a sweep killed after its first deletion leaves a state the next sweep finishes:
+ * every expired record goes, each exactly once on the audit log. */
+static void test_P_RET_1_sweep_is_resumable_after_a_crash(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_sweep_report rep;
+    cu_err err = {0};
+    char sql[160];
+
+    for (int i = 0; i < 5; i++)
+        record(f, "access_logs", s, "{\"path\":\"/x\"}");
+    record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    cu_vault_close(f->v);
+    cu_clock_set(0);
+    {
+        char env[32];
+        snprintf(env, sizeof(env), "%d", D2026 + 400 * DAY);
+        setenv("CUSTOS_NOW", env, 1);
+        assert_int_equal(th_crash_at("sweep.record_deleted", sweep_child, f->data), 70);
+        unsetenv("CUSTOS_NOW");
+    }
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM records WHERE tenant_id = %llu",
+             (unsigned long long)f->t);
+    assert_int_equal(th_sql_int(f->data, sql), 5); /* one of the five went */
+    cu_clock_set(D2026 + 400 * DAY);
+    f->v = th_reopen(f->data);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_deleted, 4);
+    assert_int_equal(th_sql_int(f->data, sql), 1); /* the contact stays */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_log WHERE tenant_id = %llu AND action = 'record.expire'",
+             (unsigned long long)f->t);
+    assert_int_equal(th_sql_int(f->data, sql), 5);
+}
+
+/* A tenant without a policy keeps the API's rules alone, and cannot be ended: its export
+ * window would be unknown. */
+static void test_tenant_without_policy_has_no_purposes_to_check(void **state)
+{
+    fx *f = *state;
+    cu_tenant t;
+    cu_err err = {0};
+    cu_ctx ctx = {.actor = "test", .purpose = "anything"};
+    cu_subject_in in = {.external_id = "x", .birth_date = "2020-01-01"};
+    int64_t until = 0;
+    cu_id id;
+
+    assert_int_equal(cu_tenant_create(f->v, NULL, "no policy", &t, &err), CU_OK);
+    assert_int_equal(cu_subject_create(f->v, &ctx, t.id, &in, &id, &err), CU_OK);
+    assert_int_equal(cu_record_put(f->v, &ctx, t.id, "anything", id, "{}", 2, &id, &err), CU_OK);
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, t.id, &until, &err), CU_ERR_CONFLICT);
+    assert_int_equal(cu_tenant_has_policy(f->v, t.id), 0);
+    assert_int_equal(cu_tenant_has_policy(f->v, f->t), 1);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_P_CON_1_purpose_is_declared_and_covers_the_category),
+        T(test_P_CON_2_ledger_keeps_every_entry_and_the_newest_decides),
+        T(test_P_AGE_1_minimum_age_boundaries),
+        T(test_P_AGE_2_under_age_under_hold_is_erased_after_release),
+        T(test_P_RET_5_tenant_hold_keeps_everything),
+        T(test_policy_change_applies_to_the_next_request),
+        T(test_P_RET_1_sweep_is_resumable_after_a_crash),
+        T(test_tenant_without_policy_has_no_purposes_to_check),
+    };
+
+    return cmocka_run_group_tests_name("policy enforcement (core)", tests, NULL, NULL);
+}
