@@ -120,6 +120,8 @@ typedef struct cu_ctx {
 
 #define CU_CTX_OPERATOR 1u /* platform staff: only the policy's operator purposes (P-ACC-4) */
 #define CU_CTX_GPC 2u      /* Sec-GPC: 1, an opt-out of sale and sharing purposes */
+#define CU_CTX_LOCAL 4u    /* the CLI or the sweeper on the data directory, which holds the key
+                              file: its purpose is recorded, not checked */
 
 /* Commit latency of the store, for /metrics: a cumulative-friendly histogram. */
 #define CU_COMMIT_BUCKETS 10

@@ -78,6 +78,7 @@ static const struct {
     {"records", "{record_id}"},
     {"api-keys", "{key_id}"},
     {"users", "{user_id}"},
+    {"holds", "{hold_id}"},
 };
 
 /* The HTTP layer's own error codes and their statuses (router.c, server.c). */
@@ -87,7 +88,7 @@ static const struct {
 } http_codes[] = {
     {"malformed_json", 400},     {"unknown_field", 400},    {"missing_field", 400},
     {"invalid_field", 400},      {"purpose_required", 400}, {"unsupported_media_type", 415},
-    {"method_not_allowed", 405}, {"internal", 500},
+    {"method_not_allowed", 405}, {"internal", 500},         {"invalid_policy", 400},
 };
 
 static const char *perm_name(cu_perm p)

@@ -105,7 +105,7 @@ typedef struct audit_args {
     int64_t before_ms;
 } audit_args;
 
-static const cu_ctx cli_ctx = {.actor = "cli", .purpose = "administration"};
+static const cu_ctx cli_ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
 
 /* A decimal number in [lo, hi]. */
 static int number(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)

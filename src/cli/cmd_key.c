@@ -29,7 +29,7 @@ int cmd_key(int argc, char **argv)
         {"tenant", required_argument, NULL, OPT_TENANT},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration"};
+    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
     const char *tenant_s = NULL;
     cu_vault *v = NULL;
     cu_err err = {0};

@@ -63,7 +63,7 @@ int cmd_record(int argc, char **argv)
         {"value", required_argument, NULL, OPT_VALUE},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration"};
+    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
     const char *tenant_s = NULL, *coll = NULL, *subject_s = NULL, *field = NULL, *value = NULL;
     const char *verb;
     cu_vault *v = NULL;

@@ -67,7 +67,7 @@ typedef struct sweeper {
 static void *sweep_loop(void *arg)
 {
     sweeper *s = arg;
-    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention"};
+    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
 
     pthread_mutex_lock(&s->m);
     while (!s->stop) {
@@ -186,7 +186,7 @@ static int first_start(const cli_common *c, cu_vault **v)
 {
     cu_vault_opts o;
     char *pass = NULL, path[4200], secret[CU_APIKEY_SECRET_MAX];
-    cu_ctx ctx = {.actor = "serve", .purpose = "administration"};
+    cu_ctx ctx = {.actor = "serve", .purpose = "administration", .flags = CU_CTX_LOCAL};
     cu_apikey *keys = NULL, k;
     cu_err err = {0};
     struct stat st;

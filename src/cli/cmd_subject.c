@@ -47,7 +47,7 @@ int cmd_subject(int argc, char **argv)
         {"birth-date", required_argument, NULL, OPT_BIRTH},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration"};
+    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
     cu_subject_in in = {0};
     const char *tenant_s = NULL, *verb;
     cu_vault *v = NULL;

@@ -25,7 +25,7 @@ int cmd_sweep(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS, {"now", required_argument, NULL, OPT_NOW}, {NULL, 0, NULL, 0}};
-    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention"};
+    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
     cu_sweep_report rep;
     cu_vault *v = NULL;
     cu_err err = {0};

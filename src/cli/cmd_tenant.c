@@ -1,5 +1,5 @@
 /*
- * cmd_tenant.c: `custos tenant create|list|policy`.
+ * cmd_tenant.c: `custos tenant create|list|policy|terminate`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +13,18 @@ static const char help[] =
     "usage: custos tenant create NAME [--policy FILE] [OPTIONS]\n"
     "       custos tenant list [OPTIONS]\n"
     "       custos tenant policy --tenant ID FILE [OPTIONS]\n"
+    "       custos tenant terminate --tenant ID [OPTIONS]\n"
     "\n"
     "create makes a tenant with its own tenant, data and index keys and prints it; with\n"
     "--policy it is bound to that privacy policy (see policies/ and docs/policy.md) and the\n"
     "policy's collections are declared. list prints every tenant, oldest first. policy binds\n"
-    "a new version of a tenant's policy.\n"
+    "a new version of a tenant's policy. FILE may also name a built-in policy: scm,\n"
+    "scalemule, erpsmartcloud, customermaps or optymyze. terminate ends the tenant's\n"
+    "subscription: its data is read-only and exportable for the policy's export window, then\n"
+    "the sweep purges it (P-RET-2).\n"
     "\n"
-    "  --policy FILE           a policy file for the new tenant\n"
-    "  --tenant ID             the tenant whose policy changes\n" CLI_COMMON_HELP;
+    "  --policy FILE           a policy file (or built-in id) for the new tenant\n"
+    "  --tenant ID             the tenant whose policy changes, or that ends\n" CLI_COMMON_HELP;
 
 enum { OPT_POLICY = 0x200, OPT_TENANT };
 
@@ -28,11 +32,18 @@ enum { OPT_POLICY = 0x200, OPT_TENANT };
 static int bind_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *path,
                        unsigned *version)
 {
+    const char *builtin = strchr(path, '/') ? NULL : cu_policy_builtin(path, NULL);
     char *text = NULL;
     size_t len = 0;
     cu_err err = {0};
     int rc = 0;
 
+    if (builtin != NULL) {
+        cu_policy_builtin(path, &len);
+        if (cu_tenant_set_policy(v, ctx, tenant, builtin, len, path, version, &err) != CU_OK)
+            rc = cli_fail(&err);
+        return rc;
+    }
     if (cu_file_read(path, 1 << 20, &text, &len, &err) != CU_OK ||
         cu_tenant_set_policy(v, ctx, tenant, text, len, path, version, &err) != CU_OK)
         rc = cli_fail(&err);
@@ -48,7 +59,7 @@ int cmd_tenant(int argc, char **argv)
         {"tenant", required_argument, NULL, OPT_TENANT},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration"};
+    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
     const char *verb, *policy = NULL, *tenant_s = NULL;
     cu_vault *v = NULL;
     cu_err err = {0};
@@ -81,7 +92,8 @@ int cmd_tenant(int argc, char **argv)
         if (optind + 1 != argc)
             return cli_usage("tenant", "create takes one NAME");
         /* A bad policy refuses the tenant before it exists. */
-        if (policy != NULL && cu_policy_load(policy, &p, &err) != CU_OK)
+        if (policy != NULL && (strchr(policy, '/') || !cu_policy_builtin(policy, NULL)) &&
+            cu_policy_load(policy, &p, &err) != CU_OK)
             return cli_fail(&err);
         cu_policy_free(p);
         if ((rc = cli_open(&c, &v)) != 0)
@@ -125,6 +137,25 @@ int cmd_tenant(int argc, char **argv)
             o = cJSON_CreateObject();
             cu_http_add_id(o, "tenant_id", tenant);
             cJSON_AddNumberToObject(o, "policy_version", version);
+            rc = cli_print(o);
+        }
+    } else if (strcmp(verb, "terminate") == 0) {
+        cu_id tenant;
+        int64_t until = 0;
+        cJSON *o;
+        if (optind != argc)
+            return cli_usage("tenant", "terminate takes no argument");
+        if ((rc = cli_id("tenant", "--tenant", tenant_s, &tenant)) != 0)
+            return rc;
+        if ((rc = cli_open(&c, &v)) != 0)
+            return rc;
+        if (cu_tenant_terminate(v, &ctx, tenant, &until, &err) != CU_OK) {
+            rc = cli_fail(&err);
+        } else {
+            o = cJSON_CreateObject();
+            cu_http_add_id(o, "tenant_id", tenant);
+            cJSON_AddStringToObject(o, "state", "terminated");
+            cu_http_add_time(o, "export_until", until);
             rc = cli_print(o);
         }
     } else {

