@@ -319,6 +319,12 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
     return rc;
 }
 
+static int is_subject_access(const cu_ctx *ctx)
+{
+    return ctx != NULL && ctx->purpose != NULL &&
+           strcmp(ctx->purpose, CU_PURPOSE_SUBJECT_ACCESS) == 0;
+}
+
 /* P-DSR-4: crypto-shredding. Step 1 destroys the subject key in a transaction of its own and
  * checkpoints, so that once it returns no file holds the key and no copy of the subject's
  * ciphertext can be read anywhere. Step 2 deletes the records, their fields and index entries
@@ -335,7 +341,10 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
-    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+    /* The subject's own request (subject_access) names the subject; any other purpose must be
+     * the policy's. A restricted subject may still be erased (P-DSR-4). */
+    if ((rc = cu_purpose_check(v, ctx, tenant, is_subject_access(ctx) ? subject : 0, NULL,
+                               err)) != CU_OK)
         return rc;
     /* P-RET-5: a legal hold stops erasure until it is released. */
     if ((held = cu_hold_covers(v, tenant, subject, 0, err)) != 0)

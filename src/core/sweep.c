@@ -7,10 +7,12 @@
  * classes a tenant runs under are always those of its current policy.
  *
  * The sweep runs from `custos sweep` and inside `custos serve` on an interval. It is where
- * retention is enforced (P-RET-1); for now it prunes each tenant's audit log to the retention
- * of the policy's log category, the one whose fideslang categories include
- * "system.operations" (the longest if several), after signing an anchor (P-RET-4, P-AUD-2).
- * It is idempotent: a sweep cut short by a crash is finished by the next one.
+ * retention is enforced (P-RET-1): it prunes each tenant's audit log to the retention of the
+ * policy's log category, the one whose fideslang categories include "system.operations" (the
+ * longest-kept if several; one counted from the end of the subscription keeps the whole log
+ * while the tenant is active), after signing an anchor (P-RET-4, P-AUD-2); then it applies
+ * each record's retention and the tenant's end (lifecycle.c). It is idempotent: a sweep cut
+ * short by a crash is finished by the next one.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -96,26 +98,6 @@ cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *ver
     return rc;
 }
 
-/* The retention of the policy's log category: the longest among categories holding
- * system.operations data. 0 if the policy has none. */
-static int log_retention(const cu_policy *p, cu_duration *out)
-{
-    int found = 0;
-
-    for (size_t i = 0; i < cu_policy_category_count(p); i++) {
-        const cu_policy_category *c = cu_policy_category_at(p, i);
-        for (size_t f = 0; f < c->n_fides; f++) {
-            if (strncmp(c->fides[f], "system.operations", 17) != 0)
-                continue;
-            /* Compare by where each lands from one fixed time. */
-            if (!found || cu_duration_add(0, c->retention.keep) > cu_duration_add(0, *out))
-                *out = c->retention.keep;
-            found = 1;
-        }
-    }
-    return found;
-}
-
 /* The newest time t with t + d <= now: entries at or before it have outlived d. */
 static int64_t cutoff(int64_t now, cu_duration d)
 {
@@ -132,6 +114,38 @@ static int64_t cutoff(int64_t now, cu_duration d)
     return lo;
 }
 
+/* P-RET-4: the newest time at or before which the tenant's audit entries have outlived the
+ * policy's log categories (those holding system.operations data): the earliest cutoff among
+ * them, so the longest-kept wins. A retention counted from the end of the subscription keeps
+ * the whole log while the tenant is active. -1 if nothing may go (or the policy has no log
+ * category). */
+static int64_t log_cutoff(const cu_policy *p, const cu_tenant *t, int64_t now)
+{
+    int64_t best = -1;
+    int found = 0;
+
+    for (size_t i = 0; i < cu_policy_category_count(p); i++) {
+        const cu_policy_category *c = cu_policy_category_at(p, i);
+        const cu_retention *r = &c->retention;
+        int logs = 0;
+        int64_t cut;
+        for (size_t f = 0; f < c->n_fides; f++)
+            logs |= strncmp(c->fides[f], "system.operations", 17) == 0;
+        if (!logs)
+            continue;
+        if (r->from == CU_RETAIN_FROM_SUBSCRIPTION_END ||
+            r->from == CU_RETAIN_FROM_REQUEST_RECEIVED)
+            cut = t->terminated_at != 0 && cu_duration_add(t->terminated_at, r->keep) <= now
+                      ? now
+                      : -1;
+        else
+            cut = cutoff(now, r->keep);
+        best = found ? (cut < best ? cut : best) : cut;
+        found = 1;
+    }
+    return found ? best : -1;
+}
+
 cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err)
 {
     cu_tenant *tenants = NULL;
@@ -144,7 +158,7 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
         return rc;
     for (size_t i = 0; i < n && rc == CU_OK; i++) {
         const cu_policy *p = NULL;
-        cu_duration keep;
+        int64_t cut;
         uint64_t pruned = 0;
         rc = cu_policy_for(v, tenants[i].id, &p, NULL, err);
         if (rc == CU_ERR_NOT_FOUND) {
@@ -154,9 +168,11 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
         rep->tenants++;
         /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned; a
          * purged tenant's entries, which say what became of its data, stay. */
-        if (rc == CU_OK && tenants[i].state != CU_TENANT_PURGED && log_retention(p, &keep) &&
-            (rc = cu_audit_prune(v, ctx, tenants[i].id, cutoff(now, keep) * 1000 + 999,
-                                 &pruned, err)) == CU_OK && pruned > 0) {
+        if (rc == CU_OK && tenants[i].state != CU_TENANT_PURGED &&
+            (cut = log_cutoff(p, &tenants[i], now)) >= 0 &&
+            (rc = cu_audit_prune(v, ctx, tenants[i].id, cut * 1000 + 999, &pruned, err)) ==
+                CU_OK &&
+            pruned > 0) {
             rep->audit_tenants_pruned++;
             rep->audit_pruned_through_max =
                 pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
