@@ -352,6 +352,12 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
  * without an owner), writing the key's secret into secret, once. */
 cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
                              cu_apikey *key, char secret[CU_APIKEY_SECRET_MAX], cu_err *err);
+/* The same, bound to a policy (YAML text[0..len), named pname in messages) as its version 1,
+ * all in one transaction: a policy that does not validate creates nothing. text NULL: none. */
+cu_rc cu_tenant_create_owned_policy(cu_vault *v, const cu_ctx *ctx, const char *name,
+                                    const char *text, size_t len, const char *pname,
+                                    cu_tenant *out, cu_apikey *key,
+                                    char secret[CU_APIKEY_SECRET_MAX], cu_err *err);
 /* Lists a tenant's keys (revoked ones too), never their secrets. Caller frees *out. */
 cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **out, size_t *n,
                      cu_err *err);

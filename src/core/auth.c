@@ -186,19 +186,42 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
 cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
                              cu_apikey *key, char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
 {
+    return cu_tenant_create_owned_policy(v, ctx, name, NULL, 0, NULL, out, key, secret, err);
+}
+
+cu_rc cu_tenant_create_owned_policy(cu_vault *v, const cu_ctx *ctx, const char *name,
+                                    const char *text, size_t len, const char *pname,
+                                    cu_tenant *out, cu_apikey *key,
+                                    char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
+{
     cu_id id = cu_random_id();
-    cu_store_op op;
+    cu_store_op *ops = NULL;
+    cu_policy *p = NULL;
+    cu_audit_in pa;
+    size_t n = 0;
     cu_rc rc;
 
-    if ((rc = apikey_op(id, CU_ROLE_OWNER, "owner", &op, secret, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_tenant_create_batch(v, ctx, id, name, &op, 1, out, err)) != CU_OK) {
-        cu_wipe(secret, CU_APIKEY_SECRET_MAX);
-        return rc;
+    /* A policy that does not validate refuses the tenant before anything exists. */
+    if (text != NULL && ((rc = cu_policy_parse(text, len, pname ? pname : "policy", &p, err)) !=
+                             CU_OK ||
+                         (rc = cu_policy_ops(id, p, text, len, 1, &ops, &n, &pa, err)) != CU_OK))
+        goto out;
+    if (n == 0 && (ops = calloc(1, sizeof(*ops))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
     }
-    if (key)
-        apikey_from_store(&op.u.apikey, key);
-    return CU_OK;
+    /* ops[n] is free: the owner key goes there. */
+    if ((rc = apikey_op(id, CU_ROLE_OWNER, "owner", &ops[n], secret, err)) != CU_OK)
+        goto out;
+    rc = cu_tenant_create_batch(v, ctx, id, name, ops, n + 1, text ? &pa : NULL, out, err);
+    if (rc != CU_OK)
+        cu_wipe(secret, CU_APIKEY_SECRET_MAX);
+    else if (key)
+        apikey_from_store(&ops[n].u.apikey, key);
+out:
+    cu_policy_ops_free(ops, n);
+    cu_policy_free(p);
+    return rc;
 }
 
 cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **out, size_t *n,

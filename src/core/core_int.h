@@ -47,6 +47,7 @@ void cu_keyring_free(cu_keyring *r);
 
 typedef struct cu_heads cu_heads;
 typedef struct cu_policy_cache cu_policy_cache;
+typedef struct cu_audit_in cu_audit_in; /* below, with the audit helpers */
 struct cu_commit_req;
 
 struct cu_vault {
@@ -129,9 +130,16 @@ cu_rc cu_seal(const cu_key *key, const cu_aad *aad, const void *pt, size_t len, 
 cu_rc cu_open(const cu_key *key, const cu_aad *aad, const cu_blob *ct, char **out, size_t *len,
               const char *what, cu_err *err);
 
-/* Creates tenant id with its keys and the extra operations (at most 4) in one transaction. */
+/* Creates tenant id with its keys and the extra operations (and extra audit entry, may be
+ * NULL) in one transaction. */
 cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *name,
-                             const cu_store_op *extra, size_t nextra, cu_tenant *out, cu_err *err);
+                             const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
+                             cu_tenant *out, cu_err *err);
+/* The operations that bind policy p (text[0..len)) to tenant as version: the POLICY_PUT and
+ * one COLLECTION_PUT per collection, and their audit entry. Release with cu_policy_ops_free. */
+cu_rc cu_policy_ops(cu_id tenant, const cu_policy *p, const char *text, size_t len,
+                    unsigned version, cu_store_op **ops, size_t *n, cu_audit_in *a, cu_err *err);
+void cu_policy_ops_free(cu_store_op *ops, size_t n);
 
 /* Checks that the tenant exists and is not purged; for writes, that it is active. */
 cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err);

@@ -385,6 +385,8 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
+    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+        return rc;
     if ((rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) !=
         CU_OK)
         return rc;

@@ -121,6 +121,8 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
     *n = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
+    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+        return rc;
     if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         return rc;
     if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {

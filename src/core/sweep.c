@@ -24,14 +24,65 @@
 
 #define POLICY_MAX (1024 * 1024)
 
+cu_rc cu_policy_ops(cu_id tenant, const cu_policy *p, const char *text, size_t len,
+                    unsigned version, cu_store_op **out, size_t *nout, cu_audit_in *a, cu_err *err)
+{
+    size_t n = cu_policy_collection_count(p), nops = 0;
+    /* One spare at the end, for a caller's own operation (the first owner key). */
+    cu_store_op *ops = calloc(n + 2, sizeof(*ops));
+    char *copy = malloc(len + 1);
+    cu_rc rc = CU_OK;
+
+    *out = NULL;
+    *nout = 0;
+    if (ops == NULL || copy == NULL) {
+        free(ops);
+        free(copy);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    ops[0].type = CU_OP_POLICY_PUT;
+    ops[0].u.policy.tenant_id = tenant;
+    ops[0].u.policy.version = version;
+    ops[0].u.policy.text = copy;
+    ops[0].u.policy.created_at = cu_clock_now();
+    nops = 1;
+    for (size_t i = 0; i < n && rc == CU_OK; i++) {
+        const cu_policy_collection *c = cu_policy_collection_at(p, i);
+        if ((rc = cu_collection_op(tenant, c->name, c->fields, c->n_fields, &ops[nops], err)) ==
+            CU_OK)
+            nops++;
+    }
+    if (rc != CU_OK) {
+        cu_policy_ops_free(ops, nops);
+        return rc;
+    }
+    cu_audit_in_set(a, tenant, "policy.set", "policy:%.40s:v%u", cu_policy_id(p), version);
+    *out = ops;
+    *nout = nops;
+    return CU_OK;
+}
+
+void cu_policy_ops_free(cu_store_op *ops, size_t n)
+{
+    if (ops == NULL)
+        return;
+    if (n > 0)
+        free((char *)(uintptr_t)ops[0].u.policy.text);
+    for (size_t i = 1; i < n; i++)
+        free((char *)(uintptr_t)ops[i].u.collection.spec);
+    free(ops);
+}
+
 cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
                            size_t len, const char *name, unsigned *version, cu_err *err)
 {
     cu_policy *p = NULL;
     cu_store_op *ops = NULL;
-    char *copy = NULL, *old = NULL;
+    char *old = NULL;
     unsigned cur = 0;
-    size_t n, nops = 0;
+    size_t nops = 0;
     cu_audit_in a;
     cu_rc rc;
 
@@ -45,38 +96,14 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     free(old);
     if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
         goto out;
-    n = cu_policy_collection_count(p);
-    ops = calloc(n + 1, sizeof(*ops));
-    copy = malloc(len + 1);
-    if (ops == NULL || copy == NULL) {
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if ((rc = cu_policy_ops(tenant, p, text, len, cur + 1, &ops, &nops, &a, err)) != CU_OK)
         goto out;
-    }
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    ops[0].type = CU_OP_POLICY_PUT;
-    ops[0].u.policy.tenant_id = tenant;
-    ops[0].u.policy.version = cur + 1;
-    ops[0].u.policy.text = copy;
-    ops[0].u.policy.created_at = cu_clock_now();
-    nops = 1;
-    for (size_t i = 0; i < n; i++) {
-        const cu_policy_collection *c = cu_policy_collection_at(p, i);
-        if ((rc = cu_collection_op(tenant, c->name, c->fields, c->n_fields, &ops[nops], err)) !=
-            CU_OK)
-            goto out;
-        nops++;
-    }
-    cu_audit_in_set(&a, tenant, "policy.set", "policy:%.40s:v%u", cu_policy_id(p), cur + 1);
     rc = cu_commit(v, ctx, ops, nops, &a, 1, err);
     cu_policy_cache_forget(v, tenant);
     if (rc == CU_OK && version)
         *version = cur + 1;
 out:
-    for (size_t i = 1; i < nops; i++)
-        free((char *)(uintptr_t)ops[i].u.collection.spec);
-    free(ops);
-    free(copy);
+    cu_policy_ops_free(ops, nops);
     cu_policy_free(p);
     return rc;
 }

@@ -258,20 +258,22 @@ static void tenant_from_store(const cu_store_tenant *st, cu_tenant *t)
 /* P-ISO-3: each tenant gets its own tenant key, data key and index key, created with the tenant
  * in one transaction, together with the caller's extra operations (its first owner key). */
 cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *name,
-                             const cu_store_op *extra, size_t nextra, cu_tenant *out, cu_err *err)
+                             const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
+                             cu_tenant *out, cu_err *err)
 {
-    cu_audit_in a[2];
-    cu_store_op ops[4 + 4];
+    cu_audit_in a[3];
+    cu_store_op *ops;
     cu_key tk = {0}, dk = {0}, ik = {0};
     cu_rc rc;
 
-    memset(ops, 0, sizeof(ops));
     if (name == NULL || !name_ok(name))
         return cu_err_set(err, CU_ERR_INVALID,
                           "tenant name must be 1 to %d bytes without control characters",
                           CU_NAME_MAX - 1);
-    if (nextra > 4)
+    if (nextra > 1024)
         return cu_err_set(err, CU_ERR_INVALID, "too many operations");
+    if ((ops = calloc(4 + nextra, sizeof(*ops))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     ops[0].type = CU_OP_TENANT_PUT;
     ops[0].u.tenant.id = id;
     cu_strlcpy(ops[0].u.tenant.name, name, sizeof(ops[0].u.tenant.name));
@@ -292,7 +294,9 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
         /* In the platform's log and in the tenant's own. */
         cu_audit_in_set(&a[0], 0, "tenant.create", "tenant:%llu", (unsigned long long)id);
         cu_audit_in_set(&a[1], id, "tenant.create", "tenant:%llu", (unsigned long long)id);
-        rc = cu_commit(v, ctx, ops, 4 + nextra, a, 2, err);
+        if (extra_a != NULL)
+            a[2] = *extra_a;
+        rc = cu_commit(v, ctx, ops, 4 + nextra, a, extra_a != NULL ? 3 : 2, err);
     }
     pthread_rwlock_unlock(&v->key_lock);
     cu_key_wipe(&tk);
@@ -302,13 +306,14 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
         tenant_from_store(&ops[0].u.tenant, out);
     for (size_t i = 1; i < 4; i++)
         free(ops[i].u.key.wrapped.data); /* free(NULL) where a step failed first */
+    free(ops);
     return rc;
 }
 
 cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
                        cu_err *err)
 {
-    return cu_tenant_create_batch(v, ctx, cu_random_id(), name, NULL, 0, out, err);
+    return cu_tenant_create_batch(v, ctx, cu_random_id(), name, NULL, 0, NULL, out, err);
 }
 
 cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out, cu_err *err)

@@ -60,13 +60,11 @@ void api_tenant_create(http_req *r)
     if (text != NULL && cu_policy_parse(text, len, pname, &p, &e) != CU_OK)
         return http_error(r, 400, "invalid_policy", "%s", e.msg);
     cu_policy_free(p);
-    if (cu_tenant_create_owned(r->v, &r->ctx, http_str(r, "name"), &t, &k, secret, &e) != CU_OK)
+    /* One transaction: tenant, keys, owner key and policy, or nothing. */
+    if (cu_tenant_create_owned_policy(r->v, &r->ctx, http_str(r, "name"), text, len, pname, &t,
+                                      &k, secret, &e) != CU_OK)
         return http_fail(r, &e);
-    if (text != NULL &&
-        cu_tenant_set_policy(r->v, &r->ctx, t.id, text, len, pname, &version, &e) != CU_OK) {
-        cu_str_wipe(secret);
-        return http_fail(r, &e);
-    }
+    version = text != NULL ? 1 : 0;
     o = cu_http_tenant_json(&t);
     if (version)
         cJSON_AddNumberToObject(o, "policy_version", version);

@@ -47,10 +47,11 @@ const http_route http_routes[] = {
      T "/subjects/{id}"},
     {GET, T "/subjects/{id}/records", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE,
      api_subject_records, T "/subjects/{id}/records"},
-    /* The consent ledger and restriction hold ids and purpose names only (P-CON-2). */
+    /* The consent ledger and restriction hold ids and purpose names only (P-CON-2); reading
+     * a ledger, like reading holds (whose reasons may name people), states a purpose. */
     {POST, T "/subjects/{id}/consents", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
      api_consent_record, T "/subjects/{id}/consents"},
-    {GET, T "/subjects/{id}/consents", CU_PERM_DATA_READ, R_TENANT, api_consent_list,
+    {GET, T "/subjects/{id}/consents", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_consent_list,
      T "/subjects/{id}/consents"},
     {PUT, T "/subjects/{id}/restriction", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
      api_subject_restrict, T "/subjects/{id}/restriction"},
@@ -58,7 +59,7 @@ const http_route http_routes[] = {
      T "/subjects/{id}/under-age"},
     /* Legal holds (P-RET-5): whoever may erase may stop erasure. */
     {POST, T "/holds", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_hold_place, T "/holds"},
-    {GET, T "/holds", CU_PERM_DATA_READ, R_TENANT, api_hold_list, T "/holds"},
+    {GET, T "/holds", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_hold_list, T "/holds"},
     {DEL, T "/holds/{id}", CU_PERM_DATA_ERASE, R_TENANT, api_hold_release, T "/holds/{id}"},
     {PUT, T "/collections/{name}", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_collection_put,
      T "/collections/{name}"},

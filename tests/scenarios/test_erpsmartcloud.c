@@ -188,7 +188,7 @@ static void test_P_CON_1_erp_marketing_and_sharing_need_consent(void **state)
     /* Only consent-based purposes are granted. */
     sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"billing\",\"action\":\"grant\"}", NULL,
             "POST", T "/subjects/%s/consents", A.id, ada);
-    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
+    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
     assert_non_null(strstr(r.body, "\"purpose\":\"marketing\",\"action\":\"grant\",\"at\":"
                                    "\"2026-01-01T00:00:00Z\",\"source\":\"signup-form\","
                                    "\"policy_version\":\"1.0\""));

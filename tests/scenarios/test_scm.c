@@ -146,7 +146,7 @@ static void test_P_CON_2_scm_sharing_needs_consent_in_the_ledger(void **state)
     /* Consent applies to consent-based purposes only. */
     sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"support\",\"action\":\"grant\"}",
             NULL, "POST", T "/subjects/%s/consents", A.id, ada);
-    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
+    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
     assert_non_null(strstr(r.body, "\"action\":\"grant\",\"at\":\"2026-01-01T00:00:00Z\","
                                    "\"source\":\"web-form\",\"policy_version\":\"2026-04-13\""));
     assert_non_null(strstr(r.body, "\"action\":\"withdraw\""));
@@ -205,7 +205,7 @@ static void test_P_RET_5_scm_hold_is_placed_with_a_sealed_reason(void **state)
     sc_want(&C, 201, NULL, A.key, NULL, body, hold, "POST", T "/holds", A.id);
     sc_want(&C, 400, "missing_field", A.key, NULL, "{\"subject_id\":\"1\"}", NULL, "POST",
             T "/holds", A.id);
-    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/holds", A.id);
+    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/holds", A.id);
     assert_non_null(strstr(r.body, "\"scope\":\"subject\",\"reason\":\"litigation 2026-17\""));
     srv_resp_free(&r);
     assert_int_equal(sc_audit_count(&C, &A, "hold.place"), 1);
