@@ -693,6 +693,10 @@ const char *cu_retention_action_name(cu_retention_action a);
  * transaction. *version gets the new version (1 for the first). */
 cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
                            size_t len, const char *name, unsigned *version, cu_err *err);
+/* Creates a tenant bound to a policy as its version 1, in one transaction: a policy that does
+ * not validate creates nothing. */
+cu_rc cu_tenant_create_policy(cu_vault *v, const cu_ctx *ctx, const char *name, const char *text,
+                              size_t len, const char *pname, cu_tenant *out, cu_err *err);
 /* The tenant's current policy; CU_ERR_NOT_FOUND if it has none. Caller frees *out with
  * cu_policy_free(). */
 cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *version,

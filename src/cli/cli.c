@@ -99,6 +99,15 @@ int cli_fail(const cu_err *err)
     case CU_ERR_LIMIT:
     case CU_ERR_RATE_LIMITED:
     case CU_ERR_FORBIDDEN:
+    case CU_ERR_UNKNOWN_PURPOSE:
+    case CU_ERR_PURPOSE_DENIED:
+    case CU_ERR_CONSENT_REQUIRED:
+    case CU_ERR_OBJECTED:
+    case CU_ERR_RESTRICTED:
+    case CU_ERR_OPTED_OUT:
+    case CU_ERR_UNDER_AGE:
+    case CU_ERR_LEGAL_HOLD:
+    case CU_ERR_TERMINATED:
         return 4;
     case CU_ERR_CRYPTO:
     case CU_ERR_KEY:

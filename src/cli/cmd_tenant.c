@@ -28,26 +28,34 @@ static const char help[] =
 
 enum { OPT_POLICY = 0x200, OPT_TENANT };
 
+/* The text of the policy path names: a built-in id ("scm"), or a file. Caller frees *owned
+ * (NULL for a built-in one). */
+static cu_rc policy_text(const char *path, const char **text, size_t *len, char **owned,
+                         cu_err *err)
+{
+    *owned = NULL;
+    if (strchr(path, '/') == NULL && (*text = cu_policy_builtin(path, len)) != NULL)
+        return CU_OK;
+    if (cu_file_read(path, 1 << 20, owned, len, err) != CU_OK)
+        return err->code;
+    *text = *owned;
+    return CU_OK;
+}
+
 /* Reads and binds the policy in path to tenant; prints nothing. Returns an exit code. */
 static int bind_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *path,
                        unsigned *version)
 {
-    const char *builtin = strchr(path, '/') ? NULL : cu_policy_builtin(path, NULL);
-    char *text = NULL;
+    const char *text = NULL;
+    char *owned = NULL;
     size_t len = 0;
     cu_err err = {0};
     int rc = 0;
 
-    if (builtin != NULL) {
-        cu_policy_builtin(path, &len);
-        if (cu_tenant_set_policy(v, ctx, tenant, builtin, len, path, version, &err) != CU_OK)
-            rc = cli_fail(&err);
-        return rc;
-    }
-    if (cu_file_read(path, 1 << 20, &text, &len, &err) != CU_OK ||
+    if (policy_text(path, &text, &len, &owned, &err) != CU_OK ||
         cu_tenant_set_policy(v, ctx, tenant, text, len, path, version, &err) != CU_OK)
         rc = cli_fail(&err);
-    free(text);
+    free(owned);
     return rc;
 }
 
@@ -86,28 +94,31 @@ int cmd_tenant(int argc, char **argv)
         return cli_usage("tenant", "create, list or policy?");
     verb = argv[optind++];
     if (strcmp(verb, "create") == 0) {
-        cu_policy *p = NULL;
+        const char *text = NULL;
+        char *owned = NULL;
+        size_t len = 0;
         cu_tenant t;
         cJSON *o;
         if (optind + 1 != argc)
             return cli_usage("tenant", "create takes one NAME");
-        /* A bad policy refuses the tenant before it exists. */
-        if (policy != NULL && (strchr(policy, '/') || !cu_policy_builtin(policy, NULL)) &&
-            cu_policy_load(policy, &p, &err) != CU_OK)
+        if (policy != NULL && policy_text(policy, &text, &len, &owned, &err) != CU_OK)
             return cli_fail(&err);
-        cu_policy_free(p);
-        if ((rc = cli_open(&c, &v)) != 0)
+        if ((rc = cli_open(&c, &v)) != 0) {
+            free(owned);
             return rc;
-        if (cu_tenant_create(v, &ctx, argv[optind], &t, &err) != CU_OK)
+        }
+        /* One transaction: a bad policy refuses the tenant before it exists. */
+        if ((policy != NULL ? cu_tenant_create_policy(v, &ctx, argv[optind], text, len, policy, &t,
+                                                      &err)
+                            : cu_tenant_create(v, &ctx, argv[optind], &t, &err)) != CU_OK) {
             rc = cli_fail(&err);
-        else if (policy != NULL)
-            rc = bind_policy(v, &ctx, t.id, policy, &version);
-        if (rc == 0) {
+        } else {
             o = cu_http_tenant_json(&t);
             if (policy != NULL)
-                cJSON_AddNumberToObject(o, "policy_version", version);
+                cJSON_AddNumberToObject(o, "policy_version", 1);
             rc = cli_print(o);
         }
+        free(owned);
     } else if (strcmp(verb, "list") == 0) {
         cu_tenant *list = NULL;
         size_t n = 0;

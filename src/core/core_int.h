@@ -250,6 +250,9 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
 /* Drops the cached policy of a tenant (after binding a new one). */
 void cu_policy_cache_forget(cu_vault *v, cu_id tenant);
 void cu_policy_cache_free(cu_vault *v);
+/* cu_tenant_check for a read by ctx: a purged tenant's retained data is still found by
+ * platform staff stating an operator purpose of legal obligation (P-DSR-4, P-RET-2). */
+cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err);
 /* With a policy, a record's collection must be one the policy declares (P-RET-1). */
 cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collection, cu_err *err);
 /* P-AGE-1: CU_ERR_UNDER_AGE if birth_date (validated, may be NULL) is under the tenant's

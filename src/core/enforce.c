@@ -215,6 +215,28 @@ cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     return subject != 0 ? check_subject(v, tenant, subject, pu, err) : CU_OK;
 }
 
+cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err)
+{
+    const cu_policy_purpose *pu;
+    const cu_policy *p;
+    cu_store_tenant st;
+    cu_rc rc = cu_tenant_check(v, tenant, 0, err);
+
+    if (rc != CU_ERR_NOT_FOUND || ctx == NULL || ctx->purpose == NULL ||
+        !(ctx->flags & CU_CTX_OPERATOR))
+        return rc;
+    if (v->store->ops->tenant_get(v->store, tenant, &st, NULL) != CU_OK ||
+        st.state != CU_TENANT_PURGED)
+        return rc;
+    /* P-DSR-4, P-RET-2: what the law keeps after the purge is kept but restricted: only
+     * platform staff reach it, and only for one of its operator purposes of legal obligation. */
+    if (cu_policy_for(v, tenant, &p, NULL, NULL) != CU_OK ||
+        (pu = cu_policy_operator_purpose(p, ctx->purpose)) == NULL ||
+        pu->basis != CU_BASIS_LEGAL_OBLIGATION)
+        return rc;
+    return CU_OK;
+}
+
 cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collection, cu_err *err)
 {
     const cu_policy *p;

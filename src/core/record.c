@@ -451,7 +451,7 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
@@ -606,7 +606,7 @@ cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     cu_audit_in a;
     cu_rc rc;
 
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
@@ -639,7 +639,7 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
 
     if (!cu_collection_name_ok(collection) || field == NULL || value == NULL)
         return cu_err_set(err, CU_ERR_INVALID, "collection, field and value are required");
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, collection, err)) != CU_OK)
         return rc;

@@ -203,7 +203,7 @@ static cu_rc subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err);
     if (rc == CU_OK && audit)
@@ -302,7 +302,7 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
                           by == CU_SUBJECT_BY_EMAIL   ? "email"
                           : by == CU_SUBJECT_BY_PHONE ? "phone"
                                                       : "external_id");
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) == CU_OK &&
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) == CU_OK &&
         (rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) == CU_OK &&
         (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) == CU_OK) {
         cu_blind_index(ik.k, scope_names[by], (const uint8_t *)norm, strlen(norm), digest);

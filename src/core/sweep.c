@@ -108,6 +108,26 @@ out:
     return rc;
 }
 
+cu_rc cu_tenant_create_policy(cu_vault *v, const cu_ctx *ctx, const char *name, const char *text,
+                              size_t len, const char *pname, cu_tenant *out, cu_err *err)
+{
+    cu_id id = cu_random_id();
+    cu_store_op *ops = NULL;
+    cu_policy *p = NULL;
+    size_t n = 0;
+    cu_audit_in a;
+    cu_rc rc;
+
+    if (text == NULL || len > POLICY_MAX)
+        return cu_err_set(err, CU_ERR_LIMIT, "a policy must be at most %d bytes", POLICY_MAX);
+    if ((rc = cu_policy_parse(text, len, pname ? pname : "policy", &p, err)) == CU_OK &&
+        (rc = cu_policy_ops(id, p, text, len, 1, &ops, &n, &a, err)) == CU_OK)
+        rc = cu_tenant_create_batch(v, ctx, id, name, ops, n, &a, out, err);
+    cu_policy_ops_free(ops, n);
+    cu_policy_free(p);
+    return rc;
+}
+
 cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *version,
                        cu_err *err)
 {

@@ -3,6 +3,7 @@
  * consent ledger, restriction, age, legal holds, the end of a subscription, the export, and
  * the sweep. Parse and validate, call the core, map errors; the rules live in the core.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,24 +77,84 @@ void api_tenant_create(http_req *r)
     http_json(r, 201, o);
 }
 
+/* A duration as the policy file writes it: "72h", "30d", "12mo", "7y". */
+static void add_duration(cJSON *o, const char *name, cu_duration d)
+{
+    static const char *const units[] = {"h", "d", "mo", "y"};
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%u%s", d.count, units[d.unit & 3]);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+/* What a tenant's policy declares, as its API and portal need it (docs/policy.md). */
+static cJSON *policy_json(const cu_policy *p, unsigned version)
+{
+    static const char *const cookie_names[] = {"essential", "analytics", "preference",
+                                               "advertising"};
+    static const char *const rule_names[] = {"never", "with_consent", "always"};
+    cJSON *o = cJSON_CreateObject(), *a, *c;
+    cu_dsr_deadlines dsr = cu_policy_dsr(p);
+
+    cJSON_AddNumberToObject(o, "version", version);
+    cJSON_AddStringToObject(o, "id", cu_policy_id(p));
+    cJSON_AddStringToObject(o, "name", cu_policy_name(p));
+    cJSON_AddStringToObject(o, "policy_version", cu_policy_version(p));
+    cu_http_add_time(o, "effective_date", cu_policy_effective(p));
+    cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
+    cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
+    a = cJSON_AddArrayToObject(o, "categories");
+    for (size_t i = 0; i < cu_policy_category_count(p); i++) {
+        const cu_policy_category *cat = cu_policy_category_at(p, i);
+        cJSON *r;
+        c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", cat->name);
+        cJSON_AddStringToObject(c, "role", cu_data_role_name(cat->role));
+        r = cJSON_AddObjectToObject(c, "retention");
+        add_duration(r, "keep", cat->retention.keep);
+        cJSON_AddStringToObject(r, "from", cu_retention_event_name(cat->retention.from));
+        cJSON_AddStringToObject(r, "then", cu_retention_action_name(cat->retention.then));
+        cJSON_AddItemToArray(a, c);
+    }
+    a = cJSON_AddArrayToObject(o, "purposes");
+    for (size_t i = 0; i < cu_policy_purpose_count(p); i++) {
+        const cu_policy_purpose *pu = cu_policy_purpose_at(p, i);
+        cJSON *cats;
+        c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", pu->name);
+        cJSON_AddStringToObject(c, "basis", cu_legal_basis_name(pu->basis));
+        cJSON_AddStringToObject(c, "data_use", pu->data_use);
+        cats = cJSON_AddArrayToObject(c, "categories");
+        for (size_t j = 0; j < pu->n_categories; j++)
+            cJSON_AddItemToArray(cats, cJSON_CreateString(pu->categories[j]->name));
+        cJSON_AddBoolToObject(c, "operator", pu->operator_ok);
+        cJSON_AddItemToArray(a, c);
+    }
+    c = cJSON_AddObjectToObject(o, "cookies");
+    for (int k = 0; k < CU_COOKIE__COUNT; k++)
+        cJSON_AddStringToObject(c, cookie_names[k],
+                                rule_names[cu_policy_cookie(p, (cu_cookie_category)k) % 3]);
+    c = cJSON_AddObjectToObject(o, "dsr");
+    cJSON_AddNumberToObject(c, "acknowledge_business_days", dsr.acknowledge_business_days);
+    add_duration(c, "answer", dsr.answer);
+    add_duration(c, "extension", dsr.extension);
+    add_duration(o, "notice_period", cu_policy_notice_period(p));
+    add_duration(o, "export_window", cu_policy_export_window(p));
+    add_duration(o, "backup_window", cu_policy_backup_window(p));
+    cJSON_AddNumberToObject(o, "analytics_min_group_size", cu_policy_analytics_min_group(p));
+    return o;
+}
+
 void api_policy_get(http_req *r)
 {
     cu_policy *p = NULL;
     unsigned version = 0;
     cu_err e = {0};
-    cJSON *o;
 
     if (cu_tenant_policy(r->v, r->tenant, &p, &version, &e) != CU_OK)
         return http_fail(r, &e);
-    o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", version);
-    cJSON_AddStringToObject(o, "id", cu_policy_id(p));
-    cJSON_AddStringToObject(o, "name", cu_policy_name(p));
-    cJSON_AddStringToObject(o, "policy_version", cu_policy_version(p));
-    cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
-    cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
+    http_json(r, 200, policy_json(p, version));
     cu_policy_free(p);
-    http_json(r, 200, o);
 }
 
 void api_policy_put(http_req *r)

@@ -362,6 +362,19 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     srv_resp_free(&r);
     sc_want(&C, 404, "not_found", C.s.operator_key, "support", NULL, NULL, "GET", T "/export",
             A.id);
+    /* What the law keeps is kept but restricted (P-DSR-4): staff reach it, for a legal
+     * obligation only; support (a contract purpose) finds nothing any more. */
+    sc_want(&C, 200, NULL, C.s.operator_key, "legal_disclosure", NULL, NULL, "GET",
+            T "/records/%s", A.id, account);
+    sc_want(&C, 404, "not_found", C.s.operator_key, "support", NULL, NULL, "GET", T "/records/%s",
+            A.id, account);
+    sc_call(&C, 200, C.s.operator_key, "legal_disclosure",
+            "{\"field\":\"invoice_number\",\"value\":\"INV-1\"}", &r, "POST",
+            T "/collections/billing_records/records/search", A.id);
+    assert_non_null(strstr(r.body, billing));
+    srv_resp_free(&r);
+    sc_want(&C, 404, "not_found", C.s.operator_key, "legal_disclosure", NULL, NULL, "GET",
+            T "/records/%s", A.id, contact);
     assert_int_equal(sc_rows(&C, &A, "api_keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "users"), 0);
     assert_int_equal(sc_rows(&C, &A, "consents"), 0);
