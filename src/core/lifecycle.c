@@ -108,6 +108,27 @@ static cu_rc export_record(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_
     return rc;
 }
 
+/* The subject's consent ledger (P-CON-2), for portability. */
+static cu_rc export_consents(cu_vault *v, cu_id tenant, cu_id subject, cJSON *o, cu_err *err)
+{
+    cu_store_consent *c = NULL;
+    size_t n = 0;
+    cJSON *a = cJSON_AddArrayToObject(o, "consents");
+    cu_rc rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &n, err);
+
+    for (size_t i = 0; rc == CU_OK && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "purpose", c[i].purpose);
+        cJSON_AddStringToObject(e, "action", cu_consent_action_name((cu_consent_action)c[i].action));
+        add_time(e, "at", c[i].at);
+        cJSON_AddStringToObject(e, "source", c[i].source);
+        cJSON_AddStringToObject(e, "policy_version", c[i].policy_version);
+        cJSON_AddItemToArray(a, e);
+    }
+    free(c);
+    return rc;
+}
+
 static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_err *err)
 {
     cu_subject s = {0};
@@ -134,6 +155,8 @@ static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu
         cJSON_AddStringToObject(o, "birth_date", s.birth_date);
     cJSON_AddBoolToObject(o, "restricted", s.restricted);
     cu_subject_cleanup(&s);
+    if ((rc = export_consents(v, tenant, id, o, err)) != CU_OK)
+        return rc;
     recs = cJSON_AddArrayToObject(o, "records");
     rc = v->store->ops->record_ids_by_subject(v->store, tenant, id, &ids, &n, err);
     for (size_t i = 0; rc == CU_OK && i < n; i++)

@@ -28,7 +28,7 @@ static const char *const codes[] = {
     "invalid_field",  "purpose_required", "unsupported_media_type", "method_not_allowed",
     "internal",       "unknown_purpose", "purpose_not_allowed", "consent_required",
     "objected",       "restricted",      "opted_out",       "under_age",
-    "legal_hold",     "tenant_terminated", "invalid_policy",
+    "legal_hold",     "tenant_terminated", "insecure_permissions", "invalid_policy",
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
