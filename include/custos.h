@@ -712,6 +712,7 @@ typedef struct cu_sweep_report {
     uint64_t subjects_erased;          /* left without data in a purged tenant */
     size_t tenants_purged;             /* whose export window ended (P-RET-2) */
     size_t tenants_shredded;           /* whose keys were destroyed: nothing retained remains */
+    size_t tenants_failed;             /* that could not be swept (the first error is returned) */
 } cu_sweep_report;
 
 /* Applies what the clock (cu_clock_now) has made due under every tenant's policy: each

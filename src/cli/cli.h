@@ -72,5 +72,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_hold(int argc, char **argv);
 
 #endif

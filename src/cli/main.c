@@ -25,6 +25,7 @@ static const char usage[] =
     "                             read, verify and export the audit log\n"
     "  serve                      serve the HTTPS API (TLS 1.3)\n"
     "  sweep                      apply retention under every tenant's policy\n"
+    "  hold place|list|release    legal holds, a purged tenant's too\n"
     "\n"
     "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
     "stderr. Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 refused,\n"
@@ -37,7 +38,7 @@ static const struct {
     {"init", cmd_init},         {"tenant", cmd_tenant}, {"subject", cmd_subject},
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
-    {"policy", cmd_policy},
+    {"policy", cmd_policy},     {"hold", cmd_hold},
 };
 
 int main(int argc, char **argv)

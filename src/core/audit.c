@@ -199,7 +199,7 @@ cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit
     cu_audit_in a;
     cu_rc rc;
 
-    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     /* Reading the log is itself audited: who looked, and for what. */
     cu_audit_in_set(&a, tenant, "audit.read", "audit:%llu", (unsigned long long)tenant);
@@ -218,7 +218,7 @@ cu_rc cu_audit_checkpoints(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audi
     cu_rc rc;
 
     (void)ctx;
-    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     return v->store->ops->audit_checkpoints(v->store, tenant, out, n, err);
 }
@@ -353,7 +353,7 @@ cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_rep
 
     memset(rep, 0, sizeof(*rep));
     rep->ok = 1;
-    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     cu_audit_in_set(&a, tenant, "audit.verify", "audit:%llu", (unsigned long long)tenant);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
@@ -410,7 +410,7 @@ cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t befor
 
     if (pruned)
         *pruned = 0;
-    if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->audit_seq_before(v->store, tenant, before_ms, &seq, err)) != CU_OK ||
         seq == 0)

@@ -73,6 +73,11 @@ struct cu_vault {
     pthread_mutex_t policy_lock; /* guards policies and policy_gen */
     cu_policy_cache *policies;   /* parsed tenant policies (enforce.c) */
     uint64_t policy_gen;         /* bumped by every forget: a load begun before is not kept */
+    /* P-RET-5: held (recursive) from a hold check to the deletion it allows, and around placing
+     * a hold, so that no hold is placed between the check and the act. */
+    pthread_mutex_t hold_lock;
+    uint64_t hold_gen;         /* holds placed since open, under hold_lock */
+    pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
 };
 
 /* A plaintext key and its version. */
@@ -250,8 +255,13 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
 /* Drops the cached policy of a tenant (after binding a new one). */
 void cu_policy_cache_forget(cu_vault *v, cu_id tenant);
 void cu_policy_cache_free(cu_vault *v);
+/* cu_purpose_check for a write: the same rules, and subject_access, which only reads, is
+ * refused. */
+cu_rc cu_purpose_check_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                             const char *collection, cu_err *err);
 /* cu_tenant_check for a read by ctx: a purged tenant's retained data is still found by
- * platform staff stating an operator purpose of legal obligation (P-DSR-4, P-RET-2). */
+ * platform staff stating an operator purpose of legal obligation (P-DSR-4, P-RET-2), and by
+ * the vault's own local acts (CU_CTX_LOCAL: the sweep, the CLI). */
 cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err);
 /* With a policy, a record's collection must be one the policy declares (P-RET-1). */
 cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collection, cu_err *err);

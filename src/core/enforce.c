@@ -168,8 +168,8 @@ static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_po
     return CU_OK;
 }
 
-cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                       const char *collection, cu_err *err)
+static cu_rc check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                   const char *collection, int write, cu_err *err)
 {
     const cu_policy_purpose *pu;
     const cu_policy_collection *c;
@@ -192,6 +192,10 @@ cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
         if (subject == 0)
             return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
                               "purpose \"%s\" reaches one subject's own data only", name);
+        /* It reads (and erases, subject.c); it writes nothing in the subject's name. */
+        if (write)
+            return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
+                              "purpose \"%s\" reads a subject's data; it does not write it", name);
         return CU_OK;
     }
     /* P-CON-1: every purpose is declared, with its legal basis. */
@@ -215,6 +219,18 @@ cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     return subject != 0 ? check_subject(v, tenant, subject, pu, err) : CU_OK;
 }
 
+cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                       const char *collection, cu_err *err)
+{
+    return check(v, ctx, tenant, subject, collection, 0, err);
+}
+
+cu_rc cu_purpose_check_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                             const char *collection, cu_err *err)
+{
+    return check(v, ctx, tenant, subject, collection, 1, err);
+}
+
 cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err)
 {
     const cu_policy_purpose *pu;
@@ -222,11 +238,15 @@ cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err 
     cu_store_tenant st;
     cu_rc rc = cu_tenant_check(v, tenant, 0, err);
 
-    if (rc != CU_ERR_NOT_FOUND || ctx == NULL || ctx->purpose == NULL ||
-        !(ctx->flags & CU_CTX_OPERATOR))
+    if (rc != CU_ERR_NOT_FOUND || ctx == NULL)
         return rc;
     if (v->store->ops->tenant_get(v->store, tenant, &st, NULL) != CU_OK ||
         st.state != CU_TENANT_PURGED)
+        return rc;
+    /* The vault's own acts (the sweep, the CLI on the data directory) still see it. */
+    if (ctx->flags & CU_CTX_LOCAL)
+        return CU_OK;
+    if (ctx->purpose == NULL || !(ctx->flags & CU_CTX_OPERATOR))
         return rc;
     /* P-DSR-4, P-RET-2: what the law keeps after the purge is kept but restricted: only
      * platform staff reach it, and only for one of its operator purposes of legal obligation. */
@@ -439,12 +459,22 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
 cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int on,
                           cu_err *err)
 {
+    cu_store_subject row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
+    int under_age;
     cu_rc rc;
 
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
+    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+        return rc;
+    under_age = row.restricted == CU_SUBJECT_UNDER_AGE;
+    cu_store_subject_cleanup(&row);
+    /* P-AGE-2: a subject found under age stays restricted until its erasure. */
+    if (under_age)
+        return cu_err_set(err, CU_ERR_CONFLICT,
+                          "the subject was found under age: it stays restricted until erased");
     op.type = CU_OP_SUBJECT_RESTRICT;
     op.u.flag.tenant_id = tenant;
     op.u.flag.id = subject;
@@ -469,8 +499,11 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
         return rc;
     cu_store_subject_cleanup(&row);
-    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0)
+    pthread_mutex_lock(&v->hold_lock);
+    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0) {
+        pthread_mutex_unlock(&v->hold_lock);
         return err ? err->code : CU_ERR_STORE;
+    }
     /* P-AGE-2: on record first, then erased at once; under a legal hold (P-RET-5) restricted
      * instead, and erased by the sweep once the hold is released. */
     op.type = CU_OP_SUBJECT_RESTRICT;
@@ -478,9 +511,9 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     op.u.flag.id = subject;
     op.u.flag.value = CU_SUBJECT_UNDER_AGE;
     cu_audit_in_set(&a, tenant, "subject.under_age", "subject:%llu", (unsigned long long)subject);
-    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK || held)
-        return rc;
-    if ((rc = cu_subject_erase(v, ctx, tenant, subject, err)) == CU_OK)
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && !held &&
+        (rc = cu_subject_erase(v, ctx, tenant, subject, err)) == CU_OK)
         *erased = 1;
+    pthread_mutex_unlock(&v->hold_lock);
     return rc;
 }

@@ -76,8 +76,13 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     if (rc != CU_OK)
         return rc;
     cu_audit_in_set(&a, tenant, "hold.place", "hold:%llu", (unsigned long long)op.u.hold.id);
-    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && out_id)
-        *out_id = op.u.hold.id;
+    pthread_mutex_lock(&v->hold_lock);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK) {
+        v->hold_gen++;
+        if (out_id)
+            *out_id = op.u.hold.id;
+    }
+    pthread_mutex_unlock(&v->hold_lock);
     free(op.u.hold.reason.data);
     return rc;
 }
@@ -88,7 +93,8 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     cu_audit_in a;
     cu_rc rc;
 
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    /* A purged tenant's holds too, from the CLI: they keep its retained data and its keys. */
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     op.type = CU_OP_HOLD_RELEASE;
     op.u.revoke.tenant_id = tenant;
@@ -119,7 +125,7 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
 
     *out = NULL;
     *n = 0;
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;

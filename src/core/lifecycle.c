@@ -88,8 +88,9 @@ static cu_rc export_record(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_
     cJSON *o, *doc = NULL;
     cu_rc rc;
 
+    /* Deleted meanwhile, or its subject's erasure under way (the key is gone): not exported. */
     if ((rc = cu_record_read(v, tenant, id, &r, err)) != CU_OK)
-        return rc == CU_ERR_NOT_FOUND ? CU_OK : rc; /* deleted meanwhile */
+        return rc == CU_ERR_NOT_FOUND || rc == CU_ERR_KEY ? CU_OK : rc;
     if ((rc = cu_json_parse(r.json, strlen(r.json), &doc, NULL, err)) == CU_OK) {
         o = cJSON_CreateObject();
         if (o == NULL || !cJSON_AddItemToArray(into, o)) {
@@ -138,7 +139,7 @@ static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu
     cu_rc rc;
 
     if ((rc = cu_subject_read(v, tenant, id, &s, err)) != CU_OK)
-        return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
+        return rc == CU_ERR_NOT_FOUND || rc == CU_ERR_KEY ? CU_OK : rc;
     o = cJSON_CreateObject();
     if (o == NULL || !cJSON_AddItemToArray(into, o)) {
         cJSON_Delete(o);
@@ -255,8 +256,28 @@ typedef struct sweep_state {
     int purged;
     cu_store_hold *holds;
     size_t nholds;
+    uint64_t hold_gen; /* v->hold_gen when holds was read */
     cu_sweep_report *rep;
 } sweep_state;
+
+/* Reads the tenant's holds again if one was placed since. Call with v->hold_lock held. */
+static cu_rc fresh_holds(sweep_state *s, cu_err *err)
+{
+    cu_rc rc;
+
+    if (s->holds != NULL && s->hold_gen == s->v->hold_gen)
+        return CU_OK;
+    cu_store_holds_free(s->holds, s->nholds);
+    s->holds = NULL;
+    s->nholds = 0;
+    if ((rc = s->v->store->ops->hold_list(s->v->store, s->t->id, &s->holds, &s->nholds, err)) !=
+        CU_OK)
+        return rc;
+    s->hold_gen = s->v->hold_gen;
+    if (s->holds == NULL)
+        s->holds = calloc(1, sizeof(*s->holds)); /* read, and none: not NULL */
+    return s->holds != NULL ? CU_OK : cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+}
 
 static int held(const sweep_state *s, cu_id subject, cu_id record)
 {
@@ -303,18 +324,22 @@ static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_
     return CU_OK;
 }
 
-static cu_rc delete_record(sweep_state *s, cu_id id, cu_err *err)
+static cu_rc delete_record(sweep_state *s, const cu_store_record_meta *m, cu_err *err)
 {
     cu_store_op op = {0};
     cu_audit_in a;
     cu_rc rc;
 
-    op.type = CU_OP_RECORD_DELETE;
-    op.u.del.tenant_id = s->t->id;
-    op.u.del.id = id;
-    cu_audit_in_set(&a, s->t->id, "record.expire", "record:%llu", (unsigned long long)id);
+    /* Only the record as listed: one written (or deleted) since is left for the next sweep. */
+    op.type = CU_OP_RECORD_EXPIRE;
+    op.u.record.tenant_id = s->t->id;
+    op.u.record.id = m->id;
+    op.u.record.expect_updated_at = m->updated_at;
+    cu_audit_in_set(&a, s->t->id, "record.expire", "record:%llu", (unsigned long long)m->id);
     if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
         s->rep->records_deleted++;
+    else if (rc == CU_ERR_CONFLICT)
+        return CU_OK;
     /* Tests crash here, one deletion into a sweep, to prove the next sweep finishes it. */
     if (rc == CU_OK && CU_FAULT("sweep.record_deleted"))
         _exit(70);
@@ -333,7 +358,9 @@ static cu_rc anonymize_record(sweep_state *s, cu_id id, cu_err *err)
             s->rep->records_anonymized++;
     }
     free(op.u.record.doc.data);
-    return rc == CU_ERR_NOT_FOUND ? CU_OK : rc; /* deleted meanwhile */
+    /* Deleted or written meanwhile, or its subject's erasure under way (the key is gone):
+     * nothing to anonymize now. */
+    return rc == CU_ERR_NOT_FOUND || rc == CU_ERR_CONFLICT || rc == CU_ERR_KEY ? CU_OK : rc;
 }
 
 /* One record: kept, held, deleted or anonymized. */
@@ -353,16 +380,18 @@ static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err 
     }
     if (due > s->now)
         return CU_OK;
-    /* P-RET-5: a hold stops deletion until it is released. */
-    if (held(s, m->subject_id, m->id)) {
+    /* P-RET-5: a hold stops deletion until it is released; none is placed until we are done. */
+    pthread_mutex_lock(&s->v->hold_lock);
+    rc = fresh_holds(s, err);
+    if (rc == CU_OK && held(s, m->subject_id, m->id))
         s->rep->records_held++;
-        return CU_OK;
-    }
-    /* P-RET-6: anonymized where the policy says so, while the tenant lives. */
-    if (c != NULL && !m->anonymized && !s->purged &&
-        c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
-        return anonymize_record(s, m->id, err);
-    return delete_record(s, m->id, err);
+    else if (rc == CU_OK && c != NULL && !m->anonymized && !s->purged &&
+             c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
+        rc = anonymize_record(s, m->id, err); /* P-RET-6, while the tenant lives */
+    else if (rc == CU_OK)
+        rc = delete_record(s, m, err);
+    pthread_mutex_unlock(&s->v->hold_lock);
+    return rc;
 }
 
 static cu_rc sweep_records(sweep_state *s, size_t *left, cu_err *err)
@@ -403,23 +432,39 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
             return rc;
         for (size_t i = 0; rc == CU_OK && i < n; i++) {
             cu_store_subject row = {0};
+            cu_store_key k = {0};
             cu_id *recs = NULL;
             size_t nrecs = 0;
-            int erase;
+            int erase, pending;
             if ((rc = s->v->store->ops->subject_get(s->v->store, s->t->id, ids[i], &row, err)) !=
-                CU_OK)
-                break;
+                CU_OK) {
+                if (rc == CU_ERR_NOT_FOUND)
+                    rc = CU_OK; /* erased meanwhile */
+                continue;
+            }
             erase = row.restricted == CU_SUBJECT_UNDER_AGE;
             cu_store_subject_cleanup(&row);
-            if (!erase && s->purged) {
+            /* An erasure cut short after its key was destroyed (P-DSR-4): finish it. */
+            rc = s->v->store->ops->key_get(s->v->store, s->t->id, CU_KEY_SUBJECT, ids[i], 0, &k,
+                                           err);
+            cu_store_key_cleanup(&k);
+            pending = rc == CU_ERR_NOT_FOUND;
+            if (rc != CU_OK && !pending)
+                break;
+            rc = CU_OK;
+            if (!erase && !pending && s->purged) {
                 rc = s->v->store->ops->record_ids_by_subject(s->v->store, s->t->id, ids[i],
                                                              &recs, &nrecs, err);
                 free(recs);
                 erase = rc == CU_OK && nrecs == 0;
             }
-            if (rc == CU_OK && erase && !held(s, ids[i], 0) &&
+            if (rc != CU_OK || !(erase || pending))
+                continue;
+            pthread_mutex_lock(&s->v->hold_lock);
+            if ((rc = fresh_holds(s, err)) == CU_OK && (pending || !held(s, ids[i], 0)) &&
                 (rc = cu_subject_shred(s->v, s->ctx, s->t->id, ids[i], err)) == CU_OK)
                 s->rep->subjects_erased++;
+            pthread_mutex_unlock(&s->v->hold_lock);
         }
         after = n ? ids[n - 1] : after;
         free(ids);
@@ -432,16 +477,21 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
 static cu_rc purge(sweep_state *s, cu_err *err)
 {
     cu_store_op op = {0};
-    cu_audit_in a;
+    cu_audit_in a[2];
     cu_rc rc;
 
     op.type = CU_OP_TENANT_CLOSE;
     op.u.del.tenant_id = s->t->id;
-    cu_audit_in_set(&a, s->t->id, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
-    if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK) {
+    /* In the tenant's log and the platform's, which outlives it. */
+    cu_audit_in_set(&a[0], s->t->id, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
+    cu_audit_in_set(&a[1], 0, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
+    /* The ledger of held subjects stays (the store checks the holds in the same statement). */
+    pthread_mutex_lock(&s->v->hold_lock);
+    if ((rc = cu_commit(s->v, s->ctx, &op, 1, a, 2, err)) == CU_OK) {
         s->purged = 1;
         s->rep->tenants_purged++;
     }
+    pthread_mutex_unlock(&s->v->hold_lock);
     return rc;
 }
 
@@ -451,7 +501,7 @@ static cu_rc shred(sweep_state *s, cu_err *err)
 {
     cu_store_key k = {0};
     cu_store_op op = {0};
-    cu_audit_in a;
+    cu_audit_in a[2];
     cu_rc rc;
 
     rc = s->v->store->ops->key_get(s->v->store, s->t->id, CU_KEY_TENANT, 0, 0, &k, err);
@@ -462,9 +512,10 @@ static cu_rc shred(sweep_state *s, cu_err *err)
         return rc;
     op.type = CU_OP_TENANT_SHRED;
     op.u.del.tenant_id = s->t->id;
-    cu_audit_in_set(&a, s->t->id, "tenant.shred", "tenant:%llu", (unsigned long long)s->t->id);
+    cu_audit_in_set(&a[0], s->t->id, "tenant.shred", "tenant:%llu", (unsigned long long)s->t->id);
+    cu_audit_in_set(&a[1], 0, "tenant.shred", "tenant:%llu", (unsigned long long)s->t->id);
     pthread_rwlock_rdlock(&s->v->key_lock);
-    rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err);
+    rc = cu_commit(s->v, s->ctx, &op, 1, a, 2, err);
     pthread_rwlock_unlock(&s->v->key_lock);
     if (rc == CU_OK)
         rc = s->v->store->ops->checkpoint(s->v->store, err);
@@ -476,25 +527,29 @@ static cu_rc shred(sweep_state *s, cu_err *err)
 cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const cu_policy *p,
                       int64_t now, cu_sweep_report *rep, cu_err *err)
 {
-    sweep_state s = {v, ctx, t, p, now, t->state == CU_TENANT_PURGED, NULL, 0, rep};
+    sweep_state s = {v, ctx, t, p, now, t->state == CU_TENANT_PURGED, NULL, 0, 0, rep};
     size_t left = 0;
-    int tenant_held;
+    int any_held = 0;
     cu_rc rc;
 
     if (t->state == CU_TENANT_TERMINATED &&
         cu_duration_add(t->terminated_at, cu_policy_export_window(p)) <= now &&
         (rc = purge(&s, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->hold_list(v->store, t->id, &s.holds, &s.nholds, err)) != CU_OK)
-        return rc;
     rc = sweep_records(&s, &left, err);
     if (rc == CU_OK)
         rc = sweep_subjects(&s, err);
-    tenant_held = 0;
-    for (size_t i = 0; i < s.nholds; i++)
-        tenant_held |= s.holds[i].released_at == 0;
-    if (rc == CU_OK && s.purged && left == 0 && !tenant_held)
-        rc = shred(&s, err);
+    /* Shredding waits for every hold to be released (P-RET-5). */
+    if (rc == CU_OK && s.purged && left == 0) {
+        pthread_mutex_lock(&v->hold_lock);
+        if ((rc = fresh_holds(&s, err)) == CU_OK) {
+            for (size_t i = 0; i < s.nholds; i++)
+                any_held |= s.holds[i].released_at == 0;
+            if (!any_held)
+                rc = shred(&s, err);
+        }
+        pthread_mutex_unlock(&v->hold_lock);
+    }
     cu_store_holds_free(s.holds, s.nholds);
     return rc;
 }

@@ -242,6 +242,17 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
     return rc;
 }
 
+/* CU_OK if no hold in force covers the record (of subject), else CU_ERR_LEGAL_HOLD (P-RET-5).
+ * Call with v->hold_lock held until the change it allows is committed. */
+static cu_rc not_held(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err)
+{
+    int held = cu_hold_covers(v, tenant, subject, record, err);
+
+    if (held < 0)
+        return err ? err->code : CU_ERR_STORE;
+    return held ? cu_err_set(err, CU_ERR_LEGAL_HOLD, "the record is under a legal hold") : CU_OK;
+}
+
 /* Parses a document strictly; it must be a JSON object. */
 static cu_rc parse_doc(const char *json, size_t len, cJSON **doc, cu_err *err)
 {
@@ -338,7 +349,7 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
         if (rc != CU_OK)
             goto out;
     }
-    if ((rc = cu_purpose_check(v, ctx, tenant, subject, collection, err)) != CU_OK)
+    if ((rc = cu_purpose_check_write(v, ctx, tenant, subject, collection, err)) != CU_OK)
         goto out;
     r.tenant_id = tenant;
     r.id = cu_random_id();
@@ -366,7 +377,8 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
         goto out;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &old, err)) != CU_OK)
         goto out;
-    if ((rc = cu_purpose_check(v, ctx, tenant, old.subject_id, old.collection, err)) != CU_OK)
+    if ((rc = cu_purpose_check_write(v, ctx, tenant, old.subject_id, old.collection, err)) !=
+        CU_OK)
         goto out;
     r.tenant_id = tenant;
     r.id = record;
@@ -374,7 +386,11 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     memcpy(r.collection, old.collection, sizeof(r.collection));
     r.created_at = old.created_at;
     r.updated_at = cu_clock_now();
-    rc = write_record(v, ctx, &r, doc, 1, err);
+    /* P-RET-5: held data is not changed either, so what the hold preserves stays as it was. */
+    pthread_mutex_lock(&v->hold_lock);
+    if ((rc = not_held(v, tenant, old.subject_id, record, err)) == CU_OK)
+        rc = write_record(v, ctx, &r, doc, 1, err);
+    pthread_mutex_unlock(&v->hold_lock);
 out:
     cu_store_record_cleanup(&old);
     cu_json_delete_wiped(doc);
@@ -547,6 +563,8 @@ cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_o
     op->u.record.key_version = dk.version;
     op->u.record.created_at = rec.created_at;
     op->u.record.updated_at = cu_clock_now();
+    /* Only the document just read is anonymized: a write since then wins. */
+    op->u.record.expect_updated_at = rec.updated_at;
     cu_aad_data(&aad, tenant, rec.collection, record, DOC_FIELD, dk.version);
     rc = cu_seal(&dk, &aad, text, strlen(text), &op->u.record.doc, err);
 out:
@@ -575,28 +593,26 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     cu_store_record row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
-    int held;
     cu_rc rc;
 
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
-    rc = cu_purpose_check(v, ctx, tenant, row.subject_id, row.collection, err);
-    held = rc == CU_OK ? cu_hold_covers(v, tenant, row.subject_id, record, err) : 0;
+    rc = cu_purpose_check_write(v, ctx, tenant, row.subject_id, row.collection, err);
+    pthread_mutex_lock(&v->hold_lock);
+    if (rc == CU_OK)
+        rc = not_held(v, tenant, row.subject_id, record, err);
     cu_store_record_cleanup(&row);
-    if (rc != CU_OK)
-        return rc;
-    if (held < 0)
-        return err ? err->code : CU_ERR_STORE;
-    /* P-RET-5: held data is not deleted. */
-    if (held)
-        return cu_err_set(err, CU_ERR_LEGAL_HOLD, "the record is under a legal hold");
-    op.type = CU_OP_RECORD_DELETE;
-    op.u.del.tenant_id = tenant;
-    op.u.del.id = record;
-    cu_audit_in_set(&a, tenant, "record.delete", "record:%llu", (unsigned long long)record);
-    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+    if (rc == CU_OK) {
+        op.type = CU_OP_RECORD_DELETE;
+        op.u.del.tenant_id = tenant;
+        op.u.del.id = record;
+        cu_audit_in_set(&a, tenant, "record.delete", "record:%llu", (unsigned long long)record);
+        rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    }
+    pthread_mutex_unlock(&v->hold_lock);
+    return rc;
 }
 
 cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,

@@ -124,7 +124,7 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
         return rc;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+    if ((rc = cu_purpose_check_write(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;
     /* P-AGE-1: a subject under the policy's minimum age is refused. */
     if ((rc = cu_age_check(v, tenant, in->birth_date, err)) != CU_OK)
@@ -346,13 +346,17 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     if ((rc = cu_purpose_check(v, ctx, tenant, is_subject_access(ctx) ? subject : 0, NULL,
                                err)) != CU_OK)
         return rc;
-    /* P-RET-5: a legal hold stops erasure until it is released. */
+    /* P-RET-5: a legal hold stops erasure until it is released; none is placed meanwhile. */
+    pthread_mutex_lock(&v->hold_lock);
     if ((held = cu_hold_covers(v, tenant, subject, 0, err)) != 0)
-        return held < 0 ? (err ? err->code : CU_ERR_STORE)
-                        : cu_err_set(err, CU_ERR_LEGAL_HOLD,
-                                     "the subject's data is under a legal hold: it cannot be "
-                                     "erased until the hold is released");
-    return cu_subject_shred(v, ctx, tenant, subject, err);
+        rc = held < 0 ? (err ? err->code : CU_ERR_STORE)
+                      : cu_err_set(err, CU_ERR_LEGAL_HOLD,
+                                   "the subject's data is under a legal hold: it cannot be "
+                                   "erased until the hold is released");
+    else
+        rc = cu_subject_shred(v, ctx, tenant, subject, err);
+    pthread_mutex_unlock(&v->hold_lock);
+    return rc;
 }
 
 cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)

@@ -193,40 +193,66 @@ static int64_t log_cutoff(const cu_policy *p, const cu_tenant *t, int64_t now)
     return found ? best : -1;
 }
 
+/* One tenant: its log, then its data. */
+static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64_t now,
+                       cu_sweep_report *rep, cu_err *err)
+{
+    const cu_policy *p = NULL;
+    uint64_t pruned = 0;
+    int64_t cut;
+    cu_rc rc = cu_policy_for(v, t->id, &p, NULL, err);
+
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    rep->tenants++;
+    /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned, a purged
+     * tenant's too: the platform's own log keeps that it was purged and shredded. */
+    if ((cut = log_cutoff(p, t, now)) >= 0 &&
+        (rc = cu_audit_prune(v, ctx, t->id, cut * 1000 + 999, &pruned, err)) == CU_OK &&
+        pruned > 0) {
+        rep->audit_tenants_pruned++;
+        rep->audit_pruned_through_max =
+            pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
+    }
+    return rc == CU_OK ? cu_sweep_tenant(v, ctx, t, p, now, rep, err) : rc;
+}
+
 cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err)
 {
+    cu_ctx own = {.actor = "sweeper", .purpose = "retention"};
     cu_tenant *tenants = NULL;
     size_t n = 0;
     int64_t now = cu_clock_now();
-    cu_rc rc;
+    cu_err first = {0};
+    cu_rc rc, worst = CU_OK;
 
     memset(rep, 0, sizeof(*rep));
-    if ((rc = cu_tenant_list(v, ctx, &tenants, &n, err)) != CU_OK)
-        return rc;
-    for (size_t i = 0; i < n && rc == CU_OK; i++) {
-        const cu_policy *p = NULL;
-        int64_t cut;
-        uint64_t pruned = 0;
-        rc = cu_policy_for(v, tenants[i].id, &p, NULL, err);
-        if (rc == CU_ERR_NOT_FOUND) {
-            rc = CU_OK;
-            continue;
+    /* The sweep is the vault's own act, whoever starts it: its purpose is recorded, and it
+     * sees purged tenants, whose retained data it still has to delete on time. */
+    if (ctx != NULL)
+        own = *ctx;
+    own.flags |= CU_CTX_LOCAL;
+    pthread_mutex_lock(&v->sweep_lock);
+    if ((rc = cu_tenant_list(v, &own, &tenants, &n, err)) != CU_OK)
+        goto out;
+    /* One tenant's failure does not stop the others; the first is reported. */
+    for (size_t i = 0; i < n; i++) {
+        cu_err e = {0};
+        if ((rc = sweep_one(v, &own, &tenants[i], now, rep, &e)) != CU_OK) {
+            rep->tenants_failed++;
+            if (worst == CU_OK) {
+                worst = rc;
+                first = e;
+            }
         }
-        rep->tenants++;
-        /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned; a
-         * purged tenant's entries, which say what became of its data, stay. */
-        if (rc == CU_OK && tenants[i].state != CU_TENANT_PURGED &&
-            (cut = log_cutoff(p, &tenants[i], now)) >= 0 &&
-            (rc = cu_audit_prune(v, ctx, tenants[i].id, cut * 1000 + 999, &pruned, err)) ==
-                CU_OK &&
-            pruned > 0) {
-            rep->audit_tenants_pruned++;
-            rep->audit_pruned_through_max =
-                pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
-        }
-        if (rc == CU_OK)
-            rc = cu_sweep_tenant(v, ctx, &tenants[i], p, now, rep, err);
     }
+    rc = worst;
+    if (rc != CU_OK && err != NULL)
+        *err = first;
+out:
+    pthread_mutex_unlock(&v->sweep_lock);
     free(tenants);
     return rc;
 }

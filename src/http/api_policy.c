@@ -386,5 +386,6 @@ cJSON *cu_http_sweep_json(const cu_sweep_report *rep)
     cJSON_AddNumberToObject(o, "subjects_erased", (double)rep->subjects_erased);
     cJSON_AddNumberToObject(o, "tenants_purged", (double)rep->tenants_purged);
     cJSON_AddNumberToObject(o, "tenants_shredded", (double)rep->tenants_shredded);
+    cJSON_AddNumberToObject(o, "tenants_failed", (double)rep->tenants_failed);
     return o;
 }

@@ -218,12 +218,14 @@ enum stmt_id {
     S_HOLD_RELEASE,
     S_HOLD_LIST,
     S_RECORD_ANONYMIZE,
+    S_RECORD_EXPIRE,
     S_RECORD_META,
     S_SUBJECT_IDS,
     S_T_SESSIONS_DELETE,
     S_T_USERS_DELETE,
     S_T_APIKEYS_DELETE,
     S_T_CONSENTS_DELETE,
+    S_T_CONSENTS_UNHELD_DELETE,
     S_T_CLOSE,
     S_T_BLIND_DELETE,
     S_T_FIELDS_DELETE,
@@ -276,7 +278,9 @@ static const char *const stmt_sql[S__COUNT] = {
                       " restricted, last_activity FROM subjects WHERE tenant_id = ? AND subject_id = ?",
     [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
                      " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-    [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8"
+    /* A rewritten record is no longer anonymous: the sweep looks at it again. */
+    [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8,"
+                         " anonymized = 0"
                          " WHERE tenant_id = ?1 AND record_id = ?2 AND collection = ?3"
                          " AND subject_id IS ?4 AND created_at = ?6",
     [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
@@ -362,8 +366,9 @@ static const char *const stmt_sql[S__COUNT] = {
                      " VALUES(?,?,?,?)",
     [S_POLICY_GET] = "SELECT version, text FROM tenant_policies WHERE tenant_id = ?"
                      " ORDER BY version DESC LIMIT 1",
-    [S_SUBJECT_RESTRICT] = "UPDATE subjects SET restricted = ?3 WHERE tenant_id = ?1"
-                           " AND subject_id = ?2",
+    /* Found under age (2) stays so until erased (P-AGE-2). */
+    [S_SUBJECT_RESTRICT] = "UPDATE subjects SET restricted = CASE WHEN restricted = 2 THEN 2"
+                           " ELSE ?3 END WHERE tenant_id = ?1 AND subject_id = ?2",
     [S_SUBJECT_TOUCH] = "UPDATE subjects SET last_activity = MAX(last_activity, ?3)"
                         " WHERE tenant_id = ?1 AND subject_id = ?2",
     [S_SUBJECT_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ? AND subject_id = ?",
@@ -384,7 +389,10 @@ static const char *const stmt_sql[S__COUNT] = {
                     " ORDER BY created_at, hold_id",
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
                            " updated_at = ?4, doc = ?5, anonymized = 1"
-                           " WHERE tenant_id = ?1 AND record_id = ?2",
+                           " WHERE tenant_id = ?1 AND record_id = ?2"
+                           " AND (?6 = 0 OR updated_at = ?6)",
+    [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
+                        " AND (?3 = 0 OR updated_at = ?3)",
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
                       " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
                       " ORDER BY record_id LIMIT ?3",
@@ -394,6 +402,11 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_T_USERS_DELETE] = "DELETE FROM users WHERE tenant_id = ?",
     [S_T_APIKEYS_DELETE] = "DELETE FROM api_keys WHERE tenant_id = ?",
     [S_T_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ?",
+    /* P-RET-5: the ledger of a subject a hold covers stays (a tenant-wide hold: all of it). */
+    [S_T_CONSENTS_UNHELD_DELETE] = "DELETE FROM consents WHERE tenant_id = ?1 AND NOT EXISTS"
+                                   " (SELECT 1 FROM holds h WHERE h.tenant_id = ?1"
+                                   " AND h.released_at = 0 AND (h.subject_id = 0"
+                                   " OR h.subject_id = consents.subject_id))",
     [S_T_CLOSE] = "UPDATE tenants SET state = 2 WHERE tenant_id = ?",
     [S_T_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?",
     [S_T_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ?",
@@ -814,7 +827,8 @@ static cu_rc run_tenant(sqlite_store *s, const enum stmt_id *ids, size_t n, cu_i
 static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     static const enum stmt_id close_ids[] = {S_T_SESSIONS_DELETE, S_T_USERS_DELETE,
-                                             S_T_APIKEYS_DELETE, S_T_CONSENTS_DELETE, S_T_CLOSE};
+                                             S_T_APIKEYS_DELETE, S_T_CONSENTS_UNHELD_DELETE,
+                                             S_T_CLOSE};
     static const enum stmt_id shred_ids[] = {
         S_T_BLIND_DELETE,    S_T_FIELDS_DELETE, S_T_RECORDS_DELETE,     S_T_CONSENTS_DELETE,
         S_T_SUBJECTS_DELETE, S_T_HOLDS_DELETE,  S_T_COLLECTIONS_DELETE, S_T_KEYS_DELETE};
@@ -862,8 +876,23 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 3, op->u.record.key_version);
             sqlite3_bind_int64(st, 4, op->u.record.updated_at);
             bind_blob(st, 5, &op->u.record.doc);
+            sqlite3_bind_int64(st, 6, op->u.record.expect_updated_at);
         }
-        rc = run_one_row(s, st, err, "anonymize record", CU_ERR_NOT_FOUND, "record not found");
+        rc = run_one_row(s, st, err, "anonymize record", CU_ERR_CONFLICT,
+                         "the record is gone or was written meanwhile");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_FIELDS_DELETE, op->u.record.tenant_id, op->u.record.id, err,
+                          "delete record fields");
+        if (rc == CU_OK)
+            rc = run_pair(s, S_BLIND_DELETE, op->u.record.tenant_id, op->u.record.id, err,
+                          "delete record index");
+        return rc;
+    case CU_OP_RECORD_EXPIRE:
+        st = stmt_pair(s, S_RECORD_EXPIRE, op->u.record.tenant_id, op->u.record.id);
+        if (st)
+            sqlite3_bind_int64(st, 3, op->u.record.expect_updated_at);
+        rc = run_one_row(s, st, err, "expire record", CU_ERR_CONFLICT,
+                         "the record is gone or was written meanwhile");
         if (rc == CU_OK)
             rc = run_pair(s, S_FIELDS_DELETE, op->u.record.tenant_id, op->u.record.id, err,
                           "delete record fields");

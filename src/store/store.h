@@ -76,6 +76,8 @@ typedef struct cu_store_record {
     cu_blob doc;             /* sealed document without its sensitive fields */
     cu_store_field *fields;  /* sealed sensitive fields */
     size_t nfields;
+    int64_t expect_updated_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while updated_at still
+                                  equals it, else CU_ERR_CONFLICT (0: whatever it is) */
 } cu_store_record;
 
 typedef struct cu_store_blind {
@@ -219,9 +221,13 @@ typedef enum cu_store_op_type {
     CU_OP_RECORD_ANONYMIZE,  /* record: new document (no sensitive fields), no subject, no index
                                 entries, marked anonymized (P-RET-6); CU_ERR_NOT_FOUND if gone */
     CU_OP_TENANT_CLOSE,      /* del (id unused): the tenant's users, sessions, API keys and
-                                consent ledger go; its state becomes purged (P-RET-2) */
-    CU_OP_TENANT_SHRED       /* del (id unused): every record, field, index entry, subject,
+                                consent ledger (but a held subject's) go; its state becomes
+                                purged (P-RET-2) */
+    CU_OP_TENANT_SHRED,      /* del (id unused): every record, field, index entry, subject,
                                 collection, hold and key of the tenant (P-RET-2) */
+    CU_OP_RECORD_EXPIRE      /* record (tenant_id, id, expect_updated_at): the sweep's delete:
+                                the row, fields and index entries; CU_ERR_CONFLICT if it is
+                                gone or was written meanwhile */
 } cu_store_op_type;
 
 typedef struct cu_store_op {

@@ -47,12 +47,27 @@ expect_exit 4 "$CUSTOS" tenant terminate --tenant "$T"
 expect_exit 4 "$CUSTOS" record put --tenant "$T" --subject "$S" --collection contacts '{"name":"x"}'
 grep -q "tenant_terminated" err.txt || fail "read-only: $(cat err.txt)"
 
-# Day 89: still there. After day 90: purged, and with nothing retained, shredded.
+# A legal hold on Ada, placed in the export window (P-RET-5).
+H=$("$CUSTOS" hold place --tenant "$T" --subject "$S" --reason "case 2027-4" | id_of)
+[ -n "$H" ] || fail "hold id"
+expect_exit 2 "$CUSTOS" hold place --tenant "$T"
+
+# Day 89: still there. After day 90: purged, but Ada's contact is held, so nothing is shredded.
 "$CUSTOS" sweep --now 2027-03-31 >out.txt
 [ "$(num_of tenants_purged <out.txt)" = 0 ] || fail "purged too early: $(cat out.txt)"
 "$CUSTOS" sweep --now 2027-04-03 >out.txt
 [ "$(num_of tenants_purged <out.txt)" = 1 ] || fail "not purged: $(cat out.txt)"
-[ "$(num_of tenants_shredded <out.txt)" = 1 ] || fail "not shredded: $(cat out.txt)"
+[ "$(num_of records_held <out.txt)" = 1 ] || fail "hold ignored: $(cat out.txt)"
+[ "$(num_of tenants_shredded <out.txt)" = 0 ] || fail "shredded under a hold: $(cat out.txt)"
 "$CUSTOS" tenant list | grep -q '"state":[[:space:]]*"purged"' || fail "state"
 expect_exit 3 "$CUSTOS" record put --tenant "$T" --collection contacts '{"name":"x"}'
+
+# The purged tenant's hold is still listed and released from here; then it is shredded.
+"$CUSTOS" hold list --tenant "$T" | grep -q '"reason":[[:space:]]*"case 2027-4"' || fail "hold list"
+"$CUSTOS" hold release --tenant "$T" "$H" >/dev/null
+expect_exit 3 "$CUSTOS" hold release --tenant "$T" "$H"
+"$CUSTOS" sweep --now 2027-04-04 >out.txt
+[ "$(num_of records_deleted <out.txt)" = 1 ] || fail "held record kept: $(cat out.txt)"
+[ "$(num_of tenants_shredded <out.txt)" = 1 ] || fail "not shredded: $(cat out.txt)"
+"$CUSTOS" audit list --action tenant.shred | grep -q "\"tenant:$T\"" || fail "platform log"
 echo ok

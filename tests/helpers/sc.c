@@ -160,6 +160,17 @@ long sc_audit_count_db(sc *c, const sc_tenant *t, const char *action)
     return (long)th_sql_int(c->s.data, sql);
 }
 
+long sc_platform_count(sc *c, const sc_tenant *t, const char *action)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_log WHERE tenant_id = 0 AND action = '%s' AND"
+             " object = 'tenant:%s'",
+             action, t->id);
+    return (long)th_sql_int(c->s.data, sql);
+}
+
 long sc_rows(sc *c, const sc_tenant *t, const char *table)
 {
     char sql[256];

@@ -58,8 +58,11 @@ long sc_json_num(const char *json, const char *name);
 /* How many entries of the tenant's audit log have this action (its owner reads it). */
 long sc_audit_count(sc *c, const sc_tenant *t, const char *action);
 /* The same straight from the database (for a purged tenant, whom no key reaches any more);
- * the server must be stopped or idle. */
+ * the server must be idle. */
 long sc_audit_count_db(sc *c, const sc_tenant *t, const char *action);
+/* Entries of the platform's log (tenant 0) about the tenant ("tenant:<id>"): its purge and
+ * shredding, which outlive the tenant's own log. */
+long sc_platform_count(sc *c, const sc_tenant *t, const char *action);
 /* How many rows of table hold the tenant's id (straight from the database). */
 long sc_rows(sc *c, const sc_tenant *t, const char *table);
 

@@ -424,8 +424,8 @@ static void test_P_RET_2_customermaps_purged_and_shredded_on_day_31(void **state
     assert_int_equal(sc_rows(&C, &A, "subjects"), 0);
     assert_int_equal(sc_rows(&C, &A, "keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "blind_index"), 0);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.shred"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.shred"), 1);
     /* The other enterprise is untouched (P-ISO-1). */
     assert_true(sc_rows(&C, &B, "records") == 1);
     sc_want(&C, 200, NULL, B.key, "provide_service", NULL, NULL, "GET", T "/export", B.id);

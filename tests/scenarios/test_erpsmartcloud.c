@@ -399,7 +399,7 @@ static void test_P_RET_2_erp_purged_after_day_30_account_data_kept_90_days(void 
     assert_int_equal(row_of(account), 1);
     assert_int_equal(row_of(invoice), 1);
     assert_int_equal(sc_rows(&C, &A, "records"), 2);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
     sc_at(&C, END + 89 * SC_DAY);
     sc_sweep(&C, &n);
     assert_int_equal(n.records_deleted, 0);
@@ -433,8 +433,8 @@ static void test_P_RET_4_erp_billing_kept_7_years_then_shredded(void **state)
     assert_int_equal(sc_rows(&C, &A, "records"), 0);
     assert_int_equal(sc_rows(&C, &A, "subjects"), 0);
     assert_int_equal(sc_rows(&C, &A, "keys"), 0);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.shred"), 1);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.shred"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_shredded, 0);
 }

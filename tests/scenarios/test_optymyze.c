@@ -371,7 +371,7 @@ static void test_P_RET_2_optymyze_purged_after_day_30(void **state)
     assert_int_equal(sc_rows(&C, &A, "records"), 1);
     assert_int_equal(sc_rows(&C, &A, "subjects"), 1);
     assert_true(sc_rows(&C, &A, "keys") > 0);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
 }
 
 /* P-RET-1, P-RET-2: support cases kept 24 months from creation; then nothing is retained, so
@@ -394,8 +394,8 @@ static void test_P_RET_1_optymyze_support_cases_24_months_then_shredded(void **s
     assert_int_equal(sc_rows(&C, &A, "subjects"), 0);
     assert_int_equal(sc_rows(&C, &A, "keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "blind_index"), 0);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.shred"), 1);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.shred"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
     assert_int_equal(at_rest("123-45-6789"), 0);
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_shredded, 0);

@@ -418,7 +418,7 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(sc_rows(&C, &A, "consents"), 0);
     assert_int_equal(sc_rows(&C, &A, "records"), 1);
     assert_int_equal(sc_rows(&C, &A, "subjects"), 1);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
 
     /* Billing: 7 years from 2026-01-01, a day before and a day after. */
     sc_at(&C, sc_date(2032, 12, 31));
@@ -434,8 +434,8 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(sc_rows(&C, &A, "subjects"), 0);
     assert_int_equal(sc_rows(&C, &A, "keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "blind_index"), 0);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.shred"), 1);
-    assert_int_equal(sc_audit_count_db(&C, &A, "tenant.purge"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.shred"), 1);
+    assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
 }
 
 int main(void)
