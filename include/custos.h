@@ -729,6 +729,9 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
 /* The purpose every tenant has besides its policy's: the subject's own access to its data
  * (P-DSR-1), which reaches a restricted subject too (P-DSR-5). */
 #define CU_PURPOSE_SUBJECT_ACCESS "subject_access"
+/* The purpose of the tenant's own export (P-DSR-2, P-RET-2): every tenant has it, for
+ * cu_tenant_export only; platform staff never state it. */
+#define CU_PURPOSE_EXPORT "export"
 
 /* 1 if the tenant has a policy bound (from the vault's cache), else 0. */
 int cu_tenant_has_policy(cu_vault *v, cu_id tenant);

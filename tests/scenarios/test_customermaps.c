@@ -222,7 +222,7 @@ static void test_P_ISO_1_customermaps_other_tenant_sees_nothing(void **state)
             T "/collections/invoices/records/search", B.id);
     assert_non_null(strstr(r.body, "\"ids\":[]"));
     srv_resp_free(&r);
-    sc_call(&C, 200, B.key, "provide_service", NULL, &r, "GET", T "/export", B.id);
+    sc_call(&C, 200, B.key, "export", NULL, &r, "GET", T "/export", B.id);
     assert_non_null(strstr(r.body, other));
     assert_null(strstr(r.body, invoice));
     srv_resp_free(&r);
@@ -377,7 +377,7 @@ static void test_P_RET_2_customermaps_exports_on_day_29(void **state)
     assert_int_equal(n.tenants_purged, 0);
     assert_int_equal(n.records_deleted, 0);
     assert_int_equal(n.records_held, 1);
-    sc_call(&C, 200, A.key, "provide_service", NULL, &r, "GET", T "/export", A.id);
+    sc_call(&C, 200, A.key, "export", NULL, &r, "GET", T "/export", A.id);
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     assert_non_null(strstr(r.body, invoice));
     assert_non_null(strstr(r.body, shipping));
@@ -410,7 +410,7 @@ static void test_P_RET_2_customermaps_purged_and_shredded_on_day_31(void **state
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.records_deleted, 3); /* invoice, shipping record, Ada's user account */
     assert_int_equal(n.tenants_shredded, 1);
-    sc_want(&C, 401, "unauthenticated", A.key, "provide_service", NULL, NULL, "GET", T "/export",
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
             A.id);
     sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
     assert_non_null(strstr(r.body, "\"state\":\"purged\""));
@@ -428,7 +428,7 @@ static void test_P_RET_2_customermaps_purged_and_shredded_on_day_31(void **state
     assert_int_equal(sc_platform_count(&C, &A, "tenant.shred"), 1);
     /* The other enterprise is untouched (P-ISO-1). */
     assert_true(sc_rows(&C, &B, "records") == 1);
-    sc_want(&C, 200, NULL, B.key, "provide_service", NULL, NULL, "GET", T "/export", B.id);
+    sc_want(&C, 200, NULL, B.key, "export", NULL, NULL, "GET", T "/export", B.id);
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_shredded, 0);
 }

@@ -371,7 +371,7 @@ static void test_P_RET_2_erp_terminated_tenant_exports_on_day_29(void **state)
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_purged, 0);
     assert_int_equal(n.records_deleted, 0);
-    sc_call(&C, 200, A.key, "provide_service", NULL, &r, "GET", T "/export", A.id);
+    sc_call(&C, 200, A.key, "export", NULL, &r, "GET", T "/export", A.id);
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     assert_non_null(strstr(r.body, "\"order_number\":\"TM-1\""));
     assert_non_null(strstr(r.body, "\"company\":\"Acme Ltd\""));
@@ -390,7 +390,7 @@ static void test_P_RET_2_erp_purged_after_day_30_account_data_kept_90_days(void 
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.tenants_shredded, 0);
-    sc_want(&C, 401, "unauthenticated", A.key, "provide_service", NULL, NULL, "GET", T "/export",
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
             A.id);
     assert_int_equal(sc_rows(&C, &A, "api_keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "users"), 0);

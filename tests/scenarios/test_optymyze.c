@@ -333,7 +333,7 @@ static void test_P_RET_2_optymyze_terminated_tenant_exports_on_day_29(void **sta
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_purged, 0);
     assert_int_equal(n.records_deleted, 0);
-    sc_call(&C, 200, A.key, "provide_service", NULL, &r, "GET", T "/export", A.id);
+    sc_call(&C, 200, A.key, "export", NULL, &r, "GET", T "/export", A.id);
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     assert_non_null(strstr(r.body, "\"ssn\":\"123-45-6789\""));
     assert_non_null(strstr(r.body, "\"salary\":187654"));
@@ -358,7 +358,7 @@ static void test_P_RET_2_optymyze_purged_after_day_30(void **state)
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.records_deleted, 4);
     assert_int_equal(n.tenants_shredded, 0);
-    sc_want(&C, 401, "unauthenticated", A.key, "provide_service", NULL, NULL, "GET", T "/export",
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
             A.id);
     sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
     assert_non_null(strstr(r.body, "\"state\":\"purged\""));

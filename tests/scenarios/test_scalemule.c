@@ -387,7 +387,7 @@ static void test_P_RET_2_scalemule_terminated_tenant_exports_on_day_89(void **st
     assert_non_null(strstr(r.body, "\"email\":\"ada@acme.example\""));
     assert_non_null(strstr(r.body, ada));
     srv_resp_free(&r);
-    sc_call(&C, 200, A.key, "provide_service", NULL, &r, "GET", T "/export", A.id);
+    sc_call(&C, 200, A.key, "export", NULL, &r, "GET", T "/export", A.id);
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     assert_non_null(strstr(r.body, end_user));
     assert_non_null(strstr(r.body, account));
@@ -411,7 +411,7 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(n.tenants_shredded, 0);
     /* The account, the customer data and the anonymized usage record. */
     assert_int_equal(n.records_deleted, 3);
-    sc_want(&C, 401, "unauthenticated", A.key, "provide_service", NULL, NULL, "GET", T "/export",
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
             A.id);
     assert_int_equal(sc_rows(&C, &A, "api_keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "users"), 0);

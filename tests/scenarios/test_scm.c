@@ -334,7 +334,12 @@ static void test_P_RET_2_scm_terminated_tenant_exports_on_day_89(void **state)
         sc_sweep(&C, &n);
         assert_int_equal(n.tenants_purged, 0);
     }
-    sc_call(&C, 200, A.key, "provide_service", NULL, &r, "GET", T "/export", A.id);
+    /* The export states its own purpose: it hands over everything (P-DSR-2). */
+    sc_want(&C, 403, "purpose_not_allowed", A.key, "provide_service", NULL, NULL, "GET",
+            T "/export", A.id);
+    sc_want(&C, 403, "forbidden", C.s.operator_key, "support", NULL, NULL, "GET", T "/export",
+            A.id);
+    sc_call(&C, 200, A.key, "export", NULL, &r, "GET", T "/export", A.id);
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     assert_non_null(strstr(r.body, contact));
     assert_non_null(strstr(r.body, "\"email\":\"ada@example.org\""));
@@ -355,7 +360,7 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.tenants_shredded, 0);
-    sc_want(&C, 401, "unauthenticated", A.key, "provide_service", NULL, NULL, "GET", T "/export",
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
             A.id);
     sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
     assert_non_null(strstr(r.body, "\"state\":\"purged\""));
