@@ -196,6 +196,7 @@ void api_consent_record(http_req *r)
         {"purpose", F_STRING, 1}, {"action", F_STRING, 1}, {"source", F_STRING, 0}};
     cu_consent_action action;
     cu_err e = {0};
+    cJSON *o;
 
     if (http_check_body(r, f, 3) != 0)
         return;
@@ -205,9 +206,13 @@ void api_consent_record(http_req *r)
     if (cu_consent_record(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "purpose"), action,
                           http_str(r, "source"), &e) != CU_OK)
         return http_fail(r, &e);
-    api_consent_list(r);
-    if (r->status == 200)
-        r->status = 201;
+    /* The entry only: reading the ledger states a purpose (GET). */
+    o = cJSON_CreateObject();
+    cu_http_add_id(o, "subject_id", r->ids[1]);
+    cJSON_AddStringToObject(o, "purpose", http_str(r, "purpose"));
+    cJSON_AddStringToObject(o, "action", cu_consent_action_name(action));
+    cJSON_AddStringToObject(o, "source", http_str(r, "source") ? http_str(r, "source") : "api");
+    http_json(r, 201, o);
 }
 
 void api_consent_list(http_req *r)
