@@ -248,10 +248,13 @@ cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
  * erased by the sweep once no hold covers it (P-AGE-2). */
 #define CU_SUBJECT_UNDER_AGE 2
 
-/* The tenant's current policy, parsed once and cached; CU_ERR_NOT_FOUND if it has none. The
- * pointer stays valid until the vault closes. */
+/* The tenant's current policy, parsed once and cached; CU_ERR_NOT_FOUND if it has none. On
+ * CU_OK the caller holds a reference: give it back with cu_policy_release, after which the
+ * pointer may be freed (once a newer version replaced it). */
 cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *version,
                     cu_err *err);
+/* Gives back a reference from cu_policy_for. NULL is a no-op. */
+void cu_policy_release(cu_vault *v, const cu_policy *p);
 /* Drops the cached policy of a tenant (after binding a new one). */
 void cu_policy_cache_forget(cu_vault *v, cu_id tenant);
 void cu_policy_cache_free(cu_vault *v);

@@ -26,8 +26,9 @@
 struct cu_policy_cache {
     cu_id tenant;
     unsigned version;
-    cu_policy *p; /* NULL: the tenant has no policy */
-    int stale;    /* replaced: kept only until the vault closes */
+    cu_policy *p;  /* NULL: the tenant has no policy */
+    int stale;     /* replaced: freed once its last user releases it */
+    unsigned refs; /* users between cu_policy_for and cu_policy_release */
     struct cu_policy_cache *next;
 };
 
@@ -39,17 +40,40 @@ static cu_policy_cache *cache_find(cu_vault *v, cu_id tenant)
     return NULL;
 }
 
+static void entry_free(cu_policy_cache *e)
+{
+    if (e != NULL) {
+        cu_policy_free(e->p);
+        free(e);
+    }
+}
+
+/* Unlinks and frees every stale entry nobody uses. Call with v->policy_lock held. */
+static void drop_stale(cu_vault *v)
+{
+    for (cu_policy_cache **pp = &v->policies; *pp != NULL;) {
+        cu_policy_cache *e = *pp;
+        if (e->stale && e->refs == 0) {
+            *pp = e->next;
+            entry_free(e);
+        } else {
+            pp = &e->next;
+        }
+    }
+}
+
 cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *version,
                     cu_err *err)
 {
-    cu_policy_cache *e, *mine;
+    cu_policy_cache *e, *mine = NULL;
     cu_policy *p = NULL;
     unsigned ver = 0;
     uint64_t gen;
     cu_rc rc;
 
     pthread_mutex_lock(&v->policy_lock);
-    e = cache_find(v, tenant);
+    if ((e = cache_find(v, tenant)) != NULL && e->p != NULL)
+        e->refs++;
     gen = v->policy_gen;
     pthread_mutex_unlock(&v->policy_lock);
     if (e == NULL) {
@@ -64,15 +88,19 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
         mine->version = ver;
         mine->p = p;
         pthread_mutex_lock(&v->policy_lock);
-        /* Another thread may have cached it meanwhile: keep the first, retire ours. A policy
-         * bound while we read may make ours old: use it this once, cache it stale. */
-        e = cache_find(v, tenant);
-        mine->stale = e != NULL || gen != v->policy_gen;
-        mine->next = v->policies;
-        v->policies = mine;
-        if (e == NULL)
+        /* Another thread may have cached it meanwhile: use the first. A policy bound while we
+         * read may make ours old: use it this once, as a stale entry freed on release. */
+        if ((e = cache_find(v, tenant)) == NULL) {
+            mine->stale = gen != v->policy_gen;
+            mine->next = v->policies;
+            v->policies = mine;
             e = mine;
+            mine = NULL;
+        }
+        if (e->p != NULL)
+            e->refs++;
         pthread_mutex_unlock(&v->policy_lock);
+        entry_free(mine);
     }
     if (e->p == NULL)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "the tenant has no policy");
@@ -82,11 +110,27 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
     return CU_OK;
 }
 
+void cu_policy_release(cu_vault *v, const cu_policy *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&v->policy_lock);
+    for (cu_policy_cache *e = v->policies; e != NULL; e = e->next)
+        if (e->p == p) {
+            e->refs--;
+            break;
+        }
+    drop_stale(v);
+    pthread_mutex_unlock(&v->policy_lock);
+}
+
 int cu_tenant_has_policy(cu_vault *v, cu_id tenant)
 {
-    const cu_policy *p;
+    const cu_policy *p = NULL;
+    int has = cu_policy_for(v, tenant, &p, NULL, NULL) == CU_OK;
 
-    return cu_policy_for(v, tenant, &p, NULL, NULL) == CU_OK;
+    cu_policy_release(v, has ? p : NULL);
+    return has;
 }
 
 void cu_policy_cache_forget(cu_vault *v, cu_id tenant)
@@ -96,6 +140,7 @@ void cu_policy_cache_forget(cu_vault *v, cu_id tenant)
         if (e->tenant == tenant)
             e->stale = 1;
     v->policy_gen++;
+    drop_stale(v);
     pthread_mutex_unlock(&v->policy_lock);
 }
 
@@ -105,8 +150,7 @@ void cu_policy_cache_free(cu_vault *v)
 
     for (; e != NULL; e = next) {
         next = e->next;
-        cu_policy_free(e->p);
-        free(e);
+        entry_free(e);
     }
     v->policies = NULL;
 }
@@ -168,22 +212,13 @@ static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_po
     return CU_OK;
 }
 
-static cu_rc check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                   const char *collection, int write, cu_err *err)
+static cu_rc check_with(cu_vault *v, const cu_policy *p, const cu_ctx *ctx, cu_id tenant,
+                        cu_id subject, const char *collection, int write, cu_err *err)
 {
     const cu_policy_purpose *pu;
     const cu_policy_collection *c;
-    const cu_policy *p;
-    const char *name;
-    cu_rc rc;
+    const char *name = ctx->purpose;
 
-    if (ctx == NULL || ctx->purpose == NULL || (ctx->flags & CU_CTX_LOCAL))
-        return CU_OK;
-    name = ctx->purpose;
-    if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)
-        return CU_OK;
-    if (rc != CU_OK)
-        return rc;
     if (strcmp(name, CU_PURPOSE_SUBJECT_ACCESS) == 0) {
         /* P-DSR-1, P-DSR-5: the subject's own access reaches its data, restricted or not. */
         if (ctx->flags & CU_CTX_OPERATOR)
@@ -219,6 +254,23 @@ static cu_rc check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     return subject != 0 ? check_subject(v, tenant, subject, pu, err) : CU_OK;
 }
 
+static cu_rc check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                   const char *collection, int write, cu_err *err)
+{
+    const cu_policy *p = NULL;
+    cu_rc rc;
+
+    if (ctx == NULL || ctx->purpose == NULL || (ctx->flags & CU_CTX_LOCAL))
+        return CU_OK;
+    if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    rc = check_with(v, p, ctx, tenant, subject, collection, write, err);
+    cu_policy_release(v, p);
+    return rc;
+}
+
 cu_rc cu_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                        const char *collection, cu_err *err)
 {
@@ -236,6 +288,7 @@ cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err 
     const cu_policy_purpose *pu;
     const cu_policy *p;
     cu_store_tenant st;
+    int legal;
     cu_rc rc = cu_tenant_check(v, tenant, 0, err);
 
     if (rc != CU_ERR_NOT_FOUND || ctx == NULL)
@@ -250,11 +303,12 @@ cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err 
         return rc;
     /* P-DSR-4, P-RET-2: what the law keeps after the purge is kept but restricted: only
      * platform staff reach it, and only for one of its operator purposes of legal obligation. */
-    if (cu_policy_for(v, tenant, &p, NULL, NULL) != CU_OK ||
-        (pu = cu_policy_operator_purpose(p, ctx->purpose)) == NULL ||
-        pu->basis != CU_BASIS_LEGAL_OBLIGATION)
+    if (cu_policy_for(v, tenant, &p, NULL, NULL) != CU_OK)
         return rc;
-    return CU_OK;
+    pu = cu_policy_operator_purpose(p, ctx->purpose);
+    legal = pu != NULL && pu->basis == CU_BASIS_LEGAL_OBLIGATION;
+    cu_policy_release(v, p);
+    return legal ? CU_OK : rc;
 }
 
 cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collection, cu_err *err)
@@ -268,11 +322,12 @@ cu_rc cu_policy_collection_check(cu_vault *v, cu_id tenant, const char *collecti
         return rc;
     /* P-RET-1: every record has a data category, and so a retention. */
     if (cu_policy_collection_get(p, collection) == NULL)
-        return cu_err_set(err, CU_ERR_INVALID,
-                          "collection \"%s\" is not in the tenant's policy: every collection "
-                          "needs a data category (docs/policy.md)",
-                          collection);
-    return CU_OK;
+        rc = cu_err_set(err, CU_ERR_INVALID,
+                        "collection \"%s\" is not in the tenant's policy: every collection "
+                        "needs a data category (docs/policy.md)",
+                        collection);
+    cu_policy_release(v, p);
+    return rc;
 }
 
 /* Whole years from birth (YYYY-MM-DD, validated) to the UTC date of now. */
@@ -305,6 +360,7 @@ cu_rc cu_age_check(cu_vault *v, cu_id tenant, const char *birth_date, cu_err *er
     if (rc != CU_OK)
         return rc;
     min = cu_policy_min_age(p);
+    cu_policy_release(v, p);
     /* P-AGE-1: the birth date is not repeated in the message (P-AUD-4). */
     if (age_years(birth_date, cu_clock_now()) < (int)min)
         return cu_err_set(err, CU_ERR_UNDER_AGE,
@@ -380,20 +436,24 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
     if (rc != CU_OK)
         return rc;
     if (purpose == NULL || (pu = cu_policy_purpose_get(p, purpose)) == NULL)
-        return cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
+        rc = cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
                           "the tenant's policy declares no purpose \"%.64s\"",
                           purpose ? purpose : "");
     want_consent = action == CU_CONSENT_GRANT || action == CU_CONSENT_WITHDRAW;
-    if (want_consent && pu->basis != CU_BASIS_CONSENT)
-        return cu_err_set(err, CU_ERR_INVALID,
+    if (rc == CU_OK && want_consent && pu->basis != CU_BASIS_CONSENT)
+        rc = cu_err_set(err, CU_ERR_INVALID,
                           "purpose \"%s\" is based on %s, not consent: it cannot be %s",
                           purpose, cu_legal_basis_name(pu->basis),
                           action == CU_CONSENT_GRANT ? "granted" : "withdrawn");
-    if (!want_consent && pu->basis != CU_BASIS_LEGITIMATE_INTEREST)
-        return cu_err_set(err, CU_ERR_INVALID,
+    if (rc == CU_OK && !want_consent && pu->basis != CU_BASIS_LEGITIMATE_INTEREST)
+        rc = cu_err_set(err, CU_ERR_INVALID,
                           "purpose \"%s\" is based on %s: only legitimate-interest purposes can "
                           "be objected to",
                           purpose, cu_legal_basis_name(pu->basis));
+    if (rc != CU_OK) {
+        cu_policy_release(v, p);
+        return rc;
+    }
     op.type = CU_OP_CONSENT_PUT;
     op.u.consent.tenant_id = tenant;
     op.u.consent.subject_id = subject;
@@ -403,6 +463,7 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
     cu_strlcpy(op.u.consent.source, source, sizeof(op.u.consent.source));
     cu_strlcpy(op.u.consent.policy_version, cu_policy_version(p),
                sizeof(op.u.consent.policy_version));
+    cu_policy_release(v, p);
     /* P-CON-2: the ledger entry and its audit entry commit together. */
     cu_audit_in_set(&a, tenant, want_consent ? "consent.record" : "objection.record",
                     "subject:%llu:%s:%.40s", (unsigned long long)subject,

@@ -33,6 +33,7 @@ cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t 
     cu_store_tenant st;
     const cu_policy *p;
     cu_store_op op = {0};
+    cu_duration window;
     cu_audit_in a;
     int64_t now = cu_clock_now();
     cu_rc rc;
@@ -49,13 +50,15 @@ cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t 
                           "the tenant has no policy, so no export window: bind one first");
     if (rc != CU_OK)
         return rc;
+    window = cu_policy_export_window(p);
+    cu_policy_release(v, p);
     op.type = CU_OP_TENANT_STATE;
     op.u.tenant.id = tenant;
     op.u.tenant.state = CU_TENANT_TERMINATED;
     op.u.tenant.terminated_at = now;
     cu_audit_in_set(&a, tenant, "tenant.terminate", "tenant:%llu", (unsigned long long)tenant);
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && export_until)
-        *export_until = cu_duration_add(now, cu_policy_export_window(p));
+        *export_until = cu_duration_add(now, window);
     return rc;
 }
 
@@ -213,6 +216,7 @@ cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json
         cJSON_AddStringToObject(po, "id", cu_policy_id(p));
         cJSON_AddStringToObject(po, "version", cu_policy_version(p));
         cJSON_AddNumberToObject(po, "tenant_version", pver);
+        cu_policy_release(v, p);
     }
     add_time(doc, "exported_at", cu_clock_now());
     subjects = cJSON_AddArrayToObject(doc, "subjects");

@@ -216,7 +216,10 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
         rep->audit_pruned_through_max =
             pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
     }
-    return rc == CU_OK ? cu_sweep_tenant(v, ctx, t, p, now, rep, err) : rc;
+    if (rc == CU_OK)
+        rc = cu_sweep_tenant(v, ctx, t, p, now, rep, err);
+    cu_policy_release(v, p);
+    return rc;
 }
 
 cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err)
