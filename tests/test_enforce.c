@@ -333,6 +333,167 @@ static void test_tenant_without_policy_has_no_purposes_to_check(void **state)
     assert_int_equal(cu_tenant_has_policy(f->v, f->t), 1);
 }
 
+/* P-RET-5: a held record is neither rewritten nor deleted; subject_access reads, never writes. */
+static void test_P_RET_5_held_record_is_not_rewritten(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL), c = record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    cu_ctx own = {.actor = "test", .purpose = CU_PURPOSE_SUBJECT_ACCESS};
+    cu_err err = {0};
+    cu_id hold;
+
+    assert_int_equal(cu_record_update(f->v, &own, f->t, c, "{\"name\":\"A\"}", 12, &err),
+                     CU_ERR_PURPOSE_DENIED);
+    assert_int_equal(cu_record_put(f->v, &own, f->t, "contacts", s, "{}", 2, &hold, &err),
+                     CU_ERR_PURPOSE_DENIED);
+    assert_int_equal(get_as(f, CU_PURPOSE_SUBJECT_ACCESS, 0, c), CU_OK);
+    assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, c, "case 9", &hold, &err), CU_OK);
+    assert_int_equal(cu_record_update(f->v, NULL, f->t, c, "{}", 2, &err), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(cu_record_delete(f->v, NULL, f->t, c, &err), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_record_update(f->v, NULL, f->t, c, "{}", 2, &err), CU_OK);
+}
+
+/* P-AGE-2: the under-age mark is not lifted by a restriction change. */
+static void test_P_AGE_2_under_age_mark_survives_unrestriction(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "kid", NULL);
+    cu_sweep_report rep;
+    cu_err err = {0};
+    cu_id hold;
+    int erased;
+
+    assert_int_equal(cu_hold_place(f->v, NULL, f->t, s, 0, "case 10", &hold, &err), CU_OK);
+    assert_int_equal(cu_subject_mark_under_age(f->v, NULL, f->t, s, &erased, &err), CU_OK);
+    assert_int_equal(cu_subject_restrict(f->v, NULL, f->t, s, 0, &err), CU_ERR_CONFLICT);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.subjects_erased, 1);
+}
+
+/* P-RET-6: a record rewritten after its anonymization is anonymous no more: the next sweep
+ * anonymizes it again. */
+static void test_P_RET_6_rewritten_anonymized_record_is_swept_again(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_id u = record(f, "usage_events", s, "{\"feature\":\"r\",\"ip_address\":\"192.0.2.1\"}");
+    const char *again = "{\"feature\":\"r\",\"ip_address\":\"192.0.2.9\"}";
+    cu_sweep_report rep;
+    cu_record r;
+    cu_err err = {0};
+
+    cu_clock_set(D2026 + 366 * DAY);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_anonymized, 1);
+    assert_int_equal(cu_record_update(f->v, NULL, f->t, u, again, strlen(again), &err), CU_OK);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_anonymized, 1);
+    assert_int_equal(cu_record_get(f->v, NULL, f->t, u, &r, &err), CU_OK);
+    assert_null(strstr(r.json, "192.0.2.9"));
+    assert_non_null(strstr(r.json, "\"feature\""));
+    cu_record_cleanup(&r);
+}
+
+static void erase_child(void *arg)
+{
+    fx *f = arg;
+    cu_vault *v = th_reopen(f->data);
+    cu_err err = {0};
+    cu_id *ids = NULL;
+    size_t n = 0;
+
+    /* The one subject of the tenant, found by its external id. */
+    if (cu_subject_find(v, NULL, f->t, CU_SUBJECT_BY_EXTERNAL_ID, "ada", &ids, &n, &err) ==
+            CU_OK &&
+        n == 1)
+        (void)cu_subject_erase(v, NULL, f->t, ids[0], &err);
+    free(ids);
+    cu_vault_close(v);
+}
+
+/* P-DSR-4: an erasure cut short after its key was destroyed is finished by the sweep; the
+ * export and the sweep go on meanwhile. */
+static void test_P_DSR_4_interrupted_erasure_is_finished_by_the_sweep(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_sweep_report rep;
+    cu_err err = {0};
+    cu_id *ids = NULL;
+    char *json = NULL;
+    size_t n = 0, len = 0;
+
+    record(f, "usage_events", s, "{\"feature\":\"r\",\"ip_address\":\"192.0.2.1\"}");
+    record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    cu_vault_close(f->v);
+    cu_clock_set(0);
+    {
+        char env[32];
+        snprintf(env, sizeof(env), "%d", D2026);
+        setenv("CUSTOS_NOW", env, 1);
+        assert_int_equal(th_crash_at("erase.key_destroyed", erase_child, f), 70);
+        unsetenv("CUSTOS_NOW");
+    }
+    cu_clock_set(D2026 + 366 * DAY); /* the usage record is due for anonymization too */
+    f->v = th_reopen(f->data);
+    assert_int_equal(cu_tenant_export(f->v, NULL, f->t, &json, &len, &err), CU_OK);
+    assert_null(strstr(json, "\"Ada\""));
+    cu_str_wipe(json);
+    free(json);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.tenants_failed, 0);
+    assert_int_equal(rep.subjects_erased, 1);
+    assert_int_equal(cu_subject_find(f->v, NULL, f->t, CU_SUBJECT_BY_EXTERNAL_ID, "ada", &ids, &n,
+                                     &err),
+                     CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+}
+
+/* P-RET-2, P-RET-5: a purge keeps the ledger of a held subject and waits to shred until the
+ * hold is released, which the vault's own (local) callers can do on a purged tenant. */
+static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL), b = subject(f, "bob", NULL);
+    cu_ctx local = {.actor = "cli", .flags = CU_CTX_LOCAL};
+    cu_sweep_report rep;
+    cu_consent *l = NULL;
+    cu_err err = {0};
+    int64_t until;
+    size_t n = 0;
+    cu_id hold;
+    char sql[160];
+
+    record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    record(f, "contacts", b, "{\"name\":\"Bob\"}");
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT,
+                                       NULL, &err),
+                     CU_OK);
+    assert_int_equal(cu_consent_record(f->v, NULL, f->t, b, "shared_on_request", CU_CONSENT_GRANT,
+                                       NULL, &err),
+                     CU_OK);
+    assert_int_equal(cu_hold_place(f->v, NULL, f->t, s, 0, "case 11", &hold, &err), CU_OK);
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, f->t, &until, &err), CU_OK);
+    cu_clock_set(until + DAY);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.tenants_purged, 1);
+    assert_int_equal(rep.tenants_shredded, 0);
+    assert_int_equal(rep.records_held, 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM consents WHERE tenant_id = %llu",
+             (unsigned long long)f->t);
+    assert_int_equal(th_sql_int(f->data, sql), 1); /* Ada's, held; Bob's went */
+    /* A purged tenant answers nobody but the vault's own callers. */
+    assert_int_equal(cu_consent_list(f->v, NULL, f->t, s, &l, &n, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_hold_release(f->v, &local, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.tenants_shredded, 1);
+    assert_int_equal(th_sql_int(f->data, sql), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -345,6 +506,11 @@ int main(void)
         T(test_policy_change_applies_to_the_next_request),
         T(test_P_RET_1_sweep_is_resumable_after_a_crash),
         T(test_tenant_without_policy_has_no_purposes_to_check),
+        T(test_P_RET_5_held_record_is_not_rewritten),
+        T(test_P_AGE_2_under_age_mark_survives_unrestriction),
+        T(test_P_RET_6_rewritten_anonymized_record_is_swept_again),
+        T(test_P_DSR_4_interrupted_erasure_is_finished_by_the_sweep),
+        T(test_P_RET_2_purge_keeps_held_data_until_release),
     };
 
     return cmocka_run_group_tests_name("policy enforcement (core)", tests, NULL, NULL);
