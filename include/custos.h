@@ -801,7 +801,8 @@ typedef struct cu_hold {
     cu_id record_id;
     char *reason; /* sealed at rest; wiped by cu_hold_cleanup */
     int64_t created_at;
-    int64_t released_at; /* 0 while in force */
+    int64_t released_at;  /* 0 while in force */
+    char *release_reason; /* why it ended (sealed too); NULL while in force */
 } cu_hold;
 
 #define CU_HOLD_REASON_MAX 500
@@ -810,8 +811,10 @@ void cu_hold_cleanup(cu_hold *h);
 /* Places a hold; reason: 1 to CU_HOLD_REASON_MAX bytes without control characters. */
 cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_id record,
                     const char *reason, cu_id *out_id, cu_err *err);
-/* Releases a hold in force; CU_ERR_NOT_FOUND if there is none with that id. */
-cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, cu_err *err);
+/* Releases a hold in force, saying why (as for cu_hold_place); CU_ERR_NOT_FOUND if there is
+ * none in force with that id. */
+cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold,
+                      const char *reason, cu_err *err);
 /* Every hold of the tenant, released ones too, oldest first. Release each with
  * cu_hold_cleanup, then free *out. */
 cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, size_t *n,

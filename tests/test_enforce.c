@@ -206,8 +206,8 @@ static void test_P_AGE_2_under_age_under_hold_is_erased_after_release(void **sta
     assert_int_equal(get_as(f, "support", 0, c), CU_ERR_RESTRICTED);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.subjects_erased, 0);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_OK);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_ERR_NOT_FOUND);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.subjects_erased, 1);
     assert_int_equal(cu_subject_get(f->v, NULL, f->t, s, &got, &err), CU_ERR_NOT_FOUND);
@@ -241,7 +241,7 @@ static void test_P_RET_5_tenant_hold_keeps_everything(void **state)
     assert_int_equal(h[0].subject_id, 0);
     cu_hold_cleanup(&h[0]);
     free(h);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.records_deleted, 1);
 }
@@ -350,7 +350,7 @@ static void test_P_RET_5_held_record_is_not_rewritten(void **state)
     assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, c, "case 9", &hold, &err), CU_OK);
     assert_int_equal(cu_record_update(f->v, NULL, f->t, c, "{}", 2, &err), CU_ERR_LEGAL_HOLD);
     assert_int_equal(cu_record_delete(f->v, NULL, f->t, c, &err), CU_ERR_LEGAL_HOLD);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_record_update(f->v, NULL, f->t, c, "{}", 2, &err), CU_OK);
 }
 
@@ -367,7 +367,7 @@ static void test_P_AGE_2_under_age_mark_survives_unrestriction(void **state)
     assert_int_equal(cu_hold_place(f->v, NULL, f->t, s, 0, "case 10", &hold, &err), CU_OK);
     assert_int_equal(cu_subject_mark_under_age(f->v, NULL, f->t, s, &erased, &err), CU_OK);
     assert_int_equal(cu_subject_restrict(f->v, NULL, f->t, s, 0, &err), CU_ERR_CONFLICT);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.subjects_erased, 1);
 }
@@ -487,8 +487,8 @@ static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
     assert_int_equal(th_sql_int(f->data, sql), 1); /* Ada's, held; Bob's went */
     /* A purged tenant answers nobody but the vault's own callers. */
     assert_int_equal(cu_consent_list(f->v, NULL, f->t, s, &l, &n, &err), CU_ERR_NOT_FOUND);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, &err), CU_ERR_NOT_FOUND);
-    assert_int_equal(cu_hold_release(f->v, &local, f->t, hold, &err), CU_OK);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_hold_release(f->v, &local, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.tenants_shredded, 1);
     assert_int_equal(th_sql_int(f->data, sql), 0);

@@ -164,6 +164,7 @@ static const struct sample {
      "{\"purpose\":\"support\",\"action\":\"grant\"}"},
     {"PUT", "/v1/tenants/{tenant}/subjects/{id}/restriction", "{\"restricted\":false}"},
     {"POST", "/v1/tenants/{tenant}/holds", "{\"subject_id\":\"%S\",\"reason\":\"sweep %N\"}"},
+    {"POST", "/v1/tenants/{tenant}/holds/{id}/release", "{\"reason\":\"sweep %N\"}"},
 };
 
 static const char *sample_of(const http_route *rt)

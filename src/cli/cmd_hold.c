@@ -13,16 +13,16 @@
 static const char help[] =
     "usage: custos hold place --tenant ID [--subject S] [--record R] --reason TEXT [OPTIONS]\n"
     "       custos hold list --tenant ID [OPTIONS]\n"
-    "       custos hold release --tenant ID HOLD [OPTIONS]\n"
+    "       custos hold release --tenant ID HOLD --reason TEXT [OPTIONS]\n"
     "\n"
     "A legal hold stops the deletion, anonymization, erasure and shredding of what it covers\n"
     "(the whole tenant, a subject or a record) until it is released (P-RET-5). place prints\n"
-    "its id; list prints every hold with its reason; release ends one.\n"
+    "its id; list prints every hold with its reasons; release ends one, saying why.\n"
     "\n"
     "  --tenant ID             the tenant (required)\n"
     "  --subject S             hold one subject's data\n"
     "  --record R              hold one record\n"
-    "  --reason TEXT           why (sealed at rest; required for place)\n" CLI_COMMON_HELP;
+    "  --reason TEXT           why (sealed at rest; required for place and release)\n" CLI_COMMON_HELP;
 
 enum { OPT_TENANT = 0x200, OPT_SUBJECT, OPT_RECORD, OPT_REASON };
 
@@ -41,6 +41,8 @@ static cJSON *hold_json(const cu_hold *h)
         cu_http_add_time(o, "released_at", h->released_at);
     else
         cJSON_AddNullToObject(o, "released_at");
+    if (h->release_reason)
+        cJSON_AddStringToObject(o, "release_reason", h->release_reason);
     return o;
 }
 
@@ -61,7 +63,7 @@ static int do_verb(cu_vault *v, const cu_ctx *ctx, const char *verb, cu_id tenan
         return cli_print(o);
     }
     if (strcmp(verb, "release") == 0) {
-        if (cu_hold_release(v, ctx, tenant, hold, &err) != CU_OK)
+        if (cu_hold_release(v, ctx, tenant, hold, reason, &err) != CU_OK)
             return cli_fail(&err);
         o = cJSON_CreateObject();
         cu_http_add_id(o, "id", hold);
@@ -132,8 +134,8 @@ int cmd_hold(int argc, char **argv)
     } else if (optind != argc) {
         return cli_usage("hold", "unexpected argument \"%s\"", argv[optind]);
     }
-    if (strcmp(verb, "place") == 0 && reason == NULL)
-        return cli_usage("hold", "place needs --reason");
+    if (strcmp(verb, "list") != 0 && reason == NULL)
+        return cli_usage("hold", "%s needs --reason", verb);
     if ((rc = cli_open(&c, &v)) != 0)
         return rc;
     rc = do_verb(v, &ctx, verb, tenant, subject, record, reason, hold);

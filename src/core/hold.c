@@ -87,30 +87,64 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     return rc;
 }
 
-cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, cu_err *err)
+cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold,
+                      const char *reason, cu_err *err)
 {
+    cu_store_hold *rows = NULL;
     cu_store_op op = {0};
+    size_t n = 0;
+    uint32_t kv = 0;
+    cu_key dk = {0};
     cu_audit_in a;
+    cu_aad aad;
     cu_rc rc;
 
+    if (!reason_ok(reason))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "a release needs a reason: 1 to %d bytes without control characters",
+                          CU_HOLD_REASON_MAX);
     /* A purged tenant's holds too, from the CLI: they keep its retained data and its keys. */
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
+    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &n, err)) != CU_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].id == hold && rows[i].released_at == 0)
+            kv = rows[i].key_version;
+    cu_store_holds_free(rows, n);
+    if (kv == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "no such hold in force");
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+        return rc;
+    if (dk.version != kv) {
+        cu_key_wipe(&dk);
+        return cu_err_set(err, CU_ERR_KEY, "the hold's key version is gone");
+    }
     op.type = CU_OP_HOLD_RELEASE;
-    op.u.revoke.tenant_id = tenant;
-    op.u.revoke.id = hold;
-    op.u.revoke.at = cu_clock_now();
+    op.u.hold.tenant_id = tenant;
+    op.u.hold.id = hold;
+    op.u.hold.released_at = cu_clock_now();
+    cu_aad_data(&aad, tenant, HOLD_COLL, hold, "release_reason", kv);
+    rc = cu_seal(&dk, &aad, reason, strlen(reason), &op.u.hold.release_reason, err);
+    cu_key_wipe(&dk);
+    if (rc != CU_OK)
+        return rc;
     cu_audit_in_set(&a, tenant, "hold.release", "hold:%llu", (unsigned long long)hold);
-    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    free(op.u.hold.release_reason.data);
+    return rc;
 }
 
 void cu_hold_cleanup(cu_hold *h)
 {
-    if (h == NULL || h->reason == NULL)
+    if (h == NULL)
         return;
     cu_str_wipe(h->reason);
     free(h->reason);
     h->reason = NULL;
+    cu_str_wipe(h->release_reason);
+    free(h->release_reason);
+    h->release_reason = NULL;
 }
 
 cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, size_t *n,
@@ -152,6 +186,12 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
         cu_aad_data(&aad, tenant, HOLD_COLL, rows[i].id, "reason", rows[i].key_version);
         if ((rc = cu_open(&dk, &aad, &rows[i].reason, &res[i].reason, &len, "hold", err)) !=
             CU_OK)
+            goto out;
+        if (rows[i].release_reason.data == NULL)
+            continue;
+        cu_aad_data(&aad, tenant, HOLD_COLL, rows[i].id, "release_reason", rows[i].key_version);
+        if ((rc = cu_open(&dk, &aad, &rows[i].release_reason, &res[i].release_reason, &len,
+                          "hold", err)) != CU_OK)
             goto out;
     }
     cu_audit_in_set(&a, tenant, "hold.list", "holds");

@@ -285,6 +285,8 @@ static cJSON *hold_json(const cu_hold *h)
         cu_http_add_time(o, "released_at", h->released_at);
     else
         cJSON_AddNullToObject(o, "released_at");
+    if (h->release_reason)
+        cJSON_AddStringToObject(o, "release_reason", h->release_reason);
     return o;
 }
 
@@ -327,11 +329,13 @@ void api_hold_list(http_req *r)
 
 void api_hold_release(http_req *r)
 {
+    static const http_field f[] = {{"reason", F_STRING, 1}};
     cu_err e = {0};
-
     cJSON *o;
 
-    if (cu_hold_release(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    if (cu_hold_release(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "reason"), &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cu_http_add_id(o, "id", r->ids[1]);

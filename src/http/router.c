@@ -60,7 +60,8 @@ const http_route http_routes[] = {
     /* Legal holds (P-RET-5): whoever may erase may stop erasure. */
     {POST, T "/holds", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_hold_place, T "/holds"},
     {GET, T "/holds", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_hold_list, T "/holds"},
-    {DEL, T "/holds/{id}", CU_PERM_DATA_ERASE, R_TENANT, api_hold_release, T "/holds/{id}"},
+    {POST, T "/holds/{id}/release", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_hold_release,
+     T "/holds/{id}/release"},
     {PUT, T "/collections/{name}", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_collection_put,
      T "/collections/{name}"},
     {POST, T "/collections/{name}/records", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,

@@ -131,7 +131,8 @@ static const char *const migrations[] = {
     "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), hold_id INTEGER NOT NULL,"
     "  subject_id INTEGER NOT NULL, record_id INTEGER NOT NULL, reason BLOB NOT NULL,"
     "  key_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
-    "  released_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(tenant_id, hold_id)) WITHOUT ROWID;",
+    "  released_at INTEGER NOT NULL DEFAULT 0, release_reason BLOB,"
+    "  PRIMARY KEY(tenant_id, hold_id)) WITHOUT ROWID;",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -382,10 +383,10 @@ static const char *const stmt_sql[S__COUNT] = {
                        " AND purpose = ? ORDER BY seq DESC LIMIT 1",
     [S_HOLD_PUT] = "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason,"
                    " key_version, created_at) VALUES(?,?,?,?,?,?,?)",
-    [S_HOLD_RELEASE] = "UPDATE holds SET released_at = ?3 WHERE tenant_id = ?1 AND hold_id = ?2"
-                       " AND released_at = 0",
+    [S_HOLD_RELEASE] = "UPDATE holds SET released_at = ?3, release_reason = ?4"
+                       " WHERE tenant_id = ?1 AND hold_id = ?2 AND released_at = 0",
     [S_HOLD_LIST] = "SELECT tenant_id, hold_id, subject_id, record_id, reason, key_version,"
-                    " created_at, released_at FROM holds WHERE tenant_id = ?"
+                    " created_at, released_at, release_reason FROM holds WHERE tenant_id = ?"
                     " ORDER BY created_at, hold_id",
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
                            " updated_at = ?4, doc = ?5, anonymized = 1"
@@ -865,9 +866,11 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "place legal hold");
     case CU_OP_HOLD_RELEASE:
-        st = stmt_pair(s, S_HOLD_RELEASE, op->u.revoke.tenant_id, op->u.revoke.id);
-        if (st)
-            sqlite3_bind_int64(st, 3, op->u.revoke.at);
+        st = stmt_pair(s, S_HOLD_RELEASE, op->u.hold.tenant_id, op->u.hold.id);
+        if (st) {
+            sqlite3_bind_int64(st, 3, op->u.hold.released_at);
+            bind_blob(st, 4, &op->u.hold.release_reason);
+        }
         return run_one_row(s, st, err, "release legal hold", CU_ERR_NOT_FOUND,
                            "no such hold in force");
     case CU_OP_RECORD_ANONYMIZE:
@@ -2441,8 +2444,10 @@ void cu_store_holds_free(cu_store_hold *holds, size_t n)
 {
     if (holds == NULL)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(holds[i].reason.data);
+        free(holds[i].release_reason.data);
+    }
     free(holds);
 }
 
@@ -2477,7 +2482,8 @@ static cu_rc sq_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, siz
         h->created_at = sqlite3_column_int64(st, 6);
         h->released_at = sqlite3_column_int64(st, 7);
         cnt++;
-        if ((rc = blob_copy(st, 4, &h->reason, err)) != CU_OK)
+        if ((rc = blob_copy(st, 4, &h->reason, err)) != CU_OK ||
+            (rc = blob_copy_opt(st, 8, &h->release_reason, err)) != CU_OK)
             goto out;
     }
     if (src != SQLITE_DONE)

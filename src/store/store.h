@@ -120,7 +120,8 @@ typedef struct cu_store_hold {
     cu_blob reason;
     uint32_t key_version;
     int64_t created_at;
-    int64_t released_at; /* 0 while in force */
+    int64_t released_at;   /* 0 while in force */
+    cu_blob release_reason; /* sealed like reason (same key version); absent while in force */
 } cu_store_hold;
 
 /* An API key (P-ACC-3): the secret itself is never stored, only its SHA-256 (P-ENC-3).
@@ -217,7 +218,8 @@ typedef enum cu_store_op_type {
     CU_OP_SUBJECT_TOUCH,     /* flag: raises the subject's last activity to at */
     CU_OP_CONSENT_PUT,       /* consent: appends a ledger entry (P-CON-2) */
     CU_OP_HOLD_PUT,          /* hold: insert (P-RET-5) */
-    CU_OP_HOLD_RELEASE,      /* revoke: sets released_at; CU_ERR_NOT_FOUND unless in force */
+    CU_OP_HOLD_RELEASE,      /* hold (tenant_id, id, released_at, release_reason): ends it;
+                                CU_ERR_NOT_FOUND unless in force */
     CU_OP_RECORD_ANONYMIZE,  /* record: new document (no sensitive fields), no subject, no index
                                 entries, marked anonymized (P-RET-6); CU_ERR_NOT_FOUND if gone */
     CU_OP_TENANT_CLOSE,      /* del (id unused): the tenant's users, sessions, API keys and

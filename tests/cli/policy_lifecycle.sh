@@ -64,8 +64,10 @@ expect_exit 3 "$CUSTOS" record put --tenant "$T" --collection contacts '{"name":
 
 # The purged tenant's hold is still listed and released from here; then it is shredded.
 "$CUSTOS" hold list --tenant "$T" | grep -q '"reason":[[:space:]]*"case 2027-4"' || fail "hold list"
-"$CUSTOS" hold release --tenant "$T" "$H" >/dev/null
-expect_exit 3 "$CUSTOS" hold release --tenant "$T" "$H"
+expect_exit 2 "$CUSTOS" hold release --tenant "$T" "$H"
+"$CUSTOS" hold release --tenant "$T" "$H" --reason "case closed" >/dev/null
+expect_exit 3 "$CUSTOS" hold release --tenant "$T" "$H" --reason "again"
+"$CUSTOS" hold list --tenant "$T" | grep -q '"release_reason":[[:space:]]*"case closed"' || fail "release reason"
 "$CUSTOS" sweep --now 2027-04-04 >out.txt
 [ "$(num_of records_deleted <out.txt)" = 1 ] || fail "held record kept: $(cat out.txt)"
 [ "$(num_of tenants_shredded <out.txt)" = 1 ] || fail "not shredded: $(cat out.txt)"

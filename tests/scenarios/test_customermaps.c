@@ -266,7 +266,8 @@ static void test_P_DSR_4_customermaps_erasure_on_request_unless_held(void **stat
             A.id, cara);
     sc_want(&C, 409, "legal_hold", A.key, "provide_service", NULL, NULL, "DELETE",
             T "/records/%s", A.id, rec);
-    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "DELETE", T "/holds/%s", A.id, hold);
+    sc_want(&C, 200, NULL, A.key, NULL, "{\"reason\":\"case closed\"}", NULL, "POST",
+            T "/holds/%s/release", A.id, hold);
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "DELETE", T "/subjects/%s", A.id, cara);
     sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id,
             rec);
@@ -388,7 +389,8 @@ static void test_P_RET_2_customermaps_exports_on_day_29(void **state)
     assert_int_equal(sc_audit_count(&C, &A, "tenant.export"), 1);
     sc_want(&C, 200, NULL, A.key, "account_management", NULL, NULL, "GET", T "/records/%s", A.id,
             user_ada);
-    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "DELETE", T "/holds/%s", A.id, log_hold);
+    sc_want(&C, 200, NULL, A.key, NULL, "{\"reason\":\"case closed\"}", NULL, "POST",
+            T "/holds/%s/release", A.id, log_hold);
     sc_sweep(&C, &n);
     assert_int_equal(n.records_deleted, 1);
     assert_int_equal(n.records_held, 0);

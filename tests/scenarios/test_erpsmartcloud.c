@@ -275,7 +275,8 @@ static void test_P_RET_4_erp_logs_kept_12_months(void **state)
     sc_want(&C, 200, NULL, A.key, "security", NULL, NULL, "GET", T "/records/%s", A.id, log_b);
     sc_want(&C, 409, "legal_hold", A.key, "security", NULL, NULL, "DELETE", T "/records/%s", A.id,
             log_b);
-    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "DELETE", T "/holds/%s", A.id, hold);
+    sc_want(&C, 200, NULL, A.key, NULL, "{\"reason\":\"case closed\"}", NULL, "POST",
+            T "/holds/%s/release", A.id, hold);
     sc_sweep(&C, &n);
     assert_int_equal(n.records_deleted, 1);
     assert_int_equal(n.records_held, 0);

@@ -299,7 +299,8 @@ static void test_P_RET_5_scalemule_hold_stops_deletion_until_released(void **sta
             A.id, bob);
     sc_want(&C, 409, "legal_hold", A.key, "security", NULL, NULL, "DELETE", T "/records/%s", A.id,
             log_b);
-    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "DELETE", T "/holds/%s", A.id, hold);
+    sc_want(&C, 200, NULL, A.key, NULL, "{\"reason\":\"case closed\"}", NULL, "POST",
+            T "/holds/%s/release", A.id, hold);
     sc_sweep(&C, &n);
     assert_int_equal(n.records_deleted, 1);
     assert_int_equal(n.records_held, 0);
