@@ -58,8 +58,36 @@ api "$U/tenants/$T/audit?limit=3" -H "$AUTH" | grep -q '"action":"tenant.create"
     fail "audit list"
 api "$U/tenants/$T/audit/verify" -H "$AUTH" | grep -q '"ok":true' || fail "audit verify"
 
+# A tenant under SCM's policy: age, purposes, consent, the end of the subscription.
+t=$(api "$U/tenants" -H "Authorization: Bearer $OP" -d '{"name":"SCM customer","policy":"scm"}')
+T2=$(echo "$t" | sed -n 's/^{"id":"\([0-9]*\)".*/\1/p')
+K2=$(echo "$t" | field secret)
+[ -n "$T2" ] && [ -n "$K2" ] || fail "policy tenant: $t"
+A2="Authorization: Bearer $K2"
+api "$U/tenants/$T2/subjects" -H "$A2" -H "$P" -d '{"external_id":"teen","birth_date":"2012-05-01"}' |
+    grep -q '"code":"under_age"' || fail "under age"
+S2=$(api "$U/tenants/$T2/subjects" -H "$A2" -H "$P" -d '{"external_id":"bo"}' | field id)
+[ -n "$S2" ] || fail "policy subject"
+api "$U/tenants/$T2/collections/contacts/records" -H "$A2" -H "Custos-Purpose: marketing" \
+    -d '{"subject_id":"'"$S2"'","data":{"name":"Bo"}}' | grep -q '"code":"unknown_purpose"' ||
+    fail "unknown purpose"
+api "$U/tenants/$T2/collections/contacts/records" -H "$A2" -H "Custos-Purpose: shared_on_request" \
+    -d '{"subject_id":"'"$S2"'","data":{"name":"Bo"}}' | grep -q '"code":"consent_required"' ||
+    fail "consent required"
+api "$U/tenants/$T2/subjects/$S2/consents" -H "$A2" \
+    -d '{"purpose":"shared_on_request","action":"grant","source":"web"}' | grep -q '"action":"grant"' ||
+    fail "consent grant"
+api "$U/tenants/$T2/collections/contacts/records" -H "$A2" -H "Custos-Purpose: shared_on_request" \
+    -d '{"subject_id":"'"$S2"'","data":{"name":"Bo"}}' | grep -q '"id":"' || fail "with consent"
+api -X POST "$U/tenants/$T2/terminate" -H "Authorization: Bearer $OP" |
+    grep -q '"state":"terminated"' || fail "terminate"
+api "$U/tenants/$T2/export" -H "$A2" -H "Custos-Purpose: export" | grep -q '"name":"Bo"' ||
+    fail "export"
+api -X POST "$U/sweep" -H "Authorization: Bearer $OP" | grep -q '"tenants_purged":0' ||
+    fail "sweep"
+
 # No personal value of the tour reached the access log.
-for v in Ada@Example.com ada@example.com 123-45-6789 crm-42 DE89370400440532013000; do
+for v in Ada@Example.com ada@example.com 123-45-6789 crm-42 DE89370400440532013000 2012-05-01; do
     if grep -qF "$v" err.txt; then fail "value $v in the server log"; fi
 done
 kill -TERM "$pid"
