@@ -88,9 +88,10 @@ build/bench/%: bench/%.c libcustos.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -o $@ $< libcustos.a $(PKG_LIBS) $(LDFLAGS_REL)
 
-bench: build/bench/bench_core build/bench/bench_audit
+bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy
 	build/bench/bench_core
 	build/bench/bench_audit
+	build/bench/bench_policy
 	bench/http.sh
 
 fuzz:

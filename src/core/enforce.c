@@ -182,12 +182,9 @@ static cu_rc last_action(cu_vault *v, cu_id tenant, cu_id subject, const char *p
 static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_policy_purpose *pu,
                            cu_err *err)
 {
-    cu_store_subject row = {0};
-    int action = 0;
-    cu_rc rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err);
-    int restricted = row.restricted;
+    int action = 0, restricted = 0;
+    cu_rc rc = v->store->ops->subject_state(v->store, tenant, subject, &restricted, NULL, err);
 
-    cu_store_subject_cleanup(&row);
     if (rc != CU_OK)
         return rc;
     /* P-DSR-5: kept, not processed, but for legal obligations (and the subject's own access,
@@ -411,7 +408,6 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
 {
     const cu_policy_purpose *pu;
     const cu_policy *p;
-    cu_store_subject row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
     int want_consent;
@@ -426,9 +422,8 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
         return cu_err_set(err, CU_ERR_INVALID, "unknown consent action");
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    cu_store_subject_cleanup(&row);
     rc = cu_policy_for(v, tenant, &p, NULL, err);
     if (rc == CU_ERR_NOT_FOUND)
         return cu_err_set(err, CU_ERR_CONFLICT,
@@ -474,7 +469,6 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
 cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                       cu_consent **out, size_t *n, cu_err *err)
 {
-    cu_store_subject row = {0};
     cu_store_consent *c = NULL;
     cu_consent *res;
     size_t cnt = 0;
@@ -485,9 +479,8 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
     *n = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    cu_store_subject_cleanup(&row);
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) !=
@@ -520,20 +513,18 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
 cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int on,
                           cu_err *err)
 {
-    cu_store_subject row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
-    int under_age;
+    int restricted = 0;
     cu_rc rc;
 
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, &restricted, NULL, err)) !=
+        CU_OK)
         return rc;
-    under_age = row.restricted == CU_SUBJECT_UNDER_AGE;
-    cu_store_subject_cleanup(&row);
     /* P-AGE-2: a subject found under age stays restricted until its erasure. */
-    if (under_age)
+    if (restricted == CU_SUBJECT_UNDER_AGE)
         return cu_err_set(err, CU_ERR_CONFLICT,
                           "the subject was found under age: it stays restricted until erased");
     op.type = CU_OP_SUBJECT_RESTRICT;
@@ -548,7 +539,6 @@ cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id su
 cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                                 int *erased, cu_err *err)
 {
-    cu_store_subject row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
     int held;
@@ -557,9 +547,8 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     *erased = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    cu_store_subject_cleanup(&row);
     pthread_mutex_lock(&v->hold_lock);
     if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0) {
         pthread_mutex_unlock(&v->hold_lock);

@@ -30,7 +30,6 @@ static int reason_ok(const char *s)
 cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_id record,
                     const char *reason, cu_id *out_id, cu_err *err)
 {
-    cu_store_subject srow = {0};
     cu_store_record rrow = {0};
     cu_store_op op = {0};
     cu_key dk = {0};
@@ -46,8 +45,7 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     if (subject != 0) {
-        rc = v->store->ops->subject_get(v->store, tenant, subject, &srow, err);
-        cu_store_subject_cleanup(&srow);
+        rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err);
         if (rc != CU_OK)
             return rc;
     }

@@ -317,8 +317,7 @@ static int held(const sweep_state *s, cu_id subject, cu_id record)
 static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_record_meta *m,
                     int64_t *out, cu_err *err)
 {
-    int64_t from = NEVER;
-    cu_store_subject row = {0};
+    int64_t from = NEVER, last = 0;
     cu_rc rc;
 
     switch (r->from) {
@@ -326,10 +325,10 @@ static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_
     case CU_RETAIN_FROM_LAST_ACTIVITY:
         from = m->updated_at;
         if (m->subject_id != 0) {
-            rc = s->v->store->ops->subject_get(s->v->store, s->t->id, m->subject_id, &row, err);
-            if (rc == CU_OK && row.last_activity > from)
-                from = row.last_activity;
-            cu_store_subject_cleanup(&row);
+            rc = s->v->store->ops->subject_state(s->v->store, s->t->id, m->subject_id, NULL,
+                                                 &last, err);
+            if (rc == CU_OK && last > from)
+                from = last;
             if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
                 return rc;
         }
@@ -452,19 +451,17 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
                                                 err)) != CU_OK)
             return rc;
         for (size_t i = 0; rc == CU_OK && i < n; i++) {
-            cu_store_subject row = {0};
             cu_store_key k = {0};
             cu_id *recs = NULL;
             size_t nrecs = 0;
-            int erase, pending;
-            if ((rc = s->v->store->ops->subject_get(s->v->store, s->t->id, ids[i], &row, err)) !=
-                CU_OK) {
+            int erase, pending, restricted = 0;
+            if ((rc = s->v->store->ops->subject_state(s->v->store, s->t->id, ids[i], &restricted,
+                                                      NULL, err)) != CU_OK) {
                 if (rc == CU_ERR_NOT_FOUND)
                     rc = CU_OK; /* erased meanwhile */
                 continue;
             }
-            erase = row.restricted == CU_SUBJECT_UNDER_AGE;
-            cu_store_subject_cleanup(&row);
+            erase = restricted == CU_SUBJECT_UNDER_AGE;
             /* An erasure cut short after its key was destroyed (P-DSR-4): finish it. */
             rc = s->v->store->ops->key_get(s->v->store, s->t->id, CU_KEY_SUBJECT, ids[i], 0, &k,
                                            err);

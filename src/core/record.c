@@ -329,7 +329,6 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
                     cu_id subject, const char *json, size_t len, cu_id *out_id, cu_err *err)
 {
     cu_store_record r = {0};
-    cu_store_subject srow = {0};
     cJSON *doc = NULL;
     cu_rc rc;
 
@@ -344,8 +343,7 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
     if ((rc = cu_policy_collection_check(v, tenant, collection, err)) != CU_OK)
         goto out;
     if (subject != 0) {
-        rc = v->store->ops->subject_get(v->store, tenant, subject, &srow, err);
-        cu_store_subject_cleanup(&srow);
+        rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err);
         if (rc != CU_OK)
             goto out;
     }
@@ -618,15 +616,13 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
 cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                                 cu_id **ids, size_t *n, cu_err *err)
 {
-    cu_store_subject row = {0};
     cu_audit_in a;
     cu_rc rc;
 
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    cu_store_subject_cleanup(&row);
     if ((rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err)) != CU_OK)
         return rc;
     if ((rc = v->store->ops->record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=

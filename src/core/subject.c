@@ -332,15 +332,13 @@ static int is_subject_access(const cu_ctx *ctx)
  * that a second erase removes. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
-    cu_store_subject row = {0};
     int held;
     cu_rc rc;
 
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err)) != CU_OK)
+    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    cu_store_subject_cleanup(&row);
     /* The subject's own request (subject_access) names the subject; any other purpose must be
      * the policy's. A restricted subject may still be erased (P-DSR-4). */
     if ((rc = cu_purpose_check(v, ctx, tenant, is_subject_access(ctx) ? subject : 0, NULL,

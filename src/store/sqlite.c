@@ -222,6 +222,7 @@ enum stmt_id {
     S_RECORD_EXPIRE,
     S_RECORD_META,
     S_SUBJECT_IDS,
+    S_SUBJECT_STATE,
     S_T_SESSIONS_DELETE,
     S_T_USERS_DELETE,
     S_T_APIKEYS_DELETE,
@@ -399,6 +400,8 @@ static const char *const stmt_sql[S__COUNT] = {
                       " ORDER BY record_id LIMIT ?3",
     [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects WHERE tenant_id = ?1 AND subject_id > ?2"
                       " ORDER BY subject_id LIMIT ?3",
+    [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?"
+                        " AND subject_id = ?",
     [S_T_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ?",
     [S_T_USERS_DELETE] = "DELETE FROM users WHERE tenant_id = ?",
     [S_T_APIKEYS_DELETE] = "DELETE FROM api_keys WHERE tenant_id = ?",
@@ -2391,6 +2394,33 @@ static cu_rc sq_subject_ids(cu_store *base, cu_id tenant, cu_id after, size_t li
     return rc;
 }
 
+static cu_rc sq_subject_state(cu_store *base, cu_id tenant, cu_id subject, int *restricted,
+                              int64_t *last_activity, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt_pair(s, S_SUBJECT_STATE, tenant, subject)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read subject");
+    } else if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (restricted)
+            *restricted = sqlite3_column_int(st, 0);
+        if (last_activity)
+            *last_activity = sqlite3_column_int64(st, 1);
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
+    } else {
+        rc = db_error(s, src, err, "read subject");
+    }
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static cu_rc sq_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *purpose,
                              cu_store_consent **out, size_t *n, cu_err *err)
 {
@@ -2515,6 +2545,7 @@ const cu_store_ops cu_store_sqlite = {
     .policy_get = sq_policy_get,
     .record_meta_list = sq_record_meta_list,
     .subject_ids = sq_subject_ids,
+    .subject_state = sq_subject_state,
     .consent_list = sq_consent_list,
     .hold_list = sq_hold_list,
     .master_list = sq_master_list,

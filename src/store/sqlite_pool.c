@@ -125,6 +125,9 @@ FWD(record_meta_list,
 FWD(subject_ids,
     (cu_store * s, cu_id t, cu_id after, size_t limit, cu_id **ids, size_t *n, cu_err *err),
     (r, t, after, limit, ids, n, err))
+FWD(subject_state,
+    (cu_store * s, cu_id t, cu_id sub, int *restricted, int64_t *last_activity, cu_err *err),
+    (r, t, sub, restricted, last_activity, err))
 FWD(consent_list,
     (cu_store * s, cu_id t, cu_id sub, const char *purpose, cu_store_consent **out, size_t *n,
      cu_err *err),
@@ -165,6 +168,7 @@ static const cu_store_ops pool_ops = {
     .policy_get = p_policy_get,
     .record_meta_list = p_record_meta_list,
     .subject_ids = p_subject_ids,
+    .subject_state = p_subject_state,
     .consent_list = p_consent_list,
     .hold_list = p_hold_list,
 };

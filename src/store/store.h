@@ -342,6 +342,10 @@ typedef struct cu_store_ops {
     /* Up to limit records of a tenant with ids above after, by id. Caller frees *out. */
     cu_rc (*record_meta_list)(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                               cu_store_record_meta **out, size_t *n, cu_err *err);
+    /* A subject's restriction and last activity alone (no sealed profile): the purpose check
+     * and the sweep read these on every request and record. CU_ERR_NOT_FOUND if none. */
+    cu_rc (*subject_state)(cu_store *s, cu_id tenant, cu_id subject, int *restricted,
+                           int64_t *last_activity, cu_err *err);
     /* Up to limit subject ids of a tenant above after, by id. Caller frees *ids. */
     cu_rc (*subject_ids)(cu_store *s, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
                          size_t *n, cu_err *err);
