@@ -1095,6 +1095,56 @@ static void test_group_commit_concurrent_puts_are_durable_and_audited_once(void 
     free(ids);
 }
 
+static void *update_loop(void *p)
+{
+    writer *w = p;
+    char doc[96];
+
+    for (int i = 0; i < w->n; i++) {
+        cu_rc rc;
+        snprintf(doc, sizeof(doc), "{\"writer\":%d,\"again\":%d}", w->w, i);
+        rc = cu_record_update(w->v, &CTX, w->tenant, w->ids[i], doc, strlen(doc), &w->err);
+        if (rc != CU_OK) {
+            w->rc = rc;
+            break;
+        }
+        w->acked++;
+    }
+    return NULL;
+}
+
+/* Updates share group commits as puts do: the legal-hold check that guards them runs inside
+ * the store's transaction, not under a lock held across the fsync (P-RET-5). */
+static void test_group_commit_concurrent_updates_share_commits(void **state)
+{
+    fx *f = *state;
+    cu_commit_stats before, after;
+    pthread_t th[GC_THREADS];
+    writer w[GC_THREADS];
+    cu_id *ids = NULL;
+    int n = concurrent_puts(f, GC_THREADS, 40, &ids), done = 0;
+
+    assert_int_equal(n, GC_THREADS * 40);
+    cu_vault_commit_stats(f->v, &before);
+    for (int i = 0; i < GC_THREADS; i++) {
+        w[i] = (writer){.v = f->v, .tenant = f->tenant, .n = 40, .w = i, .ids = ids + i * 40};
+        assert_int_equal(pthread_create(&th[i], NULL, update_loop, &w[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].rc != CU_OK)
+            fail_msg("updater %d: %s", i, w[i].err.msg);
+        done += w[i].acked;
+    }
+    cu_vault_commit_stats(f->v, &after);
+    print_message("group commit: %llu updates in %llu groups\n",
+                  (unsigned long long)(after.requests - before.requests),
+                  (unsigned long long)(after.groups - before.groups));
+    assert_int_equal(done, n);
+    assert_true(after.groups - before.groups < after.requests - before.requests);
+    free(ids);
+}
+
 static void test_group_commit_max_1_is_one_commit_per_request(void **state)
 {
     fx *f = *state;
@@ -1213,6 +1263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_P_AUD_3_full_disk_fails_closed, full_setup,
                                         fx_teardown),
         T(test_group_commit_concurrent_puts_are_durable_and_audited_once),
+        T(test_group_commit_concurrent_updates_share_commits),
         T(test_group_commit_max_1_is_one_commit_per_request),
     };
     int failed = cmocka_run_group_tests_name("audit: tamper evidence", tamper, golden_setup,

@@ -4,6 +4,7 @@
  * crashes halfway and is finished by the next one. The scenarios (tests/scenarios/) prove
  * the same promises end to end over HTTPS, one seed policy each.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,7 @@ static void test_P_RET_5_tenant_hold_keeps_everything(void **state)
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.records_held, 1);
     assert_int_equal(rep.records_deleted, 0);
+    assert_int_equal(rep.audit_tenants_pruned, 0); /* the tenant's log is held too */
     assert_int_equal(get_as(f, NULL, 0, log), CU_OK);
     assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, &err), CU_ERR_LEGAL_HOLD);
     assert_int_equal(cu_hold_list(f->v, NULL, f->t, &h, &n, &err), CU_OK);
@@ -438,6 +440,12 @@ static void test_P_DSR_4_interrupted_erasure_is_finished_by_the_sweep(void **sta
     }
     cu_clock_set(D2026 + 366 * DAY); /* the usage record is due for anonymization too */
     f->v = th_reopen(f->data);
+    /* Its key is gone: there is nothing left to hold. */
+    {
+        cu_id hold;
+        assert_int_equal(cu_hold_place(f->v, NULL, f->t, s, 0, "too late", &hold, &err),
+                         CU_ERR_KEY);
+    }
     assert_int_equal(cu_tenant_export(f->v, NULL, f->t, &json, &len, &err), CU_OK);
     assert_null(strstr(json, "\"Ada\""));
     cu_str_wipe(json);
@@ -476,12 +484,18 @@ static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
                                        NULL, &err),
                      CU_OK);
     assert_int_equal(cu_hold_place(f->v, NULL, f->t, s, 0, "case 11", &hold, &err), CU_OK);
+    /* A hold on a record of no subject holds that record, not every ledger. */
+    {
+        cu_id own = record(f, "billing_records", 0, "{\"invoice_number\":\"INV-3\"}"), h2;
+        assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, own, "audit 12", &h2, &err), CU_OK);
+        (void)h2;
+    }
     assert_int_equal(cu_tenant_terminate(f->v, NULL, f->t, &until, &err), CU_OK);
     cu_clock_set(until + DAY);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.tenants_purged, 1);
     assert_int_equal(rep.tenants_shredded, 0);
-    assert_int_equal(rep.records_held, 1);
+    assert_int_equal(rep.records_held, 1); /* Ada's contact; the invoice's 7 years still run */
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM consents WHERE tenant_id = %llu",
              (unsigned long long)f->t);
     assert_int_equal(th_sql_int(f->data, sql), 1); /* Ada's, held; Bob's went */
@@ -490,8 +504,85 @@ static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
     assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_ERR_NOT_FOUND);
     assert_int_equal(cu_hold_release(f->v, &local, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
-    assert_int_equal(rep.tenants_shredded, 1);
     assert_int_equal(th_sql_int(f->data, sql), 0);
+    /* The invoice is held (and its 7 years run): nothing is shredded yet. */
+    assert_int_equal(rep.tenants_shredded, 0);
+    {
+        cu_hold *hl = NULL;
+        size_t nh = 0;
+        assert_int_equal(cu_hold_list(f->v, &local, f->t, &hl, &nh, &err), CU_OK);
+        for (size_t i = 0; i < nh; i++) {
+            if (hl[i].released_at == 0)
+                assert_int_equal(cu_hold_release(f->v, &local, f->t, hl[i].id, "done", &err),
+                                 CU_OK);
+            cu_hold_cleanup(&hl[i]);
+        }
+        free(hl);
+        /* A purged tenant's retained data can still be held, from the CLI. */
+        assert_int_equal(cu_hold_place(f->v, &local, f->t, 0, 0, "late suit", &hold, &err),
+                         CU_OK);
+        assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, 0, "remote", &hold, &err),
+                         CU_ERR_NOT_FOUND);
+        assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+        assert_int_equal(rep.tenants_shredded, 0);
+        assert_int_equal(cu_hold_list(f->v, &local, f->t, &hl, &nh, &err), CU_OK);
+        for (size_t i = 0; i < nh; i++) {
+            if (hl[i].released_at == 0)
+                assert_int_equal(cu_hold_release(f->v, &local, f->t, hl[i].id, "done", &err),
+                                 CU_OK);
+            cu_hold_cleanup(&hl[i]);
+        }
+        free(hl);
+    }
+    /* Seven years on, the invoice has gone and no hold is left: shredded. */
+    cu_clock_set(D2026 + 7 * 366 * DAY);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_deleted, 1);
+    assert_int_equal(rep.tenants_shredded, 1);
+}
+
+typedef struct race {
+    cu_vault *v;
+    cu_id *tenants;
+    size_t n;
+    volatile int stop;
+} race;
+
+static void *has_policy_loop(void *arg)
+{
+    race *r = arg;
+
+    while (!r->stop)
+        for (size_t i = 0; i < r->n; i++)
+            (void)cu_tenant_has_policy(r->v, r->tenants[i]);
+    return NULL;
+}
+
+/* The policy cache under binds and lookups at once (ASan is the judge): tenants without a
+ * policy get one while other threads ask, and versions replace each other while in use. */
+static void test_policy_cache_survives_concurrent_binds(void **state)
+{
+    fx *f = *state;
+    cu_id tenants[16];
+    pthread_t th[4];
+    race r = {f->v, tenants, 16, 0};
+    cu_err err = {0};
+
+    for (size_t i = 0; i < 16; i++) {
+        cu_tenant t;
+        assert_int_equal(cu_tenant_create(f->v, NULL, "racer", &t, &err), CU_OK);
+        tenants[i] = t.id;
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, has_policy_loop, &r), 0);
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < 16; i++)
+            bind(f->v, tenants[i], round % 2 ? "scm" : "optymyze");
+    r.stop = 1;
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < 16; i++)
+        assert_int_equal(cu_tenant_has_policy(f->v, tenants[i]), 1);
 }
 
 int main(void)
@@ -511,6 +602,7 @@ int main(void)
         T(test_P_RET_6_rewritten_anonymized_record_is_swept_again),
         T(test_P_DSR_4_interrupted_erasure_is_finished_by_the_sweep),
         T(test_P_RET_2_purge_keeps_held_data_until_release),
+        T(test_policy_cache_survives_concurrent_binds),
     };
 
     return cmocka_run_group_tests_name("policy enforcement (core)", tests, NULL, NULL);

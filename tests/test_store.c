@@ -154,7 +154,7 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest table (version 6: legal holds). */
+    /* The previous schema lacks the newest column (version 7: a hold's release reason). */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->hold_list(old, 77, &holds, &nholds, &err), CU_ERR_STORE);
     old->ops->close(old);

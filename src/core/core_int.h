@@ -73,10 +73,6 @@ struct cu_vault {
     pthread_mutex_t policy_lock; /* guards policies and policy_gen */
     cu_policy_cache *policies;   /* parsed tenant policies (enforce.c) */
     uint64_t policy_gen;         /* bumped by every forget: a load begun before is not kept */
-    /* P-RET-5: held (recursive) from a hold check to the deletion it allows, and around placing
-     * a hold, so that no hold is placed between the check and the act. */
-    pthread_mutex_t hold_lock;
-    uint64_t hold_gen;         /* holds placed since open, under hold_lock */
     pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
 };
 

@@ -66,14 +66,21 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
                     cu_err *err)
 {
     cu_policy_cache *e, *mine = NULL;
+    const cu_policy *got = NULL;
     cu_policy *p = NULL;
     unsigned ver = 0;
     uint64_t gen;
     cu_rc rc;
 
+    /* What the entry holds is copied under the lock: once it is released, only a reference
+     * keeps the entry (an entry without a policy takes none, and may go at once). */
     pthread_mutex_lock(&v->policy_lock);
-    if ((e = cache_find(v, tenant)) != NULL && e->p != NULL)
-        e->refs++;
+    if ((e = cache_find(v, tenant)) != NULL) {
+        got = e->p;
+        ver = e->version;
+        if (got != NULL)
+            e->refs++;
+    }
     gen = v->policy_gen;
     pthread_mutex_unlock(&v->policy_lock);
     if (e == NULL) {
@@ -97,16 +104,20 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
             e = mine;
             mine = NULL;
         }
-        if (e->p != NULL)
+        got = e->p;
+        ver = e->version;
+        if (got != NULL)
             e->refs++;
+        /* A stale entry without a policy is nobody's: it goes now. */
+        drop_stale(v);
         pthread_mutex_unlock(&v->policy_lock);
         entry_free(mine);
     }
-    if (e->p == NULL)
+    if (got == NULL)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "the tenant has no policy");
-    *out = e->p;
+    *out = got;
     if (version)
-        *version = e->version;
+        *version = ver;
     return CU_OK;
 }
 
@@ -549,11 +560,8 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
         return rc;
     if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    pthread_mutex_lock(&v->hold_lock);
-    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0) {
-        pthread_mutex_unlock(&v->hold_lock);
+    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0)
         return err ? err->code : CU_ERR_STORE;
-    }
     /* P-AGE-2: on record first, then erased at once; under a legal hold (P-RET-5) restricted
      * instead, and erased by the sweep once the hold is released. */
     op.type = CU_OP_SUBJECT_RESTRICT;
@@ -561,9 +569,11 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     op.u.flag.id = subject;
     op.u.flag.value = CU_SUBJECT_UNDER_AGE;
     cu_audit_in_set(&a, tenant, "subject.under_age", "subject:%llu", (unsigned long long)subject);
-    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && !held &&
-        (rc = cu_subject_erase(v, ctx, tenant, subject, err)) == CU_OK)
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK || held)
+        return rc;
+    rc = cu_subject_erase(v, ctx, tenant, subject, err);
+    if (rc == CU_OK)
         *erased = 1;
-    pthread_mutex_unlock(&v->hold_lock);
-    return rc;
+    /* A hold placed since the check: restricted and marked, the sweep erases it later. */
+    return rc == CU_ERR_LEGAL_HOLD ? CU_OK : rc;
 }

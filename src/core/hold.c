@@ -41,8 +41,9 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
         return cu_err_set(err, CU_ERR_INVALID,
                           "a hold needs a reason: 1 to %d bytes without control characters",
                           CU_HOLD_REASON_MAX);
-    /* Holds may be placed in the export window too: they exist to stop the purge. */
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
+    /* Holds may be placed in the export window too, and on a purged tenant's retained data
+     * from the CLI (or by staff for a legal obligation): they exist to stop deletion. */
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if (subject != 0) {
         rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err);
@@ -74,13 +75,8 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     if (rc != CU_OK)
         return rc;
     cu_audit_in_set(&a, tenant, "hold.place", "hold:%llu", (unsigned long long)op.u.hold.id);
-    pthread_mutex_lock(&v->hold_lock);
-    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK) {
-        v->hold_gen++;
-        if (out_id)
-            *out_id = op.u.hold.id;
-    }
-    pthread_mutex_unlock(&v->hold_lock);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && out_id)
+        *out_id = op.u.hold.id;
     free(op.u.hold.reason.data);
     return rc;
 }

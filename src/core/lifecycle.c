@@ -275,30 +275,10 @@ typedef struct sweep_state {
     const cu_policy *p;
     int64_t now;
     int purged;
-    cu_store_hold *holds;
+    cu_store_hold *holds; /* read once: a hold placed since is refused by the store anyway */
     size_t nholds;
-    uint64_t hold_gen; /* v->hold_gen when holds was read */
     cu_sweep_report *rep;
 } sweep_state;
-
-/* Reads the tenant's holds again if one was placed since. Call with v->hold_lock held. */
-static cu_rc fresh_holds(sweep_state *s, cu_err *err)
-{
-    cu_rc rc;
-
-    if (s->holds != NULL && s->hold_gen == s->v->hold_gen)
-        return CU_OK;
-    cu_store_holds_free(s->holds, s->nholds);
-    s->holds = NULL;
-    s->nholds = 0;
-    if ((rc = s->v->store->ops->hold_list(s->v->store, s->t->id, &s->holds, &s->nholds, err)) !=
-        CU_OK)
-        return rc;
-    s->hold_gen = s->v->hold_gen;
-    if (s->holds == NULL)
-        s->holds = calloc(1, sizeof(*s->holds)); /* read, and none: not NULL */
-    return s->holds != NULL ? CU_OK : cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-}
 
 static int held(const sweep_state *s, cu_id subject, cu_id record)
 {
@@ -358,7 +338,9 @@ static cu_rc delete_record(sweep_state *s, const cu_store_record_meta *m, cu_err
     cu_audit_in_set(&a, s->t->id, "record.expire", "record:%llu", (unsigned long long)m->id);
     if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
         s->rep->records_deleted++;
-    else if (rc == CU_ERR_CONFLICT)
+    else if (rc == CU_ERR_LEGAL_HOLD) /* placed since the sweep read the holds */
+        s->rep->records_held++;
+    if (rc == CU_ERR_CONFLICT || rc == CU_ERR_LEGAL_HOLD)
         return CU_OK;
     /* Tests crash here, one deletion into a sweep, to prove the next sweep finishes it. */
     if (rc == CU_OK && CU_FAULT("sweep.record_deleted"))
@@ -376,11 +358,16 @@ static cu_rc anonymize_record(sweep_state *s, cu_id id, cu_err *err)
         cu_audit_in_set(&a, s->t->id, "record.anonymize", "record:%llu", (unsigned long long)id);
         if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
             s->rep->records_anonymized++;
+        else if (rc == CU_ERR_LEGAL_HOLD)
+            s->rep->records_held++;
     }
     free(op.u.record.doc.data);
     /* Deleted or written meanwhile, or its subject's erasure under way (the key is gone):
      * nothing to anonymize now. */
-    return rc == CU_ERR_NOT_FOUND || rc == CU_ERR_CONFLICT || rc == CU_ERR_KEY ? CU_OK : rc;
+    return rc == CU_ERR_NOT_FOUND || rc == CU_ERR_CONFLICT || rc == CU_ERR_KEY ||
+                   rc == CU_ERR_LEGAL_HOLD
+               ? CU_OK
+               : rc;
 }
 
 /* One record: kept, held, deleted or anonymized. */
@@ -400,18 +387,16 @@ static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err 
     }
     if (due > s->now)
         return CU_OK;
-    /* P-RET-5: a hold stops deletion until it is released; none is placed until we are done. */
-    pthread_mutex_lock(&s->v->hold_lock);
-    rc = fresh_holds(s, err);
-    if (rc == CU_OK && held(s, m->subject_id, m->id))
+    /* P-RET-5: a hold stops deletion until it is released. The holds read at the start spare
+     * a commit; one placed since is refused by the store in the deletion's own transaction. */
+    if (held(s, m->subject_id, m->id)) {
         s->rep->records_held++;
-    else if (rc == CU_OK && c != NULL && !m->anonymized && !s->purged &&
-             c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
-        rc = anonymize_record(s, m->id, err); /* P-RET-6, while the tenant lives */
-    else if (rc == CU_OK)
-        rc = delete_record(s, m, err);
-    pthread_mutex_unlock(&s->v->hold_lock);
-    return rc;
+        return CU_OK;
+    }
+    if (c != NULL && !m->anonymized && !s->purged &&
+        c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
+        return anonymize_record(s, m->id, err); /* P-RET-6, while the tenant lives */
+    return delete_record(s, m, err);
 }
 
 static cu_rc sweep_records(sweep_state *s, size_t *left, cu_err *err)
@@ -478,11 +463,12 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
             }
             if (rc != CU_OK || !(erase || pending))
                 continue;
-            pthread_mutex_lock(&s->v->hold_lock);
-            if ((rc = fresh_holds(s, err)) == CU_OK && (pending || !held(s, ids[i], 0)) &&
+            /* The store refuses a held subject's erasure (CU_ERR_LEGAL_HOLD): kept for now. */
+            if (!held(s, ids[i], 0) &&
                 (rc = cu_subject_shred(s->v, s->ctx, s->t->id, ids[i], err)) == CU_OK)
                 s->rep->subjects_erased++;
-            pthread_mutex_unlock(&s->v->hold_lock);
+            if (rc == CU_ERR_LEGAL_HOLD)
+                rc = CU_OK;
         }
         after = n ? ids[n - 1] : after;
         free(ids);
@@ -504,12 +490,10 @@ static cu_rc purge(sweep_state *s, cu_err *err)
     cu_audit_in_set(&a[0], s->t->id, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
     cu_audit_in_set(&a[1], 0, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
     /* The ledger of held subjects stays (the store checks the holds in the same statement). */
-    pthread_mutex_lock(&s->v->hold_lock);
     if ((rc = cu_commit(s->v, s->ctx, &op, 1, a, 2, err)) == CU_OK) {
         s->purged = 1;
         s->rep->tenants_purged++;
     }
-    pthread_mutex_unlock(&s->v->hold_lock);
     return rc;
 }
 
@@ -535,6 +519,8 @@ static cu_rc shred(sweep_state *s, cu_err *err)
     pthread_rwlock_rdlock(&s->v->key_lock);
     rc = cu_commit(s->v, s->ctx, &op, 1, a, 2, err);
     pthread_rwlock_unlock(&s->v->key_lock);
+    if (rc == CU_ERR_LEGAL_HOLD) /* a hold in force: shredded once it is released */
+        return CU_OK;
     if (rc == CU_OK)
         rc = s->v->store->ops->checkpoint(s->v->store, err);
     if (rc == CU_OK)
@@ -545,29 +531,23 @@ static cu_rc shred(sweep_state *s, cu_err *err)
 cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const cu_policy *p,
                       int64_t now, cu_sweep_report *rep, cu_err *err)
 {
-    sweep_state s = {v, ctx, t, p, now, t->state == CU_TENANT_PURGED, NULL, 0, 0, rep};
+    sweep_state s = {v, ctx, t, p, now, t->state == CU_TENANT_PURGED, NULL, 0, rep};
     size_t left = 0;
-    int any_held = 0;
     cu_rc rc;
 
     if (t->state == CU_TENANT_TERMINATED &&
         cu_duration_add(t->terminated_at, cu_policy_export_window(p)) <= now &&
         (rc = purge(&s, err)) != CU_OK)
         return rc;
+    if ((rc = v->store->ops->hold_list(v->store, t->id, &s.holds, &s.nholds, err)) != CU_OK)
+        return rc;
     rc = sweep_records(&s, &left, err);
     if (rc == CU_OK)
         rc = sweep_subjects(&s, err);
-    /* Shredding waits for every hold to be released (P-RET-5). */
-    if (rc == CU_OK && s.purged && left == 0) {
-        pthread_mutex_lock(&v->hold_lock);
-        if ((rc = fresh_holds(&s, err)) == CU_OK) {
-            for (size_t i = 0; i < s.nholds; i++)
-                any_held |= s.holds[i].released_at == 0;
-            if (!any_held)
-                rc = shred(&s, err);
-        }
-        pthread_mutex_unlock(&v->hold_lock);
-    }
+    /* Shredding waits for every hold to be released (P-RET-5): the store refuses it while one
+     * is in force. */
+    if (rc == CU_OK && s.purged && left == 0)
+        rc = shred(&s, err);
     cu_store_holds_free(s.holds, s.nholds);
     return rc;
 }

@@ -242,17 +242,6 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
     return rc;
 }
 
-/* CU_OK if no hold in force covers the record (of subject), else CU_ERR_LEGAL_HOLD (P-RET-5).
- * Call with v->hold_lock held until the change it allows is committed. */
-static cu_rc not_held(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err)
-{
-    int held = cu_hold_covers(v, tenant, subject, record, err);
-
-    if (held < 0)
-        return err ? err->code : CU_ERR_STORE;
-    return held ? cu_err_set(err, CU_ERR_LEGAL_HOLD, "the record is under a legal hold") : CU_OK;
-}
-
 /* Parses a document strictly; it must be a JSON object. */
 static cu_rc parse_doc(const char *json, size_t len, cJSON **doc, cu_err *err)
 {
@@ -384,11 +373,9 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     memcpy(r.collection, old.collection, sizeof(r.collection));
     r.created_at = old.created_at;
     r.updated_at = cu_clock_now();
-    /* P-RET-5: held data is not changed either, so what the hold preserves stays as it was. */
-    pthread_mutex_lock(&v->hold_lock);
-    if ((rc = not_held(v, tenant, old.subject_id, record, err)) == CU_OK)
-        rc = write_record(v, ctx, &r, doc, 1, err);
-    pthread_mutex_unlock(&v->hold_lock);
+    /* P-RET-5: held data is not changed either: the store refuses it in the same transaction
+     * (CU_ERR_LEGAL_HOLD), so no hold placed meanwhile is missed. */
+    rc = write_record(v, ctx, &r, doc, 1, err);
 out:
     cu_store_record_cleanup(&old);
     cu_json_delete_wiped(doc);
@@ -598,19 +585,15 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
     rc = cu_purpose_check_write(v, ctx, tenant, row.subject_id, row.collection, err);
-    pthread_mutex_lock(&v->hold_lock);
-    if (rc == CU_OK)
-        rc = not_held(v, tenant, row.subject_id, record, err);
     cu_store_record_cleanup(&row);
-    if (rc == CU_OK) {
-        op.type = CU_OP_RECORD_DELETE;
-        op.u.del.tenant_id = tenant;
-        op.u.del.id = record;
-        cu_audit_in_set(&a, tenant, "record.delete", "record:%llu", (unsigned long long)record);
-        rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
-    }
-    pthread_mutex_unlock(&v->hold_lock);
-    return rc;
+    if (rc != CU_OK)
+        return rc;
+    /* P-RET-5: the store refuses a held record in the same transaction (CU_ERR_LEGAL_HOLD). */
+    op.type = CU_OP_RECORD_DELETE;
+    op.u.del.tenant_id = tenant;
+    op.u.del.id = record;
+    cu_audit_in_set(&a, tenant, "record.delete", "record:%llu", (unsigned long long)record);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 
 cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,

@@ -191,13 +191,6 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     pthread_cond_init(&v->commit_cond, NULL);
     pthread_mutex_init(&v->policy_lock, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);
-    {
-        pthread_mutexattr_t ma;
-        pthread_mutexattr_init(&ma);
-        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-        pthread_mutex_init(&v->hold_lock, &ma);
-        pthread_mutexattr_destroy(&ma);
-    }
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
     if ((rc = lock_dir(v, err)) != CU_OK)
         goto out;
@@ -238,7 +231,6 @@ void cu_vault_close(cu_vault *v)
     pthread_cond_destroy(&v->commit_cond);
     cu_policy_cache_free(v);
     pthread_mutex_destroy(&v->policy_lock);
-    pthread_mutex_destroy(&v->hold_lock);
     pthread_mutex_destroy(&v->sweep_lock);
     free(v);
 }

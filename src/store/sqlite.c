@@ -131,8 +131,10 @@ static const char *const migrations[] = {
     "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), hold_id INTEGER NOT NULL,"
     "  subject_id INTEGER NOT NULL, record_id INTEGER NOT NULL, reason BLOB NOT NULL,"
     "  key_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
-    "  released_at INTEGER NOT NULL DEFAULT 0, release_reason BLOB,"
-    "  PRIMARY KEY(tenant_id, hold_id)) WITHOUT ROWID;",
+    "  released_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(tenant_id, hold_id)) WITHOUT ROWID;",
+
+    /* 6 -> 7: why a hold was released, sealed like its reason. */
+    "ALTER TABLE holds ADD COLUMN release_reason BLOB;",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -223,6 +225,10 @@ enum stmt_id {
     S_RECORD_META,
     S_SUBJECT_IDS,
     S_SUBJECT_STATE,
+    S_HELD_RECORD,
+    S_HELD_SUBJECT,
+    S_HELD_TENANT,
+    S_SUBJECT_KEY_EXISTS,
     S_T_SESSIONS_DELETE,
     S_T_USERS_DELETE,
     S_T_APIKEYS_DELETE,
@@ -402,6 +408,21 @@ static const char *const stmt_sql[S__COUNT] = {
                       " ORDER BY subject_id LIMIT ?3",
     [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?"
                         " AND subject_id = ?",
+    /* P-RET-5, checked inside the write transaction that would change the data, so no hold
+     * placed meanwhile is missed: a tenant-wide hold, one on the record, or one on its subject
+     * (a hold on a record names the record's subject too). */
+    [S_HELD_RECORD] = "SELECT EXISTS (SELECT 1 FROM holds h WHERE h.tenant_id = ?1"
+                      " AND h.released_at = 0 AND ((h.subject_id = 0 AND h.record_id = 0)"
+                      " OR h.record_id = ?2 OR (h.record_id = 0 AND h.subject_id ="
+                      " (SELECT r.subject_id FROM records r WHERE r.tenant_id = ?1"
+                      " AND r.record_id = ?2))))",
+    [S_HELD_SUBJECT] = "SELECT EXISTS (SELECT 1 FROM holds h WHERE h.tenant_id = ?1"
+                       " AND h.released_at = 0 AND ((h.subject_id = 0 AND h.record_id = 0)"
+                       " OR h.subject_id = ?2))",
+    [S_HELD_TENANT] = "SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1"
+                      " AND released_at = 0 AND ?2 = ?2)",
+    [S_SUBJECT_KEY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM keys WHERE tenant_id = ?1 AND kind = 4"
+                             " AND owner_id = ?2)",
     [S_T_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ?",
     [S_T_USERS_DELETE] = "DELETE FROM users WHERE tenant_id = ?",
     [S_T_APIKEYS_DELETE] = "DELETE FROM api_keys WHERE tenant_id = ?",
@@ -409,8 +430,8 @@ static const char *const stmt_sql[S__COUNT] = {
     /* P-RET-5: the ledger of a subject a hold covers stays (a tenant-wide hold: all of it). */
     [S_T_CONSENTS_UNHELD_DELETE] = "DELETE FROM consents WHERE tenant_id = ?1 AND NOT EXISTS"
                                    " (SELECT 1 FROM holds h WHERE h.tenant_id = ?1"
-                                   " AND h.released_at = 0 AND (h.subject_id = 0"
-                                   " OR h.subject_id = consents.subject_id))",
+                                   " AND h.released_at = 0 AND ((h.subject_id = 0"
+                                   " AND h.record_id = 0) OR h.subject_id = consents.subject_id))",
     [S_T_CLOSE] = "UPDATE tenants SET state = 2 WHERE tenant_id = ?",
     [S_T_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?",
     [S_T_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ?",
@@ -574,13 +595,22 @@ static void read_audit(sqlite3_stmt *st, cu_audit_entry *e)
     blob32_col(st, 11, e->hash);
 }
 
+static cu_rc query_int(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, int64_t *out,
+                       cu_err *err);
+static cu_rc refuse_held(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj,
+                         const char *what, cu_err *err);
+
 static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int replace,
                               cu_err *err)
 {
-    sqlite3_stmt *st = stmt(s, replace ? S_RECORD_REPLACE : S_RECORD_PUT);
+    sqlite3_stmt *st;
     cu_rc rc;
     size_t i;
 
+    if (replace && (rc = refuse_held(s, S_HELD_RECORD, r->tenant_id, r->id, "the record", err)) !=
+                       CU_OK)
+        return rc;
+    st = stmt(s, replace ? S_RECORD_REPLACE : S_RECORD_PUT);
     if (st == NULL)
         return db_error(s, sqlite3_errcode(s->db), err, "prepare record write");
     bind_id(st, 1, r->tenant_id);
@@ -811,6 +841,33 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return cu_err_set(err, CU_ERR_INVALID, "unknown store operation %d", (int)op->type);
 }
 
+/* The first column of the one row a (tenant, obj) query answers, into *out. */
+static cu_rc query_int(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, int64_t *out,
+                       cu_err *err)
+{
+    sqlite3_stmt *st = stmt_pair(s, id, tenant, obj);
+    int src;
+
+    if (st == NULL)
+        return db_error(s, sqlite3_errcode(s->db), err, "check legal holds");
+    src = sqlite3_step(st);
+    *out = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return src == SQLITE_ROW ? CU_OK : db_error(s, src, err, "check legal holds");
+}
+
+/* P-RET-5: CU_ERR_LEGAL_HOLD (with what) if a hold in force covers obj, by query id. */
+static cu_rc refuse_held(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj,
+                         const char *what, cu_err *err)
+{
+    int64_t held = 0;
+    cu_rc rc = query_int(s, id, tenant, obj, &held, err);
+
+    if (rc == CU_OK && held)
+        return cu_err_set(err, CU_ERR_LEGAL_HOLD, "%s is under a legal hold", what);
+    return rc;
+}
+
 /* Runs statements that each take the tenant id as their only parameter, in order. */
 static cu_rc run_tenant(sqlite_store *s, const enum stmt_id *ids, size_t n, cu_id tenant,
                         cu_err *err, const char *what)
@@ -859,6 +916,15 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "record consent");
     case CU_OP_HOLD_PUT:
+        /* A subject whose key is gone is being erased: there is nothing left to hold. */
+        if (op->u.hold.subject_id != 0) {
+            int64_t has_key = 0;
+            if ((rc = query_int(s, S_SUBJECT_KEY_EXISTS, op->u.hold.tenant_id,
+                                op->u.hold.subject_id, &has_key, err)) != CU_OK)
+                return rc;
+            if (!has_key)
+                return cu_err_set(err, CU_ERR_KEY, "the subject's erasure is under way");
+        }
         st = stmt_pair(s, S_HOLD_PUT, op->u.hold.tenant_id, op->u.hold.id);
         if (st) {
             bind_id(st, 3, op->u.hold.subject_id);
@@ -877,6 +943,9 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
         return run_one_row(s, st, err, "release legal hold", CU_ERR_NOT_FOUND,
                            "no such hold in force");
     case CU_OP_RECORD_ANONYMIZE:
+        if ((rc = refuse_held(s, S_HELD_RECORD, op->u.record.tenant_id, op->u.record.id,
+                              "the record", err)) != CU_OK)
+            return rc;
         st = stmt_pair(s, S_RECORD_ANONYMIZE, op->u.record.tenant_id, op->u.record.id);
         if (st) {
             sqlite3_bind_int64(st, 3, op->u.record.key_version);
@@ -894,6 +963,9 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
                           "delete record index");
         return rc;
     case CU_OP_RECORD_EXPIRE:
+        if ((rc = refuse_held(s, S_HELD_RECORD, op->u.record.tenant_id, op->u.record.id,
+                              "the record", err)) != CU_OK)
+            return rc;
         st = stmt_pair(s, S_RECORD_EXPIRE, op->u.record.tenant_id, op->u.record.id);
         if (st)
             sqlite3_bind_int64(st, 3, op->u.record.expect_updated_at);
@@ -912,6 +984,9 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
         return run_tenant(s, close_ids, CU_ARRAY_LEN(close_ids), op->u.del.tenant_id, err,
                           "close tenant");
     case CU_OP_TENANT_SHRED:
+        if ((rc = refuse_held(s, S_HELD_TENANT, op->u.del.tenant_id, 0, "the tenant's data",
+                              err)) != CU_OK)
+            return rc;
         return run_tenant(s, shred_ids, CU_ARRAY_LEN(shred_ids), op->u.del.tenant_id, err,
                           "shred tenant");
     default:
@@ -964,6 +1039,10 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "write key");
     case CU_OP_KEY_DELETE:
+        if (op->u.key_del.kind == CU_KEY_SUBJECT &&
+            (rc = refuse_held(s, S_HELD_SUBJECT, op->u.key_del.tenant_id, op->u.key_del.owner_id,
+                              "the subject's data", err)) != CU_OK)
+            return rc;
         st = stmt(s, S_KEY_DELETE);
         if (st) {
             bind_id(st, 1, op->u.key_del.tenant_id);
@@ -982,6 +1061,9 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "write subject");
     case CU_OP_SUBJECT_DELETE:
+        if ((rc = refuse_held(s, S_HELD_SUBJECT, op->u.del.tenant_id, op->u.del.id,
+                              "the subject's data", err)) != CU_OK)
+            return rc;
         rc = run_pair(s, S_SUBJECT_RECORDS_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                       "delete the subject's record index");
         if (rc == CU_OK)
@@ -1001,6 +1083,9 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
     case CU_OP_RECORD_REPLACE:
         return apply_record_put(s, &op->u.record, op->type == CU_OP_RECORD_REPLACE, err);
     case CU_OP_RECORD_DELETE:
+        if ((rc = refuse_held(s, S_HELD_RECORD, op->u.del.tenant_id, op->u.del.id, "the record",
+                              err)) != CU_OK)
+            return rc;
         rc = run_pair(s, S_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                       "delete record index");
         if (rc == CU_OK)
@@ -1879,6 +1964,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 4",
         "PRAGMA user_version = 5",
         "PRAGMA user_version = 6",
+        "PRAGMA user_version = 7",
     };
     int version = 0;
     cu_rc rc;

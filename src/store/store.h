@@ -178,14 +178,19 @@ typedef enum cu_store_op_type {
     CU_OP_KEY_PUT,         /* key: insert; CU_ERR_EXISTS if that version exists */
     CU_OP_KEY_REWRAP,      /* key: new wrapping of an existing version; a no-op if the key
                               was destroyed meanwhile, so a rotation never resurrects it */
-    CU_OP_KEY_DELETE,      /* key: every version of (tenant, kind, owner) */
+    CU_OP_KEY_DELETE,      /* key: every version of (tenant, kind, owner); a subject key:
+                              CU_ERR_LEGAL_HOLD if a hold covers the subject */
     CU_OP_SUBJECT_PUT,     /* subject: insert or replace */
     CU_OP_SUBJECT_DELETE,  /* del: the subject, its records (with their fields and blind index
-                              entries) and its own blind index entries */
+                              entries), its consent ledger and its own blind index entries;
+                              CU_ERR_LEGAL_HOLD if held */
     CU_OP_RECORD_PUT,      /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
     CU_OP_RECORD_REPLACE,  /* record: new document and fields of an existing record;
-                              CU_ERR_NOT_FOUND if it was deleted meanwhile */
-    CU_OP_RECORD_DELETE,   /* record: the row, its fields and its blind index entries */
+                              CU_ERR_NOT_FOUND if it was deleted meanwhile, CU_ERR_LEGAL_HOLD
+                              if a hold in force covers it (P-RET-5: checked in the same
+                              transaction, as for every op below that says so) */
+    CU_OP_RECORD_DELETE,   /* record: the row, its fields and its blind index entries;
+                              CU_ERR_LEGAL_HOLD if held */
     CU_OP_BLIND_PUT,       /* blind */
     CU_OP_BLIND_DELETE,    /* blind: every entry of (tenant, owner) */
     CU_OP_COLLECTION_PUT,  /* collection: insert or replace */
@@ -217,19 +222,22 @@ typedef enum cu_store_op_type {
                                 CU_ERR_NOT_FOUND if no such subject */
     CU_OP_SUBJECT_TOUCH,     /* flag: raises the subject's last activity to at */
     CU_OP_CONSENT_PUT,       /* consent: appends a ledger entry (P-CON-2) */
-    CU_OP_HOLD_PUT,          /* hold: insert (P-RET-5) */
+    CU_OP_HOLD_PUT,          /* hold: insert (P-RET-5); CU_ERR_KEY if it names a subject whose
+                                key is gone (its erasure is under way) */
     CU_OP_HOLD_RELEASE,      /* hold (tenant_id, id, released_at, release_reason): ends it;
                                 CU_ERR_NOT_FOUND unless in force */
     CU_OP_RECORD_ANONYMIZE,  /* record: new document (no sensitive fields), no subject, no index
-                                entries, marked anonymized (P-RET-6); CU_ERR_NOT_FOUND if gone */
+                                entries, marked anonymized (P-RET-6); CU_ERR_CONFLICT if gone
+                                or written since expect_updated_at, CU_ERR_LEGAL_HOLD if held */
     CU_OP_TENANT_CLOSE,      /* del (id unused): the tenant's users, sessions, API keys and
                                 consent ledger (but a held subject's) go; its state becomes
                                 purged (P-RET-2) */
     CU_OP_TENANT_SHRED,      /* del (id unused): every record, field, index entry, subject,
-                                collection, hold and key of the tenant (P-RET-2) */
+                                collection, hold and key of the tenant (P-RET-2);
+                                CU_ERR_LEGAL_HOLD while any hold is in force */
     CU_OP_RECORD_EXPIRE      /* record (tenant_id, id, expect_updated_at): the sweep's delete:
                                 the row, fields and index entries; CU_ERR_CONFLICT if it is
-                                gone or was written meanwhile */
+                                gone or was written meanwhile, CU_ERR_LEGAL_HOLD if held */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
