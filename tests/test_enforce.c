@@ -106,8 +106,7 @@ static void test_P_CON_1_purpose_is_declared_and_covers_the_category(void **stat
     /* SCM lets staff state support and legal_disclosure, nothing else. */
     assert_int_equal(get_as(f, "legal_disclosure", CU_CTX_OPERATOR, bill), CU_OK);
     assert_int_equal(get_as(f, "payments", CU_CTX_OPERATOR, bill), CU_ERR_FORBIDDEN);
-    assert_int_equal(get_as(f, CU_PURPOSE_SUBJECT_ACCESS, CU_CTX_OPERATOR, bill),
-                     CU_ERR_FORBIDDEN);
+    assert_int_equal(get_as(f, CU_PURPOSE_SUBJECT_ACCESS, CU_CTX_OPERATOR, bill), CU_ERR_FORBIDDEN);
     /* Global Privacy Control touches sale and sharing only; legal disclosure is neither. */
     assert_int_equal(get_as(f, "legal_disclosure", CU_CTX_GPC, bill), CU_OK);
 }
@@ -124,9 +123,9 @@ static void test_P_CON_2_ledger_keeps_every_entry_and_the_newest_decides(void **
     size_t n = 0;
 
     assert_int_equal(get_as(f, "shared_on_request", 0, c), CU_ERR_CONSENT_REQUIRED);
-    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT,
-                                       "web", &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT, "web", &err),
+        CU_OK);
     assert_int_equal(get_as(f, "shared_on_request", 0, c), CU_OK);
     assert_int_equal(get_as(f, "shared_on_request", CU_CTX_GPC, c), CU_ERR_OPTED_OUT);
     cu_clock_set(D2026 + DAY);
@@ -135,17 +134,17 @@ static void test_P_CON_2_ledger_keeps_every_entry_and_the_newest_decides(void **
                      CU_OK);
     assert_int_equal(get_as(f, "shared_on_request", 0, c), CU_ERR_CONSENT_REQUIRED);
     /* Wrong kinds of entry change nothing. */
-    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "support", CU_CONSENT_GRANT, NULL,
-                                       &err),
-                     CU_ERR_INVALID);
-    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request",
-                                       CU_CONSENT_OBJECT, NULL, &err),
-                     CU_ERR_INVALID);
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, s, "support", CU_CONSENT_GRANT, NULL, &err),
+        CU_ERR_INVALID);
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_OBJECT, NULL, &err),
+        CU_ERR_INVALID);
     assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "nope", CU_CONSENT_GRANT, NULL, &err),
                      CU_ERR_UNKNOWN_PURPOSE);
-    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request",
-                                       CU_CONSENT_GRANT, "a b", &err),
-                     CU_ERR_INVALID);
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT, "a b", &err),
+        CU_ERR_INVALID);
     assert_int_equal(cu_consent_record(f->v, NULL, f->t, 12345, "shared_on_request",
                                        CU_CONSENT_GRANT, NULL, &err),
                      CU_ERR_NOT_FOUND);
@@ -208,7 +207,8 @@ static void test_P_AGE_2_under_age_under_hold_is_erased_after_release(void **sta
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.subjects_erased, 0);
     assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_OK);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err),
+                     CU_ERR_NOT_FOUND);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.subjects_erased, 1);
     assert_int_equal(cu_subject_get(f->v, NULL, f->t, s, &got, &err), CU_ERR_NOT_FOUND);
@@ -407,8 +407,7 @@ static void erase_child(void *arg)
     size_t n = 0;
 
     /* The one subject of the tenant, found by its external id. */
-    if (cu_subject_find(v, NULL, f->t, CU_SUBJECT_BY_EXTERNAL_ID, "ada", &ids, &n, &err) ==
-            CU_OK &&
+    if (cu_subject_find(v, NULL, f->t, CU_SUBJECT_BY_EXTERNAL_ID, "ada", &ids, &n, &err) == CU_OK &&
         n == 1)
         (void)cu_subject_erase(v, NULL, f->t, ids[0], &err);
     free(ids);
@@ -453,9 +452,8 @@ static void test_P_DSR_4_interrupted_erasure_is_finished_by_the_sweep(void **sta
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.tenants_failed, 0);
     assert_int_equal(rep.subjects_erased, 1);
-    assert_int_equal(cu_subject_find(f->v, NULL, f->t, CU_SUBJECT_BY_EXTERNAL_ID, "ada", &ids, &n,
-                                     &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_subject_find(f->v, NULL, f->t, CU_SUBJECT_BY_EXTERNAL_ID, "ada", &ids, &n, &err), CU_OK);
     assert_int_equal(n, 0);
     free(ids);
 }
@@ -477,12 +475,12 @@ static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
 
     record(f, "contacts", s, "{\"name\":\"Ada\"}");
     record(f, "contacts", b, "{\"name\":\"Bob\"}");
-    assert_int_equal(cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT,
-                                       NULL, &err),
-                     CU_OK);
-    assert_int_equal(cu_consent_record(f->v, NULL, f->t, b, "shared_on_request", CU_CONSENT_GRANT,
-                                       NULL, &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT, NULL, &err),
+        CU_OK);
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, b, "shared_on_request", CU_CONSENT_GRANT, NULL, &err),
+        CU_OK);
     assert_int_equal(cu_hold_place(f->v, NULL, f->t, s, 0, "case 11", &hold, &err), CU_OK);
     /* A hold on a record of no subject holds that record, not every ledger. */
     {
@@ -501,7 +499,8 @@ static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
     assert_int_equal(th_sql_int(f->data, sql), 1); /* Ada's, held; Bob's went */
     /* A purged tenant answers nobody but the vault's own callers. */
     assert_int_equal(cu_consent_list(f->v, NULL, f->t, s, &l, &n, &err), CU_ERR_NOT_FOUND);
-    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err),
+                     CU_ERR_NOT_FOUND);
     assert_int_equal(cu_hold_release(f->v, &local, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(th_sql_int(f->data, sql), 0);
@@ -519,8 +518,7 @@ static void test_P_RET_2_purge_keeps_held_data_until_release(void **state)
         }
         free(hl);
         /* A purged tenant's retained data can still be held, from the CLI. */
-        assert_int_equal(cu_hold_place(f->v, &local, f->t, 0, 0, "late suit", &hold, &err),
-                         CU_OK);
+        assert_int_equal(cu_hold_place(f->v, &local, f->t, 0, 0, "late suit", &hold, &err), CU_OK);
         assert_int_equal(cu_hold_place(f->v, NULL, f->t, 0, 0, "remote", &hold, &err),
                          CU_ERR_NOT_FOUND);
         assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);

@@ -22,7 +22,8 @@ static const char help[] =
     "  --tenant ID             the tenant (required)\n"
     "  --subject S             hold one subject's data\n"
     "  --record R              hold one record\n"
-    "  --reason TEXT           why (sealed at rest; required for place and release)\n" CLI_COMMON_HELP;
+    "  --reason TEXT           why (sealed at rest; required for place and "
+    "release)\n" CLI_COMMON_HELP;
 
 enum { OPT_TENANT = 0x200, OPT_SUBJECT, OPT_RECORD, OPT_REASON };
 

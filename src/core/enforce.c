@@ -177,8 +177,8 @@ static int sale_or_sharing(const cu_policy_purpose *pu)
 }
 
 /* The subject's newest ledger action for purpose, 0 if none. */
-static cu_rc last_action(cu_vault *v, cu_id tenant, cu_id subject, const char *purpose,
-                         int *action, cu_err *err)
+static cu_rc last_action(cu_vault *v, cu_id tenant, cu_id subject, const char *purpose, int *action,
+                         cu_err *err)
 {
     cu_store_consent *c = NULL;
     size_t n = 0;
@@ -211,12 +211,12 @@ static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_po
     /* P-CON-1, P-DSR-6: no consent (or a withdrawn one), no processing. */
     if (pu->basis == CU_BASIS_CONSENT && action != CU_CONSENT_GRANT)
         return cu_err_set(err, CU_ERR_CONSENT_REQUIRED,
-                          "purpose \"%s\" is based on consent, which the subject has %s",
-                          pu->name, action == CU_CONSENT_WITHDRAW ? "withdrawn" : "not given");
+                          "purpose \"%s\" is based on consent, which the subject has %s", pu->name,
+                          action == CU_CONSENT_WITHDRAW ? "withdrawn" : "not given");
     /* P-DSR-6: an objection stops a legitimate-interest purpose. */
     if (pu->basis == CU_BASIS_LEGITIMATE_INTEREST && action == CU_CONSENT_OBJECT)
-        return cu_err_set(err, CU_ERR_OBJECTED,
-                          "the subject has objected to purpose \"%s\"", pu->name);
+        return cu_err_set(err, CU_ERR_OBJECTED, "the subject has objected to purpose \"%s\"",
+                          pu->name);
     return CU_OK;
 }
 
@@ -343,8 +343,8 @@ static int age_years(const char *birth, int64_t now)
 {
     time_t t = (time_t)now;
     struct tm tm;
-    int y = (birth[0] - '0') * 1000 + (birth[1] - '0') * 100 + (birth[2] - '0') * 10 +
-            (birth[3] - '0');
+    int y =
+        (birth[0] - '0') * 1000 + (birth[1] - '0') * 100 + (birth[2] - '0') * 10 + (birth[3] - '0');
     int m = (birth[5] - '0') * 10 + (birth[6] - '0'), d = (birth[8] - '0') * 10 + (birth[9] - '0');
     int age;
 
@@ -442,20 +442,20 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
     if (rc != CU_OK)
         return rc;
     if (purpose == NULL || (pu = cu_policy_purpose_get(p, purpose)) == NULL)
-        rc = cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
-                          "the tenant's policy declares no purpose \"%.64s\"",
-                          purpose ? purpose : "");
+        rc =
+            cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
+                       "the tenant's policy declares no purpose \"%.64s\"", purpose ? purpose : "");
     want_consent = action == CU_CONSENT_GRANT || action == CU_CONSENT_WITHDRAW;
     if (rc == CU_OK && want_consent && pu->basis != CU_BASIS_CONSENT)
         rc = cu_err_set(err, CU_ERR_INVALID,
-                          "purpose \"%s\" is based on %s, not consent: it cannot be %s",
-                          purpose, cu_legal_basis_name(pu->basis),
-                          action == CU_CONSENT_GRANT ? "granted" : "withdrawn");
+                        "purpose \"%s\" is based on %s, not consent: it cannot be %s", purpose,
+                        cu_legal_basis_name(pu->basis),
+                        action == CU_CONSENT_GRANT ? "granted" : "withdrawn");
     if (rc == CU_OK && !want_consent && pu->basis != CU_BASIS_LEGITIMATE_INTEREST)
         rc = cu_err_set(err, CU_ERR_INVALID,
-                          "purpose \"%s\" is based on %s: only legitimate-interest purposes can "
-                          "be objected to",
-                          purpose, cu_legal_basis_name(pu->basis));
+                        "purpose \"%s\" is based on %s: only legitimate-interest purposes can "
+                        "be objected to",
+                        purpose, cu_legal_basis_name(pu->basis));
     if (rc != CU_OK) {
         cu_policy_release(v, p);
         return rc;
@@ -477,8 +477,8 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
     return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 
-cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                      cu_consent **out, size_t *n, cu_err *err)
+cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_consent **out,
+                      size_t *n, cu_err *err)
 {
     cu_store_consent *c = NULL;
     cu_consent *res;
@@ -494,8 +494,7 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) !=
-        CU_OK)
+    if ((rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) != CU_OK)
         return rc;
     if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
         free(c);

@@ -81,8 +81,8 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     return rc;
 }
 
-cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold,
-                      const char *reason, cu_err *err)
+cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, const char *reason,
+                      cu_err *err)
 {
     cu_store_hold *rows = NULL;
     cu_store_op op = {0};
@@ -178,14 +178,13 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
         res[i].created_at = rows[i].created_at;
         res[i].released_at = rows[i].released_at;
         cu_aad_data(&aad, tenant, HOLD_COLL, rows[i].id, "reason", rows[i].key_version);
-        if ((rc = cu_open(&dk, &aad, &rows[i].reason, &res[i].reason, &len, "hold", err)) !=
-            CU_OK)
+        if ((rc = cu_open(&dk, &aad, &rows[i].reason, &res[i].reason, &len, "hold", err)) != CU_OK)
             goto out;
         if (rows[i].release_reason.data == NULL)
             continue;
         cu_aad_data(&aad, tenant, HOLD_COLL, rows[i].id, "release_reason", rows[i].key_version);
-        if ((rc = cu_open(&dk, &aad, &rows[i].release_reason, &res[i].release_reason, &len,
-                          "hold", err)) != CU_OK)
+        if ((rc = cu_open(&dk, &aad, &rows[i].release_reason, &res[i].release_reason, &len, "hold",
+                          err)) != CU_OK)
             goto out;
     }
     cu_audit_in_set(&a, tenant, "hold.list", "holds");
@@ -218,10 +217,11 @@ int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_er
         const cu_store_hold *h = &rows[i];
         if (h->released_at != 0)
             continue;
-        covered = (h->subject_id == 0 && h->record_id == 0) ||
-                  (record == 0 && subject != 0 && h->subject_id == subject) ||
-                  (record != 0 && (h->record_id == record ||
-                                   (subject != 0 && h->subject_id == subject && h->record_id == 0)));
+        covered =
+            (h->subject_id == 0 && h->record_id == 0) ||
+            (record == 0 && subject != 0 && h->subject_id == subject) ||
+            (record != 0 && (h->record_id == record ||
+                             (subject != 0 && h->subject_id == subject && h->record_id == 0)));
     }
     cu_store_holds_free(rows, cnt);
     return covered;

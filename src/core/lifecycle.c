@@ -123,7 +123,8 @@ static cu_rc export_consents(cu_vault *v, cu_id tenant, cu_id subject, cJSON *o,
     for (size_t i = 0; rc == CU_OK && i < n; i++) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "purpose", c[i].purpose);
-        cJSON_AddStringToObject(e, "action", cu_consent_action_name((cu_consent_action)c[i].action));
+        cJSON_AddStringToObject(e, "action",
+                                cu_consent_action_name((cu_consent_action)c[i].action));
         add_time(e, "at", c[i].at);
         cJSON_AddStringToObject(e, "source", c[i].source);
         cJSON_AddStringToObject(e, "policy_version", c[i].policy_version);
@@ -301,12 +302,14 @@ static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_
     cu_rc rc;
 
     switch (r->from) {
-    case CU_RETAIN_FROM_CREATED: from = m->created_at; break;
+    case CU_RETAIN_FROM_CREATED:
+        from = m->created_at;
+        break;
     case CU_RETAIN_FROM_LAST_ACTIVITY:
         from = m->updated_at;
         if (m->subject_id != 0) {
-            rc = s->v->store->ops->subject_state(s->v->store, s->t->id, m->subject_id, NULL,
-                                                 &last, err);
+            rc = s->v->store->ops->subject_state(s->v->store, s->t->id, m->subject_id, NULL, &last,
+                                                 err);
             if (rc == CU_OK && last > from)
                 from = last;
             if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
@@ -456,8 +459,8 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
                 break;
             rc = CU_OK;
             if (!erase && !pending && s->purged) {
-                rc = s->v->store->ops->record_ids_by_subject(s->v->store, s->t->id, ids[i],
-                                                             &recs, &nrecs, err);
+                rc = s->v->store->ops->record_ids_by_subject(s->v->store, s->t->id, ids[i], &recs,
+                                                             &nrecs, err);
                 free(recs);
                 erase = rc == CU_OK && nrecs == 0;
             }

@@ -62,8 +62,8 @@ void api_tenant_create(http_req *r)
         return http_error(r, 400, "invalid_policy", "%s", e.msg);
     cu_policy_free(p);
     /* One transaction: tenant, keys, owner key and policy, or nothing. */
-    if (cu_tenant_create_owned_policy(r->v, &r->ctx, http_str(r, "name"), text, len, pname, &t,
-                                      &k, secret, &e) != CU_OK)
+    if (cu_tenant_create_owned_policy(r->v, &r->ctx, http_str(r, "name"), text, len, pname, &t, &k,
+                                      secret, &e) != CU_OK)
         return http_fail(r, &e);
     version = text != NULL ? 1 : 0;
     o = cu_http_tenant_json(&t);
@@ -276,9 +276,10 @@ static cJSON *hold_json(const cu_hold *h)
         cu_http_add_id(o, "subject_id", h->subject_id);
     if (h->record_id)
         cu_http_add_id(o, "record_id", h->record_id);
-    cJSON_AddStringToObject(o, "scope", h->record_id    ? "record"
-                                        : h->subject_id ? "subject"
-                                                        : "tenant");
+    cJSON_AddStringToObject(o, "scope",
+                            h->record_id    ? "record"
+                            : h->subject_id ? "subject"
+                                            : "tenant");
     cJSON_AddStringToObject(o, "reason", h->reason ? h->reason : "");
     cu_http_add_time(o, "created_at", h->created_at);
     if (h->released_at)

@@ -66,8 +66,7 @@ static void vcall(sc *c, long want, const char *code, const char *key, const cha
     assert_int_equal(srv_call(&c->s, method, path, key, purpose, body, r), 0);
     if (r->status != want)
         fail_msg("%s %s (purpose %s) at day %lld: expected %ld, got %ld %s", method, path,
-                 purpose ? purpose : "-", (long long)(c->now / SC_DAY), want, r->status,
-                 r->body);
+                 purpose ? purpose : "-", (long long)(c->now / SC_DAY), want, r->status, r->body);
     if (code != NULL && (srv_err(r->body, got, NULL) != 0 || strcmp(got, code) != 0))
         fail_msg("%s %s: expected error %s, got %s", method, path, code, r->body);
 }
@@ -155,8 +154,9 @@ long sc_audit_count_db(sc *c, const sc_tenant *t, const char *action)
 {
     char sql[256];
 
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND action = '%s'",
-             t->id, action);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND action = '%s'", t->id,
+             action);
     return (long)th_sql_int(c->s.data, sql);
 }
 

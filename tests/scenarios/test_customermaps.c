@@ -29,8 +29,8 @@ static char actor[64]; /* "operator:key:<id>", as the tenant's log names platfor
 static int64_t D0, END;
 
 /* Makes a record of subject (may be NULL) in collection under purpose; its id in id. */
-static void put(const char *purpose, const char *collection, const char *subject,
-                const char *data, char id[SRV_ID])
+static void put(const char *purpose, const char *collection, const char *subject, const char *data,
+                char id[SRV_ID])
 {
     char body[1024];
 
@@ -72,8 +72,8 @@ static void test_P_AGE_1_customermaps_refuses_a_subject_aged_15(void **state)
     (void)state;
     /* 15 years and 364 days old on 2026-01-01. */
     sc_want(&C, 422, "under_age", A.key, "account_management",
-            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST",
-            T "/subjects", A.id);
+            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST", T "/subjects",
+            A.id);
     /* Sixteen that very day: welcome. */
     sc_want(&C, 201, NULL, A.key, "account_management",
             "{\"external_id\":\"ada\",\"email\":\"ada@acme.example\",\"birth_date\":"
@@ -126,15 +126,15 @@ static void test_P_CON_1_customermaps_purposes_come_from_the_policy(void **state
     sc_want(&C, 201, NULL, A.key, NULL,
             "{\"purpose\":\"security_monitoring\",\"action\":\"object\"}", NULL, "POST",
             T "/subjects/%s/consents", A.id, ada);
-    sc_want(&C, 403, "objected", A.key, "security_monitoring", NULL, NULL, "GET",
-            T "/records/%s", A.id, log_a);
+    sc_want(&C, 403, "objected", A.key, "security_monitoring", NULL, NULL, "GET", T "/records/%s",
+            A.id, log_a);
     sc_want(&C, 200, NULL, A.key, "troubleshooting", NULL, NULL, "GET", T "/records/%s", A.id,
             log_a);
     sc_want(&C, 201, NULL, A.key, NULL,
-            "{\"purpose\":\"security_monitoring\",\"action\":\"withdraw_objection\"}", NULL,
-            "POST", T "/subjects/%s/consents", A.id, ada);
-    sc_want(&C, 200, NULL, A.key, "security_monitoring", NULL, NULL, "GET", T "/records/%s",
-            A.id, log_a);
+            "{\"purpose\":\"security_monitoring\",\"action\":\"withdraw_objection\"}", NULL, "POST",
+            T "/subjects/%s/consents", A.id, ada);
+    sc_want(&C, 200, NULL, A.key, "security_monitoring", NULL, NULL, "GET", T "/records/%s", A.id,
+            log_a);
 }
 
 /* P-ACC-4: "Monitor security, prevent misuse, and investigate incidents" and "Perform
@@ -157,10 +157,10 @@ static void test_P_ACC_4_customermaps_staff_only_for_listed_purposes(void **stat
     /* Listed purposes, each still bound to its categories. */
     sc_want(&C, 200, NULL, C.s.operator_key, "support", NULL, NULL, "GET", T "/records/%s", A.id,
             invoice);
-    sc_want(&C, 200, NULL, C.s.operator_key, "troubleshooting", NULL, NULL, "GET",
-            T "/records/%s", A.id, diag);
-    sc_want(&C, 403, "purpose_not_allowed", C.s.operator_key, "troubleshooting", NULL, NULL,
-            "GET", T "/records/%s", A.id, user_ada);
+    sc_want(&C, 200, NULL, C.s.operator_key, "troubleshooting", NULL, NULL, "GET", T "/records/%s",
+            A.id, diag);
+    sc_want(&C, 403, "purpose_not_allowed", C.s.operator_key, "troubleshooting", NULL, NULL, "GET",
+            T "/records/%s", A.id, user_ada);
 }
 
 /* P-AUD-5, P-ACC-4: every access by platform staff is in the customer's own audit log. */
@@ -206,10 +206,10 @@ static void test_P_ISO_1_customermaps_other_tenant_sees_nothing(void **state)
             B.id, invoice);
     sc_want(&C, 404, "not_found", B.key, "provide_service", "{\"data\":{\"amount\":1}}", NULL,
             "PUT", T "/records/%s", B.id, invoice);
-    sc_want(&C, 404, "not_found", B.key, "provide_service", NULL, NULL, "DELETE",
-            T "/records/%s", B.id, invoice);
-    sc_want(&C, 404, "not_found", B.key, "account_management", NULL, NULL, "GET",
-            T "/subjects/%s", B.id, ada);
+    sc_want(&C, 404, "not_found", B.key, "provide_service", NULL, NULL, "DELETE", T "/records/%s",
+            B.id, invoice);
+    sc_want(&C, 404, "not_found", B.key, "account_management", NULL, NULL, "GET", T "/subjects/%s",
+            B.id, ada);
     sc_want(&C, 404, "not_found", B.key, NULL, NULL, NULL, "GET", T "/audit", A.id);
     sc_want(&C, 404, "not_found", A.key, "provide_service", NULL, NULL, "GET", T "/records/%s",
             A.id, other);
@@ -257,20 +257,19 @@ static void test_P_DSR_4_customermaps_erasure_on_request_unless_held(void **stat
     char cara[SRV_ID], rec[SRV_ID], hold[SRV_ID], body[128];
 
     (void)state;
-    sc_want(&C, 201, NULL, A.key, "account_management", "{\"external_id\":\"cara\"}", cara,
-            "POST", T "/subjects", A.id);
+    sc_want(&C, 201, NULL, A.key, "account_management", "{\"external_id\":\"cara\"}", cara, "POST",
+            T "/subjects", A.id);
     put("provide_service", "purchase_orders", cara, "{\"po_number\":\"PO-3\"}", rec);
     snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"reason\":\"customs audit\"}", cara);
     sc_want(&C, 201, NULL, A.key, NULL, body, hold, "POST", T "/holds", A.id);
-    sc_want(&C, 409, "legal_hold", A.key, "support", NULL, NULL, "DELETE", T "/subjects/%s",
-            A.id, cara);
-    sc_want(&C, 409, "legal_hold", A.key, "provide_service", NULL, NULL, "DELETE",
-            T "/records/%s", A.id, rec);
+    sc_want(&C, 409, "legal_hold", A.key, "support", NULL, NULL, "DELETE", T "/subjects/%s", A.id,
+            cara);
+    sc_want(&C, 409, "legal_hold", A.key, "provide_service", NULL, NULL, "DELETE", T "/records/%s",
+            A.id, rec);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"reason\":\"case closed\"}", NULL, "POST",
             T "/holds/%s/release", A.id, hold);
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "DELETE", T "/subjects/%s", A.id, cara);
-    sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id,
-            rec);
+    sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, rec);
     sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/subjects/%s", A.id,
             cara);
 }
@@ -288,8 +287,8 @@ static void test_P_AGE_2_customermaps_subject_found_under_age_is_erased(void **s
     sc_call(&C, 200, A.key, NULL, NULL, &r, "POST", T "/subjects/%s/under-age", A.id, dan);
     assert_non_null(strstr(r.body, "\"erased\":true"));
     srv_resp_free(&r);
-    sc_want(&C, 404, "not_found", A.key, "account_management", NULL, NULL, "GET",
-            T "/records/%s", A.id, rec);
+    sc_want(&C, 404, "not_found", A.key, "account_management", NULL, NULL, "GET", T "/records/%s",
+            A.id, rec);
     assert_int_equal(sc_audit_count(&C, &A, "subject.under_age"), 1);
 }
 
@@ -412,8 +411,7 @@ static void test_P_RET_2_customermaps_purged_and_shredded_on_day_31(void **state
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.records_deleted, 3); /* invoice, shipping record, Ada's user account */
     assert_int_equal(n.tenants_shredded, 1);
-    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
-            A.id);
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export", A.id);
     sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
     assert_non_null(strstr(r.body, "\"state\":\"purged\""));
     srv_resp_free(&r);

@@ -188,7 +188,8 @@ static void test_P_CON_1_erp_marketing_and_sharing_need_consent(void **state)
     /* Only consent-based purposes are granted. */
     sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"billing\",\"action\":\"grant\"}", NULL,
             "POST", T "/subjects/%s/consents", A.id, ada);
-    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
+    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id,
+            ada);
     assert_non_null(strstr(r.body, "\"purpose\":\"marketing\",\"action\":\"grant\",\"at\":"
                                    "\"2026-01-01T00:00:00Z\",\"source\":\"signup-form\","
                                    "\"policy_version\":\"1.0\""));
@@ -391,8 +392,7 @@ static void test_P_RET_2_erp_purged_after_day_30_account_data_kept_90_days(void 
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.tenants_shredded, 0);
-    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
-            A.id);
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export", A.id);
     assert_int_equal(sc_rows(&C, &A, "api_keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "users"), 0);
     assert_int_equal(sc_rows(&C, &A, "consents"), 0);

@@ -27,8 +27,8 @@ static char hold[SRV_ID];
 static int64_t END;
 
 /* Makes a record of subject in collection under purpose; its id in id. */
-static void put(const char *purpose, const char *collection, const char *subject,
-                const char *data, char id[SRV_ID])
+static void put(const char *purpose, const char *collection, const char *subject, const char *data,
+                char id[SRV_ID])
 {
     char body[1024];
 
@@ -39,15 +39,14 @@ static void put(const char *purpose, const char *collection, const char *subject
 
 /* Searches collection's field for value by exact match; the answer must be exactly the one id
  * want, or no id at all when want is NULL. */
-static void search(const char *collection, const char *field, const char *value,
-                   const char *want)
+static void search(const char *collection, const char *field, const char *value, const char *want)
 {
     char body[256], expect[64];
     srv_resp r;
 
     snprintf(body, sizeof(body), "{\"field\":\"%s\",\"value\":\"%s\"}", field, value);
-    sc_call(&C, 200, A.key, "support", body, &r, "POST", T "/collections/%s/records/search",
-            A.id, collection);
+    sc_call(&C, 200, A.key, "support", body, &r, "POST", T "/collections/%s/records/search", A.id,
+            collection);
     if (want)
         snprintf(expect, sizeof(expect), "{\"ids\":[\"%s\"]}", want);
     else
@@ -87,12 +86,12 @@ static void test_P_AGE_1_optymyze_refuses_a_subject_aged_15(void **state)
     (void)state;
     /* 15 years and 364 days old on 2026-01-01. */
     sc_want(&C, 422, "under_age", A.key, "provide_service",
-            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST",
-            T "/subjects", A.id);
+            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST", T "/subjects",
+            A.id);
     /* Sixteen that very day: accepted. */
     sc_want(&C, 201, NULL, A.key, "provide_service",
-            "{\"external_id\":\"ann\",\"birth_date\":\"2010-01-01\"}", ann, "POST",
-            T "/subjects", A.id);
+            "{\"external_id\":\"ann\",\"birth_date\":\"2010-01-01\"}", ann, "POST", T "/subjects",
+            A.id);
     sc_want(&C, 201, NULL, A.key, "provide_service", "{\"external_id\":\"bob\"}", bob, "POST",
             T "/subjects", A.id);
 }
@@ -103,8 +102,8 @@ static void test_P_AGE_1_optymyze_refuses_a_subject_aged_15(void **state)
 static void test_P_CON_1_optymyze_purposes_come_from_the_policy(void **state)
 {
     (void)state;
-    sc_want(&C, 400, "unknown_purpose", A.key, "marketing", "{\"external_id\":\"x\"}", NULL,
-            "POST", T "/subjects", A.id);
+    sc_want(&C, 400, "unknown_purpose", A.key, "marketing", "{\"external_id\":\"x\"}", NULL, "POST",
+            T "/subjects", A.id);
     put("provide_service", "employees", ann,
         "{\"name\":\"Ann Lee\",\"address\":\"1 Seaport Dr\",\"ssn\":\"123-45-6789\","
         "\"tax_id\":\"TX-55-0001\",\"employee_id\":\"E-1001\",\"email\":\"ann@client.example\"}",
@@ -127,20 +126,20 @@ static void test_P_CON_1_optymyze_purposes_come_from_the_policy(void **state)
         "{\"ip_address\":\"198.51.100.8\",\"event\":\"login\",\"duration_ms\":9}", log_b);
     /* Each purpose covers only its categories. */
     sc_want(&C, 403, "purpose_not_allowed", A.key, "provide_service",
-            "{\"data\":{\"event\":\"x\"}}", NULL, "POST",
-            T "/collections/operations_logs/records", A.id);
+            "{\"data\":{\"event\":\"x\"}}", NULL, "POST", T "/collections/operations_logs/records",
+            A.id);
     sc_want(&C, 403, "purpose_not_allowed", A.key, "provide_service", NULL, NULL, "GET",
             T "/records/%s", A.id, case_a);
-    sc_want(&C, 403, "purpose_not_allowed", A.key, "monitoring", NULL, NULL, "GET",
-            T "/records/%s", A.id, cuser);
+    sc_want(&C, 403, "purpose_not_allowed", A.key, "monitoring", NULL, NULL, "GET", T "/records/%s",
+            A.id, cuser);
     sc_want(&C, 200, NULL, A.key, "investigation", NULL, NULL, "GET", T "/records/%s", A.id,
             case_a);
     /* A collection the policy does not declare has no category, so no retention. */
     sc_want(&C, 400, "invalid", A.key, "support", "{\"data\":{\"x\":1}}", NULL, "POST",
             T "/collections/scratch/records", A.id);
     /* Contract purposes need no consent, and cannot be objected to. */
-    sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"support\",\"action\":\"grant\"}",
-            NULL, "POST", T "/subjects/%s/consents", A.id, ann);
+    sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"support\",\"action\":\"grant\"}", NULL,
+            "POST", T "/subjects/%s/consents", A.id, ann);
     sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"monitoring\",\"action\":\"object\"}",
             NULL, "POST", T "/subjects/%s/consents", A.id, ann);
 }
@@ -200,16 +199,16 @@ static void test_P_ACC_4_optymyze_staff_only_for_listed_purposes_and_audited(voi
     for (size_t i = 0; i < 5; i++)
         sc_want(&C, 200, NULL, op, listed[i], NULL, NULL, "GET", T "/records/%s", A.id, emp_a);
     /* The policy's other purposes, the subject's own access and misspellings: refused. */
-    sc_want(&C, 403, "forbidden", op, "provide_service", NULL, NULL, "GET", T "/records/%s",
+    sc_want(&C, 403, "forbidden", op, "provide_service", NULL, NULL, "GET", T "/records/%s", A.id,
+            emp_a);
+    sc_want(&C, 403, "forbidden", op, "implementation", NULL, NULL, "GET", T "/records/%s", A.id,
+            comp_a);
+    sc_want(&C, 403, "forbidden", op, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
+            emp_a);
+    sc_want(&C, 400, "unknown_purpose", op, "patchvalidation", NULL, NULL, "GET", T "/records/%s",
             A.id, emp_a);
-    sc_want(&C, 403, "forbidden", op, "implementation", NULL, NULL, "GET", T "/records/%s",
-            A.id, comp_a);
-    sc_want(&C, 403, "forbidden", op, "subject_access", NULL, NULL, "GET", T "/records/%s",
+    sc_want(&C, 400, "purpose_required", op, "patch-validation", NULL, NULL, "GET", T "/records/%s",
             A.id, emp_a);
-    sc_want(&C, 400, "unknown_purpose", op, "patchvalidation", NULL, NULL, "GET",
-            T "/records/%s", A.id, emp_a);
-    sc_want(&C, 400, "purpose_required", op, "patch-validation", NULL, NULL, "GET",
-            T "/records/%s", A.id, emp_a);
     /* Staff read; they do not write. */
     sc_want(&C, 403, "forbidden", op, "support", "{\"data\":{\"name\":\"x\"}}", NULL, "POST",
             T "/collections/employees/records", A.id);
@@ -295,8 +294,8 @@ static void test_P_RET_5_optymyze_hold_stops_deletion_until_released(void **stat
     sc_want(&C, 200, NULL, A.key, "monitoring", NULL, NULL, "GET", T "/records/%s", A.id, log_b);
     sc_want(&C, 409, "legal_hold", A.key, "legal", NULL, NULL, "DELETE", T "/subjects/%s", A.id,
             bob);
-    sc_want(&C, 409, "legal_hold", A.key, "monitoring", NULL, NULL, "DELETE", T "/records/%s",
-            A.id, log_b);
+    sc_want(&C, 409, "legal_hold", A.key, "monitoring", NULL, NULL, "DELETE", T "/records/%s", A.id,
+            log_b);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"reason\":\"case closed\"}", NULL, "POST",
             T "/holds/%s/release", A.id, hold);
     sc_sweep(&C, &n);
@@ -359,8 +358,7 @@ static void test_P_RET_2_optymyze_purged_after_day_30(void **state)
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.records_deleted, 4);
     assert_int_equal(n.tenants_shredded, 0);
-    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
-            A.id);
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export", A.id);
     sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
     assert_non_null(strstr(r.body, "\"state\":\"purged\""));
     srv_resp_free(&r);
@@ -418,6 +416,6 @@ int main(void)
         cmocka_unit_test(test_P_RET_1_optymyze_support_cases_24_months_then_shredded),
     };
 
-    return cmocka_run_group_tests_name("scenario: Optymyze (policies/optymyze.yaml)", tests,
-                                       setup, teardown);
+    return cmocka_run_group_tests_name("scenario: Optymyze (policies/optymyze.yaml)", tests, setup,
+                                       teardown);
 }

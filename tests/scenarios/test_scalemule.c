@@ -179,7 +179,8 @@ static void test_P_CON_2_scalemule_sharing_needs_consent_in_the_ledger(void **st
             NULL, "POST", T "/subjects/%s/consents", A.id, ada);
     sc_want(&C, 403, "consent_required", A.key, "shared_with_consent", NULL, NULL, "GET",
             T "/records/%s", A.id, account);
-    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
+    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id,
+            ada);
     assert_non_null(strstr(r.body, "\"action\":\"grant\",\"at\":\"2026-01-01T00:00:00Z\","
                                    "\"source\":\"console\",\"policy_version\":\"2025-12-15\""));
     assert_non_null(strstr(r.body, "\"action\":\"withdraw\""));
@@ -412,8 +413,7 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(n.tenants_shredded, 0);
     /* The account, the customer data and the anonymized usage record. */
     assert_int_equal(n.records_deleted, 3);
-    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
-            A.id);
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export", A.id);
     assert_int_equal(sc_rows(&C, &A, "api_keys"), 0);
     assert_int_equal(sc_rows(&C, &A, "users"), 0);
     assert_int_equal(sc_rows(&C, &A, "consents"), 0);

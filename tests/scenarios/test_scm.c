@@ -20,15 +20,15 @@
 
 static sc C;
 static sc_tenant A;
-static char ada[SRV_ID], bob[SRV_ID];                   /* adults */
+static char ada[SRV_ID], bob[SRV_ID]; /* adults */
 static char contact[SRV_ID], account[SRV_ID], usage[SRV_ID], log_a[SRV_ID], log_b[SRV_ID],
     billing[SRV_ID];
 static char hold[SRV_ID];
 static int64_t D0, END;
 
 /* Makes a record of subject in collection under purpose; its id in id. */
-static void put(const char *purpose, const char *collection, const char *subject,
-                const char *data, char id[SRV_ID])
+static void put(const char *purpose, const char *collection, const char *subject, const char *data,
+                char id[SRV_ID])
 {
     char body[1024];
 
@@ -72,8 +72,8 @@ static void test_P_AGE_1_scm_refuses_a_subject_aged_15(void **state)
     (void)state;
     /* 15 years and 364 days old on 2026-01-01. */
     sc_want(&C, 422, "under_age", A.key, "support",
-            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST",
-            T "/subjects", A.id);
+            "{\"external_id\":\"teen\",\"birth_date\":\"2010-01-02\"}", NULL, "POST", T "/subjects",
+            A.id);
     /* Sixteen that very day: welcome. */
     sc_want(&C, 201, NULL, A.key, "support",
             "{\"external_id\":\"ada\",\"email\":\"ada@example.org\",\"birth_date\":\"2010-01-01\"}",
@@ -86,8 +86,8 @@ static void test_P_AGE_1_scm_refuses_a_subject_aged_15(void **state)
 static void test_P_CON_1_scm_purposes_come_from_the_policy(void **state)
 {
     (void)state;
-    sc_want(&C, 400, "unknown_purpose", A.key, "marketing", "{\"external_id\":\"x\"}", NULL,
-            "POST", T "/subjects", A.id);
+    sc_want(&C, 400, "unknown_purpose", A.key, "marketing", "{\"external_id\":\"x\"}", NULL, "POST",
+            T "/subjects", A.id);
     put("provide_service", "contacts", ada, "{\"name\":\"Ada\",\"email\":\"ada@example.org\"}",
         contact);
     put("provide_service", "accounts", ada, "{\"name\":\"Ada\",\"company\":\"Acme\"}", account);
@@ -95,13 +95,12 @@ static void test_P_CON_1_scm_purposes_come_from_the_policy(void **state)
         "{\"feature\":\"reports\",\"page\":\"/r\",\"ip_address\":\"192.0.2.7\"}", usage);
     put("security", "access_logs", ada, "{\"path\":\"/login\",\"ip_address\":\"192.0.2.7\"}",
         log_a);
-    put("security", "access_logs", bob, "{\"path\":\"/home\",\"ip_address\":\"192.0.2.8\"}",
-        log_b);
+    put("security", "access_logs", bob, "{\"path\":\"/home\",\"ip_address\":\"192.0.2.8\"}", log_b);
     put("payments", "billing_records", ada, "{\"invoice_number\":\"INV-1\",\"amount\":120}",
         billing);
     /* Support covers account, customer data and communications, not billing. */
-    sc_want(&C, 403, "purpose_not_allowed", A.key, "support", NULL, NULL, "GET",
-            T "/records/%s", A.id, billing);
+    sc_want(&C, 403, "purpose_not_allowed", A.key, "support", NULL, NULL, "GET", T "/records/%s",
+            A.id, billing);
     sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
             billing);
     /* A collection the policy does not declare has no category, so no retention: refused. */
@@ -144,9 +143,10 @@ static void test_P_CON_2_scm_sharing_needs_consent_in_the_ledger(void **state)
     sc_want(&C, 403, "consent_required", A.key, "shared_on_request", NULL, NULL, "GET",
             T "/records/%s", A.id, contact);
     /* Consent applies to consent-based purposes only. */
-    sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"support\",\"action\":\"grant\"}",
-            NULL, "POST", T "/subjects/%s/consents", A.id, ada);
-    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id, ada);
+    sc_want(&C, 400, "invalid", A.key, NULL, "{\"purpose\":\"support\",\"action\":\"grant\"}", NULL,
+            "POST", T "/subjects/%s/consents", A.id, ada);
+    sc_call(&C, 200, A.key, "legal_compliance", NULL, &r, "GET", T "/subjects/%s/consents", A.id,
+            ada);
     assert_non_null(strstr(r.body, "\"action\":\"grant\",\"at\":\"2026-01-01T00:00:00Z\","
                                    "\"source\":\"web-form\",\"policy_version\":\"2026-04-13\""));
     assert_non_null(strstr(r.body, "\"action\":\"withdraw\""));
@@ -186,8 +186,7 @@ static void test_P_DSR_5_scm_restriction_keeps_data_unprocessed(void **state)
             account);
     sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
             contact);
-    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/subjects/%s", A.id,
-            ada);
+    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/subjects/%s", A.id, ada);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":false}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, contact);
@@ -200,8 +199,7 @@ static void test_P_RET_5_scm_hold_is_placed_with_a_sealed_reason(void **state)
     srv_resp r;
 
     (void)state;
-    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"reason\":\"litigation 2026-17\"}",
-             bob);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"reason\":\"litigation 2026-17\"}", bob);
     sc_want(&C, 201, NULL, A.key, NULL, body, hold, "POST", T "/holds", A.id);
     sc_want(&C, 400, "missing_field", A.key, NULL, "{\"subject_id\":\"1\"}", NULL, "POST",
             T "/holds", A.id);
@@ -307,8 +305,7 @@ static void test_P_AGE_2_scm_subject_found_under_age_is_erased(void **state)
     srv_resp_free(&r);
     sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/subjects/%s", A.id,
             cara);
-    sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id,
-            rec);
+    sc_want(&C, 404, "not_found", A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, rec);
     assert_int_equal(sc_audit_count(&C, &A, "subject.under_age"), 1);
 }
 
@@ -325,8 +322,7 @@ static void test_P_RET_2_scm_terminated_tenant_exports_on_day_89(void **state)
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     assert_non_null(strstr(r.body, "\"export_until\":\"2027-04-02T00:00:00Z\""));
     srv_resp_free(&r);
-    sc_want(&C, 409, "conflict", C.s.operator_key, NULL, NULL, NULL, "POST", T "/terminate",
-            A.id);
+    sc_want(&C, 409, "conflict", C.s.operator_key, NULL, NULL, NULL, "POST", T "/terminate", A.id);
     sc_want(&C, 409, "tenant_terminated", A.key, "provide_service",
             "{\"data\":{\"name\":\"late\"}}", NULL, "POST", T "/collections/contacts/records",
             A.id);
@@ -362,8 +358,7 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     sc_sweep(&C, &n);
     assert_int_equal(n.tenants_purged, 1);
     assert_int_equal(n.tenants_shredded, 0);
-    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export",
-            A.id);
+    sc_want(&C, 401, "unauthenticated", A.key, "export", NULL, NULL, "GET", T "/export", A.id);
     sc_call(&C, 200, C.s.operator_key, NULL, NULL, &r, "GET", T, A.id);
     assert_non_null(strstr(r.body, "\"state\":\"purged\""));
     srv_resp_free(&r);
@@ -371,8 +366,8 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
             A.id);
     /* What the law keeps is kept but restricted (P-DSR-4): staff reach it, for a legal
      * obligation only; support (a contract purpose) finds nothing any more. */
-    sc_want(&C, 200, NULL, C.s.operator_key, "legal_disclosure", NULL, NULL, "GET",
-            T "/records/%s", A.id, account);
+    sc_want(&C, 200, NULL, C.s.operator_key, "legal_disclosure", NULL, NULL, "GET", T "/records/%s",
+            A.id, account);
     sc_want(&C, 404, "not_found", C.s.operator_key, "support", NULL, NULL, "GET", T "/records/%s",
             A.id, account);
     sc_call(&C, 200, C.s.operator_key, "legal_disclosure",
@@ -434,6 +429,5 @@ int main(void)
     };
 
     (void)get_status;
-    return cmocka_run_group_tests_name("scenario: SCM (policies/scm.yaml)", tests, setup,
-                                       teardown);
+    return cmocka_run_group_tests_name("scenario: SCM (policies/scm.yaml)", tests, setup, teardown);
 }
