@@ -27,26 +27,6 @@ static const char help[] =
 
 enum { OPT_TENANT = 0x200, OPT_SUBJECT, OPT_RECORD, OPT_REASON };
 
-static cJSON *hold_json(const cu_hold *h)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_http_add_id(o, "id", h->id);
-    if (h->subject_id)
-        cu_http_add_id(o, "subject_id", h->subject_id);
-    if (h->record_id)
-        cu_http_add_id(o, "record_id", h->record_id);
-    cJSON_AddStringToObject(o, "reason", h->reason ? h->reason : "");
-    cu_http_add_time(o, "created_at", h->created_at);
-    if (h->released_at)
-        cu_http_add_time(o, "released_at", h->released_at);
-    else
-        cJSON_AddNullToObject(o, "released_at");
-    if (h->release_reason)
-        cJSON_AddStringToObject(o, "release_reason", h->release_reason);
-    return o;
-}
-
 static int do_verb(cu_vault *v, const cu_ctx *ctx, const char *verb, cu_id tenant, cu_id subject,
                    cu_id record, const char *reason, cu_id hold)
 {
@@ -75,7 +55,7 @@ static int do_verb(cu_vault *v, const cu_ctx *ctx, const char *verb, cu_id tenan
         return cli_fail(&err);
     o = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(o, hold_json(&list[i]));
+        cJSON_AddItemToArray(o, cu_http_hold_json(&list[i]));
         cu_hold_cleanup(&list[i]);
     }
     free(list);

@@ -267,7 +267,7 @@ void api_subject_under_age(http_req *r)
     http_json(r, 200, o);
 }
 
-static cJSON *hold_json(const cu_hold *h)
+cJSON *cu_http_hold_json(const cu_hold *h)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -321,7 +321,7 @@ void api_hold_list(http_req *r)
     o = cJSON_CreateObject();
     a = cJSON_AddArrayToObject(o, "holds");
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, hold_json(&list[i]));
+        cJSON_AddItemToArray(a, cu_http_hold_json(&list[i]));
         cu_hold_cleanup(&list[i]);
     }
     free(list);

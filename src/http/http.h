@@ -58,6 +58,8 @@ void cu_http_add_time(struct cJSON *o, const char *name, int64_t t);
 struct cJSON *cu_http_subject_json(const cu_subject *s);
 struct cJSON *cu_http_record_json(const cu_record *r);
 struct cJSON *cu_http_ids_json(const cu_id *ids, size_t n);
+/* A legal hold with its reasons (the API's and the CLI's view). */
+struct cJSON *cu_http_hold_json(const cu_hold *h);
 /* A sweep's report: counts only. */
 struct cJSON *cu_http_sweep_json(const cu_sweep_report *rep);
 
