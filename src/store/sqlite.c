@@ -2401,65 +2401,87 @@ out:
     return rc;
 }
 
-/* Grows *list (of *cap elements of sz bytes) to hold one more; NULL when out of memory. */
-static void *grow_one(void **list, size_t *cap, size_t cnt, size_t sz)
+/* Reads one row of a statement into the element at row (zeroed); CU_OK or an error. */
+typedef cu_rc (*row_reader)(sqlite3_stmt *st, void *row, cu_err *err);
+
+/*
+ * Steps a prepared, bound statement and collects every row, read by fn into elements of sz
+ * bytes, into *out (the caller frees it, after free_fn on each element if the rows own memory)
+ * and *n. Called with s->lock held; resets the statement.
+ */
+static cu_rc collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
+                          void (*free_fn)(void *list, size_t n), void **out, size_t *n,
+                          cu_err *err, const char *what)
 {
-    if (cnt == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        void *nl = realloc(*list, ncap * sz);
-        if (nl == NULL)
-            return NULL;
-        *list = nl;
-        *cap = ncap;
+    char *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *nl = realloc(list, ncap * sz);
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                break;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        memset(list + cnt * sz, 0, sz);
+        rc = fn(st, list + cnt * sz, err);
+        cnt++;
+        if (rc != CU_OK)
+            break;
     }
-    return (char *)*list + cnt * sz;
+    if (rc == CU_OK && src != SQLITE_DONE)
+        rc = db_error(s, src, err, what);
+    sqlite3_reset(st);
+    if (rc != CU_OK) {
+        if (free_fn != NULL)
+            free_fn(list, cnt);
+        else
+            free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+static cu_rc read_record_meta(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_store_record_meta *m = row;
+    const unsigned char *coll = sqlite3_column_text(st, 2);
+
+    (void)err;
+    m->id = (cu_id)sqlite3_column_int64(st, 0);
+    m->subject_id = (cu_id)sqlite3_column_int64(st, 1); /* NULL reads as 0 */
+    cu_strlcpy(m->collection, coll ? (const char *)coll : "", sizeof(m->collection));
+    m->created_at = sqlite3_column_int64(st, 3);
+    m->updated_at = sqlite3_column_int64(st, 4);
+    m->anonymized = sqlite3_column_int(st, 5);
+    return CU_OK;
 }
 
 static cu_rc sq_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limit,
                                  cu_store_record_meta **out, size_t *n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
-    void *list = NULL;
-    size_t cnt = 0, cap = 0;
-    cu_rc rc = CU_OK;
     sqlite3_stmt *st;
-    int src = SQLITE_DONE;
+    cu_rc rc;
 
     pthread_mutex_lock(&s->lock);
     if ((st = stmt_pair(s, S_RECORD_META, tenant, after)) == NULL) {
         rc = db_error(s, sqlite3_errcode(s->db), err, "list records");
-        goto out;
+    } else {
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+        rc = collect_rows(s, st, sizeof(**out), read_record_meta, NULL, (void **)out, n, err,
+                          "list records");
     }
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_store_record_meta *m = grow_one(&list, &cap, cnt, sizeof(*m));
-        const unsigned char *coll = sqlite3_column_text(st, 2);
-        if (m == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        memset(m, 0, sizeof(*m));
-        m->id = (cu_id)sqlite3_column_int64(st, 0);
-        m->subject_id = (cu_id)sqlite3_column_int64(st, 1); /* NULL reads as 0 */
-        cu_strlcpy(m->collection, coll ? (const char *)coll : "", sizeof(m->collection));
-        m->created_at = sqlite3_column_int64(st, 3);
-        m->updated_at = sqlite3_column_int64(st, 4);
-        m->anonymized = sqlite3_column_int(st, 5);
-        cnt++;
-    }
-    if (src != SQLITE_DONE)
-        rc = db_error(s, src, err, "list records");
-out:
-    if (st)
-        sqlite3_reset(st);
     pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return rc;
 }
 
 static cu_rc sq_subject_ids(cu_store *base, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
@@ -2507,53 +2529,40 @@ static cu_rc sq_subject_state(cu_store *base, cu_id tenant, cu_id subject, int *
     return rc;
 }
 
+static cu_rc read_consent(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_store_consent *c = row;
+
+    (void)err;
+    c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    c->subject_id = (cu_id)sqlite3_column_int64(st, 1);
+    c->seq = (uint64_t)sqlite3_column_int64(st, 2);
+    text_col(st, 3, c->purpose, sizeof(c->purpose));
+    c->action = sqlite3_column_int(st, 4);
+    c->at = sqlite3_column_int64(st, 5);
+    text_col(st, 6, c->source, sizeof(c->source));
+    text_col(st, 7, c->policy_version, sizeof(c->policy_version));
+    return CU_OK;
+}
+
 static cu_rc sq_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *purpose,
                              cu_store_consent **out, size_t *n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
-    void *list = NULL;
-    size_t cnt = 0, cap = 0;
-    cu_rc rc = CU_OK;
     sqlite3_stmt *st;
-    int src = SQLITE_DONE;
+    cu_rc rc;
 
     pthread_mutex_lock(&s->lock);
     if ((st = stmt_pair(s, purpose ? S_CONSENT_LAST : S_CONSENT_LIST, tenant, subject)) == NULL) {
         rc = db_error(s, sqlite3_errcode(s->db), err, "read the consent ledger");
-        goto out;
+    } else {
+        if (purpose)
+            sqlite3_bind_text(st, 3, purpose, -1, SQLITE_STATIC);
+        rc = collect_rows(s, st, sizeof(**out), read_consent, NULL, (void **)out, n, err,
+                          "read the consent ledger");
     }
-    if (purpose)
-        sqlite3_bind_text(st, 3, purpose, -1, SQLITE_STATIC);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_store_consent *c = grow_one(&list, &cap, cnt, sizeof(*c));
-        if (c == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        memset(c, 0, sizeof(*c));
-        c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
-        c->subject_id = (cu_id)sqlite3_column_int64(st, 1);
-        c->seq = (uint64_t)sqlite3_column_int64(st, 2);
-        text_col(st, 3, c->purpose, sizeof(c->purpose));
-        c->action = sqlite3_column_int(st, 4);
-        c->at = sqlite3_column_int64(st, 5);
-        text_col(st, 6, c->source, sizeof(c->source));
-        text_col(st, 7, c->policy_version, sizeof(c->policy_version));
-        cnt++;
-    }
-    if (src != SQLITE_DONE)
-        rc = db_error(s, src, err, "read the consent ledger");
-out:
-    if (st)
-        sqlite3_reset(st);
     pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return rc;
 }
 
 void cu_store_holds_free(cu_store_hold *holds, size_t n)
@@ -2567,54 +2576,45 @@ void cu_store_holds_free(cu_store_hold *holds, size_t n)
     free(holds);
 }
 
+static cu_rc read_hold(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_store_hold *h = row;
+    cu_rc rc;
+
+    h->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    h->id = (cu_id)sqlite3_column_int64(st, 1);
+    h->subject_id = (cu_id)sqlite3_column_int64(st, 2);
+    h->record_id = (cu_id)sqlite3_column_int64(st, 3);
+    h->key_version = (uint32_t)sqlite3_column_int64(st, 5);
+    h->created_at = sqlite3_column_int64(st, 6);
+    h->released_at = sqlite3_column_int64(st, 7);
+    if ((rc = blob_copy(st, 4, &h->reason, err)) != CU_OK)
+        return rc;
+    return blob_copy_opt(st, 8, &h->release_reason, err);
+}
+
+static void holds_free(void *list, size_t n)
+{
+    cu_store_holds_free(list, n);
+}
+
 static cu_rc sq_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n,
                           cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
-    void *list = NULL;
-    size_t cnt = 0, cap = 0;
-    cu_rc rc = CU_OK;
     sqlite3_stmt *st;
-    int src = SQLITE_DONE;
+    cu_rc rc;
 
     pthread_mutex_lock(&s->lock);
     if ((st = stmt(s, S_HOLD_LIST)) == NULL) {
         rc = db_error(s, sqlite3_errcode(s->db), err, "list legal holds");
-        goto out;
+    } else {
+        bind_id(st, 1, tenant);
+        rc = collect_rows(s, st, sizeof(**out), read_hold, holds_free, (void **)out, n, err,
+                          "list legal holds");
     }
-    bind_id(st, 1, tenant);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_store_hold *h = grow_one(&list, &cap, cnt, sizeof(*h));
-        if (h == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        memset(h, 0, sizeof(*h));
-        h->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
-        h->id = (cu_id)sqlite3_column_int64(st, 1);
-        h->subject_id = (cu_id)sqlite3_column_int64(st, 2);
-        h->record_id = (cu_id)sqlite3_column_int64(st, 3);
-        h->key_version = (uint32_t)sqlite3_column_int64(st, 5);
-        h->created_at = sqlite3_column_int64(st, 6);
-        h->released_at = sqlite3_column_int64(st, 7);
-        cnt++;
-        if ((rc = blob_copy(st, 4, &h->reason, err)) != CU_OK ||
-            (rc = blob_copy_opt(st, 8, &h->release_reason, err)) != CU_OK)
-            goto out;
-    }
-    if (src != SQLITE_DONE)
-        rc = db_error(s, src, err, "list legal holds");
-out:
-    if (st)
-        sqlite3_reset(st);
     pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        cu_store_holds_free(list, cnt);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return rc;
 }
 
 const cu_store_ops cu_store_sqlite = {
