@@ -178,3 +178,43 @@ long sc_rows(sc *c, const sc_tenant *t, const char *table)
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE tenant_id = %s", table, t->id);
     return (long)th_sql_int(c->s.data, sql);
 }
+
+void sc_put(sc *c, const sc_tenant *t, const char *purpose, const char *collection,
+            const char *subject, const char *data, char id[SRV_ID])
+{
+    char body[1024];
+
+    if (subject != NULL)
+        snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
+    else
+        snprintf(body, sizeof(body), "{\"data\":%s}", data);
+    sc_want(c, 201, NULL, t->key, purpose, body, id, "POST",
+            "/v1/tenants/%s/collections/%s/records", t->id, collection);
+}
+
+void sc_gpc_get(sc *c, const sc_tenant *t, const char *purpose, const char *record, long want,
+                const char *code)
+{
+    char auth[200], pur[96], path[128];
+    const char *h[] = {auth, pur, "Sec-GPC: 1", NULL};
+    srv_resp r;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->key);
+    snprintf(pur, sizeof(pur), "Custos-Purpose: %s", purpose);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", t->id, record);
+    assert_int_equal(srv_call_h(&c->s, "GET", path, h, NULL, 0, &r), 0);
+    if (code != NULL)
+        srv_assert_err(&r, want, code);
+    else
+        assert_int_equal(r.status, want);
+    srv_resp_free(&r);
+}
+
+int sc_at_rest(sc *c, const char *s)
+{
+    char db[400], wal[420];
+
+    snprintf(db, sizeof(db), "%s/custos.db", c->s.data);
+    snprintf(wal, sizeof(wal), "%s-wal", db);
+    return th_file_contains(db, s, strlen(s)) || th_file_contains(wal, s, strlen(s));
+}

@@ -49,6 +49,16 @@ void sc_call(sc *c, long want, const char *key, const char *purpose, const char 
              srv_resp *out, const char *method, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
+/* Makes a record of subject (NULL: the tenant's own) in collection under purpose, with the
+ * owner's key; fails the test unless it is made. Its id in id. */
+void sc_put(sc *c, const sc_tenant *t, const char *purpose, const char *collection,
+            const char *subject, const char *data, char id[SRV_ID]);
+/* GET of a record under purpose with Sec-GPC: 1; asserts the status (and code, if not NULL). */
+void sc_gpc_get(sc *c, const sc_tenant *t, const char *purpose, const char *record, long want,
+                const char *code);
+/* 1 if the database file or its WAL holds the bytes of s in clear. */
+int sc_at_rest(sc *c, const char *s);
+
 /* A tenant named name under the built-in policy policy ("scm", ...), made by the operator. */
 void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t);
 /* Runs a sweep now and returns its counts. */

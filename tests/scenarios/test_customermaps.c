@@ -28,18 +28,10 @@ static char log_hold[SRV_ID];
 static char actor[64]; /* "operator:key:<id>", as the tenant's log names platform staff */
 static int64_t D0, END;
 
-/* Makes a record of subject (may be NULL) in collection under purpose; its id in id. */
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
 {
-    char body[1024];
-
-    if (subject != NULL)
-        snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
-    else
-        snprintf(body, sizeof(body), "{\"data\":%s}", data);
-    sc_want(&C, 201, NULL, A.key, purpose, body, id, "POST", T "/collections/%s/records", A.id,
-            collection);
+    sc_put(&C, &A, purpose, collection, subject, data, id);
 }
 
 static int setup(void **state)

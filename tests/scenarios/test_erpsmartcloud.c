@@ -25,33 +25,15 @@ static char account[SRV_ID], order[SRV_ID], invoice[SRV_ID], usage[SRV_ID], log_
     log_b[SRV_ID], ticket_a[SRV_ID], ticket_b[SRV_ID];
 static int64_t D0, END;
 
-/* Makes a record of subject in collection under purpose; its id in id. */
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
 {
-    char body[1024];
-
-    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
-    sc_want(&C, 201, NULL, A.key, purpose, body, id, "POST", T "/collections/%s/records", A.id,
-            collection);
+    sc_put(&C, &A, purpose, collection, subject, data, id);
 }
 
-/* GET of a record under purpose with Sec-GPC: 1. */
 static void gpc_get(const char *purpose, const char *record, long want, const char *code)
 {
-    char auth[200], pur[96], path[128];
-    const char *h[] = {auth, pur, "Sec-GPC: 1", NULL};
-    srv_resp r;
-
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", A.key);
-    snprintf(pur, sizeof(pur), "Custos-Purpose: %s", purpose);
-    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", A.id, record);
-    assert_int_equal(srv_call_h(&C.s, "GET", path, h, NULL, 0, &r), 0);
-    if (code != NULL)
-        srv_assert_err(&r, want, code);
-    else
-        assert_int_equal(r.status, want);
-    srv_resp_free(&r);
+    sc_gpc_get(&C, &A, purpose, record, want, code);
 }
 
 /* Whether record is still a row of the database (for a purged tenant no key reaches). */

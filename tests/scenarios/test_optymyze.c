@@ -26,15 +26,10 @@ static char emp_a[SRV_ID], emp_b[SRV_ID], comp_a[SRV_ID], cuser[SRV_ID], case_a[
 static char hold[SRV_ID];
 static int64_t END;
 
-/* Makes a record of subject in collection under purpose; its id in id. */
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
 {
-    char body[1024];
-
-    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
-    sc_want(&C, 201, NULL, A.key, purpose, body, id, "POST", T "/collections/%s/records", A.id,
-            collection);
+    sc_put(&C, &A, purpose, collection, subject, data, id);
 }
 
 /* Searches collection's field for value by exact match; the answer must be exactly the one id
@@ -55,14 +50,9 @@ static void search(const char *collection, const char *field, const char *value,
     srv_resp_free(&r);
 }
 
-/* 1 if the database file or its WAL holds s in clear. */
 static int at_rest(const char *s)
 {
-    char db[400], wal[420];
-
-    snprintf(db, sizeof(db), "%s/custos.db", C.s.data);
-    snprintf(wal, sizeof(wal), "%s-wal", db);
-    return th_file_contains(db, s, strlen(s)) || th_file_contains(wal, s, strlen(s));
+    return sc_at_rest(&C, s);
 }
 
 static int setup(void **state)

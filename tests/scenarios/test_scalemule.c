@@ -26,32 +26,15 @@ static char account[SRV_ID], end_user[SRV_ID], billing[SRV_ID], usage[SRV_ID], l
 static char hold[SRV_ID];
 static int64_t END;
 
-/* Makes a record of subject in collection under purpose; its id in id. */
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
 {
-    char body[1024];
-
-    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
-    sc_want(&C, 201, NULL, A.key, purpose, body, id, "POST", T "/collections/%s/records", A.id,
-            collection);
+    sc_put(&C, &A, purpose, collection, subject, data, id);
 }
 
-/* GET record under purpose with Sec-GPC: 1; expects status (and code, unless NULL). */
 static void gpc_get(const char *purpose, const char *record, long status, const char *code)
 {
-    char auth[200], pur[96], path[128];
-    const char *h[] = {auth, pur, "Sec-GPC: 1", NULL};
-    srv_resp r;
-
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", A.key);
-    snprintf(pur, sizeof(pur), "Custos-Purpose: %s", purpose);
-    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", A.id, record);
-    assert_int_equal(srv_call_h(&C.s, "GET", path, h, NULL, 0, &r), 0);
-    assert_int_equal(r.status, status);
-    if (code != NULL)
-        srv_assert_err(&r, status, code);
-    srv_resp_free(&r);
+    sc_gpc_get(&C, &A, purpose, record, status, code);
 }
 
 static int setup(void **state)

@@ -26,28 +26,10 @@ static char contact[SRV_ID], account[SRV_ID], usage[SRV_ID], log_a[SRV_ID], log_
 static char hold[SRV_ID];
 static int64_t D0, END;
 
-/* Makes a record of subject in collection under purpose; its id in id. */
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
 {
-    char body[1024];
-
-    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":%s}", subject, data);
-    sc_want(&C, 201, NULL, A.key, purpose, body, id, "POST", T "/collections/%s/records", A.id,
-            collection);
-}
-
-static long get_status(const char *purpose, const char *record)
-{
-    srv_resp r;
-    long st;
-    char path[128];
-
-    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", A.id, record);
-    assert_int_equal(srv_call(&C.s, "GET", path, A.key, purpose, NULL, &r), 0);
-    st = r.status;
-    srv_resp_free(&r);
-    return st;
+    sc_put(&C, &A, purpose, collection, subject, data, id);
 }
 
 static int setup(void **state)
@@ -128,15 +110,7 @@ static void test_P_CON_2_scm_sharing_needs_consent_in_the_ledger(void **state)
     sc_want(&C, 200, NULL, A.key, "shared_on_request", NULL, NULL, "GET", T "/records/%s", A.id,
             contact);
     /* Sec-GPC: 1 is an opt-out of sale and sharing, whatever the ledger says. */
-    {
-        char auth[200], path[128];
-        const char *h[] = {auth, "Custos-Purpose: shared_on_request", "Sec-GPC: 1", NULL};
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", A.key);
-        snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", A.id, contact);
-        assert_int_equal(srv_call_h(&C.s, "GET", path, h, NULL, 0, &r), 0);
-        srv_assert_err(&r, 403, "opted_out");
-        srv_resp_free(&r);
-    }
+    sc_gpc_get(&C, &A, "shared_on_request", contact, 403, "opted_out");
     sc_want(&C, 201, NULL, A.key, NULL,
             "{\"purpose\":\"shared_on_request\",\"action\":\"withdraw\",\"source\":\"email\"}",
             NULL, "POST", T "/subjects/%s/consents", A.id, ada);
@@ -208,14 +182,7 @@ static void test_P_RET_5_scm_hold_is_placed_with_a_sealed_reason(void **state)
     srv_resp_free(&r);
     assert_int_equal(sc_audit_count(&C, &A, "hold.place"), 1);
     /* At rest the reason is sealed: no file of the database holds it in clear. */
-    {
-        char db[400], wal[420];
-        snprintf(db, sizeof(db), "%s/custos.db", C.s.data);
-        snprintf(wal, sizeof(wal), "%s-wal", db);
-        assert_int_equal(th_file_contains(db, "litigation 2026-17", 18), 0);
-        assert_int_equal(th_file_contains(wal, "litigation 2026-17", 18), 0);
-        assert_int_equal(th_file_contains(wal, "bob", 3), 0);
-    }
+    assert_false(sc_at_rest(&C, "litigation 2026-17"));
 }
 
 static void test_P_RET_4_scm_logs_kept_12_months(void **state)
@@ -428,6 +395,5 @@ int main(void)
         cmocka_unit_test(test_P_RET_2_scm_purged_after_day_90),
     };
 
-    (void)get_status;
     return cmocka_run_group_tests_name("scenario: SCM (policies/scm.yaml)", tests, setup, teardown);
 }
