@@ -235,6 +235,13 @@ static void test_P_RET_5_tenant_hold_keeps_everything(void **state)
     assert_int_equal(rep.records_held, 1);
     assert_int_equal(rep.records_deleted, 0);
     assert_int_equal(rep.audit_tenants_pruned, 0); /* the tenant's log is held too */
+    {
+        uint64_t pruned = 0;
+        assert_int_equal(
+            cu_audit_prune(f->v, NULL, f->t, (int64_t)(D2026 + 400 * DAY) * 1000, &pruned, &err),
+            CU_ERR_LEGAL_HOLD);
+        assert_int_equal(pruned, 0);
+    }
     assert_int_equal(get_as(f, NULL, 0, log), CU_OK);
     assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, &err), CU_ERR_LEGAL_HOLD);
     assert_int_equal(cu_hold_list(f->v, NULL, f->t, &h, &n, &err), CU_OK);
@@ -246,6 +253,7 @@ static void test_P_RET_5_tenant_hold_keeps_everything(void **state)
     assert_int_equal(cu_hold_release(f->v, NULL, f->t, hold, "case closed", &err), CU_OK);
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.records_deleted, 1);
+    assert_int_equal(rep.audit_tenants_pruned, 1);
 }
 
 /* A new policy version applies at once to the next request (the cache follows it). */

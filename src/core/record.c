@@ -242,6 +242,17 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
     return rc;
 }
 
+/* CU_ERR_LEGAL_HOLD if a hold in force covers the record now (P-RET-5). A read before the
+ * commit, which the store repeats inside it: this one keeps refused requests out of groups. */
+static cu_rc refuse_if_held(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err)
+{
+    int held = cu_hold_covers(v, tenant, subject, record, err);
+
+    if (held < 0)
+        return err ? err->code : CU_ERR_STORE;
+    return held ? cu_err_set(err, CU_ERR_LEGAL_HOLD, "the record is under a legal hold") : CU_OK;
+}
+
 /* Parses a document strictly; it must be a JSON object. */
 static cu_rc parse_doc(const char *json, size_t len, cJSON **doc, cu_err *err)
 {
@@ -373,9 +384,11 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     memcpy(r.collection, old.collection, sizeof(r.collection));
     r.created_at = old.created_at;
     r.updated_at = cu_clock_now();
-    /* P-RET-5: held data is not changed either: the store refuses it in the same transaction
-     * (CU_ERR_LEGAL_HOLD), so no hold placed meanwhile is missed. */
-    rc = write_record(v, ctx, &r, doc, 1, err);
+    /* P-RET-5: held data is not changed either. The store refuses it in the same transaction
+     * (CU_ERR_LEGAL_HOLD), so no hold placed meanwhile is missed; this read refuses the common
+     * case before it joins a group commit, which a refusal would split. */
+    if ((rc = refuse_if_held(v, tenant, old.subject_id, record, err)) == CU_OK)
+        rc = write_record(v, ctx, &r, doc, 1, err);
 out:
     cu_store_record_cleanup(&old);
     cu_json_delete_wiped(doc);
@@ -585,6 +598,8 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
     rc = cu_purpose_check_write(v, ctx, tenant, row.subject_id, row.collection, err);
+    if (rc == CU_OK)
+        rc = refuse_if_held(v, tenant, row.subject_id, record, err);
     cu_store_record_cleanup(&row);
     if (rc != CU_OK)
         return rc;

@@ -193,21 +193,6 @@ static int64_t log_cutoff(const cu_policy *p, const cu_tenant *t, int64_t now)
     return found ? best : -1;
 }
 
-/* 1 if a hold in force covers the whole tenant (or its holds cannot be read: keep). */
-static int tenant_held(cu_vault *v, cu_id tenant)
-{
-    cu_store_hold *h = NULL;
-    size_t n = 0;
-    int held = 0;
-
-    if (v->store->ops->hold_list(v->store, tenant, &h, &n, NULL) != CU_OK)
-        return 1;
-    for (size_t i = 0; i < n; i++)
-        held |= h[i].released_at == 0 && h[i].subject_id == 0 && h[i].record_id == 0;
-    cu_store_holds_free(h, n);
-    return held;
-}
-
 /* One tenant: its log, then its data. */
 static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64_t now,
                        cu_sweep_report *rep, cu_err *err)
@@ -225,13 +210,15 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
     /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned, a purged
      * tenant's too: the platform's own log keeps that it was purged and shredded. A hold on the
      * whole tenant keeps its log as well (P-RET-5). */
-    if ((cut = log_cutoff(p, t, now)) >= 0 && !tenant_held(v, t->id) &&
+    if ((cut = log_cutoff(p, t, now)) >= 0 &&
         (rc = cu_audit_prune(v, ctx, t->id, cut * 1000 + 999, &pruned, err)) == CU_OK &&
         pruned > 0) {
         rep->audit_tenants_pruned++;
         rep->audit_pruned_through_max =
             pruned > rep->audit_pruned_through_max ? pruned : rep->audit_pruned_through_max;
     }
+    if (rc == CU_ERR_LEGAL_HOLD) /* the store keeps a held tenant's log (P-RET-5) */
+        rc = CU_OK;
     if (rc == CU_OK)
         rc = cu_sweep_tenant(v, ctx, t, p, now, rep, err);
     cu_policy_release(v, p);

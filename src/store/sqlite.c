@@ -228,6 +228,7 @@ enum stmt_id {
     S_HELD_RECORD,
     S_HELD_SUBJECT,
     S_HELD_TENANT,
+    S_HELD_TENANT_WIDE,
     S_SUBJECT_KEY_EXISTS,
     S_T_SESSIONS_DELETE,
     S_T_USERS_DELETE,
@@ -421,6 +422,9 @@ static const char *const stmt_sql[S__COUNT] = {
                        " OR h.subject_id = ?2))",
     [S_HELD_TENANT] = "SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1"
                       " AND released_at = 0 AND ?2 = ?2)",
+    [S_HELD_TENANT_WIDE] = "SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1"
+                           " AND released_at = 0 AND subject_id = 0 AND record_id = 0"
+                           " AND ?2 = ?2)",
     [S_SUBJECT_KEY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM keys WHERE tenant_id = ?1 AND kind = 4"
                              " AND owner_id = ?2)",
     [S_T_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ?",
@@ -821,6 +825,11 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "store the tenant's policy");
     case CU_OP_AUDIT_PRUNE:
+        /* P-RET-5: a hold on the whole tenant keeps its audit log too. */
+        if (op->u.audit_prune.tenant_id != 0 &&
+            (rc = refuse_held(s, S_HELD_TENANT_WIDE, op->u.audit_prune.tenant_id, 0,
+                              "the tenant's audit log", err)) != CU_OK)
+            return rc;
         st = stmt(s, S_AUDIT_PRUNE);
         if (st) {
             bind_id(st, 1, op->u.audit_prune.tenant_id);
@@ -995,6 +1004,18 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return apply_auth(s, op, err);
 }
 
+/* P-RET-5 for a subject's rows: refused while held, unless its key is destroyed already (the
+ * second step of an erasure): unreadable data is not held, and the erasure completes. */
+static cu_rc subject_delete_allowed(sqlite_store *s, cu_id tenant, cu_id subject, cu_err *err)
+{
+    int64_t has_key = 0;
+    cu_rc rc = query_int(s, S_SUBJECT_KEY_EXISTS, tenant, subject, &has_key, err);
+
+    if (rc != CU_OK || !has_key)
+        return rc;
+    return refuse_held(s, S_HELD_SUBJECT, tenant, subject, "the subject's data", err);
+}
+
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     sqlite3_stmt *st;
@@ -1061,8 +1082,7 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "write subject");
     case CU_OP_SUBJECT_DELETE:
-        if ((rc = refuse_held(s, S_HELD_SUBJECT, op->u.del.tenant_id, op->u.del.id,
-                              "the subject's data", err)) != CU_OK)
+        if ((rc = subject_delete_allowed(s, op->u.del.tenant_id, op->u.del.id, err)) != CU_OK)
             return rc;
         rc = run_pair(s, S_SUBJECT_RECORDS_BLIND_DELETE, op->u.del.tenant_id, op->u.del.id, err,
                       "delete the subject's record index");
