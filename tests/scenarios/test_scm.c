@@ -43,8 +43,17 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    static const char *const values[] = {"ada@example.org", "192.0.2.7", "192.0.2.8",
+                                         "litigation 2026-17", "INV-1", "2010-01-02"};
+
     (void)state;
-    sc_stop(&C);
+    assert_int_equal(srv_stop(&C.s, 0), 0);
+    /* Seven simulated years of requests and sweeps: the server's log holds no value. */
+    assert_true(th_file_contains(C.s.log, "\"route\":\"/v1/sweep\"", 19));
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        if (th_file_contains(C.s.log, values[i], strlen(values[i])))
+            fail_msg("%s is in the server's log", values[i]);
+    th_rmrf(C.s.dir);
     return 0;
 }
 
