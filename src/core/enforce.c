@@ -12,9 +12,9 @@
  * alone (a purpose header, the operator's fixed list).
  *
  * Parsed policies are cached per tenant. One process holds a data directory (vault.c), so the
- * cache is invalidated where policies change (cu_tenant_set_policy) and nowhere else; a
- * replaced policy stays allocated until the vault closes, so a pointer handed out is never
- * freed under its user.
+ * cache is invalidated where policies change (cu_tenant_set_policy) and nowhere else. Each
+ * user of a cached policy holds a reference (cu_policy_for .. cu_policy_release), and a
+ * replaced version is freed when its last reference goes, never under its user.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -2,10 +2,12 @@
  * hold.c: legal holds (P-RET-5).
  *
  * A hold covers a whole tenant, one subject or one record. While it is in force nothing it
- * covers is deleted by the sweep, anonymized, erased or purged; placing and releasing one are
- * administrative acts on the audit log (P-AUD-1). The reason (a case number, a court order)
- * may name people, so it is sealed under the tenant data key like any personal value, and the
- * audit entry names only the hold's id.
+ * covers is deleted, rewritten, anonymized, erased or shredded, and a tenant-wide hold keeps
+ * the audit log too: the store refuses each such write in its own transaction
+ * (CU_ERR_LEGAL_HOLD, src/store/sqlite.c), so no hold placed meanwhile is missed. Placing and
+ * releasing one are administrative acts on the audit log (P-AUD-1). The reasons (a case
+ * number, a court order) may name people, so they are sealed under the tenant data key like
+ * any personal value, and the audit entry names only the hold's id.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -5,15 +5,17 @@
  * Terminating a tenant starts its export window (the policy's termination.export_window):
  * its data is read-only (cu_tenant_check refuses writes) and exportable as one document. When
  * the window has passed, the sweep purges it: its users, sessions, API keys and consent ledger
- * go, and it answers as if it did not exist. Each record then lives exactly as long as its
- * category's retention says, counted from the end of the subscription where the policy says
- * so: a policy that keeps billing records 7 years keeps them after the purge, out of every
- * tenant's reach, and deletes them on time. When nothing retained remains, the sweep destroys
- * the tenant's keys and deletes every row: only the audit entries that say so stay.
+ * (but a held subject's) go, and it answers as if it did not exist. Each record then lives
+ * exactly as long as its category's retention says, counted from the end of the subscription
+ * where the policy says so: a policy that keeps billing records 7 years keeps them after the
+ * purge, out of every tenant's reach but staff's for a legal obligation, and deletes them on
+ * time. When nothing retained remains and no hold is in force, the sweep destroys the tenant's
+ * keys and deletes every row: the platform's log keeps that it did.
  *
- * Every step commits on its own with its audit entry, so a sweep cut short by a crash leaves
- * a consistent state that the next sweep finishes (resumable by construction). The sweep logs
- * counts, never values.
+ * Every step commits on its own with its audit entry, and every deletion is conditional on the
+ * version the sweep read and refused by the store while a legal hold covers it (P-RET-5), so a
+ * sweep cut short by a crash, or racing a request, leaves a consistent state that the next
+ * sweep finishes (resumable by construction). The sweep logs counts, never values.
  */
 #include <stdlib.h>
 #include <string.h>
