@@ -166,8 +166,8 @@ void cu_policy_cache_free(cu_vault *v)
     v->policies = NULL;
 }
 
-/* Sale and sharing, which Global Privacy Control opts out of: fideslang's third-party
- * sharing and third-party advertising uses, unless the law requires the disclosure. */
+/* P-SHR-1, P-DSR-6: sale and sharing, which Global Privacy Control opts out of: fideslang's
+ * third-party sharing and advertising uses, unless the law requires the disclosure. */
 static int sale_or_sharing(const cu_policy_purpose *pu)
 {
     if (pu->basis == CU_BASIS_LEGAL_OBLIGATION || pu->data_use == NULL)
