@@ -877,6 +877,16 @@ static cu_rc refuse_held(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id o
     return rc;
 }
 
+/* A record's sealed fields and blind index entries, after its row was deleted or rewritten
+ * without them (expiry, anonymization). */
+static cu_rc drop_sealed_parts(sqlite_store *s, cu_id tenant, cu_id record, cu_err *err)
+{
+    cu_rc rc = run_pair(s, S_FIELDS_DELETE, tenant, record, err, "delete record fields");
+
+    return rc == CU_OK ? run_pair(s, S_BLIND_DELETE, tenant, record, err, "delete record index")
+                       : rc;
+}
+
 /* Runs statements that each take the tenant id as their only parameter, in order. */
 static cu_rc run_tenant(sqlite_store *s, const enum stmt_id *ids, size_t n, cu_id tenant,
                         cu_err *err, const char *what)
@@ -964,13 +974,8 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         rc = run_one_row(s, st, err, "anonymize record", CU_ERR_CONFLICT,
                          "the record is gone or was written meanwhile");
-        if (rc == CU_OK)
-            rc = run_pair(s, S_FIELDS_DELETE, op->u.record.tenant_id, op->u.record.id, err,
-                          "delete record fields");
-        if (rc == CU_OK)
-            rc = run_pair(s, S_BLIND_DELETE, op->u.record.tenant_id, op->u.record.id, err,
-                          "delete record index");
-        return rc;
+        return rc == CU_OK ? drop_sealed_parts(s, op->u.record.tenant_id, op->u.record.id, err)
+                           : rc;
     case CU_OP_RECORD_EXPIRE:
         if ((rc = refuse_held(s, S_HELD_RECORD, op->u.record.tenant_id, op->u.record.id,
                               "the record", err)) != CU_OK)
@@ -980,13 +985,8 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 3, op->u.record.expect_updated_at);
         rc = run_one_row(s, st, err, "expire record", CU_ERR_CONFLICT,
                          "the record is gone or was written meanwhile");
-        if (rc == CU_OK)
-            rc = run_pair(s, S_FIELDS_DELETE, op->u.record.tenant_id, op->u.record.id, err,
-                          "delete record fields");
-        if (rc == CU_OK)
-            rc = run_pair(s, S_BLIND_DELETE, op->u.record.tenant_id, op->u.record.id, err,
-                          "delete record index");
-        return rc;
+        return rc == CU_OK ? drop_sealed_parts(s, op->u.record.tenant_id, op->u.record.id, err)
+                           : rc;
     case CU_OP_TENANT_CLOSE:
         if (op->u.del.tenant_id == 0) /* tenant 0 holds the operator's keys */
             return cu_err_set(err, CU_ERR_INVALID, "tenant 0 cannot be closed");
