@@ -36,22 +36,35 @@ static const char help[] =
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
     "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"
     "                          3600; 0: never; see custos sweep)\n"
+    "  --max-connections N     open connections at most (default 1024)    CUSTOS_MAX_CONNECTIONS\n"
+    "  --max-connections-per-ip N  from one address (default 64)          CUSTOS_MAX_CONNECTIONS_PER_IP\n"
+    "  --header-timeout S      seconds for the TLS handshake and the      CUSTOS_HEADER_TIMEOUT\n"
+    "                          headers of a request (default 10)\n"
+    "  --body-timeout S        seconds for a body after its headers       CUSTOS_BODY_TIMEOUT\n"
+    "                          (default 60)\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
-    "                          quiet, data, sweep_interval); flags beat the environment,\n"
-    "                          which beats the file\n"
+    "                          quiet, data, sweep_interval, max_connections,\n"
+    "                          max_connections_per_ip, header_timeout, body_timeout);\n"
+    "                          flags beat the environment, which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
-       OPT_CONFIG, OPT_SWEEP };
+       OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO };
 
-#define NSETTINGS 9
-static const char *const names[NSETTINGS] = {"listen",  "port",     "cert",  "key",
-                                             "threads", "max_body", "quiet", "data",
-                                             "sweep_interval"};
+/* The connection limits and deadlines, settings 9 to 12 (flags OPT_MAXCONN..OPT_BODYTO). */
+#define SET_LIMITS 9
+#define NSETTINGS 13
+static const char *const names[NSETTINGS] = {
+    "listen",          "port",           "cert",          "key",
+    "threads",         "max_body",       "quiet",         "data",
+    "sweep_interval",  "max_connections", "max_connections_per_ip", "header_timeout",
+    "body_timeout"};
 static const char *const envs[NSETTINGS] = {
     "CUSTOS_LISTEN",  "CUSTOS_PORT",     "CUSTOS_CERT", "CUSTOS_KEY",           "CUSTOS_THREADS",
-    "CUSTOS_MAX_BODY", "CUSTOS_QUIET",   "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL"};
+    "CUSTOS_MAX_BODY", "CUSTOS_QUIET",   "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
+    "CUSTOS_MAX_CONNECTIONS", "CUSTOS_MAX_CONNECTIONS_PER_IP", "CUSTOS_HEADER_TIMEOUT",
+    "CUSTOS_BODY_TIMEOUT"};
 
 /* The retention sweep inside the server (P-RET-1): a thread that sweeps every interval
  * seconds and logs counts, never values, as a JSON line on stderr. */
@@ -233,6 +246,10 @@ int cmd_serve(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"sweep-interval", required_argument, NULL, OPT_SWEEP},
+        {"max-connections", required_argument, NULL, OPT_MAXCONN},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAXCONNIP},
+        {"header-timeout", required_argument, NULL, OPT_HEADERTO},
+        {"body-timeout", required_argument, NULL, OPT_BODYTO},
         {NULL, 0, NULL, 0},
     };
     settings file = {{0}}, flags = {{0}};
@@ -242,6 +259,7 @@ int cmd_serve(int argc, char **argv)
     cu_err err = {0};
     cli_common c;
     unsigned long port = 8443, threads = 0, max_body = 0, interval = 3600;
+    unsigned long limits[4] = {0, 0, 0, 0}; /* 0: the server's defaults */
     sweeper sw = {0};
     sigset_t set_;
     int opt, helpme = 0, rc = 0;
@@ -261,6 +279,8 @@ int cmd_serve(int argc, char **argv)
             config = optarg;
         } else if (opt == OPT_SWEEP) {
             set(&flags, 8, optarg);
+        } else if (opt >= OPT_MAXCONN && opt <= OPT_BODYTO) {
+            set(&flags, SET_LIMITS + (size_t)(opt - OPT_MAXCONN), optarg);
         } else {
             rc = cli_usage("serve", "unknown option");
             goto out;
@@ -287,6 +307,10 @@ int cmd_serve(int argc, char **argv)
         (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
         (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0))
         goto out;
+    for (size_t i = 0; i < 4; i++)
+        if (val[SET_LIMITS + i] &&
+            (rc = parse_uint(names[SET_LIMITS + i], val[SET_LIMITS + i], 65535, &limits[i])) != 0)
+            goto out;
     if ((rc = first_start(&c, &v)) != 0)
         goto out;
     hc.listen = val[0] ? val[0] : "127.0.0.1";
@@ -297,6 +321,10 @@ int cmd_serve(int argc, char **argv)
     hc.max_body = max_body;
     hc.quiet = val[6] != NULL && strcmp(val[6], "0") != 0;
     hc.data_dir = c.data_dir;
+    hc.max_conns = (unsigned)limits[0];
+    hc.max_conns_per_ip = (unsigned)limits[1];
+    hc.header_timeout = (unsigned)limits[2];
+    hc.body_timeout = (unsigned)limits[3];
     /* Signals go to the server's sigwait, never to the sweeper thread. */
     sigemptyset(&set_);
     sigaddset(&set_, SIGTERM);

@@ -21,6 +21,10 @@ typedef struct cu_http_config {
     unsigned threads;     /* 0: one per core */
     size_t max_body;      /* bytes; 0: 1 MiB */
     int quiet;            /* no access log */
+    unsigned max_conns;   /* open connections at most; 0: 1024 */
+    unsigned max_conns_per_ip; /* from one client address; 0: 64 */
+    unsigned header_timeout;   /* seconds for the TLS handshake and a request's headers; 0: 10 */
+    unsigned body_timeout;     /* seconds for a request's body after its headers; 0: 60 */
 } cu_http_config;
 
 /* Serves until SIGTERM or SIGINT: then stops accepting, lets in-flight requests finish, and

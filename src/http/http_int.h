@@ -18,6 +18,11 @@
 
 #define HTTP_MAX_PARAMS 3
 #define HTTP_PATH_MAX 512
+/* Body bytes taken where no credential is needed or no body is wanted: enough for a login with
+ * the longest password escaped, far from the 1 MiB an anonymous client could make us parse. */
+#define HTTP_SMALL_BODY 8192
+/* Query parameters a request may carry; more are refused before libmicrohttpd stores them. */
+#define HTTP_MAX_QUERY 32
 
 struct MHD_Connection;
 
@@ -54,7 +59,9 @@ struct http_req {
     /* body */
     char *body;
     size_t body_len, body_cap;
+    size_t body_max; /* http_body_limit() of the route */
     int body_too_large;
+    int query_too_long; /* more than HTTP_MAX_QUERY parameters: cut, and refused */
     cJSON *json;
     /* routing */
     const http_route *route;
@@ -73,7 +80,7 @@ struct http_req {
     char *resp;
     size_t resp_len;
     char set_cookie[256];
-    char allow[48]; /* for 405 */
+    char allow[64]; /* for 405 */
     const char *content_type; /* NULL: application/json */
     const char *err_code;
     double t0;
@@ -112,12 +119,20 @@ int http_check_query(http_req *r, const char *const *names, size_t n);
 
 /* Helpers for JSON output. */
 
+/* The most body bytes r's route takes: the server's limit where an authenticated caller sends
+ * a JSON body, HTTP_SMALL_BODY (or less) where no credential is needed, no body is taken, or
+ * no route matches. Reads r->method, r->path and r->cfg only. */
+size_t http_body_limit(http_req *r);
 /* Dispatch: route, authenticate, check tenant/role/purpose/body, call the handler. */
 void http_dispatch(http_req *r);
 /* The value of a request header, or NULL. */
 const char *http_header(const http_req *r, const char *name);
 /* Copies the value of the cookie called name into out; 0 if it is there and fits, else -1. */
 int http_cookie(const http_req *r, const char *name, char *out, size_t cap);
+
+/* Writes n bytes on a connection's GnuTLS session (fd its socket, non-blocking), waiting a few
+ * seconds at most for room. 0 once all are written, else -1. */
+int http_tls_send_all(void *session, int fd, const char *buf, size_t n);
 
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);

@@ -223,10 +223,30 @@ static int match(http_req *r, const char *pattern, const char *path)
     return *pattern == '\0' && *path == '\0' ? 1 : 0;
 }
 
+/* The method a route must have: HEAD is served wherever GET is (RFC 9110 9.3.2), and
+ * libmicrohttpd sends its headers without the body. */
+static const char *route_method(const http_req *r)
+{
+    return strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0 ? GET : r->method;
+}
+
+size_t http_body_limit(http_req *r)
+{
+    size_t small = r->cfg->max_body < HTTP_SMALL_BODY ? r->cfg->max_body : HTTP_SMALL_BODY;
+
+    for (size_t i = 0; i < http_nroutes; i++) {
+        const http_route *rt = &http_routes[i];
+        if (strcmp(rt->method, route_method(r)) == 0 && match(r, rt->pattern, r->path) == 1)
+            return (rt->flags & (R_BODY | R_NOAUTH)) == R_BODY ? r->cfg->max_body : small;
+    }
+    return small;
+}
+
 /* Finds the route; answers 404 or 405 itself and returns NULL when there is none. */
 static const http_route *route(http_req *r)
 {
     const http_route *found = NULL;
+    const char *method = route_method(r);
     int path_known = 0, bad_param = 0;
     size_t alen = 0;
 
@@ -239,7 +259,7 @@ static const http_route *route(http_req *r)
             continue;
         }
         path_known = 1;
-        if (strcmp(http_routes[i].method, r->method) == 0) {
+        if (strcmp(http_routes[i].method, method) == 0) {
             found = &http_routes[i];
             break;
         }
@@ -250,9 +270,10 @@ static const http_route *route(http_req *r)
     }
     if (path_known && !bad_param) {
         for (size_t i = 0; i < http_nroutes; i++)
-            if (match(r, http_routes[i].pattern, r->path) == 1 && alen + 10 < sizeof(r->allow))
-                alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen, "%s%s",
-                                         alen ? ", " : "", http_routes[i].method);
+            if (match(r, http_routes[i].pattern, r->path) == 1 && alen + 16 < sizeof(r->allow))
+                alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen, "%s%s%s",
+                                         alen ? ", " : "", http_routes[i].method,
+                                         strcmp(http_routes[i].method, GET) == 0 ? ", HEAD" : "");
         http_error(r, 405, "method_not_allowed", "method %.16s is not allowed here (allowed: %s)",
                    r->method, r->allow);
         return NULL;
@@ -389,13 +410,19 @@ static int parse_body(http_req *r)
     const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     size_t off = 0;
     cu_err e = {0};
+    cu_rc rc;
 
     if (ct == NULL || (strncmp(ct, "application/json", 16) != 0) ||
         (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
         http_error(r, 415, "unsupported_media_type", "the body must be application/json");
         return -1;
     }
-    if (cu_json_parse(r->body ? r->body : "", r->body_len, &r->json, &off, &e) != CU_OK) {
+    rc = cu_json_parse(r->body ? r->body : "", r->body_len, &r->json, &off, &e);
+    if (rc == CU_ERR_LIMIT) {
+        http_error(r, 400, "json_too_complex", "%s", e.msg);
+        return -1;
+    }
+    if (rc != CU_OK) {
         http_error(r, 400, "malformed_json", "%s", e.msg);
         return -1;
     }
@@ -418,6 +445,11 @@ void http_dispatch(http_req *r)
         r->tenant = r->ids[0];
     if ((r->route->flags & R_BODY) && parse_body(r) != 0)
         return;
+    /* A route that takes no body refuses one before it acts. */
+    if (!(r->route->flags & R_BODY) && r->body_len > 0) {
+        http_error(r, 400, "body_not_allowed", "this operation takes no body");
+        return;
+    }
     r->ctx.actor = r->actor[0] ? r->actor : "anonymous";
     r->ctx.purpose = r->purpose;
     r->ctx.request_id = r->request_id;

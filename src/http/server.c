@@ -5,11 +5,22 @@
  *
  * Request lifecycle: the first call of the access handler only allocates the request (queuing a
  * response then closes the connection in libmicrohttpd 0.9.75); upload calls append to the body
- * up to the limit and drop the rest; the last call queues 413 for a body over the limit, or
- * dispatches and queues the answer. The completion callback logs, counts and frees, wiping the
- * body and the response.
+ * up to the route's limit (http_body_limit) and drop the rest; the last call queues 413 for a
+ * body over the limit, or dispatches and queues the answer. The completion callback logs, counts
+ * and frees, wiping the body and the response.
+ *
+ * Slow and greedy clients. One address holds at most max_conns_per_ip connections of the
+ * max_conns there are, so a single attacker cannot fill them and /healthz still answers the
+ * rest. Every connection is tracked from accept with the time its current phase began: the TLS
+ * handshake and the headers must come within header_timeout seconds (on a kept-alive
+ * connection, from the end of the previous answer), the body within body_timeout seconds
+ * after the headers; the main thread looks every quarter second and shuts down the socket of a
+ * connection past its deadline, which libmicrohttpd then closes. Handlers and answers being
+ * sent have no deadline but the 30 s idle timeout.
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -34,9 +45,34 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 #define HSTS "max-age=63072000; includeSubDomains"
 #define DEFAULT_MAX_BODY (1024 * 1024)
+#define DEFAULT_MAX_CONNS 1024
+#define DEFAULT_MAX_CONNS_PER_IP 64
+#define DEFAULT_HEADER_TIMEOUT 10
+#define DEFAULT_BODY_TIMEOUT 60
+#define IDLE_TIMEOUT 30
 #define DISCARD_MAX ((size_t)16 * 1024 * 1024) /* read and dropped past the limit, at most */
 
 static atomic_int inflight;
+
+/* What a connection waits for: its deadline runs from conn_track.since. */
+typedef enum { CONN_HEAD, CONN_BODY, CONN_REPLY } conn_phase;
+
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    conn_phase phase;
+    double since;
+    int cut; /* its socket was shut down */
+} conn_track;
+
+/* Every open connection, for the deadlines; callbacks of all pool threads and the main thread
+ * meet here. An entry leaves the list in the CLOSED notification, before libmicrohttpd closes
+ * the socket, so a shutdown under the lock never reaches a reused descriptor. */
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static conn_track *conns;
+
+/* The marker the URI callback leaves as the request's context when it cut the query. */
+static char query_cut_mark;
 
 static double now_s(void)
 {
@@ -53,6 +89,95 @@ static void wipe_free(void *p)
         explicit_bzero(p, malloc_usable_size(p));
         free(p);
     }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    const union MHD_ConnectionInfo *ci;
+    conn_track *t = *socket_context;
+
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+            return; /* untracked: only the idle timeout applies */
+        t->fd = ci->connect_fd;
+        t->phase = CONN_HEAD;
+        t->since = now_s();
+        pthread_mutex_lock(&conns_lock);
+        t->next = conns;
+        if (conns != NULL)
+            conns->prev = t;
+        conns = t;
+        pthread_mutex_unlock(&conns_lock);
+        *socket_context = t;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && t != NULL) {
+        pthread_mutex_lock(&conns_lock);
+        if (t->prev != NULL)
+            t->prev->next = t->next;
+        else
+            conns = t->next;
+        if (t->next != NULL)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&conns_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+/* Starts the connection's next phase, and with it the phase's deadline. */
+static void conn_enter(struct MHD_Connection *c, conn_phase phase)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *t = ci ? ci->socket_context : NULL;
+
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&conns_lock);
+    t->phase = phase;
+    t->since = now_s();
+    pthread_mutex_unlock(&conns_lock);
+}
+
+/* Shuts down every connection past its phase's deadline; libmicrohttpd sees the end of the
+ * stream and closes it. */
+static void conns_reap(const cu_http_config *cfg)
+{
+    double now = now_s();
+
+    pthread_mutex_lock(&conns_lock);
+    for (conn_track *t = conns; t != NULL; t = t->next) {
+        double limit = t->phase == CONN_HEAD   ? (double)cfg->header_timeout
+                       : t->phase == CONN_BODY ? (double)cfg->body_timeout
+                                               : 0;
+        if (limit > 0 && !t->cut && now - t->since >= limit) {
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = 1;
+        }
+    }
+    pthread_mutex_unlock(&conns_lock);
+}
+
+/* Called once the request line is read, before libmicrohttpd splits the query: each parameter
+ * costs connection memory, and about 950 of them used it up and left the request unanswered.
+ * A query of more than HTTP_MAX_QUERY parameters is cut here, and the request refused. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    char *q = uri ? strchr(uri, '?') : NULL;
+    size_t n = 1;
+
+    (void)cls;
+    (void)c;
+    if (q == NULL)
+        return NULL;
+    for (const char *p = q + 1; *p != '\0'; p++)
+        n += *p == '&';
+    if (n <= HTTP_MAX_QUERY)
+        return NULL;
+    q[1] = '\0'; /* the URI lies in the connection's buffer, ours to cut */
+    return &query_cut_mark;
 }
 
 const char *http_header(const http_req *r, const char *name)
@@ -92,8 +217,9 @@ static http_req *req_new(struct MHD_Connection *c, const cu_http_config *cfg, cu
         r->path[0] = '\0'; /* too long: no route matches */
     cu_request_id(r->request_id);
     set_source(r);
+    r->body_max = http_body_limit(r);
     cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl != NULL && strtoull(cl, NULL, 10) > cfg->max_body)
+    if (cl != NULL && strtoull(cl, NULL, 10) > r->body_max)
         r->body_too_large = 1;
     return r;
 }
@@ -101,7 +227,7 @@ static http_req *req_new(struct MHD_Connection *c, const cu_http_config *cfg, cu
 /* Over the limit, the rest of the body is counted in body_len but not kept. */
 static void body_append(http_req *r, const char *data, size_t n)
 {
-    if (!r->body_too_large && r->body_len + n > r->cfg->max_body) {
+    if (!r->body_too_large && r->body_len + n > r->body_max) {
         r->body_too_large = 1;
         wipe_free(r->body);
         r->body = NULL;
@@ -168,12 +294,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_req *r = *con_cls;
 
     (void)version;
-    if (r == NULL) {
+    if (r == NULL || *con_cls == &query_cut_mark) {
+        int cut = r != NULL;
+        *con_cls = NULL;
         r = req_new(c, cfg, ctx[1], url, method);
         if (r == NULL)
             return MHD_NO;
+        r->query_too_long = cut;
         *con_cls = r;
         atomic_fetch_add(&inflight, 1);
+        conn_enter(c, CONN_BODY);
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -183,17 +313,135 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * libmicrohttpd 0.9.75 refuses a response queued mid-upload, and the MHD_NO that
          * follows closes the connection with no answer at all. A client that goes on far
          * beyond the limit is cut off. */
-        if (r->body_too_large && r->body_len > cfg->max_body + DISCARD_MAX)
+        if (r->body_too_large && r->body_len > r->body_max + DISCARD_MAX)
             return MHD_NO;
         return MHD_YES;
     }
     if (r->queued)
         return MHD_YES;
-    if (r->body_too_large)
-        http_error(r, 413, "too_large", "request body over %zu bytes", cfg->max_body);
+    conn_enter(c, CONN_REPLY);
+    if (r->query_too_long)
+        http_error(r, 400, "too_many_parameters", "a query takes at most %d parameters",
+                   HTTP_MAX_QUERY);
+    else if (r->body_too_large)
+        http_error(r, 413, "too_large", "request body over %zu bytes", r->body_max);
     else
         http_dispatch(r);
     return queue(r);
+}
+
+/* --- libmicrohttpd's own errors ------------------------------------------------------------
+ * libmicrohttpd 0.9.75 answers some malformed requests itself, before any callback of ours: a
+ * malformed or oversized chunk, a request line or headers over the connection's memory (414,
+ * 431), a version other than HTTP/1.0 and 1.1 (505; HTTP/0.9 gets 400), a header line without
+ * a colon, a bad Content-Length. It makes those answers of static HTML without our headers and
+ * has no option to change them. Its internal calls of MHD_create_response_from_buffer and
+ * MHD_queue_response go through the PLT, so the two definitions below, in the executable, take
+ * them. Our own responses carry X-Request-Id and pass unchanged; libmicrohttpd's become the
+ * documented JSON error with the headers of every answer. We never call
+ * MHD_create_response_from_buffer ourselves: it notes which error libmicrohttpd is making.
+ *
+ * After a bad Content-Length, libmicrohttpd 0.9.75 builds the queued answer's headers twice
+ * (a doubled status line). There the JSON answer is written on the TLS session directly and
+ * the queue refused, which makes libmicrohttpd close the connection: one well-formed answer. */
+
+typedef struct MHD_Response *(*create_fn)(size_t, void *, enum MHD_ResponseMemoryMode);
+typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
+
+static create_fn real_create;
+static queue_fn real_queue;
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+/* The text of the error libmicrohttpd is answering on this thread's connection. */
+static _Thread_local const char *mhd_text;
+static _Thread_local size_t mhd_text_len;
+
+static void real_resolve(void)
+{
+    void *p = dlsym(RTLD_NEXT, "MHD_create_response_from_buffer");
+
+    memcpy(&real_create, &p, sizeof(p));
+    p = dlsym(RTLD_NEXT, "MHD_queue_response");
+    memcpy(&real_queue, &p, sizeof(p));
+}
+
+static int mhd_text_has(const char *needle)
+{
+    return mhd_text != NULL && memmem(mhd_text, mhd_text_len, needle, strlen(needle)) != NULL;
+}
+
+/* The code and message of libmicrohttpd's error of this status. */
+static void mhd_error_describe(unsigned status, const char **code, const char **msg)
+{
+    *code = status == 413   ? "too_large"
+            : status == 414 ? "uri_too_long"
+            : status == 431 ? "headers_too_large"
+            : status == 505 ? "http_version_not_supported"
+            : status >= 500 ? "internal"
+                            : "bad_request";
+    *msg = mhd_text_has("Content-Length")     ? "the Content-Length header is not a length taken here"
+           : mhd_text_has("chunked encoding") ? "the chunked encoding is malformed"
+           : mhd_text_has("chunk size")       ? "a chunk of the body is too large"
+           : mhd_text_has("too big")          ? "the request line or headers are too long"
+           : mhd_text_has("HTTP version")     ? "only HTTP/1.1 and HTTP/1.0 are spoken here"
+           : mhd_text_has("Host")             ? "an HTTP/1.1 request needs a Host header"
+                                              : "the request is not valid HTTP";
+}
+
+/* Writes r's answer, closing the connection, straight onto c's TLS session. */
+static void mhd_error_write(struct MHD_Connection *c, const http_req *r)
+{
+    const union MHD_ConnectionInfo *tls =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const char *reason = MHD_get_reason_phrase_for(r->status);
+    char head[1024];
+    int n;
+
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                 "Strict-Transport-Security: %s\r\nCache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\nX-Request-Id: %s\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 r->status, reason ? reason : "Error", HSTS, r->request_id, r->resp_len);
+    if (tls == NULL || fd == NULL || n <= 0 || (size_t)n >= sizeof(head) || r->resp == NULL)
+        return;
+    if (http_tls_send_all(tls->tls_session, fd->connect_fd, head, (size_t)n) == 0)
+        (void)http_tls_send_all(tls->tls_session, fd->connect_fd, r->resp, r->resp_len);
+}
+
+struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer,
+                                                     enum MHD_ResponseMemoryMode mode)
+{
+    pthread_once(&real_once, real_resolve);
+    mhd_text = buffer;
+    mhd_text_len = size;
+    return real_create(size, buffer, mode);
+}
+
+enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status,
+                                   struct MHD_Response *resp)
+{
+    http_req r;
+    const char *code, *msg;
+    enum MHD_Result ret;
+
+    pthread_once(&real_once, real_resolve);
+    if (resp == NULL || MHD_get_response_header(resp, "X-Request-Id") != NULL)
+        return real_queue(c, status, resp);
+    memset(&r, 0, sizeof(r));
+    r.conn = c;
+    cu_request_id(r.request_id);
+    mhd_error_describe(status, &code, &msg);
+    http_error(&r, status, code, "%s", msg);
+    if (mhd_text_has("Content-Length")) {
+        mhd_error_write(c, &r);
+        ret = MHD_NO;
+    } else {
+        ret = queue(&r);
+    }
+    wipe_free(r.resp);
+    mhd_text = NULL;
+    return ret;
 }
 
 /* One JSON line on stderr per request: ids, route, status, timing; never a value (P-AUD-4). */
@@ -227,10 +475,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_req *r = *con_cls;
     double secs;
 
-    (void)c;
     (void)toe;
-    if (r == NULL)
+    if (*con_cls == &query_cut_mark)
+        *con_cls = NULL;
+    if (*con_cls == NULL)
         return;
+    conn_enter(c, CONN_HEAD); /* a kept-alive connection waits for the next request */
     secs = now_s() - r->t0;
     if (r->status == 0)
         r->status = 499; /* the client went away */
@@ -276,6 +526,27 @@ static cu_rc load_tls(const cu_http_config *cfg, char **cert, char **key, cu_err
     return CU_OK;
 }
 
+/* Fills in the defaults of the settings left at 0. */
+static void config_defaults(cu_http_config *cfg)
+{
+    if (cfg->max_body == 0)
+        cfg->max_body = DEFAULT_MAX_BODY;
+    if (cfg->threads == 0) {
+        /* Eight per core: a request waits for its group's fsync (audit, P-AUD-3), and only
+         * requests waiting together can share one; more threads, bigger groups. */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = 8 * (n > 0 ? (unsigned)n : 2);
+    }
+    if (cfg->max_conns == 0)
+        cfg->max_conns = DEFAULT_MAX_CONNS;
+    if (cfg->max_conns_per_ip == 0)
+        cfg->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
+    if (cfg->header_timeout == 0)
+        cfg->header_timeout = DEFAULT_HEADER_TIMEOUT;
+    if (cfg->body_timeout == 0)
+        cfg->body_timeout = DEFAULT_BODY_TIMEOUT;
+}
+
 cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
 {
     cu_http_config cfg = *in;
@@ -289,14 +560,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     int sig = 0;
     cu_rc rc;
 
-    if (cfg.max_body == 0)
-        cfg.max_body = DEFAULT_MAX_BODY;
-    if (cfg.threads == 0) {
-        /* Eight per core: a request waits for its group's fsync (audit, P-AUD-3), and only
-         * requests waiting together can share one; more threads, bigger groups. */
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.threads = 8 * (n > 0 ? (unsigned)n : 2);
-    }
+    config_defaults(&cfg);
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg.port);
@@ -315,8 +579,10 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, cfg.threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+        cfg.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
     explicit_bzero(key, strlen(key));
     free(key);
@@ -328,9 +594,14 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     printf("custos: listening on https://%s:%u (TLS 1.3 only, %u threads)\n",
            cfg.listen ? cfg.listen : "127.0.0.1", info ? info->port : cfg.port, cfg.threads);
     fflush(stdout);
-    while (sig != SIGTERM && sig != SIGINT)
-        if (sigwait(&set, &sig) != 0)
+    /* Between signals, the deadlines of the connections. */
+    while (sig != SIGTERM && sig != SIGINT) {
+        struct timespec tick = {0, 250 * 1000 * 1000};
+        sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0 && errno != EAGAIN && errno != EINTR)
             break;
+        conns_reap(&cfg);
+    }
     /* Graceful stop: no new connections, in-flight requests finish (30 s at most). The
      * listening socket is ours to close once quiesced: left open, the kernel would go on
      * accepting connections that nobody serves. */

@@ -2,7 +2,9 @@
  * tls.c: the self-signed certificate a fresh `custos serve` makes for itself, so that even the
  * first start speaks TLS 1.3 (P-ENC-4). ECDSA P-256, one year, for localhost and 127.0.0.1;
  * the key file is written with mode 0600. Operators give real ones with --cert and --key.
+ * Also the one direct write on a connection's TLS session that server.c needs.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,28 @@
 #include <gnutls/x509.h>
 
 #include "http.h"
+#include "http_int.h"
 #include "util.h"
+
+int http_tls_send_all(void *session, int fd, const char *buf, size_t n)
+{
+    gnutls_session_t tls = session;
+
+    for (int tries = 0; n > 0 && tries < 50;) {
+        ssize_t w = gnutls_record_send(tls, buf, n);
+        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) {
+            struct pollfd p = {fd, POLLOUT, 0};
+            (void)poll(&p, 1, 100);
+            tries++;
+            continue;
+        }
+        if (w < 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return n == 0 ? 0 : -1;
+}
 
 static cu_rc fingerprint(gnutls_x509_crt_t crt, char fp[128], cu_err *err)
 {

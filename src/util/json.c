@@ -29,6 +29,9 @@
 #include "json.h"
 #include "util.h"
 
+#define JSON_STR_(x) #x
+#define JSON_STR(x) JSON_STR_(x)
+
 /* 2^53: up to here every integer is exactly a double. Same length as any integer that reaches
  * it, so a digit string of 16 digits compares against it with memcmp. */
 static const char json_int_max[] = "9007199254740992";
@@ -58,6 +61,8 @@ typedef struct json_scan {
     size_t len;
     size_t pos;
     size_t depth;                         /* open arrays and objects */
+    size_t nodes;                         /* values begun so far */
+    int too_many;                         /* stopped at CU_JSON_MAX_NODES */
     json_frame frames[CU_JSON_MAX_DEPTH]; /* open objects, outermost first */
     size_t nframes;
     json_key *keys;
@@ -645,6 +650,10 @@ static int scan_value(json_scan *sc)
     scan_ws(sc);
     if (sc->pos == sc->len)
         return scan_eof(sc);
+    if (++sc->nodes > CU_JSON_MAX_NODES) {
+        sc->too_many = 1;
+        return scan_fail(sc, sc->pos, "more than " JSON_STR(CU_JSON_MAX_NODES) " values");
+    }
     c = sc->s[sc->pos];
     switch (c) {
     case '{':
@@ -705,7 +714,8 @@ cu_rc cu_json_parse(const char *text, size_t len, cJSON **out, size_t *offset, c
         }
         if (offset != NULL)
             *offset = sc.err_off;
-        rc = cu_err_set(err, CU_ERR_INVALID, "invalid JSON at byte %zu: %s", sc.err_off, sc.reason);
+        rc = cu_err_set(err, sc.too_many && dup >= sc.err_off ? CU_ERR_LIMIT : CU_ERR_INVALID,
+                        "invalid JSON at byte %zu: %s", sc.err_off, sc.reason);
         goto out;
     }
     /* The scanner accepts a subset of what cJSON accepts, so cJSON fails only for memory. */

@@ -8,6 +8,8 @@
  *   - invalid UTF-8 anywhere, lone or misordered surrogate escapes (\ud800 alone), NUL (\u0000)
  *     inside strings,
  *   - nesting deeper than CU_JSON_MAX_DEPTH,
+ *   - more than CU_JSON_MAX_NODES values in all (objects, arrays and scalars each count one),
+ *     so that no document costs more than a bounded tree (refused with CU_ERR_LIMIT),
  *   - numbers that cannot be held exactly as a double integer or are out of range: integers
  *     beyond +/-2^53 and numbers whose magnitude overflows a double (64-bit ids travel as
  *     strings),
@@ -23,10 +25,11 @@
 #include "custos.h"
 
 #define CU_JSON_MAX_DEPTH 32
+#define CU_JSON_MAX_NODES 10000
 
 /* Parses len bytes of text (need not be NUL-terminated). On success *out is a cJSON tree the
- * caller owns (cJSON_Delete). On failure returns CU_ERR_INVALID (or CU_ERR_NOMEM), sets *out to
- * NULL, *offset (if not NULL) to the byte offset of the error, and err->msg to
+ * caller owns (cJSON_Delete). On failure returns CU_ERR_INVALID, CU_ERR_LIMIT (more than
+ * CU_JSON_MAX_NODES values) or CU_ERR_NOMEM, sets *out to NULL, *offset (if not NULL) to the byte offset of the error, and err->msg to
  * "invalid JSON at byte N: reason". */
 cu_rc cu_json_parse(const char *text, size_t len, cJSON **out, size_t *offset, cu_err *err);
 
