@@ -89,6 +89,9 @@ static const struct {
     {"malformed_json", 400},     {"unknown_field", 400},    {"missing_field", 400},
     {"invalid_field", 400},      {"purpose_required", 400}, {"unsupported_media_type", 415},
     {"method_not_allowed", 405}, {"internal", 500},         {"invalid_policy", 400},
+    {"json_too_complex", 400},   {"body_not_allowed", 400}, {"too_many_parameters", 400},
+    {"bad_request", 400},        {"uri_too_long", 414},     {"headers_too_large", 431},
+    {"http_version_not_supported", 505},
 };
 
 static const char *perm_name(cu_perm p)

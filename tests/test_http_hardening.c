@@ -1,0 +1,552 @@
+/*
+ * test_http_hardening.c: the HTTP layer against slow, greedy and malformed clients (issue 18):
+ * connection limits per address and deadlines for headers and bodies, queries with too many
+ * parameters, small bodies where no credential is needed or no body is taken, the JSON node
+ * cap, HEAD wherever GET is, and the errors libmicrohttpd makes itself answered as the
+ * documented JSON with the headers of every answer.
+ *
+ * What curl cannot send goes over a raw TLS 1.3 connection made here with GnuTLS, which may
+ * bind any source address of 127.0.0.0/8 to play a second client. Every attack is bounded in
+ * count and time, and aims at loopback only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+
+#include "json.h"
+#include "srv.h"
+#include "th.h"
+
+static srv_world *W;
+
+static int group_setup(void **state)
+{
+    W = srv_world_new("hardened", NULL);
+    *state = W;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    srv_world_free(W);
+    W = NULL;
+    return 0;
+}
+
+/* --- a raw TLS 1.3 client ---------------------------------------------------------------- */
+
+typedef struct raw {
+    int fd;
+    gnutls_session_t tls;
+    gnutls_certificate_credentials_t cred;
+} raw;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Connects to s from the source address src (NULL: any) and completes the TLS handshake.
+ * 0, or -1 when the server refused or closed the connection. The certificate is not checked:
+ * these tests are about HTTP, and test_http.c checks the certificate. */
+static int raw_open(raw *c, const srv *s, const char *src)
+{
+    const char *colon = strrchr(s->base, ':');
+    struct sockaddr_in to = {0}, from = {0};
+    struct timeval tv = {5, 0};
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->fd >= 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)atoi(colon + 1));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (src != NULL) {
+        from.sin_family = AF_INET;
+        inet_pton(AF_INET, src, &from.sin_addr);
+        assert_int_equal(bind(c->fd, (struct sockaddr *)&from, sizeof(from)), 0);
+    }
+    if (connect(c->fd, (struct sockaddr *)&to, sizeof(to)) != 0)
+        return -1;
+    assert_int_equal(gnutls_certificate_allocate_credentials(&c->cred), 0);
+    assert_int_equal(gnutls_init(&c->tls, GNUTLS_CLIENT), 0);
+    assert_int_equal(gnutls_priority_set_direct(c->tls, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL),
+                     0);
+    assert_int_equal(gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred), 0);
+    gnutls_transport_set_int(c->tls, c->fd);
+    do
+        rc = gnutls_handshake(c->tls);
+    while (rc < 0 && gnutls_error_is_fatal(rc) == 0 && rc != GNUTLS_E_AGAIN);
+    return rc == 0 ? 0 : -1;
+}
+
+static void raw_close(raw *c)
+{
+    if (c->tls != NULL)
+        gnutls_deinit(c->tls);
+    if (c->cred != NULL)
+        gnutls_certificate_free_credentials(c->cred);
+    if (c->fd >= 0)
+        close(c->fd);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+static void raw_send(raw *c, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = gnutls_record_send(c->tls, buf, n);
+        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
+            continue;
+        assert_true(w > 0);
+        buf += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Reads until the server closes the connection or secs pass. Returns the bytes read
+ * (NUL-terminated in buf); *closed says whether the connection ended. */
+static size_t raw_read(raw *c, char *buf, size_t cap, double secs, int *closed)
+{
+    double until = mono_s() + secs;
+    size_t n = 0;
+
+    *closed = 0;
+    while (n + 1 < cap && mono_s() < until) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        ssize_t got;
+        if (gnutls_record_check_pending(c->tls) == 0 && poll(&p, 1, 100) == 0)
+            continue;
+        got = gnutls_record_recv(c->tls, buf + n, cap - 1 - n);
+        if (got == GNUTLS_E_AGAIN || got == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (got <= 0) {
+            *closed = 1;
+            break;
+        }
+        n += (size_t)got;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+/* Sends req on a fresh connection and reads the whole answer (the server closes after it). */
+static size_t raw_exchange(const srv *s, const char *req, size_t len, char *buf, size_t cap)
+{
+    raw c;
+    int closed;
+    size_t n;
+
+    assert_int_equal(raw_open(&c, s, NULL), 0);
+    raw_send(&c, req, len);
+    n = raw_read(&c, buf, cap, 10, &closed);
+    raw_close(&c);
+    return n;
+}
+
+/* How many times an answer's status line starts a line of text. */
+static int status_lines(const char *text)
+{
+    int n = 0;
+
+    for (const char *p = text; (p = strstr(p, "HTTP/1.")) != NULL; p++)
+        n += p == text || p[-1] == '\n';
+    return n;
+}
+
+/* The value of header name in an answer, copied into out (empty if absent). */
+static void header_of(const char *answer, const char *name, char *out, size_t cap)
+{
+    const char *end = strstr(answer, "\r\n\r\n");
+    size_t nlen = strlen(name);
+
+    out[0] = '\0';
+    for (const char *p = strstr(answer, "\r\n"); p != NULL && p < end; p = strstr(p + 2, "\r\n"))
+        if (strncasecmp(p + 2, name, nlen) == 0 && p[2 + nlen] == ':') {
+            const char *v = p + 3 + nlen, *e = strstr(v, "\r\n");
+            size_t len;
+            while (*v == ' ')
+                v++;
+            len = (size_t)(e - v) < cap - 1 ? (size_t)(e - v) : cap - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return;
+        }
+}
+
+/* Asserts a raw answer is exactly one JSON error of this status and code with the headers of
+ * every answer of Custos. */
+static void assert_raw_error(const char *answer, int status, const char *code)
+{
+    char want[32], got[64], val[128], msg[256];
+    const char *body = strstr(answer, "\r\n\r\n");
+
+    if (status_lines(answer) != 1)
+        fail_msg("expected one status line, got %d in:\n%s", status_lines(answer), answer);
+    snprintf(want, sizeof(want), "HTTP/1.1 %d ", status);
+    if (strncmp(answer, want, strlen(want)) != 0)
+        fail_msg("expected status %d, got:\n%s", status, answer);
+    header_of(answer, "Content-Type", val, sizeof(val));
+    assert_string_equal(val, "application/json");
+    header_of(answer, "Strict-Transport-Security", val, sizeof(val));
+    assert_string_equal(val, "max-age=63072000; includeSubDomains");
+    header_of(answer, "X-Content-Type-Options", val, sizeof(val));
+    assert_string_equal(val, "nosniff");
+    header_of(answer, "Cache-Control", val, sizeof(val));
+    assert_string_equal(val, "no-store");
+    header_of(answer, "X-Request-Id", val, sizeof(val));
+    assert_int_equal(strlen(val), 32);
+    assert_non_null(body);
+    header_of(answer, "Content-Length", val, sizeof(val));
+    assert_int_equal(strtoul(val, NULL, 10), strlen(body + 4));
+    if (srv_err(body + 4, got, msg) != 0)
+        fail_msg("not a JSON error: %s", body + 4);
+    assert_string_equal(got, code);
+}
+
+/* --- item 4: connection limits and deadlines ---------------------------------------------- */
+
+/* Half a request line, then nothing: the connection is closed at the header deadline, long
+ * before the 30 s idle timeout. */
+static void test_half_a_request_line_is_cut_at_the_header_deadline(void **state)
+{
+    const char *const extra[] = {"--header-timeout", "1", NULL};
+    char buf[256];
+    int closed;
+    srv s;
+    raw c;
+
+    (void)state;
+    srv_start(&s, extra);
+    assert_int_equal(raw_open(&c, &s, NULL), 0);
+    raw_send(&c, "GET /heal", 9);
+    raw_read(&c, buf, sizeof(buf), 15, &closed);
+    assert_true(closed);
+    assert_int_equal(buf[0], '\0');
+    raw_close(&c);
+    /* Trickling bytes does not keep it open: each one comes before the idle timeout, but the
+     * deadline runs from the start. */
+    assert_int_equal(raw_open(&c, &s, NULL), 0);
+    closed = 0;
+    for (int i = 0; i < 60 && !closed; i++) {
+        raw_send(&c, "X", 1);
+        raw_read(&c, buf, sizeof(buf), 0.25, &closed);
+    }
+    assert_true(closed);
+    raw_close(&c);
+    assert_int_equal(srv_stop(&s, 1), 0);
+}
+
+/* A body announced and never sent is cut at the body deadline. */
+static void test_a_stalled_body_is_cut_at_the_body_deadline(void **state)
+{
+    const char *const extra[] = {"--body-timeout", "1", NULL};
+    static const char req[] = "POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              "application/json\r\nContent-Length: 100\r\n\r\n{\"na";
+    char buf[256];
+    int closed;
+    srv s;
+    raw c;
+
+    (void)state;
+    srv_start(&s, extra);
+    assert_int_equal(raw_open(&c, &s, NULL), 0);
+    raw_send(&c, req, sizeof(req) - 1);
+    raw_read(&c, buf, sizeof(buf), 15, &closed);
+    assert_true(closed);
+    raw_close(&c);
+    assert_int_equal(srv_stop(&s, 1), 0);
+}
+
+#define ATTACK 300
+
+/* 300 connections from one address, each sending half a request line: that address gets
+ * its 8, the others are refused at once, and another address still gets /healthz. */
+static void test_one_address_cannot_take_the_server_offline(void **state)
+{
+    const char *const extra[] = {"--max-connections-per-ip", "8", "--header-timeout", "120",
+                                 NULL};
+    static const char health[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    static raw att[ATTACK];
+    char buf[2048];
+    int open = 0, closed;
+    srv s;
+    raw c;
+
+    (void)state;
+    srv_start(&s, extra);
+    for (int i = 0; i < ATTACK; i++) {
+        if (raw_open(&att[i], &s, "127.0.0.1") == 0) {
+            raw_send(&att[i], "GET /heal", 9);
+            open++;
+        }
+    }
+    assert_true(open >= 1);
+    assert_true(open <= 8);
+    assert_int_equal(raw_open(&c, &s, "127.0.0.2"), 0);
+    raw_send(&c, health, sizeof(health) - 1);
+    raw_read(&c, buf, sizeof(buf), 10, &closed);
+    raw_close(&c);
+    if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0)
+        fail_msg("/healthz from 127.0.0.2 under attack: %s", buf);
+    for (int i = 0; i < ATTACK; i++)
+        raw_close(&att[i]);
+    assert_int_equal(srv_stop(&s, 1), 0);
+}
+
+/* --- item 6: many query parameters -------------------------------------------------------- */
+
+static void test_a_thousand_query_parameters_answer_400_at_once(void **state)
+{
+    size_t cap = 16 * 1000 + 64, n;
+    char *path = malloc(cap);
+    srv_resp r;
+
+    (void)state;
+    assert_non_null(path);
+    n = (size_t)snprintf(path, cap, "/healthz?");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(path + n, cap - n, "%sa%d=1", i ? "&" : "", i);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 400, "too_many_parameters");
+    srv_resp_free(&r);
+    /* 32 are still read (and refused one by one where the route takes none of them). */
+    n = (size_t)snprintf(path, cap, "/v1/audit?");
+    for (int i = 0; i < 32; i++)
+        n += (size_t)snprintf(path + n, cap - n, "%sa%d=1", i ? "&" : "", i);
+    assert_int_equal(srv_call(&W->s, "GET", path, W->s.operator_key, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 400, "unknown_field");
+    srv_resp_free(&r);
+    free(path);
+}
+
+/* --- item 5: small bodies without a credential, and the node cap -------------------------- */
+
+static void test_login_body_over_8_KiB_is_413_unparsed(void **state)
+{
+    char path[128], *body = malloc(9001);
+    srv_resp r;
+
+    (void)state;
+    assert_non_null(body);
+    /* Not even JSON: a parse would answer 400 malformed_json. */
+    memset(body, '[', 9000);
+    body[9000] = '\0';
+    snprintf(path, sizeof(path), "/v1/tenants/%s/login", W->a.id);
+    assert_int_equal(srv_call(&W->s, "POST", path, NULL, NULL, body, &r), 0);
+    srv_assert_err(&r, 413, "too_large");
+    srv_resp_free(&r);
+    free(body);
+}
+
+/* Builds {"name":[0,0,...]} with n values in all (the object and the array count). */
+static char *many_values(size_t n)
+{
+    size_t cap = 16 + 2 * n, len;
+    char *s = malloc(cap);
+
+    assert_non_null(s);
+    len = (size_t)snprintf(s, cap, "{\"name\":[");
+    for (size_t i = 0; i + 2 < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s0", i ? "," : "");
+    snprintf(s + len, cap - len, "]}");
+    return s;
+}
+
+static void test_json_over_the_node_cap_is_refused(void **state)
+{
+    char *ok = many_values(CU_JSON_MAX_NODES), *over = many_values(CU_JSON_MAX_NODES + 1);
+    cJSON *doc = NULL;
+    cu_err e = {0};
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(cu_json_parse(ok, strlen(ok), &doc, NULL, &e), CU_OK);
+    cJSON_Delete(doc);
+    assert_int_equal(cu_json_parse(over, strlen(over), &doc, NULL, &e), CU_ERR_LIMIT);
+    assert_null(doc);
+    assert_non_null(strstr(e.msg, "values"));
+    assert_int_equal(srv_call(&W->s, "POST", "/v1/tenants", W->s.operator_key, NULL, over, &r), 0);
+    srv_assert_err(&r, 400, "json_too_complex");
+    srv_resp_free(&r);
+    free(ok);
+    free(over);
+}
+
+/* --- item 17: routes that take no body ---------------------------------------------------- */
+
+static void test_routes_without_a_body_refuse_one_before_acting(void **state)
+{
+    const char *owner = W->a.key[CU_ROLE_OWNER];
+    char path[160];
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(srv_call(&W->s, "POST", "/v1/sweep", W->s.operator_key, NULL, "{}", &r), 0);
+    srv_assert_err(&r, 400, "body_not_allowed");
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/keys/rotate", W->a.id);
+    assert_int_equal(srv_call(&W->s, "POST", path, owner, NULL, "{\"x\":1}", &r), 0);
+    srv_assert_err(&r, 400, "body_not_allowed");
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit/checkpoints", W->a.id);
+    assert_int_equal(srv_call(&W->s, "POST", path, owner, NULL, "{}", &r), 0);
+    srv_assert_err(&r, 400, "body_not_allowed");
+    srv_resp_free(&r);
+    /* No checkpoint was made by the refused request. */
+    assert_int_equal(srv_call(&W->s, "GET", path, owner, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "\"seq\""));
+    srv_resp_free(&r);
+    assert_int_equal(srv_call(&W->s, "POST", "/v1/logout", W->a.session, NULL, "{}", &r), 0);
+    srv_assert_err(&r, 400, "body_not_allowed");
+    srv_resp_free(&r);
+    /* The session still works: logout did not act. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, W->a.session, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+    /* Without a body they act. */
+    assert_int_equal(srv_call(&W->s, "POST", "/v1/sweep", W->s.operator_key, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+}
+
+/* --- item 18: HEAD ------------------------------------------------------------------------- */
+
+static void test_head_is_served_wherever_get_is(void **state)
+{
+    static const char head[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char buf[2048], val[64], req[512];
+    srv_resp r;
+
+    (void)state;
+    raw_exchange(&W->s, head, sizeof(head) - 1, buf, sizeof(buf));
+    if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0)
+        fail_msg("HEAD /healthz: %s", buf);
+    header_of(buf, "Strict-Transport-Security", val, sizeof(val));
+    assert_true(val[0] != '\0');
+    /* Headers only: nothing follows them. */
+    assert_string_equal(strstr(buf, "\r\n\r\n"), "\r\n\r\n");
+    snprintf(req, sizeof(req),
+             "HEAD /v1/tenants/%s/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Connection: close\r\n\r\n",
+             W->a.id, W->a.key[CU_ROLE_OWNER]);
+    raw_exchange(&W->s, req, strlen(req), buf, sizeof(buf));
+    if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0)
+        fail_msg("HEAD on the audit log: %s", buf);
+    assert_string_equal(strstr(buf, "\r\n\r\n"), "\r\n\r\n");
+    assert_int_equal(srv_call(&W->s, "POST", "/healthz", NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 405, "method_not_allowed");
+    assert_string_equal(r.allow, "GET, HEAD");
+    srv_resp_free(&r);
+}
+
+/* --- items 15 and 16: libmicrohttpd's own errors ------------------------------------------ */
+
+static void test_errors_of_libmicrohttpd_are_json_with_our_headers(void **state)
+{
+    static const struct {
+        const char *req;
+        int status;
+        const char *code;
+    } cases[] = {
+        {"POST /v1/sweep HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+         "bad_request"},
+        {"POST /v1/sweep HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "FFFFFFFFFFFFFFFFFFFF\r\n",
+         413, "too_large"},
+        {"GET /healthz HTTP/2.5\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"},
+        {"GET /healthz\r\n\r\n", 400, "bad_request"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", 400, "bad_request"},
+    };
+    size_t big = 70 * 1024, n;
+    char *buf = malloc(4096), *req = malloc(big + 128);
+
+    (void)state;
+    assert_non_null(buf);
+    assert_non_null(req);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        raw_exchange(&W->s, cases[i].req, strlen(cases[i].req), buf, 4096);
+        assert_raw_error(buf, cases[i].status, cases[i].code);
+    }
+    /* A request line, then headers, over the connection's 64 KiB. */
+    memset(req, 'a', big + 127);
+    memcpy(req, "GET /", 5);
+    snprintf(req + 5 + big, 123, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    raw_exchange(&W->s, req, strlen(req), buf, 4096);
+    assert_raw_error(buf, 414, "uri_too_long");
+    n = (size_t)snprintf(req, 64, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + n, 'b', big);
+    snprintf(req + n + big, 64, "\r\n\r\n");
+    raw_exchange(&W->s, req, strlen(req), buf, 4096);
+    assert_raw_error(buf, 431, "headers_too_large");
+    free(req);
+    free(buf);
+}
+
+static void test_a_bad_content_length_gets_one_well_formed_answer(void **state)
+{
+    static const struct {
+        const char *length;
+        int status;
+        const char *code;
+    } cases[] = {
+        {"-5", 400, "bad_request"},
+        {"abc", 400, "bad_request"},
+        {"99999999999999999999999", 413, "too_large"},
+    };
+    char req[256], buf[4096];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(req, sizeof(req), "POST /v1/sweep HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\n",
+                 cases[i].length);
+        raw_exchange(&W->s, req, strlen(req), buf, sizeof(buf));
+        assert_raw_error(buf, cases[i].status, cases[i].code);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test(test_a_thousand_query_parameters_answer_400_at_once),
+        cmocka_unit_test(test_login_body_over_8_KiB_is_413_unparsed),
+        cmocka_unit_test(test_json_over_the_node_cap_is_refused),
+        cmocka_unit_test(test_routes_without_a_body_refuse_one_before_acting),
+        cmocka_unit_test(test_head_is_served_wherever_get_is),
+        cmocka_unit_test(test_errors_of_libmicrohttpd_are_json_with_our_headers),
+        cmocka_unit_test(test_a_bad_content_length_gets_one_well_formed_answer),
+    };
+    const struct CMUnitTest own[] = {
+        cmocka_unit_test(test_half_a_request_line_is_cut_at_the_header_deadline),
+        cmocka_unit_test(test_a_stalled_body_is_cut_at_the_body_deadline),
+        cmocka_unit_test(test_one_address_cannot_take_the_server_offline),
+    };
+    int rc;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    gnutls_global_init();
+    rc = cmocka_run_group_tests_name("http hardening, shared server", shared, group_setup,
+                                     group_teardown);
+    rc |= cmocka_run_group_tests_name("http hardening, own servers", own, NULL, NULL);
+    gnutls_global_deinit();
+    curl_global_cleanup();
+    return rc;
+}
