@@ -25,7 +25,7 @@
 #include "custos.h"
 
 #define CU_JSON_MAX_DEPTH 32
-#define CU_JSON_MAX_NODES 10000
+#define CU_JSON_MAX_NODES 131072
 
 /* Parses len bytes of text (need not be NUL-terminated). On success *out is a cJSON tree the
  * caller owns (cJSON_Delete). On failure returns CU_ERR_INVALID, CU_ERR_LIMIT (more than
