@@ -86,8 +86,7 @@ static int raw_open(raw *c, const srv *s, const char *src)
         return -1;
     assert_int_equal(gnutls_certificate_allocate_credentials(&c->cred), 0);
     assert_int_equal(gnutls_init(&c->tls, GNUTLS_CLIENT), 0);
-    assert_int_equal(gnutls_priority_set_direct(c->tls, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL),
-                     0);
+    assert_int_equal(gnutls_priority_set_direct(c->tls, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL), 0);
     assert_int_equal(gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred), 0);
     gnutls_transport_set_int(c->tls, c->fd);
     do
@@ -280,8 +279,7 @@ static void test_a_stalled_body_is_cut_at_the_body_deadline(void **state)
  * its 8, the others are refused at once, and another address still gets /healthz. */
 static void test_one_address_cannot_take_the_server_offline(void **state)
 {
-    const char *const extra[] = {"--max-connections-per-ip", "8", "--header-timeout", "120",
-                                 NULL};
+    const char *const extra[] = {"--max-connections-per-ip", "8", "--header-timeout", "120", NULL};
     static const char health[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     static raw att[ATTACK];
     char buf[2048];
@@ -516,7 +514,8 @@ static void test_a_bad_content_length_gets_one_well_formed_answer(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        snprintf(req, sizeof(req), "POST /v1/sweep HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\n",
+        snprintf(req, sizeof(req),
+                 "POST /v1/sweep HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\n",
                  cases[i].length);
         raw_exchange(&W->s, req, strlen(req), buf, sizeof(buf));
         assert_raw_error(buf, cases[i].status, cases[i].code);

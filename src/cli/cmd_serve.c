@@ -36,11 +36,13 @@ static const char help[] =
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
     "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"
     "                          3600; 0: never; see custos sweep)\n"
-    "  --max-connections N     open connections at most (default 1024)    CUSTOS_MAX_CONNECTIONS\n"
-    "  --max-connections-per-ip N  from one address (default 64)          CUSTOS_MAX_CONNECTIONS_PER_IP\n"
-    "  --header-timeout S      seconds for the TLS handshake and the      CUSTOS_HEADER_TIMEOUT\n"
-    "                          headers of a request (default 10)\n"
-    "  --body-timeout S        seconds for a body after its headers       CUSTOS_BODY_TIMEOUT\n"
+    "  --max-connections N     open connections at most (default 1024)     CUSTOS_MAX_CONNECTIONS\n"
+    "  --max-connections-per-ip N  from one client address (default 64)\n"
+    "                                                                      "
+    "CUSTOS_MAX_CONNECTIONS_PER_IP\n"
+    "  --header-timeout S      seconds for the TLS handshake and a         CUSTOS_HEADER_TIMEOUT\n"
+    "                          request's headers (default 10)\n"
+    "  --body-timeout S        seconds for a body after its headers        CUSTOS_BODY_TIMEOUT\n"
     "                          (default 60)\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
@@ -56,13 +58,11 @@ enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY
 #define SET_LIMITS 9
 #define NSETTINGS 13
 static const char *const names[NSETTINGS] = {
-    "listen",          "port",           "cert",          "key",
-    "threads",         "max_body",       "quiet",         "data",
-    "sweep_interval",  "max_connections", "max_connections_per_ip", "header_timeout",
-    "body_timeout"};
+    "listen", "port", "cert", "key", "threads", "max_body", "quiet", "data", "sweep_interval",
+    "max_connections", "max_connections_per_ip", "header_timeout", "body_timeout"};
 static const char *const envs[NSETTINGS] = {
-    "CUSTOS_LISTEN",  "CUSTOS_PORT",     "CUSTOS_CERT", "CUSTOS_KEY",           "CUSTOS_THREADS",
-    "CUSTOS_MAX_BODY", "CUSTOS_QUIET",   "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
+    "CUSTOS_LISTEN", "CUSTOS_PORT", "CUSTOS_CERT", "CUSTOS_KEY", "CUSTOS_THREADS",
+    "CUSTOS_MAX_BODY", "CUSTOS_QUIET", "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
     "CUSTOS_MAX_CONNECTIONS", "CUSTOS_MAX_CONNECTIONS_PER_IP", "CUSTOS_HEADER_TIMEOUT",
     "CUSTOS_BODY_TIMEOUT"};
 

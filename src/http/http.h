@@ -13,15 +13,15 @@
 #include "custos.h"
 
 typedef struct cu_http_config {
-    const char *listen;   /* address to bind, default 127.0.0.1 */
-    unsigned port;        /* 0: any free port (printed at start) */
-    const char *cert;     /* PEM certificate chain; NULL: self-signed in the data directory */
-    const char *key;      /* PEM private key */
-    const char *data_dir; /* for the self-signed certificate */
-    unsigned threads;     /* 0: one per core */
-    size_t max_body;      /* bytes; 0: 1 MiB */
-    int quiet;            /* no access log */
-    unsigned max_conns;   /* open connections at most; 0: 1024 */
+    const char *listen;        /* address to bind, default 127.0.0.1 */
+    unsigned port;             /* 0: any free port (printed at start) */
+    const char *cert;          /* PEM certificate chain; NULL: self-signed in the data directory */
+    const char *key;           /* PEM private key */
+    const char *data_dir;      /* for the self-signed certificate */
+    unsigned threads;          /* 0: one per core */
+    size_t max_body;           /* bytes; 0: 1 MiB */
+    int quiet;                 /* no access log */
+    unsigned max_conns;        /* open connections at most; 0: 1024 */
     unsigned max_conns_per_ip; /* from one client address; 0: 64 */
     unsigned header_timeout;   /* seconds for the TLS handshake and a request's headers; 0: 10 */
     unsigned body_timeout;     /* seconds for a request's body after its headers; 0: 60 */

@@ -80,7 +80,7 @@ struct http_req {
     char *resp;
     size_t resp_len;
     char set_cookie[256];
-    char allow[64]; /* for 405 */
+    char allow[64];           /* for 405 */
     const char *content_type; /* NULL: application/json */
     const char *err_code;
     double t0;

@@ -378,7 +378,7 @@ static void mhd_error_describe(unsigned status, const char **code, const char **
             : status == 505 ? "http_version_not_supported"
             : status >= 500 ? "internal"
                             : "bad_request";
-    *msg = mhd_text_has("Content-Length")     ? "the Content-Length header is not a length taken here"
+    *msg = mhd_text_has("Content-Length") ? "the Content-Length header is not a length taken here"
            : mhd_text_has("chunked encoding") ? "the chunked encoding is malformed"
            : mhd_text_has("chunk size")       ? "a chunk of the body is too large"
            : mhd_text_has("too big")          ? "the request line or headers are too long"
@@ -392,7 +392,8 @@ static void mhd_error_write(struct MHD_Connection *c, const http_req *r)
 {
     const union MHD_ConnectionInfo *tls =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     const char *reason = MHD_get_reason_phrase_for(r->status);
     char head[1024];
     int n;

@@ -29,8 +29,8 @@
 
 /* Parses len bytes of text (need not be NUL-terminated). On success *out is a cJSON tree the
  * caller owns (cJSON_Delete). On failure returns CU_ERR_INVALID, CU_ERR_LIMIT (more than
- * CU_JSON_MAX_NODES values) or CU_ERR_NOMEM, sets *out to NULL, *offset (if not NULL) to the byte offset of the error, and err->msg to
- * "invalid JSON at byte N: reason". */
+ * CU_JSON_MAX_NODES values) or CU_ERR_NOMEM, sets *out to NULL, *offset (if not NULL) to the byte
+ * offset of the error, and err->msg to "invalid JSON at byte N: reason". */
 cu_rc cu_json_parse(const char *text, size_t len, cJSON **out, size_t *offset, cu_err *err);
 
 /* Serializes compactly; caller frees the result with free(). NULL on allocation failure. */
