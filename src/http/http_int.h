@@ -2,9 +2,11 @@
  * http_int.h: what the files of src/http/ share: the request, the route table, responses and
  * errors, body validation, metrics.
  *
- * Order of checks for every request (P-ISO-1, P-ACC-1): route (404/405), authentication (401),
- * tenant match (a foreign tenant answers exactly as a missing one: 404), permission (403),
- * purpose (400/403), then body (415, 413, 400), and in the handler the query (400).
+ * Order of checks for every request (P-ISO-1, P-ACC-1): a query of more than HTTP_MAX_QUERY
+ * parameters (400) and a body over its route's limit (413) first, in server.c; then route
+ * (404/405; HEAD goes where GET does), authentication (401), tenant match (a foreign tenant
+ * answers exactly as a missing one: 404), permission (403), purpose (400/403), then body (415,
+ * 400; a body where the route takes none, 400), and in the handler the query (400).
  */
 #ifndef CU_HTTP_INT_H
 #define CU_HTTP_INT_H
