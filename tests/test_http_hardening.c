@@ -512,7 +512,8 @@ static void test_a_bad_content_length_gets_one_well_formed_answer(void **state)
         {"abc", 400, "bad_request"},
         {"99999999999999999999999", 413, "too_large"},
     };
-    char req[256], buf[4096];
+    char req[256], buf[4096], big[256 + 20000];
+    size_t n;
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -522,6 +523,14 @@ static void test_a_bad_content_length_gets_one_well_formed_answer(void **state)
         raw_exchange(&W->s, req, strlen(req), buf, sizeof(buf));
         assert_raw_error(buf, cases[i].status, cases[i].code);
     }
+    /* With 20 KB after the headers, still unread when the server closes: the answer is not
+     * lost to a reset. */
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /v1/sweep HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+    memcpy(big, req, n);
+    memset(big + n, 'x', 20000);
+    raw_exchange(&W->s, big, n + 20000, buf, sizeof(buf));
+    assert_raw_error(buf, 400, "bad_request");
 }
 
 int main(void)

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,6 +51,7 @@
 #define DEFAULT_HEADER_TIMEOUT 10
 #define DEFAULT_BODY_TIMEOUT 60
 #define IDLE_TIMEOUT 30
+#define DRAIN_MS 100 /* reading what a refused client still sends, at most */
 #define DISCARD_MAX ((size_t)16 * 1024 * 1024) /* read and dropped past the limit, at most */
 
 static atomic_int inflight;
@@ -387,6 +389,22 @@ static void mhd_error_describe(unsigned status, const char **code, const char **
                                               : "the request is not valid HTTP";
 }
 
+/* Ends the sending side after an answer written directly, then reads and drops what the
+ * client still sends, for DRAIN_MS at most: closing a socket with unread data resets the
+ * connection, and the client may lose the answer. */
+static void drain(int fd)
+{
+    double until = now_s() + DRAIN_MS / 1e3;
+    char junk[4096];
+
+    shutdown(fd, SHUT_WR);
+    while (now_s() < until) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, DRAIN_MS) <= 0 || recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+            break;
+    }
+}
+
 /* Writes r's answer, closing the connection, straight onto c's TLS session. */
 static void mhd_error_write(struct MHD_Connection *c, const http_req *r)
 {
@@ -406,8 +424,9 @@ static void mhd_error_write(struct MHD_Connection *c, const http_req *r)
                  r->status, reason ? reason : "Error", HSTS, r->request_id, r->resp_len);
     if (tls == NULL || fd == NULL || n <= 0 || (size_t)n >= sizeof(head) || r->resp == NULL)
         return;
-    if (http_tls_send_all(tls->tls_session, fd->connect_fd, head, (size_t)n) == 0)
-        (void)http_tls_send_all(tls->tls_session, fd->connect_fd, r->resp, r->resp_len);
+    if (http_tls_send_all(tls->tls_session, fd->connect_fd, head, (size_t)n) == 0 &&
+        http_tls_send_all(tls->tls_session, fd->connect_fd, r->resp, r->resp_len) == 0)
+        drain(fd->connect_fd);
 }
 
 struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer,
