@@ -36,6 +36,8 @@ static const char help[] =
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
     "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"
     "                          3600; 0: never; see custos sweep)\n"
+    "  --operator-key-file F   on first start, write the operator API key to F\n"
+    "                          (mode 0600) instead of printing it\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
     "                          quiet, data, sweep_interval); flags beat the environment,\n"
@@ -43,7 +45,7 @@ static const char help[] =
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
-       OPT_CONFIG, OPT_SWEEP };
+       OPT_CONFIG, OPT_SWEEP, OPT_OPKEY };
 
 #define NSETTINGS 9
 static const char *const names[NSETTINGS] = {"listen",  "port",     "cert",  "key",
@@ -181,8 +183,34 @@ static int parse_uint(const char *name, const char *s, unsigned long max, unsign
     return 0;
 }
 
-/* Initializes the vault if the directory has none; prints an operator key if none exists. */
-static int first_start(const cli_common *c, cu_vault **v)
+/* A TLS key given with --key must be the operator's and private, like the master key file. */
+static int check_tls_key(const char *path)
+{
+    cu_err err = {0};
+
+    if (path != NULL && cu_file_check_private(path, "TLS key", 0, &err) != CU_OK)
+        return cli_fail(&err);
+    return 0;
+}
+
+/* Hands out the first operator key: printed, or written to keyfile (0600) so that it need not
+ * pass through a terminal or a log. */
+static int give_operator_key(const char *keyfile, const char *secret)
+{
+    cu_err err = {0};
+
+    if (keyfile == NULL) {
+        printf("custos: operator API key (shown once, keep it safe): %s\n", secret);
+        return 0;
+    }
+    if (cu_file_write_atomic(keyfile, secret, strlen(secret), 0600, &err) != CU_OK)
+        return cli_fail(&err);
+    printf("custos: operator API key written to %s (mode 0600)\n", keyfile);
+    return 0;
+}
+
+/* Initializes the vault if the directory has none; gives out an operator key if none exists. */
+static int first_start(const cli_common *c, const char *keyfile, cu_vault **v)
 {
     cu_vault_opts o;
     char *pass = NULL, path[4200], secret[CU_APIKEY_SECRET_MAX];
@@ -215,9 +243,9 @@ static int first_start(const cli_common *c, cu_vault **v)
         return 0;
     if (cu_apikey_create(*v, &ctx, 0, CU_ROLE_OPERATOR, "operator", &k, secret, &err) != CU_OK)
         return cli_fail(&err);
-    printf("custos: operator API key (shown once, keep it safe): %s\n", secret);
+    rc = give_operator_key(keyfile, secret);
     cu_str_wipe(secret);
-    return 0;
+    return rc;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -233,10 +261,11 @@ int cmd_serve(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"sweep-interval", required_argument, NULL, OPT_SWEEP},
+        {"operator-key-file", required_argument, NULL, OPT_OPKEY},
         {NULL, 0, NULL, 0},
     };
     settings file = {{0}}, flags = {{0}};
-    const char *config = getenv("CUSTOS_CONFIG");
+    const char *config = getenv("CUSTOS_CONFIG"), *opkey = NULL;
     cu_http_config hc = {0};
     cu_vault *v = NULL;
     cu_err err = {0};
@@ -261,6 +290,8 @@ int cmd_serve(int argc, char **argv)
             config = optarg;
         } else if (opt == OPT_SWEEP) {
             set(&flags, 8, optarg);
+        } else if (opt == OPT_OPKEY) {
+            opkey = optarg;
         } else {
             rc = cli_usage("serve", "unknown option");
             goto out;
@@ -287,7 +318,7 @@ int cmd_serve(int argc, char **argv)
         (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
         (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0))
         goto out;
-    if ((rc = first_start(&c, &v)) != 0)
+    if ((rc = check_tls_key(val[3])) != 0 || (rc = first_start(&c, opkey, &v)) != 0)
         goto out;
     hc.listen = val[0] ? val[0] : "127.0.0.1";
     hc.port = (unsigned)port;
