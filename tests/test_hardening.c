@@ -186,6 +186,47 @@ static void test_process_harden_disables_core_dumps(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A consent's source is stored in clear, so it is a word of a fixed vocabulary: free text, which
+ * could carry an address or a phone number, is refused and never reaches the database. */
+static void test_P_CON_2_consent_source_is_a_fixed_vocabulary(void **state)
+{
+    fx *f = *state;
+    static const char *const refused[] = {"ada.lovelace", "447946095800", "web:ada", "Web", ""};
+    size_t len = 0;
+    const char *text = cu_policy_builtin("scm", &len);
+    cu_subject_in in = {.external_id = "crm-1"};
+    cu_vault *v = th_reopen(f->data);
+    cu_consent *l = NULL;
+    cu_tenant t;
+    cu_err err = {0};
+    cu_id s = 0;
+    size_t n = 0;
+
+    assert_int_equal(cu_tenant_create_policy(v, NULL, "SCM", text, len, "scm", &t, &err), CU_OK);
+    assert_int_equal(cu_subject_create(v, NULL, t.id, &in, &s, &err), CU_OK);
+    for (size_t i = 0; i < CU_ARRAY_LEN(refused); i++) {
+        assert_int_equal(cu_consent_record(v, NULL, t.id, s, "shared_on_request", CU_CONSENT_GRANT,
+                                           refused[i], &err),
+                         CU_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "source must be one of"));
+    }
+    assert_int_equal(cu_consent_record(v, NULL, t.id, s, "shared_on_request", CU_CONSENT_GRANT,
+                                       "web-form", &err),
+                     CU_OK);
+    assert_int_equal(
+        cu_consent_record(v, NULL, t.id, s, "shared_on_request", CU_CONSENT_WITHDRAW, NULL, &err),
+        CU_OK);
+    assert_int_equal(cu_consent_list(v, NULL, t.id, s, &l, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(l[0].source, "web-form");
+    assert_string_equal(l[1].source, "api");
+    free(l);
+    cu_vault_close(v);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM consents WHERE source NOT IN "
+                                         "('web-form', 'api')"),
+                     0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -197,6 +238,7 @@ int main(void)
         T(test_P_ENC_1_files_of_another_owner_are_refused),
         T(test_P_ENC_1_key_file_kdf_below_the_minimum_is_refused),
         cmocka_unit_test(test_process_harden_disables_core_dumps),
+        T(test_P_CON_2_consent_source_is_a_fixed_vocabulary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
