@@ -3,8 +3,8 @@
  *
  * Opening checks, before anything is read, that the data directory is ours and writable by us
  * alone, that the key file, the database and its WAL are ours and private, and that every master
- * key version the key file holds matches the check value the database recorded for it, so a wrong or
- * swapped key file is refused with a clear error instead of failing later on some record.
+ * key version the key file holds matches the check value the database recorded for it, so a wrong
+ * or swapped key file is refused with a clear error instead of failing later on some record.
  */
 #include <errno.h>
 #include <stdio.h>
