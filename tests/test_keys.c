@@ -313,6 +313,31 @@ static void test_P_ENC_5_data_key_in_use_is_not_destroyed(void **state)
     f->v = th_reopen(f->data);
 }
 
+/* The server's background pass finds the tenants with an older data key version left and
+ * finishes them; other tenants are not touched. */
+static void test_P_ENC_5_background_pass_finishes_pending_tenants(void **state)
+{
+    fx *f = *state;
+    cu_reencrypt_report rep;
+    cu_tenant other;
+    cu_err err = {0};
+    cu_id r1;
+
+    r1 = put(f, 1);
+    assert_int_equal(cu_tenant_create(f->v, NULL, "Other", &other, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt_all(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records + rep.destroyed + rep.remaining, 0);
+    assert_int_equal(cu_key_rotate_data(f->v, NULL, f->tenant, NULL, &err), CU_OK);
+    put(f, 2);
+    assert_int_equal(cu_key_reencrypt_all(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records, 1);
+    assert_int_equal(rep.destroyed, 1);
+    assert_int_equal(rep.remaining, 0);
+    assert_int_equal(sql_int(f, DATA_KEY_ROWS, (unsigned long long)f->tenant, 1u), 0);
+    assert_int_equal(sql_int(f, DATA_KEY_ROWS, (unsigned long long)other.id, 1u), 1);
+    expect_record(f, r1, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -322,6 +347,7 @@ int main(void)
         T(test_P_ENC_5_destroyed_data_key_is_in_no_file),
         T(test_P_ENC_5_reencryption_survives_a_crash),
         T(test_P_ENC_5_data_key_in_use_is_not_destroyed),
+        T(test_P_ENC_5_background_pass_finishes_pending_tenants),
         T(test_P_ENC_5_data_rotation_leaves_subject_records_and_tenant_rotation_works),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
