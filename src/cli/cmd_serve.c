@@ -336,6 +336,10 @@ int cmd_serve(int argc, char **argv)
         (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
         (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0))
         goto out;
+#ifndef CU_TEST_CLOCK
+    if (getenv("CUSTOS_NOW") != NULL) /* say so, rather than leave the operator to wonder */
+        fprintf(stderr, "custos: CUSTOS_NOW is ignored: only test builds have a settable clock\n");
+#endif
     if ((rc = check_tls_key(val[3])) != 0 || (rc = first_start(&c, opkey, &v)) != 0)
         goto out;
     hc.listen = val[0] ? val[0] : "127.0.0.1";
