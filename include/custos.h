@@ -301,9 +301,11 @@ typedef struct cu_reencrypt_report {
  * a crash (P-ENC-5). */
 cu_rc cu_key_reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_reencrypt_report *rep,
                        cu_err *err);
-/* Runs cu_key_reencrypt for every tenant that has an older data key version left (a pass
- * interrupted, or one that found a value still in use), adding up the reports (version 0);
- * a tenant whose pass fails counts in remaining. The server runs it after each sweep. */
+/* The same pass for every tenant that has an older data key version left (a pass interrupted,
+ * or one that found a value still in use), adding up the reports (version 0); a tenant whose
+ * pass fails counts in remaining. Safe beside concurrent requests: it destroys an older
+ * version only on the pass after the one that sealed its last value again, so a read that
+ * fetched a row just before still finds its key. The server runs it after each sweep. */
 cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *total,
                            cu_err *err);
 

@@ -314,7 +314,8 @@ static void test_P_ENC_5_data_key_in_use_is_not_destroyed(void **state)
 }
 
 /* The server's background pass finds the tenants with an older data key version left and
- * finishes them; other tenants are not touched. */
+ * finishes them, destroying a version one pass after its last value was sealed again; other
+ * tenants are not touched. */
 static void test_P_ENC_5_background_pass_finishes_pending_tenants(void **state)
 {
     fx *f = *state;
@@ -329,8 +330,16 @@ static void test_P_ENC_5_background_pass_finishes_pending_tenants(void **state)
     assert_int_equal(rep.records + rep.destroyed + rep.remaining, 0);
     assert_int_equal(cu_key_rotate_data(f->v, NULL, f->tenant, NULL, &err), CU_OK);
     put(f, 2);
+    /* First pass: version 1 is still used, so it stays; the record is sealed again. */
     assert_int_equal(cu_key_reencrypt_all(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.records, 1);
+    assert_int_equal(rep.destroyed, 0);
+    assert_int_equal(rep.remaining, 1);
+    assert_int_equal(sql_int(f, DATA_KEY_ROWS, (unsigned long long)f->tenant, 1u), 1);
+    expect_record(f, r1, 1);
+    /* The next pass destroys it: a read begun before the first still found its key. */
+    assert_int_equal(cu_key_reencrypt_all(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records, 0);
     assert_int_equal(rep.destroyed, 1);
     assert_int_equal(rep.remaining, 0);
     assert_int_equal(sql_int(f, DATA_KEY_ROWS, (unsigned long long)f->tenant, 1u), 0);

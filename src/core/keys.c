@@ -637,12 +637,17 @@ static cu_rc destroy_old(cu_vault *v, const cu_ctx *ctx, cu_id tenant, uint32_t 
 /*
  * P-ENC-5, the re-encryption pass after a data key rotation: every value still sealed under an
  * older data key version is sealed again under the newest, RESEAL_BATCH values per
- * transaction, each only while it is still the value read; then each older version that
- * nothing uses any more is destroyed. A crash leaves values under both versions, each
- * readable, and the old version in place: running the pass again finishes the work.
+ * transaction, each only while it is still the value read; each older version that nothing
+ * uses any more is destroyed. A crash leaves values under both versions, each readable, and
+ * the old version in place: running the pass again finishes the work.
+ *
+ * destroy_first: destroy before sealing again, so a version is destroyed one pass after its
+ * last value was sealed again. The server's background pass runs beside requests, and a read
+ * that fetched a row just before its value was sealed again still finds the key of the row's
+ * version; the CLI runs alone and destroys at the end.
  */
-cu_rc cu_key_reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_reencrypt_report *rep,
-                       cu_err *err)
+static cu_rc reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int destroy_first,
+                       cu_reencrypt_report *rep, cu_err *err)
 {
     reseal_batch *b = NULL;
     cu_key nk = {0};
@@ -662,12 +667,15 @@ cu_rc cu_key_reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_reencryp
     b->tenant = tenant;
     b->version = nk.version;
     rep->version = nk.version;
-    rc = reseal_records(b, &nk, rep, err);
+    if (destroy_first)
+        rc = destroy_old(v, ctx, tenant, nk.version, rep, err);
+    if (rc == CU_OK)
+        rc = reseal_records(b, &nk, rep, err);
     if (rc == CU_OK)
         rc = reseal_holds_users(b, &nk, rep, err);
     if (rc == CU_OK)
         rc = batch_flush(b, err);
-    if (rc == CU_OK)
+    if (rc == CU_OK && !destroy_first)
         rc = destroy_old(v, ctx, tenant, nk.version, rep, err);
 out:
     for (size_t i = 0; b != NULL && i < b->n; i++)
@@ -675,6 +683,12 @@ out:
     free(b);
     cu_key_wipe(&nk);
     return rc;
+}
+
+cu_rc cu_key_reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_reencrypt_report *rep,
+                       cu_err *err)
+{
+    return reencrypt(v, ctx, tenant, 0, rep, err);
 }
 
 cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *total,
@@ -696,7 +710,7 @@ cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *
             continue;
         /* A tenant that cannot be read any more (purged) keeps its keys until it is shredded;
          * a pass that fails here is counted and tried again next time. */
-        if (cu_key_reencrypt(v, ctx, keys[i].tenant_id, &rep, &e2) != CU_OK) {
+        if (reencrypt(v, ctx, keys[i].tenant_id, 1, &rep, &e2) != CU_OK) {
             total->remaining++;
             continue;
         }

@@ -47,12 +47,11 @@ set -e
 "$CUSTOS" serve --port 0 --quiet --sweep-interval 1 >srv.txt 2>srv_err.txt &
 pid=$!
 i=0
-until grep -q '"reencrypt":"ok"' srv_err.txt 2>/dev/null; do
+until grep -q '"destroyed":1' srv_err.txt 2>/dev/null; do
     i=$((i + 1)); [ "$i" -lt 300 ] || { kill -9 "$pid"; fail "no background pass"; }; sleep 0.1
 done
 kill -TERM "$pid"
 wait "$pid" || fail "server exit status"
-grep -q '"destroyed":1' srv_err.txt || fail "background pass: $(cat srv_err.txt)"
 "$CUSTOS" key reencrypt --tenant "$T" >out.txt
 [ "$(num version)" = 3 ] && [ "$(num records)" = 0 ] && [ "$(num destroyed)" = 0 ] ||
     fail "after the background pass: $(cat out.txt)"
