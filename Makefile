@@ -21,7 +21,9 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) $(HTTPPKGS)) -lpthread
 TEST_LIBS  = $(PKG_LIBS) $(shell pkg-config --libs $(TESTPKGS))
 
 CFLAGS_REL  := $(STD) $(WARN) $(INC) -O2 -g $(HARDEN) -MMD -MP
-CFLAGS_TEST := $(STD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -DCU_FAULT_INJECTION \
+# Test builds only: fault points (CU_FAULT_INJECTION) and the settable clock, CUSTOS_NOW and
+# `sweep --now` (CU_TEST_CLOCK). Release builds have neither.
+CFLAGS_TEST := $(STD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -DCU_FAULT_INJECTION -DCU_TEST_CLOCK \
                -fsanitize=address,undefined -fno-sanitize-recover=all -MMD -MP
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_TEST := -fsanitize=address,undefined
@@ -73,6 +75,17 @@ build/test/custos: $(TEST_CLI_OBJ) build/test/libcustos.a
 
 build/test/tests/%: build/test/tests/%.o $(TEST_HELPER_OBJ) build/test/libcustos.a
 	$(CC) $(LDFLAGS_TEST) -o $@ $< $(TEST_HELPER_OBJ) build/test/libcustos.a $(TEST_LIBS)
+
+# test_release links the clock as release builds compile it (no CU_TEST_CLOCK) ahead of the
+# test library, to prove that such a build ignores CUSTOS_NOW.
+build/test/rel-clock/util.o: src/util/util.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -DCU_TEST_CLOCK,$(CFLAGS_TEST)) $(PKG_CFLAGS) -c -o $@ $<
+
+build/test/tests/test_release: build/test/tests/test_release.o build/test/rel-clock/util.o \
+		$(TEST_HELPER_OBJ) build/test/libcustos.a
+	$(CC) $(LDFLAGS_TEST) -o $@ $< build/test/rel-clock/util.o $(TEST_HELPER_OBJ) \
+		build/test/libcustos.a $(TEST_LIBS)
 
 # Every test: the cmocka unit binaries, then the CLI scripts against the sanitized binary.
 test: $(TEST_BINS) build/test/custos

@@ -279,6 +279,35 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
  * it, in one transaction (P-ENC-5). */
 cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned *new_version,
                            size_t *rewrapped, cu_err *err);
+/* Makes a new version of the tenant's data key, with fresh key material: every value sealed
+ * under the data key from then on uses it (P-ENC-5). Older values stay readable under their
+ * version until cu_key_reencrypt seals them again. */
+cu_rc cu_key_rotate_data(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned *new_version,
+                         cu_err *err);
+
+/* What a re-encryption pass did. */
+typedef struct cu_reencrypt_report {
+    unsigned version;  /* the newest data key version, which everything is sealed under now */
+    size_t records;    /* records without a subject sealed again */
+    size_t holds;      /* legal holds whose reasons were sealed again */
+    size_t users;      /* user values (email, TOTP secrets) sealed again */
+    unsigned destroyed; /* older data key versions destroyed */
+    unsigned remaining; /* older versions still in use (written meanwhile): run the pass again */
+} cu_reencrypt_report;
+
+/* Seals every value still under an older data key version of the tenant again under the newest,
+ * a batch per transaction, each batch audited (key.reencrypt), then destroys each older
+ * version nothing uses any more (key.destroy). Crash-safe and idempotent: run it again after
+ * a crash (P-ENC-5). */
+cu_rc cu_key_reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_reencrypt_report *rep,
+                       cu_err *err);
+/* The same pass for every tenant that has an older data key version left (a pass interrupted,
+ * or one that found a value still in use), adding up the reports (version 0); a tenant whose
+ * pass fails counts in remaining. Safe beside concurrent requests: it destroys an older
+ * version only on the pass after the one that sealed its last value again, so a read that
+ * fetched a row just before still finds its key. The server runs it after each sweep. */
+cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *total,
+                           cu_err *err);
 
 /* --- roles, principals and credentials (P-ACC-1 .. P-ACC-6) --------------------------- */
 

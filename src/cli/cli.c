@@ -46,9 +46,35 @@ void cli_passphrase_free(char *p)
     }
 }
 
+/* CUSTOS_PASSPHRASE, taken out of the environment by cli_env_take(). */
+static char *env_passphrase;
+
+static void env_passphrase_free(void)
+{
+    cli_passphrase_free(env_passphrase);
+    env_passphrase = NULL;
+}
+
+int cli_env_take(void)
+{
+    char *env = getenv("CUSTOS_PASSPHRASE");
+
+    if (env == NULL)
+        return 0;
+    if (*env != '\0' && (env_passphrase = strdup(env)) == NULL)
+        return 1;
+    /* The value sits in the process's initial environment block (/proc/PID/environ) and would
+     * pass to any child: wipe it in place, then drop the variable. */
+    cu_str_wipe(env);
+    if (unsetenv("CUSTOS_PASSPHRASE") != 0)
+        return 1;
+    atexit(env_passphrase_free);
+    return 0;
+}
+
 int cli_vault_opts(const cli_common *c, cu_vault_opts *o, char **passphrase)
 {
-    const char *env = getenv("CUSTOS_PASSPHRASE");
+    const char *env = env_passphrase;
     cu_err err = {0};
 
     memset(o, 0, sizeof(*o));

@@ -49,6 +49,9 @@ int cli_open(const cli_common *c, cu_vault **v);
  * cli_passphrase_free(). Returns an exit code. */
 int cli_vault_opts(const cli_common *c, cu_vault_opts *o, char **passphrase);
 void cli_passphrase_free(char *p);
+/* Takes CUSTOS_PASSPHRASE out of the environment (its value wiped in place, the variable
+ * unset), keeping a copy for cli_vault_opts() that is wiped at exit. Returns an exit code. */
+int cli_env_take(void);
 
 /* Prints "custos: CODE: message" on stderr and returns the exit code for err. */
 int cli_fail(const cu_err *err);

@@ -44,6 +44,8 @@ static const char help[] =
     "                          request's headers (default 10)\n"
     "  --body-timeout S        seconds for a body after its headers        CUSTOS_BODY_TIMEOUT\n"
     "                          (default 60)\n"
+    "  --operator-key-file F   on first start, write the operator API key to F\n"
+    "                          (mode 0600) instead of printing it\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
     "                          quiet, data, sweep_interval, max_connections,\n"
@@ -52,7 +54,8 @@ static const char help[] =
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
-       OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO };
+       OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO,
+       OPT_OPKEY };
 
 /* The connection limits and deadlines, settings 9 to 12 (flags OPT_MAXCONN..OPT_BODYTO). */
 #define SET_LIMITS 9
@@ -76,6 +79,23 @@ typedef struct sweeper {
     pthread_cond_t c;
     int stop, started;
 } sweeper;
+
+/* P-ENC-5, in the background: finishes any data key re-encryption a crash or a concurrent write
+ * left behind, and logs counts (never values) when it did something. */
+static void reencrypt_pending(cu_vault *v)
+{
+    cu_ctx ctx = {.actor = "sweeper", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_reencrypt_report rep;
+    cu_err err = {0};
+
+    if (cu_key_reencrypt_all(v, &ctx, &rep, &err) != CU_OK)
+        fprintf(stderr, "{\"reencrypt\":\"%s\"}\n", cu_rc_name(err.code));
+    else if (rep.records + rep.holds + rep.users + rep.destroyed + rep.remaining > 0)
+        fprintf(stderr,
+                "{\"reencrypt\":\"ok\",\"records\":%zu,\"holds\":%zu,\"users\":%zu,"
+                "\"destroyed\":%u,\"remaining\":%u}\n",
+                rep.records, rep.holds, rep.users, rep.destroyed, rep.remaining);
+}
 
 static void *sweep_loop(void *arg)
 {
@@ -106,6 +126,7 @@ static void *sweep_loop(void *arg)
             cJSON_Delete(o);
         } else
             fprintf(stderr, "{\"sweep\":\"%s\"}\n", cu_rc_name(err.code));
+        reencrypt_pending(s->v);
         pthread_mutex_lock(&s->m);
     }
     pthread_mutex_unlock(&s->m);
@@ -194,8 +215,34 @@ static int parse_uint(const char *name, const char *s, unsigned long max, unsign
     return 0;
 }
 
-/* Initializes the vault if the directory has none; prints an operator key if none exists. */
-static int first_start(const cli_common *c, cu_vault **v)
+/* A TLS key given with --key must be the operator's and private, like the master key file. */
+static int check_tls_key(const char *path)
+{
+    cu_err err = {0};
+
+    if (path != NULL && cu_file_check_private(path, "TLS key", 0, &err) != CU_OK)
+        return cli_fail(&err);
+    return 0;
+}
+
+/* Hands out the first operator key: printed, or written to keyfile (0600) so that it need not
+ * pass through a terminal or a log. */
+static int give_operator_key(const char *keyfile, const char *secret)
+{
+    cu_err err = {0};
+
+    if (keyfile == NULL) {
+        printf("custos: operator API key (shown once, keep it safe): %s\n", secret);
+        return 0;
+    }
+    if (cu_file_write_atomic(keyfile, secret, strlen(secret), 0600, &err) != CU_OK)
+        return cli_fail(&err);
+    printf("custos: operator API key written to %s (mode 0600)\n", keyfile);
+    return 0;
+}
+
+/* Initializes the vault if the directory has none; gives out an operator key if none exists. */
+static int first_start(const cli_common *c, const char *keyfile, cu_vault **v)
 {
     cu_vault_opts o;
     char *pass = NULL, path[4200], secret[CU_APIKEY_SECRET_MAX];
@@ -228,9 +275,9 @@ static int first_start(const cli_common *c, cu_vault **v)
         return 0;
     if (cu_apikey_create(*v, &ctx, 0, CU_ROLE_OPERATOR, "operator", &k, secret, &err) != CU_OK)
         return cli_fail(&err);
-    printf("custos: operator API key (shown once, keep it safe): %s\n", secret);
+    rc = give_operator_key(keyfile, secret);
     cu_str_wipe(secret);
-    return 0;
+    return rc;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -250,10 +297,11 @@ int cmd_serve(int argc, char **argv)
         {"max-connections-per-ip", required_argument, NULL, OPT_MAXCONNIP},
         {"header-timeout", required_argument, NULL, OPT_HEADERTO},
         {"body-timeout", required_argument, NULL, OPT_BODYTO},
+        {"operator-key-file", required_argument, NULL, OPT_OPKEY},
         {NULL, 0, NULL, 0},
     };
     settings file = {{0}}, flags = {{0}};
-    const char *config = getenv("CUSTOS_CONFIG");
+    const char *config = getenv("CUSTOS_CONFIG"), *opkey = NULL;
     cu_http_config hc = {0};
     cu_vault *v = NULL;
     cu_err err = {0};
@@ -281,6 +329,8 @@ int cmd_serve(int argc, char **argv)
             set(&flags, 8, optarg);
         } else if (opt >= OPT_MAXCONN && opt <= OPT_BODYTO) {
             set(&flags, SET_LIMITS + (size_t)(opt - OPT_MAXCONN), optarg);
+        } else if (opt == OPT_OPKEY) {
+            opkey = optarg;
         } else {
             rc = cli_usage("serve", "unknown option");
             goto out;
@@ -311,7 +361,11 @@ int cmd_serve(int argc, char **argv)
         if (val[SET_LIMITS + i] &&
             (rc = parse_uint(names[SET_LIMITS + i], val[SET_LIMITS + i], 65535, &limits[i])) != 0)
             goto out;
-    if ((rc = first_start(&c, &v)) != 0)
+#ifndef CU_TEST_CLOCK
+    if (getenv("CUSTOS_NOW") != NULL) /* say so, rather than leave the operator to wonder */
+        fprintf(stderr, "custos: CUSTOS_NOW is ignored: only test builds have a settable clock\n");
+#endif
+    if ((rc = check_tls_key(val[3])) != 0 || (rc = first_start(&c, opkey, &v)) != 0)
         goto out;
     hc.listen = val[0] ? val[0] : "127.0.0.1";
     hc.port = (unsigned)port;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util.h"
 
 static const char usage[] =
     "usage: custos COMMAND [OPTIONS]\n"
@@ -43,6 +44,16 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+    cu_err err = {0};
+
+    /* Before anything reads a key: no core file or ptrace may copy one out of this process,
+     * and the passphrase leaves the environment (and /proc/PID/environ) at once. */
+    if (cu_process_harden(&err) != CU_OK)
+        return cli_fail(&err);
+    if (cli_env_take() != 0) {
+        fprintf(stderr, "custos: could not take CUSTOS_PASSPHRASE out of the environment\n");
+        return 1;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

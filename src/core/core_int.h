@@ -115,6 +115,10 @@ cu_rc cu_keys_wrap_tenant_locked(cu_vault *v, cu_id tenant, const cu_key *tk, cu
 /* Unwraps a key of kind (DATA, INDEX, SUBJECT) of the tenant; CU_ERR_KEY if it was destroyed. */
 cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
                     cu_err *err);
+/* Unwraps one version of such a key (0: the newest): a value is opened with the version that
+ * sealed it, since the data key has several between a rotation and its re-encryption pass. */
+cu_rc cu_keys_child_at(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner,
+                       uint32_t version, cu_key *out, cu_err *err);
 /* The same with v->key_lock already held. */
 cu_rc cu_keys_child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
                            cu_err *err);
@@ -122,6 +126,28 @@ cu_rc cu_keys_child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id ow
  * wrapped->data; free it after apply). Returns the plaintext in *out. */
 cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner,
                          cu_key *out, cu_store_op *op, cu_err *err);
+
+/* --- data key re-encryption (keys.c, record.c, hold.c, users.c; P-ENC-5) --------------- */
+
+/* Opens ct, sealed under data key version old_version with the AAD of (tenant, coll, id, field,
+ * and bind if not NULL), and seals it again under nk with the same AAD at nk's version into
+ * *out (caller frees out->data). */
+cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, const char *field,
+                      const char *bind, uint32_t old_version, const cu_key *nk, const cu_blob *ct,
+                      cu_blob *out, cu_err *err);
+/* Fills *op with the CU_OP_RESEAL of a record without a subject, or leaves op->type 0 if the
+ * record is under nk's version already. CU_ERR_NOT_FOUND if it is gone. */
+cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key *nk,
+                          cu_store_op *op, cu_err *err);
+/* The same for a legal hold's reasons. */
+cu_rc cu_hold_reseal_op(cu_vault *v, const cu_store_hold *h, const cu_key *nk, cu_store_op *op,
+                        cu_err *err);
+/* The same for a user's email, TOTP secret and pending secret: ops[0..3), each of type 0 when
+ * nothing is to be done. */
+cu_rc cu_user_reseal_ops(cu_vault *v, const cu_store_user *u, const cu_key *nk,
+                         cu_store_op ops[3], cu_err *err);
+/* Frees what a reseal op owns (its blobs and fields) and zeroes it; other ops: no-op. */
+void cu_reseal_op_free(cu_store_op *op);
 
 /* Seals pt under key with aad into a new blob (caller frees blob->data). */
 cu_rc cu_seal(const cu_key *key, const cu_aad *aad, const void *pt, size_t len, cu_blob *out,

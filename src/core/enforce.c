@@ -400,17 +400,20 @@ cu_rc cu_consent_action_parse(const char *s, cu_consent_action *out)
     return CU_ERR_INVALID;
 }
 
+/* Where a consent or objection was collected: a fixed vocabulary of channels, never free text,
+ * so the ledger, which is stored in clear, cannot carry a personal value (an address, a name, a
+ * phone number) in its source (P-CON-2, P-ENC-1). */
+static const char *const consent_sources[] = {
+    "api",   "web",   "web-form",  "signup-form", "mobile-app", "console", "email",
+    "phone", "paper", "in-person", "unsubscribe", "import",     "gpc",
+};
+
 static int source_ok(const char *s)
 {
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '.' || *s == ':' || *s == '-'))
-            return 0;
-    return 1;
+    for (size_t i = 0; i < CU_ARRAY_LEN(consent_sources); i++)
+        if (strcmp(s, consent_sources[i]) == 0)
+            return 1;
+    return 0;
 }
 
 cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
@@ -428,7 +431,8 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
         source = "api";
     if (!source_ok(source))
         return cu_err_set(err, CU_ERR_INVALID,
-                          "source must be 1 to 64 bytes of letters, digits and _ . : -");
+                          "source must be one of api, web, web-form, signup-form, mobile-app, "
+                          "console, email, phone, paper, in-person, unsubscribe, import, gpc");
     if ((unsigned)action < 1 || (unsigned)action >= CU_ARRAY_LEN(action_names))
         return cu_err_set(err, CU_ERR_INVALID, "unknown consent action");
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)

@@ -110,15 +110,14 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     cu_store_holds_free(rows, n);
     if (kv == 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "no such hold in force");
-    if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+    /* The release reason is sealed like the reason, under its data key version (P-ENC-5); the
+     * store checks that the hold is still under it. */
+    if ((rc = cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, kv, &dk, err)) != CU_OK)
         return rc;
-    if (dk.version != kv) {
-        cu_key_wipe(&dk);
-        return cu_err_set(err, CU_ERR_KEY, "the hold's key version is gone");
-    }
     op.type = CU_OP_HOLD_RELEASE;
     op.u.hold.tenant_id = tenant;
     op.u.hold.id = hold;
+    op.u.hold.key_version = kv;
     op.u.hold.released_at = cu_clock_now();
     cu_aad_data(&aad, tenant, HOLD_COLL, hold, "release_reason", kv);
     rc = cu_seal(&dk, &aad, reason, strlen(reason), &op.u.hold.release_reason, err);
@@ -170,7 +169,8 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
         cu_aad aad;
         if (dk.version != rows[i].key_version) {
             cu_key_wipe(&dk);
-            if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+            if ((rc = cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, rows[i].key_version, &dk, err)) !=
+                CU_OK)
                 goto out;
         }
         res[i].id = rows[i].id;
@@ -227,4 +227,38 @@ int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_er
     }
     cu_store_holds_free(rows, cnt);
     return covered;
+}
+
+/* P-ENC-5: a hold's reasons, sealed under an older data key version, sealed again under nk. */
+cu_rc cu_hold_reseal_op(cu_vault *v, const cu_store_hold *h, const cu_key *nk, cu_store_op *op,
+                        cu_err *err)
+{
+    static const char *const fields[2] = {"reason", "release_reason"};
+    cu_store_reseal *r = &op->u.reseal;
+    const cu_blob *b[2] = {&h->reason, &h->release_reason};
+    cu_rc rc = CU_OK;
+
+    memset(op, 0, sizeof(*op));
+    if (h->key_version == nk->version)
+        return CU_OK;
+    op->type = CU_OP_RESEAL;
+    r->what = CU_RESEAL_HOLD;
+    r->tenant_id = h->tenant_id;
+    r->id = h->id;
+    r->key_version = nk->version;
+    for (int i = 0; i < 2 && rc == CU_OK; i++) {
+        if (b[i]->data == NULL)
+            continue;
+        if ((r->old[i].data = malloc(b[i]->len ? b[i]->len : 1)) == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(r->old[i].data, b[i]->data, b[i]->len);
+        r->old[i].len = b[i]->len;
+        rc = cu_reseal_value(v, h->tenant_id, HOLD_COLL, h->id, fields[i], NULL, h->key_version, nk,
+                             b[i], &r->ct[i], err);
+    }
+    if (rc != CU_OK)
+        cu_reseal_op_free(op);
+    return rc;
 }

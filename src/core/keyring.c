@@ -1,7 +1,8 @@
 /*
  * keyring.c: the master key file, its versions and its permissions.
  *
- * The file (mode 0600, refused if group or others can read it) is text:
+ * The file (mode 0600, refused if group or others have any access or another user owns it) is
+ * text:
  *
  *   custos-keyring 1
  *   kdf argon2id <salt base64> <opslimit> <memlimit>      (passphrase mode only)
@@ -158,8 +159,13 @@ static cu_rc parse_kdf_line(cu_keyring *r, char *rest, const char *passphrase, c
         strcmp(alg, "argon2id") != 0)
         return cu_err_set(err, CU_ERR_INVALID, "key file: bad kdf line");
     if (cu_b64_decode(salt, strlen(salt), r->salt, sizeof(r->salt), &len) != CU_OK ||
-        len != CU_KDF_SALTBYTES || ops < 1 || ops > 64 || mem < 8192 || mem > (1ULL << 32))
+        len != CU_KDF_SALTBYTES || ops > 64 || mem > (1ULL << 32))
         return cu_err_set(err, CU_ERR_INVALID, "key file: bad kdf parameters");
+    if (ops < CU_KDF_OPSLIMIT_MIN || mem < CU_KDF_MEMLIMIT_MIN)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "key file: kdf parameters below the minimum (t=%llu, m=%llu MiB)",
+                          (unsigned long long)CU_KDF_OPSLIMIT_MIN,
+                          (unsigned long long)(CU_KDF_MEMLIMIT_MIN >> 20));
     if (passphrase == NULL)
         return cu_err_set(err, CU_ERR_KEY,
                           "the key file is passphrase-protected: set CUSTOS_PASSPHRASE");
@@ -215,19 +221,13 @@ static cu_rc parse(cu_keyring *r, char *text, const char *passphrase, cu_err *er
 
 cu_rc cu_keyring_load(const char *path, const char *passphrase, cu_keyring **out, cu_err *err)
 {
-    struct stat st;
     cu_keyring *r = NULL;
     char *text = NULL;
     size_t len = 0;
     cu_rc rc;
 
-    if (stat(path, &st) != 0)
-        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
-                          "could not open key file \"%s\": %s", path, strerror(errno));
-    if ((st.st_mode & 077) != 0)
-        return cu_err_set(err, CU_ERR_PERM,
-                          "key file \"%s\" is readable by others (mode %03o): run chmod 600 on it",
-                          path, (unsigned)(st.st_mode & 0777));
+    if ((rc = cu_file_check_private(path, "key file", 0, err)) != CU_OK)
+        return rc;
     if ((rc = cu_file_read(path, KEYRING_FILE_MAX, &text, &len, err)) != CU_OK)
         return rc;
     r = ring_alloc(err);

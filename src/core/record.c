@@ -272,12 +272,14 @@ static cu_rc parse_doc(const char *json, size_t len, cJSON **doc, cu_err *err)
     return CU_OK;
 }
 
-/* The key a record is sealed under: its subject's, or the tenant data key. */
-static cu_rc record_key(cu_vault *v, cu_id tenant, cu_id subject, cu_key *key, cu_err *err)
+/* The key a record is sealed under: its subject's, or the tenant data key at version (0: the
+ * newest, for a write; a read names the version that sealed the record, P-ENC-5). */
+static cu_rc record_key(cu_vault *v, cu_id tenant, cu_id subject, uint32_t version, cu_key *key,
+                        cu_err *err)
 {
     if (subject != 0)
         return cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, key, err);
-    return cu_keys_child(v, tenant, CU_KEY_DATA, 0, key, err);
+    return cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, version, key, err);
 }
 
 /* Encodes doc for r and commits it, replacing the record's index entries when replace is set. */
@@ -290,7 +292,7 @@ static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJ
     cu_key key = {0};
     cu_rc rc;
 
-    if ((rc = record_key(v, r->tenant_id, r->subject_id, &key, err)) != CU_OK)
+    if ((rc = record_key(v, r->tenant_id, r->subject_id, 0, &key, err)) != CU_OK)
         return rc;
     r->key_version = key.version;
     if ((rc = encode(v, &key, r, doc, replace, &e, err)) != CU_OK)
@@ -472,7 +474,7 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
     if (audit && (rc = cu_purpose_check(v, ctx, tenant, row.subject_id, row.collection, err)) !=
                      CU_OK)
         goto out;
-    if ((rc = record_key(v, tenant, row.subject_id, &key, err)) != CU_OK)
+    if ((rc = record_key(v, tenant, row.subject_id, row.key_version, &key, err)) != CU_OK)
         goto out;
     cu_aad_data(&aad, tenant, row.collection, record, DOC_FIELD, row.key_version);
     if ((rc = cu_open(&key, &aad, &row.doc, &text, &len, "record", err)) != CU_OK)
@@ -679,5 +681,79 @@ out:
     cu_wipe(norm, sizeof(norm));
     cu_key_wipe(&ik);
     free(scope);
+    return rc;
+}
+
+/* Seals the document of row (under ok) again under nk into r, and returns its write id. */
+static cu_rc reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_record *row,
+                        cu_store_reseal *r, char wid[33], cu_err *err)
+{
+    cJSON *doc = NULL;
+    const cJSON *w;
+    char *text = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    cu_aad_data(&aad, row->tenant_id, row->collection, row->id, DOC_FIELD, row->key_version);
+    if ((rc = cu_open(ok, &aad, &row->doc, &text, &len, "record", err)) != CU_OK)
+        return rc;
+    if ((rc = cu_json_parse(text, len, &doc, NULL, err)) == CU_OK) {
+        w = cJSON_GetObjectItemCaseSensitive(doc, MANIFEST_WRITE);
+        if (!cJSON_IsString(w) || cu_strlcpy(wid, w->valuestring, 33) != 0)
+            rc = cu_err_set(err, CU_ERR_CRYPTO, "the record's document has no write id");
+    }
+    if (rc == CU_OK) {
+        cu_aad_data(&aad, row->tenant_id, row->collection, row->id, DOC_FIELD, nk->version);
+        rc = cu_seal(nk, &aad, text, len, &r->ct[0], err);
+    }
+    cu_json_delete_wiped(doc);
+    cu_wipe(text, len);
+    free(text);
+    return rc;
+}
+
+/* P-ENC-5: a record without a subject, sealed under an older data key version, sealed again
+ * under nk: its document and its sensitive fields, bound to the same write as before. */
+cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key *nk,
+                          cu_store_op *op, cu_err *err)
+{
+    cu_store_record row = {0};
+    cu_store_reseal *r = &op->u.reseal;
+    cu_key ok = {0};
+    char wid[33];
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
+        return rc;
+    if (row.subject_id != 0 || row.key_version == nk->version)
+        goto out;
+    op->type = CU_OP_RESEAL;
+    r->what = CU_RESEAL_RECORD;
+    r->tenant_id = tenant;
+    r->id = record;
+    r->key_version = nk->version;
+    if ((rc = record_key(v, tenant, 0, row.key_version, &ok, err)) != CU_OK ||
+        (rc = reseal_doc(&ok, nk, &row, r, wid, err)) != CU_OK)
+        goto out;
+    r->old[0] = row.doc; /* the op owns it now: the store compares it */
+    row.doc.data = NULL;
+    if ((r->fields = calloc(row.nfields + 1, sizeof(*r->fields))) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == CU_OK && i < row.nfields; i++) {
+        if ((r->fields[i].name = strdup(row.fields[i].name)) == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            break;
+        }
+        r->nfields++;
+        rc = cu_reseal_value(v, tenant, row.collection, record, row.fields[i].name, wid,
+                             row.key_version, nk, &row.fields[i].ct, &r->fields[i].ct, err);
+    }
+out:
+    if (rc != CU_OK)
+        cu_reseal_op_free(op);
+    cu_key_wipe(&ok);
+    cu_store_record_cleanup(&row);
     return rc;
 }

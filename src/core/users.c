@@ -51,30 +51,34 @@ cu_rc cu_user_email_digest(cu_vault *v, cu_id tenant, const char *email, uint8_t
     return rc;
 }
 
-/* Opens a sealed value of user u (field "email" or "totp") into a NUL-terminated buffer the
- * caller wipes and frees. */
-static cu_rc open_field(const cu_key *dk, const cu_store_user *u, const char *field,
-                        const cu_blob *b, uint32_t kv, char **out, size_t *len, cu_err *err)
+/* Opens a sealed value of user u (field "email" or "totp"), sealed under data key version kv,
+ * into a NUL-terminated buffer the caller wipes and frees (P-ENC-5: the version that sealed
+ * it, which a data key rotation may have left behind the newest). */
+static cu_rc open_field(cu_vault *v, const cu_store_user *u, const char *field, const cu_blob *b,
+                        uint32_t kv, char **out, size_t *len, cu_err *err)
 {
+    cu_key dk = {0};
     cu_aad aad;
+    cu_rc rc;
 
+    if ((rc = cu_keys_child_at(v, u->tenant_id, CU_KEY_DATA, 0, kv, &dk, err)) != CU_OK)
+        return rc;
     cu_aad_data(&aad, u->tenant_id, CU_USERS_COLL, u->id, field, kv);
-    return cu_open(dk, &aad, b, out, len, "user", err);
+    rc = cu_open(&dk, &aad, b, out, len, "user", err);
+    cu_key_wipe(&dk);
+    return rc;
 }
 
 cu_rc cu_user_totp_open(cu_vault *v, const cu_store_user *u, const cu_blob *b, uint32_t kv,
                         uint8_t out[CU_TOTP_SECRET_BYTES], cu_err *err)
 {
-    cu_key dk = {0};
     char *text = NULL;
     size_t len = 0;
     cu_rc rc;
 
     if (b->data == NULL)
         return cu_err_set(err, CU_ERR_STORE, "the user's TOTP secret is missing");
-    rc = cu_keys_child(v, u->tenant_id, CU_KEY_DATA, 0, &dk, err);
-    if (rc == CU_OK)
-        rc = open_field(&dk, u, "totp", b, kv, &text, &len, err);
+    rc = open_field(v, u, "totp", b, kv, &text, &len, err);
     if (rc == CU_OK && len != CU_TOTP_SECRET_BYTES)
         rc = cu_err_set(err, CU_ERR_CRYPTO, "the user's TOTP secret has a wrong length");
     if (rc == CU_OK)
@@ -83,7 +87,6 @@ cu_rc cu_user_totp_open(cu_vault *v, const cu_store_user *u, const cu_blob *b, u
         cu_wipe(text, len);
         free(text);
     }
-    cu_key_wipe(&dk);
     return rc;
 }
 
@@ -163,8 +166,8 @@ out:
     return rc;
 }
 
-/* Fills out from a stored user, opening its email with the data key dk. */
-static cu_rc user_from_store(const cu_key *dk, const cu_store_user *row, cu_user *out, cu_err *err)
+/* Fills out from a stored user, opening its email. */
+static cu_rc user_from_store(cu_vault *v, const cu_store_user *row, cu_user *out, cu_err *err)
 {
     size_t len = 0;
 
@@ -174,14 +177,13 @@ static cu_rc user_from_store(const cu_key *dk, const cu_store_user *row, cu_user
     out->role = (cu_role)row->role;
     out->totp_enabled = row->totp_enabled;
     out->created_at = row->created_at;
-    return open_field(dk, row, "email", &row->email, row->key_version, &out->email, &len, err);
+    return open_field(v, row, "email", &row->email, row->key_version, &out->email, &len, err);
 }
 
 cu_rc cu_user_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_user *out,
                   cu_err *err)
 {
     cu_store_user row;
-    cu_key dk = {0};
     cu_audit_in a;
     cu_rc rc;
 
@@ -191,13 +193,10 @@ cu_rc cu_user_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_u
         return rc;
     rc = v->store->ops->user_get(v->store, tenant, user, &row, err);
     if (rc == CU_OK)
-        rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err);
-    if (rc == CU_OK)
-        rc = user_from_store(&dk, &row, out, err);
+        rc = user_from_store(v, &row, out, err);
     cu_audit_in_set(&a, tenant, "user.read", "user:%llu", (unsigned long long)user);
     if (rc == CU_OK && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         cu_user_cleanup(out);
-    cu_key_wipe(&dk);
     cu_store_user_cleanup(&row);
     return rc;
 }
@@ -208,7 +207,6 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
     cu_store_user *rows = NULL;
     cu_user *res = NULL;
     size_t cnt = 0, i;
-    cu_key dk = {0};
     cu_audit_in a;
     cu_rc rc;
 
@@ -216,7 +214,6 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
         return rc;
     cu_audit_in_set(&a, tenant, "user.list", "users:%llu", (unsigned long long)tenant);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK ||
-        (rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK ||
         (rc = v->store->ops->user_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         goto out;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
@@ -225,7 +222,7 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
         goto out;
     }
     for (i = 0; i < cnt && rc == CU_OK; i++)
-        rc = user_from_store(&dk, &rows[i], &res[i], err);
+        rc = user_from_store(v, &rows[i], &res[i], err);
     if (rc != CU_OK) {
         for (i = 0; i < cnt; i++)
             cu_user_cleanup(&res[i]);
@@ -235,7 +232,6 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
     *out = res;
     *n = cnt;
 out:
-    cu_key_wipe(&dk);
     cu_store_users_free(rows, cnt);
     return rc;
 }
@@ -343,7 +339,7 @@ static cu_rc enroll(cu_vault *v, const cu_ctx *ctx, const cu_store_user *row,
     memset(&op, 0, sizeof(op));
     cu_random(secret, sizeof(secret));
     if ((rc = cu_keys_child(v, row->tenant_id, CU_KEY_DATA, 0, &dk, err)) != CU_OK ||
-        (rc = open_field(&dk, row, "email", &row->email, row->key_version, &email, &elen, err)) !=
+        (rc = open_field(v, row, "email", &row->email, row->key_version, &email, &elen, err)) !=
             CU_OK)
         goto out;
     if (cu_base32_encode(secret, sizeof(secret), b32, sizeof(b32)) != CU_OK ||
@@ -433,5 +429,42 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
         rc = cu_err_set(err, CU_ERR_CONFLICT, "the TOTP enrolment changed meanwhile: enroll again");
 out:
     cu_store_user_cleanup(&row);
+    return rc;
+}
+
+/* P-ENC-5: a user's email, TOTP secret and pending secret, each sealed under an older data key
+ * version, sealed again under nk (ops[i] of type 0 where there is nothing to do). */
+cu_rc cu_user_reseal_ops(cu_vault *v, const cu_store_user *u, const cu_key *nk, cu_store_op ops[3],
+                         cu_err *err)
+{
+    static const cu_reseal_kind what[3] = {CU_RESEAL_USER_EMAIL, CU_RESEAL_USER_TOTP,
+                                           CU_RESEAL_USER_PENDING};
+    static const char *const fields[3] = {"email", "totp", "totp"};
+    const cu_blob *b[3] = {&u->email, &u->totp_secret, &u->totp_pending};
+    const uint32_t kv[3] = {u->key_version, u->totp_key_version, u->totp_pending_key_version};
+    cu_rc rc = CU_OK;
+
+    for (int i = 0; i < 3 && rc == CU_OK; i++) {
+        cu_store_reseal *r = &ops[i].u.reseal;
+        memset(&ops[i], 0, sizeof(ops[i]));
+        if (b[i]->data == NULL || kv[i] == nk->version)
+            continue;
+        ops[i].type = CU_OP_RESEAL;
+        r->what = what[i];
+        r->tenant_id = u->tenant_id;
+        r->id = u->id;
+        r->key_version = nk->version;
+        if ((r->old[0].data = malloc(b[i]->len ? b[i]->len : 1)) == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(r->old[0].data, b[i]->data, b[i]->len);
+        r->old[0].len = b[i]->len;
+        rc = cu_reseal_value(v, u->tenant_id, CU_USERS_COLL, u->id, fields[i], NULL, kv[i], nk,
+                             b[i], &r->ct[0], err);
+    }
+    if (rc != CU_OK)
+        for (int i = 0; i < 3; i++)
+            cu_reseal_op_free(&ops[i]);
     return rc;
 }

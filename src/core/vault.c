@@ -1,9 +1,10 @@
 /*
  * vault.c: creating, opening and closing a vault, and tenants.
  *
- * Opening checks, before anything is read, that the key file is private and that every master
- * key version it holds matches the check value the database recorded for it, so a wrong or
- * swapped key file is refused with a clear error instead of failing later on some record.
+ * Opening checks, before anything is read, that the data directory is ours and writable by us
+ * alone, that the key file, the database and its WAL are ours and private, and that every master
+ * key version the key file holds matches the check value the database recorded for it, so a wrong
+ * or swapped key file is refused with a clear error instead of failing later on some record.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -74,6 +75,8 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST)
         return cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
                           opts->data_dir, strerror(errno));
+    if ((rc = cu_dir_check_private(opts->data_dir, err)) != CU_OK)
+        return rc;
     if (stat(kpath, &st) == 0 || stat(dbpath, &st) == 0)
         return cu_err_set(err, CU_ERR_EXISTS, "\"%s\" already holds a vault", opts->data_dir);
     if ((rc = cu_keyring_new(opts->passphrase, &ring, err)) != CU_OK)
@@ -139,6 +142,29 @@ out:
     return rc;
 }
 
+/* The files that hold keys or personal data must be ours and closed to group and others, and
+ * the directory that holds them ours and writable by us alone: otherwise another local user
+ * could read them, or swap in a key file or database of their own. */
+static cu_rc check_files(const char *dir, const char *dbpath, cu_err *err)
+{
+    static const char *const extra[] = {"-wal", "-shm"};
+    char path[PATH_MAX];
+    cu_rc rc;
+
+    if ((rc = cu_dir_check_private(dir, err)) != CU_OK ||
+        (rc = cu_file_check_private(dbpath, "database", 0, err)) != CU_OK)
+        return rc;
+    for (size_t i = 0; i < CU_ARRAY_LEN(extra); i++) {
+        if ((size_t)snprintf(path, sizeof(path), "%s%s", dbpath, extra[i]) >= sizeof(path))
+            return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
+        if ((rc = cu_file_check_private(path, "database", 1, err)) != CU_OK)
+            return rc;
+    }
+    if ((rc = make_path(path, sizeof(path), dir, "audit.key", err)) != CU_OK)
+        return rc;
+    return cu_file_check_private(path, "audit key file", 1, err);
+}
+
 /* One process at a time per data directory: the key file, the rotation steps and the
  * in-memory master version all assume it. The kernel drops the lock when the process dies. */
 static cu_rc lock_dir(cu_vault *v, cu_err *err)
@@ -182,6 +208,8 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     if (stat(dbpath, &st) != 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND,
                           "no vault in \"%s\": run custos init first", opts->data_dir);
+    if ((rc = check_files(opts->data_dir, dbpath, err)) != CU_OK)
+        return rc;
     v = calloc(1, sizeof(*v));
     if (v == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");

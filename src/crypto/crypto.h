@@ -141,6 +141,11 @@ cu_rc cu_kdf_passphrase(const char *pw, size_t pwlen, const uint8_t salt[CU_KDF_
 /* Default Argon2id parameters for passphrase-derived keys. */
 #define CU_KDF_OPSLIMIT 3ULL
 #define CU_KDF_MEMLIMIT (64ULL * 1024 * 1024)
+/* The weakest parameters a key file may name (RFC 9106's second recommendation, which is what
+ * this build writes): a file asking for less was downgraded, or predates them, and is refused
+ * rather than guarded by a cheap derivation. */
+#define CU_KDF_OPSLIMIT_MIN 3ULL
+#define CU_KDF_MEMLIMIT_MIN (64ULL * 1024 * 1024)
 
 /* Standard base64 with padding. cu_b64_encode writes a NUL-terminated string; outcap needs
  * cu_b64_len(n). cu_b64_decode rejects anything that is not canonical base64. */

@@ -243,6 +243,13 @@ enum stmt_id {
     S_T_HOLDS_DELETE,
     S_T_COLLECTIONS_DELETE,
     S_T_KEYS_DELETE,
+    S_RESEAL_RECORD,
+    S_RESEAL_FIELD,
+    S_RESEAL_HOLD,
+    S_RESEAL_USER_EMAIL,
+    S_RESEAL_USER_TOTP,
+    S_RESEAL_USER_PENDING,
+    S_DATA_KEY_DESTROY,
     S__COUNT
 };
 
@@ -392,7 +399,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_HOLD_PUT] = "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason,"
                    " key_version, created_at) VALUES(?,?,?,?,?,?,?)",
     [S_HOLD_RELEASE] = "UPDATE holds SET released_at = ?3, release_reason = ?4"
-                       " WHERE tenant_id = ?1 AND hold_id = ?2 AND released_at = 0",
+                       " WHERE tenant_id = ?1 AND hold_id = ?2 AND released_at = 0"
+                       " AND key_version = ?5",
     [S_HOLD_LIST] = "SELECT tenant_id, hold_id, subject_id, record_id, reason, key_version,"
                     " created_at, released_at, release_reason FROM holds WHERE tenant_id = ?"
                     " ORDER BY created_at, hold_id",
@@ -444,6 +452,31 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_T_HOLDS_DELETE] = "DELETE FROM holds WHERE tenant_id = ?",
     [S_T_COLLECTIONS_DELETE] = "DELETE FROM collections WHERE tenant_id = ?",
     [S_T_KEYS_DELETE] = "DELETE FROM keys WHERE tenant_id = ?",
+    /* P-ENC-5, data key rotation: values sealed again under the newest data key version, each
+     * only while it is still the value read; a version destroyed only once nothing uses it. */
+    [S_RESEAL_RECORD] = "UPDATE records SET doc = ?3, key_version = ?4 WHERE tenant_id = ?1"
+                        " AND record_id = ?2 AND subject_id IS NULL AND doc = ?5",
+    [S_RESEAL_FIELD] = "UPDATE record_fields SET ct = ?4 WHERE tenant_id = ?1 AND record_id = ?2"
+                       " AND field = ?3",
+    [S_RESEAL_HOLD] = "UPDATE holds SET reason = ?3, release_reason = ?4, key_version = ?5"
+                      " WHERE tenant_id = ?1 AND hold_id = ?2 AND reason = ?6"
+                      " AND release_reason IS ?7",
+    [S_RESEAL_USER_EMAIL] = "UPDATE users SET email = ?3, key_version = ?4 WHERE tenant_id = ?1"
+                            " AND user_id = ?2 AND email = ?5",
+    [S_RESEAL_USER_TOTP] = "UPDATE users SET totp_secret = ?3, totp_key_version = ?4"
+                           " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_secret = ?5",
+    [S_RESEAL_USER_PENDING] = "UPDATE users SET totp_pending = ?3, totp_pending_key_version = ?4"
+                              " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_pending = ?5",
+    [S_DATA_KEY_DESTROY] =
+        "DELETE FROM keys WHERE tenant_id = ?1 AND kind = 2 AND owner_id = 0 AND version = ?2"
+        " AND version < (SELECT max(version) FROM keys WHERE tenant_id = ?1 AND kind = 2"
+        " AND owner_id = 0)"
+        " AND NOT EXISTS (SELECT 1 FROM records WHERE tenant_id = ?1 AND subject_id IS NULL"
+        " AND key_version = ?2)"
+        " AND NOT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1 AND key_version = ?2)"
+        " AND NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND (key_version = ?2"
+        " OR (totp_secret IS NOT NULL AND totp_key_version = ?2)"
+        " OR (totp_pending IS NOT NULL AND totp_pending_key_version = ?2)))",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
@@ -958,6 +991,7 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
         if (st) {
             sqlite3_bind_int64(st, 3, op->u.hold.released_at);
             bind_blob(st, 4, &op->u.hold.release_reason);
+            sqlite3_bind_int64(st, 5, op->u.hold.key_version);
         }
         return run_one_row(s, st, err, "release legal hold", CU_ERR_NOT_FOUND,
                            "no such hold in force");
@@ -1004,6 +1038,52 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return apply_auth(s, op, err);
 }
 
+/* A blob, or NULL when absent (data NULL). */
+static int bind_blob_or_null(sqlite3_stmt *st, int i, const cu_blob *b)
+{
+    return b->data ? bind_blob(st, i, b) : sqlite3_bind_null(st, i);
+}
+
+/* CU_OP_RESEAL: see store.h. The record's fields follow its document only if it was still the
+ * one read (the fields are bound to the document's write). */
+static cu_rc apply_reseal(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    static const enum stmt_id ids[] = {
+        [CU_RESEAL_RECORD] = S_RESEAL_RECORD,         [CU_RESEAL_HOLD] = S_RESEAL_HOLD,
+        [CU_RESEAL_USER_EMAIL] = S_RESEAL_USER_EMAIL, [CU_RESEAL_USER_TOTP] = S_RESEAL_USER_TOTP,
+        [CU_RESEAL_USER_PENDING] = S_RESEAL_USER_PENDING};
+    const cu_store_reseal *r = &op->u.reseal;
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    if (r->what < CU_RESEAL_RECORD || r->what > CU_RESEAL_USER_PENDING)
+        return cu_err_set(err, CU_ERR_INVALID, "unknown reseal");
+    st = stmt_pair(s, ids[r->what], r->tenant_id, r->id);
+    if (st && r->what == CU_RESEAL_HOLD) {
+        bind_blob(st, 3, &r->ct[0]);
+        bind_blob_or_null(st, 4, &r->ct[1]);
+        sqlite3_bind_int64(st, 5, r->key_version);
+        bind_blob(st, 6, &r->old[0]);
+        bind_blob_or_null(st, 7, &r->old[1]);
+    } else if (st) {
+        bind_blob(st, 3, &r->ct[0]);
+        sqlite3_bind_int64(st, 4, r->key_version);
+        bind_blob(st, 5, &r->old[0]);
+    }
+    if ((rc = run(s, st, err, "reseal")) != CU_OK || sqlite3_changes(s->db) == 0 ||
+        r->what != CU_RESEAL_RECORD)
+        return rc;
+    for (size_t i = 0; i < r->nfields && rc == CU_OK; i++) {
+        st = stmt_pair(s, S_RESEAL_FIELD, r->tenant_id, r->id);
+        if (st) {
+            sqlite3_bind_text(st, 3, r->fields[i].name, -1, SQLITE_STATIC);
+            bind_blob(st, 4, &r->fields[i].ct);
+        }
+        rc = run(s, st, err, "reseal record field");
+    }
+    return rc;
+}
+
 /* P-RET-5 for a subject's rows: refused while held, unless its key is destroyed already (the
  * second step of an erasure): unreadable data is not held, and the erasure completes. */
 static cu_rc subject_delete_allowed(sqlite_store *s, cu_id tenant, cu_id subject, cu_err *err)
@@ -1021,6 +1101,14 @@ static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)
     sqlite3_stmt *st;
     cu_rc rc;
 
+    if (op->type == CU_OP_RESEAL)
+        return apply_reseal(s, op, err);
+    if (op->type == CU_OP_DATA_KEY_DESTROY) {
+        st = stmt_pair(s, S_DATA_KEY_DESTROY, op->u.key_del.tenant_id,
+                       (cu_id)op->u.key_del.version);
+        return run_one_row(s, st, err, "destroy data key", CU_ERR_CONFLICT,
+                           "the data key version is the newest or still in use");
+    }
     switch (op->type) {
     case CU_OP_MASTER_ADD:
         st = stmt(s, S_MASTER_ADD);

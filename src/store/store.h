@@ -224,8 +224,9 @@ typedef enum cu_store_op_type {
     CU_OP_CONSENT_PUT,       /* consent: appends a ledger entry (P-CON-2) */
     CU_OP_HOLD_PUT,          /* hold: insert (P-RET-5); CU_ERR_KEY if it names a subject whose
                                 key is gone (its erasure is under way) */
-    CU_OP_HOLD_RELEASE,      /* hold (tenant_id, id, released_at, release_reason): ends it;
-                                CU_ERR_NOT_FOUND unless in force */
+    CU_OP_HOLD_RELEASE,      /* hold (tenant_id, id, released_at, release_reason, key_version):
+                                ends it; CU_ERR_NOT_FOUND unless in force and still sealed
+                                under key_version (the release reason is sealed like it) */
     CU_OP_RECORD_ANONYMIZE,  /* record: new document (no sensitive fields), no subject, no index
                                 entries, marked anonymized (P-RET-6); CU_ERR_CONFLICT if gone
                                 or written since expect_updated_at, CU_ERR_LEGAL_HOLD if held */
@@ -235,10 +236,38 @@ typedef enum cu_store_op_type {
     CU_OP_TENANT_SHRED,      /* del (id unused): every record, field, index entry, subject,
                                 collection, hold and key of the tenant (P-RET-2);
                                 CU_ERR_LEGAL_HOLD while any hold is in force */
-    CU_OP_RECORD_EXPIRE      /* record (tenant_id, id, expect_updated_at): the sweep's delete:
+    CU_OP_RECORD_EXPIRE,     /* record (tenant_id, id, expect_updated_at): the sweep's delete:
                                 the row, fields and index entries; CU_ERR_CONFLICT if it is
                                 gone or was written meanwhile, CU_ERR_LEGAL_HOLD if held */
+    CU_OP_RESEAL,            /* reseal: a value sealed under an older data key version sealed
+                                again under key_version (P-ENC-5), only while the stored value
+                                still equals old; else a no-op (a write since sealed it under
+                                the newest version, or it is gone). Content is unchanged, so a
+                                legal hold does not refuse it */
+    CU_OP_DATA_KEY_DESTROY   /* key_del (tenant_id, version): that version of the tenant data
+                                key, only if it is not the newest and no record without a
+                                subject, hold or user still uses it; else CU_ERR_CONFLICT */
 } cu_store_op_type;
+
+/* What a CU_OP_RESEAL seals again (columns in the order of old[] and ct[]). */
+typedef enum cu_reseal_kind {
+    CU_RESEAL_RECORD = 1, /* a record without a subject: doc, and its fields by name */
+    CU_RESEAL_HOLD,       /* reason, release_reason (absent while in force) */
+    CU_RESEAL_USER_EMAIL, /* email */
+    CU_RESEAL_USER_TOTP,  /* totp_secret */
+    CU_RESEAL_USER_PENDING /* totp_pending */
+} cu_reseal_kind;
+
+typedef struct cu_store_reseal {
+    cu_reseal_kind what;
+    cu_id tenant_id;
+    cu_id id;
+    uint32_t key_version;   /* the version ct[] is sealed under */
+    cu_blob old[2];         /* as read; data NULL: absent */
+    cu_blob ct[2];          /* sealed again; data NULL: absent */
+    cu_store_field *fields; /* RECORD: the fields sealed again, by name */
+    size_t nfields;
+} cu_store_reseal;
 
 typedef struct cu_store_op {
     cu_store_op_type type;
@@ -266,7 +295,9 @@ typedef struct cu_store_op {
             cu_id tenant_id;
             cu_key_kind kind;
             cu_id owner_id;
+            uint32_t version; /* DATA_KEY_DESTROY only */
         } key_del;
+        cu_store_reseal reseal;
         cu_store_apikey apikey;
         struct {
             cu_id tenant_id;

@@ -1,8 +1,10 @@
 /*
  * util.c: string, id, clock and file helpers used by every layer.
  *
- * The clock is the one source of policy time (DESIGN.md, Time): it reads CUSTOS_NOW when set so
- * that tests and `custos ... --now` can move through years in milliseconds.
+ * The clock is the one source of policy time (DESIGN.md, Time). Test builds
+ * (CU_TEST_CLOCK) read CUSTOS_NOW when set so that tests and `custos sweep --now` move
+ * through years in milliseconds; release builds never read it, so no environment variable can
+ * freeze sessions, lockouts or audit times in production.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +97,16 @@ static int64_t parse_now(const char *s)
     return t;
 }
 
+/* CUSTOS_NOW, in test builds only (CU_TEST_CLOCK, which the Makefile sets for them alone). */
+static const char *clock_env(void)
+{
+#ifdef CU_TEST_CLOCK
+    return getenv("CUSTOS_NOW");
+#else
+    return NULL;
+#endif
+}
+
 int64_t cu_clock_now(void)
 {
     int64_t t = atomic_load(&clock_override);
@@ -100,17 +114,31 @@ int64_t cu_clock_now(void)
 
     if (t != 0)
         return t;
-    env = getenv("CUSTOS_NOW");
-    if (env != NULL && (t = parse_now(env)) != 0)
+    if ((env = clock_env()) != NULL && (t = parse_now(env)) != 0)
         return t;
     return (int64_t)time(NULL);
 }
 
 int cu_clock_is_set(void)
 {
-    const char *env = getenv("CUSTOS_NOW");
+    const char *env = clock_env();
 
     return atomic_load(&clock_override) != 0 || (env != NULL && parse_now(env) != 0);
+}
+
+int cu_clock_set_text(const char *s)
+{
+#ifdef CU_TEST_CLOCK
+    int64_t t = parse_now(s);
+
+    if (t == 0)
+        return -1;
+    cu_clock_set(t);
+    return 0;
+#else
+    (void)s;
+    return -1;
+#endif
 }
 
 void cu_clock_set(int64_t t)
@@ -246,3 +274,56 @@ int cu_fault(const char *point)
     return env != NULL && strcmp(env, point) == 0;
 }
 #endif
+
+cu_rc cu_file_check_private(const char *path, const char *what, int missing_ok, cu_err *err)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT && missing_ok)
+            return CU_OK;
+        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
+                          "could not stat %s \"%s\": %s", what, path, strerror(errno));
+    }
+    if (st.st_uid != geteuid())
+        return cu_err_set(err, CU_ERR_PERM, "%s \"%s\" is owned by uid %u, not by uid %u", what,
+                          path, (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & 077) != 0)
+        return cu_err_set(err, CU_ERR_PERM,
+                          "%s \"%s\" is open to group or others (mode %03o): run chmod 600 on it",
+                          what, path, (unsigned)(st.st_mode & 0777));
+    return CU_OK;
+}
+
+cu_rc cu_dir_check_private(const char *path, cu_err *err)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
+                          "could not stat data directory \"%s\": %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cu_err_set(err, CU_ERR_INVALID, "\"%s\" is not a directory", path);
+    if (st.st_uid != geteuid())
+        return cu_err_set(err, CU_ERR_PERM,
+                          "data directory \"%s\" is owned by uid %u, not by uid %u", path,
+                          (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & 022) != 0)
+        return cu_err_set(err, CU_ERR_PERM,
+                          "data directory \"%s\" is writable by group or others (mode %03o): run "
+                          "chmod 700 on it",
+                          path, (unsigned)(st.st_mode & 0777));
+    return CU_OK;
+}
+
+cu_rc cu_process_harden(cu_err *err)
+{
+    struct rlimit rl = {0, 0};
+
+    if (setrlimit(RLIMIT_CORE, &rl) != 0)
+        return cu_err_set(err, CU_ERR_IO, "could not disable core dumps: %s", strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return cu_err_set(err, CU_ERR_IO, "could not make the process undumpable: %s",
+                          strerror(errno));
+    return CU_OK;
+}

@@ -25,13 +25,27 @@ int cu_strlcpy(char *dst, const char *src, size_t n);
 char *cu_strdup(const char *s);
 
 /* Policy time, in unix seconds: the one clock of Custos (DESIGN.md, Time). Reads the wall clock
- * unless set by cu_clock_set() or the CUSTOS_NOW environment variable (unix seconds or
- * YYYY-MM-DD), which tests and `--now` use. */
+ * unless set by cu_clock_set() or, in test builds only (CU_TEST_CLOCK), the CUSTOS_NOW
+ * environment variable (unix seconds or YYYY-MM-DD). Release builds ignore CUSTOS_NOW. */
 int64_t cu_clock_now(void);
 /* Sets the clock to t; 0 returns it to the wall clock. */
 void cu_clock_set(int64_t t);
+/* Sets the clock from text (unix seconds or YYYY-MM-DD), for `custos sweep --now`: 0 on
+ * success; -1 if the text is not a time or this is a release build (no settable clock). */
+int cu_clock_set_text(const char *s);
 /* 1 if the clock is set (cu_clock_set or CUSTOS_NOW), 0 if it is the wall clock. */
 int cu_clock_is_set(void);
+
+/* Checks that path is owned by this process's user and that group and others have no access
+ * (mode & 077 == 0); what names the file in the message. CU_ERR_PERM if not; CU_OK if missing
+ * and missing_ok. */
+cu_rc cu_file_check_private(const char *path, const char *what, int missing_ok, cu_err *err);
+/* Checks that directory path is owned by this process's user and not writable by group or
+ * others (CU_ERR_PERM). */
+cu_rc cu_dir_check_private(const char *path, cu_err *err);
+/* Hardens the process holding keys: no core dumps (RLIMIT_CORE 0) and not dumpable
+ * (PR_SET_DUMPABLE 0: no ptrace by other processes of the user, no /proc/PID/mem). */
+cu_rc cu_process_harden(cu_err *err);
 
 /* Writes n bytes to path atomically with the given mode: a temporary file in the same directory,
  * fsync, rename, fsync of the directory. */
