@@ -89,6 +89,7 @@ static const struct {
     {"malformed_json", 400},     {"unknown_field", 400},    {"missing_field", 400},
     {"invalid_field", 400},      {"purpose_required", 400}, {"unsupported_media_type", 415},
     {"method_not_allowed", 405}, {"internal", 500},         {"invalid_policy", 400},
+    {"origin_not_allowed", 403},
 };
 
 static const char *perm_name(cu_perm p)

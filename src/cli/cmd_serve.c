@@ -36,22 +36,42 @@ static const char help[] =
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
     "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"
     "                          3600; 0: never; see custos sweep)\n"
+    "  --login-slots N         password hashes at once (default 4)         CUSTOS_LOGIN_SLOTS\n"
+    "  --login-per-source N    login attempts per address a minute (30)\n"
+    "                                                      CUSTOS_LOGIN_PER_SOURCE\n"
+    "  --login-per-tenant N    login attempts per tenant a minute (600)\n"
+    "                                                      CUSTOS_LOGIN_PER_TENANT\n"
+    "  --login-free-failures N wrong passwords per address and account\n"
+    "                          before the back-off (default 5; an address\n"
+    "                          alone gets four times as many)\n"
+    "                                                      CUSTOS_LOGIN_FREE_FAILURES\n"
+    "  --session-idle S        seconds unused that end a session (1800)    CUSTOS_SESSION_IDLE\n"
+    "  --allowed-origins LIST  comma-separated origins besides the         CUSTOS_ALLOWED_ORIGINS\n"
+    "                          server's own whose pages may change state\n"
+    "                          with the session cookie\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
-    "                          quiet, data, sweep_interval); flags beat the environment,\n"
-    "                          which beats the file\n"
+    "                          quiet, data, sweep_interval, login_slots, login_per_source,\n"
+    "                          login_per_tenant, session_idle, allowed_origins,\n"
+    "                          login_free_failures); flags beat\n"
+    "                          the environment, which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
-       OPT_CONFIG, OPT_SWEEP };
+       OPT_CONFIG, OPT_SWEEP, OPT_AUTH };
 
-#define NSETTINGS 9
-static const char *const names[NSETTINGS] = {"listen",  "port",     "cert",  "key",
-                                             "threads", "max_body", "quiet", "data",
-                                             "sweep_interval"};
+/* The authentication settings (P-ACC-6, sessions) follow the others, from S_AUTH on. */
+#define S_AUTH 9
+#define NSETTINGS 15
+static const char *const names[NSETTINGS] = {
+    "listen",      "port",          "cert",  "key",  "threads", "max_body", "quiet", "data",
+    "sweep_interval", "login_slots", "login_per_source", "login_per_tenant", "session_idle",
+    "allowed_origins", "login_free_failures"};
 static const char *const envs[NSETTINGS] = {
     "CUSTOS_LISTEN",  "CUSTOS_PORT",     "CUSTOS_CERT", "CUSTOS_KEY",           "CUSTOS_THREADS",
-    "CUSTOS_MAX_BODY", "CUSTOS_QUIET",   "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL"};
+    "CUSTOS_MAX_BODY", "CUSTOS_QUIET",   "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
+    "CUSTOS_LOGIN_SLOTS", "CUSTOS_LOGIN_PER_SOURCE", "CUSTOS_LOGIN_PER_TENANT",
+    "CUSTOS_SESSION_IDLE", "CUSTOS_ALLOWED_ORIGINS", "CUSTOS_LOGIN_FREE_FAILURES"};
 
 /* The retention sweep inside the server (P-RET-1): a thread that sweeps every interval
  * seconds and logs counts, never values, as a JSON line on stderr. */
@@ -181,6 +201,26 @@ static int parse_uint(const char *name, const char *s, unsigned long max, unsign
     return 0;
 }
 
+/* The limits of logins and sessions from the settings (0 or absent: the default). */
+static int auth_limits(const char *const *val, cu_auth_limits *lim)
+{
+    /* Numbers at S_AUTH + 0 .. 3 and + 5; + 4 is the list of origins. */
+    unsigned long n[6] = {0, 0, 0, 0, 0, 0};
+    static const unsigned long max[6] = {256, 1000000, 1000000, 86400UL * 365, 0, 1000000};
+    int rc = 0;
+
+    memset(lim, 0, sizeof(*lim));
+    for (size_t i = 0; i < 6 && rc == 0; i++)
+        if (i != 4 && val[S_AUTH + i] != NULL)
+            rc = parse_uint(names[S_AUTH + i], val[S_AUTH + i], max[i], &n[i]);
+    lim->hash_slots = (unsigned)n[0];
+    lim->source_per_min = (unsigned)n[1];
+    lim->tenant_per_min = (unsigned)n[2];
+    lim->session_idle = (unsigned)n[3];
+    lim->free_failures = (unsigned)n[5];
+    return rc;
+}
+
 /* Initializes the vault if the directory has none; prints an operator key if none exists. */
 static int first_start(const cli_common *c, cu_vault **v)
 {
@@ -233,11 +273,18 @@ int cmd_serve(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"sweep-interval", required_argument, NULL, OPT_SWEEP},
+        {"login-slots", required_argument, NULL, OPT_AUTH},
+        {"login-per-source", required_argument, NULL, OPT_AUTH + 1},
+        {"login-per-tenant", required_argument, NULL, OPT_AUTH + 2},
+        {"session-idle", required_argument, NULL, OPT_AUTH + 3},
+        {"allowed-origins", required_argument, NULL, OPT_AUTH + 4},
+        {"login-free-failures", required_argument, NULL, OPT_AUTH + 5},
         {NULL, 0, NULL, 0},
     };
     settings file = {{0}}, flags = {{0}};
     const char *config = getenv("CUSTOS_CONFIG");
     cu_http_config hc = {0};
+    cu_auth_limits lim;
     cu_vault *v = NULL;
     cu_err err = {0};
     cli_common c;
@@ -261,6 +308,8 @@ int cmd_serve(int argc, char **argv)
             config = optarg;
         } else if (opt == OPT_SWEEP) {
             set(&flags, 8, optarg);
+        } else if (opt >= OPT_AUTH && opt < OPT_AUTH + NSETTINGS - S_AUTH) {
+            set(&flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
         } else {
             rc = cli_usage("serve", "unknown option");
             goto out;
@@ -287,8 +336,10 @@ int cmd_serve(int argc, char **argv)
         (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
         (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0))
         goto out;
-    if ((rc = first_start(&c, &v)) != 0)
+    if ((rc = auth_limits(val, &lim)) != 0 || (rc = first_start(&c, &v)) != 0)
         goto out;
+    cu_auth_limits_set(v, &lim);
+    hc.allowed_origins = val[S_AUTH + 4];
     hc.listen = val[0] ? val[0] : "127.0.0.1";
     hc.port = (unsigned)port;
     hc.cert = val[2];

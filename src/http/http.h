@@ -21,6 +21,10 @@ typedef struct cu_http_config {
     unsigned threads;     /* 0: one per core */
     size_t max_body;      /* bytes; 0: 1 MiB */
     int quiet;            /* no access log */
+    /* Origins besides the server's own ("https://" and the Host header) whose pages may make
+     * state changes with the session cookie: comma-separated, e.g. "https://app.example";
+     * NULL: none. */
+    const char *allowed_origins;
 } cu_http_config;
 
 /* Serves until SIGTERM or SIGINT: then stops accepting, lets in-flight requests finish, and

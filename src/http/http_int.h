@@ -2,8 +2,8 @@
  * http_int.h: what the files of src/http/ share: the request, the route table, responses and
  * errors, body validation, metrics.
  *
- * Order of checks for every request (P-ISO-1, P-ACC-1): route (404/405), authentication (401),
- * tenant match (a foreign tenant answers exactly as a missing one: 404), permission (403),
+ * Order of checks for every request (P-ISO-1, P-ACC-1): route (404/405), authentication (401;
+ * and for a state change by session cookie, its Origin: 403), tenant match (a foreign tenant answers exactly as a missing one: 404), permission (403),
  * purpose (400/403), then body (415, 413, 400), and in the handler the query (400).
  */
 #ifndef CU_HTTP_INT_H
@@ -74,6 +74,7 @@ struct http_req {
     size_t resp_len;
     char set_cookie[256];
     char allow[48]; /* for 405 */
+    unsigned retry_after; /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
     const char *err_code;
     double t0;

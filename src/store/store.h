@@ -212,7 +212,8 @@ typedef enum cu_store_op_type {
                                 CU_ERR_CONFLICT (a replayed code) */
     CU_OP_SESSION_PUT,       /* session: insert */
     CU_OP_SESSION_DELETE,    /* session (token_hash): CU_ERR_NOT_FOUND if none */
-    CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before` */
+    CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before`;
+                                tenant_id 0: every user's */
     CU_OP_AUDIT_APPEND,      /* audit: insert; CU_ERR_EXISTS if (tenant, seq) is taken */
     CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert; CU_ERR_EXISTS if (tenant, seq, anchor) is
                                 taken: checkpoints are never replaced */
@@ -235,9 +236,13 @@ typedef enum cu_store_op_type {
     CU_OP_TENANT_SHRED,      /* del (id unused): every record, field, index entry, subject,
                                 collection, hold and key of the tenant (P-RET-2);
                                 CU_ERR_LEGAL_HOLD while any hold is in force */
-    CU_OP_RECORD_EXPIRE      /* record (tenant_id, id, expect_updated_at): the sweep's delete:
+    CU_OP_RECORD_EXPIRE,     /* record (tenant_id, id, expect_updated_at): the sweep's delete:
                                 the row, fields and index entries; CU_ERR_CONFLICT if it is
                                 gone or was written meanwhile, CU_ERR_LEGAL_HOLD if held */
+    CU_OP_SESSION_TOUCH,     /* session (token_hash, expires_at): sets its expiry; nothing if
+                                the session is gone */
+    CU_OP_USER_SESSIONS_END  /* session (tenant_id, user_id, token_hash): every session of the
+                                user but the one of token_hash (all zero: none kept) */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
