@@ -1269,6 +1269,27 @@ static void test_sessions_end_when_idle_or_old_and_are_purged(void **state)
     assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM sessions"), 0);
 }
 
+/* A shorter session_idle applies to sessions already open: at their next use. */
+static void test_sessions_take_a_shorter_idle_timeout_at_next_use(void **state)
+{
+    fx *f = *state;
+    cu_auth_limits lim = {.session_idle = 600};
+    char token[CU_SESSION_TOKEN_MAX];
+    cu_principal p;
+    cu_err err = {0};
+
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, token, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT expires_at FROM sessions"),
+                     T0 + CU_SESSION_IDLE);
+    cu_auth_limits_set(f->v, &lim);
+    cu_clock_set(T0 + 10);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT expires_at FROM sessions"), T0 + 610);
+    cu_clock_set(T0 + 610);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_ERR_AUTH);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1300,6 +1321,7 @@ int main(void)
         T(test_P_ACC_2_reenrolment_needs_the_password_and_a_current_code),
         T(test_P_ACC_2_confirming_a_factor_ends_the_other_sessions),
         T(test_sessions_end_when_idle_or_old_and_are_purged),
+        T(test_sessions_take_a_shorter_idle_timeout_at_next_use),
         T(test_sessions_expire_and_end),
         T(test_deleting_a_user_ends_its_sessions),
         T(test_P_ISO_1_users_and_keys_of_another_tenant_are_invisible),
