@@ -597,7 +597,8 @@ static void cookie_of(const srv_resp *r, char *out, size_t cap)
 static void test_P_ACC_2_totp_over_http(void **state)
 {
     const char *email = "totp.user@example.org", *pw = "totp user password 1";
-    char path[256], body[256], user[SRV_ID], cookie[160], uri[CU_TOTP_URI_MAX], code[11], next[11];
+    char path[256], body[256], user[SRV_ID], cookie[160], other[160], uri[CU_TOTP_URI_MAX],
+        code[11], next[11];
     uint8_t key[64];
     const char *p;
     int64_t now;
@@ -651,8 +652,19 @@ static void test_P_ACC_2_totp_over_http(void **state)
     assert_int_equal(srv_call(&W->s, "POST", path, cookie, NULL, body, &r), 0);
     assert_int_equal(r.status, 401);
     srv_resp_free(&r);
+    assert_int_equal(login_as(W->a.id, email, pw, NULL, &r), 200);
+    cookie_of(&r, other, sizeof(other));
+    srv_resp_free(&r);
     snprintf(body, sizeof(body), "{\"code\":\"%s\"}", code);
     assert_int_equal(srv_call(&W->s, "POST", path, cookie, NULL, body, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+    /* The user's other session ended with the change; the one confirming goes on. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, other, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    srv_resp_free(&r);
+    assert_int_equal(srv_call(&W->s, "GET", path, cookie, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     srv_resp_free(&r);
 
