@@ -403,13 +403,32 @@ cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err 
 #define CU_PASSWORD_MIN 12
 #define CU_PASSWORD_MAX 1024
 #define CU_SESSION_TOKEN_MAX 80
-#define CU_SESSION_TTL (12 * 3600)
+#define CU_SESSION_TTL (12 * 3600) /* a session's longest life */
+#define CU_SESSION_IDLE (30 * 60)  /* default: a session unused this long ends */
 #define CU_TOTP_URI_MAX 512
-/* P-ACC-6: at most this many failed logins per account per window, then locked out for
- * CU_LOGIN_LOCKOUT seconds, during which no password is even hashed. */
-#define CU_LOGIN_MAX_FAILURES 100
-#define CU_LOGIN_WINDOW 3600
-#define CU_LOGIN_LOCKOUT 3600
+
+/* P-ACC-6: what bounds guessing at logins, per process (docs/api.md, Sessions). Counters with
+ * exponential back-off per (source address, account), per source address and per account's
+ * second factor are fixed; these are the settings. 0 takes the default. */
+#define CU_AUTH_HASH_SLOTS 4
+#define CU_AUTH_HASH_WAIT_MS 2000
+#define CU_AUTH_SOURCE_PER_MIN 30
+#define CU_AUTH_TENANT_PER_MIN 600
+#define CU_AUTH_FREE_FAILURES 5
+typedef struct cu_auth_limits {
+    unsigned hash_slots;     /* password hashes run at once by logins and re-authentication */
+    unsigned hash_wait_ms;   /* how long a login waits for a slot before CU_ERR_UNAVAILABLE */
+    unsigned source_per_min; /* login attempts per source address per minute */
+    unsigned tenant_per_min; /* login attempts per tenant per minute */
+    unsigned session_idle;   /* seconds without a request after which a session ends */
+    unsigned free_failures;  /* failed passwords per (source, account) before the back-off
+                                starts; a source alone gets four times as many */
+} cu_auth_limits;
+
+/* Sets the vault's limits (defaults for members 0); safe while serving. */
+void cu_auth_limits_set(cu_vault *v, const cu_auth_limits *l);
+/* The limits in force, defaults filled in. */
+void cu_auth_limits_get(cu_vault *v, cu_auth_limits *out);
 
 typedef struct cu_user {
     cu_id id;
@@ -434,25 +453,37 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
                    cu_err *err);
 cu_rc cu_user_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_err *err);
 
-/* Logs in: CU_ERR_AUTH for an unknown email or a wrong password (one message for both);
- * CU_ERR_MFA_REQUIRED when TOTP is on and totp is NULL or wrong or replayed;
- * CU_ERR_RATE_LIMITED while locked out (P-ACC-6). On success writes a session token
- * (NUL-terminated, stored only as a hash) and the principal. */
+/* Logs in from ctx->source (NULL ctx or source: "unknown"): CU_ERR_AUTH for an unknown email
+ * or a wrong password (one message for both); CU_ERR_MFA_REQUIRED when TOTP is on and totp is
+ * NULL or wrong or replayed; CU_ERR_RATE_LIMITED when a limit or back-off of P-ACC-6 refuses
+ * the attempt before any hashing (alike for known and unknown emails), CU_ERR_UNAVAILABLE when
+ * no password-hashing slot came free in time; for both, *retry_after (may be NULL) gets the
+ * seconds to wait. On success writes a session token (NUL-terminated, stored only as a hash)
+ * and the principal. */
 cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *email,
                     const char *password, const char *totp, char token[CU_SESSION_TOKEN_MAX],
-                    cu_principal *out, cu_err *err);
-/* Authenticates a session token; CU_ERR_AUTH if unknown, ended or expired. */
+                    cu_principal *out, unsigned *retry_after, cu_err *err);
+/* Authenticates a session token; CU_ERR_AUTH if unknown, ended, idle for longer than the
+ * vault's session_idle, or older than CU_SESSION_TTL. Keeps a used session alive (a write at
+ * most once a minute per session). */
 cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
 /* Ends a session. */
 cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err);
+/* Deletes every session that has expired by now (the sweep calls it). */
+cu_rc cu_session_purge_expired(cu_vault *v, cu_err *err);
 
 /* Starts TOTP enrolment: a fresh 20-byte secret, returned as an otpauth:// URI (issuer
- * "Custos", label the user's email) for authenticator apps. Not active until confirmed. */
+ * "Custos", label the user's email) for authenticator apps. Not active until confirmed. The
+ * user proves itself again: password always, and with a second factor already active a current
+ * code of it (P-ACC-2), else CU_ERR_AUTH; failures back off like a second factor's at login
+ * (CU_ERR_RATE_LIMITED, *retry_after). */
 cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
-                          char uri[CU_TOTP_URI_MAX], cu_err *err);
-/* Activates TOTP with a current code from the app; CU_ERR_AUTH if the code is wrong. */
+                          const char *password, const char *code, char uri[CU_TOTP_URI_MAX],
+                          unsigned *retry_after, cu_err *err);
+/* Activates TOTP with a current code from the app; CU_ERR_AUTH if the code is wrong. Ends
+ * every other session of the user: only the session token keep (may be NULL) survives. */
 cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
-                           const char *code, cu_err *err);
+                           const char *code, const char *keep, cu_err *err);
 
 /* --- the audit log (P-AUD-1 .. P-AUD-5) ---------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * (include/custos.h), with an attacker's view of the database files where a promise is about
  * what they hold (P-ACC-1 .. P-ACC-6, P-ENC-3), and the store's credential operations.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@ static cu_rc login(fx *f, cu_id tenant, const char *email, const char *pw, const
     char tok[CU_SESSION_TOKEN_MAX];
     cu_principal p;
 
-    return cu_user_login(f->v, NULL, tenant, email, pw, code, token ? token : tok, &p, err);
+    return cu_user_login(f->v, NULL, tenant, email, pw, code, token ? token : tok, &p, NULL, err);
 }
 
 /* Decodes RFC 4648 base32 (no padding); returns the byte count. */
@@ -107,12 +108,13 @@ static void enable_totp(fx *f, cu_id tenant, cu_id user, uint8_t secret[20])
     cu_err err = {0};
     const char *p;
 
-    assert_int_equal(cu_user_totp_enroll(f->v, NULL, tenant, user, uri, &err), CU_OK);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, tenant, user, PW, NULL, uri, NULL, &err),
+                     CU_OK);
     p = strstr(uri, "?secret=");
     assert_non_null(p);
     assert_int_equal(b32_decode(p + 8, secret, 20), 20);
     assert_int_equal(cu_totp(secret, 20, cu_clock_now(), 6, code), CU_OK);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, tenant, user, code, &err), CU_OK);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, tenant, user, code, NULL, &err), CU_OK);
 }
 
 /* --- roles ------------------------------------------------------------------------------- */
@@ -251,8 +253,9 @@ static void test_P_ACC_2_enrolment_uri_and_confirmation(void **state)
     const char *p;
 
     /* Nothing to confirm before an enrolment. */
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, "123456", &err), CU_ERR_CONFLICT);
-    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, uri, &err), CU_OK);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, "123456", NULL, &err),
+                     CU_ERR_CONFLICT);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, PW, NULL, uri, NULL, &err), CU_OK);
     assert_true(strncmp(uri, "otpauth://totp/Custos:ada%2Bops%40example.com?secret=", 53) == 0);
     p = strstr(uri, "?secret=") + 8;
     assert_int_equal(strcspn(p, "&"), 32);
@@ -266,20 +269,20 @@ static void test_P_ACC_2_enrolment_uri_and_confirmation(void **state)
     assert_false(th_file_contains(f->db, secret, 20) || th_file_contains(f->wal, secret, 20));
     /* A wrong code, or garbage, does not confirm. */
     assert_int_equal(cu_totp(secret, 20, T0 + 600, 6, code), CU_OK);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, &err), CU_ERR_AUTH);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, "12345", &err), CU_ERR_AUTH);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, NULL, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, NULL, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, "12345", NULL, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, NULL, NULL, &err), CU_ERR_AUTH);
     assert_int_equal(cu_user_get(f->v, NULL, f->a, u, &got, &err), CU_OK);
     assert_false(got.totp_enabled);
     cu_user_cleanup(&got);
     /* The code of the previous step still confirms (clock drift). */
     assert_int_equal(cu_totp(secret, 20, T0 - 30, 6, code), CU_OK);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, &err), CU_OK);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, NULL, &err), CU_OK);
     assert_int_equal(cu_user_get(f->v, NULL, f->a, u, &got, &err), CU_OK);
     assert_true(got.totp_enabled);
     cu_user_cleanup(&got);
     /* Confirmed once: the enrolment is used up. */
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, &err), CU_ERR_CONFLICT);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, NULL, &err), CU_ERR_CONFLICT);
 }
 
 static void test_P_ACC_2_login_needs_the_code_once_enabled(void **state)
@@ -296,16 +299,13 @@ static void test_P_ACC_2_login_needs_the_code_once_enabled(void **state)
     snprintf(wrong, sizeof(wrong), "%06d", (atoi(code) + 1) % 1000000);
     assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_MFA_REQUIRED);
     assert_int_equal(login(f, f->a, "ada@example.com", PW, "", NULL, &err), CU_ERR_MFA_REQUIRED);
-    assert_int_equal(th_sql_int(f->data, "SELECT failures FROM users"), 0);
     /* A wrong code is a failed login (P-ACC-6); a wrong password with the right code is too. */
     assert_int_equal(login(f, f->a, "ada@example.com", PW, wrong, NULL, &err), CU_ERR_MFA_REQUIRED);
     assert_int_equal(login(f, f->a, "ada@example.com", PW, "abcdef", NULL, &err),
                      CU_ERR_MFA_REQUIRED);
     assert_int_equal(login(f, f->a, "ada@example.com", "wrong password!", code, NULL, &err),
                      CU_ERR_AUTH);
-    assert_int_equal(th_sql_int(f->data, "SELECT failures FROM users"), 3);
     assert_int_equal(login(f, f->a, "ada@example.com", PW, code, NULL, &err), CU_OK);
-    assert_int_equal(th_sql_int(f->data, "SELECT failures FROM users"), 0);
     /* The window is one step either side: codes two steps away are refused. */
     cu_clock_set(T0 + 300);
     assert_int_equal(cu_totp(secret, 20, T0 + 240, 6, wrong), CU_OK);
@@ -353,20 +353,22 @@ static void test_P_ACC_2_new_enrolment_replaces_the_factor_only_once_confirmed(v
     cu_err err = {0};
 
     enable_totp(f, f->a, u, old);
-    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, uri, &err), CU_OK);
-    assert_int_equal(b32_decode(strstr(uri, "?secret=") + 8, fresh, 20), 20);
-    /* The old factor still rules. */
     cu_clock_set(T0 + 30);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_MFA_REQUIRED);
     assert_int_equal(cu_totp(old, 20, T0 + 30, 6, code), CU_OK);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, code, NULL, &err), CU_OK);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, PW, code, uri, NULL, &err), CU_OK);
+    assert_int_equal(b32_decode(strstr(uri, "?secret=") + 8, fresh, 20), 20);
+    /* The old factor still rules (the code that re-enrolled is spent). */
     cu_clock_set(T0 + 60);
-    assert_int_equal(cu_totp(fresh, 20, T0 + 60, 6, code), CU_OK);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, &err), CU_OK);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_MFA_REQUIRED);
+    assert_int_equal(cu_totp(old, 20, T0 + 60, 6, code), CU_OK);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, code, NULL, &err), CU_OK);
     cu_clock_set(T0 + 90);
-    assert_int_equal(cu_totp(old, 20, T0 + 90, 6, code), CU_OK);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, code, NULL, &err), CU_ERR_MFA_REQUIRED);
     assert_int_equal(cu_totp(fresh, 20, T0 + 90, 6, code), CU_OK);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, NULL, &err), CU_OK);
+    cu_clock_set(T0 + 120);
+    assert_int_equal(cu_totp(old, 20, T0 + 120, 6, code), CU_OK);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, code, NULL, &err), CU_ERR_MFA_REQUIRED);
+    assert_int_equal(cu_totp(fresh, 20, T0 + 120, 6, code), CU_OK);
     assert_int_equal(login(f, f->a, "ada@example.com", PW, code, NULL, &err), CU_OK);
 }
 
@@ -686,71 +688,271 @@ static void test_P_ACC_6_unknown_email_and_wrong_password_look_the_same(void **s
     assert_string_equal(err.msg, msg);
 }
 
-static void test_P_ACC_6_lockout_after_100_failures_without_argon2(void **state)
+/* A login from source src; *retry gets the seconds to wait when refused. */
+static cu_rc login_from(fx *f, const char *src, const char *email, const char *pw, const char *code,
+                        unsigned *retry, cu_err *err)
+{
+    char tok[CU_SESSION_TOKEN_MAX];
+    cu_ctx ctx = {.actor = "anonymous", .source = src};
+    cu_principal p;
+
+    return cu_user_login(f->v, &ctx, f->a, email, pw, code, tok, &p, retry, err);
+}
+
+/* P-ACC-6 (issue 18, 7): failures back off per (source, account), alike for an email that
+ * exists and one that does not, and refuse before any hashing; the account's owner logging
+ * in from elsewhere is not locked out. */
+static void test_P_ACC_6_backoff_per_source_and_account_alike_for_unknown_emails(void **state)
 {
     fx *f = *state;
+    char msg[CU_ERR_MSG];
     unsigned long before;
+    unsigned ra = 0, rb = 0;
+    cu_err err = {0};
+
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    for (int i = 0; i < 6; i++) {
+        cu_clock_set(T0 + i);
+        assert_int_equal(
+            login_from(f, "198.51.100.7", "ada@example.com", "wrong password!", NULL, NULL, &err),
+            CU_ERR_AUTH);
+        assert_int_equal(
+            login_from(f, "198.51.100.7", "eve@example.com", "wrong password!", NULL, NULL, &err),
+            CU_ERR_AUTH);
+    }
+    /* The sixth failure backs off 15 s: both answer alike, with no hash run. */
+    cu_clock_set(T0 + 6);
+    before = cu_auth_argon2_calls;
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    snprintf(msg, sizeof(msg), "%s", err.msg);
+    assert_int_equal(login_from(f, "198.51.100.7", "eve@example.com", PW, NULL, &rb, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_string_equal(err.msg, msg);
+    assert_null(strstr(msg, "ada"));
+    assert_int_equal(ra, 14);
+    assert_int_equal(rb, 14);
+    assert_int_equal(cu_auth_argon2_calls - before, 0);
+    /* From another address the right password works. */
+    assert_int_equal(login_from(f, "203.0.113.9", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+    /* The back-off ends; the next failure doubles it. */
+    cu_clock_set(T0 + 20);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+    assert_int_equal(
+        login_from(f, "198.51.100.7", "eve@example.com", "wrong password!", NULL, NULL, &err),
+        CU_ERR_AUTH);
+    cu_clock_set(T0 + 21);
+    assert_int_equal(login_from(f, "198.51.100.7", "eve@example.com", PW, NULL, &rb, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(rb, 29);
+    /* A success cleared ada's count from this address. */
+    assert_int_equal(
+        login_from(f, "198.51.100.7", "ada@example.com", "wrong password!", NULL, NULL, &err),
+        CU_ERR_AUTH);
+}
+
+/* P-ACC-6: one source guessing across many emails backs off too, whatever the emails. */
+static void test_P_ACC_6_per_source_failures_back_off_across_emails(void **state)
+{
+    fx *f = *state;
+    char email[64];
+    unsigned ra = 0;
     cu_err err = {0};
     int i;
 
     add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
-    before = cu_auth_argon2_calls;
-    for (i = 0; i < CU_LOGIN_MAX_FAILURES; i++) {
-        cu_clock_set(T0 + i); /* spread over the window */
-        if (login(f, f->a, "ada@example.com", "wrong password!", NULL, NULL, &err) != CU_ERR_AUTH)
+    for (i = 0; i < 21; i++) {
+        cu_clock_set(T0 + 3 * i); /* under the rate limit */
+        snprintf(email, sizeof(email), "user%d@example.com", i);
+        if (login_from(f, "198.51.100.7", i == 7 ? "ada@example.com" : email, "wrong password!",
+                       NULL, NULL, &err) != CU_ERR_AUTH)
             fail_msg("failure %d: %s", i + 1, err.msg);
     }
-    assert_int_equal(cu_auth_argon2_calls - before, CU_LOGIN_MAX_FAILURES);
-    /* Locked: refused before any hashing, the right password included. */
-    before = cu_auth_argon2_calls;
-    assert_int_equal(login(f, f->a, "ada@example.com", "wrong password!", NULL, NULL, &err),
+    assert_int_equal(login_from(f, "198.51.100.7", "new@example.com", PW, NULL, &ra, &err),
                      CU_ERR_RATE_LIMITED);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_RATE_LIMITED);
-    assert_null(strstr(err.msg, "ada"));
-    cu_clock_set(T0 + CU_LOGIN_MAX_FAILURES - 1 + CU_LOGIN_LOCKOUT - 1);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_RATE_LIMITED);
-    assert_int_equal(cu_auth_argon2_calls - before, 0);
-    /* The lockout ends; the right password works and clears the count. */
-    cu_clock_set(T0 + CU_LOGIN_MAX_FAILURES - 1 + CU_LOGIN_LOCKOUT);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_OK);
-    assert_int_equal(cu_auth_argon2_calls - before, 1);
-    assert_int_equal(
-        th_sql_int(f->data, "SELECT failures + window_start + locked_until FROM users"), 0);
+    assert_int_equal(ra, 15);
+    assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
 }
 
-static void test_P_ACC_6_failures_count_per_window_and_success_resets(void **state)
+/* P-ACC-6: attempts per source and per tenant per minute, counted before any hashing. */
+static void test_P_ACC_6_rate_limits_per_source_and_tenant(void **state)
 {
     fx *f = *state;
-    char sql[160];
+    cu_auth_limits lim = {.source_per_min = 3, .tenant_per_min = 5};
+    unsigned long before;
+    unsigned ra = 0;
     cu_err err = {0};
 
+    cu_auth_limits_set(f->v, &lim);
     add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
-    /* 99 failures early in a window (set directly: each real one costs an Argon2id run). */
-    snprintf(sql, sizeof(sql), "UPDATE users SET failures = %d, window_start = %d",
-             CU_LOGIN_MAX_FAILURES - 1, T0);
-    assert_int_equal(th_sql(f->data, sql), 0);
-    /* Once the window has passed, a failure starts a new count. */
-    cu_clock_set(T0 + CU_LOGIN_WINDOW);
-    assert_int_equal(login(f, f->a, "ada@example.com", "wrong password!", NULL, NULL, &err),
-                     CU_ERR_AUTH);
-    assert_int_equal(th_sql_int(f->data, "SELECT failures FROM users"), 1);
-    assert_int_equal(th_sql_int(f->data, "SELECT window_start FROM users"), T0 + CU_LOGIN_WINDOW);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_OK);
-    /* Within the window, the 100th failure locks. */
-    assert_int_equal(th_sql(f->data, sql), 0);
-    cu_clock_set(T0 + CU_LOGIN_WINDOW - 1);
-    assert_int_equal(login(f, f->a, "ada@example.com", "wrong password!", NULL, NULL, &err),
-                     CU_ERR_AUTH);
-    assert_int_equal(th_sql_int(f->data, "SELECT locked_until FROM users"),
-                     T0 + CU_LOGIN_WINDOW - 1 + CU_LOGIN_LOCKOUT);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_RATE_LIMITED);
-    /* A success below the limit clears the count. */
-    snprintf(sql, sizeof(sql),
-             "UPDATE users SET failures = 50, window_start = %d, locked_until = 0", T0);
-    assert_int_equal(th_sql(f->data, sql), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, NULL, &err),
+                         CU_OK);
+    before = cu_auth_argon2_calls;
     cu_clock_set(T0 + 10);
-    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, NULL, &err), CU_OK);
-    assert_int_equal(th_sql_int(f->data, "SELECT failures FROM users"), 0);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(ra, 50);
+    assert_int_equal(cu_auth_argon2_calls - before, 0);
+    /* Another source has its own three, but the tenant only two more. */
+    assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+    assert_int_equal(login_from(f, "198.51.100.8", "nobody@example.com", PW, NULL, NULL, &err),
+                     CU_ERR_AUTH);
+    assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(ra, 50);
+    /* A new minute, new allowances. */
+    cu_clock_set(T0 + 60);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+}
+
+typedef struct login_job {
+    fx *f;
+    cu_rc rc;
+} login_job;
+
+static void *login_run(void *arg)
+{
+    login_job *j = arg;
+    cu_err err = {0};
+
+    j->rc = login_from(j->f, "198.51.100.7", "ada@example.com", PW, NULL, NULL, &err);
+    return NULL;
+}
+
+/* P-ACC-6 (issue 18, 5): concurrent logins hash in a bounded number of slots; a login that
+ * gets none in time is refused (CU_ERR_UNAVAILABLE, retry after 1 s), unknown emails alike. */
+static void test_P_ACC_6_password_hashes_run_in_bounded_slots(void **state)
+{
+    fx *f = *state;
+    cu_auth_limits lim = {.hash_slots = 2, .hash_wait_ms = 60000};
+    pthread_t th[6];
+    login_job jobs[6];
+    unsigned long before;
+    unsigned ra = 0;
+    cu_err err = {0};
+
+    cu_auth_limits_set(f->v, &lim);
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    cu_auth_argon2_peak = 0;
+    for (int i = 0; i < 6; i++) {
+        jobs[i].f = f;
+        assert_int_equal(pthread_create(&th[i], NULL, login_run, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, CU_OK);
+    }
+    assert_true(cu_auth_argon2_peak >= 1 && cu_auth_argon2_peak <= 2);
+    /* Every slot taken: refused after the short wait, with no hash run. */
+    lim.hash_slots = 1;
+    lim.hash_wait_ms = 20;
+    cu_auth_limits_set(f->v, &lim);
+    assert_int_equal(cu_auth_slot_acquire(f->v, NULL, &err), CU_OK);
+    before = cu_auth_argon2_calls;
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_UNAVAILABLE);
+    assert_int_equal(ra, 1);
+    assert_int_equal(login_from(f, "198.51.100.7", "eve@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_auth_argon2_calls - before, 0);
+    cu_auth_slot_release(f->v);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+}
+
+/* P-ACC-2 (issue 18, 8): wrong second-factor codes have their own small limit, which backs
+ * off; the password counters do not move. */
+static void test_P_ACC_2_second_factor_failures_back_off_on_their_own(void **state)
+{
+    fx *f = *state;
+    cu_id u = add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    char code[11], wrong[11];
+    uint8_t secret[20];
+    unsigned ra = 0;
+    cu_err err = {0};
+
+    enable_totp(f, f->a, u, secret);
+    cu_clock_set(T0 + 30);
+    assert_int_equal(cu_totp(secret, 20, T0 + 30, 6, code), CU_OK);
+    snprintf(wrong, sizeof(wrong), "%06d", (atoi(code) + 1) % 1000000);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, wrong, NULL, &err),
+                         CU_ERR_MFA_REQUIRED);
+    /* The fourth wrong code backs off 30 s, the right one included, from any address. */
+    assert_int_equal(login_from(f, "203.0.113.9", "ada@example.com", PW, code, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(ra, 30);
+    cu_clock_set(T0 + 60);
+    assert_int_equal(cu_totp(secret, 20, T0 + 60, 6, code), CU_OK);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, code, NULL, &err), CU_OK);
+    /* The success cleared the count: three more wrong codes are free again. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, wrong, NULL, &err),
+                         CU_ERR_MFA_REQUIRED);
+    cu_clock_set(T0 + 90);
+    assert_int_equal(cu_totp(secret, 20, T0 + 90, 6, code), CU_OK);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, code, NULL, &err), CU_OK);
+}
+
+/* P-ACC-2 (issue 18, 9): a session alone cannot replace the second factor. */
+static void test_P_ACC_2_reenrolment_needs_the_password_and_a_current_code(void **state)
+{
+    fx *f = *state;
+    cu_id u = add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    char uri[CU_TOTP_URI_MAX], code[11];
+    uint8_t secret[20];
+    cu_user got;
+    cu_err err = {0};
+
+    /* Without a factor yet, the password. */
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, NULL, NULL, uri, NULL, &err),
+                     CU_ERR_AUTH);
+    assert_int_equal(
+        cu_user_totp_enroll(f->v, NULL, f->a, u, "wrong password!", NULL, uri, NULL, &err),
+        CU_ERR_AUTH);
+    assert_int_equal(uri[0], '\0');
+    enable_totp(f, f->a, u, secret);
+    /* With one, the password and a current, unused code of it. */
+    cu_clock_set(T0 + 30);
+    assert_int_equal(cu_totp(secret, 20, T0 + 30, 6, code), CU_OK);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, PW, NULL, uri, NULL, &err),
+                     CU_ERR_AUTH);
+    assert_int_equal(
+        cu_user_totp_enroll(f->v, NULL, f->a, u, "wrong password!", code, uri, NULL, &err),
+        CU_ERR_AUTH);
+    assert_int_equal(th_sql_int(f->data, "SELECT totp_pending IS NULL FROM users"), 1);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, PW, code, uri, NULL, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT totp_pending IS NULL FROM users"), 0);
+    /* The code is spent. */
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, PW, code, uri, NULL, &err),
+                     CU_ERR_AUTH);
+    assert_int_equal(cu_user_get(f->v, NULL, f->a, u, &got, &err), CU_OK);
+    assert_true(got.totp_enabled);
+    cu_user_cleanup(&got);
+}
+
+/* Issue 18, 9: confirming a new factor ends the user's other sessions. */
+static void test_P_ACC_2_confirming_a_factor_ends_the_other_sessions(void **state)
+{
+    fx *f = *state;
+    cu_id u = add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    char mine[CU_SESSION_TOKEN_MAX], other[CU_SESSION_TOKEN_MAX], uri[CU_TOTP_URI_MAX], code[11];
+    uint8_t secret[20];
+    cu_principal p;
+    cu_err err = {0};
+
+    add_user(f, f->a, "bob@example.com", CU_ROLE_AGENT);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, mine, &err), CU_OK);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, other, &err), CU_OK);
+    assert_int_equal(login(f, f->a, "bob@example.com", PW, NULL, NULL, &err), CU_OK);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, PW, NULL, uri, NULL, &err), CU_OK);
+    assert_int_equal(b32_decode(strstr(uri, "?secret=") + 8, secret, 20), 20);
+    assert_int_equal(cu_totp(secret, 20, T0, 6, code), CU_OK);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->a, u, code, mine, &err), CU_OK);
+    assert_int_equal(cu_auth_session(f->v, mine, &p, &err), CU_OK);
+    assert_int_equal(cu_auth_session(f->v, other, &p, &err), CU_ERR_AUTH);
+    /* Bob's session is his own business. */
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM sessions"), 2);
 }
 
 /* --- sessions ---------------------------------------------------------------------------- */
@@ -763,8 +965,8 @@ static void test_sessions_expire_and_end(void **state)
     cu_principal p;
     cu_err err = {0};
 
-    assert_int_equal(cu_user_login(f->v, NULL, f->a, "ada@example.com", PW, NULL, token, &p, &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_user_login(f->v, NULL, f->a, "ada@example.com", PW, NULL, token, &p, NULL, &err), CU_OK);
     assert_int_equal(p.kind, CU_PRINCIPAL_USER);
     assert_int_equal(p.id, u);
     assert_int_equal(p.tenant_id, f->a);
@@ -784,10 +986,12 @@ static void test_sessions_expire_and_end(void **state)
     assert_int_equal(th_sql(f->data, "UPDATE users SET role = 3"), 0);
     assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
     assert_int_equal(p.role, CU_ROLE_AGENT);
-    /* Expiry, by the policy clock. */
-    cu_clock_set(T0 + CU_SESSION_TTL - 1);
+    /* Idle for the default 30 minutes: over, by the policy clock. */
+    cu_clock_set(T0 + CU_SESSION_IDLE - 1);
     assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
-    cu_clock_set(T0 + CU_SESSION_TTL);
+    cu_clock_set(T0 + 2 * CU_SESSION_IDLE - 2);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+    cu_clock_set(T0 + 3 * CU_SESSION_IDLE - 2);
     assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_ERR_AUTH);
     /* A new login drops the expired session's row. */
     assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, other, &err), CU_OK);
@@ -845,8 +1049,10 @@ static void test_P_ISO_1_users_and_keys_of_another_tenant_are_invisible(void **s
     assert_int_equal(n, 0);
     free(users);
     assert_int_equal(cu_user_delete(f->v, NULL, f->b, u, &err), CU_ERR_NOT_FOUND);
-    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->b, u, uri, &err), CU_ERR_NOT_FOUND);
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->b, u, "123456", &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->b, u, PW, NULL, uri, NULL, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->b, u, "123456", NULL, &err),
+                     CU_ERR_NOT_FOUND);
     assert_int_equal(login(f, f->b, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_AUTH);
     assert_int_equal(cu_apikey_list(f->v, NULL, f->b, &keys, &n, &err), CU_OK);
     assert_int_equal(n, 0);
@@ -1023,6 +1229,67 @@ static void test_tenant_and_its_first_owner_key_are_one_transaction(void **state
     assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM api_keys"), 1);
 }
 
+/* Issue 18, 9: a session ends when unused for session_idle, and CU_SESSION_TTL after login
+ * however used; use pushes the idle deadline with one write a minute, not one per request. */
+static void test_sessions_end_when_idle_or_old_and_are_purged(void **state)
+{
+    fx *f = *state;
+    cu_auth_limits lim = {.session_idle = 600};
+    char token[CU_SESSION_TOKEN_MAX], idle[CU_SESSION_TOKEN_MAX];
+    cu_sweep_report rep;
+    cu_principal p;
+    cu_err err = {0};
+    int64_t t;
+
+    cu_auth_limits_set(f->v, &lim);
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, token, &err), CU_OK);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, idle, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT max(expires_at) FROM sessions"), T0 + 600);
+    /* Used within the minute: no write. */
+    cu_clock_set(T0 + 59);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT max(expires_at) FROM sessions"), T0 + 600);
+    cu_clock_set(T0 + 60);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT max(expires_at) FROM sessions"), T0 + 660);
+    /* The unused one ends after 600 s; the used one lives on, up to its TTL. */
+    cu_clock_set(T0 + 600);
+    assert_int_equal(cu_auth_session(f->v, idle, &p, &err), CU_ERR_AUTH);
+    for (t = T0 + 600; t < T0 + CU_SESSION_TTL; t += 500) {
+        cu_clock_set(t);
+        if (cu_auth_session(f->v, token, &p, &err) != CU_OK)
+            fail_msg("session ended at %lld", (long long)(t - T0));
+    }
+    cu_clock_set(T0 + CU_SESSION_TTL);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_ERR_AUTH);
+    /* The sweep deletes both rows, without a login. */
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM sessions"), 2);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM sessions"), 0);
+}
+
+/* A shorter session_idle applies to sessions already open: at their next use. */
+static void test_sessions_take_a_shorter_idle_timeout_at_next_use(void **state)
+{
+    fx *f = *state;
+    cu_auth_limits lim = {.session_idle = 600};
+    char token[CU_SESSION_TOKEN_MAX];
+    cu_principal p;
+    cu_err err = {0};
+
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    assert_int_equal(login(f, f->a, "ada@example.com", PW, NULL, token, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT expires_at FROM sessions"),
+                     T0 + CU_SESSION_IDLE);
+    cu_auth_limits_set(f->v, &lim);
+    cu_clock_set(T0 + 10);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT expires_at FROM sessions"), T0 + 610);
+    cu_clock_set(T0 + 610);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_ERR_AUTH);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1046,8 +1313,15 @@ int main(void)
         T(test_user_email_is_unique_per_tenant_and_normalized),
         T(test_P_ENC_2_user_email_moved_to_another_user_is_rejected),
         T(test_P_ACC_6_unknown_email_and_wrong_password_look_the_same),
-        T(test_P_ACC_6_lockout_after_100_failures_without_argon2),
-        T(test_P_ACC_6_failures_count_per_window_and_success_resets),
+        T(test_P_ACC_6_backoff_per_source_and_account_alike_for_unknown_emails),
+        T(test_P_ACC_6_per_source_failures_back_off_across_emails),
+        T(test_P_ACC_6_rate_limits_per_source_and_tenant),
+        T(test_P_ACC_6_password_hashes_run_in_bounded_slots),
+        T(test_P_ACC_2_second_factor_failures_back_off_on_their_own),
+        T(test_P_ACC_2_reenrolment_needs_the_password_and_a_current_code),
+        T(test_P_ACC_2_confirming_a_factor_ends_the_other_sessions),
+        T(test_sessions_end_when_idle_or_old_and_are_purged),
+        T(test_sessions_take_a_shorter_idle_timeout_at_next_use),
         T(test_sessions_expire_and_end),
         T(test_deleting_a_user_ends_its_sessions),
         T(test_P_ISO_1_users_and_keys_of_another_tenant_are_invisible),

@@ -92,6 +92,7 @@ static const struct {
     {"json_too_complex", 400},   {"body_not_allowed", 400}, {"too_many_parameters", 400},
     {"bad_request", 400},        {"uri_too_long", 414},     {"headers_too_large", 431},
     {"http_version_not_supported", 505},
+    {"origin_not_allowed", 403},
 };
 
 static const char *perm_name(cu_perm p)

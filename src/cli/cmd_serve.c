@@ -46,28 +46,49 @@ static const char help[] =
     "                          (default 60)\n"
     "  --operator-key-file F   on first start, write the operator API key to F\n"
     "                          (mode 0600) instead of printing it\n"
+    "  --login-slots N         password hashes at once (default 4)         CUSTOS_LOGIN_SLOTS\n"
+    "  --login-per-source N    login attempts per address a minute (30)\n"
+    "                                                      CUSTOS_LOGIN_PER_SOURCE\n"
+    "  --login-per-tenant N    login attempts per tenant a minute (600)\n"
+    "                                                      CUSTOS_LOGIN_PER_TENANT\n"
+    "  --login-free-failures N wrong passwords per address and account\n"
+    "                          before the back-off (default 5; an address\n"
+    "                          alone gets four times as many)\n"
+    "                                                      CUSTOS_LOGIN_FREE_FAILURES\n"
+    "  --session-idle S        seconds unused that end a session (1800)    CUSTOS_SESSION_IDLE\n"
+    "  --allowed-origins LIST  comma-separated origins besides the         CUSTOS_ALLOWED_ORIGINS\n"
+    "                          server's own whose pages may change state\n"
+    "                          with the session cookie\n"
     "  --config FILE           a file of `name = value` lines with the     CUSTOS_CONFIG\n"
     "                          names above (listen, port, cert, key, threads, max_body,\n"
     "                          quiet, data, sweep_interval, max_connections,\n"
-    "                          max_connections_per_ip, header_timeout, body_timeout);\n"
+    "                          max_connections_per_ip, header_timeout, body_timeout,\n"
+    "                          login_slots, login_per_source, login_per_tenant,\n"
+    "                          session_idle, allowed_origins, login_free_failures);\n"
     "                          flags beat the environment, which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
        OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO,
-       OPT_OPKEY };
+       OPT_OPKEY, OPT_AUTH };
 
-/* The connection limits and deadlines, settings 9 to 12 (flags OPT_MAXCONN..OPT_BODYTO). */
+/* The connection limits and deadlines, settings 9 to 12 (flags OPT_MAXCONN..OPT_BODYTO); the
+ * authentication settings (P-ACC-6, sessions) follow, from S_AUTH on (flags OPT_AUTH + i). */
 #define SET_LIMITS 9
-#define NSETTINGS 13
+#define S_AUTH 13
+#define NSETTINGS 19
 static const char *const names[NSETTINGS] = {
     "listen", "port", "cert", "key", "threads", "max_body", "quiet", "data", "sweep_interval",
-    "max_connections", "max_connections_per_ip", "header_timeout", "body_timeout"};
+    "max_connections", "max_connections_per_ip", "header_timeout", "body_timeout",
+    "login_slots", "login_per_source", "login_per_tenant", "session_idle", "allowed_origins",
+    "login_free_failures"};
 static const char *const envs[NSETTINGS] = {
     "CUSTOS_LISTEN", "CUSTOS_PORT", "CUSTOS_CERT", "CUSTOS_KEY", "CUSTOS_THREADS",
     "CUSTOS_MAX_BODY", "CUSTOS_QUIET", "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
     "CUSTOS_MAX_CONNECTIONS", "CUSTOS_MAX_CONNECTIONS_PER_IP", "CUSTOS_HEADER_TIMEOUT",
-    "CUSTOS_BODY_TIMEOUT"};
+    "CUSTOS_BODY_TIMEOUT", "CUSTOS_LOGIN_SLOTS", "CUSTOS_LOGIN_PER_SOURCE",
+    "CUSTOS_LOGIN_PER_TENANT", "CUSTOS_SESSION_IDLE", "CUSTOS_ALLOWED_ORIGINS",
+    "CUSTOS_LOGIN_FREE_FAILURES"};
 
 /* The retention sweep inside the server (P-RET-1): a thread that sweeps every interval
  * seconds and logs counts, never values, as a JSON line on stderr. */
@@ -215,6 +236,26 @@ static int parse_uint(const char *name, const char *s, unsigned long max, unsign
     return 0;
 }
 
+/* The limits of logins and sessions from the settings (0 or absent: the default). */
+static int auth_limits(const char *const *val, cu_auth_limits *lim)
+{
+    /* Numbers at S_AUTH + 0 .. 3 and + 5; + 4 is the list of origins. */
+    unsigned long n[6] = {0, 0, 0, 0, 0, 0};
+    static const unsigned long max[6] = {256, 1000000, 1000000, 86400UL * 365, 0, 1000000};
+    int rc = 0;
+
+    memset(lim, 0, sizeof(*lim));
+    for (size_t i = 0; i < 6 && rc == 0; i++)
+        if (i != 4 && val[S_AUTH + i] != NULL)
+            rc = parse_uint(names[S_AUTH + i], val[S_AUTH + i], max[i], &n[i]);
+    lim->hash_slots = (unsigned)n[0];
+    lim->source_per_min = (unsigned)n[1];
+    lim->tenant_per_min = (unsigned)n[2];
+    lim->session_idle = (unsigned)n[3];
+    lim->free_failures = (unsigned)n[5];
+    return rc;
+}
+
 /* A TLS key given with --key must be the operator's and private, like the master key file. */
 static int check_tls_key(const char *path)
 {
@@ -298,11 +339,18 @@ int cmd_serve(int argc, char **argv)
         {"header-timeout", required_argument, NULL, OPT_HEADERTO},
         {"body-timeout", required_argument, NULL, OPT_BODYTO},
         {"operator-key-file", required_argument, NULL, OPT_OPKEY},
+        {"login-slots", required_argument, NULL, OPT_AUTH},
+        {"login-per-source", required_argument, NULL, OPT_AUTH + 1},
+        {"login-per-tenant", required_argument, NULL, OPT_AUTH + 2},
+        {"session-idle", required_argument, NULL, OPT_AUTH + 3},
+        {"allowed-origins", required_argument, NULL, OPT_AUTH + 4},
+        {"login-free-failures", required_argument, NULL, OPT_AUTH + 5},
         {NULL, 0, NULL, 0},
     };
     settings file = {{0}}, flags = {{0}};
     const char *config = getenv("CUSTOS_CONFIG"), *opkey = NULL;
     cu_http_config hc = {0};
+    cu_auth_limits lim;
     cu_vault *v = NULL;
     cu_err err = {0};
     cli_common c;
@@ -331,6 +379,8 @@ int cmd_serve(int argc, char **argv)
             set(&flags, SET_LIMITS + (size_t)(opt - OPT_MAXCONN), optarg);
         } else if (opt == OPT_OPKEY) {
             opkey = optarg;
+        } else if (opt >= OPT_AUTH && opt < OPT_AUTH + NSETTINGS - S_AUTH) {
+            set(&flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
         } else {
             rc = cli_usage("serve", "unknown option");
             goto out;
@@ -365,8 +415,11 @@ int cmd_serve(int argc, char **argv)
     if (getenv("CUSTOS_NOW") != NULL) /* say so, rather than leave the operator to wonder */
         fprintf(stderr, "custos: CUSTOS_NOW is ignored: only test builds have a settable clock\n");
 #endif
-    if ((rc = check_tls_key(val[3])) != 0 || (rc = first_start(&c, opkey, &v)) != 0)
+    if ((rc = auth_limits(val, &lim)) != 0 || (rc = check_tls_key(val[3])) != 0 ||
+        (rc = first_start(&c, opkey, &v)) != 0)
         goto out;
+    cu_auth_limits_set(v, &lim);
+    hc.allowed_origins = val[S_AUTH + 4];
     hc.listen = val[0] ? val[0] : "127.0.0.1";
     hc.port = (unsigned)port;
     hc.cert = val[2];

@@ -9,10 +9,18 @@
  *
  * Every failure to authenticate a given kind of credential answers with one code and one
  * message, so an answer never tells an unknown email from a wrong password or an unknown key
- * from a revoked one; an unknown email even costs the same Argon2id run as a wrong password.
- * A locked-out account is refused before any hashing, so a flood of guesses costs nothing.
+ * from a revoked one; an unknown email even costs the same Argon2id run, and the same audit
+ * write, as a wrong password. Guessing is bounded by throttle.c (P-ACC-6): rate limits per
+ * source and tenant and back-offs per (source, account) refuse before any hashing, keyed by the
+ * email whether or not a user has it, so a refusal tells nothing either and nobody can lock
+ * a user out from elsewhere; the hashes run in a few slots, so a flood cannot exhaust memory.
+ * Second-factor failures have their own small limit per user.
+ *
+ * Sessions end when unused for the vault's session_idle or CU_SESSION_TTL after login; the
+ * row's expires_at is the idle deadline, pushed forward by use at most once a minute.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +43,37 @@ _Static_assert(sizeof(APIKEY_PREFIX) - 1 + CU_ID_STRLEN + SECRET_HEX < CU_APIKEY
                "API key size");
 
 _Atomic unsigned long cu_auth_argon2_calls;
+_Atomic unsigned long cu_auth_argon2_peak;
+static _Atomic unsigned long argon2_running;
+
+/* Counts a run starting, and the most ever running at once. */
+static void argon2_enter(void)
+{
+    unsigned long n = ++argon2_running, peak = cu_auth_argon2_peak;
+
+    cu_auth_argon2_calls++;
+    while (n > peak && !atomic_compare_exchange_weak(&cu_auth_argon2_peak, &peak, n))
+        ;
+}
 
 cu_rc cu_auth_password_hash(const char *pw, char out[CU_PWHASH_STRBYTES])
 {
-    cu_auth_argon2_calls++;
-    return cu_password_hash(pw, strlen(pw), out);
+    cu_rc rc;
+
+    argon2_enter();
+    rc = cu_password_hash(pw, strlen(pw), out);
+    argon2_running--;
+    return rc;
 }
 
 cu_rc cu_auth_password_verify(const char *hash, const char *pw)
 {
-    cu_auth_argon2_calls++;
-    return cu_password_verify(hash, pw, strlen(pw));
+    cu_rc rc;
+
+    argon2_enter();
+    rc = cu_password_verify(hash, pw, strlen(pw));
+    argon2_running--;
+    return rc;
 }
 
 /* A valid Argon2id hash of a random password, made once, for logins to unknown emails. */
@@ -342,63 +370,98 @@ cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err 
 
 /* --- logins (P-ACC-2, P-ACC-6) ----------------------------------------------------------- */
 
-/* P-ACC-6: counts a failure of u's account, then answers code with msg. */
-static cu_rc login_failed(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, int64_t now, cu_rc code,
+/* The keys a login attempt is throttled by: its source, its tenant, and (source, account),
+ * where the account is the tenant and normalized email whether or not a user has it. */
+static void login_keys(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *norm,
+                       cu_th_key keys[3])
+{
+    const char *src = ctx != NULL && ctx->source != NULL ? ctx->source : "unknown";
+    uint8_t buf[sizeof(cu_id) + 64 + 1 + EMAIL_MAX];
+    size_t sl = strnlen(src, 64), el = strnlen(norm, EMAIL_MAX - 1), n = 0;
+
+    cu_throttle_key(v, CU_TH_SOURCE, src, sl, &keys[0]);
+    cu_throttle_key(v, CU_TH_TENANT, &tenant, sizeof(tenant), &keys[1]);
+    memcpy(buf, &tenant, sizeof(tenant));
+    n = sizeof(tenant);
+    memcpy(buf + n, src, sl);
+    n += sl;
+    buf[n++] = '\0';
+    memcpy(buf + n, norm, el);
+    n += el;
+    cu_throttle_key(v, CU_TH_ACCOUNT, buf, n, &keys[2]);
+    cu_wipe(buf, sizeof(buf));
+}
+
+/* The key of a user's second-factor failures. */
+static void mfa_key(cu_vault *v, cu_id tenant, cu_id user, cu_th_key *k)
+{
+    cu_id both[2] = {tenant, user};
+
+    cu_throttle_key(v, CU_TH_MFA, both, sizeof(both), k);
+}
+
+/* P-ACC-6: a failed login is written to the tenant's log, then answered code with msg. An
+ * email no user has is written as user:unknown, so that it costs the same durable write as a
+ * wrong password (no timing oracle). */
+static cu_rc login_failed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_rc code,
                           const char *msg, cu_err *err)
 {
-    cu_store_op op;
     cu_audit_in a;
     cu_rc rc;
 
-    memset(&op, 0, sizeof(op));
-    op.type = CU_OP_USER_LOGIN_FAILED;
-    op.u.login.tenant_id = u->tenant_id;
-    op.u.login.user_id = u->id;
-    op.u.login.now = now;
-    op.u.login.window = CU_LOGIN_WINDOW;
-    op.u.login.max_failures = CU_LOGIN_MAX_FAILURES;
-    op.u.login.lockout = CU_LOGIN_LOCKOUT;
-    cu_audit_in_set(&a, u->tenant_id, "user.login_failed", "user:%llu",
-                    (unsigned long long)u->id);
-    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK)
+    if (user != 0)
+        cu_audit_in_set(&a, tenant, "user.login_failed", "user:%llu", (unsigned long long)user);
+    else
+        cu_audit_in_set(&a, tenant, "user.login_failed", "user:unknown");
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         return rc;
     return cu_err_set(err, code, "%s", msg);
 }
 
 /* P-ACC-2: the second factor, once the password is right. A missing code only asks for one;
- * a wrong or already used code counts as a failure. *step gets the accepted code's step. */
-static cu_rc second_factor(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *code, int64_t now,
-                           int64_t *step, cu_err *err)
+ * a wrong or already used code counts against the user's own small limit (CU_TH_MFA), which
+ * backs off. *step gets the accepted code's step. */
+static cu_rc second_factor(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *code,
+                           int64_t now, int64_t *step, unsigned *retry_after, cu_err *err)
 {
     uint8_t secret[CU_TOTP_SECRET_BYTES];
+    cu_th_key k;
     cu_rc rc;
 
     if (code == NULL || code[0] == '\0')
         return cu_err_set(err, CU_ERR_MFA_REQUIRED, "a TOTP code is required");
+    mfa_key(v, u->tenant_id, u->id, &k);
+    if ((rc = cu_throttle_check(v, &k, 1, now, retry_after, err)) != CU_OK)
+        return rc;
     rc = cu_user_totp_open(v, u, &u->totp_secret, u->totp_key_version, secret, err);
     if (rc == CU_OK)
         rc = cu_totp_check(secret, sizeof(secret), now, code, step);
     cu_wipe(secret, sizeof(secret));
-    if (rc == CU_ERR_AUTH)
-        return login_failed(v, ctx, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code is not valid", err);
-    if (rc != CU_OK)
-        return rc;
-    /* A code is good once: no step at or before the last accepted one. */
-    if (*step <= u->totp_last_step)
-        return login_failed(v, ctx, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code was already used", err);
-    return CU_OK;
+    if (rc == CU_OK && *step <= u->totp_last_step)
+        rc = CU_ERR_CONFLICT; /* a code is good once: no step at or before the last one */
+    if (rc == CU_ERR_AUTH || rc == CU_ERR_CONFLICT) {
+        cu_throttle_failed(v, &k, now);
+        return login_failed(v, ctx, u->tenant_id, u->id, CU_ERR_MFA_REQUIRED,
+                            rc == CU_ERR_AUTH ? "the TOTP code is not valid"
+                                              : "the TOTP code was already used",
+                            err);
+    }
+    return rc;
 }
 
 /* Clears the failure count, records the TOTP step, drops the user's expired sessions and
  * stores a new one, in one transaction; the token goes to token. A step that another login
- * used meanwhile makes it CU_ERR_CONFLICT and changes nothing. */
-static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, int64_t step, int64_t now,
-                           char token[CU_SESSION_TOKEN_MAX], cu_err *err)
+ * used meanwhile makes it CU_ERR_CONFLICT and changes nothing. A session ends after
+ * session_idle seconds unused (cu_auth_session keeps it alive), and CU_SESSION_TTL at most. */
+static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, int64_t step,
+                           int64_t now, char token[CU_SESSION_TOKEN_MAX], cu_err *err)
 {
+    cu_auth_limits lim;
     cu_store_op ops[3];
     cu_audit_in a;
     cu_rc rc;
 
+    cu_auth_limits_get(v, &lim);
     memset(ops, 0, sizeof(ops));
     ops[0].type = CU_OP_USER_LOGIN_OK;
     ops[0].u.login.tenant_id = u->tenant_id;
@@ -413,7 +476,8 @@ static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *
     ops[2].u.session.tenant_id = u->tenant_id;
     ops[2].u.session.user_id = u->id;
     ops[2].u.session.created_at = now;
-    ops[2].u.session.expires_at = now + CU_SESSION_TTL;
+    ops[2].u.session.expires_at =
+        now + (lim.session_idle < CU_SESSION_TTL ? lim.session_idle : CU_SESSION_TTL);
     make_secret(token, CU_SESSION_TOKEN_MAX, SESSION_PREFIX);
     hash_str(token, ops[2].u.session.token_hash);
     cu_audit_in_set(&a, u->tenant_id, "user.login", "user:%llu", (unsigned long long)u->id);
@@ -423,61 +487,103 @@ static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *
     return rc;
 }
 
-/* Checks the credentials of the user found as u; on success starts its session. */
-static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *password, const char *totp,
-                        int64_t now, char token[CU_SESSION_TOKEN_MAX], cu_err *err)
+/* After the right password: the second factor, then the session. */
+static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *totp,
+                        int64_t now, char token[CU_SESSION_TOKEN_MAX], unsigned *retry_after,
+                        cu_err *err)
 {
     int64_t step = 0;
+    cu_th_key k;
     cu_rc rc;
 
-    /* P-ACC-6: a locked account is refused before any hashing. */
-    if (u->locked_until > now)
-        return cu_err_set(err, CU_ERR_RATE_LIMITED,
-                          "too many failed logins: the account is locked, try again later");
-    rc = cu_auth_password_verify(u->password_hash, password);
-    if (rc == CU_ERR_AUTH)
-        return login_failed(v, ctx, u, now, CU_ERR_AUTH, LOGIN_FAILED, err);
-    if (rc != CU_OK)
-        return cu_err_set(err, CU_ERR_STORE, "a stored password hash is malformed");
-    if (u->totp_enabled && (rc = second_factor(v, ctx, u, totp, now, &step, err)) != CU_OK)
+    if (u->totp_enabled &&
+        (rc = second_factor(v, ctx, u, totp, now, &step, retry_after, err)) != CU_OK)
         return rc;
     rc = start_session(v, ctx, u, step, now, token, err);
-    if (rc == CU_ERR_CONFLICT && step > 0)
-        return login_failed(v, ctx, u, now, CU_ERR_MFA_REQUIRED, "the TOTP code was already used", err);
+    if (rc == CU_ERR_CONFLICT && step > 0) {
+        mfa_key(v, u->tenant_id, u->id, &k);
+        cu_throttle_failed(v, &k, now);
+        return login_failed(v, ctx, u->tenant_id, u->id, CU_ERR_MFA_REQUIRED,
+                            "the TOTP code was already used", err);
+    }
     if (rc == CU_ERR_CONFLICT)
         return cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED); /* the user was deleted meanwhile */
+    if (rc == CU_OK && step > 0) {
+        mfa_key(v, u->tenant_id, u->id, &k);
+        cu_throttle_clear(v, &k);
+    }
     return rc;
 }
 
+/* Finds the user of norm in tenant into u and checks password against its hash; an unknown
+ * tenant or email costs the same Argon2id run, against the dummy hash, and gives the same
+ * CU_ERR_AUTH as a wrong password. *tenant_ok says whether the tenant exists. */
+static cu_rc check_password(cu_vault *v, cu_id tenant, const char *norm, const char *password,
+                            cu_store_user *u, int *tenant_ok, cu_err *err)
+{
+    uint8_t digest[32];
+    cu_rc rc;
+
+    rc = cu_tenant_check(v, tenant, 0, err);
+    *tenant_ok = rc == CU_OK;
+    if (rc == CU_OK)
+        rc = cu_user_email_digest(v, tenant, norm, digest, err);
+    if (rc == CU_OK)
+        rc = v->store->ops->user_find(v->store, tenant, digest, u, err);
+    cu_wipe(digest, sizeof(digest));
+    if (rc == CU_ERR_NOT_FOUND) {
+        dummy_verify(password);
+        return cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED);
+    }
+    if (rc != CU_OK)
+        return rc;
+    rc = cu_auth_password_verify(u->password_hash, password);
+    if (rc == CU_ERR_AUTH)
+        return cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED);
+    if (rc != CU_OK)
+        return cu_err_set(err, CU_ERR_STORE, "a stored password hash is malformed");
+    return CU_OK;
+}
+
+/* P-ACC-6: the limits refuse before any hashing and alike whether the email exists; a hash
+ * runs only in one of the bounded slots, for known and unknown emails alike. */
 cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *email,
                     const char *password, const char *totp, char token[CU_SESSION_TOKEN_MAX],
-                    cu_principal *out, cu_err *err)
+                    cu_principal *out, unsigned *retry_after, cu_err *err)
 {
     char norm[EMAIL_MAX];
-    uint8_t digest[32];
+    cu_th_key keys[3];
     cu_store_user u;
     int64_t now = cu_clock_now();
+    int tenant_ok = 0;
     cu_rc rc;
 
     token[0] = '\0';
     memset(&u, 0, sizeof(u));
+    if (retry_after)
+        *retry_after = 0;
     if (password == NULL || strnlen(password, CU_PASSWORD_MAX + 1) > CU_PASSWORD_MAX ||
         email == NULL || cu_norm_email(email, norm, sizeof(norm)) != CU_OK) {
         rc = cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED);
         goto out;
     }
-    rc = cu_tenant_check(v, tenant, 0, err);
-    if (rc == CU_OK)
-        rc = cu_user_email_digest(v, tenant, norm, digest, err);
-    if (rc == CU_OK)
-        rc = v->store->ops->user_find(v->store, tenant, digest, &u, err);
-    if (rc == CU_ERR_NOT_FOUND) {
-        /* Unknown tenant or email: the same Argon2id run and answer as a wrong password. */
-        dummy_verify(password);
-        rc = cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED);
+    login_keys(v, ctx, tenant, norm, keys);
+    if ((rc = cu_throttle_check(v, keys, 3, now, retry_after, err)) != CU_OK ||
+        (rc = cu_auth_slot_acquire(v, retry_after, err)) != CU_OK)
+        goto out;
+    rc = check_password(v, tenant, norm, password, &u, &tenant_ok, err);
+    cu_auth_slot_release(v);
+    if (rc == CU_ERR_AUTH) {
+        cu_throttle_failed(v, &keys[0], now);
+        cu_throttle_failed(v, &keys[2], now);
+        if (tenant_ok)
+            rc = login_failed(v, ctx, tenant, u.id, CU_ERR_AUTH, LOGIN_FAILED, err);
+        goto out;
     }
-    if (rc == CU_OK)
-        rc = login_user(v, ctx, &u, password, totp, now, token, err);
+    if (rc != CU_OK)
+        goto out;
+    cu_throttle_clear(v, &keys[2]);
+    rc = login_user(v, ctx, &u, totp, now, token, retry_after, err);
     if (rc == CU_OK) {
         memset(out, 0, sizeof(*out));
         out->kind = CU_PRINCIPAL_USER;
@@ -487,8 +593,51 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
     }
 out:
     cu_wipe(norm, sizeof(norm));
-    cu_wipe(digest, sizeof(digest));
+    cu_wipe(keys, sizeof(keys));
     cu_store_user_cleanup(&u);
+    return rc;
+}
+
+/* P-ACC-2: a user proves itself again before changing its second factor. Failures count
+ * against its second-factor limit; a hash runs in a slot, as for a login. */
+cu_rc cu_auth_reauth(cu_vault *v, const cu_store_user *u, const char *password, const char *code,
+                     int64_t *step, unsigned *retry_after, cu_err *err)
+{
+    uint8_t secret[CU_TOTP_SECRET_BYTES];
+    int64_t now = cu_clock_now();
+    cu_th_key k;
+    cu_rc rc;
+
+    *step = 0;
+    if (retry_after)
+        *retry_after = 0;
+    mfa_key(v, u->tenant_id, u->id, &k);
+    if ((rc = cu_throttle_check(v, &k, 1, now, retry_after, err)) != CU_OK)
+        return rc;
+    if (password == NULL || strnlen(password, CU_PASSWORD_MAX + 1) > CU_PASSWORD_MAX) {
+        rc = CU_ERR_AUTH;
+    } else {
+        if ((rc = cu_auth_slot_acquire(v, retry_after, err)) != CU_OK)
+            return rc;
+        rc = cu_auth_password_verify(u->password_hash, password);
+        cu_auth_slot_release(v);
+    }
+    if (rc == CU_OK && u->totp_enabled) {
+        rc = cu_user_totp_open(v, u, &u->totp_secret, u->totp_key_version, secret, err);
+        if (rc == CU_OK)
+            rc = cu_totp_check(secret, sizeof(secret), now, code, step);
+        if (rc == CU_OK && *step <= u->totp_last_step)
+            rc = CU_ERR_AUTH;
+        cu_wipe(secret, sizeof(secret));
+    }
+    if (rc == CU_ERR_AUTH) {
+        cu_throttle_failed(v, &k, now);
+        return cu_err_set(err, CU_ERR_AUTH,
+                          u->totp_enabled ? "the password or the TOTP code is not valid"
+                                          : "the password is not valid");
+    }
+    if (rc == CU_OK)
+        cu_throttle_clear(v, &k);
     return rc;
 }
 
@@ -502,16 +651,49 @@ static int token_parse(const char *token, uint8_t hash[CU_HASHBYTES])
     return 1;
 }
 
+int cu_session_hash(const char *token, uint8_t hash[CU_HASHBYTES])
+{
+    return token_parse(token, hash);
+}
+
+/* Keeps a used session alive for session_idle more seconds (never past its TTL). It writes
+ * only once the stored expiry lags by a minute (a tenth of session_idle if shorter), so a
+ * busy session costs one write a minute, not one per request; or when it lies further ahead
+ * than session_idle allows (a shorter setting, or a session from before idle timeouts).
+ * Best effort: a failed write only lets the session end sooner. */
+static void session_touch(cu_vault *v, const cu_store_session *s, int64_t now)
+{
+    int64_t want, slack;
+    cu_auth_limits lim;
+    cu_store_op op;
+    cu_err e = {0};
+
+    cu_auth_limits_get(v, &lim);
+    want = now + lim.session_idle;
+    if (want > s->created_at + CU_SESSION_TTL)
+        want = s->created_at + CU_SESSION_TTL;
+    slack = lim.session_idle < 600 ? lim.session_idle / 10 : 60;
+    if (s->expires_at <= want && want - s->expires_at < (slack > 0 ? slack : 1))
+        return;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_SESSION_TOUCH;
+    memcpy(op.u.session.token_hash, s->token_hash, sizeof(op.u.session.token_hash));
+    op.u.session.expires_at = want;
+    (void)cu_commit(v, NULL, &op, 1, NULL, 0, &e);
+}
+
 cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err *err)
 {
     uint8_t h[CU_HASHBYTES];
+    int64_t now = cu_clock_now();
     cu_store_session s;
     cu_rc rc;
 
     if (!token_parse(token, h))
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     rc = v->store->ops->session_get(v->store, h, &s, err);
-    if (rc == CU_OK && s.expires_at <= cu_clock_now())
+    /* Idle too long (expires_at), or too old (created_at): over. */
+    if (rc == CU_OK && (s.expires_at <= now || s.created_at + CU_SESSION_TTL <= now))
         rc = CU_ERR_NOT_FOUND;
     if (rc == CU_OK && !cu_role_tenant_ok((cu_role)s.role))
         rc = CU_ERR_NOT_FOUND;
@@ -521,12 +703,23 @@ cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err 
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     if (rc != CU_OK)
         return rc;
+    session_touch(v, &s, now);
     memset(out, 0, sizeof(*out));
     out->kind = CU_PRINCIPAL_USER;
     out->id = s.user_id;
     out->tenant_id = s.tenant_id;
     out->role = (cu_role)s.role;
     return CU_OK;
+}
+
+cu_rc cu_session_purge_expired(cu_vault *v, cu_err *err)
+{
+    cu_store_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_SESSION_PURGE;
+    op.u.purge.before = cu_clock_now();
+    return cu_commit(v, NULL, &op, 1, NULL, 0, err);
 }
 
 cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err)

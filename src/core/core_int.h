@@ -47,6 +47,7 @@ void cu_keyring_free(cu_keyring *r);
 
 typedef struct cu_heads cu_heads;
 typedef struct cu_policy_cache cu_policy_cache;
+typedef struct cu_auth_state cu_auth_state;
 typedef struct cu_audit_in cu_audit_in; /* below, with the audit helpers */
 struct cu_commit_req;
 
@@ -74,6 +75,7 @@ struct cu_vault {
     cu_policy_cache *policies;   /* parsed tenant policies (enforce.c) */
     uint64_t policy_gen;         /* bumped by every forget: a load begun before is not kept */
     pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
+    cu_auth_state *auth;        /* login throttling and hash slots (throttle.c) */
 };
 
 /* A plaintext key and its version. */
@@ -202,10 +204,52 @@ void cu_json_delete_wiped(cJSON *o);
 /* Every Argon2id run of authentication (password hashes and verifications, dummy ones
  * included). Tests read it to prove that a locked-out login hashes nothing (P-ACC-6). */
 extern _Atomic unsigned long cu_auth_argon2_calls;
+/* The most Argon2id runs ever in progress at once; tests reset it to prove the slots bound
+ * them (P-ACC-6). */
+extern _Atomic unsigned long cu_auth_argon2_peak;
 
 /* Argon2id hash and verification of a NUL-terminated password, counted (P-ENC-3). */
 cu_rc cu_auth_password_hash(const char *pw, char out[CU_PWHASH_STRBYTES]) CU_WUR;
 cu_rc cu_auth_password_verify(const char *hash, const char *pw) CU_WUR;
+
+/* Login throttling (throttle.c, P-ACC-6): in-memory counters keyed by a keyed hash. */
+typedef enum cu_th_kind {
+    CU_TH_SOURCE,  /* a source address: a rate limit and a failure back-off */
+    CU_TH_TENANT,  /* a tenant: a rate limit */
+    CU_TH_ACCOUNT, /* (source, tenant, normalized email): a failure back-off */
+    CU_TH_MFA      /* (tenant, user): second-factor and re-authentication failures */
+} cu_th_kind;
+typedef struct cu_th_key {
+    uint8_t b[16];
+    cu_th_kind kind;
+} cu_th_key;
+
+cu_rc cu_auth_state_new(cu_auth_state **out, cu_err *err);
+void cu_auth_state_free(cu_auth_state *s);
+/* The key of what data[0..len) names, for a counter of kind. */
+void cu_throttle_key(cu_vault *v, cu_th_kind kind, const void *data, size_t len, cu_th_key *out);
+/* Checks every key (back-offs, and the rate limits of source and tenant keys) and, if none
+ * refuses, counts one attempt against the rate limits. CU_ERR_RATE_LIMITED with the longest
+ * wait in *retry_after (may be NULL) if one does. */
+cu_rc cu_throttle_check(cu_vault *v, const cu_th_key *keys, size_t n, int64_t now,
+                        unsigned *retry_after, cu_err *err);
+/* Counts a failure of k at now, starting or lengthening its back-off. */
+void cu_throttle_failed(cu_vault *v, const cu_th_key *k, int64_t now);
+/* Forgets k's failures (a success). */
+void cu_throttle_clear(cu_vault *v, const cu_th_key *k);
+/* Takes one of the hash slots, waiting up to hash_wait_ms; CU_ERR_UNAVAILABLE (and
+ * *retry_after 1) if none came free. Give it back with cu_auth_slot_release. */
+cu_rc cu_auth_slot_acquire(cu_vault *v, unsigned *retry_after, cu_err *err);
+void cu_auth_slot_release(cu_vault *v);
+
+/* P-ACC-2: user u proves itself again (password, and a current code of its active second
+ * factor if it has one) before changing that factor; *step gets the code's step (0 without
+ * one), for the caller to spend. CU_ERR_AUTH, CU_ERR_RATE_LIMITED or CU_ERR_UNAVAILABLE (with
+ * *retry_after, may be NULL) otherwise. */
+cu_rc cu_auth_reauth(cu_vault *v, const cu_store_user *u, const char *password, const char *code,
+                     int64_t *step, unsigned *retry_after, cu_err *err);
+/* The stored hash of a session token; 0 if token is not one. */
+int cu_session_hash(const char *token, uint8_t hash[CU_HASHBYTES]);
 
 /* 1 if r is a role a tenant's key or user may hold (owner .. auditor). */
 int cu_role_tenant_ok(cu_role r);

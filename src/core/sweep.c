@@ -231,7 +231,7 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     cu_tenant *tenants = NULL;
     size_t n = 0;
     int64_t now = cu_clock_now();
-    cu_err first = {0};
+    cu_err first = {0}, pe = {0};
     cu_rc rc, worst = CU_OK;
 
     memset(rep, 0, sizeof(*rep));
@@ -256,6 +256,11 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
                 first = e;
             }
         }
+    }
+    /* Sessions that ended, idle or old, leave the store (none authenticates any more). */
+    if ((rc = cu_session_purge_expired(v, &pe)) != CU_OK && worst == CU_OK) {
+        worst = rc;
+        first = pe;
     }
     rc = worst;
     if (rc != CU_OK && err != NULL)

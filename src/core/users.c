@@ -323,8 +323,10 @@ static cu_rc build_uri(char uri[CU_TOTP_URI_MAX], const char *email, cu_id user,
     return CU_ERR_LIMIT;
 }
 
-/* Seals a fresh secret as the pending enrolment of row's user, and writes its URI. */
-static cu_rc enroll(cu_vault *v, const cu_ctx *ctx, const cu_store_user *row,
+/* Seals a fresh secret as the pending enrolment of row's user, and writes its URI. A step
+ * above 0 (the re-authenticating code) is spent in the same transaction: CU_ERR_AUTH if
+ * another request spent it meanwhile. */
+static cu_rc enroll(cu_vault *v, const cu_ctx *ctx, const cu_store_user *row, int64_t step,
                     char uri[CU_TOTP_URI_MAX], cu_err *err)
 {
     cu_audit_in a;
@@ -332,11 +334,12 @@ static cu_rc enroll(cu_vault *v, const cu_ctx *ctx, const cu_store_user *row,
     char b32[40], *email = NULL;
     size_t elen = 0;
     cu_key dk = {0};
-    cu_store_op op;
+    cu_store_op ops[2], op;
     cu_aad aad;
     cu_rc rc;
 
     memset(&op, 0, sizeof(op));
+    memset(ops, 0, sizeof(ops));
     cu_random(secret, sizeof(secret));
     if ((rc = cu_keys_child(v, row->tenant_id, CU_KEY_DATA, 0, &dk, err)) != CU_OK ||
         (rc = open_field(v, row, "email", &row->email, row->key_version, &email, &elen, err)) !=
@@ -356,7 +359,15 @@ static cu_rc enroll(cu_vault *v, const cu_ctx *ctx, const cu_store_user *row,
         goto out;
     cu_audit_in_set(&a, row->tenant_id, "user.totp_enroll", "user:%llu",
                     (unsigned long long)row->id);
-    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    ops[0] = op;
+    ops[1].type = CU_OP_USER_LOGIN_OK;
+    ops[1].u.login.tenant_id = row->tenant_id;
+    ops[1].u.login.user_id = row->id;
+    ops[1].u.login.totp_step = step;
+    ops[1].u.login.now = cu_clock_now();
+    rc = cu_commit(v, ctx, ops, step > 0 ? 2 : 1, &a, 1, err);
+    if (rc == CU_ERR_CONFLICT)
+        rc = cu_err_set(err, CU_ERR_AUTH, "the TOTP code was already used");
 out:
     if (rc != CU_OK)
         cu_wipe(uri, CU_TOTP_URI_MAX);
@@ -371,30 +382,40 @@ out:
     return rc;
 }
 
-/* P-ACC-2: every user can enrol; the secret stays pending until a code confirms it. */
+/* P-ACC-2: every user can enrol; the secret stays pending until a code confirms it. A stolen
+ * session alone cannot replace the factor: the password, and the current factor's code, are
+ * asked again. */
 cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
-                          char uri[CU_TOTP_URI_MAX], cu_err *err)
+                          const char *password, const char *code, char uri[CU_TOTP_URI_MAX],
+                          unsigned *retry_after, cu_err *err)
 {
     cu_store_user row;
+    int64_t step = 0;
     cu_rc rc;
 
     memset(&row, 0, sizeof(row));
     uri[0] = '\0';
+    if (retry_after)
+        *retry_after = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
     rc = v->store->ops->user_get(v->store, tenant, user, &row, err);
     if (rc == CU_OK)
-        rc = enroll(v, ctx, &row, uri, err);
+        rc = cu_auth_reauth(v, &row, password, code, &step, retry_after, err);
+    if (rc == CU_OK)
+        rc = enroll(v, ctx, &row, step, uri, err);
     cu_store_user_cleanup(&row);
     return rc;
 }
 
+/* Once confirmed, the new factor guards the account alone: every other session of the user
+ * ends in the same transaction, so a session opened before the change cannot outlive it. */
 cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
-                           const char *code, cu_err *err)
+                           const char *code, const char *keep, cu_err *err)
 {
     uint8_t secret[CU_TOTP_SECRET_BYTES];
     cu_store_user row;
-    cu_store_op op;
+    cu_store_op op[2];
     int64_t step = 0;
     cu_rc rc;
 
@@ -417,14 +438,19 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
         goto out;
     /* Only the enrolment this code was checked against becomes active, and the code's step
      * counts as used (P-ACC-2). */
-    memset(&op, 0, sizeof(op));
-    op.type = CU_OP_USER_TOTP_ENABLE;
-    op.u.totp.tenant_id = tenant;
-    op.u.totp.user_id = user;
-    op.u.totp.secret = row.totp_pending;
-    op.u.totp.step = step;
+    memset(op, 0, sizeof(op));
+    op[0].type = CU_OP_USER_TOTP_ENABLE;
+    op[0].u.totp.tenant_id = tenant;
+    op[0].u.totp.user_id = user;
+    op[0].u.totp.secret = row.totp_pending;
+    op[0].u.totp.step = step;
+    op[1].type = CU_OP_USER_SESSIONS_END;
+    op[1].u.session.tenant_id = tenant;
+    op[1].u.session.user_id = user;
+    if (keep != NULL && !cu_session_hash(keep, op[1].u.session.token_hash))
+        memset(op[1].u.session.token_hash, 0, sizeof(op[1].u.session.token_hash));
     cu_audit_in_set(&a, tenant, "user.totp_confirm", "user:%llu", (unsigned long long)user);
-    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    rc = cu_commit(v, ctx, op, 2, &a, 1, err);
     if (rc == CU_ERR_NOT_FOUND)
         rc = cu_err_set(err, CU_ERR_CONFLICT, "the TOTP enrolment changed meanwhile: enroll again");
 out:

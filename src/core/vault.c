@@ -229,6 +229,8 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     if ((rc = verify_ring(v, err)) != CU_OK)
         goto out;
     v->group_max = commit_group_max();
+    if ((rc = cu_auth_state_new(&v->auth, err)) != CU_OK)
+        goto out;
     if (cu_heads_new(&v->heads) != CU_OK) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
@@ -260,6 +262,7 @@ void cu_vault_close(cu_vault *v)
     cu_policy_cache_free(v);
     pthread_mutex_destroy(&v->policy_lock);
     pthread_mutex_destroy(&v->sweep_lock);
+    cu_auth_state_free(v->auth);
     free(v);
 }
 

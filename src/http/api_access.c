@@ -242,7 +242,7 @@ void api_login(http_req *r)
     if (http_check_body(r, f, 3) != 0)
         return;
     if (cu_user_login(r->v, &r->ctx, r->tenant, http_str(r, "email"), http_str(r, "password"),
-                      http_str(r, "totp"), token, &who, &e) != CU_OK) {
+                      http_str(r, "totp"), token, &who, &r->retry_after, &e) != CU_OK) {
         /* A tenant that does not exist answers like a wrong password. */
         if (e.code == CU_ERR_NOT_FOUND)
             e.code = CU_ERR_AUTH;
@@ -250,6 +250,7 @@ void api_login(http_req *r)
             return http_error(r, 401, "unauthenticated", "wrong email or password");
         return http_fail(r, &e);
     }
+    /* The cookie lasts the session's longest life; idleness ends it sooner on the server. */
     set_session_cookie(r, token, CU_SESSION_TTL);
     cu_str_wipe(token);
     r->who = who;
@@ -285,15 +286,18 @@ static int is_self(http_req *r)
     return 0;
 }
 
+/* P-ACC-2: the user proves itself again: password, and the current code once TOTP is on. */
 void api_totp_enroll(http_req *r)
 {
+    static const http_field f[] = {{"password", F_STRING, 1}, {"code", F_STRING, 0}};
     char uri[CU_TOTP_URI_MAX];
     cu_err e = {0};
     cJSON *o;
 
-    if (!is_self(r))
+    if (!is_self(r) || http_check_body(r, f, 2) != 0)
         return;
-    if (cu_user_totp_enroll(r->v, &r->ctx, r->tenant, r->ids[1], uri, &e) != CU_OK)
+    if (cu_user_totp_enroll(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "password"),
+                            http_str(r, "code"), uri, &r->retry_after, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "otpauth_uri", uri);
@@ -301,16 +305,21 @@ void api_totp_enroll(http_req *r)
     http_json(r, 200, o);
 }
 
+/* Confirming ends the user's other sessions; the one confirming stays. */
 void api_totp_confirm(http_req *r)
 {
     static const http_field f[] = {{"code", F_STRING, 1}};
+    char token[CU_SESSION_TOKEN_MAX] = "";
     cu_err e = {0};
+    cu_rc rc;
     cJSON *o;
 
     if (!is_self(r) || http_check_body(r, f, 1) != 0)
         return;
-    if (cu_user_totp_confirm(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "code"), &e) !=
-        CU_OK)
+    (void)http_cookie(r, "custos_session", token, sizeof(token));
+    rc = cu_user_totp_confirm(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "code"), token, &e);
+    cu_str_wipe(token);
+    if (rc != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "totp", 1);

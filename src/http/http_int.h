@@ -4,7 +4,8 @@
  *
  * Order of checks for every request (P-ISO-1, P-ACC-1): a query of more than HTTP_MAX_QUERY
  * parameters (400) and a body over its route's limit (413) first, in server.c; then route
- * (404/405; HEAD goes where GET does), authentication (401), tenant match (a foreign tenant
+ * (404/405; HEAD goes where GET does), authentication (401; and for a state change by
+ * session cookie, its Origin: 403), tenant match (a foreign tenant
  * answers exactly as a missing one: 404), permission (403), purpose (400/403), then body (415,
  * 400; a body where the route takes none, 400), and in the handler the query (400).
  */
@@ -83,6 +84,7 @@ struct http_req {
     size_t resp_len;
     char set_cookie[256];
     char allow[64];           /* for 405 */
+    unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
     const char *err_code;
     double t0;

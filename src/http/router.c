@@ -82,7 +82,8 @@ const http_route http_routes[] = {
     {GET, T "/users", CU_PERM_USERS, R_TENANT, api_user_list, T "/users"},
     {GET, T "/users/{id}", CU_PERM_USERS, R_TENANT, api_user_get, T "/users/{id}"},
     {DEL, T "/users/{id}", CU_PERM_USERS, R_TENANT, api_user_delete, T "/users/{id}"},
-    {POST, T "/users/{id}/totp", CU_PERM_SELF, R_TENANT, api_totp_enroll, T "/users/{id}/totp"},
+    {POST, T "/users/{id}/totp", CU_PERM_SELF, R_TENANT | R_BODY, api_totp_enroll,
+     T "/users/{id}/totp"},
     {POST, T "/users/{id}/totp/confirm", CU_PERM_SELF, R_TENANT | R_BODY, api_totp_confirm,
      T "/users/{id}/totp/confirm"},
     {POST, T "/login", 0, R_TENANT | R_NOAUTH | R_BODY, api_login, T "/login"},
@@ -311,6 +312,51 @@ int http_cookie(const http_req *r, const char *name, char *out, size_t cap)
     return cookies != NULL ? cookie_value(cookies, name, out, cap) : -1;
 }
 
+/* 1 if the comma-separated list holds origin (ASCII case aside). */
+static int origin_listed(const char *list, const char *origin, size_t olen)
+{
+    while (list != NULL && *list) {
+        size_t n;
+        while (*list == ' ' || *list == ',')
+            list++;
+        n = strcspn(list, ", ");
+        if (n > 0 && n == olen && strncasecmp(list, origin, n) == 0)
+            return 1;
+        list += n;
+    }
+    return 0;
+}
+
+/* Cross-site request forgery: a state change made with the session cookie must come from a
+ * page of the server's own origin ("https://" and the Host header) or of a configured one.
+ * The Origin header decides, or, absent, the origin part of the Referer; with neither, or
+ * "null", the request is refused. API keys are not sent by browsers on their own: no check. */
+static int origin_ok(const http_req *r)
+{
+    const char *o = http_header(r, "Origin"), *host = http_header(r, MHD_HTTP_HEADER_HOST);
+    size_t olen;
+
+    if (o == NULL) {
+        const char *ref = http_header(r, MHD_HTTP_HEADER_REFERER), *p;
+        if (ref == NULL || (p = strstr(ref, "://")) == NULL)
+            return 0;
+        o = ref;
+        olen = (size_t)(p + 3 - ref) + strcspn(p + 3, "/?#");
+    } else {
+        olen = strlen(o);
+    }
+    if (host != NULL && olen == 8 + strlen(host) && strncasecmp(o, "https://", 8) == 0 &&
+        strncasecmp(o + 8, host, olen - 8) == 0)
+        return 1;
+    return origin_listed(r->cfg ? r->cfg->allowed_origins : NULL, o, olen);
+}
+
+static int is_state_change(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
 /* Authenticates by API key (Authorization: Bearer) or session cookie. */
 static int authenticate(http_req *r)
 {
@@ -319,16 +365,25 @@ static int authenticate(http_req *r)
     char token[CU_SESSION_TOKEN_MAX] = "";
     cu_err e = {0};
     cu_rc rc = CU_ERR_AUTH;
+    int by_cookie = 0;
 
     /* RFC 7235: the scheme is case-insensitive. */
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
         rc = cu_auth_apikey(r->v, auth + 7, &r->who, &e);
-    else if (cookies != NULL && cookie_value(cookies, "custos_session", token, sizeof(token)) == 0)
+    else if (cookies != NULL &&
+             cookie_value(cookies, "custos_session", token, sizeof(token)) == 0) {
         rc = cu_auth_session(r->v, token, &r->who, &e);
+        by_cookie = 1;
+    }
     cu_str_wipe(token);
     if (rc != CU_OK) {
         http_error(r, 401, "unauthenticated",
                    "a valid API key (Authorization: Bearer) or session cookie is required");
+        return -1;
+    }
+    if (by_cookie && is_state_change(r->method) && !origin_ok(r)) {
+        http_error(r, 403, "origin_not_allowed",
+                   "a change made with the session cookie must come from this server's origin");
         return -1;
     }
     r->authed = 1;

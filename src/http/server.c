@@ -281,6 +281,11 @@ static enum MHD_Result queue(http_req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
     if (r->allow[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     ret = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     r->queued = 1;

@@ -201,6 +201,9 @@ enum stmt_id {
     S_SESSION_DELETE,
     S_SESSION_PURGE,
     S_SESSION_GET,
+    S_SESSION_TOUCH,
+    S_SESSION_PURGE_ALL,
+    S_USER_SESSIONS_END,
     S_AUDIT_APPEND,
     S_AUDIT_HEAD,
     S_AUDIT_LIST,
@@ -481,6 +484,10 @@ static const char *const stmt_sql[S__COUNT] = {
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
                       " WHERE s.token_hash = ?",
+    [S_SESSION_TOUCH] = "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1",
+    [S_SESSION_PURGE_ALL] = "DELETE FROM sessions WHERE expires_at <= ?",
+    [S_USER_SESSIONS_END] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
+                            " AND token_hash <> ?",
 };
 
 typedef struct sqlite_store {
@@ -870,6 +877,12 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
         }
         return run(s, st, err, "prune audit log");
     case CU_OP_SESSION_PURGE:
+        if (op->u.purge.tenant_id == 0) {
+            st = stmt(s, S_SESSION_PURGE_ALL);
+            if (st)
+                sqlite3_bind_int64(st, 1, op->u.purge.before);
+            return run(s, st, err, "delete expired sessions");
+        }
         st = stmt(s, S_SESSION_PURGE);
         if (st) {
             bind_id(st, 1, op->u.purge.tenant_id);
@@ -877,6 +890,21 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 3, op->u.purge.before);
         }
         return run(s, st, err, "delete expired sessions");
+    case CU_OP_SESSION_TOUCH:
+        st = stmt(s, S_SESSION_TOUCH);
+        if (st) {
+            sqlite3_bind_blob(st, 1, op->u.session.token_hash, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, op->u.session.expires_at);
+        }
+        return run(s, st, err, "keep a session alive");
+    case CU_OP_USER_SESSIONS_END:
+        st = stmt(s, S_USER_SESSIONS_END);
+        if (st) {
+            bind_id(st, 1, op->u.session.tenant_id);
+            bind_id(st, 2, op->u.session.user_id);
+            sqlite3_bind_blob(st, 3, op->u.session.token_hash, 32, SQLITE_STATIC);
+        }
+        return run(s, st, err, "end the user's other sessions");
     default:
         break;
     }

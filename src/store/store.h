@@ -212,7 +212,8 @@ typedef enum cu_store_op_type {
                                 CU_ERR_CONFLICT (a replayed code) */
     CU_OP_SESSION_PUT,       /* session: insert */
     CU_OP_SESSION_DELETE,    /* session (token_hash): CU_ERR_NOT_FOUND if none */
-    CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before` */
+    CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before`;
+                                tenant_id 0: every user's */
     CU_OP_AUDIT_APPEND,      /* audit: insert; CU_ERR_EXISTS if (tenant, seq) is taken */
     CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert; CU_ERR_EXISTS if (tenant, seq, anchor) is
                                 taken: checkpoints are never replaced */
@@ -244,9 +245,13 @@ typedef enum cu_store_op_type {
                                 still equals old; else a no-op (a write since sealed it under
                                 the newest version, or it is gone). Content is unchanged, so a
                                 legal hold does not refuse it */
-    CU_OP_DATA_KEY_DESTROY   /* key_del (tenant_id, version): that version of the tenant data
+    CU_OP_DATA_KEY_DESTROY,  /* key_del (tenant_id, version): that version of the tenant data
                                 key, only if it is not the newest and no record without a
                                 subject, hold or user still uses it; else CU_ERR_CONFLICT */
+    CU_OP_SESSION_TOUCH,     /* session (token_hash, expires_at): sets its expiry; nothing if
+                                the session is gone */
+    CU_OP_USER_SESSIONS_END  /* session (tenant_id, user_id, token_hash): every session of the
+                                user but the one of token_hash (all zero: none kept) */
 } cu_store_op_type;
 
 /* What a CU_OP_RESEAL seals again (columns in the order of old[] and ct[]). */

@@ -44,11 +44,12 @@ typedef struct srv_resp {
     char set_cookie[512];
     char content_type[128];
     char allow[64];
+    char retry_after[16];
     int set_cookies; /* how many Set-Cookie headers came */
 } srv_resp;
 
-/* One request. auth: an API key (sent as Bearer), or a "custos_session=..." cookie string, or
- * NULL. purpose: the Custos-Purpose header or NULL. body: JSON or NULL. Returns the curl code
+/* One request. auth: an API key (sent as Bearer), or a "custos_session=..." cookie string
+ * (sent with the server's own Origin, as a browser on its page would), or NULL. purpose: the Custos-Purpose header or NULL. body: JSON or NULL. Returns the curl code
  * (0 on a completed exchange). */
 int srv_call(const srv *s, const char *method, const char *path, const char *auth,
              const char *purpose, const char *body, srv_resp *out);
