@@ -108,7 +108,8 @@ static void test_P_ENC_5_data_key_rotation_reencrypts_and_destroys_the_old_versi
     assert_int_equal(cu_user_create(f->v, NULL, f->tenant, "ada@example.com", "a long password 1",
                                     CU_ROLE_ADMIN, &user, &err),
                      CU_OK);
-    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->tenant, user, uri, &err), CU_OK);
+    assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->tenant, user, "a long password 1", NULL, uri, NULL,
+                                         &err), CU_OK);
     assert_int_equal(cu_key_rotate_data(f->v, NULL, f->tenant, &version, &err), CU_OK);
     assert_int_equal(version, 2);
     /* New writes use the new version; older values still read under theirs. */
@@ -152,7 +153,7 @@ static void test_P_ENC_5_data_key_rotation_reencrypts_and_destroys_the_old_versi
                      1);
     /* The pending secret opens under version 2: a wrong code is refused as wrong, not as a
      * key or integrity failure. */
-    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->tenant, user, "000000", &err),
+    assert_int_equal(cu_user_totp_confirm(f->v, NULL, f->tenant, user, "000000", NULL, &err),
                      CU_ERR_AUTH);
     /* Audited: the rotation, the re-encryption and the destruction. */
     assert_int_equal(sql_int(f,
