@@ -94,7 +94,12 @@ typedef struct cu_vault_opts {
     const char *passphrase; /* NULL: the master key lives in the key file; else the key file
                                holds master keys wrapped under Argon2id(passphrase) */
     int allow_xchacha;      /* allow XChaCha20-Poly1305 where the CPU lacks AES-NI */
+    unsigned log_floor_days; /* the platform's floor for audit log retention (P-RET-4); 0: the
+                                environment's CUSTOS_LOG_FLOOR_DAYS, else CU_LOG_FLOOR_DAYS */
 } cu_vault_opts;
+
+/* No policy keeps the audit log for less (P-RET-4, P-AUD-2): the default platform floor. */
+#define CU_LOG_FLOOR_DAYS 90
 
 /* Creates a new data directory (mode 0700) with a fresh master key and an empty database.
  * Fails with CU_ERR_EXISTS if the directory already holds a vault. */
@@ -122,6 +127,8 @@ typedef struct cu_ctx {
 #define CU_CTX_GPC 2u      /* Sec-GPC: 1, an opt-out of sale and sharing purposes */
 #define CU_CTX_LOCAL 4u    /* the CLI or the sweeper on the data directory, which holds the key
                               file: its purpose is recorded, not checked */
+#define CU_CTX_OWNER 8u    /* the principal holds the tenant's owner role (a tenant-wide legal
+                              hold is released only by an owner, P-RET-5) */
 
 /* Commit latency of the store, for /metrics: a cumulative-friendly histogram. */
 #define CU_COMMIT_BUCKETS 10
@@ -303,7 +310,8 @@ typedef enum cu_perm {
     CU_PERM_KEYS,          /* manage API keys, rotate the tenant key */
     CU_PERM_AUDIT,         /* read the audit log */
     CU_PERM_AGGREGATE,     /* aggregate analytics */
-    CU_PERM_SELF           /* one's own session and second factor */
+    CU_PERM_SELF,          /* one's own session and second factor */
+    CU_PERM_POLICY         /* bind the tenant's policy: it sets how long the log is kept */
 } cu_perm;
 
 /* "owner", "admin", ...; NULL for an unknown role. */
@@ -490,6 +498,7 @@ typedef struct cu_audit_report {
     uint64_t checkpoints;    /* signed checkpoints checked */
     uint64_t first_bad_seq;  /* when not ok: the first entry (or checkpoint) that fails */
     char problem[160];       /* when not ok: what is wrong there */
+    uint64_t pruned_through; /* entries 1 .. this were pruned behind a signed anchor; 0: none */
 } cu_audit_report;
 
 /* Recomputes a tenant's chain from its anchor (the first entry, or the signed checkpoint left
@@ -651,6 +660,11 @@ unsigned cu_policy_min_age(const cu_policy *p);
 cu_dsr_deadlines cu_policy_dsr(const cu_policy *p);
 /* P-NOT-1: a new version takes effect this long after it is announced. */
 cu_duration cu_policy_notice_period(const cu_policy *p);
+/* 1 if a category holds the audit log (fideslang system.operations, P-RET-4). */
+int cu_policy_category_is_log(const cu_policy_category *c);
+/* P-RET-4: CU_ERR_INVALID if a log category of p, counted from its entries' creation, keeps
+ * them less than floor_days (the platform's floor, CU_LOG_FLOOR_DAYS by default). */
+cu_rc cu_policy_log_floor_check(const cu_policy *p, unsigned floor_days, cu_err *err);
 /* P-NOT-2: 1 if a new version needs fresh consent before it applies. */
 int cu_policy_fresh_consent(const cu_policy *p);
 /* P-RET-2: how long a terminated tenant stays read-only and exportable before its purge. */

@@ -599,6 +599,38 @@ static void test_P_AUD_5_a_tenant_sees_only_its_own_log(void **state)
     free(get_body(&W->s, "/v1/audit", W->s.operator_key, 200));
 }
 
+/* --- P-RET-4, P-RET-5: what an admin may not do to the log ------------------------------ */
+
+/* An admin (who cannot read the log) can bind no policy, since a policy sets how long the log
+ * is kept, and cannot release a hold on the whole tenant, which keeps the log; the owner can
+ * both. Tenant b, last: its policy then restricts its collections. */
+static void test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold(void **state)
+{
+    char path[160], hold[SRV_ID];
+    srv_resp r = {0};
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", W->b.id);
+    assert_int_equal(srv_call(&W->s, "PUT", path, W->b.key[CU_ROLE_ADMIN], NULL,
+                              "{\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    srv_call_ok(&W->s, "PUT", path, W->b.key[CU_ROLE_OWNER], NULL,
+                "{\"policy\":\"erpsmartcloud\"}", 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/holds", W->b.id);
+    srv_call_ok(&W->s, "POST", path, W->b.key[CU_ROLE_ADMIN], NULL, "{\"reason\":\"case 7\"}",
+                201, hold);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/holds/%s/release", W->b.id, hold);
+    assert_int_equal(
+        srv_call(&W->s, "POST", path, W->b.key[CU_ROLE_ADMIN], NULL, "{\"reason\":\"x\"}", &r),
+        0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    srv_call_ok(&W->s, "POST", path, W->b.key[CU_ROLE_OWNER], NULL, "{\"reason\":\"x\"}", 200,
+                NULL);
+}
+
 /* --- P-ACC-4 ------------------------------------------------------------------------------ */
 
 /* The operator reads a record of A for support; A's owner sees that access in A's log. */
@@ -1001,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_P_AUD_5_filters_and_cursor_pagination),
         cmocka_unit_test(test_P_AUD_5_a_tenant_sees_only_its_own_log),
         cmocka_unit_test(test_P_ACC_4_operator_access_is_in_the_tenant_log),
+        cmocka_unit_test(test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold),
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_audit_times_parse_and_format),

@@ -122,6 +122,14 @@ void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const cha
     va_end(ap);
 }
 
+void cu_audit_in_platform(cu_audit_in *out, const cu_audit_in *a)
+{
+    out->tenant = 0;
+    out->action = a->action;
+    snprintf(out->object, sizeof(out->object), "tenant:%llu:%.60s", (unsigned long long)a->tenant,
+             a->object);
+}
+
 void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
 {
     memset(e, 0, sizeof(*e));
@@ -318,6 +326,8 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
                        (unsigned long long)e->seq);
         memcpy(w->hash, w->ck[a].hash, 32);
         w->last = e->seq - 1;
+        /* Said in the report: a pruned log is never taken for a whole one. */
+        w->rep->pruned_through = w->last;
     } else if (e->seq != w->last + 1) {
         return bad(w, w->last + 1, "entry %llu was removed (the next one is %llu)",
                    (unsigned long long)(w->last + 1), (unsigned long long)e->seq);

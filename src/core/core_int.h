@@ -74,6 +74,7 @@ struct cu_vault {
     cu_policy_cache *policies;   /* parsed tenant policies (enforce.c) */
     uint64_t policy_gen;         /* bumped by every forget: a load begun before is not kept */
     pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
+    unsigned log_floor_days;    /* no policy keeps the audit log less (P-RET-4) */
 };
 
 /* A plaintext key and its version. */
@@ -137,8 +138,9 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
                              const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
                              cu_tenant *out, cu_err *err);
 /* The operations that bind policy p (text[0..len)) to tenant as version: the POLICY_PUT and
- * one COLLECTION_PUT per collection, and their audit entry. Release with cu_policy_ops_free. */
-cu_rc cu_policy_ops(cu_id tenant, const cu_policy *p, const char *text, size_t len,
+ * one COLLECTION_PUT per collection, and their audit entry. Refuses (CU_ERR_INVALID) a policy
+ * that keeps the log less than the vault's floor (P-RET-4). Release with cu_policy_ops_free. */
+cu_rc cu_policy_ops(cu_vault *v, cu_id tenant, const cu_policy *p, const char *text, size_t len,
                     unsigned version, cu_store_op **ops, size_t *n, cu_audit_in *a, cu_err *err);
 void cu_policy_ops_free(cu_store_op *ops, size_t n);
 
@@ -217,6 +219,9 @@ typedef struct cu_audit_in {
     char object[96];
 } cu_audit_in;
 
+/* The platform log's twin of a tenant's entry a: tenant 0, the same action, the object
+ * prefixed with "tenant:<id>:" (a policy change is seen outside the tenant too). */
+void cu_audit_in_platform(cu_audit_in *out, const cu_audit_in *a);
 /* Builds an audit description: object is printf-formatted ("record:%llu"). */
 void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -19,7 +19,10 @@ static const unsigned role_perms[] = {
     [CU_ROLE_NONE] = 0,
     [CU_ROLE_OWNER] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_DATA_ERASE) |
                       BIT(CU_PERM_SCHEMA) | BIT(CU_PERM_USERS) | BIT(CU_PERM_KEYS) |
-                      BIT(CU_PERM_AUDIT) | BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
+                      BIT(CU_PERM_AUDIT) | BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF) |
+                      BIT(CU_PERM_POLICY),
+    /* Not AUDIT, and not POLICY: a policy sets how long the log an admin cannot read is kept
+     * (P-RET-4), so binding one is the owner's. */
     [CU_ROLE_ADMIN] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_DATA_ERASE) |
                       BIT(CU_PERM_SCHEMA) | BIT(CU_PERM_USERS) | BIT(CU_PERM_KEYS) |
                       BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
@@ -58,7 +61,7 @@ cu_rc cu_role_parse(const char *s, cu_role *out)
 /* P-ACC-1: the one place a role's permissions are decided. */
 int cu_role_can(cu_role r, cu_perm p)
 {
-    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_SELF)
+    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_POLICY)
         return 0;
     return (role_perms[r] & BIT(p)) != 0;
 }

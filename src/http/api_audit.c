@@ -258,7 +258,12 @@ cJSON *cu_http_audit_report_json(const cu_audit_report *rep)
         add_seq(o, "first_bad_seq", rep->first_bad_seq);
         cJSON_AddStringToObject(o, "problem", rep->problem);
     }
-    return complete(o, 5);
+    /* Entries 1 .. pruned_through were pruned behind a signed anchor (P-RET-4). */
+    if (rep->pruned_through > 0)
+        add_seq(o, "pruned_through", rep->pruned_through);
+    else
+        cJSON_AddNullToObject(o, "pruned_through");
+    return complete(o, 6);
 }
 
 /* --- query parameters ----------------------------------------------------------------------- */

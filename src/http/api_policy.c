@@ -331,12 +331,16 @@ void api_hold_list(http_req *r)
 void api_hold_release(http_req *r)
 {
     static const http_field f[] = {{"reason", F_STRING, 1}};
+    cu_ctx ctx = r->ctx;
     cu_err e = {0};
     cJSON *o;
 
     if (http_check_body(r, f, 1) != 0)
         return;
-    if (cu_hold_release(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "reason"), &e) != CU_OK)
+    /* P-RET-5: the core lets only an owner release a tenant-wide hold. */
+    if (r->who.role == CU_ROLE_OWNER)
+        ctx.flags |= CU_CTX_OWNER;
+    if (cu_hold_release(r->v, &ctx, r->tenant, r->ids[1], http_str(r, "reason"), &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cu_http_add_id(o, "id", r->ids[1]);

@@ -211,6 +211,7 @@ enum stmt_id {
     S_CKPT_LIST,
     S_POLICY_PUT,
     S_POLICY_GET,
+    S_POLICY_AT,
     S_SUBJECT_RESTRICT,
     S_SUBJECT_TOUCH,
     S_SUBJECT_CONSENTS_DELETE,
@@ -269,6 +270,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_KEY_GET_LATEST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
                          " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?"
                          " ORDER BY version DESC LIMIT 1",
+    [S_POLICY_AT] = "SELECT version, text, created_at FROM tenant_policies WHERE tenant_id = ?1"
+                    " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1",
     [S_KEY_GET] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
                   " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ? AND version = ?",
     [S_KEY_LIST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped FROM keys"
@@ -2387,6 +2390,40 @@ out:
     return CU_OK;
 }
 
+static cu_rc sq_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
+                          int64_t *created_at, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *text = NULL;
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_POLICY_AT)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read a policy version");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_int64(st, 2, *version);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 1);
+        *version = (unsigned)sqlite3_column_int64(st, 0);
+        *created_at = sqlite3_column_int64(st, 2);
+        if ((*text = t ? strdup((const char *)t) : NULL) == NULL)
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such policy version");
+    } else {
+        rc = db_error(s, src, err, "read a policy version");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static cu_rc sq_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text,
                            cu_err *err)
 {
@@ -2649,6 +2686,7 @@ const cu_store_ops cu_store_sqlite = {
     .audit_seq_before = sq_audit_seq_before,
     .audit_checkpoints = sq_audit_checkpoints,
     .policy_get = sq_policy_get,
+    .policy_at = sq_policy_at,
     .record_meta_list = sq_record_meta_list,
     .subject_ids = sq_subject_ids,
     .subject_state = sq_subject_state,

@@ -118,6 +118,9 @@ FWD(user_list, (cu_store * s, cu_id t, cu_store_user **out, size_t *n, cu_err *e
     (r, t, out, n, err))
 FWD(policy_get, (cu_store * s, cu_id t, unsigned *version, char **text, cu_err *err),
     (r, t, version, text, err))
+FWD(policy_at,
+    (cu_store * s, cu_id t, unsigned *version, char **text, int64_t *created_at, cu_err *err),
+    (r, t, version, text, created_at, err))
 FWD(record_meta_list,
     (cu_store * s, cu_id t, cu_id after, size_t limit, cu_store_record_meta **out, size_t *n,
      cu_err *err),
@@ -166,6 +169,7 @@ static const cu_store_ops pool_ops = {
     .user_list = p_user_list,
     .session_get = p_session_get,
     .policy_get = p_policy_get,
+    .policy_at = p_policy_at,
     .record_meta_list = p_record_meta_list,
     .subject_ids = p_subject_ids,
     .subject_state = p_subject_state,

@@ -347,6 +347,10 @@ typedef struct cu_store_ops {
     /* The tenant's newest policy text and its version; CU_ERR_NOT_FOUND if none. Caller frees
      * *text. */
     cu_rc (*policy_get)(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
+    /* One policy version of a tenant (0: the newest) with the version found and when it was
+     * bound (unix seconds); CU_ERR_NOT_FOUND if none. Caller frees *text. */
+    cu_rc (*policy_at)(cu_store *s, cu_id tenant, unsigned *version, char **text,
+                       int64_t *created_at, cu_err *err);
     /* Up to limit records of a tenant with ids above after, by id. Caller frees *out. */
     cu_rc (*record_meta_list)(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                               cu_store_record_meta **out, size_t *n, cu_err *err);
