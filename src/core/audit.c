@@ -9,12 +9,15 @@
  * first entry that was changed, removed, inserted or reordered.
  *
  * What cannot be detected: entries cut off after the newest checkpoint the tenant holds
- * outside Custos, by someone who also holds the signing key (docs/audit.md).
+ * outside Custos, by someone who also holds the signing key (docs/audit.md). The signing key
+ * is wrapped under the master key, and its public half is pinned in the database.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "core_int.h"
@@ -144,55 +147,189 @@ void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
     cu_strlcpy(e->outcome, "ok", sizeof(e->outcome));
 }
 
-/* The signing key lives in DIR/audit.key (0600), made on first open: base64 of the 64-byte
- * Ed25519 secret key. */
-cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
+/* --- the signing key (DIR/audit.key) -------------------------------------------------------
+ *
+ * The file (mode 0600; refused, like master.key, if group or others may read it) is text:
+ *
+ *   custos-audit-key 2
+ *   <master version> <base64 of the key's 32-byte Ed25519 seed wrapped under that master key>
+ *
+ * so it is no more readable than the master key (in passphrase mode, not without the
+ * passphrase). Format 1, the 64-byte secret key in plain base64, is still read, and rewritten
+ * as format 2 at once. The public half is stored in the database: a vault whose audit.key was
+ * replaced, or is gone while signed checkpoints exist, does not open (P-AUD-2). */
+
+#define KEY_V1 "custos-audit-key 1\n"
+#define KEY_V2 "custos-audit-key 2\n"
+
+static size_t key_ad(uint32_t version, uint8_t ad[48])
 {
-    char path[PATH_MAX + 32], b64[128], *text = NULL;
-    uint8_t sk[CU_SIGN_SKBYTES];
-    size_t len = 0, n = 0;
+    return (size_t)snprintf((char *)ad, 48, "custos-audit-key|%u", (unsigned)version);
+}
+
+static void key_path(const cu_vault *v, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", v->dir, AUDIT_KEY_FILE);
+}
+
+/* Writes sk's seed wrapped under master version mv to DIR/audit.key, atomically, 0600. */
+static cu_rc key_save(cu_vault *v, const uint8_t *sk, uint32_t mv, cu_err *err)
+{
+    uint8_t seed[CU_SIGN_SEEDBYTES], w[CU_WRAPPED_MAX], ad[48];
+    char path[PATH_MAX + 32], b64[128], line[192];
+    const uint8_t *mk = cu_keyring_get(v->ring, mv);
+    size_t wlen = 0, n;
+    cu_rc rc = CU_ERR_CRYPTO;
+
+    key_path(v, path, sizeof(path));
+    if (mk != NULL && cu_sign_seed(sk, seed) == CU_OK &&
+        cu_key_wrap(mk, seed, ad, key_ad(mv, ad), w, &wlen) == CU_OK &&
+        cu_b64_encode(w, wlen, b64, sizeof(b64)) == CU_OK)
+        rc = CU_OK;
+    cu_wipe(seed, sizeof(seed));
+    if (rc != CU_OK)
+        return cu_err_set(err, rc, "could not wrap the audit signing key");
+    n = (size_t)snprintf(line, sizeof(line), KEY_V2 "%u %s\n", (unsigned)mv, b64);
+    return cu_file_write_atomic(path, line, n, 0600, err);
+}
+
+/* Format 2's key line: the master version and the wrapped seed, into sk. */
+static cu_rc key_unwrap(cu_vault *v, const char *line, uint8_t *sk, uint32_t *mv)
+{
+    uint8_t seed[CU_SIGN_SEEDBYTES], w[CU_WRAPPED_MAX], ad[48], pk[CU_SIGN_PKBYTES];
+    const uint8_t *mk;
+    const char *sp = strchr(line, ' '), *end;
+    unsigned long ver;
+    size_t wlen = 0;
+    char *stop;
     cu_rc rc;
 
-    snprintf(path, sizeof(path), "%s/%s", v->dir, AUDIT_KEY_FILE);
+    ver = strtoul(line, &stop, 10);
+    if (sp == NULL || stop != sp || ver == 0 || ver > UINT32_MAX ||
+        (end = strchr(sp, '\n')) == NULL ||
+        cu_b64_decode(sp + 1, (size_t)(end - sp - 1), w, sizeof(w), &wlen) != CU_OK)
+        return CU_ERR_INVALID;
+    if ((mk = cu_keyring_get(v->ring, (uint32_t)ver)) == NULL)
+        return CU_ERR_KEY;
+    rc = cu_key_unwrap(mk, w, wlen, ad, key_ad((uint32_t)ver, ad), seed);
+    if (rc == CU_OK)
+        rc = cu_sign_seed_keypair(seed, pk, sk);
+    cu_wipe(seed, sizeof(seed));
+    *mv = (uint32_t)ver;
+    return rc;
+}
+
+/* Format 1: base64 of the 64-byte secret key, unwrapped (*mv 0: rewrite it). */
+static cu_rc key_plain(const char *line, uint8_t *sk, uint32_t *mv)
+{
+    const char *end = strchr(line, '\n');
+    size_t n = 0;
+
+    *mv = 0;
+    if (end == NULL || cu_b64_decode(line, (size_t)(end - line), sk, CU_SIGN_SKBYTES, &n) != CU_OK ||
+        n != CU_SIGN_SKBYTES)
+        return CU_ERR_INVALID;
+    return CU_OK;
+}
+
+/* Reads DIR/audit.key into sk: CU_ERR_NOT_FOUND if there is none, CU_ERR_PERM if group or
+ * others may read it, CU_ERR_KEY if no master key of the key file unwraps it. */
+static cu_rc key_read(cu_vault *v, uint8_t *sk, uint32_t *mv, cu_err *err)
+{
+    char path[PATH_MAX + 32], *text = NULL;
+    struct stat st;
+    size_t len = 0;
+    cu_rc rc;
+
+    key_path(v, path, sizeof(path));
+    if (stat(path, &st) != 0)
+        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
+                          "could not open \"%s\": %s", path, strerror(errno));
+    if ((st.st_mode & 077) != 0)
+        return cu_err_set(err, CU_ERR_PERM,
+                          "audit key file \"%s\" is readable by others (mode %03o): run chmod 600 "
+                          "on it",
+                          path, (unsigned)(st.st_mode & 0777));
+    if ((rc = cu_file_read(path, 4096, &text, &len, err)) != CU_OK)
+        return rc;
+    if (strncmp(text, KEY_V2, strlen(KEY_V2)) == 0)
+        rc = key_unwrap(v, text + strlen(KEY_V2), sk, mv);
+    else if (strncmp(text, KEY_V1, strlen(KEY_V1)) == 0)
+        rc = key_plain(text + strlen(KEY_V1), sk, mv);
+    else
+        rc = CU_ERR_INVALID;
+    cu_wipe(text, len);
+    free(text);
+    if (rc == CU_ERR_KEY || rc == CU_ERR_CRYPTO)
+        return cu_err_set(err, CU_ERR_KEY,
+                          "\"%s\" cannot be unwrapped with the master keys in the key file", path);
+    if (rc != CU_OK)
+        return cu_err_set(err, CU_ERR_INVALID, "\"%s\" is not an audit key file", path);
+    return CU_OK;
+}
+
+/* The key in sk against the public key stored in the database (P-AUD-2). */
+static cu_rc key_check(cu_vault *v, const uint8_t stored[32], int found, cu_err *err)
+{
+    char path[PATH_MAX + 32];
+    cu_store_op op;
+
+    if (cu_sign_public(v->audit_sk, v->audit_pk) != CU_OK)
+        return cu_err_set(err, CU_ERR_CRYPTO, "bad audit signing key");
+    key_path(v, path, sizeof(path));
+    if (found && !cu_ct_equal(stored, v->audit_pk, 32))
+        return cu_err_set(err, CU_ERR_KEY,
+                          "\"%s\" is not the audit key this vault signs with (its public key "
+                          "differs from the one in the database): restore the right one",
+                          path);
+    if (found)
+        return CU_OK;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_AUDIT_KEY_PUT;
+    memcpy(op.u.audit_key.public_key, v->audit_pk, 32);
+    op.u.audit_key.created_at = cu_clock_now();
+    return v->store->ops->apply(v->store, &op, 1, err);
+}
+
+cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
+{
+    uint8_t stored[32] = {0}, pk[CU_SIGN_PKBYTES];
+    int found = 0, checkpoints = 0;
+    uint32_t mv = 0;
+    cu_rc rc;
+
     v->audit_sk = cu_secure_alloc(CU_SIGN_SKBYTES);
     if (v->audit_sk == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory");
-    rc = cu_file_read(path, 4096, &text, &len, err);
-    if (rc == CU_ERR_NOT_FOUND) {
-        uint8_t pk[CU_SIGN_PKBYTES];
-        char line[160];
-        if (cu_sign_keypair(pk, sk) != CU_OK || cu_b64_encode(sk, sizeof(sk), b64, sizeof(b64)))
-            return cu_err_set(err, CU_ERR_CRYPTO, "could not make the audit signing key");
-        n = (size_t)snprintf(line, sizeof(line), "custos-audit-key 1\n%s\n", b64);
-        rc = cu_file_write_atomic(path, line, n, 0600, err);
-        cu_wipe(line, sizeof(line));
-        cu_wipe(b64, sizeof(b64));
-        if (rc != CU_OK) {
-            cu_wipe(sk, sizeof(sk));
-            return rc;
-        }
-    } else if (rc == CU_OK) {
-        char *nl = strchr(text, '\n'), *end;
-        rc = CU_ERR_INVALID;
-        if (nl != NULL && strncmp(text, "custos-audit-key 1\n", 19) == 0) {
-            end = strchr(nl + 1, '\n');
-            if (end != NULL &&
-                cu_b64_decode(nl + 1, (size_t)(end - nl - 1), sk, sizeof(sk), &n) == CU_OK &&
-                n == sizeof(sk))
-                rc = CU_OK;
-        }
-        cu_wipe(text, len);
-        free(text);
-        if (rc != CU_OK)
-            return cu_err_set(err, CU_ERR_INVALID, "\"%s\" is not an audit key file", path);
-    } else {
+    if ((rc = v->store->ops->audit_key_get(v->store, stored, &found, &checkpoints, err)) != CU_OK)
         return rc;
+    rc = key_read(v, v->audit_sk, &mv, err);
+    if (rc == CU_ERR_NOT_FOUND && checkpoints)
+        /* A new key would leave every checkpoint unverifiable, and would let a rewritten log
+         * be signed afresh: the old one must come back from a backup. */
+        return cu_err_set(err, CU_ERR_KEY,
+                          "the audit signing key %s/%s is missing and signed checkpoints exist: "
+                          "restore it from a backup",
+                          v->dir, AUDIT_KEY_FILE);
+    if (rc == CU_ERR_NOT_FOUND) {
+        found = 0; /* nothing was ever signed with the key the database names */
+        if (cu_sign_keypair(pk, v->audit_sk) != CU_OK)
+            return cu_err_set(err, CU_ERR_CRYPTO, "could not make the audit signing key");
+        rc = CU_OK;
     }
-    memcpy(v->audit_sk, sk, sizeof(sk));
-    cu_wipe(sk, sizeof(sk));
-    if (cu_sign_public(v->audit_sk, v->audit_pk) != CU_OK)
-        return cu_err_set(err, CU_ERR_CRYPTO, "bad audit signing key");
-    return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    if ((rc = key_check(v, stored, found, err)) != CU_OK)
+        return rc;
+    /* Format 1, a new key, or one wrapped under an older master version: wrap it anew. */
+    if (mv != v->master_version)
+        rc = key_save(v, v->audit_sk, v->master_version, err);
+    return rc;
+}
+
+cu_rc cu_audit_key_rewrap(cu_vault *v, uint32_t master_version, cu_err *err)
+{
+    return key_save(v, v->audit_sk, master_version, err);
 }
 
 void cu_audit_public_key(cu_vault *v, uint8_t out[32])

@@ -240,8 +240,14 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32]);
  * vault's audit key. */
 void cu_audit_sign(cu_vault *v, int anchor, cu_id tenant, uint64_t seq, int64_t at,
                    const uint8_t hash[32], cu_audit_checkpoint *out);
-/* Loads DIR/audit.key, making it (0600) if missing. */
+/* Loads DIR/audit.key (wrapped under a master key, mode 0600), making it if missing while no
+ * checkpoint exists; refuses a key file readable by others (CU_ERR_PERM), one whose public key
+ * differs from the database's, or a missing one while checkpoints exist (CU_ERR_KEY). Needs
+ * v->ring, v->store and v->master_version. */
 cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
+/* Rewrites DIR/audit.key wrapped under master_version (a master key rotation, before the
+ * older versions leave the key file). */
+cu_rc cu_audit_key_rewrap(cu_vault *v, uint32_t master_version, cu_err *err);
 
 /* --- the policy enforced (enforce.c, hold.c, lifecycle.c) ---------------------------------- */
 

@@ -300,6 +300,10 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
         _exit(70);
     v->master_version = nv;
     (void)v->store->ops->checkpoint(v->store, NULL); /* best effort: old wraps leave the WAL */
+    /* The audit signing key is wrapped under the master key too: rewrap it before the older
+     * versions leave the key file (a kill in between leaves both in it). */
+    if ((rc = cu_audit_key_rewrap(v, nv, err)) != CU_OK)
+        goto out;
     cu_keyring_retain(v->ring, nv);
     if ((rc = cu_keyring_save(v->ring, path, err)) != CU_OK)
         goto out;

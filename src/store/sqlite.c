@@ -135,6 +135,12 @@ static const char *const migrations[] = {
 
     /* 6 -> 7: why a hold was released, sealed like its reason. */
     "ALTER TABLE holds ADD COLUMN release_reason BLOB;",
+
+    /* 7 -> 8: the audit signing key's public half, so that a replaced or lost DIR/audit.key is
+     * noticed at open (P-AUD-2). */
+    "CREATE TABLE audit_key("
+    "  id INTEGER PRIMARY KEY CHECK(id = 1), public_key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -208,6 +214,8 @@ enum stmt_id {
     S_AUDIT_BEFORE,
     S_AUDIT_PRUNE,
     S_CKPT_PUT,
+    S_AUDIT_KEY_PUT,
+    S_AUDIT_KEY_GET,
     S_CKPT_LIST,
     S_POLICY_PUT,
     S_POLICY_GET,
@@ -370,6 +378,10 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_AUDIT_PRUNE] = "DELETE FROM audit_log WHERE tenant_id = ? AND seq <= ?",
     /* Never replaced: a second checkpoint at a seq is refused, so a rewritten log cannot
      * overwrite the signed hash that contradicts it. */
+    [S_AUDIT_KEY_PUT] = "INSERT OR REPLACE INTO audit_key(id, public_key, created_at)"
+                        " VALUES(1, ?, ?)",
+    [S_AUDIT_KEY_GET] = "SELECT (SELECT public_key FROM audit_key WHERE id = 1),"
+                        " EXISTS(SELECT 1 FROM audit_checkpoints)",
     [S_CKPT_PUT] = "INSERT INTO audit_checkpoints(tenant_id, seq, at, hash, sig, anchor)"
                    " VALUES(?,?,?,?,?,?)",
     [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
@@ -818,6 +830,13 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int(st, 6, op->u.checkpoint.anchor ? 1 : 0);
         }
         return run(s, st, err, "write audit checkpoint");
+    case CU_OP_AUDIT_KEY_PUT:
+        st = stmt(s, S_AUDIT_KEY_PUT);
+        if (st) {
+            sqlite3_bind_blob(st, 1, op->u.audit_key.public_key, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, op->u.audit_key.created_at);
+        }
+        return run(s, st, err, "store the audit public key");
     case CU_OP_POLICY_PUT:
         st = stmt(s, S_POLICY_PUT);
         if (st) {
@@ -1988,6 +2007,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 5",
         "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",
+        "PRAGMA user_version = 8",
     };
     int version = 0;
     cu_rc rc;
@@ -2186,6 +2206,36 @@ void cu_store_users_free(cu_store_user *users, size_t n)
     for (i = 0; users != NULL && i < n; i++)
         cu_store_user_cleanup(&users[i]);
     free(users);
+}
+
+static cu_rc sq_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints,
+                              cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *found = 0;
+    *checkpoints = 0;
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_AUDIT_KEY_GET)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the audit public key");
+        goto out;
+    }
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *found = sqlite3_column_bytes(st, 0) == 32;
+        if (*found)
+            blob32_col(st, 0, pk);
+        *checkpoints = sqlite3_column_int(st, 1) != 0;
+    } else {
+        rc = db_error(s, src, err, "read the audit public key");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 static cu_rc sq_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32],
@@ -2681,6 +2731,7 @@ const cu_store_ops cu_store_sqlite = {
     .apply = sq_apply,
     .commit_stats = sq_commit_stats,
     .audit_head = sq_audit_head,
+    .audit_key_get = sq_audit_key_get,
     .audit_list = sq_audit_list,
     .audit_scan = sq_audit_scan,
     .audit_seq_before = sq_audit_seq_before,

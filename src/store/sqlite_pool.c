@@ -86,6 +86,8 @@ FWD(audit_seq_before, (cu_store * s, cu_id t, int64_t before, uint64_t *seq, cu_
     (r, t, before, seq, err))
 FWD(audit_checkpoints, (cu_store * s, cu_id t, cu_audit_checkpoint **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
+FWD(audit_key_get, (cu_store * s, uint8_t pk[32], int *found, int *ckpts, cu_err *err),
+    (r, pk, found, ckpts, err))
 FWD(master_list, (cu_store * s, uint32_t **v, uint8_t (**c)[32], size_t *n, cu_err *err),
     (r, v, c, n, err))
 FWD(tenant_get, (cu_store * s, cu_id id, cu_store_tenant *out, cu_err *err), (r, id, out, err))
@@ -148,6 +150,7 @@ static const cu_store_ops pool_ops = {
     .commit_stats = p_commit_stats,
     .checkpoint = p_checkpoint,
     .audit_head = p_audit_head,
+    .audit_key_get = p_audit_key_get,
     .audit_list = p_audit_list,
     .audit_scan = p_audit_scan,
     .audit_seq_before = p_audit_seq_before,

@@ -235,9 +235,10 @@ typedef enum cu_store_op_type {
     CU_OP_TENANT_SHRED,      /* del (id unused): every record, field, index entry, subject,
                                 collection, hold and key of the tenant (P-RET-2);
                                 CU_ERR_LEGAL_HOLD while any hold is in force */
-    CU_OP_RECORD_EXPIRE      /* record (tenant_id, id, expect_updated_at): the sweep's delete:
+    CU_OP_RECORD_EXPIRE,     /* record (tenant_id, id, expect_updated_at): the sweep's delete:
                                 the row, fields and index entries; CU_ERR_CONFLICT if it is
                                 gone or was written meanwhile, CU_ERR_LEGAL_HOLD if held */
+    CU_OP_AUDIT_KEY_PUT      /* audit_key: the audit signing key's public half (replaces) */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
@@ -303,6 +304,10 @@ typedef struct cu_store_op {
             uint64_t upto;
         } audit_prune;
         struct {
+            uint8_t public_key[32];
+            int64_t created_at;
+        } audit_key;
+        struct {
             cu_id tenant_id;
             unsigned version;
             const char *text;
@@ -330,6 +335,10 @@ typedef struct cu_store_ops {
     void (*close)(cu_store *s);
     /* Commits ops[0..n) as one durable transaction. */
     cu_rc (*apply)(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+    /* The audit signing key's public half as stored (*found 0 if none yet), and whether any
+     * signed checkpoint exists (*checkpoints). */
+    cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
+                           cu_err *err);
     /* The tenant's last audit entry: *seq 0 and a zero hash when it has none. */
     cu_rc (*audit_head)(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
     /* Entries matching f (see cu_audit_filter), by seq. Caller frees *out. */
