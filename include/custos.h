@@ -480,8 +480,11 @@ typedef struct cu_audit_checkpoint {
     int anchor; /* 1: the signed start of a pruned log; signed over "cu-anch1" instead */
 } cu_audit_checkpoint;
 
-/* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically. */
+/* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically,
+ * and at the first entry CU_AUDIT_CHECKPOINT_MS or more after the chain's last one, so a
+ * tenant can fetch one covering its latest entries every few seconds (P-AUD-2). */
 #define CU_AUDIT_CHECKPOINT_EVERY 1000
+#define CU_AUDIT_CHECKPOINT_MS 5000
 
 /* Signs a checkpoint at the tenant's current head, now. */
 cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
@@ -499,6 +502,8 @@ typedef struct cu_audit_report {
     uint64_t first_bad_seq;  /* when not ok: the first entry (or checkpoint) that fails */
     char problem[160];       /* when not ok: what is wrong there */
     uint64_t pruned_through; /* entries 1 .. this were pruned behind a signed anchor; 0: none */
+    uint64_t held;           /* checkpoints held outside the vault that an entry was checked
+                                against (cu_audit_verify_against) */
 } cu_audit_report;
 
 /* Recomputes a tenant's chain from its anchor (the first entry, or the signed checkpoint left
@@ -507,6 +512,13 @@ typedef struct cu_audit_report {
  * either way unless the check itself could not run. */
 cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *report,
                       cu_err *err);
+/* cu_audit_verify, and against checkpoints the tenant kept outside the vault (P-AUD-2): each
+ * must be signed with pinned (the public key the tenant pinned; NULL: the vault's own), and
+ * the entry at its seq must have its hash; one past the log's end means the log was cut. A
+ * vault whose key is not pinned fails. Held checkpoints of pruned entries are skipped. */
+cu_rc cu_audit_verify_against(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                              const cu_audit_checkpoint *held, size_t nheld,
+                              const uint8_t *pinned, cu_audit_report *report, cu_err *err);
 
 /* Deletes a tenant's entries older than before_ms, after signing a checkpoint at the newest
  * entry it removes: verification then starts from that anchor. */

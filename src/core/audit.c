@@ -427,6 +427,8 @@ typedef struct walk {
     const uint8_t *pk;
     cu_audit_checkpoint *ck;
     size_t nck, ci;
+    cu_audit_checkpoint *held; /* kept outside the vault, by seq, anchors left out */
+    size_t nheld, hi;
     uint64_t last;
     uint8_t hash[32];
     cu_audit_report *rep;
@@ -488,11 +490,77 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
                        (unsigned long long)e->seq);
         w->ci++;
     }
+    /* Held checkpoints before the chain's start were pruned with their entries. */
+    while (w->hi < w->nheld && w->held[w->hi].seq < e->seq)
+        w->hi++;
+    if (w->hi < w->nheld && w->held[w->hi].seq == e->seq) {
+        if (!cu_ct_equal(w->held[w->hi].hash, h, 32))
+            return bad(w, e->seq, "entry %llu differs from a checkpoint held outside the vault",
+                       (unsigned long long)e->seq);
+        w->hi++;
+        w->rep->held++;
+    }
     return 0;
 }
 
-cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
-                      cu_err *err)
+static int by_seq(const void *a, const void *b)
+{
+    const cu_audit_checkpoint *x = a, *y = b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The held checkpoints into w: each must be the tenant's and signed with pk; anchors are
+ * checked and left out (their entries were pruned). 0, or 1 after bad(). */
+static int take_held(walk *w, cu_id tenant, const cu_audit_checkpoint *held, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (held[i].tenant_id != tenant)
+            return bad(w, held[i].seq, "the held checkpoint at %llu is of another tenant",
+                       (unsigned long long)held[i].seq);
+        if (!checkpoint_ok(w->pk, &held[i]))
+            return bad(w, held[i].seq, "the held checkpoint at %llu has a bad signature",
+                       (unsigned long long)held[i].seq);
+        if (!held[i].anchor)
+            w->held[w->nheld++] = held[i];
+    }
+    if (w->nheld > 1)
+        qsort(w->held, w->nheld, sizeof(*w->held), by_seq);
+    return 0;
+}
+
+/* Checks the vault's own checkpoints with its key, then the chain entry by entry against them
+ * and the held ones. */
+static cu_rc walk_all(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
+{
+    uint64_t end;
+    cu_rc rc;
+
+    for (size_t i = 0; i < w->nck; i++) {
+        if (!checkpoint_ok(v->audit_pk, &w->ck[i]) || w->ck[i].tenant_id != tenant) {
+            bad(w, w->ck[i].seq, "the checkpoint at %llu has a bad signature",
+                (unsigned long long)w->ck[i].seq);
+            return CU_OK;
+        }
+        w->rep->checkpoints++;
+    }
+    rc = v->store->ops->audit_scan(v->store, tenant, 0, walk_entry, w, err);
+    if (rc != CU_OK || !w->rep->ok)
+        return rc;
+    /* A signed checkpoint beyond the last entry: the log was cut short. */
+    if (w->nck > 0 && w->ck[w->nck - 1].seq > w->last)
+        bad(w, w->last + 1, "entries after %llu are missing: a checkpoint covers %llu",
+            (unsigned long long)w->last, (unsigned long long)w->ck[w->nck - 1].seq);
+    else if (w->nheld > 0 && (end = w->held[w->nheld - 1].seq) > w->last)
+        bad(w, w->last + 1,
+            "entries after %llu are missing: a checkpoint held outside the vault covers %llu",
+            (unsigned long long)w->last, (unsigned long long)end);
+    return CU_OK;
+}
+
+cu_rc cu_audit_verify_against(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                              const cu_audit_checkpoint *held, size_t nheld,
+                              const uint8_t *pinned, cu_audit_report *rep, cu_err *err)
 {
     walk w = {0};
     cu_audit_in a;
@@ -507,26 +575,27 @@ cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_rep
         return rc;
     if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
         return rc;
-    w.pk = v->audit_pk;
+    w.pk = pinned ? pinned : v->audit_pk;
     w.rep = rep;
-    for (size_t i = 0; i < w.nck; i++) {
-        if (!checkpoint_ok(w.pk, &w.ck[i]) || w.ck[i].tenant_id != tenant) {
-            bad(&w, w.ck[i].seq, "the checkpoint at %llu has a bad signature",
-                (unsigned long long)w.ck[i].seq);
-            goto out;
-        }
-        rep->checkpoints++;
-    }
-    rc = v->store->ops->audit_scan(v->store, tenant, 0, walk_entry, &w, err);
-    if (rc != CU_OK || !rep->ok)
+    if (nheld > 0 && (w.held = calloc(nheld, sizeof(*w.held))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
-    /* A signed checkpoint beyond the last entry: the log was cut short. */
-    if (w.nck > 0 && w.ck[w.nck - 1].seq > w.last)
-        bad(&w, w.last + 1, "entries after %llu are missing: a checkpoint covers %llu",
-            (unsigned long long)w.last, (unsigned long long)w.ck[w.nck - 1].seq);
+    }
+    /* With another key than the pinned one, every signature in the vault may be new. */
+    if (pinned != NULL && !cu_ct_equal(pinned, v->audit_pk, 32))
+        bad(&w, 0, "the vault signs with another audit key than the held checkpoints' one");
+    else if (take_held(&w, tenant, held, nheld) == 0)
+        rc = walk_all(v, tenant, &w, err);
 out:
     free(w.ck);
+    free(w.held);
     return rc;
+}
+
+cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
+                      cu_err *err)
+{
+    return cu_audit_verify_against(v, ctx, tenant, NULL, 0, NULL, rep, err);
 }
 
 typedef struct find_one {

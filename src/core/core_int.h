@@ -66,6 +66,7 @@ struct cu_vault {
     int committing;
     cu_heads *heads;    /* touched by the leader only */
     int group_max;      /* requests per group: CUSTOS_COMMIT_GROUP_MAX, 1 = one per commit */
+    int64_t checkpoint_ms; /* a checkpoint at least this often while entries arrive (P-AUD-2) */
     uint64_t groups;    /* transactions committed by cu_commit */
     uint64_t grouped;   /* requests they carried */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */

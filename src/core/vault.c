@@ -167,6 +167,16 @@ static int commit_group_max(void)
     return n >= 1 && n <= 4096 ? (int)n : 512;
 }
 
+/* P-AUD-2: how often the chains are signed on time: CU_AUDIT_CHECKPOINT_MS, or
+ * CUSTOS_AUDIT_CHECKPOINT_MS (100 ms to one hour; tests that count checkpoints raise it). */
+static int64_t checkpoint_ms(void)
+{
+    const char *s = getenv("CUSTOS_AUDIT_CHECKPOINT_MS");
+    long n = s ? strtol(s, NULL, 10) : 0;
+
+    return n >= 100 && n <= 3600000 ? n : CU_AUDIT_CHECKPOINT_MS;
+}
+
 /* P-RET-4: the platform's floor for log retention: the option, else CUSTOS_LOG_FLOOR_DAYS (1 to
  * 36500), else CU_LOG_FLOOR_DAYS. */
 static unsigned log_floor_days(const cu_vault_opts *opts)
@@ -214,6 +224,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
         goto out;
     v->group_max = commit_group_max();
     v->log_floor_days = log_floor_days(opts);
+    v->checkpoint_ms = checkpoint_ms();
     if (cu_heads_new(&v->heads) != CU_OK) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
