@@ -249,6 +249,7 @@ typedef struct cu_record {
     char *json; /* the whole document, sensitive fields merged back */
     int64_t created_at;
     int64_t updated_at;
+    uint32_t version; /* the write's version, bound into the ciphertext's AAD (P-ENC-2) */
 } cu_record;
 
 /* Wipes and frees r->json. NULL is a no-op. */
@@ -452,6 +453,8 @@ typedef struct cu_audit_entry {
     char outcome[24];    /* "ok" */
     uint8_t prev[32];
     uint8_t hash[32];
+    int has_digest;     /* format 2 ("cu-audit2"): a write's ciphertext digest follows */
+    uint8_t digest[32]; /* SHA-256 of the sealed document a record write stored */
 } cu_audit_entry;
 
 /* Filters for cu_audit_list; zero or NULL members match everything. */
@@ -503,7 +506,8 @@ typedef struct cu_audit_report {
     char problem[160];       /* when not ok: what is wrong there */
     uint64_t pruned_through; /* entries 1 .. this were pruned behind a signed anchor; 0: none */
     uint64_t held;           /* checkpoints held outside the vault that an entry was checked
-                                against (cu_audit_verify_against) */
+                                against (cu_audit_verify_with) */
+    uint64_t records;        /* records checked against their latest write's digest (deep) */
 } cu_audit_report;
 
 /* Recomputes a tenant's chain from its anchor (the first entry, or the signed checkpoint left
@@ -512,13 +516,24 @@ typedef struct cu_audit_report {
  * either way unless the check itself could not run. */
 cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *report,
                       cu_err *err);
-/* cu_audit_verify, and against checkpoints the tenant kept outside the vault (P-AUD-2): each
- * must be signed with pinned (the public key the tenant pinned; NULL: the vault's own), and
- * the entry at its seq must have its hash; one past the log's end means the log was cut. A
- * vault whose key is not pinned fails. Held checkpoints of pruned entries are skipped. */
-cu_rc cu_audit_verify_against(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
-                              const cu_audit_checkpoint *held, size_t nheld,
-                              const uint8_t *pinned, cu_audit_report *report, cu_err *err);
+/* What cu_audit_verify_with checks beyond cu_audit_verify. */
+typedef struct cu_audit_verify_opts {
+    /* Checkpoints the tenant kept outside the vault (P-AUD-2): each must be signed with pinned
+     * (the public key the tenant pinned; NULL: the vault's own), and the entry at its seq must
+     * have its hash; one past the log's end means the log was cut. A vault whose key is not
+     * the pinned one fails. Held checkpoints of pruned entries are skipped. */
+    const cu_audit_checkpoint *held;
+    size_t nheld;
+    const uint8_t *pinned;
+    /* P-ENC-2, deep: every record whose latest write is in the log must still hold the
+     * ciphertext whose digest that write's entry recorded; another one (an older ciphertext
+     * of the record put back, or a forged one) fails the report. */
+    int deep;
+} cu_audit_verify_opts;
+
+/* cu_audit_verify with the checks of o (NULL: none). */
+cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                           const cu_audit_verify_opts *o, cu_audit_report *report, cu_err *err);
 
 /* Deletes a tenant's entries older than before_ms, after signing a checkpoint at the newest
  * entry it removes: verification then starts from that anchor. */

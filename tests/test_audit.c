@@ -464,7 +464,7 @@ static void test_P_AUD_2_inserted_entry_is_detected(void **state)
     renumber_from(f->data, f->tenant, 1500);
     sqlf(f->data,
          "INSERT INTO audit_log SELECT tenant_id, 1500, at, 'key:1', 'record.read', "
-         "'record:1', purpose, source, request_id, outcome, hash, hash FROM audit_log WHERE "
+         "'record:1', purpose, source, request_id, outcome, hash, hash, NULL FROM audit_log WHERE "
          "tenant_id = %lld AND seq = 1499",
          t);
     rehash_range(f->data, f->tenant, 1500, 1500);
@@ -482,7 +482,7 @@ static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **s
     renumber_from(f->data, f->tenant, 1500);
     sqlf(f->data,
          "INSERT INTO audit_log SELECT tenant_id, 1500, at, 'key:1', 'record.read', "
-         "'record:1', purpose, source, request_id, outcome, hash, hash FROM audit_log WHERE "
+         "'record:1', purpose, source, request_id, outcome, hash, hash, NULL FROM audit_log WHERE "
          "tenant_id = %lld AND seq = 1499",
          sqlid(f->tenant));
     rehash_range(f->data, f->tenant, 1500, UINT32_MAX);

@@ -5,7 +5,7 @@
  * Whoever writes the database can rewrite or cut the newest entries and delete the checkpoints
  * stored with them: the vault's own verify cannot tell. Checkpoints are therefore signed on time
  * as well as on count, so a tenant can fetch one every few seconds, and verification against
- * the checkpoints the tenant kept outside the vault (cu_audit_verify_against, `custos audit
+ * the checkpoints the tenant kept outside the vault (cu_audit_verify_with, `custos audit
  * verify --against FILE`) catches the rewrite or the cut.
  */
 #include <stdio.h>
@@ -134,6 +134,15 @@ static void rewrite_entry(fx *f, uint64_t seq)
     f->v = th_reopen(f->data);
 }
 
+static cu_rc verify_held(fx *f, const cu_audit_checkpoint *held, size_t n, const uint8_t *pk,
+                         cu_audit_report *rep)
+{
+    cu_audit_verify_opts o = {.held = held, .nheld = n, .pinned = pk};
+    cu_err err = {0};
+
+    return cu_audit_verify_with(f->v, &CTX, f->tenant, &o, rep, &err);
+}
+
 /* A rewritten tail (the newest entry changed and rehashed, the stored checkpoints gone):
  * the vault's own verify says ok; against the held checkpoints it does not. */
 static void test_P_AUD_2_rewritten_tail_is_caught_against_held_checkpoints(void **state)
@@ -151,7 +160,7 @@ static void test_P_AUD_2_rewritten_tail_is_caught_against_held_checkpoints(void 
     rewrite_entry(f, held[n - 1].seq);
     assert_int_equal(cu_audit_verify(f->v, &CTX, f->tenant, &rep, &err), CU_OK);
     assert_true(rep.ok); /* the documented limit of the vault's own check */
-    assert_int_equal(cu_audit_verify_against(f->v, &CTX, f->tenant, held, n, pk, &rep, &err),
+    assert_int_equal(verify_held(f, held, n, pk, &rep),
                      CU_OK);
     assert_false(rep.ok);
     assert_int_equal(rep.first_bad_seq, held[n - 1].seq);
@@ -181,7 +190,7 @@ static void test_P_AUD_2_cut_tail_is_caught_against_held_checkpoints(void **stat
     f->v = th_reopen(f->data);
     assert_int_equal(cu_audit_verify(f->v, &CTX, f->tenant, &rep, &err), CU_OK);
     assert_true(rep.ok);
-    assert_int_equal(cu_audit_verify_against(f->v, &CTX, f->tenant, held, n, NULL, &rep, &err),
+    assert_int_equal(verify_held(f, held, n, NULL, &rep),
                      CU_OK);
     assert_false(rep.ok);
     /* The verify entries took the cut seqs: the held one's entry is another now. */
@@ -196,7 +205,6 @@ static void test_P_AUD_2_held_checkpoints_verify_and_keys_are_checked(void **sta
     fx *f = *state;
     cu_audit_checkpoint *held = NULL;
     cu_audit_report rep;
-    cu_err err = {0};
     uint8_t pk[32], other[32], sk[CU_SIGN_SKBYTES];
     size_t n = 0;
 
@@ -204,19 +212,19 @@ static void test_P_AUD_2_held_checkpoints_verify_and_keys_are_checked(void **sta
     hold(f, &held, &n);
     cu_audit_public_key(f->v, pk);
     acts(f, 2);
-    assert_int_equal(cu_audit_verify_against(f->v, &CTX, f->tenant, held, n, pk, &rep, &err),
+    assert_int_equal(verify_held(f, held, n, pk, &rep),
                      CU_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.held, n);
     held[0].sig[5] ^= 1;
-    assert_int_equal(cu_audit_verify_against(f->v, &CTX, f->tenant, held, n, pk, &rep, &err),
+    assert_int_equal(verify_held(f, held, n, pk, &rep),
                      CU_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "bad signature"));
     held[0].sig[5] ^= 1;
     assert_int_equal(cu_sign_keypair(other, sk), CU_OK);
     cu_wipe(sk, sizeof(sk));
-    assert_int_equal(cu_audit_verify_against(f->v, &CTX, f->tenant, held, n, other, &rep, &err),
+    assert_int_equal(verify_held(f, held, n, other, &rep),
                      CU_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "another audit key"));

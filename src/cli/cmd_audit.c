@@ -30,7 +30,7 @@ static const char help_all[] =
     CLI_COMMON_HELP;
 
 static const char help_verify[] =
-    "usage: custos audit verify " COMMON_USAGE " [--against FILE]\n"
+    "usage: custos audit verify " COMMON_USAGE " [--against FILE] [--deep]\n"
     "\n"
     "Recomputes the log's hash chain from its anchor and checks every signed checkpoint\n"
     "(P-AUD-2). Prints {\"ok\", \"entries\", \"checkpoints\", \"first_bad_seq\", \"problem\",\n"
@@ -42,6 +42,9 @@ static const char help_verify[] =
     "                          (custos audit checkpoints, GET .../audit/checkpoints; its\n"
     "                          public_key is then the pinned key), one checkpoint (POST\n"
     "                          .../audit/checkpoints), or a JSON array of either; adds \"held\"\n"
+    "  --deep                  also checks that every record still holds the ciphertext its\n"
+    "                          latest write's entry recorded (a record rolled back to an\n"
+    "                          older ciphertext of itself); adds \"records\"\n"
     CLI_COMMON_HELP;
 
 static const char help_list[] =
@@ -100,7 +103,8 @@ enum {
     OPT_AFTER,
     OPT_LIMIT,
     OPT_BEFORE,
-    OPT_AGAINST
+    OPT_AGAINST,
+    OPT_DEEP
 };
 
 /* What the options said. */
@@ -109,6 +113,7 @@ typedef struct audit_args {
     cu_audit_filter f;
     const char *from, *to, *after, *limit, *before;
     const char *against; /* checkpoints held outside the vault (verify) */
+    int deep;            /* verify --deep: each record against its latest write's digest */
     int64_t before_ms;
 } audit_args;
 
@@ -181,23 +186,30 @@ static int read_held(const char *path, cu_audit_checkpoint **held, size_t *n, ui
 static int do_verify(cu_vault *v, audit_args *a)
 {
     cu_audit_checkpoint *held = NULL;
+    cu_audit_verify_opts o = {0};
     cu_audit_report rep;
     cu_err err = {0};
     uint8_t pk[32];
     int has_pk = 0, rc;
     size_t n = 0;
-    cJSON *o;
+    cJSON *out;
 
     if (a->against && (rc = read_held(a->against, &held, &n, pk, &has_pk)) != 0)
         return rc;
-    rc = cu_audit_verify_against(v, &cli_ctx, a->tenant, held, n, has_pk ? pk : NULL, &rep, &err);
+    o.held = held;
+    o.nheld = n;
+    o.pinned = has_pk ? pk : NULL;
+    o.deep = a->deep;
+    rc = cu_audit_verify_with(v, &cli_ctx, a->tenant, &o, &rep, &err);
     free(held);
     if (rc != CU_OK)
         return cli_fail(&err);
-    o = cu_http_audit_report_json(&rep);
-    if (a->against && o != NULL)
-        cJSON_AddNumberToObject(o, "held", (double)rep.held);
-    if ((rc = cli_print(o)) != 0)
+    out = cu_http_audit_report_json(&rep);
+    if (a->against && out != NULL)
+        cJSON_AddNumberToObject(out, "held", (double)rep.held);
+    if (a->deep && out != NULL)
+        cJSON_AddNumberToObject(out, "records", (double)rep.records);
+    if ((rc = cli_print(out)) != 0)
         return rc;
     /* P-AUD-2: a broken chain is an integrity failure. */
     return rep.ok ? 0 : 5;
@@ -295,6 +307,7 @@ static int take_opt(audit_args *a, int opt, const char *arg, const char **tenant
     case OPT_LIMIT: a->limit = arg; break;
     case OPT_BEFORE: a->before = arg; break;
     case OPT_AGAINST: a->against = arg; break;
+    case OPT_DEEP: a->deep = 1; break;
     default: return cli_usage("audit", "unknown option");
     }
     return 0;
@@ -321,6 +334,7 @@ int cmd_audit(int argc, char **argv)
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"before", required_argument, NULL, OPT_BEFORE},
         {"against", required_argument, NULL, OPT_AGAINST},
+        {"deep", no_argument, NULL, OPT_DEEP},
         {NULL, 0, NULL, 0},
     };
     const char *tenant_s = NULL;
@@ -355,8 +369,8 @@ int cmd_audit(int argc, char **argv)
         return cli_usage("audit", "only prune takes --before");
     if (verb->fn == do_prune && a.before == NULL)
         return cli_usage("audit", "prune needs --before");
-    if (a.against != NULL && verb->fn != do_verify)
-        return cli_usage("audit", "only verify takes --against");
+    if ((a.against != NULL || a.deep) && verb->fn != do_verify)
+        return cli_usage("audit", "only verify takes --against and --deep");
     if ((a.before && (rc = time_arg("--before", a.before, &a.before_ms)) != 0) ||
         (verb->filters && (rc = filter_args(&a)) != 0))
         return rc;

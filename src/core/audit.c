@@ -47,7 +47,8 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
     uint8_t b[ENCODE_MAX];
     size_t n = 0;
 
-    memcpy(b, "cu-audit1", 9);
+    /* Format 2 carries a record write's ciphertext digest; format 1 entries keep their hash. */
+    memcpy(b, e->has_digest ? "cu-audit2" : "cu-audit1", 9);
     n = 9;
     put_u64(b, &n, e->tenant_id);
     put_u64(b, &n, e->seq);
@@ -59,6 +60,10 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
     put_str(b, &n, e->source, sizeof(e->source));
     put_str(b, &n, e->request_id, sizeof(e->request_id));
     put_str(b, &n, e->outcome, sizeof(e->outcome));
+    if (e->has_digest) {
+        memcpy(b + n, e->digest, 32);
+        n += 32;
+    }
     memcpy(b + n, e->prev, 32);
     n += 32;
     cu_sha256(b, n, out);
@@ -120,15 +125,23 @@ void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const cha
 
     a->tenant = tenant;
     a->action = action;
+    a->has_digest = 0;
     va_start(ap, fmt);
     vsnprintf(a->object, sizeof(a->object), fmt, ap);
     va_end(ap);
+}
+
+void cu_audit_in_digest(cu_audit_in *a, const uint8_t *ct, size_t len)
+{
+    cu_sha256(ct, len, a->digest);
+    a->has_digest = 1;
 }
 
 void cu_audit_in_platform(cu_audit_in *out, const cu_audit_in *a)
 {
     out->tenant = 0;
     out->action = a->action;
+    out->has_digest = 0;
     snprintf(out->object, sizeof(out->object), "tenant:%llu:%.60s", (unsigned long long)a->tenant,
              a->object);
 }
@@ -145,6 +158,10 @@ void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
     cu_strlcpy(e->source, ctx && ctx->source ? ctx->source : "", sizeof(e->source));
     cu_strlcpy(e->request_id, ctx && ctx->request_id ? ctx->request_id : "", sizeof(e->request_id));
     cu_strlcpy(e->outcome, "ok", sizeof(e->outcome));
+    if (a->has_digest) {
+        e->has_digest = 1;
+        memcpy(e->digest, a->digest, 32);
+    }
 }
 
 /* --- the signing key (DIR/audit.key) -------------------------------------------------------
@@ -422,6 +439,16 @@ cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
     return CU_OK;
 }
 
+/* A record's write (or deletion) as its audit entry tells it, for verify --deep. */
+typedef struct rec_write {
+    cu_id record;
+    uint64_t seq;
+    int kind; /* WRITE_DIGEST, WRITE_UNKNOWN (no digest: before format 2), WRITE_GONE */
+    uint8_t digest[32];
+} rec_write;
+
+enum { WRITE_DIGEST = 1, WRITE_UNKNOWN, WRITE_GONE };
+
 /* Verification state, fed entry by entry in seq order. */
 typedef struct walk {
     const uint8_t *pk;
@@ -429,6 +456,10 @@ typedef struct walk {
     size_t nck, ci;
     cu_audit_checkpoint *held; /* kept outside the vault, by seq, anchors left out */
     size_t nheld, hi;
+    int deep;                  /* collect the record writes (verify --deep) */
+    struct rec_write *writes;
+    size_t nwrites, capwrites;
+    int nomem;
     uint64_t last;
     uint8_t hash[32];
     cu_audit_report *rep;
@@ -445,6 +476,38 @@ static int bad(walk *w, uint64_t seq, const char *fmt, ...)
     vsnprintf(w->rep->problem, sizeof(w->rep->problem), fmt, ap);
     va_end(ap);
     return 1;
+}
+
+/* Remembers a record write or deletion; -1 when out of memory (w->nomem). */
+static int note_write(walk *w, const cu_audit_entry *e)
+{
+    static const char *const writes[] = {"record.create", "record.update", "record.anonymize"};
+    static const char *const gone[] = {"record.delete", "record.expire"};
+    unsigned long long id;
+    int kind = 0;
+    char tail;
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(writes); i++)
+        if (strcmp(e->action, writes[i]) == 0)
+            kind = e->has_digest ? WRITE_DIGEST : WRITE_UNKNOWN;
+    for (size_t i = 0; i < CU_ARRAY_LEN(gone); i++)
+        if (strcmp(e->action, gone[i]) == 0)
+            kind = WRITE_GONE;
+    if (kind == 0 || sscanf(e->object, "record:%llu%c", &id, &tail) != 1)
+        return 0;
+    if (w->nwrites == w->capwrites) {
+        size_t ncap = w->capwrites ? w->capwrites * 2 : 256;
+        rec_write *n = realloc(w->writes, ncap * sizeof(*n));
+        if (n == NULL) {
+            w->nomem = 1;
+            return -1;
+        }
+        w->writes = n;
+        w->capwrites = ncap;
+    }
+    w->writes[w->nwrites] = (rec_write){.record = id, .seq = e->seq, .kind = kind};
+    memcpy(w->writes[w->nwrites++].digest, e->digest, 32);
+    return 0;
 }
 
 static int walk_entry(void *arg, const cu_audit_entry *e)
@@ -482,6 +545,8 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
     w->last = e->seq;
     memcpy(w->hash, h, 32);
     w->rep->entries++;
+    if (w->deep && note_write(w, e) != 0)
+        return 1;
     while (w->ci < w->nck && w->ck[w->ci].seq < e->seq)
         w->ci++;
     if (w->ci < w->nck && w->ck[w->ci].seq == e->seq) {
@@ -558,14 +623,60 @@ static cu_rc walk_all(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
     return CU_OK;
 }
 
-cu_rc cu_audit_verify_against(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
-                              const cu_audit_checkpoint *held, size_t nheld,
-                              const uint8_t *pinned, cu_audit_report *rep, cu_err *err)
+static int by_record(const void *a, const void *b)
 {
+    const rec_write *x = a, *y = b;
+
+    if (x->record != y->record)
+        return x->record < y->record ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* P-ENC-2, deep: each record whose latest entry is a write with a digest must hold that
+ * ciphertext. A record gone without an entry of its own (an erased subject's, a shredded
+ * tenant's) is skipped. */
+static cu_rc check_records(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
+{
+    uint8_t d[32];
+    cu_rc rc = CU_OK;
+
+    if (w->nwrites > 1)
+        qsort(w->writes, w->nwrites, sizeof(*w->writes), by_record);
+    for (size_t i = 0; i < w->nwrites && rc == CU_OK && w->rep->ok; i++) {
+        const rec_write *last = &w->writes[i];
+        cu_store_record row = {0};
+        if ((i + 1 < w->nwrites && w->writes[i + 1].record == last->record) ||
+            last->kind != WRITE_DIGEST)
+            continue;
+        rc = v->store->ops->record_get(v->store, tenant, last->record, &row, err);
+        if (rc == CU_ERR_NOT_FOUND) {
+            rc = CU_OK;
+            continue;
+        }
+        if (rc != CU_OK)
+            break;
+        cu_sha256(row.doc.data, row.doc.len, d);
+        cu_store_record_cleanup(&row);
+        w->rep->records++;
+        if (!cu_ct_equal(d, last->digest, 32))
+            bad(w, last->seq,
+                "record %llu does not hold what its latest write (entry %llu) stored: it was "
+                "rolled back or replaced",
+                (unsigned long long)last->record, (unsigned long long)last->seq);
+    }
+    return rc;
+}
+
+cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                           const cu_audit_verify_opts *o, cu_audit_report *rep, cu_err *err)
+{
+    static const cu_audit_verify_opts none = {0};
     walk w = {0};
     cu_audit_in a;
     cu_rc rc;
 
+    if (o == NULL)
+        o = &none;
     memset(rep, 0, sizeof(*rep));
     rep->ok = 1;
     if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
@@ -575,27 +686,33 @@ cu_rc cu_audit_verify_against(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
         return rc;
     if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
         return rc;
-    w.pk = pinned ? pinned : v->audit_pk;
+    w.pk = o->pinned ? o->pinned : v->audit_pk;
     w.rep = rep;
-    if (nheld > 0 && (w.held = calloc(nheld, sizeof(*w.held))) == NULL) {
+    w.deep = o->deep;
+    if (o->nheld > 0 && (w.held = calloc(o->nheld, sizeof(*w.held))) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
     }
     /* With another key than the pinned one, every signature in the vault may be new. */
-    if (pinned != NULL && !cu_ct_equal(pinned, v->audit_pk, 32))
+    if (o->pinned != NULL && !cu_ct_equal(o->pinned, v->audit_pk, 32))
         bad(&w, 0, "the vault signs with another audit key than the held checkpoints' one");
-    else if (take_held(&w, tenant, held, nheld) == 0)
+    else if (take_held(&w, tenant, o->held, o->nheld) == 0)
         rc = walk_all(v, tenant, &w, err);
+    if (rc == CU_OK && w.nomem)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (rc == CU_OK && rep->ok && w.deep)
+        rc = check_records(v, tenant, &w, err);
 out:
     free(w.ck);
     free(w.held);
+    free(w.writes);
     return rc;
 }
 
 cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
                       cu_err *err)
 {
-    return cu_audit_verify_against(v, ctx, tenant, NULL, 0, NULL, rep, err);
+    return cu_audit_verify_with(v, ctx, tenant, NULL, rep, err);
 }
 
 typedef struct find_one {

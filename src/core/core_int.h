@@ -218,7 +218,14 @@ typedef struct cu_audit_in {
     cu_id tenant;
     const char *action;
     char object[96];
+    int has_digest;     /* a record write: the digest of the ciphertext it stores */
+    uint8_t digest[32];
 } cu_audit_in;
+
+/* Puts SHA-256(ct[0..len)), the sealed document a record write stores, in a's entry, so that
+ * verify --deep can tell the record's latest write from an older ciphertext put back. Call
+ * after cu_audit_in_set. */
+void cu_audit_in_digest(cu_audit_in *a, const uint8_t *ct, size_t len);
 
 /* The platform log's twin of a tenant's entry a: tenant 0, the same action, the object
  * prefixed with "tenant:<id>:" (a policy change is seen outside the tenant too). */

@@ -115,7 +115,7 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
         return cu_err_set(err, CU_ERR_NOT_FOUND, "no such hold in force");
     /* P-RET-5: a hold on the whole tenant keeps its audit log too; only an owner (or the
      * operator on the data directory) lets it go. */
-    if (whole && !(ctx && (ctx->flags & (CU_CTX_OWNER | CU_CTX_LOCAL))))
+    if (whole && ctx != NULL && !(ctx->flags & (CU_CTX_OWNER | CU_CTX_LOCAL)))
         return cu_err_set(err, CU_ERR_FORBIDDEN, "only an owner may release a tenant-wide hold");
     if ((rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
         return rc;

@@ -188,7 +188,10 @@ cJSON *cu_http_audit_entry_json(const cu_audit_entry *e)
     cJSON_AddStringToObject(o, "outcome", e->outcome);
     add_hex(o, "prev", e->prev, 32);
     add_hex(o, "hash", e->hash, 32);
-    return complete(o, 12);
+    /* Format 2 (a record write): the digest of the ciphertext it stored. */
+    if (e->has_digest)
+        add_hex(o, "digest", e->digest, 32);
+    return complete(o, e->has_digest ? 13 : 12);
 }
 
 cJSON *cu_http_audit_page_json(const cu_audit_entry *e, size_t n, size_t limit)

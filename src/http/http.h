@@ -48,7 +48,8 @@ cu_rc cu_http_time_parse(const char *s, int64_t *ms);
 /* Writes unix milliseconds as "2026-11-23T18:32:25.123Z". */
 void cu_http_time_format(int64_t ms, char out[32]);
 
-/* One entry: its twelve members, in the order of the canonical encoding. */
+/* One entry: its twelve members, in the order of the canonical encoding, and "digest" for a
+ * record write's (format 2). */
 /* The JSON documents of tenants, subjects, records and id lists, shared by the API and the CLI
  * so both print the same shapes. Caller owns the result (cJSON_Delete). */
 struct cJSON *cu_http_tenant_json(const cu_tenant *t);

@@ -140,11 +140,16 @@ static const char *const migrations[] = {
      * noticed at open (P-AUD-2). */
     "CREATE TABLE audit_key("
     "  id INTEGER PRIMARY KEY CHECK(id = 1), public_key BLOB NOT NULL,"
-    "  created_at INTEGER NOT NULL);",
+    "  created_at INTEGER NOT NULL);"
+    /* ... and each record's write version, bound into its AAD, and the digest of the
+     * ciphertext a write stored, kept in its audit entry (verify --deep finds a rollback). */
+    "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit_log ADD COLUMN digest BLOB;",
 };
 
 #define AUDIT_COLS                                                                             \
-    "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome, prev, hash"
+    "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome, prev, hash," \
+    " digest"
 #define APIKEY_COLS "tenant_id, key_id, role, name, secret_hash, created_at, revoked_at"
 #define USER_COLS                                                                              \
     "tenant_id, user_id, role, email_digest, email, key_version, password_hash, totp_secret,"  \
@@ -297,15 +302,16 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
                       " restricted, last_activity FROM subjects WHERE tenant_id = ? AND subject_id = ?",
     [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
-                     " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+                     " key_version, created_at, updated_at, doc, version)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     /* A rewritten record is no longer anonymous: the sweep looks at it again. */
     [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8,"
-                         " anonymized = 0"
+                         " version = ?9, anonymized = 0"
                          " WHERE tenant_id = ?1 AND record_id = ?2 AND collection = ?3"
                          " AND subject_id IS ?4 AND created_at = ?6",
     [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
-                     " created_at, updated_at, doc FROM records"
+                     " created_at, updated_at, doc, version FROM records"
                      " WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_BY_SUBJECT] = "SELECT record_id FROM records WHERE tenant_id = ? AND"
                             " subject_id = ? ORDER BY created_at, record_id",
@@ -364,7 +370,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
     [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
                         " AND expires_at <= ?",
-    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?"
                      " ORDER BY seq DESC LIMIT 1",
     [S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ?1 AND seq > ?2"
@@ -412,7 +418,7 @@ static const char *const stmt_sql[S__COUNT] = {
                     " created_at, released_at, release_reason FROM holds WHERE tenant_id = ?"
                     " ORDER BY created_at, hold_id",
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
-                           " updated_at = ?4, doc = ?5, anonymized = 1"
+                           " updated_at = ?4, doc = ?5, version = ?7, anonymized = 1"
                            " WHERE tenant_id = ?1 AND record_id = ?2"
                            " AND (?6 = 0 OR updated_at = ?6)",
     [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
@@ -578,6 +584,10 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
         sqlite3_bind_text(st, 10, e->outcome, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 11, e->prev, 32, SQLITE_STATIC);
         sqlite3_bind_blob(st, 12, e->hash, 32, SQLITE_STATIC);
+        if (e->has_digest)
+            sqlite3_bind_blob(st, 13, e->digest, 32, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 13);
     }
     return run(s, st, err, "append to the audit log");
 }
@@ -612,6 +622,11 @@ static void read_audit(sqlite3_stmt *st, cu_audit_entry *e)
     text_col(st, 9, e->outcome, sizeof(e->outcome));
     blob32_col(st, 10, e->prev);
     blob32_col(st, 11, e->hash);
+    /* A digest of any other length reads as one of zeros: the entry then fails its hash. */
+    if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+        e->has_digest = 1;
+        blob32_col(st, 12, e->digest);
+    }
 }
 
 static cu_rc query_int(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, int64_t *out,
@@ -643,6 +658,7 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
     sqlite3_bind_int64(st, 6, r->created_at);
     sqlite3_bind_int64(st, 7, r->updated_at);
     bind_blob(st, 8, &r->doc);
+    sqlite3_bind_int64(st, 9, r->version);
     if ((rc = run(s, st, err, "write record")) != CU_OK)
         return rc;
     if (replace && sqlite3_changes(s->db) != 1)
@@ -993,6 +1009,7 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 4, op->u.record.updated_at);
             bind_blob(st, 5, &op->u.record.doc);
             sqlite3_bind_int64(st, 6, op->u.record.expect_updated_at);
+            sqlite3_bind_int64(st, 7, op->u.record.version);
         }
         rc = run_one_row(s, st, err, "anonymize record", CU_ERR_CONFLICT,
                          "the record is gone or was written meanwhile");
@@ -1555,6 +1572,7 @@ static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_reco
         out->key_version = (uint32_t)sqlite3_column_int64(st, 4);
         out->created_at = sqlite3_column_int64(st, 5);
         out->updated_at = sqlite3_column_int64(st, 6);
+        out->version = (uint32_t)sqlite3_column_int64(st, 8);
         rc = blob_copy(st, 7, &out->doc, err);
     } else if (src == SQLITE_DONE) {
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");

@@ -73,6 +73,8 @@ typedef struct cu_store_record {
     uint32_t key_version;
     int64_t created_at;
     int64_t updated_at;
+    uint32_t version;        /* 1 at creation, one more at each write; bound into the doc's AAD
+                                (0: written before versions, AAD without it) */
     cu_blob doc;             /* sealed document without its sensitive fields */
     cu_store_field *fields;  /* sealed sensitive fields */
     size_t nfields;

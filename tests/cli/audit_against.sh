@@ -2,6 +2,7 @@
 # `custos audit verify --against FILE` (docs/audit.md, issue 18 item 3): the checkpoints a
 # tenant exported and kept outside the vault catch a tail of the log that was cut in the
 # database file together with the stored checkpoints, which the vault's own verify cannot see.
+# And `--deep` checks every record against its latest write's digest (item 13).
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
@@ -29,6 +30,9 @@ done
 expect_exit 0 "$CUSTOS" audit verify --tenant "$T" --against held.json
 grep -q '"held":[[:space:]]*1' out.txt || fail "held counted"
 expect_exit 0 "$CUSTOS" audit verify --tenant "$T" --against one.json
+expect_exit 0 "$CUSTOS" audit verify --tenant "$T" --deep
+grep -q '"records":[[:space:]]*3' out.txt || fail "records checked deep"
+expect_exit 2 "$CUSTOS" audit list --deep
 echo '{"nothing":1}' >bad.json
 expect_exit 2 "$CUSTOS" audit verify --tenant "$T" --against bad.json
 expect_exit 3 "$CUSTOS" audit verify --tenant "$T" --against no-such-file.json
