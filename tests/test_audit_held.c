@@ -81,18 +81,15 @@ static void test_P_AUD_2_checkpoint_on_time_while_entries_arrive(void **state)
     long long head;
 
     acts(f, 3);
-    assert_int_equal(sql_int(f, "count(*)", "audit_checkpoints"),
-                     0);
+    assert_int_equal(sql_int(f, "count(*)", "audit_checkpoints"), 0);
     cu_clock_set(T0 + CU_AUDIT_CHECKPOINT_MS / 1000 + 1);
     acts(f, 1);
     head = sql_int(f, "max(seq)", "audit_log");
     assert_true(head < CU_AUDIT_CHECKPOINT_EVERY);
-    assert_int_equal(sql_int(f, "max(seq)", "audit_checkpoints"),
-                     head);
+    assert_int_equal(sql_int(f, "max(seq)", "audit_checkpoints"), head);
     /* Not again until the interval has passed once more. */
     acts(f, 2);
-    assert_int_equal(sql_int(f, "count(*)", "audit_checkpoints"),
-                     1);
+    assert_int_equal(sql_int(f, "count(*)", "audit_checkpoints"), 1);
 }
 
 /* The tenant's copy of its checkpoints, as exported. Caller frees *out. */
@@ -160,8 +157,7 @@ static void test_P_AUD_2_rewritten_tail_is_caught_against_held_checkpoints(void 
     rewrite_entry(f, held[n - 1].seq);
     assert_int_equal(cu_audit_verify(f->v, &CTX, f->tenant, &rep, &err), CU_OK);
     assert_true(rep.ok); /* the documented limit of the vault's own check */
-    assert_int_equal(verify_held(f, held, n, pk, &rep),
-                     CU_OK);
+    assert_int_equal(verify_held(f, held, n, pk, &rep), CU_OK);
     assert_false(rep.ok);
     assert_int_equal(rep.first_bad_seq, held[n - 1].seq);
     assert_non_null(strstr(rep.problem, "held outside"));
@@ -190,8 +186,7 @@ static void test_P_AUD_2_cut_tail_is_caught_against_held_checkpoints(void **stat
     f->v = th_reopen(f->data);
     assert_int_equal(cu_audit_verify(f->v, &CTX, f->tenant, &rep, &err), CU_OK);
     assert_true(rep.ok);
-    assert_int_equal(verify_held(f, held, n, NULL, &rep),
-                     CU_OK);
+    assert_int_equal(verify_held(f, held, n, NULL, &rep), CU_OK);
     assert_false(rep.ok);
     /* The verify entries took the cut seqs: the held one's entry is another now. */
     assert_non_null(strstr(rep.problem, "held outside"));
@@ -212,20 +207,17 @@ static void test_P_AUD_2_held_checkpoints_verify_and_keys_are_checked(void **sta
     hold(f, &held, &n);
     cu_audit_public_key(f->v, pk);
     acts(f, 2);
-    assert_int_equal(verify_held(f, held, n, pk, &rep),
-                     CU_OK);
+    assert_int_equal(verify_held(f, held, n, pk, &rep), CU_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.held, n);
     held[0].sig[5] ^= 1;
-    assert_int_equal(verify_held(f, held, n, pk, &rep),
-                     CU_OK);
+    assert_int_equal(verify_held(f, held, n, pk, &rep), CU_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "bad signature"));
     held[0].sig[5] ^= 1;
     assert_int_equal(cu_sign_keypair(other, sk), CU_OK);
     cu_wipe(sk, sizeof(sk));
-    assert_int_equal(verify_held(f, held, n, other, &rep),
-                     CU_OK);
+    assert_int_equal(verify_held(f, held, n, other, &rep), CU_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "another audit key"));
     free(held);

@@ -64,8 +64,8 @@ static void acts(cu_vault *v, cu_id tenant, int n)
     cu_id rid;
 
     for (int i = 0; i < n; i++)
-        if (cu_record_put(v, &CTX, tenant, "access_logs", 0, "{\"path\":\"/a\"}", 13, &rid,
-                          &err) != CU_OK)
+        if (cu_record_put(v, &CTX, tenant, "access_logs", 0, "{\"path\":\"/a\"}", 13, &rid, &err) !=
+            CU_OK)
             fail_msg("put: %s", err.msg);
 }
 
@@ -277,8 +277,7 @@ static void test_P_AUD_2_verify_reports_the_pruned_range(void **state)
     assert_true(rep.ok);
     assert_int_equal(rep.pruned_through, 0);
     cu_clock_set(T0 + DAY);
-    assert_int_equal(cu_audit_prune(v, &CTX, t.id, (int64_t)(T0 + 1) * 1000, &pruned, &err),
-                     CU_OK);
+    assert_int_equal(cu_audit_prune(v, &CTX, t.id, (int64_t)(T0 + 1) * 1000, &pruned, &err), CU_OK);
     assert_true(pruned >= 5);
     assert_int_equal(cu_audit_verify(v, &CTX, t.id, &rep, &err), CU_OK);
     assert_true(rep.ok);

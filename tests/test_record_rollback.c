@@ -53,9 +53,8 @@ static cu_id put(fx *f, const char *json)
     cu_err err = {0};
     cu_id id = 0;
 
-    assert_int_equal(cu_record_put(f->v, &CTX, f->tenant, "staff", 0, json, strlen(json), &id,
-                                   &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_record_put(f->v, &CTX, f->tenant, "staff", 0, json, strlen(json), &id, &err), CU_OK);
     return id;
 }
 
@@ -79,12 +78,12 @@ static cu_rc get(fx *f, cu_id id, char *out, size_t cap)
 }
 
 /* Runs one of the statements below on the record (its tenant and id filled in). */
-#define SQL(f, id, fmt)                                                                        \
-    do {                                                                                       \
-        char q_[1024];                                                                         \
-        snprintf(q_, sizeof(q_), fmt, (long long)(f)->tenant, (long long)(id),                  \
-                 (long long)(f)->tenant, (long long)(id));                                     \
-        assert_int_equal(th_sql((f)->data, q_), 0);                                            \
+#define SQL(f, id, fmt)                                                                            \
+    do {                                                                                           \
+        char q_[1024];                                                                             \
+        snprintf(q_, sizeof(q_), fmt, (long long)(f)->tenant, (long long)(id),                     \
+                 (long long)(f)->tenant, (long long)(id));                                         \
+        assert_int_equal(th_sql((f)->data, q_), 0);                                                \
     } while (0)
 
 /* Copies the record's row and fields aside (tables bak_records, bak_fields). */

@@ -243,7 +243,8 @@ static cu_rc key_plain(const char *line, uint8_t *sk, uint32_t *mv)
     size_t n = 0;
 
     *mv = 0;
-    if (end == NULL || cu_b64_decode(line, (size_t)(end - line), sk, CU_SIGN_SKBYTES, &n) != CU_OK ||
+    if (end == NULL ||
+        cu_b64_decode(line, (size_t)(end - line), sk, CU_SIGN_SKBYTES, &n) != CU_OK ||
         n != CU_SIGN_SKBYTES)
         return CU_ERR_INVALID;
     return CU_OK;

@@ -288,6 +288,7 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
                              cu_tenant *out, cu_err *err)
 {
     cu_audit_in a[4];
+    size_t na = 2;
     cu_store_op *ops;
     cu_key tk = {0}, dk = {0}, ik = {0};
     cu_rc rc;
@@ -321,13 +322,11 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
         cu_audit_in_set(&a[0], 0, "tenant.create", "tenant:%llu", (unsigned long long)id);
         cu_audit_in_set(&a[1], id, "tenant.create", "tenant:%llu", (unsigned long long)id);
         if (extra_a != NULL)
-            a[2] = *extra_a;
+            a[na++] = *extra_a;
         /* A policy bound with the tenant is in the platform's log too (P-RET-4). */
         if (extra_a != NULL && strcmp(extra_a->action, "policy.set") == 0)
-            cu_audit_in_platform(&a[3], extra_a);
-        rc = cu_commit(v, ctx, ops, 4 + nextra, a,
-                       extra_a == NULL ? 2 : strcmp(extra_a->action, "policy.set") == 0 ? 4 : 3,
-                       err);
+            cu_audit_in_platform(&a[na++], extra_a);
+        rc = cu_commit(v, ctx, ops, 4 + nextra, a, na, err);
     }
     pthread_rwlock_unlock(&v->key_lock);
     cu_key_wipe(&tk);
