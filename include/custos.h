@@ -321,6 +321,10 @@ const char *cu_role_name(cu_role r);
 cu_rc cu_role_parse(const char *s, cu_role *out);
 /* 1 if role r holds permission p (the table in docs/permissions.md), else 0. */
 int cu_role_can(cu_role r, cu_perm p);
+/* P-RET-4: the owner lets the tenant's admins bind its policy (admins 1) or no longer (0).
+ * Written to the tenant's log and the platform's (policy.grant). */
+cu_rc cu_tenant_policy_grant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int admins,
+                             cu_err *err);
 /* 1 if a principal of role `granter` may create a credential of role `role`: never above its
  * own rank, never the operator role. */
 int cu_role_can_grant(cu_role granter, cu_role role);
@@ -337,6 +341,10 @@ typedef struct cu_principal {
     cu_id tenant_id;
     cu_role role;
 } cu_principal;
+
+/* 1 if who may use permission p in tenant: its role's permissions (cu_role_can), and
+ * CU_PERM_POLICY for an admin of a tenant whose owner granted it (cu_tenant_policy_grant). */
+int cu_principal_can(cu_vault *v, const cu_principal *who, cu_id tenant, cu_perm p);
 
 /* API keys (P-ACC-3): generated here, shown once, stored only as a hash (P-ENC-3), scoped to
  * one tenant and one role, revocable. The secret reads "cuk_<id>_<64 hex digits>". */

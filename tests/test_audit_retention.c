@@ -227,6 +227,37 @@ static void test_P_AUD_1_policy_changes_are_in_the_platform_log(void **state)
     th_rmrf(dir);
 }
 
+/* P-ACC-1, P-RET-4: an admin binds the policy only once the owner let the tenant's admins do
+ * so; never in another tenant, never another role; the grant is in the platform's log. */
+static void test_P_ACC_1_owner_grant_lets_admins_bind_the_policy(void **state)
+{
+    char dir[256], data[256], obj[96];
+    cu_principal admin = {.kind = CU_PRINCIPAL_APIKEY, .id = 1, .role = CU_ROLE_ADMIN};
+    cu_principal agent = {.kind = CU_PRINCIPAL_APIKEY, .id = 2, .role = CU_ROLE_AGENT};
+    cu_tenant t, t2;
+    cu_err err = {0};
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, "Beta", &t2, &err), CU_OK);
+    admin.tenant_id = agent.tenant_id = t.id;
+    assert_false(cu_principal_can(v, &admin, t.id, CU_PERM_POLICY));
+    assert_int_equal(cu_tenant_policy_grant(v, &CTX, t.id, 1, &err), CU_OK);
+    assert_true(cu_principal_can(v, &admin, t.id, CU_PERM_POLICY));
+    assert_false(cu_principal_can(v, &admin, t.id, CU_PERM_AUDIT));
+    assert_false(cu_principal_can(v, &admin, t2.id, CU_PERM_POLICY));
+    assert_false(cu_principal_can(v, &agent, t.id, CU_PERM_POLICY));
+    snprintf(obj, sizeof(obj), "tenant:%llu:policy:admins:on", (unsigned long long)t.id);
+    assert_true(platform_has(v, "policy.grant", obj));
+    assert_int_equal(cu_tenant_policy_grant(v, &CTX, t.id, 0, &err), CU_OK);
+    assert_false(cu_principal_can(v, &admin, t.id, CU_PERM_POLICY));
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 /* P-RET-5: a hold on the whole tenant keeps its log; only an owner (or the CLI) releases it.
  * A hold on one subject is released by whoever may erase. */
 static void test_P_RET_5_tenant_wide_hold_is_released_by_an_owner_only(void **state)
@@ -300,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_P_RET_4_sweep_keeps_the_floor_under_an_older_policy),
         cmocka_unit_test(test_P_RET_4_shorter_log_retention_waits_for_its_notice),
         cmocka_unit_test(test_P_AUD_1_policy_changes_are_in_the_platform_log),
+        cmocka_unit_test(test_P_ACC_1_owner_grant_lets_admins_bind_the_policy),
         cmocka_unit_test(test_P_RET_5_tenant_wide_hold_is_released_by_an_owner_only),
         cmocka_unit_test(test_P_AUD_2_verify_reports_the_pruned_range),
     };

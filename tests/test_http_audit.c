@@ -602,11 +602,12 @@ static void test_P_AUD_5_a_tenant_sees_only_its_own_log(void **state)
 /* --- P-RET-4, P-RET-5: what an admin may not do to the log ------------------------------ */
 
 /* An admin (who cannot read the log) can bind no policy, since a policy sets how long the log
- * is kept, and cannot release a hold on the whole tenant, which keeps the log; the owner can
- * both. Tenant b, last: its policy then restricts its collections. */
+ * is kept, unless the owner lets admins do it, and cannot release a hold on the whole tenant,
+ * which keeps the log; the owner can both. Tenant b, last: its policy then restricts its
+ * collections. */
 static void test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold(void **state)
 {
-    char path[160], hold[SRV_ID];
+    char path[160], grant[160], hold[SRV_ID];
     srv_resp r = {0};
 
     (void)state;
@@ -618,6 +619,23 @@ static void test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold(void 
     srv_resp_free(&r);
     srv_call_ok(&W->s, "PUT", path, W->b.key[CU_ROLE_OWNER], NULL,
                 "{\"policy\":\"erpsmartcloud\"}", 200, NULL);
+    /* The owner lets admins bind it: then they may, but never grant it themselves. */
+    snprintf(grant, sizeof(grant), "/v1/tenants/%s/policy/grant", W->b.id);
+    srv_call_ok(&W->s, "PUT", grant, W->b.key[CU_ROLE_OWNER], NULL, "{\"admins\":true}", 200,
+                NULL);
+    srv_call_ok(&W->s, "PUT", path, W->b.key[CU_ROLE_ADMIN], NULL,
+                "{\"policy\":\"erpsmartcloud\"}", 200, NULL);
+    assert_int_equal(
+        srv_call(&W->s, "PUT", grant, W->b.key[CU_ROLE_ADMIN], NULL, "{\"admins\":true}", &r), 0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    srv_call_ok(&W->s, "PUT", grant, W->b.key[CU_ROLE_OWNER], NULL, "{\"admins\":false}", 200,
+                NULL);
+    assert_int_equal(srv_call(&W->s, "PUT", path, W->b.key[CU_ROLE_ADMIN], NULL,
+                              "{\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tenants/%s/holds", W->b.id);
     srv_call_ok(&W->s, "POST", path, W->b.key[CU_ROLE_ADMIN], NULL, "{\"reason\":\"case 7\"}",
                 201, hold);

@@ -66,6 +66,20 @@ int cu_role_can(cu_role r, cu_perm p)
     return (role_perms[r] & BIT(p)) != 0;
 }
 
+/* P-ACC-1, P-RET-4: the policy sets how long the log an admin cannot read is kept, so only the
+ * owner binds it, unless the owner lets the tenant's admins do so too. */
+int cu_principal_can(cu_vault *v, const cu_principal *who, cu_id tenant, cu_perm p)
+{
+    int admins = 0;
+
+    if (cu_role_can(who->role, p))
+        return 1;
+    if (p != CU_PERM_POLICY || who->role != CU_ROLE_ADMIN || tenant == 0 ||
+        who->tenant_id != tenant)
+        return 0;
+    return v->store->ops->policy_grant_get(v->store, tenant, &admins, NULL) == CU_OK && admins;
+}
+
 /* P-ACC-1: only a role that manages keys or users grants, and never a permission it does not
  * hold itself: an owner grants any tenant role; an admin grants admin, agent and analyst, but
  * not auditor (the audit log is beyond an admin) and not owner. The operator role is never

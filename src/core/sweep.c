@@ -116,6 +116,26 @@ out:
     return rc;
 }
 
+cu_rc cu_tenant_policy_grant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int admins,
+                             cu_err *err)
+{
+    cu_store_op op;
+    cu_audit_in a[2];
+    cu_rc rc;
+
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_POLICY_GRANT;
+    op.u.flag.tenant_id = tenant;
+    op.u.flag.value = admins != 0;
+    op.u.flag.at = cu_clock_now();
+    /* Who may shorten the log is itself an act the platform's log keeps (P-RET-4). */
+    cu_audit_in_set(&a[0], tenant, "policy.grant", "policy:admins:%s", admins ? "on" : "off");
+    cu_audit_in_platform(&a[1], &a[0]);
+    return cu_commit(v, ctx, &op, 1, a, 2, err);
+}
+
 cu_rc cu_tenant_create_policy(cu_vault *v, const cu_ctx *ctx, const char *name, const char *text,
                               size_t len, const char *pname, cu_tenant *out, cu_err *err)
 {

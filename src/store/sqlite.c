@@ -144,7 +144,11 @@ static const char *const migrations[] = {
     /* ... and each record's write version, bound into its AAD, and the digest of the
      * ciphertext a write stored, kept in its audit entry (verify --deep finds a rollback). */
     "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE audit_log ADD COLUMN digest BLOB;",
+    "ALTER TABLE audit_log ADD COLUMN digest BLOB;"
+    /* ... and whether the owner lets the tenant's admins bind its policy (P-RET-4). */
+    "CREATE TABLE policy_grants("
+    "  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(tenant_id),"
+    "  admins INTEGER NOT NULL, at INTEGER NOT NULL);",
 };
 
 #define AUDIT_COLS                                                                             \
@@ -221,6 +225,8 @@ enum stmt_id {
     S_CKPT_PUT,
     S_AUDIT_KEY_PUT,
     S_AUDIT_KEY_GET,
+    S_POLICY_GRANT_PUT,
+    S_POLICY_GRANT_GET,
     S_CKPT_LIST,
     S_POLICY_PUT,
     S_POLICY_GET,
@@ -384,6 +390,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_AUDIT_PRUNE] = "DELETE FROM audit_log WHERE tenant_id = ? AND seq <= ?",
     /* Never replaced: a second checkpoint at a seq is refused, so a rewritten log cannot
      * overwrite the signed hash that contradicts it. */
+    [S_POLICY_GRANT_PUT] = "INSERT OR REPLACE INTO policy_grants(tenant_id, admins, at)"
+                           " VALUES(?, ?, ?)",
+    [S_POLICY_GRANT_GET] = "SELECT admins FROM policy_grants WHERE tenant_id = ?",
     [S_AUDIT_KEY_PUT] = "INSERT OR REPLACE INTO audit_key(id, public_key, created_at)"
                         " VALUES(1, ?, ?)",
     [S_AUDIT_KEY_GET] = "SELECT (SELECT public_key FROM audit_key WHERE id = 1),"
@@ -846,6 +855,14 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int(st, 6, op->u.checkpoint.anchor ? 1 : 0);
         }
         return run(s, st, err, "write audit checkpoint");
+    case CU_OP_POLICY_GRANT:
+        st = stmt(s, S_POLICY_GRANT_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.flag.tenant_id);
+            sqlite3_bind_int(st, 2, op->u.flag.value ? 1 : 0);
+            sqlite3_bind_int64(st, 3, op->u.flag.at);
+        }
+        return run(s, st, err, "store the policy grant");
     case CU_OP_AUDIT_KEY_PUT:
         st = stmt(s, S_AUDIT_KEY_PUT);
         if (st) {
@@ -2226,6 +2243,31 @@ void cu_store_users_free(cu_store_user *users, size_t n)
     free(users);
 }
 
+static cu_rc sq_policy_grant_get(cu_store *base, cu_id tenant, int *admins, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *admins = 0;
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_POLICY_GRANT_GET)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the policy grant");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *admins = sqlite3_column_int(st, 0) != 0;
+    else if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "read the policy grant");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static cu_rc sq_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints,
                               cu_err *err)
 {
@@ -2750,6 +2792,7 @@ const cu_store_ops cu_store_sqlite = {
     .commit_stats = sq_commit_stats,
     .audit_head = sq_audit_head,
     .audit_key_get = sq_audit_key_get,
+    .policy_grant_get = sq_policy_grant_get,
     .audit_list = sq_audit_list,
     .audit_scan = sq_audit_scan,
     .audit_seq_before = sq_audit_seq_before,

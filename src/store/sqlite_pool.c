@@ -88,6 +88,7 @@ FWD(audit_checkpoints, (cu_store * s, cu_id t, cu_audit_checkpoint **out, size_t
     (r, t, out, n, err))
 FWD(audit_key_get, (cu_store * s, uint8_t pk[32], int *found, int *ckpts, cu_err *err),
     (r, pk, found, ckpts, err))
+FWD(policy_grant_get, (cu_store * s, cu_id t, int *admins, cu_err *err), (r, t, admins, err))
 FWD(master_list, (cu_store * s, uint32_t **v, uint8_t (**c)[32], size_t *n, cu_err *err),
     (r, v, c, n, err))
 FWD(tenant_get, (cu_store * s, cu_id id, cu_store_tenant *out, cu_err *err), (r, id, out, err))
@@ -151,6 +152,7 @@ static const cu_store_ops pool_ops = {
     .checkpoint = p_checkpoint,
     .audit_head = p_audit_head,
     .audit_key_get = p_audit_key_get,
+    .policy_grant_get = p_policy_grant_get,
     .audit_list = p_audit_list,
     .audit_scan = p_audit_scan,
     .audit_seq_before = p_audit_seq_before,

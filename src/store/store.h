@@ -240,7 +240,9 @@ typedef enum cu_store_op_type {
     CU_OP_RECORD_EXPIRE,     /* record (tenant_id, id, expect_updated_at): the sweep's delete:
                                 the row, fields and index entries; CU_ERR_CONFLICT if it is
                                 gone or was written meanwhile, CU_ERR_LEGAL_HOLD if held */
-    CU_OP_AUDIT_KEY_PUT      /* audit_key: the audit signing key's public half (replaces) */
+    CU_OP_AUDIT_KEY_PUT,     /* audit_key: the audit signing key's public half (replaces) */
+    CU_OP_POLICY_GRANT       /* flag (tenant_id, value, at): whether the tenant's admins may
+                                bind its policy (replaces) */
 } cu_store_op_type;
 
 typedef struct cu_store_op {
@@ -320,7 +322,7 @@ typedef struct cu_store_op {
             cu_id id;
             int value;
             int64_t at;
-        } flag; /* SUBJECT_RESTRICT, SUBJECT_TOUCH */
+        } flag; /* SUBJECT_RESTRICT, SUBJECT_TOUCH, POLICY_GRANT */
         cu_store_consent consent;
         cu_store_hold hold;
     } u;
@@ -337,6 +339,8 @@ typedef struct cu_store_ops {
     void (*close)(cu_store *s);
     /* Commits ops[0..n) as one durable transaction. */
     cu_rc (*apply)(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+    /* 1 in *admins if the tenant's owner lets its admins bind the policy, else 0. */
+    cu_rc (*policy_grant_get)(cu_store *s, cu_id tenant, int *admins, cu_err *err);
     /* The audit signing key's public half as stored (*found 0 if none yet), and whether any
      * signed checkpoint exists (*checkpoints). */
     cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
