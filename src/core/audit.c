@@ -2,15 +2,18 @@
  * audit.c: the tamper-evident audit log (P-AUD-1 .. P-AUD-5).
  *
  * Each tenant has its own chain (P-ISO-2): entry n holds the hash of entry n-1, and its own
- * hash is SHA-256 over a canonical binary encoding of every member and that previous hash. A
- * checkpoint signs (tenant, seq, at, hash) with the vault's Ed25519 key, automatically every
- * CU_AUDIT_CHECKPOINT_EVERY entries and on demand; exported, it lets a tenant check the log
- * without trusting Custos. Verification recomputes the chain from its anchor and names the
- * first entry that was changed, removed, inserted or reordered.
+ * hash is SHA-256 over a canonical binary encoding of every member and that previous hash
+ * (format 2, "cu-audit2", adds a record write's ciphertext digest). A checkpoint signs (tenant,
+ * seq, at, hash) with the vault's Ed25519 key, automatically every CU_AUDIT_CHECKPOINT_EVERY
+ * entries and every CU_AUDIT_CHECKPOINT_MS while entries arrive (commit.c), and on demand;
+ * exported, it lets a tenant check the log without trusting Custos. Verification recomputes
+ * the chain from its anchor and names the first entry that was changed, removed, inserted or
+ * reordered; against checkpoints the tenant held outside, it also catches a rewritten or cut
+ * tail; deep, it holds every record against its latest write's digest (a rollback).
  *
- * What cannot be detected: entries cut off after the newest checkpoint the tenant holds
- * outside Custos, by someone who also holds the signing key (docs/audit.md). The signing key
- * is wrapped under the master key, and its public half is pinned in the database.
+ * What cannot be detected: entries changed after the newest checkpoint the tenant holds
+ * outside Custos, by someone who can write the database (docs/audit.md). The signing key is
+ * wrapped under the master key, and its public half is pinned in the database.
  */
 #include <errno.h>
 #include <stdarg.h>
