@@ -649,6 +649,36 @@ static void test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold(void 
                 NULL);
 }
 
+/* P-AUD-2: a tenant that keeps its checkpoints fetches only those past the newest it holds. */
+static void test_P_AUD_2_checkpoints_after_a_seq(void **state)
+{
+    char path[160], q[200];
+    cJSON *c1, *c2, *page;
+    const cJSON *c;
+    srv_resp r = {0};
+    char first[SRV_ID];
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit/checkpoints", W->a.id);
+    c1 = call_json(&W->s, "POST", path, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, 201, NULL);
+    snprintf(first, sizeof(first), "%s", jstr(c1, "seq"));
+    c2 = call_json(&W->s, "POST", path, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, 201, NULL);
+    snprintf(q, sizeof(q), "%s?after=%s", path, first);
+    page = call_json(&W->s, "GET", q, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(page, "checkpoints")),
+                     1);
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(page, "checkpoints"), 0);
+    assert_string_equal(jstr(c, "seq"), jstr(c2, "seq"));
+    assert_string_equal(jstr(c, "signature"), jstr(c2, "signature"));
+    snprintf(q, sizeof(q), "%s?after=x", path);
+    assert_int_equal(srv_call(&W->s, "GET", q, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, &r), 0);
+    srv_assert_err(&r, 400, "invalid_field");
+    srv_resp_free(&r);
+    cJSON_Delete(c1);
+    cJSON_Delete(c2);
+    cJSON_Delete(page);
+}
+
 /* --- P-ACC-4 ------------------------------------------------------------------------------ */
 
 /* The operator reads a record of A for support; A's owner sees that access in A's log. */
@@ -1057,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_P_AUD_5_filters_and_cursor_pagination),
         cmocka_unit_test(test_P_AUD_5_a_tenant_sees_only_its_own_log),
         cmocka_unit_test(test_P_ACC_4_operator_access_is_in_the_tenant_log),
+        cmocka_unit_test(test_P_AUD_2_checkpoints_after_a_seq),
         cmocka_unit_test(test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold),
     };
     const struct CMUnitTest alone[] = {
