@@ -94,7 +94,12 @@ typedef struct cu_vault_opts {
     const char *passphrase; /* NULL: the master key lives in the key file; else the key file
                                holds master keys wrapped under Argon2id(passphrase) */
     int allow_xchacha;      /* allow XChaCha20-Poly1305 where the CPU lacks AES-NI */
+    unsigned log_floor_days; /* the platform's floor for audit log retention (P-RET-4); 0: the
+                                environment's CUSTOS_LOG_FLOOR_DAYS, else CU_LOG_FLOOR_DAYS */
 } cu_vault_opts;
+
+/* No policy keeps the audit log for less (P-RET-4, P-AUD-2): the default platform floor. */
+#define CU_LOG_FLOOR_DAYS 90
 
 /* Creates a new data directory (mode 0700) with a fresh master key and an empty database.
  * Fails with CU_ERR_EXISTS if the directory already holds a vault. */
@@ -122,6 +127,8 @@ typedef struct cu_ctx {
 #define CU_CTX_GPC 2u      /* Sec-GPC: 1, an opt-out of sale and sharing purposes */
 #define CU_CTX_LOCAL 4u    /* the CLI or the sweeper on the data directory, which holds the key
                               file: its purpose is recorded, not checked */
+#define CU_CTX_OWNER 8u    /* the principal holds the tenant's owner role (a tenant-wide legal
+                              hold is released only by an owner, P-RET-5) */
 
 /* Commit latency of the store, for /metrics: a cumulative-friendly histogram. */
 #define CU_COMMIT_BUCKETS 10
@@ -242,6 +249,7 @@ typedef struct cu_record {
     char *json; /* the whole document, sensitive fields merged back */
     int64_t created_at;
     int64_t updated_at;
+    uint32_t version; /* the write's version, bound into the ciphertext's AAD (P-ENC-2) */
 } cu_record;
 
 /* Wipes and frees r->json. NULL is a no-op. */
@@ -332,7 +340,8 @@ typedef enum cu_perm {
     CU_PERM_KEYS,          /* manage API keys, rotate the tenant key */
     CU_PERM_AUDIT,         /* read the audit log */
     CU_PERM_AGGREGATE,     /* aggregate analytics */
-    CU_PERM_SELF           /* one's own session and second factor */
+    CU_PERM_SELF,          /* one's own session and second factor */
+    CU_PERM_POLICY         /* bind the tenant's policy: it sets how long the log is kept */
 } cu_perm;
 
 /* "owner", "admin", ...; NULL for an unknown role. */
@@ -341,6 +350,10 @@ const char *cu_role_name(cu_role r);
 cu_rc cu_role_parse(const char *s, cu_role *out);
 /* 1 if role r holds permission p (the table in docs/permissions.md), else 0. */
 int cu_role_can(cu_role r, cu_perm p);
+/* P-RET-4: the owner lets the tenant's admins bind its policy (admins 1) or no longer (0).
+ * Written to the tenant's log and the platform's (policy.grant). */
+cu_rc cu_tenant_policy_grant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int admins,
+                             cu_err *err);
 /* 1 if a principal of role `granter` may create a credential of role `role`: never above its
  * own rank, never the operator role. */
 int cu_role_can_grant(cu_role granter, cu_role role);
@@ -357,6 +370,10 @@ typedef struct cu_principal {
     cu_id tenant_id;
     cu_role role;
 } cu_principal;
+
+/* 1 if who may use permission p in tenant: its role's permissions (cu_role_can), and
+ * CU_PERM_POLICY for an admin of a tenant whose owner granted it (cu_tenant_policy_grant). */
+int cu_principal_can(cu_vault *v, const cu_principal *who, cu_id tenant, cu_perm p);
 
 /* API keys (P-ACC-3): generated here, shown once, stored only as a hash (P-ENC-3), scoped to
  * one tenant and one role, revocable. The secret reads "cuk_<id>_<64 hex digits>". */
@@ -504,6 +521,8 @@ typedef struct cu_audit_entry {
     char outcome[24];    /* "ok" */
     uint8_t prev[32];
     uint8_t hash[32];
+    int has_digest;     /* format 2 ("cu-audit2"): a write's ciphertext digest follows */
+    uint8_t digest[32]; /* SHA-256 of the sealed document a record write stored */
 } cu_audit_entry;
 
 /* Filters for cu_audit_list; zero or NULL members match everything. */
@@ -532,8 +551,11 @@ typedef struct cu_audit_checkpoint {
     int anchor; /* 1: the signed start of a pruned log; signed over "cu-anch1" instead */
 } cu_audit_checkpoint;
 
-/* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically. */
+/* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically,
+ * and at the first entry CU_AUDIT_CHECKPOINT_MS or more after the chain's last one, so a
+ * tenant can fetch one covering its latest entries every few seconds (P-AUD-2). */
 #define CU_AUDIT_CHECKPOINT_EVERY 1000
+#define CU_AUDIT_CHECKPOINT_MS 5000
 
 /* Signs a checkpoint at the tenant's current head, now. */
 cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
@@ -550,6 +572,10 @@ typedef struct cu_audit_report {
     uint64_t checkpoints;    /* signed checkpoints checked */
     uint64_t first_bad_seq;  /* when not ok: the first entry (or checkpoint) that fails */
     char problem[160];       /* when not ok: what is wrong there */
+    uint64_t pruned_through; /* entries 1 .. this were pruned behind a signed anchor; 0: none */
+    uint64_t held;           /* checkpoints held outside the vault that an entry was checked
+                                against (cu_audit_verify_with) */
+    uint64_t records;        /* records checked against their latest write's digest (deep) */
 } cu_audit_report;
 
 /* Recomputes a tenant's chain from its anchor (the first entry, or the signed checkpoint left
@@ -558,6 +584,24 @@ typedef struct cu_audit_report {
  * either way unless the check itself could not run. */
 cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *report,
                       cu_err *err);
+/* What cu_audit_verify_with checks beyond cu_audit_verify. */
+typedef struct cu_audit_verify_opts {
+    /* Checkpoints the tenant kept outside the vault (P-AUD-2): each must be signed with pinned
+     * (the public key the tenant pinned; NULL: the vault's own), and the entry at its seq must
+     * have its hash; one past the log's end means the log was cut. A vault whose key is not
+     * the pinned one fails. Held checkpoints of pruned entries are skipped. */
+    const cu_audit_checkpoint *held;
+    size_t nheld;
+    const uint8_t *pinned;
+    /* P-ENC-2, deep: every record whose latest write is in the log must still hold the
+     * ciphertext whose digest that write's entry recorded; another one (an older ciphertext
+     * of the record put back, or a forged one) fails the report. */
+    int deep;
+} cu_audit_verify_opts;
+
+/* cu_audit_verify with the checks of o (NULL: none). */
+cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                           const cu_audit_verify_opts *o, cu_audit_report *report, cu_err *err);
 
 /* Deletes a tenant's entries older than before_ms, after signing a checkpoint at the newest
  * entry it removes: verification then starts from that anchor. */
@@ -711,6 +755,11 @@ unsigned cu_policy_min_age(const cu_policy *p);
 cu_dsr_deadlines cu_policy_dsr(const cu_policy *p);
 /* P-NOT-1: a new version takes effect this long after it is announced. */
 cu_duration cu_policy_notice_period(const cu_policy *p);
+/* 1 if a category holds the audit log (fideslang system.operations, P-RET-4). */
+int cu_policy_category_is_log(const cu_policy_category *c);
+/* P-RET-4: CU_ERR_INVALID if a log category of p, counted from its entries' creation, keeps
+ * them less than floor_days (the platform's floor, CU_LOG_FLOOR_DAYS by default). */
+cu_rc cu_policy_log_floor_check(const cu_policy *p, unsigned floor_days, cu_err *err);
 /* P-NOT-2: 1 if a new version needs fresh consent before it applies. */
 int cu_policy_fresh_consent(const cu_policy *p);
 /* P-RET-2: how long a terminated tenant stays read-only and exportable before its purge. */

@@ -122,23 +122,24 @@ static void enable_totp(fx *f, cu_id tenant, cu_id user, uint8_t secret[20])
 static void test_P_ACC_1_role_table(void **state)
 {
     /* Rows: none, owner, admin, agent, analyst, auditor, operator. Columns: the permissions
-     * TENANTS, DATA_READ, DATA_WRITE, DATA_ERASE, SCHEMA, USERS, KEYS, AUDIT, AGGREGATE, SELF. */
+     * TENANTS, DATA_READ, DATA_WRITE, DATA_ERASE, SCHEMA, USERS, KEYS, AUDIT, AGGREGATE, SELF,
+     * POLICY (binding a policy is the owner's alone: it sets how long the log is kept). */
     static const char *const table[] = {
-        "0000000000", "0111111111", "0111111011", "0110000001",
-        "0000000011", "0000000101", "1100000001",
+        "00000000000", "01111111111", "01111110110", "01100000010",
+        "00000000110", "00000001010", "11000000010",
     };
     cu_role r;
 
     (void)state;
     for (int role = CU_ROLE_NONE; role <= CU_ROLE_OPERATOR; role++)
-        for (int p = CU_PERM_TENANTS; p <= CU_PERM_SELF; p++) {
+        for (int p = CU_PERM_TENANTS; p <= CU_PERM_POLICY; p++) {
             int want = table[role][p - CU_PERM_TENANTS] == '1';
             if (cu_role_can((cu_role)role, (cu_perm)p) != want)
                 fail_msg("role %d permission %d: want %d", role, p, want);
         }
     assert_false(cu_role_can((cu_role)7, CU_PERM_SELF));
     assert_false(cu_role_can(CU_ROLE_OWNER, (cu_perm)0));
-    assert_false(cu_role_can(CU_ROLE_OWNER, (cu_perm)11));
+    assert_false(cu_role_can(CU_ROLE_OWNER, (cu_perm)12));
     for (int role = CU_ROLE_OWNER; role <= CU_ROLE_OPERATOR; role++) {
         assert_int_equal(cu_role_parse(cu_role_name((cu_role)role), &r), CU_OK);
         assert_int_equal(r, role);

@@ -273,7 +273,7 @@ static void test_P_ISO_3_ciphertext_moved_to_another_tenant_is_rejected(void **s
     /* The attacker copies the row under the other tenant, same record id and collection. */
     snprintf(sql, sizeof(sql),
              "INSERT INTO records SELECT %llu, record_id, collection, subject_id, key_version,"
-             " created_at, updated_at, doc, anonymized FROM records WHERE record_id = %llu",
+             " created_at, updated_at, doc, anonymized, version FROM records WHERE record_id = %llu",
              (unsigned long long)t2.id, (unsigned long long)id);
     assert_int_equal(th_sql(f->data, sql), 0);
     assert_int_equal(get_rc(f, t2.id, id), CU_ERR_CRYPTO);

@@ -161,6 +161,7 @@ static const struct sample {
      "{\"email\":\"%U\",\"password\":\"not the password at all\"}"},
     /* No such built-in policy: past the role check, and tenant a keeps having none. */
     {"PUT", "/v1/tenants/{tenant}/policy", "{\"policy\":\"sweep-%N\"}"},
+    {"PUT", "/v1/tenants/{tenant}/policy/grant", "{\"admins\":false}"},
     {"POST", "/v1/tenants/{tenant}/subjects/{id}/consents",
      "{\"purpose\":\"support\",\"action\":\"grant\"}"},
     {"PUT", "/v1/tenants/{tenant}/subjects/{id}/restriction", "{\"restricted\":false}"},

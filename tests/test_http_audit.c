@@ -599,6 +599,86 @@ static void test_P_AUD_5_a_tenant_sees_only_its_own_log(void **state)
     free(get_body(&W->s, "/v1/audit", W->s.operator_key, 200));
 }
 
+/* --- P-RET-4, P-RET-5: what an admin may not do to the log ------------------------------ */
+
+/* An admin (who cannot read the log) can bind no policy, since a policy sets how long the log
+ * is kept, unless the owner lets admins do it, and cannot release a hold on the whole tenant,
+ * which keeps the log; the owner can both. Tenant b, last: its policy then restricts its
+ * collections. */
+static void test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold(void **state)
+{
+    char path[160], grant[160], hold[SRV_ID];
+    srv_resp r = {0};
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", W->b.id);
+    assert_int_equal(srv_call(&W->s, "PUT", path, W->b.key[CU_ROLE_ADMIN], NULL,
+                              "{\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    srv_call_ok(&W->s, "PUT", path, W->b.key[CU_ROLE_OWNER], NULL,
+                "{\"policy\":\"erpsmartcloud\"}", 200, NULL);
+    /* The owner lets admins bind it: then they may, but never grant it themselves. */
+    snprintf(grant, sizeof(grant), "/v1/tenants/%s/policy/grant", W->b.id);
+    srv_call_ok(&W->s, "PUT", grant, W->b.key[CU_ROLE_OWNER], NULL, "{\"admins\":true}", 200,
+                NULL);
+    srv_call_ok(&W->s, "PUT", path, W->b.key[CU_ROLE_ADMIN], NULL,
+                "{\"policy\":\"erpsmartcloud\"}", 200, NULL);
+    assert_int_equal(
+        srv_call(&W->s, "PUT", grant, W->b.key[CU_ROLE_ADMIN], NULL, "{\"admins\":true}", &r), 0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    srv_call_ok(&W->s, "PUT", grant, W->b.key[CU_ROLE_OWNER], NULL, "{\"admins\":false}", 200,
+                NULL);
+    assert_int_equal(srv_call(&W->s, "PUT", path, W->b.key[CU_ROLE_ADMIN], NULL,
+                              "{\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/holds", W->b.id);
+    srv_call_ok(&W->s, "POST", path, W->b.key[CU_ROLE_ADMIN], NULL, "{\"reason\":\"case 7\"}",
+                201, hold);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/holds/%s/release", W->b.id, hold);
+    assert_int_equal(
+        srv_call(&W->s, "POST", path, W->b.key[CU_ROLE_ADMIN], NULL, "{\"reason\":\"x\"}", &r),
+        0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    srv_call_ok(&W->s, "POST", path, W->b.key[CU_ROLE_OWNER], NULL, "{\"reason\":\"x\"}", 200,
+                NULL);
+}
+
+/* P-AUD-2: a tenant that keeps its checkpoints fetches only those past the newest it holds. */
+static void test_P_AUD_2_checkpoints_after_a_seq(void **state)
+{
+    char path[160], q[200];
+    cJSON *c1, *c2, *page;
+    const cJSON *c;
+    srv_resp r = {0};
+    char first[SRV_ID];
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit/checkpoints", W->a.id);
+    c1 = call_json(&W->s, "POST", path, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, 201, NULL);
+    snprintf(first, sizeof(first), "%s", jstr(c1, "seq"));
+    c2 = call_json(&W->s, "POST", path, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, 201, NULL);
+    snprintf(q, sizeof(q), "%s?after=%s", path, first);
+    page = call_json(&W->s, "GET", q, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(page, "checkpoints")),
+                     1);
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(page, "checkpoints"), 0);
+    assert_string_equal(jstr(c, "seq"), jstr(c2, "seq"));
+    assert_string_equal(jstr(c, "signature"), jstr(c2, "signature"));
+    snprintf(q, sizeof(q), "%s?after=x", path);
+    assert_int_equal(srv_call(&W->s, "GET", q, W->a.key[CU_ROLE_AUDITOR], NULL, NULL, &r), 0);
+    srv_assert_err(&r, 400, "invalid_field");
+    srv_resp_free(&r);
+    cJSON_Delete(c1);
+    cJSON_Delete(c2);
+    cJSON_Delete(page);
+}
+
 /* --- P-ACC-4 ------------------------------------------------------------------------------ */
 
 /* The operator reads a record of A for support; A's owner sees that access in A's log. */
@@ -695,14 +775,20 @@ static void verify_outside(const cJSON *entries, const cJSON *export)
         assert_int_equal(u64(e, "seq"), ++seq);
         unhex(jstr(e, "prev"), p, 32);
         assert_memory_equal(p, prev, 32);
+        const cJSON *dg = cJSON_GetObjectItemCaseSensitive(e, "digest");
         n = 0;
-        memcpy(b, "cu-audit1", 9);
+        /* Format 2, a record write's entry, carries the digest of its ciphertext. */
+        memcpy(b, dg != NULL ? "cu-audit2" : "cu-audit1", 9);
         n = 9;
         put_u64(b, &n, u64(e, "tenant_id"));
         put_u64(b, &n, u64(e, "seq"));
         put_u64(b, &n, at_ms(e, "at"));
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
             put_text(b, &n, jstr(e, texts[i]));
+        if (dg != NULL) {
+            unhex(jstr(e, "digest"), b + n, 32);
+            n += 32;
+        }
         memcpy(b + n, p, 32);
         n += 32;
         cu_sha256(b, n, h);
@@ -1001,6 +1087,8 @@ int main(void)
         cmocka_unit_test(test_P_AUD_5_filters_and_cursor_pagination),
         cmocka_unit_test(test_P_AUD_5_a_tenant_sees_only_its_own_log),
         cmocka_unit_test(test_P_ACC_4_operator_access_is_in_the_tenant_log),
+        cmocka_unit_test(test_P_AUD_2_checkpoints_after_a_seq),
+        cmocka_unit_test(test_P_RET_4_admin_binds_no_policy_and_releases_no_tenant_hold),
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_audit_times_parse_and_format),

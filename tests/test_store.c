@@ -146,6 +146,7 @@ static void test_migration_from_previous_schema_version(void **state)
     char *spec = NULL;
     cu_store_hold *holds = NULL;
     size_t nholds = 0;
+    int found = 0, ckpts = 0;
     int prev = cu_store_sqlite_schema_version() - 1;
 
     assert_true(prev >= 1);
@@ -154,9 +155,9 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest column (version 7: a hold's release reason). */
+    /* The previous schema lacks the newest table (version 8: the audit key's public half). */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
-    assert_int_equal(old->ops->hold_list(old, 77, &holds, &nholds, &err), CU_ERR_STORE);
+    assert_int_equal(old->ops->audit_key_get(old, hash, &found, &ckpts, &err), CU_ERR_STORE);
     old->ops->close(old);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
@@ -171,8 +172,10 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cur->ops->collection_get(cur, 77, "employees", &spec, &err), CU_OK);
     assert_string_equal(spec, "{\"fields\":{}}");
     free(spec);
-    /* And the newest has it, the policies of version 5, and the audit log of version 4; the
-     * tenant is still active. */
+    /* And the newest has it, the holds of version 7, the policies of version 5, and the audit
+     * log of version 4; the tenant is still active. */
+    assert_int_equal(cur->ops->audit_key_get(cur, hash, &found, &ckpts, &err), CU_OK);
+    assert_int_equal(found, 0);
     assert_int_equal(cur->ops->hold_list(cur, 77, &holds, &nholds, &err), CU_OK);
     assert_int_equal(nholds, 0);
     cu_store_holds_free(holds, nholds);

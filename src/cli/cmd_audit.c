@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "http.h"
+#include "util.h"
 
 #define COMMON_USAGE "[--tenant ID] [OPTIONS]"
 
@@ -29,14 +30,21 @@ static const char help_all[] =
     CLI_COMMON_HELP;
 
 static const char help_verify[] =
-    "usage: custos audit verify " COMMON_USAGE "\n"
+    "usage: custos audit verify " COMMON_USAGE " [--against FILE] [--deep]\n"
     "\n"
     "Recomputes the log's hash chain from its anchor and checks every signed checkpoint\n"
-    "(P-AUD-2). Prints {\"ok\", \"entries\", \"checkpoints\", \"first_bad_seq\", \"problem\"}\n"
-    "and exits 0 if the chain holds, 5 if an entry was changed, removed, inserted or\n"
-    "reordered, or the log was cut short of a checkpoint.\n"
+    "(P-AUD-2). Prints {\"ok\", \"entries\", \"checkpoints\", \"first_bad_seq\", \"problem\",\n"
+    "\"pruned_through\"} and exits 0 if the chain holds, 5 if an entry was changed, removed,\n"
+    "inserted or reordered, or the log was cut short of a checkpoint.\n"
     "\n"
     "  --tenant ID             the tenant whose log (default: the platform's)\n"
+    "  --against FILE          also against checkpoints kept outside the vault: an export\n"
+    "                          (custos audit checkpoints, GET .../audit/checkpoints; its\n"
+    "                          public_key is then the pinned key), one checkpoint (POST\n"
+    "                          .../audit/checkpoints), or a JSON array of either; adds \"held\"\n"
+    "  --deep                  also checks that every record still holds the ciphertext its\n"
+    "                          latest write's entry recorded (a record rolled back to an\n"
+    "                          older ciphertext of itself); adds \"records\"\n"
     CLI_COMMON_HELP;
 
 static const char help_list[] =
@@ -94,7 +102,9 @@ enum {
     OPT_TO,
     OPT_AFTER,
     OPT_LIMIT,
-    OPT_BEFORE
+    OPT_BEFORE,
+    OPT_AGAINST,
+    OPT_DEEP
 };
 
 /* What the options said. */
@@ -102,6 +112,8 @@ typedef struct audit_args {
     cu_id tenant;
     cu_audit_filter f;
     const char *from, *to, *after, *limit, *before;
+    const char *against; /* checkpoints held outside the vault (verify) */
+    int deep;            /* verify --deep: each record against its latest write's digest */
     int64_t before_ms;
 } audit_args;
 
@@ -147,15 +159,57 @@ static int filter_args(audit_args *a)
     return 0;
 }
 
+/* Reads the checkpoints of --against FILE; exit code 0 or the failure's. */
+static int read_held(const char *path, cu_audit_checkpoint **held, size_t *n, uint8_t pk[32],
+                     int *has_pk)
+{
+    char *text = NULL;
+    size_t len = 0;
+    cu_err err = {0};
+    cu_rc rc;
+
+    if (cu_file_read(path, 64 << 20, &text, &len, &err) != CU_OK)
+        return cli_fail(&err);
+    rc = cu_http_audit_held_parse(text, held, n, pk, has_pk);
+    free(text);
+    if (rc == CU_ERR_INVALID)
+        return cli_usage("audit", "\"%s\" holds no checkpoints (an export, a checkpoint, or an "
+                                  "array of them)",
+                         path);
+    if (rc != CU_OK) {
+        cu_err_set(&err, rc, "could not read \"%s\"", path);
+        return cli_fail(&err);
+    }
+    return 0;
+}
+
 static int do_verify(cu_vault *v, audit_args *a)
 {
+    cu_audit_checkpoint *held = NULL;
+    cu_audit_verify_opts o = {0};
     cu_audit_report rep;
     cu_err err = {0};
-    int rc;
+    uint8_t pk[32];
+    int has_pk = 0, rc;
+    size_t n = 0;
+    cJSON *out;
 
-    if (cu_audit_verify(v, &cli_ctx, a->tenant, &rep, &err) != CU_OK)
+    if (a->against && (rc = read_held(a->against, &held, &n, pk, &has_pk)) != 0)
+        return rc;
+    o.held = held;
+    o.nheld = n;
+    o.pinned = has_pk ? pk : NULL;
+    o.deep = a->deep;
+    rc = cu_audit_verify_with(v, &cli_ctx, a->tenant, &o, &rep, &err);
+    free(held);
+    if (rc != CU_OK)
         return cli_fail(&err);
-    if ((rc = cli_print(cu_http_audit_report_json(&rep))) != 0)
+    out = cu_http_audit_report_json(&rep);
+    if (a->against && out != NULL)
+        cJSON_AddNumberToObject(out, "held", (double)rep.held);
+    if (a->deep && out != NULL)
+        cJSON_AddNumberToObject(out, "records", (double)rep.records);
+    if ((rc = cli_print(out)) != 0)
         return rc;
     /* P-AUD-2: a broken chain is an integrity failure. */
     return rep.ok ? 0 : 5;
@@ -252,6 +306,8 @@ static int take_opt(audit_args *a, int opt, const char *arg, const char **tenant
     case OPT_AFTER: a->after = arg; break;
     case OPT_LIMIT: a->limit = arg; break;
     case OPT_BEFORE: a->before = arg; break;
+    case OPT_AGAINST: a->against = arg; break;
+    case OPT_DEEP: a->deep = 1; break;
     default: return cli_usage("audit", "unknown option");
     }
     return 0;
@@ -277,6 +333,8 @@ int cmd_audit(int argc, char **argv)
         {"after", required_argument, NULL, OPT_AFTER},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"before", required_argument, NULL, OPT_BEFORE},
+        {"against", required_argument, NULL, OPT_AGAINST},
+        {"deep", no_argument, NULL, OPT_DEEP},
         {NULL, 0, NULL, 0},
     };
     const char *tenant_s = NULL;
@@ -311,6 +369,8 @@ int cmd_audit(int argc, char **argv)
         return cli_usage("audit", "only prune takes --before");
     if (verb->fn == do_prune && a.before == NULL)
         return cli_usage("audit", "prune needs --before");
+    if ((a.against != NULL || a.deep) && verb->fn != do_verify)
+        return cli_usage("audit", "only verify takes --against and --deep");
     if ((a.before && (rc = time_arg("--before", a.before, &a.before_ms)) != 0) ||
         (verb->filters && (rc = filter_args(&a)) != 0))
         return rc;

@@ -2,19 +2,25 @@
  * audit.c: the tamper-evident audit log (P-AUD-1 .. P-AUD-5).
  *
  * Each tenant has its own chain (P-ISO-2): entry n holds the hash of entry n-1, and its own
- * hash is SHA-256 over a canonical binary encoding of every member and that previous hash. A
- * checkpoint signs (tenant, seq, at, hash) with the vault's Ed25519 key, automatically every
- * CU_AUDIT_CHECKPOINT_EVERY entries and on demand; exported, it lets a tenant check the log
- * without trusting Custos. Verification recomputes the chain from its anchor and names the
- * first entry that was changed, removed, inserted or reordered.
+ * hash is SHA-256 over a canonical binary encoding of every member and that previous hash
+ * (format 2, "cu-audit2", adds a record write's ciphertext digest). A checkpoint signs (tenant,
+ * seq, at, hash) with the vault's Ed25519 key, automatically every CU_AUDIT_CHECKPOINT_EVERY
+ * entries and every CU_AUDIT_CHECKPOINT_MS while entries arrive (commit.c), and on demand;
+ * exported, it lets a tenant check the log without trusting Custos. Verification recomputes
+ * the chain from its anchor and names the first entry that was changed, removed, inserted or
+ * reordered; against checkpoints the tenant held outside, it also catches a rewritten or cut
+ * tail; deep, it holds every record against its latest write's digest (a rollback).
  *
- * What cannot be detected: entries cut off after the newest checkpoint the tenant holds
- * outside Custos, by someone who also holds the signing key (docs/audit.md).
+ * What cannot be detected: entries changed after the newest checkpoint the tenant holds
+ * outside Custos, by someone who can write the database (docs/audit.md). The signing key is
+ * wrapped under the master key, and its public half is pinned in the database.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "core_int.h"
@@ -44,7 +50,8 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
     uint8_t b[ENCODE_MAX];
     size_t n = 0;
 
-    memcpy(b, "cu-audit1", 9);
+    /* Format 2 carries a record write's ciphertext digest; format 1 entries keep their hash. */
+    memcpy(b, e->has_digest ? "cu-audit2" : "cu-audit1", 9);
     n = 9;
     put_u64(b, &n, e->tenant_id);
     put_u64(b, &n, e->seq);
@@ -56,6 +63,10 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
     put_str(b, &n, e->source, sizeof(e->source));
     put_str(b, &n, e->request_id, sizeof(e->request_id));
     put_str(b, &n, e->outcome, sizeof(e->outcome));
+    if (e->has_digest) {
+        memcpy(b + n, e->digest, 32);
+        n += 32;
+    }
     memcpy(b + n, e->prev, 32);
     n += 32;
     cu_sha256(b, n, out);
@@ -117,9 +128,25 @@ void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const cha
 
     a->tenant = tenant;
     a->action = action;
+    a->has_digest = 0;
     va_start(ap, fmt);
     vsnprintf(a->object, sizeof(a->object), fmt, ap);
     va_end(ap);
+}
+
+void cu_audit_in_digest(cu_audit_in *a, const uint8_t *ct, size_t len)
+{
+    cu_sha256(ct, len, a->digest);
+    a->has_digest = 1;
+}
+
+void cu_audit_in_platform(cu_audit_in *out, const cu_audit_in *a)
+{
+    out->tenant = 0;
+    out->action = a->action;
+    out->has_digest = 0;
+    snprintf(out->object, sizeof(out->object), "tenant:%llu:%.60s", (unsigned long long)a->tenant,
+             a->object);
 }
 
 void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
@@ -134,57 +161,196 @@ void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
     cu_strlcpy(e->source, ctx && ctx->source ? ctx->source : "", sizeof(e->source));
     cu_strlcpy(e->request_id, ctx && ctx->request_id ? ctx->request_id : "", sizeof(e->request_id));
     cu_strlcpy(e->outcome, "ok", sizeof(e->outcome));
+    if (a->has_digest) {
+        e->has_digest = 1;
+        memcpy(e->digest, a->digest, 32);
+    }
 }
 
-/* The signing key lives in DIR/audit.key (0600), made on first open: base64 of the 64-byte
- * Ed25519 secret key. */
-cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
+/* --- the signing key (DIR/audit.key) -------------------------------------------------------
+ *
+ * The file (mode 0600; refused, like master.key, if group or others may read it) is text:
+ *
+ *   custos-audit-key 2
+ *   <master version> <base64 of the key's 32-byte Ed25519 seed wrapped under that master key>
+ *
+ * so it is no more readable than the master key (in passphrase mode, not without the
+ * passphrase). Format 1, the 64-byte secret key in plain base64, is still read, and rewritten
+ * as format 2 at once. The public half is stored in the database: a vault whose audit.key was
+ * replaced, or is gone while signed checkpoints exist, does not open (P-AUD-2). */
+
+#define KEY_V1 "custos-audit-key 1\n"
+#define KEY_V2 "custos-audit-key 2\n"
+
+static size_t key_ad(uint32_t version, uint8_t ad[48])
 {
-    char path[PATH_MAX + 32], b64[128], *text = NULL;
-    uint8_t sk[CU_SIGN_SKBYTES];
-    size_t len = 0, n = 0;
+    return (size_t)snprintf((char *)ad, 48, "custos-audit-key|%u", (unsigned)version);
+}
+
+static void key_path(const cu_vault *v, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", v->dir, AUDIT_KEY_FILE);
+}
+
+/* Writes sk's seed wrapped under master version mv to DIR/audit.key, atomically, 0600. */
+static cu_rc key_save(cu_vault *v, const uint8_t *sk, uint32_t mv, cu_err *err)
+{
+    uint8_t seed[CU_SIGN_SEEDBYTES], w[CU_WRAPPED_MAX], ad[48];
+    char path[PATH_MAX + 32], b64[128], line[192];
+    const uint8_t *mk = cu_keyring_get(v->ring, mv);
+    size_t wlen = 0, n;
+    cu_rc rc = CU_ERR_CRYPTO;
+
+    key_path(v, path, sizeof(path));
+    if (mk != NULL && cu_sign_seed(sk, seed) == CU_OK &&
+        cu_key_wrap(mk, seed, ad, key_ad(mv, ad), w, &wlen) == CU_OK &&
+        cu_b64_encode(w, wlen, b64, sizeof(b64)) == CU_OK)
+        rc = CU_OK;
+    cu_wipe(seed, sizeof(seed));
+    if (rc != CU_OK)
+        return cu_err_set(err, rc, "could not wrap the audit signing key");
+    n = (size_t)snprintf(line, sizeof(line), KEY_V2 "%u %s\n", (unsigned)mv, b64);
+    return cu_file_write_atomic(path, line, n, 0600, err);
+}
+
+/* Format 2's key line: the master version and the wrapped seed, into sk. */
+static cu_rc key_unwrap(cu_vault *v, const char *line, uint8_t *sk, uint32_t *mv)
+{
+    uint8_t seed[CU_SIGN_SEEDBYTES], w[CU_WRAPPED_MAX], ad[48], pk[CU_SIGN_PKBYTES];
+    const uint8_t *mk;
+    const char *sp = strchr(line, ' '), *end;
+    unsigned long ver;
+    size_t wlen = 0;
+    char *stop;
     cu_rc rc;
 
-    snprintf(path, sizeof(path), "%s/%s", v->dir, AUDIT_KEY_FILE);
+    ver = strtoul(line, &stop, 10);
+    if (sp == NULL || stop != sp || ver == 0 || ver > UINT32_MAX ||
+        (end = strchr(sp, '\n')) == NULL ||
+        cu_b64_decode(sp + 1, (size_t)(end - sp - 1), w, sizeof(w), &wlen) != CU_OK)
+        return CU_ERR_INVALID;
+    if ((mk = cu_keyring_get(v->ring, (uint32_t)ver)) == NULL)
+        return CU_ERR_KEY;
+    rc = cu_key_unwrap(mk, w, wlen, ad, key_ad((uint32_t)ver, ad), seed);
+    if (rc == CU_OK)
+        rc = cu_sign_seed_keypair(seed, pk, sk);
+    cu_wipe(seed, sizeof(seed));
+    *mv = (uint32_t)ver;
+    return rc;
+}
+
+/* Format 1: base64 of the 64-byte secret key, unwrapped (*mv 0: rewrite it). */
+static cu_rc key_plain(const char *line, uint8_t *sk, uint32_t *mv)
+{
+    const char *end = strchr(line, '\n');
+    size_t n = 0;
+
+    *mv = 0;
+    if (end == NULL ||
+        cu_b64_decode(line, (size_t)(end - line), sk, CU_SIGN_SKBYTES, &n) != CU_OK ||
+        n != CU_SIGN_SKBYTES)
+        return CU_ERR_INVALID;
+    return CU_OK;
+}
+
+/* Reads DIR/audit.key into sk: CU_ERR_NOT_FOUND if there is none, CU_ERR_PERM if group or
+ * others may read it, CU_ERR_KEY if no master key of the key file unwraps it. */
+static cu_rc key_read(cu_vault *v, uint8_t *sk, uint32_t *mv, cu_err *err)
+{
+    char path[PATH_MAX + 32], *text = NULL;
+    struct stat st;
+    size_t len = 0;
+    cu_rc rc;
+
+    key_path(v, path, sizeof(path));
+    if (stat(path, &st) != 0)
+        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
+                          "could not open \"%s\": %s", path, strerror(errno));
+    if ((st.st_mode & 077) != 0)
+        return cu_err_set(err, CU_ERR_PERM,
+                          "audit key file \"%s\" is readable by others (mode %03o): run chmod 600 "
+                          "on it",
+                          path, (unsigned)(st.st_mode & 0777));
+    if ((rc = cu_file_read(path, 4096, &text, &len, err)) != CU_OK)
+        return rc;
+    if (strncmp(text, KEY_V2, strlen(KEY_V2)) == 0)
+        rc = key_unwrap(v, text + strlen(KEY_V2), sk, mv);
+    else if (strncmp(text, KEY_V1, strlen(KEY_V1)) == 0)
+        rc = key_plain(text + strlen(KEY_V1), sk, mv);
+    else
+        rc = CU_ERR_INVALID;
+    cu_wipe(text, len);
+    free(text);
+    if (rc == CU_ERR_KEY || rc == CU_ERR_CRYPTO)
+        return cu_err_set(err, CU_ERR_KEY,
+                          "\"%s\" cannot be unwrapped with the master keys in the key file", path);
+    if (rc != CU_OK)
+        return cu_err_set(err, CU_ERR_INVALID, "\"%s\" is not an audit key file", path);
+    return CU_OK;
+}
+
+/* The key in sk against the public key stored in the database (P-AUD-2). */
+static cu_rc key_check(cu_vault *v, const uint8_t stored[32], int found, cu_err *err)
+{
+    char path[PATH_MAX + 32];
+    cu_store_op op;
+
+    if (cu_sign_public(v->audit_sk, v->audit_pk) != CU_OK)
+        return cu_err_set(err, CU_ERR_CRYPTO, "bad audit signing key");
+    key_path(v, path, sizeof(path));
+    if (found && !cu_ct_equal(stored, v->audit_pk, 32))
+        return cu_err_set(err, CU_ERR_KEY,
+                          "\"%s\" is not the audit key this vault signs with (its public key "
+                          "differs from the one in the database): restore the right one",
+                          path);
+    if (found)
+        return CU_OK;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_AUDIT_KEY_PUT;
+    memcpy(op.u.audit_key.public_key, v->audit_pk, 32);
+    op.u.audit_key.created_at = cu_clock_now();
+    return v->store->ops->apply(v->store, &op, 1, err);
+}
+
+cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
+{
+    uint8_t stored[32] = {0}, pk[CU_SIGN_PKBYTES];
+    int found = 0, checkpoints = 0;
+    uint32_t mv = 0;
+    cu_rc rc;
+
     v->audit_sk = cu_secure_alloc(CU_SIGN_SKBYTES);
     if (v->audit_sk == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory");
-    rc = cu_file_read(path, 4096, &text, &len, err);
-    if (rc == CU_ERR_NOT_FOUND) {
-        uint8_t pk[CU_SIGN_PKBYTES];
-        char line[160];
-        if (cu_sign_keypair(pk, sk) != CU_OK || cu_b64_encode(sk, sizeof(sk), b64, sizeof(b64)))
-            return cu_err_set(err, CU_ERR_CRYPTO, "could not make the audit signing key");
-        n = (size_t)snprintf(line, sizeof(line), "custos-audit-key 1\n%s\n", b64);
-        rc = cu_file_write_atomic(path, line, n, 0600, err);
-        cu_wipe(line, sizeof(line));
-        cu_wipe(b64, sizeof(b64));
-        if (rc != CU_OK) {
-            cu_wipe(sk, sizeof(sk));
-            return rc;
-        }
-    } else if (rc == CU_OK) {
-        char *nl = strchr(text, '\n'), *end;
-        rc = CU_ERR_INVALID;
-        if (nl != NULL && strncmp(text, "custos-audit-key 1\n", 19) == 0) {
-            end = strchr(nl + 1, '\n');
-            if (end != NULL &&
-                cu_b64_decode(nl + 1, (size_t)(end - nl - 1), sk, sizeof(sk), &n) == CU_OK &&
-                n == sizeof(sk))
-                rc = CU_OK;
-        }
-        cu_wipe(text, len);
-        free(text);
-        if (rc != CU_OK)
-            return cu_err_set(err, CU_ERR_INVALID, "\"%s\" is not an audit key file", path);
-    } else {
+    if ((rc = v->store->ops->audit_key_get(v->store, stored, &found, &checkpoints, err)) != CU_OK)
         return rc;
+    rc = key_read(v, v->audit_sk, &mv, err);
+    if (rc == CU_ERR_NOT_FOUND && checkpoints)
+        /* A new key would leave every checkpoint unverifiable, and would let a rewritten log
+         * be signed afresh: the old one must come back from a backup. */
+        return cu_err_set(err, CU_ERR_KEY,
+                          "the audit signing key %s/%s is missing and signed checkpoints exist: "
+                          "restore it from a backup",
+                          v->dir, AUDIT_KEY_FILE);
+    if (rc == CU_ERR_NOT_FOUND) {
+        found = 0; /* nothing was ever signed with the key the database names */
+        if (cu_sign_keypair(pk, v->audit_sk) != CU_OK)
+            return cu_err_set(err, CU_ERR_CRYPTO, "could not make the audit signing key");
+        rc = CU_OK;
     }
-    memcpy(v->audit_sk, sk, sizeof(sk));
-    cu_wipe(sk, sizeof(sk));
-    if (cu_sign_public(v->audit_sk, v->audit_pk) != CU_OK)
-        return cu_err_set(err, CU_ERR_CRYPTO, "bad audit signing key");
-    return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    if ((rc = key_check(v, stored, found, err)) != CU_OK)
+        return rc;
+    /* Format 1, a new key, or one wrapped under an older master version: wrap it anew. */
+    if (mv != v->master_version)
+        rc = key_save(v, v->audit_sk, v->master_version, err);
+    return rc;
+}
+
+cu_rc cu_audit_key_rewrap(cu_vault *v, uint32_t master_version, cu_err *err)
+{
+    return key_save(v, v->audit_sk, master_version, err);
 }
 
 void cu_audit_public_key(cu_vault *v, uint8_t out[32])
@@ -277,11 +443,28 @@ cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
     return CU_OK;
 }
 
+/* A record's write (or deletion) as its audit entry tells it, for verify --deep. */
+typedef struct rec_write {
+    cu_id record;
+    uint64_t seq;
+    int kind; /* WRITE_DIGEST, WRITE_UNKNOWN (no digest: before format 2), WRITE_GONE, or
+                 WRITE_RESEAL (the data key's re-encryption pass) */
+    uint8_t digest[32];
+} rec_write;
+
+enum { WRITE_DIGEST = 1, WRITE_UNKNOWN, WRITE_GONE, WRITE_RESEAL };
+
 /* Verification state, fed entry by entry in seq order. */
 typedef struct walk {
     const uint8_t *pk;
     cu_audit_checkpoint *ck;
     size_t nck, ci;
+    cu_audit_checkpoint *held; /* kept outside the vault, by seq, anchors left out */
+    size_t nheld, hi;
+    int deep;                  /* collect the record writes (verify --deep) */
+    struct rec_write *writes;
+    size_t nwrites, capwrites;
+    int nomem;
     uint64_t last;
     uint8_t hash[32];
     cu_audit_report *rep;
@@ -298,6 +481,40 @@ static int bad(walk *w, uint64_t seq, const char *fmt, ...)
     vsnprintf(w->rep->problem, sizeof(w->rep->problem), fmt, ap);
     va_end(ap);
     return 1;
+}
+
+/* Remembers a record write or deletion; -1 when out of memory (w->nomem). */
+static int note_write(walk *w, const cu_audit_entry *e)
+{
+    static const char *const writes[] = {"record.create", "record.update", "record.anonymize"};
+    static const char *const gone[] = {"record.delete", "record.expire"};
+    unsigned long long id;
+    int kind = 0;
+    char tail;
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(writes); i++)
+        if (strcmp(e->action, writes[i]) == 0)
+            kind = e->has_digest ? WRITE_DIGEST : WRITE_UNKNOWN;
+    for (size_t i = 0; i < CU_ARRAY_LEN(gone); i++)
+        if (strcmp(e->action, gone[i]) == 0)
+            kind = WRITE_GONE;
+    if (strcmp(e->action, "record.reencrypt") == 0 && e->has_digest)
+        kind = WRITE_RESEAL;
+    if (kind == 0 || sscanf(e->object, "record:%llu%c", &id, &tail) != 1)
+        return 0;
+    if (w->nwrites == w->capwrites) {
+        size_t ncap = w->capwrites ? w->capwrites * 2 : 256;
+        rec_write *n = realloc(w->writes, ncap * sizeof(*n));
+        if (n == NULL) {
+            w->nomem = 1;
+            return -1;
+        }
+        w->writes = n;
+        w->capwrites = ncap;
+    }
+    w->writes[w->nwrites] = (rec_write){.record = id, .seq = e->seq, .kind = kind};
+    memcpy(w->writes[w->nwrites++].digest, e->digest, 32);
+    return 0;
 }
 
 static int walk_entry(void *arg, const cu_audit_entry *e)
@@ -318,6 +535,8 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
                        (unsigned long long)e->seq);
         memcpy(w->hash, w->ck[a].hash, 32);
         w->last = e->seq - 1;
+        /* Said in the report: a pruned log is never taken for a whole one. */
+        w->rep->pruned_through = w->last;
     } else if (e->seq != w->last + 1) {
         return bad(w, w->last + 1, "entry %llu was removed (the next one is %llu)",
                    (unsigned long long)(w->last + 1), (unsigned long long)e->seq);
@@ -333,6 +552,8 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
     w->last = e->seq;
     memcpy(w->hash, h, 32);
     w->rep->entries++;
+    if (w->deep && note_write(w, e) != 0)
+        return 1;
     while (w->ci < w->nck && w->ck[w->ci].seq < e->seq)
         w->ci++;
     if (w->ci < w->nck && w->ck[w->ci].seq == e->seq) {
@@ -341,16 +562,135 @@ static int walk_entry(void *arg, const cu_audit_entry *e)
                        (unsigned long long)e->seq);
         w->ci++;
     }
+    /* Held checkpoints before the chain's start were pruned with their entries. */
+    while (w->hi < w->nheld && w->held[w->hi].seq < e->seq)
+        w->hi++;
+    if (w->hi < w->nheld && w->held[w->hi].seq == e->seq) {
+        if (!cu_ct_equal(w->held[w->hi].hash, h, 32))
+            return bad(w, e->seq, "entry %llu differs from a checkpoint held outside the vault",
+                       (unsigned long long)e->seq);
+        w->hi++;
+        w->rep->held++;
+    }
     return 0;
 }
 
-cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
-                      cu_err *err)
+static int by_seq(const void *a, const void *b)
 {
+    const cu_audit_checkpoint *x = a, *y = b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The held checkpoints into w: each must be the tenant's and signed with pk; anchors are
+ * checked and left out (their entries were pruned). 0, or 1 after bad(). */
+static int take_held(walk *w, cu_id tenant, const cu_audit_checkpoint *held, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (held[i].tenant_id != tenant)
+            return bad(w, held[i].seq, "the held checkpoint at %llu is of another tenant",
+                       (unsigned long long)held[i].seq);
+        if (!checkpoint_ok(w->pk, &held[i]))
+            return bad(w, held[i].seq, "the held checkpoint at %llu has a bad signature",
+                       (unsigned long long)held[i].seq);
+        if (!held[i].anchor)
+            w->held[w->nheld++] = held[i];
+    }
+    if (w->nheld > 1)
+        qsort(w->held, w->nheld, sizeof(*w->held), by_seq);
+    return 0;
+}
+
+/* Checks the vault's own checkpoints with its key, then the chain entry by entry against them
+ * and the held ones. */
+static cu_rc walk_all(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
+{
+    uint64_t end;
+    cu_rc rc;
+
+    for (size_t i = 0; i < w->nck; i++) {
+        if (!checkpoint_ok(v->audit_pk, &w->ck[i]) || w->ck[i].tenant_id != tenant) {
+            bad(w, w->ck[i].seq, "the checkpoint at %llu has a bad signature",
+                (unsigned long long)w->ck[i].seq);
+            return CU_OK;
+        }
+        w->rep->checkpoints++;
+    }
+    rc = v->store->ops->audit_scan(v->store, tenant, 0, walk_entry, w, err);
+    if (rc != CU_OK || !w->rep->ok)
+        return rc;
+    /* A signed checkpoint beyond the last entry: the log was cut short. */
+    if (w->nck > 0 && w->ck[w->nck - 1].seq > w->last)
+        bad(w, w->last + 1, "entries after %llu are missing: a checkpoint covers %llu",
+            (unsigned long long)w->last, (unsigned long long)w->ck[w->nck - 1].seq);
+    else if (w->nheld > 0 && (end = w->held[w->nheld - 1].seq) > w->last)
+        bad(w, w->last + 1,
+            "entries after %llu are missing: a checkpoint held outside the vault covers %llu",
+            (unsigned long long)w->last, (unsigned long long)end);
+    return CU_OK;
+}
+
+static int by_record(const void *a, const void *b)
+{
+    const rec_write *x = a, *y = b;
+
+    if (x->record != y->record)
+        return x->record < y->record ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* P-ENC-2, deep: each record whose latest entry is a write with a digest must hold that
+ * ciphertext. A record gone without an entry of its own (an erased subject's, a shredded
+ * tenant's) is skipped. */
+static cu_rc check_records(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
+{
+    uint8_t d[32];
+    cu_rc rc = CU_OK;
+
+    if (w->nwrites > 1)
+        qsort(w->writes, w->nwrites, sizeof(*w->writes), by_record);
+    for (size_t i = 0; i < w->nwrites && rc == CU_OK && w->rep->ok; i++) {
+        const rec_write *last = &w->writes[i];
+        cu_store_record row = {0};
+        /* A re-encryption applies only to the ciphertext it read: a write committed between
+         * its read and its commit leaves the record as that write stored it. */
+        const rec_write *before = i > 0 && w->writes[i - 1].record == last->record &&
+                                          w->writes[i - 1].kind == WRITE_DIGEST
+                                      ? &w->writes[i - 1]
+                                      : NULL;
+        if ((i + 1 < w->nwrites && w->writes[i + 1].record == last->record) ||
+            (last->kind != WRITE_DIGEST && last->kind != WRITE_RESEAL))
+            continue;
+        rc = v->store->ops->record_get(v->store, tenant, last->record, &row, err);
+        if (rc == CU_ERR_NOT_FOUND) {
+            rc = CU_OK;
+            continue;
+        }
+        if (rc != CU_OK)
+            break;
+        cu_sha256(row.doc.data, row.doc.len, d);
+        cu_store_record_cleanup(&row);
+        w->rep->records++;
+        if (!cu_ct_equal(d, last->digest, 32) &&
+            !(last->kind == WRITE_RESEAL && before != NULL && cu_ct_equal(d, before->digest, 32)))
+            bad(w, last->seq,
+                "record %llu does not hold what its latest write (entry %llu) stored: it was "
+                "rolled back or replaced",
+                (unsigned long long)last->record, (unsigned long long)last->seq);
+    }
+    return rc;
+}
+
+cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                           const cu_audit_verify_opts *o, cu_audit_report *rep, cu_err *err)
+{
+    static const cu_audit_verify_opts none = {0};
     walk w = {0};
     cu_audit_in a;
     cu_rc rc;
 
+    if (o == NULL)
+        o = &none;
     memset(rep, 0, sizeof(*rep));
     rep->ok = 1;
     if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
@@ -360,26 +700,33 @@ cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_rep
         return rc;
     if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
         return rc;
-    w.pk = v->audit_pk;
+    w.pk = o->pinned ? o->pinned : v->audit_pk;
     w.rep = rep;
-    for (size_t i = 0; i < w.nck; i++) {
-        if (!checkpoint_ok(w.pk, &w.ck[i]) || w.ck[i].tenant_id != tenant) {
-            bad(&w, w.ck[i].seq, "the checkpoint at %llu has a bad signature",
-                (unsigned long long)w.ck[i].seq);
-            goto out;
-        }
-        rep->checkpoints++;
-    }
-    rc = v->store->ops->audit_scan(v->store, tenant, 0, walk_entry, &w, err);
-    if (rc != CU_OK || !rep->ok)
+    w.deep = o->deep;
+    if (o->nheld > 0 && (w.held = calloc(o->nheld, sizeof(*w.held))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
-    /* A signed checkpoint beyond the last entry: the log was cut short. */
-    if (w.nck > 0 && w.ck[w.nck - 1].seq > w.last)
-        bad(&w, w.last + 1, "entries after %llu are missing: a checkpoint covers %llu",
-            (unsigned long long)w.last, (unsigned long long)w.ck[w.nck - 1].seq);
+    }
+    /* With another key than the pinned one, every signature in the vault may be new. */
+    if (o->pinned != NULL && !cu_ct_equal(o->pinned, v->audit_pk, 32))
+        bad(&w, 0, "the vault signs with another audit key than the held checkpoints' one");
+    else if (take_held(&w, tenant, o->held, o->nheld) == 0)
+        rc = walk_all(v, tenant, &w, err);
+    if (rc == CU_OK && w.nomem)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (rc == CU_OK && rep->ok && w.deep)
+        rc = check_records(v, tenant, &w, err);
 out:
     free(w.ck);
+    free(w.held);
+    free(w.writes);
     return rc;
+}
+
+cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
+                      cu_err *err)
+{
+    return cu_audit_verify_with(v, ctx, tenant, NULL, rep, err);
 }
 
 typedef struct find_one {

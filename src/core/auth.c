@@ -232,7 +232,7 @@ cu_rc cu_tenant_create_owned_policy(cu_vault *v, const cu_ctx *ctx, const char *
     /* A policy that does not validate refuses the tenant before anything exists. */
     if (text != NULL && ((rc = cu_policy_parse(text, len, pname ? pname : "policy", &p, err)) !=
                              CU_OK ||
-                         (rc = cu_policy_ops(id, p, text, len, 1, &ops, &n, &pa, err)) != CU_OK))
+                         (rc = cu_policy_ops(v, id, p, text, len, 1, &ops, &n, &pa, err)) != CU_OK))
         goto out;
     if (n == 0 && (ops = calloc(1, sizeof(*ops))) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");

@@ -36,6 +36,8 @@ typedef struct head {
     int used;
     uint64_t seq;
     uint8_t hash[32];
+    int64_t ckpt_at; /* `at` of the chain's last checkpoint, or of its first entry since the
+                        head was loaded (0: none yet) */
 } head;
 
 struct cu_heads {
@@ -148,9 +150,22 @@ static int remember(group *g, const head *h)
     return 0;
 }
 
+/* P-AUD-2: a checkpoint is due at e on count (every CU_AUDIT_CHECKPOINT_EVERY entries) or on
+ * time (ms, CU_AUDIT_CHECKPOINT_MS by default, since the chain's last one, while entries
+ * arrive), so the stretch no signature covers stays short and a tenant can fetch a recent
+ * checkpoint. */
+static int checkpoint_due(head *h, const cu_audit_entry *e, int64_t ms)
+{
+    if (h->ckpt_at == 0)
+        h->ckpt_at = e->at;
+    if (e->seq % CU_AUDIT_CHECKPOINT_EVERY != 0 && e->at - h->ckpt_at < ms)
+        return 0;
+    h->ckpt_at = e->at;
+    return 1;
+}
+
 /* Chains one request's entries onto the cached heads and adds its operations, then the audit
- * appends, then a signed checkpoint whenever a tenant's chain reaches a multiple of
- * CU_AUDIT_CHECKPOINT_EVERY. */
+ * appends, then a signed checkpoint wherever one is due (checkpoint_due). */
 static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err *err)
 {
     for (size_t i = 0; i < r->nops; i++)
@@ -174,7 +189,7 @@ static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err 
         op.u.audit = *e;
         if (push_op(g, &op) != 0)
             return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        if (e->seq % CU_AUDIT_CHECKPOINT_EVERY == 0) {
+        if (checkpoint_due(h, e, v->checkpoint_ms)) {
             memset(&op, 0, sizeof(op));
             op.type = CU_OP_AUDIT_CHECKPOINT;
             cu_audit_sign(v, 0, e->tenant_id, e->seq, e->at, e->hash, &op.u.checkpoint);

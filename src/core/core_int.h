@@ -67,6 +67,7 @@ struct cu_vault {
     int committing;
     cu_heads *heads;    /* touched by the leader only */
     int group_max;      /* requests per group: CUSTOS_COMMIT_GROUP_MAX, 1 = one per commit */
+    int64_t checkpoint_ms; /* a checkpoint at least this often while entries arrive (P-AUD-2) */
     uint64_t groups;    /* transactions committed by cu_commit */
     uint64_t grouped;   /* requests they carried */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
@@ -76,6 +77,7 @@ struct cu_vault {
     uint64_t policy_gen;         /* bumped by every forget: a load begun before is not kept */
     pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
     cu_auth_state *auth;        /* login throttling and hash slots (throttle.c) */
+    unsigned log_floor_days;    /* no policy keeps the audit log less (P-RET-4) */
 };
 
 /* A plaintext key and its version. */
@@ -165,8 +167,9 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
                              const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
                              cu_tenant *out, cu_err *err);
 /* The operations that bind policy p (text[0..len)) to tenant as version: the POLICY_PUT and
- * one COLLECTION_PUT per collection, and their audit entry. Release with cu_policy_ops_free. */
-cu_rc cu_policy_ops(cu_id tenant, const cu_policy *p, const char *text, size_t len,
+ * one COLLECTION_PUT per collection, and their audit entry. Refuses (CU_ERR_INVALID) a policy
+ * that keeps the log less than the vault's floor (P-RET-4). Release with cu_policy_ops_free. */
+cu_rc cu_policy_ops(cu_vault *v, cu_id tenant, const cu_policy *p, const char *text, size_t len,
                     unsigned version, cu_store_op **ops, size_t *n, cu_audit_in *a, cu_err *err);
 void cu_policy_ops_free(cu_store_op *ops, size_t n);
 
@@ -285,8 +288,18 @@ typedef struct cu_audit_in {
     cu_id tenant;
     const char *action;
     char object[96];
+    int has_digest;     /* a record write: the digest of the ciphertext it stores */
+    uint8_t digest[32];
 } cu_audit_in;
 
+/* Puts SHA-256(ct[0..len)), the sealed document a record write stores, in a's entry, so that
+ * verify --deep can tell the record's latest write from an older ciphertext put back. Call
+ * after cu_audit_in_set. */
+void cu_audit_in_digest(cu_audit_in *a, const uint8_t *ct, size_t len);
+
+/* The platform log's twin of a tenant's entry a: tenant 0, the same action, the object
+ * prefixed with "tenant:<id>:" (a policy change is seen outside the tenant too). */
+void cu_audit_in_platform(cu_audit_in *out, const cu_audit_in *a);
 /* Builds an audit description: object is printf-formatted ("record:%llu"). */
 void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -305,8 +318,14 @@ void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32]);
  * vault's audit key. */
 void cu_audit_sign(cu_vault *v, int anchor, cu_id tenant, uint64_t seq, int64_t at,
                    const uint8_t hash[32], cu_audit_checkpoint *out);
-/* Loads DIR/audit.key, making it (0600) if missing. */
+/* Loads DIR/audit.key (wrapped under a master key, mode 0600), making it if missing while no
+ * checkpoint exists; refuses a key file readable by others (CU_ERR_PERM), one whose public key
+ * differs from the database's, or a missing one while checkpoints exist (CU_ERR_KEY). Needs
+ * v->ring, v->store and v->master_version. */
 cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
+/* Rewrites DIR/audit.key wrapped under master_version (a master key rotation, before the
+ * older versions leave the key file). */
+cu_rc cu_audit_key_rewrap(cu_vault *v, uint32_t master_version, cu_err *err);
 
 /* --- the policy enforced (enforce.c, hold.c, lifecycle.c) ---------------------------------- */
 

@@ -90,6 +90,7 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     cu_store_op op = {0};
     size_t n = 0;
     uint32_t kv = 0;
+    int whole = 0;
     cu_key dk = {0};
     cu_audit_in a;
     cu_aad aad;
@@ -105,11 +106,17 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &n, err)) != CU_OK)
         return rc;
     for (size_t i = 0; i < n; i++)
-        if (rows[i].id == hold && rows[i].released_at == 0)
+        if (rows[i].id == hold && rows[i].released_at == 0) {
             kv = rows[i].key_version;
+            whole = rows[i].subject_id == 0 && rows[i].record_id == 0;
+        }
     cu_store_holds_free(rows, n);
     if (kv == 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "no such hold in force");
+    /* P-RET-5: a hold on the whole tenant keeps its audit log too; only an owner (or the
+     * operator on the data directory) lets it go. */
+    if (whole && ctx != NULL && !(ctx->flags & (CU_CTX_OWNER | CU_CTX_LOCAL)))
+        return cu_err_set(err, CU_ERR_FORBIDDEN, "only an owner may release a tenant-wide hold");
     /* The release reason is sealed like the reason, under its data key version (P-ENC-5); the
      * store checks that the hold is still under it. */
     if ((rc = cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, kv, &dk, err)) != CU_OK)

@@ -361,6 +361,7 @@ static cu_rc anonymize_record(sweep_state *s, cu_id id, cu_err *err)
 
     if ((rc = cu_record_anonymize_op(s->v, s->t->id, id, &op, err)) == CU_OK) {
         cu_audit_in_set(&a, s->t->id, "record.anonymize", "record:%llu", (unsigned long long)id);
+        cu_audit_in_digest(&a, op.u.record.doc.data, op.u.record.doc.len); /* verify --deep */
         if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
             s->rep->records_anonymized++;
         else if (rc == CU_ERR_LEGAL_HOLD)

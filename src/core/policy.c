@@ -1520,6 +1520,34 @@ cu_duration cu_policy_notice_period(const cu_policy *p)
     return p->notice_period;
 }
 
+int cu_policy_category_is_log(const cu_policy_category *c)
+{
+    for (size_t f = 0; f < c->n_fides; f++)
+        if (strncmp(c->fides[f], "system.operations", 17) == 0)
+            return 1;
+    return 0;
+}
+
+/* P-RET-4: a log category counted from its entries' creation keeps them at least floor_days.
+ * One counted from the subscription's end keeps the whole log while the tenant is active; the
+ * sweep keeps the floor after it too. */
+cu_rc cu_policy_log_floor_check(const cu_policy *p, unsigned floor_days, cu_err *err)
+{
+    for (size_t i = 0; i < p->n_categories; i++) {
+        const cu_policy_category *c = &p->categories[i];
+        const cu_retention *r = &c->retention;
+        if (!cu_policy_category_is_log(c) || r->from == CU_RETAIN_FROM_SUBSCRIPTION_END ||
+            r->from == CU_RETAIN_FROM_REQUEST_RECEIVED)
+            continue;
+        if (cu_duration_add(0, r->keep) < (int64_t)floor_days * 86400)
+            return cu_err_set(err, CU_ERR_INVALID,
+                              "category %s keeps the audit log less than the platform's floor "
+                              "of %u days",
+                              c->name, floor_days);
+    }
+    return CU_OK;
+}
+
 int cu_policy_fresh_consent(const cu_policy *p)
 {
     return p->fresh_consent;

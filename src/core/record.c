@@ -20,6 +20,20 @@
 #define MANIFEST_FIELDS "$sealed" /* in the sealed document: names of fields sealed apart */
 #define MANIFEST_WRITE "$write"   /* in the sealed document: the write id bound to them */
 
+/* P-ENC-2: the document's AAD, with the record's write version after it, so that the sealed
+ * document of an older write does not open under a newer row. Version 0 (written before
+ * versions) keeps the AAD it was sealed with. A whole row put back passes this: verify --deep
+ * finds it against the digest in the write's audit entry (docs/keys.md). */
+static void doc_aad(cu_aad *a, const cu_store_record *r)
+{
+    cu_aad_data(a, r->tenant_id, r->collection, r->id, DOC_FIELD, r->key_version);
+    if (r->version == 0 || a->len + 9 > sizeof(a->b))
+        return;
+    a->b[a->len++] = 'v';
+    for (int i = 7; i >= 0; i--)
+        a->b[a->len++] = (uint8_t)((uint64_t)r->version >> (i * 8));
+}
+
 /* What encoding a document produces: the record row plus its blind index operations. */
 typedef struct encoded {
     cu_store_op *ops; /* ops[0] is the RECORD_PUT, the rest BLIND_PUTs */
@@ -230,7 +244,7 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
     if (rc == CU_OK && (text = cu_json_print(doc)) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     if (rc == CU_OK) {
-        cu_aad_data(&aad, r->tenant_id, r->collection, r->id, DOC_FIELD, r->key_version);
+        doc_aad(&aad, r);
         rc = cu_seal(key, &aad, text, strlen(text), &e->ops[0].u.record.doc, err);
     }
     if (text != NULL) {
@@ -319,6 +333,7 @@ static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJ
     /* P-AUD-1: the entry commits with the write, or neither does (P-AUD-3). */
     cu_audit_in_set(&a, r->tenant_id, replace ? "record.update" : "record.create",
                     "record:%llu", (unsigned long long)r->id);
+    cu_audit_in_digest(&a, e.ops[0].u.record.doc.data, e.ops[0].u.record.doc.len);
     rc = cu_commit(v, ctx, ops, e.nops + (replace ? 1 : 0) + (r->subject_id != 0), &a, 1, err);
 out:
     free(ops);
@@ -354,6 +369,7 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
     r.tenant_id = tenant;
     r.id = cu_random_id();
     r.subject_id = subject;
+    r.version = 1;
     cu_strlcpy(r.collection, collection, sizeof(r.collection));
     r.created_at = r.updated_at = cu_clock_now();
     rc = write_record(v, ctx, &r, doc, 0, err);
@@ -386,6 +402,7 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     memcpy(r.collection, old.collection, sizeof(r.collection));
     r.created_at = old.created_at;
     r.updated_at = cu_clock_now();
+    r.version = old.version + 1;
     /* P-RET-5: held data is not changed either. The store refuses it in the same transaction
      * (CU_ERR_LEGAL_HOLD), so no hold placed meanwhile is missed; this read refuses the common
      * case before it joins a group commit, which a refusal would split. */
@@ -476,7 +493,9 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
         goto out;
     if ((rc = record_key(v, tenant, row.subject_id, row.key_version, &key, err)) != CU_OK)
         goto out;
-    cu_aad_data(&aad, tenant, row.collection, record, DOC_FIELD, row.key_version);
+    row.tenant_id = tenant;
+    row.id = record;
+    doc_aad(&aad, &row);
     if ((rc = cu_open(&key, &aad, &row.doc, &text, &len, "record", err)) != CU_OK)
         goto out;
     if ((rc = cu_json_parse(text, len, &doc, NULL, err)) != CU_OK)
@@ -493,6 +512,7 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
     memcpy(out->collection, row.collection, sizeof(out->collection));
     out->created_at = row.created_at;
     out->updated_at = row.updated_at;
+    out->version = row.version;
     /* P-AUD-3: the read is on record before the data leaves; if it cannot be, it does not. */
     cu_audit_in_set(&a, tenant, "record.read", "record:%llu", (unsigned long long)record);
     if (audit && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
@@ -565,7 +585,8 @@ cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_o
     op->u.record.updated_at = cu_clock_now();
     /* Only the document just read is anonymized: a write since then wins. */
     op->u.record.expect_updated_at = rec.updated_at;
-    cu_aad_data(&aad, tenant, rec.collection, record, DOC_FIELD, dk.version);
+    op->u.record.version = rec.version + 1;
+    doc_aad(&aad, &op->u.record);
     rc = cu_seal(&dk, &aad, text, strlen(text), &op->u.record.doc, err);
 out:
     if (text != NULL) {
@@ -695,7 +716,7 @@ static cu_rc reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_recor
     cu_aad aad;
     cu_rc rc;
 
-    cu_aad_data(&aad, row->tenant_id, row->collection, row->id, DOC_FIELD, row->key_version);
+    doc_aad(&aad, row);
     if ((rc = cu_open(ok, &aad, &row->doc, &text, &len, "record", err)) != CU_OK)
         return rc;
     if ((rc = cu_json_parse(text, len, &doc, NULL, err)) == CU_OK) {
@@ -704,7 +725,9 @@ static cu_rc reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_recor
             rc = cu_err_set(err, CU_ERR_CRYPTO, "the record's document has no write id");
     }
     if (rc == CU_OK) {
-        cu_aad_data(&aad, row->tenant_id, row->collection, row->id, DOC_FIELD, nk->version);
+        cu_store_record under = *row; /* the same write version, under the new key */
+        under.key_version = nk->version;
+        doc_aad(&aad, &under);
         rc = cu_seal(nk, &aad, text, len, &r->ct[0], err);
     }
     cu_json_delete_wiped(doc);

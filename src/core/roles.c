@@ -19,7 +19,10 @@ static const unsigned role_perms[] = {
     [CU_ROLE_NONE] = 0,
     [CU_ROLE_OWNER] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_DATA_ERASE) |
                       BIT(CU_PERM_SCHEMA) | BIT(CU_PERM_USERS) | BIT(CU_PERM_KEYS) |
-                      BIT(CU_PERM_AUDIT) | BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
+                      BIT(CU_PERM_AUDIT) | BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF) |
+                      BIT(CU_PERM_POLICY),
+    /* Not AUDIT, and not POLICY: a policy sets how long the log an admin cannot read is kept
+     * (P-RET-4), so binding one is the owner's. */
     [CU_ROLE_ADMIN] = BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_DATA_WRITE) | BIT(CU_PERM_DATA_ERASE) |
                       BIT(CU_PERM_SCHEMA) | BIT(CU_PERM_USERS) | BIT(CU_PERM_KEYS) |
                       BIT(CU_PERM_AGGREGATE) | BIT(CU_PERM_SELF),
@@ -58,9 +61,23 @@ cu_rc cu_role_parse(const char *s, cu_role *out)
 /* P-ACC-1: the one place a role's permissions are decided. */
 int cu_role_can(cu_role r, cu_perm p)
 {
-    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_SELF)
+    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_POLICY)
         return 0;
     return (role_perms[r] & BIT(p)) != 0;
+}
+
+/* P-ACC-1, P-RET-4: the policy sets how long the log an admin cannot read is kept, so only the
+ * owner binds it, unless the owner lets the tenant's admins do so too. */
+int cu_principal_can(cu_vault *v, const cu_principal *who, cu_id tenant, cu_perm p)
+{
+    int admins = 0;
+
+    if (cu_role_can(who->role, p))
+        return 1;
+    if (p != CU_PERM_POLICY || who->role != CU_ROLE_ADMIN || tenant == 0 ||
+        who->tenant_id != tenant)
+        return 0;
+    return v->store->ops->policy_grant_get(v->store, tenant, &admins, NULL) == CU_OK && admins;
 }
 
 /* P-ACC-1: only a role that manages keys or users grants, and never a permission it does not

@@ -24,17 +24,22 @@
 
 #define POLICY_MAX (1024 * 1024)
 
-cu_rc cu_policy_ops(cu_id tenant, const cu_policy *p, const char *text, size_t len,
+cu_rc cu_policy_ops(cu_vault *v, cu_id tenant, const cu_policy *p, const char *text, size_t len,
                     unsigned version, cu_store_op **out, size_t *nout, cu_audit_in *a, cu_err *err)
 {
     size_t n = cu_policy_collection_count(p), nops = 0;
-    /* One spare at the end, for a caller's own operation (the first owner key). */
-    cu_store_op *ops = calloc(n + 2, sizeof(*ops));
-    char *copy = malloc(len + 1);
+    cu_store_op *ops;
+    char *copy;
     cu_rc rc = CU_OK;
 
     *out = NULL;
     *nout = 0;
+    /* P-RET-4: no policy keeps the log less than the platform's floor. */
+    if ((rc = cu_policy_log_floor_check(p, v->log_floor_days, err)) != CU_OK)
+        return rc;
+    /* One spare at the end, for a caller's own operation (the first owner key). */
+    ops = calloc(n + 2, sizeof(*ops));
+    copy = malloc(len + 1);
     if (ops == NULL || copy == NULL) {
         free(ops);
         free(copy);
@@ -83,7 +88,7 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     char *old = NULL;
     unsigned cur = 0;
     size_t nops = 0;
-    cu_audit_in a;
+    cu_audit_in a[2];
     cu_rc rc;
 
     if (text == NULL || len > POLICY_MAX)
@@ -96,9 +101,12 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     free(old);
     if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
         goto out;
-    if ((rc = cu_policy_ops(tenant, p, text, len, cur + 1, &ops, &nops, &a, err)) != CU_OK)
+    if ((rc = cu_policy_ops(v, tenant, p, text, len, cur + 1, &ops, &nops, &a[0], err)) != CU_OK)
         goto out;
-    rc = cu_commit(v, ctx, ops, nops, &a, 1, err);
+    /* P-RET-4: a policy sets how long the tenant's log is kept, so every change of it is in the
+     * platform's own log too, beyond the reach of the tenant's principals. */
+    cu_audit_in_platform(&a[1], &a[0]);
+    rc = cu_commit(v, ctx, ops, nops, a, 2, err);
     cu_policy_cache_forget(v, tenant);
     if (rc == CU_OK && version)
         *version = cur + 1;
@@ -106,6 +114,26 @@ out:
     cu_policy_ops_free(ops, nops);
     cu_policy_free(p);
     return rc;
+}
+
+cu_rc cu_tenant_policy_grant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int admins,
+                             cu_err *err)
+{
+    cu_store_op op;
+    cu_audit_in a[2];
+    cu_rc rc;
+
+    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        return rc;
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_POLICY_GRANT;
+    op.u.flag.tenant_id = tenant;
+    op.u.flag.value = admins != 0;
+    op.u.flag.at = cu_clock_now();
+    /* Who may shorten the log is itself an act the platform's log keeps (P-RET-4). */
+    cu_audit_in_set(&a[0], tenant, "policy.grant", "policy:admins:%s", admins ? "on" : "off");
+    cu_audit_in_platform(&a[1], &a[0]);
+    return cu_commit(v, ctx, &op, 1, a, 2, err);
 }
 
 cu_rc cu_tenant_create_policy(cu_vault *v, const cu_ctx *ctx, const char *name, const char *text,
@@ -121,7 +149,7 @@ cu_rc cu_tenant_create_policy(cu_vault *v, const cu_ctx *ctx, const char *name, 
     if (text == NULL || len > POLICY_MAX)
         return cu_err_set(err, CU_ERR_LIMIT, "a policy must be at most %d bytes", POLICY_MAX);
     if ((rc = cu_policy_parse(text, len, pname ? pname : "policy", &p, err)) == CU_OK &&
-        (rc = cu_policy_ops(id, p, text, len, 1, &ops, &n, &a, err)) == CU_OK)
+        (rc = cu_policy_ops(v, id, p, text, len, 1, &ops, &n, &a, err)) == CU_OK)
         rc = cu_tenant_create_batch(v, ctx, id, name, ops, n, &a, out, err);
     cu_policy_ops_free(ops, n);
     cu_policy_free(p);
@@ -174,11 +202,8 @@ static int64_t log_cutoff(const cu_policy *p, const cu_tenant *t, int64_t now)
     for (size_t i = 0; i < cu_policy_category_count(p); i++) {
         const cu_policy_category *c = cu_policy_category_at(p, i);
         const cu_retention *r = &c->retention;
-        int logs = 0;
         int64_t cut;
-        for (size_t f = 0; f < c->n_fides; f++)
-            logs |= strncmp(c->fides[f], "system.operations", 17) == 0;
-        if (!logs)
+        if (!cu_policy_category_is_log(c))
             continue;
         if (r->from == CU_RETAIN_FROM_SUBSCRIPTION_END ||
             r->from == CU_RETAIN_FROM_REQUEST_RECEIVED)
@@ -191,6 +216,59 @@ static int64_t log_cutoff(const cu_policy *p, const cu_tenant *t, int64_t now)
         found = 1;
     }
     return found ? best : -1;
+}
+
+/* The earlier of two cutoffs, -1 (keep everything) winning. */
+static int64_t earlier(int64_t a, int64_t b)
+{
+    return a < 0 || b < 0 ? -1 : a < b ? a : b;
+}
+
+/* 1 if a version bound at bound_at is still within its wait at now: its notice period, and at
+ * least the platform's floor, during which the versions before it still govern the log. */
+static int still_waiting(const cu_vault *v, const cu_policy *p, int64_t bound_at, int64_t now)
+{
+    int64_t notice = cu_duration_add(bound_at, cu_policy_notice_period(p));
+    int64_t floor = bound_at + (int64_t)v->log_floor_days * 86400;
+
+    return now < (notice > floor ? notice : floor);
+}
+
+/* P-RET-4: the log cutoff of the tenant's policy history at now. A shorter retention never
+ * reaches entries before the notice period (and the platform's floor) have passed since it was
+ * bound: until then every version it replaced still keeps the log as long as it did. Whatever
+ * the policies say, entries younger than the floor stay. */
+static cu_rc log_cutoff_held(cu_vault *v, const cu_tenant *t, const cu_policy *cur, int64_t now,
+                             int64_t *out, cu_err *err)
+{
+    int64_t cut = log_cutoff(cur, t, now), bound_at = 0, floor_cut;
+    unsigned ver = 0;
+    cu_policy *older = NULL;
+    const cu_policy *p = cur;
+    char *text = NULL;
+    cu_rc rc;
+
+    rc = v->store->ops->policy_at(v->store, t->id, &ver, &text, &bound_at, err);
+    free(text);
+    while (rc == CU_OK && cut >= 0 && ver > 1 && still_waiting(v, p, bound_at, now)) {
+        ver--;
+        text = NULL;
+        if ((rc = v->store->ops->policy_at(v->store, t->id, &ver, &text, &bound_at, err)) ==
+            CU_OK) {
+            cu_policy_free(older);
+            older = NULL;
+            rc = cu_policy_parse(text, strlen(text), "stored policy", &older, err);
+        }
+        free(text);
+        if (rc == CU_OK) {
+            cut = earlier(cut, log_cutoff(older, t, now));
+            p = older;
+        }
+    }
+    cu_policy_free(older);
+    floor_cut = now - (int64_t)v->log_floor_days * 86400;
+    *out = earlier(cut, floor_cut);
+    return rc;
 }
 
 /* One tenant: its log, then its data. */
@@ -210,7 +288,7 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
     /* P-RET-4: the audit log is kept as long as the policy keeps logs, then pruned, a purged
      * tenant's too: the platform's own log keeps that it was purged and shredded. A hold on the
      * whole tenant keeps its log as well (P-RET-5). */
-    if ((cut = log_cutoff(p, t, now)) >= 0 &&
+    if ((rc = log_cutoff_held(v, t, p, now, &cut, err)) == CU_OK && cut >= 0 &&
         (rc = cu_audit_prune(v, ctx, t->id, cut * 1000 + 999, &pruned, err)) == CU_OK &&
         pruned > 0) {
         rep->audit_tenants_pruned++;

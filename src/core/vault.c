@@ -193,6 +193,28 @@ static int commit_group_max(void)
     return n >= 1 && n <= 4096 ? (int)n : 512;
 }
 
+/* P-AUD-2: how often the chains are signed on time: CU_AUDIT_CHECKPOINT_MS, or
+ * CUSTOS_AUDIT_CHECKPOINT_MS (100 ms to one hour; tests that count checkpoints raise it). */
+static int64_t checkpoint_ms(void)
+{
+    const char *s = getenv("CUSTOS_AUDIT_CHECKPOINT_MS");
+    long n = s ? strtol(s, NULL, 10) : 0;
+
+    return n >= 100 && n <= 3600000 ? n : CU_AUDIT_CHECKPOINT_MS;
+}
+
+/* P-RET-4: the platform's floor for log retention: the option, else CUSTOS_LOG_FLOOR_DAYS (1 to
+ * 36500), else CU_LOG_FLOOR_DAYS. */
+static unsigned log_floor_days(const cu_vault_opts *opts)
+{
+    const char *s = getenv("CUSTOS_LOG_FLOOR_DAYS");
+    long n = s ? strtol(s, NULL, 10) : 0;
+
+    if (opts->log_floor_days > 0)
+        return opts->log_floor_days;
+    return n >= 1 && n <= 36500 ? (unsigned)n : CU_LOG_FLOOR_DAYS;
+}
+
 cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
 {
     char kpath[PATH_MAX], dbpath[PATH_MAX];
@@ -231,6 +253,8 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     v->group_max = commit_group_max();
     if ((rc = cu_auth_state_new(&v->auth, err)) != CU_OK)
         goto out;
+    v->log_floor_days = log_floor_days(opts);
+    v->checkpoint_ms = checkpoint_ms();
     if (cu_heads_new(&v->heads) != CU_OK) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
@@ -294,7 +318,8 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
                              const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
                              cu_tenant *out, cu_err *err)
 {
-    cu_audit_in a[3];
+    cu_audit_in a[4];
+    size_t na = 2;
     cu_store_op *ops;
     cu_key tk = {0}, dk = {0}, ik = {0};
     cu_rc rc;
@@ -328,8 +353,11 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
         cu_audit_in_set(&a[0], 0, "tenant.create", "tenant:%llu", (unsigned long long)id);
         cu_audit_in_set(&a[1], id, "tenant.create", "tenant:%llu", (unsigned long long)id);
         if (extra_a != NULL)
-            a[2] = *extra_a;
-        rc = cu_commit(v, ctx, ops, 4 + nextra, a, extra_a != NULL ? 3 : 2, err);
+            a[na++] = *extra_a;
+        /* A policy bound with the tenant is in the platform's log too (P-RET-4). */
+        if (extra_a != NULL && strcmp(extra_a->action, "policy.set") == 0)
+            cu_audit_in_platform(&a[na++], extra_a);
+        rc = cu_commit(v, ctx, ops, 4 + nextra, a, na, err);
     }
     pthread_rwlock_unlock(&v->key_lock);
     cu_key_wipe(&tk);

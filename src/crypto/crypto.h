@@ -106,6 +106,12 @@ void cu_sha256(const uint8_t *data, size_t len, uint8_t out[CU_HASHBYTES]);
 #define CU_SIGNBYTES 64
 cu_rc cu_sign_keypair(uint8_t pk[CU_SIGN_PKBYTES], uint8_t sk[CU_SIGN_SKBYTES]) CU_WUR;
 cu_rc cu_sign_public(const uint8_t sk[CU_SIGN_SKBYTES], uint8_t pk[CU_SIGN_PKBYTES]) CU_WUR;
+/* The 32-byte seed a secret key is made from, and the key pair made from a seed: the audit key
+ * is stored as its seed, wrapped like any 32-byte key. */
+#define CU_SIGN_SEEDBYTES 32
+cu_rc cu_sign_seed(const uint8_t sk[CU_SIGN_SKBYTES], uint8_t seed[CU_SIGN_SEEDBYTES]) CU_WUR;
+cu_rc cu_sign_seed_keypair(const uint8_t seed[CU_SIGN_SEEDBYTES], uint8_t pk[CU_SIGN_PKBYTES],
+                           uint8_t sk[CU_SIGN_SKBYTES]) CU_WUR;
 void cu_sign(const uint8_t sk[CU_SIGN_SKBYTES], const uint8_t *m, size_t n,
              uint8_t sig[CU_SIGNBYTES]);
 /* 1 if sig is a valid signature of m under pk, else 0. */

@@ -188,7 +188,10 @@ cJSON *cu_http_audit_entry_json(const cu_audit_entry *e)
     cJSON_AddStringToObject(o, "outcome", e->outcome);
     add_hex(o, "prev", e->prev, 32);
     add_hex(o, "hash", e->hash, 32);
-    return complete(o, 12);
+    /* Format 2 (a record write): the digest of the ciphertext it stored. */
+    if (e->has_digest)
+        add_hex(o, "digest", e->digest, 32);
+    return complete(o, e->has_digest ? 13 : 12);
 }
 
 cJSON *cu_http_audit_page_json(const cu_audit_entry *e, size_t n, size_t limit)
@@ -258,7 +261,119 @@ cJSON *cu_http_audit_report_json(const cu_audit_report *rep)
         add_seq(o, "first_bad_seq", rep->first_bad_seq);
         cJSON_AddStringToObject(o, "problem", rep->problem);
     }
-    return complete(o, 5);
+    /* Entries 1 .. pruned_through were pruned behind a signed anchor (P-RET-4). */
+    if (rep->pruned_through > 0)
+        add_seq(o, "pruned_through", rep->pruned_through);
+    else
+        cJSON_AddNullToObject(o, "pruned_through");
+    return complete(o, 6);
+}
+
+/* --- checkpoints held outside the vault ----------------------------------------------------- */
+
+/* Exactly 2 * n lowercase or uppercase hex digits into b; 0 on success. */
+static int hex_get(const cJSON *o, const char *name, uint8_t *b, size_t n)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
+
+    if (s == NULL || strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < 2 * n; i++) {
+        int c = s[i], d = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (d < 0)
+            return -1;
+        b[i / 2] = (uint8_t)(i % 2 ? (b[i / 2] << 4) | d : d);
+    }
+    return 0;
+}
+
+static int seq_get(const cJSON *o, const char *name, uint64_t *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    char *end;
+
+    if (!cJSON_IsString(it) || it->valuestring[0] < '0' || it->valuestring[0] > '9')
+        return -1;
+    errno = 0;
+    *out = strtoull(it->valuestring, &end, 10);
+    return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+/* One checkpoint as cu_http_audit_checkpoint_json writes it. */
+static int held_one(const cJSON *o, cu_audit_checkpoint *c)
+{
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "at");
+    uint64_t tenant = 0;
+
+    memset(c, 0, sizeof(*c));
+    if (seq_get(o, "tenant_id", &tenant) != 0 || seq_get(o, "seq", &c->seq) != 0 ||
+        !cJSON_IsString(at) || cu_http_time_parse(at->valuestring, &c->at) != CU_OK ||
+        hex_get(o, "hash", c->hash, 32) != 0 || hex_get(o, "signature", c->sig, 64) != 0)
+        return -1;
+    c->tenant_id = tenant;
+    c->anchor = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "anchor"));
+    return 0;
+}
+
+/* Adds the checkpoints of one document (an export or a single checkpoint) to out. */
+static int held_doc(const cJSON *d, cu_audit_checkpoint *out, size_t cap, size_t *n,
+                    uint8_t pk[32], int *has_pk)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "checkpoints"), *c;
+
+    if (!cJSON_IsObject(d))
+        return -1;
+    if (cJSON_GetObjectItemCaseSensitive(d, "public_key") != NULL) {
+        if (hex_get(d, "public_key", pk, 32) != 0)
+            return -1;
+        *has_pk = 1;
+    }
+    if (list == NULL)
+        return *n < cap ? held_one(d, &out[(*n)++]) : -1;
+    if (!cJSON_IsArray(list))
+        return -1;
+    cJSON_ArrayForEach(c, list) if (*n >= cap || held_one(c, &out[(*n)++]) != 0) return -1;
+    return 0;
+}
+
+cu_rc cu_http_audit_held_parse(const char *text, cu_audit_checkpoint **out, size_t *n,
+                               uint8_t pk[32], int *has_pk)
+{
+    cJSON *root = cJSON_Parse(text), *d;
+    size_t cap = 0;
+    int bad = 0;
+
+    *out = NULL;
+    *n = 0;
+    *has_pk = 0;
+    if (root == NULL)
+        return CU_ERR_INVALID;
+    cap = (size_t)cJSON_GetArraySize(root) + 1;
+    if (cJSON_IsArray(root))
+        cJSON_ArrayForEach(d, root) cap += (size_t)cJSON_GetArraySize(
+            cJSON_GetObjectItemCaseSensitive(d, "checkpoints"));
+    else
+        cap += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "checkpoints"));
+    if ((*out = calloc(cap, sizeof(**out))) == NULL) {
+        cJSON_Delete(root);
+        return CU_ERR_NOMEM;
+    }
+    if (cJSON_IsArray(root))
+        cJSON_ArrayForEach(d, root) bad |= held_doc(d, *out, cap, n, pk, has_pk);
+    else
+        bad = held_doc(root, *out, cap, n, pk, has_pk);
+    cJSON_Delete(root);
+    if (bad || *n == 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return CU_ERR_INVALID;
+    }
+    return CU_OK;
 }
 
 /* --- query parameters ----------------------------------------------------------------------- */
@@ -401,16 +516,24 @@ void api_audit_checkpoint(http_req *r)
 
 void api_audit_checkpoints(http_req *r)
 {
+    static const char *const names[] = {"after"};
     cu_audit_checkpoint *list = NULL;
+    uint64_t after = 0;
     uint8_t pk[32];
     cu_err e = {0};
-    size_t n = 0;
+    size_t n = 0, k = 0;
     cJSON *o;
 
-    if (http_check_query(r, NULL, 0) != 0)
+    if (http_check_query(r, names, 1) != 0 ||
+        number_param(r, "after", 0, INT64_MAX, "a seq: 0 or a decimal number", &after) != 0)
         return;
     if (cu_audit_checkpoints(r->v, &r->ctx, log_of(r), &list, &n, &e) != CU_OK)
         return http_fail(r, &e);
+    /* Only those past the newest one the tenant keeps already (P-AUD-2). */
+    for (size_t i = 0; i < n; i++)
+        if (list[i].seq > after)
+            list[k++] = list[i];
+    n = k;
     cu_audit_public_key(r->v, pk);
     o = cu_http_audit_export_json(log_of(r), pk, list, n);
     free(list);

@@ -177,6 +177,27 @@ void api_policy_put(http_req *r)
     http_json(r, 200, o);
 }
 
+/* P-RET-4: the owner lets the tenant's admins bind its policy, or no longer. An admin who was
+ * let passes the route's permission check, but never grants it. */
+void api_policy_grant(http_req *r)
+{
+    static const http_field f[] = {{"admins", F_BOOL, 1}};
+    int admins;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    if (r->who.role != CU_ROLE_OWNER)
+        return http_error(r, 403, "forbidden", "only an owner lets admins bind the policy");
+    admins = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "admins"));
+    if (cu_tenant_policy_grant(r->v, &r->ctx, r->tenant, admins, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "admins", admins);
+    http_json(r, 200, o);
+}
+
 static cJSON *consent_json(const cu_consent *c)
 {
     cJSON *o = cJSON_CreateObject();
@@ -331,12 +352,16 @@ void api_hold_list(http_req *r)
 void api_hold_release(http_req *r)
 {
     static const http_field f[] = {{"reason", F_STRING, 1}};
+    cu_ctx ctx = r->ctx;
     cu_err e = {0};
     cJSON *o;
 
     if (http_check_body(r, f, 1) != 0)
         return;
-    if (cu_hold_release(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "reason"), &e) != CU_OK)
+    /* P-RET-5: the core lets only an owner release a tenant-wide hold. */
+    if (r->who.role == CU_ROLE_OWNER)
+        ctx.flags |= CU_CTX_OWNER;
+    if (cu_hold_release(r->v, &ctx, r->tenant, r->ids[1], http_str(r, "reason"), &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cu_http_add_id(o, "id", r->ids[1]);

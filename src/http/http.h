@@ -56,7 +56,8 @@ cu_rc cu_http_time_parse(const char *s, int64_t *ms);
 /* Writes unix milliseconds as "2026-11-23T18:32:25.123Z". */
 void cu_http_time_format(int64_t ms, char out[32]);
 
-/* One entry: its twelve members, in the order of the canonical encoding. */
+/* One entry: its twelve members, in the order of the canonical encoding, and "digest" for a
+ * record write's (format 2). */
 /* The JSON documents of tenants, subjects, records and id lists, shared by the API and the CLI
  * so both print the same shapes. Caller owns the result (cJSON_Delete). */
 struct cJSON *cu_http_tenant_json(const cu_tenant *t);
@@ -80,7 +81,14 @@ struct cJSON *cu_http_audit_checkpoint_json(const cu_audit_checkpoint *c);
  * tenant needs to check the signatures without Custos. */
 struct cJSON *cu_http_audit_export_json(cu_id tenant, const uint8_t pk[32],
                                         const cu_audit_checkpoint *c, size_t n);
-/* {"ok", "entries", "checkpoints", "first_bad_seq" (string or null), "problem" (or null)}. */
+/* {"ok", "entries", "checkpoints", "first_bad_seq" (string or null), "problem" (or null),
+ * "pruned_through" (string or null)}. */
 struct cJSON *cu_http_audit_report_json(const cu_audit_report *rep);
+/* Reads checkpoints kept outside the vault (docs/audit.md): an export document, one
+ * checkpoint (the answer of POST .../audit/checkpoints), or an array of either. The export's
+ * public_key, if any, goes to pk (*has_pk 1). Caller frees *out. CU_ERR_INVALID if the text
+ * is none of these or holds no checkpoint. */
+cu_rc cu_http_audit_held_parse(const char *text, cu_audit_checkpoint **out, size_t *n,
+                               uint8_t pk[32], int *has_pk);
 
 #endif

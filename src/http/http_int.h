@@ -177,6 +177,7 @@ void api_audit_checkpoint(http_req *r);
 void api_audit_checkpoints(http_req *r);
 void api_policy_get(http_req *r);
 void api_policy_put(http_req *r);
+void api_policy_grant(http_req *r);
 void api_consent_record(http_req *r);
 void api_consent_list(http_req *r);
 void api_subject_restrict(http_req *r);

@@ -33,7 +33,9 @@ const http_route http_routes[] = {
     {GET, T, CU_PERM_SELF, R_TENANT, api_tenant_get, T},
     /* The policy and the tenant's end (P-RET-2); the export needs a purpose like any read. */
     {GET, T "/policy", CU_PERM_SELF, R_TENANT, api_policy_get, T "/policy"},
-    {PUT, T "/policy", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_policy_put, T "/policy"},
+    {PUT, T "/policy", CU_PERM_POLICY, R_TENANT | R_BODY, api_policy_put, T "/policy"},
+    {PUT, T "/policy/grant", CU_PERM_POLICY, R_TENANT | R_BODY, api_policy_grant,
+     T "/policy/grant"},
     {POST, T "/terminate", CU_PERM_TENANTS, R_TENANT, api_tenant_terminate, T "/terminate"},
     {GET, T "/export", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_tenant_export,
      T "/export"},
@@ -432,7 +434,7 @@ static int authorize(http_req *r)
             return -1;
         }
     }
-    if (rt->perm != 0 && !cu_role_can(r->who.role, rt->perm)) {
+    if (rt->perm != 0 && !cu_principal_can(r->v, &r->who, r->tenant, rt->perm)) {
         http_error(r, 403, "forbidden", "the %s role may not do this", cu_role_name(r->who.role));
         return -1;
     }

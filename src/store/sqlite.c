@@ -135,10 +135,25 @@ static const char *const migrations[] = {
 
     /* 6 -> 7: why a hold was released, sealed like its reason. */
     "ALTER TABLE holds ADD COLUMN release_reason BLOB;",
+
+    /* 7 -> 8: the audit signing key's public half, so that a replaced or lost DIR/audit.key is
+     * noticed at open (P-AUD-2). */
+    "CREATE TABLE audit_key("
+    "  id INTEGER PRIMARY KEY CHECK(id = 1), public_key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    /* ... and each record's write version, bound into its AAD, and the digest of the
+     * ciphertext a write stored, kept in its audit entry (verify --deep finds a rollback). */
+    "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit_log ADD COLUMN digest BLOB;"
+    /* ... and whether the owner lets the tenant's admins bind its policy (P-RET-4). */
+    "CREATE TABLE policy_grants("
+    "  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(tenant_id),"
+    "  admins INTEGER NOT NULL, at INTEGER NOT NULL);",
 };
 
 #define AUDIT_COLS                                                                             \
-    "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome, prev, hash"
+    "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome, prev, hash," \
+    " digest"
 #define APIKEY_COLS "tenant_id, key_id, role, name, secret_hash, created_at, revoked_at"
 #define USER_COLS                                                                              \
     "tenant_id, user_id, role, email_digest, email, key_version, password_hash, totp_secret,"  \
@@ -211,9 +226,14 @@ enum stmt_id {
     S_AUDIT_BEFORE,
     S_AUDIT_PRUNE,
     S_CKPT_PUT,
+    S_AUDIT_KEY_PUT,
+    S_AUDIT_KEY_GET,
+    S_POLICY_GRANT_PUT,
+    S_POLICY_GRANT_GET,
     S_CKPT_LIST,
     S_POLICY_PUT,
     S_POLICY_GET,
+    S_POLICY_AT,
     S_SUBJECT_RESTRICT,
     S_SUBJECT_TOUCH,
     S_SUBJECT_CONSENTS_DELETE,
@@ -279,6 +299,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_KEY_GET_LATEST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
                          " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?"
                          " ORDER BY version DESC LIMIT 1",
+    [S_POLICY_AT] = "SELECT version, text, created_at FROM tenant_policies WHERE tenant_id = ?1"
+                    " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1",
     [S_KEY_GET] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
                   " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ? AND version = ?",
     [S_KEY_LIST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped FROM keys"
@@ -296,15 +318,16 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
                       " restricted, last_activity FROM subjects WHERE tenant_id = ? AND subject_id = ?",
     [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
-                     " key_version, created_at, updated_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+                     " key_version, created_at, updated_at, doc, version)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     /* A rewritten record is no longer anonymous: the sweep looks at it again. */
     [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8,"
-                         " anonymized = 0"
+                         " version = ?9, anonymized = 0"
                          " WHERE tenant_id = ?1 AND record_id = ?2 AND collection = ?3"
                          " AND subject_id IS ?4 AND created_at = ?6",
     [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
-                     " created_at, updated_at, doc FROM records"
+                     " created_at, updated_at, doc, version FROM records"
                      " WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_BY_SUBJECT] = "SELECT record_id FROM records WHERE tenant_id = ? AND"
                             " subject_id = ? ORDER BY created_at, record_id",
@@ -363,7 +386,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
     [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
                         " AND expires_at <= ?",
-    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?"
                      " ORDER BY seq DESC LIMIT 1",
     [S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ?1 AND seq > ?2"
@@ -377,6 +400,13 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_AUDIT_PRUNE] = "DELETE FROM audit_log WHERE tenant_id = ? AND seq <= ?",
     /* Never replaced: a second checkpoint at a seq is refused, so a rewritten log cannot
      * overwrite the signed hash that contradicts it. */
+    [S_POLICY_GRANT_PUT] = "INSERT OR REPLACE INTO policy_grants(tenant_id, admins, at)"
+                           " VALUES(?, ?, ?)",
+    [S_POLICY_GRANT_GET] = "SELECT admins FROM policy_grants WHERE tenant_id = ?",
+    [S_AUDIT_KEY_PUT] = "INSERT OR REPLACE INTO audit_key(id, public_key, created_at)"
+                        " VALUES(1, ?, ?)",
+    [S_AUDIT_KEY_GET] = "SELECT (SELECT public_key FROM audit_key WHERE id = 1),"
+                        " EXISTS(SELECT 1 FROM audit_checkpoints)",
     [S_CKPT_PUT] = "INSERT INTO audit_checkpoints(tenant_id, seq, at, hash, sig, anchor)"
                    " VALUES(?,?,?,?,?,?)",
     [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
@@ -408,7 +438,7 @@ static const char *const stmt_sql[S__COUNT] = {
                     " created_at, released_at, release_reason FROM holds WHERE tenant_id = ?"
                     " ORDER BY created_at, hold_id",
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
-                           " updated_at = ?4, doc = ?5, anonymized = 1"
+                           " updated_at = ?4, doc = ?5, version = ?7, anonymized = 1"
                            " WHERE tenant_id = ?1 AND record_id = ?2"
                            " AND (?6 = 0 OR updated_at = ?6)",
     [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
@@ -603,6 +633,10 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
         sqlite3_bind_text(st, 10, e->outcome, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 11, e->prev, 32, SQLITE_STATIC);
         sqlite3_bind_blob(st, 12, e->hash, 32, SQLITE_STATIC);
+        if (e->has_digest)
+            sqlite3_bind_blob(st, 13, e->digest, 32, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 13);
     }
     return run(s, st, err, "append to the audit log");
 }
@@ -637,6 +671,11 @@ static void read_audit(sqlite3_stmt *st, cu_audit_entry *e)
     text_col(st, 9, e->outcome, sizeof(e->outcome));
     blob32_col(st, 10, e->prev);
     blob32_col(st, 11, e->hash);
+    /* A digest of any other length reads as one of zeros: the entry then fails its hash. */
+    if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+        e->has_digest = 1;
+        blob32_col(st, 12, e->digest);
+    }
 }
 
 static cu_rc query_int(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj, int64_t *out,
@@ -668,6 +707,7 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
     sqlite3_bind_int64(st, 6, r->created_at);
     sqlite3_bind_int64(st, 7, r->updated_at);
     bind_blob(st, 8, &r->doc);
+    sqlite3_bind_int64(st, 9, r->version);
     if ((rc = run(s, st, err, "write record")) != CU_OK)
         return rc;
     if (replace && sqlite3_changes(s->db) != 1)
@@ -855,6 +895,21 @@ static cu_rc apply_auth(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int(st, 6, op->u.checkpoint.anchor ? 1 : 0);
         }
         return run(s, st, err, "write audit checkpoint");
+    case CU_OP_POLICY_GRANT:
+        st = stmt(s, S_POLICY_GRANT_PUT);
+        if (st) {
+            bind_id(st, 1, op->u.flag.tenant_id);
+            sqlite3_bind_int(st, 2, op->u.flag.value ? 1 : 0);
+            sqlite3_bind_int64(st, 3, op->u.flag.at);
+        }
+        return run(s, st, err, "store the policy grant");
+    case CU_OP_AUDIT_KEY_PUT:
+        st = stmt(s, S_AUDIT_KEY_PUT);
+        if (st) {
+            sqlite3_bind_blob(st, 1, op->u.audit_key.public_key, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, op->u.audit_key.created_at);
+        }
+        return run(s, st, err, "store the audit public key");
     case CU_OP_POLICY_PUT:
         st = stmt(s, S_POLICY_PUT);
         if (st) {
@@ -1033,6 +1088,7 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 4, op->u.record.updated_at);
             bind_blob(st, 5, &op->u.record.doc);
             sqlite3_bind_int64(st, 6, op->u.record.expect_updated_at);
+            sqlite3_bind_int64(st, 7, op->u.record.version);
         }
         rc = run_one_row(s, st, err, "anonymize record", CU_ERR_CONFLICT,
                          "the record is gone or was written meanwhile");
@@ -1649,6 +1705,7 @@ static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_reco
         out->key_version = (uint32_t)sqlite3_column_int64(st, 4);
         out->created_at = sqlite3_column_int64(st, 5);
         out->updated_at = sqlite3_column_int64(st, 6);
+        out->version = (uint32_t)sqlite3_column_int64(st, 8);
         rc = blob_copy(st, 7, &out->doc, err);
     } else if (src == SQLITE_DONE) {
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
@@ -2101,6 +2158,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 5",
         "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",
+        "PRAGMA user_version = 8",
     };
     int version = 0;
     cu_rc rc;
@@ -2299,6 +2357,61 @@ void cu_store_users_free(cu_store_user *users, size_t n)
     for (i = 0; users != NULL && i < n; i++)
         cu_store_user_cleanup(&users[i]);
     free(users);
+}
+
+static cu_rc sq_policy_grant_get(cu_store *base, cu_id tenant, int *admins, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *admins = 0;
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_POLICY_GRANT_GET)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the policy grant");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *admins = sqlite3_column_int(st, 0) != 0;
+    else if (src != SQLITE_DONE)
+        rc = db_error(s, src, err, "read the policy grant");
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static cu_rc sq_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints,
+                              cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *found = 0;
+    *checkpoints = 0;
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_AUDIT_KEY_GET)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read the audit public key");
+        goto out;
+    }
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *found = sqlite3_column_bytes(st, 0) == 32;
+        if (*found)
+            blob32_col(st, 0, pk);
+        *checkpoints = sqlite3_column_int(st, 1) != 0;
+    } else {
+        rc = db_error(s, src, err, "read the audit public key");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 static cu_rc sq_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32],
@@ -2501,6 +2614,40 @@ out:
     *out = list;
     *n = cnt;
     return CU_OK;
+}
+
+static cu_rc sq_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
+                          int64_t *created_at, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *text = NULL;
+    pthread_mutex_lock(&s->lock);
+    if ((st = stmt(s, S_POLICY_AT)) == NULL) {
+        rc = db_error(s, sqlite3_errcode(s->db), err, "read a policy version");
+        goto out;
+    }
+    bind_id(st, 1, tenant);
+    sqlite3_bind_int64(st, 2, *version);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 1);
+        *version = (unsigned)sqlite3_column_int64(st, 0);
+        *created_at = sqlite3_column_int64(st, 2);
+        if ((*text = t ? strdup((const char *)t) : NULL) == NULL)
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such policy version");
+    } else {
+        rc = db_error(s, src, err, "read a policy version");
+    }
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 static cu_rc sq_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text,
@@ -2760,11 +2907,14 @@ const cu_store_ops cu_store_sqlite = {
     .apply = sq_apply,
     .commit_stats = sq_commit_stats,
     .audit_head = sq_audit_head,
+    .audit_key_get = sq_audit_key_get,
+    .policy_grant_get = sq_policy_grant_get,
     .audit_list = sq_audit_list,
     .audit_scan = sq_audit_scan,
     .audit_seq_before = sq_audit_seq_before,
     .audit_checkpoints = sq_audit_checkpoints,
     .policy_get = sq_policy_get,
+    .policy_at = sq_policy_at,
     .record_meta_list = sq_record_meta_list,
     .subject_ids = sq_subject_ids,
     .subject_state = sq_subject_state,

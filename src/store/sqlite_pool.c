@@ -86,6 +86,9 @@ FWD(audit_seq_before, (cu_store * s, cu_id t, int64_t before, uint64_t *seq, cu_
     (r, t, before, seq, err))
 FWD(audit_checkpoints, (cu_store * s, cu_id t, cu_audit_checkpoint **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
+FWD(audit_key_get, (cu_store * s, uint8_t pk[32], int *found, int *ckpts, cu_err *err),
+    (r, pk, found, ckpts, err))
+FWD(policy_grant_get, (cu_store * s, cu_id t, int *admins, cu_err *err), (r, t, admins, err))
 FWD(master_list, (cu_store * s, uint32_t **v, uint8_t (**c)[32], size_t *n, cu_err *err),
     (r, v, c, n, err))
 FWD(tenant_get, (cu_store * s, cu_id id, cu_store_tenant *out, cu_err *err), (r, id, out, err))
@@ -118,6 +121,9 @@ FWD(user_list, (cu_store * s, cu_id t, cu_store_user **out, size_t *n, cu_err *e
     (r, t, out, n, err))
 FWD(policy_get, (cu_store * s, cu_id t, unsigned *version, char **text, cu_err *err),
     (r, t, version, text, err))
+FWD(policy_at,
+    (cu_store * s, cu_id t, unsigned *version, char **text, int64_t *created_at, cu_err *err),
+    (r, t, version, text, created_at, err))
 FWD(record_meta_list,
     (cu_store * s, cu_id t, cu_id after, size_t limit, cu_store_record_meta **out, size_t *n,
      cu_err *err),
@@ -145,6 +151,8 @@ static const cu_store_ops pool_ops = {
     .commit_stats = p_commit_stats,
     .checkpoint = p_checkpoint,
     .audit_head = p_audit_head,
+    .audit_key_get = p_audit_key_get,
+    .policy_grant_get = p_policy_grant_get,
     .audit_list = p_audit_list,
     .audit_scan = p_audit_scan,
     .audit_seq_before = p_audit_seq_before,
@@ -166,6 +174,7 @@ static const cu_store_ops pool_ops = {
     .user_list = p_user_list,
     .session_get = p_session_get,
     .policy_get = p_policy_get,
+    .policy_at = p_policy_at,
     .record_meta_list = p_record_meta_list,
     .subject_ids = p_subject_ids,
     .subject_state = p_subject_state,

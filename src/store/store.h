@@ -73,6 +73,8 @@ typedef struct cu_store_record {
     uint32_t key_version;
     int64_t created_at;
     int64_t updated_at;
+    uint32_t version;        /* 1 at creation, one more at each write; bound into the doc's AAD
+                                (0: written before versions, AAD without it) */
     cu_blob doc;             /* sealed document without its sensitive fields */
     cu_store_field *fields;  /* sealed sensitive fields */
     size_t nfields;
@@ -250,8 +252,11 @@ typedef enum cu_store_op_type {
                                 subject, hold or user still uses it; else CU_ERR_CONFLICT */
     CU_OP_SESSION_TOUCH,     /* session (token_hash, expires_at): sets its expiry; nothing if
                                 the session is gone */
-    CU_OP_USER_SESSIONS_END  /* session (tenant_id, user_id, token_hash): every session of the
+    CU_OP_USER_SESSIONS_END, /* session (tenant_id, user_id, token_hash): every session of the
                                 user but the one of token_hash (all zero: none kept) */
+    CU_OP_AUDIT_KEY_PUT,     /* audit_key: the audit signing key's public half (replaces) */
+    CU_OP_POLICY_GRANT       /* flag (tenant_id, value, at): whether the tenant's admins may
+                                bind its policy (replaces) */
 } cu_store_op_type;
 
 /* What a CU_OP_RESEAL seals again (columns in the order of old[] and ct[]). */
@@ -339,6 +344,10 @@ typedef struct cu_store_op {
             uint64_t upto;
         } audit_prune;
         struct {
+            uint8_t public_key[32];
+            int64_t created_at;
+        } audit_key;
+        struct {
             cu_id tenant_id;
             unsigned version;
             const char *text;
@@ -349,7 +358,7 @@ typedef struct cu_store_op {
             cu_id id;
             int value;
             int64_t at;
-        } flag; /* SUBJECT_RESTRICT, SUBJECT_TOUCH */
+        } flag; /* SUBJECT_RESTRICT, SUBJECT_TOUCH, POLICY_GRANT */
         cu_store_consent consent;
         cu_store_hold hold;
     } u;
@@ -366,6 +375,12 @@ typedef struct cu_store_ops {
     void (*close)(cu_store *s);
     /* Commits ops[0..n) as one durable transaction. */
     cu_rc (*apply)(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+    /* 1 in *admins if the tenant's owner lets its admins bind the policy, else 0. */
+    cu_rc (*policy_grant_get)(cu_store *s, cu_id tenant, int *admins, cu_err *err);
+    /* The audit signing key's public half as stored (*found 0 if none yet), and whether any
+     * signed checkpoint exists (*checkpoints). */
+    cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
+                           cu_err *err);
     /* The tenant's last audit entry: *seq 0 and a zero hash when it has none. */
     cu_rc (*audit_head)(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
     /* Entries matching f (see cu_audit_filter), by seq. Caller frees *out. */
@@ -383,6 +398,10 @@ typedef struct cu_store_ops {
     /* The tenant's newest policy text and its version; CU_ERR_NOT_FOUND if none. Caller frees
      * *text. */
     cu_rc (*policy_get)(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
+    /* One policy version of a tenant (0: the newest) with the version found and when it was
+     * bound (unix seconds); CU_ERR_NOT_FOUND if none. Caller frees *text. */
+    cu_rc (*policy_at)(cu_store *s, cu_id tenant, unsigned *version, char **text,
+                       int64_t *created_at, cu_err *err);
     /* Up to limit records of a tenant with ids above after, by id. Caller frees *out. */
     cu_rc (*record_meta_list)(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                               cu_store_record_meta **out, size_t *n, cu_err *err);
