@@ -170,6 +170,15 @@ static void test_P_ENC_5_data_key_rotation_reencrypts_and_destroys_the_old_versi
                              " action = 'key.destroy' AND object = 'data_key:%u'",
                              (unsigned long long)f->tenant, 1u),
                      1);
+    /* Each resealed record has its new document's digest in the log: a deep verify holds
+     * the records against it, not against their last writes (P-AUD-2). */
+    {
+        cu_audit_verify_opts vo = {.deep = 1};
+        cu_audit_report ar;
+        assert_int_equal(cu_audit_verify_with(f->v, NULL, f->tenant, &vo, &ar, &err), CU_OK);
+        assert_true(ar.ok);
+        assert_int_equal(ar.records, 4);
+    }
     /* A second pass has nothing to do. */
     assert_int_equal(cu_key_reencrypt(f->v, NULL, f->tenant, &rep, &err), CU_OK);
     assert_int_equal(rep.records + rep.holds + rep.users + rep.destroyed, 0);

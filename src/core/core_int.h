@@ -280,7 +280,9 @@ cu_rc cu_base32_encode(const uint8_t *in, size_t n, char *out, size_t outcap);
 
 /* --- audit and commit (audit.c, commit.c) ------------------------------------------------ */
 
-#define CU_AUDIT_PER_COMMIT 4
+/* Entries one commit may write: the most is the data key's re-encryption batch (keys.c), its
+ * own entry and one per record (33). */
+#define CU_AUDIT_PER_COMMIT 40
 
 /* What an operation says about itself; cu_commit adds who, why, when, from where (from the
  * cu_ctx) and chains it. Ids and names only (P-AUD-4). */

@@ -503,6 +503,7 @@ cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, con
 }
 
 #define RESEAL_BATCH 32
+_Static_assert(RESEAL_BATCH + 1 <= CU_AUDIT_PER_COMMIT, "a batch's entries fit one commit");
 
 /* Values sealed again, committed RESEAL_BATCH at a time with one audit entry each. */
 typedef struct reseal_batch {
