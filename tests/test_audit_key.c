@@ -149,8 +149,8 @@ static void test_P_AUD_2_replaced_audit_key_does_not_open(void **state)
     th_rmrf(dir);
 }
 
-/* A key file of format 1 (plain) still opens, with the same public key, and is rewritten
- * wrapped. */
+/* A vault made before keys were wrapped (no public key pinned in the database yet): its key
+ * file of format 1 (plain) still opens, with the same public key, and is rewritten wrapped. */
 static void test_P_AUD_2_plain_audit_key_is_rewrapped_at_open(void **state)
 {
     char dir[256], data[256], path[320];
@@ -166,11 +166,43 @@ static void test_P_AUD_2_plain_audit_key_is_rewrapped_at_open(void **state)
     key_file(data, path);
     write_plain(path, sk);
     cu_wipe(sk, sizeof(sk));
+    assert_int_equal(th_sql(data, "DELETE FROM audit_key"), 0);
     v = th_reopen(data);
     cu_audit_public_key(v, pk2);
     assert_memory_equal(pk, pk2, 32);
     cu_vault_close(v);
     assert_true(th_file_contains(path, "custos-audit-key 2\n", 19));
+    th_rmrf(dir);
+}
+
+/* Once the database pins a key, a plain key file is refused even when it is the pinned key
+ * itself, or when the database was changed to pin the planted one: writing the files without
+ * the master key must not swap the signing key. */
+static void test_P_AUD_2_plain_audit_key_is_refused_once_one_is_pinned(void **state)
+{
+    char dir[256], data[256], path[320], sql[256], hex[65];
+    uint8_t pk[CU_SIGN_PKBYTES], sk[CU_SIGN_SKBYTES];
+    cu_err err = {0};
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    memcpy(sk, v->audit_sk, sizeof(sk));
+    cu_vault_close(v);
+    key_file(data, path);
+    write_plain(path, sk);
+    assert_int_equal(open_rc(data, NULL, &err), CU_ERR_KEY);
+    assert_non_null(strstr(err.msg, "not wrapped"));
+    /* A planted key, pinned in the database too. */
+    assert_int_equal(cu_sign_keypair(pk, sk), CU_OK);
+    write_plain(path, sk);
+    cu_wipe(sk, sizeof(sk));
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", pk[i]);
+    snprintf(sql, sizeof(sql), "UPDATE audit_key SET public_key = x'%s'", hex);
+    assert_int_equal(th_sql(data, sql), 0);
+    assert_int_equal(open_rc(data, NULL, &err), CU_ERR_KEY);
     th_rmrf(dir);
 }
 
@@ -206,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_P_AUD_2_missing_audit_key_with_checkpoints_does_not_open),
         cmocka_unit_test(test_P_AUD_2_replaced_audit_key_does_not_open),
         cmocka_unit_test(test_P_AUD_2_plain_audit_key_is_rewrapped_at_open),
+        cmocka_unit_test(test_P_AUD_2_plain_audit_key_is_refused_once_one_is_pinned),
         cmocka_unit_test(test_P_AUD_2_master_rotation_rewraps_the_audit_key),
     };
 

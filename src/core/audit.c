@@ -342,6 +342,14 @@ cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
         return rc;
     if ((rc = key_check(v, stored, found, err)) != CU_OK)
         return rc;
+    if (mv == 0 && found)
+        /* P-AUD-2: a plain (format 1) key is read once, to wrap a key made before keys were
+         * wrapped, while the database pins none. Once one is pinned, a plain file is a key
+         * planted by someone without the master key. */
+        return cu_err_set(err, CU_ERR_KEY,
+                          "%s/%s is not wrapped under the master key, but this vault's audit key "
+                          "is: restore the right one from a backup",
+                          v->dir, AUDIT_KEY_FILE);
     /* Format 1, a new key, or one wrapped under an older master version: wrap it anew. */
     if (mv != v->master_version)
         rc = key_save(v, v->audit_sk, v->master_version, err);
