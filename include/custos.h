@@ -599,6 +599,15 @@ typedef struct cu_audit_verify_opts {
     int deep;
 } cu_audit_verify_opts;
 
+/* P-AUD-2: signs a checkpoint at the head of every chain that has entries after its last
+ * checkpoint, once that checkpoint is older_than milliseconds (0: at once), so that the end of
+ * a burst is signed without waiting for the next entry. `custos serve` calls it every second
+ * with the vault's checkpoint interval; closing a vault calls it with 0. *nsigned (may be NULL)
+ * counts the checkpoints made. */
+cu_rc cu_audit_sign_tails(cu_vault *v, int64_t older_than, size_t *nsigned, cu_err *err);
+/* The vault's checkpoint interval in milliseconds (CU_AUDIT_CHECKPOINT_MS unless overridden). */
+int64_t cu_audit_checkpoint_interval(const cu_vault *v);
+
 /* cu_audit_verify with the checks of o (NULL: none). */
 cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
                            const cu_audit_verify_opts *o, cu_audit_report *report, cu_err *err);

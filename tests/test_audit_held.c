@@ -92,6 +92,39 @@ static void test_P_AUD_2_checkpoint_on_time_while_entries_arrive(void **state)
     assert_int_equal(sql_int(f, "count(*)", "audit_checkpoints"), 1);
 }
 
+/* The end of a burst is signed without waiting for a next entry: by the server's timer once
+ * the interval has passed (cu_audit_sign_tails), and by any process when it closes the vault. */
+static void test_P_AUD_2_end_of_a_burst_is_signed_without_a_next_entry(void **state)
+{
+    fx *f = *state;
+    cu_err err = {0};
+    size_t n = 9;
+
+    acts(f, 3);
+    assert_int_equal(sql_int(f, "count(*)", "audit_checkpoints"), 0);
+    assert_int_equal(cu_audit_sign_tails(f->v, CU_AUDIT_CHECKPOINT_MS, &n, &err), CU_OK);
+    assert_int_equal(n, 0); /* not yet: the interval has not passed */
+    cu_clock_set(T0 + CU_AUDIT_CHECKPOINT_MS / 1000 + 1);
+    assert_int_equal(cu_audit_sign_tails(f->v, CU_AUDIT_CHECKPOINT_MS, &n, &err), CU_OK);
+    assert_int_equal(n, 2); /* the tenant's chain, and the platform's (the tenant's creation) */
+    assert_int_equal(sql_int(f, "max(seq)", "audit_checkpoints"),
+                     sql_int(f, "max(seq)", "audit_log"));
+    assert_int_equal(cu_audit_sign_tails(f->v, 0, &n, &err), CU_OK);
+    assert_int_equal(n, 0); /* nothing new to sign */
+    acts(f, 2);
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(sql_int(f, "max(seq)", "audit_checkpoints"),
+                     sql_int(f, "max(seq)", "audit_log"));
+    f->v = th_reopen(f->data);
+    /* Reopened, the head is loaded anew: a tail already signed is not signed twice. */
+    acts(f, 1);
+    assert_int_equal(cu_audit_sign_tails(f->v, 0, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(cu_audit_sign_tails(f->v, 0, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+}
+
 /* The tenant's copy of its checkpoints, as exported. Caller frees *out. */
 static void hold(fx *f, cu_audit_checkpoint **out, size_t *n)
 {
@@ -228,6 +261,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_P_AUD_2_checkpoint_on_time_while_entries_arrive),
+        T(test_P_AUD_2_end_of_a_burst_is_signed_without_a_next_entry),
         T(test_P_AUD_2_rewritten_tail_is_caught_against_held_checkpoints),
         T(test_P_AUD_2_cut_tail_is_caught_against_held_checkpoints),
         T(test_P_AUD_2_held_checkpoints_verify_and_keys_are_checked),

@@ -90,8 +90,9 @@ static const char *const envs[NSETTINGS] = {
     "CUSTOS_LOGIN_PER_TENANT", "CUSTOS_SESSION_IDLE", "CUSTOS_ALLOWED_ORIGINS",
     "CUSTOS_LOGIN_FREE_FAILURES"};
 
-/* The retention sweep inside the server (P-RET-1): a thread that sweeps every interval
- * seconds and logs counts, never values, as a JSON line on stderr. */
+/* The server's background thread: the retention sweep (P-RET-1) every interval seconds, and
+ * the signing of the audit chains' tails (P-AUD-2) every second; it logs counts, never values,
+ * as JSON lines on stderr. */
 typedef struct sweeper {
     cu_vault *v;
     unsigned long interval;
@@ -118,36 +119,54 @@ static void reencrypt_pending(cu_vault *v)
                 rep.records, rep.holds, rep.users, rep.destroyed, rep.remaining);
 }
 
+/* One sweep, its counts (never values) on stderr, then the pending re-encryption. */
+static void sweep_once(cu_vault *v)
+{
+    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
+    cu_sweep_report rep;
+    cu_err err = {0};
+
+    if (cu_sweep(v, &ctx, &rep, &err) == CU_OK) {
+        cJSON *o = cu_http_sweep_json(&rep);
+        char *line;
+        cJSON_AddStringToObject(o, "sweep", "ok");
+        if ((line = cJSON_PrintUnformatted(o)) != NULL)
+            fprintf(stderr, "%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+    } else
+        fprintf(stderr, "{\"sweep\":\"%s\"}\n", cu_rc_name(err.code));
+    reencrypt_pending(v);
+}
+
+/* Every second: the audit chains' unsigned tails are signed once their last checkpoint is
+ * older than the checkpoint interval (P-AUD-2); every interval seconds (0: never), a sweep. */
 static void *sweep_loop(void *arg)
 {
     sweeper *s = arg;
-    cu_ctx ctx = {.actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
+    struct timespec next_sweep;
 
+    clock_gettime(CLOCK_MONOTONIC, &next_sweep);
+    next_sweep.tv_sec += (time_t)s->interval;
     pthread_mutex_lock(&s->m);
     while (!s->stop) {
-        struct timespec until;
-        cu_sweep_report rep;
+        struct timespec until, now;
         cu_err err = {0};
-        cu_rc rc;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += (time_t)s->interval;
+        until.tv_sec += 1;
         while (!s->stop && pthread_cond_timedwait(&s->c, &s->m, &until) == 0)
             ;
         if (s->stop)
             break;
         pthread_mutex_unlock(&s->m);
-        rc = cu_sweep(s->v, &ctx, &rep, &err);
-        if (rc == CU_OK) {
-            cJSON *o = cu_http_sweep_json(&rep);
-            char *line;
-            cJSON_AddStringToObject(o, "sweep", "ok");
-            if ((line = cJSON_PrintUnformatted(o)) != NULL)
-                fprintf(stderr, "%s\n", line);
-            free(line);
-            cJSON_Delete(o);
-        } else
-            fprintf(stderr, "{\"sweep\":\"%s\"}\n", cu_rc_name(err.code));
-        reencrypt_pending(s->v);
+        if (cu_audit_sign_tails(s->v, cu_audit_checkpoint_interval(s->v), NULL, &err) != CU_OK)
+            fprintf(stderr, "{\"checkpoint\":\"%s\"}\n", cu_rc_name(err.code));
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (s->interval > 0 && now.tv_sec >= next_sweep.tv_sec) {
+            sweep_once(s->v);
+            clock_gettime(CLOCK_MONOTONIC, &next_sweep);
+            next_sweep.tv_sec += (time_t)s->interval;
+        }
         pthread_mutex_lock(&s->m);
     }
     pthread_mutex_unlock(&s->m);
@@ -441,7 +460,7 @@ int cmd_serve(int argc, char **argv)
     sw.interval = interval;
     pthread_mutex_init(&sw.m, NULL);
     pthread_cond_init(&sw.c, NULL);
-    if (interval > 0 && pthread_create(&sw.th, NULL, sweep_loop, &sw) == 0)
+    if (pthread_create(&sw.th, NULL, sweep_loop, &sw) == 0)
         sw.started = 1;
     if (cu_http_serve(&hc, v, &err) != CU_OK)
         rc = cli_fail(&err);

@@ -122,6 +122,11 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int64_t cu_audit_now_ms(void)
+{
+    return now_ms();
+}
+
 void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
 {
     va_list ap;

@@ -38,6 +38,7 @@ typedef struct head {
     uint8_t hash[32];
     int64_t ckpt_at; /* `at` of the chain's last checkpoint, or of its first entry since the
                         head was loaded (0: none yet) */
+    uint64_t ckpt_seq; /* seq of the last checkpoint this process signed (0: none yet) */
 } head;
 
 struct cu_heads {
@@ -161,6 +162,7 @@ static int checkpoint_due(head *h, const cu_audit_entry *e, int64_t ms)
     if (e->seq % CU_AUDIT_CHECKPOINT_EVERY != 0 && e->at - h->ckpt_at < ms)
         return 0;
     h->ckpt_at = e->at;
+    h->ckpt_seq = e->seq;
     return 1;
 }
 
@@ -299,4 +301,76 @@ cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n
     if (req.rc != CU_OK && err != NULL)
         *err = req.err;
     return req.rc;
+}
+
+/* --- the tail of each chain ------------------------------------------------------------------ */
+
+/* Runs fn with the heads to itself: as a group's leader does, so no group changes them
+ * meanwhile. */
+static cu_rc as_leader(cu_vault *v, cu_rc (*fn)(cu_vault *, void *, cu_err *), void *arg,
+                       cu_err *err)
+{
+    cu_rc rc;
+
+    pthread_mutex_lock(&v->commit_lock);
+    while (v->committing)
+        pthread_cond_wait(&v->commit_cond, &v->commit_lock);
+    v->committing = 1;
+    pthread_mutex_unlock(&v->commit_lock);
+    rc = fn(v, arg, err);
+    pthread_mutex_lock(&v->commit_lock);
+    v->committing = 0;
+    pthread_cond_broadcast(&v->commit_cond);
+    pthread_mutex_unlock(&v->commit_lock);
+    return rc;
+}
+
+typedef struct tails {
+    int64_t now, older_than;
+    size_t n;
+} tails;
+
+static cu_rc sign_tails(cu_vault *v, void *arg, cu_err *err)
+{
+    tails *t = arg;
+    cu_heads *h = v->heads;
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < h->cap && rc == CU_OK; i++) {
+        head *e = &h->slots[i];
+        cu_store_op op;
+        if (!e->used || e->seq == 0 || e->seq <= e->ckpt_seq || t->now - e->ckpt_at < t->older_than)
+            continue;
+        memset(&op, 0, sizeof(op));
+        op.type = CU_OP_AUDIT_CHECKPOINT;
+        cu_audit_sign(v, 0, e->tenant, e->seq, t->now, e->hash, &op.u.checkpoint);
+        rc = v->store->ops->apply(v->store, &op, 1, err);
+        if (rc == CU_ERR_EXISTS) /* signed before this process loaded the head */
+            rc = CU_OK;
+        else if (rc == CU_OK)
+            t->n++;
+        if (rc == CU_OK) {
+            e->ckpt_seq = e->seq;
+            e->ckpt_at = t->now;
+        }
+    }
+    return rc;
+}
+
+/* P-AUD-2: a checkpoint on time must not wait for the next entry. Signs the head of every
+ * chain written since its last checkpoint, once that checkpoint is older_than ms, so the end of
+ * a burst (the last reads before a quiet night) is signed too. */
+cu_rc cu_audit_sign_tails(cu_vault *v, int64_t older_than, size_t *nsigned, cu_err *err)
+{
+    tails t = {.now = cu_audit_now_ms(), .older_than = older_than};
+    cu_rc rc = as_leader(v, sign_tails, &t, err);
+
+    if (nsigned)
+        *nsigned = t.n;
+    return rc;
+}
+
+int64_t cu_audit_checkpoint_interval(const cu_vault *v)
+{
+    return v->checkpoint_ms;
 }

@@ -377,6 +377,9 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
 cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const cu_policy *p,
                       int64_t now, cu_sweep_report *rep, cu_err *err);
 
+/* The audit clock: unix milliseconds (the settable clock in test builds). */
+int64_t cu_audit_now_ms(void);
+
 cu_rc cu_heads_new(cu_heads **out);
 void cu_heads_free(cu_heads *h);
 
