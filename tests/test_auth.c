@@ -775,8 +775,8 @@ static void test_P_ACC_6_per_source_failures_back_off_across_emails(void **state
     assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
 }
 
-/* P-ACC-6: attempts per source and per tenant per minute, counted before any hashing. */
-static void test_P_ACC_6_rate_limits_per_source_and_tenant(void **state)
+/* P-ACC-6: attempts per source per minute, counted before any hashing. */
+static void test_P_ACC_6_rate_limits_per_source(void **state)
 {
     fx *f = *state;
     cu_auth_limits lim = {.source_per_min = 3, .tenant_per_min = 5};
