@@ -436,7 +436,8 @@ typedef struct cu_auth_limits {
     unsigned hash_slots;     /* password hashes run at once by logins and re-authentication */
     unsigned hash_wait_ms;   /* how long a login waits for a slot before CU_ERR_UNAVAILABLE */
     unsigned source_per_min; /* login attempts per source address per minute */
-    unsigned tenant_per_min; /* login attempts per tenant per minute */
+    unsigned tenant_per_min; /* wrong passwords per tenant per minute, past which addresses
+                                that have failed are refused until the next minute */
     unsigned session_idle;   /* seconds without a request after which a session ends */
     unsigned free_failures;  /* failed passwords per (source, account) before the back-off
                                 starts; a source alone gets four times as many */

@@ -775,8 +775,8 @@ static void test_P_ACC_6_per_source_failures_back_off_across_emails(void **state
     assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
 }
 
-/* P-ACC-6: attempts per source and per tenant per minute, counted before any hashing. */
-static void test_P_ACC_6_rate_limits_per_source_and_tenant(void **state)
+/* P-ACC-6: attempts per source per minute, counted before any hashing. */
+static void test_P_ACC_6_rate_limits_per_source(void **state)
 {
     fx *f = *state;
     cu_auth_limits lim = {.source_per_min = 3, .tenant_per_min = 5};
@@ -795,16 +795,124 @@ static void test_P_ACC_6_rate_limits_per_source_and_tenant(void **state)
                      CU_ERR_RATE_LIMITED);
     assert_int_equal(ra, 50);
     assert_int_equal(cu_auth_argon2_calls - before, 0);
-    /* Another source has its own three, but the tenant only two more. */
+    /* Another source has its own three. */
     assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
-    assert_int_equal(login_from(f, "198.51.100.8", "nobody@example.com", PW, NULL, NULL, &err),
-                     CU_ERR_AUTH);
-    assert_int_equal(login_from(f, "198.51.100.8", "ada@example.com", PW, NULL, &ra, &err),
-                     CU_ERR_RATE_LIMITED);
-    assert_int_equal(ra, 50);
     /* A new minute, new allowances. */
     cu_clock_set(T0 + 60);
     assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+}
+
+/* P-ACC-6 (review of issue 18, 2): the tenant's limit counts failures only, and refuses only
+ * addresses that have failed themselves: addresses guessing together cannot refuse the right
+ * password to a tenant's users, nor do many right logins fill it. */
+static void test_P_ACC_6_tenant_limit_counts_failures_and_spares_clean_sources(void **state)
+{
+    fx *f = *state;
+    cu_auth_limits lim = {.source_per_min = 3, .tenant_per_min = 5};
+    const char *ok_src[] = {"198.51.100.1", "198.51.100.2", "198.51.100.3"};
+    char src[32];
+    unsigned long before;
+    unsigned ra = 0;
+    cu_err err = {0};
+
+    cu_auth_limits_set(f->v, &lim);
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    for (int i = 0; i < 9; i++)
+        if (login_from(f, ok_src[i % 3], "ada@example.com", PW, NULL, NULL, &err) != CU_OK)
+            fail_msg("right login %d: %s", i + 1, err.msg);
+    /* Five addresses fail once each: the tenant's five failures of the minute. */
+    for (int i = 0; i < 5; i++) {
+        snprintf(src, sizeof(src), "203.0.113.%d", i + 1);
+        assert_int_equal(login_from(f, src, "ada@example.com", "wrong password!", NULL, NULL, &err),
+                         CU_ERR_AUTH);
+    }
+    before = cu_auth_argon2_calls;
+    assert_int_equal(login_from(f, "203.0.113.1", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_true(ra > 0 && ra <= 60);
+    assert_int_equal(cu_auth_argon2_calls - before, 0);
+    /* An address that has not failed still logs in, and one of the busy minute too. */
+    assert_int_equal(login_from(f, "192.0.2.77", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+    cu_clock_set(T0 + 1);
+    assert_int_equal(login_from(f, "198.51.100.4", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+    /* The other tenant is untouched; a new minute frees the failed addresses. */
+    add_user(f, f->b, "bob@example.com", CU_ROLE_AGENT);
+    assert_int_equal(login(f, f->b, "bob@example.com", PW, NULL, NULL, &err), CU_OK);
+    cu_clock_set(T0 + 61);
+    assert_int_equal(login_from(f, "203.0.113.1", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+}
+
+/* P-ACC-6 (review of issue 18, 1): a flood of attempts, refused or not, with fresh emails and
+ * tenants, evicts no entry that refuses: a backed-off (address, account) stays backed off and
+ * the flooding address gets no more than its own limit. The clock is held, as in the attack. */
+static void test_P_ACC_6_a_flood_frees_no_back_off(void **state)
+{
+    fx *f = *state;
+    char buf[96];
+    cu_th_key keys[3];
+    unsigned long before;
+    unsigned allowed = 0, ra = 0;
+    cu_err err = {0};
+
+    add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(
+            login_from(f, "198.51.100.7", "ada@example.com", "wrong password!", NULL, NULL, &err),
+            CU_ERR_AUTH);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    /* One address: 60,000 logins with fresh emails and tenant ids, each failing if let in. */
+    for (int i = 0; i < 60000; i++) {
+        cu_id t = 1000000 + (cu_id)i;
+        int n = snprintf(buf, sizeof(buf), "203.0.113.66 user%d@example.com", i);
+        cu_throttle_key(f->v, CU_TH_SOURCE, "203.0.113.66", 12, &keys[0]);
+        cu_throttle_key(f->v, CU_TH_TENANT, &t, sizeof(t), &keys[1]);
+        cu_throttle_key(f->v, CU_TH_ACCOUNT, buf, (size_t)n, &keys[2]);
+        if (cu_throttle_check(f->v, keys, 3, T0, NULL, &err) == CU_OK) {
+            allowed++;
+            for (int k = 0; k < 3; k++)
+                cu_throttle_failed(f->v, &keys[k], T0);
+        }
+    }
+    assert_true(allowed <= CU_AUTH_SOURCE_PER_MIN);
+    /* Then 60,000 addresses, one failure each: entries churn, but none that refuses goes. */
+    for (int i = 0; i < 60000; i++) {
+        cu_id t = 1000000 + (cu_id)i;
+        int sl = snprintf(buf, sizeof(buf), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        cu_throttle_key(f->v, CU_TH_SOURCE, buf, (size_t)sl, &keys[0]);
+        cu_throttle_key(f->v, CU_TH_TENANT, &t, sizeof(t), &keys[1]);
+        cu_throttle_key(f->v, CU_TH_ACCOUNT, buf, (size_t)sl, &keys[2]);
+        if (cu_throttle_check(f->v, keys, 3, T0, NULL, &err) == CU_OK)
+            for (int k = 0; k < 3; k++)
+                cu_throttle_failed(f->v, &keys[k], T0);
+    }
+    before = cu_auth_argon2_calls;
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, NULL, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(cu_auth_argon2_calls - before, 0);
+    cu_throttle_key(f->v, CU_TH_SOURCE, "203.0.113.66", 12, &keys[0]);
+    assert_int_equal(cu_throttle_check(f->v, keys, 1, T0, NULL, &err), CU_ERR_RATE_LIMITED);
+    /* The owner, from elsewhere, is not held off. */
+    assert_int_equal(login_from(f, "192.0.2.1", "ada@example.com", PW, NULL, NULL, &err), CU_OK);
+}
+
+/* P-ACC-6 (review of issue 18, 3): a failed login to a tenant that does not exist costs the
+ * same durable audit write as one to a tenant that does, in the platform's log, naming
+ * nothing personal. */
+static void test_P_ACC_6_unknown_tenant_login_costs_an_audit_write(void **state)
+{
+    fx *f = *state;
+    int before = th_sql_int(f->data, "SELECT count(*) FROM audit_log WHERE tenant_id = 0");
+    cu_err err = {0};
+
+    assert_int_equal(login(f, 424242, "ada@example.com", PW, NULL, NULL, &err), CU_ERR_AUTH);
+    assert_int_equal(th_sql_int(f->data,
+                                "SELECT count(*) FROM audit_log WHERE tenant_id = 0 AND "
+                                "action = 'user.login_failed' AND object = 'tenant:unknown'"),
+                     1);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM audit_log WHERE tenant_id = 0"),
+                     before + 1);
+    assert_false(in_files(f, "ada@example.com"));
 }
 
 typedef struct login_job {
@@ -879,10 +987,12 @@ static void test_P_ACC_2_second_factor_failures_back_off_on_their_own(void **sta
     for (int i = 0; i < 4; i++)
         assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, wrong, NULL, &err),
                          CU_ERR_MFA_REQUIRED);
-    /* The fourth wrong code backs off 30 s, the right one included, from any address. */
-    assert_int_equal(login_from(f, "203.0.113.9", "ada@example.com", PW, code, &ra, &err),
+    /* The fourth wrong code backs off 30 s, the right one included, from that address; from
+     * another the right code works (review of issue 18, 2). */
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, code, &ra, &err),
                      CU_ERR_RATE_LIMITED);
     assert_int_equal(ra, 30);
+    assert_int_equal(login_from(f, "203.0.113.9", "ada@example.com", PW, code, NULL, &err), CU_OK);
     cu_clock_set(T0 + 60);
     assert_int_equal(cu_totp(secret, 20, T0 + 60, 6, code), CU_OK);
     assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, code, NULL, &err), CU_OK);
@@ -893,6 +1003,42 @@ static void test_P_ACC_2_second_factor_failures_back_off_on_their_own(void **sta
     cu_clock_set(T0 + 90);
     assert_int_equal(cu_totp(secret, 20, T0 + 90, 6, code), CU_OK);
     assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, code, NULL, &err), CU_OK);
+}
+
+/* P-ACC-2 (review of issue 18, 2): wrong codes from many addresses reach a much higher limit
+ * per user, which holds every address off; and failed re-authentications (password or code)
+ * never count against the login's second factor. */
+static void test_P_ACC_2_second_factor_limit_per_user_and_reauth_apart(void **state)
+{
+    fx *f = *state;
+    cu_id u = add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
+    char code[11], wrong[11], src[32], uri[CU_TOTP_URI_MAX];
+    uint8_t secret[20];
+    unsigned ra = 0;
+    cu_err err = {0};
+
+    enable_totp(f, f->a, u, secret);
+    cu_clock_set(T0 + 30);
+    assert_int_equal(cu_totp(secret, 20, T0 + 30, 6, code), CU_OK);
+    snprintf(wrong, sizeof(wrong), "%06d", (atoi(code) + 1) % 1000000);
+    /* A stolen session with the password: re-authentication failures, many. */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(cu_user_totp_enroll(f->v, NULL, f->a, u, i % 2 ? PW : "wrong password!",
+                                             wrong, uri, NULL, &err),
+                         i < 4 ? CU_ERR_AUTH : CU_ERR_RATE_LIMITED);
+    assert_int_equal(login_from(f, "198.51.100.7", "ada@example.com", PW, code, NULL, &err), CU_OK);
+    /* Thirty wrong codes from ten addresses: the thirty-first backs every address off. */
+    cu_clock_set(T0 + 60);
+    assert_int_equal(cu_totp(secret, 20, T0 + 60, 6, code), CU_OK);
+    snprintf(wrong, sizeof(wrong), "%06d", (atoi(code) + 1) % 1000000);
+    for (int i = 0; i < 31; i++) {
+        snprintf(src, sizeof(src), "203.0.113.%d", i / 3 + 1);
+        if (login_from(f, src, "ada@example.com", PW, wrong, NULL, &err) != CU_ERR_MFA_REQUIRED)
+            fail_msg("wrong code %d: %s", i + 1, err.msg);
+    }
+    assert_int_equal(login_from(f, "192.0.2.1", "ada@example.com", PW, code, &ra, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(ra, 30);
 }
 
 /* P-ACC-2 (issue 18, 9): a session alone cannot replace the second factor. */
@@ -1316,9 +1462,13 @@ int main(void)
         T(test_P_ACC_6_unknown_email_and_wrong_password_look_the_same),
         T(test_P_ACC_6_backoff_per_source_and_account_alike_for_unknown_emails),
         T(test_P_ACC_6_per_source_failures_back_off_across_emails),
-        T(test_P_ACC_6_rate_limits_per_source_and_tenant),
+        T(test_P_ACC_6_rate_limits_per_source),
+        T(test_P_ACC_6_tenant_limit_counts_failures_and_spares_clean_sources),
+        T(test_P_ACC_6_a_flood_frees_no_back_off),
+        T(test_P_ACC_6_unknown_tenant_login_costs_an_audit_write),
         T(test_P_ACC_6_password_hashes_run_in_bounded_slots),
         T(test_P_ACC_2_second_factor_failures_back_off_on_their_own),
+        T(test_P_ACC_2_second_factor_limit_per_user_and_reauth_apart),
         T(test_P_ACC_2_reenrolment_needs_the_password_and_a_current_code),
         T(test_P_ACC_2_confirming_a_factor_ends_the_other_sessions),
         T(test_sessions_end_when_idle_or_old_and_are_purged),

@@ -49,7 +49,7 @@ static const char help[] =
     "  --login-slots N         password hashes at once (default 4)         CUSTOS_LOGIN_SLOTS\n"
     "  --login-per-source N    login attempts per address a minute (30)\n"
     "                                                      CUSTOS_LOGIN_PER_SOURCE\n"
-    "  --login-per-tenant N    login attempts per tenant a minute (600)\n"
+    "  --login-per-tenant N    wrong passwords per tenant a minute (600)\n"
     "                                                      CUSTOS_LOGIN_PER_TENANT\n"
     "  --login-free-failures N wrong passwords per address and account\n"
     "                          before the back-off (default 5; an address\n"

@@ -14,7 +14,8 @@
  * source and tenant and back-offs per (source, account) refuse before any hashing, keyed by the
  * email whether or not a user has it, so a refusal tells nothing either and nobody can lock
  * a user out from elsewhere; the hashes run in a few slots, so a flood cannot exhaust memory.
- * Second-factor failures have their own small limit per user.
+ * Second-factor failures have their own small limit per (source, user) and a much higher one
+ * per user; re-authentication failures have their own.
  *
  * Sessions end when unused for the vault's session_idle or CU_SESSION_TTL after login; the
  * row's expires_at is the idle deadline, pushed forward by use at most once a minute.
@@ -392,16 +393,32 @@ static void login_keys(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char 
     cu_wipe(buf, sizeof(buf));
 }
 
-/* The key of a user's second-factor failures. */
-static void mfa_key(cu_vault *v, cu_id tenant, cu_id user, cu_th_key *k)
+/* The keys of a user's second-factor failures at login: from ctx's source (a small limit),
+ * and from every source (a much higher one), so that whoever has the password cannot hold
+ * the user's own logins off for long from one address (P-ACC-2). */
+static void mfa_keys(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_th_key k[2])
 {
+    const char *src = ctx != NULL && ctx->source != NULL ? ctx->source : "unknown";
+    uint8_t buf[2 * sizeof(cu_id) + 64];
     cu_id both[2] = {tenant, user};
+    size_t sl = strnlen(src, 64);
 
-    cu_throttle_key(v, CU_TH_MFA, both, sizeof(both), k);
+    memcpy(buf, both, sizeof(both));
+    memcpy(buf + sizeof(both), src, sl);
+    cu_throttle_key(v, CU_TH_MFA, buf, sizeof(both) + sl, &k[0]);
+    cu_throttle_key(v, CU_TH_MFA_USER, both, sizeof(both), &k[1]);
+}
+
+/* Counts a second-factor failure against both keys. */
+static void mfa_failed(cu_vault *v, const cu_th_key k[2], int64_t now)
+{
+    cu_throttle_failed(v, &k[0], now);
+    cu_throttle_failed(v, &k[1], now);
 }
 
 /* P-ACC-6: a failed login is written to the tenant's log, then answered code with msg. An
- * email no user has is written as user:unknown, so that it costs the same durable write as a
+ * email no user has is written as user:unknown, and a tenant that does not exist (tenant 0)
+ * as tenant:unknown in the platform's log, so that each costs the same durable write as a
  * wrong password (no timing oracle). */
 static cu_rc login_failed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_rc code,
                           const char *msg, cu_err *err)
@@ -409,7 +426,9 @@ static cu_rc login_failed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id us
     cu_audit_in a;
     cu_rc rc;
 
-    if (user != 0)
+    if (tenant == 0)
+        cu_audit_in_set(&a, 0, "user.login_failed", "tenant:unknown");
+    else if (user != 0)
         cu_audit_in_set(&a, tenant, "user.login_failed", "user:%llu", (unsigned long long)user);
     else
         cu_audit_in_set(&a, tenant, "user.login_failed", "user:unknown");
@@ -419,19 +438,19 @@ static cu_rc login_failed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id us
 }
 
 /* P-ACC-2: the second factor, once the password is right. A missing code only asks for one;
- * a wrong or already used code counts against the user's own small limit (CU_TH_MFA), which
- * backs off. *step gets the accepted code's step. */
+ * a wrong or already used code counts against the user's limits from this source (small)
+ * and from every source (much higher), which back off. *step gets the accepted code's step. */
 static cu_rc second_factor(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *code,
                            int64_t now, int64_t *step, unsigned *retry_after, cu_err *err)
 {
     uint8_t secret[CU_TOTP_SECRET_BYTES];
-    cu_th_key k;
+    cu_th_key k[2];
     cu_rc rc;
 
     if (code == NULL || code[0] == '\0')
         return cu_err_set(err, CU_ERR_MFA_REQUIRED, "a TOTP code is required");
-    mfa_key(v, u->tenant_id, u->id, &k);
-    if ((rc = cu_throttle_check(v, &k, 1, now, retry_after, err)) != CU_OK)
+    mfa_keys(v, ctx, u->tenant_id, u->id, k);
+    if ((rc = cu_throttle_check(v, k, 2, now, retry_after, err)) != CU_OK)
         return rc;
     rc = cu_user_totp_open(v, u, &u->totp_secret, u->totp_key_version, secret, err);
     if (rc == CU_OK)
@@ -440,7 +459,7 @@ static cu_rc second_factor(cu_vault *v, const cu_ctx *ctx, const cu_store_user *
     if (rc == CU_OK && *step <= u->totp_last_step)
         rc = CU_ERR_CONFLICT; /* a code is good once: no step at or before the last one */
     if (rc == CU_ERR_AUTH || rc == CU_ERR_CONFLICT) {
-        cu_throttle_failed(v, &k, now);
+        mfa_failed(v, k, now);
         return login_failed(v, ctx, u->tenant_id, u->id, CU_ERR_MFA_REQUIRED,
                             rc == CU_ERR_AUTH ? "the TOTP code is not valid"
                                               : "the TOTP code was already used",
@@ -493,7 +512,7 @@ static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, 
                         cu_err *err)
 {
     int64_t step = 0;
-    cu_th_key k;
+    cu_th_key k[2];
     cu_rc rc;
 
     if (u->totp_enabled &&
@@ -501,16 +520,17 @@ static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, 
         return rc;
     rc = start_session(v, ctx, u, step, now, token, err);
     if (rc == CU_ERR_CONFLICT && step > 0) {
-        mfa_key(v, u->tenant_id, u->id, &k);
-        cu_throttle_failed(v, &k, now);
+        mfa_keys(v, ctx, u->tenant_id, u->id, k);
+        mfa_failed(v, k, now);
         return login_failed(v, ctx, u->tenant_id, u->id, CU_ERR_MFA_REQUIRED,
                             "the TOTP code was already used", err);
     }
     if (rc == CU_ERR_CONFLICT)
         return cu_err_set(err, CU_ERR_AUTH, LOGIN_FAILED); /* the user was deleted meanwhile */
     if (rc == CU_OK && step > 0) {
-        mfa_key(v, u->tenant_id, u->id, &k);
-        cu_throttle_clear(v, &k);
+        mfa_keys(v, ctx, u->tenant_id, u->id, k);
+        cu_throttle_clear(v, &k[0]);
+        cu_throttle_clear(v, &k[1]);
     }
     return rc;
 }
@@ -575,9 +595,9 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
     cu_auth_slot_release(v);
     if (rc == CU_ERR_AUTH) {
         cu_throttle_failed(v, &keys[0], now);
+        cu_throttle_failed(v, &keys[1], now);
         cu_throttle_failed(v, &keys[2], now);
-        if (tenant_ok)
-            rc = login_failed(v, ctx, tenant, u.id, CU_ERR_AUTH, LOGIN_FAILED, err);
+        rc = login_failed(v, ctx, tenant_ok ? tenant : 0, u.id, CU_ERR_AUTH, LOGIN_FAILED, err);
         goto out;
     }
     if (rc != CU_OK)
@@ -599,19 +619,22 @@ out:
 }
 
 /* P-ACC-2: a user proves itself again before changing its second factor. Failures count
- * against its second-factor limit; a hash runs in a slot, as for a login. */
+ * against its own re-authentication limit (CU_TH_REAUTH), never the login's second-factor
+ * ones, so a stolen session cannot hold the user's logins off; a hash runs in a slot, as
+ * for a login. */
 cu_rc cu_auth_reauth(cu_vault *v, const cu_store_user *u, const char *password, const char *code,
                      int64_t *step, unsigned *retry_after, cu_err *err)
 {
     uint8_t secret[CU_TOTP_SECRET_BYTES];
     int64_t now = cu_clock_now();
+    cu_id both[2] = {u->tenant_id, u->id};
     cu_th_key k;
     cu_rc rc;
 
     *step = 0;
     if (retry_after)
         *retry_after = 0;
-    mfa_key(v, u->tenant_id, u->id, &k);
+    cu_throttle_key(v, CU_TH_REAUTH, both, sizeof(both), &k);
     if ((rc = cu_throttle_check(v, &k, 1, now, retry_after, err)) != CU_OK)
         return rc;
     if (password == NULL || strnlen(password, CU_PASSWORD_MAX + 1) > CU_PASSWORD_MAX) {

@@ -217,10 +217,12 @@ cu_rc cu_auth_password_verify(const char *hash, const char *pw) CU_WUR;
 
 /* Login throttling (throttle.c, P-ACC-6): in-memory counters keyed by a keyed hash. */
 typedef enum cu_th_kind {
-    CU_TH_SOURCE,  /* a source address: a rate limit and a failure back-off */
-    CU_TH_TENANT,  /* a tenant: a rate limit */
-    CU_TH_ACCOUNT, /* (source, tenant, normalized email): a failure back-off */
-    CU_TH_MFA      /* (tenant, user): second-factor and re-authentication failures */
+    CU_TH_SOURCE,   /* a source address: a rate limit and a failure back-off */
+    CU_TH_TENANT,   /* a tenant: a limit of failures a minute, for sources that failed */
+    CU_TH_ACCOUNT,  /* (source, tenant, normalized email): a failure back-off */
+    CU_TH_MFA,      /* (source, tenant, user): second-factor failures at login */
+    CU_TH_MFA_USER, /* (tenant, user): the same from every source, a much higher limit */
+    CU_TH_REAUTH    /* (tenant, user): re-authentication failures */
 } cu_th_kind;
 typedef struct cu_th_key {
     uint8_t b[16];
@@ -231,12 +233,15 @@ cu_rc cu_auth_state_new(cu_auth_state **out, cu_err *err);
 void cu_auth_state_free(cu_auth_state *s);
 /* The key of what data[0..len) names, for a counter of kind. */
 void cu_throttle_key(cu_vault *v, cu_th_kind kind, const void *data, size_t len, cu_th_key *out);
-/* Checks every key (back-offs, and the rate limits of source and tenant keys) and, if none
- * refuses, counts one attempt against the rate limits. CU_ERR_RATE_LIMITED with the longest
+/* Checks the source key first, then (unless it refuses) every other key: back-offs, the
+ * source's rate limit, and the tenant's failure limit for a source that has failed. If none
+ * refuses, makes every key's entry and counts one attempt against the source's rate limit;
+ * when no entry can be made without evicting one that refuses, it refuses (fail closed). CU_ERR_RATE_LIMITED with the longest
  * wait in *retry_after (may be NULL) if one does. */
 cu_rc cu_throttle_check(cu_vault *v, const cu_th_key *keys, size_t n, int64_t now,
                         unsigned *retry_after, cu_err *err);
-/* Counts a failure of k at now, starting or lengthening its back-off. */
+/* Counts a failure of k at now, starting or lengthening its back-off (for a tenant key: one
+ * more failure in its minute). */
 void cu_throttle_failed(cu_vault *v, const cu_th_key *k, int64_t now);
 /* Forgets k's failures (a success). */
 void cu_throttle_clear(cu_vault *v, const cu_th_key *k);

@@ -9,9 +9,13 @@
  * an attacker gains one fresh allowance per restart, which the operator controls.
  *
  * Entries are keyed by a keyed hash (HMAC-SHA256 under a random per-process key) of what they
- * count, so no email or address is held in clear, and the table has a fixed size: a full probe
- * run evicts its least recently used entry. An account is the (tenant, normalized email) pair,
- * whether or not a user has it, so throttling answers alike for unknown and known emails.
+ * count, so no email or address is held in clear, and the table has a fixed size. A check
+ * only looks entries up; one is made only for an attempt let through (which then costs a
+ * password hash) or for its failure, so refused floods make none. A full probe run evicts its
+ * least recently used entry that does not refuse (neither backing off nor with a full rate
+ * window); if every entry there refuses, the attempt is refused too (fail closed). An account is
+ * the (tenant, normalized email) pair, whether or not a user has it, so throttling answers alike
+ * for unknown and known emails.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -22,7 +26,7 @@
 #include "core_int.h"
 #include "util.h"
 
-#define TH_ENTRIES 4096 /* a power of two */
+#define TH_ENTRIES 16384 /* a power of two: 1 MiB */
 #define TH_PROBE 8
 #define TH_WINDOW 60 /* seconds of a rate window */
 
@@ -34,32 +38,35 @@ static const struct {
     unsigned free, scaled, base, cap;
 } kinds[] = {
     [CU_TH_SOURCE] = {"th:source", 4, 1, 15, 3600},
-    [CU_TH_TENANT] = {"th:tenant", 0, 0, 0, 0},
+    [CU_TH_TENANT] = {"th:tenant", 0, 0, 0, 3600},
     [CU_TH_ACCOUNT] = {"th:account", 1, 1, 15, 3600},
     [CU_TH_MFA] = {"th:mfa", 3, 0, 30, 3600},
+    [CU_TH_MFA_USER] = {"th:mfa-user", 30, 0, 30, 3600},
+    [CU_TH_REAUTH] = {"th:reauth", 3, 0, 30, 3600},
 };
 
 typedef struct th_entry {
     uint8_t key[16];
     int used;
-    int64_t last;      /* last touched, for eviction */
+    cu_th_kind kind;
+    uint64_t last;     /* the table's tick when last touched, for eviction */
     int64_t win_start; /* the current rate window */
-    uint32_t count;    /* attempts in it */
+    uint32_t count;    /* attempts in it (a tenant's: failures) */
     uint32_t failures; /* failures since the count started */
     int64_t last_fail;
     int64_t until; /* refused before this */
 } th_entry;
 
 struct cu_auth_state {
-    pthread_mutex_t lock; /* guards tab */
+    pthread_mutex_t lock; /* guards tab and tick */
     pthread_mutex_t slot_lock;
     pthread_cond_t slot_cond; /* CLOCK_MONOTONIC */
     unsigned busy;            /* hash slots in use */
     cu_auth_limits lim;
     uint8_t salt[CU_KEYBYTES];
+    uint64_t tick; /* counts touches: an order of use finer than the clock's seconds */
     th_entry tab[TH_ENTRIES];
 };
-
 static void limits_default(cu_auth_limits *l)
 {
     if (l->hash_slots == 0)
@@ -142,7 +149,7 @@ static th_entry *probe(cu_auth_state *s, const cu_th_key *k, size_t i)
     return &s->tab[(h + i) & (TH_ENTRIES - 1)];
 }
 
-/* The entry of k, or NULL. Call with s->lock held. */
+/* The entry of k, or NULL; never makes one. Call with s->lock held. */
 static th_entry *lookup(cu_auth_state *s, const cu_th_key *k)
 {
     for (size_t i = 0; i < TH_PROBE; i++) {
@@ -153,69 +160,134 @@ static th_entry *lookup(cu_auth_state *s, const cu_th_key *k)
     return NULL;
 }
 
-/* The entry of k, made (evicting the least recently used of its probe run) if absent. Call
- * with s->lock held. */
-static th_entry *find(cu_auth_state *s, const cu_th_key *k, int64_t now)
+/* The per-minute limit of e's rate window, or 0 for none. */
+static unsigned rate_limit(const cu_auth_state *s, cu_th_kind kind)
+{
+    if (kind == CU_TH_SOURCE)
+        return s->lim.source_per_min;
+    if (kind == CU_TH_TENANT)
+        return s->lim.tenant_per_min;
+    return 0;
+}
+
+/* Seconds for which e still refuses (its back-off, or its full rate window), or 0: an entry
+ * that refuses is never evicted, or a flood of other keys would set it free. */
+static unsigned refusing(const cu_auth_state *s, const th_entry *e, int64_t now)
+{
+    unsigned limit = rate_limit(s, e->kind), w = 0;
+
+    if (e->until > now)
+        w = (unsigned)(e->until - now);
+    if (limit > 0 && e->count >= limit && now >= e->win_start && now - e->win_start < TH_WINDOW &&
+        (unsigned)(e->win_start + TH_WINDOW - now) > w)
+        w = (unsigned)(e->win_start + TH_WINDOW - now);
+    return w;
+}
+
+/* The entry of k, made if absent in a free slot of its probe run or in place of the least
+ * recently used entry there that does not refuse. NULL if every one refuses, with the
+ * shortest of their waits in *wait. Call with s->lock held. */
+static th_entry *find(cu_auth_state *s, const cu_th_key *k, int64_t now, unsigned *wait)
 {
     th_entry *victim = lookup(s, k);
 
-    if (victim != NULL) {
-        victim->last = now;
-        return victim;
+    *wait = 0;
+    if (victim == NULL) {
+        for (size_t i = 0; i < TH_PROBE; i++) {
+            th_entry *e = probe(s, k, i);
+            unsigned w = e->used ? refusing(s, e, now) : 0;
+            if (w > 0) {
+                *wait = *wait == 0 || w < *wait ? w : *wait;
+                continue;
+            }
+            if (victim == NULL || (victim->used && (!e->used || e->last < victim->last)))
+                victim = e;
+        }
+        if (victim == NULL)
+            return NULL;
+        memset(victim, 0, sizeof(*victim));
+        memcpy(victim->key, k->b, sizeof(victim->key));
+        victim->used = 1;
+        victim->kind = k->kind;
     }
-    for (size_t i = 0; i < TH_PROBE; i++) {
-        th_entry *e = probe(s, k, i);
-        if (victim == NULL || !e->used || (victim->used && e->last < victim->last))
-            victim = e;
-    }
-    memset(victim, 0, sizeof(*victim));
-    memcpy(victim->key, k->b, sizeof(victim->key));
-    victim->used = 1;
-    victim->last = now;
+    victim->last = ++s->tick;
     return victim;
 }
 
-/* Seconds until e's back-off ends, or 0. */
-static unsigned backoff_wait(const th_entry *e, int64_t now)
-{
-    return e->until > now ? (unsigned)(e->until - now) : 0;
-}
-
-/* Seconds until a window of e has room for one more attempt under limit, or 0. */
-static unsigned rate_wait(th_entry *e, unsigned limit, int64_t now)
+/* Opens a new rate window of e if its last one is over. */
+static void window_roll(th_entry *e, int64_t now)
 {
     if (now - e->win_start >= TH_WINDOW || now < e->win_start) {
         e->win_start = now;
         e->count = 0;
     }
-    return e->count < limit ? 0 : (unsigned)(e->win_start + TH_WINDOW - now);
 }
 
-/* P-ACC-6: every check is made, in the same order, whatever the outcome of the one before. */
+/* Whether a source entry has failed within its back-off's cap. */
+static int source_failed(const th_entry *src, int64_t now)
+{
+    return src != NULL && src->failures > 0 &&
+           now - src->last_fail < (int64_t)kinds[CU_TH_SOURCE].cap;
+}
+
+/* Seconds key k refuses for, or 0. A tenant's window counts failures, and refuses only
+ * sources that have failed themselves: an address with no failure is never refused by it. */
+static unsigned key_wait(cu_auth_state *s, const cu_th_key *k, const th_entry *src, int64_t now)
+{
+    th_entry *e = lookup(s, k);
+
+    if (e == NULL)
+        return 0;
+    if (k->kind == CU_TH_TENANT && !source_failed(src, now))
+        return 0;
+    return refusing(s, e, now);
+}
+
+/* Counts one attempt let through: makes the entry of every key (so its failures can be
+ * counted) and one more attempt in each source's window. 0, or the seconds to wait if a
+ * probe run holds only refusing entries (fail closed). Call with s->lock held. */
+static unsigned count_attempt(cu_auth_state *s, const cu_th_key *keys, size_t n, int64_t now)
+{
+    th_entry *e[8];
+    unsigned w = 0;
+
+    for (size_t i = 0; i < n && i < 8; i++)
+        if ((e[i] = find(s, &keys[i], now, &w)) == NULL)
+            return w;
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (memcmp(e[i]->key, keys[i].b, sizeof(e[i]->key)) != 0)
+            return 1; /* a later key's run took it: every other entry there refuses */
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (keys[i].kind == CU_TH_SOURCE) {
+            window_roll(e[i], now);
+            e[i]->count++;
+        }
+    return 0;
+}
+
+/* P-ACC-6: the source is checked first, and alone when it refuses, so a flood it sends makes
+ * no entries; else every other key is checked, in the same order whatever the outcome of the
+ * one before. Entries are made only for an attempt let through. */
 cu_rc cu_throttle_check(cu_vault *v, const cu_th_key *keys, size_t n, int64_t now,
                         unsigned *retry_after, cu_err *err)
 {
     cu_auth_state *s = v->auth;
+    const th_entry *src = NULL;
     unsigned wait = 0;
 
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < n; i++) {
-        th_entry *e = find(s, &keys[i], now);
-        unsigned w = backoff_wait(e, now), limit = 0;
-        if (keys[i].kind == CU_TH_SOURCE)
-            limit = s->lim.source_per_min;
-        else if (keys[i].kind == CU_TH_TENANT)
-            limit = s->lim.tenant_per_min;
-        if (limit > 0) {
-            unsigned r = rate_wait(e, limit, now);
-            w = r > w ? r : w;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].kind == CU_TH_SOURCE) {
+            src = lookup(s, &keys[i]);
+            wait = key_wait(s, &keys[i], NULL, now);
         }
-        wait = w > wait ? w : wait;
-    }
-    /* Only an attempt let through counts against the rate limits. */
     for (size_t i = 0; i < n && wait == 0; i++)
-        if (keys[i].kind == CU_TH_SOURCE || keys[i].kind == CU_TH_TENANT)
-            find(s, &keys[i], now)->count++;
+        if (keys[i].kind != CU_TH_SOURCE) {
+            unsigned w = key_wait(s, &keys[i], src, now);
+            wait = w > wait ? w : wait;
+        }
+    if (wait == 0)
+        wait = count_attempt(s, keys, n, now);
     pthread_mutex_unlock(&s->lock);
     if (retry_after)
         *retry_after = wait;
@@ -227,24 +299,30 @@ cu_rc cu_throttle_check(cu_vault *v, const cu_th_key *keys, size_t n, int64_t no
 void cu_throttle_failed(cu_vault *v, const cu_th_key *k, int64_t now)
 {
     cu_auth_state *s = v->auth;
-    unsigned free_n = kinds[k->kind].free, shift;
+    unsigned free_n = kinds[k->kind].free, shift, w;
     th_entry *e;
 
     pthread_mutex_lock(&s->lock);
     if (kinds[k->kind].scaled)
         free_n =
             s->lim.free_failures > UINT_MAX / free_n ? UINT_MAX : free_n * s->lim.free_failures;
-    e = find(s, k, now);
+    if ((e = find(s, k, now, &w)) == NULL)
+        goto out; /* check made it; only a flood of refusing entries since can take it */
     if (e->failures > 0 && now - e->last_fail >= (int64_t)kinds[k->kind].cap)
         e->failures = 0;
     e->failures++;
     e->last_fail = now;
+    if (k->kind == CU_TH_TENANT) {
+        window_roll(e, now);
+        e->count++;
+    }
     if (kinds[k->kind].base > 0 && e->failures > free_n) {
         shift = e->failures - free_n - 1;
         int64_t d =
             shift >= 20 ? (int64_t)kinds[k->kind].cap : (int64_t)kinds[k->kind].base << shift;
         e->until = now + (d < (int64_t)kinds[k->kind].cap ? d : (int64_t)kinds[k->kind].cap);
     }
+out:
     pthread_mutex_unlock(&s->lock);
 }
 
