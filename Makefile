@@ -44,7 +44,7 @@ TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test check deps fuzz bench format clean
+.PHONY: all test test-alone check deps fuzz bench format clean
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -90,6 +90,10 @@ build/test/tests/test_release: build/test/tests/test_release.o build/test/rel-cl
 # Every test: the cmocka unit binaries, then the CLI scripts against the sanitized binary.
 test: $(TEST_BINS) build/test/custos
 	@tests/run.sh build/test
+
+# Every scenario chapter alone, each replaying those before it (minutes).
+test-alone: $(TEST_BINS) build/test/custos
+	SC_ALONE=all sh tests/scenarios/alone.sh build/test
 
 check: test
 

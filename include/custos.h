@@ -126,7 +126,8 @@ typedef struct cu_ctx {
 #define CU_CTX_OPERATOR 1u /* platform staff: only the policy's operator purposes (P-ACC-4) */
 #define CU_CTX_GPC 2u      /* Sec-GPC: 1, an opt-out of sale and sharing purposes */
 #define CU_CTX_LOCAL 4u    /* the CLI or the sweeper on the data directory, which holds the key
-                              file: its purpose is recorded, not checked */
+                              file: its purpose is recorded, not checked against the policy
+                              (with CU_CTX_OPERATOR, checked as staff's, P-ACC-4) */
 #define CU_CTX_OWNER 8u    /* the principal holds the tenant's owner role (a tenant-wide legal
                               hold is released only by an owner, P-RET-5) */
 
@@ -852,8 +853,15 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
  * cu_tenant_export only; platform staff never state it. */
 #define CU_PURPOSE_EXPORT "export"
 
-/* 1 if the tenant has a policy bound (from the vault's cache), else 0. */
-int cu_tenant_has_policy(cu_vault *v, cu_id tenant);
+/* Sets *has to 1 if the tenant has a policy bound (from the vault's cache), else 0. Fails only
+ * if the policy cannot be read (a store error, a policy that does not parse). */
+cu_rc cu_tenant_has_policy(cu_vault *v, cu_id tenant, int *has, cu_err *err);
+
+/* P-ACC-4: CU_OK unless ctx is platform staff's (CU_CTX_OPERATOR) and its purpose is not one
+ * staff may state for the tenant: the policy's operator purposes, or for a tenant without a
+ * policy support, investigation, monitoring, patch_validation and legal (CU_ERR_FORBIDDEN;
+ * CU_ERR_UNKNOWN_PURPOSE if the policy declares no such purpose). */
+cu_rc cu_staff_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err);
 
 /* The text of a policy that ships inside custos (the five of policies/, by id: "scm",
  * "scalemule", "erpsmartcloud", "customermaps", "optymyze"); NULL if none has that id. */
@@ -938,8 +946,9 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold,
  * cu_hold_cleanup, then free *out. */
 cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, size_t *n,
                    cu_err *err);
-/* 1 if a hold in force covers the record (of subject, 0 if none), 0 if not; -1 on error. */
-int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err);
+/* Sets *held to 1 if a hold in force covers the record (of subject, 0 if none), else 0. */
+cu_rc cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, int *held,
+                     cu_err *err);
 
 /* P-RET-2: ends the tenant's subscription now. Its data becomes read-only and exportable for
  * the policy's export window (*export_until), then the sweep purges it. CU_ERR_CONFLICT if it

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every test: each cmocka binary in BUILD/tests and BUILD/tests/scenarios, then each tests/cli/*.sh with the
+# Runs every test: each cmocka binary in BUILD/tests and BUILD/tests/scenarios, some scenario
+# chapters alone (tests/scenarios/alone.sh), then each tests/cli/*.sh with the
 # sanitized custos binary. Prints one closing line "N passed, N failed" over all of them and
 # exits non-zero if anything failed.
 set -u
@@ -26,6 +27,16 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
     fail=$((fail + f))
     [ "$rc" -eq 0 ] || failed_names="$failed_names $(basename "$t")"
 done
+# Scenario chapters run alone, each replaying those before it (tests/scenarios/alone.sh).
+if sh tests/scenarios/alone.sh "$BUILD" >"$out" 2>&1; then
+    pass=$((pass + 1))
+    echo "[       OK ] tests/scenarios/alone.sh"
+else
+    cat "$out"
+    echo "[  FAILED  ] tests/scenarios/alone.sh"
+    fail=$((fail + 1))
+    failed_names="$failed_names alone.sh"
+fi
 for s in tests/cli/*.sh; do
     [ -f "$s" ] || continue
     if CUSTOS="$BUILD/custos" sh "$s" >"$out" 2>&1; then

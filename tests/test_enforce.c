@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_int.h" /* v->store: a store that fails, for the errors kept on the way up */
 #include "th.h"
 #include "util.h"
 
@@ -30,6 +31,17 @@ static void bind(cu_vault *v, cu_id t, const char *id)
     assert_non_null(text);
     if (cu_tenant_set_policy(v, NULL, t, text, len, id, NULL, &err) != CU_OK)
         fail_msg("%s", err.msg);
+}
+
+/* cu_tenant_has_policy's answer; a failure fails the test. */
+static int has_policy(cu_vault *v, cu_id t)
+{
+    cu_err err = {0};
+    int has = -1;
+
+    if (cu_tenant_has_policy(v, t, &has, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    return has;
 }
 
 static int setup(void **state)
@@ -339,8 +351,8 @@ static void test_tenant_without_policy_has_no_purposes_to_check(void **state)
     assert_int_equal(cu_subject_create(f->v, &ctx, t.id, &in, &id, &err), CU_OK);
     assert_int_equal(cu_record_put(f->v, &ctx, t.id, "anything", id, "{}", 2, &id, &err), CU_OK);
     assert_int_equal(cu_tenant_terminate(f->v, NULL, t.id, &until, &err), CU_ERR_CONFLICT);
-    assert_int_equal(cu_tenant_has_policy(f->v, t.id), 0);
-    assert_int_equal(cu_tenant_has_policy(f->v, f->t), 1);
+    assert_int_equal(has_policy(f->v, t.id), 0);
+    assert_int_equal(has_policy(f->v, f->t), 1);
 }
 
 /* P-RET-5: a held record is neither rewritten nor deleted; subject_access reads, never writes. */
@@ -560,7 +572,7 @@ static void *has_policy_loop(void *arg)
 
     while (!r->stop)
         for (size_t i = 0; i < r->n; i++)
-            (void)cu_tenant_has_policy(r->v, r->tenants[i]);
+            (void)has_policy(r->v, r->tenants[i]);
     return NULL;
 }
 
@@ -588,7 +600,144 @@ static void test_policy_cache_survives_concurrent_binds(void **state)
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
     for (size_t i = 0; i < 16; i++)
-        assert_int_equal(cu_tenant_has_policy(f->v, tenants[i]), 1);
+        assert_int_equal(has_policy(f->v, tenants[i]), 1);
+}
+
+/* P-ACC-4, decided wholly in the core: platform staff state a purpose of the policy's staff
+ * list, or of the fixed list for a tenant without a policy, over the API and at the CLI alike
+ * (CU_CTX_LOCAL, which otherwise records its purpose unchecked). */
+static void test_P_ACC_4_staff_purposes_are_decided_in_core(void **state)
+{
+    fx *f = *state;
+    cu_ctx staff = {
+        .actor = "operator:key:1", .purpose = "administration", .flags = CU_CTX_OPERATOR};
+    cu_ctx cli = {.actor = "operator:cli:root",
+                  .purpose = "administration",
+                  .flags = CU_CTX_OPERATOR | CU_CTX_LOCAL};
+    cu_ctx own = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_err err = {0};
+    cu_subject s;
+    cu_tenant t;
+    cu_id bare, id, sid = subject(f, "ada", NULL);
+
+    assert_int_equal(cu_tenant_create(f->v, NULL, "no policy", &t, &err), CU_OK);
+    bare = t.id;
+    {
+        cu_subject_in in = {.external_id = "x"};
+        assert_int_equal(cu_subject_create(f->v, NULL, bare, &in, &id, &err), CU_OK);
+    }
+    /* Without a policy: the fixed list, for a read through the core as for the door's check. */
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, bare, &err), CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_subject_get(f->v, &staff, bare, id, &s, &err), CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_subject_get(f->v, &cli, bare, id, &s, &err), CU_ERR_FORBIDDEN);
+    staff.purpose = cli.purpose = "support";
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, bare, &err), CU_OK);
+    assert_int_equal(cu_subject_get(f->v, &cli, bare, id, &s, &err), CU_OK);
+    cu_subject_cleanup(&s);
+    /* With SCM's policy: its operator purposes (support, legal_disclosure) only. */
+    staff.purpose = cli.purpose = "analytics";
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, f->t, &err), CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_subject_get(f->v, &cli, f->t, sid, &s, &err), CU_ERR_FORBIDDEN);
+    staff.purpose = cli.purpose = "monitoring";
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, f->t, &err), CU_ERR_UNKNOWN_PURPOSE);
+    staff.purpose = CU_PURPOSE_EXPORT;
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, f->t, &err), CU_ERR_FORBIDDEN);
+    staff.purpose = cli.purpose = "legal_disclosure";
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, f->t, &err), CU_OK);
+    assert_int_equal(cu_subject_get(f->v, &cli, f->t, sid, &s, &err), CU_OK);
+    cu_subject_cleanup(&s);
+    /* The vault's own acts (the sweep) are not staff's: their purpose is recorded only. */
+    assert_int_equal(cu_subject_get(f->v, &own, f->t, sid, &s, &err), CU_OK);
+    cu_subject_cleanup(&s);
+}
+
+/* A store whose hold list fails with a code of its own and writes no message. */
+static cu_rc failing_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n,
+                               cu_err *err)
+{
+    (void)s, (void)tenant, (void)out, (void)n, (void)err;
+    return CU_ERR_UNAVAILABLE;
+}
+
+/* Issue 9: a store's error reaches the caller as it was, with or without an error buffer;
+ * the hold check once returned -1 and its callers guessed CU_ERR_STORE without one. */
+static void test_hold_check_keeps_the_store_error(void **state)
+{
+    fx *f = *state;
+    cu_store_ops ops = *f->v->store->ops;
+    const cu_store_ops *saved = f->v->store->ops;
+    cu_id s = subject(f, "ada", NULL), r = record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    cu_err err = {0};
+    int held = 1, erased = 0;
+
+    ops.hold_list = failing_hold_list;
+    f->v->store->ops = &ops;
+    assert_int_equal(cu_hold_covers(f->v, f->t, s, 0, &held, NULL), CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, NULL), CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_record_delete(f->v, NULL, f->t, r, NULL), CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_subject_mark_under_age(f->v, NULL, f->t, s, &erased, NULL),
+                     CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s, &err), CU_ERR_UNAVAILABLE);
+    f->v->store->ops = saved;
+    assert_int_equal(cu_hold_covers(f->v, f->t, s, 0, &held, &err), CU_OK);
+    assert_int_equal(held, 0);
+}
+
+/* cJSON's allocations, failing the fail_at-th from now (0: none). */
+static long json_allocs, json_fail_at;
+static int json_failed;
+
+static void *json_malloc(size_t n)
+{
+    if (json_fail_at != 0 && ++json_allocs == json_fail_at) {
+        json_failed = 1;
+        return NULL;
+    }
+    return malloc(n);
+}
+
+static void json_free_plain(void *p)
+{
+    free(p);
+}
+
+/* P-DSR-2, issue 9: an export that cannot be built whole fails; it is never handed over
+ * shorter. Each of cJSON's allocations fails in turn (SQLite's faultsim), until none fires. */
+static void test_P_DSR_2_export_fails_rather_than_shortened(void **state)
+{
+    fx *f = *state;
+    cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = json_free_plain};
+    cu_id s = subject(f, "ada", NULL);
+    char *want = NULL, *got = NULL;
+    size_t len = 0;
+    cu_err err = {0};
+    long at;
+
+    (void)record(f, "contacts", s, "{\"name\":\"Ada\",\"city\":\"Leeds\"}");
+    (void)record(f, "contacts", 0, "{\"name\":\"Front desk\"}");
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, s, "shared_on_request", CU_CONSENT_GRANT, "web", &err),
+        CU_OK);
+    cJSON_InitHooks(&hooks);
+    assert_int_equal(cu_tenant_export(f->v, NULL, f->t, &want, &len, &err), CU_OK);
+    for (at = 1; at < 5000; at++) {
+        cu_rc rc;
+        json_allocs = 0;
+        json_failed = 0;
+        json_fail_at = at;
+        rc = cu_tenant_export(f->v, NULL, f->t, &got, &len, &err);
+        json_fail_at = 0;
+        if (rc == CU_OK) {
+            assert_string_equal(got, want);
+            free(got);
+            if (!json_failed)
+                break;
+        } else {
+            assert_null(got);
+        }
+    }
+    assert_true(at > 10 && at < 5000);
+    free(want);
 }
 
 int main(void)
@@ -596,6 +745,9 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_P_CON_1_purpose_is_declared_and_covers_the_category),
+        T(test_P_ACC_4_staff_purposes_are_decided_in_core),
+        T(test_hold_check_keeps_the_store_error),
+        T(test_P_DSR_2_export_fails_rather_than_shortened),
         T(test_P_CON_2_ledger_keeps_every_entry_and_the_newest_decides),
         T(test_P_AGE_1_minimum_age_boundaries),
         T(test_P_AGE_2_under_age_under_hold_is_erased_after_release),

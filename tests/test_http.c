@@ -504,14 +504,21 @@ typedef struct trickle {
     size_t len, sent, step;
     unsigned delay_us;
     atomic_int started;
+    size_t pause_at;  /* if not 0: once this much is sent, wait for released */
+    atomic_int paused, released;
 } trickle;
 
-/* Feeds data step bytes at a time, delay_us apart. */
+/* Feeds data step bytes at a time, delay_us apart (holding at pause_at until released). */
 static size_t trickle_read(char *buf, size_t sz, size_t nm, void *u)
 {
     trickle *t = u;
     size_t n = sz * nm;
 
+    if (t->pause_at != 0 && t->sent >= t->pause_at && !atomic_load(&t->released)) {
+        atomic_store(&t->paused, 1);
+        while (!atomic_load(&t->released))
+            usleep(1000);
+    }
     if (t->sent > 0 && t->delay_us)
         usleep(t->delay_us);
     if (n > t->step)
@@ -528,6 +535,7 @@ typedef struct upload {
     const srv *s;
     trickle t;
     int chunked;
+    int expect; /* Expect: 100-continue: no body before the server has taken the request */
     int rc;
     long status;
     char *body;
@@ -558,7 +566,9 @@ static void *upload_run(void *arg)
     snprintf(ah, sizeof(ah), "Authorization: Bearer %s", up->s->operator_key);
     h = curl_slist_append(h, ah);
     h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h, up->expect ? "Expect: 100-continue" : "Expect:");
+    if (up->expect)
+        curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 60000L);
     if (up->chunked)
         h = curl_slist_append(h, "Transfer-Encoding: chunked");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -636,28 +646,32 @@ static void test_sigterm_lets_the_request_in_flight_finish(void **state)
     up.t.data = b;
     up.t.len = len;
     up.t.step = 16 * 1024;
-    up.t.delay_us = 25000; /* 32 steps: about 0.8 s */
+    up.t.pause_at = len / 4; /* a quarter sent, the rest held back until the signal is in */
+    up.expect = 1;           /* so the server has taken the request before any body is sent */
     assert_int_equal(pthread_create(&th, NULL, upload_run, &up), 0);
-    for (i = 0; i < 1000 && !atomic_load(&up.t.started); i++)
+    /* Waiting, not timing: a generous bound (30 s) only against a hang. */
+    for (i = 0; i < 3000 && !atomic_load(&up.t.paused); i++)
         usleep(10000);
-    assert_true(atomic_load(&up.t.started));
-    /* The headers are long read by now; a quarter of the body is not. */
-    usleep(200000);
-    assert_true(up.t.sent < len / 2);
+    assert_true(atomic_load(&up.t.paused));
+    assert_int_equal(up.t.sent, len / 4);
     assert_int_equal(kill(s.pid, SIGTERM), 0);
-    /* While it drains, a new connection is refused at once rather than left hanging. */
-    usleep(100000);
-    {
+    /* While it drains, a new connection is refused rather than left hanging: once the signal
+     * is handled (tried until then, each try bounded by 3 s), a connection cannot be made. */
+    for (i = 0;; i++) {
         CURL *c = srv_curl(&s, "/healthz");
         CURLcode rc;
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 3L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
         rc = curl_easy_perform(c);
         curl_easy_cleanup(c);
-        if (rc != CURLE_COULDNT_CONNECT)
+        if (rc == CURLE_COULDNT_CONNECT)
+            break;
+        if (rc == CURLE_OPERATION_TIMEDOUT || i >= 3000)
             fail_msg("a new connection while stopping got curl %d, not a refusal", (int)rc);
+        usleep(10000);
     }
-    assert_true(up.t.sent < len);
+    assert_int_equal(up.t.sent, len / 4);
+    atomic_store(&up.t.released, 1);
     assert_int_equal(srv_stop(&s, 0), 0);
     pthread_join(th, NULL);
     if (up.rc != 0 || up.status != 201)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json.h"
 
@@ -430,23 +431,15 @@ static void test_keys_scoped_per_object(void **state)
         expect_ok(ok[i], strlen(ok[i]));
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* 100k distinct keys, then the same with one duplicate at the end: both well under a second,
- * which a quadratic check (5e9 comparisons) could not do. */
+/* 100k distinct keys, then the same with one duplicate at the end. No clock is asserted: a
+ * generous watchdog (SIGALRM ends the process after 60 s) stops a quadratic check, 5e9
+ * comparisons, while the O(k log k) one takes a fraction of a second even under ASan. */
 static void test_many_keys_fast(void **state)
 {
     enum { N = 100000 };
     size_t cap = (size_t)N * 24 + 64, o = 0, last;
     char *s = malloc(cap);
     cJSON *j = NULL;
-    double t;
     int i;
 
     (void)state;
@@ -455,22 +448,16 @@ static void test_many_keys_fast(void **state)
     for (i = 0; i < N; i++)
         o += (size_t)snprintf(s + o, cap - o, "%s\"key%d\":%d", i ? "," : "", i, i);
     s[o++] = '}';
-    t = now_seconds();
+    alarm(60);
     assert_int_equal(cu_json_parse(s, o, &j, NULL, NULL), CU_OK);
-    t = now_seconds() - t;
-    print_message("100k distinct keys: %.3f s\n", t);
-    assert_true(t < 1.0);
     assert_int_equal(cJSON_GetArraySize(j), N);
     cJSON_Delete(j);
 
     o--; /* replace the closing brace with a repeated key */
     last = o + 1;
     o += (size_t)snprintf(s + o, cap - o, ",\"key%d\":0}", N / 2);
-    t = now_seconds();
     expect_bad(s, o, last, "duplicate key");
-    t = now_seconds() - t;
-    print_message("100k keys and a duplicate: %.3f s\n", t);
-    assert_true(t < 1.0);
+    alarm(0);
     free(s);
 }
 

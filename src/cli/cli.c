@@ -1,11 +1,13 @@
 /*
  * cli.c: helpers shared by the custos commands (see cli.h).
  */
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "json.h"
@@ -34,6 +36,55 @@ int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
     case OPT_HELP:
         *help = 1;
         return 1;
+    case OPT_STAFF_PURPOSE:
+        c->purpose = arg;
+        return 1;
+    }
+    return 0;
+}
+
+const char *cli_actor(void)
+{
+    static char actor[48];
+    struct passwd *pw;
+
+    if (actor[0] == '\0') {
+        /* A user name is an account, not a personal value the log may not hold (P-AUD-4). */
+        pw = getpwuid(geteuid());
+        if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0')
+            snprintf(actor, sizeof(actor), "operator:cli:%.32s", pw->pw_name);
+        else
+            snprintf(actor, sizeof(actor), "operator:cli:uid%lu", (unsigned long)geteuid());
+    }
+    return actor;
+}
+
+cu_ctx cli_ctx(void)
+{
+    cu_ctx ctx = {.actor = cli_actor(), .purpose = "administration", .flags = CU_CTX_LOCAL};
+
+    return ctx;
+}
+
+int cli_open_staff(const cli_common *c, const char *cmd, cu_id tenant, cu_vault **v, cu_ctx *ctx)
+{
+    cu_err err = {0};
+    int rc;
+
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->actor = cli_actor();
+    ctx->purpose = c->purpose;
+    ctx->flags = CU_CTX_OPERATOR | CU_CTX_LOCAL;
+    if (c->purpose == NULL)
+        return cli_usage(cmd, "--purpose is required: platform staff state why they reach a "
+                              "tenant's data");
+    if ((rc = cli_open(c, v)) != 0)
+        return rc;
+    /* P-ACC-4: the core decides which purposes staff may state for this tenant. */
+    if (cu_staff_purpose_check(*v, ctx, tenant, &err) != CU_OK) {
+        cu_vault_close(*v);
+        *v = NULL;
+        return cli_fail(&err);
     }
     return 0;
 }

@@ -23,10 +23,18 @@ typedef struct cli_common {
     const char *data_dir;
     const char *passphrase_file;
     int allow_xchacha;
+    const char *purpose; /* --purpose, of the commands on a tenant's personal data */
 } cli_common;
 
 /* Long options shared by every command; their short codes are above 0xff. */
-enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP };
+enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE };
+
+/* --purpose, taken by the commands that reach a tenant's personal data (P-ACC-4). */
+#define CLI_PURPOSE_OPT {"purpose", required_argument, NULL, OPT_STAFF_PURPOSE}
+#define CLI_PURPOSE_HELP                                                                           \
+    "  --purpose P             why platform staff reach the data (required): one of the\n"      \
+    "                          policy's operator purposes, or without a policy support,\n"       \
+    "                          investigation, monitoring, patch_validation or legal\n"
 #define CLI_COMMON_OPTS                                                                            \
     {"data", required_argument, NULL, OPT_DATA},                                                   \
         {"passphrase-file", required_argument, NULL, OPT_PASSFILE},                                \
@@ -52,6 +60,19 @@ void cli_passphrase_free(char *p);
 /* Takes CUSTOS_PASSPHRASE out of the environment (its value wiped in place, the variable
  * unset), keeping a copy for cli_vault_opts() that is wiped at exit. Returns an exit code. */
 int cli_env_take(void);
+
+/* The operator's local identity, as the audit log shows the CLI's acts (P-ACC-4):
+ * "operator:cli:<unix user>". A static buffer, filled once. */
+const char *cli_actor(void);
+/* The context of the vault's own acts at the CLI: the operator's identity, recorded purpose
+ * "administration", CU_CTX_LOCAL. */
+cu_ctx cli_ctx(void);
+/* cli_open for a command on tenant's personal data, which platform staff reach only for a
+ * stated purpose (P-ACC-4): fills *ctx (the operator's identity, --purpose, CU_CTX_OPERATOR |
+ * CU_CTX_LOCAL) and has the core check it against the purposes staff may state for the
+ * tenant. Returns an exit code: a usage error without --purpose, 4 for a purpose refused (the
+ * vault then closed and *v NULL). */
+int cli_open_staff(const cli_common *c, const char *cmd, cu_id tenant, cu_vault **v, cu_ctx *ctx);
 
 /* Prints "custos: CODE: message" on stderr and returns the exit code for err. */
 int cli_fail(const cu_err *err);

@@ -117,7 +117,14 @@ typedef struct audit_args {
     int64_t before_ms;
 } audit_args;
 
-static const cu_ctx cli_ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+/* The CLI's own context, with the operator's identity (cli_ctx). */
+static const cu_ctx *audit_ctx(void)
+{
+    static cu_ctx ctx;
+
+    ctx = cli_ctx();
+    return &ctx;
+}
 
 /* A decimal number in [lo, hi]. */
 static int number(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -200,7 +207,7 @@ static int do_verify(cu_vault *v, audit_args *a)
     o.nheld = n;
     o.pinned = has_pk ? pk : NULL;
     o.deep = a->deep;
-    rc = cu_audit_verify_with(v, &cli_ctx, a->tenant, &o, &rep, &err);
+    rc = cu_audit_verify_with(v, audit_ctx(), a->tenant, &o, &rep, &err);
     free(held);
     if (rc != CU_OK)
         return cli_fail(&err);
@@ -222,7 +229,7 @@ static int do_list(cu_vault *v, audit_args *a)
     size_t n = 0;
     int rc;
 
-    if (cu_audit_list(v, &cli_ctx, a->tenant, &a->f, &list, &n, &err) != CU_OK)
+    if (cu_audit_list(v, audit_ctx(), a->tenant, &a->f, &list, &n, &err) != CU_OK)
         return cli_fail(&err);
     rc = cli_print(cu_http_audit_page_json(list, n, a->f.limit));
     free(list);
@@ -234,7 +241,7 @@ static int do_checkpoint(cu_vault *v, audit_args *a)
     cu_audit_checkpoint c;
     cu_err err = {0};
 
-    if (cu_audit_checkpoint_now(v, &cli_ctx, a->tenant, &c, &err) != CU_OK)
+    if (cu_audit_checkpoint_now(v, audit_ctx(), a->tenant, &c, &err) != CU_OK)
         return cli_fail(&err);
     return cli_print(cu_http_audit_checkpoint_json(&c));
 }
@@ -247,7 +254,7 @@ static int do_checkpoints(cu_vault *v, audit_args *a)
     size_t n = 0;
     int rc;
 
-    if (cu_audit_checkpoints(v, &cli_ctx, a->tenant, &list, &n, &err) != CU_OK)
+    if (cu_audit_checkpoints(v, audit_ctx(), a->tenant, &list, &n, &err) != CU_OK)
         return cli_fail(&err);
     cu_audit_public_key(v, pk);
     rc = cli_print(cu_http_audit_export_json(a->tenant, pk, list, n));
@@ -263,9 +270,9 @@ static int do_prune(cu_vault *v, audit_args *a)
     cJSON *o;
 
     /* cu_audit_prune finds nothing to prune in a tenant that does not exist; say so. */
-    if (a->tenant != 0 && cu_tenant_get(v, &cli_ctx, a->tenant, &t, &err) != CU_OK)
+    if (a->tenant != 0 && cu_tenant_get(v, audit_ctx(), a->tenant, &t, &err) != CU_OK)
         return cli_fail(&err);
-    if (cu_audit_prune(v, &cli_ctx, a->tenant, a->before_ms, &upto, &err) != CU_OK)
+    if (cu_audit_prune(v, audit_ctx(), a->tenant, a->before_ms, &upto, &err) != CU_OK)
         return cli_fail(&err);
     o = cJSON_CreateObject();
     cu_http_add_id(o, "tenant_id", a->tenant);

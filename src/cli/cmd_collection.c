@@ -64,7 +64,7 @@ int cmd_collection(int argc, char **argv)
         {"indexed", required_argument, NULL, OPT_INDEXED},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_ctx ctx = cli_ctx();
     cu_field_def defs[MAX_FIELDS];
     char *indexed = NULL;
     const char *tenant_s = NULL;

@@ -12,7 +12,7 @@
 
 static const char help[] =
     "usage: custos hold place --tenant ID [--subject S] [--record R] --reason TEXT [OPTIONS]\n"
-    "       custos hold list --tenant ID [OPTIONS]\n"
+    "       custos hold list --tenant ID --purpose P [OPTIONS]\n"
     "       custos hold release --tenant ID HOLD --reason TEXT [OPTIONS]\n"
     "\n"
     "A legal hold stops the deletion, anonymization, erasure and shredding of what it covers\n"
@@ -23,7 +23,7 @@ static const char help[] =
     "  --subject S             hold one subject's data\n"
     "  --record R              hold one record\n"
     "  --reason TEXT           why (sealed at rest; required for place and "
-    "release)\n" CLI_COMMON_HELP;
+    "release)\n" CLI_PURPOSE_HELP CLI_COMMON_HELP;
 
 enum { OPT_TENANT = 0x200, OPT_SUBJECT, OPT_RECORD, OPT_REASON };
 
@@ -66,13 +66,14 @@ int cmd_hold(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_PURPOSE_OPT,
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"subject", required_argument, NULL, OPT_SUBJECT},
         {"record", required_argument, NULL, OPT_RECORD},
         {"reason", required_argument, NULL, OPT_REASON},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_ctx ctx = cli_ctx();
     const char *tenant_s = NULL, *subject_s = NULL, *record_s = NULL, *reason = NULL, *verb;
     cu_id tenant = 0, subject = 0, record = 0, hold = 0;
     cu_vault *v = NULL;
@@ -117,7 +118,12 @@ int cmd_hold(int argc, char **argv)
     }
     if (strcmp(verb, "list") != 0 && reason == NULL)
         return cli_usage("hold", "%s needs --reason", verb);
-    if ((rc = cli_open(&c, &v)) != 0)
+    /* The list shows every hold's reasons, which may name people: staff state a purpose. */
+    if (strcmp(verb, "list") == 0)
+        rc = cli_open_staff(&c, "hold", tenant, &v, &ctx);
+    else
+        rc = cli_open(&c, &v);
+    if (rc != 0)
         return rc;
     rc = do_verb(v, &ctx, verb, tenant, subject, record, reason, hold);
     cu_vault_close(v);

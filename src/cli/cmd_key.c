@@ -62,7 +62,7 @@ int cmd_key(int argc, char **argv)
         {"data-key", no_argument, NULL, OPT_DATA_KEY},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_ctx ctx = cli_ctx();
     const char *tenant_s = NULL;
     cu_vault *v = NULL;
     cu_err err = {0};

@@ -26,7 +26,8 @@ static const char help[] =
     "  --tenant ID             the tenant (required)\n"
     "  --collection C          collection name, [a-z][a-z0-9_]*\n"
     "  --subject ID            the subject owning the record\n"
-    "  --field F --value V     an indexed field and the value to find\n" CLI_COMMON_HELP;
+    "  --field F --value V     an indexed field and the value to find\n" CLI_PURPOSE_HELP
+    CLI_COMMON_HELP;
 
 enum { OPT_TENANT = 0x200, OPT_COLL, OPT_SUBJECT, OPT_FIELD, OPT_VALUE };
 
@@ -56,6 +57,7 @@ int cmd_record(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_PURPOSE_OPT,
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"collection", required_argument, NULL, OPT_COLL},
         {"subject", required_argument, NULL, OPT_SUBJECT},
@@ -63,7 +65,7 @@ int cmd_record(int argc, char **argv)
         {"value", required_argument, NULL, OPT_VALUE},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_ctx ctx;
     const char *tenant_s = NULL, *coll = NULL, *subject_s = NULL, *field = NULL, *value = NULL;
     const char *verb;
     cu_vault *v = NULL;
@@ -113,7 +115,7 @@ int cmd_record(int argc, char **argv)
                      CU_RECORD_MAX);
             return cli_fail(&e);
         }
-        if ((rc = cli_open(&c, &v)) == 0) {
+        if ((rc = cli_open_staff(&c, "record", tenant, &v, &ctx)) == 0) {
             cu_rc r = put ? cu_record_put(v, &ctx, tenant, coll, subject, doc, len, &id, &err)
                           : cu_record_update(v, &ctx, tenant, id, doc, len, &err);
             if (r == CU_OK) {
@@ -131,7 +133,7 @@ int cmd_record(int argc, char **argv)
             return cli_usage("record", "%s takes one RECORD id", verb);
         if ((rc = cli_id("record", "RECORD", argv[optind], &id)) != 0)
             return rc;
-        if ((rc = cli_open(&c, &v)) != 0)
+        if ((rc = cli_open_staff(&c, "record", tenant, &v, &ctx)) != 0)
             return rc;
         if (verb[0] == 'g') {
             rc = do_get(v, &ctx, tenant, id);
@@ -153,7 +155,7 @@ int cmd_record(int argc, char **argv)
             return cli_usage("record", "list needs --subject");
         if (verb[0] == 'f' && (coll == NULL || field == NULL || value == NULL))
             return cli_usage("record", "find needs --collection, --field and --value");
-        if ((rc = cli_open(&c, &v)) != 0)
+        if ((rc = cli_open_staff(&c, "record", tenant, &v, &ctx)) != 0)
             return rc;
         r = verb[0] == 'l' ? cu_record_list_by_subject(v, &ctx, tenant, subject, &ids, &n, &err)
                            : cu_record_find(v, &ctx, tenant, coll, field, value, &ids, &n, &err);

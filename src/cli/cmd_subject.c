@@ -19,7 +19,7 @@ static const char help[] =
     "values; find lists the ids of subjects with an exact (normalized) value, looked up\n"
     "through a keyed blind index; erase destroys the subject's key, then its records.\n"
     "\n"
-    "  --tenant ID             the tenant (required)\n" CLI_COMMON_HELP;
+    "  --tenant ID             the tenant (required)\n" CLI_PURPOSE_HELP CLI_COMMON_HELP;
 
 enum { OPT_TENANT = 0x200, OPT_EXT, OPT_EMAIL, OPT_PHONE, OPT_BIRTH };
 
@@ -40,6 +40,7 @@ int cmd_subject(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_PURPOSE_OPT,
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"external-id", required_argument, NULL, OPT_EXT},
         {"email", required_argument, NULL, OPT_EMAIL},
@@ -47,7 +48,7 @@ int cmd_subject(int argc, char **argv)
         {"birth-date", required_argument, NULL, OPT_BIRTH},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_ctx ctx;
     cu_subject_in in = {0};
     const char *tenant_s = NULL, *verb;
     cu_vault *v = NULL;
@@ -81,7 +82,7 @@ int cmd_subject(int argc, char **argv)
     if (strcmp(verb, "add") == 0) {
         if (optind != argc)
             return cli_usage("subject", "add takes options only");
-        if ((rc = cli_open(&c, &v)) != 0)
+        if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
             return rc;
         if (cu_subject_create(v, &ctx, tenant, &in, &id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
@@ -95,7 +96,7 @@ int cmd_subject(int argc, char **argv)
             return cli_usage("subject", "%s takes one SUBJECT id", verb);
         if ((rc = cli_id("subject", "SUBJECT", argv[optind], &id)) != 0)
             return rc;
-        if ((rc = cli_open(&c, &v)) != 0)
+        if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
             return rc;
         if (verb[0] == 'g') {
             rc = do_get(v, &ctx, tenant, id);
@@ -118,7 +119,7 @@ int cmd_subject(int argc, char **argv)
              : in.phone ? CU_SUBJECT_BY_PHONE
                         : CU_SUBJECT_BY_EXTERNAL_ID;
         value = in.email ? in.email : in.phone ? in.phone : in.external_id;
-        if ((rc = cli_open(&c, &v)) != 0)
+        if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
             return rc;
         if (cu_subject_find(v, &ctx, tenant, by, value, &ids, &n, &err) == CU_OK)
             rc = cli_print(cu_http_ids_json(ids, n));

@@ -67,7 +67,7 @@ int cmd_tenant(int argc, char **argv)
         {"tenant", required_argument, NULL, OPT_TENANT},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = {.actor = "cli", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_ctx ctx = cli_ctx();
     const char *verb, *policy = NULL, *tenant_s = NULL;
     cu_vault *v = NULL;
     cu_err err = {0};

@@ -71,25 +71,25 @@ static int heads_grow(cu_heads *h)
     return 0;
 }
 
-/* The tenant's head, read from the store on first use. NULL on error. */
-static head *head_get(cu_vault *v, cu_id tenant, cu_err *err)
+/* The tenant's head in *out, read from the store on first use. */
+static cu_rc head_get(cu_vault *v, cu_id tenant, head **out, cu_err *err)
 {
     cu_heads *h = v->heads;
     head *e;
+    cu_rc rc;
 
-    if ((h->n + 1) * 2 > h->cap && heads_grow(h) != 0) {
-        cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    if ((h->n + 1) * 2 > h->cap && heads_grow(h) != 0)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     e = &h->slots[slot_of(h, tenant)];
     if (!e->used) {
-        if (v->store->ops->audit_head(v->store, tenant, &e->seq, e->hash, err) != CU_OK)
-            return NULL;
+        if ((rc = v->store->ops->audit_head(v->store, tenant, &e->seq, e->hash, err)) != CU_OK)
+            return rc;
         e->tenant = tenant;
         e->used = 1;
         h->n++;
     }
-    return e;
+    *out = e;
+    return CU_OK;
 }
 
 cu_rc cu_heads_new(cu_heads **out)
@@ -176,9 +176,10 @@ static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err 
     for (size_t i = 0; i < r->nentries; i++) {
         cu_audit_entry *e = &r->entries[i];
         cu_store_op op;
-        head *h = head_get(v, e->tenant_id, err);
-        if (h == NULL)
-            return err ? err->code : CU_ERR_STORE;
+        head *h = NULL;
+        cu_rc rc = head_get(v, e->tenant_id, &h, err);
+        if (rc != CU_OK)
+            return rc;
         if (remember(g, h) != 0)
             return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         e->seq = h->seq + 1;

@@ -8,8 +8,9 @@
  * collection touched, a consent-based purpose needs the subject's consent in the ledger, an
  * objection stops a legitimate-interest purpose (P-DSR-6), a restricted subject is processed
  * only for legal obligations and its own access (P-DSR-5), and a request carrying Sec-GPC: 1
- * opts out of sale and sharing purposes. A tenant without a policy keeps the rules of the API
- * alone (a purpose header, the operator's fixed list).
+ * opts out of sale and sharing purposes. A tenant without a policy keeps a purpose header and,
+ * for platform staff, the fixed list of staff_purposes. The whole of P-ACC-4 is decided here
+ * (cu_staff_purpose_check): the API and the CLI only state who acts and why.
  *
  * Parsed policies are cached per tenant. One process holds a data directory (vault.c), so the
  * cache is invalidated where policies change (cu_tenant_set_policy) and nowhere else. Each
@@ -135,13 +136,61 @@ void cu_policy_release(cu_vault *v, const cu_policy *p)
     pthread_mutex_unlock(&v->policy_lock);
 }
 
-int cu_tenant_has_policy(cu_vault *v, cu_id tenant)
+cu_rc cu_tenant_has_policy(cu_vault *v, cu_id tenant, int *has, cu_err *err)
 {
     const cu_policy *p = NULL;
-    int has = cu_policy_for(v, tenant, &p, NULL, NULL) == CU_OK;
+    cu_rc rc = cu_policy_for(v, tenant, &p, NULL, err);
 
-    cu_policy_release(v, has ? p : NULL);
-    return has;
+    *has = rc == CU_OK;
+    if (rc == CU_OK)
+        cu_policy_release(v, p);
+    return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
+}
+
+/* P-ACC-4: what platform staff may state for a tenant without a policy (with one, the
+ * policy's operator purposes). */
+static const char *const staff_purposes[] = {
+    "support", "investigation", "monitoring", "patch_validation", "legal",
+};
+
+/* P-ACC-4 for a tenant with policy p (NULL: none): CU_OK if staff may state purpose name. */
+static cu_rc staff_purpose_ok(const cu_policy *p, const char *name, cu_err *err)
+{
+    if (p == NULL) {
+        for (size_t i = 0; i < CU_ARRAY_LEN(staff_purposes); i++)
+            if (strcmp(name, staff_purposes[i]) == 0)
+                return CU_OK;
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "platform staff reach tenant data only for support, investigation, "
+                          "monitoring, patch_validation or legal");
+    }
+    /* The built-in purposes are the subject's and the customer's own, never staff's. */
+    if (strcmp(name, CU_PURPOSE_SUBJECT_ACCESS) != 0 && strcmp(name, CU_PURPOSE_EXPORT) != 0 &&
+        cu_policy_purpose_get(p, name) == NULL)
+        return cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
+                          "the tenant's policy declares no purpose \"%.64s\"", name);
+    if (cu_policy_operator_purpose(p, name) == NULL)
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "platform staff may state only the policy's operator purposes");
+    return CU_OK;
+}
+
+cu_rc cu_staff_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err)
+{
+    const cu_policy *p = NULL;
+    cu_rc rc;
+
+    if (ctx == NULL || !(ctx->flags & CU_CTX_OPERATOR))
+        return CU_OK;
+    if (ctx->purpose == NULL)
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "platform staff reach tenant data only for a stated purpose");
+    rc = cu_policy_for(v, tenant, &p, NULL, err);
+    if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
+        return rc;
+    rc = staff_purpose_ok(rc == CU_OK ? p : NULL, ctx->purpose, err);
+    cu_policy_release(v, p);
+    return rc;
 }
 
 void cu_policy_cache_forget(cu_vault *v, cu_id tenant)
@@ -226,6 +275,7 @@ static cu_rc check_with(cu_vault *v, const cu_policy *p, const cu_ctx *ctx, cu_i
     const cu_policy_purpose *pu;
     const cu_policy_collection *c;
     const char *name = ctx->purpose;
+    cu_rc rc;
 
     if (strcmp(name, CU_PURPOSE_SUBJECT_ACCESS) == 0) {
         /* P-DSR-1, P-DSR-5: the subject's own access reaches its data, restricted or not. */
@@ -246,9 +296,8 @@ static cu_rc check_with(cu_vault *v, const cu_policy *p, const cu_ctx *ctx, cu_i
         return cu_err_set(err, CU_ERR_UNKNOWN_PURPOSE,
                           "the tenant's policy declares no purpose \"%.64s\"", name);
     /* P-ACC-4: platform staff, only for the purposes the policy lets them state. */
-    if ((ctx->flags & CU_CTX_OPERATOR) && cu_policy_operator_purpose(p, name) == NULL)
-        return cu_err_set(err, CU_ERR_FORBIDDEN,
-                          "platform staff may state only the policy's operator purposes");
+    if ((ctx->flags & CU_CTX_OPERATOR) && (rc = staff_purpose_ok(p, name, err)) != CU_OK)
+        return rc;
     if ((ctx->flags & CU_CTX_GPC) && sale_or_sharing(pu))
         return cu_err_set(err, CU_ERR_OPTED_OUT,
                           "the request carries Global Privacy Control (Sec-GPC: 1), an opt-out "
@@ -268,10 +317,16 @@ static cu_rc check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     const cu_policy *p = NULL;
     cu_rc rc;
 
-    if (ctx == NULL || ctx->purpose == NULL || (ctx->flags & CU_CTX_LOCAL))
+    if (ctx == NULL)
+        return CU_OK;
+    /* The vault's own local acts record their purpose; platform staff at the CLI still state
+     * one of their purposes (P-ACC-4). */
+    if (ctx->flags & CU_CTX_LOCAL)
+        return cu_staff_purpose_check(v, ctx, tenant, err);
+    if (ctx->purpose == NULL)
         return CU_OK;
     if ((rc = cu_policy_for(v, tenant, &p, NULL, err)) == CU_ERR_NOT_FOUND)
-        return CU_OK;
+        return (ctx->flags & CU_CTX_OPERATOR) ? staff_purpose_ok(NULL, ctx->purpose, err) : CU_OK;
     if (rc != CU_OK)
         return rc;
     rc = check_with(v, p, ctx, tenant, subject, collection, write, err);
@@ -563,8 +618,8 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
         return rc;
     if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
-    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) < 0)
-        return err ? err->code : CU_ERR_STORE;
+    if ((rc = cu_hold_covers(v, tenant, subject, 0, &held, err)) != CU_OK)
+        return rc;
     /* P-AGE-2: on record first, then erased at once; under a legal hold (P-RET-5) restricted
      * instead, and erased by the sweep once the hold is released. */
     op.type = CU_OP_SUBJECT_RESTRICT;

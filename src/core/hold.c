@@ -212,14 +212,16 @@ out:
     return CU_OK;
 }
 
-int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err)
+cu_rc cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, int *held, cu_err *err)
 {
     cu_store_hold *rows = NULL;
     size_t cnt = 0;
     int covered = 0;
+    cu_rc rc;
 
-    if (v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err) != CU_OK)
-        return -1;
+    *held = 0;
+    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+        return rc;
     /* A tenant-wide hold covers everything; asked about a subject as a whole (record 0), any
      * hold on it or on one of its records; asked about a record, a hold on it or its subject. */
     for (size_t i = 0; i < cnt && !covered; i++) {
@@ -233,7 +235,8 @@ int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_er
                              (subject != 0 && h->subject_id == subject && h->record_id == 0)));
     }
     cu_store_holds_free(rows, cnt);
-    return covered;
+    *held = covered;
+    return CU_OK;
 }
 
 /* P-ENC-5: a hold's reasons, sealed under an older data key version, sealed again under nk. */

@@ -40,20 +40,22 @@ struct cu_keyring {
     uint8_t *kek; /* CU_KEYBYTES, secure memory; passphrase mode only */
 };
 
-static cu_keyring *ring_alloc(cu_err *err)
+/* A new empty keyring in *out, its keys in locked memory. */
+static cu_rc ring_alloc(cu_keyring **out, cu_err *err)
 {
     cu_keyring *r = calloc(1, sizeof(*r));
 
+    *out = NULL;
     if (r == NULL)
-        return NULL;
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     r->keys = cu_secure_alloc(KEYRING_MAX_VERSIONS * CU_KEYBYTES);
     r->kek = cu_secure_alloc(CU_KEYBYTES);
     if (r->keys == NULL || r->kek == NULL) {
         cu_keyring_free(r);
-        cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory for the master key");
-        return NULL;
+        return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory for the master key");
     }
-    return r;
+    *out = r;
+    return CU_OK;
 }
 
 void cu_keyring_free(cu_keyring *r)
@@ -83,11 +85,11 @@ static cu_rc derive_kek(cu_keyring *r, const char *passphrase, cu_err *err)
 
 cu_rc cu_keyring_new(const char *passphrase, cu_keyring **out, cu_err *err)
 {
-    cu_keyring *r = ring_alloc(err);
-    cu_rc rc;
+    cu_keyring *r = NULL;
+    cu_rc rc = ring_alloc(&r, err);
 
-    if (r == NULL)
-        return err ? err->code : CU_ERR_NOMEM;
+    if (rc != CU_OK)
+        return rc;
     if (passphrase != NULL) {
         if (strlen(passphrase) < 12) {
             cu_keyring_free(r);
@@ -230,11 +232,8 @@ cu_rc cu_keyring_load(const char *path, const char *passphrase, cu_keyring **out
         return rc;
     if ((rc = cu_file_read(path, KEYRING_FILE_MAX, &text, &len, err)) != CU_OK)
         return rc;
-    r = ring_alloc(err);
-    if (r == NULL) {
-        rc = err ? err->code : CU_ERR_NOMEM;
+    if ((rc = ring_alloc(&r, err)) != CU_OK)
         goto out;
-    }
     rc = parse(r, text, passphrase, err);
 out:
     cu_wipe(text, len);

@@ -66,16 +66,19 @@ cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t 
 
 /* --- export ---------------------------------------------------------------------------------- */
 
-static void add_id(cJSON *o, const char *name, cu_id id)
+/* Each add below returns what it added, NULL if it could not (o NULL, or out of memory): a
+ * failed add fails the export, which is never handed over shorter than the data. */
+
+static cJSON *add_id(cJSON *o, const char *name, cu_id id)
 {
     char buf[CU_ID_STRLEN];
 
     cu_id_format(id, buf);
-    cJSON_AddStringToObject(o, name, buf);
+    return cJSON_AddStringToObject(o, name, buf);
 }
 
 /* RFC 3339 UTC, as the API writes times. */
-static void add_time(cJSON *o, const char *name, int64_t t)
+static cJSON *add_time(cJSON *o, const char *name, int64_t t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -83,7 +86,12 @@ static void add_time(cJSON *o, const char *name, int64_t t)
 
     gmtime_r(&tt, &tm);
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddStringToObject(o, name, buf);
+    return cJSON_AddStringToObject(o, name, buf);
+}
+
+static cu_rc added(int bad, cu_err *err)
+{
+    return bad ? cu_err_set(err, CU_ERR_NOMEM, "out of memory while building the export") : CU_OK;
 }
 
 /* The record as an export member: ids, times, and its document. */
@@ -103,11 +111,15 @@ static cu_rc export_record(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu_
             cu_json_delete_wiped(doc);
             rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         } else {
-            add_id(o, "id", r.id);
-            cJSON_AddStringToObject(o, "collection", r.collection);
-            add_time(o, "created_at", r.created_at);
-            add_time(o, "updated_at", r.updated_at);
-            cJSON_AddItemToObject(o, "data", doc);
+            int bad = add_id(o, "id", r.id) == NULL;
+            bad |= cJSON_AddStringToObject(o, "collection", r.collection) == NULL;
+            bad |= add_time(o, "created_at", r.created_at) == NULL;
+            bad |= add_time(o, "updated_at", r.updated_at) == NULL;
+            if (!cJSON_AddItemToObject(o, "data", doc)) {
+                cu_json_delete_wiped(doc);
+                bad = 1;
+            }
+            rc = added(bad, err);
         }
     }
     cu_record_cleanup(&r);
@@ -122,15 +134,23 @@ static cu_rc export_consents(cu_vault *v, cu_id tenant, cu_id subject, cJSON *o,
     cJSON *a = cJSON_AddArrayToObject(o, "consents");
     cu_rc rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &n, err);
 
+    if (rc == CU_OK && a == NULL)
+        rc = added(1, err);
     for (size_t i = 0; rc == CU_OK && i < n; i++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "purpose", c[i].purpose);
-        cJSON_AddStringToObject(e, "action",
-                                cu_consent_action_name((cu_consent_action)c[i].action));
-        add_time(e, "at", c[i].at);
-        cJSON_AddStringToObject(e, "source", c[i].source);
-        cJSON_AddStringToObject(e, "policy_version", c[i].policy_version);
-        cJSON_AddItemToArray(a, e);
+        int bad;
+        if (e == NULL || !cJSON_AddItemToArray(a, e)) {
+            cJSON_Delete(e);
+            rc = added(1, err);
+            break;
+        }
+        bad = cJSON_AddStringToObject(e, "purpose", c[i].purpose) == NULL;
+        bad |= cJSON_AddStringToObject(
+                   e, "action", cu_consent_action_name((cu_consent_action)c[i].action)) == NULL;
+        bad |= add_time(e, "at", c[i].at) == NULL;
+        bad |= cJSON_AddStringToObject(e, "source", c[i].source) == NULL;
+        bad |= cJSON_AddStringToObject(e, "policy_version", c[i].policy_version) == NULL;
+        rc = added(bad, err);
     }
     free(c);
     return rc;
@@ -142,6 +162,7 @@ static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu
     cu_id *ids = NULL;
     size_t n = 0;
     cJSON *o, *recs;
+    int bad;
     cu_rc rc;
 
     if ((rc = cu_subject_read(v, tenant, id, &s, err)) != CU_OK)
@@ -152,19 +173,20 @@ static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu
         cu_subject_cleanup(&s);
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     }
-    add_id(o, "id", id);
-    cJSON_AddStringToObject(o, "external_id", s.external_id);
+    bad = add_id(o, "id", id) == NULL;
+    bad |= cJSON_AddStringToObject(o, "external_id", s.external_id) == NULL;
     if (s.email)
-        cJSON_AddStringToObject(o, "email", s.email);
+        bad |= cJSON_AddStringToObject(o, "email", s.email) == NULL;
     if (s.phone)
-        cJSON_AddStringToObject(o, "phone", s.phone);
+        bad |= cJSON_AddStringToObject(o, "phone", s.phone) == NULL;
     if (s.birth_date)
-        cJSON_AddStringToObject(o, "birth_date", s.birth_date);
-    cJSON_AddBoolToObject(o, "restricted", s.restricted);
+        bad |= cJSON_AddStringToObject(o, "birth_date", s.birth_date) == NULL;
+    bad |= cJSON_AddBoolToObject(o, "restricted", s.restricted) == NULL;
     cu_subject_cleanup(&s);
-    if ((rc = export_consents(v, tenant, id, o, err)) != CU_OK)
+    if ((rc = added(bad, err)) != CU_OK || (rc = export_consents(v, tenant, id, o, err)) != CU_OK)
         return rc;
-    recs = cJSON_AddArrayToObject(o, "records");
+    if ((recs = cJSON_AddArrayToObject(o, "records")) == NULL)
+        return added(1, err);
     rc = v->store->ops->record_ids_by_subject(v->store, tenant, id, &ids, &n, err);
     for (size_t i = 0; rc == CU_OK && i < n; i++)
         rc = export_record(v, tenant, ids[i], recs, err);
@@ -172,14 +194,38 @@ static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu
     return rc;
 }
 
+/* The export's tenant, its policy (p, NULL if none) and its time, into doc. */
+static cu_rc export_head(cJSON *doc, cu_id tenant, const cu_store_tenant *st, const cu_policy *p,
+                         unsigned pver, cu_err *err)
+{
+    cJSON *t = cJSON_AddObjectToObject(doc, "tenant"), *po;
+    int bad = add_id(t, "id", tenant) == NULL;
+
+    bad |= cJSON_AddStringToObject(t, "name", st->name) == NULL;
+    bad |= cJSON_AddStringToObject(t, "state",
+                                   st->state == CU_TENANT_ACTIVE ? "active" : "terminated") == NULL;
+    if (p != NULL) {
+        po = cJSON_AddObjectToObject(doc, "policy");
+        bad |= cJSON_AddStringToObject(po, "id", cu_policy_id(p)) == NULL;
+        bad |= cJSON_AddStringToObject(po, "version", cu_policy_version(p)) == NULL;
+        bad |= cJSON_AddNumberToObject(po, "tenant_version", pver) == NULL;
+    }
+    bad |= add_time(doc, "exported_at", cu_clock_now()) == NULL;
+    return added(bad, err);
+}
+
 /* P-DSR-2, P-RET-2: the export hands the customer every subject's data at once, which no
  * purpose of the policy covers: it states the built-in purpose "export", and platform staff
  * never do. A tenant without a policy keeps the API's rules alone. */
 static cu_rc export_allowed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err)
 {
-    if (ctx == NULL || ctx->purpose == NULL || (ctx->flags & CU_CTX_LOCAL) ||
-        !cu_tenant_has_policy(v, tenant))
+    int has = 0;
+    cu_rc rc;
+
+    if (ctx == NULL || ctx->purpose == NULL || (ctx->flags & CU_CTX_LOCAL))
         return CU_OK;
+    if ((rc = cu_tenant_has_policy(v, tenant, &has, err)) != CU_OK || !has)
+        return rc;
     if (ctx->flags & CU_CTX_OPERATOR)
         return cu_err_set(err, CU_ERR_FORBIDDEN, "platform staff do not export a tenant's data");
     if (strcmp(ctx->purpose, CU_PURPOSE_EXPORT) != 0)
@@ -192,7 +238,7 @@ static cu_rc export_allowed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err
 cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json, size_t *len,
                        cu_err *err)
 {
-    cJSON *doc = NULL, *subjects, *own, *t;
+    cJSON *doc = NULL, *subjects, *own;
     cu_store_tenant st;
     const cu_policy *p = NULL;
     unsigned pver = 0;
@@ -210,23 +256,14 @@ cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json
     if ((rc = cu_policy_for(v, tenant, &p, &pver, err)) != CU_OK && rc != CU_ERR_NOT_FOUND)
         return rc;
     doc = cJSON_CreateObject();
-    t = cJSON_AddObjectToObject(doc, "tenant");
-    add_id(t, "id", tenant);
-    cJSON_AddStringToObject(t, "name", st.name);
-    cJSON_AddStringToObject(t, "state", st.state == CU_TENANT_ACTIVE ? "active" : "terminated");
-    if (p != NULL) {
-        cJSON *po = cJSON_AddObjectToObject(doc, "policy");
-        cJSON_AddStringToObject(po, "id", cu_policy_id(p));
-        cJSON_AddStringToObject(po, "version", cu_policy_version(p));
-        cJSON_AddNumberToObject(po, "tenant_version", pver);
-        cu_policy_release(v, p);
-    }
-    add_time(doc, "exported_at", cu_clock_now());
+    rc = export_head(doc, tenant, &st, p, pver, err);
+    cu_policy_release(v, p);
     subjects = cJSON_AddArrayToObject(doc, "subjects");
     own = cJSON_AddArrayToObject(doc, "records");
-    rc = CU_OK;
+    if (rc == CU_OK && (subjects == NULL || own == NULL))
+        rc = added(1, err);
     /* Every subject with its records, then the tenant's own records. */
-    for (;;) {
+    while (rc == CU_OK) {
         cu_id *ids = NULL;
         size_t n = 0;
         if ((rc = v->store->ops->subject_ids(v->store, tenant, after, PAGE, &ids, &n, err)) !=

@@ -260,10 +260,11 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
  * commit, which the store repeats inside it: this one keeps refused requests out of groups. */
 static cu_rc refuse_if_held(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_err *err)
 {
-    int held = cu_hold_covers(v, tenant, subject, record, err);
+    int held = 0;
+    cu_rc rc = cu_hold_covers(v, tenant, subject, record, &held, err);
 
-    if (held < 0)
-        return err ? err->code : CU_ERR_STORE;
+    if (rc != CU_OK)
+        return rc;
     return held ? cu_err_set(err, CU_ERR_LEGAL_HOLD, "the record is under a legal hold") : CU_OK;
 }
 

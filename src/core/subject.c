@@ -348,11 +348,12 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
      * destruction in the same transaction (CU_ERR_LEGAL_HOLD), so none placed meanwhile is
      * missed; a hold on a subject whose key is gone is refused in turn (CU_ERR_KEY). This read
      * refuses the common case before it joins a group commit. */
-    if ((held = cu_hold_covers(v, tenant, subject, 0, err)) != 0)
-        return held < 0 ? (err ? err->code : CU_ERR_STORE)
-                        : cu_err_set(err, CU_ERR_LEGAL_HOLD,
-                                     "the subject's data is under a legal hold: it cannot be "
-                                     "erased until the hold is released");
+    if ((rc = cu_hold_covers(v, tenant, subject, 0, &held, err)) != CU_OK)
+        return rc;
+    if (held)
+        return cu_err_set(err, CU_ERR_LEGAL_HOLD,
+                          "the subject's data is under a legal hold: it cannot be erased until "
+                          "the hold is released");
     return cu_subject_shred(v, ctx, tenant, subject, err);
 }
 

@@ -23,7 +23,7 @@ expect_exit 2 "$CUSTOS" audit list --against held.json   # only verify takes it
 "$CUSTOS" init >/dev/null
 T=$("$CUSTOS" tenant create "Acme Ltd" | id_of)
 for i in 1 2 3; do
-    "$CUSTOS" record put --tenant "$T" --collection notes "{\"n\":$i}" >/dev/null
+    "$CUSTOS" record put --purpose support --tenant "$T" --collection notes "{\"n\":$i}" >/dev/null
 done
 "$CUSTOS" audit checkpoint --tenant "$T" >one.json
 "$CUSTOS" audit checkpoints --tenant "$T" >held.json

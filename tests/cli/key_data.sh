@@ -15,16 +15,16 @@ num() { tr -d ' \t\n' <out.txt | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 
 "$CUSTOS" init >/dev/null
 T=$("$CUSTOS" tenant create "Acme Ltd" | id_of)
-R1=$("$CUSTOS" record put --tenant "$T" --collection notes '{"text":"one"}' | id_of)
-R2=$("$CUSTOS" record put --tenant "$T" --collection notes '{"text":"two"}' | id_of)
+R1=$("$CUSTOS" record put --purpose support --tenant "$T" --collection notes '{"text":"one"}' | id_of)
+R2=$("$CUSTOS" record put --purpose support --tenant "$T" --collection notes '{"text":"two"}' | id_of)
 [ -n "$R1" ] && [ -n "$R2" ] || fail "records"
 "$CUSTOS" key rotate --tenant "$T" --data-key >out.txt
 [ "$(num version)" = 2 ] || fail "data key version: $(cat out.txt)"
 [ "$(num records)" = 2 ] || fail "records re-encrypted: $(cat out.txt)"
 [ "$(num destroyed)" = 1 ] || fail "old version destroyed: $(cat out.txt)"
 [ "$(num remaining)" = 0 ] || fail "remaining: $(cat out.txt)"
-"$CUSTOS" record get --tenant "$T" "$R1" | grep -q '"one"' || fail "record 1 after rotation"
-"$CUSTOS" record get --tenant "$T" "$R2" | grep -q '"two"' || fail "record 2 after rotation"
+"$CUSTOS" record get --purpose support --tenant "$T" "$R1" | grep -q '"one"' || fail "record 1 after rotation"
+"$CUSTOS" record get --purpose support --tenant "$T" "$R2" | grep -q '"two"' || fail "record 2 after rotation"
 "$CUSTOS" key reencrypt --tenant "$T" >out.txt
 [ "$(num records)" = 0 ] && [ "$(num destroyed)" = 0 ] || fail "second pass: $(cat out.txt)"
 set +e
@@ -36,7 +36,7 @@ set -e
 # A pass killed after its first batch is finished by the server's background pass.
 i=0
 while [ "$i" -lt 33 ]; do
-    "$CUSTOS" record put --tenant "$T" --collection notes "{\"text\":\"n$i\"}" >/dev/null
+    "$CUSTOS" record put --purpose support --tenant "$T" --collection notes "{\"text\":\"n$i\"}" >/dev/null
     i=$((i + 1))
 done
 set +e
@@ -55,5 +55,5 @@ wait "$pid" || fail "server exit status"
 "$CUSTOS" key reencrypt --tenant "$T" >out.txt
 [ "$(num version)" = 3 ] && [ "$(num records)" = 0 ] && [ "$(num destroyed)" = 0 ] ||
     fail "after the background pass: $(cat out.txt)"
-"$CUSTOS" record get --tenant "$T" "$R1" | grep -q '"one"' || fail "record 1 at the end"
+"$CUSTOS" record get --purpose support --tenant "$T" "$R1" | grep -q '"one"' || fail "record 1 at the end"
 echo ok

@@ -29,13 +29,13 @@ grep -q '^custos: invalid: ./bad.yaml:[0-9]*: ' err.txt || fail "error names the
 
 T=$("$CUSTOS" tenant create "SCM customer" --policy scm | id_of)
 [ -n "$T" ] || fail "tenant id"
-expect_exit 4 "$CUSTOS" subject add --tenant "$T" --external-id teen --birth-date 2010-01-02
+expect_exit 4 "$CUSTOS" subject add --purpose support --tenant "$T" --external-id teen --birth-date 2010-01-02
 grep -q "under_age" err.txt || fail "under age: $(cat err.txt)"
-S=$("$CUSTOS" subject add --tenant "$T" --external-id ada --birth-date 2010-01-01 | id_of)
+S=$("$CUSTOS" subject add --purpose support --tenant "$T" --external-id ada --birth-date 2010-01-01 | id_of)
 [ -n "$S" ] || fail "subject id"
-expect_exit 4 "$CUSTOS" record put --tenant "$T" --collection scratch '{"a":1}'
-"$CUSTOS" record put --tenant "$T" --subject "$S" --collection contacts '{"name":"Ada"}' >/dev/null
-"$CUSTOS" record put --tenant "$T" --subject "$S" --collection access_logs '{"path":"/"}' >/dev/null
+expect_exit 4 "$CUSTOS" record put --purpose support --tenant "$T" --collection scratch '{"a":1}'
+"$CUSTOS" record put --purpose support --tenant "$T" --subject "$S" --collection contacts '{"name":"Ada"}' >/dev/null
+"$CUSTOS" record put --purpose support --tenant "$T" --subject "$S" --collection access_logs '{"path":"/"}' >/dev/null
 
 # A year and a day later the log entry has gone, the contact stays.
 CUSTOS_NOW=2027-01-02 "$CUSTOS" sweep >out.txt
@@ -44,7 +44,7 @@ CUSTOS_NOW=2027-01-02 "$CUSTOS" sweep >out.txt
 CUSTOS_NOW=2027-01-02 "$CUSTOS" tenant terminate --tenant "$T" >out.txt
 grep -q '"export_until":[[:space:]]*"2027-04-02T00:00:00Z"' out.txt || fail "terminate: $(cat out.txt)"
 expect_exit 4 "$CUSTOS" tenant terminate --tenant "$T"
-expect_exit 4 "$CUSTOS" record put --tenant "$T" --subject "$S" --collection contacts '{"name":"x"}'
+expect_exit 4 "$CUSTOS" record put --purpose support --tenant "$T" --subject "$S" --collection contacts '{"name":"x"}'
 grep -q "tenant_terminated" err.txt || fail "read-only: $(cat err.txt)"
 
 # A legal hold on Ada, placed in the export window (P-RET-5).
@@ -60,14 +60,14 @@ expect_exit 2 "$CUSTOS" hold place --tenant "$T"
 [ "$(num_of records_held <out.txt)" = 1 ] || fail "hold ignored: $(cat out.txt)"
 [ "$(num_of tenants_shredded <out.txt)" = 0 ] || fail "shredded under a hold: $(cat out.txt)"
 "$CUSTOS" tenant list | grep -q '"state":[[:space:]]*"purged"' || fail "state"
-expect_exit 3 "$CUSTOS" record put --tenant "$T" --collection contacts '{"name":"x"}'
+expect_exit 3 "$CUSTOS" record put --purpose support --tenant "$T" --collection contacts '{"name":"x"}'
 
 # The purged tenant's hold is still listed and released from here; then it is shredded.
-"$CUSTOS" hold list --tenant "$T" | grep -q '"reason":[[:space:]]*"case 2027-4"' || fail "hold list"
+"$CUSTOS" hold list --purpose support --tenant "$T" | grep -q '"reason":[[:space:]]*"case 2027-4"' || fail "hold list"
 expect_exit 2 "$CUSTOS" hold release --tenant "$T" "$H"
 "$CUSTOS" hold release --tenant "$T" "$H" --reason "case closed" >/dev/null
 expect_exit 3 "$CUSTOS" hold release --tenant "$T" "$H" --reason "again"
-"$CUSTOS" hold list --tenant "$T" | grep -q '"release_reason":[[:space:]]*"case closed"' || fail "release reason"
+"$CUSTOS" hold list --purpose support --tenant "$T" | grep -q '"release_reason":[[:space:]]*"case closed"' || fail "release reason"
 "$CUSTOS" sweep --now 2027-04-04 >out.txt
 [ "$(num_of records_deleted <out.txt)" = 1 ] || fail "held record kept: $(cat out.txt)"
 [ "$(num_of tenants_shredded <out.txt)" = 1 ] || fail "not shredded: $(cat out.txt)"

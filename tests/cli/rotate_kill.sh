@@ -14,8 +14,8 @@ id_of() { sed -n 's/^[[:space:]]*"id":[[:space:]]*"\([0-9]*\)".*/\1/p' | head -n
 records=""
 for t in 1 2 3 4; do
     T=$("$CUSTOS" tenant create "tenant $t" | id_of)
-    S=$("$CUSTOS" subject add --tenant "$T" --external-id "s$t" | id_of)
-    R=$("$CUSTOS" record put --tenant "$T" --collection notes --subject "$S" "{\"n\":$t}" | id_of)
+    S=$("$CUSTOS" subject add --purpose support --tenant "$T" --external-id "s$t" | id_of)
+    R=$("$CUSTOS" record put --purpose support --tenant "$T" --collection notes --subject "$S" "{\"n\":$t}" | id_of)
     records="$records $T:$R"
 done
 i=0
@@ -27,7 +27,7 @@ while [ "$i" -lt 25 ]; do
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     for tr in $records; do
-        "$CUSTOS" record get --tenant "${tr%%:*}" "${tr##*:}" >/dev/null ||
+        "$CUSTOS" record get --purpose support --tenant "${tr%%:*}" "${tr##*:}" >/dev/null ||
             fail "record ${tr##*:} unreadable after kill $i"
     done
     i=$((i + 1))
@@ -35,6 +35,6 @@ done
 "$CUSTOS" key rotate >/dev/null || fail "rotation after the kills"
 [ "$(grep -c '^key ' custos-data/master.key)" -eq 1 ] || fail "old versions retired"
 for tr in $records; do
-    "$CUSTOS" record get --tenant "${tr%%:*}" "${tr##*:}" >/dev/null || fail "final read"
+    "$CUSTOS" record get --purpose support --tenant "${tr%%:*}" "${tr##*:}" >/dev/null || fail "final read"
 done
 echo "rotate_kill ok"

@@ -32,42 +32,42 @@ T=$("$CUSTOS" tenant create "Acme Ltd" | id_of)
 [ -n "$T" ] || fail "tenant id"
 "$CUSTOS" tenant list | grep -q '"Acme Ltd"' || fail "tenant list"
 
-S=$("$CUSTOS" subject add --tenant "$T" --external-id crm-42 --email Ada@Example.com \
+S=$("$CUSTOS" subject add --purpose support --tenant "$T" --external-id crm-42 --email Ada@Example.com \
     --phone "+44 20 7946 0958" --birth-date 1990-02-03 | id_of)
 [ -n "$S" ] || fail "subject id"
-"$CUSTOS" subject get --tenant "$T" "$S" | grep -q '"email":[[:space:]]*"Ada@Example.com"' ||
+"$CUSTOS" subject get --purpose support --tenant "$T" "$S" | grep -q '"email":[[:space:]]*"Ada@Example.com"' ||
     fail "subject get"
-"$CUSTOS" subject find --tenant "$T" --email " ada@example.COM" | grep -q "\"$S\"" ||
+"$CUSTOS" subject find --purpose support --tenant "$T" --email " ada@example.COM" | grep -q "\"$S\"" ||
     fail "subject find by email"
-"$CUSTOS" subject find --tenant "$T" --phone "+442079460958" | grep -q "\"$S\"" ||
+"$CUSTOS" subject find --purpose support --tenant "$T" --phone "+442079460958" | grep -q "\"$S\"" ||
     fail "subject find by phone"
-expect_exit 4 "$CUSTOS" subject add --tenant "$T" --external-id crm-42
-expect_exit 4 "$CUSTOS" subject add --tenant "$T" --external-id x --birth-date 1990-13-01
+expect_exit 4 "$CUSTOS" subject add --purpose support --tenant "$T" --external-id crm-42
+expect_exit 4 "$CUSTOS" subject add --purpose support --tenant "$T" --external-id x --birth-date 1990-13-01
 
 "$CUSTOS" collection define --tenant "$T" employees --sensitive ssn,salary --indexed email \
     --forbidden iban >/dev/null
 R=$(echo '{"name":"Ada","ssn":"123-45-6789","salary":85000,"email":"ada@example.com"}' |
-    "$CUSTOS" record put --tenant "$T" --collection employees --subject "$S" - | id_of)
+    "$CUSTOS" record put --purpose support --tenant "$T" --collection employees --subject "$S" - | id_of)
 [ -n "$R" ] || fail "record id"
-"$CUSTOS" record get --tenant "$T" "$R" | grep -q '"ssn":[[:space:]]*"123-45-6789"' ||
+"$CUSTOS" record get --purpose support --tenant "$T" "$R" | grep -q '"ssn":[[:space:]]*"123-45-6789"' ||
     fail "record get"
-"$CUSTOS" record find --tenant "$T" --collection employees --field ssn --value 123-45-6789 |
+"$CUSTOS" record find --purpose support --tenant "$T" --collection employees --field ssn --value 123-45-6789 |
     grep -q "\"$R\"" || fail "record find"
-"$CUSTOS" record list --tenant "$T" --subject "$S" | grep -q "\"$R\"" || fail "record list"
-expect_exit 4 "$CUSTOS" record put --tenant "$T" --collection employees '{"iban":"DE89"}'
+"$CUSTOS" record list --purpose support --tenant "$T" --subject "$S" | grep -q "\"$R\"" || fail "record list"
+expect_exit 4 "$CUSTOS" record put --purpose support --tenant "$T" --collection employees '{"iban":"DE89"}'
 grep -q "forbidden_field" err.txt || fail "forbidden field error code"
-expect_exit 4 "$CUSTOS" record put --tenant "$T" --collection notes '{"card":"4111111111111111"}'
-expect_exit 4 "$CUSTOS" record put --tenant "$T" --collection notes '{"a":1,"a":2}'
+expect_exit 4 "$CUSTOS" record put --purpose support --tenant "$T" --collection notes '{"card":"4111111111111111"}'
+expect_exit 4 "$CUSTOS" record put --purpose support --tenant "$T" --collection notes '{"a":1,"a":2}'
 grep -q "invalid JSON at byte" err.txt || fail "json error offset"
-expect_exit 2 "$CUSTOS" record get --tenant "$T" not-a-number
-expect_exit 3 "$CUSTOS" record get --tenant "$T" 12345
-"$CUSTOS" record update --tenant "$T" "$R" '{"name":"Ada L.","ssn":"123-45-6789"}' >/dev/null
-"$CUSTOS" record get --tenant "$T" "$R" | grep -q '"Ada L."' || fail "record update"
+expect_exit 2 "$CUSTOS" record get --purpose support --tenant "$T" not-a-number
+expect_exit 3 "$CUSTOS" record get --purpose support --tenant "$T" 12345
+"$CUSTOS" record update --purpose support --tenant "$T" "$R" '{"name":"Ada L.","ssn":"123-45-6789"}' >/dev/null
+"$CUSTOS" record get --purpose support --tenant "$T" "$R" | grep -q '"Ada L."' || fail "record update"
 
 # Rotation leaves everything readable, and the key file keeps one version.
 "$CUSTOS" key rotate | grep -q '"version":[[:space:]]*2' || fail "master rotate"
 "$CUSTOS" key rotate --tenant "$T" | grep -q '"key":[[:space:]]*"tenant"' || fail "tenant rotate"
-"$CUSTOS" record get --tenant "$T" "$R" | grep -q '"Ada L."' || fail "read after rotation"
+"$CUSTOS" record get --purpose support --tenant "$T" "$R" | grep -q '"Ada L."' || fail "read after rotation"
 [ "$(grep -c '^key ' custos-data/master.key)" -eq 1 ] || fail "old master version retired"
 
 # The key file must be private.
@@ -77,9 +77,9 @@ grep -q "insecure_permissions" err.txt || fail "permissions error code"
 chmod 600 custos-data/master.key
 
 # Erasure: the subject and its records are gone.
-"$CUSTOS" subject erase --tenant "$T" "$S" | grep -q '"erased":[[:space:]]*true' || fail "erase"
-expect_exit 3 "$CUSTOS" subject get --tenant "$T" "$S"
-expect_exit 3 "$CUSTOS" record get --tenant "$T" "$R"
+"$CUSTOS" subject erase --purpose support --tenant "$T" "$S" | grep -q '"erased":[[:space:]]*true' || fail "erase"
+expect_exit 3 "$CUSTOS" subject get --purpose support --tenant "$T" "$S"
+expect_exit 3 "$CUSTOS" record get --purpose support --tenant "$T" "$R"
 
 # No personal value of the tour is in the database files in clear.
 for v in Ada@Example.com ada@example.com 123-45-6789 crm-42 1990-02-03 "Ada L."; do

@@ -16,6 +16,92 @@
 /* With its access log on: scenarios check that no value reached it. */
 static const char *const extra[] = {"--sweep-interval", "0", NULL};
 
+/* The story being run and how far its live server has come: chapters [0, done) passed in
+ * order on it (live: a server is up). */
+static struct {
+    const sc_story *story;
+    const struct CMUnitTest *tests;
+    size_t n, done;
+    int live;
+    size_t idx[64];
+} run;
+
+/* A fresh server on 2026-01-01 with the story's tenants (the set-up every scenario shares). */
+static void story_begin(void)
+{
+    const sc_story *st = run.story;
+
+    if (run.live)
+        sc_stop(st->c);
+    run.live = 0;
+    run.done = 0;
+    sc_start(st->c, sc_date(2026, 1, 1));
+    run.live = 1;
+    for (size_t i = 0; i < SC_MAX_TENANTS && st->tenants[i] != NULL; i++)
+        sc_tenant_new(st->c, st->names[i], st->policy, st->tenants[i]);
+    if (st->begun)
+        st->begun();
+}
+
+/* Chapter i's set-up: the chapters before it, passed on the live server. */
+static int chapter_setup(void **state)
+{
+    size_t i = *(size_t *)*state;
+
+    if (run.live && run.done == i)
+        return 0;
+    story_begin();
+    for (size_t j = 0; j < i; j++) {
+        void *none = NULL;
+        run.tests[j].test_func(&none);
+        run.done = j + 1;
+    }
+    return 0;
+}
+
+/* Chapter i itself; it counts as passed only if it returns. */
+static void chapter_run(void **state)
+{
+    size_t i = *(size_t *)*state;
+    void *none = NULL;
+
+    run.tests[i].test_func(&none);
+    run.done = i + 1;
+}
+
+static int story_end(void **state)
+{
+    (void)state;
+    if (!run.live)
+        return 0;
+    run.live = 0;
+    assert_int_equal(srv_stop(&run.story->c->s, 0), 0);
+    if (run.story->ending)
+        run.story->ending(run.done == run.n);
+    th_rmrf(run.story->c->s.dir);
+    return 0;
+}
+
+int sc_story_run(const sc_story *story, const struct CMUnitTest *tests, size_t n, int argc,
+                 char **argv)
+{
+    struct CMUnitTest chapters[64];
+    const char *filter = argc > 1 ? argv[1] : getenv("CMOCKA_TEST_FILTER");
+
+    assert_true(n <= sizeof(chapters) / sizeof(chapters[0]));
+    run.story = story;
+    run.tests = tests;
+    run.n = n;
+    for (size_t i = 0; i < n; i++) {
+        run.idx[i] = i;
+        chapters[i] = (struct CMUnitTest){tests[i].name, chapter_run, chapter_setup, NULL,
+                                          &run.idx[i]};
+    }
+    if (filter != NULL && *filter != '\0')
+        cmocka_set_test_filter(filter);
+    return _cmocka_run_group_tests(story->title, chapters, n, NULL, story_end);
+}
+
 int64_t sc_date(int y, int m, int d)
 {
     /* Days from civil (Howard Hinnant), as the server's own clock parses dates. */

@@ -7,6 +7,7 @@
 #ifndef CU_SC_H
 #define CU_SC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "srv.h"
@@ -28,6 +29,27 @@ typedef struct sc_sweep_counts {
     long records_deleted, records_anonymized, records_held, subjects_erased, tenants_purged,
         tenants_shredded;
 } sc_sweep_counts;
+
+/* A scenario is a story: its tests are chapters, run in order on one server, each building on
+ * what those before it left (the vault, the clock, the ids in the file's globals). Each chapter
+ * still runs alone (a test filter, another order): when the chapters before it have not just
+ * passed on the live server, its set-up starts a fresh server and replays them first. */
+#define SC_MAX_TENANTS 2
+typedef struct sc_story {
+    const char *title;  /* the cmocka group's name */
+    const char *policy; /* the built-in policy of every tenant ("scm", ...) */
+    sc *c;              /* the file's server */
+    sc_tenant *tenants[SC_MAX_TENANTS];
+    const char *names[SC_MAX_TENANTS];
+    void (*begun)(void);     /* after the fresh start on 2026-01-01 and the tenants; may be NULL */
+    void (*ending)(int all); /* once the server has stopped for good, before its directory goes
+                                (all: every chapter passed, in order); may be NULL */
+} sc_story;
+
+/* Runs the chapters tests[0..n) of story. A test filter (cmocka_set_test_filter's pattern)
+ * comes from argv[1] or $CMOCKA_TEST_FILTER. Returns cmocka's result. */
+int sc_story_run(const sc_story *story, const struct CMUnitTest *tests, size_t n, int argc,
+                 char **argv);
 
 /* Unix seconds of y-m-d 00:00 UTC. */
 int64_t sc_date(int y, int m, int d);

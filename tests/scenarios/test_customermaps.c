@@ -1,9 +1,10 @@
 /*
- * test_customermaps.c: Customer Maps's privacy policy (policies/customermaps.yaml, seed 003)
- * kept by the real server over HTTPS, from 2026-01-01 through a year of service, the end of
- * the subscription and the 30 days after it. The tests run in order on one server and one
- * tenant (B, another enterprise, only for isolation); each moves the clock forward and checks
- * the promises due by then.
+ * test_customermaps.c: Customer Maps's privacy policy (policies/customermaps.yaml, seed 003) kept
+ * by the real server over HTTPS, from 2026-01-01 through a year of service, the end of the
+ * subscription and the 30 days after it. The tests are chapters of one story on one server and one
+ * tenant (B, another enterprise, only for isolation); each moves the clock forward and checks the
+ * promises due by then. Each also runs alone: its set-up replays the chapters before it on a fresh
+ * server (sc.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,36 +27,12 @@ static char user_ada[SRV_ID], invoice[SRV_ID], shipping[SRV_ID], log_a[SRV_ID], 
     diag[SRV_ID];
 static char log_hold[SRV_ID];
 static char actor[64]; /* "operator:key:<id>", as the tenant's log names platform staff */
-static int64_t D0, END;
+static int64_t END;
 
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
 {
     sc_put(&C, &A, purpose, collection, subject, data, id);
-}
-
-static int setup(void **state)
-{
-    const char *k, *us;
-
-    (void)state;
-    D0 = sc_date(2026, 1, 1);
-    sc_start(&C, D0);
-    sc_tenant_new(&C, "Acme Logistics", "customermaps", &A);
-    sc_tenant_new(&C, "Globex Freight", "customermaps", &B);
-    /* The operator key's id: its secret is cuk_<id>_<hex>. */
-    k = C.s.operator_key + 4;
-    us = strchr(k, '_');
-    assert_non_null(us);
-    snprintf(actor, sizeof(actor), "operator:key:%.*s", (int)(us - k), k);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    sc_stop(&C);
-    return 0;
 }
 
 /* P-AGE-1: minimum age 16 (seed silent; the policy's choice). */
@@ -425,8 +402,25 @@ static void test_P_RET_2_customermaps_purged_and_shredded_on_day_31(void **state
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-int main(void)
+/* The operator key's id (its secret is cuk_<id>_<hex>), as the tenant's log names staff. */
+static void begun(void)
 {
+    const char *k = C.s.operator_key + 4, *us = strchr(k, '_');
+
+    assert_non_null(us);
+    snprintf(actor, sizeof(actor), "operator:key:%.*s", (int)(us - k), k);
+}
+
+int main(int argc, char **argv)
+{
+    static const sc_story story = {
+        .title = "scenario: Customer Maps (policies/customermaps.yaml)",
+        .policy = "customermaps",
+        .c = &C,
+        .tenants = {&A, &B},
+        .names = {"Acme Logistics", "Globex Freight"},
+        .begun = begun,
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_customermaps_refuses_a_subject_aged_15),
         cmocka_unit_test(test_P_CON_1_customermaps_purposes_come_from_the_policy),
@@ -443,6 +437,5 @@ int main(void)
         cmocka_unit_test(test_P_RET_2_customermaps_purged_and_shredded_on_day_31),
     };
 
-    return cmocka_run_group_tests_name("scenario: Customer Maps (policies/customermaps.yaml)",
-                                       tests, setup, teardown);
+    return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

@@ -1,8 +1,9 @@
 /*
  * test_erpsmartcloud.c: ERP Smart Cloud's privacy policy (policies/erpsmartcloud.yaml, seed 002)
  * kept by the real server over HTTPS, from 2026-01-01 through the end of its subscription
- * (2028-07-02) and the seven years its billing records are kept. The tests run in order on one
- * server and one tenant; each moves the clock forward and checks the promises due by then.
+ * (2028-07-02) and the seven years its billing records are kept. The tests are chapters of one
+ * story on one server and one tenant; each moves the clock forward and checks the promises due by
+ * then. Each also runs alone: its set-up replays the chapters before it on a fresh server (sc.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +24,7 @@ static sc_tenant A;
 static char ada[SRV_ID], bob[SRV_ID];
 static char account[SRV_ID], order[SRV_ID], invoice[SRV_ID], usage[SRV_ID], log_a[SRV_ID],
     log_b[SRV_ID], ticket_a[SRV_ID], ticket_b[SRV_ID];
-static int64_t D0, END;
+static int64_t END;
 
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
@@ -44,22 +45,6 @@ static long row_of(const char *record)
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM records WHERE tenant_id = %s AND record_id = %s", A.id, record);
     return (long)th_sql_int(C.s.data, sql);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    D0 = sc_date(2026, 1, 1);
-    sc_start(&C, D0);
-    sc_tenant_new(&C, "ERP seller", "erpsmartcloud", &A);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    sc_stop(&C);
-    return 0;
 }
 
 /* P-AGE-1: "not directed at individuals under the age of 18." */
@@ -422,8 +407,15 @@ static void test_P_RET_4_erp_billing_kept_7_years_then_shredded(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    static const sc_story story = {
+        .title = "scenario: ERP Smart Cloud (policies/erpsmartcloud.yaml)",
+        .policy = "erpsmartcloud",
+        .c = &C,
+        .tenants = {&A},
+        .names = {"ERP seller"},
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_erp_refuses_a_subject_aged_17),
         cmocka_unit_test(test_P_CON_1_erp_purposes_come_from_the_policy),
@@ -441,6 +433,5 @@ int main(void)
         cmocka_unit_test(test_P_RET_4_erp_billing_kept_7_years_then_shredded),
     };
 
-    return cmocka_run_group_tests_name("scenario: ERP Smart Cloud (policies/erpsmartcloud.yaml)",
-                                       tests, setup, teardown);
+    return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

@@ -1,8 +1,9 @@
 /*
- * test_optymyze.c: Optymyze SPM Cloud's privacy policy (policies/optymyze.yaml, seed 004) kept
- * by the real server over HTTPS, from 2026-01-01 through the end of a client's contract, its
- * 30-day export window, the purge and the shredding. The tests run in order on one server and
- * one tenant (a client); each moves the clock forward and checks the promises due by then.
+ * test_optymyze.c: Optymyze SPM Cloud's privacy policy (policies/optymyze.yaml, seed 004) kept by
+ * the real server over HTTPS, from 2026-01-01 through the end of a client's contract, its 30-day
+ * export window, the purge and the shredding. The tests are chapters of one story on one server
+ * and one tenant (a client); each moves the clock forward and checks the promises due by then.
+ * Each also runs alone: its set-up replays the chapters before it on a fresh server (sc.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,21 +54,6 @@ static void search(const char *collection, const char *field, const char *value,
 static int at_rest(const char *s)
 {
     return sc_at_rest(&C, s);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    sc_start(&C, sc_date(2026, 1, 1));
-    sc_tenant_new(&C, "Optymyze client", "optymyze", &A);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    sc_stop(&C);
-    return 0;
 }
 
 /* P-AGE-1: minimum_age 16 (seed silent; "the GDPR's default age of digital consent"). */
@@ -390,8 +376,15 @@ static void test_P_RET_1_optymyze_support_cases_24_months_then_shredded(void **s
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    static const sc_story story = {
+        .title = "scenario: Optymyze (policies/optymyze.yaml)",
+        .policy = "optymyze",
+        .c = &C,
+        .tenants = {&A},
+        .names = {"Optymyze client"},
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_optymyze_refuses_a_subject_aged_15),
         cmocka_unit_test(test_P_CON_1_optymyze_purposes_come_from_the_policy),
@@ -406,6 +399,5 @@ int main(void)
         cmocka_unit_test(test_P_RET_1_optymyze_support_cases_24_months_then_shredded),
     };
 
-    return cmocka_run_group_tests_name("scenario: Optymyze (policies/optymyze.yaml)", tests, setup,
-                                       teardown);
+    return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

@@ -1,8 +1,9 @@
 /*
  * test_scalemule.c: ScaleMule's privacy policy (policies/scalemule.yaml, seed 001) kept by the
- * real server over HTTPS, from 2026-01-01 through the end of its subscription (2029-01-03) and
- * the seven years its billing records are kept. The tests run in order on one server and one
- * tenant; each moves the clock forward and checks the promises due by then.
+ * real server over HTTPS, from 2026-01-01 through the end of its subscription (2029-01-03) and the
+ * seven years its billing records are kept. The tests are chapters of one story on one server and
+ * one tenant; each moves the clock forward and checks the promises due by then. Each also runs
+ * alone: its set-up replays the chapters before it on a fresh server (sc.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,21 +36,6 @@ static void put(const char *purpose, const char *collection, const char *subject
 static void gpc_get(const char *purpose, const char *record, long status, const char *code)
 {
     sc_gpc_get(&C, &A, purpose, record, status, code);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    sc_start(&C, sc_date(2026, 1, 1));
-    sc_tenant_new(&C, "ScaleMule customer", "scalemule", &A);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    sc_stop(&C);
-    return 0;
 }
 
 /* P-AGE-1: "Our Services are not directed to children under 16." */
@@ -422,8 +408,15 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    static const sc_story story = {
+        .title = "scenario: ScaleMule (policies/scalemule.yaml)",
+        .policy = "scalemule",
+        .c = &C,
+        .tenants = {&A},
+        .names = {"ScaleMule customer"},
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_scalemule_refuses_a_subject_aged_15),
         cmocka_unit_test(test_P_CON_1_scalemule_purposes_come_from_the_policy),
@@ -440,6 +433,5 @@ int main(void)
         cmocka_unit_test(test_P_RET_2_scalemule_purged_after_day_90),
     };
 
-    return cmocka_run_group_tests_name("scenario: ScaleMule (policies/scalemule.yaml)", tests,
-                                       setup, teardown);
+    return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

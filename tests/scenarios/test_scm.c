@@ -1,8 +1,9 @@
 /*
  * test_scm.c: SCM's privacy policy (policies/scm.yaml, seed 000) kept by the real server over
- * HTTPS, from 2026-01-01 through the end of its subscription and the seven years its account
- * data outlives it. The tests run in order on one server and one tenant; each moves the clock
- * forward and checks the promises due by then.
+ * HTTPS, from 2026-01-01 through the end of its subscription and the seven years its account data
+ * outlives it. The tests are chapters of one story on one server and one tenant; each moves the
+ * clock forward and checks the promises due by then. Each also runs alone: its set-up replays the
+ * chapters before it on a fresh server (sc.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +25,7 @@ static char ada[SRV_ID], bob[SRV_ID]; /* adults */
 static char contact[SRV_ID], account[SRV_ID], usage[SRV_ID], log_a[SRV_ID], log_b[SRV_ID],
     billing[SRV_ID];
 static char hold[SRV_ID];
-static int64_t D0, END;
+static int64_t END;
 
 static void put(const char *purpose, const char *collection, const char *subject, const char *data,
                 char id[SRV_ID])
@@ -32,29 +33,17 @@ static void put(const char *purpose, const char *collection, const char *subject
     sc_put(&C, &A, purpose, collection, subject, data, id);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    D0 = sc_date(2026, 1, 1);
-    sc_start(&C, D0);
-    sc_tenant_new(&C, "SCM customer", "scm", &A);
-    return 0;
-}
-
-static int teardown(void **state)
+/* Seven simulated years of requests and sweeps: the server's log holds no value. */
+static void ending(int all)
 {
     static const char *const values[] = {"ada@example.org", "192.0.2.7", "192.0.2.8",
                                          "litigation 2026-17", "INV-1", "2010-01-02"};
 
-    (void)state;
-    assert_int_equal(srv_stop(&C.s, 0), 0);
-    /* Seven simulated years of requests and sweeps: the server's log holds no value. */
-    assert_true(th_file_contains(C.s.log, "\"route\":\"/v1/sweep\"", 19));
+    if (all)
+        assert_true(th_file_contains(C.s.log, "\"route\":\"/v1/sweep\"", 19));
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
         if (th_file_contains(C.s.log, values[i], strlen(values[i])))
             fail_msg("%s is in the server's log", values[i]);
-    th_rmrf(C.s.dir);
-    return 0;
 }
 
 /* P-AGE-1: "The Service is not directed to individuals under 16." */
@@ -387,8 +376,16 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    static const sc_story story = {
+        .title = "scenario: SCM (policies/scm.yaml)",
+        .policy = "scm",
+        .c = &C,
+        .tenants = {&A},
+        .names = {"SCM customer"},
+        .ending = ending,
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_scm_refuses_a_subject_aged_15),
         cmocka_unit_test(test_P_CON_1_scm_purposes_come_from_the_policy),
@@ -404,5 +401,5 @@ int main(void)
         cmocka_unit_test(test_P_RET_2_scm_purged_after_day_90),
     };
 
-    return cmocka_run_group_tests_name("scenario: SCM (policies/scm.yaml)", tests, setup, teardown);
+    return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
