@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "http.h"
+#include "repr.h"
 #include "util.h"
 
 static const char help[] =
@@ -138,7 +139,7 @@ static void *sweep_loop(void *arg)
         pthread_mutex_unlock(&s->m);
         rc = cu_sweep(s->v, &ctx, &rep, &err);
         if (rc == CU_OK) {
-            cJSON *o = cu_http_sweep_json(&rep);
+            cJSON *o = cu_repr_sweep_json(&rep);
             char *line;
             cJSON_AddStringToObject(o, "sweep", "ok");
             if ((line = cJSON_PrintUnformatted(o)) != NULL)
