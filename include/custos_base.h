@@ -23,33 +23,33 @@
 /* Error codes. The names returned by cu_rc_name() are stable and part of the API. */
 typedef enum cu_rc {
     CU_OK = 0,
-    CU_ERR_NOMEM,           /* "out_of_memory" */
-    CU_ERR_INVALID,         /* "invalid": malformed or out-of-range input */
-    CU_ERR_NOT_FOUND,       /* "not_found": no such object, or not visible to this tenant */
-    CU_ERR_EXISTS,          /* "already_exists": a unique value is taken */
-    CU_ERR_FORBIDDEN_FIELD, /* "forbidden_field": the field may never be stored (P-ENC-3) */
-    CU_ERR_CRYPTO,          /* "integrity": a ciphertext failed authentication */
-    CU_ERR_KEY,             /* "key_unavailable": key missing, destroyed or mismatched */
-    CU_ERR_IO,              /* "io": file system error */
-    CU_ERR_STORE,           /* "store": database error */
-    CU_ERR_UNSUPPORTED,     /* "unsupported": the platform lacks a required feature */
-    CU_ERR_CONFLICT,        /* "conflict": the object's state does not allow this */
-    CU_ERR_PERM,            /* "insecure_permissions": a secret file is readable by others */
-    CU_ERR_LIMIT,           /* "too_large": a size limit was exceeded */
-    CU_ERR_AUTH,            /* "unauthenticated": credentials did not verify */
-    CU_ERR_FORBIDDEN,       /* "forbidden": the principal's role lacks the permission */
-    CU_ERR_RATE_LIMITED,    /* "rate_limited": too many attempts; try again later (P-ACC-6) */
-    CU_ERR_MFA_REQUIRED,    /* "mfa_required": the account needs a TOTP code (P-ACC-2) */
-    CU_ERR_UNAVAILABLE,     /* "unavailable": the vault cannot serve now (shutting down) */
-    CU_ERR_UNKNOWN_PURPOSE, /* "unknown_purpose": the tenant's policy has no such purpose */
-    CU_ERR_PURPOSE_DENIED,  /* "purpose_not_allowed": the purpose may not touch this data */
+    CU_ERR_NOMEM,            /* "out_of_memory" */
+    CU_ERR_INVALID,          /* "invalid": malformed or out-of-range input */
+    CU_ERR_NOT_FOUND,        /* "not_found": no such object, or not visible to this tenant */
+    CU_ERR_EXISTS,           /* "already_exists": a unique value is taken */
+    CU_ERR_FORBIDDEN_FIELD,  /* "forbidden_field": the field may never be stored (P-ENC-3) */
+    CU_ERR_CRYPTO,           /* "integrity": a ciphertext failed authentication */
+    CU_ERR_KEY,              /* "key_unavailable": key missing, destroyed or mismatched */
+    CU_ERR_IO,               /* "io": file system error */
+    CU_ERR_STORE,            /* "store": database error */
+    CU_ERR_UNSUPPORTED,      /* "unsupported": the platform lacks a required feature */
+    CU_ERR_CONFLICT,         /* "conflict": the object's state does not allow this */
+    CU_ERR_PERM,             /* "insecure_permissions": a secret file is readable by others */
+    CU_ERR_LIMIT,            /* "too_large": a size limit was exceeded */
+    CU_ERR_AUTH,             /* "unauthenticated": credentials did not verify */
+    CU_ERR_FORBIDDEN,        /* "forbidden": the principal's role lacks the permission */
+    CU_ERR_RATE_LIMITED,     /* "rate_limited": too many attempts; try again later (P-ACC-6) */
+    CU_ERR_MFA_REQUIRED,     /* "mfa_required": the account needs a TOTP code (P-ACC-2) */
+    CU_ERR_UNAVAILABLE,      /* "unavailable": the vault cannot serve now (shutting down) */
+    CU_ERR_UNKNOWN_PURPOSE,  /* "unknown_purpose": the tenant's policy has no such purpose */
+    CU_ERR_PURPOSE_DENIED,   /* "purpose_not_allowed": the purpose may not touch this data */
     CU_ERR_CONSENT_REQUIRED, /* "consent_required": the purpose needs the subject's consent */
-    CU_ERR_OBJECTED,        /* "objected": the subject objected to this purpose (P-DSR-6) */
-    CU_ERR_RESTRICTED,      /* "restricted": the subject's processing is restricted (P-DSR-5) */
-    CU_ERR_OPTED_OUT,       /* "opted_out": Global Privacy Control opts out of sale/sharing */
-    CU_ERR_UNDER_AGE,       /* "under_age": the subject is under the policy's minimum age */
-    CU_ERR_LEGAL_HOLD,      /* "legal_hold": the data is under a legal hold (P-RET-5) */
-    CU_ERR_TERMINATED,      /* "tenant_terminated": the tenant's data is read-only (P-RET-2) */
+    CU_ERR_OBJECTED,         /* "objected": the subject objected to this purpose (P-DSR-6) */
+    CU_ERR_RESTRICTED,       /* "restricted": the subject's processing is restricted (P-DSR-5) */
+    CU_ERR_OPTED_OUT,        /* "opted_out": Global Privacy Control opts out of sale/sharing */
+    CU_ERR_UNDER_AGE,        /* "under_age": the subject is under the policy's minimum age */
+    CU_ERR_LEGAL_HOLD,       /* "legal_hold": the data is under a legal hold (P-RET-5) */
+    CU_ERR_TERMINATED,       /* "tenant_terminated": the tenant's data is read-only (P-RET-2) */
     CU_ERR__COUNT
 } cu_rc;
 
@@ -99,9 +99,9 @@ void cu_str_wipe(char *s);
 
 /* --- limits of stored names ------------------------------------------------------------ */
 
-#define CU_NAME_MAX 128        /* a tenant's name, with the NUL */
-#define CU_COLLECTION_MAX 64   /* a collection's name (cu_collection_name_ok), with the NUL */
-#define CU_APIKEY_NAME_MAX 64  /* an API key's name, with the NUL */
+#define CU_NAME_MAX 128       /* a tenant's name, with the NUL */
+#define CU_COLLECTION_MAX 64  /* a collection's name (cu_collection_name_ok), with the NUL */
+#define CU_APIKEY_NAME_MAX 64 /* an API key's name, with the NUL */
 
 /* --- records the store keeps and the core returns --------------------------------------- */
 
@@ -112,7 +112,7 @@ typedef struct cu_commit_stats {
     uint64_t groups;   /* group commits by cu_commit (each one transaction) */
     uint64_t requests; /* requests those groups carried: requests / groups = mean group size */
     uint64_t count;
-    double seconds;                        /* sum */
+    double seconds;                         /* sum */
     uint64_t bucket[CU_COMMIT_BUCKETS + 1]; /* per bound, then +Inf; not cumulative */
 } cu_commit_stats;
 
@@ -122,15 +122,15 @@ typedef struct cu_commit_stats {
  * platform's log. */
 typedef struct cu_audit_entry {
     cu_id tenant_id;
-    uint64_t seq; /* 1, 2, 3 ... within the tenant */
-    int64_t at;   /* unix milliseconds */
-    char actor[48];      /* "key:<id>", "user:<id>", "operator:key:<id>", "cli" */
-    char action[32];     /* "record.read", "subject.erase", "apikey.create", ... */
-    char object[96];     /* "record:<id>", "collection:<name>", ... */
+    uint64_t seq;    /* 1, 2, 3 ... within the tenant */
+    int64_t at;      /* unix milliseconds */
+    char actor[48];  /* "key:<id>", "user:<id>", "operator:key:<id>", "cli" */
+    char action[32]; /* "record.read", "subject.erase", "apikey.create", ... */
+    char object[96]; /* "record:<id>", "collection:<name>", ... */
     char purpose[65];
     char source[64];
     char request_id[33];
-    char outcome[24];    /* "ok" */
+    char outcome[24]; /* "ok" */
     uint8_t prev[32];
     uint8_t hash[32];
     int has_digest;     /* format 2 ("cu-audit2"): a write's ciphertext digest follows */

@@ -321,8 +321,8 @@ static int held_one(const cJSON *o, cu_audit_checkpoint *c)
 }
 
 /* Adds the checkpoints of one document (an export or a single checkpoint) to out. */
-static int held_doc(const cJSON *d, cu_audit_checkpoint *out, size_t cap, size_t *n,
-                    uint8_t pk[32], int *has_pk)
+static int held_doc(const cJSON *d, cu_audit_checkpoint *out, size_t cap, size_t *n, uint8_t pk[32],
+                    int *has_pk)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "checkpoints"), *c;
 
@@ -355,8 +355,8 @@ cu_rc cu_repr_audit_held_parse(const char *text, cu_audit_checkpoint **out, size
         return CU_ERR_INVALID;
     cap = (size_t)cJSON_GetArraySize(root) + 1;
     if (cJSON_IsArray(root))
-        cJSON_ArrayForEach(d, root) cap += (size_t)cJSON_GetArraySize(
-            cJSON_GetObjectItemCaseSensitive(d, "checkpoints"));
+        cJSON_ArrayForEach(d, root) cap +=
+            (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "checkpoints"));
     else
         cap += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "checkpoints"));
     if ((*out = calloc(cap, sizeof(**out))) == NULL) {
