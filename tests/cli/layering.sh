@@ -36,7 +36,8 @@ violations() {
     (
         cd "$root" || exit 1
         find src include -name '*.h' | sort >"$tmp_list"
-        find src include -name '*.[ch]' | sort | xargs awk -v inc="$inc" -v list="$tmp_list" "$awk_check"
+        # One awk over all files (not xargs, which may split them): END sees every definition.
+        awk -v inc="$inc" -v list="$tmp_list" "$awk_check" $(find src include -name '*.[ch]' | sort)
     )
 }
 
@@ -87,15 +88,15 @@ BEGIN {
         if (h ~ /^[a-z]/ && match(h, /cu_[a-z0-9_]+[(\[]/))
             base_decl[substr(h, RSTART, RLENGTH - 1)] = 1
 }
-# A definition: a non-static line at the margin naming a function or array, not ending in ";".
-/^[a-z]/ && !/^static/ && !/;[ \t]*$/ && match($0, /cu_[a-z0-9_]+[(\[]/) {
-    sym = substr($0, RSTART, RLENGTH - 1)
-    if (sym in base_decl && f ~ /\.c$/) defined_in[sym] = f
-}
 FNR == 1 {
     f = FILENAME; fl = layer(f); fr = rank(fl); fdir = dirname(f)
     if (fl == "unknown")
         print f ": in no layer (add its folder to tests/cli/layering.sh and docs/architecture.md)"
+}
+# A definition: a non-static line at the margin naming a function or array, not ending in ";".
+/^[a-z]/ && !/^static/ && !/;[ \t]*$/ && match($0, /cu_[a-z0-9_]+[(\[]/) {
+    sym = substr($0, RSTART, RLENGTH - 1)
+    if (sym in base_decl && f ~ /\.c$/) defined_in[sym] = f
 }
 /^[ \t]*#[ \t]*include/ && fl != "unknown" {
     s = $0; sub(/^[ \t]*#[ \t]*include[ \t]*/, "", s)
