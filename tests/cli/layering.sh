@@ -19,9 +19,9 @@
 # then the Makefile's -I directories in order. So `#include "core_int.h"` from src/store is seen
 # as the core's header even though -Isrc/core lets it compile.
 #
-# Exceptions: cmd_serve.c above, and none else in src/ or include/. tests/, bench/ and fuzz/ are not checked: tests reach
-# into private headers (core_int.h, http_int.h) and the database on purpose, to look at what
-# an attacker would see.
+# Exceptions: cmd_serve.c above, none else in src/ or include/. tests/, bench/ and fuzz/ are
+# not checked: tests reach into private headers (core_int.h, http_int.h) and the database on
+# purpose, to look at what an attacker would see.
 set -u
 
 # violations ROOT: prints each violation as "file:line: reason"; nothing if there is none.
@@ -149,8 +149,9 @@ if [ "${1:-}" = "--check" ]; then
     exit $?
 fi
 
-# The tree itself must pass.
-here=$(pwd)
+# The tree itself must pass: the one this script is in, from wherever it is run.
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(check "$here") || {
     printf '%s\n' "$out"
     echo "FAIL: layering violations in this tree"
@@ -168,7 +169,7 @@ plant() { # plant NAME FILE LINE EXPECTED
         mkdir -p "$(dirname "$tmp/t/$2")"
         printf '%s\n' "$3" >>"$tmp/t/$2"
     fi
-    got=$(sh "$0" --check "$tmp/t")
+    got=$(sh "$self" --check "$tmp/t")
     rc=$?
     if [ -z "$2" ]; then
         [ "$rc" -eq 0 ] || {
@@ -214,7 +215,7 @@ plant "the CLI borrows from http" src/cli/cmd_record.c '#include "http.h"' \
 plant "the ground defined in core" include/custos_base.h 'void cu_planted(void);' \
     "cu_planted is defined in no .c file"
 printf 'void cu_planted(void)\n{\n}\n' >>"$tmp/t/src/core/vault.c"
-got=$(sh "$0" --check "$tmp/t") && echo "FAIL: a base function defined in core: not caught" &&
+got=$(sh "$self" --check "$tmp/t") && echo "FAIL: a base function defined in core: not caught" &&
     fails=$((fails + 1))
 printf '%s\n' "$got" | grep -q "cu_planted is defined in src/core/vault.c (core), above the ground" ||
     {
