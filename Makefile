@@ -15,7 +15,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
         -Wimplicit-fallthrough -fno-common
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 STD     := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
-INC     := -Iinclude -Isrc -Isrc/util -Isrc/crypto -Isrc/store -Isrc/core -Isrc/http
+INC     := -Iinclude -Isrc -Isrc/util -Isrc/crypto -Isrc/store -Isrc/core -Isrc/repr -Isrc/http
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(HTTPPKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) $(HTTPPKGS)) -lpthread
 TEST_LIBS  = $(PKG_LIBS) $(shell pkg-config --libs $(TESTPKGS))
@@ -28,7 +28,8 @@ CFLAGS_TEST := $(STD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -DCU_FAULT_I
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_TEST := -fsanitize=address,undefined
 
-LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c src/http/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c src/repr/*.c \
+                      src/http/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c tests/scenarios/test_*.c)
 TEST_HELPERS := $(wildcard tests/helpers/*.c)

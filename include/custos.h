@@ -6,6 +6,8 @@
  * P-ENC-2) over an abstract store and the crypto layer.
  *
  * Conventions:
+ *  - The base types (cu_rc, cu_err, cu_id, the clock, the records the store keeps) are in
+ *    custos_base.h, which this header includes.
  *  - Every function that can fail returns a cu_rc; CU_OK is 0. Details go to a caller-supplied
  *    cu_err (may be NULL). Results travel through out-parameters.
  *  - Ids are 64-bit, random, never 0. They travel as decimal strings outside C (cu_id_format).
@@ -20,67 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custos_base.h"
+
 #define CU_VERSION "0.1.0"
-
-/* Error codes. The names returned by cu_rc_name() are stable and part of the API. */
-typedef enum cu_rc {
-    CU_OK = 0,
-    CU_ERR_NOMEM,           /* "out_of_memory" */
-    CU_ERR_INVALID,         /* "invalid": malformed or out-of-range input */
-    CU_ERR_NOT_FOUND,       /* "not_found": no such object, or not visible to this tenant */
-    CU_ERR_EXISTS,          /* "already_exists": a unique value is taken */
-    CU_ERR_FORBIDDEN_FIELD, /* "forbidden_field": the field may never be stored (P-ENC-3) */
-    CU_ERR_CRYPTO,          /* "integrity": a ciphertext failed authentication */
-    CU_ERR_KEY,             /* "key_unavailable": key missing, destroyed or mismatched */
-    CU_ERR_IO,              /* "io": file system error */
-    CU_ERR_STORE,           /* "store": database error */
-    CU_ERR_UNSUPPORTED,     /* "unsupported": the platform lacks a required feature */
-    CU_ERR_CONFLICT,        /* "conflict": the object's state does not allow this */
-    CU_ERR_PERM,            /* "insecure_permissions": a secret file is readable by others */
-    CU_ERR_LIMIT,           /* "too_large": a size limit was exceeded */
-    CU_ERR_AUTH,            /* "unauthenticated": credentials did not verify */
-    CU_ERR_FORBIDDEN,       /* "forbidden": the principal's role lacks the permission */
-    CU_ERR_RATE_LIMITED,    /* "rate_limited": too many attempts; try again later (P-ACC-6) */
-    CU_ERR_MFA_REQUIRED,    /* "mfa_required": the account needs a TOTP code (P-ACC-2) */
-    CU_ERR_UNAVAILABLE,     /* "unavailable": the vault cannot serve now (shutting down) */
-    CU_ERR_UNKNOWN_PURPOSE, /* "unknown_purpose": the tenant's policy has no such purpose */
-    CU_ERR_PURPOSE_DENIED,  /* "purpose_not_allowed": the purpose may not touch this data */
-    CU_ERR_CONSENT_REQUIRED, /* "consent_required": the purpose needs the subject's consent */
-    CU_ERR_OBJECTED,        /* "objected": the subject objected to this purpose (P-DSR-6) */
-    CU_ERR_RESTRICTED,      /* "restricted": the subject's processing is restricted (P-DSR-5) */
-    CU_ERR_OPTED_OUT,       /* "opted_out": Global Privacy Control opts out of sale/sharing */
-    CU_ERR_UNDER_AGE,       /* "under_age": the subject is under the policy's minimum age */
-    CU_ERR_LEGAL_HOLD,      /* "legal_hold": the data is under a legal hold (P-RET-5) */
-    CU_ERR_TERMINATED,      /* "tenant_terminated": the tenant's data is read-only (P-RET-2) */
-    CU_ERR__COUNT
-} cu_rc;
-
-/* Returns the stable snake_case name of rc; never NULL. */
-const char *cu_rc_name(cu_rc rc);
-
-#define CU_ERR_MSG 256
-
-/* Error details: the code again and a one-line message in PostgreSQL's style (lowercase, no
- * trailing period). Messages never contain personal values. */
-typedef struct cu_err {
-    cu_rc code;
-    char msg[CU_ERR_MSG];
-} cu_err;
-
-typedef uint64_t cu_id;
-
-#define CU_ID_STRLEN 21 /* 20 digits and the NUL */
-
-/* Writes id as decimal into buf. */
-void cu_id_format(cu_id id, char buf[CU_ID_STRLEN]);
-
-/* Parses a decimal id strictly (digits only, no sign, no leading zero, fits in 64 bits, not 0).
- * Returns CU_OK or CU_ERR_INVALID. */
-cu_rc cu_id_parse(const char *s, cu_id *out);
-
-/* Zeroes a NUL-terminated string in place in a way the compiler cannot remove (for passphrases
- * and personal values held by callers). NULL is a no-op. */
-void cu_str_wipe(char *s);
 
 /* Writes a fresh random request id (32 hex digits) into out. */
 void cu_request_id(char out[33]);
@@ -131,23 +75,11 @@ typedef struct cu_ctx {
 #define CU_CTX_OWNER 8u    /* the principal holds the tenant's owner role (a tenant-wide legal
                               hold is released only by an owner, P-RET-5) */
 
-/* Commit latency of the store, for /metrics: a cumulative-friendly histogram. */
-#define CU_COMMIT_BUCKETS 10
-extern const double cu_commit_bounds[CU_COMMIT_BUCKETS]; /* upper bounds, seconds */
-typedef struct cu_commit_stats {
-    uint64_t groups;   /* group commits by cu_commit (each one transaction) */
-    uint64_t requests; /* requests those groups carried: requests / groups = mean group size */
-    uint64_t count;
-    double seconds;                        /* sum */
-    uint64_t bucket[CU_COMMIT_BUCKETS + 1]; /* per bound, then +Inf; not cumulative */
-} cu_commit_stats;
-
-/* Copies the store's commit statistics since open, and the group commit counts. */
+/* Copies the store's commit statistics since open (cu_commit_stats, custos_base.h), and the
+ * group commit counts. */
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out);
 
 /* --- tenants ----------------------------------------------------------------------------- */
-
-#define CU_NAME_MAX 128
 
 typedef enum cu_tenant_state {
     CU_TENANT_ACTIVE = 0,
@@ -228,8 +160,6 @@ typedef struct cu_field_def {
     cu_field_class cls;
     int indexed;        /* findable by exact value; always true for sensitive fields */
 } cu_field_def;
-
-#define CU_COLLECTION_MAX 64
 
 /* 1 if name is a valid collection name: [a-z][a-z0-9_]*, under CU_COLLECTION_MAX bytes. */
 int cu_collection_name_ok(const char *name);
@@ -379,7 +309,6 @@ int cu_principal_can(cu_vault *v, const cu_principal *who, cu_id tenant, cu_perm
 /* API keys (P-ACC-3): generated here, shown once, stored only as a hash (P-ENC-3), scoped to
  * one tenant and one role, revocable. The secret reads "cuk_<id>_<64 hex digits>". */
 #define CU_APIKEY_SECRET_MAX 96
-#define CU_APIKEY_NAME_MAX 64
 
 typedef struct cu_apikey {
     cu_id id;
@@ -506,52 +435,11 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
 
 /* --- the audit log (P-AUD-1 .. P-AUD-5) ---------------------------------------------------- */
 
-/* One entry: who did what to which object, why, when, from where, with what outcome. Ids and
- * names only, never a personal value (P-AUD-4). Each tenant has its own chain: hash =
- * SHA-256("cu-audit1" | the entry's members | prev), docs/audit.md (P-AUD-2); tenant 0 is the
- * platform's log. */
-typedef struct cu_audit_entry {
-    cu_id tenant_id;
-    uint64_t seq; /* 1, 2, 3 ... within the tenant */
-    int64_t at;   /* unix milliseconds */
-    char actor[48];      /* "key:<id>", "user:<id>", "operator:key:<id>", "cli" */
-    char action[32];     /* "record.read", "subject.erase", "apikey.create", ... */
-    char object[96];     /* "record:<id>", "collection:<name>", ... */
-    char purpose[65];
-    char source[64];
-    char request_id[33];
-    char outcome[24];    /* "ok" */
-    uint8_t prev[32];
-    uint8_t hash[32];
-    int has_digest;     /* format 2 ("cu-audit2"): a write's ciphertext digest follows */
-    uint8_t digest[32]; /* SHA-256 of the sealed document a record write stored */
-} cu_audit_entry;
-
-/* Filters for cu_audit_list; zero or NULL members match everything. */
-typedef struct cu_audit_filter {
-    const char *actor;
-    const char *action;
-    const char *object;
-    const char *purpose;
-    int64_t from_ms, to_ms; /* inclusive range of at */
-    uint64_t after_seq;     /* cursor: entries after this seq */
-    size_t limit;           /* 0: 100; at most 1000 */
-} cu_audit_filter;
+/* The entry, filter and checkpoint records are in custos_base.h: the store keeps them as is. */
 
 /* A tenant's entries matching f, oldest first (P-AUD-5). Caller frees *out. */
 cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit_filter *f,
                     cu_audit_entry **out, size_t *n, cu_err *err);
-
-/* A signed checkpoint: the chain's hash at seq, signed with the vault's Ed25519 audit key over
- * "cu-ckpt1" | tenant | seq | at | hash, so a tenant can keep it and verify independently. */
-typedef struct cu_audit_checkpoint {
-    cu_id tenant_id;
-    uint64_t seq;
-    int64_t at;
-    uint8_t hash[32];
-    uint8_t sig[64];
-    int anchor; /* 1: the signed start of a pruned log; signed over "cu-anch1" instead */
-} cu_audit_checkpoint;
 
 /* Every CU_AUDIT_CHECKPOINT_EVERY entries of a tenant a checkpoint is signed automatically,
  * and at the first entry CU_AUDIT_CHECKPOINT_MS or more after the chain's last one, so a

@@ -649,7 +649,7 @@ static void test_audit_md_entry_example_hashes_as_the_code_does(void **state)
     memset(&e, 0, sizeof(e));
     assert_int_equal(cu_id_parse(member(o, "tenant_id"), &e.tenant_id), CU_OK);
     e.seq = strtoull(member(o, "seq"), NULL, 10);
-    assert_int_equal(cu_http_time_parse(member(o, "at"), &e.at), CU_OK);
+    assert_int_equal(cu_repr_time_parse(member(o, "at"), &e.at), CU_OK);
     text_member(o, "actor", e.actor, sizeof(e.actor));
     text_member(o, "action", e.action, sizeof(e.action));
     text_member(o, "object", e.object, sizeof(e.object));
@@ -687,7 +687,7 @@ static void test_audit_md_checkpoint_example_verifies(void **state)
     assert_string_equal(member(o, "algorithm"), "Ed25519");
     unhex(member(o, "public_key"), pk, 32);
     assert_int_equal(cu_id_parse(member(c, "tenant_id"), &tenant), CU_OK);
-    assert_int_equal(cu_http_time_parse(member(c, "at"), &at), CU_OK);
+    assert_int_equal(cu_repr_time_parse(member(c, "at"), &at), CU_OK);
     /* The message as the document describes it. */
     memcpy(m, "cu-ckpt1", 8);
     n = 8;

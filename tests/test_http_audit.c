@@ -17,7 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
-#include "http.h"
+#include "repr.h"
 #include "srv.h"
 #include "th.h"
 
@@ -1064,18 +1064,18 @@ static void test_audit_times_parse_and_format(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         ms = -1;
-        if (cu_http_time_parse(good[i].text, &ms) != CU_OK || ms != good[i].ms)
+        if (cu_repr_time_parse(good[i].text, &ms) != CU_OK || ms != good[i].ms)
             fail_msg("\"%s\": expected %lld, got %lld", good[i].text, (long long)good[i].ms,
                      (long long)ms);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (cu_http_time_parse(bad[i], &ms) == CU_OK)
+        if (cu_repr_time_parse(bad[i], &ms) == CU_OK)
             fail_msg("\"%s\" was taken as %lld", bad[i], (long long)ms);
-    cu_http_time_format(1795458745123, out);
+    cu_repr_time_format(1795458745123, out);
     assert_string_equal(out, "2026-11-23T18:32:25.123Z");
-    cu_http_time_format(5, out);
+    cu_repr_time_format(5, out);
     assert_string_equal(out, "1970-01-01T00:00:00.005Z");
-    assert_int_equal(cu_http_time_parse(out, &ms), CU_OK);
+    assert_int_equal(cu_repr_time_parse(out, &ms), CU_OK);
     assert_int_equal(ms, 5);
 }
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 #include "util.h"
 
 #define COMMON_USAGE "[--tenant ID] [OPTIONS]"
@@ -143,7 +143,7 @@ static int number(const char *what, const char *s, uint64_t lo, uint64_t hi, uin
 
 static int time_arg(const char *what, const char *s, int64_t *out)
 {
-    if (cu_http_time_parse(s, out) != CU_OK)
+    if (cu_repr_time_parse(s, out) != CU_OK)
         return cli_usage("audit", "%s must be YYYY-MM-DD, an RFC 3339 time or unix ms", what);
     return 0;
 }
@@ -177,7 +177,7 @@ static int read_held(const char *path, cu_audit_checkpoint **held, size_t *n, ui
 
     if (cu_file_read(path, 64 << 20, &text, &len, &err) != CU_OK)
         return cli_fail(&err);
-    rc = cu_http_audit_held_parse(text, held, n, pk, has_pk);
+    rc = cu_repr_audit_held_parse(text, held, n, pk, has_pk);
     free(text);
     if (rc == CU_ERR_INVALID)
         return cli_usage("audit", "\"%s\" holds no checkpoints (an export, a checkpoint, or an "
@@ -211,7 +211,7 @@ static int do_verify(cu_vault *v, audit_args *a)
     free(held);
     if (rc != CU_OK)
         return cli_fail(&err);
-    out = cu_http_audit_report_json(&rep);
+    out = cu_repr_audit_report_json(&rep);
     if (a->against && out != NULL)
         cJSON_AddNumberToObject(out, "held", (double)rep.held);
     if (a->deep && out != NULL)
@@ -231,7 +231,7 @@ static int do_list(cu_vault *v, audit_args *a)
 
     if (cu_audit_list(v, audit_ctx(), a->tenant, &a->f, &list, &n, &err) != CU_OK)
         return cli_fail(&err);
-    rc = cli_print(cu_http_audit_page_json(list, n, a->f.limit));
+    rc = cli_print(cu_repr_audit_page_json(list, n, a->f.limit));
     free(list);
     return rc;
 }
@@ -243,7 +243,7 @@ static int do_checkpoint(cu_vault *v, audit_args *a)
 
     if (cu_audit_checkpoint_now(v, audit_ctx(), a->tenant, &c, &err) != CU_OK)
         return cli_fail(&err);
-    return cli_print(cu_http_audit_checkpoint_json(&c));
+    return cli_print(cu_repr_audit_checkpoint_json(&c));
 }
 
 static int do_checkpoints(cu_vault *v, audit_args *a)
@@ -257,7 +257,7 @@ static int do_checkpoints(cu_vault *v, audit_args *a)
     if (cu_audit_checkpoints(v, audit_ctx(), a->tenant, &list, &n, &err) != CU_OK)
         return cli_fail(&err);
     cu_audit_public_key(v, pk);
-    rc = cli_print(cu_http_audit_export_json(a->tenant, pk, list, n));
+    rc = cli_print(cu_repr_audit_export_json(a->tenant, pk, list, n));
     free(list);
     return rc;
 }
@@ -275,7 +275,7 @@ static int do_prune(cu_vault *v, audit_args *a)
     if (cu_audit_prune(v, audit_ctx(), a->tenant, a->before_ms, &upto, &err) != CU_OK)
         return cli_fail(&err);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "tenant_id", a->tenant);
+    cu_repr_add_id(o, "tenant_id", a->tenant);
     if (upto != 0) {
         char buf[CU_ID_STRLEN];
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)upto);

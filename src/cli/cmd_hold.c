@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 
 static const char help[] =
     "usage: custos hold place --tenant ID [--subject S] [--record R] --reason TEXT [OPTIONS]\n"
@@ -40,14 +40,14 @@ static int do_verb(cu_vault *v, const cu_ctx *ctx, const char *verb, cu_id tenan
         if (cu_hold_place(v, ctx, tenant, subject, record, reason, &id, &err) != CU_OK)
             return cli_fail(&err);
         o = cJSON_CreateObject();
-        cu_http_add_id(o, "id", id);
+        cu_repr_add_id(o, "id", id);
         return cli_print(o);
     }
     if (strcmp(verb, "release") == 0) {
         if (cu_hold_release(v, ctx, tenant, hold, reason, &err) != CU_OK)
             return cli_fail(&err);
         o = cJSON_CreateObject();
-        cu_http_add_id(o, "id", hold);
+        cu_repr_add_id(o, "id", hold);
         cJSON_AddBoolToObject(o, "released", 1);
         return cli_print(o);
     }
@@ -55,7 +55,7 @@ static int do_verb(cu_vault *v, const cu_ctx *ctx, const char *verb, cu_id tenan
         return cli_fail(&err);
     o = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(o, cu_http_hold_json(&list[i]));
+        cJSON_AddItemToArray(o, cu_repr_hold_json(&list[i]));
         cu_hold_cleanup(&list[i]);
     }
     free(list);

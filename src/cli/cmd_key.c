@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 
 static const char help[] =
     "usage: custos key rotate [--tenant ID [--data-key]] [OPTIONS]\n"
@@ -44,7 +44,7 @@ static int data_key(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int rotate)
         return cli_fail(&err);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "key", "data");
-    cu_http_add_id(o, "tenant_id", tenant);
+    cu_repr_add_id(o, "tenant_id", tenant);
     cJSON_AddNumberToObject(o, "version", rep.version);
     cJSON_AddNumberToObject(o, "records", (double)rep.records);
     cJSON_AddNumberToObject(o, "holds", (double)rep.holds);
@@ -109,7 +109,7 @@ int cmd_key(int argc, char **argv)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "key", tenant ? "tenant" : "master");
         if (tenant)
-            cu_http_add_id(o, "tenant_id", tenant);
+            cu_repr_add_id(o, "tenant_id", tenant);
         cJSON_AddNumberToObject(o, "version", version);
         cJSON_AddNumberToObject(o, "rewrapped", (double)rewrapped);
         rc = cli_print(o);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 
 static const char help[] =
     "usage: custos policy check FILE\n"
@@ -38,7 +38,7 @@ static cJSON *summary(const char *path, const cu_policy *p)
     cJSON_AddStringToObject(o, "id", cu_policy_id(p));
     cJSON_AddStringToObject(o, "name", cu_policy_name(p));
     cJSON_AddStringToObject(o, "version", cu_policy_version(p));
-    cu_http_add_time(o, "effective", cu_policy_effective(p));
+    cu_repr_add_time(o, "effective", cu_policy_effective(p));
     cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
     cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
     cJSON_AddNumberToObject(n, "categories", (double)cu_policy_category_count(p));

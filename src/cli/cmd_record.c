@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
 #include "json.h"
+#include "repr.h"
 
 static const char help[] =
     "usage: custos record put --tenant ID --collection C [--subject ID] JSON|- [OPTIONS]\n"
@@ -48,7 +48,7 @@ static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
 
     if (cu_record_get(v, ctx, tenant, id, &r, &err) != CU_OK)
         return cli_fail(&err);
-    o = cu_http_record_json(&r);
+    o = cu_repr_record_json(&r);
     cu_record_cleanup(&r);
     return cli_print(o);
 }
@@ -120,7 +120,7 @@ int cmd_record(int argc, char **argv)
                           : cu_record_update(v, &ctx, tenant, id, doc, len, &err);
             if (r == CU_OK) {
                 cJSON *o = cJSON_CreateObject();
-                cu_http_add_id(o, "id", id);
+                cu_repr_add_id(o, "id", id);
                 rc = cli_print(o);
             } else {
                 rc = cli_fail(&err);
@@ -139,7 +139,7 @@ int cmd_record(int argc, char **argv)
             rc = do_get(v, &ctx, tenant, id);
         } else if (cu_record_delete(v, &ctx, tenant, id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
-            cu_http_add_id(o, "id", id);
+            cu_repr_add_id(o, "id", id);
             cJSON_AddBoolToObject(o, "deleted", 1);
             rc = cli_print(o);
         } else {
@@ -159,7 +159,7 @@ int cmd_record(int argc, char **argv)
             return rc;
         r = verb[0] == 'l' ? cu_record_list_by_subject(v, &ctx, tenant, subject, &ids, &n, &err)
                            : cu_record_find(v, &ctx, tenant, coll, field, value, &ids, &n, &err);
-        rc = r == CU_OK ? cli_print(cu_http_ids_json(ids, n)) : cli_fail(&err);
+        rc = r == CU_OK ? cli_print(cu_repr_ids_json(ids, n)) : cli_fail(&err);
         free(ids);
     } else {
         return cli_usage("record", "unknown verb \"%s\"", verb);

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "http.h"
+#include "repr.h"
 #include "util.h"
 
 static const char help[] =
@@ -127,7 +128,7 @@ static void sweep_once(cu_vault *v)
     cu_err err = {0};
 
     if (cu_sweep(v, &ctx, &rep, &err) == CU_OK) {
-        cJSON *o = cu_http_sweep_json(&rep);
+        cJSON *o = cu_repr_sweep_json(&rep);
         char *line;
         cJSON_AddStringToObject(o, "sweep", "ok");
         if ((line = cJSON_PrintUnformatted(o)) != NULL)

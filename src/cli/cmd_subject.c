@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 
 static const char help[] =
     "usage: custos subject add --tenant ID --external-id X [--email E] [--phone P]\n"
@@ -31,7 +31,7 @@ static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
 
     if (cu_subject_get(v, ctx, tenant, id, &s, &err) != CU_OK)
         return cli_fail(&err);
-    o = cu_http_subject_json(&s);
+    o = cu_repr_subject_json(&s);
     cu_subject_cleanup(&s);
     return cli_print(o);
 }
@@ -86,7 +86,7 @@ int cmd_subject(int argc, char **argv)
             return rc;
         if (cu_subject_create(v, &ctx, tenant, &in, &id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
-            cu_http_add_id(o, "id", id);
+            cu_repr_add_id(o, "id", id);
             rc = cli_print(o);
         } else {
             rc = cli_fail(&err);
@@ -102,7 +102,7 @@ int cmd_subject(int argc, char **argv)
             rc = do_get(v, &ctx, tenant, id);
         } else if (cu_subject_erase(v, &ctx, tenant, id, &err) == CU_OK) {
             cJSON *o = cJSON_CreateObject();
-            cu_http_add_id(o, "id", id);
+            cu_repr_add_id(o, "id", id);
             cJSON_AddBoolToObject(o, "erased", 1);
             rc = cli_print(o);
         } else {
@@ -122,7 +122,7 @@ int cmd_subject(int argc, char **argv)
         if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
             return rc;
         if (cu_subject_find(v, &ctx, tenant, by, value, &ids, &n, &err) == CU_OK)
-            rc = cli_print(cu_http_ids_json(ids, n));
+            rc = cli_print(cu_repr_ids_json(ids, n));
         else
             rc = cli_fail(&err);
         free(ids);

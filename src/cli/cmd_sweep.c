@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 #include "util.h"
 
 static const char help[] =
@@ -53,7 +53,7 @@ int cmd_sweep(int argc, char **argv)
     if ((rc = cli_open(&c, &v)) != 0)
         return rc;
     if (cu_sweep(v, &ctx, &rep, &err) == CU_OK) {
-        o = cu_http_sweep_json(&rep);
+        o = cu_repr_sweep_json(&rep);
         rc = cli_print(o);
     } else {
         rc = cli_fail(&err);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "http.h"
+#include "repr.h"
 #include "util.h"
 
 static const char help[] =
@@ -113,7 +113,7 @@ int cmd_tenant(int argc, char **argv)
                             : cu_tenant_create(v, &ctx, argv[optind], &t, &err)) != CU_OK) {
             rc = cli_fail(&err);
         } else {
-            o = cu_http_tenant_json(&t);
+            o = cu_repr_tenant_json(&t);
             if (policy != NULL)
                 cJSON_AddNumberToObject(o, "policy_version", 1);
             rc = cli_print(o);
@@ -129,7 +129,7 @@ int cmd_tenant(int argc, char **argv)
         if (cu_tenant_list(v, &ctx, &list, &n, &err) == CU_OK) {
             cJSON *arr = cJSON_CreateArray();
             for (size_t i = 0; i < n; i++)
-                cJSON_AddItemToArray(arr, cu_http_tenant_json(&list[i]));
+                cJSON_AddItemToArray(arr, cu_repr_tenant_json(&list[i]));
             rc = cli_print(arr);
             free(list);
         } else {
@@ -146,7 +146,7 @@ int cmd_tenant(int argc, char **argv)
             return rc;
         if ((rc = bind_policy(v, &ctx, tenant, argv[optind], &version)) == 0) {
             o = cJSON_CreateObject();
-            cu_http_add_id(o, "tenant_id", tenant);
+            cu_repr_add_id(o, "tenant_id", tenant);
             cJSON_AddNumberToObject(o, "policy_version", version);
             rc = cli_print(o);
         }
@@ -164,9 +164,9 @@ int cmd_tenant(int argc, char **argv)
             rc = cli_fail(&err);
         } else {
             o = cJSON_CreateObject();
-            cu_http_add_id(o, "tenant_id", tenant);
+            cu_repr_add_id(o, "tenant_id", tenant);
             cJSON_AddStringToObject(o, "state", "terminated");
-            cu_http_add_time(o, "export_until", until);
+            cu_repr_add_time(o, "export_until", until);
             rc = cli_print(o);
         }
     } else {

@@ -18,12 +18,6 @@
 #include "core_int.h"
 #include "util.h"
 
-void cu_str_wipe(char *s)
-{
-    if (s != NULL)
-        cu_wipe(s, strlen(s));
-}
-
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out)
 {
     v->store->ops->commit_stats(v->store, out);

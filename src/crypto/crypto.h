@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "custos.h"
+#include "custos_base.h"
 
 #define CU_WUR __attribute__((warn_unused_result))
 

@@ -13,12 +13,12 @@ static cJSON *key_json(const cu_apikey *k)
 {
     cJSON *o = cJSON_CreateObject();
 
-    cu_http_add_id(o, "id", k->id);
+    cu_repr_add_id(o, "id", k->id);
     cJSON_AddStringToObject(o, "name", k->name);
     cJSON_AddStringToObject(o, "role", cu_role_name(k->role));
-    cu_http_add_time(o, "created_at", k->created_at);
+    cu_repr_add_time(o, "created_at", k->created_at);
     if (k->revoked_at)
-        cu_http_add_time(o, "revoked_at", k->revoked_at);
+        cu_repr_add_time(o, "revoked_at", k->revoked_at);
     else
         cJSON_AddNullToObject(o, "revoked_at");
     return o;
@@ -118,7 +118,7 @@ void api_key_revoke(http_req *r)
     if (cu_apikey_revoke(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "revoked", 1);
     http_json(r, 200, o);
 }
@@ -142,11 +142,11 @@ static cJSON *user_json(const cu_user *u)
 {
     cJSON *o = cJSON_CreateObject();
 
-    cu_http_add_id(o, "id", u->id);
+    cu_repr_add_id(o, "id", u->id);
     cJSON_AddStringToObject(o, "email", u->email ? u->email : "");
     cJSON_AddStringToObject(o, "role", cu_role_name(u->role));
     cJSON_AddBoolToObject(o, "totp", u->totp_enabled);
-    cu_http_add_time(o, "created_at", u->created_at);
+    cu_repr_add_time(o, "created_at", u->created_at);
     return o;
 }
 
@@ -165,7 +165,7 @@ void api_user_create(http_req *r)
                        role, &id, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", id);
+    cu_repr_add_id(o, "id", id);
     http_json(r, 201, o);
 }
 
@@ -217,7 +217,7 @@ void api_user_delete(http_req *r)
     if (cu_user_delete(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "deleted", 1);
     http_json(r, 200, o);
 }
@@ -256,7 +256,7 @@ void api_login(http_req *r)
     r->who = who;
     r->authed = 1;
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "user_id", who.id);
+    cu_repr_add_id(o, "user_id", who.id);
     cJSON_AddStringToObject(o, "role", cu_role_name(who.role));
     http_json(r, 200, o);
 }

@@ -7,25 +7,6 @@
 #include <string.h>
 
 #include "http_int.h"
-#include "json.h"
-
-static const char *state_name(cu_tenant_state s)
-{
-    return s == CU_TENANT_ACTIVE ? "active" : s == CU_TENANT_TERMINATED ? "terminated" : "purged";
-}
-
-cJSON *cu_http_tenant_json(const cu_tenant *t)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_http_add_id(o, "id", t->id);
-    cJSON_AddStringToObject(o, "name", t->name);
-    cJSON_AddStringToObject(o, "state", state_name(t->state));
-    cu_http_add_time(o, "created_at", t->created_at);
-    if (t->terminated_at)
-        cu_http_add_time(o, "terminated_at", t->terminated_at);
-    return o;
-}
 
 void api_tenant_list(http_req *r)
 {
@@ -39,7 +20,7 @@ void api_tenant_list(http_req *r)
     o = cJSON_CreateObject();
     a = cJSON_AddArrayToObject(o, "tenants");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(a, cu_http_tenant_json(&list[i]));
+        cJSON_AddItemToArray(a, cu_repr_tenant_json(&list[i]));
     free(list);
     http_json(r, 200, o);
 }
@@ -51,7 +32,7 @@ void api_tenant_get(http_req *r)
 
     if (cu_tenant_get(r->v, &r->ctx, r->tenant, &t, &e) != CU_OK)
         return http_fail(r, &e);
-    http_json(r, 200, cu_http_tenant_json(&t));
+    http_json(r, 200, cu_repr_tenant_json(&t));
 }
 
 void api_subject_create(http_req *r)
@@ -76,25 +57,8 @@ void api_subject_create(http_req *r)
     if (cu_subject_create(r->v, &r->ctx, r->tenant, &in, &id, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", id);
+    cu_repr_add_id(o, "id", id);
     http_json(r, 201, o);
-}
-
-cJSON *cu_http_subject_json(const cu_subject *s)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_http_add_id(o, "id", s->id);
-    cJSON_AddStringToObject(o, "external_id", s->external_id);
-    if (s->email)
-        cJSON_AddStringToObject(o, "email", s->email);
-    if (s->phone)
-        cJSON_AddStringToObject(o, "phone", s->phone);
-    if (s->birth_date)
-        cJSON_AddStringToObject(o, "birth_date", s->birth_date);
-    cu_http_add_time(o, "created_at", s->created_at);
-    cJSON_AddBoolToObject(o, "restricted", s->restricted);
-    return o;
 }
 
 void api_subject_get(http_req *r)
@@ -105,7 +69,7 @@ void api_subject_get(http_req *r)
 
     if (cu_subject_get(r->v, &r->ctx, r->tenant, r->ids[1], &s, &e) != CU_OK)
         return http_fail(r, &e);
-    o = cu_http_subject_json(&s);
+    o = cu_repr_subject_json(&s);
     cu_subject_cleanup(&s);
     http_json(r, 200, o);
 }
@@ -138,7 +102,7 @@ void api_subject_search(http_req *r)
     if (cu_subject_find(r->v, &r->ctx, r->tenant, by, value, &ids, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ids", cu_http_ids_json(ids, n));
+    cJSON_AddItemToObject(o, "ids", cu_repr_ids_json(ids, n));
     free(ids);
     http_json(r, 200, o);
 }
@@ -151,7 +115,7 @@ void api_subject_erase(http_req *r)
     if (cu_subject_erase(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "erased", 1);
     http_json(r, 200, o);
 }
@@ -166,7 +130,7 @@ void api_subject_records(http_req *r)
     if (cu_record_list_by_subject(r->v, &r->ctx, r->tenant, r->ids[1], &ids, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ids", cu_http_ids_json(ids, n));
+    cJSON_AddItemToObject(o, "ids", cu_repr_ids_json(ids, n));
     free(ids);
     http_json(r, 200, o);
 }
@@ -232,7 +196,7 @@ void api_record_create(http_req *r)
     if (rc != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", id);
+    cu_repr_add_id(o, "id", id);
     http_json(r, 201, o);
 }
 
@@ -250,25 +214,9 @@ void api_record_search(http_req *r)
                        http_str(r, "value"), &ids, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ids", cu_http_ids_json(ids, n));
+    cJSON_AddItemToObject(o, "ids", cu_repr_ids_json(ids, n));
     free(ids);
     http_json(r, 200, o);
-}
-
-cJSON *cu_http_record_json(const cu_record *rec)
-{
-    cJSON *o = cJSON_CreateObject(), *data = NULL;
-    cu_err e = {0};
-
-    cu_http_add_id(o, "id", rec->id);
-    cJSON_AddStringToObject(o, "collection", rec->collection);
-    if (rec->subject_id)
-        cu_http_add_id(o, "subject_id", rec->subject_id);
-    cu_http_add_time(o, "created_at", rec->created_at);
-    cu_http_add_time(o, "updated_at", rec->updated_at);
-    if (cu_json_parse(rec->json, strlen(rec->json), &data, NULL, &e) == CU_OK)
-        cJSON_AddItemToObject(o, "data", data);
-    return o;
 }
 
 void api_record_get(http_req *r)
@@ -279,7 +227,7 @@ void api_record_get(http_req *r)
 
     if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[1], &rec, &e) != CU_OK)
         return http_fail(r, &e);
-    o = cu_http_record_json(&rec);
+    o = cu_repr_record_json(&rec);
     cu_record_cleanup(&rec);
     http_json(r, 200, o);
 }
@@ -302,7 +250,7 @@ void api_record_update(http_req *r)
     if (rc != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     http_json(r, 200, o);
 }
 
@@ -314,7 +262,7 @@ void api_record_delete(http_req *r)
     if (cu_record_delete(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "deleted", 1);
     http_json(r, 200, o);
 }

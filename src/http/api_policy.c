@@ -66,11 +66,11 @@ void api_tenant_create(http_req *r)
                                       secret, &e) != CU_OK)
         return http_fail(r, &e);
     version = text != NULL ? 1 : 0;
-    o = cu_http_tenant_json(&t);
+    o = cu_repr_tenant_json(&t);
     if (version)
         cJSON_AddNumberToObject(o, "policy_version", version);
     ko = cJSON_AddObjectToObject(o, "owner_api_key");
-    cu_http_add_id(ko, "id", k.id);
+    cu_repr_add_id(ko, "id", k.id);
     cJSON_AddStringToObject(ko, "role", "owner");
     cJSON_AddStringToObject(ko, "secret", secret);
     cu_str_wipe(secret);
@@ -100,7 +100,7 @@ static cJSON *policy_json(const cu_policy *p, unsigned version)
     cJSON_AddStringToObject(o, "id", cu_policy_id(p));
     cJSON_AddStringToObject(o, "name", cu_policy_name(p));
     cJSON_AddStringToObject(o, "policy_version", cu_policy_version(p));
-    cu_http_add_time(o, "effective_date", cu_policy_effective(p));
+    cu_repr_add_time(o, "effective_date", cu_policy_effective(p));
     cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
     cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
     a = cJSON_AddArrayToObject(o, "categories");
@@ -205,7 +205,7 @@ static cJSON *consent_json(const cu_consent *c)
     cJSON_AddNumberToObject(o, "seq", (double)c->seq);
     cJSON_AddStringToObject(o, "purpose", c->purpose);
     cJSON_AddStringToObject(o, "action", cu_consent_action_name(c->action));
-    cu_http_add_time(o, "at", c->at);
+    cu_repr_add_time(o, "at", c->at);
     cJSON_AddStringToObject(o, "source", c->source);
     cJSON_AddStringToObject(o, "policy_version", c->policy_version);
     return o;
@@ -229,7 +229,7 @@ void api_consent_record(http_req *r)
         return http_fail(r, &e);
     /* The entry only: reading the ledger states a purpose (GET). */
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "subject_id", r->ids[1]);
+    cu_repr_add_id(o, "subject_id", r->ids[1]);
     cJSON_AddStringToObject(o, "purpose", http_str(r, "purpose"));
     cJSON_AddStringToObject(o, "action", cu_consent_action_name(action));
     cJSON_AddStringToObject(o, "source", http_str(r, "source") ? http_str(r, "source") : "api");
@@ -246,7 +246,7 @@ void api_consent_list(http_req *r)
     if (cu_consent_list(r->v, &r->ctx, r->tenant, r->ids[1], &list, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "subject_id", r->ids[1]);
+    cu_repr_add_id(o, "subject_id", r->ids[1]);
     a = cJSON_AddArrayToObject(o, "ledger");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(a, consent_json(&list[i]));
@@ -267,7 +267,7 @@ void api_subject_restrict(http_req *r)
     if (cu_subject_restrict(r->v, &r->ctx, r->tenant, r->ids[1], on, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "restricted", on);
     http_json(r, 200, o);
 }
@@ -281,35 +281,11 @@ void api_subject_under_age(http_req *r)
     if (cu_subject_mark_under_age(r->v, &r->ctx, r->tenant, r->ids[1], &erased, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "erased", erased);
     if (!erased)
         cJSON_AddStringToObject(o, "pending", "legal_hold");
     http_json(r, 200, o);
-}
-
-cJSON *cu_http_hold_json(const cu_hold *h)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_http_add_id(o, "id", h->id);
-    if (h->subject_id)
-        cu_http_add_id(o, "subject_id", h->subject_id);
-    if (h->record_id)
-        cu_http_add_id(o, "record_id", h->record_id);
-    cJSON_AddStringToObject(o, "scope",
-                            h->record_id    ? "record"
-                            : h->subject_id ? "subject"
-                                            : "tenant");
-    cJSON_AddStringToObject(o, "reason", h->reason ? h->reason : "");
-    cu_http_add_time(o, "created_at", h->created_at);
-    if (h->released_at)
-        cu_http_add_time(o, "released_at", h->released_at);
-    else
-        cJSON_AddNullToObject(o, "released_at");
-    if (h->release_reason)
-        cJSON_AddStringToObject(o, "release_reason", h->release_reason);
-    return o;
 }
 
 void api_hold_place(http_req *r)
@@ -326,7 +302,7 @@ void api_hold_place(http_req *r)
                       http_str(r, "reason"), &id, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", id);
+    cu_repr_add_id(o, "id", id);
     http_json(r, 201, o);
 }
 
@@ -342,7 +318,7 @@ void api_hold_list(http_req *r)
     o = cJSON_CreateObject();
     a = cJSON_AddArrayToObject(o, "holds");
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, cu_http_hold_json(&list[i]));
+        cJSON_AddItemToArray(a, cu_repr_hold_json(&list[i]));
         cu_hold_cleanup(&list[i]);
     }
     free(list);
@@ -364,7 +340,7 @@ void api_hold_release(http_req *r)
     if (cu_hold_release(r->v, &ctx, r->tenant, r->ids[1], http_str(r, "reason"), &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
-    cu_http_add_id(o, "id", r->ids[1]);
+    cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "released", 1);
     http_json(r, 200, o);
 }
@@ -379,8 +355,8 @@ void api_tenant_terminate(http_req *r)
     if (cu_tenant_terminate(r->v, &r->ctx, r->tenant, &until, &e) != CU_OK ||
         cu_tenant_get(r->v, &r->ctx, r->tenant, &t, &e) != CU_OK)
         return http_fail(r, &e);
-    o = cu_http_tenant_json(&t);
-    cu_http_add_time(o, "export_until", until);
+    o = cu_repr_tenant_json(&t);
+    cu_repr_add_time(o, "export_until", until);
     http_json(r, 200, o);
 }
 
@@ -405,22 +381,6 @@ void api_sweep(http_req *r)
 
     if (cu_sweep(r->v, &r->ctx, &rep, &e) != CU_OK)
         return http_fail(r, &e);
-    http_json(r, 200, cu_http_sweep_json(&rep));
+    http_json(r, 200, cu_repr_sweep_json(&rep));
 }
 
-/* Counts only: the sweep never reports a value (API, CLI and the server's log alike). */
-cJSON *cu_http_sweep_json(const cu_sweep_report *rep)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cJSON_AddNumberToObject(o, "tenants", (double)rep->tenants);
-    cJSON_AddNumberToObject(o, "audit_logs_pruned", (double)rep->audit_tenants_pruned);
-    cJSON_AddNumberToObject(o, "records_deleted", (double)rep->records_deleted);
-    cJSON_AddNumberToObject(o, "records_anonymized", (double)rep->records_anonymized);
-    cJSON_AddNumberToObject(o, "records_held", (double)rep->records_held);
-    cJSON_AddNumberToObject(o, "subjects_erased", (double)rep->subjects_erased);
-    cJSON_AddNumberToObject(o, "tenants_purged", (double)rep->tenants_purged);
-    cJSON_AddNumberToObject(o, "tenants_shredded", (double)rep->tenants_shredded);
-    cJSON_AddNumberToObject(o, "tenants_failed", (double)rep->tenants_failed);
-    return o;
-}

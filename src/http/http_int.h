@@ -18,6 +18,7 @@
 
 #include "custos.h"
 #include "http.h"
+#include "repr.h"
 
 #define HTTP_MAX_PARAMS 3
 #define HTTP_PATH_MAX 512

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <microhttpd.h>
 
@@ -621,33 +620,3 @@ int http_check_query(http_req *r, const char *const *names, size_t n)
     return -1;
 }
 
-void cu_http_add_id(cJSON *o, const char *name, cu_id id)
-{
-    char buf[CU_ID_STRLEN];
-
-    cu_id_format(id, buf);
-    cJSON_AddStringToObject(o, name, buf);
-}
-
-void cu_http_add_time(cJSON *o, const char *name, int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char buf[32];
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddStringToObject(o, name, buf);
-}
-
-cJSON *cu_http_ids_json(const cu_id *ids, size_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-
-    for (size_t i = 0; i < n; i++) {
-        char buf[CU_ID_STRLEN];
-        cu_id_format(ids[i], buf);
-        cJSON_AddItemToArray(a, cJSON_CreateString(buf));
-    }
-    return a;
-}

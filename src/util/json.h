@@ -22,7 +22,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "custos.h"
+#include "custos_base.h"
 
 #define CU_JSON_MAX_DEPTH 32
 #define CU_JSON_MAX_NODES 131072

@@ -5,6 +5,9 @@
  * cJSON frees them with the hooks installed here: the free hook zeroes the whole usable block
  * first. With hooks other than plain malloc/free, cJSON grows print buffers by allocate, copy
  * and free instead of realloc, so no unwiped copy is left behind either.
+ *
+ * Also cu_str_wipe (custos_base.h), for strings callers hold: explicit_bzero, so util needs
+ * nothing from the crypto layer above it.
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -14,6 +17,12 @@
 #include <cjson/cJSON.h>
 
 #include "util.h"
+
+void cu_str_wipe(char *s)
+{
+    if (s != NULL)
+        explicit_bzero(s, strlen(s));
+}
 
 static void *json_alloc(size_t n)
 {

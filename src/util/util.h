@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "custos.h"
+#include "custos_base.h"
 
 #define CU_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define CU_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -24,17 +24,7 @@ int cu_strlcpy(char *dst, const char *src, size_t n);
 /* strdup that returns NULL for NULL. */
 char *cu_strdup(const char *s);
 
-/* Policy time, in unix seconds: the one clock of Custos (DESIGN.md, Time). Reads the wall clock
- * unless set by cu_clock_set() or, in test builds only (CU_TEST_CLOCK), the CUSTOS_NOW
- * environment variable (unix seconds or YYYY-MM-DD). Release builds ignore CUSTOS_NOW. */
-int64_t cu_clock_now(void);
-/* Sets the clock to t; 0 returns it to the wall clock. */
-void cu_clock_set(int64_t t);
-/* Sets the clock from text (unix seconds or YYYY-MM-DD), for `custos sweep --now`: 0 on
- * success; -1 if the text is not a time or this is a release build (no settable clock). */
-int cu_clock_set_text(const char *s);
-/* 1 if the clock is set (cu_clock_set or CUSTOS_NOW), 0 if it is the wall clock. */
-int cu_clock_is_set(void);
+/* The clock (cu_clock_now ...) is declared in custos_base.h. */
 
 /* Checks that path is owned by this process's user and that group and others have no access
  * (mode & 077 == 0); what names the file in the message. CU_ERR_PERM if not; CU_OK if missing
