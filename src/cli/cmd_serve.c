@@ -45,6 +45,8 @@ static const char help[] =
     "                          request's headers (default 10)\n"
     "  --body-timeout S        seconds for a body after its headers        CUSTOS_BODY_TIMEOUT\n"
     "                          (default 60)\n"
+    "  --reply-timeout S       seconds for sending an answer once it is    CUSTOS_REPLY_TIMEOUT\n"
+    "                          ready (default 60)\n"
     "  --operator-key-file F   on first start, write the operator API key to F\n"
     "                          (mode 0600) instead of printing it\n"
     "  --login-slots N         password hashes at once (default 4)         CUSTOS_LOGIN_SLOTS\n"
@@ -65,31 +67,34 @@ static const char help[] =
     "                          quiet, data, sweep_interval, max_connections,\n"
     "                          max_connections_per_ip, header_timeout, body_timeout,\n"
     "                          login_slots, login_per_source, login_per_tenant,\n"
-    "                          session_idle, allowed_origins, login_free_failures);\n"
+    "                          session_idle, allowed_origins, login_free_failures,\n"
+    "                          reply_timeout);\n"
     "                          flags beat the environment, which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
        OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO,
-       OPT_OPKEY, OPT_AUTH };
+       OPT_OPKEY, OPT_REPLYTO, OPT_AUTH };
 
 /* The connection limits and deadlines, settings 9 to 12 (flags OPT_MAXCONN..OPT_BODYTO); the
- * authentication settings (P-ACC-6, sessions) follow, from S_AUTH on (flags OPT_AUTH + i). */
+ * authentication settings (P-ACC-6, sessions) follow, from S_AUTH on (flags OPT_AUTH + i), up
+ * to S_REPLY. */
 #define SET_LIMITS 9
 #define S_AUTH 13
-#define NSETTINGS 19
+#define S_REPLY 19 /* the deadline of a request's answer (flag OPT_REPLYTO) */
+#define NSETTINGS 20
 static const char *const names[NSETTINGS] = {
     "listen", "port", "cert", "key", "threads", "max_body", "quiet", "data", "sweep_interval",
     "max_connections", "max_connections_per_ip", "header_timeout", "body_timeout",
     "login_slots", "login_per_source", "login_per_tenant", "session_idle", "allowed_origins",
-    "login_free_failures"};
+    "login_free_failures", "reply_timeout"};
 static const char *const envs[NSETTINGS] = {
     "CUSTOS_LISTEN", "CUSTOS_PORT", "CUSTOS_CERT", "CUSTOS_KEY", "CUSTOS_THREADS",
     "CUSTOS_MAX_BODY", "CUSTOS_QUIET", "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
     "CUSTOS_MAX_CONNECTIONS", "CUSTOS_MAX_CONNECTIONS_PER_IP", "CUSTOS_HEADER_TIMEOUT",
     "CUSTOS_BODY_TIMEOUT", "CUSTOS_LOGIN_SLOTS", "CUSTOS_LOGIN_PER_SOURCE",
     "CUSTOS_LOGIN_PER_TENANT", "CUSTOS_SESSION_IDLE", "CUSTOS_ALLOWED_ORIGINS",
-    "CUSTOS_LOGIN_FREE_FAILURES"};
+    "CUSTOS_LOGIN_FREE_FAILURES", "CUSTOS_REPLY_TIMEOUT"};
 
 /* The server's background thread: the retention sweep (P-RET-1) every interval seconds, and
  * the signing of the audit chains' tails (P-AUD-2) every second; it logs counts, never values,
@@ -359,6 +364,7 @@ int cmd_serve(int argc, char **argv)
         {"header-timeout", required_argument, NULL, OPT_HEADERTO},
         {"body-timeout", required_argument, NULL, OPT_BODYTO},
         {"operator-key-file", required_argument, NULL, OPT_OPKEY},
+        {"reply-timeout", required_argument, NULL, OPT_REPLYTO},
         {"login-slots", required_argument, NULL, OPT_AUTH},
         {"login-per-source", required_argument, NULL, OPT_AUTH + 1},
         {"login-per-tenant", required_argument, NULL, OPT_AUTH + 2},
@@ -375,7 +381,7 @@ int cmd_serve(int argc, char **argv)
     cu_err err = {0};
     cli_common c;
     unsigned long port = 8443, threads = 0, max_body = 0, interval = 3600;
-    unsigned long limits[4] = {0, 0, 0, 0}; /* 0: the server's defaults */
+    unsigned long limits[4] = {0, 0, 0, 0}, reply = 0; /* 0: the server's defaults */
     sweeper sw = {0};
     sigset_t set_;
     int opt, helpme = 0, rc = 0;
@@ -399,7 +405,9 @@ int cmd_serve(int argc, char **argv)
             set(&flags, SET_LIMITS + (size_t)(opt - OPT_MAXCONN), optarg);
         } else if (opt == OPT_OPKEY) {
             opkey = optarg;
-        } else if (opt >= OPT_AUTH && opt < OPT_AUTH + NSETTINGS - S_AUTH) {
+        } else if (opt == OPT_REPLYTO) {
+            set(&flags, S_REPLY, optarg);
+        } else if (opt >= OPT_AUTH && opt < OPT_AUTH + S_REPLY - S_AUTH) {
             set(&flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
         } else {
             rc = cli_usage("serve", "unknown option");
@@ -425,7 +433,8 @@ int cmd_serve(int argc, char **argv)
     if ((val[1] && (rc = parse_uint("port", val[1], 65535, &port)) != 0) ||
         (val[4] && (rc = parse_uint("threads", val[4], 256, &threads)) != 0) ||
         (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
-        (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0))
+        (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0) ||
+        (val[S_REPLY] && (rc = parse_uint("reply_timeout", val[S_REPLY], 65535, &reply)) != 0))
         goto out;
     for (size_t i = 0; i < 4; i++)
         if (val[SET_LIMITS + i] &&
@@ -452,6 +461,7 @@ int cmd_serve(int argc, char **argv)
     hc.max_conns_per_ip = (unsigned)limits[1];
     hc.header_timeout = (unsigned)limits[2];
     hc.body_timeout = (unsigned)limits[3];
+    hc.reply_timeout = (unsigned)reply;
     /* Signals go to the server's sigwait, never to the sweeper thread. */
     sigemptyset(&set_);
     sigaddset(&set_, SIGTERM);

@@ -25,6 +25,7 @@ typedef struct cu_http_config {
     unsigned max_conns_per_ip; /* from one client address; 0: 64 */
     unsigned header_timeout;   /* seconds for the TLS handshake and a request's headers; 0: 10 */
     unsigned body_timeout;     /* seconds for a request's body after its headers; 0: 60 */
+    unsigned reply_timeout;    /* seconds for sending an answer once it is ready; 0: 60 */
     /* Origins besides the server's own ("https://" and the Host header) whose pages may make
      * state changes with the session cookie: comma-separated, e.g. "https://app.example";
      * NULL: none. */

@@ -124,9 +124,10 @@ int http_check_query(http_req *r, const char *const *names, size_t n);
 
 /* Helpers for JSON output. */
 
-/* The most body bytes r's route takes: the server's limit where an authenticated caller sends
- * a JSON body, HTTP_SMALL_BODY (or less) where no credential is needed, no body is taken, or
- * no route matches. Reads r->method, r->path and r->cfg only. */
+/* The most body bytes r's route takes: the server's limit where a caller with a credential (an
+ * Authorization header or the session cookie, checked later) sends a JSON body to a route that
+ * needs one, HTTP_SMALL_BODY (or less) where no credential is needed or none came, no body is
+ * taken, or no route matches. Reads r->method, r->path, r->cfg and those two headers only. */
 size_t http_body_limit(http_req *r);
 /* Dispatch: route, authenticate, check tenant/role/purpose/body, call the handler. */
 void http_dispatch(http_req *r);
@@ -135,9 +136,10 @@ const char *http_header(const http_req *r, const char *name);
 /* Copies the value of the cookie called name into out; 0 if it is there and fits, else -1. */
 int http_cookie(const http_req *r, const char *name, char *out, size_t cap);
 
-/* Writes n bytes on a connection's GnuTLS session (fd its socket, non-blocking), waiting a few
- * seconds at most for room. 0 once all are written, else -1. */
-int http_tls_send_all(void *session, int fd, const char *buf, size_t n);
+/* Writes n bytes on a connection's GnuTLS session (its socket non-blocking) without waiting:
+ * 0 once all are written; -1 on an error or when the socket has no room for them now, which
+ * may leave a record cut short (the caller closes the connection either way). */
+int http_tls_send_now(void *session, const char *buf, size_t n);
 
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);

@@ -227,6 +227,20 @@ static const char *route_method(const http_req *r)
     return strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0 ? GET : r->method;
 }
 
+/* 1 if the request carries a credential at all (valid or not): an Authorization header or the
+ * session cookie. Without one, no route takes a large body: it would be answered 401 anyway. */
+static int has_credential(const http_req *r)
+{
+    char token[CU_SESSION_TOKEN_MAX] = "";
+    int found;
+
+    if (http_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL)
+        return 1;
+    found = http_cookie(r, "custos_session", token, sizeof(token)) == 0;
+    explicit_bzero(token, sizeof(token));
+    return found;
+}
+
 size_t http_body_limit(http_req *r)
 {
     size_t small = r->cfg->max_body < HTTP_SMALL_BODY ? r->cfg->max_body : HTTP_SMALL_BODY;
@@ -234,7 +248,9 @@ size_t http_body_limit(http_req *r)
     for (size_t i = 0; i < http_nroutes; i++) {
         const http_route *rt = &http_routes[i];
         if (strcmp(rt->method, route_method(r)) == 0 && match(r, rt->pattern, r->path) == 1)
-            return (rt->flags & (R_BODY | R_NOAUTH)) == R_BODY ? r->cfg->max_body : small;
+            return (rt->flags & (R_BODY | R_NOAUTH)) == R_BODY && has_credential(r)
+                       ? r->cfg->max_body
+                       : small;
     }
     return small;
 }

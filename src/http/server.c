@@ -14,17 +14,18 @@
  * rest. Every connection is tracked from accept with the time its current phase began: the TLS
  * handshake and the headers must come within header_timeout seconds (on a kept-alive
  * connection, from the end of the previous answer), the body within body_timeout seconds
- * after the headers; the main thread looks every quarter second and shuts down the socket of a
- * connection past its deadline, which libmicrohttpd then closes. Handlers and answers being
- * sent have no deadline but the 30 s idle timeout.
+ * after the headers, and the whole answer within reply_timeout seconds once it is ready (a
+ * reader taking a byte now and then would otherwise hold the connection and the answer's
+ * memory for ever); the handler itself has no deadline; the main thread looks every quarter second and shuts down the
+ * socket of a connection past its deadline, which libmicrohttpd then closes.
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,14 +51,18 @@
 #define DEFAULT_MAX_CONNS_PER_IP 64
 #define DEFAULT_HEADER_TIMEOUT 10
 #define DEFAULT_BODY_TIMEOUT 60
+#define DEFAULT_REPLY_TIMEOUT 60
 #define IDLE_TIMEOUT 30
-#define DRAIN_MS 100 /* reading what a refused client still sends, at most */
+#define LINGER_MAX 64 /* sockets closed after a direct answer and still drained, at most */
+#define LINGER_S 2.0  /* seconds such a socket is drained, at most */
+#define LINGER_READ ((size_t)1024 * 1024)      /* read and dropped per socket per tick, at most */
 #define DISCARD_MAX ((size_t)16 * 1024 * 1024) /* read and dropped past the limit, at most */
 
 static atomic_int inflight;
 
-/* What a connection waits for: its deadline runs from conn_track.since. */
-typedef enum { CONN_HEAD, CONN_BODY, CONN_REPLY } conn_phase;
+/* What a connection waits for: its deadline runs from conn_track.since. A handler at work
+ * (CONN_HANDLE) has none: an export or a deep verify of a large vault may take long. */
+typedef enum { CONN_HEAD, CONN_BODY, CONN_HANDLE, CONN_REPLY } conn_phase;
 
 typedef struct conn_track {
     struct conn_track *prev, *next;
@@ -152,9 +157,14 @@ static void conns_reap(const cu_http_config *cfg)
     pthread_mutex_lock(&conns_lock);
     for (conn_track *t = conns; t != NULL; t = t->next) {
         double limit = t->phase == CONN_HEAD   ? (double)cfg->header_timeout
-                       : t->phase == CONN_BODY ? (double)cfg->body_timeout
-                                               : 0;
+                       : t->phase == CONN_BODY  ? (double)cfg->body_timeout
+                       : t->phase == CONN_REPLY ? (double)cfg->reply_timeout
+                                                : 0;
         if (limit > 0 && !t->cut && now - t->since >= limit) {
+            if (t->phase == CONN_REPLY) { /* abort: the kernel drops the answer it holds */
+                struct linger abort_close = {1, 0};
+                setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+            }
             shutdown(t->fd, SHUT_RDWR);
             t->cut = 1;
         }
@@ -326,7 +336,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->queued)
         return MHD_YES;
-    conn_enter(c, CONN_REPLY);
+    conn_enter(c, CONN_HANDLE);
     if (r->query_too_long)
         http_error(r, 400, "too_many_parameters", "a query takes at most %d parameters",
                    HTTP_MAX_QUERY);
@@ -334,6 +344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_error(r, 413, "too_large", "request body over %zu bytes", r->body_max);
     else
         http_dispatch(r);
+    conn_enter(c, CONN_REPLY);
     return queue(r);
 }
 
@@ -394,23 +405,65 @@ static void mhd_error_describe(unsigned status, const char **code, const char **
                                               : "the request is not valid HTTP";
 }
 
-/* Ends the sending side after an answer written directly, then reads and drops what the
- * client still sends, for DRAIN_MS at most: closing a socket with unread data resets the
- * connection, and the client may lose the answer. */
-static void drain(int fd)
+/* Sockets whose connection got an answer written directly (a bad Content-Length): the sending
+ * side is shut down and libmicrohttpd closes its descriptor, but a duplicate stays here, and the
+ * main thread reads and drops what the client still sends until it closes, or LINGER_S pass:
+ * closing a socket with unread data resets the connection, and the client may lose the answer.
+ * No pool thread ever waits for a client there (a blocking drain there held one 100 ms per
+ * request). libmicrohttpd removes its descriptor from its epoll set itself before closing it, so
+ * the duplicate raises no event there. */
+typedef struct lingering {
+    int fd;
+    double until;
+} lingering;
+
+static pthread_mutex_t linger_lock = PTHREAD_MUTEX_INITIALIZER;
+static lingering lingers[LINGER_MAX];
+static size_t nlingers;
+
+/* Ends the sending side of fd, whose descriptor libmicrohttpd is about to close, and keeps a
+ * duplicate to drain; when LINGER_MAX are kept already, the socket just closes with the rest. */
+static void linger_add(int fd)
 {
-    double until = now_s() + DRAIN_MS / 1e3;
-    char junk[4096];
+    int dup_fd;
 
     shutdown(fd, SHUT_WR);
-    while (now_s() < until) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, DRAIN_MS) <= 0 || recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
-            break;
+    pthread_mutex_lock(&linger_lock);
+    if (nlingers < LINGER_MAX && (dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+        lingers[nlingers].fd = dup_fd;
+        lingers[nlingers].until = now_s() + LINGER_S;
+        nlingers++;
     }
+    pthread_mutex_unlock(&linger_lock);
 }
 
-/* Writes r's answer, closing the connection, straight onto c's TLS session. */
+/* Reads what each lingering socket holds, without waiting, and closes those the client has
+ * closed, those in error, those past their time, or all of them when all is set. */
+static void linger_reap(int all)
+{
+    char junk[4096];
+    double now = now_s();
+
+    pthread_mutex_lock(&linger_lock);
+    for (size_t i = 0; i < nlingers;) {
+        ssize_t got;
+        size_t total = 0;
+        while (total < LINGER_READ &&
+               (got = recv(lingers[i].fd, junk, sizeof(junk), MSG_DONTWAIT)) > 0)
+            total += (size_t)got;
+        if (all || now >= lingers[i].until ||
+            (total < LINGER_READ && (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)))) {
+            close(lingers[i].fd);
+            lingers[i] = lingers[--nlingers];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&linger_lock);
+}
+
+/* Writes r's answer, closing the connection, straight onto c's TLS session, at once or not at
+ * all: the answer is small, and a client with no room for it waits for nothing. */
 static void mhd_error_write(struct MHD_Connection *c, const http_req *r)
 {
     const union MHD_ConnectionInfo *tls =
@@ -418,20 +471,21 @@ static void mhd_error_write(struct MHD_Connection *c, const http_req *r)
     const union MHD_ConnectionInfo *fd =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     const char *reason = MHD_get_reason_phrase_for(r->status);
-    char head[1024];
+    char msg[2048];
     int n;
 
-    n = snprintf(head, sizeof(head),
+    if (tls == NULL || fd == NULL || r->resp == NULL)
+        return;
+    n = snprintf(msg, sizeof(msg),
                  "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
                  "Strict-Transport-Security: %s\r\nCache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\nX-Request-Id: %s\r\n"
-                 "Content-Length: %zu\r\n\r\n",
-                 r->status, reason ? reason : "Error", HSTS, r->request_id, r->resp_len);
-    if (tls == NULL || fd == NULL || n <= 0 || (size_t)n >= sizeof(head) || r->resp == NULL)
-        return;
-    if (http_tls_send_all(tls->tls_session, fd->connect_fd, head, (size_t)n) == 0 &&
-        http_tls_send_all(tls->tls_session, fd->connect_fd, r->resp, r->resp_len) == 0)
-        drain(fd->connect_fd);
+                 "Content-Length: %zu\r\n\r\n%.*s",
+                 r->status, reason ? reason : "Error", HSTS, r->request_id, r->resp_len,
+                 (int)r->resp_len, r->resp);
+    if (n > 0 && (size_t)n < sizeof(msg) &&
+        http_tls_send_now(tls->tls_session, msg, (size_t)n) == 0)
+        linger_add(fd->connect_fd);
 }
 
 struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer,
@@ -467,6 +521,34 @@ enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status
     wipe_free(r.resp);
     mhd_text = NULL;
     return ret;
+}
+
+/* The one libmicrohttpd release the two dependences on its internals were tested with: on_uri
+ * cuts the query in the connection's buffer before libmicrohttpd splits it, and its own error
+ * answers reach the two definitions above through the PLT. Another release, or a static link,
+ * could silently lose the query cap or the JSON errors: the server refuses to start instead. */
+#define MHD_TESTED_VERSION "0.9.75"
+
+/* CU_OK if the libmicrohttpd linked is MHD_TESTED_VERSION and its calls of the two functions
+ * above reach ours, which reach its own; else CU_ERR_UNSUPPORTED, saying why. */
+static cu_rc mhd_check(cu_err *err)
+{
+    const char *ver = CU_FAULT("http.mhd_version") ? "0.9.76" : MHD_get_version();
+    void *global = dlsym(RTLD_DEFAULT, "MHD_queue_response");
+    queue_fn ours = MHD_queue_response, found;
+
+    memcpy(&found, &global, sizeof(global));
+    pthread_once(&real_once, real_resolve);
+    if (ver == NULL || strcmp(ver, MHD_TESTED_VERSION) != 0)
+        return cu_err_set(err, CU_ERR_UNSUPPORTED,
+                          "libmicrohttpd %s is linked, but the query cap and the JSON error "
+                          "answers were tested with %s only (docs/api.md)",
+                          ver ? ver : "(unknown)", MHD_TESTED_VERSION);
+    if (found != ours || real_create == NULL || real_queue == NULL || real_queue == ours)
+        return cu_err_set(err, CU_ERR_UNSUPPORTED,
+                          "libmicrohttpd's own error answers cannot be replaced: it must be "
+                          "linked as a shared library (docs/api.md)");
+    return CU_OK;
 }
 
 /* One JSON line on stderr per request: ids, route, status, timing; never a value (P-AUD-4). */
@@ -570,6 +652,8 @@ static void config_defaults(cu_http_config *cfg)
         cfg->header_timeout = DEFAULT_HEADER_TIMEOUT;
     if (cfg->body_timeout == 0)
         cfg->body_timeout = DEFAULT_BODY_TIMEOUT;
+    if (cfg->reply_timeout == 0)
+        cfg->reply_timeout = DEFAULT_REPLY_TIMEOUT;
 }
 
 cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
@@ -586,6 +670,8 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     cu_rc rc;
 
     config_defaults(&cfg);
+    if ((rc = mhd_check(err)) != CU_OK)
+        return rc;
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg.port);
@@ -626,6 +712,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         if (sig < 0 && errno != EAGAIN && errno != EINTR)
             break;
         conns_reap(&cfg);
+        linger_reap(0);
     }
     /* Graceful stop: no new connections, in-flight requests finish (30 s at most). The
      * listening socket is ours to close once quiesced: left open, the kernel would go on
@@ -636,6 +723,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     for (int i = 0; i < 3000 && atomic_load(&inflight) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);
+    linger_reap(1);
     printf("custos: stopped\n");
     fflush(stdout);
     return CU_OK;

@@ -4,7 +4,6 @@
  * the key file is written with mode 0600. Operators give real ones with --cert and --key.
  * Also the one direct write on a connection's TLS session that server.c needs.
  */
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +17,18 @@
 #include "http_int.h"
 #include "util.h"
 
-int http_tls_send_all(void *session, int fd, const char *buf, size_t n)
+int http_tls_send_now(void *session, const char *buf, size_t n)
 {
     gnutls_session_t tls = session;
 
-    for (int tries = 0; n > 0 && tries < 50;) {
+    while (n > 0) {
         ssize_t w = gnutls_record_send(tls, buf, n);
-        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) {
-            struct pollfd p = {fd, POLLOUT, 0};
-            (void)poll(&p, 1, 100);
-            tries++;
-            continue;
-        }
-        if (w < 0)
-            return -1;
+        if (w <= 0)
+            return -1; /* GNUTLS_E_AGAIN included: no room now, and no waiting for it */
         buf += w;
         n -= (size_t)w;
     }
-    return n == 0 ? 0 : -1;
+    return 0;
 }
 
 static cu_rc fingerprint(gnutls_x509_crt_t crt, char fp[128], cu_err *err)
