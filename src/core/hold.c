@@ -4,7 +4,7 @@
  * A hold covers a whole tenant, one subject or one record. While it is in force nothing it
  * covers is deleted, rewritten, anonymized, erased or shredded, and a tenant-wide hold keeps
  * the audit log too: the store refuses each such write in its own transaction
- * (CU_ERR_LEGAL_HOLD, src/store/sqlite.c), so no hold placed meanwhile is missed. Placing and
+ * (CU_ERR_LEGAL_HOLD, docs/store.md), so no hold placed meanwhile is missed. Placing and
  * releasing one are administrative acts on the audit log (P-AUD-1). The reasons (a case
  * number, a court order) may name people, so they are sealed under the tenant data key like
  * any personal value, and the audit entry names only the hold's id.
@@ -220,18 +220,9 @@ int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_er
 
     if (v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err) != CU_OK)
         return -1;
-    /* A tenant-wide hold covers everything; asked about a subject as a whole (record 0), any
-     * hold on it or on one of its records; asked about a record, a hold on it or its subject. */
-    for (size_t i = 0; i < cnt && !covered; i++) {
-        const cu_store_hold *h = &rows[i];
-        if (h->released_at != 0)
-            continue;
-        covered =
-            (h->subject_id == 0 && h->record_id == 0) ||
-            (record == 0 && subject != 0 && h->subject_id == subject) ||
-            (record != 0 && (h->record_id == record ||
-                             (subject != 0 && h->subject_id == subject && h->record_id == 0)));
-    }
+    /* P-RET-5: the one definition of coverage is the store's (docs/store.md). */
+    for (size_t i = 0; i < cnt && !covered; i++)
+        covered = cu_store_hold_covers(&rows[i], subject, record);
     cu_store_holds_free(rows, cnt);
     return covered;
 }

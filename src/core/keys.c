@@ -251,9 +251,8 @@ cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id
 
 static void free_ops(cu_store_op *ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].type == CU_OP_KEY_PUT || ops[i].type == CU_OP_KEY_REWRAP)
-            free(ops[i].u.key.wrapped.data);
+    for (size_t i = 0; ops != NULL && i < n; i++)
+        cu_store_op_cleanup(&ops[i]);
     free(ops);
 }
 
@@ -447,7 +446,7 @@ cu_rc cu_key_rotate_data(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned 
         *new_version = nk.version;
 out:
     pthread_rwlock_unlock(&v->key_lock);
-    free(op.u.key.wrapped.data);
+    cu_store_op_cleanup(&op);
     cu_store_key_cleanup(&cur);
     cu_key_wipe(&tk);
     cu_key_wipe(&nk);
@@ -456,20 +455,8 @@ out:
 
 void cu_reseal_op_free(cu_store_op *op)
 {
-    cu_store_reseal *r = &op->u.reseal;
-
-    if (op->type != CU_OP_RESEAL)
-        return;
-    for (int i = 0; i < 2; i++) {
-        free(r->old[i].data);
-        free(r->ct[i].data);
-    }
-    for (size_t i = 0; i < r->nfields; i++) {
-        free(r->fields[i].name);
-        free(r->fields[i].ct.data);
-    }
-    free(r->fields);
-    memset(op, 0, sizeof(*op));
+    if (op->type == CU_OP_RESEAL)
+        cu_store_op_cleanup(op);
 }
 
 cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, const char *field,

@@ -285,14 +285,9 @@ typedef struct sweep_state {
 
 static int held(const sweep_state *s, cu_id subject, cu_id record)
 {
-    for (size_t i = 0; i < s->nholds; i++) {
-        const cu_store_hold *h = &s->holds[i];
-        if (h->released_at != 0)
-            continue;
-        if ((h->subject_id == 0 && h->record_id == 0) || (record != 0 && h->record_id == record) ||
-            (subject != 0 && h->subject_id == subject && (record == 0 || h->record_id == 0)))
+    for (size_t i = 0; i < s->nholds; i++)
+        if (cu_store_hold_covers(&s->holds[i], subject, record)) /* P-RET-5, docs/store.md */
             return 1;
-    }
     return 0;
 }
 

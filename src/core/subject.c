@@ -176,10 +176,8 @@ out:
     cu_key_wipe(&tk);
     cu_key_wipe(&ik);
     cu_key_wipe(&sk);
-    if (nops > 0)
-        free(ops[0].u.key.wrapped.data);
-    if (nops > 1)
-        free(ops[1].u.subject.profile.data);
+    for (size_t i = 0; i < nops; i++)
+        cu_store_op_cleanup(&ops[i]);
     return rc;
 }
 

@@ -70,7 +70,7 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
     if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = make_path(dbpath, sizeof(dbpath), opts->data_dir, CU_DB_FILE, err)) != CU_OK)
+        (rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
         return rc;
     if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST)
         return cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
@@ -84,7 +84,7 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     /* The key file first: a database must never exist without the key that opens it. */
     if ((rc = cu_keyring_save(ring, kpath, err)) != CU_OK)
         goto out;
-    if ((rc = cu_store_sqlite_open(dbpath, &store, err)) != CU_OK)
+    if ((rc = cu_store_open(dbpath, &store, err)) != CU_OK)
         goto out;
     op.type = CU_OP_MASTER_ADD;
     op.u.master.version = cu_keyring_newest(ring);
@@ -225,7 +225,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
     if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = make_path(dbpath, sizeof(dbpath), opts->data_dir, CU_DB_FILE, err)) != CU_OK)
+        (rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
         return rc;
     if (stat(dbpath, &st) != 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND,
@@ -246,7 +246,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
         goto out;
     if ((rc = cu_keyring_load(kpath, opts->passphrase, &v->ring, err)) != CU_OK)
         goto out;
-    if ((rc = cu_store_sqlite_open(dbpath, &v->store, err)) != CU_OK)
+    if ((rc = cu_store_open(dbpath, &v->store, err)) != CU_OK)
         goto out;
     if ((rc = verify_ring(v, err)) != CU_OK)
         goto out;
@@ -365,8 +365,8 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
     cu_key_wipe(&ik);
     if (rc == CU_OK && out != NULL)
         tenant_from_store(&ops[0].u.tenant, out);
-    for (size_t i = 1; i < 4; i++)
-        free(ops[i].u.key.wrapped.data); /* free(NULL) where a step failed first */
+    for (size_t i = 1; i < 4; i++) /* ops[4..]: the caller's */
+        cu_store_op_cleanup(&ops[i]);
     free(ops);
     return rc;
 }

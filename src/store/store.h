@@ -22,11 +22,16 @@
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
-    CU_KEY_TENANT = 1,  /* owner 0; parent: the master key version */
-    CU_KEY_DATA = 2,    /* owner 0; parent: the tenant key version */
-    CU_KEY_INDEX = 3,   /* owner 0; parent: the tenant key version */
-    CU_KEY_SUBJECT = 4  /* owner: the subject id; parent: the tenant key version */
+    CU_KEY_TENANT = 1, /* owner 0; parent: the master key version */
+    CU_KEY_DATA = 2,   /* owner 0; parent: the tenant key version */
+    CU_KEY_INDEX = 3,  /* owner 0; parent: the tenant key version */
+    CU_KEY_SUBJECT = 4 /* owner: the subject id; parent: the tenant key version */
 } cu_key_kind;
+
+/* The restricted flag of a subject (cu_store_subject.restricted, CU_OP_SUBJECT_RESTRICT): 0 free,
+ * 1 restricted (P-DSR-5), or found under age while a hold covers it: restricted, erased by the
+ * sweep once no hold covers it, and never lowered by CU_OP_SUBJECT_RESTRICT (P-AGE-2). */
+#define CU_SUBJECT_UNDER_AGE 2
 
 typedef struct cu_blob {
     uint8_t *data;
@@ -55,7 +60,7 @@ typedef struct cu_store_subject {
     cu_id id;
     uint32_t key_version;
     int64_t created_at;
-    cu_blob profile; /* sealed JSON of the subject's values */
+    cu_blob profile;       /* sealed JSON of the subject's values */
     int restricted;        /* P-DSR-5: kept, not processed (read only) */
     int64_t last_activity; /* for retention counted from it (P-RET-1; read only) */
 } cu_store_subject;
@@ -73,10 +78,10 @@ typedef struct cu_store_record {
     uint32_t key_version;
     int64_t created_at;
     int64_t updated_at;
-    uint32_t version;        /* 1 at creation, one more at each write; bound into the doc's AAD
-                                (0: written before versions, AAD without it) */
-    cu_blob doc;             /* sealed document without its sensitive fields */
-    cu_store_field *fields;  /* sealed sensitive fields */
+    uint32_t version;       /* 1 at creation, one more at each write; bound into the doc's AAD
+                               (0: written before versions, AAD without it) */
+    cu_blob doc;            /* sealed document without its sensitive fields */
+    cu_store_field *fields; /* sealed sensitive fields */
     size_t nfields;
     int64_t expect_updated_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while updated_at still
                                   equals it, else CU_ERR_CONFLICT (0: whatever it is) */
@@ -122,7 +127,7 @@ typedef struct cu_store_hold {
     cu_blob reason;
     uint32_t key_version;
     int64_t created_at;
-    int64_t released_at;   /* 0 while in force */
+    int64_t released_at;    /* 0 while in force */
     cu_blob release_reason; /* sealed like reason (same key version); absent while in force */
 } cu_store_hold;
 
@@ -174,33 +179,33 @@ typedef struct cu_store_session {
 } cu_store_session;
 
 typedef enum cu_store_op_type {
-    CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
-    CU_OP_TENANT_PUT,      /* tenant: insert */
-    CU_OP_TENANT_STATE,    /* tenant: update state */
-    CU_OP_KEY_PUT,         /* key: insert; CU_ERR_EXISTS if that version exists */
-    CU_OP_KEY_REWRAP,      /* key: new wrapping of an existing version; a no-op if the key
-                              was destroyed meanwhile, so a rotation never resurrects it */
-    CU_OP_KEY_DELETE,      /* key: every version of (tenant, kind, owner); a subject key:
-                              CU_ERR_LEGAL_HOLD if a hold covers the subject */
-    CU_OP_SUBJECT_PUT,     /* subject: insert or replace */
-    CU_OP_SUBJECT_DELETE,  /* del: the subject, its records (with their fields and blind index
-                              entries), its consent ledger and its own blind index entries;
-                              CU_ERR_LEGAL_HOLD if held */
-    CU_OP_RECORD_PUT,      /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
-    CU_OP_RECORD_REPLACE,  /* record: new document and fields of an existing record;
-                              CU_ERR_NOT_FOUND if it was deleted meanwhile, CU_ERR_LEGAL_HOLD
-                              if a hold in force covers it (P-RET-5: checked in the same
-                              transaction, as for every op below that says so) */
-    CU_OP_RECORD_DELETE,   /* record: the row, its fields and its blind index entries;
-                              CU_ERR_LEGAL_HOLD if held */
-    CU_OP_BLIND_PUT,       /* blind */
-    CU_OP_BLIND_DELETE,    /* blind: every entry of (tenant, owner) */
-    CU_OP_COLLECTION_PUT,  /* collection: insert or replace */
-    CU_OP_APIKEY_PUT,      /* apikey: insert */
-    CU_OP_APIKEY_REVOKE,   /* revoke: sets revoked_at unless already revoked; CU_ERR_NOT_FOUND
-                              if the tenant has no such key */
-    CU_OP_USER_PUT,        /* user: insert; CU_ERR_EXISTS if the email digest is taken */
-    CU_OP_USER_DELETE,     /* del: the user and its sessions; CU_ERR_NOT_FOUND if none */
+    CU_OP_MASTER_ADD = 1,    /* master: a master key version and its check value */
+    CU_OP_TENANT_PUT,        /* tenant: insert */
+    CU_OP_TENANT_STATE,      /* tenant: update state */
+    CU_OP_KEY_PUT,           /* key: insert; CU_ERR_EXISTS if that version exists */
+    CU_OP_KEY_REWRAP,        /* key: new wrapping of an existing version; a no-op if the key
+                                was destroyed meanwhile, so a rotation never resurrects it */
+    CU_OP_KEY_DELETE,        /* key: every version of (tenant, kind, owner); a subject key:
+                                CU_ERR_LEGAL_HOLD if a hold covers the subject */
+    CU_OP_SUBJECT_PUT,       /* subject: insert or replace */
+    CU_OP_SUBJECT_DELETE,    /* del: the subject, its records (with their fields and blind index
+                                entries), its consent ledger and its own blind index entries;
+                                CU_ERR_LEGAL_HOLD if held */
+    CU_OP_RECORD_PUT,        /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
+    CU_OP_RECORD_REPLACE,    /* record: new document and fields of an existing record;
+                                CU_ERR_NOT_FOUND if it was deleted meanwhile, CU_ERR_LEGAL_HOLD
+                                if a hold in force covers it (P-RET-5: checked in the same
+                                transaction, as for every op below that says so) */
+    CU_OP_RECORD_DELETE,     /* record: the row, its fields and its blind index entries;
+                                CU_ERR_LEGAL_HOLD if held */
+    CU_OP_BLIND_PUT,         /* blind */
+    CU_OP_BLIND_DELETE,      /* blind: every entry of (tenant, owner) */
+    CU_OP_COLLECTION_PUT,    /* collection: insert or replace */
+    CU_OP_APIKEY_PUT,        /* apikey: insert */
+    CU_OP_APIKEY_REVOKE,     /* revoke: sets revoked_at unless already revoked; CU_ERR_NOT_FOUND
+                                if the tenant has no such key */
+    CU_OP_USER_PUT,          /* user: insert; CU_ERR_EXISTS if the email digest is taken */
+    CU_OP_USER_DELETE,       /* del: the user and its sessions; CU_ERR_NOT_FOUND if none */
     CU_OP_USER_TOTP_PENDING, /* totp: stores secret as the pending enrolment; CU_ERR_NOT_FOUND
                                 if no such user */
     CU_OP_USER_TOTP_ENABLE,  /* totp: makes the pending secret, which must still equal secret,
@@ -255,16 +260,17 @@ typedef enum cu_store_op_type {
     CU_OP_USER_SESSIONS_END, /* session (tenant_id, user_id, token_hash): every session of the
                                 user but the one of token_hash (all zero: none kept) */
     CU_OP_AUDIT_KEY_PUT,     /* audit_key: the audit signing key's public half (replaces) */
-    CU_OP_POLICY_GRANT       /* flag (tenant_id, value, at): whether the tenant's admins may
+    CU_OP_POLICY_GRANT,      /* flag (tenant_id, value, at): whether the tenant's admins may
                                 bind its policy (replaces) */
+    CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
 /* What a CU_OP_RESEAL seals again (columns in the order of old[] and ct[]). */
 typedef enum cu_reseal_kind {
-    CU_RESEAL_RECORD = 1, /* a record without a subject: doc, and its fields by name */
-    CU_RESEAL_HOLD,       /* reason, release_reason (absent while in force) */
-    CU_RESEAL_USER_EMAIL, /* email */
-    CU_RESEAL_USER_TOTP,  /* totp_secret */
+    CU_RESEAL_RECORD = 1,  /* a record without a subject: doc, and its fields by name */
+    CU_RESEAL_HOLD,        /* reason, release_reason (absent while in force) */
+    CU_RESEAL_USER_EMAIL,  /* email */
+    CU_RESEAL_USER_TOTP,   /* totp_secret */
     CU_RESEAL_USER_PENDING /* totp_pending */
 } cu_reseal_kind;
 
@@ -379,13 +385,12 @@ typedef struct cu_store_ops {
     cu_rc (*policy_grant_get)(cu_store *s, cu_id tenant, int *admins, cu_err *err);
     /* The audit signing key's public half as stored (*found 0 if none yet), and whether any
      * signed checkpoint exists (*checkpoints). */
-    cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
-                           cu_err *err);
+    cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints, cu_err *err);
     /* The tenant's last audit entry: *seq 0 and a zero hash when it has none. */
     cu_rc (*audit_head)(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
     /* Entries matching f (see cu_audit_filter), by seq. Caller frees *out. */
-    cu_rc (*audit_list)(cu_store *s, cu_id tenant, const cu_audit_filter *f,
-                        cu_audit_entry **out, size_t *n, cu_err *err);
+    cu_rc (*audit_list)(cu_store *s, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
+                        size_t *n, cu_err *err);
     /* Calls fn for each entry with seq >= from, by seq, until fn returns non-zero. */
     cu_rc (*audit_scan)(cu_store *s, cu_id tenant, uint64_t from,
                         int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
@@ -436,27 +441,25 @@ typedef struct cu_store_ops {
     cu_rc (*key_list)(cu_store *s, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
                       cu_err *err);
 
-    cu_rc (*subject_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_subject *out,
-                         cu_err *err);
+    cu_rc (*subject_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
     cu_rc (*record_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
     /* Ids of the records of a subject, oldest first. Caller frees *ids. */
-    cu_rc (*record_ids_by_subject)(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
-                                   size_t *n, cu_err *err);
+    cu_rc (*record_ids_by_subject)(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,
+                                   cu_err *err);
     /* Owners of a digest in a scope. Caller frees *ids. */
-    cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope,
-                        const uint8_t digest[32], cu_id **ids, size_t *n, cu_err *err);
-    /* Moves every committed page into the database file and truncates the WAL, so bytes that
-     * a transaction deleted (a destroyed key) no longer exist in any file (P-DSR-4). */
+    cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
+                        cu_id **ids, size_t *n, cu_err *err);
+    /* Makes the effect of committed deletes final in every file the backend keeps, so bytes
+     * that a transaction deleted (a destroyed key) no longer exist in any of them (P-DSR-4).
+     * SQLite: moves the WAL into the database file and truncates it. */
     cu_rc (*checkpoint)(cu_store *s, cu_err *err);
     /* The spec of a collection; CU_ERR_NOT_FOUND if none is declared. Caller frees *spec. */
-    cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec,
-                            cu_err *err);
+    cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec, cu_err *err);
 
     /* An API key by its id alone (authentication does not know the tenant yet). */
     cu_rc (*apikey_get)(cu_store *s, cu_id id, cu_store_apikey *out, cu_err *err);
     /* A tenant's keys (tenant 0: the operator's), oldest first. Caller frees *out. */
-    cu_rc (*apikey_list)(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n,
-                         cu_err *err);
+    cu_rc (*apikey_list)(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n, cu_err *err);
     /* A user by id, or by the keyed digest of its email. Release with cu_store_user_cleanup. */
     cu_rc (*user_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
     cu_rc (*user_find)(cu_store *s, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
@@ -474,22 +477,79 @@ struct cu_store {
     const cu_store_ops *ops;
 };
 
-extern const cu_store_ops cu_store_sqlite;
+/* Opens the store at location, picking the backend from it: a file path is a SQLite database
+ * (created if missing, its schema upgraded); a "postgresql://" URL is refused until that backend
+ * exists (CU_ERR_INVALID). Close with cu_store_close. */
+cu_rc cu_store_open(const char *location, cu_store **out, cu_err *err);
+/* Closes s; NULL is a no-op. */
+void cu_store_close(cu_store *s);
+/* The location of a data directory's own store (its embedded database), into out. */
+cu_rc cu_store_location(const char *data_dir, char *out, size_t cap, cu_err *err);
 
-/* Opens the SQLite store at path (creating it), upgrading its schema to the newest version:
- * one writer connection for apply() and a pool of reader connections for everything else, so
- * reads go on while a commit waits for its fsync (WAL gives each read a committed snapshot). */
-cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err);
-/* The same with a single connection for everything. */
-cu_rc cu_store_sqlite_open_single(const char *path, cu_store **out, cu_err *err);
-/* A read-only connection to a database already at the newest schema (pool members). */
-cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err);
+/* Thin wrappers: cu_store_x(s, ...) is s->ops->x(s, ...), documented in cu_store_ops. */
+cu_rc cu_store_apply(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+cu_rc cu_store_policy_grant_get(cu_store *s, cu_id tenant, int *admins, cu_err *err);
+cu_rc cu_store_audit_key_get(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
+                             cu_err *err);
+cu_rc cu_store_audit_head(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
+cu_rc cu_store_audit_list(cu_store *s, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
+                          size_t *n, cu_err *err);
+cu_rc cu_store_audit_scan(cu_store *s, cu_id tenant, uint64_t from,
+                          int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+cu_rc cu_store_audit_seq_before(cu_store *s, cu_id tenant, int64_t before_ms, uint64_t *seq,
+                                cu_err *err);
+cu_rc cu_store_audit_checkpoints(cu_store *s, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
+                                 cu_err *err);
+cu_rc cu_store_policy_get(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
+cu_rc cu_store_policy_at(cu_store *s, cu_id tenant, unsigned *version, char **text,
+                         int64_t *created_at, cu_err *err);
+cu_rc cu_store_record_meta_list(cu_store *s, cu_id tenant, cu_id after, size_t limit,
+                                cu_store_record_meta **out, size_t *n, cu_err *err);
+cu_rc cu_store_subject_state(cu_store *s, cu_id tenant, cu_id subject, int *restricted,
+                             int64_t *last_activity, cu_err *err);
+cu_rc cu_store_subject_ids(cu_store *s, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
+                           size_t *n, cu_err *err);
+cu_rc cu_store_consent_list(cu_store *s, cu_id tenant, cu_id subject, const char *purpose,
+                            cu_store_consent **out, size_t *n, cu_err *err);
+cu_rc cu_store_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
+void cu_store_commit_stats(cu_store *s, cu_commit_stats *out);
+cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
+                           cu_err *err);
+cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);
+cu_rc cu_store_tenant_list(cu_store *s, cu_store_tenant **out, size_t *n, cu_err *err);
+cu_rc cu_store_key_get(cu_store *s, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
+                       cu_store_key *out, cu_err *err);
+cu_rc cu_store_key_list(cu_store *s, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
+                        cu_err *err);
+cu_rc cu_store_subject_get(cu_store *s, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
+cu_rc cu_store_record_get(cu_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
+cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
+                                     size_t *n, cu_err *err);
+cu_rc cu_store_blind_find(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
+                          cu_id **ids, size_t *n, cu_err *err);
+cu_rc cu_store_checkpoint(cu_store *s, cu_err *err);
+cu_rc cu_store_collection_get(cu_store *s, cu_id tenant, const char *name, char **spec,
+                              cu_err *err);
+cu_rc cu_store_apikey_get(cu_store *s, cu_id id, cu_store_apikey *out, cu_err *err);
+cu_rc cu_store_apikey_list(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n,
+                           cu_err *err);
+cu_rc cu_store_user_get(cu_store *s, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
+cu_rc cu_store_user_find(cu_store *s, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
+                         cu_err *err);
+cu_rc cu_store_user_list(cu_store *s, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
+cu_rc cu_store_session_get(cu_store *s, const uint8_t token_hash[32], cu_store_session *out,
+                           cu_err *err);
 
-/* For migration tests: opens (creating) a SQLite store and migrates it only up to version. */
-cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err);
+/* P-RET-5, the one definition of hold coverage (docs/store.md): whether h, in force, covers
+ * the record (record != 0, of that subject, 0 for the tenant's own) or the subject as a whole
+ * (record 0: a hold on the subject or on any of its records). A tenant-wide hold covers
+ * everything. */
+int cu_store_hold_covers(const cu_store_hold *h, cu_id subject, cu_id record);
 
-/* The newest schema version this build knows. */
-int cu_store_sqlite_schema_version(void);
+/* Frees what an op a caller built owns, by its type: every blob (data), and a record's or a
+ * reseal's field array with its names and ciphertexts; zeroes the op. Pointers to text
+ * (names, specs, policy text, scope) are borrowed and not freed. */
+void cu_store_op_cleanup(cu_store_op *op);
 
 /* Releases what reads return. NULL is a no-op; the structs themselves are the caller's. */
 void cu_store_key_cleanup(cu_store_key *k);
