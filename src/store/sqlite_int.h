@@ -160,6 +160,22 @@ void sq_blob32_col(sqlite3_stmt *st, int col, uint8_t out[32]);
 cu_rc sq_collect_ids(sqlite_store *s, sqlite3_stmt *st, cu_id **ids, size_t *n, cu_err *err,
                      const char *what);
 
+/* Reads one row of a statement into the element at row (zeroed); CU_OK or an error, after
+ * which the element must still be safe to release. */
+typedef cu_rc (*row_reader)(sqlite3_stmt *st, void *row, cu_err *err);
+/* Steps a prepared, bound statement and collects every row, read by fn into elements of sz
+ * bytes, into *out (the caller frees it, after free_fn on each element if the rows own memory)
+ * and *n. Called with s->lock held; resets the statement. On failure releases what it read
+ * with free_fn (or free). */
+cu_rc sq_collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+                      const char *what);
+/* Takes the lock and collects every row of statement id, with tenant bound as ?1 if it has
+ * parameters (see sq_collect_rows). */
+cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_reader fn,
+              void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+              const char *what);
+
 /* The ops of one connection, by file. */
 cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
 void sq_commit_stats(cu_store *base, cu_commit_stats *out);

@@ -105,47 +105,17 @@ out:
     return rc;
 }
 
+static cu_rc row_tenant(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    (void)err;
+    read_tenant(st, row);
+    return CU_OK;
+}
+
 cu_rc sq_tenant_list(cu_store *base, cu_store_tenant **out, size_t *n, cu_err *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    cu_store_tenant *list = NULL;
-    size_t cnt = 0, cap = 0;
-    sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
-
-    pthread_mutex_lock(&s->lock);
-    st = sq_stmt(s, S_TENANT_LIST);
-    if (st == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list tenants");
-        goto out;
-    }
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            cu_store_tenant *nl = realloc(list, ncap * sizeof(*nl));
-            if (nl == NULL) {
-                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            list = nl;
-            cap = ncap;
-        }
-        read_tenant(st, &list[cnt++]);
-    }
-    if (src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, "list tenants");
-out:
-    if (st)
-        sqlite3_reset(st);
-    pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return sq_list((sqlite_store *)base, S_TENANT_LIST, 0, sizeof(**out), row_tenant, NULL,
+                   (void **)out, n, err, "list tenants");
 }
 
 static cu_rc read_key(sqlite3_stmt *st, cu_store_key *k, cu_err *err)
@@ -191,52 +161,34 @@ out:
     return rc;
 }
 
+static cu_rc row_key(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    return read_key(st, row, err);
+}
+
+static void keys_free(void *list, size_t n)
+{
+    cu_store_keys_free(list, n);
+}
+
 cu_rc sq_key_list(cu_store *base, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
                   cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
-    cu_store_key *list = NULL;
-    size_t cnt = 0, cap = 0;
     sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
+    cu_rc rc;
 
     pthread_mutex_lock(&s->lock);
-    st = sq_stmt(s, S_KEY_LIST);
-    if (st == NULL) {
+    if ((st = sq_stmt(s, S_KEY_LIST)) == NULL) {
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list keys");
-        goto out;
+    } else {
+        sq_bind_id(st, 1, tenant);
+        sqlite3_bind_int(st, 2, (int)kind);
+        rc = sq_collect_rows(s, st, sizeof(**out), row_key, keys_free, (void **)out, n, err,
+                             "list keys");
     }
-    sq_bind_id(st, 1, tenant);
-    sqlite3_bind_int(st, 2, (int)kind);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            cu_store_key *nl = realloc(list, ncap * sizeof(*nl));
-            if (nl == NULL) {
-                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            list = nl;
-            cap = ncap;
-        }
-        if ((rc = read_key(st, &list[cnt], err)) != CU_OK)
-            goto out;
-        cnt++;
-    }
-    if (src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, "list keys");
-out:
-    if (st)
-        sqlite3_reset(st);
     pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        cu_store_keys_free(list, cnt);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return rc;
 }
 
 cu_rc sq_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err)
@@ -441,22 +393,6 @@ out:
     return rc;
 }
 
-/* Makes room for one more element of size sz in list (cnt used, *cap allocated): returns the
- * list, perhaps moved, or NULL (list untouched) when out of memory. */
-static void *grow(void *list, size_t *cap, size_t cnt, size_t sz)
-{
-    size_t ncap;
-    void *nl;
-
-    if (cnt < *cap)
-        return list;
-    ncap = *cap ? *cap * 2 : 16;
-    nl = realloc(list, ncap * sz);
-    if (nl != NULL)
-        *cap = ncap;
-    return nl;
-}
-
 /* Copies a 32-byte digest column; a value of another length leaves zeros, which match
  * nothing. */
 static void digest_copy(sqlite3_stmt *st, int col, uint8_t out[32])
@@ -507,44 +443,17 @@ out:
     return rc;
 }
 
+static cu_rc row_apikey(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    (void)err;
+    read_apikey(st, row);
+    return CU_OK;
+}
+
 cu_rc sq_apikey_list(cu_store *base, cu_id tenant, cu_store_apikey **out, size_t *n, cu_err *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    cu_store_apikey *list = NULL;
-    size_t cnt = 0, cap = 0;
-    sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
-
-    pthread_mutex_lock(&s->lock);
-    st = sq_stmt(s, S_APIKEY_LIST);
-    if (st == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list API keys");
-        goto out;
-    }
-    sq_bind_id(st, 1, tenant);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_store_apikey *nl = grow(list, &cap, cnt, sizeof(*list));
-        if (nl == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        list = nl;
-        read_apikey(st, &list[cnt++]);
-    }
-    if (src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, "list API keys");
-out:
-    if (st)
-        sqlite3_reset(st);
-    pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return sq_list((sqlite_store *)base, S_APIKEY_LIST, tenant, sizeof(**out), row_apikey, NULL,
+                   (void **)out, n, err, "list API keys");
 }
 
 /* Reads a row of USER_COLS; on failure u holds nothing to release. */
@@ -632,46 +541,20 @@ cu_rc sq_user_find(cu_store *base, cu_id tenant, const uint8_t digest[32], cu_st
     return rc;
 }
 
+static cu_rc row_user(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    return read_user(st, row, err);
+}
+
+static void users_free(void *list, size_t n)
+{
+    cu_store_users_free(list, n);
+}
+
 cu_rc sq_user_list(cu_store *base, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    cu_store_user *list = NULL;
-    size_t cnt = 0, cap = 0;
-    sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
-
-    pthread_mutex_lock(&s->lock);
-    st = sq_stmt(s, S_USER_LIST);
-    if (st == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list users");
-        goto out;
-    }
-    sq_bind_id(st, 1, tenant);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_store_user *nl = grow(list, &cap, cnt, sizeof(*list));
-        if (nl == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        list = nl;
-        if ((rc = read_user(st, &list[cnt], err)) != CU_OK)
-            goto out;
-        cnt++;
-    }
-    if (src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, "list users");
-out:
-    if (st)
-        sqlite3_reset(st);
-    pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        cu_store_users_free(list, cnt);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return sq_list((sqlite_store *)base, S_USER_LIST, tenant, sizeof(**out), row_user, users_free,
+                   (void **)out, n, err, "list users");
 }
 
 cu_rc sq_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_session *out,

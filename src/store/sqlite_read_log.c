@@ -236,57 +236,26 @@ out:
     return rc;
 }
 
+static cu_rc read_checkpoint(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_audit_checkpoint *c = row;
+
+    (void)err;
+    c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    c->seq = (uint64_t)sqlite3_column_int64(st, 1);
+    c->at = sqlite3_column_int64(st, 2);
+    sq_blob32_col(st, 3, c->hash);
+    if (sqlite3_column_bytes(st, 4) == 64)
+        memcpy(c->sig, sqlite3_column_blob(st, 4), 64);
+    c->anchor = sqlite3_column_int(st, 5) != 0;
+    return CU_OK;
+}
+
 cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
                            cu_err *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    cu_audit_checkpoint *list = NULL;
-    size_t cnt = 0, cap = 0;
-    sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
-
-    pthread_mutex_lock(&s->lock);
-    st = sq_stmt(s, S_CKPT_LIST);
-    if (st == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list audit checkpoints");
-        goto out;
-    }
-    sq_bind_id(st, 1, tenant);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_audit_checkpoint *c;
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            cu_audit_checkpoint *nl = realloc(list, ncap * sizeof(*nl));
-            if (nl == NULL) {
-                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-                break;
-            }
-            list = nl;
-            cap = ncap;
-        }
-        c = &list[cnt++];
-        memset(c, 0, sizeof(*c));
-        c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
-        c->seq = (uint64_t)sqlite3_column_int64(st, 1);
-        c->at = sqlite3_column_int64(st, 2);
-        sq_blob32_col(st, 3, c->hash);
-        if (sqlite3_column_bytes(st, 4) == 64)
-            memcpy(c->sig, sqlite3_column_blob(st, 4), 64);
-        c->anchor = sqlite3_column_int(st, 5) != 0;
-    }
-    if (rc == CU_OK && src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, "list audit checkpoints");
-    sqlite3_reset(st);
-out:
-    pthread_mutex_unlock(&s->lock);
-    if (rc != CU_OK) {
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return sq_list((sqlite_store *)base, S_CKPT_LIST, tenant, sizeof(**out), read_checkpoint, NULL,
+                   (void **)out, n, err, "list audit checkpoints");
 }
 
 cu_rc sq_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
@@ -356,55 +325,6 @@ out:
     return rc;
 }
 
-/* Reads one row of a statement into the element at row (zeroed); CU_OK or an error. */
-typedef cu_rc (*row_reader)(sqlite3_stmt *st, void *row, cu_err *err);
-
-/*
- * Steps a prepared, bound statement and collects every row, read by fn into elements of sz
- * bytes, into *out (the caller frees it, after free_fn on each element if the rows own memory)
- * and *n. Called with s->lock held; resets the statement.
- */
-static cu_rc collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
-                          void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
-                          const char *what)
-{
-    char *list = NULL;
-    size_t cnt = 0, cap = 0;
-    cu_rc rc = CU_OK;
-    int src;
-
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char *nl = realloc(list, ncap * sz);
-            if (nl == NULL) {
-                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-                break;
-            }
-            list = nl;
-            cap = ncap;
-        }
-        memset(list + cnt * sz, 0, sz);
-        rc = fn(st, list + cnt * sz, err);
-        cnt++;
-        if (rc != CU_OK)
-            break;
-    }
-    if (rc == CU_OK && src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, what);
-    sqlite3_reset(st);
-    if (rc != CU_OK) {
-        if (free_fn != NULL)
-            free_fn(list, cnt);
-        else
-            free(list);
-        return rc;
-    }
-    *out = list;
-    *n = cnt;
-    return CU_OK;
-}
-
 static cu_rc read_record_meta(sqlite3_stmt *st, void *row, cu_err *err)
 {
     cu_store_record_meta *m = row;
@@ -432,8 +352,8 @@ cu_rc sq_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limi
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list records");
     } else {
         sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-        rc = collect_rows(s, st, sizeof(**out), read_record_meta, NULL, (void **)out, n, err,
-                          "list records");
+        rc = sq_collect_rows(s, st, sizeof(**out), read_record_meta, NULL, (void **)out, n, err,
+                             "list records");
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -514,8 +434,8 @@ cu_rc sq_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *p
     } else {
         if (purpose)
             sqlite3_bind_text(st, 3, purpose, -1, SQLITE_STATIC);
-        rc = collect_rows(s, st, sizeof(**out), read_consent, NULL, (void **)out, n, err,
-                          "read the consent ledger");
+        rc = sq_collect_rows(s, st, sizeof(**out), read_consent, NULL, (void **)out, n, err,
+                             "read the consent ledger");
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -545,18 +465,6 @@ static void holds_free(void *list, size_t n)
 
 cu_rc sq_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite3_stmt *st;
-    cu_rc rc;
-
-    pthread_mutex_lock(&s->lock);
-    if ((st = sq_stmt(s, S_HOLD_LIST)) == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list legal holds");
-    } else {
-        sq_bind_id(st, 1, tenant);
-        rc = collect_rows(s, st, sizeof(**out), read_hold, holds_free, (void **)out, n, err,
-                          "list legal holds");
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc;
+    return sq_list((sqlite_store *)base, S_HOLD_LIST, tenant, sizeof(**out), read_hold,
+                   holds_free, (void **)out, n, err, "list legal holds");
 }

@@ -442,3 +442,63 @@ out:
     *n = cnt;
     return CU_OK;
 }
+
+cu_rc sq_collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+                      const char *what)
+{
+    char *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *nl = realloc(list, ncap * sz);
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                break;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        memset(list + cnt * sz, 0, sz);
+        rc = fn(st, list + cnt * sz, err);
+        cnt++;
+        if (rc != CU_OK)
+            break;
+    }
+    if (rc == CU_OK && src != SQLITE_DONE)
+        rc = sq_db_error(s, src, err, what);
+    sqlite3_reset(st);
+    if (rc != CU_OK) {
+        if (free_fn != NULL)
+            free_fn(list, cnt);
+        else
+            free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_reader fn,
+              void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+              const char *what)
+{
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = sq_stmt(s, id)) == NULL) {
+        rc = sq_db_error(s, sqlite3_errcode(s->db), err, what);
+    } else {
+        if (sqlite3_bind_parameter_count(st) > 0)
+            sq_bind_id(st, 1, tenant);
+        rc = sq_collect_rows(s, st, sz, fn, free_fn, out, n, err, what);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
