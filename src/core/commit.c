@@ -82,7 +82,7 @@ static head *head_get(cu_vault *v, cu_id tenant, cu_err *err)
     }
     e = &h->slots[slot_of(h, tenant)];
     if (!e->used) {
-        if (v->store->ops->audit_head(v->store, tenant, &e->seq, e->hash, err) != CU_OK)
+        if (cu_store_audit_head(v->store, tenant, &e->seq, e->hash, err) != CU_OK)
             return NULL;
         e->tenant = tenant;
         e->used = 1;
@@ -222,7 +222,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
     for (r = reqs; r != NULL && rc == CU_OK; r = r->next)
         rc = add_request(v, &g, r, &gerr);
     if (rc == CU_OK)
-        rc = v->store->ops->apply(v->store, g.ops, g.nops, &gerr);
+        rc = cu_store_apply(v->store, g.ops, g.nops, &gerr);
     if (rc == CU_OK || count == 1) {
         if (rc != CU_OK)
             rollback_heads(v, &g);
@@ -240,7 +240,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
         memset(&r->err, 0, sizeof(r->err));
         r->rc = add_request(v, &g, r, &r->err);
         if (r->rc == CU_OK)
-            r->rc = v->store->ops->apply(v->store, g.ops, g.nops, &r->err);
+            r->rc = cu_store_apply(v->store, g.ops, g.nops, &r->err);
         if (r->rc != CU_OK)
             rollback_heads(v, &g);
     }

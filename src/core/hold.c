@@ -48,12 +48,12 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if (subject != 0) {
-        rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err);
+        rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err);
         if (rc != CU_OK)
             return rc;
     }
     if (record != 0) {
-        rc = v->store->ops->record_get(v->store, tenant, record, &rrow, err);
+        rc = cu_store_record_get(v->store, tenant, record, &rrow, err);
         if (rc == CU_OK && subject != 0 && rrow.subject_id != subject)
             rc = cu_err_set(err, CU_ERR_INVALID, "the record is not the subject's");
         /* A hold on a record holds its subject's erasure too. */
@@ -103,7 +103,7 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     /* A purged tenant's holds too, from the CLI: they keep its retained data and its keys. */
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &n, err)) != CU_OK)
+    if ((rc = cu_store_hold_list(v->store, tenant, &rows, &n, err)) != CU_OK)
         return rc;
     for (size_t i = 0; i < n; i++)
         if (rows[i].id == hold && rows[i].released_at == 0) {
@@ -165,7 +165,7 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+    if ((rc = cu_store_hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         return rc;
     if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -218,7 +218,7 @@ int cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, cu_er
     size_t cnt = 0;
     int covered = 0;
 
-    if (v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err) != CU_OK)
+    if (cu_store_hold_list(v->store, tenant, &rows, &cnt, err) != CU_OK)
         return -1;
     /* P-RET-5: the one definition of coverage is the store's (docs/store.md). */
     for (size_t i = 0; i < cnt && !covered; i++)

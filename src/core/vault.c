@@ -26,7 +26,7 @@ void cu_str_wipe(char *s)
 
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out)
 {
-    v->store->ops->commit_stats(v->store, out);
+    cu_store_commit_stats(v->store, out);
     pthread_mutex_lock(&v->commit_lock);
     out->groups = v->groups;
     out->requests = v->grouped;
@@ -90,10 +90,10 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     op.u.master.version = cu_keyring_newest(ring);
     op.u.master.created_at = cu_clock_now();
     cu_keyring_check(cu_keyring_get(ring, op.u.master.version), op.u.master.check);
-    rc = store->ops->apply(store, &op, 1, err);
+    rc = cu_store_apply(store, &op, 1, err);
 out:
     if (store)
-        store->ops->close(store);
+        cu_store_close(store);
     cu_keyring_free(ring);
     return rc;
 }
@@ -107,7 +107,7 @@ static cu_rc verify_ring(cu_vault *v, cu_err *err)
     size_t n = 0, nkeys = 0, i;
     cu_rc rc;
 
-    rc = v->store->ops->master_list(v->store, &versions, &checks, &n, err);
+    rc = cu_store_master_list(v->store, &versions, &checks, &n, err);
     if (rc != CU_OK)
         return rc;
     v->master_version = 0;
@@ -130,7 +130,7 @@ static cu_rc verify_ring(cu_vault *v, cu_err *err)
         rc = cu_err_set(err, CU_ERR_KEY, "the key file holds no master key of this database");
         goto out;
     }
-    rc = v->store->ops->key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+    rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
     for (i = 0; rc == CU_OK && i < nkeys; i++)
         if (cu_keyring_get(v->ring, keys[i].parent_version) == NULL)
             rc = cu_err_set(err, CU_ERR_KEY, "master key version %u is missing from the key file",
@@ -274,7 +274,7 @@ void cu_vault_close(cu_vault *v)
     if (v == NULL)
         return;
     if (v->store)
-        v->store->ops->close(v->store);
+        cu_store_close(v->store);
     cu_keyring_free(v->ring);
     cu_heads_free(v->heads);
     cu_secure_free(v->audit_sk);
@@ -383,7 +383,7 @@ cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out
     cu_rc rc;
 
     (void)ctx;
-    rc = v->store->ops->tenant_get(v->store, tenant, &st, err);
+    rc = cu_store_tenant_get(v->store, tenant, &st, err);
     if (rc == CU_OK)
         tenant_from_store(&st, out);
     return rc;
@@ -397,7 +397,7 @@ cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n,
     cu_rc rc;
 
     (void)ctx;
-    rc = v->store->ops->tenant_list(v->store, &list, &cnt, err);
+    rc = cu_store_tenant_list(v->store, &list, &cnt, err);
     if (rc != CU_OK)
         return rc;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
@@ -416,7 +416,7 @@ cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n,
 cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err)
 {
     cu_store_tenant st;
-    cu_rc rc = v->store->ops->tenant_get(v->store, tenant, &st, err);
+    cu_rc rc = cu_store_tenant_get(v->store, tenant, &st, err);
 
     if (rc != CU_OK)
         return rc;
