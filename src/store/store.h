@@ -22,10 +22,10 @@
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
-    CU_KEY_TENANT = 1, /* owner 0; parent: the master key version */
-    CU_KEY_DATA = 2,   /* owner 0; parent: the tenant key version */
-    CU_KEY_INDEX = 3,  /* owner 0; parent: the tenant key version */
-    CU_KEY_SUBJECT = 4 /* owner: the subject id; parent: the tenant key version */
+    CU_KEY_TENANT = 1,  /* owner 0; parent: the master key version */
+    CU_KEY_DATA = 2,    /* owner 0; parent: the tenant key version */
+    CU_KEY_INDEX = 3,   /* owner 0; parent: the tenant key version */
+    CU_KEY_SUBJECT = 4  /* owner: the subject id; parent: the tenant key version */
 } cu_key_kind;
 
 /* The restricted flag of a subject (cu_store_subject.restricted, CU_OP_SUBJECT_RESTRICT): 0 free,
@@ -60,7 +60,7 @@ typedef struct cu_store_subject {
     cu_id id;
     uint32_t key_version;
     int64_t created_at;
-    cu_blob profile;       /* sealed JSON of the subject's values */
+    cu_blob profile; /* sealed JSON of the subject's values */
     int restricted;        /* P-DSR-5: kept, not processed (read only) */
     int64_t last_activity; /* for retention counted from it (P-RET-1; read only) */
 } cu_store_subject;
@@ -78,10 +78,10 @@ typedef struct cu_store_record {
     uint32_t key_version;
     int64_t created_at;
     int64_t updated_at;
-    uint32_t version;       /* 1 at creation, one more at each write; bound into the doc's AAD
-                               (0: written before versions, AAD without it) */
-    cu_blob doc;            /* sealed document without its sensitive fields */
-    cu_store_field *fields; /* sealed sensitive fields */
+    uint32_t version;        /* 1 at creation, one more at each write; bound into the doc's AAD
+                                (0: written before versions, AAD without it) */
+    cu_blob doc;             /* sealed document without its sensitive fields */
+    cu_store_field *fields;  /* sealed sensitive fields */
     size_t nfields;
     int64_t expect_updated_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while updated_at still
                                   equals it, else CU_ERR_CONFLICT (0: whatever it is) */
@@ -127,7 +127,7 @@ typedef struct cu_store_hold {
     cu_blob reason;
     uint32_t key_version;
     int64_t created_at;
-    int64_t released_at;    /* 0 while in force */
+    int64_t released_at;   /* 0 while in force */
     cu_blob release_reason; /* sealed like reason (same key version); absent while in force */
 } cu_store_hold;
 
@@ -179,33 +179,33 @@ typedef struct cu_store_session {
 } cu_store_session;
 
 typedef enum cu_store_op_type {
-    CU_OP_MASTER_ADD = 1,    /* master: a master key version and its check value */
-    CU_OP_TENANT_PUT,        /* tenant: insert */
-    CU_OP_TENANT_STATE,      /* tenant: update state */
-    CU_OP_KEY_PUT,           /* key: insert; CU_ERR_EXISTS if that version exists */
-    CU_OP_KEY_REWRAP,        /* key: new wrapping of an existing version; a no-op if the key
-                                was destroyed meanwhile, so a rotation never resurrects it */
-    CU_OP_KEY_DELETE,        /* key: every version of (tenant, kind, owner); a subject key:
-                                CU_ERR_LEGAL_HOLD if a hold covers the subject */
-    CU_OP_SUBJECT_PUT,       /* subject: insert or replace */
-    CU_OP_SUBJECT_DELETE,    /* del: the subject, its records (with their fields and blind index
-                                entries), its consent ledger and its own blind index entries;
-                                CU_ERR_LEGAL_HOLD if held */
-    CU_OP_RECORD_PUT,        /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
-    CU_OP_RECORD_REPLACE,    /* record: new document and fields of an existing record;
-                                CU_ERR_NOT_FOUND if it was deleted meanwhile, CU_ERR_LEGAL_HOLD
-                                if a hold in force covers it (P-RET-5: checked in the same
-                                transaction, as for every op below that says so) */
-    CU_OP_RECORD_DELETE,     /* record: the row, its fields and its blind index entries;
-                                CU_ERR_LEGAL_HOLD if held */
-    CU_OP_BLIND_PUT,         /* blind */
-    CU_OP_BLIND_DELETE,      /* blind: every entry of (tenant, owner) */
-    CU_OP_COLLECTION_PUT,    /* collection: insert or replace */
-    CU_OP_APIKEY_PUT,        /* apikey: insert */
-    CU_OP_APIKEY_REVOKE,     /* revoke: sets revoked_at unless already revoked; CU_ERR_NOT_FOUND
-                                if the tenant has no such key */
-    CU_OP_USER_PUT,          /* user: insert; CU_ERR_EXISTS if the email digest is taken */
-    CU_OP_USER_DELETE,       /* del: the user and its sessions; CU_ERR_NOT_FOUND if none */
+    CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
+    CU_OP_TENANT_PUT,      /* tenant: insert */
+    CU_OP_TENANT_STATE,    /* tenant: update state */
+    CU_OP_KEY_PUT,         /* key: insert; CU_ERR_EXISTS if that version exists */
+    CU_OP_KEY_REWRAP,      /* key: new wrapping of an existing version; a no-op if the key
+                              was destroyed meanwhile, so a rotation never resurrects it */
+    CU_OP_KEY_DELETE,      /* key: every version of (tenant, kind, owner); a subject key:
+                              CU_ERR_LEGAL_HOLD if a hold covers the subject */
+    CU_OP_SUBJECT_PUT,     /* subject: insert or replace */
+    CU_OP_SUBJECT_DELETE,  /* del: the subject, its records (with their fields and blind index
+                              entries), its consent ledger and its own blind index entries;
+                              CU_ERR_LEGAL_HOLD if held */
+    CU_OP_RECORD_PUT,      /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
+    CU_OP_RECORD_REPLACE,  /* record: new document and fields of an existing record;
+                              CU_ERR_NOT_FOUND if it was deleted meanwhile, CU_ERR_LEGAL_HOLD
+                              if a hold in force covers it (P-RET-5: checked in the same
+                              transaction, as for every op below that says so) */
+    CU_OP_RECORD_DELETE,   /* record: the row, its fields and its blind index entries;
+                              CU_ERR_LEGAL_HOLD if held */
+    CU_OP_BLIND_PUT,       /* blind */
+    CU_OP_BLIND_DELETE,    /* blind: every entry of (tenant, owner) */
+    CU_OP_COLLECTION_PUT,  /* collection: insert or replace */
+    CU_OP_APIKEY_PUT,      /* apikey: insert */
+    CU_OP_APIKEY_REVOKE,   /* revoke: sets revoked_at unless already revoked; CU_ERR_NOT_FOUND
+                              if the tenant has no such key */
+    CU_OP_USER_PUT,        /* user: insert; CU_ERR_EXISTS if the email digest is taken */
+    CU_OP_USER_DELETE,     /* del: the user and its sessions; CU_ERR_NOT_FOUND if none */
     CU_OP_USER_TOTP_PENDING, /* totp: stores secret as the pending enrolment; CU_ERR_NOT_FOUND
                                 if no such user */
     CU_OP_USER_TOTP_ENABLE,  /* totp: makes the pending secret, which must still equal secret,
@@ -267,10 +267,10 @@ typedef enum cu_store_op_type {
 
 /* What a CU_OP_RESEAL seals again (columns in the order of old[] and ct[]). */
 typedef enum cu_reseal_kind {
-    CU_RESEAL_RECORD = 1,  /* a record without a subject: doc, and its fields by name */
-    CU_RESEAL_HOLD,        /* reason, release_reason (absent while in force) */
-    CU_RESEAL_USER_EMAIL,  /* email */
-    CU_RESEAL_USER_TOTP,   /* totp_secret */
+    CU_RESEAL_RECORD = 1, /* a record without a subject: doc, and its fields by name */
+    CU_RESEAL_HOLD,       /* reason, release_reason (absent while in force) */
+    CU_RESEAL_USER_EMAIL, /* email */
+    CU_RESEAL_USER_TOTP,  /* totp_secret */
     CU_RESEAL_USER_PENDING /* totp_pending */
 } cu_reseal_kind;
 
@@ -385,12 +385,13 @@ typedef struct cu_store_ops {
     cu_rc (*policy_grant_get)(cu_store *s, cu_id tenant, int *admins, cu_err *err);
     /* The audit signing key's public half as stored (*found 0 if none yet), and whether any
      * signed checkpoint exists (*checkpoints). */
-    cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints, cu_err *err);
+    cu_rc (*audit_key_get)(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
+                           cu_err *err);
     /* The tenant's last audit entry: *seq 0 and a zero hash when it has none. */
     cu_rc (*audit_head)(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
     /* Entries matching f (see cu_audit_filter), by seq. Caller frees *out. */
-    cu_rc (*audit_list)(cu_store *s, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
-                        size_t *n, cu_err *err);
+    cu_rc (*audit_list)(cu_store *s, cu_id tenant, const cu_audit_filter *f,
+                        cu_audit_entry **out, size_t *n, cu_err *err);
     /* Calls fn for each entry with seq >= from, by seq, until fn returns non-zero. */
     cu_rc (*audit_scan)(cu_store *s, cu_id tenant, uint64_t from,
                         int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
@@ -441,25 +442,28 @@ typedef struct cu_store_ops {
     cu_rc (*key_list)(cu_store *s, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
                       cu_err *err);
 
-    cu_rc (*subject_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
+    cu_rc (*subject_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_subject *out,
+                         cu_err *err);
     cu_rc (*record_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
     /* Ids of the records of a subject, oldest first. Caller frees *ids. */
-    cu_rc (*record_ids_by_subject)(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,
-                                   cu_err *err);
+    cu_rc (*record_ids_by_subject)(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
+                                   size_t *n, cu_err *err);
     /* Owners of a digest in a scope. Caller frees *ids. */
-    cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
-                        cu_id **ids, size_t *n, cu_err *err);
+    cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope,
+                        const uint8_t digest[32], cu_id **ids, size_t *n, cu_err *err);
     /* Makes the effect of committed deletes final in every file the backend keeps, so bytes
      * that a transaction deleted (a destroyed key) no longer exist in any of them (P-DSR-4).
      * SQLite: moves the WAL into the database file and truncates it. */
     cu_rc (*checkpoint)(cu_store *s, cu_err *err);
     /* The spec of a collection; CU_ERR_NOT_FOUND if none is declared. Caller frees *spec. */
-    cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec, cu_err *err);
+    cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec,
+                            cu_err *err);
 
     /* An API key by its id alone (authentication does not know the tenant yet). */
     cu_rc (*apikey_get)(cu_store *s, cu_id id, cu_store_apikey *out, cu_err *err);
     /* A tenant's keys (tenant 0: the operator's), oldest first. Caller frees *out. */
-    cu_rc (*apikey_list)(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n, cu_err *err);
+    cu_rc (*apikey_list)(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n,
+                         cu_err *err);
     /* A user by id, or by the keyed digest of its email. Release with cu_store_user_cleanup. */
     cu_rc (*user_get)(cu_store *s, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
     cu_rc (*user_find)(cu_store *s, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
