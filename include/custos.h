@@ -81,12 +81,6 @@ void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out);
 
 /* --- tenants ----------------------------------------------------------------------------- */
 
-typedef enum cu_tenant_state {
-    CU_TENANT_ACTIVE = 0,
-    CU_TENANT_TERMINATED = 1,
-    CU_TENANT_PURGED = 2
-} cu_tenant_state;
-
 typedef struct cu_tenant {
     cu_id id;
     char name[CU_NAME_MAX];

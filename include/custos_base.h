@@ -159,4 +159,11 @@ typedef struct cu_audit_checkpoint {
     int anchor; /* 1: the signed start of a pruned log; signed over "cu-anch1" instead */
 } cu_audit_checkpoint;
 
+/* A tenant's lifecycle state, as the store keeps it (the store closes a tenant: docs/store.md). */
+typedef enum cu_tenant_state {
+    CU_TENANT_ACTIVE = 0,
+    CU_TENANT_TERMINATED = 1,
+    CU_TENANT_PURGED = 2
+} cu_tenant_state;
+
 #endif

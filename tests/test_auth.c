@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "core_int.h"
-#include "store.h"
+#include "store_sqlite.h"
 #include "th.h"
 #include "util.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 #include "th.h"
 
 typedef struct fx {

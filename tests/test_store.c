@@ -1,19 +1,49 @@
 /*
- * test_store.c: the SQLite store behind its ops table: atomic batches, uniqueness, tenant-led
- * keys, and schema migration from the previous version.
+ * test_store.c: the store contract's proof (docs/store.md), written once against the store's
+ * face (store.h) and run for every backend in the table below: every op kind, every read,
+ * every rule a backend keeps inside its write transaction, and the crash-consistency of a
+ * batch. A new backend adds one row to backends[] (its open function and a location under the
+ * test's directory) and runs the same tests; none is copied.
+ *
+ * The SQLite-only tests at the end (migrations, file mode) run once.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 #include "th.h"
+#include "util.h"
+
+/* A backend under test: a fresh store's location under dir, and how to open it. */
+typedef struct backend {
+    const char *name;
+    void (*location)(const char *dir, char *loc, size_t cap);
+    cu_rc (*open)(const char *loc, cu_store **out, cu_err *err);
+} backend;
+
+static void sqlite_location(const char *dir, char *loc, size_t cap)
+{
+    snprintf(loc, cap, "%s/custos.db", dir);
+}
+
+static const backend backends[] = {
+    /* The vault's way in: cu_store_open picks SQLite (a pool of connections) for a path. */
+    {"sqlite", sqlite_location, cu_store_open},
+    /* One connection for everything. */
+    {"sqlite-connection", sqlite_location, cu_store_sqlite_open_single},
+};
+
+/* The backend the running group tests. */
+static const backend *cur_be;
 
 typedef struct sfx {
     char dir[256];
     char path[512];
     cu_store *s;
+    const backend *be;
 } sfx;
 
 static int sfx_setup(void **state)
@@ -22,9 +52,10 @@ static int sfx_setup(void **state)
     cu_err err = {0};
 
     th_tmpdir(f->dir);
-    snprintf(f->path, sizeof(f->path), "%s/custos.db", f->dir);
-    if (cu_store_sqlite_open(f->path, &f->s, &err) != CU_OK)
-        fail_msg("open: %s", err.msg);
+    f->be = cur_be;
+    f->be->location(f->dir, f->path, sizeof(f->path));
+    if (f->be->open(f->path, &f->s, &err) != CU_OK)
+        fail_msg("open %s: %s", f->be->name, err.msg);
     *state = f;
     return 0;
 }
@@ -33,8 +64,7 @@ static int sfx_teardown(void **state)
 {
     sfx *f = *state;
 
-    if (f->s)
-        f->s->ops->close(f->s);
+    cu_store_close(f->s);
     th_rmrf(f->dir);
     free(f);
     return 0;
@@ -130,6 +160,882 @@ static void test_foreign_keys_refuse_orphans(void **state)
     assert_int_equal(f->s->ops->apply(f->s, &op, 1, &err), CU_ERR_NOT_FOUND);
 }
 
+/* --- the contract, op by op (docs/store.md) ------------------------------------------------ */
+
+static cu_rc apply1(sfx *f, cu_store_op *op)
+{
+    cu_err err = {0};
+
+    return cu_store_apply(f->s, op, 1, &err);
+}
+
+static uint8_t doc_bytes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+static uint8_t other_bytes[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+
+static cu_store_op key_op(cu_store_op_type type, cu_id tenant, cu_key_kind kind, cu_id owner,
+                          uint32_t version, uint8_t *bytes)
+{
+    cu_store_op op = {0};
+
+    op.type = type;
+    op.u.key.tenant_id = tenant;
+    op.u.key.kind = kind;
+    op.u.key.owner_id = owner;
+    op.u.key.version = version;
+    op.u.key.parent_version = 1;
+    op.u.key.wrapped.data = bytes;
+    op.u.key.wrapped.len = 8;
+    return op;
+}
+
+static cu_store_op subject_op(cu_id tenant, cu_id id)
+{
+    cu_store_op op = {0};
+
+    op.type = CU_OP_SUBJECT_PUT;
+    op.u.subject.tenant_id = tenant;
+    op.u.subject.id = id;
+    op.u.subject.key_version = 1;
+    op.u.subject.created_at = 1000;
+    op.u.subject.profile.data = doc_bytes;
+    op.u.subject.profile.len = 8;
+    return op;
+}
+
+static char ssn_name[] = "ssn";
+static cu_store_field one_field = {ssn_name, {doc_bytes, 8}};
+
+static cu_store_op record_op(cu_store_op_type type, cu_id tenant, cu_id id, cu_id subject,
+                             int64_t updated_at)
+{
+    cu_store_op op = {0};
+
+    op.type = type;
+    op.u.record.tenant_id = tenant;
+    op.u.record.id = id;
+    op.u.record.subject_id = subject;
+    snprintf(op.u.record.collection, sizeof(op.u.record.collection), "employees");
+    op.u.record.key_version = 1;
+    op.u.record.created_at = 1000;
+    op.u.record.updated_at = updated_at;
+    op.u.record.version = 1;
+    op.u.record.doc.data = doc_bytes;
+    op.u.record.doc.len = 8;
+    op.u.record.fields = &one_field;
+    op.u.record.nfields = 1;
+    return op;
+}
+
+static cu_store_op del_op(cu_store_op_type type, cu_id tenant, cu_id id)
+{
+    cu_store_op op = {0};
+
+    op.type = type;
+    op.u.del.tenant_id = tenant;
+    op.u.del.id = id;
+    return op;
+}
+
+static cu_store_op hold_op(cu_id tenant, cu_id id, cu_id subject, cu_id record)
+{
+    cu_store_op op = {0};
+
+    op.type = CU_OP_HOLD_PUT;
+    op.u.hold.tenant_id = tenant;
+    op.u.hold.id = id;
+    op.u.hold.subject_id = subject;
+    op.u.hold.record_id = record;
+    op.u.hold.reason.data = doc_bytes;
+    op.u.hold.reason.len = 8;
+    op.u.hold.key_version = 1;
+    op.u.hold.created_at = 1000 + (int64_t)id;
+    return op;
+}
+
+static cu_rc release(sfx *f, cu_id tenant, cu_id id, uint32_t key_version)
+{
+    cu_store_op op = {0};
+
+    op.type = CU_OP_HOLD_RELEASE;
+    op.u.hold.tenant_id = tenant;
+    op.u.hold.id = id;
+    op.u.hold.released_at = 5000;
+    op.u.hold.release_reason.data = other_bytes;
+    op.u.hold.release_reason.len = 8;
+    op.u.hold.key_version = key_version;
+    return apply1(f, &op);
+}
+
+/* Tenant 1 with its subject keys and subjects 10, 11 (records 100 of 10, 110 and 111 of 11, 120
+ * and 121 of the tenant itself). */
+static void seed(sfx *f)
+{
+    cu_store_op ops[] = {
+        tenant_op(1, "one"),
+        key_op(CU_OP_KEY_PUT, 1, CU_KEY_SUBJECT, 10, 1, doc_bytes),
+        key_op(CU_OP_KEY_PUT, 1, CU_KEY_SUBJECT, 11, 1, doc_bytes),
+        subject_op(1, 10),
+        subject_op(1, 11),
+        record_op(CU_OP_RECORD_PUT, 1, 100, 10, 1000),
+        record_op(CU_OP_RECORD_PUT, 1, 110, 11, 1000),
+        record_op(CU_OP_RECORD_PUT, 1, 111, 11, 1000),
+        record_op(CU_OP_RECORD_PUT, 1, 120, 0, 1000),
+        record_op(CU_OP_RECORD_PUT, 1, 121, 0, 1000),
+    };
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_apply(f->s, ops, CU_ARRAY_LEN(ops), &err), CU_OK);
+}
+
+static void test_contract_tenant_and_master_ops(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[2] = {tenant_op(1, "one"), tenant_op(2, "two")};
+    cu_store_op st = {0}, m = {0};
+    cu_store_tenant t, *list = NULL;
+    uint32_t *versions = NULL;
+    uint8_t(*checks)[32] = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_OK);
+    assert_int_equal(apply1(f, &ops[0]), CU_ERR_EXISTS);
+    st.type = CU_OP_TENANT_STATE;
+    st.u.tenant.id = 2;
+    st.u.tenant.state = CU_TENANT_TERMINATED;
+    st.u.tenant.terminated_at = 4000;
+    assert_int_equal(apply1(f, &st), CU_OK);
+    assert_int_equal(cu_store_tenant_get(f->s, 2, &t, &err), CU_OK);
+    assert_int_equal(t.state, CU_TENANT_TERMINATED);
+    assert_int_equal(t.terminated_at, 4000);
+    st.u.tenant.id = 3;
+    assert_int_equal(apply1(f, &st), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_tenant_list(f->s, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    free(list);
+    m.type = CU_OP_MASTER_ADD;
+    m.u.master.version = 1;
+    memset(m.u.master.check, 0xab, 32);
+    assert_int_equal(apply1(f, &m), CU_OK);
+    assert_int_equal(apply1(f, &m), CU_ERR_EXISTS);
+    assert_int_equal(cu_store_master_list(f->s, &versions, &checks, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(versions[0], 1);
+    assert_int_equal(checks[0][31], 0xab);
+    free(versions);
+    free(checks);
+}
+
+static void test_contract_key_ops(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[3] = {tenant_op(1, "one"),
+                          key_op(CU_OP_KEY_PUT, 1, CU_KEY_DATA, 0, 1, doc_bytes),
+                          key_op(CU_OP_KEY_PUT, 1, CU_KEY_DATA, 0, 2, doc_bytes)};
+    cu_store_op rewrap = key_op(CU_OP_KEY_REWRAP, 1, CU_KEY_DATA, 0, 1, other_bytes);
+    cu_store_op del = {0};
+    cu_store_key k = {0}, *keys = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_apply(f->s, ops, 3, &err), CU_OK);
+    assert_int_equal(apply1(f, &ops[2]), CU_ERR_EXISTS);
+    assert_int_equal(cu_store_key_get(f->s, 1, CU_KEY_DATA, 0, 0, &k, &err), CU_OK);
+    assert_int_equal(k.version, 2); /* version 0: the newest */
+    cu_store_key_cleanup(&k);
+    assert_int_equal(apply1(f, &rewrap), CU_OK);
+    assert_int_equal(cu_store_key_get(f->s, 1, CU_KEY_DATA, 0, 1, &k, &err), CU_OK);
+    assert_memory_equal(k.wrapped.data, other_bytes, 8);
+    cu_store_key_cleanup(&k);
+    assert_int_equal(cu_store_key_list(f->s, 1, 0, &keys, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    cu_store_keys_free(keys, n);
+    del.type = CU_OP_KEY_DELETE;
+    del.u.key_del.tenant_id = 1;
+    del.u.key_del.kind = CU_KEY_DATA;
+    assert_int_equal(apply1(f, &del), CU_OK);
+    assert_int_equal(cu_store_key_get(f->s, 1, CU_KEY_DATA, 0, 0, &k, &err), CU_ERR_NOT_FOUND);
+    /* A rewrap of a destroyed key resurrects nothing. */
+    assert_int_equal(apply1(f, &rewrap), CU_OK);
+    assert_int_equal(cu_store_key_get(f->s, 1, CU_KEY_DATA, 0, 1, &k, &err), CU_ERR_NOT_FOUND);
+}
+
+static void test_contract_subject_record_index_ops(void **state)
+{
+    sfx *f = *state;
+    cu_store_op rep = record_op(CU_OP_RECORD_REPLACE, 1, 100, 10, 2000);
+    cu_store_op b = blind_op(1, "r:employees:ssn", 5, 100, 0), coll = {0}, op;
+    cu_store_subject s = {0};
+    cu_store_record r = {0};
+    cu_id *ids = NULL;
+    size_t n = 0;
+    uint8_t d[32];
+    char *spec = NULL;
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(cu_store_subject_get(f->s, 1, 10, &s, &err), CU_OK);
+    assert_memory_equal(s.profile.data, doc_bytes, 8);
+    cu_store_subject_cleanup(&s);
+    op = record_op(CU_OP_RECORD_PUT, 1, 100, 10, 1000);
+    assert_int_equal(apply1(f, &op), CU_ERR_EXISTS);
+    rep.u.record.doc.data = other_bytes;
+    rep.u.record.version = 2;
+    assert_int_equal(apply1(f, &rep), CU_OK);
+    assert_int_equal(cu_store_record_get(f->s, 1, 100, &r, &err), CU_OK);
+    assert_memory_equal(r.doc.data, other_bytes, 8);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(r.nfields, 1);
+    assert_string_equal(r.fields[0].name, "ssn");
+    cu_store_record_cleanup(&r);
+    assert_int_equal(cu_store_record_ids_by_subject(f->s, 1, 11, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    free(ids);
+    assert_int_equal(apply1(f, &b), CU_OK);
+    memset(d, 5, 32);
+    assert_int_equal(cu_store_blind_find(f->s, 1, "r:employees:ssn", d, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    free(ids);
+    op = del_op(CU_OP_BLIND_DELETE, 1, 100);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_blind_find(f->s, 1, "r:employees:ssn", d, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    op = del_op(CU_OP_RECORD_DELETE, 1, 100);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_record_get(f->s, 1, 100, &r, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(apply1(f, &rep), CU_ERR_NOT_FOUND); /* deleted meanwhile */
+    /* A subject's deletion takes its records, their index entries and its own. */
+    b = blind_op(1, "s:email", 6, 11, 1);
+    assert_int_equal(apply1(f, &b), CU_OK);
+    op = del_op(CU_OP_SUBJECT_DELETE, 1, 11);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_subject_get(f->s, 1, 11, &s, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_record_get(f->s, 1, 110, &r, &err), CU_ERR_NOT_FOUND);
+    memset(d, 6, 32);
+    assert_int_equal(cu_store_blind_find(f->s, 1, "s:email", d, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    coll.type = CU_OP_COLLECTION_PUT;
+    coll.u.collection.tenant_id = 1;
+    coll.u.collection.name = "employees";
+    coll.u.collection.spec = "{}";
+    assert_int_equal(apply1(f, &coll), CU_OK);
+    coll.u.collection.spec = "{\"v\":2}"; /* replaces */
+    assert_int_equal(apply1(f, &coll), CU_OK);
+    assert_int_equal(cu_store_collection_get(f->s, 1, "employees", &spec, &err), CU_OK);
+    assert_string_equal(spec, "{\"v\":2}");
+    free(spec);
+    assert_int_equal(cu_store_collection_get(f->s, 1, "nope", &spec, &err), CU_ERR_NOT_FOUND);
+}
+
+/* P-DSR-5, P-AGE-2: restriction, activity, and the under-age mark that never goes down. */
+static void test_contract_P_AGE_2_under_age_mark_is_sticky(void **state)
+{
+    sfx *f = *state;
+    cu_store_op op = {0};
+    int restricted = -1;
+    int64_t last = 0;
+    cu_id *ids = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    op.type = CU_OP_SUBJECT_RESTRICT;
+    op.u.flag.tenant_id = 1;
+    op.u.flag.id = 10;
+    op.u.flag.value = 1;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_subject_state(f->s, 1, 10, &restricted, &last, &err), CU_OK);
+    assert_int_equal(restricted, 1);
+    op.u.flag.value = CU_SUBJECT_UNDER_AGE;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op.u.flag.value = 0; /* lifting a restriction leaves the under-age mark */
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_subject_state(f->s, 1, 10, &restricted, &last, &err), CU_OK);
+    assert_int_equal(restricted, CU_SUBJECT_UNDER_AGE);
+    op.u.flag.id = 99;
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND);
+    op.type = CU_OP_SUBJECT_TOUCH;
+    op.u.flag.id = 10;
+    op.u.flag.at = 9000;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op.u.flag.at = 8000; /* only raised */
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_subject_state(f->s, 1, 10, &restricted, &last, &err), CU_OK);
+    assert_int_equal(last, 9000);
+    assert_int_equal(cu_store_subject_ids(f->s, 1, 10, 10, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 11);
+    free(ids);
+}
+
+static void test_contract_consent_ledger(void **state)
+{
+    sfx *f = *state;
+    cu_store_op op = {0};
+    cu_store_consent *list = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    op.type = CU_OP_CONSENT_PUT;
+    op.u.consent.tenant_id = 1;
+    op.u.consent.subject_id = 10;
+    snprintf(op.u.consent.purpose, sizeof(op.u.consent.purpose), "marketing");
+    op.u.consent.action = CU_CONSENT_GRANT;
+    op.u.consent.at = 1;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op.u.consent.action = CU_CONSENT_WITHDRAW;
+    op.u.consent.at = 2;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_consent_list(f->s, 1, 10, NULL, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_true(list[0].seq < list[1].seq);
+    free(list);
+    assert_int_equal(cu_store_consent_list(f->s, 1, 10, "marketing", &list, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].action, CU_CONSENT_WITHDRAW);
+    free(list);
+}
+
+/* The refusal of a record's delete for every record, against cu_store_hold_covers. */
+static void check_coverage(sfx *f, const cu_id *recs, const cu_id *subjects, size_t nrecs)
+{
+    cu_store_hold *holds = NULL;
+    size_t nholds = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_hold_list(f->s, 1, &holds, &nholds, &err), CU_OK);
+    for (size_t i = 0; i < nrecs; i++) {
+        int covered = 0;
+        cu_store_op op = del_op(CU_OP_RECORD_DELETE, 1, recs[i]);
+        for (size_t j = 0; j < nholds; j++)
+            covered |= cu_store_hold_covers(&holds[j], subjects[i], recs[i]);
+        assert_int_equal(apply1(f, &op), covered ? CU_ERR_LEGAL_HOLD : CU_OK);
+    }
+    cu_store_holds_free(holds, nholds);
+}
+
+/* P-RET-5: the backend refuses exactly what the one definition of coverage says is held. */
+static void test_contract_P_RET_5_hold_coverage_is_one_definition(void **state)
+{
+    sfx *f = *state;
+    static const cu_id recs[] = {100, 110, 111, 120, 121};
+    static const cu_id subjects[] = {10, 11, 11, 0, 0};
+    cu_store_op holds[2] = {hold_op(1, 1, 10, 0), hold_op(1, 2, 11, 110)};
+    cu_store_op own = hold_op(1, 3, 0, 120), op;
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(cu_store_apply(f->s, holds, 2, &err), CU_OK);
+    assert_int_equal(apply1(f, &own), CU_OK);
+    check_coverage(f, recs, subjects, CU_ARRAY_LEN(recs));
+    /* Held as 100, 110, 120; 111 and 121 are gone. A subject is held by a hold on it or on
+     * one of its records. */
+    op = del_op(CU_OP_SUBJECT_DELETE, 1, 10);
+    assert_int_equal(apply1(f, &op), CU_ERR_LEGAL_HOLD);
+    op = del_op(CU_OP_SUBJECT_DELETE, 1, 11);
+    assert_int_equal(apply1(f, &op), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(release(f, 1, 1, 2), CU_ERR_NOT_FOUND); /* sealed under another version */
+    assert_int_equal(release(f, 1, 1, 1), CU_OK);
+    assert_int_equal(release(f, 1, 1, 1), CU_ERR_NOT_FOUND); /* no longer in force */
+    assert_int_equal(release(f, 1, 2, 1), CU_OK);
+    assert_int_equal(release(f, 1, 3, 1), CU_OK);
+    check_coverage(f, recs, subjects, 1); /* 100 goes */
+}
+
+/* P-RET-5: every op that would change held data is refused inside its transaction. */
+static void test_contract_P_RET_5_held_writes_are_refused(void **state)
+{
+    sfx *f = *state;
+    cu_store_op wide = hold_op(1, 9, 0, 0), op;
+    cu_store_op rep = record_op(CU_OP_RECORD_REPLACE, 1, 120, 0, 2000);
+    cu_store_op anon = record_op(CU_OP_RECORD_ANONYMIZE, 1, 100, 0, 2000);
+    cu_store_op exp = record_op(CU_OP_RECORD_EXPIRE, 1, 121, 0, 0);
+    cu_store_op prune = {0}, kdel = {0};
+
+    seed(f);
+    assert_int_equal(apply1(f, &wide), CU_OK);
+    assert_int_equal(apply1(f, &rep), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(apply1(f, &anon), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(apply1(f, &exp), CU_ERR_LEGAL_HOLD);
+    op = del_op(CU_OP_TENANT_SHRED, 1, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_LEGAL_HOLD);
+    prune.type = CU_OP_AUDIT_PRUNE;
+    prune.u.audit_prune.tenant_id = 1;
+    prune.u.audit_prune.upto = 10;
+    assert_int_equal(apply1(f, &prune), CU_ERR_LEGAL_HOLD);
+    kdel.type = CU_OP_KEY_DELETE;
+    kdel.u.key_del.tenant_id = 1;
+    kdel.u.key_del.kind = CU_KEY_SUBJECT;
+    kdel.u.key_del.owner_id = 10;
+    assert_int_equal(apply1(f, &kdel), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(release(f, 1, 9, 1), CU_OK);
+    /* Once released: the key goes, and then a hold on the subject is refused (its erasure is
+     * under way), while its rows may go even under a new tenant-wide hold. */
+    assert_int_equal(apply1(f, &kdel), CU_OK);
+    op = hold_op(1, 10, 10, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_KEY);
+    wide = hold_op(1, 11, 0, 0);
+    assert_int_equal(apply1(f, &wide), CU_OK);
+    op = del_op(CU_OP_SUBJECT_DELETE, 1, 10);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(release(f, 1, 11, 1), CU_OK);
+    assert_int_equal(apply1(f, &rep), CU_OK);
+    assert_int_equal(apply1(f, &prune), CU_OK);
+}
+
+/* P-RET-6, P-RET-1: the sweep's writes only while the record is as it read it. */
+static void test_contract_anonymize_and_expire_expect_the_read_version(void **state)
+{
+    sfx *f = *state;
+    cu_store_op anon = record_op(CU_OP_RECORD_ANONYMIZE, 1, 100, 0, 3000);
+    cu_store_op exp = record_op(CU_OP_RECORD_EXPIRE, 1, 121, 0, 0);
+    cu_store_record_meta *meta = NULL;
+    cu_store_record r = {0};
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    anon.u.record.expect_updated_at = 999; /* written since */
+    assert_int_equal(apply1(f, &anon), CU_ERR_CONFLICT);
+    anon.u.record.expect_updated_at = 1000;
+    assert_int_equal(apply1(f, &anon), CU_OK);
+    assert_int_equal(cu_store_record_get(f->s, 1, 100, &r, &err), CU_OK);
+    assert_int_equal(r.subject_id, 0);
+    assert_int_equal(r.nfields, 0);
+    cu_store_record_cleanup(&r);
+    assert_int_equal(cu_store_record_meta_list(f->s, 1, 0, 1, &meta, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(meta[0].id, 100);
+    assert_true(meta[0].anonymized);
+    free(meta);
+    exp.u.record.expect_updated_at = 999;
+    assert_int_equal(apply1(f, &exp), CU_ERR_CONFLICT);
+    exp.u.record.expect_updated_at = 1000;
+    assert_int_equal(apply1(f, &exp), CU_OK);
+    assert_int_equal(apply1(f, &exp), CU_ERR_CONFLICT); /* gone */
+}
+
+static cu_store_op user_op(cu_id tenant, cu_id id, uint8_t digest)
+{
+    cu_store_op op = {0};
+
+    op.type = CU_OP_USER_PUT;
+    op.u.user.tenant_id = tenant;
+    op.u.user.id = id;
+    op.u.user.role = CU_ROLE_OWNER;
+    memset(op.u.user.email_digest, digest, 32);
+    op.u.user.email.data = doc_bytes;
+    op.u.user.email.len = 8;
+    op.u.user.key_version = 1;
+    snprintf(op.u.user.password_hash, sizeof(op.u.user.password_hash), "$argon2id$x");
+    op.u.user.created_at = 1000;
+    return op;
+}
+
+static cu_store_op totp_op(cu_store_op_type type, cu_id user, uint8_t *secret, int64_t step)
+{
+    cu_store_op op = {0};
+
+    op.type = type;
+    op.u.totp.tenant_id = 1;
+    op.u.totp.user_id = user;
+    op.u.totp.secret.data = secret;
+    op.u.totp.secret.len = 8;
+    op.u.totp.key_version = 1;
+    op.u.totp.step = step;
+    return op;
+}
+
+static cu_store_op login_op(cu_store_op_type type, cu_id user, int64_t now, int64_t step)
+{
+    cu_store_op op = {0};
+
+    op.type = type;
+    op.u.login.tenant_id = 1;
+    op.u.login.user_id = user;
+    op.u.login.now = now;
+    op.u.login.window = 60;
+    op.u.login.max_failures = 2;
+    op.u.login.lockout = 100;
+    op.u.login.totp_step = step;
+    return op;
+}
+
+/* P-ACC-2: TOTP enrolment, and a code's step accepted once; P-ACC-6 lockout. */
+static void test_contract_P_ACC_2_totp_step_replay_is_refused(void **state)
+{
+    sfx *f = *state;
+    cu_store_op u = user_op(1, 7, 1), op;
+    cu_store_user got = {0};
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(apply1(f, &u), CU_OK);
+    u.u.user.id = 8; /* the same email digest */
+    assert_int_equal(apply1(f, &u), CU_ERR_EXISTS);
+    op = totp_op(CU_OP_USER_TOTP_PENDING, 9, doc_bytes, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND);
+    op = totp_op(CU_OP_USER_TOTP_PENDING, 7, doc_bytes, 0);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op = totp_op(CU_OP_USER_TOTP_ENABLE, 7, other_bytes, 50); /* not the pending one */
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND);
+    op = totp_op(CU_OP_USER_TOTP_ENABLE, 7, doc_bytes, 50);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op = login_op(CU_OP_USER_LOGIN_OK, 7, 10, 50); /* the enrolment's step */
+    assert_int_equal(apply1(f, &op), CU_ERR_CONFLICT);
+    op = login_op(CU_OP_USER_LOGIN_OK, 7, 10, 51);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(apply1(f, &op), CU_ERR_CONFLICT); /* replayed */
+    assert_int_equal(cu_store_user_get(f->s, 1, 7, &got, &err), CU_OK);
+    assert_true(got.totp_enabled);
+    assert_int_equal(got.totp_last_step, 51);
+    assert_memory_equal(got.totp_secret.data, doc_bytes, 8);
+    cu_store_user_cleanup(&got);
+    /* P-ACC-6: the max_failures-th failure in a window locks until now + lockout. */
+    op = login_op(CU_OP_USER_LOGIN_FAILED, 7, 200, 0);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op.u.login.now = 201;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op = login_op(CU_OP_USER_LOGIN_OK, 7, 250, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_CONFLICT);
+    op.u.login.now = 301;
+    assert_int_equal(apply1(f, &op), CU_OK);
+}
+
+static void test_contract_credentials_and_sessions(void **state)
+{
+    sfx *f = *state;
+    cu_store_op u = user_op(1, 7, 1), op = {0};
+    cu_store_apikey k = {0}, *keys = NULL;
+    cu_store_user *users = NULL, got = {0};
+    cu_store_session s = {0};
+    uint8_t d[32];
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    op.type = CU_OP_APIKEY_PUT;
+    op.u.apikey.tenant_id = 1;
+    op.u.apikey.id = 55;
+    op.u.apikey.role = CU_ROLE_AGENT;
+    snprintf(op.u.apikey.name, sizeof(op.u.apikey.name), "ci");
+    assert_int_equal(apply1(f, &op), CU_OK);
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_APIKEY_REVOKE;
+    op.u.revoke.tenant_id = 1;
+    op.u.revoke.id = 55;
+    op.u.revoke.at = 3000;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op.u.revoke.at = 4000; /* stays revoked at its first time */
+    assert_int_equal(apply1(f, &op), CU_OK);
+    op.u.revoke.tenant_id = 2; /* another tenant's key */
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_apikey_get(f->s, 55, &k, &err), CU_OK);
+    assert_int_equal(k.revoked_at, 3000);
+    assert_int_equal(cu_store_apikey_list(f->s, 1, &keys, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    free(keys);
+    assert_int_equal(apply1(f, &u), CU_OK);
+    memset(d, 1, 32);
+    assert_int_equal(cu_store_user_find(f->s, 1, d, &got, &err), CU_OK);
+    assert_int_equal(got.id, 7);
+    cu_store_user_cleanup(&got);
+    assert_int_equal(cu_store_user_list(f->s, 1, &users, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    cu_store_users_free(users, n);
+    for (uint8_t i = 1; i <= 3; i++) {
+        memset(&op, 0, sizeof(op));
+        op.type = CU_OP_SESSION_PUT;
+        memset(op.u.session.token_hash, i, 32);
+        op.u.session.tenant_id = 1;
+        op.u.session.user_id = 7;
+        op.u.session.expires_at = 100 * i;
+        assert_int_equal(apply1(f, &op), CU_OK);
+    }
+    op.type = CU_OP_SESSION_TOUCH;
+    memset(op.u.session.token_hash, 3, 32);
+    op.u.session.expires_at = 900;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_session_get(f->s, op.u.session.token_hash, &s, &err), CU_OK);
+    assert_int_equal(s.expires_at, 900);
+    assert_int_equal(s.role, CU_ROLE_OWNER);
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_SESSION_PURGE;
+    op.u.purge.tenant_id = 1;
+    op.u.purge.user_id = 7;
+    op.u.purge.before = 100; /* session 1 */
+    assert_int_equal(apply1(f, &op), CU_OK);
+    memset(d, 1, 32);
+    assert_int_equal(cu_store_session_get(f->s, d, &s, &err), CU_ERR_NOT_FOUND);
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_USER_SESSIONS_END; /* all but session 3 */
+    op.u.session.tenant_id = 1;
+    op.u.session.user_id = 7;
+    memset(op.u.session.token_hash, 3, 32);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    memset(d, 2, 32);
+    assert_int_equal(cu_store_session_get(f->s, d, &s, &err), CU_ERR_NOT_FOUND);
+    op.type = CU_OP_SESSION_DELETE;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND);
+    op = del_op(CU_OP_USER_DELETE, 1, 7);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND);
+}
+
+static int count_entry(void *arg, const cu_audit_entry *e)
+{
+    (void)e;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_contract_audit_ops(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[3] = {{0}}, op = {0};
+    cu_audit_entry *list = NULL;
+    cu_audit_checkpoint *ck = NULL;
+    cu_audit_filter filter = {0};
+    uint8_t hash[32], pk[32];
+    uint64_t seq = 0;
+    int found = 0, ckpts = 0, seen = 0;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    for (int i = 0; i < 3; i++) {
+        ops[i].type = CU_OP_AUDIT_APPEND;
+        ops[i].u.audit.tenant_id = 1;
+        ops[i].u.audit.seq = (uint64_t)i + 1;
+        ops[i].u.audit.at = 1000 * (i + 1);
+        snprintf(ops[i].u.audit.action, sizeof(ops[i].u.audit.action), i ? "record.read" : "x");
+        memset(ops[i].u.audit.hash, i + 1, 32);
+    }
+    assert_int_equal(cu_store_apply(f->s, ops, 3, &err), CU_OK);
+    assert_int_equal(apply1(f, &ops[2]), CU_ERR_EXISTS);
+    assert_int_equal(cu_store_audit_head(f->s, 1, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, 3);
+    assert_int_equal(hash[0], 3);
+    filter.action = "record.read";
+    assert_int_equal(cu_store_audit_list(f->s, 1, &filter, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    free(list);
+    assert_int_equal(cu_store_audit_scan(f->s, 1, 2, count_entry, &seen, &err), CU_OK);
+    assert_int_equal(seen, 2);
+    assert_int_equal(cu_store_audit_seq_before(f->s, 1, 2500, &seq, &err), CU_OK);
+    assert_int_equal(seq, 2);
+    op.type = CU_OP_AUDIT_CHECKPOINT;
+    op.u.checkpoint.tenant_id = 1;
+    op.u.checkpoint.seq = 2;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(apply1(f, &op), CU_ERR_EXISTS); /* never replaced */
+    assert_int_equal(cu_store_audit_checkpoints(f->s, 1, &ck, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    free(ck);
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_AUDIT_PRUNE;
+    op.u.audit_prune.tenant_id = 1;
+    op.u.audit_prune.upto = 2;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    seen = 0;
+    assert_int_equal(cu_store_audit_scan(f->s, 1, 0, count_entry, &seen, &err), CU_OK);
+    assert_int_equal(seen, 1);
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_AUDIT_KEY_PUT;
+    memset(op.u.audit_key.public_key, 0x42, 32);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_audit_key_get(f->s, pk, &found, &ckpts, &err), CU_OK);
+    assert_true(found && ckpts);
+    assert_int_equal(pk[0], 0x42);
+}
+
+static void test_contract_policy_ops(void **state)
+{
+    sfx *f = *state;
+    cu_store_op op = {0};
+    unsigned ver = 0;
+    char *text = NULL;
+    int64_t at = 0;
+    int admins = -1;
+    cu_err err = {0};
+
+    seed(f);
+    op.type = CU_OP_POLICY_PUT;
+    op.u.policy.tenant_id = 1;
+    for (unsigned v = 1; v <= 2; v++) {
+        op.u.policy.version = v;
+        op.u.policy.text = v == 1 ? "first" : "second";
+        op.u.policy.created_at = 100 * v;
+        assert_int_equal(apply1(f, &op), CU_OK);
+    }
+    assert_int_equal(cu_store_policy_get(f->s, 1, &ver, &text, &err), CU_OK);
+    assert_int_equal(ver, 2);
+    assert_string_equal(text, "second");
+    free(text);
+    ver = 1;
+    assert_int_equal(cu_store_policy_at(f->s, 1, &ver, &text, &at, &err), CU_OK);
+    assert_string_equal(text, "first");
+    assert_int_equal(at, 100);
+    free(text);
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_POLICY_GRANT;
+    op.u.flag.tenant_id = 1;
+    op.u.flag.value = 1;
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_policy_grant_get(f->s, 1, &admins, &err), CU_OK);
+    assert_int_equal(admins, 1);
+}
+
+/* P-RET-2: closing keeps what a hold covers; shredding takes everything else. */
+static void test_contract_P_RET_2_tenant_close_and_shred(void **state)
+{
+    sfx *f = *state;
+    cu_store_op u = user_op(1, 7, 1), c = {0}, h = hold_op(1, 1, 10, 0), op;
+    cu_store_consent *list = NULL;
+    cu_store_tenant t;
+    cu_store_key *keys = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(apply1(f, &u), CU_OK);
+    c.type = CU_OP_CONSENT_PUT;
+    c.u.consent.tenant_id = 1;
+    snprintf(c.u.consent.purpose, sizeof(c.u.consent.purpose), "p");
+    c.u.consent.action = CU_CONSENT_GRANT;
+    for (cu_id s = 10; s <= 11; s++) {
+        c.u.consent.subject_id = s;
+        assert_int_equal(apply1(f, &c), CU_OK);
+    }
+    assert_int_equal(apply1(f, &h), CU_OK);
+    op = del_op(CU_OP_TENANT_CLOSE, 0, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_INVALID); /* the operator's */
+    op = del_op(CU_OP_TENANT_CLOSE, 1, 0);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_tenant_get(f->s, 1, &t, &err), CU_OK);
+    assert_int_equal(t.state, CU_TENANT_PURGED);
+    assert_int_equal(cu_store_consent_list(f->s, 1, 10, NULL, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 1); /* held */
+    free(list);
+    assert_int_equal(cu_store_consent_list(f->s, 1, 11, NULL, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(list);
+    op = del_op(CU_OP_TENANT_SHRED, 1, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_LEGAL_HOLD);
+    assert_int_equal(release(f, 1, 1, 1), CU_OK);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(cu_store_key_list(f->s, 1, 0, &keys, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(keys);
+    assert_int_equal(cu_store_checkpoint(f->s, &err), CU_OK);
+}
+
+/* P-ENC-5: a reseal only while the value is the one read; a data key version destroyed only
+ * when it is not the newest and nothing uses it. */
+static void test_contract_P_ENC_5_reseal_and_data_key_destroy(void **state)
+{
+    sfx *f = *state;
+    cu_store_op keys[2] = {key_op(CU_OP_KEY_PUT, 1, CU_KEY_DATA, 0, 1, doc_bytes),
+                           key_op(CU_OP_KEY_PUT, 1, CU_KEY_DATA, 0, 2, doc_bytes)};
+    cu_store_field nf = {ssn_name, {other_bytes, 8}};
+    cu_store_op rs = {0}, kd = {0};
+    cu_store_record r = {0};
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(cu_store_apply(f->s, keys, 2, &err), CU_OK);
+    kd.type = CU_OP_DATA_KEY_DESTROY;
+    kd.u.key_del.tenant_id = 1;
+    kd.u.key_del.version = 2;
+    assert_int_equal(apply1(f, &kd), CU_ERR_CONFLICT); /* the newest */
+    kd.u.key_del.version = 1;
+    assert_int_equal(apply1(f, &kd), CU_ERR_CONFLICT); /* records 120, 121 use it */
+    rs.type = CU_OP_RESEAL;
+    rs.u.reseal.what = CU_RESEAL_RECORD;
+    rs.u.reseal.tenant_id = 1;
+    rs.u.reseal.key_version = 2;
+    rs.u.reseal.old[0].data = other_bytes; /* not what is stored: a no-op */
+    rs.u.reseal.old[0].len = 8;
+    rs.u.reseal.ct[0].data = other_bytes;
+    rs.u.reseal.ct[0].len = 8;
+    rs.u.reseal.fields = &nf;
+    rs.u.reseal.nfields = 1;
+    for (cu_id id = 120; id <= 121; id++) {
+        rs.u.reseal.id = id;
+        rs.u.reseal.old[0].data = other_bytes;
+        assert_int_equal(apply1(f, &rs), CU_OK);
+        assert_int_equal(cu_store_record_get(f->s, 1, id, &r, &err), CU_OK);
+        assert_int_equal(r.key_version, 1);
+        cu_store_record_cleanup(&r);
+        rs.u.reseal.old[0].data = doc_bytes;
+        assert_int_equal(apply1(f, &rs), CU_OK);
+        assert_int_equal(cu_store_record_get(f->s, 1, id, &r, &err), CU_OK);
+        assert_int_equal(r.key_version, 2);
+        assert_memory_equal(r.fields[0].ct.data, other_bytes, 8);
+        cu_store_record_cleanup(&r);
+    }
+    assert_int_equal(apply1(f, &kd), CU_OK);
+}
+
+static void test_contract_unknown_op_is_refused(void **state)
+{
+    sfx *f = *state;
+    cu_store_op op = {0};
+
+    assert_int_equal(apply1(f, &op), CU_ERR_INVALID);
+    op.type = CU_OP__COUNT;
+    assert_int_equal(apply1(f, &op), CU_ERR_INVALID);
+}
+
+static void apply_batch_in_child(void *arg)
+{
+    sfx *f = arg;
+    cu_store_op ops[3] = {tenant_op(5, "five"), tenant_op(6, "six"), tenant_op(7, "seven")};
+    cu_store *s = NULL;
+    cu_err err = {0};
+
+    if (f->be->open(f->path, &s, &err) != CU_OK)
+        _exit(2);
+    (void)cu_store_apply(s, ops, 3, &err); /* the fault point ends the process mid-batch */
+    _exit(3);
+}
+
+/* A batch cut by a crash after its first op leaves none of it (docs/store.md, atomicity). */
+static void test_contract_crash_mid_batch_leaves_nothing(void **state)
+{
+    sfx *f = *state;
+    cu_store_tenant t;
+    cu_err err = {0};
+
+    cu_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(th_crash_at("store.apply.mid_batch", apply_batch_in_child, f), 70);
+    assert_int_equal(f->be->open(f->path, &f->s, &err), CU_OK);
+    assert_int_equal(cu_store_tenant_get(f->s, 5, &t, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_tenant_get(f->s, 6, &t, &err), CU_ERR_NOT_FOUND);
+    seed(f); /* and the store takes writes */
+}
+
+/* cu_store_open picks the backend from the location. */
+static void test_store_open_picks_backend_by_location(void **state)
+{
+    sfx *f = *state;
+    cu_store *s = NULL;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_open("postgresql://localhost/custos", &s, &err), CU_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "postgresql"));
+    assert_int_equal(cu_store_open("ftp://x/y", &s, &err), CU_ERR_INVALID);
+    assert_int_equal(cu_store_open("", &s, &err), CU_ERR_INVALID);
+    assert_null(s);
+    assert_string_equal(f->s->ops->name,
+                        strcmp(f->be->name, "sqlite") == 0 ? "sqlite" : "sqlite-connection");
+}
+
 static void test_migration_from_previous_schema_version(void **state)
 {
     sfx *f = *state;
@@ -215,13 +1121,43 @@ static void test_database_file_is_private(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    /* The contract: every test here runs once per backend. */
+    const struct CMUnitTest contract[] = {
         T(test_batch_commits_all_or_nothing),
         T(test_unique_scope_only_where_asked),
         T(test_foreign_keys_refuse_orphans),
+        T(test_contract_tenant_and_master_ops),
+        T(test_contract_key_ops),
+        T(test_contract_subject_record_index_ops),
+        T(test_contract_P_AGE_2_under_age_mark_is_sticky),
+        T(test_contract_consent_ledger),
+        T(test_contract_P_RET_5_hold_coverage_is_one_definition),
+        T(test_contract_P_RET_5_held_writes_are_refused),
+        T(test_contract_anonymize_and_expire_expect_the_read_version),
+        T(test_contract_P_ACC_2_totp_step_replay_is_refused),
+        T(test_contract_credentials_and_sessions),
+        T(test_contract_audit_ops),
+        T(test_contract_policy_ops),
+        T(test_contract_P_RET_2_tenant_close_and_shred),
+        T(test_contract_P_ENC_5_reseal_and_data_key_destroy),
+        T(test_contract_unknown_op_is_refused),
+        T(test_contract_crash_mid_batch_leaves_nothing),
+        T(test_store_open_picks_backend_by_location),
+    };
+    /* SQLite only: its schema migrations and its file. */
+    const struct CMUnitTest sqlite_only[] = {
         T(test_migration_from_previous_schema_version),
         T(test_newer_schema_is_refused),
         T(test_database_file_is_private),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = 0;
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(backends); i++) {
+        cur_be = &backends[i];
+        failed +=
+            _cmocka_run_group_tests(cur_be->name, contract, CU_ARRAY_LEN(contract), NULL, NULL);
+    }
+    cur_be = &backends[0];
+    failed += cmocka_run_group_tests_name("sqlite_only", sqlite_only, NULL, NULL);
+    return failed;
 }

@@ -314,7 +314,7 @@ static cu_rc key_check(cu_vault *v, const uint8_t stored[32], int found, cu_err 
     op.type = CU_OP_AUDIT_KEY_PUT;
     memcpy(op.u.audit_key.public_key, v->audit_pk, 32);
     op.u.audit_key.created_at = cu_clock_now();
-    return v->store->ops->apply(v->store, &op, 1, err);
+    return cu_store_apply(v->store, &op, 1, err);
 }
 
 cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
@@ -327,7 +327,7 @@ cu_rc cu_audit_key_load(cu_vault *v, cu_err *err)
     v->audit_sk = cu_secure_alloc(CU_SIGN_SKBYTES);
     if (v->audit_sk == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory");
-    if ((rc = v->store->ops->audit_key_get(v->store, stored, &found, &checkpoints, err)) != CU_OK)
+    if ((rc = cu_store_audit_key_get(v->store, stored, &found, &checkpoints, err)) != CU_OK)
         return rc;
     rc = key_read(v, v->audit_sk, &mv, err);
     if (rc == CU_ERR_NOT_FOUND && checkpoints)
@@ -382,7 +382,7 @@ cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit
         return rc;
     /* Reading the log is itself audited: who looked, and for what. */
     cu_audit_in_set(&a, tenant, "audit.read", "audit:%llu", (unsigned long long)tenant);
-    if ((rc = v->store->ops->audit_list(v->store, tenant, f ? f : &none, out, n, err)) != CU_OK)
+    if ((rc = cu_store_audit_list(v->store, tenant, f ? f : &none, out, n, err)) != CU_OK)
         return rc;
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
         free(*out);
@@ -399,7 +399,7 @@ cu_rc cu_audit_checkpoints(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audi
     (void)ctx;
     if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    return v->store->ops->audit_checkpoints(v->store, tenant, out, n, err);
+    return cu_store_audit_checkpoints(v->store, tenant, out, n, err);
 }
 
 /* A checkpoint at seq exists already (an automatic one, or one made a moment ago): the same
@@ -411,7 +411,7 @@ static cu_rc existing_checkpoint(cu_vault *v, cu_id tenant, uint64_t seq, const 
     size_t n = 0;
     cu_rc rc;
 
-    if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &list, &n, err)) != CU_OK)
+    if ((rc = cu_store_audit_checkpoints(v->store, tenant, &list, &n, err)) != CU_OK)
         return rc;
     rc = cu_err_set(err, CU_ERR_CRYPTO,
                     "a signed checkpoint already covers entry %llu with another hash: the log "
@@ -442,12 +442,12 @@ cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
     cu_audit_in_set(&a, tenant, "audit.checkpoint", "audit:%llu", (unsigned long long)tenant);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->audit_head(v->store, tenant, &seq, hash, err)) != CU_OK)
+    if ((rc = cu_store_audit_head(v->store, tenant, &seq, hash, err)) != CU_OK)
         return rc;
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_AUDIT_CHECKPOINT;
     cu_audit_sign(v, 0, tenant, seq, now_ms(), hash, &op.u.checkpoint);
-    if ((rc = v->store->ops->apply(v->store, &op, 1, err)) == CU_ERR_EXISTS)
+    if ((rc = cu_store_apply(v->store, &op, 1, err)) == CU_ERR_EXISTS)
         return existing_checkpoint(v, tenant, seq, hash, out, err);
     if (rc != CU_OK)
         return rc;
@@ -629,7 +629,7 @@ static cu_rc walk_all(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
         }
         w->rep->checkpoints++;
     }
-    rc = v->store->ops->audit_scan(v->store, tenant, 0, walk_entry, w, err);
+    rc = cu_store_audit_scan(v->store, tenant, 0, walk_entry, w, err);
     if (rc != CU_OK || !w->rep->ok)
         return rc;
     /* A signed checkpoint beyond the last entry: the log was cut short. */
@@ -674,7 +674,7 @@ static cu_rc check_records(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
         if ((i + 1 < w->nwrites && w->writes[i + 1].record == last->record) ||
             (last->kind != WRITE_DIGEST && last->kind != WRITE_RESEAL))
             continue;
-        rc = v->store->ops->record_get(v->store, tenant, last->record, &row, err);
+        rc = cu_store_record_get(v->store, tenant, last->record, &row, err);
         if (rc == CU_ERR_NOT_FOUND) {
             rc = CU_OK;
             continue;
@@ -711,7 +711,7 @@ cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
     cu_audit_in_set(&a, tenant, "audit.verify", "audit:%llu", (unsigned long long)tenant);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
+    if ((rc = cu_store_audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
         return rc;
     w.pk = o->pinned ? o->pinned : v->audit_pk;
     w.rep = rep;
@@ -772,11 +772,11 @@ cu_rc cu_audit_prune(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t befor
         *pruned = 0;
     if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->audit_seq_before(v->store, tenant, before_ms, &seq, err)) != CU_OK ||
+    if ((rc = cu_store_audit_seq_before(v->store, tenant, before_ms, &seq, err)) != CU_OK ||
         seq == 0)
         return rc;
     f.seq = seq;
-    if ((rc = v->store->ops->audit_scan(v->store, tenant, seq, take_first, &f, err)) != CU_OK)
+    if ((rc = cu_store_audit_scan(v->store, tenant, seq, take_first, &f, err)) != CU_OK)
         return rc;
     if (!f.found)
         return cu_err_set(err, CU_ERR_STORE, "audit entry %llu vanished", (unsigned long long)seq);

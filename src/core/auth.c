@@ -264,7 +264,7 @@ cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **o
     (void)ctx;
     if (tenant != 0 && (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->apikey_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+    if ((rc = cu_store_apikey_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         return rc;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
     if (res == NULL) {
@@ -347,7 +347,7 @@ cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err 
     if (!apikey_parse(secret, &id))
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
     hash_str(secret, h);
-    rc = v->store->ops->apikey_get(v->store, id, &k, err);
+    rc = cu_store_apikey_get(v->store, id, &k, err);
     if (rc == CU_ERR_NOT_FOUND) {
         (void)cu_ct_equal(h, nothing, sizeof(h)); /* the same work as for a known id */
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
@@ -549,7 +549,7 @@ static cu_rc check_password(cu_vault *v, cu_id tenant, const char *norm, const c
     if (rc == CU_OK)
         rc = cu_user_email_digest(v, tenant, norm, digest, err);
     if (rc == CU_OK)
-        rc = v->store->ops->user_find(v->store, tenant, digest, u, err);
+        rc = cu_store_user_find(v->store, tenant, digest, u, err);
     cu_wipe(digest, sizeof(digest));
     if (rc == CU_ERR_NOT_FOUND) {
         dummy_verify(password);
@@ -714,7 +714,7 @@ cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err 
 
     if (!token_parse(token, h))
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
-    rc = v->store->ops->session_get(v->store, h, &s, err);
+    rc = cu_store_session_get(v->store, h, &s, err);
     /* Idle too long (expires_at), or too old (created_at): over. */
     if (rc == CU_OK && (s.expires_at <= now || s.created_at + CU_SESSION_TTL <= now))
         rc = CU_ERR_NOT_FOUND;
@@ -759,7 +759,7 @@ cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err)
     if (!token_parse(token, op.u.session.token_hash))
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     /* Whose session it is names the entry in that tenant's log (P-AUD-1). */
-    if (v->store->ops->session_get(v->store, op.u.session.token_hash, &row, err) != CU_OK)
+    if (cu_store_session_get(v->store, op.u.session.token_hash, &row, err) != CU_OK)
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     snprintf(actor, sizeof(actor), "user:%llu", (unsigned long long)row.user_id);
     ctx.actor = actor;

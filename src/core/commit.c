@@ -82,7 +82,7 @@ static cu_rc head_get(cu_vault *v, cu_id tenant, head **out, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     e = &h->slots[slot_of(h, tenant)];
     if (!e->used) {
-        if ((rc = v->store->ops->audit_head(v->store, tenant, &e->seq, e->hash, err)) != CU_OK)
+        if ((rc = cu_store_audit_head(v->store, tenant, &e->seq, e->hash, err)) != CU_OK)
             return rc;
         e->tenant = tenant;
         e->used = 1;
@@ -225,7 +225,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
     for (r = reqs; r != NULL && rc == CU_OK; r = r->next)
         rc = add_request(v, &g, r, &gerr);
     if (rc == CU_OK)
-        rc = v->store->ops->apply(v->store, g.ops, g.nops, &gerr);
+        rc = cu_store_apply(v->store, g.ops, g.nops, &gerr);
     if (rc == CU_OK || count == 1) {
         if (rc != CU_OK)
             rollback_heads(v, &g);
@@ -243,7 +243,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
         memset(&r->err, 0, sizeof(r->err));
         r->rc = add_request(v, &g, r, &r->err);
         if (r->rc == CU_OK)
-            r->rc = v->store->ops->apply(v->store, g.ops, g.nops, &r->err);
+            r->rc = cu_store_apply(v->store, g.ops, g.nops, &r->err);
         if (r->rc != CU_OK)
             rollback_heads(v, &g);
     }
@@ -345,7 +345,7 @@ static cu_rc sign_tails(cu_vault *v, void *arg, cu_err *err)
         memset(&op, 0, sizeof(op));
         op.type = CU_OP_AUDIT_CHECKPOINT;
         cu_audit_sign(v, 0, e->tenant, e->seq, t->now, e->hash, &op.u.checkpoint);
-        rc = v->store->ops->apply(v->store, &op, 1, err);
+        rc = cu_store_apply(v->store, &op, 1, err);
         if (rc == CU_ERR_EXISTS) /* signed before this process loaded the head */
             rc = CU_OK;
         else if (rc == CU_OK)

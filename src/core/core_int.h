@@ -21,7 +21,6 @@
 #include "store.h"
 
 #define CU_KEYRING_FILE "master.key"
-#define CU_DB_FILE "custos.db"
 
 /* Master key versions held in locked memory. */
 typedef struct cu_keyring cu_keyring;
@@ -335,10 +334,6 @@ cu_rc cu_audit_key_load(cu_vault *v, cu_err *err);
 cu_rc cu_audit_key_rewrap(cu_vault *v, uint32_t master_version, cu_err *err);
 
 /* --- the policy enforced (enforce.c, hold.c, lifecycle.c) ---------------------------------- */
-
-/* The restricted flag of a subject found under age while a hold covers it: restricted, and
- * erased by the sweep once no hold covers it (P-AGE-2). */
-#define CU_SUBJECT_UNDER_AGE 2
 
 /* The tenant's current policy, parsed once and cached; CU_ERR_NOT_FOUND if it has none. On
  * CU_OK the caller holds a reference: give it back with cu_policy_release, after which the

@@ -231,7 +231,7 @@ static cu_rc last_action(cu_vault *v, cu_id tenant, cu_id subject, const char *p
 {
     cu_store_consent *c = NULL;
     size_t n = 0;
-    cu_rc rc = v->store->ops->consent_list(v->store, tenant, subject, purpose, &c, &n, err);
+    cu_rc rc = cu_store_consent_list(v->store, tenant, subject, purpose, &c, &n, err);
 
     *action = rc == CU_OK && n > 0 ? c[0].action : 0;
     free(c);
@@ -243,7 +243,7 @@ static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_po
                            cu_err *err)
 {
     int action = 0, restricted = 0;
-    cu_rc rc = v->store->ops->subject_state(v->store, tenant, subject, &restricted, NULL, err);
+    cu_rc rc = cu_store_subject_state(v->store, tenant, subject, &restricted, NULL, err);
 
     if (rc != CU_OK)
         return rc;
@@ -356,7 +356,7 @@ cu_rc cu_tenant_check_read(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err 
 
     if (rc != CU_ERR_NOT_FOUND || ctx == NULL)
         return rc;
-    if (v->store->ops->tenant_get(v->store, tenant, &st, NULL) != CU_OK ||
+    if (cu_store_tenant_get(v->store, tenant, &st, NULL) != CU_OK ||
         st.state != CU_TENANT_PURGED)
         return rc;
     /* The vault's own acts (the sweep, the CLI on the data directory) still see it. */
@@ -492,7 +492,7 @@ cu_rc cu_consent_record(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
         return cu_err_set(err, CU_ERR_INVALID, "unknown consent action");
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
+    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
     rc = cu_policy_for(v, tenant, &p, NULL, err);
     if (rc == CU_ERR_NOT_FOUND)
@@ -549,11 +549,11 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
     *n = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
+    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) != CU_OK)
+    if ((rc = cu_store_consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) != CU_OK)
         return rc;
     if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
         free(c);
@@ -589,7 +589,7 @@ cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id su
 
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, &restricted, NULL, err)) !=
+    if ((rc = cu_store_subject_state(v->store, tenant, subject, &restricted, NULL, err)) !=
         CU_OK)
         return rc;
     /* P-AGE-2: a subject found under age stays restricted until its erasure. */
@@ -616,7 +616,7 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     *erased = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
+    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_hold_covers(v, tenant, subject, 0, &held, err)) != CU_OK)
         return rc;

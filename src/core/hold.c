@@ -4,7 +4,7 @@
  * A hold covers a whole tenant, one subject or one record. While it is in force nothing it
  * covers is deleted, rewritten, anonymized, erased or shredded, and a tenant-wide hold keeps
  * the audit log too: the store refuses each such write in its own transaction
- * (CU_ERR_LEGAL_HOLD, src/store/sqlite.c), so no hold placed meanwhile is missed. Placing and
+ * (CU_ERR_LEGAL_HOLD, docs/store.md), so no hold placed meanwhile is missed. Placing and
  * releasing one are administrative acts on the audit log (P-AUD-1). The reasons (a case
  * number, a court order) may name people, so they are sealed under the tenant data key like
  * any personal value, and the audit entry names only the hold's id.
@@ -48,12 +48,12 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
     if (subject != 0) {
-        rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err);
+        rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err);
         if (rc != CU_OK)
             return rc;
     }
     if (record != 0) {
-        rc = v->store->ops->record_get(v->store, tenant, record, &rrow, err);
+        rc = cu_store_record_get(v->store, tenant, record, &rrow, err);
         if (rc == CU_OK && subject != 0 && rrow.subject_id != subject)
             rc = cu_err_set(err, CU_ERR_INVALID, "the record is not the subject's");
         /* A hold on a record holds its subject's erasure too. */
@@ -103,7 +103,7 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     /* A purged tenant's holds too, from the CLI: they keep its retained data and its keys. */
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &n, err)) != CU_OK)
+    if ((rc = cu_store_hold_list(v->store, tenant, &rows, &n, err)) != CU_OK)
         return rc;
     for (size_t i = 0; i < n; i++)
         if (rows[i].id == hold && rows[i].released_at == 0) {
@@ -165,7 +165,7 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+    if ((rc = cu_store_hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         return rc;
     if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -220,20 +220,11 @@ cu_rc cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, int
     cu_rc rc;
 
     *held = 0;
-    if ((rc = v->store->ops->hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+    if ((rc = cu_store_hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         return rc;
-    /* A tenant-wide hold covers everything; asked about a subject as a whole (record 0), any
-     * hold on it or on one of its records; asked about a record, a hold on it or its subject. */
-    for (size_t i = 0; i < cnt && !covered; i++) {
-        const cu_store_hold *h = &rows[i];
-        if (h->released_at != 0)
-            continue;
-        covered =
-            (h->subject_id == 0 && h->record_id == 0) ||
-            (record == 0 && subject != 0 && h->subject_id == subject) ||
-            (record != 0 && (h->record_id == record ||
-                             (subject != 0 && h->subject_id == subject && h->record_id == 0)));
-    }
+    /* P-RET-5: the one definition of coverage is the store's (docs/store.md). */
+    for (size_t i = 0; i < cnt && !covered; i++)
+        covered = cu_store_hold_covers(&rows[i], subject, record);
     cu_store_holds_free(rows, cnt);
     *held = covered;
     return CU_OK;

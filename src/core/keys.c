@@ -159,7 +159,7 @@ cu_rc cu_keys_tenant_locked(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err)
     const uint8_t *mk;
     cu_rc rc;
 
-    rc = v->store->ops->key_get(v->store, tenant, CU_KEY_TENANT, 0, 0, &sk, err);
+    rc = cu_store_key_get(v->store, tenant, CU_KEY_TENANT, 0, 0, &sk, err);
     if (rc != CU_OK)
         return rc;
     mk = cu_keyring_get(v->ring, sk.parent_version);
@@ -201,7 +201,7 @@ static cu_rc child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id own
     cu_key tk = {0};
     cu_rc rc;
 
-    rc = v->store->ops->key_get(v->store, tenant, kind, owner, version, &sk, err);
+    rc = cu_store_key_get(v->store, tenant, kind, owner, version, &sk, err);
     if (rc == CU_ERR_NOT_FOUND)
         return cu_err_set(err, CU_ERR_KEY, "the key was destroyed: the data is erased");
     if (rc != CU_OK)
@@ -251,9 +251,8 @@ cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id
 
 static void free_ops(cu_store_op *ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].type == CU_OP_KEY_PUT || ops[i].type == CU_OP_KEY_REWRAP)
-            free(ops[i].u.key.wrapped.data);
+    for (size_t i = 0; ops != NULL && i < n; i++)
+        cu_store_op_cleanup(&ops[i]);
     free(ops);
 }
 
@@ -287,7 +286,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
         if (CU_FAULT("rotate.keyfile_written"))
             _exit(70);
     }
-    rc = v->store->ops->key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+    rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
     if (rc != CU_OK)
         goto out;
     ops = calloc(nkeys + 1, sizeof(*ops));
@@ -323,7 +322,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     if (CU_FAULT("rotate.committed"))
         _exit(70);
     v->master_version = nv;
-    (void)v->store->ops->checkpoint(v->store, NULL); /* best effort: old wraps leave the WAL */
+    (void)cu_store_checkpoint(v->store, NULL); /* best effort: old wraps leave the WAL */
     /* The audit signing key is wrapped under the master key too: rewrap it before the older
      * versions leave the key file (a kill in between leaves both in it). */
     if ((rc = cu_audit_key_rewrap(v, nv, err)) != CU_OK)
@@ -360,7 +359,7 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     pthread_rwlock_wrlock(&v->key_lock);
     rc = cu_keys_tenant_locked(v, tenant, &tk, err);
     if (rc == CU_OK)
-        rc = v->store->ops->key_list(v->store, tenant, 0, &keys, &nkeys, err);
+        rc = cu_store_key_list(v->store, tenant, 0, &keys, &nkeys, err);
     if (rc != CU_OK)
         goto out;
     ops = calloc(nkeys + 2, sizeof(*ops));
@@ -399,7 +398,7 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     cu_audit_in_set(&a, tenant, "key.rotate", "tenant_key:%u", (unsigned)ntk.version);
     if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;
-    (void)v->store->ops->checkpoint(v->store, NULL); /* best effort, as for the master key */
+    (void)cu_store_checkpoint(v->store, NULL); /* best effort, as for the master key */
     if (new_version)
         *new_version = ntk.version;
     if (rewrapped)
@@ -435,7 +434,7 @@ cu_rc cu_key_rotate_data(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned 
     pthread_rwlock_wrlock(&v->key_lock);
     rc = cu_keys_tenant_locked(v, tenant, &tk, err);
     if (rc == CU_OK)
-        rc = v->store->ops->key_get(v->store, tenant, CU_KEY_DATA, 0, 0, &cur, err);
+        rc = cu_store_key_get(v->store, tenant, CU_KEY_DATA, 0, 0, &cur, err);
     if (rc != CU_OK)
         goto out;
     cu_random(nk.k, sizeof(nk.k));
@@ -447,7 +446,7 @@ cu_rc cu_key_rotate_data(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned 
         *new_version = nk.version;
 out:
     pthread_rwlock_unlock(&v->key_lock);
-    free(op.u.key.wrapped.data);
+    cu_store_op_cleanup(&op);
     cu_store_key_cleanup(&cur);
     cu_key_wipe(&tk);
     cu_key_wipe(&nk);
@@ -456,20 +455,8 @@ out:
 
 void cu_reseal_op_free(cu_store_op *op)
 {
-    cu_store_reseal *r = &op->u.reseal;
-
-    if (op->type != CU_OP_RESEAL)
-        return;
-    for (int i = 0; i < 2; i++) {
-        free(r->old[i].data);
-        free(r->ct[i].data);
-    }
-    for (size_t i = 0; i < r->nfields; i++) {
-        free(r->fields[i].name);
-        free(r->fields[i].ct.data);
-    }
-    free(r->fields);
-    memset(op, 0, sizeof(*op));
+    if (op->type == CU_OP_RESEAL)
+        cu_store_op_cleanup(op);
 }
 
 cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, const char *field,
@@ -565,7 +552,7 @@ static cu_rc reseal_records(reseal_batch *b, const cu_key *nk, cu_reencrypt_repo
     cu_rc rc;
 
     do {
-        rc = b->v->store->ops->record_meta_list(b->v->store, b->tenant, after, 256, &meta, &cnt,
+        rc = cu_store_record_meta_list(b->v->store, b->tenant, after, 256, &meta, &cnt,
                                                 err);
         for (size_t i = 0; rc == CU_OK && i < cnt; i++) {
             cu_store_op op = {0};
@@ -593,7 +580,7 @@ static cu_rc reseal_holds_users(reseal_batch *b, const cu_key *nk, cu_reencrypt_
     size_t nh = 0, nu = 0, i;
     cu_rc rc;
 
-    rc = b->v->store->ops->hold_list(b->v->store, b->tenant, &holds, &nh, err);
+    rc = cu_store_hold_list(b->v->store, b->tenant, &holds, &nh, err);
     for (i = 0; rc == CU_OK && i < nh; i++) {
         cu_store_op op = {0};
         if ((rc = cu_hold_reseal_op(b->v, &holds[i], nk, &op, err)) == CU_OK)
@@ -601,7 +588,7 @@ static cu_rc reseal_holds_users(reseal_batch *b, const cu_key *nk, cu_reencrypt_
         cu_reseal_op_free(&op);
     }
     if (rc == CU_OK)
-        rc = b->v->store->ops->user_list(b->v->store, b->tenant, &users, &nu, err);
+        rc = cu_store_user_list(b->v->store, b->tenant, &users, &nu, err);
     for (i = 0; rc == CU_OK && i < nu; i++) {
         cu_store_op ops[3] = {{0}};
         rc = cu_user_reseal_ops(b->v, &users[i], nk, ops, err);
@@ -625,7 +612,7 @@ static cu_rc destroy_old(cu_vault *v, const cu_ctx *ctx, cu_id tenant, uint32_t 
     size_t n = 0;
     cu_rc rc;
 
-    rc = v->store->ops->key_list(v->store, tenant, CU_KEY_DATA, &keys, &n, err);
+    rc = cu_store_key_list(v->store, tenant, CU_KEY_DATA, &keys, &n, err);
     for (size_t i = 0; rc == CU_OK && i < n; i++) {
         cu_store_op op = {0};
         cu_audit_in a;
@@ -647,7 +634,7 @@ static cu_rc destroy_old(cu_vault *v, const cu_ctx *ctx, cu_id tenant, uint32_t 
     cu_store_keys_free(keys, n);
     /* P-DSR-4's discipline: no frame of the WAL keeps a destroyed key's bytes. */
     if (rc == CU_OK && rep->destroyed > 0)
-        rc = v->store->ops->checkpoint(v->store, err);
+        rc = cu_store_checkpoint(v->store, err);
     return rc;
 }
 
@@ -716,7 +703,7 @@ cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *
     cu_rc rc;
 
     memset(total, 0, sizeof(*total));
-    if ((rc = v->store->ops->key_list(v->store, 0, CU_KEY_DATA, &keys, &n, err)) != CU_OK)
+    if ((rc = cu_store_key_list(v->store, 0, CU_KEY_DATA, &keys, &n, err)) != CU_OK)
         return rc;
     /* key_list orders by tenant and version: a tenant with two rows or more has a pass due. */
     for (size_t i = 0; rc == CU_OK && i + 1 < n; i++) {

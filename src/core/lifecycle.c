@@ -40,7 +40,7 @@ cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t 
     int64_t now = cu_clock_now();
     cu_rc rc;
 
-    if ((rc = v->store->ops->tenant_get(v->store, tenant, &st, err)) != CU_OK)
+    if ((rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK)
         return rc;
     if (st.state == CU_TENANT_PURGED)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");
@@ -132,7 +132,7 @@ static cu_rc export_consents(cu_vault *v, cu_id tenant, cu_id subject, cJSON *o,
     cu_store_consent *c = NULL;
     size_t n = 0;
     cJSON *a = cJSON_AddArrayToObject(o, "consents");
-    cu_rc rc = v->store->ops->consent_list(v->store, tenant, subject, NULL, &c, &n, err);
+    cu_rc rc = cu_store_consent_list(v->store, tenant, subject, NULL, &c, &n, err);
 
     if (rc == CU_OK && a == NULL)
         rc = added(1, err);
@@ -187,7 +187,7 @@ static cu_rc export_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into, cu
         return rc;
     if ((recs = cJSON_AddArrayToObject(o, "records")) == NULL)
         return added(1, err);
-    rc = v->store->ops->record_ids_by_subject(v->store, tenant, id, &ids, &n, err);
+    rc = cu_store_record_ids_by_subject(v->store, tenant, id, &ids, &n, err);
     for (size_t i = 0; rc == CU_OK && i < n; i++)
         rc = export_record(v, tenant, ids[i], recs, err);
     free(ids);
@@ -251,7 +251,7 @@ cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json
         return rc;
     if ((rc = export_allowed(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->tenant_get(v->store, tenant, &st, err)) != CU_OK)
+    if ((rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK)
         return rc;
     if ((rc = cu_policy_for(v, tenant, &p, &pver, err)) != CU_OK && rc != CU_ERR_NOT_FOUND)
         return rc;
@@ -266,7 +266,7 @@ cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json
     while (rc == CU_OK) {
         cu_id *ids = NULL;
         size_t n = 0;
-        if ((rc = v->store->ops->subject_ids(v->store, tenant, after, PAGE, &ids, &n, err)) !=
+        if ((rc = cu_store_subject_ids(v->store, tenant, after, PAGE, &ids, &n, err)) !=
             CU_OK)
             break;
         for (size_t i = 0; rc == CU_OK && i < n; i++)
@@ -279,7 +279,7 @@ cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json
     for (after = 0; rc == CU_OK;) {
         cu_store_record_meta *m = NULL;
         size_t n = 0;
-        if ((rc = v->store->ops->record_meta_list(v->store, tenant, after, PAGE, &m, &n, err)) !=
+        if ((rc = cu_store_record_meta_list(v->store, tenant, after, PAGE, &m, &n, err)) !=
             CU_OK)
             break;
         for (size_t i = 0; rc == CU_OK && i < n; i++)
@@ -322,14 +322,9 @@ typedef struct sweep_state {
 
 static int held(const sweep_state *s, cu_id subject, cu_id record)
 {
-    for (size_t i = 0; i < s->nholds; i++) {
-        const cu_store_hold *h = &s->holds[i];
-        if (h->released_at != 0)
-            continue;
-        if ((h->subject_id == 0 && h->record_id == 0) || (record != 0 && h->record_id == record) ||
-            (subject != 0 && h->subject_id == subject && (record == 0 || h->record_id == 0)))
+    for (size_t i = 0; i < s->nholds; i++)
+        if (cu_store_hold_covers(&s->holds[i], subject, record)) /* P-RET-5, docs/store.md */
             return 1;
-    }
     return 0;
 }
 
@@ -347,7 +342,7 @@ static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_
     case CU_RETAIN_FROM_LAST_ACTIVITY:
         from = m->updated_at;
         if (m->subject_id != 0) {
-            rc = s->v->store->ops->subject_state(s->v->store, s->t->id, m->subject_id, NULL, &last,
+            rc = cu_store_subject_state(s->v->store, s->t->id, m->subject_id, NULL, &last,
                                                  err);
             if (rc == CU_OK && last > from)
                 from = last;
@@ -452,7 +447,7 @@ static cu_rc sweep_records(sweep_state *s, size_t *left, cu_err *err)
         cu_store_record_meta *m = NULL;
         size_t n = 0;
         uint64_t gone = s->rep->records_deleted;
-        if ((rc = s->v->store->ops->record_meta_list(s->v->store, s->t->id, after, PAGE, &m, &n,
+        if ((rc = cu_store_record_meta_list(s->v->store, s->t->id, after, PAGE, &m, &n,
                                                      err)) != CU_OK)
             return rc;
         for (size_t i = 0; rc == CU_OK && i < n; i++)
@@ -475,7 +470,7 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
     for (;;) {
         cu_id *ids = NULL;
         size_t n = 0;
-        if ((rc = s->v->store->ops->subject_ids(s->v->store, s->t->id, after, PAGE, &ids, &n,
+        if ((rc = cu_store_subject_ids(s->v->store, s->t->id, after, PAGE, &ids, &n,
                                                 err)) != CU_OK)
             return rc;
         for (size_t i = 0; rc == CU_OK && i < n; i++) {
@@ -483,7 +478,7 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
             cu_id *recs = NULL;
             size_t nrecs = 0;
             int erase, pending, restricted = 0;
-            if ((rc = s->v->store->ops->subject_state(s->v->store, s->t->id, ids[i], &restricted,
+            if ((rc = cu_store_subject_state(s->v->store, s->t->id, ids[i], &restricted,
                                                       NULL, err)) != CU_OK) {
                 if (rc == CU_ERR_NOT_FOUND)
                     rc = CU_OK; /* erased meanwhile */
@@ -491,7 +486,7 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
             }
             erase = restricted == CU_SUBJECT_UNDER_AGE;
             /* An erasure cut short after its key was destroyed (P-DSR-4): finish it. */
-            rc = s->v->store->ops->key_get(s->v->store, s->t->id, CU_KEY_SUBJECT, ids[i], 0, &k,
+            rc = cu_store_key_get(s->v->store, s->t->id, CU_KEY_SUBJECT, ids[i], 0, &k,
                                            err);
             cu_store_key_cleanup(&k);
             pending = rc == CU_ERR_NOT_FOUND;
@@ -499,7 +494,7 @@ static cu_rc sweep_subjects(sweep_state *s, cu_err *err)
                 break;
             rc = CU_OK;
             if (!erase && !pending && s->purged) {
-                rc = s->v->store->ops->record_ids_by_subject(s->v->store, s->t->id, ids[i], &recs,
+                rc = cu_store_record_ids_by_subject(s->v->store, s->t->id, ids[i], &recs,
                                                              &nrecs, err);
                 free(recs);
                 erase = rc == CU_OK && nrecs == 0;
@@ -549,7 +544,7 @@ static cu_rc shred(sweep_state *s, cu_err *err)
     cu_audit_in a[2];
     cu_rc rc;
 
-    rc = s->v->store->ops->key_get(s->v->store, s->t->id, CU_KEY_TENANT, 0, 0, &k, err);
+    rc = cu_store_key_get(s->v->store, s->t->id, CU_KEY_TENANT, 0, 0, &k, err);
     cu_store_key_cleanup(&k);
     if (rc == CU_ERR_NOT_FOUND)
         return CU_OK; /* shredded by an earlier sweep */
@@ -565,7 +560,7 @@ static cu_rc shred(sweep_state *s, cu_err *err)
     if (rc == CU_ERR_LEGAL_HOLD) /* a hold in force: shredded once it is released */
         return CU_OK;
     if (rc == CU_OK)
-        rc = s->v->store->ops->checkpoint(s->v->store, err);
+        rc = cu_store_checkpoint(s->v->store, err);
     if (rc == CU_OK)
         s->rep->tenants_shredded++;
     return rc;
@@ -582,7 +577,7 @@ cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const 
         cu_duration_add(t->terminated_at, cu_policy_export_window(p)) <= now &&
         (rc = purge(&s, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->hold_list(v->store, t->id, &s.holds, &s.nholds, err)) != CU_OK)
+    if ((rc = cu_store_hold_list(v->store, t->id, &s.holds, &s.nholds, err)) != CU_OK)
         return rc;
     rc = sweep_records(&s, &left, err);
     if (rc == CU_OK)

@@ -361,7 +361,7 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
     if ((rc = cu_policy_collection_check(v, tenant, collection, err)) != CU_OK)
         goto out;
     if (subject != 0) {
-        rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err);
+        rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err);
         if (rc != CU_OK)
             goto out;
     }
@@ -392,7 +392,7 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
         return rc;
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         goto out;
-    if ((rc = v->store->ops->record_get(v->store, tenant, record, &old, err)) != CU_OK)
+    if ((rc = cu_store_record_get(v->store, tenant, record, &old, err)) != CU_OK)
         goto out;
     if ((rc = cu_purpose_check_write(v, ctx, tenant, old.subject_id, old.collection, err)) !=
         CU_OK)
@@ -487,7 +487,7 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
     memset(out, 0, sizeof(*out));
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
+    if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
     if (audit && (rc = cu_purpose_check(v, ctx, tenant, row.subject_id, row.collection, err)) !=
                      CU_OK)
@@ -619,7 +619,7 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
 
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
+    if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
     rc = cu_purpose_check_write(v, ctx, tenant, row.subject_id, row.collection, err);
     if (rc == CU_OK)
@@ -643,11 +643,11 @@ cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
 
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
+    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=
+    if ((rc = cu_store_record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=
         CU_OK)
         return rc;
     cu_audit_in_set(&a, tenant, "subject.records", "subject:%llu", (unsigned long long)subject);
@@ -692,7 +692,7 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
     if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
         goto out;
     cu_blind_index(ik.k, scope, (const uint8_t *)text, strlen(text), digest);
-    rc = v->store->ops->blind_find(v->store, tenant, scope, digest, ids, n, err);
+    rc = cu_store_blind_find(v->store, tenant, scope, digest, ids, n, err);
     /* The field searched is on record, never the value (P-AUD-4). */
     cu_audit_in_set(&a, tenant, "record.find", "collection:%s:field:%.60s", collection, field);
     if (rc == CU_OK && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
@@ -749,7 +749,7 @@ cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key 
     cu_rc rc;
 
     memset(op, 0, sizeof(*op));
-    if ((rc = v->store->ops->record_get(v->store, tenant, record, &row, err)) != CU_OK)
+    if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
     if (row.subject_id != 0 || row.key_version == nk->version)
         goto out;

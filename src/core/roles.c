@@ -77,7 +77,7 @@ int cu_principal_can(cu_vault *v, const cu_principal *who, cu_id tenant, cu_perm
     if (p != CU_PERM_POLICY || who->role != CU_ROLE_ADMIN || tenant == 0 ||
         who->tenant_id != tenant)
         return 0;
-    return v->store->ops->policy_grant_get(v->store, tenant, &admins, NULL) == CU_OK && admins;
+    return cu_store_policy_grant_get(v->store, tenant, &admins, NULL) == CU_OK && admins;
 }
 
 /* P-ACC-1: only a role that manages keys or users grants, and never a permission it does not

@@ -219,7 +219,7 @@ cu_rc cu_schema_load(cu_vault *v, cu_id tenant, const char *collection, cu_schem
 
     if (s == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    rc = v->store->ops->collection_get(v->store, tenant, collection, &spec, err);
+    rc = cu_store_collection_get(v->store, tenant, collection, &spec, err);
     if (rc == CU_ERR_NOT_FOUND) {
         *out = s;
         return CU_OK;

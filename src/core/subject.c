@@ -176,10 +176,8 @@ out:
     cu_key_wipe(&tk);
     cu_key_wipe(&ik);
     cu_key_wipe(&sk);
-    if (nops > 0)
-        free(ops[0].u.key.wrapped.data);
-    if (nops > 1)
-        free(ops[1].u.subject.profile.data);
+    for (size_t i = 0; i < nops; i++)
+        cu_store_op_cleanup(&ops[i]);
     return rc;
 }
 
@@ -205,7 +203,7 @@ static cu_rc subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
     memset(out, 0, sizeof(*out));
     if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
         return rc;
-    rc = v->store->ops->subject_get(v->store, tenant, subject, &row, err);
+    rc = cu_store_subject_get(v->store, tenant, subject, &row, err);
     if (rc == CU_OK && audit)
         rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err);
     if (rc == CU_OK)
@@ -306,7 +304,7 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
         (rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) == CU_OK &&
         (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) == CU_OK) {
         cu_blind_index(ik.k, scope_names[by], (const uint8_t *)norm, strlen(norm), digest);
-        rc = v->store->ops->blind_find(v->store, tenant, scope_names[by], digest, ids, n, err);
+        rc = cu_store_blind_find(v->store, tenant, scope_names[by], digest, ids, n, err);
     }
     /* Which index was searched, never the value (P-AUD-4). */
     cu_audit_in_set(&a, tenant, "subject.find", "index:%s", scope_names[by]);
@@ -337,7 +335,7 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
 
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
+    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
         return rc;
     /* The subject's own request (subject_access) names the subject; any other purpose must be
      * the policy's. A restricted subject may still be erased (P-DSR-4). */
@@ -374,7 +372,7 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     pthread_rwlock_unlock(&v->key_lock);
     if (rc == CU_OK)
-        rc = v->store->ops->checkpoint(v->store, err);
+        rc = cu_store_checkpoint(v->store, err);
     if (rc != CU_OK)
         return rc;
     if (CU_FAULT("erase.key_destroyed"))

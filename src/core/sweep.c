@@ -97,7 +97,7 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
         return rc;
     if ((rc = cu_policy_parse(text, len, name ? name : "policy", &p, err)) != CU_OK)
         return rc;
-    rc = v->store->ops->policy_get(v->store, tenant, &cur, &old, err);
+    rc = cu_store_policy_get(v->store, tenant, &cur, &old, err);
     free(old);
     if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
         goto out;
@@ -164,7 +164,7 @@ cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *ver
     cu_rc rc;
 
     *out = NULL;
-    if ((rc = v->store->ops->policy_get(v->store, tenant, &ver, &text, err)) != CU_OK)
+    if ((rc = cu_store_policy_get(v->store, tenant, &ver, &text, err)) != CU_OK)
         return rc;
     rc = cu_policy_parse(text, strlen(text), "stored policy", out, err);
     free(text);
@@ -248,12 +248,12 @@ static cu_rc log_cutoff_held(cu_vault *v, const cu_tenant *t, const cu_policy *c
     char *text = NULL;
     cu_rc rc;
 
-    rc = v->store->ops->policy_at(v->store, t->id, &ver, &text, &bound_at, err);
+    rc = cu_store_policy_at(v->store, t->id, &ver, &text, &bound_at, err);
     free(text);
     while (rc == CU_OK && cut >= 0 && ver > 1 && still_waiting(v, p, bound_at, now)) {
         ver--;
         text = NULL;
-        if ((rc = v->store->ops->policy_at(v->store, t->id, &ver, &text, &bound_at, err)) ==
+        if ((rc = cu_store_policy_at(v->store, t->id, &ver, &text, &bound_at, err)) ==
             CU_OK) {
             cu_policy_free(older);
             older = NULL;

@@ -191,7 +191,7 @@ cu_rc cu_user_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user, cu_u
     memset(&row, 0, sizeof(row));
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    rc = v->store->ops->user_get(v->store, tenant, user, &row, err);
+    rc = cu_store_user_get(v->store, tenant, user, &row, err);
     if (rc == CU_OK)
         rc = user_from_store(v, &row, out, err);
     cu_audit_in_set(&a, tenant, "user.read", "user:%llu", (unsigned long long)user);
@@ -214,7 +214,7 @@ cu_rc cu_user_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_user **out, 
         return rc;
     cu_audit_in_set(&a, tenant, "user.list", "users:%llu", (unsigned long long)tenant);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK ||
-        (rc = v->store->ops->user_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
+        (rc = cu_store_user_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         goto out;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
     if (res == NULL) {
@@ -399,7 +399,7 @@ cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id us
         *retry_after = 0;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    rc = v->store->ops->user_get(v->store, tenant, user, &row, err);
+    rc = cu_store_user_get(v->store, tenant, user, &row, err);
     if (rc == CU_OK)
         rc = cu_auth_reauth(v, &row, password, code, &step, retry_after, err);
     if (rc == CU_OK)
@@ -424,7 +424,7 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
     memset(&row, 0, sizeof(row));
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
         return rc;
-    if ((rc = v->store->ops->user_get(v->store, tenant, user, &row, err)) != CU_OK)
+    if ((rc = cu_store_user_get(v->store, tenant, user, &row, err)) != CU_OK)
         goto out;
     if (row.totp_pending.data == NULL) {
         rc = cu_err_set(err, CU_ERR_CONFLICT, "no TOTP enrolment is pending: enroll first");

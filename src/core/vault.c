@@ -20,7 +20,7 @@
 
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out)
 {
-    v->store->ops->commit_stats(v->store, out);
+    cu_store_commit_stats(v->store, out);
     pthread_mutex_lock(&v->commit_lock);
     out->groups = v->groups;
     out->requests = v->grouped;
@@ -64,7 +64,7 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
     if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = make_path(dbpath, sizeof(dbpath), opts->data_dir, CU_DB_FILE, err)) != CU_OK)
+        (rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
         return rc;
     if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST)
         return cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
@@ -78,16 +78,16 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     /* The key file first: a database must never exist without the key that opens it. */
     if ((rc = cu_keyring_save(ring, kpath, err)) != CU_OK)
         goto out;
-    if ((rc = cu_store_sqlite_open(dbpath, &store, err)) != CU_OK)
+    if ((rc = cu_store_open(dbpath, &store, err)) != CU_OK)
         goto out;
     op.type = CU_OP_MASTER_ADD;
     op.u.master.version = cu_keyring_newest(ring);
     op.u.master.created_at = cu_clock_now();
     cu_keyring_check(cu_keyring_get(ring, op.u.master.version), op.u.master.check);
-    rc = store->ops->apply(store, &op, 1, err);
+    rc = cu_store_apply(store, &op, 1, err);
 out:
     if (store)
-        store->ops->close(store);
+        cu_store_close(store);
     cu_keyring_free(ring);
     return rc;
 }
@@ -101,7 +101,7 @@ static cu_rc verify_ring(cu_vault *v, cu_err *err)
     size_t n = 0, nkeys = 0, i;
     cu_rc rc;
 
-    rc = v->store->ops->master_list(v->store, &versions, &checks, &n, err);
+    rc = cu_store_master_list(v->store, &versions, &checks, &n, err);
     if (rc != CU_OK)
         return rc;
     v->master_version = 0;
@@ -124,7 +124,7 @@ static cu_rc verify_ring(cu_vault *v, cu_err *err)
         rc = cu_err_set(err, CU_ERR_KEY, "the key file holds no master key of this database");
         goto out;
     }
-    rc = v->store->ops->key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+    rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
     for (i = 0; rc == CU_OK && i < nkeys; i++)
         if (cu_keyring_get(v->ring, keys[i].parent_version) == NULL)
             rc = cu_err_set(err, CU_ERR_KEY, "master key version %u is missing from the key file",
@@ -219,7 +219,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
     if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = make_path(dbpath, sizeof(dbpath), opts->data_dir, CU_DB_FILE, err)) != CU_OK)
+        (rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
         return rc;
     if (stat(dbpath, &st) != 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND,
@@ -240,7 +240,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
         goto out;
     if ((rc = cu_keyring_load(kpath, opts->passphrase, &v->ring, err)) != CU_OK)
         goto out;
-    if ((rc = cu_store_sqlite_open(dbpath, &v->store, err)) != CU_OK)
+    if ((rc = cu_store_open(dbpath, &v->store, err)) != CU_OK)
         goto out;
     if ((rc = verify_ring(v, err)) != CU_OK)
         goto out;
@@ -273,7 +273,7 @@ void cu_vault_close(cu_vault *v)
         (void)cu_audit_sign_tails(v, 0, NULL, &ignored);
     }
     if (v->store)
-        v->store->ops->close(v->store);
+        cu_store_close(v->store);
     cu_keyring_free(v->ring);
     cu_heads_free(v->heads);
     cu_secure_free(v->audit_sk);
@@ -364,8 +364,8 @@ cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const cha
     cu_key_wipe(&ik);
     if (rc == CU_OK && out != NULL)
         tenant_from_store(&ops[0].u.tenant, out);
-    for (size_t i = 1; i < 4; i++)
-        free(ops[i].u.key.wrapped.data); /* free(NULL) where a step failed first */
+    for (size_t i = 1; i < 4; i++) /* ops[4..]: the caller's */
+        cu_store_op_cleanup(&ops[i]);
     free(ops);
     return rc;
 }
@@ -382,7 +382,7 @@ cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out
     cu_rc rc;
 
     (void)ctx;
-    rc = v->store->ops->tenant_get(v->store, tenant, &st, err);
+    rc = cu_store_tenant_get(v->store, tenant, &st, err);
     if (rc == CU_OK)
         tenant_from_store(&st, out);
     return rc;
@@ -396,7 +396,7 @@ cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n,
     cu_rc rc;
 
     (void)ctx;
-    rc = v->store->ops->tenant_list(v->store, &list, &cnt, err);
+    rc = cu_store_tenant_list(v->store, &list, &cnt, err);
     if (rc != CU_OK)
         return rc;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
@@ -415,7 +415,7 @@ cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n,
 cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err)
 {
     cu_store_tenant st;
-    cu_rc rc = v->store->ops->tenant_get(v->store, tenant, &st, err);
+    cu_rc rc = cu_store_tenant_get(v->store, tenant, &st, err);
 
     if (rc != CU_OK)
         return rc;

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 #include "util.h"
 
 #define NREADERS 8
@@ -75,8 +75,7 @@ static void p_commit_stats(cu_store *s, cu_commit_stats *out)
 FWD(audit_head, (cu_store * s, cu_id t, uint64_t *seq, uint8_t hash[32], cu_err *err),
     (r, t, seq, hash, err))
 FWD(audit_list,
-    (cu_store * s, cu_id t, const cu_audit_filter *f, cu_audit_entry **out, size_t *n,
-     cu_err *err),
+    (cu_store * s, cu_id t, const cu_audit_filter *f, cu_audit_entry **out, size_t *n, cu_err *err),
     (r, t, f, out, n, err))
 FWD(audit_scan,
     (cu_store * s, cu_id t, uint64_t from, int (*fn)(void *, const cu_audit_entry *), void *arg,
@@ -143,7 +142,7 @@ FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *e
 FWD(session_get, (cu_store * s, const uint8_t h[32], cu_store_session *out, cu_err *err),
     (r, h, out, err))
 
-static const cu_store_ops pool_ops = {
+const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
     .close = p_close,
@@ -189,7 +188,7 @@ cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
 
     if (p == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    p->base.ops = &pool_ops;
+    p->base.ops = &cu_store_sqlite_pool;
     /* The writer first: it creates the file and runs the migrations the readers expect. */
     rc = cu_store_sqlite_open_single(path, &p->w, err);
     for (size_t i = 0; rc == CU_OK && i < NREADERS; i++)

@@ -28,6 +28,11 @@ typedef enum cu_key_kind {
     CU_KEY_SUBJECT = 4  /* owner: the subject id; parent: the tenant key version */
 } cu_key_kind;
 
+/* The restricted flag of a subject (cu_store_subject.restricted, CU_OP_SUBJECT_RESTRICT): 0 free,
+ * 1 restricted (P-DSR-5), or found under age while a hold covers it: restricted, erased by the
+ * sweep once no hold covers it, and never lowered by CU_OP_SUBJECT_RESTRICT (P-AGE-2). */
+#define CU_SUBJECT_UNDER_AGE 2
+
 typedef struct cu_blob {
     uint8_t *data;
     size_t len;
@@ -255,8 +260,9 @@ typedef enum cu_store_op_type {
     CU_OP_USER_SESSIONS_END, /* session (tenant_id, user_id, token_hash): every session of the
                                 user but the one of token_hash (all zero: none kept) */
     CU_OP_AUDIT_KEY_PUT,     /* audit_key: the audit signing key's public half (replaces) */
-    CU_OP_POLICY_GRANT       /* flag (tenant_id, value, at): whether the tenant's admins may
+    CU_OP_POLICY_GRANT,      /* flag (tenant_id, value, at): whether the tenant's admins may
                                 bind its policy (replaces) */
+    CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
 /* What a CU_OP_RESEAL seals again (columns in the order of old[] and ct[]). */
@@ -445,8 +451,9 @@ typedef struct cu_store_ops {
     /* Owners of a digest in a scope. Caller frees *ids. */
     cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope,
                         const uint8_t digest[32], cu_id **ids, size_t *n, cu_err *err);
-    /* Moves every committed page into the database file and truncates the WAL, so bytes that
-     * a transaction deleted (a destroyed key) no longer exist in any file (P-DSR-4). */
+    /* Makes the effect of committed deletes final in every file the backend keeps, so bytes
+     * that a transaction deleted (a destroyed key) no longer exist in any of them (P-DSR-4).
+     * SQLite: moves the WAL into the database file and truncates it. */
     cu_rc (*checkpoint)(cu_store *s, cu_err *err);
     /* The spec of a collection; CU_ERR_NOT_FOUND if none is declared. Caller frees *spec. */
     cu_rc (*collection_get)(cu_store *s, cu_id tenant, const char *name, char **spec,
@@ -474,22 +481,79 @@ struct cu_store {
     const cu_store_ops *ops;
 };
 
-extern const cu_store_ops cu_store_sqlite;
+/* Opens the store at location, picking the backend from it: a file path is a SQLite database
+ * (created if missing, its schema upgraded); a "postgresql://" URL is refused until that backend
+ * exists (CU_ERR_INVALID). Close with cu_store_close. */
+cu_rc cu_store_open(const char *location, cu_store **out, cu_err *err);
+/* Closes s; NULL is a no-op. */
+void cu_store_close(cu_store *s);
+/* The location of a data directory's own store (its embedded database), into out. */
+cu_rc cu_store_location(const char *data_dir, char *out, size_t cap, cu_err *err);
 
-/* Opens the SQLite store at path (creating it), upgrading its schema to the newest version:
- * one writer connection for apply() and a pool of reader connections for everything else, so
- * reads go on while a commit waits for its fsync (WAL gives each read a committed snapshot). */
-cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err);
-/* The same with a single connection for everything. */
-cu_rc cu_store_sqlite_open_single(const char *path, cu_store **out, cu_err *err);
-/* A read-only connection to a database already at the newest schema (pool members). */
-cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err);
+/* Thin wrappers: cu_store_x(s, ...) is s->ops->x(s, ...), documented in cu_store_ops. */
+cu_rc cu_store_apply(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+cu_rc cu_store_policy_grant_get(cu_store *s, cu_id tenant, int *admins, cu_err *err);
+cu_rc cu_store_audit_key_get(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
+                             cu_err *err);
+cu_rc cu_store_audit_head(cu_store *s, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
+cu_rc cu_store_audit_list(cu_store *s, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
+                          size_t *n, cu_err *err);
+cu_rc cu_store_audit_scan(cu_store *s, cu_id tenant, uint64_t from,
+                          int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+cu_rc cu_store_audit_seq_before(cu_store *s, cu_id tenant, int64_t before_ms, uint64_t *seq,
+                                cu_err *err);
+cu_rc cu_store_audit_checkpoints(cu_store *s, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
+                                 cu_err *err);
+cu_rc cu_store_policy_get(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
+cu_rc cu_store_policy_at(cu_store *s, cu_id tenant, unsigned *version, char **text,
+                         int64_t *created_at, cu_err *err);
+cu_rc cu_store_record_meta_list(cu_store *s, cu_id tenant, cu_id after, size_t limit,
+                                cu_store_record_meta **out, size_t *n, cu_err *err);
+cu_rc cu_store_subject_state(cu_store *s, cu_id tenant, cu_id subject, int *restricted,
+                             int64_t *last_activity, cu_err *err);
+cu_rc cu_store_subject_ids(cu_store *s, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
+                           size_t *n, cu_err *err);
+cu_rc cu_store_consent_list(cu_store *s, cu_id tenant, cu_id subject, const char *purpose,
+                            cu_store_consent **out, size_t *n, cu_err *err);
+cu_rc cu_store_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
+void cu_store_commit_stats(cu_store *s, cu_commit_stats *out);
+cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
+                           cu_err *err);
+cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);
+cu_rc cu_store_tenant_list(cu_store *s, cu_store_tenant **out, size_t *n, cu_err *err);
+cu_rc cu_store_key_get(cu_store *s, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
+                       cu_store_key *out, cu_err *err);
+cu_rc cu_store_key_list(cu_store *s, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
+                        cu_err *err);
+cu_rc cu_store_subject_get(cu_store *s, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
+cu_rc cu_store_record_get(cu_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
+cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
+                                     size_t *n, cu_err *err);
+cu_rc cu_store_blind_find(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
+                          cu_id **ids, size_t *n, cu_err *err);
+cu_rc cu_store_checkpoint(cu_store *s, cu_err *err);
+cu_rc cu_store_collection_get(cu_store *s, cu_id tenant, const char *name, char **spec,
+                              cu_err *err);
+cu_rc cu_store_apikey_get(cu_store *s, cu_id id, cu_store_apikey *out, cu_err *err);
+cu_rc cu_store_apikey_list(cu_store *s, cu_id tenant, cu_store_apikey **out, size_t *n,
+                           cu_err *err);
+cu_rc cu_store_user_get(cu_store *s, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
+cu_rc cu_store_user_find(cu_store *s, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
+                         cu_err *err);
+cu_rc cu_store_user_list(cu_store *s, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
+cu_rc cu_store_session_get(cu_store *s, const uint8_t token_hash[32], cu_store_session *out,
+                           cu_err *err);
 
-/* For migration tests: opens (creating) a SQLite store and migrates it only up to version. */
-cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err);
+/* P-RET-5, the one definition of hold coverage (docs/store.md): whether h, in force, covers
+ * the record (record != 0, of that subject, 0 for the tenant's own) or the subject as a whole
+ * (record 0: a hold on the subject or on any of its records). A tenant-wide hold covers
+ * everything. */
+int cu_store_hold_covers(const cu_store_hold *h, cu_id subject, cu_id record);
 
-/* The newest schema version this build knows. */
-int cu_store_sqlite_schema_version(void);
+/* Frees what an op a caller built owns, by its type: every blob (data), and a record's or a
+ * reseal's field array with its names and ciphertexts; zeroes the op. Pointers to text
+ * (names, specs, policy text, scope) are borrowed and not freed. */
+void cu_store_op_cleanup(cu_store_op *op);
 
 /* Releases what reads return. NULL is a no-op; the structs themselves are the caller's. */
 void cu_store_key_cleanup(cu_store_key *k);

@@ -1,0 +1,233 @@
+/*
+ * sqlite_int.h: what the files of the SQLite backend share, and nothing else includes.
+ *
+ * sqlite_stmt.c holds every statement (prepared from the constants of sq_stmt_sql, never from
+ * input) and the helpers that bind and run them; sqlite_schema.c the migrations, opening and
+ * closing; sqlite_write.c apply(), dispatched by a table indexed by op kind; sqlite_read.c and
+ * sqlite_read_log.c the reads. Each connection's calls are serialized by its mutex.
+ */
+#ifndef CU_SQLITE_INT_H
+#define CU_SQLITE_INT_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "store_sqlite.h"
+
+enum stmt_id {
+    S_BEGIN,
+    S_BEGIN_READ,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_MASTER_ADD,
+    S_MASTER_LIST,
+    S_TENANT_PUT,
+    S_TENANT_STATE,
+    S_TENANT_GET,
+    S_TENANT_LIST,
+    S_KEY_PUT,
+    S_KEY_REWRAP,
+    S_KEY_DELETE,
+    S_KEY_GET_LATEST,
+    S_KEY_GET,
+    S_KEY_LIST,
+    S_SUBJECT_PUT,
+    S_SUBJECT_DELETE,
+    S_SUBJECT_RECORDS_BLIND_DELETE,
+    S_SUBJECT_RECORDS_DELETE,
+    S_SUBJECT_GET,
+    S_RECORD_PUT,
+    S_RECORD_REPLACE,
+    S_RECORD_DELETE,
+    S_RECORD_GET,
+    S_RECORD_BY_SUBJECT,
+    S_FIELDS_DELETE,
+    S_FIELD_PUT,
+    S_FIELDS_GET,
+    S_BLIND_PUT,
+    S_BLIND_DELETE,
+    S_BLIND_FIND,
+    S_COLLECTION_PUT,
+    S_COLLECTION_GET,
+    S_APIKEY_PUT,
+    S_APIKEY_REVOKE,
+    S_APIKEY_GET,
+    S_APIKEY_LIST,
+    S_USER_PUT,
+    S_USER_SESSIONS_DELETE,
+    S_USER_DELETE,
+    S_USER_TOTP_PENDING,
+    S_USER_TOTP_ENABLE,
+    S_USER_LOGIN_FAILED,
+    S_USER_LOGIN_OK,
+    S_USER_GET,
+    S_USER_FIND,
+    S_USER_LIST,
+    S_SESSION_PUT,
+    S_SESSION_DELETE,
+    S_SESSION_PURGE,
+    S_SESSION_GET,
+    S_SESSION_TOUCH,
+    S_SESSION_PURGE_ALL,
+    S_USER_SESSIONS_END,
+    S_AUDIT_APPEND,
+    S_AUDIT_HEAD,
+    S_AUDIT_LIST,
+    S_AUDIT_SCAN,
+    S_AUDIT_BEFORE,
+    S_AUDIT_PRUNE,
+    S_CKPT_PUT,
+    S_AUDIT_KEY_PUT,
+    S_AUDIT_KEY_GET,
+    S_POLICY_GRANT_PUT,
+    S_POLICY_GRANT_GET,
+    S_CKPT_LIST,
+    S_POLICY_PUT,
+    S_POLICY_GET,
+    S_POLICY_AT,
+    S_SUBJECT_RESTRICT,
+    S_SUBJECT_TOUCH,
+    S_SUBJECT_CONSENTS_DELETE,
+    S_CONSENT_PUT,
+    S_CONSENT_LIST,
+    S_CONSENT_LAST,
+    S_HOLD_PUT,
+    S_HOLD_RELEASE,
+    S_HOLD_LIST,
+    S_RECORD_ANONYMIZE,
+    S_RECORD_EXPIRE,
+    S_RECORD_META,
+    S_SUBJECT_IDS,
+    S_SUBJECT_STATE,
+    S_HELD_RECORD,
+    S_HELD_SUBJECT,
+    S_HELD_TENANT,
+    S_HELD_TENANT_WIDE,
+    S_SUBJECT_KEY_EXISTS,
+    S_T_SESSIONS_DELETE,
+    S_T_USERS_DELETE,
+    S_T_APIKEYS_DELETE,
+    S_T_CONSENTS_DELETE,
+    S_T_CONSENTS_UNHELD_DELETE,
+    S_T_CLOSE,
+    S_T_BLIND_DELETE,
+    S_T_FIELDS_DELETE,
+    S_T_RECORDS_DELETE,
+    S_T_SUBJECTS_DELETE,
+    S_T_HOLDS_DELETE,
+    S_T_COLLECTIONS_DELETE,
+    S_T_KEYS_DELETE,
+    S_RESEAL_RECORD,
+    S_RESEAL_FIELD,
+    S_RESEAL_HOLD,
+    S_RESEAL_USER_EMAIL,
+    S_RESEAL_USER_TOTP,
+    S_RESEAL_USER_PENDING,
+    S_DATA_KEY_DESTROY,
+    S__COUNT
+};
+
+extern const char *const sq_stmt_sql[S__COUNT];
+
+typedef struct sqlite_store {
+    cu_store base; /* must be first */
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    cu_commit_stats stats; /* guarded by lock */
+    sqlite3_stmt *stmts[S__COUNT];
+} sqlite_store;
+
+/* Maps a SQLite result code to a cu_rc with err set ("could not <what>: ..."). */
+cu_rc sq_db_error(sqlite_store *s, int src, cu_err *err, const char *what);
+/* Returns the cached statement id, reset and with bindings cleared, or NULL. */
+sqlite3_stmt *sq_stmt(sqlite_store *s, enum stmt_id id);
+int sq_bind_id(sqlite3_stmt *st, int i, cu_id id);
+int sq_bind_blob(sqlite3_stmt *st, int i, const cu_blob *b);
+/* Copies a blob column into out (caller frees out->data). */
+cu_rc sq_blob_copy(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err);
+/* A nullable blob column: NULL leaves out->data NULL. */
+cu_rc sq_blob_copy_opt(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err);
+/* Runs a statement that returns no rows (st NULL: the prepare's error). */
+cu_rc sq_run(sqlite_store *s, sqlite3_stmt *st, cu_err *err, const char *what);
+cu_rc sq_exec_ddl(sqlite_store *s, const char *sql, cu_err *err, const char *what);
+/* The statement id with its two leading (tenant, id) parameters bound, or NULL. */
+sqlite3_stmt *sq_stmt_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj);
+void sq_text_col(sqlite3_stmt *st, int col, char *out, size_t cap);
+/* A 32-byte blob column; another length reads as zeros. */
+void sq_blob32_col(sqlite3_stmt *st, int col, uint8_t out[32]);
+/* Collects column 0 of every row of a prepared, bound statement as ids. */
+cu_rc sq_collect_ids(sqlite_store *s, sqlite3_stmt *st, cu_id **ids, size_t *n, cu_err *err,
+                     const char *what);
+
+/* Reads one row of a statement into the element at row (zeroed); CU_OK or an error, after
+ * which the element must still be safe to release. */
+typedef cu_rc (*row_reader)(sqlite3_stmt *st, void *row, cu_err *err);
+/* Steps a prepared, bound statement and collects every row, read by fn into elements of sz
+ * bytes, into *out (the caller frees it, after free_fn on each element if the rows own memory)
+ * and *n. Called with s->lock held; resets the statement. On failure releases what it read
+ * with free_fn (or free). */
+cu_rc sq_collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+                      const char *what);
+/* Takes the lock and collects every row of statement id, with tenant bound as ?1 if it has
+ * parameters (see sq_collect_rows). */
+cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_reader fn,
+              void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+              const char *what);
+
+/* The ops of one connection, by file. */
+cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
+void sq_commit_stats(cu_store *base, cu_commit_stats *out);
+void sq_close(cu_store *base);
+cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
+void sq_commit_stats(cu_store *base, cu_commit_stats *out);
+cu_rc sq_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
+cu_rc sq_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints, cu_err *err);
+cu_rc sq_policy_grant_get(cu_store *base, cu_id tenant, int *admins, cu_err *err);
+cu_rc sq_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
+                    size_t *n, cu_err *err);
+cu_rc sq_audit_scan(cu_store *base, cu_id tenant, uint64_t from,
+                    int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+cu_rc sq_audit_seq_before(cu_store *base, cu_id tenant, int64_t before_ms, uint64_t *seq,
+                          cu_err *err);
+cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
+                           cu_err *err);
+cu_rc sq_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text, cu_err *err);
+cu_rc sq_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
+                   int64_t *created_at, cu_err *err);
+cu_rc sq_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limit,
+                          cu_store_record_meta **out, size_t *n, cu_err *err);
+cu_rc sq_subject_ids(cu_store *base, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
+                     size_t *n, cu_err *err);
+cu_rc sq_subject_state(cu_store *base, cu_id tenant, cu_id subject, int *restricted,
+                       int64_t *last_activity, cu_err *err);
+cu_rc sq_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *purpose,
+                      cu_store_consent **out, size_t *n, cu_err *err);
+cu_rc sq_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
+cu_rc sq_master_list(cu_store *base, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
+                     cu_err *err);
+cu_rc sq_tenant_get(cu_store *base, cu_id id, cu_store_tenant *out, cu_err *err);
+cu_rc sq_tenant_list(cu_store *base, cu_store_tenant **out, size_t *n, cu_err *err);
+cu_rc sq_key_get(cu_store *base, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
+                 cu_store_key *out, cu_err *err);
+cu_rc sq_key_list(cu_store *base, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
+                  cu_err *err);
+cu_rc sq_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
+cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
+cu_rc sq_record_ids_by_subject(cu_store *base, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,
+                               cu_err *err);
+cu_rc sq_blind_find(cu_store *base, cu_id tenant, const char *scope, const uint8_t digest[32],
+                    cu_id **ids, size_t *n, cu_err *err);
+cu_rc sq_collection_get(cu_store *base, cu_id tenant, const char *name, char **spec, cu_err *err);
+cu_rc sq_checkpoint(cu_store *base, cu_err *err);
+cu_rc sq_apikey_get(cu_store *base, cu_id id, cu_store_apikey *out, cu_err *err);
+cu_rc sq_apikey_list(cu_store *base, cu_id tenant, cu_store_apikey **out, size_t *n, cu_err *err);
+cu_rc sq_user_get(cu_store *base, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
+cu_rc sq_user_find(cu_store *base, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
+                   cu_err *err);
+cu_rc sq_user_list(cu_store *base, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
+cu_rc sq_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_session *out,
+                     cu_err *err);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * sqlite_schema.c: the embedded SQLite backend of the store: schema, opening, closing.
+ *
+ * One connection in WAL mode with synchronous=FULL (a commit is on disk before apply returns),
+ * foreign keys on, and secure_delete on, so that the bytes of a deleted row (a destroyed
+ * subject key, P-DSR-4) are overwritten in the database file rather than left in free pages.
+ * Every statement is a prepared constant; no SQL is ever assembled from input. tenant_id leads
+ * every primary key.
+ *
+ * Thread safety: one mutex serializes every call, because a connection's prepared statements
+ * cannot be shared. The group-commit writer (DESIGN.md, Writes) sits above this and hands it
+ * batches.
+ *
+ * Schema versions live in PRAGMA user_version; migrations[i] upgrades version i to i + 1, each
+ * in its own transaction with the version bump, so a data directory from an older build opens
+ * and upgrades.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "sqlite_int.h"
+#include "util.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
+    "CREATE TABLE master_keys("
+    "  version INTEGER PRIMARY KEY, check_value BLOB NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE tenants("
+    "  tenant_id INTEGER PRIMARY KEY, name TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE keys("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), kind INTEGER NOT NULL,"
+    "  owner_id INTEGER NOT NULL, version INTEGER NOT NULL, parent_version INTEGER NOT NULL,"
+    "  wrapped BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, kind, owner_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE subjects("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), subject_id INTEGER NOT NULL,"
+    "  key_version INTEGER NOT NULL, created_at INTEGER NOT NULL, profile BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;"
+    "CREATE TABLE records("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), record_id INTEGER NOT NULL,"
+    "  collection TEXT NOT NULL, subject_id INTEGER, key_version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, doc BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, record_id),"
+    "  FOREIGN KEY(tenant_id, subject_id) REFERENCES subjects(tenant_id, subject_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at);"
+    "CREATE TABLE record_fields("
+    "  tenant_id INTEGER NOT NULL, record_id INTEGER NOT NULL, field TEXT NOT NULL,"
+    "  ct BLOB NOT NULL, PRIMARY KEY(tenant_id, record_id, field),"
+    "  FOREIGN KEY(tenant_id, record_id) REFERENCES records(tenant_id, record_id)"
+    "    ON DELETE CASCADE) WITHOUT ROWID;"
+    "CREATE TABLE blind_index("
+    "  tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
+    "  owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(tenant_id, scope, digest, owner_id)) WITHOUT ROWID;"
+    "CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id);"
+    "CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest) WHERE uniq = 1;",
+
+    /* 1 -> 2: declared field classes per collection. */
+    "CREATE TABLE collections("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), name TEXT NOT NULL,"
+    "  spec TEXT NOT NULL, PRIMARY KEY(tenant_id, name)) WITHOUT ROWID;",
+
+    /* 2 -> 3: API keys, users and sessions (P-ACC-1 .. P-ACC-6). API keys of tenant 0 are the
+     * operator's, hence no foreign key on their tenant; authentication finds a key by its id
+     * alone. Sessions are found by the hash of their token alone. */
+    "CREATE TABLE api_keys("
+    "  tenant_id INTEGER NOT NULL, key_id INTEGER NOT NULL, role INTEGER NOT NULL,"
+    "  name TEXT NOT NULL, secret_hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(tenant_id, key_id)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX api_keys_by_id ON api_keys(key_id);"
+    "CREATE TABLE users("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), user_id INTEGER NOT NULL,"
+    "  role INTEGER NOT NULL, email_digest BLOB NOT NULL, email BLOB NOT NULL,"
+    "  key_version INTEGER NOT NULL, password_hash TEXT NOT NULL,"
+    "  totp_secret BLOB, totp_key_version INTEGER NOT NULL DEFAULT 0,"
+    "  totp_pending BLOB, totp_pending_key_version INTEGER NOT NULL DEFAULT 0,"
+    "  totp_enabled INTEGER NOT NULL DEFAULT 0, totp_last_step INTEGER NOT NULL DEFAULT 0,"
+    "  failures INTEGER NOT NULL DEFAULT 0, window_start INTEGER NOT NULL DEFAULT 0,"
+    "  locked_until INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, user_id), UNIQUE(tenant_id, email_digest)) WITHOUT ROWID;"
+    "CREATE TABLE sessions("
+    "  token_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, user_id INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  FOREIGN KEY(tenant_id, user_id) REFERENCES users(tenant_id, user_id) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX sessions_by_user ON sessions(tenant_id, user_id, expires_at);",
+
+    /* 3 -> 4: the audit log and its signed checkpoints (P-AUD-1, P-AUD-2). No foreign key to
+     * tenants: tenant 0 is the platform's log, and a purged tenant's entries stay. */
+    "CREATE TABLE audit_log("
+    "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, purpose TEXT NOT NULL,"
+    "  source TEXT NOT NULL, request_id TEXT NOT NULL, outcome TEXT NOT NULL,"
+    "  prev BLOB NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX audit_by_time ON audit_log(tenant_id, at);"
+    "CREATE TABLE audit_checkpoints("
+    "  tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, anchor INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, hash BLOB NOT NULL, sig BLOB NOT NULL,"
+    "  PRIMARY KEY(tenant_id, seq, anchor)) WITHOUT ROWID;",
+
+    /* 4 -> 5: each tenant's privacy policy, versioned (the YAML text as loaded). */
+    "CREATE TABLE tenant_policies("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), version INTEGER NOT NULL,"
+    "  text TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, version)) WITHOUT ROWID;",
+
+    /* 5 -> 6: the policy enforced (P-RET-1 .. P-RET-6, P-CON-2, P-DSR-5): a tenant's end of
+     * subscription, a subject's restriction and last activity, anonymized records, the consent
+     * ledger (ids and purpose names only) and legal holds (the reason sealed). */
+    "ALTER TABLE tenants ADD COLUMN terminated_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subjects ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subjects ADD COLUMN last_activity INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE records ADD COLUMN anonymized INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE consents("
+    "  seq INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id),"
+    "  subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, action INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, source TEXT NOT NULL, policy_version TEXT NOT NULL);"
+    "CREATE INDEX consents_by_subject ON consents(tenant_id, subject_id, purpose, seq);"
+    "CREATE TABLE holds("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), hold_id INTEGER NOT NULL,"
+    "  subject_id INTEGER NOT NULL, record_id INTEGER NOT NULL, reason BLOB NOT NULL,"
+    "  key_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    "  released_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(tenant_id, hold_id)) WITHOUT ROWID;",
+
+    /* 6 -> 7: why a hold was released, sealed like its reason. */
+    "ALTER TABLE holds ADD COLUMN release_reason BLOB;",
+
+    /* 7 -> 8: the audit signing key's public half, so that a replaced or lost DIR/audit.key is
+     * noticed at open (P-AUD-2). */
+    "CREATE TABLE audit_key("
+    "  id INTEGER PRIMARY KEY CHECK(id = 1), public_key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    /* ... and each record's write version, bound into its AAD, and the digest of the
+     * ciphertext a write stored, kept in its audit entry (verify --deep finds a rollback). */
+    "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit_log ADD COLUMN digest BLOB;"
+    /* ... and whether the owner lets the tenant's admins bind its policy (P-RET-4). */
+    "CREATE TABLE policy_grants("
+    "  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(tenant_id),"
+    "  admins INTEGER NOT NULL, at INTEGER NOT NULL);",
+};
+
+cu_rc sq_checkpoint(cu_store *base, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int src, log = 0, done = 0;
+
+    pthread_mutex_lock(&s->lock);
+    src = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    pthread_mutex_unlock(&s->lock);
+    if (src != SQLITE_OK)
+        return sq_db_error(s, src, err, "checkpoint");
+    if (log != done)
+        return cu_err_set(err, CU_ERR_STORE, "checkpoint incomplete: %d of %d frames", done, log);
+    return CU_OK;
+}
+
+static cu_rc schema_version(sqlite_store *s, int *version, cu_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_OK)
+        return sq_db_error(s, src, err, "read schema version");
+    return CU_OK;
+}
+
+/* Upgrades the schema one version at a time up to target, each step atomic with its bump. */
+static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
+{
+    static const char *const bump[] = {
+        "PRAGMA user_version = 1", "PRAGMA user_version = 2", "PRAGMA user_version = 3",
+        "PRAGMA user_version = 4", "PRAGMA user_version = 5", "PRAGMA user_version = 6",
+        "PRAGMA user_version = 7", "PRAGMA user_version = 8",
+    };
+    int version = 0;
+    cu_rc rc;
+
+    _Static_assert(CU_ARRAY_LEN(bump) == CU_ARRAY_LEN(migrations), "one bump per migration");
+    if ((rc = schema_version(s, &version, err)) != CU_OK)
+        return rc;
+    if (version > (int)CU_ARRAY_LEN(migrations))
+        return cu_err_set(err, CU_ERR_STORE,
+                          "database schema version %d is newer than this build knows (%d)", version,
+                          (int)CU_ARRAY_LEN(migrations));
+    for (; version < target; version++) {
+        if ((rc = sq_exec_ddl(s, "BEGIN IMMEDIATE", err, "begin migration")) != CU_OK)
+            return rc;
+        rc = sq_exec_ddl(s, migrations[version], err, "migrate schema");
+        if (rc == CU_OK)
+            rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
+        if (rc == CU_OK)
+            rc = sq_exec_ddl(s, "COMMIT", err, "commit migration");
+        if (rc != CU_OK) {
+            cu_err ignored;
+            (void)sq_exec_ddl(s, "ROLLBACK", &ignored, "roll back");
+            return rc;
+        }
+    }
+    return CU_OK;
+}
+
+void sq_close(cu_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* SQLite creates a database with mode 0644 less the umask; create it 0600 first, since the
+ * WAL and shm files copy the database file's mode. */
+static cu_rc create_private(const char *path, cu_err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0)
+        return cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,
+                          strerror(errno));
+    close(fd);
+    return CU_OK;
+}
+
+cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err)
+{
+    static const char *const pragmas = "PRAGMA journal_mode = WAL;"
+                                       "PRAGMA synchronous = FULL;"
+                                       "PRAGMA foreign_keys = ON;"
+                                       "PRAGMA secure_delete = ON;"
+                                       "PRAGMA busy_timeout = 10000;";
+    sqlite_store *s;
+    cu_rc rc;
+    int src;
+
+    if ((rc = create_private(path, err)) != CU_OK)
+        return rc;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    s->base.ops = &cu_store_sqlite;
+    pthread_mutex_init(&s->lock, NULL);
+    src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if ((rc = sq_exec_ddl(s, pragmas, err, "configure database")) != CU_OK)
+        goto out;
+    rc = migrate(s, version, err);
+out:
+    if (rc != CU_OK) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return CU_OK;
+}
+
+cu_rc cu_store_sqlite_open_single(const char *path, cu_store **out, cu_err *err)
+{
+    return cu_store_sqlite_open_at(path, (int)CU_ARRAY_LEN(migrations), out, err);
+}
+
+cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err)
+{
+    sqlite_store *s;
+    int version = 0;
+    cu_rc rc;
+    int src;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    s->base.ops = &cu_store_sqlite;
+    pthread_mutex_init(&s->lock, NULL);
+    src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if ((rc = sq_exec_ddl(s, "PRAGMA busy_timeout = 10000;", err, "configure reader")) != CU_OK)
+        goto out;
+    if ((rc = schema_version(s, &version, err)) == CU_OK &&
+        version != (int)CU_ARRAY_LEN(migrations))
+        rc = cu_err_set(err, CU_ERR_STORE, "reader sees schema version %d, not %d", version,
+                        (int)CU_ARRAY_LEN(migrations));
+out:
+    if (rc != CU_OK) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return CU_OK;
+}
+
+int cu_store_sqlite_schema_version(void)
+{
+    return (int)CU_ARRAY_LEN(migrations);
+}
+
+const cu_store_ops cu_store_sqlite = {
+    .name = "sqlite-connection",
+    .open = cu_store_sqlite_open_single,
+    .close = sq_close,
+    .apply = sq_apply,
+    .commit_stats = sq_commit_stats,
+    .audit_head = sq_audit_head,
+    .audit_key_get = sq_audit_key_get,
+    .policy_grant_get = sq_policy_grant_get,
+    .audit_list = sq_audit_list,
+    .audit_scan = sq_audit_scan,
+    .audit_seq_before = sq_audit_seq_before,
+    .audit_checkpoints = sq_audit_checkpoints,
+    .policy_get = sq_policy_get,
+    .policy_at = sq_policy_at,
+    .record_meta_list = sq_record_meta_list,
+    .subject_ids = sq_subject_ids,
+    .subject_state = sq_subject_state,
+    .consent_list = sq_consent_list,
+    .hold_list = sq_hold_list,
+    .master_list = sq_master_list,
+    .tenant_get = sq_tenant_get,
+    .tenant_list = sq_tenant_list,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .subject_get = sq_subject_get,
+    .record_get = sq_record_get,
+    .record_ids_by_subject = sq_record_ids_by_subject,
+    .blind_find = sq_blind_find,
+    .collection_get = sq_collection_get,
+    .checkpoint = sq_checkpoint,
+    .apikey_get = sq_apikey_get,
+    .apikey_list = sq_apikey_list,
+    .user_get = sq_user_get,
+    .user_find = sq_user_find,
+    .user_list = sq_user_list,
+    .session_get = sq_session_get,
+};

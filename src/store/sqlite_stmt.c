@@ -1,0 +1,504 @@
+/*
+ * sqlite_stmt.c: every statement of the SQLite backend, and the helpers that bind and run them.
+ *
+ * Every statement is a constant of sq_stmt_sql, prepared once per connection and cached
+ * (SQLITE_PREPARE_PERSISTENT); no SQL is ever assembled from input. The rules a backend must
+ * keep inside its write transaction (docs/store.md) are written here; the numbers they compare
+ * against are store.h's named constants, bound as parameters by sqlite_write.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "sqlite_int.h"
+#include "util.h"
+
+#define AUDIT_COLS                                                                                 \
+    "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome, prev, hash," \
+    " digest"
+#define APIKEY_COLS "tenant_id, key_id, role, name, secret_hash, created_at, revoked_at"
+#define USER_COLS                                                                                  \
+    "tenant_id, user_id, role, email_digest, email, key_version, password_hash, totp_secret,"      \
+    " totp_key_version, totp_pending, totp_pending_key_version, totp_enabled, totp_last_step,"     \
+    " failures, window_start, locked_until, created_at"
+/* A failure at ?3 opens a new window when the window (?4 seconds) has passed or a lockout
+ * has ended. */
+/*
+ * P-RET-5, hold coverage, the SQL twin of cu_store_hold_covers (docs/store.md): whether the hold
+ * h, in force, covers record R of subject S (R "0": the subject as a whole, any hold on it or
+ * on one of its records). A tenant-wide hold (no subject, no record) covers everything; a hold
+ * on a record names the record's subject too. S and R are SQL expressions; a NULL S (a record
+ * without a subject) matches no subject hold.
+ */
+#define HOLD_COVERS(S, R)                                                                          \
+    "(h.released_at = 0 AND ((h.subject_id = 0 AND h.record_id = 0)"                               \
+    " OR (" R " <> 0 AND h.record_id = " R ")"                                                     \
+    " OR (" S " <> 0 AND h.subject_id = " S " AND (" R " = 0 OR h.record_id = 0))))"
+/* The subject of record ?2 (NULL: the tenant's own record, or none). */
+#define RECORD_SUBJECT                                                                             \
+    "(SELECT r.subject_id FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
+#define LOGIN_FRESH "(?3 >= window_start + ?4 OR (locked_until > 0 AND ?3 >= locked_until))"
+
+const char *const sq_stmt_sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ] = "BEGIN",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_MASTER_ADD] = "INSERT INTO master_keys(version, check_value, created_at) VALUES(?,?,?)",
+    [S_MASTER_LIST] = "SELECT version, check_value FROM master_keys ORDER BY version",
+    [S_TENANT_PUT] = "INSERT INTO tenants(tenant_id, name, state, created_at) VALUES(?,?,?,?)",
+    [S_TENANT_STATE] = "UPDATE tenants SET state = ?2,"
+                       " terminated_at = CASE WHEN ?3 > 0 THEN ?3 ELSE terminated_at END"
+                       " WHERE tenant_id = ?1",
+    [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at, terminated_at FROM tenants"
+                     " WHERE tenant_id = ?",
+    [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at, terminated_at FROM tenants"
+                      " ORDER BY created_at, tenant_id",
+    [S_KEY_PUT] = "INSERT INTO keys(tenant_id, kind, owner_id, version, parent_version, wrapped)"
+                  " VALUES(?1,?2,?3,?4,?5,?6)",
+    [S_KEY_REWRAP] = "UPDATE keys SET parent_version = ?5, wrapped = ?6 WHERE tenant_id = ?1"
+                     " AND kind = ?2 AND owner_id = ?3 AND version = ?4",
+    [S_KEY_DELETE] = "DELETE FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?",
+    [S_KEY_GET_LATEST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
+                         " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ?"
+                         " ORDER BY version DESC LIMIT 1",
+    [S_POLICY_AT] = "SELECT version, text, created_at FROM tenant_policies WHERE tenant_id = ?1"
+                    " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1",
+    [S_KEY_GET] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
+                  " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ? AND version = ?",
+    [S_KEY_LIST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped FROM keys"
+                   " WHERE (?1 = 0 OR tenant_id = ?1) AND (?2 = 0 OR kind = ?2)"
+                   " ORDER BY tenant_id, kind, owner_id, version",
+    [S_SUBJECT_PUT] = "INSERT INTO subjects(tenant_id, subject_id, key_version, created_at,"
+                      " profile, last_activity) VALUES(?1,?2,?3,?4,?5,?4)"
+                      " ON CONFLICT(tenant_id, subject_id)"
+                      " DO UPDATE SET key_version = ?3, profile = ?5",
+    [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id"
+                                       " IN (SELECT record_id FROM records WHERE tenant_id = ?1"
+                                       " AND subject_id = ?2)",
+    [S_SUBJECT_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND subject_id = ?",
+    [S_SUBJECT_GET] =
+        "SELECT tenant_id, subject_id, key_version, created_at, profile,"
+        " restricted, last_activity FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
+                     " key_version, created_at, updated_at, doc, version)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    /* A rewritten record is no longer anonymous: the sweep looks at it again. */
+    [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8,"
+                         " version = ?9, anonymized = 0"
+                         " WHERE tenant_id = ?1 AND record_id = ?2 AND collection = ?3"
+                         " AND subject_id IS ?4 AND created_at = ?6",
+    [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
+    [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
+                     " created_at, updated_at, doc, version FROM records"
+                     " WHERE tenant_id = ? AND record_id = ?",
+    [S_RECORD_BY_SUBJECT] = "SELECT record_id FROM records WHERE tenant_id = ? AND"
+                            " subject_id = ? ORDER BY created_at, record_id",
+    [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ? AND record_id = ?",
+    [S_FIELD_PUT] = "INSERT INTO record_fields(tenant_id, record_id, field, ct) VALUES(?,?,?,?)",
+    [S_FIELDS_GET] = "SELECT field, ct FROM record_fields WHERE tenant_id = ? AND record_id = ?"
+                     " ORDER BY field",
+    [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
+                    " VALUES(?,?,?,?,?)",
+    [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ? AND owner_id = ?",
+    [S_BLIND_FIND] = "SELECT owner_id FROM blind_index WHERE tenant_id = ? AND scope = ? AND"
+                     " digest = ? ORDER BY owner_id",
+    [S_COLLECTION_PUT] = "INSERT INTO collections(tenant_id, name, spec) VALUES(?1,?2,?3)"
+                         " ON CONFLICT(tenant_id, name) DO UPDATE SET spec = ?3",
+    [S_COLLECTION_GET] = "SELECT spec FROM collections WHERE tenant_id = ? AND name = ?",
+    [S_APIKEY_PUT] = "INSERT INTO api_keys(tenant_id, key_id, role, name, secret_hash, created_at,"
+                     " revoked_at) VALUES(?,?,?,?,?,?,0)",
+    [S_APIKEY_REVOKE] = "UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3"
+                        " ELSE revoked_at END WHERE tenant_id = ?1 AND key_id = ?2",
+    [S_APIKEY_GET] = "SELECT " APIKEY_COLS " FROM api_keys WHERE key_id = ?",
+    [S_APIKEY_LIST] = "SELECT " APIKEY_COLS " FROM api_keys WHERE tenant_id = ?"
+                      " ORDER BY created_at, key_id",
+    [S_USER_PUT] = "INSERT INTO users(tenant_id, user_id, role, email_digest, email, key_version,"
+                   " password_hash, created_at) VALUES(?,?,?,?,?,?,?,?)",
+    [S_USER_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?",
+    [S_USER_DELETE] = "DELETE FROM users WHERE tenant_id = ? AND user_id = ?",
+    [S_USER_TOTP_PENDING] = "UPDATE users SET totp_pending = ?3, totp_pending_key_version = ?4"
+                            " WHERE tenant_id = ?1 AND user_id = ?2",
+    [S_USER_TOTP_ENABLE] = "UPDATE users SET totp_secret = totp_pending,"
+                           " totp_key_version = totp_pending_key_version, totp_pending = NULL,"
+                           " totp_pending_key_version = 0, totp_enabled = 1,"
+                           " totp_last_step = MAX(totp_last_step, ?4)"
+                           " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_pending = ?3",
+    /* P-ACC-6, in one statement so that concurrent failures cannot lose a count. A new window
+     * starts when the last one has passed or a lockout has ended. Every right-hand side reads
+     * the row as it was before the update. */
+    [S_USER_LOGIN_FAILED] =
+        "UPDATE users SET"
+        " failures = CASE WHEN " LOGIN_FRESH " THEN 1 ELSE failures + 1 END,"
+        " window_start = CASE WHEN " LOGIN_FRESH " THEN ?3 ELSE window_start END,"
+        " locked_until = CASE WHEN (CASE WHEN " LOGIN_FRESH " THEN 1 ELSE failures + 1 END) >= ?5"
+        "   THEN ?3 + ?6 WHEN " LOGIN_FRESH " THEN 0 ELSE locked_until END"
+        " WHERE tenant_id = ?1 AND user_id = ?2",
+    /* P-ACC-2: the step check and its update are one statement, so two logins racing with one
+     * code cannot both pass. */
+    [S_USER_LOGIN_OK] = "UPDATE users SET failures = 0, window_start = 0, locked_until = 0,"
+                        " totp_last_step = CASE WHEN ?3 > 0 THEN ?3 ELSE totp_last_step END"
+                        " WHERE tenant_id = ?1 AND user_id = ?2"
+                        " AND (?3 = 0 OR totp_last_step < ?3) AND locked_until <= ?4",
+    [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND user_id = ?",
+    [S_USER_FIND] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND email_digest = ?",
+    [S_USER_LIST] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?"
+                    " ORDER BY created_at, user_id",
+    [S_SESSION_PUT] = "INSERT INTO sessions(token_hash, tenant_id, user_id, created_at,"
+                      " expires_at) VALUES(?,?,?,?,?)",
+    [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
+    [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
+                        " AND expires_at <= ?",
+    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?"
+                     " ORDER BY seq DESC LIMIT 1",
+    [S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ?1 AND seq > ?2"
+                     " AND (?3 IS NULL OR actor = ?3) AND (?4 IS NULL OR action = ?4)"
+                     " AND (?5 IS NULL OR object = ?5) AND (?6 IS NULL OR purpose = ?6)"
+                     " AND (?7 = 0 OR at >= ?7) AND (?8 = 0 OR at <= ?8)"
+                     " ORDER BY seq LIMIT ?9",
+    [S_AUDIT_SCAN] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ? AND seq >= ?"
+                     " ORDER BY seq",
+    [S_AUDIT_BEFORE] = "SELECT max(seq) FROM audit_log WHERE tenant_id = ? AND at < ?",
+    [S_AUDIT_PRUNE] = "DELETE FROM audit_log WHERE tenant_id = ? AND seq <= ?",
+    /* Never replaced: a second checkpoint at a seq is refused, so a rewritten log cannot
+     * overwrite the signed hash that contradicts it. */
+    [S_POLICY_GRANT_PUT] = "INSERT OR REPLACE INTO policy_grants(tenant_id, admins, at)"
+                           " VALUES(?, ?, ?)",
+    [S_POLICY_GRANT_GET] = "SELECT admins FROM policy_grants WHERE tenant_id = ?",
+    [S_AUDIT_KEY_PUT] = "INSERT OR REPLACE INTO audit_key(id, public_key, created_at)"
+                        " VALUES(1, ?, ?)",
+    [S_AUDIT_KEY_GET] = "SELECT (SELECT public_key FROM audit_key WHERE id = 1),"
+                        " EXISTS(SELECT 1 FROM audit_checkpoints)",
+    [S_CKPT_PUT] = "INSERT INTO audit_checkpoints(tenant_id, seq, at, hash, sig, anchor)"
+                   " VALUES(?,?,?,?,?,?)",
+    [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
+                    " WHERE tenant_id = ? ORDER BY seq, anchor",
+    [S_POLICY_PUT] = "INSERT INTO tenant_policies(tenant_id, version, text, created_at)"
+                     " VALUES(?,?,?,?)",
+    [S_POLICY_GET] = "SELECT version, text FROM tenant_policies WHERE tenant_id = ?"
+                     " ORDER BY version DESC LIMIT 1",
+    /* Found under age (?4: CU_SUBJECT_UNDER_AGE) stays so until erased (P-AGE-2). */
+    [S_SUBJECT_RESTRICT] = "UPDATE subjects SET restricted = CASE WHEN restricted = ?4 THEN ?4"
+                           " ELSE ?3 END WHERE tenant_id = ?1 AND subject_id = ?2",
+    [S_SUBJECT_TOUCH] = "UPDATE subjects SET last_activity = MAX(last_activity, ?3)"
+                        " WHERE tenant_id = ?1 AND subject_id = ?2",
+    [S_SUBJECT_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ? AND subject_id = ?",
+    [S_CONSENT_PUT] = "INSERT INTO consents(tenant_id, subject_id, purpose, action, at, source,"
+                      " policy_version) VALUES(?,?,?,?,?,?,?)",
+    [S_CONSENT_LIST] = "SELECT tenant_id, subject_id, seq, purpose, action, at, source,"
+                       " policy_version FROM consents WHERE tenant_id = ? AND subject_id = ?"
+                       " ORDER BY seq",
+    [S_CONSENT_LAST] = "SELECT tenant_id, subject_id, seq, purpose, action, at, source,"
+                       " policy_version FROM consents WHERE tenant_id = ? AND subject_id = ?"
+                       " AND purpose = ? ORDER BY seq DESC LIMIT 1",
+    [S_HOLD_PUT] = "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason,"
+                   " key_version, created_at) VALUES(?,?,?,?,?,?,?)",
+    [S_HOLD_RELEASE] = "UPDATE holds SET released_at = ?3, release_reason = ?4"
+                       " WHERE tenant_id = ?1 AND hold_id = ?2 AND released_at = 0"
+                       " AND key_version = ?5",
+    [S_HOLD_LIST] = "SELECT tenant_id, hold_id, subject_id, record_id, reason, key_version,"
+                    " created_at, released_at, release_reason FROM holds WHERE tenant_id = ?"
+                    " ORDER BY created_at, hold_id",
+    [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
+                           " updated_at = ?4, doc = ?5, version = ?7, anonymized = 1"
+                           " WHERE tenant_id = ?1 AND record_id = ?2"
+                           " AND (?6 = 0 OR updated_at = ?6)",
+    [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
+                        " AND (?3 = 0 OR updated_at = ?3)",
+    [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
+                      " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
+                      " ORDER BY record_id LIMIT ?3",
+    [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects WHERE tenant_id = ?1 AND subject_id > ?2"
+                      " ORDER BY subject_id LIMIT ?3",
+    [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?"
+                        " AND subject_id = ?",
+    /* P-RET-5, checked inside the write transaction that would change the data, so no hold
+     * placed meanwhile is missed: a tenant-wide hold, one on the record, or one on its subject
+     * (a hold on a record names the record's subject too). */
+    [S_HELD_RECORD] =
+        "SELECT EXISTS (SELECT 1 FROM holds h WHERE h.tenant_id = ?1 AND " HOLD_COVERS(
+            RECORD_SUBJECT, "?2") ")",
+    [S_HELD_SUBJECT] =
+        "SELECT EXISTS (SELECT 1 FROM holds h WHERE h.tenant_id = ?1 AND " HOLD_COVERS("?2",
+                                                                                       "0") ")",
+    [S_HELD_TENANT] = "SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1"
+                      " AND released_at = 0 AND ?2 = ?2)",
+    [S_HELD_TENANT_WIDE] = "SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1"
+                           " AND released_at = 0 AND subject_id = 0 AND record_id = 0"
+                           " AND ?2 = ?2)",
+    [S_SUBJECT_KEY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM keys WHERE tenant_id = ?1 AND kind = ?3"
+                             " AND owner_id = ?2)" /* ?3: CU_KEY_SUBJECT */,
+    [S_T_SESSIONS_DELETE] = "DELETE FROM sessions WHERE tenant_id = ?",
+    [S_T_USERS_DELETE] = "DELETE FROM users WHERE tenant_id = ?",
+    [S_T_APIKEYS_DELETE] = "DELETE FROM api_keys WHERE tenant_id = ?",
+    [S_T_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ?",
+    /* P-RET-5: the ledger of a subject a hold covers stays (a tenant-wide hold: all of it). */
+    [S_T_CONSENTS_UNHELD_DELETE] =
+        "DELETE FROM consents WHERE tenant_id = ?1 AND NOT EXISTS"
+        " (SELECT 1 FROM holds h WHERE h.tenant_id = ?1 AND " HOLD_COVERS("consents.subject_id",
+                                                                          "0") ")",
+    [S_T_CLOSE] = "UPDATE tenants SET state = ?2 WHERE tenant_id = ?1", /* CU_TENANT_PURGED */
+    [S_T_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?",
+    [S_T_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ?",
+    [S_T_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ?",
+    [S_T_SUBJECTS_DELETE] = "DELETE FROM subjects WHERE tenant_id = ?",
+    [S_T_HOLDS_DELETE] = "DELETE FROM holds WHERE tenant_id = ?",
+    [S_T_COLLECTIONS_DELETE] = "DELETE FROM collections WHERE tenant_id = ?",
+    [S_T_KEYS_DELETE] = "DELETE FROM keys WHERE tenant_id = ?",
+    /* P-ENC-5, data key rotation: values sealed again under the newest data key version, each
+     * only while it is still the value read; a version destroyed only once nothing uses it. */
+    [S_RESEAL_RECORD] = "UPDATE records SET doc = ?3, key_version = ?4 WHERE tenant_id = ?1"
+                        " AND record_id = ?2 AND subject_id IS NULL AND doc = ?5",
+    [S_RESEAL_FIELD] = "UPDATE record_fields SET ct = ?4 WHERE tenant_id = ?1 AND record_id = ?2"
+                       " AND field = ?3",
+    [S_RESEAL_HOLD] = "UPDATE holds SET reason = ?3, release_reason = ?4, key_version = ?5"
+                      " WHERE tenant_id = ?1 AND hold_id = ?2 AND reason = ?6"
+                      " AND release_reason IS ?7",
+    [S_RESEAL_USER_EMAIL] = "UPDATE users SET email = ?3, key_version = ?4 WHERE tenant_id = ?1"
+                            " AND user_id = ?2 AND email = ?5",
+    [S_RESEAL_USER_TOTP] = "UPDATE users SET totp_secret = ?3, totp_key_version = ?4"
+                           " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_secret = ?5",
+    [S_RESEAL_USER_PENDING] = "UPDATE users SET totp_pending = ?3, totp_pending_key_version = ?4"
+                              " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_pending = ?5",
+    /* ?3: CU_KEY_DATA */
+    [S_DATA_KEY_DESTROY] =
+        "DELETE FROM keys WHERE tenant_id = ?1 AND kind = ?3 AND owner_id = 0 AND version = ?2"
+        " AND version < (SELECT max(version) FROM keys WHERE tenant_id = ?1 AND kind = ?3"
+        " AND owner_id = 0)"
+        " AND NOT EXISTS (SELECT 1 FROM records WHERE tenant_id = ?1 AND subject_id IS NULL"
+        " AND key_version = ?2)"
+        " AND NOT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1 AND key_version = ?2)"
+        " AND NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND (key_version = ?2"
+        " OR (totp_secret IS NOT NULL AND totp_key_version = ?2)"
+        " OR (totp_pending IS NOT NULL AND totp_pending_key_version = ?2)))",
+    [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
+                      " u.role FROM sessions s JOIN users u"
+                      " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"
+                      " WHERE s.token_hash = ?",
+    [S_SESSION_TOUCH] = "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1",
+    [S_SESSION_PURGE_ALL] = "DELETE FROM sessions WHERE expires_at <= ?",
+    [S_USER_SESSIONS_END] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
+                            " AND token_hash <> ?",
+};
+
+cu_rc sq_db_error(sqlite_store *s, int src, cu_err *err, const char *what)
+{
+    int ext = sqlite3_extended_errcode(s->db);
+
+    src &= 0xff; /* extended result codes are on: compare primary codes */
+
+    if (src == SQLITE_CONSTRAINT &&
+        (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY))
+        return cu_err_set(err, CU_ERR_EXISTS, "could not %s: already exists", what);
+    if (src == SQLITE_CONSTRAINT && ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "could not %s: a referenced object is missing",
+                          what);
+    if (src == SQLITE_FULL)
+        return cu_err_set(err, CU_ERR_IO, "could not %s: disk full", what);
+    if (src == SQLITE_IOERR || src == SQLITE_CANTOPEN || src == SQLITE_READONLY)
+        return cu_err_set(err, CU_ERR_IO, "could not %s: %s", what, sqlite3_errmsg(s->db));
+    return cu_err_set(err, CU_ERR_STORE, "could not %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Returns the cached statement id, reset and with bindings cleared. */
+sqlite3_stmt *sq_stmt(sqlite_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->stmts[id];
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(s->db, sq_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+            SQLITE_OK)
+            return NULL;
+        s->stmts[id] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int sq_bind_id(sqlite3_stmt *st, int i, cu_id id)
+{
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)id);
+}
+
+int sq_bind_blob(sqlite3_stmt *st, int i, const cu_blob *b)
+{
+    return sqlite3_bind_blob(st, i, b->data ? (const void *)b->data : "", (int)b->len,
+                             SQLITE_STATIC);
+}
+
+cu_rc sq_blob_copy(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+
+    out->len = (size_t)n;
+    out->data = malloc(n > 0 ? (size_t)n : 1);
+    if (out->data == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (n > 0)
+        memcpy(out->data, p, (size_t)n);
+    return CU_OK;
+}
+
+/* Runs a statement that returns no rows. */
+cu_rc sq_run(sqlite_store *s, sqlite3_stmt *st, cu_err *err, const char *what)
+{
+    int src;
+
+    if (st == NULL)
+        return sq_db_error(s, sqlite3_errcode(s->db), err, what);
+    src = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE)
+        return sq_db_error(s, src, err, what);
+    return CU_OK;
+}
+
+cu_rc sq_exec_ddl(sqlite_store *s, const char *sql, cu_err *err, const char *what)
+{
+    char *msg = NULL;
+    int src = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+    if (src != SQLITE_OK) {
+        cu_err_set(err, src == SQLITE_FULL ? CU_ERR_IO : CU_ERR_STORE, "could not %s: %s", what,
+                   msg ? msg : sqlite3_errstr(src));
+        sqlite3_free(msg);
+        return err ? err->code : CU_ERR_STORE;
+    }
+    return CU_OK;
+}
+
+void sq_text_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    cu_strlcpy(out, t ? (const char *)t : "", cap);
+}
+
+void sq_blob32_col(sqlite3_stmt *st, int col, uint8_t out[32])
+{
+    memset(out, 0, 32);
+    if (sqlite3_column_bytes(st, col) == 32)
+        memcpy(out, sqlite3_column_blob(st, col), 32);
+}
+
+/* The statement id with its two leading (tenant, id) parameters bound, or NULL. */
+sqlite3_stmt *sq_stmt_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj)
+{
+    sqlite3_stmt *st = sq_stmt(s, id);
+
+    if (st) {
+        sq_bind_id(st, 1, tenant);
+        sq_bind_id(st, 2, obj);
+    }
+    return st;
+}
+
+/* A nullable blob column: NULL leaves out->data NULL. */
+cu_rc sq_blob_copy_opt(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err)
+{
+    out->data = NULL;
+    out->len = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return CU_OK;
+    return sq_blob_copy(st, col, out, err);
+}
+
+/* Collects column 0 of every row of a prepared, bound statement as ids. */
+cu_rc sq_collect_ids(sqlite_store *s, sqlite3_stmt *st, cu_id **ids, size_t *n, cu_err *err,
+                     const char *what)
+{
+    cu_id *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            cu_id *nl = realloc(list, ncap * sizeof(*nl));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        list[cnt++] = (cu_id)sqlite3_column_int64(st, 0);
+    }
+    if (src != SQLITE_DONE)
+        rc = sq_db_error(s, src, err, what);
+out:
+    sqlite3_reset(st);
+    if (rc != CU_OK) {
+        free(list);
+        return rc;
+    }
+    *ids = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+cu_rc sq_collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+                      const char *what)
+{
+    char *list = NULL;
+    size_t cnt = 0, cap = 0;
+    cu_rc rc = CU_OK;
+    int src;
+
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *nl = realloc(list, ncap * sz);
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                break;
+            }
+            list = nl;
+            cap = ncap;
+        }
+        memset(list + cnt * sz, 0, sz);
+        rc = fn(st, list + cnt * sz, err);
+        cnt++;
+        if (rc != CU_OK)
+            break;
+    }
+    if (rc == CU_OK && src != SQLITE_DONE)
+        rc = sq_db_error(s, src, err, what);
+    sqlite3_reset(st);
+    if (rc != CU_OK) {
+        if (free_fn != NULL)
+            free_fn(list, cnt);
+        else
+            free(list);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return CU_OK;
+}
+
+cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_reader fn,
+              void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
+              const char *what)
+{
+    sqlite3_stmt *st;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    if ((st = sq_stmt(s, id)) == NULL) {
+        rc = sq_db_error(s, sqlite3_errcode(s->db), err, what);
+    } else {
+        if (sqlite3_bind_parameter_count(st) > 0)
+            sq_bind_id(st, 1, tenant);
+        rc = sq_collect_rows(s, st, sz, fn, free_fn, out, n, err, what);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}

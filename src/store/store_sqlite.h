@@ -1,0 +1,33 @@
+/*
+ * store_sqlite.h: what only the SQLite backend offers beyond the store's face: its two ways of
+ * opening (a pool of connections, or one), and the migration hooks the tests use. Core code
+ * opens a store with cu_store_open and never includes this header.
+ */
+#ifndef CU_STORE_SQLITE_H
+#define CU_STORE_SQLITE_H
+
+#include "store.h"
+
+/* The name of the embedded database in a data directory (cu_store_location). */
+#define CU_STORE_SQLITE_FILE "custos.db"
+
+/* The ops of one connection, and of the pool the vault uses (cu_store_sqlite_open). */
+extern const cu_store_ops cu_store_sqlite;
+extern const cu_store_ops cu_store_sqlite_pool;
+
+/* Opens the SQLite store at path (creating it), upgrading its schema to the newest version:
+ * one writer connection for apply() and a pool of reader connections for everything else, so
+ * reads go on while a commit waits for its fsync (WAL gives each read a committed snapshot). */
+cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err);
+/* The same with a single connection for everything. */
+cu_rc cu_store_sqlite_open_single(const char *path, cu_store **out, cu_err *err);
+/* A read-only connection to a database already at the newest schema (pool members). */
+cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err);
+
+/* For migration tests: opens (creating) a SQLite store and migrates it only up to version. */
+cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err);
+
+/* The newest schema version this build knows. */
+int cu_store_sqlite_schema_version(void);
+
+#endif
