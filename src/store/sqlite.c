@@ -399,9 +399,15 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
                            " updated_at = ?4, doc = ?5, anonymized = 1"
                            " WHERE tenant_id = ?1 AND record_id = ?2"
-                           " AND (?6 = 0 OR updated_at = ?6)",
+                           " AND (?6 = 0 OR updated_at = ?6) AND (?7 = 0 OR NOT EXISTS"
+                           " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
+                           " AND s.subject_id = records.subject_id AND s.last_activity > ?7))",
+    /* P-RET-1: as read by the sweep: neither the record nor (?4) its subject's last activity
+     * changed since, so a write racing the sweep keeps the subject's records. */
     [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
-                        " AND (?3 = 0 OR updated_at = ?3)",
+                        " AND (?3 = 0 OR updated_at = ?3) AND (?4 = 0 OR NOT EXISTS"
+                        " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
+                        " AND s.subject_id = records.subject_id AND s.last_activity > ?4))",
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
                       " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
                       " ORDER BY record_id LIMIT ?3",
@@ -971,6 +977,7 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sqlite3_bind_int64(st, 4, op->u.record.updated_at);
             bind_blob(st, 5, &op->u.record.doc);
             sqlite3_bind_int64(st, 6, op->u.record.expect_updated_at);
+            sqlite3_bind_int64(st, 7, op->u.record.expect_activity_at);
         }
         rc = run_one_row(s, st, err, "anonymize record", CU_ERR_CONFLICT,
                          "the record is gone or was written meanwhile");
@@ -981,8 +988,10 @@ static cu_rc apply_policy(sqlite_store *s, const cu_store_op *op, cu_err *err)
                               "the record", err)) != CU_OK)
             return rc;
         st = stmt_pair(s, S_RECORD_EXPIRE, op->u.record.tenant_id, op->u.record.id);
-        if (st)
+        if (st) {
             sqlite3_bind_int64(st, 3, op->u.record.expect_updated_at);
+            sqlite3_bind_int64(st, 4, op->u.record.expect_activity_at);
+        }
         rc = run_one_row(s, st, err, "expire record", CU_ERR_CONFLICT,
                          "the record is gone or was written meanwhile");
         return rc == CU_OK ? drop_sealed_parts(s, op->u.record.tenant_id, op->u.record.id, err)

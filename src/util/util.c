@@ -239,10 +239,21 @@ out:
 }
 
 #ifdef CU_FAULT_INJECTION
+static cu_fault_hook_fn fault_hook;
+static void *fault_hook_arg;
+
+void cu_fault_hook_set(cu_fault_hook_fn fn, void *arg)
+{
+    fault_hook_arg = arg;
+    fault_hook = fn;
+}
+
 int cu_fault(const char *point)
 {
     const char *env = getenv("CUSTOS_FAULT");
 
+    if (fault_hook != NULL && fault_hook(point, fault_hook_arg))
+        return 1;
     return env != NULL && strcmp(env, point) == 0;
 }
 #endif

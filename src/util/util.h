@@ -46,10 +46,15 @@ void cu_json_use_wiping_free(void);
 
 /* Fault injection for crash tests (SQLite's faultsim, curl's -t): in test builds
  * (CU_FAULT_INJECTION), CU_FAULT("name") is true when the CUSTOS_FAULT environment variable
- * names that point, and the code there simulates a crash. Release builds compile it to 0. */
+ * names that point, and the code there simulates a crash. A test may also install a hook that
+ * every point calls (to run a racing write there, say); the point fires if it returns non-zero.
+ * Release builds compile it to 0. */
 #ifdef CU_FAULT_INJECTION
 int cu_fault(const char *point);
 #define CU_FAULT(point) cu_fault(point)
+typedef int (*cu_fault_hook_fn)(const char *point, void *arg);
+/* Installs fn (NULL removes it); fn runs on the thread that reaches the point. */
+void cu_fault_hook_set(cu_fault_hook_fn fn, void *arg);
 #else
 #define CU_FAULT(point) 0
 #endif
