@@ -74,6 +74,10 @@ build/test/custos: $(TEST_CLI_OBJ) build/test/libcustos.a
 build/test/tests/%: build/test/tests/%.o $(TEST_HELPER_OBJ) build/test/libcustos.a
 	$(CC) $(LDFLAGS_TEST) -o $@ $< $(TEST_HELPER_OBJ) build/test/libcustos.a $(TEST_LIBS)
 
+# The fault test counts the library's own allocations and writes (tests/test_faults.c).
+build/test/tests/test_faults: LDFLAGS_TEST += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+	-Wl,--wrap=strdup,--wrap=write,--wrap=fsync
+
 # Every test: the cmocka unit binaries, then the CLI scripts against the sanitized binary.
 test: $(TEST_BINS) build/test/custos
 	@tests/run.sh build/test

@@ -1180,6 +1180,20 @@ static void sq_commit_stats(cu_store *base, cu_commit_stats *out)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Rolls back whatever transaction is open on the connection. One left open (its COMMIT or
+ * ROLLBACK failed, or could not even be prepared, out of memory) would fail every later BEGIN
+ * on this connection: the cached statement first, then sqlite3_exec, which needs none. */
+static void txn_abort(sqlite_store *s)
+{
+    cu_err ignored;
+
+    if (sqlite3_get_autocommit(s->db))
+        return;
+    (void)run(s, stmt(s, S_ROLLBACK), &ignored, "roll back");
+    if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -1189,6 +1203,7 @@ static cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *
 
     pthread_mutex_lock(&s->lock);
     t0 = mono();
+    txn_abort(s); /* one an earlier failure could not end */
     rc = run(s, stmt(s, S_BEGIN), err, "begin transaction");
     if (rc != CU_OK)
         goto out;
@@ -1196,10 +1211,8 @@ static cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *
         rc = apply_one(s, &ops[i], err);
     if (rc == CU_OK && (rc = run(s, stmt(s, S_COMMIT), err, "commit")) == CU_OK)
         record_commit(s, mono() - t0);
-    if (rc != CU_OK && !sqlite3_get_autocommit(s->db)) {
-        cu_err ignored;
-        (void)run(s, stmt(s, S_ROLLBACK), &ignored, "roll back");
-    }
+    if (rc != CU_OK)
+        txn_abort(s);
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -1523,6 +1536,7 @@ static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_reco
     pthread_mutex_lock(&s->lock);
     /* One snapshot for the document and its fields: a commit between the two reads would
      * otherwise pair them wrongly, which the field manifest would report as tampering. */
+    txn_abort(s); /* one an earlier failure could not end */
     if ((rc = run(s, stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
         goto out;
     st = stmt(s, S_RECORD_GET);
@@ -1554,7 +1568,8 @@ static cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_reco
 end:
     {
         cu_err ignored;
-        (void)run(s, stmt(s, S_COMMIT), &ignored, "end read");
+        if (run(s, stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
+            txn_abort(s);
     }
     if (rc != CU_OK)
         cu_store_record_cleanup(out);

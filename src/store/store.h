@@ -451,4 +451,10 @@ void cu_store_user_cleanup(cu_store_user *u);
 void cu_store_users_free(cu_store_user *users, size_t n);
 void cu_store_holds_free(cu_store_hold *holds, size_t n);
 
+#ifdef CU_FAULT_INJECTION
+/* Test builds: puts SQLite's allocations and file writes under cu_fault_arm (faultsim.c).
+ * Call before anything else touches SQLite. 0 on success, -1 if SQLite is initialized. */
+int cu_store_faultsim_install(void);
+#endif
+
 #endif

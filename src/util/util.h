@@ -55,6 +55,20 @@ int cu_fault(const char *point);
 typedef int (*cu_fault_hook_fn)(const char *point, void *arg);
 /* Installs fn (NULL removes it); fn runs on the thread that reaches the point. */
 void cu_fault_hook_set(cu_fault_hook_fn fn, void *arg);
+
+/* Systematic faults (SQLite's do_faultsim_test): the Nth allocation, or the Nth write, fsync
+ * or truncate, counted from cu_fault_arm, fails once. The counting wrappers are test-only:
+ * store/faultsim.c (SQLite's allocator and VFS) and tests/test_faults.c (the library's own
+ * malloc, write and fsync, through -Wl,--wrap). */
+typedef enum cu_fault_kind { CU_FAULT_ALLOC = 1, CU_FAULT_IO = 2 } cu_fault_kind;
+/* The nth call of kind from now fails; n = 0 disarms. Resets the fired count. */
+void cu_fault_arm(cu_fault_kind kind, long n);
+/* Called by a wrapper before it does its work: 1 if this call must fail. */
+int cu_fault_tick(cu_fault_kind kind);
+/* How many failures were injected since cu_fault_arm (0 or 1). */
+long cu_fault_fired(void);
+/* How many calls of the armed kind were counted since cu_fault_arm. */
+long cu_fault_calls(void);
 #else
 #define CU_FAULT(point) 0
 #endif
