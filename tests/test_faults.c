@@ -525,20 +525,21 @@ static void faultsim(const fop *op, cu_fault_kind kind)
 {
     const char *kname = kind == CU_FAULT_ALLOC ? "allocation" : "write";
     long budget = getenv("CUSTOS_FAULT_FULL") ? LONG_MAX : env_long("CUSTOS_FAULT_RUNS", 12);
-    long cap = env_long("CUSTOS_FAULT_MAX", 100000), calls, n, last = 0, step;
+    long cap = env_long("CUSTOS_FAULT_MAX", 100000), calls, n, last = 0, step, max_runs;
     tally t = {0};
     fx f;
 
     world_init(&f);
     calls = count_calls(&f, op, kind, &t);
     step = step_for(calls, budget);
+    max_runs = budget == LONG_MAX ? LONG_MAX : 2 * budget;
     /* Until the operation completes before its Nth call (a sweep's count grows as it runs). */
-    for (n = 1; n <= cap && (long)t.runs <= 2 * budget; n += n < DENSE ? 1 : step) {
+    for (n = 1; n <= cap && (long)t.runs <= max_runs; n += n < DENSE ? 1 : step) {
         last = n;
         if (!run_once(&f, op, kind, n, &t))
             break;
     }
-    t.capped = n > cap || (long)t.runs > 2 * budget;
+    t.capped = n > cap || (long)t.runs > max_runs;
     world_free(&f);
     /* Leaks of this operation's runs, named while we know which they were. */
     if (__lsan_do_recoverable_leak_check() != 0)
