@@ -2,7 +2,8 @@
 #   make          builds ./custos and ./libcustos.a (optimized, hardened)
 #   make test     builds everything with ASan and UBSan into build/test and runs every test
 #   make deps     installs the Debian packages the project needs, if missing
-#   make fuzz     builds the libFuzzer targets with clang into build/fuzz
+#   make fuzz     builds the libFuzzer targets with clang into build/fuzz and runs each for
+#                 FUZZ_TIME seconds (20); `make test` runs them for 5 s each on their corpora
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
@@ -45,7 +46,7 @@ TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test test-alone check deps fuzz bench format clean
+.PHONY: all test test-alone check deps fuzz fuzz-build bench format clean
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -88,8 +89,13 @@ build/test/tests/test_release: build/test/tests/test_release.o build/test/rel-cl
 	$(CC) $(LDFLAGS_TEST) -o $@ $< build/test/rel-clock/util.o $(TEST_HELPER_OBJ) \
 		build/test/libcustos.a $(TEST_LIBS)
 
-# Every test: the cmocka unit binaries, then the CLI scripts against the sanitized binary.
-test: $(TEST_BINS) build/test/custos
+# The fault test counts the library's own allocations and writes (tests/test_faults.c).
+build/test/tests/test_faults: LDFLAGS_TEST += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+	-Wl,--wrap=strdup,--wrap=write,--wrap=fsync
+
+# Every test: the cmocka unit binaries, the CLI scripts against the sanitized binary, then
+# each fuzz target briefly on its checked-in corpus.
+test: $(TEST_BINS) build/test/custos fuzz-build
 	@tests/run.sh build/test
 
 # Every scenario chapter alone, each replaying those before it (minutes).
@@ -113,6 +119,9 @@ bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy
 	bench/http.sh
 
 fuzz:
+	@$(MAKE) -f fuzz/Makefile run
+
+fuzz-build:
 	@$(MAKE) -f fuzz/Makefile
 
 format:

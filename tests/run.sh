@@ -1,8 +1,8 @@
 #!/bin/sh
 # Runs every test: each cmocka binary in BUILD/tests and BUILD/tests/scenarios, some scenario
-# chapters alone (tests/scenarios/alone.sh), then each tests/cli/*.sh with the
-# sanitized custos binary. Prints one closing line "N passed, N failed" over all of them and
-# exits non-zero if anything failed.
+# chapters alone (tests/scenarios/alone.sh), then each tests/cli/*.sh with the sanitized custos
+# binary, then each libFuzzer target in $FUZZ (build/fuzz) for a few seconds. Prints one closing
+# line "N passed, N failed" over all of them and exits non-zero if anything failed.
 set -u
 BUILD=${1:-build/test}
 pass=0
@@ -48,6 +48,28 @@ for s in tests/cli/*.sh; do
         fail=$((fail + 1))
         failed_names="$failed_names $(basename "$s")"
     fi
+done
+# Each libFuzzer target (make fuzz-build) for FUZZ_SMOKE seconds: its checked-in corpus as
+# seeds, new inputs in a temporary directory; a crash or a broken promise fails it.
+FUZZ=${FUZZ:-build/fuzz}
+for f in "$FUZZ"/fuzz_*; do
+    case "$f" in *.o|*.d|*.log) continue ;; esac
+    [ -x "$f" ] || continue
+    n=${f##*/fuzz_}
+    corpus=$(mktemp -d)
+    seeds=""
+    [ -d "fuzz/corpus/$n" ] && seeds="fuzz/corpus/$n"
+    if "$f" -max_total_time="${FUZZ_SMOKE:-5}" -artifact_prefix="$FUZZ/" "$corpus" $seeds \
+        >"$out" 2>&1; then
+        pass=$((pass + 1))
+        echo "[       OK ] fuzz_$n ($(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$out") runs)"
+    else
+        tail -40 "$out"
+        echo "[  FAILED  ] fuzz_$n"
+        fail=$((fail + 1))
+        failed_names="$failed_names fuzz_$n"
+    fi
+    rm -rf "$corpus"
 done
 echo
 [ -z "$failed_names" ] || echo "failed:$failed_names"

@@ -335,6 +335,51 @@ static void test_P_RET_1_sweep_is_resumable_after_a_crash(void **state)
     assert_int_equal(th_sql_int(f->data, sql), 5);
 }
 
+/* The write that races the sweep: once, at the sweep's point between its read and its delete,
+ * the subject writes another support message. */
+typedef struct racer {
+    fx *f;
+    cu_id subject;
+    int fired;
+} racer;
+
+static int write_meanwhile(const char *point, void *arg)
+{
+    racer *r = arg;
+
+    if (strcmp(point, "sweep.record_due") == 0 && !r->fired) {
+        r->fired = 1;
+        record(r->f, "support_messages", r->subject, "{\"subject\":\"again\"}");
+    }
+    return 0;
+}
+
+/* P-RET-1: a record kept from its subject's last activity is not deleted by a sweep that read
+ * it before the subject wrote again: the delete holds only while the activity it counted from
+ * is still the subject's last. */
+static void test_P_RET_1_sweep_spares_a_record_whose_subject_wrote_meanwhile(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ada", NULL);
+    cu_id old = record(f, "support_messages", s, "{\"subject\":\"help\"}");
+    racer r = {f, s, 0};
+    cu_sweep_report rep;
+    cu_err err = {0};
+
+    cu_clock_set(D2026 + 800 * DAY); /* past SCM's 24 months of communications */
+    cu_fault_hook_set(write_meanwhile, &r);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    cu_fault_hook_set(NULL, NULL);
+    assert_int_equal(r.fired, 1);
+    assert_int_equal(rep.records_deleted, 0);
+    assert_int_equal(get_as(f, NULL, 0, old), CU_OK); /* its retention starts again */
+    /* Without a racing write, the same record goes when its time has come again. */
+    cu_clock_set(D2026 + 1600 * DAY);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.records_deleted, 2);
+    assert_int_equal(get_as(f, NULL, 0, old), CU_ERR_NOT_FOUND);
+}
+
 /* A tenant without a policy keeps the API's rules alone, and cannot be ended: its export
  * window would be unknown. */
 static void test_tenant_without_policy_has_no_purposes_to_check(void **state)
@@ -754,6 +799,7 @@ int main(void)
         T(test_P_RET_5_tenant_hold_keeps_everything),
         T(test_policy_change_applies_to_the_next_request),
         T(test_P_RET_1_sweep_is_resumable_after_a_crash),
+        T(test_P_RET_1_sweep_spares_a_record_whose_subject_wrote_meanwhile),
         T(test_tenant_without_policy_has_no_purposes_to_check),
         T(test_P_RET_5_held_record_is_not_rewritten),
         T(test_P_AGE_2_under_age_mark_survives_unrestriction),

@@ -328,9 +328,11 @@ static int held(const sweep_state *s, cu_id subject, cu_id record)
     return 0;
 }
 
-/* When a record's retention ends (P-RET-1): its category's duration from its event. */
+/* When a record's retention ends (P-RET-1): its category's duration from its event. *activity
+ * gets the last activity it was counted from (0 if its retention does not count from it), for
+ * the deletion to hold only while the subject has not been active since. */
 static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_record_meta *m,
-                    int64_t *out, cu_err *err)
+                    int64_t *out, int64_t *activity, cu_err *err)
 {
     int64_t from = NEVER, last = 0;
     cu_rc rc;
@@ -349,6 +351,7 @@ static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_
             if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
                 return rc;
         }
+        *activity = from;
         break;
     /* The only request the vault receives so far is the customer's, to end its subscription;
      * data-subject requests will start this clock too. */
@@ -361,7 +364,8 @@ static cu_rc due_at(const sweep_state *s, const cu_retention *r, const cu_store_
     return CU_OK;
 }
 
-static cu_rc delete_record(sweep_state *s, const cu_store_record_meta *m, cu_err *err)
+static cu_rc delete_record(sweep_state *s, const cu_store_record_meta *m, int64_t activity,
+                           cu_err *err)
 {
     cu_store_op op = {0};
     cu_audit_in a;
@@ -372,6 +376,8 @@ static cu_rc delete_record(sweep_state *s, const cu_store_record_meta *m, cu_err
     op.u.record.tenant_id = s->t->id;
     op.u.record.id = m->id;
     op.u.record.expect_updated_at = m->updated_at;
+    /* P-RET-1: nor one whose subject was active since the sweep counted its retention. */
+    op.u.record.expect_activity_at = activity;
     cu_audit_in_set(&a, s->t->id, "record.expire", "record:%llu", (unsigned long long)m->id);
     if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
         s->rep->records_deleted++;
@@ -385,13 +391,14 @@ static cu_rc delete_record(sweep_state *s, const cu_store_record_meta *m, cu_err
     return rc;
 }
 
-static cu_rc anonymize_record(sweep_state *s, cu_id id, cu_err *err)
+static cu_rc anonymize_record(sweep_state *s, cu_id id, int64_t activity, cu_err *err)
 {
     cu_store_op op;
     cu_audit_in a;
     cu_rc rc;
 
     if ((rc = cu_record_anonymize_op(s->v, s->t->id, id, &op, err)) == CU_OK) {
+        op.u.record.expect_activity_at = activity; /* as delete_record */
         cu_audit_in_set(&a, s->t->id, "record.anonymize", "record:%llu", (unsigned long long)id);
         cu_audit_in_digest(&a, op.u.record.doc.data, op.u.record.doc.len); /* verify --deep */
         if ((rc = cu_commit(s->v, s->ctx, &op, 1, &a, 1, err)) == CU_OK)
@@ -412,7 +419,7 @@ static cu_rc anonymize_record(sweep_state *s, cu_id id, cu_err *err)
 static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err *err)
 {
     const cu_policy_collection *c = cu_policy_collection_get(s->p, m->collection);
-    int64_t due = NEVER;
+    int64_t due = NEVER, activity = 0;
     cu_rc rc;
 
     if (c == NULL || m->anonymized) {
@@ -420,7 +427,7 @@ static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err 
         if (!s->purged)
             return CU_OK;
         due = s->now;
-    } else if ((rc = due_at(s, &c->category->retention, m, &due, err)) != CU_OK) {
+    } else if ((rc = due_at(s, &c->category->retention, m, &due, &activity, err)) != CU_OK) {
         return rc;
     }
     if (due > s->now)
@@ -431,10 +438,12 @@ static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err 
         s->rep->records_held++;
         return CU_OK;
     }
+    /* Tests write here, between the sweep's read and its commit, to race it (P-RET-1). */
+    (void)CU_FAULT("sweep.record_due");
     if (c != NULL && !m->anonymized && !s->purged &&
         c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
-        return anonymize_record(s, m->id, err); /* P-RET-6, while the tenant lives */
-    return delete_record(s, m, err);
+        return anonymize_record(s, m->id, activity, err); /* P-RET-6, while the tenant lives */
+    return delete_record(s, m, activity, err);
 }
 
 static cu_rc sweep_records(sweep_state *s, size_t *left, cu_err *err)

@@ -53,7 +53,11 @@ extern const http_route http_routes[];
 extern const size_t http_nroutes;
 
 struct http_req {
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn; /* NULL: a request without a socket (fuzz/fuzz_router.c) */
+    /* Without a connection, the headers and the query parameters come from these lists of
+     * name, value, name, value, ..., NULL (http_header, http_query, http_check_query). */
+    const char *const *hdrs;
+    const char *const *args;
     cu_vault *v;
     const cu_http_config *cfg;
     const char *method;

@@ -587,7 +587,11 @@ cu_id http_id(const http_req *r, const char *name)
 
 const char *http_query(const http_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (r->conn == NULL)
+        for (const char *const *a = r->args; a != NULL && a[0] != NULL; a += 2)
+            if (strcmp(a[0], name) == 0)
+                return a[1];
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
 }
 
 /* The state of a walk over the query parameters: the first one that is wrong. */
@@ -629,7 +633,11 @@ int http_check_query(http_req *r, const char *const *names, size_t n)
     query_walk w = {names, n, 0, NULL, NULL, NULL};
 
     assert(n < 32);
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_one, &w);
+    if (r->conn != NULL)
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_one, &w);
+    else
+        for (const char *const *a = r->args; a != NULL && a[0] != NULL && w.bad == NULL; a += 2)
+            (void)query_one(&w, MHD_GET_ARGUMENT_KIND, a[0], a[1]);
     if (w.bad == NULL)
         return 0;
     http_error(r, 400, w.code, "query parameter \"%.64s\" %s", w.bad, w.why);

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,7 +195,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 const char *http_header(const http_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    if (r->conn == NULL) /* header names are case-insensitive (RFC 9110) */
+        for (const char *const *h = r->hdrs; h != NULL && h[0] != NULL; h += 2)
+            if (strcasecmp(h[0], name) == 0)
+                return h[1];
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 static void set_source(http_req *r)

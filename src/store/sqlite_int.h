@@ -150,6 +150,10 @@ cu_rc sq_blob_copy(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err);
 cu_rc sq_blob_copy_opt(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err);
 /* Runs a statement that returns no rows (st NULL: the prepare's error). */
 cu_rc sq_run(sqlite_store *s, sqlite3_stmt *st, cu_err *err, const char *what);
+/* Rolls back whatever transaction is open on the connection. One left open (its COMMIT or
+ * ROLLBACK failed, or could not even be prepared, out of memory) would fail every later BEGIN
+ * on this connection: the cached statement first, then sqlite3_exec, which needs none. */
+void sq_txn_abort(sqlite_store *s);
 cu_rc sq_exec_ddl(sqlite_store *s, const char *sql, cu_err *err, const char *what);
 /* The statement id with its two leading (tenant, id) parameters bound, or NULL. */
 sqlite3_stmt *sq_stmt_pair(sqlite_store *s, enum stmt_id id, cu_id tenant, cu_id obj);

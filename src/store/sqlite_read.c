@@ -280,6 +280,7 @@ cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out
     pthread_mutex_lock(&s->lock);
     /* One snapshot for the document and its fields: a commit between the two reads would
      * otherwise pair them wrongly, which the field manifest would report as tampering. */
+    sq_txn_abort(s); /* one an earlier failure could not end */
     if ((rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
         goto out;
     st = sq_stmt(s, S_RECORD_GET);
@@ -311,7 +312,8 @@ cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out
         rc = read_fields(s, out, err);
 end : {
     cu_err ignored;
-    (void)sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read");
+    if (sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
+        sq_txn_abort(s);
 }
     if (rc != CU_OK)
         cu_store_record_cleanup(out);

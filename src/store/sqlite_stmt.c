@@ -205,9 +205,15 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
                            " updated_at = ?4, doc = ?5, version = ?7, anonymized = 1"
                            " WHERE tenant_id = ?1 AND record_id = ?2"
-                           " AND (?6 = 0 OR updated_at = ?6)",
+                           " AND (?6 = 0 OR updated_at = ?6) AND (?8 = 0 OR NOT EXISTS"
+                           " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
+                           " AND s.subject_id = records.subject_id AND s.last_activity > ?8))",
+    /* P-RET-1: as read by the sweep: neither the record nor (?4) its subject's last activity
+     * changed since, so a write racing the sweep keeps the subject's records. */
     [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
-                        " AND (?3 = 0 OR updated_at = ?3)",
+                        " AND (?3 = 0 OR updated_at = ?3) AND (?4 = 0 OR NOT EXISTS"
+                        " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
+                        " AND s.subject_id = records.subject_id AND s.last_activity > ?4))",
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
                       " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
                       " ORDER BY record_id LIMIT ?3",
@@ -501,4 +507,15 @@ cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_rea
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+void sq_txn_abort(sqlite_store *s)
+{
+    cu_err ignored;
+
+    if (sqlite3_get_autocommit(s->db))
+        return;
+    (void)sq_run(s, sq_stmt(s, S_ROLLBACK), &ignored, "roll back");
+    if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }

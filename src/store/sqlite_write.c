@@ -549,6 +549,7 @@ static cu_rc w_record_anonymize(sqlite_store *s, const cu_store_op *op, cu_err *
         sq_bind_blob(st, 5, &op->u.record.doc);
         sqlite3_bind_int64(st, 6, op->u.record.expect_updated_at);
         sqlite3_bind_int64(st, 7, op->u.record.version);
+        sqlite3_bind_int64(st, 8, op->u.record.expect_activity_at);
     }
     rc = run_one_row(s, st, err, "anonymize record", CU_ERR_CONFLICT,
                      "the record is gone or was written meanwhile");
@@ -564,8 +565,10 @@ static cu_rc w_record_expire(sqlite_store *s, const cu_store_op *op, cu_err *err
                           err)) != CU_OK)
         return rc;
     st = sq_stmt_pair(s, S_RECORD_EXPIRE, op->u.record.tenant_id, op->u.record.id);
-    if (st)
+    if (st) {
         sqlite3_bind_int64(st, 3, op->u.record.expect_updated_at);
+        sqlite3_bind_int64(st, 4, op->u.record.expect_activity_at);
+    }
     rc = run_one_row(s, st, err, "expire record", CU_ERR_CONFLICT,
                      "the record is gone or was written meanwhile");
     return rc == CU_OK ? drop_sealed_parts(s, op->u.record.tenant_id, op->u.record.id, err) : rc;
@@ -902,6 +905,7 @@ cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
 
     pthread_mutex_lock(&s->lock);
     t0 = mono();
+    sq_txn_abort(s); /* one an earlier failure could not end */
     rc = sq_run(s, sq_stmt(s, S_BEGIN), err, "begin transaction");
     if (rc != CU_OK)
         goto out;
@@ -912,10 +916,8 @@ cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
     }
     if (rc == CU_OK && (rc = sq_run(s, sq_stmt(s, S_COMMIT), err, "commit")) == CU_OK)
         record_commit(s, mono() - t0);
-    if (rc != CU_OK && !sqlite3_get_autocommit(s->db)) {
-        cu_err ignored;
-        (void)sq_run(s, sq_stmt(s, S_ROLLBACK), &ignored, "roll back");
-    }
+    if (rc != CU_OK)
+        sq_txn_abort(s);
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;

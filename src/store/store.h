@@ -85,6 +85,9 @@ typedef struct cu_store_record {
     size_t nfields;
     int64_t expect_updated_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while updated_at still
                                   equals it, else CU_ERR_CONFLICT (0: whatever it is) */
+    int64_t expect_activity_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while the record's
+                                   subject's last activity is at most it, else CU_ERR_CONFLICT
+                                   (0: whatever it is; P-RET-1, retention from last activity) */
 } cu_store_record;
 
 typedef struct cu_store_blind {
@@ -236,17 +239,19 @@ typedef enum cu_store_op_type {
                                 ends it; CU_ERR_NOT_FOUND unless in force and still sealed
                                 under key_version (the release reason is sealed like it) */
     CU_OP_RECORD_ANONYMIZE,  /* record: new document (no sensitive fields), no subject, no index
-                                entries, marked anonymized (P-RET-6); CU_ERR_CONFLICT if gone
-                                or written since expect_updated_at, CU_ERR_LEGAL_HOLD if held */
+                                entries, marked anonymized (P-RET-6); CU_ERR_CONFLICT if gone,
+                                written since expect_updated_at or its subject active since
+                                expect_activity_at, CU_ERR_LEGAL_HOLD if held */
     CU_OP_TENANT_CLOSE,      /* del (id unused): the tenant's users, sessions, API keys and
                                 consent ledger (but a held subject's) go; its state becomes
                                 purged (P-RET-2) */
     CU_OP_TENANT_SHRED,      /* del (id unused): every record, field, index entry, subject,
                                 collection, hold and key of the tenant (P-RET-2);
                                 CU_ERR_LEGAL_HOLD while any hold is in force */
-    CU_OP_RECORD_EXPIRE,     /* record (tenant_id, id, expect_updated_at): the sweep's delete:
-                                the row, fields and index entries; CU_ERR_CONFLICT if it is
-                                gone or was written meanwhile, CU_ERR_LEGAL_HOLD if held */
+    CU_OP_RECORD_EXPIRE,     /* record (tenant_id, id, expect_updated_at, expect_activity_at):
+                                the sweep's delete: the row, fields and index entries;
+                                CU_ERR_CONFLICT if it is gone, was written meanwhile or its
+                                subject was active since, CU_ERR_LEGAL_HOLD if held */
     CU_OP_RESEAL,            /* reseal: a value sealed under an older data key version sealed
                                 again under key_version (P-ENC-5), only while the stored value
                                 still equals old; else a no-op (a write since sealed it under

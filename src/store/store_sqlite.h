@@ -30,4 +30,10 @@ cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_
 /* The newest schema version this build knows. */
 int cu_store_sqlite_schema_version(void);
 
+#ifdef CU_FAULT_INJECTION
+/* Test builds: puts SQLite's allocations and file writes under cu_fault_arm (faultsim.c).
+ * Call before anything else touches SQLite. 0 on success, -1 if SQLite is initialized. */
+int cu_store_faultsim_install(void);
+#endif
+
 #endif

@@ -267,10 +267,55 @@ out:
 }
 
 #ifdef CU_FAULT_INJECTION
+static cu_fault_hook_fn fault_hook;
+static void *fault_hook_arg;
+
+void cu_fault_hook_set(cu_fault_hook_fn fn, void *arg)
+{
+    fault_hook_arg = arg;
+    fault_hook = fn;
+}
+
+static _Atomic int fault_kind;
+static _Atomic long fault_left, fault_fired, fault_calls;
+
+void cu_fault_arm(cu_fault_kind kind, long n)
+{
+    atomic_store(&fault_kind, 0);
+    atomic_store(&fault_left, n);
+    atomic_store(&fault_fired, 0);
+    atomic_store(&fault_calls, 0);
+    atomic_store(&fault_kind, n > 0 ? (int)kind : 0);
+}
+
+int cu_fault_tick(cu_fault_kind kind)
+{
+    if (atomic_load(&fault_kind) != (int)kind)
+        return 0;
+    atomic_fetch_add(&fault_calls, 1);
+    /* Exactly one caller sees the count reach zero, on whichever thread. */
+    if (atomic_fetch_sub(&fault_left, 1) != 1)
+        return 0;
+    atomic_fetch_add(&fault_fired, 1);
+    return 1;
+}
+
+long cu_fault_fired(void)
+{
+    return atomic_load(&fault_fired);
+}
+
+long cu_fault_calls(void)
+{
+    return atomic_load(&fault_calls);
+}
+
 int cu_fault(const char *point)
 {
     const char *env = getenv("CUSTOS_FAULT");
 
+    if (fault_hook != NULL && fault_hook(point, fault_hook_arg))
+        return 1;
     return env != NULL && strcmp(env, point) == 0;
 }
 #endif

@@ -50,10 +50,29 @@ void cu_json_use_wiping_free(void);
 
 /* Fault injection for crash tests (SQLite's faultsim, curl's -t): in test builds
  * (CU_FAULT_INJECTION), CU_FAULT("name") is true when the CUSTOS_FAULT environment variable
- * names that point, and the code there simulates a crash. Release builds compile it to 0. */
+ * names that point, and the code there simulates a crash. A test may also install a hook that
+ * every point calls (to run a racing write there, say); the point fires if it returns non-zero.
+ * Release builds compile it to 0. */
 #ifdef CU_FAULT_INJECTION
 int cu_fault(const char *point);
 #define CU_FAULT(point) cu_fault(point)
+typedef int (*cu_fault_hook_fn)(const char *point, void *arg);
+/* Installs fn (NULL removes it); fn runs on the thread that reaches the point. */
+void cu_fault_hook_set(cu_fault_hook_fn fn, void *arg);
+
+/* Systematic faults (SQLite's do_faultsim_test): the Nth allocation, or the Nth write, fsync
+ * or truncate, counted from cu_fault_arm, fails once. The counting wrappers are test-only:
+ * store/faultsim.c (SQLite's allocator and VFS) and tests/test_faults.c (the library's own
+ * malloc, write and fsync, through -Wl,--wrap). */
+typedef enum cu_fault_kind { CU_FAULT_ALLOC = 1, CU_FAULT_IO = 2 } cu_fault_kind;
+/* The nth call of kind from now fails; n = 0 disarms. Resets the fired count. */
+void cu_fault_arm(cu_fault_kind kind, long n);
+/* Called by a wrapper before it does its work: 1 if this call must fail. */
+int cu_fault_tick(cu_fault_kind kind);
+/* How many failures were injected since cu_fault_arm (0 or 1). */
+long cu_fault_fired(void);
+/* How many calls of the armed kind were counted since cu_fault_arm. */
+long cu_fault_calls(void);
 #else
 #define CU_FAULT(point) 0
 #endif
