@@ -108,7 +108,7 @@ static void side_build(side *sd, int policy, const char *marker)
          &e, "record");
     snprintf(email, sizeof(email), "%s-user@example.com", marker);
     must(cu_user_create(W.v, &ctx, t.id, email, PW, CU_ROLE_AGENT, &sd->user, &e), &e, "user");
-    must(cu_user_login(W.v, &ctx, t.id, email, PW, NULL, sd->session, &p, &e), &e, "login");
+    must(cu_user_login(W.v, &ctx, t.id, email, PW, NULL, sd->session, &p, NULL, &e), &e, "login");
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
