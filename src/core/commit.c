@@ -331,30 +331,52 @@ typedef struct tails {
     size_t n;
 } tails;
 
+static int tail_due(const head *e, const tails *t)
+{
+    return e->used && e->seq > 0 && e->seq > e->ckpt_seq && t->now - e->ckpt_at >= t->older_than;
+}
+
+/* Signs every due tail in one transaction (one fsync, however many chains); if that fails,
+ * each alone, so one chain's checkpoint signed before this process loaded its head (taken:
+ * CU_ERR_EXISTS) holds back no other. */
 static cu_rc sign_tails(cu_vault *v, void *arg, cu_err *err)
 {
     tails *t = arg;
     cu_heads *h = v->heads;
+    cu_store_op *ops;
+    cu_err group_err = {0};
+    size_t n = 0;
     cu_rc rc = CU_OK;
 
-    for (size_t i = 0; i < h->cap && rc == CU_OK; i++) {
-        head *e = &h->slots[i];
-        cu_store_op op;
-        if (!e->used || e->seq == 0 || e->seq <= e->ckpt_seq || t->now - e->ckpt_at < t->older_than)
-            continue;
-        memset(&op, 0, sizeof(op));
-        op.type = CU_OP_AUDIT_CHECKPOINT;
-        cu_audit_sign(v, 0, e->tenant, e->seq, t->now, e->hash, &op.u.checkpoint);
-        rc = cu_store_apply(v->store, &op, 1, err);
-        if (rc == CU_ERR_EXISTS) /* signed before this process loaded the head */
-            rc = CU_OK;
-        else if (rc == CU_OK)
-            t->n++;
-        if (rc == CU_OK) {
-            e->ckpt_seq = e->seq;
-            e->ckpt_at = t->now;
+    for (size_t i = 0; i < h->cap; i++)
+        n += tail_due(&h->slots[i], t) ? 1 : 0;
+    if (n == 0)
+        return CU_OK;
+    if ((ops = calloc(n, sizeof(*ops))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    n = 0;
+    for (size_t i = 0; i < h->cap; i++)
+        if (tail_due(&h->slots[i], t)) {
+            const head *e = &h->slots[i];
+            ops[n].type = CU_OP_AUDIT_CHECKPOINT;
+            cu_audit_sign(v, 0, e->tenant, e->seq, t->now, e->hash, &ops[n++].u.checkpoint);
         }
-    }
+    if (cu_store_apply(v->store, ops, n, &group_err) == CU_OK)
+        t->n = n;
+    else
+        for (size_t i = 0; i < n && rc == CU_OK; i++) {
+            rc = cu_store_apply(v->store, &ops[i], 1, err);
+            if (rc == CU_OK)
+                t->n++;
+            else if (rc == CU_ERR_EXISTS) /* signed before this process loaded the head */
+                rc = CU_OK;
+        }
+    for (size_t i = 0; i < h->cap && rc == CU_OK; i++)
+        if (tail_due(&h->slots[i], t)) {
+            h->slots[i].ckpt_seq = h->slots[i].seq;
+            h->slots[i].ckpt_at = t->now;
+        }
+    free(ops);
     return rc;
 }
 

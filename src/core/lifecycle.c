@@ -67,7 +67,8 @@ cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t 
 /* --- export ---------------------------------------------------------------------------------- */
 
 /* Each add below returns what it added, NULL if it could not (o NULL, or out of memory): a
- * failed add fails the export, which is never handed over shorter than the data. */
+ * failed add fails the export, which is never handed over shorter than the data (P-DSR-1,
+ * P-DSR-2). */
 
 static cJSON *add_id(cJSON *o, const char *name, cu_id id)
 {

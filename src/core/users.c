@@ -408,7 +408,7 @@ cu_rc cu_user_totp_enroll(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id us
     return rc;
 }
 
-/* Once confirmed, the new factor guards the account alone: every other session of the user
+/* P-ACC-2: once confirmed, the new factor guards the account alone: every other session of the user
  * ends in the same transaction, so a session opened before the change cannot outlive it. */
 cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id user,
                            const char *code, const char *keep, cu_err *err)

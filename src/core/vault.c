@@ -136,7 +136,7 @@ out:
     return rc;
 }
 
-/* The files that hold keys or personal data must be ours and closed to group and others, and
+/* P-ENC-1: the files that hold keys or personal data must be ours and closed to group and others, and
  * the directory that holds them ours and writable by us alone: otherwise another local user
  * could read them, or swap in a key file or database of their own. */
 static cu_rc check_files(const char *dir, const char *dbpath, cu_err *err)

@@ -184,8 +184,6 @@ cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_rea
 cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
 void sq_commit_stats(cu_store *base, cu_commit_stats *out);
 void sq_close(cu_store *base);
-cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
-void sq_commit_stats(cu_store *base, cu_commit_stats *out);
 cu_rc sq_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
 cu_rc sq_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints, cu_err *err);
 cu_rc sq_policy_grant_get(cu_store *base, cu_id tenant, int *admins, cu_err *err);

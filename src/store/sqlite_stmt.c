@@ -141,7 +141,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_USER_LOGIN_OK] = "UPDATE users SET failures = 0, window_start = 0, locked_until = 0,"
                         " totp_last_step = CASE WHEN ?3 > 0 THEN ?3 ELSE totp_last_step END"
                         " WHERE tenant_id = ?1 AND user_id = ?2"
-                        " AND (?3 = 0 OR totp_last_step < ?3) AND locked_until <= ?4",
+                        " AND (?3 = 0 OR totp_last_step < ?3)",
     [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND user_id = ?",
     [S_USER_FIND] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ? AND email_digest = ?",
     [S_USER_LIST] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?"

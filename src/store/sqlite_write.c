@@ -222,8 +222,6 @@ static cu_rc apply_login(sqlite_store *s, const cu_store_op *op, cu_err *err)
             sq_bind_id(st, 1, op->u.login.tenant_id);
             sq_bind_id(st, 2, op->u.login.user_id);
             sqlite3_bind_int64(st, 3, op->u.login.totp_step);
-            /* P-ACC-6: a guess that started before the lock committed does not get in. */
-            sqlite3_bind_int64(st, 4, op->u.login.now);
         }
         return run_one_row(s, st, err, "record login", CU_ERR_CONFLICT,
                            "the code was already used, or the user is gone");
