@@ -971,7 +971,7 @@ static void test_P_ACC_6_password_hashes_run_in_bounded_slots(void **state)
 
 /* P-ACC-2 (issue 18, 8): wrong second-factor codes have their own small limit, which backs
  * off; the password counters do not move. */
-static void test_P_ACC_2_second_factor_failures_back_off_on_their_own(void **state)
+static void test_P_ACC_6_second_factor_failures_back_off_on_their_own(void **state)
 {
     fx *f = *state;
     cu_id u = add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
@@ -1008,7 +1008,7 @@ static void test_P_ACC_2_second_factor_failures_back_off_on_their_own(void **sta
 /* P-ACC-2 (review of issue 18, 2): wrong codes from many addresses reach a much higher limit
  * per user, which holds every address off; and failed re-authentications (password or code)
  * never count against the login's second factor. */
-static void test_P_ACC_2_second_factor_limit_per_user_and_reauth_apart(void **state)
+static void test_P_ACC_6_second_factor_limit_per_user_and_reauth_apart(void **state)
 {
     fx *f = *state;
     cu_id u = add_user(f, f->a, "ada@example.com", CU_ROLE_AGENT);
@@ -1467,8 +1467,8 @@ int main(void)
         T(test_P_ACC_6_a_flood_frees_no_back_off),
         T(test_P_ACC_6_unknown_tenant_login_costs_an_audit_write),
         T(test_P_ACC_6_password_hashes_run_in_bounded_slots),
-        T(test_P_ACC_2_second_factor_failures_back_off_on_their_own),
-        T(test_P_ACC_2_second_factor_limit_per_user_and_reauth_apart),
+        T(test_P_ACC_6_second_factor_failures_back_off_on_their_own),
+        T(test_P_ACC_6_second_factor_limit_per_user_and_reauth_apart),
         T(test_P_ACC_2_reenrolment_needs_the_password_and_a_current_code),
         T(test_P_ACC_2_confirming_a_factor_ends_the_other_sessions),
         T(test_sessions_end_when_idle_or_old_and_are_purged),

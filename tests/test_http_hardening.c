@@ -469,7 +469,7 @@ static void test_routes_without_a_body_refuse_one_before_acting(void **state)
 
 /* --- item 18: HEAD ------------------------------------------------------------------------- */
 
-static void test_head_is_served_wherever_get_is(void **state)
+static void test_head_is_served_like_get_on_healthz_and_audit(void **state)
 {
     static const char head[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     char buf[2048], val[64], req[512];
@@ -687,7 +687,7 @@ int main(void)
         cmocka_unit_test(test_anonymous_body_over_8_KiB_is_413_where_a_credential_gets_1_MiB),
         cmocka_unit_test(test_json_over_the_node_cap_is_refused),
         cmocka_unit_test(test_routes_without_a_body_refuse_one_before_acting),
-        cmocka_unit_test(test_head_is_served_wherever_get_is),
+        cmocka_unit_test(test_head_is_served_like_get_on_healthz_and_audit),
         cmocka_unit_test(test_errors_of_libmicrohttpd_are_json_with_our_headers),
         cmocka_unit_test(test_a_bad_content_length_gets_one_well_formed_answer),
     };

@@ -126,7 +126,7 @@ static void test_P_ENC_2_older_document_fails_to_open(void **state)
 /* The whole row put back (document, version and fields of the first write): it opens, as it
  * did when it was current, and the plain verify says nothing about records; verify --deep finds
  * that the record no longer holds what its latest write stored. */
-static void test_P_ENC_2_whole_row_rollback_is_found_by_verify_deep(void **state)
+static void test_P_AUD_2_whole_row_rollback_is_found_by_verify_deep(void **state)
 {
     fx *f = *state;
     cu_audit_report rep;
@@ -160,7 +160,7 @@ static void test_P_ENC_2_whole_row_rollback_is_found_by_verify_deep(void **state
 }
 
 /* A deleted record is not held against its last write; the log still verifies deep. */
-static void test_P_ENC_2_verify_deep_skips_deleted_records(void **state)
+static void test_P_AUD_2_verify_deep_skips_deleted_records(void **state)
 {
     fx *f = *state;
     cu_audit_report rep;
@@ -179,8 +179,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_P_ENC_2_older_document_fails_to_open),
-        T(test_P_ENC_2_whole_row_rollback_is_found_by_verify_deep),
-        T(test_P_ENC_2_verify_deep_skips_deleted_records),
+        T(test_P_AUD_2_whole_row_rollback_is_found_by_verify_deep),
+        T(test_P_AUD_2_verify_deep_skips_deleted_records),
     };
 
     return cmocka_run_group_tests_name("record rollback", tests, NULL, NULL);
