@@ -346,7 +346,17 @@ static int first_start(const cli_common *c, const char *keyfile, cu_vault **v)
     return rc;
 }
 
-int cmd_serve(int argc, char **argv)
+/* The numbers among the settings, parsed; 0 where a setting is absent means the server's
+ * default. */
+typedef struct serve_nums {
+    unsigned long port, threads, max_body, interval, reply;
+    unsigned long limits[4]; /* max_connections, _per_ip, header_timeout, body_timeout */
+} serve_nums;
+
+/* Reads the flags into *flags (and --config, --operator-key-file, the common options).
+ * Returns 0 or a usage exit code. */
+static int parse_flags(int argc, char **argv, settings *flags, cli_common *c, const char **config,
+                       const char **opkey, int *helpme)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
@@ -373,47 +383,118 @@ int cmd_serve(int argc, char **argv)
         {"login-free-failures", required_argument, NULL, OPT_AUTH + 5},
         {NULL, 0, NULL, 0},
     };
-    settings file = {{0}}, flags = {{0}};
-    const char *config = getenv("CUSTOS_CONFIG"), *opkey = NULL;
-    cu_http_config hc = {0};
-    cu_auth_limits lim;
-    cu_vault *v = NULL;
-    cu_err err = {0};
-    cli_common c;
-    unsigned long port = 8443, threads = 0, max_body = 0, interval = 3600;
-    unsigned long limits[4] = {0, 0, 0, 0}, reply = 0; /* 0: the server's defaults */
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == OPT_DATA)
+            set(flags, 7, optarg);
+        else if (cli_common_opt(c, opt, optarg, helpme))
+            continue;
+        else if (opt >= OPT_LISTEN && opt <= OPT_MAXBODY)
+            set(flags, (size_t)(opt - OPT_LISTEN), optarg);
+        else if (opt == OPT_QUIET)
+            set(flags, 6, "1");
+        else if (opt == OPT_CONFIG)
+            *config = optarg;
+        else if (opt == OPT_SWEEP)
+            set(flags, 8, optarg);
+        else if (opt >= OPT_MAXCONN && opt <= OPT_BODYTO)
+            set(flags, SET_LIMITS + (size_t)(opt - OPT_MAXCONN), optarg);
+        else if (opt == OPT_OPKEY)
+            *opkey = optarg;
+        else if (opt == OPT_REPLYTO)
+            set(flags, S_REPLY, optarg);
+        else if (opt >= OPT_AUTH && opt < OPT_AUTH + S_REPLY - S_AUTH)
+            set(flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
+        else
+            return cli_usage("serve", "unknown option");
+    }
+    return 0;
+}
+
+/* Parses the numeric settings of val into *n. Returns 0 or a usage exit code. */
+static int parse_numbers(const char *const *val, serve_nums *n)
+{
+    int rc = 0;
+
+    memset(n, 0, sizeof(*n));
+    n->port = 8443;
+    n->interval = 3600;
+    if ((val[1] && (rc = parse_uint("port", val[1], 65535, &n->port)) != 0) ||
+        (val[4] && (rc = parse_uint("threads", val[4], 256, &n->threads)) != 0) ||
+        (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &n->max_body)) != 0) ||
+        (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &n->interval)) != 0) ||
+        (val[S_REPLY] && (rc = parse_uint("reply_timeout", val[S_REPLY], 65535, &n->reply)) != 0))
+        return rc;
+    for (size_t i = 0; i < 4 && rc == 0; i++)
+        if (val[SET_LIMITS + i] != NULL)
+            rc = parse_uint(names[SET_LIMITS + i], val[SET_LIMITS + i], 65535, &n->limits[i]);
+    return rc;
+}
+
+/* The server's configuration from the settings; it points into val. */
+static void http_config(cu_http_config *hc, const char *const *val, const serve_nums *n,
+                        const char *data_dir)
+{
+    memset(hc, 0, sizeof(*hc));
+    hc->allowed_origins = val[S_AUTH + 4];
+    hc->listen = val[0] ? val[0] : "127.0.0.1";
+    hc->port = (unsigned)n->port;
+    hc->cert = val[2];
+    hc->key = val[3];
+    hc->threads = (unsigned)n->threads;
+    hc->max_body = n->max_body;
+    hc->quiet = val[6] != NULL && strcmp(val[6], "0") != 0;
+    hc->data_dir = data_dir;
+    hc->max_conns = (unsigned)n->limits[0];
+    hc->max_conns_per_ip = (unsigned)n->limits[1];
+    hc->header_timeout = (unsigned)n->limits[2];
+    hc->body_timeout = (unsigned)n->limits[3];
+    hc->reply_timeout = (unsigned)n->reply;
+}
+
+/* Serves until SIGTERM or SIGINT with the sweeper beside it; returns an exit code. */
+static int serve_with_sweeper(cu_vault *v, const cu_http_config *hc, unsigned long interval)
+{
     sweeper sw = {0};
     sigset_t set_;
-    int opt, helpme = 0, rc = 0;
+    cu_err err = {0};
+    int rc = 0;
+
+    /* Signals go to the server's sigwait, never to the sweeper thread. */
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, NULL);
+    sw.v = v;
+    sw.interval = interval;
+    pthread_mutex_init(&sw.m, NULL);
+    pthread_cond_init(&sw.c, NULL);
+    if (pthread_create(&sw.th, NULL, sweep_loop, &sw) == 0)
+        sw.started = 1;
+    if (cu_http_serve(hc, v, &err) != CU_OK)
+        rc = cli_fail(&err);
+    sweeper_stop(&sw);
+    pthread_mutex_destroy(&sw.m);
+    pthread_cond_destroy(&sw.c);
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    settings file = {{0}}, flags = {{0}};
+    const char *config = getenv("CUSTOS_CONFIG"), *opkey = NULL;
     const char *val[NSETTINGS];
+    cu_http_config hc;
+    cu_auth_limits lim;
+    cu_vault *v = NULL;
+    cli_common c;
+    serve_nums n;
+    int helpme = 0, rc;
 
     cli_common_defaults(&c);
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == OPT_DATA) {
-            set(&flags, 7, optarg);
-        } else if (cli_common_opt(&c, opt, optarg, &helpme)) {
-            continue;
-        } else if (opt >= OPT_LISTEN && opt <= OPT_MAXBODY) {
-            set(&flags, (size_t)(opt - OPT_LISTEN), optarg);
-        } else if (opt == OPT_QUIET) {
-            set(&flags, 6, "1");
-        } else if (opt == OPT_CONFIG) {
-            config = optarg;
-        } else if (opt == OPT_SWEEP) {
-            set(&flags, 8, optarg);
-        } else if (opt >= OPT_MAXCONN && opt <= OPT_BODYTO) {
-            set(&flags, SET_LIMITS + (size_t)(opt - OPT_MAXCONN), optarg);
-        } else if (opt == OPT_OPKEY) {
-            opkey = optarg;
-        } else if (opt == OPT_REPLYTO) {
-            set(&flags, S_REPLY, optarg);
-        } else if (opt >= OPT_AUTH && opt < OPT_AUTH + S_REPLY - S_AUTH) {
-            set(&flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
-        } else {
-            rc = cli_usage("serve", "unknown option");
-            goto out;
-        }
-    }
+    if ((rc = parse_flags(argc, argv, &flags, &c, &config, &opkey, &helpme)) != 0)
+        goto out;
     if (helpme) {
         fputs(help, stdout);
         goto out;
@@ -430,16 +511,8 @@ int cmd_serve(int argc, char **argv)
     }
     if (val[7] != NULL)
         c.data_dir = val[7];
-    if ((val[1] && (rc = parse_uint("port", val[1], 65535, &port)) != 0) ||
-        (val[4] && (rc = parse_uint("threads", val[4], 256, &threads)) != 0) ||
-        (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &max_body)) != 0) ||
-        (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &interval)) != 0) ||
-        (val[S_REPLY] && (rc = parse_uint("reply_timeout", val[S_REPLY], 65535, &reply)) != 0))
+    if ((rc = parse_numbers(val, &n)) != 0)
         goto out;
-    for (size_t i = 0; i < 4; i++)
-        if (val[SET_LIMITS + i] &&
-            (rc = parse_uint(names[SET_LIMITS + i], val[SET_LIMITS + i], 65535, &limits[i])) != 0)
-            goto out;
 #ifndef CU_TEST_CLOCK
     if (getenv("CUSTOS_NOW") != NULL) /* say so, rather than leave the operator to wonder */
         fprintf(stderr, "custos: CUSTOS_NOW is ignored: only test builds have a settable clock\n");
@@ -448,36 +521,8 @@ int cmd_serve(int argc, char **argv)
         (rc = first_start(&c, opkey, &v)) != 0)
         goto out;
     cu_auth_limits_set(v, &lim);
-    hc.allowed_origins = val[S_AUTH + 4];
-    hc.listen = val[0] ? val[0] : "127.0.0.1";
-    hc.port = (unsigned)port;
-    hc.cert = val[2];
-    hc.key = val[3];
-    hc.threads = (unsigned)threads;
-    hc.max_body = max_body;
-    hc.quiet = val[6] != NULL && strcmp(val[6], "0") != 0;
-    hc.data_dir = c.data_dir;
-    hc.max_conns = (unsigned)limits[0];
-    hc.max_conns_per_ip = (unsigned)limits[1];
-    hc.header_timeout = (unsigned)limits[2];
-    hc.body_timeout = (unsigned)limits[3];
-    hc.reply_timeout = (unsigned)reply;
-    /* Signals go to the server's sigwait, never to the sweeper thread. */
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set_, NULL);
-    sw.v = v;
-    sw.interval = interval;
-    pthread_mutex_init(&sw.m, NULL);
-    pthread_cond_init(&sw.c, NULL);
-    if (pthread_create(&sw.th, NULL, sweep_loop, &sw) == 0)
-        sw.started = 1;
-    if (cu_http_serve(&hc, v, &err) != CU_OK)
-        rc = cli_fail(&err);
-    sweeper_stop(&sw);
-    pthread_mutex_destroy(&sw.m);
-    pthread_cond_destroy(&sw.c);
+    http_config(&hc, val, &n, c.data_dir);
+    rc = serve_with_sweeper(v, &hc, n.interval);
 out:
     cu_vault_close(v);
     for (size_t i = 0; i < NSETTINGS; i++) {

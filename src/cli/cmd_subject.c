@@ -36,6 +36,115 @@ static int do_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
     return cli_print(o);
 }
 
+/* The options the verbs share, parsed (and --tenant checked) before the verb. */
+typedef struct subject_opts {
+    cli_common c;
+    cu_subject_in in; /* --external-id, --email, --phone, --birth-date */
+    cu_id tenant;
+} subject_opts;
+
+/* Prints {"id": id} and, if flag is set, flag: true; returns the exit code. */
+static int print_id(cu_id id, const char *flag)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cu_repr_add_id(o, "id", id);
+    if (flag != NULL)
+        cJSON_AddBoolToObject(o, flag, 1);
+    return cli_print(o);
+}
+
+/* `subject add`. Each verb returns an exit code. */
+static int subject_add(const subject_opts *op, const char *verb, int argc, char **argv)
+{
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    cu_ctx ctx;
+    cu_id id;
+    int rc;
+
+    (void)verb;
+    (void)argv;
+    if (optind != argc)
+        return cli_usage("subject", "add takes options only");
+    if ((rc = cli_open_staff(&op->c, "subject", op->tenant, &v, &ctx)) != 0)
+        return rc;
+    if (cu_subject_create(v, &ctx, op->tenant, &op->in, &id, &err) == CU_OK)
+        rc = print_id(id, NULL);
+    else
+        rc = cli_fail(&err);
+    cu_vault_close(v);
+    return rc;
+}
+
+/* `subject get SUBJECT` and `subject erase SUBJECT`. */
+static int subject_one(const subject_opts *op, const char *verb, int argc, char **argv)
+{
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    cu_ctx ctx;
+    cu_id id;
+    int rc;
+
+    if (optind + 1 != argc)
+        return cli_usage("subject", "%s takes one SUBJECT id", verb);
+    if ((rc = cli_id("subject", "SUBJECT", argv[optind], &id)) != 0)
+        return rc;
+    if ((rc = cli_open_staff(&op->c, "subject", op->tenant, &v, &ctx)) != 0)
+        return rc;
+    if (verb[0] == 'g')
+        rc = do_get(v, &ctx, op->tenant, id);
+    else if (cu_subject_erase(v, &ctx, op->tenant, id, &err) == CU_OK)
+        rc = print_id(id, "erased");
+    else
+        rc = cli_fail(&err);
+    cu_vault_close(v);
+    return rc;
+}
+
+/* `subject find` by exactly one of --email, --phone, --external-id. */
+static int subject_find(const subject_opts *op, const char *verb, int argc, char **argv)
+{
+    const cu_subject_in *in = &op->in;
+    cu_subject_by by;
+    const char *value;
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    cu_id *ids = NULL;
+    size_t n = 0;
+    cu_ctx ctx;
+    int rc;
+
+    (void)verb;
+    (void)argc;
+    (void)argv;
+    if ((in->email != NULL) + (in->phone != NULL) + (in->external_id != NULL) != 1)
+        return cli_usage("subject", "find takes one of --email, --phone, --external-id");
+    by = in->email ? CU_SUBJECT_BY_EMAIL
+         : in->phone ? CU_SUBJECT_BY_PHONE
+                     : CU_SUBJECT_BY_EXTERNAL_ID;
+    value = in->email ? in->email : in->phone ? in->phone : in->external_id;
+    if ((rc = cli_open_staff(&op->c, "subject", op->tenant, &v, &ctx)) != 0)
+        return rc;
+    if (cu_subject_find(v, &ctx, op->tenant, by, value, &ids, &n, &err) == CU_OK)
+        rc = cli_print(cu_repr_ids_json(ids, n));
+    else
+        rc = cli_fail(&err);
+    free(ids);
+    cu_vault_close(v);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(const subject_opts *op, const char *verb, int argc, char **argv);
+} verbs[] = {
+    {"add", subject_add},
+    {"get", subject_one},
+    {"erase", subject_one},
+    {"find", subject_find},
+};
+
 int cmd_subject(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -48,25 +157,20 @@ int cmd_subject(int argc, char **argv)
         {"birth-date", required_argument, NULL, OPT_BIRTH},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx;
-    cu_subject_in in = {0};
+    subject_opts op = {.tenant = 0};
     const char *tenant_s = NULL, *verb;
-    cu_vault *v = NULL;
-    cu_err err = {0};
-    cu_id tenant, id;
-    cli_common c;
     int opt, helpme = 0, rc;
 
-    cli_common_defaults(&c);
+    cli_common_defaults(&op.c);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (cli_common_opt(&c, opt, optarg, &helpme))
+        if (cli_common_opt(&op.c, opt, optarg, &helpme))
             continue;
         switch (opt) {
         case OPT_TENANT: tenant_s = optarg; break;
-        case OPT_EXT: in.external_id = optarg; break;
-        case OPT_EMAIL: in.email = optarg; break;
-        case OPT_PHONE: in.phone = optarg; break;
-        case OPT_BIRTH: in.birth_date = optarg; break;
+        case OPT_EXT: op.in.external_id = optarg; break;
+        case OPT_EMAIL: op.in.email = optarg; break;
+        case OPT_PHONE: op.in.phone = optarg; break;
+        case OPT_BIRTH: op.in.birth_date = optarg; break;
         default: return cli_usage("subject", "unknown option");
         }
     }
@@ -77,58 +181,10 @@ int cmd_subject(int argc, char **argv)
     if (optind >= argc)
         return cli_usage("subject", "add, get, find or erase?");
     verb = argv[optind++];
-    if ((rc = cli_id("subject", "--tenant", tenant_s, &tenant)) != 0)
+    if ((rc = cli_id("subject", "--tenant", tenant_s, &op.tenant)) != 0)
         return rc;
-    if (strcmp(verb, "add") == 0) {
-        if (optind != argc)
-            return cli_usage("subject", "add takes options only");
-        if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
-            return rc;
-        if (cu_subject_create(v, &ctx, tenant, &in, &id, &err) == CU_OK) {
-            cJSON *o = cJSON_CreateObject();
-            cu_repr_add_id(o, "id", id);
-            rc = cli_print(o);
-        } else {
-            rc = cli_fail(&err);
-        }
-    } else if (strcmp(verb, "get") == 0 || strcmp(verb, "erase") == 0) {
-        if (optind + 1 != argc)
-            return cli_usage("subject", "%s takes one SUBJECT id", verb);
-        if ((rc = cli_id("subject", "SUBJECT", argv[optind], &id)) != 0)
-            return rc;
-        if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
-            return rc;
-        if (verb[0] == 'g') {
-            rc = do_get(v, &ctx, tenant, id);
-        } else if (cu_subject_erase(v, &ctx, tenant, id, &err) == CU_OK) {
-            cJSON *o = cJSON_CreateObject();
-            cu_repr_add_id(o, "id", id);
-            cJSON_AddBoolToObject(o, "erased", 1);
-            rc = cli_print(o);
-        } else {
-            rc = cli_fail(&err);
-        }
-    } else if (strcmp(verb, "find") == 0) {
-        cu_subject_by by;
-        const char *value;
-        cu_id *ids = NULL;
-        size_t n = 0;
-        if ((in.email != NULL) + (in.phone != NULL) + (in.external_id != NULL) != 1)
-            return cli_usage("subject", "find takes one of --email, --phone, --external-id");
-        by = in.email ? CU_SUBJECT_BY_EMAIL
-             : in.phone ? CU_SUBJECT_BY_PHONE
-                        : CU_SUBJECT_BY_EXTERNAL_ID;
-        value = in.email ? in.email : in.phone ? in.phone : in.external_id;
-        if ((rc = cli_open_staff(&c, "subject", tenant, &v, &ctx)) != 0)
-            return rc;
-        if (cu_subject_find(v, &ctx, tenant, by, value, &ids, &n, &err) == CU_OK)
-            rc = cli_print(cu_repr_ids_json(ids, n));
-        else
-            rc = cli_fail(&err);
-        free(ids);
-    } else {
-        return cli_usage("subject", "unknown verb \"%s\"", verb);
-    }
-    cu_vault_close(v);
-    return rc;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(verb, verbs[i].name) == 0)
+            return verbs[i].run(&op, verb, argc, argv);
+    return cli_usage("subject", "unknown verb \"%s\"", verb);
 }

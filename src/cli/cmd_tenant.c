@@ -59,6 +59,145 @@ static int bind_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char 
     return rc;
 }
 
+/* The options the verbs share, parsed before the verb. */
+typedef struct tenant_opts {
+    cli_common c;
+    const char *policy;   /* --policy */
+    const char *tenant_s; /* --tenant, unparsed */
+} tenant_opts;
+
+/* `tenant create NAME`: argv[optind] is the name. Each verb returns an exit code. */
+static int tenant_create(const tenant_opts *op, int argc, char **argv)
+{
+    cu_ctx ctx = cli_ctx();
+    const char *policy = op->policy, *text = NULL;
+    char *owned = NULL;
+    size_t len = 0;
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    cu_tenant t;
+    cJSON *o;
+    int rc;
+
+    if (optind + 1 != argc)
+        return cli_usage("tenant", "create takes one NAME");
+    if (policy != NULL && policy_text(policy, &text, &len, &owned, &err) != CU_OK)
+        return cli_fail(&err);
+    if ((rc = cli_open(&op->c, &v)) != 0) {
+        free(owned);
+        return rc;
+    }
+    /* One transaction: a bad policy refuses the tenant before it exists. */
+    if ((policy != NULL ? cu_tenant_create_policy(v, &ctx, argv[optind], text, len, policy, &t,
+                                                  &err)
+                        : cu_tenant_create(v, &ctx, argv[optind], &t, &err)) != CU_OK) {
+        rc = cli_fail(&err);
+    } else {
+        o = cu_repr_tenant_json(&t);
+        if (policy != NULL)
+            cJSON_AddNumberToObject(o, "policy_version", 1);
+        rc = cli_print(o);
+    }
+    free(owned);
+    cu_vault_close(v);
+    return rc;
+}
+
+/* `tenant list`: every tenant, oldest first. */
+static int tenant_list(const tenant_opts *op, int argc, char **argv)
+{
+    cu_ctx ctx = cli_ctx();
+    cu_tenant *list = NULL;
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    size_t n = 0;
+    int rc;
+
+    (void)argv;
+    if (optind != argc)
+        return cli_usage("tenant", "list takes no argument");
+    if ((rc = cli_open(&op->c, &v)) != 0)
+        return rc;
+    if (cu_tenant_list(v, &ctx, &list, &n, &err) == CU_OK) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, cu_repr_tenant_json(&list[i]));
+        rc = cli_print(arr);
+        free(list);
+    } else {
+        rc = cli_fail(&err);
+    }
+    cu_vault_close(v);
+    return rc;
+}
+
+/* `tenant policy --tenant ID FILE`: binds a new version of the tenant's policy. */
+static int tenant_policy(const tenant_opts *op, int argc, char **argv)
+{
+    cu_ctx ctx = cli_ctx();
+    cu_vault *v = NULL;
+    unsigned version = 0;
+    cu_id tenant;
+    cJSON *o;
+    int rc;
+
+    if (optind + 1 != argc)
+        return cli_usage("tenant", "policy takes one FILE");
+    if ((rc = cli_id("tenant", "--tenant", op->tenant_s, &tenant)) != 0)
+        return rc;
+    if ((rc = cli_open(&op->c, &v)) != 0)
+        return rc;
+    if ((rc = bind_policy(v, &ctx, tenant, argv[optind], &version)) == 0) {
+        o = cJSON_CreateObject();
+        cu_repr_add_id(o, "tenant_id", tenant);
+        cJSON_AddNumberToObject(o, "policy_version", version);
+        rc = cli_print(o);
+    }
+    cu_vault_close(v);
+    return rc;
+}
+
+/* `tenant terminate --tenant ID`: read-only and exportable until the window ends (P-RET-2). */
+static int tenant_terminate(const tenant_opts *op, int argc, char **argv)
+{
+    cu_ctx ctx = cli_ctx();
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    int64_t until = 0;
+    cu_id tenant;
+    cJSON *o;
+    int rc;
+
+    (void)argv;
+    if (optind != argc)
+        return cli_usage("tenant", "terminate takes no argument");
+    if ((rc = cli_id("tenant", "--tenant", op->tenant_s, &tenant)) != 0)
+        return rc;
+    if ((rc = cli_open(&op->c, &v)) != 0)
+        return rc;
+    if (cu_tenant_terminate(v, &ctx, tenant, &until, &err) != CU_OK) {
+        rc = cli_fail(&err);
+    } else {
+        o = cJSON_CreateObject();
+        cu_repr_add_id(o, "tenant_id", tenant);
+        cJSON_AddStringToObject(o, "state", "terminated");
+        cu_repr_add_time(o, "export_until", until);
+        rc = cli_print(o);
+    }
+    cu_vault_close(v);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(const tenant_opts *op, int argc, char **argv);
+} verbs[] = {
+    {"create", tenant_create},
+    {"list", tenant_list},
+    {"policy", tenant_policy},
+    {"terminate", tenant_terminate},
+};
+
 int cmd_tenant(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -67,22 +206,18 @@ int cmd_tenant(int argc, char **argv)
         {"tenant", required_argument, NULL, OPT_TENANT},
         {NULL, 0, NULL, 0},
     };
-    cu_ctx ctx = cli_ctx();
-    const char *verb, *policy = NULL, *tenant_s = NULL;
-    cu_vault *v = NULL;
-    cu_err err = {0};
-    unsigned version = 0;
-    cli_common c;
-    int opt, helpme = 0, rc;
+    tenant_opts op = {.policy = NULL};
+    const char *verb;
+    int opt, helpme = 0;
 
-    cli_common_defaults(&c);
+    cli_common_defaults(&op.c);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (cli_common_opt(&c, opt, optarg, &helpme))
+        if (cli_common_opt(&op.c, opt, optarg, &helpme))
             continue;
         if (opt == OPT_POLICY)
-            policy = optarg;
+            op.policy = optarg;
         else if (opt == OPT_TENANT)
-            tenant_s = optarg;
+            op.tenant_s = optarg;
         else
             return cli_usage("tenant", "unknown option");
     }
@@ -93,85 +228,8 @@ int cmd_tenant(int argc, char **argv)
     if (optind >= argc)
         return cli_usage("tenant", "create, list or policy?");
     verb = argv[optind++];
-    if (strcmp(verb, "create") == 0) {
-        const char *text = NULL;
-        char *owned = NULL;
-        size_t len = 0;
-        cu_tenant t;
-        cJSON *o;
-        if (optind + 1 != argc)
-            return cli_usage("tenant", "create takes one NAME");
-        if (policy != NULL && policy_text(policy, &text, &len, &owned, &err) != CU_OK)
-            return cli_fail(&err);
-        if ((rc = cli_open(&c, &v)) != 0) {
-            free(owned);
-            return rc;
-        }
-        /* One transaction: a bad policy refuses the tenant before it exists. */
-        if ((policy != NULL ? cu_tenant_create_policy(v, &ctx, argv[optind], text, len, policy, &t,
-                                                      &err)
-                            : cu_tenant_create(v, &ctx, argv[optind], &t, &err)) != CU_OK) {
-            rc = cli_fail(&err);
-        } else {
-            o = cu_repr_tenant_json(&t);
-            if (policy != NULL)
-                cJSON_AddNumberToObject(o, "policy_version", 1);
-            rc = cli_print(o);
-        }
-        free(owned);
-    } else if (strcmp(verb, "list") == 0) {
-        cu_tenant *list = NULL;
-        size_t n = 0;
-        if (optind != argc)
-            return cli_usage("tenant", "list takes no argument");
-        if ((rc = cli_open(&c, &v)) != 0)
-            return rc;
-        if (cu_tenant_list(v, &ctx, &list, &n, &err) == CU_OK) {
-            cJSON *arr = cJSON_CreateArray();
-            for (size_t i = 0; i < n; i++)
-                cJSON_AddItemToArray(arr, cu_repr_tenant_json(&list[i]));
-            rc = cli_print(arr);
-            free(list);
-        } else {
-            rc = cli_fail(&err);
-        }
-    } else if (strcmp(verb, "policy") == 0) {
-        cu_id tenant;
-        cJSON *o;
-        if (optind + 1 != argc)
-            return cli_usage("tenant", "policy takes one FILE");
-        if ((rc = cli_id("tenant", "--tenant", tenant_s, &tenant)) != 0)
-            return rc;
-        if ((rc = cli_open(&c, &v)) != 0)
-            return rc;
-        if ((rc = bind_policy(v, &ctx, tenant, argv[optind], &version)) == 0) {
-            o = cJSON_CreateObject();
-            cu_repr_add_id(o, "tenant_id", tenant);
-            cJSON_AddNumberToObject(o, "policy_version", version);
-            rc = cli_print(o);
-        }
-    } else if (strcmp(verb, "terminate") == 0) {
-        cu_id tenant;
-        int64_t until = 0;
-        cJSON *o;
-        if (optind != argc)
-            return cli_usage("tenant", "terminate takes no argument");
-        if ((rc = cli_id("tenant", "--tenant", tenant_s, &tenant)) != 0)
-            return rc;
-        if ((rc = cli_open(&c, &v)) != 0)
-            return rc;
-        if (cu_tenant_terminate(v, &ctx, tenant, &until, &err) != CU_OK) {
-            rc = cli_fail(&err);
-        } else {
-            o = cJSON_CreateObject();
-            cu_repr_add_id(o, "tenant_id", tenant);
-            cJSON_AddStringToObject(o, "state", "terminated");
-            cu_repr_add_time(o, "export_until", until);
-            rc = cli_print(o);
-        }
-    } else {
-        return cli_usage("tenant", "unknown verb \"%s\"", verb);
-    }
-    cu_vault_close(v);
-    return rc;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(verb, verbs[i].name) == 0)
+            return verbs[i].run(&op, argc, argv);
+    return cli_usage("tenant", "unknown verb \"%s\"", verb);
 }
