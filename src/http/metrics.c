@@ -66,45 +66,47 @@ void http_metrics_observe(const http_req *r, double seconds)
     }
 }
 
-/* Appends formatted text to a growing buffer; returns -1 when out of memory. */
-static int out(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int out(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+/* The text being rendered: a growing buffer and whether anything failed (out of memory). */
+typedef struct mbuf {
+    char *b;
+    size_t len, cap;
+    int failed;
+} mbuf;
+
+/* Appends formatted text to m; on failure marks m failed and leaves the text as it was. */
+static void out(mbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(mbuf *m, const char *fmt, ...)
 {
     va_list ap;
     int n;
 
     for (;;) {
         va_start(ap, fmt);
-        n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        n = vsnprintf(m->b + m->len, m->cap - m->len, fmt, ap);
         va_end(ap);
-        if (n < 0)
-            return -1;
-        if ((size_t)n < *cap - *len) {
-            *len += (size_t)n;
-            return 0;
+        if (n < 0) {
+            m->failed = 1;
+            return;
         }
-        char *nb = realloc(*buf, *cap * 2 + (size_t)n);
-        if (nb == NULL)
-            return -1;
-        *buf = nb;
-        *cap = *cap * 2 + (size_t)n;
+        if ((size_t)n < m->cap - m->len) {
+            m->len += (size_t)n;
+            return;
+        }
+        char *nb = realloc(m->b, m->cap * 2 + (size_t)n);
+        if (nb == NULL) {
+            m->failed = 1;
+            return;
+        }
+        m->b = nb;
+        m->cap = m->cap * 2 + (size_t)n;
     }
 }
 
-char *http_metrics_render(cu_vault *v, size_t *len)
+/* custos_http_requests_total by route (the table's pattern) and status. */
+static void render_requests(mbuf *m)
 {
-    cu_commit_stats cs;
-    size_t cap = 16384, n = 0;
-    char *b = malloc(cap);
-    unsigned long cum = 0;
-    int rc = 0;
-
-    if (b == NULL)
-        return NULL;
-    b[0] = '\0';
-    rc |= out(&b, &n, &cap, "# HELP custos_http_requests_total HTTP requests by route and "
-                            "status.\n# TYPE custos_http_requests_total counter\n");
+    out(m, "# HELP custos_http_requests_total HTTP requests by route and "
+           "status.\n# TYPE custos_http_requests_total counter\n");
     for (size_t ri = 0; ri <= MAX_ROUTES; ri++) {
         const char *route = ri < http_nroutes ? http_routes[ri].metric : "unmatched";
         const char *method = ri < http_nroutes ? http_routes[ri].method : "";
@@ -115,64 +117,89 @@ char *http_metrics_render(cu_vault *v, size_t *len)
             if (c == 0)
                 continue;
             if (si < NSTATUS)
-                rc |= out(&b, &n, &cap,
-                          "custos_http_requests_total{method=\"%s\",route=\"%s\","
-                          "status=\"%u\"} %lu\n",
-                          method, route, statuses[si], c);
+                out(m,
+                    "custos_http_requests_total{method=\"%s\",route=\"%s\","
+                    "status=\"%u\"} %lu\n",
+                    method, route, statuses[si], c);
             else
-                rc |= out(&b, &n, &cap,
-                          "custos_http_requests_total{method=\"%s\",route=\"%s\","
-                          "status=\"other\"} %lu\n",
-                          method, route, c);
+                out(m,
+                    "custos_http_requests_total{method=\"%s\",route=\"%s\","
+                    "status=\"other\"} %lu\n",
+                    method, route, c);
         }
     }
-    rc |= out(&b, &n, &cap, "# HELP custos_http_request_duration_seconds Time to answer.\n"
-                            "# TYPE custos_http_request_duration_seconds histogram\n");
+}
+
+/* The latency histogram and the errors by code. */
+static void render_latency_errors(mbuf *m)
+{
+    unsigned long cum = 0;
+
+    out(m, "# HELP custos_http_request_duration_seconds Time to answer.\n"
+           "# TYPE custos_http_request_duration_seconds histogram\n");
     for (size_t bi = 0; bi < NBUCKETS; bi++) {
         cum += atomic_load(&latency[bi]);
-        rc |= out(&b, &n, &cap, "custos_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n",
-                  buckets[bi], cum);
+        out(m, "custos_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n", buckets[bi], cum);
     }
     cum += atomic_load(&latency[NBUCKETS]);
-    rc |= out(&b, &n, &cap,
-              "custos_http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
-              "custos_http_request_duration_seconds_sum %.6f\n"
-              "custos_http_request_duration_seconds_count %lu\n",
-              cum, atomic_load(&latency_sum), atomic_load(&latency_count));
-    rc |= out(&b, &n, &cap, "# HELP custos_http_errors_total Error answers by code.\n"
-                            "# TYPE custos_http_errors_total counter\n");
+    out(m,
+        "custos_http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
+        "custos_http_request_duration_seconds_sum %.6f\n"
+        "custos_http_request_duration_seconds_count %lu\n",
+        cum, atomic_load(&latency_sum), atomic_load(&latency_count));
+    out(m, "# HELP custos_http_errors_total Error answers by code.\n"
+           "# TYPE custos_http_errors_total counter\n");
     for (size_t ci = 0; ci <= NCODES; ci++) {
         unsigned long c = atomic_load(&errors[ci]);
         if (c != 0)
-            rc |= out(&b, &n, &cap, "custos_http_errors_total{code=\"%s\"} %lu\n",
-                      ci < NCODES ? codes[ci] : "other", c);
+            out(m, "custos_http_errors_total{code=\"%s\"} %lu\n", ci < NCODES ? codes[ci] : "other",
+                c);
     }
+}
+
+/* The store's commit histogram and the group commit counters. */
+static void render_commits(mbuf *m, cu_vault *v)
+{
+    cu_commit_stats cs;
+    unsigned long cum = 0;
+
     cu_vault_commit_stats(v, &cs);
-    cum = 0;
-    rc |= out(&b, &n, &cap, "# HELP custos_store_commit_duration_seconds Store transactions, "
-                            "fsync included.\n"
-                            "# TYPE custos_store_commit_duration_seconds histogram\n");
+    out(m, "# HELP custos_store_commit_duration_seconds Store transactions, "
+           "fsync included.\n"
+           "# TYPE custos_store_commit_duration_seconds histogram\n");
     for (size_t bi = 0; bi < CU_COMMIT_BUCKETS; bi++) {
         cum += (unsigned long)cs.bucket[bi];
-        rc |= out(&b, &n, &cap, "custos_store_commit_duration_seconds_bucket{le=\"%g\"} %lu\n",
-                  cu_commit_bounds[bi], cum);
+        out(m, "custos_store_commit_duration_seconds_bucket{le=\"%g\"} %lu\n", cu_commit_bounds[bi],
+            cum);
     }
     cum += (unsigned long)cs.bucket[CU_COMMIT_BUCKETS];
-    rc |= out(&b, &n, &cap,
-              "custos_store_commit_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
-              "custos_store_commit_duration_seconds_sum %.6f\n"
-              "custos_store_commit_duration_seconds_count %lu\n",
-              cum, cs.seconds, (unsigned long)cs.count);
-    rc |= out(&b, &n, &cap,
-              "# HELP custos_commit_groups_total Group commits (one transaction each).\n"
-              "# TYPE custos_commit_groups_total counter\ncustos_commit_groups_total %lu\n"
-              "# HELP custos_commit_requests_total Requests carried by group commits.\n"
-              "# TYPE custos_commit_requests_total counter\ncustos_commit_requests_total %lu\n",
-              (unsigned long)cs.groups, (unsigned long)cs.requests);
-    if (rc != 0) {
-        free(b);
+    out(m,
+        "custos_store_commit_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
+        "custos_store_commit_duration_seconds_sum %.6f\n"
+        "custos_store_commit_duration_seconds_count %lu\n",
+        cum, cs.seconds, (unsigned long)cs.count);
+    out(m,
+        "# HELP custos_commit_groups_total Group commits (one transaction each).\n"
+        "# TYPE custos_commit_groups_total counter\ncustos_commit_groups_total %lu\n"
+        "# HELP custos_commit_requests_total Requests carried by group commits.\n"
+        "# TYPE custos_commit_requests_total counter\ncustos_commit_requests_total %lu\n",
+        (unsigned long)cs.groups, (unsigned long)cs.requests);
+}
+
+char *http_metrics_render(cu_vault *v, size_t *len)
+{
+    mbuf m = {.b = malloc(16384), .cap = 16384};
+
+    if (m.b == NULL)
+        return NULL;
+    m.b[0] = '\0';
+    render_requests(&m);
+    render_latency_errors(&m);
+    render_commits(&m, v);
+    if (m.failed) {
+        free(m.b);
         return NULL;
     }
-    *len = n;
-    return b;
+    *len = m.len;
+    return m.b;
 }
