@@ -58,7 +58,9 @@ typedef struct th_entry {
 } th_entry;
 
 struct cu_auth_state {
-    pthread_mutex_t lock; /* guards tab and tick */
+    pthread_mutex_t lock;     /* guards tab and tick */
+    pthread_mutex_t lim_lock; /* lim is written under both locks, read under either: a
+                               * session's touch reads it without waiting on tab */
     pthread_mutex_t slot_lock;
     pthread_cond_t slot_cond; /* CLOCK_MONOTONIC */
     unsigned busy;            /* hash slots in use */
@@ -91,6 +93,7 @@ cu_rc cu_auth_state_new(cu_auth_state **out, cu_err *err)
     if (s == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->lim_lock, NULL);
     pthread_mutex_init(&s->slot_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -107,6 +110,7 @@ void cu_auth_state_free(cu_auth_state *s)
     if (s == NULL)
         return;
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->lim_lock);
     pthread_mutex_destroy(&s->slot_lock);
     pthread_cond_destroy(&s->slot_cond);
     cu_wipe(s, sizeof(*s));
@@ -119,15 +123,17 @@ void cu_auth_limits_set(cu_vault *v, const cu_auth_limits *l)
 
     limits_default(&lim);
     pthread_mutex_lock(&v->auth->lock);
+    pthread_mutex_lock(&v->auth->lim_lock);
     v->auth->lim = lim;
+    pthread_mutex_unlock(&v->auth->lim_lock);
     pthread_mutex_unlock(&v->auth->lock);
 }
 
 void cu_auth_limits_get(cu_vault *v, cu_auth_limits *out)
 {
-    pthread_mutex_lock(&v->auth->lock);
+    pthread_mutex_lock(&v->auth->lim_lock);
     *out = v->auth->lim;
-    pthread_mutex_unlock(&v->auth->lock);
+    pthread_mutex_unlock(&v->auth->lim_lock);
 }
 
 void cu_throttle_key(cu_vault *v, cu_th_kind kind, const void *data, size_t len, cu_th_key *out)

@@ -72,12 +72,16 @@ struct http_req {
     int query_too_long; /* more than HTTP_MAX_QUERY parameters: cut, and refused */
     cJSON *json;
     /* routing */
+    const http_route *matched; /* found by http_body_limit(), for http_dispatch() to take */
     const http_route *route;
     cu_id ids[HTTP_MAX_PARAMS]; /* numeric path parameters in order */
     size_t nids;
     char name[CU_COLLECTION_MAX]; /* the {name} parameter */
     cu_id tenant;                 /* the {tenant} parameter, when R_TENANT */
     /* authentication */
+    const char *session; /* the session cookie's value, in the Cookie header (not terminated) */
+    size_t session_len;
+    int session_looked; /* session and session_len are set (session NULL: no usable cookie) */
     cu_principal who;
     int authed;
     char actor[48];

@@ -227,18 +227,66 @@ static const char *route_method(const http_req *r)
     return strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0 ? GET : r->method;
 }
 
+/* Finds "name=value" in a Cookie header: *value points into cookies, *len is its length. 0 if
+ * it is there, else -1. */
+static int cookie_find(const char *cookies, const char *name, const char **value, size_t *len)
+{
+    size_t nlen = strlen(name);
+
+    for (const char *p = cookies; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            const char *v = p + nlen + 1, *e = strchr(v, ';');
+            *value = v;
+            *len = e ? (size_t)(e - v) : strlen(v);
+            return 0;
+        }
+        p = strchr(p, ';');
+    }
+    return -1;
+}
+
+/* Copies the value of the cookie called name into out; 0 if it is there and fits, else -1. */
+static int cookie_value(const char *cookies, const char *name, char *out, size_t cap)
+{
+    const char *v;
+    size_t len;
+
+    if (cookie_find(cookies, name, &v, &len) != 0 || len >= cap)
+        return -1;
+    memcpy(out, v, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* The session cookie's value, looked up once per request and remembered: it points into the
+ * Cookie header, which lives as long as the request (nothing secret is copied). NULL when
+ * there is none, or when it is too long for a token (as http_cookie() would refuse it). */
+static const char *session_cookie(http_req *r, size_t *len)
+{
+    const char *cookies;
+
+    if (!r->session_looked) {
+        r->session_looked = 1;
+        cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
+        if (cookies != NULL &&
+            cookie_find(cookies, "custos_session", &r->session, &r->session_len) == 0 &&
+            r->session_len >= CU_SESSION_TOKEN_MAX)
+            r->session = NULL;
+    }
+    *len = r->session_len;
+    return r->session;
+}
+
 /* 1 if the request carries a credential at all (valid or not): an Authorization header or the
  * session cookie. Without one, no route takes a large body: it would be answered 401 anyway. */
-static int has_credential(const http_req *r)
+static int has_credential(http_req *r)
 {
-    char token[CU_SESSION_TOKEN_MAX] = "";
-    int found;
+    size_t len;
 
-    if (http_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL)
-        return 1;
-    found = http_cookie(r, "custos_session", token, sizeof(token)) == 0;
-    explicit_bzero(token, sizeof(token));
-    return found;
+    return http_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL ||
+           session_cookie(r, &len) != NULL;
 }
 
 size_t http_body_limit(http_req *r)
@@ -247,10 +295,12 @@ size_t http_body_limit(http_req *r)
 
     for (size_t i = 0; i < http_nroutes; i++) {
         const http_route *rt = &http_routes[i];
-        if (strcmp(rt->method, route_method(r)) == 0 && match(r, rt->pattern, r->path) == 1)
+        if (strcmp(rt->method, route_method(r)) == 0 && match(r, rt->pattern, r->path) == 1) {
+            r->matched = rt; /* for route(), with its parameters filled in by this match */
             return (rt->flags & (R_BODY | R_NOAUTH)) == R_BODY && has_credential(r)
                        ? r->cfg->max_body
                        : small;
+        }
     }
     return small;
 }
@@ -263,6 +313,11 @@ static const http_route *route(http_req *r)
     int path_known = 0, bad_param = 0;
     size_t alen = 0;
 
+    /* http_body_limit() found it, and its match filled in the parameters: the table is walked
+     * once per request. Without a match there (or without a call: fuzz/fuzz_router.c), the
+     * walk below tells 404 from 405. */
+    if (r->matched != NULL)
+        return r->matched;
     for (size_t i = 0; i < http_nroutes; i++) {
         int m = match(r, http_routes[i].pattern, r->path);
         if (m == 0)
@@ -277,10 +332,8 @@ static const http_route *route(http_req *r)
             break;
         }
     }
-    if (found != NULL) {
-        match(r, found->pattern, r->path);
+    if (found != NULL) /* the last match() was found's: its parameters are in r */
         return found;
-    }
     if (path_known && !bad_param) {
         for (size_t i = 0; i < http_nroutes; i++)
             if (match(r, http_routes[i].pattern, r->path) == 1 && alen + 16 < sizeof(r->allow))
@@ -293,28 +346,6 @@ static const http_route *route(http_req *r)
     }
     not_found(r);
     return NULL;
-}
-
-/* Reads "name=value" out of a Cookie header. */
-static int cookie_value(const char *cookies, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-
-    for (const char *p = cookies; p && *p;) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            const char *v = p + nlen + 1, *e = strchr(v, ';');
-            size_t len = e ? (size_t)(e - v) : strlen(v);
-            if (len >= cap)
-                return -1;
-            memcpy(out, v, len);
-            out[len] = '\0';
-            return 0;
-        }
-        p = strchr(p, ';');
-    }
-    return -1;
 }
 
 int http_cookie(const http_req *r, const char *name, char *out, size_t cap)
@@ -372,18 +403,19 @@ static int is_state_change(const char *method)
 /* Authenticates by API key (Authorization: Bearer) or session cookie. */
 static int authenticate(http_req *r)
 {
-    const char *auth = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
+    const char *auth = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), *session;
     char token[CU_SESSION_TOKEN_MAX] = "";
     cu_err e = {0};
     cu_rc rc = CU_ERR_AUTH;
     int by_cookie = 0;
+    size_t len;
 
     /* RFC 7235: the scheme is case-insensitive. */
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
         rc = cu_auth_apikey(r->v, auth + 7, &r->who, &e);
-    else if (cookies != NULL &&
-             cookie_value(cookies, "custos_session", token, sizeof(token)) == 0) {
+    } else if ((session = session_cookie(r, &len)) != NULL) {
+        memcpy(token, session, len); /* len < sizeof(token): session_cookie() saw to it */
+        token[len] = '\0';
         rc = cu_auth_session(r->v, token, &r->who, &e);
         by_cookie = 1;
     }

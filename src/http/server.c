@@ -68,14 +68,19 @@ typedef enum { CONN_HEAD, CONN_BODY, CONN_HANDLE, CONN_REPLY } conn_phase;
 typedef struct conn_track {
     struct conn_track *prev, *next;
     int fd;
-    conn_phase phase;
-    double since;
-    int cut; /* its socket was shut down */
+    /* The phase and the monotonic millisecond it began, packed as (ms << 2) | phase: the
+     * connection's own thread stores it without a lock as the request moves on, the reaper
+     * reads it in one load, so it never sees a phase with another phase's start. */
+    atomic_uint_least64_t state;
+    int cut; /* its socket was shut down (by the reaper, under conns_lock) */
 } conn_track;
+
+_Static_assert(CONN_REPLY <= 3, "a phase fits in two bits");
 
 /* Every open connection, for the deadlines; callbacks of all pool threads and the main thread
  * meet here. An entry leaves the list in the CLOSED notification, before libmicrohttpd closes
- * the socket, so a shutdown under the lock never reaches a reused descriptor. */
+ * the socket, so a shutdown under the lock never reaches a reused descriptor. The lock is
+ * taken when a connection opens and closes, and by the reaper, never per request. */
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static conn_track *conns;
 
@@ -88,6 +93,17 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A conn_track state: phase, begun now. */
+static uint64_t conn_state(conn_phase phase)
+{
+    struct timespec ts;
+    uint64_t ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return ms << 2 | (uint64_t)phase;
 }
 
 /* Frees a buffer that held personal values: wiped first. */
@@ -111,8 +127,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
             return; /* untracked: only the idle timeout applies */
         t->fd = ci->connect_fd;
-        t->phase = CONN_HEAD;
-        t->since = now_s();
+        atomic_init(&t->state, conn_state(CONN_HEAD));
         pthread_mutex_lock(&conns_lock);
         t->next = conns;
         if (conns != NULL)
@@ -134,35 +149,34 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
 }
 
-/* Starts the connection's next phase, and with it the phase's deadline. */
+/* Starts the connection's next phase, and with it the phase's deadline; no lock (see
+ * conn_track.state): the entry lives until the CLOSED notification, after the last request. */
 static void conn_enter(struct MHD_Connection *c, conn_phase phase)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_track *t = ci ? ci->socket_context : NULL;
 
-    if (t == NULL)
-        return;
-    pthread_mutex_lock(&conns_lock);
-    t->phase = phase;
-    t->since = now_s();
-    pthread_mutex_unlock(&conns_lock);
+    if (t != NULL)
+        atomic_store_explicit(&t->state, conn_state(phase), memory_order_relaxed);
 }
 
 /* Shuts down every connection past its phase's deadline; libmicrohttpd sees the end of the
  * stream and closes it. */
 static void conns_reap(const cu_http_config *cfg)
 {
-    double now = now_s();
+    uint64_t now = conn_state(CONN_HEAD) >> 2;
 
     pthread_mutex_lock(&conns_lock);
     for (conn_track *t = conns; t != NULL; t = t->next) {
-        double limit = t->phase == CONN_HEAD   ? (double)cfg->header_timeout
-                       : t->phase == CONN_BODY  ? (double)cfg->body_timeout
-                       : t->phase == CONN_REPLY ? (double)cfg->reply_timeout
-                                                : 0;
-        if (limit > 0 && !t->cut && now - t->since >= limit) {
-            if (t->phase == CONN_REPLY) { /* abort: the kernel drops the answer it holds */
+        uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed), since = st >> 2;
+        conn_phase phase = (conn_phase)(st & 3);
+        uint64_t limit = phase == CONN_HEAD    ? cfg->header_timeout
+                         : phase == CONN_BODY  ? cfg->body_timeout
+                         : phase == CONN_REPLY ? cfg->reply_timeout
+                                               : 0;
+        if (limit > 0 && !t->cut && now >= since && now - since >= limit * 1000) {
+            if (phase == CONN_REPLY) { /* abort: the kernel drops the answer it holds */
                 struct linger abort_close = {1, 0};
                 setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
             }
