@@ -525,7 +525,7 @@ static void test_errors_of_libmicrohttpd_are_json_with_our_headers(void **state)
         raw_exchange(&W->s, cases[i].req, strlen(cases[i].req), buf, 4096);
         assert_raw_error(buf, cases[i].status, cases[i].code);
     }
-    /* A request line, then headers, over the connection's 64 KiB. */
+    /* A request line, then headers, over the connection's 16 KiB (and the 64 KiB it once was). */
     memset(req, 'a', big + 127);
     memcpy(req, "GET /", 5);
     snprintf(req + 5 + big, 123, " HTTP/1.1\r\nHost: x\r\n\r\n");

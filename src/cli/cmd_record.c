@@ -83,8 +83,8 @@ static int record_write(const record_opts *op, const char *verb, int argc, char 
     char *doc;
 
     if (optind + (put ? 1 : 2) != argc)
-        return cli_usage("record", put ? "put takes one JSON argument"
-                                       : "update takes RECORD and JSON");
+        return cli_usage("record",
+                         put ? "put takes one JSON argument" : "update takes RECORD and JSON");
     if (put && op->coll == NULL)
         return cli_usage("record", "--collection is required");
     if (!put && (rc = cli_id("record", "RECORD", argv[optind], &id)) != 0)
@@ -96,9 +96,9 @@ static int record_write(const record_opts *op, const char *verb, int argc, char 
         return cli_fail(&e);
     }
     if ((rc = cli_open_staff(&op->c, "record", op->tenant, &v, &ctx)) == 0) {
-        cu_rc r = put ? cu_record_put(v, &ctx, op->tenant, op->coll, op->subject, doc, len, &id,
-                                      &err)
-                      : cu_record_update(v, &ctx, op->tenant, id, doc, len, &err);
+        cu_rc r =
+            put ? cu_record_put(v, &ctx, op->tenant, op->coll, op->subject, doc, len, &id, &err)
+                : cu_record_update(v, &ctx, op->tenant, id, doc, len, &err);
         rc = r == CU_OK ? print_id(id, NULL) : cli_fail(&err);
     }
     cu_str_wipe(doc);
@@ -165,8 +165,8 @@ static const struct {
     const char *name;
     int (*run)(const record_opts *op, const char *verb, int argc, char **argv);
 } verbs[] = {
-    {"put", record_write}, {"update", record_write}, {"get", record_one},
-    {"delete", record_one}, {"list", record_ids},    {"find", record_ids},
+    {"put", record_write},  {"update", record_write}, {"get", record_one},
+    {"delete", record_one}, {"list", record_ids},     {"find", record_ids},
 };
 
 int cmd_record(int argc, char **argv)

@@ -120,7 +120,7 @@ static int subject_find(const subject_opts *op, const char *verb, int argc, char
     (void)argv;
     if ((in->email != NULL) + (in->phone != NULL) + (in->external_id != NULL) != 1)
         return cli_usage("subject", "find takes one of --email, --phone, --external-id");
-    by = in->email ? CU_SUBJECT_BY_EMAIL
+    by = in->email   ? CU_SUBJECT_BY_EMAIL
          : in->phone ? CU_SUBJECT_BY_PHONE
                      : CU_SUBJECT_BY_EXTERNAL_ID;
     value = in->email ? in->email : in->phone ? in->phone : in->external_id;

@@ -285,8 +285,7 @@ static int has_credential(http_req *r)
 {
     size_t len;
 
-    return http_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL ||
-           session_cookie(r, &len) != NULL;
+    return http_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL || session_cookie(r, &len) != NULL;
 }
 
 size_t http_body_limit(http_req *r)

@@ -54,6 +54,13 @@
 #define DEFAULT_BODY_TIMEOUT 60
 #define DEFAULT_REPLY_TIMEOUT 60
 #define IDLE_TIMEOUT 30
+/* A connection's memory in libmicrohttpd: its request line and headers, the read buffer a body
+ * passes through, the answer's headers. Bodies and answers of any size pass through it, not
+ * into it. It is most of what an idle keep-alive connection costs (bench/conns.sh: 16 KiB, about
+ * 26 KB a connection with TLS; 64 KiB, about 42 KB), and headers beyond it are answered 431
+ * (a Cookie header counts twice: libmicrohttpd keeps a parsed copy; about 7 KiB of cookies fit). */
+#define CONN_MEMORY ((size_t)16 * 1024)
+#define CONN_MEMORY_STEP ((size_t)1024) /* the read buffer grows by this, within CONN_MEMORY */
 #define LINGER_MAX 64 /* sockets closed after a direct answer and still drained, at most */
 #define LINGER_S 2.0  /* seconds such a socket is drained, at most */
 #define LINGER_READ ((size_t)1024 * 1024)      /* read and dropped per socket per tick, at most */
@@ -713,7 +720,8 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
         cfg.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
+        CONN_MEMORY_STEP, MHD_OPTION_END);
     explicit_bzero(key, strlen(key));
     free(key);
     free(cert);
