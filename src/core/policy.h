@@ -6,6 +6,9 @@
  * can hand out const pointers that all die together in cu_policy_free(). References between
  * sections are resolved at load time: a purpose points at its categories, a collection at its
  * category, a sub-processor at its purpose. Nothing in a policy is personal data.
+ *
+ * The loader behind this face is split by job over policy_*.c; what those files share is in
+ * policy_int.h, which nothing outside them includes.
  */
 #ifndef CU_POLICY_H
 #define CU_POLICY_H

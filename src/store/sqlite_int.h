@@ -179,6 +179,12 @@ cu_rc sq_collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader f
 cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_reader fn,
               void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err,
               const char *what);
+/* Steps a prepared, bound statement that selects at most one row and reads that row with fn
+ * into row. No row is CU_ERR_NOT_FOUND with the message missing; st NULL is the prepare's
+ * error, and a failed step that of the database, each as "could not <what>". Called with
+ * s->lock held; resets the statement. */
+cu_rc sq_one(sqlite_store *s, sqlite3_stmt *st, row_reader fn, void *row, cu_err *err,
+             const char *what, const char *missing);
 
 /* The ops of one connection, by file. */
 cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);

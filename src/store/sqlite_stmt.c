@@ -414,39 +414,18 @@ cu_rc sq_blob_copy_opt(sqlite3_stmt *st, int col, cu_blob *out, cu_err *err)
     return sq_blob_copy(st, col, out, err);
 }
 
+static cu_rc read_id(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    (void)err;
+    *(cu_id *)row = (cu_id)sqlite3_column_int64(st, 0);
+    return CU_OK;
+}
+
 /* Collects column 0 of every row of a prepared, bound statement as ids. */
 cu_rc sq_collect_ids(sqlite_store *s, sqlite3_stmt *st, cu_id **ids, size_t *n, cu_err *err,
                      const char *what)
 {
-    cu_id *list = NULL;
-    size_t cnt = 0, cap = 0;
-    cu_rc rc = CU_OK;
-    int src;
-
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            cu_id *nl = realloc(list, ncap * sizeof(*nl));
-            if (nl == NULL) {
-                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            list = nl;
-            cap = ncap;
-        }
-        list[cnt++] = (cu_id)sqlite3_column_int64(st, 0);
-    }
-    if (src != SQLITE_DONE)
-        rc = sq_db_error(s, src, err, what);
-out:
-    sqlite3_reset(st);
-    if (rc != CU_OK) {
-        free(list);
-        return rc;
-    }
-    *ids = list;
-    *n = cnt;
-    return CU_OK;
+    return sq_collect_rows(s, st, sizeof(**ids), read_id, NULL, (void **)ids, n, err, what);
 }
 
 cu_rc sq_collect_rows(sqlite_store *s, sqlite3_stmt *st, size_t sz, row_reader fn,
@@ -506,6 +485,25 @@ cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_rea
         rc = sq_collect_rows(s, st, sz, fn, free_fn, out, n, err, what);
     }
     pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+cu_rc sq_one(sqlite_store *s, sqlite3_stmt *st, row_reader fn, void *row, cu_err *err,
+             const char *what, const char *missing)
+{
+    cu_rc rc;
+    int src;
+
+    if (st == NULL)
+        return sq_db_error(s, sqlite3_errcode(s->db), err, what);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        rc = fn(st, row, err);
+    else if (src == SQLITE_DONE)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "%s", missing);
+    else
+        rc = sq_db_error(s, src, err, what);
+    sqlite3_reset(st);
     return rc;
 }
 
