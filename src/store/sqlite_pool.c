@@ -200,6 +200,9 @@ cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
     rc = sq_dir_lock(path, &p->lock_fd, err);
     if (rc == CU_OK)
         rc = cu_store_sqlite_open_single(path, &p->w, err);
+    /* Under the flock no other process uses the database: a lease in it is a dead one's. */
+    if (rc == CU_OK && p->lock_fd >= 0)
+        rc = sq_exec_ddl((sqlite_store *)p->w, "DELETE FROM leases", err, "free stale leases");
     for (size_t i = 0; rc == CU_OK && i < NREADERS; i++)
         rc = cu_store_sqlite_open_reader(path, &p->r[i], err);
     if (rc != CU_OK) {
