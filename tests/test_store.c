@@ -860,6 +860,93 @@ static void test_contract_audit_ops(void **state)
     assert_int_equal(pk[0], 0x42);
 }
 
+/* An append chained onto the head (seq, hash of bytes `fill`) the batch names. */
+static void chain_ops(cu_store_op ops[2], uint64_t head_seq, int head_fill, int fill)
+{
+    memset(ops, 0, 2 * sizeof(*ops));
+    ops[0].type = CU_OP_AUDIT_HEAD_CHECK;
+    ops[0].u.audit_head.tenant_id = 1;
+    ops[0].u.audit_head.seq = head_seq;
+    memset(ops[0].u.audit_head.hash, head_fill, 32);
+    ops[1].type = CU_OP_AUDIT_APPEND;
+    ops[1].u.audit.tenant_id = 1;
+    ops[1].u.audit.seq = head_seq + 1;
+    ops[1].u.audit.at = 1000;
+    memset(ops[1].u.audit.prev, head_fill, 32);
+    memset(ops[1].u.audit.hash, fill, 32);
+}
+
+/* P-AUD-1 with several writers: a batch names the head it chains onto and is refused, whole,
+ * with CU_ERR_CONFLICT when the tenant's head is another by the time it commits. */
+static void test_contract_P_AUD_1_audit_head_check_refuses_a_moved_head(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[2], stale[3], extra = blind_op(1, "s:email", 9, 10, 0);
+    cu_id *ids = NULL;
+    uint8_t hash[32];
+    uint64_t seq = 0;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    chain_ops(ops, 0, 0, 1); /* onto an empty chain: seq 0, a zero hash */
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_OK);
+    /* Another writer's batch, chained onto the empty chain it read before: refused, and its
+     * other ops with it. */
+    chain_ops(stale, 0, 0, 2);
+    stale[2] = extra;
+    assert_int_equal(cu_store_apply(f->s, stale, 3, &err), CU_ERR_CONFLICT);
+    assert_int_equal(cu_store_blind_find(f->s, 1, "s:email", extra.u.blind.digest, &ids, &n, &err),
+                     CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    /* The right seq with another hash is refused too. */
+    chain_ops(ops, 1, 7, 2);
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_ERR_CONFLICT);
+    assert_int_equal(cu_store_audit_head(f->s, 1, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(hash[0], 1);
+    /* Chained anew onto the head as it is: committed. */
+    chain_ops(ops, 1, 1, 2);
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_OK);
+    assert_int_equal(cu_store_audit_head(f->s, 1, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, 2);
+    assert_int_equal(hash[0], 2);
+}
+
+static cu_rc lease(sfx *f, cu_store_op_type type, cu_id holder, int64_t now)
+{
+    cu_store_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.type = type;
+    op.u.lease.name = CU_LEASE_SWEEP;
+    op.u.lease.holder = holder;
+    op.u.lease.now = now;
+    op.u.lease.expires_at = now + 300;
+    return apply1(f, &op);
+}
+
+/* One sweeper at a time: the sweep lease is taken or renewed atomically, by one holder until
+ * it expires (a crashed holder's lapses), and freed only by its holder. */
+static void test_contract_sweep_lease_has_one_holder_until_it_lapses(void **state)
+{
+    sfx *f = *state;
+
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 7, 1000), CU_OK);
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 8, 1100), CU_ERR_CONFLICT);
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 7, 1200), CU_OK); /* renewed: until 1500 */
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 8, 1400), CU_ERR_CONFLICT);
+    assert_int_equal(lease(f, CU_OP_LEASE_RELEASE, 8, 1450), CU_OK); /* not 8's: nothing */
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 8, 1450), CU_ERR_CONFLICT);
+    /* 7 stops renewing (it crashed): at its expiry the lease is free. */
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 8, 1500), CU_OK);
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 7, 1600), CU_ERR_CONFLICT);
+    assert_int_equal(lease(f, CU_OP_LEASE_RELEASE, 8, 1601), CU_OK);
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 7, 1601), CU_OK);
+    assert_int_equal(lease(f, CU_OP_LEASE_TAKE, 0, 1602), CU_ERR_INVALID); /* no holder */
+}
+
 static void test_contract_policy_ops(void **state)
 {
     sfx *f = *state;
@@ -1049,7 +1136,7 @@ static void test_migration_from_previous_schema_version(void **state)
     char path[600];
     cu_store *old = NULL, *cur = NULL;
     cu_store_op t = tenant_op(77, "from the previous version");
-    cu_store_op coll;
+    cu_store_op coll, lease_op;
     cu_store_tenant got;
     uint8_t hash[32];
     uint64_t seq;
@@ -1068,9 +1155,16 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest table (version 8: the audit key's public half). */
+    /* The previous schema lacks the newest table (version 9: the leases). */
+    memset(&lease_op, 0, sizeof(lease_op));
+    lease_op.type = CU_OP_LEASE_TAKE;
+    lease_op.u.lease.name = CU_LEASE_SWEEP;
+    lease_op.u.lease.holder = 1;
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
-    assert_int_equal(old->ops->audit_key_get(old, hash, &found, &ckpts, &err), CU_ERR_STORE);
+    assert_int_equal(old->ops->apply(old, &lease_op, 1, &err), CU_ERR_STORE);
+    old->ops->close(old);
+    /* Version 8's (the audit key's public half) is there already. */
+    assert_int_equal(cu_store_sqlite_open_at(path, prev - 1, &old, &err), CU_OK);
     old->ops->close(old);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
@@ -1087,6 +1181,7 @@ static void test_migration_from_previous_schema_version(void **state)
     free(spec);
     /* And the newest has it, the holds of version 7, the policies of version 5, and the audit
      * log of version 4; the tenant is still active. */
+    assert_int_equal(cur->ops->apply(cur, &lease_op, 1, &err), CU_OK);
     assert_int_equal(cur->ops->audit_key_get(cur, hash, &found, &ckpts, &err), CU_OK);
     assert_int_equal(found, 0);
     assert_int_equal(cur->ops->hold_list(cur, 77, &holds, &nholds, &err), CU_OK);
@@ -1113,6 +1208,33 @@ static void test_newer_schema_is_refused(void **state)
     assert_int_equal(th_sql(f->dir, sql), 0);
     assert_int_equal(cu_store_sqlite_open(f->path, &s, &err), CU_ERR_STORE);
     assert_non_null(strstr(err.msg, "newer"));
+}
+
+/* The SQLite backend alone keeps one process per database: the vault's way in (the pool)
+ * flocks its lock file, and a second open is refused until the first closes. Test builds may
+ * share the database (CUSTOS_TEST_SHARED_DB=1), as the two-writer tests do (test_multi.c). */
+static void test_sqlite_database_is_locked_by_one_process(void **state)
+{
+    sfx *f = *state;
+    cu_store *s = NULL;
+    cu_err err = {0};
+    struct stat st;
+    char lock[600];
+
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+    snprintf(lock, sizeof(lock), "%s/custos.lock", f->dir);
+    assert_int_equal(stat(lock, &st), 0);
+    assert_int_equal(cu_store_open(f->path, &s, &err), CU_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "in use by another process"));
+    assert_null(s);
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1);
+    assert_int_equal(cu_store_open(f->path, &s, &err), CU_OK);
+    cu_store_close(s);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+    cu_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(cu_store_open(f->path, &s, &err), CU_OK); /* freed at close */
+    f->s = s;
 }
 
 static void test_database_file_is_private(void **state)
@@ -1144,6 +1266,8 @@ int main(void)
         T(test_contract_P_ACC_2_totp_step_replay_is_refused),
         T(test_contract_credentials_and_sessions),
         T(test_contract_audit_ops),
+        T(test_contract_P_AUD_1_audit_head_check_refuses_a_moved_head),
+        T(test_contract_sweep_lease_has_one_holder_until_it_lapses),
         T(test_contract_policy_ops),
         T(test_contract_P_RET_2_tenant_close_and_shred),
         T(test_contract_P_ENC_5_reseal_and_data_key_destroy),
@@ -1155,6 +1279,7 @@ int main(void)
     const struct CMUnitTest sqlite_only[] = {
         T(test_migration_from_previous_schema_version),
         T(test_newer_schema_is_refused),
+        T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),
     };
     int failed = 0;

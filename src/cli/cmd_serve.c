@@ -125,14 +125,21 @@ static void reencrypt_pending(cu_vault *v)
                 rep.records, rep.holds, rep.users, rep.destroyed, rep.remaining);
 }
 
-/* One sweep, its counts (never values) on stderr, then the pending re-encryption. */
+/* One sweep, its counts (never values) on stderr, then the pending re-encryption. Servers
+ * sharing a database sweep in turn under the store's sweep lease: while another one holds it
+ * (CU_ERR_CONFLICT) this one skips its turn, re-encryption too, which the holder does. */
 static void sweep_once(cu_vault *v)
 {
     cu_ctx ctx = {.actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
     cu_sweep_report rep;
     cu_err err = {0};
+    cu_rc rc = cu_sweep(v, &ctx, &rep, &err);
 
-    if (cu_sweep(v, &ctx, &rep, &err) == CU_OK) {
+    if (rc == CU_ERR_CONFLICT && rep.tenants + rep.tenants_failed == 0) {
+        fprintf(stderr, "{\"sweep\":\"skipped\",\"lease\":\"held\"}\n");
+        return;
+    }
+    if (rc == CU_OK) {
         cJSON *o = cu_repr_sweep_json(&rep);
         char *line;
         cJSON_AddStringToObject(o, "sweep", "ok");

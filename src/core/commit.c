@@ -11,6 +11,13 @@
  * groups grow with load and nobody waits for a timer. Nothing is acknowledged before its group
  * is durable. If a group fails, each request is retried alone, so one request's error (a taken
  * external id) never fails the others.
+ *
+ * Several processes may write one database (docs/store.md), so a cached head can be stale: a
+ * group names the head it chains onto for each tenant (CU_OP_AUDIT_HEAD_CHECK), which the store
+ * checks inside its transaction. When another writer moved one first, the group's heads are
+ * dropped, read again and the group chained anew, up to COMMIT_RETRIES times (P-AUD-1: one
+ * chain, never a fork). A failed group never leaves a head behind that the store may not hold:
+ * it drops every head it touched, and their next use reads them again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +38,17 @@ struct cu_commit_req {
 
 /* --- the per-tenant chain heads: a small open-addressing map ------------------------------ */
 
+/* How often a group is chained again on heads another writer moved (several servers). */
+#define COMMIT_RETRIES 32
+
 typedef struct head {
     cu_id tenant; /* 0 with used == 0: empty slot (tenant 0 is a valid key) */
     int used;
+    int loaded; /* seq and hash are the store's as last read or written; 0: read them again */
     uint64_t seq;
     uint8_t hash[32];
-    int64_t ckpt_at; /* `at` of the chain's last checkpoint, or of its first entry since the
-                        head was loaded (0: none yet) */
+    int64_t ckpt_at;   /* `at` of the chain's last checkpoint, or of its first entry since the
+                          head was loaded (0: none yet) */
     uint64_t ckpt_seq; /* seq of the last checkpoint this process signed (0: none yet) */
 } head;
 
@@ -82,11 +93,15 @@ static cu_rc head_get(cu_vault *v, cu_id tenant, head **out, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     e = &h->slots[slot_of(h, tenant)];
     if (!e->used) {
-        if ((rc = cu_store_audit_head(v->store, tenant, &e->seq, e->hash, err)) != CU_OK)
-            return rc;
+        memset(e, 0, sizeof(*e));
         e->tenant = tenant;
         e->used = 1;
         h->n++;
+    }
+    if (!e->loaded) {
+        if ((rc = cu_store_audit_head(v->store, tenant, &e->seq, e->hash, err)) != CU_OK)
+            return rc;
+        e->loaded = 1;
     }
     *out = e;
     return CU_OK;
@@ -151,6 +166,33 @@ static int remember(group *g, const head *h)
     return 0;
 }
 
+/* Puts first in the batch, for each tenant the group chains, the head it chains onto, for the
+ * store to check inside the transaction (CU_OP_AUDIT_HEAD_CHECK). First: before any op of the
+ * group, such as a prune, changes the chain itself. */
+static int prepend_head_checks(group *g)
+{
+    size_t k = g->nundo;
+
+    if (g->nops + k > g->cap) {
+        cu_store_op *n = realloc(g->ops, (g->nops + k) * sizeof(*n));
+        if (n == NULL)
+            return -1;
+        g->ops = n;
+        g->cap = g->nops + k;
+    }
+    memmove(&g->ops[k], &g->ops[0], g->nops * sizeof(*g->ops));
+    g->nops += k;
+    for (size_t i = 0; i < k; i++) {
+        cu_store_op *op = &g->ops[i];
+        memset(op, 0, sizeof(*op));
+        op->type = CU_OP_AUDIT_HEAD_CHECK;
+        op->u.audit_head.tenant_id = g->undo[i].old.tenant;
+        op->u.audit_head.seq = g->undo[i].old.seq;
+        memcpy(op->u.audit_head.hash, g->undo[i].old.hash, 32);
+    }
+    return 0;
+}
+
 /* P-AUD-2: a checkpoint is due at e on count (every CU_AUDIT_CHECKPOINT_EVERY entries) or on
  * time (ms, CU_AUDIT_CHECKPOINT_MS by default, since the chain's last one, while entries
  * arrive), so the stretch no signature covers stays short and a tenant can fetch a recent
@@ -203,12 +245,62 @@ static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err 
     return CU_OK;
 }
 
+/* After a failed group: every head it touched goes back to how it was (its checkpoint times)
+ * but is dropped, so its next use reads it from the store again: the group may have failed
+ * because another writer moved it, and a head this process restored could be stale. */
 static void rollback_heads(cu_vault *v, group *g)
 {
     while (g->nundo > 0) {
+        head *h;
         g->nundo--;
-        v->heads->slots[slot_of(v->heads, g->undo[g->nundo].old.tenant)] = g->undo[g->nundo].old;
+        h = &v->heads->slots[slot_of(v->heads, g->undo[g->nundo].old.tenant)];
+        *h = g->undo[g->nundo].old;
+        h->loaded = 0;
     }
+}
+
+/* Whether the store's head of a tenant the failed group chained onto is no longer the one it
+ * chained onto: a store conflict that chaining again may cure. */
+static int heads_moved(cu_vault *v, const group *g)
+{
+    for (size_t i = 0; i < g->nundo; i++) {
+        const head *old = &g->undo[i].old;
+        uint8_t hash[32];
+        uint64_t seq = 0;
+        cu_err ignored = {0};
+        if (cu_store_audit_head(v->store, old->tenant, &seq, hash, &ignored) != CU_OK ||
+            seq != old->seq || memcmp(hash, old->hash, 32) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Chains reqs (only the first, if one) on the cached heads and commits them as one batch. When
+ * the store refuses it because another writer moved a head first, chains them again on the
+ * heads as they are now, up to COMMIT_RETRIES times. On failure no head stays cached. */
+static cu_rc commit_chained(cu_vault *v, group *g, struct cu_commit_req *reqs, int one, cu_err *err)
+{
+    int moved = 1;
+    cu_rc rc = CU_OK;
+
+    for (int attempt = 0; moved && attempt < COMMIT_RETRIES; attempt++) {
+        g->nops = 0;
+        g->nundo = 0;
+        rc = CU_OK;
+        for (struct cu_commit_req *r = reqs; r != NULL && rc == CU_OK; r = one ? NULL : r->next)
+            rc = add_request(v, g, r, err);
+        if (rc == CU_OK && g->nundo > 0 && g->nops > 0 && prepend_head_checks(g) != 0)
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        if (rc == CU_OK)
+            rc = cu_store_apply(v->store, g->ops, g->nops, err);
+        moved = rc == CU_ERR_CONFLICT && heads_moved(v, g);
+        if (rc != CU_OK)
+            rollback_heads(v, g);
+    }
+    if (moved)
+        return cu_err_set(err, CU_ERR_UNAVAILABLE,
+                          "the audit chain kept moving under other writers: try again");
+    return rc;
 }
 
 /* Commits reqs together; on failure, each alone. Called by the leader only. */
@@ -216,19 +308,14 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
 {
     group g = {0};
     cu_err gerr = {0};
-    cu_rc rc = CU_OK;
+    cu_rc rc;
     struct cu_commit_req *r;
     int count = 0;
 
     for (r = reqs; r != NULL; r = r->next)
         count++;
-    for (r = reqs; r != NULL && rc == CU_OK; r = r->next)
-        rc = add_request(v, &g, r, &gerr);
-    if (rc == CU_OK)
-        rc = cu_store_apply(v->store, g.ops, g.nops, &gerr);
+    rc = commit_chained(v, &g, reqs, 0, &gerr);
     if (rc == CU_OK || count == 1) {
-        if (rc != CU_OK)
-            rollback_heads(v, &g);
         for (r = reqs; r != NULL; r = r->next) {
             r->rc = rc;
             r->err = gerr;
@@ -236,16 +323,9 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
         goto out;
     }
     /* One of them failed the group: each alone now. */
-    rollback_heads(v, &g);
     for (r = reqs; r != NULL; r = r->next) {
-        g.nops = 0;
-        g.nundo = 0;
         memset(&r->err, 0, sizeof(r->err));
-        r->rc = add_request(v, &g, r, &r->err);
-        if (r->rc == CU_OK)
-            r->rc = cu_store_apply(v->store, g.ops, g.nops, &r->err);
-        if (r->rc != CU_OK)
-            rollback_heads(v, &g);
+        r->rc = commit_chained(v, &g, r, 1, &r->err);
     }
 out:
     free(g.ops);
@@ -336,47 +416,72 @@ static int tail_due(const head *e, const tails *t)
     return e->used && e->seq > 0 && e->seq > e->ckpt_seq && t->now - e->ckpt_at >= t->older_than;
 }
 
+/* The slots of the due tails into *out (caller frees), each head read again from the store
+ * first: another writer may have extended the chain since this process wrote it, and a head
+ * a failed group dropped is known again. What is signed is then an entry the store holds. */
+static cu_rc due_tails(cu_vault *v, const tails *t, size_t **out, size_t *n, cu_err *err)
+{
+    cu_heads *h = v->heads;
+    size_t count = 0;
+    cu_rc rc = CU_OK;
+
+    *n = 0;
+    for (size_t i = 0; i < h->cap; i++)
+        count += tail_due(&h->slots[i], t) ? 1 : 0;
+    if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < h->cap && rc == CU_OK; i++) {
+        head *e = &h->slots[i];
+        if (!tail_due(e, t))
+            continue;
+        rc = cu_store_audit_head(v->store, e->tenant, &e->seq, e->hash, err);
+        e->loaded = rc == CU_OK;
+        if (rc == CU_OK && e->seq > 0)
+            (*out)[(*n)++] = i;
+    }
+    return rc;
+}
+
 /* Signs every due tail in one transaction (one fsync, however many chains); if that fails,
- * each alone, so one chain's checkpoint signed before this process loaded its head (taken:
- * CU_ERR_EXISTS) holds back no other. */
+ * each alone, so one chain's checkpoint signed already (taken: CU_ERR_EXISTS; by this process
+ * before it loaded the head, or by another server sharing the database) holds back no other. */
 static cu_rc sign_tails(cu_vault *v, void *arg, cu_err *err)
 {
     tails *t = arg;
     cu_heads *h = v->heads;
-    cu_store_op *ops;
+    cu_store_op *ops = NULL;
     cu_err group_err = {0};
-    size_t n = 0;
-    cu_rc rc = CU_OK;
+    size_t *idx = NULL, n = 0;
+    cu_rc rc = due_tails(v, t, &idx, &n, err);
 
-    for (size_t i = 0; i < h->cap; i++)
-        n += tail_due(&h->slots[i], t) ? 1 : 0;
-    if (n == 0)
-        return CU_OK;
-    if ((ops = calloc(n, sizeof(*ops))) == NULL)
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    n = 0;
-    for (size_t i = 0; i < h->cap; i++)
-        if (tail_due(&h->slots[i], t)) {
-            const head *e = &h->slots[i];
-            ops[n].type = CU_OP_AUDIT_CHECKPOINT;
-            cu_audit_sign(v, 0, e->tenant, e->seq, t->now, e->hash, &ops[n++].u.checkpoint);
-        }
+    if (rc != CU_OK || n == 0)
+        goto out;
+    if ((ops = calloc(n, sizeof(*ops))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const head *e = &h->slots[idx[k]];
+        ops[k].type = CU_OP_AUDIT_CHECKPOINT;
+        cu_audit_sign(v, 0, e->tenant, e->seq, t->now, e->hash, &ops[k].u.checkpoint);
+    }
     if (cu_store_apply(v->store, ops, n, &group_err) == CU_OK)
         t->n = n;
     else
-        for (size_t i = 0; i < n && rc == CU_OK; i++) {
-            rc = cu_store_apply(v->store, &ops[i], 1, err);
+        for (size_t k = 0; k < n && rc == CU_OK; k++) {
+            rc = cu_store_apply(v->store, &ops[k], 1, err);
             if (rc == CU_OK)
                 t->n++;
-            else if (rc == CU_ERR_EXISTS) /* signed before this process loaded the head */
+            else if (rc == CU_ERR_EXISTS) /* signed already */
                 rc = CU_OK;
         }
-    for (size_t i = 0; i < h->cap && rc == CU_OK; i++)
-        if (tail_due(&h->slots[i], t)) {
-            h->slots[i].ckpt_seq = h->slots[i].seq;
-            h->slots[i].ckpt_at = t->now;
-        }
+    for (size_t k = 0; k < n && rc == CU_OK; k++) {
+        h->slots[idx[k]].ckpt_seq = h->slots[idx[k]].seq;
+        h->slots[idx[k]].ckpt_at = t->now;
+    }
+out:
     free(ops);
+    free(idx);
     return rc;
 }
 

@@ -54,7 +54,7 @@ struct cu_vault {
     char dir[PATH_MAX];
     cu_store *store;
     cu_keyring *ring;
-    int lock_fd;             /* flock'ed: one process per data directory */
+    cu_id sweep_holder;      /* this vault's id in the sweep lease (sweep.c) */
     uint32_t master_version; /* newest version the database knows: wraps new tenant keys */
     /* Readers: whatever unwraps keys or wraps new ones. Writers: master and tenant key
      * rotation, so that no key is wrapped under a version a rotation is retiring. */
@@ -372,6 +372,9 @@ cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_o
 /* The two steps of erasure (P-DSR-4) without the checks before them (tenant state, purpose,
  * holds), for the sweep, which has made them. */
 cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+/* Frees this vault's sweep lease if it still holds it (sweep.c; at close: a server that stops
+ * lets another sweep at once). Best effort: a lease left behind lapses. */
+void cu_sweep_lease_drop(cu_vault *v);
 /* Applies the policy p to one tenant t at now (lifecycle.c): purge at the end of the export
  * window, record retention, pending erasures, and the final shredding. */
 cu_rc cu_sweep_tenant(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, const cu_policy *p,

@@ -303,6 +303,68 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
     return rc;
 }
 
+/* The sweep lease (docs/store.md): servers sharing a database sweep one at a time. It lasts
+ * SWEEP_LEASE_SECONDS and is renewed between tenants once half of that has passed, so a holder
+ * that crashed mid-sweep holds back the others that long at most. */
+#define SWEEP_LEASE_SECONDS 300
+
+/* Takes or renews (take) or frees this vault's sweep lease at now; CU_ERR_CONFLICT while
+ * another server holds it. */
+static cu_rc sweep_lease(cu_vault *v, int take, int64_t now, cu_err *err)
+{
+    cu_store_op op;
+    cu_rc rc;
+
+    memset(&op, 0, sizeof(op));
+    op.type = take ? CU_OP_LEASE_TAKE : CU_OP_LEASE_RELEASE;
+    op.u.lease.name = CU_LEASE_SWEEP;
+    op.u.lease.holder = v->sweep_holder;
+    op.u.lease.now = now;
+    op.u.lease.expires_at = now + SWEEP_LEASE_SECONDS;
+    rc = cu_store_apply(v->store, &op, 1, err);
+    if (rc == CU_ERR_CONFLICT)
+        return cu_err_set(err, CU_ERR_CONFLICT, "another server is sweeping this vault");
+    return rc;
+}
+
+void cu_sweep_lease_drop(cu_vault *v)
+{
+    cu_err ignored = {0};
+
+    (void)sweep_lease(v, 0, cu_clock_now(), &ignored);
+}
+
+/* Sweeps each tenant under the lease taken at leased, renewing it as it goes; one tenant's
+ * failure does not stop the others: the first is returned. A lost lease stops the sweep
+ * (*lost 1): another server has taken over. */
+static cu_rc sweep_tenants(cu_vault *v, const cu_ctx *own, const cu_tenant *tenants, size_t n,
+                           int64_t now, int64_t leased, cu_sweep_report *rep, cu_err *first,
+                           int *lost)
+{
+    cu_rc rc, worst = CU_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        cu_err e = {0};
+        int64_t t = cu_clock_now();
+        if (t - leased >= SWEEP_LEASE_SECONDS / 2) {
+            if ((rc = sweep_lease(v, 1, t, &e)) != CU_OK) {
+                *first = e;
+                *lost = 1;
+                return rc;
+            }
+            leased = t;
+        }
+        if ((rc = sweep_one(v, own, &tenants[i], now, rep, &e)) != CU_OK) {
+            rep->tenants_failed++;
+            if (worst == CU_OK) {
+                worst = rc;
+                *first = e;
+            }
+        }
+    }
+    return worst;
+}
+
 cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err)
 {
     cu_ctx own = {.actor = "sweeper", .purpose = "retention"};
@@ -310,7 +372,8 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     size_t n = 0;
     int64_t now = cu_clock_now();
     cu_err first = {0}, pe = {0};
-    cu_rc rc, worst = CU_OK;
+    int lost = 0;
+    cu_rc rc;
 
     memset(rep, 0, sizeof(*rep));
     /* The sweep is the vault's own act, whoever starts it: its purpose is recorded, and it
@@ -322,28 +385,24 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     }
     own.flags |= CU_CTX_LOCAL;
     pthread_mutex_lock(&v->sweep_lock);
-    if ((rc = cu_tenant_list(v, &own, &tenants, &n, err)) != CU_OK)
-        goto out;
-    /* One tenant's failure does not stop the others; the first is reported. */
-    for (size_t i = 0; i < n; i++) {
-        cu_err e = {0};
-        if ((rc = sweep_one(v, &own, &tenants[i], now, rep, &e)) != CU_OK) {
-            rep->tenants_failed++;
-            if (worst == CU_OK) {
-                worst = rc;
-                first = e;
-            }
-        }
+    /* P-RET-1 once, not once per server: several servers may share the database. */
+    if ((rc = sweep_lease(v, 1, now, err)) != CU_OK) {
+        pthread_mutex_unlock(&v->sweep_lock);
+        return rc;
     }
+    if ((rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
+        rc = sweep_tenants(v, &own, tenants, n, now, now, rep, &first, &lost);
     /* Sessions that ended, idle or old, leave the store (none authenticates any more). */
-    if ((rc = cu_session_purge_expired(v, &pe)) != CU_OK && worst == CU_OK) {
-        worst = rc;
-        first = pe;
+    if (!lost) {
+        cu_rc prc = cu_session_purge_expired(v, &pe);
+        if (prc != CU_OK && rc == CU_OK) {
+            rc = prc;
+            first = pe;
+        }
+        cu_sweep_lease_drop(v); /* if that fails, cu_vault_close tries again */
     }
-    rc = worst;
     if (rc != CU_OK && err != NULL)
         *err = first;
-out:
     pthread_mutex_unlock(&v->sweep_lock);
     free(tenants);
     return rc;

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,24 +157,6 @@ static cu_rc check_files(const char *dir, const char *dbpath, cu_err *err)
     return cu_file_check_private(path, "audit key file", 1, err);
 }
 
-/* One process at a time per data directory: the key file, the rotation steps and the
- * in-memory master version all assume it. The kernel drops the lock when the process dies. */
-static cu_rc lock_dir(cu_vault *v, cu_err *err)
-{
-    char path[PATH_MAX];
-    cu_rc rc;
-
-    if ((rc = make_path(path, sizeof(path), v->dir, "custos.lock", err)) != CU_OK)
-        return rc;
-    v->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (v->lock_fd < 0)
-        return cu_err_set(err, CU_ERR_IO, "could not open \"%s\": %s", path, strerror(errno));
-    if (flock(v->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return cu_err_set(err, errno == EWOULDBLOCK ? CU_ERR_CONFLICT : CU_ERR_IO,
-                          "the vault in \"%s\" is in use by another process", v->dir);
-    return CU_OK;
-}
-
 /* Group commit's group size: 512 requests, or CUSTOS_COMMIT_GROUP_MAX (1 to 4096), which the
  * benchmark sets to 1 to measure the naive path (one commit per request). */
 static int commit_group_max(void)
@@ -229,18 +209,18 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     v = calloc(1, sizeof(*v));
     if (v == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    v->lock_fd = -1;
     pthread_rwlock_init(&v->key_lock, NULL);
     pthread_mutex_init(&v->commit_lock, NULL);
     pthread_cond_init(&v->commit_cond, NULL);
     pthread_mutex_init(&v->policy_lock, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
-    if ((rc = lock_dir(v, err)) != CU_OK)
+    v->sweep_holder = cu_random_id();
+    /* The store first: the SQLite backend keeps one process per data directory (its flock),
+     * which the key file and its rotation assume. */
+    if ((rc = cu_store_open(dbpath, &v->store, err)) != CU_OK)
         goto out;
     if ((rc = cu_keyring_load(kpath, opts->passphrase, &v->ring, err)) != CU_OK)
-        goto out;
-    if ((rc = cu_store_open(dbpath, &v->store, err)) != CU_OK)
         goto out;
     if ((rc = verify_ring(v, err)) != CU_OK)
         goto out;
@@ -272,13 +252,13 @@ void cu_vault_close(cu_vault *v)
         cu_err ignored = {0};
         (void)cu_audit_sign_tails(v, 0, NULL, &ignored);
     }
+    if (v->store && v->heads) /* opened: it may hold the sweep lease (sweep.c) */
+        cu_sweep_lease_drop(v);
     if (v->store)
         cu_store_close(v->store);
     cu_keyring_free(v->ring);
     cu_heads_free(v->heads);
     cu_secure_free(v->audit_sk);
-    if (v->lock_fd >= 0)
-        close(v->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&v->key_lock);
     pthread_mutex_destroy(&v->commit_lock);
     pthread_cond_destroy(&v->commit_cond);

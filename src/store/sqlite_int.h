@@ -186,6 +186,18 @@ cu_rc sq_list(sqlite_store *s, enum stmt_id id, cu_id tenant, size_t sz, row_rea
 cu_rc sq_one(sqlite_store *s, sqlite3_stmt *st, row_reader fn, void *row, cu_err *err,
              const char *what, const char *missing);
 
+/* Several writers on one database (sqlite_coord.c): the apply functions of
+ * CU_OP_AUDIT_HEAD_CHECK, CU_OP_LEASE_TAKE and CU_OP_LEASE_RELEASE, called inside apply()'s
+ * transaction with s->lock held. */
+cu_rc sq_w_audit_head_check(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_w_lease_take(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_w_lease_release(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* Takes the exclusive flock on the database's lock file (custos.db: custos.lock beside it),
+ * into *fd (-1 when a test build shares the database: CUSTOS_TEST_SHARED_DB=1). CU_ERR_CONFLICT if
+ * another process holds it. Release with sq_dir_unlock (-1 is a no-op). */
+cu_rc sq_dir_lock(const char *dbpath, int *fd, cu_err *err);
+void sq_dir_unlock(int fd);
+
 /* The ops of one connection, by file. */
 cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
 void sq_commit_stats(cu_store *base, cu_commit_stats *out);

@@ -4,11 +4,14 @@
  * take every read in turn. With one connection, every read would queue behind a commit's fsync
  * on the connection's mutex; with WAL, readers see the last committed state and never wait for
  * the writer. A read that must see two tables at once takes its own snapshot (record_get).
+ *
+ * The pool is the vault's way into SQLite, so it also holds the data directory's flock
+ * (sqlite_coord.c) from open to close: one process per SQLite data directory.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "store_sqlite.h"
+#include "sqlite_int.h"
 #include "util.h"
 
 #define NREADERS 8
@@ -18,6 +21,7 @@ typedef struct pool {
     cu_store *w;
     cu_store *r[NREADERS];
     atomic_uint next;
+    int lock_fd; /* the data directory's flock, or -1 */
 } pool;
 
 static cu_store *rd(cu_store *base)
@@ -43,6 +47,7 @@ static void p_close(cu_store *base)
             p->r[i]->ops->close(p->r[i]);
     if (p->w)
         p->w->ops->close(p->w);
+    sq_dir_unlock(p->lock_fd); /* after the connections: nobody else writes while they are open */
     free(p);
 }
 
@@ -189,8 +194,15 @@ cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
     if (p == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     p->base.ops = &cu_store_sqlite_pool;
-    /* The writer first: it creates the file and runs the migrations the readers expect. */
-    rc = cu_store_sqlite_open_single(path, &p->w, err);
+    p->lock_fd = -1;
+    /* The lock before anything touches the database; then the writer: it creates the file and
+     * runs the migrations the readers expect. */
+    rc = sq_dir_lock(path, &p->lock_fd, err);
+    if (rc == CU_OK)
+        rc = cu_store_sqlite_open_single(path, &p->w, err);
+    /* Under the flock no other process uses the database: a lease in it is a dead one's. */
+    if (rc == CU_OK && p->lock_fd >= 0)
+        rc = sq_exec_ddl((sqlite_store *)p->w, "DELETE FROM leases", err, "free stale leases");
     for (size_t i = 0; rc == CU_OK && i < NREADERS; i++)
         rc = cu_store_sqlite_open_reader(path, &p->r[i], err);
     if (rc != CU_OK) {

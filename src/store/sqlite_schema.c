@@ -149,6 +149,12 @@ static const char *const migrations[] = {
     "CREATE TABLE policy_grants("
     "  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(tenant_id),"
     "  admins INTEGER NOT NULL, at INTEGER NOT NULL);",
+
+    /* 8 -> 9: named leases (CU_OP_LEASE_TAKE): one server at a time sweeps a database shared
+     * by several; a crashed holder's lease lapses at expires_at (unix seconds). */
+    "CREATE TABLE leases("
+    "  name TEXT PRIMARY KEY, holder INTEGER NOT NULL, expires_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -187,7 +193,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
     static const char *const bump[] = {
         "PRAGMA user_version = 1", "PRAGMA user_version = 2", "PRAGMA user_version = 3",
         "PRAGMA user_version = 4", "PRAGMA user_version = 5", "PRAGMA user_version = 6",
-        "PRAGMA user_version = 7", "PRAGMA user_version = 8",
+        "PRAGMA user_version = 7", "PRAGMA user_version = 8", "PRAGMA user_version = 9",
     };
     int version = 0;
     cu_rc rc;

@@ -854,6 +854,9 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_USER_SESSIONS_END] = w_user_sessions_end,
     [CU_OP_AUDIT_KEY_PUT] = w_audit_key_put,
     [CU_OP_POLICY_GRANT] = w_policy_grant,
+    [CU_OP_AUDIT_HEAD_CHECK] = sq_w_audit_head_check,
+    [CU_OP_LEASE_TAKE] = sq_w_lease_take,
+    [CU_OP_LEASE_RELEASE] = sq_w_lease_release,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -33,6 +33,9 @@ typedef enum cu_key_kind {
  * sweep once no hold covers it, and never lowered by CU_OP_SUBJECT_RESTRICT (P-AGE-2). */
 #define CU_SUBJECT_UNDER_AGE 2
 
+/* The lease (CU_OP_LEASE_TAKE) under which one server at a time sweeps a database. */
+#define CU_LEASE_SWEEP "sweep"
+
 typedef struct cu_blob {
     uint8_t *data;
     size_t len;
@@ -267,6 +270,15 @@ typedef enum cu_store_op_type {
     CU_OP_AUDIT_KEY_PUT,     /* audit_key: the audit signing key's public half (replaces) */
     CU_OP_POLICY_GRANT,      /* flag (tenant_id, value, at): whether the tenant's admins may
                                 bind its policy (replaces) */
+    CU_OP_AUDIT_HEAD_CHECK,  /* audit_head: the tenant's last entry, as audit_head reads it, must
+                                still be (seq, hash) (0 and zeros: none), else CU_ERR_CONFLICT:
+                                another writer extended the chain first (P-AUD-1; several
+                                servers on one database, docs/store.md) */
+    CU_OP_LEASE_TAKE,        /* lease: takes or renews the named lease until expires_at if it is
+                                free, expired (its expiry <= now) or the holder's already, else
+                                CU_ERR_CONFLICT (one sweeper at a time, docs/store.md) */
+    CU_OP_LEASE_RELEASE,     /* lease (name, holder): frees the lease if holder still holds it;
+                                nothing otherwise */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -372,6 +384,17 @@ typedef struct cu_store_op {
         } flag; /* SUBJECT_RESTRICT, SUBJECT_TOUCH, POLICY_GRANT */
         cu_store_consent consent;
         cu_store_hold hold;
+        struct {
+            cu_id tenant_id;
+            uint64_t seq;
+            uint8_t hash[32];
+        } audit_head; /* AUDIT_HEAD_CHECK */
+        struct {
+            const char *name; /* e.g. CU_LEASE_SWEEP */
+            cu_id holder;     /* the server's own id, not 0 */
+            int64_t now;      /* unix seconds */
+            int64_t expires_at;
+        } lease; /* LEASE_TAKE, LEASE_RELEASE */
     } u;
 } cu_store_op;
 
