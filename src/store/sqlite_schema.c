@@ -251,11 +251,13 @@ static cu_rc create_private(const char *path, cu_err *err)
 
 cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err)
 {
-    static const char *const pragmas = "PRAGMA journal_mode = WAL;"
+    /* The busy timeout first: switching to WAL waits for a lock another connection (a second
+     * writer on a shared database) may hold. */
+    static const char *const pragmas = "PRAGMA busy_timeout = 10000;"
+                                       "PRAGMA journal_mode = WAL;"
                                        "PRAGMA synchronous = FULL;"
                                        "PRAGMA foreign_keys = ON;"
-                                       "PRAGMA secure_delete = ON;"
-                                       "PRAGMA busy_timeout = 10000;";
+                                       "PRAGMA secure_delete = ON;";
     sqlite_store *s;
     cu_rc rc;
     int src;
