@@ -76,6 +76,7 @@ static void read_tenant(sqlite3_stmt *st, cu_store_tenant *t)
     t->state = sqlite3_column_int(st, 2);
     t->created_at = sqlite3_column_int64(st, 3);
     t->terminated_at = sqlite3_column_int64(st, 4);
+    t->policy_version = (unsigned)sqlite3_column_int64(st, 5); /* NULL: 0, no policy */
 }
 
 cu_rc sq_tenant_get(cu_store *base, cu_id id, cu_store_tenant *out, cu_err *err)
