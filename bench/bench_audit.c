@@ -144,7 +144,7 @@ static cu_id build_log(const char *data, long n)
 
     if (cu_vault_init(&o, &err) != CU_OK || cu_vault_open(&o, &v, &err) != CU_OK)
         die("vault", &err);
-    if (cu_tenant_create(v, NULL, "bench", &t, &err) != CU_OK)
+    if (cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "bench"}, &t, &err) != CU_OK)
         die("tenant", &err);
     t0 = now();
     for (int i = 0; i < THREADS; i++) {

@@ -119,7 +119,7 @@ int main(int argc, char **argv)
     o.data_dir = data;
     if (cu_vault_init(&o, &err) != CU_OK || cu_vault_open(&o, &v, &err) != CU_OK)
         die("vault", &err);
-    if (cu_tenant_create(v, NULL, "bench", &t, &err) != CU_OK ||
+    if (cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "bench"}, &t, &err) != CU_OK ||
         cu_subject_create(v, NULL, t.id, &in, &s, &err) != CU_OK ||
         cu_collection_define(v, NULL, t.id, "employees", defs, 1, &err) != CU_OK)
         die("setup", &err);

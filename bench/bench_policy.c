@@ -40,7 +40,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core_int.h" /* cu_record_read: a read without its check and audit entry */
+#include "record_int.h" /* cu_record_read: a read without its check and audit entry */
 #include "custos.h"
 #include "util.h" /* cu_clock_set: the sweep's clock */
 
@@ -157,7 +157,7 @@ static cu_id setup_tenant(world *w, const char *name, int policy, cu_id *subj, c
 
     if (text == NULL || cu_policy_parse(text, len, "scm", &p, &err) != CU_OK)
         die("the built-in SCM policy", &err);
-    if (cu_tenant_create(w->v, NULL, name, &t, &err) != CU_OK)
+    if (cu_tenant_create(w->v, NULL, &(cu_tenant_opts){.name = name}, &t, &err) != CU_OK)
         die("tenant", &err);
     if (policy) {
         if (cu_tenant_set_policy(w->v, NULL, t.id, text, len, "scm", NULL, &err) != CU_OK)
@@ -362,7 +362,7 @@ static void sweep_bench(world *w, int due)
     int kept = due / 3;
 
     text = cu_policy_builtin("scm", &len);
-    if (cu_tenant_create(w->v, NULL, "sweep", &t, &err) != CU_OK ||
+    if (cu_tenant_create(w->v, NULL, &(cu_tenant_opts){.name = "sweep"}, &t, &err) != CU_OK ||
         cu_tenant_set_policy(w->v, NULL, t.id, text, len, "scm", NULL, &err) != CU_OK)
         die("sweep tenant", &err);
     for (int i = 0; i < SUBJECTS; i++) {

@@ -92,8 +92,14 @@ static void side_build(side *sd, int policy, const char *marker)
     cu_err e = {0};
 
     sd->marker = marker;
-    must(cu_tenant_create_owned_policy(W.v, &ctx, marker, policy ? scm : NULL, policy ? len : 0,
-                                       "scm", &t, &k, sd->keys[0], &e),
+    must(cu_tenant_create(W.v, &ctx,
+                          &(cu_tenant_opts){.name = marker,
+                                            .policy = policy ? scm : NULL,
+                                            .policy_len = policy ? len : 0,
+                                            .policy_name = "scm",
+                                            .owner_secret = sd->keys[0],
+                                            .owner_key = &k},
+                          &t, &e),
          &e, "tenant");
     sd->tenant = t.id;
     sd->owner_key = k.id;

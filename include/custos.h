@@ -89,9 +89,25 @@ typedef struct cu_tenant {
     int64_t terminated_at; /* 0 while active: the end of the subscription (P-RET-2) */
 } cu_tenant;
 
-/* Creates a tenant with its own tenant key, data key and index key (P-ISO-3). name: 1 to 127
- * bytes of printable UTF-8. */
-cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
+/* What a new tenant starts with. Zero what you do not set. */
+typedef struct cu_tenant_opts {
+    const char *name;   /* 1 to 127 bytes of printable UTF-8 */
+    cu_id id;           /* 0: a random id */
+    const char *policy; /* YAML text[0..policy_len) bound as version 1; NULL: none */
+    size_t policy_len;
+    const char *policy_name;    /* what error messages call the policy; NULL: "policy" */
+    const char *policy_builtin; /* without policy: a built-in policy's id (cu_policy_builtin) */
+    /* Not NULL: the tenant's first owner API key is made too (so the tenant never exists
+     * without an owner), its secret written here (CU_APIKEY_SECRET_MAX bytes), once; and
+     * owner_key (may be NULL) gets the key. */
+    char *owner_secret;
+    struct cu_apikey *owner_key;
+} cu_tenant_opts;
+
+/* Creates a tenant with its own tenant key, data key and index key (P-ISO-3), and what opts
+ * ask (a policy as its version 1, the first owner key), all in one transaction: a policy that
+ * does not validate creates nothing (CU_ERR_INVALID, CU_ERR_LIMIT over 1 MiB). */
+cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const cu_tenant_opts *opts, cu_tenant *out,
                        cu_err *err);
 cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out, cu_err *err);
 /* Lists every tenant, oldest first. Caller frees *out. */
@@ -318,16 +334,6 @@ typedef struct cu_apikey {
 cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role role,
                        const char *name, cu_apikey *out, char secret[CU_APIKEY_SECRET_MAX],
                        cu_err *err);
-/* Creates a tenant and its first owner API key in one transaction (so a tenant never exists
- * without an owner), writing the key's secret into secret, once. */
-cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
-                             cu_apikey *key, char secret[CU_APIKEY_SECRET_MAX], cu_err *err);
-/* The same, bound to a policy (YAML text[0..len), named pname in messages) as its version 1,
- * all in one transaction: a policy that does not validate creates nothing. text NULL: none. */
-cu_rc cu_tenant_create_owned_policy(cu_vault *v, const cu_ctx *ctx, const char *name,
-                                    const char *text, size_t len, const char *pname,
-                                    cu_tenant *out, cu_apikey *key,
-                                    char secret[CU_APIKEY_SECRET_MAX], cu_err *err);
 /* Lists a tenant's keys (revoked ones too), never their secrets. Caller frees *out. */
 cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **out, size_t *n,
                      cu_err *err);
@@ -695,10 +701,6 @@ const char *cu_retention_action_name(cu_retention_action a);
  * transaction. *version gets the new version (1 for the first). */
 cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
                            size_t len, const char *name, unsigned *version, cu_err *err);
-/* Creates a tenant bound to a policy as its version 1, in one transaction: a policy that does
- * not validate creates nothing. */
-cu_rc cu_tenant_create_policy(cu_vault *v, const cu_ctx *ctx, const char *name, const char *text,
-                              size_t len, const char *pname, cu_tenant *out, cu_err *err);
 /* The tenant's current policy; CU_ERR_NOT_FOUND if it has none. Caller frees *out with
  * cu_policy_free(). */
 cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *version,

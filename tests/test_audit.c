@@ -317,7 +317,7 @@ static int golden_setup(void **state)
      * long a sanitized build takes. */
     setenv("CUSTOS_AUDIT_CHECKPOINT_MS", "3600000", 1);
     v = th_vault(G.dir, G.data);
-    if (cu_tenant_create(v, &CTX, "Tampered", &t, &err) != CU_OK)
+    if (cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Tampered"}, &t, &err) != CU_OK)
         fail_msg("tenant: %s", err.msg);
     G.tenant = t.id;
     G.record = put_doc(v, t.id, "{\"note\":\"the golden record\"}");
@@ -688,7 +688,8 @@ static int fx_setup(void **state)
     assert_non_null(f);
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
     f->tenant = t.id;
     *state = f;
     return 0;
@@ -710,7 +711,8 @@ static void test_audit_prune_keeps_chain_verifiable_from_signed_anchor(void **st
 
     /* A tenant born at T0, so that its whole history has policy times. */
     cu_clock_set(T0);
-    assert_int_equal(cu_tenant_create(f->v, &CTX, "Old", &tn, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Old"}, &tn, &err),
+                     CU_OK);
     f->tenant = tn.id;
     t = sqlid(f->tenant);
     rec = put_doc(f->v, f->tenant, "{\"note\":\"kept a while\"}");
@@ -872,7 +874,8 @@ static void test_P_AUD_3_full_disk_fails_closed(void **state)
     o.data_dir = f->data;
     assert_int_equal(cu_vault_init(&o, &err), CU_OK);
     f->v = th_reopen(f->data);
-    assert_int_equal(cu_tenant_create(f->v, &CTX, "Full", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Full"}, &t, &err),
+                     CU_OK);
     f->tenant = t.id;
     make_ballast(ballast, 512 * 1024);
 
@@ -1211,7 +1214,7 @@ static void test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window(void **
     th_tmpdir(dir);
     v = th_vault(dir, data);
     cu_clock_set(1767225600); /* 2026-01-01 */
-    assert_int_equal(cu_tenant_create(v, &ctx, "ERP", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &ctx, &(cu_tenant_opts){.name = "ERP"}, &t, &err), CU_OK);
     text = read_policy("policies/erpsmartcloud.yaml", &len);
     assert_int_equal(cu_tenant_set_policy(v, &ctx, t.id, text, len, "erp", &version, &err), CU_OK);
     assert_int_equal(version, 1);

@@ -36,7 +36,8 @@ static int setup(void **state)
     cu_clock_set(T0);
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
     f->tenant = t.id;
     *state = f;
     return 0;

@@ -114,7 +114,7 @@ static void test_P_AUD_2_missing_audit_key_with_checkpoints_does_not_open(void *
     assert_int_equal(unlink(path), 0);
     assert_int_equal(open_rc(data, NULL, &err), CU_OK);
     v = th_reopen(data);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     assert_int_equal(cu_audit_checkpoint_now(v, &CTX, t.id, &c, &err), CU_OK);
     cu_vault_close(v);
     snprintf(backup, sizeof(backup), "%s.bak", path);

@@ -97,13 +97,18 @@ static void test_P_RET_4_policy_below_the_log_floor_is_refused(void **state)
     (void)state;
     th_tmpdir(dir);
     v = th_vault(dir, data);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     assert_int_equal(bind(v, t.id, "0h", &err), CU_ERR_INVALID);
     assert_non_null(strstr(err.msg, "floor"));
     assert_int_equal(bind(v, t.id, "89d", &err), CU_ERR_INVALID);
     assert_int_equal(bind(v, t.id, "90d", &err), CU_OK);
     text = erp_with_log_keep("1d", &len);
-    assert_int_equal(cu_tenant_create_policy(v, &CTX, "Beta", text, len, "erp", &t, &err),
+    assert_int_equal(cu_tenant_create(v, &CTX,
+                                      &(cu_tenant_opts){.name = "Beta",
+                                                        .policy = text,
+                                                        .policy_len = len,
+                                                        .policy_name = "erp"},
+                                      &t, &err),
                      CU_ERR_INVALID);
     free(text);
     cu_vault_close(v);
@@ -125,7 +130,7 @@ static void test_P_RET_4_sweep_keeps_the_floor_under_an_older_policy(void **stat
     cu_clock_set(T0);
     setenv("CUSTOS_LOG_FLOOR_DAYS", "1", 1);
     v = th_vault(dir, data);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     assert_int_equal(bind(v, t.id, "1d", &err), CU_OK);
     acts(v, t.id, 3);
     cu_vault_close(v);
@@ -160,7 +165,7 @@ static void test_P_RET_4_shorter_log_retention_waits_for_its_notice(void **state
     th_tmpdir(dir);
     v = th_vault(dir, data);
     cu_clock_set(T0);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     assert_int_equal(bind(v, t.id, NULL, &err), CU_OK); /* 12 months */
     acts(v, t.id, 3);
     /* 200 days on, 90 days are bound: the entries of day 0 would be due at once. */
@@ -211,7 +216,7 @@ static void test_P_AUD_1_policy_changes_are_in_the_platform_log(void **state)
     (void)state;
     th_tmpdir(dir);
     v = th_vault(dir, data);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     assert_int_equal(bind(v, t.id, NULL, &err), CU_OK);
     assert_int_equal(bind(v, t.id, "100d", &err), CU_OK);
     snprintf(obj, sizeof(obj), "tenant:%llu:policy:erpsmartcloud:v2", (unsigned long long)t.id);
@@ -219,7 +224,13 @@ static void test_P_AUD_1_policy_changes_are_in_the_platform_log(void **state)
     snprintf(obj, sizeof(obj), "tenant:%llu:policy:erpsmartcloud:v1", (unsigned long long)t.id);
     assert_true(platform_has(v, "policy.set", obj));
     text = erp_with_log_keep(NULL, &len);
-    assert_int_equal(cu_tenant_create_policy(v, &CTX, "Beta", text, len, "erp", &t2, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX,
+                                      &(cu_tenant_opts){.name = "Beta",
+                                                        .policy = text,
+                                                        .policy_len = len,
+                                                        .policy_name = "erp"},
+                                      &t2, &err),
+                     CU_OK);
     free(text);
     snprintf(obj, sizeof(obj), "tenant:%llu:policy:erpsmartcloud:v1", (unsigned long long)t2.id);
     assert_true(platform_has(v, "policy.set", obj));
@@ -241,8 +252,9 @@ static void test_P_ACC_1_owner_grant_lets_admins_bind_the_policy(void **state)
     (void)state;
     th_tmpdir(dir);
     v = th_vault(dir, data);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Beta", &t2, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Beta"}, &t2, &err),
+                     CU_OK);
     admin.tenant_id = agent.tenant_id = t.id;
     assert_false(cu_principal_can(v, &admin, t.id, CU_PERM_POLICY));
     assert_int_equal(cu_tenant_policy_grant(v, &CTX, t.id, 1, &err), CU_OK);
@@ -273,7 +285,7 @@ static void test_P_RET_5_tenant_wide_hold_is_released_by_an_owner_only(void **st
     (void)state;
     th_tmpdir(dir);
     v = th_vault(dir, data);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     assert_int_equal(cu_subject_create(v, &CTX, t.id, &in, &subject, &err), CU_OK);
     assert_int_equal(cu_hold_place(v, &admin, t.id, 0, 0, "case 1", &whole, &err), CU_OK);
     assert_int_equal(cu_hold_place(v, &admin, t.id, subject, 0, "case 2", &one, &err), CU_OK);
@@ -302,7 +314,7 @@ static void test_P_AUD_2_verify_reports_the_pruned_range(void **state)
     th_tmpdir(dir);
     v = th_vault(dir, data);
     cu_clock_set(T0);
-    assert_int_equal(cu_tenant_create(v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     acts(v, t.id, 4);
     assert_int_equal(cu_audit_verify(v, &CTX, t.id, &rep, &err), CU_OK);
     assert_true(rep.ok);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core_int.h"
+#include "auth_int.h"
 #include "store_sqlite.h"
 #include "th.h"
 #include "util.h"
@@ -37,9 +38,11 @@ static int fx_setup(void **state)
     f->v = th_vault(f->dir, f->data);
     snprintf(f->db, sizeof(f->db), "%s/custos.db", f->data);
     snprintf(f->wal, sizeof(f->wal), "%s/custos.db-wal", f->data);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
     f->a = t.id;
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Globex", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Globex"}, &t, &err),
+                     CU_OK);
     f->b = t.id;
     cu_clock_set(T0);
     *state = f;
@@ -1362,13 +1365,22 @@ static void test_tenant_and_its_first_owner_key_are_one_transaction(void **state
     cu_err err = {0};
     size_t n = 0;
 
-    assert_int_equal(cu_tenant_create_owned(f->v, NULL, "Initech", &t, &k, secret, &err), CU_OK);
+    assert_int_equal(
+        cu_tenant_create(
+            f->v, NULL,
+            &(cu_tenant_opts){.name = "Initech", .owner_secret = secret, .owner_key = &k}, &t,
+            &err),
+        CU_OK);
     assert_int_equal(cu_auth_apikey(f->v, secret, &who, &err), CU_OK);
     assert_int_equal(who.tenant_id, t.id);
     assert_int_equal(who.role, CU_ROLE_OWNER);
     assert_int_equal(k.id, who.id);
     /* A refused tenant leaves neither a tenant nor a key, and no usable secret. */
-    assert_int_equal(cu_tenant_create_owned(f->v, NULL, "", &t, &k, secret, &err), CU_ERR_INVALID);
+    assert_int_equal(
+        cu_tenant_create(f->v, NULL,
+                         &(cu_tenant_opts){.name = "", .owner_secret = secret, .owner_key = &k}, &t,
+                         &err),
+        CU_ERR_INVALID);
     assert_int_equal(secret[0], '\0');
     assert_int_equal(cu_tenant_list(f->v, NULL, &list, &n, &err), CU_OK);
     assert_int_equal(n, 3);

@@ -26,7 +26,8 @@ static int fx_setup(void **state)
 
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
     f->tenant = t.id;
     *state = f;
     return 0;
@@ -268,7 +269,8 @@ static void test_P_ISO_3_ciphertext_moved_to_another_tenant_is_rejected(void **s
     char sql[512];
     cu_id id;
 
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Other", &t2, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Other"}, &t2, &err),
+                     CU_OK);
     id = put(f, f->tenant, "notes", 0, "{\"text\":\"tenant one's secret\"}");
     /* The attacker copies the row under the other tenant, same record id and collection. */
     snprintf(sql, sizeof(sql),
@@ -601,7 +603,8 @@ static void test_P_ISO_1_other_tenant_sees_nothing(void **state)
     size_t n = 0;
     const char *doc = "{\"x\":1}";
 
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Other", &t2, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Other"}, &t2, &err),
+                     CU_OK);
     define_employees(f, f->tenant);
     define_employees(f, t2.id);
     s = add_subject(f, f->tenant, "shared-ext", "same@example.com");
@@ -785,7 +788,8 @@ static void test_P_ENC_5_master_rotation_rewraps_without_touching_records(void *
     size_t rewrapped = 0;
     char path[512];
 
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Second", &t2, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Second"}, &t2, &err),
+                     CU_OK);
     assert_int_equal(th_sql(f->data, "CREATE TABLE before AS SELECT record_id, doc FROM records;"
                                      "CREATE TABLE kbefore AS SELECT * FROM keys WHERE kind = 1"),
                      0);
@@ -968,9 +972,12 @@ static void test_tenants_list_and_get(void **state)
     cu_err err = {0};
     size_t n = 0;
 
-    assert_int_equal(cu_tenant_create(f->v, NULL, "", &t, &err), CU_ERR_INVALID);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Beta\x01", &t, &err), CU_ERR_INVALID);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Beta", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = ""}, &t, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Beta\x01"}, &t, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Beta"}, &t, &err),
+                     CU_OK);
     assert_int_equal(cu_tenant_list(f->v, NULL, &list, &n, &err), CU_OK);
     assert_int_equal(n, 2);
     free(list);

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h" /* v->store: a store that fails, for the errors kept on the way up */
+#include "core_int.h"         /* v->store: a store that fails, for the errors kept on the way up */
+#include "policy_cache_int.h" /* cu_policy_for: the version the cache serves */
 #include "th.h"
 #include "util.h"
 
@@ -53,7 +54,8 @@ static int setup(void **state)
     cu_clock_set(D2026);
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "SCM customer", &t, &err), CU_OK);
+    assert_int_equal(
+        cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "SCM customer"}, &t, &err), CU_OK);
     f->t = t.id;
     bind(f->v, f->t, "scm");
     *state = f;
@@ -288,6 +290,50 @@ static void test_policy_change_applies_to_the_next_request(void **state)
     cu_policy_free(p);
 }
 
+/* Issue 9, item 7: a policy version bound by another process on the same database is used by
+ * the next request: the cache checks the version the tenant row carries. The bind goes through
+ * the store behind the vault's back, as another process's would, so nothing here tells the
+ * cache (no cu_policy_cache_forget). P-AGE-1 and P-ACC-4 follow the new version at once. */
+static void test_policy_cache_follows_a_version_bound_by_another_process(void **state)
+{
+    fx *f = *state;
+    cu_subject_in in = {.external_id = "seventeen", .birth_date = "2008-06-01"};
+    cu_ctx staff = {.actor = "op", .purpose = "legal_disclosure", .flags = CU_CTX_OPERATOR};
+    size_t len = 0;
+    const char *builtin = cu_policy_builtin("erpsmartcloud", &len);
+    char *text = calloc(1, len + 1);
+    const cu_policy *p = NULL;
+    cu_store_op op = {0};
+    unsigned version = 0;
+    cu_err err = {0};
+    cu_id id;
+
+    /* Version 1 in the cache: SCM, minimum age 16, staff may state legal_disclosure. */
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_OK);
+    assert_int_equal(cu_staff_purpose_check(f->v, &staff, f->t, &err), CU_OK);
+    assert_int_equal(cu_policy_for(f->v, f->t, &p, &version, &err), CU_OK);
+    assert_int_equal(version, 1);
+    cu_policy_release(f->v, p);
+    /* Another process binds version 2: ERP Smart Cloud, minimum age 18, no legal_disclosure. */
+    assert_non_null(text);
+    memcpy(text, builtin, len);
+    op.type = CU_OP_POLICY_PUT;
+    op.u.policy.tenant_id = f->t;
+    op.u.policy.version = 2;
+    op.u.policy.text = text;
+    op.u.policy.created_at = cu_clock_now();
+    assert_int_equal(cu_store_apply(f->v->store, &op, 1, &err), CU_OK);
+    free(text);
+    /* The next requests use it. */
+    in.external_id = "seventeen again";
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_ERR_UNDER_AGE);
+    assert_int_not_equal(cu_staff_purpose_check(f->v, &staff, f->t, &err), CU_OK);
+    assert_int_equal(cu_policy_for(f->v, f->t, &p, &version, &err), CU_OK);
+    assert_int_equal(version, 2);
+    assert_string_equal(cu_policy_id(p), "erpsmartcloud");
+    cu_policy_release(f->v, p);
+}
+
 static void sweep_child(void *arg)
 {
     const char *data = arg;
@@ -392,7 +438,8 @@ static void test_tenant_without_policy_has_no_purposes_to_check(void **state)
     int64_t until = 0;
     cu_id id;
 
-    assert_int_equal(cu_tenant_create(f->v, NULL, "no policy", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "no policy"}, &t, &err),
+                     CU_OK);
     assert_int_equal(cu_subject_create(f->v, &ctx, t.id, &in, &id, &err), CU_OK);
     assert_int_equal(cu_record_put(f->v, &ctx, t.id, "anything", id, "{}", 2, &id, &err), CU_OK);
     assert_int_equal(cu_tenant_terminate(f->v, NULL, t.id, &until, &err), CU_ERR_CONFLICT);
@@ -633,7 +680,8 @@ static void test_policy_cache_survives_concurrent_binds(void **state)
 
     for (size_t i = 0; i < 16; i++) {
         cu_tenant t;
-        assert_int_equal(cu_tenant_create(f->v, NULL, "racer", &t, &err), CU_OK);
+        assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "racer"}, &t, &err),
+                         CU_OK);
         tenants[i] = t.id;
     }
     for (int i = 0; i < 4; i++)
@@ -665,7 +713,8 @@ static void test_P_ACC_4_staff_purposes_are_decided_in_core(void **state)
     cu_tenant t;
     cu_id bare, id, sid = subject(f, "ada", NULL);
 
-    assert_int_equal(cu_tenant_create(f->v, NULL, "no policy", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "no policy"}, &t, &err),
+                     CU_OK);
     bare = t.id;
     {
         cu_subject_in in = {.external_id = "x"};
@@ -798,6 +847,7 @@ int main(void)
         T(test_P_AGE_2_under_age_under_hold_is_erased_after_release),
         T(test_P_RET_5_tenant_hold_keeps_everything),
         T(test_policy_change_applies_to_the_next_request),
+        T(test_policy_cache_follows_a_version_bound_by_another_process),
         T(test_P_RET_1_sweep_is_resumable_after_a_crash),
         T(test_P_RET_1_sweep_spares_a_record_whose_subject_wrote_meanwhile),
         T(test_tenant_without_policy_has_no_purposes_to_check),

@@ -186,7 +186,11 @@ static void world_init(fx *f)
     cu_clock_set(f->now);
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    if (cu_tenant_create_policy(f->v, NULL, "Acme", scm, len, "scm", &t, &err) != CU_OK)
+    if (cu_tenant_create(
+            f->v, NULL,
+            &(cu_tenant_opts){
+                .name = "Acme", .policy = scm, .policy_len = len, .policy_name = "scm"},
+            &t, &err) != CU_OK)
         fail_err("tenant", &err);
     f->t = t.id;
     if (cu_subject_create(f->v, &CTX, f->t, &in, &f->s, &err) != CU_OK)

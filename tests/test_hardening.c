@@ -202,7 +202,13 @@ static void test_P_CON_2_consent_source_is_a_fixed_vocabulary(void **state)
     cu_id s = 0;
     size_t n = 0;
 
-    assert_int_equal(cu_tenant_create_policy(v, NULL, "SCM", text, len, "scm", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, NULL,
+                                      &(cu_tenant_opts){.name = "SCM",
+                                                        .policy = text,
+                                                        .policy_len = len,
+                                                        .policy_name = "scm"},
+                                      &t, &err),
+                     CU_OK);
     assert_int_equal(cu_subject_create(v, NULL, t.id, &in, &s, &err), CU_OK);
     for (size_t i = 0; i < CU_ARRAY_LEN(refused); i++) {
         assert_int_equal(cu_consent_record(v, NULL, t.id, s, "shared_on_request", CU_CONSENT_GRANT,

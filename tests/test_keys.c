@@ -29,7 +29,8 @@ static int fx_setup(void **state)
 
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
     f->tenant = t.id;
     assert_int_equal(cu_collection_define(f->v, NULL, t.id, "staff", defs, 1, &err), CU_OK);
     *state = f;
@@ -335,7 +336,8 @@ static void test_P_ENC_5_background_pass_finishes_pending_tenants(void **state)
     cu_id r1;
 
     r1 = put(f, 1);
-    assert_int_equal(cu_tenant_create(f->v, NULL, "Other", &other, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Other"}, &other, &err),
+                     CU_OK);
     assert_int_equal(cu_key_reencrypt_all(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.records + rep.destroyed + rep.remaining, 0);
     assert_int_equal(cu_key_rotate_data(f->v, NULL, f->tenant, NULL, &err), CU_OK);

@@ -208,7 +208,7 @@ static void test_P_ENC_3_policy_collections_define_the_vault(void **state)
     (void)state;
     th_tmpdir(dir);
     v = th_vault(dir, data);
-    assert_int_equal(cu_tenant_create(v, NULL, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         cu_policy *p = load(files[i]);
         for (size_t k = 0; k < cu_policy_collection_count(p); k++) {

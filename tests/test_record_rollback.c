@@ -31,7 +31,8 @@ static int setup(void **state)
     assert_non_null(f);
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, &CTX, "Acme", &t, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
     f->tenant = t.id;
     assert_int_equal(cu_collection_define(f->v, &CTX, t.id, "staff", &ssn, 1, &err), CU_OK);
     *state = f;

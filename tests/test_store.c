@@ -984,6 +984,36 @@ static void test_contract_policy_ops(void **state)
     assert_int_equal(admins, 1);
 }
 
+/* The tenant rows carry the newest policy version, read with them: the core's policy cache
+ * compares it with what it parsed (docs/store.md, 7). */
+static void test_contract_tenant_policy_version(void **state)
+{
+    sfx *f = *state;
+    cu_store_op op = {0};
+    cu_store_tenant t;
+    cu_store_tenant *list = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(cu_store_tenant_get(f->s, 1, &t, &err), CU_OK);
+    assert_int_equal(t.policy_version, 0);
+    op.type = CU_OP_POLICY_PUT;
+    op.u.policy.tenant_id = 1;
+    op.u.policy.text = "p";
+    for (unsigned v = 1; v <= 3; v++) {
+        op.u.policy.version = v;
+        op.u.policy.created_at = 100 * v;
+        assert_int_equal(apply1(f, &op), CU_OK);
+        assert_int_equal(cu_store_tenant_get(f->s, 1, &t, &err), CU_OK);
+        assert_int_equal(t.policy_version, v);
+    }
+    assert_int_equal(cu_store_tenant_list(f->s, &list, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].policy_version, list[i].id == 1 ? 3 : 0);
+    free(list);
+}
+
 /* P-RET-2: closing keeps what a hold covers; shredding takes everything else. */
 static void test_contract_P_RET_2_tenant_close_and_shred(void **state)
 {
@@ -1269,6 +1299,7 @@ int main(void)
         T(test_contract_P_AUD_1_audit_head_check_refuses_a_moved_head),
         T(test_contract_sweep_lease_has_one_holder_until_it_lapses),
         T(test_contract_policy_ops),
+        T(test_contract_tenant_policy_version),
         T(test_contract_P_RET_2_tenant_close_and_shred),
         T(test_contract_P_ENC_5_reseal_and_data_key_destroy),
         T(test_contract_unknown_op_is_refused),

@@ -88,9 +88,12 @@ static int tenant_create(const tenant_opts *op, int argc, char **argv)
         return rc;
     }
     /* One transaction: a bad policy refuses the tenant before it exists. */
-    if ((policy != NULL ? cu_tenant_create_policy(v, &ctx, argv[optind], text, len, policy, &t,
-                                                  &err)
-                        : cu_tenant_create(v, &ctx, argv[optind], &t, &err)) != CU_OK) {
+    if (cu_tenant_create(v, &ctx,
+                         &(cu_tenant_opts){.name = argv[optind],
+                                           .policy = text,
+                                           .policy_len = len,
+                                           .policy_name = policy},
+                         &t, &err) != CU_OK) {
         rc = cli_fail(&err);
     } else {
         o = cu_repr_tenant_json(&t);

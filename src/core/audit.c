@@ -23,7 +23,9 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
-#include "core_int.h"
+#include "audit_int.h"
+#include "keyring_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define AUDIT_KEY_FILE "audit.key"

@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h"
+#include "auth_int.h"
+#include "schema_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define APIKEY_PREFIX "cuk_"
@@ -144,7 +146,7 @@ static int key_name_ok(const char *s)
     return 1;
 }
 
-static void apikey_from_store(const cu_store_apikey *k, cu_apikey *out)
+void cu_apikey_from_store(const cu_store_apikey *k, cu_apikey *out)
 {
     memset(out, 0, sizeof(*out));
     out->id = k->id;
@@ -157,8 +159,8 @@ static void apikey_from_store(const cu_store_apikey *k, cu_apikey *out)
 
 /* P-ACC-3: the system makes the secret; it exists in clear only in the caller's buffer. */
 /* Builds the APIKEY_PUT of a new key and writes its secret; validates name and role. */
-static cu_rc apikey_op(cu_id tenant, cu_role role, const char *name, cu_store_op *op,
-                       char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
+cu_rc cu_apikey_op(cu_id tenant, cu_role role, const char *name, cu_store_op *op,
+                   char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
 {
     char prefix[sizeof(APIKEY_PREFIX) + CU_ID_STRLEN + 1];
     char ids[CU_ID_STRLEN];
@@ -196,7 +198,7 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
     cu_audit_in a;
     cu_rc rc;
 
-    if ((rc = apikey_op(tenant, role, name, &op, secret, err)) != CU_OK)
+    if ((rc = cu_apikey_op(tenant, role, name, &op, secret, err)) != CU_OK)
         return rc;
     rc = tenant != 0 ? cu_tenant_check(v, tenant, 1, err) : CU_OK;
     cu_audit_in_set(&a, tenant, "apikey.create", "apikey:%llu",
@@ -208,49 +210,8 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
         return rc;
     }
     if (out)
-        apikey_from_store(&op.u.apikey, out);
+        cu_apikey_from_store(&op.u.apikey, out);
     return CU_OK;
-}
-
-cu_rc cu_tenant_create_owned(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
-                             cu_apikey *key, char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
-{
-    return cu_tenant_create_owned_policy(v, ctx, name, NULL, 0, NULL, out, key, secret, err);
-}
-
-cu_rc cu_tenant_create_owned_policy(cu_vault *v, const cu_ctx *ctx, const char *name,
-                                    const char *text, size_t len, const char *pname,
-                                    cu_tenant *out, cu_apikey *key,
-                                    char secret[CU_APIKEY_SECRET_MAX], cu_err *err)
-{
-    cu_id id = cu_random_id();
-    cu_store_op *ops = NULL;
-    cu_policy *p = NULL;
-    cu_audit_in pa;
-    size_t n = 0;
-    cu_rc rc;
-
-    /* A policy that does not validate refuses the tenant before anything exists. */
-    if (text != NULL && ((rc = cu_policy_parse(text, len, pname ? pname : "policy", &p, err)) !=
-                             CU_OK ||
-                         (rc = cu_policy_ops(v, id, p, text, len, 1, &ops, &n, &pa, err)) != CU_OK))
-        goto out;
-    if (n == 0 && (ops = calloc(1, sizeof(*ops))) == NULL) {
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    /* ops[n] is free: the owner key goes there. */
-    if ((rc = apikey_op(id, CU_ROLE_OWNER, "owner", &ops[n], secret, err)) != CU_OK)
-        goto out;
-    rc = cu_tenant_create_batch(v, ctx, id, name, ops, n + 1, text ? &pa : NULL, out, err);
-    if (rc != CU_OK)
-        cu_wipe(secret, CU_APIKEY_SECRET_MAX);
-    else if (key)
-        apikey_from_store(&ops[n].u.apikey, key);
-out:
-    cu_policy_ops_free(ops, n);
-    cu_policy_free(p);
-    return rc;
 }
 
 cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **out, size_t *n,
@@ -272,7 +233,7 @@ cu_rc cu_apikey_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_apikey **o
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     }
     for (i = 0; i < cnt; i++)
-        apikey_from_store(&rows[i], &res[i]);
+        cu_apikey_from_store(&rows[i], &res[i]);
     free(rows);
     *out = res;
     *n = cnt;

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h"
+#include "hold_int.h"
+#include "keys_int.h"
+#include "purpose_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define HOLD_COLL "$holds"
@@ -45,13 +48,10 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                           CU_HOLD_REASON_MAX);
     /* Holds may be placed in the export window too, and on a purged tenant's retained data
      * from the CLI (or by staff for a legal obligation): they exist to stop deletion. */
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ, .subject = subject},
+             NULL, err)) != CU_OK)
         return rc;
-    if (subject != 0) {
-        rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err);
-        if (rc != CU_OK)
-            return rc;
-    }
     if (record != 0) {
         rc = cu_store_record_get(v->store, tenant, record, &rrow, err);
         if (rc == CU_OK && subject != 0 && rrow.subject_id != subject)
@@ -161,9 +161,10 @@ cu_rc cu_hold_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_hold **out, 
 
     *out = NULL;
     *n = 0;
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+    if ((rc = cu_preamble(
+             v, ctx,
+             &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ, .purpose = CU_PURPOSE_READ},
+             NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_store_hold_list(v->store, tenant, &rows, &cnt, err)) != CU_OK)
         return rc;

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core_int.h"
+#include "keyring_int.h"
 #include "util.h"
 
 #define KEYRING_MAX_VERSIONS 64

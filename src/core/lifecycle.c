@@ -22,8 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core_int.h"
 #include "json.h"
+#include "lifecycle_int.h"
+#include "policy_cache_int.h"
+#include "record_int.h"
+#include "subject_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define PAGE 256

@@ -12,8 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h"
 #include "json.h"
+#include "keys_int.h"
+#include "purpose_int.h"
+#include "record_int.h"
+#include "schema_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define DOC_FIELD "$doc"
@@ -356,16 +360,15 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
                           CU_COLLECTION_MAX);
     if ((rc = parse_doc(json, len, &doc, err)) != CU_OK)
         return rc;
-    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
-        goto out;
-    if ((rc = cu_policy_collection_check(v, tenant, collection, err)) != CU_OK)
-        goto out;
-    if (subject != 0) {
-        rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err);
-        if (rc != CU_OK)
-            goto out;
-    }
-    if ((rc = cu_purpose_check_write(v, ctx, tenant, subject, collection, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_WRITE,
+                                       .declared = collection,
+                                       .subject = subject,
+                                       .purpose = CU_PURPOSE_WRITE,
+                                       .purpose_subject = subject,
+                                       .collection = collection},
+                          NULL, err)) != CU_OK)
         goto out;
     r.tenant_id = tenant;
     r.id = cu_random_id();
@@ -386,16 +389,17 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
 {
     cu_store_record old = {0}, r = {0};
     cJSON *doc = NULL;
+    cu_gate g;
     cu_rc rc;
 
     if ((rc = parse_doc(json, len, &doc, err)) != CU_OK)
         return rc;
-    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, &g,
+                          err)) != CU_OK)
         goto out;
     if ((rc = cu_store_record_get(v->store, tenant, record, &old, err)) != CU_OK)
         goto out;
-    if ((rc = cu_purpose_check_write(v, ctx, tenant, old.subject_id, old.collection, err)) !=
-        CU_OK)
+    if ((rc = cu_gate_purpose(v, ctx, &g, old.subject_id, old.collection, 1, err)) != CU_OK)
         goto out;
     r.tenant_id = tenant;
     r.id = record;
@@ -481,16 +485,18 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
     cJSON *doc = NULL;
     char *text = NULL;
     size_t len = 0;
+    cu_gate g;
     cu_aad aad;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, &g,
+                          err)) != CU_OK)
         return rc;
     if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
-    if (audit && (rc = cu_purpose_check(v, ctx, tenant, row.subject_id, row.collection, err)) !=
-                     CU_OK)
+    if (audit &&
+        (rc = cu_gate_purpose(v, ctx, &g, row.subject_id, row.collection, 0, err)) != CU_OK)
         goto out;
     if ((rc = record_key(v, tenant, row.subject_id, row.key_version, &key, err)) != CU_OK)
         goto out;
@@ -615,13 +621,15 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     cu_store_record row = {0};
     cu_store_op op = {0};
     cu_audit_in a;
+    cu_gate g;
     cu_rc rc;
 
-    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, &g,
+                          err)) != CU_OK)
         return rc;
     if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
-    rc = cu_purpose_check_write(v, ctx, tenant, row.subject_id, row.collection, err);
+    rc = cu_gate_purpose(v, ctx, &g, row.subject_id, row.collection, 1, err);
     if (rc == CU_OK)
         rc = refuse_if_held(v, tenant, row.subject_id, record, err);
     cu_store_record_cleanup(&row);
@@ -641,11 +649,13 @@ cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     cu_audit_in a;
     cu_rc rc;
 
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_READ,
+                                       .subject = subject,
+                                       .purpose = CU_PURPOSE_READ,
+                                       .purpose_subject = subject},
+                          NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_store_record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=
         CU_OK)
@@ -673,9 +683,12 @@ cu_rc cu_record_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *c
 
     if (!cu_collection_name_ok(collection) || field == NULL || value == NULL)
         return cu_err_set(err, CU_ERR_INVALID, "collection, field and value are required");
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_purpose_check(v, ctx, tenant, 0, collection, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_READ,
+                                       .purpose = CU_PURPOSE_READ,
+                                       .collection = collection},
+                          NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_schema_load(v, tenant, collection, &schema, err)) != CU_OK)
         return rc;

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "core_int.h"
+#include "auth_int.h"
 #include "util.h"
 
 #define BIT(p) (1u << (p))

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h"
 #include "json.h"
+#include "schema_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 struct cu_schema {

@@ -5,14 +5,22 @@
  * profile under the subject's own key; they are found by keyed blind indexes only (P-ENC-6).
  * Erasure destroys that key first, in its own durable transaction, so from that instant every
  * copy of the subject's ciphertext, backups included, is unreadable (P-DSR-4); then the rows go.
+ * Restriction (P-DSR-5) and the under-age mark (P-AGE-2) are states of the subject, kept here;
+ * the age check at creation (P-AGE-1) reads the birth date only this file sees.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "core_int.h"
 #include "json.h"
+#include "keys_int.h"
+#include "policy_cache_int.h"
+#include "purpose_int.h"
+#include "schema_int.h"
+#include "subject_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define SUBJECT_COLL "$subjects"
@@ -76,6 +84,46 @@ static cu_rc validate(const cu_subject_in *in, char *email, char *phone, cu_err 
     return CU_OK;
 }
 
+/* Whole years from birth (YYYY-MM-DD, validated) to the UTC date of now. */
+static int age_years(const char *birth, int64_t now)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    int y =
+        (birth[0] - '0') * 1000 + (birth[1] - '0') * 100 + (birth[2] - '0') * 10 + (birth[3] - '0');
+    int m = (birth[5] - '0') * 10 + (birth[6] - '0'), d = (birth[8] - '0') * 10 + (birth[9] - '0');
+    int age;
+
+    gmtime_r(&t, &tm);
+    age = tm.tm_year + 1900 - y;
+    if (tm.tm_mon + 1 < m || (tm.tm_mon + 1 == m && tm.tm_mday < d))
+        age--;
+    return age;
+}
+
+/* P-AGE-1: CU_ERR_UNDER_AGE if birth_date (validated, may be NULL) is under the minimum age of
+ * the gate's tenant's policy today. */
+static cu_rc age_check(cu_vault *v, const cu_gate *g, const char *birth_date, cu_err *err)
+{
+    const cu_policy *p;
+    unsigned min;
+    cu_rc rc;
+
+    if (birth_date == NULL)
+        return CU_OK;
+    if ((rc = cu_gate_policy(v, g, &p, err)) == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK)
+        return rc;
+    min = cu_policy_min_age(p);
+    cu_policy_release(v, p);
+    /* P-AGE-1: the birth date is not repeated in the message (P-AUD-4). */
+    if (age_years(birth_date, cu_clock_now()) < (int)min)
+        return cu_err_set(err, CU_ERR_UNDER_AGE,
+                          "the subject is under the policy's minimum age of %u", min);
+    return CU_OK;
+}
+
 static void blind_op(cu_store_op *op, const cu_key *ik, cu_id tenant, cu_subject_by by,
                      const char *value, cu_id owner)
 {
@@ -115,6 +163,7 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     char *profile = NULL;
     int locked = 0;
     cu_audit_in a;
+    cu_gate g;
     cu_aad aad;
     cu_id id;
     cu_rc rc;
@@ -122,12 +171,14 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     memset(ops, 0, sizeof(ops));
     if ((rc = validate(in, email, phone, err)) != CU_OK)
         return rc;
-    if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_purpose_check_write(v, ctx, tenant, 0, NULL, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_WRITE,
+                                       .purpose = CU_PURPOSE_WRITE},
+                          &g, err)) != CU_OK)
         return rc;
     /* P-AGE-1: a subject under the policy's minimum age is refused. */
-    if ((rc = cu_age_check(v, tenant, in->birth_date, err)) != CU_OK)
+    if ((rc = age_check(v, &g, in->birth_date, err)) != CU_OK)
         return rc;
     id = cu_random_id();
     /* Held until the subject key is committed under the tenant key version it names. */
@@ -197,15 +248,17 @@ static cu_rc subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
     char *text = NULL;
     size_t len = 0;
     cu_audit_in a;
+    cu_gate g;
     cu_aad aad;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, &g,
+                          err)) != CU_OK)
         return rc;
     rc = cu_store_subject_get(v->store, tenant, subject, &row, err);
     if (rc == CU_OK && audit)
-        rc = cu_purpose_check(v, ctx, tenant, subject, NULL, err);
+        rc = cu_gate_purpose(v, ctx, &g, subject, NULL, 0, err);
     if (rc == CU_OK)
         rc = cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, &sk, err);
     if (rc != CU_OK)
@@ -300,8 +353,10 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
                           by == CU_SUBJECT_BY_EMAIL   ? "email"
                           : by == CU_SUBJECT_BY_PHONE ? "phone"
                                                       : "external_id");
-    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) == CU_OK &&
-        (rc = cu_purpose_check(v, ctx, tenant, 0, NULL, err)) == CU_OK &&
+    if ((rc = cu_preamble(
+             v, ctx,
+             &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ, .purpose = CU_PURPOSE_READ},
+             NULL, err)) == CU_OK &&
         (rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) == CU_OK) {
         cu_blind_index(ik.k, scope_names[by], (const uint8_t *)norm, strlen(norm), digest);
         rc = cu_store_blind_find(v->store, tenant, scope_names[by], digest, ids, n, err);
@@ -333,14 +388,15 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     int held;
     cu_rc rc;
 
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_store_subject_state(v->store, tenant, subject, NULL, NULL, err)) != CU_OK)
-        return rc;
     /* The subject's own request (subject_access) names the subject; any other purpose must be
      * the policy's. A restricted subject may still be erased (P-DSR-4). */
-    if ((rc = cu_purpose_check(v, ctx, tenant, is_subject_access(ctx) ? subject : 0, NULL,
-                               err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_LIVE,
+                                       .subject = subject,
+                                       .purpose = CU_PURPOSE_READ,
+                                       .purpose_subject = is_subject_access(ctx) ? subject : 0},
+                          NULL, err)) != CU_OK)
         return rc;
     /* P-RET-5: a legal hold stops erasure until it is released. The store refuses the key's
      * destruction in the same transaction (CU_ERR_LEGAL_HOLD), so none placed meanwhile is
@@ -383,4 +439,65 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     op.u.del.id = subject;
     cu_audit_in_set(&a, tenant, "subject.erase", "subject:%llu", (unsigned long long)subject);
     return cu_commit(v, ctx, &op, 1, &a, 1, err);
+}
+
+/* --- restriction and the under-age mark (P-DSR-5, P-AGE-2) ------------------------------ */
+
+cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int on,
+                          cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    int restricted = 0;
+    cu_rc rc;
+
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_WRITE,
+                                       .subject = subject,
+                                       .restricted = &restricted},
+                          NULL, err)) != CU_OK)
+        return rc;
+    /* P-AGE-2: a subject found under age stays restricted until its erasure. */
+    if (restricted == CU_SUBJECT_UNDER_AGE)
+        return cu_err_set(err, CU_ERR_CONFLICT,
+                          "the subject was found under age: it stays restricted until erased");
+    op.type = CU_OP_SUBJECT_RESTRICT;
+    op.u.flag.tenant_id = tenant;
+    op.u.flag.id = subject;
+    op.u.flag.value = on ? 1 : 0;
+    cu_audit_in_set(&a, tenant, on ? "subject.restrict" : "subject.unrestrict", "subject:%llu",
+                    (unsigned long long)subject);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+}
+
+cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                                int *erased, cu_err *err)
+{
+    cu_store_op op = {0};
+    cu_audit_in a;
+    int held;
+    cu_rc rc;
+
+    *erased = 0;
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+             NULL, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_hold_covers(v, tenant, subject, 0, &held, err)) != CU_OK)
+        return rc;
+    /* P-AGE-2: on record first, then erased at once; under a legal hold (P-RET-5) restricted
+     * instead, and erased by the sweep once the hold is released. */
+    op.type = CU_OP_SUBJECT_RESTRICT;
+    op.u.flag.tenant_id = tenant;
+    op.u.flag.id = subject;
+    op.u.flag.value = CU_SUBJECT_UNDER_AGE;
+    cu_audit_in_set(&a, tenant, "subject.under_age", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK || held)
+        return rc;
+    rc = cu_subject_erase(v, ctx, tenant, subject, err);
+    if (rc == CU_OK)
+        *erased = 1;
+    /* A hold placed since the check: restricted and marked, the sweep erases it later. */
+    return rc == CU_ERR_LEGAL_HOLD ? CU_OK : rc;
 }

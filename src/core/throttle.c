@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core_int.h"
+#include "auth_int.h"
 #include "util.h"
 
 #define TH_ENTRIES 16384 /* a power of two: 1 MiB */

@@ -11,7 +11,7 @@
 
 #include <oath.h>
 
-#include "core_int.h"
+#include "auth_int.h"
 #include "util.h"
 
 static pthread_once_t oath_once = PTHREAD_ONCE_INIT;

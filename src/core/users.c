@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h"
+#include "auth_int.h"
+#include "keys_int.h"
+#include "schema_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define EMAIL_MAX 256

@@ -1,5 +1,5 @@
 /*
- * vault.c: creating, opening and closing a vault, and tenants.
+ * vault.c: creating, opening and closing a vault (tenants are tenant.c's).
  *
  * Opening checks, before anything is read, that the data directory is ours and writable by us
  * alone, that the key file, the database and its WAL are ours and private, and that every master
@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core_int.h"
+#include "audit_int.h"
+#include "auth_int.h"
+#include "keyring_int.h"
+#include "policy_cache_int.h"
 #include "util.h"
 
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out)
@@ -212,13 +215,14 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     pthread_rwlock_init(&v->key_lock, NULL);
     pthread_mutex_init(&v->commit_lock, NULL);
     pthread_cond_init(&v->commit_cond, NULL);
-    pthread_mutex_init(&v->policy_lock, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
     v->sweep_holder = cu_random_id();
     /* The store first: the SQLite backend keeps one process per data directory (its flock),
      * which the key file and its rotation assume. */
     if ((rc = cu_store_open(dbpath, &v->store, err)) != CU_OK)
+        goto out;
+    if ((rc = cu_policy_cache_new(&v->policies, err)) != CU_OK)
         goto out;
     if ((rc = cu_keyring_load(kpath, opts->passphrase, &v->ring, err)) != CU_OK)
         goto out;
@@ -262,147 +266,8 @@ void cu_vault_close(cu_vault *v)
     pthread_rwlock_destroy(&v->key_lock);
     pthread_mutex_destroy(&v->commit_lock);
     pthread_cond_destroy(&v->commit_cond);
-    cu_policy_cache_free(v);
-    pthread_mutex_destroy(&v->policy_lock);
+    cu_policy_cache_free(v->policies);
     pthread_mutex_destroy(&v->sweep_lock);
     cu_auth_state_free(v->auth);
     free(v);
-}
-
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= CU_NAME_MAX)
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
-}
-
-static void tenant_from_store(const cu_store_tenant *st, cu_tenant *t)
-{
-    memset(t, 0, sizeof(*t));
-    t->id = st->id;
-    cu_strlcpy(t->name, st->name, sizeof(t->name));
-    t->state = (cu_tenant_state)st->state;
-    t->created_at = st->created_at;
-    t->terminated_at = st->terminated_at;
-}
-
-/* P-ISO-3: each tenant gets its own tenant key, data key and index key, created with the tenant
- * in one transaction, together with the caller's extra operations (its first owner key). */
-cu_rc cu_tenant_create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *name,
-                             const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
-                             cu_tenant *out, cu_err *err)
-{
-    cu_audit_in a[4];
-    size_t na = 2;
-    cu_store_op *ops;
-    cu_key tk = {0}, dk = {0}, ik = {0};
-    cu_rc rc;
-
-    if (name == NULL || !name_ok(name))
-        return cu_err_set(err, CU_ERR_INVALID,
-                          "tenant name must be 1 to %d bytes without control characters",
-                          CU_NAME_MAX - 1);
-    if (nextra > 1024)
-        return cu_err_set(err, CU_ERR_INVALID, "too many operations");
-    if ((ops = calloc(4 + nextra, sizeof(*ops))) == NULL)
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    ops[0].type = CU_OP_TENANT_PUT;
-    ops[0].u.tenant.id = id;
-    cu_strlcpy(ops[0].u.tenant.name, name, sizeof(ops[0].u.tenant.name));
-    ops[0].u.tenant.state = CU_TENANT_ACTIVE;
-    ops[0].u.tenant.created_at = cu_clock_now();
-    cu_random(tk.k, sizeof(tk.k));
-    tk.version = 1;
-    /* Held until applied: the tenant key must be wrapped under a version no rotation retires. */
-    pthread_rwlock_rdlock(&v->key_lock);
-    rc = cu_keys_wrap_tenant_locked(v, id, &tk, &ops[1], err);
-    if (rc == CU_OK)
-        rc = cu_keys_make_child(&tk, id, CU_KEY_DATA, 0, &dk, &ops[2], err);
-    if (rc == CU_OK)
-        rc = cu_keys_make_child(&tk, id, CU_KEY_INDEX, 0, &ik, &ops[3], err);
-    if (rc == CU_OK) {
-        if (nextra > 0)
-            memcpy(&ops[4], extra, nextra * sizeof(*extra));
-        /* In the platform's log and in the tenant's own. */
-        cu_audit_in_set(&a[0], 0, "tenant.create", "tenant:%llu", (unsigned long long)id);
-        cu_audit_in_set(&a[1], id, "tenant.create", "tenant:%llu", (unsigned long long)id);
-        if (extra_a != NULL)
-            a[na++] = *extra_a;
-        /* A policy bound with the tenant is in the platform's log too (P-RET-4). */
-        if (extra_a != NULL && strcmp(extra_a->action, "policy.set") == 0)
-            cu_audit_in_platform(&a[na++], extra_a);
-        rc = cu_commit(v, ctx, ops, 4 + nextra, a, na, err);
-    }
-    pthread_rwlock_unlock(&v->key_lock);
-    cu_key_wipe(&tk);
-    cu_key_wipe(&dk);
-    cu_key_wipe(&ik);
-    if (rc == CU_OK && out != NULL)
-        tenant_from_store(&ops[0].u.tenant, out);
-    for (size_t i = 1; i < 4; i++) /* ops[4..]: the caller's */
-        cu_store_op_cleanup(&ops[i]);
-    free(ops);
-    return rc;
-}
-
-cu_rc cu_tenant_create(cu_vault *v, const cu_ctx *ctx, const char *name, cu_tenant *out,
-                       cu_err *err)
-{
-    return cu_tenant_create_batch(v, ctx, cu_random_id(), name, NULL, 0, NULL, out, err);
-}
-
-cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out, cu_err *err)
-{
-    cu_store_tenant st;
-    cu_rc rc;
-
-    (void)ctx;
-    rc = cu_store_tenant_get(v->store, tenant, &st, err);
-    if (rc == CU_OK)
-        tenant_from_store(&st, out);
-    return rc;
-}
-
-cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n, cu_err *err)
-{
-    cu_store_tenant *list = NULL;
-    cu_tenant *res;
-    size_t cnt = 0, i;
-    cu_rc rc;
-
-    (void)ctx;
-    rc = cu_store_tenant_list(v->store, &list, &cnt, err);
-    if (rc != CU_OK)
-        return rc;
-    res = calloc(cnt ? cnt : 1, sizeof(*res));
-    if (res == NULL) {
-        free(list);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (i = 0; i < cnt; i++)
-        tenant_from_store(&list[i], &res[i]);
-    free(list);
-    *out = res;
-    *n = cnt;
-    return CU_OK;
-}
-
-cu_rc cu_tenant_check(cu_vault *v, cu_id tenant, int for_write, cu_err *err)
-{
-    cu_store_tenant st;
-    cu_rc rc = cu_store_tenant_get(v->store, tenant, &st, err);
-
-    if (rc != CU_OK)
-        return rc;
-    if (st.state == CU_TENANT_PURGED)
-        return cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");
-    if (for_write && st.state != CU_TENANT_ACTIVE)
-        return cu_err_set(err, CU_ERR_TERMINATED,
-                          "the tenant's subscription has ended: its data is read-only");
-    return CU_OK;
 }

@@ -62,8 +62,14 @@ void api_tenant_create(http_req *r)
         return http_error(r, 400, "invalid_policy", "%s", e.msg);
     cu_policy_free(p);
     /* One transaction: tenant, keys, owner key and policy, or nothing. */
-    if (cu_tenant_create_owned_policy(r->v, &r->ctx, http_str(r, "name"), text, len, pname, &t, &k,
-                                      secret, &e) != CU_OK)
+    if (cu_tenant_create(r->v, &r->ctx,
+                         &(cu_tenant_opts){.name = http_str(r, "name"),
+                                           .policy = text,
+                                           .policy_len = len,
+                                           .policy_name = pname,
+                                           .owner_secret = secret,
+                                           .owner_key = &k},
+                         &t, &e) != CU_OK)
         return http_fail(r, &e);
     version = text != NULL ? 1 : 0;
     o = cu_repr_tenant_json(&t);

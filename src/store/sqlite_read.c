@@ -70,6 +70,7 @@ static cu_rc read_tenant(sqlite3_stmt *st, void *row, cu_err *err)
     t->state = sqlite3_column_int(st, 2);
     t->created_at = sqlite3_column_int64(st, 3);
     t->terminated_at = sqlite3_column_int64(st, 4);
+    t->policy_version = (unsigned)sqlite3_column_int64(st, 5); /* NULL: 0, no policy */
     return CU_OK;
 }
 

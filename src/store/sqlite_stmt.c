@@ -51,10 +51,13 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_TENANT_STATE] = "UPDATE tenants SET state = ?2,"
                        " terminated_at = CASE WHEN ?3 > 0 THEN ?3 ELSE terminated_at END"
                        " WHERE tenant_id = ?1",
-    [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at, terminated_at FROM tenants"
-                     " WHERE tenant_id = ?",
-    [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at, terminated_at FROM tenants"
-                      " ORDER BY created_at, tenant_id",
+    /* The newest policy version rides along (one primary-key probe): the policy cache's check. */
+    [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at, terminated_at, (SELECT"
+                     " max(version) FROM tenant_policies p WHERE p.tenant_id = t.tenant_id)"
+                     " FROM tenants t WHERE tenant_id = ?",
+    [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at, terminated_at, (SELECT"
+                      " max(version) FROM tenant_policies p WHERE p.tenant_id = t.tenant_id)"
+                      " FROM tenants t ORDER BY created_at, tenant_id",
     [S_KEY_PUT] = "INSERT INTO keys(tenant_id, kind, owner_id, version, parent_version, wrapped)"
                   " VALUES(?1,?2,?3,?4,?5,?6)",
     [S_KEY_REWRAP] = "UPDATE keys SET parent_version = ?5, wrapped = ?6 WHERE tenant_id = ?1"

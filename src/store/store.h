@@ -47,6 +47,8 @@ typedef struct cu_store_tenant {
     int state;
     int64_t created_at;
     int64_t terminated_at; /* 0 while active (P-RET-2) */
+    unsigned policy_version; /* read only: the newest bound policy version, 0 if none (the
+                              * policy cache's check, docs/store.md) */
 } cu_store_tenant;
 
 typedef struct cu_store_key {

@@ -1,0 +1,20 @@
+/*
+ * record_int.h: what record.c offers the sweep, the export and the data key's re-encryption.
+ */
+#ifndef CU_RECORD_INT_H
+#define CU_RECORD_INT_H
+
+#include "core_int.h"
+
+/* A record opened without a purpose check or an audit entry, for the vault's own use (the
+ * sweep, the export, which audit themselves). Release with cu_record_cleanup. */
+cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu_err *err);
+/* P-RET-6: builds the RECORD_ANONYMIZE of a record: its plain fields only, sealed under the
+ * tenant data key, detached from its subject. The op owns u.record.doc.data (free it). */
+cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op, cu_err *err);
+/* Fills *op with the CU_OP_RESEAL of a record without a subject, or leaves op->type 0 if the
+ * record is under nk's version already. CU_ERR_NOT_FOUND if it is gone (P-ENC-5). */
+cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key *nk,
+                          cu_store_op *op, cu_err *err);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * subject_int.h: what subject.c offers the sweep and the export (lifecycle.c).
+ */
+#ifndef CU_SUBJECT_INT_H
+#define CU_SUBJECT_INT_H
+
+#include "core_int.h"
+
+/* A subject opened without a purpose check or an audit entry, for the vault's own use (the
+ * export, which audits itself). Release with cu_subject_cleanup. */
+cu_rc cu_subject_read(cu_vault *v, cu_id tenant, cu_id subject, cu_subject *out, cu_err *err);
+/* The two steps of erasure (P-DSR-4) without the checks before them (tenant state, purpose,
+ * holds), for the sweep, which has made them. */
+cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+
+#endif
