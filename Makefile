@@ -7,7 +7,7 @@
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
-PKGS    := libsodium sqlite3 libcjson liboath yaml-0.1
+PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1
 HTTPPKGS := libmicrohttpd gnutls
 TESTPKGS := cmocka libcurl
 
