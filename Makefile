@@ -112,7 +112,9 @@ build/bench/%: bench/%.c libcustos.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -o $@ $< libcustos.a $(PKG_LIBS) $(LDFLAGS_REL)
 
-bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy
+# Every benchmark; bench/http.sh also runs build/bench/bench_sqlite_commit, its baseline.
+bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
+		build/bench/bench_sqlite_commit custos
 	build/bench/bench_core
 	build/bench/bench_audit
 	build/bench/bench_policy
