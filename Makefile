@@ -7,7 +7,7 @@
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
-PKGS    := libsodium sqlite3 libcjson liboath yaml-0.1
+PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1
 HTTPPKGS := libmicrohttpd gnutls
 TESTPKGS := cmocka libcurl
 
@@ -112,7 +112,9 @@ build/bench/%: bench/%.c libcustos.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -o $@ $< libcustos.a $(PKG_LIBS) $(LDFLAGS_REL)
 
-bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy
+# Every benchmark; bench/http.sh also runs build/bench/bench_sqlite_commit, its baseline.
+bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
+		build/bench/bench_sqlite_commit custos
 	build/bench/bench_core
 	build/bench/bench_audit
 	build/bench/bench_policy

@@ -9,12 +9,18 @@
 #                    entry, durable before the answer (P-AUD-3), by group commit
 #   POST a record    seal, blind index, the record and its audit entry in one durable
 #                    transaction, by group commit
+# Then bare SQLite for the same time, with no server (build/bench/bench_sqlite_commit): one
+# 420-byte row per transaction, WAL, synchronous=FULL, the naive baseline of a durable write.
 # Then the same server again on a new data directory with CUSTOS_COMMIT_GROUP_MAX=1 (the naive
 # path: one transaction and one fsync per request) for the two data routes.
-# Prints requests/s, p50 and p99 latency of each, their ratio to /healthz, the mean group size
-# (from /metrics) and the targets: audited reads at 0.5 of the ceiling, durable audited writes
-# at 0.3. Each server is stopped with SIGTERM (and on any failure). Loopback only; bounded in
-# time (5 runs of CUSTOS_BENCH_DURATION, plus setup).
+# Prints requests/s, p50 and p99 latency of each route, their ratio to /healthz, the mean group
+# size (from /metrics) and the targets: audited reads at 0.5 of the ceiling, durable audited
+# writes at 0.3, and at 4 times bare SQLite. Ends with one line, same-run ratios:
+#   ratios: read=R write=W write_vs_naive=N
+# R and W: audited reads and durable writes per second over GET /healthz's; N: durable writes
+# per second over bare SQLite's rows per second. The load average is printed before and after:
+# on a shared machine, say so next to the figures. Each server is stopped with SIGTERM (and on any failure). Loopback only; bounded in
+# time (6 runs of CUSTOS_BENCH_DURATION, plus setup).
 #
 # usage: bench/http.sh
 #   CUSTOS_BENCH_DURATION     seconds per run (default 10)
@@ -41,7 +47,7 @@ fi
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is missing (make deps)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench/http.sh: curl is missing (make deps)" >&2; exit 1; }
 
-make -s custos
+make -s custos build/bench/bench_sqlite_commit
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/custos-bench-http-XXXXXX")
 PID=""
@@ -55,8 +61,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A private copy, so that a rebuild of ./custos during the run changes nothing.
+# Private copies, so that a rebuild during the run changes nothing.
 cp ./custos "$TMP/custos"
+cp build/bench/bench_sqlite_commit "$TMP/bench_sqlite_commit"
 
 # start NAME [VAR=value]: starts a server on $TMP/NAME with that environment; sets PID, BASE,
 # CA and OP (the operator key).
@@ -185,6 +192,7 @@ run() {
 MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 echo "custos HTTP benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), ${MODEL:-unknown CPU}, $(nproc) CPUs"
 echo "wrk: ${DURATION} s per run, $THREADS threads, $CONNECTIONS keep-alive TLS connections"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$TMP/results"
 
 start group
@@ -196,6 +204,12 @@ run get_record GET "/v1/tenants/$T/records/$R" "" "$AGENT" bench
 run post_record POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" bench
 stop
 
+# The naive baseline: bare SQLite, one row per durable transaction, nothing else running.
+"$TMP/bench_sqlite_commit" "$TMP/bare.db" "$DURATION" >"$TMP/bare.txt" ||
+    { cat "$TMP/bare.txt" >&2; exit 1; }
+BARE=$(sed -n 's/^RESULT \([0-9.]*\) .*/\1/p' "$TMP/bare.txt")
+[ -n "$BARE" ] || { echo "bench/http.sh: no result from bench_sqlite_commit" >&2; exit 1; }
+
 if [ "$NAIVE" -ne 0 ]; then
     start naive CUSTOS_COMMIT_GROUP_MAX=1
     setup
@@ -204,8 +218,10 @@ if [ "$NAIVE" -ne 0 ]; then
     stop
 fi
 
-awk '
+awk -v bare="$BARE" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
     NR == 1 { base_rps = $2; base_p50 = $3; base_p99 = $4 }
+    $1 == "get_record" { read_rps = $2 }
+    $1 == "post_record" { write_rps = $2 }
     {
         label = $1 == "healthz" ? "GET /healthz (ceiling)" : \
                 $1 == "get_record" ? "GET a record" : \
@@ -230,4 +246,12 @@ awk '
         print "one transaction and one fsync per request); txn ms: mean time of one store"
         print "transaction, fsync included; busy: share of the run the one writer"
         print "connection of the store spent in them (at 100% no group can commit sooner)"
+        print ""
+        printf "bare SQLite, one 420-byte row per transaction (synchronous=FULL): %.0f rows/s\n", bare
+        verdict = write_rps / bare >= 4 ? "met" : "MISSED"
+        printf "durable audited writes / bare SQLite: %.3f (target 4: %s)\n", write_rps / bare,
+               verdict
+        print "load average after: " load
+        printf "ratios: read=%.3f write=%.3f write_vs_naive=%.3f\n", read_rps / base_rps,
+               write_rps / base_rps, write_rps / bare
     }' "$TMP/results"

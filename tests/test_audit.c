@@ -27,7 +27,9 @@
 
 #include <sqlite3.h>
 
-#include "core_int.h" /* cu_audit_hash: the attacker recomputing a rewritten chain */
+#include "audit_canon.h" /* cu_audit_encode: the attacker rewriting stored encodings */
+#include "audit_int.h"   /* cu_audit_span_len: verify in spans where the tests tamper */
+#include "core_int.h"    /* cu_audit_hash: the attacker recomputing a rewritten chain */
 #include "th.h"
 #include "util.h" /* cu_clock_set */
 
@@ -154,6 +156,9 @@ static void flip_byte(const char *data, const char *table, const char *col, cu_i
 }
 
 #define COLS "tenant_id, seq, at, actor, action, object, purpose, source, request_id, outcome"
+/* The columns a forged row is inserted with: the columns of format 1 and 2 entries, no stored
+ * encoding (verify then encodes the columns, as for an entry stored before encodings were). */
+#define INSERT_COLS COLS ", prev, hash, digest"
 
 static void text_at(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
@@ -162,9 +167,9 @@ static void text_at(sqlite3_stmt *st, int col, char *out, size_t cap)
     snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-/* The attacker who knows the (public) chain format: recomputes prev and hash of the entries
- * from seq `from` to `to`, so that the chain is consistent again over that range. Over the
- * whole tail, only a signed checkpoint can catch this. */
+/* The attacker who knows the (public) chain format: recomputes prev, hash and the stored
+ * canonical encoding of the entries from seq `from` to `to`, so that the chain is consistent
+ * again over that range. Over the whole tail, only a signed checkpoint can catch this. */
 static void rehash_range(const char *data, cu_id tenant, uint64_t from, uint64_t to)
 {
     sqlite3 *db = db_open(data);
@@ -189,8 +194,8 @@ static void rehash_range(const char *data, cu_id tenant, uint64_t from, uint64_t
                                         -1, &sel, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db,
-                                        "UPDATE audit_log SET prev = ?, hash = ? WHERE "
-                                        "tenant_id = ? AND seq = ?",
+                                        "UPDATE audit_log SET prev = ?, hash = ?, canon = ? "
+                                        "WHERE tenant_id = ? AND seq = ?",
                                         -1, &upd, NULL),
                      SQLITE_OK);
     sqlite3_bind_int64(sel, 1, sqlid(tenant));
@@ -198,6 +203,7 @@ static void rehash_range(const char *data, cu_id tenant, uint64_t from, uint64_t
     sqlite3_bind_int64(sel, 3, (sqlite3_int64)to);
     while (sqlite3_step(sel) == SQLITE_ROW) {
         cu_audit_entry e;
+        uint8_t canon[CU_AUDIT_CANON_MAX];
         memset(&e, 0, sizeof(e));
         e.tenant_id = (cu_id)sqlite3_column_int64(sel, 0);
         e.seq = (uint64_t)sqlite3_column_int64(sel, 1);
@@ -213,8 +219,9 @@ static void rehash_range(const char *data, cu_id tenant, uint64_t from, uint64_t
         cu_audit_hash(&e, hash);
         sqlite3_bind_blob(upd, 1, e.prev, 32, SQLITE_TRANSIENT);
         sqlite3_bind_blob(upd, 2, hash, 32, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(upd, 3, sqlid(tenant));
-        sqlite3_bind_int64(upd, 4, (sqlite3_int64)e.seq);
+        sqlite3_bind_blob(upd, 3, canon, (int)cu_audit_encode(&e, canon), SQLITE_TRANSIENT);
+        sqlite3_bind_int64(upd, 4, sqlid(tenant));
+        sqlite3_bind_int64(upd, 5, (sqlite3_int64)e.seq);
         assert_int_equal(sqlite3_step(upd), SQLITE_DONE);
         sqlite3_reset(upd);
     }
@@ -426,6 +433,98 @@ static void test_P_AUD_2_flipped_actor_byte_is_detected(void **state)
     assert_bad_at(&rep, 1234, "altered");
 }
 
+/* Issue 17: each entry is stored as its canonical encoding, the bytes verify hashes as it reads
+ * them; one of them changed, the columns left alone, is found like a changed column. */
+static void test_P_AUD_2_flipped_encoding_byte_is_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    flip_byte(f->data, "audit_log", "canon", f->tenant, 1500, 40);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1500, "altered");
+}
+
+/* Every entry carries its encoding, and it is exactly the bytes its hash is over. */
+static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = db_open(f->data);
+    sqlite3_stmt *st = NULL;
+    long long n = 0;
+
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM audit_log WHERE canon IS NULL"), 0);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT " COLS ", prev, hash, digest, canon FROM audit_log"
+                                        " WHERE tenant_id = ? ORDER BY seq",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, sqlid(f->tenant));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cu_audit_entry e = {0};
+        uint8_t canon[CU_AUDIT_CANON_MAX], h[32];
+        size_t len;
+        e.tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+        e.seq = (uint64_t)sqlite3_column_int64(st, 1);
+        e.at = sqlite3_column_int64(st, 2);
+        text_at(st, 3, e.actor, sizeof(e.actor));
+        text_at(st, 4, e.action, sizeof(e.action));
+        text_at(st, 5, e.object, sizeof(e.object));
+        text_at(st, 6, e.purpose, sizeof(e.purpose));
+        text_at(st, 7, e.source, sizeof(e.source));
+        text_at(st, 8, e.request_id, sizeof(e.request_id));
+        text_at(st, 9, e.outcome, sizeof(e.outcome));
+        memcpy(e.prev, sqlite3_column_blob(st, 10), 32);
+        if ((e.has_digest = sqlite3_column_type(st, 12) != SQLITE_NULL))
+            memcpy(e.digest, sqlite3_column_blob(st, 12), 32);
+        len = cu_audit_encode(&e, canon);
+        assert_int_equal(sqlite3_column_bytes(st, 13), (int)len);
+        assert_memory_equal(sqlite3_column_blob(st, 13), canon, len);
+        cu_sha256(canon, len, h);
+        assert_memory_equal(sqlite3_column_blob(st, 11), h, 32);
+        n += e.has_digest;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(n > 0); /* format 2 entries (record writes) among them */
+}
+
+/* Back to schema 8: the table as it was before encodings were stored. */
+static void downgrade_to_schema_8(const char *data)
+{
+    sqlf(data, "ALTER TABLE audit_log DROP COLUMN canon; PRAGMA user_version = 8;");
+    assert_int_equal(sql_intf(data, "PRAGMA user_version"), 8);
+}
+
+/* Issue 17: a vault of schema 8 migrates: each entry gets its encoding from its columns, and
+ * the chain, whose hashes did not change, verifies as before. */
+static void test_P_AUD_2_old_vault_migrates_and_still_verifies(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    downgrade_to_schema_8(f->data);
+    verify_at(f->data, f->tenant, &rep);
+    assert_int_equal(rep.ok, 1);
+    assert_int_equal(rep.entries, G.entries + 1);
+    assert_int_equal(rep.checkpoints, 2);
+    assert_true(sql_intf(f->data, "PRAGMA user_version") > 8);
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM audit_log WHERE canon IS NULL"), 0);
+    test_P_AUD_2_stored_encoding_is_what_is_hashed(state);
+}
+
+/* An entry altered before the upgrade gets the encoding of what it holds: still found. */
+static void test_P_AUD_2_altered_before_the_upgrade_stays_detected(void **state)
+{
+    fx *f = *state;
+    cu_audit_report rep;
+
+    flip_byte(f->data, "audit_log", "object", f->tenant, 1234, 8);
+    downgrade_to_schema_8(f->data);
+    verify_at(f->data, f->tenant, &rep);
+    assert_bad_at(&rep, 1234, "altered");
+}
+
 static void test_P_AUD_2_deleted_entry_is_named(void **state)
 {
     fx *f = *state;
@@ -472,9 +571,9 @@ static void test_P_AUD_2_inserted_entry_is_detected(void **state)
 
     renumber_from(f->data, f->tenant, 1500);
     sqlf(f->data,
-         "INSERT INTO audit_log SELECT tenant_id, 1500, at, 'key:1', 'record.read', "
-         "'record:1', purpose, source, request_id, outcome, hash, hash, NULL FROM audit_log WHERE "
-         "tenant_id = %lld AND seq = 1499",
+         "INSERT INTO audit_log(" INSERT_COLS ") SELECT tenant_id, 1500, at, 'key:1', "
+         "'record.read', 'record:1', purpose, source, request_id, outcome, hash, hash, NULL "
+         "FROM audit_log WHERE tenant_id = %lld AND seq = 1499",
          t);
     rehash_range(f->data, f->tenant, 1500, 1500);
     verify_at(f->data, f->tenant, &rep);
@@ -490,9 +589,9 @@ static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **s
 
     renumber_from(f->data, f->tenant, 1500);
     sqlf(f->data,
-         "INSERT INTO audit_log SELECT tenant_id, 1500, at, 'key:1', 'record.read', "
-         "'record:1', purpose, source, request_id, outcome, hash, hash, NULL FROM audit_log WHERE "
-         "tenant_id = %lld AND seq = 1499",
+         "INSERT INTO audit_log(" INSERT_COLS ") SELECT tenant_id, 1500, at, 'key:1', "
+         "'record.read', 'record:1', purpose, source, request_id, outcome, hash, hash, NULL "
+         "FROM audit_log WHERE tenant_id = %lld AND seq = 1499",
          sqlid(f->tenant));
     rehash_range(f->data, f->tenant, 1500, UINT32_MAX);
     verify_at(f->data, f->tenant, &rep);
@@ -1258,6 +1357,10 @@ int main(void)
         TAMPER(test_P_AUD_2_untouched_log_verifies_with_counts),
         TAMPER(test_P_AUD_2_flipped_object_byte_is_detected),
         TAMPER(test_P_AUD_2_flipped_actor_byte_is_detected),
+        TAMPER(test_P_AUD_2_flipped_encoding_byte_is_detected),
+        TAMPER(test_P_AUD_2_stored_encoding_is_what_is_hashed),
+        TAMPER(test_P_AUD_2_old_vault_migrates_and_still_verifies),
+        TAMPER(test_P_AUD_2_altered_before_the_upgrade_stays_detected),
         TAMPER(test_P_AUD_2_deleted_entry_is_named),
         TAMPER(test_P_AUD_2_swapped_entries_are_detected_at_the_first),
         TAMPER(test_P_AUD_2_inserted_entry_is_detected),
@@ -1285,6 +1388,14 @@ int main(void)
     int failed = cmocka_run_group_tests_name("audit: tamper evidence", tamper, golden_setup,
                                              golden_teardown);
 
+    /* P-AUD-2, issue 17: the same tampering found, at the same entry and in the same words,
+     * when verify cuts the chain into spans of 100 seqs checked on threads of their own: 1500
+     * ends a span and 1501 starts one, so a removed, inserted or swapped entry there is found
+     * where two spans join. */
+    cu_audit_span_len = 100;
+    failed += cmocka_run_group_tests_name("audit: tamper evidence, verified in spans", tamper,
+                                          golden_setup, golden_teardown);
+    cu_audit_span_len = 0;
     return failed + cmocka_run_group_tests_name("audit: retention, fail closed, group commit",
                                                 others, NULL, NULL);
 }

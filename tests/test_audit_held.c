@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core_int.h" /* cu_audit_hash: the attacker rehashing a rewritten entry */
+#include "audit_canon.h" /* cu_audit_encode: the attacker rewriting the stored encoding */
+#include "core_int.h"    /* cu_audit_hash: the attacker rehashing a rewritten entry */
 #include "th.h"
 #include "util.h"
 
@@ -137,13 +138,14 @@ static void hold(fx *f, cu_audit_checkpoint **out, size_t *n)
     assert_true(*n >= 1);
 }
 
-/* The attacker, with the vault closed: rewrites entry seq (its object), rehashes it, and
- * deletes every stored checkpoint. */
+/* The attacker, with the vault closed: rewrites entry seq (its object and its stored canonical
+ * encoding), rehashes it, and deletes every stored checkpoint. */
 static void rewrite_entry(fx *f, uint64_t seq)
 {
     cu_audit_filter all = {.after_seq = seq - 1, .limit = 1};
     cu_audit_entry *e = NULL;
-    char sql[512], hex[65];
+    char sql[1536], hex[65], canon_hex[2 * CU_AUDIT_CANON_MAX + 1];
+    uint8_t canon[CU_AUDIT_CANON_MAX];
     cu_err err = {0};
     size_t n = 0;
 
@@ -154,11 +156,12 @@ static void rewrite_entry(fx *f, uint64_t seq)
     snprintf(e[0].object, sizeof(e[0].object), "record:1");
     cu_audit_hash(&e[0], e[0].hash);
     cu_hex_encode(e[0].hash, 32, hex);
+    cu_hex_encode(canon, cu_audit_encode(&e[0], canon), canon_hex);
     snprintf(sql, sizeof(sql),
-             "UPDATE audit_log SET object = 'record:1', hash = x'%s' WHERE tenant_id = %lld AND "
-             "seq = %llu; DELETE FROM audit_log WHERE tenant_id = %lld AND seq > %llu;"
-             "DELETE FROM audit_checkpoints WHERE tenant_id = %lld",
-             hex, (long long)f->tenant, (unsigned long long)seq, (long long)f->tenant,
+             "UPDATE audit_log SET object = 'record:1', hash = x'%s', canon = x'%s' WHERE "
+             "tenant_id = %lld AND seq = %llu; DELETE FROM audit_log WHERE tenant_id = %lld AND "
+             "seq > %llu; DELETE FROM audit_checkpoints WHERE tenant_id = %lld",
+             hex, canon_hex, (long long)f->tenant, (unsigned long long)seq, (long long)f->tenant,
              (unsigned long long)seq, (long long)f->tenant);
     assert_int_equal(th_sql(f->data, sql), 0);
     free(e);

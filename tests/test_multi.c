@@ -42,7 +42,7 @@ static int setup(void **state)
     th_tmpdir(f->dir);
     f->a = th_vault(f->dir, f->data);
     f->b = th_reopen(f->data); /* the second server on the same database */
-    if (cu_tenant_create(f->a, &CTX, "Shared", &t, &err) != CU_OK)
+    if (cu_tenant_create(f->a, &CTX, &(cu_tenant_opts){.name = "Shared"}, &t, &err) != CU_OK)
         fail_msg("tenant: %s", err.msg);
     f->tenant = t.id;
     *state = f;

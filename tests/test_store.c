@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "audit_canon.h"
 #include "store_sqlite.h"
 #include "th.h"
 #include "util.h"
@@ -800,6 +803,27 @@ static int count_entry(void *arg, const cu_audit_entry *e)
     return 0;
 }
 
+/* What audit_rows handed over: the rows' count and the last one's encoding. */
+typedef struct row_seen {
+    int n, agrees;
+    uint64_t first, last;
+    uint8_t canon[CU_AUDIT_CANON_MAX];
+    size_t len;
+} row_seen;
+
+static int take_row(void *arg, const cu_audit_row *r)
+{
+    row_seen *s = arg;
+
+    if (s->n++ == 0)
+        s->first = r->seq;
+    s->last = r->seq;
+    s->agrees = r->agrees;
+    s->len = r->canon_len;
+    memcpy(s->canon, r->canon, r->canon_len);
+    return 0;
+}
+
 static void test_contract_audit_ops(void **state)
 {
     sfx *f = *state;
@@ -812,6 +836,8 @@ static void test_contract_audit_ops(void **state)
     int found = 0, ckpts = 0, seen = 0;
     size_t n = 0;
     cu_err err = {0};
+    row_seen rows = {0};
+    uint8_t canon[CU_AUDIT_CANON_MAX];
 
     seed(f);
     for (int i = 0; i < 3; i++) {
@@ -833,6 +859,16 @@ static void test_contract_audit_ops(void **state)
     free(list);
     assert_int_equal(cu_store_audit_scan(f->s, 1, 2, count_entry, &seen, &err), CU_OK);
     assert_int_equal(seen, 2);
+    /* Issue 17: the entries from..to as stored, each with its canonical encoding. */
+    assert_int_equal(cu_store_audit_rows(f->s, 1, 2, 2, take_row, &rows, &err), CU_OK);
+    assert_int_equal(rows.n, 1);
+    assert_int_equal(rows.first, 2);
+    assert_int_equal(rows.agrees, 1);
+    assert_int_equal(rows.len, cu_audit_encode(&ops[1].u.audit, canon));
+    assert_memory_equal(rows.canon, canon, rows.len);
+    memset(&rows, 0, sizeof(rows));
+    assert_int_equal(cu_store_audit_rows(f->s, 1, 0, UINT64_MAX, take_row, &rows, &err), CU_OK);
+    assert_true(rows.n == 3 && rows.first == 1 && rows.last == 3);
     assert_int_equal(cu_store_audit_seq_before(f->s, 1, 2500, &seq, &err), CU_OK);
     assert_int_equal(seq, 2);
     op.type = CU_OP_AUDIT_CHECKPOINT;
@@ -1160,6 +1196,31 @@ static void test_store_open_picks_backend_by_location(void **state)
                         strcmp(f->be->name, "sqlite") == 0 ? "sqlite" : "sqlite-connection");
 }
 
+#define DIGEST_HEX "0101010101010101010101010101010101010101010101010101010101010101"
+
+/* The entry the previous schema version holds in test_migration_from_previous_schema_version. */
+static cu_audit_entry old_entry(void)
+{
+    cu_audit_entry e = {.tenant_id = 77, .seq = 1, .at = 1000, .has_digest = 1};
+
+    snprintf(e.actor, sizeof(e.actor), "key:1");
+    snprintf(e.action, sizeof(e.action), "record.create");
+    snprintf(e.object, sizeof(e.object), "record:5");
+    snprintf(e.purpose, sizeof(e.purpose), "support");
+    snprintf(e.outcome, sizeof(e.outcome), "ok");
+    memset(e.digest, 1, 32);
+    return e;
+}
+
+static void sql_at(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static void test_migration_from_previous_schema_version(void **state)
 {
     sfx *f = *state;
@@ -1178,6 +1239,10 @@ static void test_migration_from_previous_schema_version(void **state)
     size_t nholds = 0;
     int found = 0, ckpts = 0;
     int prev = cu_store_sqlite_schema_version() - 1;
+    cu_store_op audit = {0};
+    row_seen rows;
+    uint8_t canon[CU_AUDIT_CANON_MAX];
+    char path7[600], path8[600];
 
     assert_true(prev >= 1);
     snprintf(path, sizeof(path), "%s/old.db", f->dir);
@@ -1185,16 +1250,31 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest table (version 9: the leases). */
+    /* The previous schema lacks the newest column (version 10: each audit entry's canonical
+     * encoding): the append that stores one fails there. An entry written as that version
+     * wrote it gets its encoding from its columns when the schema is upgraded. */
+    assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
+    audit.type = CU_OP_AUDIT_APPEND;
+    audit.u.audit = old_entry();
+    assert_int_not_equal(old->ops->apply(old, &audit, 1, &err), CU_OK);
+    old->ops->close(old);
+    sql_at(path, "INSERT INTO audit_log(tenant_id, seq, at, actor, action, object, purpose,"
+                 " source, request_id, outcome, prev, hash, digest) VALUES(77, 1, 1000,"
+                 " 'key:1', 'record.create', 'record:5', 'support', '', '', 'ok',"
+                 " zeroblob(32), zeroblob(32), x'" DIGEST_HEX "')");
+    /* ... and the one before it lacks the leases (version 9) ... */
     memset(&lease_op, 0, sizeof(lease_op));
     lease_op.type = CU_OP_LEASE_TAKE;
     lease_op.u.lease.name = CU_LEASE_SWEEP;
     lease_op.u.lease.holder = 1;
-    assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
+    snprintf(path8, sizeof(path8), "%s/old8.db", f->dir);
+    assert_int_equal(cu_store_sqlite_open_at(path8, prev - 1, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &lease_op, 1, &err), CU_ERR_STORE);
     old->ops->close(old);
-    /* Version 8's (the audit key's public half) is there already. */
-    assert_int_equal(cu_store_sqlite_open_at(path, prev - 1, &old, &err), CU_OK);
+    /* ... and the one before that the audit key's public half (version 8). */
+    snprintf(path7, sizeof(path7), "%s/old7.db", f->dir);
+    assert_int_equal(cu_store_sqlite_open_at(path7, 7, &old, &err), CU_OK);
+    assert_int_equal(old->ops->audit_key_get(old, hash, &found, &ckpts, &err), CU_ERR_STORE);
     old->ops->close(old);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
@@ -1220,7 +1300,15 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(got.terminated_at, 0);
     assert_int_equal(cur->ops->policy_get(cur, 77, &pver, &ptext, &err), CU_ERR_NOT_FOUND);
     assert_int_equal(cur->ops->audit_head(cur, 77, &seq, hash, &err), CU_OK);
-    assert_int_equal(seq, 0);
+    assert_int_equal(seq, 1);
+    /* Version 10: the older entry has the encoding of its columns, which agree with it. */
+    memset(&rows, 0, sizeof(rows));
+    assert_int_equal(cur->ops->audit_rows(cur, 77, 0, UINT64_MAX, take_row, &rows, &err), CU_OK);
+    assert_int_equal(rows.n, 1);
+    assert_int_equal(rows.agrees, 1);
+    audit.u.audit = old_entry();
+    assert_int_equal(rows.len, cu_audit_encode(&audit.u.audit, canon));
+    assert_memory_equal(rows.canon, canon, rows.len);
     cur->ops->close(cur);
 }
 

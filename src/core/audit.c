@@ -6,10 +6,11 @@
  * (format 2, "cu-audit2", adds a record write's ciphertext digest). A checkpoint signs (tenant,
  * seq, at, hash) with the vault's Ed25519 key, automatically every CU_AUDIT_CHECKPOINT_EVERY
  * entries and every CU_AUDIT_CHECKPOINT_MS while entries arrive (commit.c), and on demand;
- * exported, it lets a tenant check the log without trusting Custos. Verification recomputes
- * the chain from its anchor and names the first entry that was changed, removed, inserted or
- * reordered; against checkpoints the tenant held outside, it also catches a rewritten or cut
- * tail; deep, it holds every record against its latest write's digest (a rollback).
+ * exported, it lets a tenant check the log without trusting Custos. Verification
+ * (audit_verify.c) recomputes the chain from its anchor and names the first entry that was changed,
+ * removed, inserted or reordered; against checkpoints the tenant held outside, it also catches a
+ * rewritten or cut tail; deep, it holds every record against its latest write's digest (a
+ * rollback).
  *
  * What cannot be detected: entries changed after the newest checkpoint the tenant holds
  * outside Custos, by someone who can write the database (docs/audit.md). The signing key is
@@ -23,13 +24,13 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "audit_canon.h"
 #include "audit_int.h"
 #include "keyring_int.h"
 #include "tenant_int.h"
 #include "util.h"
 
 #define AUDIT_KEY_FILE "audit.key"
-#define ENCODE_MAX 1024
 
 static void put_u64(uint8_t *b, size_t *n, uint64_t x)
 {
@@ -37,41 +38,13 @@ static void put_u64(uint8_t *b, size_t *n, uint64_t x)
         b[(*n)++] = (uint8_t)(x >> (i * 8));
 }
 
-static void put_str(uint8_t *b, size_t *n, const char *s, size_t max)
-{
-    size_t len = strnlen(s, max);
-
-    b[(*n)++] = (uint8_t)(len >> 8);
-    b[(*n)++] = (uint8_t)len;
-    memcpy(b + *n, s, len);
-    *n += len;
-}
-
+/* The hash over the entry's canonical encoding (util's audit_canon.c, docs/audit.md); format 2
+ * carries a record write's ciphertext digest, format 1 entries keep their hash. */
 void cu_audit_hash(const cu_audit_entry *e, uint8_t out[32])
 {
-    uint8_t b[ENCODE_MAX];
-    size_t n = 0;
+    uint8_t b[CU_AUDIT_CANON_MAX];
 
-    /* Format 2 carries a record write's ciphertext digest; format 1 entries keep their hash. */
-    memcpy(b, e->has_digest ? "cu-audit2" : "cu-audit1", 9);
-    n = 9;
-    put_u64(b, &n, e->tenant_id);
-    put_u64(b, &n, e->seq);
-    put_u64(b, &n, (uint64_t)e->at);
-    put_str(b, &n, e->actor, sizeof(e->actor));
-    put_str(b, &n, e->action, sizeof(e->action));
-    put_str(b, &n, e->object, sizeof(e->object));
-    put_str(b, &n, e->purpose, sizeof(e->purpose));
-    put_str(b, &n, e->source, sizeof(e->source));
-    put_str(b, &n, e->request_id, sizeof(e->request_id));
-    put_str(b, &n, e->outcome, sizeof(e->outcome));
-    if (e->has_digest) {
-        memcpy(b + n, e->digest, 32);
-        n += 32;
-    }
-    memcpy(b + n, e->prev, 32);
-    n += 32;
-    cu_sha256(b, n, out);
+    cu_sha256(b, cu_audit_encode(e, b), out);
 }
 
 /* "cu-ckpt1" for checkpoints, "cu-anch1" for prune anchors: a checkpoint can never pass for an
@@ -105,7 +78,7 @@ void cu_audit_sign(cu_vault *v, int anchor, cu_id tenant, uint64_t seq, int64_t 
     cu_sign(v->audit_sk, m, n, out->sig);
 }
 
-static int checkpoint_ok(const uint8_t pk[32], const cu_audit_checkpoint *c)
+int cu_audit_checkpoint_ok(const uint8_t pk[32], const cu_audit_checkpoint *c)
 {
     uint8_t m[64];
     size_t n = checkpoint_message(c->anchor, c->tenant_id, c->seq, c->at, c->hash, m);
@@ -456,292 +429,6 @@ cu_rc cu_audit_checkpoint_now(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
     if (out)
         *out = op.u.checkpoint;
     return CU_OK;
-}
-
-/* A record's write (or deletion) as its audit entry tells it, for verify --deep. */
-typedef struct rec_write {
-    cu_id record;
-    uint64_t seq;
-    int kind; /* WRITE_DIGEST, WRITE_UNKNOWN (no digest: before format 2), WRITE_GONE, or
-                 WRITE_RESEAL (the data key's re-encryption pass) */
-    uint8_t digest[32];
-} rec_write;
-
-enum { WRITE_DIGEST = 1, WRITE_UNKNOWN, WRITE_GONE, WRITE_RESEAL };
-
-/* Verification state, fed entry by entry in seq order. */
-typedef struct walk {
-    const uint8_t *pk;
-    cu_audit_checkpoint *ck;
-    size_t nck, ci;
-    cu_audit_checkpoint *held; /* kept outside the vault, by seq, anchors left out */
-    size_t nheld, hi;
-    int deep;                  /* collect the record writes (verify --deep) */
-    struct rec_write *writes;
-    size_t nwrites, capwrites;
-    int nomem;
-    uint64_t last;
-    uint8_t hash[32];
-    cu_audit_report *rep;
-} walk;
-
-static int bad(walk *w, uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(walk *w, uint64_t seq, const char *fmt, ...)
-{
-    va_list ap;
-
-    w->rep->ok = 0;
-    w->rep->first_bad_seq = seq;
-    va_start(ap, fmt);
-    vsnprintf(w->rep->problem, sizeof(w->rep->problem), fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
-/* Remembers a record write or deletion; -1 when out of memory (w->nomem). */
-static int note_write(walk *w, const cu_audit_entry *e)
-{
-    static const char *const writes[] = {"record.create", "record.update", "record.anonymize"};
-    static const char *const gone[] = {"record.delete", "record.expire"};
-    unsigned long long id;
-    int kind = 0;
-    char tail;
-
-    for (size_t i = 0; i < CU_ARRAY_LEN(writes); i++)
-        if (strcmp(e->action, writes[i]) == 0)
-            kind = e->has_digest ? WRITE_DIGEST : WRITE_UNKNOWN;
-    for (size_t i = 0; i < CU_ARRAY_LEN(gone); i++)
-        if (strcmp(e->action, gone[i]) == 0)
-            kind = WRITE_GONE;
-    if (strcmp(e->action, "record.reencrypt") == 0 && e->has_digest)
-        kind = WRITE_RESEAL;
-    if (kind == 0 || sscanf(e->object, "record:%llu%c", &id, &tail) != 1)
-        return 0;
-    if (w->nwrites == w->capwrites) {
-        size_t ncap = w->capwrites ? w->capwrites * 2 : 256;
-        rec_write *n = realloc(w->writes, ncap * sizeof(*n));
-        if (n == NULL) {
-            w->nomem = 1;
-            return -1;
-        }
-        w->writes = n;
-        w->capwrites = ncap;
-    }
-    w->writes[w->nwrites] = (rec_write){.record = id, .seq = e->seq, .kind = kind};
-    memcpy(w->writes[w->nwrites++].digest, e->digest, 32);
-    return 0;
-}
-
-static int walk_entry(void *arg, const cu_audit_entry *e)
-{
-    walk *w = arg;
-    uint8_t h[32];
-
-    if (w->last == 0 && e->seq > 1) {
-        /* Pruned: the chain must continue a signed prune anchor at seq - 1; a plain checkpoint
-         * will not do, or deleting the oldest entries up to one would pass. */
-        size_t a;
-        for (a = 0; a < w->nck && !(w->ck[a].anchor && w->ck[a].seq == e->seq - 1); a++)
-            ;
-        if (a == w->nck)
-            return bad(w, e->seq,
-                       "entries before %llu are missing and no signed anchor covers "
-                       "them",
-                       (unsigned long long)e->seq);
-        memcpy(w->hash, w->ck[a].hash, 32);
-        w->last = e->seq - 1;
-        /* Said in the report: a pruned log is never taken for a whole one. */
-        w->rep->pruned_through = w->last;
-    } else if (e->seq != w->last + 1) {
-        return bad(w, w->last + 1, "entry %llu was removed (the next one is %llu)",
-                   (unsigned long long)(w->last + 1), (unsigned long long)e->seq);
-    }
-    if (!cu_ct_equal(e->prev, w->hash, 32))
-        return bad(w, e->seq,
-                   "entry %llu does not follow entry %llu: entries were inserted, "
-                   "removed or reordered",
-                   (unsigned long long)e->seq, (unsigned long long)w->last);
-    cu_audit_hash(e, h);
-    if (!cu_ct_equal(h, e->hash, 32))
-        return bad(w, e->seq, "entry %llu was altered", (unsigned long long)e->seq);
-    w->last = e->seq;
-    memcpy(w->hash, h, 32);
-    w->rep->entries++;
-    if (w->deep && note_write(w, e) != 0)
-        return 1;
-    while (w->ci < w->nck && w->ck[w->ci].seq < e->seq)
-        w->ci++;
-    if (w->ci < w->nck && w->ck[w->ci].seq == e->seq) {
-        if (!cu_ct_equal(w->ck[w->ci].hash, h, 32))
-            return bad(w, e->seq, "entry %llu differs from its signed checkpoint",
-                       (unsigned long long)e->seq);
-        w->ci++;
-    }
-    /* Held checkpoints before the chain's start were pruned with their entries. */
-    while (w->hi < w->nheld && w->held[w->hi].seq < e->seq)
-        w->hi++;
-    if (w->hi < w->nheld && w->held[w->hi].seq == e->seq) {
-        if (!cu_ct_equal(w->held[w->hi].hash, h, 32))
-            return bad(w, e->seq, "entry %llu differs from a checkpoint held outside the vault",
-                       (unsigned long long)e->seq);
-        w->hi++;
-        w->rep->held++;
-    }
-    return 0;
-}
-
-static int by_seq(const void *a, const void *b)
-{
-    const cu_audit_checkpoint *x = a, *y = b;
-
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* The held checkpoints into w: each must be the tenant's and signed with pk; anchors are
- * checked and left out (their entries were pruned). 0, or 1 after bad(). */
-static int take_held(walk *w, cu_id tenant, const cu_audit_checkpoint *held, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (held[i].tenant_id != tenant)
-            return bad(w, held[i].seq, "the held checkpoint at %llu is of another tenant",
-                       (unsigned long long)held[i].seq);
-        if (!checkpoint_ok(w->pk, &held[i]))
-            return bad(w, held[i].seq, "the held checkpoint at %llu has a bad signature",
-                       (unsigned long long)held[i].seq);
-        if (!held[i].anchor)
-            w->held[w->nheld++] = held[i];
-    }
-    if (w->nheld > 1)
-        qsort(w->held, w->nheld, sizeof(*w->held), by_seq);
-    return 0;
-}
-
-/* Checks the vault's own checkpoints with its key, then the chain entry by entry against them
- * and the held ones. */
-static cu_rc walk_all(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
-{
-    uint64_t end;
-    cu_rc rc;
-
-    for (size_t i = 0; i < w->nck; i++) {
-        if (!checkpoint_ok(v->audit_pk, &w->ck[i]) || w->ck[i].tenant_id != tenant) {
-            bad(w, w->ck[i].seq, "the checkpoint at %llu has a bad signature",
-                (unsigned long long)w->ck[i].seq);
-            return CU_OK;
-        }
-        w->rep->checkpoints++;
-    }
-    rc = cu_store_audit_scan(v->store, tenant, 0, walk_entry, w, err);
-    if (rc != CU_OK || !w->rep->ok)
-        return rc;
-    /* A signed checkpoint beyond the last entry: the log was cut short. */
-    if (w->nck > 0 && w->ck[w->nck - 1].seq > w->last)
-        bad(w, w->last + 1, "entries after %llu are missing: a checkpoint covers %llu",
-            (unsigned long long)w->last, (unsigned long long)w->ck[w->nck - 1].seq);
-    else if (w->nheld > 0 && (end = w->held[w->nheld - 1].seq) > w->last)
-        bad(w, w->last + 1,
-            "entries after %llu are missing: a checkpoint held outside the vault covers %llu",
-            (unsigned long long)w->last, (unsigned long long)end);
-    return CU_OK;
-}
-
-static int by_record(const void *a, const void *b)
-{
-    const rec_write *x = a, *y = b;
-
-    if (x->record != y->record)
-        return x->record < y->record ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* P-ENC-2, deep: each record whose latest entry is a write with a digest must hold that
- * ciphertext. A record gone without an entry of its own (an erased subject's, a shredded
- * tenant's) is skipped. */
-static cu_rc check_records(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
-{
-    uint8_t d[32];
-    cu_rc rc = CU_OK;
-
-    if (w->nwrites > 1)
-        qsort(w->writes, w->nwrites, sizeof(*w->writes), by_record);
-    for (size_t i = 0; i < w->nwrites && rc == CU_OK && w->rep->ok; i++) {
-        const rec_write *last = &w->writes[i];
-        cu_store_record row = {0};
-        /* A re-encryption applies only to the ciphertext it read: a write committed between
-         * its read and its commit leaves the record as that write stored it. */
-        const rec_write *before = i > 0 && w->writes[i - 1].record == last->record &&
-                                          w->writes[i - 1].kind == WRITE_DIGEST
-                                      ? &w->writes[i - 1]
-                                      : NULL;
-        if ((i + 1 < w->nwrites && w->writes[i + 1].record == last->record) ||
-            (last->kind != WRITE_DIGEST && last->kind != WRITE_RESEAL))
-            continue;
-        rc = cu_store_record_get(v->store, tenant, last->record, &row, err);
-        if (rc == CU_ERR_NOT_FOUND) {
-            rc = CU_OK;
-            continue;
-        }
-        if (rc != CU_OK)
-            break;
-        cu_sha256(row.doc.data, row.doc.len, d);
-        cu_store_record_cleanup(&row);
-        w->rep->records++;
-        if (!cu_ct_equal(d, last->digest, 32) &&
-            !(last->kind == WRITE_RESEAL && before != NULL && cu_ct_equal(d, before->digest, 32)))
-            bad(w, last->seq,
-                "record %llu does not hold what its latest write (entry %llu) stored: it was "
-                "rolled back or replaced",
-                (unsigned long long)last->record, (unsigned long long)last->seq);
-    }
-    return rc;
-}
-
-cu_rc cu_audit_verify_with(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
-                           const cu_audit_verify_opts *o, cu_audit_report *rep, cu_err *err)
-{
-    static const cu_audit_verify_opts none = {0};
-    walk w = {0};
-    cu_audit_in a;
-    cu_rc rc;
-
-    if (o == NULL)
-        o = &none;
-    memset(rep, 0, sizeof(*rep));
-    rep->ok = 1;
-    if (tenant != 0 && (rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
-        return rc;
-    cu_audit_in_set(&a, tenant, "audit.verify", "audit:%llu", (unsigned long long)tenant);
-    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
-        return rc;
-    if ((rc = cu_store_audit_checkpoints(v->store, tenant, &w.ck, &w.nck, err)) != CU_OK)
-        return rc;
-    w.pk = o->pinned ? o->pinned : v->audit_pk;
-    w.rep = rep;
-    w.deep = o->deep;
-    if (o->nheld > 0 && (w.held = calloc(o->nheld, sizeof(*w.held))) == NULL) {
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    /* With another key than the pinned one, every signature in the vault may be new. */
-    if (o->pinned != NULL && !cu_ct_equal(o->pinned, v->audit_pk, 32))
-        bad(&w, 0, "the vault signs with another audit key than the held checkpoints' one");
-    else if (take_held(&w, tenant, o->held, o->nheld) == 0)
-        rc = walk_all(v, tenant, &w, err);
-    if (rc == CU_OK && w.nomem)
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    if (rc == CU_OK && rep->ok && w.deep)
-        rc = check_records(v, tenant, &w, err);
-out:
-    free(w.ck);
-    free(w.held);
-    free(w.writes);
-    return rc;
-}
-
-cu_rc cu_audit_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_report *rep,
-                      cu_err *err)
-{
-    return cu_audit_verify_with(v, ctx, tenant, NULL, rep, err);
 }
 
 typedef struct find_one {

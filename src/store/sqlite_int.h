@@ -209,6 +209,8 @@ cu_rc sq_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f, cu_a
                     size_t *n, cu_err *err);
 cu_rc sq_audit_scan(cu_store *base, cu_id tenant, uint64_t from,
                     int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+cu_rc sq_audit_rows(cu_store *base, cu_id tenant, uint64_t from, uint64_t to,
+                    int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err);
 cu_rc sq_audit_seq_before(cu_store *base, cu_id tenant, int64_t before_ms, uint64_t *seq,
                           cu_err *err);
 cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **out, size_t *n,

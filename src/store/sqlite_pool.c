@@ -82,6 +82,10 @@ FWD(audit_head, (cu_store * s, cu_id t, uint64_t *seq, uint8_t hash[32], cu_err 
 FWD(audit_list,
     (cu_store * s, cu_id t, const cu_audit_filter *f, cu_audit_entry **out, size_t *n, cu_err *err),
     (r, t, f, out, n, err))
+FWD(audit_rows,
+    (cu_store * s, cu_id t, uint64_t from, uint64_t to, int (*fn)(void *, const cu_audit_row *),
+     void *arg, cu_err *err),
+    (r, t, from, to, fn, arg, err))
 FWD(audit_scan,
     (cu_store * s, cu_id t, uint64_t from, int (*fn)(void *, const cu_audit_entry *), void *arg,
      cu_err *err),
@@ -159,6 +163,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .policy_grant_get = p_policy_grant_get,
     .audit_list = p_audit_list,
     .audit_scan = p_audit_scan,
+    .audit_rows = p_audit_rows,
     .audit_seq_before = p_audit_seq_before,
     .audit_checkpoints = p_audit_checkpoints,
     .master_list = p_master_list,

@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "audit_canon.h"
 #include "sqlite_int.h"
 #include "util.h"
 
@@ -204,6 +205,96 @@ cu_rc sq_audit_scan(cu_store *base, cu_id tenant, uint64_t from,
             break;
         from = page[cnt - 1].seq + 1;
     }
+    free(page);
+    return rc;
+}
+
+/* One page slot of audit_rows: the row and the bytes it points to. */
+typedef struct row_slot {
+    cu_audit_row r;
+    uint8_t prev[32], hash[32];
+    uint8_t canon[CU_AUDIT_CANON_MAX];
+} row_slot;
+
+/* Columns of ROWS_SQL: seq, prev, hash, canon, then those an encoding is made of. */
+#define ROWS_SQL                                                                                   \
+    "SELECT seq, prev, hash, canon, tenant_id, at, actor, action, object, purpose, source,"        \
+    " request_id, outcome, digest FROM audit_log WHERE tenant_id = ? AND seq >= ? AND seq <= ?"    \
+    " ORDER BY seq"
+
+/* A ROWS_SQL row into a slot: its stored encoding, and whether its columns encode to it (an
+ * entry stored without one gets theirs). Reading the columns as pointers, without copies. */
+static void read_row(sqlite3_stmt *st, row_slot *o)
+{
+    static const uint8_t zero[32];
+    uint8_t mine[CU_AUDIT_CANON_MAX];
+    const void *stored;
+    size_t n, len;
+    cu_audit_fields f = {.tenant_id = (cu_id)sqlite3_column_int64(st, 4),
+                         .seq = (uint64_t)sqlite3_column_int64(st, 0),
+                         .at = sqlite3_column_int64(st, 5),
+                         .prev = o->prev};
+
+    o->r = (cu_audit_row){.seq = f.seq, .prev = o->prev, .hash = o->hash, .canon = o->canon};
+    sq_blob32_col(st, 1, o->prev);
+    sq_blob32_col(st, 2, o->hash);
+    for (int i = 0; i < CU_AUDIT_TEXTS; i++) {
+        f.text[i] = (const char *)sqlite3_column_text(st, 6 + i);
+        f.len[i] = (size_t)sqlite3_column_bytes(st, 6 + i);
+    }
+    if (sqlite3_column_type(st, 13) != SQLITE_NULL)
+        f.digest = sqlite3_column_bytes(st, 13) == 32 ? sqlite3_column_blob(st, 13) : zero;
+    n = cu_audit_canon(&f, mine);
+    stored = sqlite3_column_blob(st, 3);
+    len = (size_t)sqlite3_column_bytes(st, 3);
+    if (stored == NULL) { /* none stored: the columns' encoding */
+        stored = mine;
+        len = n;
+    }
+    o->r.canon_len = len < sizeof(o->canon) ? len : sizeof(o->canon);
+    memcpy(o->canon, stored, o->r.canon_len);
+    o->r.agrees = n > 0 && len == n && memcmp(stored, mine, n) == 0;
+}
+
+/* In pages, like sq_audit_scan: the connection is not held while fn works. */
+cu_rc sq_audit_rows(cu_store *base, cu_id tenant, uint64_t from, uint64_t to,
+                    int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err)
+{
+    enum { PAGE = 2048 };
+    sqlite_store *s = (sqlite_store *)base;
+    row_slot *page = malloc(PAGE * sizeof(*page));
+    sqlite3_stmt *st = NULL;
+    cu_rc rc = CU_OK;
+    int stop = 0;
+
+    if (page == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    while (rc == CU_OK && !stop && from <= to) {
+        size_t cnt = 0;
+        int src = SQLITE_DONE;
+        pthread_mutex_lock(&s->lock);
+        if (st == NULL && sqlite3_prepare_v2(s->db, ROWS_SQL, -1, &st, NULL) != SQLITE_OK)
+            rc = sq_db_error(s, sqlite3_errcode(s->db), err, "read the audit log");
+        if (rc == CU_OK) {
+            sq_bind_id(st, 1, tenant);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
+            sqlite3_bind_int64(st, 3, to > INT64_MAX ? INT64_MAX : (sqlite3_int64)to);
+            while (cnt < PAGE && (src = sqlite3_step(st)) == SQLITE_ROW)
+                read_row(st, &page[cnt++]);
+            if (cnt < PAGE && src != SQLITE_DONE)
+                rc = sq_db_error(s, src, err, "read the audit log");
+            sqlite3_reset(st);
+        }
+        pthread_mutex_unlock(&s->lock);
+        for (size_t i = 0; rc == CU_OK && i < cnt && !stop; i++)
+            stop = fn(arg, &page[i].r);
+        if (cnt < PAGE || page[cnt - 1].r.seq == UINT64_MAX)
+            break;
+        from = page[cnt - 1].r.seq + 1;
+    }
+    pthread_mutex_lock(&s->lock);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
     free(page);
     return rc;
 }

@@ -26,8 +26,12 @@
 
 #include <sqlite3.h>
 
+#include "audit_canon.h"
 #include "sqlite_int.h"
 #include "util.h"
+
+/* Self-contained: whatever its number, canon_fill() runs right after it (migrate()). */
+static const char migration_canon[] = "ALTER TABLE audit_log ADD COLUMN canon BLOB;";
 
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
@@ -155,6 +159,10 @@ static const char *const migrations[] = {
     "CREATE TABLE leases("
     "  name TEXT PRIMARY KEY, holder INTEGER NOT NULL, expires_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 9 -> 10: each audit entry's canonical encoding, the bytes its hash is over, so that verify
+     * hashes what it reads (issue 17); canon_fill() gives every older entry its own. */
+    migration_canon,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -187,6 +195,72 @@ static cu_rc schema_version(sqlite_store *s, int *version, cu_err *err)
     return CU_OK;
 }
 
+/* One older entry's encoding from its columns (as they are: a row altered before the upgrade
+ * keeps failing its hash). A text too long for any entry gets an empty encoding, which no
+ * hash matches. */
+static void canon_of_row(sqlite3_stmt *st, uint8_t *canon, size_t *len)
+{
+    uint8_t prev[32];
+    cu_audit_fields f = {.tenant_id = (cu_id)sqlite3_column_int64(st, 0),
+                         .seq = (uint64_t)sqlite3_column_int64(st, 1),
+                         .at = sqlite3_column_int64(st, 2),
+                         .prev = prev};
+
+    for (int i = 0; i < CU_AUDIT_TEXTS; i++) {
+        f.text[i] = (const char *)sqlite3_column_text(st, 3 + i);
+        f.len[i] = (size_t)sqlite3_column_bytes(st, 3 + i);
+    }
+    sq_blob32_col(st, 10, prev);
+    if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
+        static const uint8_t zero[32];
+        f.digest = sqlite3_column_bytes(st, 11) == 32 ? sqlite3_column_blob(st, 11) : zero;
+    }
+    *len = cu_audit_canon(&f, canon);
+}
+
+/* Gives every audit entry without one its canonical encoding, in the migration's transaction.
+ * Statements prepared here, once: no other code runs them. */
+static cu_rc canon_fill(sqlite_store *s, cu_err *err)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    uint8_t canon[CU_AUDIT_CANON_MAX];
+    size_t len = 0;
+    int src;
+
+    src = sqlite3_prepare_v2(s->db,
+                             "SELECT tenant_id, seq, at, actor, action, object, purpose, source,"
+                             " request_id, outcome, prev, digest FROM audit_log"
+                             " WHERE (tenant_id, seq) > (?, ?) ORDER BY tenant_id, seq LIMIT 1",
+                             -1, &sel, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(s->db,
+                                 "UPDATE audit_log SET canon = ? WHERE tenant_id = ? AND seq = ?",
+                                 -1, &upd, NULL);
+    /* One row at a time, by key: the table is not changed under a running scan. */
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(sel, 1, INT64_MIN);
+        sqlite3_bind_int64(sel, 2, INT64_MIN);
+    }
+    while (src == SQLITE_OK && (src = sqlite3_step(sel)) == SQLITE_ROW) {
+        sqlite3_int64 tenant = sqlite3_column_int64(sel, 0), seq = sqlite3_column_int64(sel, 1);
+        canon_of_row(sel, canon, &len);
+        sqlite3_reset(sel);
+        sqlite3_bind_int64(sel, 1, tenant);
+        sqlite3_bind_int64(sel, 2, seq);
+        sqlite3_bind_blob(upd, 1, canon, (int)len, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(upd, 2, tenant);
+        sqlite3_bind_int64(upd, 3, seq);
+        if ((src = sqlite3_step(upd)) == SQLITE_DONE)
+            src = SQLITE_OK;
+        sqlite3_reset(upd);
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    if (src != SQLITE_DONE)
+        return sq_db_error(s, src, err, "store the audit log's encodings");
+    return CU_OK;
+}
+
 /* Upgrades the schema one version at a time up to target, each step atomic with its bump. */
 static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
 {
@@ -194,6 +268,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 1", "PRAGMA user_version = 2", "PRAGMA user_version = 3",
         "PRAGMA user_version = 4", "PRAGMA user_version = 5", "PRAGMA user_version = 6",
         "PRAGMA user_version = 7", "PRAGMA user_version = 8", "PRAGMA user_version = 9",
+        "PRAGMA user_version = 10",
     };
     int version = 0;
     cu_rc rc;
@@ -209,6 +284,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         if ((rc = sq_exec_ddl(s, "BEGIN IMMEDIATE", err, "begin migration")) != CU_OK)
             return rc;
         rc = sq_exec_ddl(s, migrations[version], err, "migrate schema");
+        if (rc == CU_OK && migrations[version] == migration_canon)
+            rc = canon_fill(s, err);
         if (rc == CU_OK)
             rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
         if (rc == CU_OK)
@@ -343,6 +420,7 @@ const cu_store_ops cu_store_sqlite = {
     .policy_grant_get = sq_policy_grant_get,
     .audit_list = sq_audit_list,
     .audit_scan = sq_audit_scan,
+    .audit_rows = sq_audit_rows,
     .audit_seq_before = sq_audit_seq_before,
     .audit_checkpoints = sq_audit_checkpoints,
     .policy_get = sq_policy_get,

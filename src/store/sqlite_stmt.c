@@ -154,7 +154,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
     [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
                         " AND expires_at <= ?",
-    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ", canon)"
+                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?"
                      " ORDER BY seq DESC LIMIT 1",
     [S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ?1 AND seq > ?2"

@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "audit_canon.h"
 #include "sqlite_int.h"
 #include "util.h"
 
@@ -124,8 +125,11 @@ static cu_rc subject_delete_allowed(sqlite_store *s, cu_id tenant, cu_id subject
 static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
 {
     sqlite3_stmt *st = sq_stmt(s, S_AUDIT_APPEND);
+    uint8_t canon[CU_AUDIT_CANON_MAX];
 
     if (st) {
+        /* The bytes the entry's hash is over: verify hashes them as read (P-AUD-2). */
+        sqlite3_bind_blob(st, 14, canon, (int)cu_audit_encode(e, canon), SQLITE_TRANSIENT);
         sq_bind_id(st, 1, e->tenant_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)e->seq);
         sqlite3_bind_int64(st, 3, e->at);

@@ -91,6 +91,12 @@ cu_rc cu_store_audit_scan(cu_store *s, cu_id tenant, uint64_t from,
     return s->ops->audit_scan(s, tenant, from, fn, arg, err);
 }
 
+cu_rc cu_store_audit_rows(cu_store *s, cu_id tenant, uint64_t from, uint64_t to,
+                          int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err)
+{
+    return s->ops->audit_rows(s, tenant, from, to, fn, arg, err);
+}
+
 cu_rc cu_store_audit_seq_before(cu_store *s, cu_id tenant, int64_t before_ms, uint64_t *seq,
                                 cu_err *err)
 {

@@ -186,6 +186,18 @@ typedef struct cu_store_session {
     int role; /* read only: the user's current role */
 } cu_store_session;
 
+/* An audit entry as stored, for verification (P-AUD-2): its canonical encoding (docs/audit.md,
+ * util's audit_canon.h), and whether its columns (which listing and filters read) encode to the
+ * same bytes. An entry stored before encodings were kept has them made from its columns.
+ * Pointers are valid during the callback only. */
+typedef struct cu_audit_row {
+    uint64_t seq;
+    const uint8_t *prev, *hash; /* the row's prev and hash columns, 32 bytes (zeros if not) */
+    const uint8_t *canon;
+    size_t canon_len;
+    int agrees; /* 0: a column differs from the encoding */
+} cu_audit_row;
+
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
     CU_OP_TENANT_PUT,      /* tenant: insert */
@@ -425,6 +437,10 @@ typedef struct cu_store_ops {
     /* Calls fn for each entry with seq >= from, by seq, until fn returns non-zero. */
     cu_rc (*audit_scan)(cu_store *s, cu_id tenant, uint64_t from,
                         int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+    /* Calls fn for each entry with from <= seq <= to, by seq, until fn returns non-zero: the
+     * entry as stored for verification (cu_audit_row). Several may run at once. */
+    cu_rc (*audit_rows)(cu_store *s, cu_id tenant, uint64_t from, uint64_t to,
+                        int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err);
     /* The newest seq whose entry is older than before_ms (0 if none). */
     cu_rc (*audit_seq_before)(cu_store *s, cu_id tenant, int64_t before_ms, uint64_t *seq,
                               cu_err *err);
@@ -530,6 +546,8 @@ cu_rc cu_store_audit_list(cu_store *s, cu_id tenant, const cu_audit_filter *f, c
                           size_t *n, cu_err *err);
 cu_rc cu_store_audit_scan(cu_store *s, cu_id tenant, uint64_t from,
                           int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+cu_rc cu_store_audit_rows(cu_store *s, cu_id tenant, uint64_t from, uint64_t to,
+                          int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err);
 cu_rc cu_store_audit_seq_before(cu_store *s, cu_id tenant, int64_t before_ms, uint64_t *seq,
                                 cu_err *err);
 cu_rc cu_store_audit_checkpoints(cu_store *s, cu_id tenant, cu_audit_checkpoint **out, size_t *n,

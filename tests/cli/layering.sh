@@ -10,7 +10,8 @@
 # ones only; siblings (crypto and store; http and cli) include neither of the other, except
 # that src/cli/cmd_serve.c includes http.h to start the server; a private header (*_int.h)
 # serves its own directory alone. Libraries stay in their folder: sqlite3.h and
-# libpq-fe.h in src/store, sodium.h in src/crypto, microhttpd.h and GnuTLS in src/http.
+# libpq-fe.h in src/store, sodium.h and nettle's headers in src/crypto, microhttpd.h and
+# GnuTLS in src/http.
 #
 # What include/custos_base.h declares must be defined below the core (util, crypto or store),
 # so the ground needs nothing above it at link time either.
@@ -61,6 +62,7 @@ function rank(l) {
 function home(h) {
     if (h ~ /^(sqlite3\.h|sqlite3ext\.h|libpq-fe\.h|postgresql\/libpq-fe\.h)$/) return "src/store"
     if (h ~ /^sodium(\.h|\/)/) return "src/crypto"
+    if (h ~ /^nettle\//) return "src/crypto"
     if (h ~ /^(microhttpd\.h|gnutls\/)/) return "src/http"
     return ""
 }
@@ -206,6 +208,8 @@ plant "libpq outside store" src/core/record.c '#include <libpq-fe.h>' \
     "<libpq-fe.h>, which belongs to src/store alone"
 plant "sodium.h outside crypto" src/util/secmem.c '#include <sodium.h>' \
     "<sodium.h>, which belongs to src/crypto alone"
+plant "nettle outside crypto" src/core/audit.c '#include <nettle/sha2.h>' \
+    "<nettle/sha2.h>, which belongs to src/crypto alone"
 plant "microhttpd.h outside http" src/cli/main.c '#include <microhttpd.h>' \
     "<microhttpd.h>, which belongs to src/http alone"
 plant "GnuTLS outside http" src/repr/repr_audit.c '#  include <gnutls/gnutls.h>' \
