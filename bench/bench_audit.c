@@ -115,11 +115,16 @@ static double sha_baseline(const char *data, cu_id tenant, long *n)
     sqlite3_bind_int64(st, 1, (sqlite3_int64)tenant);
     while (sqlite3_step(st) == SQLITE_ROW) {
         size_t l = (size_t)sqlite3_column_bytes(st, 0);
-        if (used + l > cap && (all = realloc(all, cap = (cap + l) * 2)) == NULL)
-            die("out of memory", NULL);
-        if (cnt == lcap && (len = realloc(len, (size_t)(lcap = lcap * 2 + 1024) * sizeof(*len))) ==
-                               NULL)
-            die("out of memory", NULL);
+        if (used + l > cap) {
+            cap = (cap + l) * 2;
+            if ((all = realloc(all, cap)) == NULL)
+                die("out of memory", NULL);
+        }
+        if (cnt == lcap) {
+            lcap = lcap * 2 + 1024;
+            if ((len = realloc(len, (size_t)lcap * sizeof(*len))) == NULL)
+                die("out of memory", NULL);
+        }
         if (l > 0)
             memcpy(all + used, sqlite3_column_blob(st, 0), l);
         used += l;
