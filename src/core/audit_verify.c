@@ -17,6 +17,7 @@
 
 #include "audit_canon.h"
 #include "audit_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define SPAN_MIN 16384 /* fewer entries per span than this are not worth a thread */

@@ -349,36 +349,41 @@ cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **o
                    (void **)out, n, err, "list audit checkpoints");
 }
 
+/* Where a policy row goes: S_POLICY_GET and S_POLICY_AT select version, text (, created_at). */
+typedef struct policy_row {
+    unsigned *version;
+    char **text;
+    int64_t *created_at; /* NULL: not asked for */
+} policy_row;
+
+static cu_rc read_policy(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    const policy_row *p = row;
+    const unsigned char *t = sqlite3_column_text(st, 1);
+
+    *p->version = (unsigned)sqlite3_column_int64(st, 0);
+    if (p->created_at != NULL)
+        *p->created_at = sqlite3_column_int64(st, 2);
+    if ((*p->text = t ? strdup((const char *)t) : NULL) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    return CU_OK;
+}
+
 cu_rc sq_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
                    int64_t *created_at, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
+    policy_row row = {version, text, created_at};
     sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
+    cu_rc rc;
 
     *text = NULL;
     pthread_mutex_lock(&s->lock);
-    if ((st = sq_stmt(s, S_POLICY_AT)) == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "read a policy version");
-        goto out;
+    if ((st = sq_stmt(s, S_POLICY_AT)) != NULL) {
+        sq_bind_id(st, 1, tenant);
+        sqlite3_bind_int64(st, 2, *version);
     }
-    sq_bind_id(st, 1, tenant);
-    sqlite3_bind_int64(st, 2, *version);
-    src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 1);
-        *version = (unsigned)sqlite3_column_int64(st, 0);
-        *created_at = sqlite3_column_int64(st, 2);
-        if ((*text = t ? strdup((const char *)t) : NULL) == NULL)
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    } else if (src == SQLITE_DONE) {
-        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such policy version");
-    } else {
-        rc = sq_db_error(s, src, err, "read a policy version");
-    }
-    sqlite3_reset(st);
-out:
+    rc = sq_one(s, st, read_policy, &row, err, "read a policy version", "no such policy version");
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -386,32 +391,17 @@ out:
 cu_rc sq_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
+    policy_row row = {version, text, NULL};
     sqlite3_stmt *st;
-    cu_rc rc = CU_OK;
-    int src;
+    cu_rc rc;
 
     *text = NULL;
     *version = 0;
     pthread_mutex_lock(&s->lock);
-    st = sq_stmt(s, S_POLICY_GET);
-    if (st == NULL) {
-        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "read the tenant's policy");
-        goto out;
-    }
-    sq_bind_id(st, 1, tenant);
-    src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 1);
-        *version = (unsigned)sqlite3_column_int64(st, 0);
-        if ((*text = t ? strdup((const char *)t) : NULL) == NULL)
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    } else if (src == SQLITE_DONE) {
-        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "the tenant has no policy");
-    } else {
-        rc = sq_db_error(s, src, err, "read the tenant's policy");
-    }
-    sqlite3_reset(st);
-out:
+    if ((st = sq_stmt(s, S_POLICY_GET)) != NULL)
+        sq_bind_id(st, 1, tenant);
+    rc = sq_one(s, st, read_policy, &row, err, "read the tenant's policy",
+                "the tenant has no policy");
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -556,6 +546,6 @@ static void holds_free(void *list, size_t n)
 
 cu_rc sq_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err)
 {
-    return sq_list((sqlite_store *)base, S_HOLD_LIST, tenant, sizeof(**out), read_hold,
-                   holds_free, (void **)out, n, err, "list legal holds");
+    return sq_list((sqlite_store *)base, S_HOLD_LIST, tenant, sizeof(**out), read_hold, holds_free,
+                   (void **)out, n, err, "list legal holds");
 }
