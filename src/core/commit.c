@@ -315,7 +315,9 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
     for (r = reqs; r != NULL; r = r->next)
         count++;
     rc = commit_chained(v, &g, reqs, 0, &gerr);
-    if (rc == CU_OK || count == 1) {
+    /* A chain that kept moving is no one request's fault: splitting the group would only
+     * retry each member as often again. */
+    if (rc == CU_OK || count == 1 || rc == CU_ERR_UNAVAILABLE) {
         for (r = reqs; r != NULL; r = r->next) {
             r->rc = rc;
             r->err = gerr;

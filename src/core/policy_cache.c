@@ -158,7 +158,7 @@ cu_rc cu_policy_current(cu_vault *v, cu_id tenant, unsigned current, const cu_po
             return rc;
         pthread_mutex_lock(&c->lock);
         got = take(install(c, mine, &kept), &ver);
-        drop_stale(c); /* a replaced entry nobody holds, or one without a policy, goes now */
+        drop_stale(c); /* a replaced entry nobody holds goes now */
         pthread_mutex_unlock(&c->lock);
         if (!kept)
             entry_free(mine);

@@ -150,7 +150,7 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
 }
 
 /* The sweep lease (docs/store.md): servers sharing a database sweep one at a time. It lasts
- * SWEEP_LEASE_SECONDS and is renewed between tenants once half of that has passed, so a holder
+ * SWEEP_LEASE_SECONDS and is renewed between tenants once a tenth of that has passed, so a holder
  * that crashed mid-sweep holds back the others that long at most. */
 #define SWEEP_LEASE_SECONDS 300
 
@@ -192,7 +192,10 @@ static cu_rc sweep_tenants(cu_vault *v, const cu_ctx *own, const cu_tenant *tena
     for (size_t i = 0; i < n; i++) {
         cu_err e = {0};
         int64_t t = cu_clock_now();
-        if (t - leased >= SWEEP_LEASE_SECONDS / 2) {
+        /* Renewed often, so a lease lapses only if one tenant's sweep outlasts most of it:
+         * then another server may sweep that tenant too, which repeats deletions already due
+         * (idempotent), never undoes one. */
+        if (t - leased >= SWEEP_LEASE_SECONDS / 10) {
             if ((rc = sweep_lease(v, 1, t, &e)) != CU_OK) {
                 *first = e;
                 *lost = 1;
@@ -216,7 +219,7 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     cu_ctx own = {.actor = "sweeper", .purpose = "retention"};
     cu_tenant *tenants = NULL;
     size_t n = 0;
-    int64_t now = cu_clock_now();
+    int64_t now;
     cu_err first = {0}, pe = {0};
     int lost = 0;
     cu_rc rc;
@@ -231,6 +234,7 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     }
     own.flags |= CU_CTX_LOCAL;
     pthread_mutex_lock(&v->sweep_lock);
+    now = cu_clock_now(); /* after the wait: a lease taken at an old time may have lapsed */
     /* P-RET-1 once, not once per server: several servers may share the database. */
     if ((rc = sweep_lease(v, 1, now, err)) != CU_OK) {
         pthread_mutex_unlock(&v->sweep_lock);
