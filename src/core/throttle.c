@@ -4,8 +4,8 @@
  * and per account's second factor, and the slots that bound concurrent password hashes.
  *
  * The state lives in memory, per vault. One process serves a data directory (the SQLite
- * store flocks it), so the process sees every attempt; a counter in the store would cost a durable write
- * (and its fsync) per guess, which is what a flood is made of. A restart forgets the counters:
+ * store flocks it), so the process sees every attempt; a counter in the store would cost a
+ * durable write (and its fsync) per guess, which is what a flood is made of. A restart forgets the counters:
  * an attacker gains one fresh allowance per restart, which the operator controls.
  *
  * Entries are keyed by a keyed hash (HMAC-SHA256 under a random per-process key) of what they
