@@ -47,9 +47,9 @@ static void tenant_from_store(const cu_store_tenant *st, cu_tenant *t)
 
 /* P-ISO-3: each tenant gets its own tenant key, data key and index key, created with the tenant
  * in one transaction, together with the extra operations (a policy, the first owner key) and
- * their audit entry (may be NULL). */
+ * the policy's audit entry (NULL: no policy). */
 static cu_rc create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *name,
-                          const cu_store_op *extra, size_t nextra, const cu_audit_in *extra_a,
+                          const cu_store_op *extra, size_t nextra, const cu_audit_in *policy_a,
                           cu_tenant *out, cu_err *err)
 {
     cu_audit_in a[4];
@@ -86,11 +86,11 @@ static cu_rc create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *
         /* In the platform's log and in the tenant's own. */
         cu_audit_in_set(&a[0], 0, "tenant.create", "tenant:%llu", (unsigned long long)id);
         cu_audit_in_set(&a[1], id, "tenant.create", "tenant:%llu", (unsigned long long)id);
-        if (extra_a != NULL)
-            a[na++] = *extra_a;
         /* A policy bound with the tenant is in the platform's log too (P-RET-4). */
-        if (extra_a != NULL && strcmp(extra_a->action, "policy.set") == 0)
-            cu_audit_in_platform(&a[na++], extra_a);
+        if (policy_a != NULL) {
+            a[na++] = *policy_a;
+            cu_audit_in_platform(&a[na++], policy_a);
+        }
         rc = cu_commit(v, ctx, ops, 4 + nextra, a, na, err);
     }
     pthread_rwlock_unlock(&v->key_lock);
