@@ -6,7 +6,8 @@
  * made piece by piece as the store is read in pages (keyset pagination: subject ids, then each
  * subject's records, then the tenant's own, each page after the last row read, in one read
  * transaction with the records' fields), so memory stays bounded whatever the tenant's size:
- * a page of ids, a page of sealed records, and the pieces not yet taken, a little over
+ * a page of ids, a page of sealed records (EXPORT_PAGE of them, or fewer holding
+ * EXPORT_PAGE_BYTES, one record more at most), and the pieces not yet taken, a little over
  * EXPORT_CHUNK bytes (one record more at most). A page's records are opened with one key
  * unwrapped for the page (the subject's, or the data key at the records' version), not one
  * per record; a key destroyed meanwhile (an erasure under way) leaves the rest out, as the
@@ -36,8 +37,9 @@
 #include "tenant_int.h"
 #include "util.h"
 
-#define EXPORT_PAGE 256              /* ids or records per store read */
-#define EXPORT_CHUNK ((size_t)65536) /* a step stops making pieces past this many bytes */
+#define EXPORT_PAGE 256                     /* ids or records per store read */
+#define EXPORT_PAGE_BYTES ((size_t)4 << 20) /* a page of records ends past this many bytes */
+#define EXPORT_CHUNK ((size_t)65536)        /* a step stops making pieces past this many bytes */
 
 typedef enum {
     X_SUBJECTS,        /* the next subject of the page (or the next page) */
@@ -368,9 +370,11 @@ static cu_rc step_records(cu_export *x, cu_err *err)
         return puts_(x, "]}", err);
     }
     if ((rc = cu_store_record_page(x->v->store, x->tenant, x->subject, x->rec_after_created,
-                                   x->rec_after, EXPORT_PAGE, &x->rows, &x->nrows, err)) != CU_OK)
+                                   x->rec_after, EXPORT_PAGE, EXPORT_PAGE_BYTES, &x->rows,
+                                   &x->nrows, err)) != CU_OK)
         return rc;
-    x->rows_last = x->nrows < EXPORT_PAGE;
+    /* A page may end early on its bytes: the records end at an empty page. */
+    x->rows_last = x->nrows == 0;
     if (x->nrows > 0) {
         last = &x->rows[x->nrows - 1];
         x->rec_after_created = last->created_at;

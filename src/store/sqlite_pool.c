@@ -114,8 +114,8 @@ FWD(record_ids_by_subject, (cu_store * s, cu_id t, cu_id sub, cu_id **ids, size_
     (r, t, sub, ids, n, err))
 FWD(record_page,
     (cu_store * s, cu_id t, cu_id sub, int64_t after_created, cu_id after, size_t limit,
-     cu_store_record **out, size_t *n, cu_err *err),
-    (r, t, sub, after_created, after, limit, out, n, err))
+     size_t max_bytes, cu_store_record **out, size_t *n, cu_err *err),
+    (r, t, sub, after_created, after, limit, max_bytes, out, n, err))
 FWD(blind_find,
     (cu_store * s, cu_id t, const char *scope, const uint8_t d[32], cu_id **ids, size_t *n,
      cu_err *err),

@@ -283,8 +283,42 @@ static sqlite3_stmt *page_stmt(sqlite_store *s, cu_id tenant, cu_id subject, int
     return st;
 }
 
+/* Steps the page's statement: each row with its fields, until limit rows (the statement's) or
+ * max_bytes of sealed values. Called with s->lock held, in the page's read transaction. */
+static cu_rc page_rows(sqlite_store *s, sqlite3_stmt *st, size_t max_bytes, cu_store_record **out,
+                       size_t *n, cu_err *err)
+{
+    size_t cap = 0, bytes = 0;
+    cu_rc rc = CU_OK;
+    int src = SQLITE_DONE;
+
+    while (bytes < max_bytes && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_record *r;
+        if (*n == cap) {
+            cu_store_record *nl = realloc(*out, (cap ? cap * 2 : 16) * sizeof(**out));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *out = nl;
+            cap = cap ? cap * 2 : 16;
+        }
+        r = memset(&(*out)[(*n)++], 0, sizeof(**out));
+        if ((rc = read_record(st, r, err)) != CU_OK || (rc = fields_read(s, r, err)) != CU_OK)
+            break;
+        bytes += r->doc.len;
+        for (size_t i = 0; i < r->nfields; i++)
+            bytes += r->fields[i].ct.len;
+    }
+    if (rc == CU_OK && bytes < max_bytes && src != SQLITE_DONE)
+        rc = sq_db_error(s, src, err, "list records");
+    sqlite3_reset(st);
+    return rc;
+}
+
 cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
-                     cu_id after, size_t limit, cu_store_record **out, size_t *n, cu_err *err)
+                     cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                     size_t *n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
@@ -301,10 +335,7 @@ cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_
     if ((st = page_stmt(s, tenant, subject, after_created, after, limit)) == NULL)
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list records");
     else
-        rc = sq_collect_rows(s, st, sizeof(**out), read_record, records_free, (void **)out, n, err,
-                             "list records");
-    for (size_t i = 0; rc == CU_OK && i < *n; i++)
-        rc = fields_read(s, &(*out)[i], err);
+        rc = page_rows(s, st, max_bytes, out, n, err);
     if (sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
         sq_txn_abort(s);
     if (rc != CU_OK) {
