@@ -327,6 +327,9 @@ static void stream_free(void *cls)
 
     st->done(st->arg);
     free(st);
+    /* A streamed answer is a large request: what it freed goes back to the system, from every
+     * arena, or each pool thread's arena would keep its peak (bench/README.md, export). */
+    malloc_trim(0);
 }
 
 /* r's answer as a response: its buffer, or its stream (chunked, size unknown). */
