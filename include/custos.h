@@ -840,8 +840,24 @@ cu_rc cu_hold_covers(cu_vault *v, cu_id tenant, cu_id subject, cu_id record, int
 cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t *export_until,
                           cu_err *err);
 /* P-RET-2, P-DSR-2: the tenant's whole data as one JSON document (every subject with its
- * profile and records, and the tenant's own records), while it is active or in its export
- * window. Caller wipes and frees *json. */
+ * profile, consent ledger and records, and the tenant's own records), while it is active or in
+ * its export window, streamed in bounded memory (export.c, docs/api.md). An export is opened
+ * (its checks made, its audit entry committed: P-AUD-3) and then read piece by piece; an error
+ * midway is returned by the read that meets it, after the bytes made before it, and by every
+ * read after: the document is then cut short of its closing brackets, never a valid shorter one.
+ * Free with cu_export_free (NULL is a no-op). One thread at a time reads one export. */
+typedef struct cu_export cu_export;
+cu_rc cu_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_export **out, cu_err *err);
+/* Copies the document's next bytes, at most cap, into buf: *n 0 once it is whole. */
+cu_rc cu_export_read(cu_export *x, char *buf, size_t cap, size_t *n, cu_err *err);
+void cu_export_free(cu_export *x);
+/* Takes n bytes of the export: 0, or non-zero to stop it (CU_ERR_IO). */
+typedef int (*cu_export_write_fn)(void *arg, const char *data, size_t n);
+/* Opens the tenant's export and hands it to fn piece by piece until it is whole. On an error
+ * fn has had a prefix of the document: the caller discards what it wrote. */
+cu_rc cu_tenant_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_export_write_fn fn,
+                             void *arg, cu_err *err);
+/* The same document in memory, for small tenants and tests. Caller wipes and frees *json. */
 cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json, size_t *len,
                        cu_err *err);
 

@@ -433,6 +433,62 @@ static void test_contract_subject_record_index_ops(void **state)
 }
 
 /* P-DSR-5, P-AGE-2: restriction, activity, and the under-age mark that never goes down. */
+/* The export's pages (record_page): a subject's records in record_ids_by_subject's order, by
+ * (created_at, id) after the last read; the tenant's own by id; each with its fields; ended
+ * early by the byte cap (one record at least); and an empty page at the end. */
+static void test_contract_record_page_keyset_and_byte_cap(void **state)
+{
+    sfx *f = *state;
+    cu_store_op late = record_op(CU_OP_RECORD_PUT, 1, 105, 11, 1000), early;
+    cu_store_record *r = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    late.u.record.created_at = 2000; /* subject 11: 110 and 111 at 1000, then 105 at 2000 */
+    early = record_op(CU_OP_RECORD_PUT, 1, 130, 0, 1000);
+    assert_int_equal(apply1(f, &late), CU_OK);
+    assert_int_equal(apply1(f, &early), CU_OK);
+    assert_int_equal(cu_store_record_page(f->s, 1, 11, 0, 0, 2, SIZE_MAX, &r, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[0].id, 110);
+    assert_int_equal(r[1].id, 111);
+    assert_int_equal(r[0].nfields, 1);
+    assert_string_equal(r[0].fields[0].name, "ssn");
+    assert_memory_equal(r[0].doc.data, doc_bytes, 8);
+    for (size_t i = 0; i < n; i++)
+        cu_store_record_cleanup(&r[i]);
+    free(r);
+    assert_int_equal(cu_store_record_page(f->s, 1, 11, 1000, 111, 2, SIZE_MAX, &r, &n, &err),
+                     CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].id, 105);
+    cu_store_record_cleanup(&r[0]);
+    free(r);
+    assert_int_equal(cu_store_record_page(f->s, 1, 11, 2000, 105, 2, SIZE_MAX, &r, &n, &err),
+                     CU_OK);
+    assert_int_equal(n, 0);
+    free(r);
+    /* The tenant's own, by id; a cap of one byte ends each page after its first record. */
+    assert_int_equal(cu_store_record_page(f->s, 1, 0, 0, 0, 10, 1, &r, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].id, 120);
+    assert_int_equal(r[0].subject_id, 0);
+    cu_store_record_cleanup(&r[0]);
+    free(r);
+    assert_int_equal(cu_store_record_page(f->s, 1, 0, 0, 120, 10, SIZE_MAX, &r, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[0].id, 121);
+    assert_int_equal(r[1].id, 130);
+    for (size_t i = 0; i < n; i++)
+        cu_store_record_cleanup(&r[i]);
+    free(r);
+    /* Another tenant's: nothing. */
+    assert_int_equal(cu_store_record_page(f->s, 2, 0, 0, 0, 10, SIZE_MAX, &r, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(r);
+}
+
 static void test_contract_P_AGE_2_under_age_mark_is_sticky(void **state)
 {
     sfx *f = *state;
@@ -1376,6 +1432,7 @@ int main(void)
         T(test_contract_tenant_and_master_ops),
         T(test_contract_key_ops),
         T(test_contract_subject_record_index_ops),
+        T(test_contract_record_page_keyset_and_byte_cap),
         T(test_contract_P_AGE_2_under_age_mark_is_sticky),
         T(test_contract_consent_ledger),
         T(test_contract_P_RET_5_hold_coverage_is_one_definition),

@@ -1,9 +1,14 @@
 /*
- * cmd_tenant.c: `custos tenant create|list|policy|terminate`.
+ * cmd_tenant.c: `custos tenant create|list|policy|terminate|export`.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "repr.h"
@@ -14,6 +19,7 @@ static const char help[] =
     "       custos tenant list [OPTIONS]\n"
     "       custos tenant policy --tenant ID FILE [OPTIONS]\n"
     "       custos tenant terminate --tenant ID [OPTIONS]\n"
+    "       custos tenant export --tenant ID --purpose P [--out FILE] [OPTIONS]\n"
     "\n"
     "create makes a tenant with its own tenant, data and index keys and prints it; with\n"
     "--policy it is bound to that privacy policy (see policies/ and docs/policy.md) and the\n"
@@ -21,12 +27,16 @@ static const char help[] =
     "a new version of a tenant's policy. FILE may also name a built-in policy: scm,\n"
     "scalemule, erpsmartcloud, customermaps or optymyze. terminate ends the tenant's\n"
     "subscription: its data is read-only and exportable for the policy's export window, then\n"
-    "the sweep purges it (P-RET-2).\n"
+    "the sweep purges it (P-RET-2). export writes the tenant's whole data as one JSON\n"
+    "document (P-DSR-2, docs/api.md) to FILE (mode 0600, in place only once whole) or to\n"
+    "stdout, streamed in bounded memory, with its progress on a terminal's stderr.\n"
     "\n"
     "  --policy FILE           a policy file (or built-in id) for the new tenant\n"
-    "  --tenant ID             the tenant whose policy changes, or that ends\n" CLI_COMMON_HELP;
+    "  --tenant ID             the tenant whose policy changes, that ends, or exported\n"
+    "  --out FILE              export: write to FILE instead of stdout\n" CLI_PURPOSE_HELP
+        CLI_COMMON_HELP;
 
-enum { OPT_POLICY = 0x200, OPT_TENANT };
+enum { OPT_POLICY = 0x200, OPT_TENANT, OPT_OUT };
 
 /* The text of the policy path names: a built-in id ("scm"), or a file. Caller frees *owned
  * (NULL for a built-in one). */
@@ -64,6 +74,7 @@ typedef struct tenant_opts {
     cli_common c;
     const char *policy;   /* --policy */
     const char *tenant_s; /* --tenant, unparsed */
+    const char *out;      /* --out */
 } tenant_opts;
 
 /* `tenant create NAME`: argv[optind] is the name. Each verb returns an exit code. */
@@ -191,6 +202,101 @@ static int tenant_terminate(const tenant_opts *op, int argc, char **argv)
     return rc;
 }
 
+/* Where the export goes: a file descriptor, and what was written, for the progress line. */
+typedef struct export_out {
+    int fd;
+    int progress; /* stderr is a terminal */
+    size_t bytes;
+    double shown; /* when the progress line was last written */
+} export_out;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* cu_export_write_fn: every byte written, else -1. */
+static int export_write(void *arg, const char *data, size_t n)
+{
+    export_out *o = arg;
+    double now;
+
+    while (n > 0) {
+        ssize_t w = write(o->fd, data, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        data += w;
+        n -= (size_t)w;
+        o->bytes += (size_t)w;
+    }
+    if (o->progress && (now = mono_s()) - o->shown >= 0.25) {
+        fprintf(stderr, "\rcustos: exported %.1f MB", (double)o->bytes / 1e6);
+        o->shown = now;
+    }
+    return 0;
+}
+
+/* Exports tenant into o (0: success); prints the error and returns its exit code. */
+static int export_run(cu_vault *v, const cu_ctx *ctx, cu_id tenant, export_out *o)
+{
+    cu_err err = {0};
+    cu_rc rc = cu_tenant_export_write(v, ctx, tenant, export_write, o, &err);
+
+    if (o->progress && o->bytes > 0)
+        fprintf(stderr, "\rcustos: exported %.1f MB%s\n", (double)o->bytes / 1e6,
+                rc == CU_OK ? "" : ", cut short");
+    return rc == CU_OK ? 0 : cli_fail(&err);
+}
+
+/* `tenant export --tenant ID --purpose P [--out FILE]`: the whole tenant (P-DSR-2, P-RET-2).
+ * A file is written beside FILE and renamed only once whole: a failed export leaves none. */
+static int tenant_export(const tenant_opts *op, int argc, char **argv)
+{
+    export_out o = {.fd = STDOUT_FILENO, .progress = isatty(STDERR_FILENO)};
+    char tmp[4096] = "";
+    cu_vault *v = NULL;
+    cu_id tenant;
+    cu_ctx ctx;
+    int rc;
+
+    (void)argv;
+    if (optind != argc)
+        return cli_usage("tenant", "export takes no argument");
+    if ((rc = cli_id("tenant", "--tenant", op->tenant_s, &tenant)) != 0)
+        return rc;
+    /* P-ACC-4: staff state why they reach the tenant's data; it is on the export's record. */
+    if ((rc = cli_open_staff(&op->c, "tenant", tenant, &v, &ctx)) != 0)
+        return rc;
+    if (op->out != NULL) {
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial", op->out) >= sizeof(tmp)) {
+            cu_vault_close(v);
+            return cli_usage("tenant", "--out names too long a path");
+        }
+        if ((o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+            fprintf(stderr, "custos: could not create \"%s\": %s\n", tmp, strerror(errno));
+            cu_vault_close(v);
+            return 6;
+        }
+    }
+    rc = export_run(v, &ctx, tenant, &o);
+    cu_vault_close(v);
+    if (op->out == NULL)
+        return rc;
+    if (rc == 0 && (fsync(o.fd) != 0 || rename(tmp, op->out) != 0)) {
+        fprintf(stderr, "custos: could not write \"%s\": %s\n", op->out, strerror(errno));
+        rc = 6;
+    }
+    close(o.fd);
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*run)(const tenant_opts *op, int argc, char **argv);
@@ -199,6 +305,7 @@ static const struct {
     {"list", tenant_list},
     {"policy", tenant_policy},
     {"terminate", tenant_terminate},
+    {"export", tenant_export},
 };
 
 int cmd_tenant(int argc, char **argv)
@@ -207,6 +314,8 @@ int cmd_tenant(int argc, char **argv)
         CLI_COMMON_OPTS,
         {"policy", required_argument, NULL, OPT_POLICY},
         {"tenant", required_argument, NULL, OPT_TENANT},
+        {"out", required_argument, NULL, OPT_OUT},
+        CLI_PURPOSE_OPT,
         {NULL, 0, NULL, 0},
     };
     tenant_opts op = {.policy = NULL};
@@ -221,6 +330,8 @@ int cmd_tenant(int argc, char **argv)
             op.policy = optarg;
         else if (opt == OPT_TENANT)
             op.tenant_s = optarg;
+        else if (opt == OPT_OUT)
+            op.out = optarg;
         else
             return cli_usage("tenant", "unknown option");
     }
@@ -229,7 +340,7 @@ int cmd_tenant(int argc, char **argv)
         return 0;
     }
     if (optind >= argc)
-        return cli_usage("tenant", "create, list or policy?");
+        return cli_usage("tenant", "create, list, policy, terminate or export?");
     verb = argv[optind++];
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         if (strcmp(verb, verbs[i].name) == 0)

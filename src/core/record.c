@@ -474,6 +474,38 @@ static cu_rc merge_fields(const cu_key *key, const cu_store_record *row, cJSON *
     return rc;
 }
 
+cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_record *out, cu_err *err)
+{
+    cJSON *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    doc_aad(&aad, row);
+    if ((rc = cu_open(key, &aad, &row->doc, &text, &len, "record", err)) == CU_OK &&
+        (rc = cu_json_parse(text, len, &doc, NULL, err)) == CU_OK &&
+        (rc = merge_fields(key, row, doc, err)) == CU_OK &&
+        (out->json = cu_json_print(doc)) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (rc == CU_OK) {
+        out->id = row->id;
+        out->tenant_id = row->tenant_id;
+        out->subject_id = row->subject_id;
+        memcpy(out->collection, row->collection, sizeof(out->collection));
+        out->created_at = row->created_at;
+        out->updated_at = row->updated_at;
+        out->version = row->version;
+    }
+    if (text != NULL) {
+        cu_wipe(text, len);
+        free(text);
+    }
+    cu_json_delete_wiped(doc);
+    return rc;
+}
+
 /* Reads and opens a record; with ctx, checks its purpose first and puts the read on record
  * (audit 1). */
 static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
@@ -482,11 +514,7 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
     cu_audit_in a;
     cu_store_record row = {0};
     cu_key key = {0};
-    cJSON *doc = NULL;
-    char *text = NULL;
-    size_t len = 0;
     cu_gate g;
-    cu_aad aad;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -502,34 +530,13 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
         goto out;
     row.tenant_id = tenant;
     row.id = record;
-    doc_aad(&aad, &row);
-    if ((rc = cu_open(&key, &aad, &row.doc, &text, &len, "record", err)) != CU_OK)
+    if ((rc = cu_record_open_row(&key, &row, out, err)) != CU_OK)
         goto out;
-    if ((rc = cu_json_parse(text, len, &doc, NULL, err)) != CU_OK)
-        goto out;
-    if ((rc = merge_fields(&key, &row, doc, err)) != CU_OK)
-        goto out;
-    if ((out->json = cu_json_print(doc)) == NULL) {
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    out->id = record;
-    out->tenant_id = tenant;
-    out->subject_id = row.subject_id;
-    memcpy(out->collection, row.collection, sizeof(out->collection));
-    out->created_at = row.created_at;
-    out->updated_at = row.updated_at;
-    out->version = row.version;
     /* P-AUD-3: the read is on record before the data leaves; if it cannot be, it does not. */
     cu_audit_in_set(&a, tenant, "record.read", "record:%llu", (unsigned long long)record);
     if (audit && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         cu_record_cleanup(out);
 out:
-    if (text != NULL) {
-        cu_wipe(text, len);
-        free(text);
-    }
-    cu_json_delete_wiped(doc);
     cu_key_wipe(&key);
     cu_store_record_cleanup(&row);
     return rc;

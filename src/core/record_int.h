@@ -9,6 +9,11 @@
 /* A record opened without a purpose check or an audit entry, for the vault's own use (the
  * sweep, the export, which audit themselves). Release with cu_record_cleanup. */
 cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu_err *err);
+/* Opens a record as the store returned it (tenant_id and id set) with the key that sealed it
+ * (its subject's key, or the tenant data key at row->key_version) into out, checking its fields
+ * against their manifest (P-ENC-2): the export's pages. Release out with cu_record_cleanup. */
+cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_record *out,
+                        cu_err *err);
 /* P-RET-6: builds the RECORD_ANONYMIZE of a record: its plain fields only, sealed under the
  * tenant data key, detached from its subject. The op owns u.record.doc.data (free it). */
 cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op, cu_err *err);

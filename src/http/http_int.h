@@ -91,6 +91,14 @@ struct http_req {
     unsigned status;
     char *resp;
     size_t resp_len;
+    /* A streamed answer instead of resp (GET .../export): read copies the next bytes, at most
+     * max, into buf and returns how many, 0 at the end, -1 on an error, after which the
+     * connection closes without the chunked body's last chunk (the client sees a broken
+     * transfer, never a short answer); done frees arg. The response takes them once queued;
+     * until then the request owns them (on_completed calls done). */
+    long (*stream_read)(void *arg, char *buf, size_t max);
+    void (*stream_done)(void *arg);
+    void *stream_arg;
     char set_cookie[256];
     char allow[64];           /* for 405 */
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */

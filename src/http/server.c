@@ -296,17 +296,77 @@ static void body_append(http_req *r, const char *data, size_t n)
     r->body[r->body_len] = '\0';
 }
 
+/* A streamed answer (http_req.stream_read), as libmicrohttpd reads it: in chunks of at most
+ * the connection's write buffer, each produced when the socket has room for it, so the producer
+ * is bounded by the client's pace. */
+typedef struct http_stream {
+    struct MHD_Connection *conn;
+    long (*read)(void *arg, char *buf, size_t max);
+    void (*done)(void *arg);
+    void *arg;
+} http_stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream *st = cls;
+    long n;
+
+    (void)pos;
+    /* The reply's deadline runs from the last chunk: a long export that the client reads
+     * steadily is not cut, one it stops reading is. */
+    conn_enter(st->conn, CONN_REPLY);
+    n = st->read(st->arg, buf, max);
+    return n > 0    ? (ssize_t)n
+           : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                    : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    http_stream *st = cls;
+
+    st->done(st->arg);
+    free(st);
+    /* A streamed answer is a large request: what it freed goes back to the system, from every
+     * arena, or each pool thread's arena would keep its peak (bench/README.md, export). */
+    malloc_trim(0);
+}
+
+/* r's answer as a response: its buffer, or its stream (chunked, size unknown). */
+static struct MHD_Response *response_new(http_req *r)
+{
+    struct MHD_Response *resp;
+    http_stream *st;
+
+    if (r->stream_read == NULL) {
+        if (r->resp == NULL)
+            http_error(r, 500, "internal", "no response");
+        resp = MHD_create_response_from_buffer_with_free_callback(r->resp_len, r->resp, wipe_free);
+        if (resp != NULL)
+            r->resp = NULL; /* owned by the response now */
+        return resp;
+    }
+    if ((st = malloc(sizeof(*st))) == NULL)
+        return NULL;
+    *st = (http_stream){r->conn, r->stream_read, r->stream_done, r->stream_arg};
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st,
+                                             stream_free);
+    if (resp == NULL) {
+        free(st);
+        return NULL;
+    }
+    r->stream_read = NULL; /* owned by the response now */
+    r->stream_done = NULL;
+    return resp;
+}
+
 static enum MHD_Result queue(http_req *r)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
-    if (r->resp == NULL)
-        http_error(r, 500, "internal", "no response");
-    resp = MHD_create_response_from_buffer_with_free_callback(r->resp_len, r->resp, wipe_free);
-    if (resp == NULL)
+    if ((resp = response_new(r)) == NULL)
         return MHD_NO;
-    r->resp = NULL; /* owned by the response now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HSTS);
@@ -623,6 +683,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     cJSON_Delete(r->json);
     wipe_free(r->body);
     wipe_free(r->resp);
+    if (r->stream_done != NULL) /* never queued */
+        r->stream_done(r->stream_arg);
     explicit_bzero(r->set_cookie, sizeof(r->set_cookie));
     free(r);
     *con_cls = NULL;

@@ -99,6 +99,8 @@ enum stmt_id {
     S_RECORD_EXPIRE,
     S_RECORD_META,
     S_SUBJECT_IDS,
+    S_RECORD_PAGE_SUBJECT,
+    S_RECORD_PAGE_OWN,
     S_SUBJECT_STATE,
     S_HELD_RECORD,
     S_HELD_SUBJECT,
@@ -239,6 +241,9 @@ cu_rc sq_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *o
 cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
 cu_rc sq_record_ids_by_subject(cu_store *base, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,
                                cu_err *err);
+cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
+                     cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                     size_t *n, cu_err *err);
 cu_rc sq_blind_find(cu_store *base, cu_id tenant, const char *scope, const uint8_t digest[32],
                     cu_id **ids, size_t *n, cu_err *err);
 cu_rc sq_collection_get(cu_store *base, cu_id tenant, const char *name, char **spec, cu_err *err);

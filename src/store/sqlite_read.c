@@ -210,20 +210,25 @@ static cu_rc read_record(sqlite3_stmt *st, void *row, cu_err *err)
     return sq_blob_copy(st, 7, &out->doc, err);
 }
 
-/* The record and its fields, inside the read transaction sq_record_get opened. */
-static cu_rc record_read(sqlite_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err)
+/* A record's fields, inside the read transaction that read the record. */
+static cu_rc fields_read(sqlite_store *s, cu_store_record *out, cu_err *err)
 {
     sqlite3_stmt *st;
-    cu_rc rc;
 
-    rc = sq_one(s, sq_stmt_pair(s, S_RECORD_GET, tenant, id), read_record, out, err, "read record",
-                "record not found");
-    if (rc != CU_OK)
-        return rc;
     if ((st = sq_stmt_pair(s, S_FIELDS_GET, out->tenant_id, out->id)) == NULL)
         return sq_db_error(s, sqlite3_errcode(s->db), err, "read record fields");
     return sq_collect_rows(s, st, sizeof(*out->fields), read_field, fields_free,
                            (void **)&out->fields, &out->nfields, err, "read record fields");
+}
+
+/* The record and its fields, inside the read transaction sq_record_get opened. */
+static cu_rc record_read(sqlite_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err)
+{
+    cu_rc rc;
+
+    rc = sq_one(s, sq_stmt_pair(s, S_RECORD_GET, tenant, id), read_record, out, err, "read record",
+                "record not found");
+    return rc == CU_OK ? fields_read(s, out, err) : rc;
 }
 
 cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err)
@@ -244,6 +249,100 @@ cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out
         sq_txn_abort(s);
     if (rc != CU_OK)
         cu_store_record_cleanup(out);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void records_free(void *list, size_t n)
+{
+    cu_store_record *r = list;
+
+    for (size_t i = 0; i < n; i++)
+        cu_store_record_cleanup(&r[i]);
+    free(list);
+}
+
+/* The page's statement, bound; NULL on a prepare error. */
+static sqlite3_stmt *page_stmt(sqlite_store *s, cu_id tenant, cu_id subject, int64_t after_created,
+                               cu_id after, size_t limit)
+{
+    sqlite3_stmt *st = sq_stmt(s, subject ? S_RECORD_PAGE_SUBJECT : S_RECORD_PAGE_OWN);
+
+    if (st != NULL && subject != 0) {
+        sq_bind_id(st, 1, tenant);
+        sq_bind_id(st, 2, subject);
+        sqlite3_bind_int64(st, 3, after_created);
+        sq_bind_id(st, 4, after);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)limit);
+    } else if (st != NULL) {
+        sq_bind_id(st, 1, tenant);
+        sq_bind_id(st, 2, after);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    }
+    return st;
+}
+
+/* Steps the page's statement: each row with its fields, until limit rows (the statement's) or
+ * max_bytes of sealed values. Called with s->lock held, in the page's read transaction. */
+static cu_rc page_rows(sqlite_store *s, sqlite3_stmt *st, size_t max_bytes, cu_store_record **out,
+                       size_t *n, cu_err *err)
+{
+    size_t cap = 0, bytes = 0;
+    cu_rc rc = CU_OK;
+    int src = SQLITE_DONE;
+
+    while (bytes < max_bytes && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        cu_store_record *r;
+        if (*n == cap) {
+            cu_store_record *nl = realloc(*out, (cap ? cap * 2 : 16) * sizeof(**out));
+            if (nl == NULL) {
+                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *out = nl;
+            cap = cap ? cap * 2 : 16;
+        }
+        r = memset(&(*out)[(*n)++], 0, sizeof(**out));
+        if ((rc = read_record(st, r, err)) != CU_OK || (rc = fields_read(s, r, err)) != CU_OK)
+            break;
+        bytes += r->doc.len;
+        for (size_t i = 0; i < r->nfields; i++)
+            bytes += r->fields[i].ct.len;
+    }
+    if (rc == CU_OK && bytes < max_bytes && src != SQLITE_DONE)
+        rc = sq_db_error(s, src, err, "list records");
+    sqlite3_reset(st);
+    return rc;
+}
+
+cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
+                     cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                     size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    cu_err ignored;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&s->lock);
+    sq_txn_abort(s); /* one an earlier failure could not end */
+    /* One snapshot for the page and its fields, as sq_record_get. */
+    if ((rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
+        goto out;
+    if ((st = page_stmt(s, tenant, subject, after_created, after, limit)) == NULL)
+        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list records");
+    else
+        rc = page_rows(s, st, max_bytes, out, n, err);
+    if (sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
+        sq_txn_abort(s);
+    if (rc != CU_OK) {
+        records_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;

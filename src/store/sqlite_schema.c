@@ -438,6 +438,7 @@ const cu_store_ops cu_store_sqlite = {
     .subject_get = sq_subject_get,
     .record_get = sq_record_get,
     .record_ids_by_subject = sq_record_ids_by_subject,
+    .record_page = sq_record_page,
     .blind_find = sq_blind_find,
     .collection_get = sq_collection_get,
     .checkpoint = sq_checkpoint,

@@ -221,6 +221,18 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
                       " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
                       " ORDER BY record_id LIMIT ?3",
+    /* The export's pages (sq_record_page): a subject's records in the order of
+     * S_RECORD_BY_SUBJECT (its index), or the tenant's own by id (the primary key; the unary +
+     * keeps the planner off the subject index, which would sort every own record per page). */
+    [S_RECORD_PAGE_SUBJECT] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
+                              " created_at, updated_at, doc, version FROM records"
+                              " WHERE tenant_id = ?1 AND subject_id = ?2"
+                              " AND (created_at, record_id) > (?3, ?4)"
+                              " ORDER BY created_at, record_id LIMIT ?5",
+    [S_RECORD_PAGE_OWN] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
+                          " created_at, updated_at, doc, version FROM records"
+                          " WHERE tenant_id = ?1 AND record_id > ?2 AND +subject_id IS NULL"
+                          " ORDER BY record_id LIMIT ?3",
     [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects WHERE tenant_id = ?1 AND subject_id > ?2"
                       " ORDER BY subject_id LIMIT ?3",
     [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?"

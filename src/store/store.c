@@ -198,6 +198,14 @@ cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, c
     return s->ops->record_ids_by_subject(s, tenant, subject, ids, n, err);
 }
 
+cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,
+                           cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                           size_t *n, cu_err *err)
+{
+    return s->ops->record_page(s, tenant, subject, after_created, after, limit, max_bytes, out, n,
+                               err);
+}
+
 cu_rc cu_store_blind_find(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
                           cu_id **ids, size_t *n, cu_err *err)
 {

@@ -494,6 +494,16 @@ typedef struct cu_store_ops {
     /* Ids of the records of a subject, oldest first. Caller frees *ids. */
     cu_rc (*record_ids_by_subject)(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
                                    size_t *n, cu_err *err);
+    /* A page of up to limit records, each with its fields, read in one snapshot (the export,
+     * keyset pagination): with subject != 0, that subject's, oldest first (by created_at, then
+     * id, as record_ids_by_subject), those after (after_created, after); with subject 0, the
+     * tenant's own (no subject) by id, those above after. The page ends early once its sealed
+     * documents and fields hold max_bytes (it has one record at least): a page's memory is
+     * bounded whatever the records' sizes. *n 0: no more. Release each with
+     * cu_store_record_cleanup, then free *out. */
+    cu_rc (*record_page)(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,
+                         cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                         size_t *n, cu_err *err);
     /* Owners of a digest in a scope. Caller frees *ids. */
     cu_rc (*blind_find)(cu_store *s, cu_id tenant, const char *scope,
                         const uint8_t digest[32], cu_id **ids, size_t *n, cu_err *err);
@@ -577,6 +587,9 @@ cu_rc cu_store_subject_get(cu_store *s, cu_id tenant, cu_id id, cu_store_subject
 cu_rc cu_store_record_get(cu_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
 cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
                                      size_t *n, cu_err *err);
+cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,
+                           cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                           size_t *n, cu_err *err);
 cu_rc cu_store_blind_find(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
                           cu_id **ids, size_t *n, cu_err *err);
 cu_rc cu_store_checkpoint(cu_store *s, cu_err *err);
