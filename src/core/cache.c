@@ -58,6 +58,18 @@ struct cu_caches {
     table apikeys, keys;
 };
 
+/* The vault's caches, or NULL before they are made (a vault still opening, or failing to):
+ * every table_* function takes NULL as a cache turned off. */
+static table *apikeys_of(cu_vault *v)
+{
+    return v->caches != NULL ? &v->caches->apikeys : NULL;
+}
+
+static table *keys_of(cu_vault *v)
+{
+    return v->caches != NULL ? &v->caches->keys : NULL;
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -198,7 +210,7 @@ static int table_get(table *t, const ckey *k, void *out)
     int32_t i;
     int hit = 0;
 
-    if (t->cap == 0)
+    if (t == NULL || t->cap == 0)
         return 0;
     pthread_mutex_lock(&t->lock);
     i = find(t, k);
@@ -225,7 +237,7 @@ static void table_put(table *t, const ckey *k, cu_id tag, const void *value, uin
     int64_t now = mono_ms();
     int32_t i;
 
-    if (t->cap == 0)
+    if (t == NULL || t->cap == 0)
         return;
     pthread_mutex_lock(&t->lock);
     if (gen != t->gen) /* something was forgotten since the caller read value */
@@ -251,6 +263,8 @@ static uint64_t table_gen(table *t)
 {
     uint64_t g;
 
+    if (t == NULL)
+        return 0;
     pthread_mutex_lock(&t->lock);
     g = t->gen;
     pthread_mutex_unlock(&t->lock);
@@ -268,6 +282,8 @@ typedef struct match {
 
 static void table_forget(table *t, const match *m)
 {
+    if (t == NULL)
+        return;
     pthread_mutex_lock(&t->lock);
     t->gen++;
     for (size_t i = 0; i < t->cap; i++) {
@@ -286,6 +302,8 @@ static void table_forget_key(table *t, const ckey *k)
 {
     int32_t i;
 
+    if (t == NULL)
+        return;
     pthread_mutex_lock(&t->lock);
     t->gen++;
     if (t->cap > 0 && (i = find(t, k)) >= 0) {
@@ -308,8 +326,8 @@ cu_rc cu_cache_open(cu_vault *v, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&v->caches->apikeys.lock, NULL);
     pthread_mutex_init(&v->caches->keys.lock, NULL);
-    if ((rc = table_init(&v->caches->apikeys, (size_t)nk, sizeof(cu_cache_apikey), ttl, err)) ||
-        (rc = table_init(&v->caches->keys, (size_t)nkeys, sizeof(cu_key), ttl, err)))
+    if ((rc = table_init(apikeys_of(v), (size_t)nk, sizeof(cu_cache_apikey), ttl, err)) ||
+        (rc = table_init(keys_of(v), (size_t)nkeys, sizeof(cu_key), ttl, err)))
         return rc; /* the caller closes the vault, which frees what was made */
     return CU_OK;
 }
@@ -326,8 +344,11 @@ void cu_cache_close(cu_vault *v)
 
 void cu_vault_cache_stats(cu_vault *v, cu_cache_kind which, cu_cache_stats *out)
 {
-    table *t = which == CU_CACHE_APIKEYS ? &v->caches->apikeys : &v->caches->keys;
+    table *t = which == CU_CACHE_APIKEYS ? apikeys_of(v) : keys_of(v);
 
+    memset(out, 0, sizeof(*out));
+    if (t == NULL)
+        return;
     pthread_mutex_lock(&t->lock);
     *out = t->st;
     pthread_mutex_unlock(&t->lock);
@@ -337,22 +358,22 @@ void cu_vault_cache_stats(cu_vault *v, cu_cache_kind which, cu_cache_stats *out)
 
 int cu_cache_apikey_get(cu_vault *v, cu_id id, cu_cache_apikey *out)
 {
-    return table_get(&v->caches->apikeys, &(ckey){.a = id}, out);
+    return table_get(apikeys_of(v), &(ckey){.a = id}, out);
 }
 
 uint64_t cu_cache_apikey_gen(cu_vault *v)
 {
-    return table_gen(&v->caches->apikeys);
+    return table_gen(apikeys_of(v));
 }
 
 void cu_cache_apikey_put(cu_vault *v, cu_id id, const cu_cache_apikey *k, uint64_t gen)
 {
-    table_put(&v->caches->apikeys, &(ckey){.a = id}, k->tenant, k, gen);
+    table_put(apikeys_of(v), &(ckey){.a = id}, k->tenant, k, gen);
 }
 
 void cu_cache_forget_apikey(cu_vault *v, cu_id id)
 {
-    table_forget_key(&v->caches->apikeys, &(ckey){.a = id});
+    table_forget_key(apikeys_of(v), &(ckey){.a = id});
 }
 
 /* --- unwrapped keys -------------------------------------------------------------------------- */
@@ -367,12 +388,12 @@ int cu_cache_key_get(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, u
 {
     ckey k = key_of(tenant, kind, owner, version);
 
-    return table_get(&v->caches->keys, &k, out);
+    return table_get(keys_of(v), &k, out);
 }
 
 uint64_t cu_cache_key_gen(cu_vault *v)
 {
-    return table_gen(&v->caches->keys);
+    return table_gen(keys_of(v));
 }
 
 void cu_cache_key_put(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
@@ -380,30 +401,30 @@ void cu_cache_key_put(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, 
 {
     ckey ck = key_of(tenant, kind, owner, version);
 
-    table_put(&v->caches->keys, &ck, tenant, k, gen);
+    table_put(keys_of(v), &ck, tenant, k, gen);
 }
 
 void cu_cache_forget_subject(cu_vault *v, cu_id tenant, cu_id subject)
 {
     match m = {.tag = tenant, .by_owner = 1, .owner = subject, .kind = CU_KEY_SUBJECT};
 
-    table_forget(&v->caches->keys, &m);
+    table_forget(keys_of(v), &m);
 }
 
 void cu_cache_forget_tenant(cu_vault *v, cu_id tenant)
 {
     match m = {.tag = tenant};
 
-    table_forget(&v->caches->keys, &m);
-    table_forget(&v->caches->apikeys, &m);
+    table_forget(keys_of(v), &m);
+    table_forget(apikeys_of(v), &m);
 }
 
 void cu_cache_forget_all(cu_vault *v)
 {
     match m = {.all = 1};
 
-    table_forget(&v->caches->keys, &m);
-    table_forget(&v->caches->apikeys, &m);
+    table_forget(keys_of(v), &m);
+    table_forget(apikeys_of(v), &m);
 }
 
 /* --- what a commit changes -------------------------------------------------------------------- */
