@@ -208,7 +208,8 @@ cu_rc cu_apikey_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_role rol
     if ((rc = cu_apikey_op(tenant, role, name, &op, secret, err)) != CU_OK)
         return rc;
     rc = tenant != 0 ? cu_tenant_check(v, tenant, 1, err) : CU_OK;
-    cu_audit_in_set(&a, tenant, "apikey.create", "apikey:%llu", (unsigned long long)op.u.apikey.id);
+    cu_audit_in_set(&a, tenant, "apikey.create", "apikey:%llu",
+                    (unsigned long long)op.u.apikey.id);
     if (rc == CU_OK)
         rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     if (rc != CU_OK) {
@@ -768,7 +769,8 @@ cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err)
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     snprintf(actor, sizeof(actor), "user:%llu", (unsigned long long)row.user_id);
     ctx.actor = actor;
-    cu_audit_in_set(&a, row.tenant_id, "user.logout", "user:%llu", (unsigned long long)row.user_id);
+    cu_audit_in_set(&a, row.tenant_id, "user.logout", "user:%llu",
+                    (unsigned long long)row.user_id);
     rc = cu_commit(v, &ctx, &op, 1, &a, 1, err);
     if (rc == CU_ERR_NOT_FOUND)
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);

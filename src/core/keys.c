@@ -104,7 +104,8 @@ cu_rc cu_open(const cu_key *key, const cu_aad *aad, const cu_blob *ct, char **ou
 
     if (buf == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    rc = cu_aead_open_key(key->k, ct->data, ct->len, aad->b, aad->len, (uint8_t *)buf, ct->len, &n);
+    rc = cu_aead_open_key(key->k, ct->data, ct->len, aad->b, aad->len, (uint8_t *)buf, ct->len,
+                          &n);
     if (rc != CU_OK) {
         free(buf);
         if (rc == CU_ERR_CRYPTO || rc == CU_ERR_INVALID)
@@ -295,8 +296,8 @@ cu_rc cu_keys_wrap_tenant_locked(cu_vault *v, cu_id tenant, const cu_key *tk, cu
                            CU_KEY_TENANT, tenant, 0, tk, op, err);
 }
 
-cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
-                         cu_store_op *op, cu_err *err)
+cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner,
+                         cu_key *out, cu_store_op *op, cu_err *err)
 {
     cu_random(out->k, sizeof(out->k));
     out->version = 1;

@@ -9,8 +9,8 @@
  * functions that can fail are warn_unused_result; no libsodium type crosses this header.
  *
  * Sealed format (what cu_aead_seal writes and cu_key_wrap writes):
- *   alg (1 byte: 1 = AES-256-GCM, 2 = XChaCha20-Poly1305) | nonce (12 or 24) | ciphertext | tag
- * (16) The alg byte is authenticated together with the caller's associated data.
+ *   alg (1 byte: 1 = AES-256-GCM, 2 = XChaCha20-Poly1305) | nonce (12 or 24) | ciphertext | tag (16)
+ * The alg byte is authenticated together with the caller's associated data.
  */
 #ifndef CU_CRYPTO_H
 #define CU_CRYPTO_H
@@ -74,8 +74,9 @@ cu_rc cu_aead_open_key(const uint8_t key[CU_KEYBYTES], const uint8_t *ct, size_t
 
 /* Wraps a 32-byte key under kek, binding ad (which names the wrapped key's identity and
  * version). out holds CU_WRAPPED_MAX bytes. */
-cu_rc cu_key_wrap(const uint8_t kek[CU_KEYBYTES], const uint8_t key[CU_KEYBYTES], const uint8_t *ad,
-                  size_t adlen, uint8_t out[CU_WRAPPED_MAX], size_t *outlen) CU_WUR;
+cu_rc cu_key_wrap(const uint8_t kek[CU_KEYBYTES], const uint8_t key[CU_KEYBYTES],
+                  const uint8_t *ad, size_t adlen, uint8_t out[CU_WRAPPED_MAX],
+                  size_t *outlen) CU_WUR;
 /* Unwraps into key (32 bytes); CU_ERR_CRYPTO on a wrong kek, altered bytes or other ad. */
 cu_rc cu_key_unwrap(const uint8_t kek[CU_KEYBYTES], const uint8_t *wrapped, size_t wlen,
                     const uint8_t *ad, size_t adlen, uint8_t key[CU_KEYBYTES]) CU_WUR;
@@ -159,7 +160,8 @@ cu_rc cu_kdf_passphrase(const char *pw, size_t pwlen, const uint8_t salt[CU_KDF_
  * cu_b64_len(n). cu_b64_decode rejects anything that is not canonical base64. */
 size_t cu_b64_len(size_t n);
 cu_rc cu_b64_encode(const uint8_t *in, size_t n, char *out, size_t outcap) CU_WUR;
-cu_rc cu_b64_decode(const char *in, size_t len, uint8_t *out, size_t outcap, size_t *outlen) CU_WUR;
+cu_rc cu_b64_decode(const char *in, size_t len, uint8_t *out, size_t outcap,
+                    size_t *outlen) CU_WUR;
 /* Lowercase hex; out needs 2n + 1. */
 void cu_hex_encode(const uint8_t *in, size_t n, char *out);
 
