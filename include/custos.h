@@ -79,6 +79,18 @@ typedef struct cu_ctx {
  * group commit counts. */
 void cu_vault_commit_stats(cu_vault *v, cu_commit_stats *out);
 
+/* The vault's caches of secrets: verified API keys and unwrapped keys (docs/security.md). */
+typedef enum cu_cache_kind { CU_CACHE_APIKEYS, CU_CACHE_KEYS } cu_cache_kind;
+typedef struct cu_cache_stats {
+    uint64_t hits, misses; /* lookups answered from the cache, and not */
+    uint64_t evictions;    /* entries dropped for room (the least recently used, by CLOCK) */
+    uint64_t expired;      /* entries dropped at a lookup for being older than the TTL */
+    uint64_t forgotten;    /* entries dropped because what they held changed */
+    uint64_t size, capacity;
+} cu_cache_stats;
+/* Copies a cache's counters since open (all zero for a cache turned off). */
+void cu_vault_cache_stats(cu_vault *v, cu_cache_kind which, cu_cache_stats *out);
+
 /* --- tenants ----------------------------------------------------------------------------- */
 
 typedef struct cu_tenant {

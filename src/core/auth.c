@@ -19,6 +19,12 @@
  *
  * Sessions end when unused for the vault's session_idle or CU_SESSION_TTL after login; the
  * row's expires_at is the idle deadline, pushed forward by use at most once a minute.
+ *
+ * A key that passed the check is cached (cache.c: its stored hash, tenant and role), so its
+ * next requests cost a SHA-256 and a constant-time compare, no query. Revoking it here, or
+ * closing its tenant, forgets it when the commit returns (cu_cache_after_commit): the very next
+ * request reads the store again and fails. Another process's revocation is seen once the entry
+ * is CUSTOS_CACHE_TTL_MS old (1 s by default; docs/security.md, Caches).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +33,7 @@
 #include <string.h>
 
 #include "auth_int.h"
+#include "cache_int.h"
 #include "schema_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -245,6 +252,7 @@ cu_rc cu_apikey_revoke(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id key, 
 {
     cu_store_op op;
     cu_audit_in a;
+    cu_rc rc;
 
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_APIKEY_REVOKE;
@@ -252,7 +260,11 @@ cu_rc cu_apikey_revoke(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id key, 
     op.u.revoke.id = key;
     op.u.revoke.at = cu_clock_now();
     cu_audit_in_set(&a, tenant, "apikey.revoke", "apikey:%llu", (unsigned long long)key);
-    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    /* P-ACC-3: refused from the very next request on (cu_commit forgot it already; said here,
+     * where the promise is kept). */
+    cu_cache_forget_apikey(v, key);
+    return rc;
 }
 
 /* Parses "cuk_<id>_<64 lowercase hex>" exactly; 0 if it is anything else. */
@@ -295,39 +307,72 @@ static cu_rc apikey_usable(cu_vault *v, const cu_store_apikey *k, cu_err *err)
     return rc == CU_ERR_NOT_FOUND ? CU_ERR_AUTH : rc;
 }
 
-/* P-ACC-3, P-ENC-3: the presented secret's hash against the stored one, in constant time. */
-cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err *err)
+static void principal_of_key(cu_id id, cu_id tenant, int role, cu_principal *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = CU_PRINCIPAL_APIKEY;
+    out->id = id;
+    out->tenant_id = tenant;
+    out->role = (cu_role)role;
+}
+
+/* The store's check of key id (secret hash h): the row, the hash, whether it may act. On
+ * success the key is cached, unless something was forgotten since gen. */
+static cu_rc apikey_check_stored(cu_vault *v, cu_id id, const uint8_t h[CU_HASHBYTES], uint64_t gen,
+                                 cu_principal *out, cu_err *err)
 {
     static const uint8_t nothing[CU_HASHBYTES];
-    uint8_t h[CU_HASHBYTES];
+    cu_cache_apikey ce;
     cu_store_apikey k;
-    cu_id id = 0;
     cu_rc rc;
 
     memset(&k, 0, sizeof(k));
-    if (!apikey_parse(secret, &id))
-        return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
-    hash_str(secret, h);
     rc = cu_store_apikey_get(v->store, id, &k, err);
     if (rc == CU_ERR_NOT_FOUND) {
-        (void)cu_ct_equal(h, nothing, sizeof(h)); /* the same work as for a known id */
+        (void)cu_ct_equal(h, nothing, CU_HASHBYTES); /* the same work as for a known id */
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
     }
     if (rc != CU_OK)
         return rc;
-    if (!cu_ct_equal(h, k.secret_hash, sizeof(h)))
+    if (!cu_ct_equal(h, k.secret_hash, CU_HASHBYTES))
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
     rc = apikey_usable(v, &k, err);
     if (rc == CU_ERR_AUTH)
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
     if (rc != CU_OK)
         return rc;
-    memset(out, 0, sizeof(*out));
-    out->kind = CU_PRINCIPAL_APIKEY;
-    out->id = k.id;
-    out->tenant_id = k.tenant_id;
-    out->role = (cu_role)k.role;
+    memcpy(ce.hash, k.secret_hash, sizeof(ce.hash));
+    ce.tenant = k.tenant_id;
+    ce.role = k.role;
+    cu_cache_apikey_put(v, k.id, &ce, gen);
+    cu_wipe(&ce, sizeof(ce));
+    principal_of_key(k.id, k.tenant_id, k.role, out);
     return CU_OK;
+}
+
+/* P-ACC-3, P-ENC-3: the presented secret's hash against the stored one, in constant time; a
+ * key checked within the cache's TTL against the hash cached then. */
+cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err *err)
+{
+    uint8_t h[CU_HASHBYTES];
+    cu_cache_apikey ce;
+    cu_id id = 0;
+    uint64_t gen;
+    cu_rc rc;
+
+    if (!apikey_parse(secret, &id))
+        return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
+    gen = cu_cache_apikey_gen(v); /* before the store is read */
+    hash_str(secret, h);
+    if (cu_cache_apikey_get(v, id, &ce)) {
+        rc = cu_ct_equal(h, ce.hash, sizeof(h)) ? CU_OK
+                                                : cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
+        if (rc == CU_OK)
+            principal_of_key(id, ce.tenant, ce.role, out);
+        cu_wipe(&ce, sizeof(ce));
+        return rc;
+    }
+    return apikey_check_stored(v, id, h, gen, out, err);
 }
 
 /* --- logins (P-ACC-2, P-ACC-6) ----------------------------------------------------------- */

@@ -381,6 +381,7 @@ cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n
         pthread_cond_broadcast(&v->commit_cond);
     }
     pthread_mutex_unlock(&v->commit_lock);
+    cu_cache_after_commit(v, ops, n); /* also on failure: it may be ambiguous */
     if (req.rc != CU_OK && err != NULL)
         *err = req.err;
     return req.rc;

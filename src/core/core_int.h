@@ -27,6 +27,7 @@ typedef struct cu_keyring cu_keyring;
 typedef struct cu_heads cu_heads;
 typedef struct cu_policy_cache cu_policy_cache;
 typedef struct cu_auth_state cu_auth_state;
+typedef struct cu_caches cu_caches;
 typedef struct cu_audit_in cu_audit_in; /* below, with the audit helpers */
 struct cu_commit_req;
 
@@ -54,6 +55,7 @@ struct cu_vault {
     cu_policy_cache *policies;   /* parsed tenant policies (policy_cache.c) */
     pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
     cu_auth_state *auth;        /* login throttling and hash slots (throttle.c) */
+    cu_caches *caches;          /* verified API keys, unwrapped keys (cache.c) */
     unsigned log_floor_days;    /* no policy keeps the audit log less (P-RET-4) */
 };
 
@@ -132,6 +134,10 @@ void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const cha
  * caller hands out anything. */
 cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n,
                 const cu_audit_in *audit, size_t naudit, cu_err *err);
+/* Forgets what ops[0..n) change from the vault's caches (cache.c): a revoked API key, a
+ * destroyed, rewrapped or new key, a tenant's end. cu_commit calls it after every commit,
+ * failed ones too (a failure may be ambiguous), before it returns to its caller. */
+void cu_cache_after_commit(cu_vault *v, const cu_store_op *ops, size_t n);
 
 /* Fills an entry's descriptive members from ctx and a (no seq, prev or hash yet). */
 void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a);

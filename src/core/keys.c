@@ -10,6 +10,13 @@
  *
  * Every wrapped key is bound by its AAD to its kind, tenant, owner and version, so a wrapped key
  * copied onto another subject or tenant fails to unwrap (P-ENC-2, P-ISO-3).
+ *
+ * Unwrapped keys are cached (cache.c, in locked memory) by (tenant, kind, owner, version): a
+ * version's plaintext never changes, so a read that names the version that sealed a value needs
+ * no query. "The newest" is cached only for the kinds that have one version (subject and index
+ * keys), which change only by destruction; the newest tenant and data key change by rotation,
+ * and a stale one would wrap or seal under a version another process may retire, so a write
+ * reads which version is newest from the store and takes only the plaintext from the cache.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -17,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache_int.h"
 #include "keyring_int.h"
 #include "keys_int.h"
 #include "util.h"
@@ -152,21 +160,60 @@ cu_rc cu_keys_wrap_op(const uint8_t *kek, uint32_t parent_version, cu_key_kind k
     return CU_OK;
 }
 
+/* Kinds with a single version, whose newest the cache may answer (see the top of the file). */
+static int one_version(cu_key_kind kind)
+{
+    return kind == CU_KEY_SUBJECT || kind == CU_KEY_INDEX;
+}
+
+/* Unwraps the stored tenant key sk under its master key version and caches it (unless
+ * something was forgotten since gen). */
+static cu_rc tenant_unwrap(cu_vault *v, const cu_store_key *sk, uint64_t gen, cu_key *out,
+                           cu_err *err)
+{
+    const uint8_t *mk = cu_keyring_get(v->ring, sk->parent_version);
+    cu_rc rc;
+
+    if (mk == NULL)
+        return cu_err_set(err, CU_ERR_KEY, "master key version %u is not in the key file",
+                          (unsigned)sk->parent_version);
+    rc = cu_keys_unwrap(mk, sk, out, err);
+    if (rc == CU_OK)
+        cu_cache_key_put(v, sk->tenant_id, CU_KEY_TENANT, 0, sk->version, out, gen);
+    return rc;
+}
+
 cu_rc cu_keys_tenant_locked(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err)
 {
     cu_store_key sk = {0};
-    const uint8_t *mk;
+    uint64_t gen = cu_cache_key_gen(v);
     cu_rc rc;
 
     rc = cu_store_key_get(v->store, tenant, CU_KEY_TENANT, 0, 0, &sk, err);
     if (rc != CU_OK)
         return rc;
-    mk = cu_keyring_get(v->ring, sk.parent_version);
-    if (mk == NULL)
-        rc = cu_err_set(err, CU_ERR_KEY, "master key version %u is not in the key file",
-                        (unsigned)sk.parent_version);
-    else
-        rc = cu_keys_unwrap(mk, &sk, out, err);
+    if (!cu_cache_key_get(v, tenant, CU_KEY_TENANT, 0, sk.version, out))
+        rc = tenant_unwrap(v, &sk, gen, out, err);
+    cu_store_key_cleanup(&sk);
+    return rc;
+}
+
+/* The tenant key of version (the parent of a key just read): from the cache, else the newest
+ * from the store, which must be that version. */
+static cu_rc parent_key(cu_vault *v, cu_id tenant, uint32_t version, cu_key *tk, cu_err *err)
+{
+    cu_store_key sk = {0};
+    uint64_t gen = cu_cache_key_gen(v);
+    cu_rc rc;
+
+    if (cu_cache_key_get(v, tenant, CU_KEY_TENANT, 0, version, tk))
+        return CU_OK;
+    rc = cu_store_key_get(v->store, tenant, CU_KEY_TENANT, 0, 0, &sk, err);
+    if (rc == CU_OK)
+        rc = tenant_unwrap(v, &sk, gen, tk, err);
+    if (rc == CU_OK && tk->version != version)
+        rc = cu_err_set(err, CU_ERR_KEY, "key is wrapped by tenant key version %u, not %u",
+                        (unsigned)version, (unsigned)tk->version);
     cu_store_key_cleanup(&sk);
     return rc;
 }
@@ -192,25 +239,34 @@ cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu
     return rc;
 }
 
-/* Unwraps version (0: the newest) of a key of the tenant under the tenant key. */
+/* Unwraps version (0: the newest) of a key of the tenant under the tenant key, through the
+ * cache: one lookup, before the store for a version named or a kind with one version, after it
+ * (at the version the store names newest) for the newest tenant data key. */
 static cu_rc child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner,
                           uint32_t version, cu_key *out, cu_err *err)
 {
+    int named = version != 0 || one_version(kind);
     cu_store_key sk = {0};
     cu_key tk = {0};
+    uint64_t gen;
     cu_rc rc;
 
+    if (named && cu_cache_key_get(v, tenant, kind, owner, version, out))
+        return CU_OK;
+    gen = cu_cache_key_gen(v);
     rc = cu_store_key_get(v->store, tenant, kind, owner, version, &sk, err);
     if (rc == CU_ERR_NOT_FOUND)
         return cu_err_set(err, CU_ERR_KEY, "the key was destroyed: the data is erased");
     if (rc != CU_OK)
         return rc;
-    rc = cu_keys_tenant_locked(v, tenant, &tk, err);
-    if (rc == CU_OK && tk.version != sk.parent_version)
-        rc = cu_err_set(err, CU_ERR_KEY, "key is wrapped by tenant key version %u, not %u",
-                        (unsigned)sk.parent_version, (unsigned)tk.version);
+    if (!named && cu_cache_key_get(v, tenant, kind, owner, sk.version, out))
+        goto out;
+    rc = parent_key(v, tenant, sk.parent_version, &tk, err);
     if (rc == CU_OK)
         rc = cu_keys_unwrap(tk.k, &sk, out, err);
+    if (rc == CU_OK)
+        cu_cache_key_put(v, tenant, kind, owner, named ? version : sk.version, out, gen);
+out:
     cu_key_wipe(&tk);
     cu_store_key_cleanup(&sk);
     return rc;
@@ -246,6 +302,11 @@ cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id
     cu_random(out->k, sizeof(out->k));
     out->version = 1;
     return cu_keys_wrap_op(tk->k, tk->version, kind, tenant, owner, out, op, err);
+}
+
+void cu_keys_forget_subject(cu_vault *v, cu_id tenant, cu_id subject)
+{
+    cu_cache_forget_subject(v, tenant, subject);
 }
 
 void cu_reseal_op_free(cu_store_op *op)

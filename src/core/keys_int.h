@@ -37,6 +37,9 @@ cu_rc cu_keys_child_locked(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id ow
  * wrapped->data; free it after apply). Returns the plaintext in *out. */
 cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
                          cu_store_op *op, cu_err *err);
+/* P-DSR-4: forgets (and wipes) the subject's cached key, so that its erasure holds from the
+ * next request on; call it once its KEY_DELETE was committed (cu_commit does as well). */
+void cu_keys_forget_subject(cu_vault *v, cu_id tenant, cu_id subject);
 
 /* --- data key re-encryption (keys.c, record.c, hold.c, users.c; P-ENC-5) --------------- */
 

@@ -427,6 +427,7 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     pthread_rwlock_rdlock(&v->key_lock);
     rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     pthread_rwlock_unlock(&v->key_lock);
+    cu_keys_forget_subject(v, tenant, subject);
     if (rc == CU_OK)
         rc = cu_store_checkpoint(v->store, err);
     if (rc != CU_OK)

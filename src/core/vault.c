@@ -15,6 +15,7 @@
 
 #include "audit_int.h"
 #include "auth_int.h"
+#include "cache_int.h"
 #include "keyring_int.h"
 #include "policy_cache_int.h"
 #include "util.h"
@@ -229,7 +230,8 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     if ((rc = verify_ring(v, err)) != CU_OK)
         goto out;
     v->group_max = commit_group_max();
-    if ((rc = cu_auth_state_new(&v->auth, err)) != CU_OK)
+    if ((rc = cu_auth_state_new(&v->auth, err)) != CU_OK ||
+        (rc = cu_cache_open(v, err)) != CU_OK)
         goto out;
     v->log_floor_days = log_floor_days(opts);
     v->checkpoint_ms = checkpoint_ms();
@@ -269,5 +271,6 @@ void cu_vault_close(cu_vault *v)
     cu_policy_cache_free(v->policies);
     pthread_mutex_destroy(&v->sweep_lock);
     cu_auth_state_free(v->auth);
+    cu_cache_close(v);
     free(v);
 }

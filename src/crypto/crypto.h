@@ -129,7 +129,10 @@ void cu_wipe(void *p, size_t n);
 
 /* Guarded, mlock'ed allocation for key material (sodium_malloc); NULL on failure. */
 void *cu_secure_alloc(size_t n);
-/* Wipes and frees memory from cu_secure_alloc. NULL is a no-op. */
+/* The same, but NULL also when the memory could not be locked (RLIMIT_MEMLOCK), where
+ * cu_secure_alloc hands out unlocked memory: for blocks larger than a key or two. */
+void *cu_secure_alloc_locked(size_t n);
+/* Wipes and frees memory from cu_secure_alloc or cu_secure_alloc_locked. NULL is a no-op. */
 void cu_secure_free(void *p);
 /* Locks n bytes at p in memory (no swap, no core dump where supported). */
 cu_rc cu_mlock(void *p, size_t n) CU_WUR;

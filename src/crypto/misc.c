@@ -54,6 +54,19 @@ void *cu_secure_alloc(size_t n)
     return sodium_malloc(n);
 }
 
+/* sodium_malloc locks what it can and says nothing when RLIMIT_MEMLOCK stops it; locking
+ * again tells (pages locked already do not count twice against the limit). */
+void *cu_secure_alloc_locked(size_t n)
+{
+    void *p = cu_secure_alloc(n);
+
+    if (p != NULL && sodium_mlock(p, n) != 0) {
+        sodium_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 void cu_secure_free(void *p)
 {
     if (p != NULL)

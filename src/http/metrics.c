@@ -1,9 +1,11 @@
 /*
  * metrics.c: counters for GET /metrics in the Prometheus text format: requests by route and
- * status, a latency histogram, errors by code. Lock-free atomics; routes are the table's
- * patterns, never raw paths, so no id or value reaches a label.
+ * status, a latency histogram, errors by code, the store's commits, and the caches of secrets
+ * (hits, misses, evictions, size). Lock-free atomics; routes are the table's patterns, never raw
+ * paths, so no id or value reaches a label.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +188,45 @@ static void render_commits(mbuf *m, cu_vault *v)
         (unsigned long)cs.groups, (unsigned long)cs.requests);
 }
 
+/* The caches of verified API keys and unwrapped keys: lookups, drops and size, per cache. */
+static void render_caches(mbuf *m, cu_vault *v)
+{
+    static const char *const names[] = {"apikeys", "keys"};
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } series[] = {
+        {"hits_total", "counter", "Lookups answered from the cache.",
+         offsetof(cu_cache_stats, hits)},
+        {"misses_total", "counter", "Lookups the cache could not answer.",
+         offsetof(cu_cache_stats, misses)},
+        {"evictions_total", "counter", "Entries dropped to make room.",
+         offsetof(cu_cache_stats, evictions)},
+        {"expired_total", "counter", "Entries dropped for being older than the TTL.",
+         offsetof(cu_cache_stats, expired)},
+        {"forgotten_total", "counter",
+         "Entries dropped because what they held changed (revoked, rotated, erased).",
+         offsetof(cu_cache_stats, forgotten)},
+        {"entries", "gauge", "Entries held.", offsetof(cu_cache_stats, size)},
+        {"capacity", "gauge", "Entries the cache may hold (0: off).",
+         offsetof(cu_cache_stats, capacity)},
+    };
+    cu_cache_stats st[2];
+
+    cu_vault_cache_stats(v, CU_CACHE_APIKEYS, &st[0]);
+    cu_vault_cache_stats(v, CU_CACHE_KEYS, &st[1]);
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+        out(m, "# HELP custos_cache_%s %s\n# TYPE custos_cache_%s %s\n", series[i].name,
+            series[i].help, series[i].name, series[i].type);
+        for (size_t c = 0; c < 2; c++) {
+            uint64_t x;
+            memcpy(&x, (const char *)&st[c] + series[i].off, sizeof(x));
+            out(m, "custos_cache_%s{cache=\"%s\"} %llu\n", series[i].name, names[c],
+                (unsigned long long)x);
+        }
+    }
+}
+
 char *http_metrics_render(cu_vault *v, size_t *len)
 {
     mbuf m = {.b = malloc(16384), .cap = 16384};
@@ -196,6 +237,7 @@ char *http_metrics_render(cu_vault *v, size_t *len)
     render_requests(&m);
     render_latency_errors(&m);
     render_commits(&m, v);
+    render_caches(&m, v);
     if (m.failed) {
         free(m.b);
         return NULL;

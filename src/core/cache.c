@@ -1,0 +1,478 @@
+/*
+ * cache.c: the vault's caches of secrets: API keys whose secret was verified, and unwrapped
+ * tenant, data, index and subject keys (issue 17; docs/security.md, Caches).
+ *
+ * Each cache is a fixed table of slots chained into hash buckets. The values (a key's
+ * plaintext, an API key's stored hash) sit in one block of locked memory (P-ENC-1) apart from
+ * the slots, which hold ids only. Room is made by CLOCK: a hit sets the slot's bit, the hand
+ * clears bits as it passes and takes the first slot without one. A value leaves the table
+ * wiped: evicted, expired, forgotten or at close.
+ *
+ * Invariants:
+ *  - an entry is at most ttl_ms old when it answers (a monotonic clock): the bound on how long
+ *    another process's revocation, rotation or erasure on a shared database goes unseen;
+ *  - every forget bumps gen under the lock, and a put whose gen is older is dropped, so a
+ *    value read from the store before a change can never be cached after it was forgotten;
+ *  - nothing is called with a table's lock held.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache_int.h"
+#include "util.h"
+
+#define APIKEY_CACHE_DEFAULT 4096
+#define KEY_CACHE_DEFAULT 4096
+#define CACHE_MAX 1048576
+#define TTL_DEFAULT_MS 1000
+#define TTL_MAX_MS 10000
+
+/* What a slot is found by: an API key (id, 0, 0, 0); a key (tenant, owner, kind, version). */
+typedef struct ckey {
+    cu_id a, b;
+    uint32_t c, d;
+} ckey;
+
+typedef struct slot {
+    ckey key;
+    cu_id tag;         /* the tenant the entry belongs to: what forgetting a tenant matches */
+    int64_t loaded_ms; /* monotonic */
+    int32_t next;      /* the next slot in its bucket, or the next free slot; -1: none */
+    uint8_t used, ref;
+} slot;
+
+typedef struct table {
+    pthread_mutex_t lock;
+    slot *slots;
+    int32_t *buckets;
+    uint8_t *values; /* cap * vlen bytes, locked memory */
+    size_t cap, nbuckets, vlen, hand;
+    int32_t free_head;
+    int64_t ttl_ms;
+    uint64_t gen;
+    cu_cache_stats st;
+} table;
+
+struct cu_caches {
+    table apikeys, keys;
+};
+
+/* The vault's caches, or NULL before they are made (a vault still opening, or failing to):
+ * every table_* function takes NULL as a cache turned off. */
+static table *apikeys_of(cu_vault *v)
+{
+    return v->caches != NULL ? &v->caches->apikeys : NULL;
+}
+
+static table *keys_of(cu_vault *v)
+{
+    return v->caches != NULL ? &v->caches->keys : NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A setting from the environment: def when unset, refused (CU_ERR_INVALID) outside [lo, hi]. */
+static cu_rc setting(const char *name, long lo, long hi, long def, long *out, cu_err *err)
+{
+    const char *s = getenv(name);
+    char *end;
+    long n;
+
+    *out = def;
+    if (s == NULL || *s == '\0')
+        return CU_OK;
+    n = strtol(s, &end, 10);
+    if (*end != '\0' || n < lo || n > hi)
+        return cu_err_set(err, CU_ERR_INVALID, "%s must be a whole number from %ld to %ld", name,
+                          lo, hi);
+    *out = n;
+    return CU_OK;
+}
+
+/* Sizes t, whose lock is initialized already: cap 0 leaves it off (every lookup a miss). */
+static cu_rc table_init(table *t, size_t cap, size_t vlen, int64_t ttl_ms, cu_err *err)
+{
+    t->vlen = vlen;
+    t->ttl_ms = ttl_ms;
+    t->free_head = -1;
+    if (cap == 0)
+        return CU_OK;
+    for (t->nbuckets = 16; t->nbuckets < cap; t->nbuckets *= 2)
+        ;
+    t->slots = calloc(cap, sizeof(*t->slots));
+    t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
+    if (t->slots == NULL || t->buckets == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    /* P-ENC-1: plaintext keys never in memory that may be swapped out. */
+    t->values = cu_secure_alloc_locked(cap * vlen);
+    if (t->values == NULL)
+        return cu_err_set(err, CU_ERR_LIMIT,
+                          "could not lock %zu bytes of memory for a cache of %zu entries: raise "
+                          "RLIMIT_MEMLOCK or lower CUSTOS_APIKEY_CACHE / CUSTOS_KEY_CACHE",
+                          cap * vlen, cap);
+    memset(t->buckets, 0xff, t->nbuckets * sizeof(*t->buckets));
+    for (size_t i = 0; i < cap; i++)
+        t->slots[i].next = i + 1 < cap ? (int32_t)(i + 1) : -1;
+    t->free_head = 0;
+    t->cap = cap;
+    t->st.capacity = cap;
+    return CU_OK;
+}
+
+static void table_cleanup(table *t)
+{
+    cu_secure_free(t->values); /* wipes */
+    free(t->slots);
+    free(t->buckets);
+    pthread_mutex_destroy(&t->lock);
+}
+
+static size_t bucket_of(const table *t, const ckey *k)
+{
+    uint64_t h = k->a * 0x9E3779B97F4A7C15ULL;
+
+    h ^= (k->b + 0x632BE59BD9B4E019ULL) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= (((uint64_t)k->c << 32) | k->d) * 0x165667B19E3779F9ULL;
+    h ^= h >> 29;
+    return (size_t)h & (t->nbuckets - 1);
+}
+
+static int key_eq(const ckey *x, const ckey *y)
+{
+    return x->a == y->a && x->b == y->b && x->c == y->c && x->d == y->d;
+}
+
+static int32_t find(const table *t, const ckey *k)
+{
+    int32_t i = t->buckets[bucket_of(t, k)];
+
+    while (i >= 0 && !key_eq(&t->slots[i].key, k))
+        i = t->slots[i].next;
+    return i;
+}
+
+/* Takes slot i out of its bucket, wipes its value and frees it. */
+static void drop(table *t, int32_t i)
+{
+    slot *s = &t->slots[i];
+    int32_t *p = &t->buckets[bucket_of(t, &s->key)];
+
+    while (*p != i)
+        p = &t->slots[*p].next;
+    *p = s->next;
+    cu_wipe(t->values + (size_t)i * t->vlen, t->vlen);
+    memset(s, 0, sizeof(*s));
+    s->next = t->free_head;
+    t->free_head = i;
+    t->st.size--;
+}
+
+static int expired(const table *t, const slot *s, int64_t now)
+{
+    return now - s->loaded_ms >= t->ttl_ms;
+}
+
+/* A free slot: from the free list, else the first the CLOCK hand finds without its bit (or
+ * expired), evicted. */
+static int32_t take_slot(table *t, int64_t now)
+{
+    int32_t i = t->free_head;
+
+    if (i >= 0) {
+        t->free_head = t->slots[i].next;
+        return i;
+    }
+    for (;;) {
+        slot *s = &t->slots[t->hand];
+        i = (int32_t)t->hand;
+        t->hand = (t->hand + 1) % t->cap;
+        if (s->ref && !expired(t, s, now)) {
+            s->ref = 0;
+            continue;
+        }
+        t->st.evictions++;
+        drop(t, i);
+        t->free_head = t->slots[i].next;
+        return i;
+    }
+}
+
+static int table_get(table *t, const ckey *k, void *out)
+{
+    int64_t now = mono_ms();
+    int32_t i;
+    int hit = 0;
+
+    if (t == NULL || t->cap == 0)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    i = find(t, k);
+    if (i >= 0 && expired(t, &t->slots[i], now)) {
+        t->st.expired++;
+        drop(t, i);
+        i = -1;
+    }
+    if (i >= 0) {
+        memcpy(out, t->values + (size_t)i * t->vlen, t->vlen);
+        t->slots[i].ref = 1;
+        hit = 1;
+    }
+    if (hit)
+        t->st.hits++;
+    else
+        t->st.misses++;
+    pthread_mutex_unlock(&t->lock);
+    return hit;
+}
+
+static void table_put(table *t, const ckey *k, cu_id tag, const void *value, uint64_t gen)
+{
+    int64_t now = mono_ms();
+    int32_t i;
+
+    if (t == NULL || t->cap == 0)
+        return;
+    pthread_mutex_lock(&t->lock);
+    if (gen != t->gen) /* something was forgotten since the caller read value */
+        goto out;
+    if ((i = find(t, k)) < 0) {
+        size_t b = bucket_of(t, k);
+        i = take_slot(t, now);
+        t->slots[i].key = *k;
+        t->slots[i].used = 1;
+        t->slots[i].next = t->buckets[b];
+        t->buckets[b] = i;
+        t->st.size++;
+    }
+    t->slots[i].tag = tag;
+    t->slots[i].loaded_ms = now;
+    t->slots[i].ref = 0;
+    memcpy(t->values + (size_t)i * t->vlen, value, t->vlen);
+out:
+    pthread_mutex_unlock(&t->lock);
+}
+
+static uint64_t table_gen(table *t)
+{
+    uint64_t g;
+
+    if (t == NULL)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    g = t->gen;
+    pthread_mutex_unlock(&t->lock);
+    return g;
+}
+
+/* What a forget matches: a tag (the tenant), and optionally an owner and kind (c). */
+typedef struct match {
+    int all;
+    cu_id tag;
+    int by_owner;
+    cu_id owner;
+    uint32_t kind;
+} match;
+
+static void table_forget(table *t, const match *m)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->gen++;
+    for (size_t i = 0; i < t->cap; i++) {
+        const slot *s = &t->slots[i];
+        if (!s->used || !(m->all || s->tag == m->tag))
+            continue;
+        if (m->by_owner && (s->key.b != m->owner || s->key.c != m->kind))
+            continue;
+        t->st.forgotten++;
+        drop(t, (int32_t)i);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void table_forget_key(table *t, const ckey *k)
+{
+    int32_t i;
+
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->gen++;
+    if (t->cap > 0 && (i = find(t, k)) >= 0) {
+        t->st.forgotten++;
+        drop(t, i);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+cu_rc cu_cache_open(cu_vault *v, cu_err *err)
+{
+    long nk, nkeys, ttl;
+    cu_rc rc;
+
+    if ((rc = setting("CUSTOS_APIKEY_CACHE", 0, CACHE_MAX, APIKEY_CACHE_DEFAULT, &nk, err)) ||
+        (rc = setting("CUSTOS_KEY_CACHE", 0, CACHE_MAX, KEY_CACHE_DEFAULT, &nkeys, err)) ||
+        (rc = setting("CUSTOS_CACHE_TTL_MS", 1, TTL_MAX_MS, TTL_DEFAULT_MS, &ttl, err)))
+        return rc;
+    if ((v->caches = calloc(1, sizeof(*v->caches))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&v->caches->apikeys.lock, NULL);
+    pthread_mutex_init(&v->caches->keys.lock, NULL);
+    if ((rc = table_init(apikeys_of(v), (size_t)nk, sizeof(cu_cache_apikey), ttl, err)) ||
+        (rc = table_init(keys_of(v), (size_t)nkeys, sizeof(cu_key), ttl, err)))
+        return rc; /* the caller closes the vault, which frees what was made */
+    return CU_OK;
+}
+
+void cu_cache_close(cu_vault *v)
+{
+    if (v == NULL || v->caches == NULL)
+        return;
+    table_cleanup(&v->caches->apikeys);
+    table_cleanup(&v->caches->keys);
+    free(v->caches);
+    v->caches = NULL;
+}
+
+void cu_vault_cache_stats(cu_vault *v, cu_cache_kind which, cu_cache_stats *out)
+{
+    table *t = which == CU_CACHE_APIKEYS ? apikeys_of(v) : keys_of(v);
+
+    memset(out, 0, sizeof(*out));
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    *out = t->st;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* --- API keys ------------------------------------------------------------------------------ */
+
+int cu_cache_apikey_get(cu_vault *v, cu_id id, cu_cache_apikey *out)
+{
+    return table_get(apikeys_of(v), &(ckey){.a = id}, out);
+}
+
+uint64_t cu_cache_apikey_gen(cu_vault *v)
+{
+    return table_gen(apikeys_of(v));
+}
+
+void cu_cache_apikey_put(cu_vault *v, cu_id id, const cu_cache_apikey *k, uint64_t gen)
+{
+    table_put(apikeys_of(v), &(ckey){.a = id}, k->tenant, k, gen);
+}
+
+void cu_cache_forget_apikey(cu_vault *v, cu_id id)
+{
+    table_forget_key(apikeys_of(v), &(ckey){.a = id});
+}
+
+/* --- unwrapped keys -------------------------------------------------------------------------- */
+
+static ckey key_of(cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version)
+{
+    return (ckey){.a = tenant, .b = owner, .c = (uint32_t)kind, .d = version};
+}
+
+int cu_cache_key_get(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
+                     cu_key *out)
+{
+    ckey k = key_of(tenant, kind, owner, version);
+
+    return table_get(keys_of(v), &k, out);
+}
+
+uint64_t cu_cache_key_gen(cu_vault *v)
+{
+    return table_gen(keys_of(v));
+}
+
+void cu_cache_key_put(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
+                      const cu_key *k, uint64_t gen)
+{
+    ckey ck = key_of(tenant, kind, owner, version);
+
+    table_put(keys_of(v), &ck, tenant, k, gen);
+}
+
+void cu_cache_forget_subject(cu_vault *v, cu_id tenant, cu_id subject)
+{
+    match m = {.tag = tenant, .by_owner = 1, .owner = subject, .kind = CU_KEY_SUBJECT};
+
+    table_forget(keys_of(v), &m);
+}
+
+void cu_cache_forget_tenant(cu_vault *v, cu_id tenant)
+{
+    match m = {.tag = tenant};
+
+    table_forget(keys_of(v), &m);
+    table_forget(apikeys_of(v), &m);
+}
+
+void cu_cache_forget_all(cu_vault *v)
+{
+    match m = {.all = 1};
+
+    table_forget(keys_of(v), &m);
+    table_forget(apikeys_of(v), &m);
+}
+
+/* --- what a commit changes -------------------------------------------------------------------- */
+
+void cu_cache_after_commit(cu_vault *v, const cu_store_op *ops, size_t n)
+{
+    cu_id last = 0;
+    int any = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const cu_store_op *op = &ops[i];
+        cu_id tenant = 0;
+        switch (op->type) {
+        case CU_OP_APIKEY_REVOKE: /* P-ACC-3: refused from the next request on */
+            cu_cache_forget_apikey(v, op->u.revoke.id);
+            continue;
+        case CU_OP_KEY_DELETE:
+            if (op->u.key_del.kind == CU_KEY_SUBJECT) { /* P-DSR-4: erasure */
+                cu_cache_forget_subject(v, op->u.key_del.tenant_id, op->u.key_del.owner_id);
+                continue;
+            }
+            tenant = op->u.key_del.tenant_id; /* a tenant key rotation */
+            break;
+        case CU_OP_KEY_PUT:
+        case CU_OP_KEY_REWRAP:
+            if (op->u.key.kind == CU_KEY_SUBJECT && op->type == CU_OP_KEY_PUT)
+                continue; /* a new subject: nothing of it is cached */
+            tenant = op->u.key.tenant_id;
+            break;
+        case CU_OP_DATA_KEY_DESTROY:
+            tenant = op->u.key_del.tenant_id;
+            break;
+        case CU_OP_TENANT_STATE:
+            tenant = op->u.tenant.id;
+            break;
+        case CU_OP_TENANT_CLOSE:
+        case CU_OP_TENANT_SHRED:
+            tenant = op->u.del.tenant_id;
+            break;
+        case CU_OP_MASTER_ADD:
+            cu_cache_forget_all(v);
+            return;
+        default:
+            continue;
+        }
+        if (!any || tenant != last) /* a rotation rewraps many keys of one tenant */
+            cu_cache_forget_tenant(v, tenant);
+        any = 1;
+        last = tenant;
+    }
+}
