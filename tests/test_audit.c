@@ -489,11 +489,13 @@ static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
     assert_true(n > 0); /* format 2 entries (record writes) among them */
 }
 
-/* Back to schema 8: the table as it was before encodings were stored. */
+/* Back to schema 9 (the leases' version, the last before encodings were stored, migration 10):
+ * the table as it was before encodings were stored. */
 static void downgrade_to_schema_8(const char *data)
 {
-    sqlf(data, "ALTER TABLE audit_log DROP COLUMN canon; PRAGMA user_version = 8;");
-    assert_int_equal(sql_intf(data, "PRAGMA user_version"), 8);
+    sqlf(data, "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
+               " PRAGMA user_version = 9;");
+    assert_int_equal(sql_intf(data, "PRAGMA user_version"), 9);
 }
 
 /* Issue 17: a vault of schema 8 migrates: each entry gets its encoding from its columns, and
@@ -508,7 +510,7 @@ static void test_P_AUD_2_old_vault_migrates_and_still_verifies(void **state)
     assert_int_equal(rep.ok, 1);
     assert_int_equal(rep.entries, G.entries + 1);
     assert_int_equal(rep.checkpoints, 2);
-    assert_true(sql_intf(f->data, "PRAGMA user_version") > 8);
+    assert_true(sql_intf(f->data, "PRAGMA user_version") > 9);
     assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM audit_log WHERE canon IS NULL"), 0);
     test_P_AUD_2_stored_encoding_is_what_is_hashed(state);
 }

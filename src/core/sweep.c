@@ -7,8 +7,9 @@
  * policy's log category, the one whose fideslang categories include "system.operations" (the
  * longest-kept if several; one counted from the end of the subscription keeps the whole log
  * while the tenant is active), after signing an anchor (P-RET-4, P-AUD-2); then it applies
- * each record's retention and the tenant's end (lifecycle.c). It is idempotent: a sweep cut
- * short by a crash is finished by the next one.
+ * each record's retention and the tenant's end (lifecycle.c). Before all that it deletes the
+ * rows of erasures under way (erase.c, P-DSR-4). It is idempotent: a sweep cut short by a
+ * crash is finished by the next one.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -218,6 +219,7 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     size_t n = 0;
     int64_t now = cu_clock_now();
     cu_err first = {0}, pe = {0};
+    cu_erase_report erased;
     int lost = 0;
     cu_rc rc;
 
@@ -236,7 +238,11 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
         pthread_mutex_unlock(&v->sweep_lock);
         return rc;
     }
-    if ((rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
+    /* P-DSR-4: the rows of erasures under way first (one a crash cut short, or that the
+     * erasure thread has not reached yet). */
+    rc = cu_erase_pending(v, &own, &erased, &first);
+    rep->subjects_erased += erased.subjects;
+    if (rc == CU_OK && (rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
         rc = sweep_tenants(v, &own, tenants, n, now, now, rep, &first, &lost);
     /* Sessions that ended, idle or old, leave the store (none authenticates any more). */
     if (!lost) {
