@@ -29,7 +29,7 @@
 
 #include "custos.h"
 
-#define REPS 3
+#define REPS 5
 #define BASE_COMMITS 200
 
 static const char doc[] = "{\"name\":\"Ada Lovelace\",\"title\":\"Analyst\",\"dept\":\"Engines\","
