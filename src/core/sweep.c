@@ -218,10 +218,10 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     cu_tenant *tenants = NULL;
     size_t n = 0;
     int64_t now = cu_clock_now();
-    cu_err first = {0}, pe = {0};
+    cu_err first = {0}, pe = {0}, ee = {0};
     cu_erase_report erased;
     int lost = 0;
-    cu_rc rc;
+    cu_rc rc, erc;
 
     memset(rep, 0, sizeof(*rep));
     /* The sweep is the vault's own act, whoever starts it: its purpose is recorded, and it
@@ -239,11 +239,15 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
         return rc;
     }
     /* P-DSR-4: the rows of erasures under way first (one a crash cut short, or that the
-     * erasure thread has not reached yet). */
-    rc = cu_erase_pending(v, &own, &erased, &first);
+     * erasure thread has not reached yet); a failure there holds no retention back. */
+    erc = cu_erase_pending(v, &own, &erased, &ee);
     rep->subjects_erased += erased.subjects;
-    if (rc == CU_OK && (rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
+    if ((rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
         rc = sweep_tenants(v, &own, tenants, n, now, now, rep, &first, &lost);
+    if (rc == CU_OK && erc != CU_OK) {
+        rc = erc;
+        first = ee;
+    }
     /* Sessions that ended, idle or old, leave the store (none authenticates any more). */
     if (!lost) {
         cu_rc prc = cu_session_purge_expired(v, &pe);
