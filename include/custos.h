@@ -164,9 +164,35 @@ cu_rc cu_subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject
 /* Finds subjects by exact (normalized) value. Caller frees *ids; *n may be 0. */
 cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_by by,
                       const char *value, cu_id **ids, size_t *n, cu_err *err);
-/* Erases a subject by crypto-shredding: its key is destroyed in one durable transaction, then
- * its records, index entries and row are deleted (P-DSR-4). */
+/* Erases a subject by crypto-shredding (P-DSR-4): its key is destroyed in one small durable
+ * transaction, the moment of erasure ("subject.erase" in the audit log); from then on the
+ * subject, its records and their index entries are found by no read (CU_ERR_NOT_FOUND). Its
+ * rows are deleted after, in batches ("subject.erase_rows" once they are gone): before this
+ * returns, or in the background once cu_vault_erase_start runs. Erasing a subject whose
+ * erasure is under way (a crash cut it short) finishes it and returns CU_OK. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+
+/* Records deleted per transaction after an erasure, so that none holds the writer long. */
+#define CU_ERASE_BATCH 1000
+
+typedef struct cu_erase_report {
+    size_t subjects;  /* erasures finished: no row of the subject left */
+    uint64_t records; /* records deleted, with their fields and index entries */
+    size_t batches;   /* transactions */
+} cu_erase_report;
+
+/* Deletes the rows of every subject whose erasure is under way (its key destroyed), each
+ * subject's last batch committed with its "subject.erase_rows" entry under ctx (NULL: the
+ * vault's own, actor "eraser"). Returns once the queue is empty, or at the first error (what is
+ * left stays queued, hidden and unreadable, for the next call). While the erasure thread is at
+ * it, waits for it first. rep may be NULL. */
+cu_rc cu_erase_pending(cu_vault *v, const cu_ctx *ctx, cu_erase_report *rep, cu_err *err);
+
+/* Starts the vault's erasure thread (`custos serve`): from now on cu_subject_erase returns once
+ * the key is destroyed, and the thread deletes the rows, beginning with any erasure a crash or
+ * an earlier process left queued. cu_vault_close stops it between two batches; what is left
+ * stays queued. CU_OK if it runs already. */
+cu_rc cu_vault_erase_start(cu_vault *v, cu_err *err);
 
 /* --- collections ------------------------------------------------------------------------- */
 
@@ -725,7 +751,8 @@ typedef struct cu_sweep_report {
     uint64_t records_deleted;          /* past their category's retention (P-RET-1, P-RET-4) */
     uint64_t records_anonymized;       /* the same where the policy anonymizes (P-RET-6) */
     uint64_t records_held;             /* due, but kept by a legal hold (P-RET-5) */
-    uint64_t subjects_erased;          /* left without data in a purged tenant */
+    uint64_t subjects_erased;          /* left without data in a purged tenant, or whose
+                                          erasure's rows it deleted (P-DSR-4) */
     size_t tenants_purged;             /* whose export window ended (P-RET-2) */
     size_t tenants_shredded;           /* whose keys were destroyed: nothing retained remains */
     size_t tenants_failed;             /* that could not be swept (the first error is returned) */

@@ -1197,6 +1197,130 @@ static void test_contract_P_ENC_5_reseal_and_data_key_destroy(void **state)
     assert_int_equal(apply1(f, &kd), CU_OK);
 }
 
+static cu_store_op erase_op(cu_id tenant, cu_id subject, uint32_t limit)
+{
+    cu_store_op op = {0};
+
+    op.type = CU_OP_ERASE_ROWS;
+    op.u.erase.tenant_id = tenant;
+    op.u.erase.subject_id = subject;
+    op.u.erase.limit = limit;
+    return op;
+}
+
+static cu_store_op subject_key_delete(cu_id tenant, cu_id subject)
+{
+    cu_store_op op = {0};
+
+    op.type = CU_OP_KEY_DELETE;
+    op.u.key_del.tenant_id = tenant;
+    op.u.key_del.kind = CU_KEY_SUBJECT;
+    op.u.key_del.owner_id = subject;
+    return op;
+}
+
+/* The queued erasures (asserting there are n), and the first one's count of records. */
+static uint64_t erasures(sfx *f, size_t want)
+{
+    cu_store_erasure *list = NULL;
+    uint64_t records = 0;
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_erasure_list(f->s, 0, 0, 10, &list, &n, &err), CU_OK);
+    assert_int_equal(n, want);
+    if (n > 0)
+        records = list[0].records;
+    free(list);
+    return records;
+}
+
+/* P-DSR-4: destroying a subject key queues its erasure in the same transaction, and from then
+ * on no read finds the subject, its records or their index entries; ERASE_ROWS deletes them
+ * in batches, only for a queued subject, whatever holds say (unreadable data is not held), and
+ * the last batch ends the erasure. */
+static void test_contract_P_DSR_4_erasure_queue_hides_and_batches(void **state)
+{
+    sfx *f = *state;
+    cu_store_op b[2] = {blind_op(1, "r:employees:ssn", 5, 110, 0),
+                        blind_op(1, "s:email", 6, 11, 1)};
+    cu_store_op op, wide = hold_op(1, 9, 0, 0);
+    cu_store_record_meta *meta = NULL;
+    cu_store_subject subj = {0};
+    cu_store_record r = {0};
+    uint8_t d[32];
+    cu_id *ids = NULL;
+    size_t n = 0;
+    int restricted = 0;
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(cu_store_apply(f->s, b, 2, &err), CU_OK);
+    op = erase_op(1, 11, 1);
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND); /* a live subject: never */
+    assert_int_equal(cu_store_record_get(f->s, 1, 110, &r, &err), CU_OK);
+    cu_store_record_cleanup(&r);
+    erasures(f, 0);
+    op = subject_key_delete(1, 11);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    /* Hidden from every read, with its records and their index entries. */
+    assert_int_equal(cu_store_subject_get(f->s, 1, 11, &subj, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_subject_state(f->s, 1, 11, &restricted, NULL, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_record_get(f->s, 1, 110, &r, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_record_get(f->s, 1, 111, &r, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_record_ids_by_subject(f->s, 1, 11, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    assert_int_equal(cu_store_subject_ids(f->s, 1, 0, 10, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_true(ids[0] == 10);
+    free(ids);
+    assert_int_equal(cu_store_record_meta_list(f->s, 1, 0, 10, &meta, &n, &err), CU_OK);
+    assert_int_equal(n, 3); /* 100, 120, 121 */
+    for (size_t i = 0; i < n; i++)
+        assert_true(meta[i].subject_id != 11);
+    free(meta);
+    memset(d, 5, 32);
+    assert_int_equal(cu_store_blind_find(f->s, 1, "r:employees:ssn", d, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    memset(d, 6, 32);
+    assert_int_equal(cu_store_blind_find(f->s, 1, "s:email", d, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+    /* The other subject and the tenant's own records are untouched. */
+    assert_int_equal(cu_store_subject_get(f->s, 1, 10, &subj, &err), CU_OK);
+    cu_store_subject_cleanup(&subj);
+    assert_int_equal(cu_store_record_get(f->s, 1, 100, &r, &err), CU_OK);
+    cu_store_record_cleanup(&r);
+    /* Queued with its two records; a tenant-wide hold placed now refuses none of it. */
+    assert_int_equal(erasures(f, 1), 2);
+    assert_int_equal(apply1(f, &wide), CU_OK);
+    op = erase_op(1, 11, 1);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    assert_int_equal(erasures(f, 1), 1);
+    op = erase_op(1, 11, 0);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    erasures(f, 0);
+    assert_int_equal(apply1(f, &op), CU_ERR_NOT_FOUND); /* ended: once */
+    /* Its index entries went with it: a new subject may take its unique email digest. */
+    op = blind_op(1, "s:email", 6, 12, 1);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    /* A key without a subject row queues nothing. */
+    assert_int_equal(release(f, 1, 9, 1), CU_OK);
+    op = subject_key_delete(1, 99);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    erasures(f, 0);
+    /* A tenant's shredding takes its queue with it. */
+    op = subject_key_delete(1, 10);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    erasures(f, 1);
+    op = del_op(CU_OP_TENANT_SHRED, 1, 0);
+    assert_int_equal(apply1(f, &op), CU_OK);
+    erasures(f, 0);
+}
+
 static void test_contract_unknown_op_is_refused(void **state)
 {
     sfx *f = *state;
@@ -1295,21 +1419,24 @@ static void test_migration_from_previous_schema_version(void **state)
     size_t nholds = 0;
     int found = 0, ckpts = 0;
     int prev = cu_store_sqlite_schema_version() - 1;
+    int prev_canon = 9; /* the version before the audit entries' encodings */
     cu_store_op audit = {0};
     row_seen rows;
     uint8_t canon[CU_AUDIT_CANON_MAX];
     char path7[600], path8[600];
 
     assert_true(prev >= 1);
+    /* The previous version (10) lacks the erasure queue: test_erasure_queue_migration. */
+    assert_int_equal(prev, 10);
     snprintf(path, sizeof(path), "%s/old.db", f->dir);
-    /* A data directory written by the previous version. */
-    assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
+    /* A data directory written by an earlier version. */
+    assert_int_equal(cu_store_sqlite_open_at(path, prev_canon, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest column (version 10: each audit entry's canonical
-     * encoding): the append that stores one fails there. An entry written as that version
-     * wrote it gets its encoding from its columns when the schema is upgraded. */
-    assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
+    /* Version 9 lacks the column of version 10 (each audit entry's canonical encoding): the
+     * append that stores one fails there. An entry written as that version wrote it gets its
+     * encoding from its columns when the schema is upgraded. */
+    assert_int_equal(cu_store_sqlite_open_at(path, prev_canon, &old, &err), CU_OK);
     audit.type = CU_OP_AUDIT_APPEND;
     audit.u.audit = old_entry();
     assert_int_not_equal(old->ops->apply(old, &audit, 1, &err), CU_OK);
@@ -1324,7 +1451,7 @@ static void test_migration_from_previous_schema_version(void **state)
     lease_op.u.lease.name = CU_LEASE_SWEEP;
     lease_op.u.lease.holder = 1;
     snprintf(path8, sizeof(path8), "%s/old8.db", f->dir);
-    assert_int_equal(cu_store_sqlite_open_at(path8, prev - 1, &old, &err), CU_OK);
+    assert_int_equal(cu_store_sqlite_open_at(path8, prev_canon - 1, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &lease_op, 1, &err), CU_ERR_STORE);
     old->ops->close(old);
     /* ... and the one before that the audit key's public half (version 8). */
@@ -1365,6 +1492,50 @@ static void test_migration_from_previous_schema_version(void **state)
     audit.u.audit = old_entry();
     assert_int_equal(rows.len, cu_audit_encode(&audit.u.audit, canon));
     assert_memory_equal(rows.canon, canon, rows.len);
+    cur->ops->close(cur);
+}
+
+/* Version 11, the erasure queue (P-DSR-4): a subject an older build left without its key (an
+ * erasure cut short between its two transactions) is queued by the upgrade, hidden from reads,
+ * and its rows deleted like any other erasure's. */
+static void test_erasure_queue_migration(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[] = {
+        tenant_op(1, "one"),
+        key_op(CU_OP_KEY_PUT, 1, CU_KEY_SUBJECT, 10, 1, doc_bytes),
+        subject_op(1, 10),
+        subject_op(1, 11), /* its key destroyed, its rows left */
+        record_op(CU_OP_RECORD_PUT, 1, 110, 11, 1000),
+    };
+    cu_store_op fin = {0};
+    cu_store *old = NULL, *cur = NULL;
+    cu_store_erasure *list = NULL;
+    cu_store_subject subj = {0};
+    char path[600];
+    size_t n = 0;
+    cu_err err = {0};
+
+    snprintf(path, sizeof(path), "%s/old10.db", f->dir);
+    assert_int_equal(cu_store_sqlite_open_at(path, 10, &old, &err), CU_OK);
+    assert_int_equal(old->ops->apply(old, ops, CU_ARRAY_LEN(ops), &err), CU_OK);
+    assert_int_equal(old->ops->erasure_list(old, 0, 0, 10, &list, &n, &err), CU_ERR_STORE);
+    old->ops->close(old);
+    assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
+    assert_int_equal(cur->ops->erasure_list(cur, 0, 0, 10, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_true(list[0].tenant_id == 1 && list[0].subject_id == 11 && list[0].records == 1);
+    free(list);
+    assert_int_equal(cur->ops->subject_get(cur, 1, 11, &subj, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cur->ops->subject_get(cur, 1, 10, &subj, &err), CU_OK);
+    cu_store_subject_cleanup(&subj);
+    fin.type = CU_OP_ERASE_ROWS;
+    fin.u.erase.tenant_id = 1;
+    fin.u.erase.subject_id = 11;
+    assert_int_equal(cur->ops->apply(cur, &fin, 1, &err), CU_OK);
+    assert_int_equal(cur->ops->erasure_list(cur, 0, 0, 10, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(list);
     cur->ops->close(cur);
 }
 
@@ -1447,6 +1618,7 @@ int main(void)
         T(test_contract_tenant_policy_version),
         T(test_contract_P_RET_2_tenant_close_and_shred),
         T(test_contract_P_ENC_5_reseal_and_data_key_destroy),
+        T(test_contract_P_DSR_4_erasure_queue_hides_and_batches),
         T(test_contract_unknown_op_is_refused),
         T(test_contract_crash_mid_batch_leaves_nothing),
         T(test_store_open_picks_backend_by_location),
@@ -1454,6 +1626,7 @@ int main(void)
     /* SQLite only: its schema migrations and its file. */
     const struct CMUnitTest sqlite_only[] = {
         T(test_migration_from_previous_schema_version),
+        T(test_erasure_queue_migration),
         T(test_newer_schema_is_refused),
         T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),

@@ -460,6 +460,15 @@ static void http_config(cu_http_config *hc, const char *const *val, const serve_
     hc->reply_timeout = (unsigned)n->reply;
 }
 
+/* Starts the vault's erasure thread (P-DSR-4), which first finishes whatever erasure a crash
+ * left queued; cu_vault_close stops it. */
+static int erase_in_background(cu_vault *v)
+{
+    cu_err err = {0};
+
+    return cu_vault_erase_start(v, &err) == CU_OK ? 0 : cli_fail(&err);
+}
+
 /* Serves until SIGTERM or SIGINT with the sweeper beside it; returns an exit code. */
 static int serve_with_sweeper(cu_vault *v, const cu_http_config *hc, unsigned long interval)
 {
@@ -528,6 +537,9 @@ int cmd_serve(int argc, char **argv)
         (rc = first_start(&c, opkey, &v)) != 0)
         goto out;
     cu_auth_limits_set(v, &lim);
+    /* P-DSR-4: an erasure answers once the key is gone; this thread deletes the rows. */
+    if ((rc = erase_in_background(v)) != 0)
+        goto out;
     http_config(&hc, val, &n, c.data_dir);
     rc = serve_with_sweeper(v, &hc, n.interval);
 out:

@@ -77,11 +77,27 @@ static int subject_add(const subject_opts *op, const char *verb, int argc, char 
     return rc;
 }
 
+/* P-DSR-4: answers once the key is destroyed, as the API does, then deletes the rows before it
+ * exits (the erasure thread, then whatever it left). */
+static int do_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
+{
+    cu_err err = {0};
+    int rc;
+
+    if (cu_vault_erase_start(v, &err) != CU_OK ||
+        cu_subject_erase(v, ctx, tenant, id, &err) != CU_OK)
+        return cli_fail(&err);
+    rc = print_id(id, "erased");
+    fflush(stdout);
+    if (cu_erase_pending(v, ctx, NULL, &err) != CU_OK)
+        rc = cli_fail(&err);
+    return rc;
+}
+
 /* `subject get SUBJECT` and `subject erase SUBJECT`. */
 static int subject_one(const subject_opts *op, const char *verb, int argc, char **argv)
 {
     cu_vault *v = NULL;
-    cu_err err = {0};
     cu_ctx ctx;
     cu_id id;
     int rc;
@@ -94,10 +110,8 @@ static int subject_one(const subject_opts *op, const char *verb, int argc, char 
         return rc;
     if (verb[0] == 'g')
         rc = do_get(v, &ctx, op->tenant, id);
-    else if (cu_subject_erase(v, &ctx, op->tenant, id, &err) == CU_OK)
-        rc = print_id(id, "erased");
     else
-        rc = cli_fail(&err);
+        rc = do_erase(v, &ctx, op->tenant, id);
     cu_vault_close(v);
     return rc;
 }

@@ -14,6 +14,7 @@ static const char help[] =
     "\n"
     "Applies what the clock has made due under every tenant's policy: for now, each audit\n"
     "log is pruned to the retention of its policy's log category, from a signed anchor.\n"
+    "First it deletes the rows of erasures under way (a subject's key destroyed, P-DSR-4).\n"
     "Idempotent; prints counts, never values. --now sets the clock, in test builds only\n"
     "(as does CUSTOS_NOW there); the release binary refuses it, since a sweep ahead of time\n"
     "would delete data early and date its audit entries wrongly.\n"

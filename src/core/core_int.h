@@ -57,6 +57,8 @@ struct cu_vault {
     cu_auth_state *auth;        /* login throttling and hash slots (throttle.c) */
     cu_caches *caches;          /* verified API keys, unwrapped keys (cache.c) */
     unsigned log_floor_days;    /* no policy keeps the audit log less (P-RET-4) */
+    struct cu_eraser *eraser;   /* the erasure thread (erase.c), or NULL: erasures inline */
+    pthread_mutex_t erase_lock; /* one deleter of erased rows at a time (erase.c) */
 };
 
 /* A plaintext key and its version. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "erase_int.h"
 #include "hold_int.h"
 #include "keys_int.h"
 #include "purpose_int.h"
@@ -32,6 +33,14 @@ static int reason_ok(const char *s)
     return 1;
 }
 
+/* Whether the subject's erasure is under way (erase.c); 0 on a failed read. */
+static int subject_erased(cu_vault *v, cu_id tenant, cu_id subject)
+{
+    int queued = 0;
+
+    return subject != 0 && cu_erase_queued(v, tenant, subject, &queued, NULL) == CU_OK && queued;
+}
+
 cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_id record,
                     const char *reason, cu_id *out_id, cu_err *err)
 {
@@ -48,9 +57,14 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                           CU_HOLD_REASON_MAX);
     /* Holds may be placed in the export window too, and on a purged tenant's retained data
      * from the CLI (or by staff for a legal obligation): they exist to stop deletion. */
-    if ((rc = cu_preamble(
-             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ, .subject = subject},
-             NULL, err)) != CU_OK)
+    rc = cu_preamble(v, ctx,
+                     &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ, .subject = subject},
+                     NULL, err);
+    /* P-DSR-4: hidden since its key went, its erasure under way: nothing left to hold, as the
+     * store says of a hold placed meanwhile (CU_ERR_KEY). */
+    if (rc == CU_ERR_NOT_FOUND && subject_erased(v, tenant, subject))
+        return cu_err_set(err, CU_ERR_KEY, "the subject's key is destroyed: it is being erased");
+    if (rc != CU_OK)
         return rc;
     if (record != 0) {
         rc = cu_store_record_get(v->store, tenant, record, &rrow, err);

@@ -4,7 +4,9 @@
  * A subject's values (external id, email, phone, birth date) are sealed together as one JSON
  * profile under the subject's own key; they are found by keyed blind indexes only (P-ENC-6).
  * Erasure destroys that key first, in its own durable transaction, so from that instant every
- * copy of the subject's ciphertext, backups included, is unreadable (P-DSR-4); then the rows go.
+ * copy of the subject's ciphertext, backups included, is unreadable and no read finds the
+ * subject (P-DSR-4); then the rows go, in batches (erase.c), in the background if the vault
+ * runs its erasure thread.
  * Restriction (P-DSR-5) and the under-age mark (P-AGE-2) are states of the subject, kept here;
  * the age check at creation (P-AGE-1) reads the birth date only this file sees.
  */
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "erase_int.h"
 #include "json.h"
 #include "keys_int.h"
 #include "policy_cache_int.h"
@@ -378,25 +381,33 @@ static int is_subject_access(const cu_ctx *ctx)
            strcmp(ctx->purpose, CU_PURPOSE_SUBJECT_ACCESS) == 0;
 }
 
-/* P-DSR-4: crypto-shredding. Step 1 destroys the subject key in a transaction of its own and
- * checkpoints, so that once it returns no file holds the key and no copy of the subject's
- * ciphertext can be read anywhere. Step 2 deletes the records, their fields and index entries
- * and the subject row, in one transaction. A crash between the two leaves an unreadable remnant
- * that a second erase removes. */
+/* P-DSR-4: crypto-shredding. The subject key is destroyed in a transaction of its own, which
+ * the store makes the moment of erasure: it queues the subject's erasure and hides the subject,
+ * its records and their index entries from every read from that commit on; then a checkpoint,
+ * so that once it returns no file holds the key and no copy of the subject's ciphertext can be
+ * read anywhere. The rows go afterwards, in batches (erase.c): before this returns, or in the
+ * background when the vault's erasure thread runs, so that the answer does not wait for them.
+ * A crash between the two leaves the erasure queued: the next worker, or a second erasure of
+ * the subject, finishes it. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
-    int held;
+    int held, queued = 0;
     cu_rc rc;
 
     /* The subject's own request (subject_access) names the subject; any other purpose must be
      * the policy's. A restricted subject may still be erased (P-DSR-4). */
-    if ((rc = cu_preamble(v, ctx,
-                          &(cu_access){.tenant = tenant,
-                                       .use = CU_TENANT_USE_LIVE,
-                                       .subject = subject,
-                                       .purpose = CU_PURPOSE_READ,
-                                       .purpose_subject = is_subject_access(ctx) ? subject : 0},
-                          NULL, err)) != CU_OK)
+    rc = cu_preamble(v, ctx,
+                     &(cu_access){.tenant = tenant,
+                                  .use = CU_TENANT_USE_LIVE,
+                                  .subject = subject,
+                                  .purpose = CU_PURPOSE_READ,
+                                  .purpose_subject = is_subject_access(ctx) ? subject : 0},
+                     NULL, err);
+    /* Hidden since its key went: an erasure under way, which this one finishes. */
+    if (rc == CU_ERR_NOT_FOUND && cu_erase_queued(v, tenant, subject, &queued, NULL) == CU_OK &&
+        queued)
+        return cu_erase_subject(v, ctx, tenant, subject, err);
+    if (rc != CU_OK)
         return rc;
     /* P-RET-5: a legal hold stops erasure until it is released. The store refuses the key's
      * destruction in the same transaction (CU_ERR_LEGAL_HOLD), so none placed meanwhile is
@@ -421,9 +432,9 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     op.u.key_del.tenant_id = tenant;
     op.u.key_del.kind = CU_KEY_SUBJECT;
     op.u.key_del.owner_id = subject;
+    /* The moment of erasure, on record with the key's destruction. */
+    cu_audit_in_set(&a, tenant, "subject.erase", "subject:%llu", (unsigned long long)subject);
     /* Not during a rotation, whose rewrap must see the key gone or not at all. */
-    cu_audit_in_set(&a, tenant, "subject.erase_key", "subject:%llu",
-                    (unsigned long long)subject);
     pthread_rwlock_rdlock(&v->key_lock);
     rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     pthread_rwlock_unlock(&v->key_lock);
@@ -434,12 +445,7 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
         return rc;
     if (CU_FAULT("erase.key_destroyed"))
         _exit(70);
-    memset(&op, 0, sizeof(op));
-    op.type = CU_OP_SUBJECT_DELETE;
-    op.u.del.tenant_id = tenant;
-    op.u.del.id = subject;
-    cu_audit_in_set(&a, tenant, "subject.erase", "subject:%llu", (unsigned long long)subject);
-    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+    return cu_erase_subject(v, ctx, tenant, subject, err);
 }
 
 /* --- restriction and the under-age mark (P-DSR-5, P-AGE-2) ------------------------------ */

@@ -7,8 +7,9 @@
  * policy's log category, the one whose fideslang categories include "system.operations" (the
  * longest-kept if several; one counted from the end of the subscription keeps the whole log
  * while the tenant is active), after signing an anchor (P-RET-4, P-AUD-2); then it applies
- * each record's retention and the tenant's end (lifecycle.c). It is idempotent: a sweep cut
- * short by a crash is finished by the next one.
+ * each record's retention and the tenant's end (lifecycle.c). Before all that it deletes the
+ * rows of erasures under way (erase.c, P-DSR-4). It is idempotent: a sweep cut short by a
+ * crash is finished by the next one.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -220,9 +221,10 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
     cu_tenant *tenants = NULL;
     size_t n = 0;
     int64_t now;
-    cu_err first = {0}, pe = {0};
+    cu_err first = {0}, pe = {0}, ee = {0};
+    cu_erase_report erased;
     int lost = 0;
-    cu_rc rc;
+    cu_rc rc, erc;
 
     memset(rep, 0, sizeof(*rep));
     /* The sweep is the vault's own act, whoever starts it: its purpose is recorded, and it
@@ -240,8 +242,16 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
         pthread_mutex_unlock(&v->sweep_lock);
         return rc;
     }
+    /* P-DSR-4: the rows of erasures under way first (one a crash cut short, or that the
+     * erasure thread has not reached yet); a failure there holds no retention back. */
+    erc = cu_erase_pending(v, &own, &erased, &ee);
+    rep->subjects_erased += erased.subjects;
     if ((rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
         rc = sweep_tenants(v, &own, tenants, n, now, now, rep, &first, &lost);
+    if (rc == CU_OK && erc != CU_OK) {
+        rc = erc;
+        first = ee;
+    }
     /* Sessions that ended, idle or old, leave the store (none authenticates any more). */
     if (!lost) {
         cu_rc prc = cu_session_purge_expired(v, &pe);

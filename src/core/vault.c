@@ -16,6 +16,7 @@
 #include "audit_int.h"
 #include "auth_int.h"
 #include "cache_int.h"
+#include "erase_int.h"
 #include "keyring_int.h"
 #include "policy_cache_int.h"
 #include "util.h"
@@ -217,6 +218,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     pthread_mutex_init(&v->commit_lock, NULL);
     pthread_cond_init(&v->commit_cond, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);
+    pthread_mutex_init(&v->erase_lock, NULL);
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
     v->sweep_holder = cu_random_id();
     /* The store first: the SQLite backend keeps one process per data directory (its flock),
@@ -253,6 +255,7 @@ void cu_vault_close(cu_vault *v)
 {
     if (v == NULL)
         return;
+    cu_erase_stop(v); /* its batches commit through the vault */
     /* P-AUD-2: what this process wrote is signed before it lets go of the vault. */
     if (v->store && v->heads && v->audit_sk) {
         cu_err ignored = {0};
@@ -270,6 +273,7 @@ void cu_vault_close(cu_vault *v)
     pthread_cond_destroy(&v->commit_cond);
     cu_policy_cache_free(v->policies);
     pthread_mutex_destroy(&v->sweep_lock);
+    pthread_mutex_destroy(&v->erase_lock);
     cu_auth_state_free(v->auth);
     cu_cache_close(v);
     free(v);

@@ -127,6 +127,13 @@ enum stmt_id {
     S_RESEAL_USER_TOTP,
     S_RESEAL_USER_PENDING,
     S_DATA_KEY_DESTROY,
+    S_ERASE_QUEUE,
+    S_ERASE_DEQUEUE,
+    S_ERASING,
+    S_ERASE_BLIND_BATCH,
+    S_ERASE_RECORDS_BATCH,
+    S_ERASE_LIST,
+    S_T_ERASURES_DELETE,
     S__COUNT
 };
 
@@ -194,6 +201,17 @@ cu_rc sq_one(sqlite_store *s, sqlite3_stmt *st, row_reader fn, void *row, cu_err
 cu_rc sq_w_audit_head_check(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_w_lease_take(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_w_lease_release(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* Erasure (sqlite_erase.c, P-DSR-4). sq_erase_queue queues the erasure of a subject whose key
+ * KEY_DELETE has just destroyed, and sq_w_erase_rows applies CU_OP_ERASE_ROWS, both inside
+ * apply()'s transaction with s->lock held; sq_erasure_list is the store's erasure_list. */
+cu_rc sq_erase_queue(sqlite_store *s, cu_id tenant, cu_id subject, cu_err *err);
+cu_rc sq_erase_dequeue(sqlite_store *s, cu_id tenant, cu_id subject, cu_err *err);
+cu_rc sq_w_erase_rows(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, size_t limit,
+                      cu_store_erasure **out, size_t *n, cu_err *err);
+/* Migration 11: queues every subject an older build left without its key (an erasure cut
+ * short), in the migration's transaction. */
+cu_rc sq_erase_fill(sqlite_store *s, cu_err *err);
 /* Takes the exclusive flock on the database's lock file (custos.db: custos.lock beside it),
  * into *fd (-1 when a test build shares the database: CUSTOS_TEST_SHARED_DB=1). CU_ERR_CONFLICT if
  * another process holds it. Release with sq_dir_unlock (-1 is a no-op). */

@@ -152,6 +152,10 @@ FWD(consent_list,
     (r, t, sub, purpose, out, n, err))
 FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
+FWD(erasure_list,
+    (cu_store * s, cu_id t, cu_id sub, size_t limit, cu_store_erasure **out, size_t *n,
+     cu_err *err),
+    (r, t, sub, limit, out, n, err))
 FWD(session_get, (cu_store * s, const uint8_t h[32], cu_store_session *out, cu_err *err),
     (r, h, out, err))
 
@@ -194,6 +198,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .subject_state = p_subject_state,
     .consent_list = p_consent_list,
     .hold_list = p_hold_list,
+    .erasure_list = p_erasure_list,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

@@ -32,6 +32,11 @@
 
 /* Self-contained: whatever its number, canon_fill() runs right after it (migrate()). */
 static const char migration_canon[] = "ALTER TABLE audit_log ADD COLUMN canon BLOB;";
+/* Likewise: sq_erase_fill() runs right after it (migrate()). */
+static const char migration_erasures[] =
+    "CREATE TABLE erasures("
+    "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;";
 
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
@@ -163,6 +168,11 @@ static const char *const migrations[] = {
     /* 9 -> 10: each audit entry's canonical encoding, the bytes its hash is over, so that verify
      * hashes what it reads (issue 17); canon_fill() gives every older entry its own. */
     migration_canon,
+
+    /* 10 -> 11: the erasure queue (P-DSR-4): a subject whose key is destroyed is hidden from
+     * every read until its rows are deleted, in batches, in the background (sqlite_erase.c);
+     * sq_erase_fill() queues the subjects an older build left without their key. */
+    migration_erasures,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -265,10 +275,10 @@ static cu_rc canon_fill(sqlite_store *s, cu_err *err)
 static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
 {
     static const char *const bump[] = {
-        "PRAGMA user_version = 1", "PRAGMA user_version = 2", "PRAGMA user_version = 3",
-        "PRAGMA user_version = 4", "PRAGMA user_version = 5", "PRAGMA user_version = 6",
-        "PRAGMA user_version = 7", "PRAGMA user_version = 8", "PRAGMA user_version = 9",
-        "PRAGMA user_version = 10",
+        "PRAGMA user_version = 1",  "PRAGMA user_version = 2",  "PRAGMA user_version = 3",
+        "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
+        "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
+        "PRAGMA user_version = 10", "PRAGMA user_version = 11",
     };
     int version = 0;
     cu_rc rc;
@@ -286,6 +296,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         rc = sq_exec_ddl(s, migrations[version], err, "migrate schema");
         if (rc == CU_OK && migrations[version] == migration_canon)
             rc = canon_fill(s, err);
+        if (rc == CU_OK && migrations[version] == migration_erasures)
+            rc = sq_erase_fill(s, err);
         if (rc == CU_OK)
             rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
         if (rc == CU_OK)
@@ -415,6 +427,7 @@ const cu_store_ops cu_store_sqlite = {
     .close = sq_close,
     .apply = sq_apply,
     .commit_stats = sq_commit_stats,
+    .erasure_list = sq_erasure_list,
     .audit_head = sq_audit_head,
     .audit_key_get = sq_audit_key_get,
     .policy_grant_get = sq_policy_grant_get,

@@ -38,6 +38,14 @@
 /* The subject of record ?2 (NULL: the tenant's own record, or none). */
 #define RECORD_SUBJECT                                                                             \
     "(SELECT r.subject_id FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
+/*
+ * P-DSR-4: whether subject S of tenant ?1 is being erased: its key is destroyed and its rows not
+ * all deleted yet (the erasures queue, sqlite_erase.c). Every read of subjects, records and index
+ * entries hides such a subject and what is its, as if deleted already. A point probe of the
+ * queue's primary key, empty but for erasures under way.
+ */
+#define ERASING(S)                                                                                 \
+    "EXISTS (SELECT 1 FROM erasures e WHERE e.tenant_id = ?1 AND e.subject_id = " S ")"
 #define LOGIN_FRESH "(?3 >= window_start + ?4 OR (locked_until > 0 AND ?3 >= locked_until))"
 
 const char *const sq_stmt_sql[S__COUNT] = {
@@ -82,9 +90,9 @@ const char *const sq_stmt_sql[S__COUNT] = {
                                        " IN (SELECT record_id FROM records WHERE tenant_id = ?1"
                                        " AND subject_id = ?2)",
     [S_SUBJECT_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND subject_id = ?",
-    [S_SUBJECT_GET] =
-        "SELECT tenant_id, subject_id, key_version, created_at, profile,"
-        " restricted, last_activity FROM subjects WHERE tenant_id = ? AND subject_id = ?",
+    [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
+                      " restricted, last_activity FROM subjects WHERE tenant_id = ?1"
+                      " AND subject_id = ?2 AND NOT " ERASING("?2"),
     [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
                      " key_version, created_at, updated_at, doc, version)"
                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -96,9 +104,11 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
                      " created_at, updated_at, doc, version FROM records"
-                     " WHERE tenant_id = ? AND record_id = ?",
-    [S_RECORD_BY_SUBJECT] = "SELECT record_id FROM records WHERE tenant_id = ? AND"
-                            " subject_id = ? ORDER BY created_at, record_id",
+                     " WHERE tenant_id = ?1 AND record_id = ?2"
+                     " AND NOT " ERASING("records.subject_id"),
+    [S_RECORD_BY_SUBJECT] =
+        "SELECT record_id FROM records WHERE tenant_id = ?1"
+        " AND subject_id = ?2 AND NOT " ERASING("?2") " ORDER BY created_at, record_id",
     [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ? AND record_id = ?",
     [S_FIELD_PUT] = "INSERT INTO record_fields(tenant_id, record_id, field, ct) VALUES(?,?,?,?)",
     [S_FIELDS_GET] = "SELECT field, ct FROM record_fields WHERE tenant_id = ? AND record_id = ?"
@@ -106,8 +116,12 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
                     " VALUES(?,?,?,?,?)",
     [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ? AND owner_id = ?",
-    [S_BLIND_FIND] = "SELECT owner_id FROM blind_index WHERE tenant_id = ? AND scope = ? AND"
-                     " digest = ? ORDER BY owner_id",
+    /* An owner is a subject or a record; either is hidden while its subject is erased. */
+    [S_BLIND_FIND] = "SELECT owner_id FROM blind_index b WHERE tenant_id = ?1 AND scope = ?2"
+                     " AND digest = ?3 AND NOT EXISTS (SELECT 1 FROM erasures e"
+                     " WHERE e.tenant_id = ?1 AND e.subject_id IN (b.owner_id, (SELECT"
+                     " r.subject_id FROM records r WHERE r.tenant_id = ?1"
+                     " AND r.record_id = b.owner_id))) ORDER BY owner_id",
     [S_COLLECTION_PUT] = "INSERT INTO collections(tenant_id, name, spec) VALUES(?1,?2,?3)"
                          " ON CONFLICT(tenant_id, name) DO UPDATE SET spec = ?3",
     [S_COLLECTION_GET] = "SELECT spec FROM collections WHERE tenant_id = ? AND name = ?",
@@ -220,7 +234,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
                         " AND s.subject_id = records.subject_id AND s.last_activity > ?4))",
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
                       " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
-                      " ORDER BY record_id LIMIT ?3",
+                      " AND NOT " ERASING("records.subject_id") " ORDER BY record_id LIMIT ?3",
     /* The export's pages (sq_record_page): a subject's records in the order of
      * S_RECORD_BY_SUBJECT (its index), or the tenant's own by id (the primary key; the unary +
      * keeps the planner off the subject index, which would sort every own record per page). */
@@ -233,10 +247,10 @@ const char *const sq_stmt_sql[S__COUNT] = {
                           " created_at, updated_at, doc, version FROM records"
                           " WHERE tenant_id = ?1 AND record_id > ?2 AND +subject_id IS NULL"
                           " ORDER BY record_id LIMIT ?3",
-    [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects WHERE tenant_id = ?1 AND subject_id > ?2"
-                      " ORDER BY subject_id LIMIT ?3",
-    [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?"
-                        " AND subject_id = ?",
+    [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects s WHERE tenant_id = ?1 AND subject_id > ?2"
+                      " AND NOT " ERASING("s.subject_id") " ORDER BY subject_id LIMIT ?3",
+    [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?1"
+                        " AND subject_id = ?2 AND NOT " ERASING("?2"),
     /* P-RET-5, checked inside the write transaction that would change the data, so no hold
      * placed meanwhile is missed: a tenant-wide hold, one on the record, or one on its subject
      * (a hold on a record names the record's subject too). */
@@ -304,6 +318,25 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SESSION_PURGE_ALL] = "DELETE FROM sessions WHERE expires_at <= ?",
     [S_USER_SESSIONS_END] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
                             " AND token_hash <> ?",
+    /* P-DSR-4, erasure: queued with its key's destruction, a subject's rows go in batches of
+     * its oldest records (the records_by_subject index), then the subject (sqlite_erase.c). */
+    [S_ERASE_QUEUE] = "INSERT OR IGNORE INTO erasures(tenant_id, subject_id) SELECT ?1, ?2"
+                      " WHERE EXISTS (SELECT 1 FROM subjects WHERE tenant_id = ?1"
+                      " AND subject_id = ?2)",
+    [S_ERASE_DEQUEUE] = "DELETE FROM erasures WHERE tenant_id = ? AND subject_id = ?",
+    [S_ERASING] = "SELECT " ERASING("?2"),
+    [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id IN"
+                            " (SELECT record_id FROM records WHERE tenant_id = ?1"
+                            " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
+    /* Their fields go with them (ON DELETE CASCADE). */
+    [S_ERASE_RECORDS_BATCH] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id IN"
+                              " (SELECT record_id FROM records WHERE tenant_id = ?1"
+                              " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
+    [S_ERASE_LIST] = "SELECT e.tenant_id, e.subject_id, (SELECT count(*) FROM records r"
+                     " WHERE r.tenant_id = e.tenant_id AND r.subject_id = e.subject_id)"
+                     " FROM erasures e WHERE (e.tenant_id, e.subject_id) > (?1, ?2)"
+                     " ORDER BY e.tenant_id, e.subject_id LIMIT ?3",
+    [S_T_ERASURES_DELETE] = "DELETE FROM erasures WHERE tenant_id = ?",
 };
 
 cu_rc sq_db_error(sqlite_store *s, int src, cu_err *err, const char *what)

@@ -370,7 +370,11 @@ static cu_rc w_key_delete(sqlite_store *s, const cu_store_op *op, cu_err *err)
         sqlite3_bind_int(st, 2, (int)op->u.key_del.kind);
         sq_bind_id(st, 3, op->u.key_del.owner_id);
     }
-    return sq_run(s, st, err, "destroy key");
+    rc = sq_run(s, st, err, "destroy key");
+    /* P-DSR-4: from this commit on the subject is hidden, its rows deleted later. */
+    if (rc == CU_OK && op->u.key_del.kind == CU_KEY_SUBJECT)
+        rc = sq_erase_queue(s, op->u.key_del.tenant_id, op->u.key_del.owner_id, err);
+    return rc;
 }
 
 static cu_rc w_subject_put(sqlite_store *s, const cu_store_op *op, cu_err *err)
@@ -408,6 +412,8 @@ static cu_rc w_subject_delete(sqlite_store *s, const cu_store_op *op, cu_err *er
     if (rc == CU_OK)
         rc =
             run_pair(s, S_SUBJECT_DELETE, op->u.del.tenant_id, op->u.del.id, err, "delete subject");
+    if (rc == CU_OK)
+        rc = sq_erase_dequeue(s, op->u.del.tenant_id, op->u.del.id, err);
     return rc;
 }
 
@@ -594,8 +600,9 @@ static cu_rc w_tenant_close(sqlite_store *s, const cu_store_op *op, cu_err *err)
 static cu_rc w_tenant_shred(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     static const enum stmt_id shred_ids[] = {
-        S_T_BLIND_DELETE,    S_T_FIELDS_DELETE, S_T_RECORDS_DELETE,     S_T_CONSENTS_DELETE,
-        S_T_SUBJECTS_DELETE, S_T_HOLDS_DELETE,  S_T_COLLECTIONS_DELETE, S_T_KEYS_DELETE};
+        S_T_BLIND_DELETE,       S_T_FIELDS_DELETE,   S_T_RECORDS_DELETE,
+        S_T_CONSENTS_DELETE,    S_T_SUBJECTS_DELETE, S_T_HOLDS_DELETE,
+        S_T_COLLECTIONS_DELETE, S_T_KEYS_DELETE,     S_T_ERASURES_DELETE};
     cu_rc rc;
 
     if ((rc = refuse_held(s, S_HELD_TENANT, op->u.del.tenant_id, 0, "the tenant's data", err)) !=
@@ -861,6 +868,7 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_AUDIT_HEAD_CHECK] = sq_w_audit_head_check,
     [CU_OP_LEASE_TAKE] = sq_w_lease_take,
     [CU_OP_LEASE_RELEASE] = sq_w_lease_release,
+    [CU_OP_ERASE_ROWS] = sq_w_erase_rows,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -154,6 +154,12 @@ void cu_store_commit_stats(cu_store *s, cu_commit_stats *out)
     s->ops->commit_stats(s, out);
 }
 
+cu_rc cu_store_erasure_list(cu_store *s, cu_id after_tenant, cu_id after_subject, size_t limit,
+                            cu_store_erasure **out, size_t *n, cu_err *err)
+{
+    return s->ops->erasure_list(s, after_tenant, after_subject, limit, out, n, err);
+}
+
 cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
                            cu_err *err)
 {

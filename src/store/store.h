@@ -198,6 +198,14 @@ typedef struct cu_audit_row {
     int agrees; /* 0: a column differs from the encoding */
 } cu_audit_row;
 
+/* A subject whose erasure is under way (P-DSR-4): its key is destroyed, its rows not all
+ * deleted yet (erasure_list). */
+typedef struct cu_store_erasure {
+    cu_id tenant_id;
+    cu_id subject_id;
+    uint64_t records; /* its records still stored */
+} cu_store_erasure;
+
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
     CU_OP_TENANT_PUT,      /* tenant: insert */
@@ -206,11 +214,14 @@ typedef enum cu_store_op_type {
     CU_OP_KEY_REWRAP,      /* key: new wrapping of an existing version; a no-op if the key
                               was destroyed meanwhile, so a rotation never resurrects it */
     CU_OP_KEY_DELETE,      /* key: every version of (tenant, kind, owner); a subject key:
-                              CU_ERR_LEGAL_HOLD if a hold covers the subject */
+                              CU_ERR_LEGAL_HOLD if a hold covers the subject, else the
+                              subject's erasure is queued in the same transaction (P-DSR-4:
+                              from then on every read hides it, until ERASE_ROWS ends it) */
     CU_OP_SUBJECT_PUT,     /* subject: insert or replace */
     CU_OP_SUBJECT_DELETE,  /* del: the subject, its records (with their fields and blind index
-                              entries), its consent ledger and its own blind index entries;
-                              CU_ERR_LEGAL_HOLD if held */
+                              entries), its consent ledger, its own blind index entries and its
+                              place in the erasure queue; CU_ERR_LEGAL_HOLD if held (unless its
+                              key is gone) */
     CU_OP_RECORD_PUT,      /* record: insert, with its fields; CU_ERR_EXISTS if the id is taken */
     CU_OP_RECORD_REPLACE,  /* record: new document and fields of an existing record;
                               CU_ERR_NOT_FOUND if it was deleted meanwhile, CU_ERR_LEGAL_HOLD
@@ -293,6 +304,12 @@ typedef enum cu_store_op_type {
                                 CU_ERR_CONFLICT (one sweeper at a time, docs/store.md) */
     CU_OP_LEASE_RELEASE,     /* lease (name, holder): frees the lease if holder still holds it;
                                 nothing otherwise */
+    CU_OP_ERASE_ROWS,        /* erase (tenant_id, subject_id, limit): the rows of a subject whose
+                                erasure is queued (KEY_DELETE of its key), else
+                                CU_ERR_NOT_FOUND: up to limit of its records, oldest first, with
+                                their fields and index entries; limit 0: all that are left, then
+                                its own index entries, consent ledger and row, and its place in
+                                the queue. Unreadable data is not held: no hold refuses it */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -409,6 +426,11 @@ typedef struct cu_store_op {
             int64_t now;      /* unix seconds */
             int64_t expires_at;
         } lease; /* LEASE_TAKE, LEASE_RELEASE */
+        struct {
+            cu_id tenant_id;
+            cu_id subject_id;
+            uint32_t limit; /* records; 0: the rest, and the subject itself */
+        } erase; /* ERASE_ROWS */
     } u;
 } cu_store_op;
 
@@ -416,7 +438,10 @@ typedef struct cu_store cu_store;
 
 /* A backend. Every function returns CU_OK or an error with err set; CU_ERR_NOT_FOUND when a
  * single-object read finds nothing; CU_ERR_EXISTS when a batch breaks a uniqueness rule (the
- * whole batch is then rolled back). Functions are safe to call from several threads. */
+ * whole batch is then rolled back). Functions are safe to call from several threads.
+ * P-DSR-4: a subject whose erasure is queued is hidden from every read of subjects, records
+ * and index entries (subject_get, subject_state, subject_ids, record_get, record_ids_by_subject,
+ * record_meta_list, blind_find), with its records and their entries, as if already deleted. */
 typedef struct cu_store_ops {
     const char *name;
     cu_rc (*open)(const char *target, cu_store **out, cu_err *err);
@@ -472,6 +497,11 @@ typedef struct cu_store_ops {
     cu_rc (*hold_list)(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
     /* Commit latency since open (the whole transaction, fsync included). */
     void (*commit_stats)(cu_store *s, cu_commit_stats *out);
+    /* Up to limit subjects whose erasure is queued, ordered by (tenant, subject) after
+     * (after_tenant, after_subject), each with the number of its records left. Caller frees
+     * *out. */
+    cu_rc (*erasure_list)(cu_store *s, cu_id after_tenant, cu_id after_subject, size_t limit,
+                          cu_store_erasure **out, size_t *n, cu_err *err);
 
     /* Master key check values, ordered by version. Caller frees *out. */
     cu_rc (*master_list)(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
@@ -575,6 +605,8 @@ cu_rc cu_store_consent_list(cu_store *s, cu_id tenant, cu_id subject, const char
                             cu_store_consent **out, size_t *n, cu_err *err);
 cu_rc cu_store_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
 void cu_store_commit_stats(cu_store *s, cu_commit_stats *out);
+cu_rc cu_store_erasure_list(cu_store *s, cu_id after_tenant, cu_id after_subject, size_t limit,
+                            cu_store_erasure **out, size_t *n, cu_err *err);
 cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
                            cu_err *err);
 cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);

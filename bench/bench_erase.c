@@ -1,0 +1,262 @@
+/*
+ * bench_erase.c: what erasing a subject costs the caller, by the number of its records
+ * (issue 17, item 5: "unreadable in under 5 ms at any size; the rows deleted in the
+ * background").
+ *
+ * For each size N, a subject gets N records of 225 bytes with one sealed, blind-indexed field:
+ * one written by cu_record_put, the others copied from it by SQL (new ids, same ciphertext), as
+ * the erasure sees them; then the WAL is checkpointed, so each erasure starts from the same
+ * state. Two ways, REPS times each, each time a fresh subject in the same vault:
+ *   inline      cu_subject_erase without the vault's erasure thread: it returns once the key is
+ *               gone and every row deleted (what the API answered after before issue 17);
+ *   background  with the erasure thread (cu_vault_erase_start, as `custos serve` runs): the
+ *               answer, then the time until the thread has deleted the last row.
+ * Baseline: one durable commit of one row in bare SQLite (WAL, synchronous=FULL), the median
+ * of 200 in the same run, since the machine is shared and noisy.
+ *
+ * Built against a tree without the erasure thread (no CU_ERASE_BATCH), it measures inline only:
+ * the "before" figures of the same sizes.
+ *
+ * usage: bench_erase [N ...]   (default 10 1000 10000 100000)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "custos.h"
+
+#define REPS 5
+#define BASE_COMMITS 200
+
+static const char doc[] = "{\"name\":\"Ada Lovelace\",\"title\":\"Analyst\",\"dept\":\"Engines\","
+                          "\"ssn\":\"123-45-6789\",\"notes\":\"Prefers email; met at the 1843 "
+                          "conference about the analytical engine and its notes on Bernoulli "
+                          "numbers.\",\"city\":\"London\",\"country\":\"GB\"}";
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const cu_err *err)
+{
+    fprintf(stderr, "bench_erase: %s: %s\n", what, err ? err->msg : "failed");
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return v[n / 2];
+}
+
+/* The median seconds of one durable one-row commit in bare SQLite, in dir. */
+static double sqlite_commit(const char *dir)
+{
+    char path[600];
+    unsigned char blob[420];
+    double t[BASE_COMMITS];
+    sqlite3_stmt *ins;
+    sqlite3 *db;
+
+    snprintf(path, sizeof(path), "%s/baseline.db", dir);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("sqlite open", NULL);
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE t(id INTEGER PRIMARY KEY, doc BLOB)",
+                 NULL, NULL, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO t(doc) VALUES(?)", -1, &ins, NULL);
+    memset(blob, 0xab, sizeof(blob));
+    for (int i = 0; i < BASE_COMMITS; i++) {
+        double t0 = now();
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        sqlite3_bind_blob(ins, 1, blob, sizeof(blob), SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            die("sqlite insert", NULL);
+        sqlite3_reset(ins);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        t[i] = now() - t0;
+    }
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return median(t, BASE_COMMITS);
+}
+
+static void sql(sqlite3 *db, const char *text)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "bench_erase: sql: %s\n", msg ? msg : "?");
+        exit(1);
+    }
+}
+
+/* A subject with n records: one put through the vault, n - 1 copies of it by SQL. */
+static cu_id subject_with(cu_vault *v, cu_id tenant, sqlite3 *db, int n, int serial)
+{
+    char ext[32], text[1400];
+    cu_subject_in in = {.external_id = ext, .email = "ada@example.com"};
+    cu_err err = {0};
+    cu_id s, r;
+
+    snprintf(ext, sizeof(ext), "bench-%d", serial);
+    if (cu_subject_create(v, NULL, tenant, &in, &s, &err) != CU_OK ||
+        cu_record_put(v, NULL, tenant, "employees", s, doc, strlen(doc), &r, &err) != CU_OK)
+        die("setup", &err);
+    snprintf(text, sizeof(text),
+             "BEGIN;"
+             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+             " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+             " created_at, updated_at, doc, anonymized, version) SELECT tenant_id,"
+             " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
+             " doc, anonymized, version FROM records, k WHERE record_id = %2$lld;"
+             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+             " INSERT INTO record_fields SELECT tenant_id, record_id + i, field, ct"
+             " FROM record_fields, k WHERE record_id = %2$lld;"
+             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+             " INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id + i, uniq"
+             " FROM blind_index, k WHERE owner_id = %2$lld;"
+             "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);",
+             n - 1, (long long)r);
+    if (n > 1)
+        sql(db, text);
+    return s;
+}
+
+/* Whether s's erasure is still queued: its queue entry goes with its last rows (one probe, so
+ * that the polling costs the eraser nothing), or else whether it has records at all. */
+static long long pending(sqlite3 *db, cu_id s)
+{
+    sqlite3_stmt *st;
+    long long n = -1;
+
+#ifdef CU_ERASE_BATCH
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM erasures WHERE subject_id = ?", -1, &st, NULL);
+#else
+    sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM records WHERE subject_id = ?)", -1, &st,
+                       NULL);
+#endif
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)s);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static long long records_of(sqlite3 *db, cu_id s)
+{
+    sqlite3_stmt *st;
+    long long n = -1;
+
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM records WHERE subject_id = ?", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)s);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Times erasures of subjects with n records: the answer (answer[i]) and, with the erasure
+ * thread, until the rows are gone (gone[i]). */
+static void run(cu_vault *v, cu_id tenant, sqlite3 *db, int n, int background, double *answer,
+                double *gone)
+{
+    static int serial;
+    cu_err err = {0};
+
+    for (int i = 0; i < REPS; i++) {
+        cu_id s = subject_with(v, tenant, db, n, ++serial);
+        double t0 = now();
+        if (cu_subject_erase(v, NULL, tenant, s, &err) != CU_OK)
+            die("erase", &err);
+        answer[i] = now() - t0;
+        gone[i] = answer[i];
+        if (!background)
+            continue;
+        while (pending(db, s) > 0)
+            usleep(500);
+        gone[i] = now() - t0;
+        if (records_of(db, s) != 0)
+            die("records left after the erasure", NULL);
+    }
+}
+
+static void report(int n, const char *how, double *answer, double *gone, double base)
+{
+    double a = median(answer, REPS), g = median(gone, REPS);
+
+    printf("%7d records  %-10s  answer %9.2f ms (%6.1f commits)  rows gone %9.2f ms\n", n, how,
+           a * 1e3, a / base, g * 1e3);
+}
+
+int main(int argc, char **argv)
+{
+    static const int defaults[] = {10, 1000, 10000, 100000};
+    char dir[] = "/tmp/custos-bench-erase-XXXXXX", data[600], path[700], cmd[800];
+    cu_field_def defs[] = {{"ssn", CU_FIELD_SENSITIVE, 1}};
+    double answer[REPS], gone[REPS], base;
+    int nsizes = argc > 1 ? argc - 1 : 4;
+    cu_vault_opts o = {0};
+    cu_vault *v = NULL;
+    cu_err err = {0};
+    sqlite3 *db = NULL;
+    cu_tenant t;
+
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    base = sqlite_commit(dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    o.data_dir = data;
+    if (cu_vault_init(&o, &err) != CU_OK || cu_vault_open(&o, &v, &err) != CU_OK)
+        die("vault", &err);
+    if (cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "bench"}, &t, &err) != CU_OK ||
+        cu_collection_define(v, NULL, t.id, "employees", defs, 1, &err) != CU_OK)
+        die("setup", &err);
+    snprintf(path, sizeof(path), "%s/custos.db", data);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("sqlite open", NULL);
+    sqlite3_busy_timeout(db, 10000);
+    printf("custos erase benchmark: %d erasures per figure (median); bare SQLite durable commit "
+           "%.2f ms (median of %d)\n",
+           REPS, base * 1e3, BASE_COMMITS);
+    for (int k = 0; k < nsizes; k++) {
+        int n = argc > 1 ? atoi(argv[k + 1]) : defaults[k];
+        if (n < 1)
+            n = 1;
+        run(v, t.id, db, n, 0, answer, gone);
+        report(n, "inline", answer, gone, base);
+#ifdef CU_ERASE_BATCH
+        /* The erasure thread, started and stopped around each size. */
+        cu_vault_close(v);
+        if (cu_vault_open(&o, &v, &err) != CU_OK || cu_vault_erase_start(v, &err) != CU_OK)
+            die("vault", &err);
+        run(v, t.id, db, n, 1, answer, gone);
+        report(n, "background", answer, gone, base);
+        cu_vault_close(v);
+        if (cu_vault_open(&o, &v, &err) != CU_OK)
+            die("vault", &err);
+#endif
+    }
+    sqlite3_close(db);
+    cu_vault_close(v);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return 0;
+}

@@ -1,0 +1,272 @@
+/*
+ * erase.c: the rows of an erased subject, deleted after the erasure (P-DSR-4).
+ *
+ * An erasure (subject.c) is one small durable transaction: the subject's key destroyed, which
+ * the store answers by queueing the subject's erasure in the same transaction and hiding the
+ * subject, its records and their index entries from every read from then on. What is left is
+ * ciphertext under a key that no longer exists; this file deletes it: a subject's oldest
+ * CU_ERASE_BATCH records (with their fields and index entries) per transaction, then the subject
+ * itself with a "subject.erase_rows" audit entry in the same transaction as its last rows.
+ *
+ * The queue is in the database, so the work survives a crash: whoever comes next finishes it,
+ * the vault's erasure thread (cu_vault_erase_start: `custos serve`), the sweep, or a second
+ * erasure of the same subject. Without the thread, an erasure deletes its rows before it
+ * returns, as it did before the queue. Two workers on one subject (a second server, the sweep
+ * beside the thread) do no harm: the store refuses the last step to all but one
+ * (CU_ERR_NOT_FOUND once the subject has left the queue), so one entry records it.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "erase_int.h"
+#include "util.h"
+
+/* Erasures listed per store read. */
+#define ERASE_PAGE 64
+/* The thread looks at the queue this often unwoken (another server's erasures), and again this
+ * long after a failure. */
+#define ERASE_IDLE_SECONDS 60
+#define ERASE_RETRY_SECONDS 5
+
+struct cu_eraser {
+    pthread_t th;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    atomic_int stop; /* read between batches without the lock */
+    int work;        /* woken: an erasure was queued */
+};
+
+static const cu_ctx eraser_ctx = {.actor = "eraser", .purpose = "erasure", .flags = CU_CTX_LOCAL};
+
+static int stopped(const atomic_int *stop)
+{
+    return stop != NULL && atomic_load(stop);
+}
+
+static void report_add(cu_erase_report *rep, size_t subjects, uint64_t records)
+{
+    if (rep == NULL)
+        return;
+    rep->subjects += subjects;
+    rep->records += records;
+    rep->batches++;
+}
+
+/* One queued subject's rows, e->records of them, in batches; the last with its audit entry.
+ * Returns early, leaving it queued, once *stop is set. */
+static cu_rc erase_one(cu_vault *v, const cu_ctx *ctx, const cu_store_erasure *e,
+                       const atomic_int *stop, cu_erase_report *rep, cu_err *err)
+{
+    uint64_t left = e->records;
+    cu_store_op op;
+    cu_audit_in a;
+    cu_rc rc;
+
+    memset(&op, 0, sizeof(op));
+    op.type = CU_OP_ERASE_ROWS;
+    op.u.erase.tenant_id = e->tenant_id;
+    op.u.erase.subject_id = e->subject_id;
+    op.u.erase.limit = CU_ERASE_BATCH;
+    for (; left > CU_ERASE_BATCH; left -= CU_ERASE_BATCH) {
+        if (stopped(stop))
+            return CU_OK;
+        if ((rc = cu_commit(v, ctx, &op, 1, NULL, 0, err)) != CU_OK)
+            return rc == CU_ERR_NOT_FOUND ? CU_OK : rc; /* finished by another worker */
+        report_add(rep, 0, CU_ERASE_BATCH);
+    }
+    /* The rest (a record written as the key went may make it a few more), and the subject. */
+    op.u.erase.limit = 0;
+    cu_audit_in_set(&a, e->tenant_id, "subject.erase_rows", "subject:%llu",
+                    (unsigned long long)e->subject_id);
+    if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK)
+        report_add(rep, 1, left);
+    return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
+}
+
+/* Every queued erasure, page by page; stops at the first error or once *stop is set. Called
+ * with v->erase_lock held. */
+static cu_rc erase_queue(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop,
+                         cu_erase_report *rep, cu_err *err)
+{
+    cu_id after_tenant = 0, after_subject = 0;
+    cu_rc rc = CU_OK;
+
+    for (;;) {
+        cu_store_erasure *list = NULL;
+        size_t n = 0;
+        if ((rc = cu_store_erasure_list(v->store, after_tenant, after_subject, ERASE_PAGE, &list,
+                                        &n, err)) != CU_OK)
+            return rc;
+        for (size_t i = 0; i < n && rc == CU_OK && !stopped(stop); i++)
+            rc = erase_one(v, ctx, &list[i], stop, rep, err);
+        if (n > 0) {
+            after_tenant = list[n - 1].tenant_id;
+            after_subject = list[n - 1].subject_id;
+        }
+        free(list);
+        if (rc != CU_OK || n < ERASE_PAGE || stopped(stop))
+            return rc;
+    }
+}
+
+/* One deleter at a time in this process: the thread, the sweep, an inline erasure. Another
+ * process's deleters do no harm either, only work twice. */
+static cu_rc erase_all(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop, cu_erase_report *rep,
+                       cu_err *err)
+{
+    cu_rc rc;
+
+    pthread_mutex_lock(&v->erase_lock);
+    rc = erase_queue(v, ctx, stop, rep, err);
+    pthread_mutex_unlock(&v->erase_lock);
+    return rc;
+}
+
+/* The queue entry of one subject, if any (found 0 if none). */
+static cu_rc queue_entry(cu_vault *v, cu_id tenant, cu_id subject, cu_store_erasure *out,
+                         int *found, cu_err *err)
+{
+    cu_store_erasure *list = NULL;
+    size_t n = 0;
+    cu_rc rc;
+
+    *found = 0;
+    if (subject == 0)
+        return CU_OK;
+    /* The first entry at or after (tenant, subject): ids are above 0, so subject - 1 is below. */
+    rc = cu_store_erasure_list(v->store, tenant, subject - 1, 1, &list, &n, err);
+    if (rc == CU_OK && n == 1 && list[0].tenant_id == tenant && list[0].subject_id == subject) {
+        *out = list[0];
+        *found = 1;
+    }
+    free(list);
+    return rc;
+}
+
+cu_rc cu_erase_queued(cu_vault *v, cu_id tenant, cu_id subject, int *queued, cu_err *err)
+{
+    cu_store_erasure e;
+
+    return queue_entry(v, tenant, subject, &e, queued, err);
+}
+
+static void wake(struct cu_eraser *e)
+{
+    pthread_mutex_lock(&e->m);
+    e->work = 1;
+    pthread_cond_signal(&e->c);
+    pthread_mutex_unlock(&e->m);
+}
+
+cu_rc cu_erase_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
+{
+    cu_store_erasure e;
+    int found;
+    cu_rc rc;
+
+    if (v->eraser != NULL) {
+        wake(v->eraser);
+        return CU_OK;
+    }
+    pthread_mutex_lock(&v->erase_lock);
+    if ((rc = queue_entry(v, tenant, subject, &e, &found, err)) == CU_OK && found)
+        rc = erase_one(v, ctx, &e, NULL, NULL, err);
+    pthread_mutex_unlock(&v->erase_lock);
+    return rc;
+}
+
+cu_rc cu_erase_pending(cu_vault *v, const cu_ctx *ctx, cu_erase_report *rep, cu_err *err)
+{
+    if (rep != NULL)
+        memset(rep, 0, sizeof(*rep));
+    return erase_all(v, ctx != NULL ? ctx : &eraser_ctx, NULL, rep, err);
+}
+
+/* Waits until woken, stopped, or seconds have passed; called and returns with e->m held. */
+static void nap(struct cu_eraser *e, int seconds)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    while (!e->work && !atomic_load(&e->stop) && pthread_cond_timedwait(&e->c, &e->m, &until) == 0)
+        ;
+}
+
+/* The erasure thread: the whole queue at start (what a crash or a vault without the thread
+ * left), then whenever woken, and every ERASE_IDLE_SECONDS. A failure is tried again later:
+ * the rows are unreadable and hidden meanwhile. */
+static void *erase_loop(void *arg)
+{
+    cu_vault *v = arg;
+    struct cu_eraser *e = v->eraser;
+    int seconds = ERASE_IDLE_SECONDS;
+
+    pthread_mutex_lock(&e->m);
+    e->work = 1;
+    while (!atomic_load(&e->stop)) {
+        cu_err err = {0};
+        if (!e->work) {
+            nap(e, seconds);
+            e->work = 1; /* woken or not: look at the queue */
+            continue;
+        }
+        e->work = 0;
+        pthread_mutex_unlock(&e->m);
+        seconds = erase_all(v, &eraser_ctx, &e->stop, NULL, &err) == CU_OK ? ERASE_IDLE_SECONDS
+                                                                           : ERASE_RETRY_SECONDS;
+        pthread_mutex_lock(&e->m);
+    }
+    pthread_mutex_unlock(&e->m);
+    return NULL;
+}
+
+cu_rc cu_vault_erase_start(cu_vault *v, cu_err *err)
+{
+    struct cu_eraser *e;
+    sigset_t all, old;
+    int started;
+
+    if (v->eraser != NULL)
+        return CU_OK;
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&e->m, NULL);
+    pthread_cond_init(&e->c, NULL);
+    atomic_init(&e->stop, 0);
+    v->eraser = e;
+    /* The thread takes no signal: they stay the program's (`custos serve` waits for SIGTERM). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    started = pthread_create(&e->th, NULL, erase_loop, v) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
+        v->eraser = NULL;
+        pthread_mutex_destroy(&e->m);
+        pthread_cond_destroy(&e->c);
+        free(e);
+        return cu_err_set(err, CU_ERR_NOMEM, "could not start the erasure thread");
+    }
+    return CU_OK;
+}
+
+void cu_erase_stop(cu_vault *v)
+{
+    struct cu_eraser *e = v->eraser;
+
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&e->m);
+    atomic_store(&e->stop, 1);
+    pthread_cond_signal(&e->c);
+    pthread_mutex_unlock(&e->m);
+    pthread_join(e->th, NULL);
+    v->eraser = NULL;
+    pthread_mutex_destroy(&e->m);
+    pthread_cond_destroy(&e->c);
+    free(e);
+}

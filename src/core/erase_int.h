@@ -1,0 +1,19 @@
+/*
+ * erase_int.h: what erase.c offers subject.c (P-DSR-4) and the vault's close (vault.c).
+ */
+#ifndef CU_ERASE_INT_H
+#define CU_ERASE_INT_H
+
+#include "core_int.h"
+
+/* The rows of one subject whose key was destroyed (its erasure queued by the store): deleted
+ * now, in batches of CU_ERASE_BATCH records, the last one committed with the subject's
+ * "subject.erase_rows" entry under ctx; CU_OK if no erasure of it is queued (any more). If the
+ * vault's erasure thread runs, it is woken instead and this returns at once. */
+cu_rc cu_erase_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+/* Whether the erasure of the subject is queued: its key destroyed, its rows not all gone. */
+cu_rc cu_erase_queued(cu_vault *v, cu_id tenant, cu_id subject, int *queued, cu_err *err);
+/* Stops the vault's erasure thread, if any, between two batches; what is left stays queued. */
+void cu_erase_stop(cu_vault *v);
+
+#endif
