@@ -1364,6 +1364,95 @@ static void test_database_file_is_private(void **state)
     assert_int_equal(st.st_mode & 077, 0);
 }
 
+/* Issue 17, item 2: the pool's writer never checkpoints inside a commit; its checkpoint thread
+ * does, once the WAL has grown past its threshold, and the WAL then restarts instead of growing
+ * with every write. The explicit checkpoint still empties it (P-DSR-4). */
+#define CKPT_BATCHES 60
+#define CKPT_PER_BATCH 25
+#define CKPT_SPEC 3500
+
+static off_t wal_size(const char *db)
+{
+    char wal[600];
+    struct stat st;
+
+    snprintf(wal, sizeof(wal), "%s-wal", db);
+    return stat(wal, &st) == 0 ? st.st_size : 0;
+}
+
+/* Writes CKPT_BATCHES commits of CKPT_PER_BATCH collections of CKPT_SPEC bytes each: more
+ * than 1,000 WAL pages. */
+static void ckpt_write(cu_store *s, int round)
+{
+    static char spec[CKPT_SPEC + 1];
+    cu_store_op ops[CKPT_PER_BATCH];
+    char names[CKPT_PER_BATCH][32];
+    cu_err err = {0};
+
+    memset(spec, 'x', CKPT_SPEC);
+    for (int b = 0; b < CKPT_BATCHES; b++) {
+        memset(ops, 0, sizeof(ops));
+        for (int i = 0; i < CKPT_PER_BATCH; i++) {
+            snprintf(names[i], sizeof(names[i]), "c%d-%d-%d", round, b, i);
+            ops[i].type = CU_OP_COLLECTION_PUT;
+            ops[i].u.collection.tenant_id = 1;
+            ops[i].u.collection.name = names[i];
+            ops[i].u.collection.spec = spec;
+        }
+        if (cu_store_apply(s, ops, CKPT_PER_BATCH, &err) != CU_OK)
+            fail_msg("apply: %s", err.msg);
+    }
+}
+
+/* Waits until the checkpoint thread has been idle for 300 ms (it caught up with the writes). */
+static void ckpt_settle(cu_store *s)
+{
+    uint64_t runs = cu_store_sqlite_wal_checkpoints(s);
+
+    for (int quiet = 0, i = 0; quiet < 30 && i < 1000; i++) {
+        uint64_t now;
+        usleep(10000);
+        now = cu_store_sqlite_wal_checkpoints(s);
+        quiet = now == runs ? quiet + 1 : 0;
+        runs = now;
+    }
+}
+
+static void test_sqlite_pool_checkpoints_the_wal_off_the_commit_path(void **state)
+{
+    sfx *f = *state;
+    cu_store_op t = tenant_op(1, "ckpt");
+    cu_err err = {0};
+    off_t after_first;
+    const off_t written = (off_t)CKPT_BATCHES * CKPT_PER_BATCH * CKPT_SPEC;
+
+    assert_int_equal(cu_store_apply(f->s, &t, 1, &err), CU_OK);
+    assert_int_equal(cu_store_sqlite_wal_checkpoints(f->s), 0);
+    ckpt_write(f->s, 1);
+    for (int i = 0; i < 1000 && cu_store_sqlite_wal_checkpoints(f->s) == 0; i++)
+        usleep(10000);
+    assert_true(cu_store_sqlite_wal_checkpoints(f->s) >= 1);
+    ckpt_settle(f->s);
+    after_first = wal_size(f->path);
+    assert_true(after_first > 0);
+    /* As much again: the WAL restarts from its start after a checkpoint, so it does not hold
+     * both rounds. */
+    ckpt_write(f->s, 2);
+    assert_true(wal_size(f->path) < after_first + written / 2);
+    /* A single connection keeps SQLite's own checkpoint and has no thread. */
+    {
+        cu_store *one = NULL;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/one.db", f->dir);
+        assert_int_equal(cu_store_sqlite_open_single(path, &one, &err), CU_OK);
+        assert_int_equal(cu_store_sqlite_wal_checkpoints(one), 0);
+        cu_store_close(one);
+    }
+    /* P-DSR-4: the explicit checkpoint, serialized with the thread's, truncates the WAL. */
+    assert_int_equal(cu_store_checkpoint(f->s, &err), CU_OK);
+    assert_int_equal(wal_size(f->path), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
 
 int main(void)
@@ -1400,6 +1489,7 @@ int main(void)
         T(test_newer_schema_is_refused),
         T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),
+        T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
     };
     int failed = 0;
 
