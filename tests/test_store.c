@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "audit_canon.h"
+#include "sqlite_int.h"
 #include "store_sqlite.h"
 #include "th.h"
 #include "util.h"
@@ -1221,6 +1222,22 @@ static void sql_at(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* The first column of the first row of a query on the database at path (-1: no row). */
+static long long sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
 static void test_migration_from_previous_schema_version(void **state)
 {
     sfx *f = *state;
@@ -1238,20 +1255,21 @@ static void test_migration_from_previous_schema_version(void **state)
     cu_store_hold *holds = NULL;
     size_t nholds = 0;
     int found = 0, ckpts = 0;
-    int prev = cu_store_sqlite_schema_version() - 1;
+    /* Version 9, the last before each audit entry's encoding (10); then the index drop (11). */
+    int prev = 9;
     cu_store_op audit = {0};
     row_seen rows;
     uint8_t canon[CU_AUDIT_CANON_MAX];
-    char path7[600], path8[600];
+    char path7[600], path8[600], path10[600];
 
-    assert_true(prev >= 1);
+    assert_true(prev < cu_store_sqlite_schema_version());
     snprintf(path, sizeof(path), "%s/old.db", f->dir);
     /* A data directory written by the previous version. */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, &t, 1, &err), CU_OK);
     old->ops->close(old);
-    /* The previous schema lacks the newest column (version 10: each audit entry's canonical
-     * encoding): the append that stores one fails there. An entry written as that version
+    /* Version 9 lacks the column of version 10 (each audit entry's canonical encoding): the
+     * append that stores one fails there. An entry written as that version
      * wrote it gets its encoding from its columns when the schema is upgraded. */
     assert_int_equal(cu_store_sqlite_open_at(path, prev, &old, &err), CU_OK);
     audit.type = CU_OP_AUDIT_APPEND;
@@ -1310,6 +1328,16 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(rows.len, cu_audit_encode(&audit.u.audit, canon));
     assert_memory_equal(rows.canon, canon, rows.len);
     cur->ops->close(cur);
+    /* Version 11: audit_by_time, which version 10 has, is gone. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
+                                     " WHERE name = 'audit_by_time'"),
+                     0);
+    snprintf(path10, sizeof(path10), "%s/old10.db", f->dir);
+    assert_int_equal(cu_store_sqlite_open_at(path10, 10, &old, &err), CU_OK);
+    old->ops->close(old);
+    assert_int_equal(sql_count(path10, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE name = 'audit_by_time'"),
+                     1);
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -1453,6 +1481,58 @@ static void test_sqlite_pool_checkpoints_the_wal_off_the_commit_path(void **stat
     assert_int_equal(wal_size(f->path), 0);
 }
 
+/* Issue 17, item 2: no index that no statement uses, since every index costs each insert of its
+ * table a B-tree insert of its own. Each index of the schema appears in the query plan of one of
+ * the backend's statements (sq_stmt_sql), or keeps a uniqueness rule (a UNIQUE index, or one
+ * SQLite made for a UNIQUE or PRIMARY KEY constraint). */
+static int index_used(sqlite3 *db, const char *index)
+{
+    char sql[8192];
+    int used = 0;
+
+    for (int i = 0; i < S__COUNT && !used; i++) {
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sq_stmt_sql[i]);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+            fail_msg("statement %d: %s", i, sqlite3_errmsg(db));
+        while (!used && sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            char needle[128];
+            snprintf(needle, sizeof(needle), "INDEX %s ", index);
+            used = detail != NULL && strstr(detail, needle) != NULL;
+        }
+        sqlite3_finalize(st);
+    }
+    return used;
+}
+
+static void test_sqlite_every_index_serves_a_statement(void **state)
+{
+    sfx *f = *state;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int checked = 0;
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT m.name, (SELECT \"unique\" FROM pragma_index_list("
+                                        "m.tbl_name) WHERE name = m.name) FROM sqlite_master m"
+                                        " WHERE m.type = 'index'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (sqlite3_column_int(st, 1) != 0)
+            continue; /* a uniqueness rule */
+        if (!index_used(db, name))
+            fail_msg("index %s serves no statement", name);
+        checked++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(checked >= 4);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
 
 int main(void)
@@ -1490,6 +1570,7 @@ int main(void)
         T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),
         T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
+        T(test_sqlite_every_index_serves_a_statement),
     };
     int failed = 0;
 

@@ -163,6 +163,13 @@ static const char *const migrations[] = {
     /* 9 -> 10: each audit entry's canonical encoding, the bytes its hash is over, so that verify
      * hashes what it reads (issue 17); canon_fill() gives every older entry its own. */
     migration_canon,
+
+    /* 10 -> 11: no index that no statement uses (issue 17, item 2). audit_by_time(tenant_id,
+     * at) served none: the prune's bound (S_AUDIT_BEFORE, max(seq) with at < ?) walks the primary
+     * key back from the newest entry, and a time-filtered list pages by seq; yet every audit
+     * entry, so every audited read and write, paid one more B-tree insert for it.
+     * tests/test_store.c checks that every index serves a statement or a uniqueness rule. */
+    "DROP INDEX IF EXISTS audit_by_time;",
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -265,10 +272,10 @@ static cu_rc canon_fill(sqlite_store *s, cu_err *err)
 static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
 {
     static const char *const bump[] = {
-        "PRAGMA user_version = 1", "PRAGMA user_version = 2", "PRAGMA user_version = 3",
-        "PRAGMA user_version = 4", "PRAGMA user_version = 5", "PRAGMA user_version = 6",
-        "PRAGMA user_version = 7", "PRAGMA user_version = 8", "PRAGMA user_version = 9",
-        "PRAGMA user_version = 10",
+        "PRAGMA user_version = 1",  "PRAGMA user_version = 2",  "PRAGMA user_version = 3",
+        "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
+        "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
+        "PRAGMA user_version = 10", "PRAGMA user_version = 11",
     };
     int version = 0;
     cu_rc rc;
