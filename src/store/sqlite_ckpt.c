@@ -5,10 +5,11 @@
  * committing connection: with group commit that is the leader, and every request of the group
  * and of the queue behind it waits for it. The pool turns it off on its writer
  * (sqlite3_wal_hook replaces it) and leaves the work to a thread of its own with a connection
- * of its own: the writer's hook only notes the WAL's size after each commit and, past
+ * of its own: the writer's hook only notes the WAL's size after each commit and, at
  * CKPT_FRAMES, wakes the thread, which runs a PASSIVE checkpoint (it never waits for a reader
  * or the writer, and never blocks them: pages still in use stay in the WAL for the next turn).
- * The WAL then restarts from its beginning at the writer's next commit, as with SQLite's own.
+ * If the WAL has not restarted by CKPT_FRAMES_HARD, the writer copies what is left itself
+ * (the frames since the thread's checkpoint), and it restarts at the next commit.
  *
  * Only one checkpoint runs at a time in a process: the explicit TRUNCATE checkpoint
  * (cu_store_checkpoint, P-DSR-4) takes run_lock too, since a second checkpointer on the same
@@ -19,40 +20,47 @@
 #include "sqlite_int.h"
 #include "util.h"
 
-/* WAL frames (pages) after which a checkpoint is due: SQLite's default autocheckpoint. */
+/* WAL frames (pages) after which the thread checkpoints: SQLite's default autocheckpoint. */
 #define CKPT_FRAMES 1000
-/* The WAL restarts only after a checkpoint that caught up with the last commit; under writes
- * without a pause the thread may trail behind for a while. Past this many frames (about 32 MB)
- * the writer checkpoints inside its commit again, as SQLite would, so the WAL stays bounded. */
-#define CKPT_FRAMES_HARD (8 * CKPT_FRAMES)
+/* The WAL restarts from its beginning only at a commit that finds it wholly checkpointed, and
+ * under steady writes the thread's checkpoint always trails the newest commits. So past this
+ * many frames the writer checkpoints inside its commit, as SQLite would: only the frames since
+ * the thread's checkpoint are left to copy, and the WAL restarts at the next commit. Without
+ * that the WAL would not restart, and a hook waking the thread at every commit past
+ * CKPT_FRAMES would cost a checkpoint (and its fsync) per commit. */
+#define CKPT_FRAMES_HARD (2 * CKPT_FRAMES)
 
 struct sq_ckpt {
     sqlite3 *db; /* the thread's own connection */
     pthread_t thread;
-    pthread_mutex_t lock; /* guards due, stop */
+    pthread_mutex_t lock; /* guards due, woken, stop, runs */
     pthread_cond_t cond;
     int due, stop;
+    int woken;                /* the thread was woken since the WAL last restarted */
     pthread_mutex_t run_lock; /* held while a checkpoint runs, by the thread or sq_ckpt_run */
-    uint64_t runs;            /* background checkpoints run, under lock */
+    uint64_t runs;            /* background checkpoints run */
 };
 
-/* The writer's WAL hook, after each commit, on the committing thread: wakes the checkpointer
- * once the WAL holds CKPT_FRAMES frames; checkpoints itself only past CKPT_FRAMES_HARD (busy
- * if the thread is at it: then the thread catches up, or the next commit tries again). */
+/* The writer's WAL hook, after each commit, on the committing thread. Wakes the thread once
+ * per filling of the WAL, at CKPT_FRAMES; checkpoints itself at CKPT_FRAMES_HARD (busy if the
+ * thread is at it: the next commit tries again). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     sq_ckpt *c = arg;
 
-    if (frames >= CKPT_FRAMES_HARD)
+    if (frames >= CKPT_FRAMES_HARD) {
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    else if (frames >= CKPT_FRAMES) {
-        pthread_mutex_lock(&c->lock);
-        if (!c->due) {
-            c->due = 1;
-            pthread_cond_signal(&c->cond);
-        }
-        pthread_mutex_unlock(&c->lock);
+        return SQLITE_OK;
     }
+    pthread_mutex_lock(&c->lock);
+    if (frames < CKPT_FRAMES)
+        c->woken = 0; /* the WAL restarted */
+    else if (!c->woken) {
+        c->woken = 1;
+        c->due = 1;
+        pthread_cond_signal(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
     return SQLITE_OK;
 }
 
