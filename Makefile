@@ -114,8 +114,9 @@ build/bench/%: bench/%.c libcustos.a
 
 # Every benchmark; bench/http.sh also runs build/bench/bench_sqlite_commit, its baseline.
 bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
-		build/bench/bench_sqlite_commit custos
+		build/bench/bench_sqlite_commit build/bench/bench_bytes custos
 	build/bench/bench_core
+	build/bench/bench_bytes
 	build/bench/bench_audit
 	build/bench/bench_policy
 	bench/http.sh
