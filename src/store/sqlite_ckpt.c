@@ -15,6 +15,7 @@
  * (cu_store_checkpoint, P-DSR-4) takes run_lock too, since a second checkpointer on the same
  * database is refused with SQLITE_BUSY at once rather than waited for.
  */
+#include <signal.h>
 #include <stdlib.h>
 
 #include "sqlite_int.h"
@@ -88,6 +89,21 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+/* Starts the thread with every signal blocked: a process-directed signal (the server's
+ * SIGTERM, which it takes by sigwait) must never land on a thread of the store, where its
+ * default action would end the process. The caller's mask is restored. */
+static int start_thread(sq_ckpt *c)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&c->thread, NULL, ckpt_main, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 cu_rc sq_ckpt_start(const char *path, sqlite_store *w, sq_ckpt **out, cu_err *err)
 {
     sq_ckpt *c = calloc(1, sizeof(*c));
@@ -112,7 +128,7 @@ cu_rc sq_ckpt_start(const char *path, sqlite_store *w, sq_ckpt **out, cu_err *er
                         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
         goto out;
     }
-    if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+    if (start_thread(c) != 0) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "could not start the checkpoint thread");
         goto out;
     }
