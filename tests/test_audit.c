@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1281,6 +1282,111 @@ static void test_group_commit_max_1_is_one_commit_per_request(void **state)
     free(ids);
 }
 
+/* Issue 17, item 1: each waiter is woken by its own group's leader. A group whose commit fails
+ * (here the audit append, so every request fails alone too) answers every member with the
+ * store's error, CU_ERR_IO (503 at the API): none is left waiting, none acknowledged (P-AUD-3). */
+typedef struct failer {
+    cu_vault *v;
+    cu_id tenant;
+    int n, io, other;
+} failer;
+
+static void *fail_loop(void *p)
+{
+    failer *w = p;
+
+    for (int i = 0; i < w->n; i++) {
+        cu_id id = 0;
+        cu_err err = {0};
+        cu_rc rc = cu_record_put(w->v, &CTX, w->tenant, "notes", 0, "{\"n\":1}", 7, &id, &err);
+        if (rc == CU_ERR_IO)
+            w->io++;
+        else
+            w->other++;
+    }
+    return NULL;
+}
+
+static void test_P_AUD_3_failed_group_answers_every_member(void **state)
+{
+    fx *f = *state;
+    pthread_t th[GC_THREADS];
+    failer w[GC_THREADS];
+    cu_commit_stats before, after;
+    const long long t = sqlid(f->tenant);
+    long long records = sql_intf(f->data, "SELECT count(*) FROM records WHERE tenant_id = %lld", t);
+    long long entries = sql_intf(f->data, "SELECT count(*) FROM audit_log");
+    cu_id *ids = NULL;
+    int n;
+
+    cu_vault_commit_stats(f->v, &before);
+    setenv("CUSTOS_FAULT", "audit.append", 1);
+    for (int i = 0; i < GC_THREADS; i++) {
+        w[i] = (failer){.v = f->v, .tenant = f->tenant, .n = 30};
+        assert_int_equal(pthread_create(&th[i], NULL, fail_loop, &w[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].io, 30);
+        assert_int_equal(w[i].other, 0);
+    }
+    unsetenv("CUSTOS_FAULT");
+    cu_vault_commit_stats(f->v, &after);
+    assert_int_equal(after.requests - before.requests, GC_THREADS * 30);
+    assert_true(after.groups - before.groups < after.requests - before.requests);
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM records WHERE tenant_id = %lld", t),
+                     records);
+    assert_int_equal(sql_intf(f->data, "SELECT count(*) FROM audit_log"), entries);
+    /* The heads the failed groups touched were dropped: the next groups chain and verify. */
+    n = concurrent_puts(f, GC_THREADS, 20, &ids);
+    assert_int_equal(n, GC_THREADS * 20);
+    check_puts(f, ids, n);
+    free(ids);
+}
+
+/* The periodic signing of chain tails takes the heads to itself as a round of the queue of its
+ * own (as_leader), between groups handed the lead one to the next: it neither waits for the
+ * queue to empty nor lets a group change a head under it (P-AUD-2). */
+typedef struct signer {
+    cu_vault *v;
+    atomic_int *stop;
+    int rounds;
+    cu_rc rc;
+} signer;
+
+static void *sign_loop(void *p)
+{
+    signer *s = p;
+
+    while (!atomic_load(s->stop) && s->rc == CU_OK) {
+        cu_err err = {0};
+        size_t nsigned = 0;
+        s->rc = cu_audit_sign_tails(s->v, 0, &nsigned, &err);
+        s->rounds++;
+    }
+    return NULL;
+}
+
+static void test_P_AUD_2_tails_signed_between_groups(void **state)
+{
+    fx *f = *state;
+    atomic_int stop = 0;
+    signer sg = {.v = f->v, .stop = &stop};
+    pthread_t st;
+    cu_id *ids = NULL;
+    int n;
+
+    assert_int_equal(pthread_create(&st, NULL, sign_loop, &sg), 0);
+    n = concurrent_puts(f, GC_THREADS, 40, &ids);
+    atomic_store(&stop, 1);
+    pthread_join(st, NULL);
+    assert_int_equal(sg.rc, CU_OK);
+    assert_true(sg.rounds > 0);
+    assert_int_equal(n, GC_THREADS * 40);
+    check_puts(f, ids, n); /* every entry once, and the chain with its checkpoints verifies */
+    free(ids);
+}
+
 static char *read_policy(const char *path, size_t *len)
 {
     char *text = NULL;
@@ -1385,6 +1491,8 @@ int main(void)
         T(test_group_commit_concurrent_puts_are_durable_and_audited_once),
         T(test_group_commit_concurrent_updates_share_commits),
         T(test_group_commit_max_1_is_one_commit_per_request),
+        T(test_P_AUD_3_failed_group_answers_every_member),
+        T(test_P_AUD_2_tails_signed_between_groups),
     };
     int failed = cmocka_run_group_tests_name("audit: tamper evidence", tamper, golden_setup,
                                              golden_teardown);

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "audit_canon.h"
+#include "sqlite_int.h"
 #include "store_sqlite.h"
 #include "th.h"
 #include "util.h"
@@ -1401,6 +1402,22 @@ static void sql_at(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* The first column of the first row of a query on the database at path (-1: no row). */
+static long long sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
 static void test_migration_from_previous_schema_version(void **state)
 {
     sfx *f = *state;
@@ -1418,16 +1435,13 @@ static void test_migration_from_previous_schema_version(void **state)
     cu_store_hold *holds = NULL;
     size_t nholds = 0;
     int found = 0, ckpts = 0;
-    int prev = cu_store_sqlite_schema_version() - 1;
-    int prev_canon = 9; /* the version before the audit entries' encodings */
+    int prev_canon = 9; /* the version before the audit entries' encodings (10) */
     cu_store_op audit = {0};
     row_seen rows;
     uint8_t canon[CU_AUDIT_CANON_MAX];
-    char path7[600], path8[600];
+    char path7[600], path8[600], path10[600];
 
-    assert_true(prev >= 1);
-    /* The previous version (10) lacks the erasure queue: test_erasure_queue_migration. */
-    assert_int_equal(prev, 10);
+    assert_true(prev_canon < cu_store_sqlite_schema_version());
     snprintf(path, sizeof(path), "%s/old.db", f->dir);
     /* A data directory written by an earlier version. */
     assert_int_equal(cu_store_sqlite_open_at(path, prev_canon, &old, &err), CU_OK);
@@ -1493,6 +1507,16 @@ static void test_migration_from_previous_schema_version(void **state)
     assert_int_equal(rows.len, cu_audit_encode(&audit.u.audit, canon));
     assert_memory_equal(rows.canon, canon, rows.len);
     cur->ops->close(cur);
+    /* Version 12: audit_by_time, which version 10 has, is gone. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
+                                     " WHERE name = 'audit_by_time'"),
+                     0);
+    snprintf(path10, sizeof(path10), "%s/old10.db", f->dir);
+    assert_int_equal(cu_store_sqlite_open_at(path10, 10, &old, &err), CU_OK);
+    old->ops->close(old);
+    assert_int_equal(sql_count(path10, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE name = 'audit_by_time'"),
+                     1);
 }
 
 /* Version 11, the erasure queue (P-DSR-4): a subject an older build left without its key (an
@@ -1591,6 +1615,147 @@ static void test_database_file_is_private(void **state)
     assert_int_equal(st.st_mode & 077, 0);
 }
 
+/* Issue 17, item 2: the pool's writer never checkpoints inside a commit; its checkpoint thread
+ * does, once the WAL has grown past its threshold, and the WAL then restarts instead of growing
+ * with every write. The explicit checkpoint still empties it (P-DSR-4). */
+#define CKPT_BATCHES 60
+#define CKPT_PER_BATCH 25
+#define CKPT_SPEC 3500
+
+static off_t wal_size(const char *db)
+{
+    char wal[600];
+    struct stat st;
+
+    snprintf(wal, sizeof(wal), "%s-wal", db);
+    return stat(wal, &st) == 0 ? st.st_size : 0;
+}
+
+/* Writes CKPT_BATCHES commits of CKPT_PER_BATCH collections of CKPT_SPEC bytes each: more
+ * than 1,000 WAL pages. */
+static void ckpt_write(cu_store *s, int round)
+{
+    static char spec[CKPT_SPEC + 1];
+    cu_store_op ops[CKPT_PER_BATCH];
+    char names[CKPT_PER_BATCH][32];
+    cu_err err = {0};
+
+    memset(spec, 'x', CKPT_SPEC);
+    for (int b = 0; b < CKPT_BATCHES; b++) {
+        memset(ops, 0, sizeof(ops));
+        for (int i = 0; i < CKPT_PER_BATCH; i++) {
+            snprintf(names[i], sizeof(names[i]), "c%d-%d-%d", round, b, i);
+            ops[i].type = CU_OP_COLLECTION_PUT;
+            ops[i].u.collection.tenant_id = 1;
+            ops[i].u.collection.name = names[i];
+            ops[i].u.collection.spec = spec;
+        }
+        if (cu_store_apply(s, ops, CKPT_PER_BATCH, &err) != CU_OK)
+            fail_msg("apply: %s", err.msg);
+    }
+}
+
+/* Waits until the checkpoint thread has been idle for 300 ms (it caught up with the writes). */
+static void ckpt_settle(cu_store *s)
+{
+    uint64_t runs = cu_store_sqlite_wal_checkpoints(s);
+
+    for (int quiet = 0, i = 0; quiet < 30 && i < 1000; i++) {
+        uint64_t now;
+        usleep(10000);
+        now = cu_store_sqlite_wal_checkpoints(s);
+        quiet = now == runs ? quiet + 1 : 0;
+        runs = now;
+    }
+}
+
+static void test_sqlite_pool_checkpoints_the_wal_off_the_commit_path(void **state)
+{
+    sfx *f = *state;
+    cu_store_op t = tenant_op(1, "ckpt");
+    cu_err err = {0};
+    off_t after_first;
+    const off_t written = (off_t)CKPT_BATCHES * CKPT_PER_BATCH * CKPT_SPEC;
+
+    assert_int_equal(cu_store_apply(f->s, &t, 1, &err), CU_OK);
+    assert_int_equal(cu_store_sqlite_wal_checkpoints(f->s), 0);
+    ckpt_write(f->s, 1);
+    for (int i = 0; i < 1000 && cu_store_sqlite_wal_checkpoints(f->s) == 0; i++)
+        usleep(10000);
+    assert_true(cu_store_sqlite_wal_checkpoints(f->s) >= 1);
+    ckpt_settle(f->s);
+    after_first = wal_size(f->path);
+    assert_true(after_first > 0);
+    /* As much again: the WAL restarts from its start after a checkpoint, so it does not hold
+     * both rounds. */
+    ckpt_write(f->s, 2);
+    assert_true(wal_size(f->path) < after_first + written / 2);
+    /* A single connection keeps SQLite's own checkpoint and has no thread. */
+    {
+        cu_store *one = NULL;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/one.db", f->dir);
+        assert_int_equal(cu_store_sqlite_open_single(path, &one, &err), CU_OK);
+        assert_int_equal(cu_store_sqlite_wal_checkpoints(one), 0);
+        cu_store_close(one);
+    }
+    /* P-DSR-4: the explicit checkpoint, serialized with the thread's, truncates the WAL. */
+    assert_int_equal(cu_store_checkpoint(f->s, &err), CU_OK);
+    assert_int_equal(wal_size(f->path), 0);
+}
+
+/* Issue 17, item 2: no index that no statement uses, since every index costs each insert of its
+ * table a B-tree insert of its own. Each index of the schema appears in the query plan of one of
+ * the backend's statements (sq_stmt_sql), or keeps a uniqueness rule (a UNIQUE index, or one
+ * SQLite made for a UNIQUE or PRIMARY KEY constraint). */
+static int index_used(sqlite3 *db, const char *index)
+{
+    char sql[8192];
+    int used = 0;
+
+    for (int i = 0; i < S__COUNT && !used; i++) {
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sq_stmt_sql[i]);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+            fail_msg("statement %d: %s", i, sqlite3_errmsg(db));
+        while (!used && sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            char needle[128];
+            snprintf(needle, sizeof(needle), "INDEX %s ", index);
+            used = detail != NULL && strstr(detail, needle) != NULL;
+        }
+        sqlite3_finalize(st);
+    }
+    return used;
+}
+
+static void test_sqlite_every_index_serves_a_statement(void **state)
+{
+    sfx *f = *state;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int checked = 0;
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT m.name, (SELECT \"unique\" FROM pragma_index_list("
+                                        "m.tbl_name) WHERE name = m.name) FROM sqlite_master m"
+                                        " WHERE m.type = 'index'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (sqlite3_column_int(st, 1) != 0)
+            continue; /* a uniqueness rule */
+        if (!index_used(db, name))
+            fail_msg("index %s serves no statement", name);
+        checked++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(checked >= 4);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
 
 int main(void)
@@ -1630,6 +1795,8 @@ int main(void)
         T(test_newer_schema_is_refused),
         T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),
+        T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
+        T(test_sqlite_every_index_serves_a_statement),
     };
     int failed = 0;
 

@@ -6,11 +6,13 @@
  *
  * Group commit without a thread of its own: a caller queues its request; if no commit is
  * running it becomes the leader, takes the whole queue, chains the audit entries (each
- * tenant's head is cached here, so no read sits on the write path), commits them all at once
- * and wakes every waiter. Callers that arrive meanwhile queue up and form the next group, so
- * groups grow with load and nobody waits for a timer. Nothing is acknowledged before its group
- * is durable. If a group fails, each request is retried alone, so one request's error (a taken
- * external id) never fails the others.
+ * tenant's head is cached here, so no read sits on the write path) and commits them all at
+ * once. Callers that arrive meanwhile queue up and form the next group, so groups grow with
+ * load and nobody waits for a timer. Each request waits on a condition of its own: the leader
+ * hands the lead to the oldest queued request, then wakes its own group's members and no one
+ * else (a broadcast woke every waiter of every group, to find most of them not done).
+ * Nothing is acknowledged before its group is durable. If a group fails, each request is
+ * retried alone, so one request's error (a taken external id) never fails the others.
  *
  * Several processes may write one database (docs/store.md), so a cached head can be stale: a
  * group names the head it chains onto for each tenant (CU_OP_AUDIT_HEAD_CHECK), which the store
@@ -30,9 +32,13 @@ struct cu_commit_req {
     size_t nops;
     cu_audit_entry *entries;
     size_t nentries;
+    /* A round that runs a function with the heads to itself instead (as_leader), or NULL. */
+    cu_rc (*fn)(cu_vault *v, void *arg, cu_err *err);
+    void *arg;
     cu_rc rc;
     cu_err err;
-    int done;
+    pthread_cond_t cond; /* signalled when done, or when handed the lead */
+    int lead, done;      /* under commit_lock */
     struct cu_commit_req *next;
 };
 
@@ -334,12 +340,88 @@ out:
     free(g.undo);
 }
 
+/* Takes the leader's round off the queue, self at its head: self alone if it runs a function
+ * (as_leader), else up to group_max requests, none of them a function's. Under commit_lock. */
+static struct cu_commit_req *take_round(cu_vault *v, int *count)
+{
+    struct cu_commit_req *batch = v->queue, *r = batch, *tail = batch;
+
+    *count = 0;
+    do {
+        tail = r;
+        r = r->next;
+        (*count)++;
+    } while (r != NULL && batch->fn == NULL && r->fn == NULL && *count < v->group_max);
+    v->queue = r;
+    if (r == NULL)
+        v->queue_tail = NULL;
+    tail->next = NULL;
+    return batch;
+}
+
+/* One leader's round, by self at the head of the queue, called and returning under
+ * commit_lock: commits its group (or runs its function), hands the lead to the next queued
+ * request, then wakes the group's members, each on its own condition: no other waiter wakes. */
+static void lead(cu_vault *v, struct cu_commit_req *self)
+{
+    struct cu_commit_req *batch, *r, *next;
+    int count;
+
+    batch = take_round(v, &count);
+    pthread_mutex_unlock(&v->commit_lock);
+    if (self->fn != NULL)
+        self->rc = self->fn(v, self->arg, &self->err);
+    else
+        run_group(v, batch);
+    pthread_mutex_lock(&v->commit_lock);
+    if (self->fn == NULL) {
+        v->groups++;
+        v->grouped += (uint64_t)count;
+    }
+    self->lead = 0;
+    if (v->queue != NULL) { /* the next round's leader: the oldest waiter */
+        v->queue->lead = 1;
+        pthread_cond_signal(&v->queue->cond);
+    } else
+        v->committing = 0;
+    for (r = batch; r != NULL; r = next) {
+        next = r->next;
+        r->done = 1; /* r may return once the lock is free: not touched after */
+        if (r != self)
+            pthread_cond_signal(&r->cond);
+    }
+}
+
+/* Queues req and returns once it is done: led by itself when no round is running or when the
+ * previous leader hands it the lead, else woken by the leader of its group. */
+static void enqueue_wait(cu_vault *v, struct cu_commit_req *req)
+{
+    pthread_cond_init(&req->cond, NULL);
+    pthread_mutex_lock(&v->commit_lock);
+    if (v->queue_tail)
+        v->queue_tail->next = req;
+    else
+        v->queue = req;
+    v->queue_tail = req;
+    if (!v->committing) { /* then the queue was empty: req is its head */
+        v->committing = 1;
+        req->lead = 1;
+    }
+    while (!req->done) {
+        if (req->lead)
+            lead(v, req);
+        else
+            pthread_cond_wait(&req->cond, &v->commit_lock);
+    }
+    pthread_mutex_unlock(&v->commit_lock);
+    pthread_cond_destroy(&req->cond);
+}
+
 cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n,
                 const cu_audit_in *audit, size_t naudit, cu_err *err)
 {
     cu_audit_entry entries[CU_AUDIT_PER_COMMIT];
-    struct cu_commit_req req = {0}, *batch, *r, *tail;
-    int count;
+    struct cu_commit_req req = {0};
 
     if (naudit > CU_AUDIT_PER_COMMIT)
         return cu_err_set(err, CU_ERR_INVALID, "too many audit entries in one commit");
@@ -349,38 +431,7 @@ cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n
     req.nops = n;
     req.entries = entries;
     req.nentries = naudit;
-    pthread_mutex_lock(&v->commit_lock);
-    if (v->queue_tail)
-        v->queue_tail->next = &req;
-    else
-        v->queue = &req;
-    v->queue_tail = &req;
-    while (!req.done) {
-        if (v->committing) {
-            pthread_cond_wait(&v->commit_cond, &v->commit_lock);
-            continue;
-        }
-        /* Lead: take up to GROUP_MAX requests off the queue. */
-        v->committing = 1;
-        batch = v->queue;
-        for (r = batch, tail = batch, count = 0; r != NULL && count < v->group_max;
-             tail = r, r = r->next, count++)
-            ;
-        v->queue = r;
-        if (r == NULL)
-            v->queue_tail = NULL;
-        tail->next = NULL;
-        pthread_mutex_unlock(&v->commit_lock);
-        run_group(v, batch);
-        pthread_mutex_lock(&v->commit_lock);
-        for (r = batch; r != NULL; r = r->next)
-            r->done = 1;
-        v->groups++;
-        v->grouped += (uint64_t)count;
-        v->committing = 0;
-        pthread_cond_broadcast(&v->commit_cond);
-    }
-    pthread_mutex_unlock(&v->commit_lock);
+    enqueue_wait(v, &req);
     cu_cache_after_commit(v, ops, n); /* also on failure: it may be ambiguous */
     if (req.rc != CU_OK && err != NULL)
         *err = req.err;
@@ -389,24 +440,17 @@ cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n
 
 /* --- the tail of each chain ------------------------------------------------------------------ */
 
-/* Runs fn with the heads to itself: as a group's leader does, so no group changes them
+/* Runs fn with the heads to itself: queued as a round of its own, so no group changes them
  * meanwhile. */
 static cu_rc as_leader(cu_vault *v, cu_rc (*fn)(cu_vault *, void *, cu_err *), void *arg,
                        cu_err *err)
 {
-    cu_rc rc;
+    struct cu_commit_req req = {.fn = fn, .arg = arg};
 
-    pthread_mutex_lock(&v->commit_lock);
-    while (v->committing)
-        pthread_cond_wait(&v->commit_cond, &v->commit_lock);
-    v->committing = 1;
-    pthread_mutex_unlock(&v->commit_lock);
-    rc = fn(v, arg, err);
-    pthread_mutex_lock(&v->commit_lock);
-    v->committing = 0;
-    pthread_cond_broadcast(&v->commit_cond);
-    pthread_mutex_unlock(&v->commit_lock);
-    return rc;
+    enqueue_wait(v, &req);
+    if (req.rc != CU_OK && err != NULL)
+        *err = req.err;
+    return req.rc;
 }
 
 typedef struct tails {

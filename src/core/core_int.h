@@ -42,7 +42,6 @@ struct cu_vault {
     pthread_rwlock_t key_lock;
     /* Group commit (commit.c): the queue, whether a leader is committing, the chain heads. */
     pthread_mutex_t commit_lock;
-    pthread_cond_t commit_cond;
     struct cu_commit_req *queue, *queue_tail;
     int committing;
     cu_heads *heads;    /* touched by the leader only */

@@ -216,7 +216,6 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_rwlock_init(&v->key_lock, NULL);
     pthread_mutex_init(&v->commit_lock, NULL);
-    pthread_cond_init(&v->commit_cond, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);
     pthread_mutex_init(&v->erase_lock, NULL);
     cu_strlcpy(v->dir, opts->data_dir, sizeof(v->dir));
@@ -270,7 +269,6 @@ void cu_vault_close(cu_vault *v)
     cu_secure_free(v->audit_sk);
     pthread_rwlock_destroy(&v->key_lock);
     pthread_mutex_destroy(&v->commit_lock);
-    pthread_cond_destroy(&v->commit_cond);
     cu_policy_cache_free(v->policies);
     pthread_mutex_destroy(&v->sweep_lock);
     pthread_mutex_destroy(&v->erase_lock);

@@ -218,6 +218,17 @@ cu_rc sq_erase_fill(sqlite_store *s, cu_err *err);
 cu_rc sq_dir_lock(const char *dbpath, int *fd, cu_err *err);
 void sq_dir_unlock(int fd);
 
+/* The WAL checkpoint off the commit path (sqlite_ckpt.c): a thread with its own connection to
+ * path, woken by w's WAL hook when the WAL has grown; w's autocheckpoint is off from then on.
+ * sq_ckpt_stop (NULL: a no-op) ends it before w closes. sq_ckpt_run runs w's own TRUNCATE
+ * checkpoint (sq_checkpoint) with no background one under way. sq_ckpt_runs counts the
+ * background checkpoints. */
+typedef struct sq_ckpt sq_ckpt;
+cu_rc sq_ckpt_start(const char *path, sqlite_store *w, sq_ckpt **out, cu_err *err);
+void sq_ckpt_stop(sq_ckpt *c, sqlite_store *w);
+cu_rc sq_ckpt_run(sq_ckpt *c, sqlite_store *w, cu_err *err);
+uint64_t sq_ckpt_runs(sq_ckpt *c);
+
 /* The ops of one connection, by file. */
 cu_rc sq_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
 void sq_commit_stats(cu_store *base, cu_commit_stats *out);

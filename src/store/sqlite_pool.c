@@ -6,7 +6,8 @@
  * the writer. A read that must see two tables at once takes its own snapshot (record_get).
  *
  * The pool is the vault's way into SQLite, so it also holds the data directory's flock
- * (sqlite_coord.c) from open to close: one process per SQLite data directory.
+ * (sqlite_coord.c) from open to close: one process per SQLite data directory. Its writer
+ * never checkpoints the WAL inside a commit: a thread of the pool does (sqlite_ckpt.c).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@ typedef struct pool {
     cu_store *w;
     cu_store *r[NREADERS];
     atomic_uint next;
-    int lock_fd; /* the data directory's flock, or -1 */
+    int lock_fd;   /* the data directory's flock, or -1 */
+    sq_ckpt *ckpt; /* the WAL checkpoint thread, or NULL */
 } pool;
 
 static cu_store *rd(cu_store *base)
@@ -42,6 +44,8 @@ static void p_close(cu_store *base)
 
     if (p == NULL)
         return;
+    if (p->w)
+        sq_ckpt_stop(p->ckpt, (sqlite_store *)p->w);
     for (size_t i = 0; i < NREADERS; i++)
         if (p->r[i])
             p->r[i]->ops->close(p->r[i]);
@@ -61,7 +65,7 @@ static cu_rc p_apply(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err)
 
 static cu_rc p_checkpoint(cu_store *s, cu_err *err)
 {
-    return W(s)->checkpoint(wr(s), err);
+    return sq_ckpt_run(((pool *)s)->ckpt, (sqlite_store *)wr(s), err);
 }
 
 static void p_commit_stats(cu_store *s, cu_commit_stats *out)
@@ -220,10 +224,17 @@ cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
         rc = sq_exec_ddl((sqlite_store *)p->w, "DELETE FROM leases", err, "free stale leases");
     for (size_t i = 0; rc == CU_OK && i < NREADERS; i++)
         rc = cu_store_sqlite_open_reader(path, &p->r[i], err);
+    if (rc == CU_OK)
+        rc = sq_ckpt_start(path, (sqlite_store *)p->w, &p->ckpt, err);
     if (rc != CU_OK) {
         p_close(&p->base);
         return rc;
     }
     *out = &p->base;
     return CU_OK;
+}
+
+uint64_t cu_store_sqlite_wal_checkpoints(cu_store *s)
+{
+    return s->ops == &cu_store_sqlite_pool ? sq_ckpt_runs(((pool *)s)->ckpt) : 0;
 }

@@ -173,6 +173,13 @@ static const char *const migrations[] = {
      * every read until its rows are deleted, in batches, in the background (sqlite_erase.c);
      * sq_erase_fill() queues the subjects an older build left without their key. */
     migration_erasures,
+
+    /* 11 -> 12: no index that no statement uses (issue 17, item 2). audit_by_time(tenant_id,
+     * at) served none: the prune's bound (S_AUDIT_BEFORE, max(seq) with at < ?) walks the primary
+     * key back from the newest entry, and a time-filtered list pages by seq; yet every audit
+     * entry, so every audited read and write, paid one more B-tree insert for it.
+     * tests/test_store.c checks that every index serves a statement or a uniqueness rule. */
+    "DROP INDEX IF EXISTS audit_by_time;",
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -279,6 +286,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
         "PRAGMA user_version = 10", "PRAGMA user_version = 11",
+        "PRAGMA user_version = 12",
     };
     int version = 0;
     cu_rc rc;

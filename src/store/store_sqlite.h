@@ -27,6 +27,10 @@ cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err)
 /* For migration tests: opens (creating) a SQLite store and migrates it only up to version. */
 cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err);
 
+/* How many WAL checkpoints the pool's checkpoint thread has run (sqlite_ckpt.c); 0 for a
+ * store that is not a pool. */
+uint64_t cu_store_sqlite_wal_checkpoints(cu_store *s);
+
 /* The newest schema version this build knows. */
 int cu_store_sqlite_schema_version(void);
 
