@@ -1248,7 +1248,7 @@ static void test_contract_P_DSR_4_erasure_queue_hides_and_batches(void **state)
     cu_store_op op, wide = hold_op(1, 9, 0, 0);
     cu_store_record_meta *meta = NULL;
     cu_store_subject subj = {0};
-    cu_store_record r = {0};
+    cu_store_record r = {0}, *page = NULL;
     uint8_t d[32];
     cu_id *ids = NULL;
     size_t n = 0;
@@ -1273,6 +1273,11 @@ static void test_contract_P_DSR_4_erasure_queue_hides_and_batches(void **state)
     assert_int_equal(cu_store_record_ids_by_subject(f->s, 1, 11, &ids, &n, &err), CU_OK);
     assert_int_equal(n, 0);
     free(ids);
+    /* The export's pages too, for an export that listed the subject before its erasure. */
+    assert_int_equal(cu_store_record_page(f->s, 1, 11, 0, 0, 10, SIZE_MAX, &page, &n, &err),
+                     CU_OK);
+    assert_int_equal(n, 0);
+    free(page);
     assert_int_equal(cu_store_subject_ids(f->s, 1, 0, 10, &ids, &n, &err), CU_OK);
     assert_int_equal(n, 1);
     assert_true(ids[0] == 10);

@@ -277,8 +277,10 @@ static int tenant_export(const tenant_opts *op, int argc, char **argv)
             cu_vault_close(v);
             return cli_usage("tenant", "--out names too long a path");
         }
-        if ((o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-            fprintf(stderr, "custos: could not create \"%s\": %s\n", tmp, strerror(errno));
+        /* Made here, 0600 and ours: not an existing file or a link planted in its place. */
+        if ((o.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+            fprintf(stderr, "custos: could not create \"%s\": %s%s\n", tmp, strerror(errno),
+                    errno == EEXIST ? " (left by an export that did not finish: remove it)" : "");
             cu_vault_close(v);
             return 6;
         }

@@ -90,7 +90,7 @@ static cu_rc erase_one(cu_vault *v, const cu_ctx *ctx, const cu_store_erasure *e
 /* Every queued erasure, page by page; stops at the first error or once *stop is set. Called
  * with v->erase_lock held. */
 static cu_rc erase_queue(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop,
-                         cu_erase_report *rep, cu_err *err)
+                         cu_erase_report *rep, cu_err *err, int truncate)
 {
     cu_id after_tenant = 0, after_subject = 0;
     cu_rc rc = CU_OK;
@@ -101,6 +101,12 @@ static cu_rc erase_queue(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop,
         if ((rc = cu_store_erasure_list(v->store, after_tenant, after_subject, ERASE_PAGE, &list,
                                         &n, err)) != CU_OK)
             return rc;
+        /* P-DSR-4: an erasure left by a crash may have lost the checkpoint after its key's
+         * transaction: no file keeps the key once its rows are handled. */
+        if (truncate && n > 0) {
+            truncate = 0;
+            rc = cu_store_checkpoint(v->store, err);
+        }
         for (size_t i = 0; i < n && rc == CU_OK && !stopped(stop); i++)
             rc = erase_one(v, ctx, &list[i], stop, rep, err);
         if (n > 0) {
@@ -116,12 +122,12 @@ static cu_rc erase_queue(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop,
 /* One deleter at a time in this process: the thread, the sweep, an inline erasure. Another
  * process's deleters do no harm either, only work twice. */
 static cu_rc erase_all(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop, cu_erase_report *rep,
-                       cu_err *err)
+                       cu_err *err, int truncate)
 {
     cu_rc rc;
 
     pthread_mutex_lock(&v->erase_lock);
-    rc = erase_queue(v, ctx, stop, rep, err);
+    rc = erase_queue(v, ctx, stop, rep, err, truncate);
     pthread_mutex_unlock(&v->erase_lock);
     return rc;
 }
@@ -183,7 +189,7 @@ cu_rc cu_erase_pending(cu_vault *v, const cu_ctx *ctx, cu_erase_report *rep, cu_
 {
     if (rep != NULL)
         memset(rep, 0, sizeof(*rep));
-    return erase_all(v, ctx != NULL ? ctx : &eraser_ctx, NULL, rep, err);
+    return erase_all(v, ctx != NULL ? ctx : &eraser_ctx, NULL, rep, err, 1);
 }
 
 /* Waits until woken, stopped, or seconds have passed; called and returns with e->m held. */
@@ -204,7 +210,7 @@ static void *erase_loop(void *arg)
 {
     cu_vault *v = arg;
     struct cu_eraser *e = v->eraser;
-    int seconds = ERASE_IDLE_SECONDS;
+    int seconds = ERASE_IDLE_SECONDS, first = 1;
 
     pthread_mutex_lock(&e->m);
     e->work = 1;
@@ -217,8 +223,13 @@ static void *erase_loop(void *arg)
         }
         e->work = 0;
         pthread_mutex_unlock(&e->m);
-        seconds = erase_all(v, &eraser_ctx, &e->stop, NULL, &err) == CU_OK ? ERASE_IDLE_SECONDS
-                                                                           : ERASE_RETRY_SECONDS;
+        /* The first pass finishes what a crash left: checkpoint first (erase_queue). */
+        if (erase_all(v, &eraser_ctx, &e->stop, NULL, &err, first) == CU_OK) {
+            seconds = ERASE_IDLE_SECONDS;
+            first = 0;
+        } else {
+            seconds = ERASE_RETRY_SECONDS;
+        }
         pthread_mutex_lock(&e->m);
     }
     pthread_mutex_unlock(&e->m);

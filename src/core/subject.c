@@ -403,10 +403,23 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
                                   .purpose = CU_PURPOSE_READ,
                                   .purpose_subject = is_subject_access(ctx) ? subject : 0},
                      NULL, err);
-    /* Hidden since its key went: an erasure under way, which this one finishes. */
+    /* Hidden since its key went: an erasure under way, which this one finishes, if its
+     * purpose is one the tenant may use. The checkpoint again first: the one after the key's
+     * transaction may have failed (and the erasure answered an error), and no file may keep
+     * the key once an erasure answers (P-DSR-4). */
     if (rc == CU_ERR_NOT_FOUND && cu_erase_queued(v, tenant, subject, &queued, NULL) == CU_OK &&
-        queued)
+        queued) {
+        if (!is_subject_access(ctx) &&
+            (rc = cu_preamble(v, ctx,
+                              &(cu_access){.tenant = tenant,
+                                           .use = CU_TENANT_USE_LIVE,
+                                           .purpose = CU_PURPOSE_READ},
+                              NULL, err)) != CU_OK)
+            return rc;
+        if ((rc = cu_store_checkpoint(v->store, err)) != CU_OK)
+            return rc;
         return cu_erase_subject(v, ctx, tenant, subject, err);
+    }
     if (rc != CU_OK)
         return rc;
     /* P-RET-5: a legal hold stops erasure until it is released. The store refuses the key's

@@ -241,7 +241,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RECORD_PAGE_SUBJECT] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
                               " created_at, updated_at, doc, version FROM records"
                               " WHERE tenant_id = ?1 AND subject_id = ?2"
-                              " AND (created_at, record_id) > (?3, ?4)"
+                              " AND (created_at, record_id) > (?3, ?4) AND NOT " ERASING("?2")
                               " ORDER BY created_at, record_id LIMIT ?5",
     [S_RECORD_PAGE_OWN] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
                           " created_at, updated_at, doc, version FROM records"
