@@ -163,6 +163,17 @@ int srv_stop(srv *s, int rm)
         usleep(10000);
     }
     s->pid = 0;
+    /* A server that did not stop cleanly says why in its log: show it before it goes. */
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        FILE *log = fopen(s->log, "r");
+        char line[512];
+        fprintf(stderr, "custos serve ended with %d; its stderr:\n",
+                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        while (log != NULL && fgets(line, sizeof(line), log) != NULL)
+            fputs(line, stderr);
+        if (log != NULL)
+            fclose(log);
+    }
     if (rm)
         th_rmrf(s->dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
