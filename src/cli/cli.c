@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "repr.h"
 #include "util.h"
 
 void cli_common_defaults(cli_common *c)
@@ -227,6 +228,16 @@ int cli_print(cJSON *item)
     free(text);
     cJSON_Delete(item);
     return 0;
+}
+
+int cli_print_id(cu_id id, const char *flag)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cu_repr_add_id(o, "id", id);
+    if (flag != NULL)
+        cJSON_AddBoolToObject(o, flag, 1);
+    return cli_print(o);
 }
 
 int cli_id(const char *cmd, const char *what, const char *s, cu_id *out)

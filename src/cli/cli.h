@@ -80,6 +80,8 @@ int cli_fail(const cu_err *err);
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints item as JSON on stdout, deletes it, returns 0 (1 if out of memory). */
 int cli_print(cJSON *item);
+/* Prints {"id": id} and, if flag is set, flag: true; returns the exit code. */
+int cli_print_id(cu_id id, const char *flag);
 /* Parses an id argument; prints a usage error on failure. */
 int cli_id(const char *cmd, const char *what, const char *s, cu_id *out);
 /* Reads all of stdin (at most max bytes). */

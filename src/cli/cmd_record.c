@@ -60,17 +60,6 @@ typedef struct record_opts {
     cu_id tenant, subject; /* subject 0: no --subject */
 } record_opts;
 
-/* Prints {"id": id}; returns the exit code. */
-static int print_id(cu_id id, const char *flag)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_repr_add_id(o, "id", id);
-    if (flag != NULL)
-        cJSON_AddBoolToObject(o, flag, 1);
-    return cli_print(o);
-}
-
 /* `record put ... JSON|-` and `record update RECORD JSON|-`. Each verb returns an exit code. */
 static int record_write(const record_opts *op, const char *verb, int argc, char **argv)
 {
@@ -99,7 +88,7 @@ static int record_write(const record_opts *op, const char *verb, int argc, char 
         cu_rc r =
             put ? cu_record_put(v, &ctx, op->tenant, op->coll, op->subject, doc, len, &id, &err)
                 : cu_record_update(v, &ctx, op->tenant, id, doc, len, &err);
-        rc = r == CU_OK ? print_id(id, NULL) : cli_fail(&err);
+        rc = r == CU_OK ? cli_print_id(id, NULL) : cli_fail(&err);
     }
     cu_str_wipe(doc);
     free(doc);
@@ -125,7 +114,7 @@ static int record_one(const record_opts *op, const char *verb, int argc, char **
     if (verb[0] == 'g')
         rc = do_get(v, &ctx, op->tenant, id);
     else if (cu_record_delete(v, &ctx, op->tenant, id, &err) == CU_OK)
-        rc = print_id(id, "deleted");
+        rc = cli_print_id(id, "deleted");
     else
         rc = cli_fail(&err);
     cu_vault_close(v);

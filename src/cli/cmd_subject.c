@@ -43,17 +43,6 @@ typedef struct subject_opts {
     cu_id tenant;
 } subject_opts;
 
-/* Prints {"id": id} and, if flag is set, flag: true; returns the exit code. */
-static int print_id(cu_id id, const char *flag)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_repr_add_id(o, "id", id);
-    if (flag != NULL)
-        cJSON_AddBoolToObject(o, flag, 1);
-    return cli_print(o);
-}
-
 /* `subject add`. Each verb returns an exit code. */
 static int subject_add(const subject_opts *op, const char *verb, int argc, char **argv)
 {
@@ -70,7 +59,7 @@ static int subject_add(const subject_opts *op, const char *verb, int argc, char 
     if ((rc = cli_open_staff(&op->c, "subject", op->tenant, &v, &ctx)) != 0)
         return rc;
     if (cu_subject_create(v, &ctx, op->tenant, &op->in, &id, &err) == CU_OK)
-        rc = print_id(id, NULL);
+        rc = cli_print_id(id, NULL);
     else
         rc = cli_fail(&err);
     cu_vault_close(v);
@@ -87,7 +76,7 @@ static int do_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
     if (cu_vault_erase_start(v, &err) != CU_OK ||
         cu_subject_erase(v, ctx, tenant, id, &err) != CU_OK)
         return cli_fail(&err);
-    rc = print_id(id, "erased");
+    rc = cli_print_id(id, "erased");
     fflush(stdout);
     if (cu_erase_pending(v, ctx, NULL, &err) != CU_OK)
         rc = cli_fail(&err);
