@@ -65,6 +65,8 @@ typedef struct cu_ctx {
     const char *request_id; /* correlation id */
     const char *source;     /* source address */
     unsigned flags;         /* CU_CTX_* */
+    cu_id dsr_request;      /* the data-subject request acted under (request.c), 0: none; the
+                               purpose subject_access is refused without one (P-DSR-1) */
 } cu_ctx;
 
 #define CU_CTX_OPERATOR 1u /* platform staff: only the policy's operator purposes (P-ACC-4) */
@@ -667,7 +669,11 @@ typedef struct cu_dsr_deadlines {
     unsigned acknowledge_business_days;
     cu_duration answer;
     cu_duration extension;
+    const int64_t *holidays; /* dsr.holidays: UTC midnights, no business days (the policy's) */
+    size_t n_holidays;
 } cu_dsr_deadlines;
+
+#define CU_POLICY_MAX_HOLIDAYS 400
 
 /* Reads and validates the policy file at path (at most CU_POLICY_MAX bytes). On success the
  * caller owns *out (cu_policy_free). A file that does not validate gives CU_ERR_INVALID and
@@ -899,5 +905,147 @@ cu_rc cu_tenant_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_ex
 /* The same document in memory, for small tenants and tests. Caller wipes and frees *json. */
 cu_rc cu_tenant_export(cu_vault *v, const cu_ctx *ctx, cu_id tenant, char **json, size_t *len,
                        cu_err *err);
+
+/* --- data-subject requests (P-DSR-1 .. P-DSR-9, docs/dsr.md) ------------------------------ */
+
+typedef enum cu_request_type {
+    CU_REQ_ACCESS = 1,       /* a copy of what is held (P-DSR-1) */
+    CU_REQ_EXPORT,           /* portability (P-DSR-2) */
+    CU_REQ_RECTIFY,          /* correction of the profile and records (P-DSR-3) */
+    CU_REQ_ERASE,            /* erasure (P-DSR-4) */
+    CU_REQ_RESTRICT,         /* restriction (P-DSR-5) */
+    CU_REQ_UNRESTRICT,       /* its end */
+    CU_REQ_OBJECT,           /* objection to a legitimate-interest purpose (P-DSR-6) */
+    CU_REQ_WITHDRAW_CONSENT, /* withdrawal of a consent (P-DSR-6) */
+    CU_REQ__COUNT
+} cu_request_type;
+
+/* received -> (verified) -> acknowledged -> (extended) -> completed | rejected. */
+typedef enum cu_request_state {
+    CU_REQ_RECEIVED = 1,
+    CU_REQ_VERIFIED,
+    CU_REQ_ACKNOWLEDGED,
+    CU_REQ_EXTENDED,
+    CU_REQ_COMPLETED,
+    CU_REQ_REJECTED,
+    CU_REQ_STATE__COUNT
+} cu_request_state;
+
+/* Who filed: the subject (through the tenant's service: verified by a token first) or one of
+ * the tenant's administrators (verified already). */
+typedef enum cu_request_filer { CU_REQ_BY_SUBJECT = 1, CU_REQ_BY_ADMIN = 2 } cu_request_filer;
+
+/* P-DSR-8: where the SaaS is a processor, a subject's request waits for the controller. */
+typedef enum cu_request_decision {
+    CU_REQ_DECISION_NONE = 0, /* controller mode: none due */
+    CU_REQ_DECISION_PENDING,
+    CU_REQ_DECISION_APPROVED,
+    CU_REQ_DECISION_REJECTED
+} cu_request_decision;
+
+/* "access", "export", ..., "withdraw_consent"; "?" if out of range. _parse: CU_ERR_INVALID. */
+const char *cu_request_type_name(cu_request_type t);
+cu_rc cu_request_type_parse(const char *s, cu_request_type *out);
+/* "received", "verified", ...; "?" if out of range. */
+const char *cu_request_state_name(cu_request_state s);
+const char *cu_request_decision_name(cu_request_decision d);
+
+/* A request as the API shows it: ids, kinds, states, times (unix seconds, 0: not yet) and
+ * reason codes, never a personal value. */
+typedef struct cu_request {
+    cu_id id;
+    cu_id tenant_id;
+    cu_id subject_id; /* 0 while a subject's request is unverified: nothing is disclosed */
+    cu_request_type type;
+    cu_request_state state;
+    cu_request_filer filer;
+    cu_request_decision decision;
+    char purpose[65]; /* object, withdraw_consent: the purpose; else "" */
+    char reason[33];  /* the last reason code (extension, rejection); else "" */
+    int64_t filed_at, verified_at, acknowledged_at, extended_at, closed_at, decided_at;
+    int64_t ack_due, answer_due; /* P-DSR-7, from the tenant's policy */
+    int open;                    /* neither completed nor rejected */
+    int overdue;                 /* open and past the due date of its next step */
+    int due_soon;                /* open, not overdue, due within CU_REQUEST_DUE_SOON */
+} cu_request;
+
+/* How near a due date makes a request due soon (seconds). */
+#define CU_REQUEST_DUE_SOON (3 * 86400)
+/* A verification token: valid this long after filing, for this many wrong tries. */
+#define CU_REQUEST_TOKEN_TTL (7 * 86400)
+#define CU_REQUEST_TOKEN_TRIES 5
+/* A token as text: 64 hex digits and the NUL. */
+#define CU_REQUEST_TOKEN_LEN 65
+/* A reason code: [a-z0-9_], 1 to 32 bytes (free text is never stored: it could name people). */
+#define CU_REQUEST_REASON_MAX 32
+
+typedef struct cu_request_in {
+    cu_request_type type;
+    cu_request_filer filer;
+    cu_id subject;           /* CU_REQ_BY_ADMIN: the subject (CU_ERR_NOT_FOUND if none) */
+    const char *external_id; /* CU_REQ_BY_SUBJECT: how the subject names itself */
+    const char *purpose;     /* CU_REQ_OBJECT, CU_REQ_WITHDRAW_CONSENT: the purpose */
+} cu_request_in;
+
+/* What filing answers: for a subject's request the same whether the tenant knows the subject
+ * or not (item 8): its id, its due dates and the token, given once, which the tenant hands the
+ * subject through its own channel. */
+typedef struct cu_request_filed {
+    cu_id id;
+    int64_t ack_due, answer_due;
+    char token[CU_REQUEST_TOKEN_LEN]; /* "" when filed by an administrator; wipe after use */
+} cu_request_filed;
+
+/* Files a request: due dates from the tenant's policy (P-DSR-7; a tenant without a policy:
+ * CU_ERR_CONFLICT); "request.file" in the audit log. */
+cu_rc cu_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_request_in *in,
+                      cu_request_filed *out, cu_err *err);
+/* Verifies a subject's request with its token, in constant time, once: CU_ERR_AUTH for a wrong
+ * (or expired) token, counted; CU_ERR_RATE_LIMITED once the tries are spent. */
+cu_rc cu_request_verify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                        const char *token, cu_err *err);
+/* Acknowledges a request (verified, and approved in processor mode): CU_ERR_CONFLICT else. */
+cu_rc cu_request_acknowledge(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                             cu_err *err);
+/* Extends the answer's due date once, by `by` (at most the policy's extension), with a reason
+ * code. */
+cu_rc cu_request_extend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                        cu_duration by, const char *reason, cu_err *err);
+/* P-DSR-8: the controller's decision on a subject's request in processor mode: approve, or
+ * reject with a reason code (the request is then rejected). */
+cu_rc cu_request_decide(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                        int approve, const char *reason, cu_err *err);
+/* Rejects an open request with a reason code. */
+cu_rc cu_request_reject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                        const char *reason, cu_err *err);
+/* Carries out an acknowledged (or extended) request and completes it, effective at once for
+ * every later operation: restrict, unrestrict, object, withdraw_consent, erase, rectify (with
+ * the new profile values in rectify, NULL members unchanged), access and export (the answer
+ * produced: cu_request_export_write). */
+cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                          const cu_subject_in *rectify, cu_err *err);
+cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                     cu_request *out, cu_err *err);
+
+typedef enum cu_request_filter {
+    CU_REQ_LIST_ALL = 0,
+    CU_REQ_LIST_OPEN,
+    CU_REQ_LIST_DUE_SOON,
+    CU_REQ_LIST_OVERDUE
+} cu_request_filter;
+/* The tenant's requests that pass f, oldest first. Caller frees *out. */
+cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
+                      cu_request **out, size_t *n, cu_err *err);
+/* For /metrics: the tenant's open requests due soon and overdue, unaudited (counts only). */
+cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *due_soon, size_t *overdue,
+                        cu_err *err);
+/* The answer to an acknowledged access or export request, format "json" or "csv", handed to
+ * fn piece by piece under the request (ctx's purpose subject_access, dsr_request set). */
+cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                              const char *format, cu_export_write_fn fn, void *arg, cu_err *err);
+/* P-DSR-3: corrects the subject's profile (NULL members unchanged); blind indexes follow, the
+ * old values are not kept. Allowed for a restricted subject. */
+cu_rc cu_subject_rectify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                         const cu_subject_in *in, cu_err *err);
 
 #endif

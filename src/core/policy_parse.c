@@ -43,19 +43,41 @@ static cu_rc parse_cookies(pctx *c, const pnode *v, int at)
     return CU_OK;
 }
 
+/* P-DSR-7: the holidays that, like weekends, are no business days, as UTC dates. */
+static cu_rc parse_holidays(pctx *c, const pnode *v, cu_dsr_deadlines *d)
+{
+    int64_t *days;
+    cu_rc rc;
+
+    if ((rc = pol_want_seq(c, v)) != CU_OK)
+        return rc;
+    if (v->n > CU_POLICY_MAX_HOLIDAYS)
+        return pol_vbad(c, v, "at most %d holidays", CU_POLICY_MAX_HOLIDAYS);
+    if ((days = pol_array(c->p, v->n ? v->n : 1, sizeof(*days))) == NULL)
+        return pol_nomem(c);
+    for (size_t i = 0; i < v->n; i++)
+        if ((rc = pol_want_date(c, v->kids[i], &days[i])) != CU_OK)
+            return rc;
+    d->holidays = days;
+    d->n_holidays = v->n;
+    return CU_OK;
+}
+
 /* P-DSR-7. */
 static cu_rc parse_dsr(pctx *c, const pnode *v, int at)
 {
-    static const char *const keys[] = {"acknowledge_business_days", "answer", "extension"};
+    static const char *const keys[] = {"acknowledge_business_days", "answer", "extension",
+                                       "holidays"};
     cu_dsr_deadlines *d = &c->p->dsr;
-    const pnode *val[3];
+    const pnode *val[4];
     cu_rc rc;
 
-    if ((rc = pol_want_keys(c, v, at, keys, 3, 0x7, val)) != CU_OK ||
+    if ((rc = pol_want_keys(c, v, at, keys, 4, 0x7, val)) != CU_OK ||
         (rc = pol_want_uint(c, val[0], 1, 60, &d->acknowledge_business_days)) != CU_OK ||
-        (rc = pol_want_duration(c, val[1], 1, &d->answer)) != CU_OK)
+        (rc = pol_want_duration(c, val[1], 1, &d->answer)) != CU_OK ||
+        (rc = pol_want_duration(c, val[2], 0, &d->extension)) != CU_OK)
         return rc;
-    return pol_want_duration(c, val[2], 0, &d->extension);
+    return val[3] ? parse_holidays(c, val[3], d) : CU_OK;
 }
 
 /* P-NOT-1, P-NOT-2. */

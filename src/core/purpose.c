@@ -139,6 +139,40 @@ static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_po
     return CU_OK;
 }
 
+/* P-DSR-1: the purpose subject_access exists only inside a data-subject request (request.c):
+ * an open request of this tenant and subject, verified, acknowledged (or extended), of a type
+ * that reads the subject's data (access, export, rectify, erase), or, for rectify alone,
+ * writes it (P-DSR-3). A header never names one: only the core sets ctx->dsr_request. */
+static cu_rc request_allows(cu_vault *v, cu_id request, cu_id tenant, cu_id subject, int write,
+                            cu_err *err)
+{
+    cu_store_request *r = NULL;
+    size_t n = 0;
+    int ok;
+    cu_rc rc;
+
+    if (request == 0)
+        return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
+                          "purpose \"%s\" exists only inside a data-subject request (docs/dsr.md)",
+                          CU_PURPOSE_SUBJECT_ACCESS);
+    if ((rc = cu_store_request_list(v->store, tenant, request, &r, &n, err)) != CU_OK)
+        return rc;
+    ok = n == 1 && r[0].subject_id == subject && r[0].verified_at != 0 &&
+         (r[0].state == CU_REQ_ACKNOWLEDGED || r[0].state == CU_REQ_EXTENDED);
+    if (ok && write)
+        ok = r[0].type == CU_REQ_RECTIFY;
+    else if (ok)
+        ok = r[0].type == CU_REQ_ACCESS || r[0].type == CU_REQ_EXPORT ||
+             r[0].type == CU_REQ_RECTIFY || r[0].type == CU_REQ_ERASE;
+    free(r);
+    if (!ok)
+        return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
+                          "the request named is not an open, acknowledged request of this subject "
+                          "that allows this %s",
+                          write ? "write" : "read");
+    return CU_OK;
+}
+
 static cu_rc check_with(cu_vault *v, const cu_policy *p, const cu_ctx *ctx, cu_id tenant,
                         cu_id subject, const char *collection, int write, cu_err *err)
 {
@@ -155,11 +189,7 @@ static cu_rc check_with(cu_vault *v, const cu_policy *p, const cu_ctx *ctx, cu_i
         if (subject == 0)
             return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
                               "purpose \"%s\" reaches one subject's own data only", name);
-        /* It reads (and erases, subject.c); it writes nothing in the subject's name. */
-        if (write)
-            return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
-                              "purpose \"%s\" reads a subject's data; it does not write it", name);
-        return CU_OK;
+        return request_allows(v, ctx->dsr_request, tenant, subject, write, err);
     }
     /* P-CON-1: every purpose is declared, with its legal basis. */
     if ((pu = cu_policy_purpose_get(p, name)) == NULL)

@@ -461,6 +461,110 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     return cu_erase_subject(v, ctx, tenant, subject, err);
 }
 
+/* --- rectification (P-DSR-3) -------------------------------------------------------------- */
+
+/* in's members over cur's: the profile after the correction (pointers borrowed). */
+static cu_subject_in merged(const cu_subject *cur, const cu_subject_in *in)
+{
+    cu_subject_in m = {.external_id = in->external_id ? in->external_id : cur->external_id,
+                       .email = in->email ? in->email : cur->email,
+                       .phone = in->phone ? in->phone : cur->phone,
+                       .birth_date = in->birth_date ? in->birth_date : cur->birth_date};
+    return m;
+}
+
+/* The profile sealed again under the subject key, and its index entries made anew: the old
+ * entries go in the same transaction, so no search finds the subject by a corrected value. */
+static cu_rc rectify_ops(cu_vault *v, cu_id tenant, cu_id subject, const cu_subject_in *m,
+                         const char *email, const char *phone, cu_store_op *ops, size_t *nops,
+                         cu_err *err)
+{
+    cu_key ik = {0}, sk = {0};
+    char *profile = NULL;
+    cu_aad aad;
+    cu_rc rc;
+
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK ||
+        (rc = cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, &sk, err)) != CU_OK)
+        goto out;
+    if ((profile = profile_json(m)) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    ops[0].type = CU_OP_SUBJECT_PUT;
+    ops[0].u.subject.tenant_id = tenant;
+    ops[0].u.subject.id = subject;
+    ops[0].u.subject.key_version = sk.version;
+    ops[0].u.subject.created_at = cu_clock_now();
+    cu_aad_data(&aad, tenant, SUBJECT_COLL, subject, "profile", sk.version);
+    if ((rc = cu_seal(&sk, &aad, profile, strlen(profile), &ops[0].u.subject.profile, err)) !=
+        CU_OK)
+        goto out;
+    ops[1].type = CU_OP_BLIND_DELETE;
+    ops[1].u.del.tenant_id = tenant;
+    ops[1].u.del.id = subject;
+    *nops = 2;
+    blind_op(&ops[(*nops)++], &ik, tenant, CU_SUBJECT_BY_EXTERNAL_ID, m->external_id, subject);
+    if (m->email)
+        blind_op(&ops[(*nops)++], &ik, tenant, CU_SUBJECT_BY_EMAIL, email, subject);
+    if (m->phone)
+        blind_op(&ops[(*nops)++], &ik, tenant, CU_SUBJECT_BY_PHONE, phone, subject);
+out:
+    if (profile) {
+        cu_wipe(profile, strlen(profile));
+        free(profile);
+    }
+    cu_key_wipe(&ik);
+    cu_key_wipe(&sk);
+    return rc;
+}
+
+cu_rc cu_subject_rectify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                         const cu_subject_in *in, cu_err *err)
+{
+    char email[256] = "", phone[32] = "";
+    cu_subject cur = {0};
+    cu_store_op ops[5];
+    cu_subject_in m;
+    size_t nops = 0;
+    cu_audit_in a;
+    cu_gate g;
+    cu_rc rc;
+
+    memset(ops, 0, sizeof(ops));
+    if (in == NULL || (!in->external_id && !in->email && !in->phone && !in->birth_date))
+        return cu_err_set(err, CU_ERR_INVALID, "nothing to correct");
+    /* P-DSR-3: correcting is not processing against a restriction (P-DSR-5): the preamble's
+     * tenant and subject checks only, and the purpose (subject_access, under the request). */
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_WRITE,
+                                       .subject = subject,
+                                       .purpose = CU_PURPOSE_WRITE,
+                                       .purpose_subject = subject},
+                          &g, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_subject_read(v, tenant, subject, &cur, err)) != CU_OK)
+        return rc;
+    m = merged(&cur, in);
+    if ((rc = validate(&m, email, phone, err)) == CU_OK &&
+        (rc = age_check(v, &g, in->birth_date, err)) == CU_OK &&
+        (rc = rectify_ops(v, tenant, subject, &m, email, phone, ops, &nops, err)) == CU_OK) {
+        cu_audit_in_set(&a, tenant, "subject.rectify", "subject:%llu",
+                        (unsigned long long)subject);
+        rc = cu_commit(v, ctx, ops, nops, &a, 1, err);
+        if (rc == CU_ERR_EXISTS)
+            rc = cu_err_set(err, CU_ERR_EXISTS, "a subject with this external_id already exists");
+    }
+    cu_subject_cleanup(&cur);
+    cu_wipe(email, sizeof(email));
+    cu_wipe(phone, sizeof(phone));
+    for (size_t i = 0; i < nops; i++)
+        cu_store_op_cleanup(&ops[i]);
+    /* The old ciphertext out of every file the store keeps (the WAL too): not kept anywhere. */
+    return rc == CU_OK ? cu_store_checkpoint(v->store, err) : rc;
+}
+
 /* --- restriction and the under-age mark (P-DSR-5, P-AGE-2) ------------------------------ */
 
 cu_rc cu_subject_restrict(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int on,

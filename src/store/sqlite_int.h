@@ -212,6 +212,13 @@ cu_rc sq_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, s
 /* Migration 11: queues every subject an older build left without its key (an erasure cut
  * short), in the migration's transaction. */
 cu_rc sq_erase_fill(sqlite_store *s, cu_err *err);
+/* Data-subject requests (sqlite_request.c): migration 13's DDL, the apply function of
+ * CU_OP_REQUEST_PUT and CU_OP_REQUEST_UPDATE (inside apply()'s transaction, s->lock held), and
+ * the store's request_list. */
+extern const char sq_migration_requests[];
+cu_rc sq_w_request(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
+                      cu_err *err);
 /* Takes the exclusive flock on the database's lock file (custos.db: custos.lock beside it),
  * into *fd (-1 when a test build shares the database: CUSTOS_TEST_SHARED_DB=1). CU_ERR_CONFLICT if
  * another process holds it. Release with sq_dir_unlock (-1 is a no-op). */

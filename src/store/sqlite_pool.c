@@ -154,6 +154,9 @@ FWD(consent_list,
     (cu_store * s, cu_id t, cu_id sub, const char *purpose, cu_store_consent **out, size_t *n,
      cu_err *err),
     (r, t, sub, purpose, out, n, err))
+FWD(request_list,
+    (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size_t *n, cu_err *err),
+    (r, t, id, out, n, err))
 FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
 FWD(erasure_list,
@@ -202,6 +205,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .subject_state = p_subject_state,
     .consent_list = p_consent_list,
     .hold_list = p_hold_list,
+    .request_list = p_request_list,
     .erasure_list = p_erasure_list,
 };
 

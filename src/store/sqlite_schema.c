@@ -180,6 +180,10 @@ static const char *const migrations[] = {
      * entry, so every audited read and write, paid one more B-tree insert for it.
      * tests/test_store.c checks that every index serves a statement or a uniqueness rule. */
     "DROP INDEX IF EXISTS audit_by_time;",
+
+    /* 12 -> 13: data-subject requests (P-DSR-7, sqlite_request.c): ids, kinds, states, times,
+     * reason codes, the SHA-256 of a verification token; no personal value. */
+    sq_migration_requests,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -286,7 +290,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
         "PRAGMA user_version = 10", "PRAGMA user_version = 11",
-        "PRAGMA user_version = 12",
+        "PRAGMA user_version = 12", "PRAGMA user_version = 13",
     };
     int version = 0;
     cu_rc rc;
@@ -451,6 +455,7 @@ const cu_store_ops cu_store_sqlite = {
     .subject_state = sq_subject_state,
     .consent_list = sq_consent_list,
     .hold_list = sq_hold_list,
+    .request_list = sq_request_list,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

@@ -206,6 +206,28 @@ typedef struct cu_store_erasure {
     uint64_t records; /* its records still stored */
 } cu_store_erasure;
 
+/* A data-subject request (P-DSR-7, request.c): ids, kinds, states, times and reason codes only,
+ * never a personal value. Only the SHA-256 of its verification token is stored. */
+typedef struct cu_store_request {
+    cu_id tenant_id;
+    cu_id id;
+    cu_id subject_id; /* 0: filed for a subject the tenant does not know (never verifies) */
+    int type;         /* cu_request_type */
+    int state;        /* cu_request_state */
+    int filer;        /* cu_request_filer */
+    int decision;     /* cu_request_decision (P-DSR-8) */
+    char purpose[65]; /* object, withdraw_consent: the purpose named; else "" */
+    char reason[33];  /* the last reason code (extension, rejection); else "" */
+    int64_t filed_at, verified_at, acknowledged_at, extended_at, closed_at, decided_at;
+    int64_t ack_due, answer_due;
+    int has_token;
+    uint8_t token_hash[32];
+    int64_t token_expires;
+    uint32_t attempts; /* failed verifications */
+    uint32_t version;  /* 1 at filing; REQUEST_UPDATE writes version, the row must be at
+                          version - 1, else CU_ERR_CONFLICT (another transition came first) */
+} cu_store_request;
+
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
     CU_OP_TENANT_PUT,      /* tenant: insert */
@@ -310,6 +332,9 @@ typedef enum cu_store_op_type {
                                 their fields and index entries; limit 0: all that are left, then
                                 its own index entries, consent ledger and row, and its place in
                                 the queue. Unreadable data is not held: no hold refuses it */
+    CU_OP_REQUEST_PUT,       /* request: insert (version 1); CU_ERR_EXISTS if the id is taken */
+    CU_OP_REQUEST_UPDATE,    /* request: every column but the ids, only while the stored row is
+                                at version - 1, else CU_ERR_CONFLICT (CU_ERR_NOT_FOUND if none) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -431,6 +456,7 @@ typedef struct cu_store_op {
             cu_id subject_id;
             uint32_t limit; /* records; 0: the rest, and the subject itself */
         } erase; /* ERASE_ROWS */
+        cu_store_request request; /* REQUEST_PUT, REQUEST_UPDATE */
     } u;
 } cu_store_op;
 
@@ -502,6 +528,10 @@ typedef struct cu_store_ops {
      * *out. */
     cu_rc (*erasure_list)(cu_store *s, cu_id after_tenant, cu_id after_subject, size_t limit,
                           cu_store_erasure **out, size_t *n, cu_err *err);
+    /* The tenant's data-subject requests, oldest first (id 0), or the one with that id (*n 0
+     * or 1). Caller frees *out. */
+    cu_rc (*request_list)(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
+                          cu_err *err);
 
     /* Master key check values, ordered by version. Caller frees *out. */
     cu_rc (*master_list)(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
@@ -607,6 +637,8 @@ cu_rc cu_store_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t 
 void cu_store_commit_stats(cu_store *s, cu_commit_stats *out);
 cu_rc cu_store_erasure_list(cu_store *s, cu_id after_tenant, cu_id after_subject, size_t limit,
                             cu_store_erasure **out, size_t *n, cu_err *err);
+cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out,
+                            size_t *n, cu_err *err);
 cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
                            cu_err *err);
 cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);
