@@ -15,6 +15,7 @@
  *   {id} after /records             -> {record_id}
  *   {id} after /api-keys            -> {key_id}
  *   {id} after /users               -> {user_id}
+ *   {id} after /requests            -> {request_id}
  *
  * A route with an {id} after any other segment fails the test until this mapping (id_names
  * below) and the documents name it. docs/permissions.md keeps the router's own spelling.
@@ -80,6 +81,7 @@ static const struct {
     {"api-keys", "{key_id}"},
     {"users", "{user_id}"},
     {"holds", "{hold_id}"},
+    {"requests", "{request_id}"},
 };
 
 /* The HTTP layer's own error codes and their statuses (router.c, server.c). */
@@ -94,6 +96,7 @@ static const struct {
     {"bad_request", 400},        {"uri_too_long", 414},     {"headers_too_large", 431},
     {"http_version_not_supported", 505},
     {"origin_not_allowed", 403},
+    {"request_required", 403},
 };
 
 static const char *perm_name(cu_perm p)

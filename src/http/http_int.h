@@ -207,5 +207,19 @@ void api_hold_release(http_req *r);
 void api_tenant_terminate(http_req *r);
 void api_tenant_export(http_req *r);
 void api_sweep(http_req *r);
+void api_request_file(http_req *r);
+void api_request_list(http_req *r);
+void api_request_get(http_req *r);
+void api_request_verify(http_req *r);
+void api_request_acknowledge(http_req *r);
+void api_request_extend(http_req *r);
+void api_request_approve(http_req *r);
+void api_request_reject(http_req *r);
+void api_request_complete(http_req *r);
+void api_request_subject(http_req *r);
+void api_request_records(http_req *r);
+void api_request_record_get(http_req *r);
+void api_request_record_update(http_req *r);
+void api_request_export(http_req *r);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "http_int.h"
 
-#define MAX_ROUTES 64
+#define MAX_ROUTES 96
 
 static const unsigned statuses[] = {200, 201, 400, 401, 403, 404, 405, 409, 410,
                                     413, 415, 422, 429, 499, 500, 501, 503};
@@ -31,6 +31,7 @@ static const char *const codes[] = {
     "internal",       "unknown_purpose", "purpose_not_allowed", "consent_required",
     "objected",       "restricted",      "opted_out",       "under_age",
     "legal_hold",     "tenant_terminated", "insecure_permissions", "invalid_policy",
+    "request_required",
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
@@ -227,6 +228,33 @@ static void render_caches(mbuf *m, cu_vault *v)
     }
 }
 
+/* P-DSR-7: each tenant's open data-subject requests due soon and overdue (counts only). */
+static void render_dsr(mbuf *m, cu_vault *v)
+{
+    cu_tenant *list = NULL;
+    size_t n = 0;
+    cu_err e = {0};
+
+    if (cu_tenant_list(v, NULL, &list, &n, &e) != CU_OK)
+        return;
+    out(m, "# HELP custos_dsr_requests_overdue Open data-subject requests past their due date.\n"
+           "# TYPE custos_dsr_requests_overdue gauge\n"
+           "# HELP custos_dsr_requests_due_soon Open data-subject requests due within 3 days.\n"
+           "# TYPE custos_dsr_requests_due_soon gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        char id[CU_ID_STRLEN];
+        size_t soon = 0, over = 0;
+        if (cu_request_counts(v, list[i].id, &soon, &over, &e) != CU_OK)
+            continue;
+        cu_id_format(list[i].id, id);
+        out(m,
+            "custos_dsr_requests_overdue{tenant=\"%s\"} %zu\n"
+            "custos_dsr_requests_due_soon{tenant=\"%s\"} %zu\n",
+            id, over, id, soon);
+    }
+    free(list);
+}
+
 char *http_metrics_render(cu_vault *v, size_t *len)
 {
     mbuf m = {.b = malloc(16384), .cap = 16384};
@@ -238,6 +266,7 @@ char *http_metrics_render(cu_vault *v, size_t *len)
     render_latency_errors(&m);
     render_commits(&m, v);
     render_caches(&m, v);
+    render_dsr(&m, v);
     if (m.failed) {
         free(m.b);
         return NULL;

@@ -63,6 +63,34 @@ const http_route http_routes[] = {
     {GET, T "/holds", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_hold_list, T "/holds"},
     {POST, T "/holds/{id}/release", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_hold_release,
      T "/holds/{id}/release"},
+    /* Data-subject requests (docs/dsr.md): the routes under one act under it, with the
+     * purpose subject_access it alone gives (the header cannot state it). */
+    {POST, T "/requests", CU_PERM_DATA_WRITE, R_TENANT | R_BODY, api_request_file,
+     T "/requests"},
+    {GET, T "/requests", CU_PERM_DATA_READ, R_TENANT, api_request_list, T "/requests"},
+    {GET, T "/requests/{id}", CU_PERM_DATA_READ, R_TENANT, api_request_get, T "/requests/{id}"},
+    {POST, T "/requests/{id}/verify", CU_PERM_DATA_WRITE, R_TENANT | R_BODY, api_request_verify,
+     T "/requests/{id}/verify"},
+    {POST, T "/requests/{id}/acknowledge", CU_PERM_DATA_WRITE, R_TENANT, api_request_acknowledge,
+     T "/requests/{id}/acknowledge"},
+    {POST, T "/requests/{id}/extend", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_request_extend,
+     T "/requests/{id}/extend"},
+    {POST, T "/requests/{id}/approve", CU_PERM_DATA_ERASE, R_TENANT, api_request_approve,
+     T "/requests/{id}/approve"},
+    {POST, T "/requests/{id}/reject", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_request_reject,
+     T "/requests/{id}/reject"},
+    {POST, T "/requests/{id}/complete", CU_PERM_DATA_ERASE, R_TENANT | R_BODY,
+     api_request_complete, T "/requests/{id}/complete"},
+    {GET, T "/requests/{id}/subject", CU_PERM_DATA_READ, R_TENANT, api_request_subject,
+     T "/requests/{id}/subject"},
+    {GET, T "/requests/{id}/records", CU_PERM_DATA_READ, R_TENANT, api_request_records,
+     T "/requests/{id}/records"},
+    {GET, T "/requests/{id}/records/{id}", CU_PERM_DATA_READ, R_TENANT, api_request_record_get,
+     T "/requests/{id}/records/{id}"},
+    {PUT, T "/requests/{id}/records/{id}", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
+     api_request_record_update, T "/requests/{id}/records/{id}"},
+    {GET, T "/requests/{id}/export", CU_PERM_DATA_READ, R_TENANT, api_request_export,
+     T "/requests/{id}/export"},
     {PUT, T "/collections/{name}", CU_PERM_SCHEMA, R_TENANT | R_BODY, api_collection_put,
      T "/collections/{name}"},
     {POST, T "/collections/{name}/records", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,
@@ -488,6 +516,14 @@ static int authorize(http_req *r)
                 http_fail(r, &e);
                 return -1;
             }
+        }
+        /* P-DSR-1: the subject's own access exists only inside a data-subject request, whose
+         * routes set it (api_request.c); stated by a header it would be self-declared. */
+        if (strcmp(r->purpose, CU_PURPOSE_SUBJECT_ACCESS) == 0) {
+            http_error(r, 403, "request_required",
+                       "purpose subject_access is used through a data-subject request: "
+                       "/v1/tenants/{tenant}/requests (docs/dsr.md)");
+            return -1;
         }
     }
     return 0;

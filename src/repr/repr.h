@@ -33,6 +33,10 @@ struct cJSON *cu_repr_record_json(const cu_record *r);
 struct cJSON *cu_repr_ids_json(const cu_id *ids, size_t n);
 /* A legal hold with its reasons. */
 struct cJSON *cu_repr_hold_json(const cu_hold *h);
+/* A data-subject request (repr_request.c), and what filing one answers: its id, due dates and
+ * the subject's verification token (given once). */
+struct cJSON *cu_repr_request_json(const cu_request *q);
+struct cJSON *cu_repr_request_filed_json(const cu_request_filed *f);
 /* A sweep's report: counts only. */
 struct cJSON *cu_repr_sweep_json(const cu_sweep_report *rep);
 

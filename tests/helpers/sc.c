@@ -94,8 +94,8 @@ int sc_story_run(const sc_story *story, const struct CMUnitTest *tests, size_t n
     run.n = n;
     for (size_t i = 0; i < n; i++) {
         run.idx[i] = i;
-        chapters[i] = (struct CMUnitTest){tests[i].name, chapter_run, chapter_setup, NULL,
-                                          &run.idx[i]};
+        chapters[i] =
+            (struct CMUnitTest){tests[i].name, chapter_run, chapter_setup, NULL, &run.idx[i]};
     }
     if (filter != NULL && *filter != '\0')
         cmocka_set_test_filter(filter);
@@ -180,6 +180,18 @@ void sc_call(sc *c, long want, const char *key, const char *purpose, const char 
     va_start(ap, fmt);
     vcall(c, want, NULL, key, purpose, body, out, method, fmt, ap);
     va_end(ap);
+}
+
+void sc_request_open(sc *c, const sc_tenant *t, const char *type, const char *subject,
+                     char id[SRV_ID])
+{
+    char body[160];
+
+    snprintf(body, sizeof(body), "{\"type\":\"%s\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
+             type, subject);
+    sc_want(c, 201, NULL, t->key, NULL, body, id, "POST", "/v1/tenants/%s/requests", t->id);
+    sc_want(c, 200, NULL, t->key, NULL, NULL, NULL, "POST",
+            "/v1/tenants/%s/requests/%s/acknowledge", t->id, id);
 }
 
 void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t)

@@ -81,6 +81,11 @@ void sc_gpc_get(sc *c, const sc_tenant *t, const char *purpose, const char *reco
 /* 1 if the database file or its WAL holds the bytes of s in clear. */
 int sc_at_rest(sc *c, const char *s);
 
+/* A data-subject request of type ("access", ...) for subject, filed by the tenant's owner as
+ * admin and acknowledged: the routes under it (/requests/<id>/...) act with the purpose
+ * subject_access (docs/dsr.md). Its id in id. */
+void sc_request_open(sc *c, const sc_tenant *t, const char *type, const char *subject,
+                     char id[SRV_ID]);
 /* A tenant named name under the built-in policy policy ("scm", ...), made by the operator. */
 void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t);
 /* Runs a sweep now and returns its counts. */

@@ -192,6 +192,8 @@ static void test_P_DSR_6_erp_objection_stops_legitimate_interest(void **state)
 /* P-DSR-5: "Restriction: Request restriction of processing in certain circumstances." */
 static void test_P_DSR_5_erp_restriction_keeps_data_unprocessed(void **state)
 {
+    char req[SRV_ID];
+
     (void)state;
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":true}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
@@ -199,8 +201,11 @@ static void test_P_DSR_5_erp_restriction_keeps_data_unprocessed(void **state)
             A.id, order);
     sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
             invoice);
-    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
+    /* The subject's own access, through its request (P-DSR-1, issue 10). */
+    sc_request_open(&C, &A, "access", ada, req);
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "GET", T "/requests/%s/records/%s", A.id, req,
             order);
+    sc_want(&C, 200, NULL, A.key, NULL, "{}", NULL, "POST", T "/requests/%s/complete", A.id, req);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":false}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
 }

@@ -210,6 +210,8 @@ static void test_P_ACC_4_optymyze_staff_only_for_listed_purposes_and_audited(voi
  * judgments" and the subject's own access. */
 static void test_P_DSR_5_optymyze_restriction_leaves_only_legal(void **state)
 {
+    char req[SRV_ID];
+
     (void)state;
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":true}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ann);
@@ -218,8 +220,11 @@ static void test_P_DSR_5_optymyze_restriction_leaves_only_legal(void **state)
     sc_want(&C, 403, "restricted", A.key, "provide_service", "{\"data\":{\"name\":\"Ann L.\"}}",
             NULL, "PUT", T "/records/%s", A.id, emp_a);
     sc_want(&C, 200, NULL, A.key, "legal", NULL, NULL, "GET", T "/records/%s", A.id, comp_a);
-    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
+    /* The subject's own access, through its request (P-DSR-1, issue 10). */
+    sc_request_open(&C, &A, "access", ann, req);
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "GET", T "/requests/%s/records/%s", A.id, req,
             emp_a);
+    sc_want(&C, 200, NULL, A.key, NULL, "{}", NULL, "POST", T "/requests/%s/complete", A.id, req);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":false}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ann);
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, emp_a);

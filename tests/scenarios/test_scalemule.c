@@ -184,6 +184,8 @@ static void test_P_DSR_6_scalemule_objection_stops_marketing(void **state)
  * subject's own access. */
 static void test_P_DSR_5_scalemule_restriction_keeps_data_unprocessed(void **state)
 {
+    char req[SRV_ID];
+
     (void)state;
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":true}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
@@ -193,8 +195,11 @@ static void test_P_DSR_5_scalemule_restriction_keeps_data_unprocessed(void **sta
             NULL, "PUT", T "/records/%s", A.id, end_user);
     sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
             billing);
-    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
+    /* The subject's own access, through its request (P-DSR-1, issue 10). */
+    sc_request_open(&C, &A, "access", ada, req);
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "GET", T "/requests/%s/records/%s", A.id, req,
             end_user);
+    sc_want(&C, 200, NULL, A.key, NULL, "{}", NULL, "POST", T "/requests/%s/complete", A.id, req);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":false}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, end_user);

@@ -147,6 +147,8 @@ static void test_P_DSR_6_scm_objection_stops_legitimate_interest(void **state)
  * obligations and the subject's own access. */
 static void test_P_DSR_5_scm_restriction_keeps_data_unprocessed(void **state)
 {
+    char req[SRV_ID];
+
     (void)state;
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":true}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
@@ -156,9 +158,12 @@ static void test_P_DSR_5_scm_restriction_keeps_data_unprocessed(void **state)
             NULL, "PUT", T "/records/%s", A.id, contact);
     sc_want(&C, 200, NULL, A.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", A.id,
             account);
-    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/records/%s", A.id,
+    /* The subject's own access, through its request (P-DSR-1, issue 10). */
+    sc_request_open(&C, &A, "access", ada, req);
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "GET", T "/requests/%s/records/%s", A.id, req,
             contact);
-    sc_want(&C, 200, NULL, A.key, "subject_access", NULL, NULL, "GET", T "/subjects/%s", A.id, ada);
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "GET", T "/requests/%s/subject", A.id, req);
+    sc_want(&C, 200, NULL, A.key, NULL, "{}", NULL, "POST", T "/requests/%s/complete", A.id, req);
     sc_want(&C, 200, NULL, A.key, NULL, "{\"restricted\":false}", NULL, "PUT",
             T "/subjects/%s/restriction", A.id, ada);
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, contact);

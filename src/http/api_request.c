@@ -1,0 +1,322 @@
+/*
+ * api_request.c: handlers of data-subject requests (/v1/tenants/{t}/requests, docs/dsr.md).
+ *
+ * The request's own routes act under it: the purpose subject_access and the request's id go
+ * into the context here, from the path of a route the principal may use, never from a header
+ * (a Custos-Purpose: subject_access header is refused by the router, 403 request_required).
+ * The core checks that the request is open, acknowledged and of the subject the data is of.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_int.h"
+
+/* The context of a route that acts under the request of the path (ids[1]). */
+static void under_request(http_req *r)
+{
+    r->ctx.purpose = CU_PURPOSE_SUBJECT_ACCESS;
+    r->ctx.dsr_request = r->ids[1];
+}
+
+static void answer_request(http_req *r, unsigned status)
+{
+    cu_request q;
+    cu_err e = {0};
+
+    if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, status, cu_repr_request_json(&q));
+}
+
+/* Filing: by the subject through the tenant's service (external_id; a token comes back, the
+ * same answer whether the subject is known or not), or by an administrator (subject_id). */
+void api_request_file(http_req *r)
+{
+    static const http_field f[] = {{"type", F_STRING, 1},
+                                   {"filed_by", F_STRING, 0},
+                                   {"subject_id", F_ID, 0},
+                                   {"external_id", F_STRING, 0},
+                                   {"purpose", F_STRING, 0}};
+    const char *by;
+    cu_request_in in = {0};
+    cu_request_filed out;
+    cu_err e = {0};
+
+    if (http_check_body(r, f, 5) != 0)
+        return;
+    if (cu_request_type_parse(http_str(r, "type"), &in.type) != CU_OK)
+        return http_error(r, 400, "invalid_field",
+                          "type: access, export, rectify, erase, restrict, unrestrict, object "
+                          "or withdraw_consent");
+    by = http_str(r, "filed_by");
+    if (by != NULL && strcmp(by, "admin") != 0 && strcmp(by, "subject") != 0)
+        return http_error(r, 400, "invalid_field", "filed_by: subject or admin");
+    in.filer = by != NULL && strcmp(by, "admin") == 0 ? CU_REQ_BY_ADMIN : CU_REQ_BY_SUBJECT;
+    /* An administrator's request needs no verification: only whoever may erase files one. */
+    if (in.filer == CU_REQ_BY_ADMIN &&
+        !cu_principal_can(r->v, &r->who, r->tenant, CU_PERM_DATA_ERASE))
+        return http_error(r, 403, "forbidden", "only an owner or admin files as admin");
+    in.subject = http_id(r, "subject_id");
+    in.external_id = http_str(r, "external_id");
+    in.purpose = http_str(r, "purpose");
+    if (cu_request_file(r->v, &r->ctx, r->tenant, &in, &out, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, 201, cu_repr_request_filed_json(&out));
+    cu_str_wipe(out.token);
+}
+
+void api_request_list(http_req *r)
+{
+    static const char *const q[] = {"filter"};
+    static const char *const names[] = {"all", "open", "due_soon", "overdue"};
+    const char *fl;
+    cu_request_filter f = CU_REQ_LIST_ALL;
+    cu_request *list = NULL;
+    size_t n = 0, i;
+    cu_err e = {0};
+    cJSON *o, *a;
+
+    if (http_check_query(r, q, 1) != 0)
+        return;
+    if ((fl = http_query(r, "filter")) != NULL) {
+        for (i = 0; i < 4 && strcmp(fl, names[i]) != 0; i++)
+            ;
+        if (i == 4)
+            return http_error(r, 400, "invalid_field", "filter: all, open, due_soon or overdue");
+        f = (cu_request_filter)i;
+    }
+    if (cu_request_list(r->v, &r->ctx, r->tenant, f, &list, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    a = cJSON_AddArrayToObject(o, "requests");
+    for (i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cu_repr_request_json(&list[i]));
+    free(list);
+    http_json(r, 200, o);
+}
+
+void api_request_get(http_req *r)
+{
+    answer_request(r, 200);
+}
+
+void api_request_verify(http_req *r)
+{
+    static const http_field f[] = {{"token", F_STRING, 1}};
+    cu_err e = {0};
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    if (cu_request_verify(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "token"), &e) != CU_OK)
+        return http_fail(r, &e);
+    answer_request(r, 200);
+}
+
+void api_request_acknowledge(http_req *r)
+{
+    cu_err e = {0};
+
+    if (cu_request_acknowledge(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
+        return http_fail(r, &e);
+    answer_request(r, 200);
+}
+
+void api_request_extend(http_req *r)
+{
+    static const http_field f[] = {{"by", F_STRING, 1}, {"reason", F_STRING, 1}};
+    cu_duration by;
+    cu_err e = {0};
+
+    if (http_check_body(r, f, 2) != 0)
+        return;
+    if (cu_duration_parse(http_str(r, "by"), &by) != CU_OK)
+        return http_error(r, 400, "invalid_field", "by: a duration such as 30d or 2mo");
+    if (cu_request_extend(r->v, &r->ctx, r->tenant, r->ids[1], by, http_str(r, "reason"), &e) !=
+        CU_OK)
+        return http_fail(r, &e);
+    answer_request(r, 200);
+}
+
+/* P-DSR-8: the controller approves a subject's request in processor mode. */
+void api_request_approve(http_req *r)
+{
+    cu_err e = {0};
+
+    if (cu_request_decide(r->v, &r->ctx, r->tenant, r->ids[1], 1, NULL, &e) != CU_OK)
+        return http_fail(r, &e);
+    answer_request(r, 200);
+}
+
+/* A rejection: the controller's decision while one is pending (P-DSR-8), else the tenant's. */
+void api_request_reject(http_req *r)
+{
+    static const http_field f[] = {{"reason", F_STRING, 1}};
+    const char *reason;
+    cu_request q;
+    cu_err e = {0};
+    cu_rc rc;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    reason = http_str(r, "reason");
+    if ((rc = cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e)) == CU_OK)
+        rc = q.decision == CU_REQ_DECISION_PENDING
+                 ? cu_request_decide(r->v, &r->ctx, r->tenant, r->ids[1], 0, reason, &e)
+                 : cu_request_reject(r->v, &r->ctx, r->tenant, r->ids[1], reason, &e);
+    if (rc != CU_OK)
+        return http_fail(r, &e);
+    answer_request(r, 200);
+}
+
+/* Completion; a rectify request carries the corrected profile ({"profile": {...}}). */
+void api_request_complete(http_req *r)
+{
+    static const http_field f[] = {{"profile", F_OBJECT, 0}};
+    static const char *const members[] = {"external_id", "email", "phone", "birth_date"};
+    const cJSON *p;
+    const char *val[4] = {0};
+    cu_subject_in fix;
+    cu_err e = {0};
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    if ((p = cJSON_GetObjectItemCaseSensitive(r->json, "profile")) != NULL) {
+        for (const cJSON *m = p->child; m != NULL; m = m->next) {
+            size_t i;
+            for (i = 0; i < 4 && strcmp(m->string, members[i]) != 0; i++)
+                ;
+            if (i == 4 || !cJSON_IsString(m))
+                return http_error(r, 400, "invalid_field",
+                                  "profile: external_id, email, phone or birth_date, as strings");
+            val[i] = m->valuestring;
+        }
+    }
+    fix = (cu_subject_in){
+        .external_id = val[0], .email = val[1], .phone = val[2], .birth_date = val[3]};
+    if (cu_request_complete(r->v, &r->ctx, r->tenant, r->ids[1], p ? &fix : NULL, &e) != CU_OK)
+        return http_fail(r, &e);
+    answer_request(r, 200);
+}
+
+/* --- the subject's data under its request ------------------------------------------------- */
+
+void api_request_subject(http_req *r)
+{
+    cu_request q;
+    cu_subject s;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK)
+        return http_fail(r, &e);
+    under_request(r);
+    if (cu_subject_get(r->v, &r->ctx, r->tenant, q.subject_id, &s, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cu_repr_subject_json(&s);
+    cu_subject_cleanup(&s);
+    http_json(r, 200, o);
+}
+
+void api_request_records(http_req *r)
+{
+    cu_request q;
+    cu_id *ids = NULL;
+    size_t n = 0;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK)
+        return http_fail(r, &e);
+    under_request(r);
+    if (cu_record_list_by_subject(r->v, &r->ctx, r->tenant, q.subject_id, &ids, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "ids", cu_repr_ids_json(ids, n));
+    free(ids);
+    http_json(r, 200, o);
+}
+
+void api_request_record_get(http_req *r)
+{
+    cu_record rec;
+    cu_err e = {0};
+    cJSON *o;
+
+    under_request(r);
+    if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[2], &rec, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cu_repr_record_json(&rec);
+    cu_record_cleanup(&rec);
+    http_json(r, 200, o);
+}
+
+/* P-DSR-3: a record corrected under a rectify request. */
+void api_request_record_update(http_req *r)
+{
+    static const http_field f[] = {{"data", F_OBJECT, 1}};
+    cu_err e = {0};
+    char *doc;
+    cu_rc rc;
+    cJSON *o;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
+    if (doc == NULL)
+        return http_error(r, 503, "out_of_memory", "out of memory");
+    under_request(r);
+    rc = cu_record_update(r->v, &r->ctx, r->tenant, r->ids[2], doc, strlen(doc), &e);
+    cu_str_wipe(doc);
+    cJSON_free(doc);
+    if (rc != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "id", r->ids[2]);
+    http_json(r, 200, o);
+}
+
+/* The answer to an access or export request, ?format=json|csv. The lead streams the subject's
+ * export here (cu_request_export_write); until then its pieces are gathered in memory. */
+typedef struct gather {
+    char *b;
+    size_t len, cap;
+} gather;
+
+static int gather_put(void *arg, const char *data, size_t n)
+{
+    gather *g = arg;
+
+    if (g->len + n > g->cap) {
+        size_t cap = (g->len + n) * 2;
+        char *b = cap <= CU_RECORD_MAX * 64 ? realloc(g->b, cap) : NULL;
+        if (b == NULL)
+            return -1;
+        g->b = b;
+        g->cap = cap;
+    }
+    memcpy(g->b + g->len, data, n);
+    g->len += n;
+    return 0;
+}
+
+void api_request_export(http_req *r)
+{
+    static const char *const q[] = {"format"};
+    const char *format;
+    gather g = {0};
+    cu_err e = {0};
+
+    if (http_check_query(r, q, 1) != 0)
+        return;
+    format = http_query(r, "format") ? http_query(r, "format") : "json";
+    if (cu_request_export_write(r->v, &r->ctx, r->tenant, r->ids[1], format, gather_put, &g, &e) !=
+        CU_OK) {
+        free(g.b);
+        return http_fail(r, &e);
+    }
+    free(r->resp);
+    r->resp = g.b;
+    r->resp_len = g.len;
+    r->status = 200;
+    r->content_type = strcmp(format, "csv") == 0 ? "application/zip" : NULL;
+}
