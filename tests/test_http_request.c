@@ -1,0 +1,327 @@
+/*
+ * test_http_request.c: data-subject requests over HTTPS against the real server (docs/dsr.md,
+ * api_request.c): the purpose subject_access refused as a header (P-DSR-1, the bypass of issue
+ * 10), filing that tells nothing about the subject, the flow of a request through its states
+ * (P-DSR-7), the controller's decision in processor mode (P-DSR-8), a right carried out at
+ * completion (P-DSR-5) and the per-tenant counts of /metrics. The core's rules in detail:
+ * tests/test_request.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv.h"
+#include "th.h"
+
+typedef struct ten {
+    char id[SRV_ID];
+    char owner[128], admin[128], agent[128];
+    char ada[SRV_ID], contact[SRV_ID];
+} ten;
+
+static srv S;
+static ten A; /* SCM's policy: a controller */
+static ten P; /* Optymyze's: a processor */
+
+static void call(long want, const char *code, const char *key, const char *purpose,
+                 const char *body, char id[SRV_ID], srv_resp *keep, const char *method,
+                 const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+static void call(long want, const char *code, const char *key, const char *purpose,
+                 const char *body, char id[SRV_ID], srv_resp *keep, const char *method,
+                 const char *fmt, ...)
+{
+    char path[256];
+    srv_resp r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    assert_int_equal(srv_call(&S, method, path, key, purpose, body, &r), 0);
+    if (r.status != want)
+        fail_msg("%s %s: %ld, want %ld: %s", method, path, r.status, want, r.body);
+    if (code != NULL)
+        srv_assert_err(&r, want, code);
+    if (id != NULL && srv_json_str(r.body, "id", id, SRV_ID) != 0)
+        fail_msg("%s %s: no id in %s", method, path, r.body);
+    if (keep != NULL)
+        *keep = r;
+    else
+        srv_resp_free(&r);
+}
+
+static void key_of(ten *t, const char *role, char out[128])
+{
+    char body[128];
+    srv_resp r;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\"}", role, role);
+    call(201, NULL, t->owner, NULL, body, NULL, &r, "POST", "/v1/tenants/%s/api-keys", t->id);
+    assert_int_equal(srv_json_str(r.body, "secret", out, 128), 0);
+    srv_resp_free(&r);
+}
+
+static void tenant(ten *t, const char *policy, const char *collection, const char *purpose)
+{
+    char body[256];
+    srv_resp r;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", policy, policy);
+    call(201, NULL, S.operator_key, NULL, body, t->id, &r, "POST", "/v1/tenants");
+    assert_int_equal(srv_json_str(r.body, "secret", t->owner, sizeof(t->owner)), 0);
+    srv_resp_free(&r);
+    key_of(t, "admin", t->admin);
+    key_of(t, "agent", t->agent);
+    call(201, NULL, t->agent, purpose, "{\"external_id\":\"ada\",\"email\":\"ada@example.org\"}",
+         t->ada, NULL, "POST", "/v1/tenants/%s/subjects", t->id);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Ada\"}}", t->ada);
+    call(201, NULL, t->agent, purpose, body, t->contact, NULL, "POST",
+         "/v1/tenants/%s/collections/%s/records", t->id, collection);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    srv_start(&S, NULL);
+    tenant(&A, "scm", "contacts", "provide_service");
+    tenant(&P, "optymyze", "employees", "provide_service");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(srv_stop(&S, 1), 0);
+    return 0;
+}
+
+/* Files a subject's request of type through the agent; the answer in *r. */
+static void subject_files(const ten *t, const char *type, const char *ext, srv_resp *r)
+{
+    char body[128];
+
+    snprintf(body, sizeof(body), "{\"type\":\"%s\",\"external_id\":\"%s\"}", type, ext);
+    call(201, NULL, t->agent, NULL, body, NULL, r, "POST", "/v1/tenants/%s/requests", t->id);
+}
+
+/* Issue 10's bypass: a key with data_read stating subject_access read anything. */
+static void test_P_DSR_1_agent_stating_subject_access_is_refused(void **state)
+{
+    (void)state;
+    call(403, "request_required", A.agent, "subject_access", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/records/%s", A.id, A.contact);
+    call(403, "request_required", A.agent, "subject_access", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/subjects/%s", A.id, A.ada);
+    call(403, "request_required", A.owner, "subject_access", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/subjects/%s/records", A.id, A.ada);
+    /* Platform staff keep the answer they had: the purpose is not theirs to state. */
+    call(403, "forbidden", S.operator_key, "subject_access", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/records/%s", A.id, A.contact);
+    /* The agent's own purposes are untouched. */
+    call(200, NULL, A.agent, "provide_service", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/records/%s", A.id, A.contact);
+}
+
+/* Replaces the value of the string member name in json by X's. */
+static void mask(char *json, const char *name)
+{
+    char needle[64];
+    char *p, *e;
+
+    snprintf(needle, sizeof(needle), "\"%s\":\"", name);
+    assert_non_null(p = strstr(json, needle));
+    p += strlen(needle);
+    assert_non_null(e = strchr(p, '"'));
+    memset(p, 'X', (size_t)(e - p));
+}
+
+/* Item 8: filing answers byte for byte alike for a known and an unknown subject, but for the
+ * request's id and its token. */
+static void test_filing_is_the_same_for_known_and_unknown_subjects(void **state)
+{
+    srv_resp k, u;
+
+    (void)state;
+    subject_files(&A, "access", "ada", &k);
+    subject_files(&A, "access", "nobody-at-all", &u);
+    assert_non_null(strstr(k.body, "\"token\":\""));
+    mask(k.body, "id");
+    mask(u.body, "id");
+    mask(k.body, "token");
+    mask(u.body, "token");
+    assert_int_equal(k.len, u.len);
+    assert_string_equal(k.body, u.body);
+    srv_resp_free(&k);
+    srv_resp_free(&u);
+}
+
+static void test_P_DSR_7_a_subject_request_through_its_states(void **state)
+{
+    char id[SRV_ID], token[80], body[160];
+    srv_resp r;
+
+    (void)state;
+    subject_files(&A, "access", "ada", &r);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    assert_int_equal(srv_json_str(r.body, "token", token, sizeof(token)), 0);
+    srv_resp_free(&r);
+    /* Nothing of the subject before verification. */
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s", A.id, id);
+    assert_non_null(strstr(r.body, "\"subject_id\":null"));
+    assert_null(strstr(r.body, A.ada));
+    srv_resp_free(&r);
+    call(409, "conflict", A.agent, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(401, "unauthenticated", A.agent, NULL, "{\"token\":\"00\"}", NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/verify", A.id, id);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    call(200, NULL, A.agent, NULL, body, NULL, &r, "POST", "/v1/tenants/%s/requests/%s/verify",
+         A.id, id);
+    assert_non_null(strstr(r.body, A.ada));
+    assert_non_null(strstr(r.body, "\"state\":\"verified\""));
+    srv_resp_free(&r);
+    call(409, "conflict", A.agent, NULL, body, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/verify", A.id, id);
+    /* Under the request only once acknowledged. */
+    call(403, "purpose_not_allowed", A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/records/%s", A.id, id, A.contact);
+    call(200, NULL, A.agent, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/records/%s",
+         A.id, id, A.contact);
+    assert_non_null(strstr(r.body, "Ada"));
+    srv_resp_free(&r);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/subject",
+         A.id, id);
+    assert_non_null(strstr(r.body, "ada@example.org"));
+    srv_resp_free(&r);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/records",
+         A.id, id);
+    assert_non_null(strstr(r.body, A.contact));
+    srv_resp_free(&r);
+    /* An access request writes nothing. */
+    call(403, "purpose_not_allowed", A.agent, NULL, "{\"data\":{\"name\":\"A\"}}", NULL, NULL,
+         "PUT", "/v1/tenants/%s/requests/%s/records/%s", A.id, id, A.contact);
+    /* Extension and completion are the administrators'. */
+    call(403, "forbidden", A.agent, NULL, "{\"by\":\"30d\",\"reason\":\"complex\"}", NULL, NULL,
+         "POST", "/v1/tenants/%s/requests/%s/extend", A.id, id);
+    call(400, "invalid", A.admin, NULL, "{\"by\":\"90d\",\"reason\":\"complex\"}", NULL, NULL,
+         "POST", "/v1/tenants/%s/requests/%s/extend", A.id, id);
+    call(200, NULL, A.admin, NULL, "{\"by\":\"30d\",\"reason\":\"complex\"}", NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/extend", A.id, id);
+    call(403, "forbidden", A.agent, NULL, "{}", NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/complete", A.id, id);
+    call(200, NULL, A.admin, NULL, "{}", NULL, &r, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    assert_non_null(strstr(r.body, "\"state\":\"completed\""));
+    srv_resp_free(&r);
+    /* Closed, it reaches nothing. */
+    call(403, "purpose_not_allowed", A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/records/%s", A.id, id, A.contact);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests?filter=open",
+         A.id);
+    assert_null(strstr(r.body, id));
+    srv_resp_free(&r);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests", A.id);
+    assert_non_null(strstr(r.body, id));
+    srv_resp_free(&r);
+    call(400, "invalid_field", A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests?filter=late", A.id);
+    /* Another tenant's request is a request that does not exist (P-ISO-1). */
+    call(404, "not_found", P.agent, NULL, NULL, NULL, NULL, "GET", "/v1/tenants/%s/requests/%s",
+         P.id, id);
+}
+
+static void test_P_DSR_5_restriction_request_takes_effect_at_once(void **state)
+{
+    char id[SRV_ID], body[128];
+
+    (void)state;
+    snprintf(body, sizeof(body),
+             "{\"type\":\"restrict\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", A.ada);
+    /* Filing as an administrator needs data_erase. */
+    call(403, "forbidden", A.agent, NULL, body, NULL, NULL, "POST", "/v1/tenants/%s/requests",
+         A.id);
+    call(201, NULL, A.admin, NULL, body, id, NULL, "POST", "/v1/tenants/%s/requests", A.id);
+    call(200, NULL, A.admin, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(200, NULL, A.admin, NULL, "{}", NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    call(403, "restricted", A.agent, "provide_service", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/records/%s", A.id, A.contact);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"unrestrict\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", A.ada);
+    call(201, NULL, A.admin, NULL, body, id, NULL, "POST", "/v1/tenants/%s/requests", A.id);
+    call(200, NULL, A.admin, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(200, NULL, A.admin, NULL, "{}", NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    call(200, NULL, A.agent, "provide_service", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/records/%s", A.id, A.contact);
+}
+
+static void test_P_DSR_8_processor_request_waits_for_the_controller(void **state)
+{
+    char id[SRV_ID], token[80], body[160];
+    srv_resp r;
+
+    (void)state;
+    subject_files(&P, "access", "ada", &r);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    assert_int_equal(srv_json_str(r.body, "token", token, sizeof(token)), 0);
+    srv_resp_free(&r);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    call(200, NULL, P.agent, NULL, body, NULL, &r, "POST", "/v1/tenants/%s/requests/%s/verify",
+         P.id, id);
+    assert_non_null(strstr(r.body, "\"decision\":\"pending\""));
+    srv_resp_free(&r);
+    call(409, "conflict", P.agent, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", P.id, id);
+    call(403, "forbidden", P.agent, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/approve", P.id, id);
+    call(200, NULL, P.admin, NULL, NULL, NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/approve",
+         P.id, id);
+    call(200, NULL, P.agent, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", P.id, id);
+    /* The subject's export is the lead's to wire in (cu_request_export_write). */
+    call(501, "unsupported", P.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=json", P.id, id);
+    /* A rejection by the controller, with a reason code. */
+    subject_files(&P, "erase", "ada", &r);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    srv_resp_free(&r);
+    call(200, NULL, P.admin, NULL, "{\"reason\":\"employment_law\"}", NULL, &r, "POST",
+         "/v1/tenants/%s/requests/%s/reject", P.id, id);
+    assert_non_null(strstr(r.body, "\"decision\":\"rejected\""));
+    assert_non_null(strstr(r.body, "\"state\":\"rejected\""));
+    srv_resp_free(&r);
+}
+
+static void test_P_DSR_7_metrics_count_requests_per_tenant(void **state)
+{
+    char line[128];
+    srv_resp r;
+
+    (void)state;
+    call(200, NULL, S.operator_key, NULL, NULL, NULL, &r, "GET", "/metrics");
+    snprintf(line, sizeof(line), "custos_dsr_requests_overdue{tenant=\"%s\"} 0\n", A.id);
+    assert_non_null(strstr(r.body, line));
+    snprintf(line, sizeof(line), "custos_dsr_requests_due_soon{tenant=\"%s\"} ", P.id);
+    assert_non_null(strstr(r.body, line));
+    srv_resp_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_P_DSR_1_agent_stating_subject_access_is_refused),
+        cmocka_unit_test(test_filing_is_the_same_for_known_and_unknown_subjects),
+        cmocka_unit_test(test_P_DSR_7_a_subject_request_through_its_states),
+        cmocka_unit_test(test_P_DSR_5_restriction_request_takes_effect_at_once),
+        cmocka_unit_test(test_P_DSR_8_processor_request_waits_for_the_controller),
+        cmocka_unit_test(test_P_DSR_7_metrics_count_requests_per_tenant),
+    };
+
+    return cmocka_run_group_tests_name("data-subject requests over HTTPS", tests, setup, teardown);
+}
