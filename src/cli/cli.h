@@ -99,5 +99,6 @@ int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
+int cmd_request(int argc, char **argv);
 
 #endif

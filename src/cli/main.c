@@ -27,6 +27,8 @@ static const char usage[] =
     "  serve                      serve the HTTPS API (TLS 1.3)\n"
     "  sweep                      apply retention under every tenant's policy\n"
     "  hold place|list|release    legal holds, a purged tenant's too\n"
+    "  request file|list|show|verify|acknowledge|extend|approve|reject|complete\n"
+    "                             data-subject requests (docs/dsr.md)\n"
     "\n"
     "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
     "stderr. Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 refused,\n"
@@ -40,6 +42,7 @@ static const struct {
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},     {"hold", cmd_hold},
+    {"request", cmd_request},
 };
 
 int main(int argc, char **argv)
