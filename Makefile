@@ -7,7 +7,7 @@
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
-PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1
+PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive
 HTTPPKGS := libmicrohttpd gnutls
 TESTPKGS := cmocka libcurl
 
@@ -115,9 +115,10 @@ build/bench/%: bench/%.c libcustos.a
 # Every benchmark; bench/http.sh also runs build/bench/bench_sqlite_commit, its baseline.
 bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
 		build/bench/bench_erase build/bench/bench_sqlite_commit build/bench/bench_export \
-		build/bench/bench_bytes custos
+		build/bench/bench_bytes build/bench/bench_subject_export custos
 	build/bench/bench_core
 	build/bench/bench_bytes
+	build/bench/bench_subject_export
 	build/bench/bench_audit
 	build/bench/bench_policy
 	build/bench/bench_erase

@@ -1047,5 +1047,26 @@ cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_i
  * old values are not kept. Allowed for a restricted subject. */
 cu_rc cu_subject_rectify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          const cu_subject_in *in, cu_err *err);
+/* P-DSR-1, P-DSR-2: everything held about one subject (subject_export.c, docs/dsr_export.md):
+ * its profile, every record of every collection (decrypted), its consent ledger, what the
+ * policy says is held (categories, purposes, legal bases, retention), its requests, and the
+ * accesses to its data from the audit log (GDPR Art. 15(1)(c)). One JSON document, or a zip of
+ * RFC 4180 CSV files, one per collection. Read like cu_export: opened (checked, audited with
+ * one entry, P-AUD-3), then read piece by piece in bounded memory; the whole export sees one
+ * snapshot of the store, taken after its audit entry; an error midway is returned by the read
+ * that meets it and every read after, the output cut short (never a valid shorter document or
+ * archive). Today the context states CU_PURPOSE_SUBJECT_ACCESS (or is local). Free with
+ * cu_subject_export_free (NULL is a no-op). One thread at a time reads one export. */
+typedef enum cu_subject_export_format {
+    CU_SUBJECT_EXPORT_JSON = 1,
+    CU_SUBJECT_EXPORT_CSV_ZIP = 2
+} cu_subject_export_format;
+typedef struct cu_subject_export cu_subject_export;
+cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                             cu_subject_export_format format, cu_subject_export **out,
+                             cu_err *err);
+/* Copies the export's next bytes, at most cap, into buf: *n 0 once it is whole. */
+cu_rc cu_subject_export_read(cu_subject_export *x, char *buf, size_t cap, size_t *n, cu_err *err);
+void cu_subject_export_free(cu_subject_export *x);
 
 #endif

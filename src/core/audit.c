@@ -102,6 +102,18 @@ int64_t cu_audit_now_ms(void)
     return now_ms();
 }
 
+/* The subject an object names, "subject:<id>" or "subject:<id>:...", else 0. */
+static cu_id object_subject(const char *object)
+{
+    char *end;
+    unsigned long long id;
+
+    if (strncmp(object, "subject:", 8) != 0 || object[8] < '1' || object[8] > '9')
+        return 0;
+    id = strtoull(object + 8, &end, 10);
+    return *end == '\0' || *end == ':' ? (cu_id)id : 0;
+}
+
 void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const char *fmt, ...)
 {
     va_list ap;
@@ -112,6 +124,7 @@ void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const cha
     va_start(ap, fmt);
     vsnprintf(a->object, sizeof(a->object), fmt, ap);
     va_end(ap);
+    a->subject = object_subject(a->object);
 }
 
 void cu_audit_in_digest(cu_audit_in *a, const uint8_t *ct, size_t len)
@@ -125,6 +138,7 @@ void cu_audit_in_platform(cu_audit_in *out, const cu_audit_in *a)
     out->tenant = 0;
     out->action = a->action;
     out->has_digest = 0;
+    out->subject = 0;
     snprintf(out->object, sizeof(out->object), "tenant:%llu:%.60s", (unsigned long long)a->tenant,
              a->object);
 }
@@ -141,6 +155,7 @@ void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a)
     cu_strlcpy(e->source, ctx && ctx->source ? ctx->source : "", sizeof(e->source));
     cu_strlcpy(e->request_id, ctx && ctx->request_id ? ctx->request_id : "", sizeof(e->request_id));
     cu_strlcpy(e->outcome, "ok", sizeof(e->outcome));
+    e->subject_id = a->tenant != 0 ? a->subject : 0;
     if (a->has_digest) {
         e->has_digest = 1;
         memcpy(e->digest, a->digest, 32);

@@ -116,6 +116,9 @@ typedef struct cu_audit_in {
     char object[96];
     int has_digest;     /* a record write: the digest of the ciphertext it stores */
     uint8_t digest[32];
+    cu_id subject; /* the data subject the entry touches, 0 none: indexed by the store for the
+                      subject's export, outside the hash. cu_audit_in_set takes it from an
+                      object "subject:<id>[:...]"; a record's reads and writes set it after */
 } cu_audit_in;
 
 /* Puts SHA-256(ct[0..len)), the sealed document a record write stores, in a's entry, so that

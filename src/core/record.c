@@ -339,6 +339,7 @@ static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJ
     cu_audit_in_set(&a, r->tenant_id, replace ? "record.update" : "record.create",
                     "record:%llu", (unsigned long long)r->id);
     cu_audit_in_digest(&a, e.ops[0].u.record.doc.data, e.ops[0].u.record.doc.len);
+    a.subject = r->subject_id; /* the subject's export lists it (its audit index) */
     rc = cu_commit(v, ctx, ops, e.nops + (replace ? 1 : 0) + (r->subject_id != 0), &a, 1, err);
 out:
     free(ops);
@@ -534,6 +535,7 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
         goto out;
     /* P-AUD-3: the read is on record before the data leaves; if it cannot be, it does not. */
     cu_audit_in_set(&a, tenant, "record.read", "record:%llu", (unsigned long long)record);
+    a.subject = row.subject_id;
     if (audit && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         cu_record_cleanup(out);
 out:
@@ -647,6 +649,7 @@ cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
     op.u.del.tenant_id = tenant;
     op.u.del.id = record;
     cu_audit_in_set(&a, tenant, "record.delete", "record:%llu", (unsigned long long)record);
+    a.subject = row.subject_id; /* cleanup left the ids */
     return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 

@@ -242,17 +242,50 @@ static char *dup_member(const cJSON *o, const char *name)
     return cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
 }
 
+cu_rc cu_subject_open_row(const cu_key *sk, const cu_store_subject *row, cu_subject *out,
+                          cu_err *err)
+{
+    cJSON *o = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    cu_aad_data(&aad, row->tenant_id, SUBJECT_COLL, row->id, "profile", row->key_version);
+    if ((rc = cu_open(sk, &aad, &row->profile, &text, &len, "subject", err)) != CU_OK)
+        goto out;
+    if ((rc = cu_json_parse(text, len, &o, NULL, err)) != CU_OK)
+        goto out;
+    out->id = row->id;
+    out->tenant_id = row->tenant_id;
+    out->created_at = row->created_at;
+    out->restricted = row->restricted != 0;
+    out->last_activity = row->last_activity;
+    out->external_id = dup_member(o, "external_id");
+    out->email = dup_member(o, "email");
+    out->phone = dup_member(o, "phone");
+    out->birth_date = dup_member(o, "birth_date");
+    if (out->external_id == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+out:
+    if (rc != CU_OK)
+        cu_subject_cleanup(out);
+    cu_json_delete_wiped(o);
+    if (text) {
+        cu_wipe(text, len);
+        free(text);
+    }
+    return rc;
+}
+
 static cu_rc subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          cu_subject *out, int audit, cu_err *err)
 {
     cu_store_subject row = {0};
     cu_key sk = {0};
-    cJSON *o = NULL;
-    char *text = NULL;
-    size_t len = 0;
     cu_audit_in a;
     cu_gate g;
-    cu_aad aad;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -266,36 +299,15 @@ static cu_rc subject_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
         rc = cu_keys_child(v, tenant, CU_KEY_SUBJECT, subject, &sk, err);
     if (rc != CU_OK)
         goto out;
-    cu_aad_data(&aad, tenant, SUBJECT_COLL, subject, "profile", row.key_version);
-    if ((rc = cu_open(&sk, &aad, &row.profile, &text, &len, "subject", err)) != CU_OK)
+    row.tenant_id = tenant;
+    row.id = subject;
+    if ((rc = cu_subject_open_row(&sk, &row, out, err)) != CU_OK)
         goto out;
-    if ((rc = cu_json_parse(text, len, &o, NULL, err)) != CU_OK)
-        goto out;
-    out->id = subject;
-    out->tenant_id = tenant;
-    out->created_at = row.created_at;
-    out->restricted = row.restricted != 0;
-    out->last_activity = row.last_activity;
-    out->external_id = dup_member(o, "external_id");
-    out->email = dup_member(o, "email");
-    out->phone = dup_member(o, "phone");
-    out->birth_date = dup_member(o, "birth_date");
-    if (out->external_id == NULL) {
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        goto out;
-    }
     /* P-AUD-3: on record before the values leave. */
     cu_audit_in_set(&a, tenant, "subject.read", "subject:%llu", (unsigned long long)subject);
-    if (audit)
-        rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
-out:
-    if (rc != CU_OK)
+    if (audit && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
         cu_subject_cleanup(out);
-    cu_json_delete_wiped(o);
-    if (text) {
-        cu_wipe(text, len);
-        free(text);
-    }
+out:
     cu_key_wipe(&sk);
     cu_store_subject_cleanup(&row);
     return rc;

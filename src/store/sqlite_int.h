@@ -134,6 +134,11 @@ enum stmt_id {
     S_ERASE_RECORDS_BATCH,
     S_ERASE_LIST,
     S_T_ERASURES_DELETE,
+    S_AUDIT_SUBJECT_PUT,
+    S_AUDIT_SUBJECT_LIST,
+    S_AUDIT_SUBJECT_PRUNE,
+    S_SUBJECT_COLLECTIONS,
+    S_RECORD_PAGE_IN,
     S__COUNT
 };
 
@@ -145,6 +150,8 @@ typedef struct sqlite_store {
     pthread_mutex_t lock;
     cu_commit_stats stats; /* guarded by lock */
     sqlite3_stmt *stmts[S__COUNT];
+    int snapshot; /* a snapshot handle (sqlite_audit_subject.c): its reads run inside the read
+                     transaction it holds, and open or end none of their own */
 } sqlite_store;
 
 /* Maps a SQLite result code to a cu_rc with err set ("could not <what>: ..."). */
@@ -219,6 +226,25 @@ extern const char sq_migration_requests[];
 cu_rc sq_w_request(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                       cu_err *err);
+
+/* sqlite_audit_subject.c: the audit log's index by subject, and snapshot handles. */
+/* Indexes e under its subject, in the caller's transaction (e->subject_id != 0). */
+cu_rc sq_audit_subject_put(sqlite_store *s, const cu_audit_entry *e, cu_err *err);
+/* Drops the index rows of entries up to seq (AUDIT_PRUNE). */
+cu_rc sq_audit_subject_prune(sqlite_store *s, cu_id tenant, uint64_t upto, cu_err *err);
+/* The migration's fill: indexes the entries written before the index existed. */
+cu_rc sq_audit_subject_fill(sqlite_store *s, cu_err *err);
+cu_rc sq_audit_by_subject(cu_store *base, cu_id tenant, cu_id subject, uint64_t after, size_t limit,
+                          cu_store_access **out, size_t *n, cu_err *err);
+cu_rc sq_snapshot(cu_store *base, cu_store **out, cu_err *err);
+cu_rc sq_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
+                             cu_store_collection_count **out, size_t *n, cu_err *err);
+/* sqlite_read.c */
+cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                        int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                        cu_store_record **out, size_t *n, cu_err *err);
+/* Whether s runs its reads' own transactions (0 for a snapshot handle, which holds one). */
+int sq_own_txn(const sqlite_store *s);
 /* Takes the exclusive flock on the database's lock file (custos.db: custos.lock beside it),
  * into *fd (-1 when a test build shares the database: CUSTOS_TEST_SHARED_DB=1). CU_ERR_CONFLICT if
  * another process holds it. Release with sq_dir_unlock (-1 is a no-op). */

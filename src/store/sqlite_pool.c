@@ -165,6 +165,23 @@ FWD(erasure_list,
     (r, t, sub, limit, out, n, err))
 FWD(session_get, (cu_store * s, const uint8_t h[32], cu_store_session *out, cu_err *err),
     (r, h, out, err))
+FWD(audit_by_subject,
+    (cu_store * s, cu_id t, cu_id sub, uint64_t after, size_t limit, cu_store_access **out,
+     size_t *n, cu_err *err),
+    (r, t, sub, after, limit, out, n, err))
+FWD(subject_collections,
+    (cu_store * s, cu_id t, cu_id sub, cu_store_collection_count **out, size_t *n, cu_err *err),
+    (r, t, sub, out, n, err))
+FWD(record_page_in,
+    (cu_store * s, cu_id t, cu_id sub, const char *coll, int64_t after_created, cu_id after,
+     size_t limit, size_t max_bytes, cu_store_record **out, size_t *n, cu_err *err),
+    (r, t, sub, coll, after_created, after, limit, max_bytes, out, n, err))
+
+/* A snapshot is a connection of its own, opened for it: the pool's readers stay free. */
+static cu_rc p_snapshot(cu_store *s, cu_store **out, cu_err *err)
+{
+    return sq_snapshot(wr(s), out, err);
+}
 
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
@@ -207,6 +224,10 @@ const cu_store_ops cu_store_sqlite_pool = {
     .hold_list = p_hold_list,
     .request_list = p_request_list,
     .erasure_list = p_erasure_list,
+    .audit_by_subject = p_audit_by_subject,
+    .snapshot = p_snapshot,
+    .subject_collections = p_subject_collections,
+    .record_page_in = p_record_page_in,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

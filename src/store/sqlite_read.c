@@ -242,10 +242,10 @@ cu_rc sq_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out
     /* One snapshot for the document and its fields: a commit between the two reads would
      * otherwise pair them wrongly, which the field manifest would report as tampering. */
     sq_txn_abort(s); /* one an earlier failure could not end */
-    if ((rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
+    if (sq_own_txn(s) && (rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
         goto out;
     rc = record_read(s, tenant, id, out, err);
-    if (sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
+    if (sq_own_txn(s) && sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
         sq_txn_abort(s);
     if (rc != CU_OK)
         cu_store_record_cleanup(out);
@@ -265,10 +265,14 @@ static void records_free(void *list, size_t n)
 
 /* The page's statement, bound; NULL on a prepare error. */
 static sqlite3_stmt *page_stmt(sqlite_store *s, cu_id tenant, cu_id subject, int64_t after_created,
-                               cu_id after, size_t limit)
+                               cu_id after, size_t limit, const char *collection)
 {
-    sqlite3_stmt *st = sq_stmt(s, subject ? S_RECORD_PAGE_SUBJECT : S_RECORD_PAGE_OWN);
+    sqlite3_stmt *st = sq_stmt(s, collection ? S_RECORD_PAGE_IN
+                                  : subject  ? S_RECORD_PAGE_SUBJECT
+                                             : S_RECORD_PAGE_OWN);
 
+    if (st != NULL && collection != NULL)
+        sqlite3_bind_text(st, 6, collection, -1, SQLITE_STATIC);
     if (st != NULL && subject != 0) {
         sq_bind_id(st, 1, tenant);
         sq_bind_id(st, 2, subject);
@@ -320,6 +324,15 @@ cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_
                      cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
                      size_t *n, cu_err *err)
 {
+    return sq_record_page_in(base, tenant, subject, NULL, after_created, after, limit, max_bytes,
+                             out, n, err);
+}
+
+/* sq_record_page, of one collection alone when collection is not NULL (subject not 0). */
+cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                        int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                        cu_store_record **out, size_t *n, cu_err *err)
+{
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
     cu_err ignored;
@@ -330,13 +343,13 @@ cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_
     pthread_mutex_lock(&s->lock);
     sq_txn_abort(s); /* one an earlier failure could not end */
     /* One snapshot for the page and its fields, as sq_record_get. */
-    if ((rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
+    if (sq_own_txn(s) && (rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
         goto out;
-    if ((st = page_stmt(s, tenant, subject, after_created, after, limit)) == NULL)
+    if ((st = page_stmt(s, tenant, subject, after_created, after, limit, collection)) == NULL)
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list records");
     else
         rc = page_rows(s, st, max_bytes, out, n, err);
-    if (sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
+    if (sq_own_txn(s) && sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
         sq_txn_abort(s);
     if (rc != CU_OK) {
         records_free(*out, *n);

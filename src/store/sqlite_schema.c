@@ -37,6 +37,11 @@ static const char migration_erasures[] =
     "CREATE TABLE erasures("
     "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,"
     "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;";
+/* Likewise: sq_audit_subject_fill() runs right after it (migrate()). */
+static const char migration_audit_subjects[] =
+    "CREATE TABLE audit_subjects("
+    "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, subject_id, seq)) WITHOUT ROWID;";
 
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
@@ -184,6 +189,11 @@ static const char *const migrations[] = {
     /* 12 -> 13: data-subject requests (P-DSR-7, sqlite_request.c): ids, kinds, states, times,
      * reason codes, the SHA-256 of a verification token; no personal value. */
     sq_migration_requests,
+    /* 13 -> 14: the audit log's index by subject (issue 10, the subject's export): which
+     * entries touch a subject's data (GDPR Art. 15(1)(c)), found without a scan; written in the
+     * entry's own transaction, outside its hash (sqlite_audit_subject.c). sq_audit_subject_fill()
+     * indexes the entries already written. */
+    migration_audit_subjects,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -289,8 +299,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 1",  "PRAGMA user_version = 2",  "PRAGMA user_version = 3",
         "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
-        "PRAGMA user_version = 10", "PRAGMA user_version = 11",
-        "PRAGMA user_version = 12", "PRAGMA user_version = 13",
+        "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
+        "PRAGMA user_version = 13", "PRAGMA user_version = 14",
     };
     int version = 0;
     cu_rc rc;
@@ -310,6 +320,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
             rc = canon_fill(s, err);
         if (rc == CU_OK && migrations[version] == migration_erasures)
             rc = sq_erase_fill(s, err);
+        if (rc == CU_OK && migrations[version] == migration_audit_subjects)
+            rc = sq_audit_subject_fill(s, err);
         if (rc == CU_OK)
             rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
         if (rc == CU_OK)
@@ -474,4 +486,8 @@ const cu_store_ops cu_store_sqlite = {
     .user_find = sq_user_find,
     .user_list = sq_user_list,
     .session_get = sq_session_get,
+    .audit_by_subject = sq_audit_by_subject,
+    .snapshot = sq_snapshot,
+    .subject_collections = sq_subject_collections,
+    .record_page_in = sq_record_page_in,
 };

@@ -337,6 +337,24 @@ const char *const sq_stmt_sql[S__COUNT] = {
                      " FROM erasures e WHERE (e.tenant_id, e.subject_id) > (?1, ?2)"
                      " ORDER BY e.tenant_id, e.subject_id LIMIT ?3",
     [S_T_ERASURES_DELETE] = "DELETE FROM erasures WHERE tenant_id = ?",
+    /* The audit log's index by subject (sqlite_audit_subject.c). */
+    [S_AUDIT_SUBJECT_PUT] = "INSERT INTO audit_subjects(tenant_id, subject_id, seq) VALUES(?,?,?)",
+    [S_AUDIT_SUBJECT_LIST] = "SELECT a.seq, a.at, a.actor, a.action, a.object, a.purpose"
+                             " FROM audit_subjects x JOIN audit_log a"
+                             " ON a.tenant_id = x.tenant_id AND a.seq = x.seq"
+                             " WHERE x.tenant_id = ?1 AND x.subject_id = ?2 AND x.seq > ?3"
+                             " ORDER BY x.seq LIMIT ?4",
+    [S_AUDIT_SUBJECT_PRUNE] = "DELETE FROM audit_subjects WHERE tenant_id = ? AND seq <= ?",
+    /* The subject's export: its collections, then each one's records (the subject's index, the
+     * collection filtered on its rows) in the order of S_RECORD_PAGE_SUBJECT. */
+    [S_SUBJECT_COLLECTIONS] = "SELECT collection, count(*) FROM records"
+                              " WHERE tenant_id = ?1 AND subject_id = ?2 AND NOT " ERASING("?2")
+                              " GROUP BY collection ORDER BY collection",
+    [S_RECORD_PAGE_IN] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
+                         " created_at, updated_at, doc, version FROM records"
+                         " WHERE tenant_id = ?1 AND subject_id = ?2"
+                         " AND (created_at, record_id) > (?3, ?4) AND collection = ?6"
+                         " AND NOT " ERASING("?2") " ORDER BY created_at, record_id LIMIT ?5",
 };
 
 cu_rc sq_db_error(sqlite_store *s, int src, cu_err *err, const char *what)
@@ -560,7 +578,7 @@ void sq_txn_abort(sqlite_store *s)
 {
     cu_err ignored;
 
-    if (sqlite3_get_autocommit(s->db))
+    if (sqlite3_get_autocommit(s->db) || s->snapshot)
         return;
     (void)sq_run(s, sq_stmt(s, S_ROLLBACK), &ignored, "roll back");
     if (!sqlite3_get_autocommit(s->db))

@@ -126,6 +126,7 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
 {
     sqlite3_stmt *st = sq_stmt(s, S_AUDIT_APPEND);
     uint8_t canon[CU_AUDIT_CANON_MAX];
+    cu_rc rc;
 
     if (st) {
         /* The bytes the entry's hash is over: verify hashes them as read (P-AUD-2). */
@@ -147,7 +148,8 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
         else
             sqlite3_bind_null(st, 13);
     }
-    return sq_run(s, st, err, "append to the audit log");
+    rc = sq_run(s, st, err, "append to the audit log");
+    return rc == CU_OK && e->subject_id != 0 ? sq_audit_subject_put(s, e, err) : rc;
 }
 
 static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int replace, cu_err *err)
@@ -760,7 +762,9 @@ static cu_rc w_audit_prune(sqlite_store *s, const cu_store_op *op, cu_err *err)
         sq_bind_id(st, 1, op->u.audit_prune.tenant_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)op->u.audit_prune.upto);
     }
-    return sq_run(s, st, err, "prune audit log");
+    if ((rc = sq_run(s, st, err, "prune audit log")) != CU_OK)
+        return rc;
+    return sq_audit_subject_prune(s, op->u.audit_prune.tenant_id, op->u.audit_prune.upto, err);
 }
 
 static cu_rc w_session_purge(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -266,6 +266,31 @@ cu_rc cu_store_session_get(cu_store *s, const uint8_t token_hash[32], cu_store_s
     return s->ops->session_get(s, token_hash, out, err);
 }
 
+cu_rc cu_store_audit_by_subject(cu_store *s, cu_id tenant, cu_id subject, uint64_t after,
+                                size_t limit, cu_store_access **out, size_t *n, cu_err *err)
+{
+    return s->ops->audit_by_subject(s, tenant, subject, after, limit, out, n, err);
+}
+
+cu_rc cu_store_snapshot(cu_store *s, cu_store **out, cu_err *err)
+{
+    return s->ops->snapshot(s, out, err);
+}
+
+cu_rc cu_store_subject_collections(cu_store *s, cu_id tenant, cu_id subject,
+                                   cu_store_collection_count **out, size_t *n, cu_err *err)
+{
+    return s->ops->subject_collections(s, tenant, subject, out, n, err);
+}
+
+cu_rc cu_store_record_page_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
+                              int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                              cu_store_record **out, size_t *n, cu_err *err)
+{
+    return s->ops->record_page_in(s, tenant, subject, collection, after_created, after, limit,
+                                  max_bytes, out, n, err);
+}
+
 int cu_store_hold_covers(const cu_store_hold *h, cu_id subject, cu_id record)
 {
     if (h->released_at != 0)

@@ -198,6 +198,23 @@ typedef struct cu_audit_row {
     int agrees; /* 0: a column differs from the encoding */
 } cu_audit_row;
 
+/* An access to a subject's data, from the audit log (GDPR Art. 15(1)(c)): who, when, what, why.
+ * Read by audit_by_subject. */
+typedef struct cu_store_access {
+    uint64_t seq;
+    int64_t at; /* unix milliseconds */
+    char actor[48];
+    char action[32];
+    char object[96];
+    char purpose[65];
+} cu_store_access;
+
+/* A collection holding a subject's records, and how many (subject_collections). */
+typedef struct cu_store_collection_count {
+    char name[CU_COLLECTION_MAX];
+    uint64_t records;
+} cu_store_collection_count;
+
 /* A subject whose erasure is under way (P-DSR-4): its key is destroyed, its rows not all
  * deleted yet (erasure_list). */
 typedef struct cu_store_erasure {
@@ -590,6 +607,24 @@ typedef struct cu_store_ops {
      * there is none (or its user is gone). */
     cu_rc (*session_get)(cu_store *s, const uint8_t token_hash[32], cu_store_session *out,
                          cu_err *err);
+    /* Up to limit entries of the tenant's audit log that touch subject (written with its
+     * subject_id, AUDIT_APPEND), with seq above after, by seq: an index, not a scan. Caller
+     * frees *out. */
+    cu_rc (*audit_by_subject)(cu_store *s, cu_id tenant, cu_id subject, uint64_t after,
+                              size_t limit, cu_store_access **out, size_t *n, cu_err *err);
+    /* A read-only handle on which every read sees one snapshot: the committed state at this
+     * call, whatever commits after (the subject's export reads itself whole through one).
+     * Close it with cu_store_close; hold it briefly (SQLite: a WAL checkpoint cannot pass it).
+     * After a read of it fails, close it: a later read may see another state. */
+    cu_rc (*snapshot)(cu_store *s, cu_store **out, cu_err *err);
+    /* The collections holding the subject's records, by name, with their counts (none while
+     * its erasure is under way). Caller frees *out. */
+    cu_rc (*subject_collections)(cu_store *s, cu_id tenant, cu_id subject,
+                                 cu_store_collection_count **out, size_t *n, cu_err *err);
+    /* record_page of a subject (not 0) in one collection alone. */
+    cu_rc (*record_page_in)(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
+                            int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                            cu_store_record **out, size_t *n, cu_err *err);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */
@@ -668,6 +703,14 @@ cu_rc cu_store_user_find(cu_store *s, cu_id tenant, const uint8_t digest[32], cu
 cu_rc cu_store_user_list(cu_store *s, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
 cu_rc cu_store_session_get(cu_store *s, const uint8_t token_hash[32], cu_store_session *out,
                            cu_err *err);
+cu_rc cu_store_audit_by_subject(cu_store *s, cu_id tenant, cu_id subject, uint64_t after,
+                                size_t limit, cu_store_access **out, size_t *n, cu_err *err);
+cu_rc cu_store_snapshot(cu_store *s, cu_store **out, cu_err *err);
+cu_rc cu_store_subject_collections(cu_store *s, cu_id tenant, cu_id subject,
+                                   cu_store_collection_count **out, size_t *n, cu_err *err);
+cu_rc cu_store_record_page_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
+                              int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                              cu_store_record **out, size_t *n, cu_err *err);
 
 /* P-RET-5, the one definition of hold coverage (docs/store.md): whether h, in force, covers
  * the record (record != 0, of that subject, 0 for the tenant's own) or the subject as a whole
