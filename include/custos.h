@@ -249,6 +249,33 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
 cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
                     cu_err *err);
 cu_rc cu_record_delete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_err *err);
+
+/* Asynchronous twins of cu_record_put, cu_record_update and cu_record_get, for a caller that
+ * must not hold a thread while the request waits for its group commit (the HTTPS server
+ * suspends the connection meanwhile). Each checks, builds and queues the request like its
+ * twin; CU_OK then means queued: done(arg, res) runs exactly once, on the thread of the group's
+ * leader (possibly before the call returns), with what the synchronous twin would have
+ * returned, once the group is durable or has failed (a failed group retries each member
+ * alone; a member that still fails gets its own error, CU_ERR_UNAVAILABLE included). Any other
+ * return: refused before it was queued, *err says why, and done never runs. json is read
+ * before the call returns. done must be quick and must not call the core: the next group
+ * waits for it. */
+typedef struct cu_async_result {
+    cu_rc rc;
+    cu_err err;       /* rc != CU_OK */
+    cu_id id;         /* cu_record_put_async: the new record's id */
+    cu_record record; /* cu_record_get_async: the record, which done takes (cu_record_cleanup) */
+} cu_async_result;
+typedef void (*cu_async_done)(void *arg, cu_async_result *res);
+
+cu_rc cu_record_put_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                          cu_id subject, const char *json, size_t len, cu_async_done done,
+                          void *arg, cu_err *err);
+cu_rc cu_record_update_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                             const char *json, size_t len, cu_async_done done, void *arg,
+                             cu_err *err);
+cu_rc cu_record_get_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                          cu_async_done done, void *arg, cu_err *err);
 /* Lists the ids of a subject's records, oldest first. Caller frees *ids. */
 cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                                 cu_id **ids, size_t *n, cu_err *err);

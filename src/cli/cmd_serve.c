@@ -32,7 +32,7 @@ static const char help[] =
     "  --port N                TCP port, 0 for any free one (default 8443) CUSTOS_PORT\n"
     "  --cert FILE             PEM certificate chain                       CUSTOS_CERT\n"
     "  --key FILE              PEM private key                             CUSTOS_KEY\n"
-    "  --threads N             worker threads (default: 8 per core)        CUSTOS_THREADS\n"
+    "  --threads N             worker threads (default: 1 per core, >= 2)  CUSTOS_THREADS\n"
     "  --max-body BYTES        request body limit (default 1048576)        CUSTOS_MAX_BODY\n"
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
     "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"

@@ -14,6 +14,15 @@
  * Nothing is acknowledged before its group is durable. If a group fails, each request is
  * retried alone, so one request's error (a taken external id) never fails the others.
  *
+ * Asynchronous requests (cu_commit_async: the server's record create, read and update, whose
+ * connections wait suspended) have no thread waiting behind them. The request owns its batch
+ * and is completed by the leader of its group, on the leader's thread, after the group is
+ * durable or has failed, outside commit_lock and after the lead has passed on. A round whose
+ * oldest request is asynchronous is led by the writer thread, started with the first such
+ * request; the writer keeps leading while the head of the queue is asynchronous and hands the
+ * lead to a waiting thread's request as any leader does. cu_vault_close stops it once every
+ * asynchronous request has completed.
+ *
  * Several processes may write one database (docs/store.md), so a cached head can be stale: a
  * group names the head it chains onto for each tenant (CU_OP_AUDIT_HEAD_CHECK), which the store
  * checks inside its transaction. When another writer moved one first, the group's heads are
@@ -21,6 +30,7 @@
  * chain, never a fork). A failed group never leaves a head behind that the store may not hold:
  * it drops every head it touched, and their next use reads them again.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +45,12 @@ struct cu_commit_req {
     /* A round that runs a function with the heads to itself instead (as_leader), or NULL. */
     cu_rc (*fn)(cu_vault *v, void *arg, cu_err *err);
     void *arg;
+    /* An asynchronous request (cu_commit_async): no thread waits for it. It owns its ops
+     * (owned) and its entries (allocated with it); the leader that commits its group calls
+     * complete and frees it. NULL for a caller waiting in cu_commit. */
+    cu_commit_done complete;
+    void *complete_arg;
+    cu_store_op *owned;
     cu_rc rc;
     cu_err err;
     pthread_cond_t cond; /* signalled when done, or when handed the lead */
@@ -309,6 +325,21 @@ static cu_rc commit_chained(cu_vault *v, group *g, struct cu_commit_req *reqs, i
     return rc;
 }
 
+#ifdef CU_FAULT_INJECTION
+#include <unistd.h>
+/* Test builds: CUSTOS_TEST_COMMIT_DELAY_MS holds every group that long before it commits, so
+ * that a test can act (hang up, stop the server) while requests wait for their group. */
+static void test_delay(void)
+{
+    const char *ms = getenv("CUSTOS_TEST_COMMIT_DELAY_MS");
+
+    if (ms != NULL)
+        usleep((useconds_t)strtoul(ms, NULL, 10) * 1000);
+}
+#else
+#define test_delay() ((void)0)
+#endif
+
 /* Commits reqs together; on failure, each alone. Called by the leader only. */
 static void run_group(cu_vault *v, struct cu_commit_req *reqs)
 {
@@ -320,6 +351,7 @@ static void run_group(cu_vault *v, struct cu_commit_req *reqs)
 
     for (r = reqs; r != NULL; r = r->next)
         count++;
+    test_delay();
     rc = commit_chained(v, &g, reqs, 0, &gerr);
     /* A chain that kept moving is no one request's fault: splitting the group would only
      * retry each member as often again. */
@@ -359,36 +391,98 @@ static struct cu_commit_req *take_round(cu_vault *v, int *count)
     return batch;
 }
 
-/* One leader's round, by self at the head of the queue, called and returning under
- * commit_lock: commits its group (or runs its function), hands the lead to the next queued
- * request, then wakes the group's members, each on its own condition: no other waiter wakes. */
-static void lead(cu_vault *v, struct cu_commit_req *self)
+/* Passes the lead to the oldest queued request's thread, or to the writer thread if that
+ * request is asynchronous (no thread waits behind it: a writer thread that finishes a round
+ * so keeps leading), or ends the leading if the queue is empty. Under commit_lock. */
+static void hand_lead(cu_vault *v)
 {
-    struct cu_commit_req *batch, *r, *next;
+    if (v->queue == NULL) {
+        v->committing = 0;
+    } else if (v->queue->complete != NULL) {
+        v->writer_lead = 1;
+        pthread_cond_signal(&v->writer_cond);
+    } else {
+        v->queue->lead = 1;
+        pthread_cond_signal(&v->queue->cond);
+    }
+}
+
+/* Completes and frees the asynchronous requests of a round, in order: the caches forget what
+ * they changed, their ops are freed, then each completion runs. Without commit_lock. */
+static unsigned long complete_all(cu_vault *v, struct cu_commit_req *list)
+{
+    unsigned long n = 0;
+
+    while (list != NULL) {
+        struct cu_commit_req *r = list;
+        list = r->next;
+        cu_cache_after_commit(v, r->ops, r->nops); /* also on failure: it may be ambiguous */
+        for (size_t i = 0; i < r->nops; i++)
+            cu_store_op_cleanup(&r->owned[i]);
+        free(r->owned);
+        r->complete(r->complete_arg, r->rc, &r->err);
+        free(r);
+        n++;
+    }
+    return n;
+}
+
+/* One leader's round, of the requests at the head of the queue, called and returning under
+ * commit_lock by the head's own thread, or by the writer thread for an asynchronous head:
+ * commits its group (or runs its function), hands the lead on (hand_lead), wakes the group's
+ * waiting members, each on its own condition (no other waiter wakes), then runs the
+ * completions of its asynchronous members. */
+static void lead(cu_vault *v)
+{
+    struct cu_commit_req *batch, *r, *next, *async = NULL, **tail = &async;
     int count;
 
     batch = take_round(v, &count);
     pthread_mutex_unlock(&v->commit_lock);
-    if (self->fn != NULL)
-        self->rc = self->fn(v, self->arg, &self->err);
+    if (batch->fn != NULL)
+        batch->rc = batch->fn(v, batch->arg, &batch->err);
     else
         run_group(v, batch);
     pthread_mutex_lock(&v->commit_lock);
-    if (self->fn == NULL) {
+    if (batch->fn == NULL) {
         v->groups++;
         v->grouped += (uint64_t)count;
     }
-    self->lead = 0;
-    if (v->queue != NULL) { /* the next round's leader: the oldest waiter */
-        v->queue->lead = 1;
-        pthread_cond_signal(&v->queue->cond);
-    } else
-        v->committing = 0;
+    batch->lead = 0;
+    hand_lead(v);
     for (r = batch; r != NULL; r = next) {
         next = r->next;
+        if (r->complete != NULL) {
+            r->next = NULL;
+            *tail = r;
+            tail = &r->next;
+            continue;
+        }
         r->done = 1; /* r may return once the lock is free: not touched after */
-        if (r != self)
-            pthread_cond_signal(&r->cond);
+        pthread_cond_signal(&r->cond);
+    }
+    if (async == NULL)
+        return;
+    pthread_mutex_unlock(&v->commit_lock);
+    count = (int)complete_all(v, async);
+    pthread_mutex_lock(&v->commit_lock);
+    v->async_pending -= (unsigned long)count;
+    if (v->async_pending == 0 && v->writer_stop)
+        pthread_cond_signal(&v->writer_cond);
+}
+
+/* Appends req to the queue; if no round is running, req's round starts: led by its own
+ * thread, or by the writer thread if req is asynchronous. Under commit_lock. */
+static void enqueue(cu_vault *v, struct cu_commit_req *req)
+{
+    if (v->queue_tail)
+        v->queue_tail->next = req;
+    else
+        v->queue = req;
+    v->queue_tail = req;
+    if (!v->committing) { /* then the queue was empty: req is its head */
+        v->committing = 1;
+        hand_lead(v);
     }
 }
 
@@ -398,23 +492,108 @@ static void enqueue_wait(cu_vault *v, struct cu_commit_req *req)
 {
     pthread_cond_init(&req->cond, NULL);
     pthread_mutex_lock(&v->commit_lock);
-    if (v->queue_tail)
-        v->queue_tail->next = req;
-    else
-        v->queue = req;
-    v->queue_tail = req;
-    if (!v->committing) { /* then the queue was empty: req is its head */
-        v->committing = 1;
-        req->lead = 1;
-    }
+    enqueue(v, req);
     while (!req->done) {
         if (req->lead)
-            lead(v, req);
+            lead(v);
         else
             pthread_cond_wait(&req->cond, &v->commit_lock);
     }
     pthread_mutex_unlock(&v->commit_lock);
     pthread_cond_destroy(&req->cond);
+}
+
+/* The writer thread: leads the rounds handed to it (hand_lead) until stopped, and stops only
+ * once no asynchronous request is left. */
+static void *writer_main(void *arg)
+{
+    cu_vault *v = arg;
+
+    pthread_mutex_lock(&v->commit_lock);
+    for (;;) {
+        if (v->writer_lead) {
+            v->writer_lead = 0;
+            lead(v);
+        } else if (v->writer_stop && v->async_pending == 0) {
+            break;
+        } else {
+            pthread_cond_wait(&v->writer_cond, &v->commit_lock);
+        }
+    }
+    pthread_mutex_unlock(&v->commit_lock);
+    return NULL;
+}
+
+/* Starts the writer thread, with every signal blocked (they belong to the main thread).
+ * Under commit_lock. */
+static cu_rc writer_start(cu_vault *v, cu_err *err)
+{
+    sigset_t all, old;
+    int e;
+
+    pthread_cond_init(&v->writer_cond, NULL);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    e = pthread_create(&v->writer, NULL, writer_main, v);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        pthread_cond_destroy(&v->writer_cond);
+        return cu_err_set(err, CU_ERR_NOMEM, "could not start the writer thread: %s", strerror(e));
+    }
+    v->writer_started = 1;
+    return CU_OK;
+}
+
+void cu_commit_stop(cu_vault *v)
+{
+    pthread_mutex_lock(&v->commit_lock);
+    if (!v->writer_started) {
+        pthread_mutex_unlock(&v->commit_lock);
+        return;
+    }
+    v->writer_stop = 1;
+    pthread_cond_signal(&v->writer_cond);
+    pthread_mutex_unlock(&v->commit_lock);
+    pthread_join(v->writer, NULL);
+    pthread_cond_destroy(&v->writer_cond);
+    v->writer_started = 0;
+    v->writer_stop = 0;
+}
+
+cu_rc cu_commit_async(cu_vault *v, const cu_ctx *ctx, cu_store_op *ops, size_t n,
+                      const cu_audit_in *audit, size_t naudit, cu_commit_done done, void *arg,
+                      cu_err *err)
+{
+    struct cu_commit_req *req = NULL;
+    cu_rc rc = CU_OK;
+
+    if (naudit > CU_AUDIT_PER_COMMIT)
+        rc = cu_err_set(err, CU_ERR_INVALID, "too many audit entries in one commit");
+    else if ((req = calloc(1, sizeof(*req) + naudit * sizeof(cu_audit_entry))) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (rc == CU_OK) {
+        req->entries = (cu_audit_entry *)(void *)(req + 1);
+        for (size_t i = 0; i < naudit; i++)
+            cu_audit_fill(&req->entries[i], ctx, &audit[i]);
+        req->ops = req->owned = ops;
+        req->nops = n;
+        req->nentries = naudit;
+        req->complete = done;
+        req->complete_arg = arg;
+        pthread_mutex_lock(&v->commit_lock);
+        if (v->writer_started || (rc = writer_start(v, err)) == CU_OK) {
+            v->async_pending++;
+            enqueue(v, req);
+        }
+        pthread_mutex_unlock(&v->commit_lock);
+    }
+    if (rc != CU_OK) {
+        for (size_t i = 0; i < n; i++)
+            cu_store_op_cleanup(&ops[i]);
+        free(ops);
+        free(req);
+    }
+    return rc;
 }
 
 cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n,

@@ -47,6 +47,12 @@ struct cu_vault {
     cu_heads *heads;    /* touched by the leader only */
     int group_max;      /* requests per group: CUSTOS_COMMIT_GROUP_MAX, 1 = one per commit */
     int64_t checkpoint_ms; /* a checkpoint at least this often while entries arrive (P-AUD-2) */
+    /* The writer thread (commit.c), started by the first cu_commit_async: it leads every
+     * round whose oldest request is asynchronous, since no thread waits behind such a one. */
+    pthread_t writer;
+    pthread_cond_t writer_cond;
+    int writer_started, writer_lead, writer_stop;
+    unsigned long async_pending; /* asynchronous requests queued or in a round */
     uint64_t groups;    /* transactions committed by cu_commit */
     uint64_t grouped;   /* requests they carried */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
@@ -138,6 +144,17 @@ void cu_audit_in_set(cu_audit_in *a, cu_id tenant, const char *action, const cha
  * caller hands out anything. */
 cu_rc cu_commit(cu_vault *v, const cu_ctx *ctx, const cu_store_op *ops, size_t n,
                 const cu_audit_in *audit, size_t naudit, cu_err *err);
+/* cu_commit's asynchronous twin: queues the same request and returns at once. It takes ops
+ * (heap-allocated, each op's blobs owned as cu_store_op_cleanup frees them; pointers the ops
+ * borrow must live until done runs) and the audit entries (copied now). CU_OK: done(arg, rc,
+ * err) runs exactly once, on the leader's thread, after the group is durable or has failed and
+ * after ops are freed; else the request was not queued, ops are freed and done never runs. */
+typedef void (*cu_commit_done)(void *arg, cu_rc rc, const cu_err *err);
+cu_rc cu_commit_async(cu_vault *v, const cu_ctx *ctx, cu_store_op *ops, size_t n,
+                      const cu_audit_in *audit, size_t naudit, cu_commit_done done, void *arg,
+                      cu_err *err);
+/* Stops the writer thread once every asynchronous request has completed (cu_vault_close). */
+void cu_commit_stop(cu_vault *v);
 /* Forgets what ops[0..n) change from the vault's caches (cache.c): a revoked API key, a
  * destroyed, rewrapped or new key, a tenant's end. cu_commit calls it after every commit,
  * failed ones too (a failure may be ambiguous), before it returns to its caller. */

@@ -301,14 +301,100 @@ static cu_rc record_key(cu_vault *v, cu_id tenant, cu_id subject, uint32_t versi
     return cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, version, key, err);
 }
 
-/* Encodes doc for r and commits it, replacing the record's index entries when replace is set. */
-static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJSON *doc,
-                          int replace, cu_err *err)
+/* A record call between its two steps: the batch its build made, which its commit takes,
+ * and what it answers with (the new record's id, the record an audited read opened). The
+ * synchronous calls are build, cu_commit, finish; the asynchronous ones build, cu_commit_async,
+ * and finish in job_done. */
+typedef struct rec_job {
+    cu_store_op *ops; /* owned: each op's blobs and field arrays (cu_store_op_cleanup) */
+    size_t nops;
+    char **scopes; /* the blind puts' scopes, which ops borrow */
+    size_t nscopes;
+    cu_audit_in audit;
+    cu_async_result res;
+    cu_async_done done;
+    void *arg;
+} rec_job;
+
+/* Frees the job's batch and scopes; not res.record, which its finish hands out or wipes. */
+static void job_cleanup(rec_job *j)
 {
-    cu_audit_in a;
+    for (size_t i = 0; j->ops != NULL && i < j->nops; i++)
+        cu_store_op_cleanup(&j->ops[i]);
+    free(j->ops);
+    for (size_t i = 0; i < j->nscopes; i++)
+        free(j->scopes[i]);
+    free(j->scopes);
+    j->ops = NULL;
+    j->scopes = NULL;
+    j->nops = j->nscopes = 0;
+}
+
+/* The synchronous finish: commits the job's batch and its audit entry, waiting for the group. */
+static cu_rc job_commit(cu_vault *v, const cu_ctx *ctx, rec_job *j, cu_err *err)
+{
+    cu_rc rc = cu_commit(v, ctx, j->ops, j->nops, &j->audit, 1, err);
+
+    if (rc != CU_OK)
+        cu_record_cleanup(&j->res.record); /* P-AUD-3: a read not on record is not handed out */
+    job_cleanup(j);
+    return rc;
+}
+
+/* The asynchronous finish, on the leader's thread: hands the job's answer to its caller. */
+static void job_done(void *arg, cu_rc rc, const cu_err *err)
+{
+    rec_job *j = arg;
+
+    j->res.rc = rc;
+    if (rc != CU_OK) {
+        j->res.err = *err;
+        j->res.id = 0;
+        cu_record_cleanup(&j->res.record); /* P-AUD-3, as in job_commit */
+    }
+    j->done(j->arg, &j->res); /* takes res.record */
+    job_cleanup(j);
+    free(j);
+}
+
+/* Queues the job's batch on cu_commit_async, which takes it; finishes in job_done. On any
+ * error the job is cleaned up (its record wiped) and done never runs. */
+static cu_rc job_commit_async(cu_vault *v, const cu_ctx *ctx, rec_job *j, cu_async_done done,
+                              void *arg, cu_err *err)
+{
+    rec_job *h = malloc(sizeof(*h));
+    cu_store_op *ops = j->ops;
+    size_t n = j->nops;
+    cu_rc rc;
+
+    if (h == NULL) {
+        cu_record_cleanup(&j->res.record);
+        job_cleanup(j);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    *h = *j;
+    h->done = done;
+    h->arg = arg;
+    h->ops = NULL; /* cu_commit_async's now */
+    h->nops = 0;
+    memset(j, 0, sizeof(*j));
+    rc = cu_commit_async(v, ctx, ops, n, &h->audit, 1, job_done, h, err);
+    if (rc != CU_OK) { /* not queued: the ops are freed, done never runs */
+        cu_record_cleanup(&h->res.record);
+        job_cleanup(h);
+        free(h);
+    }
+    return rc;
+}
+
+/* Encodes doc for r into the job's batch and audit entry, replacing the record's index entries
+ * when replace is set. */
+static cu_rc build_write(cu_vault *v, cu_store_record *r, cJSON *doc, int replace, rec_job *j,
+                         cu_err *err)
+{
     encoded e = {0};
-    cu_store_op *ops = NULL;
     cu_key key = {0};
+    size_t k = 0;
     cu_rc rc;
 
     if ((rc = record_key(v, r->tenant_id, r->subject_id, 0, &key, err)) != CU_OK)
@@ -316,40 +402,46 @@ static cu_rc write_record(cu_vault *v, const cu_ctx *ctx, cu_store_record *r, cJ
     r->key_version = key.version;
     if ((rc = encode(v, &key, r, doc, replace, &e, err)) != CU_OK)
         goto out;
-    ops = calloc(e.nops + 2, sizeof(*ops));
-    if (ops == NULL) {
+    if ((j->ops = calloc(e.nops + 2, sizeof(*j->ops))) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
     }
     if (replace) {
-        ops[0].type = CU_OP_BLIND_DELETE;
-        ops[0].u.del.tenant_id = r->tenant_id;
-        ops[0].u.del.id = r->id;
+        j->ops[k].type = CU_OP_BLIND_DELETE;
+        j->ops[k].u.del.tenant_id = r->tenant_id;
+        j->ops[k++].u.del.id = r->id;
     }
-    memcpy(ops + (replace ? 1 : 0), e.ops, e.nops * sizeof(*ops));
+    memcpy(j->ops + k, e.ops, e.nops * sizeof(*j->ops));
+    k += e.nops;
     if (r->subject_id != 0) {
         /* P-RET-1: retention counted from the subject's last activity starts again. */
-        cu_store_op *t = &ops[e.nops + (replace ? 1 : 0)];
-        t->type = CU_OP_SUBJECT_TOUCH;
-        t->u.flag.tenant_id = r->tenant_id;
-        t->u.flag.id = r->subject_id;
-        t->u.flag.at = r->updated_at;
+        j->ops[k].type = CU_OP_SUBJECT_TOUCH;
+        j->ops[k].u.flag.tenant_id = r->tenant_id;
+        j->ops[k].u.flag.id = r->subject_id;
+        j->ops[k++].u.flag.at = r->updated_at;
     }
+    j->nops = k;
     /* P-AUD-1: the entry commits with the write, or neither does (P-AUD-3). */
-    cu_audit_in_set(&a, r->tenant_id, replace ? "record.update" : "record.create",
+    cu_audit_in_set(&j->audit, r->tenant_id, replace ? "record.update" : "record.create",
                     "record:%llu", (unsigned long long)r->id);
-    cu_audit_in_digest(&a, e.ops[0].u.record.doc.data, e.ops[0].u.record.doc.len);
-    a.subject = r->subject_id; /* the subject's export lists it (its audit index) */
-    rc = cu_commit(v, ctx, ops, e.nops + (replace ? 1 : 0) + (r->subject_id != 0), &a, 1, err);
+    cu_audit_in_digest(&j->audit, e.ops[0].u.record.doc.data, e.ops[0].u.record.doc.len);
+    j->audit.subject = r->subject_id; /* the subject's export lists it (its audit index) */
+    /* The job owns the record's blobs (in its ops) and the scopes now. */
+    j->scopes = e.scopes;
+    j->nscopes = e.nscopes;
+    e.scopes = NULL;
+    e.nscopes = 0;
+    free(e.ops);
+    e.ops = NULL;
 out:
-    free(ops);
     encoded_cleanup(&e);
     cu_key_wipe(&key);
     return rc;
 }
 
-cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
-                    cu_id subject, const char *json, size_t len, cu_id *out_id, cu_err *err)
+/* cu_record_put's first step: checks, then builds the batch (res.id: the new record's id). */
+static cu_rc put_build(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                       cu_id subject, const char *json, size_t len, rec_job *j, cu_err *err)
 {
     cu_store_record r = {0};
     cJSON *doc = NULL;
@@ -377,16 +469,39 @@ cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *co
     r.version = 1;
     cu_strlcpy(r.collection, collection, sizeof(r.collection));
     r.created_at = r.updated_at = cu_clock_now();
-    rc = write_record(v, ctx, &r, doc, 0, err);
-    if (rc == CU_OK && out_id)
-        *out_id = r.id;
+    if ((rc = build_write(v, &r, doc, 0, j, err)) == CU_OK)
+        j->res.id = r.id;
 out:
     cu_json_delete_wiped(doc);
+    if (rc != CU_OK)
+        job_cleanup(j);
     return rc;
 }
 
-cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
-                       const char *json, size_t len, cu_err *err)
+cu_rc cu_record_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                    cu_id subject, const char *json, size_t len, cu_id *out_id, cu_err *err)
+{
+    rec_job j = {0};
+    cu_rc rc = put_build(v, ctx, tenant, collection, subject, json, len, &j, err);
+
+    if (rc == CU_OK && (rc = job_commit(v, ctx, &j, err)) == CU_OK && out_id)
+        *out_id = j.res.id;
+    return rc;
+}
+
+cu_rc cu_record_put_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                          cu_id subject, const char *json, size_t len, cu_async_done done,
+                          void *arg, cu_err *err)
+{
+    rec_job j = {0};
+    cu_rc rc = put_build(v, ctx, tenant, collection, subject, json, len, &j, err);
+
+    return rc == CU_OK ? job_commit_async(v, ctx, &j, done, arg, err) : rc;
+}
+
+/* cu_record_update's first step: checks, then builds the batch. */
+static cu_rc update_build(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                          const char *json, size_t len, rec_job *j, cu_err *err)
 {
     cu_store_record old = {0}, r = {0};
     cJSON *doc = NULL;
@@ -413,11 +528,32 @@ cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id recor
      * (CU_ERR_LEGAL_HOLD), so no hold placed meanwhile is missed; this read refuses the common
      * case before it joins a group commit, which a refusal would split. */
     if ((rc = refuse_if_held(v, tenant, old.subject_id, record, err)) == CU_OK)
-        rc = write_record(v, ctx, &r, doc, 1, err);
+        rc = build_write(v, &r, doc, 1, j, err);
 out:
     cu_store_record_cleanup(&old);
     cu_json_delete_wiped(doc);
+    if (rc != CU_OK)
+        job_cleanup(j);
     return rc;
+}
+
+cu_rc cu_record_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, const char *json,
+                       size_t len, cu_err *err)
+{
+    rec_job j = {0};
+    cu_rc rc = update_build(v, ctx, tenant, record, json, len, &j, err);
+
+    return rc == CU_OK ? job_commit(v, ctx, &j, err) : rc;
+}
+
+cu_rc cu_record_update_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                             const char *json, size_t len, cu_async_done done, void *arg,
+                             cu_err *err)
+{
+    rec_job j = {0};
+    cu_rc rc = update_build(v, ctx, tenant, record, json, len, &j, err);
+
+    return rc == CU_OK ? job_commit_async(v, ctx, &j, done, arg, err) : rc;
 }
 
 /* Opens one sensitive field, bound to write wid, and puts its value back in the document. */
@@ -507,12 +643,10 @@ cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_recor
     return rc;
 }
 
-/* Reads and opens a record; with ctx, checks its purpose first and puts the read on record
- * (audit 1). */
-static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
-                        cu_record *out, int audit, cu_err *err)
+/* Reads and opens a record; with audit set, checks its purpose first. */
+static cu_rc record_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
+                         int audit, cu_err *err)
 {
-    cu_audit_in a;
     cu_store_record row = {0};
     cu_key key = {0};
     cu_gate g;
@@ -531,28 +665,52 @@ static cu_rc record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id reco
         goto out;
     row.tenant_id = tenant;
     row.id = record;
-    if ((rc = cu_record_open_row(&key, &row, out, err)) != CU_OK)
-        goto out;
-    /* P-AUD-3: the read is on record before the data leaves; if it cannot be, it does not. */
-    cu_audit_in_set(&a, tenant, "record.read", "record:%llu", (unsigned long long)record);
-    a.subject = row.subject_id;
-    if (audit && (rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
-        cu_record_cleanup(out);
+    rc = cu_record_open_row(&key, &row, out, err);
 out:
     cu_key_wipe(&key);
     cu_store_record_cleanup(&row);
     return rc;
 }
 
+/* The audited read's first step: the record opened into res.record and its read's entry; the
+ * record leaves only once that entry is durable (P-AUD-3: if it cannot be, it does not). */
+static cu_rc get_build(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, rec_job *j,
+                       cu_err *err)
+{
+    cu_rc rc = record_open(v, ctx, tenant, record, &j->res.record, 1, err);
+
+    if (rc == CU_OK) {
+        cu_audit_in_set(&j->audit, tenant, "record.read", "record:%llu",
+                        (unsigned long long)record);
+        j->audit.subject = j->res.record.subject_id; /* the subject's export lists it */
+    }
+    return rc;
+}
+
 cu_rc cu_record_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
                     cu_err *err)
 {
-    return record_get(v, ctx, tenant, record, out, 1, err);
+    rec_job j = {0};
+    cu_rc rc = get_build(v, ctx, tenant, record, &j, err);
+
+    if (rc == CU_OK)
+        rc = job_commit(v, ctx, &j, err);
+    *out = j.res.record; /* zeroed when the read failed */
+    return rc;
+}
+
+cu_rc cu_record_get_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record,
+                          cu_async_done done, void *arg, cu_err *err)
+{
+    rec_job j = {0};
+    cu_rc rc = get_build(v, ctx, tenant, record, &j, err);
+
+    return rc == CU_OK ? job_commit_async(v, ctx, &j, done, arg, err) : rc;
 }
 
 cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu_err *err)
 {
-    return record_get(v, NULL, tenant, record, out, 0, err);
+    return record_open(v, NULL, tenant, record, out, 0, err);
 }
 
 cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op,

@@ -255,6 +255,7 @@ void cu_vault_close(cu_vault *v)
     if (v == NULL)
         return;
     cu_erase_stop(v); /* its batches commit through the vault */
+    cu_commit_stop(v); /* after the last asynchronous request's completion */
     /* P-AUD-2: what this process wrote is signed before it lets go of the vault. */
     if (v->store && v->heads && v->audit_sk) {
         cu_err ignored = {0};

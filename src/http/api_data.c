@@ -176,28 +176,41 @@ void api_collection_put(http_req *r)
     http_json(r, 200, cJSON_Duplicate(r->json, 1));
 }
 
+/* The answer of a record's create, once its group has committed (pending.c). */
+static void record_created(http_req *r, cu_async_result *res)
+{
+    cJSON *o;
+
+    if (res->rc != CU_OK)
+        return http_fail(r, &res->err);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "id", res->id);
+    http_json(r, 201, o);
+}
+
 void api_record_create(http_req *r)
 {
     static const http_field f[] = {{"subject_id", F_ID, 0}, {"data", F_OBJECT, 1}};
     cu_err e = {0};
     char *doc;
-    cu_id id;
     cu_rc rc;
-    cJSON *o;
 
     if (http_check_body(r, f, 2) != 0)
         return;
     doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
     if (doc == NULL)
         return http_error(r, 503, "out_of_memory", "out of memory");
-    rc = cu_record_put(r->v, &r->ctx, r->tenant, r->name, http_id(r, "subject_id"), doc,
-                       strlen(doc), &id, &e);
+    if (http_pending_start(r, record_created) != 0) {
+        cJSON_free(doc);
+        return;
+    }
+    rc = cu_record_put_async(r->v, &r->ctx, r->tenant, r->name, http_id(r, "subject_id"), doc,
+                             strlen(doc), http_pending_done, r->pending, &e);
     cJSON_free(doc);
-    if (rc != CU_OK)
-        return http_fail(r, &e);
-    o = cJSON_CreateObject();
-    cu_repr_add_id(o, "id", id);
-    http_json(r, 201, o);
+    if (rc != CU_OK) {
+        http_pending_cancel(r);
+        http_fail(r, &e);
+    }
 }
 
 void api_record_search(http_req *r)
@@ -219,16 +232,36 @@ void api_record_search(http_req *r)
     http_json(r, 200, o);
 }
 
+/* The answer of an audited read, once its entry is durable (pending.c). */
+static void record_read(http_req *r, cu_async_result *res)
+{
+    if (res->rc != CU_OK)
+        return http_fail(r, &res->err);
+    http_json(r, 200, cu_repr_record_json(&res->record));
+}
+
 void api_record_get(http_req *r)
 {
-    cu_record rec;
     cu_err e = {0};
+
+    if (http_pending_start(r, record_read) != 0)
+        return;
+    if (cu_record_get_async(r->v, &r->ctx, r->tenant, r->ids[1], http_pending_done, r->pending,
+                            &e) != CU_OK) {
+        http_pending_cancel(r);
+        http_fail(r, &e);
+    }
+}
+
+/* The answer of a record's update, once its group has committed (pending.c). */
+static void record_updated(http_req *r, cu_async_result *res)
+{
     cJSON *o;
 
-    if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[1], &rec, &e) != CU_OK)
-        return http_fail(r, &e);
-    o = cu_repr_record_json(&rec);
-    cu_record_cleanup(&rec);
+    if (res->rc != CU_OK)
+        return http_fail(r, &res->err);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "id", r->ids[1]);
     http_json(r, 200, o);
 }
 
@@ -238,20 +271,23 @@ void api_record_update(http_req *r)
     cu_err e = {0};
     char *doc;
     cu_rc rc;
-    cJSON *o;
 
     if (http_check_body(r, f, 1) != 0)
         return;
     doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
     if (doc == NULL)
         return http_error(r, 503, "out_of_memory", "out of memory");
-    rc = cu_record_update(r->v, &r->ctx, r->tenant, r->ids[1], doc, strlen(doc), &e);
+    if (http_pending_start(r, record_updated) != 0) {
+        cJSON_free(doc);
+        return;
+    }
+    rc = cu_record_update_async(r->v, &r->ctx, r->tenant, r->ids[1], doc, strlen(doc),
+                                http_pending_done, r->pending, &e);
     cJSON_free(doc);
-    if (rc != CU_OK)
-        return http_fail(r, &e);
-    o = cJSON_CreateObject();
-    cu_repr_add_id(o, "id", r->ids[1]);
-    http_json(r, 200, o);
+    if (rc != CU_OK) {
+        http_pending_cancel(r);
+        http_fail(r, &e);
+    }
 }
 
 void api_record_delete(http_req *r)

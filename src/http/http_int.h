@@ -106,6 +106,9 @@ struct http_req {
     const char *err_code;
     double t0;
     int queued;
+    /* The core's answer to come (pending.c): set by a handler that called an asynchronous
+     * core function; the connection is suspended until it comes. */
+    struct http_pending *pending;
 };
 
 /* Responses. http_json takes ownership of item. */
@@ -156,6 +159,34 @@ int http_cookie(const http_req *r, const char *name, char *out, size_t cap);
  * 0 once all are written; -1 on an error or when the socket has no room for them now, which
  * may leave a record cut short (the caller closes the connection either way). */
 int http_tls_send_now(void *session, const char *buf, size_t n);
+
+/* Answers the core gives later (pending.c). A handler on a route whose core call waits for
+ * its group commit (a record's create, read, update) calls http_pending_start, then the
+ * core's asynchronous function with http_pending_done and r->pending; if that refuses at once,
+ * http_pending_cancel, and answers the error itself. server.c then suspends the connection
+ * (http_pending_suspend) until the completion resumes it, and answers on the connection's own
+ * thread (http_pending_finish), where finish builds the answer from the core's result. Without
+ * a connection (fuzz_router), http_dispatch waits for the answer instead (http_pending_wait).
+ * The request and the completion each hold a reference: a client gone, or the request ended,
+ * before the core answers leaves the completion nothing to touch but the pending answer. */
+typedef void (*http_finish_fn)(http_req *r, cu_async_result *res);
+/* 0 with r->pending set, or -1 with 503 answered (out of memory). */
+int http_pending_start(http_req *r, http_finish_fn finish);
+/* The completion to give the core, with r->pending as its arg (any thread). */
+void http_pending_done(void *arg, cu_async_result *res);
+/* The core refused before queueing: the completion never runs. Drops r->pending. */
+void http_pending_cancel(http_req *r);
+/* Suspends r's connection until the answer comes and returns 1; or returns 0 once the answer
+ * is built (it came already). On the connection's thread, inside the access handler. */
+int http_pending_suspend(http_req *r);
+/* Builds r's answer from the core's result (after a resume) and drops r->pending. */
+void http_pending_finish(http_req *r);
+/* Without a connection: waits for the answer and builds it. */
+void http_pending_wait(http_req *r);
+/* The request ends (on_completed) with its answer maybe still to come: drops r->pending. */
+void http_pending_release(http_req *r);
+/* Connections suspended and not yet resumed (a graceful stop waits for none). */
+int http_pending_suspended(void);
 
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);

@@ -587,6 +587,8 @@ void http_dispatch(http_req *r)
             r->ctx.flags |= CU_CTX_GPC;
     }
     r->route->fn(r);
+    if (r->pending != NULL && r->conn == NULL) /* no connection to suspend: wait */
+        http_pending_wait(r);
 }
 
 static const char *type_name(http_ftype t)

@@ -6,8 +6,10 @@
  * Request lifecycle: the first call of the access handler only allocates the request (queuing a
  * response then closes the connection in libmicrohttpd 0.9.75); upload calls append to the body
  * up to the route's limit (http_body_limit) and drop the rest; the last call queues 413 for a
- * body over the limit, or dispatches and queues the answer. The completion callback logs, counts
- * and frees, wiping the body and the response.
+ * body over the limit, or dispatches and queues the answer. A handler whose core call waits for
+ * its group commit leaves r->pending instead: the connection is suspended, holding no thread,
+ * until the core's completion resumes it, and the next call queues the answer (pending.c). The
+ * completion callback logs, counts and frees, wiping the body and the response.
  *
  * Slow and greedy clients. One address holds at most max_conns_per_ip connections of the
  * max_conns there are, so a single attacker cannot fill them and /healthz still answers the
@@ -422,6 +424,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->queued)
         return MHD_YES;
+    if (r->pending != NULL) { /* resumed: the core's answer has come */
+        http_pending_finish(r);
+        conn_enter(c, CONN_REPLY);
+        return queue(r);
+    }
     conn_enter(c, CONN_HANDLE);
     if (r->query_too_long)
         http_error(r, 400, "too_many_parameters", "a query takes at most %d parameters",
@@ -430,6 +437,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_error(r, 413, "too_large", "request body over %zu bytes", r->body_max);
     else
         http_dispatch(r);
+    /* A request waiting for its group commit holds no thread: its connection sleeps until
+     * the completion wakes it, and this handler is called again (pending.c). */
+    if (r->pending != NULL && http_pending_suspend(r))
+        return MHD_YES;
     conn_enter(c, CONN_REPLY);
     return queue(r);
 }
@@ -680,6 +691,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_metrics_observe(r, secs);
     if (!cfg->quiet)
         access_log(r, secs);
+    http_pending_release(r); /* an answer still to come is freed by the completion */
     cJSON_Delete(r->json);
     wipe_free(r->body);
     wipe_free(r->resp);
@@ -727,10 +739,12 @@ static void config_defaults(cu_http_config *cfg)
     if (cfg->max_body == 0)
         cfg->max_body = DEFAULT_MAX_BODY;
     if (cfg->threads == 0) {
-        /* Eight per core: a request waits for its group's fsync (audit, P-AUD-3), and only
-         * requests waiting together can share one; more threads, bigger groups. */
+        /* One per core: the requests that wait for their group commit (a record's create,
+         * read and update) wait suspended, holding no thread (pending.c), so threads are
+         * for work, not for waiting; at least two, so one slow request (a login's password
+         * hash, a synchronous commit) does not stop every connection. */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->threads = 8 * (n > 0 ? (unsigned)n : 2);
+        cfg->threads = n > 2 ? (unsigned)n : 2;
     }
     if (cfg->max_conns == 0)
         cfg->max_conns = DEFAULT_MAX_CONNS;
@@ -774,12 +788,11 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     d = MHD_start_daemon(
-        MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, on_request, ctx,
-        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, cfg.threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
+        MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
+        NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
         cfg.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
@@ -809,7 +822,10 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     ls = MHD_quiesce_daemon(d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
-    for (int i = 0; i < 3000 && atomic_load(&inflight) > 0; i++)
+    /* A suspended connection (a request waiting for its group commit) is waited for beyond
+     * the 30 s: the core's completion always comes (the group commits or fails) and resumes
+     * it, and libmicrohttpd must not free a connection the completion will touch. */
+    for (int i = 0; atomic_load(&inflight) > 0 && (i < 3000 || http_pending_suspended() > 0); i++)
         usleep(10000);
     MHD_stop_daemon(d);
     linger_reap(1);
