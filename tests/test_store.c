@@ -1535,7 +1535,6 @@ static void test_erasure_queue_migration(void **state)
         key_op(CU_OP_KEY_PUT, 1, CU_KEY_SUBJECT, 10, 1, doc_bytes),
         subject_op(1, 10),
         subject_op(1, 11), /* its key destroyed, its rows left */
-        record_op(CU_OP_RECORD_PUT, 1, 110, 11, 1000),
     };
     cu_store_op fin = {0};
     cu_store *old = NULL, *cur = NULL;
@@ -1550,6 +1549,11 @@ static void test_erasure_queue_migration(void **state)
     assert_int_equal(old->ops->apply(old, ops, CU_ARRAY_LEN(ops), &err), CU_OK);
     assert_int_equal(old->ops->erasure_list(old, 0, 0, 10, &list, &n, &err), CU_ERR_STORE);
     old->ops->close(old);
+    /* Subject 11's record, as version 10 stored it (this build's statements write schema 13's). */
+    sql_at(path, "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+                 " created_at, updated_at, doc, version) VALUES(1, 110, 'employees', 11, 1,"
+                 " 1000, 1000, x'0102030405060708', 1);"
+                 "INSERT INTO record_fields VALUES(1, 110, 'ssn', x'0102030405060708')");
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
     assert_int_equal(cur->ops->erasure_list(cur, 0, 0, 10, &list, &n, &err), CU_OK);
     assert_int_equal(n, 1);
@@ -1566,6 +1570,129 @@ static void test_erasure_queue_migration(void **state)
     assert_int_equal(n, 0);
     free(list);
     cur->ops->close(cur);
+}
+
+/* Record i (1..40) of test_records_keyed_by_time_migration, as schema 12 stored it: ids in
+ * no order, creation times falling with i, every third record the tenant's own (anonymized). */
+#define OLD_RECORDS 40
+#define OLD_RECORD_ID(i) (((uint64_t)(i) * 2654435761u) % 1000000007u + 1000u)
+#define OLD_SUBJECT(i) ((i) % 3 == 0 ? 0 : (i) % 3 == 1 ? 10 : 11)
+
+static void expect_old_record(cu_store *s, int i)
+{
+    cu_store_record r;
+    cu_err err = {0};
+    char want[32];
+
+    assert_int_equal(s->ops->record_get(s, 1, OLD_RECORD_ID(i), &r, &err), CU_OK);
+    assert_int_equal(r.subject_id, OLD_SUBJECT(i));
+    assert_string_equal(r.collection, "employees");
+    assert_int_equal(r.key_version, 1 + i % 2);
+    assert_int_equal(r.created_at, 5000 - i * 10);
+    assert_int_equal(r.updated_at, 6000 + i);
+    assert_int_equal(r.version, i);
+    snprintf(want, sizeof(want), "doc-%d", i);
+    assert_int_equal(r.doc.len, strlen(want));
+    assert_memory_equal(r.doc.data, want, r.doc.len);
+    assert_int_equal(r.nfields, 2);
+    for (size_t k = 0; k < 2; k++) {
+        assert_string_equal(r.fields[k].name, k == 0 ? "ssn" : "zip");
+        snprintf(want, sizeof(want), "%s-%d", r.fields[k].name, i);
+        assert_int_equal(r.fields[k].ct.len, strlen(want));
+        assert_memory_equal(r.fields[k].ct.data, want, r.fields[k].ct.len);
+    }
+    cu_store_record_cleanup(&r);
+}
+
+/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key.
+ * A database of version 12 with records of two subjects and of the tenant, their fields and blind
+ * index entries converts in its upgrade: every row reads back as it was, by id, by subject, by
+ * page and by digest; the internal keys follow creation order, a new record takes the next, and
+ * deleting a record still takes its fields with it (ON DELETE CASCADE). */
+static void test_records_keyed_by_time_migration(void **state)
+{
+    sfx *f = *state;
+    cu_store_op setup[] = {tenant_op(1, "one"), subject_op(1, 10), subject_op(1, 11),
+                           blind_op(1, "email", 9, 10, 1)};
+    cu_store_op put = record_op(CU_OP_RECORD_PUT, 1, 7, 10, 9000);
+    cu_store_op del = del_op(CU_OP_RECORD_DELETE, 1, OLD_RECORD_ID(1));
+    cu_store *old = NULL, *cur = NULL;
+    cu_store_record *page = NULL;
+    cu_id *ids = NULL;
+    size_t n = 0, want = 0;
+    uint8_t digest[32];
+    cu_err err = {0};
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/old12.db", f->dir);
+    assert_int_equal(cu_store_sqlite_open_at(path, 12, &old, &err), CU_OK);
+    assert_int_equal(old->ops->apply(old, setup, CU_ARRAY_LEN(setup), &err), CU_OK);
+    for (int i = 1; i <= OLD_RECORDS; i++) {
+        cu_store_op b = blind_op(1, "ssn", (uint8_t)(1 + i % 4), OLD_RECORD_ID(i), 0);
+        assert_int_equal(old->ops->apply(old, &b, 1, &err), CU_OK);
+    }
+    old->ops->close(old);
+    /* The records and fields as version 12 stored them (this build writes version 13's). */
+    sql_at(path, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 40)"
+                 " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+                 " created_at, updated_at, doc, anonymized, version)"
+                 " SELECT 1, (i * 2654435761) % 1000000007 + 1000, 'employees',"
+                 " CASE i % 3 WHEN 0 THEN NULL WHEN 1 THEN 10 ELSE 11 END, 1 + i % 2,"
+                 " 5000 - i * 10, 6000 + i, CAST(printf('doc-%d', i) AS BLOB), i % 3 = 0, i"
+                 " FROM k;"
+                 "INSERT INTO record_fields SELECT tenant_id, record_id, f.name,"
+                 " CAST(printf('%s-%d', f.name, version) AS BLOB) FROM records,"
+                 " (SELECT 'ssn' AS name UNION ALL SELECT 'zip') f;");
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), 2 * OLD_RECORDS);
+
+    assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
+    for (int i = 1; i <= OLD_RECORDS; i++)
+        expect_old_record(cur, i);
+    /* Subject 10's records, oldest first: i = 40, 37, ..., 1. */
+    assert_int_equal(cur->ops->record_ids_by_subject(cur, 1, 10, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 14);
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(ids[k], OLD_RECORD_ID(40 - 3 * (int)k));
+    free(ids);
+    /* The tenant's own records, all on one page. */
+    assert_int_equal(cu_store_record_page(cur, 1, 0, 0, 0, 100, SIZE_MAX, &page, &n, &err),
+                     CU_OK);
+    assert_int_equal(n, 13);
+    for (size_t k = 0; k < n; k++)
+        cu_store_record_cleanup(&page[k]);
+    free(page);
+    /* The entries of digest 2 name the records with i % 4 == 1, in id order. */
+    memset(digest, 2, sizeof(digest));
+    assert_int_equal(cur->ops->blind_find(cur, 1, "ssn", digest, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 10);
+    for (size_t k = 0; k < n; k++) {
+        int i = 0;
+        while (OLD_RECORD_ID(i) != ids[k] && i <= OLD_RECORDS)
+            i++;
+        assert_int_equal(i % 4, 1);
+        assert_true(k == 0 || ids[k - 1] < ids[k]);
+    }
+    free(ids);
+    put.u.record.created_at = 9000; /* now: after every record converted */
+    assert_int_equal(cur->ops->apply(cur, &put, 1, &err), CU_OK);
+    assert_int_equal(cur->ops->apply(cur, &del, 1, &err), CU_OK);
+    cur->ops->close(cur);
+
+    /* The internal keys follow creation: no pair out of order, and the new record's is last. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM records a JOIN records b"
+                                     " ON a.rid < b.rid WHERE a.created_at > b.created_at"),
+                     0);
+    assert_int_equal(sql_count(path, "SELECT record_id FROM records ORDER BY rid DESC LIMIT 1"), 7);
+    /* Record 1's two fields went with it; record 7 brought one. */
+    for (int i = 1; i <= OLD_RECORDS; i++)
+        want += i == 1 ? 0 : 2;
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), (long long)want + 1);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
+                                     " WHERE name LIKE '%_v12'"),
+                     0);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"),
+                     4);
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -1797,6 +1924,7 @@ int main(void)
     const struct CMUnitTest sqlite_only[] = {
         T(test_migration_from_previous_schema_version),
         T(test_erasure_queue_migration),
+        T(test_records_keyed_by_time_migration),
         T(test_newer_schema_is_refused),
         T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),

@@ -38,6 +38,45 @@ static const char migration_erasures[] =
     "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,"
     "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;";
 
+/*
+ * Issue 17, item 2: records keyed by a time-ordered internal key. Public record ids are random
+ * 64-bit numbers (unguessable), and as the B-tree key of records and record_fields they put each
+ * write's rows on random pages: a group commit of a few puts dirtied a leaf of each table per
+ * record, and each leaf was written to the WAL and again by the checkpoint. Now a record's row
+ * is keyed by rid, its rowid, which SQLite gives as the largest so far plus one: rows of one
+ * group land on the same few pages at the right edge of the table. The public id stays a column
+ * with a UNIQUE index (tenant_id, record_id), the lookup by id; a record's sealed fields are
+ * keyed by (rid, field) and so are appended too. The conversion copies every row in creation
+ * order, in the migration's transaction (the ALTERs rewrite record_fields' reference to records
+ * along with the name, so the old pair stays consistent until both are dropped).
+ */
+static const char migration_row_keys[] =
+    "ALTER TABLE record_fields RENAME TO record_fields_v12;"
+    "ALTER TABLE records RENAME TO records_v12;"
+    "CREATE TABLE records("
+    "  rid INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), record_id INTEGER NOT NULL,"
+    "  collection TEXT NOT NULL, subject_id INTEGER, key_version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, doc BLOB NOT NULL,"
+    "  anonymized INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(tenant_id, record_id),"
+    "  FOREIGN KEY(tenant_id, subject_id) REFERENCES subjects(tenant_id, subject_id));"
+    "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version, created_at,"
+    "  updated_at, doc, anonymized, version)"
+    " SELECT tenant_id, record_id, collection, subject_id, key_version, created_at, updated_at,"
+    "  doc, anonymized, version FROM records_v12 ORDER BY created_at, tenant_id, record_id;"
+    "CREATE TABLE record_fields("
+    "  rid INTEGER NOT NULL REFERENCES records(rid) ON DELETE CASCADE, field TEXT NOT NULL,"
+    "  ct BLOB NOT NULL, PRIMARY KEY(rid, field)) WITHOUT ROWID;"
+    "INSERT INTO record_fields(rid, field, ct)"
+    " SELECT r.rid, f.field, f.ct FROM record_fields_v12 f JOIN records r"
+    "  ON r.tenant_id = f.tenant_id AND r.record_id = f.record_id ORDER BY r.rid, f.field;"
+    "DROP TABLE record_fields_v12;"
+    "DROP TABLE records_v12;" /* and its records_by_subject */
+    /* record_id last: the pages of a subject (S_RECORD_PAGE_SUBJECT) and its erasure's batches
+     * are ordered by (created_at, record_id) and need no sort. */
+    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at, record_id);";
+
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
     "CREATE TABLE master_keys("
@@ -180,6 +219,9 @@ static const char *const migrations[] = {
      * entry, so every audited read and write, paid one more B-tree insert for it.
      * tests/test_store.c checks that every index serves a statement or a uniqueness rule. */
     "DROP INDEX IF EXISTS audit_by_time;",
+
+    /* 12 -> 13: records and their fields keyed by a time-ordered internal key (above). */
+    migration_row_keys,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -285,8 +327,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 1",  "PRAGMA user_version = 2",  "PRAGMA user_version = 3",
         "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
-        "PRAGMA user_version = 10", "PRAGMA user_version = 11",
-        "PRAGMA user_version = 12",
+        "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
+        "PRAGMA user_version = 13",
     };
     int version = 0;
     cu_rc rc;
