@@ -490,13 +490,22 @@ static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
     assert_true(n > 0); /* format 2 entries (record writes) among them */
 }
 
-/* Back to schema 9: the table as it was before encodings were stored, and (schema 13) records
- * and their fields keyed by their public ids again. Longer than sqlf's buffer. */
+/* Back to schema 9: the table as it was before encodings were stored, and (schema 13) records,
+ * their fields and blind index entries keyed by public ids again. Longer than sqlf's buffer. */
 static void downgrade_to_schema_9(const char *data)
 {
     assert_int_equal(
         th_sql(data,
                "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
+               " ALTER TABLE blind_index RENAME TO b13; CREATE TABLE blind_index("
+               " tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
+               " owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"
+               " PRIMARY KEY(tenant_id, scope, digest, owner_id)) WITHOUT ROWID;"
+               " INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id, uniq FROM b13;"
+               " DROP TABLE b13;"
+               " CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id);"
+               " CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest)"
+               " WHERE uniq = 1;"
                " ALTER TABLE record_fields RENAME TO rf13; ALTER TABLE records RENAME TO r13;"
                " CREATE TABLE records(tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id),"
                " record_id INTEGER NOT NULL, collection TEXT NOT NULL, subject_id INTEGER,"

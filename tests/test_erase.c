@@ -235,8 +235,9 @@ static void clone_records(fx *f, cu_id r, int n)
              " ON c.tenant_id = o.tenant_id AND c.record_id = o.record_id + i"
              " WHERE o.record_id = %2$llu;"
              "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id + i, uniq"
-             " FROM blind_index, k WHERE owner_id = %2$llu;",
+             " INSERT INTO blind_index SELECT b.tenant_id, b.scope, b.digest, b.owner_id + i,"
+             " b.uniq, c.rid FROM blind_index b, k JOIN records c ON c.tenant_id = b.tenant_id"
+             " AND c.record_id = b.owner_id + i WHERE b.owner_id = %2$llu;",
              n - 1, (unsigned long long)r);
     assert_int_equal(th_sql(f->data, sql), 0);
 }

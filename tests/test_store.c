@@ -1604,16 +1604,16 @@ static void expect_old_record(cu_store *s, int i)
     cu_store_record_cleanup(&r);
 }
 
-/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key.
- * A database of version 12 with records of two subjects and of the tenant, their fields and blind
- * index entries converts in its upgrade: every row reads back as it was, by id, by subject, by
- * page and by digest; the internal keys follow creation order, a new record takes the next, and
- * deleting a record still takes its fields with it (ON DELETE CASCADE). */
+/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
+ * and a record's blind index entries carrying it. A database of version 12 with records of two
+ * subjects and of the tenant, their fields and blind index entries converts in its upgrade:
+ * every row reads back as it was, by id, by subject, by page and by digest; the internal keys
+ * follow creation order, a new record takes the next, and deleting a record still takes its
+ * fields and index entries with it (ON DELETE CASCADE). */
 static void test_records_keyed_by_time_migration(void **state)
 {
     sfx *f = *state;
-    cu_store_op setup[] = {tenant_op(1, "one"), subject_op(1, 10), subject_op(1, 11),
-                           blind_op(1, "email", 9, 10, 1)};
+    cu_store_op setup[] = {tenant_op(1, "one"), subject_op(1, 10), subject_op(1, 11)};
     cu_store_op put = record_op(CU_OP_RECORD_PUT, 1, 7, 10, 9000);
     cu_store_op del = del_op(CU_OP_RECORD_DELETE, 1, OLD_RECORD_ID(1));
     cu_store *old = NULL, *cur = NULL;
@@ -1627,12 +1627,9 @@ static void test_records_keyed_by_time_migration(void **state)
     snprintf(path, sizeof(path), "%s/old12.db", f->dir);
     assert_int_equal(cu_store_sqlite_open_at(path, 12, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, setup, CU_ARRAY_LEN(setup), &err), CU_OK);
-    for (int i = 1; i <= OLD_RECORDS; i++) {
-        cu_store_op b = blind_op(1, "ssn", (uint8_t)(1 + i % 4), OLD_RECORD_ID(i), 0);
-        assert_int_equal(old->ops->apply(old, &b, 1, &err), CU_OK);
-    }
     old->ops->close(old);
-    /* The records and fields as version 12 stored them (this build writes version 13's). */
+    /* The records, fields and blind index entries (digest: 32 bytes of 1 + i % 4, and subject
+     * 10's unique email) as version 12 stored them (this build writes version 13's). */
     sql_at(path, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 40)"
                  " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
                  " created_at, updated_at, doc, anonymized, version)"
@@ -1642,7 +1639,11 @@ static void test_records_keyed_by_time_migration(void **state)
                  " FROM k;"
                  "INSERT INTO record_fields SELECT tenant_id, record_id, f.name,"
                  " CAST(printf('%s-%d', f.name, version) AS BLOB) FROM records,"
-                 " (SELECT 'ssn' AS name UNION ALL SELECT 'zip') f;");
+                 " (SELECT 'ssn' AS name UNION ALL SELECT 'zip') f;"
+                 "INSERT INTO blind_index SELECT 1, 'ssn',"
+                 " CAST(printf('%.32c', char(1 + version % 4)) AS BLOB), record_id, 0 FROM records;"
+                 "INSERT INTO blind_index VALUES(1, 'email', CAST(printf('%.32c', char(9))"
+                 " AS BLOB), 10, 1);");
     assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), 2 * OLD_RECORDS);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
@@ -1673,6 +1674,11 @@ static void test_records_keyed_by_time_migration(void **state)
         assert_true(k == 0 || ids[k - 1] < ids[k]);
     }
     free(ids);
+    memset(digest, 9, sizeof(digest));
+    assert_int_equal(cur->ops->blind_find(cur, 1, "email", digest, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 10);
+    free(ids);
     put.u.record.created_at = 9000; /* now: after every record converted */
     assert_int_equal(cur->ops->apply(cur, &put, 1, &err), CU_OK);
     assert_int_equal(cur->ops->apply(cur, &del, 1, &err), CU_OK);
@@ -1687,6 +1693,13 @@ static void test_records_keyed_by_time_migration(void **state)
     for (int i = 1; i <= OLD_RECORDS; i++)
         want += i == 1 ? 0 : 2;
     assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), (long long)want + 1);
+    /* Each record's index entry carries its internal key; record 1's went with it; the subject's
+     * has none. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index b JOIN records r"
+                                     " ON r.rid = b.rid AND r.record_id = b.owner_id"),
+                     OLD_RECORDS - 1);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index"), OLD_RECORDS);
+    assert_int_equal(sql_count(path, "SELECT owner_id FROM blind_index WHERE rid IS NULL"), 10);
     assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
     assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
                                      " WHERE name LIKE '%_v12'"),

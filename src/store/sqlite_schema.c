@@ -46,7 +46,9 @@ static const char migration_erasures[] =
  * is keyed by rid, its rowid, which SQLite gives as the largest so far plus one: rows of one
  * group land on the same few pages at the right edge of the table. The public id stays a column
  * with a UNIQUE index (tenant_id, record_id), the lookup by id; a record's sealed fields are
- * keyed by (rid, field) and so are appended too. The conversion copies every row in creation
+ * keyed by (rid, field) and so are appended too, and so is the index of its blind index entries
+ * by owner (blind_by_record on rid; the entries themselves stay keyed by their digest, which
+ * is what a search looks up). The conversion copies every row in creation
  * order, in the migration's transaction (the ALTERs rewrite record_fields' reference to records
  * along with the name, so the old pair stays consistent until both are dropped).
  */
@@ -71,11 +73,29 @@ static const char migration_row_keys[] =
     "INSERT INTO record_fields(rid, field, ct)"
     " SELECT r.rid, f.field, f.ct FROM record_fields_v12 f JOIN records r"
     "  ON r.tenant_id = f.tenant_id AND r.record_id = f.record_id ORDER BY r.rid, f.field;"
+    /* A record's blind index entries carry its rid and go with it (ON DELETE CASCADE); their
+     * index by owner is blind_by_record, appended to like the records. A subject's entries (rid
+     * NULL) keep the index by owner id, now partial. */
+    "ALTER TABLE blind_index RENAME TO blind_index_v12;"
+    "CREATE TABLE blind_index("
+    "  tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
+    "  owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"
+    "  rid INTEGER REFERENCES records(rid) ON DELETE CASCADE,"
+    "  PRIMARY KEY(tenant_id, scope, digest, owner_id)) WITHOUT ROWID;"
+    "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
+    " SELECT b.tenant_id, b.scope, b.digest, b.owner_id, b.uniq, r.rid FROM blind_index_v12 b"
+    "  LEFT JOIN records r ON r.tenant_id = b.tenant_id AND r.record_id = b.owner_id;"
+    "DROP TABLE blind_index_v12;" /* and blind_by_owner, blind_unique */
     "DROP TABLE record_fields_v12;"
-    "DROP TABLE records_v12;" /* and its records_by_subject */
+    "DROP TABLE records_v12;" /* and records_by_subject */
     /* record_id last: the pages of a subject (S_RECORD_PAGE_SUBJECT) and its erasure's batches
      * are ordered by (created_at, record_id) and need no sort. */
-    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at, record_id);";
+    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at, record_id);"
+    "CREATE INDEX blind_by_record ON blind_index(rid) WHERE rid IS NOT NULL;"
+    /* rid, always NULL here, makes the index cover the deletes by owner (the planner, without
+     * statistics, would otherwise walk the tenant's part of the primary key). */
+    "CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id, rid) WHERE rid IS NULL;"
+    "CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest) WHERE uniq = 1;";
 
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */

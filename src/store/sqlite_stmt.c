@@ -88,9 +88,11 @@ const char *const sq_stmt_sql[S__COUNT] = {
                       " ON CONFLICT(tenant_id, subject_id)"
                       " DO UPDATE SET key_version = ?3, profile = ?5",
     [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
-    [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id"
-                                       " IN (SELECT record_id FROM records WHERE tenant_id = ?1"
-                                       " AND subject_id = ?2)",
+    /* A record's entries that carry its rid go with it (ON DELETE CASCADE, migration 13); these
+     * statements take those written without one (BLIND_PUT before its record's RECORD_PUT). */
+    [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1"
+                                       " AND rid IS NULL AND owner_id IN (SELECT record_id"
+                                       " FROM records WHERE tenant_id = ?1 AND subject_id = ?2)",
     [S_SUBJECT_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND subject_id = ?",
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
                       " restricted, last_activity FROM subjects WHERE tenant_id = ?1"
@@ -116,9 +118,13 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_FIELD_PUT] = "INSERT INTO record_fields(rid, field, ct) VALUES(" RECORD_RID ", ?3, ?4)",
     [S_FIELDS_GET] =
         "SELECT field, ct FROM record_fields WHERE rid = " RECORD_RID " ORDER BY field",
-    [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
-                    " VALUES(?,?,?,?,?)",
-    [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ? AND owner_id = ?",
+    /* An entry of a record carries the record's rid (NULL: a subject's, or a record's not yet
+     * written), by which blind_by_record finds it, and goes with the record. */
+    [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, (SELECT r.rid FROM records r"
+                    " WHERE r.tenant_id = ?1 AND r.record_id = ?4))",
+    [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE (tenant_id = ?1 AND owner_id = ?2"
+                       " AND rid IS NULL) OR rid = " RECORD_RID,
     /* An owner is a subject or a record; either is hidden while its subject is erased. */
     [S_BLIND_FIND] = "SELECT owner_id FROM blind_index b WHERE tenant_id = ?1 AND scope = ?2"
                      " AND digest = ?3 AND NOT EXISTS (SELECT 1 FROM erasures e"
@@ -328,10 +334,11 @@ const char *const sq_stmt_sql[S__COUNT] = {
                       " AND subject_id = ?2)",
     [S_ERASE_DEQUEUE] = "DELETE FROM erasures WHERE tenant_id = ? AND subject_id = ?",
     [S_ERASING] = "SELECT " ERASING("?2"),
-    [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id IN"
-                            " (SELECT record_id FROM records WHERE tenant_id = ?1"
+    [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND rid IS NULL"
+                            " AND owner_id IN (SELECT record_id FROM records WHERE tenant_id = ?1"
                             " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
-    /* Their fields go with them (ON DELETE CASCADE). */
+    /* Their fields and the index entries that carry their rid go with them (ON DELETE
+     * CASCADE). */
     [S_ERASE_RECORDS_BATCH] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id IN"
                               " (SELECT record_id FROM records WHERE tenant_id = ?1"
                               " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
