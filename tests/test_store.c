@@ -1656,8 +1656,7 @@ static void test_records_keyed_by_time_migration(void **state)
         assert_int_equal(ids[k], OLD_RECORD_ID(40 - 3 * (int)k));
     free(ids);
     /* The tenant's own records, all on one page. */
-    assert_int_equal(cu_store_record_page(cur, 1, 0, 0, 0, 100, SIZE_MAX, &page, &n, &err),
-                     CU_OK);
+    assert_int_equal(cu_store_record_page(cur, 1, 0, 0, 0, 100, SIZE_MAX, &page, &n, &err), CU_OK);
     assert_int_equal(n, 13);
     for (size_t k = 0; k < n; k++)
         cu_store_record_cleanup(&page[k]);
@@ -1704,8 +1703,8 @@ static void test_records_keyed_by_time_migration(void **state)
     assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
                                      " WHERE name LIKE '%_v12'"),
                      0);
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"),
-                     4);
+    assert_int_equal(
+        sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 4);
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -1901,6 +1900,66 @@ static void test_sqlite_every_index_serves_a_statement(void **state)
     assert_true(checked >= 4);
 }
 
+/* The whole query plan of sql on db, its details joined by "; ". */
+static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    char q[8192];
+    size_t len = 0;
+
+    out[0] = '\0';
+    snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    while (sqlite3_step(st) == SQLITE_ROW && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "%s; ", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+}
+
+#define RECORD_BY_ID "sqlite_autoindex_records_1 (tenant_id=? AND record_id=?)"
+#define FIELDS_BY_RID "SEARCH record_fields USING PRIMARY KEY (rid=?)"
+#define BLIND_BY_OWNER "INDEX blind_by_owner (tenant_id=? AND owner_id=? AND rid=?)"
+
+/* Issue 17, item 2 (migration 13): the statements on a record's fields and index entries find
+ * them by its internal key, the record by the UNIQUE (tenant_id, record_id) index, and the
+ * cascades of a record's deletion find its children by index; none scans a table. */
+static void test_sqlite_statements_use_the_internal_keys(void **state)
+{
+    static const struct {
+        int id;          /* a statement of sq_stmt_sql, or -1: */
+        const char *sql; /* a cascade's lookup of a deleted record's children */
+        const char *want[2];
+    } cases[] = {
+        {S_RECORD_GET, NULL, {"SEARCH records USING INDEX " RECORD_BY_ID}},
+        {S_FIELDS_GET, NULL, {FIELDS_BY_RID, RECORD_BY_ID}},
+        {S_FIELD_PUT, NULL, {RECORD_BY_ID}},
+        {S_FIELDS_DELETE, NULL, {FIELDS_BY_RID, RECORD_BY_ID}},
+        {S_RESEAL_FIELD, NULL, {"SEARCH record_fields USING PRIMARY KEY (rid=? AND field=?)"}},
+        {S_T_FIELDS_DELETE, NULL, {FIELDS_BY_RID}},
+        {S_BLIND_PUT, NULL, {RECORD_BY_ID}},
+        {S_BLIND_DELETE, NULL, {"INDEX blind_by_record (rid=?)", BLIND_BY_OWNER}},
+        {S_ERASE_BLIND_BATCH, NULL, {BLIND_BY_OWNER}},
+        {S_SUBJECT_RECORDS_BLIND_DELETE, NULL, {BLIND_BY_OWNER}},
+        {-1, "SELECT 1 FROM record_fields WHERE rid = ?", {FIELDS_BY_RID}},
+        {-1, "SELECT 1 FROM blind_index WHERE rid = ?", {"INDEX blind_by_record (rid=?)"}},
+    };
+    sfx *f = *state;
+    sqlite3 *db = NULL;
+    char plan[4096];
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (size_t i = 0; i < CU_ARRAY_LEN(cases); i++) {
+        const char *sql = cases[i].id >= 0 ? sq_stmt_sql[cases[i].id] : cases[i].sql;
+        plan_of(db, sql, plan, sizeof(plan));
+        for (size_t k = 0; k < 2 && cases[i].want[k] != NULL; k++)
+            if (strstr(plan, cases[i].want[k]) == NULL)
+                fail_msg("%s\nplan: %s\nlacks: %s", sql, plan, cases[i].want[k]);
+        if (strstr(plan, "SCAN ") != NULL)
+            fail_msg("%s\nscans: %s", sql, plan);
+    }
+    sqlite3_close(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
 
 int main(void)
@@ -1943,6 +2002,7 @@ int main(void)
         T(test_database_file_is_private),
         T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
         T(test_sqlite_every_index_serves_a_statement),
+        T(test_sqlite_statements_use_the_internal_keys),
     };
     int failed = 0;
 
