@@ -1604,32 +1604,18 @@ static void expect_old_record(cu_store *s, int i)
     cu_store_record_cleanup(&r);
 }
 
-/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
- * and a record's blind index entries carrying it. A database of version 12 with records of two
- * subjects and of the tenant, their fields and blind index entries converts in its upgrade:
- * every row reads back as it was, by id, by subject, by page and by digest; the internal keys
- * follow creation order, a new record takes the next, and deleting a record still takes its
- * fields and index entries with it (ON DELETE CASCADE). */
-static void test_records_keyed_by_time_migration(void **state)
+/* A database of version 12 at path: tenant 1, subjects 10 and 11, OLD_RECORDS records, their
+ * two fields each and their blind index entries (digest: 32 bytes of 1 + i % 4), and subject
+ * 10's unique email entry, as version 12 stored them (this build writes version 13's). */
+static void write_version_12(const char *path)
 {
-    sfx *f = *state;
     cu_store_op setup[] = {tenant_op(1, "one"), subject_op(1, 10), subject_op(1, 11)};
-    cu_store_op put = record_op(CU_OP_RECORD_PUT, 1, 7, 10, 9000);
-    cu_store_op del = del_op(CU_OP_RECORD_DELETE, 1, OLD_RECORD_ID(1));
-    cu_store *old = NULL, *cur = NULL;
-    cu_store_record *page = NULL;
-    cu_id *ids = NULL;
-    size_t n = 0, want = 0;
-    uint8_t digest[32];
+    cu_store *old = NULL;
     cu_err err = {0};
-    char path[600];
 
-    snprintf(path, sizeof(path), "%s/old12.db", f->dir);
     assert_int_equal(cu_store_sqlite_open_at(path, 12, &old, &err), CU_OK);
     assert_int_equal(old->ops->apply(old, setup, CU_ARRAY_LEN(setup), &err), CU_OK);
     old->ops->close(old);
-    /* The records, fields and blind index entries (digest: 32 bytes of 1 + i % 4, and subject
-     * 10's unique email) as version 12 stored them (this build writes version 13's). */
     sql_at(path, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 40)"
                  " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
                  " created_at, updated_at, doc, anonymized, version)"
@@ -1645,6 +1631,58 @@ static void test_records_keyed_by_time_migration(void **state)
                  "INSERT INTO blind_index VALUES(1, 'email', CAST(printf('%.32c', char(9))"
                  " AS BLOB), 10, 1);");
     assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), 2 * OLD_RECORDS);
+}
+
+/* The rows of write_version_12 after the upgrade, record 1 deleted and record 7 written. */
+static void expect_converted_rows(const char *path)
+{
+    long long want = 0;
+
+    /* The internal keys follow creation: no pair out of order, and the new record's is last. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM records a JOIN records b"
+                                     " ON a.rid < b.rid WHERE a.created_at > b.created_at"),
+                     0);
+    assert_int_equal(sql_count(path, "SELECT record_id FROM records ORDER BY rid DESC LIMIT 1"), 7);
+    /* Record 1's two fields went with it; record 7 brought one. */
+    for (int i = 1; i <= OLD_RECORDS; i++)
+        want += i == 1 ? 0 : 2;
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), want + 1);
+    /* Each record's index entry carries its internal key; record 1's went with it; the subject's
+     * has none. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index b JOIN records r"
+                                     " ON r.rid = b.rid AND r.record_id = b.owner_id"),
+                     OLD_RECORDS - 1);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index"), OLD_RECORDS);
+    assert_int_equal(sql_count(path, "SELECT owner_id FROM blind_index WHERE rid IS NULL"), 10);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
+                                     " WHERE name LIKE '%_v12'"),
+                     0);
+    assert_int_equal(
+        sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 4);
+}
+
+/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
+ * and a record's blind index entries carrying it. A database of version 12 with records of two
+ * subjects and of the tenant, their fields and blind index entries converts in its upgrade:
+ * every row reads back as it was, by id, by subject, by page and by digest; the internal keys
+ * follow creation order, a new record takes the next, and deleting a record still takes its
+ * fields and index entries with it (ON DELETE CASCADE). */
+static void test_records_keyed_by_time_migration(void **state)
+{
+    sfx *f = *state;
+    cu_store_op put = record_op(CU_OP_RECORD_PUT, 1, 7, 10, 9000);
+    cu_store_op del = del_op(CU_OP_RECORD_DELETE, 1, OLD_RECORD_ID(1));
+    cu_store *cur = NULL;
+    cu_store_record *page = NULL;
+    cu_id *ids = NULL;
+    size_t n = 0;
+    uint8_t digest[32];
+    cu_err err = {0};
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/old12.db", f->dir);
+    write_version_12(path);
 
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
     for (int i = 1; i <= OLD_RECORDS; i++)
@@ -1683,28 +1721,7 @@ static void test_records_keyed_by_time_migration(void **state)
     assert_int_equal(cur->ops->apply(cur, &del, 1, &err), CU_OK);
     cur->ops->close(cur);
 
-    /* The internal keys follow creation: no pair out of order, and the new record's is last. */
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM records a JOIN records b"
-                                     " ON a.rid < b.rid WHERE a.created_at > b.created_at"),
-                     0);
-    assert_int_equal(sql_count(path, "SELECT record_id FROM records ORDER BY rid DESC LIMIT 1"), 7);
-    /* Record 1's two fields went with it; record 7 brought one. */
-    for (int i = 1; i <= OLD_RECORDS; i++)
-        want += i == 1 ? 0 : 2;
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), (long long)want + 1);
-    /* Each record's index entry carries its internal key; record 1's went with it; the subject's
-     * has none. */
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index b JOIN records r"
-                                     " ON r.rid = b.rid AND r.record_id = b.owner_id"),
-                     OLD_RECORDS - 1);
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index"), OLD_RECORDS);
-    assert_int_equal(sql_count(path, "SELECT owner_id FROM blind_index WHERE rid IS NULL"), 10);
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
-    assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
-                                     " WHERE name LIKE '%_v12'"),
-                     0);
-    assert_int_equal(
-        sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 4);
+    expect_converted_rows(path);
 }
 
 static void test_newer_schema_is_refused(void **state)
