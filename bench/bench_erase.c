@@ -107,10 +107,43 @@ static void sql(sqlite3 *db, const char *text)
     }
 }
 
+/* Whether the records are keyed by an internal key (schema 13, issue 17 item 2: their fields by
+ * it, their blind index entries carrying it), so that this file also measures older trees. */
+static int keyed_by_rid(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int rid = 0;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM pragma_table_info('record_fields')"
+                           " WHERE name = 'rid'",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        rid = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rid;
+}
+
+/* The copies of a record's fields and blind index entries to its n - 1 copies (k), each ending
+ * where the record's id follows. */
+static const char *const copy_rid[2] = {
+    "INSERT INTO record_fields(rid, field, ct) SELECT c.rid, f.field, f.ct"
+    " FROM records o JOIN record_fields f ON f.rid = o.rid, k JOIN records c"
+    " ON c.tenant_id = o.tenant_id AND c.record_id = o.record_id + i WHERE o.record_id = ",
+    "INSERT INTO blind_index SELECT b.tenant_id, b.scope, b.digest, b.owner_id + i, b.uniq,"
+    " c.rid FROM blind_index b, k JOIN records c ON c.tenant_id = b.tenant_id"
+    " AND c.record_id = b.owner_id + i WHERE b.owner_id = "};
+static const char *const copy_id[2] = {
+    "INSERT INTO record_fields SELECT tenant_id, record_id + i, field, ct"
+    " FROM record_fields, k WHERE record_id = ",
+    "INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id + i, uniq"
+    " FROM blind_index, k WHERE owner_id = "};
+
 /* A subject with n records: one put through the vault, n - 1 copies of it by SQL. */
 static cu_id subject_with(cu_vault *v, cu_id tenant, sqlite3 *db, int n, int serial)
 {
-    char ext[32], text[1400];
+    char ext[32], text[1800];
+    const char *const *copy = keyed_by_rid(db) ? copy_rid : copy_id;
     cu_subject_in in = {.external_id = ext, .email = "ada@example.com"};
     cu_err err = {0};
     cu_id s, r;
@@ -127,13 +160,11 @@ static cu_id subject_with(cu_vault *v, cu_id tenant, sqlite3 *db, int n, int ser
              " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
              " doc, anonymized, version FROM records, k WHERE record_id = %2$lld;"
              "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO record_fields SELECT tenant_id, record_id + i, field, ct"
-             " FROM record_fields, k WHERE record_id = %2$lld;"
+             " %3$s%2$lld;"
              "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id + i, uniq"
-             " FROM blind_index, k WHERE owner_id = %2$lld;"
+             " %4$s%2$lld;"
              "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);",
-             n - 1, (long long)r);
+             n - 1, (long long)r, copy[0], copy[1]);
     if (n > 1)
         sql(db, text);
     return s;

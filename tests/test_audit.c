@@ -490,11 +490,41 @@ static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
     assert_true(n > 0); /* format 2 entries (record writes) among them */
 }
 
-/* Back to schema 9: the table as it was before encodings were stored. */
+/* Back to schema 9: the table as it was before encodings were stored, and (schema 13) records,
+ * their fields and blind index entries keyed by public ids again. Longer than sqlf's buffer. */
 static void downgrade_to_schema_9(const char *data)
 {
-    sqlf(data, "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
-               " PRAGMA user_version = 9;");
+    assert_int_equal(
+        th_sql(data,
+               "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
+               " ALTER TABLE blind_index RENAME TO b13; CREATE TABLE blind_index("
+               " tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
+               " owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"
+               " PRIMARY KEY(tenant_id, scope, digest, owner_id)) WITHOUT ROWID;"
+               " INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id, uniq FROM b13;"
+               " DROP TABLE b13;"
+               " CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id);"
+               " CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest)"
+               " WHERE uniq = 1;"
+               " ALTER TABLE record_fields RENAME TO rf13; ALTER TABLE records RENAME TO r13;"
+               " CREATE TABLE records(tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id),"
+               " record_id INTEGER NOT NULL, collection TEXT NOT NULL, subject_id INTEGER,"
+               " key_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+               " updated_at INTEGER NOT NULL, doc BLOB NOT NULL,"
+               " anonymized INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,"
+               " PRIMARY KEY(tenant_id, record_id), FOREIGN KEY(tenant_id, subject_id)"
+               " REFERENCES subjects(tenant_id, subject_id)) WITHOUT ROWID;"
+               " INSERT INTO records SELECT tenant_id, record_id, collection, subject_id,"
+               " key_version, created_at, updated_at, doc, anonymized, version FROM r13;"
+               " CREATE TABLE record_fields(tenant_id INTEGER NOT NULL,"
+               " record_id INTEGER NOT NULL, field TEXT NOT NULL, ct BLOB NOT NULL,"
+               " PRIMARY KEY(tenant_id, record_id, field), FOREIGN KEY(tenant_id, record_id)"
+               " REFERENCES records(tenant_id, record_id) ON DELETE CASCADE) WITHOUT ROWID;"
+               " INSERT INTO record_fields SELECT r.tenant_id, r.record_id, f.field, f.ct"
+               " FROM rf13 f JOIN r13 r USING (rid); DROP TABLE rf13; DROP TABLE r13;"
+               " CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at);"
+               " PRAGMA user_version = 9;"),
+        SQLITE_OK);
     assert_int_equal(sql_intf(data, "PRAGMA user_version"), 9);
 }
 

@@ -192,6 +192,9 @@ static void test_P_ENC_2_ciphertext_moved_between_records_is_rejected(void **sta
     assert_int_equal(get_rc(f, f->tenant, b), CU_OK);
 }
 
+/* A record's fields are keyed by its internal key (schema 13), found by its public id. */
+#define RID_OF "rid = (SELECT rid FROM records WHERE record_id = %llu)"
+
 static void test_P_ENC_2_ciphertext_moved_between_fields_is_rejected(void **state)
 {
     fx *f = *state;
@@ -202,8 +205,8 @@ static void test_P_ENC_2_ciphertext_moved_between_fields_is_rejected(void **stat
     define_employees(f, f->tenant);
     id = put(f, f->tenant, "employees", s, "{\"ssn\":\"111-22-3333\",\"salary\":90000}");
     snprintf(sql, sizeof(sql),
-             "UPDATE record_fields SET ct = (SELECT ct FROM record_fields WHERE record_id = %llu"
-             " AND field = 'salary') WHERE record_id = %llu AND field = 'ssn'",
+             "UPDATE record_fields SET ct = (SELECT ct FROM record_fields WHERE " RID_OF
+             " AND field = 'salary') WHERE " RID_OF " AND field = 'ssn'",
              (unsigned long long)id, (unsigned long long)id);
     assert_int_equal(th_sql(f->data, sql), 0);
     assert_int_equal(get_rc(f, f->tenant, id), CU_ERR_CRYPTO);
@@ -225,14 +228,14 @@ static void test_P_ENC_2_sensitive_field_from_an_older_write_is_rejected(void **
     /* The old ssn ciphertext of the same record and field, put back: a rollback of one field. */
     snprintf(sql, sizeof(sql),
              "UPDATE record_fields SET ct = (SELECT ct FROM old WHERE field = 'ssn')"
-             " WHERE record_id = %llu AND field = 'ssn'",
+             " WHERE " RID_OF " AND field = 'ssn'",
              (unsigned long long)id);
     assert_int_equal(th_sql(f->data, sql), 0);
     assert_int_equal(get_rc(f, f->tenant, id), CU_ERR_CRYPTO);
     /* A sealed field removed: detected too, not read back as null. */
     assert_int_equal(cu_record_update(f->v, NULL, f->tenant, id, upd, strlen(upd), &err), CU_OK);
     assert_int_equal(get_rc(f, f->tenant, id), CU_OK);
-    snprintf(sql, sizeof(sql), "DELETE FROM record_fields WHERE record_id = %llu AND field = 'ssn'",
+    snprintf(sql, sizeof(sql), "DELETE FROM record_fields WHERE " RID_OF " AND field = 'ssn'",
              (unsigned long long)id);
     assert_int_equal(th_sql(f->data, sql), 0);
     assert_int_equal(get_rc(f, f->tenant, id), CU_ERR_CRYPTO);
@@ -274,7 +277,9 @@ static void test_P_ISO_3_ciphertext_moved_to_another_tenant_is_rejected(void **s
     id = put(f, f->tenant, "notes", 0, "{\"text\":\"tenant one's secret\"}");
     /* The attacker copies the row under the other tenant, same record id and collection. */
     snprintf(sql, sizeof(sql),
-             "INSERT INTO records SELECT %llu, record_id, collection, subject_id, key_version,"
+             "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+             " created_at, updated_at, doc, anonymized, version)"
+             " SELECT %llu, record_id, collection, subject_id, key_version,"
              " created_at, updated_at, doc, anonymized, version FROM records WHERE record_id = %llu",
              (unsigned long long)t2.id, (unsigned long long)id);
     assert_int_equal(th_sql(f->data, sql), 0);

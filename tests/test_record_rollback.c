@@ -87,13 +87,16 @@ static cu_rc get(fx *f, cu_id id, char *out, size_t cap)
         assert_int_equal(th_sql((f)->data, q_), 0);                                                \
     } while (0)
 
+/* A record's fields, by its internal key (schema 13), for the second tenant and id of SQL(). */
+#define FIELDS_OF "rid = (SELECT rid FROM records WHERE tenant_id = %lld AND record_id = %lld)"
+
 /* Copies the record's row and fields aside (tables bak_records, bak_fields). */
 static void save_row(fx *f, cu_id id)
 {
     SQL(f, id,
         "CREATE TABLE bak_records AS SELECT * FROM records WHERE tenant_id = %lld AND "
-        "record_id = %lld; CREATE TABLE bak_fields AS SELECT * FROM record_fields WHERE "
-        "tenant_id = %lld AND record_id = %lld");
+        "record_id = %lld; CREATE TABLE bak_fields AS SELECT * FROM record_fields "
+        "WHERE " FIELDS_OF);
 }
 
 static cu_rc verify_deep(fx *f, cu_audit_report *rep)
@@ -118,7 +121,7 @@ static void test_P_ENC_2_older_document_fails_to_open(void **state)
     f->v = NULL;
     SQL(f, id,
         "UPDATE records SET doc = (SELECT doc FROM bak_records) WHERE tenant_id = %lld AND "
-        "record_id = %lld; DELETE FROM record_fields WHERE tenant_id = %lld AND record_id = %lld;"
+        "record_id = %lld; DELETE FROM record_fields WHERE " FIELDS_OF ";"
         "INSERT INTO record_fields SELECT * FROM bak_fields");
     f->v = th_reopen(f->data);
     assert_int_equal(get(f, id, got, sizeof(got)), CU_ERR_CRYPTO);
@@ -145,8 +148,8 @@ static void test_P_AUD_2_whole_row_rollback_is_found_by_verify_deep(void **state
     f->v = NULL;
     SQL(f, id,
         "DELETE FROM records WHERE tenant_id = %lld AND record_id = %lld; INSERT INTO records "
-        "SELECT * FROM bak_records; DELETE FROM record_fields WHERE tenant_id = %lld AND "
-        "record_id = %lld; INSERT INTO record_fields SELECT * FROM bak_fields");
+        "SELECT * FROM bak_records; DELETE FROM record_fields WHERE " FIELDS_OF ";"
+        " INSERT INTO record_fields SELECT * FROM bak_fields");
     f->v = th_reopen(f->data);
     assert_int_equal(get(f, id, got, sizeof(got)), CU_OK);
     assert_non_null(strstr(got, "clerk")); /* the read cannot tell (docs/keys.md) */

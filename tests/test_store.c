@@ -1535,7 +1535,6 @@ static void test_erasure_queue_migration(void **state)
         key_op(CU_OP_KEY_PUT, 1, CU_KEY_SUBJECT, 10, 1, doc_bytes),
         subject_op(1, 10),
         subject_op(1, 11), /* its key destroyed, its rows left */
-        record_op(CU_OP_RECORD_PUT, 1, 110, 11, 1000),
     };
     cu_store_op fin = {0};
     cu_store *old = NULL, *cur = NULL;
@@ -1550,6 +1549,11 @@ static void test_erasure_queue_migration(void **state)
     assert_int_equal(old->ops->apply(old, ops, CU_ARRAY_LEN(ops), &err), CU_OK);
     assert_int_equal(old->ops->erasure_list(old, 0, 0, 10, &list, &n, &err), CU_ERR_STORE);
     old->ops->close(old);
+    /* Subject 11's record, as version 10 stored it (this build's statements write schema 13's). */
+    sql_at(path, "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+                 " created_at, updated_at, doc, version) VALUES(1, 110, 'employees', 11, 1,"
+                 " 1000, 1000, x'0102030405060708', 1);"
+                 "INSERT INTO record_fields VALUES(1, 110, 'ssn', x'0102030405060708')");
     assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
     assert_int_equal(cur->ops->erasure_list(cur, 0, 0, 10, &list, &n, &err), CU_OK);
     assert_int_equal(n, 1);
@@ -1566,6 +1570,158 @@ static void test_erasure_queue_migration(void **state)
     assert_int_equal(n, 0);
     free(list);
     cur->ops->close(cur);
+}
+
+/* Record i (1..40) of test_records_keyed_by_time_migration, as schema 12 stored it: ids in
+ * no order, creation times falling with i, every third record the tenant's own (anonymized). */
+#define OLD_RECORDS 40
+#define OLD_RECORD_ID(i) (((uint64_t)(i) * 2654435761u) % 1000000007u + 1000u)
+#define OLD_SUBJECT(i) ((i) % 3 == 0 ? 0 : (i) % 3 == 1 ? 10 : 11)
+
+static void expect_old_record(cu_store *s, int i)
+{
+    cu_store_record r;
+    cu_err err = {0};
+    char want[32];
+
+    assert_int_equal(s->ops->record_get(s, 1, OLD_RECORD_ID(i), &r, &err), CU_OK);
+    assert_int_equal(r.subject_id, OLD_SUBJECT(i));
+    assert_string_equal(r.collection, "employees");
+    assert_int_equal(r.key_version, 1 + i % 2);
+    assert_int_equal(r.created_at, 5000 - i * 10);
+    assert_int_equal(r.updated_at, 6000 + i);
+    assert_int_equal(r.version, i);
+    snprintf(want, sizeof(want), "doc-%d", i);
+    assert_int_equal(r.doc.len, strlen(want));
+    assert_memory_equal(r.doc.data, want, r.doc.len);
+    assert_int_equal(r.nfields, 2);
+    for (size_t k = 0; k < 2; k++) {
+        assert_string_equal(r.fields[k].name, k == 0 ? "ssn" : "zip");
+        snprintf(want, sizeof(want), "%s-%d", r.fields[k].name, i);
+        assert_int_equal(r.fields[k].ct.len, strlen(want));
+        assert_memory_equal(r.fields[k].ct.data, want, r.fields[k].ct.len);
+    }
+    cu_store_record_cleanup(&r);
+}
+
+/* A database of version 12 at path: tenant 1, subjects 10 and 11, OLD_RECORDS records, their
+ * two fields each and their blind index entries (digest: 32 bytes of 1 + i % 4), and subject
+ * 10's unique email entry, as version 12 stored them (this build writes version 13's). */
+static void write_version_12(const char *path)
+{
+    cu_store_op setup[] = {tenant_op(1, "one"), subject_op(1, 10), subject_op(1, 11)};
+    cu_store *old = NULL;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_sqlite_open_at(path, 12, &old, &err), CU_OK);
+    assert_int_equal(old->ops->apply(old, setup, CU_ARRAY_LEN(setup), &err), CU_OK);
+    old->ops->close(old);
+    sql_at(path, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 40)"
+                 " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+                 " created_at, updated_at, doc, anonymized, version)"
+                 " SELECT 1, (i * 2654435761) % 1000000007 + 1000, 'employees',"
+                 " CASE i % 3 WHEN 0 THEN NULL WHEN 1 THEN 10 ELSE 11 END, 1 + i % 2,"
+                 " 5000 - i * 10, 6000 + i, CAST(printf('doc-%d', i) AS BLOB), i % 3 = 0, i"
+                 " FROM k;"
+                 "INSERT INTO record_fields SELECT tenant_id, record_id, f.name,"
+                 " CAST(printf('%s-%d', f.name, version) AS BLOB) FROM records,"
+                 " (SELECT 'ssn' AS name UNION ALL SELECT 'zip') f;"
+                 "INSERT INTO blind_index SELECT 1, 'ssn',"
+                 " CAST(printf('%.32c', char(1 + version % 4)) AS BLOB), record_id, 0 FROM records;"
+                 "INSERT INTO blind_index VALUES(1, 'email', CAST(printf('%.32c', char(9))"
+                 " AS BLOB), 10, 1);");
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), 2 * OLD_RECORDS);
+}
+
+/* The rows of write_version_12 after the upgrade, record 1 deleted and record 7 written. */
+static void expect_converted_rows(const char *path)
+{
+    long long want = 0;
+
+    /* The internal keys follow creation: no pair out of order, and the new record's is last. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM records a JOIN records b"
+                                     " ON a.rid < b.rid WHERE a.created_at > b.created_at"),
+                     0);
+    assert_int_equal(sql_count(path, "SELECT record_id FROM records ORDER BY rid DESC LIMIT 1"), 7);
+    /* Record 1's two fields went with it; record 7 brought one. */
+    for (int i = 1; i <= OLD_RECORDS; i++)
+        want += i == 1 ? 0 : 2;
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM record_fields"), want + 1);
+    /* Each record's index entry carries its internal key; record 1's went with it; the subject's
+     * has none. */
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index b JOIN records r"
+                                     " ON r.rid = b.rid AND r.record_id = b.owner_id"),
+                     OLD_RECORDS - 1);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM blind_index"), OLD_RECORDS);
+    assert_int_equal(sql_count(path, "SELECT owner_id FROM blind_index WHERE rid IS NULL"), 10);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
+                                     " WHERE name LIKE '%_v12'"),
+                     0);
+    assert_int_equal(
+        sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 4);
+}
+
+/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
+ * and a record's blind index entries carrying it. A database of version 12 with records of two
+ * subjects and of the tenant, their fields and blind index entries converts in its upgrade:
+ * every row reads back as it was, by id, by subject, by page and by digest; the internal keys
+ * follow creation order, a new record takes the next, and deleting a record still takes its
+ * fields and index entries with it (ON DELETE CASCADE). */
+static void test_records_keyed_by_time_migration(void **state)
+{
+    sfx *f = *state;
+    cu_store_op put = record_op(CU_OP_RECORD_PUT, 1, 7, 10, 9000);
+    cu_store_op del = del_op(CU_OP_RECORD_DELETE, 1, OLD_RECORD_ID(1));
+    cu_store *cur = NULL;
+    cu_store_record *page = NULL;
+    cu_id *ids = NULL;
+    size_t n = 0;
+    uint8_t digest[32];
+    cu_err err = {0};
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/old12.db", f->dir);
+    write_version_12(path);
+
+    assert_int_equal(cu_store_sqlite_open(path, &cur, &err), CU_OK);
+    for (int i = 1; i <= OLD_RECORDS; i++)
+        expect_old_record(cur, i);
+    /* Subject 10's records, oldest first: i = 40, 37, ..., 1. */
+    assert_int_equal(cur->ops->record_ids_by_subject(cur, 1, 10, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 14);
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(ids[k], OLD_RECORD_ID(40 - 3 * (int)k));
+    free(ids);
+    /* The tenant's own records, all on one page. */
+    assert_int_equal(cu_store_record_page(cur, 1, 0, 0, 0, 100, SIZE_MAX, &page, &n, &err), CU_OK);
+    assert_int_equal(n, 13);
+    for (size_t k = 0; k < n; k++)
+        cu_store_record_cleanup(&page[k]);
+    free(page);
+    /* The entries of digest 2 name the records with i % 4 == 1, in id order. */
+    memset(digest, 2, sizeof(digest));
+    assert_int_equal(cur->ops->blind_find(cur, 1, "ssn", digest, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 10);
+    for (size_t k = 0; k < n; k++) {
+        int i = 0;
+        while (OLD_RECORD_ID(i) != ids[k] && i <= OLD_RECORDS)
+            i++;
+        assert_int_equal(i % 4, 1);
+        assert_true(k == 0 || ids[k - 1] < ids[k]);
+    }
+    free(ids);
+    memset(digest, 9, sizeof(digest));
+    assert_int_equal(cur->ops->blind_find(cur, 1, "email", digest, &ids, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 10);
+    free(ids);
+    put.u.record.created_at = 9000; /* now: after every record converted */
+    assert_int_equal(cur->ops->apply(cur, &put, 1, &err), CU_OK);
+    assert_int_equal(cur->ops->apply(cur, &del, 1, &err), CU_OK);
+    cur->ops->close(cur);
+
+    expect_converted_rows(path);
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -1761,6 +1917,66 @@ static void test_sqlite_every_index_serves_a_statement(void **state)
     assert_true(checked >= 4);
 }
 
+/* The whole query plan of sql on db, its details joined by "; ". */
+static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    char q[8192];
+    size_t len = 0;
+
+    out[0] = '\0';
+    snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    while (sqlite3_step(st) == SQLITE_ROW && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "%s; ", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+}
+
+#define RECORD_BY_ID "sqlite_autoindex_records_1 (tenant_id=? AND record_id=?)"
+#define FIELDS_BY_RID "SEARCH record_fields USING PRIMARY KEY (rid=?)"
+#define BLIND_BY_OWNER "INDEX blind_by_owner (tenant_id=? AND owner_id=? AND rid=?)"
+
+/* Issue 17, item 2 (migration 13): the statements on a record's fields and index entries find
+ * them by its internal key, the record by the UNIQUE (tenant_id, record_id) index, and the
+ * cascades of a record's deletion find its children by index; none scans a table. */
+static void test_sqlite_statements_use_the_internal_keys(void **state)
+{
+    static const struct {
+        int id;          /* a statement of sq_stmt_sql, or -1: */
+        const char *sql; /* a cascade's lookup of a deleted record's children */
+        const char *want[2];
+    } cases[] = {
+        {S_RECORD_GET, NULL, {"SEARCH records USING INDEX " RECORD_BY_ID}},
+        {S_FIELDS_GET, NULL, {FIELDS_BY_RID, RECORD_BY_ID}},
+        {S_FIELD_PUT, NULL, {RECORD_BY_ID}},
+        {S_FIELDS_DELETE, NULL, {FIELDS_BY_RID, RECORD_BY_ID}},
+        {S_RESEAL_FIELD, NULL, {"SEARCH record_fields USING PRIMARY KEY (rid=? AND field=?)"}},
+        {S_T_FIELDS_DELETE, NULL, {FIELDS_BY_RID}},
+        {S_BLIND_PUT, NULL, {RECORD_BY_ID}},
+        {S_BLIND_DELETE, NULL, {"INDEX blind_by_record (rid=?)", BLIND_BY_OWNER}},
+        {S_ERASE_BLIND_BATCH, NULL, {BLIND_BY_OWNER}},
+        {S_SUBJECT_RECORDS_BLIND_DELETE, NULL, {BLIND_BY_OWNER}},
+        {-1, "SELECT 1 FROM record_fields WHERE rid = ?", {FIELDS_BY_RID}},
+        {-1, "SELECT 1 FROM blind_index WHERE rid = ?", {"INDEX blind_by_record (rid=?)"}},
+    };
+    sfx *f = *state;
+    sqlite3 *db = NULL;
+    char plan[4096];
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (size_t i = 0; i < CU_ARRAY_LEN(cases); i++) {
+        const char *sql = cases[i].id >= 0 ? sq_stmt_sql[cases[i].id] : cases[i].sql;
+        plan_of(db, sql, plan, sizeof(plan));
+        for (size_t k = 0; k < 2 && cases[i].want[k] != NULL; k++)
+            if (strstr(plan, cases[i].want[k]) == NULL)
+                fail_msg("%s\nplan: %s\nlacks: %s", sql, plan, cases[i].want[k]);
+        if (strstr(plan, "SCAN ") != NULL)
+            fail_msg("%s\nscans: %s", sql, plan);
+    }
+    sqlite3_close(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
 
 int main(void)
@@ -1797,11 +2013,13 @@ int main(void)
     const struct CMUnitTest sqlite_only[] = {
         T(test_migration_from_previous_schema_version),
         T(test_erasure_queue_migration),
+        T(test_records_keyed_by_time_migration),
         T(test_newer_schema_is_refused),
         T(test_sqlite_database_is_locked_by_one_process),
         T(test_database_file_is_private),
         T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
         T(test_sqlite_every_index_serves_a_statement),
+        T(test_sqlite_statements_use_the_internal_keys),
     };
     int failed = 0;
 

@@ -43,6 +43,65 @@ static const char migration_audit_subjects[] =
     "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     "  PRIMARY KEY(tenant_id, subject_id, seq)) WITHOUT ROWID;";
 
+/*
+ * Issue 17, item 2: records keyed by a time-ordered internal key. Public record ids are random
+ * 64-bit numbers (unguessable), and as the B-tree key of records and record_fields they put each
+ * write's rows on random pages: a group commit of a few puts dirtied a leaf of each table per
+ * record, and each leaf was written to the WAL and again by the checkpoint. Now a record's row
+ * is keyed by rid, its rowid, which SQLite gives as the largest so far plus one: rows of one
+ * group land on the same few pages at the right edge of the table. The public id stays a column
+ * with a UNIQUE index (tenant_id, record_id), the lookup by id; a record's sealed fields are
+ * keyed by (rid, field) and so are appended too, and so is the index of its blind index entries
+ * by owner (blind_by_record on rid; the entries themselves stay keyed by their digest, which
+ * is what a search looks up). The conversion copies every row in creation
+ * order, in the migration's transaction (the ALTERs rewrite record_fields' reference to records
+ * along with the name, so the old pair stays consistent until both are dropped).
+ */
+static const char migration_row_keys[] =
+    "ALTER TABLE record_fields RENAME TO record_fields_v12;"
+    "ALTER TABLE records RENAME TO records_v12;"
+    "CREATE TABLE records("
+    "  rid INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), record_id INTEGER NOT NULL,"
+    "  collection TEXT NOT NULL, subject_id INTEGER, key_version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, doc BLOB NOT NULL,"
+    "  anonymized INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(tenant_id, record_id),"
+    "  FOREIGN KEY(tenant_id, subject_id) REFERENCES subjects(tenant_id, subject_id));"
+    "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version, created_at,"
+    "  updated_at, doc, anonymized, version)"
+    " SELECT tenant_id, record_id, collection, subject_id, key_version, created_at, updated_at,"
+    "  doc, anonymized, version FROM records_v12 ORDER BY created_at, tenant_id, record_id;"
+    "CREATE TABLE record_fields("
+    "  rid INTEGER NOT NULL REFERENCES records(rid) ON DELETE CASCADE, field TEXT NOT NULL,"
+    "  ct BLOB NOT NULL, PRIMARY KEY(rid, field)) WITHOUT ROWID;"
+    "INSERT INTO record_fields(rid, field, ct)"
+    " SELECT r.rid, f.field, f.ct FROM record_fields_v12 f JOIN records r"
+    "  ON r.tenant_id = f.tenant_id AND r.record_id = f.record_id ORDER BY r.rid, f.field;"
+    /* A record's blind index entries carry its rid and go with it (ON DELETE CASCADE); their
+     * index by owner is blind_by_record, appended to like the records. A subject's entries (rid
+     * NULL) keep the index by owner id, now partial. */
+    "ALTER TABLE blind_index RENAME TO blind_index_v12;"
+    "CREATE TABLE blind_index("
+    "  tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
+    "  owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"
+    "  rid INTEGER REFERENCES records(rid) ON DELETE CASCADE,"
+    "  PRIMARY KEY(tenant_id, scope, digest, owner_id)) WITHOUT ROWID;"
+    "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
+    " SELECT b.tenant_id, b.scope, b.digest, b.owner_id, b.uniq, r.rid FROM blind_index_v12 b"
+    "  LEFT JOIN records r ON r.tenant_id = b.tenant_id AND r.record_id = b.owner_id;"
+    "DROP TABLE blind_index_v12;" /* and blind_by_owner, blind_unique */
+    "DROP TABLE record_fields_v12;"
+    "DROP TABLE records_v12;" /* and records_by_subject */
+    /* record_id last: the pages of a subject (S_RECORD_PAGE_SUBJECT) and its erasure's batches
+     * are ordered by (created_at, record_id) and need no sort. */
+    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at, record_id);"
+    "CREATE INDEX blind_by_record ON blind_index(rid) WHERE rid IS NOT NULL;"
+    /* rid, always NULL here, makes the index cover the deletes by owner (the planner, without
+     * statistics, would otherwise walk the tenant's part of the primary key). */
+    "CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id, rid) WHERE rid IS NULL;"
+    "CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest) WHERE uniq = 1;";
+
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
     "CREATE TABLE master_keys("
@@ -189,7 +248,9 @@ static const char *const migrations[] = {
     /* 12 -> 13: data-subject requests (P-DSR-7, sqlite_request.c): ids, kinds, states, times,
      * reason codes, the SHA-256 of a verification token; no personal value. */
     sq_migration_requests,
-    /* 13 -> 14: the audit log's index by subject (issue 10, the subject's export): which
+    /* 13 -> 14: records and their fields keyed by a time-ordered internal key (above). */
+    migration_row_keys,
+    /* 14 -> 15: the audit log's index by subject (issue 10, the subject's export): which
      * entries touch a subject's data (GDPR Art. 15(1)(c)), found without a scan; written in the
      * entry's own transaction, outside its hash (sqlite_audit_subject.c). sq_audit_subject_fill()
      * indexes the entries already written. */
@@ -300,7 +361,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 4",  "PRAGMA user_version = 5",  "PRAGMA user_version = 6",
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
-        "PRAGMA user_version = 13", "PRAGMA user_version = 14",
+        "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
     };
     int version = 0;
     cu_rc rc;

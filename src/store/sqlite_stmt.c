@@ -35,6 +35,8 @@
     "(h.released_at = 0 AND ((h.subject_id = 0 AND h.record_id = 0)"                               \
     " OR (" R " <> 0 AND h.record_id = " R ")"                                                     \
     " OR (" S " <> 0 AND h.subject_id = " S " AND (" R " = 0 OR h.record_id = 0))))"
+/* The internal key of record ?2 (migration 13: rid, time-ordered; NULL: no such record). */
+#define RECORD_RID "(SELECT r.rid FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
 /* The subject of record ?2 (NULL: the tenant's own record, or none). */
 #define RECORD_SUBJECT                                                                             \
     "(SELECT r.subject_id FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
@@ -86,9 +88,11 @@ const char *const sq_stmt_sql[S__COUNT] = {
                       " ON CONFLICT(tenant_id, subject_id)"
                       " DO UPDATE SET key_version = ?3, profile = ?5",
     [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
-    [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id"
-                                       " IN (SELECT record_id FROM records WHERE tenant_id = ?1"
-                                       " AND subject_id = ?2)",
+    /* A record's entries that carry its rid go with it (ON DELETE CASCADE, migration 13); these
+     * statements take those written without one (BLIND_PUT before its record's RECORD_PUT). */
+    [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1"
+                                       " AND rid IS NULL AND owner_id IN (SELECT record_id"
+                                       " FROM records WHERE tenant_id = ?1 AND subject_id = ?2)",
     [S_SUBJECT_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND subject_id = ?",
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
                       " restricted, last_activity FROM subjects WHERE tenant_id = ?1"
@@ -109,13 +113,18 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RECORD_BY_SUBJECT] =
         "SELECT record_id FROM records WHERE tenant_id = ?1"
         " AND subject_id = ?2 AND NOT " ERASING("?2") " ORDER BY created_at, record_id",
-    [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ? AND record_id = ?",
-    [S_FIELD_PUT] = "INSERT INTO record_fields(tenant_id, record_id, field, ct) VALUES(?,?,?,?)",
-    [S_FIELDS_GET] = "SELECT field, ct FROM record_fields WHERE tenant_id = ? AND record_id = ?"
-                     " ORDER BY field",
-    [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
-                    " VALUES(?,?,?,?,?)",
-    [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ? AND owner_id = ?",
+    /* A record's fields are keyed by its internal key (migration 13), found by its public id. */
+    [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE rid = " RECORD_RID,
+    [S_FIELD_PUT] = "INSERT INTO record_fields(rid, field, ct) VALUES(" RECORD_RID ", ?3, ?4)",
+    [S_FIELDS_GET] =
+        "SELECT field, ct FROM record_fields WHERE rid = " RECORD_RID " ORDER BY field",
+    /* An entry of a record carries the record's rid (NULL: a subject's, or a record's not yet
+     * written), by which blind_by_record finds it, and goes with the record. */
+    [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, (SELECT r.rid FROM records r"
+                    " WHERE r.tenant_id = ?1 AND r.record_id = ?4))",
+    [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE (tenant_id = ?1 AND owner_id = ?2"
+                       " AND rid IS NULL) OR rid = " RECORD_RID,
     /* An owner is a subject or a record; either is hidden while its subject is erased. */
     [S_BLIND_FIND] = "SELECT owner_id FROM blind_index b WHERE tenant_id = ?1 AND scope = ?2"
                      " AND digest = ?3 AND NOT EXISTS (SELECT 1 FROM erasures e"
@@ -278,7 +287,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
                                                                           "0") ")",
     [S_T_CLOSE] = "UPDATE tenants SET state = ?2 WHERE tenant_id = ?1", /* CU_TENANT_PURGED */
     [S_T_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?",
-    [S_T_FIELDS_DELETE] = "DELETE FROM record_fields WHERE tenant_id = ?",
+    [S_T_FIELDS_DELETE] = "DELETE FROM record_fields WHERE rid IN (SELECT rid FROM records"
+                          " WHERE tenant_id = ?1)",
     [S_T_RECORDS_DELETE] = "DELETE FROM records WHERE tenant_id = ?",
     [S_T_SUBJECTS_DELETE] = "DELETE FROM subjects WHERE tenant_id = ?",
     [S_T_HOLDS_DELETE] = "DELETE FROM holds WHERE tenant_id = ?",
@@ -288,8 +298,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
      * only while it is still the value read; a version destroyed only once nothing uses it. */
     [S_RESEAL_RECORD] = "UPDATE records SET doc = ?3, key_version = ?4 WHERE tenant_id = ?1"
                         " AND record_id = ?2 AND subject_id IS NULL AND doc = ?5",
-    [S_RESEAL_FIELD] = "UPDATE record_fields SET ct = ?4 WHERE tenant_id = ?1 AND record_id = ?2"
-                       " AND field = ?3",
+    [S_RESEAL_FIELD] = "UPDATE record_fields SET ct = ?4 WHERE rid = " RECORD_RID " AND field = ?3",
     [S_RESEAL_HOLD] = "UPDATE holds SET reason = ?3, release_reason = ?4, key_version = ?5"
                       " WHERE tenant_id = ?1 AND hold_id = ?2 AND reason = ?6"
                       " AND release_reason IS ?7",
@@ -325,10 +334,11 @@ const char *const sq_stmt_sql[S__COUNT] = {
                       " AND subject_id = ?2)",
     [S_ERASE_DEQUEUE] = "DELETE FROM erasures WHERE tenant_id = ? AND subject_id = ?",
     [S_ERASING] = "SELECT " ERASING("?2"),
-    [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND owner_id IN"
-                            " (SELECT record_id FROM records WHERE tenant_id = ?1"
+    [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND rid IS NULL"
+                            " AND owner_id IN (SELECT record_id FROM records WHERE tenant_id = ?1"
                             " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
-    /* Their fields go with them (ON DELETE CASCADE). */
+    /* Their fields and the index entries that carry their rid go with them (ON DELETE
+     * CASCADE). */
     [S_ERASE_RECORDS_BATCH] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id IN"
                               " (SELECT record_id FROM records WHERE tenant_id = ?1"
                               " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
