@@ -1036,9 +1036,10 @@ typedef enum cu_request_filter {
 /* The tenant's requests that pass f, oldest first. Caller frees *out. */
 cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
                       cu_request **out, size_t *n, cu_err *err);
-/* For /metrics: the tenant's open requests due soon and overdue, unaudited (counts only). */
-cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *due_soon, size_t *overdue,
-                        cu_err *err);
+/* For /metrics: the tenant's open requests, those due soon and those overdue, unaudited
+ * (counts only). */
+cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon,
+                        size_t *overdue, cu_err *err);
 /* The answer to an acknowledged access or export request, format "json" or "csv", handed to
  * fn piece by piece under the request (ctx's purpose subject_access, dsr_request set). */
 cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,

@@ -589,17 +589,19 @@ cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_f
     return CU_OK;
 }
 
-cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *due_soon, size_t *overdue, cu_err *err)
+cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,
+                        cu_err *err)
 {
     cu_store_request *rows = NULL;
     size_t cnt = 0;
     int64_t now = cu_clock_now();
     cu_rc rc = cu_store_request_list(v->store, tenant, 0, &rows, &cnt, err);
 
-    *due_soon = *overdue = 0;
+    *open = *due_soon = *overdue = 0;
     for (size_t i = 0; rc == CU_OK && i < cnt; i++) {
         cu_request q;
         to_public(&rows[i], now, &q);
+        *open += (size_t)q.open;
         *due_soon += (size_t)q.due_soon;
         *overdue += (size_t)q.overdue;
     }

@@ -236,12 +236,22 @@ void api_request_records(http_req *r)
     http_json(r, 200, o);
 }
 
+/* The request of the path exists (CU_OK), so that no route under it reads a record first. */
+static cu_rc request_exists(http_req *r, cu_err *e)
+{
+    cu_request q;
+
+    return cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, e);
+}
+
 void api_request_record_get(http_req *r)
 {
     cu_record rec;
     cu_err e = {0};
     cJSON *o;
 
+    if (request_exists(r, &e) != CU_OK)
+        return http_fail(r, &e);
     under_request(r);
     if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[2], &rec, &e) != CU_OK)
         return http_fail(r, &e);
@@ -261,6 +271,8 @@ void api_request_record_update(http_req *r)
 
     if (http_check_body(r, f, 1) != 0)
         return;
+    if (request_exists(r, &e) != CU_OK)
+        return http_fail(r, &e);
     doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
     if (doc == NULL)
         return http_error(r, 503, "out_of_memory", "out of memory");
