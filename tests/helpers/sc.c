@@ -221,8 +221,7 @@ void sc_request_story(sc *c, const sc_tenant *t, const char *external_id, const 
     }
     sc_want(c, 200, NULL, t->key, NULL, NULL, NULL, "POST",
             "/v1/tenants/%s/requests/%s/acknowledge", t->id, id);
-    sc_call(c, 200, t->key, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/records", t->id,
-            id);
+    sc_call(c, 200, t->key, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/records", t->id, id);
     if (strstr(r.body, record) == NULL)
         fail_msg("the subject's records %s lack %s", r.body, record);
     srv_resp_free(&r);

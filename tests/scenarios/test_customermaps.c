@@ -411,8 +411,9 @@ static void begun(void)
     snprintf(actor, sizeof(actor), "operator:key:%.*s", (int)(us - k), k);
 }
 
-/* P-DSR-7, P-DSR-8: Customer Maps is a processor: the request is routed to the client, whose administrator approves it; the client's deadlines. Filed on Thursday 2026-01-01: five business days end
- * on Thursday 2026-01-08, thirty days on 2026-01-31. */
+/* P-DSR-7, P-DSR-8: Customer Maps is a processor: the request is routed to the client, whose
+ * administrator approves it; the client's deadlines. Filed on Thursday 2026-01-01: five business
+ * days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
 static void test_P_DSR_8_customermaps_request_routed_to_the_client(void **state)
 {
     (void)state;

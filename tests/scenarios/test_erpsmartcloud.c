@@ -412,8 +412,8 @@ static void test_P_RET_4_erp_billing_kept_7_years_then_shredded(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-/* P-DSR-7: ERP Smart Cloud: acknowledged within 5 business days, answered within 30. Filed on Thursday 2026-01-01: five business days end
- * on Thursday 2026-01-08, thirty days on 2026-01-31. */
+/* P-DSR-7: ERP Smart Cloud: acknowledged within 5 business days, answered within 30. Filed on
+ * Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
 static void test_P_DSR_7_erp_subject_request_flow_and_deadlines(void **state)
 {
     (void)state;

@@ -381,8 +381,9 @@ static void test_P_RET_1_optymyze_support_cases_24_months_then_shredded(void **s
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-/* P-DSR-7, P-DSR-8: Optymyze is a processor: the request is routed to the client, whose administrator approves it; the client's deadlines. Filed on Thursday 2026-01-01: five business days end
- * on Thursday 2026-01-08, thirty days on 2026-01-31. */
+/* P-DSR-7, P-DSR-8: Optymyze is a processor: the request is routed to the client, whose
+ * administrator approves it; the client's deadlines. Filed on Thursday 2026-01-01: five business
+ * days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
 static void test_P_DSR_8_optymyze_request_routed_to_the_client(void **state)
 {
     (void)state;

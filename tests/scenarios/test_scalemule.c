@@ -413,8 +413,8 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
 }
 
-/* P-DSR-7: ScaleMule: answered within 30 days (acknowledged within 5 business days). Filed on Thursday 2026-01-01: five business days end
- * on Thursday 2026-01-08, thirty days on 2026-01-31. */
+/* P-DSR-7: ScaleMule: answered within 30 days (acknowledged within 5 business days). Filed on
+ * Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
 static void test_P_DSR_7_scalemule_subject_request_flow_and_deadlines(void **state)
 {
     (void)state;

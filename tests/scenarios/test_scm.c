@@ -381,8 +381,9 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
-/* P-DSR-7: SCM: a subject's request acknowledged within 5 business days and answered within 30 days. Filed on Thursday 2026-01-01: five business days end
- * on Thursday 2026-01-08, thirty days on 2026-01-31. */
+/* P-DSR-7: SCM: a subject's request acknowledged within 5 business days and answered within 30
+ * days. Filed on Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on
+ * 2026-01-31. */
 static void test_P_DSR_7_scm_subject_request_flow_and_deadlines(void **state)
 {
     (void)state;
