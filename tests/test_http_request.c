@@ -200,6 +200,10 @@ static void test_P_DSR_7_a_subject_request_through_its_states(void **state)
          A.id, id);
     assert_non_null(strstr(r.body, A.contact));
     srv_resp_free(&r);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/consents",
+         A.id, id);
+    assert_non_null(strstr(r.body, "\"ledger\":["));
+    srv_resp_free(&r);
     /* An access request writes nothing. */
     call(403, "purpose_not_allowed", A.agent, NULL, "{\"data\":{\"name\":\"A\"}}", NULL, NULL,
          "PUT", "/v1/tenants/%s/requests/%s/records/%s", A.id, id, A.contact);

@@ -468,6 +468,18 @@ static void test_P_DSR_1_subject_access_only_inside_its_request(void **state)
     assert_int_equal(read_as(f, CU_PURPOSE_SUBJECT_ACCESS, restrict_r, c, NULL),
                      CU_ERR_PURPOSE_DENIED);
     assert_int_equal(read_as(f, CU_PURPOSE_SUBJECT_ACCESS, r, c, NULL), CU_OK);
+    /* The subject's own consent ledger too (it was refused to subject_access before). */
+    {
+        cu_consent *ledger = NULL;
+        size_t n = 9;
+        assert_int_equal(cu_consent_list(f->v, &own, f->t, s, &ledger, &n, &err), CU_OK);
+        assert_int_equal(n, 0);
+        free(ledger);
+        own.dsr_request = other;
+        assert_int_equal(cu_consent_list(f->v, &own, f->t, s, &ledger, &n, &err),
+                         CU_ERR_PURPOSE_DENIED);
+        own.dsr_request = r;
+    }
     /* An access request reads; it writes nothing. */
     assert_int_equal(cu_record_update(f->v, &own, f->t, c, "{\"name\":\"A\"}", 12, &err),
                      CU_ERR_PURPOSE_DENIED);
