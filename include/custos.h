@@ -1036,12 +1036,12 @@ cu_rc cu_request_acknowledge(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
                              cu_err *err);
 /* Extends the answer's due date once, by `by` (at most the policy's extension), with a reason
  * code. */
-cu_rc cu_request_extend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
-                        cu_duration by, const char *reason, cu_err *err);
+cu_rc cu_request_extend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request, cu_duration by,
+                        const char *reason, cu_err *err);
 /* P-DSR-8: the controller's decision on a subject's request in processor mode: approve, or
  * reject with a reason code (the request is then rejected). */
-cu_rc cu_request_decide(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
-                        int approve, const char *reason, cu_err *err);
+cu_rc cu_request_decide(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request, int approve,
+                        const char *reason, cu_err *err);
 /* Rejects an open request with a reason code. */
 cu_rc cu_request_reject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                         const char *reason, cu_err *err);
@@ -1051,8 +1051,8 @@ cu_rc cu_request_reject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id requ
  * produced: cu_request_export_write). */
 cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                           const cu_subject_in *rectify, cu_err *err);
-cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
-                     cu_request *out, cu_err *err);
+cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request, cu_request *out,
+                     cu_err *err);
 
 typedef enum cu_request_filter {
     CU_REQ_LIST_ALL = 0,
@@ -1063,8 +1063,9 @@ typedef enum cu_request_filter {
 /* The tenant's requests that pass f, oldest first. Caller frees *out. */
 cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
                       cu_request **out, size_t *n, cu_err *err);
-/* For /metrics: the tenant's open requests due soon and overdue, unaudited (counts only). */
-cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *due_soon, size_t *overdue,
+/* For /metrics: the tenant's open requests, those due soon and those overdue, unaudited
+ * (counts only). */
+cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,
                         cu_err *err);
 /* The answer to an acknowledged access or export request, format "json" or "csv", handed to
  * fn piece by piece under the request (ctx's purpose subject_access, dsr_request set). */

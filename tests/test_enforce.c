@@ -459,12 +459,12 @@ static void test_P_RET_5_held_record_is_not_rewritten(void **state)
     cu_id hold;
 
     /* subject_access lives inside the subject's access request (P-DSR-1, issue 10). */
-    assert_int_equal(cu_request_file(f->v, NULL, f->t,
-                                     &(cu_request_in){.type = CU_REQ_ACCESS,
-                                                      .filer = CU_REQ_BY_ADMIN,
-                                                      .subject = s},
-                                     &req, &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_request_file(
+            f->v, NULL, f->t,
+            &(cu_request_in){.type = CU_REQ_ACCESS, .filer = CU_REQ_BY_ADMIN, .subject = s}, &req,
+            &err),
+        CU_OK);
     assert_int_equal(cu_request_acknowledge(f->v, NULL, f->t, req.id, &err), CU_OK);
     own.dsr_request = req.id;
     assert_int_equal(cu_record_update(f->v, &own, f->t, c, "{\"name\":\"A\"}", 12, &err),

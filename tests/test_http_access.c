@@ -42,6 +42,7 @@ static int group_teardown(void **state)
 /* The ids and values a request is built from. */
 typedef struct ids {
     char tenant[SRV_ID], subject[SRV_ID], record[SRV_ID], key[SRV_ID], user[SRV_ID], hold[SRV_ID];
+    char request[SRV_ID];
     char collection[32];
     char subject_email[64], note[64], user_email[64];
 } ids;
@@ -65,6 +66,7 @@ static void ids_of(const srv_tenant *t, ids *o)
     snprintf(o->key, SRV_ID, "%s", t->key_id[CU_ROLE_AGENT]);
     snprintf(o->user, SRV_ID, "%s", t->user);
     random_id(o->hold); /* the tenants hold no legal hold */
+    random_id(o->request); /* nor a data-subject request */
     snprintf(o->collection, sizeof(o->collection), "%s", t->collection);
     snprintf(o->subject_email, sizeof(o->subject_email), "%s", t->subject_email);
     snprintf(o->note, sizeof(o->note), "%s", t->note);
@@ -83,6 +85,7 @@ static void ids_random(ids *o, const char *collection)
     random_id(o->key);
     random_id(o->user);
     random_id(o->hold);
+    random_id(o->request);
     snprintf(o->collection, sizeof(o->collection), "%s", collection);
     random_id(r);
     snprintf(o->subject_email, sizeof(o->subject_email), "nobody.%s@example.org", r);
@@ -122,6 +125,8 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
             v = o->user;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/holds"))
             v = o->hold;
+        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/requests"))
+            v = o->request;
         else if (p[1] == '{')
             fail_msg("%s %s: the sweep knows no value for \"%.*s\" after \"%.*s\": add one to "
                      "route_path()",
@@ -167,6 +172,15 @@ static const struct sample {
     {"PUT", "/v1/tenants/{tenant}/subjects/{id}/restriction", "{\"restricted\":false}"},
     {"POST", "/v1/tenants/{tenant}/holds", "{\"subject_id\":\"%S\",\"reason\":\"sweep %N\"}"},
     {"POST", "/v1/tenants/{tenant}/holds/{id}/release", "{\"reason\":\"sweep %N\"}"},
+    /* Data-subject requests: a subject's filing (an administrator's names the subject, and
+     * needs data_erase besides data_write); the tenants have no policy, so no deadlines. */
+    {"POST", "/v1/tenants/{tenant}/requests", "{\"type\":\"access\",\"external_id\":\"sweep-%N\"}"},
+    {"POST", "/v1/tenants/{tenant}/requests/{id}/verify", "{\"token\":\"00\"}"},
+    {"POST", "/v1/tenants/{tenant}/requests/{id}/extend", "{\"by\":\"30d\",\"reason\":\"sweep\"}"},
+    {"POST", "/v1/tenants/{tenant}/requests/{id}/reject", "{\"reason\":\"sweep\"}"},
+    {"POST", "/v1/tenants/{tenant}/requests/{id}/complete", "{}"},
+    {"PUT", "/v1/tenants/{tenant}/requests/{id}/records/{id}",
+     "{\"data\":{\"note\":\"rewritten %N\"}}"},
 };
 
 static const char *sample_of(const http_route *rt)

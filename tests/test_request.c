@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core_int.h" /* v->store: the store contract of REQUEST_UPDATE */
 #include "request_int.h"
 #include "th.h"
 
@@ -285,8 +286,9 @@ static void test_P_DSR_7_states_extension_and_overdue_lists(void **state)
     assert_true(list[0].id == r2 && list[0].overdue);
     free(list);
     {
-        size_t soon = 9, over = 9;
-        assert_int_equal(cu_request_counts(f->v, f->t, &soon, &over, &err), CU_OK);
+        size_t open = 9, soon = 9, over = 9;
+        assert_int_equal(cu_request_counts(f->v, f->t, &open, &soon, &over, &err), CU_OK);
+        assert_int_equal(open, 2);
         assert_int_equal(over, 1);
         assert_int_equal(soon, 0);
     }
@@ -466,6 +468,18 @@ static void test_P_DSR_1_subject_access_only_inside_its_request(void **state)
     assert_int_equal(read_as(f, CU_PURPOSE_SUBJECT_ACCESS, restrict_r, c, NULL),
                      CU_ERR_PURPOSE_DENIED);
     assert_int_equal(read_as(f, CU_PURPOSE_SUBJECT_ACCESS, r, c, NULL), CU_OK);
+    /* The subject's own consent ledger too (it was refused to subject_access before). */
+    {
+        cu_consent *ledger = NULL;
+        size_t n = 9;
+        assert_int_equal(cu_consent_list(f->v, &own, f->t, s, &ledger, &n, &err), CU_OK);
+        assert_int_equal(n, 0);
+        free(ledger);
+        own.dsr_request = other;
+        assert_int_equal(cu_consent_list(f->v, &own, f->t, s, &ledger, &n, &err),
+                         CU_ERR_PURPOSE_DENIED);
+        own.dsr_request = r;
+    }
     /* An access request reads; it writes nothing. */
     assert_int_equal(cu_record_update(f->v, &own, f->t, c, "{\"name\":\"A\"}", 12, &err),
                      CU_ERR_PURPOSE_DENIED);
@@ -682,6 +696,36 @@ static void test_request_input_is_checked(void **state)
     assert_int_equal(cu_request_type_parse("forget", &ty), CU_ERR_INVALID);
 }
 
+/* docs/store.md: a transition applies only over the version it read, so two that raced never
+ * both win. */
+static void test_request_update_applies_over_the_version_read(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, f->t, "ada", NULL);
+    cu_id r = admin_request(f, f->t, CU_REQ_ACCESS, s, NULL, 0);
+    cu_store_request *rows = NULL;
+    cu_store_op op = {.type = CU_OP_REQUEST_UPDATE};
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_request_list(f->v->store, f->t, r, &rows, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].version, 1);
+    op.u.request = rows[0];
+    op.u.request.version = 2;
+    op.u.request.state = CU_REQ_REJECTED;
+    /* Another transition came first. */
+    assert_int_equal(cu_request_acknowledge(f->v, NULL, f->t, r, &err), CU_OK);
+    assert_int_equal(cu_store_apply(f->v->store, &op, 1, &err), CU_ERR_CONFLICT);
+    assert_int_equal(get(f, f->t, r).state, CU_REQ_ACKNOWLEDGED);
+    op.u.request.id = 12345;
+    assert_int_equal(cu_store_apply(f->v->store, &op, 1, &err), CU_ERR_NOT_FOUND);
+    op.type = CU_OP_REQUEST_PUT;
+    op.u.request = rows[0];
+    assert_int_equal(cu_store_apply(f->v->store, &op, 1, &err), CU_ERR_EXISTS);
+    free(rows);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -702,6 +746,7 @@ int main(void)
         T(test_P_DSR_6_P_DSR_9_objection_and_withdrawal_stop_only_what_they_name),
         T(test_P_DSR_4_erase_request_erases_the_subject),
         T(test_request_input_is_checked),
+        T(test_request_update_applies_over_the_version_read),
     };
 
     return cmocka_run_group_tests_name("data-subject requests (core)", tests, NULL, NULL);

@@ -124,15 +124,20 @@ cu_rc cu_consent_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
     cu_consent *res;
     size_t cnt = 0;
     cu_audit_in a;
+    int own;
     cu_rc rc;
 
     *out = NULL;
     *n = 0;
+    /* The subject's own ledger under its request (P-DSR-1): subject_access names the subject. */
+    own = ctx != NULL && ctx->purpose != NULL &&
+          strcmp(ctx->purpose, CU_PURPOSE_SUBJECT_ACCESS) == 0;
     if ((rc = cu_preamble(v, ctx,
                           &(cu_access){.tenant = tenant,
                                        .use = CU_TENANT_USE_LIVE,
                                        .subject = subject,
-                                       .purpose = CU_PURPOSE_READ},
+                                       .purpose = CU_PURPOSE_READ,
+                                       .purpose_subject = own ? subject : 0},
                           NULL, err)) != CU_OK)
         return rc;
     if ((rc = cu_store_consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) != CU_OK)

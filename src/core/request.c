@@ -190,8 +190,9 @@ static cu_rc check_in(const cu_request_in *in, cu_err *err)
     return CU_OK;
 }
 
-/* The subject a subject's request names, 0 if the tenant knows none: looked up without an
- * audit entry of its own or an error that would tell the two apart (item 8). */
+/* The subject a subject's request names, 0 if the tenant knows none: looked up by its blind
+ * index, with the same audit entry (subject.find, the index searched) and no error either way,
+ * so that nothing tells the two apart (item 8). */
 static cu_id subject_of(cu_vault *v, cu_id tenant, const char *external_id)
 {
     cu_id *ids = NULL, id = 0;
@@ -472,7 +473,10 @@ static cu_rc carry_out(cu_vault *v, const cu_ctx *rc_ctx, const cu_store_request
     case CU_REQ_ERASE: /* P-DSR-4 */
         return cu_subject_erase(v, rc_ctx, t, s, err);
     case CU_REQ_RECTIFY: /* P-DSR-3: the profile here; records by cu_record_update under it */
-        return rectify ? cu_subject_rectify(v, rc_ctx, t, s, rectify, err) : CU_OK;
+        if (rectify != NULL)
+            return cu_subject_rectify(v, rc_ctx, t, s, rectify, err);
+        /* The records' old ciphertexts out of the WAL too: the old values are kept nowhere. */
+        return cu_store_checkpoint(v->store, err);
     case CU_REQ_ACCESS:
     case CU_REQ_EXPORT: /* the answer went out through cu_request_export_write */
         return CU_OK;
@@ -589,17 +593,19 @@ cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_f
     return CU_OK;
 }
 
-cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *due_soon, size_t *overdue, cu_err *err)
+cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,
+                        cu_err *err)
 {
     cu_store_request *rows = NULL;
     size_t cnt = 0;
     int64_t now = cu_clock_now();
     cu_rc rc = cu_store_request_list(v->store, tenant, 0, &rows, &cnt, err);
 
-    *due_soon = *overdue = 0;
+    *open = *due_soon = *overdue = 0;
     for (size_t i = 0; rc == CU_OK && i < cnt; i++) {
         cu_request q;
         to_public(&rows[i], now, &q);
+        *open += (size_t)q.open;
         *due_soon += (size_t)q.due_soon;
         *overdue += (size_t)q.overdue;
     }

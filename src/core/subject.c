@@ -562,8 +562,7 @@ cu_rc cu_subject_rectify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
     if ((rc = validate(&m, email, phone, err)) == CU_OK &&
         (rc = age_check(v, &g, in->birth_date, err)) == CU_OK &&
         (rc = rectify_ops(v, tenant, subject, &m, email, phone, ops, &nops, err)) == CU_OK) {
-        cu_audit_in_set(&a, tenant, "subject.rectify", "subject:%llu",
-                        (unsigned long long)subject);
+        cu_audit_in_set(&a, tenant, "subject.rectify", "subject:%llu", (unsigned long long)subject);
         rc = cu_commit(v, ctx, ops, nops, &a, 1, err);
         if (rc == CU_ERR_EXISTS)
             rc = cu_err_set(err, CU_ERR_EXISTS, "a subject with this external_id already exists");

@@ -236,12 +236,53 @@ void api_request_records(http_req *r)
     http_json(r, 200, o);
 }
 
+/* The request of the path exists (CU_OK), so that no route under it reads a record first. */
+static cu_rc request_exists(http_req *r, cu_err *e)
+{
+    cu_request q;
+
+    return cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, e);
+}
+
+/* The subject's consent ledger under its request (P-DSR-1, P-CON-2). */
+void api_request_consents(http_req *r)
+{
+    cu_request q;
+    cu_consent *list = NULL;
+    size_t n = 0;
+    cu_err e = {0};
+    cJSON *o, *a;
+
+    if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK)
+        return http_fail(r, &e);
+    under_request(r);
+    if (cu_consent_list(r->v, &r->ctx, r->tenant, q.subject_id, &list, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "subject_id", q.subject_id);
+    a = cJSON_AddArrayToObject(o, "ledger");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "seq", (double)list[i].seq);
+        cJSON_AddStringToObject(c, "purpose", list[i].purpose);
+        cJSON_AddStringToObject(c, "action", cu_consent_action_name(list[i].action));
+        cu_repr_add_time(c, "at", list[i].at);
+        cJSON_AddStringToObject(c, "source", list[i].source);
+        cJSON_AddStringToObject(c, "policy_version", list[i].policy_version);
+        cJSON_AddItemToArray(a, c);
+    }
+    free(list);
+    http_json(r, 200, o);
+}
+
 void api_request_record_get(http_req *r)
 {
     cu_record rec;
     cu_err e = {0};
     cJSON *o;
 
+    if (request_exists(r, &e) != CU_OK)
+        return http_fail(r, &e);
     under_request(r);
     if (cu_record_get(r->v, &r->ctx, r->tenant, r->ids[2], &rec, &e) != CU_OK)
         return http_fail(r, &e);
@@ -261,6 +302,8 @@ void api_request_record_update(http_req *r)
 
     if (http_check_body(r, f, 1) != 0)
         return;
+    if (request_exists(r, &e) != CU_OK)
+        return http_fail(r, &e);
     doc = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->json, "data"));
     if (doc == NULL)
         return http_error(r, 503, "out_of_memory", "out of memory");

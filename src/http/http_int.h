@@ -249,6 +249,7 @@ void api_request_reject(http_req *r);
 void api_request_complete(http_req *r);
 void api_request_subject(http_req *r);
 void api_request_records(http_req *r);
+void api_request_consents(http_req *r);
 void api_request_record_get(http_req *r);
 void api_request_record_update(http_req *r);
 void api_request_export(http_req *r);

@@ -243,8 +243,9 @@ static void render_dsr(mbuf *m, cu_vault *v)
            "# TYPE custos_dsr_requests_due_soon gauge\n");
     for (size_t i = 0; i < n; i++) {
         char id[CU_ID_STRLEN];
-        size_t soon = 0, over = 0;
-        if (cu_request_counts(v, list[i].id, &soon, &over, &e) != CU_OK)
+        size_t open = 0, soon = 0, over = 0;
+        /* Only tenants with open requests: a tenant's id is a label only where it has some. */
+        if (cu_request_counts(v, list[i].id, &open, &soon, &over, &e) != CU_OK || open == 0)
             continue;
         cu_id_format(list[i].id, id);
         out(m,

@@ -85,6 +85,8 @@ const http_route http_routes[] = {
      T "/requests/{id}/subject"},
     {GET, T "/requests/{id}/records", CU_PERM_DATA_READ, R_TENANT, api_request_records,
      T "/requests/{id}/records"},
+    {GET, T "/requests/{id}/consents", CU_PERM_DATA_READ, R_TENANT, api_request_consents,
+     T "/requests/{id}/consents"},
     {GET, T "/requests/{id}/records/{id}", CU_PERM_DATA_READ, R_TENANT, api_request_record_get,
      T "/requests/{id}/records/{id}"},
     {PUT, T "/requests/{id}/records/{id}", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,

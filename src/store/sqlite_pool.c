@@ -154,8 +154,7 @@ FWD(consent_list,
     (cu_store * s, cu_id t, cu_id sub, const char *purpose, cu_store_consent **out, size_t *n,
      cu_err *err),
     (r, t, sub, purpose, out, n, err))
-FWD(request_list,
-    (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size_t *n, cu_err *err),
+FWD(request_list, (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
 FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *err),
     (r, t, out, n, err))

@@ -15,8 +15,10 @@
 #include "sqlite_int.h"
 #include "util.h"
 
+/* IF NOT EXISTS: a vault set back to an older schema version by hand (tests/test_audit.c
+ * downgrades to 9) upgrades again over the table it kept. */
 const char sq_migration_requests[] =
-    "CREATE TABLE requests("
+    "CREATE TABLE IF NOT EXISTS requests("
     "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), request_id INTEGER NOT NULL,"
     "  subject_id INTEGER NOT NULL, type INTEGER NOT NULL, state INTEGER NOT NULL,"
     "  filer INTEGER NOT NULL, decision INTEGER NOT NULL, purpose TEXT NOT NULL,"

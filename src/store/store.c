@@ -144,8 +144,8 @@ cu_rc cu_store_consent_list(cu_store *s, cu_id tenant, cu_id subject, const char
     return s->ops->consent_list(s, tenant, subject, purpose, out, n, err);
 }
 
-cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out,
-                            size_t *n, cu_err *err)
+cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
+                            cu_err *err)
 {
     return s->ops->request_list(s, tenant, id, out, n, err);
 }

@@ -672,8 +672,8 @@ cu_rc cu_store_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t 
 void cu_store_commit_stats(cu_store *s, cu_commit_stats *out);
 cu_rc cu_store_erasure_list(cu_store *s, cu_id after_tenant, cu_id after_subject, size_t limit,
                             cu_store_erasure **out, size_t *n, cu_err *err);
-cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out,
-                            size_t *n, cu_err *err);
+cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
+                            cu_err *err);
 cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
                            cu_err *err);
 cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);

@@ -194,6 +194,44 @@ void sc_request_open(sc *c, const sc_tenant *t, const char *type, const char *su
             "/v1/tenants/%s/requests/%s/acknowledge", t->id, id);
 }
 
+void sc_request_story(sc *c, const sc_tenant *t, const char *external_id, const char *record,
+                      const char *ack_due, const char *answer_due, int processor)
+{
+    char body[160], id[SRV_ID], token[80], due[40];
+    srv_resp r;
+
+    snprintf(body, sizeof(body), "{\"type\":\"access\",\"external_id\":\"%s\"}", external_id);
+    sc_call(c, 201, t->key, NULL, body, &r, "POST", "/v1/tenants/%s/requests", t->id);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    assert_int_equal(srv_json_str(r.body, "token", token, sizeof(token)), 0);
+    assert_int_equal(srv_json_str(r.body, "acknowledge_due", due, sizeof(due)), 0);
+    assert_string_equal(due, ack_due);
+    assert_int_equal(srv_json_str(r.body, "answer_due", due, sizeof(due)), 0);
+    assert_string_equal(due, answer_due);
+    srv_resp_free(&r);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    sc_want(c, 200, NULL, t->key, NULL, body, NULL, "POST", "/v1/tenants/%s/requests/%s/verify",
+            t->id, id);
+    if (processor) {
+        /* P-DSR-8: routed to the client, whose administrator decides. */
+        sc_want(c, 409, "conflict", t->key, NULL, NULL, NULL, "POST",
+                "/v1/tenants/%s/requests/%s/acknowledge", t->id, id);
+        sc_want(c, 200, NULL, t->key, NULL, NULL, NULL, "POST",
+                "/v1/tenants/%s/requests/%s/approve", t->id, id);
+    }
+    sc_want(c, 200, NULL, t->key, NULL, NULL, NULL, "POST",
+            "/v1/tenants/%s/requests/%s/acknowledge", t->id, id);
+    sc_call(c, 200, t->key, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/records", t->id, id);
+    if (strstr(r.body, record) == NULL)
+        fail_msg("the subject's records %s lack %s", r.body, record);
+    srv_resp_free(&r);
+    sc_want(c, 200, NULL, t->key, NULL, "{}", NULL, "POST", "/v1/tenants/%s/requests/%s/complete",
+            t->id, id);
+    sc_call(c, 200, t->key, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests?filter=open", t->id);
+    assert_null(strstr(r.body, id));
+    srv_resp_free(&r);
+}
+
 void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t)
 {
     char body[256];

@@ -86,6 +86,13 @@ int sc_at_rest(sc *c, const char *s);
  * subject_access (docs/dsr.md). Its id in id. */
 void sc_request_open(sc *c, const sc_tenant *t, const char *type, const char *subject,
                      char id[SRV_ID]);
+/* P-DSR-7, P-DSR-8: a subject's access request through its whole flow, with the owner's key as
+ * the tenant's service: filed for external_id (its due dates must be ack_due and answer_due,
+ * RFC 3339), verified with its token, approved by the controller first when processor, then
+ * acknowledged, answered under the request (the subject's record ids, which must hold record)
+ * and completed; no longer open after. */
+void sc_request_story(sc *c, const sc_tenant *t, const char *external_id, const char *record,
+                      const char *ack_due, const char *answer_due, int processor);
 /* A tenant named name under the built-in policy policy ("scm", ...), made by the operator. */
 void sc_tenant_new(sc *c, const char *name, const char *policy, sc_tenant *t);
 /* Runs a sweep now and returns its counts. */

@@ -411,6 +411,15 @@ static void begun(void)
     snprintf(actor, sizeof(actor), "operator:key:%.*s", (int)(us - k), k);
 }
 
+/* P-DSR-7, P-DSR-8: Customer Maps is a processor: the request is routed to the client, whose
+ * administrator approves it; the client's deadlines. Filed on Thursday 2026-01-01: five business
+ * days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
+static void test_P_DSR_8_customermaps_request_routed_to_the_client(void **state)
+{
+    (void)state;
+    sc_request_story(&C, &A, "ada", user_ada, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 1);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -428,6 +437,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_AUD_5_customermaps_staff_access_shown_to_the_tenant),
         cmocka_unit_test(test_P_ISO_1_customermaps_other_tenant_sees_nothing),
         cmocka_unit_test(test_P_ISO_2_customermaps_audit_log_is_tenant_isolated),
+        cmocka_unit_test(test_P_DSR_8_customermaps_request_routed_to_the_client),
         cmocka_unit_test(test_P_DSR_4_customermaps_erasure_on_request_unless_held),
         cmocka_unit_test(test_P_AGE_2_customermaps_subject_found_under_age_is_erased),
         cmocka_unit_test(test_P_RET_1_customermaps_logs_kept_while_the_account_is_active),

@@ -412,6 +412,14 @@ static void test_P_RET_4_erp_billing_kept_7_years_then_shredded(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
+/* P-DSR-7: ERP Smart Cloud: acknowledged within 5 business days, answered within 30. Filed on
+ * Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
+static void test_P_DSR_7_erp_subject_request_flow_and_deadlines(void **state)
+{
+    (void)state;
+    sc_request_story(&C, &A, "ada", order, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 0);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -428,6 +436,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_CON_1_erp_marketing_and_sharing_need_consent),
         cmocka_unit_test(test_P_DSR_6_erp_objection_stops_legitimate_interest),
         cmocka_unit_test(test_P_DSR_5_erp_restriction_keeps_data_unprocessed),
+        cmocka_unit_test(test_P_DSR_7_erp_subject_request_flow_and_deadlines),
         cmocka_unit_test(test_P_RET_1_erp_ada_is_active_in_july),
         cmocka_unit_test(test_P_RET_4_erp_logs_kept_12_months),
         cmocka_unit_test(test_P_RET_6_erp_usage_is_anonymized_after_12_months),

@@ -381,6 +381,15 @@ static void test_P_RET_1_optymyze_support_cases_24_months_then_shredded(void **s
     assert_int_equal(n.tenants_shredded, 0);
 }
 
+/* P-DSR-7, P-DSR-8: Optymyze is a processor: the request is routed to the client, whose
+ * administrator approves it; the client's deadlines. Filed on Thursday 2026-01-01: five business
+ * days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
+static void test_P_DSR_8_optymyze_request_routed_to_the_client(void **state)
+{
+    (void)state;
+    sc_request_story(&C, &A, "ann", emp_a, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 1);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -396,6 +405,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_ENC_6_optymyze_ssn_and_salary_found_by_exact_value_only),
         cmocka_unit_test(test_P_ACC_4_optymyze_staff_only_for_listed_purposes_and_audited),
         cmocka_unit_test(test_P_DSR_5_optymyze_restriction_leaves_only_legal),
+        cmocka_unit_test(test_P_DSR_8_optymyze_request_routed_to_the_client),
         cmocka_unit_test(test_P_RET_5_optymyze_hold_is_placed),
         cmocka_unit_test(test_P_RET_4_optymyze_operations_logs_kept_12_months),
         cmocka_unit_test(test_P_RET_5_optymyze_hold_stops_deletion_until_released),

@@ -413,6 +413,14 @@ static void test_P_RET_2_scalemule_purged_after_day_90(void **state)
     assert_int_equal(sc_platform_count(&C, &A, "tenant.purge"), 1);
 }
 
+/* P-DSR-7: ScaleMule: answered within 30 days (acknowledged within 5 business days). Filed on
+ * Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
+static void test_P_DSR_7_scalemule_subject_request_flow_and_deadlines(void **state)
+{
+    (void)state;
+    sc_request_story(&C, &A, "ada", end_user, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 0);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -429,6 +437,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_CON_2_scalemule_sharing_needs_consent_in_the_ledger),
         cmocka_unit_test(test_P_DSR_6_scalemule_objection_stops_marketing),
         cmocka_unit_test(test_P_DSR_5_scalemule_restriction_keeps_data_unprocessed),
+        cmocka_unit_test(test_P_DSR_7_scalemule_subject_request_flow_and_deadlines),
         cmocka_unit_test(test_P_RET_4_scalemule_logs_kept_12_months),
         cmocka_unit_test(test_P_RET_6_scalemule_usage_is_anonymized_after_12_months),
         cmocka_unit_test(test_P_RET_5_scalemule_hold_stops_deletion_until_released),

@@ -381,6 +381,15 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
+/* P-DSR-7: SCM: a subject's request acknowledged within 5 business days and answered within 30
+ * days. Filed on Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on
+ * 2026-01-31. */
+static void test_P_DSR_7_scm_subject_request_flow_and_deadlines(void **state)
+{
+    (void)state;
+    sc_request_story(&C, &A, "ada", contact, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 0);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -397,6 +406,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_CON_2_scm_sharing_needs_consent_in_the_ledger),
         cmocka_unit_test(test_P_DSR_6_scm_objection_stops_legitimate_interest),
         cmocka_unit_test(test_P_DSR_5_scm_restriction_keeps_data_unprocessed),
+        cmocka_unit_test(test_P_DSR_7_scm_subject_request_flow_and_deadlines),
         cmocka_unit_test(test_P_RET_5_scm_hold_is_placed_with_a_sealed_reason),
         cmocka_unit_test(test_P_RET_4_scm_logs_kept_12_months),
         cmocka_unit_test(test_P_RET_6_scm_usage_is_anonymized_after_12_months),
