@@ -10,7 +10,9 @@
  * export, which audits itself). Release with cu_subject_cleanup. */
 cu_rc cu_subject_read(cu_vault *v, cu_id tenant, cu_id subject, cu_subject *out, cu_err *err);
 /* The two steps of erasure (P-DSR-4) without the checks before them (tenant state, purpose,
- * holds), for the sweep, which has made them. */
+ * holds), for the sweep, which has made them. It keeps nothing (P-RET-4 is the erasure
+ * request's, cu_subject_erase_certified): the sweep erases a subject found under age, one
+ * whose key an older build lost, and one a purged tenant left without data. */
 cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
 
 #endif
