@@ -257,6 +257,26 @@ static void test_P_DSR_4_certificate_verifies_and_a_tampered_one_does_not(void *
     free(cert);
 }
 
+/* P-DSR-4: the certificate counts what went exactly up to CU_ERASE_COUNT_MAX per collection,
+ * and beyond says "at least" that many, so the answer does not grow with the subject. */
+static void test_P_DSR_4_certificate_counts_are_bounded(void **state)
+{
+    fx *f = *state;
+    char *cert;
+
+    for (int i = 0; i < CU_ERASE_COUNT_MAX + 4; i++)
+        put(f, "provide_service", "deals", "{\"title\":\"t\",\"stage\":\"won\"}");
+    cert = erase(f);
+    assert_non_null(strstr(cert,
+                           "\"collection\":\t\"deals\",\n\t\t\t\t\"category\":\t\"customer_"
+                           "data\",\n\t\t\t\t\"records\":\t1000,\n\t\t\t\t\"at_least\":\ttrue"));
+    /* Below the bound, exact and without the mark. */
+    assert_non_null(strstr(cert,
+                           "\"collection\":\t\"contacts\",\n\t\t\t\t\"category\":\t\"customer_"
+                           "data\",\n\t\t\t\t\"records\":\t1\n"));
+    free(cert);
+}
+
 /* P-RET-4: the kept billing record keeps its own date (7 years from its creation): the sweep
  * leaves it before and shreds it on the day; then the subject, its retained key and its queue
  * entry go too, on record. */
@@ -374,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_P_RET_4_scm_legal_duty_keeps_account_billing_and_logs),
         T(test_P_DSR_4_P_RET_4_scm_billing_survives_erasure_for_legal_compliance),
         T(test_P_DSR_4_certificate_verifies_and_a_tampered_one_does_not),
+        T(test_P_DSR_4_certificate_counts_are_bounded),
         T(test_P_RET_4_sweep_shreds_the_kept_record_at_its_date),
         T(test_P_RET_5_held_subject_is_not_erased),
         T(test_P_DSR_4_restart_midway_finishes_and_keeps),

@@ -92,6 +92,8 @@ static cJSON *erased_json(const cu_erase_line *l)
     else
         cJSON_AddNullToObject(o, "category");
     cJSON_AddNumberToObject(o, "records", (double)l->erased);
+    if (l->at_least) /* counted up to the bound only: the answer does not wait for more */
+        cJSON_AddBoolToObject(o, "at_least", 1);
     return o;
 }
 

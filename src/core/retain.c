@@ -98,6 +98,10 @@ static void line_init(const cu_policy *p, const cu_store_count *c, cu_erase_line
     l->category = pc != NULL ? pc->category : NULL;
     l->duty = cu_retain_duty(p, l->category);
     l->erased = c->records;
+    if (l->erased > CU_ERASE_COUNT_MAX) {
+        l->erased = CU_ERASE_COUNT_MAX;
+        l->at_least = 1;
+    }
 }
 
 /* The keys a plan keeps with: the subject key (to open) and the retained key (made once). */
@@ -198,9 +202,10 @@ static cu_rc keep_line(cu_vault *v, cu_id tenant, cu_id subject, int64_t termina
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
     }
-    /* The count was read before: what was written since is counted as it is found. */
-    if (n > l->erased)
-        l->erased = n;
+    /* Every record of a kept collection is read: its count is exact (what was written since
+     * the count included). */
+    l->erased = n;
+    l->at_least = 0;
     for (size_t i = 0; i < n && rc == CU_OK && k->have >= 0; i++)
         rc = keep_record(v, tenant, subject, activity, terminated, l, ids[i], k, pl, cap, err);
 out:
@@ -215,7 +220,8 @@ static cu_rc plan_lines(cu_vault *v, cu_id tenant, cu_id subject, cu_erase_plan 
     size_t n = 0;
     cu_rc rc;
 
-    if ((rc = cu_store_record_counts(v->store, tenant, subject, &counts, &n, err)) != CU_OK)
+    if ((rc = cu_store_record_counts(v->store, tenant, subject, CU_ERASE_COUNT_MAX + 1, &counts, &n,
+                                     err)) != CU_OK)
         return rc;
     if ((pl->lines = calloc(n + 1, sizeof(*pl->lines))) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");

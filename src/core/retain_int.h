@@ -17,12 +17,17 @@
 #include "policy.h"
 #include "purpose_int.h"
 
+/* The erased records of a collection the certificate counts exactly; above, it says "at least"
+ * (counting them all would make the erasure's answer grow with them). */
+#define CU_ERASE_COUNT_MAX 1000
+
 /* One collection of an erased subject, as the certificate reports it. */
 typedef struct cu_erase_line {
     char collection[CU_COLLECTION_MAX];
     const cu_policy_category *category; /* NULL: outside the policy */
     const cu_policy_purpose *duty;      /* the legal obligation that keeps it, NULL if none */
-    uint64_t erased;                    /* records that go */
+    uint64_t erased;                    /* records that go (at most CU_ERASE_COUNT_MAX, counted) */
+    int at_least;                       /* more than CU_ERASE_COUNT_MAX go: erased is that bound */
     uint64_t kept;                      /* records kept (duty not NULL) */
     int64_t until;                      /* the latest deletion date of those kept; INT64_MAX:
                                            counted from an event still to come */

@@ -262,19 +262,21 @@ static cu_rc read_count(sqlite3_stmt *st, void *row, cu_err *err)
     return CU_OK;
 }
 
-cu_rc sq_record_counts(cu_store *base, cu_id tenant, cu_id subject, cu_store_count **out,
-                       size_t *n, cu_err *err)
+cu_rc sq_record_counts(cu_store *base, cu_id tenant, cu_id subject, uint64_t limit,
+                       cu_store_count **out, size_t *n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
     cu_rc rc;
 
     pthread_mutex_lock(&s->lock);
-    if ((st = sq_stmt_pair(s, S_RECORD_COUNTS, tenant, subject)) == NULL)
+    if ((st = sq_stmt_pair(s, S_RECORD_COUNTS, tenant, subject)) == NULL) {
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "count records");
-    else
+    } else {
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
         rc = sq_collect_rows(s, st, sizeof(**out), read_count, NULL, (void **)out, n, err,
                              "count records");
+    }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

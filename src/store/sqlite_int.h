@@ -218,8 +218,8 @@ cu_rc sq_w_erase_rows(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_w_record_retain(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_record_ids_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
                        cu_id **ids, size_t *n, cu_err *err);
-cu_rc sq_record_counts(cu_store *base, cu_id tenant, cu_id subject, cu_store_count **out,
-                       size_t *n, cu_err *err);
+cu_rc sq_record_counts(cu_store *base, cu_id tenant, cu_id subject, uint64_t limit,
+                       cu_store_count **out, size_t *n, cu_err *err);
 cu_rc sq_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, size_t limit,
                       cu_store_erasure **out, size_t *n, cu_err *err);
 /* Migration 11: queues every subject an older build left without its key (an erasure cut

@@ -120,8 +120,9 @@ FWD(record_ids_in,
     (cu_store * s, cu_id t, cu_id sub, const char *c, cu_id **ids, size_t *n, cu_err *err),
     (r, t, sub, c, ids, n, err))
 FWD(record_counts,
-    (cu_store * s, cu_id t, cu_id sub, cu_store_count **out, size_t *n, cu_err *err),
-    (r, t, sub, out, n, err))
+    (cu_store * s, cu_id t, cu_id sub, uint64_t lim, cu_store_count **out, size_t *n,
+     cu_err *err),
+    (r, t, sub, lim, out, n, err))
 FWD(record_page,
     (cu_store * s, cu_id t, cu_id sub, int64_t after_created, cu_id after, size_t limit,
      size_t max_bytes, cu_store_record **out, size_t *n, cu_err *err),

@@ -210,10 +210,10 @@ cu_rc cu_store_record_ids_in(cu_store *s, cu_id tenant, cu_id subject, const cha
     return s->ops->record_ids_in(s, tenant, subject, collection, ids, n, err);
 }
 
-cu_rc cu_store_record_counts(cu_store *s, cu_id tenant, cu_id subject, cu_store_count **out,
-                             size_t *n, cu_err *err)
+cu_rc cu_store_record_counts(cu_store *s, cu_id tenant, cu_id subject, uint64_t limit,
+                             cu_store_count **out, size_t *n, cu_err *err)
 {
-    return s->ops->record_counts(s, tenant, subject, out, n, err);
+    return s->ops->record_counts(s, tenant, subject, limit, out, n, err);
 }
 
 cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,

@@ -548,10 +548,11 @@ typedef struct cu_store_ops {
      * what it keeps without reading the rest). Caller frees *ids. */
     cu_rc (*record_ids_in)(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
                            cu_id **ids, size_t *n, cu_err *err);
-    /* How many records a subject has in each collection, by collection name (an erasure
-     * certificate's counts: the index alone, no row read). Caller frees *out. */
-    cu_rc (*record_counts)(cu_store *s, cu_id tenant, cu_id subject, cu_store_count **out,
-                           size_t *n, cu_err *err);
+    /* How many records a subject has in each collection, at most limit each, by collection
+     * name (an erasure certificate's counts: an index alone, no row read, a cost bounded by
+     * the number of collections and limit, not by the subject's records). Caller frees *out. */
+    cu_rc (*record_counts)(cu_store *s, cu_id tenant, cu_id subject, uint64_t limit,
+                           cu_store_count **out, size_t *n, cu_err *err);
     /* A page of up to limit records, each with its fields, read in one snapshot (the export,
      * keyset pagination): with subject != 0, that subject's, oldest first (by created_at, then
      * id, as record_ids_by_subject), those after (after_created, after); with subject 0, the
@@ -649,8 +650,8 @@ cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, c
                                      size_t *n, cu_err *err);
 cu_rc cu_store_record_ids_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
                              cu_id **ids, size_t *n, cu_err *err);
-cu_rc cu_store_record_counts(cu_store *s, cu_id tenant, cu_id subject, cu_store_count **out,
-                             size_t *n, cu_err *err);
+cu_rc cu_store_record_counts(cu_store *s, cu_id tenant, cu_id subject, uint64_t limit,
+                             cu_store_count **out, size_t *n, cu_err *err);
 cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,
                            cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
                            size_t *n, cu_err *err);
