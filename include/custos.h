@@ -173,6 +173,20 @@ cu_rc cu_subject_find(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_subject_b
  * returns, or in the background once cu_vault_erase_start runs. Erasing a subject whose
  * erasure is under way (a crash cut it short) finishes it and returns CU_OK. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+/* The same, erasure subject to legal retention (P-DSR-4, P-RET-4), with its proof: what a
+ * legal obligation of the tenant's policy keeps (docs/policy.md) is sealed again under the
+ * subject's retained key in the transaction that destroys the subject key, readable from then
+ * on only for a purpose whose basis is legal_obligation, and deleted by the sweep at its
+ * category's date. *certificate (may be NULL) gets the signed erasure certificate (JSON: what
+ * was erased and kept, why and until when; no personal value), which the caller frees; it stays
+ * NULL when this call only finished an erasure already under way. */
+cu_rc cu_subject_erase_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                                 char **certificate, cu_err *err);
+/* CU_OK if text (len bytes) is an erasure certificate signed by public_key (the vault's audit
+ * signing key, cu_audit_public_key); CU_ERR_CRYPTO if it was altered or signed by another key,
+ * CU_ERR_INVALID if it is no certificate. */
+cu_rc cu_erasure_certificate_verify(const char *text, size_t len, const uint8_t public_key[32],
+                                    cu_err *err);
 
 /* Records deleted per transaction after an erasure, so that none holds the writer long. */
 #define CU_ERASE_BATCH 1000

@@ -497,6 +497,7 @@ static void downgrade_to_schema_9(const char *data)
     assert_int_equal(
         th_sql(data,
                "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
+               " DROP TABLE IF EXISTS retained_records;"
                " ALTER TABLE blind_index RENAME TO b13; CREATE TABLE blind_index("
                " tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
                " owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "repr.h"
 #include "util.h"
 
@@ -22,6 +23,7 @@ static const char help_all[] =
     "       custos audit checkpoint " COMMON_USAGE "\n"
     "       custos audit checkpoints " COMMON_USAGE "\n"
     "       custos audit prune --before T " COMMON_USAGE "\n"
+    "       custos audit verify-certificate FILE [OPTIONS]\n"
     "\n"
     "The tamper-evident audit log of a tenant, or without --tenant the platform's own log.\n"
     "Each verb takes --help. See docs/audit.md.\n"
@@ -92,6 +94,15 @@ static const char help_prune[] =
     "  --tenant ID             the tenant whose log (default: the platform's)\n"
     CLI_COMMON_HELP;
 
+static const char help_certificate[] =
+    "usage: custos audit verify-certificate FILE [OPTIONS]\n"
+    "\n"
+    "Checks an erasure certificate (P-DSR-4: what `custos subject erase` or DELETE\n"
+    ".../subjects/{id} answered, whole or its \"certificate\" member alone) against this\n"
+    "vault's audit signing key. Prints {\"ok\", \"tenant_id\", \"subject_id\", \"erased_at\",\n"
+    "\"problem\"} and exits 0 if the signature holds, 5 if the certificate was altered or\n"
+    "signed by another key.\n" CLI_COMMON_HELP;
+
 enum {
     OPT_TENANT = 0x200,
     OPT_ACTOR,
@@ -114,6 +125,7 @@ typedef struct audit_args {
     const char *from, *to, *after, *limit, *before;
     const char *against; /* checkpoints held outside the vault (verify) */
     int deep;            /* verify --deep: each record against its latest write's digest */
+    const char *file;    /* verify-certificate FILE */
     int64_t before_ms;
 } audit_args;
 
@@ -286,6 +298,65 @@ static int do_prune(cu_vault *v, audit_args *a)
     return cli_print(o);
 }
 
+/* The certificate in text: the object itself, or an answer's "certificate" member. Caller
+ * frees. */
+static char *certificate_text(const char *text, size_t len)
+{
+    cJSON *o = NULL, *c;
+    cu_err err = {0};
+    char *out = NULL;
+
+    if (cu_json_parse(text, len, &o, NULL, &err) != CU_OK)
+        return NULL;
+    c = cJSON_GetObjectItemCaseSensitive(o, "certificate");
+    out = cJSON_PrintUnformatted(cJSON_IsObject(c) ? c : o);
+    cJSON_Delete(o);
+    return out;
+}
+
+/* `audit verify-certificate FILE` (P-DSR-4). */
+static int do_verify_certificate(cu_vault *v, audit_args *a)
+{
+    char *text = NULL, *cert;
+    cu_err err = {0}, bad = {0};
+    uint8_t pk[32];
+    size_t len = 0;
+    cJSON *o, *c;
+    cu_rc rc;
+
+    if (cu_file_read(a->file, 4 << 20, &text, &len, &err) != CU_OK)
+        return cli_fail(&err);
+    cert = certificate_text(text, len);
+    free(text);
+    if (cert == NULL)
+        return cli_usage("audit", "\"%s\" holds no erasure certificate", a->file);
+    cu_audit_public_key(v, pk);
+    rc = cu_erasure_certificate_verify(cert, strlen(cert), pk, &bad);
+    if (rc == CU_ERR_INVALID) {
+        free(cert);
+        return cli_fail(&bad);
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", rc == CU_OK);
+    if ((c = cJSON_Parse(cert)) != NULL) {
+        static const char *const keep[] = {"tenant_id", "subject_id", "erased_at"};
+        for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+            cJSON *m = cJSON_GetObjectItemCaseSensitive(c, keep[i]);
+            if (cJSON_IsString(m))
+                cJSON_AddStringToObject(o, keep[i], m->valuestring);
+        }
+        cJSON_Delete(c);
+    }
+    if (rc == CU_OK)
+        cJSON_AddNullToObject(o, "problem");
+    else
+        cJSON_AddStringToObject(o, "problem", bad.msg);
+    free(cert);
+    if (cli_print(o) != 0)
+        return 1;
+    return rc == CU_OK ? 0 : 5;
+}
+
 static const struct verb {
     const char *name;
     const char *help;
@@ -297,6 +368,7 @@ static const struct verb {
     {"checkpoint", help_checkpoint, 0, do_checkpoint},
     {"checkpoints", help_checkpoints, 0, do_checkpoints},
     {"prune", help_prune, 0, do_prune},
+    {"verify-certificate", help_certificate, 0, do_verify_certificate},
 };
 
 /* Stores one command-specific option; returns 0 or a usage exit code. */
@@ -368,8 +440,13 @@ int cmd_audit(int argc, char **argv)
         return cli_usage("audit", "verify, list, checkpoint, checkpoints or prune?");
     if (verb == NULL)
         return cli_usage("audit", "unknown verb \"%s\"", argv[optind]);
-    if (optind + 1 != argc)
+    if (verb->fn == do_verify_certificate) {
+        if (optind + 2 != argc)
+            return cli_usage("audit", "verify-certificate takes one FILE");
+        a.file = argv[optind + 1];
+    } else if (optind + 1 != argc) {
         return cli_usage("audit", "%s takes no argument", verb->name);
+    }
     if (!verb->filters && has_filter(&a))
         return cli_usage("audit", "only list takes filters");
     if (a.before != NULL && verb->fn != do_prune)

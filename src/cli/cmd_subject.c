@@ -17,7 +17,9 @@ static const char help[] =
     "\n"
     "add creates a data subject with its own key and prints its id; get prints its\n"
     "values; find lists the ids of subjects with an exact (normalized) value, looked up\n"
-    "through a keyed blind index; erase destroys the subject's key, then its records.\n"
+    "through a keyed blind index; erase destroys the subject's key, then its records, but\n"
+    "for what a legal obligation of the policy keeps, and prints the signed erasure\n"
+    "certificate (`custos audit verify-certificate FILE` checks it).\n"
     "\n"
     "  --tenant ID             the tenant (required)\n" CLI_PURPOSE_HELP CLI_COMMON_HELP;
 
@@ -70,13 +72,22 @@ static int subject_add(const subject_opts *op, const char *verb, int argc, char 
  * exits (the erasure thread, then whatever it left). */
 static int do_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id id)
 {
+    cJSON *o, *c = NULL;
+    char *cert = NULL;
     cu_err err = {0};
     int rc;
 
+    /* P-RET-4: what a legal obligation keeps stays; the certificate says what and why. */
     if (cu_vault_erase_start(v, &err) != CU_OK ||
-        cu_subject_erase(v, ctx, tenant, id, &err) != CU_OK)
+        cu_subject_erase_certified(v, ctx, tenant, id, &cert, &err) != CU_OK)
         return cli_fail(&err);
-    rc = cli_print_id(id, "erased");
+    c = cert != NULL ? cJSON_Parse(cert) : NULL;
+    free(cert);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "id", id);
+    cJSON_AddBoolToObject(o, "erased", 1);
+    cJSON_AddItemToObject(o, "certificate", c != NULL ? c : cJSON_CreateNull());
+    rc = cli_print(o);
     fflush(stdout);
     if (cu_erase_pending(v, ctx, NULL, &err) != CU_OK)
         rc = cli_fail(&err);

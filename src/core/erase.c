@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache_int.h"
 #include "erase_int.h"
 #include "util.h"
 
@@ -78,12 +79,19 @@ static cu_rc erase_one(cu_vault *v, const cu_ctx *ctx, const cu_store_erasure *e
             return rc == CU_ERR_NOT_FOUND ? CU_OK : rc; /* finished by another worker */
         report_add(rep, 0, CU_ERASE_BATCH);
     }
-    /* The rest (a record written as the key went may make it a few more), and the subject. */
+    /* The rest (a record written as the key went may make it a few more), and the subject;
+     * or, for an entry kept until its retained records went (P-RET-4), the subject and its
+     * retained key. */
     op.u.erase.limit = 0;
-    cu_audit_in_set(&a, e->tenant_id, "subject.erase_rows", "subject:%llu",
-                    (unsigned long long)e->subject_id);
+    cu_audit_in_set(&a, e->tenant_id, e->kept ? "subject.retained_end" : "subject.erase_rows",
+                    "subject:%llu", (unsigned long long)e->subject_id);
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK)
         report_add(rep, 1, left);
+    /* No file keeps the retained key once its erasure ends, nor the cache. */
+    if (rc == CU_OK && e->kept) {
+        cu_cache_forget_tenant(v, e->tenant_id);
+        rc = cu_store_checkpoint(v->store, err);
+    }
     return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
 }
 

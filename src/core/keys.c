@@ -315,22 +315,19 @@ void cu_reseal_op_free(cu_store_op *op)
         cu_store_op_cleanup(op);
 }
 
-cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, const char *field,
-                      const char *bind, uint32_t old_version, const cu_key *nk, const cu_blob *ct,
-                      cu_blob *out, cu_err *err)
+cu_rc cu_reseal_value_with(const cu_key *ok, cu_id tenant, const char *coll, cu_id id,
+                           const char *field, const char *bind, const cu_key *nk,
+                           const cu_blob *ct, cu_blob *out, cu_err *err)
 {
-    cu_key ok = {0};
     char *pt = NULL;
     size_t len = 0;
     cu_aad aad;
     cu_rc rc;
 
-    if ((rc = cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, old_version, &ok, err)) != CU_OK)
-        return rc;
-    cu_aad_data(&aad, tenant, coll, id, field, old_version);
+    cu_aad_data(&aad, tenant, coll, id, field, ok->version);
     if (bind != NULL)
         cu_aad_bind(&aad, bind);
-    rc = cu_open(&ok, &aad, ct, &pt, &len, "value", err);
+    rc = cu_open(ok, &aad, ct, &pt, &len, "value", err);
     if (rc == CU_OK) {
         cu_aad_data(&aad, tenant, coll, id, field, nk->version);
         if (bind != NULL)
@@ -341,6 +338,19 @@ cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, con
         cu_wipe(pt, len);
         free(pt);
     }
+    return rc;
+}
+
+cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, const char *field,
+                      const char *bind, uint32_t old_version, const cu_key *nk, const cu_blob *ct,
+                      cu_blob *out, cu_err *err)
+{
+    cu_key ok = {0};
+    cu_rc rc;
+
+    if ((rc = cu_keys_child_at(v, tenant, CU_KEY_DATA, 0, old_version, &ok, err)) != CU_OK)
+        return rc;
+    rc = cu_reseal_value_with(&ok, tenant, coll, id, field, bind, nk, ct, out, err);
     cu_key_wipe(&ok);
     return rc;
 }

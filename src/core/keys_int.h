@@ -49,6 +49,11 @@ void cu_keys_forget_subject(cu_vault *v, cu_id tenant, cu_id subject);
 cu_rc cu_reseal_value(cu_vault *v, cu_id tenant, const char *coll, cu_id id, const char *field,
                       const char *bind, uint32_t old_version, const cu_key *nk, const cu_blob *ct,
                       cu_blob *out, cu_err *err);
+/* The same with the old key given (ok, whose version the AAD names): a record kept after its
+ * subject's erasure moves from the subject key to the retained key (P-RET-4). */
+cu_rc cu_reseal_value_with(const cu_key *ok, cu_id tenant, const char *coll, cu_id id,
+                           const char *field, const char *bind, const cu_key *nk,
+                           const cu_blob *ct, cu_blob *out, cu_err *err);
 /* Frees what a reseal op owns (its blobs and fields) and zeroes it; other ops: no-op. */
 void cu_reseal_op_free(cu_store_op *op);
 

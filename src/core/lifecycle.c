@@ -201,7 +201,9 @@ static cu_rc sweep_record(sweep_state *s, const cu_store_record_meta *m, cu_err 
     }
     /* Tests write here, between the sweep's read and its commit, to race it (P-RET-1). */
     (void)CU_FAULT("sweep.record_due");
-    if (c != NULL && !m->anonymized && !s->purged &&
+    /* A record kept after its subject's erasure (P-RET-4) is deleted at its date: the
+     * erasure asked for nothing less. */
+    if (c != NULL && !m->anonymized && !m->retained && !s->purged &&
         c->category->retention.then == CU_RETAIN_THEN_ANONYMIZE)
         return anonymize_record(s, m->id, activity, err); /* P-RET-6, while the tenant lives */
     return delete_record(s, m, activity, err);

@@ -16,6 +16,7 @@
 #include "keys_int.h"
 #include "purpose_int.h"
 #include "record_int.h"
+#include "retain_int.h"
 #include "schema_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -658,10 +659,15 @@ static cu_rc record_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id rec
         return rc;
     if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
+    /* P-RET-4: a record kept after its subject's erasure: a legal obligation's alone. */
     if (audit &&
-        (rc = cu_gate_purpose(v, ctx, &g, row.subject_id, row.collection, 0, err)) != CU_OK)
+        (rc = row.retained ? cu_gate_retained(v, ctx, &g, row.collection, err)
+                           : cu_gate_purpose(v, ctx, &g, row.subject_id, row.collection, 0, err)) !=
+            CU_OK)
         goto out;
-    if ((rc = record_key(v, tenant, row.subject_id, row.key_version, &key, err)) != CU_OK)
+    if ((rc = row.retained ? cu_keys_child(v, tenant, CU_KEY_RETAINED, row.subject_id, &key, err)
+                           : record_key(v, tenant, row.subject_id, row.key_version, &key, err)) !=
+        CU_OK)
         goto out;
     row.tenant_id = tenant;
     row.id = record;
@@ -915,6 +921,43 @@ static cu_rc reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_recor
     cu_json_delete_wiped(doc);
     cu_wipe(text, len);
     free(text);
+    return rc;
+}
+
+/* P-DSR-4, P-RET-4: the row of a record kept after its subject's erasure, sealed under the
+ * subject key sk, sealed again under the subject's retained key rk: its document and fields,
+ * bound to the same write, in a RECORD_RETAIN op (which owns its blobs). */
+cu_rc cu_record_retain_op(const cu_key *sk, const cu_key *rk, cu_store_record *row,
+                          cu_store_op *op, cu_err *err)
+{
+    cu_store_reseal *r = &op->u.reseal;
+    char wid[33];
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    op->type = CU_OP_RECORD_RETAIN;
+    r->tenant_id = row->tenant_id;
+    r->id = row->id;
+    r->key_version = rk->version;
+    if ((rc = reseal_doc(sk, rk, row, r, wid, err)) != CU_OK)
+        goto out;
+    r->old[0] = row->doc; /* the op owns it now: the store compares it */
+    row->doc.data = NULL;
+    if ((r->fields = calloc(row->nfields + 1, sizeof(*r->fields))) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == CU_OK && i < row->nfields; i++) {
+        if ((r->fields[i].name = strdup(row->fields[i].name)) == NULL) {
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+            break;
+        }
+        r->nfields++;
+        rc = cu_reseal_value_with(sk, row->tenant_id, row->collection, row->id,
+                                  row->fields[i].name, wid, rk, &row->fields[i].ct,
+                                  &r->fields[i].ct, err);
+    }
+out:
+    if (rc != CU_OK)
+        cu_store_op_cleanup(op);
     return rc;
 }
 

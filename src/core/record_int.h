@@ -19,6 +19,11 @@ cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_recor
 cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op, cu_err *err);
 /* Fills *op with the CU_OP_RESEAL of a record without a subject, or leaves op->type 0 if the
  * record is under nk's version already. CU_ERR_NOT_FOUND if it is gone (P-ENC-5). */
+/* P-DSR-4, P-RET-4: row (read from the store, sealed under its subject's key sk) sealed again
+ * under the subject's retained key rk into a CU_OP_RECORD_RETAIN op; row's document moves into
+ * the op (old[0]). The caller cleans op up with cu_store_op_cleanup. */
+cu_rc cu_record_retain_op(const cu_key *sk, const cu_key *rk, cu_store_record *row,
+                          cu_store_op *op, cu_err *err);
 cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key *nk,
                           cu_store_op *op, cu_err *err);
 

@@ -21,6 +21,7 @@
 #include "keys_int.h"
 #include "policy_cache_int.h"
 #include "purpose_int.h"
+#include "retain_int.h"
 #include "schema_int.h"
 #include "subject_int.h"
 #include "tenant_int.h"
@@ -403,9 +404,29 @@ static int is_subject_access(const cu_ctx *ctx)
  * the subject, finishes it. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
+    return cu_subject_erase_certified(v, ctx, tenant, subject, NULL, err);
+}
+
+static cu_rc shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int keep,
+                   char **certificate, cu_err *err);
+static cu_rc erase_as(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int keep,
+                      char **certificate, cu_err *err);
+
+cu_rc cu_subject_erase_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                                 char **certificate, cu_err *err)
+{
+    return erase_as(v, ctx, tenant, subject, 1, certificate, err);
+}
+
+/* The erasure, keeping what a legal duty keeps (keep) or nothing (P-AGE-2). */
+static cu_rc erase_as(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int keep,
+                      char **certificate, cu_err *err)
+{
     int held, queued = 0;
     cu_rc rc;
 
+    if (certificate != NULL)
+        *certificate = NULL;
     /* The subject's own request (subject_access) names the subject; any other purpose must be
      * the policy's. A restricted subject may still be erased (P-DSR-4). */
     rc = cu_preamble(v, ctx,
@@ -444,28 +465,90 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
         return cu_err_set(err, CU_ERR_LEGAL_HOLD,
                           "the subject's data is under a legal hold: it cannot be erased until "
                           "the hold is released");
-    return cu_subject_shred(v, ctx, tenant, subject, err);
+    return shred(v, ctx, tenant, subject, keep, certificate, err);
 }
 
 cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
-    cu_store_op op = {0};
-    cu_audit_in a;
+    return shred(v, ctx, tenant, subject, 0, NULL, err);
+}
+
+/* The erasure's one transaction (P-DSR-4, P-RET-4): what a legal duty keeps sealed again under
+ * the subject's retained key (retain.c), then the subject key destroyed, both audited. Not
+ * during a rotation, whose rewrap must see the key gone or not at all. A kept record written
+ * between the plan and the commit makes the store refuse it (CU_ERR_CONFLICT): planned again. */
+/* The erasure's audit entries: the moment of erasure, and for each kept record its new
+ * ciphertext's digest (record.reencrypt, as a data key's re-encryption: verify --deep). */
+static cu_audit_in *erasure_entries(cu_id tenant, cu_id subject, const cu_erase_plan *pl,
+                                    size_t *n, cu_err *err)
+{
+    cu_audit_in *a = calloc(pl->nops + 2, sizeof(*a));
+
+    *n = 0;
+    if (a == NULL) {
+        cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    cu_audit_in_set(&a[(*n)++], tenant, "subject.erase", "subject:%llu",
+                    (unsigned long long)subject);
+    if (pl->kept == 0)
+        return a;
+    cu_audit_in_set(&a[(*n)++], tenant, "subject.retain", "subject:%llu:records:%llu",
+                    (unsigned long long)subject, (unsigned long long)pl->kept);
+    for (size_t i = 0; i < pl->nops; i++) {
+        const cu_store_op *op = &pl->ops[i];
+        if (op->type != CU_OP_RECORD_RETAIN)
+            continue;
+        cu_audit_in_set(&a[*n], tenant, "record.reencrypt", "record:%llu",
+                        (unsigned long long)op->u.reseal.id);
+        cu_audit_in_digest(&a[(*n)++], op->u.reseal.ct[0].data, op->u.reseal.ct[0].len);
+    }
+    return a;
+}
+
+static cu_rc commit_erasure(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                            int keep, cu_erase_plan *pl, cu_err *err)
+{
+    cu_audit_in *a = NULL;
+    cu_store_op *op;
+    cu_rc rc = CU_ERR_CONFLICT;
+    size_t na = 0;
+
+    for (int tries = 0; rc == CU_ERR_CONFLICT && tries < 4; tries++) {
+        cu_retain_plan_cleanup(v, pl);
+        free(a);
+        a = NULL;
+        pthread_rwlock_rdlock(&v->key_lock);
+        if ((rc = cu_retain_plan(v, tenant, subject, cu_clock_now(), keep, pl, err)) == CU_OK &&
+            (a = erasure_entries(tenant, subject, pl, &na, err)) == NULL)
+            rc = CU_ERR_NOMEM;
+        if (rc == CU_OK) {
+            op = &pl->ops[pl->nops];
+            op->type = CU_OP_KEY_DELETE;
+            op->u.key_del.tenant_id = tenant;
+            op->u.key_del.kind = CU_KEY_SUBJECT;
+            op->u.key_del.owner_id = subject;
+            rc = cu_commit(v, ctx, pl->ops, pl->nops + 1, a, na, err);
+        }
+        pthread_rwlock_unlock(&v->key_lock);
+    }
+    free(a);
+    return rc;
+}
+
+static cu_rc shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int keep,
+                   char **certificate, cu_err *err)
+{
+    cu_erase_plan pl = {0};
     cu_rc rc;
 
-    op.type = CU_OP_KEY_DELETE;
-    op.u.key_del.tenant_id = tenant;
-    op.u.key_del.kind = CU_KEY_SUBJECT;
-    op.u.key_del.owner_id = subject;
-    /* The moment of erasure, on record with the key's destruction. */
-    cu_audit_in_set(&a, tenant, "subject.erase", "subject:%llu", (unsigned long long)subject);
-    /* Not during a rotation, whose rewrap must see the key gone or not at all. */
-    pthread_rwlock_rdlock(&v->key_lock);
-    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
-    pthread_rwlock_unlock(&v->key_lock);
+    rc = commit_erasure(v, ctx, tenant, subject, keep, &pl, err);
     cu_keys_forget_subject(v, tenant, subject);
     if (rc == CU_OK)
         rc = cu_store_checkpoint(v->store, err);
+    if (rc == CU_OK && certificate != NULL)
+        rc = cu_erase_certificate(v, tenant, subject, &pl, certificate, err);
+    cu_retain_plan_cleanup(v, &pl);
     if (rc != CU_OK)
         return rc;
     if (CU_FAULT("erase.key_destroyed"))
@@ -630,7 +713,8 @@ cu_rc cu_subject_mark_under_age(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
     cu_audit_in_set(&a, tenant, "subject.under_age", "subject:%llu", (unsigned long long)subject);
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) != CU_OK || held)
         return rc;
-    rc = cu_subject_erase(v, ctx, tenant, subject, err);
+    /* P-AGE-2: nothing is kept; no duty of the service covers a person it is not for. */
+    rc = erase_as(v, ctx, tenant, subject, 0, NULL, err);
     if (rc == CU_OK)
         *erased = 1;
     /* A hold placed since the check: restricted and marked, the sweep erases it later. */

@@ -15,7 +15,9 @@ cu_rc cu_subject_read(cu_vault *v, cu_id tenant, cu_id subject, cu_subject *out,
 cu_rc cu_subject_open_row(const cu_key *sk, const cu_store_subject *row, cu_subject *out,
                           cu_err *err);
 /* The two steps of erasure (P-DSR-4) without the checks before them (tenant state, purpose,
- * holds), for the sweep, which has made them. */
+ * holds), for the sweep, which has made them. It keeps nothing (P-RET-4 is the erasure
+ * request's, cu_subject_erase_certified): the sweep erases a subject found under age, one
+ * whose key an older build lost, and one a purged tenant left without data. */
 cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
 
 #endif

@@ -242,12 +242,14 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
         pthread_mutex_unlock(&v->sweep_lock);
         return rc;
     }
-    /* P-DSR-4: the rows of erasures under way first (one a crash cut short, or that the
-     * erasure thread has not reached yet); a failure there holds no retention back. */
-    erc = cu_erase_pending(v, &own, &erased, &ee);
-    rep->subjects_erased += erased.subjects;
     if ((rc = cu_tenant_list(v, &own, &tenants, &n, &first)) == CU_OK)
         rc = sweep_tenants(v, &own, tenants, n, now, now, rep, &first, &lost);
+    /* P-DSR-4: the rows of erasures under way (one a crash cut short, or that the erasure
+     * thread has not reached yet), after the records, so that an erasure whose last retained
+     * record the sweep just deleted (P-RET-4) ends now; a failure there holds no retention
+     * back. */
+    erc = cu_erase_pending(v, &own, &erased, &ee);
+    rep->subjects_erased += erased.subjects;
     if (rc == CU_OK && erc != CU_OK) {
         rc = erc;
         first = ee;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http_int.h"
+#include "json.h"
 
 void api_tenant_list(http_req *r)
 {
@@ -107,16 +108,23 @@ void api_subject_search(http_req *r)
     http_json(r, 200, o);
 }
 
+/* P-DSR-4, P-RET-4: erasure subject to legal retention, answered with its signed certificate
+ * (docs/api.md); none when this call only finished an erasure already under way. */
 void api_subject_erase(http_req *r)
 {
+    char *cert = NULL;
+    cJSON *o, *c = NULL;
     cu_err e = {0};
-    cJSON *o;
 
-    if (cu_subject_erase(r->v, &r->ctx, r->tenant, r->ids[1], &e) != CU_OK)
+    if (cu_subject_erase_certified(r->v, &r->ctx, r->tenant, r->ids[1], &cert, &e) != CU_OK)
         return http_fail(r, &e);
+    if (cert != NULL && cu_json_parse(cert, strlen(cert), &c, NULL, &e) != CU_OK)
+        c = NULL;
+    free(cert);
     o = cJSON_CreateObject();
     cu_repr_add_id(o, "id", r->ids[1]);
     cJSON_AddBoolToObject(o, "erased", 1);
+    cJSON_AddItemToObject(o, "certificate", c != NULL ? c : cJSON_CreateNull());
     http_json(r, 200, o);
 }
 

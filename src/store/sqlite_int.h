@@ -139,6 +139,12 @@ enum stmt_id {
     S_AUDIT_SUBJECT_PRUNE,
     S_SUBJECT_COLLECTIONS,
     S_RECORD_PAGE_IN,
+    S_RECORD_RETAIN,
+    S_RETAIN_MARK,
+    S_RECORD_IDS_IN,
+    S_ERASE_KEEP,
+    S_RETAINED_LEFT,
+    S_RECORD_COUNTS,
     S__COUNT
 };
 
@@ -214,6 +220,13 @@ cu_rc sq_w_lease_release(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_erase_queue(sqlite_store *s, cu_id tenant, cu_id subject, cu_err *err);
 cu_rc sq_erase_dequeue(sqlite_store *s, cu_id tenant, cu_id subject, cu_err *err);
 cu_rc sq_w_erase_rows(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* CU_OP_RECORD_RETAIN (P-RET-4), inside apply()'s transaction; sq_record_ids_in is the store's
+ * record_ids_in. */
+cu_rc sq_w_record_retain(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_record_ids_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                       cu_id **ids, size_t *n, cu_err *err);
+cu_rc sq_record_counts(cu_store *base, cu_id tenant, cu_id subject, uint64_t limit,
+                       cu_store_count **out, size_t *n, cu_err *err);
 cu_rc sq_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, size_t limit,
                       cu_store_erasure **out, size_t *n, cu_err *err);
 /* Migration 11: queues every subject an older build left without its key (an erasure cut

@@ -116,6 +116,13 @@ FWD(record_get, (cu_store * s, cu_id t, cu_id id, cu_store_record *out, cu_err *
     (r, t, id, out, err))
 FWD(record_ids_by_subject, (cu_store * s, cu_id t, cu_id sub, cu_id **ids, size_t *n, cu_err *err),
     (r, t, sub, ids, n, err))
+FWD(record_ids_in,
+    (cu_store * s, cu_id t, cu_id sub, const char *c, cu_id **ids, size_t *n, cu_err *err),
+    (r, t, sub, c, ids, n, err))
+FWD(record_counts,
+    (cu_store * s, cu_id t, cu_id sub, uint64_t lim, cu_store_count **out, size_t *n,
+     cu_err *err),
+    (r, t, sub, lim, out, n, err))
 FWD(record_page,
     (cu_store * s, cu_id t, cu_id sub, int64_t after_created, cu_id after, size_t limit,
      size_t max_bytes, cu_store_record **out, size_t *n, cu_err *err),
@@ -205,6 +212,8 @@ const cu_store_ops cu_store_sqlite_pool = {
     .subject_get = p_subject_get,
     .record_get = p_record_get,
     .record_ids_by_subject = p_record_ids_by_subject,
+    .record_ids_in = p_record_ids_in,
+    .record_counts = p_record_counts,
     .record_page = p_record_page,
     .blind_find = p_blind_find,
     .collection_get = p_collection_get,

@@ -207,6 +207,8 @@ static cu_rc read_record(sqlite3_stmt *st, void *row, cu_err *err)
     out->created_at = sqlite3_column_int64(st, 5);
     out->updated_at = sqlite3_column_int64(st, 6);
     out->version = (uint32_t)sqlite3_column_int64(st, 8);
+    /* Only the single read names it (P-RET-4); a page's rows are never retained ones. */
+    out->retained = sqlite3_column_count(st) > 9 ? sqlite3_column_int(st, 9) : 0;
     return sq_blob_copy(st, 7, &out->doc, err);
 }
 

@@ -255,6 +255,21 @@ static const char *const migrations[] = {
      * entry's own transaction, outside its hash (sqlite_audit_subject.c). sq_audit_subject_fill()
      * indexes the entries already written. */
     migration_audit_subjects,
+    /* 15 -> 16: erasure subject to legal retention (P-DSR-4, P-RET-4). A record kept after its
+     * subject's erasure is listed in retained_records (sealed under the subject's retained key,
+     * readable only for a legal obligation, docs/keys.md; it goes with its record); the
+     * erasure's queue entry stays, marked kept, while such records remain, so the subject stays
+     * hidden; and a subject's records of one collection are found without reading the others
+     * (the erasure's answer stays flat). The records table itself keeps its columns. */
+    "CREATE TABLE IF NOT EXISTS retained_records("
+    "  tenant_id INTEGER NOT NULL, record_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant_id, record_id),"
+    "  FOREIGN KEY(tenant_id, record_id) REFERENCES records(tenant_id, record_id)"
+    "    ON DELETE CASCADE) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS retained_by_subject ON retained_records(tenant_id, subject_id);"
+    "CREATE INDEX IF NOT EXISTS records_by_subject_collection"
+    "  ON records(tenant_id, subject_id, collection, created_at, record_id);"
+    "ALTER TABLE erasures ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;",
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -362,6 +377,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
+        "PRAGMA user_version = 16",
     };
     int version = 0;
     cu_rc rc;
@@ -537,6 +553,8 @@ const cu_store_ops cu_store_sqlite = {
     .subject_get = sq_subject_get,
     .record_get = sq_record_get,
     .record_ids_by_subject = sq_record_ids_by_subject,
+    .record_ids_in = sq_record_ids_in,
+    .record_counts = sq_record_counts,
     .record_page = sq_record_page,
     .blind_find = sq_blind_find,
     .collection_get = sq_collection_get,

@@ -48,6 +48,14 @@
  */
 #define ERASING(S)                                                                                 \
     "EXISTS (SELECT 1 FROM erasures e WHERE e.tenant_id = ?1 AND e.subject_id = " S ")"
+/* P-RET-4: whether record R of tenant ?1 was kept after its subject's erasure (sealed under the
+ * subject's retained key, sqlite_erase.c): a primary-key probe of a table empty but for them. */
+#define RETAINED(R)                                                                                \
+    "EXISTS (SELECT 1 FROM retained_records k WHERE k.tenant_id = ?1 AND k.record_id = " R ")"
+/* A record hidden with its erased subject, unless kept for a legal obligation: a retained
+ * record stays visible (record.c lets only such a purpose open it). */
+#define ERASED_RECORD                                                                              \
+    "(" ERASING("records.subject_id") " AND NOT " RETAINED("records.record_id") ")"
 #define LOGIN_FRESH "(?3 >= window_start + ?4 OR (locked_until > 0 AND ?3 >= locked_until))"
 
 const char *const sq_stmt_sql[S__COUNT] = {
@@ -107,9 +115,9 @@ const char *const sq_stmt_sql[S__COUNT] = {
                          " AND subject_id IS ?4 AND created_at = ?6",
     [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
     [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
-                     " created_at, updated_at, doc, version FROM records"
-                     " WHERE tenant_id = ?1 AND record_id = ?2"
-                     " AND NOT " ERASING("records.subject_id"),
+                     " created_at, updated_at, doc, version, " RETAINED("records.record_id")
+                     " FROM records"
+                     " WHERE tenant_id = ?1 AND record_id = ?2 AND NOT " ERASED_RECORD,
     [S_RECORD_BY_SUBJECT] =
         "SELECT record_id FROM records WHERE tenant_id = ?1"
         " AND subject_id = ?2 AND NOT " ERASING("?2") " ORDER BY created_at, record_id",
@@ -242,8 +250,9 @@ const char *const sq_stmt_sql[S__COUNT] = {
                         " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
                         " AND s.subject_id = records.subject_id AND s.last_activity > ?4))",
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
-                      " anonymized FROM records WHERE tenant_id = ?1 AND record_id > ?2"
-                      " AND NOT " ERASING("records.subject_id") " ORDER BY record_id LIMIT ?3",
+                      " anonymized, " RETAINED("records.record_id")
+                      " FROM records WHERE tenant_id = ?1 AND record_id > ?2"
+                      " AND NOT " ERASED_RECORD " ORDER BY record_id LIMIT ?3",
     /* The export's pages (sq_record_page): a subject's records in the order of
      * S_RECORD_BY_SUBJECT (its index), or the tenant's own by id (the primary key; the unary +
      * keeps the planner off the subject index, which would sort every own record per page). */
@@ -334,17 +343,26 @@ const char *const sq_stmt_sql[S__COUNT] = {
                       " AND subject_id = ?2)",
     [S_ERASE_DEQUEUE] = "DELETE FROM erasures WHERE tenant_id = ? AND subject_id = ?",
     [S_ERASING] = "SELECT " ERASING("?2"),
+    /* Records kept for a legal obligation (retained) stay (P-RET-4); LIMIT -1: all. Entries
+     * that carry a record's rid go with it (ON DELETE CASCADE); these are the older ones. */
     [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND rid IS NULL"
                             " AND owner_id IN (SELECT record_id FROM records WHERE tenant_id = ?1"
-                            " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
+                            " AND subject_id = ?2 AND NOT " RETAINED("records.record_id")
+                            " ORDER BY created_at, record_id LIMIT ?3)",
     /* Their fields and the index entries that carry their rid go with them (ON DELETE
      * CASCADE). */
     [S_ERASE_RECORDS_BATCH] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id IN"
                               " (SELECT record_id FROM records WHERE tenant_id = ?1"
-                              " AND subject_id = ?2 ORDER BY created_at, record_id LIMIT ?3)",
+                              " AND subject_id = ?2 AND NOT " RETAINED("records.record_id")
+                              " ORDER BY created_at, record_id LIMIT ?3)",
+    /* Work left: rows to delete, or a kept entry whose retained records are all gone. */
     [S_ERASE_LIST] = "SELECT e.tenant_id, e.subject_id, (SELECT count(*) FROM records r"
-                     " WHERE r.tenant_id = e.tenant_id AND r.subject_id = e.subject_id)"
+                     " WHERE r.tenant_id = e.tenant_id AND r.subject_id = e.subject_id"
+                     " AND NOT EXISTS (SELECT 1 FROM retained_records k"
+                     " WHERE k.tenant_id = r.tenant_id AND k.record_id = r.record_id)), e.kept"
                      " FROM erasures e WHERE (e.tenant_id, e.subject_id) > (?1, ?2)"
+                     " AND (e.kept = 0 OR NOT EXISTS (SELECT 1 FROM retained_records k"
+                     " WHERE k.tenant_id = e.tenant_id AND k.subject_id = e.subject_id))"
                      " ORDER BY e.tenant_id, e.subject_id LIMIT ?3",
     [S_T_ERASURES_DELETE] = "DELETE FROM erasures WHERE tenant_id = ?",
     /* The audit log's index by subject (sqlite_audit_subject.c). */
@@ -365,6 +383,27 @@ const char *const sq_stmt_sql[S__COUNT] = {
                          " WHERE tenant_id = ?1 AND subject_id = ?2"
                          " AND (created_at, record_id) > (?3, ?4) AND collection = ?6"
                          " AND NOT " ERASING("?2") " ORDER BY created_at, record_id LIMIT ?5",
+    /* P-RET-4: a record kept after its subject's erasure, sealed again under the subject's
+     * retained key, only while its document is the one read (sqlite_erase.c). */
+    [S_RECORD_RETAIN] = "UPDATE records SET doc = ?3, key_version = ?4"
+                        " WHERE tenant_id = ?1 AND record_id = ?2 AND doc = ?5",
+    [S_RETAIN_MARK] = "INSERT INTO retained_records(tenant_id, record_id, subject_id)"
+                      " SELECT tenant_id, record_id, subject_id FROM records"
+                      " WHERE tenant_id = ?1 AND record_id = ?2",
+    [S_RECORD_IDS_IN] = "SELECT record_id FROM records WHERE tenant_id = ?1 AND subject_id = ?2"
+                        " AND collection = ?3 AND NOT " ERASING("?2") " ORDER BY record_id",
+    [S_ERASE_KEEP] = "UPDATE erasures SET kept = 1 WHERE tenant_id = ?1 AND subject_id = ?2",
+    /* A skip-scan of records_by_subject_collection: each collection by min() (one probe), and
+     * at most ?3 of its records counted, so the cost does not grow with the subject. */
+    [S_RECORD_COUNTS] = "WITH RECURSIVE c(name) AS (SELECT (SELECT min(collection) FROM records"
+                        " WHERE tenant_id = ?1 AND subject_id = ?2) UNION ALL SELECT (SELECT"
+                        " min(collection) FROM records WHERE tenant_id = ?1 AND subject_id = ?2"
+                        " AND collection > c.name) FROM c WHERE c.name IS NOT NULL)"
+                        " SELECT name, (SELECT count(*) FROM (SELECT 1 FROM records"
+                        " WHERE tenant_id = ?1 AND subject_id = ?2 AND collection = c.name"
+                        " LIMIT ?3)) FROM c WHERE name IS NOT NULL AND NOT " ERASING("?2"),
+    [S_RETAINED_LEFT] = "SELECT EXISTS (SELECT 1 FROM retained_records WHERE tenant_id = ?1"
+                        " AND subject_id = ?2)",
 };
 
 cu_rc sq_db_error(sqlite_store *s, int src, cu_err *err, const char *what)

@@ -875,6 +875,7 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_ERASE_ROWS] = sq_w_erase_rows,
     [CU_OP_REQUEST_PUT] = sq_w_request,
     [CU_OP_REQUEST_UPDATE] = sq_w_request,
+    [CU_OP_RECORD_RETAIN] = sq_w_record_retain,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -210,6 +210,18 @@ cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, c
     return s->ops->record_ids_by_subject(s, tenant, subject, ids, n, err);
 }
 
+cu_rc cu_store_record_ids_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
+                             cu_id **ids, size_t *n, cu_err *err)
+{
+    return s->ops->record_ids_in(s, tenant, subject, collection, ids, n, err);
+}
+
+cu_rc cu_store_record_counts(cu_store *s, cu_id tenant, cu_id subject, uint64_t limit,
+                             cu_store_count **out, size_t *n, cu_err *err)
+{
+    return s->ops->record_counts(s, tenant, subject, limit, out, n, err);
+}
+
 cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,
                            cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
                            size_t *n, cu_err *err)
@@ -327,6 +339,7 @@ void cu_store_op_cleanup(cu_store_op *op)
         fields_free(op->u.record.fields, op->u.record.nfields);
         break;
     case CU_OP_RESEAL:
+    case CU_OP_RECORD_RETAIN:
         for (int i = 0; i < 2; i++) {
             free(op->u.reseal.old[i].data);
             free(op->u.reseal.ct[i].data);

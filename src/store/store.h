@@ -25,7 +25,9 @@ typedef enum cu_key_kind {
     CU_KEY_TENANT = 1,  /* owner 0; parent: the master key version */
     CU_KEY_DATA = 2,    /* owner 0; parent: the tenant key version */
     CU_KEY_INDEX = 3,   /* owner 0; parent: the tenant key version */
-    CU_KEY_SUBJECT = 4  /* owner: the subject id; parent: the tenant key version */
+    CU_KEY_SUBJECT = 4, /* owner: the subject id; parent: the tenant key version */
+    CU_KEY_RETAINED = 5 /* owner: an erased subject's id: its records kept for a legal
+                           obligation (P-RET-4, docs/keys.md); parent: the tenant key version */
 } cu_key_kind;
 
 /* The restricted flag of a subject (cu_store_subject.restricted, CU_OP_SUBJECT_RESTRICT): 0 free,
@@ -93,6 +95,8 @@ typedef struct cu_store_record {
     int64_t expect_activity_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while the record's
                                    subject's last activity is at most it, else CU_ERR_CONFLICT
                                    (0: whatever it is; P-RET-1, retention from last activity) */
+    int retained; /* read only: kept after its subject's erasure, sealed under the subject's
+                     CU_KEY_RETAINED key (P-DSR-4, P-RET-4) */
 } cu_store_record;
 
 typedef struct cu_store_blind {
@@ -111,6 +115,7 @@ typedef struct cu_store_record_meta {
     int64_t created_at;
     int64_t updated_at;
     int anonymized; /* P-RET-6: already anonymized, no subject any more */
+    int retained;   /* P-RET-4: kept after its subject's erasure: deleted at its date */
 } cu_store_record_meta;
 
 /* One entry of a subject's consent ledger (P-CON-2): ids and names only. */
@@ -214,13 +219,19 @@ typedef struct cu_store_collection_count {
     char name[CU_COLLECTION_MAX];
     uint64_t records;
 } cu_store_collection_count;
+/* A subject's records in one collection (record_counts). */
+typedef struct cu_store_count {
+    char collection[CU_COLLECTION_MAX];
+    uint64_t records;
+} cu_store_count;
 
 /* A subject whose erasure is under way (P-DSR-4): its key is destroyed, its rows not all
  * deleted yet (erasure_list). */
 typedef struct cu_store_erasure {
     cu_id tenant_id;
     cu_id subject_id;
-    uint64_t records; /* its records still stored */
+    uint64_t records; /* its records still stored, but those retained (P-RET-4) */
+    int kept;         /* its other rows are gone; it waits for its retained records to go */
 } cu_store_erasure;
 
 /* A data-subject request (P-DSR-7, request.c): ids, kinds, states, times and reason codes only,
@@ -352,6 +363,15 @@ typedef enum cu_store_op_type {
     CU_OP_REQUEST_PUT,       /* request: insert (version 1); CU_ERR_EXISTS if the id is taken */
     CU_OP_REQUEST_UPDATE,    /* request: every column but the ids, only while the stored row is
                                 at version - 1, else CU_ERR_CONFLICT (CU_ERR_NOT_FOUND if none) */
+                                the queue. Unreadable data is not held: no hold refuses it.
+                                Records marked retained stay: while any is left, limit 0 deletes
+                                the rest and marks the entry kept (the subject stays hidden);
+                                once none is, it also destroys the subject's retained key */
+    CU_OP_RECORD_RETAIN,     /* reseal (tenant_id, id, key_version, old[0], ct[0], fields): a
+                                record kept after its subject's erasure (P-DSR-4, P-RET-4): its
+                                document and fields sealed again under the subject's retained key
+                                at key_version, marked retained, its index entries deleted; only
+                                while its document still equals old[0], else CU_ERR_CONFLICT */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -571,6 +591,15 @@ typedef struct cu_store_ops {
     /* Ids of the records of a subject, oldest first. Caller frees *ids. */
     cu_rc (*record_ids_by_subject)(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
                                    size_t *n, cu_err *err);
+    /* Ids of a subject's records in one collection (an index of its own: the erasure finds
+     * what it keeps without reading the rest). Caller frees *ids. */
+    cu_rc (*record_ids_in)(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
+                           cu_id **ids, size_t *n, cu_err *err);
+    /* How many records a subject has in each collection, at most limit each, by collection
+     * name (an erasure certificate's counts: an index alone, no row read, a cost bounded by
+     * the number of collections and limit, not by the subject's records). Caller frees *out. */
+    cu_rc (*record_counts)(cu_store *s, cu_id tenant, cu_id subject, uint64_t limit,
+                           cu_store_count **out, size_t *n, cu_err *err);
     /* A page of up to limit records, each with its fields, read in one snapshot (the export,
      * keyset pagination): with subject != 0, that subject's, oldest first (by created_at, then
      * id, as record_ids_by_subject), those after (after_created, after); with subject 0, the
@@ -686,6 +715,10 @@ cu_rc cu_store_subject_get(cu_store *s, cu_id tenant, cu_id id, cu_store_subject
 cu_rc cu_store_record_get(cu_store *s, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
 cu_rc cu_store_record_ids_by_subject(cu_store *s, cu_id tenant, cu_id subject, cu_id **ids,
                                      size_t *n, cu_err *err);
+cu_rc cu_store_record_ids_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
+                             cu_id **ids, size_t *n, cu_err *err);
+cu_rc cu_store_record_counts(cu_store *s, cu_id tenant, cu_id subject, uint64_t limit,
+                             cu_store_count **out, size_t *n, cu_err *err);
 cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t after_created,
                            cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
                            size_t *n, cu_err *err);

@@ -21,6 +21,7 @@
 
 static sc C;
 static sc_tenant A;
+static sc_tenant B; /* a second SCM customer: erasure subject to legal retention (P-DSR-4) */
 static char ada[SRV_ID], bob[SRV_ID]; /* adults */
 static char contact[SRV_ID], account[SRV_ID], usage[SRV_ID], log_a[SRV_ID], log_b[SRV_ID],
     billing[SRV_ID];
@@ -279,6 +280,61 @@ static void test_P_AGE_2_scm_subject_found_under_age_is_erased(void **state)
     assert_int_equal(sc_audit_count(&C, &A, "subject.under_age"), 1);
 }
 
+/* P-DSR-4, P-RET-4 (issue 10): DELETE .../subjects/{id} is erasure subject to legal retention
+ * (docs/api.md): "We retain account and billing information for as long as required by
+ * applicable tax and accounting regulations." The customer data goes at once, the account
+ * record stays for legal_compliance alone, and the answer is the signed erasure certificate:
+ * what was erased and kept, why and until when (7 years from a subscription's end still to
+ * come: null), signed with the vault's key, without a personal value. */
+static void test_P_DSR_4_scm_erasure_keeps_what_the_law_keeps_and_certifies(void **state)
+{
+    char dora[SRV_ID], con[SRV_ID], acc[SRV_ID], pk[80];
+    const char *at;
+    srv_resp r, k;
+
+    (void)state;
+    sc_want(&C, 201, NULL, B.key, "support",
+            "{\"external_id\":\"dora\",\"email\":\"dora@example.org\"}", dora, "POST",
+            T "/subjects", B.id);
+    sc_put(&C, &B, "provide_service", "contacts", dora,
+           "{\"name\":\"Dora\",\"email\":\"dora@example.org\"}", con);
+    sc_put(&C, &B, "provide_service", "accounts", dora, "{\"name\":\"Dora\",\"company\":\"Acme\"}",
+           acc);
+    sc_call(&C, 200, B.key, "support", NULL, &r, "DELETE", T "/subjects/%s", B.id, dora);
+    assert_non_null(strstr(r.body, "\"erased\":true"));
+    assert_non_null(strstr(r.body, "\"type\":\"custos.erasure_certificate/1\""));
+    assert_non_null(strstr(r.body, "\"collection\":\"contacts\",\"category\":\"customer_data\""));
+    assert_non_null(strstr(r.body, "\"collection\":\"accounts\",\"category\":\"account\""));
+    assert_non_null(strstr(r.body, "\"purpose\":\"legal_compliance\",\"basis\":\"legal_obligation\""));
+    assert_non_null(strstr(r.body, "\"until\":null"));
+    assert_non_null(strstr(r.body, acc));
+    assert_null(strstr(r.body, "dora@example.org"));
+    assert_null(strstr(r.body, "Dora"));
+    /* Signed with the vault's audit signing key, the one its checkpoints publish. */
+    sc_call(&C, 200, B.key, NULL, NULL, &k, "GET", T "/audit/checkpoints", B.id);
+    at = strstr(k.body, "\"public_key\":\"");
+    assert_non_null(at);
+    snprintf(pk, sizeof(pk), "%.64s", at + 14);
+    assert_non_null(strstr(r.body, pk));
+    srv_resp_free(&k);
+    srv_resp_free(&r);
+    /* The contact is gone at once, and its email is found by no search; the account answers
+     * legal_compliance only. */
+    sc_want(&C, 404, "not_found", B.key, "provide_service", NULL, NULL, "GET", T "/records/%s",
+            B.id, con);
+    sc_call(&C, 200, B.key, "provide_service",
+            "{\"field\":\"email\",\"value\":\"dora@example.org\"}", &r, "POST",
+            T "/collections/contacts/records/search", B.id);
+    assert_null(strstr(r.body, con));
+    srv_resp_free(&r);
+    sc_want(&C, 404, "not_found", B.key, "support", NULL, NULL, "GET", T "/records/%s", B.id, acc);
+    sc_want(&C, 200, NULL, B.key, "legal_compliance", NULL, NULL, "GET", T "/records/%s", B.id,
+            acc);
+    sc_want(&C, 404, "not_found", B.key, "support", NULL, NULL, "GET", T "/subjects/%s", B.id,
+            dora);
+    assert_int_equal(sc_audit_count(&C, &B, "subject.retain"), 1);
+}
+
 /* P-RET-2: "We retain Customer Data for the duration of your subscription plus 90 days to
  * allow for data export." Terminated, the data is read-only and exportable on day 89. */
 static void test_P_RET_2_scm_terminated_tenant_exports_on_day_89(void **state)
@@ -396,8 +452,8 @@ int main(int argc, char **argv)
         .title = "scenario: SCM (policies/scm.yaml)",
         .policy = "scm",
         .c = &C,
-        .tenants = {&A},
-        .names = {"SCM customer"},
+        .tenants = {&A, &B},
+        .names = {"SCM customer", "SCM second customer"},
         .ending = ending,
     };
     const struct CMUnitTest tests[] = {
@@ -412,6 +468,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_RET_6_scm_usage_is_anonymized_after_12_months),
         cmocka_unit_test(test_P_RET_5_scm_hold_stops_deletion_until_released),
         cmocka_unit_test(test_P_AGE_2_scm_subject_found_under_age_is_erased),
+        cmocka_unit_test(test_P_DSR_4_scm_erasure_keeps_what_the_law_keeps_and_certifies),
         cmocka_unit_test(test_P_RET_2_scm_terminated_tenant_exports_on_day_89),
         cmocka_unit_test(test_P_RET_2_scm_purged_after_day_90),
     };
