@@ -359,14 +359,13 @@ typedef enum cu_store_op_type {
                                 CU_ERR_NOT_FOUND: up to limit of its records, oldest first, with
                                 their fields and index entries; limit 0: all that are left, then
                                 its own index entries, consent ledger and row, and its place in
-                                the queue. Unreadable data is not held: no hold refuses it */
-    CU_OP_REQUEST_PUT,       /* request: insert (version 1); CU_ERR_EXISTS if the id is taken */
-    CU_OP_REQUEST_UPDATE,    /* request: every column but the ids, only while the stored row is
-                                at version - 1, else CU_ERR_CONFLICT (CU_ERR_NOT_FOUND if none) */
                                 the queue. Unreadable data is not held: no hold refuses it.
                                 Records marked retained stay: while any is left, limit 0 deletes
                                 the rest and marks the entry kept (the subject stays hidden);
                                 once none is, it also destroys the subject's retained key */
+    CU_OP_REQUEST_PUT,       /* request: insert (version 1); CU_ERR_EXISTS if the id is taken */
+    CU_OP_REQUEST_UPDATE,    /* request: every column but the ids, only while the stored row is
+                                at version - 1, else CU_ERR_CONFLICT (CU_ERR_NOT_FOUND if none) */
     CU_OP_RECORD_RETAIN,     /* reseal (tenant_id, id, key_version, old[0], ct[0], fields): a
                                 record kept after its subject's erasure (P-DSR-4, P-RET-4): its
                                 document and fields sealed again under the subject's retained key
