@@ -82,6 +82,7 @@ static int setup(void **state)
     f->ada = mk_subject(f, f->a, "ada", "ada@example.com", "+44 20 7946 0000");
     f->bob = mk_subject(f, f->a, "bob", "bob-marker@example.com", NULL);
     f->eve = mk_subject(f, f->b, "ada", "eve-marker@example.com", NULL);
+    (void)put(f, f->a, "contacts", 0, "{\"name\":\"the tenant's own\"}"); /* no subject */
     f->contact = put(f, f->a, "contacts", f->ada,
                      "{\"name\":\"Ada, Countess\",\"email\":\"ada@example.com\",\"company\":"
                      "\"Say \\\"hi\\\"\",\"notes\":\"line one\\nline two\\r\\nthree\","
@@ -491,6 +492,7 @@ static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migratio
     assert_true(indexed > 5);
     /* Back to version 12 without the index: the upgrade indexes every entry again. */
     cu_vault_close(f->v);
+    f->v = NULL; /* teardown's, if the reopen fails */
     assert_int_equal(th_sql(f->data, "DROP TABLE audit_subjects; PRAGMA user_version = 12;"), 0);
     f->v = th_reopen(f->data);
     assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 13);

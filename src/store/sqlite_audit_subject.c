@@ -97,6 +97,7 @@ cu_rc sq_audit_subject_fill(sqlite_store *s, cu_err *err)
         const char *action = (const char *)sqlite3_column_text(sel, 2);
         const char *obj = (const char *)sqlite3_column_text(sel, 3);
         cu_id subject = action && obj ? fill_subject(rec, tenant, action, obj) : 0;
+        src = SQLITE_OK;
         if (subject == 0)
             continue;
         sq_bind_id(ins, 1, tenant);
