@@ -494,7 +494,8 @@ static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
 static void downgrade_to_schema_9(const char *data)
 {
     sqlf(data, "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
-               " DROP TABLE IF EXISTS audit_subjects;"
+               " DROP TABLE IF EXISTS audit_subjects; DROP TABLE IF EXISTS audit_subject_marks;"
+               " ALTER TABLE audit_log DROP COLUMN subject_id;"
                " PRAGMA user_version = 9;");
     assert_int_equal(sql_intf(data, "PRAGMA user_version"), 9);
 }

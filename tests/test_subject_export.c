@@ -473,30 +473,51 @@ static void test_P_DSR_2_memory_bounded_with_many_records(void **state)
         assert_true(peak < (size_t)9 << 20);
 }
 
-/* The index is written in the entry's transaction, outside its hash: the chain still verifies,
- * and the migration fills it for entries written before it. */
+/* The entries carry their subject beside them, outside their hash: the chain still verifies;
+ * the index catches up when an export asks, and the export finds the entries past its mark
+ * too; the migration fills it for entries written before it. */
 static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migration(void **state)
 {
     fx *f = *state;
     cu_audit_report rep;
-    char sql[200];
+    char idx[200], all[400], *doc = NULL;
+    size_t len;
     cu_err err = {0};
-    long long indexed;
+    long long touching;
 
     memset(&rep, 0, sizeof(rep));
     assert_int_equal(cu_audit_verify(f->v, NULL, f->a, &rep, &err), CU_OK);
     assert_true(rep.ok);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_subjects WHERE tenant_id = %lld",
+    snprintf(idx, sizeof(idx), "SELECT count(*) FROM audit_subjects WHERE tenant_id = %lld",
              (long long)f->a);
-    indexed = th_sql_int(f->data, sql);
-    assert_true(indexed > 5);
-    /* Back to version 12 without the index: the upgrade indexes every entry again. */
+    snprintf(all, sizeof(all),
+             "SELECT count(*) FROM audit_log WHERE tenant_id = %lld AND subject_id IS NOT NULL",
+             (long long)f->a);
+    /* The write path indexes nothing: the entries hold their subject, the index is empty. */
+    assert_int_equal(th_sql_int(f->data, idx), 0);
+    touching = th_sql_int(f->data, all);
+    assert_true(touching > 5);
+    /* An export catches it up to the entry before its own. */
+    assert_int_equal(
+        export_all(f, &ACCESS, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, 65536, &doc, &len, NULL),
+        CU_OK);
+    free(doc);
+    assert_int_equal(th_sql_int(f->data, idx), touching);
+    touching++; /* the export's own entry */
+    assert_int_equal(th_sql_int(f->data, all), touching);
+    /* Back to version 12, without the column or the index: the upgrade indexes every entry
+     * from its object (and a record's subject), the export's own too. */
     cu_vault_close(f->v);
     f->v = NULL; /* teardown's, if the reopen fails */
-    assert_int_equal(th_sql(f->data, "DROP TABLE audit_subjects; PRAGMA user_version = 12;"), 0);
+    assert_int_equal(th_sql(f->data, "DROP TABLE audit_subjects; DROP TABLE audit_subject_marks;"
+                                     " ALTER TABLE audit_log DROP COLUMN subject_id;"
+                                     " PRAGMA user_version = 12;"),
+                     0);
     f->v = th_reopen(f->data);
     assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 13);
-    assert_int_equal(th_sql_int(f->data, sql), indexed);
+    assert_int_equal(th_sql_int(f->data, idx), touching);
+    assert_int_equal(cu_audit_verify(f->v, NULL, f->a, &rep, &err), CU_OK);
+    assert_true(rep.ok);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
