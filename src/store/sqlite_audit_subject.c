@@ -24,6 +24,8 @@
 #include "sqlite_int.h"
 #include "util.h"
 
+#define SNAPSHOT_CACHE "-24576" /* KiB: a snapshot's page cache, at most 24 MB */
+
 cu_rc sq_w_audit_subject_index(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     sqlite3_stmt *st = sq_stmt(s, S_AUDIT_SUBJECT_CATCHUP);
@@ -185,7 +187,12 @@ cu_rc sq_snapshot(cu_store *base, cu_store **out, cu_err *err)
     if ((rc = cu_store_sqlite_open_reader(path, &rs, err)) != CU_OK)
         return rc;
     r = (sqlite_store *)rs;
-    rc = sq_exec_ddl(r, "BEGIN; SELECT count(*) FROM master_keys;", err, "open a snapshot");
+    /* Its own page cache, bounded (SNAPSHOT_CACHE): an export reads a subject's rows in the
+     * order of its index, which visits the records' pages out of order, each several times. */
+    rc = sq_exec_ddl(r,
+                     "PRAGMA cache_size = " SNAPSHOT_CACHE "; BEGIN;"
+                     " SELECT count(*) FROM master_keys;",
+                     err, "open a snapshot");
     if (rc != CU_OK) {
         sq_close(rs);
         return rc;
