@@ -135,8 +135,8 @@ typedef struct cu_audit_entry {
     uint8_t hash[32];
     int has_digest;     /* format 2 ("cu-audit2"): a write's ciphertext digest follows */
     uint8_t digest[32]; /* SHA-256 of the sealed document a record write stored */
-    cu_id subject_id;   /* the data subject the entry touches, 0 none: not hashed, not read back;
-                         * the store indexes it (audit_subjects, docs/store.md) */
+    cu_id subject_id;   /* the data subject the entry touches, 0 none: stored beside the entry,
+                         * not hashed, not read back; the store indexes it (docs/store.md) */
 } cu_audit_entry;
 
 /* Filters for cu_audit_list; zero or NULL members match everything. */

@@ -498,6 +498,8 @@ static void downgrade_to_schema_9(const char *data)
         th_sql(data,
                "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
                " DROP TABLE IF EXISTS retained_records;"
+               " DROP TABLE IF EXISTS audit_subjects; DROP TABLE IF EXISTS audit_subject_marks;"
+               " ALTER TABLE audit_log DROP COLUMN subject_id;"
                " ALTER TABLE blind_index RENAME TO b13; CREATE TABLE blind_index("
                " tenant_id INTEGER NOT NULL, scope TEXT NOT NULL, digest BLOB NOT NULL,"
                " owner_id INTEGER NOT NULL, uniq INTEGER NOT NULL DEFAULT 0,"

@@ -407,6 +407,7 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
                              cu_subject_export_format format, cu_subject_export **out, cu_err *err)
 {
     cu_subject_export *x = NULL;
+    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX, .u.audit_index.tenant_id = tenant};
     cu_store_tenant st;
     cu_audit_in a;
     cu_gate g;
@@ -429,6 +430,10 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
     x->csv = (cu_csv){.sink = csv_sink, .arg = x};
     if ((rc = cu_gate_policy(v, &g, &x->policy, err)) == CU_ERR_NOT_FOUND)
         rc = CU_OK;
+    /* The subject index catches up with the log (derived data: no entry of its own); what is
+     * appended after it, the export's own entry among them, the read finds past its mark. */
+    if (rc == CU_OK)
+        rc = cu_store_apply(v->store, &idx, 1, err);
     /* P-AUD-3: on record before the first byte exists; then the snapshot, which sees it. */
     cu_audit_in_set(&a, tenant, "subject.export", "subject:%llu", (unsigned long long)subject);
     if (rc == CU_OK)

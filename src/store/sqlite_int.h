@@ -145,6 +145,8 @@ enum stmt_id {
     S_ERASE_KEEP,
     S_RETAINED_LEFT,
     S_RECORD_COUNTS,
+    S_AUDIT_SUBJECT_CATCHUP,
+    S_AUDIT_SUBJECT_MARK,
     S__COUNT
 };
 
@@ -241,8 +243,8 @@ cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request *
                       cu_err *err);
 
 /* sqlite_audit_subject.c: the audit log's index by subject, and snapshot handles. */
-/* Indexes e under its subject, in the caller's transaction (e->subject_id != 0). */
-cu_rc sq_audit_subject_put(sqlite_store *s, const cu_audit_entry *e, cu_err *err);
+/* AUDIT_SUBJECT_INDEX: the index catches up with the tenant's log. */
+cu_rc sq_w_audit_subject_index(sqlite_store *s, const cu_store_op *op, cu_err *err);
 /* Drops the index rows of entries up to seq (AUDIT_PRUNE). */
 cu_rc sq_audit_subject_prune(sqlite_store *s, cu_id tenant, uint64_t upto, cu_err *err);
 /* The migration's fill: indexes the entries written before the index existed. */

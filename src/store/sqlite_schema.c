@@ -39,9 +39,12 @@ static const char migration_erasures[] =
     "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;";
 /* Likewise: sq_audit_subject_fill() runs right after it (migrate()). */
 static const char migration_audit_subjects[] =
+    "ALTER TABLE audit_log ADD COLUMN subject_id INTEGER;"
     "CREATE TABLE audit_subjects("
     "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
-    "  PRIMARY KEY(tenant_id, subject_id, seq)) WITHOUT ROWID;";
+    "  PRIMARY KEY(tenant_id, subject_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE audit_subject_marks("
+    "  tenant_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);";
 
 /*
  * Issue 17, item 2: records keyed by a time-ordered internal key. Public record ids are random
@@ -250,12 +253,7 @@ static const char *const migrations[] = {
     sq_migration_requests,
     /* 13 -> 14: records and their fields keyed by a time-ordered internal key (above). */
     migration_row_keys,
-    /* 14 -> 15: the audit log's index by subject (issue 10, the subject's export): which
-     * entries touch a subject's data (GDPR Art. 15(1)(c)), found without a scan; written in the
-     * entry's own transaction, outside its hash (sqlite_audit_subject.c). sq_audit_subject_fill()
-     * indexes the entries already written. */
-    migration_audit_subjects,
-    /* 15 -> 16: erasure subject to legal retention (P-DSR-4, P-RET-4). A record kept after its
+    /* 14 -> 15: erasure subject to legal retention (P-DSR-4, P-RET-4). A record kept after its
      * subject's erasure is listed in retained_records (sealed under the subject's retained key,
      * readable only for a legal obligation, docs/keys.md; it goes with its record); the
      * erasure's queue entry stays, marked kept, while such records remain, so the subject stays
@@ -270,6 +268,12 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS records_by_subject_collection"
     "  ON records(tenant_id, subject_id, collection, created_at, record_id);"
     "ALTER TABLE erasures ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;",
+    /* 15 -> 16: the audit log's index by subject (issue 10, the subject's export): which
+     * entries touch a subject's data (GDPR Art. 15(1)(c)), found without a scan of the log. An
+     * entry carries its subject in a column beside it, outside its hash; the index catches up
+     * from that column when an export asks (sqlite_audit_subject.c), so the write path pays no
+     * B-tree of its own. sq_audit_subject_fill() indexes the entries already written. */
+    migration_audit_subjects,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)

@@ -56,6 +56,9 @@
  * record stays visible (record.c lets only such a purpose open it). */
 #define ERASED_RECORD                                                                              \
     "(" ERASING("records.subject_id") " AND NOT " RETAINED("records.record_id") ")"
+/* The last seq of tenant ?1 that the audit log's subject index holds (sqlite_audit_subject.c). */
+#define AUDIT_MARK                                                                                 \
+    "coalesce((SELECT m.seq FROM audit_subject_marks m WHERE m.tenant_id = ?1), 0)"
 #define LOGIN_FRESH "(?3 >= window_start + ?4 OR (locked_until > 0 AND ?3 >= locked_until))"
 
 const char *const sq_stmt_sql[S__COUNT] = {
@@ -185,8 +188,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
     [S_SESSION_PURGE] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
                         " AND expires_at <= ?",
-    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ", canon)"
-                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_AUDIT_APPEND] = "INSERT INTO audit_log(" AUDIT_COLS ", canon, subject_id)"
+                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?"
                      " ORDER BY seq DESC LIMIT 1",
     [S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ?1 AND seq > ?2"
@@ -367,11 +370,23 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_T_ERASURES_DELETE] = "DELETE FROM erasures WHERE tenant_id = ?",
     /* The audit log's index by subject (sqlite_audit_subject.c). */
     [S_AUDIT_SUBJECT_PUT] = "INSERT INTO audit_subjects(tenant_id, subject_id, seq) VALUES(?,?,?)",
-    [S_AUDIT_SUBJECT_LIST] = "SELECT a.seq, a.at, a.actor, a.action, a.object, a.purpose"
-                             " FROM audit_subjects x JOIN audit_log a"
-                             " ON a.tenant_id = x.tenant_id AND a.seq = x.seq"
-                             " WHERE x.tenant_id = ?1 AND x.subject_id = ?2 AND x.seq > ?3"
-                             " ORDER BY x.seq LIMIT ?4",
+    /* The index up to its mark, then the log past it (a range of its primary key). */
+    [S_AUDIT_SUBJECT_LIST] =
+        "SELECT seq, at, actor, action, object, purpose FROM ("
+        " SELECT a.seq, a.at, a.actor, a.action, a.object, a.purpose"
+        " FROM audit_subjects x JOIN audit_log a ON a.tenant_id = x.tenant_id AND a.seq = x.seq"
+        " WHERE x.tenant_id = ?1 AND x.subject_id = ?2 AND x.seq > ?3"
+        " UNION ALL"
+        " SELECT seq, at, actor, action, object, purpose FROM audit_log"
+        " WHERE tenant_id = ?1 AND subject_id = ?2 AND seq > max(?3, " AUDIT_MARK ")"
+        ") ORDER BY seq LIMIT ?4",
+    /* Catches the index up with the log: the entries past the mark that name a subject. */
+    [S_AUDIT_SUBJECT_CATCHUP] = "INSERT INTO audit_subjects(tenant_id, subject_id, seq)"
+                                " SELECT tenant_id, subject_id, seq FROM audit_log"
+                                " WHERE tenant_id = ?1 AND seq > " AUDIT_MARK
+                                " AND subject_id IS NOT NULL",
+    [S_AUDIT_SUBJECT_MARK] = "INSERT OR REPLACE INTO audit_subject_marks(tenant_id, seq)"
+                             " SELECT ?1, coalesce(max(seq), 0) FROM audit_log WHERE tenant_id = ?1",
     [S_AUDIT_SUBJECT_PRUNE] = "DELETE FROM audit_subjects WHERE tenant_id = ? AND seq <= ?",
     /* The subject's export: its collections, then each one's records (the subject's index, the
      * collection filtered on its rows) in the order of S_RECORD_PAGE_SUBJECT. */

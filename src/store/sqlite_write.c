@@ -126,7 +126,6 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
 {
     sqlite3_stmt *st = sq_stmt(s, S_AUDIT_APPEND);
     uint8_t canon[CU_AUDIT_CANON_MAX];
-    cu_rc rc;
 
     if (st) {
         /* The bytes the entry's hash is over: verify hashes them as read (P-AUD-2). */
@@ -147,9 +146,11 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
             sqlite3_bind_blob(st, 13, e->digest, 32, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, 13);
+        /* Not part of the entry: the subject index's source (sqlite_audit_subject.c). */
+        if (e->subject_id != 0)
+            sq_bind_id(st, 15, e->subject_id);
     }
-    rc = sq_run(s, st, err, "append to the audit log");
-    return rc == CU_OK && e->subject_id != 0 ? sq_audit_subject_put(s, e, err) : rc;
+    return sq_run(s, st, err, "append to the audit log");
 }
 
 static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int replace, cu_err *err)
@@ -876,6 +877,7 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_REQUEST_PUT] = sq_w_request,
     [CU_OP_REQUEST_UPDATE] = sq_w_request,
     [CU_OP_RECORD_RETAIN] = sq_w_record_retain,
+    [CU_OP_AUDIT_SUBJECT_INDEX] = sq_w_audit_subject_index,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

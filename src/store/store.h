@@ -371,6 +371,9 @@ typedef enum cu_store_op_type {
                                 document and fields sealed again under the subject's retained key
                                 at key_version, marked retained, its index entries deleted; only
                                 while its document still equals old[0], else CU_ERR_CONFLICT */
+    CU_OP_AUDIT_SUBJECT_INDEX, /* audit_index (tenant_id): the audit log's subject index catches up
+                                  with the tenant's log: every entry past its mark that names a
+                                  subject is indexed, and the mark moves to the last entry */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -493,6 +496,8 @@ typedef struct cu_store_op {
             uint32_t limit; /* records; 0: the rest, and the subject itself */
         } erase; /* ERASE_ROWS */
         cu_store_request request; /* REQUEST_PUT, REQUEST_UPDATE */
+            cu_id tenant_id;
+        } audit_index; /* AUDIT_SUBJECT_INDEX */
     } u;
 } cu_store_op;
 
@@ -635,9 +640,9 @@ typedef struct cu_store_ops {
      * there is none (or its user is gone). */
     cu_rc (*session_get)(cu_store *s, const uint8_t token_hash[32], cu_store_session *out,
                          cu_err *err);
-    /* Up to limit entries of the tenant's audit log that touch subject (written with its
-     * subject_id, AUDIT_APPEND), with seq above after, by seq: an index, not a scan. Caller
-     * frees *out. */
+    /* Up to limit entries of the tenant's audit log that touch subject (appended with its
+     * subject_id), with seq above after, by seq: the index up to its mark (AUDIT_SUBJECT_INDEX),
+     * then the log's entries past the mark, a range of its key. Caller frees *out. */
     cu_rc (*audit_by_subject)(cu_store *s, cu_id tenant, cu_id subject, uint64_t after,
                               size_t limit, cu_store_access **out, size_t *n, cu_err *err);
     /* A read-only handle on which every read sees one snapshot: the committed state at this
