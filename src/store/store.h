@@ -496,6 +496,7 @@ typedef struct cu_store_op {
             uint32_t limit; /* records; 0: the rest, and the subject itself */
         } erase; /* ERASE_ROWS */
         cu_store_request request; /* REQUEST_PUT, REQUEST_UPDATE */
+        struct {
             cu_id tenant_id;
         } audit_index; /* AUDIT_SUBJECT_INDEX */
     } u;
