@@ -1065,6 +1065,12 @@ cu_rc cu_request_reject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id requ
  * produced: cu_request_export_write). */
 cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                           const cu_subject_in *rectify, cu_err *err);
+/* The same; an erase request's signed erasure certificate (cu_subject_erase_certified) goes to
+ * *certificate (NULL for other types, or when it only finished an erasure under way), which
+ * the caller frees. */
+cu_rc cu_request_complete_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                                    const cu_subject_in *rectify, char **certificate,
+                                    cu_err *err);
 cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request, cu_request *out,
                      cu_err *err);
 
@@ -1081,8 +1087,14 @@ cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_f
  * (counts only). */
 cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,
                         cu_err *err);
-/* The answer to an acknowledged access or export request, format "json" or "csv", handed to
- * fn piece by piece under the request (ctx's purpose subject_access, dsr_request set). */
+/* The answer to an acknowledged (or extended) access or export request, format "json" or
+ * "csv" (RFC 4180 files in a zip), opened under the request itself (purpose subject_access,
+ * dsr_request set: P-DSR-1, P-DSR-2) and read with cu_subject_export_read. Caller frees *out
+ * with cu_subject_export_free. */
+struct cu_subject_export; /* below, with cu_subject_export_open */
+cu_rc cu_request_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                             const char *format, struct cu_subject_export **out, cu_err *err);
+/* The same answer handed to fn piece by piece (the CLI's file). */
 cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                               const char *format, cu_export_write_fn fn, void *arg, cu_err *err);
 /* P-DSR-3: corrects the subject's profile (NULL members unchanged); blind indexes follow, the

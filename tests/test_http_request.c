@@ -265,6 +265,54 @@ static void test_P_DSR_5_restriction_request_takes_effect_at_once(void **state)
          "/v1/tenants/%s/records/%s", A.id, A.contact);
 }
 
+/* P-DSR-1, P-DSR-2: an access request's answer, streamed: the subject's data as JSON, and as
+ * RFC 4180 CSV files in a zip; refused before acknowledgement and once completed. P-DSR-4: an
+ * erase request's completion answers the signed erasure certificate. Runs last: ada goes. */
+static void test_P_DSR_1_P_DSR_2_P_DSR_4_answers_over_https(void **state)
+{
+    char id[SRV_ID], body[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(body, sizeof(body),
+             "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", A.ada);
+    call(201, NULL, A.admin, NULL, body, id, NULL, "POST", "/v1/tenants/%s/requests", A.id);
+    call(409, "conflict", A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=json", A.id, id);
+    call(200, NULL, A.admin, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(400, NULL, A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=xml", A.id, id);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=json", A.id, id);
+    assert_non_null(strstr(r.body, "\"records\""));
+    assert_non_null(strstr(r.body, A.contact)); /* the contact's id, among ada's records */
+    srv_resp_free(&r);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=csv", A.id, id);
+    assert_string_equal(r.content_type, "application/zip");
+    assert_true(r.len > 4 && memcmp(r.body, "PK\x03\x04", 4) == 0);
+    srv_resp_free(&r);
+    call(200, NULL, A.admin, NULL, "{}", NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    call(409, "conflict", A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=json", A.id, id);
+    /* Erasure under its request: the certificate comes with the completed request. */
+    snprintf(body, sizeof(body),
+             "{\"type\":\"erase\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", A.ada);
+    call(201, NULL, A.admin, NULL, body, id, NULL, "POST", "/v1/tenants/%s/requests", A.id);
+    call(200, NULL, A.admin, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(200, NULL, A.admin, NULL, "{}", NULL, &r, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    assert_non_null(strstr(r.body, "\"state\":\"completed\""));
+    assert_non_null(strstr(r.body, "\"certificate\":{"));
+    assert_non_null(strstr(r.body, "\"signature\""));
+    srv_resp_free(&r);
+    call(404, NULL, A.agent, "provide_service", NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/records/%s", A.id, A.contact);
+}
+
 static void test_P_DSR_8_processor_request_waits_for_the_controller(void **state)
 {
     char id[SRV_ID], token[80], body[160];
@@ -288,8 +336,8 @@ static void test_P_DSR_8_processor_request_waits_for_the_controller(void **state
          P.id, id);
     call(200, NULL, P.agent, NULL, NULL, NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/acknowledge", P.id, id);
-    /* The subject's export is the lead's to wire in (cu_request_export_write). */
-    call(501, "unsupported", P.agent, NULL, NULL, NULL, NULL, "GET",
+    /* Approved and acknowledged, the answer goes out (P-DSR-1). */
+    call(200, NULL, P.agent, NULL, NULL, NULL, NULL, "GET",
          "/v1/tenants/%s/requests/%s/export?format=json", P.id, id);
     /* A rejection by the controller, with a reason code. */
     subject_files(&P, "erase", "ada", &r);
@@ -325,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_P_DSR_5_restriction_request_takes_effect_at_once),
         cmocka_unit_test(test_P_DSR_8_processor_request_waits_for_the_controller),
         cmocka_unit_test(test_P_DSR_7_metrics_count_requests_per_tenant),
+        cmocka_unit_test(test_P_DSR_1_P_DSR_2_P_DSR_4_answers_over_https),
     };
 
     return cmocka_run_group_tests_name("data-subject requests over HTTPS", tests, setup, teardown);

@@ -9,8 +9,8 @@
  * tenant B, each holding a marker that ada's export must never show. The zip is checked by
  * python3's zipfile and csv modules and by `unzip -t`, where present.
  *
- * For now the export is called with ctx purpose subject_access, as the code allows today; the
- * request module (issue 10) will route it through a verified request.
+ * The export is called under an acknowledged access request (access_ctx): the purpose
+ * subject_access exists only inside a request (issue 10).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +33,21 @@ typedef struct fx {
     cu_id contact;       /* one of ada's records */
 } fx;
 
-static const cu_ctx ACCESS = {.actor = "key:7", .purpose = CU_PURPOSE_SUBJECT_ACCESS};
+/* Issue 10: subject_access exists only inside a data-subject request. The context of an
+ * administrator's access request for subject subj of tenant t, filed and acknowledged. */
+static cu_ctx access_ctx(fx *f, cu_id t, cu_id subj)
+{
+    cu_request_in in = {.type = CU_REQ_ACCESS, .filer = CU_REQ_BY_ADMIN, .subject = subj};
+    cu_request_filed out = {0};
+    cu_ctx c = {.actor = "key:7", .purpose = CU_PURPOSE_SUBJECT_ACCESS};
+    cu_err err = {0};
+
+    if (cu_request_file(f->v, NULL, t, &in, &out, &err) != CU_OK ||
+        cu_request_acknowledge(f->v, NULL, t, out.id, &err) != CU_OK)
+        fail_msg("access request: %s", err.msg);
+    c.dsr_request = out.id;
+    return c;
+}
 
 static cu_id mk_subject(fx *f, cu_id t, const char *ext, const char *email, const char *phone)
 {
@@ -211,6 +225,7 @@ static void check_accesses(fx *f, const cJSON *acc)
 static void test_P_DSR_1_P_ISO_1_json_holds_everything_of_the_subject_alone(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
     char *doc = NULL;
     size_t len = 0;
     cJSON *j, *recs, *held, *c;
@@ -263,6 +278,7 @@ static void test_P_DSR_1_P_ISO_1_json_holds_everything_of_the_subject_alone(void
 static void test_P_AUD_3_one_entry_and_the_purpose(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
     cu_ctx support = {.actor = "key:42", .purpose = "support"};
     cu_ctx staff = {
         .actor = "operator:key:1", .purpose = CU_PURPOSE_SUBJECT_ACCESS, .flags = CU_CTX_OPERATOR};
@@ -284,6 +300,11 @@ static void test_P_AUD_3_one_entry_and_the_purpose(void **state)
     assert_int_equal(
         cu_subject_export_open(f->v, &support, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x, &err),
         CU_ERR_PURPOSE_DENIED);
+    /* Issue 10: the purpose stated without a request of the subject's is refused. */
+    assert_int_equal(cu_subject_export_open(
+                         f->v, &(cu_ctx){.actor = "key:7", .purpose = CU_PURPOSE_SUBJECT_ACCESS},
+                         f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x, &err),
+                     CU_ERR_PURPOSE_DENIED);
     assert_int_equal(
         cu_subject_export_open(f->v, &staff, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x, &err),
         CU_ERR_FORBIDDEN);
@@ -295,6 +316,7 @@ static void test_P_AUD_3_one_entry_and_the_purpose(void **state)
 static void test_P_ISO_1_foreign_tenant_finds_no_subject(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->b, f->eve); /* B's request, for eve */
     cu_subject_export *x = NULL;
     cu_err err = {0};
 
@@ -308,6 +330,7 @@ static void test_P_ISO_1_foreign_tenant_finds_no_subject(void **state)
 static void test_P_DSR_4_erased_subject_exports_nothing(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->bob);
     cu_subject_export *x = NULL;
     cu_err err = {0};
 
@@ -378,6 +401,7 @@ static const char PY_CHECK[] =
 static void test_P_DSR_2_csv_zip_parses(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
     char *zip = NULL, path[300], py[300], cmd[1024];
     size_t len = 0;
     FILE *out;
@@ -414,6 +438,7 @@ static void test_P_DSR_2_csv_zip_parses(void **state)
 static void test_P_DSR_2_fault_midway_is_an_error_not_a_short_export(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
 
     for (int fmt = CU_SUBJECT_EXPORT_JSON; fmt <= CU_SUBJECT_EXPORT_CSV_ZIP; fmt++) {
         cu_subject_export *x = NULL;
@@ -441,6 +466,7 @@ static void test_P_DSR_2_fault_midway_is_an_error_not_a_short_export(void **stat
 static void test_P_DSR_1_export_reads_one_snapshot(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
     cu_ctx support = {.actor = "key:42", .purpose = "support"};
     cu_subject_export *x = NULL;
     char buf[16], *doc = NULL, *all = calloc(1, 1 << 20);
@@ -484,6 +510,7 @@ static void test_P_DSR_2_memory_bounded_with_many_records(void **state)
     size_t big = 80000, len = 0, peak = 0;
     char *doc = malloc(big + 64), *out = NULL;
     cu_id s = mk_subject(f, f->a, "many", NULL, NULL);
+    cu_ctx ACCESS;
     cJSON *j;
     int n = 640;
 
@@ -493,6 +520,7 @@ static void test_P_DSR_2_memory_bounded_with_many_records(void **state)
     for (int i = 0; i < n; i++)
         (void)put(f, f->a, i % 2 ? "contacts" : "tickets", s, doc);
     free(doc);
+    ACCESS = access_ctx(f, f->a, s);
     assert_int_equal(
         export_all(f, &ACCESS, f->a, s, CU_SUBJECT_EXPORT_JSON, 4096, &out, &len, &peak), CU_OK);
     assert_true(len > (size_t)n * big);
@@ -520,6 +548,7 @@ static void test_P_DSR_2_memory_bounded_with_many_records(void **state)
 static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migration(void **state)
 {
     fx *f = *state;
+    cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
     cu_audit_report rep;
     char idx[200], all[400], *doc = NULL;
     size_t len;

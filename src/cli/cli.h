@@ -87,6 +87,23 @@ int cli_id(const char *cmd, const char *what, const char *s, cu_id *out);
 /* Reads all of stdin (at most max bytes). */
 char *cli_read_stdin(size_t max, size_t *len);
 
+/* Where an export goes (cli_out.c): stdout, or PATH written as PATH.partial and renamed once
+ * whole. cli_out_open and cli_out_close return an exit code (0: fine); cli_out_write is a
+ * cu_export_write_fn with a progress line on a terminal. */
+typedef struct cli_out {
+    int fd;
+    int progress; /* stderr is a terminal */
+    size_t bytes;
+    double shown; /* when the progress line was last written */
+    const char *path;
+    char tmp[4096];
+} cli_out;
+int cli_out_open(cli_out *o, const char *cmd, const char *path);
+int cli_out_write(void *arg, const char *data, size_t n);
+/* Finishes with the export's exit code rc: on success the file is synced and renamed, else
+ * removed. */
+int cli_out_close(cli_out *o, int rc);
+
 /* The commands. argv[0] is the command's name. */
 int cmd_init(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);

@@ -19,12 +19,16 @@ static const char help[] =
     "       custos request reject --tenant ID REQUEST --reason CODE [OPTIONS]\n"
     "       custos request complete --tenant ID REQUEST [--email E] [--phone P]\n"
     "                               [--birth-date D] [--external-id X] [OPTIONS]\n"
+    "       custos request export --tenant ID REQUEST [--format json|csv] [--out FILE]\n"
+    "                             [OPTIONS]\n"
     "\n"
     "Data-subject requests (docs/dsr.md): access, export, rectify, erase, restrict,\n"
     "unrestrict, object, withdraw_consent. Filed for --subject, as the tenant's administrator\n"
     "(no verification); filed with --external-id, as the subject, answered with a token that\n"
     "`verify --token` takes. Due dates come from the tenant's policy (P-DSR-7). complete\n"
-    "carries the right out; for rectify, the corrected profile values.\n"
+    "carries the right out; for rectify, the corrected profile values; for erase, it prints the\n"
+    "signed erasure certificate. export writes the answer to an access or export request: JSON,\n"
+    "or RFC 4180 CSV files in a zip (--format csv), to --out (written whole or not at all).\n"
     "\n"
     "  --tenant ID             the tenant (required)\n"
     "  --type TYPE             the right asked for (file)\n"
@@ -35,6 +39,8 @@ static const char help[] =
     "  --by DURATION           the extension, such as 30d (extend)\n"
     "  --reason CODE           [a-z0-9_], 1 to 32 (extend, reject)\n"
     "  --filter F              which requests to list\n"
+    "  --format F              json (the default) or csv (export)\n"
+    "  --out FILE              where export writes (default: standard output)\n"
     "  --email, --phone, --birth-date   corrected values (complete a rectify "
     "request)\n" CLI_COMMON_HELP;
 
@@ -51,11 +57,13 @@ enum {
     OPT_EMAIL,
     OPT_PHONE,
     OPT_BIRTH,
+    OPT_FORMAT,
+    OPT_OUT,
 };
 
 typedef struct args {
     const char *verb, *tenant_s, *type, *subject_s, *external, *purpose, *token, *by, *reason,
-        *filter, *email, *phone, *birth;
+        *filter, *email, *phone, *birth, *format, *out;
     cu_id tenant, subject, request;
 } args;
 
@@ -119,6 +127,7 @@ static int do_step(cu_vault *v, const cu_ctx *ctx, const args *a)
     cu_subject_in fix = {
         .external_id = a->external, .email = a->email, .phone = a->phone, .birth_date = a->birth};
     int corrects = a->external || a->email || a->phone || a->birth;
+    char *cert = NULL;
     cu_duration by;
     cu_err err = {0};
     cu_rc rc = CU_OK;
@@ -140,10 +149,35 @@ static int do_step(cu_vault *v, const cu_ctx *ctx, const args *a)
                      ? cu_request_decide(v, ctx, a->tenant, a->request, 0, a->reason, &err)
                      : cu_request_reject(v, ctx, a->tenant, a->request, a->reason, &err);
     } else if (strcmp(w, "complete") == 0)
-        rc = cu_request_complete(v, ctx, a->tenant, a->request, corrects ? &fix : NULL, &err);
+        rc = cu_request_complete_certified(v, ctx, a->tenant, a->request, corrects ? &fix : NULL,
+                                           &cert, &err);
     if (rc != CU_OK)
         return cli_fail(&err);
-    return print_request(v, ctx, a);
+    if (cert == NULL)
+        return print_request(v, ctx, a);
+    /* P-DSR-4: the erasure's signed certificate, as `custos audit verify-certificate` takes it. */
+    printf("%s\n", cert);
+    free(cert);
+    return 0;
+}
+
+/* `export REQUEST [--format json|csv] [--out FILE]`: the answer to an access or export request
+ * (P-DSR-1, P-DSR-2), streamed, with a progress line on a terminal. */
+static int do_export(cu_vault *v, const cu_ctx *ctx, const args *a)
+{
+    const char *format = a->format ? a->format : "json";
+    cli_out o;
+    cu_err err = {0};
+    int rc;
+
+    if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+        return cli_usage("request", "--format: json or csv");
+    if ((rc = cli_out_open(&o, "request", a->out)) != 0)
+        return rc;
+    if (cu_request_export_write(v, ctx, a->tenant, a->request, format, cli_out_write, &o, &err) !=
+        CU_OK)
+        rc = cli_fail(&err);
+    return cli_out_close(&o, rc);
 }
 
 static int parse(int argc, char **argv, args *a, cli_common *c, int *helpme)
@@ -162,17 +196,19 @@ static int parse(int argc, char **argv, args *a, cli_common *c, int *helpme)
         {"email", required_argument, NULL, OPT_EMAIL},
         {"phone", required_argument, NULL, OPT_PHONE},
         {"birth-date", required_argument, NULL, OPT_BIRTH},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"out", required_argument, NULL, OPT_OUT},
         {NULL, 0, NULL, 0},
     };
-    const char **slot[] = {&a->tenant_s, &a->type,  &a->subject_s, &a->external,
-                           &a->purpose,  &a->token, &a->by,        &a->reason,
-                           &a->filter,   &a->email, &a->phone,     &a->birth};
+    const char **slot[] = {&a->tenant_s, &a->type,  &a->subject_s, &a->external, &a->purpose,
+                           &a->token,    &a->by,    &a->reason,    &a->filter,   &a->email,
+                           &a->phone,    &a->birth, &a->format,    &a->out};
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (cli_common_opt(c, opt, optarg, helpme))
             continue;
-        if (opt < OPT_TENANT || opt > OPT_BIRTH)
+        if (opt < OPT_TENANT || opt > OPT_OUT)
             return cli_usage("request", "unknown option");
         *slot[opt - OPT_TENANT] = optarg;
     }
@@ -181,8 +217,8 @@ static int parse(int argc, char **argv, args *a, cli_common *c, int *helpme)
 
 static int known_verb(const char *w)
 {
-    static const char *const verbs[] = {"file",   "list",    "show",   "verify",  "acknowledge",
-                                        "extend", "approve", "reject", "complete"};
+    static const char *const verbs[] = {"file",   "list",    "show",   "verify",   "acknowledge",
+                                        "extend", "approve", "reject", "complete", "export"};
 
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         if (strcmp(w, verbs[i]) == 0)
@@ -207,7 +243,7 @@ int cmd_request(int argc, char **argv)
     }
     if (optind >= argc || !known_verb(argv[optind]))
         return cli_usage("request", "file, list, show, verify, acknowledge, extend, approve, "
-                                    "reject or complete?");
+                                    "reject, complete or export?");
     a.verb = argv[optind++];
     one = strcmp(a.verb, "file") != 0 && strcmp(a.verb, "list") != 0;
     if ((rc = cli_id("request", "--tenant", a.tenant_s, &a.tenant)) != 0 ||
@@ -227,6 +263,8 @@ int cmd_request(int argc, char **argv)
         rc = do_list(v, &ctx, &a);
     else if (strcmp(a.verb, "show") == 0)
         rc = print_request(v, &ctx, &a);
+    else if (strcmp(a.verb, "export") == 0)
+        rc = do_export(v, &ctx, &a);
     else
         rc = do_step(v, &ctx, &a);
     cu_vault_close(v);

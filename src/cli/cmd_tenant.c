@@ -99,12 +99,11 @@ static int tenant_create(const tenant_opts *op, int argc, char **argv)
         return rc;
     }
     /* One transaction: a bad policy refuses the tenant before it exists. */
-    if (cu_tenant_create(v, &ctx,
-                         &(cu_tenant_opts){.name = argv[optind],
-                                           .policy = text,
-                                           .policy_len = len,
-                                           .policy_name = policy},
-                         &t, &err) != CU_OK) {
+    if (cu_tenant_create(
+            v, &ctx,
+            &(cu_tenant_opts){
+                .name = argv[optind], .policy = text, .policy_len = len, .policy_name = policy},
+            &t, &err) != CU_OK) {
         rc = cli_fail(&err);
     } else {
         o = cu_repr_tenant_json(&t);
@@ -202,66 +201,15 @@ static int tenant_terminate(const tenant_opts *op, int argc, char **argv)
     return rc;
 }
 
-/* Where the export goes: a file descriptor, and what was written, for the progress line. */
-typedef struct export_out {
-    int fd;
-    int progress; /* stderr is a terminal */
-    size_t bytes;
-    double shown; /* when the progress line was last written */
-} export_out;
-
-static double mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* cu_export_write_fn: every byte written, else -1. */
-static int export_write(void *arg, const char *data, size_t n)
-{
-    export_out *o = arg;
-    double now;
-
-    while (n > 0) {
-        ssize_t w = write(o->fd, data, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        data += w;
-        n -= (size_t)w;
-        o->bytes += (size_t)w;
-    }
-    if (o->progress && (now = mono_s()) - o->shown >= 0.25) {
-        fprintf(stderr, "\rcustos: exported %.1f MB", (double)o->bytes / 1e6);
-        o->shown = now;
-    }
-    return 0;
-}
-
-/* Exports tenant into o (0: success); prints the error and returns its exit code. */
-static int export_run(cu_vault *v, const cu_ctx *ctx, cu_id tenant, export_out *o)
-{
-    cu_err err = {0};
-    cu_rc rc = cu_tenant_export_write(v, ctx, tenant, export_write, o, &err);
-
-    if (o->progress && o->bytes > 0)
-        fprintf(stderr, "\rcustos: exported %.1f MB%s\n", (double)o->bytes / 1e6,
-                rc == CU_OK ? "" : ", cut short");
-    return rc == CU_OK ? 0 : cli_fail(&err);
-}
-
 /* `tenant export --tenant ID --purpose P [--out FILE]`: the whole tenant (P-DSR-2, P-RET-2).
  * A file is written beside FILE and renamed only once whole: a failed export leaves none. */
 static int tenant_export(const tenant_opts *op, int argc, char **argv)
 {
-    export_out o = {.fd = STDOUT_FILENO, .progress = isatty(STDERR_FILENO)};
-    char tmp[4096] = "";
+    cli_out o;
     cu_vault *v = NULL;
     cu_id tenant;
     cu_ctx ctx;
+    cu_err err = {0};
     int rc;
 
     (void)argv;
@@ -272,42 +220,22 @@ static int tenant_export(const tenant_opts *op, int argc, char **argv)
     /* P-ACC-4: staff state why they reach the tenant's data; it is on the export's record. */
     if ((rc = cli_open_staff(&op->c, "tenant", tenant, &v, &ctx)) != 0)
         return rc;
-    if (op->out != NULL) {
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial", op->out) >= sizeof(tmp)) {
-            cu_vault_close(v);
-            return cli_usage("tenant", "--out names too long a path");
-        }
-        /* Made here, 0600 and ours: not an existing file or a link planted in its place. */
-        if ((o.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
-            fprintf(stderr, "custos: could not create \"%s\": %s%s\n", tmp, strerror(errno),
-                    errno == EEXIST ? " (left by an export that did not finish: remove it)" : "");
-            cu_vault_close(v);
-            return 6;
-        }
-    }
-    rc = export_run(v, &ctx, tenant, &o);
-    cu_vault_close(v);
-    if (op->out == NULL)
+    if ((rc = cli_out_open(&o, "tenant", op->out)) != 0) {
+        cu_vault_close(v);
         return rc;
-    if (rc == 0 && (fsync(o.fd) != 0 || rename(tmp, op->out) != 0)) {
-        fprintf(stderr, "custos: could not write \"%s\": %s\n", op->out, strerror(errno));
-        rc = 6;
     }
-    close(o.fd);
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
+    if (cu_tenant_export_write(v, &ctx, tenant, cli_out_write, &o, &err) != CU_OK)
+        rc = cli_fail(&err);
+    cu_vault_close(v);
+    return cli_out_close(&o, rc);
 }
 
 static const struct {
     const char *name;
     int (*run)(const tenant_opts *op, int argc, char **argv);
 } verbs[] = {
-    {"create", tenant_create},
-    {"list", tenant_list},
-    {"policy", tenant_policy},
-    {"terminate", tenant_terminate},
-    {"export", tenant_export},
+    {"create", tenant_create},       {"list", tenant_list},     {"policy", tenant_policy},
+    {"terminate", tenant_terminate}, {"export", tenant_export},
 };
 
 int cmd_tenant(int argc, char **argv)

@@ -458,7 +458,7 @@ static cu_ctx under(const cu_ctx *ctx, cu_id request)
 }
 
 static cu_rc carry_out(cu_vault *v, const cu_ctx *rc_ctx, const cu_store_request *r,
-                       const cu_subject_in *rectify, cu_err *err)
+                       const cu_subject_in *rectify, char **certificate, cu_err *err)
 {
     cu_id t = r->tenant_id, s = r->subject_id;
 
@@ -470,15 +470,15 @@ static cu_rc carry_out(cu_vault *v, const cu_ctx *rc_ctx, const cu_store_request
         return cu_consent_record(v, rc_ctx, t, s, r->purpose, CU_CONSENT_OBJECT, "api", err);
     case CU_REQ_WITHDRAW_CONSENT:
         return cu_consent_record(v, rc_ctx, t, s, r->purpose, CU_CONSENT_WITHDRAW, "api", err);
-    case CU_REQ_ERASE: /* P-DSR-4 */
-        return cu_subject_erase(v, rc_ctx, t, s, err);
+    case CU_REQ_ERASE: /* P-DSR-4: what a legal duty keeps stays, restricted; a certificate */
+        return cu_subject_erase_certified(v, rc_ctx, t, s, certificate, err);
     case CU_REQ_RECTIFY: /* P-DSR-3: the profile here; records by cu_record_update under it */
         if (rectify != NULL)
             return cu_subject_rectify(v, rc_ctx, t, s, rectify, err);
         /* The records' old ciphertexts out of the WAL too: the old values are kept nowhere. */
         return cu_store_checkpoint(v->store, err);
     case CU_REQ_ACCESS:
-    case CU_REQ_EXPORT: /* the answer went out through cu_request_export_write */
+    case CU_REQ_EXPORT: /* the answer went out through cu_request_export_open */
         return CU_OK;
     default:
         return cu_err_set(err, CU_ERR_INVALID, "unknown request type");
@@ -487,6 +487,12 @@ static cu_rc carry_out(cu_vault *v, const cu_ctx *rc_ctx, const cu_store_request
 
 cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                           const cu_subject_in *rectify, cu_err *err)
+{
+    return cu_request_complete_certified(v, ctx, tenant, request, rectify, NULL, err);
+}
+
+cu_rc cu_request_complete_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                                    const cu_subject_in *rectify, char **certificate, cu_err *err)
 {
     cu_audit_in a;
     cu_store_request r;
@@ -500,7 +506,9 @@ cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id re
                            : closed_error(&r, err);
     if (rectify != NULL && r.type != CU_REQ_RECTIFY)
         return cu_err_set(err, CU_ERR_INVALID, "only a rectify request carries corrections");
-    if ((rc = carry_out(v, &rctx, &r, rectify, err)) != CU_OK)
+    if (certificate != NULL)
+        *certificate = NULL;
+    if ((rc = carry_out(v, &rctx, &r, rectify, certificate, err)) != CU_OK)
         return rc;
     r.state = CU_REQ_COMPLETED;
     r.closed_at = cu_clock_now();
@@ -508,24 +516,20 @@ cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id re
     return transition(v, ctx, &r, &a, err);
 }
 
-/* The lead plugs the subject's export (JSON, and CSV in an archive, streamed) in here: the
- * request is checked and ctx is the request's own (purpose subject_access, dsr_request). */
-static cu_rc request_export_stream(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                                   const char *format, cu_export_write_fn fn, void *arg,
-                                   cu_err *err)
-{
-    (void)v, (void)ctx, (void)tenant, (void)subject, (void)format, (void)fn, (void)arg;
-    return cu_err_set(err, CU_ERR_UNSUPPORTED, "the subject's export is not built in yet");
-}
-
-cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
-                              const char *format, cu_export_write_fn fn, void *arg, cu_err *err)
+cu_rc cu_request_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                             const char *format, cu_subject_export **out, cu_err *err)
 {
     cu_store_request r;
     cu_ctx rctx = under(ctx, request);
+    cu_subject_export_format fmt;
     cu_rc rc;
 
-    if (format == NULL || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0))
+    *out = NULL;
+    if (format != NULL && strcmp(format, "json") == 0)
+        fmt = CU_SUBJECT_EXPORT_JSON;
+    else if (format != NULL && strcmp(format, "csv") == 0)
+        fmt = CU_SUBJECT_EXPORT_CSV_ZIP;
+    else
         return cu_err_set(err, CU_ERR_INVALID, "format is json or csv");
     if ((rc = open_request(v, ctx, tenant, request, CU_TENANT_USE_LIVE, &r, err)) != CU_OK)
         return rc;
@@ -533,7 +537,33 @@ cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_i
         return cu_err_set(err, CU_ERR_CONFLICT, "only access and export requests have an answer");
     if (r.state != CU_REQ_ACKNOWLEDGED && r.state != CU_REQ_EXTENDED)
         return cu_err_set(err, CU_ERR_CONFLICT, "the request is not acknowledged");
-    return request_export_stream(v, &rctx, tenant, r.subject_id, format, fn, arg, err);
+    /* P-DSR-1, P-DSR-2: under the request's own context, which the purpose check verifies. */
+    return cu_subject_export_open(v, &rctx, tenant, r.subject_id, fmt, out, err);
+}
+
+cu_rc cu_request_export_write(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                              const char *format, cu_export_write_fn fn, void *arg, cu_err *err)
+{
+    cu_subject_export *x = NULL;
+    char *buf = NULL;
+    size_t n = 0;
+    cu_rc rc;
+
+    if ((rc = cu_request_export_open(v, ctx, tenant, request, format, &x, err)) != CU_OK)
+        return rc;
+    if ((buf = malloc(64 * 1024)) == NULL) {
+        cu_subject_export_free(x);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    do {
+        if ((rc = cu_subject_export_read(x, buf, 64 * 1024, &n, err)) == CU_OK && n > 0 &&
+            fn(arg, buf, n) != 0)
+            rc = cu_err_set(err, CU_ERR_IO, "the export's output refused its data");
+    } while (rc == CU_OK && n > 0);
+    cu_wipe(buf, 64 * 1024);
+    free(buf);
+    cu_subject_export_free(x);
+    return rc;
 }
 
 /* --- reading ------------------------------------------------------------------------------ */

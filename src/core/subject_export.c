@@ -1,6 +1,6 @@
 /*
  * subject_export.c: everything held about one subject (P-DSR-1, P-DSR-2), streamed, as one
- * JSON document or a zip of RFC 4180 CSV files (docs/dsr_export.md has both layouts).
+ * JSON document or a zip of RFC 4180 CSV files (docs/dsr.md has both layouts).
  *
  * An export is opened in this order: the checks (tenant, subject, purpose), its one audit entry
  * committed (P-AUD-3: before any byte exists; "subject.export" names no value, P-AUD-4), then
@@ -123,7 +123,7 @@ cu_rc sx_entry(cu_subject_export *x, const char *name)
     return rc == CU_OK ? cu_zip_entry(x->zip, name, x->now, &x->err) : rc;
 }
 
-/* A CSV row of n text cells (guarded: values may come from anyone, docs/dsr_export.md). */
+/* A CSV row of n text cells (guarded: values may come from anyone, docs/dsr.md). */
 cu_rc sx_csv_row(cu_subject_export *x, const char *const *cells, size_t n, int guard)
 {
     for (size_t i = 0; i < n; i++)

@@ -2,7 +2,7 @@
  * subject_export_doc.c: the parts of a subject's export (subject_export.c streams them): the
  * profile, the consent ledger and what the policy says is held, made at open; the JSON
  * document's head, records and accesses; the CSV archive's entries, a record as a CSV row and
- * the manifest. Layouts: docs/dsr_export.md.
+ * the manifest. Layouts: docs/dsr.md.
  */
 #include <stdio.h>
 #include <stdlib.h>

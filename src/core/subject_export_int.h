@@ -67,7 +67,7 @@ cu_rc sx_emits(cu_subject_export *x, const char *s);
 cu_rc sx_zip_flush(cu_subject_export *x);
 /* CSV: ends the entry open and starts the file name. */
 cu_rc sx_entry(cu_subject_export *x, const char *name);
-/* A CSV row of n text cells (guard: the formula guard, docs/dsr_export.md). */
+/* A CSV row of n text cells (guard: the formula guard, docs/dsr.md). */
 cu_rc sx_csv_row(cu_subject_export *x, const char *const *cells, size_t n, int guard);
 /* Prints o unformatted and appends it (without its last byte when open, so members can
  * follow); deletes o, wiped, whatever happens. */

@@ -6,10 +6,12 @@
  * (a Custos-Purpose: subject_access header is refused by the router, 403 request_required).
  * The core checks that the request is open, acknowledged and of the subject the data is of.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_int.h"
+#include "json.h"
 
 /* The context of a route that acts under the request of the path (ids[1]). */
 static void under_request(http_req *r)
@@ -176,6 +178,9 @@ void api_request_complete(http_req *r)
     const cJSON *p;
     const char *val[4] = {0};
     cu_subject_in fix;
+    char *cert = NULL;
+    cJSON *c = NULL, *o;
+    cu_request q;
     cu_err e = {0};
 
     if (http_check_body(r, f, 1) != 0)
@@ -193,9 +198,21 @@ void api_request_complete(http_req *r)
     }
     fix = (cu_subject_in){
         .external_id = val[0], .email = val[1], .phone = val[2], .birth_date = val[3]};
-    if (cu_request_complete(r->v, &r->ctx, r->tenant, r->ids[1], p ? &fix : NULL, &e) != CU_OK)
+    if (cu_request_complete_certified(r->v, &r->ctx, r->tenant, r->ids[1], p ? &fix : NULL, &cert,
+                                      &e) != CU_OK)
         return http_fail(r, &e);
-    answer_request(r, 200);
+    /* P-DSR-4: an erase request's answer carries its signed erasure certificate. */
+    if (cert != NULL && cu_json_parse(cert, strlen(cert), &c, NULL, &e) != CU_OK)
+        c = NULL;
+    free(cert);
+    if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK) {
+        cJSON_Delete(c);
+        return http_fail(r, &e);
+    }
+    o = cu_repr_request_json(&q);
+    if (c != NULL)
+        cJSON_AddItemToObject(o, "certificate", c);
+    http_json(r, 200, o);
 }
 
 /* --- the subject's data under its request ------------------------------------------------- */
@@ -318,48 +335,44 @@ void api_request_record_update(http_req *r)
     http_json(r, 200, o);
 }
 
-/* The answer to an access or export request, ?format=json|csv. The lead streams the subject's
- * export here (cu_request_export_write); until then its pieces are gathered in memory. */
-typedef struct gather {
-    char *b;
-    size_t len, cap;
-} gather;
-
-static int gather_put(void *arg, const char *data, size_t n)
+/* The answer to an access or export request (P-DSR-1, P-DSR-2), ?format=json|csv, streamed as
+ * it is read (chunked) in bounded memory; the checks and the audit entry come first, so a
+ * refusal is an ordinary error answer, and an error midway breaks the transfer (never a valid
+ * shorter document). */
+static long export_read(void *arg, char *buf, size_t max)
 {
-    gather *g = arg;
+    size_t n = 0;
+    cu_err e = {0};
 
-    if (g->len + n > g->cap) {
-        size_t cap = (g->len + n) * 2;
-        char *b = cap <= CU_RECORD_MAX * 64 ? realloc(g->b, cap) : NULL;
-        if (b == NULL)
-            return -1;
-        g->b = b;
-        g->cap = cap;
+    if (cu_subject_export_read(arg, buf, max, &n, &e) != CU_OK) {
+        fprintf(stderr, "custos: a subject's export cut short: %s\n", cu_rc_name(e.code));
+        return -1;
     }
-    memcpy(g->b + g->len, data, n);
-    g->len += n;
-    return 0;
+    return (long)n;
+}
+
+static void export_done(void *arg)
+{
+    cu_subject_export_free(arg);
 }
 
 void api_request_export(http_req *r)
 {
     static const char *const q[] = {"format"};
+    cu_subject_export *x = NULL;
     const char *format;
-    gather g = {0};
     cu_err e = {0};
 
     if (http_check_query(r, q, 1) != 0)
         return;
     format = http_query(r, "format") ? http_query(r, "format") : "json";
-    if (cu_request_export_write(r->v, &r->ctx, r->tenant, r->ids[1], format, gather_put, &g, &e) !=
-        CU_OK) {
-        free(g.b);
+    if (cu_request_export_open(r->v, &r->ctx, r->tenant, r->ids[1], format, &x, &e) != CU_OK)
         return http_fail(r, &e);
-    }
     free(r->resp);
-    r->resp = g.b;
-    r->resp_len = g.len;
+    r->resp = NULL;
+    r->stream_read = export_read;
+    r->stream_done = export_done;
+    r->stream_arg = x;
     r->status = 200;
     r->content_type = strcmp(format, "csv") == 0 ? "application/zip" : NULL;
 }

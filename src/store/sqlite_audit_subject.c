@@ -83,7 +83,7 @@ static cu_id fill_subject(sqlite3_stmt *rec, cu_id tenant, const char *action, c
 }
 
 /* Indexes every entry written before the index, in the migration's transaction. A record
- * deleted since cannot be traced to its subject: its entries stay out (docs/dsr_export.md).
+ * deleted since cannot be traced to its subject: its entries stay out (docs/dsr.md).
  * Statements prepared here, once: no other code runs them. */
 cu_rc sq_audit_subject_fill(sqlite_store *s, cu_err *err)
 {

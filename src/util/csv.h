@@ -3,7 +3,7 @@
  *
  * A cell is quoted when it holds a comma, a double quote, a CR or an LF (its double quotes
  * doubled); rows end with CRLF. The writer knows nothing of what the cells mean; the caller
- * chooses, per cell, whether the spreadsheet formula guard applies (docs/dsr_export.md).
+ * chooses, per cell, whether the spreadsheet formula guard applies (docs/dsr.md).
  */
 #ifndef CU_CSV_H
 #define CU_CSV_H

@@ -57,8 +57,28 @@ expect_exit 2 "$CUSTOS" request extend --tenant "$T" "$A" --reason complex
 expect_exit 4 "$CUSTOS" request extend --tenant "$T" "$A" --by 30d --reason complex
 "$CUSTOS" request list --tenant "$T" --filter open | grep -q "\"$A\"" || fail "open list"
 "$CUSTOS" request list --tenant "$T" --filter open | grep -q "\"$R\"" && fail "closed one listed open"
+# The extended access request's answer (P-DSR-1, P-DSR-2): JSON, and CSV files in a zip, each
+# written whole to --out; never over a file that is there.
+"$CUSTOS" request export --tenant "$T" "$A" --out subject.json
+grep -q '"records"' subject.json || fail "the JSON export"
+"$CUSTOS" request export --tenant "$T" "$A" --format csv --out subject.zip
+[ "$(head -c 2 subject.zip)" = "PK" ] || fail "the CSV export is a zip"
+expect_exit 2 "$CUSTOS" request export --tenant "$T" "$A" --format xml --out other.json
+[ ! -e other.json ] && [ ! -e other.json.partial ] || fail "a refused export left a file"
+: >planted.partial
+expect_exit 6 "$CUSTOS" request export --tenant "$T" "$A" --out planted
+[ ! -s planted.partial ] && [ ! -e planted ] || fail "an export wrote through a planted file"
 "$CUSTOS" request reject --tenant "$T" "$A" --reason duplicate | grep -q '"reason":[[:space:]]*"duplicate"' ||
     fail "reject"
 "$CUSTOS" audit list --tenant "$T" --action request.reject | grep -q "request:$A:access:rejected:duplicate" ||
     fail "audited"
+expect_exit 4 "$CUSTOS" request export --tenant "$T" "$A" --out late.json
+[ ! -e late.json ] || fail "a closed request's export"
+
+# Erasure under its request (P-DSR-4): completing it prints the signed certificate.
+E=$("$CUSTOS" request file --tenant "$T" --type erase --subject "$S" | id_of)
+"$CUSTOS" request acknowledge --tenant "$T" "$E" >/dev/null
+"$CUSTOS" request complete --tenant "$T" "$E" >cert.json
+grep -q '"signature"' cert.json || fail "no certificate: $(cat cert.json)"
+"$CUSTOS" audit verify-certificate cert.json >/dev/null || fail "the certificate does not verify"
 echo "request cli ok"
