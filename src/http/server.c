@@ -18,8 +18,8 @@
  * connection, from the end of the previous answer), the body within body_timeout seconds
  * after the headers, and the whole answer within reply_timeout seconds once it is ready (a
  * reader taking a byte now and then would otherwise hold the connection and the answer's
- * memory for ever); the handler itself has no deadline; the main thread looks every quarter second and shuts down the
- * socket of a connection past its deadline, which libmicrohttpd then closes.
+ * memory for ever); the handler itself has no deadline; the main thread looks every quarter second
+ * and shuts down the socket of a connection past its deadline, which libmicrohttpd then closes.
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <arpa/inet.h>
@@ -69,6 +69,15 @@
 #define DISCARD_MAX ((size_t)16 * 1024 * 1024) /* read and dropped past the limit, at most */
 
 static atomic_int inflight;
+/* Set when the server stops: new connections are closed as they come (on_accept). */
+static atomic_int stopping;
+
+/* MHD_AcceptPolicyCallback: every connection, but none once the server stops. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)cls, (void)addr, (void)len;
+    return atomic_load(&stopping) ? MHD_NO : MHD_YES;
+}
 
 /* What a connection waits for: its deadline runs from conn_track.since. A handler at work
  * (CONN_HANDLE) has none: an export or a deep verify of a large vault may take long. */
@@ -236,8 +245,8 @@ static void set_source(http_req *r)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->source,
                   sizeof(r->source));
     else if (sa != NULL && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                  r->source, sizeof(r->source));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->source,
+                  sizeof(r->source));
 }
 
 static http_req *req_new(struct MHD_Connection *c, const cu_http_config *cfg, cu_vault *v,
@@ -665,8 +674,10 @@ static void access_log(const http_req *r, double secs)
                  (long long)time(NULL), r->request_id, r->route ? r->route->method : "other",
                  r->route ? r->route->metric : "unmatched", r->status,
                  r->err_code ? r->err_code : "", secs * 1e3, tenant,
-                 !r->authed ? "" : r->who.kind == CU_PRINCIPAL_APIKEY ? "key:" : "user:", who,
-                 r->source, r->body_len);
+                 !r->authed                           ? ""
+                 : r->who.kind == CU_PRINCIPAL_APIKEY ? "key:"
+                                                      : "user:",
+                 who, r->source, r->body_len);
     if (n > 0)
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -767,7 +778,6 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     char *cert = NULL, *key = NULL;
     void *ctx[2] = {&cfg, v};
     sigset_t set;
-    MHD_socket ls;
     int sig = 0;
     cu_rc rc;
 
@@ -787,14 +797,16 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    atomic_store(&stopping, 0);
     d = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
-        NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-        cfg.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
+        on_accept, NULL, on_request, ctx, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+        key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, cfg.threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, cfg.max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
         CONN_MEMORY_STEP, MHD_OPTION_END);
     explicit_bzero(key, strlen(key));
@@ -816,12 +828,12 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         conns_reap(&cfg);
         linger_reap(0);
     }
-    /* Graceful stop: no new connections, in-flight requests finish (30 s at most). The
-     * listening socket is ours to close once quiesced: left open, the kernel would go on
-     * accepting connections that nobody serves. */
-    ls = MHD_quiesce_daemon(d);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+    /* Graceful stop: no new connections (on_accept closes them at once), in-flight requests
+     * finish (30 s at most). Not MHD_quiesce_daemon: with an epoll thread pool it races the
+     * pool's threads removing the listening socket from their epoll sets, and libmicrohttpd
+     * 0.9.75 aborts the process when it loses ("Failed to remove listen FD from epoll set"),
+     * seen in CI; the listening socket closes with MHD_stop_daemon. */
+    atomic_store(&stopping, 1);
     /* A suspended connection (a request waiting for its group commit) is waited for beyond
      * the 30 s: the core's completion always comes (the group commits or fails) and resumes
      * it, and libmicrohttpd must not free a connection the completion will touch. */
