@@ -235,8 +235,8 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
                             "Custos never stores",
                             c->string);
         } else if (indexed) {
-            if (!have_ik && (rc = cu_keys_child(v, r->tenant_id, CU_KEY_INDEX, 0, &ik, err)) ==
-                                CU_OK)
+            if (!have_ik &&
+                (rc = cu_keys_child(v, r->tenant_id, CU_KEY_INDEX, 0, &ik, err)) == CU_OK)
                 have_ik = 1;
             if (rc == CU_OK)
                 rc = add_index(e, &ik, r->tenant_id, r->collection, c->string, c, r->id, err);
@@ -660,14 +660,13 @@ static cu_rc record_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id rec
     if ((rc = cu_store_record_get(v->store, tenant, record, &row, err)) != CU_OK)
         return rc;
     /* P-RET-4: a record kept after its subject's erasure: a legal obligation's alone. */
-    if (audit &&
-        (rc = row.retained ? cu_gate_retained(v, ctx, &g, row.collection, err)
-                           : cu_gate_purpose(v, ctx, &g, row.subject_id, row.collection, 0, err)) !=
-            CU_OK)
+    if (audit && (rc = row.retained ? cu_gate_retained(v, ctx, &g, row.collection, err)
+                                    : cu_gate_purpose(v, ctx, &g, row.subject_id, row.collection, 0,
+                                                      err)) != CU_OK)
         goto out;
-    if ((rc = row.retained ? cu_keys_child(v, tenant, CU_KEY_RETAINED, row.subject_id, &key, err)
-                           : record_key(v, tenant, row.subject_id, row.key_version, &key, err)) !=
-        CU_OK)
+    if ((rc = row.retained
+                  ? cu_keys_child(v, tenant, CU_KEY_RETAINED, row.subject_id, &key, err)
+                  : record_key(v, tenant, row.subject_id, row.key_version, &key, err)) != CU_OK)
         goto out;
     row.tenant_id = tenant;
     row.id = record;
@@ -719,8 +718,7 @@ cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu
     return record_open(v, NULL, tenant, record, out, 0, err);
 }
 
-cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op,
-                             cu_err *err)
+cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op, cu_err *err)
 {
     cu_record rec = {0};
     cu_schema *schema = NULL;
@@ -831,8 +829,7 @@ cu_rc cu_record_list_by_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu
                                        .purpose_subject = subject},
                           NULL, err)) != CU_OK)
         return rc;
-    if ((rc = cu_store_record_ids_by_subject(v->store, tenant, subject, ids, n, err)) !=
-        CU_OK)
+    if ((rc = cu_store_record_ids_by_subject(v->store, tenant, subject, ids, n, err)) != CU_OK)
         return rc;
     cu_audit_in_set(&a, tenant, "subject.records", "subject:%llu", (unsigned long long)subject);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
@@ -893,9 +890,8 @@ out:
     return rc;
 }
 
-/* Seals the document of row (under ok) again under nk into r, and returns its write id. */
-static cu_rc reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_record *row,
-                        cu_store_reseal *r, char wid[33], cu_err *err)
+cu_rc cu_record_reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_record *row,
+                           cu_store_reseal *r, char wid[33], cu_err *err)
 {
     cJSON *doc = NULL;
     const cJSON *w;
@@ -924,40 +920,22 @@ static cu_rc reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_recor
     return rc;
 }
 
-/* P-DSR-4, P-RET-4: the row of a record kept after its subject's erasure, sealed under the
- * subject key sk, sealed again under the subject's retained key rk: its document and fields,
- * bound to the same write, in a RECORD_RETAIN op (which owns its blobs). */
-cu_rc cu_record_retain_op(const cu_key *sk, const cu_key *rk, cu_store_record *row,
-                          cu_store_op *op, cu_err *err)
+cu_rc cu_record_reseal_fields(const cu_key *ok, const cu_key *nk, cu_store_record *row,
+                              const char *wid, cu_store_reseal *r, cu_err *err)
 {
-    cu_store_reseal *r = &op->u.reseal;
-    char wid[33];
-    cu_rc rc;
+    cu_rc rc = CU_OK;
 
-    memset(op, 0, sizeof(*op));
-    op->type = CU_OP_RECORD_RETAIN;
-    r->tenant_id = row->tenant_id;
-    r->id = row->id;
-    r->key_version = rk->version;
-    if ((rc = reseal_doc(sk, rk, row, r, wid, err)) != CU_OK)
-        goto out;
-    r->old[0] = row->doc; /* the op owns it now: the store compares it */
+    r->old[0] = row->doc;
     row->doc.data = NULL;
     if ((r->fields = calloc(row->nfields + 1, sizeof(*r->fields))) == NULL)
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     for (size_t i = 0; rc == CU_OK && i < row->nfields; i++) {
-        if ((r->fields[i].name = strdup(row->fields[i].name)) == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            break;
-        }
+        if ((r->fields[i].name = strdup(row->fields[i].name)) == NULL)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         r->nfields++;
-        rc = cu_reseal_value_with(sk, row->tenant_id, row->collection, row->id,
-                                  row->fields[i].name, wid, rk, &row->fields[i].ct,
-                                  &r->fields[i].ct, err);
+        rc = cu_reseal_value_with(ok, row->tenant_id, row->collection, row->id, row->fields[i].name,
+                                  wid, nk, &row->fields[i].ct, &r->fields[i].ct, err);
     }
-out:
-    if (rc != CU_OK)
-        cu_store_op_cleanup(op);
     return rc;
 }
 
@@ -983,21 +961,9 @@ cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key 
     r->id = record;
     r->key_version = nk->version;
     if ((rc = record_key(v, tenant, 0, row.key_version, &ok, err)) != CU_OK ||
-        (rc = reseal_doc(&ok, nk, &row, r, wid, err)) != CU_OK)
+        (rc = cu_record_reseal_doc(&ok, nk, &row, r, wid, err)) != CU_OK)
         goto out;
-    r->old[0] = row.doc; /* the op owns it now: the store compares it */
-    row.doc.data = NULL;
-    if ((r->fields = calloc(row.nfields + 1, sizeof(*r->fields))) == NULL)
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; rc == CU_OK && i < row.nfields; i++) {
-        if ((r->fields[i].name = strdup(row.fields[i].name)) == NULL) {
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-            break;
-        }
-        r->nfields++;
-        rc = cu_reseal_value(v, tenant, row.collection, record, row.fields[i].name, wid,
-                             row.key_version, nk, &row.fields[i].ct, &r->fields[i].ct, err);
-    }
+    rc = cu_record_reseal_fields(&ok, nk, &row, wid, r, err);
 out:
     if (rc != CU_OK)
         cu_reseal_op_free(op);

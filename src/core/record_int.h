@@ -13,17 +13,25 @@ cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu
  * (its subject's key, or the tenant data key at row->key_version) into out, checking its fields
  * against their manifest (P-ENC-2): the export's pages. Release out with cu_record_cleanup. */
 cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_record *out,
-                        cu_err *err);
+                         cu_err *err);
 /* P-RET-6: builds the RECORD_ANONYMIZE of a record: its plain fields only, sealed under the
  * tenant data key, detached from its subject. The op owns u.record.doc.data (free it). */
 cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op, cu_err *err);
+/* P-DSR-4, P-RET-4 (retain.c): row (read from the store, sealed under its subject's key sk)
+ * sealed again under the subject's retained key rk into a CU_OP_RECORD_RETAIN op; row's
+ * document moves into the op (old[0]). The caller cleans op up with cu_store_op_cleanup. */
+cu_rc cu_record_retain_op(const cu_key *sk, const cu_key *rk, cu_store_record *row, cu_store_op *op,
+                          cu_err *err);
+/* The two halves of a reseal op (RESEAL, RECORD_RETAIN): the document of row (under ok) sealed
+ * again under nk into r->ct[0], its write id into wid; then the document's old ciphertext, which
+ * r owns from here (the store compares it), and its sensitive fields sealed again under nk,
+ * bound to the same write. */
+cu_rc cu_record_reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_record *row,
+                           cu_store_reseal *r, char wid[33], cu_err *err);
+cu_rc cu_record_reseal_fields(const cu_key *ok, const cu_key *nk, cu_store_record *row,
+                              const char *wid, cu_store_reseal *r, cu_err *err);
 /* Fills *op with the CU_OP_RESEAL of a record without a subject, or leaves op->type 0 if the
  * record is under nk's version already. CU_ERR_NOT_FOUND if it is gone (P-ENC-5). */
-/* P-DSR-4, P-RET-4: row (read from the store, sealed under its subject's key sk) sealed again
- * under the subject's retained key rk into a CU_OP_RECORD_RETAIN op; row's document moves into
- * the op (old[0]). The caller cleans op up with cu_store_op_cleanup. */
-cu_rc cu_record_retain_op(const cu_key *sk, const cu_key *rk, cu_store_record *row,
-                          cu_store_op *op, cu_err *err);
 cu_rc cu_record_reseal_op(cu_vault *v, cu_id tenant, cu_id record, const cu_key *nk,
                           cu_store_op *op, cu_err *err);
 

@@ -275,3 +275,27 @@ void cu_retain_plan_cleanup(cu_vault *v, cu_erase_plan *pl)
     cu_policy_release(v, pl->policy);
     memset(pl, 0, sizeof(*pl));
 }
+
+/* P-DSR-4, P-RET-4: the row of a record kept after its subject's erasure, sealed under the
+ * subject key sk, sealed again under the subject's retained key rk: its document and fields,
+ * bound to the same write, in a RECORD_RETAIN op (which owns its blobs). */
+cu_rc cu_record_retain_op(const cu_key *sk, const cu_key *rk, cu_store_record *row, cu_store_op *op,
+                          cu_err *err)
+{
+    cu_store_reseal *r = &op->u.reseal;
+    char wid[33];
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    op->type = CU_OP_RECORD_RETAIN;
+    r->tenant_id = row->tenant_id;
+    r->id = row->id;
+    r->key_version = rk->version;
+    if ((rc = cu_record_reseal_doc(sk, rk, row, r, wid, err)) != CU_OK)
+        goto out;
+    rc = cu_record_reseal_fields(sk, rk, row, wid, r, err);
+out:
+    if (rc != CU_OK)
+        cu_store_op_cleanup(op);
+    return rc;
+}
