@@ -231,6 +231,8 @@ static void test_P_DSR_1_P_ISO_1_json_holds_everything_of_the_subject_alone(void
     cJSON *j, *recs, *held, *c;
     int found = 0;
 
+    (void)access_ctx(f, f->a, f->bob);
+
     assert_int_equal(
         export_all(f, &ACCESS, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, 4096, &doc, &len, NULL),
         CU_OK);
@@ -265,7 +267,13 @@ static void test_P_DSR_1_P_ISO_1_json_holds_everything_of_the_subject_alone(void
         assert_non_null(member(cJSON_GetArrayItem(member(c, "purposes"), 0), "legal_basis"));
     }
     assert_true(found);
-    assert_true(cJSON_IsArray(member(j, "requests")));
+    /* The subject's requests: the access request this export answers, and not bob's. */
+    assert_int_equal(cJSON_GetArraySize(member(j, "requests")), 1);
+    c = cJSON_GetArrayItem(member(j, "requests"), 0);
+    assert_int_equal(strtoull(member(c, "id")->valuestring, NULL, 10), ACCESS.dsr_request);
+    assert_string_equal(member(c, "type")->valuestring, "access");
+    assert_string_equal(member(c, "state")->valuestring, "acknowledged");
+    assert_true(cJSON_IsNull(member(c, "completed_at")));
     check_accesses(f, member(j, "accesses"));
     /* P-ISO-1: nothing of bob or eve. */
     assert_null(strstr(doc, "marker"));
@@ -390,7 +398,7 @@ static const char PY_CHECK[] =
     "assert len(h) == 4 and 'legal_basis' in h[1][h[0].index('purposes')], h\n"
     "a = rows('accesses.csv')\n"
     "assert any(x[3] == 'record.read' and x[5] == 'support' for x in a[1:]), a\n"
-    "assert len(rows('requests.csv')) == 1\n"
+    "assert len(rows('requests.csv')) == 2 and rows('requests.csv')[1][1] == 'access'\n"
     "m = json.loads(z.read('manifest.json'))\n"
     "assert m['complete'] is True and m['records'] == 4, m\n"
     "data = b''.join(z.read(n) for n in names)\n"

@@ -348,13 +348,48 @@ static cu_rc sx_allowed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subj
     return rc;
 }
 
+/* The subject's data-subject requests, from the snapshot, oldest first: ids, types, states and
+ * times only (no token, no reason text). NULL with x->err set on failure. */
+static cJSON *sx_requests_json(cu_subject_export *x)
+{
+    cu_store_request *rows = NULL;
+    size_t n = 0;
+    cJSON *a = NULL, *o;
+    int bad = 0;
+
+    if (cu_store_request_list(x->snap, x->tenant, 0, &rows, &n, &x->err) != CU_OK)
+        return NULL;
+    if ((a = cJSON_CreateArray()) == NULL)
+        bad = 1;
+    for (size_t i = 0; !bad && i < n; i++) {
+        const cu_store_request *r = &rows[i];
+        if (r->subject_id != x->subject)
+            continue;
+        bad |= (o = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(a, o);
+        bad |= bad || sx_add_id(o, "id", r->id) == NULL;
+        bad |= bad || !cJSON_AddStringToObject(o, "type", cu_request_type_name(r->type));
+        bad |= bad || !cJSON_AddStringToObject(o, "state", cu_request_state_name(r->state));
+        bad |= bad || sx_add_time(o, "received_at", r->filed_at) == NULL;
+        bad |= bad || sx_add_time(o, "due_at", r->answer_due) == NULL;
+        bad |= bad || (r->closed_at ? sx_add_time(o, "completed_at", r->closed_at)
+                                    : cJSON_AddNullToObject(o, "completed_at")) == NULL;
+    }
+    free(rows);
+    if (bad) {
+        cJSON_Delete(a);
+        sx_nomem(x);
+        return NULL;
+    }
+    return a;
+}
+
 /* From the snapshot: the subject (gone since the checks: CU_ERR_NOT_FOUND), its key, the plan,
  * then the head of the document or archive. */
 static cu_rc sx_begin(cu_subject_export *x, const char *tenant_name, unsigned pver)
 {
     cu_store_subject row = {0};
     cu_subject s = {0};
-    cJSON *subject = NULL, *consents = NULL, *held = NULL;
+    cJSON *subject = NULL, *consents = NULL, *held = NULL, *requests = NULL;
     cu_rc rc;
 
     if ((rc = cu_store_subject_get(x->snap, x->tenant, x->subject, &row, &x->err)) != CU_OK ||
@@ -364,21 +399,23 @@ static cu_rc sx_begin(cu_subject_export *x, const char *tenant_name, unsigned pv
         (rc = cu_store_subject_collections(x->snap, x->tenant, x->subject, &x->colls, &x->ncolls,
                                            &x->err)) != CU_OK)
         goto out;
-    if ((consents = sx_consents_json(x)) == NULL || (held = sx_held_json(x)) == NULL) {
+    if ((consents = sx_consents_json(x)) == NULL || (held = sx_held_json(x)) == NULL ||
+        (requests = sx_requests_json(x)) == NULL) {
         rc = x->err.code ? x->err.code : sx_nomem(x);
         goto out;
     }
     if (x->fmt == CU_SUBJECT_EXPORT_CSV_ZIP) {
-        rc = sx_csv_head(x, &s, consents, held);
+        rc = sx_csv_head(x, &s, consents, held, requests);
         goto out;
     }
     if ((subject = sx_subject_json(&s)) == NULL) {
         rc = sx_nomem(x);
         goto out;
     }
-    rc = sx_json_head(x, tenant_name, pver, subject, consents, held);
-    subject = consents = held = NULL; /* json_head took them */
+    rc = sx_json_head(x, tenant_name, pver, subject, consents, held, requests);
+    subject = consents = held = requests = NULL; /* json_head took them */
 out:
+    cJSON_Delete(requests);
     cu_json_delete_wiped(subject);
     cu_json_delete_wiped(consents);
     cu_json_delete_wiped(held);

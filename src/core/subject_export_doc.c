@@ -160,7 +160,7 @@ cJSON *sx_held_json(cu_subject_export *x)
 /* Everything up to "records":{ : the export's own members, the subject, what is held, the
  * consent ledger and the requests. Takes subject, consents and held. */
 cu_rc sx_json_head(cu_subject_export *x, const char *tenant_name, unsigned pver, cJSON *subject,
-                   cJSON *consents, cJSON *held)
+                   cJSON *consents, cJSON *held, cJSON *requests)
 {
     cJSON *doc = cJSON_CreateObject(), *t, *po;
     int bad = cJSON_AddStringToObject(doc, "format", "custos.subject_export.v1") == NULL;
@@ -181,9 +181,9 @@ cu_rc sx_json_head(cu_subject_export *x, const char *tenant_name, unsigned pver,
     bad |= !cJSON_AddItemToObject(doc, "subject", subject);
     bad |= !cJSON_AddItemToObject(doc, "held", held);
     bad |= !cJSON_AddItemToObject(doc, "consents", consents);
-    /* REQUESTS (issue 10): the request module lists the subject's requests here (id, type,
-     * state, received, due, completed), read from the same snapshot. Empty until then. */
-    bad |= cJSON_AddArrayToObject(doc, "requests") == NULL;
+    /* The subject's requests (id, type, state, received, due, completed), read from the same
+     * snapshot. */
+    bad |= !cJSON_AddItemToObject(doc, "requests", requests);
     if (bad) {
         cu_json_delete_wiped(doc);
         return sx_nomem(x);
@@ -256,7 +256,8 @@ static const char readme[] =
     "Files are CSV as RFC 4180 says (UTF-8, CRLF, a header row). Spreadsheet guard: " SX_GUARD
     ". The JSON export holds every value exactly as stored.\r\n";
 
-cu_rc sx_csv_head(cu_subject_export *x, const cu_subject *s, cJSON *consents, cJSON *held)
+cu_rc sx_csv_head(cu_subject_export *x, const cu_subject *s, cJSON *consents, cJSON *held,
+                  cJSON *requests)
 {
     static const char *const sh[] = {"id",         "external_id", "email",         "phone",
                                      "birth_date", "created_at",  "last_activity", "restricted"};
@@ -301,10 +302,17 @@ cu_rc sx_csv_head(cu_subject_export *x, const cu_subject *s, cJSON *consents, cJ
         if (rc != CU_OK)
             return rc;
     }
-    /* REQUESTS (issue 10): the request module writes the subject's requests here. */
-    if ((rc = sx_entry(x, "requests.csv")) != CU_OK)
+    if ((rc = sx_entry(x, "requests.csv")) != CU_OK || (rc = sx_csv_row(x, rh, 6, 0)) != CU_OK)
         return rc;
-    return sx_csv_row(x, rh, 6, 0);
+    for (cJSON *e = requests ? requests->child : NULL; e != NULL; e = e->next) {
+        for (size_t i = 0; i < 6; i++) {
+            row[i] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, rh[i]));
+            row[i] = row[i] ? row[i] : "";
+        }
+        if ((rc = sx_csv_row(x, row, 6, 0)) != CU_OK)
+            return rc;
+    }
+    return CU_OK;
 }
 
 /* The header of a collection's file: id, created, updated, its declared fields, other; or,

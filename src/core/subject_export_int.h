@@ -83,14 +83,15 @@ cJSON *sx_add_time(cJSON *o, const char *name, int64_t t);
 cJSON *sx_subject_json(const cu_subject *s);
 cJSON *sx_consents_json(cu_subject_export *x);
 cJSON *sx_held_json(cu_subject_export *x);
-/* The JSON document up to "records":{ ; takes subject, consents and held. */
+/* The JSON document up to "records":{ ; takes subject, consents, held and requests. */
 cu_rc sx_json_head(cu_subject_export *x, const char *tenant_name, unsigned pver, cJSON *subject,
-                   cJSON *consents, cJSON *held);
+                   cJSON *consents, cJSON *held, cJSON *requests);
 cu_rc sx_emit_string(cu_subject_export *x, const char *s);
 cu_rc sx_json_record(cu_subject_export *x, const cu_record *r);
 cu_rc sx_json_access(cu_subject_export *x, const cu_store_access *a);
 /* The archive's first entries: README.txt, subject.csv, consents.csv, held.csv, requests.csv. */
-cu_rc sx_csv_head(cu_subject_export *x, const cu_subject *s, cJSON *consents, cJSON *held);
+cu_rc sx_csv_head(cu_subject_export *x, const cu_subject *s, cJSON *consents, cJSON *held,
+                  cJSON *requests);
 /* The header row of the collection open (x->pc). */
 cu_rc sx_csv_coll_head(cu_subject_export *x);
 cu_rc sx_csv_record(cu_subject_export *x, const cu_record *r);
