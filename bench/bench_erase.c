@@ -117,7 +117,7 @@ static void sql(sqlite3 *db, const char *text)
     }
 }
 
-/* Whether the records are keyed by an internal key (schema 13, issue 17 item 2: their fields by
+/* Whether the records are keyed by an internal key (schema 14, issue 17 item 2: their fields by
  * it, their blind index entries carrying it), so that this file also measures older trees. */
 static int keyed_by_rid(sqlite3 *db)
 {

@@ -490,7 +490,7 @@ static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
     assert_true(n > 0); /* format 2 entries (record writes) among them */
 }
 
-/* Back to schema 9: the table as it was before encodings were stored, and (schema 13) records,
+/* Back to schema 9: the table as it was before encodings were stored, and (schema 14) records,
  * their fields and blind index entries keyed by public ids again. Longer than sqlf's buffer. */
 static void downgrade_to_schema_9(const char *data)
 {

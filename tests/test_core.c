@@ -192,7 +192,7 @@ static void test_P_ENC_2_ciphertext_moved_between_records_is_rejected(void **sta
     assert_int_equal(get_rc(f, f->tenant, b), CU_OK);
 }
 
-/* A record's fields are keyed by its internal key (schema 13), found by its public id. */
+/* A record's fields are keyed by its internal key (schema 14), found by its public id. */
 #define RID_OF "rid = (SELECT rid FROM records WHERE record_id = %llu)"
 
 static void test_P_ENC_2_ciphertext_moved_between_fields_is_rejected(void **state)

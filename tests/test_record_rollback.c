@@ -87,7 +87,7 @@ static cu_rc get(fx *f, cu_id id, char *out, size_t cap)
         assert_int_equal(th_sql((f)->data, q_), 0);                                                \
     } while (0)
 
-/* A record's fields, by its internal key (schema 13), for the second tenant and id of SQL(). */
+/* A record's fields, by its internal key (schema 14), for the second tenant and id of SQL(). */
 #define FIELDS_OF "rid = (SELECT rid FROM records WHERE tenant_id = %lld AND record_id = %lld)"
 
 /* Copies the record's row and fields aside (tables bak_records, bak_fields). */

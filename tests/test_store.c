@@ -1549,7 +1549,7 @@ static void test_erasure_queue_migration(void **state)
     assert_int_equal(old->ops->apply(old, ops, CU_ARRAY_LEN(ops), &err), CU_OK);
     assert_int_equal(old->ops->erasure_list(old, 0, 0, 10, &list, &n, &err), CU_ERR_STORE);
     old->ops->close(old);
-    /* Subject 11's record, as version 10 stored it (this build's statements write schema 13's). */
+    /* Subject 11's record, as version 10 stored it (this build's statements write schema 14's). */
     sql_at(path, "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
                  " created_at, updated_at, doc, version) VALUES(1, 110, 'employees', 11, 1,"
                  " 1000, 1000, x'0102030405060708', 1);"
@@ -1606,7 +1606,7 @@ static void expect_old_record(cu_store *s, int i)
 
 /* A database of version 12 at path: tenant 1, subjects 10 and 11, OLD_RECORDS records, their
  * two fields each and their blind index entries (digest: 32 bytes of 1 + i % 4), and subject
- * 10's unique email entry, as version 12 stored them (this build writes version 13's). */
+ * 10's unique email entry, as version 12 stored them (this build writes version 14's). */
 static void write_version_12(const char *path)
 {
     cu_store_op setup[] = {tenant_op(1, "one"), subject_op(1, 10), subject_op(1, 11)};
@@ -1662,7 +1662,7 @@ static void expect_converted_rows(const char *path)
         sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 4);
 }
 
-/* Version 13 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
+/* Version 14 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
  * and a record's blind index entries carrying it. A database of version 12 with records of two
  * subjects and of the tenant, their fields and blind index entries converts in its upgrade:
  * every row reads back as it was, by id, by subject, by page and by digest; the internal keys
@@ -1937,7 +1937,7 @@ static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap)
 #define FIELDS_BY_RID "SEARCH record_fields USING PRIMARY KEY (rid=?)"
 #define BLIND_BY_OWNER "INDEX blind_by_owner (tenant_id=? AND owner_id=? AND rid=?)"
 
-/* Issue 17, item 2 (migration 13): the statements on a record's fields and index entries find
+/* Issue 17, item 2 (migration 14): the statements on a record's fields and index entries find
  * them by its internal key, the record by the UNIQUE (tenant_id, record_id) index, and the
  * cascades of a record's deletion find its children by index; none scans a table. */
 static void test_sqlite_statements_use_the_internal_keys(void **state)

@@ -1,7 +1,7 @@
 /*
  * test_subject_export.c: one subject's export (src/core/subject_export.c; P-DSR-1, P-DSR-2,
  * P-ISO-1, P-AUD-3), in JSON and as a zip of CSV files, and the audit log's subject index it
- * reads the accesses from (migration 13).
+ * reads the accesses from (migration 16).
  *
  * The fixture: tenant A (policy scm) with subject ada, whose records sit in three collections
  * (with values that CSV must quote: commas, double quotes, line breaks, a would-be formula),

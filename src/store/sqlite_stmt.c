@@ -35,7 +35,7 @@
     "(h.released_at = 0 AND ((h.subject_id = 0 AND h.record_id = 0)"                               \
     " OR (" R " <> 0 AND h.record_id = " R ")"                                                     \
     " OR (" S " <> 0 AND h.subject_id = " S " AND (" R " = 0 OR h.record_id = 0))))"
-/* The internal key of record ?2 (migration 13: rid, time-ordered; NULL: no such record). */
+/* The internal key of record ?2 (migration 14: rid, time-ordered; NULL: no such record). */
 #define RECORD_RID "(SELECT r.rid FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
 /* The subject of record ?2 (NULL: the tenant's own record, or none). */
 #define RECORD_SUBJECT                                                                             \
@@ -99,7 +99,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
                       " ON CONFLICT(tenant_id, subject_id)"
                       " DO UPDATE SET key_version = ?3, profile = ?5",
     [S_SUBJECT_DELETE] = "DELETE FROM subjects WHERE tenant_id = ? AND subject_id = ?",
-    /* A record's entries that carry its rid go with it (ON DELETE CASCADE, migration 13); these
+    /* A record's entries that carry its rid go with it (ON DELETE CASCADE, migration 14); these
      * statements take those written without one (BLIND_PUT before its record's RECORD_PUT). */
     [S_SUBJECT_RECORDS_BLIND_DELETE] = "DELETE FROM blind_index WHERE tenant_id = ?1"
                                        " AND rid IS NULL AND owner_id IN (SELECT record_id"
@@ -124,7 +124,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RECORD_BY_SUBJECT] =
         "SELECT record_id FROM records WHERE tenant_id = ?1"
         " AND subject_id = ?2 AND NOT " ERASING("?2") " ORDER BY created_at, record_id",
-    /* A record's fields are keyed by its internal key (migration 13), found by its public id. */
+    /* A record's fields are keyed by its internal key (migration 14), found by its public id. */
     [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE rid = " RECORD_RID,
     [S_FIELD_PUT] = "INSERT INTO record_fields(rid, field, ct) VALUES(" RECORD_RID ", ?3, ?4)",
     [S_FIELDS_GET] =
