@@ -171,7 +171,7 @@ static void test_P_DSR_7_a_subject_request_through_its_states(void **state)
     assert_non_null(strstr(r.body, "\"subject_id\":null"));
     assert_null(strstr(r.body, A.ada));
     srv_resp_free(&r);
-    call(409, "conflict", A.agent, NULL, NULL, NULL, NULL, "POST",
+    call(409, "conflict", A.admin, NULL, NULL, NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
     call(401, "unauthenticated", A.agent, NULL, "{\"token\":\"00\"}", NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/verify", A.id, id);
@@ -186,7 +186,13 @@ static void test_P_DSR_7_a_subject_request_through_its_states(void **state)
     /* Under the request only once acknowledged. */
     call(403, "purpose_not_allowed", A.agent, NULL, NULL, NULL, NULL, "GET",
          "/v1/tenants/%s/requests/%s/records/%s", A.id, id, A.contact);
-    call(200, NULL, A.agent, NULL, NULL, NULL, NULL, "POST",
+    /* The key that filed and verified (the service relaying the token) cannot open the
+     * subject's data itself: acknowledging is an administrator's step. */
+    call(403, "forbidden", A.agent, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+    call(403, "purpose_not_allowed", A.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests/%s/records/%s", A.id, id, A.contact);
+    call(200, NULL, A.admin, NULL, NULL, NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
     call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s/records/%s",
          A.id, id, A.contact);
@@ -328,13 +334,13 @@ static void test_P_DSR_8_processor_request_waits_for_the_controller(void **state
          P.id, id);
     assert_non_null(strstr(r.body, "\"decision\":\"pending\""));
     srv_resp_free(&r);
-    call(409, "conflict", P.agent, NULL, NULL, NULL, NULL, "POST",
+    call(409, "conflict", P.admin, NULL, NULL, NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/acknowledge", P.id, id);
     call(403, "forbidden", P.agent, NULL, NULL, NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/approve", P.id, id);
     call(200, NULL, P.admin, NULL, NULL, NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/approve",
          P.id, id);
-    call(200, NULL, P.agent, NULL, NULL, NULL, NULL, "POST",
+    call(200, NULL, P.admin, NULL, NULL, NULL, NULL, "POST",
          "/v1/tenants/%s/requests/%s/acknowledge", P.id, id);
     /* Approved and acknowledged, the answer goes out (P-DSR-1). */
     call(200, NULL, P.agent, NULL, NULL, NULL, NULL, "GET",

@@ -34,10 +34,10 @@ typedef struct http_req http_req;
 typedef void (*http_handler)(http_req *r);
 
 enum {
-    R_NOAUTH = 1 << 0,   /* no credential needed */
-    R_BODY = 1 << 1,     /* a JSON object body is required */
-    R_PURPOSE = 1 << 2,  /* touches personal data: Custos-Purpose required */
-    R_TENANT = 1 << 3,   /* the first path parameter is the tenant */
+    R_NOAUTH = 1 << 0,  /* no credential needed */
+    R_BODY = 1 << 1,    /* a JSON object body is required */
+    R_PURPOSE = 1 << 2, /* touches personal data: Custos-Purpose required */
+    R_TENANT = 1 << 3,  /* the first path parameter is the tenant */
 };
 
 typedef struct http_route {
@@ -70,6 +70,7 @@ struct http_req {
     size_t body_max; /* http_body_limit() of the route */
     int body_too_large;
     int query_too_long; /* more than HTTP_MAX_QUERY parameters: cut, and refused */
+    int late;           /* begun after the server started to stop: answered 503 */
     cJSON *json;
     /* routing */
     const http_route *matched; /* found by http_body_limit(), for http_dispatch() to take */
@@ -187,6 +188,8 @@ void http_pending_wait(http_req *r);
 void http_pending_release(http_req *r);
 /* Connections suspended and not yet resumed (a graceful stop waits for none). */
 int http_pending_suspended(void);
+/* How many started answers have not completed yet (the graceful stop waits for none). */
+int http_pending_outstanding(void);
 
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);

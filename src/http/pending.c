@@ -12,7 +12,8 @@
  * libmicrohttpd would take as cancelling the next suspension). The completion resumes outside
  * the lock, but only a connection it found suspended: libmicrohttpd never ends a suspended
  * connection's request by itself (it does not poll it), and the graceful stop waits for every
- * suspended connection to be resumed (http_pending_suspended) before MHD_stop_daemon. The
+ * started answer to have completed (http_pending_outstanding), suspended or about to be,
+ * before MHD_stop_daemon; a request begun after the stop is answered 503 (server.c). The
  * request and the completion each hold a reference, so whichever ends last frees the answer,
  * wiping the record it may hold.
  */
@@ -38,6 +39,8 @@ struct http_pending {
 };
 
 static atomic_int nsuspended;
+/* Started and not yet completed: the completion will still touch libmicrohttpd. */
+static atomic_int noutstanding;
 
 static void unref(struct http_pending *p)
 {
@@ -68,6 +71,7 @@ int http_pending_start(http_req *r, http_finish_fn finish)
     p->conn = r->conn;
     p->finish = finish;
     r->pending = p;
+    atomic_fetch_add(&noutstanding, 1);
     return 0;
 }
 
@@ -91,6 +95,7 @@ void http_pending_done(void *arg, cu_async_result *res)
         atomic_fetch_sub(&nsuspended, 1); /* after the resume: the stop waits for it */
     }
     unref(p);
+    atomic_fetch_sub(&noutstanding, 1); /* last: nothing of libmicrohttpd is touched after */
 }
 
 void http_pending_cancel(http_req *r)
@@ -98,8 +103,9 @@ void http_pending_cancel(http_req *r)
     struct http_pending *p = r->pending;
 
     r->pending = NULL;
-    unref(p); /* the completion's */
-    unref(p); /* the request's */
+    unref(p);                           /* the completion's */
+    unref(p);                           /* the request's */
+    atomic_fetch_sub(&noutstanding, 1); /* the completion never comes */
 }
 
 int http_pending_suspend(http_req *r)
@@ -161,4 +167,9 @@ void http_pending_release(http_req *r)
 int http_pending_suspended(void)
 {
     return atomic_load(&nsuspended);
+}
+
+int http_pending_outstanding(void)
+{
+    return atomic_load(&noutstanding);
 }

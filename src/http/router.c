@@ -71,7 +71,10 @@ const http_route http_routes[] = {
     {GET, T "/requests/{id}", CU_PERM_DATA_READ, R_TENANT, api_request_get, T "/requests/{id}"},
     {POST, T "/requests/{id}/verify", CU_PERM_DATA_WRITE, R_TENANT | R_BODY, api_request_verify,
      T "/requests/{id}/verify"},
-    {POST, T "/requests/{id}/acknowledge", CU_PERM_DATA_WRITE, R_TENANT, api_request_acknowledge,
+    /* Acknowledging opens the subject's data to the routes below: an administrator's step, so
+     * that a key which files and verifies (the service relaying the subject's token) cannot
+     * give itself the purpose. */
+    {POST, T "/requests/{id}/acknowledge", CU_PERM_DATA_ERASE, R_TENANT, api_request_acknowledge,
      T "/requests/{id}/acknowledge"},
     {POST, T "/requests/{id}/extend", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_request_extend,
      T "/requests/{id}/extend"},

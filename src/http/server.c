@@ -69,15 +69,9 @@
 #define DISCARD_MAX ((size_t)16 * 1024 * 1024) /* read and dropped past the limit, at most */
 
 static atomic_int inflight;
-/* Set when the server stops: new connections are closed as they come (on_accept). */
+/* Set when the server stops: a request that begins after it is answered 503 (a new request on a
+ * kept-alive connection would otherwise start work the stop does not wait for). */
 static atomic_int stopping;
-
-/* MHD_AcceptPolicyCallback: every connection, but none once the server stops. */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
-{
-    (void)cls, (void)addr, (void)len;
-    return atomic_load(&stopping) ? MHD_NO : MHD_YES;
-}
 
 /* What a connection waits for: its deadline runs from conn_track.since. A handler at work
  * (CONN_HANDLE) has none: an export or a deep verify of a large vault may take long. */
@@ -415,6 +409,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r == NULL)
             return MHD_NO;
         r->query_too_long = cut;
+        r->late = atomic_load(&stopping);
         *con_cls = r;
         atomic_fetch_add(&inflight, 1);
         conn_enter(c, CONN_BODY);
@@ -444,6 +439,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                    HTTP_MAX_QUERY);
     else if (r->body_too_large)
         http_error(r, 413, "too_large", "request body over %zu bytes", r->body_max);
+    else if (r->late)
+        http_error(r, 503, "unavailable", "the server is stopping");
     else
         http_dispatch(r);
     /* A request waiting for its group commit holds no thread: its connection sleeps until
@@ -777,6 +774,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     const union MHD_DaemonInfo *info;
     char *cert = NULL, *key = NULL;
     void *ctx[2] = {&cfg, v};
+    MHD_socket ls;
     sigset_t set;
     int sig = 0;
     cu_rc rc;
@@ -800,13 +798,12 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     atomic_store(&stopping, 0);
     d = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
-        on_accept, NULL, on_request, ctx, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
-        key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, cfg.threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, cfg.max_conns,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
+        NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+        cfg.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
         CONN_MEMORY_STEP, MHD_OPTION_END);
     explicit_bzero(key, strlen(key));
@@ -828,16 +825,21 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         conns_reap(&cfg);
         linger_reap(0);
     }
-    /* Graceful stop: no new connections (on_accept closes them at once), in-flight requests
-     * finish (30 s at most). Not MHD_quiesce_daemon: with an epoll thread pool it races the
-     * pool's threads removing the listening socket from their epoll sets, and libmicrohttpd
-     * 0.9.75 aborts the process when it loses ("Failed to remove listen FD from epoll set"),
-     * seen in CI; the listening socket closes with MHD_stop_daemon. */
+    /* Graceful stop: no new connections, in-flight requests finish (30 s at most), a request
+     * begun after this is answered 503. The listening socket is ours to close once quiesced:
+     * left open, the kernel would go on accepting connections that nobody serves.
+     * (libmicrohttpd 0.9.75's MHD_quiesce_daemon races its epoll thread pool removing the
+     * listening socket, and aborts when it loses: "Failed to remove listen FD from epoll set",
+     * seen once in CI. Closing new connections in an accept policy instead would not refuse
+     * them, which clients and tests/test_http.c rely on; a known, rare defect, left alone.) */
     atomic_store(&stopping, 1);
-    /* A suspended connection (a request waiting for its group commit) is waited for beyond
+    ls = MHD_quiesce_daemon(d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    /* A request waiting for its group commit, suspended or about to be, is waited for beyond
      * the 30 s: the core's completion always comes (the group commits or fails) and resumes
      * it, and libmicrohttpd must not free a connection the completion will touch. */
-    for (int i = 0; atomic_load(&inflight) > 0 && (i < 3000 || http_pending_suspended() > 0); i++)
+    for (int i = 0; (atomic_load(&inflight) > 0 && i < 3000) || http_pending_outstanding() > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);
     linger_reap(1);
