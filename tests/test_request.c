@@ -688,6 +688,9 @@ static void test_request_input_is_checked(void **state)
                                     admin_request(f, f->t, CU_REQ_ACCESS, s, NULL, 0),
                                     &(cu_request){0}, &err),
                      CU_ERR_NOT_FOUND);
+    /* Id 0 names no request (the store's list reads it as "all"), though f->t has some. */
+    assert_int_equal(cu_request_get(f->v, NULL, f->t, 0, &(cu_request){0}, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_request_acknowledge(f->v, NULL, f->t, 0, &err), CU_ERR_NOT_FOUND);
     for (int i = 1; i < CU_REQ__COUNT; i++) {
         assert_int_equal(cu_request_type_parse(cu_request_type_name((cu_request_type)i), &ty),
                          CU_OK);

@@ -86,8 +86,12 @@ static cu_rc load(cu_vault *v, cu_id tenant, cu_id id, cu_store_request *out, cu
 {
     cu_store_request *rows = NULL;
     size_t n = 0;
-    cu_rc rc = cu_store_request_list(v->store, tenant, id, &rows, &n, err);
+    cu_rc rc;
 
+    /* Id 0 would list the tenant's requests (request_list's "all"): no request has it. */
+    if (id == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "no such request");
+    rc = cu_store_request_list(v->store, tenant, id, &rows, &n, err);
     if (rc == CU_OK && n == 0)
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such request");
     if (rc == CU_OK)
