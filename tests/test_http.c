@@ -628,6 +628,67 @@ static void test_body_over_max_body_is_413(void **state)
 
 /* --- graceful stop ----------------------------------------------------------------------- */
 
+/* A request that begins after SIGTERM, on a connection kept alive from before, is answered 503
+ * unavailable: the stop waits for the work it knows of and starts none (server.c), while the
+ * request in flight still finishes. */
+static void test_sigterm_answers_a_request_begun_after_it_503(void **state)
+{
+    size_t len = 64 * 1024;
+    char *b = padded_tenant(len);
+    long status = 0;
+    pthread_t th;
+    upload up;
+    CURL *k;
+    srv s;
+    int i;
+
+    (void)state;
+    srv_start(&s, NULL);
+    k = srv_curl(&s, "/healthz");
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, discard);
+    assert_int_equal(curl_easy_perform(k), CURLE_OK); /* its connection stays open */
+    memset(&up, 0, sizeof(up));
+    up.s = &s;
+    up.t.data = b;
+    up.t.len = len;
+    up.t.step = 16 * 1024;
+    up.t.pause_at = len / 4;
+    up.expect = 1;
+    assert_int_equal(pthread_create(&th, NULL, upload_run, &up), 0);
+    for (i = 0; i < 3000 && !atomic_load(&up.t.paused); i++)
+        usleep(10000);
+    assert_true(atomic_load(&up.t.paused));
+    assert_int_equal(kill(s.pid, SIGTERM), 0);
+    /* The signal is handled once a new connection is refused (each try bounded by 3 s). */
+    for (i = 0;; i++) {
+        CURL *c = srv_curl(&s, "/healthz");
+        CURLcode rc;
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 3L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        rc = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+        if (rc == CURLE_COULDNT_CONNECT)
+            break;
+        if (rc == CURLE_OPERATION_TIMEDOUT || i >= 3000)
+            fail_msg("a new connection while stopping got curl %d, not a refusal", (int)rc);
+        usleep(10000);
+    }
+    /* The kept-alive connection's next request began after the stop. */
+    curl_easy_setopt(k, CURLOPT_TIMEOUT, 10L);
+    assert_int_equal(curl_easy_perform(k), CURLE_OK);
+    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 503);
+    curl_easy_cleanup(k);
+    atomic_store(&up.t.released, 1);
+    assert_int_equal(srv_stop(&s, 0), 0);
+    pthread_join(th, NULL);
+    if (up.rc != 0 || up.status != 201)
+        fail_msg("the request in flight got curl %d, %ld %s", up.rc, up.status,
+                 up.body ? up.body : "");
+    free(up.body);
+    free(b);
+}
+
 /* SIGTERM while an upload is half way: the server stops accepting, lets the request finish
  * (201, not a reset), and exits 0. */
 static void test_sigterm_lets_the_request_in_flight_finish(void **state)
@@ -723,6 +784,7 @@ int main(void)
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_body_over_max_body_is_413),
         cmocka_unit_test(test_sigterm_lets_the_request_in_flight_finish),
+        cmocka_unit_test(test_sigterm_answers_a_request_begun_after_it_503),
         cmocka_unit_test(test_sigterm_on_an_idle_server_exits_0),
     };
     int rc;
