@@ -628,6 +628,25 @@ static void test_body_over_max_body_is_413(void **state)
 
 /* --- graceful stop ----------------------------------------------------------------------- */
 
+/* While the server drains after SIGTERM, a new connection is refused rather than left hanging:
+ * once the signal is handled (tried until then, each try bounded by 3 s), none can be made. */
+static void wait_refused(const srv *s)
+{
+    for (int i = 0;; i++) {
+        CURL *c = srv_curl(s, "/healthz");
+        CURLcode rc;
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 3L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        rc = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+        if (rc == CURLE_COULDNT_CONNECT)
+            return;
+        if (rc == CURLE_OPERATION_TIMEDOUT || i >= 3000)
+            fail_msg("a new connection while stopping got curl %d, not a refusal", (int)rc);
+        usleep(10000);
+    }
+}
+
 /* A request that begins after SIGTERM, on a connection kept alive from before, is answered 503
  * unavailable: the stop waits for the work it knows of and starts none (server.c), while the
  * request in flight still finishes. */
@@ -659,20 +678,7 @@ static void test_sigterm_answers_a_request_begun_after_it_503(void **state)
         usleep(10000);
     assert_true(atomic_load(&up.t.paused));
     assert_int_equal(kill(s.pid, SIGTERM), 0);
-    /* The signal is handled once a new connection is refused (each try bounded by 3 s). */
-    for (i = 0;; i++) {
-        CURL *c = srv_curl(&s, "/healthz");
-        CURLcode rc;
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 3L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-        rc = curl_easy_perform(c);
-        curl_easy_cleanup(c);
-        if (rc == CURLE_COULDNT_CONNECT)
-            break;
-        if (rc == CURLE_OPERATION_TIMEDOUT || i >= 3000)
-            fail_msg("a new connection while stopping got curl %d, not a refusal", (int)rc);
-        usleep(10000);
-    }
+    wait_refused(&s); /* the signal is handled */
     /* The kept-alive connection's next request began after the stop. */
     curl_easy_setopt(k, CURLOPT_TIMEOUT, 10L);
     assert_int_equal(curl_easy_perform(k), CURLE_OK);
@@ -716,21 +722,7 @@ static void test_sigterm_lets_the_request_in_flight_finish(void **state)
     assert_true(atomic_load(&up.t.paused));
     assert_int_equal(up.t.sent, len / 4);
     assert_int_equal(kill(s.pid, SIGTERM), 0);
-    /* While it drains, a new connection is refused rather than left hanging: once the signal
-     * is handled (tried until then, each try bounded by 3 s), a connection cannot be made. */
-    for (i = 0;; i++) {
-        CURL *c = srv_curl(&s, "/healthz");
-        CURLcode rc;
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 3L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-        rc = curl_easy_perform(c);
-        curl_easy_cleanup(c);
-        if (rc == CURLE_COULDNT_CONNECT)
-            break;
-        if (rc == CURLE_OPERATION_TIMEDOUT || i >= 3000)
-            fail_msg("a new connection while stopping got curl %d, not a refusal", (int)rc);
-        usleep(10000);
-    }
+    wait_refused(&s);
     assert_int_equal(up.t.sent, len / 4);
     atomic_store(&up.t.released, 1);
     assert_int_equal(srv_stop(&s, 0), 0);
