@@ -178,10 +178,17 @@ cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
  * subject's retained key in the transaction that destroys the subject key, readable from then
  * on only for a purpose whose basis is legal_obligation, and deleted by the sweep at its
  * category's date. *certificate (may be NULL) gets the signed erasure certificate (JSON: what
- * was erased and kept, why and until when; no personal value), which the caller frees; it stays
- * NULL when this call only finished an erasure already under way. */
+ * was erased and kept, why and until when; no personal value), which the caller frees. The
+ * certificate is stored in the erasure's own transaction: erasing the subject again (its erasure
+ * under way or done) gives the same one. The answer depends only on that commit: if the
+ * truncating checkpoint after it cannot run at once (an export's snapshot holds the log), the
+ * erasure still answers CU_OK with its scrub pending (cu_vault_scrub_pending), which the
+ * erasure thread or the next sweep completes. */
 cu_rc cu_subject_erase_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                                  char **certificate, cu_err *err);
+/* 1 while an erasure's truncating checkpoint (the scrub of its destroyed key's pages from the
+ * write-ahead log, P-DSR-4) is owed; 0 once one ran after the last erasure. */
+int cu_vault_scrub_pending(cu_vault *v);
 /* CU_OK if text (len bytes) is an erasure certificate signed by public_key (the vault's audit
  * signing key, cu_audit_public_key); CU_ERR_CRYPTO if it was altered or signed by another key,
  * CU_ERR_INVALID if it is no certificate. */
@@ -1066,13 +1073,18 @@ cu_rc cu_request_reject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id requ
 cu_rc cu_request_complete(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                           const cu_subject_in *rectify, cu_err *err);
 /* The same; an erase request's signed erasure certificate (cu_subject_erase_certified) goes to
- * *certificate (NULL for other types, or when it only finished an erasure under way), which
- * the caller frees. */
+ * *certificate (NULL for other types), which the caller frees: the one stored with the
+ * erasure, also when this call only finished an erasure under way. */
 cu_rc cu_request_complete_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
                                     const cu_subject_in *rectify, char **certificate,
                                     cu_err *err);
 cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request, cu_request *out,
                      cu_err *err);
+/* The signed erasure certificate of a completed erase request (the one stored with the
+ * erasure), which the caller frees; CU_ERR_NOT_FOUND for another request or one not carried
+ * out. Read with the request's own checks (cu_request_get). */
+cu_rc cu_request_certificate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                             char **certificate, cu_err *err);
 
 typedef enum cu_request_filter {
     CU_REQ_LIST_ALL = 0,

@@ -497,7 +497,7 @@ static void downgrade_to_schema_9(const char *data)
     assert_int_equal(
         th_sql(data,
                "ALTER TABLE audit_log DROP COLUMN canon; DROP TABLE IF EXISTS erasures;"
-               " DROP TABLE IF EXISTS retained_records;"
+               " DROP TABLE IF EXISTS retained_records; DROP TABLE IF EXISTS erasure_certificates;"
                " DROP TABLE IF EXISTS audit_subjects; DROP TABLE IF EXISTS audit_subject_marks;"
                " ALTER TABLE audit_log DROP COLUMN subject_id;"
                " ALTER TABLE blind_index RENAME TO b13; CREATE TABLE blind_index("

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "repr.h"
 
 static const char help[] =
@@ -72,9 +73,21 @@ static int print_request(cu_vault *v, const cu_ctx *ctx, const args *a)
     cu_request q;
     cu_err err = {0};
 
+    char *cert = NULL;
+    cJSON *o, *c = NULL;
+
     if (cu_request_get(v, ctx, a->tenant, a->request, &q, &err) != CU_OK)
         return cli_fail(&err);
-    return cli_print(cu_repr_request_json(&q));
+    o = cu_repr_request_json(&q);
+    /* P-DSR-4: an erase request carried out shows the certificate stored with its erasure. */
+    if (q.type == CU_REQ_ERASE &&
+        cu_request_certificate(v, ctx, a->tenant, a->request, &cert, &err) == CU_OK &&
+        cu_json_parse(cert, strlen(cert), &c, NULL, &err) == CU_OK) {
+        cJSON_AddItemToObject(o, "certificate", c);
+        cJSON_AddBoolToObject(o, "scrub_pending", cu_vault_scrub_pending(v));
+    }
+    free(cert);
+    return cli_print(o);
 }
 
 static int do_file(cu_vault *v, const cu_ctx *ctx, const args *a)

@@ -64,6 +64,9 @@ struct cu_vault {
     unsigned log_floor_days;    /* no policy keeps the audit log less (P-RET-4) */
     struct cu_eraser *eraser;   /* the erasure thread (erase.c), or NULL: erasures inline */
     pthread_mutex_t erase_lock; /* one deleter of erased rows at a time (erase.c) */
+    /* Erasures whose truncating checkpoint is owed, and the count a checkpoint covered
+     * (erase.c, __atomic): a scrub is pending while they differ (P-DSR-4). */
+    uint64_t scrub_owed, scrub_done;
 };
 
 /* A plaintext key and its version. */

@@ -32,6 +32,12 @@
  * long after a failure. */
 #define ERASE_IDLE_SECONDS 60
 #define ERASE_RETRY_SECONDS 5
+/* A pending scrub is tried again this often (an export holds its snapshot a few seconds in
+ * the core; over HTTPS as long as its client reads). */
+#define SCRUB_RETRY_SECONDS 1
+/* How long an erasure's scrub waits for readers: the pool's reads end within it; an export's
+ * snapshot does not, and the scrub is left pending rather than holding the writer. */
+#define SCRUB_WAIT_MS 100
 
 struct cu_eraser {
     pthread_t th;
@@ -110,10 +116,11 @@ static cu_rc erase_queue(cu_vault *v, const cu_ctx *ctx, const atomic_int *stop,
                                         &n, err)) != CU_OK)
             return rc;
         /* P-DSR-4: an erasure left by a crash may have lost the checkpoint after its key's
-         * transaction: no file keeps the key once its rows are handled. */
-        if (truncate && n > 0) {
+         * transaction, and one whose scrub is pending waits for it: tried again here (a
+         * failure leaves it pending, it does not stop the rows). */
+        if (truncate || cu_vault_scrub_pending(v)) {
             truncate = 0;
-            rc = cu_store_checkpoint(v->store, err);
+            (void)cu_erase_scrub(v, NULL);
         }
         for (size_t i = 0; i < n && rc == CU_OK && !stopped(stop); i++)
             rc = erase_one(v, ctx, &list[i], stop, rep, err);
@@ -174,6 +181,37 @@ static void wake(struct cu_eraser *e)
     e->work = 1;
     pthread_cond_signal(&e->c);
     pthread_mutex_unlock(&e->m);
+}
+
+int cu_vault_scrub_pending(cu_vault *v)
+{
+    return __atomic_load_n(&v->scrub_owed, __ATOMIC_SEQ_CST) !=
+           __atomic_load_n(&v->scrub_done, __ATOMIC_SEQ_CST);
+}
+
+void cu_erase_scrub_owe(cu_vault *v)
+{
+    __atomic_add_fetch(&v->scrub_owed, 1, __ATOMIC_SEQ_CST);
+}
+
+/* P-DSR-4: the truncating checkpoint that takes a destroyed key's pages out of the WAL, waiting
+ * SCRUB_WAIT_MS at most for readers. Once it ran, every erasure owed before it is scrubbed; if
+ * it could not (a snapshot older than the erasure), the scrub stays pending and the erasure
+ * thread, if any, is woken to try again. */
+cu_rc cu_erase_scrub(cu_vault *v, cu_err *err)
+{
+    uint64_t owed = __atomic_load_n(&v->scrub_owed, __ATOMIC_SEQ_CST);
+    uint64_t done = __atomic_load_n(&v->scrub_done, __ATOMIC_SEQ_CST);
+    cu_rc rc = cu_store_checkpoint_brief(v->store, SCRUB_WAIT_MS, err);
+
+    if (rc == CU_OK) {
+        while (done < owed && !__atomic_compare_exchange_n(&v->scrub_done, &done, owed, 0,
+                                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            ;
+    } else if (v->eraser != NULL) {
+        wake(v->eraser);
+    }
+    return rc;
 }
 
 cu_rc cu_erase_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
@@ -238,6 +276,8 @@ static void *erase_loop(void *arg)
         } else {
             seconds = ERASE_RETRY_SECONDS;
         }
+        if (cu_vault_scrub_pending(v))
+            seconds = SCRUB_RETRY_SECONDS;
         pthread_mutex_lock(&e->m);
     }
     pthread_mutex_unlock(&e->m);

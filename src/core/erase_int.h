@@ -13,6 +13,12 @@
 cu_rc cu_erase_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
 /* Whether the erasure of the subject is queued: its key destroyed, its rows not all gone. */
 cu_rc cu_erase_queued(cu_vault *v, cu_id tenant, cu_id subject, int *queued, cu_err *err);
+/* An erasure committed: its truncating checkpoint (the scrub) is owed (P-DSR-4). */
+void cu_erase_scrub_owe(cu_vault *v);
+/* Runs the truncating checkpoint, waiting briefly for readers; CU_OK: every scrub owed before
+ * it is done. On failure the scrub stays pending (cu_vault_scrub_pending) and the erasure
+ * thread is woken to try again (each second while pending; its first pass at start, too). */
+cu_rc cu_erase_scrub(cu_vault *v, cu_err *err);
 /* Stops the vault's erasure thread, if any, between two batches; what is left stays queued. */
 void cu_erase_stop(cu_vault *v);
 

@@ -584,6 +584,24 @@ cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request
     return CU_OK;
 }
 
+cu_rc cu_request_certificate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request,
+                             char **certificate, cu_err *err)
+{
+    cu_store_request r;
+    cu_rc rc;
+
+    *certificate = NULL;
+    if ((rc = open_request(v, ctx, tenant, request, CU_TENANT_USE_READ, &r, err)) != CU_OK)
+        return rc;
+    if (r.type != CU_REQ_ERASE || r.subject_id == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "the request has no erasure certificate");
+    /* Stored in the erasure's own transaction: the same certificate whenever it is read. */
+    rc = cu_store_erasure_certificate(v->store, tenant, r.subject_id, certificate, err);
+    if (rc == CU_ERR_NOT_FOUND)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "the request has no erasure certificate yet");
+    return rc;
+}
+
 static int passes(const cu_request *q, cu_request_filter f)
 {
     switch (f) {

@@ -133,12 +133,12 @@ static cu_rc keys_ready(cu_vault *v, cu_id tenant, cu_id subject, keep_keys *k, 
     return rc;
 }
 
-/* Adds room for one more op (and the caller's KEY_DELETE after the last). */
+/* Adds room for one more op (and the caller's two after the last). */
 static cu_rc ops_grow(cu_erase_plan *pl, size_t *cap, cu_err *err)
 {
     cu_store_op *n;
 
-    if (pl->nops + 2 <= *cap)
+    if (pl->nops + 3 <= *cap)
         return CU_OK;
     if ((n = realloc(pl->ops, (*cap * 2) * sizeof(*n))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -231,6 +231,36 @@ static cu_rc plan_lines(cu_vault *v, cu_id tenant, cu_id subject, cu_erase_plan 
     return rc;
 }
 
+/* P-RET-4: one guard per collection the policy keeps, with the number of the subject's records
+ * the plan found there (0 where it found none): a record written or deleted there between the
+ * plan and the commit makes the store refuse the erasure (CU_ERR_CONFLICT), which plans again;
+ * without it, a record written meanwhile would not be sealed again and would be lost with the
+ * key. Records of the other collections go whatever their number. */
+static cu_rc guard_ops(cu_id tenant, cu_id subject, cu_erase_plan *pl, size_t *cap, cu_err *err)
+{
+    const cu_policy *p = pl->policy;
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; p != NULL && rc == CU_OK && i < p->n_collections; i++) {
+        const cu_policy_collection *pc = &p->collections[i];
+        uint64_t n = 0;
+        if (cu_retain_duty(p, pc->category) == NULL)
+            continue;
+        for (size_t j = 0; j < pl->nlines; j++)
+            if (strcmp(pl->lines[j].collection, pc->name) == 0)
+                n = pl->lines[j].erased + pl->lines[j].kept;
+        if ((rc = ops_grow(pl, cap, err)) != CU_OK)
+            break;
+        cu_store_op *op = &pl->ops[pl->nops++];
+        op->type = CU_OP_ERASE_GUARD;
+        op->u.erase_guard.tenant_id = tenant;
+        op->u.erase_guard.subject_id = subject;
+        op->u.erase_guard.collection = pc->name;
+        op->u.erase_guard.records = n;
+    }
+    return rc;
+}
+
 cu_rc cu_retain_plan(cu_vault *v, cu_id tenant, cu_id subject, int64_t at, int keep,
                      cu_erase_plan *pl, cu_err *err)
 {
@@ -255,6 +285,8 @@ cu_rc cu_retain_plan(cu_vault *v, cu_id tenant, cu_id subject, int64_t at, int k
     for (size_t i = 0; rc == CU_OK && i < pl->nlines && k.have >= 0; i++)
         if (pl->lines[i].duty != NULL)
             rc = keep_line(v, tenant, subject, t.terminated_at, &pl->lines[i], &k, pl, &cap, err);
+    if (rc == CU_OK && k.have >= 0)
+        rc = guard_ops(tenant, subject, pl, &cap, err);
     cu_key_wipe(&k.sk);
     cu_key_wipe(&k.rk);
     if (rc != CU_OK)
@@ -272,6 +304,7 @@ void cu_retain_plan_cleanup(cu_vault *v, cu_erase_plan *pl)
         free(pl->lines[i].ids);
     free(pl->ops);
     free(pl->lines);
+    free(pl->certificate);
     cu_policy_release(v, pl->policy);
     memset(pl, 0, sizeof(*pl));
 }

@@ -40,10 +40,13 @@ typedef struct cu_erase_plan {
     int64_t at;              /* the moment of erasure (unix seconds) */
     cu_erase_line *lines;
     size_t nlines;
-    cu_store_op *ops; /* the retained key's KEY_PUT, then one RECORD_RETAIN per kept record; one
-                         slot more for the caller's KEY_DELETE */
+    cu_store_op *ops; /* the retained key's KEY_PUT, one RECORD_RETAIN per kept record, one
+                         ERASE_GUARD per kept collection; two slots more for the caller's
+                         ERASURE_CERT and KEY_DELETE */
     size_t nops;
     uint64_t kept;
+    char *certificate; /* the signed certificate the caller made of it, or NULL (freed by
+                          cu_retain_plan_cleanup) */
 } cu_erase_plan;
 
 /* 1 if purpose pu is a legal duty to keep data (basis legal_obligation, data use
@@ -58,8 +61,8 @@ int64_t cu_retain_until(const cu_policy_category *c, int64_t created, int64_t up
                         int64_t activity, int64_t terminated);
 /* Plans the erasure of subject at time at: with keep, counts what it holds per collection and,
  * for what a duty keeps, makes the subject's retained key and seals each kept record again
- * under it; without (an erasure that keeps nothing: P-AGE-2, the sweep's), only the room for
- * the caller's op. Call with v->key_lock held for reading until the ops are committed. A
+ * under it, and guards each kept collection's count (P-RET-4); without (an erasure that keeps
+ * nothing: P-AGE-2, the sweep's), only the room for the caller's two ops. Call with v->key_lock held for reading until the ops are committed. A
  * subject whose key is already gone keeps nothing. Release with cu_retain_plan_cleanup. */
 cu_rc cu_retain_plan(cu_vault *v, cu_id tenant, cu_id subject, int64_t at, int keep,
                      cu_erase_plan *pl, cu_err *err);
@@ -69,6 +72,11 @@ void cu_retain_plan_cleanup(cu_vault *v, cu_erase_plan *pl);
  * subject: it is gone); any other purpose finds nothing (CU_ERR_NOT_FOUND). ctx NULL: none. */
 cu_rc cu_gate_retained(cu_vault *v, const cu_ctx *ctx, const cu_gate *g, const char *collection,
                        cu_err *err);
+
+#ifdef CU_FAULT_INJECTION
+/* Tests: called (if set) between an erasure's plan and its commit (subject.c). */
+extern void (*cu_erase_plan_hook)(cu_vault *v, cu_id tenant, cu_id subject);
+#endif
 
 /* The signed erasure certificate of a committed plan (certificate.c): JSON text the caller
  * frees, signed with the vault's audit signing key; ids, names, counts and dates only. */

@@ -396,12 +396,14 @@ static int is_subject_access(const cu_ctx *ctx)
 
 /* P-DSR-4: crypto-shredding. The subject key is destroyed in a transaction of its own, which
  * the store makes the moment of erasure: it queues the subject's erasure and hides the subject,
- * its records and their index entries from every read from that commit on; then a checkpoint,
- * so that once it returns no file holds the key and no copy of the subject's ciphertext can be
- * read anywhere. The rows go afterwards, in batches (erase.c): before this returns, or in the
- * background when the vault's erasure thread runs, so that the answer does not wait for them.
- * A crash between the two leaves the erasure queued: the next worker, or a second erasure of
- * the subject, finishes it. */
+ * its records and their index entries from every read from that commit on, and it stores the
+ * erasure's signed certificate. The answer depends on that commit alone. Then a truncating
+ * checkpoint scrubs the key's pages from the WAL; if a reader's snapshot (an export) holds the
+ * log, the scrub is left pending and the erasure thread or the sweep completes it (erase.c). The
+ * rows go afterwards, in batches (erase.c): before this returns, or in the background when the
+ * vault's erasure thread runs, so that the answer does not wait for them. A crash between the
+ * two leaves the erasure queued: the next worker, or a second erasure of the subject, finishes
+ * it. */
 cu_rc cu_subject_erase(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err)
 {
     return cu_subject_erase_certified(v, ctx, tenant, subject, NULL, err);
@@ -418,11 +420,43 @@ cu_rc cu_subject_erase_certified(cu_vault *v, const cu_ctx *ctx, cu_id tenant, c
     return erase_as(v, ctx, tenant, subject, 1, certificate, err);
 }
 
+/* An erasure already committed (the subject hidden since its key went): under way (queued) or
+ * done, with its stored certificate. The same checks as a new one: the tenant, and the purpose
+ * (the subject's own request under subject_access). Then its scrub and its rows are finished,
+ * and the stored certificate answers. CU_ERR_NOT_FOUND if the subject had no such erasure. */
+static cu_rc erased_already(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                            char **certificate, cu_err *err)
+{
+    char *cert = NULL;
+    int queued = 0;
+    cu_rc rc;
+
+    if (cu_erase_queued(v, tenant, subject, &queued, NULL) != CU_OK ||
+        (cu_store_erasure_certificate(v->store, tenant, subject, &cert, NULL) != CU_OK && !queued))
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "no such subject");
+    rc = cu_preamble(v, ctx,
+                     &(cu_access){.tenant = tenant,
+                                  .use = CU_TENANT_USE_LIVE,
+                                  .purpose = CU_PURPOSE_READ,
+                                  .purpose_subject = is_subject_access(ctx) ? subject : 0},
+                     NULL, err);
+    if (rc == CU_OK) {
+        (void)cu_erase_scrub(v, NULL); /* pending or not: retried by the erasure thread */
+        rc = queued ? cu_erase_subject(v, ctx, tenant, subject, err) : CU_OK;
+    }
+    if (rc == CU_OK && certificate != NULL) {
+        *certificate = cert;
+        cert = NULL;
+    }
+    free(cert);
+    return rc;
+}
+
 /* The erasure, keeping what a legal duty keeps (keep) or nothing (P-AGE-2). */
 static cu_rc erase_as(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, int keep,
                       char **certificate, cu_err *err)
 {
-    int held, queued = 0;
+    int held;
     cu_rc rc;
 
     if (certificate != NULL)
@@ -436,23 +470,9 @@ static cu_rc erase_as(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
                                   .purpose = CU_PURPOSE_READ,
                                   .purpose_subject = is_subject_access(ctx) ? subject : 0},
                      NULL, err);
-    /* Hidden since its key went: an erasure under way, which this one finishes, if its
-     * purpose is one the tenant may use. The checkpoint again first: the one after the key's
-     * transaction may have failed (and the erasure answered an error), and no file may keep
-     * the key once an erasure answers (P-DSR-4). */
-    if (rc == CU_ERR_NOT_FOUND && cu_erase_queued(v, tenant, subject, &queued, NULL) == CU_OK &&
-        queued) {
-        if (!is_subject_access(ctx) &&
-            (rc = cu_preamble(v, ctx,
-                              &(cu_access){.tenant = tenant,
-                                           .use = CU_TENANT_USE_LIVE,
-                                           .purpose = CU_PURPOSE_READ},
-                              NULL, err)) != CU_OK)
-            return rc;
-        if ((rc = cu_store_checkpoint(v->store, err)) != CU_OK)
-            return rc;
-        return cu_erase_subject(v, ctx, tenant, subject, err);
-    }
+    /* Hidden since its key went: an erasure under way or done, which this one finishes. */
+    if (rc == CU_ERR_NOT_FOUND)
+        return erased_already(v, ctx, tenant, subject, certificate, err);
     if (rc != CU_OK)
         return rc;
     /* P-RET-5: a legal hold stops erasure until it is released. The store refuses the key's
@@ -473,10 +493,6 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     return shred(v, ctx, tenant, subject, 0, NULL, err);
 }
 
-/* The erasure's one transaction (P-DSR-4, P-RET-4): what a legal duty keeps sealed again under
- * the subject's retained key (retain.c), then the subject key destroyed, both audited. Not
- * during a rotation, whose rewrap must see the key gone or not at all. A kept record written
- * between the plan and the commit makes the store refuse it (CU_ERR_CONFLICT): planned again. */
 /* The erasure's audit entries: the moment of erasure, and for each kept record its new
  * ciphertext's digest (record.reencrypt, as a data key's re-encryption: verify --deep). */
 static cu_audit_in *erasure_entries(cu_id tenant, cu_id subject, const cu_erase_plan *pl,
@@ -506,11 +522,43 @@ static cu_audit_in *erasure_entries(cu_id tenant, cu_id subject, const cu_erase_
     return a;
 }
 
+#ifdef CU_FAULT_INJECTION
+void (*cu_erase_plan_hook)(cu_vault *v, cu_id tenant, cu_id subject);
+#endif
+
+/* The plan's certificate and the key's destruction, after the plan's own ops (retain.c: the
+ * kept records sealed again, and its guards). */
+static cu_rc finish_ops(cu_vault *v, cu_id tenant, cu_id subject, cu_erase_plan *pl,
+                        cu_err *err)
+{
+    cu_store_op *op;
+    cu_rc rc;
+
+    if ((rc = cu_erase_certificate(v, tenant, subject, pl, &pl->certificate, err)) != CU_OK)
+        return rc;
+    op = &pl->ops[pl->nops];
+    op->type = CU_OP_ERASURE_CERT;
+    op->u.erasure_cert.tenant_id = tenant;
+    op->u.erasure_cert.subject_id = subject;
+    op->u.erasure_cert.certificate = pl->certificate;
+    op = &pl->ops[pl->nops + 1];
+    op->type = CU_OP_KEY_DELETE;
+    op->u.key_del.tenant_id = tenant;
+    op->u.key_del.kind = CU_KEY_SUBJECT;
+    op->u.key_del.owner_id = subject;
+    return CU_OK;
+}
+
+/* The erasure's one transaction (P-DSR-4, P-RET-4): what a legal duty keeps sealed again under
+ * the subject's retained key (retain.c), the certificate, then the subject key destroyed, all
+ * audited. Not during a rotation, whose rewrap must see the key gone or not at all. The plan's
+ * guards (retain.c) make the store refuse it (CU_ERR_CONFLICT) if a record was written or
+ * deleted in a kept collection since the plan read it, and so does a kept record changed
+ * meanwhile: planned again, a few times. */
 static cu_rc commit_erasure(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                             int keep, cu_erase_plan *pl, cu_err *err)
 {
     cu_audit_in *a = NULL;
-    cu_store_op *op;
     cu_rc rc = CU_ERR_CONFLICT;
     size_t na = 0;
 
@@ -522,14 +570,14 @@ static cu_rc commit_erasure(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id 
         if ((rc = cu_retain_plan(v, tenant, subject, cu_clock_now(), keep, pl, err)) == CU_OK &&
             (a = erasure_entries(tenant, subject, pl, &na, err)) == NULL)
             rc = CU_ERR_NOMEM;
-        if (rc == CU_OK) {
-            op = &pl->ops[pl->nops];
-            op->type = CU_OP_KEY_DELETE;
-            op->u.key_del.tenant_id = tenant;
-            op->u.key_del.kind = CU_KEY_SUBJECT;
-            op->u.key_del.owner_id = subject;
-            rc = cu_commit(v, ctx, pl->ops, pl->nops + 1, a, na, err);
-        }
+        if (rc == CU_OK)
+            rc = finish_ops(v, tenant, subject, pl, err);
+#ifdef CU_FAULT_INJECTION
+        if (rc == CU_OK && cu_erase_plan_hook != NULL) /* tests: a write between plan and commit */
+            cu_erase_plan_hook(v, tenant, subject);
+#endif
+        if (rc == CU_OK)
+            rc = cu_commit(v, ctx, pl->ops, pl->nops + 2, a, na, err);
         pthread_rwlock_unlock(&v->key_lock);
     }
     free(a);
@@ -544,16 +592,25 @@ static cu_rc shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, 
 
     rc = commit_erasure(v, ctx, tenant, subject, keep, &pl, err);
     cu_keys_forget_subject(v, tenant, subject);
-    if (rc == CU_OK)
-        rc = cu_store_checkpoint(v->store, err);
-    if (rc == CU_OK && certificate != NULL)
-        rc = cu_erase_certificate(v, tenant, subject, &pl, certificate, err);
+    if (rc == CU_OK) {
+        /* Committed: the erasure is done whatever follows. Its scrub is owed; if an export's
+         * snapshot holds the log, it stays pending (cu_vault_scrub_pending) and the erasure
+         * thread or the next sweep runs it (erase.c). */
+        cu_erase_scrub_owe(v);
+        (void)cu_erase_scrub(v, NULL);
+        if (certificate != NULL) {
+            *certificate = pl.certificate;
+            pl.certificate = NULL;
+        }
+    }
     cu_retain_plan_cleanup(v, &pl);
     if (rc != CU_OK)
         return rc;
     if (CU_FAULT("erase.key_destroyed"))
         _exit(70);
-    return cu_erase_subject(v, ctx, tenant, subject, err);
+    /* The rows: hidden already, and queued; a failure here leaves them to the next worker. */
+    (void)cu_erase_subject(v, ctx, tenant, subject, NULL);
+    return CU_OK;
 }
 
 /* --- rectification (P-DSR-3) -------------------------------------------------------------- */

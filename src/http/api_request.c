@@ -20,14 +20,36 @@ static void under_request(http_req *r)
     r->ctx.dsr_request = r->ids[1];
 }
 
+/* P-DSR-4: an erase request carried out shows its signed erasure certificate, the one stored
+ * with the erasure (the same however often it is read), and whether the vault still owes the
+ * scrub of erased keys from its write-ahead log (docs/dsr.md). */
+static void add_certificate(http_req *r, const cu_request *q, cJSON *o)
+{
+    char *cert = NULL;
+    cJSON *c = NULL;
+    cu_err e = {0};
+
+    if (q->type != CU_REQ_ERASE ||
+        cu_request_certificate(r->v, &r->ctx, r->tenant, q->id, &cert, &e) != CU_OK)
+        return;
+    if (cu_json_parse(cert, strlen(cert), &c, NULL, &e) == CU_OK) {
+        cJSON_AddItemToObject(o, "certificate", c);
+        cJSON_AddBoolToObject(o, "scrub_pending", cu_vault_scrub_pending(r->v));
+    }
+    free(cert);
+}
+
 static void answer_request(http_req *r, unsigned status)
 {
     cu_request q;
     cu_err e = {0};
+    cJSON *o;
 
     if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK)
         return http_fail(r, &e);
-    http_json(r, status, cu_repr_request_json(&q));
+    o = cu_repr_request_json(&q);
+    add_certificate(r, &q, o);
+    http_json(r, status, o);
 }
 
 /* Filing: by the subject through the tenant's service (external_id; a token comes back, the
@@ -178,9 +200,6 @@ void api_request_complete(http_req *r)
     const cJSON *p;
     const char *val[4] = {0};
     cu_subject_in fix;
-    char *cert = NULL;
-    cJSON *c = NULL, *o;
-    cu_request q;
     cu_err e = {0};
 
     if (http_check_body(r, f, 1) != 0)
@@ -198,21 +217,10 @@ void api_request_complete(http_req *r)
     }
     fix = (cu_subject_in){
         .external_id = val[0], .email = val[1], .phone = val[2], .birth_date = val[3]};
-    if (cu_request_complete_certified(r->v, &r->ctx, r->tenant, r->ids[1], p ? &fix : NULL, &cert,
-                                      &e) != CU_OK)
+    if (cu_request_complete(r->v, &r->ctx, r->tenant, r->ids[1], p ? &fix : NULL, &e) != CU_OK)
         return http_fail(r, &e);
     /* P-DSR-4: an erase request's answer carries its signed erasure certificate. */
-    if (cert != NULL && cu_json_parse(cert, strlen(cert), &c, NULL, &e) != CU_OK)
-        c = NULL;
-    free(cert);
-    if (cu_request_get(r->v, &r->ctx, r->tenant, r->ids[1], &q, &e) != CU_OK) {
-        cJSON_Delete(c);
-        return http_fail(r, &e);
-    }
-    o = cu_repr_request_json(&q);
-    if (c != NULL)
-        cJSON_AddItemToObject(o, "certificate", c);
-    http_json(r, 200, o);
+    answer_request(r, 200);
 }
 
 /* --- the subject's data under its request ------------------------------------------------- */

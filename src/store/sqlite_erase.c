@@ -16,6 +16,7 @@
  * next pass of the queue then deletes the subject, its retained key and its entry.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -278,5 +279,142 @@ cu_rc sq_record_counts(cu_store *base, cu_id tenant, cu_id subject, uint64_t lim
                              "count records");
     }
     pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* --- the erasure's certificate, its guard, its scrub (issue 10) ----------------------------- */
+
+/* IF NOT EXISTS: tests/test_subject_export.c re-runs the migrations from 16 on. */
+const char sq_migration_erasure_certificates[] =
+    "CREATE TABLE IF NOT EXISTS erasure_certificates("
+    "  tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL, certificate TEXT NOT NULL,"
+    "  PRIMARY KEY(tenant_id, subject_id)) WITHOUT ROWID;";
+
+_Thread_local int sq_checkpoint_wait_ms = -1;
+
+cu_rc cu_store_checkpoint_brief(cu_store *s, int wait_ms, cu_err *err)
+{
+    int before = sq_checkpoint_wait_ms;
+    cu_rc rc;
+
+    sq_checkpoint_wait_ms = wait_ms < 0 ? 0 : wait_ms;
+    rc = cu_store_checkpoint(s, err);
+    sq_checkpoint_wait_ms = before;
+    return rc;
+}
+
+/* Prepares sql, binds (tenant, subject) as ?1 and ?2; NULL on failure (err set). */
+static sqlite3_stmt *prep_pair(sqlite_store *s, const char *sql, cu_id tenant, cu_id subject,
+                               cu_err *err, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (src != SQLITE_OK) {
+        sqlite3_finalize(st);
+        sq_db_error(s, src, err, what);
+        return NULL;
+    }
+    sq_bind_id(st, 1, tenant);
+    sq_bind_id(st, 2, subject);
+    return st;
+}
+
+cu_rc sq_w_erasure_cert(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    const char *what = "store the erasure certificate";
+    sqlite3_stmt *st = prep_pair(s,
+                                 "INSERT INTO erasure_certificates(tenant_id, subject_id,"
+                                 " certificate) VALUES(?1, ?2, ?3)",
+                                 op->u.erasure_cert.tenant_id, op->u.erasure_cert.subject_id, err,
+                                 what);
+    cu_rc rc = CU_OK;
+    int src;
+
+    if (st == NULL)
+        return CU_ERR_STORE;
+    sqlite3_bind_text(st, 3, op->u.erasure_cert.certificate, -1, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src == SQLITE_CONSTRAINT)
+        rc = cu_err_set(err, CU_ERR_EXISTS, "the subject's erasure has its certificate already");
+    else if (src != SQLITE_DONE)
+        rc = sq_db_error(s, src, err, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* P-RET-4: the erasure planned what to keep from the records it read; one written or deleted
+ * since in a collection it checks makes the count differ, and the whole erasure is refused
+ * (subject.c plans it again). */
+cu_rc sq_w_erase_guard(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    const char *what = "check the erasure's plan";
+    sqlite3_stmt *st = prep_pair(s,
+                                 "SELECT count(*) FROM records WHERE tenant_id = ?1"
+                                 " AND subject_id = ?2 AND collection = ?3",
+                                 op->u.erase_guard.tenant_id, op->u.erase_guard.subject_id, err,
+                                 what);
+    int64_t n = -1;
+    int src;
+
+    if (st == NULL)
+        return CU_ERR_STORE;
+    sqlite3_bind_text(st, 3, op->u.erase_guard.collection, -1, SQLITE_STATIC);
+    if ((src = sqlite3_step(st)) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (src != SQLITE_ROW)
+        return sq_db_error(s, src, err, what);
+    if ((uint64_t)n != op->u.erase_guard.records)
+        return cu_err_set(err, CU_ERR_CONFLICT,
+                          "the subject's records changed while its erasure was planned");
+    return CU_OK;
+}
+
+cu_rc sq_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char **text,
+                             cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    const char *what = "read the erasure certificate";
+    sqlite3_stmt *st;
+    cu_rc rc = CU_OK;
+    int src;
+
+    *text = NULL;
+    pthread_mutex_lock(&s->lock);
+    st = prep_pair(s,
+                   "SELECT certificate FROM erasure_certificates WHERE tenant_id = ?1"
+                   " AND subject_id = ?2",
+                   tenant, subject, err, what);
+    if (st == NULL) {
+        rc = CU_ERR_STORE;
+    } else if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if ((*text = strdup(t ? (const char *)t : "")) == NULL)
+            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    } else {
+        rc = src == SQLITE_DONE ? cu_err_set(err, CU_ERR_NOT_FOUND, "no erasure certificate")
+                                : sq_db_error(s, src, err, what);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+cu_rc sq_tenant_dsr_delete(sqlite_store *s, cu_id tenant, cu_err *err)
+{
+    static const char *const sql[] = {
+        "DELETE FROM requests WHERE tenant_id = ?1",
+        "DELETE FROM erasure_certificates WHERE tenant_id = ?1",
+        "DELETE FROM audit_subjects WHERE tenant_id = ?1",
+        "DELETE FROM audit_subject_marks WHERE tenant_id = ?1",
+    };
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(sql) && rc == CU_OK; i++) {
+        sqlite3_stmt *st = prep_pair(s, sql[i], tenant, 0, err, "purge the tenant's requests");
+        rc = st == NULL ? CU_ERR_STORE : sq_run(s, st, err, "purge the tenant's requests");
+        sqlite3_finalize(st);
+    }
     return rc;
 }

@@ -238,6 +238,18 @@ cu_rc sq_erase_fill(sqlite_store *s, cu_err *err);
  * CU_OP_REQUEST_PUT and CU_OP_REQUEST_UPDATE (inside apply()'s transaction, s->lock held), and
  * the store's request_list. */
 extern const char sq_migration_requests[];
+/* Migration 17 and the erasure certificate's ops and read (sqlite_erase.c). */
+extern const char sq_migration_erasure_certificates[];
+cu_rc sq_w_erasure_cert(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_w_erase_guard(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char **text,
+                             cu_err *err);
+/* The tenant's data-subject rows a purge deletes: requests, certificates, the audit log's
+ * subject index and its marks (sqlite_erase.c, called by the tenant's shred). */
+cu_rc sq_tenant_dsr_delete(sqlite_store *s, cu_id tenant, cu_err *err);
+/* Set by cu_store_checkpoint_brief for its own call: the milliseconds sq_checkpoint waits for
+ * readers (-1: the busy timeout). Per thread: the call and the checkpoint run in one. */
+extern _Thread_local int sq_checkpoint_wait_ms;
 cu_rc sq_w_request(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                       cu_err *err);

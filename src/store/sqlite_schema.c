@@ -274,6 +274,10 @@ static const char *const migrations[] = {
      * from that column when an export asks (sqlite_audit_subject.c), so the write path pays no
      * B-tree of its own. sq_audit_subject_fill() indexes the entries already written. */
     migration_audit_subjects,
+    /* 16 -> 17: an erasure's signed certificate, stored in the erasure's own transaction
+     * (sqlite_erase.c, issue 10): completing its request again, reading the request, or a crash
+     * after the commit give the same certificate. Ids, names, counts and dates only. */
+    sq_migration_erasure_certificates,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -282,7 +286,12 @@ cu_rc sq_checkpoint(cu_store *base, cu_err *err)
     int src, log = 0, done = 0;
 
     pthread_mutex_lock(&s->lock);
+    /* cu_store_checkpoint_brief (sqlite_erase.c): a shorter wait for readers. */
+    if (sq_checkpoint_wait_ms >= 0)
+        sqlite3_busy_timeout(s->db, sq_checkpoint_wait_ms);
     src = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    if (sq_checkpoint_wait_ms >= 0)
+        sqlite3_busy_timeout(s->db, 10000);
     pthread_mutex_unlock(&s->lock);
     if (src != SQLITE_OK)
         return sq_db_error(s, src, err, "checkpoint");
@@ -381,7 +390,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
-        "PRAGMA user_version = 16",
+        "PRAGMA user_version = 16", "PRAGMA user_version = 17",
     };
     int version = 0;
     cu_rc rc;
@@ -573,4 +582,5 @@ const cu_store_ops cu_store_sqlite = {
     .snapshot = sq_snapshot,
     .subject_collections = sq_subject_collections,
     .record_page_in = sq_record_page_in,
+    .erasure_certificate = sq_erasure_certificate,
 };

@@ -611,8 +611,10 @@ static cu_rc w_tenant_shred(sqlite_store *s, const cu_store_op *op, cu_err *err)
     if ((rc = refuse_held(s, S_HELD_TENANT, op->u.del.tenant_id, 0, "the tenant's data", err)) !=
         CU_OK)
         return rc;
-    return run_tenant(s, shred_ids, CU_ARRAY_LEN(shred_ids), op->u.del.tenant_id, err,
-                      "shred tenant");
+    if ((rc = run_tenant(s, shred_ids, CU_ARRAY_LEN(shred_ids), op->u.del.tenant_id, err,
+                         "shred tenant")) != CU_OK)
+        return rc;
+    return sq_tenant_dsr_delete(s, op->u.del.tenant_id, err);
 }
 
 static cu_rc w_apikey_put(sqlite_store *s, const cu_store_op *op, cu_err *err)
@@ -878,6 +880,8 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_REQUEST_UPDATE] = sq_w_request,
     [CU_OP_RECORD_RETAIN] = sq_w_record_retain,
     [CU_OP_AUDIT_SUBJECT_INDEX] = sq_w_audit_subject_index,
+    [CU_OP_ERASURE_CERT] = sq_w_erasure_cert,
+    [CU_OP_ERASE_GUARD] = sq_w_erase_guard,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -437,3 +437,24 @@ void cu_store_holds_free(cu_store_hold *holds, size_t n)
     }
     free(holds);
 }
+
+/* A backend without its own read of the certificate (the SQLite pool, whose readers are
+ * statements of the other files) reads it through a snapshot: rare (an erase request read or
+ * completed again), and the snapshot is closed before this returns. */
+cu_rc cu_store_erasure_certificate(cu_store *s, cu_id tenant, cu_id subject, char **text,
+                                   cu_err *err)
+{
+    cu_store *snap = NULL;
+    cu_rc rc;
+
+    *text = NULL;
+    if (s->ops->erasure_certificate != NULL)
+        return s->ops->erasure_certificate(s, tenant, subject, text, err);
+    if ((rc = cu_store_snapshot(s, &snap, err)) != CU_OK)
+        return rc;
+    rc = snap->ops->erasure_certificate != NULL
+             ? snap->ops->erasure_certificate(snap, tenant, subject, text, err)
+             : cu_err_set(err, CU_ERR_NOT_FOUND, "no erasure certificate");
+    cu_store_close(snap);
+    return rc;
+}

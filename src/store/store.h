@@ -374,6 +374,12 @@ typedef enum cu_store_op_type {
     CU_OP_AUDIT_SUBJECT_INDEX, /* audit_index (tenant_id): the audit log's subject index catches up
                                   with the tenant's log: every entry past its mark that names a
                                   subject is indexed, and the mark moves to the last entry */
+    CU_OP_ERASURE_CERT,        /* erasure_cert (tenant_id, subject_id, certificate): the signed
+                                  certificate of the subject's erasure, stored in the erasure's
+                                  own transaction (insert; CU_ERR_EXISTS if it has one) */
+    CU_OP_ERASE_GUARD,         /* erase_guard (tenant_id, subject_id, collection, records): the
+                                  subject must hold exactly that many records in the collection,
+                                  else CU_ERR_CONFLICT (an erasure's plan gone stale: P-RET-4) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -499,6 +505,17 @@ typedef struct cu_store_op {
         struct {
             cu_id tenant_id;
         } audit_index; /* AUDIT_SUBJECT_INDEX */
+        struct {
+            cu_id tenant_id;
+            cu_id subject_id;
+            const char *certificate; /* borrowed */
+        } erasure_cert; /* ERASURE_CERT */
+        struct {
+            cu_id tenant_id;
+            cu_id subject_id;
+            const char *collection; /* borrowed */
+            uint64_t records;
+        } erase_guard; /* ERASE_GUARD */
     } u;
 } cu_store_op;
 
@@ -651,6 +668,10 @@ typedef struct cu_store_ops {
      * Close it with cu_store_close; hold it briefly (SQLite: a WAL checkpoint cannot pass it).
      * After a read of it fails, close it: a later read may see another state. */
     cu_rc (*snapshot)(cu_store *s, cu_store **out, cu_err *err);
+    /* The signed certificate of the subject's erasure (ERASURE_CERT), CU_ERR_NOT_FOUND if none.
+     * Caller frees *text. NULL in a backend's table: read through a snapshot (store.c). */
+    cu_rc (*erasure_certificate)(cu_store *s, cu_id tenant, cu_id subject, char **text,
+                                 cu_err *err);
     /* The collections holding the subject's records, by name, with their counts (none while
      * its erasure is under way). Caller frees *out. */
     cu_rc (*subject_collections)(cu_store *s, cu_id tenant, cu_id subject,
@@ -730,6 +751,12 @@ cu_rc cu_store_record_page(cu_store *s, cu_id tenant, cu_id subject, int64_t aft
 cu_rc cu_store_blind_find(cu_store *s, cu_id tenant, const char *scope, const uint8_t digest[32],
                           cu_id **ids, size_t *n, cu_err *err);
 cu_rc cu_store_checkpoint(cu_store *s, cu_err *err);
+/* The same truncating checkpoint, waiting at most wait_ms for readers (cu_store_checkpoint
+ * waits up to the busy timeout, 10 s, and holds the writer meanwhile): CU_ERR_BUSY if a reader
+ * on an older snapshot (an export) still needs the log. P-DSR-4: an erasure's scrub. */
+cu_rc cu_store_checkpoint_brief(cu_store *s, int wait_ms, cu_err *err);
+cu_rc cu_store_erasure_certificate(cu_store *s, cu_id tenant, cu_id subject, char **text,
+                                   cu_err *err);
 cu_rc cu_store_collection_get(cu_store *s, cu_id tenant, const char *name, char **spec,
                               cu_err *err);
 cu_rc cu_store_apikey_get(cu_store *s, cu_id id, cu_store_apikey *out, cu_err *err);
