@@ -387,6 +387,52 @@ static void test_P_DSR_4_restart_midway_finishes_and_keeps(void **state)
                      1);
 }
 
+/* The hook's state: the fixture, and the record it wrote between the plan and the commit. */
+static fx *hook_fx;
+static cu_id hook_billing;
+static int hook_calls;
+
+/* Between the erasure's plan and its commit (the first time only): a billing record of the
+ * subject written, as a concurrent request would. */
+static void write_between(cu_vault *v, cu_id tenant, cu_id subject)
+{
+    (void)v;
+    (void)tenant;
+    (void)subject;
+    if (hook_calls++ == 0)
+        hook_billing = put(hook_fx, "payments", "billing_records",
+                           "{\"invoice_number\":\"INV-LATE\",\"amount\":\"5\"}");
+}
+
+/* P-RET-4, issue 10: a record written in a kept collection between the erasure's plan and its
+ * commit does not escape the plan (it would not be sealed again, and its key destroyed would
+ * lose it): the plan's guard refuses the stale plan, the erasure plans again and keeps it.
+ * Without the guard, the late billing record is unreadable for legal_compliance too. */
+static void test_P_RET_4_record_written_between_plan_and_commit_is_kept(void **state)
+{
+    fx *f = *state;
+    char *cert;
+    int has = 0;
+
+    hook_fx = f;
+    hook_calls = 0;
+    cu_erase_plan_hook = write_between;
+    cert = erase(f);
+    cu_erase_plan_hook = NULL;
+    assert_int_equal(hook_calls, 2); /* planned twice: the first plan went stale */
+    assert_int_equal(read_as(f, &ctx_legal, hook_billing, "INV-LATE", &has), CU_OK);
+    assert_true(has);
+    assert_int_equal(read_as(f, &ctx_legal, f->billing, "INV-2027-1", &has), CU_OK);
+    assert_true(has);
+    /* The certificate names it among the kept records. */
+    {
+        char id[CU_ID_STRLEN];
+        cu_id_format(hook_billing, id);
+        assert_non_null(strstr(cert, id));
+    }
+    free(cert);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -398,6 +444,7 @@ int main(void)
         T(test_P_RET_4_sweep_shreds_the_kept_record_at_its_date),
         T(test_P_RET_5_held_subject_is_not_erased),
         T(test_P_DSR_4_restart_midway_finishes_and_keeps),
+        T(test_P_RET_4_record_written_between_plan_and_commit_is_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

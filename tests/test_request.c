@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_int.h" /* v->store: the store contract of REQUEST_UPDATE */
 #include "request_int.h"
@@ -646,6 +647,64 @@ static void test_P_DSR_4_erase_request_erases_the_subject(void **state)
     assert_int_equal(get(f, f->t, r).state, CU_REQ_COMPLETED);
 }
 
+typedef struct crash_req {
+    const char *data;
+    cu_id t, r;
+} crash_req;
+
+static void child_complete(void *p)
+{
+    crash_req *a = p;
+    cu_vault *v = th_reopen(a->data);
+    cu_err err = {0};
+    char *cert = NULL;
+
+    if (cu_request_complete_certified(v, NULL, a->t, a->r, NULL, &cert, &err) != CU_OK)
+        _exit(4);
+    free(cert);
+    cu_vault_close(v);
+}
+
+/* P-DSR-4, issue 10: the erasure's certificate is stored in the erasure's own transaction. A
+ * crash after that commit, before the request is completed: completing it again answers the
+ * same signed certificate (before, none: the second pass only finished the erasure under way),
+ * and reading the request gives it too, whenever it is read. */
+static void test_P_DSR_4_certificate_survives_a_crash_after_the_erasure(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, f->t, "ada", NULL);
+    cu_id r = admin_request(f, f->t, CU_REQ_ERASE, s, NULL, 1);
+    crash_req a = {.data = f->data, .t = f->t, .r = r};
+    char *cert = NULL, *again = NULL, *read = NULL;
+    cu_err err = {0};
+    uint8_t pk[32];
+
+    (void)record(f, "contacts", s, "{\"name\":\"Ada\"}");
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(th_crash_at("erase.key_destroyed", child_complete, &a), 70);
+    f->v = th_reopen(f->data);
+    assert_int_equal(get(f, f->t, r).state, CU_REQ_ACKNOWLEDGED); /* not completed */
+    assert_int_equal(cu_request_certificate(f->v, NULL, f->t, r, &read, &err), CU_OK);
+    assert_int_equal(cu_request_complete_certified(f->v, NULL, f->t, r, NULL, &cert, &err), CU_OK);
+    assert_non_null(cert);
+    assert_string_equal(cert, read);
+    assert_int_equal(get(f, f->t, r).state, CU_REQ_COMPLETED);
+    assert_int_equal(cu_request_certificate(f->v, NULL, f->t, r, &again, &err), CU_OK);
+    assert_string_equal(cert, again);
+    cu_audit_public_key(f->v, pk);
+    assert_int_equal(cu_erasure_certificate_verify(cert, strlen(cert), pk, &err), CU_OK);
+    /* Another type of request has none. */
+    free(read);
+    assert_int_equal(cu_request_certificate(f->v, NULL, f->t,
+                                            admin_request(f, f->t, CU_REQ_ACCESS,
+                                                          subject(f, f->t, "bob", NULL), NULL, 0),
+                                            &read, &err),
+                     CU_ERR_NOT_FOUND);
+    free(again);
+    free(cert);
+}
+
 static void test_request_input_is_checked(void **state)
 {
     fx *f = *state;
@@ -748,6 +807,7 @@ int main(void)
         T(test_P_DSR_5_restrict_and_unrestrict_take_effect_at_once),
         T(test_P_DSR_6_P_DSR_9_objection_and_withdrawal_stop_only_what_they_name),
         T(test_P_DSR_4_erase_request_erases_the_subject),
+        T(test_P_DSR_4_certificate_survives_a_crash_after_the_erasure),
         T(test_request_input_is_checked),
         T(test_request_update_applies_over_the_version_read),
     };

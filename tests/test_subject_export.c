@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core_int.h"
 #include "th.h"
@@ -598,6 +599,82 @@ static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migratio
     assert_true(rep.ok);
 }
 
+static int hex_bytes(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(hex) / 2;
+
+    for (size_t i = 0; i < n && i < cap; i++) {
+        unsigned x;
+        if (sscanf(hex + 2 * i, "%2x", &x) != 1)
+            return -1;
+        out[i] = (uint8_t)x;
+    }
+    return n <= cap ? (int)n : -1;
+}
+
+/* Whether the database or its WAL holds the n bytes at b. */
+static int in_files(fx *f, const uint8_t *b, int n)
+{
+    char path[512];
+    int found;
+
+    snprintf(path, sizeof(path), "%s/custos.db-wal", f->data);
+    found = th_file_contains(path, b, (size_t)n);
+    snprintf(path, sizeof(path), "%s/custos.db", f->data);
+    return found || th_file_contains(path, b, (size_t)n);
+}
+
+/* P-DSR-4, issue 10: an erasure while an export holds its snapshot answers at once, with its
+ * certificate, though its truncating checkpoint (the scrub of the destroyed key's pages from
+ * the WAL) cannot pass the export's snapshot: the scrub stays pending, and the erasure thread
+ * completes it once the export is closed: then no file holds the key. Before, the erasure
+ * waited for the busy timeout (10 s) and answered an error with its key destroyed. */
+static void test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after(void **state)
+{
+    fx *f = *state;
+    cu_ctx c = access_ctx(f, f->a, f->ada);
+    cu_subject_export *x = NULL;
+    char sql[160], hex[256], buf[1024], *cert = NULL, *stored = NULL;
+    uint8_t key[128];
+    cu_err err = {0};
+    size_t got = 0;
+    int n;
+
+    snprintf(sql, sizeof(sql), "SELECT hex(wrapped) FROM keys WHERE kind = 4 AND owner_id = %llu",
+             (unsigned long long)f->bob);
+    assert_int_equal(th_sql_text(f->data, sql, hex, sizeof(hex)), 0);
+    n = hex_bytes(hex, key, sizeof(key));
+    assert_true(n > 32);
+    assert_true(in_files(f, key, n)); /* the search works */
+    assert_int_equal(cu_vault_erase_start(f->v, &err), CU_OK);
+    assert_int_equal(cu_subject_export_open(f->v, &c, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x,
+                                            &err),
+                     CU_OK);
+    assert_int_equal(cu_subject_export_read(x, buf, sizeof(buf), &got, &err), CU_OK);
+    assert_true(got > 0);
+    /* The erasure of bob, while ada's export is open: done, certified, its scrub pending. */
+    assert_int_equal(cu_subject_erase_certified(f->v, NULL, f->a, f->bob, &cert, &err), CU_OK);
+    assert_non_null(cert);
+    assert_true(cu_vault_scrub_pending(f->v));
+    assert_true(in_files(f, key, n)); /* not scrubbed yet: the export's snapshot holds it */
+    /* The certificate is the one stored in the erasure's transaction. */
+    assert_int_equal(cu_store_erasure_certificate(f->v->store, f->a, f->bob, &stored, &err),
+                     CU_OK);
+    assert_string_equal(stored, cert);
+    /* The export reads on, whole. */
+    while (cu_subject_export_read(x, buf, sizeof(buf), &got, &err) == CU_OK && got > 0)
+        ;
+    assert_int_equal(err.code, CU_OK);
+    cu_subject_export_free(x);
+    /* The erasure thread retries each second: the scrub completes once the export is gone. */
+    for (int i = 0; i < 200 && cu_vault_scrub_pending(f->v); i++)
+        usleep(50 * 1000);
+    assert_false(cu_vault_scrub_pending(f->v));
+    assert_false(in_files(f, key, n));
+    free(stored);
+    free(cert);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -612,6 +689,7 @@ int main(void)
         T(test_P_DSR_1_export_reads_one_snapshot),
         T(test_P_DSR_2_memory_bounded_with_many_records),
         T(test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migration),
+        T(test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
