@@ -705,6 +705,62 @@ static void test_P_DSR_4_certificate_survives_a_crash_after_the_erasure(void **s
     free(cert);
 }
 
+/* Issue 10: a tenant's purge (P-RET-2) deletes its data-subject requests, its erasure
+ * certificates and the audit log's subject index with its mark (ids and token hashes only, but
+ * the tenant's). Another tenant's stay. */
+static void test_P_RET_2_purge_deletes_the_tenants_requests_and_subject_index(void **state)
+{
+    fx *f = *state;
+    cu_id t2 = tenant(f, "scm");
+    cu_id s = subject(f, f->t, "ada", NULL), s2 = subject(f, t2, "bob", NULL), gone;
+    cu_sweep_report rep;
+    cu_err err = {0};
+    int64_t until;
+    char sql[256];
+    static const char *const tables[] = {"requests", "erasure_certificates", "audit_subjects",
+                                         "audit_subject_marks"};
+
+    (void)admin_request(f, f->t, CU_REQ_ACCESS, s, NULL, 1);
+    (void)admin_request(f, t2, CU_REQ_ACCESS, s2, NULL, 1);
+    gone = subject(f, f->t, "eve", NULL);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, gone, &err), CU_OK);
+    /* The subject index catches up when an export opens: one for each tenant. */
+    {
+        cu_request_in in = {.type = CU_REQ_EXPORT, .filer = CU_REQ_BY_ADMIN};
+        cu_id ts[2] = {f->t, t2}, ss[2] = {s, s2};
+        for (int i = 0; i < 2; i++) {
+            cu_request_filed out;
+            cu_subject_export *x = NULL;
+            in.subject = ss[i];
+            assert_int_equal(cu_request_file(f->v, NULL, ts[i], &in, &out, &err), CU_OK);
+            assert_int_equal(cu_request_acknowledge(f->v, NULL, ts[i], out.id, &err), CU_OK);
+            assert_int_equal(cu_request_export_open(f->v, NULL, ts[i], out.id, "json", &x, &err),
+                             CU_OK);
+            cu_subject_export_free(x);
+        }
+    }
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE tenant_id = %llu", tables[i],
+                 (unsigned long long)f->t);
+        assert_true(th_sql_int(f->data, sql) > 0);
+    }
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, f->t, &until, &err), CU_OK);
+    cu_clock_set(until + 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.tenants_purged, 1);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE tenant_id = %llu", tables[i],
+                 (unsigned long long)f->t);
+        assert_int_equal(th_sql_int(f->data, sql), 0);
+    }
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM requests WHERE tenant_id = %llu",
+             (unsigned long long)t2);
+    assert_int_equal(th_sql_int(f->data, sql), 2);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_subjects WHERE tenant_id = %llu",
+             (unsigned long long)t2);
+    assert_true(th_sql_int(f->data, sql) > 0);
+}
+
 static void test_request_input_is_checked(void **state)
 {
     fx *f = *state;
@@ -808,6 +864,7 @@ int main(void)
         T(test_P_DSR_6_P_DSR_9_objection_and_withdrawal_stop_only_what_they_name),
         T(test_P_DSR_4_erase_request_erases_the_subject),
         T(test_P_DSR_4_certificate_survives_a_crash_after_the_erasure),
+        T(test_P_RET_2_purge_deletes_the_tenants_requests_and_subject_index),
         T(test_request_input_is_checked),
         T(test_request_update_applies_over_the_version_read),
     };

@@ -595,6 +595,8 @@ static cu_rc w_tenant_close(sqlite_store *s, const cu_store_op *op, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "tenant 0 cannot be closed");
     rc =
         run_tenant(s, close_ids, CU_ARRAY_LEN(close_ids), op->u.del.tenant_id, err, "close tenant");
+    if (rc == CU_OK) /* its data-subject requests, certificates and the audit log's index */
+        rc = sq_tenant_dsr_delete(s, op->u.del.tenant_id, err);
     return rc == CU_OK
                ? run_pair(s, S_T_CLOSE, op->u.del.tenant_id, CU_TENANT_PURGED, err, "close tenant")
                : rc;
