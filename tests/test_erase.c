@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core_int.h" /* v->store: the ledger as the tenant export reads it */
 #include "th.h"
 
 typedef struct fx {
@@ -335,6 +336,44 @@ static void test_P_DSR_4_held_not_queued_and_second_erase(void **state)
     assert_int_equal(cu_subject_erase(f->v, NULL, f->t, s + 1, &err), CU_ERR_NOT_FOUND);
 }
 
+/* P-DSR-4, issue 10: an erased subject's consent ledger is hidden with it from the commit of
+ * its erasure, before its rows go: the whole-tenant export, which reads a subject's ledger after
+ * the subject, finds none for one erased in between. */
+static void test_P_DSR_4_erased_subjects_ledger_is_hidden_at_once(void **state)
+{
+    fx *f = *state;
+    cu_id s = subject(f, "ledger", "ledger@example.org");
+    crash_arg a = {.data = f->data, .t = f->t, .s = s};
+    cu_store_consent *c = NULL;
+    cu_err err = {0};
+    size_t n = 9;
+
+    assert_int_equal(cu_store_consent_list(f->v->store, f->t, s, NULL, &c, &n, &err), CU_OK);
+    free(c);
+    c = NULL;
+    char sql[256];
+
+    /* A ledger entry as the consent module writes it (this tenant has no policy to name one). */
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO consents(tenant_id, subject_id, purpose, action, at, source,"
+             " policy_version) VALUES(%llu, %llu, 'marketing', 1, 1, 'web', 'v1')",
+             (unsigned long long)f->t, (unsigned long long)s);
+    assert_int_equal(th_sql(f->data, sql), 0);
+    assert_int_equal(cu_store_consent_list(f->v->store, f->t, s, NULL, &c, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    free(c);
+    c = NULL;
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(th_crash_at("erase.key_destroyed", child_erase, &a), 70);
+    f->v = th_reopen(f->data);
+    /* Queued, its rows still there: the ledger is hidden all the same. */
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM consents"), 1);
+    assert_int_equal(cu_store_consent_list(f->v->store, f->t, s, NULL, &c, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(c);
+}
+
 /* The erasure thread stops at close between batches; what is left stays queued, hidden, and
  * the next vault finishes it. */
 static void test_P_DSR_4_close_leaves_the_rest_queued(void **state)
@@ -366,6 +405,7 @@ int main(void)
         T(test_P_DSR_4_pending_erasure_reports_its_batches),
         T(test_P_DSR_4_held_not_queued_and_second_erase),
         T(test_P_DSR_4_close_leaves_the_rest_queued),
+        T(test_P_DSR_4_erased_subjects_ledger_is_hidden_at_once),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

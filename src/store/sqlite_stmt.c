@@ -226,9 +226,11 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SUBJECT_CONSENTS_DELETE] = "DELETE FROM consents WHERE tenant_id = ? AND subject_id = ?",
     [S_CONSENT_PUT] = "INSERT INTO consents(tenant_id, subject_id, purpose, action, at, source,"
                       " policy_version) VALUES(?,?,?,?,?,?,?)",
+    /* An erased subject's ledger is hidden with it (the whole-tenant export reads it after the
+     * subject, issue 10), until its rows go. */
     [S_CONSENT_LIST] = "SELECT tenant_id, subject_id, seq, purpose, action, at, source,"
                        " policy_version FROM consents WHERE tenant_id = ? AND subject_id = ?"
-                       " ORDER BY seq",
+                       " AND NOT " ERASING("?2") " ORDER BY seq",
     [S_CONSENT_LAST] = "SELECT tenant_id, subject_id, seq, purpose, action, at, source,"
                        " policy_version FROM consents WHERE tenant_id = ? AND subject_id = ?"
                        " AND purpose = ? ORDER BY seq DESC LIMIT 1",
