@@ -109,6 +109,24 @@ static void clean_stale(const char *dir, int verifies)
     closedir(d);
 }
 
+/* Removes the .partial files a crashed backup left in the backup directory. */
+static void clean_partials(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+    size_t len;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] == '.' && (len = strlen(e->d_name)) > 8 &&
+            strcmp(e->d_name + len - 8, ".partial") == 0 &&
+            (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+            unlink(path);
+    closedir(d);
+}
+
 void cu_backup_opened(cu_vault *v)
 {
     cu_err ignored = {0};
@@ -205,6 +223,8 @@ static cu_rc snap_take(cu_vault *v, snap *s, cu_err *err)
         rc = cu_err_set(err, CU_ERR_IO, "could not open the snapshot: %s", strerror(errno));
     if (rc == CU_OK && fstat(s->fd, &sb) == 0)
         s->size = (uint64_t)sb.st_size;
+    if (CU_FAULT("backup.snapshot")) /* tests: a crash before the unlink */
+        _exit(70);
     cu_backup_rmdir(dir); /* the plaintext is an open file only from here on */
     return rc;
 }
@@ -285,6 +305,8 @@ static cu_rc write_file(made *mk, snap *s, const char *akey, size_t aklen, cu_er
         rc = cu_bwriter_put(w, buf, (size_t)got, err);
         cu_wipe(buf, (size_t)got);
         done += (uint64_t)got;
+        if (CU_FAULT("backup.encrypting")) /* tests: a crash halfway */
+            _exit(70);
         if (mk->fn)
             mk->fn(mk->arg, done, s->size);
     }
@@ -369,6 +391,7 @@ static cu_rc create_locked(cu_vault *v, made *mk, snap *s, cu_err *err)
     cu_rc rc;
 
     clean_stale(v->dir, 0);
+    clean_partials(mk->dir);
     if ((rc = cu_journal_sync(v, &s->m.info.journal_seq, err)) != CU_OK)
         return rc;
     /* No rotation between the snapshot and the audit key file it travels with. */

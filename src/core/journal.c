@@ -364,7 +364,8 @@ static cu_rc journal_append(cu_vault *v, found *f, cu_err *err)
         rc = write_all(fd, head, strlen(head), err);
     }
     if (rc == CU_OK) {
-        qsort(f->e, f->n, sizeof(*f->e), by_time);
+        if (f->n > 1)
+            qsort(f->e, f->n, sizeof(*f->e), by_time);
         rc = append_lines(v, fd, &t, f->e, f->n, err);
     }
     close(fd);
