@@ -1135,4 +1135,89 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
 cu_rc cu_subject_export_read(cu_subject_export *x, char *buf, size_t cap, size_t *n, cu_err *err);
 void cu_subject_export_free(cu_subject_export *x);
 
+/* --- backups (P-BAK-1, P-BAK-2, P-RET-3; docs/backup.md) ------------------------------------ */
+
+/* A backup: a consistent snapshot of the database and the audit key file, encrypted under a
+ * backup key of its own (wrapped by the master key in backup.keys beside the key file, never
+ * in the backup), with a manifest signed by the vault's audit key. */
+typedef struct cu_backup_info {
+    char id[33];            /* 32 hex digits */
+    int64_t created_at;     /* unix seconds (the policy clock) */
+    int64_t expires_at;     /* created_at + the shortest backup_window of its tenants */
+    uint64_t db_bytes;      /* the snapshot's size */
+    uint64_t bytes;         /* the backup file's size */
+    int schema_version;
+    size_t tenants;
+    uint64_t journal_seq;   /* the erasure journal's head when it was made */
+    int key_present;        /* cu_backup_list: its key is still in backup.keys */
+} cu_backup_info;
+
+/* Progress of a backup or restore: bytes done of total (total 0: not known yet). */
+typedef void (*cu_backup_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* P-BAK-1: makes a backup in dir (created 0700 if missing) while writes go on: catches the
+ * erasure journal up and copies it into dir, snapshots the database (the plaintext copy lives
+ * in the data directory and is unlinked before it is encrypted; whatever a crash leaves there
+ * is removed by the next backup or open), encrypts it, signs the manifest. Audited
+ * (backup.create, tenant 0). One backup at a time per process. fn may be NULL. */
+cu_rc cu_backup_create(cu_vault *v, const cu_ctx *ctx, const char *dir, cu_backup_progress_fn fn,
+                       void *arg, cu_backup_info *out, cu_err *err);
+/* The backups in dir whose manifests verify under the vault's audit key, oldest first. Caller
+ * frees *out. */
+cu_rc cu_backup_list(cu_vault *v, const char *dir, cu_backup_info **out, size_t *n, cu_err *err);
+/* P-RET-3: every backup whose time has come (cu_clock_now): its key destroyed in backup.keys
+ * first, so every copy of it anywhere becomes unreadable, then its files in dir deleted; each
+ * audited (backup.expire, tenant 0). dir NULL: keys only. *expired counts them. */
+cu_rc cu_backup_expire(cu_vault *v, const cu_ctx *ctx, const char *dir, size_t *expired,
+                       cu_err *err);
+
+/* The vault default when no tenant's policy names a backup_window: CU_BACKUP_WINDOW_DEFAULT_DAYS
+ * (backup_int.h). */
+
+typedef struct cu_restore_opts {
+    const char *keys_dir;   /* holds master.key, backup.keys and erasure.journal (today: the
+                               old data directory, or the copy of it kept apart) */
+    const char *passphrase; /* the key file's passphrase, or NULL */
+    const char *backup;     /* the backup's manifest (<id>.manifest) or file (<id>.cbk) */
+    const char *target;     /* the new data directory: must not exist, or be empty (restore) */
+    const char *journal;    /* NULL: keys_dir's erasure.journal */
+    int no_journal;         /* restore without replaying erasures (audited); P-BAK-2 refuses
+                               a restore without a journal otherwise */
+    int allow_xchacha;
+    cu_backup_progress_fn progress;
+    void *progress_arg;
+} cu_restore_opts;
+
+typedef struct cu_restore_report {
+    char id[33];
+    int64_t created_at;
+    uint64_t bytes;            /* the backup file read */
+    size_t chains;             /* audit chains verified (tenants and the platform's) */
+    uint64_t audit_entries;    /* entries in them */
+    uint64_t journal_entries;  /* erasure journal lines read */
+    uint64_t replayed;         /* erasures applied to the restored vault */
+    uint64_t already;          /* lines the backup already reflected, or naming what it lacks */
+    uint64_t sampled;          /* subjects read back (verify) */
+} cu_restore_report;
+
+/* P-BAK-1, P-BAK-2: restores a backup into o->target: the manifest's signature (under the
+ * signer in backup.keys) and the file's hash checked, decrypted into a temporary directory
+ * beside the target, every audit chain verified and its head matched with the manifest, every
+ * erasure of the journal replayed, then renamed into place: a crash leaves only a temporary
+ * directory that no restore takes (the next restore to the same target removes it). */
+cu_rc cu_backup_restore(const cu_restore_opts *o, cu_restore_report *rep, cu_err *err);
+/* P-BAK-1: a trial restore into a temporary directory in keys_dir (removed after): the same
+ * checks, the journal replayed if there is one, and a sample of subjects read. */
+cu_rc cu_backup_verify(const cu_restore_opts *o, cu_restore_report *rep, cu_err *err);
+
+/* What this process knows of backups, for /metrics. */
+typedef struct cu_backup_stats {
+    int64_t last_success;  /* unix seconds of the last backup made, 0 none */
+    int64_t last_verified; /* of the last verify that passed, 0 none */
+    uint64_t count;        /* backups in the directory after the last create or expire */
+    uint64_t bytes;        /* their files' sizes */
+    uint64_t failures;     /* backups or verifies that failed */
+} cu_backup_stats;
+void cu_backup_stats_get(cu_backup_stats *out);
+
 #endif

@@ -37,6 +37,11 @@ static const char help[] =
     "  --quiet                 no access log on stderr                     CUSTOS_QUIET=1\n"
     "  --sweep-interval S      seconds between retention sweeps (default   CUSTOS_SWEEP_INTERVAL\n"
     "                          3600; 0: never; see custos sweep)\n"
+    "  --backup-dir DIR        where backups go: POST /v1/backups, and     CUSTOS_BACKUP_DIR\n"
+    "                          every --backup-interval (docs/backup.md)\n"
+    "  --backup-interval S     seconds between backups, each verified by a CUSTOS_BACKUP_INTERVAL\n"
+    "                          trial restore, expired ones destroyed\n"
+    "                          (default 86400 with --backup-dir; 0: never)\n"
     "  --max-connections N     open connections at most (default 1024)     CUSTOS_MAX_CONNECTIONS\n"
     "  --max-connections-per-ip N  from one client address (default 64)\n"
     "                                                                      "
@@ -75,6 +80,10 @@ static const char help[] =
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
        OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO,
        OPT_OPKEY, OPT_REPLYTO, OPT_AUTH };
+enum { OPT_BACKUP_DIR = 0x300, OPT_BACKUP_INT };
+
+/* The scheduled backups (P-BAK-1, P-RET-3): flags, else the environment. */
+static const char *backup_dir_opt, *backup_int_opt;
 
 /* The connection limits and deadlines, settings 9 to 12 (flags OPT_MAXCONN..OPT_BODYTO); the
  * authentication settings (P-ACC-6, sessions) follow, from S_AUTH on (flags OPT_AUTH + i), up
@@ -102,6 +111,9 @@ static const char *const envs[NSETTINGS] = {
 typedef struct sweeper {
     cu_vault *v;
     unsigned long interval;
+    const char *backup_dir;        /* NULL: no scheduled backups */
+    unsigned long backup_interval; /* seconds */
+    cu_restore_opts verify;        /* the trial restore after each backup */
     pthread_t th;
     pthread_mutex_t m;
     pthread_cond_t c;
@@ -152,15 +164,47 @@ static void sweep_once(cu_vault *v)
     reencrypt_pending(v);
 }
 
+/* P-BAK-1, P-RET-3: a backup, a trial restore of it, then the expiry of those past their
+ * window; one JSON line each on stderr (ids and counts). */
+static void backup_once(sweeper *s)
+{
+    cu_ctx ctx = {.actor = "backup", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    char manifest[4200];
+    cu_restore_report rep;
+    cu_backup_info b;
+    cu_err err = {0};
+    size_t expired = 0;
+
+    if (cu_backup_create(s->v, &ctx, s->backup_dir, NULL, NULL, &b, &err) != CU_OK) {
+        fprintf(stderr, "{\"backup\":\"%s\"}\n", cu_rc_name(err.code));
+        return;
+    }
+    snprintf(manifest, sizeof(manifest), "%s/%s.manifest", s->backup_dir, b.id);
+    s->verify.backup = manifest;
+    if (cu_backup_verify(&s->verify, &rep, &err) != CU_OK)
+        fprintf(stderr, "{\"backup\":\"ok\",\"id\":\"%s\",\"verify\":\"%s\"}\n", b.id,
+                cu_rc_name(err.code));
+    else
+        fprintf(stderr, "{\"backup\":\"ok\",\"id\":\"%s\",\"bytes\":%llu,\"verify\":\"ok\"}\n",
+                b.id, (unsigned long long)b.bytes);
+    if (cu_backup_expire(s->v, &ctx, s->backup_dir, &expired, &err) != CU_OK)
+        fprintf(stderr, "{\"backup_expire\":\"%s\"}\n", cu_rc_name(err.code));
+    else if (expired > 0)
+        fprintf(stderr, "{\"backup_expire\":\"ok\",\"expired\":%zu}\n", expired);
+}
+
 /* Every second: the audit chains' unsigned tails are signed once their last checkpoint is
- * older than the checkpoint interval (P-AUD-2); every interval seconds (0: never), a sweep. */
+ * older than the checkpoint interval (P-AUD-2); every interval seconds (0: never), a sweep;
+ * every backup interval, a backup. */
 static void *sweep_loop(void *arg)
 {
     sweeper *s = arg;
-    struct timespec next_sweep;
+    struct timespec next_sweep, next_backup;
 
     clock_gettime(CLOCK_MONOTONIC, &next_sweep);
+    next_backup = next_sweep;
     next_sweep.tv_sec += (time_t)s->interval;
+    next_backup.tv_sec += (time_t)s->backup_interval;
     pthread_mutex_lock(&s->m);
     while (!s->stop) {
         struct timespec until, now;
@@ -179,6 +223,11 @@ static void *sweep_loop(void *arg)
             sweep_once(s->v);
             clock_gettime(CLOCK_MONOTONIC, &next_sweep);
             next_sweep.tv_sec += (time_t)s->interval;
+        }
+        if (s->backup_dir && s->backup_interval > 0 && now.tv_sec >= next_backup.tv_sec) {
+            backup_once(s);
+            clock_gettime(CLOCK_MONOTONIC, &next_backup);
+            next_backup.tv_sec += (time_t)s->backup_interval;
         }
         pthread_mutex_lock(&s->m);
     }
@@ -388,6 +437,8 @@ static int parse_flags(int argc, char **argv, settings *flags, cli_common *c, co
         {"session-idle", required_argument, NULL, OPT_AUTH + 3},
         {"allowed-origins", required_argument, NULL, OPT_AUTH + 4},
         {"login-free-failures", required_argument, NULL, OPT_AUTH + 5},
+        {"backup-dir", required_argument, NULL, OPT_BACKUP_DIR},
+        {"backup-interval", required_argument, NULL, OPT_BACKUP_INT},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -411,6 +462,10 @@ static int parse_flags(int argc, char **argv, settings *flags, cli_common *c, co
             *opkey = optarg;
         else if (opt == OPT_REPLYTO)
             set(flags, S_REPLY, optarg);
+        else if (opt == OPT_BACKUP_DIR)
+            backup_dir_opt = optarg;
+        else if (opt == OPT_BACKUP_INT)
+            backup_int_opt = optarg;
         else if (opt >= OPT_AUTH && opt < OPT_AUTH + S_REPLY - S_AUTH)
             set(flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
         else
@@ -469,10 +524,27 @@ static int erase_in_background(cu_vault *v)
     return cu_vault_erase_start(v, &err) == CU_OK ? 0 : cli_fail(&err);
 }
 
-/* Serves until SIGTERM or SIGINT with the sweeper beside it; returns an exit code. */
-static int serve_with_sweeper(cu_vault *v, const cu_http_config *hc, unsigned long interval)
+/* The scheduled backups' settings into sw: the directory, the interval, and what the trial
+ * restore needs (the key directory, the passphrase). Returns 0 or a usage exit code. */
+static int backup_settings(sweeper *sw, const cli_common *c, const char *pass)
 {
-    sweeper sw = {0};
+    const char *dir = backup_dir_opt ? backup_dir_opt : getenv("CUSTOS_BACKUP_DIR");
+    const char *iv = backup_int_opt ? backup_int_opt : getenv("CUSTOS_BACKUP_INTERVAL");
+
+    sw->backup_dir = dir && *dir ? dir : NULL;
+    sw->backup_interval = 86400;
+    if (iv && *iv && parse_uint("backup_interval", iv, 86400UL * 365, &sw->backup_interval) != 0)
+        return EXIT_USAGE;
+    sw->verify.keys_dir = c->data_dir;
+    sw->verify.passphrase = pass;
+    sw->verify.allow_xchacha = c->allow_xchacha;
+    return 0;
+}
+
+/* Serves until SIGTERM or SIGINT with the sweeper beside it; returns an exit code. */
+static int serve_with_sweeper(cu_vault *v, const cu_http_config *hc, sweeper *swp)
+{
+    sweeper sw = *swp;
     sigset_t set_;
     cu_err err = {0};
     int rc = 0;
@@ -483,7 +555,6 @@ static int serve_with_sweeper(cu_vault *v, const cu_http_config *hc, unsigned lo
     sigaddset(&set_, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set_, NULL);
     sw.v = v;
-    sw.interval = interval;
     pthread_mutex_init(&sw.m, NULL);
     pthread_cond_init(&sw.c, NULL);
     if (pthread_create(&sw.th, NULL, sweep_loop, &sw) == 0)
@@ -506,6 +577,9 @@ int cmd_serve(int argc, char **argv)
     cu_vault *v = NULL;
     cli_common c;
     serve_nums n;
+    sweeper sw = {0};
+    cu_vault_opts vo;
+    char *pass = NULL;
     int helpme = 0, rc;
 
     cli_common_defaults(&c);
@@ -541,9 +615,16 @@ int cmd_serve(int argc, char **argv)
     if ((rc = erase_in_background(v)) != 0)
         goto out;
     http_config(&hc, val, &n, c.data_dir);
-    rc = serve_with_sweeper(v, &hc, n.interval);
+    /* The passphrase stays for the trial restores of scheduled backups, wiped at exit. */
+    if ((rc = cli_vault_opts(&c, &vo, &pass)) != 0 ||
+        (rc = backup_settings(&sw, &c, pass)) != 0)
+        goto out;
+    hc.backup_dir = sw.backup_dir;
+    sw.interval = n.interval;
+    rc = serve_with_sweeper(v, &hc, &sw);
 out:
     cu_vault_close(v);
+    cli_passphrase_free(pass);
     for (size_t i = 0; i < NSETTINGS; i++) {
         free(file.v[i]);
         free(flags.v[i]);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "journal_int.h"
 #include "lifecycle_int.h"
 #include "policy_cache_int.h"
 #include "record_int.h"
@@ -301,6 +302,7 @@ static cu_rc purge(sweep_state *s, cu_err *err)
     cu_audit_in_set(&a[1], 0, "tenant.purge", "tenant:%llu", (unsigned long long)s->t->id);
     /* The ledger of held subjects stays (the store checks the holds in the same statement). */
     if ((rc = cu_commit(s->v, s->ctx, &op, 1, a, 2, err)) == CU_OK) {
+        cu_journal_note(s->v, 0); /* P-BAK-2: the purge in the erasure journal */
         s->purged = 1;
         s->rep->tenants_purged++;
     }
@@ -331,6 +333,8 @@ static cu_rc shred(sweep_state *s, cu_err *err)
     pthread_rwlock_unlock(&s->v->key_lock);
     if (rc == CU_ERR_LEGAL_HOLD) /* a hold in force: shredded once it is released */
         return CU_OK;
+    if (rc == CU_OK)
+        cu_journal_note(s->v, 0); /* P-BAK-2: the shredding in the erasure journal */
     if (rc == CU_OK)
         rc = cu_store_checkpoint(s->v->store, err);
     if (rc == CU_OK)

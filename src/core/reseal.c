@@ -13,6 +13,7 @@
 
 #include "auth_int.h"
 #include "hold_int.h"
+#include "journal_int.h"
 #include "keys_int.h"
 #include "record_int.h"
 #include "tenant_int.h"
@@ -160,6 +161,7 @@ static cu_rc destroy_old(cu_vault *v, const cu_ctx *ctx, cu_id tenant, uint32_t 
         }
     }
     cu_store_keys_free(keys, n);
+    cu_journal_note(v, tenant); /* P-BAK-2: destroyed keys in the erasure journal */
     /* P-DSR-4's discipline: no frame of the WAL keeps a destroyed key's bytes. */
     if (rc == CU_OK && rep->destroyed > 0)
         rc = cu_store_checkpoint(v->store, err);

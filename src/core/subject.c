@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "erase_int.h"
+#include "journal_int.h"
 #include "json.h"
 #include "keys_int.h"
 #include "policy_cache_int.h"
@@ -591,6 +592,7 @@ static cu_rc shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, 
     cu_rc rc;
 
     rc = commit_erasure(v, ctx, tenant, subject, keep, &pl, err);
+    cu_journal_note(v, tenant); /* P-BAK-2: the erasure in the journal (journal.c) */
     cu_keys_forget_subject(v, tenant, subject);
     if (rc == CU_OK) {
         /* Committed: the erasure is done whatever follows. Its scrub is owed; if an export's

@@ -15,6 +15,7 @@
 
 #include "audit_int.h"
 #include "auth_int.h"
+#include "backup_int.h"
 #include "cache_int.h"
 #include "erase_int.h"
 #include "keyring_int.h"
@@ -246,6 +247,7 @@ out:
         cu_vault_close(v);
         return rc;
     }
+    cu_backup_opened(v); /* P-BAK-2: the erasure journal caught up (backup.c) */
     *out = v;
     return CU_OK;
 }

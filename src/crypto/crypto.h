@@ -165,4 +165,30 @@ cu_rc cu_b64_decode(const char *in, size_t len, uint8_t *out, size_t outcap,
 /* Lowercase hex; out needs 2n + 1. */
 void cu_hex_encode(const uint8_t *in, size_t n, char *out);
 
+/* Authenticated encryption stream (libsodium secretstream, XChaCha20-Poly1305; stream.c), for
+ * backups: a header, then messages each CU_STREAM_ABYTES longer than its plaintext, the last
+ * tagged final. A message altered, dropped, reordered or a stream cut short fails to open. */
+#define CU_STREAM_HEADERBYTES 24
+#define CU_STREAM_ABYTES 17
+typedef struct cu_stream cu_stream;
+cu_rc cu_stream_push_init(const uint8_t key[CU_KEYBYTES], uint8_t header[CU_STREAM_HEADERBYTES],
+                          cu_stream **out) CU_WUR;
+cu_rc cu_stream_pull_init(const uint8_t key[CU_KEYBYTES],
+                          const uint8_t header[CU_STREAM_HEADERBYTES], cu_stream **out) CU_WUR;
+/* out needs len + CU_STREAM_ABYTES bytes. */
+cu_rc cu_stream_push(cu_stream *s, const uint8_t *in, size_t len, const uint8_t *ad,
+                     size_t adlen, int final, uint8_t *out, size_t *outlen) CU_WUR;
+/* out needs len - CU_STREAM_ABYTES bytes; *final 1 if this was the last message.
+ * CU_ERR_CRYPTO if the message does not open. */
+cu_rc cu_stream_pull(cu_stream *s, const uint8_t *in, size_t len, const uint8_t *ad,
+                     size_t adlen, uint8_t *out, size_t *outlen, int *final) CU_WUR;
+/* Wipes and frees. NULL is a no-op. */
+void cu_stream_free(cu_stream *s);
+
+/* Incremental SHA-256: _final frees the context. NULL from _new: out of memory. */
+typedef struct cu_sha256_ctx cu_sha256_ctx;
+cu_sha256_ctx *cu_sha256_new(void);
+void cu_sha256_update(cu_sha256_ctx *c, const uint8_t *p, size_t n);
+void cu_sha256_final(cu_sha256_ctx *c, uint8_t out[CU_HASHBYTES]);
+
 #endif

@@ -30,6 +30,8 @@ typedef struct cu_http_config {
      * state changes with the session cookie: comma-separated, e.g. "https://app.example";
      * NULL: none. */
     const char *allowed_origins;
+    /* Where POST /v1/backups writes (P-BAK-1); NULL: the route answers 409 conflict. */
+    const char *backup_dir;
 } cu_http_config;
 
 /* Serves until SIGTERM or SIGINT: then stops accepting, lets in-flight requests finish, and

@@ -241,6 +241,7 @@ void api_hold_release(http_req *r);
 void api_tenant_terminate(http_req *r);
 void api_tenant_export(http_req *r);
 void api_sweep(http_req *r);
+void api_backup_create(http_req *r);
 void api_request_file(http_req *r);
 void api_request_list(http_req *r);
 void api_request_get(http_req *r);

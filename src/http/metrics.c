@@ -256,6 +256,30 @@ static void render_dsr(mbuf *m, cu_vault *v)
     free(list);
 }
 
+/* P-BAK-1: the backups this process made and verified (cu_backup_stats). */
+static void render_backups(mbuf *m)
+{
+    cu_backup_stats b;
+
+    cu_backup_stats_get(&b);
+    out(m,
+        "# HELP custos_backup_last_success_timestamp Unix time of the last backup made, 0 none.\n"
+        "# TYPE custos_backup_last_success_timestamp gauge\n"
+        "custos_backup_last_success_timestamp %lld\n"
+        "# HELP custos_backup_last_verified_timestamp Unix time of the last backup verified "
+        "by a trial restore, 0 none.\n"
+        "# TYPE custos_backup_last_verified_timestamp gauge\n"
+        "custos_backup_last_verified_timestamp %lld\n"
+        "# HELP custos_backup_count Backups in the backup directory.\n"
+        "# TYPE custos_backup_count gauge\ncustos_backup_count %llu\n"
+        "# HELP custos_backup_bytes Bytes of the backups in the backup directory.\n"
+        "# TYPE custos_backup_bytes gauge\ncustos_backup_bytes %llu\n"
+        "# HELP custos_backup_failures_total Backups or verifies that failed.\n"
+        "# TYPE custos_backup_failures_total counter\ncustos_backup_failures_total %llu\n",
+        (long long)b.last_success, (long long)b.last_verified, (unsigned long long)b.count,
+        (unsigned long long)b.bytes, (unsigned long long)b.failures);
+}
+
 char *http_metrics_render(cu_vault *v, size_t *len)
 {
     mbuf m = {.b = malloc(16384), .cap = 16384};
@@ -268,6 +292,7 @@ char *http_metrics_render(cu_vault *v, size_t *len)
     render_commits(&m, v);
     render_caches(&m, v);
     render_dsr(&m, v);
+    render_backups(&m);
     if (m.failed) {
         free(m.b);
         return NULL;

@@ -134,6 +134,8 @@ const http_route http_routes[] = {
     {GET, "/v1/audit/verify", CU_PERM_TENANTS, 0, api_audit_verify, "/v1/audit/verify"},
     /* The retention sweep, now (it also runs on an interval inside custos serve). */
     {POST, "/v1/sweep", CU_PERM_TENANTS, 0, api_sweep, "/v1/sweep"},
+    /* A backup now, into the server's --backup-dir (P-BAK-1; docs/backup.md). */
+    {POST, "/v1/backups", CU_PERM_TENANTS, 0, api_backup_create, "/v1/backups"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 

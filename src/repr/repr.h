@@ -31,6 +31,9 @@ struct cJSON *cu_repr_tenant_json(const cu_tenant *t);
 struct cJSON *cu_repr_subject_json(const cu_subject *s);
 struct cJSON *cu_repr_record_json(const cu_record *r);
 struct cJSON *cu_repr_ids_json(const cu_id *ids, size_t n);
+/* A backup (its manifest's facts), and what a restore or verify checked (repr_backup.c). */
+struct cJSON *cu_repr_backup_json(const cu_backup_info *b);
+struct cJSON *cu_repr_restore_json(const cu_restore_report *r);
 /* A legal hold with its reasons. */
 struct cJSON *cu_repr_hold_json(const cu_hold *h);
 /* A data-subject request (repr_request.c), and what filing one answers: its id, due dates and

@@ -264,6 +264,8 @@ cu_rc sq_audit_subject_fill(sqlite_store *s, cu_err *err);
 cu_rc sq_audit_by_subject(cu_store *base, cu_id tenant, cu_id subject, uint64_t after, size_t limit,
                           cu_store_access **out, size_t *n, cu_err *err);
 cu_rc sq_snapshot(cu_store *base, cu_store **out, cu_err *err);
+/* The dump op (sqlite_backup.c): VACUUM INTO dest from a connection of its own. */
+cu_rc sq_dump(cu_store *w, const char *dest, int *schema_version, cu_err *err);
 cu_rc sq_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
                              cu_store_collection_count **out, size_t *n, cu_err *err);
 /* sqlite_read.c */

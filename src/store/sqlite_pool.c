@@ -189,6 +189,11 @@ static cu_rc p_snapshot(cu_store *s, cu_store **out, cu_err *err)
     return sq_snapshot(wr(s), out, err);
 }
 
+static cu_rc p_dump(cu_store *s, const char *dest, int *schema_version, cu_err *err)
+{
+    return sq_dump(wr(s), dest, schema_version, err);
+}
+
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -236,6 +241,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .snapshot = p_snapshot,
     .subject_collections = p_subject_collections,
     .record_page_in = p_record_page_in,
+    .dump = p_dump,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

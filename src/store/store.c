@@ -50,6 +50,13 @@ void cu_store_close(cu_store *s)
         s->ops->close(s);
 }
 
+cu_rc cu_store_dump(cu_store *s, const char *dest, int *schema_version, cu_err *err)
+{
+    if (s->ops->dump == NULL)
+        return cu_err_set(err, CU_ERR_UNSUPPORTED, "the %s store cannot make backups", s->ops->name);
+    return s->ops->dump(s, dest, schema_version, err);
+}
+
 cu_rc cu_store_location(const char *data_dir, char *out, size_t cap, cu_err *err)
 {
     int n = snprintf(out, cap, "%s/%s", data_dir, CU_STORE_SQLITE_FILE);

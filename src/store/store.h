@@ -680,6 +680,10 @@ typedef struct cu_store_ops {
     cu_rc (*record_page_in)(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
                             int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
                             cu_store_record **out, size_t *n, cu_err *err);
+    /* P-BAK-1: writes a consistent copy of the committed state (one snapshot, writers going
+     * on) to a new file at dest, and the schema version of that state; a backup encrypts it.
+     * NULL in a backend that cannot. SQLite: VACUUM INTO from a read-only connection. */
+    cu_rc (*dump)(cu_store *s, const char *dest, int *schema_version, cu_err *err);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */
@@ -698,6 +702,7 @@ cu_rc cu_store_location(const char *data_dir, char *out, size_t cap, cu_err *err
 
 /* Thin wrappers: cu_store_x(s, ...) is s->ops->x(s, ...), documented in cu_store_ops. */
 cu_rc cu_store_apply(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+cu_rc cu_store_dump(cu_store *s, const char *dest, int *schema_version, cu_err *err);
 cu_rc cu_store_policy_grant_get(cu_store *s, cu_id tenant, int *admins, cu_err *err);
 cu_rc cu_store_audit_key_get(cu_store *s, uint8_t pk[32], int *found, int *checkpoints,
                              cu_err *err);
