@@ -34,7 +34,10 @@ void cu_request_id(char out[33]);
 typedef struct cu_vault cu_vault;
 
 typedef struct cu_vault_opts {
-    const char *data_dir;   /* directory holding custos.db and master.key */
+    const char *data_dir;   /* directory holding custos.db (and master.key by default) */
+    const char *key_file;   /* the master key file; NULL: DATA_DIR/master.key. Kept outside the
+                               data directory, a copy of the directory holds no key to read it
+                               (key epochs, docs/keys.md) */
     const char *passphrase; /* NULL: the master key lives in the key file; else the key file
                                holds master keys wrapped under Argon2id(passphrase) */
     int allow_xchacha;      /* allow XChaCha20-Poly1305 where the CPU lacks AES-NI */
