@@ -592,7 +592,7 @@ static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migratio
                                      " PRAGMA user_version = 15;"),
                      0);
     f->v = th_reopen(f->data);
-    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 16);
+    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 17);
     assert_int_equal(th_sql_int(f->data, idx), touching);
     assert_int_equal(cu_audit_verify(f->v, NULL, f->a, &rep, &err), CU_OK);
     assert_true(rep.ok);
