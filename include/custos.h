@@ -34,7 +34,10 @@ void cu_request_id(char out[33]);
 typedef struct cu_vault cu_vault;
 
 typedef struct cu_vault_opts {
-    const char *data_dir;   /* directory holding custos.db and master.key */
+    const char *data_dir;   /* directory holding custos.db (and master.key by default) */
+    const char *key_file;   /* the master key file; NULL: DATA_DIR/master.key. Kept outside the
+                               data directory, a copy of the directory holds no key to read it
+                               (key epochs, docs/keys.md) */
     const char *passphrase; /* NULL: the master key lives in the key file; else the key file
                                holds master keys wrapped under Argon2id(passphrase) */
     int allow_xchacha;      /* allow XChaCha20-Poly1305 where the CPU lacks AES-NI */
@@ -345,6 +348,55 @@ cu_rc cu_key_reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_reencryp
  * fetched a row just before still finds its key. The server runs it after each sweep. */
 cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *total,
                            cu_err *err);
+
+/* --- key epochs (P-RET-3, P-ENC-5; docs/keys.md, Key epochs) ---------------------------- */
+
+/* One master key version in the key file. */
+typedef struct cu_key_version_info {
+    unsigned version;
+    int current;        /* the version that wraps the tenant keys now */
+    int64_t retired_at; /* when a rotation replaced it (unix seconds); 0: current or pending */
+    int64_t destroy_at; /* when cu_key_retire may destroy it: retired_at plus the longest
+                           backup lifetime the vault allows; 0: never (current or pending) */
+} cu_key_version_info;
+
+/* What a retirement pass did. */
+typedef struct cu_key_retire_report {
+    unsigned current;     /* the master version in force */
+    unsigned destroyed;   /* retired versions destroyed now: past their window, unreferenced */
+    unsigned retained;    /* retired versions kept: an unexpired backup may still need them */
+    unsigned referenced;  /* past their window but still referenced by the database: kept */
+    int64_t next_destroy; /* when the next retained version is due (0: none) */
+} cu_key_retire_report;
+
+/* What a key epoch did. */
+typedef struct cu_key_epoch_report {
+    int pending;        /* personal data was deleted since the newest master version */
+    int rotated;        /* a new master version was made */
+    unsigned version;   /* the master version in force afterwards */
+    size_t rewrapped;   /* tenant keys rewrapped by the rotation */
+    cu_key_retire_report retire;
+} cu_key_epoch_report;
+
+/* The master versions in the key file, oldest first, and whether personal data was deleted
+ * since the newest (*pending; a key epoch is due). Caller frees *out. */
+cu_rc cu_key_versions(cu_vault *v, cu_key_version_info **out, size_t *n, int *pending,
+                      cu_err *err);
+/* The master version in force and how many retired versions the key file keeps (memory only:
+ * for /metrics). */
+void cu_key_ring_stats(cu_vault *v, unsigned *current, unsigned *retained);
+/* Destroys every retired master version whose window has passed (retired_at plus the longest
+ * backup lifetime: CU_BACKUP_WINDOW_DEFAULT_DAYS or any tenant policy's backup_window, the
+ * longer), after checking that the database references it nowhere (P-ENC-5): the key file is
+ * rewritten without it atomically and its key wiped from memory; one audit entry per version
+ * (key.destroy, master:<version>, the platform's log). A version still referenced is kept
+ * (counted in referenced). A retired version a crashed rotation left unmarked is marked now. */
+cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, cu_err *err);
+/* A key epoch: when personal data was deleted since the newest master version, and that
+ * version is at least min_age seconds old (0: any age; the age is unknown when no retired
+ * version dates it), rotates the master key (cu_key_rotate_master); then cu_key_retire. */
+cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch_report *rep,
+                   cu_err *err);
 
 /* --- roles, principals and credentials (P-ACC-1 .. P-ACC-6) --------------------------- */
 

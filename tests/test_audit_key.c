@@ -206,8 +206,8 @@ static void test_P_AUD_2_plain_audit_key_is_refused_once_one_is_pinned(void **st
     th_rmrf(dir);
 }
 
-/* A master key rotation drops the old master versions from the key file: the audit key is
- * rewrapped first, so the vault opens afterwards with the same audit key. */
+/* A master key rotation retires the old master versions (key epochs destroy them later): the
+ * audit key is rewrapped first, so the vault opens afterwards with the same audit key. */
 static void test_P_AUD_2_master_rotation_rewraps_the_audit_key(void **state)
 {
     char dir[256], data[256];

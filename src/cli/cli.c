@@ -16,10 +16,11 @@
 
 void cli_common_defaults(cli_common *c)
 {
-    const char *env = getenv("CUSTOS_DATA");
+    const char *env = getenv("CUSTOS_DATA"), *kf = getenv("CUSTOS_KEY_FILE");
 
     memset(c, 0, sizeof(*c));
     c->data_dir = env && *env ? env : "./custos-data";
+    c->key_file = kf && *kf ? kf : NULL;
 }
 
 int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
@@ -30,6 +31,9 @@ int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
         return 1;
     case OPT_PASSFILE:
         c->passphrase_file = arg;
+        return 1;
+    case OPT_KEYFILE:
+        c->key_file = arg;
         return 1;
     case OPT_XCHACHA:
         c->allow_xchacha = 1;
@@ -132,6 +136,7 @@ int cli_vault_opts(const cli_common *c, cu_vault_opts *o, char **passphrase)
     memset(o, 0, sizeof(*o));
     *passphrase = NULL;
     o->data_dir = c->data_dir;
+    o->key_file = c->key_file;
     o->allow_xchacha = c->allow_xchacha;
     if (c->passphrase_file != NULL) {
         size_t n = 0;

@@ -22,12 +22,13 @@ enum { EXIT_USAGE = 2 };
 typedef struct cli_common {
     const char *data_dir;
     const char *passphrase_file;
+    const char *key_file; /* --key-file, else $CUSTOS_KEY_FILE, else NULL: DIR/master.key */
     int allow_xchacha;
     const char *purpose; /* --purpose, of the commands on a tenant's personal data */
 } cli_common;
 
 /* Long options shared by every command; their short codes are above 0xff. */
-enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE };
+enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE, OPT_KEYFILE };
 
 /* --purpose, taken by the commands that reach a tenant's personal data (P-ACC-4). */
 #define CLI_PURPOSE_OPT {"purpose", required_argument, NULL, OPT_STAFF_PURPOSE}
@@ -38,12 +39,15 @@ enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE 
 #define CLI_COMMON_OPTS                                                                            \
     {"data", required_argument, NULL, OPT_DATA},                                                   \
         {"passphrase-file", required_argument, NULL, OPT_PASSFILE},                                \
+        {"key-file", required_argument, NULL, OPT_KEYFILE},                                        \
         {"allow-xchacha", no_argument, NULL, OPT_XCHACHA}, {"help", no_argument, NULL, OPT_HELP}
 
 #define CLI_COMMON_HELP                                                                            \
     "  --data DIR              data directory (default $CUSTOS_DATA or ./custos-data)\n"          \
     "  --passphrase-file FILE  read the key file's passphrase from FILE (or set\n"               \
     "                          CUSTOS_PASSPHRASE)\n"                                             \
+    "  --key-file FILE         the master key file (default $CUSTOS_KEY_FILE or\n"              \
+    "                          DIR/master.key); keep it outside DIR (docs/keys.md)\n"           \
     "  --allow-xchacha         allow XChaCha20-Poly1305 on a CPU without AES-NI\n"                \
     "  --help                  show this help\n"
 

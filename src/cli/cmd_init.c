@@ -6,11 +6,14 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: custos init [--data DIR] [--passphrase-file FILE]\n"
+    "usage: custos init [--data DIR] [--key-file FILE] [--passphrase-file FILE]\n"
     "\n"
-    "Creates DIR (mode 0700) with a new master key in DIR/master.key (mode 0600) and an\n"
-    "empty database. With a passphrase (--passphrase-file, or CUSTOS_PASSPHRASE), the key\n"
-    "file holds the master key wrapped under Argon2id(passphrase) instead.\n"
+    "Creates DIR (mode 0700) with a new master key in DIR/master.key, or in FILE with\n"
+    "--key-file (mode 0600; its directory must be yours and writable by you alone), and an\n"
+    "empty database. Keep the key file outside DIR: a copy of DIR then holds no key to read\n"
+    "it, and key epochs close old copies (docs/keys.md). With a passphrase\n"
+    "(--passphrase-file, or CUSTOS_PASSPHRASE), the key file holds the master key wrapped\n"
+    "under Argon2id(passphrase) instead.\n"
     "\n" CLI_COMMON_HELP;
 
 int cmd_init(int argc, char **argv)
@@ -42,7 +45,7 @@ int cmd_init(int argc, char **argv)
         return rc;
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "data_dir", c.data_dir);
-    cJSON_AddStringToObject(out, "key_file", "master.key");
+    cJSON_AddStringToObject(out, "key_file", c.key_file ? c.key_file : "master.key");
     cJSON_AddBoolToObject(out, "passphrase", o.passphrase != NULL);
     return cli_print(out);
 }

@@ -3,9 +3,13 @@
  * --tenant, a new tenant key version (rewrapping that tenant's keys); with --tenant and
  * --data-key, a new data key version, then the re-encryption pass that seals every value again
  * under it and destroys the old version. `custos key reencrypt --tenant T` runs that pass
- * alone, to finish one a crash interrupted (P-ENC-5).
+ * alone, to finish one a crash interrupted (P-ENC-5). Key epochs (P-RET-3): `custos key epoch`
+ * rotates the master key if personal data was deleted since its newest version, then retires;
+ * `custos key retire` destroys the retired master versions whose window has passed; `custos
+ * key status` lists the versions in the key file.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -14,15 +18,24 @@
 static const char help[] =
     "usage: custos key rotate [--tenant ID [--data-key]] [OPTIONS]\n"
     "       custos key reencrypt --tenant ID [OPTIONS]\n"
+    "       custos key epoch | retire | status [OPTIONS]\n"
     "\n"
     "Without --tenant, makes a new master key version, rewraps every tenant key under it in\n"
-    "one transaction, then retires the old version from the key file. Crash-safe: a kill at\n"
-    "any moment leaves every record readable. With --tenant, makes a new tenant key version\n"
+    "one transaction, then marks the old version retired in the key file (destroyed by\n"
+    "retire once no unexpired backup may need it). Crash-safe: a kill at any moment leaves\n"
+    "every record readable. With --tenant, makes a new tenant key version\n"
     "and rewraps that tenant's subject, data and index keys; records are not re-encrypted.\n"
     "With --tenant and --data-key, makes a new version of the tenant's data key (new key\n"
     "material), then re-encrypts every value sealed under an older one (records without a\n"
     "subject, legal hold reasons, users' emails and TOTP secrets) and destroys each older\n"
     "version nothing uses any more. reencrypt runs that pass alone, e.g. after a crash.\n"
+    "\n"
+    "Key epochs (docs/keys.md): epoch rotates the master key if personal data was deleted\n"
+    "since its newest version, then retires (custos serve does it every --epoch-interval).\n"
+    "retire destroys each retired master version older than the longest backup window (30\n"
+    "days, or a tenant policy's backup_window if longer) that the database no longer\n"
+    "references: then no copy of the data older than its rotation opens with the key file.\n"
+    "status lists the versions, when each was retired and when it may be destroyed.\n"
     "\n"
     "  --tenant ID             rotate this tenant's key instead of the master key\n"
     "  --data-key              with --tenant: rotate its data key and re-encrypt\n"
@@ -54,6 +67,72 @@ static int data_key(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int rotate)
     return cli_print(o);
 }
 
+static void add_retire(cJSON *o, const cu_key_retire_report *r)
+{
+    cJSON_AddNumberToObject(o, "current", r->current);
+    cJSON_AddNumberToObject(o, "destroyed", r->destroyed);
+    cJSON_AddNumberToObject(o, "retained", r->retained);
+    cJSON_AddNumberToObject(o, "referenced", r->referenced);
+    cJSON_AddNumberToObject(o, "next_destroy", (double)r->next_destroy);
+}
+
+/* key status: the master versions in the key file. */
+static int key_status(cu_vault *v)
+{
+    cu_key_version_info *list = NULL;
+    cu_err err = {0};
+    size_t n = 0;
+    int pending = 0;
+    cJSON *o, *a;
+
+    if (cu_key_versions(v, &list, &n, &pending, &err) != CU_OK)
+        return cli_fail(&err);
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "epoch_due", pending);
+    a = cJSON_AddArrayToObject(o, "versions");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "version", list[i].version);
+        cJSON_AddStringToObject(x, "state", list[i].current      ? "current"
+                                            : list[i].retired_at ? "retired"
+                                                                 : "pending");
+        if (list[i].retired_at) {
+            cJSON_AddNumberToObject(x, "retired_at", (double)list[i].retired_at);
+            cJSON_AddNumberToObject(x, "destroy_at", (double)list[i].destroy_at);
+        }
+        cJSON_AddItemToArray(a, x);
+    }
+    free(list);
+    return cli_print(o);
+}
+
+/* key epoch, key retire, key status. */
+static int key_epochs(cu_vault *v, const cu_ctx *ctx, const char *what)
+{
+    cu_key_epoch_report ep;
+    cu_key_retire_report rr;
+    cu_err err = {0};
+    cJSON *o;
+
+    if (strcmp(what, "status") == 0)
+        return key_status(v);
+    if (strcmp(what, "retire") == 0) {
+        if (cu_key_retire(v, ctx, &rr, &err) != CU_OK)
+            return cli_fail(&err);
+        o = cJSON_CreateObject();
+        add_retire(o, &rr);
+        return cli_print(o);
+    }
+    if (cu_key_epoch(v, ctx, 0, &ep, &err) != CU_OK)
+        return cli_fail(&err);
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "epoch_due", ep.pending);
+    cJSON_AddBoolToObject(o, "rotated", ep.rotated);
+    cJSON_AddNumberToObject(o, "rewrapped", (double)ep.rewrapped);
+    add_retire(o, &ep.retire);
+    return cli_print(o);
+}
+
 int cmd_key(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -70,7 +149,7 @@ int cmd_key(int argc, char **argv)
     size_t rewrapped = 0;
     cu_id tenant = 0;
     cli_common c;
-    int opt, helpme = 0, data = 0, reencrypt, rc;
+    int opt, helpme = 0, data = 0, reencrypt, epochs, rc;
     cu_rc r;
 
     cli_common_defaults(&c);
@@ -88,9 +167,14 @@ int cmd_key(int argc, char **argv)
         fputs(help, stdout);
         return 0;
     }
-    if (optind + 1 != argc ||
-        (strcmp(argv[optind], "rotate") != 0 && strcmp(argv[optind], "reencrypt") != 0))
-        return cli_usage("key", "expected: rotate or reencrypt");
+    if (optind + 1 != argc)
+        return cli_usage("key", "expected: rotate, reencrypt, epoch, retire or status");
+    epochs = strcmp(argv[optind], "epoch") == 0 || strcmp(argv[optind], "retire") == 0 ||
+             strcmp(argv[optind], "status") == 0;
+    if (!epochs && strcmp(argv[optind], "rotate") != 0 && strcmp(argv[optind], "reencrypt") != 0)
+        return cli_usage("key", "expected: rotate, reencrypt, epoch, retire or status");
+    if (epochs && (tenant_s || data))
+        return cli_usage("key", "%s takes no --tenant or --data-key", argv[optind]);
     reencrypt = strcmp(argv[optind], "reencrypt") == 0;
     if ((data || reencrypt) && tenant_s == NULL)
         return cli_usage("key", "--data-key and reencrypt need --tenant");
@@ -98,6 +182,11 @@ int cmd_key(int argc, char **argv)
         return rc;
     if ((rc = cli_open(&c, &v)) != 0)
         return rc;
+    if (epochs) {
+        rc = key_epochs(v, &ctx, argv[optind]);
+        cu_vault_close(v);
+        return rc;
+    }
     if (data || reencrypt) {
         rc = data_key(v, &ctx, tenant, !reencrypt);
         cu_vault_close(v);

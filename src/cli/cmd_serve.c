@@ -42,6 +42,10 @@ static const char help[] =
     "  --backup-interval S     seconds between backups, each verified by a CUSTOS_BACKUP_INTERVAL\n"
     "                          trial restore, expired ones destroyed\n"
     "                          (default 86400 with --backup-dir; 0: never)\n"
+    "  --epoch-interval S      seconds between key epochs: the master key  CUSTOS_EPOCH_INTERVAL\n"
+    "                          rotates if personal data was deleted since\n"
+    "                          (default 3600; 0: never; old versions are\n"
+    "                          still destroyed on time; see custos key)\n"
     "  --max-connections N     open connections at most (default 1024)     CUSTOS_MAX_CONNECTIONS\n"
     "  --max-connections-per-ip N  from one client address (default 64)\n"
     "                                                                      "
@@ -73,13 +77,13 @@ static const char help[] =
     "                          max_connections_per_ip, header_timeout, body_timeout,\n"
     "                          login_slots, login_per_source, login_per_tenant,\n"
     "                          session_idle, allowed_origins, login_free_failures,\n"
-    "                          reply_timeout);\n"
+    "                          reply_timeout, epoch_interval);\n"
     "                          flags beat the environment, which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
 enum { OPT_LISTEN = 0x200, OPT_PORT, OPT_CERT, OPT_KEY, OPT_THREADS, OPT_MAXBODY, OPT_QUIET,
        OPT_CONFIG, OPT_SWEEP, OPT_MAXCONN, OPT_MAXCONNIP, OPT_HEADERTO, OPT_BODYTO,
-       OPT_OPKEY, OPT_REPLYTO, OPT_AUTH };
+       OPT_OPKEY, OPT_REPLYTO, OPT_EPOCH, OPT_AUTH };
 enum { OPT_BACKUP_DIR = 0x300, OPT_BACKUP_INT };
 
 /* The scheduled backups (P-BAK-1, P-RET-3): flags, else the environment. */
@@ -91,19 +95,20 @@ static const char *backup_dir_opt, *backup_int_opt;
 #define SET_LIMITS 9
 #define S_AUTH 13
 #define S_REPLY 19 /* the deadline of a request's answer (flag OPT_REPLYTO) */
-#define NSETTINGS 20
+#define S_EPOCH 20 /* seconds between key epochs (flag OPT_EPOCH) */
+#define NSETTINGS 21
 static const char *const names[NSETTINGS] = {
     "listen", "port", "cert", "key", "threads", "max_body", "quiet", "data", "sweep_interval",
     "max_connections", "max_connections_per_ip", "header_timeout", "body_timeout",
     "login_slots", "login_per_source", "login_per_tenant", "session_idle", "allowed_origins",
-    "login_free_failures", "reply_timeout"};
+    "login_free_failures", "reply_timeout", "epoch_interval"};
 static const char *const envs[NSETTINGS] = {
     "CUSTOS_LISTEN", "CUSTOS_PORT", "CUSTOS_CERT", "CUSTOS_KEY", "CUSTOS_THREADS",
     "CUSTOS_MAX_BODY", "CUSTOS_QUIET", "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
     "CUSTOS_MAX_CONNECTIONS", "CUSTOS_MAX_CONNECTIONS_PER_IP", "CUSTOS_HEADER_TIMEOUT",
     "CUSTOS_BODY_TIMEOUT", "CUSTOS_LOGIN_SLOTS", "CUSTOS_LOGIN_PER_SOURCE",
     "CUSTOS_LOGIN_PER_TENANT", "CUSTOS_SESSION_IDLE", "CUSTOS_ALLOWED_ORIGINS",
-    "CUSTOS_LOGIN_FREE_FAILURES", "CUSTOS_REPLY_TIMEOUT"};
+    "CUSTOS_LOGIN_FREE_FAILURES", "CUSTOS_REPLY_TIMEOUT", "CUSTOS_EPOCH_INTERVAL"};
 
 /* The server's background thread: the retention sweep (P-RET-1) every interval seconds, and
  * the signing of the audit chains' tails (P-AUD-2) every second; it logs counts, never values,
@@ -114,6 +119,7 @@ typedef struct sweeper {
     const char *backup_dir;        /* NULL: no scheduled backups */
     unsigned long backup_interval; /* seconds */
     cu_restore_opts verify;        /* the trial restore after each backup */
+    unsigned long epoch; /* seconds between key epochs, 0: retirement alone, hourly */
     pthread_t th;
     pthread_mutex_t m;
     pthread_cond_t c;
@@ -193,18 +199,43 @@ static void backup_once(sweeper *s)
         fprintf(stderr, "{\"backup_expire\":\"ok\",\"expired\":%zu}\n", expired);
 }
 
+/* P-RET-3: a key epoch (the master key rotates if personal data was deleted since its newest
+ * version and that version is min_age seconds old), or with epochs off the retirement of old
+ * versions alone; counts on stderr when it did something. */
+static void epoch_once(cu_vault *v, unsigned long epoch, int64_t min_age)
+{
+    cu_ctx ctx = {.actor = "serve", .purpose = "administration", .flags = CU_CTX_LOCAL};
+    cu_key_epoch_report rep;
+    cu_err err = {0};
+    cu_rc rc;
+
+    memset(&rep, 0, sizeof(rep));
+    rc = epoch > 0 ? cu_key_epoch(v, &ctx, min_age, &rep, &err)
+                   : cu_key_retire(v, &ctx, &rep.retire, &err);
+    if (rc != CU_OK)
+        fprintf(stderr, "{\"key_epoch\":\"%s\"}\n", cu_rc_name(err.code));
+    else if (rep.rotated || rep.retire.destroyed || rep.retire.referenced)
+        fprintf(stderr,
+                "{\"key_epoch\":\"ok\",\"rotated\":%d,\"version\":%u,\"destroyed\":%u,"
+                "\"retained\":%u,\"referenced\":%u}\n",
+                rep.rotated, rep.retire.current, rep.retire.destroyed, rep.retire.retained,
+                rep.retire.referenced);
+}
+
 /* Every second: the audit chains' unsigned tails are signed once their last checkpoint is
  * older than the checkpoint interval (P-AUD-2); every interval seconds (0: never), a sweep;
  * every backup interval, a backup. */
 static void *sweep_loop(void *arg)
 {
     sweeper *s = arg;
-    struct timespec next_sweep, next_backup;
+    struct timespec next_sweep, next_backup, next_epoch;
 
     clock_gettime(CLOCK_MONOTONIC, &next_sweep);
     next_backup = next_sweep;
+    next_epoch = next_sweep;
     next_sweep.tv_sec += (time_t)s->interval;
     next_backup.tv_sec += (time_t)s->backup_interval;
+    next_epoch.tv_sec += (time_t)(s->epoch ? s->epoch : 3600);
     pthread_mutex_lock(&s->m);
     while (!s->stop) {
         struct timespec until, now;
@@ -228,6 +259,11 @@ static void *sweep_loop(void *arg)
             backup_once(s);
             clock_gettime(CLOCK_MONOTONIC, &next_backup);
             next_backup.tv_sec += (time_t)s->backup_interval;
+        }
+        if (now.tv_sec >= next_epoch.tv_sec) { /* the timer spaces them: any age */
+            epoch_once(s->v, s->epoch, 0);
+            clock_gettime(CLOCK_MONOTONIC, &next_epoch);
+            next_epoch.tv_sec += (time_t)(s->epoch ? s->epoch : 3600);
         }
         pthread_mutex_lock(&s->m);
     }
@@ -405,7 +441,7 @@ static int first_start(const cli_common *c, const char *keyfile, cu_vault **v)
 /* The numbers among the settings, parsed; 0 where a setting is absent means the server's
  * default. */
 typedef struct serve_nums {
-    unsigned long port, threads, max_body, interval, reply;
+    unsigned long port, threads, max_body, interval, reply, epoch;
     unsigned long limits[4]; /* max_connections, _per_ip, header_timeout, body_timeout */
 } serve_nums;
 
@@ -431,6 +467,7 @@ static int parse_flags(int argc, char **argv, settings *flags, cli_common *c, co
         {"body-timeout", required_argument, NULL, OPT_BODYTO},
         {"operator-key-file", required_argument, NULL, OPT_OPKEY},
         {"reply-timeout", required_argument, NULL, OPT_REPLYTO},
+        {"epoch-interval", required_argument, NULL, OPT_EPOCH},
         {"login-slots", required_argument, NULL, OPT_AUTH},
         {"login-per-source", required_argument, NULL, OPT_AUTH + 1},
         {"login-per-tenant", required_argument, NULL, OPT_AUTH + 2},
@@ -466,6 +503,8 @@ static int parse_flags(int argc, char **argv, settings *flags, cli_common *c, co
             backup_dir_opt = optarg;
         else if (opt == OPT_BACKUP_INT)
             backup_int_opt = optarg;
+        else if (opt == OPT_EPOCH)
+            set(flags, S_EPOCH, optarg);
         else if (opt >= OPT_AUTH && opt < OPT_AUTH + S_REPLY - S_AUTH)
             set(flags, (size_t)(S_AUTH + opt - OPT_AUTH), optarg);
         else
@@ -482,11 +521,14 @@ static int parse_numbers(const char *const *val, serve_nums *n)
     memset(n, 0, sizeof(*n));
     n->port = 8443;
     n->interval = 3600;
+    n->epoch = 3600;
     if ((val[1] && (rc = parse_uint("port", val[1], 65535, &n->port)) != 0) ||
         (val[4] && (rc = parse_uint("threads", val[4], 256, &n->threads)) != 0) ||
         (val[5] && (rc = parse_uint("max_body", val[5], 1UL << 30, &n->max_body)) != 0) ||
         (val[8] && (rc = parse_uint("sweep_interval", val[8], 86400UL * 365, &n->interval)) != 0) ||
-        (val[S_REPLY] && (rc = parse_uint("reply_timeout", val[S_REPLY], 65535, &n->reply)) != 0))
+        (val[S_REPLY] && (rc = parse_uint("reply_timeout", val[S_REPLY], 65535, &n->reply)) != 0) ||
+        (val[S_EPOCH] &&
+         (rc = parse_uint("epoch_interval", val[S_EPOCH], 86400UL * 365, &n->epoch)) != 0))
         return rc;
     for (size_t i = 0; i < 4 && rc == 0; i++)
         if (val[SET_LIMITS + i] != NULL)
@@ -614,6 +656,9 @@ int cmd_serve(int argc, char **argv)
     /* P-DSR-4: an erasure answers once the key is gone; this thread deletes the rows. */
     if ((rc = erase_in_background(v)) != 0)
         goto out;
+    /* P-RET-3: a key epoch due since before the start (its age from the key file), and old
+     * master versions past their window destroyed, before the first request. */
+    epoch_once(v, n.epoch, (int64_t)n.epoch);
     http_config(&hc, val, &n, c.data_dir);
     /* The passphrase stays for the trial restores of scheduled backups, wiped at exit. */
     if ((rc = cli_vault_opts(&c, &vo, &pass)) != 0 ||
@@ -621,6 +666,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     hc.backup_dir = sw.backup_dir;
     sw.interval = n.interval;
+    sw.epoch = n.epoch;
     rc = serve_with_sweeper(v, &hc, &sw);
 out:
     cu_vault_close(v);

@@ -7,7 +7,14 @@
  *   custos-keyring 1
  *   kdf argon2id <salt base64> <opslimit> <memlimit>      (passphrase mode only)
  *   key <version> <base64>
+ *   retired <version> <unix seconds>                       (a version no longer current)
  *   ...
+ *
+ * A `retired` line follows the key line of a version a master rotation replaced: the time it
+ * stopped being current. Key epochs (epoch.c) destroy such a version once no unexpired backup
+ * may need it; until then it stays, so every version the database or a backup references is
+ * here (P-ENC-5). The path the ring was loaded from (or first saved to) is kept with it, so the
+ * key file may live outside the data directory (cu_vault_opts.key_file).
  *
  * In key-file mode each key line holds the 32-byte master key of that version. In passphrase
  * mode it holds that key wrapped under Argon2id(passphrase, salt), so a rotation makes a fresh
@@ -26,13 +33,17 @@
 #include "keyring_int.h"
 #include "util.h"
 
-#define KEYRING_MAX_VERSIONS 64
-#define KEYRING_FILE_MAX 16384
+/* Hourly key epochs over a one-year backup window keep 8,760 retired versions. */
+#define KEYRING_MAX_VERSIONS 16384
+#define KEYRING_FILE_MAX (4 << 20)
+#define KEYRING_FIRST_CAP 16
 
 struct cu_keyring {
-    size_t n;
-    uint32_t versions[KEYRING_MAX_VERSIONS];
-    uint8_t *keys; /* n * CU_KEYBYTES, secure memory */
+    size_t n, cap;
+    uint32_t *versions; /* cap entries */
+    int64_t *retired;   /* cap entries: when the version stopped being current, 0: it has not */
+    uint8_t *keys;      /* cap * CU_KEYBYTES, secure memory */
+    char path[PATH_MAX];
     int has_kdf;
     uint8_t salt[CU_KDF_SALTBYTES];
     uint64_t opslimit;
@@ -48,9 +59,12 @@ static cu_rc ring_alloc(cu_keyring **out, cu_err *err)
     *out = NULL;
     if (r == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    r->keys = cu_secure_alloc(KEYRING_MAX_VERSIONS * CU_KEYBYTES);
+    r->cap = KEYRING_FIRST_CAP;
+    r->versions = calloc(r->cap, sizeof(*r->versions));
+    r->retired = calloc(r->cap, sizeof(*r->retired));
+    r->keys = cu_secure_alloc(r->cap * CU_KEYBYTES);
     r->kek = cu_secure_alloc(CU_KEYBYTES);
-    if (r->keys == NULL || r->kek == NULL) {
+    if (r->versions == NULL || r->retired == NULL || r->keys == NULL || r->kek == NULL) {
         cu_keyring_free(r);
         return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory for the master key");
     }
@@ -64,8 +78,41 @@ void cu_keyring_free(cu_keyring *r)
         return;
     cu_secure_free(r->keys);
     cu_secure_free(r->kek);
+    free(r->versions);
+    free(r->retired);
     cu_wipe(r, sizeof(*r));
     free(r);
+}
+
+/* Room for one more version: the keys move to a larger locked buffer, the old one wiped. */
+static cu_rc ring_grow(cu_keyring *r, cu_err *err)
+{
+    size_t cap = r->cap * 2;
+    uint32_t *versions;
+    int64_t *retired;
+    uint8_t *keys;
+
+    if (r->n < r->cap)
+        return CU_OK;
+    if (r->n >= KEYRING_MAX_VERSIONS)
+        return cu_err_set(err, CU_ERR_LIMIT, "too many master key versions in the key file");
+    if ((keys = cu_secure_alloc(cap * CU_KEYBYTES)) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory for the master key");
+    versions = realloc(r->versions, cap * sizeof(*versions));
+    if (versions != NULL)
+        r->versions = versions;
+    retired = versions ? realloc(r->retired, cap * sizeof(*retired)) : NULL;
+    if (retired != NULL)
+        r->retired = retired;
+    if (versions == NULL || retired == NULL) {
+        cu_secure_free(keys);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    memcpy(keys, r->keys, r->n * CU_KEYBYTES);
+    cu_secure_free(r->keys); /* wipes */
+    r->keys = keys;
+    r->cap = cap;
+    return CU_OK;
 }
 
 static void wrap_ad(uint32_t version, uint8_t ad[32], size_t *len)
@@ -106,6 +153,7 @@ cu_rc cu_keyring_new(const char *passphrase, cu_keyring **out, cu_err *err)
     }
     r->n = 1;
     r->versions[0] = 1;
+    r->retired[0] = 0;
     cu_random(r->keys, CU_KEYBYTES);
     *out = r;
     return CU_OK;
@@ -127,6 +175,8 @@ static cu_rc parse_key_line(cu_keyring *r, const char *ver, const char *b64, cu_
         return cu_err_set(err, CU_ERR_INVALID, "key file: bad version \"%s\"", ver);
     if (r->n == KEYRING_MAX_VERSIONS)
         return cu_err_set(err, CU_ERR_INVALID, "key file: too many versions");
+    if ((rc = ring_grow(r, err)) != CU_OK)
+        return rc;
     for (size_t i = 0; i < r->n; i++)
         if (r->versions[i] == v)
             return cu_err_set(err, CU_ERR_INVALID, "key file: version %lu twice", v);
@@ -147,7 +197,24 @@ static cu_rc parse_key_line(cu_keyring *r, const char *ver, const char *b64, cu_
         }
     }
     cu_wipe(buf, sizeof(buf));
+    r->retired[r->n] = 0;
     r->versions[r->n++] = (uint32_t)v;
+    return CU_OK;
+}
+
+/* A "retired <version> <unix seconds>" line: it follows the key line of its version. */
+static cu_rc parse_retired_line(cu_keyring *r, const char *rest, cu_err *err)
+{
+    uint32_t v;
+    int64_t at;
+    char extra;
+
+    if (sscanf(rest, "%" SCNu32 " %" SCNd64 " %c", &v, &at, &extra) != 2 || at <= 0)
+        return cu_err_set(err, CU_ERR_INVALID, "key file: bad retired line");
+    if (r->n == 0 || r->versions[r->n - 1] != v || r->retired[r->n - 1] != 0)
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "key file: retired %" PRIu32 " must follow that version's key line", v);
+    r->retired[r->n - 1] = at;
     return CU_OK;
 }
 
@@ -207,6 +274,8 @@ static cu_rc parse(cu_keyring *r, char *text, const char *passphrase, cu_err *er
         } else if (strcmp(line, "key") == 0 && (sp2 = strchr(sp1, ' ')) != NULL) {
             *sp2++ = '\0';
             rc = parse_key_line(r, sp1, sp2, err);
+        } else if (strcmp(line, "retired") == 0) {
+            rc = parse_retired_line(r, sp1, err);
         } else {
             rc = cu_err_set(err, CU_ERR_INVALID, "key file: bad line %d", lineno);
         }
@@ -235,6 +304,8 @@ cu_rc cu_keyring_load(const char *path, const char *passphrase, cu_keyring **out
     if ((rc = ring_alloc(&r, err)) != CU_OK)
         goto out;
     rc = parse(r, text, passphrase, err);
+    if (rc == CU_OK)
+        cu_strlcpy(r->path, path, sizeof(r->path));
 out:
     cu_wipe(text, len);
     free(text);
@@ -246,9 +317,9 @@ out:
     return CU_OK;
 }
 
-cu_rc cu_keyring_save(const cu_keyring *r, const char *path, cu_err *err)
+cu_rc cu_keyring_save(cu_keyring *r, const char *path, cu_err *err)
 {
-    size_t cap = 256 + r->n * 128;
+    size_t cap = 256 + r->n * 160;
     char *text = malloc(cap);
     size_t off = 0;
     cu_rc rc = CU_OK;
@@ -279,6 +350,9 @@ cu_rc cu_keyring_save(const cu_keyring *r, const char *path, cu_err *err)
         if (rc == CU_OK)
             off += (size_t)snprintf(text + off, cap - off, "key %" PRIu32 " %s\n",
                                     r->versions[i], b64);
+        if (rc == CU_OK && r->retired[i] > 0)
+            off += (size_t)snprintf(text + off, cap - off, "retired %" PRIu32 " %" PRId64 "\n",
+                                    r->versions[i], r->retired[i]);
         cu_wipe(b64, sizeof(b64));
         if (rc != CU_OK) {
             cu_err_set(err, rc, "could not encode the key file");
@@ -286,6 +360,8 @@ cu_rc cu_keyring_save(const cu_keyring *r, const char *path, cu_err *err)
         }
     }
     rc = cu_file_write_atomic(path, text, off, 0600, err);
+    if (rc == CU_OK && r->path != path)
+        cu_strlcpy(r->path, path, sizeof(r->path));
 out:
     cu_wipe(text, cap);
     free(text);
@@ -295,30 +371,69 @@ out:
 cu_rc cu_keyring_add(cu_keyring *r, uint32_t *version, cu_err *err)
 {
     uint32_t v = cu_keyring_newest(r) + 1;
+    cu_rc rc;
 
-    if (r->n == KEYRING_MAX_VERSIONS)
-        return cu_err_set(err, CU_ERR_LIMIT, "too many master key versions in the key file");
+    if ((rc = ring_grow(r, err)) != CU_OK)
+        return rc;
     cu_random(r->keys + r->n * CU_KEYBYTES, CU_KEYBYTES);
+    r->retired[r->n] = 0;
     r->versions[r->n++] = v;
     *version = v;
     return CU_OK;
 }
 
-void cu_keyring_retain(cu_keyring *r, uint32_t keep)
+void cu_keyring_retire(cu_keyring *r, uint32_t current, int64_t at)
 {
-    size_t i, j = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->versions[i] != current && r->retired[i] == 0)
+            r->retired[i] = at;
+}
 
-    for (i = 0; i < r->n; i++) {
-        if (r->versions[i] != keep)
-            continue;
-        if (i != j) {
-            memcpy(r->keys + j * CU_KEYBYTES, r->keys + i * CU_KEYBYTES, CU_KEYBYTES);
-            r->versions[j] = r->versions[i];
-        }
-        j++;
+int cu_keyring_drop(cu_keyring *r, uint32_t version)
+{
+    size_t i;
+
+    for (i = 0; i < r->n && r->versions[i] != version; i++)
+        ;
+    if (i == r->n)
+        return 0;
+    cu_wipe(r->keys + i * CU_KEYBYTES, CU_KEYBYTES);
+    if (i + 1 < r->n) {
+        memmove(r->keys + i * CU_KEYBYTES, r->keys + (i + 1) * CU_KEYBYTES,
+                (r->n - i - 1) * CU_KEYBYTES);
+        memmove(r->versions + i, r->versions + i + 1, (r->n - i - 1) * sizeof(*r->versions));
+        memmove(r->retired + i, r->retired + i + 1, (r->n - i - 1) * sizeof(*r->retired));
     }
-    cu_wipe(r->keys + j * CU_KEYBYTES, (KEYRING_MAX_VERSIONS - j) * CU_KEYBYTES);
-    r->n = j;
+    r->n--;
+    cu_wipe(r->keys + r->n * CU_KEYBYTES, CU_KEYBYTES); /* the last slot, moved down */
+    return 1;
+}
+
+size_t cu_keyring_count(const cu_keyring *r)
+{
+    return r->n;
+}
+
+uint32_t cu_keyring_version_at(const cu_keyring *r, size_t i, int64_t *retired)
+{
+    if (retired != NULL)
+        *retired = r->retired[i];
+    return r->versions[i];
+}
+
+int cu_keyring_mark(cu_keyring *r, uint32_t version, int64_t at)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->versions[i] == version && r->retired[i] == 0) {
+            r->retired[i] = at;
+            return 1;
+        }
+    return 0;
+}
+
+const char *cu_keyring_path(const cu_keyring *r)
+{
+    return r->path;
 }
 
 const uint8_t *cu_keyring_get(const cu_keyring *r, uint32_t version)

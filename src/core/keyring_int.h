@@ -9,16 +9,29 @@
 #define CU_KEYRING_FILE "master.key"
 
 /* Loads the key file at path (refusing one readable by group or others: CU_ERR_PERM); with a
- * passphrase, unwraps its entries under Argon2id(passphrase). Caller owns *out. */
+ * passphrase, unwraps its entries under Argon2id(passphrase). The ring remembers path
+ * (cu_keyring_path). Caller owns *out. */
 cu_rc cu_keyring_load(const char *path, const char *passphrase, cu_keyring **out, cu_err *err);
 /* Makes a new keyring with one fresh version (1); not saved. */
 cu_rc cu_keyring_new(const char *passphrase, cu_keyring **out, cu_err *err);
-/* Writes the keyring to path atomically with mode 0600. */
-cu_rc cu_keyring_save(const cu_keyring *r, const char *path, cu_err *err);
+/* Writes the keyring to path (its own: cu_keyring_path) atomically with mode 0600, each retired
+ * version with its time; the ring remembers path. */
+cu_rc cu_keyring_save(cu_keyring *r, const char *path, cu_err *err);
+/* The path the ring was loaded from or last saved to. */
+const char *cu_keyring_path(const cu_keyring *r);
 /* Adds a fresh version numbered after every existing one; returns it in *version. */
 cu_rc cu_keyring_add(cu_keyring *r, uint32_t *version, cu_err *err);
-/* Drops every version but keep. */
-void cu_keyring_retain(cu_keyring *r, uint32_t keep);
+/* Marks every version but current that is not retired yet as retired at `at` (unix seconds):
+ * a master rotation made current the version in force (key epochs, epoch.c). */
+void cu_keyring_retire(cu_keyring *r, uint32_t current, int64_t at);
+/* Marks one version retired at `at` unless it is already; 1 if it changed. */
+int cu_keyring_mark(cu_keyring *r, uint32_t version, int64_t at);
+/* Destroys a version: its key is wiped from memory (the file keeps it until saved). 1 if it was
+ * there. */
+int cu_keyring_drop(cu_keyring *r, uint32_t version);
+/* The versions, by index 0 .. count-1 (file order), each with its retirement time (0: none). */
+size_t cu_keyring_count(const cu_keyring *r);
+uint32_t cu_keyring_version_at(const cu_keyring *r, size_t i, int64_t *retired);
 /* The key of a version, or NULL. The pointer stays valid until the keyring changes. */
 const uint8_t *cu_keyring_get(const cu_keyring *r, uint32_t version);
 /* The highest version in the keyring. */

@@ -27,14 +27,16 @@ static void free_ops(cu_store_op *ops, size_t n)
  * P-ENC-5, master rotation, crash-safe in three durable steps:
  *  1. the key file gains the new version (atomic rename) while keeping every old one;
  *  2. one transaction records the new version's check value and rewraps every tenant key;
- *  3. the key file drops the old versions.
+ *  3. the key file marks the old versions retired, with the time (key epochs: epoch.c destroys
+ *     each once no unexpired backup may need it, cu_key_retire).
  * A kill before 2 commits leaves the old wrapping in force and both keys in the file; a kill
- * after leaves the new wrapping and both keys. A pending version left by step 1 is reused.
+ * after leaves the new wrapping and both keys, the old one not marked yet (the next retirement
+ * pass marks it). A pending version left by step 1 is reused.
  */
 cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version, size_t *rewrapped,
                            cu_err *err)
 {
-    char path[PATH_MAX + 32];
+    const char *path = cu_keyring_path(v->ring);
     cu_store_key *keys = NULL;
     cu_store_op *ops = NULL;
     size_t nkeys = 0, nops = 0, i;
@@ -42,7 +44,6 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     uint32_t nv;
     cu_rc rc;
 
-    snprintf(path, sizeof(path), "%s/%s", v->dir, CU_KEYRING_FILE);
     pthread_rwlock_wrlock(&v->key_lock);
     nv = cu_keyring_newest(v->ring);
     if (nv <= v->master_version) {
@@ -91,10 +92,10 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     v->master_version = nv;
     (void)cu_store_checkpoint(v->store, NULL); /* best effort: old wraps leave the WAL */
     /* The audit signing key is wrapped under the master key too: rewrap it before the older
-     * versions leave the key file (a kill in between leaves both in it). */
+     * versions are marked retired (a kill in between leaves them unmarked, in the file). */
     if ((rc = cu_audit_key_rewrap(v, nv, err)) != CU_OK)
         goto out;
-    cu_keyring_retain(v->ring, nv);
+    cu_keyring_retire(v->ring, nv, cu_clock_now());
     if ((rc = cu_keyring_save(v->ring, path, err)) != CU_OK)
         goto out;
     if (new_version)

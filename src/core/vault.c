@@ -52,8 +52,47 @@ static cu_rc check_opts(const cu_vault_opts *opts, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "no data directory given");
     if (strlen(opts->data_dir) > PATH_MAX - 64)
         return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
+    if (opts->key_file != NULL && (opts->key_file[0] == '\0' ||
+                                   strlen(opts->key_file) > PATH_MAX - 64))
+        return cu_err_set(err, CU_ERR_INVALID, "key file path empty or too long");
     cu_json_use_wiping_free();
     return cu_crypto_init(opts->allow_xchacha, err);
+}
+
+/* The key file's directory, when it is not the data directory, must be ours and writable by us
+ * alone like the data directory: whoever can write it could put in a key file of their own,
+ * whose extra version a rotation would take as its pending new master key (P-ENC-1). */
+static cu_rc check_key_dir(const char *kpath, cu_err *err)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(kpath, '/');
+    struct stat st;
+
+    if (slash == NULL)
+        cu_strlcpy(dir, ".", sizeof(dir));
+    else if (slash == kpath)
+        cu_strlcpy(dir, "/", sizeof(dir));
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - kpath), kpath);
+    if (stat(dir, &st) != 0)
+        return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
+                          "could not stat the key file's directory \"%s\": %s", dir,
+                          strerror(errno));
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return cu_err_set(err, CU_ERR_PERM,
+                          "the key file's directory \"%s\" must be owned by uid %u and writable by "
+                          "it alone",
+                          dir, (unsigned)geteuid());
+    return CU_OK;
+}
+
+/* The key file: opts->key_file, else DIR/master.key. */
+static cu_rc key_path(const cu_vault_opts *opts, char *out, size_t cap, cu_err *err)
+{
+    if (opts->key_file == NULL)
+        return make_path(out, cap, opts->data_dir, CU_KEYRING_FILE, err);
+    cu_strlcpy(out, opts->key_file, cap);
+    return check_key_dir(out, err);
 }
 
 cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
@@ -67,16 +106,18 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
 
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
-    if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
+    if ((rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
         return rc;
     if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST)
         return cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
                           opts->data_dir, strerror(errno));
-    if ((rc = cu_dir_check_private(opts->data_dir, err)) != CU_OK)
+    if ((rc = cu_dir_check_private(opts->data_dir, err)) != CU_OK ||
+        (rc = key_path(opts, kpath, sizeof(kpath), err)) != CU_OK)
         return rc;
-    if (stat(kpath, &st) == 0 || stat(dbpath, &st) == 0)
+    if (stat(dbpath, &st) == 0)
         return cu_err_set(err, CU_ERR_EXISTS, "\"%s\" already holds a vault", opts->data_dir);
+    if (stat(kpath, &st) == 0)
+        return cu_err_set(err, CU_ERR_EXISTS, "the key file \"%s\" exists already", kpath);
     if ((rc = cu_keyring_new(opts->passphrase, &ring, err)) != CU_OK)
         return rc;
     /* The key file first: a database must never exist without the key that opens it. */
@@ -94,6 +135,30 @@ out:
         cu_store_close(store);
     cu_keyring_free(ring);
     return rc;
+}
+
+/* No master version of the database is in the key file. When the key file's versions are all
+ * newer than the database's, the database is a copy older than the key file: its versions were
+ * destroyed at the end of their key epoch (P-RET-3, docs/keys.md), and the copy stays closed. */
+static cu_rc retired_error(cu_vault *v, const uint32_t *versions, size_t n, cu_err *err)
+{
+    uint32_t db_newest = 0, ring_oldest = UINT32_MAX;
+
+    for (size_t i = 0; i < n; i++)
+        if (versions[i] > db_newest)
+            db_newest = versions[i];
+    for (size_t i = 0; i < cu_keyring_count(v->ring); i++) {
+        uint32_t k = cu_keyring_version_at(v->ring, i, NULL);
+        if (k < ring_oldest)
+            ring_oldest = k;
+    }
+    if (db_newest > 0 && ring_oldest > db_newest)
+        return cu_err_set(err, CU_ERR_KEY,
+                          "the key file no longer holds master key version %u of this database: "
+                          "it was destroyed at the end of its key epoch, so this copy of the data "
+                          "can no longer be read",
+                          (unsigned)db_newest);
+    return cu_err_set(err, CU_ERR_KEY, "the key file holds no master key of this database");
 }
 
 /* Verifies the key file against the database and picks the version that wraps new keys. */
@@ -125,13 +190,15 @@ static cu_rc verify_ring(cu_vault *v, cu_err *err)
             v->master_version = versions[i];
     }
     if (v->master_version == 0) {
-        rc = cu_err_set(err, CU_ERR_KEY, "the key file holds no master key of this database");
+        rc = retired_error(v, versions, n, err);
         goto out;
     }
     rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
     for (i = 0; rc == CU_OK && i < nkeys; i++)
         if (cu_keyring_get(v->ring, keys[i].parent_version) == NULL)
-            rc = cu_err_set(err, CU_ERR_KEY, "master key version %u is missing from the key file",
+            rc = cu_err_set(err, CU_ERR_KEY,
+                            "master key version %u is missing from the key file (destroyed at "
+                            "the end of its key epoch, or the wrong key file)",
                             (unsigned)keys[i].parent_version);
 out:
     cu_store_keys_free(keys, nkeys);
@@ -204,13 +271,13 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
 
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
-    if ((rc = make_path(kpath, sizeof(kpath), opts->data_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
+    if ((rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
         return rc;
     if (stat(dbpath, &st) != 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND,
                           "no vault in \"%s\": run custos init first", opts->data_dir);
-    if ((rc = check_files(opts->data_dir, dbpath, err)) != CU_OK)
+    if ((rc = check_files(opts->data_dir, dbpath, err)) != CU_OK ||
+        (rc = key_path(opts, kpath, sizeof(kpath), err)) != CU_OK)
         return rc;
     v = calloc(1, sizeof(*v));
     if (v == NULL)

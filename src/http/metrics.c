@@ -189,6 +189,22 @@ static void render_commits(mbuf *m, cu_vault *v)
         (unsigned long)cs.groups, (unsigned long)cs.requests);
 }
 
+/* Key epochs (P-RET-3): the master version in force and the retired ones the key file keeps. */
+static void render_keys(mbuf *m, cu_vault *v)
+{
+    unsigned current = 0, retained = 0;
+
+    cu_key_ring_stats(v, &current, &retained);
+    out(m,
+        "# HELP custos_master_key_version The master key version in force.\n"
+        "# TYPE custos_master_key_version gauge\ncustos_master_key_version %u\n"
+        "# HELP custos_master_key_retained_versions Retired master key versions the key file "
+        "keeps until the backup window has passed.\n"
+        "# TYPE custos_master_key_retained_versions gauge\n"
+        "custos_master_key_retained_versions %u\n",
+        current, retained);
+}
+
 /* The caches of verified API keys and unwrapped keys: lookups, drops and size, per cache. */
 static void render_caches(mbuf *m, cu_vault *v)
 {
@@ -291,6 +307,7 @@ char *http_metrics_render(cu_vault *v, size_t *len)
     render_latency_errors(&m);
     render_commits(&m, v);
     render_caches(&m, v);
+    render_keys(&m, v);
     render_dsr(&m, v);
     render_backups(&m);
     if (m.failed) {

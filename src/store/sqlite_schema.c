@@ -105,6 +105,35 @@ static const char migration_row_keys[] =
     "CREATE INDEX blind_by_owner ON blind_index(tenant_id, owner_id, rid) WHERE rid IS NULL;"
     "CREATE UNIQUE INDEX blind_unique ON blind_index(tenant_id, scope, digest) WHERE uniq = 1;";
 
+/*
+ * Issue 11, item 4 (key epochs, P-RET-3): whether personal data was deleted since the newest
+ * master key version, durable and written by the deleting transaction itself. Any deletion
+ * from keys (a subject key erased, a retained key shredded, a tenant's keys purged, a
+ * replaced tenant or data key), of a record, of a user, or a record anonymized puts the row
+ * version 0 in master_keys (a check value no key matches; no master key has version 0); the
+ * next master version's insert removes it. The core reads it with the master list
+ * (epoch.c): a version 0 means a key epoch is due. A vault upgraded to this version may have
+ * erased before: it starts with the mark.
+ */
+static const char migration_key_epochs[] =
+    "INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0);"
+    "CREATE TRIGGER IF NOT EXISTS epoch_key_deleted AFTER DELETE ON keys BEGIN"
+    "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0); END;"
+    "CREATE TRIGGER IF NOT EXISTS epoch_record_deleted AFTER DELETE ON records BEGIN"
+    "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0); END;"
+    "CREATE TRIGGER IF NOT EXISTS epoch_record_anonymized AFTER UPDATE OF subject_id ON records"
+    "  WHEN old.subject_id IS NOT NULL AND new.subject_id IS NULL BEGIN"
+    "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0); END;"
+    "CREATE TRIGGER IF NOT EXISTS epoch_user_deleted AFTER DELETE ON users BEGIN"
+    "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0); END;"
+    "CREATE TRIGGER IF NOT EXISTS epoch_rotated AFTER INSERT ON master_keys"
+    "  WHEN new.version > 0 BEGIN DELETE FROM master_keys WHERE version = 0; END;";
+
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
     "CREATE TABLE master_keys("
@@ -278,6 +307,8 @@ static const char *const migrations[] = {
      * (sqlite_erase.c, issue 10): completing its request again, reading the request, or a crash
      * after the commit give the same certificate. Ids, names, counts and dates only. */
     sq_migration_erasure_certificates,
+    /* 17 -> 18 (issue 11): key epochs (above). */
+    migration_key_epochs,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -390,7 +421,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 7",  "PRAGMA user_version = 8",  "PRAGMA user_version = 9",
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
-        "PRAGMA user_version = 16", "PRAGMA user_version = 17",
+        "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
     };
     int version = 0;
     cu_rc rc;
