@@ -562,7 +562,7 @@ static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migratio
     char idx[200], all[400], *doc = NULL;
     size_t len;
     cu_err err = {0};
-    long long touching;
+    long long touching, newest;
 
     memset(&rep, 0, sizeof(rep));
     assert_int_equal(cu_audit_verify(f->v, NULL, f->a, &rep, &err), CU_OK);
@@ -586,6 +586,7 @@ static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migratio
     assert_int_equal(th_sql_int(f->data, all), touching);
     /* Back to version 15, without the column or the index: the upgrade indexes every entry
      * from its object (and a record's subject), the export's own too. */
+    newest = th_sql_int(f->data, "PRAGMA user_version");
     cu_vault_close(f->v);
     f->v = NULL; /* teardown's, if the reopen fails */
     assert_int_equal(th_sql(f->data, "DROP TABLE audit_subjects; DROP TABLE audit_subject_marks;"
@@ -593,7 +594,7 @@ static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migratio
                                      " PRAGMA user_version = 15;"),
                      0);
     f->v = th_reopen(f->data);
-    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 17);
+    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), newest);
     assert_int_equal(th_sql_int(f->data, idx), touching);
     assert_int_equal(cu_audit_verify(f->v, NULL, f->a, &rep, &err), CU_OK);
     assert_true(rep.ok);
