@@ -442,6 +442,8 @@ static void test_P_DSR_7_metrics_count_requests_per_tenant(void **state)
     assert_non_null(strstr(r.body, line));
     snprintf(line, sizeof(line), "custos_dsr_requests_due_soon{tenant=\"%s\"} ", P.id);
     assert_non_null(strstr(r.body, line));
+    /* P-DSR-4: no erasure's scrub is owed (none is held back by an export). */
+    assert_non_null(strstr(r.body, "\ncustos_erasure_scrub_pending 0\n"));
     srv_resp_free(&r);
 }
 
