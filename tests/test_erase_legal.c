@@ -431,12 +431,19 @@ static void test_P_DSR_1_P_RET_4_later_access_shows_only_what_was_kept(void **st
     cu_id bob;
     size_t len = 0;
     char *cert = erase(f), *doc, *zip;
-    const char *keep[] = {"INV-2027-1", "1 Analytical Row", "\"billing_records\"",
-                          "\"category\":\"billing\"", "\"basis\":\"legal_obligation\"",
-                          "\"purpose\":\"legal_compliance\"", "\"delete_at\":\"2034-01-01",
-                          "custos.erasure_certificate/1", "\"erased\":true"};
-    const char *gone[] = {"Ada Lovelace", "ada.lovelace@example.org", "ada-1", "\"held\"",
-                          "\"requests\"", "\"accesses\"", "\"records\":{"};
+    const char *keep[] = {"INV-2027-1",
+                          "1 Analytical Row",
+                          "\"billing_records\"",
+                          "\"category\":\"billing\"",
+                          "\"basis\":\"legal_obligation\"",
+                          "\"purpose\":\"legal_compliance\"",
+                          "\"delete_at\":\"2034-01-01",
+                          "custos.erasure_certificate/1",
+                          "\"erased\":true"};
+    const char *gone[] = {"Ada Lovelace", "ada.lovelace@example.org",
+                          "ada-1",        "\"held\"",
+                          "\"requests\"", "\"accesses\"",
+                          "\"records\":{"};
 
     assert_int_equal(cu_request_file(f->v, NULL, f->t, &in, &out, &err), CU_OK);
     assert_int_equal(cu_request_acknowledge(f->v, NULL, f->t, out.id, &err), CU_OK);

@@ -322,7 +322,8 @@ static void test_P_DSR_1_P_DSR_2_P_DSR_4_answers_over_https(void **state)
 /* The certificate member of a request's JSON, up to the member after it, copied into out. */
 static void certificate_of(const char *body, char *out, size_t cap)
 {
-    const char *a = strstr(body, "\"certificate\":"), *b = a ? strstr(a, ",\"scrub_pending\"") : NULL;
+    const char *a = strstr(body, "\"certificate\":"),
+               *b = a ? strstr(a, ",\"scrub_pending\"") : NULL;
 
     if (a == NULL || b == NULL || (size_t)(b - a) >= cap)
         fail_msg("no certificate in %s", body);
@@ -352,15 +353,14 @@ static void test_P_DSR_4_P_RET_4_certificate_read_again_and_kept_records_answere
     srv_resp r;
 
     (void)state;
-    call(201, NULL, A.agent, "provide_service", "{\"external_id\":\"grace\"}", grace, NULL,
-         "POST", "/v1/tenants/%s/subjects", A.id);
+    call(201, NULL, A.agent, "provide_service", "{\"external_id\":\"grace\"}", grace, NULL, "POST",
+         "/v1/tenants/%s/subjects", A.id);
     snprintf(body, sizeof(body),
              "{\"subject_id\":\"%s\",\"data\":{\"invoice_number\":\"INV-H-1\",\"amount\":\"7\"}}",
              grace);
     call(201, NULL, A.agent, "payments", body, NULL, NULL, "POST",
          "/v1/tenants/%s/collections/billing_records/records", A.id);
-    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Grace H\"}}",
-             grace);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Grace H\"}}", grace);
     call(201, NULL, A.agent, "provide_service", body, NULL, NULL, "POST",
          "/v1/tenants/%s/collections/contacts/records", A.id);
     admin_request("erase", grace, id);
@@ -389,8 +389,8 @@ static void test_P_DSR_4_P_RET_4_certificate_read_again_and_kept_records_answere
     admin_request("erase", hedy, id);
     call(200, NULL, A.admin, NULL, "{}", NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/complete",
          A.id, id);
-    snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
-             hedy);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", hedy);
     call(404, NULL, A.admin, NULL, body, NULL, NULL, "POST", "/v1/tenants/%s/requests", A.id);
 }
 

@@ -200,8 +200,7 @@ static int kept_remains(cu_vault *v, cu_id tenant, cu_id subject, const cJSON *k
     return 0;
 }
 
-cu_rc cu_erase_kept_certificate(cu_vault *v, cu_id tenant, cu_id subject, cJSON **out,
-                                 cu_err *err)
+cu_rc cu_erase_kept_certificate(cu_vault *v, cu_id tenant, cu_id subject, cJSON **out, cu_err *err)
 {
     const cJSON *kept;
     char *text = NULL;

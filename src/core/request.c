@@ -251,8 +251,8 @@ static void make_token(cu_store_request *r, char token[CU_REQUEST_TOKEN_LEN])
  * external id went with its profile): its answer shows what is kept and the erasure
  * (subject_export_kept.c). Any other request of it, or any request of a subject with nothing
  * kept, finds no subject, as before. */
-static cu_rc erased_with_kept(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
-                              const cu_request_in *in, cu_gate *g, cu_err *err)
+static cu_rc erased_with_kept(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_request_in *in,
+                              cu_gate *g, cu_err *err)
 {
     cJSON *cert = NULL;
     cu_rc rc;

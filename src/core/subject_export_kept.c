@@ -54,7 +54,8 @@ static cJSON *kept_record(cu_subject_export *x, const cu_policy_category *c, int
     cu_rc rc;
 
     *gone = 0;
-    if ((rc = cu_record_read(x->v, x->tenant, id, &r, &x->err)) != CU_OK || r.subject_id != x->subject) {
+    if ((rc = cu_record_read(x->v, x->tenant, id, &r, &x->err)) != CU_OK ||
+        r.subject_id != x->subject) {
         *gone = rc == CU_ERR_NOT_FOUND || rc == CU_OK;
         if (*gone)
             memset(&x->err, 0, sizeof(x->err));
@@ -163,7 +164,7 @@ static cu_rc kept_doc_json(cu_subject_export *x, cJSON *cert, cJSON *kept)
 /* The zip answer: kept.csv (one row per kept record), the certificate, a manifest. */
 static cu_rc kept_doc_zip(cu_subject_export *x, cJSON *cert, cJSON *kept)
 {
-    static const char *const head[] = {"collection", "category", "purpose",   "basis", "id",
+    static const char *const head[] = {"collection", "category",   "purpose",   "basis", "id",
                                        "created_at", "updated_at", "delete_at", "data"};
     const cJSON *line, *r;
     cu_rc rc;
@@ -172,24 +173,24 @@ static cu_rc kept_doc_zip(cu_subject_export *x, cJSON *cert, cJSON *kept)
         goto out;
     for (line = kept->child; line != NULL; line = line->next)
         for (r = cJSON_GetObjectItemCaseSensitive(line, "records")->child; r != NULL; r = r->next) {
-        const char *cells[9];
-        char *data = cu_json_print(cJSON_GetObjectItemCaseSensitive(r, "data"));
-        const cJSON *when = cJSON_GetObjectItemCaseSensitive(r, "delete_at");
-        for (int i = 0; i < 4; i++)
-            cells[i] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line, head[i]));
-        for (int i = 4; i < 7; i++)
-            cells[i] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, head[i]));
-        cells[7] = cJSON_IsString(when) ? when->valuestring : "";
-        cells[8] = data != NULL ? data : "";
-        for (int i = 0; i < 7; i++)
-            cells[i] = cells[i] != NULL ? cells[i] : "";
-        rc = data != NULL ? sx_csv_row(x, cells, 9, 1) : sx_nomem(x);
-        if (data != NULL) {
-            cu_wipe(data, strlen(data));
-            free(data);
-        }
-        if (rc != CU_OK)
-            goto out;
+            const char *cells[9];
+            char *data = cu_json_print(cJSON_GetObjectItemCaseSensitive(r, "data"));
+            const cJSON *when = cJSON_GetObjectItemCaseSensitive(r, "delete_at");
+            for (int i = 0; i < 4; i++)
+                cells[i] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line, head[i]));
+            for (int i = 4; i < 7; i++)
+                cells[i] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, head[i]));
+            cells[7] = cJSON_IsString(when) ? when->valuestring : "";
+            cells[8] = data != NULL ? data : "";
+            for (int i = 0; i < 7; i++)
+                cells[i] = cells[i] != NULL ? cells[i] : "";
+            rc = data != NULL ? sx_csv_row(x, cells, 9, 1) : sx_nomem(x);
+            if (data != NULL) {
+                cu_wipe(data, strlen(data));
+                free(data);
+            }
+            if (rc != CU_OK)
+                goto out;
         }
     if ((rc = sx_entry(x, "erasure_certificate.json")) != CU_OK)
         goto out;
