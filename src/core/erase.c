@@ -95,10 +95,12 @@ static cu_rc erase_one(cu_vault *v, const cu_ctx *ctx, const cu_store_erasure *e
                     "subject:%llu", (unsigned long long)e->subject_id);
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK)
         report_add(rep, 1, left);
-    /* No file keeps the retained key once its erasure ends, nor the cache. */
+    /* No file keeps the retained key once its erasure ends, nor the cache: a scrub owed, run
+     * now or, while an export holds its snapshot, by the erasure thread (P-DSR-4). */
     if (rc == CU_OK && e->kept) {
         cu_cache_forget_tenant(v, e->tenant_id);
-        rc = cu_store_checkpoint(v->store, err);
+        cu_erase_scrub_owe(v);
+        (void)cu_erase_scrub(v, NULL);
     }
     return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
 }
@@ -337,6 +339,9 @@ cu_rc cu_vault_erase_start(cu_vault *v, cu_err *err)
 
     if (v->eraser != NULL)
         return CU_OK;
+    /* What a stop left (a crash, a scrub pending at the stop) is found at start: the first pass
+     * scrubs whatever the WAL holds, and the scrub is pending until it did. */
+    cu_erase_scrub_owe(v);
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&e->m, NULL);

@@ -496,8 +496,11 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
     *out = NULL;
     if (format != CU_SUBJECT_EXPORT_JSON && format != CU_SUBJECT_EXPORT_CSV_ZIP)
         return cu_err_set(err, CU_ERR_INVALID, "unknown export format %d", (int)format);
-    if ((rc = sx_allowed(v, ctx, tenant, subject, &g, err)) == CU_ERR_NOT_FOUND)
+    if ((rc = sx_allowed(v, ctx, tenant, subject, &g, err)) == CU_ERR_NOT_FOUND) {
+        if (err != NULL) /* no error left behind if the kept answer opens */
+            memset(err, 0, sizeof(*err));
         rc = sx_kept_allowed(v, ctx, tenant, subject, &g, &kept, err);
+    }
     if (rc != CU_OK || (rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK ||
         (x = sx_new(v, tenant, subject, format)) == NULL) {
         cJSON_Delete(kept);
