@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "policy.h"
 #include "retain_int.h"
 #include "th.h"
@@ -387,6 +388,100 @@ static void test_P_DSR_4_restart_midway_finishes_and_keeps(void **state)
                      1);
 }
 
+/* The whole answer of request r's export in format fmt ("json" or "csv"), NUL-terminated; *len
+ * its length. */
+static char *export_all(fx *f, cu_id r, const char *fmt, size_t *len)
+{
+    cu_subject_export *x = NULL;
+    cu_err err = {0};
+    size_t n = 0, cap = 1 << 20, got;
+    char *all = calloc(1, cap + 1);
+
+    assert_int_equal(cu_request_export_open(f->v, NULL, f->t, r, fmt, &x, &err), CU_OK);
+    while (cu_subject_export_read(x, all + n, cap - n, &got, &err) == CU_OK && got > 0)
+        n += got;
+    assert_int_equal(err.code, CU_OK);
+    cu_subject_export_free(x);
+    *len = n;
+    return all;
+}
+
+static int has_bytes(const char *b, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(b + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Issue 10 item 4, P-DSR-1, P-RET-4: after an erasure under legal retention, an access request
+ * filed by an administrator by the subject's id shows exactly what is kept (the billing record,
+ * opened, with its category, legal basis and deletion date) and the erasure (its certificate),
+ * nothing else: no profile, no external id, no erased record. A subject whose erasure kept
+ * nothing is not found, as before. */
+static void test_P_DSR_1_P_RET_4_later_access_shows_only_what_was_kept(void **state)
+{
+    fx *f = *state;
+    cu_request_in in = {.type = CU_REQ_ACCESS, .filer = CU_REQ_BY_ADMIN, .subject = f->s};
+    cu_subject_in other = {.external_id = "bob-1"};
+    cu_request_filed out;
+    cu_err err = {0};
+    cu_id bob;
+    size_t len = 0;
+    char *cert = erase(f), *doc, *zip;
+    const char *keep[] = {"INV-2027-1",
+                          "1 Analytical Row",
+                          "\"billing_records\"",
+                          "\"category\":\"billing\"",
+                          "\"basis\":\"legal_obligation\"",
+                          "\"purpose\":\"legal_compliance\"",
+                          "\"delete_at\":\"2034-01-01",
+                          "custos.erasure_certificate/1",
+                          "\"erased\":true"};
+    const char *gone[] = {"Ada Lovelace", "ada.lovelace@example.org",
+                          "ada-1",        "\"held\"",
+                          "\"requests\"", "\"accesses\"",
+                          "\"records\":{"};
+
+    assert_int_equal(cu_request_file(f->v, NULL, f->t, &in, &out, &err), CU_OK);
+    assert_int_equal(cu_request_acknowledge(f->v, NULL, f->t, out.id, &err), CU_OK);
+    doc = export_all(f, out.id, "json", &len);
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        if (strstr(doc, keep[i]) == NULL)
+            fail_msg("the kept answer lacks %s: %s", keep[i], doc);
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        if (strstr(doc, gone[i]) != NULL)
+            fail_msg("the kept answer shows %s", gone[i]);
+    /* The erasure in it is the certificate stored with it, verbatim. */
+    {
+        cJSON *o = NULL, *c = NULL;
+        assert_int_equal(cu_json_parse(doc, len, &o, NULL, &err), CU_OK);
+        assert_int_equal(cu_json_parse(cert, strlen(cert), &c, NULL, &err), CU_OK);
+        assert_true(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(o, "erasure"), c, 1));
+        cJSON_Delete(o);
+        cJSON_Delete(c);
+    }
+    free(doc);
+    /* The zip: kept.csv and the certificate, its central directory written. */
+    zip = export_all(f, out.id, "csv", &len);
+    assert_true(len > 22 && memcmp(zip, "PK", 2) == 0);
+    assert_true(has_bytes(zip, len, "kept.csv"));
+    assert_true(has_bytes(zip, len, "erasure_certificate.json"));
+    free(zip);
+    /* Only access and export: the erasure is done, nothing else applies to it. */
+    in.type = CU_REQ_RESTRICT;
+    assert_int_equal(cu_request_file(f->v, NULL, f->t, &in, &out, &err), CU_ERR_NOT_FOUND);
+    /* A subject whose erasure kept nothing: not found. */
+    assert_int_equal(cu_subject_create(f->v, &ctx_support, f->t, &other, &bob, &err), CU_OK);
+    assert_int_equal(cu_subject_erase(f->v, &ctx_support, f->t, bob, &err), CU_OK);
+    in.type = CU_REQ_ACCESS;
+    in.subject = bob;
+    assert_int_equal(cu_request_file(f->v, NULL, f->t, &in, &out, &err), CU_ERR_NOT_FOUND);
+    free(cert);
+}
+
 /* The hook's state: the fixture, and the record it wrote between the plan and the commit. */
 static fx *hook_fx;
 static cu_id hook_billing;
@@ -445,6 +540,7 @@ int main(void)
         T(test_P_RET_5_held_subject_is_not_erased),
         T(test_P_DSR_4_restart_midway_finishes_and_keeps),
         T(test_P_RET_4_record_written_between_plan_and_commit_is_kept),
+        T(test_P_DSR_1_P_RET_4_later_access_shows_only_what_was_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -319,6 +319,81 @@ static void test_P_DSR_1_P_DSR_2_P_DSR_4_answers_over_https(void **state)
          "/v1/tenants/%s/records/%s", A.id, A.contact);
 }
 
+/* The certificate member of a request's JSON, up to the member after it, copied into out. */
+static void certificate_of(const char *body, char *out, size_t cap)
+{
+    const char *a = strstr(body, "\"certificate\":"),
+               *b = a ? strstr(a, ",\"scrub_pending\"") : NULL;
+
+    if (a == NULL || b == NULL || (size_t)(b - a) >= cap)
+        fail_msg("no certificate in %s", body);
+    memcpy(out, a, (size_t)(b - a));
+    out[b - a] = '\0';
+}
+
+/* Files an administrator's request of type for subject, acknowledges it; its id in id. */
+static void admin_request(const char *type, const char *subject, char id[SRV_ID])
+{
+    char body[160];
+
+    snprintf(body, sizeof(body), "{\"type\":\"%s\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
+             type, subject);
+    call(201, NULL, A.admin, NULL, body, id, NULL, "POST", "/v1/tenants/%s/requests", A.id);
+    call(200, NULL, A.admin, NULL, NULL, NULL, NULL, "POST",
+         "/v1/tenants/%s/requests/%s/acknowledge", A.id, id);
+}
+
+/* Issue 10: the erasure's certificate is stored with it, so reading the erase request gives
+ * the same certificate as its completion did (P-DSR-4); and a later access request of the
+ * erased subject shows only what SCM's policy keeps (the billing record for legal compliance)
+ * and the erasure; a subject whose erasure kept nothing is not found (P-DSR-1, P-RET-4). */
+static void test_P_DSR_4_P_RET_4_certificate_read_again_and_kept_records_answered(void **state)
+{
+    char grace[SRV_ID], hedy[SRV_ID], id[SRV_ID], body[256], c1[16384], c2[16384];
+    srv_resp r;
+
+    (void)state;
+    call(201, NULL, A.agent, "provide_service", "{\"external_id\":\"grace\"}", grace, NULL, "POST",
+         "/v1/tenants/%s/subjects", A.id);
+    snprintf(body, sizeof(body),
+             "{\"subject_id\":\"%s\",\"data\":{\"invoice_number\":\"INV-H-1\",\"amount\":\"7\"}}",
+             grace);
+    call(201, NULL, A.agent, "payments", body, NULL, NULL, "POST",
+         "/v1/tenants/%s/collections/billing_records/records", A.id);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Grace H\"}}", grace);
+    call(201, NULL, A.agent, "provide_service", body, NULL, NULL, "POST",
+         "/v1/tenants/%s/collections/contacts/records", A.id);
+    admin_request("erase", grace, id);
+    call(200, NULL, A.admin, NULL, "{}", NULL, &r, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    certificate_of(r.body, c1, sizeof(c1));
+    srv_resp_free(&r);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests/%s", A.id, id);
+    certificate_of(r.body, c2, sizeof(c2));
+    assert_string_equal(c1, c2);
+    assert_non_null(strstr(r.body, "\"scrub_pending\":false"));
+    srv_resp_free(&r);
+    /* The later access request: the kept billing record and the erasure, nothing else. */
+    admin_request("access", grace, id);
+    call(200, NULL, A.agent, NULL, NULL, NULL, &r, "GET",
+         "/v1/tenants/%s/requests/%s/export?format=json", A.id, id);
+    assert_non_null(strstr(r.body, "INV-H-1"));
+    assert_non_null(strstr(r.body, "\"basis\":\"legal_obligation\""));
+    assert_non_null(strstr(r.body, "\"erasure\":{"));
+    assert_null(strstr(r.body, "Grace H"));
+    assert_null(strstr(r.body, "\"grace\""));
+    srv_resp_free(&r);
+    /* Nothing kept: the subject is not found, as before. */
+    call(201, NULL, A.agent, "provide_service", "{\"external_id\":\"hedy\"}", hedy, NULL, "POST",
+         "/v1/tenants/%s/subjects", A.id);
+    admin_request("erase", hedy, id);
+    call(200, NULL, A.admin, NULL, "{}", NULL, NULL, "POST", "/v1/tenants/%s/requests/%s/complete",
+         A.id, id);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", hedy);
+    call(404, NULL, A.admin, NULL, body, NULL, NULL, "POST", "/v1/tenants/%s/requests", A.id);
+}
+
 static void test_P_DSR_8_processor_request_waits_for_the_controller(void **state)
 {
     char id[SRV_ID], token[80], body[160];
@@ -367,6 +442,8 @@ static void test_P_DSR_7_metrics_count_requests_per_tenant(void **state)
     assert_non_null(strstr(r.body, line));
     snprintf(line, sizeof(line), "custos_dsr_requests_due_soon{tenant=\"%s\"} ", P.id);
     assert_non_null(strstr(r.body, line));
+    /* P-DSR-4: no erasure's scrub is owed (none is held back by an export). */
+    assert_non_null(strstr(r.body, "\ncustos_erasure_scrub_pending 0\n"));
     srv_resp_free(&r);
 }
 
@@ -379,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_P_DSR_5_restriction_request_takes_effect_at_once),
         cmocka_unit_test(test_P_DSR_8_processor_request_waits_for_the_controller),
         cmocka_unit_test(test_P_DSR_7_metrics_count_requests_per_tenant),
+        cmocka_unit_test(test_P_DSR_4_P_RET_4_certificate_read_again_and_kept_records_answered),
         cmocka_unit_test(test_P_DSR_1_P_DSR_2_P_DSR_4_answers_over_https),
     };
 

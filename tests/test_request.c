@@ -685,6 +685,17 @@ static void test_P_DSR_4_certificate_survives_a_crash_after_the_erasure(void **s
     assert_int_equal(th_crash_at("erase.key_destroyed", child_complete, &a), 70);
     f->v = th_reopen(f->data);
     assert_int_equal(get(f, f->t, r).state, CU_REQ_ACKNOWLEDGED); /* not completed */
+    /* The erasure under way is finished only under a request of this subject: another
+     * subject's request names no right over it (before, subject_access skipped the check). */
+    {
+        cu_id bob = subject(f, f->t, "bob-x", NULL);
+        cu_ctx other = {.actor = "key:7",
+                        .purpose = CU_PURPOSE_SUBJECT_ACCESS,
+                        .dsr_request = admin_request(f, f->t, CU_REQ_ERASE, bob, NULL, 1)};
+        assert_int_equal(cu_subject_erase_certified(f->v, &other, f->t, s, &cert, &err),
+                         CU_ERR_PURPOSE_DENIED);
+        assert_null(cert);
+    }
     assert_int_equal(cu_request_certificate(f->v, NULL, f->t, r, &read, &err), CU_OK);
     assert_int_equal(cu_request_complete_certified(f->v, NULL, f->t, r, NULL, &cert, &err), CU_OK);
     assert_non_null(cert);

@@ -648,9 +648,8 @@ static void test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after(vo
     assert_true(n > 32);
     assert_true(in_files(f, key, n)); /* the search works */
     assert_int_equal(cu_vault_erase_start(f->v, &err), CU_OK);
-    assert_int_equal(cu_subject_export_open(f->v, &c, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x,
-                                            &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_subject_export_open(f->v, &c, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x, &err), CU_OK);
     assert_int_equal(cu_subject_export_read(x, buf, sizeof(buf), &got, &err), CU_OK);
     assert_true(got > 0);
     /* The erasure of bob, while ada's export is open: done, certified, its scrub pending. */
@@ -659,8 +658,7 @@ static void test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after(vo
     assert_true(cu_vault_scrub_pending(f->v));
     assert_true(in_files(f, key, n)); /* not scrubbed yet: the export's snapshot holds it */
     /* The certificate is the one stored in the erasure's transaction. */
-    assert_int_equal(cu_store_erasure_certificate(f->v->store, f->a, f->bob, &stored, &err),
-                     CU_OK);
+    assert_int_equal(cu_store_erasure_certificate(f->v->store, f->a, f->bob, &stored, &err), CU_OK);
     assert_string_equal(stored, cert);
     /* The export reads on, whole. */
     while (cu_subject_export_read(x, buf, sizeof(buf), &got, &err) == CU_OK && got > 0)

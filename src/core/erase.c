@@ -16,6 +16,7 @@
  * (CU_ERR_NOT_FOUND once the subject has left the queue), so one entry records it.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "cache_int.h"
 #include "erase_int.h"
+#include "json.h"
 #include "util.h"
 
 /* Erasures listed per store read. */
@@ -93,10 +95,12 @@ static cu_rc erase_one(cu_vault *v, const cu_ctx *ctx, const cu_store_erasure *e
                     "subject:%llu", (unsigned long long)e->subject_id);
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK)
         report_add(rep, 1, left);
-    /* No file keeps the retained key once its erasure ends, nor the cache. */
+    /* No file keeps the retained key once its erasure ends, nor the cache: a scrub owed, run
+     * now or, while an export holds its snapshot, by the erasure thread (P-DSR-4). */
     if (rc == CU_OK && e->kept) {
         cu_cache_forget_tenant(v, e->tenant_id);
-        rc = cu_store_checkpoint(v->store, err);
+        cu_erase_scrub_owe(v);
+        (void)cu_erase_scrub(v, NULL);
     }
     return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
 }
@@ -173,6 +177,49 @@ cu_rc cu_erase_queued(cu_vault *v, cu_id tenant, cu_id subject, int *queued, cu_
     cu_store_erasure e;
 
     return queue_entry(v, tenant, subject, &e, queued, err);
+}
+
+/* Whether one of the records a certificate lists as kept is still held, retained, the
+ * subject's (the sweep deletes each at its date). */
+static int kept_remains(cu_vault *v, cu_id tenant, cu_id subject, const cJSON *kept)
+{
+    const cJSON *line, *id;
+
+    for (line = kept->child; line != NULL; line = line->next)
+        cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(line, "record_ids"))
+        {
+            cu_store_record row = {0};
+            unsigned long long rid = 0;
+            int held;
+            if (!cJSON_IsString(id) || sscanf(id->valuestring, "%llu", &rid) != 1)
+                continue;
+            held = cu_store_record_get(v->store, tenant, (cu_id)rid, &row, NULL) == CU_OK &&
+                   row.retained && row.subject_id == subject;
+            cu_store_record_cleanup(&row);
+            if (held)
+                return 1;
+        }
+    return 0;
+}
+
+cu_rc cu_erase_kept_certificate(cu_vault *v, cu_id tenant, cu_id subject, cJSON **out, cu_err *err)
+{
+    const cJSON *kept;
+    char *text = NULL;
+    cJSON *o = NULL;
+
+    *out = NULL;
+    if (subject != 0 &&
+        cu_store_erasure_certificate(v->store, tenant, subject, &text, NULL) == CU_OK &&
+        cu_json_parse(text, strlen(text), &o, NULL, NULL) == CU_OK &&
+        cJSON_IsArray(kept = cJSON_GetObjectItemCaseSensitive(o, "kept")) &&
+        kept_remains(v, tenant, subject, kept)) {
+        *out = o;
+        o = NULL;
+    }
+    cJSON_Delete(o);
+    free(text);
+    return *out != NULL ? CU_OK : cu_err_set(err, CU_ERR_NOT_FOUND, "no such subject");
 }
 
 static void wake(struct cu_eraser *e)
@@ -292,6 +339,9 @@ cu_rc cu_vault_erase_start(cu_vault *v, cu_err *err)
 
     if (v->eraser != NULL)
         return CU_OK;
+    /* What a stop left (a crash, a scrub pending at the stop) is found at start: the first pass
+     * scrubs whatever the WAL holds, and the scrub is pending until it did. */
+    cu_erase_scrub_owe(v);
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&e->m, NULL);

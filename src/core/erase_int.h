@@ -13,6 +13,12 @@
 cu_rc cu_erase_subject(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
 /* Whether the erasure of the subject is queued: its key destroyed, its rows not all gone. */
 cu_rc cu_erase_queued(cu_vault *v, cu_id tenant, cu_id subject, int *queued, cu_err *err);
+/* P-DSR-1, P-RET-4: the parsed certificate (caller deletes *out) of a subject erased under
+ * legal retention of whose kept records one at least remains (the certificate names them);
+ * CU_ERR_NOT_FOUND for any other subject: a live one, one never known, one whose
+ * erasure kept nothing or whose kept records the sweep deleted. */
+cu_rc cu_erase_kept_certificate(cu_vault *v, cu_id tenant, cu_id subject, cJSON **out,
+                                 cu_err *err);
 /* An erasure committed: its truncating checkpoint (the scrub) is owed (P-DSR-4). */
 void cu_erase_scrub_owe(cu_vault *v);
 /* Runs the truncating checkpoint, waiting briefly for readers; CU_OK: every scrub owed before

@@ -31,6 +31,7 @@
 #include "policy_cache_int.h"
 #include "purpose_int.h"
 #include "record_int.h"
+#include "erase_int.h"
 #include "subject_export_int.h"
 #include "subject_int.h"
 #include "util.h"
@@ -440,24 +441,37 @@ void cu_subject_export_free(cu_subject_export *x)
     free(x);
 }
 
-cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                             cu_subject_export_format format, cu_subject_export **out, cu_err *err)
+/* P-DSR-1, P-RET-4 (issue 10): a subject erased under legal retention, whose kept records
+ * remain, is exported too: its kept records and its erasure (subject_export_kept.c). The same
+ * checks but the subject's presence: the purpose names the subject (its request). *cert gets
+ * its erasure's certificate; CU_ERR_NOT_FOUND as for a subject never known otherwise. */
+static cu_rc sx_kept_allowed(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                             cu_gate *g, cJSON **cert, cu_err *err)
 {
-    cu_subject_export *x = NULL;
-    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX, .u.audit_index.tenant_id = tenant};
-    cu_store_tenant st;
-    cu_audit_in a;
-    cu_gate g;
     cu_rc rc;
 
-    *out = NULL;
-    if (format != CU_SUBJECT_EXPORT_JSON && format != CU_SUBJECT_EXPORT_CSV_ZIP)
-        return cu_err_set(err, CU_ERR_INVALID, "unknown export format %d", (int)format);
-    if ((rc = sx_allowed(v, ctx, tenant, subject, &g, err)) != CU_OK ||
-        (rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK)
+    if ((rc = cu_erase_kept_certificate(v, tenant, subject, cert, err)) != CU_OK)
         return rc;
-    if ((x = calloc(1, sizeof(*x))) == NULL)
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    rc = cu_preamble(v, ctx,
+                     &(cu_access){.tenant = tenant,
+                                  .use = CU_TENANT_USE_READ,
+                                  .purpose = CU_PURPOSE_READ,
+                                  .purpose_subject = subject},
+                     g, err);
+    if (rc != CU_OK) {
+        cJSON_Delete(*cert);
+        *cert = NULL;
+    }
+    return rc;
+}
+
+static cu_subject_export *sx_new(cu_vault *v, cu_id tenant, cu_id subject,
+                                 cu_subject_export_format format)
+{
+    cu_subject_export *x = calloc(1, sizeof(*x));
+
+    if (x == NULL)
+        return NULL;
     x->v = v;
     x->tenant = tenant;
     x->subject = subject;
@@ -465,22 +479,54 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
     x->now = cu_clock_now();
     x->phase = P_RECORDS;
     x->csv = (cu_csv){.sink = csv_sink, .arg = x};
+    return x;
+}
+
+cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                             cu_subject_export_format format, cu_subject_export **out, cu_err *err)
+{
+    cu_subject_export *x = NULL;
+    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX, .u.audit_index.tenant_id = tenant};
+    cu_store_tenant st;
+    cJSON *kept = NULL;
+    cu_audit_in a;
+    cu_gate g;
+    cu_rc rc;
+
+    *out = NULL;
+    if (format != CU_SUBJECT_EXPORT_JSON && format != CU_SUBJECT_EXPORT_CSV_ZIP)
+        return cu_err_set(err, CU_ERR_INVALID, "unknown export format %d", (int)format);
+    if ((rc = sx_allowed(v, ctx, tenant, subject, &g, err)) == CU_ERR_NOT_FOUND) {
+        if (err != NULL) /* no error left behind if the kept answer opens */
+            memset(err, 0, sizeof(*err));
+        rc = sx_kept_allowed(v, ctx, tenant, subject, &g, &kept, err);
+    }
+    if (rc != CU_OK || (rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK ||
+        (x = sx_new(v, tenant, subject, format)) == NULL) {
+        cJSON_Delete(kept);
+        return rc != CU_OK ? rc : cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
     if ((rc = cu_gate_policy(v, &g, &x->policy, err)) == CU_ERR_NOT_FOUND)
         rc = CU_OK;
     /* The subject index catches up with the log (derived data: no entry of its own); what is
      * appended after it, the export's own entry among them, the read finds past its mark. */
-    if (rc == CU_OK)
+    if (rc == CU_OK && kept == NULL)
         rc = cu_store_apply(v->store, &idx, 1, err);
     /* P-AUD-3: on record before the first byte exists; then the snapshot, which sees it. */
     cu_audit_in_set(&a, tenant, "subject.export", "subject:%llu", (unsigned long long)subject);
     if (rc == CU_OK)
         rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
-    if (rc == CU_OK)
+    if (rc == CU_OK && kept == NULL)
         rc = cu_store_snapshot(v->store, &x->snap, err);
     if (rc == CU_OK && format == CU_SUBJECT_EXPORT_CSV_ZIP)
         rc = cu_zip_open(zip_sink, x, &x->zip, err);
-    if (rc == CU_OK && (rc = sx_begin(x, st.name, g.policy_version)) != CU_OK && err != NULL)
-        *err = x->err;
+    if (rc == CU_OK) {
+        rc = kept != NULL ? sx_kept_begin(x, kept) : sx_begin(x, st.name, g.policy_version);
+        kept = NULL;
+        if (rc != CU_OK && err != NULL)
+            *err = x->err;
+    }
+    cJSON_Delete(kept);
     if (rc != CU_OK) {
         cu_subject_export_free(x);
         return rc;

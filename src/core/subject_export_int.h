@@ -58,6 +58,11 @@ struct cu_subject_export {
     cu_err err;
 };
 
+/* subject_export_kept.c: the answer for a subject erased under legal retention (P-RET-4): its
+ * kept records and its erasure's certificate cert (taken, deleted whatever happens), made
+ * whole; the phase becomes P_DONE. */
+cu_rc sx_kept_begin(cu_subject_export *x, cJSON *cert);
+
 /* subject_export.c: the bytes. Each returns CU_OK or an error with x->err set. */
 cu_rc sx_nomem(cu_subject_export *x);
 /* Appends text: to the reader's bytes (JSON), or to the zip entry's text (CSV). */

@@ -257,6 +257,11 @@ static void render_dsr(mbuf *m, cu_vault *v)
            "# TYPE custos_dsr_requests_overdue gauge\n"
            "# HELP custos_dsr_requests_due_soon Open data-subject requests due within 3 days.\n"
            "# TYPE custos_dsr_requests_due_soon gauge\n");
+    /* P-DSR-4: 1 while an erasure's scrub (its truncating checkpoint) is owed (docs/dsr.md). */
+    out(m,
+        "# HELP custos_erasure_scrub_pending Whether an erasure's truncating checkpoint is owed.\n"
+        "# TYPE custos_erasure_scrub_pending gauge\ncustos_erasure_scrub_pending %d\n",
+        cu_vault_scrub_pending(v));
     for (size_t i = 0; i < n; i++) {
         char id[CU_ID_STRLEN];
         size_t open = 0, soon = 0, over = 0;

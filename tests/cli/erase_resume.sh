@@ -64,8 +64,16 @@ wait "$pid" || fail "server exit status"
     fail "the server's deletion is on record"
 
 # A whole erasure from the CLI: answered, and no row left when it exits.
-"$CUSTOS" subject erase --purpose support --tenant "$T" "$K" | grep -q '"erased":[[:space:]]*true' || fail "erase"
+first=$("$CUSTOS" subject erase --purpose support --tenant "$T" "$K") || fail "erase"
+printf '%s' "$first" | grep -q '"erased":[[:space:]]*true' || fail "erase"
 [ "$(rows "SELECT count(*) FROM records")" -eq 0 ] || fail "records left by the CLI"
 [ "$(rows "SELECT count(*) FROM erasures")" -eq 0 ] || fail "queued after the CLI"
-expect_exit 3 "$CUSTOS" subject erase --purpose support --tenant "$T" "$K"
+# Erased again: the certificate stored with the erasure, the same (issue 10); nothing more is
+# deleted or recorded. A subject never known is not found.
+again=$("$CUSTOS" subject erase --purpose support --tenant "$T" "$K") || fail "erase again"
+[ -n "$again" ] && printf '%s' "$again" | grep -q '"erased":[[:space:]]*true' || fail "erase again: no answer"
+[ "$first" = "$again" ] || fail "erase again: another certificate"
+[ "$(rows "SELECT count(*) FROM audit_log WHERE action = 'subject.erase_rows' AND object = 'subject:$K'")" -eq 1 ] ||
+    fail "erase again recorded a deletion"
+expect_exit 3 "$CUSTOS" subject erase --purpose support --tenant "$T" 12345
 echo "erase_resume ok"
