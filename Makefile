@@ -115,11 +115,13 @@ build/bench/%: bench/%.c libcustos.a
 # Every benchmark; bench/http.sh also runs build/bench/bench_sqlite_commit, its baseline.
 bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
 		build/bench/bench_erase build/bench/bench_sqlite_commit build/bench/bench_export \
+		build/bench/bench_audit_file \
 		build/bench/bench_bytes build/bench/bench_subject_export build/bench/bench_backup custos
 	build/bench/bench_core
 	build/bench/bench_bytes
 	build/bench/bench_subject_export
 	build/bench/bench_audit
+	build/bench/bench_audit_file
 	build/bench/bench_policy
 	build/bench/bench_erase
 	build/bench/bench_backup

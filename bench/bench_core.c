@@ -7,8 +7,15 @@
  * blind index, one transaction) and cu_record_get (unwrap keys, open, merge, print). Results are
  * ratios to the baseline of the same run, since the machines are noisy.
  *
+ * Then one request's reads in one read scope (issue 17, item 3): two threads open records
+ * (cu_record_read: the preamble's tenant read, the record and its fields, keys from the cache)
+ * while a third commits writes, each read bracketed by cu_vault_read_begin/end or not, in
+ * interleaved turns; the ratio scoped/unscoped.
+ *
  * usage: bench_core [N]   (default 2000 writes, 20000 reads)
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "custos.h"
+#include "record_int.h" /* cu_record_read: a record's reads without the audit's commit */
 
 static double now(void)
 {
@@ -90,6 +98,78 @@ static double sqlite_baseline(const char *dir, int writes, int reads, double *re
     return writes / wsecs;
 }
 
+typedef struct scoped {
+    cu_vault *v;
+    cu_id tenant, subject, *ids;
+    int nids;
+    atomic_int stop, scope; /* scope: bracket each read in a read scope */
+    atomic_long reads;
+    const char *doc;
+} scoped;
+
+static void *scoped_reader(void *arg)
+{
+    scoped *b = arg;
+    cu_err err = {0};
+
+    for (unsigned i = 0; !atomic_load(&b->stop); i++) {
+        cu_record r;
+        int sc = atomic_load(&b->scope);
+        if (sc)
+            cu_vault_read_begin(b->v);
+        if (cu_record_read(b->v, b->tenant, b->ids[i % (unsigned)b->nids], &r, &err) != CU_OK)
+            die("read", &err);
+        if (sc)
+            cu_vault_read_end(b->v);
+        cu_record_cleanup(&r);
+        atomic_fetch_add(&b->reads, 1);
+    }
+    return NULL;
+}
+
+static void *scoped_writer(void *arg)
+{
+    scoped *b = arg;
+    cu_err err = {0};
+    cu_id id;
+
+    while (!atomic_load(&b->stop))
+        if (cu_record_put(b->v, NULL, b->tenant, "employees", b->subject, b->doc, strlen(b->doc),
+                          &id, &err) != CU_OK)
+            die("put", &err);
+    return NULL;
+}
+
+/* Reads with and without a scope per read, in 8 interleaved turns of 0.5 s, commits going on. */
+static void read_scope_bench(scoped *b)
+{
+    pthread_t rd[2], wr;
+    double t[2] = {0};
+    long n[2] = {0};
+
+    pthread_create(&wr, NULL, scoped_writer, b);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&rd[i], NULL, scoped_reader, b);
+    for (int turn = 0; turn < 16; turn++) {
+        int sc = turn % 2;
+        long r0;
+        double t0;
+        atomic_store(&b->scope, sc);
+        usleep(20000); /* the readers' current reads finish in the new mode */
+        r0 = atomic_load(&b->reads);
+        t0 = now();
+        usleep(500000);
+        n[sc] += atomic_load(&b->reads) - r0;
+        t[sc] += now() - t0;
+    }
+    atomic_store(&b->stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(rd[i], NULL);
+    pthread_join(wr, NULL);
+    report("record reads, each its own reads", (int)n[0], t[0], 0);
+    report("record reads, one read scope each", (int)n[1], t[1], n[0] / t[0]);
+}
+
 int main(int argc, char **argv)
 {
     int writes = argc > 1 ? atoi(argv[1]) : 2000, reads = writes * 10;
@@ -139,6 +219,8 @@ int main(int argc, char **argv)
     }
     secs = now() - t0;
     report("cu_record_get (opened, merged)", reads, secs, base_r);
+    read_scope_bench(&(scoped){.v = v, .tenant = t.id, .subject = s, .ids = ids, .nids = writes,
+                               .doc = doc});
     free(ids);
     cu_vault_close(v);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -28,6 +28,7 @@
 #   CUSTOS_BENCH_CONNECTIONS  wrk connections, kept alive (default 32)
 #   CUSTOS_BENCH_SERVER_THREADS  server worker threads (default: the server's own default)
 #   CUSTOS_BENCH_NAIVE        0 skips the naive server (default 1)
+#   CUSTOS_BENCH_BIN          the custos binary to run (default ./custos: a build to compare)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -62,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Private copies, so that a rebuild during the run changes nothing.
-cp ./custos "$TMP/custos"
+cp "${CUSTOS_BENCH_BIN:-./custos}" "$TMP/custos"
 cp build/bench/bench_sqlite_commit "$TMP/bench_sqlite_commit"
 
 # start NAME [VAR=value]: starts a server on $TMP/NAME with that environment; sets PID, BASE,
@@ -170,23 +171,32 @@ function done(summary, latency, requests)
 end
 EOF
 
+# cpu_ticks: the server's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
 # run NAME METHOD PATH [BODY AUTH PURPOSE]: one wrk run; appends
-# "NAME rps p50 p99 n bad err group_size commit_ms busy" for the run: requests per group
-# commit, mean time of one transaction, and the share of the run the store spent committing.
+# "NAME rps p50 p99 n bad err group_size commit_ms busy cpu_ms" for the run: requests per
+# group commit, mean time of one transaction, the share of the run the store spent committing,
+# and the server's CPU time per request (all its threads: what the request costs the cores).
 run() {
     name=$1
     before=$(counters)
+    cpu0=$(cpu_ticks)
     BENCH_METHOD=$2 BENCH_BODY=${4:-} BENCH_AUTH=${5:-} BENCH_PURPOSE=${6:-} \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s \
         -s "$TMP/bench.lua" "$BASE$3" >"$TMP/wrk-$name.txt" 2>&1 ||
         { cat "$TMP/wrk-$name.txt" >&2; exit 1; }
+    cpu1=$(cpu_ticks)
     after=$(counters)
     line=$(sed -n 's/^RESULT //p' "$TMP/wrk-$name.txt")
     [ -n "$line" ] || { cat "$TMP/wrk-$name.txt" >&2; exit 1; }
     commit=$(echo "$before $after" | awk -v d="$DURATION" '{
         g = $4 - $1; r = $5 - $2; s = $6 - $3
         printf "%.1f %.2f %.0f", (g > 0 ? r / g : 0), (g > 0 ? s / g * 1000 : 0), s / d * 100 }')
-    echo "$name $line $commit" >>"$TMP/results"
+    cpu=$(echo "$line" | awk -v t="$((cpu1 - cpu0))" -v hz="$CLK_TCK" \
+        '{ printf "%.3f", ($4 > 0 ? t / hz * 1000 / $4 : 0) }')
+    echo "$name $line $commit $cpu" >>"$TMP/results"
 }
 
 MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -230,22 +240,23 @@ awk -v bare="$BARE" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
         target = $1 == "get_record" ? 0.5 : $1 == "post_record" ? 0.3 : 0
         verdict = target == 0 ? "" : sprintf("%.1f: %s", target,
                                              $2 / base_rps >= target ? "met" : "MISSED")
-        rows[NR] = sprintf("%-22s %8.0f %7.2f %7.2f %7.2f %6.1f %6.1f %6d %6s %7s %5s  %s",
+        rows[NR] = sprintf("%-22s %8.0f %7.2f %7.2f %7.2f %6.1f %6.1f %6d %6s %7s %5s %6.3f  %s",
                            label, $2, $3, $4, $2 / base_rps, $3 / base_p50, $4 / base_p99,
                            $6 + $7, $1 == "healthz" ? "-" : $8, $1 == "healthz" ? "-" : $9,
-                           $1 == "healthz" ? "-" : $10 "%", verdict)
+                           $1 == "healthz" ? "-" : $10 "%", $11, verdict)
     }
     END {
-        printf "%-22s %8s %7s %7s %7s %6s %6s %6s %6s %7s %5s  %s\n", "", "req/s", "p50 ms",
+        printf "%-22s %8s %7s %7s %7s %6s %6s %6s %6s %7s %5s %6s  %s\n", "", "req/s", "p50 ms",
                "p99 ms", "req/s x", "p50 x", "p99 x", "errors", "group", "txn ms", "busy",
-               "target x"
+               "cpu ms", "target x"
         for (i = 1; i <= NR; i++) print rows[i]
         print ""
         print "x: ratio to GET /healthz in this run; errors: non-2xx answers and socket errors;"
         print "group: requests per group commit (1.0 on the naive server, CUSTOS_COMMIT_GROUP_MAX=1:"
         print "one transaction and one fsync per request); txn ms: mean time of one store"
         print "transaction, fsync included; busy: share of the run the one writer"
-        print "connection of the store spent in them (at 100% no group can commit sooner)"
+        print "connection of the store spent in them (at 100% no group can commit sooner);"
+        print "cpu ms: CPU time of the server process (all threads) per request"
         print ""
         printf "bare SQLite, one 420-byte row per transaction (synchronous=FULL): %.0f rows/s\n", bare
         verdict = write_rps / bare >= 4 ? "met" : "MISSED"

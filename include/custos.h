@@ -60,6 +60,14 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err);
 /* Closes the store and wipes every key held in memory. NULL is a no-op. */
 void cu_vault_close(cu_vault *v);
 
+/* One request's reads (issue 17): between cu_vault_read_begin and cu_vault_read_end, every read
+ * the calling thread makes of the vault's store sees one snapshot, in one read transaction
+ * where the store offers it. A commit ends the scope first (its own change is not in the
+ * snapshot); reads after it see the latest state. A second begin, or an end without a scope,
+ * is a no-op. The server brackets each request with them; hold a scope briefly. */
+void cu_vault_read_begin(cu_vault *v);
+void cu_vault_read_end(cu_vault *v);
+
 /* Who is acting and why. Carried by every operation on tenant data so that later layers
  * (audit, purposes) see it; all members may be NULL. Never holds personal values. */
 typedef struct cu_ctx {

@@ -486,10 +486,25 @@ static void enqueue(cu_vault *v, struct cu_commit_req *req)
     }
 }
 
+void cu_vault_read_begin(cu_vault *v)
+{
+    if (v != NULL)
+        cu_store_read_begin(v->store);
+}
+
+void cu_vault_read_end(cu_vault *v)
+{
+    if (v != NULL)
+        cu_store_read_end(v->store);
+}
+
 /* Queues req and returns once it is done: led by itself when no round is running or when the
- * previous leader hands it the lead, else woken by the leader of its group. */
+ * previous leader hands it the lead, else woken by the leader of its group. The caller's read
+ * scope ends first: a leader reading heads, or the caller reading after its commit, must see
+ * the latest state, not the scope's snapshot. */
 static void enqueue_wait(cu_vault *v, struct cu_commit_req *req)
 {
+    cu_store_read_end(v->store);
     pthread_cond_init(&req->cond, NULL);
     pthread_mutex_lock(&v->commit_lock);
     enqueue(v, req);
@@ -567,6 +582,7 @@ cu_rc cu_commit_async(cu_vault *v, const cu_ctx *ctx, cu_store_op *ops, size_t n
     struct cu_commit_req *req = NULL;
     cu_rc rc = CU_OK;
 
+    cu_store_read_end(v->store); /* as enqueue_wait: what follows sees the latest state */
     if (naudit > CU_AUDIT_PER_COMMIT)
         rc = cu_err_set(err, CU_ERR_INVALID, "too many audit entries in one commit");
     else if ((req = calloc(1, sizeof(*req) + naudit * sizeof(cu_audit_entry))) == NULL)

@@ -511,8 +511,13 @@ cu_rc cu_export_read(cu_export *x, char *buf, size_t cap, size_t *n, cu_err *err
         if (x->buf != NULL)
             cu_wipe(x->buf, x->len);
         x->pos = x->len = 0;
+        /* One read scope a step: its pages on one connection, whose cache stays warm from one
+         * step to the next while nothing commits (issue 17: the pool's readers in turn each
+         * read the records' pages again). */
+        cu_vault_read_begin(x->v);
         if (x->phase != X_DONE && (rc = step(x, &x->err)) != CU_OK)
             x->failed = rc; /* what was made before the error goes out first */
+        cu_vault_read_end(x->v);
     }
     take = x->len - x->pos < cap ? x->len - x->pos : cap;
     if (take > 0) {

@@ -564,7 +564,7 @@ static int parse_body(http_req *r)
     return 0;
 }
 
-void http_dispatch(http_req *r)
+static void dispatch(http_req *r)
 {
     if ((r->route = route(r)) == NULL)
         return;
@@ -594,6 +594,15 @@ void http_dispatch(http_req *r)
             r->ctx.flags |= CU_CTX_GPC;
     }
     r->route->fn(r);
+}
+
+/* One read scope for the request's reads (issue 17): the credential's, the tenant's, the
+ * handler's, up to its commit, which ends it (cu_vault_read_begin). */
+void http_dispatch(http_req *r)
+{
+    cu_vault_read_begin(r->v);
+    dispatch(r);
+    cu_vault_read_end(r->v);
     if (r->pending != NULL && r->conn == NULL) /* no connection to suspend: wait */
         http_pending_wait(r);
 }

@@ -9,13 +9,16 @@
  * (sqlite_coord.c) from open to close: one process per SQLite data directory. Its writer
  * never checkpoints the WAL inside a commit: a thread of the pool does (sqlite_ckpt.c).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sqlite_int.h"
 #include "util.h"
 
 #define NREADERS 8
+#define NSCOPES 16 /* read scopes at once: the server's worker threads, and some */
 
 typedef struct pool {
     cu_store base; /* must be first */
@@ -24,13 +27,92 @@ typedef struct pool {
     atomic_uint next;
     int lock_fd;   /* the data directory's flock, or -1 */
     sq_ckpt *ckpt; /* the WAL checkpoint thread, or NULL */
+    char *path;    /* the database, for the scope connections */
+    pthread_mutex_t sc_lock; /* guards sc and sc_busy */
+    cu_store *sc[NSCOPES];   /* the scope connections, NULL until first used */
+    int sc_busy[NSCOPES];
 } pool;
+
+/* The calling thread's scope: its pool and connection (p NULL: none). */
+static _Thread_local struct {
+    pool *p;
+    int slot;
+} tls_scope;
 
 static cu_store *rd(cu_store *base)
 {
     pool *p = (pool *)base;
 
+    if (tls_scope.p == p)
+        return p->sc[tls_scope.slot];
     return p->r[atomic_fetch_add(&p->next, 1) % NREADERS];
+}
+
+/* Starts the read transaction of c; its reads then open and end none of their own. */
+static int scope_start(sqlite_store *c)
+{
+    cu_err ignored;
+    int ok;
+
+    pthread_mutex_lock(&c->lock);
+    sq_txn_abort(c); /* one an earlier failure left */
+    ok = sq_run(c, sq_stmt(c, S_BEGIN_READ), &ignored, "begin a read scope") == CU_OK;
+    c->snapshot = ok;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+static void scope_stop(sqlite_store *c)
+{
+    cu_err ignored;
+
+    pthread_mutex_lock(&c->lock);
+    c->snapshot = 0;
+    if (sq_run(c, sq_stmt(c, S_COMMIT), &ignored, "end a read scope") != CU_OK)
+        sq_txn_abort(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void p_read_begin(cu_store *base)
+{
+    pool *p = (pool *)base;
+    int slot = -1;
+    cu_err ignored;
+
+    if (tls_scope.p != NULL || p->path == NULL)
+        return; /* one scope per thread */
+    pthread_mutex_lock(&p->sc_lock);
+    for (int i = 0; i < NSCOPES; i++)
+        if (!p->sc_busy[i] && (slot < 0 || (p->sc[slot] == NULL && p->sc[i] != NULL)))
+            slot = i; /* a free one, an open one if any */
+    if (slot >= 0)
+        p->sc_busy[slot] = 1;
+    pthread_mutex_unlock(&p->sc_lock);
+    if (slot < 0)
+        return;
+    if ((p->sc[slot] != NULL ||
+         cu_store_sqlite_open_reader(p->path, &p->sc[slot], &ignored) == CU_OK) &&
+        scope_start((sqlite_store *)p->sc[slot])) {
+        tls_scope.p = p;
+        tls_scope.slot = slot;
+        return;
+    }
+    pthread_mutex_lock(&p->sc_lock);
+    p->sc_busy[slot] = 0;
+    pthread_mutex_unlock(&p->sc_lock);
+}
+
+static void p_read_end(cu_store *base)
+{
+    pool *p = (pool *)base;
+
+    if (tls_scope.p != p)
+        return;
+    scope_stop((sqlite_store *)p->sc[tls_scope.slot]);
+    pthread_mutex_lock(&p->sc_lock);
+    p->sc_busy[tls_scope.slot] = 0;
+    pthread_mutex_unlock(&p->sc_lock);
+    tls_scope.p = NULL;
 }
 
 static cu_store *wr(cu_store *base)
@@ -49,6 +131,11 @@ static void p_close(cu_store *base)
     for (size_t i = 0; i < NREADERS; i++)
         if (p->r[i])
             p->r[i]->ops->close(p->r[i]);
+    for (size_t i = 0; i < NSCOPES; i++)
+        if (p->sc[i])
+            p->sc[i]->ops->close(p->sc[i]);
+    pthread_mutex_destroy(&p->sc_lock);
+    free(p->path);
     if (p->w)
         p->w->ops->close(p->w);
     sq_dir_unlock(p->lock_fd); /* after the connections: nobody else writes while they are open */
@@ -242,6 +329,8 @@ const cu_store_ops cu_store_sqlite_pool = {
     .subject_collections = p_subject_collections,
     .record_page_in = p_record_page_in,
     .dump = p_dump,
+    .read_begin = p_read_begin,
+    .read_end = p_read_end,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
@@ -253,6 +342,13 @@ cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     p->base.ops = &cu_store_sqlite_pool;
     p->lock_fd = -1;
+    pthread_mutex_init(&p->sc_lock, NULL);
+    /* A database in memory has nothing to share with another connection: no scopes. */
+    if (strcmp(path, ":memory:") != 0 && (p->path = strdup(path)) == NULL) {
+        pthread_mutex_destroy(&p->sc_lock);
+        free(p);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
     /* The lock before anything touches the database; then the writer: it creates the file and
      * runs the migrations the readers expect. */
     rc = sq_dir_lock(path, &p->lock_fd, err);

@@ -296,6 +296,18 @@ cu_rc cu_store_snapshot(cu_store *s, cu_store **out, cu_err *err)
     return s->ops->snapshot(s, out, err);
 }
 
+void cu_store_read_begin(cu_store *s)
+{
+    if (s != NULL && s->ops->read_begin != NULL)
+        s->ops->read_begin(s);
+}
+
+void cu_store_read_end(cu_store *s)
+{
+    if (s != NULL && s->ops->read_end != NULL)
+        s->ops->read_end(s);
+}
+
 cu_rc cu_store_subject_collections(cu_store *s, cu_id tenant, cu_id subject,
                                    cu_store_collection_count **out, size_t *n, cu_err *err)
 {

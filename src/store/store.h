@@ -684,6 +684,14 @@ typedef struct cu_store_ops {
      * on) to a new file at dest, and the schema version of that state; a backup encrypts it.
      * NULL in a backend that cannot. SQLite: VACUUM INTO from a read-only connection. */
     cu_rc (*dump)(cu_store *s, const char *dest, int *schema_version, cu_err *err);
+    /* A read scope (optional: NULL in a backend without one): from read_begin to read_end,
+     * every read the calling thread makes of s sees one snapshot, the committed state at its
+     * first read, as one read transaction (one request's reads, issue 17). A second begin on
+     * the same thread is a no-op; end without a scope too. Without a free connection the
+     * thread reads as if unscoped. End it before waiting for a commit: its own writes are not
+     * in it (cu_commit does, commit.c). Hold it briefly: a WAL checkpoint cannot pass it. */
+    void (*read_begin)(cu_store *s);
+    void (*read_end)(cu_store *s);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */
@@ -776,6 +784,8 @@ cu_rc cu_store_session_get(cu_store *s, const uint8_t token_hash[32], cu_store_s
 cu_rc cu_store_audit_by_subject(cu_store *s, cu_id tenant, cu_id subject, uint64_t after,
                                 size_t limit, cu_store_access **out, size_t *n, cu_err *err);
 cu_rc cu_store_snapshot(cu_store *s, cu_store **out, cu_err *err);
+void cu_store_read_begin(cu_store *s);
+void cu_store_read_end(cu_store *s);
 cu_rc cu_store_subject_collections(cu_store *s, cu_id tenant, cu_id subject,
                                    cu_store_collection_count **out, size_t *n, cu_err *err);
 cu_rc cu_store_record_page_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
