@@ -95,8 +95,7 @@ static cu_id add_subject(fx *f, const char *ext, const char *email)
  * copy would. */
 static void copy_data(fx *f, const char *name, char out[300])
 {
-    static const char *const files[] = {"custos.db", "custos.db-wal", "custos.db-shm",
-                                        "audit.key"};
+    static const char *const files[] = {"custos.db", "custos.db-wal", "custos.db-shm", "audit.key"};
     char from[600], to[600];
     struct stat st;
 
@@ -269,8 +268,7 @@ static void test_P_ENC_5_a_referenced_master_version_is_never_destroyed(void **s
     /* Still readable, also after a reopen. */
     cu_vault_close(f->v);
     f->v = NULL;
-    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err),
-                     CU_OK);
+    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err), CU_OK);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
 }
 
@@ -310,8 +308,7 @@ static void test_P_ENC_5_retirement_survives_a_crash(void **state)
     cu_clock_set(T0 + 31 * DAY);
     assert_int_equal(th_crash_at("retire.audited", child_retire, &a), 70);
     assert_true(th_file_contains(f->keyfile, "\nkey 1 ", 7));
-    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err),
-                     CU_OK);
+    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err), CU_OK);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
     assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
     assert_int_equal(rr.destroyed, 1);
@@ -349,8 +346,8 @@ static void test_P_RET_3_deletions_make_a_key_epoch_due(void **state)
     assert_int_equal(cu_key_epoch(f->v, &CTX, 3600, &rep, &err), CU_OK);
     assert_true(rep.rotated); /* nothing dates version 1: any age */
     assert_int_equal(epoch_due(f), 0);
-    assert_int_equal(
-        cu_record_put(f->v, NULL, f->tenant, "notes", 0, "{\"a\":1}", 7, &r, &err), CU_OK);
+    assert_int_equal(cu_record_put(f->v, NULL, f->tenant, "notes", 0, "{\"a\":1}", 7, &r, &err),
+                     CU_OK);
     assert_int_equal(epoch_due(f), 0);
     assert_int_equal(cu_record_delete(f->v, NULL, f->tenant, r, &err), CU_OK);
     assert_int_equal(epoch_due(f), 1);
@@ -400,8 +397,8 @@ static void test_P_RET_3_the_window_is_the_longest_backup_window(void **state)
     at = strstr(text, "backup_window: 30d");
     assert_non_null(at);
     memcpy(at, "backup_window: 60d", 18);
-    assert_int_equal(
-        cu_tenant_set_policy(f->v, &CTX, f->tenant, text, len, "scm", NULL, &err), CU_OK);
+    assert_int_equal(cu_tenant_set_policy(f->v, &CTX, f->tenant, text, len, "scm", NULL, &err),
+                     CU_OK);
     free(text);
     assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
     assert_int_equal(cu_key_versions(f->v, &list, &n, &pending, &err), CU_OK);

@@ -136,9 +136,9 @@ static int referenced(uint32_t version, const cu_store_key *keys, size_t n, uint
 
 /* The versions to destroy now, into doomed (room for every version); marks a retired version
  * a crashed rotation left unmarked (*changed). Under the key lock, for writing. */
-static void pick(cu_vault *v, const windows *w, int64_t now, const cu_store_key *keys,
-                 size_t nkeys, uint32_t audit_mv, cu_key_retire_report *rep, uint32_t *doomed,
-                 size_t *ndoomed, int *changed)
+static void pick(cu_vault *v, const windows *w, int64_t now, const cu_store_key *keys, size_t nkeys,
+                 uint32_t audit_mv, cu_key_retire_report *rep, uint32_t *doomed, size_t *ndoomed,
+                 int *changed)
 {
     for (size_t i = 0; i < cu_keyring_count(v->ring); i++) {
         int64_t retired, due;
@@ -280,8 +280,7 @@ cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch
     return rc;
 }
 
-cu_rc cu_key_versions(cu_vault *v, cu_key_version_info **out, size_t *n, int *pending,
-                      cu_err *err)
+cu_rc cu_key_versions(cu_vault *v, cu_key_version_info **out, size_t *n, int *pending, cu_err *err)
 {
     cu_key_version_info *list;
     windows w;
