@@ -95,8 +95,7 @@ static cu_id add_subject(fx *f, const char *ext, const char *email)
  * copy would. */
 static void copy_data(fx *f, const char *name, char out[300])
 {
-    static const char *const files[] = {"custos.db", "custos.db-wal", "custos.db-shm",
-                                        "audit.key"};
+    static const char *const files[] = {"custos.db", "custos.db-wal", "custos.db-shm", "audit.key"};
     char from[600], to[600];
     struct stat st;
 
@@ -269,9 +268,51 @@ static void test_P_ENC_5_a_referenced_master_version_is_never_destroyed(void **s
     /* Still readable, also after a reopen. */
     cu_vault_close(f->v);
     f->v = NULL;
-    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err),
-                     CU_OK);
+    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err), CU_OK);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+}
+
+typedef struct crash_arg {
+    const char *data, *keyfile;
+} crash_arg;
+
+static void child_retire(void *p)
+{
+    crash_arg *a = p;
+    cu_vault_opts o = {.data_dir = a->data, .key_file = a->keyfile};
+    cu_key_retire_report rr;
+    cu_vault *v = NULL;
+    cu_err err = {0};
+
+    if (cu_vault_open(&o, &v, &err) != CU_OK)
+        _exit(3);
+    if (cu_key_retire(v, &CTX, &rr, &err) != CU_OK)
+        _exit(4);
+    cu_vault_close(v);
+}
+
+/* P-ENC-5: a retirement killed after its audit entry, before the key file is rewritten, leaves
+ * the version in the key file and every record readable; the next pass destroys it. */
+static void test_P_ENC_5_retirement_survives_a_crash(void **state)
+{
+    fx *f = *state;
+    cu_id s = add_subject(f, "crm-1", "ada@example.com");
+    crash_arg a = {.data = f->data, .keyfile = f->keyfile};
+    cu_key_retire_report rr;
+    unsigned version = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    cu_vault_close(f->v);
+    f->v = NULL;
+    cu_clock_set(T0 + 31 * DAY);
+    assert_int_equal(th_crash_at("retire.audited", child_retire, &a), 70);
+    assert_true(th_file_contains(f->keyfile, "\nkey 1 ", 7));
+    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err), CU_OK);
+    f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 1);
+    assert_false(th_file_contains(f->keyfile, "\nkey 1 ", 7));
 }
 
 static int epoch_due(fx *f)
@@ -305,8 +346,8 @@ static void test_P_RET_3_deletions_make_a_key_epoch_due(void **state)
     assert_int_equal(cu_key_epoch(f->v, &CTX, 3600, &rep, &err), CU_OK);
     assert_true(rep.rotated); /* nothing dates version 1: any age */
     assert_int_equal(epoch_due(f), 0);
-    assert_int_equal(
-        cu_record_put(f->v, NULL, f->tenant, "notes", 0, "{\"a\":1}", 7, &r, &err), CU_OK);
+    assert_int_equal(cu_record_put(f->v, NULL, f->tenant, "notes", 0, "{\"a\":1}", 7, &r, &err),
+                     CU_OK);
     assert_int_equal(epoch_due(f), 0);
     assert_int_equal(cu_record_delete(f->v, NULL, f->tenant, r, &err), CU_OK);
     assert_int_equal(epoch_due(f), 1);
@@ -318,6 +359,25 @@ static void test_P_RET_3_deletions_make_a_key_epoch_due(void **state)
     assert_true(rep.rotated);
     assert_int_equal(rep.version, 3);
     assert_int_equal(rep.retire.retained, 2);
+}
+
+/* A vault from before key epochs (schema 16, no triggers) may have erased already: once
+ * upgraded, an epoch is due; a new vault starts without one (above). */
+static void test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due(void **state)
+{
+    fx *f = *state;
+    cu_err err = {0};
+
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(th_sql(f->data, "DROP TRIGGER epoch_key_deleted; DROP TRIGGER"
+                                     " epoch_record_deleted; DROP TRIGGER epoch_record_anonymized;"
+                                     " DROP TRIGGER epoch_user_deleted; DROP TRIGGER epoch_rotated;"
+                                     " PRAGMA user_version = 16;"),
+                     0);
+    f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 17);
+    assert_int_equal(epoch_due(f), 1);
 }
 
 /* The window is the longest backup lifetime the vault allows: a tenant policy's backup_window
@@ -337,8 +397,8 @@ static void test_P_RET_3_the_window_is_the_longest_backup_window(void **state)
     at = strstr(text, "backup_window: 30d");
     assert_non_null(at);
     memcpy(at, "backup_window: 60d", 18);
-    assert_int_equal(
-        cu_tenant_set_policy(f->v, &CTX, f->tenant, text, len, "scm", NULL, &err), CU_OK);
+    assert_int_equal(cu_tenant_set_policy(f->v, &CTX, f->tenant, text, len, "scm", NULL, &err),
+                     CU_OK);
     free(text);
     assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
     assert_int_equal(cu_key_versions(f->v, &list, &n, &pending, &err), CU_OK);
@@ -387,7 +447,9 @@ int main(void)
         T(test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_window),
         T(test_P_RET_3_raw_copy_with_its_own_key_file_still_reads),
         T(test_P_ENC_5_a_referenced_master_version_is_never_destroyed),
+        T(test_P_ENC_5_retirement_survives_a_crash),
         T(test_P_RET_3_deletions_make_a_key_epoch_due),
+        T(test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due),
         T(test_P_RET_3_the_window_is_the_longest_backup_window),
         T(test_P_ENC_1_key_file_outside_the_data_directory),
 #undef T

@@ -230,6 +230,10 @@ static void *sweep_loop(void *arg)
     sweeper *s = arg;
     struct timespec next_sweep, next_backup, next_epoch;
 
+    /* P-RET-3, first: a key epoch due since before the start (if the current version is older
+     * than the interval: its age from the key file), and the retired versions past their
+     * window destroyed. Here, with SIGTERM blocked, not before serving: a stop waits for it. */
+    epoch_once(s->v, s->epoch, (int64_t)s->epoch);
     clock_gettime(CLOCK_MONOTONIC, &next_sweep);
     next_backup = next_sweep;
     next_epoch = next_sweep;
@@ -656,9 +660,6 @@ int cmd_serve(int argc, char **argv)
     /* P-DSR-4: an erasure answers once the key is gone; this thread deletes the rows. */
     if ((rc = erase_in_background(v)) != 0)
         goto out;
-    /* P-RET-3: a key epoch due since before the start (its age from the key file), and old
-     * master versions past their window destroyed, before the first request. */
-    epoch_once(v, n.epoch, (int64_t)n.epoch);
     http_config(&hc, val, &n, c.data_dir);
     /* The passphrase stays for the trial restores of scheduled backups, wiped at exit. */
     if ((rc = cli_vault_opts(&c, &vo, &pass)) != 0 ||

@@ -112,12 +112,12 @@ static const char migration_row_keys[] =
  * replaced tenant or data key), of a record, of a user, or a record anonymized puts the row
  * version 0 in master_keys (a check value no key matches; no master key has version 0); the
  * next master version's insert removes it. The core reads it with the master list
- * (epoch.c): a version 0 means a key epoch is due. A vault upgraded to this version may have
- * erased before: it starts with the mark.
+ * (epoch.c): a version 0 means a key epoch is due. A vault upgraded to this version (one with a
+ * master key already) may have erased before: it starts with the mark; a new database does not.
  */
 static const char migration_key_epochs[] =
     "INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
-    "  VALUES(0, zeroblob(32), 0);"
+    "  SELECT 0, zeroblob(32), 0 WHERE EXISTS (SELECT 1 FROM master_keys);"
     "CREATE TRIGGER IF NOT EXISTS epoch_key_deleted AFTER DELETE ON keys BEGIN"
     "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
     "  VALUES(0, zeroblob(32), 0); END;"
