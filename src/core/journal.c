@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup_int.h"
 #include "cache_int.h"
 #include "journal_int.h"
 #include "subject_int.h"
@@ -39,6 +40,17 @@
 
 /* One writer of the journal per process (one process per data directory, the store's flock). */
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Where the journal is also copied after each append (cu_backup_journal_mirror), or "". */
+static char mirror[PATH_MAX];
+
+void cu_backup_journal_mirror(const char *dir)
+{
+    pthread_mutex_lock(&journal_lock);
+    if (dir == NULL || (size_t)snprintf(mirror, sizeof(mirror), "%s/%s", dir, CU_JOURNAL_FILE) >=
+                           sizeof(mirror))
+        mirror[0] = '\0';
+    pthread_mutex_unlock(&journal_lock);
+}
 
 typedef struct cursor {
     cu_id tenant;
@@ -389,6 +401,14 @@ static cu_rc catch_up(cu_vault *v, const cu_id *logs, size_t nlogs, cu_err *err)
     }
     if (rc == CU_OK)
         rc = journal_append(v, &f, err);
+    /* The copy beside the backups, so a restore after losing the key directory too still
+     * knows every erasure up to the disaster (best effort: the next append copies again). */
+    if (rc == CU_OK && f.n > 0 && mirror[0] != '\0') {
+        char path[PATH_MAX];
+        cu_err ignored = {0};
+        if (cu_journal_path(v, path, sizeof(path), &ignored) == CU_OK)
+            (void)cu_backup_copy_file(path, mirror, &ignored);
+    }
     if (rc == CU_OK)
         rc = cursor_save(v, c, nc, err);
     free(c);
