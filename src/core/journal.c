@@ -416,7 +416,7 @@ static cu_rc journal_append(cu_vault *v, found *f, cu_err *err)
                           strerror(errno));
     rc = read_tail(fd, v->audit_pk, &t, err);
     /* A line cut short by a crash goes before the next is written. */
-    if (rc == CU_OK && ftruncate(fd, t.valid) != 0)
+    if (rc == CU_OK && t.valid != lseek(fd, 0, SEEK_END) && ftruncate(fd, t.valid) != 0)
         rc = cu_err_set(err, CU_ERR_IO, "could not repair the erasure journal: %s", strerror(errno));
     if (rc == CU_OK && lseek(fd, 0, SEEK_END) < 0)
         rc = cu_err_set(err, CU_ERR_IO, "could not seek the erasure journal");
@@ -446,15 +446,22 @@ static cu_rc catch_up(cu_vault *v, const cu_id *logs, size_t nlogs, cu_err *err)
     found f = {0};
     cu_rc rc = CU_OK;
 
+    int moved = 0;
+    char path[PATH_MAX];
+    struct stat st;
+
     cursor_load(v, &c, &nc);
     for (size_t i = 0; i < nlogs && rc == CU_OK; i++) {
-        uint64_t *from = cursor_at(&c, &nc, logs[i]);
+        uint64_t *from = cursor_at(&c, &nc, logs[i]), before = from ? *from : 0;
         rc = from ? scan_log(v, logs[i], from, &f, err)
                   : cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        moved |= rc == CU_OK && *from != before;
     }
-    if (rc == CU_OK)
+    /* Nothing new and the file there: no write at all (the common case of a hook). */
+    if (rc == CU_OK && (f.n > 0 || cu_journal_path(v, path, sizeof(path), err) != CU_OK ||
+                        stat(path, &st) != 0))
         rc = journal_append(v, &f, err);
-    if (rc == CU_OK)
+    if (rc == CU_OK && moved)
         rc = cursor_save(v, c, nc, err);
     free(c);
     free(f.e);
