@@ -1270,6 +1270,10 @@ cu_rc cu_backup_restore(const cu_restore_opts *o, cu_restore_report *rep, cu_err
  * checks, the journal replayed if there is one, and a sample of subjects read. */
 cu_rc cu_backup_verify(const cu_restore_opts *o, cu_restore_report *rep, cu_err *err);
 
+/* P-BAK-2: also copies the erasure journal into dir after each erasure (the server's
+ * --backup-dir), not only at each backup; NULL stops. Process-wide. */
+void cu_backup_journal_mirror(const char *dir);
+
 /* What this process knows of backups, for /metrics. */
 typedef struct cu_backup_stats {
     int64_t last_success;  /* unix seconds of the last backup made, 0 none */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup_int.h"
 #include "th.h"
 
 typedef struct fx {
@@ -482,6 +483,13 @@ static void test_P_RET_3_expired_backup_unreadable(void **state)
     snprintf(away_f, sizeof(away_f), "%s/%s.cbk", away, b.id);
     assert_int_equal(th_copy(manifest, away_m), 0);
     assert_int_equal(th_copy(cbk, away_f), 0);
+    /* Key epochs keep the master version the unexpired backup needs. */
+    uint32_t *needed = NULL;
+    size_t nn = 0;
+    assert_int_equal(cu_bkeys_needed(f->data, now, &needed, &nn, &err), CU_OK);
+    assert_int_equal(nn, 1);
+    assert_int_equal(needed[0], 1);
+    free(needed);
     /* Not yet. */
     cu_clock_set(now + 7 * 86400 - 1);
     assert_int_equal(cu_backup_expire(f->v, &ctx, f->bdir, &expired, &err), CU_OK);
@@ -494,6 +502,9 @@ static void test_P_RET_3_expired_backup_unreadable(void **state)
     assert_int_not_equal(access(manifest, F_OK), 0);
     /* The copy: its key is gone, so it does not open. */
     assert_int_equal(restore(f, away_m, "late", 0, &rep, &err), CU_ERR_KEY);
+    assert_int_equal(cu_bkeys_needed(f->data, now + 7 * 86400, &needed, &nn, &err), CU_OK);
+    assert_int_equal(nn, 0);
+    free(needed);
     cu_restore_opts o = {.keys_dir = f->data, .backup = away_m};
     assert_int_equal(cu_backup_verify(&o, &rep, &err), CU_ERR_KEY);
     /* Audited, ids only. */

@@ -578,6 +578,8 @@ static int backup_settings(sweeper *sw, const cli_common *c, const char *pass)
     const char *iv = backup_int_opt ? backup_int_opt : getenv("CUSTOS_BACKUP_INTERVAL");
 
     sw->backup_dir = dir && *dir ? dir : NULL;
+    if (sw->backup_dir != NULL)
+        (void)mkdir(sw->backup_dir, 0700); /* the journal's copy goes there from the start */
     sw->backup_interval = 86400;
     if (iv && *iv && parse_uint("backup_interval", iv, 86400UL * 365, &sw->backup_interval) != 0)
         return EXIT_USAGE;
@@ -666,6 +668,7 @@ int cmd_serve(int argc, char **argv)
         (rc = backup_settings(&sw, &c, pass)) != 0)
         goto out;
     hc.backup_dir = sw.backup_dir;
+    cu_backup_journal_mirror(sw.backup_dir); /* P-BAK-2: every erasure beside the backups */
     sw.interval = n.interval;
     sw.epoch = n.epoch;
     rc = serve_with_sweeper(v, &hc, &sw);

@@ -334,6 +334,8 @@ static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
     memcpy(k.id, s->m.info.id, sizeof(k.id));
     k.created_at = s->m.info.created_at;
     k.expires_at = s->m.info.expires_at;
+    for (size_t i = 0; i < s->m.nmaster && k.nneeds < CU_ARRAY_LEN(k.needs); i++)
+        k.needs[k.nneeds++] = s->m.master_versions[i];
     cu_random(mk->key, sizeof(mk->key));
     pthread_rwlock_rdlock(&v->key_lock);
     k.master_version = v->master_version;

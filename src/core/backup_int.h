@@ -25,6 +25,8 @@ typedef struct cu_bkey {
     char id[33];
     uint32_t master_version;
     int64_t created_at, expires_at;
+    uint32_t needs[16]; /* the master versions a restore of it needs (its snapshot's keys) */
+    size_t nneeds;
 } cu_bkey;
 
 /* Adds a backup key: wrapped under master key mk of version mv, its AAD naming the id, the
@@ -40,6 +42,10 @@ cu_rc cu_bkeys_get(const char *keys_dir, const cu_keyring *ring, const char *id,
 cu_rc cu_bkeys_signer(const char *keys_dir, uint8_t pk[32], cu_err *err);
 /* Every key line (no key unwrapped). Caller frees *out. */
 cu_rc cu_bkeys_list(const char *keys_dir, cu_bkey **out, size_t *n, cu_err *err);
+/* Every master key version an unexpired backup (at now) needs: its key's wrap and its
+ * snapshot's keys. Key epochs keep these in the key file until the backups expire. Caller
+ * frees *out. */
+cu_rc cu_bkeys_needed(const char *keys_dir, int64_t now, uint32_t **out, size_t *n, cu_err *err);
 /* Destroys the key of backup id: the file rewritten without its line (atomically, fsync'ed).
  * CU_OK if it was not there. */
 cu_rc cu_bkeys_remove(const char *keys_dir, const char *id, cu_err *err);

@@ -5,7 +5,7 @@
  *
  *   custos-backup-keys 1
  *   signer <hex of the audit key's public half>
- *   backup <id> <master version> <created> <expires> <base64 of the wrapped key>
+ *   backup <id> <master version> <created> <expires> <base64 of the wrapped key> needs=<v>,...
  *   ...
  *
  * Each backup's key is wrapped (AES-256-GCM) under a master key version, the associated data
@@ -78,9 +78,20 @@ static cu_rc parse_line(bfile *f, char *line, cu_err *err)
         f->has_signer = 1;
         return CU_OK;
     }
-    if (sscanf(line, "backup %32s %u %lld %lld %95s", b.k.id, &mv, &c, &e, b.b64) != 5 ||
+    int at = 0;
+    if (sscanf(line, "backup %32s %u %lld %lld %95s%n", b.k.id, &mv, &c, &e, b.b64, &at) != 5 ||
         !cu_backup_id_ok(b.k.id))
         return cu_err_set(err, CU_ERR_INVALID, "backup key file: malformed line");
+    /* The master versions the backup's snapshot needs: advisory, for key epochs. */
+    const char *p = strstr(line + at, "needs=");
+    for (p = p ? p + 6 : NULL; p && *p && b.k.nneeds < CU_ARRAY_LEN(b.k.needs);) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p)
+            break;
+        b.k.needs[b.k.nneeds++] = (uint32_t)v;
+        p = *end == ',' ? end + 1 : NULL;
+    }
     b.k.master_version = mv;
     b.k.created_at = c;
     b.k.expires_at = e;
@@ -125,7 +136,7 @@ static cu_rc bfile_load(const char *dir, bfile *f, cu_err *err)
 static cu_rc bfile_save(const char *dir, const bfile *f, cu_err *err)
 {
     char path[PATH_MAX], hex[65], *buf;
-    size_t cap = 128 + f->n * 200, len;
+    size_t cap = 128 + f->n * 400, len;
     cu_rc rc;
 
     if ((rc = bkeys_path(dir, path, sizeof(path), err)) != CU_OK)
@@ -137,9 +148,13 @@ static cu_rc bfile_save(const char *dir, const bfile *f, cu_err *err)
     for (size_t i = 0; i < f->n; i++) {
         const cu_bkey *k = &f->lines[i].k;
         len += (size_t)snprintf(buf + len, cap - len,
-                                "backup %s %" PRIu32 " %" PRId64 " %" PRId64 " %s\n", k->id,
+                                "backup %s %" PRIu32 " %" PRId64 " %" PRId64 " %s needs=", k->id,
                                 k->master_version, k->created_at, k->expires_at,
                                 f->lines[i].b64);
+        for (size_t j = 0; j < k->nneeds; j++)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu32, j ? "," : "",
+                                    k->needs[j]);
+        buf[len++] = '\n';
     }
     rc = cu_file_write_atomic(path, buf, len, 0600, err);
     cu_wipe(buf, len);
@@ -272,4 +287,52 @@ cu_rc cu_bkeys_remove(const char *keys_dir, const char *id, cu_err *err)
     }
     free(f.lines);
     return rc;
+}
+
+static int has(const uint32_t *v, size_t n, uint32_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+cu_rc cu_bkeys_needed(const char *keys_dir, int64_t now, uint32_t **out, size_t *n, cu_err *err)
+{
+    uint32_t *v = NULL;
+    size_t cap = 0;
+    bfile f;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = bfile_load(keys_dir, &f, err)) != CU_OK)
+        return rc;
+    for (size_t i = 0; i < f.n && rc == CU_OK; i++) {
+        const cu_bkey *k = &f.lines[i].k;
+        if (k->expires_at <= now)
+            continue;
+        for (size_t j = 0; j <= k->nneeds && rc == CU_OK; j++) {
+            uint32_t x = j == k->nneeds ? k->master_version : k->needs[j];
+            if (has(v, *n, x))
+                continue;
+            if (*n == cap) {
+                uint32_t *m = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*m));
+                if (m == NULL) {
+                    rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                v = m;
+            }
+            v[(*n)++] = x;
+        }
+    }
+    free(f.lines);
+    if (rc != CU_OK) {
+        free(v);
+        *n = 0;
+        return rc;
+    }
+    *out = v;
+    return CU_OK;
 }

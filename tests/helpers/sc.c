@@ -355,3 +355,59 @@ int sc_at_rest(sc *c, const char *s)
     snprintf(wal, sizeof(wal), "%s-wal", db);
     return th_file_contains(db, s, strlen(s)) || th_file_contains(wal, s, strlen(s));
 }
+
+/* "YYYY-MM-DDTHH:MM:SSZ" as unix seconds, -1 if it is not that. */
+static int64_t rfc3339(const char *s)
+{
+    int y, mo, d, h, mi, se;
+
+    if (sscanf(s, "%d-%d-%dT%d:%d:%dZ", &y, &mo, &d, &h, &mi, &se) != 6)
+        return -1;
+    return sc_date(y, mo, d) + h * 3600 + mi * 60 + se;
+}
+
+void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int window_days)
+{
+    char bdir[400], manifest[600], target[400], id[64], created[40], expires[40], zed[SRV_ID];
+    cu_restore_opts o = {.keys_dir = c->s.data, .backup = manifest, .target = target};
+    cu_restore_report rep;
+    cu_err err = {0};
+    cu_subject s = {0};
+    srv_resp r;
+
+    snprintf(bdir, sizeof(bdir), "%s/backups", c->s.dir);
+    setenv("CUSTOS_BACKUP_DIR", bdir, 1);
+    setenv("CUSTOS_BACKUP_INTERVAL", "0", 1);
+    sc_at(c, c->now);
+    unsetenv("CUSTOS_BACKUP_DIR");
+    unsetenv("CUSTOS_BACKUP_INTERVAL");
+    sc_want(c, 201, NULL, t->key, purpose,
+            "{\"external_id\":\"backup-zed\",\"email\":\"zed.backup@example.org\"}", zed,
+            "POST", "/v1/tenants/%s/subjects", t->id);
+    sc_call(c, 201, c->s.operator_key, NULL, NULL, &r, "POST", "/v1/backups");
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    assert_int_equal(srv_json_str(r.body, "created_at", created, sizeof(created)), 0);
+    assert_int_equal(srv_json_str(r.body, "expires_at", expires, sizeof(expires)), 0);
+    srv_resp_free(&r);
+    /* P-RET-3: kept no longer than the policy's backup window. */
+    assert_int_equal(rfc3339(expires) - rfc3339(created), (int64_t)window_days * SC_DAY);
+    sc_want(c, 200, NULL, t->key, purpose, NULL, NULL, "DELETE", "/v1/tenants/%s/subjects/%s",
+            t->id, zed);
+    /* P-BAK-2: restored from before the erasure, for real: still erased. */
+    snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, id);
+    snprintf(target, sizeof(target), "%s/restored", c->s.dir);
+    if (cu_backup_restore(&o, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    cu_vault *v = th_reopen(target);
+    cu_id tid = strtoull(t->id, NULL, 10), sid = strtoull(zed, NULL, 10);
+    assert_int_equal(cu_subject_get(v, NULL, tid, sid, &s, &err), CU_ERR_NOT_FOUND);
+    cu_vault_close(v);
+    static const char *const files[] = {"custos.db", "custos.db-wal", "erasure.journal"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", target, files[i]);
+        assert_false(th_file_contains(path, "zed.backup@example.org", 22));
+    }
+    th_rmrf(target);
+}

@@ -110,4 +110,11 @@ long sc_platform_count(sc *c, const sc_tenant *t, const char *action);
 /* How many rows of table hold the tenant's id (straight from the database). */
 long sc_rows(sc *c, const sc_tenant *t, const char *table);
 
+/* P-BAK-1, P-BAK-2, P-RET-3 on the running server: restarted with a backup directory, a
+ * subject made (with purpose, which also erases), a backup made over the API, expiring
+ * window_days after it (the policy's backup_window), the subject erased, the backup restored
+ * for real beside the server's data: the subject stays erased and its email is in no restored
+ * file. The clock does not move. */
+void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int window_days);
+
 #endif

@@ -420,6 +420,14 @@ static void test_P_DSR_8_customermaps_request_routed_to_the_client(void **state)
     sc_request_story(&C, &A, "ada", user_ada, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 1);
 }
 
+/* P-BAK-1, P-BAK-2, P-RET-3: backups made by the server, kept no longer than the policy's
+ * 30-day backup window, and a restore from before an erasure keeps the subject erased. */
+static void test_P_BAK_2_customermaps_erased_subject_stays_erased_after_a_restore(void **state)
+{
+    (void)state;
+    sc_backup_erase_restore(&C, &A, "account_management", 30);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -432,6 +440,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_customermaps_refuses_a_subject_aged_15),
+        cmocka_unit_test(test_P_BAK_2_customermaps_erased_subject_stays_erased_after_a_restore),
         cmocka_unit_test(test_P_CON_1_customermaps_purposes_come_from_the_policy),
         cmocka_unit_test(test_P_ACC_4_customermaps_staff_only_for_listed_purposes),
         cmocka_unit_test(test_P_AUD_5_customermaps_staff_access_shown_to_the_tenant),

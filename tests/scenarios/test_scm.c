@@ -446,6 +446,14 @@ static void test_P_DSR_7_scm_subject_request_flow_and_deadlines(void **state)
     sc_request_story(&C, &A, "ada", contact, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 0);
 }
 
+/* P-BAK-1, P-BAK-2, P-RET-3: backups made by the server, kept no longer than the policy's
+ * 30-day backup window, and a restore from before an erasure keeps the subject erased. */
+static void test_P_BAK_2_scm_erased_subject_stays_erased_after_a_restore(void **state)
+{
+    (void)state;
+    sc_backup_erase_restore(&C, &A, "support", 30);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -458,6 +466,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_AGE_1_scm_refuses_a_subject_aged_15),
+        cmocka_unit_test(test_P_BAK_2_scm_erased_subject_stays_erased_after_a_restore),
         cmocka_unit_test(test_P_CON_1_scm_purposes_come_from_the_policy),
         cmocka_unit_test(test_P_CON_2_scm_sharing_needs_consent_in_the_ledger),
         cmocka_unit_test(test_P_DSR_6_scm_objection_stops_legitimate_interest),
