@@ -1235,8 +1235,12 @@ cu_rc cu_backup_expire(cu_vault *v, const cu_ctx *ctx, const char *dir, size_t *
  * (backup_int.h). */
 
 typedef struct cu_restore_opts {
-    const char *keys_dir;   /* holds master.key, backup.keys and erasure.journal (today: the
-                               old data directory, or the copy of it kept apart) */
+    const char *keys_dir;   /* holds backup.keys and erasure.journal (and master.key unless
+                               key_file names it): the key file's directory, or the old data
+                               directory, or a copy of it kept apart; NULL: key_file's */
+    const char *key_file;   /* the master key file kept apart from the data (--key-file); NULL:
+                               keys_dir's master.key. A restore then opens the restored vault
+                               with it and copies no key file into the target */
     const char *passphrase; /* the key file's passphrase, or NULL */
     const char *backup;     /* the backup's manifest (<id>.manifest) or file (<id>.cbk) */
     const char *target;     /* the new data directory: must not exist, or be empty (restore) */

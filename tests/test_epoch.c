@@ -373,10 +373,10 @@ static void test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due(void **state
     assert_int_equal(th_sql(f->data, "DROP TRIGGER epoch_key_deleted; DROP TRIGGER"
                                      " epoch_record_deleted; DROP TRIGGER epoch_record_anonymized;"
                                      " DROP TRIGGER epoch_user_deleted; DROP TRIGGER epoch_rotated;"
-                                     " PRAGMA user_version = 16;"),
+                                     " PRAGMA user_version = 17;"),
                      0);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
-    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 17);
+    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 18);
     assert_int_equal(epoch_due(f), 1);
 }
 
@@ -416,6 +416,84 @@ static void test_P_RET_3_the_window_is_the_longest_backup_window(void **state)
     assert_int_equal(rr.destroyed, 1);
 }
 
+/* Sets the tenant's policy to scm's with the given backup_window ("30d" or "60d"). */
+static void set_backup_window(fx *f, const char *window)
+{
+    char *text = NULL, *at;
+    size_t len = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_file_read("policies/scm.yaml", 1 << 20, &text, &len, &err), CU_OK);
+    at = strstr(text, "backup_window: 30d");
+    assert_non_null(at);
+    memcpy(at + strlen("backup_window: "), window, 3);
+    assert_int_equal(cu_tenant_set_policy(f->v, &CTX, f->tenant, text, len, "scm", NULL, &err),
+                     CU_OK);
+    free(text);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char path[600];
+    struct stat st;
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        fail_msg("path too long");
+    return stat(path, &st) == 0;
+}
+
+/* P-BAK-1, P-ENC-5: a backup made under a 60-day window outlives a policy shortened to 30 days
+ * after it; the master version its snapshot and key need stays in the key file until the backup
+ * expires, so it still restores (with the key file apart from the data: backup.keys and the
+ * erasure journal beside it, no key copied into the restored directory), then goes. */
+static void test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept(void **state)
+{
+    fx *f = *state;
+    char bdir[320], manifest[400], target[320];
+    cu_restore_opts ro = {0};
+    cu_restore_report rep;
+    cu_key_retire_report rr;
+    cu_backup_info b;
+    unsigned version = 0;
+    size_t expired = 0;
+    cu_err err = {0};
+
+    if (snprintf(bdir, sizeof(bdir), "%s/backups", f->dir) >= (int)sizeof(bdir) ||
+        snprintf(target, sizeof(target), "%s/restored", f->dir) >= (int)sizeof(target))
+        fail_msg("path too long");
+    set_backup_window(f, "60d");
+    add_subject(f, "ada", "ada@example.com");
+    assert_int_equal(cu_backup_create(f->v, &CTX, bdir, NULL, NULL, &b, &err), CU_OK);
+    assert_int_equal(b.expires_at, T0 + 60 * DAY);
+    assert_true(exists_in(f->keys, "backup.keys"));
+    assert_true(exists_in(f->keys, "erasure.journal"));
+    assert_false(exists_in(f->data, "backup.keys"));
+    set_backup_window(f, "30d");
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    /* Past the vault's window now (30 days), before the backup's (60). */
+    cu_clock_set(T0 + 31 * DAY);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 0);
+    assert_int_equal(rr.referenced, 1);
+    if (snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, b.id) >=
+        (int)sizeof(manifest))
+        fail_msg("path too long");
+    ro.key_file = f->keyfile;
+    ro.backup = manifest;
+    ro.target = target;
+    assert_int_equal(cu_backup_restore(&ro, &rep, &err), CU_OK);
+    assert_true(exists_in(target, "custos.db"));
+    assert_false(exists_in(target, "master.key"));
+    assert_false(exists_in(target, "backup.keys"));
+    /* The backup's end: its key goes, then the version nothing needs any more. */
+    cu_clock_set(T0 + 60 * DAY);
+    assert_int_equal(cu_backup_expire(f->v, &CTX, bdir, &expired, &err), CU_OK);
+    assert_int_equal(expired, 1);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 1);
+    assert_int_equal(rr.referenced, 0);
+}
+
 /* The key file outside the data directory: the directory holds no key; the key file and its
  * directory are checked like the data directory's (P-ENC-1). */
 static void test_P_ENC_1_key_file_outside_the_data_directory(void **state)
@@ -452,6 +530,7 @@ int main(void)
         T(test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due),
         T(test_P_RET_3_the_window_is_the_longest_backup_window),
         T(test_P_ENC_1_key_file_outside_the_data_directory),
+        T(test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept),
 #undef T
     };
 

@@ -153,7 +153,9 @@ static int do_trial(const bargs *a, int restore, const char *backup, const char 
 
     if ((rc = cli_vault_opts(&a->c, &vo, &pass)) != 0)
         return rc;
-    o.keys_dir = a->keys ? a->keys : a->c.data_dir;
+    /* --keys DIR, else the key file's directory (--key-file), else the data directory. */
+    o.key_file = a->c.key_file;
+    o.keys_dir = a->keys ? a->keys : a->c.key_file ? NULL : a->c.data_dir;
     o.passphrase = pass;
     o.backup = backup;
     o.target = target;

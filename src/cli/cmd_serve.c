@@ -583,7 +583,8 @@ static int backup_settings(sweeper *sw, const cli_common *c, const char *pass)
     sw->backup_interval = 86400;
     if (iv && *iv && parse_uint("backup_interval", iv, 86400UL * 365, &sw->backup_interval) != 0)
         return EXIT_USAGE;
-    sw->verify.keys_dir = c->data_dir;
+    sw->verify.key_file = c->key_file;
+    sw->verify.keys_dir = c->key_file ? NULL : c->data_dir;
     sw->verify.passphrase = pass;
     sw->verify.allow_xchacha = c->allow_xchacha;
     return 0;

@@ -324,11 +324,21 @@ static cu_rc write_file(made *mk, snap *s, const char *akey, size_t aklen, cu_er
     return CU_OK;
 }
 
+/* Where backup.keys lives: beside the key file (cu_vault_keys_dir); the data directory if
+ * that path cannot be had (it always can: the key file's path fits in PATH_MAX). */
+static const char *keys_dir(const cu_vault *v, char buf[PATH_MAX])
+{
+    cu_err ignored = {0};
+
+    return cu_vault_keys_dir(v, buf, PATH_MAX, &ignored) == CU_OK ? buf : v->dir;
+}
+
 /* The backup key, made and stored wrapped in backup.keys before anything is encrypted. */
 static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
 {
     cu_bkey k = {0};
     const uint8_t *master;
+    char kd[PATH_MAX];
     cu_rc rc;
 
     memcpy(k.id, s->m.info.id, sizeof(k.id));
@@ -340,7 +350,7 @@ static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
     pthread_rwlock_rdlock(&v->key_lock);
     k.master_version = v->master_version;
     master = cu_keyring_get(v->ring, k.master_version);
-    rc = master ? cu_bkeys_add(v->dir, v->audit_pk, &k, master, mk->key, err)
+    rc = master ? cu_bkeys_add(keys_dir(v, kd), v->audit_pk, &k, master, mk->key, err)
                 : cu_err_set(err, CU_ERR_KEY, "the newest master key is not in the key file");
     pthread_rwlock_unlock(&v->key_lock);
     mk->key_added = rc == CU_OK;
@@ -434,6 +444,7 @@ cu_rc cu_backup_create(cu_vault *v, const cu_ctx *ctx, const char *dir, cu_backu
 {
     made mk = {.fn = fn, .arg = arg};
     snap s = {.fd = -1};
+    char kd[PATH_MAX];
     uint8_t rnd[16];
     cu_audit_in a;
     cu_rc rc;
@@ -456,7 +467,7 @@ cu_rc cu_backup_create(cu_vault *v, const cu_ctx *ctx, const char *dir, cu_backu
         unlink(mk.file);
         unlink(mk.manifest);
         if (mk.key_added)
-            (void)cu_bkeys_remove(v->dir, s.m.info.id, &ignored);
+            (void)cu_bkeys_remove(keys_dir(v, kd), s.m.info.id, &ignored);
     }
     pthread_mutex_unlock(&backup_lock);
     cu_wipe(mk.key, sizeof(mk.key));
@@ -504,6 +515,7 @@ static cu_rc list_add(cu_backup_info **out, size_t *n, size_t *cap, const cu_bac
 cu_rc cu_backup_list(cu_vault *v, const char *dir, cu_backup_info **out, size_t *n, cu_err *err)
 {
     size_t cap = 0, nk = 0, el = strlen(CU_BACKUP_MANIFEST_EXT);
+    char kd[PATH_MAX];
     cu_bkey *keys = NULL;
     struct dirent *e;
     cu_rc rc;
@@ -514,7 +526,7 @@ cu_rc cu_backup_list(cu_vault *v, const char *dir, cu_backup_info **out, size_t 
     if ((d = opendir(dir)) == NULL)
         return cu_err_set(err, errno == ENOENT ? CU_ERR_NOT_FOUND : CU_ERR_IO,
                           "could not read \"%s\": %s", dir, strerror(errno));
-    rc = cu_bkeys_list(v->dir, &keys, &nk, err);
+    rc = cu_bkeys_list(keys_dir(v, kd), &keys, &nk, err);
     while (rc == CU_OK && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         char path[PATH_MAX];
@@ -559,10 +571,11 @@ static void unlink_backup(const char *dir, const char *id)
 static cu_rc expire_one(cu_vault *v, const cu_ctx *ctx, const char *dir, const char *id,
                         cu_err *err)
 {
+    char kd[PATH_MAX];
     cu_audit_in a;
     cu_rc rc;
 
-    if ((rc = cu_bkeys_remove(v->dir, id, err)) != CU_OK)
+    if ((rc = cu_bkeys_remove(keys_dir(v, kd), id, err)) != CU_OK)
         return rc;
     cu_audit_in_set(&a, 0, "backup.expire", "backup:%s", id);
     if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
@@ -578,10 +591,11 @@ cu_rc cu_backup_expire(cu_vault *v, const cu_ctx *ctx, const char *dir, size_t *
     cu_backup_info *list = NULL;
     cu_bkey *keys = NULL;
     size_t nk = 0, n = 0, count = 0;
+    char kd[PATH_MAX];
     cu_rc rc;
 
     pthread_mutex_lock(&backup_lock);
-    rc = cu_bkeys_list(v->dir, &keys, &nk, err);
+    rc = cu_bkeys_list(keys_dir(v, kd), &keys, &nk, err);
     for (size_t i = 0; rc == CU_OK && i < nk; i++)
         if (keys[i].expires_at <= now && (rc = expire_one(v, ctx, dir, keys[i].id, err)) == CU_OK)
             count++;

@@ -28,6 +28,10 @@
 typedef struct trial {
     const cu_restore_opts *o;
     char dir[PATH_MAX];      /* the temporary directory */
+    char kdir[PATH_MAX];     /* backup.keys and the journal: o->keys_dir, or the key file's */
+    char kpath[PATH_MAX];    /* the master key file: o->key_file, or kdir's master.key */
+    int apart;               /* a restore whose key file stays apart (o->key_file): the
+                                restored vault opens with it, no key file is copied in */
     char manifest[PATH_MAX], file[PATH_MAX];
     uint8_t pk[32];
     cu_manifest m;
@@ -74,13 +78,12 @@ static cu_rc load_inputs(trial *t, cu_err *err)
     cu_rc rc;
 
     if ((rc = backup_paths(t, err)) != CU_OK ||
-        (rc = join(path, t->o->keys_dir, CU_KEYRING_FILE, err)) != CU_OK ||
-        (rc = cu_keyring_load(path, t->o->passphrase, &t->ring, err)) != CU_OK)
+        (rc = cu_keyring_load(t->kpath, t->o->passphrase, &t->ring, err)) != CU_OK)
         return rc;
-    if ((rc = cu_bkeys_signer(t->o->keys_dir, t->pk, err)) != CU_OK)
+    if ((rc = cu_bkeys_signer(t->kdir, t->pk, err)) != CU_OK)
         return rc == CU_ERR_NOT_FOUND
                    ? cu_err_set(err, CU_ERR_KEY, "no backup key file in \"%s\": no backup of "
-                                "this vault can be read", t->o->keys_dir)
+                                "this vault can be read", t->kdir)
                    : rc;
     if ((rc = cu_manifest_read(t->manifest, t->pk, &t->m, err)) != CU_OK)
         return rc;
@@ -88,7 +91,7 @@ static cu_rc load_inputs(trial *t, cu_err *err)
         return CU_OK;
     if (t->o->journal != NULL)
         cu_strlcpy(path, t->o->journal, sizeof(path));
-    else if ((rc = join(path, t->o->keys_dir, CU_JOURNAL_FILE, err)) != CU_OK)
+    else if ((rc = join(path, t->kdir, CU_JOURNAL_FILE, err)) != CU_OK)
         return rc;
     cu_strlcpy(t->jpath, path, sizeof(t->jpath));
     rc = cu_journal_load(path, t->pk, &t->journal, &t->njournal, err);
@@ -128,7 +131,7 @@ static cu_rc decrypt_into(trial *t, cu_err *err)
     cu_bkey k;
     cu_rc rc;
 
-    if ((rc = cu_bkeys_get(t->o->keys_dir, t->ring, t->m.info.id, &k, key, err)) != CU_OK)
+    if ((rc = cu_bkeys_get(t->kdir, t->ring, t->m.info.id, &k, key, err)) != CU_OK)
         return rc;
     for (int i = 0; i < 2 && rc == CU_OK; i++) {
         if ((rc = join(path, t->dir, names[i], err)) != CU_OK)
@@ -144,11 +147,15 @@ static cu_rc decrypt_into(trial *t, cu_err *err)
     for (int i = 0; i < 2; i++)
         if (t->fds[i] >= 0 && fsync(t->fds[i]) != 0 && rc == CU_OK)
             rc = cu_err_set(err, CU_ERR_IO, "could not sync the restored files");
-    static const char *const keyfiles[2] = {CU_KEYRING_FILE, CU_BACKUP_KEYS_FILE};
-    for (int i = 0; i < 2 && rc == CU_OK; i++)
-        if ((rc = join(src, t->o->keys_dir, keyfiles[i], err)) == CU_OK &&
-            (rc = join(path, t->dir, keyfiles[i], err)) == CU_OK)
-            rc = cu_backup_copy_file(src, path, err);
+    /* With its key file apart, the restored vault keeps using it, backup.keys and the journal
+     * beside it (docs/keys.md: the key file is not copied next to the data). */
+    if (t->apart)
+        return rc;
+    if (rc == CU_OK && (rc = join(path, t->dir, CU_KEYRING_FILE, err)) == CU_OK)
+        rc = cu_backup_copy_file(t->kpath, path, err);
+    if (rc == CU_OK && (rc = join(src, t->kdir, CU_BACKUP_KEYS_FILE, err)) == CU_OK &&
+        (rc = join(path, t->dir, CU_BACKUP_KEYS_FILE, err)) == CU_OK)
+        rc = cu_backup_copy_file(src, path, err);
     /* The restored vault's journal goes on from the one replayed. */
     if (rc == CU_OK && t->have_journal && (rc = join(path, t->dir, CU_JOURNAL_FILE, err)) == CU_OK)
         rc = cu_backup_copy_file(t->jpath, path, err);
@@ -214,6 +221,7 @@ static cu_rc sample(cu_vault *v, trial *t, cu_err *err)
 static cu_rc check_vault(trial *t, int verify, cu_err *err)
 {
     cu_vault_opts vo = {.data_dir = t->dir, .passphrase = t->o->passphrase,
+                        .key_file = t->apart ? t->kpath : NULL,
                         .allow_xchacha = t->o->allow_xchacha};
     cu_replay_counts c = {0};
     cu_vault *v = NULL;
@@ -279,15 +287,42 @@ static cu_rc run_trial(trial *t, int verify, cu_err *err)
     return rc;
 }
 
+/* Where the keys are: keys_dir, else the key file's directory; the key file, else
+ * keys_dir's master.key. */
+static cu_rc key_paths(trial *t, cu_err *err)
+{
+    const cu_restore_opts *o = t->o;
+    char copy[PATH_MAX];
+
+    if (o->keys_dir != NULL) {
+        cu_strlcpy(t->kdir, o->keys_dir, sizeof(t->kdir));
+    } else {
+        if (strlen(o->key_file) >= sizeof(copy))
+            return cu_err_set(err, CU_ERR_INVALID, "key file path too long");
+        cu_strlcpy(copy, o->key_file, sizeof(copy));
+        cu_strlcpy(t->kdir, dirname(copy), sizeof(t->kdir));
+    }
+    if (o->key_file == NULL)
+        return join(t->kpath, t->kdir, CU_KEYRING_FILE, err);
+    if (strlen(o->key_file) >= sizeof(t->kpath))
+        return cu_err_set(err, CU_ERR_INVALID, "key file path too long");
+    cu_strlcpy(t->kpath, o->key_file, sizeof(t->kpath));
+    return CU_OK;
+}
+
 static cu_rc start(const cu_restore_opts *o, trial *t, cu_restore_report *rep, cu_err *err)
 {
+    cu_rc rc;
+
     memset(t, 0, sizeof(*t));
     memset(rep, 0, sizeof(*rep));
     t->o = o;
     t->rep = rep;
     t->fds[0] = t->fds[1] = -1;
-    if (o == NULL || o->keys_dir == NULL || o->backup == NULL)
-        return cu_err_set(err, CU_ERR_INVALID, "no key directory or backup given");
+    if (o == NULL || (o->keys_dir == NULL && o->key_file == NULL) || o->backup == NULL)
+        return cu_err_set(err, CU_ERR_INVALID, "no key directory, key file or backup given");
+    if ((rc = key_paths(t, err)) != CU_OK)
+        return rc;
     cu_json_use_wiping_free();
     return cu_crypto_init(o->allow_xchacha, err);
 }
@@ -299,7 +334,7 @@ cu_rc cu_backup_verify(const cu_restore_opts *o, cu_restore_report *rep, cu_err 
 
     if ((rc = start(o, &t, rep, err)) != CU_OK)
         return rc;
-    if ((size_t)snprintf(t.dir, sizeof(t.dir), "%s/.verify-XXXXXX", o->keys_dir) >=
+    if ((size_t)snprintf(t.dir, sizeof(t.dir), "%s/.verify-XXXXXX", t.kdir) >=
         sizeof(t.dir))
         return cu_err_set(err, CU_ERR_INVALID, "key directory path too long");
     rc = run_trial(&t, 1, err);
@@ -360,6 +395,7 @@ cu_rc cu_backup_restore(const cu_restore_opts *o, cu_restore_report *rep, cu_err
         return rc;
     if ((size_t)snprintf(t.dir, sizeof(t.dir), "%s.restore-XXXXXX", o->target) >= sizeof(t.dir))
         return cu_err_set(err, CU_ERR_INVALID, "target path too long");
+    t.apart = o->key_file != NULL;
     rc = run_trial(&t, 0, err);
     if (CU_FAULT("backup.restore_before_rename"))
         _exit(70);

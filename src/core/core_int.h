@@ -177,6 +177,10 @@ int64_t cu_audit_now_ms(void);
 cu_rc cu_heads_new(cu_heads **out);
 void cu_heads_free(cu_heads *h);
 
+/* The directory of the vault's key file (DIR, or --key-file's): backup.keys and the erasure
+ * journal live beside the master key, apart from the data when the key file is (vault.c). */
+cu_rc cu_vault_keys_dir(const cu_vault *v, char *out, size_t cap, cu_err *err);
+
 /* Frees this vault's sweep lease if it still holds it (sweep.c; at close: a server that stops
  * lets another sweep at once). Best effort: a lease left behind lapses. */
 void cu_sweep_lease_drop(cu_vault *v);

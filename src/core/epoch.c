@@ -123,22 +123,34 @@ static cu_rc audit_key_version(cu_vault *v, uint32_t *version, cu_err *err)
     return CU_OK;
 }
 
-/* P-ENC-5: whether the live database (or the audit key) still uses a master version. */
-static int referenced(uint32_t version, const cu_store_key *keys, size_t n, uint32_t audit_mv)
+/* What still uses master versions: the live database's tenant keys, the audit key, and the
+ * unexpired backups (backup.keys: each backup's key and its snapshot's wraps). */
+typedef struct users {
+    cu_store_key *keys;
+    size_t nkeys;
+    uint32_t audit_mv;
+    uint32_t *backups; /* cu_bkeys_needed */
+    size_t nbackups;
+} users;
+
+/* P-ENC-5, P-BAK-1: whether anything still uses a master version. */
+static int referenced(uint32_t version, const users *u)
 {
-    if (version == audit_mv)
+    if (version == u->audit_mv)
         return 1;
-    for (size_t i = 0; i < n; i++)
-        if (keys[i].parent_version == version)
+    for (size_t i = 0; i < u->nkeys; i++)
+        if (u->keys[i].parent_version == version)
+            return 1;
+    for (size_t i = 0; i < u->nbackups; i++)
+        if (u->backups[i] == version)
             return 1;
     return 0;
 }
 
 /* The versions to destroy now, into doomed (room for every version); marks a retired version
  * a crashed rotation left unmarked (*changed). Under the key lock, for writing. */
-static void pick(cu_vault *v, const windows *w, int64_t now, const cu_store_key *keys, size_t nkeys,
-                 uint32_t audit_mv, cu_key_retire_report *rep, uint32_t *doomed, size_t *ndoomed,
-                 int *changed)
+static void pick(cu_vault *v, const windows *w, int64_t now, const users *u,
+                 cu_key_retire_report *rep, uint32_t *doomed, size_t *ndoomed, int *changed)
 {
     for (size_t i = 0; i < cu_keyring_count(v->ring); i++) {
         int64_t retired, due;
@@ -154,7 +166,7 @@ static void pick(cu_vault *v, const windows *w, int64_t now, const cu_store_key 
             rep->retained++;
             if (rep->next_destroy == 0 || due < rep->next_destroy)
                 rep->next_destroy = due;
-        } else if (referenced(ver, keys, nkeys, audit_mv)) {
+        } else if (referenced(ver, u)) {
             rep->referenced++;
         } else {
             doomed[(*ndoomed)++] = ver;
@@ -179,14 +191,42 @@ static cu_rc audit_destroyed(cu_vault *v, const cu_ctx *ctx, const uint32_t *doo
     return rc;
 }
 
+/* What uses master versions now (under the key lock, for writing): tenant keys, the audit key
+ * (rewrapped first if a rotation killed before it left it under an older version), backups. */
+static cu_rc load_users(cu_vault *v, int64_t now, users *u, cu_err *err)
+{
+    char kd[PATH_MAX];
+    cu_rc rc;
+
+    memset(u, 0, sizeof(*u));
+    if ((rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &u->keys, &u->nkeys, err)) != CU_OK)
+        return rc;
+    if ((rc = audit_key_version(v, &u->audit_mv, err)) != CU_OK)
+        return rc;
+    if (u->audit_mv != 0 && u->audit_mv < v->master_version && v->audit_sk != NULL) {
+        if ((rc = cu_audit_key_rewrap(v, v->master_version, err)) != CU_OK)
+            return rc;
+        u->audit_mv = v->master_version;
+    }
+    if ((rc = cu_vault_keys_dir(v, kd, sizeof(kd), err)) != CU_OK)
+        return rc;
+    return cu_bkeys_needed(kd, now, &u->backups, &u->nbackups, err);
+}
+
+static void users_free(users *u)
+{
+    cu_store_keys_free(u->keys, u->nkeys);
+    free(u->backups);
+}
+
 /* P-RET-3, P-ENC-5. */
 cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, cu_err *err)
 {
-    cu_store_key *keys = NULL;
-    uint32_t audit_mv = 0, *doomed = NULL;
-    size_t nkeys = 0, ndoomed = 0;
+    uint32_t *doomed = NULL;
+    size_t ndoomed = 0;
     int64_t now = cu_clock_now();
     int changed = 0;
+    users u = {0};
     windows w;
     cu_rc rc;
 
@@ -199,15 +239,9 @@ cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
     if ((doomed = calloc(cu_keyring_count(v->ring) + 1, sizeof(*doomed))) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     if (rc == CU_OK)
-        rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+        rc = load_users(v, now, &u, err);
     if (rc == CU_OK)
-        rc = audit_key_version(v, &audit_mv, err);
-    /* A rotation killed before it rewrapped the audit key left it under an older version. */
-    if (rc == CU_OK && audit_mv != 0 && audit_mv < v->master_version && v->audit_sk != NULL &&
-        (rc = cu_audit_key_rewrap(v, v->master_version, err)) == CU_OK)
-        audit_mv = v->master_version;
-    if (rc == CU_OK)
-        pick(v, &w, now, keys, nkeys, audit_mv, rep, doomed, &ndoomed, &changed);
+        pick(v, &w, now, &u, rep, doomed, &ndoomed, &changed);
     if (rc == CU_OK && ndoomed > 0)
         rc = audit_destroyed(v, ctx, doomed, ndoomed, err);
     if (rc == CU_OK && ndoomed > 0 && CU_FAULT("retire.audited"))
@@ -220,7 +254,7 @@ cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
     if (rc == CU_OK)
         rep->destroyed = (unsigned)ndoomed;
     pthread_rwlock_unlock(&v->key_lock);
-    cu_store_keys_free(keys, nkeys);
+    users_free(&u);
     free(doomed);
     free(w.d);
     return rc;

@@ -4,10 +4,8 @@
 #ifndef CU_EPOCH_INT_H
 #define CU_EPOCH_INT_H
 
+#include "backup_int.h" /* CU_BACKUP_WINDOW_DEFAULT_DAYS: a retired master version stays in
+                           the key file this long at least */
 #include "core_int.h"
-
-/* The longest a backup may live when no tenant policy says longer (backup_window): a retired
- * master version stays in the key file this long at least. */
-#define CU_BACKUP_WINDOW_DEFAULT_DAYS 30
 
 #endif

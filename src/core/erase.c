@@ -25,6 +25,7 @@
 
 #include "cache_int.h"
 #include "erase_int.h"
+#include "journal_int.h"
 #include "json.h"
 #include "util.h"
 
@@ -47,6 +48,7 @@ struct cu_eraser {
     pthread_cond_t c;
     atomic_int stop; /* read between batches without the lock */
     int work;        /* woken: an erasure was queued */
+    int journal;     /* the erasure journal is owed a catch-up (cu_erase_journal_later) */
 };
 
 static const cu_ctx eraser_ctx = {.actor = "eraser", .purpose = "erasure", .flags = CU_CTX_LOCAL};
@@ -230,6 +232,20 @@ static void wake(struct cu_eraser *e)
     pthread_mutex_unlock(&e->m);
 }
 
+int cu_erase_journal_later(cu_vault *v)
+{
+    struct cu_eraser *e = v->eraser;
+
+    if (e == NULL)
+        return 0;
+    pthread_mutex_lock(&e->m);
+    e->journal = 1;
+    e->work = 1;
+    pthread_cond_signal(&e->c);
+    pthread_mutex_unlock(&e->m);
+    return 1;
+}
+
 int cu_vault_scrub_pending(cu_vault *v)
 {
     return __atomic_load_n(&v->scrub_owed, __ATOMIC_SEQ_CST) !=
@@ -309,13 +325,22 @@ static void *erase_loop(void *arg)
     e->work = 1;
     while (!atomic_load(&e->stop)) {
         cu_err err = {0};
+        int journal;
         if (!e->work) {
             nap(e, seconds);
             e->work = 1; /* woken or not: look at the queue */
             continue;
         }
         e->work = 0;
+        journal = e->journal;
+        e->journal = 0;
         pthread_mutex_unlock(&e->m);
+        /* P-BAK-2: first the journal (a line per erasure), then the rows, which may take long. */
+        if (journal && cu_journal_sync(v, NULL, &err) != CU_OK) {
+            pthread_mutex_lock(&e->m);
+            e->journal = 1; /* again on the next pass */
+            pthread_mutex_unlock(&e->m);
+        }
         /* The first pass finishes what a crash left: checkpoint first (erase_queue). */
         if (erase_all(v, &eraser_ctx, &e->stop, NULL, &err, first) == CU_OK) {
             seconds = ERASE_IDLE_SECONDS;

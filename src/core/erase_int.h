@@ -19,6 +19,9 @@ cu_rc cu_erase_queued(cu_vault *v, cu_id tenant, cu_id subject, int *queued, cu_
  * erasure kept nothing or whose kept records the sweep deleted. */
 cu_rc cu_erase_kept_certificate(cu_vault *v, cu_id tenant, cu_id subject, cJSON **out,
                                  cu_err *err);
+/* P-BAK-2: asks the erasure thread to catch the erasure journal up, off the answer's path;
+ * 0 when the vault has no erasure thread (the caller catches it up itself). */
+int cu_erase_journal_later(cu_vault *v);
 /* An erasure committed: its truncating checkpoint (the scrub) is owed (P-DSR-4). */
 void cu_erase_scrub_owe(cu_vault *v);
 /* Runs the truncating checkpoint, waiting briefly for readers; CU_OK: every scrub owed before

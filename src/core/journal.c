@@ -29,6 +29,7 @@
 
 #include "backup_int.h"
 #include "cache_int.h"
+#include "erase_int.h"
 #include "journal_int.h"
 #include "subject_int.h"
 #include "util.h"
@@ -64,9 +65,14 @@ typedef struct found {
 
 cu_rc cu_journal_path(const cu_vault *v, char *out, size_t cap, cu_err *err)
 {
-    /* Beside the key file, which today is in the data directory. */
-    if ((size_t)snprintf(out, cap, "%s/%s", v->dir, CU_JOURNAL_FILE) >= cap)
-        return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
+    /* Beside the key file (the data directory unless --key-file puts it apart). */
+    char dir[PATH_MAX];
+    cu_rc rc;
+
+    if ((rc = cu_vault_keys_dir(v, dir, sizeof(dir), err)) != CU_OK)
+        return rc;
+    if ((size_t)snprintf(out, cap, "%s/%s", dir, CU_JOURNAL_FILE) >= cap)
+        return cu_err_set(err, CU_ERR_INVALID, "key directory path too long");
     return CU_OK;
 }
 
@@ -474,6 +480,10 @@ void cu_journal_note(cu_vault *v, cu_id tenant)
     cu_err ignored = {0};
 
     if (v == NULL || v->audit_sk == NULL)
+        return;
+    /* With `custos serve`'s erasure thread, it catches up: the erasure answers without waiting
+     * for the journal's fsync. A crash first loses nothing: the open catches up from the log. */
+    if (cu_erase_journal_later(v))
         return;
     pthread_mutex_lock(&journal_lock);
     (void)catch_up(v, logs, tenant == 0 ? 1 : 2, &ignored);

@@ -24,7 +24,8 @@ typedef struct cu_journal_entry {
 } cu_journal_entry;
 
 /* The one-line hook after an erasure commits (subject.c, lifecycle.c, reseal.c): catches the
- * journal up with tenant's log and the platform's. Best effort: what it misses is caught up by
+ * journal up with tenant's log and the platform's, or has the erasure thread do it when there
+ * is one (cu_erase_journal_later: not on the answer's path). Best effort: what it misses is caught up by
  * the next call, the next open or the next backup. */
 void cu_journal_note(cu_vault *v, cu_id tenant);
 /* Catches the journal up with every log (open, before a backup); *head (may be NULL) gets the

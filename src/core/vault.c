@@ -95,6 +95,22 @@ static cu_rc key_path(const cu_vault_opts *opts, char *out, size_t cap, cu_err *
     return check_key_dir(out, err);
 }
 
+cu_rc cu_vault_keys_dir(const cu_vault *v, char *out, size_t cap, cu_err *err)
+{
+    const char *path = cu_keyring_path(v->ring);
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+
+    if (n + 1 > cap)
+        return cu_err_set(err, CU_ERR_INVALID, "key file path too long");
+    if (slash == NULL)
+        memcpy(out, ".", 1);
+    else
+        memcpy(out, path, n);
+    out[n] = '\0';
+    return CU_OK;
+}
+
 cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
 {
     char kpath[PATH_MAX], dbpath[PATH_MAX];
