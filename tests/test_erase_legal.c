@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core_int.h" /* v->store: the certificate as stored */
 #include "json.h"
 #include "policy.h"
 #include "retain_int.h"
@@ -482,6 +483,32 @@ static void test_P_DSR_1_P_RET_4_later_access_shows_only_what_was_kept(void **st
     free(cert);
 }
 
+/* P-AGE-2 (the decision in docs/dsr.md): a subject found under age is erased keeping nothing,
+ * not even what a legal duty would keep for a customer; its erasure's stored certificate counts
+ * what went (both collections) and keeps nothing. */
+static void test_P_AGE_2_under_age_erasure_keeps_nothing_and_is_certified(void **state)
+{
+    fx *f = *state;
+    cu_err err = {0};
+    char *cert = NULL;
+    int erased = 0, has = 0;
+
+    assert_int_equal(cu_subject_mark_under_age(f->v, &ctx_support, f->t, f->s, &erased, &err),
+                     CU_OK);
+    assert_true(erased);
+    assert_int_equal(read_as(f, &ctx_legal, f->billing, NULL, &has), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_erasure_certificate(f->v->store, f->t, f->s, &cert, &err), CU_OK);
+    {
+        cJSON *o = NULL;
+        assert_int_equal(cu_json_parse(cert, strlen(cert), &o, NULL, &err), CU_OK);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "kept")), 0);
+        cJSON_Delete(o);
+    }
+    assert_non_null(strstr(cert, "\"billing_records\""));
+    assert_non_null(strstr(cert, "\"contacts\""));
+    free(cert);
+}
+
 /* The hook's state: the fixture, and the record it wrote between the plan and the commit. */
 static fx *hook_fx;
 static cu_id hook_billing;
@@ -541,6 +568,7 @@ int main(void)
         T(test_P_DSR_4_restart_midway_finishes_and_keeps),
         T(test_P_RET_4_record_written_between_plan_and_commit_is_kept),
         T(test_P_DSR_1_P_RET_4_later_access_shows_only_what_was_kept),
+        T(test_P_AGE_2_under_age_erasure_keeps_nothing_and_is_certified),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

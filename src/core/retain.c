@@ -273,13 +273,13 @@ cu_rc cu_retain_plan(cu_vault *v, cu_id tenant, cu_id subject, int64_t at, int k
     pl->at = at;
     if ((pl->ops = calloc(cap, sizeof(*pl->ops))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    if (!keep)
-        return CU_OK; /* the room for the caller's KEY_DELETE, nothing else */
     rc = cu_policy_for(v, tenant, &pl->policy, NULL, err);
     if (rc == CU_ERR_NOT_FOUND) /* no policy, no duty: everything goes */
         rc = CU_OK;
-    if (rc == CU_OK)
+    if (rc == CU_OK) /* the certificate's counts, whether or not anything is kept */
         rc = plan_lines(v, tenant, subject, pl, err);
+    if (rc == CU_OK && !keep) /* P-AGE-2, the sweep's: the counts and the caller's room only */
+        return CU_OK;
     if (rc == CU_OK)
         rc = cu_store_tenant_get(v->store, tenant, &t, err);
     for (size_t i = 0; rc == CU_OK && i < pl->nlines && k.have >= 0; i++)

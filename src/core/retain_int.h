@@ -62,7 +62,8 @@ int64_t cu_retain_until(const cu_policy_category *c, int64_t created, int64_t up
 /* Plans the erasure of subject at time at: with keep, counts what it holds per collection and,
  * for what a duty keeps, makes the subject's retained key and seals each kept record again
  * under it, and guards each kept collection's count (P-RET-4); without (an erasure that keeps
- * nothing: P-AGE-2, the sweep's), only the room for the caller's two ops. Call with v->key_lock held for reading until the ops are committed. A
+ * nothing: P-AGE-2, the sweep's), only the counts (for the certificate) and the room for the
+ * caller's two ops. Call with v->key_lock held for reading until the ops are committed. A
  * subject whose key is already gone keeps nothing. Release with cu_retain_plan_cleanup. */
 cu_rc cu_retain_plan(cu_vault *v, cu_id tenant, cu_id subject, int64_t at, int keep,
                      cu_erase_plan *pl, cu_err *err);
