@@ -384,6 +384,35 @@ static void test_P_BAK_2_erased_subject_stays_erased_after_restore(void **state)
     cu_vault_close(r);
 }
 
+/* P-BAK-2: a hold in force when the backup was made and released before the erasure does not
+ * stop the erasure's replay: the journal carries the release (fails without: legal_hold). */
+static void test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay(void **state)
+{
+    static const char email[] = "held.person@example.com";
+    fx *f = *state;
+    cu_restore_report rep;
+    cu_backup_info b;
+    char manifest[512], rdir[512];
+    cu_subject s = {0};
+    cu_id hold = 0;
+    cu_err err = {0};
+    cu_id gone = subject(f, "held", email);
+
+    record(f, gone, "555-44-3333");
+    assert_int_equal(cu_hold_place(f->v, &ctx, f->t, gone, 0, "case 42", &hold, &err), CU_OK);
+    backup(f, &b);
+    assert_int_equal(cu_hold_release(f->v, &ctx, f->t, hold, "case closed", &err), CU_OK);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, gone, &err), CU_OK);
+    path_of(f, &b, ".manifest", manifest);
+    if (restore(f, manifest, "restored", 0, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    cu_vault *r = th_reopen(rdir);
+    assert_int_equal(cu_subject_get(r, NULL, f->t, gone, &s, &err), CU_ERR_NOT_FOUND);
+    cu_vault_close(r);
+    assert_false(dir_contains(rdir, email, strlen(email)));
+}
+
 /* P-BAK-2: without a journal a restore is refused unless told; a journal altered is refused. */
 static void test_P_BAK_2_restore_needs_a_verified_journal(void **state)
 {
@@ -603,6 +632,7 @@ int main(void)
         T(test_P_BAK_1_verify_and_list),
         T(test_P_BAK_1_tampered_backup_refused),
         T(test_P_BAK_2_erased_subject_stays_erased_after_restore),
+        T(test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay),
         T(test_P_BAK_2_restore_needs_a_verified_journal),
         T(test_P_BAK_2_journal_caught_up_at_open),
         T(test_P_RET_3_expired_backup_unreadable),

@@ -555,6 +555,40 @@ static void test_P_RET_4_record_written_between_plan_and_commit_is_kept(void **s
     free(cert);
 }
 
+/* P-BAK-2, P-RET-4: a restore from before the erasure replays it as the live vault made it:
+ * the billing record a legal duty keeps is kept (readable for legal_compliance only), the
+ * rest goes (fails with the replay erasing everything: the billing record would be gone). */
+static void test_P_BAK_2_P_RET_4_restore_replays_the_erasure_keeping_what_was_kept(void **state)
+{
+    fx *f = *state;
+    char bdir[400], manifest[512], target[400];
+    cu_restore_opts o = {.keys_dir = f->data, .backup = manifest, .target = target};
+    cu_restore_report rep;
+    cu_backup_info b;
+    cu_record r;
+    cu_err err = {0};
+    cu_vault *live = f->v;
+
+    snprintf(bdir, sizeof(bdir), "%s/backups", f->dir);
+    snprintf(target, sizeof(target), "%s/restored", f->dir);
+    assert_int_equal(cu_backup_create(f->v, NULL, bdir, NULL, NULL, &b, &err), CU_OK);
+    free(erase(f));
+    snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, b.id);
+    if (cu_backup_restore(&o, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    f->v = th_reopen(target);
+    assert_int_equal(cu_record_get(f->v, &ctx_legal, f->t, f->billing, &r, &err), CU_OK);
+    assert_non_null(strstr(r.json, "INV-2027-1"));
+    cu_record_cleanup(&r);
+    assert_int_equal(cu_record_get(f->v, &ctx_payments, f->t, f->billing, &r, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_record_get(f->v, &ctx_service, f->t, f->contact, &r, &err),
+                     CU_ERR_NOT_FOUND);
+    cu_vault_close(f->v);
+    f->v = live;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -569,6 +603,7 @@ int main(void)
         T(test_P_RET_4_record_written_between_plan_and_commit_is_kept),
         T(test_P_DSR_1_P_RET_4_later_access_shows_only_what_was_kept),
         T(test_P_AGE_2_under_age_erasure_keeps_nothing_and_is_certified),
+        T(test_P_BAK_2_P_RET_4_restore_replays_the_erasure_keeping_what_was_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,8 @@
  *
  * What goes in comes from the audit log, the database's own record of every erasure: the
  * platform log's tenant.purge and tenant.shred, each tenant log's subject.erase and
- * key.destroy. A cursor file in the data directory (erasure.cursor) remembers how far each log
+ * key.destroy, and its hold.release (a hold let go before an erasure: in a backup made before
+ * the release it would stop the erasure's replay). A cursor file in the data directory (erasure.cursor) remembers how far each log
  * was read; lost, the logs are read again from the start, and the lines that come twice are
  * harmless (replaying an erasure twice finds it done).
  */
@@ -227,16 +228,17 @@ static cu_rc found_add(found *f, const cu_audit_entry *a, cu_err *err)
  * up to the log's head as read first; *from moves to that head. */
 static cu_rc scan_log(cu_vault *v, cu_id log, uint64_t *from, found *f, cu_err *err)
 {
-    static const char *const tenant_kinds[] = {"subject.erase", "key.destroy"};
+    static const char *const tenant_kinds[] = {"subject.erase", "key.destroy", "hold.release"};
     static const char *const platform_kinds[] = {"tenant.purge", "tenant.shred"};
     const char *const *kinds = log == 0 ? platform_kinds : tenant_kinds;
+    size_t nkinds = log == 0 ? CU_ARRAY_LEN(platform_kinds) : CU_ARRAY_LEN(tenant_kinds);
     uint8_t hash[32];
     uint64_t head = 0;
     cu_rc rc;
 
     if ((rc = cu_store_audit_head(v->store, log, &head, hash, err)) != CU_OK)
         return rc;
-    for (size_t k = 0; k < 2 && head > *from; k++) {
+    for (size_t k = 0; k < nkinds && head > *from; k++) {
         cu_audit_filter flt = {.action = kinds[k], .after_seq = *from, .limit = SCAN_PAGE};
         for (;;) {
             cu_audit_entry *list = NULL;
@@ -649,23 +651,43 @@ static cu_rc replay_key(cu_vault *v, const cu_journal_entry *e, cu_err *err)
     return rc;
 }
 
+/* One line: pass 0 lets go the holds released since (a release is final, and the live vault
+ * erased nothing a hold covered, so every release comes before the erasures it allowed);
+ * pass 1 the erasures. CU_ERR_NOT_FOUND: not in the backup, or done already. */
+static cu_rc replay_one(cu_vault *v, const cu_journal_entry *e, int pass, int *skipped,
+                        cu_err *err)
+{
+    int release = strcmp(e->kind, "hold.release") == 0;
+
+    *skipped = release != (pass == 0);
+    if (*skipped)
+        return CU_OK;
+    if (release)
+        return cu_hold_release(v, &replay_ctx, e->tenant, strtoull(e->object, NULL, 10),
+                               "released after the backup (erasure journal)", err);
+    /* P-RET-4: kept as the live erasure kept it, what a legal duty keeps still. */
+    if (strcmp(e->kind, "subject.erase") == 0)
+        return cu_subject_shred_keeping(v, &replay_ctx, e->tenant,
+                                        strtoull(e->object, NULL, 10), err);
+    if (strncmp(e->kind, "tenant.", 7) == 0)
+        return replay_tenant(v, e, err);
+    if (strcmp(e->kind, "key.destroy") == 0)
+        return replay_key(v, e, err);
+    return cu_err_set(err, CU_ERR_INVALID, "erasure journal: unknown kind \"%s\"", e->kind);
+}
+
 cu_rc cu_journal_replay(cu_vault *v, const cu_journal_entry *e, size_t n, cu_replay_counts *c,
                         cu_err *err)
 {
     cu_rc rc = CU_OK;
+    int skipped;
 
     memset(c, 0, sizeof(*c));
-    for (size_t i = 0; i < n && rc == CU_OK; i++) {
-        if (strcmp(e[i].kind, "subject.erase") == 0)
-            rc = cu_subject_shred(v, &replay_ctx, e[i].tenant, strtoull(e[i].object, NULL, 10),
-                                  err);
-        else if (strncmp(e[i].kind, "tenant.", 7) == 0)
-            rc = replay_tenant(v, &e[i], err);
-        else if (strcmp(e[i].kind, "key.destroy") == 0)
-            rc = replay_key(v, &e[i], err);
-        else
-            rc = cu_err_set(err, CU_ERR_INVALID, "erasure journal: unknown kind \"%s\"",
-                            e[i].kind);
+    for (size_t k = 0; k < 2 * n && rc == CU_OK; k++) {
+        const cu_journal_entry *x = &e[k % n];
+        rc = replay_one(v, x, k >= n, &skipped, err);
+        if (skipped)
+            continue;
         if (rc == CU_OK)
             c->applied++;
         else if (rc == CU_ERR_NOT_FOUND || rc == CU_ERR_KEY) { /* not in the backup, or done */

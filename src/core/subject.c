@@ -494,6 +494,12 @@ cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subje
     return shred(v, ctx, tenant, subject, 0, NULL, err);
 }
 
+cu_rc cu_subject_shred_keeping(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                               cu_err *err)
+{
+    return shred(v, ctx, tenant, subject, 1, NULL, err);
+}
+
 /* The erasure's audit entries: the moment of erasure, and for each kept record its new
  * ciphertext's digest (record.reencrypt, as a data key's re-encryption: verify --deep). */
 static cu_audit_in *erasure_entries(cu_id tenant, cu_id subject, const cu_erase_plan *pl,

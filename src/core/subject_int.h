@@ -19,5 +19,9 @@ cu_rc cu_subject_open_row(const cu_key *sk, const cu_store_subject *row, cu_subj
  * request's, cu_subject_erase_certified): the sweep erases a subject found under age, one
  * whose key an older build lost, and one a purged tenant left without data. */
 cu_rc cu_subject_shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, cu_err *err);
+/* The same, keeping what a legal duty keeps as an erasure request does (P-RET-4): the replay of
+ * an erasure after a restore (journal.c, P-BAK-2), which must keep what the live erasure kept. */
+cu_rc cu_subject_shred_keeping(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                               cu_err *err);
 
 #endif
