@@ -226,6 +226,47 @@ static void test_read_scope_ends_at_the_requests_commit(void **state)
     cu_vault_read_begin(NULL);
 }
 
+static void *other_rotates(void *arg)
+{
+    vfx *f = arg;
+    unsigned version = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_key_rotate_tenant(f->v, NULL, f->tenant, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    return NULL;
+}
+
+/* P-ENC-5: a tenant key rotation committed while a request's scope is open (its snapshot taken
+ * before) must not leave that request wrapping a new subject key under the version the rotation
+ * replaced: the key lock ends a scope older than the last key writer. Without it the subject
+ * cannot be read after the caches go, and the next rotation fails on the orphan wrap. */
+static void test_P_ENC_5_a_key_read_after_a_rotation_sees_the_rotation(void **state)
+{
+    vfx *f = *state;
+    cu_subject_in in = {.external_id = "ada", .email = "ada@example.com"};
+    cu_subject got = {0};
+    unsigned version = 0;
+    cu_tenant t;
+    cu_id sub = 0;
+    pthread_t th;
+    cu_err err = {0};
+
+    cu_vault_read_begin(f->v);
+    assert_int_equal(cu_tenant_get(f->v, NULL, f->tenant, &t, &err), CU_OK); /* the snapshot */
+    assert_int_equal(pthread_create(&th, NULL, other_rotates, f), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(cu_subject_create(f->v, NULL, f->tenant, &in, &sub, &err), CU_OK);
+    cu_vault_read_end(f->v);
+    /* Read back from the database, not from a cache: a fresh open. */
+    cu_vault_close(f->v);
+    f->v = th_reopen(f->data);
+    assert_int_equal(cu_subject_get(f->v, NULL, f->tenant, sub, &got, &err), CU_OK);
+    assert_string_equal(got.email, "ada@example.com");
+    cu_subject_cleanup(&got);
+    assert_int_equal(cu_key_rotate_tenant(f->v, NULL, f->tenant, &version, NULL, &err), CU_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +276,8 @@ int main(void)
                                         sfx_teardown),
         cmocka_unit_test_setup_teardown(test_read_scope_ends_at_the_requests_commit, vfx_setup,
                                         vfx_teardown),
+        cmocka_unit_test_setup_teardown(test_P_ENC_5_a_key_read_after_a_rotation_sees_the_rotation,
+                                        vfx_setup, vfx_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -347,7 +347,7 @@ static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
     for (size_t i = 0; i < s->m.nmaster && k.nneeds < CU_ARRAY_LEN(k.needs); i++)
         k.needs[k.nneeds++] = s->m.master_versions[i];
     cu_random(mk->key, sizeof(mk->key));
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     k.master_version = v->master_version;
     master = cu_keyring_get(v->ring, k.master_version);
     rc = master ? cu_bkeys_add(keys_dir(v, kd), v->audit_pk, &k, master, mk->key, err)
@@ -407,7 +407,7 @@ static cu_rc create_locked(cu_vault *v, made *mk, snap *s, cu_err *err)
     if ((rc = cu_journal_sync(v, &s->m.info.journal_seq, err)) != CU_OK)
         return rc;
     /* No rotation between the snapshot and the audit key file it travels with. */
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     rc = snap_take(v, s, err);
     if (rc == CU_OK)
         rc = audit_key_file(v, &akey, &aklen, &amv, err);

@@ -31,6 +31,7 @@
  * it drops every head it touched, and their next use reads them again.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -486,16 +487,50 @@ static void enqueue(cu_vault *v, struct cu_commit_req *req)
     }
 }
 
+/* The thread's read scope: whether one is open, and the key generation when it opened. */
+static _Thread_local int scope_open;
+static _Thread_local uint64_t scope_gen;
+
 void cu_vault_read_begin(cu_vault *v)
 {
-    if (v != NULL)
-        cu_store_read_begin(v->store);
+    if (v == NULL)
+        return;
+    if (!scope_open) {
+        scope_open = 1;
+        scope_gen = atomic_load(&v->key_gen);
+    }
+    cu_store_read_begin(v->store);
 }
 
 void cu_vault_read_end(cu_vault *v)
 {
-    if (v != NULL)
-        cu_store_read_end(v->store);
+    if (v == NULL)
+        return;
+    scope_open = 0;
+    cu_store_read_end(v->store);
+}
+
+/* A key read under the lock must see every key a rotation committed, not the scope's snapshot
+ * taken before it: wrapping a new key under a tenant key version the rotation deleted loses
+ * the data it protects. A rotation bumps the generation before it lets the lock go; a scope
+ * opened before that ends here, and the reads that follow see the latest state. */
+void cu_key_rdlock(cu_vault *v)
+{
+    pthread_rwlock_rdlock(&v->key_lock);
+    if (scope_open && atomic_load(&v->key_gen) != scope_gen)
+        cu_vault_read_end(v);
+}
+
+void cu_key_wrlock(cu_vault *v)
+{
+    cu_vault_read_end(v); /* a writer of keys reads the latest state */
+    pthread_rwlock_wrlock(&v->key_lock);
+}
+
+void cu_key_wrunlock(cu_vault *v)
+{
+    atomic_fetch_add(&v->key_gen, 1);
+    pthread_rwlock_unlock(&v->key_lock);
 }
 
 /* Queues req and returns once it is done: led by itself when no round is running or when the
@@ -504,7 +539,7 @@ void cu_vault_read_end(cu_vault *v)
  * the latest state, not the scope's snapshot. */
 static void enqueue_wait(cu_vault *v, struct cu_commit_req *req)
 {
-    cu_store_read_end(v->store);
+    cu_vault_read_end(v);
     pthread_cond_init(&req->cond, NULL);
     pthread_mutex_lock(&v->commit_lock);
     enqueue(v, req);
@@ -582,7 +617,7 @@ cu_rc cu_commit_async(cu_vault *v, const cu_ctx *ctx, cu_store_op *ops, size_t n
     struct cu_commit_req *req = NULL;
     cu_rc rc = CU_OK;
 
-    cu_store_read_end(v->store); /* as enqueue_wait: what follows sees the latest state */
+    cu_vault_read_end(v); /* as enqueue_wait: what follows sees the latest state */
     if (naudit > CU_AUDIT_PER_COMMIT)
         rc = cu_err_set(err, CU_ERR_INVALID, "too many audit entries in one commit");
     else if ((req = calloc(1, sizeof(*req) + naudit * sizeof(cu_audit_entry))) == NULL)

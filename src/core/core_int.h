@@ -15,6 +15,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <cjson/cJSON.h>
 
@@ -40,6 +41,7 @@ struct cu_vault {
     /* Readers: whatever unwraps keys or wraps new ones. Writers: master and tenant key
      * rotation, so that no key is wrapped under a version a rotation is retiring. */
     pthread_rwlock_t key_lock;
+    _Atomic uint64_t key_gen; /* bumped by each writer of keys before it unlocks (commit.c) */
     /* Group commit (commit.c): the queue, whether a leader is committing, the chain heads. */
     pthread_mutex_t commit_lock;
     struct cu_commit_req *queue, *queue_tail;
@@ -180,6 +182,13 @@ void cu_heads_free(cu_heads *h);
 /* The directory of the vault's key file (DIR, or --key-file's): backup.keys and the erasure
  * journal live beside the master key, apart from the data when the key file is (vault.c). */
 cu_rc cu_vault_keys_dir(const cu_vault *v, char *out, size_t cap, cu_err *err);
+
+/* The key lock, taken through these (commit.c): a read lock ends the thread's read scope if a
+ * writer of keys (a rotation, a retirement) let the lock go since the scope opened; a write
+ * lock ends it first, and its unlock bumps the generation. */
+void cu_key_rdlock(cu_vault *v);
+void cu_key_wrlock(cu_vault *v);
+void cu_key_wrunlock(cu_vault *v);
 
 /* Frees this vault's sweep lease if it still holds it (sweep.c; at close: a server that stops
  * lets another sweep at once). Best effort: a lease left behind lapses. */

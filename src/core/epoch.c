@@ -234,7 +234,7 @@ cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
     if ((rc = load_windows(v, &w, err)) != CU_OK)
         return rc;
     /* Exclusive: nothing unwraps under a version while it goes, nor wraps under a new one. */
-    pthread_rwlock_wrlock(&v->key_lock);
+    cu_key_wrlock(v);
     rep->current = v->master_version;
     if ((doomed = calloc(cu_keyring_count(v->ring) + 1, sizeof(*doomed))) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -253,7 +253,7 @@ cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
     }
     if (rc == CU_OK)
         rep->destroyed = (unsigned)ndoomed;
-    pthread_rwlock_unlock(&v->key_lock);
+    cu_key_wrunlock(v);
     users_free(&u);
     free(doomed);
     free(w.d);
@@ -282,7 +282,7 @@ static int64_t current_since(cu_vault *v)
 {
     int64_t since = 0;
 
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     for (size_t i = 0; i < cu_keyring_count(v->ring); i++) {
         int64_t retired;
         (void)cu_keyring_version_at(v->ring, i, &retired);
@@ -325,7 +325,7 @@ cu_rc cu_key_versions(cu_vault *v, cu_key_version_info **out, size_t *n, int *pe
     *n = 0;
     if ((rc = epoch_due(v, pending, err)) != CU_OK || (rc = load_windows(v, &w, err)) != CU_OK)
         return rc;
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     count = cu_keyring_count(v->ring);
     if ((list = calloc(count + 1, sizeof(*list))) == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -348,7 +348,7 @@ cu_rc cu_key_versions(cu_vault *v, cu_key_version_info **out, size_t *n, int *pe
 
 void cu_key_ring_stats(cu_vault *v, unsigned *current, unsigned *retained)
 {
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     *current = v->master_version;
     *retained = 0;
     for (size_t i = 0; i < cu_keyring_count(v->ring); i++)

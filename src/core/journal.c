@@ -619,7 +619,7 @@ static cu_rc replay_tenant(cu_vault *v, const cu_journal_entry *e, cu_err *err)
     op.u.del.tenant_id = e->tenant;
     cu_audit_in_set(&a[0], e->tenant, e->kind, "tenant:%llu", (unsigned long long)e->tenant);
     cu_audit_in_set(&a[1], 0, e->kind, "tenant:%llu", (unsigned long long)e->tenant);
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     rc = cu_commit(v, &replay_ctx, &op, 1, a, 2, err);
     pthread_rwlock_unlock(&v->key_lock);
     cu_cache_forget_tenant(v, e->tenant);

@@ -222,7 +222,7 @@ cu_rc cu_keys_tenant(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err)
 {
     cu_rc rc;
 
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     rc = cu_keys_tenant_locked(v, tenant, out, err);
     pthread_rwlock_unlock(&v->key_lock);
     return rc;
@@ -233,7 +233,7 @@ cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu
 {
     cu_rc rc;
 
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     rc = cu_keys_child_locked(v, tenant, kind, owner, out, err);
     pthread_rwlock_unlock(&v->key_lock);
     return rc;
@@ -283,7 +283,7 @@ cu_rc cu_keys_child_at(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner,
 {
     cu_rc rc;
 
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     rc = child_locked(v, tenant, kind, owner, version, out, err);
     pthread_rwlock_unlock(&v->key_lock);
     return rc;

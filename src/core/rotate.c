@@ -44,7 +44,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     uint32_t nv;
     cu_rc rc;
 
-    pthread_rwlock_wrlock(&v->key_lock);
+    cu_key_wrlock(v);
     nv = cu_keyring_newest(v->ring);
     if (nv <= v->master_version) {
         if ((rc = cu_keyring_add(v->ring, &nv, err)) != CU_OK)
@@ -103,7 +103,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     if (rewrapped)
         *rewrapped = nkeys;
 out:
-    pthread_rwlock_unlock(&v->key_lock);
+    cu_key_wrunlock(v);
     free_ops(ops, nops);
     cu_store_keys_free(keys, nkeys);
     return rc;
@@ -124,7 +124,7 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     if ((rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
         return rc;
     /* Exclusive: a subject created meanwhile must not wrap its key under the old version. */
-    pthread_rwlock_wrlock(&v->key_lock);
+    cu_key_wrlock(v);
     rc = cu_keys_tenant_locked(v, tenant, &tk, err);
     if (rc == CU_OK)
         rc = cu_store_key_list(v->store, tenant, 0, &keys, &nkeys, err);
@@ -172,7 +172,7 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     if (rewrapped)
         *rewrapped = nops - 2;
 out:
-    pthread_rwlock_unlock(&v->key_lock);
+    cu_key_wrunlock(v);
     cu_key_wipe(&tk);
     cu_key_wipe(&ntk);
     free_ops(ops, nops);
@@ -199,7 +199,7 @@ cu_rc cu_key_rotate_data(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned 
         return rc;
     /* Exclusive, like a tenant rotation: the new version is wrapped under the tenant key in
      * force, which no rotation may replace meanwhile. */
-    pthread_rwlock_wrlock(&v->key_lock);
+    cu_key_wrlock(v);
     rc = cu_keys_tenant_locked(v, tenant, &tk, err);
     if (rc == CU_OK)
         rc = cu_store_key_get(v->store, tenant, CU_KEY_DATA, 0, 0, &cur, err);
@@ -213,7 +213,7 @@ cu_rc cu_key_rotate_data(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned 
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && new_version)
         *new_version = nk.version;
 out:
-    pthread_rwlock_unlock(&v->key_lock);
+    cu_key_wrunlock(v);
     cu_store_op_cleanup(&op);
     cu_store_key_cleanup(&cur);
     cu_key_wipe(&tk);

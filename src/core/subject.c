@@ -187,7 +187,7 @@ cu_rc cu_subject_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
         return rc;
     id = cu_random_id();
     /* Held until the subject key is committed under the tenant key version it names. */
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     locked = 1;
     if ((rc = cu_keys_tenant_locked(v, tenant, &tk, err)) != CU_OK ||
         (rc = cu_keys_child_locked(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
@@ -573,7 +573,7 @@ static cu_rc commit_erasure(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id 
         cu_retain_plan_cleanup(v, pl);
         free(a);
         a = NULL;
-        pthread_rwlock_rdlock(&v->key_lock);
+        cu_key_rdlock(v);
         if ((rc = cu_retain_plan(v, tenant, subject, cu_clock_now(), keep, pl, err)) == CU_OK &&
             (a = erasure_entries(tenant, subject, pl, &na, err)) == NULL)
             rc = CU_ERR_NOMEM;

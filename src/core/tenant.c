@@ -74,7 +74,7 @@ static cu_rc create_batch(cu_vault *v, const cu_ctx *ctx, cu_id id, const char *
     cu_random(tk.k, sizeof(tk.k));
     tk.version = 1;
     /* Held until applied: the tenant key must be wrapped under a version no rotation retires. */
-    pthread_rwlock_rdlock(&v->key_lock);
+    cu_key_rdlock(v);
     rc = cu_keys_wrap_tenant_locked(v, id, &tk, &ops[1], err);
     if (rc == CU_OK)
         rc = cu_keys_make_child(&tk, id, CU_KEY_DATA, 0, &dk, &ops[2], err);
