@@ -384,6 +384,71 @@ static void test_P_BAK_2_erased_subject_stays_erased_after_restore(void **state)
     cu_vault_close(r);
 }
 
+/* P-BAK-1, P-BAK-2: a backup holding a subject erased before it restores and verifies: the
+ * journal's line for that erasure finds it done (review F2: the replay failed on the stored
+ * certificate, so every verify failed and a restore needed --no-journal). */
+static void test_P_BAK_2_subject_erased_before_the_backup_replays_as_done(void **state)
+{
+    fx *f = *state;
+    cu_restore_opts vo = {.keys_dir = f->data};
+    cu_restore_report rep;
+    cu_backup_info b;
+    char manifest[512], rdir[512];
+    cu_subject s = {0};
+    cu_err err = {0};
+    cu_id before = subject(f, "before", "before.person@example.com");
+    cu_id after = subject(f, "after", "after.person@example.com");
+    cu_id stays = subject(f, "stays", "stays.person@example.com");
+
+    record(f, before, "111-11-1111");
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, before, &err), CU_OK);
+    backup(f, &b);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, after, &err), CU_OK);
+    path_of(f, &b, ".manifest", manifest);
+    vo.backup = manifest;
+    if (cu_backup_verify(&vo, &rep, &err) != CU_OK)
+        fail_msg("verify: %s", err.msg);
+    if (restore(f, manifest, "restored", 0, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    assert_true(rep.already >= 1);
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    cu_vault *r = th_reopen(rdir);
+    assert_int_equal(cu_subject_get(r, NULL, f->t, before, &s, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_subject_get(r, NULL, f->t, after, &s, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_subject_get(r, NULL, f->t, stays, &s, &err), CU_OK);
+    cu_subject_cleanup(&s);
+    cu_vault_close(r);
+}
+
+/* P-BAK-2: a journal that ends before the backup's own journal head (a copy taken before the
+ * backup) is refused: it could miss an erasure the backup's journal counted (review F5). */
+static void test_P_BAK_2_journal_older_than_the_backup_refused(void **state)
+{
+    fx *f = *state;
+    cu_restore_opts o = {.keys_dir = f->data};
+    cu_restore_report rep;
+    cu_backup_info b;
+    char manifest[512], journal[512], old[512];
+    cu_err err = {0};
+    cu_id one = subject(f, "one", "one.person@example.com");
+    cu_id two = subject(f, "two", "two.person@example.com");
+
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, one, &err), CU_OK);
+    backup(f, &b); /* the journal holds one line now */
+    snprintf(journal, sizeof(journal), "%s/erasure.journal", f->data);
+    snprintf(old, sizeof(old), "%s/old.journal", f->dir);
+    assert_int_equal(th_copy(journal, old), 0);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->t, two, &err), CU_OK);
+    backup(f, &b); /* its journal head: two lines */
+    path_of(f, &b, ".manifest", manifest);
+    o.backup = manifest;
+    o.journal = old;
+    assert_int_equal(cu_backup_verify(&o, &rep, &err), CU_ERR_CRYPTO);
+    o.journal = NULL;
+    assert_int_equal(cu_backup_verify(&o, &rep, &err), CU_OK);
+}
+
 /* P-BAK-2: a hold in force when the backup was made and released before the erasure does not
  * stop the erasure's replay: the journal carries the release (fails without: legal_hold). */
 static void test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay(void **state)
@@ -525,6 +590,8 @@ static void test_P_RET_3_expired_backup_unreadable(void **state)
     assert_int_equal(expired, 0);
     assert_int_equal(restore(f, away_m, "early", 0, &rep, &err), CU_OK);
     cu_clock_set(now + 7 * 86400);
+    /* Due, not yet expired by anyone (no schedule ran): already unreadable (review F4). */
+    assert_int_equal(restore(f, away_m, "due", 0, &rep, &err), CU_ERR_KEY);
     assert_int_equal(cu_backup_expire(f->v, &ctx, f->bdir, &expired, &err), CU_OK);
     assert_int_equal(expired, 1);
     assert_int_not_equal(access(cbk, F_OK), 0);
@@ -633,6 +700,8 @@ int main(void)
         T(test_P_BAK_1_tampered_backup_refused),
         T(test_P_BAK_2_erased_subject_stays_erased_after_restore),
         T(test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay),
+        T(test_P_BAK_2_subject_erased_before_the_backup_replays_as_done),
+        T(test_P_BAK_2_journal_older_than_the_backup_refused),
         T(test_P_BAK_2_restore_needs_a_verified_journal),
         T(test_P_BAK_2_journal_caught_up_at_open),
         T(test_P_RET_3_expired_backup_unreadable),

@@ -344,7 +344,12 @@ static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
     memcpy(k.id, s->m.info.id, sizeof(k.id));
     k.created_at = s->m.info.created_at;
     k.expires_at = s->m.info.expires_at;
-    for (size_t i = 0; i < s->m.nmaster && k.nneeds < CU_ARRAY_LEN(k.needs); i++)
+    /* Every version it needs listed, or no backup: key retirement keeps only those (P-ENC-5). */
+    if (s->m.nmaster > CU_ARRAY_LEN(k.needs))
+        return cu_err_set(err, CU_ERR_LIMIT, "the snapshot's keys need %zu master key versions, "
+                          "more than a backup lists (%zu): rotate the master key first",
+                          s->m.nmaster, CU_ARRAY_LEN(k.needs));
+    for (size_t i = 0; i < s->m.nmaster; i++)
         k.needs[k.nneeds++] = s->m.master_versions[i];
     cu_random(mk->key, sizeof(mk->key));
     cu_key_rdlock(v);
@@ -451,6 +456,9 @@ cu_rc cu_backup_create(cu_vault *v, const cu_ctx *ctx, const char *dir, cu_backu
 
     if (v == NULL || dir == NULL || dir[0] == '\0')
         return cu_err_set(err, CU_ERR_INVALID, "no backup directory given");
+    /* No read transaction held for the whole backup (a request's scope): it would keep every
+     * erasure's scrub pending and the WAL growing. The dump reads its own snapshot. */
+    cu_vault_read_end(v);
     cu_random(rnd, sizeof(rnd));
     cu_hex_encode(rnd, sizeof(rnd), s.m.info.id);
     if ((rc = paths(&mk, dir, s.m.info.id, err)) != CU_OK)

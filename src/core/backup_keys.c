@@ -221,6 +221,11 @@ cu_rc cu_bkeys_get(const char *keys_dir, const cu_keyring *ring, const char *id,
         goto out;
     }
     *k = f.lines[i].k;
+    /* P-RET-3: past its expiry a backup is unreadable even before expire removes its key. */
+    if (k->expires_at <= cu_clock_now()) {
+        rc = cu_err_set(err, CU_ERR_KEY, "backup %s expired: it is unreadable", id);
+        goto out;
+    }
     wrap_ad(k, ad, &adlen);
     if ((mk = cu_keyring_get(ring, k->master_version)) == NULL) {
         rc = cu_err_set(err, CU_ERR_KEY, "master key version %u, which wraps backup %s's key, "

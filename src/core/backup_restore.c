@@ -101,6 +101,13 @@ static cu_rc load_inputs(trial *t, cu_err *err)
                           "data back; give --journal FILE, or --no-journal to restore without "
                           "(audited)", path);
     t->have_journal = rc == CU_OK;
+    /* A journal older than the backup (a copy taken before it, or cut at a line) would miss
+     * erasures the backup's own journal head counted. */
+    if (rc == CU_OK && (t->njournal == 0 ? 0 : t->journal[t->njournal - 1].seq) <
+                           t->m.info.journal_seq)
+        rc = cu_err_set(err, CU_ERR_CRYPTO, "the erasure journal \"%s\" ends before the "
+                        "backup's (line %llu): give a newer one", path,
+                        (unsigned long long)t->m.info.journal_seq);
     return rc;
 }
 

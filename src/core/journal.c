@@ -651,6 +651,20 @@ static cu_rc replay_key(cu_vault *v, const cu_journal_entry *e, cu_err *err)
     return rc;
 }
 
+/* A subject erased in the backup already (its certificate is there: erased before the backup,
+ * or by an earlier replay) is done: CU_ERR_NOT_FOUND. Else erased as the live vault did. */
+static cu_rc replay_erasure(cu_vault *v, cu_id tenant, cu_id subject, cu_err *err)
+{
+    char *cert = NULL;
+    cu_err ignored = {0};
+
+    if (cu_store_erasure_certificate(v->store, tenant, subject, &cert, &ignored) == CU_OK) {
+        free(cert);
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "erased in the backup already");
+    }
+    return cu_subject_shred_keeping(v, &replay_ctx, tenant, subject, err);
+}
+
 /* One line: pass 0 lets go the holds released since (a release is final, and the live vault
  * erased nothing a hold covered, so every release comes before the erasures it allowed);
  * pass 1 the erasures. CU_ERR_NOT_FOUND: not in the backup, or done already. */
@@ -667,8 +681,7 @@ static cu_rc replay_one(cu_vault *v, const cu_journal_entry *e, int pass, int *s
                                "released after the backup (erasure journal)", err);
     /* P-RET-4: kept as the live erasure kept it, what a legal duty keeps still. */
     if (strcmp(e->kind, "subject.erase") == 0)
-        return cu_subject_shred_keeping(v, &replay_ctx, e->tenant,
-                                        strtoull(e->object, NULL, 10), err);
+        return replay_erasure(v, e->tenant, strtoull(e->object, NULL, 10), err);
     if (strncmp(e->kind, "tenant.", 7) == 0)
         return replay_tenant(v, e, err);
     if (strcmp(e->kind, "key.destroy") == 0)
