@@ -127,12 +127,25 @@ static void clean_partials(const char *dir)
     closedir(d);
 }
 
-void cu_backup_opened(cu_vault *v)
+/* Where backup.keys lives: beside the key file (cu_vault_keys_dir); the data directory if
+ * that path cannot be had (it always can: the key file's path fits in PATH_MAX). */
+static const char *keys_dir(const cu_vault *v, char buf[PATH_MAX])
 {
     cu_err ignored = {0};
 
+    return cu_vault_keys_dir(v, buf, PATH_MAX, &ignored) == CU_OK ? buf : v->dir;
+}
+
+void cu_backup_opened(cu_vault *v)
+{
+    cu_err ignored = {0};
+    char kd[PATH_MAX];
+
     pthread_mutex_lock(&backup_lock);
     clean_stale(v->dir, 1);
+    /* A verify killed with the key file apart left its trial (a decrypted copy) beside it. */
+    if (strcmp(keys_dir(v, kd), v->dir) != 0)
+        clean_stale(kd, 1);
     pthread_mutex_unlock(&backup_lock);
     (void)cu_journal_sync(v, NULL, &ignored); /* P-BAK-2: an erasure a crash kept out */
 }
@@ -324,14 +337,6 @@ static cu_rc write_file(made *mk, snap *s, const char *akey, size_t aklen, cu_er
     return CU_OK;
 }
 
-/* Where backup.keys lives: beside the key file (cu_vault_keys_dir); the data directory if
- * that path cannot be had (it always can: the key file's path fits in PATH_MAX). */
-static const char *keys_dir(const cu_vault *v, char buf[PATH_MAX])
-{
-    cu_err ignored = {0};
-
-    return cu_vault_keys_dir(v, buf, PATH_MAX, &ignored) == CU_OK ? buf : v->dir;
-}
 
 /* The backup key, made and stored wrapped in backup.keys before anything is encrypted. */
 static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
