@@ -396,6 +396,8 @@ void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int
     /* P-BAK-2: restored from before the erasure, for real: still erased. */
     snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, id);
     snprintf(target, sizeof(target), "%s/restored", c->s.dir);
+    /* The restore runs here, on the scenario's clock (a backup past its expiry does not open). */
+    cu_clock_set(c->now);
     if (cu_backup_restore(&o, &rep, &err) != CU_OK)
         fail_msg("restore: %s", err.msg);
     assert_true(rep.replayed >= 1);
@@ -410,4 +412,5 @@ void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int
         assert_false(th_file_contains(path, "zed.backup@example.org", 22));
     }
     th_rmrf(target);
+    cu_clock_set(0);
 }
