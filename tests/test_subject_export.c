@@ -674,6 +674,33 @@ static void test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after(vo
     free(cert);
 }
 
+/* P-DSR-3: a rectification while an export is open answers from its commit at once (it waited
+ * 10 s for the export's snapshot, then failed after committing); the old value leaves the WAL
+ * once the export is gone. */
+static void test_P_DSR_3_rectify_during_an_export_answers_at_once_scrub_after(void **state)
+{
+    fx *f = *state;
+    cu_ctx c = access_ctx(f, f->a, f->ada);
+    cu_subject_in in = {.email = "bob.corrected@example.com"};
+    cu_subject_export *x = NULL;
+    char buf[1024];
+    cu_err err = {0};
+    size_t got = 0;
+
+    assert_int_equal(cu_vault_erase_start(f->v, &err), CU_OK);
+    assert_int_equal(
+        cu_subject_export_open(f->v, &c, f->a, f->ada, CU_SUBJECT_EXPORT_JSON, &x, &err), CU_OK);
+    assert_int_equal(cu_subject_export_read(x, buf, sizeof(buf), &got, &err), CU_OK);
+    assert_int_equal(cu_subject_rectify(f->v, NULL, f->a, f->bob, &in, &err), CU_OK);
+    assert_true(cu_vault_scrub_pending(f->v));
+    while (cu_subject_export_read(x, buf, sizeof(buf), &got, &err) == CU_OK && got > 0)
+        ;
+    cu_subject_export_free(x);
+    for (int i = 0; i < 200 && cu_vault_scrub_pending(f->v); i++)
+        usleep(50 * 1000);
+    assert_false(cu_vault_scrub_pending(f->v));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -689,6 +716,7 @@ int main(void)
         T(test_P_DSR_2_memory_bounded_with_many_records),
         T(test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migration),
         T(test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after),
+        T(test_P_DSR_3_rectify_during_an_export_answers_at_once_scrub_after),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -720,8 +720,14 @@ cu_rc cu_subject_rectify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
     cu_wipe(phone, sizeof(phone));
     for (size_t i = 0; i < nops; i++)
         cu_store_op_cleanup(&ops[i]);
-    /* The old ciphertext out of every file the store keeps (the WAL too): not kept anywhere. */
-    return rc == CU_OK ? cu_store_checkpoint(v->store, err) : rc;
+    /* The old ciphertext out of every file the store keeps (the WAL too): not kept anywhere.
+     * Owed like an erasure's scrub: an export's snapshot may hold the WAL, and the answer
+     * depends on the commit alone; the erasure thread retries until it is done (P-DSR-3). */
+    if (rc == CU_OK) {
+        cu_erase_scrub_owe(v);
+        (void)cu_erase_scrub(v, NULL);
+    }
+    return rc;
 }
 
 /* --- restriction and the under-age mark (P-DSR-5, P-AGE-2) ------------------------------ */
