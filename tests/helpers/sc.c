@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stddef.h>
@@ -396,6 +397,13 @@ void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int
     /* P-BAK-2: restored from before the erasure, for real: still erased. */
     snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, id);
     snprintf(target, sizeof(target), "%s/restored", c->s.dir);
+    /* The server's erasure thread writes the journal line just after the answer (off its path,
+     * docs/backup.md): waited for, 10 s at most, as an operator's restore would come later. */
+    char jpath[600], want[96];
+    snprintf(jpath, sizeof(jpath), "%s/erasure.journal", c->s.data);
+    snprintf(want, sizeof(want), " subject.erase %s %s ", t->id, zed);
+    for (int i = 0; i < 100 && !th_file_contains(jpath, want, strlen(want)); i++)
+        usleep(100 * 1000);
     /* The restore runs here, on the scenario's clock (a backup past its expiry does not open). */
     cu_clock_set(c->now);
     if (cu_backup_restore(&o, &rep, &err) != CU_OK)
