@@ -246,6 +246,15 @@ int cu_erase_journal_later(cu_vault *v)
     return 1;
 }
 
+void cu_erase_scrub_soon(cu_vault *v)
+{
+    cu_erase_scrub_owe(v);
+    if (v->eraser != NULL)
+        wake(v->eraser); /* its pass scrubs first (erase_queue), then deletes rows */
+    else
+        (void)cu_erase_scrub(v, NULL);
+}
+
 int cu_vault_scrub_pending(cu_vault *v)
 {
     return __atomic_load_n(&v->scrub_owed, __ATOMIC_SEQ_CST) !=

@@ -24,6 +24,10 @@ cu_rc cu_erase_kept_certificate(cu_vault *v, cu_id tenant, cu_id subject, cJSON 
 int cu_erase_journal_later(cu_vault *v);
 /* An erasure committed: its truncating checkpoint (the scrub) is owed (P-DSR-4). */
 void cu_erase_scrub_owe(cu_vault *v);
+/* P-DSR-4: owes a scrub and has it run: by the erasure thread when the vault has one (woken now;
+ * its pass scrubs before it deletes rows, so the answer does not wait for a checkpoint whose
+ * cost grows with the WAL), else here. */
+void cu_erase_scrub_soon(cu_vault *v);
 /* Runs the truncating checkpoint, waiting briefly for readers; CU_OK: every scrub owed before
  * it is done. On failure the scrub stays pending (cu_vault_scrub_pending) and the erasure
  * thread is woken to try again (each second while pending; its first pass at start, too). */

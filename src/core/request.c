@@ -504,8 +504,7 @@ static cu_rc carry_out(cu_vault *v, const cu_ctx *rc_ctx, const cu_store_request
             return cu_subject_rectify(v, rc_ctx, t, s, rectify, err);
         /* The records' old ciphertexts out of the WAL too: the old values are kept nowhere
          * (a scrub owed, retried by the erasure thread while a reader holds the WAL). */
-        cu_erase_scrub_owe(v);
-        (void)cu_erase_scrub(v, NULL);
+        cu_erase_scrub_soon(v);
         return CU_OK;
     case CU_REQ_ACCESS:
     case CU_REQ_EXPORT: /* the answer went out through cu_request_export_open */

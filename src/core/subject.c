@@ -601,11 +601,11 @@ static cu_rc shred(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, 
     cu_journal_note(v, tenant); /* P-BAK-2: the erasure in the journal (journal.c) */
     cu_keys_forget_subject(v, tenant, subject);
     if (rc == CU_OK) {
-        /* Committed: the erasure is done whatever follows. Its scrub is owed; if an export's
-         * snapshot holds the log, it stays pending (cu_vault_scrub_pending) and the erasure
-         * thread or the next sweep runs it (erase.c). */
-        cu_erase_scrub_owe(v);
-        (void)cu_erase_scrub(v, NULL);
+        /* Committed: the erasure is done whatever follows. Its scrub is owed: run by the
+         * erasure thread in `custos serve` (at once, off the answer's path), else here; if an
+         * export's snapshot holds the log, it stays pending (cu_vault_scrub_pending) and is
+         * retried (erase.c). */
+        cu_erase_scrub_soon(v);
         if (certificate != NULL) {
             *certificate = pl.certificate;
             pl.certificate = NULL;
@@ -723,10 +723,8 @@ cu_rc cu_subject_rectify(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
     /* The old ciphertext out of every file the store keeps (the WAL too): not kept anywhere.
      * Owed like an erasure's scrub: an export's snapshot may hold the WAL, and the answer
      * depends on the commit alone; the erasure thread retries until it is done (P-DSR-3). */
-    if (rc == CU_OK) {
-        cu_erase_scrub_owe(v);
-        (void)cu_erase_scrub(v, NULL);
-    }
+    if (rc == CU_OK)
+        cu_erase_scrub_soon(v);
     return rc;
 }
 
