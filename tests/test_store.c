@@ -1957,6 +1957,10 @@ static void test_sqlite_statements_use_the_internal_keys(void **state)
         {S_BLIND_DELETE, NULL, {"INDEX blind_by_record (rid=?)", BLIND_BY_OWNER}},
         {S_ERASE_BLIND_BATCH, NULL, {BLIND_BY_OWNER}},
         {S_SUBJECT_RECORDS_BLIND_DELETE, NULL, {BLIND_BY_OWNER}},
+        /* An erasure's plan (P-RET-4): a subject's records of one collection by the index of
+         * its own, not the tenant's every record by the record id's (flat erasure). */
+        {S_RECORD_IDS_IN, NULL,
+         {"INDEX records_by_subject_collection (tenant_id=? AND subject_id=? AND collection=?)"}},
         {-1, "SELECT 1 FROM record_fields WHERE rid = ?", {FIELDS_BY_RID}},
         {-1, "SELECT 1 FROM blind_index WHERE rid = ?", {"INDEX blind_by_record (rid=?)"}},
     };

@@ -407,8 +407,12 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_RETAIN_MARK] = "INSERT INTO retained_records(tenant_id, record_id, subject_id)"
                       " SELECT tenant_id, record_id, subject_id FROM records"
                       " WHERE tenant_id = ?1 AND record_id = ?2",
+    /* In the order of records_by_subject_collection: ORDER BY record_id alone made SQLite walk
+     * the tenant's (tenant_id, record_id) index instead, every record of the tenant for a
+     * subject's few kept ones (an erasure's plan: 40 ms at 100,000 records). */
     [S_RECORD_IDS_IN] = "SELECT record_id FROM records WHERE tenant_id = ?1 AND subject_id = ?2"
-                        " AND collection = ?3 AND NOT " ERASING("?2") " ORDER BY record_id",
+                        " AND collection = ?3 AND NOT " ERASING("?2")
+                        " ORDER BY created_at, record_id",
     [S_ERASE_KEEP] = "UPDATE erasures SET kept = 1 WHERE tenant_id = ?1 AND subject_id = ?2",
     /* A skip-scan of records_by_subject_collection: each collection by min() (one probe), and
      * at most ?3 of its records counted, so the cost does not grow with the subject. */
