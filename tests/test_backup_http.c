@@ -65,9 +65,7 @@ static void test_P_BAK_1_backups_over_http(void **state)
     srv_call_ok(&s, "DELETE", path, t.key[CU_ROLE_OWNER], "support", NULL, 200, NULL);
     snprintf(path, sizeof(path), "%s/backups/erasure.journal", bdir);
     snprintf(want, sizeof(want), " subject.erase %s %s ", t.id, t.subject);
-    for (int i = 0; i < 100 && !th_file_contains(path, want, strlen(want)); i++)
-        usleep(100 * 1000);
-    assert_true(th_file_contains(path, want, strlen(want)));
+    assert_true(th_file_wait_contains(path, want, strlen(want)));
     srv_stop(&s, 1);
     th_rmrf(bdir);
 }

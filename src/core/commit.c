@@ -510,7 +510,7 @@ void cu_vault_read_end(cu_vault *v)
     cu_store_read_end(v->store);
 }
 
-/* A key read under the lock must see every key a rotation committed, not the scope's snapshot
+/* P-ENC-5: a key read under the lock must see every key a rotation committed, not the scope's snapshot
  * taken before it: wrapping a new key under a tenant key version the rotation deleted loses
  * the data it protects. A rotation bumps the generation before it lets the lock go; a scope
  * opened before that ends here, and the reads that follow see the latest state. */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <setjmp.h>
 #include <stddef.h>
@@ -402,8 +401,7 @@ void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int
     char jpath[600], want[96];
     snprintf(jpath, sizeof(jpath), "%s/erasure.journal", c->s.data);
     snprintf(want, sizeof(want), " subject.erase %s %s ", t->id, zed);
-    for (int i = 0; i < 100 && !th_file_contains(jpath, want, strlen(want)); i++)
-        usleep(100 * 1000);
+    assert_true(th_file_wait_contains(jpath, want, strlen(want)));
     /* The restore runs here, on the scenario's clock (a backup past its expiry does not open). */
     cu_clock_set(c->now);
     if (cu_backup_restore(&o, &rep, &err) != CU_OK)

@@ -139,6 +139,16 @@ int th_file_contains(const char *path, const void *needle, size_t n)
     return found;
 }
 
+int th_file_wait_contains(const char *path, const void *needle, size_t n)
+{
+    for (int i = 0; i < 100; i++) {
+        if (th_file_contains(path, needle, n))
+            return 1;
+        usleep(100 * 1000);
+    }
+    return th_file_contains(path, needle, n);
+}
+
 int th_copy(const char *from, const char *to)
 {
     char buf[65536];

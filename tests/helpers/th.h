@@ -30,6 +30,9 @@ long long th_sql_int(const char *data, const char *sql);
 int th_sql_text(const char *data, const char *sql, char *buf, size_t cap);
 /* Returns 1 if the file holds the bytes needle[0..n), 0 if not or if it does not exist. */
 int th_file_contains(const char *path, const void *needle, size_t n);
+/* th_file_contains, polled every 100 ms for up to 10 s: what a server's background thread writes
+ * just after its answer (the erasure journal's line). */
+int th_file_wait_contains(const char *path, const void *needle, size_t n);
 /* Copies a file; returns 0 on success. */
 int th_copy(const char *from, const char *to);
 /* Forks; the child sets CUSTOS_FAULT=point and calls fn(arg), then exits 0. Returns the
