@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "store_pg.h"
 #include "store_sqlite.h"
 #include "util.h"
 
@@ -22,8 +23,8 @@ static const struct backend {
     const char *prefix;
     const cu_store_ops *ops;
 } backends[] = {
-    {"postgresql://", NULL}, /* docs/store.md: a second backend runs the same suite */
-    {"postgres://", NULL},
+    {"postgresql://", &cu_store_pg}, /* docs/store.md: the same suite runs against both */
+    {"postgres://", &cu_store_pg},
     {NULL, &cu_store_sqlite_pool},
 };
 

@@ -700,8 +700,9 @@ struct cu_store {
 };
 
 /* Opens the store at location, picking the backend from it: a file path is a SQLite database
- * (created if missing, its schema upgraded); a "postgresql://" URL is refused until that backend
- * exists (CU_ERR_INVALID). Close with cu_store_close. */
+ * (created if missing, its schema upgraded); a "postgresql://" or "postgres://" URL is a
+ * PostgreSQL database (libpq's URL; its schema created or upgraded; CU_ERR_UNAVAILABLE if the
+ * server cannot be reached). Close with cu_store_close. */
 cu_rc cu_store_open(const char *location, cu_store **out, cu_err *err);
 /* Closes s; NULL is a no-op. */
 void cu_store_close(cu_store *s);

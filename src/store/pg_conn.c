@@ -1,0 +1,460 @@
+/*
+ * pg_conn.c: the PostgreSQL backend's connections and queries: the pool, prepared statements
+ * run with binary parameters and results, and the mapping of errors.
+ *
+ * The pool makes connections as they are needed, up to its size, and hands each to one thread
+ * at a time. A connection found lost (an error said so) is reset on its next use, so a server
+ * that comes back is reconnected without a restart; the request that met the loss fails with
+ * CU_ERR_UNAVAILABLE (the HTTP layer's 503).
+ *
+ * Every statement is a constant (pg_query), prepared on a connection the first time that
+ * connection runs it, under a name made from the query's slot; slots are numbered once per
+ * process, on the query's first use anywhere.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg_int.h"
+#include "util.h"
+
+/* The next free query slot (slot 0 means "not assigned"). */
+static int next_slot = 1;
+
+static int query_slot(pg_query *q)
+{
+    int slot = __atomic_load_n(&q->slot, __ATOMIC_ACQUIRE);
+    int fresh;
+
+    if (slot != 0)
+        return slot;
+    fresh = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED);
+    slot = 0;
+    if (__atomic_compare_exchange_n(&q->slot, &slot, fresh, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return fresh;
+    return slot; /* another thread numbered it first; fresh stays unused */
+}
+
+/* --- parameters --------------------------------------------------------------------------- */
+
+pg_param pg_p_i64(int64_t v)
+{
+    return (pg_param){.type = PG_OID_INT8, .i = v};
+}
+
+pg_param pg_p_id(cu_id id)
+{
+    return (pg_param){.type = PG_OID_INT8, .i = (int64_t)id};
+}
+
+pg_param pg_p_blob(const void *data, size_t len)
+{
+    return (pg_param){.type = PG_OID_BYTEA, .null = data == NULL, .p = data, .len = (int)len};
+}
+
+pg_param pg_p_bytes(const cu_blob *b)
+{
+    if (b == NULL)
+        return pg_p_blob(NULL, 0);
+    return pg_p_blob(b->data, b->len);
+}
+
+pg_param pg_p_text(const char *s)
+{
+    return (pg_param){
+        .type = PG_OID_TEXT, .null = s == NULL, .p = s, .len = s ? (int)strlen(s) : 0};
+}
+
+pg_param pg_p_null(void)
+{
+    return (pg_param){.type = 0, .null = 1};
+}
+
+/* --- errors ------------------------------------------------------------------------------- */
+
+static int lost(const char *state)
+{
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+}
+
+/* The first line of a server or libpq message, into buf (no value is quoted in it: see
+ * pg_error for which messages are shown). */
+static const char *first_line(const char *msg, char *buf, size_t cap)
+{
+    size_t len;
+
+    if (msg == NULL)
+        return "";
+    len = strcspn(msg, "\n");
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(buf, msg, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+cu_rc pg_error(pg_conn *c, const PGresult *res, cu_err *err, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    char line[160];
+
+    if (state == NULL || lost(state) || PQstatus(c->conn) != CONNECTION_OK) {
+        c->broken = 1;
+        return cu_err_set(err, CU_ERR_UNAVAILABLE, "could not %s: database unavailable: %s",
+                          what, first_line(PQerrorMessage(c->conn), line, sizeof(line)));
+    }
+    if (strcmp(state, "23505") == 0)
+        return cu_err_set(err, CU_ERR_EXISTS, "could not %s: already exists (%s)", what,
+                          constraint ? constraint : state);
+    if (strcmp(state, "23503") == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND,
+                          "could not %s: a referenced object is missing (%s)", what,
+                          constraint ? constraint : state);
+    if (strcmp(state, "53100") == 0)
+        return cu_err_set(err, CU_ERR_IO, "could not %s: disk full", what);
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return cu_err_set(err, CU_ERR_CONFLICT, "could not %s: concurrent update (%s)", what,
+                          state);
+    /* Class 22 (data exceptions) and 23 quote values in their text: the code alone. Others
+     * (42: the statement itself, 53/54/55/57: the server's state, 25: the transaction) name
+     * none, and say more than a code. */
+    if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+        return cu_err_set(err, CU_ERR_STORE, "could not %s: SQLSTATE %s%s%s", what, state,
+                          constraint ? " " : "", constraint ? constraint : "");
+    return cu_err_set(err, CU_ERR_STORE, "could not %s: %s (SQLSTATE %s)", what,
+                      first_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), line,
+                                 sizeof(line)),
+                      state);
+}
+
+/* --- running queries ---------------------------------------------------------------------- */
+
+static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, int nparams,
+                     cu_err *err, const char *what)
+{
+    Oid types[64];
+    char name[24];
+    PGresult *res;
+    cu_rc rc = CU_OK;
+
+    if (nparams > (int)CU_ARRAY_LEN(types))
+        return cu_err_set(err, CU_ERR_INVALID, "could not %s: too many parameters", what);
+    if ((size_t)slot >= c->nprepared) {
+        size_t cap = (size_t)slot * 2 + 16;
+        uint8_t *p = realloc(c->prepared, cap);
+        if (p == NULL)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        memset(p + c->nprepared, 0, cap - c->nprepared);
+        c->prepared = p;
+        c->nprepared = cap;
+    }
+    for (int i = 0; i < nparams; i++)
+        types[i] = params[i].type;
+    snprintf(name, sizeof(name), "q%d", slot);
+    res = PQprepare(c->conn, name, q->sql, nparams, types);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = pg_error(c, res, err, what);
+    else
+        c->prepared[slot] = 1;
+    PQclear(res);
+    return rc;
+}
+
+cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGresult **res,
+              cu_err *err, const char *what)
+{
+    const char *values[64];
+    int lengths[64], formats[64];
+    uint8_t ints[64][8];
+    int slot = query_slot(q);
+    char name[24];
+    PGresult *r;
+    ExecStatusType st;
+    cu_rc rc;
+
+    if (res != NULL)
+        *res = NULL;
+    if (nparams > (int)CU_ARRAY_LEN(values))
+        return cu_err_set(err, CU_ERR_INVALID, "could not %s: too many parameters", what);
+    if (((size_t)slot >= c->nprepared || !c->prepared[slot]) &&
+        (rc = prepare(c, q, slot, params, nparams, err, what)) != CU_OK)
+        return rc;
+    for (int i = 0; i < nparams; i++) {
+        formats[i] = 1;
+        if (params[i].null) {
+            values[i] = NULL;
+            lengths[i] = 0;
+        } else if (params[i].type == PG_OID_INT8) {
+            uint64_t v = (uint64_t)params[i].i;
+            for (int b = 0; b < 8; b++)
+                ints[i][b] = (uint8_t)(v >> (56 - 8 * b));
+            values[i] = (const char *)ints[i];
+            lengths[i] = 8;
+        } else {
+            /* An empty bytea or text still needs a non-NULL pointer (NULL is SQL NULL). */
+            values[i] = params[i].p ? (const char *)params[i].p : "";
+            lengths[i] = params[i].len;
+        }
+    }
+    snprintf(name, sizeof(name), "q%d", slot);
+    r = PQexecPrepared(c->conn, name, nparams, values, lengths, formats, 1);
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = pg_error(c, r, err, what);
+        PQclear(r);
+        return rc;
+    }
+    if (res != NULL)
+        *res = r;
+    else
+        PQclear(r);
+    return CU_OK;
+}
+
+cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what)
+{
+    PGresult *r = PQexec(c->conn, sql);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    cu_rc rc = CU_OK;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = pg_error(c, r, err, what);
+    PQclear(r);
+    return rc;
+}
+
+/* --- results ------------------------------------------------------------------------------ */
+
+int pg_rows(const PGresult *res)
+{
+    return res ? PQntuples(res) : 0;
+}
+
+int64_t pg_changed(const PGresult *res)
+{
+    const char *n = res ? PQcmdTuples((PGresult *)(uintptr_t)res) : "";
+
+    return n[0] ? strtoll(n, NULL, 10) : 0;
+}
+
+int pg_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col);
+}
+
+int64_t pg_i64(const PGresult *res, int row, int col)
+{
+    const uint8_t *p = (const uint8_t *)PQgetvalue(res, row, col);
+    int len = PQgetlength(res, row, col);
+    uint64_t v = 0;
+
+    if (PQgetisnull(res, row, col))
+        return 0;
+    for (int b = 0; b < len && b < 8; b++)
+        v = v << 8 | p[b];
+    /* Sign-extend the narrower integer types (int4, int2); bool is one byte, 0 or 1. */
+    if (len == 4)
+        return (int64_t)(int32_t)(uint32_t)v;
+    if (len == 2)
+        return (int64_t)(int16_t)(uint16_t)v;
+    return (int64_t)v;
+}
+
+cu_id pg_id(const PGresult *res, int row, int col)
+{
+    return (cu_id)pg_i64(res, row, col);
+}
+
+cu_rc pg_blob_copy(const PGresult *res, int row, int col, cu_blob *out, cu_err *err)
+{
+    int len = PQgetlength(res, row, col);
+
+    out->data = NULL;
+    out->len = 0;
+    if (PQgetisnull(res, row, col))
+        return CU_OK;
+    out->data = malloc(len > 0 ? (size_t)len : 1);
+    if (out->data == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    memcpy(out->data, PQgetvalue(res, row, col), (size_t)len);
+    out->len = (size_t)len;
+    return CU_OK;
+}
+
+void pg_text_copy(const PGresult *res, int row, int col, char *buf, size_t cap)
+{
+    size_t len = (size_t)PQgetlength(res, row, col);
+
+    if (cap == 0)
+        return;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(buf, PQgetvalue(res, row, col), len);
+    buf[len] = '\0';
+}
+
+char *pg_text_dup(const PGresult *res, int row, int col)
+{
+    size_t len = (size_t)PQgetlength(res, row, col);
+    char *s = malloc(len + 1);
+
+    if (s != NULL) {
+        memcpy(s, PQgetvalue(res, row, col), len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32])
+{
+    if (!PQgetisnull(res, row, col) && PQgetlength(res, row, col) == 32)
+        memcpy(out, PQgetvalue(res, row, col), 32);
+    else
+        memset(out, 0, 32);
+}
+
+/* --- the pool ----------------------------------------------------------------------------- */
+
+/* The server's notices (e.g. "already exists, skipping") are not errors: not printed. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
+{
+    /* The URL's own settings win over these (expand_dbname: later keywords override). */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const vals[] = {"5", "custos", s->conninfo, NULL};
+    pg_conn *c = calloc(1, sizeof(*c));
+    char line[160];
+
+    if (c == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    c->conn = PQconnectdbParams(keys, vals, 1);
+    if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK) {
+        cu_rc rc = cu_err_set(err, c->conn ? CU_ERR_UNAVAILABLE : CU_ERR_NOMEM,
+                              "could not connect to the database: %s",
+                              c->conn ? first_line(PQerrorMessage(c->conn), line, sizeof(line))
+                                      : "out of memory");
+        PQfinish(c->conn);
+        free(c);
+        return rc;
+    }
+    PQsetNoticeProcessor(c->conn, quiet, NULL);
+    *out = c;
+    return CU_OK;
+}
+
+/* Resets a lost connection: its prepared statements went with its session. */
+static cu_rc conn_revive(pg_conn *c, cu_err *err)
+{
+    char line[160];
+
+    if (!c->broken && PQstatus(c->conn) == CONNECTION_OK)
+        return CU_OK;
+    PQreset(c->conn);
+    if (c->prepared != NULL)
+        memset(c->prepared, 0, c->nprepared);
+    c->own_txn = 0;
+    if (PQstatus(c->conn) != CONNECTION_OK)
+        return cu_err_set(err, CU_ERR_UNAVAILABLE, "could not reconnect to the database: %s",
+                          first_line(PQerrorMessage(c->conn), line, sizeof(line)));
+    c->broken = 0;
+    return CU_OK;
+}
+
+cu_rc pg_conn_get(pg_store *s, pg_conn **out, cu_err *err)
+{
+    return pg_conn_get_wait(s, 10000, out, err);
+}
+
+cu_rc pg_conn_get_wait(pg_store *s, int wait_ms, pg_conn **out, cu_err *err)
+{
+    struct timespec until;
+    pg_conn *c = NULL;
+    cu_rc rc;
+    int make = 0;
+
+    if (s->parent != NULL)
+        s = s->parent;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (s->free == NULL && s->nconns >= s->pool_size)
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
+            break;
+    if (s->free != NULL) {
+        c = s->free;
+        s->free = c->next_free;
+    } else if (s->nconns < s->pool_size) {
+        s->nconns++; /* a place reserved; the connection is made outside the lock */
+        make = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (c == NULL && !make)
+        return cu_err_set(err, CU_ERR_UNAVAILABLE, "no free database connection");
+    if (make) {
+        if ((rc = conn_open(s, &c, err)) != CU_OK) {
+            pthread_mutex_lock(&s->lock);
+            s->nconns--;
+            pthread_cond_signal(&s->cond);
+            pthread_mutex_unlock(&s->lock);
+            return rc;
+        }
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->pool_size; i++)
+            if (s->conns[i] == NULL) {
+                s->conns[i] = c;
+                break;
+            }
+        pthread_mutex_unlock(&s->lock);
+    }
+    if ((rc = conn_revive(c, err)) != CU_OK) {
+        pg_conn_put(s, c);
+        return rc;
+    }
+    *out = c;
+    return CU_OK;
+}
+
+void pg_conn_put(pg_store *s, pg_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (s->parent != NULL)
+        s = s->parent;
+    /* A transaction left open (a failure between BEGIN and its end) must not reach the next
+     * user; a connection in doubt is reset on its next use. */
+    if (!c->broken && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(c->conn, "ROLLBACK");
+        if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+            c->broken = 1;
+        PQclear(r);
+    }
+    c->own_txn = 0;
+    pthread_mutex_lock(&s->lock);
+    c->next_free = s->free;
+    s->free = c;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pg_conn_free(pg_conn *c)
+{
+    if (c == NULL)
+        return;
+    PQfinish(c->conn);
+    free(c->prepared);
+    free(c);
+}

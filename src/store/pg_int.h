@@ -1,0 +1,327 @@
+/*
+ * pg_int.h: what the files of the PostgreSQL backend share, and nothing else includes.
+ *
+ * pg_conn.c holds the pool of libpq connections, the prepared queries and the parameter and
+ * result helpers; pg_schema.c the migrations (the DDL of each domain in pg_schema_*.c);
+ * pg_store.c opening, closing, read scopes and snapshots; pg_write.c apply(), dispatched by a
+ * table indexed by op kind to pg_w_<kind>; the domain files (pg_audit*.c, the vault's and the
+ * data's) the ops and reads, each read named after the SQLite one (sq_x -> pg_x).
+ *
+ * Conventions: every integer column is bigint, blobs bytea, text text; parameters and results
+ * travel in binary format; no SQL is assembled from input: every statement is a constant,
+ * declared where it is used as `static pg_query Q_X = PG_QUERY("...")` and prepared once per
+ * connection. tenant_id leads every primary, unique and foreign key; no query joins tenants.
+ */
+#ifndef CU_PG_INT_H
+#define CU_PG_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store_pg.h"
+
+/* --- connections -------------------------------------------------------------------------- */
+
+/* One pooled connection. Used by one thread at a time (taken from the pool). */
+typedef struct pg_conn {
+    PGconn *conn;
+    uint8_t *prepared; /* per query slot: prepared on this connection */
+    size_t nprepared;
+    int broken;  /* the connection was lost: reset before its next use */
+    int pinned;  /* held by a read scope or a snapshot, in its read transaction */
+    int own_txn; /* pg_read_get began a read transaction that pg_read_put ends */
+    struct pg_conn *next_free;
+} pg_conn;
+
+typedef struct pg_store {
+    cu_store base; /* must be first */
+    char *conninfo;
+    /* The pool: up to pool_size connections, made on demand, idle ones on free. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pg_conn **conns;
+    size_t nconns, pool_size;
+    pg_conn *free;
+    cu_commit_stats stats; /* guarded by lock */
+    /* A snapshot handle (pg_store.c): parent is the store it came from, pin the connection
+     * holding its read transaction; every read of it runs there. NULL in the store itself. */
+    struct pg_store *parent;
+    pg_conn *pin;
+} pg_store;
+
+/* A connection of the pool for apply() or a backend task, waiting up to 10 s for a free one
+ * (CU_ERR_UNAVAILABLE after). A lost connection is reset first (PQreset); CU_ERR_UNAVAILABLE
+ * if the server is still unreachable. Give it back with pg_conn_put. */
+cu_rc pg_conn_get(pg_store *s, pg_conn **c, cu_err *err);
+void pg_conn_put(pg_store *s, pg_conn *c);
+/* The same, waiting at most wait_ms for a free connection (0: none if none is free). */
+cu_rc pg_conn_get_wait(pg_store *s, int wait_ms, pg_conn **c, cu_err *err);
+/* Closes a connection (the pool's close). */
+void pg_conn_free(pg_conn *c);
+
+/* A connection for a read: the snapshot's, or the calling thread's read scope's (both already
+ * in a REPEATABLE READ READ ONLY transaction), else one of the pool. A read that issues several
+ * statements passes several = 1: outside a scope it then runs in a REPEATABLE READ READ ONLY
+ * transaction of its own, so that it sees one snapshot (record_get with its fields);
+ * pg_read_put ends it. One statement alone runs in autocommit. */
+cu_rc pg_read_get(pg_store *s, int several, pg_conn **c, cu_err *err);
+void pg_read_put(pg_store *s, pg_conn *c);
+
+/* --- queries ------------------------------------------------------------------------------ */
+
+/* A constant statement, prepared once per connection under the name of its slot (assigned on
+ * first use, process-wide). */
+typedef struct pg_query {
+    const char *sql;
+    int slot; /* 0 until first use; accessed atomically */
+} pg_query;
+#define PG_QUERY(text) {.sql = (text), .slot = 0}
+
+/* Type oids of the parameters (pg_type.h is server-side). */
+#define PG_OID_BYTEA 17
+#define PG_OID_INT8 20
+#define PG_OID_TEXT 25
+
+/* One parameter, built by the helpers below. Its type is given to PQprepare on the connection's
+ * first use of the query, so a query's parameters must keep their types from call to call (a
+ * NULL blob is pg_p_blob with data NULL, not pg_p_null). */
+typedef struct pg_param {
+    unsigned type; /* an Oid; 0: let the server infer it */
+    int null;
+    int64_t i;
+    const void *p;
+    int len;
+} pg_param;
+
+pg_param pg_p_i64(int64_t v);
+pg_param pg_p_id(cu_id id); /* a cu_id as a bigint (two's complement) */
+pg_param pg_p_blob(const void *data, size_t len); /* data NULL: SQL NULL */
+pg_param pg_p_bytes(const cu_blob *b);            /* NULL or data NULL: SQL NULL */
+pg_param pg_p_text(const char *s);                /* NULL: SQL NULL */
+pg_param pg_p_null(void);                         /* NULL of a type the server infers */
+
+/* pg_exec(c, &Q_X, PG_P(pg_p_id(t), pg_p_i64(seq)), &res, err, "what"): the parameter array
+ * and its length; without parameters pass NULL, 0. */
+#define PG_P(...)                                                                                \
+    (const pg_param[]){__VA_ARGS__},                                                             \
+        (int)(sizeof((pg_param[]){__VA_ARGS__}) / sizeof(pg_param))
+
+/* Runs q with params (binary), binary results, into *res (the caller PQclear()s it; res NULL:
+ * cleared here). Prepares q on c first if c has not yet. CU_OK for a command or rows; else
+ * *res is NULL and the error mapped by pg_error. */
+cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGresult **res,
+              cu_err *err, const char *what);
+/* Runs a constant command text (no parameters, simple protocol: several statements may be
+ * separated by semicolons): DDL, BEGIN, COMMIT. */
+cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what);
+
+/* Maps a failure (res: its result, or NULL when none came) to a cu_rc with err set as "could
+ * not <what>: ...": SQLSTATE 23505 CU_ERR_EXISTS, 23503 CU_ERR_NOT_FOUND, a lost connection
+ * (08xxx, 57P01..57P03, no result) CU_ERR_UNAVAILABLE and the connection marked broken (reset
+ * on its next use), 53100 (disk full) CU_ERR_IO, 40001 and 40P01 (serialization, deadlock)
+ * CU_ERR_CONFLICT, otherwise CU_ERR_STORE. The message never carries a parameter value (only
+ * the SQLSTATE, a constraint's name, or the server's text for errors that quote no value). */
+cu_rc pg_error(pg_conn *c, const PGresult *res, cu_err *err, const char *what);
+
+/* Rows of a result, and the rows a command changed (INSERT/UPDATE/DELETE). */
+int pg_rows(const PGresult *res);
+int64_t pg_changed(const PGresult *res);
+
+/* Result helpers (binary results). A NULL column reads as 0, zeros or empty. */
+int pg_null(const PGresult *res, int row, int col);
+int64_t pg_i64(const PGresult *res, int row, int col); /* int8, int4, int2 or bool */
+cu_id pg_id(const PGresult *res, int row, int col);
+/* Copies a bytea column into out (caller frees out->data); NULL: out->data NULL, len 0. */
+cu_rc pg_blob_copy(const PGresult *res, int row, int col, cu_blob *out, cu_err *err);
+/* A text column into buf, truncated to cap - 1 bytes, NUL-terminated. */
+void pg_text_copy(const PGresult *res, int row, int col, char *buf, size_t cap);
+/* A text column as a new string (caller frees); NULL on allocation failure. */
+char *pg_text_dup(const PGresult *res, int row, int col);
+/* A 32-byte bytea column; another length (or NULL) reads as zeros. */
+void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
+
+/* --- apply -------------------------------------------------------------------------------- */
+
+/* The op kinds, each with the name of its pg_w_<kind> function. */
+#define PG_OP_KINDS(X)                                                                           \
+    X(MASTER_ADD, master_add)                                                                    \
+    X(TENANT_PUT, tenant_put)                                                                    \
+    X(TENANT_STATE, tenant_state)                                                                \
+    X(KEY_PUT, key_put)                                                                          \
+    X(KEY_REWRAP, key_rewrap)                                                                    \
+    X(KEY_DELETE, key_delete)                                                                    \
+    X(SUBJECT_PUT, subject_put)                                                                  \
+    X(SUBJECT_DELETE, subject_delete)                                                            \
+    X(RECORD_PUT, record_put)                                                                    \
+    X(RECORD_REPLACE, record_replace)                                                            \
+    X(RECORD_DELETE, record_delete)                                                              \
+    X(BLIND_PUT, blind_put)                                                                      \
+    X(BLIND_DELETE, blind_delete)                                                                \
+    X(COLLECTION_PUT, collection_put)                                                            \
+    X(APIKEY_PUT, apikey_put)                                                                    \
+    X(APIKEY_REVOKE, apikey_revoke)                                                              \
+    X(USER_PUT, user_put)                                                                        \
+    X(USER_DELETE, user_delete)                                                                  \
+    X(USER_TOTP_PENDING, user_totp_pending)                                                      \
+    X(USER_TOTP_ENABLE, user_totp_enable)                                                        \
+    X(USER_LOGIN_FAILED, user_login_failed)                                                      \
+    X(USER_LOGIN_OK, user_login_ok)                                                              \
+    X(SESSION_PUT, session_put)                                                                  \
+    X(SESSION_DELETE, session_delete)                                                            \
+    X(SESSION_PURGE, session_purge)                                                              \
+    X(AUDIT_APPEND, audit_append)                                                                \
+    X(AUDIT_CHECKPOINT, audit_checkpoint)                                                        \
+    X(AUDIT_PRUNE, audit_prune)                                                                  \
+    X(POLICY_PUT, policy_put)                                                                    \
+    X(SUBJECT_RESTRICT, subject_restrict)                                                        \
+    X(SUBJECT_TOUCH, subject_touch)                                                              \
+    X(CONSENT_PUT, consent_put)                                                                  \
+    X(HOLD_PUT, hold_put)                                                                        \
+    X(HOLD_RELEASE, hold_release)                                                                \
+    X(RECORD_ANONYMIZE, record_anonymize)                                                        \
+    X(TENANT_CLOSE, tenant_close)                                                                \
+    X(TENANT_SHRED, tenant_shred)                                                                \
+    X(RECORD_EXPIRE, record_expire)                                                              \
+    X(RESEAL, reseal)                                                                            \
+    X(DATA_KEY_DESTROY, data_key_destroy)                                                        \
+    X(SESSION_TOUCH, session_touch)                                                              \
+    X(USER_SESSIONS_END, user_sessions_end)                                                      \
+    X(AUDIT_KEY_PUT, audit_key_put)                                                              \
+    X(POLICY_GRANT, policy_grant)                                                                \
+    X(AUDIT_HEAD_CHECK, audit_head_check)                                                        \
+    X(LEASE_TAKE, lease_take)                                                                    \
+    X(LEASE_RELEASE, lease_release)                                                              \
+    X(ERASE_ROWS, erase_rows)                                                                    \
+    X(REQUEST_PUT, request_put)                                                                  \
+    X(REQUEST_UPDATE, request_update)                                                            \
+    X(RECORD_RETAIN, record_retain)                                                              \
+    X(AUDIT_SUBJECT_INDEX, audit_subject_index)                                                  \
+    X(ERASURE_CERT, erasure_cert)                                                                \
+    X(ERASE_GUARD, erase_guard)
+
+/* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
+ * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
+ * keys, collections, API keys, users, sessions, policies, leases, RESEAL, DATA_KEY_DESTROY,
+ * TENANT_*) pg_vault*.c; the data's (subjects, records, index, consents, holds, erasure,
+ * requests) pg_data*.c. pg_stubs.c has a weak stand-in of each (CU_ERR_UNSUPPORTED). */
+#define PG_W_DECL(KIND, name) cu_rc pg_w_##name(pg_conn *c, const cu_store_op *op, cu_err *err);
+PG_OP_KINDS(PG_W_DECL)
+#undef PG_W_DECL
+
+/* apply() (pg_write.c). */
+cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
+
+/* --- cross-domain calls, inside apply()'s transaction ------------------------------------- */
+
+/* pg-data: queues the erasure of a subject whose key KEY_DELETE has just destroyed (P-DSR-4). */
+cu_rc pg_erase_queue(pg_conn *c, cu_id tenant, cu_id subject, cu_err *err);
+/* pg-data: everything of the tenant's data domain TENANT_SHRED removes (records, fields, index
+ * entries, subjects, holds, consents, erasures, requests, certificates). */
+cu_rc pg_tenant_data_delete(pg_conn *c, cu_id tenant, cu_err *err);
+/* pg-base: the tenant's audit rows a shred removes (the subject index and its mark; the log
+ * itself stays, as in SQLite). */
+cu_rc pg_tenant_audit_delete(pg_conn *c, cu_id tenant, cu_err *err);
+/* pg-data: whether a hold in force covers the record (record != 0) or the subject as a whole
+ * (record 0), as cu_store_hold_covers defines it (docs/store.md), into *held. */
+cu_rc pg_held(pg_conn *c, cu_id tenant, cu_id subject, cu_id record, int *held, cu_err *err);
+
+/* --- schema ------------------------------------------------------------------------------- */
+
+/* Each domain's tables, run by pg_schema.c's version 1 (pg_schema_vault.c, pg_schema_data.c;
+ * the audit domain's in pg_schema.c). */
+extern const char pg_ddl_vault[];
+extern const char pg_ddl_data[];
+extern const char pg_ddl_audit[];
+/* Upgrades the database's schema to the newest version, on c (pg_schema.c). */
+cu_rc pg_migrate(pg_conn *c, cu_err *err);
+
+/* --- the store's own ops (pg_store.c) ----------------------------------------------------- */
+
+void pg_close(cu_store *base);
+void pg_commit_stats(cu_store *base, cu_commit_stats *out);
+/* Adds one commit's latency to the stats. */
+void pg_record_commit(pg_store *s, double secs);
+cu_rc pg_checkpoint(cu_store *base, cu_err *err);
+cu_rc pg_snapshot(cu_store *base, cu_store **out, cu_err *err);
+void pg_read_begin(cu_store *base);
+void pg_read_end(cu_store *base);
+
+/* --- reads (each named after the SQLite backend's) ---------------------------------------- */
+
+/* The audit domain (pg_audit_read.c, pg-base). */
+cu_rc pg_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32], cu_err *err);
+cu_rc pg_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
+                    size_t *n, cu_err *err);
+cu_rc pg_audit_scan(cu_store *base, cu_id tenant, uint64_t from,
+                    int (*fn)(void *arg, const cu_audit_entry *e), void *arg, cu_err *err);
+cu_rc pg_audit_rows(cu_store *base, cu_id tenant, uint64_t from, uint64_t to,
+                    int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err);
+cu_rc pg_audit_seq_before(cu_store *base, cu_id tenant, int64_t before_ms, uint64_t *seq,
+                          cu_err *err);
+cu_rc pg_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
+                           cu_err *err);
+cu_rc pg_audit_by_subject(cu_store *base, cu_id tenant, cu_id subject, uint64_t after, size_t limit,
+                          cu_store_access **out, size_t *n, cu_err *err);
+
+/* The vault domain (pg-vault). */
+cu_rc pg_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints, cu_err *err);
+cu_rc pg_policy_grant_get(cu_store *base, cu_id tenant, int *admins, cu_err *err);
+cu_rc pg_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text, cu_err *err);
+cu_rc pg_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
+                   int64_t *created_at, cu_err *err);
+cu_rc pg_master_list(cu_store *base, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
+                     cu_err *err);
+cu_rc pg_tenant_get(cu_store *base, cu_id id, cu_store_tenant *out, cu_err *err);
+cu_rc pg_tenant_list(cu_store *base, cu_store_tenant **out, size_t *n, cu_err *err);
+cu_rc pg_key_get(cu_store *base, cu_id tenant, cu_key_kind kind, cu_id owner, uint32_t version,
+                 cu_store_key *out, cu_err *err);
+cu_rc pg_key_list(cu_store *base, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
+                  cu_err *err);
+cu_rc pg_collection_get(cu_store *base, cu_id tenant, const char *name, char **spec, cu_err *err);
+cu_rc pg_apikey_get(cu_store *base, cu_id id, cu_store_apikey *out, cu_err *err);
+cu_rc pg_apikey_list(cu_store *base, cu_id tenant, cu_store_apikey **out, size_t *n, cu_err *err);
+cu_rc pg_user_get(cu_store *base, cu_id tenant, cu_id id, cu_store_user *out, cu_err *err);
+cu_rc pg_user_find(cu_store *base, cu_id tenant, const uint8_t digest[32], cu_store_user *out,
+                   cu_err *err);
+cu_rc pg_user_list(cu_store *base, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
+cu_rc pg_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_session *out,
+                     cu_err *err);
+
+/* The data domain (pg-data). */
+cu_rc pg_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limit,
+                          cu_store_record_meta **out, size_t *n, cu_err *err);
+cu_rc pg_subject_ids(cu_store *base, cu_id tenant, cu_id after, size_t limit, cu_id **ids,
+                     size_t *n, cu_err *err);
+cu_rc pg_subject_state(cu_store *base, cu_id tenant, cu_id subject, int *restricted,
+                       int64_t *last_activity, cu_err *err);
+cu_rc pg_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *purpose,
+                      cu_store_consent **out, size_t *n, cu_err *err);
+cu_rc pg_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
+cu_rc pg_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, size_t limit,
+                      cu_store_erasure **out, size_t *n, cu_err *err);
+cu_rc pg_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
+                      cu_err *err);
+cu_rc pg_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
+cu_rc pg_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
+cu_rc pg_record_ids_by_subject(cu_store *base, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,
+                               cu_err *err);
+cu_rc pg_record_ids_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                       cu_id **ids, size_t *n, cu_err *err);
+cu_rc pg_record_counts(cu_store *base, cu_id tenant, cu_id subject, uint64_t limit,
+                       cu_store_count **out, size_t *n, cu_err *err);
+cu_rc pg_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
+                     cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                     size_t *n, cu_err *err);
+cu_rc pg_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                        int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                        cu_store_record **out, size_t *n, cu_err *err);
+cu_rc pg_blind_find(cu_store *base, cu_id tenant, const char *scope, const uint8_t digest[32],
+                    cu_id **ids, size_t *n, cu_err *err);
+cu_rc pg_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char **text,
+                             cu_err *err);
+cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
+                             cu_store_collection_count **out, size_t *n, cu_err *err);
+
+#endif

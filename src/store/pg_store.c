@@ -1,0 +1,322 @@
+/*
+ * pg_store.c: the PostgreSQL backend of the store: opening and closing, the ops table, read
+ * scopes and snapshots, the commit statistics and the checkpoint.
+ *
+ * A read scope (read_begin .. read_end) pins a connection of the pool to the calling thread in
+ * a REPEATABLE READ READ ONLY transaction: every read the thread makes meanwhile sees the
+ * committed state at its first read. A snapshot handle holds one such transaction, begun and
+ * its snapshot taken at the call, until it is closed. Both are views of one state, as SQLite's
+ * read transactions are.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg_int.h"
+#include "util.h"
+
+#define POOL_DEFAULT 8
+#define POOL_MAX 256
+
+static const char begin_read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/* The calling thread's read scope: its store and connection (one store at a time). */
+static _Thread_local pg_store *scope_store;
+static _Thread_local pg_conn *scope_conn;
+
+void pg_read_begin(cu_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    pg_conn *c = NULL;
+    cu_err err;
+
+    if (s->parent != NULL || scope_store != NULL)
+        return; /* a snapshot is one state already; a second begin is a no-op */
+    /* Without a free connection the thread reads as if unscoped (store.h). */
+    if (pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
+        return;
+    if (pg_exec_text(c, begin_read, &err, "begin a read scope") != CU_OK) {
+        pg_conn_put(s, c);
+        return;
+    }
+    c->pinned = 1;
+    scope_store = s;
+    scope_conn = c;
+}
+
+void pg_read_end(cu_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    pg_conn *c = scope_conn;
+    cu_err err;
+
+    if (scope_store != s || c == NULL)
+        return;
+    scope_store = NULL;
+    scope_conn = NULL;
+    c->pinned = 0;
+    /* Read only: a failed COMMIT loses nothing; pg_conn_put rolls back what is left. */
+    if (!c->broken)
+        (void)pg_exec_text(c, "COMMIT", &err, "end a read scope");
+    pg_conn_put(s, c);
+}
+
+cu_rc pg_read_get(pg_store *s, int several, pg_conn **out, cu_err *err)
+{
+    pg_conn *c = s->pin;
+    cu_rc rc;
+
+    if (c == NULL && scope_store == s)
+        c = scope_conn;
+    if (c != NULL) {
+        if (c->broken)
+            return cu_err_set(err, CU_ERR_UNAVAILABLE, "database connection lost");
+        *out = c;
+        return CU_OK;
+    }
+    if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
+        return rc;
+    if (several) {
+        if ((rc = pg_exec_text(c, begin_read, err, "begin a read")) != CU_OK) {
+            pg_conn_put(s, c);
+            return rc;
+        }
+        c->own_txn = 1;
+    }
+    *out = c;
+    return CU_OK;
+}
+
+void pg_read_put(pg_store *s, pg_conn *c)
+{
+    cu_err err;
+
+    if (c == NULL || c->pinned)
+        return;
+    if (c->own_txn && !c->broken)
+        (void)pg_exec_text(c, "COMMIT", &err, "end a read");
+    pg_conn_put(s, c);
+}
+
+/* --- commit statistics -------------------------------------------------------------------- */
+
+void pg_record_commit(pg_store *s, double secs)
+{
+    size_t b;
+
+    for (b = 0; b < CU_COMMIT_BUCKETS && secs > cu_commit_bounds[b]; b++)
+        ;
+    pthread_mutex_lock(&s->lock);
+    s->stats.bucket[b]++;
+    s->stats.count++;
+    s->stats.seconds += secs;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pg_commit_stats(cu_store *base, cu_commit_stats *out)
+{
+    pg_store *s = (pg_store *)base;
+
+    if (s->parent != NULL)
+        s = s->parent;
+    pthread_mutex_lock(&s->lock);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* --- checkpoint --------------------------------------------------------------------------- */
+
+/* P-DSR-4: the committed deletes made final in the tables that hold sealed data or keys:
+ * VACUUM removes their dead rows and the index entries pointing at them, outside a transaction
+ * (docs/store.md says what it does not do: the bytes of a removed row stay in the page's free
+ * space and in the server's WAL until they are overwritten). */
+cu_rc pg_checkpoint(cu_store *base, cu_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    pg_conn *c = NULL;
+    cu_rc rc;
+
+    if (s->parent != NULL)
+        return cu_err_set(err, CU_ERR_INVALID, "a snapshot cannot checkpoint");
+    if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
+        return rc;
+    rc = pg_exec_text(c,
+                      "VACUUM keys, subjects, records, record_fields, blind_index, users, holds,"
+                      " sessions",
+                      err, "vacuum");
+    pg_conn_put(s, c);
+    return rc;
+}
+
+/* --- snapshots ---------------------------------------------------------------------------- */
+
+static const cu_store_ops pg_snapshot_ops;
+
+static void snapshot_close(pg_store *snap)
+{
+    pg_conn *c = snap->pin;
+    cu_err err;
+
+    if (c != NULL) {
+        c->pinned = 0;
+        if (!c->broken)
+            (void)pg_exec_text(c, "COMMIT", &err, "end a snapshot");
+        pg_conn_put(snap->parent, c);
+    }
+    free(snap);
+}
+
+cu_rc pg_snapshot(cu_store *base, cu_store **out, cu_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    pg_store *snap;
+    pg_conn *c = NULL;
+    cu_rc rc;
+
+    if (s->parent != NULL)
+        return cu_err_set(err, CU_ERR_INVALID, "a snapshot of a snapshot");
+    snap = calloc(1, sizeof(*snap));
+    if (snap == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if ((rc = pg_conn_get(s, &c, err)) != CU_OK) {
+        free(snap);
+        return rc;
+    }
+    /* The snapshot is taken by the transaction's first statement: now, not at the first read. */
+    rc = pg_exec_text(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1", err,
+                      "begin a snapshot");
+    if (rc != CU_OK) {
+        pg_conn_put(s, c);
+        free(snap);
+        return rc;
+    }
+    c->pinned = 1;
+    snap->base.ops = &pg_snapshot_ops;
+    snap->parent = s;
+    snap->pin = c;
+    *out = &snap->base;
+    return CU_OK;
+}
+
+/* --- open and close ----------------------------------------------------------------------- */
+
+void pg_close(cu_store *base)
+{
+    pg_store *s = (pg_store *)base;
+
+    if (s == NULL)
+        return;
+    if (s->parent != NULL) {
+        snapshot_close(s);
+        return;
+    }
+    for (size_t i = 0; i < s->pool_size && s->conns != NULL; i++)
+        pg_conn_free(s->conns[i]);
+    free(s->conns);
+    free(s->conninfo);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static size_t pool_size(void)
+{
+    const char *v = getenv("CUSTOS_STORE_POOL");
+    char *end = NULL;
+    long n;
+
+    if (v == NULL || v[0] == '\0')
+        return POOL_DEFAULT;
+    n = strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > POOL_MAX)
+        return POOL_DEFAULT;
+    return (size_t)n;
+}
+
+cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
+{
+    pg_store *s = calloc(1, sizeof(*s));
+    pg_conn *c = NULL;
+    cu_rc rc;
+
+    if (s == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    s->base.ops = &cu_store_pg;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->pool_size = pool_size();
+    s->conns = calloc(s->pool_size, sizeof(*s->conns));
+    s->conninfo = strdup(conninfo);
+    if (s->conns == NULL || s->conninfo == NULL) {
+        pg_close(&s->base);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    if ((rc = pg_conn_get(s, &c, err)) == CU_OK) {
+        rc = pg_migrate(c, err);
+        pg_conn_put(s, c);
+    }
+    if (rc != CU_OK) {
+        pg_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return CU_OK;
+}
+
+static cu_rc pg_open(const char *target, cu_store **out, cu_err *err)
+{
+    return cu_store_pg_open(target, out, err);
+}
+
+static cu_rc snapshot_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
+{
+    (void)base;
+    (void)ops;
+    (void)n;
+    return cu_err_set(err, CU_ERR_INVALID, "a snapshot is read-only");
+}
+
+/* The reads, the same in the store and in its snapshots. */
+#define PG_READS                                                                                 \
+    .erasure_list = pg_erasure_list, .audit_head = pg_audit_head,                                \
+    .audit_key_get = pg_audit_key_get, .policy_grant_get = pg_policy_grant_get,                  \
+    .audit_list = pg_audit_list, .audit_scan = pg_audit_scan, .audit_rows = pg_audit_rows,       \
+    .audit_seq_before = pg_audit_seq_before, .audit_checkpoints = pg_audit_checkpoints,          \
+    .policy_get = pg_policy_get, .policy_at = pg_policy_at,                                      \
+    .record_meta_list = pg_record_meta_list, .subject_ids = pg_subject_ids,                      \
+    .subject_state = pg_subject_state, .consent_list = pg_consent_list,                          \
+    .hold_list = pg_hold_list, .request_list = pg_request_list, .master_list = pg_master_list,  \
+    .tenant_get = pg_tenant_get, .tenant_list = pg_tenant_list, .key_get = pg_key_get,           \
+    .key_list = pg_key_list, .subject_get = pg_subject_get, .record_get = pg_record_get,         \
+    .record_ids_by_subject = pg_record_ids_by_subject, .record_ids_in = pg_record_ids_in,        \
+    .record_counts = pg_record_counts, .record_page = pg_record_page,                            \
+    .blind_find = pg_blind_find, .collection_get = pg_collection_get,                            \
+    .apikey_get = pg_apikey_get, .apikey_list = pg_apikey_list, .user_get = pg_user_get,         \
+    .user_find = pg_user_find, .user_list = pg_user_list, .session_get = pg_session_get,         \
+    .audit_by_subject = pg_audit_by_subject, .subject_collections = pg_subject_collections,      \
+    .record_page_in = pg_record_page_in, .erasure_certificate = pg_erasure_certificate
+
+const cu_store_ops cu_store_pg = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .apply = pg_apply,
+    .commit_stats = pg_commit_stats,
+    .checkpoint = pg_checkpoint,
+    .snapshot = pg_snapshot,
+    .dump = NULL, /* backups of a PostgreSQL vault: not yet (docs/store.md) */
+    .read_begin = pg_read_begin,
+    .read_end = pg_read_end,
+    PG_READS,
+};
+
+static const cu_store_ops pg_snapshot_ops = {
+    .name = "postgresql-snapshot",
+    .open = pg_open,
+    .close = pg_close,
+    .apply = snapshot_apply,
+    .commit_stats = pg_commit_stats,
+    .checkpoint = pg_checkpoint,
+    .snapshot = pg_snapshot,
+    PG_READS,
+};

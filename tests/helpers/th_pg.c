@@ -1,0 +1,195 @@
+/*
+ * th_pg.c: the test binaries' own PostgreSQL server (see th_pg.h).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "th.h"
+#include "th_pg.h"
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+
+static struct {
+    int started;
+    pid_t owner;    /* the process that started it; only it stops it */
+    long postmaster; /* the server's pid */
+    int port;
+    char dir[256];
+    unsigned next_db, dropped; /* databases made; those below dropped are gone */
+} pg;
+
+/* A free loopback port (the kernel's pick; released again for the server to take). */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Runs a command line, as the postgres user when we are root; its exit status. */
+static int run(const char *cmd)
+{
+    char line[2048];
+    int st;
+
+    snprintf(line, sizeof(line), "%s%s", geteuid() == 0 ? "runuser -u postgres -- " : "", cmd);
+    st = system(line);
+    return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+static void stop(void)
+{
+    if (!pg.started || getpid() != pg.owner)
+        return;
+    pg.started = 0;
+    if (pg.postmaster > 0 && kill((pid_t)pg.postmaster, SIGINT) == 0) {
+        /* Fast shutdown; not our child (pg_ctl detached it): poll until it is gone. */
+        for (int i = 0; i < 200 && kill((pid_t)pg.postmaster, 0) == 0; i++)
+            usleep(50 * 1000);
+        if (kill((pid_t)pg.postmaster, 0) == 0)
+            kill((pid_t)pg.postmaster, SIGKILL);
+    }
+    th_rmrf(pg.dir);
+}
+
+static long read_pid(const char *dir)
+{
+    char path[512];
+    long pid = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", dir);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = -1;
+        fclose(f);
+    }
+    return pid;
+}
+
+static void start(void)
+{
+    char cmd[1536];
+    struct passwd *pw;
+
+    th_tmpdir(pg.dir);
+    if (geteuid() == 0) {
+        pw = getpwnam("postgres");
+        if (pw == NULL)
+            fail_msg("no postgres user (make deps installs postgresql)");
+        if (chown(pg.dir, pw->pw_uid, pw->pw_gid) != 0)
+            fail_msg("chown %s: %s", pg.dir, strerror(errno));
+    }
+    snprintf(cmd, sizeof(cmd),
+             PG_BIN "/initdb -D %s/data -A trust -U postgres -E UTF8 --no-sync"
+                    " >%s/initdb.log 2>&1",
+             pg.dir, pg.dir);
+    if (run(cmd) != 0)
+        fail_msg("initdb failed (see %s/initdb.log)", pg.dir);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        pg.port = free_port();
+        snprintf(cmd, sizeof(cmd),
+                 PG_BIN "/pg_ctl -D %s/data -l %s/server.log -w -t 60 -o \"-p %d -k %s"
+                        " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+                        " -c max_connections=200 -c shared_buffers=32MB\" start >/dev/null",
+                 pg.dir, pg.dir, pg.port, pg.dir);
+        if (run(cmd) == 0) {
+            pg.postmaster = read_pid(pg.dir);
+            pg.owner = getpid();
+            pg.started = 1;
+            atexit(stop);
+            return;
+        }
+    }
+    fail_msg("pg_ctl start failed (see %s/server.log)", pg.dir);
+}
+
+int th_pg_port(void)
+{
+    return pg.port;
+}
+
+const char *th_pg_dir(void)
+{
+    return pg.dir;
+}
+
+static PGresult *query(const char *loc, const char *sql, PGconn **out)
+{
+    PGconn *c = PQconnectdb(loc);
+
+    *out = c;
+    if (PQstatus(c) != CONNECTION_OK)
+        return NULL;
+    return PQexec(c, sql);
+}
+
+int th_pg_sql(const char *loc, const char *sql)
+{
+    PGconn *c;
+    PGresult *r = query(loc, sql, &c);
+    int ok = r != NULL && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+                           PQresultStatus(r) == PGRES_TUPLES_OK);
+
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+long long th_pg_sql_int(const char *loc, const char *sql)
+{
+    PGconn *c;
+    PGresult *r = query(loc, sql, &c);
+    long long v = -1;
+
+    if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 &&
+        !PQgetisnull(r, 0, 0))
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+void th_pg_location(char *loc, size_t cap)
+{
+    char admin[256], sql[128];
+
+    if (!pg.started)
+        start(); /* a forked child uses its parent's server */
+    snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
+    /* The databases of earlier tests that nothing uses any more go (a failure: still in use,
+     * tried again next time). */
+    for (unsigned i = pg.dropped; i < pg.next_db; i++) {
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS t%u_%u", (unsigned)pg.owner, i);
+        if (th_pg_sql(admin, sql) == 0 && i == pg.dropped)
+            pg.dropped++;
+    }
+    snprintf(sql, sizeof(sql), "CREATE DATABASE t%u_%u", (unsigned)getpid(), pg.next_db);
+    if (th_pg_sql(admin, sql) != 0)
+        fail_msg("could not create a test database on port %d", pg.port);
+    snprintf(loc, cap, "postgresql://postgres@127.0.0.1:%d/t%u_%u", pg.port, (unsigned)getpid(),
+             pg.next_db);
+    pg.next_db++;
+}
