@@ -72,6 +72,11 @@ pg_param pg_p_null(void)
     return (pg_param){.type = 0, .null = 1};
 }
 
+pg_param pg_p_null_i64(void)
+{
+    return (pg_param){.type = PG_OID_INT8, .null = 1};
+}
+
 /* --- errors ------------------------------------------------------------------------------- */
 
 static int lost(const char *state)

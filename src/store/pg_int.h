@@ -101,6 +101,7 @@ pg_param pg_p_blob(const void *data, size_t len); /* data NULL: SQL NULL */
 pg_param pg_p_bytes(const cu_blob *b);            /* NULL or data NULL: SQL NULL */
 pg_param pg_p_text(const char *s);                /* NULL: SQL NULL */
 pg_param pg_p_null(void);                         /* NULL of a type the server infers */
+pg_param pg_p_null_i64(void);                     /* a bigint NULL */
 
 /* pg_exec(c, &Q_X, PG_P(pg_p_id(t), pg_p_i64(seq)), &res, err, "what"): the parameter array
  * and its length; without parameters pass NULL, 0. */
