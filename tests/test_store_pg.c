@@ -17,6 +17,7 @@
 #include "audit_canon.h"
 #include "store_pg.h"
 #include "th.h"
+#include "custos.h"
 #include "th_pg.h"
 #include "util.h"
 
@@ -510,6 +511,83 @@ static void test_pg_checkpoint_vacuums(void **state)
                                       " WHERE relname = 'keys'") >= 0);
 }
 
+static void *read_heads(void *arg)
+{
+    cu_store *s = arg;
+    uint8_t hash[32];
+    uint64_t seq;
+    cu_err err = {0};
+
+    for (int i = 0; i < 200; i++)
+        if (cu_store_audit_head(s, 1, &seq, hash, &err) != CU_OK)
+            return (void *)1;
+    return NULL;
+}
+
+/* The pool's size is the URL's custos_pool=N (taken out before libpq sees the URL, which keeps
+ * its other parameters): four threads reading at once through a pool of two use two
+ * connections of the server at most. */
+static void test_pg_pool_size_from_the_url(void **state)
+{
+    pfx *f = *state;
+    char url[320];
+    cu_store *s = NULL;
+    pthread_t t[4];
+    void *ret;
+    cu_err err = {0};
+
+    snprintf(url, sizeof(url), "%s?custos_pool=0", f->loc);
+    assert_int_equal(cu_store_open(url, &s, &err), CU_ERR_INVALID);
+    snprintf(url, sizeof(url), "%s?application_name=pooltest&custos_pool=2", f->loc);
+    assert_int_equal(cu_store_open(url, &s, &err), CU_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, read_heads, s), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], &ret);
+        assert_null(ret);
+    }
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_stat_activity"
+                                           " WHERE application_name = 'pooltest'"),
+                     2);
+    cu_store_close(s);
+    snprintf(url, sizeof(url), "%s?custos_pool=3&application_name=pooltest", f->loc);
+    assert_int_equal(cu_store_open(url, &s, &err), CU_OK);
+    cu_store_close(s);
+}
+
+/* A vault whose store is a database server's (cu_vault_opts.store, the CLI's --store): the data
+ * directory keeps the key file and no database; a second init on the same database is refused
+ * before it makes a key; the vault opens with its key file. */
+static void test_pg_vault_on_a_database_server(void **state)
+{
+    pfx *f = *state;
+    char dir[256], data[300], other[300], path[400];
+    cu_vault_opts o = {0};
+    cu_vault *v = NULL;
+    cu_err err = {0};
+
+    th_tmpdir(dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    snprintf(other, sizeof(other), "%s/other", dir);
+    o.data_dir = data;
+    o.store = f->loc;
+    if (cu_vault_init(&o, &err) != CU_OK)
+        fail_msg("init: %s", err.msg);
+    snprintf(path, sizeof(path), "%s/custos.db", data);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/master.key", data);
+    assert_int_equal(access(path, F_OK), 0);
+    o.data_dir = other;
+    assert_int_equal(cu_vault_init(&o, &err), CU_ERR_EXISTS);
+    snprintf(path, sizeof(path), "%s/master.key", other);
+    assert_int_equal(access(path, F_OK), -1);
+    o.data_dir = data;
+    if (cu_vault_open(&o, &v, &err) != CU_OK)
+        fail_msg("open: %s", err.msg);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pfx_setup, pfx_teardown)
 
 int main(void)
@@ -525,6 +603,8 @@ int main(void)
         T(test_pg_migrations_once_and_newer_schema_refused),
         T(test_pg_error_messages_carry_no_value),
         T(test_pg_checkpoint_vacuums),
+        T(test_pg_pool_size_from_the_url),
+        T(test_pg_vault_on_a_database_server),
     };
 
     return cmocka_run_group_tests_name("store_pg", tests, NULL, NULL);
