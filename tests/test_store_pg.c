@@ -588,6 +588,48 @@ static void test_pg_vault_on_a_database_server(void **state)
     th_rmrf(dir);
 }
 
+/* One batch, pipelined (every statement sent, then one sync) or not (CUSTOS_PG_PIPELINE=0): a
+ * batch longer than one send window commits whole; one with a duplicate in its middle is
+ * refused whole with CU_ERR_EXISTS, and the connection takes the next batch. */
+static void batches_commit_whole(cu_store *s, cu_id tenant)
+{
+    enum { N = 600 };
+    cu_store_op *ops = calloc(N, sizeof(*ops));
+    uint8_t hash[32];
+    uint64_t seq = 0;
+    cu_err err = {0};
+
+    assert_non_null(ops);
+    for (int i = 0; i < N; i++)
+        ops[i] = append_op(tenant, (uint64_t)i + 1, 1, 0);
+    assert_int_equal(cu_store_apply(s, ops, N, &err), CU_OK);
+    for (int i = 0; i < 300; i++)
+        ops[i] = append_op(tenant, (uint64_t)N + 1 + (uint64_t)i, 1, 0);
+    ops[150].u.audit.seq = 7; /* taken */
+    assert_int_equal(cu_store_apply(s, ops, 300, &err), CU_ERR_EXISTS);
+    assert_int_equal(cu_store_audit_head(s, tenant, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, N);
+    ops[150].u.audit.seq = N + 151;
+    assert_int_equal(cu_store_apply(s, ops, 300, &err), CU_OK);
+    assert_int_equal(cu_store_audit_head(s, tenant, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, N + 300);
+    free(ops);
+}
+
+static void test_pg_batches_commit_whole_with_and_without_pipeline(void **state)
+{
+    pfx *f = *state;
+    cu_store *plain = NULL;
+    cu_err err = {0};
+
+    batches_commit_whole(f->s, 1);
+    setenv("CUSTOS_PG_PIPELINE", "0", 1);
+    assert_int_equal(cu_store_open(f->loc, &plain, &err), CU_OK);
+    unsetenv("CUSTOS_PG_PIPELINE");
+    batches_commit_whole(plain, 2);
+    cu_store_close(plain);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pfx_setup, pfx_teardown)
 
 int main(void)
@@ -604,6 +646,7 @@ int main(void)
         T(test_pg_error_messages_carry_no_value),
         T(test_pg_checkpoint_vacuums),
         T(test_pg_pool_size_from_the_url),
+        T(test_pg_batches_commit_whole_with_and_without_pipeline),
         T(test_pg_vault_on_a_database_server),
     };
 

@@ -271,6 +271,8 @@ cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
         pg_close(&s->base);
         return rc;
     }
+    /* Pipeline mode unless CUSTOS_PG_PIPELINE=0 (bench/bench_pg_apply.c compares the two). */
+    s->pipeline = getenv("CUSTOS_PG_PIPELINE") == NULL || strcmp(getenv("CUSTOS_PG_PIPELINE"), "0");
     s->conns = calloc(s->pool_size, sizeof(*s->conns));
     if (s->conns == NULL) {
         pg_close(&s->base);
