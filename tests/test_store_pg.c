@@ -398,6 +398,34 @@ static void test_pg_lost_connection_is_unavailable_then_reconnected(void **state
     assert_int_equal(cu_store_apply(f->s, &op, 1, &err), CU_OK);
 }
 
+/* The server stopped as by a crash (pg_ctl stop -m immediate): a write fails at once with
+ * CU_ERR_UNAVAILABLE and nothing of it is stored; once the server is back the store
+ * reconnects by itself, and what was acknowledged before is there. */
+static void test_pg_server_down_then_back(void **state)
+{
+    pfx *f = *state;
+    cu_store_op op = append_op(1, 1, 1, 0);
+    uint8_t hash[32];
+    uint64_t seq = 0;
+    cu_err err = {0};
+    cu_rc rc;
+
+    assert_int_equal(cu_store_apply(f->s, &op, 1, &err), CU_OK);
+    th_pg_stop_immediate();
+    op = append_op(1, 2, 2, 0);
+    assert_int_equal(cu_store_apply(f->s, &op, 1, &err), CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_store_audit_head(f->s, 1, &seq, hash, &err), CU_ERR_UNAVAILABLE);
+    th_pg_start_again();
+    /* The first use of each pooled connection may meet its lost session once. */
+    for (int i = 0; i < 3 && (rc = cu_store_audit_head(f->s, 1, &seq, hash, &err)) != CU_OK; i++)
+        assert_int_equal(rc, CU_ERR_UNAVAILABLE);
+    assert_int_equal(cu_store_audit_head(f->s, 1, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(cu_store_apply(f->s, &op, 1, &err), CU_OK);
+    assert_int_equal(cu_store_audit_head(f->s, 1, &seq, hash, &err), CU_OK);
+    assert_int_equal(seq, 2);
+}
+
 /* A read scope sees one state, the committed one at its first read; a snapshot the one at its
  * creation; neither sees a commit made after, until it ends. */
 static void test_pg_read_scope_and_snapshot_see_one_state(void **state)
@@ -641,6 +669,7 @@ int main(void)
         T(test_pg_P_AUD_1_head_check_waits_for_the_other_writer),
         T(test_pg_P_AUD_1_two_stores_keep_one_chain),
         T(test_pg_lost_connection_is_unavailable_then_reconnected),
+        T(test_pg_server_down_then_back),
         T(test_pg_read_scope_and_snapshot_see_one_state),
         T(test_pg_migrations_once_and_newer_schema_refused),
         T(test_pg_error_messages_carry_no_value),

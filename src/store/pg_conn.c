@@ -495,9 +495,13 @@ static void quiet(void *arg, const char *message)
 
 static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
 {
-    /* The URL's own settings win over these (expand_dbname: later keywords override). */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"5", "custos", s->conninfo, NULL};
+    /* The URL's own settings win over these (expand_dbname: later keywords override). A
+     * server that stops answering fails the request within about 10 s (TCP keepalives and
+     * the kernel's user timeout), not when the kernel gives up on the connection. */
+    const char *const keys[] = {"connect_timeout", "application_name", "keepalives_idle",
+                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                "dbname", NULL};
+    const char *const vals[] = {"5", "custos", "5", "2", "3", "10000", s->conninfo, NULL};
     pg_conn *c = calloc(1, sizeof(*c));
     char line[160];
 
