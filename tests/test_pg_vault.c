@@ -144,12 +144,9 @@ static int epoch_due(pfx *f)
 static void test_pg_epoch_mark_follows_deletions(void **state)
 {
     pfx *f = *state;
-    cu_store_op seed[] = {tenant_op(1),
-                          master_op(1),
-                          key_op(1, CU_KEY_DATA, 0, 1),
-                          key_op(1, CU_KEY_DATA, 0, 2),
-                          user_op(7, 7),
-                          user_op(8, 8)};
+    cu_store_op seed[] = {
+        tenant_op(1),  master_op(1), key_op(1, CU_KEY_DATA, 0, 1), key_op(1, CU_KEY_DATA, 0, 2),
+        user_op(7, 7), user_op(8, 8)};
     cu_store_op kd = {0}, none = {0}, bad[2];
     cu_err err = {0};
 
@@ -187,7 +184,7 @@ typedef struct racer {
     cu_rc rc;
 } racer;
 
-static void *race(void *arg)
+static void *racer_run(void *arg)
 {
     racer *r = arg;
     cu_err err = {0};
@@ -206,44 +203,54 @@ static void exec_ok(PGconn *c, const char *sql)
     PQclear(res);
 }
 
-/* Waits (up to 10 s) until a session of this database waits for a lock. */
-static void wait_for_lock_wait(pfx *f)
+/* Whether a session of this database waits for a lock, within 10 s. */
+static int lock_waited(pfx *f)
 {
     struct timespec ms10 = {0, 10 * 1000 * 1000};
 
     for (int i = 0; i < 1000; i++) {
         if (th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_stat_activity WHERE datname ="
                                   " current_database() AND wait_event_type = 'Lock'") > 0)
-            return;
+            return 1;
         nanosleep(&ms10, NULL);
     }
-    fail_msg("the op never waited for the racing transaction");
+    return 0;
 }
 
-/* Runs op on a thread while another session places a hold on subject 10 of tenant 1 as
- * HOLD_PUT does (its subject key read FOR SHARE: CU_ERR_KEY if gone), committing only once op
- * waits for it; op's result. */
-static cu_rc race_a_hold(pfx *f, cu_store_op op)
+/* Runs op on a thread while another session, in a transaction, runs sql (';'-separated
+ * statements), committing only once op waits for it; op's result. Fails unless op waited: at
+ * READ COMMITTED it would not see the transaction's rows otherwise. */
+static cu_rc race(pfx *f, const char *sql, cu_store_op op)
 {
-    char sql[256];
     racer r = {f, op, CU_OK};
     pthread_t t;
     PGconn *c = PQconnectdb(f->loc);
+    int waited;
 
     assert_int_equal(PQstatus(c), CONNECTION_OK);
     exec_ok(c, "BEGIN");
-    snprintf(sql, sizeof(sql),
-             "SELECT 1 FROM keys WHERE tenant_id = 1 AND kind = %d AND owner_id = 10 FOR SHARE",
-             (int)CU_KEY_SUBJECT);
     exec_ok(c, sql);
-    exec_ok(c, "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason,"
-               " key_version, created_at) VALUES(1, 5, 10, 0, '\\x01', 1, 1000)");
-    assert_int_equal(pthread_create(&t, NULL, race, &r), 0);
-    wait_for_lock_wait(f);
+    assert_int_equal(pthread_create(&t, NULL, racer_run, &r), 0);
+    waited = lock_waited(f);
     exec_ok(c, "COMMIT");
     assert_int_equal(pthread_join(t, NULL), 0);
     PQfinish(c);
+    assert_true(waited);
     return r.rc;
+}
+
+/* Another session places a hold on subject 10 of tenant 1 as HOLD_PUT does: its subject key
+ * read FOR SHARE (CU_ERR_KEY if gone), then the hold's row. */
+static cu_rc race_a_hold(pfx *f, cu_store_op op)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT 1 FROM keys WHERE tenant_id = 1 AND kind = %d AND owner_id = 10 FOR SHARE;"
+             "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason, key_version,"
+             " created_at) VALUES(1, 5, 10, 0, '\\x01', 1, 1000)",
+             (int)CU_KEY_SUBJECT);
+    return race(f, sql, op);
 }
 
 static void seed_subject_key(pfx *f)
@@ -291,6 +298,28 @@ static void test_pg_subject_key_delete_sees_a_hold_placed_meanwhile(void **state
     assert_key_kept(f);
 }
 
+/* The other half (the data domain's HOLD_PUT): a hold on a subject whose key another
+ * transaction is destroying waits for it, then finds the key gone (CU_ERR_KEY). */
+static void test_pg_hold_waits_for_a_subject_key_delete(void **state)
+{
+    pfx *f = *state;
+    cu_store_op h = {0};
+    char sql[256];
+
+    seed_subject_key(f);
+    h.type = CU_OP_HOLD_PUT;
+    h.u.hold.tenant_id = 1;
+    h.u.hold.id = 5;
+    h.u.hold.subject_id = 10;
+    h.u.hold.reason.data = bytes8;
+    h.u.hold.reason.len = 8;
+    h.u.hold.key_version = 1;
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM keys WHERE tenant_id = 1 AND kind = %d AND owner_id = 10",
+             (int)CU_KEY_SUBJECT);
+    assert_int_equal(race(f, sql, h), CU_ERR_KEY);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -299,6 +328,7 @@ int main(void)
         T(test_pg_epoch_mark_follows_deletions),
         T(test_pg_shred_sees_a_hold_placed_meanwhile),
         T(test_pg_subject_key_delete_sees_a_hold_placed_meanwhile),
+        T(test_pg_hold_waits_for_a_subject_key_delete),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
