@@ -220,6 +220,9 @@ cu_rc pg_erase_queue(pg_conn *c, cu_id tenant, cu_id subject, cu_err *err);
 /* pg-data: everything of the tenant's data domain TENANT_SHRED removes (records, fields, index
  * entries, subjects, holds, consents, erasures, requests, certificates). */
 cu_rc pg_tenant_data_delete(pg_conn *c, cu_id tenant, cu_err *err);
+/* pg-data: what TENANT_CLOSE removes of the data domain: the consent ledger but a held
+ * subject's (all of it under a tenant-wide hold, P-RET-5), requests, erasure certificates. */
+cu_rc pg_tenant_data_close(pg_conn *c, cu_id tenant, cu_err *err);
 /* pg-base: the tenant's audit rows a shred removes (the subject index and its mark; the log
  * itself stays, as in SQLite). */
 cu_rc pg_tenant_audit_delete(pg_conn *c, cu_id tenant, cu_err *err);
