@@ -7,9 +7,13 @@
  * queue entry), the erasure's guard and certificate, and data-subject requests' optimistic
  * transitions. docs/store.md is the contract; the SQLite backend is the reference.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
 
 #include "store_sqlite.h"
 #include "th.h"
@@ -391,6 +395,55 @@ static void test_request_transitions_apply_over_the_version_read(void **state)
     free(list);
 }
 
+static void *hold_put_thread(void *arg)
+{
+    dfx *f = arg;
+    cu_store_op op = {0};
+    static cu_rc rc;
+
+    op.type = CU_OP_HOLD_PUT;
+    op.u.hold = (cu_store_hold){.tenant_id = 1, .id = 3, .subject_id = 10,
+                                .reason = {doc_a, 8}, .key_version = 1, .created_at = 5};
+    rc = apply1(f, &op);
+    return &rc;
+}
+
+static void sql_ok(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+
+    PQclear(res);
+    assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+}
+
+/* PostgreSQL (READ COMMITTED): a hold on a subject and the destruction of its key each check
+ * what the other writes; they take the subject's row lock first, so the later one sees the
+ * earlier's commit. Here another transaction (as KEY_DELETE does) holds the lock and destroys
+ * the key: HOLD_PUT waits for its commit, then is refused (without the lock it would place a
+ * hold on a subject whose erasure is under way). */
+static void test_pg_hold_put_waits_for_a_subject_key_destruction(void **state)
+{
+    dfx *f = *state;
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    pthread_t t;
+    void *rc = NULL;
+    PGconn *raw;
+
+    seed(f);
+    raw = PQconnectdb(f->loc);
+    assert_int_equal(PQstatus(raw), CONNECTION_OK);
+    sql_ok(raw, "BEGIN");
+    sql_ok(raw, "SELECT 1 FROM subjects WHERE tenant_id = 1 AND subject_id = 10 FOR UPDATE");
+    sql_ok(raw, "DELETE FROM keys WHERE tenant_id = 1 AND owner_id = 10");
+    assert_int_equal(pthread_create(&t, NULL, hold_put_thread, f), 0);
+    nanosleep(&pause, NULL); /* the hold's transaction is waiting for the lock */
+    sql_ok(raw, "COMMIT");
+    assert_int_equal(pthread_join(t, &rc), 0);
+    assert_int_equal(*(cu_rc *)rc, CU_ERR_KEY);
+    PQfinish(raw);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, dfx_setup, dfx_teardown)
 
 int main(void)
@@ -401,11 +454,17 @@ int main(void)
         T(test_retained_records_outlive_the_erasure),
         T(test_request_transitions_apply_over_the_version_read),
     };
+    /* PostgreSQL only: its concurrency (SQLite has one writer at a time). */
+    const struct CMUnitTest pg_only[] = {
+        T(test_pg_hold_put_waits_for_a_subject_key_destruction),
+    };
     int failed = 0;
 
     for (size_t i = 0; i < CU_ARRAY_LEN(backends); i++) {
         cur_be = &backends[i];
         failed += _cmocka_run_group_tests(cur_be->name, tests, CU_ARRAY_LEN(tests), NULL, NULL);
     }
+    cur_be = &backends[1];
+    failed += _cmocka_run_group_tests("postgresql_only", pg_only, CU_ARRAY_LEN(pg_only), NULL, NULL);
     return failed;
 }
