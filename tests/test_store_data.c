@@ -418,10 +418,10 @@ static void sql_ok(PGconn *c, const char *sql)
 }
 
 /* PostgreSQL (READ COMMITTED): a hold on a subject and the destruction of its key each check
- * what the other writes; they take the subject's row lock first, so the later one sees the
- * earlier's commit. Here another transaction (as KEY_DELETE does) holds the lock and destroys
- * the key: HOLD_PUT waits for its commit, then is refused (without the lock it would place a
- * hold on a subject whose erasure is under way). */
+ * what the other writes. Here another transaction has deleted the key (as KEY_DELETE does before
+ * its hold check) and not committed: HOLD_PUT, reading the key FOR SHARE, waits for its commit,
+ * then is refused (a plain read would see the key and place a hold on a subject whose erasure
+ * is under way). */
 static void test_pg_hold_put_waits_for_a_subject_key_destruction(void **state)
 {
     dfx *f = *state;
@@ -434,10 +434,9 @@ static void test_pg_hold_put_waits_for_a_subject_key_destruction(void **state)
     raw = PQconnectdb(f->loc);
     assert_int_equal(PQstatus(raw), CONNECTION_OK);
     sql_ok(raw, "BEGIN");
-    sql_ok(raw, "SELECT 1 FROM subjects WHERE tenant_id = 1 AND subject_id = 10 FOR UPDATE");
     sql_ok(raw, "DELETE FROM keys WHERE tenant_id = 1 AND owner_id = 10");
     assert_int_equal(pthread_create(&t, NULL, hold_put_thread, f), 0);
-    nanosleep(&pause, NULL); /* the hold's transaction is waiting for the lock */
+    nanosleep(&pause, NULL); /* the hold's transaction is waiting for the key's row */
     sql_ok(raw, "COMMIT");
     assert_int_equal(pthread_join(t, &rc), 0);
     assert_int_equal(*(cu_rc *)rc, CU_ERR_KEY);

@@ -85,51 +85,33 @@ static pg_query Q_HELD = PG_QUERY(
         " AND r.record_id = $3), $2)",
         "$3") ")");
 
-/*
- * A subject's hold and its key's destruction each read what the other writes (HOLD_PUT: the key
- * still exists; KEY_DELETE: no hold covers the subject). Under READ COMMITTED both could pass
- * and commit (write skew: a hold on a subject being erased). Both lock the subject's row first,
- * so one waits for the other, and its check, a statement of its own, then sees the other's
- * commit.
- */
-static pg_query Q_SUBJECT_LOCK =
-    PG_QUERY("SELECT 1 FROM subjects WHERE tenant_id = $1 AND subject_id = $2 FOR UPDATE");
-
-static cu_rc subject_lock(pg_conn *c, cu_id tenant, cu_id subject, cu_err *err)
-{
-    return pg_exec(c, &Q_SUBJECT_LOCK, PG_P(pg_p_id(tenant), pg_p_id(subject)), NULL, err,
-                   "lock the subject");
-}
-
 cu_rc pg_held(pg_conn *c, cu_id tenant, cu_id subject, cu_id record, int *held, cu_err *err)
 {
     int64_t v = 0;
-    cu_rc rc = CU_OK;
+    cu_rc rc = pgd_write_int(c, &Q_HELD, PG_P(pg_p_id(tenant), pg_p_id(subject), pg_p_id(record)),
+                             &v, err, "check legal holds");
 
-    *held = 0;
-    if (record == 0 && subject != 0)
-        rc = subject_lock(c, tenant, subject, err);
-    if (rc == CU_OK)
-        rc = pgd_write_int(c, &Q_HELD, PG_P(pg_p_id(tenant), pg_p_id(subject), pg_p_id(record)),
-                           &v, err, "check legal holds");
     *held = rc == CU_OK && v != 0;
     return rc;
 }
 
-/* A subject whose key is gone is being erased: there is nothing left to hold (CU_ERR_KEY). ($8:
- * CU_KEY_SUBJECT) */
+/*
+ * A subject whose key is gone is being erased: there is nothing left to hold (CU_ERR_KEY). ($8:
+ * CU_KEY_SUBJECT) The key is read FOR SHARE: a hold and the key's destruction each check what
+ * the other writes, and at READ COMMITTED both could pass (write skew: a hold on a subject being
+ * erased). KEY_DELETE deletes the key's rows before its hold check (pg_vault_keys.c): a delete
+ * not yet committed makes this read wait, then find no key; a hold placed first makes the delete
+ * wait for it, and its later check sees it.
+ */
 static pg_query Q_HOLD_PUT = PG_QUERY(
     "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason, key_version,"
     " created_at) SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $3 = 0 OR EXISTS (SELECT 1 FROM keys"
-    " WHERE tenant_id = $1 AND kind = $8 AND owner_id = $3)");
+    " WHERE tenant_id = $1 AND kind = $8 AND owner_id = $3 FOR SHARE)");
 
 cu_rc pg_w_hold_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_hold *h = &op->u.hold;
-    cu_rc rc;
 
-    if (h->subject_id != 0 && (rc = subject_lock(c, h->tenant_id, h->subject_id, err)) != CU_OK)
-        return rc;
     return pgd_write_one(c, &Q_HOLD_PUT,
                          PG_P(pg_p_id(h->tenant_id), pg_p_id(h->id), pg_p_id(h->subject_id),
                               pg_p_id(h->record_id), pg_p_bytes(&h->reason),
