@@ -128,7 +128,8 @@ build/bench/%: bench/%.c libcustos.a
 bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
 		build/bench/bench_erase build/bench/bench_sqlite_commit build/bench/bench_export \
 		build/bench/bench_audit_file \
-		build/bench/bench_bytes build/bench/bench_subject_export build/bench/bench_backup custos
+		build/bench/bench_bytes build/bench/bench_subject_export build/bench/bench_backup \
+		build/bench/bench_pg_apply custos
 	build/bench/bench_core
 	build/bench/bench_bytes
 	build/bench/bench_subject_export
@@ -139,6 +140,7 @@ bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
 	build/bench/bench_backup
 	bench/http.sh
 	bench/export.sh
+	bench/pg_apply.sh
 
 fuzz:
 	@$(MAKE) -f fuzz/Makefile run

@@ -43,6 +43,9 @@ typedef struct cu_vault_opts {
     int allow_xchacha;      /* allow XChaCha20-Poly1305 where the CPU lacks AES-NI */
     unsigned log_floor_days; /* the platform's floor for audit log retention (P-RET-4); 0: the
                                 environment's CUSTOS_LOG_FLOOR_DAYS, else CU_LOG_FLOOR_DAYS */
+    const char *store; /* the store's location, a "postgresql://" URL (docs/store.md); NULL:
+                          the data directory's own database (custos.db). The data directory
+                          keeps the key file and the audit key either way */
 } cu_vault_opts;
 
 /* No policy keeps the audit log for less (P-RET-4, P-AUD-2): the default platform floor. */

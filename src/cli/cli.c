@@ -17,10 +17,12 @@
 void cli_common_defaults(cli_common *c)
 {
     const char *env = getenv("CUSTOS_DATA"), *kf = getenv("CUSTOS_KEY_FILE");
+    const char *st = getenv("CUSTOS_STORE");
 
     memset(c, 0, sizeof(*c));
     c->data_dir = env && *env ? env : "./custos-data";
     c->key_file = kf && *kf ? kf : NULL;
+    c->store = st && *st ? st : NULL;
 }
 
 int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
@@ -34,6 +36,9 @@ int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
         return 1;
     case OPT_KEYFILE:
         c->key_file = arg;
+        return 1;
+    case OPT_STORE:
+        c->store = arg;
         return 1;
     case OPT_XCHACHA:
         c->allow_xchacha = 1;
@@ -137,6 +142,7 @@ int cli_vault_opts(const cli_common *c, cu_vault_opts *o, char **passphrase)
     *passphrase = NULL;
     o->data_dir = c->data_dir;
     o->key_file = c->key_file;
+    o->store = c->store;
     o->allow_xchacha = c->allow_xchacha;
     if (c->passphrase_file != NULL) {
         size_t n = 0;

@@ -25,10 +25,12 @@ typedef struct cli_common {
     const char *key_file; /* --key-file, else $CUSTOS_KEY_FILE, else NULL: DIR/master.key */
     int allow_xchacha;
     const char *purpose; /* --purpose, of the commands on a tenant's personal data */
+    const char *store;   /* --store URL, else $CUSTOS_STORE, else NULL: DIR/custos.db */
 } cli_common;
 
 /* Long options shared by every command; their short codes are above 0xff. */
-enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE, OPT_KEYFILE };
+enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE, OPT_KEYFILE,
+       OPT_STORE };
 
 /* --purpose, taken by the commands that reach a tenant's personal data (P-ACC-4). */
 #define CLI_PURPOSE_OPT {"purpose", required_argument, NULL, OPT_STAFF_PURPOSE}
@@ -40,6 +42,7 @@ enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE,
     {"data", required_argument, NULL, OPT_DATA},                                                   \
         {"passphrase-file", required_argument, NULL, OPT_PASSFILE},                                \
         {"key-file", required_argument, NULL, OPT_KEYFILE},                                        \
+        {"store", required_argument, NULL, OPT_STORE},                                             \
         {"allow-xchacha", no_argument, NULL, OPT_XCHACHA}, {"help", no_argument, NULL, OPT_HELP}
 
 #define CLI_COMMON_HELP                                                                            \
@@ -48,6 +51,8 @@ enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE,
     "                          CUSTOS_PASSPHRASE)\n"                                             \
     "  --key-file FILE         the master key file (default $CUSTOS_KEY_FILE or\n"              \
     "                          DIR/master.key); keep it outside DIR (docs/keys.md)\n"           \
+    "  --store URL             a PostgreSQL database, postgresql://... (default\n"              \
+    "                          $CUSTOS_STORE, else DIR/custos.db; docs/store.md)\n"            \
     "  --allow-xchacha         allow XChaCha20-Poly1305 on a CPU without AES-NI\n"                \
     "  --help                  show this help\n"
 

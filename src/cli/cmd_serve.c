@@ -77,7 +77,7 @@ static const char help[] =
     "                          max_connections_per_ip, header_timeout, body_timeout,\n"
     "                          login_slots, login_per_source, login_per_tenant,\n"
     "                          session_idle, allowed_origins, login_free_failures,\n"
-    "                          reply_timeout, epoch_interval);\n"
+    "                          reply_timeout, epoch_interval, store);\n"
     "                          flags beat the environment, which beats the file\n"
     "\n" CLI_COMMON_HELP;
 
@@ -96,19 +96,21 @@ static const char *backup_dir_opt, *backup_int_opt;
 #define S_AUTH 13
 #define S_REPLY 19 /* the deadline of a request's answer (flag OPT_REPLYTO) */
 #define S_EPOCH 20 /* seconds between key epochs (flag OPT_EPOCH) */
-#define NSETTINGS 21
+#define S_STORE 21 /* the store's location (the common --store, CUSTOS_STORE) */
+#define NSETTINGS 22
 static const char *const names[NSETTINGS] = {
     "listen", "port", "cert", "key", "threads", "max_body", "quiet", "data", "sweep_interval",
     "max_connections", "max_connections_per_ip", "header_timeout", "body_timeout",
     "login_slots", "login_per_source", "login_per_tenant", "session_idle", "allowed_origins",
-    "login_free_failures", "reply_timeout", "epoch_interval"};
+    "login_free_failures", "reply_timeout", "epoch_interval", "store"};
 static const char *const envs[NSETTINGS] = {
     "CUSTOS_LISTEN", "CUSTOS_PORT", "CUSTOS_CERT", "CUSTOS_KEY", "CUSTOS_THREADS",
     "CUSTOS_MAX_BODY", "CUSTOS_QUIET", "CUSTOS_DATA", "CUSTOS_SWEEP_INTERVAL",
     "CUSTOS_MAX_CONNECTIONS", "CUSTOS_MAX_CONNECTIONS_PER_IP", "CUSTOS_HEADER_TIMEOUT",
     "CUSTOS_BODY_TIMEOUT", "CUSTOS_LOGIN_SLOTS", "CUSTOS_LOGIN_PER_SOURCE",
     "CUSTOS_LOGIN_PER_TENANT", "CUSTOS_SESSION_IDLE", "CUSTOS_ALLOWED_ORIGINS",
-    "CUSTOS_LOGIN_FREE_FAILURES", "CUSTOS_REPLY_TIMEOUT", "CUSTOS_EPOCH_INTERVAL"};
+    "CUSTOS_LOGIN_FREE_FAILURES", "CUSTOS_REPLY_TIMEOUT", "CUSTOS_EPOCH_INTERVAL",
+    "CUSTOS_STORE"};
 
 /* The server's background thread: the retention sweep (P-RET-1) every interval seconds, and
  * the signing of the audit chains' tails (P-AUD-2) every second; it logs counts, never values,
@@ -415,7 +417,14 @@ static int first_start(const cli_common *c, const char *keyfile, cu_vault **v)
     size_t n = 0, live = 0;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/custos.db", c->data_dir);
+    /* A vault is there if its database is (DIR/custos.db), or with a database server's store
+     * (--store) if its key file is: the database may hold a vault for several servers. */
+    if (c->store == NULL)
+        snprintf(path, sizeof(path), "%s/custos.db", c->data_dir);
+    else if (c->key_file != NULL)
+        snprintf(path, sizeof(path), "%s", c->key_file);
+    else
+        snprintf(path, sizeof(path), "%s/master.key", c->data_dir);
     if (stat(path, &st) != 0) {
         if ((rc = cli_vault_opts(c, &o, &pass)) != 0)
             return rc;
@@ -487,6 +496,8 @@ static int parse_flags(int argc, char **argv, settings *flags, cli_common *c, co
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == OPT_DATA)
             set(flags, 7, optarg);
+        else if (opt == OPT_STORE)
+            set(flags, S_STORE, optarg);
         else if (cli_common_opt(c, opt, optarg, helpme))
             continue;
         else if (opt >= OPT_LISTEN && opt <= OPT_MAXBODY)
@@ -650,6 +661,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (val[7] != NULL)
         c.data_dir = val[7];
+    c.store = val[S_STORE];
     if ((rc = parse_numbers(val, &n)) != 0)
         goto out;
 #ifndef CU_TEST_CLOCK

@@ -46,6 +46,36 @@ static cu_rc make_path(char *out, size_t cap, const char *dir, const char *file,
     return CU_OK;
 }
 
+/* The store's location into out: opts->store (a database server's URL), else the data
+ * directory's own database, a file of it (*own 1). */
+static cu_rc store_location(const cu_vault_opts *opts, char *out, size_t cap, int *own,
+                            cu_err *err)
+{
+    *own = opts->store == NULL || opts->store[0] == '\0';
+    if (*own)
+        return cu_store_location(opts->data_dir, out, cap, err);
+    if (strlen(opts->store) >= cap)
+        return cu_err_set(err, CU_ERR_INVALID, "store location too long");
+    memcpy(out, opts->store, strlen(opts->store) + 1);
+    return CU_OK;
+}
+
+/* A store of its own (a database server's) holds a vault already if it has a master key. */
+static cu_rc store_empty(cu_store *store, cu_err *err)
+{
+    uint32_t *versions = NULL;
+    uint8_t(*checks)[32] = NULL;
+    size_t n = 0;
+    cu_rc rc = cu_store_master_list(store, &versions, &checks, &n, err);
+
+    free(versions);
+    free(checks);
+    if (rc == CU_OK && n > 0)
+        return cu_err_set(err, CU_ERR_EXISTS,
+                          "the store already holds a vault: use its key file (docs/store.md)");
+    return rc;
+}
+
 static cu_rc check_opts(const cu_vault_opts *opts, cu_err *err)
 {
     if (opts == NULL || opts->data_dir == NULL || opts->data_dir[0] == '\0')
@@ -118,28 +148,39 @@ cu_rc cu_vault_init(const cu_vault_opts *opts, cu_err *err)
     cu_store *store = NULL;
     cu_store_op op = {0};
     struct stat st;
+    int own = 1;
     cu_rc rc;
 
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
-    if ((rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
+    if ((rc = store_location(opts, dbpath, sizeof(dbpath), &own, err)) != CU_OK)
         return rc;
-    if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST)
-        return cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
-                          opts->data_dir, strerror(errno));
+    /* A database server's store: refused before any key is made if it holds a vault. */
+    if (!own && ((rc = cu_store_open(dbpath, &store, err)) != CU_OK ||
+                 (rc = store_empty(store, err)) != CU_OK))
+        goto out;
+    if (mkdir(opts->data_dir, 0700) != 0 && errno != EEXIST) {
+        rc = cu_err_set(err, CU_ERR_IO, "could not create data directory \"%s\": %s",
+                        opts->data_dir, strerror(errno));
+        goto out;
+    }
     if ((rc = cu_dir_check_private(opts->data_dir, err)) != CU_OK ||
         (rc = key_path(opts, kpath, sizeof(kpath), err)) != CU_OK)
-        return rc;
-    if (stat(dbpath, &st) == 0)
-        return cu_err_set(err, CU_ERR_EXISTS, "\"%s\" already holds a vault", opts->data_dir);
-    if (stat(kpath, &st) == 0)
-        return cu_err_set(err, CU_ERR_EXISTS, "the key file \"%s\" exists already", kpath);
+        goto out;
+    if (own && stat(dbpath, &st) == 0) {
+        rc = cu_err_set(err, CU_ERR_EXISTS, "\"%s\" already holds a vault", opts->data_dir);
+        goto out;
+    }
+    if (stat(kpath, &st) == 0) {
+        rc = cu_err_set(err, CU_ERR_EXISTS, "the key file \"%s\" exists already", kpath);
+        goto out;
+    }
     if ((rc = cu_keyring_new(opts->passphrase, &ring, err)) != CU_OK)
-        return rc;
+        goto out;
     /* The key file first: a database must never exist without the key that opens it. */
     if ((rc = cu_keyring_save(ring, kpath, err)) != CU_OK)
         goto out;
-    if ((rc = cu_store_open(dbpath, &store, err)) != CU_OK)
+    if (own && (rc = cu_store_open(dbpath, &store, err)) != CU_OK)
         goto out;
     op.type = CU_OP_MASTER_ADD;
     op.u.master.version = cu_keyring_newest(ring);
@@ -226,6 +267,7 @@ out:
 /* P-ENC-1: the files that hold keys or personal data must be ours and closed to group and others, and
  * the directory that holds them ours and writable by us alone: otherwise another local user
  * could read them, or swap in a key file or database of their own. */
+/* dbpath NULL: the store is not a file of the data directory (a PostgreSQL URL). */
 static cu_rc check_files(const char *dir, const char *dbpath, cu_err *err)
 {
     static const char *const extra[] = {"-wal", "-shm"};
@@ -233,9 +275,9 @@ static cu_rc check_files(const char *dir, const char *dbpath, cu_err *err)
     cu_rc rc;
 
     if ((rc = cu_dir_check_private(dir, err)) != CU_OK ||
-        (rc = cu_file_check_private(dbpath, "database", 0, err)) != CU_OK)
+        (dbpath != NULL && (rc = cu_file_check_private(dbpath, "database", 0, err)) != CU_OK))
         return rc;
-    for (size_t i = 0; i < CU_ARRAY_LEN(extra); i++) {
+    for (size_t i = 0; i < CU_ARRAY_LEN(extra) && dbpath != NULL; i++) {
         if ((size_t)snprintf(path, sizeof(path), "%s%s", dbpath, extra[i]) >= sizeof(path))
             return cu_err_set(err, CU_ERR_INVALID, "data directory path too long");
         if ((rc = cu_file_check_private(path, "database", 1, err)) != CU_OK)
@@ -283,16 +325,18 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
     char kpath[PATH_MAX], dbpath[PATH_MAX];
     struct stat st;
     cu_vault *v;
+    int own = 1;
     cu_rc rc;
 
     if ((rc = check_opts(opts, err)) != CU_OK)
         return rc;
-    if ((rc = cu_store_location(opts->data_dir, dbpath, sizeof(dbpath), err)) != CU_OK)
+    if ((rc = store_location(opts, dbpath, sizeof(dbpath), &own, err)) != CU_OK)
         return rc;
-    if (stat(dbpath, &st) != 0)
+    /* A database server's store: the data directory holds the key file and the audit key. */
+    if (stat(own ? dbpath : opts->data_dir, &st) != 0)
         return cu_err_set(err, CU_ERR_NOT_FOUND,
                           "no vault in \"%s\": run custos init first", opts->data_dir);
-    if ((rc = check_files(opts->data_dir, dbpath, err)) != CU_OK ||
+    if ((rc = check_files(opts->data_dir, own ? dbpath : NULL, err)) != CU_OK ||
         (rc = key_path(opts, kpath, sizeof(kpath), err)) != CU_OK)
         return rc;
     v = calloc(1, sizeof(*v));

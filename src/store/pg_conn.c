@@ -72,6 +72,11 @@ pg_param pg_p_null(void)
     return (pg_param){.type = 0, .null = 1};
 }
 
+pg_param pg_p_null_i64(void)
+{
+    return (pg_param){.type = PG_OID_INT8, .null = 1};
+}
+
 /* --- errors ------------------------------------------------------------------------------- */
 
 static int lost(const char *state)
@@ -133,6 +138,21 @@ cu_rc pg_error(pg_conn *c, const PGresult *res, cu_err *err, const char *what)
 
 /* --- running queries ---------------------------------------------------------------------- */
 
+/* Makes room for slot in c's marks of prepared queries. */
+static cu_rc slots_fit(pg_conn *c, int slot, cu_err *err)
+{
+    if ((size_t)slot >= c->nprepared) {
+        size_t cap = (size_t)slot * 2 + 16;
+        uint8_t *p = realloc(c->prepared, cap);
+        if (p == NULL)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        memset(p + c->nprepared, 0, cap - c->nprepared);
+        c->prepared = p;
+        c->nprepared = cap;
+    }
+    return CU_OK;
+}
+
 static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, int nparams,
                      cu_err *err, const char *what)
 {
@@ -143,15 +163,6 @@ static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, 
 
     if (nparams > (int)CU_ARRAY_LEN(types))
         return cu_err_set(err, CU_ERR_INVALID, "could not %s: too many parameters", what);
-    if ((size_t)slot >= c->nprepared) {
-        size_t cap = (size_t)slot * 2 + 16;
-        uint8_t *p = realloc(c->prepared, cap);
-        if (p == NULL)
-            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        memset(p + c->nprepared, 0, cap - c->nprepared);
-        c->prepared = p;
-        c->nprepared = cap;
-    }
     for (int i = 0; i < nparams; i++)
         types[i] = params[i].type;
     snprintf(name, sizeof(name), "q%d", slot);
@@ -162,6 +173,146 @@ static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, 
         c->prepared[slot] = 1;
     PQclear(res);
     return rc;
+}
+
+/* --- pipeline mode ------------------------------------------------------------------------- */
+
+/* Statements sent in one go at most before their results are read: the server's answers wait
+ * in its socket buffer meanwhile, and a blocking send must not wait on a full one. */
+#define PIPE_MAX 256
+
+static cu_rc push_pending(pg_conn *c, const char *what, int slot, cu_err *err)
+{
+    if (c->npend == c->cappend) {
+        size_t cap = c->cappend ? c->cappend * 2 : 16;
+        struct pg_pending *p = realloc(c->pend, cap * sizeof(*p));
+        if (p == NULL)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        c->pend = p;
+        c->cappend = cap;
+    }
+    c->pend[c->npend].what = what;
+    c->pend[c->npend].slot = slot;
+    c->npend++;
+    return CU_OK;
+}
+
+/* Reads the results of every statement sent and not yet read, in order. The first failure is
+ * returned (the server skipped those after it); last non-NULL: the last statement's result into
+ * *last, if all succeeded. */
+static cu_rc drain(pg_conn *c, PGresult **last, cu_err *err)
+{
+    cu_rc rc = CU_OK;
+    size_t i;
+
+    for (i = 0; i < c->npend; i++) {
+        PGresult *r = PQgetResult(c->conn), *end;
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (r == NULL) { /* no answer: the connection is gone */
+            if (rc == CU_OK)
+                rc = pg_error(c, NULL, err, c->pend[i].what);
+            c->broken = 1;
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (c->pend[i].slot >= 0) /* not prepared after all */
+                c->prepared[c->pend[i].slot] = 0;
+            if (rc == CU_OK)
+                rc = st == PGRES_PIPELINE_ABORTED
+                         ? cu_err_set(err, CU_ERR_STORE, "could not %s: the batch failed",
+                                      c->pend[i].what)
+                         : pg_error(c, r, err, c->pend[i].what);
+        } else if (last != NULL && i + 1 == c->npend && rc == CU_OK) {
+            *last = r;
+            r = NULL;
+        }
+        PQclear(r);
+        /* Each statement's results end with a NULL. */
+        while ((end = PQgetResult(c->conn)) != NULL)
+            PQclear(end);
+    }
+    /* The prepares among the statements left unread did not happen either. */
+    for (; i < c->npend; i++)
+        if (c->pend[i].slot >= 0)
+            c->prepared[c->pend[i].slot] = 0;
+    c->npend = 0;
+    return rc;
+}
+
+/* Asks the server for the results so far and reads them. */
+static cu_rc pipe_read(pg_conn *c, PGresult **last, cu_err *err, const char *what)
+{
+    if (PQsendFlushRequest(c->conn) != 1 || PQflush(c->conn) != 0) {
+        c->broken = 1;
+        (void)drain(c, NULL, err);
+        return pg_error(c, NULL, err, what);
+    }
+    return drain(c, last, err);
+}
+
+cu_rc pg_pipeline_begin(pg_conn *c, cu_err *err)
+{
+    if (PQenterPipelineMode(c->conn) != 1)
+        return pg_error(c, NULL, err, "enter pipeline mode");
+    c->pipeline = 1;
+    c->npend = 0;
+    return CU_OK;
+}
+
+cu_rc pg_pipeline_end(pg_conn *c, cu_err *err)
+{
+    PGresult *r;
+    cu_rc rc;
+
+    if (!c->pipeline)
+        return CU_OK;
+    if (PQpipelineSync(c->conn) != 1) {
+        c->broken = 1;
+        rc = pg_error(c, NULL, err, "end the batch");
+    } else {
+        rc = drain(c, NULL, err);
+    }
+    /* The sync's own result, unless the connection is gone. */
+    if (!c->broken) {
+        r = PQgetResult(c->conn);
+        if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+            c->broken = 1;
+            if (rc == CU_OK)
+                rc = pg_error(c, r, err, "end the batch");
+        }
+        PQclear(r);
+    }
+    if (PQexitPipelineMode(c->conn) != 1)
+        c->broken = 1; /* results still unread: this session is not trusted again */
+    c->pipeline = 0;
+    c->npend = 0;
+    return rc;
+}
+
+/* pg_exec in pipeline mode: the prepare (if needed) and the statement are sent; read only when
+ * a result is wanted, or when PIPE_MAX statements wait. */
+static cu_rc pipe_exec(pg_conn *c, pg_query *q, int slot, const char *const *values,
+                       const int *lengths, const int *formats, const Oid *types, int nparams,
+                       PGresult **res, cu_err *err, const char *what)
+{
+    char name[24];
+    cu_rc rc;
+
+    snprintf(name, sizeof(name), "q%d", slot);
+    if (!c->prepared[slot]) {
+        if (PQsendPrepare(c->conn, name, q->sql, nparams, types) != 1)
+            return pg_error(c, NULL, err, what);
+        c->prepared[slot] = 1;
+        if ((rc = push_pending(c, what, slot, err)) != CU_OK)
+            return rc;
+    }
+    if (PQsendQueryPrepared(c->conn, name, nparams, values, lengths, formats, 1) != 1)
+        return pg_error(c, NULL, err, what);
+    if ((rc = push_pending(c, what, -1, err)) != CU_OK)
+        return rc;
+    if (res != NULL || c->npend >= PIPE_MAX)
+        return pipe_read(c, res, err, what);
+    return CU_OK;
 }
 
 cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGresult **res,
@@ -180,7 +331,9 @@ cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGre
         *res = NULL;
     if (nparams > (int)CU_ARRAY_LEN(values))
         return cu_err_set(err, CU_ERR_INVALID, "could not %s: too many parameters", what);
-    if (((size_t)slot >= c->nprepared || !c->prepared[slot]) &&
+    if ((rc = slots_fit(c, slot, err)) != CU_OK)
+        return rc;
+    if (!c->pipeline && !c->prepared[slot] &&
         (rc = prepare(c, q, slot, params, nparams, err, what)) != CU_OK)
         return rc;
     for (int i = 0; i < nparams; i++) {
@@ -200,6 +353,12 @@ cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGre
             lengths[i] = params[i].len;
         }
     }
+    if (c->pipeline) {
+        Oid types[64];
+        for (int i = 0; i < nparams; i++)
+            types[i] = params[i].type;
+        return pipe_exec(c, q, slot, values, lengths, formats, types, nparams, res, err, what);
+    }
     snprintf(name, sizeof(name), "q%d", slot);
     r = PQexecPrepared(c->conn, name, nparams, values, lengths, formats, 1);
     st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -217,7 +376,15 @@ cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGre
 
 cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what)
 {
-    PGresult *r = PQexec(c->conn, sql);
+    PGresult *r;
+
+    /* In pipeline mode (BEGIN, COMMIT): one statement, sent in the extended protocol. */
+    if (c->pipeline) {
+        if (PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 1) != 1)
+            return pg_error(c, NULL, err, what);
+        return push_pending(c, what, -1, err);
+    }
+    r = PQexec(c->conn, sql);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     cu_rc rc = CU_OK;
 
@@ -328,9 +495,13 @@ static void quiet(void *arg, const char *message)
 
 static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
 {
-    /* The URL's own settings win over these (expand_dbname: later keywords override). */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"5", "custos", s->conninfo, NULL};
+    /* The URL's own settings win over these (expand_dbname: later keywords override). A
+     * server that stops answering fails the request within about 10 s (TCP keepalives and
+     * the kernel's user timeout), not when the kernel gives up on the connection. */
+    const char *const keys[] = {"connect_timeout", "application_name", "keepalives_idle",
+                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                "dbname", NULL};
+    const char *const vals[] = {"5", "custos", "5", "2", "3", "10000", s->conninfo, NULL};
     pg_conn *c = calloc(1, sizeof(*c));
     char line[160];
 
@@ -362,6 +533,8 @@ static cu_rc conn_revive(pg_conn *c, cu_err *err)
     if (c->prepared != NULL)
         memset(c->prepared, 0, c->nprepared);
     c->own_txn = 0;
+    c->pipeline = 0;
+    c->npend = 0;
     if (PQstatus(c->conn) != CONNECTION_OK)
         return cu_err_set(err, CU_ERR_UNAVAILABLE, "could not reconnect to the database: %s",
                           first_line(PQerrorMessage(c->conn), line, sizeof(line)));
@@ -434,6 +607,10 @@ void pg_conn_put(pg_store *s, pg_conn *c)
         return;
     if (s->parent != NULL)
         s = s->parent;
+    if (c->pipeline) { /* a batch cut short: its results read, pipeline mode left */
+        cu_err ignored;
+        (void)pg_pipeline_end(c, &ignored);
+    }
     /* A transaction left open (a failure between BEGIN and its end) must not reach the next
      * user; a connection in doubt is reset on its next use. */
     if (!c->broken && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
@@ -456,5 +633,6 @@ void pg_conn_free(pg_conn *c)
         return;
     PQfinish(c->conn);
     free(c->prepared);
+    free(c->pend);
     free(c);
 }

@@ -33,6 +33,14 @@ typedef struct pg_conn {
     int pinned;  /* held by a read scope or a snapshot, in its read transaction */
     int own_txn; /* pg_read_get began a read transaction that pg_read_put ends */
     struct pg_conn *next_free;
+    /* Pipeline mode (apply): statements sent and not yet read, in order; each its what, and
+     * for a prepare its query slot (unmarked if the prepare fails). */
+    int pipeline;
+    struct pg_pending {
+        const char *what;
+        int slot; /* a prepare's slot, else -1 */
+    } *pend;
+    size_t npend, cappend;
 } pg_conn;
 
 typedef struct pg_store {
@@ -45,6 +53,8 @@ typedef struct pg_store {
     size_t nconns, pool_size;
     pg_conn *free;
     cu_commit_stats stats; /* guarded by lock */
+    int pipeline;          /* apply() in pipeline mode (CUSTOS_PG_PIPELINE=0: one round trip
+                              per statement, for comparison) */
     /* A snapshot handle (pg_store.c): parent is the store it came from, pin the connection
      * holding its read transaction; every read of it runs there. NULL in the store itself. */
     struct pg_store *parent;
@@ -101,6 +111,7 @@ pg_param pg_p_blob(const void *data, size_t len); /* data NULL: SQL NULL */
 pg_param pg_p_bytes(const cu_blob *b);            /* NULL or data NULL: SQL NULL */
 pg_param pg_p_text(const char *s);                /* NULL: SQL NULL */
 pg_param pg_p_null(void);                         /* NULL of a type the server infers */
+pg_param pg_p_null_i64(void);                     /* a bigint NULL */
 
 /* pg_exec(c, &Q_X, PG_P(pg_p_id(t), pg_p_i64(seq)), &res, err, "what"): the parameter array
  * and its length; without parameters pass NULL, 0. */
@@ -110,12 +121,26 @@ pg_param pg_p_null(void);                         /* NULL of a type the server i
 
 /* Runs q with params (binary), binary results, into *res (the caller PQclear()s it; res NULL:
  * cleared here). Prepares q on c first if c has not yet. CU_OK for a command or rows; else
- * *res is NULL and the error mapped by pg_error. */
+ * *res is NULL and the error mapped by pg_error.
+ *
+ * In pipeline mode (apply(), pg_pipeline_begin) a statement whose result is not asked for (res
+ * NULL) is only sent: CU_OK means sent, and its failure is returned by the next pg_exec that
+ * asks for a result, or by pg_pipeline_end (the server skips every statement after a failed
+ * one). A caller that must react to a statement's own error code, or read what it changed,
+ * passes res: the statements sent before it are then read too (one round trip). */
 cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGresult **res,
               cu_err *err, const char *what);
 /* Runs a constant command text (no parameters, simple protocol: several statements may be
- * separated by semicolons): DDL, BEGIN, COMMIT. */
+ * separated by semicolons): DDL, BEGIN, COMMIT. Inside apply() (pipeline mode) one statement
+ * only, sent like a pg_exec without a result; use pg_exec with a pg_query there. */
 cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what);
+
+/* Pipeline mode on c (pg_write.c's apply): pg_exec sends without waiting where it can (above).
+ * pg_pipeline_end sends the sync, reads every result left (the first failure is returned) and
+ * leaves pipeline mode; after a failure elsewhere it is still called, to leave the connection
+ * clean (its error then ignored). */
+cu_rc pg_pipeline_begin(pg_conn *c, cu_err *err);
+cu_rc pg_pipeline_end(pg_conn *c, cu_err *err);
 
 /* Maps a failure (res: its result, or NULL when none came) to a cu_rc with err set as "could
  * not <what>: ...": SQLSTATE 23505 CU_ERR_EXISTS, 23503 CU_ERR_NOT_FOUND, a lost connection

@@ -17,8 +17,9 @@
 #include "pg_int.h"
 #include "util.h"
 
-/* The advisory lock key of migrations ("custos" in ASCII). */
-#define MIGRATION_LOCK "99161295893363"
+/* The advisory lock of migrations: the two-key form ("cust", 0), a key space apart from the
+ * one-key form the audit head check locks tenants in (pg_audit.c). */
+#define MIGRATION_LOCK "1668641652, 0"
 
 /* The audit domain (P-AUD-1, P-AUD-2; sqlite_schema.c, versions 4, 8, 10 and 16). No foreign
  * key to tenants: tenant 0 is the platform's log, and a purged tenant's entries stay. */

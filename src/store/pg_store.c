@@ -219,18 +219,41 @@ void pg_close(cu_store *base)
     free(s);
 }
 
-static size_t pool_size(void)
+/* The pool's size: the URL's own custos_pool=N (taken out of the URL: libpq refuses a
+ * parameter it does not know), else CUSTOS_STORE_POOL, else POOL_DEFAULT. conninfo without it
+ * into *out (caller frees). CU_ERR_INVALID for a size out of 1..POOL_MAX. */
+static cu_rc pool_setting(const char *conninfo, char **out, size_t *size, cu_err *err)
 {
-    const char *v = getenv("CUSTOS_STORE_POOL");
-    char *end = NULL;
+    static const char key[] = "custos_pool=";
+    const char *env = getenv("CUSTOS_STORE_POOL"), *q = strchr(conninfo, '?'), *v = env;
+    char *url = strdup(conninfo), *end = NULL;
     long n;
 
-    if (v == NULL || v[0] == '\0')
-        return POOL_DEFAULT;
-    n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > POOL_MAX)
-        return POOL_DEFAULT;
-    return (size_t)n;
+    if (url == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (const char *p = q; p != NULL; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, key, sizeof(key) - 1) != 0)
+            continue;
+        size_t at = (size_t)(p - conninfo), len = strcspn(p + 1, "&") + 1;
+        v = p + sizeof(key);
+        /* Drop "?custos_pool=N" or "&custos_pool=N"; a following "&x" becomes "?x". */
+        memmove(url + at, url + at + len, strlen(url + at + len) + 1);
+        if (*p == '?' && url[at] == '&')
+            url[at] = '?';
+        break;
+    }
+    *size = POOL_DEFAULT;
+    if (v != NULL && *v != '\0') {
+        n = strtol(v, &end, 10);
+        if (end == v || (*end != '\0' && *end != '&') || n < 1 || n > POOL_MAX) {
+            free(url);
+            return cu_err_set(err, CU_ERR_INVALID, "store pool size must be 1 to %d",
+                              POOL_MAX);
+        }
+        *size = (size_t)n;
+    }
+    *out = url;
+    return CU_OK;
 }
 
 cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
@@ -244,10 +267,14 @@ cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
     s->base.ops = &cu_store_pg;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
-    s->pool_size = pool_size();
+    if ((rc = pool_setting(conninfo, &s->conninfo, &s->pool_size, err)) != CU_OK) {
+        pg_close(&s->base);
+        return rc;
+    }
+    /* Pipeline mode unless CUSTOS_PG_PIPELINE=0 (bench/bench_pg_apply.c compares the two). */
+    s->pipeline = getenv("CUSTOS_PG_PIPELINE") == NULL || strcmp(getenv("CUSTOS_PG_PIPELINE"), "0");
     s->conns = calloc(s->pool_size, sizeof(*s->conns));
-    s->conninfo = strdup(conninfo);
-    if (s->conns == NULL || s->conninfo == NULL) {
+    if (s->conns == NULL) {
         pg_close(&s->base);
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     }

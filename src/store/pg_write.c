@@ -34,6 +34,27 @@ static cu_rc apply_one(pg_conn *c, const cu_store_op *op, cu_err *err)
     return apply_fns[op->type](c, op, err);
 }
 
+/* Ends the batch on c: COMMIT sent (rc CU_OK) and, in pipeline mode, the sync and every result
+ * read; without a pipeline a statement that failed aborted the transaction, and COMMIT would
+ * then roll it back without an error, so an op that went on after one is refused first. */
+static cu_rc finish(pg_conn *c, cu_rc rc, cu_err *err)
+{
+    cu_err ignored;
+    cu_rc end;
+
+    if (!c->pipeline) {
+        if (rc == CU_OK && PQtransactionStatus(c->conn) != PQTRANS_INTRANS)
+            rc = cu_err_set(err, CU_ERR_STORE, "could not commit: the transaction failed");
+        if (rc == CU_OK)
+            rc = pg_exec_text(c, "COMMIT", err, "commit");
+        return rc;
+    }
+    if (rc == CU_OK)
+        rc = pg_exec_text(c, "COMMIT", err, "commit");
+    end = pg_pipeline_end(c, rc == CU_OK ? err : &ignored);
+    return rc == CU_OK ? end : rc;
+}
+
 cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
 {
     pg_store *s = (pg_store *)base;
@@ -45,17 +66,18 @@ cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "a snapshot is read-only");
     if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
         return rc;
-    rc = pg_exec_text(c, "BEGIN", err, "begin transaction");
+    /* Pipeline mode: every op's statements are sent without waiting for their answers, but
+     * where an op reads one (a check); the sync ends the batch: a round trip or two a batch
+     * instead of one a statement. */
+    rc = s->pipeline ? pg_pipeline_begin(c, err) : CU_OK;
+    if (rc == CU_OK)
+        rc = pg_exec_text(c, "BEGIN", err, "begin transaction");
     for (size_t i = 0; i < n && rc == CU_OK; i++) {
         rc = apply_one(c, &ops[i], err);
         if (i == 0 && n > 1 && CU_FAULT("store.apply.mid_batch")) /* docs/store.md */
             _exit(70);
     }
-    /* A statement that failed aborted the transaction, and COMMIT would then roll it back
-     * without an error: an op that went on after one is refused here. */
-    if (rc == CU_OK && PQtransactionStatus(c->conn) != PQTRANS_INTRANS)
-        rc = cu_err_set(err, CU_ERR_STORE, "could not commit: the transaction failed");
-    if (rc == CU_OK && (rc = pg_exec_text(c, "COMMIT", err, "commit")) == CU_OK)
+    if ((rc = finish(c, rc, err)) == CU_OK)
         pg_record_commit(s, mono() - t0);
     /* On failure pg_conn_put rolls back whatever is open. */
     pg_conn_put(s, c);

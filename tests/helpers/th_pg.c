@@ -89,6 +89,37 @@ static long read_pid(const char *dir)
     return pid;
 }
 
+/* pg_ctl start on the chosen port; 0 on success. */
+static int pg_start(void)
+{
+    char cmd[1536];
+
+    snprintf(cmd, sizeof(cmd),
+             PG_BIN "/pg_ctl -D %s/data -l %s/server.log -w -t 60 -o \"-p %d -k %s"
+                    " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+                    " -c max_connections=200 -c shared_buffers=32MB\" start >/dev/null",
+             pg.dir, pg.dir, pg.port, pg.dir);
+    if (run(cmd) != 0)
+        return -1;
+    pg.postmaster = read_pid(pg.dir);
+    return 0;
+}
+
+void th_pg_stop_immediate(void)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), PG_BIN "/pg_ctl -D %s/data -m immediate stop >/dev/null", pg.dir);
+    if (run(cmd) != 0)
+        fail_msg("pg_ctl stop failed");
+}
+
+void th_pg_start_again(void)
+{
+    if (pg_start() != 0)
+        fail_msg("pg_ctl start failed (see %s/server.log)", pg.dir);
+}
+
 static void start(void)
 {
     char cmd[1536];
@@ -110,13 +141,7 @@ static void start(void)
         fail_msg("initdb failed (see %s/initdb.log)", pg.dir);
     for (int attempt = 0; attempt < 5; attempt++) {
         pg.port = free_port();
-        snprintf(cmd, sizeof(cmd),
-                 PG_BIN "/pg_ctl -D %s/data -l %s/server.log -w -t 60 -o \"-p %d -k %s"
-                        " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-                        " -c max_connections=200 -c shared_buffers=32MB\" start >/dev/null",
-                 pg.dir, pg.dir, pg.port, pg.dir);
-        if (run(cmd) == 0) {
-            pg.postmaster = read_pid(pg.dir);
+        if (pg_start() == 0) {
             pg.owner = getpid();
             pg.started = 1;
             atexit(stop);

@@ -19,6 +19,10 @@ void th_pg_location(char *loc, size_t cap);
 /* The server's port and directory (its unix socket's), once started. */
 int th_pg_port(void);
 const char *th_pg_dir(void);
+/* Stops the server at once (pg_ctl stop -m immediate: no shutdown checkpoint, clients cut
+ * off, as a crash), and starts it again on the same port and directory (crash recovery). */
+void th_pg_stop_immediate(void);
+void th_pg_start_again(void);
 /* Runs one SQL command on the database at loc (a URL th_pg_location gave); 0 on success. */
 int th_pg_sql(const char *loc, const char *sql);
 /* Runs a query on the database at loc and returns its first row's first column as a number
