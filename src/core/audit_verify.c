@@ -2,14 +2,16 @@
  * audit_verify.c: verifying a tenant's audit chain (P-AUD-2), and deep, its records against
  * their latest writes (P-ENC-2).
  *
- * The chain is cut into spans of seq, verified at once on the cores: each entry carries its
- * predecessor's hash (prev), so a span checks its own entries alone and leaves the join to its
- * neighbours, its first seq and prev, to the merge, which then reads the spans in order as one
- * walk would: the report names the same first bad entry, with the same words, as walking the
- * whole chain from its start. Each entry is hashed as the store read it, its canonical encoding
+ * The chain is cut into spans of seq, a few per core, which one thread per core takes in turn:
+ * each entry carries its predecessor's hash (prev), so a span checks its own entries alone and
+ * leaves the join to its neighbours, its first seq and prev, to the merge, which then reads the
+ * spans in order as one walk would: the report names the same first bad entry, with the same
+ * words, as walking the whole chain from its start. Each span also checks a share of the vault's
+ * checkpoint signatures. Each entry is hashed as the store read it, its canonical encoding
  * (cu_audit_row); the store says whether the entry's columns still encode to those bytes.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,8 @@
 #include "util.h"
 
 #define SPAN_MIN 16384 /* fewer entries per span than this are not worth a thread */
-#define SPANS_MAX 8
+#define WORKERS_MAX 8  /* threads at most, one per core */
+#define SPANS_PER_WORKER 4
 #define SPANS_TEST_MAX 64 /* with cu_audit_span_len */
 
 /* A record's write (or deletion) as its audit entry tells it, for verify --deep. */
@@ -53,16 +56,17 @@ typedef struct walk {
     cu_audit_report rep; /* ok, entries, held, first_bad_seq, problem */
 } walk;
 
-/* A span of seq [lo, hi] verified on its own thread. */
+/* A span of seq [lo, hi], verified by one of the workers, with the signatures of the vault's
+ * checkpoints ck[ck_lo, ck_hi) (Ed25519, about 60 us each: a thousand per million entries). */
 typedef struct span {
     cu_vault *v;
     cu_id tenant;
     uint64_t lo, hi;
+    size_t ck_lo, ck_hi;
+    size_t ck_bad; /* the first of them that fails, or ck_hi */
     walk w;
     cu_rc rc;
     cu_err err;
-    pthread_t th;
-    int started;
 } span;
 
 static int bad(walk *w, uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -179,10 +183,19 @@ static int span_entry(void *arg, const cu_audit_row *r)
     return check_marks(w, r->seq, h);
 }
 
+/* A checkpoint of the vault that is not the tenant's or not signed with the vault's key. */
+static int ck_forged(const cu_vault *v, cu_id tenant, const cu_audit_checkpoint *c)
+{
+    return !cu_audit_checkpoint_ok(v->audit_pk, c) || c->tenant_id != tenant;
+}
+
 static void *span_run(void *arg)
 {
     span *s = arg;
 
+    for (s->ck_bad = s->ck_lo; s->ck_bad < s->ck_hi; s->ck_bad++)
+        if (ck_forged(s->v, s->tenant, &s->w.ck[s->ck_bad]))
+            break;
     s->rc = cu_store_audit_rows(s->v->store, s->tenant, s->lo, s->hi, span_entry, &s->w, &s->err);
     return NULL;
 }
@@ -247,44 +260,76 @@ static int merge(walk *all, walk *w)
 
 uint64_t cu_audit_span_len = 0;
 
-/* The spans of a chain whose newest seq is head: *n of *len seqs each, the last open-ended.
- * At least SPAN_MIN entries each, one per core, at most SPANS_MAX; cu_audit_span_len (tests)
- * sets the length instead. */
-static void span_plan(uint64_t head, size_t *n, uint64_t *len)
+/* The spans of a chain whose newest seq is head: *n of *len seqs each, the last open-ended,
+ * and the *workers threads that take them in turn. A few spans per core, of at least SPAN_MIN
+ * entries each: a core that another process slows takes fewer, the others more, so that the
+ * walk ends when the cores it got have done the work, not when the slowest third of the chain
+ * is done. cu_audit_span_len (tests) sets the length instead. */
+static void span_plan(uint64_t head, size_t *n, uint64_t *len, size_t *workers)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t k = head / SPAN_MIN;
 
+    if (cpus < 1)
+        cpus = 1;
+    *workers = cpus > WORKERS_MAX ? WORKERS_MAX : (size_t)cpus;
     if (cu_audit_span_len > 0) {
         k = (head + cu_audit_span_len - 1) / cu_audit_span_len;
         *n = k < 1 ? 1 : k > SPANS_TEST_MAX ? SPANS_TEST_MAX : (size_t)k;
         *len = cu_audit_span_len;
-        return;
+        if (*workers < 2)
+            *workers = 2; /* threads at once, even on one core */
+    } else {
+        if (k > *workers * SPANS_PER_WORKER)
+            k = *workers * SPANS_PER_WORKER;
+        *n = k < 1 ? 1 : (size_t)k;
+        *len = head / *n;
     }
-    if (cpus < 1)
-        cpus = 1;
-    if (k > (uint64_t)cpus)
-        k = (uint64_t)cpus;
-    if (k > SPANS_MAX)
-        k = SPANS_MAX;
-    *n = k < 1 ? 1 : (size_t)k;
-    *len = head / *n;
+    if (*workers > *n)
+        *workers = *n;
 }
 
-/* Runs the spans, the first on this thread (and any whose thread cannot start), then merges
- * them in order into all. */
-static cu_rc run_spans(span *sp, size_t n, walk *all, cu_err *err)
+/* The spans, and the next one to take. */
+typedef struct span_queue {
+    span *sp;
+    size_t n;
+    atomic_size_t next;
+} span_queue;
+
+static void *span_worker(void *arg)
 {
+    span_queue *q = arg;
+    size_t i;
+
+    while ((i = atomic_fetch_add(&q->next, 1)) < q->n)
+        span_run(&q->sp[i]);
+    return NULL;
+}
+
+/* Runs the spans on this thread and workers - 1 others (fewer if a thread cannot start), each
+ * taking the next span not taken, then merges them in order into all. */
+static cu_rc run_spans(span *sp, size_t n, size_t workers, walk *all, cu_err *err)
+{
+    span_queue q = {.sp = sp, .n = n};
+    pthread_t th[WORKERS_MAX];
+    size_t started = 0;
     cu_rc rc = CU_OK;
 
-    for (size_t i = 1; i < n; i++)
-        sp[i].started = pthread_create(&sp[i].th, NULL, span_run, &sp[i]) == 0;
-    span_run(&sp[0]);
-    for (size_t i = 1; i < n; i++)
-        if (sp[i].started)
-            pthread_join(sp[i].th, NULL);
-        else
-            span_run(&sp[i]);
+    atomic_init(&q.next, 0);
+    while (started + 1 < workers && pthread_create(&th[started], NULL, span_worker, &q) == 0)
+        started++;
+    span_worker(&q);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    /* A bad signature is the report, whatever the chain holds: as if checked before it. */
+    for (size_t i = 0; i < n; i++)
+        if (sp[i].ck_bad < sp[i].ck_hi) {
+            all->rep.checkpoints = sp[i].ck_bad; /* the good ones before it */
+            bad(all, all->ck[sp[i].ck_bad].seq, "the checkpoint at %llu has a bad signature",
+                (unsigned long long)all->ck[sp[i].ck_bad].seq);
+            return CU_OK;
+        }
+    all->rep.checkpoints = all->nck;
     for (size_t i = 0; i < n && rc == CU_OK; i++) {
         if (sp[i].rc != CU_OK) {
             rc = sp[i].rc;
@@ -303,12 +348,12 @@ static cu_rc walk_spans(cu_vault *v, cu_id tenant, walk *all, cu_err *err)
     span *sp;
     uint64_t head = 0, len = 0;
     uint8_t ignored[32];
-    size_t n = 1;
+    size_t n = 1, workers = 1;
     cu_rc rc;
 
     if ((rc = cu_store_audit_head(v->store, tenant, &head, ignored, err)) != CU_OK)
         return rc;
-    span_plan(head, &n, &len);
+    span_plan(head, &n, &len, &workers);
     if ((sp = calloc(n, sizeof(*sp))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -316,6 +361,8 @@ static cu_rc walk_spans(cu_vault *v, cu_id tenant, walk *all, cu_err *err)
         sp[i].tenant = tenant;
         sp[i].lo = i == 0 ? 0 : len * i + 1;
         sp[i].hi = i + 1 == n ? UINT64_MAX : len * (i + 1);
+        sp[i].ck_lo = all->nck * i / n;
+        sp[i].ck_hi = all->nck * (i + 1) / n;
         sp[i].w = (walk){.ck = all->ck,
                          .nck = all->nck,
                          .held = all->held,
@@ -323,7 +370,7 @@ static cu_rc walk_spans(cu_vault *v, cu_id tenant, walk *all, cu_err *err)
                          .deep = all->deep,
                          .rep = {.ok = 1}};
     }
-    rc = run_spans(sp, n, all, err);
+    rc = run_spans(sp, n, workers, all, err);
     for (size_t i = 0; i < n; i++)
         free(sp[i].w.writes);
     free(sp);
@@ -358,21 +405,13 @@ static int take_held(walk *w, const uint8_t *pk, cu_id tenant, const cu_audit_ch
     return 0;
 }
 
-/* Checks the vault's own checkpoints with its key, then the chain against them and the held
- * ones. */
+/* Checks the vault's own checkpoints with its key (in the spans, spread over the cores), then
+ * the chain against them and the held ones. */
 static cu_rc walk_all(cu_vault *v, cu_id tenant, walk *w, cu_err *err)
 {
     uint64_t end;
     cu_rc rc;
 
-    for (size_t i = 0; i < w->nck; i++) {
-        if (!cu_audit_checkpoint_ok(v->audit_pk, &w->ck[i]) || w->ck[i].tenant_id != tenant) {
-            bad(w, w->ck[i].seq, "the checkpoint at %llu has a bad signature",
-                (unsigned long long)w->ck[i].seq);
-            return CU_OK;
-        }
-        w->rep.checkpoints++;
-    }
     rc = walk_spans(v, tenant, w, err);
     if (rc != CU_OK || !w->rep.ok)
         return rc;

@@ -216,47 +216,145 @@ typedef struct row_slot {
     uint8_t canon[CU_AUDIT_CANON_MAX];
 } row_slot;
 
-/* Columns of ROWS_SQL: seq, prev, hash, canon, then those an encoding is made of. */
+/*
+ * Whether a row's columns agree with its stored encoding (P-AUD-2) is decided inside SQLite's
+ * step, by cu_audit_row() below: the columns reach it as values, never as result columns, and
+ * each is compared where it lies in the encoding, without building one. Reading the columns
+ * out one call at a time, and the encoding and prev beside them, was about half of verify's
+ * SQLite time (bench/README.md, bench_audit, 2026-12-03). It is a check, not a shortcut: an
+ * attacker who edits a column (an actor, an object, a time) and leaves the encoding and hash
+ * alone would change what the listing shows and which entries its filters find, so every
+ * column of every row is still compared.
+ *
+ * Columns of ROWS_SQL: seq, hash, and cu_audit_row(canon, the columns): the entry's encoding
+ * (the stored one, or for a row stored without one, its columns') when the columns agree with
+ * it, ending in prev; when they do not, the row's prev column alone, 32 bytes (an encoding has
+ * at least 79), which the chain's link is checked with before the row is found altered.
+ */
+#define ROW_ARGS 13 /* canon, tenant_id, seq, at, the CU_AUDIT_TEXTS, digest, prev */
 #define ROWS_SQL                                                                                   \
-    "SELECT seq, prev, hash, canon, tenant_id, at, actor, action, object, purpose, source,"        \
-    " request_id, outcome, digest FROM audit_log WHERE tenant_id = ? AND seq >= ? AND seq <= ?"    \
-    " ORDER BY seq"
+    "SELECT seq, hash, cu_audit_row(canon, tenant_id, seq, at, actor, action, object, purpose,"    \
+    " source, request_id, outcome, digest, prev) FROM audit_log"                                   \
+    " WHERE tenant_id = ? AND seq >= ? AND seq <= ? ORDER BY seq"
 
-/* A ROWS_SQL row into a slot: its stored encoding, and whether its columns encode to it (an
- * entry stored without one gets theirs). Reading the columns as pointers, without copies. */
-static void read_row(sqlite3_stmt *st, row_slot *o)
+static const uint8_t zero32[32];
+
+/* A 32-byte column as sq_blob32_col reads it: zeros unless it holds 32 bytes. */
+static const uint8_t *val32(sqlite3_value *v)
 {
-    static const uint8_t zero[32];
-    uint8_t mine[CU_AUDIT_CANON_MAX];
-    const void *stored;
-    size_t n, len;
-    cu_audit_fields f = {.tenant_id = (cu_id)sqlite3_column_int64(st, 4),
-                         .seq = (uint64_t)sqlite3_column_int64(st, 0),
-                         .at = sqlite3_column_int64(st, 5),
-                         .prev = o->prev};
+    const void *b = sqlite3_value_blob(v);
 
-    o->r = (cu_audit_row){.seq = f.seq, .prev = o->prev, .hash = o->hash, .canon = o->canon};
-    sq_blob32_col(st, 1, o->prev);
-    sq_blob32_col(st, 2, o->hash);
-    for (int i = 0; i < CU_AUDIT_TEXTS; i++) {
-        f.text[i] = (const char *)sqlite3_column_text(st, 6 + i);
-        f.len[i] = (size_t)sqlite3_column_bytes(st, 6 + i);
-    }
-    if (sqlite3_column_type(st, 13) != SQLITE_NULL)
-        f.digest = sqlite3_column_bytes(st, 13) == 32 ? sqlite3_column_blob(st, 13) : zero;
-    n = cu_audit_canon(&f, mine);
-    stored = sqlite3_column_blob(st, 3);
-    len = (size_t)sqlite3_column_bytes(st, 3);
-    if (stored == NULL) { /* none stored: the columns' encoding */
-        stored = mine;
-        len = n;
-    }
-    o->r.canon_len = len < sizeof(o->canon) ? len : sizeof(o->canon);
-    memcpy(o->canon, stored, o->r.canon_len);
-    o->r.agrees = n > 0 && len == n && memcmp(stored, mine, n) == 0;
+    return b != NULL && sqlite3_value_bytes(v) == 32 ? b : zero32;
 }
 
-/* In pages, like sq_audit_scan: the connection is not held while fn works. */
+static uint64_t be64(const uint8_t *b)
+{
+    uint64_t x = 0;
+
+    for (int i = 0; i < 8; i++)
+        x = x << 8 | b[i];
+    return x;
+}
+
+/* Whether the columns a[1..12] encode to c[0..len) byte for byte, as cu_audit_canon() would
+ * write them (audit_canon.c's layout): each member compared in place. */
+static int columns_agree(const uint8_t *c, size_t len, sqlite3_value **a)
+{
+    const uint8_t *digest = sqlite3_value_type(a[11]) == SQLITE_NULL ? NULL : val32(a[11]);
+    size_t n = 9 + 3 * 8;
+
+    if (len < n || memcmp(c, digest ? "cu-audit2" : "cu-audit1", 9) != 0 ||
+        be64(c + 9) != (uint64_t)sqlite3_value_int64(a[1]) ||
+        be64(c + 17) != (uint64_t)sqlite3_value_int64(a[2]) ||
+        be64(c + 25) != (uint64_t)sqlite3_value_int64(a[3]))
+        return 0;
+    for (int i = 0; i < CU_AUDIT_TEXTS; i++) {
+        const unsigned char *t = sqlite3_value_text(a[4 + i]);
+        size_t l = (size_t)sqlite3_value_bytes(a[4 + i]);
+        if (l > cu_audit_text_max[i] || n + 2 + l > len || c[n] != (uint8_t)(l >> 8) ||
+            c[n + 1] != (uint8_t)l || (l > 0 && memcmp(c + n + 2, t, l) != 0))
+            return 0;
+        n += 2 + l;
+    }
+    if (digest != NULL) {
+        if (n + 32 > len || memcmp(c + n, digest, 32) != 0)
+            return 0;
+        n += 32;
+    }
+    return n + 32 == len && memcmp(c + n, val32(a[12]), 32) == 0;
+}
+
+/* cu_audit_row(canon, tenant_id, seq, at, actor, ..., outcome, digest, prev), see above. */
+static void row_fn(sqlite3_context *cx, int argc, sqlite3_value **a)
+{
+    const uint8_t *c = sqlite3_value_blob(a[0]);
+    uint8_t mine[CU_AUDIT_CANON_MAX];
+    cu_audit_fields f;
+    size_t n;
+
+    (void)argc;
+    if (c != NULL) {
+        n = (size_t)sqlite3_value_bytes(a[0]);
+        if (columns_agree(c, n, a))
+            sqlite3_result_blob(cx, c, (int)n, SQLITE_TRANSIENT);
+        else
+            sqlite3_result_blob(cx, val32(a[12]), 32, SQLITE_TRANSIENT);
+        return;
+    }
+    /* None stored (a row written by hand): the columns' encoding, which verify hashes. */
+    f = (cu_audit_fields){.tenant_id = (cu_id)sqlite3_value_int64(a[1]),
+                          .seq = (uint64_t)sqlite3_value_int64(a[2]),
+                          .at = sqlite3_value_int64(a[3]),
+                          .digest = sqlite3_value_type(a[11]) == SQLITE_NULL ? NULL : val32(a[11]),
+                          .prev = val32(a[12])};
+    for (int i = 0; i < CU_AUDIT_TEXTS; i++) {
+        f.text[i] = (const char *)sqlite3_value_text(a[4 + i]);
+        f.len[i] = (size_t)sqlite3_value_bytes(a[4 + i]);
+    }
+    /* 0: a text longer than its member may be, not Custos's: found altered. */
+    if ((n = cu_audit_canon(&f, mine)) == 0)
+        sqlite3_result_blob(cx, val32(a[12]), 32, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_blob(cx, mine, (int)n, SQLITE_TRANSIENT);
+}
+
+/* ROWS_SQL on s, with cu_audit_row registered on the connection the first time it is
+ * needed there (registering a new function expires no prepared statement; redefining one
+ * would). DIRECTONLY: a view or trigger planted in the file cannot call it. */
+static int rows_prepare(sqlite_store *s, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(s->db, ROWS_SQL, -1, st, NULL) == SQLITE_OK)
+        return SQLITE_OK;
+    if (sqlite3_create_function(s->db, "cu_audit_row", ROW_ARGS,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                row_fn, NULL, NULL) != SQLITE_OK)
+        return sqlite3_errcode(s->db);
+    return sqlite3_prepare_v2(s->db, ROWS_SQL, -1, st, NULL);
+}
+
+/* A ROWS_SQL row into a slot: the entry's encoding and whether its columns agree with it, or
+ * (they do not) its prev column alone. */
+static void read_row(sqlite3_stmt *st, row_slot *o)
+{
+    const uint8_t *b = sqlite3_column_blob(st, 2);
+    size_t len = (size_t)sqlite3_column_bytes(st, 2);
+
+    o->r = (cu_audit_row){.seq = (uint64_t)sqlite3_column_int64(st, 0),
+                          .prev = o->prev,
+                          .hash = o->hash,
+                          .canon = o->canon};
+    sq_blob32_col(st, 1, o->hash);
+    o->r.agrees = b != NULL && len > 32 && len <= sizeof(o->canon);
+    if (!o->r.agrees) {
+        memcpy(o->prev, b != NULL && len == 32 ? b : zero32, 32);
+        return;
+    }
+    memcpy(o->canon, b, len);
+    o->r.canon_len = len;
+    memcpy(o->prev, b + len - 32, 32); /* the prev column: they agree */
+}
+
+/* In pages, like sq_audit_scan: the connection is not held while fn works (hashing). */
 cu_rc sq_audit_rows(cu_store *base, cu_id tenant, uint64_t from, uint64_t to,
                     int (*fn)(void *arg, const cu_audit_row *r), void *arg, cu_err *err)
 {
@@ -273,7 +371,7 @@ cu_rc sq_audit_rows(cu_store *base, cu_id tenant, uint64_t from, uint64_t to,
         size_t cnt = 0;
         int src = SQLITE_DONE;
         pthread_mutex_lock(&s->lock);
-        if (st == NULL && sqlite3_prepare_v2(s->db, ROWS_SQL, -1, &st, NULL) != SQLITE_OK)
+        if (st == NULL && rows_prepare(s, &st) != SQLITE_OK)
             rc = sq_db_error(s, sqlite3_errcode(s->db), err, "read the audit log");
         if (rc == CU_OK) {
             sq_bind_id(st, 1, tenant);
