@@ -115,7 +115,17 @@ static void old_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into)
     free(ids);
 }
 
-/* The whole document, as cu_tenant_export made it before issue 17. */
+static int by_created_then_id(const void *a, const void *b)
+{
+    const cu_store_record_meta *x = a, *y = b;
+
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The whole document, as cu_tenant_export made it before issue 17 (the own records' order
+ * aside, below). */
 static char *old_export(cu_vault *v, cu_id tenant)
 {
     cJSON *doc = cJSON_CreateObject(), *t, *subjects, *own;
@@ -124,6 +134,8 @@ static char *old_export(cu_vault *v, cu_id tenant)
     unsigned pver = 0;
     cu_id after = 0;
     cu_err err = {0};
+    cu_store_record_meta *mine = NULL;
+    size_t nmine = 0;
     char *json;
     size_t n;
 
@@ -152,17 +164,25 @@ static char *old_export(cu_vault *v, cu_id tenant)
         after = n ? ids[n - 1] : after;
         free(ids);
     } while (n == PAGE);
+    /* The tenant's own records, oldest first (by created_at, then id, as a subject's): before
+     * issue 17's last pass they went by id, which the export now leaves (export.c). */
     after = 0;
     do {
         cu_store_record_meta *m = NULL;
         assert_int_equal(cu_store_record_meta_list(v->store, tenant, after, PAGE, &m, &n, &err),
                          CU_OK);
         for (size_t i = 0; i < n; i++)
-            if (m[i].subject_id == 0)
-                old_record(v, tenant, m[i].id, own);
+            if (m[i].subject_id == 0) {
+                assert_non_null(mine = realloc(mine, (nmine + 1) * sizeof(*mine)));
+                mine[nmine++] = m[i];
+            }
         after = n ? m[n - 1].id : after;
         free(m);
     } while (n == PAGE);
+    qsort(mine, nmine, sizeof(*mine), by_created_then_id);
+    for (size_t i = 0; i < nmine; i++)
+        old_record(v, tenant, mine[i].id, own);
+    free(mine);
     json = cu_json_print(doc);
     cJSON_Delete(doc);
     assert_non_null(json);
