@@ -115,7 +115,17 @@ static void old_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into)
     free(ids);
 }
 
-/* The whole document, as cu_tenant_export made it before issue 17. */
+static int by_created_then_id(const void *a, const void *b)
+{
+    const cu_store_record_meta *x = a, *y = b;
+
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The whole document, as cu_tenant_export made it before issue 17 (the own records' order
+ * aside, below). */
 static char *old_export(cu_vault *v, cu_id tenant)
 {
     cJSON *doc = cJSON_CreateObject(), *t, *subjects, *own;
@@ -124,6 +134,8 @@ static char *old_export(cu_vault *v, cu_id tenant)
     unsigned pver = 0;
     cu_id after = 0;
     cu_err err = {0};
+    cu_store_record_meta *mine = NULL;
+    size_t nmine = 0;
     char *json;
     size_t n;
 
@@ -152,17 +164,25 @@ static char *old_export(cu_vault *v, cu_id tenant)
         after = n ? ids[n - 1] : after;
         free(ids);
     } while (n == PAGE);
+    /* The tenant's own records, oldest first (by created_at, then id, as a subject's): before
+     * issue 17's last pass they went by id, which the export now leaves (export.c). */
     after = 0;
     do {
         cu_store_record_meta *m = NULL;
         assert_int_equal(cu_store_record_meta_list(v->store, tenant, after, PAGE, &m, &n, &err),
                          CU_OK);
         for (size_t i = 0; i < n; i++)
-            if (m[i].subject_id == 0)
-                old_record(v, tenant, m[i].id, own);
+            if (m[i].subject_id == 0) {
+                assert_non_null(mine = realloc(mine, (nmine + 1) * sizeof(*mine)));
+                mine[nmine++] = m[i];
+            }
         after = n ? m[n - 1].id : after;
         free(m);
     } while (n == PAGE);
+    qsort(mine, nmine, sizeof(*mine), by_created_then_id);
+    for (size_t i = 0; i < nmine; i++)
+        old_record(v, tenant, mine[i].id, own);
+    free(mine);
     json = cu_json_print(doc);
     cJSON_Delete(doc);
     assert_non_null(json);
@@ -424,6 +444,145 @@ static void test_P_RET_2_export_refusals_come_before_any_byte(void **state)
     cu_export_free(NULL);
 }
 
+/* A tenant of its own in the fixture's vault (scm, collection "contacts"). */
+static cu_id other_tenant(fx *f, const char *name)
+{
+    cu_err err = {0};
+    cu_tenant t;
+
+    assert_int_equal(cu_tenant_create(f->v, NULL,
+                                      &(cu_tenant_opts){.name = name, .policy_builtin = "scm"}, &t,
+                                      &err),
+                     CU_OK);
+    return t.id;
+}
+
+static cu_id put_in(fx *f, cu_id tenant, cu_id subj, const char *json)
+{
+    cu_err err = {0};
+    cu_id id = 0;
+
+    if (cu_record_put(f->v, NULL, tenant, "contacts", subj, json, strlen(json), &id, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    return id;
+}
+
+static cJSON *export_doc(fx *f, cu_id tenant)
+{
+    cu_ctx ctx = {.actor = "test", .purpose = CU_PURPOSE_EXPORT};
+    cu_err err = {0};
+    char *got = NULL;
+    size_t len = 0;
+    cJSON *doc;
+
+    assert_int_equal(cu_tenant_export(f->v, &ctx, tenant, &got, &len, &err), CU_OK);
+    assert_non_null(doc = cJSON_Parse(got));
+    cu_str_wipe(got);
+    free(got);
+    return doc;
+}
+
+/* How many of a's members have "id" id (formatted). */
+static int with_id(const cJSON *a, cu_id id)
+{
+    char buf[CU_ID_STRLEN];
+    int n = 0;
+
+    cu_id_format(id, buf);
+    for (const cJSON *e = a ? a->child : NULL; e != NULL; e = e->next)
+        n += strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "id")), buf) == 0;
+    return n;
+}
+
+/* P-DSR-4, P-ENC-5: an export made after a subject's erasure holds neither the subject nor its
+ * records; and the tenant's own records, read in the subject index's order (issue 17: one
+ * page for records sealed under two data key versions, interleaved: same second, random ids),
+ * are each opened under the version that sealed it. */
+static void test_P_DSR_4_export_after_erasure_and_a_data_key_rotation(void **state)
+{
+    fx *f = *state;
+    cu_id t = other_tenant(f, "erased and rotated"), a, b, ra[3], rb[3], own[10];
+    cu_err err = {0};
+    char doc[96];
+    unsigned version = 0;
+    cJSON *d, *subjects, *records;
+
+    cu_clock_set(D2026 + 5000);
+    a = subject(&(fx){.v = f->v, .t = t}, "erased", "a@example.com", NULL);
+    b = subject(&(fx){.v = f->v, .t = t}, "kept", NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        snprintf(doc, sizeof(doc), "{\"name\":\"a%d\",\"email\":\"a@example.com\"}", i);
+        ra[i] = put_in(f, t, a, doc);
+        snprintf(doc, sizeof(doc), "{\"name\":\"b%d\",\"email\":\"b@example.com\"}", i);
+        rb[i] = put_in(f, t, b, doc);
+    }
+    for (int i = 0; i < 10; i++) {
+        if (i == 5)
+            assert_int_equal(cu_key_rotate_data(f->v, NULL, t, &version, &err), CU_OK);
+        snprintf(doc, sizeof(doc), "{\"name\":\"own%d\",\"email\":\"o%d@example.com\"}", i, i);
+        own[i] = put_in(f, t, 0, doc);
+    }
+    assert_true(version >= 2);
+    assert_int_equal(cu_subject_erase(f->v, NULL, t, a, &err), CU_OK);
+
+    d = export_doc(f, t);
+    subjects = cJSON_GetObjectItem(d, "subjects");
+    records = cJSON_GetObjectItem(d, "records");
+    assert_int_equal(cJSON_GetArraySize(subjects), 1);
+    assert_int_equal(with_id(subjects, a), 0);
+    assert_int_equal(with_id(subjects, b), 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(with_id(cJSON_GetObjectItem(subjects->child, "records"), ra[i]), 0);
+        assert_int_equal(with_id(cJSON_GetObjectItem(subjects->child, "records"), rb[i]), 1);
+    }
+    assert_int_equal(cJSON_GetArraySize(records), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(with_id(records, own[i]), 1);
+    /* Each opened: its sealed email merged back, under either version. */
+    for (const cJSON *e = records->child; e != NULL; e = e->next) {
+        const cJSON *data = cJSON_GetObjectItem(e, "data");
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(data, "name"));
+        char want[32];
+        assert_non_null(name);
+        snprintf(want, sizeof(want), "o%s@example.com", name + 3);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(data, "email")), want);
+    }
+    cJSON_Delete(d);
+    cu_clock_set(D2026 + 1000);
+}
+
+/* A page of records ends early on its bytes (4 MiB of sealed values): the records go on on the
+ * next page, for a subject's and for the tenant's own; a short page ends them only when it is
+ * short of its bytes too. */
+static void test_P_DSR_2_pages_ended_by_their_bytes_lose_nothing(void **state)
+{
+    enum { N = 12, BIG = 400 * 1024 };
+    fx *f = *state;
+    cu_id t = other_tenant(f, "big records"), s, ids[N], own[N];
+    char *doc = malloc(BIG + 64);
+    cJSON *d, *recs;
+
+    assert_non_null(doc);
+    s = subject(&(fx){.v = f->v, .t = t}, "big", NULL, NULL);
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(doc, 64, "{\"name\":\"n%d\",\"notes\":\"", i);
+        memset(doc + n, 'a' + i, BIG);
+        memcpy(doc + n + BIG, "\"}", 3);
+        ids[i] = put_in(f, t, s, doc);
+        own[i] = put_in(f, t, 0, doc);
+    }
+    free(doc);
+    d = export_doc(f, t);
+    recs = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "subjects")->child, "records");
+    assert_int_equal(cJSON_GetArraySize(recs), N);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "records")), N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(with_id(recs, ids[i]), 1);
+        assert_int_equal(with_id(cJSON_GetObjectItem(d, "records"), own[i]), 1);
+    }
+    cJSON_Delete(d);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test(fn)
@@ -433,6 +592,8 @@ int main(void)
         T(test_P_DSR_1_export_failing_midway_is_an_error_never_a_short_document),
         T(test_P_DSR_2_writer_that_stops_fails_the_export),
         T(test_P_RET_2_export_refusals_come_before_any_byte),
+        T(test_P_DSR_4_export_after_erasure_and_a_data_key_rotation),
+        T(test_P_DSR_2_pages_ended_by_their_bytes_lose_nothing),
     };
     /* One tenant for every test: building it takes some 900 durable commits. */
     return cmocka_run_group_tests(tests, setup, teardown);

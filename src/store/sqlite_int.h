@@ -139,6 +139,7 @@ enum stmt_id {
     S_AUDIT_SUBJECT_PRUNE,
     S_SUBJECT_COLLECTIONS,
     S_RECORD_PAGE_IN,
+    S_RECORD_PAGE_OWN_KEYED,
     S_RECORD_RETAIN,
     S_RETAIN_MARK,
     S_RECORD_IDS_IN,
@@ -272,6 +273,9 @@ cu_rc sq_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
 cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
                         int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
                         cu_store_record **out, size_t *n, cu_err *err);
+cu_rc sq_record_page_own(cu_store *base, cu_id tenant, int64_t after_created, cu_id after,
+                         size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                         cu_err *err);
 /* Whether s runs its reads' own transactions (0 for a snapshot handle, which holds one). */
 int sq_own_txn(const sqlite_store *s);
 /* Takes the exclusive flock on the database's lock file (custos.db: custos.lock beside it),

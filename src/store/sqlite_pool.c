@@ -269,6 +269,10 @@ FWD(record_page_in,
     (cu_store * s, cu_id t, cu_id sub, const char *coll, int64_t after_created, cu_id after,
      size_t limit, size_t max_bytes, cu_store_record **out, size_t *n, cu_err *err),
     (r, t, sub, coll, after_created, after, limit, max_bytes, out, n, err))
+FWD(record_page_own,
+    (cu_store * s, cu_id t, int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+     cu_store_record **out, size_t *n, cu_err *err),
+    (r, t, after_created, after, limit, max_bytes, out, n, err))
 
 /* A snapshot is a connection of its own, opened for it: the pool's readers stay free. */
 static cu_rc p_snapshot(cu_store *s, cu_store **out, cu_err *err)
@@ -328,6 +332,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .snapshot = p_snapshot,
     .subject_collections = p_subject_collections,
     .record_page_in = p_record_page_in,
+    .record_page_own = p_record_page_own,
     .dump = p_dump,
     .read_begin = p_read_begin,
     .read_end = p_read_end,

@@ -265,75 +265,104 @@ static void records_free(void *list, size_t n)
     free(list);
 }
 
-/* The page's statement, bound; NULL on a prepare error. */
+/* The page's statement, bound; NULL on a prepare error. It has no LIMIT: page_rows counts the
+ * records (a row is a field). */
 static sqlite3_stmt *page_stmt(sqlite_store *s, cu_id tenant, cu_id subject, int64_t after_created,
-                               cu_id after, size_t limit, const char *collection)
+                               cu_id after, const char *collection, int own_keyed)
 {
-    sqlite3_stmt *st = sq_stmt(s, collection ? S_RECORD_PAGE_IN
-                                  : subject  ? S_RECORD_PAGE_SUBJECT
-                                             : S_RECORD_PAGE_OWN);
+    sqlite3_stmt *st = sq_stmt(s, own_keyed    ? S_RECORD_PAGE_OWN_KEYED
+                                  : collection ? S_RECORD_PAGE_IN
+                                  : subject    ? S_RECORD_PAGE_SUBJECT
+                                               : S_RECORD_PAGE_OWN);
 
     if (st != NULL && collection != NULL)
         sqlite3_bind_text(st, 6, collection, -1, SQLITE_STATIC);
-    if (st != NULL && subject != 0) {
+    if (st != NULL && (subject != 0 || own_keyed)) {
         sq_bind_id(st, 1, tenant);
-        sq_bind_id(st, 2, subject);
+        if (subject != 0)
+            sq_bind_id(st, 2, subject);
         sqlite3_bind_int64(st, 3, after_created);
         sq_bind_id(st, 4, after);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)limit);
     } else if (st != NULL) {
         sq_bind_id(st, 1, tenant);
         sq_bind_id(st, 2, after);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     }
     return st;
 }
 
-/* Steps the page's statement: each row with its fields, until limit rows (the statement's) or
- * max_bytes of sealed values. Called with s->lock held, in the page's read transaction. */
-static cu_rc page_rows(sqlite_store *s, sqlite3_stmt *st, size_t max_bytes, cu_store_record **out,
-                       size_t *n, cu_err *err)
+/* Adds the row's field (columns 9 and 10, its name and sealed value) to r, whose fields stay ordered by name (as
+ * S_FIELDS_GET gives them): the join yields them in its key's order, which SQL does not
+ * promise, so each goes to its place (one compare when they come in order). */
+static cu_rc page_field(sqlite3_stmt *st, cu_store_record *r, size_t *bytes, cu_err *err)
 {
+    cu_store_field *nf = realloc(r->fields, (r->nfields + 1) * sizeof(*nf)), f = {0};
+    const unsigned char *name;
+    size_t i;
+    cu_rc rc;
+
+    if (nf == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    r->fields = nf;
+    name = sqlite3_column_text(st, 9);
+    if ((f.name = name ? strdup((const char *)name) : NULL) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if ((rc = sq_blob_copy(st, 10, &f.ct, err)) != CU_OK) {
+        free(f.name);
+        return rc;
+    }
+    for (i = r->nfields; i > 0 && strcmp(nf[i - 1].name, f.name) > 0; i--)
+        nf[i] = nf[i - 1];
+    nf[i] = f;
+    r->nfields++;
+    *bytes += f.ct.len;
+    return CU_OK;
+}
+
+/* Steps the page's statement, a row per field of each record (rows of one record adjacent:
+ * the order is by a unique key), until limit records or max_bytes of sealed values; a record
+ * is taken whole. Called with s->lock held, in the page's read transaction. */
+static cu_rc page_rows(sqlite_store *s, sqlite3_stmt *st, size_t limit, size_t max_bytes,
+                       cu_store_record **out, size_t *n, cu_err *err)
+{
+    cu_store_record *r = NULL;
     size_t cap = 0, bytes = 0;
     cu_rc rc = CU_OK;
-    int src = SQLITE_DONE;
+    int src;
 
-    while (bytes < max_bytes && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        cu_store_record *r;
-        if (*n == cap) {
-            cu_store_record *nl = realloc(*out, (cap ? cap * 2 : 16) * sizeof(**out));
-            if (nl == NULL) {
-                rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-                break;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (r == NULL || r->id != (cu_id)sqlite3_column_int64(st, 1)) {
+            if (*n == limit || bytes >= max_bytes)
+                break; /* the last record is whole: this row starts the next page's */
+            if (*n == cap) {
+                cu_store_record *nl = realloc(*out, (cap ? cap * 2 : 16) * sizeof(**out));
+                if (nl == NULL) {
+                    rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                *out = nl;
+                cap = cap ? cap * 2 : 16;
             }
-            *out = nl;
-            cap = cap ? cap * 2 : 16;
+            r = memset(&(*out)[(*n)++], 0, sizeof(**out));
+            if ((rc = read_record(st, r, err)) != CU_OK)
+                break;
+            r->retained = 0; /* column 9 is the field's name here; a page's rows are never
+                                retained ones */
+            bytes += r->doc.len;
         }
-        r = memset(&(*out)[(*n)++], 0, sizeof(**out));
-        if ((rc = read_record(st, r, err)) != CU_OK || (rc = fields_read(s, r, err)) != CU_OK)
+        if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
+            (rc = page_field(st, r, &bytes, err)) != CU_OK)
             break;
-        bytes += r->doc.len;
-        for (size_t i = 0; i < r->nfields; i++)
-            bytes += r->fields[i].ct.len;
     }
-    if (rc == CU_OK && bytes < max_bytes && src != SQLITE_DONE)
+    if (rc == CU_OK && src != SQLITE_ROW && src != SQLITE_DONE)
         rc = sq_db_error(s, src, err, "list records");
     sqlite3_reset(st);
     return rc;
 }
 
-cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
-                     cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
-                     size_t *n, cu_err *err)
-{
-    return sq_record_page_in(base, tenant, subject, NULL, after_created, after, limit, max_bytes,
-                             out, n, err);
-}
-
-/* sq_record_page, of one collection alone when collection is not NULL (subject not 0). */
-cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
-                        int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
-                        cu_store_record **out, size_t *n, cu_err *err)
+/* One page (page_stmt's arguments) in one snapshot, with its fields. */
+static cu_rc page_read(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                       int own_keyed, int64_t after_created, cu_id after, size_t limit,
+                       size_t max_bytes, cu_store_record **out, size_t *n, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
@@ -347,10 +376,11 @@ cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char 
     /* One snapshot for the page and its fields, as sq_record_get. */
     if (sq_own_txn(s) && (rc = sq_run(s, sq_stmt(s, S_BEGIN_READ), err, "begin read")) != CU_OK)
         goto out;
-    if ((st = page_stmt(s, tenant, subject, after_created, after, limit, collection)) == NULL)
+    st = page_stmt(s, tenant, subject, after_created, after, collection, own_keyed);
+    if (st == NULL)
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "list records");
     else
-        rc = page_rows(s, st, max_bytes, out, n, err);
+        rc = page_rows(s, st, limit, max_bytes, out, n, err);
     if (sq_own_txn(s) && sq_run(s, sq_stmt(s, S_COMMIT), &ignored, "end read") != CU_OK)
         sq_txn_abort(s);
     if (rc != CU_OK) {
@@ -361,6 +391,31 @@ cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char 
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+cu_rc sq_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
+                     cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
+                     size_t *n, cu_err *err)
+{
+    return page_read(base, tenant, subject, NULL, 0, after_created, after, limit, max_bytes, out,
+                     n, err);
+}
+
+/* sq_record_page, of one collection alone when collection is not NULL (subject not 0). */
+cu_rc sq_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
+                        int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
+                        cu_store_record **out, size_t *n, cu_err *err)
+{
+    return page_read(base, tenant, subject, collection, 0, after_created, after, limit, max_bytes,
+                     out, n, err);
+}
+
+cu_rc sq_record_page_own(cu_store *base, cu_id tenant, int64_t after_created, cu_id after,
+                         size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                         cu_err *err)
+{
+    return page_read(base, tenant, 0, NULL, 1, after_created, after, limit, max_bytes, out, n,
+                     err);
 }
 
 cu_rc sq_record_ids_by_subject(cu_store *base, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,

@@ -613,5 +613,6 @@ const cu_store_ops cu_store_sqlite = {
     .snapshot = sq_snapshot,
     .subject_collections = sq_subject_collections,
     .record_page_in = sq_record_page_in,
+    .record_page_own = sq_record_page_own,
     .erasure_certificate = sq_erasure_certificate,
 };

@@ -37,6 +37,15 @@
     " OR (" S " <> 0 AND h.subject_id = " S " AND (" R " = 0 OR h.record_id = 0))))"
 /* The internal key of record ?2 (migration 14: rid, time-ordered; NULL: no such record). */
 #define RECORD_RID "(SELECT r.rid FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
+/* The export's pages (sqlite_read.c, page_rows): each record with its sealed fields in one
+ * statement, a row per field (one with a NULL field for a record without any), joined on the
+ * internal key: no per-record query, and no seek of the random public id's index (issue 17,
+ * item 4: those were 29% of a tenant's export). The order is by a unique key, so a record's
+ * rows are adjacent; the reader counts records itself (a LIMIT would count fields). */
+#define PAGE_COLUMNS                                                                               \
+    "r.tenant_id, r.record_id, r.collection, r.subject_id, r.key_version, r.created_at,"           \
+    " r.updated_at, r.doc, r.version, f.field, f.ct"
+#define PAGE_JOIN "records r LEFT JOIN record_fields f ON f.rid = r.rid"
 /* The subject of record ?2 (NULL: the tenant's own record, or none). */
 #define RECORD_SUBJECT                                                                             \
     "(SELECT r.subject_id FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
@@ -261,15 +270,13 @@ const char *const sq_stmt_sql[S__COUNT] = {
     /* The export's pages (sq_record_page): a subject's records in the order of
      * S_RECORD_BY_SUBJECT (its index), or the tenant's own by id (the primary key; the unary +
      * keeps the planner off the subject index, which would sort every own record per page). */
-    [S_RECORD_PAGE_SUBJECT] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
-                              " created_at, updated_at, doc, version FROM records"
-                              " WHERE tenant_id = ?1 AND subject_id = ?2"
-                              " AND (created_at, record_id) > (?3, ?4) AND NOT " ERASING("?2")
-                              " ORDER BY created_at, record_id LIMIT ?5",
-    [S_RECORD_PAGE_OWN] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
-                          " created_at, updated_at, doc, version FROM records"
-                          " WHERE tenant_id = ?1 AND record_id > ?2 AND +subject_id IS NULL"
-                          " ORDER BY record_id LIMIT ?3",
+    [S_RECORD_PAGE_SUBJECT] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
+                              " WHERE r.tenant_id = ?1 AND r.subject_id = ?2"
+                              " AND (r.created_at, r.record_id) > (?3, ?4) AND NOT " ERASING("?2")
+                              " ORDER BY r.created_at, r.record_id",
+    [S_RECORD_PAGE_OWN] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
+                          " WHERE r.tenant_id = ?1 AND r.record_id > ?2 AND +r.subject_id IS NULL"
+                          " ORDER BY r.record_id",
     [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects s WHERE tenant_id = ?1 AND subject_id > ?2"
                       " AND NOT " ERASING("s.subject_id") " ORDER BY subject_id LIMIT ?3",
     [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?1"
@@ -395,11 +402,15 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SUBJECT_COLLECTIONS] = "SELECT collection, count(*) FROM records"
                               " WHERE tenant_id = ?1 AND subject_id = ?2 AND NOT " ERASING("?2")
                               " GROUP BY collection ORDER BY collection",
-    [S_RECORD_PAGE_IN] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
-                         " created_at, updated_at, doc, version FROM records"
-                         " WHERE tenant_id = ?1 AND subject_id = ?2"
-                         " AND (created_at, record_id) > (?3, ?4) AND collection = ?6"
-                         " AND NOT " ERASING("?2") " ORDER BY created_at, record_id LIMIT ?5",
+    [S_RECORD_PAGE_IN] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
+                         " WHERE r.tenant_id = ?1 AND r.subject_id = ?2"
+                         " AND (r.created_at, r.record_id) > (?3, ?4) AND r.collection = ?6"
+                         " AND NOT " ERASING("?2") " ORDER BY r.created_at, r.record_id",
+    /* sq_record_page_own: the tenant's own in the subject index's order (subject NULL). */
+    [S_RECORD_PAGE_OWN_KEYED] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
+                                " WHERE r.tenant_id = ?1 AND r.subject_id IS NULL"
+                                " AND (r.created_at, r.record_id) > (?3, ?4)"
+                                " ORDER BY r.created_at, r.record_id",
     /* P-RET-4: a record kept after its subject's erasure, sealed again under the subject's
      * retained key, only while its document is the one read (sqlite_erase.c). */
     [S_RECORD_RETAIN] = "UPDATE records SET doc = ?3, key_version = ?4"

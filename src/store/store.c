@@ -323,6 +323,13 @@ cu_rc cu_store_record_page_in(cu_store *s, cu_id tenant, cu_id subject, const ch
                                   max_bytes, out, n, err);
 }
 
+cu_rc cu_store_record_page_own(cu_store *s, cu_id tenant, int64_t after_created, cu_id after,
+                               size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                               cu_err *err)
+{
+    return s->ops->record_page_own(s, tenant, after_created, after, limit, max_bytes, out, n, err);
+}
+
 int cu_store_hold_covers(const cu_store_hold *h, cu_id subject, cu_id record)
 {
     if (h->released_at != 0)

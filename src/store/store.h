@@ -676,6 +676,13 @@ typedef struct cu_store_ops {
      * its erasure is under way). Caller frees *out. */
     cu_rc (*subject_collections)(cu_store *s, cu_id tenant, cu_id subject,
                                  cu_store_collection_count **out, size_t *n, cu_err *err);
+    /* The tenant's own records (no subject) as record_page pages a subject's: by (created_at,
+     * id), those after (after_created, after), each with its fields, ended early by max_bytes.
+     * The order of the subject index, which holds them together: record_page's own records by
+     * id walk every record of the tenant at random to find them (issue 17, item 4). */
+    cu_rc (*record_page_own)(cu_store *s, cu_id tenant, int64_t after_created, cu_id after,
+                             size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                             cu_err *err);
     /* record_page of a subject (not 0) in one collection alone. */
     cu_rc (*record_page_in)(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
                             int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
@@ -792,6 +799,9 @@ cu_rc cu_store_subject_collections(cu_store *s, cu_id tenant, cu_id subject,
 cu_rc cu_store_record_page_in(cu_store *s, cu_id tenant, cu_id subject, const char *collection,
                               int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
                               cu_store_record **out, size_t *n, cu_err *err);
+cu_rc cu_store_record_page_own(cu_store *s, cu_id tenant, int64_t after_created, cu_id after,
+                               size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                               cu_err *err);
 
 /* P-RET-5, the one definition of hold coverage (docs/store.md): whether h, in force, covers
  * the record (record != 0, of that subject, 0 for the tenant's own) or the subject as a whole
