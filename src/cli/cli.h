@@ -127,5 +127,6 @@ int cmd_policy(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 #endif

@@ -31,6 +31,8 @@ static const char usage[] =
     "                             data-subject requests (docs/dsr.md)\n"
     "  backup create|list|expire|verify|restore\n"
     "                             encrypted backups and restores (docs/backup.md)\n"
+    "  migrate --from sqlite:PATH --to URL\n"
+    "                             move a vault's database to PostgreSQL (docs/scaling.md)\n"
     "\n"
     "Every command takes --help. Results are JSON on stdout; errors are one line on\n"
     "stderr. Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 refused,\n"
@@ -44,7 +46,7 @@ static const struct {
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},     {"hold", cmd_hold},
-    {"request", cmd_request},   {"backup", cmd_backup},
+    {"request", cmd_request},   {"backup", cmd_backup}, {"migrate", cmd_migrate},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,38 @@
+/*
+ * store_migrate.h: moving a vault from one backend to another (issue 12, `custos migrate`).
+ *
+ * The copy is row for row: every value is already sealed or a keyed digest, so nothing is
+ * opened, and the audit chains, checkpoints and signatures arrive as they were (the same bytes
+ * hash to the same heads). The master key file and the audit key stay where they are: the
+ * vault opened on the target with the same data directory (or key file) reads it.
+ */
+#ifndef CU_STORE_MIGRATE_H
+#define CU_STORE_MIGRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* The tables a migration copies, in the order it copies them (referenced tables first). */
+#define CU_MIGRATE_TABLES 24
+
+typedef struct cu_migrate_report {
+    struct {
+        const char *name; /* static */
+        uint64_t rows;
+    } tables[CU_MIGRATE_TABLES];
+    size_t ntables;
+    uint64_t rows; /* all tables */
+} cu_migrate_report;
+
+/* Copies the SQLite vault database at sqlite_path (a file; it is upgraded to the newest schema
+ * first, and flocked for the copy: no server may be running on it) into the empty PostgreSQL
+ * database at conninfo (its schema made or upgraded first), in one transaction: all of it or
+ * nothing. Each table's row count is compared between the two before the commit. Leases are not
+ * copied (they belong to running servers). CU_ERR_EXISTS if the target already holds a vault,
+ * CU_ERR_CONFLICT if the source is in use, CU_ERR_UNAVAILABLE if the target is unreachable. */
+cu_rc cu_store_migrate_sqlite_to_pg(const char *sqlite_path, const char *conninfo,
+                                    cu_migrate_report *rep, cu_err *err);
+
+#endif
