@@ -32,8 +32,9 @@ void pg_read_begin(cu_store *base)
 
     if (s->parent != NULL || scope_store != NULL)
         return; /* a snapshot is one state already; a second begin is a no-op */
-    /* Without a free connection the thread reads as if unscoped (store.h). */
-    if (pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
+    /* Without a free connection the thread reads as if unscoped (store.h); the last free one
+     * is left to apply(), so that scopes held by every worker never keep a commit waiting. */
+    if (pg_conn_spare(s) < 2 || pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
         return;
     if (pg_exec_text(c, begin_read, &err, "begin a read scope") != CU_OK) {
         pg_conn_put(s, c);
@@ -91,8 +92,17 @@ void pg_read_put(pg_store *s, pg_conn *c)
 {
     cu_err err;
 
-    if (c == NULL || c->pinned)
+    if (c == NULL)
         return;
+    if (c->pinned) {
+        /* A statement that failed in a scope or snapshot aborted its transaction: a new one
+         * begins, so that later reads work (they may see a later state: store.h). */
+        if (!c->broken && PQtransactionStatus(c->conn) == PQTRANS_INERROR &&
+            pg_exec_text(c, "ROLLBACK", &err, "end a read scope") == CU_OK)
+            (void)pg_exec_text(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1",
+                               &err, "begin a read scope");
+        return;
+    }
     if (c->own_txn && !c->broken)
         (void)pg_exec_text(c, "COMMIT", &err, "end a read");
     pg_conn_put(s, c);
