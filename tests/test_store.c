@@ -5,6 +5,11 @@
  * batch. A new backend adds one row to backends[] (its open function and a location under the
  * test's directory) and runs the same tests; none is copied.
  *
+ * The postgresql row runs every contract test against a real PostgreSQL 15 server the binary
+ * starts itself (tests/helpers/th_pg.c: initdb and pg_ctl into a temporary directory, a free
+ * loopback port, stopped by pid at exit), each test on a fresh database. What only that backend
+ * has to prove is in tests/test_store_pg.c.
+ *
  * The SQLite-only tests at the end (migrations, file mode) run once.
  */
 #include <stdio.h>

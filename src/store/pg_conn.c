@@ -186,8 +186,10 @@ static cu_rc push_pending(pg_conn *c, const char *what, int slot, cu_err *err)
     if (c->npend == c->cappend) {
         size_t cap = c->cappend ? c->cappend * 2 : 16;
         struct pg_pending *p = realloc(c->pend, cap * sizeof(*p));
-        if (p == NULL)
+        if (p == NULL) {
+            c->broken = 1; /* a statement sent and not tracked: this session is not reused */
             return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        }
         c->pend = p;
         c->cappend = cap;
     }
@@ -601,6 +603,20 @@ cu_rc pg_conn_get_wait(pg_store *s, int wait_ms, pg_conn **out, cu_err *err)
     return CU_OK;
 }
 
+size_t pg_conn_spare(pg_store *s)
+{
+    size_t n;
+
+    if (s->parent != NULL)
+        s = s->parent;
+    pthread_mutex_lock(&s->lock);
+    n = s->pool_size - s->nconns;
+    for (pg_conn *c = s->free; c != NULL; c = c->next_free)
+        n++;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 void pg_conn_put(pg_store *s, pg_conn *c)
 {
     if (c == NULL)
@@ -621,6 +637,12 @@ void pg_conn_put(pg_store *s, pg_conn *c)
     }
     c->own_txn = 0;
     pthread_mutex_lock(&s->lock);
+    /* A lost session most likely means the server restarted or went away: every idle
+     * connection is then reset before its next use, so that one request, not one per pooled
+     * connection, meets the loss. */
+    if (c->broken)
+        for (pg_conn *o = s->free; o != NULL; o = o->next_free)
+            o->broken = 1;
     c->next_free = s->free;
     s->free = c;
     pthread_cond_signal(&s->cond);

@@ -68,6 +68,8 @@ cu_rc pg_conn_get(pg_store *s, pg_conn **c, cu_err *err);
 void pg_conn_put(pg_store *s, pg_conn *c);
 /* The same, waiting at most wait_ms for a free connection (0: none if none is free). */
 cu_rc pg_conn_get_wait(pg_store *s, int wait_ms, pg_conn **c, cu_err *err);
+/* How many connections a pg_conn_get would find without waiting (free, or not made yet). */
+size_t pg_conn_spare(pg_store *s);
 /* Closes a connection (the pool's close). */
 void pg_conn_free(pg_conn *c);
 

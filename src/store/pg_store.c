@@ -32,8 +32,9 @@ void pg_read_begin(cu_store *base)
 
     if (s->parent != NULL || scope_store != NULL)
         return; /* a snapshot is one state already; a second begin is a no-op */
-    /* Without a free connection the thread reads as if unscoped (store.h). */
-    if (pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
+    /* Without a free connection the thread reads as if unscoped (store.h); the last free one
+     * is left to apply(), so that scopes held by every worker never keep a commit waiting. */
+    if (pg_conn_spare(s) < 2 || pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
         return;
     if (pg_exec_text(c, begin_read, &err, "begin a read scope") != CU_OK) {
         pg_conn_put(s, c);
@@ -91,8 +92,17 @@ void pg_read_put(pg_store *s, pg_conn *c)
 {
     cu_err err;
 
-    if (c == NULL || c->pinned)
+    if (c == NULL)
         return;
+    if (c->pinned) {
+        /* A statement that failed in a scope or snapshot aborted its transaction: a new one
+         * begins, so that later reads work (they may see a later state: store.h). */
+        if (!c->broken && PQtransactionStatus(c->conn) == PQTRANS_INERROR &&
+            pg_exec_text(c, "ROLLBACK", &err, "end a read scope") == CU_OK)
+            (void)pg_exec_text(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1",
+                               &err, "begin a read scope");
+        return;
+    }
     if (c->own_txn && !c->broken)
         (void)pg_exec_text(c, "COMMIT", &err, "end a read");
     pg_conn_put(s, c);
@@ -126,10 +136,13 @@ void pg_commit_stats(cu_store *base, cu_commit_stats *out)
 
 /* --- checkpoint --------------------------------------------------------------------------- */
 
-/* P-DSR-4: the committed deletes made final in the tables that hold sealed data or keys:
- * VACUUM removes their dead rows and the index entries pointing at them, outside a transaction
- * (docs/store.md says what it does not do: the bytes of a removed row stay in the page's free
- * space and in the server's WAL until they are overwritten). */
+/* P-DSR-4: the committed deletes made final where a vacuum can: VACUUM of the tables whose rows
+ * are keys and credentials (a destroyed subject key is the erasure itself), outside a
+ * transaction. Their dead rows leave the table's live data and its indexes. It overwrites
+ * nothing: a removed row's bytes stay in free space and in the server's WAL until reused
+ * (docs/store.md). The large tables (records, fields, subjects, index) are left to autovacuum:
+ * a vacuum of them costs hundreds of milliseconds at a few hundred thousand records whatever
+ * was deleted, on every erasure, for no byte it would erase. */
 cu_rc pg_checkpoint(cu_store *base, cu_err *err)
 {
     pg_store *s = (pg_store *)base;
@@ -140,10 +153,7 @@ cu_rc pg_checkpoint(cu_store *base, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "a snapshot cannot checkpoint");
     if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
         return rc;
-    rc = pg_exec_text(c,
-                      "VACUUM keys, subjects, records, record_fields, blind_index, users, holds,"
-                      " sessions",
-                      err, "vacuum");
+    rc = pg_exec_text(c, "VACUUM keys, users, sessions, holds", err, "vacuum");
     pg_conn_put(s, c);
     return rc;
 }
