@@ -364,6 +364,72 @@ static void test_pg_hold_waits_for_a_subject_key_delete(void **state)
     assert_int_equal(race(f, sql, h), CU_ERR_KEY);
 }
 
+/* --- the vault domain through the core ----------------------------------------------------- */
+
+#define PW "correct horse battery staple"
+
+/* Logs the user in and authenticates the session; the principal's user id. */
+static cu_id login(cu_vault *v, cu_id tenant)
+{
+    char token[CU_SESSION_TOKEN_MAX];
+    cu_principal who = {0};
+    cu_err err = {0};
+
+    if (cu_user_login(v, NULL, tenant, "ada@example.com", PW, NULL, token, &who, NULL, &err) !=
+        CU_OK)
+        fail_msg("login: %s", err.msg);
+    assert_int_equal(cu_auth_session(v, token, &who, &err), CU_OK);
+    return who.id;
+}
+
+/* A vault on the database server (cu_vault_opts.store) over the vault domain's ops and reads:
+ * a tenant with its keys, a user's login and session, an API key, every key rotation with the
+ * re-encryption that reseals the user's sealed email and destroys the old data key, and a
+ * reopen that finds the master keys and every tenant key again. */
+static void test_pg_vault_domain_through_the_core(void **state)
+{
+    pfx *f = *state;
+    char dir[256], data[300], secret[CU_APIKEY_SECRET_MAX];
+    cu_vault_opts o = {.data_dir = data, .store = f->loc};
+    cu_reencrypt_report rep = {0};
+    cu_principal who = {0};
+    cu_apikey key = {0};
+    cu_tenant t = {0};
+    cu_vault *v = NULL;
+    unsigned version = 0;
+    size_t rewrapped = 0;
+    cu_id user = 0;
+    cu_err err = {0};
+
+    th_tmpdir(dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    assert_int_equal(cu_vault_init(&o, &err), CU_OK);
+    assert_int_equal(cu_vault_open(&o, &v, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
+    assert_int_equal(
+        cu_user_create(v, NULL, t.id, "ada@example.com", PW, CU_ROLE_OWNER, &user, &err), CU_OK);
+    assert_true(login(v, t.id) == user);
+    assert_int_equal(cu_apikey_create(v, NULL, t.id, CU_ROLE_AGENT, "ci", &key, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_auth_apikey(v, secret, &who, &err), CU_OK);
+    assert_true(who.id == key.id && who.tenant_id == t.id);
+    assert_int_equal(cu_key_rotate_master(v, NULL, &version, &rewrapped, &err), CU_OK);
+    assert_int_equal(cu_key_rotate_tenant(v, NULL, t.id, &version, &rewrapped, &err), CU_OK);
+    assert_int_equal(cu_key_rotate_data(v, NULL, t.id, &version, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt(v, NULL, t.id, &rep, &err), CU_OK);
+    assert_int_equal(rep.users, 1);
+    assert_int_equal(rep.destroyed, 1);
+    cu_vault_close(v);
+    assert_int_equal(cu_vault_open(&o, &v, &err), CU_OK);
+    assert_true(login(v, t.id) == user);
+    assert_int_equal(cu_auth_apikey(v, secret, &who, &err), CU_OK);
+    assert_int_equal(cu_apikey_revoke(v, NULL, t.id, key.id, &err), CU_OK);
+    assert_int_equal(cu_auth_apikey(v, secret, &who, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_user_delete(v, NULL, t.id, user, &err), CU_OK);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -374,6 +440,7 @@ int main(void)
         T(test_pg_shred_sees_a_hold_placed_meanwhile),
         T(test_pg_subject_key_delete_sees_a_hold_placed_meanwhile),
         T(test_pg_hold_waits_for_a_subject_key_delete),
+        T(test_pg_vault_domain_through_the_core),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
