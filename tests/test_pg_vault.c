@@ -117,6 +117,17 @@ static cu_rc apply1(pfx *f, cu_store_op op)
     return cu_store_apply(f->s, &op, 1, &err);
 }
 
+/* Runs sql on c, failing the test on an error. */
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(res);
+}
+
 /* Whether master_list shows the key epochs' mark (version 0, a zero check value). */
 static int epoch_due(pfx *f)
 {
@@ -175,6 +186,49 @@ static void test_pg_epoch_mark_follows_deletions(void **state)
     assert_false(epoch_due(f));
 }
 
+/* Every tenant's tenant keys (the vault's open) come from the partial index keys_ownerless, not
+ * from a scan of every subject's key; only the kind asked, by tenant. */
+static void test_pg_tenant_keys_listed_from_their_index(void **state)
+{
+    pfx *f = *state;
+    cu_store_op ops[] = {tenant_op(2),
+                         tenant_op(1),
+                         key_op(2, CU_KEY_TENANT, 0, 1),
+                         key_op(1, CU_KEY_TENANT, 0, 1),
+                         key_op(1, CU_KEY_TENANT, 0, 2),
+                         key_op(1, CU_KEY_DATA, 0, 1),
+                         key_op(1, CU_KEY_SUBJECT, 10, 1),
+                         key_op(2, CU_KEY_SUBJECT, 11, 1)};
+    cu_store_key *keys = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+    char plan[256] = "";
+    PGconn *c;
+    PGresult *res;
+
+    assert_int_equal(cu_store_apply(f->s, ops, CU_ARRAY_LEN(ops), &err), CU_OK);
+    assert_int_equal(cu_store_key_list(f->s, 0, CU_KEY_TENANT, &keys, &n, &err), CU_OK);
+    assert_int_equal(n, 3);
+    assert_true(keys[0].tenant_id == 1 && keys[0].version == 1);
+    assert_true(keys[1].tenant_id == 1 && keys[1].version == 2);
+    assert_true(keys[2].tenant_id == 2 && keys[2].kind == CU_KEY_TENANT);
+    cu_store_keys_free(keys, n);
+    assert_int_equal(cu_store_key_list(f->s, 0, CU_KEY_SUBJECT, &keys, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    cu_store_keys_free(keys, n);
+    /* The plan of Q_KEY_LIST_OWNERLESS's form, the table's size aside (scans off). */
+    c = PQconnectdb(f->loc);
+    exec_ok(c, "SET enable_seqscan = off");
+    res = PQexec(c, "EXPLAIN SELECT * FROM keys WHERE kind = 1 AND owner_id = 0"
+                    " ORDER BY tenant_id, version");
+    for (int i = 0; i < PQntuples(res); i++)
+        if (strstr(PQgetvalue(res, i, 0), "keys_ownerless") != NULL)
+            snprintf(plan, sizeof(plan), "%s", PQgetvalue(res, i, 0));
+    PQclear(res);
+    PQfinish(c);
+    assert_non_null(strstr(plan, "Index"));
+}
+
 /* --- holds at READ COMMITTED ----------------------------------------------------------------- */
 
 /* An op applied on a thread of its own, while the test holds a transaction open. */
@@ -191,16 +245,6 @@ static void *racer_run(void *arg)
 
     r->rc = cu_store_apply(r->f->s, &r->op, 1, &err);
     return NULL;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *res = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(res);
 }
 
 /* Whether a session of this database waits for a lock, within 10 s. */
@@ -320,15 +364,83 @@ static void test_pg_hold_waits_for_a_subject_key_delete(void **state)
     assert_int_equal(race(f, sql, h), CU_ERR_KEY);
 }
 
+/* --- the vault domain through the core ----------------------------------------------------- */
+
+#define PW "correct horse battery staple"
+
+/* Logs the user in and authenticates the session; the principal's user id. */
+static cu_id login(cu_vault *v, cu_id tenant)
+{
+    char token[CU_SESSION_TOKEN_MAX];
+    cu_principal who = {0};
+    cu_err err = {0};
+
+    if (cu_user_login(v, NULL, tenant, "ada@example.com", PW, NULL, token, &who, NULL, &err) !=
+        CU_OK)
+        fail_msg("login: %s", err.msg);
+    assert_int_equal(cu_auth_session(v, token, &who, &err), CU_OK);
+    return who.id;
+}
+
+/* A vault on the database server (cu_vault_opts.store) over the vault domain's ops and reads:
+ * a tenant with its keys, a user's login and session, an API key, every key rotation with the
+ * re-encryption that reseals the user's sealed email and destroys the old data key, and a
+ * reopen that finds the master keys and every tenant key again. */
+static void test_pg_vault_domain_through_the_core(void **state)
+{
+    pfx *f = *state;
+    char dir[256], data[300], secret[CU_APIKEY_SECRET_MAX];
+    cu_vault_opts o = {.data_dir = data, .store = f->loc};
+    cu_reencrypt_report rep = {0};
+    cu_principal who = {0};
+    cu_apikey key = {0};
+    cu_tenant t = {0};
+    cu_vault *v = NULL;
+    unsigned version = 0;
+    size_t rewrapped = 0;
+    cu_id user = 0;
+    cu_err err = {0};
+
+    th_tmpdir(dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    assert_int_equal(cu_vault_init(&o, &err), CU_OK);
+    assert_int_equal(cu_vault_open(&o, &v, &err), CU_OK);
+    assert_int_equal(cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err), CU_OK);
+    assert_int_equal(
+        cu_user_create(v, NULL, t.id, "ada@example.com", PW, CU_ROLE_OWNER, &user, &err), CU_OK);
+    assert_true(login(v, t.id) == user);
+    assert_int_equal(cu_apikey_create(v, NULL, t.id, CU_ROLE_AGENT, "ci", &key, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_auth_apikey(v, secret, &who, &err), CU_OK);
+    assert_true(who.id == key.id && who.tenant_id == t.id);
+    assert_int_equal(cu_key_rotate_master(v, NULL, &version, &rewrapped, &err), CU_OK);
+    assert_int_equal(cu_key_rotate_tenant(v, NULL, t.id, &version, &rewrapped, &err), CU_OK);
+    assert_int_equal(cu_key_rotate_data(v, NULL, t.id, &version, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt(v, NULL, t.id, &rep, &err), CU_OK);
+    assert_int_equal(rep.users, 1);
+    assert_int_equal(rep.destroyed, 1);
+    cu_vault_close(v);
+    assert_int_equal(cu_vault_open(&o, &v, &err), CU_OK);
+    assert_true(login(v, t.id) == user);
+    assert_int_equal(cu_auth_apikey(v, secret, &who, &err), CU_OK);
+    assert_int_equal(cu_apikey_revoke(v, NULL, t.id, key.id, &err), CU_OK);
+    assert_int_equal(cu_auth_apikey(v, secret, &who, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_user_delete(v, NULL, t.id, user, &err), CU_OK);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_pg_epoch_mark_follows_deletions),
+        T(test_pg_tenant_keys_listed_from_their_index),
         T(test_pg_shred_sees_a_hold_placed_meanwhile),
         T(test_pg_subject_key_delete_sees_a_hold_placed_meanwhile),
         T(test_pg_hold_waits_for_a_subject_key_delete),
+        T(test_pg_vault_domain_through_the_core),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

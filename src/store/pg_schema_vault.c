@@ -20,6 +20,11 @@ const char pg_ddl_vault[] =
     "  tenant_id bigint NOT NULL REFERENCES tenants(tenant_id), kind bigint NOT NULL,"
     "  owner_id bigint NOT NULL, version bigint NOT NULL, parent_version bigint NOT NULL,"
     "  wrapped bytea NOT NULL, PRIMARY KEY(tenant_id, kind, owner_id, version));"
+    /* Every tenant's keys of one kind without an owner (tenant, data and index keys), which
+     * the vault reads at open, a rotation, an epoch and a backup (pg_vault_keys.c,
+     * Q_KEY_LIST_OWNERLESS): a few rows a tenant, found without a scan of every subject's key.
+     * Partial, so a subject's key, the table's bulk, costs its insert no second B-tree. */
+    "CREATE INDEX keys_ownerless ON keys(kind, tenant_id, version) WHERE owner_id = 0;"
     "CREATE TABLE collections("
     "  tenant_id bigint NOT NULL REFERENCES tenants(tenant_id), name text NOT NULL,"
     "  spec text NOT NULL, PRIMARY KEY(tenant_id, name));"

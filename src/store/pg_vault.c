@@ -22,10 +22,13 @@ cu_rc pgv_run(pg_conn *c, pg_query *q, const pg_param *p, int np, int64_t *chang
               const char *what)
 {
     PGresult *res = NULL;
-    cu_rc rc = pg_exec(c, q, p, np, &res, err, what);
+    cu_rc rc;
 
-    if (changed != NULL)
-        *changed = rc == CU_OK ? pg_changed(res) : 0;
+    /* Without a count to read, only sent in apply()'s pipeline: no round trip of its own. */
+    if (changed == NULL)
+        return pg_exec(c, q, p, np, NULL, err, what);
+    rc = pg_exec(c, q, p, np, &res, err, what);
+    *changed = rc == CU_OK ? pg_changed(res) : 0;
     PQclear(res);
     return rc;
 }

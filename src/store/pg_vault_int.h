@@ -12,7 +12,8 @@
  * release. */
 typedef cu_rc (*pgv_row_fn)(const PGresult *res, int row, void *out, cu_err *err);
 
-/* Runs a command on c (inside apply()'s transaction); *changed (may be NULL): rows it changed. */
+/* Runs a command on c (inside apply()'s transaction); *changed: rows it changed. With changed
+ * NULL, in apply()'s pipeline the command is only sent (its failure fails the batch later). */
 cu_rc pgv_run(pg_conn *c, pg_query *q, const pg_param *p, int np, int64_t *changed, cu_err *err,
               const char *what);
 /* pgv_run, failing with code and msg when the command changed no row. */

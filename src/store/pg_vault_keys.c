@@ -25,12 +25,17 @@ static pg_query Q_KEY_GET = PG_QUERY("SELECT " KEY_COLS " FROM keys WHERE tenant
 static pg_query Q_KEY_GET_LATEST =
     PG_QUERY("SELECT " KEY_COLS " FROM keys WHERE tenant_id = $1 AND kind = $2"
              " AND owner_id = $3 ORDER BY version DESC LIMIT 1");
-/* One tenant's keys, of every kind ($2 = 0) or one (its part of the primary key); and every
- * tenant's (tenant 0), of a kind: a scan of the table, as in SQLite (the vault reads its
- * tenant keys so at open, a rotation, an epoch and a backup, never on a request). */
+/* One tenant's keys, of every kind ($2 = 0) or one (its part of the primary key). */
 static pg_query Q_KEY_LIST =
     PG_QUERY("SELECT " KEY_COLS " FROM keys WHERE tenant_id = $1"
              " AND ($2 = 0 OR kind = $2) ORDER BY kind, owner_id, version");
+/* Every tenant's (tenant 0) of a kind store.h gives no owner (tenant, data, index): the vault
+ * reads them so at open, a rotation, an epoch and a backup; the partial index keys_ownerless
+ * (pg_schema_vault.c) finds them without reading every subject's key. */
+static pg_query Q_KEY_LIST_OWNERLESS =
+    PG_QUERY("SELECT " KEY_COLS " FROM keys WHERE kind = $1 AND owner_id = 0"
+             " ORDER BY tenant_id, version");
+/* Every tenant's of another kind, or of every kind: a scan of the table. */
 static pg_query Q_KEY_LIST_ALL =
     PG_QUERY("SELECT " KEY_COLS " FROM keys WHERE ($1 = 0 OR kind = $1)"
              " ORDER BY tenant_id, kind, owner_id, version");
@@ -203,9 +208,12 @@ cu_rc pg_key_get(cu_store *base, cu_id tenant, cu_key_kind kind, cu_id owner, ui
 cu_rc pg_key_list(cu_store *base, cu_id tenant, cu_key_kind kind, cu_store_key **out, size_t *n,
                   cu_err *err)
 {
+    int ownerless = kind == CU_KEY_TENANT || kind == CU_KEY_DATA || kind == CU_KEY_INDEX;
+
     if (tenant == 0)
-        return pgv_read_list(base, &Q_KEY_LIST_ALL, PG_P(pg_p_i64(kind)), sizeof(**out), read_key,
-                             keys_free, (void **)out, n, err, "list keys");
+        return pgv_read_list(base, ownerless ? &Q_KEY_LIST_OWNERLESS : &Q_KEY_LIST_ALL,
+                             PG_P(pg_p_i64(kind)), sizeof(**out), read_key, keys_free, (void **)out,
+                             n, err, "list keys");
     return pgv_read_list(base, &Q_KEY_LIST, PG_P(pg_p_id(tenant), pg_p_i64(kind)), sizeof(**out),
                          read_key, keys_free, (void **)out, n, err, "list keys");
 }
