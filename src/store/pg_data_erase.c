@@ -28,15 +28,14 @@ cu_rc pg_erase_queue(pg_conn *c, cu_id tenant, cu_id subject, cu_err *err)
 
 /*
  * Up to $3 of a queued subject's oldest records (nullif: 0 is all of them), never a retained
- * one: their index entries written before them, then them (their fields and other entries
- * cascade). Answers whether the subject is queued; a live subject's rows are never touched.
+ * one: their index entries, then them (their fields cascade). Answers whether the subject is queued; a live subject's rows are never touched.
  */
 #define ERASE_BATCH                                                                              \
     "q AS (SELECT " PGD_ERASING("$2") " AS queued),"                                             \
     " batch AS (SELECT record_id FROM records WHERE tenant_id = $1 AND subject_id = $2"          \
     "  AND NOT " PGD_RETAINED("records.record_id") " AND (SELECT queued FROM q)"                 \
     "  ORDER BY created_at, record_id LIMIT nullif($3, 0)),"                                     \
-    " b AS (DELETE FROM blind_index WHERE tenant_id = $1 AND record_id IS NULL"                  \
+    " b AS (DELETE FROM blind_index WHERE tenant_id = $1"                                        \
     "  AND owner_id IN (SELECT record_id FROM batch)),"                                          \
     " d AS (DELETE FROM records WHERE tenant_id = $1"                                            \
     "  AND record_id IN (SELECT record_id FROM batch))"
@@ -47,8 +46,7 @@ static pg_query Q_ERASE_LOCK = PG_QUERY(
     "SELECT kept FROM erasures WHERE tenant_id = $1 AND subject_id = $2 FOR UPDATE");
 static pg_query Q_ERASE_REST = PG_QUERY(
     "WITH " ERASE_BATCH ","
-    " sb AS (DELETE FROM blind_index WHERE tenant_id = $1 AND owner_id = $2"
-    "  AND record_id IS NULL),"
+    " sb AS (DELETE FROM blind_index WHERE tenant_id = $1 AND owner_id = $2),"
     " co AS (DELETE FROM consents WHERE tenant_id = $1 AND subject_id = $2)"
     " SELECT EXISTS (SELECT 1 FROM retained_records WHERE tenant_id = $1 AND subject_id = $2)");
 static pg_query Q_ERASE_KEEP =
@@ -301,8 +299,8 @@ cu_rc pg_tenant_data_close(pg_conn *c, cu_id tenant, cu_err *err)
 
 static pg_query Q_TENANT_HELD =
     PG_QUERY("SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = $1 AND released_at = 0)");
-/* Every row of the data domain: the records last (their fields, entries and retained marks
- * cascade), then the subjects they referenced. */
+/* Every row of the data domain: the records last (their fields and retained marks cascade),
+ * then the subjects they referenced. */
 static pg_query Q_TENANT_DATA_DELETE = PG_QUERY(
     "WITH b AS (DELETE FROM blind_index WHERE tenant_id = $1),"
     " co AS (DELETE FROM consents WHERE tenant_id = $1),"

@@ -57,14 +57,12 @@ cu_rc pg_w_subject_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 static pg_query Q_SUBJECT_DELETE_HELD =
     PG_QUERY("SELECT " SUBJECT_KEY_EXISTS " AND EXISTS (SELECT 1 FROM holds h"
              " WHERE h.tenant_id = $1 AND " PGD_HOLD_COVERS("$2", "0") ")");
-/* Then, in order: the index entries of its records written before them (the others go with
- * their records), its records (their fields, entries and retained marks cascade), its own
- * entries, its consent ledger, its row, its place in the erasure queue. */
+/* Then: the index entries of its records and its own, its records (their fields and retained
+ * marks cascade), its consent ledger, its place in the erasure queue; its row last. */
 static pg_query Q_SUBJECT_DELETE = PG_QUERY(
-    "WITH rb AS (DELETE FROM blind_index WHERE tenant_id = $1 AND record_id IS NULL"
-    "  AND owner_id IN (SELECT record_id FROM records WHERE tenant_id = $1 AND subject_id = $2)),"
-    " sb AS (DELETE FROM blind_index WHERE tenant_id = $1 AND owner_id = $2"
-    "  AND record_id IS NULL),"
+    "WITH rb AS (DELETE FROM blind_index WHERE tenant_id = $1 AND owner_id IN"
+    "  (SELECT record_id FROM records WHERE tenant_id = $1 AND subject_id = $2)),"
+    " sb AS (DELETE FROM blind_index WHERE tenant_id = $1 AND owner_id = $2),"
     " co AS (DELETE FROM consents WHERE tenant_id = $1 AND subject_id = $2),"
     " er AS (DELETE FROM erasures WHERE tenant_id = $1 AND subject_id = $2)"
     " DELETE FROM records WHERE tenant_id = $1 AND subject_id = $2");
@@ -181,12 +179,11 @@ cu_rc pg_w_record_replace(pg_conn *c, const cu_store_op *op, cu_err *err)
     return record_write(c, &op->u.record, 1, err);
 }
 
-/* The row, its fields and index entries (cascades), and entries written before the record
- * (no record_id), unless held (P-RET-5). */
+/* The row (its fields cascade) and its index entries, unless held (P-RET-5). */
 static pg_query Q_RECORD_DELETE = PG_QUERY(
     "WITH h AS (SELECT " PGD_HELD_RECORD " AS held),"
     " b AS (DELETE FROM blind_index WHERE tenant_id = $1 AND owner_id = $2"
-    "  AND record_id IS NULL AND NOT (SELECT held FROM h)),"
+    "  AND NOT (SELECT held FROM h)),"
     " d AS (DELETE FROM records WHERE tenant_id = $1 AND record_id = $2"
     "  AND NOT (SELECT held FROM h) RETURNING 1)"
     " SELECT (SELECT held FROM h), (SELECT count(*) FROM d)");
@@ -242,12 +239,12 @@ cu_rc pg_w_record_anonymize(pg_conn *c, const cu_store_op *op, cu_err *err)
     return CU_OK;
 }
 
-/* The sweep's delete: the row (its fields and entries cascade) and its older entries. */
+/* The sweep's delete: the row (its fields cascade) and its index entries. */
 static pg_query Q_RECORD_EXPIRE = PG_QUERY(
     "WITH h AS (SELECT " PGD_HELD_RECORD " AS held),"
     " d AS (DELETE FROM records WHERE tenant_id = $1 AND record_id = $2"
     "  AND " SWEEP_EXPECT("$3", "$4") " AND NOT (SELECT held FROM h) RETURNING record_id),"
-    " b AS (DELETE FROM blind_index WHERE tenant_id = $1 AND record_id IS NULL"
+    " b AS (DELETE FROM blind_index WHERE tenant_id = $1"
     "  AND owner_id IN (SELECT record_id FROM d))"
     " SELECT (SELECT held FROM h), (SELECT count(*) FROM d)");
 
@@ -271,12 +268,10 @@ cu_rc pg_w_record_expire(pg_conn *c, const cu_store_op *op, cu_err *err)
 
 /* --- the blind index ---------------------------------------------------------------------- */
 
-/* An entry of a record carries the record's id (NULL: a subject's, or a record's not yet
- * written) and goes with the record (ON DELETE CASCADE). */
-static pg_query Q_BLIND_PUT = PG_QUERY(
-    "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, record_id)"
-    " VALUES($1, $2, $3, $4, $5, (SELECT r.record_id FROM records r WHERE r.tenant_id = $1"
-    " AND r.record_id = $4))");
+/* An entry of a record goes with it: every delete of a record takes its owner's entries. */
+static pg_query Q_BLIND_PUT =
+    PG_QUERY("INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
+             " VALUES($1, $2, $3, $4, $5)");
 
 cu_rc pg_w_blind_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
