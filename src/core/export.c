@@ -5,8 +5,9 @@
  * subject with its values, consent ledger and records, then the tenant's own records. It is
  * made piece by piece as the store is read in pages (keyset pagination: subject ids, then each
  * subject's records, then the tenant's own, each page after the last row read, in one read
- * transaction with the records' fields), so memory stays bounded whatever the tenant's size:
- * a page of ids, a page of sealed records (EXPORT_PAGE of them, or fewer holding
+ * transaction with the records' fields; records oldest first, by (created_at, id), the order of
+ * the subject index, the tenant's own too: record_page_own), so memory stays bounded whatever
+ * the tenant's size: a page of ids, a page of sealed records (EXPORT_PAGE of them, or fewer holding
  * EXPORT_PAGE_BYTES, one record more at most), and the pieces not yet taken, a little over
  * EXPORT_CHUNK bytes (one record more at most). A page's records are opened with one key
  * unwrapped for the page (the subject's, or the data key at the records' version), not one
@@ -23,7 +24,8 @@
  *   - Every buffer that held personal values is wiped before it is reused or freed.
  *
  * The bytes are those cu_json_print gave for the whole tree before the export streamed (one
- * cJSON document printed unformatted): tests/test_export.c compares the two.
+ * cJSON document printed unformatted), the own records' order aside (by id before issue 17's
+ * last pass): tests/test_export.c compares the two.
  */
 #include <stdlib.h>
 #include <string.h>
