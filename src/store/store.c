@@ -327,6 +327,11 @@ cu_rc cu_store_record_page_own(cu_store *s, cu_id tenant, int64_t after_created,
                                size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
                                cu_err *err)
 {
+    /* A backend without it: its own records by id (record_page, subject 0), which the keyset of
+     * the last row read (its id) continues as well. */
+    if (s->ops->record_page_own == NULL)
+        return s->ops->record_page(s, tenant, 0, after_created, after, limit, max_bytes, out, n,
+                                   err);
     return s->ops->record_page_own(s, tenant, after_created, after, limit, max_bytes, out, n, err);
 }
 

@@ -679,7 +679,8 @@ typedef struct cu_store_ops {
     /* The tenant's own records (no subject) as record_page pages a subject's: by (created_at,
      * id), those after (after_created, after), each with its fields, ended early by max_bytes.
      * The order of the subject index, which holds them together: record_page's own records by
-     * id walk every record of the tenant at random to find them (issue 17, item 4). */
+     * id walk every record of the tenant at random to find them (issue 17, item 4). NULL in a
+     * backend's table: store.c gives record_page's (by id; the same keyset continues it). */
     cu_rc (*record_page_own)(cu_store *s, cu_id tenant, int64_t after_created, cu_id after,
                              size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
                              cu_err *err);
