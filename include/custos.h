@@ -401,11 +401,13 @@ void cu_key_ring_stats(cu_vault *v, unsigned *current, unsigned *retained);
  * longer), after checking that the database references it nowhere (P-ENC-5): the key file is
  * rewritten without it atomically and its key wiped from memory; one audit entry per version
  * (key.destroy, master:<version>, the platform's log). A version still referenced is kept
- * (counted in referenced). A retired version a crashed rotation left unmarked is marked now. */
+ * (counted in referenced). A retired version a crashed rotation left unmarked is marked now.
+ * CU_ERR_CONFLICT while another server on the database holds the key epoch lease. */
 cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, cu_err *err);
 /* A key epoch: when personal data was deleted since the newest master version, and that
  * version is at least min_age seconds old (0: any age; the age is unknown when no retired
- * version dates it), rotates the master key (cu_key_rotate_master); then cu_key_retire. */
+ * version dates it), rotates the master key (cu_key_rotate_master); then cu_key_retire. One
+ * server at a time: CU_ERR_CONFLICT while another holds the key epoch lease (docs/store.md). */
 cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch_report *rep,
                    cu_err *err);
 

@@ -11,6 +11,7 @@
  *  - P-AUD-2: the checkpoints each writer signs (on count, and its tails) verify.
  *  - The sweep lease: while one server holds it the others' sweeps are refused (409); a
  *    crashed holder's lease lapses; a finished sweep frees it.
+ *  - The key epoch lease: one master key rotation or retirement at a time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,7 +204,14 @@ static void test_P_AUD_1_a_write_after_a_failed_commit_chains_onto_the_store_hea
     assert_int_equal(actions_of(f, f->tenant, "record.create"), 4); /* the failed one is not */
 }
 
+static void take_named_lease(const fx *f, const char *name, cu_id holder, int64_t now);
+
 static void take_lease(const fx *f, cu_id holder, int64_t now)
+{
+    take_named_lease(f, CU_LEASE_SWEEP, holder, now);
+}
+
+static void take_named_lease(const fx *f, const char *name, cu_id holder, int64_t now)
 {
     char path[512];
     cu_store *s = NULL;
@@ -214,7 +222,7 @@ static void take_lease(const fx *f, cu_id holder, int64_t now)
     assert_int_equal(cu_store_open(path, &s, &err), CU_OK);
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_LEASE_TAKE;
-    op.u.lease.name = CU_LEASE_SWEEP;
+    op.u.lease.name = name;
     op.u.lease.holder = holder;
     op.u.lease.now = now;
     op.u.lease.expires_at = now + 300;
@@ -252,6 +260,30 @@ static void test_sweep_lease_one_sweeper_at_a_time(void **state)
     assert_int_equal(cu_sweep(f->b, NULL, &rep, &err), CU_OK);
 }
 
+/* Key epochs one server at a time (docs/store.md, Several servers): while another holds the
+ * epoch lease, an epoch and a retirement are refused and change nothing (the key file
+ * neither); once it is free, they run, and leave it free. */
+static void test_key_epoch_lease_one_rotation_at_a_time(void **state)
+{
+    fx *f = *state;
+    int64_t now = cu_clock_now();
+    cu_key_epoch_report rep;
+    unsigned current = 0, retained = 0;
+    cu_err err = {0};
+
+    cu_key_ring_stats(f->b, &current, &retained);
+    take_named_lease(f, "key_epoch", f->a->sweep_holder, now);
+    assert_int_equal(cu_key_epoch(f->b, NULL, 0, &rep, &err), CU_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "another server is rotating"));
+    assert_int_equal(rep.rotated, 0);
+    assert_int_equal(cu_key_retire(f->b, NULL, &rep.retire, &err), CU_ERR_CONFLICT);
+    /* The holder itself goes on, and frees it. */
+    assert_int_equal(cu_key_epoch(f->a, NULL, 0, &rep, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM leases"), 0);
+    assert_int_equal(cu_key_retire(f->b, NULL, &rep.retire, &err), CU_OK);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM leases"), 0);
+}
+
 /* A server that stops frees its lease at once (cu_vault_close), not only at its expiry. */
 static void test_sweep_lease_freed_at_close(void **state)
 {
@@ -276,6 +308,7 @@ int main(void)
         T(test_P_AUD_1_a_write_after_a_failed_commit_chains_onto_the_store_head),
         T(test_sweep_lease_one_sweeper_at_a_time),
         T(test_sweep_lease_freed_at_close),
+        T(test_key_epoch_lease_one_rotation_at_a_time),
     };
 
     return cmocka_run_group_tests_name("several writers on one database", tests, NULL, NULL);

@@ -1123,6 +1123,39 @@ static void test_contract_tenant_policy_version(void **state)
     free(list);
 }
 
+/* Contract item 12: TENANT_GEN raises the tenant's cache generation by one, in its batch's
+ * transaction (a refused batch raises nothing), read with the row; none for a tenant without a
+ * row (tenant 0, the operators'). */
+static void test_contract_tenant_cache_gen(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[2] = {{.type = CU_OP_TENANT_GEN}, {.type = CU_OP_TENANT_PUT}};
+    cu_store_tenant t, *list = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    assert_int_equal(cu_store_tenant_get(f->s, 1, &t, &err), CU_OK);
+    assert_int_equal(t.cache_gen, 0);
+    ops[0].u.del.tenant_id = 1;
+    assert_int_equal(apply1(f, &ops[0]), CU_OK);
+    assert_int_equal(apply1(f, &ops[0]), CU_OK);
+    assert_int_equal(cu_store_tenant_get(f->s, 1, &t, &err), CU_OK);
+    assert_int_equal(t.cache_gen, 2);
+    /* Rolled back with its batch: the second op creates a tenant that exists. */
+    ops[1].u.tenant.id = 1;
+    snprintf(ops[1].u.tenant.name, sizeof(ops[1].u.tenant.name), "again");
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_ERR_EXISTS);
+    assert_int_equal(cu_store_tenant_get(f->s, 1, &t, &err), CU_OK);
+    assert_int_equal(t.cache_gen, 2);
+    ops[0].u.del.tenant_id = 0;
+    assert_int_equal(apply1(f, &ops[0]), CU_OK);
+    assert_int_equal(cu_store_tenant_list(f->s, &list, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].cache_gen, list[i].id == 1 ? 2 : 0);
+    free(list);
+}
+
 /* P-RET-2: closing keeps what a hold covers; shredding takes everything else. */
 static void test_contract_P_RET_2_tenant_close_and_shred(void **state)
 {
@@ -2023,6 +2056,7 @@ int main(void)
         T(test_contract_sweep_lease_has_one_holder_until_it_lapses),
         T(test_contract_policy_ops),
         T(test_contract_tenant_policy_version),
+        T(test_contract_tenant_cache_gen),
         T(test_contract_P_RET_2_tenant_close_and_shred),
         T(test_contract_P_ENC_5_reseal_and_data_key_destroy),
         T(test_contract_P_DSR_4_erasure_queue_hides_and_batches),

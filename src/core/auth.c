@@ -23,8 +23,10 @@
  * A key that passed the check is cached (cache.c: its stored hash, tenant and role), so its
  * next requests cost a SHA-256 and a constant-time compare, no query. Revoking it here, or
  * closing its tenant, forgets it when the commit returns (cu_cache_after_commit): the very next
- * request reads the store again and fails. Another process's revocation is seen once the entry
- * is CUSTOS_CACHE_TTL_MS old (1 s by default; docs/security.md, Caches).
+ * request reads the store again and fails. Another process's revocation on the same database is
+ * seen from this one's next request too: a cached key's check reads its tenant's row (which the
+ * request reads anyway, once: tenant.c), whose cache generation the revocation raised
+ * (cache.c; docs/store.md, "Several servers"). Operator keys (tenant 0) are never cached.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -292,18 +294,22 @@ static int apikey_parse(const char *secret, cu_id *id)
 }
 
 /* Whether key k may act: not revoked, and scoped as P-ACC-1 says (tenant 0 with the operator
- * role, or a tenant role in a tenant that still exists). */
-static cu_rc apikey_usable(cu_vault *v, const cu_store_apikey *k, cu_err *err)
+ * role, or a tenant role in a tenant that still exists). *gen gets the cache generation of the
+ * tenant's row (0 for tenant 0). */
+static cu_rc apikey_usable(cu_vault *v, const cu_store_apikey *k, uint64_t *gen, cu_err *err)
 {
+    cu_store_tenant row = {0};
     cu_rc rc;
 
+    *gen = 0;
     if (k->revoked_at != 0)
         return CU_ERR_AUTH;
     if (k->tenant_id == 0)
         return k->role == CU_ROLE_OPERATOR ? CU_OK : CU_ERR_AUTH;
     if (!cu_role_tenant_ok((cu_role)k->role))
         return CU_ERR_AUTH;
-    rc = cu_tenant_check(v, k->tenant_id, 0, err);
+    rc = cu_tenant_usable(v, NULL, k->tenant_id, CU_TENANT_USE_LIVE, &row, err);
+    *gen = row.cache_gen;
     return rc == CU_ERR_NOT_FOUND ? CU_ERR_AUTH : rc;
 }
 
@@ -324,6 +330,7 @@ static cu_rc apikey_check_stored(cu_vault *v, cu_id id, const uint8_t h[CU_HASHB
     static const uint8_t nothing[CU_HASHBYTES];
     cu_cache_apikey ce;
     cu_store_apikey k;
+    uint64_t tenant_gen = 0;
     cu_rc rc;
 
     memset(&k, 0, sizeof(k));
@@ -336,7 +343,7 @@ static cu_rc apikey_check_stored(cu_vault *v, cu_id id, const uint8_t h[CU_HASHB
         return rc;
     if (!cu_ct_equal(h, k.secret_hash, CU_HASHBYTES))
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
-    rc = apikey_usable(v, &k, err);
+    rc = apikey_usable(v, &k, &tenant_gen, err);
     if (rc == CU_ERR_AUTH)
         return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
     if (rc != CU_OK)
@@ -344,14 +351,40 @@ static cu_rc apikey_check_stored(cu_vault *v, cu_id id, const uint8_t h[CU_HASHB
     memcpy(ce.hash, k.secret_hash, sizeof(ce.hash));
     ce.tenant = k.tenant_id;
     ce.role = k.role;
-    cu_cache_apikey_put(v, k.id, &ce, gen);
+    cu_cache_apikey_put(v, k.id, &ce, gen, tenant_gen); /* not tenant 0's (no row) */
     cu_wipe(&ce, sizeof(ce));
     principal_of_key(k.id, k.tenant_id, k.role, out);
     return CU_OK;
 }
 
+/* A cached key's check: the hash, then its tenant's row (read once for the whole request,
+ * tenant.c), whose cache generation forgets the entry if another server revoked a key of the
+ * tenant or closed it since (P-ACC-3 on every server from its next request; docs/store.md,
+ * "Several servers"). CU_ERR_NOT_FOUND: the entry is gone, check the store. */
+static cu_rc cached_check(cu_vault *v, cu_id id, const uint8_t h[CU_HASHBYTES],
+                          const cu_cache_apikey *ce, uint64_t gen, cu_principal *out, cu_err *err)
+{
+    cu_rc rc;
+
+    if (!cu_ct_equal(h, ce->hash, CU_HASHBYTES))
+        return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
+    rc = cu_tenant_check(v, ce->tenant, 0, err);
+    if (rc == CU_ERR_NOT_FOUND) {
+        cu_cache_forget_apikey(v, id);
+        return cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
+    }
+    if (rc != CU_OK)
+        return rc;
+    /* Anything forgotten since gen (this entry, maybe, by the row's generation): the store. */
+    if (cu_cache_apikey_gen(v) != gen)
+        return CU_ERR_NOT_FOUND;
+    principal_of_key(id, ce->tenant, ce->role, out);
+    return CU_OK;
+}
+
 /* P-ACC-3, P-ENC-3: the presented secret's hash against the stored one, in constant time; a
- * key checked within the cache's TTL against the hash cached then. */
+ * key checked within the cache's TTL against the hash cached then, if its tenant's row shows
+ * no change since (cached_check). */
 cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err *err)
 {
     uint8_t h[CU_HASHBYTES];
@@ -365,12 +398,11 @@ cu_rc cu_auth_apikey(cu_vault *v, const char *secret, cu_principal *out, cu_err 
     gen = cu_cache_apikey_gen(v); /* before the store is read */
     hash_str(secret, h);
     if (cu_cache_apikey_get(v, id, &ce)) {
-        rc = cu_ct_equal(h, ce.hash, sizeof(h)) ? CU_OK
-                                                : cu_err_set(err, CU_ERR_AUTH, APIKEY_FAILED);
-        if (rc == CU_OK)
-            principal_of_key(id, ce.tenant, ce.role, out);
+        rc = cached_check(v, id, h, &ce, gen, out, err);
         cu_wipe(&ce, sizeof(ce));
-        return rc;
+        if (rc != CU_ERR_NOT_FOUND)
+            return rc;
+        gen = cu_cache_apikey_gen(v); /* again: before the store is read */
     }
     return apikey_check_stored(v, id, h, gen, out, err);
 }

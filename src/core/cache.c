@@ -8,9 +8,17 @@
  * clears bits as it passes and takes the first slot without one. A value leaves the table
  * wiped: evicted, expired, forgotten or at close.
  *
+ * Several servers on one database (docs/store.md, "Several servers"): every write that changes
+ * what is cached raises its tenant's generation in its own transaction (CU_OP_TENANT_GEN, added
+ * by commit.c for each op change_of names), and every read of a tenant row reports the
+ * generation it found (cu_cache_observe): one newer than this process has seen forgets all of
+ * the tenant's entries before the request that read it uses any.
+ *
  * Invariants:
- *  - an entry is at most ttl_ms old when it answers (a monotonic clock): the bound on how long
- *    another process's revocation, rotation or erasure on a shared database goes unseen;
+ *  - an entry is at most ttl_ms old when it answers (a monotonic clock): a bound on how long a
+ *    secret another process destroyed stays in this one's memory (the generation, not the
+ *    TTL, is what makes its next request refuse or miss);
+ *  - an API key entry was read under the newest generation of its tenant seen here;
  *  - every forget bumps gen under the lock, and a put whose gen is older is dropped, so a
  *    value read from the store before a change can never be cached after it was forgotten;
  *  - nothing is called with a table's lock held.
@@ -54,8 +62,20 @@ typedef struct table {
     cu_cache_stats st;
 } table;
 
+/* The newest cache generation (cu_store_tenant.cache_gen) this process has seen per tenant,
+ * direct-mapped by tenant: a tenant whose slot another took is unknown again. */
+#define SEEN_SLOTS 16384
+
+typedef struct seen {
+    cu_id tenant;
+    uint64_t gen;
+    int used;
+} seen;
+
 struct cu_caches {
     table apikeys, keys;
+    pthread_mutex_t seen_lock;
+    seen *seen; /* SEEN_SLOTS */
 };
 
 /* The vault's caches, or NULL before they are made (a vault still opening, or failing to):
@@ -326,6 +346,9 @@ cu_rc cu_cache_open(cu_vault *v, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&v->caches->apikeys.lock, NULL);
     pthread_mutex_init(&v->caches->keys.lock, NULL);
+    pthread_mutex_init(&v->caches->seen_lock, NULL);
+    if ((v->caches->seen = calloc(SEEN_SLOTS, sizeof(seen))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     if ((rc = table_init(apikeys_of(v), (size_t)nk, sizeof(cu_cache_apikey), ttl, err)) ||
         (rc = table_init(keys_of(v), (size_t)nkeys, sizeof(cu_key), ttl, err)))
         return rc; /* the caller closes the vault, which frees what was made */
@@ -338,6 +361,8 @@ void cu_cache_close(cu_vault *v)
         return;
     table_cleanup(&v->caches->apikeys);
     table_cleanup(&v->caches->keys);
+    pthread_mutex_destroy(&v->caches->seen_lock);
+    free(v->caches->seen);
     free(v->caches);
     v->caches = NULL;
 }
@@ -354,6 +379,98 @@ void cu_vault_cache_stats(cu_vault *v, cu_cache_kind which, cu_cache_stats *out)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* --- generations: what another server changed ------------------------------------------------ */
+
+static seen *seen_slot(cu_vault *v, cu_id tenant)
+{
+    uint64_t h = tenant * 0x9E3779B97F4A7C15ULL;
+
+    return &v->caches->seen[(h ^ (h >> 31)) % SEEN_SLOTS];
+}
+
+/* 1 if gen is the newest generation of tenant this process has seen. */
+static int seen_is(cu_vault *v, cu_id tenant, uint64_t gen)
+{
+    seen *s;
+    int is;
+
+    if (v->caches == NULL)
+        return 0;
+    pthread_mutex_lock(&v->caches->seen_lock);
+    s = seen_slot(v, tenant);
+    is = s->used && s->tenant == tenant && s->gen == gen;
+    pthread_mutex_unlock(&v->caches->seen_lock);
+    return is;
+}
+
+void cu_cache_observe(cu_vault *v, cu_id tenant, uint64_t gen)
+{
+    seen *s;
+    int changed = 1;
+
+    if (v->caches == NULL)
+        return;
+    pthread_mutex_lock(&v->caches->seen_lock);
+    s = seen_slot(v, tenant);
+    if (s->used && s->tenant == tenant && gen <= s->gen)
+        changed = 0; /* known, or an older snapshot's: what is cached is as new */
+    else
+        *s = (seen){.tenant = tenant, .gen = gen, .used = 1};
+    pthread_mutex_unlock(&v->caches->seen_lock);
+    /* Raised by another server (or a tenant whose slot was taken: unknown, so maybe): what is
+     * cached of the tenant may predate the change. */
+    if (changed)
+        cu_cache_forget_tenant(v, tenant);
+}
+
+/* What a committed op changes of the caches: nothing, one API key, one subject's keys, every
+ * key and API key of a tenant, or everything. */
+typedef enum change { CH_NONE, CH_APIKEY, CH_SUBJECT, CH_TENANT, CH_ALL } change;
+
+static change change_of(const cu_store_op *op, cu_id *tenant)
+{
+    *tenant = 0;
+    switch (op->type) {
+    case CU_OP_APIKEY_REVOKE: /* P-ACC-3: refused from the next request on */
+        *tenant = op->u.revoke.tenant_id;
+        return CH_APIKEY;
+    case CU_OP_KEY_DELETE:
+        *tenant = op->u.key_del.tenant_id;
+        /* P-DSR-4: an erasure; else a tenant key rotation */
+        return op->u.key_del.kind == CU_KEY_SUBJECT ? CH_SUBJECT : CH_TENANT;
+    case CU_OP_KEY_PUT:
+    case CU_OP_KEY_REWRAP:
+        if (op->u.key.kind == CU_KEY_SUBJECT && op->type == CU_OP_KEY_PUT)
+            return CH_NONE; /* a new subject: nothing of it is cached */
+        *tenant = op->u.key.tenant_id;
+        return CH_TENANT;
+    case CU_OP_DATA_KEY_DESTROY:
+        *tenant = op->u.key_del.tenant_id;
+        return CH_TENANT;
+    case CU_OP_TENANT_STATE:
+        *tenant = op->u.tenant.id;
+        return CH_TENANT;
+    case CU_OP_TENANT_CLOSE:
+    case CU_OP_TENANT_SHRED:
+        *tenant = op->u.del.tenant_id;
+        return CH_TENANT;
+    case CU_OP_MASTER_ADD:
+        return CH_ALL;
+    default:
+        return CH_NONE;
+    }
+}
+
+cu_id cu_cache_gen_tenant(const cu_store_op *op)
+{
+    cu_id tenant;
+    change c = change_of(op, &tenant);
+
+    /* A master key version changes no plaintext: the rewraps it comes with raise their
+     * tenants. Operator keys (tenant 0) are never cached. */
+    return c == CH_NONE || c == CH_ALL ? 0 : tenant;
+}
+
 /* --- API keys ------------------------------------------------------------------------------ */
 
 int cu_cache_apikey_get(cu_vault *v, cu_id id, cu_cache_apikey *out)
@@ -366,9 +483,13 @@ uint64_t cu_cache_apikey_gen(cu_vault *v)
     return table_gen(apikeys_of(v));
 }
 
-void cu_cache_apikey_put(cu_vault *v, cu_id id, const cu_cache_apikey *k, uint64_t gen)
+void cu_cache_apikey_put(cu_vault *v, cu_id id, const cu_cache_apikey *k, uint64_t gen,
+                         uint64_t tenant_gen)
 {
-    table_put(apikeys_of(v), &(ckey){.a = id}, k->tenant, k, gen);
+    /* Several servers: only what was read under the newest generation seen, so a read from an
+     * older snapshot (a scope opened before another server's revocation) is never cached. */
+    if (k->tenant != 0 && seen_is(v, k->tenant, tenant_gen))
+        table_put(apikeys_of(v), &(ckey){.a = id}, k->tenant, k, gen);
 }
 
 void cu_cache_forget_apikey(cu_vault *v, cu_id id)
@@ -431,42 +552,22 @@ void cu_cache_forget_all(cu_vault *v)
 
 void cu_cache_after_commit(cu_vault *v, const cu_store_op *ops, size_t n)
 {
-    cu_id last = 0;
+    cu_id last = 0, tenant;
     int any = 0;
 
     for (size_t i = 0; i < n; i++) {
-        const cu_store_op *op = &ops[i];
-        cu_id tenant = 0;
-        switch (op->type) {
-        case CU_OP_APIKEY_REVOKE: /* P-ACC-3: refused from the next request on */
-            cu_cache_forget_apikey(v, op->u.revoke.id);
+        switch (change_of(&ops[i], &tenant)) {
+        case CH_APIKEY:
+            cu_cache_forget_apikey(v, ops[i].u.revoke.id);
             continue;
-        case CU_OP_KEY_DELETE:
-            if (op->u.key_del.kind == CU_KEY_SUBJECT) { /* P-DSR-4: erasure */
-                cu_cache_forget_subject(v, op->u.key_del.tenant_id, op->u.key_del.owner_id);
-                continue;
-            }
-            tenant = op->u.key_del.tenant_id; /* a tenant key rotation */
-            break;
-        case CU_OP_KEY_PUT:
-        case CU_OP_KEY_REWRAP:
-            if (op->u.key.kind == CU_KEY_SUBJECT && op->type == CU_OP_KEY_PUT)
-                continue; /* a new subject: nothing of it is cached */
-            tenant = op->u.key.tenant_id;
-            break;
-        case CU_OP_DATA_KEY_DESTROY:
-            tenant = op->u.key_del.tenant_id;
-            break;
-        case CU_OP_TENANT_STATE:
-            tenant = op->u.tenant.id;
-            break;
-        case CU_OP_TENANT_CLOSE:
-        case CU_OP_TENANT_SHRED:
-            tenant = op->u.del.tenant_id;
-            break;
-        case CU_OP_MASTER_ADD:
+        case CH_SUBJECT:
+            cu_cache_forget_subject(v, tenant, ops[i].u.key_del.owner_id);
+            continue;
+        case CH_ALL:
             cu_cache_forget_all(v);
             return;
+        case CH_TENANT:
+            break;
         default:
             continue;
         }

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_int.h"
 #include "core_int.h"
 #include "util.h"
 
@@ -172,6 +173,32 @@ static int push_op(group *g, const cu_store_op *op)
     return 0;
 }
 
+/* Adds ops[0..n), and after them, for each tenant whose cached secrets one of them changes, the
+ * raise of its generation (CU_OP_TENANT_GEN) in the same transaction: another server's caches
+ * notice it from their next read of the tenant row (cache.c; docs/store.md, "Several
+ * servers"). One raise for a run of ops of one tenant (a rotation rewraps many keys). */
+static int push_ops(group *g, const cu_store_op *ops, size_t n)
+{
+    cu_id last = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        cu_id t = cu_cache_gen_tenant(&ops[i]);
+        if (push_op(g, &ops[i]) != 0)
+            return -1;
+        if (t != 0 && t != last) {
+            cu_store_op gen_op;
+            memset(&gen_op, 0, sizeof(gen_op));
+            gen_op.type = CU_OP_TENANT_GEN;
+            gen_op.u.del.tenant_id = t;
+            if (push_op(g, &gen_op) != 0)
+                return -1;
+        }
+        if (t != 0)
+            last = t;
+    }
+    return 0;
+}
+
 static int remember(group *g, const head *h)
 {
     for (size_t i = 0; i < g->nundo; i++)
@@ -235,9 +262,8 @@ static int checkpoint_due(head *h, const cu_audit_entry *e, int64_t ms)
  * appends, then a signed checkpoint wherever one is due (checkpoint_due). */
 static cu_rc add_request(cu_vault *v, group *g, struct cu_commit_req *r, cu_err *err)
 {
-    for (size_t i = 0; i < r->nops; i++)
-        if (push_op(g, &r->ops[i]) != 0)
-            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (push_ops(g, r->ops, r->nops) != 0)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < r->nentries; i++) {
         cu_audit_entry *e = &r->entries[i];
         cu_store_op op;
@@ -487,9 +513,11 @@ static void enqueue(cu_vault *v, struct cu_commit_req *req)
     }
 }
 
-/* The thread's read scope: whether one is open, and the key generation when it opened. */
+/* The thread's read scope: whether one is open, the key generation when it opened, and which
+ * of the thread's scopes it is (a count, never 0). */
 static _Thread_local int scope_open;
 static _Thread_local uint64_t scope_gen;
+static _Thread_local uint64_t scope_serial;
 
 void cu_vault_read_begin(cu_vault *v)
 {
@@ -498,8 +526,14 @@ void cu_vault_read_begin(cu_vault *v)
     if (!scope_open) {
         scope_open = 1;
         scope_gen = atomic_load(&v->key_gen);
+        scope_serial++;
     }
     cu_store_read_begin(v->store);
+}
+
+uint64_t cu_vault_read_scope(void)
+{
+    return scope_open ? scope_serial : 0;
 }
 
 void cu_vault_read_end(cu_vault *v)

@@ -164,6 +164,9 @@ void cu_commit_stop(cu_vault *v);
  * destroyed, rewrapped or new key, a tenant's end. cu_commit calls it after every commit,
  * failed ones too (a failure may be ambiguous), before it returns to its caller. */
 void cu_cache_after_commit(cu_vault *v, const cu_store_op *ops, size_t n);
+/* Which of the calling thread's read scopes is open (cu_vault_read_begin), 0 if none: what
+ * every read since its start saw is one state, so a row read in it may be read once (tenant.c). */
+uint64_t cu_vault_read_scope(void);
 
 /* Fills an entry's descriptive members from ctx and a (no seq, prev or hash yet). */
 void cu_audit_fill(cu_audit_entry *e, const cu_ctx *ctx, const cu_audit_in *a);

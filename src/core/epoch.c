@@ -220,7 +220,55 @@ static void users_free(users *u)
 }
 
 /* P-RET-3, P-ENC-5. */
+/* Several servers on one database (docs/store.md, "Several servers"): a rotation adds a version
+ * to the key file and rewraps every tenant key, a retirement rewrites the file. Two at once
+ * would each write a version of their own under one number (the second's commit refused, its
+ * file already saved) or save over each other's file where the file is shared: one server at
+ * a time, under this database lease. Held at most EPOCH_LEASE_SECONDS if its holder dies. */
+#define EPOCH_LEASE "key_epoch"
+#define EPOCH_LEASE_SECONDS 600
+
+/* Takes (take) or frees the epoch lease; CU_ERR_CONFLICT while another server holds it. */
+static cu_rc epoch_lease(cu_vault *v, int take, cu_err *err)
+{
+    int64_t now = cu_clock_now();
+    cu_store_op op;
+    cu_rc rc;
+
+    memset(&op, 0, sizeof(op));
+    op.type = take ? CU_OP_LEASE_TAKE : CU_OP_LEASE_RELEASE;
+    op.u.lease.name = EPOCH_LEASE;
+    op.u.lease.holder = v->sweep_holder;
+    op.u.lease.now = now;
+    op.u.lease.expires_at = now + EPOCH_LEASE_SECONDS;
+    rc = cu_store_apply(v->store, &op, 1, err);
+    if (rc == CU_ERR_CONFLICT)
+        return cu_err_set(err, CU_ERR_CONFLICT, "another server is rotating the master key");
+    return rc;
+}
+
+static void epoch_lease_drop(cu_vault *v)
+{
+    cu_err ignored = {0};
+
+    (void)epoch_lease(v, 0, &ignored);
+}
+
+static cu_rc retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, cu_err *err);
+
 cu_rc cu_key_retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, cu_err *err)
+{
+    cu_rc rc;
+
+    memset(rep, 0, sizeof(*rep));
+    if ((rc = epoch_lease(v, 1, err)) != CU_OK)
+        return rc;
+    rc = retire(v, ctx, rep, err);
+    epoch_lease_drop(v);
+    return rc;
+}
+
+static cu_rc retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, cu_err *err)
 {
     uint32_t *doomed = NULL;
     size_t ndoomed = 0;
@@ -300,17 +348,21 @@ cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch
     cu_rc rc;
 
     memset(rep, 0, sizeof(*rep));
-    if ((rc = epoch_due(v, &rep->pending, err)) != CU_OK)
+    if ((rc = epoch_lease(v, 1, err)) != CU_OK)
         return rc;
+    if ((rc = epoch_due(v, &rep->pending, err)) != CU_OK)
+        goto out;
     since = current_since(v);
     if (rep->pending && (min_age <= 0 || since == 0 || cu_clock_now() - since >= min_age)) {
         unsigned version = 0;
         if ((rc = cu_key_rotate_master(v, ctx, &version, &rep->rewrapped, err)) != CU_OK)
-            return rc;
+            goto out;
         rep->rotated = 1;
     }
-    rc = cu_key_retire(v, ctx, &rep->retire, err);
+    rc = retire(v, ctx, &rep->retire, err);
     rep->version = rep->retire.current;
+out:
+    epoch_lease_drop(v);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "policy_cache_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 typedef struct entry {
@@ -175,7 +176,7 @@ cu_rc cu_policy_for(cu_vault *v, cu_id tenant, const cu_policy **out, unsigned *
                     cu_err *err)
 {
     cu_store_tenant st;
-    cu_rc rc = cu_store_tenant_get(v->store, tenant, &st, err);
+    cu_rc rc = cu_tenant_row(v, tenant, &st, err);
 
     /* No tenant, no policy: the load below says so. */
     if (rc == CU_ERR_NOT_FOUND)

@@ -78,7 +78,7 @@ cu_rc cu_staff_purpose_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_er
     if (ctx == NULL || !(ctx->flags & CU_CTX_OPERATOR))
         return CU_OK;
     /* A missing tenant has no policy: the fixed list applies (the caller refuses it later). */
-    if ((rc = cu_store_tenant_get(v->store, tenant, &st, err)) == CU_ERR_NOT_FOUND)
+    if ((rc = cu_tenant_row(v, tenant, &st, err)) == CU_ERR_NOT_FOUND)
         st.policy_version = 0;
     else if (rc != CU_OK)
         return rc;
@@ -238,7 +238,7 @@ static cu_rc check(cu_vault *v, const cu_ctx *ctx, const cu_gate *g, cu_id subje
 static cu_rc gate_of(cu_vault *v, cu_id tenant, cu_gate *g, cu_err *err)
 {
     cu_store_tenant st;
-    cu_rc rc = cu_store_tenant_get(v->store, tenant, &st, err);
+    cu_rc rc = cu_tenant_row(v, tenant, &st, err);
 
     g->tenant = tenant;
     g->policy_version = rc == CU_OK ? st.policy_version : 0;

@@ -14,6 +14,11 @@ typedef enum cu_tenant_use {
     CU_TENANT_USE_READ   /* live, or purged and reached by ctx as cu_tenant_check_read says */
 } cu_tenant_use;
 
+/* Reads the tenant's row into *out, once per read scope (cu_vault_read_scope), and reports its
+ * cache generation to the caches (cu_cache_observe): every reader of a tenant row in the core
+ * goes through here, so a change another server made is noticed before its secrets are used
+ * (docs/store.md, "Several servers"). CU_ERR_NOT_FOUND if the tenant has no row. */
+cu_rc cu_tenant_row(cu_vault *v, cu_id tenant, cu_store_tenant *out, cu_err *err);
 /* Reads the tenant's row (into *row, may be NULL: its policy_version keys the policy cache)
  * and checks that ctx may use it as use says: CU_ERR_NOT_FOUND for a missing or purged tenant,
  * CU_ERR_TERMINATED for a write to one whose subscription ended. */

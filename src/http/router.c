@@ -454,6 +454,12 @@ static int authenticate(http_req *r)
         by_cookie = 1;
     }
     cu_str_wipe(token);
+    /* The database away (several servers, issue 12): 503, not a refused credential. */
+    if (rc != CU_OK && rc != CU_ERR_AUTH && rc != CU_ERR_NOT_FOUND) {
+        e.code = rc;
+        http_fail(r, &e);
+        return -1;
+    }
     if (rc != CU_OK) {
         http_error(r, 401, "unauthenticated",
                    "a valid API key (Authorization: Bearer) or session cookie is required");

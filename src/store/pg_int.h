@@ -226,7 +226,8 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(RECORD_RETAIN, record_retain)                                                              \
     X(AUDIT_SUBJECT_INDEX, audit_subject_index)                                                  \
     X(ERASURE_CERT, erasure_cert)                                                                \
-    X(ERASE_GUARD, erase_guard)
+    X(ERASE_GUARD, erase_guard)                                                                  \
+    X(TENANT_GEN, tenant_gen)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,

@@ -46,6 +46,9 @@ static const char *const *const migrations[] = {
     /* 0 -> 1: the whole schema; the vault's first (the data's reference tenants and use its
      * epoch functions). */
     (const char *const[]){pg_ddl_vault, pg_ddl_data, pg_ddl_audit, NULL},
+    /* 1 -> 2 (SQLite's 18 -> 19): each tenant's cache generation (contract item 12). */
+    (const char *const[]){"ALTER TABLE tenants ADD COLUMN cache_gen bigint NOT NULL DEFAULT 0;",
+                          NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

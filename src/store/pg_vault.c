@@ -197,7 +197,8 @@ static pg_query Q_TENANT_STATE =
  * probe of tenant_policies' primary key, backwards): the policy cache's check. */
 #define TENANT_COLS                                                                                \
     "t.tenant_id, t.name, t.state, t.created_at, t.terminated_at, (SELECT p.version"               \
-    " FROM tenant_policies p WHERE p.tenant_id = t.tenant_id ORDER BY p.version DESC LIMIT 1)"
+    " FROM tenant_policies p WHERE p.tenant_id = t.tenant_id ORDER BY p.version DESC LIMIT 1),"  \
+    " t.cache_gen"
 static pg_query Q_TENANT_GET =
     PG_QUERY("SELECT " TENANT_COLS " FROM tenants t WHERE t.tenant_id = $1");
 static pg_query Q_TENANT_LIST =
@@ -219,6 +220,18 @@ cu_rc pg_w_tenant_state(pg_conn *c, const cu_store_op *op, cu_err *err)
                        err, "update tenant", CU_ERR_NOT_FOUND, "tenant not found");
 }
 
+/* Contract item 12: a write the core's caches must notice on every server raises the tenant's
+ * generation in its own transaction (none for a tenant without a row). The row lock it takes
+ * orders two such writes of one tenant; no other write of the request path updates the row. */
+static pg_query Q_TENANT_GEN =
+    PG_QUERY("UPDATE tenants SET cache_gen = cache_gen + 1 WHERE tenant_id = $1");
+
+cu_rc pg_w_tenant_gen(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    return pgv_run(c, &Q_TENANT_GEN, PG_P(pg_p_id(op->u.del.tenant_id)), NULL, err,
+                   "raise tenant generation");
+}
+
 static cu_rc read_tenant(const PGresult *res, int row, void *out, cu_err *err)
 {
     cu_store_tenant *t = out;
@@ -231,6 +244,7 @@ static cu_rc read_tenant(const PGresult *res, int row, void *out, cu_err *err)
     t->created_at = pg_i64(res, row, 3);
     t->terminated_at = pg_i64(res, row, 4);
     t->policy_version = (unsigned)pg_i64(res, row, 5); /* NULL: 0, no policy */
+    t->cache_gen = (uint64_t)pg_i64(res, row, 6);
     return CU_OK;
 }
 

@@ -24,6 +24,7 @@ enum stmt_id {
     S_MASTER_LIST,
     S_TENANT_PUT,
     S_TENANT_STATE,
+    S_TENANT_GEN,
     S_TENANT_GET,
     S_TENANT_LIST,
     S_KEY_PUT,

@@ -71,6 +71,7 @@ static cu_rc read_tenant(sqlite3_stmt *st, void *row, cu_err *err)
     t->created_at = sqlite3_column_int64(st, 3);
     t->terminated_at = sqlite3_column_int64(st, 4);
     t->policy_version = (unsigned)sqlite3_column_int64(st, 5); /* NULL: 0, no policy */
+    t->cache_gen = (uint64_t)sqlite3_column_int64(st, 6);
     return CU_OK;
 }
 

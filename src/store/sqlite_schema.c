@@ -134,6 +134,12 @@ static const char migration_key_epochs[] =
     "CREATE TRIGGER IF NOT EXISTS epoch_rotated AFTER INSERT ON master_keys"
     "  WHEN new.version > 0 BEGIN DELETE FROM master_keys WHERE version = 0; END;";
 
+/* Each tenant's cache generation (docs/store.md, contract item 12): raised by every write the
+ * core's caches of the tenant's secrets must notice, read with the tenant row, so that a server
+ * sharing the database sees the change from its next request. cache_gen_add() adds the column
+ * unless a database rewound to an older version by hand (tests) has it already. */
+static const char migration_cache_gen[] = "SELECT 1;";
+
 static const char *const migrations[] = {
     /* 0 -> 1: the key table, tenants, subjects, records, sensitive fields, blind indexes. */
     "CREATE TABLE master_keys("
@@ -309,6 +315,8 @@ static const char *const migrations[] = {
     sq_migration_erasure_certificates,
     /* 17 -> 18 (issue 11): key epochs (above). */
     migration_key_epochs,
+    /* 18 -> 19 (issue 12): each tenant's cache generation (above). */
+    migration_cache_gen,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -412,6 +420,25 @@ static cu_rc canon_fill(sqlite_store *s, cu_err *err)
     return CU_OK;
 }
 
+/* Migration 19's column, unless the table has it. */
+static cu_rc cache_gen_add(sqlite_store *s, cu_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int has = 0, src;
+
+    src = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('tenants')"
+                             " WHERE name = 'cache_gen'", -1, &st, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+        has = sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (src != SQLITE_ROW)
+        return sq_db_error(s, src, err, "read the tenants' columns");
+    if (has)
+        return CU_OK;
+    return sq_exec_ddl(s, "ALTER TABLE tenants ADD COLUMN cache_gen INTEGER NOT NULL DEFAULT 0",
+                       err, "migrate schema");
+}
+
 /* Upgrades the schema one version at a time up to target, each step atomic with its bump. */
 static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
 {
@@ -422,6 +449,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
+        "PRAGMA user_version = 19",
     };
     int version = 0;
     cu_rc rc;
@@ -443,6 +471,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
             rc = sq_erase_fill(s, err);
         if (rc == CU_OK && migrations[version] == migration_audit_subjects)
             rc = sq_audit_subject_fill(s, err);
+        if (rc == CU_OK && migrations[version] == migration_cache_gen)
+            rc = cache_gen_add(s, err);
         if (rc == CU_OK)
             rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
         if (rc == CU_OK)

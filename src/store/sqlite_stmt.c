@@ -83,11 +83,13 @@ const char *const sq_stmt_sql[S__COUNT] = {
                        " WHERE tenant_id = ?1",
     /* The newest policy version rides along (one primary-key probe): the policy cache's check. */
     [S_TENANT_GET] = "SELECT tenant_id, name, state, created_at, terminated_at, (SELECT"
-                     " max(version) FROM tenant_policies p WHERE p.tenant_id = t.tenant_id)"
-                     " FROM tenants t WHERE tenant_id = ?",
+                     " max(version) FROM tenant_policies p WHERE p.tenant_id = t.tenant_id),"
+                     " cache_gen FROM tenants t WHERE tenant_id = ?",
     [S_TENANT_LIST] = "SELECT tenant_id, name, state, created_at, terminated_at, (SELECT"
-                      " max(version) FROM tenant_policies p WHERE p.tenant_id = t.tenant_id)"
-                      " FROM tenants t ORDER BY created_at, tenant_id",
+                      " max(version) FROM tenant_policies p WHERE p.tenant_id = t.tenant_id),"
+                      " cache_gen FROM tenants t ORDER BY created_at, tenant_id",
+    /* Contract item 12: the core's caches of the tenant's secrets notice the change. */
+    [S_TENANT_GEN] = "UPDATE tenants SET cache_gen = cache_gen + 1 WHERE tenant_id = ?1",
     [S_KEY_PUT] = "INSERT INTO keys(tenant_id, kind, owner_id, version, parent_version, wrapped)"
                   " VALUES(?1,?2,?3,?4,?5,?6)",
     [S_KEY_REWRAP] = "UPDATE keys SET parent_version = ?5, wrapped = ?6 WHERE tenant_id = ?1"

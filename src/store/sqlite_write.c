@@ -329,6 +329,17 @@ static cu_rc w_tenant_put(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return sq_run(s, st, err, "create tenant");
 }
 
+/* Contract item 12: a write the core's caches must notice on every server raises the tenant's
+ * generation in its own transaction (none for a tenant without a row). */
+static cu_rc w_tenant_gen(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, S_TENANT_GEN);
+
+    if (st)
+        sq_bind_id(st, 1, op->u.del.tenant_id);
+    return sq_run(s, st, err, "raise tenant generation");
+}
+
 static cu_rc w_tenant_state(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     sqlite3_stmt *st;
@@ -884,6 +895,7 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_AUDIT_SUBJECT_INDEX] = sq_w_audit_subject_index,
     [CU_OP_ERASURE_CERT] = sq_w_erasure_cert,
     [CU_OP_ERASE_GUARD] = sq_w_erase_guard,
+    [CU_OP_TENANT_GEN] = w_tenant_gen,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -51,6 +51,9 @@ typedef struct cu_store_tenant {
     int64_t terminated_at; /* 0 while active (P-RET-2) */
     unsigned policy_version; /* read only: the newest bound policy version, 0 if none (the
                               * policy cache's check, docs/store.md) */
+    uint64_t cache_gen;      /* read only: raised by CU_OP_TENANT_GEN; the core's caches of the
+                              * tenant's secrets are as old as the value they were made under
+                              * (several servers, docs/store.md contract item 12) */
 } cu_store_tenant;
 
 typedef struct cu_store_key {
@@ -380,6 +383,8 @@ typedef enum cu_store_op_type {
     CU_OP_ERASE_GUARD,         /* erase_guard (tenant_id, subject_id, collection, records): the
                                   subject must hold exactly that many records in the collection,
                                   else CU_ERR_CONFLICT (an erasure's plan gone stale: P-RET-4) */
+    CU_OP_TENANT_GEN,          /* del (tenant_id; id unused): raises the tenant's cache_gen by one;
+                                  nothing if the tenant has no row (contract item 12) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 

@@ -1,0 +1,376 @@
+/*
+ * test_pg_servers.c: two `custos serve` processes on one PostgreSQL database (issue 12, items 3
+ * and 4; docs/store.md, "Several servers"). The database is th_pg's (a real PostgreSQL 15
+ * started by this process); server a initializes the vault, server b runs on a copy of a's
+ * data directory (the key file and the audit key: both need the master key).
+ *
+ *  - P-AUD-1: both servers write records of the same two tenants at once, and read them; each
+ *    tenant's audit log stays one valid chain (verified through both servers), and every
+ *    record is read back through each.
+ *  - The caches notice the other server from its very next request: a key b has cached and a
+ *    revokes is refused by b (P-ACC-3); a subject whose key b has cached and a erases is gone
+ *    on b (P-DSR-4); a policy a binds is enforced by b (its cached "no policy" replaced).
+ *  - Faults: PostgreSQL stopped as by a crash, and every backend of the database terminated:
+ *    requests fail with 503 and a JSON error within their timeout, every write acknowledged
+ *    is read back afterwards, and the servers serve again once the database is back, without
+ *    a restart.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv.h"
+#include "th.h"
+#include "th_pg.h"
+
+#define WRITES 12 /* records each writer thread makes per tenant */
+
+static char url[512], store_env[600];
+static srv A, B;
+static srv_tenant T1, T2;
+
+static const char *const *env(void)
+{
+    static const char *e[2];
+
+    e[0] = store_env;
+    e[1] = NULL;
+    return e;
+}
+
+static int group_setup(void **state)
+{
+    char cmd[1200];
+
+    (void)state;
+    th_pg_location(url, sizeof(url));
+    snprintf(store_env, sizeof(store_env), "CUSTOS_STORE=%s", url);
+    srv_start_env(&A, NULL, env());
+    /* b: a copy of a's data directory (key file, audit key, certificate), the same database. */
+    memset(&B, 0, sizeof(B));
+    th_tmpdir(B.dir);
+    snprintf(B.data, sizeof(B.data), "%s/data", B.dir);
+    snprintf(B.ca, sizeof(B.ca), "%s/tls-cert.pem", B.data);
+    snprintf(B.log, sizeof(B.log), "%s/stderr.log", B.dir);
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", A.data, B.data);
+    assert_int_equal(system(cmd), 0);
+    memcpy(B.operator_key, A.operator_key, sizeof(B.operator_key));
+    srv_restart(&B, NULL, env());
+    srv_tenant_make(&A, "pgone", &T1);
+    srv_tenant_make(&B, "pgtwo", &T2);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(srv_stop(&A, 1), 0);
+    assert_int_equal(srv_stop(&B, 1), 0);
+    return 0;
+}
+
+/* One answer's status (the body freed). */
+static long status_of(const srv *s, const char *method, const char *path, const char *key,
+                      const char *purpose, const char *body)
+{
+    srv_resp r;
+    long st;
+
+    assert_int_equal(srv_call(s, method, path, key, purpose, body, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+/* Reads record id of tenant t through s: its status, and whether the body holds note. */
+static long read_record(const srv *s, const srv_tenant *t, const char *id, const char *note)
+{
+    char path[160];
+    srv_resp r;
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", t->id, id);
+    assert_int_equal(srv_call(s, "GET", path, t->key[CU_ROLE_OWNER], "support", NULL, &r), 0);
+    st = r.status;
+    if (st == 200 && note != NULL && strstr(r.body, note) == NULL)
+        fail_msg("record %s read through %s lacks its note: %s", id, s->base, r.body);
+    srv_resp_free(&r);
+    return st;
+}
+
+/* --- concurrent writers, one chain per tenant (P-AUD-1) ------------------------------------- */
+
+typedef struct writer {
+    const srv *s;
+    int n;
+    char ids[2][WRITES][SRV_ID];
+    char notes[2][WRITES][64];
+    int failures;
+} writer;
+
+/* A writer thread: no cmocka assertion here (they belong to the test's thread); it counts
+ * what did not answer as it should. */
+static void *write_many(void *arg)
+{
+    writer *w = arg;
+    const srv_tenant *ts[2] = {&T1, &T2};
+
+    for (int i = 0; i < WRITES; i++)
+        for (int k = 0; k < 2; k++) {
+            char path[160], body[256];
+            srv_resp r;
+            snprintf(w->notes[k][i], sizeof(w->notes[k][i]), "note %d of writer %d", i, w->n);
+            snprintf(path, sizeof(path), "/v1/tenants/%s/collections/notes/records", ts[k]->id);
+            snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"note\":\"%s\"}}",
+                     ts[k]->subject, w->notes[k][i]);
+            if (srv_call(w->s, "POST", path, ts[k]->key[CU_ROLE_OWNER], "support", body, &r) != 0 ||
+                r.status != 201 || srv_json_str(r.body, "id", w->ids[k][i], SRV_ID) != 0)
+                w->failures++;
+            srv_resp_free(&r);
+            /* ... and a read, audited too, of the record just written */
+            snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", ts[k]->id, w->ids[k][i]);
+            if (srv_call(w->s, "GET", path, ts[k]->key[CU_ROLE_OWNER], "support", NULL, &r) != 0 ||
+                r.status != 200 || strstr(r.body, w->notes[k][i]) == NULL)
+                w->failures++;
+            srv_resp_free(&r);
+        }
+    return NULL;
+}
+
+static void assert_chain(const srv *s, const srv_tenant *t)
+{
+    char path[160];
+    srv_resp r;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit/verify", t->id);
+    assert_int_equal(srv_call(s, "GET", path, t->key[CU_ROLE_OWNER], NULL, NULL, &r), 0);
+    if (r.status != 200 || strstr(r.body, "\"ok\":true") == NULL)
+        fail_msg("audit verify of %s through %s: %ld %s", t->id, s->base, r.status, r.body);
+    srv_resp_free(&r);
+}
+
+static void test_P_AUD_1_two_servers_write_one_chain_per_tenant(void **state)
+{
+    writer *w = calloc(4, sizeof(*w));
+    pthread_t th[4];
+    const srv_tenant *ts[2] = {&T1, &T2};
+
+    (void)state;
+    assert_non_null(w);
+    for (int i = 0; i < 4; i++) {
+        w[i].s = i % 2 ? &B : &A;
+        w[i].n = i;
+        assert_int_equal(pthread_create(&th[i], NULL, write_many, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(w[i].failures, 0);
+    for (int k = 0; k < 2; k++) {
+        assert_chain(&A, ts[k]);
+        assert_chain(&B, ts[k]);
+    }
+    /* Every record, through each server. */
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 2; k++)
+            for (int j = 0; j < WRITES; j++) {
+                assert_int_equal(read_record(&A, ts[k], w[i].ids[k][j], w[i].notes[k][j]), 200);
+                assert_int_equal(read_record(&B, ts[k], w[i].ids[k][j], w[i].notes[k][j]), 200);
+            }
+    free(w);
+}
+
+/* --- the caches notice the other server ------------------------------------------------------ */
+
+/* P-ACC-3: a key b has verified (and cached) and a revokes is refused by b's next request. */
+static void test_P_ACC_3_revoked_on_one_server_refused_by_the_other_at_once(void **state)
+{
+    char path[160], body[160], secret[128], id[SRV_ID];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", T1.id);
+    snprintf(body, sizeof(body), "{\"name\":\"doomed\",\"role\":\"agent\"}");
+    assert_int_equal(srv_call(&A, "POST", path, T1.key[CU_ROLE_OWNER], NULL, body, &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "secret", secret, sizeof(secret)), 0);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s", T1.id);
+    for (int i = 0; i < 3; i++) /* checked in the store once, then from b's cache */
+        assert_int_equal(status_of(&B, "GET", path, secret, NULL, NULL), 200);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys/%s", T1.id, id);
+    assert_true(status_of(&A, "DELETE", path, T1.key[CU_ROLE_OWNER], NULL, NULL) / 100 == 2);
+    snprintf(path, sizeof(path), "/v1/tenants/%s", T1.id);
+    assert_int_equal(status_of(&B, "GET", path, secret, NULL, NULL), 401);
+    assert_int_equal(status_of(&A, "GET", path, secret, NULL, NULL), 401);
+}
+
+/* P-DSR-4: a subject whose records (and key) b has read, erased through a, is gone on b. */
+static void test_P_DSR_4_erased_on_one_server_gone_on_the_other_at_once(void **state)
+{
+    char path[160], body[256], subject[SRV_ID], record[SRV_ID];
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T2.id);
+    srv_call_ok(&A, "POST", path, T2.key[CU_ROLE_OWNER], "support",
+                "{\"external_id\":\"ext-erased\",\"email\":\"erased@example.org\"}", 201, subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/notes/records", T2.id);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"note\":\"to be erased\"}}",
+             subject);
+    srv_call_ok(&A, "POST", path, T2.key[CU_ROLE_OWNER], "support", body, 201, record);
+    assert_int_equal(read_record(&B, &T2, record, "to be erased"), 200);
+    assert_int_equal(read_record(&B, &T2, record, "to be erased"), 200);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", T2.id, subject);
+    assert_true(status_of(&A, "DELETE", path, T2.key[CU_ROLE_OWNER], "erasure", NULL) / 100 == 2);
+    assert_int_equal(read_record(&B, &T2, record, NULL), 404);
+    assert_int_equal(status_of(&B, "GET", path, T2.key[CU_ROLE_OWNER], "support", NULL), 404);
+    /* The tenant's other records are still read through b (its keys unwrapped again). */
+    assert_int_equal(read_record(&B, &T2, T2.record, T2.note), 200);
+}
+
+/* A policy bound through a is enforced by b on its next request: b had cached "no policy"
+ * (any purpose passes); the bound policy declares no purpose named pg_multi_check (400). A tenant of
+ * its own: the others keep writing with purpose support. */
+static void test_policy_bound_on_one_server_used_by_the_other_at_once(void **state)
+{
+    char path[160], rpath[160];
+    srv_tenant t;
+    srv_resp r;
+    long after_a, after_b;
+
+    (void)state;
+    srv_tenant_make(&A, "pgpolicy", &t);
+    snprintf(rpath, sizeof(rpath), "/v1/tenants/%s/records/%s", t.id, t.record);
+    assert_int_equal(status_of(&B, "GET", rpath, t.key[CU_ROLE_OWNER], "pg_multi_check", NULL),
+                     200);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", t.id);
+    assert_int_equal(srv_call(&A, "PUT", path, t.key[CU_ROLE_OWNER], NULL, "{\"policy\":\"scm\"}",
+                              &r),
+                     0);
+    if (r.status != 200)
+        fail_msg("policy put: %ld %s", r.status, r.body);
+    srv_resp_free(&r);
+    after_b = status_of(&B, "GET", rpath, t.key[CU_ROLE_OWNER], "pg_multi_check", NULL);
+    after_a = status_of(&A, "GET", rpath, t.key[CU_ROLE_OWNER], "pg_multi_check", NULL);
+    assert_int_equal(after_a, 400); /* unknown_purpose: the policy declares it not */
+    assert_int_equal(after_b, after_a);
+}
+
+/* --- faults ------------------------------------------------------------------------------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One write of a note through s: 201 (its id in id) or a failure that must be 503 with a JSON
+ * error, answered within the server's timeouts. */
+static long write_note(const srv *s, const srv_tenant *t, const char *note, char id[SRV_ID])
+{
+    char path[160], body[256], code[64];
+    double t0 = now_s();
+    srv_resp r;
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/notes/records", t->id);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"note\":\"%s\"}}", t->subject,
+             note);
+    assert_int_equal(srv_call(s, "POST", path, t->key[CU_ROLE_OWNER], "support", body, &r), 0);
+    st = r.status;
+    id[0] = '\0';
+    if (st == 201)
+        assert_int_equal(srv_json_str(r.body, "id", id, SRV_ID), 0);
+    else if (st != 503 || srv_err(r.body, code, NULL) != 0)
+        fail_msg("write while the database is away: %ld %s", st, r.body);
+    assert_true(now_s() - t0 < 25.0); /* libpq's timeouts: 10 s each at most */
+    srv_resp_free(&r);
+    return st;
+}
+
+typedef struct acked {
+    char id[SRV_ID];
+    char note[64];
+    const srv_tenant *t;
+} acked;
+
+/* Writes through both servers until one answers 201 (within tries), keeping what was acked. */
+static int write_until_ok(acked *a, size_t *n, const char *tag, int tries)
+{
+    for (int i = 0; i < tries; i++) {
+        const srv *s = i % 2 ? &B : &A;
+        acked *x = &a[*n];
+        x->t = i % 2 ? &T2 : &T1;
+        snprintf(x->note, sizeof(x->note), "%s %d", tag, i);
+        if (write_note(s, x->t, x->note, x->id) == 201) {
+            (*n)++;
+            return 1;
+        }
+        usleep(200000);
+    }
+    return 0;
+}
+
+static void test_database_stopped_requests_fail_503_then_servers_reconnect(void **state)
+{
+    acked *a = calloc(64, sizeof(*a));
+    size_t n = 0;
+    char id[SRV_ID];
+
+    (void)state;
+    assert_non_null(a);
+    assert_true(write_until_ok(a, &n, "before the crash", 1));
+    th_pg_stop_immediate();
+    /* Down: every request fails, with 503 and a JSON error, within its timeout. */
+    assert_int_equal(write_note(&A, &T1, "while down a", id), 503);
+    assert_int_equal(write_note(&B, &T2, "while down b", id), 503);
+    assert_int_equal(status_of(&B, "GET", "/v1/tenants", B.operator_key, NULL, NULL), 503);
+    th_pg_start_again();
+    /* Back: both servers reconnect by themselves. */
+    assert_true(write_until_ok(a, &n, "after the crash", 40));
+    assert_true(write_until_ok(a, &n, "after the crash, again", 40));
+    assert_int_equal(write_note(&A, &T1, "after the crash, a", a[n].id), 201);
+    a[n].t = &T1;
+    snprintf(a[n].note, sizeof(a[n].note), "after the crash, a");
+    n++;
+    assert_int_equal(write_note(&B, &T2, "after the crash, b", a[n].id), 201);
+    a[n].t = &T2;
+    snprintf(a[n].note, sizeof(a[n].note), "after the crash, b");
+    n++;
+
+    /* A backend terminated under the servers: what fails fails with 503, and they go on. */
+    assert_int_equal(th_pg_sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                    " WHERE datname = current_database()"
+                                    " AND pid <> pg_backend_pid()"),
+                     0);
+    assert_true(write_until_ok(a, &n, "after terminate", 40));
+    assert_true(write_until_ok(a, &n, "after terminate, again", 40));
+
+    /* Nothing acknowledged is lost: each acked write is read back through both servers. */
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(read_record(&A, a[i].t, a[i].id, a[i].note), 200);
+        assert_int_equal(read_record(&B, a[i].t, a[i].id, a[i].note), 200);
+    }
+    assert_chain(&A, &T1);
+    assert_chain(&B, &T2);
+    free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_P_AUD_1_two_servers_write_one_chain_per_tenant),
+        cmocka_unit_test(test_P_ACC_3_revoked_on_one_server_refused_by_the_other_at_once),
+        cmocka_unit_test(test_P_DSR_4_erased_on_one_server_gone_on_the_other_at_once),
+        cmocka_unit_test(test_policy_bound_on_one_server_used_by_the_other_at_once),
+        cmocka_unit_test(test_database_stopped_requests_fail_503_then_servers_reconnect),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
