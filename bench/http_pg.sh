@@ -36,6 +36,9 @@
 #   CUSTOS_BENCH_SERVER_THREADS  worker threads of each server (default: the server's own)
 #   CUSTOS_BENCH_POOL         PostgreSQL connections of each server (default: the server's own)
 #   CUSTOS_BENCH_BIN          the custos binary to run (default ./custos: a build to compare)
+#   CUSTOS_BENCH_PG_STATEMENTS  N > 0: PostgreSQL with pg_stat_statements, and after one
+#                             server's writes its N statements of most time (a profile; the
+#                             extension costs a little of every statement: default 0, off)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -44,9 +47,10 @@ THREADS=${CUSTOS_BENCH_THREADS:-2}
 CONNECTIONS=${CUSTOS_BENCH_CONNECTIONS:-32}
 SERVER_THREADS=${CUSTOS_BENCH_SERVER_THREADS:-0}
 POOL=${CUSTOS_BENCH_POOL:-0}
+STATEMENTS=${CUSTOS_BENCH_PG_STATEMENTS:-0}
 PGBIN=/usr/lib/postgresql/15/bin
 
-for n in "$DURATION" "$THREADS" "$CONNECTIONS" "$SERVER_THREADS" "$POOL"; do
+for n in "$DURATION" "$THREADS" "$CONNECTIONS" "$SERVER_THREADS" "$POOL" "$STATEMENTS"; do
     case "$n" in '' | *[!0-9]*) echo "bench/http_pg.sh: settings must be whole numbers" >&2; exit 2 ;; esac
 done
 if [ "$DURATION" -lt 1 ] || [ "$DURATION" -gt 600 ]; then
@@ -102,11 +106,14 @@ pg_start() {
     $AS "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres -E UTF8 >"$PGDIR/initdb.log" 2>&1 ||
         { cat "$PGDIR/initdb.log" >&2; exit 1; }
     # Durable means durable: a commit returns once its WAL is flushed to disk.
-    $AS "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -o \
-        "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" \
-        start >/dev/null || { cat "$PGDIR/server.log" >&2; exit 1; }
+    opts="-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on"
+    [ "$STATEMENTS" -eq 0 ] || opts="$opts -c shared_preload_libraries=pg_stat_statements"
+    $AS "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -o "$opts" start >/dev/null ||
+        { cat "$PGDIR/server.log" >&2; exit 1; }
     PGPID=$(head -n 1 "$PGDIR/data/postmaster.pid")
-    $AS "$PGBIN/psql" -h "$PGDIR" -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" postgres
+    PSQL="$AS $PGBIN/psql -h $PGDIR -p $PGPORT -U postgres -X -q"
+    $PSQL -c "CREATE DATABASE bench" postgres
+    [ "$STATEMENTS" -eq 0 ] || $PSQL -c "CREATE EXTENSION pg_stat_statements" bench
     STORE="postgresql://postgres@127.0.0.1:$PGPORT/bench"
     [ "$POOL" -eq 0 ] || STORE="$STORE?custos_pool=$POOL"
 }
@@ -260,9 +267,11 @@ wrk_result() {
 
 # run NAME METHOD {BASE PATH BODY AUTH}...: wrk against each server given, all at once, each
 # with its share of the connections and threads; appends to $TMP/results
-# "NAME rps p50 p99 errors group txn_ms srv_ms pg_ms wrk_ms busy%": requests/s summed, the
-# worst server's p50 and p99, requests per group commit and the mean transaction time (over
-# all servers), CPU ms per request of the servers, PostgreSQL and wrk, the machine's busy share.
+# "NAME rps p50 p99 errors group txn_ms srv_ms pg_ms wrk_ms busy% store%": requests/s summed,
+# the worst server's p50 and p99, requests per group commit and the mean transaction time (over
+# all servers), CPU ms per request of the servers, PostgreSQL and wrk, the machine's busy share,
+# and the share of the run each server spent in store transactions (their mean: a server
+# commits one group at a time, so at 100% it can commit no sooner).
 run() {
     name=$1 method=$2
     shift 2
@@ -276,6 +285,7 @@ run() {
         c0="$c0 $(counters "$b")"
         i=$((i + 4))
     done
+    # shellcheck disable=SC2086
     s0=$(ticks $SERVERS)
     p0=$(pg_ticks)
     m0=$(busy)
@@ -289,6 +299,7 @@ run() {
     for w in $wpids; do wait "$w" || { cat "$TMP"/wrk-*.txt >&2; exit 1; }; done
     m1=$(busy)
     p1=$(pg_ticks)
+    # shellcheck disable=SC2086
     s1=$(ticks $SERVERS)
     c1=""
     for b in $bases; do c1="$c1 $(counters "$b")"; done
@@ -297,7 +308,7 @@ run() {
         i=$((i + 1))
         wrk_result $i
     done | awk -v name="$name" -v c0="$c0" -v c1="$c1" -v srv=$((s1 - s0)) -v pg=$((p1 - p0)) \
-        -v hz="$CLK_TCK" -v m="$m0 $m1" '
+        -v hz="$CLK_TCK" -v m="$m0 $m1" -v d="$DURATION" '
         { rps += $1; if ($2 > p50) p50 = $2; if ($3 > p99) p99 = $3; req += $4
           errs += $5 + $6; wrk += $7 }
         END {
@@ -305,9 +316,10 @@ run() {
             for (k = 1; k <= na; k += 3) {
                 g += b[k] - a[k]; r += b[k + 1] - a[k + 1]; s += b[k + 2] - a[k + 2] }
             per = (req > 0 ? 1000 / req : 0)
-            printf "%s %.1f %.3f %.3f %d %.1f %.2f %.3f %.3f %.3f %.0f\n", name, rps, p50, p99,
-                   errs, (g > 0 ? r / g : 0), (g > 0 ? s / g * 1000 : 0), srv / hz * per,
-                   pg / hz * per, wrk * per, (mm[3] - mm[1]) / (mm[4] - mm[2]) * 100 }' \
+            printf "%s %.1f %.3f %.3f %d %.1f %.2f %.3f %.3f %.3f %.0f %.0f\n", name, rps, p50,
+                   p99, errs, (g > 0 ? r / g : 0), (g > 0 ? s / g * 1000 : 0), srv / hz * per,
+                   pg / hz * per, wrk * per, (mm[3] - mm[1]) / (mm[4] - mm[2]) * 100,
+                   s / d / (na / 3) * 100 }' \
         >>"$TMP/results"
 }
 
@@ -336,7 +348,18 @@ A1=$BASE
 setup bench
 GET1="/v1/tenants/$T/records/$R" POST1="/v1/tenants/$T$RECS" BODY1=$BODY AGENT1=$AGENT
 run pg1_get GET "$A1" "$GET1" "" "$AGENT1"
+[ "$STATEMENTS" -eq 0 ] || $PSQL -o /dev/null -c "SELECT pg_stat_statements_reset()" bench
 run pg1_post POST "$A1" "$POST1" "$BODY1" "$AGENT1"
+if [ "$STATEMENTS" -ne 0 ]; then
+    # Per request: the run's requests are requests/s times the duration.
+    n=$(awk '$1 == "pg1_post" { printf "%.0f", $2 * '"$DURATION"' }' "$TMP/results")
+    echo "pg1 POST a record: PostgreSQL's $STATEMENTS statements of most time, over $n requests"
+    $PSQL -P pager=off -c "SELECT round(calls::numeric / $n, 2) AS per_req,
+        round(total_exec_time::numeric / $n, 3) AS ms_per_req,
+        round(mean_exec_time::numeric, 3) AS ms_mean, left(regexp_replace(query, '\s+', ' ', 'g'), 60) AS statement
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench')
+        ORDER BY total_exec_time DESC LIMIT $STATEMENTS" bench
+fi
 
 # (c) A second server on the same database: the same key file and audit key (copies), a data
 # directory of its own (its own TLS certificate). Split: each server writes for a tenant of its
@@ -369,15 +392,15 @@ awk -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v cpus="$(nproc)" '
                 $1 == "pg2s_get" ? "pg2 GET, shared" : "pg2 POST, shared"
         h = $1 == "healthz"
         ours = ($8 + $9 + $10) * $2 / (cpus * 1000) * 100
-        rows[NR] = sprintf("%-22s %7.0f %6.2f %7.2f %6.3f %6d %5s %6s %6.3f %6.3f %6.3f %4.0f%% %4.0f%%",
-                           $1 == "healthz" ? "GET /healthz (ceiling)" : label, $2, $3, $4,
-                           $2 / base_rps, $5, h ? "-" : sprintf("%.1f", $6),
-                           h ? "-" : sprintf("%.2f", $7), $8, $9, $10, ours, $11)
+        rows[NR] = sprintf("%-22s %7.0f %6.2f %7.2f %6.3f %6d %5s %6s %5s %6.3f %6.3f %6.3f %4.0f%% %4.0f%%",
+                           label, $2, $3, $4, $2 / base_rps, $5, h ? "-" : sprintf("%.1f", $6),
+                           h ? "-" : sprintf("%.2f", $7), h ? "-" : sprintf("%.0f%%", $12),
+                           $8, $9, $10, ours, $11)
     }
     END {
-        printf "%-22s %7s %6s %7s %6s %6s %5s %6s %6s %6s %6s %5s %5s\n", "", "req/s", "p50 ms",
-               "p99 ms", "x", "errors", "group", "txn ms", "srv ms", "pg ms", "wrk ms", "ours",
-               "busy"
+        printf "%-22s %7s %6s %7s %6s %6s %5s %6s %5s %6s %6s %6s %5s %5s\n", "", "req/s",
+               "p50 ms", "p99 ms", "x", "errors", "group", "txn ms", "store", "srv ms", "pg ms",
+               "wrk ms", "ours", "busy"
         for (i = 1; i <= NR; i++) print rows[i]
         print ""
         print "pg1: one server on PostgreSQL; pg2: two servers on that database, wrk driving both"
@@ -385,14 +408,16 @@ awk -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v cpus="$(nproc)" '
         print "for a tenant of its own; shared: both for one tenant (one audit chain)."
         print "x: ratio to GET /healthz; errors: non-2xx answers and socket errors; group:"
         print "requests per group commit; txn ms: mean time of one store transaction, fsync or"
-        print "PostgreSQL'"'"'s commit included (summed over servers: the mean of both);"
+        print "PostgreSQL'"'"'s commit included (with two servers: over both); store: the share"
+        print "of the run a server spent in store transactions (one at a time: at 100% its"
+        print "groups can commit no sooner; with two servers: their mean);"
         print "srv, pg, wrk ms: CPU time per request of the custos servers, of PostgreSQL (all"
         print "its processes) and of wrk; ours: the share of the machine'"'"'s " cpus " CPUs those"
         print "three used; busy: the share the whole machine was busy (other users included)"
         print ""
         c = cpu["pg2_post"]
         if (c > 0)
-            printf "CPU per durable write on PostgreSQL (two servers): %.3f ms: %d CPUs allow at most %.0f/s, %.2f x one server'"'"'s\n",
+            printf "CPU per durable write, two servers on PostgreSQL (srv + pg + wrk): %.3f ms;\n%d CPUs to themselves would allow at most %.0f/s, %.2f x one server'"'"'s rate here\n",
                    c, cpus, cpus * 1000 / c, cpus * 1000 / c / rps["pg1_post"]
         printf "shared tenant: two servers'"'"' durable writes / one server'"'"'s: %.3f\n",
                rps["pg2s_post"] / rps["pg1_post"]
