@@ -31,11 +31,6 @@ LDFLAGS_TEST := -fsanitize=address,undefined
 
 LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c src/repr/*.c \
                       src/http/*.c)
-# The PostgreSQL backend enters the library as one relocatable object (ld -r), in which the
-# strong definitions of its domain files win over pg_stubs.c's weak stand-ins whatever order
-# the linker pulls archive members in.
-PG_SRC   := $(wildcard src/store/pg_*.c)
-ARCH_SRC := $(filter-out $(PG_SRC),$(LIB_SRC))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c tests/scenarios/test_*.c)
 TEST_HELPERS := $(wildcard tests/helpers/*.c)
@@ -44,10 +39,9 @@ TEST_HELPERS := $(wildcard tests/helpers/*.c)
 POLICY_FILES := $(sort $(wildcard policies/*.yaml))
 GEN_SRC  := build/gen/policies_builtin.c
 
-REL_LIB_OBJ  := $(ARCH_SRC:%.c=build/rel/%.o) build/rel/pg_backend.o build/rel/$(GEN_SRC:.c=.o)
+REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o) build/rel/$(GEN_SRC:.c=.o)
 REL_CLI_OBJ  := $(CLI_SRC:%.c=build/rel/%.o)
-TEST_LIB_OBJ := $(ARCH_SRC:%.c=build/test/%.o) build/test/pg_backend.o \
-                build/test/$(GEN_SRC:.c=.o)
+TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o) build/test/$(GEN_SRC:.c=.o)
 TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
@@ -73,12 +67,6 @@ build/rel/%.o: %.c
 build/test/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) $(PKG_CFLAGS) -Itests/helpers -c -o $@ $<
-
-build/rel/pg_backend.o: $(PG_SRC:%.c=build/rel/%.o)
-	$(LD) -r -o $@ $^
-
-build/test/pg_backend.o: $(PG_SRC:%.c=build/test/%.o)
-	$(LD) -r -o $@ $^
 
 build/test/libcustos.a: $(TEST_LIB_OBJ)
 	@rm -f $@

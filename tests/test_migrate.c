@@ -166,7 +166,8 @@ static void test_migrate_moves_vault_with_chains_intact(void **state)
     verify(v, f->t, before, &cps_before);
     cu_vault_close(v);
 
-    assert_int_equal(cu_store_migrate_sqlite_to_pg(f->db, f->url, &rep, &err), CU_OK);
+    if (cu_store_migrate_sqlite_to_pg(f->db, f->url, &rep, &err) != CU_OK)
+        fail_msg("migrate: %s", err.msg);
     assert_int_equal(rep.ntables, CU_MIGRATE_TABLES);
     assert_int_equal(rows_of(&rep, "tenants"), 1);
     assert_true(rows_of(&rep, "records") >= 3);

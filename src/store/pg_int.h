@@ -233,7 +233,7 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
  * keys, collections, API keys, users, sessions, policies, leases, RESEAL, DATA_KEY_DESTROY,
  * TENANT_*) pg_vault*.c; the data's (subjects, records, index, consents, holds, erasure,
- * requests) pg_data*.c. pg_stubs.c has a weak stand-in of each (CU_ERR_UNSUPPORTED). */
+ * requests) pg_data*.c. */
 #define PG_W_DECL(KIND, name) cu_rc pg_w_##name(pg_conn *c, const cu_store_op *op, cu_err *err);
 PG_OP_KINDS(PG_W_DECL)
 #undef PG_W_DECL

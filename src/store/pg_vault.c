@@ -335,15 +335,6 @@ cu_rc pg_w_tenant_shred(pg_conn *c, const cu_store_op *op, cu_err *err)
     return rc == CU_OK ? pg_tenant_audit_delete(c, tenant, err) : rc;
 }
 
-/* A weak stand-in, as pg_stubs.c's, until the data domain's definition (pg_data_*.c) is
- * merged; delete it with the stubs. */
-__attribute__((weak)) cu_rc pg_tenant_data_close(pg_conn *c, cu_id tenant, cu_err *err)
-{
-    (void)c;
-    (void)tenant;
-    return cu_err_set(err, CU_ERR_UNSUPPORTED, "not yet supported by the PostgreSQL backend");
-}
-
 /* --- policies, the policy grant, the audit key ------------------------------------------------ */
 
 static pg_query Q_POLICY_PUT = PG_QUERY(
