@@ -32,6 +32,7 @@
 #include "audit_int.h"   /* cu_audit_span_len: verify in spans where the tests tamper */
 #include "core_int.h"    /* cu_audit_hash: the attacker recomputing a rewritten chain */
 #include "th.h"
+#include "th_pg.h"
 #include "util.h" /* cu_clock_set */
 
 #define ACTOR "key:4242"
@@ -125,10 +126,18 @@ static void flip_byte(const char *data, const char *table, const char *col, cu_i
                       uint64_t seq, int at)
 {
     char sql[256];
-    sqlite3 *db = db_open(data);
+    sqlite3 *db;
     sqlite3_stmt *st = NULL;
     unsigned char buf[256];
     int n, is_text;
+
+    if (th_store(data) != NULL) {
+        snprintf(sql, sizeof(sql), "tenant_id = %lld AND seq = %llu", sqlid(tenant),
+                 (unsigned long long)seq);
+        th_pg_flip_byte(th_store(data), table, col, sql, at);
+        return;
+    }
+    db = db_open(data);
 
     snprintf(sql, sizeof(sql), "SELECT %s, typeof(%s) FROM %s WHERE tenant_id = ? AND seq = ?", col,
              col, table);
@@ -365,6 +374,7 @@ static int copy_setup(void **state)
     th_tmpdir(f->dir);
     snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
     copy_dir(G.data, f->data);
+    th_vault_copy(G.data, f->data);
     f->tenant = G.tenant;
     *state = f;
     return 0;
