@@ -19,7 +19,19 @@ STORES=${STORES:-sqlite postgresql}
 ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads test_store_pg
 test_pg_vault test_backup test_backup_http"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+pgdir=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$pgdir"' EXIT
+# The PostgreSQL pass: one initdb, which each binary's own server copies (tests/helpers/th_pg.c).
+case " $STORES " in *" postgresql "*)
+    as=""
+    [ "$(id -u)" -eq 0 ] && { chown postgres "$pgdir"; as="runuser -u postgres --"; }
+    if $as /usr/lib/postgresql/15/bin/initdb -D "$pgdir/data" -A trust -U postgres -E UTF8 \
+        --no-sync >"$out" 2>&1; then
+        export CUSTOS_TEST_PG_INITDB="$pgdir/data"
+    else
+        cat "$out" # each binary's own initdb then says why
+    fi ;;
+esac
 for store in $STORES; do
 for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
     case "$t" in *.o|*.d) continue ;; esac

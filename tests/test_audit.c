@@ -1016,6 +1016,7 @@ static void test_P_AUD_3_full_disk_fails_closed(void **state)
     snprintf(f->data, sizeof(f->data), "%s/data", f->mnt);
     snprintf(ballast, sizeof(ballast), "%s/ballast", f->mnt);
     o.data_dir = f->data;
+    o.store = th_store_new(f->data);
     assert_int_equal(cu_vault_init(&o, &err), CU_OK);
     f->v = th_reopen(f->data);
     assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Full"}, &t, &err),

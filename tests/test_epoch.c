@@ -36,7 +36,7 @@ typedef struct fx {
 
 static cu_vault *open_with(const char *data, const char *keyfile, cu_rc want, cu_err *err)
 {
-    cu_vault_opts o = {.data_dir = data, .key_file = keyfile};
+    cu_vault_opts o = {.data_dir = data, .key_file = keyfile, .store = th_store(data)};
     cu_vault *v = NULL;
 
     assert_int_equal(cu_vault_open(&o, &v, err), want);
@@ -59,6 +59,7 @@ static int fx_setup(void **state)
         fail_msg("path too long");
     assert_int_equal(mkdir(f->keys, 0700), 0);
     o.data_dir = f->data;
+    o.store = th_store_new(f->data);
     o.key_file = f->keyfile;
     assert_int_equal(cu_vault_init(&o, &err), CU_OK);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
@@ -128,7 +129,7 @@ static void copy_key(fx *f, const char *name, char out[360])
 static cu_rc read_email(const char *data, const char *keyfile, cu_id tenant, cu_id subject,
                         const char *want, cu_err *err)
 {
-    cu_vault_opts o = {.data_dir = data, .key_file = keyfile};
+    cu_vault_opts o = {.data_dir = data, .key_file = keyfile, .store = th_store(data)};
     cu_vault *v = NULL;
     cu_subject s;
     cu_rc rc;
@@ -279,7 +280,7 @@ typedef struct crash_arg {
 static void child_retire(void *p)
 {
     crash_arg *a = p;
-    cu_vault_opts o = {.data_dir = a->data, .key_file = a->keyfile};
+    cu_vault_opts o = {.data_dir = a->data, .key_file = a->keyfile, .store = th_store(a->data)};
     cu_key_retire_report rr;
     cu_vault *v = NULL;
     cu_err err = {0};

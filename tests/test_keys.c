@@ -225,7 +225,7 @@ typedef struct crash_arg {
 static void child_reencrypt(void *p)
 {
     crash_arg *a = p;
-    cu_vault_opts o = {.data_dir = a->data};
+    cu_vault_opts o = {.data_dir = a->data, .store = th_store(a->data)};
     cu_reencrypt_report rep;
     cu_vault *v = NULL;
     cu_err err = {0};

@@ -133,7 +133,7 @@ static void test_P_AUD_1_two_vaults_interleaved_make_one_chain(void **state)
  * time, and every write of the three still lands in one chain. */
 static void child_writes(const char *data, cu_id tenant, int n)
 {
-    cu_vault_opts o = {.data_dir = data};
+    cu_vault_opts o = {.data_dir = data, .store = th_store(data)};
     cu_vault *v = NULL;
     cu_err err = {0};
     int failed = 0;

@@ -2,6 +2,7 @@
  * th.c: test helpers (see th.h).
  */
 #define _GNU_SOURCE /* memmem, nftw */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -71,6 +72,14 @@ void th_vault_copy(const char *from, const char *to)
     th_pg_copy_location(url, stores[i].url, sizeof(stores[i].url));
 }
 
+void th_pg_not_ported(const char *reason)
+{
+    if (th_pg_mode()) {
+        print_message("not ported to PostgreSQL yet: %s\n", reason);
+        skip();
+    }
+}
+
 void th_store_location(const char *dir, char *loc, size_t cap)
 {
     if (th_pg_mode())
@@ -132,6 +141,35 @@ cu_vault *th_vault(const char *dir, char data[256])
     return th_reopen(data);
 }
 
+/* sql with SQLite's blob literals (x'00ff') in PostgreSQL's spelling ('\\x00ff'::bytea); the
+ * caller frees it. */
+static char *pg_dialect(const char *sql)
+{
+    size_t n = strlen(sql), k = 0;
+    char *out = malloc(4 * n + 16);
+
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        int lit = (sql[i] == 'x' || sql[i] == 'X') && sql[i + 1] == '\'' &&
+                  (i == 0 || !(isalnum((unsigned char)sql[i - 1]) || sql[i - 1] == '_'));
+        if (!lit) {
+            out[k++] = sql[i];
+            continue;
+        }
+        size_t j = i + 2;
+        while (isxdigit((unsigned char)sql[j]))
+            j++;
+        if (sql[j] != '\'') {
+            out[k++] = sql[i];
+            continue;
+        }
+        k += (size_t)sprintf(out + k, "'\\x%.*s'::bytea", (int)(j - i - 2), sql + i + 2);
+        i = j;
+    }
+    out[k] = '\0';
+    return out;
+}
+
 int th_sql(const char *data, const char *sql)
 {
     char path[512];
@@ -140,9 +178,11 @@ int th_sql(const char *data, const char *sql)
     int rc;
 
     if (th_store(data) != NULL) {
-        rc = th_pg_sql(th_store(data), sql) == 0 ? SQLITE_OK : SQLITE_ERROR;
+        char *pg_sql = pg_dialect(sql);
+        rc = th_pg_sql(th_store(data), pg_sql) == 0 ? SQLITE_OK : SQLITE_ERROR;
         if (rc != SQLITE_OK)
-            print_message("sql failed on PostgreSQL: %s\n", sql);
+            print_message("sql failed on PostgreSQL: %.300s\n", pg_sql);
+        free(pg_sql);
         return rc;
     }
     snprintf(path, sizeof(path), "%s/custos.db", data);
@@ -158,9 +198,9 @@ int th_sql(const char *data, const char *sql)
     return rc;
 }
 
-int th_sql2(const char *data, const char *sqlite_sql, const char *pg_sql)
+const char *th_pick(const char *data, const char *sqlite_sql, const char *pg_sql)
 {
-    return th_sql(data, th_store(data) != NULL ? pg_sql : sqlite_sql);
+    return th_store(data) != NULL ? pg_sql : sqlite_sql;
 }
 
 long long th_sql_int(const char *data, const char *sql)
