@@ -211,7 +211,7 @@ static void take_lease(const fx *f, cu_id holder, int64_t now)
     cu_err err = {0};
 
     snprintf(path, sizeof(path), "%s/custos.db", f->data);
-    assert_int_equal(cu_store_open(path, &s, &err), CU_OK);
+    assert_int_equal(cu_store_open(th_store(f->data) ? th_store(f->data) : path, &s, &err), CU_OK);
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_LEASE_TAKE;
     op.u.lease.name = CU_LEASE_SWEEP;

@@ -141,9 +141,45 @@ cu_vault *th_vault(const char *dir, char data[256])
     return th_reopen(data);
 }
 
-/* sql with SQLite's blob literals (x'00ff') in PostgreSQL's spelling ('\\x00ff'::bytea); the
- * caller frees it. */
+static char *pg_literals(const char *sql);
+
+/* s with every from replaced by to; the caller frees it. */
+static char *replace_all(char *s, const char *from, const char *to)
+{
+    size_t nf = strlen(from), nt = strlen(to), count = 0, k = 0;
+    char *out, *p;
+
+    for (p = strstr(s, from); p != NULL; p = strstr(p + nf, from))
+        count++;
+    out = malloc(strlen(s) + count * nt + 1);
+    assert_non_null(out);
+    for (char *q = s; *q != '\0';) {
+        if (strncmp(q, from, nf) == 0) {
+            memcpy(out + k, to, nt);
+            k += nt;
+            q += nf;
+        } else {
+            out[k++] = *q++;
+        }
+    }
+    out[k] = '\0';
+    free(s);
+    return out;
+}
+
+/* sql in PostgreSQL's spelling, the caller frees it: SQLite's blob literals (x'00ff') as
+ * '\\x00ff'::bytea, and a record's rows found by SQLite's internal key (rid = (SELECT rid FROM
+ * records ...), rid IN (SELECT rid ...)) by the record's own, (tenant_id, record_id). */
 static char *pg_dialect(const char *sql)
+{
+    return replace_all(replace_all(pg_literals(sql), "rid = (SELECT rid FROM",
+                                   "(tenant_id, record_id) = (SELECT tenant_id, record_id FROM"),
+                       "rid IN (SELECT rid FROM",
+                       "(tenant_id, record_id) IN (SELECT tenant_id, record_id FROM");
+}
+
+/* sql with SQLite's blob literals (x'00ff') in PostgreSQL's spelling ('\\x00ff'::bytea). */
+static char *pg_literals(const char *sql)
 {
     size_t n = strlen(sql), k = 0;
     char *out = malloc(4 * n + 16);
@@ -212,7 +248,10 @@ long long th_sql_int(const char *data, const char *sql)
     char text[64];
 
     if (th_store(data) != NULL) {
-        if (th_pg_sql_text(th_store(data), sql, text, sizeof(text)) != 0)
+        char *pg_sql = pg_dialect(sql);
+        int rc = th_pg_sql_text(th_store(data), pg_sql, text, sizeof(text));
+        free(pg_sql);
+        if (rc != 0)
             return -1;
         return strcmp(text, "t") == 0 ? 1 : strcmp(text, "f") == 0 ? 0 : strtoll(text, NULL, 10);
     }
@@ -235,8 +274,12 @@ int th_sql_text(const char *data, const char *sql, char *buf, size_t cap)
     sqlite3_stmt *st = NULL;
     int rc = -1;
 
-    if (th_store(data) != NULL)
-        return th_pg_sql_text(th_store(data), sql, buf, cap);
+    if (th_store(data) != NULL) {
+        char *pg_sql = pg_dialect(sql);
+        rc = th_pg_sql_text(th_store(data), pg_sql, buf, cap);
+        free(pg_sql);
+        return rc;
+    }
     snprintf(path, sizeof(path), "%s/custos.db", data);
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&

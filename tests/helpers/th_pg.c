@@ -32,6 +32,7 @@ static struct {
     char dir[256];
     unsigned next_db, dropped; /* databases made; those below dropped are gone */
     int template_ready;        /* custos_template holds the current schema */
+    unsigned char kept[4096];  /* databases copied from (th_pg_copy_location): never dropped */
 } pg;
 
 int th_pg_mode(void)
@@ -225,6 +226,10 @@ static void make_db(char *loc, size_t cap, const char *tmpl)
         start(); /* a forked child uses its parent's server */
     snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
     for (unsigned i = pg.dropped; i < pg.next_db; i++) {
+        if (i < sizeof(pg.kept) && pg.kept[i]) {
+            pg.dropped += i == pg.dropped;
+            continue;
+        }
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS t%u_%u", (unsigned)pg.owner, i);
         if (th_pg_sql(admin, sql) == 0 && i == pg.dropped)
             pg.dropped++;
@@ -284,9 +289,13 @@ void th_pg_vault_location(char *loc, size_t cap)
 void th_pg_copy_location(const char *from, char *loc, size_t cap)
 {
     const char *name = strrchr(from, '/');
+    unsigned owner, i;
 
     if (name == NULL)
         fail_msg("not a database URL: %s", from);
+    if (sscanf(name + 1, "t%u_%u", &owner, &i) == 2 && owner == (unsigned)pg.owner &&
+        i < sizeof(pg.kept))
+        pg.kept[i] = 1; /* the source of copies stays for the next */
     make_db(loc, cap, name + 1);
 }
 
