@@ -459,6 +459,7 @@ static void test_P_AUD_2_flipped_encoding_byte_is_detected(void **state)
 /* Every entry carries its encoding, and it is exactly the bytes its hash is over. */
 static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     sqlite3 *db = db_open(f->data);
     sqlite3_stmt *st = NULL;
@@ -545,6 +546,7 @@ static void downgrade_to_schema_9(const char *data)
  * the chain, whose hashes did not change, verifies as before. */
 static void test_P_AUD_2_old_vault_migrates_and_still_verifies(void **state)
 {
+    th_sqlite_only("SQLite's migrations from an older file");
     fx *f = *state;
     cu_audit_report rep;
 
@@ -561,6 +563,7 @@ static void test_P_AUD_2_old_vault_migrates_and_still_verifies(void **state)
 /* An entry altered before the upgrade gets the encoding of what it holds: still found. */
 static void test_P_AUD_2_altered_before_the_upgrade_stays_detected(void **state)
 {
+    th_sqlite_only("SQLite's migrations from an older file");
     fx *f = *state;
     cu_audit_report rep;
 
@@ -610,6 +613,7 @@ static void test_P_AUD_2_swapped_entries_are_detected_at_the_first(void **state)
  * no longer follows it. */
 static void test_P_AUD_2_inserted_entry_is_detected(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     cu_audit_report rep;
     const long long t = sqlid(f->tenant);
@@ -629,6 +633,7 @@ static void test_P_AUD_2_inserted_entry_is_detected(void **state)
  * consistent again, but the signed checkpoint at 2000 no longer matches. */
 static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     cu_audit_report rep;
 
@@ -646,6 +651,7 @@ static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **s
 /* The same with a deleted entry: removed, renumbered, rehashed. */
 static void test_P_AUD_2_deleted_and_rehashed_is_caught_by_signed_checkpoint(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     cu_audit_report rep;
     const long long t = sqlid(f->tenant);
@@ -1001,6 +1007,7 @@ static void doc_of(int i, char *buf, size_t cap)
 
 static void test_P_AUD_3_full_disk_fails_closed(void **state)
 {
+    th_sqlite_only("the database file on a full tmpfs; PostgreSQL's files are its server's");
     fx *f = *state;
     char ballast[400], doc[FULL_DOC + 64];
     cu_vault_opts o = {0};

@@ -188,6 +188,7 @@ static int has_entry(fx *f, const char *action, const char *object)
  * version is kept for the backups that may need it), closed after it. */
 static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_window(void **state)
 {
+    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360], now[360];
     cu_key_retire_report rr;
@@ -227,6 +228,7 @@ static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_win
  * file copied with the data, which is why the key file lives apart (--key-file). */
 static void test_P_RET_3_raw_copy_with_its_own_key_file_still_reads(void **state)
 {
+    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360];
     cu_key_retire_report rr;
@@ -366,6 +368,7 @@ static void test_P_RET_3_deletions_make_a_key_epoch_due(void **state)
  * upgraded, an epoch is due; a new vault starts without one (above). */
 static void test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due(void **state)
 {
+    th_sqlite_only("SQLite's migration 18 from an older file");
     fx *f = *state;
     cu_err err = {0};
 
@@ -449,6 +452,7 @@ static int exists_in(const char *dir, const char *name)
  * erasure journal beside it, no key copied into the restored directory), then goes. */
 static void test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept(void **state)
 {
+    th_sqlite_only("custos backup is SQLite's alone (docs/store.md, Backups)");
     fx *f = *state;
     char bdir[320], manifest[400], target[320];
     cu_restore_opts ro = {0};
