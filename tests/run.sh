@@ -1,8 +1,11 @@
 #!/bin/sh
-# Runs every test: each cmocka binary in BUILD/tests and BUILD/tests/scenarios, some scenario
-# chapters alone (tests/scenarios/alone.sh), then each tests/cli/*.sh with the sanitized custos
-# binary, then each libFuzzer target in $FUZZ (build/fuzz) for a few seconds. Prints one closing
-# line "N passed, N failed" over all of them and exits non-zero if anything failed.
+# Runs every test: each cmocka binary in BUILD/tests and BUILD/tests/scenarios, then each of
+# those that touch storage a second time with CUSTOS_TEST_STORE=postgresql (their vaults on a
+# PostgreSQL 15 server the binary starts itself; the few that run once are in ONCE below, why in
+# docs/testing.md), some scenario chapters alone (tests/scenarios/alone.sh), then each
+# tests/cli/*.sh with the sanitized custos binary, then each libFuzzer target in $FUZZ
+# (build/fuzz) for a few seconds. Prints one closing line "N passed, N failed" over all of them
+# and exits non-zero if anything failed. STORES="sqlite" (or "postgresql") runs one pass only.
 set -u
 BUILD=${1:-build/test}
 pass=0
@@ -10,12 +13,38 @@ fail=0
 failed_names=""
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+STORES=${STORES:-sqlite postgresql}
+# Binaries that run once (docs/testing.md says why): no storage; the store's own suites, which
+# run each backend themselves; PostgreSQL's own; backups, which only SQLite has.
+ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads test_store_pg
+test_pg_vault test_backup test_backup_http"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+pgdir=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$pgdir"' EXIT
+# The PostgreSQL pass: one initdb, which each binary's own server copies (tests/helpers/th_pg.c).
+case " $STORES " in *" postgresql "*)
+    as=""
+    [ "$(id -u)" -eq 0 ] && { chown postgres "$pgdir"; as="runuser -u postgres --"; }
+    if $as /usr/lib/postgresql/15/bin/initdb -D "$pgdir/data" -A trust -U postgres -E UTF8 \
+        --no-sync >"$out" 2>&1; then
+        export CUSTOS_TEST_PG_INITDB="$pgdir/data"
+    else
+        cat "$out" # each binary's own initdb then says why
+    fi ;;
+esac
+for store in $STORES; do
 for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
     case "$t" in *.o|*.d) continue ;; esac
     [ -x "$t" ] || continue
-    "$t" >"$out" 2>&1
+    name=$(basename "$t")
+    if [ "$store" = postgresql ]; then
+        case " $(echo $ONCE) " in *" $name "*) continue ;; esac
+        name="$name(postgresql)"
+        echo "[==========] $name"
+        CUSTOS_TEST_STORE=postgresql "$t" >"$out" 2>&1
+    else
+        "$t" >"$out" 2>&1
+    fi
     rc=$?
     cat "$out"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$out" | awk '{s+=$1} END {print s+0}')
@@ -25,7 +54,8 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
     fi
     pass=$((pass + p))
     fail=$((fail + f))
-    [ "$rc" -eq 0 ] || failed_names="$failed_names $(basename "$t")"
+    [ "$rc" -eq 0 ] || failed_names="$failed_names $name"
+done
 done
 # Scenario chapters run alone, each replaying those before it (tests/scenarios/alone.sh).
 if sh tests/scenarios/alone.sh "$BUILD" >"$out" 2>&1; then

@@ -32,6 +32,7 @@
 #include "audit_int.h"   /* cu_audit_span_len: verify in spans where the tests tamper */
 #include "core_int.h"    /* cu_audit_hash: the attacker recomputing a rewritten chain */
 #include "th.h"
+#include "th_pg.h"
 #include "util.h" /* cu_clock_set */
 
 #define ACTOR "key:4242"
@@ -125,10 +126,18 @@ static void flip_byte(const char *data, const char *table, const char *col, cu_i
                       uint64_t seq, int at)
 {
     char sql[256];
-    sqlite3 *db = db_open(data);
+    sqlite3 *db;
     sqlite3_stmt *st = NULL;
     unsigned char buf[256];
     int n, is_text;
+
+    if (th_store(data) != NULL) {
+        snprintf(sql, sizeof(sql), "tenant_id = %lld AND seq = %llu", sqlid(tenant),
+                 (unsigned long long)seq);
+        th_pg_flip_byte(th_store(data), table, col, sql, at);
+        return;
+    }
+    db = db_open(data);
 
     snprintf(sql, sizeof(sql), "SELECT %s, typeof(%s) FROM %s WHERE tenant_id = ? AND seq = ?", col,
              col, table);
@@ -365,6 +374,7 @@ static int copy_setup(void **state)
     th_tmpdir(f->dir);
     snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
     copy_dir(G.data, f->data);
+    th_vault_copy(G.data, f->data);
     f->tenant = G.tenant;
     *state = f;
     return 0;
@@ -449,6 +459,7 @@ static void test_P_AUD_2_flipped_encoding_byte_is_detected(void **state)
 /* Every entry carries its encoding, and it is exactly the bytes its hash is over. */
 static void test_P_AUD_2_stored_encoding_is_what_is_hashed(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     sqlite3 *db = db_open(f->data);
     sqlite3_stmt *st = NULL;
@@ -535,6 +546,7 @@ static void downgrade_to_schema_9(const char *data)
  * the chain, whose hashes did not change, verifies as before. */
 static void test_P_AUD_2_old_vault_migrates_and_still_verifies(void **state)
 {
+    th_sqlite_only("SQLite's migrations from an older file");
     fx *f = *state;
     cu_audit_report rep;
 
@@ -551,6 +563,7 @@ static void test_P_AUD_2_old_vault_migrates_and_still_verifies(void **state)
 /* An entry altered before the upgrade gets the encoding of what it holds: still found. */
 static void test_P_AUD_2_altered_before_the_upgrade_stays_detected(void **state)
 {
+    th_sqlite_only("SQLite's migrations from an older file");
     fx *f = *state;
     cu_audit_report rep;
 
@@ -600,6 +613,7 @@ static void test_P_AUD_2_swapped_entries_are_detected_at_the_first(void **state)
  * no longer follows it. */
 static void test_P_AUD_2_inserted_entry_is_detected(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     cu_audit_report rep;
     const long long t = sqlid(f->tenant);
@@ -619,6 +633,7 @@ static void test_P_AUD_2_inserted_entry_is_detected(void **state)
  * consistent again, but the signed checkpoint at 2000 no longer matches. */
 static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     cu_audit_report rep;
 
@@ -636,6 +651,7 @@ static void test_P_AUD_2_rewritten_chain_is_caught_by_signed_checkpoint(void **s
 /* The same with a deleted entry: removed, renumbered, rehashed. */
 static void test_P_AUD_2_deleted_and_rehashed_is_caught_by_signed_checkpoint(void **state)
 {
+    th_pg_not_ported("the attacker reads and rewrites rows with the sqlite3 API (db_open)");
     fx *f = *state;
     cu_audit_report rep;
     const long long t = sqlid(f->tenant);
@@ -991,6 +1007,7 @@ static void doc_of(int i, char *buf, size_t cap)
 
 static void test_P_AUD_3_full_disk_fails_closed(void **state)
 {
+    th_sqlite_only("the database file on a full tmpfs; PostgreSQL's files are its server's");
     fx *f = *state;
     char ballast[400], doc[FULL_DOC + 64];
     cu_vault_opts o = {0};
@@ -1006,6 +1023,7 @@ static void test_P_AUD_3_full_disk_fails_closed(void **state)
     snprintf(f->data, sizeof(f->data), "%s/data", f->mnt);
     snprintf(ballast, sizeof(ballast), "%s/ballast", f->mnt);
     o.data_dir = f->data;
+    o.store = th_store_new(f->data);
     assert_int_equal(cu_vault_init(&o, &err), CU_OK);
     f->v = th_reopen(f->data);
     assert_int_equal(cu_tenant_create(f->v, &CTX, &(cu_tenant_opts){.name = "Full"}, &t, &err),

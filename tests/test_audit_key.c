@@ -25,7 +25,7 @@ static void key_file(const char *data, char path[320])
 
 static cu_rc open_rc(const char *data, const char *passphrase, cu_err *err)
 {
-    cu_vault_opts o = {.data_dir = data, .passphrase = passphrase};
+    cu_vault_opts o = {.data_dir = data, .passphrase = passphrase, .store = th_store(data)};
     cu_vault *v = NULL;
     cu_rc rc = cu_vault_open(&o, &v, err);
 
@@ -59,6 +59,7 @@ static void test_P_AUD_2_audit_key_file_is_wrapped_under_the_master_key(void **s
         th_tmpdir(dir);
         snprintf(data, sizeof(data), "%s/data", dir);
         o.data_dir = data;
+        o.store = th_store_new(data);
         assert_int_equal(cu_vault_init(&o, &err), CU_OK);
         assert_int_equal(cu_vault_open(&o, &v, &err), CU_OK);
         key_file(data, path);

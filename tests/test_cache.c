@@ -351,7 +351,7 @@ static void test_cache_settings_are_checked(void **state)
     cu_vault_close(f->v);
     f->v = NULL;
     setenv("CUSTOS_CACHE_TTL_MS", "600000", 1); /* over the 10 s bound */
-    assert_int_equal(cu_vault_open(&(cu_vault_opts){.data_dir = f->data}, &v, &err),
+    assert_int_equal(cu_vault_open(&(cu_vault_opts){.data_dir = f->data, .store = th_store(f->data)}, &v, &err),
                      CU_ERR_INVALID);
     assert_non_null(strstr(err.msg, "CUSTOS_CACHE_TTL_MS"));
     unsetenv("CUSTOS_CACHE_TTL_MS");

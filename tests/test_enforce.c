@@ -349,6 +349,7 @@ static void sweep_child(void *arg)
  * every expired record goes, each exactly once on the audit log. */
 static void test_P_RET_1_sweep_is_resumable_after_a_crash(void **state)
 {
+    th_sqlite_only("a crashed sweep's lease is freed by the next open under SQLite's flock; on PostgreSQL, which other servers share, it lapses");
     fx *f = *state;
     cu_id s = subject(f, "ada", NULL);
     cu_sweep_report rep;

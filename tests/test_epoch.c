@@ -36,7 +36,7 @@ typedef struct fx {
 
 static cu_vault *open_with(const char *data, const char *keyfile, cu_rc want, cu_err *err)
 {
-    cu_vault_opts o = {.data_dir = data, .key_file = keyfile};
+    cu_vault_opts o = {.data_dir = data, .key_file = keyfile, .store = th_store(data)};
     cu_vault *v = NULL;
 
     assert_int_equal(cu_vault_open(&o, &v, err), want);
@@ -59,6 +59,7 @@ static int fx_setup(void **state)
         fail_msg("path too long");
     assert_int_equal(mkdir(f->keys, 0700), 0);
     o.data_dir = f->data;
+    o.store = th_store_new(f->data);
     o.key_file = f->keyfile;
     assert_int_equal(cu_vault_init(&o, &err), CU_OK);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
@@ -128,7 +129,7 @@ static void copy_key(fx *f, const char *name, char out[360])
 static cu_rc read_email(const char *data, const char *keyfile, cu_id tenant, cu_id subject,
                         const char *want, cu_err *err)
 {
-    cu_vault_opts o = {.data_dir = data, .key_file = keyfile};
+    cu_vault_opts o = {.data_dir = data, .key_file = keyfile, .store = th_store(data)};
     cu_vault *v = NULL;
     cu_subject s;
     cu_rc rc;
@@ -187,6 +188,7 @@ static int has_entry(fx *f, const char *action, const char *object)
  * version is kept for the backups that may need it), closed after it. */
 static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_window(void **state)
 {
+    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360], now[360];
     cu_key_retire_report rr;
@@ -226,6 +228,7 @@ static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_win
  * file copied with the data, which is why the key file lives apart (--key-file). */
 static void test_P_RET_3_raw_copy_with_its_own_key_file_still_reads(void **state)
 {
+    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360];
     cu_key_retire_report rr;
@@ -279,7 +282,7 @@ typedef struct crash_arg {
 static void child_retire(void *p)
 {
     crash_arg *a = p;
-    cu_vault_opts o = {.data_dir = a->data, .key_file = a->keyfile};
+    cu_vault_opts o = {.data_dir = a->data, .key_file = a->keyfile, .store = th_store(a->data)};
     cu_key_retire_report rr;
     cu_vault *v = NULL;
     cu_err err = {0};
@@ -365,6 +368,7 @@ static void test_P_RET_3_deletions_make_a_key_epoch_due(void **state)
  * upgraded, an epoch is due; a new vault starts without one (above). */
 static void test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due(void **state)
 {
+    th_sqlite_only("SQLite's migration 18 from an older file");
     fx *f = *state;
     cu_err err = {0};
 
@@ -448,6 +452,7 @@ static int exists_in(const char *dir, const char *name)
  * erasure journal beside it, no key copied into the restored directory), then goes. */
 static void test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept(void **state)
 {
+    th_sqlite_only("custos backup is SQLite's alone (docs/store.md, Backups)");
     fx *f = *state;
     char bdir[320], manifest[400], target[320];
     cu_restore_opts ro = {0};

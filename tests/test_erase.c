@@ -87,13 +87,21 @@ static long long rows_of(fx *f, cu_id s)
     char sql[1024];
 
     snprintf(sql, sizeof(sql),
-             "SELECT (SELECT count(*) FROM records WHERE subject_id = %1$llu)"
-             " + (SELECT count(*) FROM record_fields WHERE rid IN"
-             "    (SELECT rid FROM records WHERE subject_id = %1$llu))"
-             " + (SELECT count(*) FROM blind_index WHERE owner_id = %1$llu OR owner_id IN"
-             "    (SELECT record_id FROM records WHERE subject_id = %1$llu))"
-             " + (SELECT count(*) FROM subjects WHERE subject_id = %1$llu)"
-             " + (SELECT count(*) FROM erasures WHERE subject_id = %1$llu)",
+             th_pick(f->data,
+                     "SELECT (SELECT count(*) FROM records WHERE subject_id = %1$llu)"
+                     " + (SELECT count(*) FROM record_fields WHERE rid IN"
+                     "    (SELECT rid FROM records WHERE subject_id = %1$llu))"
+                     " + (SELECT count(*) FROM blind_index WHERE owner_id = %1$llu OR owner_id IN"
+                     "    (SELECT record_id FROM records WHERE subject_id = %1$llu))"
+                     " + (SELECT count(*) FROM subjects WHERE subject_id = %1$llu)"
+                     " + (SELECT count(*) FROM erasures WHERE subject_id = %1$llu)",
+                     "SELECT (SELECT count(*) FROM records WHERE subject_id = %1$llu)"
+                     " + (SELECT count(*) FROM record_fields WHERE (tenant_id, record_id) IN"
+                     "    (SELECT tenant_id, record_id FROM records WHERE subject_id = %1$llu))"
+                     " + (SELECT count(*) FROM blind_index WHERE owner_id = %1$llu OR owner_id IN"
+                     "    (SELECT record_id FROM records WHERE subject_id = %1$llu))"
+                     " + (SELECT count(*) FROM subjects WHERE subject_id = %1$llu)"
+                     " + (SELECT count(*) FROM erasures WHERE subject_id = %1$llu)"),
              (unsigned long long)s);
     return th_sql_int(f->data, sql);
 }
@@ -225,20 +233,33 @@ static void clone_records(fx *f, cu_id r, int n)
     char sql[2048];
 
     snprintf(sql, sizeof(sql),
-             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
-             " created_at, updated_at, doc, anonymized, version) SELECT tenant_id,"
-             " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
-             " doc, anonymized, version FROM records, k WHERE record_id = %2$llu;"
-             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO record_fields(rid, field, ct) SELECT c.rid, f.field, f.ct"
-             " FROM records o JOIN record_fields f ON f.rid = o.rid, k JOIN records c"
-             " ON c.tenant_id = o.tenant_id AND c.record_id = o.record_id + i"
-             " WHERE o.record_id = %2$llu;"
-             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO blind_index SELECT b.tenant_id, b.scope, b.digest, b.owner_id + i,"
-             " b.uniq, c.rid FROM blind_index b, k JOIN records c ON c.tenant_id = b.tenant_id"
-             " AND c.record_id = b.owner_id + i WHERE b.owner_id = %2$llu;",
+             th_pick(f->data,
+                     "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+                     " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+                     " created_at, updated_at, doc, anonymized, version) SELECT tenant_id,"
+                     " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
+                     " doc, anonymized, version FROM records, k WHERE record_id = %2$llu;"
+                     "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+                     " INSERT INTO record_fields(rid, field, ct) SELECT c.rid, f.field, f.ct"
+                     " FROM records o JOIN record_fields f ON f.rid = o.rid, k JOIN records c"
+                     " ON c.tenant_id = o.tenant_id AND c.record_id = o.record_id + i"
+                     " WHERE o.record_id = %2$llu;"
+                     "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+                     " INSERT INTO blind_index SELECT b.tenant_id, b.scope, b.digest, b.owner_id + i,"
+                     " b.uniq, c.rid FROM blind_index b, k JOIN records c ON c.tenant_id = b.tenant_id"
+                     " AND c.record_id = b.owner_id + i WHERE b.owner_id = %2$llu;",
+                     /* PostgreSQL: the records' own key, (tenant_id, record_id). */
+                     "INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+                     " created_at, updated_at, doc, anonymized, version) SELECT tenant_id,"
+                     " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
+                     " doc, anonymized, version FROM records, generate_series(1, %1$d) i"
+                     " WHERE record_id = %2$llu;"
+                     "INSERT INTO record_fields(tenant_id, record_id, field, ct) SELECT tenant_id,"
+                     " record_id + i, field, ct FROM record_fields, generate_series(1, %1$d) i"
+                     " WHERE record_id = %2$llu;"
+                     "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, record_id)"
+                     " SELECT tenant_id, scope, digest, owner_id + i, uniq, owner_id + i"
+                     " FROM blind_index, generate_series(1, %1$d) i WHERE owner_id = %2$llu;"),
              n - 1, (unsigned long long)r);
     assert_int_equal(th_sql(f->data, sql), 0);
 }

@@ -165,7 +165,7 @@ static int reads_back(fx *f, cu_id id, const char *name)
 
 static void world_open(fx *f)
 {
-    cu_vault_opts o = {.data_dir = f->data};
+    cu_vault_opts o = {.data_dir = f->data, .store = th_store(f->data)};
     cu_err err = {0};
 
     if (cu_vault_open(&o, &f->v, &err) != CU_OK)

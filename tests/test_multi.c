@@ -134,7 +134,7 @@ static void test_P_AUD_1_two_vaults_interleaved_make_one_chain(void **state)
  * time, and every write of the three still lands in one chain. */
 static void child_writes(const char *data, cu_id tenant, int n)
 {
-    cu_vault_opts o = {.data_dir = data};
+    cu_vault_opts o = {.data_dir = data, .store = th_store(data)};
     cu_vault *v = NULL;
     cu_err err = {0};
     int failed = 0;
@@ -219,7 +219,7 @@ static void take_named_lease(const fx *f, const char *name, cu_id holder, int64_
     cu_err err = {0};
 
     snprintf(path, sizeof(path), "%s/custos.db", f->data);
-    assert_int_equal(cu_store_open(path, &s, &err), CU_OK);
+    assert_int_equal(cu_store_open(th_store(f->data) ? th_store(f->data) : path, &s, &err), CU_OK);
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_LEASE_TAKE;
     op.u.lease.name = name;

@@ -28,7 +28,7 @@ static int sfx_setup(void **state)
     cu_err err = {0};
 
     th_tmpdir(f->dir);
-    snprintf(f->path, sizeof(f->path), "%s/custos.db", f->dir);
+    th_store_location(f->dir, f->path, sizeof(f->path));
     if (cu_store_open(f->path, &f->s, &err) != CU_OK)
         fail_msg("open: %s", err.msg);
     *state = f;

@@ -556,6 +556,7 @@ static void test_P_DSR_2_memory_bounded_with_many_records(void **state)
  * too; the migration fills it for entries written before it. */
 static void test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migration(void **state)
 {
+    th_sqlite_only("SQLite's migration 16 from a version-15 file");
     fx *f = *state;
     cu_ctx ACCESS = access_ctx(f, f->a, f->ada);
     cu_audit_report rep;
@@ -632,6 +633,7 @@ static int in_files(fx *f, const uint8_t *b, int n)
  * waited for the busy timeout (10 s) and answered an error with its key destroyed. */
 static void test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after(void **state)
 {
+    th_sqlite_only("the scrub of a destroyed key's pages from SQLite's WAL (a truncating checkpoint)");
     fx *f = *state;
     cu_ctx c = access_ctx(f, f->a, f->ada);
     cu_subject_export *x = NULL;

@@ -60,6 +60,14 @@ static cJSON *retention_json(const cu_retention *r)
     return o;
 }
 
+/* item into array or object (name not NULL), or freed if it cannot go in (an allocation that
+ * failed left no parent): nothing leaks when memory runs out midway. */
+static void put_item(cJSON *parent, const char *name, cJSON *item)
+{
+    if (!(name ? cJSON_AddItemToObject(parent, name, item) : cJSON_AddItemToArray(parent, item)))
+        cJSON_Delete(item);
+}
+
 /* One kept collection: counts, the duty that keeps it, its retention and its record ids. */
 static cJSON *kept_json(const cu_erase_line *l)
 {
@@ -71,14 +79,14 @@ static cJSON *kept_json(const cu_erase_line *l)
     cJSON_AddStringToObject(o, "purpose", l->duty->name);
     cJSON_AddStringToObject(o, "basis", cu_legal_basis_name(l->duty->basis));
     cJSON_AddStringToObject(o, "data_use", l->duty->data_use);
-    cJSON_AddItemToObject(o, "retention", retention_json(&l->category->retention));
+    put_item(o, "retention", retention_json(&l->category->retention));
     add_time(o, "until", l->until);
     for (size_t i = 0; i < l->kept; i++) {
         char buf[CU_ID_STRLEN];
         cu_id_format(l->ids[i], buf);
-        cJSON_AddItemToArray(ids, cJSON_CreateString(buf));
+        put_item(ids, NULL, cJSON_CreateString(buf));
     }
-    cJSON_AddItemToObject(o, "record_ids", ids);
+    put_item(o, "record_ids", ids);
     return o;
 }
 
@@ -118,15 +126,15 @@ static cJSON *body_json(cu_id tenant, cu_id subject, const cu_erase_plan *pl)
     erased = cJSON_AddObjectToObject(o, "erased");
     cJSON_AddBoolToObject(erased, "profile", 1);
     cJSON_AddBoolToObject(erased, "consents", 1);
-    cJSON_AddItemToObject(erased, "collections", cJSON_CreateArray());
+    put_item(erased, "collections", cJSON_CreateArray());
     kept = cJSON_AddArrayToObject(o, "kept");
     for (size_t i = 0; i < pl->nlines; i++) {
         const cu_erase_line *l = &pl->lines[i];
         if (l->erased > 0)
-            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(erased, "collections"),
-                                 erased_json(l));
+            put_item(cJSON_GetObjectItemCaseSensitive(erased, "collections"), NULL,
+                     erased_json(l));
         if (l->kept > 0)
-            cJSON_AddItemToArray(kept, kept_json(l));
+            put_item(kept, NULL, kept_json(l));
     }
     return o;
 }

@@ -400,6 +400,11 @@ static pg_query Q_PAGE_IN = PG_QUERY(PAGE_SQL(
 /* The tenant's own, by id (the primary key). */
 static pg_query Q_PAGE_OWN = PG_QUERY(PAGE_SQL(
     "r.tenant_id = $1 AND r.record_id > $2 AND r.subject_id IS NULL", "record_id", "$3", "$4"));
+/* record_page_own: the tenant's own in the subject index's order (records_by_subject, subject
+ * NULL), as a subject's. */
+static pg_query Q_PAGE_OWN_KEYED = PG_QUERY(PAGE_SQL(
+    "r.tenant_id = $1 AND r.subject_id IS NULL AND (r.created_at, r.record_id) > ($2, $3)",
+    "created_at, record_id", "$4", "$5"));
 
 static void records_free(cu_store_record *r, size_t n)
 {
@@ -408,16 +413,38 @@ static void records_free(cu_store_record *r, size_t n)
     free(r);
 }
 
+/* The records of a page's result res (read with rc) into *out, *n; clears res. */
+static cu_rc page_rows(PGresult *res, cu_rc rc, cu_store_record **out, size_t *n, cu_err *err)
+{
+    size_t bytes;
+    int rows;
+
+    if (rc != CU_OK)
+        return rc;
+    rows = pg_rows(res);
+    if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < rows && rc == CU_OK; i++) {
+        *n = (size_t)i + 1;
+        rc = record_row(res, i, &(*out)[i], &bytes, err);
+    }
+    PQclear(res);
+    if (rc != CU_OK) {
+        records_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 cu_rc pg_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char *collection,
                         int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
                         cu_store_record **out, size_t *n, cu_err *err)
 {
     int64_t lim = limit > INT64_MAX ? INT64_MAX : (int64_t)limit;
     int64_t max = max_bytes > INT64_MAX ? INT64_MAX : (int64_t)max_bytes;
-    PGresult *res;
-    size_t bytes;
+    PGresult *res = NULL;
     cu_rc rc;
-    int rows;
 
     *out = NULL;
     *n = 0;
@@ -435,22 +462,25 @@ cu_rc pg_record_page_in(cu_store *base, cu_id tenant, cu_id subject, const char 
                       PG_P(pg_p_id(tenant), pg_p_id(subject), pg_p_i64(after_created),
                            pg_p_id(after), pg_p_i64(lim), pg_p_i64(max), pg_p_text(collection)),
                       &res, err, "list records");
-    if (rc != CU_OK)
-        return rc;
-    rows = pg_rows(res);
-    if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL)
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < rows && rc == CU_OK; i++) {
-        *n = (size_t)i + 1;
-        rc = record_row(res, i, &(*out)[i], &bytes, err);
-    }
-    PQclear(res);
-    if (rc != CU_OK) {
-        records_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
+    return page_rows(res, rc, out, n, err);
+}
+
+cu_rc pg_record_page_own(cu_store *base, cu_id tenant, int64_t after_created, cu_id after,
+                         size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                         cu_err *err)
+{
+    int64_t lim = limit > INT64_MAX ? INT64_MAX : (int64_t)limit;
+    int64_t max = max_bytes > INT64_MAX ? INT64_MAX : (int64_t)max_bytes;
+    PGresult *res = NULL;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = pgd_read(base, &Q_PAGE_OWN_KEYED,
+                  PG_P(pg_p_id(tenant), pg_p_i64(after_created), pg_p_id(after), pg_p_i64(lim),
+                       pg_p_i64(max)),
+                  &res, err, "list records");
+    return page_rows(res, rc, out, n, err);
 }
 
 cu_rc pg_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,

@@ -342,6 +342,9 @@ cu_rc pg_record_ids_in(cu_store *base, cu_id tenant, cu_id subject, const char *
                        cu_id **ids, size_t *n, cu_err *err);
 cu_rc pg_record_counts(cu_store *base, cu_id tenant, cu_id subject, uint64_t limit,
                        cu_store_count **out, size_t *n, cu_err *err);
+cu_rc pg_record_page_own(cu_store *base, cu_id tenant, int64_t after_created, cu_id after,
+                         size_t limit, size_t max_bytes, cu_store_record **out, size_t *n,
+                         cu_err *err);
 cu_rc pg_record_page(cu_store *base, cu_id tenant, cu_id subject, int64_t after_created,
                      cu_id after, size_t limit, size_t max_bytes, cu_store_record **out,
                      size_t *n, cu_err *err);

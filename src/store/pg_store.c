@@ -331,7 +331,8 @@ static cu_rc snapshot_apply(cu_store *base, const cu_store_op *ops, size_t n, cu
     .apikey_get = pg_apikey_get, .apikey_list = pg_apikey_list, .user_get = pg_user_get,         \
     .user_find = pg_user_find, .user_list = pg_user_list, .session_get = pg_session_get,         \
     .audit_by_subject = pg_audit_by_subject, .subject_collections = pg_subject_collections,      \
-    .record_page_in = pg_record_page_in, .erasure_certificate = pg_erasure_certificate
+    .record_page_in = pg_record_page_in, .record_page_own = pg_record_page_own,                  \
+    .erasure_certificate = pg_erasure_certificate
 
 const cu_store_ops cu_store_pg = {
     .name = "postgresql",

@@ -114,7 +114,7 @@ long sc_rows(sc *c, const sc_tenant *t, const char *table);
  * subject made (with purpose, which also erases), a backup made over the API, expiring
  * window_days after it (the policy's backup_window), the subject erased, the backup restored
  * for real beside the server's data: the subject stays erased and its email is in no restored
- * file. The clock does not move. */
+ * file. The clock does not move. On PostgreSQL (no custos backup there) it does nothing. */
 void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int window_days);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "srv.h"
 #include "th.h"
+#include "th_pg.h"
 
 static const char *binary(void)
 {
@@ -75,6 +76,12 @@ static void launch(srv *s, const char *const *extra, const char *const *env)
     argv[n++] = "0";
     argv[n++] = "--threads";
     argv[n++] = "2";
+    if (th_pg_mode() && s->store[0] == '\0')
+        snprintf(s->store, sizeof(s->store), "%s", th_store_new(s->data));
+    if (s->store[0] != '\0') {
+        argv[n++] = "--store";
+        argv[n++] = s->store;
+    }
     for (size_t i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;

@@ -20,11 +20,15 @@ typedef struct srv {
     char ca[400];           /* the server's self-signed certificate */
     char operator_key[128]; /* printed once at first start */
     char log[400];          /* the server's stderr: the access log */
+    char store[256];        /* PostgreSQL mode (th_pg_mode): its database's URL (--store); the
+                               same on every restart. Else empty: data/custos.db */
     pid_t pid;
 } srv;
 
 /* Starts the server (build/test/custos, or $CUSTOS) with extra arguments (NULL-terminated
- * list, may be NULL). Fails the test if it does not come up within 30 s. */
+ * list, may be NULL). Fails the test if it does not come up within 30 s. With
+ * CUSTOS_TEST_STORE=postgresql its vault is on a fresh database of the test binary's
+ * PostgreSQL server (th_store(s->data) names it). */
 void srv_start(srv *s, const char *const *extra);
 /* The same with env, a NULL-terminated list of "NAME=value" set in the server's environment
  * only (e.g. "CUSTOS_FAULT=audit.append"); may be NULL. */

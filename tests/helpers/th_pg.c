@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 
 #include <libpq-fe.h>
 
+#include "store.h"
 #include "th.h"
 #include "th_pg.h"
 
@@ -29,7 +31,16 @@ static struct {
     int port;
     char dir[256];
     unsigned next_db, dropped; /* databases made; those below dropped are gone */
+    int template_ready;        /* custos_template holds the current schema */
+    unsigned char kept[4096];  /* databases copied from (th_pg_copy_location): never dropped */
 } pg;
+
+int th_pg_mode(void)
+{
+    const char *m = getenv("CUSTOS_TEST_STORE");
+
+    return m != NULL && strcmp(m, "postgresql") == 0;
+}
 
 /* A free loopback port (the kernel's pick; released again for the server to take). */
 static int free_port(void)
@@ -96,7 +107,7 @@ static int pg_start(void)
 
     snprintf(cmd, sizeof(cmd),
              PG_BIN "/pg_ctl -D %s/data -l %s/server.log -w -t 60 -o \"-p %d -k %s"
-                    " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+                    " -c listen_addresses=127.0.0.1"
                     " -c max_connections=200 -c shared_buffers=32MB\" start >/dev/null",
              pg.dir, pg.dir, pg.port, pg.dir);
     if (run(cmd) != 0)
@@ -133,10 +144,15 @@ static void start(void)
         if (chown(pg.dir, pw->pw_uid, pw->pw_gid) != 0)
             fail_msg("chown %s: %s", pg.dir, strerror(errno));
     }
-    snprintf(cmd, sizeof(cmd),
-             PG_BIN "/initdb -D %s/data -A trust -U postgres -E UTF8 --no-sync"
-                    " >%s/initdb.log 2>&1",
-             pg.dir, pg.dir);
+    /* A cluster run.sh made once for the whole pass ($CUSTOS_TEST_PG_INITDB), copied: initdb
+     * takes seconds, a copy of its result a fraction. */
+    if (getenv("CUSTOS_TEST_PG_INITDB") != NULL && *getenv("CUSTOS_TEST_PG_INITDB") != '\0')
+        snprintf(cmd, sizeof(cmd), "cp -a %s %s/data", getenv("CUSTOS_TEST_PG_INITDB"), pg.dir);
+    else
+        snprintf(cmd, sizeof(cmd),
+                 PG_BIN "/initdb -D %s/data -A trust -U postgres -E UTF8 --no-sync"
+                        " >%s/initdb.log 2>&1",
+                 pg.dir, pg.dir);
     if (run(cmd) != 0)
         fail_msg("initdb failed (see %s/initdb.log)", pg.dir);
     for (int attempt = 0; attempt < 5; attempt++) {
@@ -178,6 +194,8 @@ int th_pg_sql(const char *loc, const char *sql)
     int ok = r != NULL && (PQresultStatus(r) == PGRES_COMMAND_OK ||
                            PQresultStatus(r) == PGRES_TUPLES_OK);
 
+    if (!ok)
+        print_message("PostgreSQL: %s", PQerrorMessage(c));
     PQclear(r);
     PQfinish(c);
     return ok ? 0 : -1;
@@ -197,24 +215,162 @@ long long th_pg_sql_int(const char *loc, const char *sql)
     return v;
 }
 
-void th_pg_location(char *loc, size_t cap)
+/* Drops the databases of earlier tests that nothing uses any more (a failure: still in use,
+ * tried again next time), then creates the next one, from tmpl (NULL: template1), and names
+ * it in loc. */
+static void make_db(char *loc, size_t cap, const char *tmpl)
 {
-    char admin[256], sql[128];
+    char admin[256], sql[160];
 
     if (!pg.started)
         start(); /* a forked child uses its parent's server */
     snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
-    /* The databases of earlier tests that nothing uses any more go (a failure: still in use,
-     * tried again next time). */
     for (unsigned i = pg.dropped; i < pg.next_db; i++) {
+        if (i < sizeof(pg.kept) && pg.kept[i]) {
+            pg.dropped += i == pg.dropped;
+            continue;
+        }
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS t%u_%u", (unsigned)pg.owner, i);
         if (th_pg_sql(admin, sql) == 0 && i == pg.dropped)
             pg.dropped++;
     }
-    snprintf(sql, sizeof(sql), "CREATE DATABASE t%u_%u", (unsigned)getpid(), pg.next_db);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE t%u_%u%s%s", (unsigned)getpid(), pg.next_db,
+             tmpl ? " TEMPLATE " : "", tmpl ? tmpl : "");
     if (th_pg_sql(admin, sql) != 0)
         fail_msg("could not create a test database on port %d", pg.port);
     snprintf(loc, cap, "postgresql://postgres@127.0.0.1:%d/t%u_%u", pg.port, (unsigned)getpid(),
              pg.next_db);
     pg.next_db++;
+}
+
+void th_pg_location(char *loc, size_t cap)
+{
+    make_db(loc, cap, NULL);
+}
+
+void th_pg_vault_location(char *loc, size_t cap)
+{
+    char admin[256], url[256];
+    cu_store *st = NULL;
+    cu_err err = {0};
+
+    if (!pg.started)
+        start();
+    if (!pg.template_ready) {
+        /* The schema as the store's own migrations make it, once per server; no connection
+         * stays on the template (CREATE DATABASE needs it idle). */
+        snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
+        th_pg_sql(admin, "DROP DATABASE IF EXISTS custos_template");
+        if (th_pg_sql(admin, "CREATE DATABASE custos_template") != 0)
+            fail_msg("could not create the template database");
+        snprintf(url, sizeof(url), "postgresql://postgres@127.0.0.1:%d/custos_template",
+                 pg.port);
+        if (cu_store_open(url, &st, &err) != CU_OK)
+            fail_msg("migrating the template: %s", err.msg);
+        cu_store_close(st);
+        /* SQLite's functions that the tests' attacker SQL uses, so that it runs unchanged
+         * (test databases only; the backend never calls them). */
+        if (th_pg_sql(url, "CREATE FUNCTION hex(bytea) RETURNS text IMMUTABLE LANGUAGE sql"
+                           " AS $$SELECT upper(encode($1, 'hex'))$$;"
+                           "CREATE FUNCTION zeroblob(bigint) RETURNS bytea IMMUTABLE LANGUAGE sql"
+                           " AS $$SELECT decode(repeat('00', $1::int), 'hex')$$;"
+                           "CREATE FUNCTION typeof(bytea) RETURNS text IMMUTABLE LANGUAGE sql"
+                           " AS $$SELECT 'blob'$$;"
+                           "CREATE FUNCTION typeof(text) RETURNS text IMMUTABLE LANGUAGE sql"
+                           " AS $$SELECT 'text'$$;"
+                           "CREATE FUNCTION typeof(bigint) RETURNS text IMMUTABLE LANGUAGE sql"
+                           " AS $$SELECT 'integer'$$") != 0)
+            fail_msg("could not add the SQLite shims to the template");
+        pg.template_ready = 1;
+    }
+    make_db(loc, cap, "custos_template");
+}
+
+void th_pg_copy_location(const char *from, char *loc, size_t cap)
+{
+    const char *name = strrchr(from, '/');
+    unsigned owner, i;
+
+    if (name == NULL)
+        fail_msg("not a database URL: %s", from);
+    if (sscanf(name + 1, "t%u_%u", &owner, &i) == 2 && owner == (unsigned)pg.owner &&
+        i < sizeof(pg.kept))
+        pg.kept[i] = 1; /* the source of copies stays for the next */
+    make_db(loc, cap, name + 1);
+}
+
+int th_pg_sql_text(const char *loc, const char *sql, char *buf, size_t cap)
+{
+    PGconn *c;
+    PGresult *r = query(loc, sql, &c);
+    int rc = -1;
+
+    if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 &&
+        !PQgetisnull(r, 0, 0)) {
+        snprintf(buf, cap, "%s", PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+/* nftw has no user pointer: the search's needle and its finding. */
+static struct {
+    const void *needle;
+    size_t n;
+    int found;
+} at_rest;
+
+static int search_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(st->st_mode) && th_file_contains(p, at_rest.needle, at_rest.n))
+        at_rest.found = 1;
+    return at_rest.found; /* stops the walk once found */
+}
+
+int th_pg_at_rest(const char *loc, const void *needle, size_t n, int wal_only)
+{
+    char admin[256], path[600];
+    long long oid = th_pg_sql_int(loc, "SELECT oid FROM pg_database"
+                                       " WHERE datname = current_database()");
+
+    if (oid < 0 || !pg.started)
+        fail_msg("no PostgreSQL database at %s", loc);
+    snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
+    if (th_pg_sql(admin, "CHECKPOINT") != 0)
+        fail_msg("CHECKPOINT failed");
+    at_rest.needle = needle;
+    at_rest.n = n;
+    at_rest.found = 0;
+    snprintf(path, sizeof(path), "%s/data/pg_wal", pg.dir);
+    nftw(path, search_one, 16, FTW_PHYS);
+    if (!wal_only && !at_rest.found) {
+        snprintf(path, sizeof(path), "%s/data/base/%lld", pg.dir, oid);
+        nftw(path, search_one, 16, FTW_PHYS);
+    }
+    return at_rest.found;
+}
+
+void th_pg_flip_byte(const char *loc, const char *table, const char *col, const char *where,
+                     int at)
+{
+    char type[16], sql[768];
+
+    snprintf(sql, sizeof(sql), "SELECT typeof(%s) FROM %s WHERE %s", col, table, where);
+    if (th_pg_sql_text(loc, sql, type, sizeof(type)) != 0)
+        fail_msg("no row of %s where %s", table, where);
+    if (strcmp(type, "text") == 0)
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %1$s SET %2$s = convert_from(set_byte(convert_to(%2$s, 'UTF8'), %3$d,"
+                 " get_byte(convert_to(%2$s, 'UTF8'), %3$d) # 1), 'UTF8') WHERE %4$s",
+                 table, col, at, where);
+    else
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %1$s SET %2$s = set_byte(%2$s, %3$d, get_byte(%2$s, %3$d) # 1)"
+                 " WHERE %4$s",
+                 table, col, at, where);
+    if (th_pg_sql(loc, sql) != 0)
+        fail_msg("could not flip a byte of %s.%s", table, col);
 }
