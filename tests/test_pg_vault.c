@@ -326,6 +326,23 @@ static void test_pg_shred_sees_a_hold_placed_meanwhile(void **state)
     assert_key_kept(f);
 }
 
+/* P-RET-2, P-RET-5: a shred racing a hold on the whole tenant (no key of its own to lock) is
+ * refused too: the hold's foreign key check locks the tenant's row, which the shred locks first
+ * (review 5, F1: else the shred deleted a hold answered as placed). */
+static void test_pg_shred_sees_a_tenant_hold_placed_meanwhile(void **state)
+{
+    pfx *f = *state;
+
+    seed_subject_key(f);
+    assert_int_equal(race(f,
+                          "INSERT INTO holds(tenant_id, hold_id, subject_id, record_id, reason,"
+                          " key_version, created_at) VALUES(1, 6, 0, 0, '\\x01', 1, 1000)",
+                          del_op(CU_OP_TENANT_SHRED, 1, 0)),
+                     CU_ERR_LEGAL_HOLD);
+    assert_key_kept(f);
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM holds WHERE hold_id = 6"), 1);
+}
+
 /* P-DSR-4, P-RET-5: a subject key's destruction racing a hold on the subject is refused (the
  * hold check is pg_held's, the data domain's). */
 static void test_pg_subject_key_delete_sees_a_hold_placed_meanwhile(void **state)
@@ -438,6 +455,7 @@ int main(void)
         T(test_pg_epoch_mark_follows_deletions),
         T(test_pg_tenant_keys_listed_from_their_index),
         T(test_pg_shred_sees_a_hold_placed_meanwhile),
+        T(test_pg_shred_sees_a_tenant_hold_placed_meanwhile),
         T(test_pg_subject_key_delete_sees_a_hold_placed_meanwhile),
         T(test_pg_hold_waits_for_a_subject_key_delete),
         T(test_pg_vault_domain_through_the_core),

@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "audit_canon.h"
+#include "pg_int.h" /* a pooled connection, to ask its session */
 #include "store_pg.h"
 #include "th.h"
 #include "custos.h"
@@ -620,6 +621,56 @@ static void test_pg_error_messages_carry_no_value(void **state)
     assert_non_null(strstr(err.msg, "audit_log_pkey"));
 }
 
+/* An API key's id is unique across tenants, as SQLite's keys make it: a lookup by id alone
+ * (authentication) finds one row (review 5, F2). */
+static void test_pg_apikey_id_unique_across_tenants(void **state)
+{
+    pfx *f = *state;
+    cu_store_op op = {0};
+    cu_err err = {0};
+
+    op.type = CU_OP_APIKEY_PUT;
+    op.u.apikey.tenant_id = 0; /* the operator's: no tenant row needed */
+    op.u.apikey.id = 77;
+    op.u.apikey.role = 1;
+    snprintf(op.u.apikey.name, sizeof(op.u.apikey.name), "a");
+    op.u.apikey.created_at = 1;
+    assert_int_equal(cu_store_apply(f->s, &op, 1, &err), CU_OK);
+    op.u.apikey.tenant_id = 9;
+    assert_int_equal(cu_store_apply(f->s, &op, 1, &err), CU_ERR_EXISTS);
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM api_keys WHERE key_id = 77"), 1);
+}
+
+/* Acknowledged means durable: a database that turned synchronous_commit off gets it back on in
+ * the store's sessions (review 5, F6), a fresh one and one reset after a lost connection. */
+static void test_pg_sessions_commit_synchronously(void **state)
+{
+    pfx *f = *state;
+    cu_store *s = NULL;
+    pg_conn *c = NULL;
+    cu_err err = {0};
+
+    assert_int_equal(th_pg_sql(f->loc, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET"
+                                       " synchronous_commit = off', current_database()); END $$"),
+                     0);
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT (current_setting('synchronous_commit') ="
+                                           " 'off')::int"),
+                     1);
+    assert_int_equal(cu_store_open(f->loc, &s, &err), CU_OK);
+    assert_int_equal(pg_conn_get((pg_store *)s, &c, &err), CU_OK);
+    PGresult *r = PQexec(c->conn, "SHOW synchronous_commit");
+    assert_string_equal(PQgetvalue(r, 0, 0), "on");
+    PQclear(r);
+    c->broken = 1; /* as after a lost connection: reset on its next use */
+    pg_conn_put((pg_store *)s, c);
+    assert_int_equal(pg_conn_get((pg_store *)s, &c, &err), CU_OK);
+    r = PQexec(c->conn, "SHOW synchronous_commit");
+    assert_string_equal(PQgetvalue(r, 0, 0), "on");
+    PQclear(r);
+    pg_conn_put((pg_store *)s, c);
+    cu_store_close(s);
+}
+
 /* P-DSR-4: the checkpoint vacuums the tables of keys and credentials, outside a transaction. */
 static void test_pg_checkpoint_vacuums(void **state)
 {
@@ -761,6 +812,8 @@ int main(void)
         T(test_pg_read_scope_survives_a_failed_read),
         T(test_pg_migrations_once_and_newer_schema_refused),
         T(test_pg_error_messages_carry_no_value),
+        T(test_pg_apikey_id_unique_across_tenants),
+        T(test_pg_sessions_commit_synchronously),
         T(test_pg_checkpoint_vacuums),
         T(test_pg_pool_size_from_the_url),
         T(test_pg_batches_commit_whole_with_and_without_pipeline),

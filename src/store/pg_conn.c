@@ -495,6 +495,19 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
+/* Acknowledged means durable (docs/store.md, guarantee 2): a session whose database or role
+ * turned synchronous_commit off gets it back on; a stronger setting (remote_apply, a
+ * synchronous standby) is kept (review 5, F6). */
+static int durable_session(PGconn *conn)
+{
+    PGresult *r = PQexec(conn, "SELECT set_config('synchronous_commit', 'on', false)"
+                               " WHERE current_setting('synchronous_commit') = 'off'");
+    int ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK;
+
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
 {
     /* The URL's own settings win over these (expand_dbname: later keywords override). A
@@ -510,7 +523,7 @@ static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
     if (c == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     c->conn = PQconnectdbParams(keys, vals, 1);
-    if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK) {
+    if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK || durable_session(c->conn) != 0) {
         cu_rc rc = cu_err_set(err, c->conn ? CU_ERR_UNAVAILABLE : CU_ERR_NOMEM,
                               "could not connect to the database: %s",
                               c->conn ? first_line(PQerrorMessage(c->conn), line, sizeof(line))
@@ -537,7 +550,7 @@ static cu_rc conn_revive(pg_conn *c, cu_err *err)
     c->own_txn = 0;
     c->pipeline = 0;
     c->npend = 0;
-    if (PQstatus(c->conn) != CONNECTION_OK)
+    if (PQstatus(c->conn) != CONNECTION_OK || durable_session(c->conn) != 0)
         return cu_err_set(err, CU_ERR_UNAVAILABLE, "could not reconnect to the database: %s",
                           first_line(PQerrorMessage(c->conn), line, sizeof(line)));
     c->broken = 0;

@@ -49,6 +49,14 @@ static const char *const *const migrations[] = {
     /* 1 -> 2 (SQLite's 18 -> 19): each tenant's cache generation (contract item 12). */
     (const char *const[]){"ALTER TABLE tenants ADD COLUMN cache_gen bigint NOT NULL DEFAULT 0;",
                           NULL},
+    /* 2 -> 3: an API key's id and a session's token hash unique across tenants, as SQLite's
+     * keys make them: a lookup by either finds one row (review 5, F2; on Citus these two stay
+     * plain indexes, docs/scaling.md). */
+    (const char *const[]){"DROP INDEX api_keys_by_id;"
+                          "CREATE UNIQUE INDEX api_keys_by_id ON api_keys(key_id);"
+                          "DROP INDEX sessions_by_token;"
+                          "CREATE UNIQUE INDEX sessions_by_token ON sessions(token_hash);",
+                          NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

@@ -272,6 +272,10 @@ static pg_query Q_T_CLOSE = PG_QUERY("UPDATE tenants SET state = $2 WHERE tenant
 /* What TENANT_SHRED deletes besides the data domain's rows (pg_tenant_data_delete). */
 static pg_query Q_T_COLLECTIONS_DELETE = PG_QUERY("DELETE FROM collections WHERE tenant_id = $1");
 static pg_query Q_T_KEYS_DELETE = PG_QUERY("DELETE FROM keys WHERE tenant_id = $1");
+/* Every hold's insert checks its foreign key to the tenant's row (FOR KEY SHARE), which this
+ * lock waits for and then excludes: a hold on the tenant or on one of its own records holds no
+ * key the shred deletes first (review 5, F1). */
+static pg_query Q_T_LOCK = PG_QUERY("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE");
 /* P-RET-5: any hold of the tenant in force refuses its shredding. */
 static pg_query Q_T_HELD =
     PG_QUERY("SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id = $1 AND released_at = 0)");
@@ -311,6 +315,8 @@ cu_rc pg_w_tenant_close(pg_conn *c, const cu_store_op *op, cu_err *err)
  * force (P-RET-5). As for KEY_DELETE (pg_vault_keys.c), at READ COMMITTED the keys go first:
  * a HOLD_PUT naming a subject reads its key FOR SHARE, so the delete waits for it to commit and
  * the hold check, a later statement, sees its hold; a HOLD_PUT after the delete finds no key.
+ * A hold on the tenant or on its own records names no key: the tenant's row, locked first,
+ * orders those (a hold placed meanwhile is seen; one placed after waits for the shred).
  */
 cu_rc pg_w_tenant_shred(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
@@ -318,6 +324,8 @@ cu_rc pg_w_tenant_shred(pg_conn *c, const cu_store_op *op, cu_err *err)
     int64_t held = 0;
     cu_rc rc;
 
+    if ((rc = pgv_run(c, &Q_T_LOCK, PG_P(pg_p_id(tenant)), NULL, err, "shred tenant")) != CU_OK)
+        return rc;
     if ((rc = pgv_run(c, &Q_T_KEYS_DELETE, PG_P(pg_p_id(tenant)), NULL, err, "shred tenant")) !=
         CU_OK)
         return rc;
