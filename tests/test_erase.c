@@ -257,8 +257,9 @@ static void clone_records(fx *f, cu_id r, int n)
                      "INSERT INTO record_fields(tenant_id, record_id, field, ct) SELECT tenant_id,"
                      " record_id + i, field, ct FROM record_fields, generate_series(1, %1$d) i"
                      " WHERE record_id = %2$llu;"
-                     "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, record_id)"
-                     " SELECT tenant_id, scope, digest, owner_id + i, uniq, owner_id + i"
+                     /* A record's entries are found by their owner, its id. */
+                     "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq)"
+                     " SELECT tenant_id, scope, digest, owner_id + i, uniq"
                      " FROM blind_index, generate_series(1, %1$d) i WHERE owner_id = %2$llu;"),
              n - 1, (unsigned long long)r);
     assert_int_equal(th_sql(f->data, sql), 0);
