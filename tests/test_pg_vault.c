@@ -329,7 +329,7 @@ static void test_pg_shred_sees_a_hold_placed_meanwhile(void **state)
 /* P-RET-2, P-RET-5: a shred racing a hold on the whole tenant (no key of its own to lock) is
  * refused too: the hold's foreign key check locks the tenant's row, which the shred locks first
  * (review 5, F1: else the shred deleted a hold answered as placed). */
-static void test_pg_shred_sees_a_tenant_hold_placed_meanwhile(void **state)
+static void test_pg_P_RET_5_shred_sees_a_tenant_hold_placed_meanwhile(void **state)
 {
     pfx *f = *state;
 
@@ -455,7 +455,7 @@ int main(void)
         T(test_pg_epoch_mark_follows_deletions),
         T(test_pg_tenant_keys_listed_from_their_index),
         T(test_pg_shred_sees_a_hold_placed_meanwhile),
-        T(test_pg_shred_sees_a_tenant_hold_placed_meanwhile),
+        T(test_pg_P_RET_5_shred_sees_a_tenant_hold_placed_meanwhile),
         T(test_pg_subject_key_delete_sees_a_hold_placed_meanwhile),
         T(test_pg_hold_waits_for_a_subject_key_delete),
         T(test_pg_vault_domain_through_the_core),
