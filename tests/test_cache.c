@@ -10,7 +10,9 @@
  *  - Bounded: a small cache evicts and stays correct; a put that raced a forget is dropped.
  *  - Several processes on one database: another vault's revocation and erasure are seen from
  *    the next request on, through the tenant's cache generation (docs/store.md, Several
- *    servers), not after CUSTOS_CACHE_TTL_MS.
+ *    servers), not after CUSTOS_CACHE_TTL_MS; a key read from a snapshot older than the newest
+ *    generation seen is not cached (review 5, F3); many tenants read again at the same
+ *    generation forget nothing (F4).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +294,61 @@ static void test_cache_put_that_raced_a_forget_is_dropped(void **state)
 
 /* --- another process on the same database -------------------------------------------------- */
 
+/* Review 5, F3: thread 1's read scope began under generation 1 of a tenant; thread 2 then saw
+ * generation 2 (another server erased a subject), which forgot the tenant's keys. Thread 1 takes
+ * the put's gen only now, reads the subject key from its older snapshot and puts it: dropped, not
+ * served until the TTL. A scope begun after generation 2 was seen caches again. */
+static void test_F3_key_from_an_older_snapshot_is_not_cached_after_a_newer_generation(void **state)
+{
+    fx *f = *state;
+    cu_key k = {.version = 1}, got;
+    cu_id t = 4242;
+
+    memset(k.k, 0x3c, sizeof(k.k));
+    cu_cache_observe(f->v, t, 1);
+    cu_vault_read_begin(f->v);    /* thread 1's scope: a snapshot of generation 1 */
+    cu_cache_observe(f->v, t, 2); /* thread 2 read the row after the erasure */
+    cu_cache_key_put(f->v, t, CU_KEY_SUBJECT, 9, 0, &k, cu_cache_key_gen(f->v));
+    assert_false(cu_cache_key_get(f->v, t, CU_KEY_SUBJECT, 9, 0, &got));
+    cu_vault_read_end(f->v);
+    cu_vault_read_begin(f->v); /* begun after generation 2 was seen: its snapshot holds it */
+    cu_cache_key_put(f->v, t, CU_KEY_SUBJECT, 9, 0, &k, cu_cache_key_gen(f->v));
+    assert_true(cu_cache_key_get(f->v, t, CU_KEY_SUBJECT, 9, 0, &got));
+    cu_vault_read_end(f->v);
+    /* Outside a scope every read is of the latest state: the gen taken before it suffices. */
+    cu_cache_observe(f->v, t, 3);
+    assert_false(cu_cache_key_get(f->v, t, CU_KEY_SUBJECT, 9, 0, &got));
+    cu_cache_key_put(f->v, t, CU_KEY_SUBJECT, 9, 0, &k, cu_cache_key_gen(f->v));
+    assert_true(cu_cache_key_get(f->v, t, CU_KEY_SUBJECT, 9, 0, &got));
+    cu_key_wipe(&got);
+}
+
+/* Review 5, F4: more tenants than the old direct-mapped table's 16384 slots (so some shared a
+ * slot), each read again at the same generation: none is taken for changed, so nothing is
+ * forgotten and no put in flight is dropped. */
+static void test_F4_many_tenants_seen_again_forget_nothing(void **state)
+{
+    fx *f = *state;
+    cu_key k = {.version = 1}, got;
+    cu_cache_stats before;
+    uint64_t gen;
+
+    memset(k.k, 0x4d, sizeof(k.k));
+    for (cu_id t = 1; t <= 20000; t++)
+        cu_cache_observe(f->v, 100000 + t, 5);
+    gen = cu_cache_key_gen(f->v);
+    cu_cache_key_put(f->v, 100001, CU_KEY_DATA, 0, 1, &k, gen);
+    before = stats(f->v, CU_CACHE_KEYS);
+    for (cu_id t = 1; t <= 20000; t++)
+        cu_cache_observe(f->v, 100000 + t, 5);
+    assert_int_equal(cu_cache_key_gen(f->v), gen);
+    assert_int_equal(stats(f->v, CU_CACHE_KEYS).forgotten, before.forgotten);
+    assert_true(cu_cache_key_get(f->v, 100001, CU_KEY_DATA, 0, 1, &got));
+    cu_cache_observe(f->v, 100001, 6); /* a real change still forgets */
+    assert_false(cu_cache_key_get(f->v, 100001, CU_KEY_DATA, 0, 1, &got));
+    cu_key_wipe(&got);
+}
+
 /* Vault b, on the same database, revokes a key and destroys a subject key that vault a has
  * cached: a sees both from its very next request, long before CUSTOS_CACHE_TTL_MS (the
  * tenant's cache generation, docs/store.md "Several servers"). */
@@ -381,6 +438,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cache_is_bounded_and_evicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_put_that_raced_a_forget_is_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_F3_key_from_an_older_snapshot_is_not_cached_after_a_newer_generation, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_F4_many_tenants_seen_again_forget_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_P_ACC_3_P_DSR_4_another_process_is_seen_at_once,
                                         setup, teardown),

@@ -18,11 +18,15 @@
  *  - an entry is at most ttl_ms old when it answers (a monotonic clock): a bound on how long a
  *    secret another process destroyed stays in this one's memory (the generation, not the
  *    TTL, is what makes its next request refuse or miss);
- *  - an API key entry was read under the newest generation of its tenant seen here;
+ *  - every entry carries the tenant generation it was read under, and answers only while that
+ *    is the newest of its tenant seen here (review 5, F3): an API key entry was read with its
+ *    tenant's row; a key read in a read scope is cached only if the scope began after this
+ *    process saw its tenant's newest generation (its snapshot then holds that state);
  *  - every forget bumps gen under the lock, and a put whose gen is older is dropped, so a
  *    value read from the store before a change can never be cached after it was forgotten;
  *  - nothing is called with a table's lock held.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +49,7 @@ typedef struct ckey {
 typedef struct slot {
     ckey key;
     cu_id tag;         /* the tenant the entry belongs to: what forgetting a tenant matches */
+    uint64_t tgen;     /* the tenant's cache generation the value was read under */
     int64_t loaded_ms; /* monotonic */
     int32_t next;      /* the next slot in its bucket, or the next free slot; -1: none */
     uint8_t used, ref;
@@ -62,21 +67,33 @@ typedef struct table {
     cu_cache_stats st;
 } table;
 
-/* The newest cache generation (cu_store_tenant.cache_gen) this process has seen per tenant,
- * direct-mapped by tenant: a tenant whose slot another took is unknown again. */
-#define SEEN_SLOTS 16384
+/* The newest cache generation (cu_store_tenant.cache_gen) this process has seen per tenant:
+ * an open-addressing hash map that grows and never evicts (16 bytes a tenant), so two tenants
+ * never take each other's place (review 5, F4: a direct-mapped table made colliding tenants
+ * "unknown" again on every read, each time wiping the caches and dropping every put in flight).
+ * raised: the clock when this process first saw gen, which a read scope compares with its
+ * start (scope_put_ok). */
+#define SEEN_MIN 1024
 
 typedef struct seen {
-    cu_id tenant;
+    cu_id tenant; /* 0: a free slot (tenant 0, the operator's, has no row and is never cached) */
     uint64_t gen;
-    int used;
+    uint64_t raised;
 } seen;
 
 struct cu_caches {
     table apikeys, keys;
-    pthread_mutex_t seen_lock;
-    seen *seen; /* SEEN_SLOTS */
+    pthread_rwlock_t seen_lock; /* taken before a table's lock, never after */
+    seen *seen;
+    size_t seen_cap, seen_n;
+    _Atomic uint64_t clock; /* counts the generations seen rise */
 };
+
+/* The clock when the calling thread's read scope began, and which scope (cu_cache_scope_begin). */
+static _Thread_local struct {
+    const cu_vault *v;
+    uint64_t scope, clock;
+} scope_tl;
 
 /* The vault's caches, or NULL before they are made (a vault still opening, or failing to):
  * every table_* function takes NULL as a cache turned off. */
@@ -224,7 +241,19 @@ static int32_t take_slot(table *t, int64_t now)
     }
 }
 
-static int table_get(table *t, const ckey *k, void *out)
+static seen *seen_find(const struct cu_caches *c, cu_id tenant);
+
+/* The newest generation of tenant seen here, 0 if none; with seen_lock held. */
+static uint64_t seen_gen(const struct cu_caches *c, cu_id tenant)
+{
+    const seen *s = seen_find(c, tenant);
+
+    return s != NULL ? s->gen : 0;
+}
+
+/* With c->seen_lock held (read): an entry read under an older generation of its tenant than
+ * the newest seen here is never served (review 5, F3), whoever filled it and when. */
+static int table_get(struct cu_caches *c, table *t, const ckey *k, void *out)
 {
     int64_t now = mono_ms();
     int32_t i;
@@ -236,6 +265,11 @@ static int table_get(table *t, const ckey *k, void *out)
     i = find(t, k);
     if (i >= 0 && expired(t, &t->slots[i], now)) {
         t->st.expired++;
+        drop(t, i);
+        i = -1;
+    }
+    if (i >= 0 && t->slots[i].tgen != seen_gen(c, t->slots[i].tag)) {
+        t->st.forgotten++;
         drop(t, i);
         i = -1;
     }
@@ -252,7 +286,9 @@ static int table_get(table *t, const ckey *k, void *out)
     return hit;
 }
 
-static void table_put(table *t, const ckey *k, cu_id tag, const void *value, uint64_t gen)
+/* With the seen lock held (read): caches value, read under the tenant's generation tgen. */
+static void table_put(table *t, const ckey *k, cu_id tag, const void *value, uint64_t gen,
+                      uint64_t tgen)
 {
     int64_t now = mono_ms();
     int32_t i;
@@ -272,6 +308,7 @@ static void table_put(table *t, const ckey *k, cu_id tag, const void *value, uin
         t->st.size++;
     }
     t->slots[i].tag = tag;
+    t->slots[i].tgen = tgen;
     t->slots[i].loaded_ms = now;
     t->slots[i].ref = 0;
     memcpy(t->values + (size_t)i * t->vlen, value, t->vlen);
@@ -318,6 +355,16 @@ static void table_forget(table *t, const match *m)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Drops every put in flight (their reads may predate what was just seen), wiping nothing. */
+static void table_bump(table *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->gen++;
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void table_forget_key(table *t, const ckey *k)
 {
     int32_t i;
@@ -346,9 +393,10 @@ cu_rc cu_cache_open(cu_vault *v, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&v->caches->apikeys.lock, NULL);
     pthread_mutex_init(&v->caches->keys.lock, NULL);
-    pthread_mutex_init(&v->caches->seen_lock, NULL);
-    if ((v->caches->seen = calloc(SEEN_SLOTS, sizeof(seen))) == NULL)
+    pthread_rwlock_init(&v->caches->seen_lock, NULL);
+    if ((v->caches->seen = calloc(SEEN_MIN, sizeof(seen))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    v->caches->seen_cap = SEEN_MIN;
     if ((rc = table_init(apikeys_of(v), (size_t)nk, sizeof(cu_cache_apikey), ttl, err)) ||
         (rc = table_init(keys_of(v), (size_t)nkeys, sizeof(cu_key), ttl, err)))
         return rc; /* the caller closes the vault, which frees what was made */
@@ -361,7 +409,7 @@ void cu_cache_close(cu_vault *v)
         return;
     table_cleanup(&v->caches->apikeys);
     table_cleanup(&v->caches->keys);
-    pthread_mutex_destroy(&v->caches->seen_lock);
+    pthread_rwlock_destroy(&v->caches->seen_lock);
     free(v->caches->seen);
     free(v->caches);
     v->caches = NULL;
@@ -381,46 +429,115 @@ void cu_vault_cache_stats(cu_vault *v, cu_cache_kind which, cu_cache_stats *out)
 
 /* --- generations: what another server changed ------------------------------------------------ */
 
-static seen *seen_slot(cu_vault *v, cu_id tenant)
+static size_t seen_hash(cu_id tenant, size_t cap)
 {
     uint64_t h = tenant * 0x9E3779B97F4A7C15ULL;
 
-    return &v->caches->seen[(h ^ (h >> 31)) % SEEN_SLOTS];
+    return (size_t)(h ^ (h >> 31)) & (cap - 1);
 }
 
-/* 1 if gen is the newest generation of tenant this process has seen. */
-static int seen_is(cu_vault *v, cu_id tenant, uint64_t gen)
+static seen *seen_find(const struct cu_caches *c, cu_id tenant)
 {
-    seen *s;
-    int is;
+    for (size_t i = seen_hash(tenant, c->seen_cap);; i = (i + 1) & (c->seen_cap - 1)) {
+        if (c->seen[i].tenant == tenant)
+            return &c->seen[i];
+        if (c->seen[i].tenant == 0)
+            return NULL;
+    }
+}
 
-    if (v->caches == NULL)
-        return 0;
-    pthread_mutex_lock(&v->caches->seen_lock);
-    s = seen_slot(v, tenant);
-    is = s->used && s->tenant == tenant && s->gen == gen;
-    pthread_mutex_unlock(&v->caches->seen_lock);
-    return is;
+/* A free slot for tenant (not in the map), the map grown first past half full; NULL without
+ * memory. With seen_lock held (write). */
+static seen *seen_add(struct cu_caches *c, cu_id tenant)
+{
+    size_t i;
+
+    if ((c->seen_n + 1) * 2 > c->seen_cap) {
+        size_t cap = c->seen_cap * 2;
+        seen *n = calloc(cap, sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        for (size_t j = 0; j < c->seen_cap; j++) {
+            if (c->seen[j].tenant == 0)
+                continue;
+            for (i = seen_hash(c->seen[j].tenant, cap); n[i].tenant != 0; i = (i + 1) & (cap - 1))
+                ;
+            n[i] = c->seen[j];
+        }
+        free(c->seen);
+        c->seen = n;
+        c->seen_cap = cap;
+    }
+    for (i = seen_hash(tenant, c->seen_cap); c->seen[i].tenant != 0; i = (i + 1) & (c->seen_cap - 1))
+        ;
+    c->seen_n++;
+    c->seen[i].tenant = tenant;
+    return &c->seen[i];
+}
+
+void cu_cache_scope_begin(cu_vault *v)
+{
+    if (v == NULL || v->caches == NULL)
+        return;
+    scope_tl.v = v;
+    scope_tl.scope = cu_vault_read_scope();
+    scope_tl.clock = atomic_load(&v->caches->clock);
+}
+
+/* Whether a value the calling thread read may be cached under the tenant's newest generation
+ * seen (s, NULL if none): outside a read scope every read sees the latest state, and a put
+ * whose read predates a change is dropped by the table's gen (observe bumps it); inside one,
+ * the scope's snapshot may be older than that generation (review 5, F3): only if this process
+ * saw it before the scope began is it in the snapshot. With seen_lock held. */
+static int scope_put_ok(cu_vault *v, const seen *s)
+{
+    uint64_t scope = cu_vault_read_scope();
+
+    if (scope == 0 || s == NULL)
+        return 1;
+    if (scope_tl.v != v || scope_tl.scope != scope)
+        return 0; /* a scope whose start was not told: its snapshot's age unknown */
+    return s->raised <= scope_tl.clock;
 }
 
 void cu_cache_observe(cu_vault *v, cu_id tenant, uint64_t gen)
 {
+    struct cu_caches *c = v->caches;
+    enum { SAME, FIRST, NEWER } what = SAME;
     seen *s;
-    int changed = 1;
 
-    if (v->caches == NULL)
+    if (c == NULL || tenant == 0)
         return;
-    pthread_mutex_lock(&v->caches->seen_lock);
-    s = seen_slot(v, tenant);
-    if (s->used && s->tenant == tenant && gen <= s->gen)
-        changed = 0; /* known, or an older snapshot's: what is cached is as new */
-    else
-        *s = (seen){.tenant = tenant, .gen = gen, .used = 1};
-    pthread_mutex_unlock(&v->caches->seen_lock);
-    /* Raised by another server (or a tenant whose slot was taken: unknown, so maybe): what is
-     * cached of the tenant may predate the change. */
-    if (changed)
+    pthread_rwlock_rdlock(&c->seen_lock);
+    s = seen_find(c, tenant);
+    if (s != NULL && gen <= s->gen) {
+        /* known, or an older snapshot's: what is cached is as new (the common case) */
+        pthread_rwlock_unlock(&c->seen_lock);
+        return;
+    }
+    pthread_rwlock_unlock(&c->seen_lock);
+    pthread_rwlock_wrlock(&c->seen_lock);
+    if ((s = seen_find(c, tenant)) == NULL) {
+        what = FIRST;
+        s = seen_add(c, tenant);
+    } else if (gen > s->gen) {
+        what = NEWER;
+    }
+    if (s != NULL && what != SAME) {
+        s->gen = gen;
+        s->raised = atomic_fetch_add(&c->clock, 1) + 1;
+    }
+    pthread_rwlock_unlock(&c->seen_lock);
+    /* Raised by another server: what is cached of the tenant predates the change (and is no
+     * longer served: its generation is older). Seen for the first time (or not remembered, out
+     * of memory): nothing cached of it is served (generation 0), and a put in flight may have
+     * read the state before a change, so it is dropped. */
+    if (what == NEWER || s == NULL)
         cu_cache_forget_tenant(v, tenant);
+    else if (what == FIRST) {
+        table_bump(keys_of(v));
+        table_bump(apikeys_of(v));
+    }
 }
 
 /* What a committed op changes of the caches: nothing, one API key, one subject's keys, every
@@ -473,9 +590,22 @@ cu_id cu_cache_gen_tenant(const cu_store_op *op)
 
 /* --- API keys ------------------------------------------------------------------------------ */
 
+/* A lookup with the seen lock held, so that no newer generation is seen meanwhile. */
+static int locked_get(cu_vault *v, table *t, const ckey *k, void *out)
+{
+    int hit;
+
+    if (v->caches == NULL)
+        return 0;
+    pthread_rwlock_rdlock(&v->caches->seen_lock);
+    hit = table_get(v->caches, t, k, out);
+    pthread_rwlock_unlock(&v->caches->seen_lock);
+    return hit;
+}
+
 int cu_cache_apikey_get(cu_vault *v, cu_id id, cu_cache_apikey *out)
 {
-    return table_get(apikeys_of(v), &(ckey){.a = id}, out);
+    return locked_get(v, apikeys_of(v), &(ckey){.a = id}, out);
 }
 
 uint64_t cu_cache_apikey_gen(cu_vault *v)
@@ -486,10 +616,17 @@ uint64_t cu_cache_apikey_gen(cu_vault *v)
 void cu_cache_apikey_put(cu_vault *v, cu_id id, const cu_cache_apikey *k, uint64_t gen,
                          uint64_t tenant_gen)
 {
+    const seen *s;
+
     /* Several servers: only what was read under the newest generation seen, so a read from an
      * older snapshot (a scope opened before another server's revocation) is never cached. */
-    if (k->tenant != 0 && seen_is(v, k->tenant, tenant_gen))
-        table_put(apikeys_of(v), &(ckey){.a = id}, k->tenant, k, gen);
+    if (k->tenant == 0 || v->caches == NULL)
+        return;
+    pthread_rwlock_rdlock(&v->caches->seen_lock);
+    s = seen_find(v->caches, k->tenant);
+    if (s != NULL && s->gen == tenant_gen)
+        table_put(apikeys_of(v), &(ckey){.a = id}, k->tenant, k, gen, tenant_gen);
+    pthread_rwlock_unlock(&v->caches->seen_lock);
 }
 
 void cu_cache_forget_apikey(cu_vault *v, cu_id id)
@@ -509,7 +646,7 @@ int cu_cache_key_get(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, u
 {
     ckey k = key_of(tenant, kind, owner, version);
 
-    return table_get(keys_of(v), &k, out);
+    return locked_get(v, keys_of(v), &k, out);
 }
 
 uint64_t cu_cache_key_gen(cu_vault *v)
@@ -521,8 +658,16 @@ void cu_cache_key_put(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, 
                       const cu_key *k, uint64_t gen)
 {
     ckey ck = key_of(tenant, kind, owner, version);
+    const seen *s;
 
-    table_put(keys_of(v), &ck, tenant, k, gen);
+    if (v->caches == NULL)
+        return;
+    /* Under the newest generation seen, and only if the read saw it (review 5, F3). */
+    pthread_rwlock_rdlock(&v->caches->seen_lock);
+    s = seen_find(v->caches, tenant);
+    if (scope_put_ok(v, s))
+        table_put(keys_of(v), &ck, tenant, k, gen, s != NULL ? s->gen : 0);
+    pthread_rwlock_unlock(&v->caches->seen_lock);
 }
 
 void cu_cache_forget_subject(cu_vault *v, cu_id tenant, cu_id subject)

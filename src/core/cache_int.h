@@ -9,7 +9,9 @@
  * destroyed or rewrapped key, a closed tenant). A change made by another process on the same
  * database is seen from this one's next request that reads the tenant's row: the commit raised
  * the tenant's generation (cu_cache_gen_tenant), and the row's reader reports it
- * (cu_cache_observe), which forgets the tenant's entries if it is newer than any seen.
+ * (cu_cache_observe), which forgets the tenant's entries if it is newer than any seen. Each
+ * entry keeps the generation it was read under and is served only while that is the newest
+ * seen, so a read from an older snapshot is never served after a newer one was seen.
  *
  * Filling races with forgetting: take cu_cache_*_gen() BEFORE reading what you will put, and
  * pass it to the put, which is dropped if anything was forgotten meanwhile (the read may have
@@ -62,6 +64,9 @@ void cu_cache_forget_all(cu_vault *v);
  * generation gen; newer than any seen here (or the tenant unknown), everything cached of the
  * tenant is forgotten. Called by every reader of tenant rows in the core (tenant.c). */
 void cu_cache_observe(cu_vault *v, cu_id tenant, uint64_t gen);
+/* The calling thread's read scope begins (cu_vault_read_begin, before its first read): what
+ * it reads is cached only under generations this process saw before (cache.c, F3). */
+void cu_cache_scope_begin(cu_vault *v);
 /* The tenant whose generation a commit of op must raise (CU_OP_TENANT_GEN in its batch,
  * commit.c), 0 if none: the same ops cu_cache_after_commit forgets for. */
 cu_id cu_cache_gen_tenant(const cu_store_op *op);

@@ -527,6 +527,7 @@ void cu_vault_read_begin(cu_vault *v)
         scope_open = 1;
         scope_gen = atomic_load(&v->key_gen);
         scope_serial++;
+        cu_cache_scope_begin(v); /* before the first read: the snapshot's lower bound */
     }
     cu_store_read_begin(v->store);
 }
