@@ -11,7 +11,9 @@
  *  - P-AUD-2: the checkpoints each writer signs (on count, and its tails) verify.
  *  - The sweep lease: while one server holds it the others' sweeps are refused (409); a
  *    crashed holder's lease lapses; a finished sweep frees it.
- *  - The key epoch lease: one master key rotation or retirement at a time.
+ *  - The key epoch lease: one master key rotation or retirement at a time; a rotation from
+ *    the API takes it too, and one whose lease another server took meanwhile commits nothing
+ *    (the commit renews it in its transaction; review 5, F5).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +286,63 @@ static void test_key_epoch_lease_one_rotation_at_a_time(void **state)
     assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM leases"), 0);
 }
 
+/* A master rotation straight from the API (custos key rotate) takes the epoch lease too: while
+ * another server holds it, refused, and nothing changes (review 5, F5). */
+static void test_F5_master_rotation_refused_while_another_holds_the_epoch_lease(void **state)
+{
+    fx *f = *state;
+    unsigned current = 0, retained = 0, after = 0, version = 0;
+    size_t rewrapped = 0;
+    cu_err err = {0};
+
+    cu_key_ring_stats(f->b, &current, &retained);
+    take_named_lease(f, "key_epoch", 4242, cu_clock_now());
+    assert_int_equal(cu_key_rotate_master(f->b, NULL, &version, &rewrapped, &err),
+                     CU_ERR_CONFLICT);
+    cu_key_ring_stats(f->b, &after, &retained);
+    assert_int_equal(after, current);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM master_keys WHERE version > 0"),
+                     (long long)current);
+}
+
+/* The epoch lease lapses while a rotation runs and another server takes it (here: at the
+ * point the new version is in the key file, before the commit): the rotation's commit renews
+ * the lease in its own transaction, so it is refused instead of committing a second rotation
+ * beside the other server's (review 5, F5). */
+static int steal_epoch_lease(const char *point, void *arg)
+{
+    const fx *f = arg;
+    char sql[160];
+
+    if (strcmp(point, "rotate.keyfile_written") != 0)
+        return 0;
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM leases WHERE holder = %lld",
+             (long long)f->a->sweep_holder);
+    assert_int_equal(th_sql_int(f->data, sql), 1); /* a held it up to here */
+    /* Its expiry passed: another server takes it (as LEASE_TAKE does once expires_at <= now). */
+    take_named_lease(f, "key_epoch", 4242, cu_clock_now() + 601);
+    return 0;
+}
+
+static void test_F5_rotation_that_lost_its_lease_commits_nothing(void **state)
+{
+    fx *f = *state;
+    unsigned current = 0, retained = 0, after = 0, version = 0;
+    size_t rewrapped = 0;
+    cu_err err = {0};
+
+    cu_key_ring_stats(f->a, &current, &retained);
+    cu_fault_hook_set(steal_epoch_lease, f);
+    assert_int_equal(cu_key_rotate_master(f->a, NULL, &version, &rewrapped, &err),
+                     CU_ERR_CONFLICT);
+    cu_fault_hook_set(NULL, NULL);
+    cu_key_ring_stats(f->a, &after, &retained);
+    assert_int_equal(after, current);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM master_keys WHERE version > 0"),
+                     (long long)current);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM leases WHERE holder = 4242"), 1);
+}
+
 /* A server that stops frees its lease at once (cu_vault_close), not only at its expiry. */
 static void test_sweep_lease_freed_at_close(void **state)
 {
@@ -309,6 +368,8 @@ int main(void)
         T(test_sweep_lease_one_sweeper_at_a_time),
         T(test_sweep_lease_freed_at_close),
         T(test_key_epoch_lease_one_rotation_at_a_time),
+        T(test_F5_master_rotation_refused_while_another_holds_the_epoch_lease),
+        T(test_F5_rotation_that_lost_its_lease_commits_nothing),
     };
 
     return cmocka_run_group_tests_name("several writers on one database", tests, NULL, NULL);

@@ -175,18 +175,22 @@ static void pick(cu_vault *v, const windows *w, int64_t now, const users *u,
 }
 
 /* One vault-level entry per destroyed version (ids only), committed before the key file
- * changes: an entry without its destruction (a failed write) is redone by the next pass. */
+ * changes: an entry without its destruction (a failed write) is redone by the next pass. Each
+ * commit renews the epoch lease in its own transaction (review 5, F5): a retirement whose lease
+ * lapsed and went to another server commits nothing and leaves the key file alone. */
 static cu_rc audit_destroyed(cu_vault *v, const cu_ctx *ctx, const uint32_t *doomed, size_t n,
                              cu_err *err)
 {
     cu_audit_in a[CU_AUDIT_PER_COMMIT];
+    cu_store_op lease;
     cu_rc rc = CU_OK;
 
     for (size_t i = 0; i < n && rc == CU_OK; i += CU_AUDIT_PER_COMMIT) {
         size_t k = n - i < CU_AUDIT_PER_COMMIT ? n - i : CU_AUDIT_PER_COMMIT;
         for (size_t j = 0; j < k; j++)
             cu_audit_in_set(&a[j], 0, "key.destroy", "master:%u", (unsigned)doomed[i + j]);
-        rc = cu_commit(v, ctx, NULL, 0, a, k, err);
+        cu_epoch_lease_op(v, 1, &lease);
+        rc = cu_commit(v, ctx, &lease, 1, a, k, err);
     }
     return rc;
 }
@@ -227,24 +231,37 @@ static void users_free(users *u)
  * a time, under this database lease. Held at most EPOCH_LEASE_SECONDS if its holder dies. */
 #define EPOCH_LEASE "key_epoch"
 #define EPOCH_LEASE_SECONDS 600
+/* A rotation renews it before it touches the key file and in the transaction that commits the
+ * new version (rotate.c), a retirement in each of its commits (review 5, F5): a holder that
+ * outlived its lease cannot commit after another server took it. */
 
-/* Takes (take) or frees the epoch lease; CU_ERR_CONFLICT while another server holds it. */
-static cu_rc epoch_lease(cu_vault *v, int take, cu_err *err)
+void cu_epoch_lease_op(cu_vault *v, int take, cu_store_op *op)
 {
     int64_t now = cu_clock_now();
+
+    memset(op, 0, sizeof(*op));
+    op->type = take ? CU_OP_LEASE_TAKE : CU_OP_LEASE_RELEASE;
+    op->u.lease.name = EPOCH_LEASE;
+    op->u.lease.holder = v->sweep_holder;
+    op->u.lease.now = now;
+    op->u.lease.expires_at = now + EPOCH_LEASE_SECONDS;
+}
+
+cu_rc cu_epoch_lease(cu_vault *v, int take, cu_err *err)
+{
     cu_store_op op;
     cu_rc rc;
 
-    memset(&op, 0, sizeof(op));
-    op.type = take ? CU_OP_LEASE_TAKE : CU_OP_LEASE_RELEASE;
-    op.u.lease.name = EPOCH_LEASE;
-    op.u.lease.holder = v->sweep_holder;
-    op.u.lease.now = now;
-    op.u.lease.expires_at = now + EPOCH_LEASE_SECONDS;
+    cu_epoch_lease_op(v, take, &op);
     rc = cu_store_apply(v->store, &op, 1, err);
     if (rc == CU_ERR_CONFLICT)
         return cu_err_set(err, CU_ERR_CONFLICT, "another server is rotating the master key");
     return rc;
+}
+
+static cu_rc epoch_lease(cu_vault *v, int take, cu_err *err)
+{
+    return cu_epoch_lease(v, take, err);
 }
 
 static void epoch_lease_drop(cu_vault *v)
@@ -294,6 +311,8 @@ static cu_rc retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
         rc = audit_destroyed(v, ctx, doomed, ndoomed, err);
     if (rc == CU_OK && ndoomed > 0 && CU_FAULT("retire.audited"))
         _exit(70); /* audited, the key file unchanged: the next pass destroys them again */
+    if (rc == CU_OK && changed && ndoomed == 0)
+        rc = epoch_lease(v, 1, err); /* still ours: renewed before the key file is saved */
     if (rc == CU_OK && (changed || ndoomed > 0)) {
         for (size_t i = 0; i < ndoomed; i++)
             cu_keyring_drop(v->ring, doomed[i]); /* wiped from memory */
@@ -355,7 +374,7 @@ cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch
     since = current_since(v);
     if (rep->pending && (min_age <= 0 || since == 0 || cu_clock_now() - since >= min_age)) {
         unsigned version = 0;
-        if ((rc = cu_key_rotate_master(v, ctx, &version, &rep->rewrapped, err)) != CU_OK)
+        if ((rc = cu_key_rotate_master_leased(v, ctx, &version, &rep->rewrapped, err)) != CU_OK)
             goto out;
         rep->rotated = 1;
     }

@@ -8,4 +8,15 @@
                            the key file this long at least */
 #include "core_int.h"
 
+/* The key epoch lease (docs/store.md, "Several servers"): one master key rotation or
+ * retirement at a time over every server of a database. cu_epoch_lease takes or renews (take)
+ * or frees it for v, CU_ERR_CONFLICT while another server holds it; cu_epoch_lease_op makes the
+ * op, to be committed with the rotation's own writes (the lease renewed in their transaction,
+ * so a rotation whose lease another server took meanwhile cannot commit). */
+cu_rc cu_epoch_lease(cu_vault *v, int take, cu_err *err);
+void cu_epoch_lease_op(cu_vault *v, int take, cu_store_op *op);
+/* cu_key_rotate_master with the epoch lease held already by v (cu_key_epoch). */
+cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_version,
+                                  size_t *rewrapped, cu_err *err);
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "audit_int.h"
+#include "epoch_int.h"
 #include "keyring_int.h"
 #include "keys_int.h"
 #include "tenant_int.h"
@@ -32,9 +33,26 @@ static void free_ops(cu_store_op *ops, size_t n)
  * A kill before 2 commits leaves the old wrapping in force and both keys in the file; a kill
  * after leaves the new wrapping and both keys, the old one not marked yet (the next retirement
  * pass marks it). A pending version left by step 1 is reused.
+ *
+ * Several servers on one database: under the key epoch lease (epoch.c), renewed before step 1
+ * and in step 2's transaction (review 5, F5), so two servers never rotate at once, even when a
+ * rotation outlasts the lease: the one that lost it commits nothing.
  */
 cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version, size_t *rewrapped,
                            cu_err *err)
+{
+    cu_err ignored = {0};
+    cu_rc rc;
+
+    if ((rc = cu_epoch_lease(v, 1, err)) != CU_OK)
+        return rc;
+    rc = cu_key_rotate_master_leased(v, ctx, new_version, rewrapped, err);
+    (void)cu_epoch_lease(v, 0, &ignored);
+    return rc;
+}
+
+cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_version,
+                                  size_t *rewrapped, cu_err *err)
 {
     const char *path = cu_keyring_path(v->ring);
     cu_store_key *keys = NULL;
@@ -45,6 +63,9 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     cu_rc rc;
 
     cu_key_wrlock(v);
+    /* Still ours (it may have lapsed while the key lock was awaited): else no key file change. */
+    if ((rc = cu_epoch_lease(v, 1, err)) != CU_OK)
+        goto out;
     nv = cu_keyring_newest(v->ring);
     if (nv <= v->master_version) {
         if ((rc = cu_keyring_add(v->ring, &nv, err)) != CU_OK)
@@ -57,7 +78,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
     if (rc != CU_OK)
         goto out;
-    ops = calloc(nkeys + 1, sizeof(*ops));
+    ops = calloc(nkeys + 2, sizeof(*ops));
     if (ops == NULL) {
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
@@ -84,6 +105,7 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
     }
+    cu_epoch_lease_op(v, 1, &ops[nops++]); /* P-ENC-5: refused unless still this server's */
     cu_audit_in_set(&a, 0, "key.rotate_master", "master:%u", (unsigned)nv);
     if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;
