@@ -4,10 +4,11 @@
  * AUDIT_SUBJECT_INDEX, and what a tenant's shred removes of it.
  *
  * Several servers on one database (docs/store.md): the tenant's chain head is serialized by
- * the database. AUDIT_HEAD_CHECK takes a transaction-scoped advisory lock on the tenant id
- * (the one-key space; migrations use the two-key one) before it reads the head, so a second
- * writer of that tenant waits for the first to commit, then reads the head it wrote and is
- * refused with CU_ERR_CONFLICT: two servers writing for one tenant stay one chain (P-AUD-1).
+ * the database. apply() (pg_write.c) locks the tenant's audit_subject_marks row before the
+ * batch's first op (a row lock, so it holds on Citus too), and AUDIT_HEAD_CHECK reads the head
+ * under it, so a second writer of that tenant waits for the first to commit, then reads the
+ * head it wrote and is refused with CU_ERR_CONFLICT: two servers writing for one tenant stay
+ * one chain (P-AUD-1).
  */
 #include <string.h>
 
@@ -93,9 +94,9 @@ cu_rc pg_w_audit_prune(pg_conn *c, const cu_store_op *op, cu_err *err)
     return rc;
 }
 
-/* Two statements: under READ COMMITTED a statement's snapshot is taken before it waits for a
- * lock, so the head is read by a statement that starts once the lock is granted. */
-static pg_query Q_TENANT_LOCK = PG_QUERY("SELECT pg_advisory_xact_lock($1)");
+/* The chain's lock is held already (apply's lock_tenants, before the first op): under READ
+ * COMMITTED this statement's snapshot is taken after it was granted, so it reads the head the
+ * previous holder committed. */
 static pg_query Q_HEAD =
     PG_QUERY("SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1");
 
@@ -107,10 +108,8 @@ cu_rc pg_w_audit_head_check(pg_conn *c, const cu_store_op *op, cu_err *err)
     PGresult *res = NULL;
     cu_rc rc;
 
-    /* P-AUD-1: one writer of the tenant's chain at a time, until its commit. */
-    rc = pg_exec(c, &Q_TENANT_LOCK, PG_P(pg_p_id(tenant)), NULL, err, "lock the audit chain");
-    if (rc == CU_OK)
-        rc = pg_exec(c, &Q_HEAD, PG_P(pg_p_id(tenant)), &res, err, "read audit head");
+    /* P-AUD-1: one writer of the tenant's chain at a time, until its commit (locked first). */
+    rc = pg_exec(c, &Q_HEAD, PG_P(pg_p_id(tenant)), &res, err, "read audit head");
     if (rc != CU_OK)
         return rc;
     if (pg_rows(res) > 0) {

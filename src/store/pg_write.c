@@ -6,7 +6,12 @@
  * synchronous_commit stays on: when COMMIT returns the batch is durable on the server, and
  * apply() acknowledges nothing that did not commit (a connection lost mid-batch rolls back on
  * the server; the caller gets CU_ERR_UNAVAILABLE).
+ *
+ * Several servers (docs/store.md, "Several servers"): the row locks a batch holds on its
+ * tenants until its commit are all taken first, in tenant id order (lock_tenants), so two
+ * batches naming the same tenants in opposite orders wait for each other instead of deadlocking.
  */
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +30,78 @@ static double mono(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What a batch locks of a tenant: its audit chain (AUDIT_HEAD_CHECK; what a shred deletes of
+ * it), its tenants row (TENANT_GEN; a shred). */
+enum { LK_CHAIN = 1, LK_ROW = 2 };
+
+typedef struct lk {
+    cu_id tenant;
+    int what;
+} lk;
+
+static int lk_cmp(const void *a, const void *b)
+{
+    const lk *x = a, *y = b;
+
+    return x->tenant < y->tenant ? -1 : x->tenant > y->tenant;
+}
+
+/* P-AUD-1: the audit chain's lock is a row lock on the tenant's audit_subject_marks row, made
+ * if missing (no foreign key: tenant 0's chain and a tenant being created have one too). A row
+ * lock, not an advisory lock: on Citus, where the table is distributed by tenant, it is taken
+ * on the tenant's shard and so holds whichever node a server reaches (an advisory lock is per
+ * node). DO UPDATE, not DO NOTHING: it locks the row whether or not it was there. */
+static pg_query Q_CHAIN_LOCK = PG_QUERY(
+    "INSERT INTO audit_subject_marks(tenant_id, seq) VALUES($1, 0)"
+    " ON CONFLICT (tenant_id) DO UPDATE SET seq = audit_subject_marks.seq");
+/* The lock TENANT_GEN's update takes anyway; not FOR UPDATE, which would make every foreign
+ * key check on the tenant (KEY SHARE) wait. */
+static pg_query Q_ROW_LOCK =
+    PG_QUERY("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR NO KEY UPDATE");
+
+/* Takes every row lock the batch's ops take on their tenants, before the first op and in
+ * tenant id order, each tenant's chain before its row: the ops then find them held. Without
+ * this, two groups raising (TENANT_GEN) or chaining (AUDIT_HEAD_CHECK) tenants 1 and 2 in
+ * opposite orders could each hold one and wait for the other (a deadlock, one batch failed). */
+static cu_rc lock_tenants(pg_conn *c, const cu_store_op *ops, size_t n, cu_err *err)
+{
+    lk few[16], *l = few;
+    size_t m = 0, k = 0;
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < n; i++)
+        m += ops[i].type == CU_OP_AUDIT_HEAD_CHECK || ops[i].type == CU_OP_TENANT_GEN ||
+             ops[i].type == CU_OP_TENANT_SHRED;
+    if (m == 0)
+        return CU_OK;
+    if (m > CU_ARRAY_LEN(few) && (l = malloc(m * sizeof(*l))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const cu_store_op *op = &ops[i];
+        if (op->type == CU_OP_AUDIT_HEAD_CHECK)
+            l[k++] = (lk){op->u.audit_head.tenant_id, LK_CHAIN};
+        else if (op->type == CU_OP_TENANT_GEN)
+            l[k++] = (lk){op->u.del.tenant_id, LK_ROW};
+        else if (op->type == CU_OP_TENANT_SHRED)
+            l[k++] = (lk){op->u.del.tenant_id, LK_CHAIN | LK_ROW};
+    }
+    qsort(l, k, sizeof(*l), lk_cmp);
+    for (size_t i = 0; i < k && rc == CU_OK; i++) {
+        int what = l[i].what;
+        while (i + 1 < k && l[i + 1].tenant == l[i].tenant)
+            what |= l[++i].what;
+        if (what & LK_CHAIN)
+            rc = pg_exec(c, &Q_CHAIN_LOCK, PG_P(pg_p_id(l[i].tenant)), NULL, err,
+                         "lock the audit chain");
+        if (rc == CU_OK && (what & LK_ROW) && l[i].tenant != 0)
+            rc = pg_exec(c, &Q_ROW_LOCK, PG_P(pg_p_id(l[i].tenant)), NULL, err,
+                         "lock the tenant");
+    }
+    if (l != few)
+        free(l);
+    return rc;
 }
 
 static cu_rc apply_one(pg_conn *c, const cu_store_op *op, cu_err *err)
@@ -72,6 +149,8 @@ cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
     rc = s->pipeline ? pg_pipeline_begin(c, err) : CU_OK;
     if (rc == CU_OK)
         rc = pg_exec_text(c, "BEGIN", err, "begin transaction");
+    if (rc == CU_OK)
+        rc = lock_tenants(c, ops, n, err);
     for (size_t i = 0; i < n && rc == CU_OK; i++) {
         rc = apply_one(c, &ops[i], err);
         if (i == 0 && n > 1 && CU_FAULT("store.apply.mid_batch")) /* docs/store.md */
