@@ -14,6 +14,7 @@
  *  - The key epoch lease: one master key rotation or retirement at a time; a rotation from
  *    the API takes it too, and one whose lease another server took meanwhile commits nothing
  *    (the commit renews it in its transaction; review 5, F5).
+ *  - The key file both share: a version another's epoch added is loaded on first use.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,40 @@ static void test_F5_rotation_that_lost_its_lease_commits_nothing(void **state)
     assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM leases WHERE holder = 4242"), 1);
 }
 
+/* The key file shared by two servers (docs/scaling.md, "The key file"): a's key epoch adds
+ * master version 2 to the file and rewraps every tenant key under it. b, which never loaded
+ * version 2, meets it on its next read of the tenant's key and re-reads the file (not
+ * CU_ERR_KEY until a restart). b's own rotation then takes in the file first and numbers its
+ * version 3, after a's, and a reads under it in turn. */
+static void test_key_file_reloaded_on_an_unknown_master_version(void **state)
+{
+    fx *f = *state;
+    unsigned version = 0, current = 0, retained = 0;
+    size_t rewrapped = 0;
+    cu_record rec;
+    cu_id id = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_record_put(f->a, &CTX, f->tenant, "notes", 0, "{\"note\":\"k\"}", 12,
+                                   &id, &err),
+                     CU_OK);
+    cu_key_ring_stats(f->b, &current, &retained);
+    assert_int_equal(current, 1);
+    assert_int_equal(cu_key_rotate_master(f->a, NULL, &version, &rewrapped, &err), CU_OK);
+    assert_int_equal(version, 2);
+    memset(&rec, 0, sizeof(rec));
+    if (cu_record_get(f->b, &CTX, f->tenant, id, &rec, &err) != CU_OK)
+        fail_msg("b reads under a's new master version: %s", err.msg);
+    cu_record_cleanup(&rec);
+    assert_int_equal(cu_key_rotate_master(f->b, NULL, &version, &rewrapped, &err), CU_OK);
+    assert_int_equal(version, 3);
+    memset(&rec, 0, sizeof(rec));
+    if (cu_record_get(f->a, &CTX, f->tenant, id, &rec, &err) != CU_OK)
+        fail_msg("a reads under b's master version: %s", err.msg);
+    cu_record_cleanup(&rec);
+    assert_int_equal(th_sql_int(f->data, "SELECT max(version) FROM master_keys"), 3);
+}
+
 /* A server that stops frees its lease at once (cu_vault_close), not only at its expiry. */
 static void test_sweep_lease_freed_at_close(void **state)
 {
@@ -370,6 +405,7 @@ int main(void)
         T(test_key_epoch_lease_one_rotation_at_a_time),
         T(test_F5_master_rotation_refused_while_another_holds_the_epoch_lease),
         T(test_F5_rotation_that_lost_its_lease_commits_nothing),
+        T(test_key_file_reloaded_on_an_unknown_master_version),
     };
 
     return cmocka_run_group_tests_name("several writers on one database", tests, NULL, NULL);

@@ -251,8 +251,8 @@ static void *race_apply(void *arg)
     return NULL;
 }
 
-/* P-AUD-1 with two servers on one database: the head check waits for the tenant's advisory
- * lock, so a writer that commits the next entry while the check waits makes it CU_ERR_CONFLICT
+/* P-AUD-1 with two servers on one database: the head check waits for the tenant's chain lock
+ * (a row lock on its audit_subject_marks row, pg_write.c), so a writer that commits the next entry while the check waits makes it CU_ERR_CONFLICT
  * (the core then reads the head again and retries), never a broken or forked chain, nor a
  * duplicate key error after the check had passed. */
 static void test_pg_P_AUD_1_head_check_waits_for_the_other_writer(void **state)
@@ -268,9 +268,10 @@ static void test_pg_P_AUD_1_head_check_waits_for_the_other_writer(void **state)
 
     assert_int_equal(cu_store_open(f->loc, &second, &err), CU_OK);
     assert_int_equal(PQstatus(other), CONNECTION_OK);
-    /* The other server's transaction holds the tenant's lock (as its head check would). */
-    res = PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1)");
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    /* The other server's transaction holds the tenant's lock (as its batch would). */
+    res = PQexec(other, "BEGIN; INSERT INTO audit_subject_marks(tenant_id, seq) VALUES(1, 0)"
+                        " ON CONFLICT (tenant_id) DO UPDATE SET seq = audit_subject_marks.seq");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     r.s = second;
     r.ops[0].type = CU_OP_AUDIT_HEAD_CHECK;
@@ -279,8 +280,7 @@ static void test_pg_P_AUD_1_head_check_waits_for_the_other_writer(void **state)
     assert_int_equal(pthread_create(&t, NULL, race_apply, &r), 0);
     for (int i = 0; i < 200 && !waiting; i++) {
         usleep(20 * 1000);
-        waiting = th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_locks"
-                                        " WHERE locktype = 'advisory' AND NOT granted") > 0;
+        waiting = th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_locks WHERE NOT granted") > 0;
     }
     assert_true(waiting);
     /* Meanwhile the other server appends seq 1 and commits. */

@@ -22,13 +22,26 @@
  *
  * Plaintext master keys live in cu_secure_alloc memory (guarded, mlock'ed, P-ENC-1); the text of
  * the file is wiped after parsing.
+ *
+ * Several servers on one database (docs/scaling.md, "The key file"): another server's key epoch
+ * adds a version to its key file, and tenant keys in the database are then wrapped under a
+ * version this process never loaded. A lookup of a version newer than any known here re-reads
+ * the file (cu_keyring_get; at most once per version per KEYRING_RELOAD_MS) and adds the newer
+ * versions it finds, without moving what readers hold: they go on a list of their own ("late"),
+ * appended under a mutex and read without one, which the next change of the ring (made under
+ * the vault's key lock, for writing) folds into the arrays. A rotation or retirement first
+ * takes in what the file gained or lost meanwhile (cu_keyring_sync), so that it numbers its
+ * version after every other server's and never writes a version back that another destroyed.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "keyring_int.h"
 #include "util.h"
@@ -37,6 +50,31 @@
 #define KEYRING_MAX_VERSIONS 16384
 #define KEYRING_FILE_MAX (4 << 20)
 #define KEYRING_FIRST_CAP 16
+#define KEYRING_RELOAD_MS 1000
+#define KEYRING_TRIED 8
+
+/* A version found in the file after the load, its key in its own locked block. */
+typedef struct late {
+    struct late *_Atomic next;
+    uint32_t version;
+    int64_t retired;
+    uint8_t *key; /* CU_KEYBYTES, secure memory */
+} late;
+
+/* What readers under the shared key lock may change: the late versions, and when each missing
+ * version was last looked for in the file. Reached through a pointer, so a const ring's readers
+ * may add to it. */
+typedef struct reload {
+    pthread_mutex_t lock;
+    late *_Atomic head;
+    late *tail;
+    _Atomic size_t n;
+    struct {
+        uint32_t version;
+        int64_t at_ms;
+    } tried[KEYRING_TRIED];
+    size_t next_try;
+} reload;
 
 struct cu_keyring {
     size_t n, cap;
@@ -49,7 +87,13 @@ struct cu_keyring {
     uint64_t opslimit;
     uint64_t memlimit;
     uint8_t *kek; /* CU_KEYBYTES, secure memory; passphrase mode only */
+    int kek_given; /* a re-read of the file: kek is the ring's, the kdf line's salt must match */
+    reload *rl;
 };
+
+static void settle(cu_keyring *r);
+static cu_rc append(cu_keyring *r, uint32_t version, const uint8_t *key, int64_t retired,
+                    cu_err *err);
 
 /* A new empty keyring in *out, its keys in locked memory. */
 static cu_rc ring_alloc(cu_keyring **out, cu_err *err)
@@ -64,7 +108,10 @@ static cu_rc ring_alloc(cu_keyring **out, cu_err *err)
     r->retired = calloc(r->cap, sizeof(*r->retired));
     r->keys = cu_secure_alloc(r->cap * CU_KEYBYTES);
     r->kek = cu_secure_alloc(CU_KEYBYTES);
-    if (r->versions == NULL || r->retired == NULL || r->keys == NULL || r->kek == NULL) {
+    if ((r->rl = calloc(1, sizeof(*r->rl))) != NULL)
+        pthread_mutex_init(&r->rl->lock, NULL);
+    if (r->versions == NULL || r->retired == NULL || r->keys == NULL || r->kek == NULL ||
+        r->rl == NULL) {
         cu_keyring_free(r);
         return cu_err_set(err, CU_ERR_NOMEM, "could not allocate locked memory for the master key");
     }
@@ -72,10 +119,30 @@ static cu_rc ring_alloc(cu_keyring **out, cu_err *err)
     return CU_OK;
 }
 
+static void late_free_all(reload *rl)
+{
+    late *l = atomic_load(&rl->head);
+
+    while (l != NULL) {
+        late *next = atomic_load(&l->next);
+        cu_secure_free(l->key); /* wipes */
+        free(l);
+        l = next;
+    }
+    atomic_store(&rl->head, NULL);
+    rl->tail = NULL;
+    atomic_store(&rl->n, 0);
+}
+
 void cu_keyring_free(cu_keyring *r)
 {
     if (r == NULL)
         return;
+    if (r->rl != NULL) {
+        late_free_all(r->rl);
+        pthread_mutex_destroy(&r->rl->lock);
+        free(r->rl);
+    }
     cu_secure_free(r->keys);
     cu_secure_free(r->kek);
     free(r->versions);
@@ -227,6 +294,14 @@ static cu_rc parse_kdf_line(cu_keyring *r, char *rest, const char *passphrase, c
     if (sscanf(rest, "%15s %63s %" SCNu64 " %" SCNu64, alg, salt, &ops, &mem) != 4 ||
         strcmp(alg, "argon2id") != 0)
         return cu_err_set(err, CU_ERR_INVALID, "key file: bad kdf line");
+    if (r->kek_given) { /* a re-read: the ring's kek opens it only under the same salt */
+        uint8_t now[CU_KDF_SALTBYTES];
+        if (cu_b64_decode(salt, strlen(salt), now, sizeof(now), &len) != CU_OK ||
+            len != CU_KDF_SALTBYTES || memcmp(now, r->salt, sizeof(now)) != 0)
+            return cu_err_set(err, CU_ERR_KEY, "key file: its passphrase salt changed");
+        r->has_kdf = 1;
+        return CU_OK;
+    }
     if (cu_b64_decode(salt, strlen(salt), r->salt, sizeof(r->salt), &len) != CU_OK ||
         len != CU_KDF_SALTBYTES || ops > 64 || mem > (1ULL << 32))
         return cu_err_set(err, CU_ERR_INVALID, "key file: bad kdf parameters");
@@ -268,7 +343,7 @@ static cu_rc parse(cu_keyring *r, char *text, const char *passphrase, cu_err *er
             return cu_err_set(err, CU_ERR_INVALID, "key file: bad line %d", lineno);
         *sp1++ = '\0';
         if (strcmp(line, "kdf") == 0) {
-            if (r->n > 0 || r->has_kdf)
+            if (r->n > 0 || (r->has_kdf && !r->kek_given))
                 return cu_err_set(err, CU_ERR_INVALID, "key file: kdf must come first, once");
             rc = parse_kdf_line(r, sp1, passphrase, err);
         } else if (strcmp(line, "key") == 0 && (sp2 = strchr(sp1, ' ')) != NULL) {
@@ -319,11 +394,13 @@ out:
 
 cu_rc cu_keyring_save(cu_keyring *r, const char *path, cu_err *err)
 {
-    size_t cap = 256 + r->n * 160;
-    char *text = malloc(cap);
-    size_t off = 0;
+    size_t cap, off = 0;
+    char *text;
     cu_rc rc = CU_OK;
 
+    settle(r);
+    cap = 256 + r->n * 160;
+    text = malloc(cap);
     if (text == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     off += (size_t)snprintf(text + off, cap - off, "custos-keyring 1\n");
@@ -368,11 +445,35 @@ out:
     return rc;
 }
 
+/* Folds the late versions into the arrays; under the vault's key lock, for writing (no reader
+ * holds a late key then). One that finds no memory stays late, still readable. */
+static void settle(cu_keyring *r)
+{
+    reload *rl = r->rl;
+    late *l;
+    cu_err ignored = {0};
+
+    if (rl == NULL)
+        return;
+    while ((l = atomic_load(&rl->head)) != NULL) {
+        if (append(r, l->version, l->key, l->retired, &ignored) != CU_OK)
+            return;
+        atomic_store(&rl->head, atomic_load(&l->next));
+        if (rl->tail == l)
+            rl->tail = NULL;
+        atomic_fetch_sub(&rl->n, 1);
+        cu_secure_free(l->key);
+        free(l);
+    }
+}
+
 cu_rc cu_keyring_add(cu_keyring *r, uint32_t *version, cu_err *err)
 {
-    uint32_t v = cu_keyring_newest(r) + 1;
+    uint32_t v;
     cu_rc rc;
 
+    settle(r);
+    v = cu_keyring_newest(r) + 1;
     if ((rc = ring_grow(r, err)) != CU_OK)
         return rc;
     cu_random(r->keys + r->n * CU_KEYBYTES, CU_KEYBYTES);
@@ -384,6 +485,7 @@ cu_rc cu_keyring_add(cu_keyring *r, uint32_t *version, cu_err *err)
 
 void cu_keyring_retire(cu_keyring *r, uint32_t current, int64_t at)
 {
+    settle(r);
     for (size_t i = 0; i < r->n; i++)
         if (r->versions[i] != current && r->retired[i] == 0)
             r->retired[i] = at;
@@ -393,6 +495,7 @@ int cu_keyring_drop(cu_keyring *r, uint32_t version)
 {
     size_t i;
 
+    settle(r);
     for (i = 0; i < r->n && r->versions[i] != version; i++)
         ;
     if (i == r->n)
@@ -411,18 +514,37 @@ int cu_keyring_drop(cu_keyring *r, uint32_t version)
 
 size_t cu_keyring_count(const cu_keyring *r)
 {
-    return r->n;
+    return r->n + (r->rl != NULL ? atomic_load(&r->rl->n) : 0);
+}
+
+/* The ith late version (i < its count as read), or NULL. */
+static const late *late_at(const cu_keyring *r, size_t i)
+{
+    const late *l = r->rl != NULL ? atomic_load(&r->rl->head) : NULL;
+
+    while (l != NULL && i-- > 0)
+        l = atomic_load(&l->next);
+    return l;
 }
 
 uint32_t cu_keyring_version_at(const cu_keyring *r, size_t i, int64_t *retired)
 {
+    const late *l;
+
+    if (i < r->n) {
+        if (retired != NULL)
+            *retired = r->retired[i];
+        return r->versions[i];
+    }
+    l = late_at(r, i - r->n);
     if (retired != NULL)
-        *retired = r->retired[i];
-    return r->versions[i];
+        *retired = l != NULL ? l->retired : 0;
+    return l != NULL ? l->version : 0;
 }
 
 int cu_keyring_mark(cu_keyring *r, uint32_t version, int64_t at)
 {
+    settle(r);
     for (size_t i = 0; i < r->n; i++)
         if (r->versions[i] == version && r->retired[i] == 0) {
             r->retired[i] = at;
@@ -436,12 +558,120 @@ const char *cu_keyring_path(const cu_keyring *r)
     return r->path;
 }
 
+static const late *late_find(const cu_keyring *r, uint32_t version)
+{
+    const late *l = r->rl != NULL ? atomic_load(&r->rl->head) : NULL;
+
+    for (; l != NULL; l = atomic_load(&l->next))
+        if (l->version == version)
+            return l;
+    return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Re-reads the ring's file into a ring of its own: the kek is r's (no key derivation), so a
+ * passphrase-protected file must keep its salt. */
+static cu_rc reread(const cu_keyring *r, cu_keyring **out, cu_err *err)
+{
+    cu_keyring *t = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    cu_rc rc;
+
+    *out = NULL;
+    if (r->path[0] == '\0')
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "the key ring has no file");
+    if ((rc = cu_file_check_private(r->path, "key file", 0, err)) != CU_OK ||
+        (rc = cu_file_read(r->path, KEYRING_FILE_MAX, &text, &len, err)) != CU_OK)
+        return rc;
+    if ((rc = ring_alloc(&t, err)) == CU_OK) {
+        t->kek_given = 1;
+        memcpy(t->kek, r->kek, CU_KEYBYTES);
+        memcpy(t->salt, r->salt, sizeof(t->salt));
+        rc = parse(t, text, r->has_kdf ? "" : NULL, err);
+        if (rc == CU_OK && t->has_kdf != r->has_kdf)
+            rc = cu_err_set(err, CU_ERR_KEY, "key file: its protection changed");
+    }
+    cu_wipe(text, len);
+    free(text);
+    if (rc != CU_OK) {
+        cu_keyring_free(t);
+        return rc;
+    }
+    *out = t;
+    return CU_OK;
+}
+
+/* Several servers: version is newer than any here; unless it was looked for in the last
+ * KEYRING_RELOAD_MS, the file is read again and every newer version in it goes on the late
+ * list. Called by readers under the vault's key lock, shared: adds, never moves. */
+static void reload_for(const cu_keyring *r, uint32_t version)
+{
+    reload *rl = r->rl;
+    cu_keyring *t = NULL;
+    int64_t now = mono_ms();
+    uint32_t known;
+    cu_err ignored = {0};
+
+    pthread_mutex_lock(&rl->lock);
+    if (late_find(r, version) != NULL)
+        goto out; /* found by another thread meanwhile */
+    for (size_t i = 0; i < KEYRING_TRIED; i++)
+        if (rl->tried[i].version == version && now - rl->tried[i].at_ms < KEYRING_RELOAD_MS)
+            goto out;
+    rl->tried[rl->next_try].version = version;
+    rl->tried[rl->next_try].at_ms = now;
+    rl->next_try = (rl->next_try + 1) % KEYRING_TRIED;
+    if (reread(r, &t, &ignored) != CU_OK)
+        goto out;
+    known = cu_keyring_newest(r);
+    for (size_t i = 0; i < t->n; i++) {
+        late *l;
+        if (t->versions[i] <= known || late_find(r, t->versions[i]) != NULL)
+            continue;
+        if ((l = calloc(1, sizeof(*l))) == NULL ||
+            (l->key = cu_secure_alloc(CU_KEYBYTES)) == NULL) {
+            free(l);
+            break;
+        }
+        memcpy(l->key, t->keys + i * CU_KEYBYTES, CU_KEYBYTES);
+        l->version = t->versions[i];
+        l->retired = t->retired[i];
+        if (rl->tail != NULL)
+            atomic_store(&rl->tail->next, l);
+        else
+            atomic_store(&rl->head, l);
+        rl->tail = l;
+        atomic_fetch_add(&rl->n, 1);
+    }
+out:
+    pthread_mutex_unlock(&rl->lock);
+    cu_keyring_free(t);
+}
+
 const uint8_t *cu_keyring_get(const cu_keyring *r, uint32_t version)
 {
+    const late *l;
+
     for (size_t i = 0; i < r->n; i++)
         if (r->versions[i] == version)
             return r->keys + i * CU_KEYBYTES;
-    return NULL;
+    if (r->rl == NULL)
+        return NULL;
+    if ((l = late_find(r, version)) != NULL)
+        return l->key;
+    /* Older than the newest: destroyed, or never made; no file brings it back. */
+    if (version == 0 || version <= cu_keyring_newest(r) || r->path[0] == '\0')
+        return NULL;
+    reload_for(r, version);
+    return (l = late_find(r, version)) != NULL ? l->key : NULL;
 }
 
 uint32_t cu_keyring_newest(const cu_keyring *r)
@@ -451,7 +681,59 @@ uint32_t cu_keyring_newest(const cu_keyring *r)
     for (size_t i = 0; i < r->n; i++)
         if (r->versions[i] > v)
             v = r->versions[i];
+    for (const late *l = late_at(r, 0); l != NULL; l = atomic_load(&l->next))
+        if (l->version > v)
+            v = l->version;
     return v;
+}
+
+/* Appends version (its key and retirement time) to the arrays. */
+static cu_rc append(cu_keyring *r, uint32_t version, const uint8_t *key, int64_t retired,
+                    cu_err *err)
+{
+    cu_rc rc = ring_grow(r, err);
+
+    if (rc != CU_OK)
+        return rc;
+    memcpy(r->keys + r->n * CU_KEYBYTES, key, CU_KEYBYTES);
+    r->retired[r->n] = retired;
+    r->versions[r->n++] = version;
+    return CU_OK;
+}
+
+cu_rc cu_keyring_sync(cu_keyring *r, uint32_t current, cu_err *err)
+{
+    cu_keyring *t = NULL;
+    uint32_t newest;
+    cu_rc rc;
+
+    settle(r);
+    if (r->path[0] == '\0')
+        return CU_OK;
+    if ((rc = reread(r, &t, err)) != CU_OK)
+        return rc;
+    newest = cu_keyring_newest(t);
+    for (size_t i = 0; i < t->n && rc == CU_OK; i++) {
+        size_t j;
+        for (j = 0; j < r->n && r->versions[j] != t->versions[i]; j++)
+            ;
+        if (j == r->n)
+            rc = append(r, t->versions[i], t->keys + i * CU_KEYBYTES, t->retired[i], err);
+        else if (r->retired[j] == 0)
+            r->retired[j] = t->retired[i];
+    }
+    /* A version the file lacks though it holds newer ones: another server destroyed it. */
+    for (size_t j = 0; j < r->n && rc == CU_OK;) {
+        uint32_t ver = r->versions[j];
+        int in_file = 0;
+        for (size_t i = 0; i < t->n && !in_file; i++)
+            in_file = t->versions[i] == ver;
+        if (!in_file && ver < newest && ver != current && cu_keyring_drop(r, ver))
+            continue;
+        j++;
+    }
+    cu_keyring_free(t);
+    return rc;
 }
 
 void cu_keyring_check(const uint8_t key[CU_KEYBYTES], uint8_t out[32])

@@ -32,8 +32,15 @@ int cu_keyring_drop(cu_keyring *r, uint32_t version);
 /* The versions, by index 0 .. count-1 (file order), each with its retirement time (0: none). */
 size_t cu_keyring_count(const cu_keyring *r);
 uint32_t cu_keyring_version_at(const cu_keyring *r, size_t i, int64_t *retired);
-/* The key of a version, or NULL. The pointer stays valid until the keyring changes. */
+/* The key of a version, or NULL. The pointer stays valid until the keyring changes. A version
+ * newer than any in the ring (another server's key epoch wrote it into the key file) makes it
+ * re-read the file, at most once per version a second, and take in the newer versions found
+ * there (docs/scaling.md, "The key file"); safe under the vault's key lock held shared. */
 const uint8_t *cu_keyring_get(const cu_keyring *r, uint32_t version);
+/* Under the vault's key lock, for writing, before a rotation or retirement: the ring takes in
+ * every version the file holds and it lacks (another server's), and forgets any it holds that
+ * the file lacks though the file holds newer ones (another server destroyed it), but current. */
+cu_rc cu_keyring_sync(cu_keyring *r, uint32_t current, cu_err *err);
 /* The highest version in the keyring. */
 uint32_t cu_keyring_newest(const cu_keyring *r);
 /* The check value of a version's key, stored in the database to detect a wrong key file. */

@@ -51,6 +51,35 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
     return rc;
 }
 
+/* Several servers sharing a database (docs/scaling.md, "The key file"): the ring takes in
+ * what its file gained or lost from another server's epochs (cu_keyring_sync), and the current
+ * version is the newest the database committed, which may be another server's: a version in
+ * the ring at or below it is not a pending one of ours, so a new one is numbered after it. */
+static cu_rc catch_up(cu_vault *v, cu_err *err)
+{
+    uint32_t *versions = NULL, newest = 0;
+    uint8_t(*checks)[32] = NULL;
+    size_t n = 0;
+    cu_rc rc = cu_keyring_sync(v->ring, v->master_version, err);
+
+    if (rc == CU_OK)
+        rc = cu_store_master_list(v->store, &versions, &checks, &n, err);
+    for (size_t i = 0; rc == CU_OK && i < n; i++)
+        if (versions[i] > newest)
+            newest = versions[i];
+    free(versions);
+    free(checks);
+    if (rc != CU_OK || newest <= v->master_version)
+        return rc;
+    if (cu_keyring_get(v->ring, newest) == NULL)
+        return cu_err_set(err, CU_ERR_KEY,
+                          "master key version %u, made by another server, is not in the key file:"
+                          " copy that server's key file here (docs/scaling.md)",
+                          (unsigned)newest);
+    v->master_version = newest;
+    return CU_OK;
+}
+
 cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_version,
                                   size_t *rewrapped, cu_err *err)
 {
@@ -64,7 +93,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
 
     cu_key_wrlock(v);
     /* Still ours (it may have lapsed while the key lock was awaited): else no key file change. */
-    if ((rc = cu_epoch_lease(v, 1, err)) != CU_OK)
+    if ((rc = cu_epoch_lease(v, 1, err)) != CU_OK || (rc = catch_up(v, err)) != CU_OK)
         goto out;
     nv = cu_keyring_newest(v->ring);
     if (nv <= v->master_version) {
