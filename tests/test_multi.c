@@ -15,6 +15,7 @@
  *    the API takes it too, and one whose lease another server took meanwhile commits nothing
  *    (the commit renews it in its transaction; review 5, F5).
  *  - The key file both share: a version another's epoch added is loaded on first use.
+ *  - No tenant row memoized for a read scope the store could not open (review 5, F7).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,9 @@
 
 #include "core_int.h" /* v->sweep_holder: the lease's holder as the store sees it */
 #include "store.h"
+#include "tenant_int.h"
 #include "th.h"
+#include "th_pg.h"
 #include "util.h"
 
 static const cu_ctx CTX = {.actor = "key:4242", .purpose = "support", .source = "127.0.0.1"};
@@ -378,6 +381,34 @@ static void test_key_file_reloaded_on_an_unknown_master_version(void **state)
     assert_int_equal(th_sql_int(f->data, "SELECT max(version) FROM master_keys"), 3);
 }
 
+/* Review 5, F7: a read scope the store could not open (PostgreSQL without two spare
+ * connections: here a pool of one) reads unscoped, so the tenant row is not memoized for it:
+ * another server's change between two reads of one request is seen by the second. PostgreSQL
+ * only: SQLite's scopes (one file) always open. */
+static void test_F7_no_memo_without_a_real_read_scope(void **state)
+{
+    fx *f = *state;
+    cu_store_tenant one, two;
+    cu_store_op op = {.type = CU_OP_TENANT_GEN};
+    cu_vault *a;
+    cu_err err = {0};
+
+    if (!th_pg_mode())
+        skip();
+    setenv("CUSTOS_STORE_POOL", "1", 1);
+    a = th_reopen(f->data);
+    unsetenv("CUSTOS_STORE_POOL");
+    cu_vault_read_begin(a);
+    assert_int_equal(cu_vault_read_scope(), 0); /* no snapshot: not a scope */
+    assert_int_equal(cu_tenant_row(a, f->tenant, &one, &err), CU_OK);
+    op.u.del.tenant_id = f->tenant;
+    assert_int_equal(cu_store_apply(f->b->store, &op, 1, &err), CU_OK); /* another server */
+    assert_int_equal(cu_tenant_row(a, f->tenant, &two, &err), CU_OK);
+    cu_vault_read_end(a);
+    assert_int_equal(two.cache_gen, one.cache_gen + 1);
+    cu_vault_close(a);
+}
+
 /* A server that stops frees its lease at once (cu_vault_close), not only at its expiry. */
 static void test_sweep_lease_freed_at_close(void **state)
 {
@@ -406,6 +437,7 @@ int main(void)
         T(test_F5_master_rotation_refused_while_another_holds_the_epoch_lease),
         T(test_F5_rotation_that_lost_its_lease_commits_nothing),
         T(test_key_file_reloaded_on_an_unknown_master_version),
+        T(test_F7_no_memo_without_a_real_read_scope),
     };
 
     return cmocka_run_group_tests_name("several writers on one database", tests, NULL, NULL);

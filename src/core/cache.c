@@ -475,12 +475,12 @@ static seen *seen_add(struct cu_caches *c, cu_id tenant)
     return &c->seen[i];
 }
 
-void cu_cache_scope_begin(cu_vault *v)
+void cu_cache_scope_begin(cu_vault *v, uint64_t scope)
 {
     if (v == NULL || v->caches == NULL)
         return;
     scope_tl.v = v;
-    scope_tl.scope = cu_vault_read_scope();
+    scope_tl.scope = scope;
     scope_tl.clock = atomic_load(&v->caches->clock);
 }
 

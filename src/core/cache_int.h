@@ -66,7 +66,7 @@ void cu_cache_forget_all(cu_vault *v);
 void cu_cache_observe(cu_vault *v, cu_id tenant, uint64_t gen);
 /* The calling thread's read scope begins (cu_vault_read_begin, before its first read): what
  * it reads is cached only under generations this process saw before (cache.c, F3). */
-void cu_cache_scope_begin(cu_vault *v);
+void cu_cache_scope_begin(cu_vault *v, uint64_t scope);
 /* The tenant whose generation a commit of op must raise (CU_OP_TENANT_GEN in its batch,
  * commit.c), 0 if none: the same ops cu_cache_after_commit forgets for. */
 cu_id cu_cache_gen_tenant(const cu_store_op *op);

@@ -516,6 +516,7 @@ static void enqueue(cu_vault *v, struct cu_commit_req *req)
 /* The thread's read scope: whether one is open, the key generation when it opened, and which
  * of the thread's scopes it is (a count, never 0). */
 static _Thread_local int scope_open;
+static _Thread_local int scope_real; /* the store reads in one snapshot (review 5, F7) */
 static _Thread_local uint64_t scope_gen;
 static _Thread_local uint64_t scope_serial;
 
@@ -527,14 +528,16 @@ void cu_vault_read_begin(cu_vault *v)
         scope_open = 1;
         scope_gen = atomic_load(&v->key_gen);
         scope_serial++;
-        cu_cache_scope_begin(v); /* before the first read: the snapshot's lower bound */
+        cu_cache_scope_begin(v, scope_serial); /* before the first read: the snapshot's bound */
     }
-    cu_store_read_begin(v->store);
+    /* A store without a free connection reads unscoped: no scope then, for what the core
+     * would otherwise read once per scope (tenant.c's row). */
+    scope_real = cu_store_read_begin(v->store);
 }
 
 uint64_t cu_vault_read_scope(void)
 {
-    return scope_open ? scope_serial : 0;
+    return scope_open && scope_real ? scope_serial : 0;
 }
 
 void cu_vault_read_end(cu_vault *v)
@@ -542,6 +545,7 @@ void cu_vault_read_end(cu_vault *v)
     if (v == NULL)
         return;
     scope_open = 0;
+    scope_real = 0;
     cu_store_read_end(v->store);
 }
 

@@ -276,7 +276,7 @@ void pg_commit_stats(cu_store *base, cu_commit_stats *out);
 void pg_record_commit(pg_store *s, double secs);
 cu_rc pg_checkpoint(cu_store *base, cu_err *err);
 cu_rc pg_snapshot(cu_store *base, cu_store **out, cu_err *err);
-void pg_read_begin(cu_store *base);
+int pg_read_begin(cu_store *base);
 void pg_read_end(cu_store *base);
 
 /* --- reads (each named after the SQLite backend's) ---------------------------------------- */

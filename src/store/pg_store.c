@@ -24,25 +24,28 @@ static const char begin_read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONL
 static _Thread_local pg_store *scope_store;
 static _Thread_local pg_conn *scope_conn;
 
-void pg_read_begin(cu_store *base)
+int pg_read_begin(cu_store *base)
 {
     pg_store *s = (pg_store *)base;
     pg_conn *c = NULL;
     cu_err err;
 
-    if (s->parent != NULL || scope_store != NULL)
-        return; /* a snapshot is one state already; a second begin is a no-op */
+    if (s->parent != NULL)
+        return 1; /* a snapshot is one state already */
+    if (scope_store != NULL)
+        return scope_store == s; /* a second begin is a no-op */
     /* Without a free connection the thread reads as if unscoped (store.h); the last free one
      * is left to apply(), so that scopes held by every worker never keep a commit waiting. */
     if (pg_conn_spare(s) < 2 || pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
-        return;
+        return 0;
     if (pg_exec_text(c, begin_read, &err, "begin a read scope") != CU_OK) {
         pg_conn_put(s, c);
-        return;
+        return 0;
     }
     c->pinned = 1;
     scope_store = s;
     scope_conn = c;
+    return 1;
 }
 
 void pg_read_end(cu_store *base)

@@ -73,14 +73,14 @@ static void scope_stop(sqlite_store *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void p_read_begin(cu_store *base)
+static int p_read_begin(cu_store *base)
 {
     pool *p = (pool *)base;
     int slot = -1;
     cu_err ignored;
 
     if (tls_scope.p != NULL || p->path == NULL)
-        return; /* one scope per thread */
+        return tls_scope.p == p; /* one scope per thread */
     pthread_mutex_lock(&p->sc_lock);
     for (int i = 0; i < NSCOPES; i++)
         if (!p->sc_busy[i] && (slot < 0 || (p->sc[slot] == NULL && p->sc[i] != NULL)))
@@ -89,17 +89,18 @@ static void p_read_begin(cu_store *base)
         p->sc_busy[slot] = 1;
     pthread_mutex_unlock(&p->sc_lock);
     if (slot < 0)
-        return;
+        return 0;
     if ((p->sc[slot] != NULL ||
          cu_store_sqlite_open_reader(p->path, &p->sc[slot], &ignored) == CU_OK) &&
         scope_start((sqlite_store *)p->sc[slot])) {
         tls_scope.p = p;
         tls_scope.slot = slot;
-        return;
+        return 1;
     }
     pthread_mutex_lock(&p->sc_lock);
     p->sc_busy[slot] = 0;
     pthread_mutex_unlock(&p->sc_lock);
+    return 0;
 }
 
 static void p_read_end(cu_store *base)

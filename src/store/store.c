@@ -297,10 +297,11 @@ cu_rc cu_store_snapshot(cu_store *s, cu_store **out, cu_err *err)
     return s->ops->snapshot(s, out, err);
 }
 
-void cu_store_read_begin(cu_store *s)
+int cu_store_read_begin(cu_store *s)
 {
     if (s != NULL && s->ops->read_begin != NULL)
-        s->ops->read_begin(s);
+        return s->ops->read_begin(s);
+    return 0;
 }
 
 void cu_store_read_end(cu_store *s)

@@ -702,8 +702,10 @@ typedef struct cu_store_ops {
      * first read, as one read transaction (one request's reads, issue 17). A second begin on
      * the same thread is a no-op; end without a scope too. Without a free connection the
      * thread reads as if unscoped. End it before waiting for a commit: its own writes are not
-     * in it (cu_commit does, commit.c). Hold it briefly: a WAL checkpoint cannot pass it. */
-    void (*read_begin)(cu_store *s);
+     * in it (cu_commit does, commit.c). Hold it briefly: a WAL checkpoint cannot pass it.
+     * Returns 1 if the thread now reads in a scope (one snapshot), 0 if unscoped (no
+     * connection was free): what the core may memoize depends on it (review 5, F7). */
+    int (*read_begin)(cu_store *s);
     void (*read_end)(cu_store *s);
 } cu_store_ops;
 
@@ -798,7 +800,7 @@ cu_rc cu_store_session_get(cu_store *s, const uint8_t token_hash[32], cu_store_s
 cu_rc cu_store_audit_by_subject(cu_store *s, cu_id tenant, cu_id subject, uint64_t after,
                                 size_t limit, cu_store_access **out, size_t *n, cu_err *err);
 cu_rc cu_store_snapshot(cu_store *s, cu_store **out, cu_err *err);
-void cu_store_read_begin(cu_store *s);
+int cu_store_read_begin(cu_store *s);
 void cu_store_read_end(cu_store *s);
 cu_rc cu_store_subject_collections(cu_store *s, cu_id tenant, cu_id subject,
                                    cu_store_collection_count **out, size_t *n, cu_err *err);
