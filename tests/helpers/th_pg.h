@@ -25,6 +25,10 @@ void th_pg_vault_location(char *loc, size_t cap);
 /* A fresh database holding a copy of the one at from (CREATE DATABASE ... TEMPLATE: nothing
  * may be connected to from meanwhile), its URL into loc. */
 void th_pg_copy_location(const char *from, char *loc, size_t cap);
+/* Replaces the rows of each of tables (NULL ends the list) in the database at to by those of
+ * the same table in the database at from (COPY out of one, into the other), in one
+ * transaction, foreign keys unchecked: an attacker's restore of old rows from a copy. */
+void th_pg_copy_rows(const char *from, const char *to, const char *const *tables);
 /* The server's port and directory (its unix socket's), once started. */
 int th_pg_port(void);
 const char *th_pg_dir(void);
