@@ -18,9 +18,11 @@
 /* A fresh, empty database's libpq URL into loc, e.g. "postgresql://postgres@127.0.0.1:5xxxx/t3"
  * (starting the server on first use; fails the test if it cannot). */
 void th_pg_location(char *loc, size_t cap);
-/* A fresh database for a vault, as th_pg_location, but made from a template that already holds
- * the current schema (CREATE DATABASE ... TEMPLATE: a file copy, much faster than migrating
- * every vault's database from nothing). Not for tests of the migrations themselves. */
+/* A fresh database for a vault, as th_pg_location, but holding the current schema: an earlier
+ * vault's database that nothing is connected to any more, renamed and emptied (its schema
+ * checked against the template's), else one made from a template (CREATE DATABASE ...
+ * TEMPLATE: a file copy, much faster than migrating every vault's database from nothing).
+ * Not for tests of the migrations themselves. */
 void th_pg_vault_location(char *loc, size_t cap);
 /* A fresh database holding a copy of the one at from (CREATE DATABASE ... TEMPLATE: nothing
  * may be connected to from meanwhile), its URL into loc. */
