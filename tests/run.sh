@@ -41,12 +41,17 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
         case " $(echo $ONCE) " in *" $name "*) continue ;; esac
         name="$name(postgresql)"
         echo "[==========] $name"
+    fi
+    t0=$(date +%s)
+    if [ "$store" = postgresql ]; then
         CUSTOS_TEST_STORE=postgresql "$t" >"$out" 2>&1
     else
         "$t" >"$out" 2>&1
     fi
     rc=$?
     cat "$out"
+    # Where the suite's time goes (docs/testing.md, Cost): each binary's wall time and load.
+    echo "[   TIME   ] $name $(($(date +%s) - t0)) s, load $(cut -d' ' -f1 /proc/loadavg)"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$out" | awk '{s+=$1} END {print s+0}')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
