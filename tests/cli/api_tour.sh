@@ -4,11 +4,13 @@
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
+. "${0%/*}/../helpers/store.sh"
 dir=$(mktemp -d)
 pid=""
-cleanup() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"; }
+cleanup() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true; store_end; rm -rf "$dir"; }
 trap cleanup EXIT
 cd "$dir"
+store_begin
 fail() { echo "FAIL: $*" >&2; cat err.txt >&2 2>/dev/null || true; exit 1; }
 
 "$CUSTOS" serve --port 0 >out.txt 2>err.txt &

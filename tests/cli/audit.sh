@@ -9,11 +9,13 @@ set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
 DOC="$PWD/docs/audit.md"
+. "${0%/*}/../helpers/store.sh"
 dir=$(mktemp -d)
 pid=""
-cleanup() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"; }
+cleanup() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true; store_end; rm -rf "$dir"; }
 trap cleanup EXIT
 cd "$dir"
+store_begin
 
 fail() { echo "FAIL: $*" >&2; cat err.txt >&2 2>/dev/null || true; exit 1; }
 id_of() { sed -n 's/^[[:space:]]*"id":[[:space:]]*"\([0-9]*\)".*/\1/p' | head -n 1; }
@@ -79,12 +81,12 @@ grep -q '"algorithm":[[:space:]]*"Ed25519"' export.json || fail "export algorith
 expect_exit 0 "$CUSTOS" audit verify
 
 # An entry edited in the database file: exit 5 and the seq named; put back, ok again.
-sqlite3 custos-data/custos.db \
+store_sql \
     "UPDATE audit_log SET purpose = 'nothing' WHERE object = 'record:$R' AND action = 'record.read'"
 expect_exit 5 "$CUSTOS" audit verify --tenant "$T"
 grep -q '"ok":[[:space:]]*false' out.txt || fail "verify not ok"
 grep -q 'was altered' out.txt || fail "problem"
-sqlite3 custos-data/custos.db \
+store_sql \
     "UPDATE audit_log SET purpose = 'support' WHERE object = 'record:$R' AND action = 'record.read'"
 expect_exit 0 "$CUSTOS" audit verify --tenant "$T"
 
@@ -107,6 +109,7 @@ fi
 sed -n '/^```python$/,/^```$/p' "$DOC" | sed '1d;$d' >verify_audit.py
 [ -s verify_audit.py ] || fail "no python block in docs/audit.md"
 mkdir srv && cd srv
+store_next
 start() {
     "$CUSTOS" serve --port 0 >out.txt 2>>err.txt &
     pid=$!
@@ -138,7 +141,7 @@ grep -qx ok py.txt || fail "verifier said $(cat py.txt)"
 # Cut the log and the stored checkpoints on disk: the server's verify cannot tell; the
 # checkpoint kept outside does.
 stop
-sqlite3 custos-data/custos.db "DELETE FROM audit_checkpoints WHERE tenant_id =
+store_sql "DELETE FROM audit_checkpoints WHERE tenant_id =
     (SELECT tenant_id FROM audit_log WHERE object = 'tenant:$T' AND tenant_id != 0);
     DELETE FROM audit_log WHERE seq >= $((SEQ - 1)) AND tenant_id =
     (SELECT tenant_id FROM audit_log WHERE object = 'tenant:$T' AND tenant_id != 0)"

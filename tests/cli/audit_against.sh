@@ -6,9 +6,11 @@
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
+. "${0%/*}/../helpers/store.sh"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+trap 'store_end; rm -rf "$dir"' EXIT
 cd "$dir"
+store_begin
 
 fail() { echo "FAIL: $*" >&2; cat out.txt err.txt >&2 2>/dev/null || true; exit 1; }
 id_of() { sed -n 's/^[[:space:]]*"id":[[:space:]]*"\([0-9]*\)".*/\1/p' | head -n 1; }
@@ -43,7 +45,7 @@ expect_exit 3 "$CUSTOS" audit verify --tenant "$T" --against no-such-file.json
 # Cut the newest entries and every stored checkpoint in the database file.
 SEQ=$(sed -n 's/.*"seq":[[:space:]]*"\([0-9]*\)".*/\1/p' one.json | head -n 1)
 [ -n "$SEQ" ] || fail "no seq in the checkpoint"
-sqlite3 custos-data/custos.db "DELETE FROM audit_log WHERE tenant_id != 0 AND seq >= $((SEQ - 1));
+store_sql "DELETE FROM audit_log WHERE tenant_id != 0 AND seq >= $((SEQ - 1));
     DELETE FROM audit_checkpoints WHERE tenant_id != 0"
 expect_exit 0 "$CUSTOS" audit verify --tenant "$T"     # the vault alone cannot tell
 expect_exit 5 "$CUSTOS" audit verify --tenant "$T" --against held.json

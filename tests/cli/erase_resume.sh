@@ -6,9 +6,11 @@
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
+. "${0%/*}/../helpers/store.sh"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+trap 'store_end; rm -rf "$dir"' EXIT
 cd "$dir"
+store_begin
 fail() { echo "FAIL: $*" >&2; exit 1; }
 id_of() { sed -n 's/^[[:space:]]*"id":[[:space:]]*"\([0-9]*\)".*/\1/p' | head -n 1; }
 expect_exit() {
@@ -20,7 +22,7 @@ expect_exit() {
     set -e
     [ "$got" -eq "$want" ] || fail "exit $got, not $want: $*"
 }
-rows() { sqlite3 custos-data/custos.db "$1"; }
+rows() { store_sql "$1"; }
 
 "$CUSTOS" init >/dev/null
 T=$("$CUSTOS" tenant create "Erasures" | id_of)

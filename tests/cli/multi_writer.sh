@@ -7,16 +7,19 @@
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
+. "${0%/*}/../helpers/store.sh"
 dir=$(mktemp -d)
 pa=""
 pb=""
 cleanup() {
     for p in $pa $pb; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    store_end
     rm -rf "$dir"
 }
 trap cleanup EXIT
 cd "$dir"
+store_begin
 
 fail() { echo "FAIL: $*" >&2; cat err.txt >&2 2>/dev/null || true; exit 1; }
 id_of() { sed -n 's/^[[:space:]]*"id":[[:space:]]*"\([0-9]*\)".*/\1/p' | head -n 1; }

@@ -32,8 +32,47 @@ static struct {
     char dir[256];
     unsigned next_db, dropped; /* databases made; those below dropped are gone */
     int template_ready;        /* custos_template holds the current schema */
+    int recycle;               /* vault databases are recycled (the template's rows allow it) */
+    char template_fp[40];      /* the template's schema_fingerprint */
     unsigned char kept[4096];  /* databases copied from (th_pg_copy_location): never dropped */
+    unsigned char plain[4096]; /* databases not made from the template: dropped, not recycled */
+    unsigned char gone[4096];  /* renamed away (recycled) or dropped */
 } pg;
+
+/* What a vault database's schema is, as one hash: its tables' columns, indexes, constraints,
+ * functions and triggers, and its schema version. A recycled database must match the
+ * template's (a test may have altered its schema with the attacker's SQL). */
+static const char schema_fingerprint[] =
+    "SELECT md5(string_agg(x, ',' ORDER BY x)) FROM ("
+    " SELECT c.relname || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod)"
+    "  || ':' || a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS x"
+    "  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    "  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+    "  WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped"
+    " UNION ALL SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c"
+    "  ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace"
+    " UNION ALL SELECT conname || pg_get_constraintdef(oid) FROM pg_constraint"
+    "  WHERE connamespace = 'public'::regnamespace"
+    " UNION ALL SELECT proname || '(' || pg_get_function_identity_arguments(oid) || ')' || prosrc"
+    "  FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+    " UNION ALL SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+    "  WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal"
+    " UNION ALL SELECT 'version ' || version FROM schema_version) s";
+
+/* The rows of every table but schema_version, as a count (recycling empties those tables: the
+ * template must have none there). */
+static const char rows_outside_version[] =
+    "SELECT coalesce(sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c"
+    " FROM %I', tablename), false, true, '')))[1]::text::bigint), 0) FROM pg_tables"
+    " WHERE schemaname = 'public' AND tablename <> 'schema_version'";
+
+/* Empties a recycled database: every table but schema_version, foreign keys unchecked (the
+ * replica role fires no trigger), in one transaction. */
+static const char wipe[] =
+    "SET session_replication_role = replica;"
+    "DO $$DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables"
+    " WHERE schemaname = 'public' AND tablename <> 'schema_version'"
+    " LOOP EXECUTE format('DELETE FROM %I', t); END LOOP; END$$";
 
 int th_pg_mode(void)
 {
@@ -215,29 +254,81 @@ long long th_pg_sql_int(const char *loc, const char *sql)
     return v;
 }
 
-/* Drops the databases of earlier tests that nothing uses any more (a failure: still in use,
- * tried again next time), then creates the next one, from tmpl (NULL: template1), and names
- * it in loc. */
+static int sql_quiet(const char *loc, const char *sql)
+{
+    PGconn *c;
+    PGresult *r = query(loc, sql, &c);
+    int ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+/* Gives database i, made from the template and unused now, the name of database to, emptied:
+ * a vault's database at a fraction of CREATE DATABASE's and DROP DATABASE's cost (seconds each
+ * on a loaded machine, docs/testing.md). The rename is refused while anything is connected to
+ * it, as DROP DATABASE is, so a vault still open keeps its database. 0 on success. */
+static int recycle(const char *admin, unsigned i, unsigned to)
+{
+    char sql[160], url[256], fp[40] = "";
+
+    snprintf(sql, sizeof(sql), "ALTER DATABASE t%u_%u RENAME TO t%u_%u", (unsigned)pg.owner, i,
+             (unsigned)pg.owner, to);
+    if (sql_quiet(admin, sql) != 0)
+        return -1;
+    pg.gone[i] = 1;
+    snprintf(url, sizeof(url), "postgresql://postgres@127.0.0.1:%d/t%u_%u", pg.port,
+             (unsigned)pg.owner, to);
+    if (th_pg_sql_text(url, schema_fingerprint, fp, sizeof(fp)) == 0 &&
+        strcmp(fp, pg.template_fp) == 0 && th_pg_sql(url, wipe) == 0)
+        return 0;
+    /* Its schema was altered by its test: dropped instead (nothing is connected to it). */
+    snprintf(sql, sizeof(sql), "DROP DATABASE t%u_%u", (unsigned)pg.owner, to);
+    if (th_pg_sql(admin, sql) != 0)
+        fail_msg("could not drop an altered test database");
+    return -1;
+}
+
+/* Names in loc a fresh database for the next vault: from tmpl (NULL: template1). A vault's
+ * (from custos_template) is an earlier test's recycled when one is unused; the databases of
+ * earlier tests that are not made from the template are dropped once nothing uses them (a
+ * failure: still in use, tried again next time). */
 static void make_db(char *loc, size_t cap, const char *tmpl)
 {
     char admin[256], sql[160];
+    int vault = tmpl != NULL && strcmp(tmpl, "custos_template") == 0, done = 0;
 
     if (!pg.started)
         start(); /* a forked child uses its parent's server */
     snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
+    /* A forked child makes its own (named by its pid), recycling nothing of its parent's. */
+    vault = vault && pg.recycle && getpid() == pg.owner;
     for (unsigned i = pg.dropped; i < pg.next_db; i++) {
-        if (i < sizeof(pg.kept) && pg.kept[i]) {
+        int tracked = i < sizeof(pg.kept);
+        if (tracked && (pg.kept[i] || pg.gone[i])) {
             pg.dropped += i == pg.dropped;
             continue;
         }
+        if (tracked && !pg.plain[i]) {
+            if (vault && !done && recycle(admin, i, pg.next_db) == 0)
+                done = 1;
+            pg.dropped += i == pg.dropped && pg.gone[i];
+            continue;
+        }
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS t%u_%u", (unsigned)pg.owner, i);
-        if (th_pg_sql(admin, sql) == 0 && i == pg.dropped)
-            pg.dropped++;
+        if (sql_quiet(admin, sql) == 0 && tracked)
+            pg.gone[i] = 1;
+        pg.dropped += i == pg.dropped && tracked && pg.gone[i];
     }
-    snprintf(sql, sizeof(sql), "CREATE DATABASE t%u_%u%s%s", (unsigned)getpid(), pg.next_db,
-             tmpl ? " TEMPLATE " : "", tmpl ? tmpl : "");
-    if (th_pg_sql(admin, sql) != 0)
-        fail_msg("could not create a test database on port %d", pg.port);
+    if (!done) {
+        snprintf(sql, sizeof(sql), "CREATE DATABASE t%u_%u%s%s", (unsigned)getpid(), pg.next_db,
+                 tmpl ? " TEMPLATE " : "", tmpl ? tmpl : "");
+        if (th_pg_sql(admin, sql) != 0)
+            fail_msg("could not create a test database on port %d", pg.port);
+    }
+    if (pg.next_db < sizeof(pg.plain))
+        pg.plain[pg.next_db] = !vault || getpid() != pg.owner;
     snprintf(loc, cap, "postgresql://postgres@127.0.0.1:%d/t%u_%u", pg.port, (unsigned)getpid(),
              pg.next_db);
     pg.next_db++;
@@ -281,6 +372,13 @@ void th_pg_vault_location(char *loc, size_t cap)
                            "CREATE FUNCTION typeof(bigint) RETURNS text IMMUTABLE LANGUAGE sql"
                            " AS $$SELECT 'integer'$$") != 0)
             fail_msg("could not add the SQLite shims to the template");
+        /* Recycling (make_db) empties every table but schema_version: only if the template
+         * has no row elsewhere; CUSTOS_TEST_PG_NO_RECYCLE=1 turns it off (a database per vault,
+         * as before: docs/testing.md compares the two). */
+        pg.recycle = th_pg_sql_int(url, rows_outside_version) == 0 &&
+                     th_pg_sql_text(url, schema_fingerprint, pg.template_fp,
+                                    sizeof(pg.template_fp)) == 0 &&
+                     getenv("CUSTOS_TEST_PG_NO_RECYCLE") == NULL;
         pg.template_ready = 1;
     }
     make_db(loc, cap, "custos_template");
@@ -373,4 +471,66 @@ void th_pg_flip_byte(const char *loc, const char *table, const char *col, const 
                  table, col, at, where);
     if (th_pg_sql(loc, sql) != 0)
         fail_msg("could not flip a byte of %s.%s", table, col);
+}
+
+/* One table's rows through COPY, text format: out of src, into dst. */
+static void copy_table(PGconn *src, PGconn *dst, const char *table)
+{
+    char sql[160];
+    PGresult *r;
+    char *buf;
+    int n;
+
+    snprintf(sql, sizeof(sql), "COPY %s TO STDOUT", table);
+    r = PQexec(src, sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT)
+        fail_msg("COPY %s out: %s", table, PQerrorMessage(src));
+    PQclear(r);
+    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", table);
+    r = PQexec(dst, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        fail_msg("COPY %s in: %s", table, PQerrorMessage(dst));
+    PQclear(r);
+    while ((n = PQgetCopyData(src, &buf, 0)) > 0) {
+        if (PQputCopyData(dst, buf, n) != 1)
+            fail_msg("COPY %s: %s", table, PQerrorMessage(dst));
+        PQfreemem(buf);
+    }
+    PQclear(PQgetResult(src));
+    if (PQputCopyEnd(dst, NULL) != 1)
+        fail_msg("COPY %s: %s", table, PQerrorMessage(dst));
+    r = PQgetResult(dst);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("COPY %s in: %s", table, PQerrorMessage(dst));
+    PQclear(r);
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+void th_pg_copy_rows(const char *from, const char *to, const char *const *tables)
+{
+    PGconn *src = PQconnectdb(from), *dst = PQconnectdb(to);
+    char sql[160];
+
+    if (PQstatus(src) != CONNECTION_OK || PQstatus(dst) != CONNECTION_OK)
+        fail_msg("PostgreSQL: %s%s", PQerrorMessage(src), PQerrorMessage(dst));
+    /* replica: no trigger fires, so no foreign key is checked (a superuser's right). */
+    exec_ok(dst, "BEGIN");
+    exec_ok(dst, "SET LOCAL session_replication_role = replica");
+    for (int i = 0; tables[i] != NULL; i++) {
+        snprintf(sql, sizeof(sql), "DELETE FROM %s", tables[i]);
+        exec_ok(dst, sql);
+    }
+    for (int i = 0; tables[i] != NULL; i++)
+        copy_table(src, dst, tables[i]);
+    exec_ok(dst, "COMMIT");
+    PQfinish(src);
+    PQfinish(dst);
 }

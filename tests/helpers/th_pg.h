@@ -18,13 +18,19 @@
 /* A fresh, empty database's libpq URL into loc, e.g. "postgresql://postgres@127.0.0.1:5xxxx/t3"
  * (starting the server on first use; fails the test if it cannot). */
 void th_pg_location(char *loc, size_t cap);
-/* A fresh database for a vault, as th_pg_location, but made from a template that already holds
- * the current schema (CREATE DATABASE ... TEMPLATE: a file copy, much faster than migrating
- * every vault's database from nothing). Not for tests of the migrations themselves. */
+/* A fresh database for a vault, as th_pg_location, but holding the current schema: an earlier
+ * vault's database that nothing is connected to any more, renamed and emptied (its schema
+ * checked against the template's), else one made from a template (CREATE DATABASE ...
+ * TEMPLATE: a file copy, much faster than migrating every vault's database from nothing).
+ * Not for tests of the migrations themselves. */
 void th_pg_vault_location(char *loc, size_t cap);
 /* A fresh database holding a copy of the one at from (CREATE DATABASE ... TEMPLATE: nothing
  * may be connected to from meanwhile), its URL into loc. */
 void th_pg_copy_location(const char *from, char *loc, size_t cap);
+/* Replaces the rows of each of tables (NULL ends the list) in the database at to by those of
+ * the same table in the database at from (COPY out of one, into the other), in one
+ * transaction, foreign keys unchecked: an attacker's restore of old rows from a copy. */
+void th_pg_copy_rows(const char *from, const char *to, const char *const *tables);
 /* The server's port and directory (its unix socket's), once started. */
 int th_pg_port(void);
 const char *th_pg_dir(void);

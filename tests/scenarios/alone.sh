@@ -2,7 +2,8 @@
 # Runs scenario chapters alone (issue 9: no test depends on another having run): each with
 # cmocka's filter, so its set-up replays the chapters before it on a fresh server (sc.h).
 # By default the first and the middle chapter of each scenario, which `make test` runs;
-# SC_ALONE=all runs every chapter alone (`make test-alone`, minutes).
+# SC_ALONE=all runs every chapter alone (`make test-alone`, minutes). CUSTOS_TEST_STORE=postgresql
+# in the environment (run.sh's second pass) puts each chapter's vaults on PostgreSQL (sc.h).
 # Usage: tests/scenarios/alone.sh [BUILD]
 set -u
 BUILD=${1:-build/test}
