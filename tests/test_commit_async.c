@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "th.h"
 #include "util.h"
@@ -277,6 +278,61 @@ static void test_close_completes_queued_requests(void **state)
     assert_int_equal(actions(f, "record.create"), 20);
 }
 
+/* A completion held up (a slow client's answer, say) holds up no commit: the writer leads the
+ * next round while the completer runs the held one (issue 17's last pass). Completions still
+ * run in commit order: the second runs only after the first returns. */
+typedef struct gate {
+    fx *f;
+    int entered, open;
+} gate;
+
+static gate G;
+
+static void on_held_done(void *arg, cu_async_result *res)
+{
+    pthread_mutex_lock(&G.f->w.m);
+    G.entered = 1;
+    pthread_cond_broadcast(&G.f->w.c);
+    while (!G.open)
+        pthread_cond_wait(&G.f->w.c, &G.f->w.m);
+    pthread_mutex_unlock(&G.f->w.m);
+    on_done(arg, res);
+}
+
+static void test_a_held_completion_holds_up_no_commit(void **state)
+{
+    fx *f = *state;
+    const char *doc = "{\"ssn\":\"078-05-1120\"}";
+    cu_err err = {0};
+    long long created = 0;
+    int done_before;
+
+    G = (gate){.f = f};
+    assert_int_equal(cu_record_put_async(f->v, NULL, f->tenant, "employees", f->subject, doc,
+                                         strlen(doc), on_held_done, &f->s[0], &err),
+                     CU_OK);
+    pthread_mutex_lock(&f->w.m);
+    while (!G.entered)
+        pthread_cond_wait(&f->w.c, &f->w.m);
+    pthread_mutex_unlock(&f->w.m);
+    /* the first completion is running, and waits: the next round commits meanwhile */
+    put_async(f, 1, doc);
+    for (int i = 0; i < 500 && (created = actions(f, "record.create")) < 2; i++)
+        usleep(10 * 1000);
+    pthread_mutex_lock(&f->w.m);
+    done_before = f->w.n;
+    G.open = 1; /* before any assert: a failed one must not leave the completer held */
+    pthread_cond_broadcast(&f->w.c);
+    pthread_mutex_unlock(&f->w.m);
+    wait_for(f, 2);
+    assert_int_equal(created, 2);
+    assert_int_equal(done_before, 0); /* in order: the second waited for the first */
+    assert_int_equal(f->s[0].calls, 1);
+    assert_int_equal(f->s[1].calls, 1);
+    assert_int_equal(f->s[0].res.rc, CU_OK);
+    assert_int_equal(f->s[1].res.rc, CU_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +343,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_P_AUD_1_async_and_sync_callers_share_one_chain,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_close_completes_queued_requests, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_a_held_completion_holds_up_no_commit, fx_setup,
                                         fx_teardown),
     };
 

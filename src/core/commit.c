@@ -457,11 +457,13 @@ static unsigned long complete_all(cu_vault *v, struct cu_commit_req *list)
 /* One leader's round, of the requests at the head of the queue, called and returning under
  * commit_lock by the head's own thread, or by the writer thread for an asynchronous head:
  * commits its group (or runs its function), hands the lead on (hand_lead), wakes the group's
- * waiting members, each on its own condition (no other waiter wakes), then runs the
- * completions of its asynchronous members. */
+ * waiting members, each on its own condition (no other waiter wakes), then hands the
+ * completions of its asynchronous members to the completer thread. The writer so leads the
+ * next round while they run: run inline, their resumes and frees held each round's successor
+ * back (a tenth of a durable write's writer time; bench/README.md, issue 17's last pass). */
 static void lead(cu_vault *v)
 {
-    struct cu_commit_req *batch, *r, *next, *async = NULL, **tail = &async;
+    struct cu_commit_req *batch, *r, *next, *async = NULL, *last = NULL, **tail = &async;
     int count;
 
     batch = take_round(v, &count);
@@ -483,6 +485,7 @@ static void lead(cu_vault *v)
             r->next = NULL;
             *tail = r;
             tail = &r->next;
+            last = r;
             continue;
         }
         r->done = 1; /* r may return once the lock is free: not touched after */
@@ -490,12 +493,42 @@ static void lead(cu_vault *v)
     }
     if (async == NULL)
         return;
-    pthread_mutex_unlock(&v->commit_lock);
-    count = (int)complete_all(v, async);
+    /* In commit order: a round's completions after those of every round committed before. */
+    if (v->done_tail)
+        v->done_tail->next = async;
+    else
+        v->done = async;
+    v->done_tail = last;
+    pthread_cond_signal(&v->completer_cond);
+}
+
+/* The completer thread: completes the committed asynchronous requests (lead), round after
+ * round, until stopped with none left. The writer stops once async_pending falls to 0, which
+ * only this thread does. */
+static void *completer_main(void *arg)
+{
+    cu_vault *v = arg;
+
     pthread_mutex_lock(&v->commit_lock);
-    v->async_pending -= (unsigned long)count;
-    if (v->async_pending == 0 && v->writer_stop)
-        pthread_cond_signal(&v->writer_cond);
+    for (;;) {
+        if (v->done != NULL) {
+            struct cu_commit_req *list = v->done;
+            unsigned long n;
+            v->done = v->done_tail = NULL;
+            pthread_mutex_unlock(&v->commit_lock);
+            n = complete_all(v, list);
+            pthread_mutex_lock(&v->commit_lock);
+            v->async_pending -= n;
+            if (v->async_pending == 0 && v->writer_stop)
+                pthread_cond_signal(&v->writer_cond);
+        } else if (v->completer_stop) {
+            break;
+        } else {
+            pthread_cond_wait(&v->completer_cond, &v->commit_lock);
+        }
+    }
+    pthread_mutex_unlock(&v->commit_lock);
+    return NULL;
 }
 
 /* Appends req to the queue; if no round is running, req's round starts: led by its own
@@ -613,26 +646,39 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Starts the writer thread, with every signal blocked (they belong to the main thread).
- * Under commit_lock. */
+/* Starts the completer and the writer threads, with every signal blocked (they belong to the
+ * main thread). Under commit_lock. */
 static cu_rc writer_start(cu_vault *v, cu_err *err)
 {
     sigset_t all, old;
     int e;
 
     pthread_cond_init(&v->writer_cond, NULL);
+    pthread_cond_init(&v->completer_cond, NULL);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    e = pthread_create(&v->writer, NULL, writer_main, v);
+    if ((e = pthread_create(&v->completer, NULL, completer_main, v)) == 0 &&
+        (e = pthread_create(&v->writer, NULL, writer_main, v)) != 0) {
+        /* no request is queued yet: the completer stops at once */
+        v->completer_stop = 1;
+        pthread_cond_signal(&v->completer_cond);
+        pthread_mutex_unlock(&v->commit_lock);
+        pthread_join(v->completer, NULL);
+        pthread_mutex_lock(&v->commit_lock);
+        v->completer_stop = 0;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
         pthread_cond_destroy(&v->writer_cond);
+        pthread_cond_destroy(&v->completer_cond);
         return cu_err_set(err, CU_ERR_NOMEM, "could not start the writer thread: %s", strerror(e));
     }
     v->writer_started = 1;
     return CU_OK;
 }
 
+/* The writer returns once every asynchronous request has completed (async_pending 0), so the
+ * completer has nothing left when it is stopped. */
 void cu_commit_stop(cu_vault *v)
 {
     pthread_mutex_lock(&v->commit_lock);
@@ -644,9 +690,16 @@ void cu_commit_stop(cu_vault *v)
     pthread_cond_signal(&v->writer_cond);
     pthread_mutex_unlock(&v->commit_lock);
     pthread_join(v->writer, NULL);
+    pthread_mutex_lock(&v->commit_lock);
+    v->completer_stop = 1;
+    pthread_cond_signal(&v->completer_cond);
+    pthread_mutex_unlock(&v->commit_lock);
+    pthread_join(v->completer, NULL);
     pthread_cond_destroy(&v->writer_cond);
+    pthread_cond_destroy(&v->completer_cond);
     v->writer_started = 0;
     v->writer_stop = 0;
+    v->completer_stop = 0;
 }
 
 cu_rc cu_commit_async(cu_vault *v, const cu_ctx *ctx, cu_store_op *ops, size_t n,

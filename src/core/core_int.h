@@ -55,6 +55,12 @@ struct cu_vault {
     pthread_cond_t writer_cond;
     int writer_started, writer_lead, writer_stop;
     unsigned long async_pending; /* asynchronous requests queued or in a round */
+    /* The completer thread (commit.c), started with the writer: runs the completions of the
+     * asynchronous requests of committed rounds, in order, while the writer leads the next. */
+    pthread_t completer;
+    pthread_cond_t completer_cond;
+    struct cu_commit_req *done, *done_tail; /* committed, to complete */
+    int completer_stop;
     uint64_t groups;    /* transactions committed by cu_commit */
     uint64_t grouped;   /* requests they carried */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */

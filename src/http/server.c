@@ -56,6 +56,7 @@
 #define DEFAULT_BODY_TIMEOUT 60
 #define DEFAULT_REPLY_TIMEOUT 60
 #define IDLE_TIMEOUT 30
+#define TRIM_KEEP (4 * 1024 * 1024) /* bytes kept free at the top of an arena (mallopt) */
 /* A connection's memory in libmicrohttpd: its request line and headers, the read buffer a body
  * passes through, the answer's headers. Bodies and answers of any size pass through it, not
  * into it. It is most of what an idle keep-alive connection costs (bench/conns.sh: 16 KiB, about
@@ -766,6 +767,19 @@ static void config_defaults(cu_http_config *cfg)
         cfg->reply_timeout = DEFAULT_REPLY_TIMEOUT;
 }
 
+/* What the serving process sets for itself once. A write to a closed connection fails with
+ * EPIPE instead of killing it. The store's writer frees each group's batch at once: under
+ * glibc's default trim threshold (128 KiB) each such free gave the top of the writer's arena back
+ * to the kernel, and the next group faulted it in again, 5% of the server's CPU under durable
+ * writes, a tenth of the writer's (bench/README.md, issue 17's last pass). Up to TRIM_KEEP stays
+ * at the top of each arena; a streamed answer still trims every arena after itself
+ * (stream_free). */
+static void process_setup(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
+}
+
 cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
 {
     cu_http_config cfg = *in;
@@ -794,7 +808,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    process_setup();
     atomic_store(&stopping, 0);
     d = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
