@@ -317,6 +317,14 @@ static const char *const migrations[] = {
     migration_key_epochs,
     /* 18 -> 19 (issue 12): each tenant's cache generation (above). */
     migration_cache_gen,
+    /* 19 -> 20 (issue 13, P-NOT-1, P-NOT-2): a policy version takes effect at effective_at (a
+     * version bound before this took effect when bound), may be withdrawn while pending, is
+     * noted in force once (in_force_at), and names the purposes whose consents it renews. */
+    "ALTER TABLE tenant_policies ADD COLUMN effective_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenant_policies ADD COLUMN withdrawn_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenant_policies ADD COLUMN in_force_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenant_policies ADD COLUMN fresh TEXT NOT NULL DEFAULT '';"
+    "UPDATE tenant_policies SET effective_at = created_at, in_force_at = created_at;",
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -449,7 +457,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
-        "PRAGMA user_version = 19",
+        "PRAGMA user_version = 19", "PRAGMA user_version = 20",
     };
     int version = 0;
     cu_rc rc;
@@ -613,6 +621,7 @@ const cu_store_ops cu_store_sqlite = {
     .audit_checkpoints = sq_audit_checkpoints,
     .policy_get = sq_policy_get,
     .policy_at = sq_policy_at,
+    .policy_versions = sq_policy_versions,
     .record_meta_list = sq_record_meta_list,
     .subject_ids = sq_subject_ids,
     .subject_state = sq_subject_state,
