@@ -852,8 +852,10 @@ const cu_policy_collection *cu_policy_collection_get(const cu_policy *p, const c
 #define CU_NEVER_CROSS_CUSTOMER 0x8u /* using one customer's data for another */
 #define CU_NEVER__ALL 0xfu
 unsigned cu_policy_never(const cu_policy *p);
-/* The promise (one CU_NEVER_ bit) a fideslang data use breaks, 0 if none. */
-unsigned cu_policy_never_use(const char *data_use);
+/* The promises (CU_NEVER_ bits) a purpose would break: sale for third-party advertising and
+ * for third-party sharing the subject did not consent to nor the law requires, advertising for
+ * any marketing.advertising use, model training for train_ai_system. */
+unsigned cu_policy_never_purpose(const cu_policy_purpose *pu);
 /* "sale", "advertising", "model_training", "cross_customer" for one bit; "?" otherwise. */
 const char *cu_policy_never_name(unsigned bit);
 

@@ -1,9 +1,9 @@
 /*
  * policy_never.c: what a policy promises never to do (P-CON-5), its `never` list.
  *
- * Each promise excludes fideslang data uses: sale the third-party sharing and third-party
- * advertising uses (but sharing the law requires), advertising every marketing.advertising use,
- * model training train_ai_system. Using one customer's data for another has no data use of its
+ * Each promise excludes fideslang data uses: sale the third-party advertising uses and
+ * third-party sharing neither the subject consented to nor the law requires, advertising every
+ * marketing.advertising use, model training train_ai_system. Using one customer's data for another has no data use of its
  * own: the vault's tenant isolation keeps it, and the promise still counts in a version's diff.
  * A purpose whose data use a promise excludes is refused when the policy loads, so the API can
  * never bind, and no request can state, a purpose the promises rule out.
@@ -28,31 +28,33 @@ const char *cu_policy_never_name(unsigned bit)
     return "?";
 }
 
-unsigned cu_policy_never_use(const char *u)
+unsigned cu_policy_never_purpose(const cu_policy_purpose *pu)
 {
+    const char *u = pu->data_use;
+    unsigned b = 0;
+
     if (u == NULL)
         return 0;
+    /* Sharing at the subject's own consent is a disclosure the subject directs, not a sale;
+     * sharing the law requires neither. */
     if (pol_fides_under(u, "marketing.advertising.third_party") ||
         (pol_fides_under(u, "third_party_sharing") &&
-         strcmp(u, "third_party_sharing.legal_obligation") != 0))
-        return CU_NEVER_SALE;
+         strcmp(u, "third_party_sharing.legal_obligation") != 0 &&
+         pu->basis != CU_BASIS_CONSENT && pu->basis != CU_BASIS_LEGAL_OBLIGATION))
+        b |= CU_NEVER_SALE;
     if (pol_fides_under(u, "marketing.advertising"))
-        return CU_NEVER_ADVERTISING;
+        b |= CU_NEVER_ADVERTISING;
     if (pol_fides_under(u, "train_ai_system"))
-        return CU_NEVER_MODEL_TRAINING;
-    return 0;
+        b |= CU_NEVER_MODEL_TRAINING;
+    return b;
 }
 
-/* The promise a purpose breaks under never (0: none). Third-party advertising is sale and
- * advertising both. */
-static unsigned broken(unsigned never, const char *use)
+/* The lowest promise of never that pu breaks, 0 if none. */
+static unsigned broken(unsigned never, const cu_policy_purpose *pu)
 {
-    unsigned b = cu_policy_never_use(use);
+    unsigned b = cu_policy_never_purpose(pu) & never;
 
-    if (b == CU_NEVER_SALE && (never & CU_NEVER_ADVERTISING) &&
-        pol_fides_under(use, "marketing.advertising"))
-        return CU_NEVER_ADVERTISING;
-    return b & never;
+    return b & (~b + 1);
 }
 
 cu_rc pol_parse_never(pctx *c, const pnode *v, int at)
@@ -77,7 +79,7 @@ cu_rc pol_parse_never(pctx *c, const pnode *v, int at)
     }
     /* P-CON-5: no purpose may do what the policy promises never to do. */
     for (size_t i = 0; i < p->n_purposes; i++) {
-        unsigned b = broken(p->never, p->purposes[i].data_use);
+        unsigned b = broken(p->never, &p->purposes[i]);
         if (b != 0)
             return pol_vbad(c, v,
                             "purpose %s (data use %s) breaks the promise never: %s (P-CON-5)",
