@@ -247,7 +247,10 @@ extern const char sq_migration_requests[];
 extern const char sq_migration_erasure_certificates[];
 cu_rc sq_w_erasure_cert(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_w_erase_guard(sqlite_store *s, const cu_store_op *op, cu_err *err);
-/* Policy versions (sqlite_policy.c, P-NOT-1). */
+/* Policy versions (sqlite_policy.c, P-NOT-1): migration 20 is the marker
+ * sq_migration_policy_versions, after which migrate() runs sq_policy_versions_migrate. */
+extern const char sq_migration_policy_versions[];
+cu_rc sq_policy_versions_migrate(sqlite_store *s, cu_err *err);
 cu_rc sq_w_policy_withdraw(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_w_policy_in_force(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char **text,

@@ -16,6 +16,38 @@
 #include "sqlite_int.h"
 #include "util.h"
 
+/* Migration 20 (sqlite_schema.c): its columns are added by sq_policy_versions_migrate, unless a
+ * database rewound to an older version by hand (tests) has them already. */
+const char sq_migration_policy_versions[] = "SELECT 1;";
+
+cu_rc sq_policy_versions_migrate(sqlite_store *s, cu_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int has = 0, src;
+
+    src = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('tenant_policies')"
+                             " WHERE name = 'effective_at'", -1, &st, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+        has = sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (src != SQLITE_ROW)
+        return sq_db_error(s, src, err, "read the policies' columns");
+    if (has)
+        return CU_OK;
+    /* A version bound before this took effect when bound, and was in force from then. */
+    return sq_exec_ddl(s,
+                       "ALTER TABLE tenant_policies ADD COLUMN effective_at INTEGER NOT NULL"
+                       " DEFAULT 0;"
+                       "ALTER TABLE tenant_policies ADD COLUMN withdrawn_at INTEGER NOT NULL"
+                       " DEFAULT 0;"
+                       "ALTER TABLE tenant_policies ADD COLUMN in_force_at INTEGER NOT NULL"
+                       " DEFAULT 0;"
+                       "ALTER TABLE tenant_policies ADD COLUMN fresh TEXT NOT NULL DEFAULT '';"
+                       "UPDATE tenant_policies SET effective_at = created_at,"
+                       " in_force_at = created_at;",
+                       err, "migrate schema");
+}
+
 static cu_rc read_version(sqlite3_stmt *st, void *row, cu_err *err)
 {
     cu_store_policy_version *pv = row;

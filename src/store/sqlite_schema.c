@@ -317,14 +317,8 @@ static const char *const migrations[] = {
     migration_key_epochs,
     /* 18 -> 19 (issue 12): each tenant's cache generation (above). */
     migration_cache_gen,
-    /* 19 -> 20 (issue 13, P-NOT-1, P-NOT-2): a policy version takes effect at effective_at (a
-     * version bound before this took effect when bound), may be withdrawn while pending, is
-     * noted in force once (in_force_at), and names the purposes whose consents it renews. */
-    "ALTER TABLE tenant_policies ADD COLUMN effective_at INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE tenant_policies ADD COLUMN withdrawn_at INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE tenant_policies ADD COLUMN in_force_at INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE tenant_policies ADD COLUMN fresh TEXT NOT NULL DEFAULT '';"
-    "UPDATE tenant_policies SET effective_at = created_at, in_force_at = created_at;",
+    /* 19 -> 20 (issue 13, P-NOT-1, P-NOT-2): policy versions with notice (sqlite_policy.c). */
+    sq_migration_policy_versions,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -481,6 +475,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
             rc = sq_audit_subject_fill(s, err);
         if (rc == CU_OK && migrations[version] == migration_cache_gen)
             rc = cache_gen_add(s, err);
+        if (rc == CU_OK && migrations[version] == sq_migration_policy_versions)
+            rc = sq_policy_versions_migrate(s, err);
         if (rc == CU_OK)
             rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
         if (rc == CU_OK)
