@@ -170,14 +170,11 @@ int64_t cu_policy_fresh_since(const cu_policy *p, const cu_policy_purpose *pu)
     return p->fresh_since[pu - p->purposes];
 }
 
-/* One version's act in the tenant's log and the platform's (a policy sets how long the log is
- * kept, P-RET-4), committed with op. */
-static cu_rc commit_act(cu_vault *v, const cu_ctx *ctx, cu_store_op *op, const char *action,
+/* One version's act (a[0], set by the caller) in the tenant's log and the platform's (a policy
+ * sets how long the log is kept, P-RET-4), committed with op. */
+static cu_rc commit_act(cu_vault *v, const cu_ctx *ctx, cu_store_op *op, cu_audit_in a[2],
                         cu_err *err)
 {
-    cu_audit_in a[2];
-
-    cu_audit_in_set(&a[0], op->u.policy.tenant_id, action, "policy:v%u", op->u.policy.version);
     cu_audit_in_platform(&a[1], &a[0]);
     return cu_commit(v, ctx, op, 1, a, 2, err);
 }
@@ -185,6 +182,7 @@ static cu_rc commit_act(cu_vault *v, const cu_ctx *ctx, cu_store_op *op, const c
 cu_rc cu_policy_withdraw(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned version,
                          cu_err *err)
 {
+    cu_audit_in a[2];
     cu_store_op op;
     cu_rc rc;
 
@@ -196,7 +194,8 @@ cu_rc cu_policy_withdraw(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned 
     op.u.policy.version = version;
     op.u.policy.created_at = cu_clock_now();
     /* The store refuses it unless still pending at that time (P-NOT-1). */
-    rc = commit_act(v, ctx, &op, "policy.withdraw", err);
+    cu_audit_in_set(&a[0], tenant, "policy.withdraw", "policy:v%u", version);
+    rc = commit_act(v, ctx, &op, a, err);
     cu_policy_cache_forget(v, tenant);
     return rc;
 }
@@ -207,6 +206,7 @@ cu_rc cu_policy_note_in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsi
     cu_store_policy_version *list = NULL;
     size_t n = 0;
     int64_t now = cu_clock_now();
+    cu_audit_in a[2];
     cu_store_op op;
     cu_rc rc = cu_store_policy_versions(v->store, tenant, &list, &n, err);
 
@@ -220,7 +220,8 @@ cu_rc cu_policy_note_in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsi
         op.u.policy.version = list[i].version;
         op.u.policy.created_at = now;
         /* EVENT "policy version in force": this transaction (docs/policy.md). */
-        rc = commit_act(v, ctx, &op, "policy.in_force", err);
+        cu_audit_in_set(&a[0], tenant, "policy.in_force", "policy:v%u", list[i].version);
+        rc = commit_act(v, ctx, &op, a, err);
         if (rc == CU_OK)
             (*noted)++;
         else if (rc == CU_ERR_CONFLICT) /* another server noted it first */
