@@ -301,15 +301,16 @@ static void test_P_NOT_1_the_diff_says_what_is_material(void **state_)
         {"minimum_age: 16", "minimum_age: 18", 0, "minimum_age"},
         {"    data_use: essential.service.security\n    basis: legitimate_interest",
          "    data_use: essential.service.security\n    basis: contract", 1, "legal_basis"},
-        {"    data_use: essential.service.security\n",
-         "    data_use: essential.fraud_detection\n", 1, "data_use"},
-        {"sub_processors:\n", "sub_processors:\n  - name: new analytics vendor\n    purpose: "
-                              "analytics\n    location: US\n", 1, "sub_processors"},
+        {"    data_use: essential.service.security\n", "    data_use: essential.fraud_detection\n",
+         1, "data_use"},
+        {"sub_processors:\n",
+         "sub_processors:\n  - name: new analytics vendor\n    purpose: "
+         "analytics\n    location: US\n",
+         1, "sub_processors"},
         {"  - name: hosting provider (not named in the seed)\n    purpose: provide_service\n"
-         "    location: not stated (transfers under Standard Contractual Clauses)\n", "", 0,
-         "sub_processors"},
-        {"never: [sale, advertising, cross_customer]", "never: [sale, cross_customer]", 1,
-         "never"},
+         "    location: not stated (transfers under Standard Contractual Clauses)\n",
+         "", 0, "sub_processors"},
+        {"never: [sale, advertising, cross_customer]", "never: [sale, cross_customer]", 1, "never"},
         {"notice_period: 30d", "notice_period: 7d", 1, "notice"},
     };
     cu_policy *old = NULL;
@@ -362,9 +363,9 @@ static void test_P_NOT_2_consent_before_a_change_stops_counting(void **state_)
     assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &ada, &err), CU_OK);
     in.external_id = "bob";
     assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &bob, &err), CU_OK);
-    assert_int_equal(cu_record_put(f->v, NULL, f->t, "accounts", ada, "{\"company\":\"Acme\"}", 18,
-                                   &rec, &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_record_put(f->v, NULL, f->t, "accounts", ada, "{\"company\":\"Acme\"}", 18, &rec, &err),
+        CU_OK);
     assert_int_equal(
         cu_consent_record(f->v, NULL, f->t, ada, "marketing", CU_CONSENT_GRANT, "web", &err),
         CU_OK);
@@ -444,10 +445,11 @@ static void test_P_CON_5_never_promises_refuse_purposes(void **state_)
         char *ok = builtin(seeds[i]), *text, to[256];
         assert_int_equal(cu_policy_parse(ok, strlen(ok), seeds[i], &p, &err), CU_OK);
         assert_true(cu_policy_never(p) & CU_NEVER_SALE);
-        snprintf(to, sizeof(to),
-                 "\npurposes:\n  resale:\n    data_use: marketing.advertising.third_party.targeted\n"
-                 "    basis: consent\n    categories: [%s]\n",
-                 cu_policy_category_at(p, 0)->name);
+        snprintf(
+            to, sizeof(to),
+            "\npurposes:\n  resale:\n    data_use: marketing.advertising.third_party.targeted\n"
+            "    basis: consent\n    categories: [%s]\n",
+            cu_policy_category_at(p, 0)->name);
         cu_policy_free(p);
         text = edit(ok, "\npurposes:\n", to);
         assert_int_equal(cu_policy_parse(text, strlen(text), seeds[i], &p, &err), CU_ERR_INVALID);

@@ -98,9 +98,8 @@ static int check_against(const char *oldp, const char *newp)
         cJSON_AddStringToObject(out, "old", oldp);
         cJSON_AddStringToObject(out, "new", newp);
         /* Days from binding: 0 at once, else the notice the version in force promised. */
-        cJSON_AddNumberToObject(
-            out, "notice_days",
-            (double)(cu_policy_diff_effective(o, n, &d, 0) / 86400));
+        cJSON_AddNumberToObject(out, "notice_days",
+                                (double)(cu_policy_diff_effective(o, n, &d, 0) / 86400));
         cJSON_AddBoolToObject(out, "fresh_consent",
                               d.material && (cu_policy_fresh_consent(o) ||
                                              cu_policy_fresh_consent(n) || d.never_dropped));
@@ -200,8 +199,7 @@ static int run(const policy_opts *op, int argc, char **argv)
         cu_policy_free(p);
         return rc;
     }
-    if (strcmp(verb, "pending") != 0 && strcmp(verb, "withdraw") != 0 &&
-        strcmp(verb, "fresh") != 0)
+    if (strcmp(verb, "pending") != 0 && strcmp(verb, "withdraw") != 0 && strcmp(verb, "fresh") != 0)
         return cli_usage("policy", "expected: check, pending, withdraw or fresh");
     if (optind + 1 != argc)
         return cli_usage("policy", "%s takes no argument", verb);
@@ -235,12 +233,11 @@ int cmd_policy(int argc, char **argv)
             op.tenant_s = optarg;
         else if (opt == OPT_AFTER)
             op.after_s = optarg;
-        else if (opt == OPT_LIMIT && (op.limit = strtoul(optarg, NULL, 10)) > 0 &&
-                 op.limit <= 1000)
+        else if (opt == OPT_LIMIT && (op.limit = strtoul(optarg, NULL, 10)) > 0 && op.limit <= 1000)
             continue;
         else
-            return cli_usage("policy", opt == OPT_LIMIT ? "--limit is 1 to 1000"
-                                                        : "unknown option");
+            return cli_usage("policy",
+                             opt == OPT_LIMIT ? "--limit is 1 to 1000" : "unknown option");
     }
     if (helpme) {
         fputs(help, stdout);

@@ -71,8 +71,7 @@ static int64_t keep_of(const cu_retention *r)
     return cu_duration_add(0, r->keep);
 }
 
-static cu_rc diff_categories(const cu_policy *o, const cu_policy *n, cu_policy_diff *d,
-                             cu_err *err)
+static cu_rc diff_categories(const cu_policy *o, const cu_policy *n, cu_policy_diff *d, cu_err *err)
 {
     cu_rc rc = CU_OK;
 
@@ -126,8 +125,8 @@ static cu_rc diff_purpose(const cu_policy *o, const cu_policy_purpose *op,
     }
     for (size_t i = 0; i < op->n_categories && rc == CU_OK; i++)
         if (!cu_policy_purpose_covers(np, op->categories[i]->name))
-            rc = add(d, err, "categories", 0, "purpose %s no longer reaches category %s",
-                     np->name, op->categories[i]->name);
+            rc = add(d, err, "categories", 0, "purpose %s no longer reaches category %s", np->name,
+                     op->categories[i]->name);
     if (terms)
         changed(d, np->name);
     return rc;
@@ -206,8 +205,8 @@ static cu_rc diff_scalars(const cu_policy *o, const cu_policy *n, cu_policy_diff
     cu_rc rc = CU_OK;
 
     if (n->min_age != o->min_age)
-        rc = add(d, err, "minimum_age", n->min_age < o->min_age, "minimum age %u -> %u",
-                 o->min_age, n->min_age);
+        rc = add(d, err, "minimum_age", n->min_age < o->min_age, "minimum age %u -> %u", o->min_age,
+                 n->min_age);
     if (rc == CU_OK && nn != on)
         rc = add(d, err, "notice", nn < on, "notice period %s", nn < on ? "shorter" : "longer");
     if (rc == CU_OK && o->fresh_consent && !n->fresh_consent)

@@ -3,10 +3,10 @@
  *
  * Each promise excludes fideslang data uses: sale the third-party advertising uses and
  * third-party sharing neither the subject consented to nor the law requires, advertising every
- * marketing.advertising use, model training train_ai_system. Using one customer's data for another has no data use of its
- * own: the vault's tenant isolation keeps it, and the promise still counts in a version's diff.
- * A purpose whose data use a promise excludes is refused when the policy loads, so the API can
- * never bind, and no request can state, a purpose the promises rule out.
+ * marketing.advertising use, model training train_ai_system. Using one customer's data for another
+ * has no data use of its own: the vault's tenant isolation keeps it, and the promise still counts
+ * in a version's diff. A purpose whose data use a promise excludes is refused when the policy
+ * loads, so the API can never bind, and no request can state, a purpose the promises rule out.
  */
 #include <string.h>
 
@@ -39,8 +39,8 @@ unsigned cu_policy_never_purpose(const cu_policy_purpose *pu)
      * sharing the law requires neither. */
     if (pol_fides_under(u, "marketing.advertising.third_party") ||
         (pol_fides_under(u, "third_party_sharing") &&
-         strcmp(u, "third_party_sharing.legal_obligation") != 0 &&
-         pu->basis != CU_BASIS_CONSENT && pu->basis != CU_BASIS_LEGAL_OBLIGATION))
+         strcmp(u, "third_party_sharing.legal_obligation") != 0 && pu->basis != CU_BASIS_CONSENT &&
+         pu->basis != CU_BASIS_LEGAL_OBLIGATION))
         b |= CU_NEVER_SALE;
     if (pol_fides_under(u, "marketing.advertising"))
         b |= CU_NEVER_ADVERTISING;
@@ -81,10 +81,8 @@ cu_rc pol_parse_never(pctx *c, const pnode *v, int at)
     for (size_t i = 0; i < p->n_purposes; i++) {
         unsigned b = broken(p->never, &p->purposes[i]);
         if (b != 0)
-            return pol_vbad(c, v,
-                            "purpose %s (data use %s) breaks the promise never: %s (P-CON-5)",
-                            p->purposes[i].name, p->purposes[i].data_use,
-                            cu_policy_never_name(b));
+            return pol_vbad(c, v, "purpose %s (data use %s) breaks the promise never: %s (P-CON-5)",
+                            p->purposes[i].name, p->purposes[i].data_use, cu_policy_never_name(b));
     }
     return CU_OK;
 }

@@ -32,8 +32,8 @@ void cu_policy_versions_state(const cu_store_policy_version *list, size_t n, int
             continue;
         if (pv->effective_at <= now) {
             st->current = pv->version;
-            st->current_since = pv->effective_at > pv->created_at ? pv->effective_at
-                                                                   : pv->created_at;
+            st->current_since =
+                pv->effective_at > pv->created_at ? pv->effective_at : pv->created_at;
         } else if (st->pending == 0) {
             st->pending = pv->version;
             st->pending_bound = pv->created_at;
@@ -157,7 +157,8 @@ cu_rc cu_policy_fresh_fill(cu_policy *p, unsigned version, const cu_store_policy
             pv->fresh[0] == '\0')
             continue;
         for (size_t k = 0; k < p->n_purposes; k++)
-            if (cu_policy_fresh_lists(pv->fresh, p->purposes[k].name) && pv->created_at > p->fresh_since[k])
+            if (cu_policy_fresh_lists(pv->fresh, p->purposes[k].name) &&
+                pv->created_at > p->fresh_since[k])
                 p->fresh_since[k] = pv->created_at;
     }
     return CU_OK;

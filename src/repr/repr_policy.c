@@ -61,4 +61,3 @@ void cu_repr_policy_state_add(cJSON *o, const cu_policy_state *st)
     cu_repr_add_time(p, "effective_at", st->pending_at);
     cJSON_AddItemToObject(p, "fresh_consent", cu_repr_fresh_json(st->fresh));
 }
-

@@ -25,8 +25,10 @@ cu_rc sq_policy_versions_migrate(sqlite_store *s, cu_err *err)
     sqlite3_stmt *st = NULL;
     int has = 0, src;
 
-    src = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('tenant_policies')"
-                             " WHERE name = 'effective_at'", -1, &st, NULL);
+    src = sqlite3_prepare_v2(s->db,
+                             "SELECT count(*) FROM pragma_table_info('tenant_policies')"
+                             " WHERE name = 'effective_at'",
+                             -1, &st, NULL);
     if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
         has = sqlite3_column_int(st, 0) > 0;
     sqlite3_finalize(st);
@@ -91,8 +93,8 @@ static cu_rc update_one(sqlite_store *s, enum stmt_id id, const cu_store_op *op,
 
 cu_rc sq_w_policy_withdraw(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
-    return update_one(s, S_POLICY_WITHDRAW, op, CU_ERR_NOT_FOUND,
-                      "no such pending policy version", err);
+    return update_one(s, S_POLICY_WITHDRAW, op, CU_ERR_NOT_FOUND, "no such pending policy version",
+                      err);
 }
 
 cu_rc sq_w_policy_in_force(sqlite_store *s, const cu_store_op *op, cu_err *err)
