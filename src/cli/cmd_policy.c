@@ -49,7 +49,7 @@ typedef struct policy_opts {
 /* The summary: what the policy is, and how much of each section it declares. */
 static cJSON *summary(const char *path, const cu_policy *p)
 {
-    cJSON *o = cJSON_CreateObject(), *n = cJSON_CreateObject(), *nv;
+    cJSON *o = cJSON_CreateObject(), *n = cJSON_CreateObject();
     size_t fields = 0, consent = 0, staff = 0;
 
     for (size_t i = 0; i < cu_policy_collection_count(p); i++)
@@ -65,10 +65,7 @@ static cJSON *summary(const char *path, const cu_policy *p)
     cu_repr_add_time(o, "effective", cu_policy_effective(p));
     cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
     cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
-    nv = cJSON_AddArrayToObject(o, "never");
-    for (unsigned b = 1; b <= CU_NEVER__ALL; b <<= 1)
-        if (cu_policy_never(p) & b)
-            cJSON_AddItemToArray(nv, cJSON_CreateString(cu_policy_never_name(b)));
+    cJSON_AddItemToObject(o, "never", cu_repr_policy_never_json(p));
     cJSON_AddNumberToObject(n, "categories", (double)cu_policy_category_count(p));
     cJSON_AddNumberToObject(n, "purposes", (double)cu_policy_purpose_count(p));
     cJSON_AddNumberToObject(n, "consent_purposes", (double)consent);

@@ -107,6 +107,7 @@ static cJSON *policy_json(const cu_policy *p, unsigned version)
     cJSON_AddStringToObject(o, "name", cu_policy_name(p));
     cJSON_AddStringToObject(o, "policy_version", cu_policy_version(p));
     cu_repr_add_time(o, "effective_date", cu_policy_effective(p));
+    cJSON_AddItemToObject(o, "never", cu_repr_policy_never_json(p));
     cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
     cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
     a = cJSON_AddArrayToObject(o, "categories");

@@ -86,5 +86,7 @@ struct cJSON *cu_repr_fresh_json(const char *list);
 /* Adds version_in_force and pending ({version, bound_at, effective_at, fresh_consent} or null)
  * to o. */
 void cu_repr_policy_state_add(struct cJSON *o, const cu_policy_state *st);
+/* P-CON-5: the policy's never-promises by name ("sale", ...). */
+struct cJSON *cu_repr_policy_never_json(const cu_policy *p);
 
 #endif

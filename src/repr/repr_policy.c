@@ -61,3 +61,13 @@ void cu_repr_policy_state_add(cJSON *o, const cu_policy_state *st)
     cu_repr_add_time(p, "effective_at", st->pending_at);
     cJSON_AddItemToObject(p, "fresh_consent", cu_repr_fresh_json(st->fresh));
 }
+
+cJSON *cu_repr_policy_never_json(const cu_policy *p)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (unsigned b = 1; b <= CU_NEVER__ALL; b <<= 1)
+        if (cu_policy_never(p) & b)
+            cJSON_AddItemToArray(a, cJSON_CreateString(cu_policy_never_name(b)));
+    return a;
+}

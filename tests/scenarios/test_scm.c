@@ -497,6 +497,8 @@ static void test_P_NOT_1_scm_new_version_waits_30_days(void **state)
             "POST", T "/subjects", N.id);
     sc_call(&C, 200, N.key, NULL, NULL, &r, "GET", T "/policy", N.id);
     assert_non_null(strstr(r.body, "\"version_in_force\":1"));
+    /* P-CON-5: the promises the policy in force makes. */
+    assert_non_null(strstr(r.body, "\"never\":[\"sale\",\"advertising\",\"cross_customer\"]"));
     srv_resp_free(&r);
     /* Day 30: the new one. */
     sc_at(&C, t0 + 30 * SC_DAY);
