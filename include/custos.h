@@ -844,6 +844,53 @@ size_t cu_policy_collection_count(const cu_policy *p);
 const cu_policy_collection *cu_policy_collection_at(const cu_policy *p, size_t i);
 const cu_policy_collection *cu_policy_collection_get(const cu_policy *p, const char *name);
 
+/* P-CON-5: what a policy may promise never to do (its optional `never` list). A purpose whose
+ * data use one of its promises excludes is refused when the policy loads. */
+#define CU_NEVER_SALE 0x1u           /* selling or sharing data with third parties */
+#define CU_NEVER_ADVERTISING 0x2u    /* advertising */
+#define CU_NEVER_MODEL_TRAINING 0x4u /* training external models on customer data */
+#define CU_NEVER_CROSS_CUSTOMER 0x8u /* using one customer's data for another */
+#define CU_NEVER__ALL 0xfu
+unsigned cu_policy_never(const cu_policy *p);
+/* The promises (CU_NEVER_ bits) a purpose would break: sale for third-party advertising and
+ * for third-party sharing the subject did not consent to nor the law requires, advertising for
+ * any marketing.advertising use, model training for train_ai_system. */
+unsigned cu_policy_never_purpose(const cu_policy_purpose *pu);
+/* "sale", "advertising", "model_training", "cross_customer" for one bit; "?" otherwise. */
+const char *cu_policy_never_name(unsigned bit);
+
+/* P-NOT-1: what changes from one version of a policy to the next, in words. A change is
+ * material when it widens what is done with personal data (docs/policy.md): it then waits for
+ * the notice period; a version whose changes all narrow may take effect at once. */
+typedef struct cu_policy_change {
+    const char *area; /* "purposes", "legal_basis", "data_use", "categories", "retention",
+                         "sub_processors", "minimum_age", "never", "notice" (static) */
+    char text[384];   /* one line, e.g. "purpose marketing added (data use ..., consent)" */
+    int material;
+} cu_policy_change;
+
+#define CU_POLICY_FRESH_MAX 1024
+typedef struct cu_policy_diff {
+    cu_policy_change *changes; /* owned; cu_policy_diff_cleanup frees it */
+    size_t n, cap;
+    int material;           /* any change material */
+    unsigned never_dropped; /* P-CON-5: CU_NEVER_ bits old promised and new does not */
+    /* P-NOT-2: the purposes (in both versions) whose terms changed, comma-separated; "*" for
+     * every purpose (a never-promise dropped, or too many to list) */
+    char changed[CU_POLICY_FRESH_MAX];
+} cu_policy_diff;
+
+/* Compares old with nw into *d (initialised here; release with cu_policy_diff_cleanup, also
+ * on failure). */
+cu_rc cu_policy_diff_compute(const cu_policy *old, const cu_policy *nw, cu_policy_diff *d,
+                             cu_err *err);
+void cu_policy_diff_cleanup(cu_policy_diff *d);
+/* The time a version bound at `now` with diff d takes effect (P-NOT-1, P-CON-5): now when no
+ * change is material, else now plus the old version's notice period (for a never-promise
+ * dropped, the longer of the two versions'). */
+int64_t cu_policy_diff_effective(const cu_policy *old, const cu_policy *nw, const cu_policy_diff *d,
+                                 int64_t now);
+
 /* Stable names of enum values as the policy file spells them ("legitimate_interest",
  * "subscription_end", "anonymize", "processor", "consent", ...); "?" if out of range. */
 const char *cu_legal_basis_name(cu_legal_basis b);
@@ -853,9 +900,54 @@ const char *cu_retention_action_name(cu_retention_action a);
 
 /* --- a tenant's policy and the sweep (P-RET-1, P-RET-4) ----------------------------------- */
 
+/* P-NOT-1: a tenant's policy versions as they stand at the clock's now: the version in force,
+ * and the pending one (bound, not withdrawn, not yet effective; at most one). */
+typedef struct cu_policy_state {
+    unsigned current;        /* in force; 0: none */
+    int64_t current_since;   /* when it took effect */
+    unsigned pending;        /* 0: none */
+    int64_t pending_bound;   /* when it was bound */
+    int64_t pending_at;      /* when it takes effect */
+    char fresh[CU_POLICY_FRESH_MAX]; /* P-NOT-2: purposes it renews consent for ("*": all) */
+} cu_policy_state;
+
+cu_rc cu_policy_state_get(cu_vault *v, cu_id tenant, cu_policy_state *out, cu_err *err);
+/* The stored text of one version (caller frees *text); CU_ERR_NOT_FOUND if none. */
+cu_rc cu_policy_text(cu_vault *v, cu_id tenant, unsigned version, char **text, cu_err *err);
+/* P-NOT-1: the pending version's diff against the version in force (release with
+ * cu_policy_diff_cleanup); CU_ERR_NOT_FOUND if none is pending. */
+cu_rc cu_policy_pending_diff(cu_vault *v, cu_id tenant, cu_policy_state *st, cu_policy_diff *d,
+                             cu_err *err);
+/* P-NOT-1: withdraws the pending version (policy.withdraw, audited in the tenant's and the
+ * platform's logs); CU_ERR_NOT_FOUND if version is not pending. */
+cu_rc cu_policy_withdraw(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned version,
+                         cu_err *err);
+/* P-NOT-1: notes each version of the tenant that took effect by now (policy.in_force, once,
+ * whichever server notes it first); *noted counts them. The sweep calls it. */
+cu_rc cu_policy_note_in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned *noted,
+                              cu_err *err);
+
+/* P-NOT-2: one subject whose consent to a purpose stops counting (or has stopped) at due, the
+ * effective time of the version that changed the purpose's terms: it was given at given_at,
+ * before that version was bound (since). A consent given since counts again. */
+typedef struct cu_fresh_need {
+    cu_id subject;
+    char purpose[65];
+    int64_t given_at;
+    int64_t since;
+    int64_t due;
+} cu_fresh_need;
+
+/* Up to limit needs of subjects with ids above after, by subject (the caller pages with the last
+ * subject seen; *more 1 if the limit stopped it). Caller frees *out. */
+cu_rc cu_policy_fresh_needed(cu_vault *v, cu_id tenant, cu_id after, size_t limit,
+                             cu_fresh_need **out, size_t *n, int *more, cu_err *err);
+
 /* Validates a policy (YAML text; name is what error messages call it) and binds it to the
  * tenant as its next version, defining every collection it declares, in one audited
- * transaction. *version gets the new version (1 for the first). */
+ * transaction. *version gets the new version (1 for the first). P-NOT-1: a version with a
+ * material change against the one in force is scheduled, not in force, until the notice period
+ * passed (cu_policy_state_get); CU_ERR_CONFLICT while another version is pending. */
 cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
                            size_t len, const char *name, unsigned *version, cu_err *err);
 /* The tenant's current policy; CU_ERR_NOT_FOUND if it has none. Caller frees *out with

@@ -270,7 +270,8 @@ static void test_P_RET_5_tenant_hold_keeps_everything(void **state)
     assert_int_equal(rep.audit_tenants_pruned, 1);
 }
 
-/* A new policy version applies at once to the next request (the cache follows it). */
+/* A new policy version applies to the next request once in force (the cache follows it):
+ * SCM to ERP Smart Cloud is material, so after SCM's 30 days' notice (P-NOT-1). */
 static void test_policy_change_applies_to_the_next_request(void **state)
 {
     fx *f = *state;
@@ -282,6 +283,7 @@ static void test_policy_change_applies_to_the_next_request(void **state)
 
     assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_OK);
     bind(f->v, f->t, "erpsmartcloud"); /* minimum age 18 */
+    cu_clock_set(D2026 + 30 * DAY);
     in.external_id = "seventeen again";
     assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &id, &err), CU_ERR_UNDER_AGE);
     assert_int_equal(cu_tenant_policy(f->v, f->t, &p, &version, &err), CU_OK);
@@ -699,9 +701,12 @@ static void test_policy_cache_survives_concurrent_binds(void **state)
     }
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&th[i], NULL, has_policy_loop, &r), 0);
-    for (int round = 0; round < 3; round++)
+    for (int round = 0; round < 3; round++) {
         for (size_t i = 0; i < 16; i++)
             bind(f->v, tenants[i], round % 2 ? "scm" : "optymyze");
+        /* P-NOT-1: a material change waits out the notice; the cache switches meanwhile. */
+        cu_clock_set(cu_clock_now() + 31 * DAY);
+    }
     r.stop = 1;
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);

@@ -63,6 +63,10 @@ struct cu_policy {
     cu_duration export_window;
     cu_duration backup_window;
     unsigned analytics_min_group;
+    unsigned never; /* P-CON-5: the CU_NEVER_* bits the policy promises */
+    /* P-NOT-2: per purpose (parallel to purposes), consents given before this time no longer
+     * count; 0: any. Not from the file: the policy cache sets it from the version history. */
+    int64_t *fresh_since;
 };
 
 /* 1 if key is in the fideslang default taxonomy (v3, without its deprecated keys): a data

@@ -4,7 +4,9 @@
  *
  * The version comes from the tenant row (cu_store_tenant.policy_version), which the preamble of
  * every request reads anyway, so the check costs no query of its own. A policy bound by
- * another process on the same database is therefore used from the next request on.
+ * another process on the same database is therefore seen from the next request on. What is
+ * served is the version in force by the clock's now (P-NOT-1): a pending version takes over at
+ * its stored effective time, which the cached entry remembers (policy_version.c).
  */
 #ifndef CU_POLICY_CACHE_INT_H
 #define CU_POLICY_CACHE_INT_H
@@ -15,8 +17,9 @@ cu_rc cu_policy_cache_new(cu_policy_cache **out, cu_err *err);
 /* Frees the cache and every policy in it; NULL is a no-op. No reference may be outstanding. */
 void cu_policy_cache_free(cu_policy_cache *c);
 
-/* The tenant's policy as of version `current` (the tenant row's policy_version, 0: none),
- * parsed once and cached: a cached version older than current is replaced. CU_ERR_NOT_FOUND if
+/* The tenant's policy in force, given `current`, the newest version the tenant row names (its
+ * policy_version, 0: none), parsed once and cached: an entry loaded before current was bound,
+ * or before its pending version's effective time, is replaced. CU_ERR_NOT_FOUND if
  * the tenant has none. On CU_OK the caller holds a reference: give it back with
  * cu_policy_release, after which the pointer may be freed (once a newer version replaced it).
  * *version (may be NULL) gets the version returned, which may be newer than current. */

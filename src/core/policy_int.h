@@ -146,5 +146,8 @@ cu_rc pol_parse_purposes(pctx *c, const pnode *v, int at);
 cu_rc pol_parse_operator_purposes(pctx *c, const pnode *v, int at);
 cu_rc pol_parse_subprocessors(pctx *c, const pnode *v, int at);
 cu_rc pol_parse_collections(pctx *c, const pnode *v, int at);
+/* P-CON-5 (policy_never.c): the optional `never` list (v NULL: none), after the purposes, whose
+ * data uses it then checks against it. */
+cu_rc pol_parse_never(pctx *c, const pnode *v, int at);
 
 #endif

@@ -138,6 +138,7 @@ enum {
     K_TERMINATION,
     K_ANALYTICS,
     K_COLLECTIONS,
+    K_NEVER, /* optional: the last, so that the required mask below leaves it out */
     K__COUNT
 };
 
@@ -159,6 +160,7 @@ static const char *const root_keys[K__COUNT] = {
     [K_TERMINATION] = "termination",
     [K_ANALYTICS] = "analytics",
     [K_COLLECTIONS] = "collections",
+    [K_NEVER] = "never",
 };
 
 /* One of the scalars at the top of the file, id to role. */
@@ -241,6 +243,7 @@ static cu_rc parse_root(pctx *c, const pnode *root)
         {K_CATEGORIES, pol_parse_categories},
         {K_PURPOSES, pol_parse_purposes},
         {K_OPERATOR, pol_parse_operator_purposes},
+        {K_NEVER, pol_parse_never},
         {K_SUBPROC, pol_parse_subprocessors},
         {K_COOKIES, parse_cookies},
         {K_MIN_AGE, parse_min_age},
@@ -255,7 +258,7 @@ static cu_rc parse_root(pctx *c, const pnode *root)
 
     if (root->kind != PN_MAP)
         return pol_vbad(c, root, "a policy is a mapping of the keys in docs/policy.md");
-    if ((rc = pol_want_keys(c, root, root->line, root_keys, K__COUNT, (1u << K__COUNT) - 1, val)) !=
+    if ((rc = pol_want_keys(c, root, root->line, root_keys, K__COUNT, (1u << K_NEVER) - 1, val)) !=
             CU_OK ||
         (rc = parse_header(c, val)) != CU_OK)
         return rc;

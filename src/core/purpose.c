@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "policy_cache_int.h"
+#include "policy_version_int.h"
 #include "purpose_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -95,24 +96,26 @@ static int sale_or_sharing(const cu_policy_purpose *pu)
            strncmp(pu->data_use, "marketing.advertising", 21) == 0;
 }
 
-/* The subject's newest ledger action for purpose, 0 if none. */
+/* The subject's newest ledger action for purpose, 0 if none, and when it was taken. */
 static cu_rc last_action(cu_vault *v, cu_id tenant, cu_id subject, const char *purpose, int *action,
-                         cu_err *err)
+                         int64_t *at, cu_err *err)
 {
     cu_store_consent *c = NULL;
     size_t n = 0;
     cu_rc rc = cu_store_consent_list(v->store, tenant, subject, purpose, &c, &n, err);
 
     *action = rc == CU_OK && n > 0 ? c[0].action : 0;
+    *at = rc == CU_OK && n > 0 ? c[0].at : 0;
     free(c);
     return rc;
 }
 
 /* The rules that depend on the subject: restriction, consent, objection. */
-static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_policy_purpose *pu,
-                           cu_err *err)
+static cu_rc check_subject(cu_vault *v, const cu_policy *p, cu_id tenant, cu_id subject,
+                           const cu_policy_purpose *pu, cu_err *err)
 {
     int action = 0, restricted = 0;
+    int64_t at = 0;
     cu_rc rc = cu_store_subject_state(v->store, tenant, subject, &restricted, NULL, err);
 
     if (rc != CU_OK)
@@ -125,8 +128,16 @@ static cu_rc check_subject(cu_vault *v, cu_id tenant, cu_id subject, const cu_po
                           "obligation and the subject's own access may reach its data");
     if (pu->basis != CU_BASIS_CONSENT && pu->basis != CU_BASIS_LEGITIMATE_INTEREST)
         return CU_OK;
-    if ((rc = last_action(v, tenant, subject, pu->name, &action, err)) != CU_OK)
+    if ((rc = last_action(v, tenant, subject, pu->name, &action, &at, err)) != CU_OK)
         return rc;
+    /* P-NOT-2: a consent given before the version in force changed the purpose's terms (where
+     * fresh consent is asked) no longer counts. */
+    if (pu->basis == CU_BASIS_CONSENT && action == CU_CONSENT_GRANT &&
+        at < cu_policy_fresh_since(p, pu))
+        return cu_err_set(err, CU_ERR_CONSENT_REQUIRED,
+                          "purpose \"%s\" changed its terms in the policy in force: the "
+                          "subject's consent, given before, must be given again (P-NOT-2)",
+                          pu->name);
     /* P-CON-1, P-DSR-6: no consent (or a withdrawn one), no processing. */
     if (pu->basis == CU_BASIS_CONSENT && action != CU_CONSENT_GRANT)
         return cu_err_set(err, CU_ERR_CONSENT_REQUIRED,
@@ -208,7 +219,7 @@ static cu_rc check_with(cu_vault *v, const cu_policy *p, const cu_ctx *ctx, cu_i
         return cu_err_set(err, CU_ERR_PURPOSE_DENIED,
                           "purpose \"%s\" does not cover the %s data of collection \"%s\"", name,
                           c->category->name, collection);
-    return subject != 0 ? check_subject(v, tenant, subject, pu, err) : CU_OK;
+    return subject != 0 ? check_subject(v, p, tenant, subject, pu, err) : CU_OK;
 }
 
 static cu_rc check(cu_vault *v, const cu_ctx *ctx, const cu_gate *g, cu_id subject,

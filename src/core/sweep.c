@@ -125,8 +125,12 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
     const cu_policy *p = NULL;
     uint64_t pruned = 0;
     int64_t cut;
-    cu_rc rc = cu_policy_for(v, t->id, &p, NULL, err);
+    unsigned noted = 0;
+    /* P-NOT-1: a scheduled version whose time came is noted in force (policy.in_force). */
+    cu_rc rc = cu_policy_note_in_force(v, ctx, t->id, &noted, err);
 
+    if (rc == CU_OK)
+        rc = cu_policy_for(v, t->id, &p, NULL, err);
     if (rc == CU_ERR_NOT_FOUND)
         return CU_OK;
     if (rc != CU_OK)

@@ -19,6 +19,7 @@
 #include "policy_cache_int.h"
 #include "schema_int.h"
 #include "cache_int.h"
+#include "policy_version_int.h"
 #include "tenant_int.h"
 #include "util.h"
 
@@ -330,11 +331,35 @@ void cu_policy_ops_free(cu_store_op *ops, size_t n)
 {
     if (ops == NULL)
         return;
-    if (n > 0)
+    if (n > 0) {
         free((char *)(uintptr_t)ops[0].u.policy.text);
+        free((char *)(uintptr_t)ops[0].u.policy.fresh);
+    }
     for (size_t i = 1; i < n; i++)
         free((char *)(uintptr_t)ops[i].u.collection.spec);
     free(ops);
+}
+
+/* P-NOT-1: a version with a material change waits for the notice period (policy_version.c);
+ * the audit entry says when it takes effect. EVENT "policy version scheduled" (and, with a
+ * fresh list, "fresh consent needed"): this transaction (cu_tenant_set_policy's cu_commit). */
+static cu_rc policy_schedule(cu_vault *v, cu_id tenant, const cu_policy *p, cu_store_op *ops,
+                             cu_audit_in *a, cu_err *err)
+{
+    cu_policy_schedule sc;
+    cu_rc rc = cu_policy_schedule_for(v, tenant, p, ops[0].u.policy.created_at, &sc, err);
+
+    if (rc != CU_OK)
+        return rc;
+    ops[0].u.policy.effective_at = sc.effective_at;
+    if ((ops[0].u.policy.fresh = strdup(sc.fresh)) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    if (sc.effective_at > ops[0].u.policy.created_at) {
+        cu_audit_in_set(a, tenant, "policy.schedule", "policy:%.40s:v%u:at%lld%s", cu_policy_id(p),
+                        ops[0].u.policy.version, (long long)sc.effective_at,
+                        sc.fresh[0] ? ":fresh" : "");
+    }
+    return CU_OK;
 }
 
 cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *text,
@@ -358,7 +383,8 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     free(old);
     if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
         goto out;
-    if ((rc = cu_policy_ops(v, tenant, p, text, len, cur + 1, &ops, &nops, &a[0], err)) != CU_OK)
+    if ((rc = cu_policy_ops(v, tenant, p, text, len, cur + 1, &ops, &nops, &a[0], err)) != CU_OK ||
+        (rc = policy_schedule(v, tenant, p, ops, &a[0], err)) != CU_OK)
         goto out;
     /* P-RET-4: a policy sets how long the tenant's log is kept, so every change of it is in the
      * platform's own log too, beyond the reach of the tenant's principals. */
@@ -399,8 +425,15 @@ cu_rc cu_tenant_policy(cu_vault *v, cu_id tenant, cu_policy **out, unsigned *ver
     unsigned ver = 0;
     cu_rc rc;
 
+    cu_policy_state st;
+
     *out = NULL;
-    if ((rc = cu_store_policy_get(v->store, tenant, &ver, &text, err)) != CU_OK)
+    /* P-NOT-1: the version in force, not a pending one. */
+    if ((rc = cu_policy_state_get(v, tenant, &st, err)) != CU_OK)
+        return rc;
+    if ((ver = st.current) == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "the tenant has no policy");
+    if ((rc = cu_policy_text(v, tenant, ver, &text, err)) != CU_OK)
         return rc;
     rc = cu_policy_parse(text, strlen(text), "stored policy", out, err);
     free(text);

@@ -107,6 +107,7 @@ static cJSON *policy_json(const cu_policy *p, unsigned version)
     cJSON_AddStringToObject(o, "name", cu_policy_name(p));
     cJSON_AddStringToObject(o, "policy_version", cu_policy_version(p));
     cu_repr_add_time(o, "effective_date", cu_policy_effective(p));
+    cJSON_AddItemToObject(o, "never", cu_repr_policy_never_json(p));
     cJSON_AddStringToObject(o, "role", cu_data_role_name(cu_policy_role(p)));
     cJSON_AddNumberToObject(o, "minimum_age", cu_policy_min_age(p));
     a = cJSON_AddArrayToObject(o, "categories");
@@ -157,9 +158,18 @@ void api_policy_get(http_req *r)
     unsigned version = 0;
     cu_err e = {0};
 
-    if (cu_tenant_policy(r->v, r->tenant, &p, &version, &e) != CU_OK)
+    cu_policy_state st;
+    cJSON *o;
+
+    if (cu_tenant_policy(r->v, r->tenant, &p, &version, &e) != CU_OK ||
+        cu_policy_state_get(r->v, r->tenant, &st, &e) != CU_OK) {
+        cu_policy_free(p);
         return http_fail(r, &e);
-    http_json(r, 200, policy_json(p, version));
+    }
+    o = policy_json(p, version);
+    /* P-NOT-1: the version above is the one in force; a pending one is named beside it. */
+    cu_repr_policy_state_add(o, &st);
+    http_json(r, 200, o);
     cu_policy_free(p);
 }
 
@@ -169,6 +179,7 @@ void api_policy_put(http_req *r)
     const char *text, *name = NULL;
     unsigned version = 0;
     size_t len = 0;
+    cu_policy_state st;
     cu_err e = {0};
     cJSON *o;
 
@@ -180,6 +191,11 @@ void api_policy_put(http_req *r)
                                         : http_fail(r, &e);
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "version", version);
+    /* P-NOT-1: in force at once, or scheduled (the pending member says when). */
+    if (cu_policy_state_get(r->v, r->tenant, &st, &e) == CU_OK) {
+        cJSON_AddBoolToObject(o, "in_force", st.current == version);
+        cu_repr_policy_state_add(o, &st);
+    }
     http_json(r, 200, o);
 }
 

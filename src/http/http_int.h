@@ -230,6 +230,11 @@ void api_audit_checkpoint(http_req *r);
 void api_audit_checkpoints(http_req *r);
 void api_policy_get(http_req *r);
 void api_policy_put(http_req *r);
+/* Policy versions (api_policy_version.c, P-NOT-1, P-NOT-2). */
+void api_policy_pending(http_req *r);
+void api_policy_withdraw(http_req *r);
+void api_policy_fresh(http_req *r);
+
 void api_policy_grant(http_req *r);
 void api_consent_record(http_req *r);
 void api_consent_list(http_req *r);

@@ -77,4 +77,16 @@ struct cJSON *cu_repr_audit_report_json(const cu_audit_report *rep);
 cu_rc cu_repr_audit_held_parse(const char *text, cu_audit_checkpoint **out, size_t *n,
                                uint8_t pk[32], int *has_pk);
 
+/* --- policy versions (repr_policy.c) ------------------------------------------------------ */
+
+/* {material, changes: [{area, change, material}], purposes_changed: [...]}. */
+struct cJSON *cu_repr_policy_diff_json(const cu_policy_diff *d);
+/* A fresh list ("a,b", "*" or "") as an array of purpose names ("*" stays "*"). */
+struct cJSON *cu_repr_fresh_json(const char *list);
+/* Adds version_in_force and pending ({version, bound_at, effective_at, fresh_consent} or null)
+ * to o. */
+void cu_repr_policy_state_add(struct cJSON *o, const cu_policy_state *st);
+/* P-CON-5: the policy's never-promises by name ("sale", ...). */
+struct cJSON *cu_repr_policy_never_json(const cu_policy *p);
+
 #endif

@@ -227,7 +227,9 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(AUDIT_SUBJECT_INDEX, audit_subject_index)                                                  \
     X(ERASURE_CERT, erasure_cert)                                                                \
     X(ERASE_GUARD, erase_guard)                                                                  \
-    X(TENANT_GEN, tenant_gen)
+    X(TENANT_GEN, tenant_gen)                                                                    \
+    X(POLICY_WITHDRAW, policy_withdraw)                                                          \
+    X(POLICY_IN_FORCE, policy_in_force)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
@@ -300,6 +302,8 @@ cu_rc pg_audit_by_subject(cu_store *base, cu_id tenant, cu_id subject, uint64_t 
 cu_rc pg_audit_key_get(cu_store *base, uint8_t pk[32], int *found, int *checkpoints, cu_err *err);
 cu_rc pg_policy_grant_get(cu_store *base, cu_id tenant, int *admins, cu_err *err);
 cu_rc pg_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text, cu_err *err);
+cu_rc pg_policy_versions(cu_store *base, cu_id tenant, cu_store_policy_version **out, size_t *n,
+                         cu_err *err);
 cu_rc pg_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
                    int64_t *created_at, cu_err *err);
 cu_rc pg_master_list(cu_store *base, uint32_t **versions, uint8_t (**checks)[32], size_t *n,

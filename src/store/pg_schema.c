@@ -57,6 +57,15 @@ static const char *const *const migrations[] = {
                           "DROP INDEX sessions_by_token;"
                           "CREATE UNIQUE INDEX sessions_by_token ON sessions(token_hash);",
                           NULL},
+    /* 3 -> 4 (SQLite's 19 -> 20, issue 13, P-NOT-1, P-NOT-2): a policy version's effective
+     * time, withdrawal, note in force and the purposes whose consents it renews. */
+    (const char *const[]){
+        "ALTER TABLE tenant_policies ADD COLUMN effective_at bigint NOT NULL DEFAULT 0,"
+        " ADD COLUMN withdrawn_at bigint NOT NULL DEFAULT 0,"
+        " ADD COLUMN in_force_at bigint NOT NULL DEFAULT 0,"
+        " ADD COLUMN fresh text NOT NULL DEFAULT '';"
+        "UPDATE tenant_policies SET effective_at = created_at, in_force_at = created_at;",
+        NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

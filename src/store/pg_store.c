@@ -323,6 +323,7 @@ static cu_rc snapshot_apply(cu_store *base, const cu_store_op *ops, size_t n, cu
     .audit_list = pg_audit_list, .audit_scan = pg_audit_scan, .audit_rows = pg_audit_rows,       \
     .audit_seq_before = pg_audit_seq_before, .audit_checkpoints = pg_audit_checkpoints,          \
     .policy_get = pg_policy_get, .policy_at = pg_policy_at,                                      \
+    .policy_versions = pg_policy_versions,                                                       \
     .record_meta_list = pg_record_meta_list, .subject_ids = pg_subject_ids,                      \
     .subject_state = pg_subject_state, .consent_list = pg_consent_list,                          \
     .hold_list = pg_hold_list, .request_list = pg_request_list, .master_list = pg_master_list,  \

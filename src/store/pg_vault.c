@@ -346,7 +346,8 @@ cu_rc pg_w_tenant_shred(pg_conn *c, const cu_store_op *op, cu_err *err)
 /* --- policies, the policy grant, the audit key ------------------------------------------------ */
 
 static pg_query Q_POLICY_PUT = PG_QUERY(
-    "INSERT INTO tenant_policies(tenant_id, version, text, created_at) VALUES($1, $2, $3, $4)");
+    "INSERT INTO tenant_policies(tenant_id, version, text, created_at, effective_at, fresh,"
+    " in_force_at) VALUES($1, $2, $3, $4, $5, $6, CASE WHEN $5 <= $4 THEN $4 ELSE 0 END)");
 /* $2 = 0: the newest. */
 static pg_query Q_POLICY_AT =
     PG_QUERY("SELECT version, text, created_at FROM tenant_policies WHERE tenant_id = $1"
@@ -368,7 +369,9 @@ cu_rc pg_w_policy_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     return pgv_run(c, &Q_POLICY_PUT,
                    PG_P(pg_p_id(op->u.policy.tenant_id), pg_p_i64(op->u.policy.version),
-                        pg_p_text(op->u.policy.text), pg_p_i64(op->u.policy.created_at)),
+                        pg_p_text(op->u.policy.text), pg_p_i64(op->u.policy.created_at),
+                        pg_p_i64(op->u.policy.effective_at),
+                        pg_p_text(op->u.policy.fresh ? op->u.policy.fresh : "")),
                    NULL, err, "store the tenant's policy");
 }
 

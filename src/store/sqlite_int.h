@@ -87,6 +87,9 @@ enum stmt_id {
     S_POLICY_PUT,
     S_POLICY_GET,
     S_POLICY_AT,
+    S_POLICY_VERSIONS,
+    S_POLICY_WITHDRAW,
+    S_POLICY_IN_FORCE,
     S_SUBJECT_RESTRICT,
     S_SUBJECT_TOUCH,
     S_SUBJECT_CONSENTS_DELETE,
@@ -244,6 +247,12 @@ extern const char sq_migration_requests[];
 extern const char sq_migration_erasure_certificates[];
 cu_rc sq_w_erasure_cert(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_w_erase_guard(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* Policy versions (sqlite_policy.c, P-NOT-1): migration 20 is the marker
+ * sq_migration_policy_versions, after which migrate() runs sq_policy_versions_migrate. */
+extern const char sq_migration_policy_versions[];
+cu_rc sq_policy_versions_migrate(sqlite_store *s, cu_err *err);
+cu_rc sq_w_policy_withdraw(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_w_policy_in_force(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char **text,
                              cu_err *err);
 /* The tenant's data-subject rows a purge deletes: requests, certificates, the audit log's
@@ -316,6 +325,8 @@ cu_rc sq_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **o
 cu_rc sq_policy_get(cu_store *base, cu_id tenant, unsigned *version, char **text, cu_err *err);
 cu_rc sq_policy_at(cu_store *base, cu_id tenant, unsigned *version, char **text,
                    int64_t *created_at, cu_err *err);
+cu_rc sq_policy_versions(cu_store *base, cu_id tenant, cu_store_policy_version **out, size_t *n,
+                         cu_err *err);
 cu_rc sq_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limit,
                           cu_store_record_meta **out, size_t *n, cu_err *err);
 cu_rc sq_subject_ids(cu_store *base, cu_id tenant, cu_id after, size_t limit, cu_id **ids,

@@ -235,6 +235,9 @@ FWD(policy_get, (cu_store * s, cu_id t, unsigned *version, char **text, cu_err *
 FWD(policy_at,
     (cu_store * s, cu_id t, unsigned *version, char **text, int64_t *created_at, cu_err *err),
     (r, t, version, text, created_at, err))
+FWD(policy_versions,
+    (cu_store * s, cu_id t, cu_store_policy_version **out, size_t *n, cu_err *err),
+    (r, t, out, n, err))
 FWD(record_meta_list,
     (cu_store * s, cu_id t, cu_id after, size_t limit, cu_store_record_meta **out, size_t *n,
      cu_err *err),
@@ -322,6 +325,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .session_get = p_session_get,
     .policy_get = p_policy_get,
     .policy_at = p_policy_at,
+    .policy_versions = p_policy_versions,
     .record_meta_list = p_record_meta_list,
     .subject_ids = p_subject_ids,
     .subject_state = p_subject_state,

@@ -317,6 +317,8 @@ static const char *const migrations[] = {
     migration_key_epochs,
     /* 18 -> 19 (issue 12): each tenant's cache generation (above). */
     migration_cache_gen,
+    /* 19 -> 20 (issue 13, P-NOT-1, P-NOT-2): policy versions with notice (sqlite_policy.c). */
+    sq_migration_policy_versions,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -449,7 +451,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
-        "PRAGMA user_version = 19",
+        "PRAGMA user_version = 19", "PRAGMA user_version = 20",
     };
     int version = 0;
     cu_rc rc;
@@ -473,6 +475,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
             rc = sq_audit_subject_fill(s, err);
         if (rc == CU_OK && migrations[version] == migration_cache_gen)
             rc = cache_gen_add(s, err);
+        if (rc == CU_OK && migrations[version] == sq_migration_policy_versions)
+            rc = sq_policy_versions_migrate(s, err);
         if (rc == CU_OK)
             rc = sq_exec_ddl(s, bump[version], err, "migrate schema");
         if (rc == CU_OK)
@@ -613,6 +617,7 @@ const cu_store_ops cu_store_sqlite = {
     .audit_checkpoints = sq_audit_checkpoints,
     .policy_get = sq_policy_get,
     .policy_at = sq_policy_at,
+    .policy_versions = sq_policy_versions,
     .record_meta_list = sq_record_meta_list,
     .subject_ids = sq_subject_ids,
     .subject_state = sq_subject_state,

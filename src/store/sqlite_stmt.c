@@ -225,8 +225,16 @@ const char *const sq_stmt_sql[S__COUNT] = {
                    " VALUES(?,?,?,?,?,?)",
     [S_CKPT_LIST] = "SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
                     " WHERE tenant_id = ? ORDER BY seq, anchor",
-    [S_POLICY_PUT] = "INSERT INTO tenant_policies(tenant_id, version, text, created_at)"
-                     " VALUES(?,?,?,?)",
+    [S_POLICY_PUT] = "INSERT INTO tenant_policies(tenant_id, version, text, created_at,"
+                     " effective_at, fresh, in_force_at) VALUES(?,?,?,?,?,?,"
+                     " CASE WHEN ?5 <= ?4 THEN ?4 ELSE 0 END)",
+    [S_POLICY_VERSIONS] = "SELECT version, created_at, effective_at, withdrawn_at, in_force_at,"
+                          " fresh FROM tenant_policies WHERE tenant_id = ? ORDER BY version",
+    [S_POLICY_WITHDRAW] = "UPDATE tenant_policies SET withdrawn_at = ?3 WHERE tenant_id = ?1"
+                          " AND version = ?2 AND withdrawn_at = 0 AND effective_at > ?3",
+    [S_POLICY_IN_FORCE] = "UPDATE tenant_policies SET in_force_at = ?3 WHERE tenant_id = ?1"
+                          " AND version = ?2 AND withdrawn_at = 0 AND in_force_at = 0"
+                          " AND effective_at <= ?3",
     [S_POLICY_GET] = "SELECT version, text FROM tenant_policies WHERE tenant_id = ?"
                      " ORDER BY version DESC LIMIT 1",
     /* Found under age (?4: CU_SUBJECT_UNDER_AGE) stays so until erased (P-AGE-2). */

@@ -759,6 +759,8 @@ static cu_rc w_policy_put(sqlite_store *s, const cu_store_op *op, cu_err *err)
         sqlite3_bind_int64(st, 2, op->u.policy.version);
         sqlite3_bind_text(st, 3, op->u.policy.text, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, op->u.policy.created_at);
+        sqlite3_bind_int64(st, 5, op->u.policy.effective_at);
+        sqlite3_bind_text(st, 6, op->u.policy.fresh ? op->u.policy.fresh : "", -1, SQLITE_STATIC);
     }
     return sq_run(s, st, err, "store the tenant's policy");
 }
@@ -896,6 +898,8 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_ERASURE_CERT] = sq_w_erasure_cert,
     [CU_OP_ERASE_GUARD] = sq_w_erase_guard,
     [CU_OP_TENANT_GEN] = w_tenant_gen,
+    [CU_OP_POLICY_WITHDRAW] = sq_w_policy_withdraw,
+    [CU_OP_POLICY_IN_FORCE] = sq_w_policy_in_force,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

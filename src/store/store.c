@@ -122,6 +122,12 @@ cu_rc cu_store_policy_get(cu_store *s, cu_id tenant, unsigned *version, char **t
     return s->ops->policy_get(s, tenant, version, text, err);
 }
 
+cu_rc cu_store_policy_versions(cu_store *s, cu_id tenant, cu_store_policy_version **out,
+                               size_t *n, cu_err *err)
+{
+    return s->ops->policy_versions(s, tenant, out, n, err);
+}
+
 cu_rc cu_store_policy_at(cu_store *s, cu_id tenant, unsigned *version, char **text,
                          int64_t *created_at, cu_err *err)
 {

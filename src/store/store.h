@@ -133,6 +133,22 @@ typedef struct cu_store_consent {
     char policy_version[65];
 } cu_store_consent;
 
+/* The purposes a policy version renews consent for (P-NOT-2): their names, comma-separated, or
+ * CU_STORE_FRESH_ALL for every purpose; "" for none. */
+#define CU_STORE_FRESH_MAX 1024
+#define CU_STORE_FRESH_ALL "*"
+
+/* One of a tenant's policy versions without its text (P-NOT-1): when it was bound, when it takes
+ * effect, whether it was withdrawn before that, and when it was noted in force. */
+typedef struct cu_store_policy_version {
+    unsigned version;
+    int64_t created_at;   /* unix seconds, as every policy time */
+    int64_t effective_at; /* at or before created_at: at once */
+    int64_t withdrawn_at; /* 0 unless withdrawn while pending */
+    int64_t in_force_at;  /* 0 until noted in force (CU_OP_POLICY_IN_FORCE) */
+    char fresh[CU_STORE_FRESH_MAX];
+} cu_store_policy_version;
+
 /* A legal hold (P-RET-5) on a tenant (subject and record 0), a subject or a record. The reason
  * is sealed under the tenant data key. */
 typedef struct cu_store_hold {
@@ -385,6 +401,12 @@ typedef enum cu_store_op_type {
                                   else CU_ERR_CONFLICT (an erasure's plan gone stale: P-RET-4) */
     CU_OP_TENANT_GEN,          /* del (tenant_id; id unused): raises the tenant's cache_gen by one;
                                   nothing if the tenant has no row (contract item 12) */
+    CU_OP_POLICY_WITHDRAW,     /* policy (tenant_id, version, created_at: when): withdraws a
+                                  pending version (P-NOT-1): only while its effective_at is after
+                                  when and it is not withdrawn, else CU_ERR_NOT_FOUND */
+    CU_OP_POLICY_IN_FORCE,     /* policy (tenant_id, version, created_at: when): notes that the
+                                  version took effect (its in_force_at): only once, while not
+                                  withdrawn and effective by when, else CU_ERR_CONFLICT */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -481,7 +503,9 @@ typedef struct cu_store_op {
             unsigned version;
             const char *text;
             int64_t created_at;
-        } policy;
+            int64_t effective_at; /* POLICY_PUT: when it takes effect (<= created_at: at once) */
+            const char *fresh;    /* POLICY_PUT: cu_store_policy_version.fresh; NULL: "" */
+        } policy; /* POLICY_PUT, POLICY_WITHDRAW, POLICY_IN_FORCE */
         struct {
             cu_id tenant_id;
             cu_id id;
@@ -569,6 +593,10 @@ typedef struct cu_store_ops {
      * bound (unix seconds); CU_ERR_NOT_FOUND if none. Caller frees *text. */
     cu_rc (*policy_at)(cu_store *s, cu_id tenant, unsigned *version, char **text,
                        int64_t *created_at, cu_err *err);
+    /* Every policy version of a tenant, oldest first, without texts (*n 0 if none). Caller
+     * frees *out. */
+    cu_rc (*policy_versions)(cu_store *s, cu_id tenant, cu_store_policy_version **out, size_t *n,
+                             cu_err *err);
     /* Up to limit records of a tenant with ids above after, by id. Caller frees *out. */
     cu_rc (*record_meta_list)(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                               cu_store_record_meta **out, size_t *n, cu_err *err);
@@ -744,6 +772,8 @@ cu_rc cu_store_audit_checkpoints(cu_store *s, cu_id tenant, cu_audit_checkpoint 
 cu_rc cu_store_policy_get(cu_store *s, cu_id tenant, unsigned *version, char **text, cu_err *err);
 cu_rc cu_store_policy_at(cu_store *s, cu_id tenant, unsigned *version, char **text,
                          int64_t *created_at, cu_err *err);
+cu_rc cu_store_policy_versions(cu_store *s, cu_id tenant, cu_store_policy_version **out,
+                               size_t *n, cu_err *err);
 cu_rc cu_store_record_meta_list(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                                 cu_store_record_meta **out, size_t *n, cu_err *err);
 cu_rc cu_store_subject_state(cu_store *s, cu_id tenant, cu_id subject, int *restricted,

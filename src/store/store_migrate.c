@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 19
+#define MIGRATE_SQLITE_VERSION 20
 
 static const struct table {
     const char *name;    /* PostgreSQL table */
@@ -52,8 +52,10 @@ static const struct table {
      " totp_last_step, failures, window_start, locked_until, created_at FROM users"},
     {"sessions", "tenant_id, token_hash, user_id, created_at, expires_at",
      "SELECT tenant_id, token_hash, user_id, created_at, expires_at FROM sessions"},
-    {"tenant_policies", "tenant_id, version, text, created_at",
-     "SELECT tenant_id, version, text, created_at FROM tenant_policies"},
+    {"tenant_policies",
+     "tenant_id, version, text, created_at, effective_at, withdrawn_at, in_force_at, fresh",
+     "SELECT tenant_id, version, text, created_at, effective_at, withdrawn_at, in_force_at, fresh"
+     " FROM tenant_policies"},
     {"policy_grants", "tenant_id, admins, at", "SELECT tenant_id, admins, at FROM policy_grants"},
     {"audit_key", "id, public_key, created_at", "SELECT id, public_key, created_at FROM audit_key"},
     {"subjects", "tenant_id, subject_id, key_version, created_at, profile, restricted,"

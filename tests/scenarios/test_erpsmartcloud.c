@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
+#include "custos.h"
 #include "sc.h"
 #include "th.h"
 
@@ -412,6 +415,80 @@ static void test_P_RET_4_erp_billing_kept_7_years_then_shredded(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
+/* A PUT .../policy body: built-in policy id with its first `from` replaced by `to`, as YAML
+ * (caller frees). */
+static char *policy_body(const char *id, const char *from, const char *to)
+{
+    size_t len = 0, n;
+    const char *text = cu_policy_builtin(id, &len), *at = strstr(text, from);
+    char *yaml, *body;
+    cJSON *o = cJSON_CreateObject();
+
+    assert_non_null(at);
+    n = len + strlen(to) + 1;
+    yaml = calloc(1, n);
+    assert_non_null(yaml);
+    snprintf(yaml, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(yaml);
+    return body;
+}
+
+/* P-NOT-1, P-NOT-2: "When we make material changes, we will: Notify registered users ... at
+ * least 14 days before the changes take effect; Where required by law, obtain your consent before
+ * implementing changes." Marketing now reaches business data: the version waits 14 days, the
+ * subjects who consented before are listed to consent again, and from day 14 their old consent
+ * no longer counts; a consent given again does. */
+static void test_P_NOT_2_erp_changed_marketing_needs_fresh_consent_after_14_days(void **state)
+{
+    char *body = policy_body("erpsmartcloud",
+                             "    data_use: marketing.communications.email\n"
+                             "    basis: consent\n    categories: [account]\n",
+                             "    data_use: marketing.communications.email\n"
+                             "    basis: consent\n    categories: [account, business]\n");
+    int64_t t0 = sc_date(2033, 2, 1);
+    char ada2[SRV_ID], acct[SRV_ID];
+    sc_tenant N;
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, t0);
+    sc_tenant_new(&C, "ERP seller, later", "erpsmartcloud", &N);
+    sc_want(&C, 201, NULL, N.key, "provide_service",
+            "{\"external_id\":\"ada\",\"birth_date\":\"1990-01-01\"}", ada2, "POST", T "/subjects",
+            N.id);
+    sc_put(&C, &N, "provide_service", "accounts", ada2, "{\"company\":\"Acme\"}", acct);
+    sc_want(&C, 201, NULL, N.key, NULL,
+            "{\"purpose\":\"marketing\",\"action\":\"grant\",\"source\":\"signup-form\"}", NULL,
+            "POST", T "/subjects/%s/consents", N.id, ada2);
+    sc_at(&C, t0 + SC_DAY);
+    sc_call(&C, 200, N.key, NULL, body, &r, "PUT", T "/policy", N.id);
+    assert_non_null(strstr(r.body, "\"in_force\":false"));
+    assert_non_null(strstr(r.body, "\"fresh_consent\":[\"marketing\"]"));
+    srv_resp_free(&r);
+    sc_call(&C, 200, N.key, NULL, NULL, &r, "GET", T "/policy/fresh-consent", N.id);
+    assert_non_null(strstr(r.body, ada2));
+    assert_non_null(strstr(r.body, "\"stops_counting_at\":\"2033-02-16T00:00:00Z\""));
+    srv_resp_free(&r);
+    /* Day 13: the old terms and the consent given under them hold. */
+    sc_at(&C, t0 + 14 * SC_DAY);
+    sc_want(&C, 200, NULL, N.key, "marketing", NULL, NULL, "GET", T "/records/%s", N.id, acct);
+    /* Day 14: the new terms; the old consent no longer counts. */
+    sc_at(&C, t0 + 15 * SC_DAY);
+    sc_want(&C, 403, "consent_required", N.key, "marketing", NULL, NULL, "GET", T "/records/%s",
+            N.id, acct);
+    sc_want(&C, 201, NULL, N.key, NULL,
+            "{\"purpose\":\"marketing\",\"action\":\"grant\",\"source\":\"email\"}", NULL,
+            "POST", T "/subjects/%s/consents", N.id, ada2);
+    sc_want(&C, 200, NULL, N.key, "marketing", NULL, NULL, "GET", T "/records/%s", N.id, acct);
+    sc_call(&C, 200, N.key, NULL, NULL, &r, "GET", T "/policy/fresh-consent", N.id);
+    assert_non_null(strstr(r.body, "\"subjects\":[]"));
+    srv_resp_free(&r);
+    free(body);
+}
+
 /* P-DSR-7: ERP Smart Cloud: acknowledged within 5 business days, answered within 30. Filed on
  * Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on 2026-01-31. */
 static void test_P_DSR_7_erp_subject_request_flow_and_deadlines(void **state)
@@ -445,6 +522,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_RET_2_erp_terminated_tenant_exports_on_day_29),
         cmocka_unit_test(test_P_RET_2_erp_purged_after_day_30_account_data_kept_90_days),
         cmocka_unit_test(test_P_RET_4_erp_billing_kept_7_years_then_shredded),
+        cmocka_unit_test(test_P_NOT_2_erp_changed_marketing_needs_fresh_consent_after_14_days),
     };
 
     return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

@@ -11,9 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
+#include "custos.h"
 #include "sc.h"
 #include "th.h"
 
@@ -32,6 +36,27 @@ static void put(const char *purpose, const char *collection, const char *subject
                 char id[SRV_ID])
 {
     sc_put(&C, &A, purpose, collection, subject, data, id);
+}
+
+/* A PUT .../policy body: built-in policy id with its first `from` replaced by `to`, as YAML
+ * (caller frees). */
+static char *policy_body(const char *id, const char *from, const char *to)
+{
+    size_t len = 0, n;
+    const char *text = cu_policy_builtin(id, &len), *at = strstr(text, from);
+    char *yaml, *body;
+    cJSON *o = cJSON_CreateObject();
+
+    assert_non_null(at);
+    n = len + strlen(to) + 1;
+    yaml = calloc(1, n);
+    assert_non_null(yaml);
+    snprintf(yaml, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(yaml);
+    return body;
 }
 
 /* Seven simulated years of requests and sweeps: the server's log holds no value. */
@@ -437,6 +462,88 @@ static void test_P_RET_2_scm_purged_after_day_90(void **state)
     assert_int_equal(n.tenants_shredded, 0);
 }
 
+/* P-NOT-1: "We will notify you of material changes at least 30 days in advance via email or
+ * through the Service."
+ * A customer's new version adds a purpose: it is scheduled, the old version governs on day 29,
+ * the new one on day 30; the sweep notes it in force. */
+static void test_P_NOT_1_scm_new_version_waits_30_days(void **state)
+{
+    char *body = policy_body("scm", "\npurposes:\n",
+                             "\npurposes:\n  newsletter:\n    data_use: "
+                             "marketing.communications.email\n    basis: consent\n"
+                             "    categories: [account]\n");
+    int64_t t0 = END + 7 * 366 * SC_DAY + SC_DAY;
+    sc_sweep_counts n;
+    sc_tenant N;
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, t0);
+    sc_tenant_new(&C, "SCM customer, later", "scm", &N);
+    sc_call(&C, 200, N.key, NULL, body, &r, "PUT", T "/policy", N.id);
+    assert_non_null(strstr(r.body, "\"version\":2"));
+    assert_non_null(strstr(r.body, "\"in_force\":false"));
+    assert_non_null(strstr(r.body, "\"version_in_force\":1"));
+    srv_resp_free(&r);
+    sc_call(&C, 200, N.key, NULL, NULL, &r, "GET", T "/policy/pending", N.id);
+    assert_non_null(strstr(r.body, "\"material\":true"));
+    assert_non_null(strstr(r.body, "purpose newsletter added"));
+    srv_resp_free(&r);
+    /* A second version while one is pending is refused. */
+    sc_want(&C, 409, NULL, N.key, NULL, body, NULL, "PUT", T "/policy", N.id);
+    /* Day 29: the old version governs every request. */
+    sc_at(&C, t0 + 29 * SC_DAY);
+    sc_want(&C, 400, "unknown_purpose", N.key, "newsletter", "{\"external_id\":\"x\"}", NULL,
+            "POST", T "/subjects", N.id);
+    sc_call(&C, 200, N.key, NULL, NULL, &r, "GET", T "/policy", N.id);
+    assert_non_null(strstr(r.body, "\"version_in_force\":1"));
+    /* P-CON-5: the promises the policy in force makes. */
+    assert_non_null(strstr(r.body, "\"never\":[\"sale\",\"advertising\",\"cross_customer\"]"));
+    srv_resp_free(&r);
+    /* Day 30: the new one. */
+    sc_at(&C, t0 + 30 * SC_DAY);
+    sc_want(&C, 201, NULL, N.key, "newsletter", "{\"external_id\":\"x\"}", NULL, "POST",
+            T "/subjects", N.id);
+    sc_call(&C, 200, N.key, NULL, NULL, &r, "GET", T "/policy", N.id);
+    assert_non_null(strstr(r.body, "\"version_in_force\":2"));
+    assert_non_null(strstr(r.body, "\"pending\":null"));
+    srv_resp_free(&r);
+    sc_want(&C, 404, "not_found", N.key, NULL, NULL, NULL, "GET", T "/policy/pending", N.id);
+    sc_sweep(&C, &n);
+    assert_int_equal(sc_audit_count(&C, &N, "policy.schedule"), 1);
+    assert_int_equal(sc_audit_count(&C, &N, "policy.in_force"), 1);
+    free(body);
+}
+
+/* P-NOT-1: a pending version is withdrawn and never takes effect. */
+static void test_P_NOT_1_scm_pending_version_is_withdrawn(void **state)
+{
+    char *body = policy_body("scm", "minimum_age: 16", "minimum_age: 14");
+    int64_t t0 = END + 7 * 366 * SC_DAY + 40 * SC_DAY;
+    time_t born = (time_t)(t0 + 31 * SC_DAY - 15 * 366 * SC_DAY); /* 15 on the day checked */
+    char subj[128], day[16];
+    struct tm tm;
+    sc_tenant N;
+    srv_resp r;
+
+    (void)state;
+    gmtime_r(&born, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    snprintf(subj, sizeof(subj), "{\"external_id\":\"teen\",\"birth_date\":\"%s\"}", day);
+    sc_at(&C, t0);
+    sc_tenant_new(&C, "SCM customer, withdrawn", "scm", &N);
+    sc_want(&C, 404, "not_found", N.key, NULL, NULL, NULL, "DELETE", T "/policy/pending", N.id);
+    sc_want(&C, 200, NULL, N.key, NULL, body, NULL, "PUT", T "/policy", N.id);
+    sc_call(&C, 200, N.key, NULL, NULL, &r, "DELETE", T "/policy/pending", N.id);
+    assert_non_null(strstr(r.body, "\"withdrawn\":2"));
+    srv_resp_free(&r);
+    sc_at(&C, t0 + 31 * SC_DAY);
+    /* Version 1's minimum age of 16 still holds: a 15-year-old is refused. */
+    sc_want(&C, 422, "under_age", N.key, "support", subj, NULL, "POST", T "/subjects", N.id);
+    assert_int_equal(sc_audit_count(&C, &N, "policy.withdraw"), 1);
+    free(body);
+}
+
 /* P-DSR-7: SCM: a subject's request acknowledged within 5 business days and answered within 30
  * days. Filed on Thursday 2026-01-01: five business days end on Thursday 2026-01-08, thirty days on
  * 2026-01-31. */
@@ -480,6 +587,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_DSR_4_scm_erasure_keeps_what_the_law_keeps_and_certifies),
         cmocka_unit_test(test_P_RET_2_scm_terminated_tenant_exports_on_day_89),
         cmocka_unit_test(test_P_RET_2_scm_purged_after_day_90),
+        cmocka_unit_test(test_P_NOT_1_scm_new_version_waits_30_days),
+        cmocka_unit_test(test_P_NOT_1_scm_pending_version_is_withdrawn),
     };
 
     return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
