@@ -13,6 +13,7 @@
 
 #include "backup_int.h"
 #include "th.h"
+#include "th_pg.h"
 
 typedef struct fx {
     char dir[256];
@@ -99,6 +100,8 @@ static cu_rc restore(fx *f, const char *manifest, const char *name, int no_journ
                          .no_journal = no_journal};
 
     snprintf(target, sizeof(target), "%s/%s", f->dir, name);
+    /* On PostgreSQL, into a fresh database of the test server (open_at opens it there). */
+    o.store = th_store_new(target);
     return cu_backup_restore(&o, rep, err);
 }
 
@@ -127,6 +130,39 @@ static int dir_contains(const char *dir, const void *needle, size_t n)
     }
     closedir(d);
     return found;
+}
+
+/* 1 if the files of the database of the vault at data hold the n bytes at needle: on
+ * PostgreSQL its own files (base/OID, after a CHECKPOINT), not the server's WAL, which every
+ * test database shares with the live vault the backup was taken from. 0 on SQLite (its files
+ * are in the data directory: dir_contains). */
+static int db_files_contain(const char *data, const void *needle, size_t n)
+{
+    char dir[512], p[1024];
+    struct dirent *e;
+    long long oid;
+    int found = 0;
+    DIR *d;
+
+    if (th_store(data) == NULL)
+        return 0;
+    oid = th_sql_int(data, "SELECT oid FROM pg_database WHERE datname = current_database()");
+    assert_int_equal(th_sql(data, "CHECKPOINT"), 0);
+    snprintf(dir, sizeof(dir), "%s/data/base/%lld", th_pg_dir(), oid);
+    assert_non_null(d = opendir(dir));
+    while (!found && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' &&
+            (size_t)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) < sizeof(p))
+            found = th_file_contains(p, needle, n);
+    closedir(d);
+    return found;
+}
+
+/* Every file of the restored vault at dir (its WAL included) and, on PostgreSQL, of its
+ * database. */
+static int vault_contains(const char *dir, const void *needle, size_t n)
+{
+    return dir_contains(dir, needle, n) || db_files_contain(dir, needle, n);
 }
 
 static int dir_has_prefix(const char *dir, const char *prefix)
@@ -215,8 +251,72 @@ static void test_P_BAK_1_backup_during_writes_restores_consistent(void **state)
         assert_int_equal(cu_record_get(r, NULL, f->t, w->ids[i], &rec, &err), CU_OK);
         cu_record_cleanup(&rec);
     }
+    /* The restored vault's own chains (on PostgreSQL: after the copy into the target). */
+    for (cu_id t = 0; t <= f->t; t += f->t) {
+        cu_audit_report ar;
+        assert_int_equal(cu_audit_verify(r, &ctx, t, &ar, &err), CU_OK);
+        assert_true(ar.ok);
+    }
     cu_vault_close(r);
+    /* One state, not each table read at its own moment (PostgreSQL: pg_backup.c's REPEATABLE
+     * READ snapshot; records are read before the audit log): every record has its audit entry
+     * and every entry its record. */
+    char rdir[512], sql[256];
+    long long recs, puts;
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM records WHERE tenant_id = %llu",
+             (unsigned long long)f->t);
+    recs = th_sql_int(rdir, sql);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_log WHERE tenant_id = %llu"
+             " AND action = 'record.create'", (unsigned long long)f->t);
+    puts = th_sql_int(rdir, sql);
+    assert_int_equal(recs, (long long)present);
+    assert_int_equal(puts, recs);
     free(w);
+}
+
+/* P-BAK-1: a backup is the same file whatever the store: one of a SQLite vault restores into
+ * PostgreSQL (SQLite pass), one of a PostgreSQL vault into SQLite (PostgreSQL pass); a
+ * database that holds a vault is refused before anything is decrypted, and nothing is left. */
+static void test_P_BAK_1_backup_restores_across_stores(void **state)
+{
+    fx *f = *state;
+    cu_restore_report rep;
+    cu_backup_info b;
+    char manifest[512], target[512], loc[256];
+    cu_restore_opts o = {.keys_dir = f->data, .backup = manifest, .target = target};
+    cu_vault_opts vo = {.data_dir = target};
+    cu_audit_report ar;
+    cu_subject s = {0};
+    cu_vault *r = NULL;
+    cu_err err = {0};
+    cu_id id = subject(f, "moved", "moved.person@example.com");
+
+    record(f, id, "222-33-4444");
+    backup(f, &b);
+    path_of(f, &b, ".manifest", manifest);
+    /* The other store: PostgreSQL (an empty database) from SQLite, SQLite from PostgreSQL. */
+    snprintf(target, sizeof(target), "%s/moved", f->dir);
+    if (!th_pg_mode()) {
+        th_pg_vault_location(loc, sizeof(loc));
+        o.store = vo.store = loc;
+    }
+    if (cu_backup_restore(&o, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_int_equal(rep.chains, 2);
+    if (cu_vault_open(&vo, &r, &err) != CU_OK)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(cu_subject_get(r, NULL, f->t, id, &s, &err), CU_OK);
+    cu_subject_cleanup(&s);
+    assert_int_equal(cu_audit_verify(r, &ctx, f->t, &ar, &err), CU_OK);
+    assert_true(ar.ok);
+    cu_vault_close(r);
+    /* A database holding a vault (the one just restored, or the live one) is refused. */
+    snprintf(target, sizeof(target), "%s/again", f->dir);
+    o.store = th_pg_mode() ? th_store(f->data) : loc;
+    assert_int_equal(cu_backup_restore(&o, &rep, &err), CU_ERR_EXISTS);
+    assert_int_not_equal(access(target, F_OK), 0);
+    assert_false(dir_has_prefix(f->dir, "again.restore-"));
 }
 
 /* P-BAK-1: verify is a trial restore that reads subjects back; /metrics' figures follow. */
@@ -363,16 +463,17 @@ static void test_P_BAK_2_erased_subject_stays_erased_after_restore(void **state)
     assert_int_equal(cu_subject_get(r, NULL, f->t, kept, &s, &err), CU_OK);
     cu_subject_cleanup(&s);
     cu_vault_close(r);
-    /* Every file of the restored vault, its WAL included: no key, no ciphertext, no value. */
-    assert_false(dir_contains(rdir, wrapped, wn));
-    assert_false(dir_contains(rdir, doc, dn));
-    assert_false(dir_contains(rdir, "erased.person@example.com", 25));
+    /* Every file of the restored vault, its WAL included: no key, no ciphertext, no value.
+     * On PostgreSQL the replay ran on the temporary copy, so the target never had them. */
+    assert_false(vault_contains(rdir, wrapped, wn));
+    assert_false(vault_contains(rdir, doc, dn));
+    assert_false(vault_contains(rdir, "erased.person@example.com", 25));
 
     /* Without the journal (explicitly, audited) the subject is back: what the replay prevents. */
     if (restore(f, manifest, "unjournaled", 1, &rep, &err) != CU_OK)
         fail_msg("restore --no-journal: %s", err.msg);
     snprintf(rdir, sizeof(rdir), "%s/unjournaled", f->dir);
-    assert_true(dir_contains(rdir, wrapped, wn));
+    assert_true(vault_contains(rdir, wrapped, wn));
     r = th_reopen(rdir);
     assert_int_equal(cu_subject_get(r, NULL, f->t, gone, &s, &err), CU_OK);
     cu_subject_cleanup(&s);
@@ -475,7 +576,7 @@ static void test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay
     cu_vault *r = th_reopen(rdir);
     assert_int_equal(cu_subject_get(r, NULL, f->t, gone, &s, &err), CU_ERR_NOT_FOUND);
     cu_vault_close(r);
-    assert_false(dir_contains(rdir, email, strlen(email)));
+    assert_false(vault_contains(rdir, email, strlen(email)));
 }
 
 /* P-BAK-2: without a journal a restore is refused unless told; a journal altered is refused. */
@@ -696,6 +797,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_P_BAK_1_backup_during_writes_restores_consistent),
+        T(test_P_BAK_1_backup_restores_across_stores),
         T(test_P_BAK_1_verify_and_list),
         T(test_P_BAK_1_tampered_backup_refused),
         T(test_P_BAK_2_erased_subject_stays_erased_after_restore),
