@@ -120,8 +120,7 @@ static cu_rc put_row(sqlite3 *db, sqlite3_stmt *st, const PGresult *res, const c
 }
 
 /* One table: read in the snapshot's transaction, row by row, each inserted as it comes. */
-static cu_rc dump_table(pg_conn *c, sqlite3 *db, const cu_migrate_table *t, uint64_t *rows,
-                        cu_err *err)
+static cu_rc dump_table(pg_conn *c, sqlite3 *db, const cu_migrate_table *t, cu_err *err)
 {
     char sel[1024], ins[1024];
     sqlite3_stmt *st = NULL;
@@ -144,12 +143,10 @@ static cu_rc dump_table(pg_conn *c, sqlite3 *db, const cu_migrate_table *t, uint
     }
     while ((res = PQgetResult(c->conn)) != NULL) {
         ExecStatusType s = PQresultStatus(res);
-        if (rc == CU_OK && s == PGRES_SINGLE_TUPLE) {
+        if (rc == CU_OK && s == PGRES_SINGLE_TUPLE)
             rc = put_row(db, st, res, t->name, err);
-            *rows += rc == CU_OK;
-        } else if (rc == CU_OK && s != PGRES_TUPLES_OK) {
+        else if (rc == CU_OK && s != PGRES_TUPLES_OK)
             rc = pg_error(c, res, err, "read the table for the backup");
-        }
         PQclear(res); /* after a failure, the rest of the result is read and dropped */
     }
     sqlite3_finalize(st);
@@ -159,14 +156,13 @@ static cu_rc dump_table(pg_conn *c, sqlite3 *db, const cu_migrate_table *t, uint
 /* Every table, in one REPEATABLE READ READ ONLY transaction of c: one snapshot. */
 static cu_rc dump_all(pg_conn *c, sqlite3 *db, cu_err *err)
 {
-    uint64_t rows = 0;
     cu_rc rc;
 
     if ((rc = pg_exec_text(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err,
                            "begin the backup's snapshot")) != CU_OK)
         return rc;
     for (size_t i = 0; rc == CU_OK && i < CU_MIGRATE_TABLES; i++)
-        rc = dump_table(c, db, &cu_migrate_tables[i], &rows, err);
+        rc = dump_table(c, db, &cu_migrate_tables[i], err);
     /* Read only: a commit and a rollback end it alike; a failed one leaves c marked. */
     if (rc == CU_OK)
         rc = pg_exec_text(c, "COMMIT", err, "end the backup's snapshot");
