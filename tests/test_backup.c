@@ -485,6 +485,53 @@ static void test_P_BAK_2_erased_subject_stays_erased_after_restore(void **state)
     cu_vault_close(r);
 }
 
+/* P-BAK-2: a tenant purged after the backup stays purged after a restore: the journal's
+ * tenant.purge replayed on the temporary copy (on PostgreSQL, before the copy into the target
+ * database). Without the journal its subjects would all be back. */
+static void test_P_BAK_2_purged_tenant_stays_purged_after_restore(void **state)
+{
+    fx *f = *state;
+    cu_restore_report rep;
+    cu_sweep_report sr;
+    cu_backup_info b;
+    char manifest[512], rdir[512], sql[160];
+    long long before, after;
+    int64_t until = 0;
+    cu_err err = {0};
+    size_t n = 0;
+    const char *pol = cu_policy_builtin("scm", &n); /* its export window ends the tenant */
+    cu_subject_in in = {.external_id = "purged", .email = "purged.person@example.com"};
+    cu_tenant gone;
+    cu_id id = 0;
+
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Gone", .policy = pol,
+                                                                    .policy_len = n},
+                                      &gone, &err), CU_OK);
+    assert_int_equal(cu_subject_create(f->v, NULL, gone.id, &in, &id, &err), CU_OK);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM subjects WHERE tenant_id = %llu",
+             (unsigned long long)gone.id);
+    before = th_sql_int(f->data, sql);
+    backup(f, &b);
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, gone.id, &until, &err), CU_OK);
+    cu_clock_set(until + 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &sr, &err), CU_OK);
+    assert_int_equal(sr.tenants_purged, 1);
+    after = th_sql_int(f->data, sql);
+    assert_true(after < before);
+    cu_clock_set(0); /* the restore on today's clock: the backup is within its window */
+    path_of(f, &b, ".manifest", manifest);
+    if (restore(f, manifest, "restored", 0, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), after);
+    /* The control: without the journal the tenant's subjects come back. */
+    if (restore(f, manifest, "unjournaled", 1, &rep, &err) != CU_OK)
+        fail_msg("restore --no-journal: %s", err.msg);
+    snprintf(rdir, sizeof(rdir), "%s/unjournaled", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), before);
+}
+
 /* P-BAK-1, P-BAK-2: a backup holding a subject erased before it restores and verifies: the
  * journal's line for that erasure finds it done (review F2: the replay failed on the stored
  * certificate, so every verify failed and a restore needed --no-journal). */
@@ -802,6 +849,7 @@ int main(void)
         T(test_P_BAK_1_tampered_backup_refused),
         T(test_P_BAK_2_erased_subject_stays_erased_after_restore),
         T(test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay),
+        T(test_P_BAK_2_purged_tenant_stays_purged_after_restore),
         T(test_P_BAK_2_subject_erased_before_the_backup_replays_as_done),
         T(test_P_BAK_2_journal_older_than_the_backup_refused),
         T(test_P_BAK_2_restore_needs_a_verified_journal),
