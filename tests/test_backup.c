@@ -532,6 +532,45 @@ static void test_P_BAK_2_purged_tenant_stays_purged_after_restore(void **state)
     assert_int_equal(th_sql_int(rdir, sql), before);
 }
 
+/* P-BAK-2, P-ENC-5: a data key version destroyed after the backup is destroyed again by the
+ * restore (the journal's key.destroy replayed: a new version, everything sealed again, the old
+ * one gone), and the records still read. Without the journal the version is back. */
+static void test_P_BAK_2_destroyed_data_key_stays_destroyed_after_restore(void **state)
+{
+    fx *f = *state;
+    cu_reencrypt_report rr;
+    cu_restore_report rep;
+    cu_backup_info b;
+    cu_record rec = {0};
+    char manifest[512], rdir[512], sql[200];
+    unsigned version = 0;
+    cu_err err = {0};
+    cu_id id = record(f, 0, "777-88-9999");
+
+    backup(f, &b);
+    assert_int_equal(cu_key_rotate_data(f->v, NULL, f->t, &version, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt(f->v, NULL, f->t, &rr, &err), CU_OK);
+    assert_true(rr.destroyed >= 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM keys WHERE tenant_id = %llu AND kind = 2"
+             " AND version = 1", (unsigned long long)f->t);
+    assert_int_equal(th_sql_int(f->data, sql), 0);
+    path_of(f, &b, ".manifest", manifest);
+    if (restore(f, manifest, "restored", 0, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), 0);
+    cu_vault *r = open_at(f, "restored");
+    assert_int_equal(cu_record_get(r, NULL, f->t, id, &rec, &err), CU_OK);
+    assert_non_null(strstr(rec.json, "777-88-9999"));
+    cu_record_cleanup(&rec);
+    cu_vault_close(r);
+    if (restore(f, manifest, "unjournaled", 1, &rep, &err) != CU_OK)
+        fail_msg("restore --no-journal: %s", err.msg);
+    snprintf(rdir, sizeof(rdir), "%s/unjournaled", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), 1);
+}
+
 /* P-BAK-1, P-BAK-2: a backup holding a subject erased before it restores and verifies: the
  * journal's line for that erasure finds it done (review F2: the replay failed on the stored
  * certificate, so every verify failed and a restore needed --no-journal). */
@@ -850,6 +889,7 @@ int main(void)
         T(test_P_BAK_2_erased_subject_stays_erased_after_restore),
         T(test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay),
         T(test_P_BAK_2_purged_tenant_stays_purged_after_restore),
+        T(test_P_BAK_2_destroyed_data_key_stays_destroyed_after_restore),
         T(test_P_BAK_2_subject_erased_before_the_backup_replays_as_done),
         T(test_P_BAK_2_journal_older_than_the_backup_refused),
         T(test_P_BAK_2_restore_needs_a_verified_journal),
