@@ -1341,6 +1341,9 @@ typedef struct cu_restore_opts {
     const char *passphrase; /* the key file's passphrase, or NULL */
     const char *backup;     /* the backup's manifest (<id>.manifest) or file (<id>.cbk) */
     const char *target;     /* the new data directory: must not exist, or be empty (restore) */
+    const char *store;      /* restore: a postgresql:// database (empty) the restored vault's
+                               database goes into, target keeping its key files; NULL:
+                               target/custos.db (SQLite) */
     const char *journal;    /* NULL: keys_dir's erasure.journal */
     int no_journal;         /* restore without replaying erasures (audited); P-BAK-2 refuses
                                a restore without a journal otherwise */

@@ -13,6 +13,7 @@
 
 #include "backup_int.h"
 #include "th.h"
+#include "th_pg.h"
 
 typedef struct fx {
     char dir[256];
@@ -99,6 +100,8 @@ static cu_rc restore(fx *f, const char *manifest, const char *name, int no_journ
                          .no_journal = no_journal};
 
     snprintf(target, sizeof(target), "%s/%s", f->dir, name);
+    /* On PostgreSQL, into a fresh database of the test server (open_at opens it there). */
+    o.store = th_store_new(target);
     return cu_backup_restore(&o, rep, err);
 }
 
@@ -127,6 +130,39 @@ static int dir_contains(const char *dir, const void *needle, size_t n)
     }
     closedir(d);
     return found;
+}
+
+/* 1 if the files of the database of the vault at data hold the n bytes at needle: on
+ * PostgreSQL its own files (base/OID, after a CHECKPOINT), not the server's WAL, which every
+ * test database shares with the live vault the backup was taken from. 0 on SQLite (its files
+ * are in the data directory: dir_contains). */
+static int db_files_contain(const char *data, const void *needle, size_t n)
+{
+    char dir[512], p[1024];
+    struct dirent *e;
+    long long oid;
+    int found = 0;
+    DIR *d;
+
+    if (th_store(data) == NULL)
+        return 0;
+    oid = th_sql_int(data, "SELECT oid FROM pg_database WHERE datname = current_database()");
+    assert_int_equal(th_sql(data, "CHECKPOINT"), 0);
+    snprintf(dir, sizeof(dir), "%s/data/base/%lld", th_pg_dir(), oid);
+    assert_non_null(d = opendir(dir));
+    while (!found && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' &&
+            (size_t)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) < sizeof(p))
+            found = th_file_contains(p, needle, n);
+    closedir(d);
+    return found;
+}
+
+/* Every file of the restored vault at dir (its WAL included) and, on PostgreSQL, of its
+ * database. */
+static int vault_contains(const char *dir, const void *needle, size_t n)
+{
+    return dir_contains(dir, needle, n) || db_files_contain(dir, needle, n);
 }
 
 static int dir_has_prefix(const char *dir, const char *prefix)
@@ -215,8 +251,72 @@ static void test_P_BAK_1_backup_during_writes_restores_consistent(void **state)
         assert_int_equal(cu_record_get(r, NULL, f->t, w->ids[i], &rec, &err), CU_OK);
         cu_record_cleanup(&rec);
     }
+    /* The restored vault's own chains (on PostgreSQL: after the copy into the target). */
+    for (cu_id t = 0; t <= f->t; t += f->t) {
+        cu_audit_report ar;
+        assert_int_equal(cu_audit_verify(r, &ctx, t, &ar, &err), CU_OK);
+        assert_true(ar.ok);
+    }
     cu_vault_close(r);
+    /* One state, not each table read at its own moment (PostgreSQL: pg_backup.c's REPEATABLE
+     * READ snapshot; records are read before the audit log): every record has its audit entry
+     * and every entry its record. */
+    char rdir[512], sql[256];
+    long long recs, puts;
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM records WHERE tenant_id = %llu",
+             (unsigned long long)f->t);
+    recs = th_sql_int(rdir, sql);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_log WHERE tenant_id = %llu"
+             " AND action = 'record.create'", (unsigned long long)f->t);
+    puts = th_sql_int(rdir, sql);
+    assert_int_equal(recs, (long long)present);
+    assert_int_equal(puts, recs);
     free(w);
+}
+
+/* P-BAK-1: a backup is the same file whatever the store: one of a SQLite vault restores into
+ * PostgreSQL (SQLite pass), one of a PostgreSQL vault into SQLite (PostgreSQL pass); a
+ * database that holds a vault is refused before anything is decrypted, and nothing is left. */
+static void test_P_BAK_1_backup_restores_across_stores(void **state)
+{
+    fx *f = *state;
+    cu_restore_report rep;
+    cu_backup_info b;
+    char manifest[512], target[512], loc[256];
+    cu_restore_opts o = {.keys_dir = f->data, .backup = manifest, .target = target};
+    cu_vault_opts vo = {.data_dir = target};
+    cu_audit_report ar;
+    cu_subject s = {0};
+    cu_vault *r = NULL;
+    cu_err err = {0};
+    cu_id id = subject(f, "moved", "moved.person@example.com");
+
+    record(f, id, "222-33-4444");
+    backup(f, &b);
+    path_of(f, &b, ".manifest", manifest);
+    /* The other store: PostgreSQL (an empty database) from SQLite, SQLite from PostgreSQL. */
+    snprintf(target, sizeof(target), "%s/moved", f->dir);
+    if (!th_pg_mode()) {
+        th_pg_vault_location(loc, sizeof(loc));
+        o.store = vo.store = loc;
+    }
+    if (cu_backup_restore(&o, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_int_equal(rep.chains, 2);
+    if (cu_vault_open(&vo, &r, &err) != CU_OK)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(cu_subject_get(r, NULL, f->t, id, &s, &err), CU_OK);
+    cu_subject_cleanup(&s);
+    assert_int_equal(cu_audit_verify(r, &ctx, f->t, &ar, &err), CU_OK);
+    assert_true(ar.ok);
+    cu_vault_close(r);
+    /* A database holding a vault (the one just restored, or the live one) is refused. */
+    snprintf(target, sizeof(target), "%s/again", f->dir);
+    o.store = th_pg_mode() ? th_store(f->data) : loc;
+    assert_int_equal(cu_backup_restore(&o, &rep, &err), CU_ERR_EXISTS);
+    assert_int_not_equal(access(target, F_OK), 0);
+    assert_false(dir_has_prefix(f->dir, "again.restore-"));
 }
 
 /* P-BAK-1: verify is a trial restore that reads subjects back; /metrics' figures follow. */
@@ -363,16 +463,17 @@ static void test_P_BAK_2_erased_subject_stays_erased_after_restore(void **state)
     assert_int_equal(cu_subject_get(r, NULL, f->t, kept, &s, &err), CU_OK);
     cu_subject_cleanup(&s);
     cu_vault_close(r);
-    /* Every file of the restored vault, its WAL included: no key, no ciphertext, no value. */
-    assert_false(dir_contains(rdir, wrapped, wn));
-    assert_false(dir_contains(rdir, doc, dn));
-    assert_false(dir_contains(rdir, "erased.person@example.com", 25));
+    /* Every file of the restored vault, its WAL included: no key, no ciphertext, no value.
+     * On PostgreSQL the replay ran on the temporary copy, so the target never had them. */
+    assert_false(vault_contains(rdir, wrapped, wn));
+    assert_false(vault_contains(rdir, doc, dn));
+    assert_false(vault_contains(rdir, "erased.person@example.com", 25));
 
     /* Without the journal (explicitly, audited) the subject is back: what the replay prevents. */
     if (restore(f, manifest, "unjournaled", 1, &rep, &err) != CU_OK)
         fail_msg("restore --no-journal: %s", err.msg);
     snprintf(rdir, sizeof(rdir), "%s/unjournaled", f->dir);
-    assert_true(dir_contains(rdir, wrapped, wn));
+    assert_true(vault_contains(rdir, wrapped, wn));
     r = th_reopen(rdir);
     assert_int_equal(cu_subject_get(r, NULL, f->t, gone, &s, &err), CU_OK);
     cu_subject_cleanup(&s);
@@ -382,6 +483,92 @@ static void test_P_BAK_2_erased_subject_stays_erased_after_restore(void **state)
     assert_int_equal(n, 1);
     free(list);
     cu_vault_close(r);
+}
+
+/* P-BAK-2: a tenant purged after the backup stays purged after a restore: the journal's
+ * tenant.purge replayed on the temporary copy (on PostgreSQL, before the copy into the target
+ * database). Without the journal its subjects would all be back. */
+static void test_P_BAK_2_purged_tenant_stays_purged_after_restore(void **state)
+{
+    fx *f = *state;
+    cu_restore_report rep;
+    cu_sweep_report sr;
+    cu_backup_info b;
+    char manifest[512], rdir[512], sql[160];
+    long long before, after;
+    int64_t until = 0;
+    cu_err err = {0};
+    size_t n = 0;
+    const char *pol = cu_policy_builtin("scm", &n); /* its export window ends the tenant */
+    cu_subject_in in = {.external_id = "purged", .email = "purged.person@example.com"};
+    cu_tenant gone;
+    cu_id id = 0;
+
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Gone", .policy = pol,
+                                                                    .policy_len = n},
+                                      &gone, &err), CU_OK);
+    assert_int_equal(cu_subject_create(f->v, NULL, gone.id, &in, &id, &err), CU_OK);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM subjects WHERE tenant_id = %llu",
+             (unsigned long long)gone.id);
+    before = th_sql_int(f->data, sql);
+    backup(f, &b);
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, gone.id, &until, &err), CU_OK);
+    cu_clock_set(until + 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &sr, &err), CU_OK);
+    assert_int_equal(sr.tenants_purged, 1);
+    after = th_sql_int(f->data, sql);
+    assert_true(after < before);
+    cu_clock_set(0); /* the restore on today's clock: the backup is within its window */
+    path_of(f, &b, ".manifest", manifest);
+    if (restore(f, manifest, "restored", 0, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), after);
+    /* The control: without the journal the tenant's subjects come back. */
+    if (restore(f, manifest, "unjournaled", 1, &rep, &err) != CU_OK)
+        fail_msg("restore --no-journal: %s", err.msg);
+    snprintf(rdir, sizeof(rdir), "%s/unjournaled", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), before);
+}
+
+/* P-BAK-2, P-ENC-5: a data key version destroyed after the backup is destroyed again by the
+ * restore (the journal's key.destroy replayed: a new version, everything sealed again, the old
+ * one gone), and the records still read. Without the journal the version is back. */
+static void test_P_BAK_2_destroyed_data_key_stays_destroyed_after_restore(void **state)
+{
+    fx *f = *state;
+    cu_reencrypt_report rr;
+    cu_restore_report rep;
+    cu_backup_info b;
+    cu_record rec = {0};
+    char manifest[512], rdir[512], sql[200];
+    unsigned version = 0;
+    cu_err err = {0};
+    cu_id id = record(f, 0, "777-88-9999");
+
+    backup(f, &b);
+    assert_int_equal(cu_key_rotate_data(f->v, NULL, f->t, &version, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt(f->v, NULL, f->t, &rr, &err), CU_OK);
+    assert_true(rr.destroyed >= 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM keys WHERE tenant_id = %llu AND kind = 2"
+             " AND version = 1", (unsigned long long)f->t);
+    assert_int_equal(th_sql_int(f->data, sql), 0);
+    path_of(f, &b, ".manifest", manifest);
+    if (restore(f, manifest, "restored", 0, &rep, &err) != CU_OK)
+        fail_msg("restore: %s", err.msg);
+    assert_true(rep.replayed >= 1);
+    snprintf(rdir, sizeof(rdir), "%s/restored", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), 0);
+    cu_vault *r = open_at(f, "restored");
+    assert_int_equal(cu_record_get(r, NULL, f->t, id, &rec, &err), CU_OK);
+    assert_non_null(strstr(rec.json, "777-88-9999"));
+    cu_record_cleanup(&rec);
+    cu_vault_close(r);
+    if (restore(f, manifest, "unjournaled", 1, &rep, &err) != CU_OK)
+        fail_msg("restore --no-journal: %s", err.msg);
+    snprintf(rdir, sizeof(rdir), "%s/unjournaled", f->dir);
+    assert_int_equal(th_sql_int(rdir, sql), 1);
 }
 
 /* P-BAK-1, P-BAK-2: a backup holding a subject erased before it restores and verifies: the
@@ -475,7 +662,7 @@ static void test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay
     cu_vault *r = th_reopen(rdir);
     assert_int_equal(cu_subject_get(r, NULL, f->t, gone, &s, &err), CU_ERR_NOT_FOUND);
     cu_vault_close(r);
-    assert_false(dir_contains(rdir, email, strlen(email)));
+    assert_false(vault_contains(rdir, email, strlen(email)));
 }
 
 /* P-BAK-2: without a journal a restore is refused unless told; a journal altered is refused. */
@@ -696,10 +883,13 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_P_BAK_1_backup_during_writes_restores_consistent),
+        T(test_P_BAK_1_backup_restores_across_stores),
         T(test_P_BAK_1_verify_and_list),
         T(test_P_BAK_1_tampered_backup_refused),
         T(test_P_BAK_2_erased_subject_stays_erased_after_restore),
         T(test_P_BAK_2_hold_released_after_the_backup_does_not_stop_the_replay),
+        T(test_P_BAK_2_purged_tenant_stays_purged_after_restore),
+        T(test_P_BAK_2_destroyed_data_key_stays_destroyed_after_restore),
         T(test_P_BAK_2_subject_erased_before_the_backup_replays_as_done),
         T(test_P_BAK_2_journal_older_than_the_backup_refused),
         T(test_P_BAK_2_restore_needs_a_verified_journal),

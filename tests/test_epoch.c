@@ -455,8 +455,7 @@ static int exists_in(const char *dir, const char *name)
  * erasure journal beside it, no key copied into the restored directory), then goes. */
 static void test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept(void **state)
 {
-    th_sqlite_only("custos backup is SQLite's alone (docs/store.md, Backups)");
-    fx *f = *state;
+    fx *f = *state; /* on PostgreSQL too: the backup restores into a directory (SQLite) */
     char bdir[320], manifest[400], target[320];
     cu_restore_opts ro = {0};
     cu_restore_report rep;

@@ -23,7 +23,9 @@ static const char help[] =
     "  verify BACKUP           a trial restore into a temporary directory: signature, hash,\n"
     "                          every audit chain, the journal replayed, subjects read back\n"
     "  restore BACKUP NEWDIR   restores into NEWDIR (new or empty), replaying every erasure\n"
-    "                          of the erasure journal first (P-BAK-2)\n"
+    "                          of the erasure journal first (P-BAK-2); with --store URL the\n"
+    "                          database goes into that (empty) PostgreSQL database and\n"
+    "                          NEWDIR keeps the key files\n"
     "\n"
     "BACKUP is the backup's .manifest or .cbk file. verify and restore read the keys\n"
     "(master.key, backup.keys) and the journal (erasure.journal) from --keys DIR, else from\n"
@@ -159,6 +161,7 @@ static int do_trial(const bargs *a, int restore, const char *backup, const char 
     o.passphrase = pass;
     o.backup = backup;
     o.target = target;
+    o.store = restore ? a->c.store : NULL; /* --store or $CUSTOS_STORE: PostgreSQL's target */
     o.journal = a->journal;
     o.no_journal = a->no_journal;
     o.allow_xchacha = a->c.allow_xchacha;

@@ -21,6 +21,8 @@
 
 #include "backup_int.h"
 #include "journal_int.h"
+#include "store_migrate.h"
+#include "store_sqlite.h"
 #include "util.h"
 
 #define SAMPLE_SUBJECTS 5
@@ -388,6 +390,39 @@ static cu_rc target_check(const char *target, int *exists, cu_err *err)
     return CU_OK;
 }
 
+/* A PostgreSQL target: the restored, checked and replayed SQLite database copied into it with
+ * `custos migrate`'s copy (one transaction: all of it or nothing), then removed with its files
+ * from the temporary directory, which keeps the key files the vault opens with. The erasure
+ * journal was replayed before (P-BAK-2): the copy carries no erased subject's row. */
+static cu_rc into_store(trial *t, const char *store, cu_err *err)
+{
+    static const char *const files[] = {CU_STORE_SQLITE_FILE, CU_STORE_SQLITE_FILE "-wal",
+                                        CU_STORE_SQLITE_FILE "-shm", "custos.lock"};
+    cu_migrate_report mrep;
+    char path[PATH_MAX];
+    cu_rc rc;
+
+    if ((rc = join(path, t->dir, CU_STORE_SQLITE_FILE, err)) != CU_OK ||
+        (rc = cu_store_migrate_sqlite_to_pg(path, store, &mrep, err)) != CU_OK)
+        return rc;
+    for (size_t i = 0; i < CU_ARRAY_LEN(files); i++)
+        if (join(path, t->dir, files[i], err) == CU_OK && unlink(path) != 0 && errno != ENOENT)
+            return cu_err_set(err, CU_ERR_IO, "could not remove the restored copy \"%s\": %s",
+                              path, strerror(errno));
+    return CU_OK;
+}
+
+/* A restore's store, if not target/custos.db: a PostgreSQL database that holds no vault. */
+static cu_rc store_check(const char *store, cu_err *err)
+{
+    if (store == NULL)
+        return CU_OK;
+    if (strncmp(store, "postgresql://", 13) != 0 && strncmp(store, "postgres://", 11) != 0)
+        return cu_err_set(err, CU_ERR_INVALID, "a restore's store is a postgresql:// database "
+                          "(a SQLite vault is restored into the target directory)");
+    return cu_store_migrate_pg_empty(store, err);
+}
+
 cu_rc cu_backup_restore(const cu_restore_opts *o, cu_restore_report *rep, cu_err *err)
 {
     int exists = 0;
@@ -398,12 +433,17 @@ cu_rc cu_backup_restore(const cu_restore_opts *o, cu_restore_report *rep, cu_err
         return rc;
     if (o->target == NULL || o->target[0] == '\0')
         return cu_err_set(err, CU_ERR_INVALID, "no target directory given");
-    if ((rc = target_check(o->target, &exists, err)) != CU_OK)
+    if ((rc = target_check(o->target, &exists, err)) != CU_OK ||
+        (rc = store_check(o->store, err)) != CU_OK)
         return rc;
     if ((size_t)snprintf(t.dir, sizeof(t.dir), "%s.restore-XXXXXX", o->target) >= sizeof(t.dir))
         return cu_err_set(err, CU_ERR_INVALID, "target path too long");
     t.apart = o->key_file != NULL;
     rc = run_trial(&t, 0, err);
+    /* Into PostgreSQL before the rename: a failure leaves the database empty (the copy is one
+     * transaction) and no target directory. */
+    if (rc == CU_OK && o->store != NULL)
+        rc = into_store(&t, o->store, err);
     if (CU_FAULT("backup.restore_before_rename"))
         _exit(70);
     /* The one step that makes it the target's: nothing before it is taken by anyone. */

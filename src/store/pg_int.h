@@ -280,6 +280,8 @@ cu_rc pg_checkpoint(cu_store *base, cu_err *err);
 cu_rc pg_snapshot(cu_store *base, cu_store **out, cu_err *err);
 int pg_read_begin(cu_store *base);
 void pg_read_end(cu_store *base);
+/* A backup's snapshot, written as a SQLite vault database (pg_backup.c). */
+cu_rc pg_dump(cu_store *base, const char *dest, int *schema_version, cu_err *err);
 
 /* --- reads (each named after the SQLite backend's) ---------------------------------------- */
 

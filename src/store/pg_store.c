@@ -346,7 +346,7 @@ const cu_store_ops cu_store_pg = {
     .commit_stats = pg_commit_stats,
     .checkpoint = pg_checkpoint,
     .snapshot = pg_snapshot,
-    .dump = NULL, /* backups of a PostgreSQL vault: not yet (docs/store.md) */
+    .dump = pg_dump, /* one snapshot, written as a SQLite vault file (pg_backup.c) */
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,
     PG_READS,

@@ -722,8 +722,9 @@ typedef struct cu_store_ops {
                             int64_t after_created, cu_id after, size_t limit, size_t max_bytes,
                             cu_store_record **out, size_t *n, cu_err *err);
     /* P-BAK-1: writes a consistent copy of the committed state (one snapshot, writers going
-     * on) to a new file at dest, and the schema version of that state; a backup encrypts it.
-     * NULL in a backend that cannot. SQLite: VACUUM INTO from a read-only connection. */
+     * on) to a new file at dest, always a SQLite vault database, and its schema version; a
+     * backup encrypts it. NULL in a backend that cannot. SQLite: VACUUM INTO from a read-only
+     * connection; PostgreSQL: one REPEATABLE READ transaction copied into SQLite (pg_backup.c). */
     cu_rc (*dump)(cu_store *s, const char *dest, int *schema_version, cu_err *err);
     /* A read scope (optional: NULL in a backend without one): from read_begin to read_end,
      * every read the calling thread makes of s sees one snapshot, the committed state at its

@@ -27,13 +27,18 @@
  * here before a vault at it can be moved (test_migrate fails until then). */
 #define MIGRATE_SQLITE_VERSION 20
 
-static const struct table {
-    const char *name;    /* PostgreSQL table */
-    const char *columns; /* its columns, in the order of select's */
-    const char *select;  /* on the SQLite database */
-} tables[CU_MIGRATE_TABLES] = {
+int cu_migrate_sqlite_version(void)
+{
+    return MIGRATE_SQLITE_VERSION;
+}
+
+/* One list for both directions: `custos migrate` reads select on SQLite and COPYs into
+ * columns; a PostgreSQL vault's backup (pg_backup.c) reads columns on PostgreSQL in one
+ * snapshot and inserts each row into a SQLite file under the same names, but where
+ * cu_migrate_dump_rules below says otherwise. */
+const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
     /* Version 0 (an epoch's mark) last: inserting a version above 0 removes the mark (the
-     * epoch_rotated trigger), as a rotation does. */
+     * epoch_rotated trigger, in both schemas), as a rotation does. */
     {"master_keys", "version, check_value, created_at",
      "SELECT version, check_value, created_at FROM master_keys ORDER BY version DESC"},
     {"tenants", "tenant_id, name, state, created_at, terminated_at, cache_gen",
@@ -103,6 +108,26 @@ static const struct table {
     {"audit_subjects", "tenant_id, subject_id, seq",
      "SELECT tenant_id, subject_id, seq FROM audit_subjects"},
     {"audit_subject_marks", "tenant_id, seq", "SELECT tenant_id, seq FROM audit_subject_marks"},
+};
+
+/* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a
+ * table is read in, and the SQLite insert of one row of its columns (?1.. in their order). */
+const cu_migrate_dump_rule cu_migrate_dump_rules[CU_MIGRATE_DUMP_RULES] = {
+    /* The mark (version 0) last, as above. */
+    {"master_keys", "version DESC", NULL},
+    /* Records in the order they were made: SQLite gives each its rid, appended (the order of
+     * SQLite's own migration 14). */
+    {"records", "created_at, tenant_id, record_id", NULL},
+    /* A record's fields find its rid by its id (records' UNIQUE index); read in its order. */
+    {"record_fields", "tenant_id, record_id, field",
+     "INSERT INTO record_fields(rid, field, ct)"
+     " SELECT rid, ?3, ?4 FROM records WHERE tenant_id = ?1 AND record_id = ?2"},
+    /* An entry's rid is its owner's if the owner is a record (as migration 14 set it). */
+    {"blind_index", NULL,
+     "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
+     " VALUES(?1, ?2, ?3, ?4, ?5,"
+     " (SELECT rid FROM records WHERE tenant_id = ?1 AND record_id = ?4))"},
+    {"consents", "seq", NULL},
 };
 
 /* The COPY text being built, sent to the server in chunks of about CHUNK bytes. */
@@ -209,7 +234,7 @@ static cu_rc flush(pg_conn *c, copy_buf *b, cu_err *err)
 }
 
 /* Copies one table: COPY on the target, its rows from the source, then the counts compared. */
-static cu_rc copy_table(sqlite3 *db, pg_conn *c, const struct table *t, uint64_t *rows,
+static cu_rc copy_table(sqlite3 *db, pg_conn *c, const cu_migrate_table *t, uint64_t *rows,
                         cu_err *err)
 {
     char sql[1024];
@@ -289,8 +314,8 @@ static cu_rc copy_all(sqlite3 *db, pg_conn *c, cu_migrate_report *rep, cu_err *e
         sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         rc = cu_err_set(err, CU_ERR_STORE, "could not begin reading the source");
     for (size_t i = 0; rc == CU_OK && i < CU_MIGRATE_TABLES; i++) {
-        rep->tables[i].name = tables[i].name;
-        rc = copy_table(db, c, &tables[i], &rep->tables[i].rows, err);
+        rep->tables[i].name = cu_migrate_tables[i].name;
+        rc = copy_table(db, c, &cu_migrate_tables[i], &rep->tables[i].rows, err);
         rep->rows += rep->tables[i].rows;
         rep->ntables = i + 1;
     }
@@ -347,5 +372,21 @@ out:
     sqlite3_close(db);
     cu_store_close(dst);
     cu_store_close(src);
+    return rc;
+}
+
+cu_rc cu_store_migrate_pg_empty(const char *conninfo, cu_err *err)
+{
+    cu_store *dst = NULL;
+    pg_conn *c = NULL;
+    cu_rc rc;
+
+    if ((rc = cu_store_pg_open(conninfo, &dst, err)) != CU_OK)
+        return rc;
+    if ((rc = pg_conn_get((pg_store *)dst, &c, err)) == CU_OK) {
+        rc = target_empty(c, err);
+        pg_conn_put((pg_store *)dst, c);
+    }
+    cu_store_close(dst);
     return rc;
 }

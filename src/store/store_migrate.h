@@ -17,6 +17,31 @@
 /* The tables a migration copies, in the order it copies them (referenced tables first). */
 #define CU_MIGRATE_TABLES 24
 
+/* One table of the copy: its name (the same in both schemas), its PostgreSQL columns, and the
+ * SQLite query that gives them in that order. Leases are in no list (a running server's). */
+typedef struct cu_migrate_table {
+    const char *name;
+    const char *columns;
+    const char *select;
+} cu_migrate_table;
+extern const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES];
+
+/* The copy back, PostgreSQL -> SQLite (a PostgreSQL vault's backup, pg_backup.c), where a
+ * table needs more than `SELECT columns FROM name` and `INSERT INTO name(columns)`: order (an
+ * ORDER BY on PostgreSQL, or NULL) and insert (the SQLite statement taking the columns as ?1..,
+ * or NULL). */
+#define CU_MIGRATE_DUMP_RULES 5
+typedef struct cu_migrate_dump_rule {
+    const char *name;
+    const char *order;
+    const char *insert;
+} cu_migrate_dump_rule;
+extern const cu_migrate_dump_rule cu_migrate_dump_rules[CU_MIGRATE_DUMP_RULES];
+
+/* The SQLite schema version the list was written for: a build whose SQLite schema is another
+ * moves no vault either way (a table added must be added to the list first). */
+int cu_migrate_sqlite_version(void);
+
 typedef struct cu_migrate_report {
     struct {
         const char *name; /* static */
@@ -34,5 +59,9 @@ typedef struct cu_migrate_report {
  * CU_ERR_CONFLICT if the source is in use, CU_ERR_UNAVAILABLE if the target is unreachable. */
 cu_rc cu_store_migrate_sqlite_to_pg(const char *sqlite_path, const char *conninfo,
                                     cu_migrate_report *rep, cu_err *err);
+
+/* CU_OK if the PostgreSQL database at conninfo holds no vault (its schema made or upgraded if
+ * need be), CU_ERR_EXISTS if it does: a restore asks before it decrypts anything. */
+cu_rc cu_store_migrate_pg_empty(const char *conninfo, cu_err *err);
 
 #endif

@@ -375,12 +375,6 @@ void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int
     cu_subject s = {0};
     srv_resp r;
 
-    if (th_store(c->s.data) != NULL) {
-        /* custos backup is SQLite's alone (docs/store.md, Backups): the chapter goes on
-         * without this step (docs/testing.md). */
-        print_message("sqlite only: the backup, erasure and restore of this chapter\n");
-        return;
-    }
     snprintf(bdir, sizeof(bdir), "%s/backups", c->s.dir);
     setenv("CUSTOS_BACKUP_DIR", bdir, 1);
     setenv("CUSTOS_BACKUP_INTERVAL", "0", 1);
@@ -402,6 +396,7 @@ void sc_backup_erase_restore(sc *c, const sc_tenant *t, const char *purpose, int
     /* P-BAK-2: restored from before the erasure, for real: still erased. */
     snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, id);
     snprintf(target, sizeof(target), "%s/restored", c->s.dir);
+    o.store = th_store_new(target); /* PostgreSQL: into a fresh database (th_reopen's) */
     /* The server's erasure thread writes the journal line just after the answer (off its path,
      * docs/backup.md): waited for, 10 s at most, as an operator's restore would come later. */
     char jpath[600], want[96];
