@@ -15,9 +15,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 STORES=${STORES:-sqlite postgresql}
 # Binaries that run once (docs/testing.md says why): no storage; the store's own suites, which
-# run each backend themselves; PostgreSQL's own; backups, which only SQLite has.
+# run each backend themselves; PostgreSQL's own.
 ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads test_store_pg
-test_pg_vault test_pg_servers test_pg_locks test_migrate test_backup test_backup_http"
+test_pg_vault test_pg_servers test_pg_locks test_migrate"
 out=$(mktemp)
 pgdir=$(mktemp -d)
 trap 'rm -f "$out"; rm -rf "$pgdir"' EXIT
@@ -64,8 +64,8 @@ done
 done
 # Scenario chapters run alone (tests/scenarios/alone.sh), then the CLI scripts, on each store:
 # on PostgreSQL each script starts a server of its own (tests/helpers/store.sh). NO_STORE: the
-# scripts that open no vault, run in the first pass only; SQLITE_ONLY: backup.sh, until
-# `custos backup` has a PostgreSQL form (docs/testing.md).
+# scripts that open no vault, run in the first pass only; SQLITE_ONLY: backup.sh, which restores
+# into data directories of its own (its PostgreSQL form, `--store URL`, is test_backup's).
 NO_STORE="sizes.sh layering.sh policy_check.sh"
 SQLITE_ONLY="backup.sh"
 first=$(echo $STORES | cut -d' ' -f1)
