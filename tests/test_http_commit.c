@@ -21,6 +21,7 @@
  * it commits, to open those windows.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,7 @@ typedef struct poster {
     int i;
     int rc;
     long status;
+    atomic_int done; /* its answer has come back */
 } poster;
 
 static void *poster_main(void *p)
@@ -328,6 +330,7 @@ static void *poster_main(void *p)
 
     snprintf(note, sizeof(note), "waiting %d", c->i);
     c->rc = post_note(c->s, c->t, note, &c->status);
+    atomic_store(&c->done, 1);
     return NULL;
 }
 
@@ -384,11 +387,30 @@ static void test_waiting_writes_hold_no_thread(void **state)
     th_rmrf(s.dir);
 }
 
+/* Waits (at most 30 s) until the server holds every poster's request: each one is either
+ * answered or suspended, waiting for its group, and at least one still is. A fixed sleep was
+ * not enough under load: a request the server had not yet read when the stop came was rightly
+ * refused with 503. */
+static void wait_until_held(const srv *s, poster *c, int n)
+{
+    for (int tries = 0; tries < 1500; tries++) {
+        long long waiting = commit_metric(s, "custos_http_requests_waiting");
+        int done = 0;
+        for (int i = 0; i < n; i++)
+            done += atomic_load(&c[i].done);
+        assert_true(done < n); /* the commit delay is too short for this machine */
+        if (waiting > 0 && waiting + done >= n)
+            return;
+        usleep(20 * 1000);
+    }
+    fail_msg("the server never held all %d requests", n);
+}
+
 /* Issue 17 item 1: SIGTERM while writes are suspended, waiting for their group: the graceful
  * stop answers each of them (201) before the server exits, and each write is durable. */
 static void test_stop_while_requests_are_suspended_finishes_them(void **state)
 {
-    static const char *const delay[] = {"CUSTOS_TEST_COMMIT_DELAY_MS=700", NULL};
+    static const char *const delay[] = {"CUSTOS_TEST_COMMIT_DELAY_MS=1500", NULL};
     pthread_t th[POSTERS];
     poster c[POSTERS];
     long long records;
@@ -405,7 +427,7 @@ static void test_stop_while_requests_are_suspended_finishes_them(void **state)
         c[i] = (poster){.s = &s, .t = &t, .i = i};
         assert_int_equal(pthread_create(&th[i], NULL, poster_main, &c[i]), 0);
     }
-    usleep(300 * 1000); /* in, suspended behind the first group's delay */
+    wait_until_held(&s, c, POSTERS);
     assert_int_equal(srv_stop(&s, 0), 0);
     for (int i = 0; i < POSTERS; i++) {
         pthread_join(th[i], NULL);

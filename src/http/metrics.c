@@ -185,8 +185,10 @@ static void render_commits(mbuf *m, cu_vault *v)
         "# HELP custos_commit_groups_total Group commits (one transaction each).\n"
         "# TYPE custos_commit_groups_total counter\ncustos_commit_groups_total %lu\n"
         "# HELP custos_commit_requests_total Requests carried by group commits.\n"
-        "# TYPE custos_commit_requests_total counter\ncustos_commit_requests_total %lu\n",
-        (unsigned long)cs.groups, (unsigned long)cs.requests);
+        "# TYPE custos_commit_requests_total counter\ncustos_commit_requests_total %lu\n"
+        "# HELP custos_http_requests_waiting Requests suspended, waiting for their group "
+        "commit.\n# TYPE custos_http_requests_waiting gauge\ncustos_http_requests_waiting %d\n",
+        (unsigned long)cs.groups, (unsigned long)cs.requests, http_pending_suspended());
 }
 
 /* Key epochs (P-RET-3): the master version in force and the retired ones the key file keeps. */
