@@ -22,6 +22,22 @@
 /* The next free query slot (slot 0 means "not assigned"). */
 static int next_slot = 1;
 
+/* The calling thread's round trips to the server: each time it waits for an answer to what it
+ * sent (a statement, a prepare, a batch's flush or sync), on an open connection. Connecting
+ * and resetting are not counted. Thread-local: a request's reads and its commit (led by the
+ * request's own thread when no round is running) are counted where they are made. */
+static _Thread_local unsigned long round_trips;
+
+static void trip(void)
+{
+    round_trips++;
+}
+
+unsigned long cu_store_pg_round_trips(void)
+{
+    return round_trips;
+}
+
 static int query_slot(pg_query *q)
 {
     int slot = __atomic_load_n(&q->slot, __ATOMIC_ACQUIRE);
@@ -166,6 +182,7 @@ static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, 
     for (int i = 0; i < nparams; i++)
         types[i] = params[i].type;
     snprintf(name, sizeof(name), "q%d", slot);
+    trip();
     res = PQprepare(c->conn, name, q->sql, nparams, types);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = pg_error(c, res, err, what);
@@ -244,6 +261,7 @@ static cu_rc drain(pg_conn *c, PGresult **last, cu_err *err)
 /* Asks the server for the results so far and reads them. */
 static cu_rc pipe_read(pg_conn *c, PGresult **last, cu_err *err, const char *what)
 {
+    trip();
     if (PQsendFlushRequest(c->conn) != 1 || PQflush(c->conn) != 0) {
         c->broken = 1;
         (void)drain(c, NULL, err);
@@ -268,6 +286,7 @@ cu_rc pg_pipeline_end(pg_conn *c, cu_err *err)
 
     if (!c->pipeline)
         return CU_OK;
+    trip();
     if (PQpipelineSync(c->conn) != 1) {
         c->broken = 1;
         rc = pg_error(c, NULL, err, "end the batch");
@@ -362,6 +381,7 @@ cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGre
         return pipe_exec(c, q, slot, values, lengths, formats, types, nparams, res, err, what);
     }
     snprintf(name, sizeof(name), "q%d", slot);
+    trip();
     r = PQexecPrepared(c->conn, name, nparams, values, lengths, formats, 1);
     st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -386,6 +406,7 @@ cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what)
             return pg_error(c, NULL, err, what);
         return push_pending(c, what, -1, err);
     }
+    trip();
     r = PQexec(c->conn, sql);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     cu_rc rc = CU_OK;
@@ -643,7 +664,9 @@ void pg_conn_put(pg_store *s, pg_conn *c)
     /* A transaction left open (a failure between BEGIN and its end) must not reach the next
      * user; a connection in doubt is reset on its next use. */
     if (!c->broken && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
-        PGresult *r = PQexec(c->conn, "ROLLBACK");
+        PGresult *r;
+        trip();
+        r = PQexec(c->conn, "ROLLBACK");
         if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
             c->broken = 1;
         PQclear(r);

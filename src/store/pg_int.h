@@ -81,6 +81,11 @@ void pg_conn_free(pg_conn *c);
 cu_rc pg_read_get(pg_store *s, int several, pg_conn **c, cu_err *err);
 void pg_read_put(pg_store *s, pg_conn *c);
 
+/* How many round trips to the server the calling thread has made so far (statements, prepares,
+ * a batch's flushes and syncs; not connecting): tests/test_pg_trips.c counts them per request
+ * (docs/store.md). */
+unsigned long cu_store_pg_round_trips(void);
+
 /* --- queries ------------------------------------------------------------------------------ */
 
 /* A constant statement, prepared once per connection under the name of its slot (assigned on
