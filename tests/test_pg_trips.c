@@ -142,7 +142,7 @@ static void test_round_trips_api_key_check(void **state)
 {
     fx *f = *state;
 
-    assert_int_equal(steady(f, REQ_AUTH, NULL, "api key check"), 3);
+    assert_int_equal(steady(f, REQ_AUTH, NULL, "api key check"), 1);
 }
 
 static void test_round_trips_record_get(void **state)
@@ -150,7 +150,7 @@ static void test_round_trips_record_get(void **state)
     fx *f = *state;
     cu_ctx c = {.actor = "key:42", .purpose = "support"};
 
-    assert_int_equal(steady(f, REQ_GET, &c, "GET record"), 7);
+    assert_int_equal(steady(f, REQ_GET, &c, "GET record"), 5);
 }
 
 static void test_round_trips_record_post(void **state)
@@ -158,7 +158,7 @@ static void test_round_trips_record_post(void **state)
     fx *f = *state;
     cu_ctx c = {.actor = "key:42", .purpose = "support"};
 
-    assert_int_equal(steady(f, REQ_POST, &c, "POST record"), 9);
+    assert_int_equal(steady(f, REQ_POST, &c, "POST record"), 7);
 }
 
 static void test_round_trips_subject_export(void **state)
@@ -166,7 +166,7 @@ static void test_round_trips_subject_export(void **state)
     fx *f = *state;
     cu_ctx c = access_ctx(f);
 
-    assert_int_equal(steady(f, REQ_EXPORT, &c, "subject export"), 18);
+    assert_int_equal(steady(f, REQ_EXPORT, &c, "subject export"), 15);
 }
 
 int main(void)

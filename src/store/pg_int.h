@@ -38,9 +38,16 @@ typedef struct pg_conn {
     int pipeline;
     struct pg_pending {
         const char *what;
-        int slot; /* a prepare's slot, else -1 */
+        int slot;  /* a prepare's slot, else -1 */
+        int sync;  /* a sync point: its answer ends the statements before it */
+        int quiet; /* a read's end: its failure is not the next user's */
     } *pend;
     size_t npend, cappend;
+    /* A read's transaction, begun and ended without a round trip of its own (pg_conn_read_begin,
+     * pg_conn_read_end): begin_next the BEGIN to send with the next statement; lazy: in
+     * pipeline mode only for a read's COMMIT and sync, sent and not yet read. */
+    const char *begin_next;
+    int lazy;
 } pg_conn;
 
 typedef struct pg_store {
@@ -80,6 +87,15 @@ void pg_conn_free(pg_conn *c);
  * pg_read_put ends it. One statement alone runs in autocommit. */
 cu_rc pg_read_get(pg_store *s, int several, pg_conn **c, cu_err *err);
 void pg_read_put(pg_store *s, pg_conn *c);
+
+/* A read transaction on c (sql: its BEGIN, a constant), sent in one pipeline with the next
+ * statement run on c, so that it costs no round trip of its own (issue 12, item 1). */
+void pg_conn_read_begin(pg_conn *c, const char *sql);
+/* Ends c's read transaction without waiting: COMMIT and a sync are sent, and their answers are
+ * read by c's next user, behind its own (a batch's, a read's) or before a statement outside a
+ * pipeline. Nothing is sent if the BEGIN never was. Read only: the COMMIT cannot lose a write,
+ * and its failure is not reported. */
+void pg_conn_read_end(pg_conn *c);
 
 /* How many round trips to the server the calling thread has made so far (statements, prepares,
  * a batch's flushes and syncs; not connecting): tests/test_pg_trips.c counts them per request
