@@ -533,10 +533,12 @@ cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what)
 void pg_conn_read_begin(pg_conn *c, const char *sql)
 {
     c->begin_next = sql;
+    c->seen.valid = 0;
 }
 
 void pg_conn_read_end(pg_conn *c)
 {
+    c->seen.valid = 0;
     if (c->begin_next != NULL) { /* never begun: nothing to end */
         c->begin_next = NULL;
         return;
@@ -806,6 +808,7 @@ void pg_conn_put(pg_store *s, pg_conn *c)
         (void)pg_pipeline_end(c, &ignored);
     }
     c->begin_next = NULL;
+    c->seen.valid = 0;
     /* A transaction left open (a failure between BEGIN and its end) must not reach the next
      * user; a connection in doubt is reset on its next use. A read's end sent ahead (lazy)
      * closes its own. */

@@ -278,25 +278,55 @@ static pg_query Q_SUBJECT_STATE =
     PG_QUERY("SELECT restricted, last_activity FROM subjects WHERE tenant_id = $1"
              " AND subject_id = $2 AND NOT " PGD_ERASING("$2"));
 
+/* What c's read transaction saw of a subject: found (restricted and last_activity at col and
+ * col + 1 of res's row 0) or not. Kept only on a pinned connection (a scope's, a snapshot's),
+ * whose transaction is one snapshot until its end. */
+static void subject_seen(pg_conn *c, cu_id tenant, cu_id subject, int found, const PGresult *res,
+                         int col)
+{
+    if (!c->pinned || subject == 0)
+        return;
+    c->seen = (struct pg_subject_seen){.valid = 1, .found = found, .tenant = tenant,
+                                       .subject = subject};
+    if (found) {
+        c->seen.restricted = (int)pg_i64(res, 0, col);
+        c->seen.last_activity = pg_i64(res, 0, col + 1);
+    }
+}
+
+/* One statement, or none when the scope's transaction already saw the subject (issue 12,
+ * item 1: GET and POST of a record ask for it after the record, or twice). */
 cu_rc pg_subject_state(cu_store *base, cu_id tenant, cu_id subject, int *restricted,
                        int64_t *last_activity, cu_err *err)
 {
-    PGresult *res;
-    cu_rc rc = pgd_read(base, &Q_SUBJECT_STATE, PG_P(pg_p_id(tenant), pg_p_id(subject)), &res,
-                        err, "read subject");
+    pg_store *s = (pg_store *)base;
+    struct pg_subject_seen seen = {0};
+    PGresult *res = NULL;
+    pg_conn *c = NULL;
+    cu_rc rc;
 
+    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
+        return rc;
+    if (c->pinned && c->seen.valid && c->seen.tenant == tenant && c->seen.subject == subject) {
+        seen = c->seen;
+    } else if ((rc = pg_exec(c, &Q_SUBJECT_STATE, PG_P(pg_p_id(tenant), pg_p_id(subject)), &res,
+                             err, "read subject")) == CU_OK) {
+        subject_seen(c, tenant, subject, pg_rows(res) > 0, res, 0);
+        seen.found = pg_rows(res) > 0;
+        seen.restricted = seen.found ? (int)pg_i64(res, 0, 0) : 0;
+        seen.last_activity = seen.found ? pg_i64(res, 0, 1) : 0;
+        PQclear(res);
+    }
+    pg_read_put(s, c);
     if (rc != CU_OK)
         return rc;
-    if (pg_rows(res) == 0) {
-        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
-    } else {
-        if (restricted)
-            *restricted = (int)pg_i64(res, 0, 0);
-        if (last_activity)
-            *last_activity = pg_i64(res, 0, 1);
-    }
-    PQclear(res);
-    return rc;
+    if (!seen.found)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
+    if (restricted)
+        *restricted = seen.restricted;
+    if (last_activity)
+        *last_activity = seen.last_activity;
+    return CU_OK;
 }
 
 static pg_query Q_SUBJECT_IDS =
@@ -347,30 +377,38 @@ static cu_rc record_row(const PGresult *res, int row, cu_store_record *r, size_t
 }
 
 /* The record and its fields in one statement, so one snapshot (docs/store.md, item 3); a
- * retained record stays visible (P-RET-4), an erased subject's others do not (P-DSR-4). */
+ * retained record stays visible (P-RET-4), an erased subject's others do not (P-DSR-4). Its
+ * subject's state comes beside it (columns 12 to 14, as Q_SUBJECT_STATE would find it), for
+ * the scope's subject_state that follows (issue 12, item 1). */
 static pg_query Q_RECORD_GET = PG_QUERY(
-    "SELECT " RECORD_COLS ", f.names, f.cts, " PGD_RETAINED("r.record_id")
-    " FROM records r " FIELDS_OF("r") " WHERE r.tenant_id = $1 AND r.record_id = $2"
+    "SELECT " RECORD_COLS ", f.names, f.cts, " PGD_RETAINED("r.record_id") ","
+    " s.subject_id IS NOT NULL AND NOT " PGD_ERASING("r.subject_id") ", s.restricted,"
+    " s.last_activity FROM records r " FIELDS_OF("r")
+    " LEFT JOIN subjects s ON s.tenant_id = r.tenant_id AND s.subject_id = r.subject_id"
+    " WHERE r.tenant_id = $1 AND r.record_id = $2"
     " AND NOT (" PGD_ERASING("r.subject_id") " AND NOT " PGD_RETAINED("r.record_id") ")");
 
 cu_rc pg_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err)
 {
-    PGresult *res;
+    pg_store *s = (pg_store *)base;
+    PGresult *res = NULL;
+    pg_conn *c = NULL;
     size_t bytes;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = pgd_read(base, &Q_RECORD_GET, PG_P(pg_p_id(tenant), pg_p_id(id)), &res, err,
-                  "read record");
-    if (rc != CU_OK)
+    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
         return rc;
-    if (pg_rows(res) == 0) {
+    rc = pg_exec(c, &Q_RECORD_GET, PG_P(pg_p_id(tenant), pg_p_id(id)), &res, err, "read record");
+    if (rc == CU_OK && pg_rows(res) == 0) {
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
-    } else {
+    } else if (rc == CU_OK) {
         rc = record_row(res, 0, out, &bytes, err);
         out->retained = (int)pg_i64(res, 0, 11);
+        subject_seen(c, tenant, out->subject_id, (int)pg_i64(res, 0, 12), res, 13);
     }
     PQclear(res);
+    pg_read_put(s, c);
     if (rc != CU_OK)
         cu_store_record_cleanup(out);
     return rc;

@@ -48,6 +48,14 @@ typedef struct pg_conn {
      * pipeline mode only for a read's COMMIT and sync, sent and not yet read. */
     const char *begin_next;
     int lazy;
+    /* A subject's state as this connection's read transaction saw it (pg_data_read.c): a
+     * record read in a scope brings its subject's, so that the scope's subject_state of it
+     * costs no round trip. Valid while the connection is pinned, in that transaction. */
+    struct pg_subject_seen {
+        int valid, found, restricted;
+        cu_id tenant, subject;
+        int64_t last_activity;
+    } seen;
 } pg_conn;
 
 typedef struct pg_store {

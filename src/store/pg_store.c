@@ -90,9 +90,11 @@ void pg_read_put(pg_store *s, pg_conn *c)
         /* A statement that failed in a scope or snapshot aborted its transaction: a new one
          * begins, so that later reads work (they may see a later state: store.h). */
         if (!c->broken && PQtransactionStatus(c->conn) == PQTRANS_INERROR &&
-            pg_exec_text(c, "ROLLBACK", &err, "end a read scope") == CU_OK)
+            pg_exec_text(c, "ROLLBACK", &err, "end a read scope") == CU_OK) {
+            c->seen.valid = 0; /* what the aborted transaction saw */
             (void)pg_exec_text(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1",
                                &err, "begin a read scope");
+        }
         return;
     }
     if (c->own_txn)
