@@ -40,17 +40,16 @@ static int setup(void **state)
     cu_clock_set(D2026);
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
-    assert_int_equal(cu_tenant_create(f->v, NULL,
-                                      &(cu_tenant_opts){.name = "A",
-                                                        .policy_builtin = "scm",
-                                                        .owner_secret = f->secret},
-                                      &t, &err),
-                     CU_OK);
+    assert_int_equal(
+        cu_tenant_create(
+            f->v, NULL,
+            &(cu_tenant_opts){.name = "A", .policy_builtin = "scm", .owner_secret = f->secret}, &t,
+            &err),
+        CU_OK);
     f->t = t.id;
     assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &f->subject, &err), CU_OK);
     assert_int_equal(
-        cu_record_put(f->v, NULL, f->t, "contacts", f->subject, doc, strlen(doc), &f->record,
-                      &err),
+        cu_record_put(f->v, NULL, f->t, "contacts", f->subject, doc, strlen(doc), &f->record, &err),
         CU_OK);
     *state = f;
     return 0;

@@ -651,6 +651,66 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32])
         memset(out, 0, 32);
 }
 
+/* --- lists of rows ------------------------------------------------------------------------ */
+
+cu_rc pg_collect_rows(const PGresult *res, size_t sz, pg_row_fn fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err)
+{
+    int rows = pg_rows(res), i;
+    char *list;
+    cu_rc rc = CU_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (rows == 0)
+        return CU_OK;
+    if ((list = calloc((size_t)rows, sz)) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (i = 0; i < rows && rc == CU_OK; i++)
+        rc = fn(res, i, list + (size_t)i * sz, err);
+    if (rc != CU_OK) {
+        /* The failed row released its own parts: free the ones before it. */
+        if (free_fn != NULL)
+            free_fn(list, (size_t)(i - 1));
+        else
+            free(list);
+        return rc;
+    }
+    *out = list;
+    *n = (size_t)rows;
+    return CU_OK;
+}
+
+cu_rc pg_read_exec(cu_store *base, pg_query *q, const pg_param *p, int np, PGresult **res,
+                   cu_err *err, const char *what)
+{
+    pg_store *s = (pg_store *)base;
+    pg_conn *c = NULL;
+    cu_rc rc;
+
+    *res = NULL;
+    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
+        return rc;
+    rc = pg_exec(c, q, p, np, res, err, what);
+    pg_read_put(s, c);
+    return rc;
+}
+
+cu_rc pg_read_rows(cu_store *base, pg_query *q, const pg_param *p, int np, size_t sz,
+                   pg_row_fn fn, void (*free_fn)(void *list, size_t n), void **out, size_t *n,
+                   cu_err *err, const char *what)
+{
+    PGresult *res = NULL;
+    cu_rc rc = pg_read_exec(base, q, p, np, &res, err, what);
+
+    *out = NULL;
+    *n = 0;
+    if (rc == CU_OK)
+        rc = pg_collect_rows(res, sz, fn, free_fn, out, n, err);
+    PQclear(res);
+    return rc;
+}
+
 /* --- the pool ----------------------------------------------------------------------------- */
 
 /* The server's notices (e.g. "already exists, skipping") are not errors: not printed. */

@@ -181,6 +181,24 @@ cu_rc pg_pipeline_end(pg_conn *c, cu_err *err);
  * the SQLSTATE, a constraint's name, or the server's text for errors that quote no value). */
 cu_rc pg_error(pg_conn *c, const PGresult *res, cu_err *err, const char *what);
 
+/* Reads row of res into out (an element zeroed first); on failure it releases what it filled
+ * itself. */
+typedef cu_rc (*pg_row_fn)(const PGresult *res, int row, void *out, cu_err *err);
+/* Every row of res into a new array of sz-byte elements, read by fn (SQLite's sq_collect_rows):
+ * *out NULL and *n 0 when there is none; the caller frees the array (and what its elements
+ * own). On failure nothing is returned: free_fn (NULL: free) releases the rows read before. */
+cu_rc pg_collect_rows(const PGresult *res, size_t sz, pg_row_fn fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err);
+/* One read: q with its parameters on a connection of the read path (pg_read_get, given back
+ * before return), its result into *res (the caller PQclear()s it). */
+cu_rc pg_read_exec(cu_store *base, pg_query *q, const pg_param *p, int np, PGresult **res,
+                   cu_err *err, const char *what);
+/* A read of a list: q with its parameters on a connection of the read path (pg_read_get),
+ * every row collected by pg_collect_rows. */
+cu_rc pg_read_rows(cu_store *base, pg_query *q, const pg_param *p, int np, size_t sz,
+                   pg_row_fn fn, void (*free_fn)(void *list, size_t n), void **out, size_t *n,
+                   cu_err *err, const char *what);
+
 /* Rows of a result, and the rows a command changed (INSERT/UPDATE/DELETE). */
 int pg_rows(const PGresult *res);
 int64_t pg_changed(const PGresult *res);
