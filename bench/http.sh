@@ -38,25 +38,16 @@ CONNECTIONS=${CUSTOS_BENCH_CONNECTIONS:-32}
 SERVER_THREADS=${CUSTOS_BENCH_SERVER_THREADS:-0}
 NAIVE=${CUSTOS_BENCH_NAIVE:-1}
 
-for n in "$DURATION" "$THREADS" "$CONNECTIONS" "$SERVER_THREADS" "$NAIVE"; do
-    case "$n" in '' | *[!0-9]*) echo "bench/http.sh: settings must be whole numbers" >&2; exit 2 ;; esac
-done
-if [ "$DURATION" -lt 1 ] || [ "$DURATION" -gt 600 ]; then
-    echo "bench/http.sh: the duration must be 1 to 600 s" >&2
-    exit 2
-fi
-command -v wrk >/dev/null || { echo "bench/http.sh: wrk is missing (make deps)" >&2; exit 1; }
-command -v curl >/dev/null || { echo "bench/http.sh: curl is missing (make deps)" >&2; exit 1; }
+BENCH=bench/http.sh
+SERVERS=""
+. bench/lib.sh
+check_settings "$DURATION" "$THREADS" "$CONNECTIONS" "$SERVER_THREADS" "$NAIVE"
 
 make -s custos build/bench/bench_sqlite_commit
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/custos-bench-http-XXXXXX")
-PID=""
 cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
+    stop_servers
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -66,110 +57,7 @@ trap 'exit 130' INT TERM
 cp "${CUSTOS_BENCH_BIN:-./custos}" "$TMP/custos"
 cp build/bench/bench_sqlite_commit "$TMP/bench_sqlite_commit"
 
-# start NAME [VAR=value]: starts a server on $TMP/NAME with that environment; sets PID, BASE,
-# CA and OP (the operator key).
-start() {
-    name=$1
-    shift
-    SARGS="--data $TMP/$name --listen 127.0.0.1 --port 0 --quiet"
-    [ "$SERVER_THREADS" -eq 0 ] || SARGS="$SARGS --threads $SERVER_THREADS"
-    # shellcheck disable=SC2086
-    env "$@" "$TMP/custos" serve $SARGS >"$TMP/$name.out" 2>"$TMP/$name.err" &
-    PID=$!
-    i=0
-    until grep -q 'listening on' "$TMP/$name.out" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 300 ] || ! kill -0 "$PID" 2>/dev/null; then
-            echo "bench/http.sh: the server did not start:" >&2
-            cat "$TMP/$name.out" "$TMP/$name.err" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    PORT=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.out")
-    OP=$(sed -n 's/.*shown once, keep it safe): \(cuk_[0-9a-f_]*\).*/\1/p' "$TMP/$name.out")
-    NTHREADS=$(sed -n 's/.*listening on .*, \([0-9]*\) threads).*/\1/p' "$TMP/$name.out")
-    BASE=https://127.0.0.1:$PORT
-    CA=$TMP/$name/tls-cert.pem
-}
-
-stop() {
-    kill -TERM "$PID"
-    if wait "$PID"; then status=0; else status=$?; fi
-    PID=""
-    [ "$status" -eq 0 ] || { echo "bench/http.sh: the server exited $status" >&2; exit 1; }
-}
-
-# One API call that must answer 2xx; prints the body.
-api() {
-    out=$(curl -sS --cacert "$CA" -w '\n%{http_code}' -H 'Content-Type: application/json' "$@")
-    code=$(printf '%s\n' "$out" | tail -n 1)
-    body=$(printf '%s\n' "$out" | sed '$d')
-    case "$code" in
-    2??) printf '%s\n' "$body" ;;
-    *) echo "bench/http.sh: setup call failed ($code): $body" >&2; return 1 ;;
-    esac
-}
-first_id() { sed -n 's/^{"id":"\([0-9]*\)".*/\1/p'; }
-secret() { sed -n 's/.*"secret":"\(cuk_[0-9a-f_]*\)".*/\1/p'; }
-
-# The document of bench_core: 225 bytes, one sensitive field.
-DOC='{"name":"Ada Lovelace","title":"Analyst","dept":"Engines","ssn":"123-45-6789","notes":"Prefers email; met at the 1843 conference about the analytical engine and its notes on Bernoulli numbers.","city":"London","country":"GB"}'
-
-# setup: the tenant, key, collection, subject and record on the server at BASE; sets T, AGENT,
-# BODY and R.
-setup() {
-    TENANT_JSON=$(api -H "Authorization: Bearer $OP" -d '{"name":"bench"}' "$BASE/v1/tenants")
-    T=$(printf '%s' "$TENANT_JSON" | first_id)
-    OWNER=$(printf '%s' "$TENANT_JSON" | secret)
-    AGENT=$(api -H "Authorization: Bearer $OWNER" -d '{"name":"bench","role":"agent"}' \
-        "$BASE/v1/tenants/$T/api-keys" | secret)
-    api -X PUT -H "Authorization: Bearer $OWNER" -d '{"fields":{"ssn":{"class":"sensitive"}}}' \
-        "$BASE/v1/tenants/$T/collections/employees" >/dev/null
-    S=$(api -H "Authorization: Bearer $AGENT" -H 'Custos-Purpose: bench' \
-        -d '{"external_id":"bench-1","email":"ada@example.com"}' "$BASE/v1/tenants/$T/subjects" |
-        first_id)
-    BODY="{\"subject_id\":\"$S\",\"data\":$DOC}"
-    R=$(api -H "Authorization: Bearer $AGENT" -H 'Custos-Purpose: bench' -d "$BODY" \
-        "$BASE/v1/tenants/$T/collections/employees/records" | first_id)
-    if [ -z "$T" ] || [ -z "$AGENT" ] || [ -z "$S" ] || [ -z "$R" ]; then
-        echo "bench/http.sh: the setup answered no ids" >&2
-        exit 1
-    fi
-}
-
-# counters: "groups requests commit_seconds" of the server so far, from /metrics: its group
-# commits, the requests they carried, and the time its store spent in transactions (under the
-# store's one lock, fsync included).
-counters() {
-    api -H "Authorization: Bearer $OP" "$BASE/metrics" | awk '
-        $1 == "custos_commit_groups_total" { g = $2 }
-        $1 == "custos_commit_requests_total" { r = $2 }
-        $1 == "custos_store_commit_duration_seconds_sum" { s = $2 }
-        END { print g + 0, r + 0, s + 0 }'
-}
-
-# Headers and body from the environment; the summary line for this script to read.
-cat >"$TMP/bench.lua" <<'EOF'
-wrk.method = os.getenv("BENCH_METHOD") or "GET"
-local body = os.getenv("BENCH_BODY") or ""
-local auth = os.getenv("BENCH_AUTH") or ""
-local purpose = os.getenv("BENCH_PURPOSE") or ""
-if body ~= "" then
-    wrk.body = body
-    wrk.headers["Content-Type"] = "application/json"
-end
-if auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
-if purpose ~= "" then wrk.headers["Custos-Purpose"] = purpose end
-
-function done(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format("RESULT %.1f %.3f %.3f %d %d %d\n",
-        summary.requests / (summary.duration / 1e6),
-        latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-        summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
-end
-EOF
+write_lua
 
 # cpu_ticks: the server's CPU time so far (user + system), in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
@@ -181,14 +69,14 @@ CLK_TCK=$(getconf CLK_TCK)
 # and the server's CPU time per request (all its threads: what the request costs the cores).
 run() {
     name=$1
-    before=$(counters)
+    before=$(counters "$BASE")
     cpu0=$(cpu_ticks)
     BENCH_METHOD=$2 BENCH_BODY=${4:-} BENCH_AUTH=${5:-} BENCH_PURPOSE=${6:-} \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s \
         -s "$TMP/bench.lua" "$BASE$3" >"$TMP/wrk-$name.txt" 2>&1 ||
         { cat "$TMP/wrk-$name.txt" >&2; exit 1; }
     cpu1=$(cpu_ticks)
-    after=$(counters)
+    after=$(counters "$BASE")
     line=$(sed -n 's/^RESULT //p' "$TMP/wrk-$name.txt")
     [ -n "$line" ] || { cat "$TMP/wrk-$name.txt" >&2; exit 1; }
     commit=$(echo "$before $after" | awk -v d="$DURATION" '{
@@ -208,11 +96,11 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 start group
 echo "server: $NTHREADS worker threads"
 echo
-setup
+setup bench
 run healthz GET /healthz
 run get_record GET "/v1/tenants/$T/records/$R" "" "$AGENT" bench
 run post_record POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" bench
-stop
+stop "$PID"
 
 # The naive baseline: bare SQLite, one row per durable transaction, nothing else running.
 "$TMP/bench_sqlite_commit" "$TMP/bare.db" "$DURATION" >"$TMP/bare.txt" ||
@@ -222,10 +110,10 @@ BARE=$(sed -n 's/^RESULT \([0-9.]*\) .*/\1/p' "$TMP/bare.txt")
 
 if [ "$NAIVE" -ne 0 ]; then
     start naive CUSTOS_COMMIT_GROUP_MAX=1
-    setup
+    setup bench
     run get_naive GET "/v1/tenants/$T/records/$R" "" "$AGENT" bench
     run post_naive POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" bench
-    stop
+    stop "$PID"
 fi
 
 awk -v bare="$BARE" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '

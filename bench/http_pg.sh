@@ -52,19 +52,14 @@ POOL=${CUSTOS_BENCH_POOL:-0}
 STATEMENTS=${CUSTOS_BENCH_PG_STATEMENTS:-0}
 PGBIN=/usr/lib/postgresql/15/bin
 
-for n in "$DURATION" "$THREADS" "$CONNECTIONS" "$SERVER_THREADS" "$POOL" "$STATEMENTS"; do
-    case "$n" in '' | *[!0-9]*) echo "bench/http_pg.sh: settings must be whole numbers" >&2; exit 2 ;; esac
-done
-if [ "$DURATION" -lt 1 ] || [ "$DURATION" -gt 600 ]; then
-    echo "bench/http_pg.sh: the duration must be 1 to 600 s" >&2
-    exit 2
-fi
+BENCH=bench/http_pg.sh
+SERVERS=""
+. bench/lib.sh
+check_settings "$DURATION" "$THREADS" "$CONNECTIONS" "$SERVER_THREADS" "$POOL" "$STATEMENTS"
 if [ "$THREADS" -lt 2 ] || [ "$CONNECTIONS" -lt "$THREADS" ]; then
     echo "bench/http_pg.sh: at least 2 wrk threads, and connections >= threads" >&2
     exit 2
 fi
-command -v wrk >/dev/null || { echo "bench/http_pg.sh: wrk is missing (make deps)" >&2; exit 1; }
-command -v curl >/dev/null || { echo "bench/http_pg.sh: curl is missing (make deps)" >&2; exit 1; }
 [ -x "$PGBIN/pg_ctl" ] || { echo "bench/http_pg.sh: PostgreSQL 15 is missing (make deps)" >&2; exit 1; }
 
 make -s custos
@@ -72,15 +67,9 @@ make -s custos
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/custos-bench-pg-XXXXXX")
 # PostgreSQL's directory apart: its owner may have to be the postgres user.
 PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/custos-bench-pgdb-XXXXXX")
-SERVERS=""
 PGPID=""
 cleanup() {
-    for p in $SERVERS; do
-        if kill -0 "$p" 2>/dev/null; then
-            kill -TERM "$p" 2>/dev/null || true
-            wait "$p" 2>/dev/null || true
-        fi
-    done
+    stop_servers
     if [ -n "$PGPID" ]; then
         kill -INT "$PGPID" 2>/dev/null || true
         i=0
@@ -120,112 +109,7 @@ pg_start() {
     [ "$POOL" -eq 0 ] || STORE="$STORE?custos_pool=$POOL"
 }
 
-# start NAME [ARGS...]: starts a server on the data directory $TMP/NAME with those extra
-# arguments; sets PID, BASE and, on a vault's first start, OP (the operator key).
-start() {
-    name=$1
-    shift
-    SARGS="--data $TMP/$name --listen 127.0.0.1 --port 0 --quiet"
-    [ "$SERVER_THREADS" -eq 0 ] || SARGS="$SARGS --threads $SERVER_THREADS"
-    # shellcheck disable=SC2086
-    "$TMP/custos" serve $SARGS "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-    PID=$!
-    SERVERS="$SERVERS $PID"
-    i=0
-    until grep -q 'listening on' "$TMP/$name.out" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 300 ] || ! kill -0 "$PID" 2>/dev/null; then
-            echo "bench/http_pg.sh: the server $name did not start:" >&2
-            cat "$TMP/$name.out" "$TMP/$name.err" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    PORT=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.out")
-    key=$(sed -n 's/.*shown once, keep it safe): \(cuk_[0-9a-f_]*\).*/\1/p' "$TMP/$name.out")
-    [ -z "$key" ] || OP=$key
-    NTHREADS=$(sed -n 's/.*listening on .*, \([0-9]*\) threads).*/\1/p' "$TMP/$name.out")
-    BASE=https://127.0.0.1:$PORT
-    # Every server's self-signed certificate in one bundle: curl trusts each of them.
-    cat "$TMP/$name/tls-cert.pem" >>"$TMP/ca.pem"
-}
-
-# stop PID: SIGTERM, and the server must exit 0.
-stop() {
-    kill -TERM "$1"
-    if wait "$1"; then status=0; else status=$?; fi
-    SERVERS=$(echo "$SERVERS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ' || true)
-    [ "$status" -eq 0 ] || { echo "bench/http_pg.sh: a server exited $status" >&2; exit 1; }
-}
-
-# One API call that must answer 2xx; prints the body.
-api() {
-    out=$(curl -sS --cacert "$TMP/ca.pem" -w '\n%{http_code}' -H 'Content-Type: application/json' "$@")
-    code=$(printf '%s\n' "$out" | tail -n 1)
-    body=$(printf '%s\n' "$out" | sed '$d')
-    case "$code" in
-    2??) printf '%s\n' "$body" ;;
-    *) echo "bench/http_pg.sh: setup call failed ($code): $body" >&2; return 1 ;;
-    esac
-}
-first_id() { sed -n 's/^{"id":"\([0-9]*\)".*/\1/p'; }
-secret() { sed -n 's/.*"secret":"\(cuk_[0-9a-f_]*\)".*/\1/p'; }
-
-# The document of bench_core: 225 bytes, one sensitive field.
-DOC='{"name":"Ada Lovelace","title":"Analyst","dept":"Engines","ssn":"123-45-6789","notes":"Prefers email; met at the 1843 conference about the analytical engine and its notes on Bernoulli numbers.","city":"London","country":"GB"}'
-
-# setup NAME: a tenant named NAME, its agent key, collection, subject and record, through the
-# server at BASE; sets T, AGENT, BODY and R.
-setup() {
-    TENANT_JSON=$(api -H "Authorization: Bearer $OP" -d "{\"name\":\"$1\"}" "$BASE/v1/tenants")
-    T=$(printf '%s' "$TENANT_JSON" | first_id)
-    OWNER=$(printf '%s' "$TENANT_JSON" | secret)
-    AGENT=$(api -H "Authorization: Bearer $OWNER" -d '{"name":"bench","role":"agent"}' \
-        "$BASE/v1/tenants/$T/api-keys" | secret)
-    api -X PUT -H "Authorization: Bearer $OWNER" -d '{"fields":{"ssn":{"class":"sensitive"}}}' \
-        "$BASE/v1/tenants/$T/collections/employees" >/dev/null
-    S=$(api -H "Authorization: Bearer $AGENT" -H 'Custos-Purpose: bench' \
-        -d '{"external_id":"bench-1","email":"ada@example.com"}' "$BASE/v1/tenants/$T/subjects" |
-        first_id)
-    BODY="{\"subject_id\":\"$S\",\"data\":$DOC}"
-    R=$(api -H "Authorization: Bearer $AGENT" -H 'Custos-Purpose: bench' -d "$BODY" \
-        "$BASE/v1/tenants/$T/collections/employees/records" | first_id)
-    if [ -z "$T" ] || [ -z "$AGENT" ] || [ -z "$S" ] || [ -z "$R" ]; then
-        echo "bench/http_pg.sh: the setup answered no ids" >&2
-        exit 1
-    fi
-}
-
-# counters BASE: "groups requests commit_seconds" of that server so far, from /metrics.
-counters() {
-    api -H "Authorization: Bearer $OP" "$1/metrics" | awk '
-        $1 == "custos_commit_groups_total" { g = $2 }
-        $1 == "custos_commit_requests_total" { r = $2 }
-        $1 == "custos_store_commit_duration_seconds_sum" { s = $2 }
-        END { print g + 0, r + 0, s + 0 }'
-}
-
-# Headers and body from the environment; the summary line for this script to read.
-cat >"$TMP/bench.lua" <<'EOF'
-wrk.method = os.getenv("BENCH_METHOD") or "GET"
-local body = os.getenv("BENCH_BODY") or ""
-local auth = os.getenv("BENCH_AUTH") or ""
-local purpose = os.getenv("BENCH_PURPOSE") or ""
-if body ~= "" then
-    wrk.body = body
-    wrk.headers["Content-Type"] = "application/json"
-end
-if auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
-if purpose ~= "" then wrk.headers["Custos-Purpose"] = purpose end
-
-function done(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format("RESULT %.1f %.3f %.3f %d %d %d\n",
-        summary.requests / (summary.duration / 1e6),
-        latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-        summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
-end
-EOF
+write_lua
 
 CLK_TCK=$(getconf CLK_TCK)
 # ticks PID...: CPU time of those processes so far (user + system), in clock ticks.

@@ -17,7 +17,7 @@ STORES=${STORES:-sqlite postgresql}
 # Binaries that run once (docs/testing.md says why): no storage; the store's own suites, which
 # run each backend themselves; PostgreSQL's own.
 ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads test_store_pg
-test_pg_vault test_pg_servers test_pg_locks test_migrate"
+test_pg_vault test_pg_servers test_pg_locks test_pg_trips test_migrate"
 out=$(mktemp)
 pgdir=$(mktemp -d)
 trap 'rm -f "$out"; rm -rf "$pgdir"' EXIT

@@ -47,21 +47,6 @@ static void read_audit(const PGresult *res, int row, cu_audit_entry *e)
     }
 }
 
-/* Runs q as one read (a connection of its own or the caller's scope's) into *res. */
-static cu_rc read1(cu_store *base, pg_query *q, const pg_param *params, int nparams,
-                   PGresult **res, cu_err *err, const char *what)
-{
-    pg_store *s = (pg_store *)base;
-    pg_conn *c = NULL;
-    cu_rc rc = pg_read_get(s, 0, &c, err);
-
-    if (rc != CU_OK)
-        return rc;
-    rc = pg_exec(c, q, params, nparams, res, err, what);
-    pg_read_put(s, c);
-    return rc;
-}
-
 static pg_query Q_HEAD =
     PG_QUERY("SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1");
 
@@ -72,7 +57,7 @@ cu_rc pg_audit_head(cu_store *base, cu_id tenant, uint64_t *seq, uint8_t hash[32
 
     *seq = 0;
     memset(hash, 0, 32);
-    rc = read1(base, &Q_HEAD, PG_P(pg_p_id(tenant)), &res, err, "read audit head");
+    rc = pg_read_exec(base, &Q_HEAD, PG_P(pg_p_id(tenant)), &res, err, "read audit head");
     if (rc == CU_OK && pg_rows(res) > 0) {
         *seq = (uint64_t)pg_i64(res, 0, 0);
         pg_blob32(res, 0, 1, hash);
@@ -88,34 +73,25 @@ static pg_query Q_LIST = PG_QUERY(
     " AND ($7 = 0 OR at >= $7) AND ($8 = 0 OR at <= $8)"
     " ORDER BY seq LIMIT $9");
 
+static cu_rc audit_row(const PGresult *res, int row, void *out, cu_err *err)
+{
+    (void)err;
+    read_audit(res, row, out);
+    return CU_OK;
+}
+
 cu_rc pg_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f, cu_audit_entry **out,
                     size_t *n, cu_err *err)
 {
     size_t limit = f->limit == 0 ? 100 : f->limit > 1000 ? 1000 : f->limit;
-    PGresult *res = NULL;
-    cu_audit_entry *list;
-    size_t cnt;
-    cu_rc rc;
 
-    rc = read1(base, &Q_LIST,
-               PG_P(pg_p_id(tenant), pg_p_i64(seq_param(f->after_seq)), pg_p_text(f->actor),
-                    pg_p_text(f->action), pg_p_text(f->object), pg_p_text(f->purpose),
-                    pg_p_i64(f->from_ms), pg_p_i64(f->to_ms), pg_p_i64((int64_t)limit)),
-               &res, err, "list audit entries");
-    if (rc != CU_OK)
-        return rc;
-    cnt = (size_t)pg_rows(res);
-    list = calloc(cnt > 0 ? cnt : 1, sizeof(*list));
-    if (list == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < cnt; i++)
-        read_audit(res, (int)i, &list[i]);
-    PQclear(res);
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return pg_read_rows(base, &Q_LIST,
+                        PG_P(pg_p_id(tenant), pg_p_i64(seq_param(f->after_seq)),
+                             pg_p_text(f->actor), pg_p_text(f->action), pg_p_text(f->object),
+                             pg_p_text(f->purpose), pg_p_i64(f->from_ms), pg_p_i64(f->to_ms),
+                             pg_p_i64((int64_t)limit)),
+                        sizeof(**out), audit_row, NULL, (void **)out, n, err,
+                        "list audit entries");
 }
 
 static pg_query Q_SCAN = PG_QUERY("SELECT " AUDIT_COLS " FROM audit_log"
@@ -132,8 +108,9 @@ cu_rc pg_audit_scan(cu_store *base, cu_id tenant, uint64_t from,
     while (rc == CU_OK && !stop) {
         PGresult *res = NULL;
         int cnt;
-        rc = read1(base, &Q_SCAN, PG_P(pg_p_id(tenant), pg_p_i64(seq_param(from)), pg_p_i64(PAGE)),
-                   &res, err, "read the audit log");
+        rc = pg_read_exec(base, &Q_SCAN,
+                          PG_P(pg_p_id(tenant), pg_p_i64(seq_param(from)), pg_p_i64(PAGE)), &res,
+                          err, "read the audit log");
         if (rc != CU_OK)
             break;
         cnt = pg_rows(res);
@@ -204,10 +181,10 @@ cu_rc pg_audit_rows(cu_store *base, cu_id tenant, uint64_t from, uint64_t to,
     while (rc == CU_OK && !stop && from <= to) {
         PGresult *res = NULL;
         int cnt;
-        rc = read1(base, &Q_ROWS,
-                   PG_P(pg_p_id(tenant), pg_p_i64(seq_param(from)), pg_p_i64(seq_param(to)),
-                        pg_p_i64(PAGE)),
-                   &res, err, "read the audit log");
+        rc = pg_read_exec(base, &Q_ROWS,
+                          PG_P(pg_p_id(tenant), pg_p_i64(seq_param(from)),
+                               pg_p_i64(seq_param(to)), pg_p_i64(PAGE)),
+                          &res, err, "read the audit log");
         if (rc != CU_OK)
             break;
         cnt = pg_rows(res);
@@ -235,8 +212,8 @@ cu_rc pg_audit_seq_before(cu_store *base, cu_id tenant, int64_t before_ms, uint6
     cu_rc rc;
 
     *seq = 0;
-    rc = read1(base, &Q_BEFORE, PG_P(pg_p_id(tenant), pg_p_i64(before_ms)), &res, err,
-               "read the audit log");
+    rc = pg_read_exec(base, &Q_BEFORE, PG_P(pg_p_id(tenant), pg_p_i64(before_ms)), &res, err,
+                      "read the audit log");
     if (rc == CU_OK && pg_rows(res) > 0)
         *seq = (uint64_t)pg_i64(res, 0, 0);
     PQclear(res);
@@ -247,39 +224,26 @@ static pg_query Q_CHECKPOINTS =
     PG_QUERY("SELECT tenant_id, seq, at, hash, sig, anchor FROM audit_checkpoints"
              " WHERE tenant_id = $1 ORDER BY seq, anchor");
 
+static cu_rc checkpoint_row(const PGresult *res, int row, void *out, cu_err *err)
+{
+    cu_audit_checkpoint *k = out;
+
+    (void)err;
+    k->tenant_id = pg_id(res, row, 0);
+    k->seq = (uint64_t)pg_i64(res, row, 1);
+    k->at = pg_i64(res, row, 2);
+    pg_blob32(res, row, 3, k->hash);
+    if (PQgetlength(res, row, 4) == 64)
+        memcpy(k->sig, PQgetvalue(res, row, 4), 64);
+    k->anchor = pg_i64(res, row, 5) != 0;
+    return CU_OK;
+}
+
 cu_rc pg_audit_checkpoints(cu_store *base, cu_id tenant, cu_audit_checkpoint **out, size_t *n,
                            cu_err *err)
 {
-    PGresult *res = NULL;
-    cu_audit_checkpoint *list;
-    size_t cnt;
-    cu_rc rc;
-
-    rc = read1(base, &Q_CHECKPOINTS, PG_P(pg_p_id(tenant)), &res, err,
-               "list audit checkpoints");
-    if (rc != CU_OK)
-        return rc;
-    cnt = (size_t)pg_rows(res);
-    list = calloc(cnt > 0 ? cnt : 1, sizeof(*list));
-    if (list == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < cnt; i++) {
-        cu_audit_checkpoint *k = &list[i];
-        int row = (int)i;
-        k->tenant_id = pg_id(res, row, 0);
-        k->seq = (uint64_t)pg_i64(res, row, 1);
-        k->at = pg_i64(res, row, 2);
-        pg_blob32(res, row, 3, k->hash);
-        if (PQgetlength(res, row, 4) == 64)
-            memcpy(k->sig, PQgetvalue(res, row, 4), 64);
-        k->anchor = pg_i64(res, row, 5) != 0;
-    }
-    PQclear(res);
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return pg_read_rows(base, &Q_CHECKPOINTS, PG_P(pg_p_id(tenant)), sizeof(**out),
+                        checkpoint_row, NULL, (void **)out, n, err, "list audit checkpoints");
 }
 
 /* The index up to its mark, then the log past it (a range of its primary key); within the
@@ -295,40 +259,26 @@ static pg_query Q_BY_SUBJECT = PG_QUERY(
     "  coalesce((SELECT m.seq FROM audit_subject_marks m WHERE m.tenant_id = $1), 0))"
     ") u ORDER BY seq LIMIT $4");
 
+static cu_rc access_row(const PGresult *res, int row, void *out, cu_err *err)
+{
+    cu_store_access *a = out;
+
+    (void)err;
+    a->seq = (uint64_t)pg_i64(res, row, 0);
+    a->at = pg_i64(res, row, 1);
+    pg_text_copy(res, row, 2, a->actor, sizeof(a->actor));
+    pg_text_copy(res, row, 3, a->action, sizeof(a->action));
+    pg_text_copy(res, row, 4, a->object, sizeof(a->object));
+    pg_text_copy(res, row, 5, a->purpose, sizeof(a->purpose));
+    return CU_OK;
+}
+
 cu_rc pg_audit_by_subject(cu_store *base, cu_id tenant, cu_id subject, uint64_t after, size_t limit,
                           cu_store_access **out, size_t *n, cu_err *err)
 {
-    PGresult *res = NULL;
-    cu_store_access *list;
-    size_t cnt;
-    cu_rc rc;
-
-    *out = NULL;
-    *n = 0;
-    rc = read1(base, &Q_BY_SUBJECT,
-               PG_P(pg_p_id(tenant), pg_p_id(subject), pg_p_i64(seq_param(after)),
-                    pg_p_i64(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)),
-               &res, err, "list a subject's audit entries");
-    if (rc != CU_OK)
-        return rc;
-    cnt = (size_t)pg_rows(res);
-    list = calloc(cnt > 0 ? cnt : 1, sizeof(*list));
-    if (list == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < cnt; i++) {
-        cu_store_access *a = &list[i];
-        int row = (int)i;
-        a->seq = (uint64_t)pg_i64(res, row, 0);
-        a->at = pg_i64(res, row, 1);
-        pg_text_copy(res, row, 2, a->actor, sizeof(a->actor));
-        pg_text_copy(res, row, 3, a->action, sizeof(a->action));
-        pg_text_copy(res, row, 4, a->object, sizeof(a->object));
-        pg_text_copy(res, row, 5, a->purpose, sizeof(a->purpose));
-    }
-    PQclear(res);
-    *out = list;
-    *n = cnt;
-    return CU_OK;
+    return pg_read_rows(base, &Q_BY_SUBJECT,
+                        PG_P(pg_p_id(tenant), pg_p_id(subject), pg_p_i64(seq_param(after)),
+                             pg_p_i64(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)),
+                        sizeof(**out), access_row, NULL, (void **)out, n, err,
+                        "list a subject's audit entries");
 }

@@ -22,6 +22,22 @@
 /* The next free query slot (slot 0 means "not assigned"). */
 static int next_slot = 1;
 
+/* The calling thread's round trips to the server: each time it waits for an answer to what it
+ * sent (a statement, a prepare, a batch's flush or sync), on an open connection. Connecting
+ * and resetting are not counted. Thread-local: a request's reads and its commit (led by the
+ * request's own thread when no round is running) are counted where they are made. */
+static _Thread_local unsigned long round_trips;
+
+static void trip(void)
+{
+    round_trips++;
+}
+
+unsigned long cu_store_pg_round_trips(void)
+{
+    return round_trips;
+}
+
 static int query_slot(pg_query *q)
 {
     int slot = __atomic_load_n(&q->slot, __ATOMIC_ACQUIRE);
@@ -166,6 +182,7 @@ static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, 
     for (int i = 0; i < nparams; i++)
         types[i] = params[i].type;
     snprintf(name, sizeof(name), "q%d", slot);
+    trip();
     res = PQprepare(c->conn, name, q->sql, nparams, types);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = pg_error(c, res, err, what);
@@ -181,7 +198,8 @@ static cu_rc prepare(pg_conn *c, pg_query *q, int slot, const pg_param *params, 
  * in its socket buffer meanwhile, and a blocking send must not wait on a full one. */
 #define PIPE_MAX 256
 
-static cu_rc push_pending(pg_conn *c, const char *what, int slot, cu_err *err)
+/* Notes a statement sent (sync: a sync point; quiet: a read's end, its failure ignored). */
+static cu_rc push_entry(pg_conn *c, const char *what, int slot, int sync, int quiet, cu_err *err)
 {
     if (c->npend == c->cappend) {
         size_t cap = c->cappend ? c->cappend * 2 : 16;
@@ -195,21 +213,57 @@ static cu_rc push_pending(pg_conn *c, const char *what, int slot, cu_err *err)
     }
     c->pend[c->npend].what = what;
     c->pend[c->npend].slot = slot;
+    c->pend[c->npend].sync = sync;
+    c->pend[c->npend].quiet = quiet;
     c->npend++;
     return CU_OK;
 }
 
+static cu_rc push_pending(pg_conn *c, const char *what, int slot, cu_err *err)
+{
+    return push_entry(c, what, slot, 0, 0, err);
+}
+
+/* A sync point's answer (PGRES_PIPELINE_SYNC, no NULL after it); anything else: the session is
+ * not trusted again. */
+static cu_rc read_sync(pg_conn *c, cu_err *err, const char *what)
+{
+    PGresult *r = PQgetResult(c->conn);
+    cu_rc rc = CU_OK;
+
+    if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+        rc = pg_error(c, r, err, what);
+        c->broken = 1;
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* Reads the results of every statement sent and not yet read, in order. The first failure is
- * returned (the server skipped those after it); last non-NULL: the last statement's result into
- * *last, if all succeeded. */
+ * returned (the server skipped those after it, up to the next sync point); a quiet statement's
+ * failure is not (but a lost connection is). last non-NULL: the last statement's result (sync
+ * points aside) into *last, if all succeeded. */
 static cu_rc drain(pg_conn *c, PGresult **last, cu_err *err)
 {
     cu_rc rc = CU_OK;
-    size_t i;
+    cu_err quiet;
+    size_t i, want = c->npend;
 
+    while (want > 0 && c->pend[want - 1].sync)
+        want--;
     for (i = 0; i < c->npend; i++) {
-        PGresult *r = PQgetResult(c->conn), *end;
-        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        PGresult *r, *end;
+        ExecStatusType st;
+        if (c->pend[i].sync) {
+            cu_rc src = read_sync(c, rc == CU_OK ? err : &quiet, c->pend[i].what);
+            if (src != CU_OK) {
+                rc = rc == CU_OK ? src : rc;
+                break;
+            }
+            continue;
+        }
+        r = PQgetResult(c->conn);
+        st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
         if (r == NULL) { /* no answer: the connection is gone */
             if (rc == CU_OK)
                 rc = pg_error(c, NULL, err, c->pend[i].what);
@@ -219,12 +273,14 @@ static cu_rc drain(pg_conn *c, PGresult **last, cu_err *err)
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             if (c->pend[i].slot >= 0) /* not prepared after all */
                 c->prepared[c->pend[i].slot] = 0;
-            if (rc == CU_OK)
+            if (c->pend[i].quiet)
+                (void)pg_error(c, r, &quiet, c->pend[i].what); /* marks a lost connection */
+            else if (rc == CU_OK)
                 rc = st == PGRES_PIPELINE_ABORTED
                          ? cu_err_set(err, CU_ERR_STORE, "could not %s: the batch failed",
                                       c->pend[i].what)
                          : pg_error(c, r, err, c->pend[i].what);
-        } else if (last != NULL && i + 1 == c->npend && rc == CU_OK) {
+        } else if (last != NULL && i + 1 == want && rc == CU_OK) {
             *last = r;
             r = NULL;
         }
@@ -238,12 +294,17 @@ static cu_rc drain(pg_conn *c, PGresult **last, cu_err *err)
         if (c->pend[i].slot >= 0)
             c->prepared[c->pend[i].slot] = 0;
     c->npend = 0;
+    if (rc != CU_OK && last != NULL) { /* a later statement failed after all */
+        PQclear(*last);
+        *last = NULL;
+    }
     return rc;
 }
 
 /* Asks the server for the results so far and reads them. */
 static cu_rc pipe_read(pg_conn *c, PGresult **last, cu_err *err, const char *what)
 {
+    trip();
     if (PQsendFlushRequest(c->conn) != 1 || PQflush(c->conn) != 0) {
         c->broken = 1;
         (void)drain(c, NULL, err);
@@ -254,6 +315,10 @@ static cu_rc pipe_read(pg_conn *c, PGresult **last, cu_err *err, const char *wha
 
 cu_rc pg_pipeline_begin(pg_conn *c, cu_err *err)
 {
+    if (c->lazy) { /* a read's end still unread: the batch goes on behind it */
+        c->lazy = 0;
+        return CU_OK;
+    }
     if (PQenterPipelineMode(c->conn) != 1)
         return pg_error(c, NULL, err, "enter pipeline mode");
     c->pipeline = 1;
@@ -261,34 +326,32 @@ cu_rc pg_pipeline_begin(pg_conn *c, cu_err *err)
     return CU_OK;
 }
 
-cu_rc pg_pipeline_end(pg_conn *c, cu_err *err)
+/* Ends pipeline mode on c: a sync sent, every result read (last: as drain), pipeline mode
+ * left. One round trip. */
+static cu_rc pipeline_finish(pg_conn *c, PGresult **last, cu_err *err)
 {
-    PGresult *r;
     cu_rc rc;
 
-    if (!c->pipeline)
-        return CU_OK;
+    trip();
     if (PQpipelineSync(c->conn) != 1) {
         c->broken = 1;
         rc = pg_error(c, NULL, err, "end the batch");
-    } else {
-        rc = drain(c, NULL, err);
-    }
-    /* The sync's own result, unless the connection is gone. */
-    if (!c->broken) {
-        r = PQgetResult(c->conn);
-        if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
-            c->broken = 1;
-            if (rc == CU_OK)
-                rc = pg_error(c, r, err, "end the batch");
-        }
-        PQclear(r);
+    } else if ((rc = push_entry(c, "end the batch", -1, 1, 0, err)) == CU_OK) {
+        rc = drain(c, last, err);
     }
     if (PQexitPipelineMode(c->conn) != 1)
         c->broken = 1; /* results still unread: this session is not trusted again */
     c->pipeline = 0;
+    c->lazy = 0;
     c->npend = 0;
     return rc;
+}
+
+cu_rc pg_pipeline_end(pg_conn *c, cu_err *err)
+{
+    if (!c->pipeline)
+        return CU_OK;
+    return pipeline_finish(c, NULL, err);
 }
 
 /* pg_exec in pipeline mode: the prepare (if needed) and the statement are sent; read only when
@@ -317,29 +380,61 @@ static cu_rc pipe_exec(pg_conn *c, pg_query *q, int slot, const char *const *val
     return CU_OK;
 }
 
-cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGresult **res,
-              cu_err *err, const char *what)
+/* A read's statement with what is left to send before it (a read's end still unread, the
+ * BEGIN of a read transaction): all in one pipeline, ended by a sync, read in one round trip. */
+static cu_rc read_pipeline(pg_conn *c, pg_query *q, int slot, const char *const *values,
+                           const int *lengths, const int *formats, const Oid *types,
+                           int nparams, PGresult **res, cu_err *err, const char *what)
 {
-    const char *values[64];
-    int lengths[64], formats[64];
-    uint8_t ints[64][8];
-    int slot = query_slot(q);
-    char name[24];
-    PGresult *r;
-    ExecStatusType st;
+    cu_err ignored;
+    cu_rc rc = CU_OK, end;
+
+    if (!c->pipeline) {
+        if (PQenterPipelineMode(c->conn) != 1)
+            return pg_error(c, NULL, err, "enter pipeline mode");
+        c->pipeline = 1;
+        c->npend = 0;
+    }
+    c->lazy = 0;
+    if (c->begin_next != NULL) {
+        if (PQsendQueryParams(c->conn, c->begin_next, 0, NULL, NULL, NULL, NULL, 1) != 1)
+            rc = pg_error(c, NULL, err, "begin a read");
+        else
+            rc = push_pending(c, "begin a read", -1, err);
+        c->begin_next = NULL;
+    }
+    if (rc == CU_OK)
+        rc = pipe_exec(c, q, slot, values, lengths, formats, types, nparams, NULL, err, what);
+    end = pipeline_finish(c, rc == CU_OK ? res : NULL, rc == CU_OK ? err : &ignored);
+    return rc == CU_OK ? end : rc;
+}
+
+/* Reads what a read's end left unread (pg_conn_read_end) and leaves pipeline mode: before a
+ * statement that runs outside a pipeline. Its answers were sent already: a wait, counted as a
+ * round trip. */
+static cu_rc settle(pg_conn *c, cu_err *err)
+{
     cu_rc rc;
 
-    if (res != NULL)
-        *res = NULL;
-    if (nparams > (int)CU_ARRAY_LEN(values))
-        return cu_err_set(err, CU_ERR_INVALID, "could not %s: too many parameters", what);
-    if ((rc = slots_fit(c, slot, err)) != CU_OK)
-        return rc;
-    if (!c->pipeline && !c->prepared[slot] &&
-        (rc = prepare(c, q, slot, params, nparams, err, what)) != CU_OK)
-        return rc;
+    if (!c->lazy)
+        return CU_OK;
+    trip();
+    c->lazy = 0;
+    rc = drain(c, NULL, err);
+    if (PQexitPipelineMode(c->conn) != 1)
+        c->broken = 1;
+    c->pipeline = 0;
+    c->npend = 0;
+    return rc;
+}
+
+/* The parameters in libpq's binary form (ints: room for each bigint's 8 bytes). */
+static void bind_params(const pg_param *params, int nparams, const char **values, int *lengths,
+                        int *formats, Oid *types, uint8_t (*ints)[8])
+{
     for (int i = 0; i < nparams; i++) {
         formats[i] = 1;
+        types[i] = params[i].type;
         if (params[i].null) {
             values[i] = NULL;
             lengths[i] = 0;
@@ -355,13 +450,37 @@ cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGre
             lengths[i] = params[i].len;
         }
     }
-    if (c->pipeline) {
-        Oid types[64];
-        for (int i = 0; i < nparams; i++)
-            types[i] = params[i].type;
+}
+
+cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGresult **res,
+              cu_err *err, const char *what)
+{
+    const char *values[64];
+    int lengths[64], formats[64];
+    Oid types[64];
+    uint8_t ints[64][8];
+    int slot = query_slot(q);
+    char name[24];
+    PGresult *r;
+    ExecStatusType st;
+    cu_rc rc;
+
+    if (res != NULL)
+        *res = NULL;
+    if (nparams > (int)CU_ARRAY_LEN(values))
+        return cu_err_set(err, CU_ERR_INVALID, "could not %s: too many parameters", what);
+    if ((rc = slots_fit(c, slot, err)) != CU_OK)
+        return rc;
+    bind_params(params, nparams, values, lengths, formats, types, ints);
+    if (c->pipeline && !c->lazy) /* apply's batch */
         return pipe_exec(c, q, slot, values, lengths, formats, types, nparams, res, err, what);
-    }
+    if (c->lazy || c->begin_next != NULL)
+        return read_pipeline(c, q, slot, values, lengths, formats, types, nparams, res, err,
+                             what);
+    if (!c->prepared[slot] && (rc = prepare(c, q, slot, params, nparams, err, what)) != CU_OK)
+        return rc;
     snprintf(name, sizeof(name), "q%d", slot);
+    trip();
     r = PQexecPrepared(c->conn, name, nparams, values, lengths, formats, 1);
     st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -376,24 +495,70 @@ cu_rc pg_exec(pg_conn *c, pg_query *q, const pg_param *params, int nparams, PGre
     return CU_OK;
 }
 
-cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what)
+/* Runs sql outside a pipeline, in one round trip. */
+static cu_rc exec_plain(pg_conn *c, const char *sql, cu_err *err, const char *what)
 {
     PGresult *r;
-
-    /* In pipeline mode (BEGIN, COMMIT): one statement, sent in the extended protocol. */
-    if (c->pipeline) {
-        if (PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 1) != 1)
-            return pg_error(c, NULL, err, what);
-        return push_pending(c, what, -1, err);
-    }
-    r = PQexec(c->conn, sql);
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    ExecStatusType st;
     cu_rc rc = CU_OK;
 
+    trip();
+    r = PQexec(c->conn, sql);
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         rc = pg_error(c, r, err, what);
     PQclear(r);
     return rc;
+}
+
+cu_rc pg_exec_text(pg_conn *c, const char *sql, cu_err *err, const char *what)
+{
+    const char *begin = c->begin_next;
+    cu_rc rc;
+
+    /* In pipeline mode (BEGIN, COMMIT): one statement, sent in the extended protocol. */
+    if (c->pipeline && !c->lazy) {
+        if (PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 1) != 1)
+            return pg_error(c, NULL, err, what);
+        return push_pending(c, what, -1, err);
+    }
+    if ((rc = settle(c, err)) != CU_OK)
+        return rc;
+    c->begin_next = NULL;
+    if (begin != NULL && (rc = exec_plain(c, begin, err, "begin a read")) != CU_OK)
+        return rc;
+    return exec_plain(c, sql, err, what);
+}
+
+void pg_conn_read_begin(pg_conn *c, const char *sql)
+{
+    c->begin_next = sql;
+    c->seen.valid = 0;
+}
+
+void pg_conn_read_end(pg_conn *c)
+{
+    c->seen.valid = 0;
+    if (c->begin_next != NULL) { /* never begun: nothing to end */
+        c->begin_next = NULL;
+        return;
+    }
+    if (c->broken || c->pipeline || PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+        return; /* pg_conn_put rolls back what a broken session left open */
+    /* Read only: nothing is lost if the COMMIT fails, so its answer can wait for the next
+     * user; the sync after it keeps a failure from reaching that user's statements. */
+    if (PQenterPipelineMode(c->conn) != 1) {
+        c->broken = 1;
+        return;
+    }
+    c->pipeline = 1;
+    c->lazy = 1;
+    c->npend = 0;
+    if (PQsendQueryParams(c->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 1) != 1 ||
+        push_entry(c, "end a read", -1, 0, 1, &(cu_err){0}) != CU_OK ||
+        PQpipelineSync(c->conn) != 1 ||
+        push_entry(c, "end a read", -1, 1, 1, &(cu_err){0}) != CU_OK)
+        c->broken = 1; /* reset on its next use */
 }
 
 /* --- results ------------------------------------------------------------------------------ */
@@ -486,6 +651,66 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32])
         memset(out, 0, 32);
 }
 
+/* --- lists of rows ------------------------------------------------------------------------ */
+
+cu_rc pg_collect_rows(const PGresult *res, size_t sz, pg_row_fn fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err)
+{
+    int rows = pg_rows(res), i;
+    char *list;
+    cu_rc rc = CU_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (rows == 0)
+        return CU_OK;
+    if ((list = calloc((size_t)rows, sz)) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (i = 0; i < rows && rc == CU_OK; i++)
+        rc = fn(res, i, list + (size_t)i * sz, err);
+    if (rc != CU_OK) {
+        /* The failed row released its own parts: free the ones before it. */
+        if (free_fn != NULL)
+            free_fn(list, (size_t)(i - 1));
+        else
+            free(list);
+        return rc;
+    }
+    *out = list;
+    *n = (size_t)rows;
+    return CU_OK;
+}
+
+cu_rc pg_read_exec(cu_store *base, pg_query *q, const pg_param *p, int np, PGresult **res,
+                   cu_err *err, const char *what)
+{
+    pg_store *s = (pg_store *)base;
+    pg_conn *c = NULL;
+    cu_rc rc;
+
+    *res = NULL;
+    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
+        return rc;
+    rc = pg_exec(c, q, p, np, res, err, what);
+    pg_read_put(s, c);
+    return rc;
+}
+
+cu_rc pg_read_rows(cu_store *base, pg_query *q, const pg_param *p, int np, size_t sz,
+                   pg_row_fn fn, void (*free_fn)(void *list, size_t n), void **out, size_t *n,
+                   cu_err *err, const char *what)
+{
+    PGresult *res = NULL;
+    cu_rc rc = pg_read_exec(base, q, p, np, &res, err, what);
+
+    *out = NULL;
+    *n = 0;
+    if (rc == CU_OK)
+        rc = pg_collect_rows(res, sz, fn, free_fn, out, n, err);
+    PQclear(res);
+    return rc;
+}
+
 /* --- the pool ----------------------------------------------------------------------------- */
 
 /* The server's notices (e.g. "already exists, skipping") are not errors: not printed. */
@@ -549,6 +774,8 @@ static cu_rc conn_revive(pg_conn *c, cu_err *err)
         memset(c->prepared, 0, c->nprepared);
     c->own_txn = 0;
     c->pipeline = 0;
+    c->lazy = 0;
+    c->begin_next = NULL;
     c->npend = 0;
     if (PQstatus(c->conn) != CONNECTION_OK || durable_session(c->conn) != 0)
         return cu_err_set(err, CU_ERR_UNAVAILABLE, "could not reconnect to the database: %s",
@@ -636,14 +863,19 @@ void pg_conn_put(pg_store *s, pg_conn *c)
         return;
     if (s->parent != NULL)
         s = s->parent;
-    if (c->pipeline) { /* a batch cut short: its results read, pipeline mode left */
+    if (c->pipeline && !c->lazy) { /* a batch cut short: its results read, pipeline mode left */
         cu_err ignored;
         (void)pg_pipeline_end(c, &ignored);
     }
+    c->begin_next = NULL;
+    c->seen.valid = 0;
     /* A transaction left open (a failure between BEGIN and its end) must not reach the next
-     * user; a connection in doubt is reset on its next use. */
-    if (!c->broken && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
-        PGresult *r = PQexec(c->conn, "ROLLBACK");
+     * user; a connection in doubt is reset on its next use. A read's end sent ahead (lazy)
+     * closes its own. */
+    if (!c->broken && !c->lazy && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+        PGresult *r;
+        trip();
+        r = PQexec(c->conn, "ROLLBACK");
         if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
             c->broken = 1;
         PQclear(r);

@@ -181,39 +181,21 @@ cu_rc pgd_fields_read(const PGresult *res, int row, int names_col, int cts_col,
 cu_rc pgd_read(cu_store *base, pg_query *q, const pg_param *params, int nparams, PGresult **res,
                cu_err *err, const char *what)
 {
-    pg_store *s = (pg_store *)base;
-    pg_conn *c = NULL;
-    cu_rc rc;
+    return pg_read_exec(base, q, params, nparams, res, err, what);
+}
 
-    *res = NULL;
-    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
-        return rc;
-    rc = pg_exec(c, q, params, nparams, res, err, what);
-    pg_read_put(s, c);
-    return rc;
+static cu_rc read_id(const PGresult *res, int row, void *out, cu_err *err)
+{
+    (void)err;
+    *(cu_id *)out = pg_id(res, row, 0);
+    return CU_OK;
 }
 
 cu_rc pgd_read_ids(cu_store *base, pg_query *q, const pg_param *params, int nparams, cu_id **ids,
                    size_t *n, cu_err *err, const char *what)
 {
-    PGresult *res;
-    cu_rc rc = pgd_read(base, q, params, nparams, &res, err, what);
-    int rows;
-
-    *ids = NULL;
-    *n = 0;
-    if (rc != CU_OK)
-        return rc;
-    rows = pg_rows(res);
-    if ((*ids = malloc((rows > 0 ? (size_t)rows : 1) * sizeof(**ids))) == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < rows; i++)
-        (*ids)[i] = pg_id(res, i, 0);
-    *n = (size_t)rows;
-    PQclear(res);
-    return CU_OK;
+    return pg_read_rows(base, q, params, nparams, sizeof(**ids), read_id, NULL, (void **)ids, n,
+                        err, what);
 }
 
 cu_rc pgd_write_int(pg_conn *c, pg_query *q, const pg_param *params, int nparams, int64_t *out,
@@ -278,25 +260,55 @@ static pg_query Q_SUBJECT_STATE =
     PG_QUERY("SELECT restricted, last_activity FROM subjects WHERE tenant_id = $1"
              " AND subject_id = $2 AND NOT " PGD_ERASING("$2"));
 
+/* What c's read transaction saw of a subject: found (restricted and last_activity at col and
+ * col + 1 of res's row 0) or not. Kept only on a pinned connection (a scope's, a snapshot's),
+ * whose transaction is one snapshot until its end. */
+static void subject_seen(pg_conn *c, cu_id tenant, cu_id subject, int found, const PGresult *res,
+                         int col)
+{
+    if (!c->pinned || subject == 0)
+        return;
+    c->seen = (struct pg_subject_seen){.valid = 1, .found = found, .tenant = tenant,
+                                       .subject = subject};
+    if (found) {
+        c->seen.restricted = (int)pg_i64(res, 0, col);
+        c->seen.last_activity = pg_i64(res, 0, col + 1);
+    }
+}
+
+/* One statement, or none when the scope's transaction already saw the subject (issue 12,
+ * item 1: GET and POST of a record ask for it after the record, or twice). */
 cu_rc pg_subject_state(cu_store *base, cu_id tenant, cu_id subject, int *restricted,
                        int64_t *last_activity, cu_err *err)
 {
-    PGresult *res;
-    cu_rc rc = pgd_read(base, &Q_SUBJECT_STATE, PG_P(pg_p_id(tenant), pg_p_id(subject)), &res,
-                        err, "read subject");
+    pg_store *s = (pg_store *)base;
+    struct pg_subject_seen seen = {0};
+    PGresult *res = NULL;
+    pg_conn *c = NULL;
+    cu_rc rc;
 
+    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
+        return rc;
+    if (c->pinned && c->seen.valid && c->seen.tenant == tenant && c->seen.subject == subject) {
+        seen = c->seen;
+    } else if ((rc = pg_exec(c, &Q_SUBJECT_STATE, PG_P(pg_p_id(tenant), pg_p_id(subject)), &res,
+                             err, "read subject")) == CU_OK) {
+        subject_seen(c, tenant, subject, pg_rows(res) > 0, res, 0);
+        seen.found = pg_rows(res) > 0;
+        seen.restricted = seen.found ? (int)pg_i64(res, 0, 0) : 0;
+        seen.last_activity = seen.found ? pg_i64(res, 0, 1) : 0;
+        PQclear(res);
+    }
+    pg_read_put(s, c);
     if (rc != CU_OK)
         return rc;
-    if (pg_rows(res) == 0) {
-        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
-    } else {
-        if (restricted)
-            *restricted = (int)pg_i64(res, 0, 0);
-        if (last_activity)
-            *last_activity = pg_i64(res, 0, 1);
-    }
-    PQclear(res);
-    return rc;
+    if (!seen.found)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "subject not found");
+    if (restricted)
+        *restricted = seen.restricted;
+    if (last_activity)
+        *last_activity = seen.last_activity;
+    return CU_OK;
 }
 
 static pg_query Q_SUBJECT_IDS =
@@ -347,30 +359,38 @@ static cu_rc record_row(const PGresult *res, int row, cu_store_record *r, size_t
 }
 
 /* The record and its fields in one statement, so one snapshot (docs/store.md, item 3); a
- * retained record stays visible (P-RET-4), an erased subject's others do not (P-DSR-4). */
+ * retained record stays visible (P-RET-4), an erased subject's others do not (P-DSR-4). Its
+ * subject's state comes beside it (columns 12 to 14, as Q_SUBJECT_STATE would find it), for
+ * the scope's subject_state that follows (issue 12, item 1). */
 static pg_query Q_RECORD_GET = PG_QUERY(
-    "SELECT " RECORD_COLS ", f.names, f.cts, " PGD_RETAINED("r.record_id")
-    " FROM records r " FIELDS_OF("r") " WHERE r.tenant_id = $1 AND r.record_id = $2"
+    "SELECT " RECORD_COLS ", f.names, f.cts, " PGD_RETAINED("r.record_id") ","
+    " s.subject_id IS NOT NULL AND NOT " PGD_ERASING("r.subject_id") ", s.restricted,"
+    " s.last_activity FROM records r " FIELDS_OF("r")
+    " LEFT JOIN subjects s ON s.tenant_id = r.tenant_id AND s.subject_id = r.subject_id"
+    " WHERE r.tenant_id = $1 AND r.record_id = $2"
     " AND NOT (" PGD_ERASING("r.subject_id") " AND NOT " PGD_RETAINED("r.record_id") ")");
 
 cu_rc pg_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err)
 {
-    PGresult *res;
+    pg_store *s = (pg_store *)base;
+    PGresult *res = NULL;
+    pg_conn *c = NULL;
     size_t bytes;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = pgd_read(base, &Q_RECORD_GET, PG_P(pg_p_id(tenant), pg_p_id(id)), &res, err,
-                  "read record");
-    if (rc != CU_OK)
+    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
         return rc;
-    if (pg_rows(res) == 0) {
+    rc = pg_exec(c, &Q_RECORD_GET, PG_P(pg_p_id(tenant), pg_p_id(id)), &res, err, "read record");
+    if (rc == CU_OK && pg_rows(res) == 0) {
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
-    } else {
+    } else if (rc == CU_OK) {
         rc = record_row(res, 0, out, &bytes, err);
         out->retained = (int)pg_i64(res, 0, 11);
+        subject_seen(c, tenant, out->subject_id, (int)pg_i64(res, 0, 12), res, 13);
     }
     PQclear(res);
+    pg_read_put(s, c);
     if (rc != CU_OK)
         cu_store_record_cleanup(out);
     return rc;
@@ -413,27 +433,28 @@ static void records_free(cu_store_record *r, size_t n)
     free(r);
 }
 
+/* A page's row (pg_row_fn): the record, or nothing left to release. */
+static cu_rc page_row(const PGresult *res, int row, void *out, cu_err *err)
+{
+    size_t bytes;
+    cu_rc rc = record_row(res, row, out, &bytes, err);
+
+    if (rc != CU_OK)
+        cu_store_record_cleanup(out);
+    return rc;
+}
+
+static void page_free(void *list, size_t n)
+{
+    records_free(list, n);
+}
+
 /* The records of a page's result res (read with rc) into *out, *n; clears res. */
 static cu_rc page_rows(PGresult *res, cu_rc rc, cu_store_record **out, size_t *n, cu_err *err)
 {
-    size_t bytes;
-    int rows;
-
-    if (rc != CU_OK)
-        return rc;
-    rows = pg_rows(res);
-    if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL)
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < rows && rc == CU_OK; i++) {
-        *n = (size_t)i + 1;
-        rc = record_row(res, i, &(*out)[i], &bytes, err);
-    }
+    if (rc == CU_OK)
+        rc = pg_collect_rows(res, sizeof(**out), page_row, page_free, (void **)out, n, err);
     PQclear(res);
-    if (rc != CU_OK) {
-        records_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
     return rc;
 }
 
@@ -524,37 +545,27 @@ static pg_query Q_RECORD_META = PG_QUERY(
     " AND NOT (" PGD_ERASING("r.subject_id") " AND NOT " PGD_RETAINED("r.record_id") ")"
     " ORDER BY r.record_id LIMIT $3");
 
+static cu_rc meta_row(const PGresult *res, int i, void *out, cu_err *err)
+{
+    cu_store_record_meta *m = out;
+
+    (void)err;
+    m->id = pg_id(res, i, 0);
+    m->subject_id = pg_id(res, i, 1);
+    pg_text_copy(res, i, 2, m->collection, sizeof(m->collection));
+    m->created_at = pg_i64(res, i, 3);
+    m->updated_at = pg_i64(res, i, 4);
+    m->anonymized = (int)pg_i64(res, i, 5);
+    m->retained = (int)pg_i64(res, i, 6);
+    return CU_OK;
+}
+
 cu_rc pg_record_meta_list(cu_store *base, cu_id tenant, cu_id after, size_t limit,
                           cu_store_record_meta **out, size_t *n, cu_err *err)
 {
-    PGresult *res;
-    cu_rc rc = pgd_read(base, &Q_RECORD_META,
-                        PG_P(pg_p_id(tenant), pg_p_id(after), pg_p_i64((int64_t)limit)), &res,
-                        err, "list records");
-    int rows;
-
-    *out = NULL;
-    *n = 0;
-    if (rc != CU_OK)
-        return rc;
-    rows = pg_rows(res);
-    if ((*out = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**out))) == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < rows; i++) {
-        cu_store_record_meta *m = &(*out)[i];
-        m->id = pg_id(res, i, 0);
-        m->subject_id = pg_id(res, i, 1);
-        pg_text_copy(res, i, 2, m->collection, sizeof(m->collection));
-        m->created_at = pg_i64(res, i, 3);
-        m->updated_at = pg_i64(res, i, 4);
-        m->anonymized = (int)pg_i64(res, i, 5);
-        m->retained = (int)pg_i64(res, i, 6);
-    }
-    *n = (size_t)rows;
-    PQclear(res);
-    return CU_OK;
+    return pg_read_rows(base, &Q_RECORD_META,
+                        PG_P(pg_p_id(tenant), pg_p_id(after), pg_p_i64((int64_t)limit)),
+                        sizeof(**out), meta_row, NULL, (void **)out, n, err, "list records");
 }
 
 /* The collections holding a subject's records, with their counts (the export's plan). */
@@ -562,30 +573,22 @@ static pg_query Q_SUBJECT_COLLECTIONS =
     PG_QUERY("SELECT collection, count(*) FROM records WHERE tenant_id = $1 AND subject_id = $2"
              " AND NOT " PGD_ERASING("$2") " GROUP BY collection ORDER BY collection");
 
+static cu_rc collection_row(const PGresult *res, int i, void *out, cu_err *err)
+{
+    cu_store_collection_count *c = out;
+
+    (void)err;
+    pg_text_copy(res, i, 0, c->name, sizeof(c->name));
+    c->records = (uint64_t)pg_i64(res, i, 1);
+    return CU_OK;
+}
+
 cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
                              cu_store_collection_count **out, size_t *n, cu_err *err)
 {
-    PGresult *res;
-    cu_rc rc = pgd_read(base, &Q_SUBJECT_COLLECTIONS, PG_P(pg_p_id(tenant), pg_p_id(subject)),
-                        &res, err, "list a subject's collections");
-    int rows;
-
-    *out = NULL;
-    *n = 0;
-    if (rc != CU_OK)
-        return rc;
-    rows = pg_rows(res);
-    if ((*out = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**out))) == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < rows; i++) {
-        pg_text_copy(res, i, 0, (*out)[i].name, sizeof((*out)[i].name));
-        (*out)[i].records = (uint64_t)pg_i64(res, i, 1);
-    }
-    *n = (size_t)rows;
-    PQclear(res);
-    return CU_OK;
+    return pg_read_rows(base, &Q_SUBJECT_COLLECTIONS, PG_P(pg_p_id(tenant), pg_p_id(subject)),
+                        sizeof(**out), collection_row, NULL, (void **)out, n, err,
+                        "list a subject's collections");
 }
 
 /* --- the blind index ---------------------------------------------------------------------- */

@@ -72,8 +72,9 @@ cu_rc pg_w_request_update(pg_conn *c, const cu_store_op *op, cu_err *err)
     return CU_OK;
 }
 
-static void request_row(const PGresult *res, int i, cu_store_request *r)
+static cu_rc request_row(const PGresult *res, int i, void *out, cu_err *err)
 {
+    cu_store_request *r = out;
     int64_t *times[] = {&r->filed_at,  &r->verified_at, &r->acknowledged_at, &r->extended_at,
                         &r->closed_at, &r->decided_at,  &r->ack_due,         &r->answer_due};
 
@@ -93,28 +94,13 @@ static void request_row(const PGresult *res, int i, cu_store_request *r)
     r->token_expires = pg_i64(res, i, 18);
     r->attempts = (uint32_t)pg_i64(res, i, 19);
     r->version = (uint32_t)pg_i64(res, i, 20);
+    (void)err;
+    return CU_OK;
 }
 
 cu_rc pg_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                       cu_err *err)
 {
-    PGresult *res;
-    cu_rc rc = pgd_read(base, &Q_REQUEST_LIST, PG_P(pg_p_id(tenant), pg_p_id(id)), &res, err,
-                        "list requests");
-    int rows;
-
-    *out = NULL;
-    *n = 0;
-    if (rc != CU_OK)
-        return rc;
-    rows = pg_rows(res);
-    if ((*out = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**out))) == NULL) {
-        PQclear(res);
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < rows; i++)
-        request_row(res, i, &(*out)[i]);
-    *n = (size_t)rows;
-    PQclear(res);
-    return CU_OK;
+    return pg_read_rows(base, &Q_REQUEST_LIST, PG_P(pg_p_id(tenant), pg_p_id(id)),
+                        sizeof(**out), request_row, NULL, (void **)out, n, err, "list requests");
 }

@@ -38,9 +38,24 @@ typedef struct pg_conn {
     int pipeline;
     struct pg_pending {
         const char *what;
-        int slot; /* a prepare's slot, else -1 */
+        int slot;  /* a prepare's slot, else -1 */
+        int sync;  /* a sync point: its answer ends the statements before it */
+        int quiet; /* a read's end: its failure is not the next user's */
     } *pend;
     size_t npend, cappend;
+    /* A read's transaction, begun and ended without a round trip of its own (pg_conn_read_begin,
+     * pg_conn_read_end): begin_next the BEGIN to send with the next statement; lazy: in
+     * pipeline mode only for a read's COMMIT and sync, sent and not yet read. */
+    const char *begin_next;
+    int lazy;
+    /* A subject's state as this connection's read transaction saw it (pg_data_read.c): a
+     * record read in a scope brings its subject's, so that the scope's subject_state of it
+     * costs no round trip. Valid while the connection is pinned, in that transaction. */
+    struct pg_subject_seen {
+        int valid, found, restricted;
+        cu_id tenant, subject;
+        int64_t last_activity;
+    } seen;
 } pg_conn;
 
 typedef struct pg_store {
@@ -80,6 +95,20 @@ void pg_conn_free(pg_conn *c);
  * pg_read_put ends it. One statement alone runs in autocommit. */
 cu_rc pg_read_get(pg_store *s, int several, pg_conn **c, cu_err *err);
 void pg_read_put(pg_store *s, pg_conn *c);
+
+/* A read transaction on c (sql: its BEGIN, a constant), sent in one pipeline with the next
+ * statement run on c, so that it costs no round trip of its own (issue 12, item 1). */
+void pg_conn_read_begin(pg_conn *c, const char *sql);
+/* Ends c's read transaction without waiting: COMMIT and a sync are sent, and their answers are
+ * read by c's next user, behind its own (a batch's, a read's) or before a statement outside a
+ * pipeline. Nothing is sent if the BEGIN never was. Read only: the COMMIT cannot lose a write,
+ * and its failure is not reported. */
+void pg_conn_read_end(pg_conn *c);
+
+/* How many round trips to the server the calling thread has made so far (statements, prepares,
+ * a batch's flushes and syncs; not connecting): tests/test_pg_trips.c counts them per request
+ * (docs/store.md). */
+unsigned long cu_store_pg_round_trips(void);
 
 /* --- queries ------------------------------------------------------------------------------ */
 
@@ -151,6 +180,24 @@ cu_rc pg_pipeline_end(pg_conn *c, cu_err *err);
  * CU_ERR_CONFLICT, otherwise CU_ERR_STORE. The message never carries a parameter value (only
  * the SQLSTATE, a constraint's name, or the server's text for errors that quote no value). */
 cu_rc pg_error(pg_conn *c, const PGresult *res, cu_err *err, const char *what);
+
+/* Reads row of res into out (an element zeroed first); on failure it releases what it filled
+ * itself. */
+typedef cu_rc (*pg_row_fn)(const PGresult *res, int row, void *out, cu_err *err);
+/* Every row of res into a new array of sz-byte elements, read by fn (SQLite's sq_collect_rows):
+ * *out NULL and *n 0 when there is none; the caller frees the array (and what its elements
+ * own). On failure nothing is returned: free_fn (NULL: free) releases the rows read before. */
+cu_rc pg_collect_rows(const PGresult *res, size_t sz, pg_row_fn fn,
+                      void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err);
+/* One read: q with its parameters on a connection of the read path (pg_read_get, given back
+ * before return), its result into *res (the caller PQclear()s it). */
+cu_rc pg_read_exec(cu_store *base, pg_query *q, const pg_param *p, int np, PGresult **res,
+                   cu_err *err, const char *what);
+/* A read of a list: q with its parameters on a connection of the read path (pg_read_get),
+ * every row collected by pg_collect_rows. */
+cu_rc pg_read_rows(cu_store *base, pg_query *q, const pg_param *p, int np, size_t sz,
+                   pg_row_fn fn, void (*free_fn)(void *list, size_t n), void **out, size_t *n,
+                   cu_err *err, const char *what);
 
 /* Rows of a result, and the rows a command changed (INSERT/UPDATE/DELETE). */
 int pg_rows(const PGresult *res);

@@ -38,10 +38,7 @@ int pg_read_begin(cu_store *base)
      * is left to apply(), so that scopes held by every worker never keep a commit waiting. */
     if (pg_conn_spare(s) < 2 || pg_conn_get_wait(s, 0, &c, &err) != CU_OK)
         return 0;
-    if (pg_exec_text(c, begin_read, &err, "begin a read scope") != CU_OK) {
-        pg_conn_put(s, c);
-        return 0;
-    }
+    pg_conn_read_begin(c, begin_read); /* sent with the first read: no round trip of its own */
     c->pinned = 1;
     scope_store = s;
     scope_conn = c;
@@ -52,16 +49,14 @@ void pg_read_end(cu_store *base)
 {
     pg_store *s = (pg_store *)base;
     pg_conn *c = scope_conn;
-    cu_err err;
 
     if (scope_store != s || c == NULL)
         return;
     scope_store = NULL;
     scope_conn = NULL;
     c->pinned = 0;
-    /* Read only: a failed COMMIT loses nothing; pg_conn_put rolls back what is left. */
-    if (!c->broken)
-        (void)pg_exec_text(c, "COMMIT", &err, "end a read scope");
+    /* Read only: the COMMIT is sent, its answer read by the connection's next user. */
+    pg_conn_read_end(c);
     pg_conn_put(s, c);
 }
 
@@ -81,10 +76,7 @@ cu_rc pg_read_get(pg_store *s, int several, pg_conn **out, cu_err *err)
     if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
         return rc;
     if (several) {
-        if ((rc = pg_exec_text(c, begin_read, err, "begin a read")) != CU_OK) {
-            pg_conn_put(s, c);
-            return rc;
-        }
+        pg_conn_read_begin(c, begin_read);
         c->own_txn = 1;
     }
     *out = c;
@@ -101,13 +93,15 @@ void pg_read_put(pg_store *s, pg_conn *c)
         /* A statement that failed in a scope or snapshot aborted its transaction: a new one
          * begins, so that later reads work (they may see a later state: store.h). */
         if (!c->broken && PQtransactionStatus(c->conn) == PQTRANS_INERROR &&
-            pg_exec_text(c, "ROLLBACK", &err, "end a read scope") == CU_OK)
+            pg_exec_text(c, "ROLLBACK", &err, "end a read scope") == CU_OK) {
+            c->seen.valid = 0; /* what the aborted transaction saw */
             (void)pg_exec_text(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1",
                                &err, "begin a read scope");
+        }
         return;
     }
-    if (c->own_txn && !c->broken)
-        (void)pg_exec_text(c, "COMMIT", &err, "end a read");
+    if (c->own_txn)
+        pg_conn_read_end(c);
     pg_conn_put(s, c);
 }
 
@@ -168,12 +162,10 @@ static const cu_store_ops pg_snapshot_ops;
 static void snapshot_close(pg_store *snap)
 {
     pg_conn *c = snap->pin;
-    cu_err err;
 
     if (c != NULL) {
         c->pinned = 0;
-        if (!c->broken)
-            (void)pg_exec_text(c, "COMMIT", &err, "end a snapshot");
+        pg_conn_read_end(c);
         pg_conn_put(snap->parent, c);
     }
     free(snap);

@@ -58,69 +58,21 @@ cu_rc pgv_int(pg_conn *c, pg_query *q, const pg_param *p, int np, int64_t *out, 
 cu_rc pgv_read_one(cu_store *base, pg_query *q, const pg_param *p, int np, pgv_row_fn fn, void *out,
                    cu_err *err, const char *what, const char *missing)
 {
-    pg_store *s = (pg_store *)base;
     PGresult *res = NULL;
-    pg_conn *c;
-    cu_rc rc;
+    cu_rc rc = pg_read_exec(base, q, p, np, &res, err, what);
 
-    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
-        return rc;
-    rc = pg_exec(c, q, p, np, &res, err, what);
     if (rc == CU_OK)
         rc = pg_rows(res) > 0 ? fn(res, 0, out, err)
                               : cu_err_set(err, CU_ERR_NOT_FOUND, "%s", missing);
     PQclear(res);
-    pg_read_put(s, c);
     return rc;
-}
-
-/* Every row of res into a new array (pgv_read_list). */
-static cu_rc rows_collect(const PGresult *res, size_t sz, pgv_row_fn fn,
-                          void (*free_fn)(void *list, size_t n), void **out, size_t *n, cu_err *err)
-{
-    int rows = pg_rows(res);
-    char *list;
-    cu_rc rc = CU_OK;
-    int i;
-
-    if (rows == 0)
-        return CU_OK;
-    if ((list = calloc((size_t)rows, sz)) == NULL)
-        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    for (i = 0; i < rows && rc == CU_OK; i++)
-        rc = fn(res, i, list + (size_t)i * sz, err);
-    if (rc != CU_OK) {
-        /* The failed row released its own parts: free the ones before it. */
-        if (free_fn != NULL)
-            free_fn(list, (size_t)(i - 1));
-        else
-            free(list);
-        return rc;
-    }
-    *out = list;
-    *n = (size_t)rows;
-    return CU_OK;
 }
 
 cu_rc pgv_read_list(cu_store *base, pg_query *q, const pg_param *p, int np, size_t sz,
                     pgv_row_fn fn, void (*free_fn)(void *list, size_t n), void **out, size_t *n,
                     cu_err *err, const char *what)
 {
-    pg_store *s = (pg_store *)base;
-    PGresult *res = NULL;
-    pg_conn *c;
-    cu_rc rc;
-
-    *out = NULL;
-    *n = 0;
-    if ((rc = pg_read_get(s, 0, &c, err)) != CU_OK)
-        return rc;
-    rc = pg_exec(c, q, p, np, &res, err, what);
-    if (rc == CU_OK)
-        rc = rows_collect(res, sz, fn, free_fn, out, n, err);
-    PQclear(res);
-    pg_read_put(s, c);
-    return rc;
+    return pg_read_rows(base, q, p, np, sz, fn, free_fn, out, n, err, what);
 }
 
 /* --- master keys ---------------------------------------------------------------------------- */
