@@ -57,6 +57,11 @@ static const char *const *const migrations[] = {
                           "DROP INDEX sessions_by_token;"
                           "CREATE UNIQUE INDEX sessions_by_token ON sessions(token_hash);",
                           NULL},
+    /* 3 -> 4: reserved for the notice policy's migration (SQLite's 19 -> 20); a no-op here
+     * until that branch is merged in its place. */
+    (const char *const[]){"SELECT 1;", NULL},
+    /* 4 -> 5 (SQLite's 20 -> 21): the webhook outbox (pg_webhook.c). */
+    (const char *const[]){pg_ddl_webhooks, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

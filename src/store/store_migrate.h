@@ -15,7 +15,7 @@
 #include "store.h"
 
 /* The tables a migration copies, in the order it copies them (referenced tables first). */
-#define CU_MIGRATE_TABLES 24
+#define CU_MIGRATE_TABLES 28
 
 typedef struct cu_migrate_report {
     struct {
