@@ -258,4 +258,10 @@ void api_request_record_get(http_req *r);
 void api_request_record_update(http_req *r);
 void api_request_export(http_req *r);
 
+/* The webhook delivery workers (webhook_send.c): started once the server listens, stopped
+ * (each try in flight finished) before it returns. Settings from CUSTOS_WEBHOOK_* variables
+ * (docs/webhooks.md). */
+void http_webhook_start(cu_vault *v);
+void http_webhook_stop(void);
+
 #endif

@@ -816,6 +816,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     printf("custos: listening on https://%s:%u (TLS 1.3 only, %u threads)\n",
            cfg.listen ? cfg.listen : "127.0.0.1", info ? info->port : cfg.port, cfg.threads);
     fflush(stdout);
+    http_webhook_start(v); /* docs/webhooks.md */
     /* Between signals, the deadlines of the connections. */
     while (sig != SIGTERM && sig != SIGINT) {
         struct timespec tick = {0, 250 * 1000 * 1000};
@@ -833,6 +834,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
      * seen once in CI. Closing new connections in an accept policy instead would not refuse
      * them, which clients and tests/test_http.c rely on; a known, rare defect, left alone.) */
     atomic_store(&stopping, 1);
+    http_webhook_stop();
     ls = MHD_quiesce_daemon(d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
