@@ -27,7 +27,8 @@ static const char sql_attempts[] =
 /* ?1 now, ?2 limit, ?3 PENDING. */
 static const char sql_due[] =
     "SELECT d.tenant_id, d.event_id, d.endpoint_id, d.state, d.attempts, d.next_at, e.type,"
-    " e.payload, e.created_at, p.url, p.types, p.enabled, p.secret, p.key_version, p.created_at"
+    " e.payload, e.created_at, p.tenant_id, p.endpoint_id, p.url, p.types, p.enabled, p.secret,"
+    " p.key_version, p.created_at"
     " FROM webhook_deliveries d JOIN webhook_events e"
     " ON e.tenant_id = d.tenant_id AND e.event_id = d.event_id"
     " JOIN webhook_endpoints p ON p.tenant_id = d.tenant_id AND p.endpoint_id = d.endpoint_id"
