@@ -149,6 +149,7 @@ enum stmt_id {
     S_RECORD_COUNTS,
     S_AUDIT_SUBJECT_CATCHUP,
     S_AUDIT_SUBJECT_MARK,
+    S_WEBHOOK_DUE, /* sqlite_webhook_read.c's, listed so that the index check sees it */
     S__COUNT
 };
 
@@ -256,6 +257,7 @@ cu_rc sq_w_request(sqlite_store *s, const cu_store_op *op, cu_err *err);
 /* The webhook outbox (sqlite_webhook.c, sqlite_webhook_read.c): migration 21's DDL, the apply
  * function of every CU_OP_WEBHOOK_* (inside apply()'s transaction, s->lock held), the reads. */
 extern const char sq_migration_webhooks[];
+extern const char sq_webhook_due_sql[];
 cu_rc sq_w_webhook(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_webhook_endpoints(cu_store *base, cu_id tenant, cu_id id,
                            cu_store_webhook_endpoint **out, size_t *n, cu_err *err);

@@ -24,8 +24,8 @@ static const char sql_deliveries[] =
 static const char sql_attempts[] =
     "SELECT tenant_id, event_id, endpoint_id, at, status, error FROM webhook_attempts"
     " WHERE tenant_id = ?1 AND event_id = ?2 ORDER BY at, seq, endpoint_id";
-/* ?1 now, ?2 limit, ?3 PENDING. */
-static const char sql_due[] =
+/* ?1 now, ?2 limit, ?3 PENDING: by the index webhook_deliveries_due (S_WEBHOOK_DUE). */
+const char sq_webhook_due_sql[] =
     "SELECT d.tenant_id, d.event_id, d.endpoint_id, d.state, d.attempts, d.next_at, e.type,"
     " e.payload, e.created_at, p.tenant_id, p.endpoint_id, p.url, p.types, p.enabled, p.secret,"
     " p.key_version, p.created_at"
@@ -189,6 +189,6 @@ cu_rc sq_webhook_due(cu_store *base, int64_t now, size_t limit, cu_store_webhook
 {
     int64_t p[3] = {now, (int64_t)limit, CU_WEBHOOK_PENDING};
 
-    return collect((sqlite_store *)base, sql_due, p, 3, sizeof(**out), read_job, jobs_free,
+    return collect((sqlite_store *)base, sq_webhook_due_sql, p, 3, sizeof(**out), read_job, jobs_free,
                    (void **)out, n, err);
 }
