@@ -402,12 +402,122 @@ static void test_endpoint_routes_check_input_and_show_the_secret_once(void **sta
     rcv_stop(&ra);
 }
 
+/* A tenant under a seed policy (its deadlines for requests: SCM's, 5 business days to
+ * acknowledge), with an owner, an admin and an agent key. */
+static void policy_tenant(srv *s, const char *name, const char *policy, srv_tenant *t)
+{
+    static const char *const roles[] = {"admin", "agent"};
+    static const int ids[] = {CU_ROLE_ADMIN, CU_ROLE_AGENT};
+    char body[160], path[96];
+    srv_resp resp;
+
+    memset(t, 0, sizeof(*t));
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
+    assert_int_equal(srv_call(s, "POST", "/v1/tenants", s->operator_key, NULL, body, &resp), 0);
+    assert_int_equal(resp.status, 201);
+    assert_int_equal(srv_json_str(resp.body, "id", t->id, sizeof(t->id)), 0);
+    assert_int_equal(srv_json_str(resp.body, "secret", t->key[CU_ROLE_OWNER], 128), 0);
+    srv_resp_free(&resp);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", t->id);
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\"}", roles[i], roles[i]);
+        assert_int_equal(srv_call(s, "POST", path, t->key[CU_ROLE_OWNER], NULL, body, &resp), 0);
+        assert_int_equal(resp.status, 201);
+        assert_int_equal(srv_json_str(resp.body, "secret", t->key[ids[i]], 128), 0);
+        srv_resp_free(&resp);
+    }
+}
+
+static void sweep(srv *s)
+{
+    srv_resp resp;
+
+    assert_int_equal(srv_call(s, "POST", "/v1/sweep", s->operator_key, NULL, NULL, &resp), 0);
+    if (resp.status != 200)
+        fail_msg("sweep: %ld %s", resp.status, resp.body);
+    srv_resp_free(&resp);
+}
+
+/* Restarts s at the settable clock's day (test builds: CUSTOS_NOW). */
+static void restart_at(srv *s, const char *day)
+{
+    char now[64];
+    const char *env[] = {now, "CUSTOS_WEBHOOK_POLL_MS=100", NULL};
+
+    snprintf(now, sizeof(now), "CUSTOS_NOW=%s", day);
+    assert_int_equal(srv_stop(s, 0), 0);
+    srv_restart(s, NULL, env);
+}
+
+/* Requests received, read under the lock. */
+static int rcv_requests(rcv *r)
+{
+    int n;
+
+    pthread_mutex_lock(&r->m);
+    n = r->requests;
+    pthread_mutex_unlock(&r->m);
+    return n;
+}
+
+/* P-DSR-7: a request near its deadline, then past it, is told to the tenant's endpoint once
+ * each, however often the sweep runs (the settable clock moves the days). */
+static void test_P_DSR_7_request_due_soon_then_overdue_is_told_once_each(void **state)
+{
+    static const char *const start[] = {"CUSTOS_NOW=2030-01-07", "CUSTOS_WEBHOOK_POLL_MS=100",
+                                        NULL};
+    srv s;
+    srv_tenant a;
+    rcv ra;
+    char ep[SRV_ID], path[96], body[128], req[SRV_ID];
+
+    (void)state;
+    rcv_start(&ra);
+    srv_start_env(&s, NULL, start);
+    policy_tenant(&s, "hooks-dsr", "scm", &a);
+    endpoint_make(&s, &a, &ra, "request.due_soon,request.overdue", ep);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", a.id);
+    snprintf(body, sizeof(body), "{\"type\":\"access\",\"external_id\":\"ext-hooks-dsr\"}");
+    srv_call_ok(&s, "POST", path, a.key[CU_ROLE_AGENT], NULL, body, 201, req);
+    sweep(&s); /* acknowledgement due in 5 business days: not yet */
+    usleep(500 * 1000);
+    assert_int_equal(rcv_requests(&ra), 0);
+    restart_at(&s, "2030-01-12"); /* under 3 days before it */
+    sweep(&s);
+    sweep(&s);
+    for (int i = 0; i < 100 && rcv_requests(&ra) < 1; i++)
+        usleep(50000);
+    usleep(500 * 1000);
+    pthread_mutex_lock(&ra.m);
+    assert_int_equal(ra.requests, 1);
+    assert_int_equal(ra.bad_sig, 0);
+    assert_non_null(strstr(ra.last_body, "\"type\":\"request.due_soon\""));
+    assert_non_null(strstr(ra.last_body, req));
+    assert_non_null(strstr(ra.last_body, "\"deadline\":\"acknowledge\""));
+    pthread_mutex_unlock(&ra.m);
+    restart_at(&s, "2030-01-20"); /* past it */
+    sweep(&s);
+    sweep(&s);
+    for (int i = 0; i < 100 && rcv_requests(&ra) < 2; i++)
+        usleep(50000);
+    usleep(500 * 1000);
+    pthread_mutex_lock(&ra.m);
+    assert_int_equal(ra.requests, 2);
+    assert_int_equal(ra.nids, 2);
+    assert_int_equal(ra.accepted[0] + ra.accepted[1], 2);
+    assert_non_null(strstr(ra.last_body, "\"type\":\"request.overdue\""));
+    pthread_mutex_unlock(&ra.m);
+    assert_int_equal(srv_stop(&s, 1), 0);
+    rcv_stop(&ra);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_NOT_1_signed_event_arrives_once_after_500_and_timeout),
         cmocka_unit_test(test_P_NOT_1_event_survives_kill_9_before_delivery),
         cmocka_unit_test(test_endpoint_routes_check_input_and_show_the_secret_once),
+        cmocka_unit_test(test_P_DSR_7_request_due_soon_then_overdue_is_told_once_each),
     };
 
     return cmocka_run_group_tests_name("webhooks over HTTPS (delivery)", tests, NULL, NULL);
