@@ -16,18 +16,6 @@
 
 #define EVENTS_PAGE 50
 
-static cJSON *endpoint_json(const cu_webhook_endpoint *e)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cu_repr_add_id(o, "id", e->id);
-    cJSON_AddStringToObject(o, "url", e->url);
-    cJSON_AddStringToObject(o, "types", e->types);
-    cJSON_AddBoolToObject(o, "enabled", e->enabled);
-    cu_repr_add_time(o, "created_at", e->created_at);
-    return o;
-}
-
 /* The endpoint's current state, with its new secret when one was just made. */
 static void endpoint_answer(http_req *r, unsigned status, cu_id id, char *secret)
 {
@@ -40,7 +28,7 @@ static void endpoint_answer(http_req *r, unsigned status, cu_id id, char *secret
         cu_str_wipe(secret);
         return http_fail(r, &e);
     }
-    o = endpoint_json(&list[0]);
+    o = cu_repr_webhook_endpoint_json(&list[0]);
     if (secret != NULL) {
         cJSON_AddStringToObject(o, "secret", secret);
         cu_str_wipe(secret);
@@ -76,7 +64,7 @@ void api_webhook_list(http_req *r)
     o = cJSON_CreateObject();
     a = cJSON_AddArrayToObject(o, "endpoints");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(a, endpoint_json(&list[i]));
+        cJSON_AddItemToArray(a, cu_repr_webhook_endpoint_json(&list[i]));
     free(list);
     http_json(r, 200, o);
 }
@@ -139,20 +127,6 @@ void api_webhook_test(http_req *r)
     http_json(r, 202, o);
 }
 
-static cJSON *event_json(const cu_webhook_event *ev)
-{
-    cJSON *o = cJSON_CreateObject(), *data = cJSON_Parse(ev->data);
-    char id[8 + CU_ID_STRLEN];
-
-    cu_repr_add_id(o, "id", ev->id);
-    snprintf(id, sizeof(id), "evt_%llu", (unsigned long long)ev->id);
-    cJSON_AddStringToObject(o, "webhook_id", id);
-    cJSON_AddStringToObject(o, "type", ev->type);
-    cu_repr_add_time(o, "created_at", ev->created_at);
-    cJSON_AddItemToObject(o, "data", data ? data : cJSON_CreateObject());
-    return o;
-}
-
 /* A query id: absent is 0; else a valid id, or 400 (returns -1). */
 static int query_id(http_req *r, const char *name, cu_id *out)
 {
@@ -185,7 +159,7 @@ void api_webhook_events(http_req *r)
     if (n == EVENTS_PAGE)
         cu_repr_add_id(o, "next_before", list[n - 1].id);
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, event_json(&list[i]));
+        cJSON_AddItemToArray(a, cu_repr_webhook_event_json(&list[i], 0));
         cu_webhook_event_cleanup(&list[i]);
     }
     free(list);
@@ -196,32 +170,11 @@ void api_webhook_event_get(http_req *r)
 {
     cu_webhook_event ev;
     cu_err e = {0};
-    cJSON *o, *d, *a;
+    cJSON *o;
 
     if (cu_webhook_event_get(r->v, &r->ctx, r->tenant, r->ids[1], &ev, &e) != CU_OK)
         return http_fail(r, &e);
-    o = event_json(&ev);
-    d = cJSON_AddArrayToObject(o, "deliveries");
-    for (size_t i = 0; i < ev.ndeliveries; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cu_repr_add_id(x, "endpoint_id", ev.deliveries[i].endpoint_id);
-        cJSON_AddStringToObject(x, "state", cu_webhook_state_name(ev.deliveries[i].state));
-        cJSON_AddNumberToObject(x, "attempts", ev.deliveries[i].attempts);
-        if (ev.deliveries[i].state == 0)
-            cu_repr_add_time(x, "next_attempt_at", ev.deliveries[i].next_at);
-        cJSON_AddItemToArray(d, x);
-    }
-    a = cJSON_AddArrayToObject(o, "attempts");
-    for (size_t i = 0; i < ev.nattempts; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cu_repr_add_id(x, "endpoint_id", ev.attempts[i].endpoint_id);
-        cu_repr_add_time(x, "at", ev.attempts[i].at);
-        if (ev.attempts[i].status != 0)
-            cJSON_AddNumberToObject(x, "status", ev.attempts[i].status);
-        if (ev.attempts[i].error[0] != '\0')
-            cJSON_AddStringToObject(x, "error", ev.attempts[i].error);
-        cJSON_AddItemToArray(a, x);
-    }
+    o = cu_repr_webhook_event_json(&ev, 1);
     cu_webhook_event_cleanup(&ev);
     http_json(r, 200, o);
 }

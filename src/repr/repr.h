@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "custos.h"
+#include "custos_webhook.h"
 
 struct cJSON;
 
@@ -76,5 +77,11 @@ struct cJSON *cu_repr_audit_report_json(const cu_audit_report *rep);
  * is none of these or holds no checkpoint. */
 cu_rc cu_repr_audit_held_parse(const char *text, cu_audit_checkpoint **out, size_t *n,
                                uint8_t pk[32], int *has_pk);
+
+/* --- webhooks (repr_webhook.c) ------------------------------------------------------------- */
+
+/* An endpoint without its secret; an event (with its deliveries and attempts if deliveries). */
+struct cJSON *cu_repr_webhook_endpoint_json(const cu_webhook_endpoint *e);
+struct cJSON *cu_repr_webhook_event_json(const cu_webhook_event *ev, int deliveries);
 
 #endif
