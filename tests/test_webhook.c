@@ -276,6 +276,31 @@ static void test_endpoint_delete_drops_its_pending_deliveries(void **state)
     assert_int_equal(due_at(f, 1900000000), 0);
 }
 
+/* P-RET-2: a tenant's end takes its webhook endpoints and its outbox with it; another
+ * tenant's stay. */
+static void test_P_RET_2_tenant_close_drops_its_webhooks(void **state)
+{
+    fx *f = *state;
+    cu_store_webhook_endpoint *e = NULL;
+    cu_store_op close = {.type = CU_OP_TENANT_CLOSE};
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(2, 21, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 500, "webhook.test")), CU_OK);
+    assert_int_equal(apply1(f, event_op(2, 501, "webhook.test")), CU_OK);
+    close.u.del.tenant_id = 1;
+    assert_int_equal(apply1(f, close), CU_OK);
+    assert_int_equal(events_of(f, 1), 0);
+    assert_int_equal(deliveries_of(f, 1, 500, NULL), 0);
+    assert_int_equal(cu_store_webhook_endpoints(f->s, 1, 0, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    cu_store_webhook_endpoints_free(e, n);
+    assert_int_equal(events_of(f, 2), 1);
+    assert_int_equal(deliveries_of(f, 2, 501, NULL), 1);
+}
+
 /* The Standard Webhooks signature, checked against the standard's published test vector. */
 static void test_signature_matches_the_standard_webhooks_vector(void **state)
 {
@@ -303,6 +328,7 @@ int main(void)
         T(test_P_ISO_1_event_fans_out_to_its_tenants_endpoints_only),
         T(test_delivery_is_claimed_by_one_holder_at_a_time),
         T(test_endpoint_delete_drops_its_pending_deliveries),
+        T(test_P_RET_2_tenant_close_drops_its_webhooks),
         cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
     };
 

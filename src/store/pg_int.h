@@ -340,6 +340,8 @@ cu_rc pg_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, s
                       cu_store_erasure **out, size_t *n, cu_err *err);
 /* The webhook outbox (pg_webhook.c, pg_webhook_read.c): migration 5's DDL and the reads. */
 extern const char pg_ddl_webhooks[];
+/* P-RET-2: every webhook row of the tenant, at its close and its shred (pg_vault.c). */
+cu_rc pg_tenant_webhooks_delete(pg_conn *c, cu_id tenant, cu_err *err);
 cu_rc pg_webhook_endpoints(cu_store *base, cu_id tenant, cu_id id,
                            cu_store_webhook_endpoint **out, size_t *n, cu_err *err);
 cu_rc pg_webhook_events(cu_store *base, cu_id tenant, cu_id id, cu_id before, size_t limit,

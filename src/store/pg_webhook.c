@@ -70,6 +70,18 @@ static pg_query Q_RESEND = PG_QUERY(
     "UPDATE webhook_deliveries SET state = $5, next_at = $4 WHERE tenant_id = $1"
     " AND event_id = $2 AND ($3 = 0 OR endpoint_id = $3)");
 
+static pg_query Q_TENANT_DELETE = PG_QUERY(
+    "WITH a AS (DELETE FROM webhook_attempts WHERE tenant_id = $1),"
+    " d AS (DELETE FROM webhook_deliveries WHERE tenant_id = $1),"
+    " e AS (DELETE FROM webhook_events WHERE tenant_id = $1)"
+    " DELETE FROM webhook_endpoints WHERE tenant_id = $1");
+
+cu_rc pg_tenant_webhooks_delete(pg_conn *c, cu_id tenant, cu_err *err)
+{
+    return pg_exec(c, &Q_TENANT_DELETE, PG_P(pg_p_id(tenant)), NULL, err,
+                   "delete the tenant's webhooks");
+}
+
 static cu_rc w_event(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_webhook_event *e = &op->u.webhook_event;

@@ -259,6 +259,8 @@ cu_rc sq_w_request(sqlite_store *s, const cu_store_op *op, cu_err *err);
 extern const char sq_migration_webhooks[];
 extern const char sq_webhook_due_sql[];
 cu_rc sq_w_webhook(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* P-RET-2: every webhook row of the tenant (its close and its shred, sq_tenant_dsr_delete). */
+cu_rc sq_tenant_webhooks_delete(sqlite_store *s, cu_id tenant, cu_err *err);
 cu_rc sq_webhook_endpoints(cu_store *base, cu_id tenant, cu_id id,
                            cu_store_webhook_endpoint **out, size_t *n, cu_err *err);
 cu_rc sq_webhook_events(cu_store *base, cu_id tenant, cu_id id, cu_id before, size_t limit,

@@ -207,6 +207,22 @@ static cu_rc w_attempt(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return rc != CU_OK ? rc : run(s, sql_attempt, p, 5, 6, a->error, 0, NULL, NULL, err);
 }
 
+cu_rc sq_tenant_webhooks_delete(sqlite_store *s, cu_id tenant, cu_err *err)
+{
+    static const char *const sql[] = {
+        "DELETE FROM webhook_attempts WHERE tenant_id = ?1",
+        "DELETE FROM webhook_deliveries WHERE tenant_id = ?1",
+        "DELETE FROM webhook_events WHERE tenant_id = ?1",
+        "DELETE FROM webhook_endpoints WHERE tenant_id = ?1",
+    };
+    int64_t p[1] = {(int64_t)tenant};
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(sql) && rc == CU_OK; i++)
+        rc = run(s, sql[i], p, 1, 0, NULL, 0, NULL, NULL, err);
+    return rc;
+}
+
 cu_rc sq_w_webhook(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     switch (op->type) {
