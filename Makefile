@@ -8,7 +8,7 @@
 
 CC      ?= cc
 PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq
-HTTPPKGS := libmicrohttpd gnutls
+HTTPPKGS := libmicrohttpd gnutls libcurl
 TESTPKGS := cmocka libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -82,6 +82,8 @@ static const struct {
     {"users", "{user_id}"},
     {"holds", "{hold_id}"},
     {"requests", "{request_id}"},
+    {"webhooks", "{endpoint_id}"},
+    {"events", "{event_id}"},
 };
 
 /* The HTTP layer's own error codes and their statuses (router.c, server.c). */

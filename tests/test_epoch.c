@@ -383,7 +383,8 @@ static void test_P_RET_3_an_upgraded_vault_starts_with_an_epoch_due(void **state
                                      " PRAGMA user_version = 17;"),
                      0);
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
-    assert_int_equal(th_sql_int(f->data, "PRAGMA user_version"), 20); /* and on to 20 */
+    /* 18 -> 19, and on to the newest (21: the webhook outbox) */
+    assert_true(th_sql_int(f->data, "PRAGMA user_version") >= 19);
     assert_int_equal(epoch_due(f), 1);
 }
 

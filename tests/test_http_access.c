@@ -43,6 +43,7 @@ static int group_teardown(void **state)
 typedef struct ids {
     char tenant[SRV_ID], subject[SRV_ID], record[SRV_ID], key[SRV_ID], user[SRV_ID], hold[SRV_ID];
     char request[SRV_ID];
+    char hook[SRV_ID], event[SRV_ID]; /* a webhook endpoint and an outbox event */
     char collection[32];
     char subject_email[64], note[64], user_email[64];
 } ids;
@@ -67,6 +68,8 @@ static void ids_of(const srv_tenant *t, ids *o)
     snprintf(o->user, SRV_ID, "%s", t->user);
     random_id(o->hold); /* the tenants hold no legal hold */
     random_id(o->request); /* nor a data-subject request */
+    random_id(o->hook);    /* nor a webhook endpoint or event */
+    random_id(o->event);
     snprintf(o->collection, sizeof(o->collection), "%s", t->collection);
     snprintf(o->subject_email, sizeof(o->subject_email), "%s", t->subject_email);
     snprintf(o->note, sizeof(o->note), "%s", t->note);
@@ -86,6 +89,8 @@ static void ids_random(ids *o, const char *collection)
     random_id(o->user);
     random_id(o->hold);
     random_id(o->request);
+    random_id(o->hook);
+    random_id(o->event);
     snprintf(o->collection, sizeof(o->collection), "%s", collection);
     random_id(r);
     snprintf(o->subject_email, sizeof(o->subject_email), "nobody.%s@example.org", r);
@@ -127,6 +132,10 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
             v = o->hold;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/requests"))
             v = o->request;
+        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/webhooks"))
+            v = o->hook;
+        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/events"))
+            v = o->event;
         else if (p[1] == '{')
             fail_msg("%s %s: the sweep knows no value for \"%.*s\" after \"%.*s\": add one to "
                      "route_path()",
@@ -170,6 +179,9 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/subjects/{id}/consents",
      "{\"purpose\":\"support\",\"action\":\"grant\"}"},
     {"PUT", "/v1/tenants/{tenant}/subjects/{id}/restriction", "{\"restricted\":false}"},
+    /* Webhooks: an https endpoint (never called: the sweep's tenants send nothing). */
+    {"POST", "/v1/tenants/{tenant}/webhooks", "{\"url\":\"https://hooks.example/sweep-%N\"}"},
+    {"PUT", "/v1/tenants/{tenant}/webhooks/{id}", "{\"enabled\":false}"},
     {"POST", "/v1/tenants/{tenant}/holds", "{\"subject_id\":\"%S\",\"reason\":\"sweep %N\"}"},
     {"POST", "/v1/tenants/{tenant}/holds/{id}/release", "{\"reason\":\"sweep %N\"}"},
     /* Data-subject requests: a subject's filing (an administrator's names the subject, and

@@ -3,13 +3,14 @@
  * P-CON-5): a material change waits out the notice period while the version in force governs,
  * a narrowing one takes effect at once, a pending version is withdrawn, consents given before a
  * purpose's terms changed stop counting, never-promises refuse purposes and are material to
- * drop, and every step is in the audit log. Runs on SQLite and again on PostgreSQL (run.sh).
+ * drop, and every step is in the audit log and the webhook outbox. Runs on SQLite and again on PostgreSQL (run.sh).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core_int.h"         /* v->store: the stored versions as another server sees them */
+#include "custos_webhook.h"
 #include "policy_cache_int.h" /* cu_policy_for: the version the cache serves */
 #include "th.h"
 #include "util.h"
@@ -406,6 +407,89 @@ static void test_P_NOT_2_consent_before_a_change_stops_counting(void **state_)
     free(text);
 }
 
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The tenant's webhook events as "type v<version> [purposes]" lines, sorted (an event's id
+ * starts with the time it is about, so the list's order is not the order of the steps). */
+static void events(fx *f, char *out, size_t cap)
+{
+    cu_webhook_event *e = NULL;
+    char *line[16], *copy;
+    size_t n = 0, len = 0;
+    cu_err err = {0};
+
+    if (cu_webhook_event_list(f->v, NULL, f->t, 0, 100, &e, &n, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *v = strstr(e[i].data, "\"policy_version\":\""), *p;
+        p = strstr(e[i].data, "\"purposes\":");
+        len += (size_t)snprintf(out + len, cap - len, "%s v%.*s%s%.*s\n", e[i].type,
+                                v ? (int)strcspn(v + 18, "\"") : 0, v ? v + 18 : "",
+                                p ? " " : "", p ? (int)strcspn(p + 11, "}") : 0, p ? p + 11 : "");
+        assert_true(len < cap);
+        cu_webhook_event_cleanup(&e[i]);
+    }
+    free(e);
+    assert_true(n <= 16);
+    copy = strdup(out);
+    n = 0;
+    for (char *at = strtok(copy, "\n"); at != NULL; at = strtok(NULL, "\n"))
+        line[n++] = at;
+    qsort(line, n, sizeof(*line), by_text);
+    len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s\n", line[i]);
+    free(copy);
+}
+
+/* P-NOT-1, P-NOT-2: each step of a version is an outbox event in its own transaction: bound
+ * with notice (and the purposes whose consents it renews), in force when the sweep notes it,
+ * once; a binding refused leaves none; a version without notice is in force at once. */
+static void test_P_NOT_1_each_step_is_a_webhook_event(void **state_)
+{
+    fx *f = *state_;
+    char *text = edit(builtin("erpsmartcloud"),
+                      "    data_use: marketing.communications.email\n    basis: consent\n"
+                      "    categories: [account]\n",
+                      "    data_use: marketing.communications.email\n    basis: consent\n"
+                      "    categories: [account, business]\n");
+    char secret[CU_WEBHOOK_SECRET_MAX], got[1024];
+    unsigned noted = 0;
+    cu_id hook = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->t, "https://hooks.example/p", "*",
+                                                 &hook, secret, &err),
+                     CU_OK);
+    cu_clock_set(D2026 + DAY);
+    assert_int_equal(bind_text(f, text), CU_OK);
+    events(f, got, sizeof(got));
+    assert_string_equal(got, "consent.fresh_needed v2 [\"marketing\"]\n"
+                             "policy.version_scheduled v2\n");
+    assert_int_equal(bind_text(f, text), CU_ERR_CONFLICT); /* one pending at a time */
+    cu_clock_set(D2026 + 15 * DAY);
+    assert_int_equal(cu_policy_note_in_force(f->v, NULL, f->t, &noted, &err), CU_OK);
+    assert_int_equal(cu_policy_note_in_force(f->v, NULL, f->t, &noted, &err), CU_OK);
+    events(f, got, sizeof(got));
+    assert_string_equal(got, "consent.fresh_needed v2 [\"marketing\"]\n"
+                             "policy.version_in_force v2\n"
+                             "policy.version_scheduled v2\n");
+    /* Going back narrows what marketing may use: at once, its event with it. */
+    free(text);
+    text = builtin("erpsmartcloud");
+    assert_int_equal(bind_text(f, text), CU_OK);
+    events(f, got, sizeof(got));
+    assert_string_equal(got, "consent.fresh_needed v2 [\"marketing\"]\n"
+                             "policy.version_in_force v2\n"
+                             "policy.version_in_force v3\n"
+                             "policy.version_scheduled v2\n");
+    free(text);
+}
+
 /* P-NOT-2: without fresh_consent (SCM), a changed purpose keeps the consents given before. */
 static void test_P_NOT_2_only_where_the_policy_says_so(void **state_)
 {
@@ -524,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_P_NOT_1_the_diff_says_what_is_material),
         T(test_P_NOT_2_consent_before_a_change_stops_counting, setup_erp),
         T(test_P_NOT_2_only_where_the_policy_says_so, setup_scm),
+        T(test_P_NOT_1_each_step_is_a_webhook_event, setup_erp),
         cmocka_unit_test(test_P_CON_5_never_promises_refuse_purposes),
         T(test_P_CON_5_dropping_a_promise_needs_notice_and_fresh_consent, setup_scm),
         T(test_P_CON_5_adding_a_promise_takes_effect_at_once, setup_scm),

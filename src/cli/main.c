@@ -27,6 +27,8 @@ static const char usage[] =
     "  serve                      serve the HTTPS API (TLS 1.3)\n"
     "  sweep                      apply retention under every tenant's policy\n"
     "  hold place|list|release    legal holds, a purged tenant's too\n"
+    "  webhook add|list|test|events|event|resend\n"
+    "                             webhook endpoints and their outbox (docs/webhooks.md)\n"
     "  request file|list|show|verify|acknowledge|extend|approve|reject|complete\n"
     "                             data-subject requests (docs/dsr.md)\n"
     "  backup create|list|expire|verify|restore\n"
@@ -46,6 +48,7 @@ static const struct {
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},     {"hold", cmd_hold},
+    {"webhook", cmd_webhook},
     {"request", cmd_request},   {"backup", cmd_backup}, {"migrate", cmd_migrate},
 };
 

@@ -13,9 +13,13 @@
  * to one of them given before the version was bound no longer counts (cu_policy_fresh_since),
  * and cu_policy_fresh_needed lists the subjects who must consent again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "outbox_int.h"
 #include "policy_cache_int.h"
 #include "policy_int.h"
 #include "policy_version_int.h"
@@ -171,6 +175,56 @@ int64_t cu_policy_fresh_since(const cu_policy *p, const cu_policy_purpose *pu)
     return p->fresh_since[pu - p->purposes];
 }
 
+/* The outbox event of `type` about a version (docs/webhooks.md): its number, when it takes
+ * effect and, given fresh, the purposes whose consents it renews ("*": every one). Its id comes
+ * from the version and that time: one event however often its cause is seen. */
+static cu_rc version_event(cu_store_op *op, cu_id tenant, const char *type, unsigned version,
+                           int64_t effective_at, const char *fresh, cu_err *err)
+{
+    cJSON *data = cJSON_CreateObject(), *purposes = NULL;
+    char tid[CU_ID_STRLEN], num[16];
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    cu_id_format(tenant, tid);
+    snprintf(num, sizeof(num), "%u", version);
+    if (data == NULL || cJSON_AddStringToObject(data, "tenant_id", tid) == NULL ||
+        cJSON_AddStringToObject(data, "policy_version", num) == NULL ||
+        cJSON_AddNumberToObject(data, "effective_at", (double)effective_at) == NULL ||
+        (fresh != NULL && (purposes = cJSON_AddArrayToObject(data, "purposes")) == NULL)) {
+        cJSON_Delete(data);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (const char *at = fresh; at != NULL && *at != '\0';) {
+        size_t len = strcspn(at, ",");
+        char name[CU_POLICY_FRESH_MAX];
+        snprintf(name, sizeof(name), "%.*s", (int)len, at);
+        cJSON_AddItemToArray(purposes, cJSON_CreateString(name));
+        at += len + (at[len] == ',');
+    }
+    rc = cu_outbox_event(op, tenant, type, cu_outbox_id(tenant, type, version, effective_at),
+                         data, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, int64_t now,
+                            const cu_policy_schedule *sc, cu_store_op ev[2], size_t *n,
+                            cu_err *err)
+{
+    int notice = sc->effective_at > now;
+    cu_rc rc;
+
+    *n = 0;
+    rc = version_event(&ev[0], tenant, notice ? CU_EVENT_POLICY_SCHEDULED : CU_EVENT_POLICY_IN_FORCE,
+                       version, sc->effective_at, NULL, err);
+    if (rc == CU_OK && (*n = 1, sc->fresh[0] != '\0') &&
+        (rc = version_event(&ev[1], tenant, CU_EVENT_CONSENT_NEEDED, version, sc->effective_at,
+                            sc->fresh, err)) == CU_OK)
+        *n = 2;
+    return rc;
+}
+
 /* One version's act (a[0], set by the caller) in the tenant's log and the platform's (a policy
  * sets how long the log is kept, P-RET-4), committed with op. */
 static cu_rc commit_act(cu_vault *v, const cu_ctx *ctx, cu_store_op *op, cu_audit_in a[2],
@@ -178,6 +232,30 @@ static cu_rc commit_act(cu_vault *v, const cu_ctx *ctx, cu_store_op *op, cu_audi
 {
     cu_audit_in_platform(&a[1], &a[0]);
     return cu_commit(v, ctx, op, 1, a, 2, err);
+}
+
+/* P-NOT-1: the note that a version is in force, with its outbox event, in one batch: whichever
+ * server notes it first sends the event, once (CU_ERR_CONFLICT for the others). */
+static cu_rc note_in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                           const cu_store_policy_version *pv, int64_t now, cu_err *err)
+{
+    cu_store_op ops[2];
+    cu_audit_in a[2];
+    cu_rc rc;
+
+    memset(&ops[0], 0, sizeof(ops[0]));
+    ops[0].type = CU_OP_POLICY_IN_FORCE;
+    ops[0].u.policy.tenant_id = tenant;
+    ops[0].u.policy.version = pv->version;
+    ops[0].u.policy.created_at = now;
+    cu_audit_in_set(&a[0], tenant, "policy.in_force", "policy:v%u", pv->version);
+    cu_audit_in_platform(&a[1], &a[0]);
+    rc = version_event(&ops[1], tenant, CU_EVENT_POLICY_IN_FORCE, pv->version, pv->effective_at,
+                       NULL, err);
+    if (rc == CU_OK)
+        rc = cu_commit(v, ctx, ops, 2, a, 2, err);
+    cu_store_op_cleanup(&ops[1]);
+    return rc;
 }
 
 cu_rc cu_policy_withdraw(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigned version,
@@ -207,22 +285,13 @@ cu_rc cu_policy_note_in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsi
     cu_store_policy_version *list = NULL;
     size_t n = 0;
     int64_t now = cu_clock_now();
-    cu_audit_in a[2];
-    cu_store_op op;
     cu_rc rc = cu_store_policy_versions(v->store, tenant, &list, &n, err);
 
     *noted = 0;
     for (size_t i = 0; i < n && rc == CU_OK; i++) {
         if (list[i].withdrawn_at != 0 || list[i].in_force_at != 0 || list[i].effective_at > now)
             continue;
-        memset(&op, 0, sizeof(op));
-        op.type = CU_OP_POLICY_IN_FORCE;
-        op.u.policy.tenant_id = tenant;
-        op.u.policy.version = list[i].version;
-        op.u.policy.created_at = now;
-        /* EVENT "policy version in force": this transaction (docs/policy.md). */
-        cu_audit_in_set(&a[0], tenant, "policy.in_force", "policy:v%u", list[i].version);
-        rc = commit_act(v, ctx, &op, a, err);
+        rc = note_in_force(v, ctx, tenant, &list[i], now, err);
         if (rc == CU_OK)
             (*noted)++;
         else if (rc == CU_ERR_CONFLICT) /* another server noted it first */

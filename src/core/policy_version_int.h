@@ -26,6 +26,14 @@ typedef struct cu_policy_schedule {
 cu_rc cu_policy_schedule_for(cu_vault *v, cu_id tenant, const cu_policy *nw, int64_t now,
                              cu_policy_schedule *out, cu_err *err);
 
+/* The webhook events of binding version at now as sc says (docs/webhooks.md), for the binding's
+ * batch, into ev[0..*n): with notice "policy.version_scheduled", else "policy.version_in_force"
+ * (the sweep notes a scheduled one's later, with its own event); and "consent.fresh_needed"
+ * if it renews consents. Release each with cu_store_op_cleanup, also on failure. */
+cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, int64_t now,
+                            const cu_policy_schedule *sc, cu_store_op ev[2], size_t *n,
+                            cu_err *err);
+
 /* P-NOT-2: fills p->fresh_since (p's arena) from the versions in force at now; p is version
  * `version` of list. */
 cu_rc cu_policy_fresh_fill(cu_policy *p, unsigned version, const cu_store_policy_version *list,

@@ -18,6 +18,7 @@
 
 #include "lifecycle_int.h"
 #include "policy_cache_int.h"
+#include "custos_webhook.h"
 #include "util.h"
 
 /* The newest time t with t + d <= now: entries at or before it have outlived d. */
@@ -150,6 +151,12 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
         rc = CU_OK;
     if (rc == CU_OK)
         rc = cu_sweep_tenant(v, ctx, t, p, now, rep, err);
+    /* Data-subject requests near or past their deadline, told to the tenant's webhooks (one
+     * event per request and deadline, however often the sweep runs; docs/webhooks.md). */
+    if (rc == CU_OK && t->state == CU_TENANT_ACTIVE) {
+        size_t due = 0;
+        rc = cu_webhook_request_events(v, t->id, now, &due, err);
+    }
     cu_policy_release(v, p);
     return rc;
 }

@@ -341,15 +341,18 @@ void cu_policy_ops_free(cu_store_op *ops, size_t n)
 }
 
 /* P-NOT-1: a version with a material change waits for the notice period (policy_version.c);
- * the audit entry says when it takes effect. EVENT "policy version scheduled" (and, with a
- * fresh list, "fresh consent needed"): this transaction (cu_tenant_set_policy's cu_commit). */
+ * the audit entry says when it takes effect. Its webhook events, "policy.version_scheduled"
+ * (or "policy.version_in_force") and, with a fresh list, "consent.fresh_needed", go into
+ * ev[0..*nev) for this same transaction (cu_tenant_set_policy's cu_commit). */
 static cu_rc policy_schedule(cu_vault *v, cu_id tenant, const cu_policy *p, cu_store_op *ops,
-                             cu_audit_in *a, cu_err *err)
+                             cu_audit_in *a, cu_store_op ev[2], size_t *nev, cu_err *err)
 {
     cu_policy_schedule sc;
     cu_rc rc = cu_policy_schedule_for(v, tenant, p, ops[0].u.policy.created_at, &sc, err);
 
-    if (rc != CU_OK)
+    if (rc != CU_OK ||
+        (rc = cu_policy_bind_events(tenant, ops[0].u.policy.version, ops[0].u.policy.created_at,
+                                    &sc, ev, nev, err)) != CU_OK)
         return rc;
     ops[0].u.policy.effective_at = sc.effective_at;
     if ((ops[0].u.policy.fresh = strdup(sc.fresh)) == NULL)
@@ -366,10 +369,10 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
                            size_t len, const char *name, unsigned *version, cu_err *err)
 {
     cu_policy *p = NULL;
-    cu_store_op *ops = NULL;
+    cu_store_op *ops = NULL, *grown, ev[2];
     char *old = NULL;
     unsigned cur = 0;
-    size_t nops = 0;
+    size_t nops = 0, nev = 0;
     cu_audit_in a[2];
     cu_rc rc;
 
@@ -384,17 +387,25 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
     if (rc != CU_OK && rc != CU_ERR_NOT_FOUND)
         goto out;
     if ((rc = cu_policy_ops(v, tenant, p, text, len, cur + 1, &ops, &nops, &a[0], err)) != CU_OK ||
-        (rc = policy_schedule(v, tenant, p, ops, &a[0], err)) != CU_OK)
+        (rc = policy_schedule(v, tenant, p, ops, &a[0], ev, &nev, err)) != CU_OK)
         goto out;
+    if ((grown = realloc(ops, (nops + nev) * sizeof(*ops))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    ops = grown;
+    memcpy(&ops[nops], ev, nev * sizeof(*ops)); /* committed with it, still ev's to free */
     /* P-RET-4: a policy sets how long the tenant's log is kept, so every change of it is in the
      * platform's own log too, beyond the reach of the tenant's principals. */
     cu_audit_in_platform(&a[1], &a[0]);
-    rc = cu_commit(v, ctx, ops, nops, a, 2, err);
+    rc = cu_commit(v, ctx, ops, nops + nev, a, 2, err);
     /* The tenant row's version would tell the next request anyway; this frees the old now. */
     cu_policy_cache_forget(v, tenant);
     if (rc == CU_OK && version)
         *version = cur + 1;
 out:
+    for (size_t i = 0; i < nev; i++)
+        cu_store_op_cleanup(&ev[i]);
     cu_policy_ops_free(ops, nops);
     cu_policy_free(p);
     return rc;

@@ -240,6 +240,17 @@ void api_consent_record(http_req *r);
 void api_consent_list(http_req *r);
 void api_subject_restrict(http_req *r);
 void api_subject_under_age(http_req *r);
+/* api_webhook.c: endpoints, events, test and resend (docs/webhooks.md). */
+void api_webhook_create(http_req *r);
+void api_webhook_list(http_req *r);
+void api_webhook_get(http_req *r);
+void api_webhook_update(http_req *r);
+void api_webhook_rotate(http_req *r);
+void api_webhook_delete(http_req *r);
+void api_webhook_test(http_req *r);
+void api_webhook_events(http_req *r);
+void api_webhook_event_get(http_req *r);
+void api_webhook_resend(http_req *r);
 void api_hold_place(http_req *r);
 void api_hold_list(http_req *r);
 void api_hold_release(http_req *r);
@@ -262,5 +273,11 @@ void api_request_consents(http_req *r);
 void api_request_record_get(http_req *r);
 void api_request_record_update(http_req *r);
 void api_request_export(http_req *r);
+
+/* The webhook delivery workers (webhook_send.c): started once the server listens, stopped
+ * (each try in flight finished) before it returns. Settings from CUSTOS_WEBHOOK_* variables
+ * (docs/webhooks.md). */
+void http_webhook_start(cu_vault *v);
+void http_webhook_stop(void);
 
 #endif

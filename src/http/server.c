@@ -780,6 +780,24 @@ static void process_setup(void)
     mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
 }
 
+/* Between signals, the deadlines of the connections; the webhook workers run meanwhile
+ * (docs/webhooks.md) and are stopped, each try in flight finished, once a signal comes. */
+static void serve_until_signal(const cu_http_config *cfg, const sigset_t *set, cu_vault *v)
+{
+    int sig = 0;
+
+    http_webhook_start(v);
+    while (sig != SIGTERM && sig != SIGINT) {
+        struct timespec tick = {0, 250 * 1000 * 1000};
+        sig = sigtimedwait(set, NULL, &tick);
+        if (sig < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+        conns_reap(cfg);
+        linger_reap(0);
+    }
+    http_webhook_stop();
+}
+
 cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
 {
     cu_http_config cfg = *in;
@@ -790,7 +808,6 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     void *ctx[2] = {&cfg, v};
     MHD_socket ls;
     sigset_t set;
-    int sig = 0;
     cu_rc rc;
 
     config_defaults(&cfg);
@@ -830,15 +847,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     printf("custos: listening on https://%s:%u (TLS 1.3 only, %u threads)\n",
            cfg.listen ? cfg.listen : "127.0.0.1", info ? info->port : cfg.port, cfg.threads);
     fflush(stdout);
-    /* Between signals, the deadlines of the connections. */
-    while (sig != SIGTERM && sig != SIGINT) {
-        struct timespec tick = {0, 250 * 1000 * 1000};
-        sig = sigtimedwait(&set, NULL, &tick);
-        if (sig < 0 && errno != EAGAIN && errno != EINTR)
-            break;
-        conns_reap(&cfg);
-        linger_reap(0);
-    }
+    serve_until_signal(&cfg, &set, v);
     /* Graceful stop: no new connections, in-flight requests finish (30 s at most), a request
      * begun after this is answered 503. The listening socket is ours to close once quiesced:
      * left open, the kernel would go on accepting connections that nobody serves.

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "custos.h"
+#include "custos_webhook.h"
 
 struct cJSON;
 
@@ -88,5 +89,11 @@ struct cJSON *cu_repr_fresh_json(const char *list);
 void cu_repr_policy_state_add(struct cJSON *o, const cu_policy_state *st);
 /* P-CON-5: the policy's never-promises by name ("sale", ...). */
 struct cJSON *cu_repr_policy_never_json(const cu_policy *p);
+
+/* --- webhooks (repr_webhook.c) ------------------------------------------------------------- */
+
+/* An endpoint without its secret; an event (with its deliveries and attempts if deliveries). */
+struct cJSON *cu_repr_webhook_endpoint_json(const cu_webhook_endpoint *e);
+struct cJSON *cu_repr_webhook_event_json(const cu_webhook_event *ev, int deliveries);
 
 #endif

@@ -276,7 +276,13 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(ERASE_GUARD, erase_guard)                                                                  \
     X(TENANT_GEN, tenant_gen)                                                                    \
     X(POLICY_WITHDRAW, policy_withdraw)                                                          \
-    X(POLICY_IN_FORCE, policy_in_force)
+    X(POLICY_IN_FORCE, policy_in_force)                                                          \
+    X(WEBHOOK_EVENT, webhook_event)                                                              \
+    X(WEBHOOK_ENDPOINT_PUT, webhook_endpoint_put)                                                \
+    X(WEBHOOK_ENDPOINT_DELETE, webhook_endpoint_delete)                                          \
+    X(WEBHOOK_CLAIM, webhook_claim)                                                              \
+    X(WEBHOOK_ATTEMPT, webhook_attempt)                                                          \
+    X(WEBHOOK_RESEND, webhook_resend)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
@@ -385,6 +391,19 @@ cu_rc pg_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *p
 cu_rc pg_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
 cu_rc pg_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, size_t limit,
                       cu_store_erasure **out, size_t *n, cu_err *err);
+/* The webhook outbox (pg_webhook.c, pg_webhook_read.c): migration 5's DDL and the reads. */
+extern const char pg_ddl_webhooks[];
+/* P-RET-2: every webhook row of the tenant, at its close and its shred (pg_vault.c). */
+cu_rc pg_tenant_webhooks_delete(pg_conn *c, cu_id tenant, cu_err *err);
+cu_rc pg_webhook_endpoints(cu_store *base, cu_id tenant, cu_id id,
+                           cu_store_webhook_endpoint **out, size_t *n, cu_err *err);
+cu_rc pg_webhook_events(cu_store *base, cu_id tenant, cu_id id, cu_id before, size_t limit,
+                        cu_store_webhook_event **out, size_t *n, cu_err *err);
+cu_rc pg_webhook_deliveries(cu_store *base, cu_id tenant, cu_id event,
+                            cu_store_webhook_delivery **out, size_t *n,
+                            cu_store_webhook_attempt **attempts, size_t *na, cu_err *err);
+cu_rc pg_webhook_due(cu_store *base, int64_t now, size_t limit, cu_store_webhook_job **out,
+                     size_t *n, cu_err *err);
 cu_rc pg_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                       cu_err *err);
 cu_rc pg_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);

@@ -66,6 +66,8 @@ static const char *const *const migrations[] = {
         " ADD COLUMN fresh text NOT NULL DEFAULT '';"
         "UPDATE tenant_policies SET effective_at = created_at, in_force_at = created_at;",
         NULL},
+    /* 4 -> 5 (SQLite's 20 -> 21): the webhook outbox (pg_webhook.c). */
+    (const char *const[]){pg_ddl_webhooks, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

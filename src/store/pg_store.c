@@ -328,7 +328,9 @@ static cu_rc snapshot_apply(cu_store *base, const cu_store_op *ops, size_t n, cu
     .user_find = pg_user_find, .user_list = pg_user_list, .session_get = pg_session_get,         \
     .audit_by_subject = pg_audit_by_subject, .subject_collections = pg_subject_collections,      \
     .record_page_in = pg_record_page_in, .record_page_own = pg_record_page_own,                  \
-    .erasure_certificate = pg_erasure_certificate
+    .erasure_certificate = pg_erasure_certificate, .webhook_endpoints = pg_webhook_endpoints,   \
+    .webhook_events = pg_webhook_events, .webhook_deliveries = pg_webhook_deliveries,            \
+    .webhook_due = pg_webhook_due
 
 const cu_store_ops cu_store_pg = {
     .name = "postgresql",

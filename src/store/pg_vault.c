@@ -256,6 +256,8 @@ cu_rc pg_w_tenant_close(pg_conn *c, const cu_store_op *op, cu_err *err)
         rc = pg_tenant_data_close(c, tenant, err);
     if (rc == CU_OK) /* the audit log's subject index (the log itself stays) */
         rc = pg_tenant_audit_delete(c, tenant, err);
+    if (rc == CU_OK) /* its webhook endpoints and outbox (pg_webhook.c) */
+        rc = pg_tenant_webhooks_delete(c, tenant, err);
     if (rc != CU_OK)
         return rc;
     return pgv_run(c, &Q_T_CLOSE, PG_P(pg_p_id(tenant), pg_p_i64(CU_TENANT_PURGED)), NULL, err,
@@ -292,6 +294,8 @@ cu_rc pg_w_tenant_shred(pg_conn *c, const cu_store_op *op, cu_err *err)
     if ((rc = pg_tenant_data_delete(c, tenant, err)) != CU_OK)
         return rc;
     rc = pgv_run(c, &Q_T_COLLECTIONS_DELETE, PG_P(pg_p_id(tenant)), NULL, err, "shred tenant");
+    if (rc == CU_OK)
+        rc = pg_tenant_webhooks_delete(c, tenant, err);
     return rc == CU_OK ? pg_tenant_audit_delete(c, tenant, err) : rc;
 }
 

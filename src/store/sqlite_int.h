@@ -152,6 +152,7 @@ enum stmt_id {
     S_RECORD_COUNTS,
     S_AUDIT_SUBJECT_CATCHUP,
     S_AUDIT_SUBJECT_MARK,
+    S_WEBHOOK_DUE, /* sqlite_webhook_read.c's, listed so that the index check sees it */
     S__COUNT
 };
 
@@ -262,6 +263,22 @@ cu_rc sq_tenant_dsr_delete(sqlite_store *s, cu_id tenant, cu_err *err);
  * readers (-1: the busy timeout). Per thread: the call and the checkpoint run in one. */
 extern _Thread_local int sq_checkpoint_wait_ms;
 cu_rc sq_w_request(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* The webhook outbox (sqlite_webhook.c, sqlite_webhook_read.c): migration 21's DDL, the apply
+ * function of every CU_OP_WEBHOOK_* (inside apply()'s transaction, s->lock held), the reads. */
+extern const char sq_migration_webhooks[];
+extern const char sq_webhook_due_sql[];
+cu_rc sq_w_webhook(sqlite_store *s, const cu_store_op *op, cu_err *err);
+/* P-RET-2: every webhook row of the tenant (its close and its shred, sq_tenant_dsr_delete). */
+cu_rc sq_tenant_webhooks_delete(sqlite_store *s, cu_id tenant, cu_err *err);
+cu_rc sq_webhook_endpoints(cu_store *base, cu_id tenant, cu_id id,
+                           cu_store_webhook_endpoint **out, size_t *n, cu_err *err);
+cu_rc sq_webhook_events(cu_store *base, cu_id tenant, cu_id id, cu_id before, size_t limit,
+                        cu_store_webhook_event **out, size_t *n, cu_err *err);
+cu_rc sq_webhook_deliveries(cu_store *base, cu_id tenant, cu_id event,
+                            cu_store_webhook_delivery **out, size_t *n,
+                            cu_store_webhook_attempt **attempts, size_t *na, cu_err *err);
+cu_rc sq_webhook_due(cu_store *base, int64_t now, size_t limit, cu_store_webhook_job **out,
+                     size_t *n, cu_err *err);
 cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                       cu_err *err);
 

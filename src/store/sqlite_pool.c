@@ -254,6 +254,21 @@ FWD(consent_list,
     (r, t, sub, purpose, out, n, err))
 FWD(request_list, (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
+FWD(webhook_endpoints,
+    (cu_store * s, cu_id t, cu_id id, cu_store_webhook_endpoint **out, size_t *n, cu_err *err),
+    (r, t, id, out, n, err))
+FWD(webhook_events,
+    (cu_store * s, cu_id t, cu_id id, cu_id before, size_t limit, cu_store_webhook_event **out,
+     size_t *n, cu_err *err),
+    (r, t, id, before, limit, out, n, err))
+FWD(webhook_deliveries,
+    (cu_store * s, cu_id t, cu_id ev, cu_store_webhook_delivery **out, size_t *n,
+     cu_store_webhook_attempt **at, size_t *na, cu_err *err),
+    (r, t, ev, out, n, at, na, err))
+FWD(webhook_due,
+    (cu_store * s, int64_t now, size_t limit, cu_store_webhook_job **out, size_t *n,
+     cu_err *err),
+    (r, now, limit, out, n, err))
 FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
 FWD(erasure_list,
@@ -341,6 +356,10 @@ const cu_store_ops cu_store_sqlite_pool = {
     .dump = p_dump,
     .read_begin = p_read_begin,
     .read_end = p_read_end,
+    .webhook_endpoints = p_webhook_endpoints,
+    .webhook_events = p_webhook_events,
+    .webhook_deliveries = p_webhook_deliveries,
+    .webhook_due = p_webhook_due,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

@@ -319,6 +319,9 @@ static const char *const migrations[] = {
     migration_cache_gen,
     /* 19 -> 20 (issue 13, P-NOT-1, P-NOT-2): policy versions with notice (sqlite_policy.c). */
     sq_migration_policy_versions,
+    /* 20 -> 21 (issue 13, item 6): the webhook outbox (sqlite_webhook.c): endpoints with their
+     * sealed secrets, events (ids and names only), deliveries and their attempts. */
+    sq_migration_webhooks,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -451,7 +454,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 10", "PRAGMA user_version = 11", "PRAGMA user_version = 12",
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
-        "PRAGMA user_version = 19", "PRAGMA user_version = 20",
+        "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
     };
     int version = 0;
     cu_rc rc;
@@ -650,4 +653,8 @@ const cu_store_ops cu_store_sqlite = {
     .record_page_in = sq_record_page_in,
     .record_page_own = sq_record_page_own,
     .erasure_certificate = sq_erasure_certificate,
+    .webhook_endpoints = sq_webhook_endpoints,
+    .webhook_events = sq_webhook_events,
+    .webhook_deliveries = sq_webhook_deliveries,
+    .webhook_due = sq_webhook_due,
 };

@@ -900,6 +900,12 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_TENANT_GEN] = w_tenant_gen,
     [CU_OP_POLICY_WITHDRAW] = sq_w_policy_withdraw,
     [CU_OP_POLICY_IN_FORCE] = sq_w_policy_in_force,
+    [CU_OP_WEBHOOK_EVENT] = sq_w_webhook,
+    [CU_OP_WEBHOOK_ENDPOINT_PUT] = sq_w_webhook,
+    [CU_OP_WEBHOOK_ENDPOINT_DELETE] = sq_w_webhook,
+    [CU_OP_WEBHOOK_CLAIM] = sq_w_webhook,
+    [CU_OP_WEBHOOK_ATTEMPT] = sq_w_webhook,
+    [CU_OP_WEBHOOK_RESEND] = sq_w_webhook,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -397,6 +397,12 @@ void cu_store_op_cleanup(cu_store_op *op)
         free(op->u.hold.reason.data);
         free(op->u.hold.release_reason.data);
         break;
+    case CU_OP_WEBHOOK_EVENT:
+        free(op->u.webhook_event.payload.data);
+        break;
+    case CU_OP_WEBHOOK_ENDPOINT_PUT:
+        free(op->u.webhook_endpoint.secret.data);
+        break;
     default:
         break;
     }

@@ -275,6 +275,67 @@ typedef struct cu_store_request {
                           version - 1, else CU_ERR_CONFLICT (another transition came first) */
 } cu_store_request;
 
+/* --- the webhook outbox (docs/webhooks.md, outbox.h) --------------------------------------- */
+
+#define CU_WEBHOOK_URL_MAX 512   /* an endpoint's URL, with the NUL */
+#define CU_WEBHOOK_TYPES_MAX 256 /* its event types, comma-separated or "*", with the NUL */
+#define CU_WEBHOOK_TYPE_MAX 48   /* an event's type ("request.overdue"), with the NUL */
+#define CU_WEBHOOK_ERROR_MAX 64  /* an attempt's error code ("timeout"), with the NUL */
+
+/* Delivery states (webhook_deliveries.state). */
+#define CU_WEBHOOK_PENDING 0   /* to send at next_at */
+#define CU_WEBHOOK_DELIVERED 1 /* a 2xx answer came back */
+#define CU_WEBHOOK_FAILED 2    /* given up after the last retry */
+
+/* A tenant's webhook endpoint. Its signing secret is sealed under the tenant data key
+ * (key_version) like every other secret. */
+typedef struct cu_store_webhook_endpoint {
+    cu_id tenant_id;
+    cu_id id;
+    char url[CU_WEBHOOK_URL_MAX];
+    char types[CU_WEBHOOK_TYPES_MAX]; /* "*" or "a,b": the event types it receives */
+    int enabled;
+    cu_blob secret;
+    uint32_t key_version;
+    int64_t created_at;
+} cu_store_webhook_endpoint;
+
+/* An event of the outbox: ids and names only, never a personal value. */
+typedef struct cu_store_webhook_event {
+    cu_id tenant_id;
+    cu_id id; /* the webhook-id of every delivery and retry of it */
+    char type[CU_WEBHOOK_TYPE_MAX];
+    cu_blob payload; /* JSON object text (the event's data), not NUL-terminated */
+    int64_t created_at;
+} cu_store_webhook_event;
+
+/* One event's delivery to one endpoint. */
+typedef struct cu_store_webhook_delivery {
+    cu_id tenant_id;
+    cu_id event_id;
+    cu_id endpoint_id;
+    int state; /* CU_WEBHOOK_* */
+    uint32_t attempts;
+    int64_t next_at; /* unix seconds: when it is due (PENDING) */
+} cu_store_webhook_delivery;
+
+/* One attempt to deliver an event to an endpoint. */
+typedef struct cu_store_webhook_attempt {
+    cu_id tenant_id;
+    cu_id event_id;
+    cu_id endpoint_id;
+    int64_t at;
+    int status; /* the HTTP status, 0 if none came back */
+    char error[CU_WEBHOOK_ERROR_MAX]; /* "" or a code: "timeout", "connect", ... */
+} cu_store_webhook_attempt;
+
+/* A delivery that is due, with what sending it needs (webhook_due). */
+typedef struct cu_store_webhook_job {
+    cu_store_webhook_delivery d;
+    cu_store_webhook_event event;        /* its payload owned by the caller */
+    cu_store_webhook_endpoint endpoint;  /* its secret owned by the caller */
+} cu_store_webhook_job;
+
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
     CU_OP_TENANT_PUT,      /* tenant: insert */
@@ -407,6 +468,24 @@ typedef enum cu_store_op_type {
     CU_OP_POLICY_IN_FORCE,     /* policy (tenant_id, version, created_at: when): notes that the
                                   version took effect (its in_force_at): only once, while not
                                   withdrawn and effective by when, else CU_ERR_CONFLICT */
+    CU_OP_WEBHOOK_EVENT,       /* webhook_event: adds the event to the outbox, in its cause's
+                                  transaction, with a PENDING delivery due at created_at to each
+                                  enabled endpoint of the tenant whose types name its type; an
+                                  event whose (tenant, id) exists is left as it is (a no-op: an
+                                  event with a derived id is added once however often its cause
+                                  is seen) */
+    CU_OP_WEBHOOK_ENDPOINT_PUT, /* webhook_endpoint: insert or replace (tenant, id) */
+    CU_OP_WEBHOOK_ENDPOINT_DELETE, /* del (tenant_id, id): the endpoint and its PENDING
+                                      deliveries; CU_ERR_NOT_FOUND if none */
+    CU_OP_WEBHOOK_CLAIM,       /* webhook_claim: leases a PENDING delivery due at now to holder
+                                  until `until`, if no other holder's lease runs past now, else
+                                  CU_ERR_CONFLICT (several servers: one sends it at a time) */
+    CU_OP_WEBHOOK_ATTEMPT,     /* webhook_attempt: records the attempt and moves its delivery to
+                                  state (PENDING again at next_at), freeing the lease, only while
+                                  holder still holds it, else CU_ERR_CONFLICT */
+    CU_OP_WEBHOOK_RESEND,      /* webhook_claim (tenant, event, endpoint, now): the delivery
+                                  PENDING again, due now, whatever its state (same event id);
+                                  CU_ERR_NOT_FOUND if the event never went to that endpoint */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -545,6 +624,22 @@ typedef struct cu_store_op {
             const char *collection; /* borrowed */
             uint64_t records;
         } erase_guard; /* ERASE_GUARD */
+        cu_store_webhook_event webhook_event;       /* WEBHOOK_EVENT: payload owned */
+        cu_store_webhook_endpoint webhook_endpoint; /* WEBHOOK_ENDPOINT_PUT: secret owned */
+        struct {
+            cu_id tenant_id;
+            cu_id event_id;
+            cu_id endpoint_id;
+            cu_id holder; /* the server's own id, not 0 */
+            int64_t now;
+            int64_t until;
+        } webhook_claim; /* WEBHOOK_CLAIM, WEBHOOK_RESEND */
+        struct {
+            cu_store_webhook_attempt a;
+            cu_id holder;
+            int state;       /* CU_WEBHOOK_*: where the delivery goes */
+            int64_t next_at; /* PENDING: the next try */
+        } webhook_attempt; /* WEBHOOK_ATTEMPT */
     } u;
 } cu_store_op;
 
@@ -736,6 +831,23 @@ typedef struct cu_store_ops {
      * connection was free): what the core may memoize depends on it (review 5, F7). */
     int (*read_begin)(cu_store *s);
     void (*read_end)(cu_store *s);
+    /* The webhook outbox (docs/webhooks.md). A tenant's endpoints (id 0) or one (*n 0 or 1),
+     * oldest first; release with cu_store_webhook_endpoints_free. */
+    cu_rc (*webhook_endpoints)(cu_store *s, cu_id tenant, cu_id id,
+                               cu_store_webhook_endpoint **out, size_t *n, cu_err *err);
+    /* Up to limit of a tenant's events (id 0: those with ids below before, 0 none, newest
+     * first) or the one with that id; release with cu_store_webhook_events_free. */
+    cu_rc (*webhook_events)(cu_store *s, cu_id tenant, cu_id id, cu_id before, size_t limit,
+                            cu_store_webhook_event **out, size_t *n, cu_err *err);
+    /* An event's deliveries (by endpoint) and attempts (oldest first). Caller frees both. */
+    cu_rc (*webhook_deliveries)(cu_store *s, cu_id tenant, cu_id event,
+                                cu_store_webhook_delivery **out, size_t *n,
+                                cu_store_webhook_attempt **attempts, size_t *na, cu_err *err);
+    /* Up to limit PENDING deliveries, of every tenant, due at now (next_at <= now) and not
+     * leased past now, to endpoints that exist and are enabled, oldest first; release with
+     * cu_store_webhook_jobs_free. Claim each (WEBHOOK_CLAIM) before sending it. */
+    cu_rc (*webhook_due)(cu_store *s, int64_t now, size_t limit, cu_store_webhook_job **out,
+                         size_t *n, cu_err *err);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */
@@ -862,5 +974,18 @@ void cu_store_record_cleanup(cu_store_record *r);
 void cu_store_user_cleanup(cu_store_user *u);
 void cu_store_users_free(cu_store_user *users, size_t n);
 void cu_store_holds_free(cu_store_hold *holds, size_t n);
+void cu_store_webhook_endpoints_free(cu_store_webhook_endpoint *e, size_t n);
+void cu_store_webhook_events_free(cu_store_webhook_event *e, size_t n);
+void cu_store_webhook_jobs_free(cu_store_webhook_job *d, size_t n);
+
+cu_rc cu_store_webhook_endpoints(cu_store *s, cu_id tenant, cu_id id,
+                                 cu_store_webhook_endpoint **out, size_t *n, cu_err *err);
+cu_rc cu_store_webhook_events(cu_store *s, cu_id tenant, cu_id id, cu_id before, size_t limit,
+                              cu_store_webhook_event **out, size_t *n, cu_err *err);
+cu_rc cu_store_webhook_deliveries(cu_store *s, cu_id tenant, cu_id event,
+                                  cu_store_webhook_delivery **out, size_t *n,
+                                  cu_store_webhook_attempt **attempts, size_t *na, cu_err *err);
+cu_rc cu_store_webhook_due(cu_store *s, int64_t now, size_t limit, cu_store_webhook_job **out,
+                           size_t *n, cu_err *err);
 
 #endif

@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 20
+#define MIGRATE_SQLITE_VERSION 21
 
 int cu_migrate_sqlite_version(void)
 {
@@ -108,6 +108,19 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
     {"audit_subjects", "tenant_id, subject_id, seq",
      "SELECT tenant_id, subject_id, seq FROM audit_subjects"},
     {"audit_subject_marks", "tenant_id, seq", "SELECT tenant_id, seq FROM audit_subject_marks"},
+    /* The webhook outbox (SQLite 21, PostgreSQL 5): pending deliveries keep their lease. */
+    {"webhook_endpoints",
+     "tenant_id, endpoint_id, url, types, enabled, secret, key_version, created_at",
+     "SELECT tenant_id, endpoint_id, url, types, enabled, secret, key_version, created_at"
+     " FROM webhook_endpoints"},
+    {"webhook_events", "tenant_id, event_id, type, payload, created_at",
+     "SELECT tenant_id, event_id, type, payload, created_at FROM webhook_events"},
+    {"webhook_deliveries",
+     "tenant_id, event_id, endpoint_id, state, attempts, next_at, holder, lease_until",
+     "SELECT tenant_id, event_id, endpoint_id, state, attempts, next_at, holder, lease_until"
+     " FROM webhook_deliveries"},
+    {"webhook_attempts", "tenant_id, event_id, endpoint_id, seq, at, status, error",
+     "SELECT tenant_id, event_id, endpoint_id, seq, at, status, error FROM webhook_attempts"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

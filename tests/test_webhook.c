@@ -1,0 +1,336 @@
+/*
+ * test_webhook.c: the webhook outbox below the server (docs/webhooks.md): the store's contract
+ * on the vault's backend (SQLite, and PostgreSQL in the suite's second pass): an event rides in
+ * its cause's transaction (a cause rolled back leaves none, P-NOT-1's notice is never sent for
+ * a change that did not happen), is added once under its id, fans out only to the tenant's own
+ * endpoints that take its type, and a delivery is sent by one claimant at a time; and the
+ * Standard Webhooks signature against the standard's own test vector.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custos_webhook.h"
+#include "store.h"
+#include "th.h"
+
+typedef struct fx {
+    char dir[256];
+    char loc[512];
+    cu_store *s;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    cu_store_op t[2] = {{.type = CU_OP_TENANT_PUT}, {.type = CU_OP_TENANT_PUT}};
+    cu_err err = {0};
+
+    th_tmpdir(f->dir);
+    th_store_location(f->dir, f->loc, sizeof(f->loc));
+    assert_int_equal(cu_store_open(f->loc, &f->s, &err), CU_OK);
+    for (int i = 0; i < 2; i++) {
+        t[i].u.tenant.id = (cu_id)(i + 1);
+        snprintf(t[i].u.tenant.name, sizeof(t[i].u.tenant.name), "t%d", i + 1);
+        t[i].u.tenant.created_at = 1700000000;
+    }
+    assert_int_equal(cu_store_apply(f->s, t, 2, &err), CU_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+
+    cu_store_close(f->s);
+    th_rmrf(f->dir);
+    free(f);
+    return 0;
+}
+
+static cu_store_op endpoint_op(cu_id tenant, cu_id id, const char *types, int enabled)
+{
+    cu_store_op op = {.type = CU_OP_WEBHOOK_ENDPOINT_PUT};
+    static uint8_t sealed[16] = {1, 2, 3};
+
+    op.u.webhook_endpoint.tenant_id = tenant;
+    op.u.webhook_endpoint.id = id;
+    snprintf(op.u.webhook_endpoint.url, sizeof(op.u.webhook_endpoint.url),
+             "https://hooks.example/%llu", (unsigned long long)id);
+    snprintf(op.u.webhook_endpoint.types, sizeof(op.u.webhook_endpoint.types), "%s", types);
+    op.u.webhook_endpoint.enabled = enabled;
+    op.u.webhook_endpoint.secret = (cu_blob){sealed, sizeof(sealed)};
+    op.u.webhook_endpoint.key_version = 1;
+    op.u.webhook_endpoint.created_at = 1700000000 + (int64_t)id;
+    return op;
+}
+
+static cu_store_op event_op(cu_id tenant, cu_id id, const char *type)
+{
+    static char payload[] = "{\"request_id\":\"7\"}";
+    cu_store_op op = {.type = CU_OP_WEBHOOK_EVENT};
+
+    op.u.webhook_event.tenant_id = tenant;
+    op.u.webhook_event.id = id;
+    snprintf(op.u.webhook_event.type, sizeof(op.u.webhook_event.type), "%s", type);
+    op.u.webhook_event.payload = (cu_blob){(uint8_t *)payload, strlen(payload)};
+    op.u.webhook_event.created_at = 1800000000;
+    return op;
+}
+
+static cu_rc apply1(fx *f, cu_store_op op)
+{
+    cu_err err = {0};
+
+    return cu_store_apply(f->s, &op, 1, &err);
+}
+
+static size_t events_of(fx *f, cu_id tenant)
+{
+    cu_store_webhook_event *e = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_webhook_events(f->s, tenant, 0, 0, 100, &e, &n, &err), CU_OK);
+    cu_store_webhook_events_free(e, n);
+    return n;
+}
+
+static size_t deliveries_of(fx *f, cu_id tenant, cu_id event, cu_store_webhook_delivery *first)
+{
+    cu_store_webhook_delivery *d = NULL;
+    cu_store_webhook_attempt *a = NULL;
+    size_t n = 0, na = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_webhook_deliveries(f->s, tenant, event, &d, &n, &a, &na, &err),
+                     CU_OK);
+    if (first != NULL && n > 0)
+        *first = d[0];
+    free(d);
+    free(a);
+    return n;
+}
+
+/* P-NOT-1: the notice of a change exists only if the change does: the event is written in the
+ * cause's batch, and a batch that fails leaves neither. */
+static void test_P_NOT_1_event_rolls_back_with_its_cause(void **state)
+{
+    fx *f = *state;
+    cu_store_op ops[2];
+    cu_err err = {0};
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    ops[0] = event_op(1, 100, "webhook.test");
+    ops[1] = (cu_store_op){.type = CU_OP_WEBHOOK_ENDPOINT_DELETE}; /* no such endpoint: fails */
+    ops[1].u.del.tenant_id = 1;
+    ops[1].u.del.id = 999;
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(events_of(f, 1), 0);
+    assert_int_equal(deliveries_of(f, 1, 100, NULL), 0);
+    /* The same cause committing: its event and a delivery to the endpoint. */
+    ops[1] = endpoint_op(1, 12, "policy.version_scheduled", 0);
+    assert_int_equal(cu_store_apply(f->s, ops, 2, &err), CU_OK);
+    assert_int_equal(events_of(f, 1), 1);
+    assert_int_equal(deliveries_of(f, 1, 100, NULL), 1);
+}
+
+/* An event with a derived id (the sweep's) is stored once however often it is added. */
+static void test_event_with_one_id_is_added_once(void **state)
+{
+    fx *f = *state;
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 200, "request.overdue")), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 200, "request.overdue")), CU_OK);
+    assert_int_equal(events_of(f, 1), 1);
+    assert_int_equal(deliveries_of(f, 1, 200, NULL), 1);
+}
+
+/* P-ISO-1: an event goes to its own tenant's endpoints only, and among them to the enabled ones
+ * whose types name it. */
+static void test_P_ISO_1_event_fans_out_to_its_tenants_endpoints_only(void **state)
+{
+    fx *f = *state;
+    cu_store_webhook_delivery *d = NULL;
+    cu_store_webhook_attempt *a = NULL;
+    size_t n = 0, na = 0;
+    cu_err err = {0};
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(1, 12, "request.overdue,webhook.test", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(1, 13, "request.due_soon", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(1, 14, "*", 0)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(2, 21, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 300, "webhook.test")), CU_OK);
+    assert_int_equal(cu_store_webhook_deliveries(f->s, 1, 300, &d, &n, &a, &na, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(d[0].endpoint_id, 11);
+    assert_int_equal(d[1].endpoint_id, 12);
+    free(d);
+    free(a);
+    assert_int_equal(deliveries_of(f, 2, 300, NULL), 0);
+    assert_int_equal(events_of(f, 2), 0);
+}
+
+static cu_store_op claim_op(cu_id holder, int64_t now)
+{
+    cu_store_op op = {.type = CU_OP_WEBHOOK_CLAIM};
+
+    op.u.webhook_claim.tenant_id = 1;
+    op.u.webhook_claim.event_id = 400;
+    op.u.webhook_claim.endpoint_id = 11;
+    op.u.webhook_claim.holder = holder;
+    op.u.webhook_claim.now = now;
+    op.u.webhook_claim.until = now + 60;
+    return op;
+}
+
+static cu_store_op attempt_op(cu_id holder, int status, int state, int64_t next_at)
+{
+    cu_store_op op = {.type = CU_OP_WEBHOOK_ATTEMPT};
+
+    op.u.webhook_attempt.a.tenant_id = 1;
+    op.u.webhook_attempt.a.event_id = 400;
+    op.u.webhook_attempt.a.endpoint_id = 11;
+    op.u.webhook_attempt.a.at = 1800000001;
+    op.u.webhook_attempt.a.status = status;
+    op.u.webhook_attempt.holder = holder;
+    op.u.webhook_attempt.state = state;
+    op.u.webhook_attempt.next_at = next_at;
+    return op;
+}
+
+static size_t due_at(fx *f, int64_t now)
+{
+    cu_store_webhook_job *j = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_webhook_due(f->s, now, 10, &j, &n, &err), CU_OK);
+    if (n > 0) {
+        assert_string_equal(j[0].endpoint.url, "https://hooks.example/11");
+        assert_int_equal(j[0].endpoint.secret.len, 16);
+        assert_int_equal(j[0].event.payload.len, strlen("{\"request_id\":\"7\"}"));
+    }
+    cu_store_webhook_jobs_free(j, n);
+    return n;
+}
+
+/* Two servers on one database never send one delivery at once: a claim holds it until its
+ * lease ends, only the claimant settles it, and a failed try is due again at its next time. */
+static void test_delivery_is_claimed_by_one_holder_at_a_time(void **state)
+{
+    fx *f = *state;
+    const int64_t t0 = 1800000000;
+    cu_store_webhook_delivery d;
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 400, "webhook.test")), CU_OK);
+    assert_int_equal(due_at(f, t0), 1);
+    assert_int_equal(apply1(f, claim_op(7, t0)), CU_OK);
+    assert_int_equal(due_at(f, t0 + 1), 0); /* leased */
+    assert_int_equal(apply1(f, claim_op(8, t0 + 1)), CU_ERR_CONFLICT);
+    assert_int_equal(apply1(f, attempt_op(8, 200, CU_WEBHOOK_DELIVERED, 0)), CU_ERR_CONFLICT);
+    /* The claimant's try failed (500): due again at t0 + 5, unleased. */
+    assert_int_equal(apply1(f, attempt_op(7, 500, CU_WEBHOOK_PENDING, t0 + 5)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(d.attempts, 1);
+    assert_int_equal(due_at(f, t0 + 4), 0);
+    assert_int_equal(due_at(f, t0 + 5), 1);
+    /* A claim that lapsed (its holder died) is taken over; the dead holder settles nothing. */
+    assert_int_equal(apply1(f, claim_op(7, t0 + 5)), CU_OK);
+    assert_int_equal(apply1(f, claim_op(8, t0 + 70)), CU_OK);
+    assert_int_equal(apply1(f, attempt_op(7, 200, CU_WEBHOOK_DELIVERED, 0)), CU_ERR_CONFLICT);
+    assert_int_equal(apply1(f, attempt_op(8, 200, CU_WEBHOOK_DELIVERED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_DELIVERED);
+    assert_int_equal(d.attempts, 2);
+    assert_int_equal(due_at(f, t0 + 10000), 0);
+    /* A resend makes it due again (same event, same id). */
+    {
+        cu_store_op op = claim_op(0, t0 + 100);
+        op.type = CU_OP_WEBHOOK_RESEND;
+        assert_int_equal(apply1(f, op), CU_OK);
+        op.u.webhook_claim.event_id = 401;
+        assert_int_equal(apply1(f, op), CU_ERR_NOT_FOUND);
+    }
+    assert_int_equal(due_at(f, t0 + 100), 1);
+}
+
+/* A deleted endpoint's pending deliveries go with it; its sent ones stay listed. */
+static void test_endpoint_delete_drops_its_pending_deliveries(void **state)
+{
+    fx *f = *state;
+    cu_store_op del = {.type = CU_OP_WEBHOOK_ENDPOINT_DELETE};
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 400, "webhook.test")), CU_OK);
+    del.u.del.tenant_id = 1;
+    del.u.del.id = 11;
+    assert_int_equal(apply1(f, del), CU_OK);
+    assert_int_equal(apply1(f, del), CU_ERR_NOT_FOUND);
+    assert_int_equal(deliveries_of(f, 1, 400, NULL), 0);
+    assert_int_equal(due_at(f, 1900000000), 0);
+}
+
+/* P-RET-2: a tenant's end takes its webhook endpoints and its outbox with it; another
+ * tenant's stay. */
+static void test_P_RET_2_tenant_close_drops_its_webhooks(void **state)
+{
+    fx *f = *state;
+    cu_store_webhook_endpoint *e = NULL;
+    cu_store_op close = {.type = CU_OP_TENANT_CLOSE};
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(2, 21, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 500, "webhook.test")), CU_OK);
+    assert_int_equal(apply1(f, event_op(2, 501, "webhook.test")), CU_OK);
+    close.u.del.tenant_id = 1;
+    assert_int_equal(apply1(f, close), CU_OK);
+    assert_int_equal(events_of(f, 1), 0);
+    assert_int_equal(deliveries_of(f, 1, 500, NULL), 0);
+    assert_int_equal(cu_store_webhook_endpoints(f->s, 1, 0, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    cu_store_webhook_endpoints_free(e, n);
+    assert_int_equal(events_of(f, 2), 1);
+    assert_int_equal(deliveries_of(f, 2, 501, NULL), 1);
+}
+
+/* The Standard Webhooks signature, checked against the standard's published test vector. */
+static void test_signature_matches_the_standard_webhooks_vector(void **state)
+{
+    const char *body = "{\"test\": 2432232314}";
+    char sig[CU_WEBHOOK_SIG_MAX];
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(cu_webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                     "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                                     strlen(body), sig, &err),
+                     CU_OK);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    assert_int_equal(cu_webhook_sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", 1, body,
+                                     strlen(body), sig, &err),
+                     CU_ERR_INVALID);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_P_NOT_1_event_rolls_back_with_its_cause),
+        T(test_event_with_one_id_is_added_once),
+        T(test_P_ISO_1_event_fans_out_to_its_tenants_endpoints_only),
+        T(test_delivery_is_claimed_by_one_holder_at_a_time),
+        T(test_endpoint_delete_drops_its_pending_deliveries),
+        T(test_P_RET_2_tenant_close_drops_its_webhooks),
+        cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
+    };
+
+    return cmocka_run_group_tests_name("webhook outbox (store, signature)", tests, NULL, NULL);
+}
