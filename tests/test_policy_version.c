@@ -490,6 +490,33 @@ static void test_P_NOT_1_each_step_is_a_webhook_event(void **state_)
     free(text);
 }
 
+/* The sweep notes versions in force for active tenants only: a terminated tenant's scheduled
+ * version is told to nobody (no note, no event), and its retention still runs. */
+static void test_P_NOT_1_no_note_for_a_terminated_tenant(void **state_)
+{
+    fx *f = *state_;
+    char *text = scm_plus_newsletter();
+    cu_sweep_report rep;
+    char secret[CU_WEBHOOK_SECRET_MAX], got[1024];
+    int64_t until = 0;
+    cu_id hook = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->t, "https://hooks.example/p", "*",
+                                                 &hook, secret, &err),
+                     CU_OK);
+    assert_int_equal(bind_text(f, text), CU_OK);
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, f->t, &until, &err), CU_OK);
+    cu_clock_set(D2026 + 30 * DAY);
+    memset(&rep, 0, sizeof(rep));
+    if (cu_sweep(f->v, NULL, &rep, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(audit_count(f, "policy.in_force"), 0);
+    events(f, got, sizeof(got));
+    assert_null(strstr(got, "policy.version_in_force"));
+    free(text);
+}
+
 /* P-NOT-2: without fresh_consent (SCM), a changed purpose keeps the consents given before. */
 static void test_P_NOT_2_only_where_the_policy_says_so(void **state_)
 {
@@ -609,6 +636,7 @@ int main(void)
         T(test_P_NOT_2_consent_before_a_change_stops_counting, setup_erp),
         T(test_P_NOT_2_only_where_the_policy_says_so, setup_scm),
         T(test_P_NOT_1_each_step_is_a_webhook_event, setup_erp),
+        T(test_P_NOT_1_no_note_for_a_terminated_tenant, setup_scm),
         cmocka_unit_test(test_P_CON_5_never_promises_refuse_purposes),
         T(test_P_CON_5_dropping_a_promise_needs_notice_and_fresh_consent, setup_scm),
         T(test_P_CON_5_adding_a_promise_takes_effect_at_once, setup_scm),

@@ -85,15 +85,13 @@ void http_pending_done(void *arg, cu_async_result *res)
     memset(&res->record, 0, sizeof(res->record));
     p->answered = 1;
     resume = p->suspended && !p->gone;
-    if (p->suspended && p->gone)
+    if (p->suspended) /* answered: no longer waiting (/metrics), before its client can know */
         atomic_fetch_sub(&nsuspended, 1);
     p->suspended = 0;
     pthread_cond_signal(&p->answered_cond);
     pthread_mutex_unlock(&p->lock);
-    if (resume) {
+    if (resume)
         MHD_resume_connection(p->conn);
-        atomic_fetch_sub(&nsuspended, 1); /* after the resume: the stop waits for it */
-    }
     unref(p);
     atomic_fetch_sub(&noutstanding, 1); /* last: nothing of libmicrohttpd is touched after */
 }
