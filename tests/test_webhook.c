@@ -319,6 +319,98 @@ static void test_signature_matches_the_standard_webhooks_vector(void **state)
                      CU_ERR_INVALID);
 }
 
+/* --- with a vault: the core's side ------------------------------------------------------- */
+
+typedef struct vfx {
+    char dir[256];
+    char data[256];
+    cu_vault *v;
+    cu_id tenant;
+} vfx;
+
+static int vsetup(void **state)
+{
+    vfx *f = calloc(1, sizeof(*f));
+    cu_tenant t;
+    cu_err err = {0};
+
+    th_tmpdir(f->dir);
+    f->v = th_vault(f->dir, f->data);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
+    f->tenant = t.id;
+    *state = f;
+    return 0;
+}
+
+static int vteardown(void **state)
+{
+    vfx *f = *state;
+
+    cu_vault_close(f->v);
+    th_rmrf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A transport that keeps the last message's id, timestamp, signature and body, and answers
+ * 200. */
+typedef struct sent_msg {
+    int n;
+    char id[64], sig[CU_WEBHOOK_SIG_MAX], body[1024];
+    int64_t ts;
+} sent_msg;
+
+static void keep_transport(void *arg, const cu_webhook_msg *m, int *status, char error[64])
+{
+    sent_msg *s = arg;
+
+    s->n++;
+    snprintf(s->id, sizeof(s->id), "%s", m->id);
+    snprintf(s->sig, sizeof(s->sig), "%s", m->signature);
+    snprintf(s->body, sizeof(s->body), "%.*s", (int)m->body_len, m->body);
+    s->ts = m->timestamp;
+    *status = 200;
+    error[0] = '\0';
+}
+
+static const cu_webhook_retry retry = {.base = 5, .max_attempts = 4, .lease = 60};
+
+/* P-ENC-5: a data key rotation's pass seals the endpoint's secret again, and destroys the old
+ * version; deliveries after it are still signed with the secret the endpoint was given. */
+static void test_P_ENC_5_data_key_rotation_keeps_endpoints_signing(void **state)
+{
+    vfx *f = *state;
+    char secret[CU_WEBHOOK_SECRET_MAX], sig[CU_WEBHOOK_SIG_MAX];
+    cu_reencrypt_report rep;
+    sent_msg got = {0};
+    cu_id ep = 0, ev = 0;
+    size_t sent = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_key_rotate_data(f->v, NULL, f->tenant, NULL, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt(f->v, NULL, f->tenant, &rep, &err), CU_OK);
+    assert_int_equal(rep.webhooks, 1);
+    assert_int_equal(rep.destroyed, 1); /* version 1 is gone: nothing uses it */
+    assert_int_equal(rep.remaining, 0);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM keys WHERE kind = 2 AND version = 1"
+                                         " AND owner_id = 0"),
+                     0);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &ev, &err), CU_OK);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 10, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(cu_webhook_sign(secret, got.id, got.ts, got.body, strlen(got.body), sig, &err),
+                     CU_OK);
+    assert_string_equal(got.sig, sig);
+    /* A second pass finds nothing to do. */
+    assert_int_equal(cu_key_reencrypt(f->v, NULL, f->tenant, &rep, &err), CU_OK);
+    assert_int_equal(rep.webhooks, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -330,6 +422,8 @@ int main(void)
         T(test_endpoint_delete_drops_its_pending_deliveries),
         T(test_P_RET_2_tenant_close_drops_its_webhooks),
         cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
+#define V(fn) cmocka_unit_test_setup_teardown(fn, vsetup, vteardown)
+        V(test_P_ENC_5_data_key_rotation_keeps_endpoints_signing),
     };
 
     return cmocka_run_group_tests_name("webhook outbox (store, signature)", tests, NULL, NULL);

@@ -126,6 +126,35 @@ cu_rc cu_webhook_secret_open(cu_vault *v, const cu_store_webhook_endpoint *e, ch
     return rc;
 }
 
+/* P-ENC-5: the endpoint's secret, sealed under an older data key version, sealed again under
+ * nk (op type 0 if it is under nk already), so that the older version can be destroyed. */
+cu_rc cu_webhook_reseal_op(cu_vault *v, const cu_store_webhook_endpoint *e, const cu_key *nk,
+                           cu_store_op *op, cu_err *err)
+{
+    cu_store_reseal *r = &op->u.reseal;
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    if (e->key_version == nk->version)
+        return CU_OK;
+    op->type = CU_OP_RESEAL;
+    r->what = CU_RESEAL_WEBHOOK_SECRET;
+    r->tenant_id = e->tenant_id;
+    r->id = e->id;
+    r->key_version = nk->version;
+    if ((r->old[0].data = malloc(e->secret.len ? e->secret.len : 1)) == NULL) {
+        memset(op, 0, sizeof(*op));
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    memcpy(r->old[0].data, e->secret.data, e->secret.len);
+    r->old[0].len = e->secret.len;
+    rc = cu_reseal_value(v, e->tenant_id, CU_WEBHOOK_COLL, e->id, "secret", NULL, e->key_version,
+                         nk, &e->secret, &r->ct[0], err);
+    if (rc != CU_OK)
+        cu_reseal_op_free(op);
+    return rc;
+}
+
 /* Commits one op with its audit entry (action on webhook:<id>). */
 static cu_rc commit_one(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_store_op *op,
                         const char *action, cu_id id, cu_err *err)

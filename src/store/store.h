@@ -417,7 +417,8 @@ typedef enum cu_store_op_type {
                                 legal hold does not refuse it */
     CU_OP_DATA_KEY_DESTROY,  /* key_del (tenant_id, version): that version of the tenant data
                                 key, only if it is not the newest and no record without a
-                                subject, hold or user still uses it; else CU_ERR_CONFLICT */
+                                subject, hold, user or webhook endpoint still uses it; else
+                                CU_ERR_CONFLICT */
     CU_OP_SESSION_TOUCH,     /* session (token_hash, expires_at): sets its expiry; nothing if
                                 the session is gone */
     CU_OP_USER_SESSIONS_END, /* session (tenant_id, user_id, token_hash): every session of the
@@ -495,8 +496,10 @@ typedef enum cu_reseal_kind {
     CU_RESEAL_HOLD,       /* reason, release_reason (absent while in force) */
     CU_RESEAL_USER_EMAIL, /* email */
     CU_RESEAL_USER_TOTP,  /* totp_secret */
-    CU_RESEAL_USER_PENDING /* totp_pending */
+    CU_RESEAL_USER_PENDING, /* totp_pending */
+    CU_RESEAL_WEBHOOK_SECRET /* a webhook endpoint's signing secret (id: the endpoint) */
 } cu_reseal_kind;
+#define CU_RESEAL__LAST CU_RESEAL_WEBHOOK_SECRET
 
 typedef struct cu_store_reseal {
     cu_reseal_kind what;
