@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include "custos_webhook.h"
 #include "store.h"
 #include "th.h"
@@ -319,6 +322,72 @@ static void test_signature_matches_the_standard_webhooks_vector(void **state)
                      CU_ERR_INVALID);
 }
 
+/* SSRF: the address rule, over addresses of each range and the IPv6 forms of IPv4 ones. */
+static void test_webhook_addresses_outside_the_internet_are_refused(void **state)
+{
+    static const struct {
+        const char *a;
+        int ok;
+    } cases[] = {
+        {"93.184.216.34", 1}, {"8.8.8.8", 1}, {"1.1.1.1", 1}, {"172.32.0.1", 1},
+        {"100.128.0.1", 1}, {"11.0.0.1", 1}, {"0.0.0.0", 0}, {"0.1.2.3", 0},
+        {"127.0.0.1", 0}, {"127.255.0.9", 0}, {"10.1.2.3", 0}, {"172.16.0.1", 0},
+        {"172.31.255.255", 0}, {"192.168.0.1", 0}, {"169.254.169.254", 0}, {"100.64.0.1", 0},
+        {"100.127.255.254", 0}, {"224.0.0.1", 0}, {"239.255.255.250", 0},
+        {"255.255.255.255", 0}, {"240.0.0.1", 0}, {"198.18.0.1", 0}, {"192.0.2.1", 0},
+        {"2606:4700:4700::1111", 1}, {"2a00:1450:4001::200e", 1}, {"::", 0}, {"::1", 0},
+        {"::ffff:127.0.0.1", 0}, {"::ffff:169.254.169.254", 0}, {"::ffff:10.0.0.1", 0},
+        {"::ffff:8.8.8.8", 1}, {"64:ff9b::a9fe:a9fe", 0}, {"64:ff9b::808:808", 1},
+        {"2002:a00:1::", 0}, {"2002:808:808::", 1}, {"::127.0.0.1", 0}, {"fc00::1", 0},
+        {"fd12:3456::1", 0}, {"fe80::1", 0}, {"febf::1", 0}, {"fec0::1", 0}, {"ff02::1", 0},
+        {"2001:db8::1", 0}, {"2001::1", 0}, {"100::1", 0},
+    };
+    uint8_t buf[16];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fam = strchr(cases[i].a, ':') ? AF_INET6 : AF_INET;
+        assert_int_equal(inet_pton(fam, cases[i].a, buf), 1);
+        if (cu_webhook_addr_public(fam, buf) != cases[i].ok)
+            fail_msg("%s: expected %s", cases[i].a, cases[i].ok ? "public" : "refused");
+    }
+    assert_int_equal(cu_webhook_addr_public(AF_UNIX, buf), 0);
+}
+
+/* SSRF: a URL's host is resolved and every address checked; the pin names them for curl.
+ * Loopback is allowed in test builds only while the fault point is not set. */
+static void test_webhook_url_resolve_checks_and_pins_the_host(void **state)
+{
+    static const char *const refused[] = {
+        "https://127.0.0.1/", "https://[::1]:8443/x", "https://169.254.169.254/latest/meta-data",
+        "https://localhost/", "https://2130706433/", "https://10.0.0.8:443/?a=1",
+        "http://127.0.0.1:9/h", "https://[::ffff:192.168.1.1]/",
+    };
+    char pin[600];
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(cu_webhook_url_resolve("http://127.0.0.1:9/h", pin, sizeof(pin), &err), CU_OK);
+    assert_string_equal(pin, "127.0.0.1:9:127.0.0.1");
+    setenv("CUSTOS_FAULT", "webhook.strict_addresses", 1);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (cu_webhook_url_resolve(refused[i], pin, sizeof(pin), &err) != CU_ERR_INVALID)
+            fail_msg("%s was not refused", refused[i]);
+    assert_int_equal(cu_webhook_url_resolve("https://93.184.216.34/x", pin, sizeof(pin), &err),
+                     CU_OK);
+    assert_string_equal(pin, "93.184.216.34:443:93.184.216.34");
+    assert_int_equal(cu_webhook_url_resolve("https://[2606:4700:4700::1111]:8443", pin,
+                                            sizeof(pin), &err),
+                     CU_OK);
+    assert_string_equal(pin, "2606:4700:4700::1111:8443:[2606:4700:4700::1111]");
+    assert_int_equal(cu_webhook_url_resolve("https://no-such-host.invalid/", pin, sizeof(pin),
+                                            &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_webhook_url_resolve("https://:443/", pin, sizeof(pin), &err),
+                     CU_ERR_INVALID);
+    unsetenv("CUSTOS_FAULT");
+}
+
 /* --- with a vault: the core's side ------------------------------------------------------- */
 
 typedef struct vfx {
@@ -374,6 +443,37 @@ static void keep_transport(void *arg, const cu_webhook_msg *m, int *status, char
     error[0] = '\0';
 }
 
+/* SSRF at creation and change: an endpoint whose host is an internal address is refused (the
+ * tests' loopback allowance turned off); a host that does not resolve now is taken, and
+ * checked again before each try. */
+static void test_webhook_endpoint_to_an_internal_address_is_refused(void **state)
+{
+    vfx *f = *state;
+    char secret[CU_WEBHOOK_SECRET_MAX];
+    cu_id ep = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_OK);
+    setenv("CUSTOS_FAULT", "webhook.strict_addresses", 1);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant,
+                                                "https://169.254.169.254/latest", "*", &ep,
+                                                secret, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_endpoint_update(f->v, NULL, f->tenant, ep, "https://10.0.0.8/x",
+                                                NULL, -1, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant,
+                                                "https://hooks.example.invalid/x", "*", &ep,
+                                                secret, &err),
+                     CU_OK);
+    unsetenv("CUSTOS_FAULT");
+}
+
 static const cu_webhook_retry retry = {.base = 5, .max_attempts = 4, .lease = 60};
 
 /* P-ENC-5: a data key rotation's pass seals the endpoint's secret again, and destroys the old
@@ -422,8 +522,11 @@ int main(void)
         T(test_endpoint_delete_drops_its_pending_deliveries),
         T(test_P_RET_2_tenant_close_drops_its_webhooks),
         cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
+        cmocka_unit_test(test_webhook_addresses_outside_the_internet_are_refused),
+        cmocka_unit_test(test_webhook_url_resolve_checks_and_pins_the_host),
 #define V(fn) cmocka_unit_test_setup_teardown(fn, vsetup, vteardown)
         V(test_P_ENC_5_data_key_rotation_keeps_endpoints_signing),
+        V(test_webhook_endpoint_to_an_internal_address_is_refused),
     };
 
     return cmocka_run_group_tests_name("webhook outbox (store, signature)", tests, NULL, NULL);
