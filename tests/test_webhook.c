@@ -263,6 +263,52 @@ static void test_delivery_is_claimed_by_one_holder_at_a_time(void **state)
     assert_int_equal(due_at(f, t0 + 100), 1);
 }
 
+/* A resend that comes while a try is in flight (claimed, lease running) is neither lost to that
+ * try's settle (delivered or failed) nor sent beside it: the try settles and counts once, the
+ * delivery is due again at once, and a second claimant still waits for the first. */
+static void test_resend_during_a_try_in_flight_is_kept(void **state)
+{
+    fx *f = *state;
+    const int64_t t0 = 1800000000;
+    cu_store_op resend = claim_op(0, t0 + 1);
+    cu_store_webhook_delivery d;
+
+    resend.type = CU_OP_WEBHOOK_RESEND;
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 400, "webhook.test")), CU_OK);
+    assert_int_equal(apply1(f, claim_op(7, t0)), CU_OK);
+    assert_int_equal(apply1(f, resend), CU_OK); /* while 7's try is in flight */
+    assert_int_equal(due_at(f, t0 + 1), 0);      /* still 7's alone */
+    assert_int_equal(apply1(f, claim_op(8, t0 + 1)), CU_ERR_CONFLICT);
+    /* 7's try succeeds: counted once, and the resend still stands, due at once. */
+    assert_int_equal(apply1(f, attempt_op(7, 200, CU_WEBHOOK_DELIVERED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(d.attempts, 1);
+    assert_int_equal(d.next_at, 1800000001); /* the try's time */
+    assert_int_equal(due_at(f, t0 + 2), 1);
+    assert_int_equal(apply1(f, claim_op(8, t0 + 2)), CU_OK);
+    assert_int_equal(apply1(f, attempt_op(8, 200, CU_WEBHOOK_DELIVERED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_DELIVERED);
+    assert_int_equal(d.attempts, 2);
+    /* The same with a try that failed for good: the resend wins over "failed". */
+    assert_int_equal(apply1(f, (resend.u.webhook_claim.now = t0 + 3, resend)), CU_OK);
+    assert_int_equal(apply1(f, claim_op(9, t0 + 3)), CU_OK);
+    resend.u.webhook_claim.now = t0 + 4;
+    assert_int_equal(apply1(f, resend), CU_OK);
+    assert_int_equal(apply1(f, attempt_op(9, 500, CU_WEBHOOK_FAILED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(d.attempts, 3);
+    /* Without a try in flight (a lapsed lease is none), a resend is due at its own time. */
+    assert_int_equal(apply1(f, claim_op(9, t0 + 5)), CU_OK);
+    resend.u.webhook_claim.now = t0 + 100; /* 9's lease ended at t0 + 65 */
+    assert_int_equal(apply1(f, resend), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.next_at, t0 + 100);
+}
+
 /* A deleted endpoint's pending deliveries go with it; its sent ones stay listed. */
 static void test_endpoint_delete_drops_its_pending_deliveries(void **state)
 {
@@ -520,6 +566,7 @@ int main(void)
         T(test_P_ISO_1_event_fans_out_to_its_tenants_endpoints_only),
         T(test_delivery_is_claimed_by_one_holder_at_a_time),
         T(test_endpoint_delete_drops_its_pending_deliveries),
+        T(test_resend_during_a_try_in_flight_is_kept),
         T(test_P_RET_2_tenant_close_drops_its_webhooks),
         cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
         cmocka_unit_test(test_webhook_addresses_outside_the_internet_are_refused),

@@ -70,7 +70,10 @@ static cu_rc deliveries_copy(cu_vault *v, cu_id tenant, cu_webhook_event *e, cu_
         e->deliveries[i] = (cu_webhook_delivery){.endpoint_id = d[i].endpoint_id,
                                                  .state = d[i].state,
                                                  .attempts = d[i].attempts,
-                                                 .next_at = d[i].next_at};
+                                                 /* a resend asked during a try:
+                                                  * due as soon as that try is done */
+                                                 .next_at = d[i].next_at < 0 ? cu_clock_now()
+                                                                             : d[i].next_at};
     for (size_t i = 0; rc == CU_OK && i < na; i++) {
         e->attempts[i] = (cu_webhook_attempt){
             .endpoint_id = a[i].endpoint_id, .at = a[i].at, .status = a[i].status};

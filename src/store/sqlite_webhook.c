@@ -60,18 +60,24 @@ static const char sql_claim[] =
     "UPDATE webhook_deliveries SET holder = ?4, lease_until = ?6 WHERE tenant_id = ?1"
     " AND event_id = ?2 AND endpoint_id = ?3 AND state = ?7 AND next_at <= ?5"
     " AND (lease_until <= ?5 OR holder = ?4)";
-/* ?4 holder, ?5 state, ?6 next_at, ?7 PENDING. */
+/* ?4 holder, ?5 state, ?6 next_at, ?7 PENDING, ?8 the try's time, ?9 RESEND_ASKED: a resend
+ * asked during the try makes it PENDING again, due now, whatever the try gave. */
 static const char sql_settle[] =
-    "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?5, next_at = ?6,"
+    "UPDATE webhook_deliveries SET attempts = attempts + 1,"
+    " state = CASE WHEN next_at = ?9 THEN ?7 ELSE ?5 END,"
+    " next_at = CASE WHEN next_at = ?9 THEN ?8 ELSE ?6 END,"
     " holder = 0, lease_until = 0 WHERE tenant_id = ?1 AND event_id = ?2 AND endpoint_id = ?3"
     " AND holder = ?4 AND state = ?7";
 static const char sql_attempt[] =
     "INSERT INTO webhook_attempts(tenant_id, event_id, endpoint_id, seq, at, status, error)"
     " SELECT ?1, ?2, ?3, attempts, ?4, ?5, ?6 FROM webhook_deliveries"
     " WHERE tenant_id = ?1 AND event_id = ?2 AND endpoint_id = ?3";
+/* ?4 now, ?5 PENDING, ?6 RESEND_ASKED: a delivery whose try is in flight (its lease running)
+ * is marked for that try's settle, which would otherwise overwrite the resend. */
 static const char sql_resend[] =
-    "UPDATE webhook_deliveries SET state = ?5, next_at = ?4 WHERE tenant_id = ?1"
-    " AND event_id = ?2 AND (?3 = 0 OR endpoint_id = ?3)";
+    "UPDATE webhook_deliveries SET state = ?5,"
+    " next_at = CASE WHEN holder <> 0 AND lease_until > ?4 THEN ?6 ELSE ?4 END"
+    " WHERE tenant_id = ?1 AND event_id = ?2 AND (?3 = 0 OR endpoint_id = ?3)";
 
 /* One statement with integer parameters ?1..?n from p and, where given, text at ti and a blob
  * at bi; *changed gets the rows it changed. */
@@ -177,7 +183,8 @@ static cu_rc w_claim(sqlite_store *s, const cu_store_op *op, cu_err *err)
     if (op->type == CU_OP_WEBHOOK_RESEND) {
         p[4] = CU_WEBHOOK_PENDING;
         p[3] = c->now;
-        rc = run(s, sql_resend, p, 5, 0, NULL, 0, NULL, &changed, err);
+        p[5] = CU_WEBHOOK_RESEND_ASKED;
+        rc = run(s, sql_resend, p, 6, 0, NULL, 0, NULL, &changed, err);
         if (rc == CU_OK && changed == 0)
             return cu_err_set(err, CU_ERR_NOT_FOUND, "the event went to no such endpoint");
         return rc;
@@ -194,11 +201,11 @@ static cu_rc w_attempt(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     const __typeof__(op->u.webhook_attempt) *w = &op->u.webhook_attempt;
     const cu_store_webhook_attempt *a = &w->a;
-    int64_t p[7] = {(int64_t)a->tenant_id, (int64_t)a->event_id, (int64_t)a->endpoint_id,
+    int64_t p[9] = {(int64_t)a->tenant_id, (int64_t)a->event_id, (int64_t)a->endpoint_id,
                     (int64_t)w->holder,    w->state,             w->next_at,
-                    CU_WEBHOOK_PENDING};
+                    CU_WEBHOOK_PENDING,    a->at,                CU_WEBHOOK_RESEND_ASKED};
     int changed = 0;
-    cu_rc rc = run(s, sql_settle, p, 7, 0, NULL, 0, NULL, &changed, err);
+    cu_rc rc = run(s, sql_settle, p, 9, 0, NULL, 0, NULL, &changed, err);
 
     if (rc == CU_OK && changed == 0)
         return cu_err_set(err, CU_ERR_CONFLICT, "the delivery's claim was lost");

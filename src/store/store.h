@@ -286,6 +286,10 @@ typedef struct cu_store_request {
 #define CU_WEBHOOK_PENDING 0   /* to send at next_at */
 #define CU_WEBHOOK_DELIVERED 1 /* a 2xx answer came back */
 #define CU_WEBHOOK_FAILED 2    /* given up after the last retry */
+/* next_at of a delivery whose resend was asked while a try of it was in flight (claimed, its
+ * lease running): that try's settle leaves it PENDING, due at the try's time, whatever the
+ * try's outcome, so the resend is neither lost to the try nor sent twice at once. */
+#define CU_WEBHOOK_RESEND_ASKED (-1)
 
 /* A tenant's webhook endpoint. Its signing secret is sealed under the tenant data key
  * (key_version) like every other secret. */
@@ -483,9 +487,13 @@ typedef enum cu_store_op_type {
                                   CU_ERR_CONFLICT (several servers: one sends it at a time) */
     CU_OP_WEBHOOK_ATTEMPT,     /* webhook_attempt: records the attempt and moves its delivery to
                                   state (PENDING again at next_at), freeing the lease, only while
-                                  holder still holds it, else CU_ERR_CONFLICT */
+                                  holder still holds it, else CU_ERR_CONFLICT; a delivery whose
+                                  resend was asked meanwhile (CU_WEBHOOK_RESEND_ASKED) goes
+                                  PENDING, due at a.at, whatever state says */
     CU_OP_WEBHOOK_RESEND,      /* webhook_claim (tenant, event, endpoint, now): the delivery
-                                  PENDING again, due now, whatever its state (same event id);
+                                  PENDING again, due now, whatever its state (same event id); one
+                                  claimed under a running lease is marked
+                                  CU_WEBHOOK_RESEND_ASKED instead, for its try's settle;
                                   CU_ERR_NOT_FOUND if the event never went to that endpoint */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
