@@ -87,6 +87,12 @@ cu_rc cu_webhook_resend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id even
 cu_rc cu_webhook_request_events(cu_vault *v, cu_id tenant, int64_t now, size_t *added,
                                 cu_err *err);
 
+/* Deletes the tenant's events created more than CUSTOS_WEBHOOK_RETENTION_DAYS (30) before now
+ * whose deliveries are all done (delivered or failed), with their deliveries and attempts,
+ * oldest first, 500 per transaction, at most 10000 per call (the sweep calls it each time);
+ * *batches counts the transactions that deleted some. */
+cu_rc cu_webhook_prune(cu_vault *v, cu_id tenant, int64_t now, size_t *batches, cu_err *err);
+
 /* --- delivery (the server's worker) ------------------------------------------------------- */
 
 /* One message to send: POST body to url with the three Standard Webhooks headers. */

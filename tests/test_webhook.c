@@ -309,6 +309,63 @@ static void test_resend_during_a_try_in_flight_is_kept(void **state)
     assert_int_equal(d.next_at, t0 + 100);
 }
 
+/* WEBHOOK_PRUNE: up to limit of a tenant's events older than `before` whose deliveries are all
+ * done, oldest first, with their deliveries and attempts; a pending one, a young one and the
+ * other tenant's stay. */
+static void test_prune_drops_old_done_events_in_batches(void **state)
+{
+    fx *f = *state;
+    cu_store_op prune = {.type = CU_OP_WEBHOOK_PRUNE};
+    cu_store_op ev;
+    cu_store_webhook_delivery d;
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(2, 21, "*", 1)), CU_OK);
+    /* 400 and 401 delivered, 402 pending, 403 delivered but young; 500: tenant 2's, done. */
+    for (cu_id id = 400; id <= 403; id++) {
+        ev = event_op(1, id, "webhook.test");
+        ev.u.webhook_event.created_at = id == 403 ? 1800100000 : 1800000000;
+        assert_int_equal(apply1(f, ev), CU_OK);
+        if (id == 402)
+            continue;
+        cu_store_op c = claim_op(7, 1800200000), a = attempt_op(7, 200, CU_WEBHOOK_DELIVERED, 0);
+        c.u.webhook_claim.event_id = a.u.webhook_attempt.a.event_id = id;
+        assert_int_equal(apply1(f, c), CU_OK);
+        assert_int_equal(apply1(f, a), CU_OK);
+    }
+    ev = event_op(2, 500, "webhook.test");
+    assert_int_equal(apply1(f, ev), CU_OK);
+    prune.u.webhook_prune.tenant_id = 1;
+    prune.u.webhook_prune.before = 1800050000;
+    prune.u.webhook_prune.limit = 1;
+    assert_int_equal(apply1(f, prune), CU_OK); /* the oldest first: 400 alone */
+    assert_int_equal(events_of(f, 1), 3);
+    assert_int_equal(deliveries_of(f, 1, 400, NULL), 0);
+    assert_int_equal(deliveries_of(f, 1, 401, NULL), 1);
+    {
+        cu_store_webhook_delivery *dd = NULL;
+        cu_store_webhook_attempt *aa = NULL;
+        size_t nd = 0, na = 0;
+        cu_err err = {0};
+        assert_int_equal(cu_store_webhook_deliveries(f->s, 1, 400, &dd, &nd, &aa, &na, &err), CU_OK);
+        assert_int_equal(na, 0); /* its attempt went with it */
+        free(dd);
+        free(aa);
+        assert_int_equal(cu_store_webhook_deliveries(f->s, 1, 401, &dd, &nd, &aa, &na, &err), CU_OK);
+        assert_int_equal(na, 1);
+        free(dd);
+        free(aa);
+    }
+    assert_int_equal(apply1(f, prune), CU_OK); /* 401 */
+    assert_int_equal(apply1(f, prune), CU_ERR_NOT_FOUND); /* 402 pending, 403 young */
+    assert_int_equal(events_of(f, 1), 2);
+    assert_int_equal(deliveries_of(f, 1, 402, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(events_of(f, 2), 1);
+    prune.u.webhook_prune.limit = 0;
+    assert_int_equal(apply1(f, prune), CU_ERR_INVALID);
+}
+
 /* A deleted endpoint's pending deliveries go with it; its sent ones stay listed. */
 static void test_endpoint_delete_drops_its_pending_deliveries(void **state)
 {
@@ -522,6 +579,62 @@ static void test_webhook_endpoint_to_an_internal_address_is_refused(void **state
 
 static const cu_webhook_retry retry = {.base = 5, .max_attempts = 4, .lease = 60};
 
+/* The sweep drops the events whose deliveries are all done once the retention has passed (30
+ * days, or CUSTOS_WEBHOOK_RETENTION_DAYS), on the settable clock; a pending one stays. */
+static void test_sweep_prunes_done_events_after_the_retention(void **state)
+{
+    vfx *f = *state;
+    const int64_t t0 = 1767225600; /* 2026-01-01 */
+    char secret[CU_WEBHOOK_SECRET_MAX];
+    cu_webhook_event e;
+    cu_sweep_report rep;
+    sent_msg got = {0};
+    cu_id ep = 0, done = 0, young = 0, pending = 0;
+    size_t sent = 0;
+    cu_err err = {0};
+
+    cu_clock_set(t0);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &done, &err), CU_OK);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 10, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK);
+    assert_int_equal(sent, 1);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &pending, &err), CU_OK);
+    cu_clock_set(t0 + 10 * 86400);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &young, &err), CU_OK);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 1, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK); /* the oldest due: pending's, now delivered... */
+    assert_int_equal(cu_webhook_resend(f->v, NULL, f->tenant, pending, 0, &err), CU_OK);
+    /* ...and due again (resent): it stays pending. 29 days on, nothing is old enough. */
+    cu_clock_set(t0 + 29 * 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, done, &e, &err), CU_OK);
+    cu_webhook_event_cleanup(&e);
+    /* 31 days on: the done one goes, with its delivery and attempt; pending and young stay. */
+    cu_clock_set(t0 + 31 * 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, done, &e, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM webhook_attempts"), 1);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, pending, &e, &err), CU_OK);
+    cu_webhook_event_cleanup(&e);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, young, &e, &err), CU_OK);
+    cu_webhook_event_cleanup(&e);
+    /* Both delivered, and a retention of one day: both go, and no delivery is left. */
+    setenv("CUSTOS_WEBHOOK_RETENTION_DAYS", "1", 1);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 10, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    unsetenv("CUSTOS_WEBHOOK_RETENTION_DAYS");
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, pending, &e, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, young, &e, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM webhook_deliveries"), 0);
+    cu_clock_set(0);
+}
+
 /* P-ENC-5: a data key rotation's pass seals the endpoint's secret again, and destroys the old
  * version; deliveries after it are still signed with the secret the endpoint was given. */
 static void test_P_ENC_5_data_key_rotation_keeps_endpoints_signing(void **state)
@@ -567,6 +680,7 @@ int main(void)
         T(test_delivery_is_claimed_by_one_holder_at_a_time),
         T(test_endpoint_delete_drops_its_pending_deliveries),
         T(test_resend_during_a_try_in_flight_is_kept),
+        T(test_prune_drops_old_done_events_in_batches),
         T(test_P_RET_2_tenant_close_drops_its_webhooks),
         cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
         cmocka_unit_test(test_webhook_addresses_outside_the_internet_are_refused),
@@ -574,6 +688,7 @@ int main(void)
 #define V(fn) cmocka_unit_test_setup_teardown(fn, vsetup, vteardown)
         V(test_P_ENC_5_data_key_rotation_keeps_endpoints_signing),
         V(test_webhook_endpoint_to_an_internal_address_is_refused),
+        V(test_sweep_prunes_done_events_after_the_retention),
     };
 
     return cmocka_run_group_tests_name("webhook outbox (store, signature)", tests, NULL, NULL);

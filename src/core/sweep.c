@@ -129,7 +129,11 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
     unsigned noted = 0;
     /* P-NOT-1: a scheduled version whose time came is noted in force (policy.in_force). */
     cu_rc rc = cu_policy_note_in_force(v, ctx, t->id, &noted, err);
+    size_t hooks = 0;
 
+    /* The webhook outbox's done events, past its retention (docs/webhooks.md), policy or not. */
+    if (rc == CU_OK)
+        rc = cu_webhook_prune(v, t->id, now, &hooks, err);
     if (rc == CU_OK)
         rc = cu_policy_for(v, t->id, &p, NULL, err);
     if (rc == CU_ERR_NOT_FOUND)

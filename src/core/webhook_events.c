@@ -159,6 +159,45 @@ cu_rc cu_webhook_resend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id even
     return rc;
 }
 
+/* --- retention of the outbox --------------------------------------------------------------- */
+
+#define PRUNE_BATCH 500  /* events per transaction */
+#define PRUNE_MAX 10000  /* per tenant and sweep: the next sweep goes on */
+
+/* Days an event is kept after its creation once its deliveries are all done. */
+static int64_t retention_days(void)
+{
+    const char *s = getenv("CUSTOS_WEBHOOK_RETENTION_DAYS");
+    char *end;
+    long d;
+
+    if (s == NULL || *s == '\0')
+        return 30;
+    d = strtol(s, &end, 10);
+    return *end != '\0' || d < 1 || d > 3650 ? 30 : d;
+}
+
+cu_rc cu_webhook_prune(cu_vault *v, cu_id tenant, int64_t now, size_t *batches, cu_err *err)
+{
+    cu_store_op op = {.type = CU_OP_WEBHOOK_PRUNE};
+    cu_err e = {0};
+    cu_rc rc = CU_OK;
+
+    *batches = 0;
+    op.u.webhook_prune.tenant_id = tenant;
+    op.u.webhook_prune.before = now - retention_days() * 86400;
+    op.u.webhook_prune.limit = PRUNE_BATCH;
+    /* Bounded batches, each its own transaction: a large outbox never holds the writer long. */
+    while (rc == CU_OK && *batches < PRUNE_MAX / PRUNE_BATCH)
+        if ((rc = cu_store_apply(v->store, &op, 1, &e)) == CU_OK)
+            (*batches)++;
+    if (rc == CU_ERR_NOT_FOUND) /* nothing (more) to prune */
+        return CU_OK;
+    if (rc != CU_OK && err != NULL)
+        *err = e;
+    return rc;
+}
+
 /* --- data-subject requests (P-DSR-7) ----------------------------------------------------- */
 
 static int request_open(const cu_store_request *r)

@@ -77,6 +77,19 @@ static pg_query Q_RESEND = PG_QUERY(
     " next_at = CASE WHEN holder <> 0 AND lease_until > $4 THEN $6 ELSE $4 END"
     " WHERE tenant_id = $1 AND event_id = $2 AND ($3 = 0 OR endpoint_id = $3)");
 
+/* $1 tenant, $2 before, $3 limit, $4 PENDING: one statement, one snapshot, so the events chosen
+ * are the ones whose rows go; FOR UPDATE holds them against a racing prune. */
+static pg_query Q_PRUNE = PG_QUERY(
+    "WITH ev AS (SELECT e.event_id FROM webhook_events e WHERE e.tenant_id = $1"
+    " AND e.created_at < $2 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d"
+    " WHERE d.tenant_id = $1 AND d.event_id = e.event_id AND d.state = $4)"
+    " ORDER BY e.event_id LIMIT $3 FOR UPDATE),"
+    " a AS (DELETE FROM webhook_attempts WHERE tenant_id = $1"
+    " AND event_id IN (SELECT event_id FROM ev)),"
+    " d AS (DELETE FROM webhook_deliveries WHERE tenant_id = $1"
+    " AND event_id IN (SELECT event_id FROM ev))"
+    " DELETE FROM webhook_events WHERE tenant_id = $1 AND event_id IN (SELECT event_id FROM ev)");
+
 static pg_query Q_TENANT_DELETE = PG_QUERY(
     "WITH a AS (DELETE FROM webhook_attempts WHERE tenant_id = $1),"
     " d AS (DELETE FROM webhook_deliveries WHERE tenant_id = $1),"
@@ -157,6 +170,18 @@ static cu_rc w_attempt(pg_conn *c, const cu_store_op *op, cu_err *err)
                               pg_p_i64(CU_WEBHOOK_RESEND_ASKED)),
                          CU_ERR_CONFLICT, "the delivery's claim was lost", err,
                          "record a delivery attempt");
+}
+
+cu_rc pg_w_webhook_prune(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const __typeof__(op->u.webhook_prune) *w = &op->u.webhook_prune;
+
+    if (w->limit == 0)
+        return cu_err_set(err, CU_ERR_INVALID, "a prune needs a limit");
+    return pgd_write_one(c, &Q_PRUNE,
+                         PG_P(pg_p_id(w->tenant_id), pg_p_i64(w->before), pg_p_i64(w->limit),
+                              pg_p_i64(CU_WEBHOOK_PENDING)),
+                         CU_ERR_NOT_FOUND, "no event to prune", err, "prune the outbox");
 }
 
 cu_rc pg_w_webhook_event(pg_conn *c, const cu_store_op *op, cu_err *err)

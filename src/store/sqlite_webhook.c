@@ -79,6 +79,20 @@ static const char sql_resend[] =
     " next_at = CASE WHEN holder <> 0 AND lease_until > ?4 THEN ?6 ELSE ?4 END"
     " WHERE tenant_id = ?1 AND event_id = ?2 AND (?3 = 0 OR endpoint_id = ?3)";
 
+/* WEBHOOK_PRUNE: the same events, chosen by one subquery, lose their attempts, deliveries,
+ * then rows (?1 tenant, ?2 before, ?3 limit, ?4 PENDING). The writer is alone in its
+ * transaction, so each statement finds the same ones: deleting done deliveries makes no event
+ * more or less prunable. */
+#define PRUNABLE                                                                                   \
+    "SELECT e.event_id FROM webhook_events e WHERE e.tenant_id = ?1 AND e.created_at < ?2"         \
+    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = ?1"                  \
+    " AND d.event_id = e.event_id AND d.state = ?4) ORDER BY e.event_id LIMIT ?3"
+static const char *const sql_prune[] = {
+    "DELETE FROM webhook_attempts WHERE tenant_id = ?1 AND event_id IN (" PRUNABLE ")",
+    "DELETE FROM webhook_deliveries WHERE tenant_id = ?1 AND event_id IN (" PRUNABLE ")",
+    "DELETE FROM webhook_events WHERE tenant_id = ?1 AND event_id IN (" PRUNABLE ")",
+};
+
 /* One statement with integer parameters ?1..?n from p and, where given, text at ti and a blob
  * at bi; *changed gets the rows it changed. */
 static cu_rc run(sqlite_store *s, const char *sql, const int64_t *p, int n, int ti,
@@ -214,6 +228,22 @@ static cu_rc w_attempt(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return rc != CU_OK ? rc : run(s, sql_attempt, p, 5, 6, a->error, 0, NULL, NULL, err);
 }
 
+static cu_rc w_prune(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    const __typeof__(op->u.webhook_prune) *w = &op->u.webhook_prune;
+    int64_t p[4] = {(int64_t)w->tenant_id, w->before, w->limit, CU_WEBHOOK_PENDING};
+    int changed = 0;
+    cu_rc rc = CU_OK;
+
+    if (w->limit == 0)
+        return cu_err_set(err, CU_ERR_INVALID, "a prune needs a limit");
+    for (size_t i = 0; i < CU_ARRAY_LEN(sql_prune) && rc == CU_OK; i++)
+        rc = run(s, sql_prune[i], p, 4, 0, NULL, 0, NULL, &changed, err);
+    if (rc == CU_OK && changed == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "no event to prune");
+    return rc;
+}
+
 cu_rc sq_tenant_webhooks_delete(sqlite_store *s, cu_id tenant, cu_err *err)
 {
     static const char *const sql[] = {
@@ -244,6 +274,8 @@ cu_rc sq_w_webhook(sqlite_store *s, const cu_store_op *op, cu_err *err)
         return w_claim(s, op, err);
     case CU_OP_WEBHOOK_ATTEMPT:
         return w_attempt(s, op, err);
+    case CU_OP_WEBHOOK_PRUNE:
+        return w_prune(s, op, err);
     default:
         return cu_err_set(err, CU_ERR_INVALID, "not a webhook operation");
     }

@@ -495,6 +495,10 @@ typedef enum cu_store_op_type {
                                   claimed under a running lease is marked
                                   CU_WEBHOOK_RESEND_ASKED instead, for its try's settle;
                                   CU_ERR_NOT_FOUND if the event never went to that endpoint */
+    CU_OP_WEBHOOK_PRUNE,       /* webhook_prune (tenant_id, before, limit): deletes up to limit
+                                  of the tenant's events created before `before` none of whose
+                                  deliveries is PENDING, oldest first, with their deliveries
+                                  and attempts; CU_ERR_NOT_FOUND if there was none */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -651,6 +655,11 @@ typedef struct cu_store_op {
             int state;       /* CU_WEBHOOK_*: where the delivery goes */
             int64_t next_at; /* PENDING: the next try */
         } webhook_attempt; /* WEBHOOK_ATTEMPT */
+        struct {
+            cu_id tenant_id;
+            int64_t before; /* events created before it */
+            uint32_t limit; /* at most this many, not 0 */
+        } webhook_prune; /* WEBHOOK_PRUNE */
     } u;
 } cu_store_op;
 
