@@ -136,7 +136,8 @@ int cu_webhook_addr_public(int family, const void *addr);
  * the fault point "webhook.strict_addresses" is set. */
 int cu_webhook_addr_allowed(int family, const void *addr);
 /* Resolves url's host and checks every address it gives (cu_webhook_addr_allowed): CU_OK with
- * pin "host:port:addr,[addr6]" (CURLOPT_RESOLVE's form: connect there and nowhere else),
+ * pin "host:port:addr,[addr6]" (CURLOPT_RESOLVE's form: connect there and nowhere else; "" if
+ * the host is an address),
  * CU_ERR_INVALID if an address is not allowed, CU_ERR_NOT_FOUND if the host does not
  * resolve. pin: cap bytes, 600 are enough. */
 cu_rc cu_webhook_url_resolve(const char *url, char *pin, size_t cap, cu_err *err);

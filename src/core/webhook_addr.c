@@ -143,6 +143,14 @@ static int url_host(const char *url, char *host, size_t cap, char port[8])
     return 1;
 }
 
+/* 1 if host is an address, not a name. */
+static int literal(const char *host)
+{
+    uint8_t a[16];
+
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
 /* Appends addr to the pin list "host:port:a,b" ([a] for IPv6, as curl takes it). */
 static int pin_add(char *pin, size_t cap, const struct addrinfo *ai)
 {
@@ -191,7 +199,9 @@ cu_rc cu_webhook_url_resolve(const char *url, char *pin, size_t cap, cu_err *err
     freeaddrinfo(res);
     if (rc == CU_OK && n == 0)
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "url: the host does not resolve");
-    if (rc != CU_OK)
+    /* An address in the URL itself needs no pin: curl resolves nothing (and the pin's
+     * "host:port" form does not take an IPv6 address as host). */
+    if (rc != CU_OK || literal(host))
         pin[0] = '\0';
     return rc;
 }

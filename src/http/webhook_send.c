@@ -107,6 +107,8 @@ static const char *pin_host(const cu_webhook_msg *m, struct curl_slist **pins)
         return "resolve";
     if (rc != CU_OK)
         return "address"; /* a private, loopback or link-local address: never sent */
+    if (pin[0] == '\0') /* an address in the URL: nothing to resolve */
+        return "";
     *pins = curl_slist_append(NULL, pin);
     return *pins != NULL ? "" : "transport";
 }
