@@ -84,10 +84,16 @@ build/test/rel-clock/util.o: src/util/util.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -DCU_TEST_CLOCK,$(CFLAGS_TEST)) $(PKG_CFLAGS) -c -o $@ $<
 
+# And the webhook address check as release builds compile it (no CU_FAULT_INJECTION: no
+# loopback allowance for the tests' receivers).
+build/test/rel-clock/webhook_addr.o: src/core/webhook_addr.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -DCU_FAULT_INJECTION,$(CFLAGS_TEST)) $(PKG_CFLAGS) -c -o $@ $<
+
 build/test/tests/test_release: build/test/tests/test_release.o build/test/rel-clock/util.o \
-		$(TEST_HELPER_OBJ) build/test/libcustos.a
-	$(CC) $(LDFLAGS_TEST) -o $@ $< build/test/rel-clock/util.o $(TEST_HELPER_OBJ) \
-		build/test/libcustos.a $(TEST_LIBS)
+		build/test/rel-clock/webhook_addr.o $(TEST_HELPER_OBJ) build/test/libcustos.a
+	$(CC) $(LDFLAGS_TEST) -o $@ $< build/test/rel-clock/util.o build/test/rel-clock/webhook_addr.o \
+		$(TEST_HELPER_OBJ) build/test/libcustos.a $(TEST_LIBS)
 
 # The fault test counts the library's own allocations and writes (tests/test_faults.c).
 build/test/tests/test_faults: LDFLAGS_TEST += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \

@@ -342,6 +342,7 @@ typedef struct cu_reencrypt_report {
     size_t records;    /* records without a subject sealed again */
     size_t holds;      /* legal holds whose reasons were sealed again */
     size_t users;      /* user values (email, TOTP secrets) sealed again */
+    size_t webhooks;   /* webhook endpoints' signing secrets sealed again */
     unsigned destroyed; /* older data key versions destroyed */
     unsigned remaining; /* older versions still in use (written meanwhile): run the pass again */
 } cu_reencrypt_report;

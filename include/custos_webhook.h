@@ -87,6 +87,12 @@ cu_rc cu_webhook_resend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id even
 cu_rc cu_webhook_request_events(cu_vault *v, cu_id tenant, int64_t now, size_t *added,
                                 cu_err *err);
 
+/* Deletes the tenant's events created more than CUSTOS_WEBHOOK_RETENTION_DAYS (30) before now
+ * whose deliveries are all done (delivered or failed), with their deliveries and attempts,
+ * oldest first, 500 per transaction, at most 10000 per call (the sweep calls it each time);
+ * *batches counts the transactions that deleted some. */
+cu_rc cu_webhook_prune(cu_vault *v, cu_id tenant, int64_t now, size_t *batches, cu_err *err);
+
 /* --- delivery (the server's worker) ------------------------------------------------------- */
 
 /* One message to send: POST body to url with the three Standard Webhooks headers. */
@@ -117,6 +123,24 @@ typedef struct cu_webhook_retry {
  * else due again after the schedule's delay, or failed). *sent counts those tried. */
 cu_rc cu_webhook_deliver_due(cu_vault *v, cu_id holder, size_t max, const cu_webhook_retry *r,
                              cu_webhook_transport fn, void *arg, size_t *sent, cu_err *err);
+
+/* --- addresses (server-side request forgery; docs/webhooks.md, Addresses) ----------------- */
+
+/* 1 if family (AF_INET: 4 bytes, AF_INET6: 16) and addr are a public unicast address: not
+ * unspecified, loopback, link-local (169.254/16, the cloud metadata service; fe80::/10),
+ * private (10/8, 172.16/12, 192.168/16; fc00::/7), CGNAT (100.64/10), multicast, reserved or
+ * documentation ranges; an IPv6 form of an IPv4 address (mapped, NAT64, 6to4) by the IPv4
+ * rule. */
+int cu_webhook_addr_public(int family, const void *addr);
+/* Whether a webhook may be sent there: a public address; in test builds loopback too, unless
+ * the fault point "webhook.strict_addresses" is set. */
+int cu_webhook_addr_allowed(int family, const void *addr);
+/* Resolves url's host and checks every address it gives (cu_webhook_addr_allowed): CU_OK with
+ * pin "host:port:addr,[addr6]" (CURLOPT_RESOLVE's form: connect there and nowhere else; "" if
+ * the host is an address),
+ * CU_ERR_INVALID if an address is not allowed, CU_ERR_NOT_FOUND if the host does not
+ * resolve. pin: cap bytes, 600 are enough. */
+cu_rc cu_webhook_url_resolve(const char *url, char *pin, size_t cap, cu_err *err);
 
 /* The Standard Webhooks signature of (id, timestamp, body) under secret ("whsec_<base64>"):
  * "v1,<base64 HMAC-SHA256 over id.timestamp.body>". CU_ERR_INVALID for a malformed secret. */

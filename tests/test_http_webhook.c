@@ -332,6 +332,79 @@ static void test_P_NOT_1_event_survives_kill_9_before_delivery(void **state)
     rcv_stop(&ra);
 }
 
+/* SSRF at delivery time: an endpoint made while its address was allowed is never sent to once
+ * it is not (the server started with the tests' loopback allowance off): each try fails with
+ * error "address" and the receiver sees no request; the API refuses a new endpoint there. */
+static void test_no_request_goes_to_an_internal_address(void **state)
+{
+    static const char *const no_workers[] = {"CUSTOS_WEBHOOK_WORKERS=0", NULL};
+    static const char *const strict[] = {
+        "CUSTOS_WEBHOOK_TIMEOUT=1", "CUSTOS_WEBHOOK_CONNECT_TIMEOUT=1",
+        "CUSTOS_WEBHOOK_RETRY_BASE=1", "CUSTOS_WEBHOOK_POLL_MS=100",
+        "CUSTOS_FAULT=webhook.strict_addresses", NULL};
+    srv s;
+    srv_tenant a;
+    rcv ra;
+    char ep[SRV_ID], ev[SRV_ID], wid[40], path[128], body[128], code[64];
+    srv_resp resp;
+    int tried = 0;
+
+    (void)state;
+    rcv_start(&ra);
+    srv_start_env(&s, NULL, no_workers);
+    srv_tenant_make(&s, "hooks-ssrf", &a);
+    endpoint_make(&s, &a, &ra, "*", ep);
+    test_event(&s, &a, ev, wid);
+    assert_int_equal(srv_stop(&s, 0), 0);
+    srv_restart(&s, NULL, strict);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/events/%s", a.id, ev);
+    for (int i = 0; i < 200 && !tried; i++) {
+        usleep(50000);
+        assert_int_equal(srv_call(&s, "GET", path, a.key[CU_ROLE_ADMIN], NULL, NULL, &resp), 0);
+        tried = strstr(resp.body, "\"error\":\"address\"") != NULL;
+        srv_resp_free(&resp);
+    }
+    assert_true(tried);
+    assert_int_equal(ra.requests, 0);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/webhooks", a.id);
+    snprintf(body, sizeof(body), "{\"url\":\"http://127.0.0.1:%u/hook\"}", ra.port);
+    assert_int_equal(call_status(&s, "POST", path, a.key[CU_ROLE_ADMIN], body, code), 400);
+    assert_int_equal(call_status(&s, "POST", path, a.key[CU_ROLE_ADMIN],
+                                 "{\"url\":\"https://169.254.169.254/latest/meta-data\"}", code),
+                     400);
+    assert_int_equal(srv_stop(&s, 1), 0);
+    assert_int_equal(ra.requests, 0);
+    rcv_stop(&ra);
+}
+
+/* A URL naming its host (not an address) is resolved, checked and pinned for curl
+ * (CURLOPT_RESOLVE), and the delivery arrives through that pin. */
+static void test_named_host_is_resolved_pinned_and_delivered(void **state)
+{
+    srv s;
+    srv_tenant a;
+    rcv ra;
+    char path[96], body[256], ep[SRV_ID], ev[SRV_ID], wid[40];
+    srv_resp resp;
+
+    (void)state;
+    rcv_start(&ra);
+    srv_start_env(&s, NULL, fast_env);
+    srv_tenant_make(&s, "hooks-named", &a);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/webhooks", a.id);
+    snprintf(body, sizeof(body), "{\"url\":\"http://localhost:%u/hook\"}", ra.port);
+    assert_int_equal(srv_call(&s, "POST", path, a.key[CU_ROLE_ADMIN], NULL, body, &resp), 0);
+    assert_int_equal(resp.status, 201);
+    assert_int_equal(srv_json_str(resp.body, "secret", ra.secret, sizeof(ra.secret)), 0);
+    assert_int_equal(srv_json_str(resp.body, "id", ep, SRV_ID), 0);
+    srv_resp_free(&resp);
+    test_event(&s, &a, ev, wid);
+    assert_true(rcv_wait(&ra, wid, 20000));
+    assert_int_equal(ra.bad_sig, 0);
+    assert_int_equal(srv_stop(&s, 1), 0);
+    rcv_stop(&ra);
+}
+
 /* Every route checks its input with a stable code; the secret is shown at creation and
  * rotation only; a rotated secret signs from then on. */
 static void test_endpoint_routes_check_input_and_show_the_secret_once(void **state)
@@ -517,6 +590,8 @@ int main(void)
         cmocka_unit_test(test_P_NOT_1_signed_event_arrives_once_after_500_and_timeout),
         cmocka_unit_test(test_P_NOT_1_event_survives_kill_9_before_delivery),
         cmocka_unit_test(test_endpoint_routes_check_input_and_show_the_secret_once),
+        cmocka_unit_test(test_no_request_goes_to_an_internal_address),
+        cmocka_unit_test(test_named_host_is_resolved_pinned_and_delivered),
         cmocka_unit_test(test_P_DSR_7_request_due_soon_then_overdue_is_told_once_each),
     };
 

@@ -1,11 +1,16 @@
 /*
  * test_release.c: the clock as release builds compile it. The Makefile links this binary with
  * src/util/util.c built without CU_TEST_CLOCK (the one define that makes the clock settable
- * from outside), ahead of the test library: what it shows holds for ./custos.
+ * from outside), ahead of the test library: what it shows holds for ./custos. Likewise
+ * src/core/webhook_addr.c built without CU_FAULT_INJECTION: the webhook address check.
  */
 #include <stdlib.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "custos_webhook.h"
 #include "th.h"
 #include "util.h"
 
@@ -32,11 +37,33 @@ static void test_release_build_refuses_sweep_now(void **state)
     assert_int_equal(cu_clock_is_set(), 0);
 }
 
+/* SSRF: a release build sends no webhook to loopback, the tests' allowance notwithstanding,
+ * whether the URL names the address or a name that resolves to it. */
+static void test_release_build_refuses_webhooks_to_loopback(void **state)
+{
+    uint8_t a4[4], a6[16];
+    char pin[600];
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", a4), 1);
+    assert_int_equal(inet_pton(AF_INET6, "::1", a6), 1);
+    assert_int_equal(cu_webhook_addr_allowed(AF_INET, a4), 0);
+    assert_int_equal(cu_webhook_addr_allowed(AF_INET6, a6), 0);
+    assert_int_equal(cu_webhook_url_resolve("http://127.0.0.1:9/h", pin, sizeof(pin), &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_url_resolve("https://localhost/h", pin, sizeof(pin), &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(inet_pton(AF_INET, "93.184.216.34", a4), 1);
+    assert_int_equal(cu_webhook_addr_allowed(AF_INET, a4), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_release_build_ignores_custos_now),
         cmocka_unit_test(test_release_build_refuses_sweep_now),
+        cmocka_unit_test(test_release_build_refuses_webhooks_to_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include "custos_webhook.h"
 #include "store.h"
 #include "th.h"
@@ -260,6 +263,109 @@ static void test_delivery_is_claimed_by_one_holder_at_a_time(void **state)
     assert_int_equal(due_at(f, t0 + 100), 1);
 }
 
+/* A resend that comes while a try is in flight (claimed, lease running) is neither lost to that
+ * try's settle (delivered or failed) nor sent beside it: the try settles and counts once, the
+ * delivery is due again at once, and a second claimant still waits for the first. */
+static void test_resend_during_a_try_in_flight_is_kept(void **state)
+{
+    fx *f = *state;
+    const int64_t t0 = 1800000000;
+    cu_store_op resend = claim_op(0, t0 + 1);
+    cu_store_webhook_delivery d;
+
+    resend.type = CU_OP_WEBHOOK_RESEND;
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, event_op(1, 400, "webhook.test")), CU_OK);
+    assert_int_equal(apply1(f, claim_op(7, t0)), CU_OK);
+    assert_int_equal(apply1(f, resend), CU_OK); /* while 7's try is in flight */
+    assert_int_equal(due_at(f, t0 + 1), 0);      /* still 7's alone */
+    assert_int_equal(apply1(f, claim_op(8, t0 + 1)), CU_ERR_CONFLICT);
+    /* 7's try succeeds: counted once, and the resend still stands, due at once. */
+    assert_int_equal(apply1(f, attempt_op(7, 200, CU_WEBHOOK_DELIVERED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(d.attempts, 1);
+    assert_int_equal(d.next_at, 1800000001); /* the try's time */
+    assert_int_equal(due_at(f, t0 + 2), 1);
+    assert_int_equal(apply1(f, claim_op(8, t0 + 2)), CU_OK);
+    assert_int_equal(apply1(f, attempt_op(8, 200, CU_WEBHOOK_DELIVERED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_DELIVERED);
+    assert_int_equal(d.attempts, 2);
+    /* The same with a try that failed for good: the resend wins over "failed". */
+    assert_int_equal(apply1(f, (resend.u.webhook_claim.now = t0 + 3, resend)), CU_OK);
+    assert_int_equal(apply1(f, claim_op(9, t0 + 3)), CU_OK);
+    resend.u.webhook_claim.now = t0 + 4;
+    assert_int_equal(apply1(f, resend), CU_OK);
+    assert_int_equal(apply1(f, attempt_op(9, 500, CU_WEBHOOK_FAILED, 0)), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(d.attempts, 3);
+    /* Without a try in flight (a lapsed lease is none), a resend is due at its own time. */
+    assert_int_equal(apply1(f, claim_op(9, t0 + 5)), CU_OK);
+    resend.u.webhook_claim.now = t0 + 100; /* 9's lease ended at t0 + 65 */
+    assert_int_equal(apply1(f, resend), CU_OK);
+    assert_int_equal(deliveries_of(f, 1, 400, &d), 1);
+    assert_int_equal(d.next_at, t0 + 100);
+}
+
+/* WEBHOOK_PRUNE: up to limit of a tenant's events older than `before` whose deliveries are all
+ * done, oldest first, with their deliveries and attempts; a pending one, a young one and the
+ * other tenant's stay. */
+static void test_prune_drops_old_done_events_in_batches(void **state)
+{
+    fx *f = *state;
+    cu_store_op prune = {.type = CU_OP_WEBHOOK_PRUNE};
+    cu_store_op ev;
+    cu_store_webhook_delivery d;
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(2, 21, "*", 1)), CU_OK);
+    /* 400 and 401 delivered, 402 pending, 403 delivered but young; 500: tenant 2's, done. */
+    for (cu_id id = 400; id <= 403; id++) {
+        ev = event_op(1, id, "webhook.test");
+        ev.u.webhook_event.created_at = id == 403 ? 1800100000 : 1800000000;
+        assert_int_equal(apply1(f, ev), CU_OK);
+        if (id == 402)
+            continue;
+        cu_store_op c = claim_op(7, 1800200000), a = attempt_op(7, 200, CU_WEBHOOK_DELIVERED, 0);
+        c.u.webhook_claim.event_id = a.u.webhook_attempt.a.event_id = id;
+        assert_int_equal(apply1(f, c), CU_OK);
+        assert_int_equal(apply1(f, a), CU_OK);
+    }
+    ev = event_op(2, 500, "webhook.test");
+    assert_int_equal(apply1(f, ev), CU_OK);
+    prune.u.webhook_prune.tenant_id = 1;
+    prune.u.webhook_prune.before = 1800050000;
+    prune.u.webhook_prune.limit = 1;
+    assert_int_equal(apply1(f, prune), CU_OK); /* the oldest first: 400 alone */
+    assert_int_equal(events_of(f, 1), 3);
+    assert_int_equal(deliveries_of(f, 1, 400, NULL), 0);
+    assert_int_equal(deliveries_of(f, 1, 401, NULL), 1);
+    {
+        cu_store_webhook_delivery *dd = NULL;
+        cu_store_webhook_attempt *aa = NULL;
+        size_t nd = 0, na = 0;
+        cu_err err = {0};
+        assert_int_equal(cu_store_webhook_deliveries(f->s, 1, 400, &dd, &nd, &aa, &na, &err), CU_OK);
+        assert_int_equal(na, 0); /* its attempt went with it */
+        free(dd);
+        free(aa);
+        assert_int_equal(cu_store_webhook_deliveries(f->s, 1, 401, &dd, &nd, &aa, &na, &err), CU_OK);
+        assert_int_equal(na, 1);
+        free(dd);
+        free(aa);
+    }
+    assert_int_equal(apply1(f, prune), CU_OK); /* 401 */
+    assert_int_equal(apply1(f, prune), CU_ERR_NOT_FOUND); /* 402 pending, 403 young */
+    assert_int_equal(events_of(f, 1), 2);
+    assert_int_equal(deliveries_of(f, 1, 402, &d), 1);
+    assert_int_equal(d.state, CU_WEBHOOK_PENDING);
+    assert_int_equal(events_of(f, 2), 1);
+    prune.u.webhook_prune.limit = 0;
+    assert_int_equal(apply1(f, prune), CU_ERR_INVALID);
+}
+
 /* A deleted endpoint's pending deliveries go with it; its sent ones stay listed. */
 static void test_endpoint_delete_drops_its_pending_deliveries(void **state)
 {
@@ -319,6 +425,255 @@ static void test_signature_matches_the_standard_webhooks_vector(void **state)
                      CU_ERR_INVALID);
 }
 
+/* SSRF: the address rule, over addresses of each range and the IPv6 forms of IPv4 ones. */
+static void test_webhook_addresses_outside_the_internet_are_refused(void **state)
+{
+    static const struct {
+        const char *a;
+        int ok;
+    } cases[] = {
+        {"93.184.216.34", 1}, {"8.8.8.8", 1}, {"1.1.1.1", 1}, {"172.32.0.1", 1},
+        {"100.128.0.1", 1}, {"11.0.0.1", 1}, {"0.0.0.0", 0}, {"0.1.2.3", 0},
+        {"127.0.0.1", 0}, {"127.255.0.9", 0}, {"10.1.2.3", 0}, {"172.16.0.1", 0},
+        {"172.31.255.255", 0}, {"192.168.0.1", 0}, {"169.254.169.254", 0}, {"100.64.0.1", 0},
+        {"100.127.255.254", 0}, {"224.0.0.1", 0}, {"239.255.255.250", 0},
+        {"255.255.255.255", 0}, {"240.0.0.1", 0}, {"198.18.0.1", 0}, {"192.0.2.1", 0},
+        {"2606:4700:4700::1111", 1}, {"2a00:1450:4001::200e", 1}, {"::", 0}, {"::1", 0},
+        {"::ffff:127.0.0.1", 0}, {"::ffff:169.254.169.254", 0}, {"::ffff:10.0.0.1", 0},
+        {"::ffff:8.8.8.8", 1}, {"64:ff9b::a9fe:a9fe", 0}, {"64:ff9b::808:808", 1},
+        {"2002:a00:1::", 0}, {"2002:808:808::", 1}, {"::127.0.0.1", 0}, {"fc00::1", 0},
+        {"fd12:3456::1", 0}, {"fe80::1", 0}, {"febf::1", 0}, {"fec0::1", 0}, {"ff02::1", 0},
+        {"2001:db8::1", 0}, {"2001::1", 0}, {"100::1", 0},
+    };
+    uint8_t buf[16];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fam = strchr(cases[i].a, ':') ? AF_INET6 : AF_INET;
+        assert_int_equal(inet_pton(fam, cases[i].a, buf), 1);
+        if (cu_webhook_addr_public(fam, buf) != cases[i].ok)
+            fail_msg("%s: expected %s", cases[i].a, cases[i].ok ? "public" : "refused");
+    }
+    assert_int_equal(cu_webhook_addr_public(AF_UNIX, buf), 0);
+}
+
+/* SSRF: a URL's host is resolved and every address checked; the pin names them for curl.
+ * Loopback is allowed in test builds only while the fault point is not set. */
+static void test_webhook_url_resolve_checks_and_pins_the_host(void **state)
+{
+    static const char *const refused[] = {
+        "https://127.0.0.1/", "https://[::1]:8443/x", "https://169.254.169.254/latest/meta-data",
+        "https://localhost/", "https://2130706433/", "https://10.0.0.8:443/?a=1",
+        "http://127.0.0.1:9/h", "https://[::ffff:192.168.1.1]/",
+    };
+    char pin[600];
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(cu_webhook_url_resolve("http://127.0.0.1:9/h", pin, sizeof(pin), &err), CU_OK);
+    assert_string_equal(pin, ""); /* an address: nothing to pin */
+    /* A name: pinned to the addresses checked. */
+    assert_int_equal(cu_webhook_url_resolve("http://localhost:9/h", pin, sizeof(pin), &err), CU_OK);
+    assert_int_equal(strncmp(pin, "localhost:9:", 12), 0);
+    assert_true(strstr(pin, "127.0.0.1") != NULL || strstr(pin, "[::1]") != NULL);
+    setenv("CUSTOS_FAULT", "webhook.strict_addresses", 1);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (cu_webhook_url_resolve(refused[i], pin, sizeof(pin), &err) != CU_ERR_INVALID)
+            fail_msg("%s was not refused", refused[i]);
+    assert_int_equal(cu_webhook_url_resolve("https://93.184.216.34/x", pin, sizeof(pin), &err),
+                     CU_OK);
+    assert_string_equal(pin, "");
+    assert_int_equal(cu_webhook_url_resolve("https://[2606:4700:4700::1111]:8443", pin,
+                                            sizeof(pin), &err),
+                     CU_OK);
+    assert_string_equal(pin, "");
+    assert_int_equal(cu_webhook_url_resolve("https://no-such-host.invalid/", pin, sizeof(pin),
+                                            &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_webhook_url_resolve("https://:443/", pin, sizeof(pin), &err),
+                     CU_ERR_INVALID);
+    unsetenv("CUSTOS_FAULT");
+}
+
+/* --- with a vault: the core's side ------------------------------------------------------- */
+
+typedef struct vfx {
+    char dir[256];
+    char data[256];
+    cu_vault *v;
+    cu_id tenant;
+} vfx;
+
+static int vsetup(void **state)
+{
+    vfx *f = calloc(1, sizeof(*f));
+    cu_tenant t;
+    cu_err err = {0};
+
+    th_tmpdir(f->dir);
+    f->v = th_vault(f->dir, f->data);
+    assert_int_equal(cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "Acme"}, &t, &err),
+                     CU_OK);
+    f->tenant = t.id;
+    *state = f;
+    return 0;
+}
+
+static int vteardown(void **state)
+{
+    vfx *f = *state;
+
+    cu_vault_close(f->v);
+    th_rmrf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A transport that keeps the last message's id, timestamp, signature and body, and answers
+ * 200. */
+typedef struct sent_msg {
+    int n;
+    char id[64], sig[CU_WEBHOOK_SIG_MAX], body[1024];
+    int64_t ts;
+} sent_msg;
+
+static void keep_transport(void *arg, const cu_webhook_msg *m, int *status, char error[64])
+{
+    sent_msg *s = arg;
+
+    s->n++;
+    snprintf(s->id, sizeof(s->id), "%s", m->id);
+    snprintf(s->sig, sizeof(s->sig), "%s", m->signature);
+    snprintf(s->body, sizeof(s->body), "%.*s", (int)m->body_len, m->body);
+    s->ts = m->timestamp;
+    *status = 200;
+    error[0] = '\0';
+}
+
+/* SSRF at creation and change: an endpoint whose host is an internal address is refused (the
+ * tests' loopback allowance turned off); a host that does not resolve now is taken, and
+ * checked again before each try. */
+static void test_webhook_endpoint_to_an_internal_address_is_refused(void **state)
+{
+    vfx *f = *state;
+    char secret[CU_WEBHOOK_SECRET_MAX];
+    cu_id ep = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_OK);
+    setenv("CUSTOS_FAULT", "webhook.strict_addresses", 1);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant,
+                                                "https://169.254.169.254/latest", "*", &ep,
+                                                secret, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_endpoint_update(f->v, NULL, f->tenant, ep, "https://10.0.0.8/x",
+                                                NULL, -1, &err),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant,
+                                                "https://hooks.example.invalid/x", "*", &ep,
+                                                secret, &err),
+                     CU_OK);
+    unsetenv("CUSTOS_FAULT");
+}
+
+static const cu_webhook_retry retry = {.base = 5, .max_attempts = 4, .lease = 60};
+
+/* The sweep drops the events whose deliveries are all done once the retention has passed (30
+ * days, or CUSTOS_WEBHOOK_RETENTION_DAYS), on the settable clock; a pending one stays. */
+static void test_sweep_prunes_done_events_after_the_retention(void **state)
+{
+    vfx *f = *state;
+    const int64_t t0 = 1767225600; /* 2026-01-01 */
+    char secret[CU_WEBHOOK_SECRET_MAX];
+    cu_webhook_event e;
+    cu_sweep_report rep;
+    sent_msg got = {0};
+    cu_id ep = 0, done = 0, young = 0, pending = 0;
+    size_t sent = 0;
+    cu_err err = {0};
+
+    cu_clock_set(t0);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &done, &err), CU_OK);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 10, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK);
+    assert_int_equal(sent, 1);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &pending, &err), CU_OK);
+    cu_clock_set(t0 + 10 * 86400);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &young, &err), CU_OK);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 1, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK); /* the oldest due: pending's, now delivered... */
+    assert_int_equal(cu_webhook_resend(f->v, NULL, f->tenant, pending, 0, &err), CU_OK);
+    /* ...and due again (resent): it stays pending. 29 days on, nothing is old enough. */
+    cu_clock_set(t0 + 29 * 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, done, &e, &err), CU_OK);
+    cu_webhook_event_cleanup(&e);
+    /* 31 days on: the done one goes, with its delivery and attempt; pending and young stay. */
+    cu_clock_set(t0 + 31 * 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, done, &e, &err), CU_ERR_NOT_FOUND);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM webhook_attempts"), 1);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, pending, &e, &err), CU_OK);
+    cu_webhook_event_cleanup(&e);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, young, &e, &err), CU_OK);
+    cu_webhook_event_cleanup(&e);
+    /* Both delivered, and a retention of one day: both go, and no delivery is left. */
+    setenv("CUSTOS_WEBHOOK_RETENTION_DAYS", "1", 1);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 10, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    unsetenv("CUSTOS_WEBHOOK_RETENTION_DAYS");
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, pending, &e, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, young, &e, &err),
+                     CU_ERR_NOT_FOUND);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM webhook_deliveries"), 0);
+    cu_clock_set(0);
+}
+
+/* P-ENC-5: a data key rotation's pass seals the endpoint's secret again, and destroys the old
+ * version; deliveries after it are still signed with the secret the endpoint was given. */
+static void test_P_ENC_5_data_key_rotation_keeps_endpoints_signing(void **state)
+{
+    vfx *f = *state;
+    char secret[CU_WEBHOOK_SECRET_MAX], sig[CU_WEBHOOK_SIG_MAX];
+    cu_reencrypt_report rep;
+    sent_msg got = {0};
+    cu_id ep = 0, ev = 0;
+    size_t sent = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h",
+                                                "*", &ep, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_key_rotate_data(f->v, NULL, f->tenant, NULL, &err), CU_OK);
+    assert_int_equal(cu_key_reencrypt(f->v, NULL, f->tenant, &rep, &err), CU_OK);
+    assert_int_equal(rep.webhooks, 1);
+    assert_int_equal(rep.destroyed, 1); /* version 1 is gone: nothing uses it */
+    assert_int_equal(rep.remaining, 0);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM keys WHERE kind = 2 AND version = 1"
+                                         " AND owner_id = 0"),
+                     0);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &ev, &err), CU_OK);
+    assert_int_equal(cu_webhook_deliver_due(f->v, 77, 10, &retry, keep_transport, &got, &sent, &err),
+                     CU_OK);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(cu_webhook_sign(secret, got.id, got.ts, got.body, strlen(got.body), sig, &err),
+                     CU_OK);
+    assert_string_equal(got.sig, sig);
+    /* A second pass finds nothing to do. */
+    assert_int_equal(cu_key_reencrypt(f->v, NULL, f->tenant, &rep, &err), CU_OK);
+    assert_int_equal(rep.webhooks, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -328,8 +683,16 @@ int main(void)
         T(test_P_ISO_1_event_fans_out_to_its_tenants_endpoints_only),
         T(test_delivery_is_claimed_by_one_holder_at_a_time),
         T(test_endpoint_delete_drops_its_pending_deliveries),
+        T(test_resend_during_a_try_in_flight_is_kept),
+        T(test_prune_drops_old_done_events_in_batches),
         T(test_P_RET_2_tenant_close_drops_its_webhooks),
         cmocka_unit_test(test_signature_matches_the_standard_webhooks_vector),
+        cmocka_unit_test(test_webhook_addresses_outside_the_internet_are_refused),
+        cmocka_unit_test(test_webhook_url_resolve_checks_and_pins_the_host),
+#define V(fn) cmocka_unit_test_setup_teardown(fn, vsetup, vteardown)
+        V(test_P_ENC_5_data_key_rotation_keeps_endpoints_signing),
+        V(test_webhook_endpoint_to_an_internal_address_is_refused),
+        V(test_sweep_prunes_done_events_after_the_retention),
     };
 
     return cmocka_run_group_tests_name("webhook outbox (store, signature)", tests, NULL, NULL);

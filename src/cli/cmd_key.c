@@ -27,8 +27,8 @@ static const char help[] =
     "and rewraps that tenant's subject, data and index keys; records are not re-encrypted.\n"
     "With --tenant and --data-key, makes a new version of the tenant's data key (new key\n"
     "material), then re-encrypts every value sealed under an older one (records without a\n"
-    "subject, legal hold reasons, users' emails and TOTP secrets) and destroys each older\n"
-    "version nothing uses any more. reencrypt runs that pass alone, e.g. after a crash.\n"
+    "subject, legal hold reasons, users' emails and TOTP secrets, webhook secrets) and\n"
+    "destroys each older version nothing uses any more. reencrypt runs that pass alone, e.g. after a crash.\n"
     "\n"
     "Key epochs (docs/keys.md): epoch rotates the master key if personal data was deleted\n"
     "since its newest version, then retires (custos serve does it every --epoch-interval).\n"
@@ -62,6 +62,7 @@ static int data_key(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int rotate)
     cJSON_AddNumberToObject(o, "records", (double)rep.records);
     cJSON_AddNumberToObject(o, "holds", (double)rep.holds);
     cJSON_AddNumberToObject(o, "users", (double)rep.users);
+    cJSON_AddNumberToObject(o, "webhooks", (double)rep.webhooks);
     cJSON_AddNumberToObject(o, "destroyed", rep.destroyed);
     cJSON_AddNumberToObject(o, "remaining", rep.remaining);
     return cli_print(o);

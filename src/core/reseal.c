@@ -2,10 +2,11 @@
  * reseal.c: the re-encryption pass that follows a data key rotation (P-ENC-5).
  *
  * Every value a tenant's data key sealed (records without a subject, legal holds' reasons,
- * users' sealed values) is sealed again under the newest version, RESEAL_BATCH at a time, each
+ * users' sealed values, webhook endpoints' signing secrets) is sealed again under the newest version, RESEAL_BATCH at a time, each
  * batch with its audit entries; then the older versions are destroyed, by the store, only in a
  * transaction that finds nothing using them. Each module builds its own reseal ops
- * (cu_record_reseal_op, cu_hold_reseal_op, cu_user_reseal_ops); this pass sits above them.
+ * (cu_record_reseal_op, cu_hold_reseal_op, cu_user_reseal_ops,
+ * cu_webhook_reseal_op); this pass sits above them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "record_int.h"
 #include "tenant_int.h"
 #include "util.h"
+#include "webhook_int.h"
 
 #define RESEAL_BATCH 32
 _Static_assert(RESEAL_BATCH + 1 <= CU_AUDIT_PER_COMMIT, "a batch's entries fit one commit");
@@ -132,6 +134,25 @@ static cu_rc reseal_holds_users(reseal_batch *b, const cu_key *nk, cu_reencrypt_
     return rc;
 }
 
+/* The tenant's webhook endpoints' signing secrets: a secret left under a destroyed version
+ * would leave its endpoint unable to sign. */
+static cu_rc reseal_webhooks(reseal_batch *b, const cu_key *nk, cu_reencrypt_report *rep,
+                             cu_err *err)
+{
+    cu_store_webhook_endpoint *e = NULL;
+    size_t n = 0;
+    cu_rc rc = cu_store_webhook_endpoints(b->v->store, b->tenant, 0, &e, &n, err);
+
+    for (size_t i = 0; rc == CU_OK && i < n; i++) {
+        cu_store_op op = {0};
+        if ((rc = cu_webhook_reseal_op(b->v, &e[i], nk, &op, err)) == CU_OK)
+            rc = batch_add(b, &op, &rep->webhooks, err);
+        cu_reseal_op_free(&op);
+    }
+    cu_store_webhook_endpoints_free(e, n);
+    return rc;
+}
+
 /* Destroys every older data key version nothing uses any more, each in its own transaction
  * that checks it (the store refuses one still in use: CU_ERR_CONFLICT, counted). */
 static cu_rc destroy_old(cu_vault *v, const cu_ctx *ctx, cu_id tenant, uint32_t newest,
@@ -208,6 +229,8 @@ static cu_rc reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int destroy
     if (rc == CU_OK)
         rc = reseal_holds_users(b, &nk, rep, err);
     if (rc == CU_OK)
+        rc = reseal_webhooks(b, &nk, rep, err);
+    if (rc == CU_OK)
         rc = batch_flush(b, err);
     if (rc == CU_OK && !destroy_first)
         rc = destroy_old(v, ctx, tenant, nk.version, rep, err);
@@ -250,6 +273,7 @@ cu_rc cu_key_reencrypt_all(cu_vault *v, const cu_ctx *ctx, cu_reencrypt_report *
         total->records += rep.records;
         total->holds += rep.holds;
         total->users += rep.users;
+        total->webhooks += rep.webhooks;
         total->destroyed += rep.destroyed;
         total->remaining += rep.remaining;
     }

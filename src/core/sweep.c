@@ -127,13 +127,17 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
     uint64_t pruned = 0;
     int64_t cut;
     unsigned noted = 0;
-    cu_rc rc, note_rc = CU_OK;
+    cu_rc rc, side_rc = CU_OK;
+    size_t hooks = 0;
 
     /* P-NOT-1: an active tenant's scheduled version whose time came is noted in force
      * (policy.in_force, and its webhook event); a closed tenant's versions are told to nobody.
-     * A note that fails is said, but holds back none of the retention below. */
+     * Then the webhook outbox's done events, past its retention (docs/webhooks.md), policy or
+     * not. Either failing is said, but holds back none of the retention below. */
     if (t->state == CU_TENANT_ACTIVE)
-        note_rc = cu_policy_note_in_force(v, ctx, t->id, &noted, err);
+        side_rc = cu_policy_note_in_force(v, ctx, t->id, &noted, err);
+    if (side_rc == CU_OK)
+        side_rc = cu_webhook_prune(v, t->id, now, &hooks, err);
     rc = cu_policy_for(v, t->id, &p, NULL, err);
     if (rc == CU_ERR_NOT_FOUND)
         return CU_OK;
@@ -161,7 +165,7 @@ static cu_rc sweep_one(cu_vault *v, const cu_ctx *ctx, const cu_tenant *t, int64
         rc = cu_webhook_request_events(v, t->id, now, &due, err);
     }
     cu_policy_release(v, p);
-    return rc != CU_OK ? rc : note_rc;
+    return rc != CU_OK ? rc : side_rc;
 }
 
 /* The sweep lease (docs/store.md): servers sharing a database sweep one at a time. It lasts

@@ -61,6 +61,23 @@ static int url_ok(const char *url)
     return *host != '\0' && *host != '/';
 }
 
+/* The URL's form (url_ok), then its host's addresses: one that resolves to a private,
+ * loopback or link-local address is refused (SSRF, webhook_addr.c); one that does not resolve
+ * now is taken, and checked again before every try. */
+static cu_rc url_check(const char *url, cu_err *err)
+{
+    char pin[600];
+    cu_err e = {0};
+    cu_rc rc;
+
+    if (!url_ok(url))
+        return cu_err_set(err, CU_ERR_INVALID, "url: an https:// URL without credentials");
+    rc = cu_webhook_url_resolve(url, pin, sizeof(pin), &e);
+    if (rc == CU_ERR_INVALID)
+        return cu_err_set(err, rc, "%s", e.msg);
+    return CU_OK;
+}
+
 /* "*" or a comma-separated list of known event types, no empty member. */
 static int types_ok(const char *types)
 {
@@ -126,6 +143,35 @@ cu_rc cu_webhook_secret_open(cu_vault *v, const cu_store_webhook_endpoint *e, ch
     return rc;
 }
 
+/* P-ENC-5: the endpoint's secret, sealed under an older data key version, sealed again under
+ * nk (op type 0 if it is under nk already), so that the older version can be destroyed. */
+cu_rc cu_webhook_reseal_op(cu_vault *v, const cu_store_webhook_endpoint *e, const cu_key *nk,
+                           cu_store_op *op, cu_err *err)
+{
+    cu_store_reseal *r = &op->u.reseal;
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    if (e->key_version == nk->version)
+        return CU_OK;
+    op->type = CU_OP_RESEAL;
+    r->what = CU_RESEAL_WEBHOOK_SECRET;
+    r->tenant_id = e->tenant_id;
+    r->id = e->id;
+    r->key_version = nk->version;
+    if ((r->old[0].data = malloc(e->secret.len ? e->secret.len : 1)) == NULL) {
+        memset(op, 0, sizeof(*op));
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    memcpy(r->old[0].data, e->secret.data, e->secret.len);
+    r->old[0].len = e->secret.len;
+    rc = cu_reseal_value(v, e->tenant_id, CU_WEBHOOK_COLL, e->id, "secret", NULL, e->key_version,
+                         nk, &e->secret, &r->ct[0], err);
+    if (rc != CU_OK)
+        cu_reseal_op_free(op);
+    return rc;
+}
+
 /* Commits one op with its audit entry (action on webhook:<id>). */
 static cu_rc commit_one(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_store_op *op,
                         const char *action, cu_id id, cu_err *err)
@@ -144,8 +190,8 @@ cu_rc cu_webhook_endpoint_create(cu_vault *v, const cu_ctx *ctx, cu_id tenant, c
     cu_store_webhook_endpoint *e = &op.u.webhook_endpoint;
     cu_rc rc;
 
-    if (!url_ok(url))
-        return cu_err_set(err, CU_ERR_INVALID, "url: an https:// URL without credentials");
+    if ((rc = url_check(url, err)) != CU_OK)
+        return rc;
     if (types == NULL)
         types = "*";
     if (!types_ok(types))
@@ -194,8 +240,8 @@ cu_rc cu_webhook_endpoint_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, c
     cu_store_webhook_endpoint *e = &op.u.webhook_endpoint;
     cu_rc rc;
 
-    if (url != NULL && !url_ok(url))
-        return cu_err_set(err, CU_ERR_INVALID, "url: an https:// URL without credentials");
+    if (url != NULL && (rc = url_check(url, err)) != CU_OK)
+        return rc;
     if (types != NULL && !types_ok(types))
         return cu_err_set(err, CU_ERR_INVALID, "types: \"*\" or known event types, comma-separated");
     if ((rc = cu_tenant_usable(v, ctx, tenant, CU_TENANT_USE_WRITE, NULL, err)) != CU_OK ||

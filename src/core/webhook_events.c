@@ -70,7 +70,10 @@ static cu_rc deliveries_copy(cu_vault *v, cu_id tenant, cu_webhook_event *e, cu_
         e->deliveries[i] = (cu_webhook_delivery){.endpoint_id = d[i].endpoint_id,
                                                  .state = d[i].state,
                                                  .attempts = d[i].attempts,
-                                                 .next_at = d[i].next_at};
+                                                 /* a resend asked during a try:
+                                                  * due as soon as that try is done */
+                                                 .next_at = d[i].next_at < 0 ? cu_clock_now()
+                                                                             : d[i].next_at};
     for (size_t i = 0; rc == CU_OK && i < na; i++) {
         e->attempts[i] = (cu_webhook_attempt){
             .endpoint_id = a[i].endpoint_id, .at = a[i].at, .status = a[i].status};
@@ -153,6 +156,45 @@ cu_rc cu_webhook_resend(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id even
     rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     if (rc == CU_ERR_NOT_FOUND)
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such event");
+    return rc;
+}
+
+/* --- retention of the outbox --------------------------------------------------------------- */
+
+#define PRUNE_BATCH 500  /* events per transaction */
+#define PRUNE_MAX 10000  /* per tenant and sweep: the next sweep goes on */
+
+/* Days an event is kept after its creation once its deliveries are all done. */
+static int64_t retention_days(void)
+{
+    const char *s = getenv("CUSTOS_WEBHOOK_RETENTION_DAYS");
+    char *end;
+    long d;
+
+    if (s == NULL || *s == '\0')
+        return 30;
+    d = strtol(s, &end, 10);
+    return *end != '\0' || d < 1 || d > 3650 ? 30 : d;
+}
+
+cu_rc cu_webhook_prune(cu_vault *v, cu_id tenant, int64_t now, size_t *batches, cu_err *err)
+{
+    cu_store_op op = {.type = CU_OP_WEBHOOK_PRUNE};
+    cu_err e = {0};
+    cu_rc rc = CU_OK;
+
+    *batches = 0;
+    op.u.webhook_prune.tenant_id = tenant;
+    op.u.webhook_prune.before = now - retention_days() * 86400;
+    op.u.webhook_prune.limit = PRUNE_BATCH;
+    /* Bounded batches, each its own transaction: a large outbox never holds the writer long. */
+    while (rc == CU_OK && *batches < PRUNE_MAX / PRUNE_BATCH)
+        if ((rc = cu_store_apply(v->store, &op, 1, &e)) == CU_OK)
+            (*batches)++;
+    if (rc == CU_ERR_NOT_FOUND) /* nothing (more) to prune */
+        return CU_OK;
+    if (rc != CU_OK && err != NULL)
+        *err = e;
     return rc;
 }
 

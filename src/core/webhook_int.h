@@ -15,4 +15,9 @@
 cu_rc cu_webhook_secret_open(cu_vault *v, const cu_store_webhook_endpoint *e, char **out,
                              cu_err *err);
 
+/* P-ENC-5: the re-encryption pass's op for one endpoint's secret (reseal.c): a CU_OP_RESEAL
+ * that seals it again under nk, or type 0 if it is sealed under nk already. */
+cu_rc cu_webhook_reseal_op(cu_vault *v, const cu_store_webhook_endpoint *e, const cu_key *nk,
+                           cu_store_op *op, cu_err *err);
+
 #endif

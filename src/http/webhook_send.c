@@ -7,12 +7,18 @@
  * most that many requests are in flight per server; several servers on one database share the
  * work through the store's claims. Each request: POST, HTTPS only (http:// in test builds,
  * where endpoints may be loopback), no redirect followed, a connect and a total timeout, the
- * answer's body read and dropped, never stored or logged.
+ * answer's body read and dropped, never stored or logged. No request goes to an internal
+ * address (SSRF, webhook_addr.c): the host is resolved and every address checked before each
+ * try, curl is given those addresses (CURLOPT_RESOLVE) so that it does not resolve the name
+ * again, its socket callback refuses any address that is not allowed, and no proxy is used.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -73,14 +79,53 @@ static const char *curl_code(CURLcode c)
     }
 }
 
+/* The last line of the SSRF check: curl opens a socket only to an allowed address, whatever
+ * resolved it. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    const void *addr = NULL;
+
+    (void)arg;
+    (void)purpose;
+    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
+        addr = &((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr;
+    else if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
+        addr = &((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr;
+    if (addr == NULL || !cu_webhook_addr_allowed(a->family, addr))
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+/* Resolves and checks m's host; its addresses pinned for curl into *pins. "" or an error code. */
+static const char *pin_host(const cu_webhook_msg *m, struct curl_slist **pins)
+{
+    char pin[600];
+    cu_err e = {0};
+    cu_rc rc = cu_webhook_url_resolve(m->url, pin, sizeof(pin), &e);
+
+    if (rc == CU_ERR_NOT_FOUND)
+        return "resolve";
+    if (rc != CU_OK)
+        return "address"; /* a private, loopback or link-local address: never sent */
+    if (pin[0] == '\0') /* an address in the URL: nothing to resolve */
+        return "";
+    *pins = curl_slist_append(NULL, pin);
+    return *pins != NULL ? "" : "transport";
+}
+
 static void send_curl(void *arg, const cu_webhook_msg *m, int *status, char error[64])
 {
     worker *w = arg;
-    struct curl_slist *h = NULL;
+    struct curl_slist *h = NULL, *pins = NULL;
+    const char *refused = pin_host(m, &pins);
     char line[160];
     long code = 0;
     CURLcode rc;
 
+    if (*refused != '\0') {
+        snprintf(error, 64, "%s", refused);
+        return;
+    }
     curl_easy_reset(w->curl);
     snprintf(line, sizeof(line), "webhook-id: %s", m->id);
     h = curl_slist_append(h, line);
@@ -96,6 +141,9 @@ static void send_curl(void *arg, const cu_webhook_msg *m, int *status, char erro
 #else
     curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "https");
 #endif
+    curl_easy_setopt(w->curl, CURLOPT_RESOLVE, pins);
+    curl_easy_setopt(w->curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(w->curl, CURLOPT_PROXY, ""); /* a proxy would resolve the host itself */
     curl_easy_setopt(w->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT_MS, hook.connect_ms);
@@ -111,6 +159,7 @@ static void send_curl(void *arg, const cu_webhook_msg *m, int *status, char erro
     else
         snprintf(error, 64, "%s", curl_code(rc));
     curl_slist_free_all(h);
+    curl_slist_free_all(pins);
 }
 
 static void *work(void *arg)

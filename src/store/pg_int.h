@@ -282,7 +282,8 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(WEBHOOK_ENDPOINT_DELETE, webhook_endpoint_delete)                                          \
     X(WEBHOOK_CLAIM, webhook_claim)                                                              \
     X(WEBHOOK_ATTEMPT, webhook_attempt)                                                          \
-    X(WEBHOOK_RESEND, webhook_resend)
+    X(WEBHOOK_RESEND, webhook_resend)                                                            \
+    X(WEBHOOK_PRUNE, webhook_prune)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,

@@ -50,7 +50,8 @@ static pg_query Q_DATA_KEY_DESTROY = PG_QUERY(
     " AND NOT EXISTS (SELECT 1 FROM holds WHERE tenant_id = $1 AND key_version = $2)"
     " AND NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND (key_version = $2"
     " OR (totp_secret IS NOT NULL AND totp_key_version = $2)"
-    " OR (totp_pending IS NOT NULL AND totp_pending_key_version = $2)))");
+    " OR (totp_pending IS NOT NULL AND totp_pending_key_version = $2)))"
+    " AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND key_version = $2)");
 
 /* The key's six columns, in KEY_COLS order. */
 static cu_rc key_write(pg_conn *c, pg_query *q, const cu_store_key *k, cu_err *err)
@@ -132,6 +133,9 @@ static pg_query Q_RESEAL_USER_TOTP =
 static pg_query Q_RESEAL_USER_PENDING =
     PG_QUERY("UPDATE users SET totp_pending = $3, totp_pending_key_version = $4"
              " WHERE tenant_id = $1 AND user_id = $2 AND totp_pending = $5");
+static pg_query Q_RESEAL_WEBHOOK_SECRET =
+    PG_QUERY("UPDATE webhook_endpoints SET secret = $3, key_version = $4"
+             " WHERE tenant_id = $1 AND endpoint_id = $2 AND secret = $5");
 
 static cu_rc reseal_fields(pg_conn *c, const cu_store_reseal *r, cu_err *err)
 {
@@ -150,12 +154,13 @@ cu_rc pg_w_reseal(pg_conn *c, const cu_store_op *op, cu_err *err)
     static pg_query *const qs[] = {[CU_RESEAL_RECORD] = &Q_RESEAL_RECORD,
                                    [CU_RESEAL_USER_EMAIL] = &Q_RESEAL_USER_EMAIL,
                                    [CU_RESEAL_USER_TOTP] = &Q_RESEAL_USER_TOTP,
-                                   [CU_RESEAL_USER_PENDING] = &Q_RESEAL_USER_PENDING};
+                                   [CU_RESEAL_USER_PENDING] = &Q_RESEAL_USER_PENDING,
+                                   [CU_RESEAL_WEBHOOK_SECRET] = &Q_RESEAL_WEBHOOK_SECRET};
     const cu_store_reseal *r = &op->u.reseal;
     int64_t changed = 0;
     cu_rc rc;
 
-    if (r->what < CU_RESEAL_RECORD || r->what > CU_RESEAL_USER_PENDING)
+    if (r->what < CU_RESEAL_RECORD || r->what > CU_RESEAL__LAST)
         return cu_err_set(err, CU_ERR_INVALID, "unknown reseal");
     if (r->what == CU_RESEAL_HOLD)
         return pgv_run(c, &Q_RESEAL_HOLD,

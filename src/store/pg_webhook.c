@@ -58,17 +58,37 @@ static pg_query Q_CLAIM = PG_QUERY(
     "UPDATE webhook_deliveries SET holder = $4, lease_until = $6 WHERE tenant_id = $1"
     " AND event_id = $2 AND endpoint_id = $3 AND state = $7 AND next_at <= $5"
     " AND (lease_until <= $5 OR holder = $4)");
-/* $4 holder, $5 state, $6 next_at, $7 PENDING, $8 at, $9 status, $10 error. */
+/* $4 holder, $5 state, $6 next_at, $7 PENDING, $8 at, $9 status, $10 error, $11 RESEND_ASKED:
+ * a resend asked during the try makes it PENDING again, due now, whatever the try gave. */
 static pg_query Q_ATTEMPT = PG_QUERY(
-    "WITH u AS (UPDATE webhook_deliveries SET attempts = attempts + 1, state = $5,"
-    " next_at = $6, holder = 0, lease_until = 0 WHERE tenant_id = $1 AND event_id = $2"
+    "WITH u AS (UPDATE webhook_deliveries SET attempts = attempts + 1,"
+    " state = CASE WHEN next_at = $11 THEN $7 ELSE $5 END,"
+    " next_at = CASE WHEN next_at = $11 THEN $8 ELSE $6 END,"
+    " holder = 0, lease_until = 0 WHERE tenant_id = $1 AND event_id = $2"
     " AND endpoint_id = $3 AND holder = $4 AND state = $7 RETURNING attempts)"
     " INSERT INTO webhook_attempts(tenant_id, event_id, endpoint_id, seq, at, status, error)"
     " SELECT $1, $2, $3, u.attempts, $8, $9, $10 FROM u");
-/* $4 now, $5 PENDING. */
+/* $4 now, $5 PENDING, $6 RESEND_ASKED: a delivery whose try is in flight (its lease running)
+ * is marked for that try's settle, which would otherwise overwrite the resend. Under READ
+ * COMMITTED a settle racing it waits for the row and sees the mark, or commits first and the
+ * resend, re-evaluated, finds the lease freed. */
 static pg_query Q_RESEND = PG_QUERY(
-    "UPDATE webhook_deliveries SET state = $5, next_at = $4 WHERE tenant_id = $1"
-    " AND event_id = $2 AND ($3 = 0 OR endpoint_id = $3)");
+    "UPDATE webhook_deliveries SET state = $5,"
+    " next_at = CASE WHEN holder <> 0 AND lease_until > $4 THEN $6 ELSE $4 END"
+    " WHERE tenant_id = $1 AND event_id = $2 AND ($3 = 0 OR endpoint_id = $3)");
+
+/* $1 tenant, $2 before, $3 limit, $4 PENDING: one statement, one snapshot, so the events chosen
+ * are the ones whose rows go; FOR UPDATE holds them against a racing prune. */
+static pg_query Q_PRUNE = PG_QUERY(
+    "WITH ev AS (SELECT e.event_id FROM webhook_events e WHERE e.tenant_id = $1"
+    " AND e.created_at < $2 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d"
+    " WHERE d.tenant_id = $1 AND d.event_id = e.event_id AND d.state = $4)"
+    " ORDER BY e.event_id LIMIT $3 FOR UPDATE),"
+    " a AS (DELETE FROM webhook_attempts WHERE tenant_id = $1"
+    " AND event_id IN (SELECT event_id FROM ev)),"
+    " d AS (DELETE FROM webhook_deliveries WHERE tenant_id = $1"
+    " AND event_id IN (SELECT event_id FROM ev))"
+    " DELETE FROM webhook_events WHERE tenant_id = $1 AND event_id IN (SELECT event_id FROM ev)");
 
 static pg_query Q_TENANT_DELETE = PG_QUERY(
     "WITH a AS (DELETE FROM webhook_attempts WHERE tenant_id = $1),"
@@ -123,7 +143,8 @@ static cu_rc w_claim(pg_conn *c, const cu_store_op *op, cu_err *err)
         return pgd_write_one(c, &Q_RESEND,
                              PG_P(pg_p_id(w->tenant_id), pg_p_id(w->event_id),
                                   pg_p_id(w->endpoint_id), pg_p_i64(w->now),
-                                  pg_p_i64(CU_WEBHOOK_PENDING)),
+                                  pg_p_i64(CU_WEBHOOK_PENDING),
+                                  pg_p_i64(CU_WEBHOOK_RESEND_ASKED)),
                              CU_ERR_NOT_FOUND, "the event went to no such endpoint", err,
                              "resend an event");
     if (w->holder == 0)
@@ -145,9 +166,22 @@ static cu_rc w_attempt(pg_conn *c, const cu_store_op *op, cu_err *err)
                          PG_P(pg_p_id(a->tenant_id), pg_p_id(a->event_id),
                               pg_p_id(a->endpoint_id), pg_p_id(w->holder), pg_p_i64(w->state),
                               pg_p_i64(w->next_at), pg_p_i64(CU_WEBHOOK_PENDING),
-                              pg_p_i64(a->at), pg_p_i64(a->status), pg_p_text(a->error)),
+                              pg_p_i64(a->at), pg_p_i64(a->status), pg_p_text(a->error),
+                              pg_p_i64(CU_WEBHOOK_RESEND_ASKED)),
                          CU_ERR_CONFLICT, "the delivery's claim was lost", err,
                          "record a delivery attempt");
+}
+
+cu_rc pg_w_webhook_prune(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const __typeof__(op->u.webhook_prune) *w = &op->u.webhook_prune;
+
+    if (w->limit == 0)
+        return cu_err_set(err, CU_ERR_INVALID, "a prune needs a limit");
+    return pgd_write_one(c, &Q_PRUNE,
+                         PG_P(pg_p_id(w->tenant_id), pg_p_i64(w->before), pg_p_i64(w->limit),
+                              pg_p_i64(CU_WEBHOOK_PENDING)),
+                         CU_ERR_NOT_FOUND, "no event to prune", err, "prune the outbox");
 }
 
 cu_rc pg_w_webhook_event(pg_conn *c, const cu_store_op *op, cu_err *err)

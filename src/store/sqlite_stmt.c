@@ -339,6 +339,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
                            " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_secret = ?5",
     [S_RESEAL_USER_PENDING] = "UPDATE users SET totp_pending = ?3, totp_pending_key_version = ?4"
                               " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_pending = ?5",
+    [S_RESEAL_WEBHOOK_SECRET] = "UPDATE webhook_endpoints SET secret = ?3, key_version = ?4"
+                                " WHERE tenant_id = ?1 AND endpoint_id = ?2 AND secret = ?5",
     /* ?3: CU_KEY_DATA */
     [S_DATA_KEY_DESTROY] =
         "DELETE FROM keys WHERE tenant_id = ?1 AND kind = ?3 AND owner_id = 0 AND version = ?2"
@@ -349,7 +351,9 @@ const char *const sq_stmt_sql[S__COUNT] = {
         " AND NOT EXISTS (SELECT 1 FROM holds WHERE tenant_id = ?1 AND key_version = ?2)"
         " AND NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND (key_version = ?2"
         " OR (totp_secret IS NOT NULL AND totp_key_version = ?2)"
-        " OR (totp_pending IS NOT NULL AND totp_pending_key_version = ?2)))",
+        " OR (totp_pending IS NOT NULL AND totp_pending_key_version = ?2)))"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = ?1"
+        " AND key_version = ?2)",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"

@@ -60,18 +60,38 @@ static const char sql_claim[] =
     "UPDATE webhook_deliveries SET holder = ?4, lease_until = ?6 WHERE tenant_id = ?1"
     " AND event_id = ?2 AND endpoint_id = ?3 AND state = ?7 AND next_at <= ?5"
     " AND (lease_until <= ?5 OR holder = ?4)";
-/* ?4 holder, ?5 state, ?6 next_at, ?7 PENDING. */
+/* ?4 holder, ?5 state, ?6 next_at, ?7 PENDING, ?8 the try's time, ?9 RESEND_ASKED: a resend
+ * asked during the try makes it PENDING again, due now, whatever the try gave. */
 static const char sql_settle[] =
-    "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?5, next_at = ?6,"
+    "UPDATE webhook_deliveries SET attempts = attempts + 1,"
+    " state = CASE WHEN next_at = ?9 THEN ?7 ELSE ?5 END,"
+    " next_at = CASE WHEN next_at = ?9 THEN ?8 ELSE ?6 END,"
     " holder = 0, lease_until = 0 WHERE tenant_id = ?1 AND event_id = ?2 AND endpoint_id = ?3"
     " AND holder = ?4 AND state = ?7";
 static const char sql_attempt[] =
     "INSERT INTO webhook_attempts(tenant_id, event_id, endpoint_id, seq, at, status, error)"
     " SELECT ?1, ?2, ?3, attempts, ?4, ?5, ?6 FROM webhook_deliveries"
     " WHERE tenant_id = ?1 AND event_id = ?2 AND endpoint_id = ?3";
+/* ?4 now, ?5 PENDING, ?6 RESEND_ASKED: a delivery whose try is in flight (its lease running)
+ * is marked for that try's settle, which would otherwise overwrite the resend. */
 static const char sql_resend[] =
-    "UPDATE webhook_deliveries SET state = ?5, next_at = ?4 WHERE tenant_id = ?1"
-    " AND event_id = ?2 AND (?3 = 0 OR endpoint_id = ?3)";
+    "UPDATE webhook_deliveries SET state = ?5,"
+    " next_at = CASE WHEN holder <> 0 AND lease_until > ?4 THEN ?6 ELSE ?4 END"
+    " WHERE tenant_id = ?1 AND event_id = ?2 AND (?3 = 0 OR endpoint_id = ?3)";
+
+/* WEBHOOK_PRUNE: the same events, chosen by one subquery, lose their attempts, deliveries,
+ * then rows (?1 tenant, ?2 before, ?3 limit, ?4 PENDING). The writer is alone in its
+ * transaction, so each statement finds the same ones: deleting done deliveries makes no event
+ * more or less prunable. */
+#define PRUNABLE                                                                                   \
+    "SELECT e.event_id FROM webhook_events e WHERE e.tenant_id = ?1 AND e.created_at < ?2"         \
+    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = ?1"                  \
+    " AND d.event_id = e.event_id AND d.state = ?4) ORDER BY e.event_id LIMIT ?3"
+static const char *const sql_prune[] = {
+    "DELETE FROM webhook_attempts WHERE tenant_id = ?1 AND event_id IN (" PRUNABLE ")",
+    "DELETE FROM webhook_deliveries WHERE tenant_id = ?1 AND event_id IN (" PRUNABLE ")",
+    "DELETE FROM webhook_events WHERE tenant_id = ?1 AND event_id IN (" PRUNABLE ")",
+};
 
 /* One statement with integer parameters ?1..?n from p and, where given, text at ti and a blob
  * at bi; *changed gets the rows it changed. */
@@ -177,7 +197,8 @@ static cu_rc w_claim(sqlite_store *s, const cu_store_op *op, cu_err *err)
     if (op->type == CU_OP_WEBHOOK_RESEND) {
         p[4] = CU_WEBHOOK_PENDING;
         p[3] = c->now;
-        rc = run(s, sql_resend, p, 5, 0, NULL, 0, NULL, &changed, err);
+        p[5] = CU_WEBHOOK_RESEND_ASKED;
+        rc = run(s, sql_resend, p, 6, 0, NULL, 0, NULL, &changed, err);
         if (rc == CU_OK && changed == 0)
             return cu_err_set(err, CU_ERR_NOT_FOUND, "the event went to no such endpoint");
         return rc;
@@ -194,17 +215,33 @@ static cu_rc w_attempt(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     const __typeof__(op->u.webhook_attempt) *w = &op->u.webhook_attempt;
     const cu_store_webhook_attempt *a = &w->a;
-    int64_t p[7] = {(int64_t)a->tenant_id, (int64_t)a->event_id, (int64_t)a->endpoint_id,
+    int64_t p[9] = {(int64_t)a->tenant_id, (int64_t)a->event_id, (int64_t)a->endpoint_id,
                     (int64_t)w->holder,    w->state,             w->next_at,
-                    CU_WEBHOOK_PENDING};
+                    CU_WEBHOOK_PENDING,    a->at,                CU_WEBHOOK_RESEND_ASKED};
     int changed = 0;
-    cu_rc rc = run(s, sql_settle, p, 7, 0, NULL, 0, NULL, &changed, err);
+    cu_rc rc = run(s, sql_settle, p, 9, 0, NULL, 0, NULL, &changed, err);
 
     if (rc == CU_OK && changed == 0)
         return cu_err_set(err, CU_ERR_CONFLICT, "the delivery's claim was lost");
     p[3] = a->at;
     p[4] = a->status;
     return rc != CU_OK ? rc : run(s, sql_attempt, p, 5, 6, a->error, 0, NULL, NULL, err);
+}
+
+static cu_rc w_prune(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    const __typeof__(op->u.webhook_prune) *w = &op->u.webhook_prune;
+    int64_t p[4] = {(int64_t)w->tenant_id, w->before, w->limit, CU_WEBHOOK_PENDING};
+    int changed = 0;
+    cu_rc rc = CU_OK;
+
+    if (w->limit == 0)
+        return cu_err_set(err, CU_ERR_INVALID, "a prune needs a limit");
+    for (size_t i = 0; i < CU_ARRAY_LEN(sql_prune) && rc == CU_OK; i++)
+        rc = run(s, sql_prune[i], p, 4, 0, NULL, 0, NULL, &changed, err);
+    if (rc == CU_OK && changed == 0)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "no event to prune");
+    return rc;
 }
 
 cu_rc sq_tenant_webhooks_delete(sqlite_store *s, cu_id tenant, cu_err *err)
@@ -237,6 +274,8 @@ cu_rc sq_w_webhook(sqlite_store *s, const cu_store_op *op, cu_err *err)
         return w_claim(s, op, err);
     case CU_OP_WEBHOOK_ATTEMPT:
         return w_attempt(s, op, err);
+    case CU_OP_WEBHOOK_PRUNE:
+        return w_prune(s, op, err);
     default:
         return cu_err_set(err, CU_ERR_INVALID, "not a webhook operation");
     }

@@ -269,12 +269,13 @@ static cu_rc apply_reseal(sqlite_store *s, const cu_store_op *op, cu_err *err)
                                        [CU_RESEAL_HOLD] = S_RESEAL_HOLD,
                                        [CU_RESEAL_USER_EMAIL] = S_RESEAL_USER_EMAIL,
                                        [CU_RESEAL_USER_TOTP] = S_RESEAL_USER_TOTP,
-                                       [CU_RESEAL_USER_PENDING] = S_RESEAL_USER_PENDING};
+                                       [CU_RESEAL_USER_PENDING] = S_RESEAL_USER_PENDING,
+                                       [CU_RESEAL_WEBHOOK_SECRET] = S_RESEAL_WEBHOOK_SECRET};
     const cu_store_reseal *r = &op->u.reseal;
     sqlite3_stmt *st;
     cu_rc rc;
 
-    if (r->what < CU_RESEAL_RECORD || r->what > CU_RESEAL_USER_PENDING)
+    if (r->what < CU_RESEAL_RECORD || r->what > CU_RESEAL__LAST)
         return cu_err_set(err, CU_ERR_INVALID, "unknown reseal");
     st = sq_stmt_pair(s, ids[r->what], r->tenant_id, r->id);
     if (st && r->what == CU_RESEAL_HOLD) {
@@ -906,6 +907,7 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_WEBHOOK_CLAIM] = sq_w_webhook,
     [CU_OP_WEBHOOK_ATTEMPT] = sq_w_webhook,
     [CU_OP_WEBHOOK_RESEND] = sq_w_webhook,
+    [CU_OP_WEBHOOK_PRUNE] = sq_w_webhook,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -275,66 +275,8 @@ typedef struct cu_store_request {
                           version - 1, else CU_ERR_CONFLICT (another transition came first) */
 } cu_store_request;
 
-/* --- the webhook outbox (docs/webhooks.md, outbox.h) --------------------------------------- */
-
-#define CU_WEBHOOK_URL_MAX 512   /* an endpoint's URL, with the NUL */
-#define CU_WEBHOOK_TYPES_MAX 256 /* its event types, comma-separated or "*", with the NUL */
-#define CU_WEBHOOK_TYPE_MAX 48   /* an event's type ("request.overdue"), with the NUL */
-#define CU_WEBHOOK_ERROR_MAX 64  /* an attempt's error code ("timeout"), with the NUL */
-
-/* Delivery states (webhook_deliveries.state). */
-#define CU_WEBHOOK_PENDING 0   /* to send at next_at */
-#define CU_WEBHOOK_DELIVERED 1 /* a 2xx answer came back */
-#define CU_WEBHOOK_FAILED 2    /* given up after the last retry */
-
-/* A tenant's webhook endpoint. Its signing secret is sealed under the tenant data key
- * (key_version) like every other secret. */
-typedef struct cu_store_webhook_endpoint {
-    cu_id tenant_id;
-    cu_id id;
-    char url[CU_WEBHOOK_URL_MAX];
-    char types[CU_WEBHOOK_TYPES_MAX]; /* "*" or "a,b": the event types it receives */
-    int enabled;
-    cu_blob secret;
-    uint32_t key_version;
-    int64_t created_at;
-} cu_store_webhook_endpoint;
-
-/* An event of the outbox: ids and names only, never a personal value. */
-typedef struct cu_store_webhook_event {
-    cu_id tenant_id;
-    cu_id id; /* the webhook-id of every delivery and retry of it */
-    char type[CU_WEBHOOK_TYPE_MAX];
-    cu_blob payload; /* JSON object text (the event's data), not NUL-terminated */
-    int64_t created_at;
-} cu_store_webhook_event;
-
-/* One event's delivery to one endpoint. */
-typedef struct cu_store_webhook_delivery {
-    cu_id tenant_id;
-    cu_id event_id;
-    cu_id endpoint_id;
-    int state; /* CU_WEBHOOK_* */
-    uint32_t attempts;
-    int64_t next_at; /* unix seconds: when it is due (PENDING) */
-} cu_store_webhook_delivery;
-
-/* One attempt to deliver an event to an endpoint. */
-typedef struct cu_store_webhook_attempt {
-    cu_id tenant_id;
-    cu_id event_id;
-    cu_id endpoint_id;
-    int64_t at;
-    int status; /* the HTTP status, 0 if none came back */
-    char error[CU_WEBHOOK_ERROR_MAX]; /* "" or a code: "timeout", "connect", ... */
-} cu_store_webhook_attempt;
-
-/* A delivery that is due, with what sending it needs (webhook_due). */
-typedef struct cu_store_webhook_job {
-    cu_store_webhook_delivery d;
-    cu_store_webhook_event event;        /* its payload owned by the caller */
-    cu_store_webhook_endpoint endpoint;  /* its secret owned by the caller */
-} cu_store_webhook_job;
+/* The webhook outbox's rows (docs/webhooks.md): its own header, included here. */
+#include "store_webhook.h"
 
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
@@ -417,7 +359,8 @@ typedef enum cu_store_op_type {
                                 legal hold does not refuse it */
     CU_OP_DATA_KEY_DESTROY,  /* key_del (tenant_id, version): that version of the tenant data
                                 key, only if it is not the newest and no record without a
-                                subject, hold or user still uses it; else CU_ERR_CONFLICT */
+                                subject, hold, user or webhook endpoint still uses it; else
+                                CU_ERR_CONFLICT */
     CU_OP_SESSION_TOUCH,     /* session (token_hash, expires_at): sets its expiry; nothing if
                                 the session is gone */
     CU_OP_USER_SESSIONS_END, /* session (tenant_id, user_id, token_hash): every session of the
@@ -482,10 +425,18 @@ typedef enum cu_store_op_type {
                                   CU_ERR_CONFLICT (several servers: one sends it at a time) */
     CU_OP_WEBHOOK_ATTEMPT,     /* webhook_attempt: records the attempt and moves its delivery to
                                   state (PENDING again at next_at), freeing the lease, only while
-                                  holder still holds it, else CU_ERR_CONFLICT */
+                                  holder still holds it, else CU_ERR_CONFLICT; a delivery whose
+                                  resend was asked meanwhile (CU_WEBHOOK_RESEND_ASKED) goes
+                                  PENDING, due at a.at, whatever state says */
     CU_OP_WEBHOOK_RESEND,      /* webhook_claim (tenant, event, endpoint, now): the delivery
-                                  PENDING again, due now, whatever its state (same event id);
+                                  PENDING again, due now, whatever its state (same event id); one
+                                  claimed under a running lease is marked
+                                  CU_WEBHOOK_RESEND_ASKED instead, for its try's settle;
                                   CU_ERR_NOT_FOUND if the event never went to that endpoint */
+    CU_OP_WEBHOOK_PRUNE,       /* webhook_prune (tenant_id, before, limit): deletes up to limit
+                                  of the tenant's events created before `before` none of whose
+                                  deliveries is PENDING, oldest first, with their deliveries
+                                  and attempts; CU_ERR_NOT_FOUND if there was none */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -495,8 +446,10 @@ typedef enum cu_reseal_kind {
     CU_RESEAL_HOLD,       /* reason, release_reason (absent while in force) */
     CU_RESEAL_USER_EMAIL, /* email */
     CU_RESEAL_USER_TOTP,  /* totp_secret */
-    CU_RESEAL_USER_PENDING /* totp_pending */
+    CU_RESEAL_USER_PENDING, /* totp_pending */
+    CU_RESEAL_WEBHOOK_SECRET /* a webhook endpoint's signing secret (id: the endpoint) */
 } cu_reseal_kind;
+#define CU_RESEAL__LAST CU_RESEAL_WEBHOOK_SECRET
 
 typedef struct cu_store_reseal {
     cu_reseal_kind what;
@@ -640,6 +593,11 @@ typedef struct cu_store_op {
             int state;       /* CU_WEBHOOK_*: where the delivery goes */
             int64_t next_at; /* PENDING: the next try */
         } webhook_attempt; /* WEBHOOK_ATTEMPT */
+        struct {
+            cu_id tenant_id;
+            int64_t before; /* events created before it */
+            uint32_t limit; /* at most this many, not 0 */
+        } webhook_prune; /* WEBHOOK_PRUNE */
     } u;
 } cu_store_op;
 
