@@ -382,6 +382,45 @@ static void test_endpoint_delete_drops_its_pending_deliveries(void **state)
     assert_int_equal(due_at(f, 1900000000), 0);
 }
 
+/* Each part of an endpoint is written alone (store_webhook.h): a settings change made from an
+ * older read never writes back the secret a rotation replaced meanwhile, and neither brings
+ * back an endpoint deleted meanwhile; a new endpoint never replaces one. */
+static void test_endpoint_parts_never_write_back_an_older_read(void **state)
+{
+    fx *f = *state;
+    cu_store_op settings = endpoint_op(1, 11, "webhook.test", 0);
+    cu_store_op secret = endpoint_op(1, 11, "*", 1);
+    cu_store_op del = {.type = CU_OP_WEBHOOK_ENDPOINT_DELETE};
+    static uint8_t rotated[16] = {9, 9, 9};
+    cu_store_webhook_endpoint *e = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_OK);
+    assert_int_equal(apply1(f, endpoint_op(1, 11, "*", 1)), CU_ERR_CONFLICT);
+    secret.u.webhook_endpoint.part = CU_WEBHOOK_PUT_SECRET;
+    secret.u.webhook_endpoint.secret = (cu_blob){rotated, sizeof(rotated)};
+    secret.u.webhook_endpoint.key_version = 2;
+    assert_int_equal(apply1(f, secret), CU_OK);
+    settings.u.webhook_endpoint.part = CU_WEBHOOK_PUT_SETTINGS; /* read before the rotation */
+    assert_int_equal(apply1(f, settings), CU_OK);
+    assert_int_equal(cu_store_webhook_endpoints(f->s, 1, 11, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].types, "webhook.test");
+    assert_int_equal(e[0].enabled, 0);
+    assert_int_equal(e[0].key_version, 2);
+    assert_memory_equal(e[0].secret.data, rotated, sizeof(rotated));
+    cu_store_webhook_endpoints_free(e, n);
+    del.u.del.tenant_id = 1;
+    del.u.del.id = 11;
+    assert_int_equal(apply1(f, del), CU_OK);
+    assert_int_equal(apply1(f, settings), CU_ERR_NOT_FOUND);
+    assert_int_equal(apply1(f, secret), CU_ERR_NOT_FOUND);
+    assert_int_equal(cu_store_webhook_endpoints(f->s, 1, 0, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    cu_store_webhook_endpoints_free(e, n);
+}
+
 /* P-RET-2: a tenant's end takes its webhook endpoints and its outbox with it; another
  * tenant's stay. */
 static void test_P_RET_2_tenant_close_drops_its_webhooks(void **state)
@@ -683,6 +722,7 @@ int main(void)
         T(test_P_ISO_1_event_fans_out_to_its_tenants_endpoints_only),
         T(test_delivery_is_claimed_by_one_holder_at_a_time),
         T(test_endpoint_delete_drops_its_pending_deliveries),
+        T(test_endpoint_parts_never_write_back_an_older_read),
         T(test_resend_during_a_try_in_flight_is_kept),
         T(test_prune_drops_old_done_events_in_batches),
         T(test_P_RET_2_tenant_close_drops_its_webhooks),

@@ -253,6 +253,7 @@ cu_rc cu_webhook_endpoint_update(cu_vault *v, const cu_ctx *ctx, cu_id tenant, c
         snprintf(e->types, sizeof(e->types), "%s", types);
     if (enabled >= 0)
         e->enabled = enabled != 0;
+    e->part = CU_WEBHOOK_PUT_SETTINGS; /* not the secret read above: a rotation may be newer */
     rc = commit_one(v, ctx, tenant, &op, "webhook.endpoint.update", id, err);
     cu_store_op_cleanup(&op);
     return rc;
@@ -270,6 +271,7 @@ cu_rc cu_webhook_endpoint_rotate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, c
         return rc;
     free(e->secret.data);
     e->secret.data = NULL;
+    e->part = CU_WEBHOOK_PUT_SECRET; /* an endpoint deleted meanwhile stays deleted */
     if ((rc = new_secret(v, e, secret, err)) == CU_OK)
         rc = commit_one(v, ctx, tenant, &op, "webhook.endpoint.rotate", id, err);
     if (rc != CU_OK)

@@ -42,12 +42,16 @@ static pg_query Q_EVENT = PG_QUERY(
     " holder, lease_until) SELECT e.tenant_id, e.event_id, p.endpoint_id, $6, 0, $5, 0, 0"
     " FROM e JOIN webhook_endpoints p ON p.tenant_id = e.tenant_id WHERE p.enabled = 1"
     " AND (p.types = '*' OR strpos(',' || p.types || ',', ',' || $3 || ',') > 0)");
-static pg_query Q_ENDPOINT_PUT = PG_QUERY(
+/* By CU_WEBHOOK_PUT_*: each must change one row (store_webhook.h). */
+static pg_query Q_ENDPOINT_NEW = PG_QUERY(
     "INSERT INTO webhook_endpoints(tenant_id, endpoint_id, url, types, enabled, secret,"
-    " key_version, created_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8)"
-    " ON CONFLICT(tenant_id, endpoint_id) DO UPDATE SET url = excluded.url,"
-    " types = excluded.types, enabled = excluded.enabled, secret = excluded.secret,"
-    " key_version = excluded.key_version");
+    " key_version, created_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING");
+static pg_query Q_ENDPOINT_SETTINGS =
+    PG_QUERY("UPDATE webhook_endpoints SET url = $3, types = $4, enabled = $5"
+             " WHERE tenant_id = $1 AND endpoint_id = $2");
+static pg_query Q_ENDPOINT_SECRET =
+    PG_QUERY("UPDATE webhook_endpoints SET secret = $3, key_version = $4"
+             " WHERE tenant_id = $1 AND endpoint_id = $2");
 /* Each write below that must change a row is one statement whose own row count says so (a
  * data-modifying CTE's rows are not counted, pgd_write_one). */
 static pg_query Q_ENDPOINT_DELETE = PG_QUERY(
@@ -118,12 +122,28 @@ static cu_rc w_event(pg_conn *c, const cu_store_op *op, cu_err *err)
 static cu_rc w_endpoint_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_webhook_endpoint *e = &op->u.webhook_endpoint;
+    static const char gone[] = "no such webhook endpoint", what[] = "store a webhook endpoint";
 
-    return pg_exec(c, &Q_ENDPOINT_PUT,
-                   PG_P(pg_p_id(e->tenant_id), pg_p_id(e->id), pg_p_text(e->url),
-                        pg_p_text(e->types), pg_p_i64(e->enabled != 0), pg_p_bytes(&e->secret),
-                        pg_p_i64(e->key_version), pg_p_i64(e->created_at)),
-                   NULL, err, "store a webhook endpoint");
+    switch (e->part) {
+    case CU_WEBHOOK_PUT_NEW:
+        return pgd_write_one(c, &Q_ENDPOINT_NEW,
+                             PG_P(pg_p_id(e->tenant_id), pg_p_id(e->id), pg_p_text(e->url),
+                                  pg_p_text(e->types), pg_p_i64(e->enabled != 0),
+                                  pg_p_bytes(&e->secret), pg_p_i64(e->key_version),
+                                  pg_p_i64(e->created_at)),
+                             CU_ERR_CONFLICT, "the webhook endpoint exists", err, what);
+    case CU_WEBHOOK_PUT_SETTINGS:
+        return pgd_write_one(c, &Q_ENDPOINT_SETTINGS,
+                             PG_P(pg_p_id(e->tenant_id), pg_p_id(e->id), pg_p_text(e->url),
+                                  pg_p_text(e->types), pg_p_i64(e->enabled != 0)),
+                             CU_ERR_NOT_FOUND, gone, err, what);
+    case CU_WEBHOOK_PUT_SECRET:
+        return pgd_write_one(c, &Q_ENDPOINT_SECRET,
+                             PG_P(pg_p_id(e->tenant_id), pg_p_id(e->id), pg_p_bytes(&e->secret),
+                                  pg_p_i64(e->key_version)),
+                             CU_ERR_NOT_FOUND, gone, err, what);
+    }
+    return cu_err_set(err, CU_ERR_INVALID, "no such part of a webhook endpoint");
 }
 
 static cu_rc w_endpoint_delete(pg_conn *c, const cu_store_op *op, cu_err *err)

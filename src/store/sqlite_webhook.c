@@ -45,12 +45,15 @@ static const char sql_fanout[] =
     " holder, lease_until) SELECT ?1, ?2, endpoint_id, ?6, 0, ?5, 0, 0 FROM webhook_endpoints"
     " WHERE tenant_id = ?1 AND enabled = 1"
     " AND (types = '*' OR instr(',' || types || ',', ',' || ?3 || ',') > 0)";
-static const char sql_endpoint_put[] =
+/* By CU_WEBHOOK_PUT_*: each must change one row (store_webhook.h). */
+static const char *const sql_endpoint_put[] = {
     "INSERT INTO webhook_endpoints(tenant_id, endpoint_id, url, types, enabled, secret,"
-    " key_version, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    " ON CONFLICT(tenant_id, endpoint_id) DO UPDATE SET url = excluded.url,"
-    " types = excluded.types, enabled = excluded.enabled, secret = excluded.secret,"
-    " key_version = excluded.key_version";
+    " key_version, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+    "UPDATE webhook_endpoints SET url = ?3, types = ?4, enabled = ?5"
+    " WHERE tenant_id = ?1 AND endpoint_id = ?2",
+    "UPDATE webhook_endpoints SET secret = ?6, key_version = ?7"
+    " WHERE tenant_id = ?1 AND endpoint_id = ?2",
+}; /* (binding a parameter a statement lacks fails alone, harmlessly) */
 static const char sql_endpoint_del[] =
     "DELETE FROM webhook_endpoints WHERE tenant_id = ?1 AND endpoint_id = ?2";
 static const char sql_endpoint_pending_del[] =
@@ -157,7 +160,11 @@ static cu_rc w_endpoint_put(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     const cu_store_webhook_endpoint *e = &op->u.webhook_endpoint;
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(s->db, sql_endpoint_put, -1, &st, NULL);
+    int src;
+
+    if (e->part < CU_WEBHOOK_PUT_NEW || e->part > CU_WEBHOOK_PUT_SECRET)
+        return cu_err_set(err, CU_ERR_INVALID, "no such part of a webhook endpoint");
+    src = sqlite3_prepare_v2(s->db, sql_endpoint_put[e->part], -1, &st, NULL);
 
     if (src == SQLITE_OK) {
         sq_bind_id(st, 1, e->tenant_id);
@@ -171,7 +178,13 @@ static cu_rc w_endpoint_put(sqlite_store *s, const cu_store_op *op, cu_err *err)
         src = sqlite3_step(st);
     }
     sqlite3_finalize(st);
-    return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "store a webhook endpoint");
+    if (src != SQLITE_DONE)
+        return sq_db_error(s, src, err, "store a webhook endpoint");
+    if (sqlite3_changes(s->db) == 0)
+        return e->part == CU_WEBHOOK_PUT_NEW
+                   ? cu_err_set(err, CU_ERR_CONFLICT, "the webhook endpoint exists")
+                   : cu_err_set(err, CU_ERR_NOT_FOUND, "no such webhook endpoint");
+    return CU_OK;
 }
 
 static cu_rc w_endpoint_delete(sqlite_store *s, const cu_store_op *op, cu_err *err)

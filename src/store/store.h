@@ -417,7 +417,7 @@ typedef enum cu_store_op_type {
                                   event whose (tenant, id) exists is left as it is (a no-op: an
                                   event with a derived id is added once however often its cause
                                   is seen) */
-    CU_OP_WEBHOOK_ENDPOINT_PUT, /* webhook_endpoint: insert or replace (tenant, id) */
+    CU_OP_WEBHOOK_ENDPOINT_PUT, /* webhook_endpoint: its part (CU_WEBHOOK_PUT_*) of (tenant, id) */
     CU_OP_WEBHOOK_ENDPOINT_DELETE, /* del (tenant_id, id): the endpoint and its PENDING
                                       deliveries; CU_ERR_NOT_FOUND if none */
     CU_OP_WEBHOOK_CLAIM,       /* webhook_claim: leases a PENDING delivery due at now to holder

@@ -24,9 +24,17 @@
 
 /* A tenant's webhook endpoint. Its signing secret is sealed under the tenant data key
  * (key_version) like every other secret. */
+/* What a CU_OP_WEBHOOK_ENDPOINT_PUT writes. Each part is its own write, so that a change of
+ * one never writes back another's old value read before it (a rotated secret, a deleted
+ * endpoint): NEW inserts (CU_ERR_CONFLICT if the id exists); SETTINGS sets url, types and
+ * enabled, SECRET sets secret and key_version, of an endpoint that exists (else
+ * CU_ERR_NOT_FOUND). */
+enum { CU_WEBHOOK_PUT_NEW, CU_WEBHOOK_PUT_SETTINGS, CU_WEBHOOK_PUT_SECRET };
+
 typedef struct cu_store_webhook_endpoint {
     cu_id tenant_id;
     cu_id id;
+    int part; /* CU_WEBHOOK_PUT_*: an op's only */
     char url[CU_WEBHOOK_URL_MAX];
     char types[CU_WEBHOOK_TYPES_MAX]; /* "*" or "a,b": the event types it receives */
     int enabled;
