@@ -1,10 +1,10 @@
 /*
  * test_epoch.c: key epochs (issue 11, item 4; P-RET-3, P-ENC-5; docs/keys.md, Key epochs).
  *
- * A raw copy of the data directory taken before an erasure, opened with the vault's current
- * key file: within the window it still reads the erased subject (documented), after the
- * window (the master version it references destroyed) it no longer opens, with a clear
- * error. The same copy with the key file of its time reads forever: why the key file is kept
+ * A raw copy of the data directory taken before an erasure (on PostgreSQL with a copy of its
+ * database, CREATE DATABASE ... TEMPLATE), opened with the vault's current key file: within
+ * the window it still reads the erased subject (documented), after the window (the master
+ * version it references destroyed) it no longer opens, with a clear error. The same copy with the key file of its time reads forever: why the key file is kept
  * apart from the data directory (--key-file). A retired master version still referenced by
  * the database is never destroyed; deletions mark an epoch due; the window is the longest
  * backup window the vault allows.
@@ -93,7 +93,9 @@ static cu_id add_subject(fx *f, const char *ext, const char *email)
 }
 
 /* Copies the files of the data directory (the vault closed) into dir/name, as an operator's
- * copy would. */
+ * copy would; on PostgreSQL the vault's database too (CREATE DATABASE ... TEMPLATE, the
+ * server's own copy of every row as it stands, which a dump or a base backup restores), so
+ * that the copy at dir/name opens on a database of its own. */
 static void copy_data(fx *f, const char *name, char out[300])
 {
     static const char *const files[] = {"custos.db", "custos.db-wal", "custos.db-shm", "audit.key"};
@@ -112,6 +114,7 @@ static void copy_data(fx *f, const char *name, char out[300])
             assert_int_equal(chmod(to, 0600), 0);
         }
     }
+    th_vault_copy(f->data, out);
 }
 
 /* A copy of the vault's key file as it is now, at keys/<name>. */
@@ -188,7 +191,6 @@ static int has_entry(fx *f, const char *action, const char *object)
  * version is kept for the backups that may need it), closed after it. */
 static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_window(void **state)
 {
-    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360], now[360];
     cu_key_retire_report rr;
@@ -228,7 +230,6 @@ static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_win
  * file copied with the data, which is why the key file lives apart (--key-file). */
 static void test_P_RET_3_raw_copy_with_its_own_key_file_still_reads(void **state)
 {
-    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360];
     cu_key_retire_report rr;
