@@ -527,6 +527,31 @@ static void test_P_ENC_1_key_file_outside_the_data_directory(void **state)
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
 }
 
+/* A server whose key file is not there (yet, or no more) holds its versions in memory: a
+ * retirement and a rotation find nothing to sync from the file (cu_keyring_sync), not an error,
+ * and the rotation writes the file anew, with every version the server holds, so that the
+ * vault opens from it again and reads what it read. */
+static void test_key_epoch_without_a_key_file_writes_it_anew(void **state)
+{
+    fx *f = *state;
+    cu_id s = add_subject(f, "crm-1", "ada@example.com");
+    cu_key_retire_report rr;
+    unsigned version = 0;
+    cu_err err = {0};
+
+    assert_int_equal(unlink(f->keyfile), 0);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.current, 1);
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    assert_true(th_file_contains(f->keyfile, "\nkey 1 ", 7));
+    assert_true(th_file_contains(f->keyfile, "\nkey 2 ", 7));
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err), CU_OK);
+    f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +565,7 @@ int main(void)
         T(test_P_RET_3_the_window_is_the_longest_backup_window),
         T(test_P_ENC_1_key_file_outside_the_data_directory),
         T(test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept),
+        T(test_key_epoch_without_a_key_file_writes_it_anew),
 #undef T
     };
 
