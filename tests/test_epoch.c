@@ -552,6 +552,40 @@ static void test_key_epoch_without_a_key_file_writes_it_anew(void **state)
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
 }
 
+/* Several servers on one database (docs/store.md, "Several servers"): b, a second server on
+ * a's database, holds a subject's key from a read (the TTL long, as an idle server's entry stays
+ * until its slot is next touched); a erases the subject (its key destroyed, the tenant's cache
+ * generation raised). b's key retirement (its key epoch's pass, a background task that serves no
+ * request for the tenant) reads every tenant row: through the generation check, so b forgets
+ * (wipes) the destroyed key there and then (P-DSR-4), not when a request next touches the slot. */
+static void test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key(void **state)
+{
+    fx *f = *state;
+    cu_id s = add_subject(f, "crm-1", "ada@example.com");
+    cu_key_retire_report rr;
+    cu_cache_stats before, after;
+    cu_vault *b;
+    cu_subject got;
+    cu_err err = {0};
+
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1); /* SQLite: b beside a, as a second server */
+    setenv("CUSTOS_CACHE_TTL_MS", "10000", 1);
+    b = open_with(f->data, f->keyfile, CU_OK, &err);
+    unsetenv("CUSTOS_CACHE_TTL_MS");
+    assert_int_equal(cu_subject_get(b, NULL, f->tenant, s, &got, &err), CU_OK);
+    cu_subject_cleanup(&got);
+    cu_vault_cache_stats(b, CU_CACHE_KEYS, &before);
+    assert_true(before.size > 0);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->tenant, s, &err), CU_OK);
+    assert_int_equal(cu_key_retire(b, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 0); /* nothing to retire: no commit of b's forgets anything */
+    cu_vault_cache_stats(b, CU_CACHE_KEYS, &after);
+    assert_true(after.forgotten > before.forgotten);
+    assert_int_equal(after.size, 0);
+    cu_vault_close(b);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +600,7 @@ int main(void)
         T(test_P_ENC_1_key_file_outside_the_data_directory),
         T(test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept),
         T(test_key_epoch_without_a_key_file_writes_it_anew),
+        T(test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key),
 #undef T
     };
 

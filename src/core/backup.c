@@ -179,7 +179,10 @@ static void add_master(cu_manifest *m, uint32_t mv)
         m->master_versions[m->nmaster++] = mv;
 }
 
-/* The snapshot's tenants, audit chain heads and the master versions its tenant keys need. */
+/* The snapshot's tenants, audit chain heads and the master versions its tenant keys need. The
+ * one reader of tenant rows in the core outside cu_tenant_row / cu_tenant_rows (tenant_int.h):
+ * it reads the backup's snapshot, not the live state, takes ids only, and unwraps nothing (the
+ * keys go into the backup wrapped); the policies it names are read through cu_policy_for. */
 static cu_rc snap_facts(cu_store *st, snap *s, cu_err *err)
 {
     cu_store_tenant *ts = NULL;

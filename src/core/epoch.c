@@ -32,6 +32,7 @@
 #include "epoch_int.h"
 #include "keyring_int.h"
 #include "policy_cache_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 /* The backup lifetimes the vault allows, each once: the default and the tenants' policies'. */
@@ -48,7 +49,9 @@ static void windows_add(windows *w, cu_duration d)
     w->d[w->n++] = d;
 }
 
-/* Every tenant's current policy (any state: a backup may hold a tenant purged since). */
+/* Every tenant's current policy (any state: a backup may hold a tenant purged since). The rows
+ * are read through the generation check (cu_tenant_rows): a background pass that serves no
+ * request still forgets what another server's change made stale. */
 static cu_rc load_windows(cu_vault *v, windows *w, cu_err *err)
 {
     cu_store_tenant *t = NULL;
@@ -56,7 +59,7 @@ static cu_rc load_windows(cu_vault *v, windows *w, cu_err *err)
     cu_rc rc;
 
     memset(w, 0, sizeof(*w));
-    if ((rc = cu_store_tenant_list(v->store, &t, &n, err)) != CU_OK)
+    if ((rc = cu_tenant_rows(v, &t, &n, err)) != CU_OK)
         return rc;
     if ((w->d = calloc(n + 1, sizeof(*w->d))) == NULL) {
         free(t);
