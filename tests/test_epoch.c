@@ -586,6 +586,84 @@ static void test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key(
     unsetenv("CUSTOS_TEST_SHARED_DB");
 }
 
+/* A tenant b makes: its key's master version, and a subject in it, whose id goes to *subject. */
+static unsigned make_tenant(fx *f, cu_vault *b, const char *name, cu_id *tenant, cu_id *subject)
+{
+    cu_subject_in in = {.external_id = "x", .email = "x@example.com"};
+    cu_tenant t;
+    cu_err err = {0};
+    char sql[200];
+
+    assert_int_equal(cu_tenant_create(b, NULL, &(cu_tenant_opts){.name = name}, &t, &err), CU_OK);
+    assert_int_equal(cu_subject_create(b, NULL, t.id, &in, subject, &err), CU_OK);
+    *tenant = t.id;
+    snprintf(sql, sizeof(sql), "SELECT parent_version FROM keys WHERE kind = 1 AND tenant_id = %llu",
+             (unsigned long long)t.id);
+    return (unsigned)th_sql_int(f->data, sql);
+}
+
+/* Several servers, one database, one key file (docs/scaling.md, "The key file"): a rotates the
+ * master key to version 2 and, after the window, destroys version 1. b never rotated: its
+ * current version is still 1, under which it would wrap a new tenant's key (and its audit key),
+ * a version no key file holds any more: unreadable by every server, b too after a restart.
+ * A new tenant key goes under the database's newest version whatever b's current one is, and
+ * b's own key epoch pass (here b takes the lease, as it does in turn) adopts that version,
+ * without writing the destroyed one back into the file. */
+static void test_P_ENC_5_another_servers_epoch_pass_adopts_the_newest_master_version(void **state)
+{
+    fx *f = *state;
+    cu_key_retire_report rr;
+    cu_key_epoch_report rep;
+    unsigned version = 0;
+    cu_vault *b;
+    cu_id t1, t2, s1, s2;
+    char bdir[320], manifest[400], target[320];
+    cu_restore_opts ro = {0};
+    cu_restore_report rst;
+    cu_backup_info bk;
+    cu_subject got;
+    cu_err err = {0};
+
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1); /* SQLite: b beside a, as a second server */
+    b = open_with(f->data, f->keyfile, CU_OK, &err);
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    cu_clock_set(T0 + 31 * DAY);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 1);
+    assert_false(th_file_contains(f->keyfile, "\nkey 1 ", 7));
+    /* Before b's pass: the tenant key goes under 2 all the same, and so does a backup's key,
+     * which restores with the key file as it is. */
+    assert_int_equal(make_tenant(f, b, "Early", &t1, &s1), 2);
+    if (snprintf(bdir, sizeof(bdir), "%s/backups", f->dir) >= (int)sizeof(bdir) ||
+        snprintf(target, sizeof(target), "%s/restored", f->dir) >= (int)sizeof(target))
+        fail_msg("path too long");
+    assert_int_equal(cu_backup_create(b, &CTX, bdir, NULL, NULL, &bk, &err), CU_OK);
+    if (snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, bk.id) >=
+        (int)sizeof(manifest))
+        fail_msg("path too long");
+    ro.key_file = f->keyfile;
+    ro.backup = manifest;
+    ro.target = target;
+    assert_int_equal(cu_backup_restore(&ro, &rst, &err), CU_OK);
+    /* b's background pass: nothing due, nothing to destroy; it moves on to version 2. */
+    assert_int_equal(cu_key_epoch(b, &CTX, 0, &rep, &err), CU_OK);
+    assert_false(rep.rotated);
+    assert_int_equal(rep.version, 2);
+    assert_false(th_file_contains(f->keyfile, "\nkey 1 ", 7)); /* not written back */
+    assert_int_equal(make_tenant(f, b, "Late", &t2, &s2), 2);
+    cu_vault_close(b);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+    /* Every server reads both, b too after a restart. */
+    assert_int_equal(cu_subject_get(f->v, NULL, t1, s1, &got, &err), CU_OK);
+    cu_subject_cleanup(&got);
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(read_email(f->data, f->keyfile, t1, s1, "x@example.com", &err), CU_OK);
+    assert_int_equal(read_email(f->data, f->keyfile, t2, s2, "x@example.com", &err), CU_OK);
+    f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -601,6 +679,7 @@ int main(void)
         T(test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept),
         T(test_key_epoch_without_a_key_file_writes_it_anew),
         T(test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key),
+        T(test_P_ENC_5_another_servers_epoch_pass_adopts_the_newest_master_version),
 #undef T
     };
 

@@ -23,6 +23,7 @@
 
 #include "backup_int.h"
 #include "journal_int.h"
+#include "keys_int.h"
 #include "policy_cache_int.h"
 #include "util.h"
 
@@ -361,10 +362,12 @@ static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
         k.needs[k.nneeds++] = s->m.master_versions[i];
     cu_random(mk->key, sizeof(mk->key));
     cu_key_rdlock(v);
-    k.master_version = v->master_version;
-    master = cu_keyring_get(v->ring, k.master_version);
-    rc = master ? cu_bkeys_add(keys_dir(v, kd), v->audit_pk, &k, master, mk->key, err)
-                : cu_err_set(err, CU_ERR_KEY, "the newest master key is not in the key file");
+    /* The newest version, another server's if its epoch ran since this one's (keys.c). */
+    if ((rc = cu_keys_master_newest(v, &k.master_version, err)) == CU_OK) {
+        master = cu_keyring_get(v->ring, k.master_version);
+        rc = master ? cu_bkeys_add(keys_dir(v, kd), v->audit_pk, &k, master, mk->key, err)
+                    : cu_err_set(err, CU_ERR_KEY, "the newest master key is not in the key file");
+    }
     pthread_rwlock_unlock(&v->key_lock);
     mk->key_added = rc == CU_OK;
     return rc;

@@ -303,8 +303,9 @@ static cu_rc retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
         return rc;
     /* Exclusive: nothing unwraps under a version while it goes, nor wraps under a new one. */
     cu_key_wrlock(v);
-    /* What another server's epochs changed in a shared key file (docs/scaling.md). */
-    rc = cu_keyring_sync(v->ring, v->master_version, err);
+    /* What another server's epochs changed in a shared key file, and the current version theirs
+     * if newer (docs/scaling.md): a server that never rotates still moves on, P-ENC-5. */
+    rc = cu_key_catch_up(v, err);
     rep->current = v->master_version;
     if (rc == CU_OK && (doomed = calloc(cu_keyring_count(v->ring) + 1, sizeof(*doomed))) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
