@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "epoch_int.h" /* cu_epoch_lease: another server's epoch, running */
 #include "th.h"
 #include "util.h"
 
@@ -664,6 +665,32 @@ static void test_P_ENC_5_another_servers_epoch_pass_adopts_the_newest_master_ver
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
 }
 
+/* The same, for a server that finds the epoch lease held by another (its pass skipped): it
+ * still moves on to the newest committed version, so one that never wins the lease does not
+ * keep its audit key under a version the other will destroy. */
+static void test_P_ENC_5_a_skipped_epoch_pass_still_adopts_the_newest_master_version(void **state)
+{
+    fx *f = *state;
+    cu_key_epoch_report rep;
+    unsigned version = 0, current = 0, retained = 0;
+    cu_vault *b;
+    cu_err err = {0};
+
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1); /* SQLite: b beside a, as a second server */
+    b = open_with(f->data, f->keyfile, CU_OK, &err);
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    cu_key_ring_stats(b, &current, &retained);
+    assert_int_equal(current, 1);
+    assert_int_equal(cu_epoch_lease(f->v, 1, &err), CU_OK); /* a's next epoch, running */
+    assert_int_equal(cu_key_epoch(b, &CTX, 0, &rep, &err), CU_ERR_CONFLICT);
+    cu_key_ring_stats(b, &current, &retained);
+    assert_int_equal(current, 2);
+    assert_int_equal(cu_epoch_lease(f->v, 0, &err), CU_OK);
+    cu_vault_close(b);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +707,7 @@ int main(void)
         T(test_key_epoch_without_a_key_file_writes_it_anew),
         T(test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key),
         T(test_P_ENC_5_another_servers_epoch_pass_adopts_the_newest_master_version),
+        T(test_P_ENC_5_a_skipped_epoch_pass_still_adopts_the_newest_master_version),
 #undef T
     };
 

@@ -366,6 +366,20 @@ static int64_t current_since(cu_vault *v)
     return since;
 }
 
+/* The pass of a server that finds another's epoch running: it still moves on to the newest
+ * version that server committed (cu_key_catch_up), so that one which never wins the lease does
+ * not keep its audit key under a version the other will destroy. It reads the key file and
+ * writes only its own audit key file, nothing shared: no lease needed. Best effort: the next
+ * pass tries again. */
+static void catch_up_unleased(cu_vault *v)
+{
+    cu_err ignored = {0};
+
+    cu_key_wrlock(v);
+    (void)cu_key_catch_up(v, &ignored);
+    cu_key_wrunlock(v);
+}
+
 cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch_report *rep,
                    cu_err *err)
 {
@@ -373,8 +387,11 @@ cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch
     cu_rc rc;
 
     memset(rep, 0, sizeof(*rep));
-    if ((rc = epoch_lease(v, 1, err)) != CU_OK)
+    if ((rc = epoch_lease(v, 1, err)) != CU_OK) {
+        if (rc == CU_ERR_CONFLICT)
+            catch_up_unleased(v);
         return rc;
+    }
     if ((rc = epoch_due(v, &rep->pending, err)) != CU_OK)
         goto out;
     since = current_since(v);
