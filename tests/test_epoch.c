@@ -1,10 +1,10 @@
 /*
  * test_epoch.c: key epochs (issue 11, item 4; P-RET-3, P-ENC-5; docs/keys.md, Key epochs).
  *
- * A raw copy of the data directory taken before an erasure, opened with the vault's current
- * key file: within the window it still reads the erased subject (documented), after the
- * window (the master version it references destroyed) it no longer opens, with a clear
- * error. The same copy with the key file of its time reads forever: why the key file is kept
+ * A raw copy of the data directory taken before an erasure (on PostgreSQL with a copy of its
+ * database, CREATE DATABASE ... TEMPLATE), opened with the vault's current key file: within
+ * the window it still reads the erased subject (documented), after the window (the master
+ * version it references destroyed) it no longer opens, with a clear error. The same copy with the key file of its time reads forever: why the key file is kept
  * apart from the data directory (--key-file). A retired master version still referenced by
  * the database is never destroyed; deletions mark an epoch due; the window is the longest
  * backup window the vault allows.
@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "epoch_int.h" /* cu_epoch_lease: another server's epoch, running */
 #include "th.h"
 #include "util.h"
 
@@ -93,7 +94,9 @@ static cu_id add_subject(fx *f, const char *ext, const char *email)
 }
 
 /* Copies the files of the data directory (the vault closed) into dir/name, as an operator's
- * copy would. */
+ * copy would; on PostgreSQL the vault's database too (CREATE DATABASE ... TEMPLATE, the
+ * server's own copy of every row as it stands, which a dump or a base backup restores), so
+ * that the copy at dir/name opens on a database of its own. */
 static void copy_data(fx *f, const char *name, char out[300])
 {
     static const char *const files[] = {"custos.db", "custos.db-wal", "custos.db-shm", "audit.key"};
@@ -112,6 +115,7 @@ static void copy_data(fx *f, const char *name, char out[300])
             assert_int_equal(chmod(to, 0600), 0);
         }
     }
+    th_vault_copy(f->data, out);
 }
 
 /* A copy of the vault's key file as it is now, at keys/<name>. */
@@ -188,7 +192,6 @@ static int has_entry(fx *f, const char *action, const char *object)
  * version is kept for the backups that may need it), closed after it. */
 static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_window(void **state)
 {
-    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360], now[360];
     cu_key_retire_report rr;
@@ -228,7 +231,6 @@ static void test_P_RET_3_raw_copy_with_the_current_key_file_closes_after_the_win
  * file copied with the data, which is why the key file lives apart (--key-file). */
 static void test_P_RET_3_raw_copy_with_its_own_key_file_still_reads(void **state)
 {
-    th_sqlite_only("a raw copy of SQLite's database files");
     fx *f = *state;
     char copy[300], oldkey[360];
     cu_key_retire_report rr;
@@ -526,6 +528,169 @@ static void test_P_ENC_1_key_file_outside_the_data_directory(void **state)
     f->v = open_with(f->data, f->keyfile, CU_OK, &err);
 }
 
+/* A server whose key file is not there (yet, or no more) holds its versions in memory: a
+ * retirement and a rotation find nothing to sync from the file (cu_keyring_sync), not an error,
+ * and the rotation writes the file anew, with every version the server holds, so that the
+ * vault opens from it again and reads what it read. */
+static void test_key_epoch_without_a_key_file_writes_it_anew(void **state)
+{
+    fx *f = *state;
+    cu_id s = add_subject(f, "crm-1", "ada@example.com");
+    cu_key_retire_report rr;
+    unsigned version = 0;
+    cu_err err = {0};
+
+    assert_int_equal(unlink(f->keyfile), 0);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.current, 1);
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    assert_true(th_file_contains(f->keyfile, "\nkey 1 ", 7));
+    assert_true(th_file_contains(f->keyfile, "\nkey 2 ", 7));
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(read_email(f->data, f->keyfile, f->tenant, s, "ada@example.com", &err), CU_OK);
+    f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+}
+
+/* Several servers on one database (docs/store.md, "Several servers"): b, a second server on
+ * a's database, holds a subject's key from a read (the TTL long, as an idle server's entry stays
+ * until its slot is next touched); a erases the subject (its key destroyed, the tenant's cache
+ * generation raised). b's key retirement (its key epoch's pass, a background task that serves no
+ * request for the tenant) reads every tenant row: through the generation check, so b forgets
+ * (wipes) the destroyed key there and then (P-DSR-4), not when a request next touches the slot. */
+static void test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key(void **state)
+{
+    fx *f = *state;
+    cu_id s = add_subject(f, "crm-1", "ada@example.com");
+    cu_key_retire_report rr;
+    cu_cache_stats before, after;
+    cu_vault *b;
+    cu_subject got;
+    cu_err err = {0};
+
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1); /* SQLite: b beside a, as a second server */
+    setenv("CUSTOS_CACHE_TTL_MS", "10000", 1);
+    b = open_with(f->data, f->keyfile, CU_OK, &err);
+    unsetenv("CUSTOS_CACHE_TTL_MS");
+    assert_int_equal(cu_subject_get(b, NULL, f->tenant, s, &got, &err), CU_OK);
+    cu_subject_cleanup(&got);
+    cu_vault_cache_stats(b, CU_CACHE_KEYS, &before);
+    assert_true(before.size > 0);
+    assert_int_equal(cu_subject_erase(f->v, NULL, f->tenant, s, &err), CU_OK);
+    assert_int_equal(cu_key_retire(b, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 0); /* nothing to retire: no commit of b's forgets anything */
+    cu_vault_cache_stats(b, CU_CACHE_KEYS, &after);
+    assert_true(after.forgotten > before.forgotten);
+    assert_int_equal(after.size, 0);
+    cu_vault_close(b);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+}
+
+/* A tenant b makes: its key's master version, and a subject in it, whose id goes to *subject. */
+static unsigned make_tenant(fx *f, cu_vault *b, const char *name, cu_id *tenant, cu_id *subject)
+{
+    cu_subject_in in = {.external_id = "x", .email = "x@example.com"};
+    cu_tenant t;
+    cu_err err = {0};
+    char sql[200];
+
+    assert_int_equal(cu_tenant_create(b, NULL, &(cu_tenant_opts){.name = name}, &t, &err), CU_OK);
+    assert_int_equal(cu_subject_create(b, NULL, t.id, &in, subject, &err), CU_OK);
+    *tenant = t.id;
+    snprintf(sql, sizeof(sql), "SELECT parent_version FROM keys WHERE kind = 1 AND tenant_id = %llu",
+             (unsigned long long)t.id);
+    return (unsigned)th_sql_int(f->data, sql);
+}
+
+/* Several servers, one database, one key file (docs/scaling.md, "The key file"): a rotates the
+ * master key to version 2 and, after the window, destroys version 1. b never rotated: its
+ * current version is still 1, under which it would wrap a new tenant's key (and its audit key),
+ * a version no key file holds any more: unreadable by every server, b too after a restart.
+ * A new tenant key goes under the database's newest version whatever b's current one is, and
+ * b's own key epoch pass (here b takes the lease, as it does in turn) adopts that version,
+ * without writing the destroyed one back into the file. */
+static void test_P_ENC_5_another_servers_epoch_pass_adopts_the_newest_master_version(void **state)
+{
+    fx *f = *state;
+    cu_key_retire_report rr;
+    cu_key_epoch_report rep;
+    unsigned version = 0;
+    cu_vault *b;
+    cu_id t1, t2, s1, s2;
+    char bdir[320], manifest[400], target[320];
+    cu_restore_opts ro = {0};
+    cu_restore_report rst;
+    cu_backup_info bk;
+    cu_subject got;
+    cu_err err = {0};
+
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1); /* SQLite: b beside a, as a second server */
+    b = open_with(f->data, f->keyfile, CU_OK, &err);
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    cu_clock_set(T0 + 31 * DAY);
+    assert_int_equal(cu_key_retire(f->v, &CTX, &rr, &err), CU_OK);
+    assert_int_equal(rr.destroyed, 1);
+    assert_false(th_file_contains(f->keyfile, "\nkey 1 ", 7));
+    /* Before b's pass: the tenant key goes under 2 all the same, and so does a backup's key,
+     * which restores with the key file as it is. */
+    assert_int_equal(make_tenant(f, b, "Early", &t1, &s1), 2);
+    if (snprintf(bdir, sizeof(bdir), "%s/backups", f->dir) >= (int)sizeof(bdir) ||
+        snprintf(target, sizeof(target), "%s/restored", f->dir) >= (int)sizeof(target))
+        fail_msg("path too long");
+    assert_int_equal(cu_backup_create(b, &CTX, bdir, NULL, NULL, &bk, &err), CU_OK);
+    if (snprintf(manifest, sizeof(manifest), "%s/%s.manifest", bdir, bk.id) >=
+        (int)sizeof(manifest))
+        fail_msg("path too long");
+    ro.key_file = f->keyfile;
+    ro.backup = manifest;
+    ro.target = target;
+    assert_int_equal(cu_backup_restore(&ro, &rst, &err), CU_OK);
+    /* b's background pass: nothing due, nothing to destroy; it moves on to version 2. */
+    assert_int_equal(cu_key_epoch(b, &CTX, 0, &rep, &err), CU_OK);
+    assert_false(rep.rotated);
+    assert_int_equal(rep.version, 2);
+    assert_false(th_file_contains(f->keyfile, "\nkey 1 ", 7)); /* not written back */
+    assert_int_equal(make_tenant(f, b, "Late", &t2, &s2), 2);
+    cu_vault_close(b);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+    /* Every server reads both, b too after a restart. */
+    assert_int_equal(cu_subject_get(f->v, NULL, t1, s1, &got, &err), CU_OK);
+    cu_subject_cleanup(&got);
+    cu_vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(read_email(f->data, f->keyfile, t1, s1, "x@example.com", &err), CU_OK);
+    assert_int_equal(read_email(f->data, f->keyfile, t2, s2, "x@example.com", &err), CU_OK);
+    f->v = open_with(f->data, f->keyfile, CU_OK, &err);
+}
+
+/* The same, for a server that finds the epoch lease held by another (its pass skipped): it
+ * still moves on to the newest committed version, so one that never wins the lease does not
+ * keep its audit key under a version the other will destroy. */
+static void test_P_ENC_5_a_skipped_epoch_pass_still_adopts_the_newest_master_version(void **state)
+{
+    fx *f = *state;
+    cu_key_epoch_report rep;
+    unsigned version = 0, current = 0, retained = 0;
+    cu_vault *b;
+    cu_err err = {0};
+
+    setenv("CUSTOS_TEST_SHARED_DB", "1", 1); /* SQLite: b beside a, as a second server */
+    b = open_with(f->data, f->keyfile, CU_OK, &err);
+    assert_int_equal(cu_key_rotate_master(f->v, &CTX, &version, NULL, &err), CU_OK);
+    assert_int_equal(version, 2);
+    cu_key_ring_stats(b, &current, &retained);
+    assert_int_equal(current, 1);
+    assert_int_equal(cu_epoch_lease(f->v, 1, &err), CU_OK); /* a's next epoch, running */
+    assert_int_equal(cu_key_epoch(b, &CTX, 0, &rep, &err), CU_ERR_CONFLICT);
+    cu_key_ring_stats(b, &current, &retained);
+    assert_int_equal(current, 2);
+    assert_int_equal(cu_epoch_lease(f->v, 0, &err), CU_OK);
+    cu_vault_close(b);
+    unsetenv("CUSTOS_TEST_SHARED_DB");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +704,10 @@ int main(void)
         T(test_P_RET_3_the_window_is_the_longest_backup_window),
         T(test_P_ENC_1_key_file_outside_the_data_directory),
         T(test_P_BAK_1_a_master_version_an_unexpired_backup_needs_is_kept),
+        T(test_key_epoch_without_a_key_file_writes_it_anew),
+        T(test_P_DSR_4_another_servers_key_retirement_forgets_a_destroyed_key),
+        T(test_P_ENC_5_another_servers_epoch_pass_adopts_the_newest_master_version),
+        T(test_P_ENC_5_a_skipped_epoch_pass_still_adopts_the_newest_master_version),
 #undef T
     };
 

@@ -23,6 +23,7 @@
 
 #include "backup_int.h"
 #include "journal_int.h"
+#include "keys_int.h"
 #include "policy_cache_int.h"
 #include "util.h"
 
@@ -179,7 +180,10 @@ static void add_master(cu_manifest *m, uint32_t mv)
         m->master_versions[m->nmaster++] = mv;
 }
 
-/* The snapshot's tenants, audit chain heads and the master versions its tenant keys need. */
+/* The snapshot's tenants, audit chain heads and the master versions its tenant keys need. The
+ * one reader of tenant rows in the core outside cu_tenant_row / cu_tenant_rows (tenant_int.h):
+ * it reads the backup's snapshot, not the live state, takes ids only, and unwraps nothing (the
+ * keys go into the backup wrapped); the policies it names are read through cu_policy_for. */
 static cu_rc snap_facts(cu_store *st, snap *s, cu_err *err)
 {
     cu_store_tenant *ts = NULL;
@@ -358,10 +362,12 @@ static cu_rc make_key(cu_vault *v, made *mk, snap *s, cu_err *err)
         k.needs[k.nneeds++] = s->m.master_versions[i];
     cu_random(mk->key, sizeof(mk->key));
     cu_key_rdlock(v);
-    k.master_version = v->master_version;
-    master = cu_keyring_get(v->ring, k.master_version);
-    rc = master ? cu_bkeys_add(keys_dir(v, kd), v->audit_pk, &k, master, mk->key, err)
-                : cu_err_set(err, CU_ERR_KEY, "the newest master key is not in the key file");
+    /* The newest version, another server's if its epoch ran since this one's (keys.c). */
+    if ((rc = cu_keys_master_newest(v, &k.master_version, err)) == CU_OK) {
+        master = cu_keyring_get(v->ring, k.master_version);
+        rc = master ? cu_bkeys_add(keys_dir(v, kd), v->audit_pk, &k, master, mk->key, err)
+                    : cu_err_set(err, CU_ERR_KEY, "the newest master key is not in the key file");
+    }
     pthread_rwlock_unlock(&v->key_lock);
     mk->key_added = rc == CU_OK;
     return rc;

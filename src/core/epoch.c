@@ -32,6 +32,7 @@
 #include "epoch_int.h"
 #include "keyring_int.h"
 #include "policy_cache_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 /* The backup lifetimes the vault allows, each once: the default and the tenants' policies'. */
@@ -48,7 +49,9 @@ static void windows_add(windows *w, cu_duration d)
     w->d[w->n++] = d;
 }
 
-/* Every tenant's current policy (any state: a backup may hold a tenant purged since). */
+/* Every tenant's current policy (any state: a backup may hold a tenant purged since). The rows
+ * are read through the generation check (cu_tenant_rows): a background pass that serves no
+ * request still forgets what another server's change made stale. */
 static cu_rc load_windows(cu_vault *v, windows *w, cu_err *err)
 {
     cu_store_tenant *t = NULL;
@@ -56,7 +59,7 @@ static cu_rc load_windows(cu_vault *v, windows *w, cu_err *err)
     cu_rc rc;
 
     memset(w, 0, sizeof(*w));
-    if ((rc = cu_store_tenant_list(v->store, &t, &n, err)) != CU_OK)
+    if ((rc = cu_tenant_rows(v, &t, &n, err)) != CU_OK)
         return rc;
     if ((w->d = calloc(n + 1, sizeof(*w->d))) == NULL) {
         free(t);
@@ -300,8 +303,9 @@ static cu_rc retire(cu_vault *v, const cu_ctx *ctx, cu_key_retire_report *rep, c
         return rc;
     /* Exclusive: nothing unwraps under a version while it goes, nor wraps under a new one. */
     cu_key_wrlock(v);
-    /* What another server's epochs changed in a shared key file (docs/scaling.md). */
-    rc = cu_keyring_sync(v->ring, v->master_version, err);
+    /* What another server's epochs changed in a shared key file, and the current version theirs
+     * if newer (docs/scaling.md): a server that never rotates still moves on, P-ENC-5. */
+    rc = cu_key_catch_up(v, err);
     rep->current = v->master_version;
     if (rc == CU_OK && (doomed = calloc(cu_keyring_count(v->ring) + 1, sizeof(*doomed))) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
@@ -362,6 +366,20 @@ static int64_t current_since(cu_vault *v)
     return since;
 }
 
+/* The pass of a server that finds another's epoch running: it still moves on to the newest
+ * version that server committed (cu_key_catch_up), so that one which never wins the lease does
+ * not keep its audit key under a version the other will destroy. It reads the key file and
+ * writes only its own audit key file, nothing shared: no lease needed. Best effort: the next
+ * pass tries again. */
+static void catch_up_unleased(cu_vault *v)
+{
+    cu_err ignored = {0};
+
+    cu_key_wrlock(v);
+    (void)cu_key_catch_up(v, &ignored);
+    cu_key_wrunlock(v);
+}
+
 cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch_report *rep,
                    cu_err *err)
 {
@@ -369,8 +387,11 @@ cu_rc cu_key_epoch(cu_vault *v, const cu_ctx *ctx, int64_t min_age, cu_key_epoch
     cu_rc rc;
 
     memset(rep, 0, sizeof(*rep));
-    if ((rc = epoch_lease(v, 1, err)) != CU_OK)
+    if ((rc = epoch_lease(v, 1, err)) != CU_OK) {
+        if (rc == CU_ERR_CONFLICT)
+            catch_up_unleased(v);
         return rc;
+    }
     if ((rc = epoch_due(v, &rep->pending, err)) != CU_OK)
         goto out;
     since = current_since(v);

@@ -644,7 +644,7 @@ cu_rc cu_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_export **o
     *out = NULL;
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
         (rc = export_allowed(v, ctx, tenant, err)) != CU_OK ||
-        (rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK)
+        (rc = cu_tenant_row(v, tenant, &st, err)) != CU_OK)
         return rc;
     if ((rc = cu_policy_for(v, tenant, &p, &pver, err)) != CU_OK && rc != CU_ERR_NOT_FOUND)
         return rc;

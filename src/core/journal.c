@@ -33,6 +33,7 @@
 #include "erase_int.h"
 #include "journal_int.h"
 #include "subject_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define JOURNAL_MAGIC "custos-erasure-journal 1"
@@ -499,7 +500,7 @@ cu_rc cu_journal_sync(cu_vault *v, uint64_t *head, cu_err *err)
     cu_id *logs;
     cu_rc rc;
 
-    if ((rc = cu_store_tenant_list(v->store, &ts, &nt, err)) != CU_OK)
+    if ((rc = cu_tenant_rows(v, &ts, &nt, err)) != CU_OK)
         return rc;
     if ((logs = calloc(nt + 1, sizeof(*logs))) == NULL) {
         free(ts);
@@ -613,7 +614,7 @@ static cu_rc replay_tenant(cu_vault *v, const cu_journal_entry *e, cu_err *err)
     cu_audit_in a[2];
     cu_rc rc;
 
-    if ((rc = cu_store_tenant_get(v->store, e->tenant, &t, err)) != CU_OK)
+    if ((rc = cu_tenant_row(v, e->tenant, &t, err)) != CU_OK)
         return rc;
     op.type = shred ? CU_OP_TENANT_SHRED : CU_OP_TENANT_CLOSE;
     op.u.del.tenant_id = e->tenant;

@@ -704,14 +704,25 @@ static cu_rc append(cu_keyring *r, uint32_t version, const uint8_t *key, int64_t
 cu_rc cu_keyring_sync(cu_keyring *r, uint32_t current, cu_err *err)
 {
     cu_keyring *t = NULL;
+    cu_err e = {0};
     uint32_t newest;
     cu_rc rc;
 
     settle(r);
     if (r->path[0] == '\0')
         return CU_OK;
-    if ((rc = reread(r, &t, err)) != CU_OK)
+    /* No key file (yet): a server whose file is not there, or was removed, holds every version
+     * it has in memory; no other server's change can be read from a file that is not there, so
+     * there is nothing to sync, and the rotation or retirement that follows writes the file
+     * anew. A version another server made and this ring lacks is still refused by catch_up
+     * (rotate.c) before anything is written. */
+    if ((rc = reread(r, &t, &e)) == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK) {
+        if (err != NULL)
+            *err = e;
         return rc;
+    }
     newest = cu_keyring_newest(t);
     for (size_t i = 0; i < t->n && rc == CU_OK; i++) {
         size_t j;

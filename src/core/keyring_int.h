@@ -39,7 +39,8 @@ uint32_t cu_keyring_version_at(const cu_keyring *r, size_t i, int64_t *retired);
 const uint8_t *cu_keyring_get(const cu_keyring *r, uint32_t version);
 /* Under the vault's key lock, for writing, before a rotation or retirement: the ring takes in
  * every version the file holds and it lacks (another server's), and forgets any it holds that
- * the file lacks though the file holds newer ones (another server destroyed it), but current. */
+ * the file lacks though the file holds newer ones (another server destroyed it), but current.
+ * A missing file is nothing to sync (CU_OK): the caller then writes it from the ring. */
 cu_rc cu_keyring_sync(cu_keyring *r, uint32_t current, cu_err *err);
 /* The highest version in the keyring. */
 uint32_t cu_keyring_newest(const cu_keyring *r);

@@ -289,11 +289,43 @@ cu_rc cu_keys_child_at(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner,
     return rc;
 }
 
+/* Several servers (docs/scaling.md, "The key file"): the master version to wrap a new tenant
+ * key (or a backup's key) under is the newest the database committed, not this process's
+ * current one, which lags until its own epoch pass when another server ran the epoch: that
+ * server destroys the older version at the end of its window once nothing it sees references
+ * it, and a key wrapped under it after that would be unreadable everywhere (P-ENC-5). One query;
+ * tenants, tenant key rotations and backups are rare. Read without changing v->master_version
+ * (the key lock is held shared). */
+cu_rc cu_keys_master_newest(cu_vault *v, uint32_t *out, cu_err *err)
+{
+    uint32_t *versions = NULL, newest = v->master_version;
+    uint8_t(*checks)[32] = NULL;
+    size_t n = 0;
+    cu_rc rc = cu_store_master_list(v->store, &versions, &checks, &n, err);
+
+    for (size_t i = 0; rc == CU_OK && i < n; i++)
+        if (versions[i] > newest)
+            newest = versions[i];
+    free(versions);
+    free(checks);
+    if (rc == CU_OK && cu_keyring_get(v->ring, newest) == NULL) /* loads it from the file */
+        rc = cu_err_set(err, CU_ERR_KEY,
+                        "master key version %u, made by another server, is not in the key file:"
+                        " copy that server's key file here (docs/scaling.md)",
+                        (unsigned)newest);
+    *out = newest;
+    return rc;
+}
+
 cu_rc cu_keys_wrap_tenant_locked(cu_vault *v, cu_id tenant, const cu_key *tk, cu_store_op *op,
                                  cu_err *err)
 {
-    return cu_keys_wrap_op(cu_keyring_get(v->ring, v->master_version), v->master_version,
-                           CU_KEY_TENANT, tenant, 0, tk, op, err);
+    uint32_t mv = 0;
+    cu_rc rc = cu_keys_master_newest(v, &mv, err);
+
+    if (rc != CU_OK)
+        return rc;
+    return cu_keys_wrap_op(cu_keyring_get(v->ring, mv), mv, CU_KEY_TENANT, tenant, 0, tk, op, err);
 }
 
 cu_rc cu_keys_make_child(const cu_key *tk, cu_id tenant, cu_key_kind kind, cu_id owner,

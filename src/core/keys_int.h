@@ -18,11 +18,16 @@ cu_rc cu_keys_wrap_op(const uint8_t *kek, uint32_t parent_version, cu_key_kind k
 cu_rc cu_keys_tenant(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
 /* The same with v->key_lock already held (read or write). */
 cu_rc cu_keys_tenant_locked(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
-/* Wraps tenant key tk under the current master version into a KEY_PUT op (op owns
+/* Wraps tenant key tk under the newest master version the database committed (another
+ * server's epoch's, before this process's own pass adopts it) into a KEY_PUT op (op owns
  * wrapped.data). Hold v->key_lock for reading until the op is applied, so that a master
  * rotation cannot retire the version in between. */
 cu_rc cu_keys_wrap_tenant_locked(cu_vault *v, cu_id tenant, const cu_key *tk, cu_store_op *op,
                                  cu_err *err);
+/* The master version a new wrap goes under (*out): the newest the database committed, never
+ * older than v's current; its key loaded from the key file if another server's epoch made it,
+ * CU_ERR_KEY if the file lacks it. Under v->key_lock, shared. */
+cu_rc cu_keys_master_newest(cu_vault *v, uint32_t *out, cu_err *err);
 /* Unwraps a key of kind (DATA, INDEX, SUBJECT) of the tenant; CU_ERR_KEY if it was destroyed. */
 cu_rc cu_keys_child(cu_vault *v, cu_id tenant, cu_key_kind kind, cu_id owner, cu_key *out,
                     cu_err *err);

@@ -44,7 +44,7 @@ cu_rc cu_tenant_terminate(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int64_t 
     int64_t now = cu_clock_now();
     cu_rc rc;
 
-    if ((rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK)
+    if ((rc = cu_tenant_row(v, tenant, &st, err)) != CU_OK)
         return rc;
     if (st.state == CU_TENANT_PURGED)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "tenant not found");

@@ -17,6 +17,7 @@
 #include "policy_cache_int.h"
 #include "record_int.h"
 #include "retain_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 #define NEVER INT64_MAX
@@ -281,7 +282,7 @@ cu_rc cu_retain_plan(cu_vault *v, cu_id tenant, cu_id subject, int64_t at, int k
     if (rc == CU_OK && !keep) /* P-AGE-2, the sweep's: the counts and the caller's room only */
         return CU_OK;
     if (rc == CU_OK)
-        rc = cu_store_tenant_get(v->store, tenant, &t, err);
+        rc = cu_tenant_row(v, tenant, &t, err);
     for (size_t i = 0; rc == CU_OK && i < pl->nlines && k.have >= 0; i++)
         if (pl->lines[i].duty != NULL)
             rc = keep_line(v, tenant, subject, t.terminated_at, &pl->lines[i], &k, pl, &cap, err);

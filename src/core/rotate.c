@@ -54,8 +54,10 @@ cu_rc cu_key_rotate_master(cu_vault *v, const cu_ctx *ctx, unsigned *new_version
 /* Several servers sharing a database (docs/scaling.md, "The key file"): the ring takes in
  * what its file gained or lost from another server's epochs (cu_keyring_sync), and the current
  * version is the newest the database committed, which may be another server's: a version in
- * the ring at or below it is not a pending one of ours, so a new one is numbered after it. */
-static cu_rc catch_up(cu_vault *v, cu_err *err)
+ * the ring at or below it is not a pending one of ours, so a new one is numbered after it. The
+ * audit key goes under it at once, and the ring syncs again, now forgetting the old current
+ * version if another server destroyed it meanwhile (so it is never written back). */
+cu_rc cu_key_catch_up(cu_vault *v, cu_err *err)
 {
     uint32_t *versions = NULL, newest = 0;
     uint8_t(*checks)[32] = NULL;
@@ -77,7 +79,9 @@ static cu_rc catch_up(cu_vault *v, cu_err *err)
                           " copy that server's key file here (docs/scaling.md)",
                           (unsigned)newest);
     v->master_version = newest;
-    return CU_OK;
+    if (v->audit_sk != NULL && (rc = cu_audit_key_rewrap(v, newest, err)) != CU_OK)
+        return rc;
+    return cu_keyring_sync(v->ring, v->master_version, err);
 }
 
 cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_version,
@@ -93,7 +97,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
 
     cu_key_wrlock(v);
     /* Still ours (it may have lapsed while the key lock was awaited): else no key file change. */
-    if ((rc = cu_epoch_lease(v, 1, err)) != CU_OK || (rc = catch_up(v, err)) != CU_OK)
+    if ((rc = cu_epoch_lease(v, 1, err)) != CU_OK || (rc = cu_key_catch_up(v, err)) != CU_OK)
         goto out;
     nv = cu_keyring_newest(v->ring);
     if (nv <= v->master_version) {

@@ -34,6 +34,7 @@
 #include "erase_int.h"
 #include "subject_export_int.h"
 #include "subject_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 /* --- bytes ------------------------------------------------------------------------------ */
@@ -501,7 +502,7 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
             memset(err, 0, sizeof(*err));
         rc = sx_kept_allowed(v, ctx, tenant, subject, &g, &kept, err);
     }
-    if (rc != CU_OK || (rc = cu_store_tenant_get(v->store, tenant, &st, err)) != CU_OK ||
+    if (rc != CU_OK || (rc = cu_tenant_row(v, tenant, &st, err)) != CU_OK ||
         (x = sx_new(v, tenant, subject, format)) == NULL) {
         cJSON_Delete(kept);
         return rc != CU_OK ? rc : cu_err_set(err, CU_ERR_NOMEM, "out of memory");

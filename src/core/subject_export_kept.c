@@ -19,6 +19,7 @@
 #include "record_int.h"
 #include "retain_int.h"
 #include "subject_export_int.h"
+#include "tenant_int.h"
 #include "util.h"
 
 /* A decimal id as the certificate writes it; 0 if it is none. */
@@ -126,7 +127,7 @@ static cJSON *kept_json(cu_subject_export *x, const cJSON *cert)
         sx_nomem(x);
         return NULL;
     }
-    if (cu_store_tenant_get(x->v->store, x->tenant, &t, &x->err) != CU_OK) {
+    if (cu_tenant_row(x->v, x->tenant, &t, &x->err) != CU_OK) {
         cJSON_Delete(a);
         return NULL;
     }

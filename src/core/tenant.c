@@ -203,6 +203,15 @@ cu_rc cu_tenant_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant *out
     return rc;
 }
 
+cu_rc cu_tenant_rows(cu_vault *v, cu_store_tenant **out, size_t *n, cu_err *err)
+{
+    cu_rc rc = cu_store_tenant_list(v->store, out, n, err);
+
+    for (size_t i = 0; rc == CU_OK && i < *n; i++)
+        cu_cache_observe(v, (*out)[i].id, (*out)[i].cache_gen);
+    return rc;
+}
+
 cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n, cu_err *err)
 {
     cu_store_tenant *list = NULL;
@@ -211,7 +220,7 @@ cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n,
     cu_rc rc;
 
     (void)ctx;
-    rc = cu_store_tenant_list(v->store, &list, &cnt, err);
+    rc = cu_tenant_rows(v, &list, &cnt, err);
     if (rc != CU_OK)
         return rc;
     res = calloc(cnt ? cnt : 1, sizeof(*res));
@@ -219,10 +228,8 @@ cu_rc cu_tenant_list(cu_vault *v, const cu_ctx *ctx, cu_tenant **out, size_t *n,
         free(list);
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     }
-    for (i = 0; i < cnt; i++) {
-        cu_cache_observe(v, list[i].id, list[i].cache_gen);
+    for (i = 0; i < cnt; i++)
         tenant_from_store(&list[i], &res[i]);
-    }
     free(list);
     *out = res;
     *n = cnt;

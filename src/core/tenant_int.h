@@ -15,10 +15,20 @@ typedef enum cu_tenant_use {
 } cu_tenant_use;
 
 /* Reads the tenant's row into *out, once per read scope (cu_vault_read_scope), and reports its
- * cache generation to the caches (cu_cache_observe): every reader of a tenant row in the core
- * goes through here, so a change another server made is noticed before its secrets are used
- * (docs/store.md, "Several servers"). CU_ERR_NOT_FOUND if the tenant has no row. */
+ * cache generation to the caches (cu_cache_observe), so a change another server made is noticed
+ * before its secrets are used (docs/store.md, "Several servers"). Every reader of one tenant's
+ * row in the core goes through here, and every reader of all of them through cu_tenant_rows
+ * (or cu_tenant_list, which uses it), requests and background work alike; the one exception is
+ * the backup's read of its snapshot (backup.c, snap_facts), which takes tenant ids only, from a
+ * snapshot no newer than what this process saw, and unwraps nothing. CU_ERR_NOT_FOUND if the
+ * tenant has no row. */
 cu_rc cu_tenant_row(cu_vault *v, cu_id tenant, cu_store_tenant *out, cu_err *err);
+/* Every tenant's row (*out, *n; free with free()), each one's cache generation reported as
+ * cu_tenant_row does: background work that walks the tenants (key epochs, the journal, the
+ * sweep through cu_tenant_list) makes this process forget what another server's change made
+ * stale, even for a tenant it serves no request for (P-DSR-4: a destroyed key is wiped then,
+ * not when its slot is next touched). */
+cu_rc cu_tenant_rows(cu_vault *v, cu_store_tenant **out, size_t *n, cu_err *err);
 /* Reads the tenant's row (into *row, may be NULL: its policy_version keys the policy cache)
  * and checks that ctx may use it as use says: CU_ERR_NOT_FOUND for a missing or purged tenant,
  * CU_ERR_TERMINATED for a write to one whose subscription ended. */
