@@ -341,6 +341,76 @@ static void test_P_SHR_1_a_recipient_gets_only_what_its_purposes_touch(void **st
     free(bad);
 }
 
+static int contains(const char *buf, size_t len, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; i + k <= len; i++)
+        if (memcmp(buf + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* The subject's export under an acknowledged access request, whole, as text (caller frees). */
+static char *export_of(fx *f, cu_id subject, cu_subject_export_format fmt, size_t *len)
+{
+    cu_request_in in = {.type = CU_REQ_ACCESS, .filer = CU_REQ_BY_ADMIN, .subject = subject};
+    cu_request_filed filed = {0};
+    cu_ctx c = {.actor = "key:7", .purpose = CU_PURPOSE_SUBJECT_ACCESS};
+    cu_subject_export *x = NULL;
+    char *all = NULL, buf[4096];
+    size_t n = 0, at = 0;
+    cu_err err = {0};
+
+    if (cu_request_file(f->v, NULL, f->t, &in, &filed, &err) != CU_OK ||
+        cu_request_acknowledge(f->v, NULL, f->t, filed.id, &err) != CU_OK)
+        fail_msg("access request: %s", err.msg);
+    c.dsr_request = filed.id;
+    if (cu_subject_export_open(f->v, &c, f->t, subject, fmt, &x, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    while (cu_subject_export_read(x, buf, sizeof(buf), &n, &err) == CU_OK && n > 0) {
+        all = realloc(all, at + n + 1);
+        assert_non_null(all);
+        memcpy(all + at, buf, n);
+        at += n;
+        all[at] = '\0';
+    }
+    assert_int_equal(err.code, CU_OK);
+    cu_subject_export_free(x);
+    *len = at;
+    return all;
+}
+
+/* P-SHR-1, GDPR Art. 15(1)(c): the subject's export names who received its data (the
+ * disclosure's recipient, kind, purpose, categories, basis), and the recipients the policy
+ * lists; another subject's export shows none of it. The reference stays the tenant's. */
+static void test_P_SHR_1_the_subject_export_shows_its_recipients(void **state_)
+{
+    fx *f = *state_;
+    const char *cats[1] = {"employee_records"};
+    cu_disclosure_in in = {.recipient = PARTNER, .purpose = "implementation", .subjects = &f->ada,
+                           .n_subjects = 1, .categories = cats, .n_categories = 1,
+                           .reference = "SOW-2026-17"};
+    cu_err err = {0};
+    size_t len = 0;
+    char *doc;
+
+    assert_int_equal(cu_disclosure_add(f->v, NULL, f->t, &in, NULL, &err), CU_OK);
+    doc = export_of(f, f->ada, CU_SUBJECT_EXPORT_JSON, &len);
+    assert_non_null(strstr(doc, "\"recipients\":{\"disclosures\":[{\"disclosure_id\""));
+    assert_non_null(strstr(doc, "\"recipient\":\"" PARTNER "\",\"kind\":\"partner\""));
+    assert_non_null(strstr(doc, "\"purpose\":\"implementation\",\"categories\":[\"employee_records\"]"));
+    assert_non_null(strstr(doc, "\"listed\":[{\"name\":"));
+    assert_null(strstr(doc, "SOW-2026-17"));
+    free(doc);
+    doc = export_of(f, f->bob, CU_SUBJECT_EXPORT_JSON, &len);
+    assert_non_null(strstr(doc, "\"recipients\":{\"disclosures\":[],\"listed\":["));
+    free(doc);
+    doc = export_of(f, f->ada, CU_SUBJECT_EXPORT_CSV_ZIP, &len);
+    assert_true(contains(doc, len, "recipients.csv"));
+    free(doc);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -352,6 +422,7 @@ int main(void)
         T(test_P_NOT_3_a_new_recipient_waits_for_the_notice_period),
         cmocka_unit_test(test_P_NOT_3_adding_a_recipient_is_material),
         cmocka_unit_test(test_P_SHR_1_a_recipient_gets_only_what_its_purposes_touch),
+        T(test_P_SHR_1_the_subject_export_shows_its_recipients),
     };
 
     return cmocka_run_group_tests_name("disclosures (P-SHR-1, P-NOT-3)", tests, NULL, NULL);
