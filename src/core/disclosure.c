@@ -161,6 +161,26 @@ static cu_rc subject_ok(dcheck *d, cu_id subject, const char *collection, cu_err
                        NULL, err);
 }
 
+/* Every subject and record named is the tenant's (CU_ERR_NOT_FOUND, the same for another
+ * tenant's ids, P-ISO-1), before what the policy says of them. */
+static cu_rc all_exist(dcheck *d, cu_err *err)
+{
+    cu_store_record rr = {0};
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < d->in->n_subjects && rc == CU_OK; i++)
+        rc = cu_preamble(d->v, NULL,
+                         &(cu_access){.tenant = d->tenant,
+                                      .use = CU_TENANT_USE_WRITE,
+                                      .subject = d->in->subjects[i]},
+                         NULL, err);
+    for (size_t i = 0; i < d->in->n_records && rc == CU_OK; i++) {
+        rc = cu_store_record_get(d->v->store, d->tenant, d->in->records[i], &rr, err);
+        cu_store_record_cleanup(&rr);
+    }
+    return rc;
+}
+
 /* Fills the row of one item: a subject's data of the categories named, or a record. */
 static cu_rc item(dcheck *d, cu_id id, int64_t now, cu_id subject, cu_id record,
                   cu_store_op *op, cu_err *err)
@@ -236,7 +256,8 @@ cu_rc cu_disclosure_add(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_d
     /* The subject's rules bind whoever discloses: no local exemption from them. */
     d.ctx.flags &= ~CU_CTX_LOCAL;
     if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE},
-                          &g, err)) != CU_OK)
+                          &g, err)) != CU_OK ||
+        (rc = all_exist(&d, err)) != CU_OK)
         return rc;
     rc = cu_policy_current(v, tenant, g.policy_version, &d.p, &d.pver, err);
     if (rc == CU_ERR_NOT_FOUND)
