@@ -25,10 +25,14 @@ const char pg_ddl_disclosures[] =
 
 static pg_query Q_PUT = PG_QUERY("INSERT INTO disclosures(" DISCLOSURE_COLS ")"
                                  " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+/* A tenant's rows, and one subject's (by the index disclosures_by_subject). */
 static pg_query Q_LIST = PG_QUERY("SELECT " DISCLOSURE_COLS " FROM disclosures"
-                                  " WHERE tenant_id = $1 AND ($2 = 0 OR subject_id = $2)"
+                                  " WHERE tenant_id = $1 AND $2 = 0"
                                   " ORDER BY created_at DESC, disclosure_id, subject_id, record_id"
                                   " LIMIT $3");
+static pg_query Q_LIST_OF = PG_QUERY("SELECT " DISCLOSURE_COLS " FROM disclosures"
+                                     " WHERE tenant_id = $1 AND subject_id = $2"
+                                     " ORDER BY created_at DESC LIMIT $3");
 static pg_query Q_TENANT_DELETE = PG_QUERY("DELETE FROM disclosures WHERE tenant_id = $1");
 
 cu_rc pg_w_disclosure_put(pg_conn *c, const cu_store_op *op, cu_err *err)
@@ -55,7 +59,7 @@ cu_rc pg_disclosure_list(cu_store *base, cu_id tenant, cu_id subject, size_t lim
 {
     PGresult *res = NULL;
     int rows;
-    cu_rc rc = pgd_read(base, &Q_LIST,
+    cu_rc rc = pgd_read(base, subject ? &Q_LIST_OF : &Q_LIST,
                         PG_P(pg_p_id(tenant), pg_p_id(subject), pg_p_i64((int64_t)limit)), &res,
                         err, "read the disclosures");
 

@@ -28,10 +28,14 @@ const char sq_migration_disclosures[] =
 
 static const char sql_put[] = "INSERT INTO disclosures(" DISCLOSURE_COLS ")"
                               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-static const char sql_list[] = "SELECT " DISCLOSURE_COLS " FROM disclosures"
-                               " WHERE tenant_id = ?1 AND (?2 = 0 OR subject_id = ?2)"
+/* A tenant's rows (by its primary key), and one subject's (S_DISCLOSURES_OF: by the index
+ * disclosures_by_subject, the subject's export's read). */
+static const char sql_list[] = "SELECT " DISCLOSURE_COLS " FROM disclosures WHERE tenant_id = ?1"
                                " ORDER BY created_at DESC, disclosure_id, subject_id, record_id"
                                " LIMIT ?3";
+const char sq_disclosures_of_sql[] = "SELECT " DISCLOSURE_COLS " FROM disclosures"
+                                     " WHERE tenant_id = ?1 AND subject_id = ?2"
+                                     " ORDER BY created_at DESC LIMIT ?3";
 
 cu_rc sq_w_disclosure(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
@@ -101,11 +105,13 @@ cu_rc sq_disclosure_list(cu_store *base, cu_id tenant, cu_id subject, size_t lim
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, sql_list, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, subject ? sq_disclosures_of_sql : sql_list, -1, &st, NULL) !=
+        SQLITE_OK) {
         rc = sq_db_error(s, sqlite3_errcode(s->db), err, "read the disclosures");
     } else {
         sq_bind_id(st, 1, tenant);
-        sq_bind_id(st, 2, subject);
+        if (subject != 0)
+            sq_bind_id(st, 2, subject);
         sqlite3_bind_int64(st, 3, (int64_t)limit);
         rc = sq_collect_rows(s, st, sizeof(**out), read_row, NULL, (void **)out, n, err,
                              "read the disclosures");

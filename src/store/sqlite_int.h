@@ -153,6 +153,7 @@ enum stmt_id {
     S_AUDIT_SUBJECT_CATCHUP,
     S_AUDIT_SUBJECT_MARK,
     S_WEBHOOK_DUE, /* sqlite_webhook_read.c's, listed so that the index check sees it */
+    S_DISCLOSURES_OF, /* sqlite_disclosure.c's, likewise */
     S__COUNT
 };
 
@@ -284,6 +285,7 @@ cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request *
 /* Disclosures (sqlite_disclosure.c, P-SHR-1): migration 22's DDL, CU_OP_DISCLOSURE_PUT's apply
  * function, the tenant's rows at its close and shred (P-RET-2), the read. */
 extern const char sq_migration_disclosures[];
+extern const char sq_disclosures_of_sql[];
 cu_rc sq_w_disclosure(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_tenant_disclosures_delete(sqlite_store *s, cu_id tenant, cu_err *err);
 cu_rc sq_disclosure_list(cu_store *base, cu_id tenant, cu_id subject, size_t limit,

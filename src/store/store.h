@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "custos_base.h"
+#include "store_disclosure.h" /* cu_store_disclosure, its op and read (P-SHR-1) */
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
@@ -335,29 +336,6 @@ typedef struct cu_store_webhook_job {
     cu_store_webhook_event event;        /* its payload owned by the caller */
     cu_store_webhook_endpoint endpoint;  /* its secret owned by the caller */
 } cu_store_webhook_job;
-
-/* --- disclosures (P-SHR-1, docs/dsr.md, disclosure.c) ---------------------------------------- */
-
-#define CU_DISCLOSURE_RECIPIENT_MAX 256 /* a recipient's name as recorded, with its NUL */
-#define CU_DISCLOSURE_CATEGORIES_MAX 512
-#define CU_DISCLOSURE_REFERENCE_MAX 129
-
-/* One subject's part of a disclosure to a recipient the policy in force lists: ids, the
- * policy's names, a basis and a reference (an identifier such as a case number), times; never
- * a personal value. A disclosure of several subjects or records is one row each, under one id. */
-typedef struct cu_store_disclosure {
-    cu_id tenant_id;
-    cu_id id;         /* the disclosure's */
-    cu_id subject_id; /* whose data */
-    cu_id record_id;  /* the record disclosed, 0: the subject's data of `categories` */
-    char recipient[CU_DISCLOSURE_RECIPIENT_MAX];
-    char purpose[64];
-    char categories[CU_DISCLOSURE_CATEGORIES_MAX]; /* the data categories, comma-separated */
-    char legal_basis[32];                          /* cu_legal_basis_name, or "" */
-    char reference[CU_DISCLOSURE_REFERENCE_MAX];   /* "" if none */
-    unsigned policy_version;                       /* the tenant's version in force */
-    int64_t created_at;
-} cu_store_disclosure;
 
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
@@ -1017,8 +995,5 @@ cu_rc cu_store_webhook_deliveries(cu_store *s, cu_id tenant, cu_id event,
                                   cu_store_webhook_attempt **attempts, size_t *na, cu_err *err);
 cu_rc cu_store_webhook_due(cu_store *s, int64_t now, size_t limit, cu_store_webhook_job **out,
                            size_t *n, cu_err *err);
-/* The ops table's disclosure_list (store_disclosure.c); CU_ERR_UNSUPPORTED without it. */
-cu_rc cu_store_disclosure_list(cu_store *s, cu_id tenant, cu_id subject, size_t limit,
-                               cu_store_disclosure **out, size_t *n, cu_err *err);
 
 #endif
