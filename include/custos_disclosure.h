@@ -11,10 +11,10 @@
 
 #include "custos.h"
 
-#define CU_DISCLOSURE_MAX_ITEMS 1000     /* subjects and records in one disclosure */
-#define CU_DISCLOSURE_MAX_CATEGORIES 32  /* categories named in one disclosure */
-#define CU_DISCLOSURE_REF_MAX 128        /* a reference's bytes */
-#define CU_DISCLOSURE_LIST_MAX 1000      /* rows one list returns at most */
+#define CU_DISCLOSURE_MAX_ITEMS 1000    /* subjects and records in one disclosure */
+#define CU_DISCLOSURE_MAX_CATEGORIES 32 /* categories named in one disclosure */
+#define CU_DISCLOSURE_REF_MAX 128       /* a reference's bytes */
+#define CU_DISCLOSURE_LIST_MAX 1000     /* rows one list returns at most */
 
 /* What is disclosed. subjects: their data of `categories` (required with subjects); records:
  * those records, each of its collection's category (categories may add none to them). */
@@ -59,7 +59,7 @@ cu_rc cu_disclosure_add(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_d
 
 /* The tenant's disclosures, of one subject (0: all), newest first, at most limit (0 or more
  * than CU_DISCLOSURE_LIST_MAX: that many); audited "disclosure.list". Caller frees *out. */
-cu_rc cu_disclosure_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                         size_t limit, cu_disclosure **out, size_t *n, cu_err *err);
+cu_rc cu_disclosure_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, size_t limit,
+                         cu_disclosure **out, size_t *n, cu_err *err);
 
 #endif

@@ -61,8 +61,8 @@ static int setup(void **state_)
     th_tmpdir(f->dir);
     f->v = th_vault(f->dir, f->data);
     if (cu_tenant_create(f->v, NULL,
-                         &(cu_tenant_opts){.name = "client", .policy = text, .policy_len = len},
-                         &t, &err) != CU_OK)
+                         &(cu_tenant_opts){.name = "client", .policy = text, .policy_len = len}, &t,
+                         &err) != CU_OK)
         fail_msg("%s", err.msg);
     f->t = t.id;
     f->ada = subject(f, "emp-1");
@@ -126,7 +126,8 @@ static size_t audit_count(fx *f, const char *action, const char *object)
     if (cu_audit_list(f->v, NULL, f->t, &flt, &e, &n, &err) != CU_OK)
         fail_msg("%s", err.msg);
     for (size_t i = 0; i < n; i++)
-        c += strcmp(e[i].action, action) == 0 && (object == NULL || strcmp(e[i].object, object) == 0);
+        c += strcmp(e[i].action, action) == 0 &&
+             (object == NULL || strcmp(e[i].object, object) == 0);
     free(e);
     return c;
 }
@@ -141,12 +142,11 @@ static void test_P_SHR_1_a_listed_recipient_receives_what_it_is_listed_for(void 
     char object[64];
     cu_err err = {0};
 
-    assert_int_equal(disclose(f, PARTNER, "implementation", subs, 2, NULL, 0, "employee_records",
-                              &id, &err),
-                     CU_OK);
-    assert_int_equal(disclose(f, PARTNER, "implementation", NULL, 0, &f->ada_emp, 1, NULL, &id2,
-                              &err),
-                     CU_OK);
+    assert_int_equal(
+        disclose(f, PARTNER, "implementation", subs, 2, NULL, 0, "employee_records", &id, &err),
+        CU_OK);
+    assert_int_equal(
+        disclose(f, PARTNER, "implementation", NULL, 0, &f->ada_emp, 1, NULL, &id2, &err), CU_OK);
     assert_int_equal(listed(f, 0, NULL), 3);
     assert_int_equal(listed(f, f->bob, NULL), 1);
     assert_int_equal(listed(f, f->ada, &d), 2);
@@ -190,13 +190,13 @@ static void test_P_SHR_1_only_for_its_purposes_and_categories(void **state_)
     cu_err err = {0};
 
     /* Not for support. */
-    assert_int_equal(disclose(f, PARTNER, "support", &f->ada, 1, NULL, 0, "employee_records",
-                              NULL, &err),
-                     CU_ERR_NOT_LISTED);
+    assert_int_equal(
+        disclose(f, PARTNER, "support", &f->ada, 1, NULL, 0, "employee_records", NULL, &err),
+        CU_ERR_NOT_LISTED);
     /* Not client users' data, named or as a record's collection's. */
-    assert_int_equal(disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, "client_users",
-                              NULL, &err),
-                     CU_ERR_NOT_LISTED);
+    assert_int_equal(
+        disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, "client_users", NULL, &err),
+        CU_ERR_NOT_LISTED);
     assert_int_equal(disclose(f, PARTNER, "implementation", NULL, 0, recs, 2, NULL, NULL, &err),
                      CU_ERR_NOT_LISTED);
     assert_non_null(strstr(err.msg, "support_cases"));
@@ -205,14 +205,13 @@ static void test_P_SHR_1_only_for_its_purposes_and_categories(void **state_)
                      CU_OK);
     assert_int_equal(listed(f, 0, NULL), 1);
     /* A category the policy lacks, a subject named twice, no categories for subjects. */
-    assert_int_equal(disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, "payroll", NULL,
-                              &err),
+    assert_int_equal(
+        disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, "payroll", NULL, &err),
+        CU_ERR_INVALID);
+    assert_int_equal(disclose(f, PARTNER, "implementation", (cu_id[]){f->ada, f->ada}, 2, NULL, 0,
+                              "employee_records", NULL, &err),
                      CU_ERR_INVALID);
-    assert_int_equal(disclose(f, PARTNER, "implementation", (cu_id[]){f->ada, f->ada}, 2, NULL,
-                              0, "employee_records", NULL, &err),
-                     CU_ERR_INVALID);
-    assert_int_equal(disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, NULL, NULL,
-                              &err),
+    assert_int_equal(disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, NULL, NULL, &err),
                      CU_ERR_INVALID);
     /* One subject the tenant lacks spoils the whole disclosure. */
     assert_int_equal(disclose(f, PARTNER, "implementation", (cu_id[]){f->ada, 12345}, 2, NULL, 0,
@@ -255,7 +254,7 @@ static void test_P_NOT_3_a_new_recipient_waits_for_the_notice_period(void **stat
     cu_err err = {0};
 
     assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->t, "https://hooks.example/r", "*",
-                                                 &hook, secret, &err),
+                                                &hook, secret, &err),
                      CU_OK);
     cu_clock_set(D2026 + DAY);
     assert_int_equal(cu_tenant_set_policy(f->v, NULL, f->t, text, strlen(text), "v2", NULL, &err),
@@ -388,8 +387,12 @@ static void test_P_SHR_1_the_subject_export_shows_its_recipients(void **state_)
 {
     fx *f = *state_;
     const char *cats[1] = {"employee_records"};
-    cu_disclosure_in in = {.recipient = PARTNER, .purpose = "implementation", .subjects = &f->ada,
-                           .n_subjects = 1, .categories = cats, .n_categories = 1,
+    cu_disclosure_in in = {.recipient = PARTNER,
+                           .purpose = "implementation",
+                           .subjects = &f->ada,
+                           .n_subjects = 1,
+                           .categories = cats,
+                           .n_categories = 1,
                            .reference = "SOW-2026-17"};
     cu_err err = {0};
     size_t len = 0;
@@ -399,7 +402,8 @@ static void test_P_SHR_1_the_subject_export_shows_its_recipients(void **state_)
     doc = export_of(f, f->ada, CU_SUBJECT_EXPORT_JSON, &len);
     assert_non_null(strstr(doc, "\"recipients\":{\"disclosures\":[{\"disclosure_id\""));
     assert_non_null(strstr(doc, "\"recipient\":\"" PARTNER "\",\"kind\":\"partner\""));
-    assert_non_null(strstr(doc, "\"purpose\":\"implementation\",\"categories\":[\"employee_records\"]"));
+    assert_non_null(
+        strstr(doc, "\"purpose\":\"implementation\",\"categories\":[\"employee_records\"]"));
     assert_non_null(strstr(doc, "\"listed\":[{\"name\":"));
     assert_null(strstr(doc, "SOW-2026-17"));
     free(doc);

@@ -168,8 +168,8 @@ static void test_disclosure_roles_and_input(void **state)
     call(400, "invalid_field", admin, NULL,
          "{\"recipient\":\"x\",\"purpose\":\"implementation\",\"subjects\":[12]}", NULL, NULL,
          "POST", "/v1/tenants/%s/disclosures", T);
-    call(400, "missing_field", admin, NULL, "{\"purpose\":\"implementation\"}", NULL, NULL,
-         "POST", "/v1/tenants/%s/disclosures", T);
+    call(400, "missing_field", admin, NULL, "{\"purpose\":\"implementation\"}", NULL, NULL, "POST",
+         "/v1/tenants/%s/disclosures", T);
     snprintf(body, sizeof(body),
              "{\"recipient\":\"" PARTNER "\",\"purpose\":\"implementation\","
              "\"subjects\":[\"%s\"],\"categories\":[\"employee_records\"],"
@@ -190,6 +190,5 @@ int main(void)
         cmocka_unit_test(test_disclosure_roles_and_input),
     };
 
-    return cmocka_run_group_tests_name("disclosures over HTTPS (P-SHR-1)", tests, setup,
-                                       teardown);
+    return cmocka_run_group_tests_name("disclosures over HTTPS (P-SHR-1)", tests, setup, teardown);
 }

@@ -82,16 +82,35 @@ static int parse(int argc, char **argv, cli_common *c, args *a, int *helpme)
         if (cli_common_opt(c, opt, optarg, helpme))
             continue;
         switch (opt) {
-        case OPT_TENANT: a->tenant = optarg; break;
-        case OPT_RECIPIENT: a->in.recipient = optarg; break;
-        case OPT_PURPOSE_D: a->in.purpose = optarg; break;
-        case OPT_SUBJECT: rc = push(a->subjects, &a->ns, "--subject"); break;
-        case OPT_CATEGORY: rc = push(a->categories, &a->nc, "--category"); break;
-        case OPT_RECORD: rc = push(a->records, &a->nr, "--record"); break;
-        case OPT_BASIS: a->in.legal_basis = optarg; break;
-        case OPT_REFERENCE: a->in.reference = optarg; break;
-        case OPT_LIMIT: a->limit = optarg; break;
-        default: return cli_usage("disclosure", "unknown option");
+        case OPT_TENANT:
+            a->tenant = optarg;
+            break;
+        case OPT_RECIPIENT:
+            a->in.recipient = optarg;
+            break;
+        case OPT_PURPOSE_D:
+            a->in.purpose = optarg;
+            break;
+        case OPT_SUBJECT:
+            rc = push(a->subjects, &a->ns, "--subject");
+            break;
+        case OPT_CATEGORY:
+            rc = push(a->categories, &a->nc, "--category");
+            break;
+        case OPT_RECORD:
+            rc = push(a->records, &a->nr, "--record");
+            break;
+        case OPT_BASIS:
+            a->in.legal_basis = optarg;
+            break;
+        case OPT_REFERENCE:
+            a->in.reference = optarg;
+            break;
+        case OPT_LIMIT:
+            a->limit = optarg;
+            break;
+        default:
+            return cli_usage("disclosure", "unknown option");
         }
     }
     return rc;

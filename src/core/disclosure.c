@@ -139,8 +139,7 @@ static cu_rc categories_listed(dcheck *d, cu_err *err)
         const char *name = d->in->categories[i];
         if (name == NULL || (rc = category_listed(d, name, err)) != CU_OK)
             return rc != CU_OK ? rc : cu_err_set(err, CU_ERR_INVALID, "a category is missing");
-        len += (size_t)snprintf(d->cats + len, sizeof(d->cats) - len, "%s%s", i ? "," : "",
-                                name);
+        len += (size_t)snprintf(d->cats + len, sizeof(d->cats) - len, "%s%s", i ? "," : "", name);
         if (len >= sizeof(d->cats))
             return cu_err_set(err, CU_ERR_LIMIT, "too many categories to record");
     }
@@ -182,14 +181,14 @@ static cu_rc all_exist(dcheck *d, cu_err *err)
 }
 
 /* Fills the row of one item: a subject's data of the categories named, or a record. */
-static cu_rc item(dcheck *d, cu_id id, int64_t now, cu_id subject, cu_id record,
-                  cu_store_op *op, cu_err *err)
+static cu_rc item(dcheck *d, cu_id id, int64_t now, cu_id subject, cu_id record, cu_store_op *op,
+                  cu_err *err)
 {
     cu_store_disclosure *row = &op->u.disclosure;
     const cu_disclosure_in *in = d->in;
-    const char *basis = in->legal_basis ? basis_of(in->legal_basis)
-                                        : cu_legal_basis_name(cu_policy_purpose_get(
-                                              d->p, in->purpose)->basis);
+    const char *basis = in->legal_basis
+                            ? basis_of(in->legal_basis)
+                            : cu_legal_basis_name(cu_policy_purpose_get(d->p, in->purpose)->basis);
     const char *cats = d->cats;
     cu_store_record rr = {0};
     cu_rc rc = CU_OK;
@@ -255,13 +254,14 @@ cu_rc cu_disclosure_add(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_d
     d.ctx.purpose = in->purpose;
     /* The subject's rules bind whoever discloses: no local exemption from them. */
     d.ctx.flags &= ~CU_CTX_LOCAL;
-    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE},
-                          &g, err)) != CU_OK ||
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, &g,
+                          err)) != CU_OK ||
         (rc = all_exist(&d, err)) != CU_OK)
         return rc;
     rc = cu_policy_current(v, tenant, g.policy_version, &d.p, &d.pver, err);
     if (rc == CU_ERR_NOT_FOUND)
-        return cu_err_set(err, CU_ERR_NOT_LISTED, "the tenant has no policy: it lists no recipient");
+        return cu_err_set(err, CU_ERR_NOT_LISTED,
+                          "the tenant has no policy: it lists no recipient");
     if (rc != CU_OK)
         return rc;
     if ((ops = calloc(n, sizeof(*ops))) == NULL)
@@ -300,8 +300,8 @@ static void row_out(const cu_store_disclosure *s, const cu_policy *p, cu_disclos
     o->created_at = s->created_at;
 }
 
-cu_rc cu_disclosure_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                         size_t limit, cu_disclosure **out, size_t *n, cu_err *err)
+cu_rc cu_disclosure_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject, size_t limit,
+                         cu_disclosure **out, size_t *n, cu_err *err)
 {
     cu_store_disclosure *rows = NULL;
     const cu_policy *p = NULL;

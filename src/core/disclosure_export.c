@@ -89,8 +89,8 @@ cJSON *sx_recipients_json(cu_subject_export *x)
     size_t n = 0;
     int bad = o == NULL;
 
-    if (cu_store_disclosure_list(x->snap, x->tenant, x->subject, CU_DISCLOSURE_LIST_MAX, &rows,
-                                 &n, &x->err) != CU_OK) {
+    if (cu_store_disclosure_list(x->snap, x->tenant, x->subject, CU_DISCLOSURE_LIST_MAX, &rows, &n,
+                                 &x->err) != CU_OK) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -109,7 +109,7 @@ cJSON *sx_recipients_json(cu_subject_export *x)
 
 cu_rc sx_csv_recipients(cu_subject_export *x, const cJSON *recipients)
 {
-    static const char *const h[] = {"disclosure_id", "at",        "recipient", "kind",
+    static const char *const h[] = {"disclosure_id", "at",         "recipient", "kind",
                                     "purpose",       "categories", "record_id", "legal_basis"};
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(recipients, "disclosures"), *e;
     const char *row[8];
@@ -121,7 +121,8 @@ cu_rc sx_csv_recipients(cu_subject_export *x, const cJSON *recipients)
     {
         char *cats = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(e, "categories"));
         for (size_t i = 0; i < 8; i++) {
-            row[i] = i == 5 ? cats : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, h[i]));
+            row[i] =
+                i == 5 ? cats : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, h[i]));
             row[i] = row[i] ? row[i] : "";
         }
         rc = cats ? sx_csv_row(x, row, 8, 1) : sx_nomem(x);

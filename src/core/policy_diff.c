@@ -196,8 +196,8 @@ static cu_rc diff_subprocessors(const cu_policy *o, const cu_policy *n, cu_polic
                                      *os = cu_policy_recipient_get(o, ns->name);
         int wider = os != NULL && (os->kind != ns->kind || strcmp(os->location, ns->location) ||
                                    !recipient_within(ns, os, 0) || !recipient_within(ns, os, 1));
-        int narrower = os != NULL && !wider &&
-                       (!recipient_within(os, ns, 0) || !recipient_within(os, ns, 1));
+        int narrower =
+            os != NULL && !wider && (!recipient_within(os, ns, 0) || !recipient_within(os, ns, 1));
         recipient_terms(ns, terms, sizeof(terms));
         if (os == NULL)
             rc = add(d, err, "sub_processors", 1, "%s %s added (%s; %s)",

@@ -144,8 +144,8 @@ static cu_rc want_categories(pctx *c, const pnode *v, cu_policy_subprocessor *s)
 
 static cu_rc recipient(pctx *c, const pnode *m, cu_policy_subprocessor *s, size_t i)
 {
-    static const char *const keys[] = {"name", "kind", "purpose", "purposes", "categories",
-                                       "location"};
+    static const char *const keys[] = {"name",     "kind",       "purpose",
+                                       "purposes", "categories", "location"};
     cu_policy *p = c->p;
     const pnode *val[6];
     const char *name, *loc;

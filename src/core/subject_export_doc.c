@@ -423,8 +423,8 @@ cu_rc sx_csv_access(cu_subject_export *x, const cu_store_access *a)
 cu_rc sx_csv_manifest(cu_subject_export *x)
 {
     cJSON *m = cJSON_CreateObject(), *files;
-    static const char *const fixed[] = {"README.txt", "subject.csv", "consents.csv", "held.csv",
-                                        "requests.csv", "recipients.csv"};
+    static const char *const fixed[] = {"README.txt", "subject.csv",  "consents.csv",
+                                        "held.csv",   "requests.csv", "recipients.csv"};
     char name[CU_COLLECTION_MAX + 16];
     int bad = cJSON_AddStringToObject(m, "format", "custos.subject_export.csv.v1") == NULL;
     cu_rc rc;

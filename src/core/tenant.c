@@ -352,8 +352,8 @@ static cu_rc policy_schedule(cu_vault *v, cu_id tenant, const cu_policy *p, cu_s
     cu_rc rc = cu_policy_schedule_for(v, tenant, p, ops[0].u.policy.created_at, &sc, err);
 
     if (rc != CU_OK ||
-        (rc = cu_policy_bind_events(tenant, ops[0].u.policy.version, p,
-                                    ops[0].u.policy.created_at, &sc, ev, nev, err)) != CU_OK)
+        (rc = cu_policy_bind_events(tenant, ops[0].u.policy.version, p, ops[0].u.policy.created_at,
+                                    &sc, ev, nev, err)) != CU_OK)
         return rc;
     ops[0].u.policy.effective_at = sc.effective_at;
     if ((ops[0].u.policy.fresh = strdup(sc.fresh)) == NULL)

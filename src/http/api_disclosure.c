@@ -57,8 +57,8 @@ static int name_array(http_req *r, const char *name, const char **names, size_t 
     cJSON_ArrayForEach(x, a)
     {
         if (!cJSON_IsString(x) || *n == cap) {
-            http_error(r, 400, "invalid_field", "field \"%s\" must be an array of at most %zu names",
-                       name, cap);
+            http_error(r, 400, "invalid_field",
+                       "field \"%s\" must be an array of at most %zu names", name, cap);
             return -1;
         }
         names[(*n)++] = x->valuestring;
@@ -68,10 +68,10 @@ static int name_array(http_req *r, const char *name, const char **names, size_t 
 
 void api_disclosure_add(http_req *r)
 {
-    static const http_field f[] = {
-        {"recipient", F_STRING, 1}, {"purpose", F_STRING, 1},     {"subjects", F_ARRAY, 0},
-        {"records", F_ARRAY, 0},    {"categories", F_ARRAY, 0},   {"legal_basis", F_STRING, 0},
-        {"reference", F_STRING, 0}};
+    static const http_field f[] = {{"recipient", F_STRING, 1}, {"purpose", F_STRING, 1},
+                                   {"subjects", F_ARRAY, 0},   {"records", F_ARRAY, 0},
+                                   {"categories", F_ARRAY, 0}, {"legal_basis", F_STRING, 0},
+                                   {"reference", F_STRING, 0}};
     const char *cats[CU_DISCLOSURE_MAX_CATEGORIES];
     cu_disclosure_in in = {.categories = cats};
     cu_id *subjects = NULL, *records = NULL, id = 0;

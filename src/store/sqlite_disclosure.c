@@ -40,7 +40,7 @@ const char sq_disclosures_of_sql[] = "SELECT " DISCLOSURE_COLS " FROM disclosure
 cu_rc sq_w_disclosure(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     const cu_store_disclosure *d = &op->u.disclosure;
-    const char *text[6] = {d->recipient, d->purpose,   d->categories,
+    const char *text[6] = {d->recipient,   d->purpose,   d->categories,
                            d->legal_basis, d->reference, NULL};
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(s->db, sql_put, -1, &st, NULL);
@@ -65,8 +65,8 @@ cu_rc sq_w_disclosure(sqlite_store *s, const cu_store_op *op, cu_err *err)
 cu_rc sq_tenant_disclosures_delete(sqlite_store *s, cu_id tenant, cu_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(s->db, "DELETE FROM disclosures WHERE tenant_id = ?1", -1, &st,
-                                 NULL);
+    int src =
+        sqlite3_prepare_v2(s->db, "DELETE FROM disclosures WHERE tenant_id = ?1", -1, &st, NULL);
 
     if (src == SQLITE_OK) {
         sq_bind_id(st, 1, tenant);

@@ -267,7 +267,7 @@ static void test_P_SHR_1_optymyze_discloses_only_to_listed_partners(void **state
     sc_request_open(&C, &A, "access", ann, req);
     sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/requests/%s/export?format=json", A.id, req);
     assert_non_null(strstr(r.body, "\"recipient\":\"consulting partners (not named in the "
-                                    "seed)\",\"kind\":\"partner\""));
+                                   "seed)\",\"kind\":\"partner\""));
     srv_resp_free(&r);
     sc_want(&C, 200, NULL, A.key, NULL, "{}", NULL, "POST", T "/requests/%s/complete", A.id, req);
 }
