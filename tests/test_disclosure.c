@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_int.h" /* v->store: the rows as the store keeps them */
 #include "custos_disclosure.h"
 #include "custos_webhook.h"
 #include "th.h"
@@ -415,6 +416,40 @@ static void test_P_SHR_1_the_subject_export_shows_its_recipients(void **state_)
     free(doc);
 }
 
+/* P-RET-2: a tenant's close deletes its disclosure rows with the rest of its data; another
+ * tenant's stay. */
+static void test_P_RET_2_tenant_close_drops_its_disclosures(void **state_)
+{
+    fx *f = *state_, g = *f;
+    cu_store_op close = {.type = CU_OP_TENANT_CLOSE};
+    cu_store_disclosure *rows = NULL;
+    size_t n = 0, len = 0;
+    const char *text = cu_policy_builtin("optymyze", &len);
+    cu_tenant t;
+    cu_err err = {0};
+
+    if (cu_tenant_create(f->v, NULL,
+                         &(cu_tenant_opts){.name = "other", .policy = text, .policy_len = len}, &t,
+                         &err) != CU_OK)
+        fail_msg("%s", err.msg);
+    g.t = t.id;
+    g.ada = subject(&g, "emp-9");
+    assert_int_equal(
+        disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, "employee_records", NULL, &err),
+        CU_OK);
+    assert_int_equal(
+        disclose(&g, PARTNER, "implementation", &g.ada, 1, NULL, 0, "employee_records", NULL, &err),
+        CU_OK);
+    close.u.del.tenant_id = f->t;
+    assert_int_equal(cu_store_apply(f->v->store, &close, 1, &err), CU_OK);
+    assert_int_equal(cu_store_disclosure_list(f->v->store, f->t, 0, 10, &rows, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(rows);
+    assert_int_equal(cu_store_disclosure_list(f->v->store, g.t, 0, 10, &rows, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    free(rows);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -427,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_P_NOT_3_adding_a_recipient_is_material),
         cmocka_unit_test(test_P_SHR_1_a_recipient_gets_only_what_its_purposes_touch),
         T(test_P_SHR_1_the_subject_export_shows_its_recipients),
+        T(test_P_RET_2_tenant_close_drops_its_disclosures),
     };
 
     return cmocka_run_group_tests_name("disclosures (P-SHR-1, P-NOT-3)", tests, NULL, NULL);
