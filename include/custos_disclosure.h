@@ -27,7 +27,8 @@ typedef struct cu_disclosure_in {
     size_t n_records;
     const char *const *categories; /* category names of the policy */
     size_t n_categories;
-    const char *legal_basis; /* NULL: the purpose's; else a cu_legal_basis name */
+    const char *legal_basis; /* NULL or the purpose's basis (cu_legal_basis_name): another is
+                                CU_ERR_INVALID (P-CON-1) */
     const char *reference;   /* NULL, or an identifier (a case or order number): 1 to 128 bytes
                                 of letters, digits, space and . _ : / # - (stored in clear: no
                                 names) */

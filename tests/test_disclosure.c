@@ -214,11 +214,29 @@ static void test_P_SHR_1_only_for_its_purposes_and_categories(void **state_)
                      CU_ERR_INVALID);
     assert_int_equal(disclose(f, PARTNER, "implementation", &f->ada, 1, NULL, 0, NULL, NULL, &err),
                      CU_ERR_INVALID);
+    /* A basis other than the purpose's (P-CON-1). */
+    {
+        const char *cats[1] = {"support_cases"};
+        cu_disclosure_in in = {.recipient = AUTHORITY,
+                               .purpose = "legal",
+                               .records = &f->ada_case,
+                               .n_records = 1,
+                               .categories = cats,
+                               .n_categories = 0,
+                               .legal_basis = "consent"};
+        assert_int_equal(cu_disclosure_add(f->v, NULL, f->t, &in, NULL, &err), CU_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "legal_obligation"));
+        in.legal_basis = "legal_obligation";
+        assert_int_equal(cu_disclosure_add(f->v, NULL, f->t, &in, NULL, &err), CU_OK);
+        assert_int_equal(listed(f, 0, NULL), 2);
+        in.legal_basis = "whim";
+        assert_int_equal(cu_disclosure_add(f->v, NULL, f->t, &in, NULL, &err), CU_ERR_INVALID);
+    }
     /* One subject the tenant lacks spoils the whole disclosure. */
     assert_int_equal(disclose(f, PARTNER, "implementation", (cu_id[]){f->ada, 12345}, 2, NULL, 0,
                               "employee_records", NULL, &err),
                      CU_ERR_NOT_FOUND);
-    assert_int_equal(listed(f, 0, NULL), 1);
+    assert_int_equal(listed(f, 0, NULL), 2);
 }
 
 /* Optymyze with one more recipient: a business transfer announced to NewCo, for the service. */

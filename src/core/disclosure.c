@@ -114,6 +114,14 @@ static cu_rc recipient_listed(dcheck *d, cu_err *err)
         return cu_err_set(err, CU_ERR_NOT_LISTED,
                           "recipient \"%.64s\" is not listed for purpose \"%.64s\" (P-SHR-1)",
                           in->recipient, in->purpose);
+    /* P-CON-1: the policy gives each purpose its basis; a disclosure states no other. */
+    if (in->legal_basis != NULL &&
+        strcmp(in->legal_basis,
+               cu_legal_basis_name(cu_policy_purpose_get(d->p, in->purpose)->basis)) != 0)
+        return cu_err_set(
+            err, CU_ERR_INVALID, "purpose \"%.64s\" rests on %s, not on %s (the policy's basis)",
+            in->purpose, cu_legal_basis_name(cu_policy_purpose_get(d->p, in->purpose)->basis),
+            in->legal_basis);
     return CU_OK;
 }
 
