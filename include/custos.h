@@ -746,10 +746,27 @@ typedef struct cu_policy_purpose {
     int operator_ok; /* 1 if platform staff may state it (operator_purposes, P-ACC-4) */
 } cu_policy_purpose;
 
+/* What a recipient of data is (P-SHR-1, P-NOT-3; docs/policy.md, sub_processors). */
+typedef enum cu_recipient_kind {
+    CU_RECIPIENT_SUB_PROCESSOR = 0, /* processes on the tenant's behalf (the default) */
+    CU_RECIPIENT_PARTNER = 1,       /* a partner under contract, e.g. an implementer */
+    CU_RECIPIENT_AUTHORITY = 2,     /* a court, regulator or other public authority */
+    CU_RECIPIENT_AFFILIATE = 3,     /* a company of the same group */
+    CU_RECIPIENT_BUSINESS_TRANSFER = 4 /* the other party of an announced merger, acquisition
+                                          or asset sale */
+} cu_recipient_kind;
+
+/* A recipient data may leave to (P-SHR-1): for its listed purposes, only data of its listed
+ * categories, each of which one of those purposes touches. */
 typedef struct cu_policy_subprocessor {
     const char *name;
-    const cu_policy_purpose *purpose; /* the listed purpose data goes to it for (P-SHR-1) */
-    const char *location;
+    const cu_policy_purpose *purpose; /* its first listed purpose */
+    const char *location;             /* where the data goes, e.g. a country */
+    cu_recipient_kind kind;
+    const cu_policy_purpose *const *purposes; /* every listed purpose, at least 1 */
+    size_t n_purposes;
+    const cu_policy_category *const *categories; /* the categories it may receive, at least 1 */
+    size_t n_categories;
 } cu_policy_subprocessor;
 
 /* A collection with its data category and field classes; fields/n_fields go straight to
@@ -841,6 +858,13 @@ const cu_policy_purpose *cu_policy_operator_purpose(const cu_policy *p, const ch
 int cu_policy_purpose_covers(const cu_policy_purpose *pu, const char *category);
 size_t cu_policy_subprocessor_count(const cu_policy *p);
 const cu_policy_subprocessor *cu_policy_subprocessor_at(const cu_policy *p, size_t i);
+/* P-SHR-1: the recipient named name, or NULL; whether it is listed for purpose (a name) and, if
+ * category is not NULL, for that category too (which the purpose must also touch). */
+const cu_policy_subprocessor *cu_policy_recipient_get(const cu_policy *p, const char *name);
+int cu_policy_recipient_allows(const cu_policy_subprocessor *r, const char *purpose,
+                               const char *category);
+/* "sub_processor", "partner", "authority", "affiliate", "business_transfer"; "?" otherwise. */
+const char *cu_recipient_kind_name(cu_recipient_kind k);
 size_t cu_policy_collection_count(const cu_policy *p);
 const cu_policy_collection *cu_policy_collection_at(const cu_policy *p, size_t i);
 const cu_policy_collection *cu_policy_collection_get(const cu_policy *p, const char *name);

@@ -50,6 +50,8 @@ typedef enum cu_rc {
     CU_ERR_UNDER_AGE,        /* "under_age": the subject is under the policy's minimum age */
     CU_ERR_LEGAL_HOLD,       /* "legal_hold": the data is under a legal hold (P-RET-5) */
     CU_ERR_TERMINATED,       /* "tenant_terminated": the tenant's data is read-only (P-RET-2) */
+    CU_ERR_NOT_LISTED,       /* "recipient_not_listed": the policy in force does not list that
+                                recipient for that purpose and data (P-SHR-1, P-NOT-3) */
     CU_ERR__COUNT
 } cu_rc;
 

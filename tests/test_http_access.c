@@ -184,6 +184,11 @@ static const struct sample {
     {"PUT", "/v1/tenants/{tenant}/webhooks/{id}", "{\"enabled\":false}"},
     {"POST", "/v1/tenants/{tenant}/holds", "{\"subject_id\":\"%S\",\"reason\":\"sweep %N\"}"},
     {"POST", "/v1/tenants/{tenant}/holds/{id}/release", "{\"reason\":\"sweep %N\"}"},
+    /* A disclosure (the sweep's tenants have no policy, which lists no recipient: 403
+     * recipient_not_listed for a subject that exists; one that does not is 404 first). */
+    {"POST", "/v1/tenants/{tenant}/disclosures",
+     "{\"recipient\":\"sweep %N\",\"purpose\":\"support\",\"subjects\":[\"%S\"],"
+     "\"categories\":[\"account\"]}"},
     /* Data-subject requests: a subject's filing (an administrator's names the subject, and
      * needs data_erase besides data_write); the tenants have no policy, so no deadlines. */
     {"POST", "/v1/tenants/{tenant}/requests", "{\"type\":\"access\",\"external_id\":\"sweep-%N\"}"},

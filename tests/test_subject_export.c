@@ -366,6 +366,7 @@ static const char PY_CHECK[] =
     "assert z.testzip() is None\n"
     "names = z.namelist()\n"
     "want = ['README.txt', 'subject.csv', 'consents.csv', 'held.csv', 'requests.csv',\n"
+    "        'recipients.csv',\n"
     "        'records/contacts.csv', 'records/deals.csv', 'records/tickets.csv',\n"
     "        'accesses.csv', 'manifest.json']\n"
     "assert names == want, names\n"

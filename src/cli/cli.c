@@ -197,6 +197,7 @@ int cli_fail(const cu_err *err)
     case CU_ERR_UNDER_AGE:
     case CU_ERR_LEGAL_HOLD:
     case CU_ERR_TERMINATED:
+    case CU_ERR_NOT_LISTED:
         return 4;
     case CU_ERR_CRYPTO:
     case CU_ERR_KEY:

@@ -125,6 +125,7 @@ int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
+int cmd_disclosure(int argc, char **argv);
 int cmd_webhook(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_backup(int argc, char **argv);

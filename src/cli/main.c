@@ -27,6 +27,7 @@ static const char usage[] =
     "  serve                      serve the HTTPS API (TLS 1.3)\n"
     "  sweep                      apply retention under every tenant's policy\n"
     "  hold place|list|release    legal holds, a purged tenant's too\n"
+    "  disclosure add|list        disclosures to the policy's recipients (P-SHR-1)\n"
     "  webhook add|list|test|events|event|resend\n"
     "                             webhook endpoints and their outbox (docs/webhooks.md)\n"
     "  request file|list|show|verify|acknowledge|extend|approve|reject|complete\n"
@@ -48,7 +49,7 @@ static const struct {
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},     {"hold", cmd_hold},
-    {"webhook", cmd_webhook},
+    {"webhook", cmd_webhook},   {"disclosure", cmd_disclosure},
     {"request", cmd_request},   {"backup", cmd_backup}, {"migrate", cmd_migrate},
 };
 

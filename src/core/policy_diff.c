@@ -4,10 +4,11 @@
  *
  * A change is material when it widens what is done with personal data: a purpose or category
  * added, a legal basis or data use changed, a purpose reaching a category it did not, a longer
- * retention, a sub-processor added or moved, a lower minimum age, a never-promise dropped
- * (P-CON-5), a shorter notice period. A change that only narrows (a purpose, category or
- * sub-processor removed, a shorter retention, a higher minimum age, a promise added) is not,
- * and a version made only of those may take effect at once. docs/policy.md lists the rules;
+ * retention, a recipient added or widened (another purpose, category, place or kind), a lower
+ * minimum age, a never-promise dropped (P-CON-5), a shorter notice period. A change that only
+ * narrows (a purpose, category or recipient removed, a recipient narrowed, a shorter retention,
+ * a higher minimum age, a promise added) is not, and a version made only of those may take
+ * effect at once. docs/policy.md lists the rules;
  * cookies, DSR deadlines, collections and the termination windows are not compared.
  *
  * The purposes whose terms changed (P-NOT-2) are collected as the diff goes: a consent given
@@ -150,35 +151,65 @@ static cu_rc diff_purposes(const cu_policy *o, const cu_policy *n, cu_policy_dif
     return rc;
 }
 
-static const cu_policy_subprocessor *sub_get(const cu_policy *p, const char *name)
+/* 1 if every purpose (cats 0) or category (cats 1) of r is one of o's. */
+static int recipient_within(const cu_policy_subprocessor *r, const cu_policy_subprocessor *o,
+                            int cats)
 {
-    for (size_t i = 0; i < p->n_subprocessors; i++)
-        if (strcmp(p->subprocessors[i].name, name) == 0)
-            return &p->subprocessors[i];
-    return NULL;
+    size_t n = cats ? r->n_categories : r->n_purposes;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = cats ? r->categories[i]->name : r->purposes[i]->name;
+        int found = 0;
+        for (size_t j = 0; j < (cats ? o->n_categories : o->n_purposes) && !found; j++)
+            found = strcmp(name, cats ? o->categories[j]->name : o->purposes[j]->name) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
 }
 
-/* P-NOT-3's part here: a new sub-processor, or data going to one for another purpose or to
- * another place, is material. */
+/* "purpose a, b; categories c, d" of r, cut to fit buf. */
+static void recipient_terms(const cu_policy_subprocessor *r, char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(buf, cap, "purpose%s ", r->n_purposes > 1 ? "s" : "");
+
+    for (size_t i = 0; i < r->n_purposes && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", r->purposes[i]->name);
+    for (size_t i = 0; i < r->n_categories && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "; categories ",
+                                r->categories[i]->name);
+}
+
+/* P-NOT-3's part here: a new recipient (a sub-processor, a partner, the other party of a
+ * business transfer), or data going to one for another purpose, of another category, to
+ * another place or as another kind of recipient, is material: it waits for the notice period
+ * before any disclosure to it (disclosure.c reads the version in force). A recipient removed,
+ * or listed for fewer purposes or categories, narrows. */
 static cu_rc diff_subprocessors(const cu_policy *o, const cu_policy *n, cu_policy_diff *d,
                                 cu_err *err)
 {
+    char terms[192];
     cu_rc rc = CU_OK;
 
     for (size_t i = 0; i < n->n_subprocessors && rc == CU_OK; i++) {
-        const cu_policy_subprocessor *ns = &n->subprocessors[i], *os = sub_get(o, ns->name);
+        const cu_policy_subprocessor *ns = &n->subprocessors[i],
+                                     *os = cu_policy_recipient_get(o, ns->name);
+        int wider = os != NULL && (os->kind != ns->kind || strcmp(os->location, ns->location) ||
+                                   !recipient_within(ns, os, 0) || !recipient_within(ns, os, 1));
+        int narrower =
+            os != NULL && !wider && (!recipient_within(os, ns, 0) || !recipient_within(os, ns, 1));
+        recipient_terms(ns, terms, sizeof(terms));
         if (os == NULL)
-            rc = add(d, err, "sub_processors", 1, "sub-processor %s added (purpose %s, %s)",
-                     ns->name, ns->purpose->name, ns->location);
-        else if (strcmp(os->purpose->name, ns->purpose->name) != 0 ||
-                 strcmp(os->location, ns->location) != 0)
-            rc = add(d, err, "sub_processors", 1, "sub-processor %s now for purpose %s, %s",
-                     ns->name, ns->purpose->name, ns->location);
+            rc = add(d, err, "sub_processors", 1, "%s %s added (%s; %s)",
+                     cu_recipient_kind_name(ns->kind), ns->name, terms, ns->location);
+        else if (wider || narrower)
+            rc = add(d, err, "sub_processors", wider, "%s %s now for %s; %s",
+                     cu_recipient_kind_name(ns->kind), ns->name, terms, ns->location);
     }
     for (size_t i = 0; i < o->n_subprocessors && rc == CU_OK; i++)
-        if (sub_get(n, o->subprocessors[i].name) == NULL)
-            rc = add(d, err, "sub_processors", 0, "sub-processor %s removed",
-                     o->subprocessors[i].name);
+        if (cu_policy_recipient_get(n, o->subprocessors[i].name) == NULL)
+            rc = add(d, err, "sub_processors", 0, "%s %s removed",
+                     cu_recipient_kind_name(o->subprocessors[i].kind), o->subprocessors[i].name);
     return rc;
 }
 

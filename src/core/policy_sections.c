@@ -1,9 +1,10 @@
 /*
  * policy_sections.c: pass 2 of the policy loader for the sections that name each other:
  * categories (with their fideslang keys and retention), purposes (which name categories),
- * the purposes staff may state (P-ACC-4), sub-processors (which name purposes, P-SHR-1) and
- * collections with their fields (which name categories). A reference must resolve to what an
- * earlier section declared; policy_parse.c runs them in that order, whatever the file's.
+ * the purposes staff may state (P-ACC-4) and collections with their fields (which name
+ * categories); the recipients (P-SHR-1), which name both, are policy_recipient.c's. A reference
+ * must resolve to what an earlier section declared; policy_parse.c runs them in that order,
+ * whatever the file's.
  *
  * Rules no policy can break: advertising and third-party sharing need consent (P-CON-1), and
  * a field named like a card number can only be forbidden (P-ENC-3).
@@ -288,7 +289,7 @@ cu_rc pol_parse_operator_purposes(pctx *c, const pnode *v, int at)
     if ((rc = pol_want_seq(c, v)) != CU_OK)
         return rc;
     for (size_t i = 0; i < v->n; i++) {
-        cu_policy_purpose *pu;
+        cu_policy_purpose *pu = NULL;
         if ((rc = want_purpose(c, v->kids[i], &pu)) != CU_OK)
             return rc;
         if (pu->operator_ok)
@@ -296,41 +297,6 @@ cu_rc pol_parse_operator_purposes(pctx *c, const pnode *v, int at)
         pu->operator_ok = 1;
     }
     return CU_OK;
-}
-
-/* P-SHR-1: who data may leave to, for which purpose, and where it goes. */
-cu_rc pol_parse_subprocessors(pctx *c, const pnode *v, int at)
-{
-    static const char *const keys[] = {"name", "purpose", "location"};
-    cu_policy *p = c->p;
-    cu_rc rc = CU_OK;
-
-    (void)at;
-    if ((rc = pol_want_seq(c, v)) != CU_OK)
-        return rc;
-    if (v->n > CU_POLICY_MAX_SUBPROCESSORS)
-        return pol_vbad(c, v, "more than %d sub-processors", CU_POLICY_MAX_SUBPROCESSORS);
-    if (v->n && (p->subprocessors = pol_array(p, v->n, sizeof(*p->subprocessors))) == NULL)
-        return pol_nomem(c);
-    for (size_t i = 0; i < v->n && rc == CU_OK; i++) {
-        cu_policy_subprocessor *s = &p->subprocessors[i];
-        const pnode *val[3];
-        const char *name, *loc;
-        cu_policy_purpose *pu;
-        size_t w = pol_where_push(c, "[%zu]", i);
-        if ((rc = pol_want_keys(c, v->kids[i], v->kids[i]->line, keys, 3, 0x7, val)) == CU_OK &&
-            (rc = pol_want_text(c, val[0], CU_POLICY_TEXT_MAX, &name)) == CU_OK &&
-            (rc = want_purpose(c, val[1], &pu)) == CU_OK &&
-            (rc = pol_want_text(c, val[2], CU_POLICY_TEXT_MAX, &loc)) == CU_OK) {
-            s->purpose = pu;
-            if ((s->name = pol_strdup(p, name)) == NULL ||
-                (s->location = pol_strdup(p, loc)) == NULL)
-                rc = pol_nomem(c);
-        }
-        pol_where_pop(c, w);
-    }
-    p->n_subprocessors = v->n;
-    return rc;
 }
 
 /* The name rules of cu_collection_define: 1 to 128 bytes, no leading '$', no control bytes. */

@@ -130,6 +130,10 @@ cu_rc cu_policy_schedule_for(cu_vault *v, cu_id tenant, const cu_policy *nw, int
         /* P-NOT-2, P-CON-5: renewed consent where a version asks it or a promise is dropped. */
         if (d.material && (old->fresh_consent || nw->fresh_consent || d.never_dropped))
             memcpy(out->fresh, d.changed, sizeof(out->fresh));
+        /* P-NOT-3: the recipients it adds, announced by the binding's event. */
+        for (size_t i = 0; i < nw->n_subprocessors; i++)
+            if (cu_policy_recipient_get(old, nw->subprocessors[i].name) == NULL)
+                out->n_added += out->added[i] = 1;
     }
     cu_policy_diff_cleanup(&d);
     cu_policy_free(old);
@@ -208,9 +212,51 @@ static cu_rc version_event(cu_store_op *op, cu_id tenant, const char *type, unsi
     return rc;
 }
 
-cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, int64_t now,
-                            const cu_policy_schedule *sc, cu_store_op ev[2], size_t *n,
-                            cu_err *err)
+/* P-NOT-3: the event announcing the recipients nw adds: for each its name, kind, purposes,
+ * categories and location (the policy's words, no personal value), and when data may first
+ * go to it (the version's effective time). */
+static cu_rc recipients_event(cu_store_op *op, cu_id tenant, unsigned version,
+                              const cu_policy *nw, const cu_policy_schedule *sc, cu_err *err)
+{
+    cJSON *data = cJSON_CreateObject(), *list = NULL;
+    char tid[CU_ID_STRLEN], num[16];
+    int bad;
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    cu_id_format(tenant, tid);
+    snprintf(num, sizeof(num), "%u", version);
+    bad = data == NULL || cJSON_AddStringToObject(data, "tenant_id", tid) == NULL ||
+          cJSON_AddStringToObject(data, "policy_version", num) == NULL ||
+          cJSON_AddNumberToObject(data, "effective_at", (double)sc->effective_at) == NULL ||
+          (list = cJSON_AddArrayToObject(data, "recipients")) == NULL;
+    for (size_t i = 0; !bad && i < nw->n_subprocessors; i++) {
+        const cu_policy_subprocessor *r = &nw->subprocessors[i];
+        cJSON *o = sc->added[i] ? cJSON_CreateObject() : NULL, *pu, *ca;
+        if (!sc->added[i])
+            continue;
+        bad = !cJSON_AddItemToArray(list, o) || !cJSON_AddStringToObject(o, "name", r->name) ||
+              !cJSON_AddStringToObject(o, "kind", cu_recipient_kind_name(r->kind)) ||
+              !cJSON_AddStringToObject(o, "location", r->location) ||
+              (pu = cJSON_AddArrayToObject(o, "purposes")) == NULL ||
+              (ca = cJSON_AddArrayToObject(o, "categories")) == NULL;
+        for (size_t k = 0; !bad && k < r->n_purposes; k++)
+            bad = !cJSON_AddItemToArray(pu, cJSON_CreateString(r->purposes[k]->name));
+        for (size_t k = 0; !bad && k < r->n_categories; k++)
+            bad = !cJSON_AddItemToArray(ca, cJSON_CreateString(r->categories[k]->name));
+    }
+    rc = bad ? cu_err_set(err, CU_ERR_NOMEM, "out of memory")
+             : cu_outbox_event(op, tenant, CU_EVENT_RECIPIENT_ADDED,
+                               cu_outbox_id(tenant, CU_EVENT_RECIPIENT_ADDED, version,
+                                            sc->effective_at),
+                               data, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, const cu_policy *nw, int64_t now,
+                            const cu_policy_schedule *sc, cu_store_op ev[CU_POLICY_BIND_EVENTS],
+                            size_t *n, cu_err *err)
 {
     int notice = sc->effective_at > now;
     cu_rc rc;
@@ -222,6 +268,9 @@ cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, int64_t now,
         (rc = version_event(&ev[1], tenant, CU_EVENT_CONSENT_NEEDED, version, sc->effective_at,
                             sc->fresh, err)) == CU_OK)
         *n = 2;
+    if (rc == CU_OK && sc->n_added > 0 &&
+        (rc = recipients_event(&ev[*n], tenant, version, nw, sc, err)) == CU_OK)
+        (*n)++;
     return rc;
 }
 

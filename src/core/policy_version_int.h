@@ -10,6 +10,7 @@
 #define CU_POLICY_VERSION_INT_H
 
 #include "core_int.h"
+#include "policy.h"
 
 /* The state of list[0..n) (oldest first) at now: in force and pending. */
 void cu_policy_versions_state(const cu_store_policy_version *list, size_t n, int64_t now,
@@ -21,18 +22,24 @@ typedef struct cu_policy_schedule {
     int64_t effective_at;
     int material;
     char fresh[CU_POLICY_FRESH_MAX];
+    /* P-NOT-3: 1 at each index of nw's recipients that the version in force does not list */
+    unsigned char added[CU_POLICY_MAX_SUBPROCESSORS];
+    size_t n_added;
 } cu_policy_schedule;
 
 cu_rc cu_policy_schedule_for(cu_vault *v, cu_id tenant, const cu_policy *nw, int64_t now,
                              cu_policy_schedule *out, cu_err *err);
 
-/* The webhook events of binding version at now as sc says (docs/webhooks.md), for the binding's
- * batch, into ev[0..*n): with notice "policy.version_scheduled", else "policy.version_in_force"
- * (the sweep notes a scheduled one's later, with its own event); and "consent.fresh_needed"
- * if it renews consents. Release each with cu_store_op_cleanup, also on failure. */
-cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, int64_t now,
-                            const cu_policy_schedule *sc, cu_store_op ev[2], size_t *n,
-                            cu_err *err);
+/* The webhook events of binding version nw at now as sc says (docs/webhooks.md), for the
+ * binding's batch, into ev[0..*n): with notice "policy.version_scheduled", else
+ * "policy.version_in_force" (the sweep notes a scheduled one's later, with its own event);
+ * "consent.fresh_needed" if it renews consents; "policy.recipient_added" if it lists recipients
+ * the version in force does not (P-NOT-3). Release each with cu_store_op_cleanup, also on
+ * failure. */
+#define CU_POLICY_BIND_EVENTS 3
+cu_rc cu_policy_bind_events(cu_id tenant, unsigned version, const cu_policy *nw, int64_t now,
+                            const cu_policy_schedule *sc, cu_store_op ev[CU_POLICY_BIND_EVENTS],
+                            size_t *n, cu_err *err);
 
 /* P-NOT-2: fills p->fresh_since (p's arena) from the versions in force at now; p is version
  * `version` of list. */

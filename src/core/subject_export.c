@@ -391,7 +391,7 @@ static cu_rc sx_begin(cu_subject_export *x, const char *tenant_name, unsigned pv
 {
     cu_store_subject row = {0};
     cu_subject s = {0};
-    cJSON *subject = NULL, *consents = NULL, *held = NULL, *requests = NULL;
+    cJSON *subject = NULL, *consents = NULL, *held = NULL, *requests = NULL, *recipients = NULL;
     cu_rc rc;
 
     if ((rc = cu_store_subject_get(x->snap, x->tenant, x->subject, &row, &x->err)) != CU_OK ||
@@ -402,22 +402,24 @@ static cu_rc sx_begin(cu_subject_export *x, const char *tenant_name, unsigned pv
                                            &x->err)) != CU_OK)
         goto out;
     if ((consents = sx_consents_json(x)) == NULL || (held = sx_held_json(x)) == NULL ||
-        (requests = sx_requests_json(x)) == NULL) {
+        (requests = sx_requests_json(x)) == NULL || (recipients = sx_recipients_json(x)) == NULL) {
         rc = x->err.code ? x->err.code : sx_nomem(x);
         goto out;
     }
     if (x->fmt == CU_SUBJECT_EXPORT_CSV_ZIP) {
-        rc = sx_csv_head(x, &s, consents, held, requests);
+        if ((rc = sx_csv_head(x, &s, consents, held, requests)) == CU_OK)
+            rc = sx_csv_recipients(x, recipients);
         goto out;
     }
     if ((subject = sx_subject_json(&s)) == NULL) {
         rc = sx_nomem(x);
         goto out;
     }
-    rc = sx_json_head(x, tenant_name, pver, subject, consents, held, requests);
-    subject = consents = held = requests = NULL; /* json_head took them */
+    rc = sx_json_head(x, tenant_name, pver, subject, consents, held, requests, recipients);
+    subject = consents = held = requests = recipients = NULL; /* json_head took them */
 out:
     cJSON_Delete(requests);
+    cJSON_Delete(recipients);
     cu_json_delete_wiped(subject);
     cu_json_delete_wiped(consents);
     cu_json_delete_wiped(held);

@@ -160,7 +160,7 @@ cJSON *sx_held_json(cu_subject_export *x)
 /* Everything up to "records":{ : the export's own members, the subject, what is held, the
  * consent ledger and the requests. Takes subject, consents and held. */
 cu_rc sx_json_head(cu_subject_export *x, const char *tenant_name, unsigned pver, cJSON *subject,
-                   cJSON *consents, cJSON *held, cJSON *requests)
+                   cJSON *consents, cJSON *held, cJSON *requests, cJSON *recipients)
 {
     cJSON *doc = cJSON_CreateObject(), *t, *po;
     int bad = cJSON_AddStringToObject(doc, "format", "custos.subject_export.v1") == NULL;
@@ -184,6 +184,8 @@ cu_rc sx_json_head(cu_subject_export *x, const char *tenant_name, unsigned pver,
     /* The subject's requests (id, type, state, received, due, completed), read from the same
      * snapshot. */
     bad |= !cJSON_AddItemToObject(doc, "requests", requests);
+    /* P-SHR-1: who received the subject's data, and who may (disclosure_export.c). */
+    bad |= !cJSON_AddItemToObject(doc, "recipients", recipients);
     if (bad) {
         cu_json_delete_wiped(doc);
         return sx_nomem(x);
@@ -248,6 +250,7 @@ static const char readme[] =
     "consents.csv           the consent ledger, oldest first\r\n"
     "held.csv               per collection: records, category, retention, purposes, legal bases\r\n"
     "requests.csv           the subject's data-subject requests\r\n"
+    "recipients.csv         each disclosure of the subject's data: to whom, why, what\r\n"
     "records/NAME.csv       the records of collection NAME: id, created, updated, then its\r\n"
     "                       declared fields (nested values as JSON text), then other\r\n"
     "accesses.csv           who read or changed the subject's data, when, and why\r\n"
@@ -420,8 +423,8 @@ cu_rc sx_csv_access(cu_subject_export *x, const cu_store_access *a)
 cu_rc sx_csv_manifest(cu_subject_export *x)
 {
     cJSON *m = cJSON_CreateObject(), *files;
-    static const char *const fixed[] = {"README.txt", "subject.csv", "consents.csv", "held.csv",
-                                        "requests.csv"};
+    static const char *const fixed[] = {"README.txt", "subject.csv",  "consents.csv",
+                                        "held.csv",   "requests.csv", "recipients.csv"};
     char name[CU_COLLECTION_MAX + 16];
     int bad = cJSON_AddStringToObject(m, "format", "custos.subject_export.csv.v1") == NULL;
     cu_rc rc;

@@ -88,9 +88,10 @@ cJSON *sx_add_time(cJSON *o, const char *name, int64_t t);
 cJSON *sx_subject_json(const cu_subject *s);
 cJSON *sx_consents_json(cu_subject_export *x);
 cJSON *sx_held_json(cu_subject_export *x);
-/* The JSON document up to "records":{ ; takes subject, consents, held and requests. */
+/* The JSON document up to "records":{ ; takes subject, consents, held, requests and
+ * recipients. */
 cu_rc sx_json_head(cu_subject_export *x, const char *tenant_name, unsigned pver, cJSON *subject,
-                   cJSON *consents, cJSON *held, cJSON *requests);
+                   cJSON *consents, cJSON *held, cJSON *requests, cJSON *recipients);
 cu_rc sx_emit_string(cu_subject_export *x, const char *s);
 cu_rc sx_json_record(cu_subject_export *x, const cu_record *r);
 cu_rc sx_json_access(cu_subject_export *x, const cu_store_access *a);
@@ -101,6 +102,11 @@ cu_rc sx_csv_head(cu_subject_export *x, const cu_subject *s, cJSON *consents, cJ
 cu_rc sx_csv_coll_head(cu_subject_export *x);
 cu_rc sx_csv_record(cu_subject_export *x, const cu_record *r);
 cu_rc sx_csv_access(cu_subject_export *x, const cu_store_access *a);
+/* disclosure_export.c (P-SHR-1): the recipients of the subject's data, {"disclosures": [...],
+ * "listed": [...]}, from the snapshot and the policy (NULL on an error, x->err set); and their
+ * archive entry, recipients.csv. */
+cJSON *sx_recipients_json(cu_subject_export *x);
+cu_rc sx_csv_recipients(cu_subject_export *x, const cJSON *recipients);
 /* The last entry, manifest.json, and the zip's central directory. */
 cu_rc sx_csv_manifest(cu_subject_export *x);
 

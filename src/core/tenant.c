@@ -352,13 +352,14 @@ void cu_policy_ops_free(cu_store_op *ops, size_t n)
  * (or "policy.version_in_force") and, with a fresh list, "consent.fresh_needed", go into
  * ev[0..*nev) for this same transaction (cu_tenant_set_policy's cu_commit). */
 static cu_rc policy_schedule(cu_vault *v, cu_id tenant, const cu_policy *p, cu_store_op *ops,
-                             cu_audit_in *a, cu_store_op ev[2], size_t *nev, cu_err *err)
+                             cu_audit_in *a, cu_store_op ev[CU_POLICY_BIND_EVENTS], size_t *nev,
+                             cu_err *err)
 {
     cu_policy_schedule sc;
     cu_rc rc = cu_policy_schedule_for(v, tenant, p, ops[0].u.policy.created_at, &sc, err);
 
     if (rc != CU_OK ||
-        (rc = cu_policy_bind_events(tenant, ops[0].u.policy.version, ops[0].u.policy.created_at,
+        (rc = cu_policy_bind_events(tenant, ops[0].u.policy.version, p, ops[0].u.policy.created_at,
                                     &sc, ev, nev, err)) != CU_OK)
         return rc;
     ops[0].u.policy.effective_at = sc.effective_at;
@@ -376,7 +377,7 @@ cu_rc cu_tenant_set_policy(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const c
                            size_t len, const char *name, unsigned *version, cu_err *err)
 {
     cu_policy *p = NULL;
-    cu_store_op *ops = NULL, *grown, ev[2];
+    cu_store_op *ops = NULL, *grown, ev[CU_POLICY_BIND_EVENTS];
     char *old = NULL;
     unsigned cur = 0;
     size_t nops = 0, nev = 0;

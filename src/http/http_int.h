@@ -122,7 +122,7 @@ void http_fail(http_req *r, const cu_err *e);
 unsigned http_status_of(cu_rc rc);
 
 /* Body validation: the object must hold only the listed members, each of its type. */
-typedef enum { F_STRING, F_ID, F_OBJECT, F_BOOL } http_ftype;
+typedef enum { F_STRING, F_ID, F_OBJECT, F_BOOL, F_ARRAY } http_ftype;
 typedef struct http_field {
     const char *name;
     http_ftype type;
@@ -254,6 +254,9 @@ void api_webhook_resend(http_req *r);
 void api_hold_place(http_req *r);
 void api_hold_list(http_req *r);
 void api_hold_release(http_req *r);
+/* Disclosures (api_disclosure.c, P-SHR-1). */
+void api_disclosure_add(http_req *r);
+void api_disclosure_list(http_req *r);
 void api_tenant_terminate(http_req *r);
 void api_tenant_export(http_req *r);
 void api_sweep(http_req *r);

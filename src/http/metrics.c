@@ -31,7 +31,7 @@ static const char *const codes[] = {
     "internal",       "unknown_purpose", "purpose_not_allowed", "consent_required",
     "objected",       "restricted",      "opted_out",       "under_age",
     "legal_hold",     "tenant_terminated", "insecure_permissions", "invalid_policy",
-    "request_required",
+    "request_required", "recipient_not_listed",
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 

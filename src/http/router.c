@@ -67,6 +67,12 @@ const http_route http_routes[] = {
     {GET, T "/holds", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_hold_list, T "/holds"},
     {POST, T "/holds/{id}/release", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_hold_release,
      T "/holds/{id}/release"},
+    /* Disclosures (P-SHR-1): data leaving to a third party is a decision of whoever may erase
+     * (owner, admin), not routine processing; the body states its purpose, which the core
+     * checks against the policy in force. The list holds ids and names only: no purpose. */
+    {POST, T "/disclosures", CU_PERM_DATA_ERASE, R_TENANT | R_BODY, api_disclosure_add,
+     T "/disclosures"},
+    {GET, T "/disclosures", CU_PERM_DATA_READ, R_TENANT, api_disclosure_list, T "/disclosures"},
     /* Data-subject requests (docs/dsr.md): the routes under one act under it, with the
      * purpose subject_access it alone gives (the header cannot state it). */
     {POST, T "/requests", CU_PERM_DATA_WRITE, R_TENANT | R_BODY, api_request_file,
@@ -208,7 +214,8 @@ unsigned http_status_of(cu_rc rc)
     case CU_ERR_CONSENT_REQUIRED:
     case CU_ERR_OBJECTED:
     case CU_ERR_RESTRICTED:
-    case CU_ERR_OPTED_OUT: return 403;
+    case CU_ERR_OPTED_OUT:
+    case CU_ERR_NOT_LISTED: return 403;
     case CU_ERR_UNDER_AGE: return 422;
     case CU_ERR_LEGAL_HOLD:
     case CU_ERR_TERMINATED: return 409;
@@ -633,8 +640,11 @@ void http_dispatch(http_req *r)
 
 static const char *type_name(http_ftype t)
 {
-    return t == F_STRING ? "a string" : t == F_ID ? "an id string" : t == F_OBJECT ? "an object"
-                                                                                  : "a boolean";
+    return t == F_STRING   ? "a string"
+           : t == F_ID     ? "an id string"
+           : t == F_OBJECT ? "an object"
+           : t == F_ARRAY  ? "an array"
+                           : "a boolean";
 }
 
 int http_check_body(http_req *r, const http_field *fields, size_t n)
@@ -666,6 +676,7 @@ int http_check_body(http_req *r, const http_field *fields, size_t n)
         case F_STRING: ok = cJSON_IsString(m); break;
         case F_ID: ok = cJSON_IsString(m) && cu_id_parse(m->valuestring, &id) == CU_OK; break;
         case F_OBJECT: ok = cJSON_IsObject(m); break;
+        case F_ARRAY: ok = cJSON_IsArray(m); break;
         default: ok = cJSON_IsBool(m); break;
         }
         if (!ok) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "custos.h"
+#include "custos_disclosure.h"
 #include "custos_webhook.h"
 
 struct cJSON;
@@ -41,6 +42,8 @@ struct cJSON *cu_repr_hold_json(const cu_hold *h);
  * the subject's verification token (given once). */
 struct cJSON *cu_repr_request_json(const cu_request *q);
 struct cJSON *cu_repr_request_filed_json(const cu_request_filed *f);
+/* A disclosure row (repr_disclosure.c, P-SHR-1). */
+struct cJSON *cu_repr_disclosure_json(const cu_disclosure *d);
 /* A sweep's report: counts only. */
 struct cJSON *cu_repr_sweep_json(const cu_sweep_report *rep);
 

@@ -283,7 +283,8 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(WEBHOOK_CLAIM, webhook_claim)                                                              \
     X(WEBHOOK_ATTEMPT, webhook_attempt)                                                          \
     X(WEBHOOK_RESEND, webhook_resend)                                                            \
-    X(WEBHOOK_PRUNE, webhook_prune)
+    X(WEBHOOK_PRUNE, webhook_prune)                                                              \
+    X(DISCLOSURE_PUT, disclosure_put)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
@@ -392,6 +393,12 @@ cu_rc pg_consent_list(cu_store *base, cu_id tenant, cu_id subject, const char *p
 cu_rc pg_hold_list(cu_store *base, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err);
 cu_rc pg_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, size_t limit,
                       cu_store_erasure **out, size_t *n, cu_err *err);
+/* Disclosures (pg_disclosure.c, P-SHR-1): migration 6's DDL, the tenant's rows at its close
+ * and shred (P-RET-2), the read. */
+extern const char pg_ddl_disclosures[];
+cu_rc pg_tenant_disclosures_delete(pg_conn *c, cu_id tenant, cu_err *err);
+cu_rc pg_disclosure_list(cu_store *base, cu_id tenant, cu_id subject, size_t limit,
+                         cu_store_disclosure **out, size_t *n, cu_err *err);
 /* The webhook outbox (pg_webhook.c, pg_webhook_read.c): migration 5's DDL and the reads. */
 extern const char pg_ddl_webhooks[];
 /* P-RET-2: every webhook row of the tenant, at its close and its shred (pg_vault.c). */

@@ -68,6 +68,8 @@ static const char *const *const migrations[] = {
         NULL},
     /* 4 -> 5 (SQLite's 20 -> 21): the webhook outbox (pg_webhook.c). */
     (const char *const[]){pg_ddl_webhooks, NULL},
+    /* 5 -> 6 (SQLite's 21 -> 22): disclosures (pg_disclosure.c, P-SHR-1). */
+    (const char *const[]){pg_ddl_disclosures, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

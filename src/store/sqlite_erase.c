@@ -416,5 +416,7 @@ cu_rc sq_tenant_dsr_delete(sqlite_store *s, cu_id tenant, cu_err *err)
         rc = st == NULL ? CU_ERR_STORE : sq_run(s, st, err, "purge the tenant's requests");
         sqlite3_finalize(st);
     }
+    if (rc == CU_OK)
+        rc = sq_tenant_disclosures_delete(s, tenant, err); /* sqlite_disclosure.c */
     return rc == CU_OK ? sq_tenant_webhooks_delete(s, tenant, err) : rc; /* sqlite_webhook.c */
 }

@@ -154,6 +154,7 @@ enum stmt_id {
     S_AUDIT_SUBJECT_CATCHUP,
     S_AUDIT_SUBJECT_MARK,
     S_WEBHOOK_DUE, /* sqlite_webhook_read.c's, listed so that the index check sees it */
+    S_DISCLOSURES_OF, /* sqlite_disclosure.c's, likewise */
     S__COUNT
 };
 
@@ -282,6 +283,14 @@ cu_rc sq_webhook_due(cu_store *base, int64_t now, size_t limit, cu_store_webhook
                      size_t *n, cu_err *err);
 cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                       cu_err *err);
+/* Disclosures (sqlite_disclosure.c, P-SHR-1): migration 22's DDL, CU_OP_DISCLOSURE_PUT's apply
+ * function, the tenant's rows at its close and shred (P-RET-2), the read. */
+extern const char sq_migration_disclosures[];
+extern const char sq_disclosures_of_sql[];
+cu_rc sq_w_disclosure(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_tenant_disclosures_delete(sqlite_store *s, cu_id tenant, cu_err *err);
+cu_rc sq_disclosure_list(cu_store *base, cu_id tenant, cu_id subject, size_t limit,
+                         cu_store_disclosure **out, size_t *n, cu_err *err);
 
 /* sqlite_audit_subject.c: the audit log's index by subject, and snapshot handles. */
 /* AUDIT_SUBJECT_INDEX: the index catches up with the tenant's log. */

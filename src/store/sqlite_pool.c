@@ -269,6 +269,10 @@ FWD(webhook_due,
     (cu_store * s, int64_t now, size_t limit, cu_store_webhook_job **out, size_t *n,
      cu_err *err),
     (r, now, limit, out, n, err))
+FWD(disclosure_list,
+    (cu_store * s, cu_id t, cu_id sub, size_t limit, cu_store_disclosure **out, size_t *n,
+     cu_err *err),
+    (r, t, sub, limit, out, n, err))
 FWD(hold_list, (cu_store * s, cu_id t, cu_store_hold **out, size_t *n, cu_err *err),
     (r, t, out, n, err))
 FWD(erasure_list,
@@ -360,6 +364,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .webhook_events = p_webhook_events,
     .webhook_deliveries = p_webhook_deliveries,
     .webhook_due = p_webhook_due,
+    .disclosure_list = p_disclosure_list,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

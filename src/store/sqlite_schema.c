@@ -322,6 +322,9 @@ static const char *const migrations[] = {
     /* 20 -> 21 (issue 13, item 6): the webhook outbox (sqlite_webhook.c): endpoints with their
      * sealed secrets, events (ids and names only), deliveries and their attempts. */
     sq_migration_webhooks,
+    /* 21 -> 22 (issue 13, item 4): disclosures to the policy's recipients (sqlite_disclosure.c),
+     * ids and names only (P-SHR-1). */
+    sq_migration_disclosures,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -455,6 +458,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
+        "PRAGMA user_version = 22",
     };
     int version = 0;
     cu_rc rc;
@@ -657,4 +661,5 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_events = sq_webhook_events,
     .webhook_deliveries = sq_webhook_deliveries,
     .webhook_due = sq_webhook_due,
+    .disclosure_list = sq_disclosure_list,
 };

@@ -411,6 +411,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_AUDIT_SUBJECT_MARK] = "INSERT OR REPLACE INTO audit_subject_marks(tenant_id, seq)"
                              " SELECT ?1, coalesce(max(seq), 0) FROM audit_log WHERE tenant_id = ?1",
     [S_WEBHOOK_DUE] = sq_webhook_due_sql,
+    [S_DISCLOSURES_OF] = sq_disclosures_of_sql,
     [S_AUDIT_SUBJECT_PRUNE] = "DELETE FROM audit_subjects WHERE tenant_id = ? AND seq <= ?",
     /* The subject's export: its collections, then each one's records (the subject's index, the
      * collection filtered on its rows) in the order of S_RECORD_PAGE_SUBJECT. */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "custos_base.h"
+#include "store_disclosure.h" /* cu_store_disclosure, its op and read (P-SHR-1) */
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
@@ -437,6 +438,8 @@ typedef enum cu_store_op_type {
                                   of the tenant's events created before `before` none of whose
                                   deliveries is PENDING, oldest first, with their deliveries
                                   and attempts; CU_ERR_NOT_FOUND if there was none */
+    CU_OP_DISCLOSURE_PUT,      /* disclosure: insert one row (P-SHR-1); CU_ERR_EXISTS if
+                                  (tenant, id, subject, record) is taken */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -598,6 +601,7 @@ typedef struct cu_store_op {
             int64_t before; /* events created before it */
             uint32_t limit; /* at most this many, not 0 */
         } webhook_prune; /* WEBHOOK_PRUNE */
+        cu_store_disclosure disclosure; /* DISCLOSURE_PUT */
     } u;
 } cu_store_op;
 
@@ -806,6 +810,10 @@ typedef struct cu_store_ops {
      * cu_store_webhook_jobs_free. Claim each (WEBHOOK_CLAIM) before sending it. */
     cu_rc (*webhook_due)(cu_store *s, int64_t now, size_t limit, cu_store_webhook_job **out,
                          size_t *n, cu_err *err);
+    /* P-SHR-1: the tenant's disclosure rows, of one subject (0: all), newest first, at most
+     * limit; *out (free()) holds at least one element. */
+    cu_rc (*disclosure_list)(cu_store *s, cu_id tenant, cu_id subject, size_t limit,
+                             cu_store_disclosure **out, size_t *n, cu_err *err);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */

@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 21
+#define MIGRATE_SQLITE_VERSION 22
 
 int cu_migrate_sqlite_version(void)
 {
@@ -121,6 +121,12 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
      " FROM webhook_deliveries"},
     {"webhook_attempts", "tenant_id, event_id, endpoint_id, seq, at, status, error",
      "SELECT tenant_id, event_id, endpoint_id, seq, at, status, error FROM webhook_attempts"},
+    /* Disclosures (SQLite 22, PostgreSQL 6; P-SHR-1). */
+    {"disclosures",
+     "tenant_id, disclosure_id, subject_id, record_id, recipient, purpose, categories,"
+     " legal_basis, reference, policy_version, created_at",
+     "SELECT tenant_id, disclosure_id, subject_id, record_id, recipient, purpose, categories,"
+     " legal_basis, reference, policy_version, created_at FROM disclosures"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

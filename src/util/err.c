@@ -34,6 +34,7 @@ static const char *const rc_names[CU_ERR__COUNT] = {
     [CU_ERR_UNDER_AGE] = "under_age",
     [CU_ERR_LEGAL_HOLD] = "legal_hold",
     [CU_ERR_TERMINATED] = "tenant_terminated",
+    [CU_ERR_NOT_LISTED] = "recipient_not_listed",
 };
 
 const char *cu_rc_name(cu_rc rc)

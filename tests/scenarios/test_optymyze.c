@@ -230,6 +230,48 @@ static void test_P_DSR_5_optymyze_restriction_leaves_only_legal(void **state)
     sc_want(&C, 200, NULL, A.key, "support", NULL, NULL, "GET", T "/records/%s", A.id, emp_a);
 }
 
+/* P-SHR-1: "consulting partners under contract for some services such as implementations":
+ * the client discloses Ann's employee record to them for implementation, which the policy
+ * lists; an unlisted recipient, and the partner for support cases it is not listed for, get
+ * 403 recipient_not_listed and nothing is recorded. The disclosure is audited by id and is in
+ * Ann's access report as a recipient. */
+static void test_P_SHR_1_optymyze_discloses_only_to_listed_partners(void **state)
+{
+    char body[512], id[SRV_ID], req[SRV_ID];
+    srv_resp r;
+
+    (void)state;
+    snprintf(body, sizeof(body),
+             "{\"recipient\":\"consulting partners (not named in the seed)\","
+             "\"purpose\":\"implementation\",\"records\":[\"%s\"],\"reference\":\"SOW-7\"}",
+             emp_a);
+    sc_want(&C, 201, NULL, A.key, NULL, body, id, "POST", T "/disclosures", A.id);
+    snprintf(body, sizeof(body),
+             "{\"recipient\":\"Acme Analytics\",\"purpose\":\"implementation\","
+             "\"records\":[\"%s\"]}",
+             emp_a);
+    sc_want(&C, 403, "recipient_not_listed", A.key, NULL, body, NULL, "POST", T "/disclosures",
+            A.id);
+    snprintf(body, sizeof(body),
+             "{\"recipient\":\"consulting partners (not named in the seed)\","
+             "\"purpose\":\"implementation\",\"records\":[\"%s\"]}",
+             case_a);
+    sc_want(&C, 403, "recipient_not_listed", A.key, NULL, body, NULL, "POST", T "/disclosures",
+            A.id);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/disclosures?subject_id=%s", A.id, ann);
+    assert_non_null(strstr(r.body, id));
+    assert_null(strstr(r.body, "Acme"));
+    srv_resp_free(&r);
+    assert_int_equal(sc_audit_count(&C, &A, "disclosure.add"), 1);
+    /* Ann's access report names the partner as a recipient of her data. */
+    sc_request_open(&C, &A, "access", ann, req);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/requests/%s/export?format=json", A.id, req);
+    assert_non_null(strstr(r.body, "\"recipient\":\"consulting partners (not named in the "
+                                   "seed)\",\"kind\":\"partner\""));
+    srv_resp_free(&r);
+    sc_want(&C, 200, NULL, A.key, NULL, "{}", NULL, "POST", T "/requests/%s/complete", A.id, req);
+}
+
 /* P-RET-5: a legal hold on Bob ("to comply with legal requirements and judgments"). */
 static void test_P_RET_5_optymyze_hold_is_placed(void **state)
 {
@@ -406,6 +448,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_ACC_4_optymyze_staff_only_for_listed_purposes_and_audited),
         cmocka_unit_test(test_P_DSR_5_optymyze_restriction_leaves_only_legal),
         cmocka_unit_test(test_P_DSR_8_optymyze_request_routed_to_the_client),
+        cmocka_unit_test(test_P_SHR_1_optymyze_discloses_only_to_listed_partners),
         cmocka_unit_test(test_P_RET_5_optymyze_hold_is_placed),
         cmocka_unit_test(test_P_RET_4_optymyze_operations_logs_kept_12_months),
         cmocka_unit_test(test_P_RET_5_optymyze_hold_stops_deletion_until_released),
