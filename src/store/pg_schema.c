@@ -68,6 +68,11 @@ static const char *const *const migrations[] = {
         NULL},
     /* 4 -> 5 (SQLite's 20 -> 21): the webhook outbox (pg_webhook.c). */
     (const char *const[]){pg_ddl_webhooks, NULL},
+    /* 5 -> 6 (SQLite's 21 -> 22): the disclosures' (a placeholder on this branch, replaced by
+     * theirs at the merge). */
+    (const char *const[]){"SELECT 1;", NULL},
+    /* 6 -> 7 (SQLite's 22 -> 23, P-BRE-1): breach incidents (pg_incident.c). */
+    (const char *const[]){pg_ddl_incidents, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

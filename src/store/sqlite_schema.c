@@ -322,6 +322,12 @@ static const char *const migrations[] = {
     /* 20 -> 21 (issue 13, item 6): the webhook outbox (sqlite_webhook.c): endpoints with their
      * sealed secrets, events (ids and names only), deliveries and their attempts. */
     sq_migration_webhooks,
+    /* 21 -> 22 (issue 13, item 4): the disclosures' (a placeholder on this branch, replaced by
+     * theirs at the merge). */
+    "SELECT 1;",
+    /* 22 -> 23 (issue 13, item 5, P-BRE-1): breach incidents (sqlite_incident.c): the
+     * incident, its frozen affected set (ids only) and the notices sent. */
+    sq_migration_incidents,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -455,6 +461,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
+        "PRAGMA user_version = 22", "PRAGMA user_version = 23",
     };
     int version = 0;
     cu_rc rc;
@@ -657,4 +664,7 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_events = sq_webhook_events,
     .webhook_deliveries = sq_webhook_deliveries,
     .webhook_due = sq_webhook_due,
+    .incident_list = sq_incident_list,
+    .incident_get = sq_incident_get,
+    .audit_touches = sq_audit_touches,
 };

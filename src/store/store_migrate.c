@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 21
+#define MIGRATE_SQLITE_VERSION 23
 
 int cu_migrate_sqlite_version(void)
 {
@@ -121,6 +121,20 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
      " FROM webhook_deliveries"},
     {"webhook_attempts", "tenant_id, event_id, endpoint_id, seq, at, status, error",
      "SELECT tenant_id, event_id, endpoint_id, seq, at, status, error FROM webhook_attempts"},
+    /* Breach incidents (SQLite 23, PostgreSQL 7): the evidence travels unchanged (P-BRE-1). */
+    {"incidents",
+     "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"
+     " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"
+     " tenants_hours, subjects_hours, evidence, tenants, subjects, revoked_at",
+     "SELECT incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"
+     " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"
+     " tenants_hours, subjects_hours, evidence, tenants, subjects, revoked_at FROM incidents"},
+    {"incident_affected",
+     "incident_id, tenant_id, subject_id, reads, writes, first_ms, last_ms",
+     "SELECT incident_id, tenant_id, subject_id, reads, writes, first_ms, last_ms"
+     " FROM incident_affected"},
+    {"incident_notices", "incident_id, seq, kind, tenant_id, at, reference, actor",
+     "SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a
