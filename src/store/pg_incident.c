@@ -247,3 +247,9 @@ cu_rc pg_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to
     }
     return rc;
 }
+
+const cu_store_incident_ops pg_incident_ops = {
+    .list = pg_incident_list,
+    .get = pg_incident_get,
+    .audit_touches = pg_audit_touches,
+};

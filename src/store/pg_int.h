@@ -435,6 +435,7 @@ cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
 
 /* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
 extern const char pg_ddl_incidents[];
+extern const cu_store_incident_ops pg_incident_ops;
 cu_rc pg_incident_list(cu_store *base, cu_id tenant, int all, cu_store_incident **out, size_t *n,
                        cu_err *err);
 cu_rc pg_incident_get(cu_store *base, cu_id id, cu_store_incident *out,

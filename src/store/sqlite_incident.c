@@ -363,3 +363,9 @@ cu_rc sq_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to
     free(page);
     return rc;
 }
+
+const cu_store_incident_ops sq_incident_ops = {
+    .list = sq_incident_list,
+    .get = sq_incident_get,
+    .audit_touches = sq_audit_touches,
+};

@@ -664,7 +664,5 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_events = sq_webhook_events,
     .webhook_deliveries = sq_webhook_deliveries,
     .webhook_due = sq_webhook_due,
-    .incident_list = sq_incident_list,
-    .incident_get = sq_incident_get,
-    .audit_touches = sq_audit_touches,
+    .incident = &sq_incident_ops,
 };

@@ -487,13 +487,9 @@ typedef enum cu_store_op_type {
     CU_OP_WEBHOOK_RESEND,      /* webhook_claim (tenant, event, endpoint, now): the delivery
                                   PENDING again, due now, whatever its state (same event id);
                                   CU_ERR_NOT_FOUND if the event never went to that endpoint */
-    CU_OP_INCIDENT_PUT,        /* incident: inserts the incident and its affected set (hits,
-                                  borrowed); CU_ERR_EXISTS if the id is taken. The set is never
-                                  changed after (P-BRE-1: frozen evidence) */
-    CU_OP_INCIDENT_NOTICE,     /* incident_notice: appends a notice sent, its seq one past the
-                                  incident's last; CU_ERR_NOT_FOUND if no such incident */
-    CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at): notes the suspected key's
-                                  revocation, once; CU_ERR_NOT_FOUND if none or noted already */
+    CU_OP_INCIDENT_PUT,        /* incident; the INCIDENT_* ops are told in store_incident.h */
+    CU_OP_INCIDENT_NOTICE,     /* incident_notice */
+    CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -648,11 +644,7 @@ typedef struct cu_store_op {
             int state;       /* CU_WEBHOOK_*: where the delivery goes */
             int64_t next_at; /* PENDING: the next try */
         } webhook_attempt; /* WEBHOOK_ATTEMPT */
-        struct {
-            cu_store_incident inc;
-            const cu_store_incident_hit *hits; /* borrowed */
-            size_t nhits;
-        } incident; /* INCIDENT_PUT, INCIDENT_REVOKED */
+        cu_store_incident_put incident;           /* INCIDENT_PUT, INCIDENT_REVOKED */
         cu_store_incident_notice incident_notice; /* INCIDENT_NOTICE */
     } u;
 } cu_store_op;
@@ -862,20 +854,7 @@ typedef struct cu_store_ops {
      * cu_store_webhook_jobs_free. Claim each (WEBHOOK_CLAIM) before sending it. */
     cu_rc (*webhook_due)(cu_store *s, int64_t now, size_t limit, cu_store_webhook_job **out,
                          size_t *n, cu_err *err);
-    /* Breach incidents (P-BRE-1, store_incident.h). The tenant's incidents, or with all every
-     * incident, newest first; caller frees *out. */
-    cu_rc (*incident_list)(cu_store *s, cu_id tenant, int all, cu_store_incident **out,
-                           size_t *n, cu_err *err);
-    /* One incident with its affected set (by tenant, subject) and notices (by seq);
-     * CU_ERR_NOT_FOUND if none. Caller frees *hits and *notices. */
-    cu_rc (*incident_get)(cu_store *s, cu_id id, cu_store_incident *out,
-                          cu_store_incident_hit **hits, size_t *nhits,
-                          cu_store_incident_notice **notices, size_t *nnotices, cu_err *err);
-    /* Calls fn for each of the tenant's audit entries with from_ms <= at <= to_ms, by seq, with
-     * the subject stored beside it, until fn returns non-zero. */
-    cu_rc (*audit_touches)(cu_store *s, cu_id tenant, int64_t from_ms, int64_t to_ms,
-                           int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
-                           cu_err *err);
+    const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */
@@ -1015,14 +994,5 @@ cu_rc cu_store_webhook_deliveries(cu_store *s, cu_id tenant, cu_id event,
                                   cu_store_webhook_attempt **attempts, size_t *na, cu_err *err);
 cu_rc cu_store_webhook_due(cu_store *s, int64_t now, size_t limit, cu_store_webhook_job **out,
                            size_t *n, cu_err *err);
-
-cu_rc cu_store_incident_list(cu_store *s, cu_id tenant, int all, cu_store_incident **out,
-                             size_t *n, cu_err *err);
-cu_rc cu_store_incident_get(cu_store *s, cu_id id, cu_store_incident *out,
-                            cu_store_incident_hit **hits, size_t *nhits,
-                            cu_store_incident_notice **notices, size_t *nnotices, cu_err *err);
-cu_rc cu_store_audit_touches(cu_store *s, cu_id tenant, int64_t from_ms, int64_t to_ms,
-                             int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
-                             cu_err *err);
 
 #endif

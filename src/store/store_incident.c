@@ -10,15 +10,15 @@
 #include "util.h"
 
 #define WRAP(fn, ...)                                                                              \
-    (s->ops->fn != NULL ? s->ops->fn(s, __VA_ARGS__)                                               \
-                        : cu_err_set(err, CU_ERR_UNSUPPORTED, "no incidents in this store"))
+    (s->ops->incident != NULL ? s->ops->incident->fn(s, __VA_ARGS__)                               \
+                              : cu_err_set(err, CU_ERR_UNSUPPORTED, "no incidents in this store"))
 
 cu_rc cu_store_incident_list(cu_store *s, cu_id tenant, int all, cu_store_incident **out,
                              size_t *n, cu_err *err)
 {
     *out = NULL;
     *n = 0;
-    return WRAP(incident_list, tenant, all, out, n, err);
+    return WRAP(list, tenant, all, out, n, err);
 }
 
 cu_rc cu_store_incident_get(cu_store *s, cu_id id, cu_store_incident *out,
@@ -29,7 +29,7 @@ cu_rc cu_store_incident_get(cu_store *s, cu_id id, cu_store_incident *out,
     *hits = NULL;
     *notices = NULL;
     *nhits = *nnotices = 0;
-    return WRAP(incident_get, id, out, hits, nhits, notices, nnotices, err);
+    return WRAP(get, id, out, hits, nhits, notices, nnotices, err);
 }
 
 cu_rc cu_store_audit_touches(cu_store *s, cu_id tenant, int64_t from_ms, int64_t to_ms,

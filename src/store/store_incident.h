@@ -72,4 +72,49 @@ typedef struct cu_store_audit_touch {
     cu_id subject_id;
 } cu_store_audit_touch;
 
+/* The store ops of incidents (cu_store_op.u.incident, .incident_notice), each in its batch's
+ * transaction:
+ *   CU_OP_INCIDENT_PUT      inserts inc and its affected set (hits, borrowed); CU_ERR_EXISTS if
+ *                           the id is taken. The set is never changed after (P-BRE-1: frozen
+ *                           evidence).
+ *   CU_OP_INCIDENT_NOTICE   appends a notice sent, its seq one past the incident's last;
+ *                           CU_ERR_NOT_FOUND if no such incident.
+ *   CU_OP_INCIDENT_REVOKED  notes the suspected key's revocation (inc.id, inc.revoked_at), once;
+ *                           CU_ERR_NOT_FOUND if no such incident or noted already. */
+typedef struct cu_store_incident_put {
+    cu_store_incident inc;
+    const cu_store_incident_hit *hits; /* borrowed */
+    size_t nhits;
+} cu_store_incident_put;
+
+struct cu_store;
+
+/* The reads of incidents, a backend's table (cu_store_ops.incident; NULL: none, the wrappers
+ * answer CU_ERR_UNSUPPORTED). */
+typedef struct cu_store_incident_ops {
+    /* The tenant's incidents, or with all every incident, newest first; caller frees *out. */
+    cu_rc (*list)(struct cu_store *s, cu_id tenant, int all, cu_store_incident **out, size_t *n,
+                  cu_err *err);
+    /* One incident with its affected set (by tenant, subject) and notices (by seq);
+     * CU_ERR_NOT_FOUND if none. Caller frees *hits and *notices. */
+    cu_rc (*get)(struct cu_store *s, cu_id id, cu_store_incident *out,
+                 cu_store_incident_hit **hits, size_t *nhits, cu_store_incident_notice **notices,
+                 size_t *nnotices, cu_err *err);
+    /* Calls fn for each of the tenant's audit entries with from_ms <= at <= to_ms, by seq, with
+     * the subject stored beside it, until fn returns non-zero. */
+    cu_rc (*audit_touches)(struct cu_store *s, cu_id tenant, int64_t from_ms, int64_t to_ms,
+                           int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
+                           cu_err *err);
+} cu_store_incident_ops;
+
+/* Thin wrappers: cu_store_incident_x(s, ...) is s->ops->incident->x(s, ...). */
+cu_rc cu_store_incident_list(struct cu_store *s, cu_id tenant, int all, cu_store_incident **out,
+                             size_t *n, cu_err *err);
+cu_rc cu_store_incident_get(struct cu_store *s, cu_id id, cu_store_incident *out,
+                            cu_store_incident_hit **hits, size_t *nhits,
+                            cu_store_incident_notice **notices, size_t *nnotices, cu_err *err);
+cu_rc cu_store_audit_touches(struct cu_store *s, cu_id tenant, int64_t from_ms, int64_t to_ms,
+                             int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
+                             cu_err *err);
+
 #endif
