@@ -29,6 +29,8 @@ static const char usage[] =
     "  hold place|list|release    legal holds, a purged tenant's too\n"
     "  webhook add|list|test|events|event|resend\n"
     "                             webhook endpoints and their outbox (docs/webhooks.md)\n"
+    "  incident open|list|show|report|notice|revoke\n"
+    "                             breach incidents from the audit log (docs/incidents.md)\n"
     "  request file|list|show|verify|acknowledge|extend|approve|reject|complete\n"
     "                             data-subject requests (docs/dsr.md)\n"
     "  backup create|list|expire|verify|restore\n"
@@ -48,7 +50,7 @@ static const struct {
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},     {"hold", cmd_hold},
-    {"webhook", cmd_webhook},
+    {"webhook", cmd_webhook},   {"incident", cmd_incident},
     {"request", cmd_request},   {"backup", cmd_backup}, {"migrate", cmd_migrate},
 };
 
