@@ -30,10 +30,10 @@
 #define CU_INCIDENT_DUE_SOON (12 * 3600)
 
 typedef struct cu_incident_in {
-    cu_id tenant;        /* the operator's: the incident's tenant and scope (0: every tenant) */
-    int64_t from, to;    /* the window, unix seconds, inclusive; to 0: now */
-    int64_t known_at;    /* when the breach became known; 0: now */
-    cu_id api_key;       /* the suspected key (0: none) */
+    cu_id tenant;           /* the operator's: the incident's tenant and scope (0: every tenant) */
+    int64_t from, to;       /* the window, unix seconds, inclusive; to 0: now */
+    int64_t known_at;       /* when the breach became known; 0: now */
+    cu_id api_key;          /* the suspected key (0: none) */
     const char *principal;  /* an audit actor, as the log names it ("user:42"); NULL: none */
     const char *source;     /* a client address, as the log's source; NULL: none */
     const char *collection; /* NULL: none */
@@ -52,9 +52,9 @@ typedef struct cu_incident {
 
 /* One deadline as it stands at now. */
 typedef struct cu_incident_deadline {
-    int kind;       /* CU_INCIDENT_NOTICE_* */
-    int64_t due;    /* unix seconds */
-    int64_t met_at; /* when the last notice it needs was sent; 0: not yet */
+    int kind;          /* CU_INCIDENT_NOTICE_* */
+    int64_t due;       /* unix seconds */
+    int64_t met_at;    /* when the last notice it needs was sent; 0: not yet */
     const char *state; /* "met", "late", "pending", "overdue", or "none" (no one to tell) */
 } cu_incident_deadline;
 

@@ -120,8 +120,8 @@ static void test_P_BRE_1_operator_sees_and_opens_on_any_tenant(void **state)
     open_a(id);
     snprintf(path, sizeof(path), "/v1/incidents/%s", id);
     assert_int_equal(status_of("GET", path, W->s.operator_key, NULL, NULL), 200);
-    snprintf(body, sizeof(body), "{\"from\":\"2020-01-01\",\"tenant\":\"%s\",\"source\":\"127.0.0.1\"}",
-             W->b.id);
+    snprintf(body, sizeof(body),
+             "{\"from\":\"2020-01-01\",\"tenant\":\"%s\",\"source\":\"127.0.0.1\"}", W->b.id);
     srv_call_ok(&W->s, "POST", "/v1/incidents", W->s.operator_key, NULL, body, 201, mine);
     assert_int_equal(status_of("GET", "/v1/incidents", W->s.operator_key, NULL, &r), 200);
     assert_non_null(strstr(r.body, id));

@@ -21,8 +21,8 @@
 typedef struct fx {
     char dir[256], data[256];
     cu_vault *v;
-    cu_id a, b;       /* tenants */
-    cu_id s[6];       /* s[0..4] tenant a's subjects, s[5] tenant b's */
+    cu_id a, b; /* tenants */
+    cu_id s[6]; /* s[0..4] tenant a's subjects, s[5] tenant b's */
     cu_apikey leak, other;
     char leak_actor[48], other_actor[48];
 } fx;
@@ -57,7 +57,8 @@ static int setup(void **state)
         f->s[i] = subject(f, i < 5 ? f->a : f->b, ext);
     }
     assert_int_equal(
-        cu_apikey_create(f->v, NULL, f->a, CU_ROLE_AGENT, "support", &f->leak, secret, &err), CU_OK);
+        cu_apikey_create(f->v, NULL, f->a, CU_ROLE_AGENT, "support", &f->leak, secret, &err),
+        CU_OK);
     assert_int_equal(
         cu_apikey_create(f->v, NULL, f->a, CU_ROLE_AGENT, "crm", &f->other, secret, &err), CU_OK);
     snprintf(f->leak_actor, sizeof(f->leak_actor), "key:%llu", (unsigned long long)f->leak.id);
@@ -80,8 +81,8 @@ static int teardown(void **state)
 /* actor reads the subject at time at, from source. */
 static void read_at(fx *f, const char *actor, cu_id tenant, cu_id s, int64_t at)
 {
-    cu_ctx ctx = {.actor = actor, .purpose = "support", .source = "203.0.113.9",
-                  .flags = CU_CTX_LOCAL};
+    cu_ctx ctx = {
+        .actor = actor, .purpose = "support", .source = "203.0.113.9", .flags = CU_CTX_LOCAL};
     cu_subject out;
     cu_err err = {0};
 
@@ -106,8 +107,11 @@ static void leak(fx *f)
 
 static cu_id open_key(fx *f, cu_id as_tenant, cu_id tenant)
 {
-    cu_incident_in in = {.tenant = tenant, .from = T0 + 100, .to = T0 + 200,
-                         .known_at = T0 + 400, .api_key = f->leak.id};
+    cu_incident_in in = {.tenant = tenant,
+                         .from = T0 + 100,
+                         .to = T0 + 200,
+                         .known_at = T0 + 400,
+                         .api_key = f->leak.id};
     cu_ctx ctx = {.actor = "user:1"};
     cu_err err = {0};
     cu_id id = 0;
@@ -240,9 +244,9 @@ static void test_P_BRE_1_authority_deadline_72h_met_or_overdue(void **state)
     assert_int_equal(cu_incident_notice(f->v, NULL, f->a, met, CU_INCIDENT_NOTICE_AUTHORITY, 0, 0,
                                         "DPA-2027-0042", &err),
                      CU_OK);
-    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, met, CU_INCIDENT_NOTICE_TENANT, f->b, 0,
-                                        "x", &err),
-                     CU_ERR_INVALID); /* b is not affected */
+    assert_int_equal(
+        cu_incident_notice(f->v, NULL, f->a, met, CU_INCIDENT_NOTICE_TENANT, f->b, 0, "x", &err),
+        CU_ERR_INVALID); /* b is not affected */
     assert_int_equal(cu_incident_notice(f->v, NULL, f->a, met, CU_INCIDENT_NOTICE_AUTHORITY, 0, 0,
                                         "bad ref!", &err),
                      CU_ERR_INVALID);
@@ -337,7 +341,7 @@ static void test_P_BRE_1_opened_and_notice_due_events_once(void **state)
     assert_int_equal(events_of(f, f->a, "incident.opened"), 1);
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
     assert_int_equal(events_of(f, f->a, "incident.notice_due"), 0); /* 24 h off: not yet */
-    cu_clock_set(T0 + 400 + 13 * 3600); /* tenants due within 12 h */
+    cu_clock_set(T0 + 400 + 13 * 3600);                             /* tenants due within 12 h */
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
     assert_int_equal(events_of(f, f->a, "incident.notice_due"), 1);

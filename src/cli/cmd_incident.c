@@ -127,10 +127,10 @@ static int do_verb(cu_vault *v, const cu_ctx *ctx, const char *verb, args *a)
         return show(v, ctx, a->id, strcmp(verb, "report") == 0);
     if (strcmp(verb, "revoke") == 0)
         return cu_incident_revoke(v, ctx, 0, a->id, &err) != CU_OK ? cli_fail(&err)
-                                                                    : show(v, ctx, a->id, 0);
+                                                                   : show(v, ctx, a->id, 0);
     if (strcmp(verb, "open") == 0)
         return cu_incident_open(v, ctx, 0, &a->in, &id, &err) != CU_OK ? cli_fail(&err)
-                                                                        : show(v, ctx, id, 0);
+                                                                       : show(v, ctx, id, 0);
     if ((kind = cu_incident_kind_parse(a->kind)) == 0)
         return cli_usage("incident", "notice needs --kind authority, tenant or subjects");
     if ((rc = time_arg("--at", a->at, &at)) != 0 ||
@@ -181,13 +181,13 @@ static int verb_args(const char *verb, int argc, char **argv, int ind, args *a)
 static int take_opt(args *a, int opt, const char *arg)
 {
     const char **slot[] = {
-        [OPT_FROM - OPT_FROM] = &a->from,         [OPT_TO - OPT_FROM] = &a->to,
-        [OPT_KNOWN - OPT_FROM] = &a->known,       [OPT_TENANT - OPT_FROM] = &a->tenant,
-        [OPT_KEY - OPT_FROM] = &a->key,           [OPT_PRINCIPAL - OPT_FROM] = &a->in.principal,
-        [OPT_SOURCE - OPT_FROM] = &a->in.source,  [OPT_COLLECTION - OPT_FROM] = &a->in.collection,
-        [OPT_AUTH_H - OPT_FROM] = &a->hours[0],   [OPT_TEN_H - OPT_FROM] = &a->hours[1],
-        [OPT_SUB_H - OPT_FROM] = &a->hours[2],    [OPT_KIND - OPT_FROM] = &a->kind,
-        [OPT_REF - OPT_FROM] = &a->ref,           [OPT_AT - OPT_FROM] = &a->at,
+        [OPT_FROM - OPT_FROM] = &a->from,        [OPT_TO - OPT_FROM] = &a->to,
+        [OPT_KNOWN - OPT_FROM] = &a->known,      [OPT_TENANT - OPT_FROM] = &a->tenant,
+        [OPT_KEY - OPT_FROM] = &a->key,          [OPT_PRINCIPAL - OPT_FROM] = &a->in.principal,
+        [OPT_SOURCE - OPT_FROM] = &a->in.source, [OPT_COLLECTION - OPT_FROM] = &a->in.collection,
+        [OPT_AUTH_H - OPT_FROM] = &a->hours[0],  [OPT_TEN_H - OPT_FROM] = &a->hours[1],
+        [OPT_SUB_H - OPT_FROM] = &a->hours[2],   [OPT_KIND - OPT_FROM] = &a->kind,
+        [OPT_REF - OPT_FROM] = &a->ref,          [OPT_AT - OPT_FROM] = &a->at,
     };
 
     if (opt < OPT_FROM || opt > OPT_AT)

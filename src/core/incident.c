@@ -44,8 +44,8 @@ static int suffix_is(const char *s, const char *suf)
 /* A read leaves the data as it was; anything else the scope did to it is a change. */
 static int is_read(const char *action)
 {
-    static const char *const reads[] = {".read", ".find", ".list", ".records", ".export",
-                                        ".search"};
+    static const char *const reads[] = {".read",    ".find",   ".list",
+                                        ".records", ".export", ".search"};
 
     for (size_t i = 0; i < CU_ARRAY_LEN(reads); i++)
         if (suffix_is(action, reads[i]))
@@ -124,8 +124,10 @@ static int on_entry(void *arg, const cu_store_audit_touch *t)
         s->cap = cap;
     }
     h = &s->hits[s->n++];
-    *h = (cu_store_incident_hit){.tenant_id = t->tenant_id, .subject_id = t->subject_id,
-                                 .first_ms = t->at, .last_ms = t->at};
+    *h = (cu_store_incident_hit){.tenant_id = t->tenant_id,
+                                 .subject_id = t->subject_id,
+                                 .first_ms = t->at,
+                                 .last_ms = t->at};
     if (is_read(t->action))
         h->reads = 1;
     else
@@ -183,12 +185,12 @@ static cu_rc compute(cu_vault *v, const cu_ctx *ctx, cu_store_incident *inc, sca
     s->inc = inc;
     s->err = err;
     if (inc->scope_tenant != 0) {
-        rc = cu_store_audit_touches(v->store, inc->scope_tenant, inc->from_ms, inc->to_ms,
-                                    on_entry, s, err);
+        rc = cu_store_audit_touches(v->store, inc->scope_tenant, inc->from_ms, inc->to_ms, on_entry,
+                                    s, err);
     } else if ((rc = cu_tenant_list(v, ctx, &tenants, &n, err)) == CU_OK) {
         for (size_t i = 0; rc == CU_OK && s->rc == CU_OK && i < n; i++)
-            rc = cu_store_audit_touches(v->store, tenants[i].id, inc->from_ms, inc->to_ms,
-                                        on_entry, s, err);
+            rc = cu_store_audit_touches(v->store, tenants[i].id, inc->from_ms, inc->to_ms, on_entry,
+                                        s, err);
     }
     free(tenants);
     if (rc == CU_OK)
@@ -351,8 +353,8 @@ static cu_rc commit_open(cu_vault *v, const cu_ctx *ctx, cu_store_incident *inc,
     char hex[65];
     cu_rc rc = cu_incident_targets(&view, &targets, &nt, err);
 
-    if (rc == CU_OK && ((ops = calloc(nt + 1, sizeof(*ops))) == NULL ||
-                        (a = calloc(nt + 1, sizeof(*a))) == NULL))
+    if (rc == CU_OK &&
+        ((ops = calloc(nt + 1, sizeof(*ops))) == NULL || (a = calloc(nt + 1, sizeof(*a))) == NULL))
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     if (rc != CU_OK)
         goto out;

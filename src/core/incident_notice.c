@@ -115,8 +115,7 @@ static int64_t per_tenant(const cu_incident *i, int kind, int subjects_only)
 
 void cu_incident_deadlines(const cu_incident *i, int64_t now, cu_incident_deadline out[3])
 {
-    const int64_t hours[3] = {i->inc.authority_hours, i->inc.tenants_hours,
-                              i->inc.subjects_hours};
+    const int64_t hours[3] = {i->inc.authority_hours, i->inc.tenants_hours, i->inc.subjects_hours};
     const int64_t met[3] = {first_notice(i, CU_INCIDENT_NOTICE_AUTHORITY, 0),
                             per_tenant(i, CU_INCIDENT_NOTICE_TENANT, 0),
                             per_tenant(i, CU_INCIDENT_NOTICE_SUBJECTS, 1)};
@@ -241,8 +240,7 @@ static cu_rc due_event(const cu_incident *i, const cu_incident_deadline *d, cu_i
     cJSON_AddStringToObject(data, "state", d->state);
     cJSON_AddNumberToObject(data, "due_at", (double)d->due);
     rc = cu_outbox_event(op, target, type,
-                         cu_outbox_id(target, type, i->inc.id + (cu_id)d->kind, d->due), data,
-                         err);
+                         cu_outbox_id(target, type, i->inc.id + (cu_id)d->kind, d->due), data, err);
     cJSON_Delete(data);
     return rc;
 }
@@ -251,8 +249,8 @@ static cu_rc due_event(const cu_incident *i, const cu_incident_deadline *d, cu_i
 static cu_rc incident_due(cu_vault *v, const cu_incident *i, int64_t now, size_t *added,
                           cu_err *err)
 {
-    static const cu_ctx sweeper = {.actor = "sweeper", .purpose = "retention",
-                                   .flags = CU_CTX_LOCAL};
+    static const cu_ctx sweeper = {
+        .actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
     cu_incident_deadline d[3];
     cu_id *targets = NULL;
     size_t nt = 0;

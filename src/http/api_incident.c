@@ -38,8 +38,8 @@ static int time_member(http_req *r, const char *name, int64_t *out)
     if (s == NULL)
         return 0;
     if (cu_repr_time_parse(s, &ms) != CU_OK || ms < 1000) {
-        http_error(r, 400, "invalid_field",
-                   "\"%s\": an RFC 3339 time, a date or unix milliseconds", name);
+        http_error(r, 400, "invalid_field", "\"%s\": an RFC 3339 time, a date or unix milliseconds",
+                   name);
         return -1;
     }
     *out = ms / 1000;
@@ -79,11 +79,16 @@ static void answer(http_req *r, unsigned status, cu_id as, cu_id id, int report)
 void api_incident_open(http_req *r)
 {
     static const http_field f[] = {
-        {"from", F_STRING, 1},           {"to", F_STRING, 0},
-        {"known_at", F_STRING, 0},       {"api_key", F_ID, 0},
-        {"principal", F_STRING, 0},      {"source", F_STRING, 0},
-        {"collection", F_STRING, 0},     {"tenant", F_ID, 0},
-        {"authority_hours", F_STRING, 0}, {"tenants_hours", F_STRING, 0},
+        {"from", F_STRING, 1},
+        {"to", F_STRING, 0},
+        {"known_at", F_STRING, 0},
+        {"api_key", F_ID, 0},
+        {"principal", F_STRING, 0},
+        {"source", F_STRING, 0},
+        {"collection", F_STRING, 0},
+        {"tenant", F_ID, 0},
+        {"authority_hours", F_STRING, 0},
+        {"tenants_hours", F_STRING, 0},
         {"subjects_hours", F_STRING, 0},
     };
     cu_incident_in in = {0};

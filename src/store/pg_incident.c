@@ -31,8 +31,8 @@ const char pg_ddl_incidents[] =
     "  actor text NOT NULL, PRIMARY KEY(incident_id, seq));";
 
 #define INCIDENT_COLS                                                                              \
-    "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"          \
-    " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"            \
+    "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"           \
+    " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"             \
     " tenants_hours, subjects_hours, evidence, tenants, subjects, revoked_at"
 
 static pg_query Q_PUT = PG_QUERY("INSERT INTO incidents(" INCIDENT_COLS ") VALUES($1, $2, $3,"
@@ -51,30 +51,29 @@ static pg_query Q_LIST = PG_QUERY("SELECT " INCIDENT_COLS " FROM incidents"
                                   " WHERE $2 = 1 OR tenant_id = $1"
                                   " ORDER BY opened_at DESC, incident_id DESC");
 static pg_query Q_GET = PG_QUERY("SELECT " INCIDENT_COLS " FROM incidents WHERE incident_id = $1");
-static pg_query Q_HITS = PG_QUERY(
-    "SELECT tenant_id, subject_id, reads, writes, first_ms, last_ms FROM incident_affected"
-    " WHERE incident_id = $1 ORDER BY tenant_id, subject_id");
-static pg_query Q_NOTICES = PG_QUERY(
-    "SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"
-    " WHERE incident_id = $1 ORDER BY seq");
-static pg_query Q_TOUCHES = PG_QUERY(
-    "SELECT seq, at, actor, action, object, source, coalesce(subject_id, 0) FROM audit_log"
-    " WHERE tenant_id = $1 AND seq > $4 AND at BETWEEN $2 AND $3 ORDER BY seq LIMIT 1024");
+static pg_query Q_HITS =
+    PG_QUERY("SELECT tenant_id, subject_id, reads, writes, first_ms, last_ms FROM incident_affected"
+             " WHERE incident_id = $1 ORDER BY tenant_id, subject_id");
+static pg_query Q_NOTICES =
+    PG_QUERY("SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"
+             " WHERE incident_id = $1 ORDER BY seq");
+static pg_query Q_TOUCHES =
+    PG_QUERY("SELECT seq, at, actor, action, object, source, coalesce(subject_id, 0) FROM audit_log"
+             " WHERE tenant_id = $1 AND seq > $4 AND at BETWEEN $2 AND $3 ORDER BY seq LIMIT 1024");
 
 cu_rc pg_w_incident_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_incident *i = &op->u.incident.inc;
-    cu_rc rc = pg_exec(
-        c, &Q_PUT,
-        PG_P(pg_p_id(i->id), pg_p_id(i->tenant_id), pg_p_text(i->opened_by),
-             pg_p_i64(i->opened_at), pg_p_i64(i->known_at), pg_p_i64(i->from_ms),
-             pg_p_i64(i->to_ms), pg_p_id(i->scope_key), pg_p_id(i->scope_tenant),
-             pg_p_text(i->scope_principal), pg_p_text(i->scope_source),
-             pg_p_text(i->scope_collection), pg_p_i64(i->authority_hours),
-             pg_p_i64(i->tenants_hours), pg_p_i64(i->subjects_hours), pg_p_blob(i->evidence, 32),
-             pg_p_i64((int64_t)i->tenants), pg_p_i64((int64_t)i->subjects),
-             pg_p_i64(i->revoked_at)),
-        NULL, err, "store an incident");
+    cu_rc rc = pg_exec(c, &Q_PUT,
+                       PG_P(pg_p_id(i->id), pg_p_id(i->tenant_id), pg_p_text(i->opened_by),
+                            pg_p_i64(i->opened_at), pg_p_i64(i->known_at), pg_p_i64(i->from_ms),
+                            pg_p_i64(i->to_ms), pg_p_id(i->scope_key), pg_p_id(i->scope_tenant),
+                            pg_p_text(i->scope_principal), pg_p_text(i->scope_source),
+                            pg_p_text(i->scope_collection), pg_p_i64(i->authority_hours),
+                            pg_p_i64(i->tenants_hours), pg_p_i64(i->subjects_hours),
+                            pg_p_blob(i->evidence, 32), pg_p_i64((int64_t)i->tenants),
+                            pg_p_i64((int64_t)i->subjects), pg_p_i64(i->revoked_at)),
+                       NULL, err, "store an incident");
 
     for (size_t k = 0; rc == CU_OK && k < op->u.incident.nhits; k++) {
         const cu_store_incident_hit *h = &op->u.incident.hits[k];
@@ -99,11 +98,11 @@ cu_rc pg_w_incident_notice(pg_conn *c, const cu_store_op *op, cu_err *err)
 
 cu_rc pg_w_incident_revoked(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
-    return pgd_write_one(c, &Q_REVOKED,
-                         PG_P(pg_p_id(op->u.incident.inc.id),
-                              pg_p_i64(op->u.incident.inc.revoked_at)),
-                         CU_ERR_NOT_FOUND, "no such incident, or its key was revoked", err,
-                         "note an incident's revocation");
+    return pgd_write_one(
+        c, &Q_REVOKED,
+        PG_P(pg_p_id(op->u.incident.inc.id), pg_p_i64(op->u.incident.inc.revoked_at)),
+        CU_ERR_NOT_FOUND, "no such incident, or its key was revoked", err,
+        "note an incident's revocation");
 }
 
 /* --- reads --------------------------------------------------------------------------------- */
@@ -193,8 +192,8 @@ cu_rc pg_incident_get(cu_store *base, cu_id id, cu_store_incident *out,
                           (void **)hits, nhits, err, "read an incident's affected set");
     }
     if (rc == CU_OK)
-        rc = pg_read_rows(base, &Q_NOTICES, PG_P(pg_p_id(id)), sizeof(**notices), notice_row,
-                          NULL, (void **)notices, nnotices, err, "read an incident's notices");
+        rc = pg_read_rows(base, &Q_NOTICES, PG_P(pg_p_id(id)), sizeof(**notices), notice_row, NULL,
+                          (void **)notices, nnotices, err, "read an incident's notices");
     free(one);
     return rc;
 }
@@ -228,8 +227,7 @@ static int touches_feed(const PGresult *res, cu_id tenant,
 }
 
 cu_rc pg_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to_ms,
-                       int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
-                       cu_err *err)
+                       int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg, cu_err *err)
 {
     uint64_t after = 0;
     int rows = 1024, stop = 0;
@@ -237,10 +235,10 @@ cu_rc pg_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to
 
     while (rc == CU_OK && !stop && rows == 1024) {
         PGresult *res = NULL;
-        rc = pgd_read(base, &Q_TOUCHES,
-                      PG_P(pg_p_id(tenant), pg_p_i64(from_ms), pg_p_i64(to_ms),
-                           pg_p_i64((int64_t)after)),
-                      &res, err, "read the audit log");
+        rc = pgd_read(
+            base, &Q_TOUCHES,
+            PG_P(pg_p_id(tenant), pg_p_i64(from_ms), pg_p_i64(to_ms), pg_p_i64((int64_t)after)),
+            &res, err, "read the audit log");
         if (rc == CU_OK)
             stop = touches_feed(res, tenant, fn, arg, &after, &rows);
         PQclear(res);

@@ -37,8 +37,8 @@ const char sq_migration_incidents[] =
     "  actor TEXT NOT NULL, PRIMARY KEY(incident_id, seq)) WITHOUT ROWID;";
 
 #define INCIDENT_COLS                                                                              \
-    "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"          \
-    " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"            \
+    "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"           \
+    " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"             \
     " tenants_hours, subjects_hours, evidence, tenants, subjects, revoked_at"
 
 static const char sql_put[] =
@@ -93,8 +93,8 @@ static cu_rc finish(sqlite_store *s, sqlite3_stmt *st, int *changed, cu_err *err
 
 static void bind_incident(sqlite3_stmt *st, const cu_store_incident *i)
 {
-    const int64_t nums[] = {i->opened_at,       i->known_at,      i->from_ms,
-                            i->to_ms,           (int64_t)i->scope_key, (int64_t)i->scope_tenant};
+    const int64_t nums[] = {i->opened_at, i->known_at,           i->from_ms,
+                            i->to_ms,     (int64_t)i->scope_key, (int64_t)i->scope_tenant};
 
     sq_bind_id(st, 1, i->id);
     sq_bind_id(st, 2, i->tenant_id);
@@ -177,10 +177,14 @@ static cu_rc w_revoked(sqlite_store *s, const cu_store_op *op, cu_err *err)
 cu_rc sq_w_incident(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     switch (op->type) {
-    case CU_OP_INCIDENT_PUT: return w_put(s, op, err);
-    case CU_OP_INCIDENT_NOTICE: return w_notice(s, op, err);
-    case CU_OP_INCIDENT_REVOKED: return w_revoked(s, op, err);
-    default: return cu_err_set(err, CU_ERR_INVALID, "not an incident operation");
+    case CU_OP_INCIDENT_PUT:
+        return w_put(s, op, err);
+    case CU_OP_INCIDENT_NOTICE:
+        return w_notice(s, op, err);
+    case CU_OP_INCIDENT_REVOKED:
+        return w_revoked(s, op, err);
+    default:
+        return cu_err_set(err, CU_ERR_INVALID, "not an incident operation");
     }
 }
 
@@ -269,8 +273,8 @@ cu_rc sq_incident_list(cu_store *base, cu_id tenant, int all, cu_store_incident 
 {
     int64_t p[2] = {(int64_t)tenant, all != 0};
 
-    return collect((sqlite_store *)base, sql_list, p, 2, sizeof(**out), read_incident,
-                   (void **)out, n, err);
+    return collect((sqlite_store *)base, sql_list, p, 2, sizeof(**out), read_incident, (void **)out,
+                   n, err);
 }
 
 cu_rc sq_incident_get(cu_store *base, cu_id id, cu_store_incident *out,
@@ -337,8 +341,7 @@ static cu_rc touches_page(sqlite_store *s, cu_id tenant, int64_t from_ms, int64_
 }
 
 cu_rc sq_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to_ms,
-                       int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
-                       cu_err *err)
+                       int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg, cu_err *err)
 {
     touch_slot *page = malloc(1024 * sizeof(*page));
     uint64_t after = 0;

@@ -13,8 +13,8 @@
     (s->ops->incident != NULL ? s->ops->incident->fn(s, __VA_ARGS__)                               \
                               : cu_err_set(err, CU_ERR_UNSUPPORTED, "no incidents in this store"))
 
-cu_rc cu_store_incident_list(cu_store *s, cu_id tenant, int all, cu_store_incident **out,
-                             size_t *n, cu_err *err)
+cu_rc cu_store_incident_list(cu_store *s, cu_id tenant, int all, cu_store_incident **out, size_t *n,
+                             cu_err *err)
 {
     *out = NULL;
     *n = 0;

@@ -19,14 +19,14 @@
 typedef struct cu_store_incident {
     cu_id id;
     cu_id tenant_id;
-    char opened_by[48];  /* the opener's audit actor */
-    int64_t opened_at;   /* unix seconds */
-    int64_t known_at;    /* when the breach became known: the deadlines run from here */
-    int64_t from_ms;     /* the window, inclusive, unix milliseconds as the audit log's at */
+    char opened_by[48]; /* the opener's audit actor */
+    int64_t opened_at;  /* unix seconds */
+    int64_t known_at;   /* when the breach became known: the deadlines run from here */
+    int64_t from_ms;    /* the window, inclusive, unix milliseconds as the audit log's at */
     int64_t to_ms;
     /* The suspected scope; zero or "" members are not part of it. */
-    cu_id scope_key;       /* an API key id: actors key:<id> and operator:key:<id> */
-    cu_id scope_tenant;    /* only this tenant's log (a tenant's incident: its own) */
+    cu_id scope_key;    /* an API key id: actors key:<id> and operator:key:<id> */
+    cu_id scope_tenant; /* only this tenant's log (a tenant's incident: its own) */
     char scope_principal[CU_INCIDENT_TEXT_MAX]; /* an audit actor, exactly ("user:42") */
     char scope_source[CU_INCIDENT_TEXT_MAX];    /* a client address, as the log's source */
     char scope_collection[CU_INCIDENT_TEXT_MAX];
@@ -97,9 +97,8 @@ typedef struct cu_store_incident_ops {
                   cu_err *err);
     /* One incident with its affected set (by tenant, subject) and notices (by seq);
      * CU_ERR_NOT_FOUND if none. Caller frees *hits and *notices. */
-    cu_rc (*get)(struct cu_store *s, cu_id id, cu_store_incident *out,
-                 cu_store_incident_hit **hits, size_t *nhits, cu_store_incident_notice **notices,
-                 size_t *nnotices, cu_err *err);
+    cu_rc (*get)(struct cu_store *s, cu_id id, cu_store_incident *out, cu_store_incident_hit **hits,
+                 size_t *nhits, cu_store_incident_notice **notices, size_t *nnotices, cu_err *err);
     /* Calls fn for each of the tenant's audit entries with from_ms <= at <= to_ms, by seq, with
      * the subject stored beside it, until fn returns non-zero. */
     cu_rc (*audit_touches)(struct cu_store *s, cu_id tenant, int64_t from_ms, int64_t to_ms,
