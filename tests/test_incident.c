@@ -292,6 +292,8 @@ static void test_P_BRE_1_revoke_the_suspected_key_from_the_incident(void **state
 static void test_P_BRE_1_tenants_see_their_own_incidents_only(void **state)
 {
     fx *f = *state;
+    cu_audit_filter flt = {.action = "incident.open"};
+    cu_audit_entry *e = NULL;
     cu_store_incident *list = NULL;
     size_t n = 0;
     cu_incident i;
@@ -309,6 +311,16 @@ static void test_P_BRE_1_tenants_see_their_own_incidents_only(void **state)
     assert_int_equal(i.inc.tenant_id, 0);
     assert_int_equal(i.inc.subjects, 2);
     cu_incident_cleanup(&i);
+    /* The log it read, and the platform's, say so (P-AUD-5). */
+    assert_int_equal(cu_audit_list(f->v, NULL, f->a, &flt, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    free(e);
+    assert_int_equal(cu_audit_list(f->v, NULL, 0, &flt, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    free(e);
+    assert_int_equal(cu_audit_list(f->v, NULL, f->b, &flt, &e, &n, &err), CU_OK);
+    assert_int_equal(n, 0);
+    free(e);
     assert_int_equal(cu_incident_list(f->v, NULL, 0, &list, &n, &err), CU_OK);
     assert_int_equal(n, 2);
     free(list);
@@ -333,6 +345,7 @@ static size_t events_of(fx *f, cu_id tenant, const char *type)
 static void test_P_BRE_1_opened_and_notice_due_events_once(void **state)
 {
     fx *f = *state;
+    cu_sweep_report rep;
     size_t added = 0;
     cu_err err = {0};
 
@@ -345,10 +358,50 @@ static void test_P_BRE_1_opened_and_notice_due_events_once(void **state)
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
     assert_int_equal(events_of(f, f->a, "incident.notice_due"), 1);
-    cu_clock_set(T0 + 400 + 80 * 3600); /* the authority's and the subjects' too */
-    assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
+    cu_clock_set(T0 + 400 + 80 * 3600); /* the authority's and the subjects' too, by the sweep */
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
     assert_int_equal(events_of(f, f->a, "incident.notice_due"), 3);
     assert_int_equal(events_of(f, f->b, "incident.notice_due"), 0);
+}
+
+/* A collection narrows the scope to entries on its records (and its own objects); a write is
+ * counted as a change, a read as a read. */
+static void test_P_BRE_1_collection_scope_and_changes(void **state)
+{
+    fx *f = *state;
+    cu_field_def defs[] = {{"note", CU_FIELD_PERSONAL, 0}};
+    cu_ctx leak_ctx = {.actor = f->leak_actor, .purpose = "support", .flags = CU_CTX_LOCAL};
+    cu_incident_in in = {.from = T0 + 100, .to = T0 + 200, .api_key = f->leak.id};
+    cu_record rec;
+    cu_incident i;
+    cu_err err = {0};
+    cu_id billing = 0, ticket = 0, id = 0;
+
+    assert_int_equal(cu_collection_define(f->v, NULL, f->a, "tickets", defs, 1, &err), CU_OK);
+    assert_int_equal(cu_collection_define(f->v, NULL, f->a, "billing", defs, 1, &err), CU_OK);
+    assert_int_equal(
+        cu_record_put(f->v, NULL, f->a, "billing", f->s[1], "{\"note\":\"b\"}", 12, &billing, &err),
+        CU_OK);
+    cu_clock_set(T0 + 150);
+    assert_int_equal(cu_record_put(f->v, &leak_ctx, f->a, "tickets", f->s[0], "{\"note\":\"t\"}",
+                                   12, &ticket, &err),
+                     CU_OK);
+    assert_int_equal(cu_record_get(f->v, &leak_ctx, f->a, billing, &rec, &err), CU_OK);
+    cu_record_cleanup(&rec);
+    cu_clock_set(T0 + 400);
+    in.collection = "tickets";
+    assert_int_equal(cu_incident_open(f->v, NULL, f->a, &in, &id, &err), CU_OK);
+    assert_int_equal(cu_incident_get(f->v, NULL, f->a, id, &i, &err), CU_OK);
+    assert_int_equal(i.nhits, 1);
+    assert_int_equal(i.hits[0].subject_id, f->s[0]);
+    assert_int_equal(i.hits[0].writes, 1);
+    assert_int_equal(i.hits[0].reads, 0);
+    cu_incident_cleanup(&i);
+    in.collection = NULL;
+    assert_int_equal(cu_incident_open(f->v, NULL, f->a, &in, &id, &err), CU_OK);
+    assert_int_equal(cu_incident_get(f->v, NULL, f->a, id, &i, &err), CU_OK);
+    assert_int_equal(i.inc.subjects, 2);
+    cu_incident_cleanup(&i);
 }
 
 int main(void)
@@ -362,6 +415,7 @@ int main(void)
         T(test_P_BRE_1_revoke_the_suspected_key_from_the_incident),
         T(test_P_BRE_1_tenants_see_their_own_incidents_only),
         T(test_P_BRE_1_opened_and_notice_due_events_once),
+        T(test_P_BRE_1_collection_scope_and_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
