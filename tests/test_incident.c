@@ -356,7 +356,9 @@ static void test_P_BRE_1_opened_and_notice_due_events_once(void **state)
     assert_int_equal(events_of(f, f->a, "incident.notice_due"), 0); /* 24 h off: not yet */
     cu_clock_set(T0 + 400 + 13 * 3600);                             /* tenants due within 12 h */
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
+    assert_int_equal(added, 1);
     assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
+    assert_int_equal(added, 0); /* told already: no write at all */
     assert_int_equal(events_of(f, f->a, "incident.notice_due"), 1);
     cu_clock_set(T0 + 400 + 80 * 3600); /* the authority's and the subjects' too, by the sweep */
     assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);

@@ -245,7 +245,19 @@ static cu_rc due_event(const cu_incident *i, const cu_incident_deadline *d, cu_i
     return rc;
 }
 
-/* The events incident i owes at now; one commit each (an event added before is a no-op). */
+/* Whether the tenant's outbox holds the event id already. */
+static cu_rc event_exists(cu_vault *v, cu_id tenant, cu_id id, int *had, cu_err *err)
+{
+    cu_store_webhook_event *e = NULL;
+    size_t n = 0;
+    cu_rc rc = cu_store_webhook_events(v->store, tenant, id, 0, 1, &e, &n, err);
+
+    *had = n > 0;
+    cu_store_webhook_events_free(e, n);
+    return rc;
+}
+
+/* The events incident i owes at now; one commit each, for those not added before. */
 static cu_rc incident_due(cu_vault *v, const cu_incident *i, int64_t now, size_t *added,
                           cu_err *err)
 {
@@ -264,9 +276,12 @@ static cu_rc incident_due(cu_vault *v, const cu_incident *i, int64_t now, size_t
             continue;
         for (size_t t = 0; rc == CU_OK && t < nt; t++) {
             cu_store_op op = {0};
+            int had = 0;
             if ((rc = due_event(i, &d[k], targets[t], &op, err)) == CU_OK)
-                rc = cu_commit(v, &sweeper, &op, 1, NULL, 0, err);
-            *added += rc == CU_OK;
+                rc = event_exists(v, targets[t], op.u.webhook_event.id, &had, err);
+            /* An overdue deadline stays overdue: a read, not a write, once it was told. */
+            if (rc == CU_OK && !had && (rc = cu_commit(v, &sweeper, &op, 1, NULL, 0, err)) == CU_OK)
+                (*added)++;
             cu_store_op_cleanup(&op);
         }
     }
