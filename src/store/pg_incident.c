@@ -20,7 +20,6 @@ const char pg_ddl_incidents[] =
     "  tenants_hours bigint NOT NULL, subjects_hours bigint NOT NULL,"
     "  evidence bytea NOT NULL, tenants bigint NOT NULL, subjects bigint NOT NULL,"
     "  revoked_at bigint NOT NULL);"
-    "CREATE INDEX incidents_by_tenant ON incidents(tenant_id, opened_at);"
     "CREATE TABLE incident_affected("
     "  incident_id bigint NOT NULL, tenant_id bigint NOT NULL, subject_id bigint NOT NULL,"
     "  reads bigint NOT NULL, writes bigint NOT NULL, first_ms bigint NOT NULL,"

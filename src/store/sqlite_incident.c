@@ -7,7 +7,8 @@
  * changed (the evidence); and the notices sent, appended. Ids, names, times and counts only.
  * The audit log's window is read here too (audit_touches), with the subject the store keeps
  * beside each entry, in pages so that writers go on meanwhile. Statements are prepared per
- * call, as the webhook outbox's: incidents are rare.
+ * call, as the webhook outbox's: incidents are rare, so a listing scans them (no index of
+ * its own: each would cost every insert a B-tree, test_store's rule).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,6 @@ const char sq_migration_incidents[] =
     "  tenants_hours INTEGER NOT NULL, subjects_hours INTEGER NOT NULL,"
     "  evidence BLOB NOT NULL, tenants INTEGER NOT NULL, subjects INTEGER NOT NULL,"
     "  revoked_at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS incidents_by_tenant ON incidents(tenant_id, opened_at);"
     "CREATE TABLE IF NOT EXISTS incident_affected("
     "  incident_id INTEGER NOT NULL, tenant_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,"
     "  reads INTEGER NOT NULL, writes INTEGER NOT NULL, first_ms INTEGER NOT NULL,"
