@@ -324,7 +324,62 @@ static void test_P_BRE_1_tenants_see_their_own_incidents_only(void **state)
     assert_int_equal(cu_incident_list(f->v, NULL, 0, &list, &n, &err), CU_OK);
     assert_int_equal(n, 2);
     free(list);
-    assert_int_equal(cu_incident_get(f->v, NULL, f->a, op, &i, &err), CU_ERR_NOT_FOUND);
+    /* The platform's incident is a's too (it affected a); b's not at all. */
+    assert_int_equal(cu_incident_get(f->v, NULL, f->a, op, &i, &err), CU_OK);
+    assert_int_equal(i.nhits, 2);
+    cu_incident_cleanup(&i);
+    assert_int_equal(cu_incident_get(f->v, NULL, f->b, op, &i, &err), CU_ERR_NOT_FOUND);
+}
+
+/* P-ISO-1: the platform's incident over every tenant, seen by each tenant it affected, is that
+ * tenant's part only: its subjects, its counts; it records its own subjects' notice, nothing
+ * for the platform, and cannot revoke. */
+static void test_P_BRE_1_platform_incident_seen_by_each_tenant_in_its_part(void **state)
+{
+    fx *f = *state;
+    cu_incident_in in = {.from = T0 + 100, .to = T0 + 200, .source = "203.0.113.9"};
+    cu_store_incident *list = NULL;
+    size_t n = 0;
+    cu_incident i;
+    cu_err err = {0};
+    cu_id op = 0;
+
+    leak(f);
+    read_at(f, "key:999", f->b, f->s[5], T0 + 150);
+    cu_clock_set(T0 + 400);
+    assert_int_equal(cu_incident_open(f->v, NULL, 0, &in, &op, &err), CU_OK);
+    assert_int_equal(cu_incident_get(f->v, NULL, 0, op, &i, &err), CU_OK);
+    assert_int_equal(i.inc.tenants, 2);
+    assert_int_equal(i.inc.subjects, 4); /* s[0], s[1], s[2] of a; s[5] of b */
+    cu_incident_cleanup(&i);
+    assert_int_equal(cu_incident_get(f->v, NULL, f->b, op, &i, &err), CU_OK);
+    assert_int_equal(i.inc.tenants, 1);
+    assert_int_equal(i.inc.subjects, 1);
+    assert_int_equal(i.nhits, 1);
+    assert_int_equal(i.hits[0].subject_id, f->s[5]);
+    assert_true(i.evidence_intact); /* checked over the whole set, before the cut */
+    cu_incident_cleanup(&i);
+    assert_int_equal(cu_incident_list(f->v, NULL, f->b, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].subjects, 1);
+    free(list);
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->b, op, CU_INCIDENT_NOTICE_SUBJECTS, f->b, 0,
+                                        "b-mail-1", &err),
+                     CU_OK);
+    assert_int_equal(
+        cu_incident_notice(f->v, NULL, f->b, op, CU_INCIDENT_NOTICE_AUTHORITY, 0, 0, "b-dpa", &err),
+        CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->b, op, CU_INCIDENT_NOTICE_SUBJECTS, f->a, 0,
+                                        "b-for-a", &err),
+                     CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_incident_revoke(f->v, NULL, f->b, op, &err), CU_ERR_FORBIDDEN);
+    /* a sees neither b's subject nor b's notice. */
+    assert_int_equal(cu_incident_get(f->v, NULL, f->a, op, &i, &err), CU_OK);
+    assert_int_equal(i.inc.subjects, 3);
+    for (size_t k = 0; k < i.nhits; k++)
+        assert_int_equal(i.hits[k].tenant_id, f->a);
+    assert_int_equal(i.nnotices, 0);
+    cu_incident_cleanup(&i);
 }
 
 static size_t events_of(fx *f, cu_id tenant, const char *type)
@@ -418,6 +473,7 @@ int main(void)
         T(test_P_BRE_1_tenants_see_their_own_incidents_only),
         T(test_P_BRE_1_opened_and_notice_due_events_once),
         T(test_P_BRE_1_collection_scope_and_changes),
+        T(test_P_BRE_1_platform_incident_seen_by_each_tenant_in_its_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

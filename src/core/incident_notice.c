@@ -47,17 +47,63 @@ void cu_incident_cleanup(cu_incident *i)
     memset(i, 0, sizeof(*i));
 }
 
-/* P-ISO-1: another tenant's incident is one that does not exist. */
-static int visible(const cu_store_incident *inc, cu_id as_tenant)
+/* Whether tenant is in the affected set (with a subject, for subjects). */
+static int affected(const cu_incident *i, cu_id tenant, int subjects_only)
 {
-    return as_tenant == 0 || inc->tenant_id == as_tenant;
+    for (size_t k = 0; k < i->nhits; k++)
+        if (i->hits[k].tenant_id == tenant && (!subjects_only || i->hits[k].subject_id != 0))
+            return 1;
+    return 0;
+}
+
+/* P-ISO-1: another tenant's incident is one that does not exist; the platform's (tenant 0) is
+ * seen by each tenant it affected. */
+static int visible(const cu_incident *i, cu_id as_tenant)
+{
+    return as_tenant == 0 || i->inc.tenant_id == as_tenant ||
+           (i->inc.tenant_id == 0 && affected(i, as_tenant, 0));
+}
+
+/* P-ISO-1: the platform's incident as a tenant it affected sees it: that tenant's members, its
+ * own notices and the authority's, and counts of its own. */
+static void own_part(cu_incident *i, cu_id tenant)
+{
+    size_t k = 0, m = 0;
+
+    i->inc.subjects = 0;
+    for (size_t j = 0; j < i->nhits; j++)
+        if (i->hits[j].tenant_id == tenant) {
+            i->inc.subjects += i->hits[j].subject_id != 0;
+            i->hits[k++] = i->hits[j];
+        }
+    i->nhits = k;
+    i->inc.tenants = k > 0;
+    for (size_t j = 0; j < i->nnotices; j++)
+        if (i->notices[j].kind == CU_INCIDENT_NOTICE_AUTHORITY || i->notices[j].tenant_id == tenant)
+            i->notices[m++] = i->notices[j];
+    i->nnotices = m;
 }
 
 cu_rc cu_incident_list(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_store_incident **out,
                        size_t *n, cu_err *err)
 {
-    (void)ctx;
-    return cu_store_incident_list(v->store, as_tenant, as_tenant == 0, out, n, err);
+    cu_rc rc = cu_store_incident_list(v->store, as_tenant, as_tenant == 0, out, n, err);
+
+    /* The platform's incidents in a tenant's list count that tenant's part only. */
+    for (size_t k = 0; rc == CU_OK && as_tenant != 0 && k < *n; k++) {
+        cu_incident i;
+        if ((*out)[k].tenant_id != 0)
+            continue;
+        if ((rc = cu_incident_get(v, ctx, as_tenant, (*out)[k].id, &i, err)) == CU_OK)
+            (*out)[k] = i.inc;
+        cu_incident_cleanup(&i);
+    }
+    if (rc != CU_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 cu_rc cu_incident_get(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id id, cu_incident *out,
@@ -70,7 +116,7 @@ cu_rc cu_incident_get(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id id,
     memset(out, 0, sizeof(*out));
     rc = cu_store_incident_get(v->store, id, &out->inc, &out->hits, &out->nhits, &out->notices,
                                &out->nnotices, err);
-    if (rc == CU_OK && !visible(&out->inc, as_tenant))
+    if (rc == CU_OK && !visible(out, as_tenant))
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such incident");
     if (rc != CU_OK) {
         cu_incident_cleanup(out);
@@ -79,6 +125,8 @@ cu_rc cu_incident_get(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id id,
     /* P-BRE-1: the evidence as stored still hashes to what the audit log holds. */
     cu_incident_evidence(out->inc.id, out->hits, out->nhits, h);
     out->evidence_intact = memcmp(h, out->inc.evidence, 32) == 0;
+    if (as_tenant != 0 && out->inc.tenant_id == 0)
+        own_part(out, as_tenant);
     return CU_OK;
 }
 
@@ -145,15 +193,6 @@ static int reference_ok(const char *s)
     return 1;
 }
 
-/* Whether tenant is in the affected set (with a subject, for subjects). */
-static int affected(const cu_incident *i, cu_id tenant, int subjects_only)
-{
-    for (size_t k = 0; k < i->nhits; k++)
-        if (i->hits[k].tenant_id == tenant && (!subjects_only || i->hits[k].subject_id != 0))
-            return 1;
-    return 0;
-}
-
 cu_rc cu_incident_notice(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id id, int kind,
                          cu_id tenant, int64_t at, const char *reference, cu_err *err)
 {
@@ -170,7 +209,12 @@ cu_rc cu_incident_notice(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id 
                           "1 to 64 of A-Z a-z 0-9 . _ - : / and a time not in the future");
     if ((rc = cu_incident_get(v, ctx, as_tenant, id, &i, err)) != CU_OK)
         return rc;
-    if (kind == CU_INCIDENT_NOTICE_AUTHORITY)
+    /* A tenant the platform's incident affected records its own subjects' notice only. */
+    if (as_tenant != 0 && i.inc.tenant_id == 0 &&
+        (kind != CU_INCIDENT_NOTICE_SUBJECTS || tenant != as_tenant))
+        rc = cu_err_set(err, CU_ERR_FORBIDDEN,
+                        "on the platform's incident a tenant records its subjects' notice only");
+    else if (kind == CU_INCIDENT_NOTICE_AUTHORITY)
         tenant = 0;
     else if (!affected(&i, tenant, kind == CU_INCIDENT_NOTICE_SUBJECTS))
         rc = cu_err_set(err, CU_ERR_INVALID, "the tenant is not in the incident's affected set");
@@ -181,9 +225,9 @@ cu_rc cu_incident_notice(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id 
         n->at = at != 0 ? at : now;
         cu_strlcpy(n->reference, reference, sizeof(n->reference));
         cu_strlcpy(n->actor, ctx && ctx->actor ? ctx->actor : "cli", sizeof(n->actor));
-        cu_audit_in_set(&a, i.inc.tenant_id, "incident.notice", "incident:%llu:%s:%llu",
-                        (unsigned long long)id, cu_incident_kind_name(kind),
-                        (unsigned long long)tenant);
+        cu_audit_in_set(&a, as_tenant != 0 ? as_tenant : i.inc.tenant_id, "incident.notice",
+                        "incident:%llu:%s:%llu", (unsigned long long)id,
+                        cu_incident_kind_name(kind), (unsigned long long)tenant);
         rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     }
     cu_incident_cleanup(&i);
@@ -199,7 +243,9 @@ cu_rc cu_incident_revoke(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id 
 
     if (rc != CU_OK)
         return rc;
-    if (i.inc.scope_key == 0)
+    if (as_tenant != 0 && i.inc.tenant_id == 0)
+        rc = cu_err_set(err, CU_ERR_FORBIDDEN, "the platform's incident is revoked from by staff");
+    else if (i.inc.scope_key == 0)
         rc = cu_err_set(err, CU_ERR_INVALID, "the incident's scope names no API key");
     else if (i.inc.revoked_at != 0)
         rc = cu_err_set(err, CU_ERR_EXISTS, "the incident's key was revoked from it already");

@@ -47,7 +47,9 @@ static pg_query Q_NOTICE = PG_QUERY(
 static pg_query Q_REVOKED =
     PG_QUERY("UPDATE incidents SET revoked_at = $2 WHERE incident_id = $1 AND revoked_at = 0");
 static pg_query Q_LIST = PG_QUERY("SELECT " INCIDENT_COLS " FROM incidents"
-                                  " WHERE $2 = 1 OR tenant_id = $1"
+                                  " WHERE $2 = 1 OR tenant_id = $1 OR (tenant_id = 0 AND EXISTS"
+                                  " (SELECT 1 FROM incident_affected a WHERE a.incident_id ="
+                                  " incidents.incident_id AND a.tenant_id = $1))"
                                   " ORDER BY opened_at DESC, incident_id DESC");
 static pg_query Q_GET = PG_QUERY("SELECT " INCIDENT_COLS " FROM incidents WHERE incident_id = $1");
 static pg_query Q_HITS =

@@ -54,8 +54,10 @@ static const char sql_notice[] =
 static const char sql_revoked[] =
     "UPDATE incidents SET revoked_at = ?2 WHERE incident_id = ?1 AND revoked_at = 0";
 static const char sql_list[] = "SELECT " INCIDENT_COLS " FROM incidents"
-                               " WHERE ?2 = 1 OR tenant_id = ?1 ORDER BY opened_at DESC,"
-                               " incident_id DESC";
+                               " WHERE ?2 = 1 OR tenant_id = ?1 OR (tenant_id = 0 AND EXISTS"
+                               " (SELECT 1 FROM incident_affected a WHERE a.incident_id ="
+                               " incidents.incident_id AND a.tenant_id = ?1))"
+                               " ORDER BY opened_at DESC, incident_id DESC";
 static const char sql_get[] = "SELECT " INCIDENT_COLS " FROM incidents WHERE incident_id = ?1";
 static const char sql_hits[] =
     "SELECT tenant_id, subject_id, reads, writes, first_ms, last_ms FROM incident_affected"

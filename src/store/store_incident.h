@@ -92,7 +92,8 @@ struct cu_store;
 /* The reads of incidents, a backend's table (cu_store_ops.incident; NULL: none, the wrappers
  * answer CU_ERR_UNSUPPORTED). */
 typedef struct cu_store_incident_ops {
-    /* The tenant's incidents, or with all every incident, newest first; caller frees *out. */
+    /* The tenant's incidents and the platform's (tenant 0) whose affected set holds the tenant,
+     * or with all every incident, newest first; caller frees *out. */
     cu_rc (*list)(struct cu_store *s, cu_id tenant, int all, cu_store_incident **out, size_t *n,
                   cu_err *err);
     /* One incident with its affected set (by tenant, subject) and notices (by seq);
