@@ -3,8 +3,9 @@
  * a tenant's admin opens one on its own tenant and finds exactly the subject a key read; it
  * can neither open, list nor read another tenant's (404, as a missing id: P-ISO-1), and roles
  * without the keys permission are refused; the operator sees every incident and opens them on
- * any tenant; a notice meets the authority's deadline; the suspected key is revoked from the
- * incident and refused from the next request on.
+ * any tenant or over all of them (each tenant then sees its own part only); a notice meets the
+ * authority's deadline; the suspected key is revoked from the incident and refused from the
+ * next request on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,23 @@ static void test_P_BRE_1_operator_sees_and_opens_on_any_tenant(void **state)
     assert_int_equal(status_of("GET", path, W->b.key[CU_ROLE_ADMIN], NULL, NULL), 200);
     snprintf(path, sizeof(path), "/v1/tenants/%s/incidents/%s", W->a.id, mine);
     assert_int_equal(status_of("GET", path, W->a.key[CU_ROLE_ADMIN], NULL, NULL), 404);
+    /* The operator's incident over every tenant (all from 127.0.0.1 here): each tenant sees it
+     * cut to its own part, never the other's subjects; it cannot revoke from it. */
+    srv_call_ok(&W->s, "POST", "/v1/incidents", W->s.operator_key, NULL,
+                "{\"from\":\"2020-01-01\",\"source\":\"127.0.0.1\"}", 201, mine);
+    snprintf(path, sizeof(path), "/v1/incidents/%s/report", mine);
+    assert_int_equal(status_of("GET", path, W->s.operator_key, NULL, &r), 200);
+    assert_non_null(strstr(r.body, W->a.subject));
+    assert_non_null(strstr(r.body, W->b.subject));
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/incidents/%s/report", W->b.id, mine);
+    assert_int_equal(status_of("GET", path, W->b.key[CU_ROLE_ADMIN], NULL, &r), 200);
+    assert_non_null(strstr(r.body, W->b.subject));
+    assert_null(strstr(r.body, W->a.subject));
+    assert_null(strstr(r.body, W->a.id));
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/incidents/%s/revoke", W->b.id, mine);
+    assert_int_equal(status_of("POST", path, W->b.key[CU_ROLE_ADMIN], NULL, NULL), 403);
     /* Not on the tenant routes: those need keys, which staff do not hold. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/incidents", W->a.id);
     assert_int_equal(status_of("GET", path, W->s.operator_key, NULL, NULL), 403);
