@@ -84,6 +84,7 @@ static const struct {
     {"requests", "{request_id}"},
     {"webhooks", "{endpoint_id}"},
     {"events", "{event_id}"},
+    {"incidents", "{incident_id}"},
 };
 
 /* The HTTP layer's own error codes and their statuses (router.c, server.c). */

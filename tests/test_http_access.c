@@ -44,6 +44,7 @@ typedef struct ids {
     char tenant[SRV_ID], subject[SRV_ID], record[SRV_ID], key[SRV_ID], user[SRV_ID], hold[SRV_ID];
     char request[SRV_ID];
     char hook[SRV_ID], event[SRV_ID]; /* a webhook endpoint and an outbox event */
+    char incident[SRV_ID];            /* a breach incident */
     char collection[32];
     char subject_email[64], note[64], user_email[64];
 } ids;
@@ -70,6 +71,7 @@ static void ids_of(const srv_tenant *t, ids *o)
     random_id(o->request); /* nor a data-subject request */
     random_id(o->hook);    /* nor a webhook endpoint or event */
     random_id(o->event);
+    random_id(o->incident); /* nor an incident */
     snprintf(o->collection, sizeof(o->collection), "%s", t->collection);
     snprintf(o->subject_email, sizeof(o->subject_email), "%s", t->subject_email);
     snprintf(o->note, sizeof(o->note), "%s", t->note);
@@ -91,6 +93,7 @@ static void ids_random(ids *o, const char *collection)
     random_id(o->request);
     random_id(o->hook);
     random_id(o->event);
+    random_id(o->incident);
     snprintf(o->collection, sizeof(o->collection), "%s", collection);
     random_id(r);
     snprintf(o->subject_email, sizeof(o->subject_email), "nobody.%s@example.org", r);
@@ -136,6 +139,8 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
             v = o->hook;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/events"))
             v = o->event;
+        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/incidents"))
+            v = o->incident;
         else if (p[1] == '{')
             fail_msg("%s %s: the sweep knows no value for \"%.*s\" after \"%.*s\": add one to "
                      "route_path()",
@@ -182,6 +187,12 @@ static const struct sample {
     /* Webhooks: an https endpoint (never called: the sweep's tenants send nothing). */
     {"POST", "/v1/tenants/{tenant}/webhooks", "{\"url\":\"https://hooks.example/sweep-%N\"}"},
     {"PUT", "/v1/tenants/{tenant}/webhooks/{id}", "{\"enabled\":false}"},
+    /* Breach incidents: a scope that matches nothing (docs/incidents.md). */
+    {"POST", "/v1/incidents", "{\"from\":\"2020-01-01\",\"source\":\"sweep-%N\"}"},
+    {"POST", "/v1/tenants/{tenant}/incidents", "{\"from\":\"2020-01-01\",\"source\":\"sweep-%N\"}"},
+    {"POST", "/v1/incidents/{id}/notices", "{\"notice\":\"authority\",\"reference\":\"sweep-%N\"}"},
+    {"POST", "/v1/tenants/{tenant}/incidents/{id}/notices",
+     "{\"notice\":\"authority\",\"reference\":\"sweep-%N\"}"},
     {"POST", "/v1/tenants/{tenant}/holds", "{\"subject_id\":\"%S\",\"reason\":\"sweep %N\"}"},
     {"POST", "/v1/tenants/{tenant}/holds/{id}/release", "{\"reason\":\"sweep %N\"}"},
     /* A disclosure (the sweep's tenants have no policy, which lists no recipient: 403

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "custos_incident.h"
 #include "store_migrate.h"
 #include "th.h"
 #include "th_pg.h"
@@ -23,6 +24,7 @@
 typedef struct fx {
     char dir[256], data[300], db[320], url[256];
     cu_id t, s[3], r[3], erased, hold;
+    cu_id incident; /* P-BRE-1: its frozen set travels as bytes */
 } fx;
 
 static cu_vault *open_on(const fx *f, const char *store)
@@ -91,6 +93,12 @@ static void fill(fx *f, cu_vault *v)
     assert_int_equal(cu_apikey_create(v, NULL, f->t, CU_ROLE_AGENT, "app", &key, secret, &err),
                      CU_OK);
     assert_int_equal(cu_subject_erase(v, NULL, f->t, f->erased, &err), CU_OK);
+    assert_int_equal(cu_incident_open(v, NULL, f->t, &(cu_incident_in){.from = D2026 - 60},
+                                      &f->incident, &err),
+                     CU_OK);
+    assert_int_equal(cu_incident_notice(v, NULL, f->t, f->incident, CU_INCIDENT_NOTICE_AUTHORITY, 0,
+                                        0, "DPA-1", &err),
+                     CU_OK);
     assert_int_equal(cu_audit_checkpoint_now(v, NULL, f->t, &cp, &err), CU_OK);
 }
 
@@ -176,6 +184,9 @@ static void test_migrate_moves_vault_with_chains_intact(void **state)
     assert_int_equal(rows_of(&rep, "holds"), 1);
     assert_true(rows_of(&rep, "audit_log") == before[0] + before[1]);
     assert_true(rows_of(&rep, "audit_checkpoints") >= 1);
+    assert_int_equal(rows_of(&rep, "incidents"), 1);
+    assert_true(rows_of(&rep, "incident_affected") >= 3);
+    assert_int_equal(rows_of(&rep, "incident_notices"), 1);
 
     /* The same key file, the store now PostgreSQL. */
     v = open_on(f, f->url);
@@ -189,6 +200,13 @@ static void test_migrate_moves_vault_with_chains_intact(void **state)
         assert_non_null(strstr(rec.json, want));
         assert_non_null(strstr(rec.json, "Tab\\tLine\\n")); /* COPY's escapes undone */
         cu_record_cleanup(&rec);
+    }
+    {
+        cu_incident inc;
+        assert_int_equal(cu_incident_get(v, NULL, f->t, f->incident, &inc, &err), CU_OK);
+        assert_true(inc.evidence_intact); /* P-BRE-1: the same set, the same hash */
+        assert_int_equal(inc.nnotices, 1);
+        cu_incident_cleanup(&inc);
     }
     /* P-DSR-4: the erased subject stays gone. */
     assert_int_equal(cu_subject_get(v, NULL, f->t, f->erased, &subj, &err), CU_ERR_NOT_FOUND);

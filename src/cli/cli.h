@@ -127,6 +127,7 @@ int cmd_policy(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
 int cmd_disclosure(int argc, char **argv);
 int cmd_webhook(int argc, char **argv);
+int cmd_incident(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);

@@ -30,6 +30,8 @@ static const char usage[] =
     "  disclosure add|list        disclosures to the policy's recipients (P-SHR-1)\n"
     "  webhook add|list|test|events|event|resend\n"
     "                             webhook endpoints and their outbox (docs/webhooks.md)\n"
+    "  incident open|list|show|report|notice|revoke\n"
+    "                             breach incidents from the audit log (docs/incidents.md)\n"
     "  request file|list|show|verify|acknowledge|extend|approve|reject|complete\n"
     "                             data-subject requests (docs/dsr.md)\n"
     "  backup create|list|expire|verify|restore\n"
@@ -49,7 +51,7 @@ static const struct {
     {"collection", cmd_collection}, {"record", cmd_record}, {"key", cmd_key},
     {"serve", cmd_serve}, {"sweep", cmd_sweep}, {"audit", cmd_audit},
     {"policy", cmd_policy},     {"hold", cmd_hold},
-    {"webhook", cmd_webhook},   {"disclosure", cmd_disclosure},
+    {"webhook", cmd_webhook},   {"disclosure", cmd_disclosure}, {"incident", cmd_incident},
     {"request", cmd_request},   {"backup", cmd_backup}, {"migrate", cmd_migrate},
 };
 

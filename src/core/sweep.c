@@ -19,6 +19,7 @@
 #include "lifecycle_int.h"
 #include "policy_cache_int.h"
 #include "custos_webhook.h"
+#include "custos_incident.h"
 #include "util.h"
 
 /* The newest time t with t + d <= now: entries at or before it have outlived d. */
@@ -267,6 +268,11 @@ cu_rc cu_sweep(cu_vault *v, const cu_ctx *ctx, cu_sweep_report *rep, cu_err *err
      * record the sweep just deleted (P-RET-4) ends now; a failure there holds no retention
      * back. */
     erc = cu_erase_pending(v, &own, &erased, &ee);
+    /* P-BRE-1: incident deadlines near or past, told once each (incident_notice.c). */
+    if (erc == CU_OK) {
+        size_t due = 0;
+        erc = cu_incident_events(v, now, &due, &ee);
+    }
     rep->subjects_erased += erased.subjects;
     if (rc == CU_OK && erc != CU_OK) {
         rc = erc;

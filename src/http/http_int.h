@@ -283,4 +283,12 @@ void api_request_export(http_req *r);
 void http_webhook_start(cu_vault *v);
 void http_webhook_stop(void);
 
+/* api_incident.c: breach incidents, the operator's and a tenant's (docs/incidents.md). */
+void api_incident_open(http_req *r);
+void api_incident_list(http_req *r);
+void api_incident_get(http_req *r);
+void api_incident_report(http_req *r);
+void api_incident_notice(http_req *r);
+void api_incident_revoke(http_req *r);
+
 #endif

@@ -160,6 +160,27 @@ const http_route http_routes[] = {
     {POST, "/v1/sweep", CU_PERM_TENANTS, 0, api_sweep, "/v1/sweep"},
     /* A backup now, into the server's --backup-dir (P-BAK-1; docs/backup.md). */
     {POST, "/v1/backups", CU_PERM_TENANTS, 0, api_backup_create, "/v1/backups"},
+    /* Breach incidents (P-BRE-1, docs/incidents.md): the operator's over any tenants, a
+     * tenant's owner or admin over its own (KEYS: it revokes the suspected key). The affected
+     * set holds ids only: no purpose. */
+    {POST, "/v1/incidents", CU_PERM_TENANTS, R_BODY, api_incident_open, "/v1/incidents"},
+    {GET, "/v1/incidents", CU_PERM_TENANTS, 0, api_incident_list, "/v1/incidents"},
+    {GET, "/v1/incidents/{id}", CU_PERM_TENANTS, 0, api_incident_get, "/v1/incidents/{id}"},
+    {GET, "/v1/incidents/{id}/report", CU_PERM_TENANTS, 0, api_incident_report,
+     "/v1/incidents/{id}/report"},
+    {POST, "/v1/incidents/{id}/notices", CU_PERM_TENANTS, R_BODY, api_incident_notice,
+     "/v1/incidents/{id}/notices"},
+    {POST, "/v1/incidents/{id}/revoke", CU_PERM_TENANTS, 0, api_incident_revoke,
+     "/v1/incidents/{id}/revoke"},
+    {POST, T "/incidents", CU_PERM_KEYS, R_TENANT | R_BODY, api_incident_open, T "/incidents"},
+    {GET, T "/incidents", CU_PERM_KEYS, R_TENANT, api_incident_list, T "/incidents"},
+    {GET, T "/incidents/{id}", CU_PERM_KEYS, R_TENANT, api_incident_get, T "/incidents/{id}"},
+    {GET, T "/incidents/{id}/report", CU_PERM_KEYS, R_TENANT, api_incident_report,
+     T "/incidents/{id}/report"},
+    {POST, T "/incidents/{id}/notices", CU_PERM_KEYS, R_TENANT | R_BODY, api_incident_notice,
+     T "/incidents/{id}/notices"},
+    {POST, T "/incidents/{id}/revoke", CU_PERM_KEYS, R_TENANT, api_incident_revoke,
+     T "/incidents/{id}/revoke"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 

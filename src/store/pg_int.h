@@ -284,7 +284,10 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(WEBHOOK_ATTEMPT, webhook_attempt)                                                          \
     X(WEBHOOK_RESEND, webhook_resend)                                                            \
     X(WEBHOOK_PRUNE, webhook_prune)                                                              \
-    X(DISCLOSURE_PUT, disclosure_put)
+    X(DISCLOSURE_PUT, disclosure_put)                                                            \
+    X(INCIDENT_PUT, incident_put)                                                                \
+    X(INCIDENT_NOTICE, incident_notice)                                                          \
+    X(INCIDENT_REVOKED, incident_revoked)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
@@ -437,5 +440,17 @@ cu_rc pg_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char *
                              cu_err *err);
 cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
                              cu_store_collection_count **out, size_t *n, cu_err *err);
+
+/* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
+extern const char pg_ddl_incidents[];
+extern const cu_store_incident_ops pg_incident_ops;
+cu_rc pg_incident_list(cu_store *base, cu_id tenant, int all, cu_store_incident **out, size_t *n,
+                       cu_err *err);
+cu_rc pg_incident_get(cu_store *base, cu_id id, cu_store_incident *out,
+                      cu_store_incident_hit **hits, size_t *nhits,
+                      cu_store_incident_notice **notices, size_t *nnotices, cu_err *err);
+cu_rc pg_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to_ms,
+                       int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
+                       cu_err *err);
 
 #endif

@@ -70,6 +70,8 @@ static const char *const *const migrations[] = {
     (const char *const[]){pg_ddl_webhooks, NULL},
     /* 5 -> 6 (SQLite's 21 -> 22): disclosures (pg_disclosure.c, P-SHR-1). */
     (const char *const[]){pg_ddl_disclosures, NULL},
+    /* 6 -> 7 (SQLite's 22 -> 23, P-BRE-1): breach incidents (pg_incident.c). */
+    (const char *const[]){pg_ddl_incidents, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

@@ -391,4 +391,18 @@ cu_rc sq_user_list(cu_store *base, cu_id tenant, cu_store_user **out, size_t *n,
 cu_rc sq_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_session *out,
                      cu_err *err);
 
+/* Breach incidents (sqlite_incident.c, P-BRE-1): migration 23's DDL, the apply function of
+ * every CU_OP_INCIDENT_* (inside apply()'s transaction, s->lock held), the reads. */
+extern const char sq_migration_incidents[];
+extern const cu_store_incident_ops sq_incident_ops;
+cu_rc sq_w_incident(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_incident_list(cu_store *base, cu_id tenant, int all, cu_store_incident **out, size_t *n,
+                       cu_err *err);
+cu_rc sq_incident_get(cu_store *base, cu_id id, cu_store_incident *out,
+                      cu_store_incident_hit **hits, size_t *nhits,
+                      cu_store_incident_notice **notices, size_t *nnotices, cu_err *err);
+cu_rc sq_audit_touches(cu_store *base, cu_id tenant, int64_t from_ms, int64_t to_ms,
+                       int (*fn)(void *arg, const cu_store_audit_touch *t), void *arg,
+                       cu_err *err);
+
 #endif

@@ -308,6 +308,39 @@ static cu_rc p_dump(cu_store *s, const char *dest, int *schema_version, cu_err *
     return sq_dump(wr(s), dest, schema_version, err);
 }
 
+/* Breach incidents (store_incident.h): read on a reader, as every read. */
+static cu_rc p_incident_list(cu_store *s, cu_id t, int all, cu_store_incident **out, size_t *n,
+                             cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->incident->list(r, t, all, out, n, err);
+}
+
+static cu_rc p_incident_get(cu_store *s, cu_id id, cu_store_incident *out,
+                            cu_store_incident_hit **hits, size_t *nh,
+                            cu_store_incident_notice **notices, size_t *nn, cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->incident->get(r, id, out, hits, nh, notices, nn, err);
+}
+
+static cu_rc p_audit_touches(cu_store *s, cu_id t, int64_t from, int64_t to,
+                             int (*fn)(void *arg, const cu_store_audit_touch *e), void *arg,
+                             cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->incident->audit_touches(r, t, from, to, fn, arg, err);
+}
+
+static const cu_store_incident_ops p_incident_ops = {
+    .list = p_incident_list,
+    .get = p_incident_get,
+    .audit_touches = p_audit_touches,
+};
+
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -365,6 +398,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .webhook_deliveries = p_webhook_deliveries,
     .webhook_due = p_webhook_due,
     .disclosure_list = p_disclosure_list,
+    .incident = &p_incident_ops,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

@@ -325,6 +325,9 @@ static const char *const migrations[] = {
     /* 21 -> 22 (issue 13, item 4): disclosures to the policy's recipients (sqlite_disclosure.c),
      * ids and names only (P-SHR-1). */
     sq_migration_disclosures,
+    /* 22 -> 23 (issue 13, item 5, P-BRE-1): breach incidents (sqlite_incident.c): the
+     * incident, its frozen affected set (ids only) and the notices sent. */
+    sq_migration_incidents,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -458,7 +461,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
-        "PRAGMA user_version = 22",
+        "PRAGMA user_version = 22", "PRAGMA user_version = 23",
     };
     int version = 0;
     cu_rc rc;
@@ -662,4 +665,5 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_deliveries = sq_webhook_deliveries,
     .webhook_due = sq_webhook_due,
     .disclosure_list = sq_disclosure_list,
+    .incident = &sq_incident_ops,
 };

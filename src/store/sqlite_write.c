@@ -909,6 +909,9 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_WEBHOOK_RESEND] = sq_w_webhook,
     [CU_OP_WEBHOOK_PRUNE] = sq_w_webhook,
     [CU_OP_DISCLOSURE_PUT] = sq_w_disclosure,
+    [CU_OP_INCIDENT_PUT] = sq_w_incident,
+    [CU_OP_INCIDENT_NOTICE] = sq_w_incident,
+    [CU_OP_INCIDENT_REVOKED] = sq_w_incident,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

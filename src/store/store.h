@@ -20,6 +20,7 @@
 
 #include "custos_base.h"
 #include "store_disclosure.h" /* cu_store_disclosure, its op and read (P-SHR-1) */
+#include "store_incident.h" /* breach incidents (P-BRE-1) */
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
@@ -440,6 +441,9 @@ typedef enum cu_store_op_type {
                                   and attempts; CU_ERR_NOT_FOUND if there was none */
     CU_OP_DISCLOSURE_PUT,      /* disclosure: insert one row (P-SHR-1); CU_ERR_EXISTS if
                                   (tenant, id, subject, record) is taken */
+    CU_OP_INCIDENT_PUT,        /* incident; the INCIDENT_* ops are told in store_incident.h */
+    CU_OP_INCIDENT_NOTICE,     /* incident_notice */
+    CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -602,6 +606,8 @@ typedef struct cu_store_op {
             uint32_t limit; /* at most this many, not 0 */
         } webhook_prune; /* WEBHOOK_PRUNE */
         cu_store_disclosure disclosure; /* DISCLOSURE_PUT */
+        cu_store_incident_put incident;           /* INCIDENT_PUT, INCIDENT_REVOKED */
+        cu_store_incident_notice incident_notice; /* INCIDENT_NOTICE */
     } u;
 } cu_store_op;
 
@@ -814,6 +820,7 @@ typedef struct cu_store_ops {
      * limit; *out (free()) holds at least one element. */
     cu_rc (*disclosure_list)(cu_store *s, cu_id tenant, cu_id subject, size_t limit,
                              cu_store_disclosure **out, size_t *n, cu_err *err);
+    const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */

@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 22
+#define MIGRATE_SQLITE_VERSION 23
 
 int cu_migrate_sqlite_version(void)
 {
@@ -127,6 +127,20 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
      " legal_basis, reference, policy_version, created_at",
      "SELECT tenant_id, disclosure_id, subject_id, record_id, recipient, purpose, categories,"
      " legal_basis, reference, policy_version, created_at FROM disclosures"},
+    /* Breach incidents (SQLite 23, PostgreSQL 7): the evidence travels unchanged (P-BRE-1). */
+    {"incidents",
+     "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"
+     " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"
+     " tenants_hours, subjects_hours, evidence, tenants, subjects, revoked_at",
+     "SELECT incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"
+     " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"
+     " tenants_hours, subjects_hours, evidence, tenants, subjects, revoked_at FROM incidents"},
+    {"incident_affected",
+     "incident_id, tenant_id, subject_id, reads, writes, first_ms, last_ms",
+     "SELECT incident_id, tenant_id, subject_id, reads, writes, first_ms, last_ms"
+     " FROM incident_affected"},
+    {"incident_notices", "incident_id, seq, kind, tenant_id, at, reference, actor",
+     "SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

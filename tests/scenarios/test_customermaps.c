@@ -261,6 +261,63 @@ static void test_P_AGE_2_customermaps_subject_found_under_age_is_erased(void **s
     assert_int_equal(sc_audit_count(&C, &A, "subject.under_age"), 1);
 }
 
+/* P-BRE-1: a support key leaks. On day D it reads Bob (before the breach is dated); in the hour
+ * after it reads Ada, while the owner's own key reads Bob; later it reads Bob again. The owner
+ * opens an incident for that hour and that key: the audit log gives exactly Ada, frozen with
+ * its hash; the authority's notice is due 72 hours after the breach became known, pending
+ * then, overdue at 73 hours; the key is revoked from the incident and refused at once. */
+static void test_P_BRE_1_customermaps_leaked_key_incident_finds_exactly_what_it_read(void **state)
+{
+    char key[128], key_id[SRV_ID], inc[SRV_ID], body[256], due[64];
+    int64_t d = sc_date(2026, 6, 1);
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, d);
+    sc_call(&C, 201, A.key, NULL, "{\"name\":\"support desk\",\"role\":\"agent\"}", &r, "POST",
+            T "/api-keys", A.id);
+    assert_int_equal(srv_json_str(r.body, "secret", key, sizeof(key)), 0);
+    assert_int_equal(srv_json_str(r.body, "id", key_id, sizeof(key_id)), 0);
+    srv_resp_free(&r);
+    sc_want(&C, 200, NULL, key, "account_management", NULL, NULL, "GET", T "/subjects/%s", A.id,
+            bob);
+    sc_at(&C, d + 3600);
+    sc_want(&C, 200, NULL, key, "account_management", NULL, NULL, "GET", T "/subjects/%s", A.id,
+            ada);
+    sc_want(&C, 200, NULL, A.key, "account_management", NULL, NULL, "GET", T "/subjects/%s", A.id,
+            bob);
+    sc_at(&C, d + 7200);
+    sc_want(&C, 200, NULL, key, "account_management", NULL, NULL, "GET", T "/subjects/%s", A.id,
+            bob);
+    /* Known now (d + 2 h): the breach is dated to the hour after d. */
+    snprintf(body, sizeof(body), "{\"from\":\"%lld\",\"to\":\"%lld\",\"api_key\":\"%s\"}",
+             (long long)(d + 3600) * 1000, (long long)(d + 3600 + 3599) * 1000, key_id);
+    sc_want(&C, 201, NULL, A.key, NULL, body, inc, "POST", T "/incidents", A.id);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/incidents/%s/report", A.id, inc);
+    assert_non_null(strstr(r.body, "\"subjects_affected\":1"));
+    assert_non_null(strstr(r.body, ada));
+    assert_null(strstr(r.body, bob));
+    assert_non_null(strstr(r.body, "\"intact\":true"));
+    assert_non_null(strstr(r.body, "\"notice\":\"authority\",\"due_at\":\"2026-06-04T02:00:00Z\","
+                                   "\"state\":\"pending\""));
+    srv_resp_free(&r);
+    assert_int_equal(sc_audit_count(&C, &A, "incident.open"), 1);
+    /* 73 hours after it became known, nothing told the authority: overdue. */
+    sc_at(&C, d + 7200 + 73 * 3600);
+    sc_call(&C, 200, A.key, NULL, NULL, &r, "GET", T "/incidents/%s", A.id, inc);
+    snprintf(due, sizeof(due), "\"notice\":\"authority\",\"due_at\":\"2026-06-04T02:00:00Z\"");
+    assert_non_null(strstr(r.body, due));
+    assert_non_null(strstr(r.body, "\"state\":\"overdue\""));
+    srv_resp_free(&r);
+    /* B neither sees it nor opens one on A. */
+    sc_want(&C, 404, "not_found", B.key, NULL, NULL, NULL, "GET", T "/incidents/%s", B.id, inc);
+    sc_want(&C, 404, "not_found", B.key, NULL, body, NULL, "POST", T "/incidents", A.id);
+    /* One action revokes the key; the next request with it is refused. */
+    sc_want(&C, 200, NULL, A.key, NULL, NULL, NULL, "POST", T "/incidents/%s/revoke", A.id, inc);
+    sc_want(&C, 401, "unauthenticated", key, "account_management", NULL, NULL, "GET",
+            T "/subjects/%s", A.id, ada);
+}
+
 /* P-RET-1: "Security logs and system metrics are retained for the duration of the active
  * account": a year on, the account still active, the sweep deletes nothing. */
 static void test_P_RET_1_customermaps_logs_kept_while_the_account_is_active(void **state)
@@ -449,6 +506,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_DSR_8_customermaps_request_routed_to_the_client),
         cmocka_unit_test(test_P_DSR_4_customermaps_erasure_on_request_unless_held),
         cmocka_unit_test(test_P_AGE_2_customermaps_subject_found_under_age_is_erased),
+        cmocka_unit_test(test_P_BRE_1_customermaps_leaked_key_incident_finds_exactly_what_it_read),
         cmocka_unit_test(test_P_RET_1_customermaps_logs_kept_while_the_account_is_active),
         cmocka_unit_test(test_P_AUD_5_customermaps_staff_access_stays_while_active),
         cmocka_unit_test(test_P_RET_2_customermaps_terminated_logs_go_at_once),
