@@ -30,8 +30,8 @@ typedef struct cu_disclosure_in {
     const char *legal_basis; /* NULL or the purpose's basis (cu_legal_basis_name): another is
                                 CU_ERR_INVALID (P-CON-1) */
     const char *reference;   /* NULL, or an identifier (a case or order number): 1 to 128 bytes
-                                of letters, digits, space and . _ : / # - (stored in clear: no
-                                names) */
+                                of letters, digits and . _ : / # -, a digit among them (stored
+                                in clear: no names) */
 } cu_disclosure_in;
 
 /* One subject's (or record's) part of a disclosure. */

@@ -173,7 +173,14 @@ static void test_disclosure_roles_and_input(void **state)
     snprintf(body, sizeof(body),
              "{\"recipient\":\"" PARTNER "\",\"purpose\":\"implementation\","
              "\"subjects\":[\"%s\"],\"categories\":[\"employee_records\"],"
-             "\"reference\":\"Ada Lovelace's case\"}",
+             "\"reference\":\"Ada Lovelace 1\"}",
+             ada);
+    call(400, "invalid", admin, NULL, body, NULL, NULL, "POST", "/v1/tenants/%s/disclosures", T);
+    /* A reference is a case number's shape: a name without a space is refused too. */
+    snprintf(body, sizeof(body),
+             "{\"recipient\":\"" PARTNER "\",\"purpose\":\"implementation\","
+             "\"subjects\":[\"%s\"],\"categories\":[\"employee_records\"],"
+             "\"reference\":\"AdaLovelace\"}",
              ada);
     call(400, "invalid", admin, NULL, body, NULL, NULL, "POST", "/v1/tenants/%s/disclosures", T);
     call(400, "unknown_field", admin, NULL, NULL, NULL, NULL, "GET",

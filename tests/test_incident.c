@@ -264,6 +264,45 @@ static void test_P_BRE_1_authority_deadline_72h_met_or_overdue(void **state)
     free(e);
 }
 
+/* P-BRE-1: a deadline is not met on paper. A notice dated before the breach was known is
+ * refused; on an incident staff opened on a tenant, the tenant cannot record that it was told
+ * (the platform's duty), though it records its authority's and subjects' notices. */
+static void test_P_BRE_1_notices_cannot_be_backdated_or_claimed(void **state)
+{
+    fx *f = *state;
+    cu_incident_in in = {.tenant = 0,
+                         .from = T0 + 100,
+                         .to = T0 + 200,
+                         .known_at = T0 + 400,
+                         .api_key = f->leak.id};
+    cu_ctx staff = {.actor = "operator:key:9"};
+    cu_err err = {0};
+    cu_id mine, theirs = 0;
+
+    leak(f);
+    mine = open_key(f, f->a, 0);
+    cu_clock_set(T0 + 400 + 3600);
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, mine, CU_INCIDENT_NOTICE_AUTHORITY, 0,
+                                        T0 + 399, "DPA-1", &err),
+                     CU_ERR_INVALID);
+    assert_string_equal(state_of(f, mine, CU_INCIDENT_NOTICE_AUTHORITY), "pending");
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, mine, CU_INCIDENT_NOTICE_AUTHORITY, 0,
+                                        T0 + 400, "DPA-1", &err),
+                     CU_OK);
+    /* Staff open one on tenant a (as the operator's route does: as_tenant 0). */
+    in.tenant = f->a;
+    assert_int_equal(cu_incident_open(f->v, &staff, 0, &in, &theirs, &err), CU_OK);
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, theirs, CU_INCIDENT_NOTICE_TENANT, f->a,
+                                        0, "mail-1", &err),
+                     CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_incident_notice(f->v, &staff, 0, theirs, CU_INCIDENT_NOTICE_TENANT, f->a,
+                                        0, "mail-1", &err),
+                     CU_OK);
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, theirs, CU_INCIDENT_NOTICE_AUTHORITY, 0,
+                                        0, "DPA-2", &err),
+                     CU_OK);
+}
+
 /* One action revokes the suspected key, through the key's own revocation, on the timeline. */
 static void test_P_BRE_1_revoke_the_suspected_key_from_the_incident(void **state)
 {
@@ -469,6 +508,7 @@ int main(void)
         T(test_P_BRE_1_scope_by_principal_and_source),
         T(test_P_BRE_1_evidence_hash_in_audit_log_and_tamper_seen),
         T(test_P_BRE_1_authority_deadline_72h_met_or_overdue),
+        T(test_P_BRE_1_notices_cannot_be_backdated_or_claimed),
         T(test_P_BRE_1_revoke_the_suspected_key_from_the_incident),
         T(test_P_BRE_1_tenants_see_their_own_incidents_only),
         T(test_P_BRE_1_opened_and_notice_due_events_once),

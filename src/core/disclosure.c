@@ -12,8 +12,9 @@
  * disclosure leaves nothing behind but nothing either.
  *
  * A disclosure is one row per subject (or record) under one id, ids and the policy's names
- * only; the reference is an identifier such as a case number, stored in clear, so its
- * alphabet leaves no room for a name. The audit entry names the disclosure's id.
+ * only; the reference is an identifier such as a case number, stored in clear, so it must
+ * look like one (no space, a digit): a name does not fit by accident. The audit entry names
+ * the disclosure's id.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,12 @@ static int reference_ok(const char *s)
 
     if (n == 0 || n > CU_DISCLOSURE_REF_MAX)
         return 0;
+    /* A case number's shape: no space, at least one digit ("Jane Doe" is no reference). */
+    if (strpbrk(s, "0123456789") == NULL)
+        return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr(" ._:/#-", *s) != NULL))
+              strchr("._:/#-", *s) != NULL))
             return 0;
     return 1;
 }
@@ -89,7 +93,8 @@ static cu_rc input_ok(const cu_disclosure_in *in, cu_err *err)
                           CU_DISCLOSURE_MAX_CATEGORIES);
     if (in->reference != NULL && !reference_ok(in->reference))
         return cu_err_set(err, CU_ERR_INVALID,
-                          "a reference is 1 to %d bytes of letters, digits, space and . _ : / # -",
+                          "a reference is 1 to %d bytes of letters, digits and . _ : / # -, "
+                          "a digit among them",
                           CU_DISCLOSURE_REF_MAX);
     if (in->legal_basis != NULL && basis_of(in->legal_basis) == NULL)
         return cu_err_set(err, CU_ERR_INVALID, "unknown legal basis");

@@ -209,11 +209,20 @@ cu_rc cu_incident_notice(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id 
                           "1 to 64 of A-Z a-z 0-9 . _ - : / and a time not in the future");
     if ((rc = cu_incident_get(v, ctx, as_tenant, id, &i, err)) != CU_OK)
         return rc;
-    /* A tenant the platform's incident affected records its own subjects' notice only. */
-    if (as_tenant != 0 && i.inc.tenant_id == 0 &&
-        (kind != CU_INCIDENT_NOTICE_SUBJECTS || tenant != as_tenant))
+    /* P-BRE-1: a deadline is met by a notice given once the breach was known, never by one
+     * dated before it; and telling the tenant of an incident staff opened is the platform's
+     * duty, which the tenant cannot record as met. A tenant the platform's incident affected
+     * records its own subjects' notice only. */
+    if (at != 0 && at < i.inc.known_at)
+        rc = cu_err_set(err, CU_ERR_INVALID, "a notice cannot precede when the breach was known");
+    else if (as_tenant != 0 && i.inc.tenant_id == 0 &&
+             (kind != CU_INCIDENT_NOTICE_SUBJECTS || tenant != as_tenant))
         rc = cu_err_set(err, CU_ERR_FORBIDDEN,
                         "on the platform's incident a tenant records its subjects' notice only");
+    else if (as_tenant != 0 && kind == CU_INCIDENT_NOTICE_TENANT &&
+             strncmp(i.inc.opened_by, "operator:", 9) == 0)
+        rc = cu_err_set(err, CU_ERR_FORBIDDEN,
+                        "the tenant's notice of an incident staff opened is recorded by staff");
     else if (kind == CU_INCIDENT_NOTICE_AUTHORITY)
         tenant = 0;
     else if (!affected(&i, tenant, kind == CU_INCIDENT_NOTICE_SUBJECTS))
