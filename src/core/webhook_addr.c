@@ -54,11 +54,16 @@ static int v4_public(const uint8_t *a)
 static int v6_public(const uint8_t *a)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
     static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+    static const uint8_t local64[6] = {0, 0x64, 0xff, 0x9b, 0, 0x01};
     static const uint8_t zero[12] = {0};
 
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
-        return v4_public(a + 12); /* ::ffff:a.b.c.d, 64:ff9b::a.b.c.d: the IPv4 address's rule */
+    /* ::ffff:a.b.c.d, ::ffff:0:a.b.c.d (SIIT), 64:ff9b::a.b.c.d: the IPv4 address's rule */
+    if (memcmp(a, mapped, 12) == 0 || memcmp(a, siit, 12) == 0 || memcmp(a, nat64, 12) == 0)
+        return v4_public(a + 12);
+    if (memcmp(a, local64, 6) == 0)
+        return 0; /* 64:ff9b:1::/48, NAT64 for local use: whatever it translates to is internal */
     if (memcmp(a, zero, 12) == 0)
         return 0; /* ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d */
     if (a[0] == 0x20 && a[1] == 0x02)
