@@ -264,6 +264,35 @@ static void test_P_BRE_1_authority_deadline_72h_met_or_overdue(void **state)
     free(e);
 }
 
+/* P-BRE-1, Art. 34: a leaked key that exported the whole tenant reached subjects the log does
+ * not name one by one: their notice is owed (pending, then overdue), never "none". */
+static void test_P_BRE_1_an_export_owes_the_subjects_a_notice(void **state)
+{
+    fx *f = *state;
+    cu_ctx ctx = {.actor = f->leak_actor, .purpose = "support", .flags = CU_CTX_LOCAL};
+    cu_incident_in in = {.from = T0 + 240, .to = T0 + 260, .known_at = T0 + 400,
+                         .api_key = f->leak.id};
+    cu_ctx opener = {.actor = "user:1"};
+    char *json = NULL;
+    size_t len = 0;
+    cu_err err = {0};
+    cu_id id = 0;
+
+    cu_clock_set(T0 + 250);
+    if (cu_tenant_export(f->v, &ctx, f->a, &json, &len, &err) != CU_OK)
+        fail_msg("export: %s", err.msg);
+    free(json);
+    cu_clock_set(T0 + 400);
+    assert_int_equal(cu_incident_open(f->v, &opener, f->a, &in, &id, &err), CU_OK);
+    assert_string_equal(state_of(f, id, CU_INCIDENT_NOTICE_SUBJECTS), "pending");
+    cu_clock_set(T0 + 400 + 73 * 3600);
+    assert_string_equal(state_of(f, id, CU_INCIDENT_NOTICE_SUBJECTS), "overdue");
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, id, CU_INCIDENT_NOTICE_SUBJECTS, f->a, 0,
+                                        "mail-2", &err),
+                     CU_OK);
+    assert_string_equal(state_of(f, id, CU_INCIDENT_NOTICE_SUBJECTS), "late");
+}
+
 /* P-BRE-1: a deadline is not met on paper. A notice dated before the breach was known is
  * refused; on an incident staff opened on a tenant, the tenant cannot record that it was told
  * (the platform's duty), though it records its authority's and subjects' notices. */
@@ -509,6 +538,7 @@ int main(void)
         T(test_P_BRE_1_evidence_hash_in_audit_log_and_tamper_seen),
         T(test_P_BRE_1_authority_deadline_72h_met_or_overdue),
         T(test_P_BRE_1_notices_cannot_be_backdated_or_claimed),
+        T(test_P_BRE_1_an_export_owes_the_subjects_a_notice),
         T(test_P_BRE_1_revoke_the_suspected_key_from_the_incident),
         T(test_P_BRE_1_tenants_see_their_own_incidents_only),
         T(test_P_BRE_1_opened_and_notice_due_events_once),

@@ -47,11 +47,11 @@ void cu_incident_cleanup(cu_incident *i)
     memset(i, 0, sizeof(*i));
 }
 
-/* Whether tenant is in the affected set (with a subject, for subjects). */
-static int affected(const cu_incident *i, cu_id tenant, int subjects_only)
+/* Whether tenant is in the affected set. */
+static int affected(const cu_incident *i, cu_id tenant)
 {
     for (size_t k = 0; k < i->nhits; k++)
-        if (i->hits[k].tenant_id == tenant && (!subjects_only || i->hits[k].subject_id != 0))
+        if (i->hits[k].tenant_id == tenant)
             return 1;
     return 0;
 }
@@ -61,7 +61,7 @@ static int affected(const cu_incident *i, cu_id tenant, int subjects_only)
 static int visible(const cu_incident *i, cu_id as_tenant)
 {
     return as_tenant == 0 || i->inc.tenant_id == as_tenant ||
-           (i->inc.tenant_id == 0 && affected(i, as_tenant, 0));
+           (i->inc.tenant_id == 0 && affected(i, as_tenant));
 }
 
 /* P-ISO-1: the platform's incident as a tenant it affected sees it: that tenant's members, its
@@ -143,17 +143,18 @@ static int64_t first_notice(const cu_incident *i, int kind, cu_id tenant)
     return at;
 }
 
-/* met_at of a deadline owed to each affected tenant (with subjects only: subjects_only):
- * the last of their first notices; 0 if one is missing; -1 if there is no one to tell. */
-static int64_t per_tenant(const cu_incident *i, int kind, int subjects_only)
+/* met_at of a deadline owed to each affected tenant: the last of their first notices; 0 if
+ * one is missing; -1 if there is no one to tell. Every member of the set reached personal data
+ * (incident.c), so each of its tenants owes its subjects a notice too: a member without a
+ * subject (an export, a search, a find) reached subjects the log does not name, which makes
+ * the notice owed, not moot (P-BRE-1, Art. 34). */
+static int64_t per_tenant(const cu_incident *i, int kind)
 {
     int64_t last = -1;
 
     for (size_t k = 0; k < i->nhits; k++) {
         const cu_store_incident_hit *h = &i->hits[k];
         int64_t at;
-        if (subjects_only && h->subject_id == 0)
-            continue;
         if ((at = first_notice(i, kind, h->tenant_id)) == 0)
             return 0;
         last = at > last ? at : last;
@@ -165,8 +166,8 @@ void cu_incident_deadlines(const cu_incident *i, int64_t now, cu_incident_deadli
 {
     const int64_t hours[3] = {i->inc.authority_hours, i->inc.tenants_hours, i->inc.subjects_hours};
     const int64_t met[3] = {first_notice(i, CU_INCIDENT_NOTICE_AUTHORITY, 0),
-                            per_tenant(i, CU_INCIDENT_NOTICE_TENANT, 0),
-                            per_tenant(i, CU_INCIDENT_NOTICE_SUBJECTS, 1)};
+                            per_tenant(i, CU_INCIDENT_NOTICE_TENANT),
+                            per_tenant(i, CU_INCIDENT_NOTICE_SUBJECTS)};
 
     for (int k = 0; k < 3; k++) {
         cu_incident_deadline *d = &out[k];
@@ -225,7 +226,7 @@ cu_rc cu_incident_notice(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id 
                         "the tenant's notice of an incident staff opened is recorded by staff");
     else if (kind == CU_INCIDENT_NOTICE_AUTHORITY)
         tenant = 0;
-    else if (!affected(&i, tenant, kind == CU_INCIDENT_NOTICE_SUBJECTS))
+    else if (!affected(&i, tenant))
         rc = cu_err_set(err, CU_ERR_INVALID, "the tenant is not in the incident's affected set");
     if (rc == CU_OK) {
         n->incident_id = id;
