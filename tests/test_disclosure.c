@@ -434,6 +434,31 @@ static void test_P_SHR_1_the_subject_export_shows_its_recipients(void **state_)
     free(doc);
 }
 
+/* P-ACC-4 through a disclosure: a record with no subject still passes its purpose's own rules.
+ * Staff may use the policy's operator purposes only, so an operator cannot disclose it to the
+ * partner for implementation; the tenant's own principal can. */
+static void test_P_ACC_4_staff_cannot_disclose_a_record_of_no_subject(void **state_)
+{
+    fx *f = *state_;
+    const char *cats[1] = {"employee_records"};
+    cu_id rec = record(f, "employees", 0, "{\"name\":\"Team\",\"employee_id\":\"E0\"}");
+    cu_disclosure_in in = {.recipient = PARTNER,
+                           .purpose = "implementation",
+                           .records = &rec,
+                           .n_records = 1,
+                           .categories = cats,
+                           .n_categories = 1};
+    cu_ctx staff = {.actor = "operator:key:1", .purpose = "implementation",
+                    .flags = CU_CTX_OPERATOR};
+    cu_err err = {0};
+    cu_id id = 0;
+
+    assert_int_equal(cu_disclosure_add(f->v, &staff, f->t, &in, &id, &err), CU_ERR_FORBIDDEN);
+    assert_int_equal(listed(f, 0, NULL), 0);
+    assert_int_equal(cu_disclosure_add(f->v, NULL, f->t, &in, &id, &err), CU_OK);
+    assert_int_equal(listed(f, 0, NULL), 1);
+}
+
 /* P-RET-2: a tenant's close deletes its disclosure rows with the rest of its data; another
  * tenant's stay. */
 static void test_P_RET_2_tenant_close_drops_its_disclosures(void **state_)
@@ -480,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_P_NOT_3_adding_a_recipient_is_material),
         cmocka_unit_test(test_P_SHR_1_a_recipient_gets_only_what_its_purposes_touch),
         T(test_P_SHR_1_the_subject_export_shows_its_recipients),
+        T(test_P_ACC_4_staff_cannot_disclose_a_record_of_no_subject),
         T(test_P_RET_2_tenant_close_drops_its_disclosures),
     };
 

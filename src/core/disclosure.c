@@ -159,8 +159,8 @@ static cu_rc categories_listed(dcheck *d, cu_err *err)
     return rc;
 }
 
-/* The subject's data may be read under the disclosure's purpose (consent, objection,
- * restriction), in collection if not NULL. */
+/* The subject's data (subject 0: a record of none) may be read under the disclosure's purpose
+ * (consent, objection, restriction; the purpose's own rules), in collection if not NULL. */
 static cu_rc subject_ok(dcheck *d, cu_id subject, const char *collection, cu_err *err)
 {
     return cu_preamble(d->v, &d->ctx,
@@ -216,7 +216,9 @@ static cu_rc item(dcheck *d, cu_id id, int64_t now, cu_id subject, cu_id record,
         else if ((rc = category_listed(d, c->category->name, err)) == CU_OK)
             cats = c->category->name;
     }
-    if (rc == CU_OK && subject != 0)
+    /* A record without a subject passes the purpose's own checks too (staff purposes, P-ACC-4;
+     * Sec-GPC), with no subject's consent to ask. */
+    if (rc == CU_OK)
         rc = subject_ok(d, subject, record != 0 ? rr.collection : NULL, err);
     cu_store_record_cleanup(&rr);
     if (rc != CU_OK)
