@@ -489,6 +489,34 @@ static void test_P_BRE_1_opened_and_notice_due_events_once(void **state)
     assert_int_equal(events_of(f, f->b, "incident.notice_due"), 0);
 }
 
+/* P-ISO-2: on the platform's incident each tenant is reminded of its own part's deadlines:
+ * a told its subjects and was told itself, so it hears only of the authority's; b, told
+ * nothing, hears of all three. */
+static void test_P_BRE_1_each_tenant_is_reminded_of_its_own_part(void **state)
+{
+    fx *f = *state;
+    cu_incident_in in = {.from = T0 + 100, .to = T0 + 200, .source = "203.0.113.9"};
+    cu_ctx staff = {.actor = "operator:key:9"};
+    size_t added = 0;
+    cu_err err = {0};
+    cu_id op = 0;
+
+    leak(f);
+    read_at(f, "key:999", f->b, f->s[5], T0 + 150);
+    cu_clock_set(T0 + 400);
+    assert_int_equal(cu_incident_open(f->v, &staff, 0, &in, &op, &err), CU_OK);
+    assert_int_equal(cu_incident_notice(f->v, &staff, 0, op, CU_INCIDENT_NOTICE_TENANT, f->a, 0,
+                                        "mail-a", &err),
+                     CU_OK);
+    assert_int_equal(cu_incident_notice(f->v, NULL, f->a, op, CU_INCIDENT_NOTICE_SUBJECTS, f->a, 0,
+                                        "mail-a-2", &err),
+                     CU_OK);
+    cu_clock_set(T0 + 400 + 80 * 3600);
+    assert_int_equal(cu_incident_events(f->v, cu_clock_now(), &added, &err), CU_OK);
+    assert_int_equal(events_of(f, f->a, "incident.notice_due"), 1);
+    assert_int_equal(events_of(f, f->b, "incident.notice_due"), 3);
+}
+
 /* A collection narrows the scope to entries on its records (and its own objects); a write is
  * counted as a change, a read as a read. */
 static void test_P_BRE_1_collection_scope_and_changes(void **state)
@@ -542,6 +570,7 @@ int main(void)
         T(test_P_BRE_1_revoke_the_suspected_key_from_the_incident),
         T(test_P_BRE_1_tenants_see_their_own_incidents_only),
         T(test_P_BRE_1_opened_and_notice_due_events_once),
+        T(test_P_BRE_1_each_tenant_is_reminded_of_its_own_part),
         T(test_P_BRE_1_collection_scope_and_changes),
         T(test_P_BRE_1_platform_incident_seen_by_each_tenant_in_its_part),
     };

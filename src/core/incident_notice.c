@@ -313,33 +313,52 @@ static cu_rc event_exists(cu_vault *v, cu_id tenant, cu_id id, int *had, cu_err 
     return rc;
 }
 
-/* The events incident i owes at now; one commit each, for those not added before. */
-static cu_rc incident_due(cu_vault *v, const cu_incident *i, int64_t now, size_t *added,
-                          cu_err *err)
+/* The events of incident i (as target sees it) owed to target at now; one commit each, for
+ * those not added before. */
+static cu_rc target_due(cu_vault *v, const cu_incident *i, cu_id target, int64_t now,
+                        size_t *added, cu_err *err)
 {
     static const cu_ctx sweeper = {
         .actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
     cu_incident_deadline d[3];
+    cu_rc rc = CU_OK;
+
+    cu_incident_deadlines(i, now, d);
+    for (int k = 0; rc == CU_OK && k < 3; k++) {
+        cu_store_op op = {0};
+        int had = 0;
+        if ((strcmp(d[k].state, "pending") != 0 && strcmp(d[k].state, "overdue") != 0) ||
+            d[k].due - now > CU_INCIDENT_DUE_SOON)
+            continue;
+        if ((rc = due_event(i, &d[k], target, &op, err)) == CU_OK)
+            rc = event_exists(v, target, op.u.webhook_event.id, &had, err);
+        /* An overdue deadline stays overdue: a read, not a write, once it was told. */
+        if (rc == CU_OK && !had && (rc = cu_commit(v, &sweeper, &op, 1, NULL, 0, err)) == CU_OK)
+            (*added)++;
+        cu_store_op_cleanup(&op);
+    }
+    return rc;
+}
+
+/* The events incident i owes at now. P-ISO-2: each tenant the platform's incident affected is
+ * told of its own part's deadlines (its view, cu_incident_get), never of another's. */
+static cu_rc incident_due(cu_vault *v, const cu_incident *i, int64_t now, size_t *added,
+                          cu_err *err)
+{
     cu_id *targets = NULL;
     size_t nt = 0;
     cu_rc rc = cu_incident_targets(i, &targets, &nt, err);
 
-    cu_incident_deadlines(i, now, d);
-    for (int k = 0; rc == CU_OK && k < 3; k++) {
-        if (strcmp(d[k].state, "pending") != 0 && strcmp(d[k].state, "overdue") != 0)
+    for (size_t t = 0; rc == CU_OK && t < nt; t++) {
+        cu_incident own;
+        if (i->inc.tenant_id != 0) {
+            rc = target_due(v, i, targets[t], now, added, err);
             continue;
-        if (d[k].due - now > CU_INCIDENT_DUE_SOON)
-            continue;
-        for (size_t t = 0; rc == CU_OK && t < nt; t++) {
-            cu_store_op op = {0};
-            int had = 0;
-            if ((rc = due_event(i, &d[k], targets[t], &op, err)) == CU_OK)
-                rc = event_exists(v, targets[t], op.u.webhook_event.id, &had, err);
-            /* An overdue deadline stays overdue: a read, not a write, once it was told. */
-            if (rc == CU_OK && !had && (rc = cu_commit(v, &sweeper, &op, 1, NULL, 0, err)) == CU_OK)
-                (*added)++;
-            cu_store_op_cleanup(&op);
         }
+        if ((rc = cu_incident_get(v, NULL, targets[t], i->inc.id, &own, err)) != CU_OK)
+            break;
+        rc = target_due(v, &own, targets[t], now, added, err);
+        cu_incident_cleanup(&own);
     }
     free(targets);
     return rc;
