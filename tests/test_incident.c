@@ -207,6 +207,14 @@ static void test_P_BRE_1_evidence_hash_in_audit_log_and_tamper_seen(void **state
     assert_int_equal(cu_incident_get(f->v, NULL, f->a, id, &i, &err), CU_OK);
     assert_false(i.evidence_intact);
     cu_incident_cleanup(&i);
+    /* The header is under the hash too: a later known_at would move every deadline. */
+    id = open_key(f, f->a, 0);
+    snprintf(sql, sizeof(sql), "UPDATE incidents SET known_at = known_at + 3600"
+             " WHERE incident_id = %lld", (long long)id);
+    assert_int_equal(th_sql(f->data, sql), 0);
+    assert_int_equal(cu_incident_get(f->v, NULL, f->a, id, &i, &err), CU_OK);
+    assert_false(i.evidence_intact);
+    cu_incident_cleanup(&i);
 }
 
 static const char *state_of(fx *f, cu_id id, int kind)

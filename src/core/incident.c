@@ -200,15 +200,17 @@ static cu_rc compute(cu_vault *v, const cu_ctx *ctx, cu_store_incident *inc, sca
     return rc;
 }
 
-void cu_incident_evidence(cu_id id, const cu_store_incident_hit *hits, size_t n, uint8_t out[32])
+cu_rc cu_incident_evidence(const cu_store_incident *inc, const cu_store_incident_hit *hits,
+                           size_t n, uint8_t out[32], cu_err *err)
 {
+    const char *const texts[3] = {inc->scope_principal, inc->scope_source, inc->scope_collection};
     cu_sha256_ctx *c = cu_sha256_new();
     uint8_t b[8];
 
     memset(out, 0, 32);
     if (c == NULL)
-        return;
-    cu_sha256_update(c, (const uint8_t *)"cu-incident1", 12);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    cu_sha256_update(c, (const uint8_t *)"cu-incident2", 12);
 #define PUT(x)                                                                                     \
     do {                                                                                           \
         uint64_t u_ = (uint64_t)(x);                                                               \
@@ -216,7 +218,25 @@ void cu_incident_evidence(cu_id id, const cu_store_incident_hit *hits, size_t n,
             b[j_] = (uint8_t)(u_ >> (8 * j_));                                                     \
         cu_sha256_update(c, b, 8);                                                                 \
     } while (0)
-    PUT(id);
+    /* The header: whose it is, its window and scope, when it was known, its deadlines. */
+    PUT(inc->id);
+    PUT(inc->tenant_id);
+    PUT(inc->opened_at);
+    PUT(inc->known_at);
+    PUT(inc->from_ms);
+    PUT(inc->to_ms);
+    PUT(inc->scope_key);
+    PUT(inc->scope_tenant);
+    PUT(inc->authority_hours);
+    PUT(inc->tenants_hours);
+    PUT(inc->subjects_hours);
+    PUT(inc->tenants);
+    PUT(inc->subjects);
+    for (int t = 0; t < 3; t++) {
+        PUT(strlen(texts[t]));
+        cu_sha256_update(c, (const uint8_t *)texts[t], strlen(texts[t]));
+    }
+    PUT(n);
     for (size_t i = 0; i < n; i++) {
         PUT(hits[i].tenant_id);
         PUT(hits[i].subject_id);
@@ -227,6 +247,7 @@ void cu_incident_evidence(cu_id id, const cu_store_incident_hit *hits, size_t n,
     }
 #undef PUT
     cu_sha256_final(c, out);
+    return CU_OK;
 }
 
 cu_rc cu_incident_targets(const cu_incident *i, cu_id **out, size_t *n, cu_err *err)
@@ -395,10 +416,8 @@ cu_rc cu_incident_open(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, const cu
         rc = cu_tenant_usable(v, ctx, inc.tenant_id, CU_TENANT_USE_LIVE, NULL, err);
     if (rc == CU_OK)
         rc = compute(v, ctx, &inc, &s, err);
-    if (rc == CU_OK) {
-        cu_incident_evidence(inc.id, s.hits, s.n, inc.evidence);
+    if (rc == CU_OK && (rc = cu_incident_evidence(&inc, s.hits, s.n, inc.evidence, err)) == CU_OK)
         rc = commit_open(v, ctx, &inc, &s, err);
-    }
     if (rc == CU_OK && id != NULL)
         *id = inc.id;
     free(s.hits);

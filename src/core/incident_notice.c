@@ -123,7 +123,10 @@ cu_rc cu_incident_get(cu_vault *v, const cu_ctx *ctx, cu_id as_tenant, cu_id id,
         return rc;
     }
     /* P-BRE-1: the evidence as stored still hashes to what the audit log holds. */
-    cu_incident_evidence(out->inc.id, out->hits, out->nhits, h);
+    if ((rc = cu_incident_evidence(&out->inc, out->hits, out->nhits, h, err)) != CU_OK) {
+        cu_incident_cleanup(out);
+        return rc;
+    }
     out->evidence_intact = memcmp(h, out->inc.evidence, 32) == 0;
     if (as_tenant != 0 && out->inc.tenant_id == 0)
         own_part(out, as_tenant);
