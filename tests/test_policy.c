@@ -368,6 +368,9 @@ static const bad_case bad_cases[] = {
      "unknown purpose \"debugging\""},
     {"    purpose: support\n", "    purpose: hosting\n", 28,
      "sub_processors[0].purpose: unknown purpose \"hosting\""},
+    /* a recipient without purpose (the fuzzer's find: it crashed the parser once) */
+    {"    purpose: support\n    location: EU\n", "    location: EU\n", 27,
+     "a recipient needs purpose or purposes"},
     {"    category: billing\n", "    category: payments\n", 47, "unknown category \"payments\""},
     /* cookies (P-CON-3) */
     {"  analytics: consent\n", "  analytics: consent\n  advertising: consent\n", 33,

@@ -50,8 +50,10 @@ int cu_policy_recipient_allows(const cu_policy_subprocessor *r, const char *purp
     return pu != NULL && cat && (category == NULL || cu_policy_purpose_covers(pu, category));
 }
 
-/* purpose: one name; purposes: a list of at least one, none twice. */
-static cu_rc want_purposes(pctx *c, const pnode *one, const pnode *list, cu_policy_subprocessor *s)
+/* purpose: one name; purposes: a list of at least one, none twice; exactly one of the two in
+ * the recipient's mapping m. */
+static cu_rc want_purposes(pctx *c, const pnode *m, const pnode *one, const pnode *list,
+                           cu_policy_subprocessor *s)
 {
     const cu_policy_purpose **pus;
     const pnode *const *items = list ? (const pnode *const *)list->kids : &one;
@@ -59,8 +61,10 @@ static cu_rc want_purposes(pctx *c, const pnode *one, const pnode *list, cu_poli
     char b[48];
     cu_rc rc;
 
-    if ((one == NULL) == (list == NULL))
-        return pol_vbad(c, one ? one : list, "give either purpose or purposes, not both");
+    if (one == NULL && list == NULL)
+        return pol_bad(c, m->line, "a recipient needs purpose or purposes");
+    if (one != NULL && list != NULL)
+        return pol_vbad(c, one, "give either purpose or purposes, not both");
     if (list != NULL && ((rc = pol_want_seq(c, list)) != CU_OK))
         return rc;
     if (n == 0 || n > CU_POLICY_MAX_PURPOSES)
@@ -155,7 +159,7 @@ static cu_rc recipient(pctx *c, const pnode *m, cu_policy_subprocessor *s, size_
     if ((rc = pol_want_keys(c, m, m->line, keys, 6, 0x21, val)) != CU_OK ||
         (rc = pol_want_text(c, val[0], CU_POLICY_TEXT_MAX, &name)) != CU_OK ||
         (val[1] && (rc = pol_want_enum(c, val[1], &kinds, "recipient kind", &kind)) != CU_OK) ||
-        (rc = want_purposes(c, val[2], val[3], s)) != CU_OK ||
+        (rc = want_purposes(c, m, val[2], val[3], s)) != CU_OK ||
         (rc = want_categories(c, val[4], s)) != CU_OK ||
         (rc = pol_want_text(c, val[5], CU_POLICY_TEXT_MAX, &loc)) != CU_OK)
         return rc;
