@@ -3,7 +3,8 @@
  * P-CON-5): a material change waits out the notice period while the version in force governs,
  * a narrowing one takes effect at once, a pending version is withdrawn, consents given before a
  * purpose's terms changed stop counting, never-promises refuse purposes and are material to
- * drop, and every step is in the audit log and the webhook outbox. Runs on SQLite and again on PostgreSQL (run.sh).
+ * drop, and every step is in the audit log and the webhook outbox. Runs on SQLite and again
+ * on PostgreSQL (run.sh).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,17 @@ static char *scm_plus_newsletter(void)
     return edit(builtin("scm"), "\npurposes:\n",
                 "\npurposes:\n  newsletter:\n    data_use: marketing.communications.email\n"
                 "    basis: consent\n    categories: [account]\n");
+}
+
+/* ERP Smart Cloud whose marketing purpose now reaches business data: material, and a purpose
+ * whose consents it renews (its changes.fresh_consent). */
+static char *erp_marketing_widened(void)
+{
+    return edit(builtin("erpsmartcloud"),
+                "    data_use: marketing.communications.email\n    basis: consent\n"
+                "    categories: [account]\n",
+                "    data_use: marketing.communications.email\n    basis: consent\n"
+                "    categories: [account, business]\n");
 }
 
 static cu_rc bind_text(fx *f, const char *text)
@@ -346,11 +358,7 @@ static void test_P_NOT_1_the_diff_says_what_is_material(void **state_)
 static void test_P_NOT_2_consent_before_a_change_stops_counting(void **state_)
 {
     fx *f = *state_;
-    char *text = edit(builtin("erpsmartcloud"),
-                      "    data_use: marketing.communications.email\n    basis: consent\n"
-                      "    categories: [account]\n",
-                      "    data_use: marketing.communications.email\n    basis: consent\n"
-                      "    categories: [account, business]\n");
+    char *text = erp_marketing_widened();
     cu_ctx mk = {.actor = "test", .purpose = "marketing"};
     cu_subject_in in = {.external_id = "ada", .birth_date = "1990-01-01"};
     cu_fresh_need *need = NULL;
@@ -409,7 +417,7 @@ static void test_P_NOT_2_consent_before_a_change_stops_counting(void **state_)
 
 static int by_text(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp((const char *)a, (const char *)b);
 }
 
 /* The tenant's webhook events as "type v<version> [purposes]" lines, sorted (an event's id
@@ -417,33 +425,40 @@ static int by_text(const void *a, const void *b)
 static void events(fx *f, char *out, size_t cap)
 {
     cu_webhook_event *e = NULL;
-    char *line[16], *copy;
+    char line[16][128];
     size_t n = 0, len = 0;
     cu_err err = {0};
 
     if (cu_webhook_event_list(f->v, NULL, f->t, 0, 100, &e, &n, &err) != CU_OK)
         fail_msg("%s", err.msg);
-    out[0] = '\0';
+    assert_true(n <= 16);
     for (size_t i = 0; i < n; i++) {
         const char *v = strstr(e[i].data, "\"policy_version\":\""), *p;
         p = strstr(e[i].data, "\"purposes\":");
-        len += (size_t)snprintf(out + len, cap - len, "%s v%.*s%s%.*s\n", e[i].type,
-                                v ? (int)strcspn(v + 18, "\"") : 0, v ? v + 18 : "",
-                                p ? " " : "", p ? (int)strcspn(p + 11, "}") : 0, p ? p + 11 : "");
-        assert_true(len < cap);
+        snprintf(line[i], sizeof(line[i]), "%s v%.*s%s%.*s", e[i].type,
+                 v ? (int)strcspn(v + 18, "\"") : 0, v ? v + 18 : "", p ? " " : "",
+                 p ? (int)strcspn(p + 11, "}") : 0, p ? p + 11 : "");
         cu_webhook_event_cleanup(&e[i]);
     }
     free(e);
-    assert_true(n <= 16);
-    copy = strdup(out);
-    n = 0;
-    for (char *at = strtok(copy, "\n"); at != NULL; at = strtok(NULL, "\n"))
-        line[n++] = at;
-    qsort(line, n, sizeof(*line), by_text);
-    len = 0;
-    for (size_t i = 0; i < n; i++)
+    qsort(line, n, sizeof(line[0]), by_text);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
         len += (size_t)snprintf(out + len, cap - len, "%s\n", line[i]);
-    free(copy);
+        assert_true(len < cap);
+    }
+}
+
+/* A webhook endpoint of the tenant's that takes every event (none is sent: no worker runs). */
+static void hook(fx *f)
+{
+    char secret[CU_WEBHOOK_SECRET_MAX];
+    cu_id id = 0;
+    cu_err err = {0};
+
+    if (cu_webhook_endpoint_create(f->v, NULL, f->t, "https://hooks.example/p", "*", &id, secret,
+                                   &err) != CU_OK)
+        fail_msg("%s", err.msg);
 }
 
 /* P-NOT-1, P-NOT-2: each step of a version is an outbox event in its own transaction: bound
@@ -452,19 +467,12 @@ static void events(fx *f, char *out, size_t cap)
 static void test_P_NOT_1_each_step_is_a_webhook_event(void **state_)
 {
     fx *f = *state_;
-    char *text = edit(builtin("erpsmartcloud"),
-                      "    data_use: marketing.communications.email\n    basis: consent\n"
-                      "    categories: [account]\n",
-                      "    data_use: marketing.communications.email\n    basis: consent\n"
-                      "    categories: [account, business]\n");
-    char secret[CU_WEBHOOK_SECRET_MAX], got[1024];
+    char *text = erp_marketing_widened();
+    char got[1024];
     unsigned noted = 0;
-    cu_id hook = 0;
     cu_err err = {0};
 
-    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->t, "https://hooks.example/p", "*",
-                                                 &hook, secret, &err),
-                     CU_OK);
+    hook(f);
     cu_clock_set(D2026 + DAY);
     assert_int_equal(bind_text(f, text), CU_OK);
     events(f, got, sizeof(got));
@@ -497,14 +505,11 @@ static void test_P_NOT_1_no_note_for_a_terminated_tenant(void **state_)
     fx *f = *state_;
     char *text = scm_plus_newsletter();
     cu_sweep_report rep;
-    char secret[CU_WEBHOOK_SECRET_MAX], got[1024];
+    char got[1024];
     int64_t until = 0;
-    cu_id hook = 0;
     cu_err err = {0};
 
-    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->t, "https://hooks.example/p", "*",
-                                                 &hook, secret, &err),
-                     CU_OK);
+    hook(f);
     assert_int_equal(bind_text(f, text), CU_OK);
     assert_int_equal(cu_tenant_terminate(f->v, NULL, f->t, &until, &err), CU_OK);
     cu_clock_set(D2026 + 30 * DAY);
