@@ -12,6 +12,7 @@
  * process, on the query's first use anywhere.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -380,9 +381,11 @@ static cu_rc pipe_exec(pg_conn *c, pg_query *q, int slot, const char *const *val
     return CU_OK;
 }
 
+static cu_rc conn_revive(pg_conn *c, cu_err *err);
+
 /* A read's statement with what is left to send before it (a read's end still unread, the
  * BEGIN of a read transaction): all in one pipeline, ended by a sync, read in one round trip. */
-static cu_rc read_pipeline(pg_conn *c, pg_query *q, int slot, const char *const *values,
+static cu_rc read_pipeline_once(pg_conn *c, pg_query *q, int slot, const char *const *values,
                            const int *lengths, const int *formats, const Oid *types,
                            int nparams, PGresult **res, cu_err *err, const char *what)
 {
@@ -407,6 +410,28 @@ static cu_rc read_pipeline(pg_conn *c, pg_query *q, int slot, const char *const 
         rc = pipe_exec(c, q, slot, values, lengths, formats, types, nparams, NULL, err, what);
     end = pipeline_finish(c, rc == CU_OK ? res : NULL, rc == CU_OK ? err : &ignored);
     return rc == CU_OK ? end : rc;
+}
+
+/* read_pipeline_once, tried again once on a fresh session when it met a lost one (a backend
+ * terminated, a server restarted while the connection sat in the pool, unnoticed by
+ * conn_gone): if it was the first statement of a read transaction (nothing of it had run) or
+ * a lone SELECT (it changes nothing), so that a request need not fail for what happened
+ * before it began. */
+static cu_rc read_pipeline(pg_conn *c, pg_query *q, int slot, const char *const *values,
+                           const int *lengths, const int *formats, const Oid *types,
+                           int nparams, PGresult **res, cu_err *err, const char *what)
+{
+    const char *begin = c->begin_next;
+    cu_rc rc = read_pipeline_once(c, q, slot, values, lengths, formats, types, nparams, res,
+                                  err, what);
+
+    if (rc != CU_OK && c->broken && (begin != NULL || strncmp(q->sql, "SELECT ", 7) == 0) &&
+        conn_revive(c, &(cu_err){0}) == CU_OK) {
+        c->begin_next = begin;
+        rc = read_pipeline_once(c, q, slot, values, lengths, formats, types, nparams, res, err,
+                                what);
+    }
+    return rc;
 }
 
 /* Reads what a read's end left unread (pg_conn_read_end) and leaves pipeline mode: before a
@@ -762,12 +787,30 @@ static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
     return CU_OK;
 }
 
+/* Whether the server has said, on an idle session's socket, that the session is over: a
+ * backend terminated or a server stopped sends a FATAL message and closes the connection.
+ * Asked without waiting before each use, so that a request meets a loss only when it happens
+ * under it. An idle session receives nothing else (Custos does not LISTEN), but for a read's
+ * end sent ahead (lazy), whose answers are read in; a failure there is a loss too. */
+static int conn_gone(pg_conn *c)
+{
+    struct pollfd p = {.fd = PQsocket(c->conn), .events = POLLIN};
+
+    if (p.fd < 0)
+        return 1;
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (!c->lazy)
+        return 1;
+    return PQconsumeInput(c->conn) != 1 || PQstatus(c->conn) != CONNECTION_OK;
+}
+
 /* Resets a lost connection: its prepared statements went with its session. */
 static cu_rc conn_revive(pg_conn *c, cu_err *err)
 {
     char line[160];
 
-    if (!c->broken && PQstatus(c->conn) == CONNECTION_OK)
+    if (!c->broken && PQstatus(c->conn) == CONNECTION_OK && !conn_gone(c))
         return CU_OK;
     PQreset(c->conn);
     if (c->prepared != NULL)
