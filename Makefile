@@ -46,7 +46,7 @@ TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test test-alone check deps fuzz fuzz-build bench format clean
+.PHONY: all test test-build test-alone check deps fuzz fuzz-build bench format clean
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -100,9 +100,18 @@ build/test/tests/test_faults: LDFLAGS_TEST += -Wl,--wrap=malloc,--wrap=calloc,--
 	-Wl,--wrap=strdup,--wrap=write,--wrap=fsync
 
 # Every test: the cmocka unit binaries, the CLI scripts against the sanitized binary, then
-# each fuzz target briefly on its checked-in corpus.
-test: $(TEST_BINS) build/test/custos fuzz-build
+# each fuzz target briefly on its checked-in corpus. Built with one job per core (CI runs a
+# plain `make test`), then run several at once (tests/run.sh, docs/testing.md).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+test:
+	@$(MAKE) --no-print-directory -j$(NPROC) test-build
 	@tests/run.sh build/test
+
+test-build: $(TEST_BINS) build/test/custos fuzz-build
+
+# The test binaries' objects are kept (make would delete them as intermediates and build them
+# again on every run).
+.SECONDARY: $(TEST_BINS:%=%.o)
 
 # Every scenario chapter alone, each replaying those before it (minutes).
 test-alone: $(TEST_BINS) build/test/custos
