@@ -15,15 +15,16 @@
 
 #include "custos.h"
 
-#define CU_ANALYTICS_MEASURES_MAX 8  /* measures in one query */
-#define CU_ANALYTICS_GROUP_BY_MAX 2  /* fields grouped by */
-#define CU_ANALYTICS_WHERE_MAX 8     /* conditions (all must hold) */
-#define CU_ANALYTICS_BUCKETS_MAX 16  /* a histogram's bucket edges */
-#define CU_ANALYTICS_IN_MAX 32       /* values of an "in" condition */
-#define CU_ANALYTICS_GROUPS_MAX 4096 /* groups one query may make */
-#define CU_ANALYTICS_FIELD_MAX 80    /* a field name's bytes */
-#define CU_ANALYTICS_KEY_MAX 128     /* a group key's bytes (a longer value is refused) */
-#define CU_ANALYTICS_EPSILON_MAX 10.0 /* epsilon of one query, and a budget's total at most 1000 */
+#define CU_ANALYTICS_MEASURES_MAX 8   /* measures in one query */
+#define CU_ANALYTICS_GROUP_BY_MAX 2   /* fields grouped by */
+#define CU_ANALYTICS_WHERE_MAX 8      /* conditions (all must hold) */
+#define CU_ANALYTICS_BUCKETS_MAX 16   /* a histogram's bucket edges */
+#define CU_ANALYTICS_IN_MAX 32        /* values of an "in" condition */
+#define CU_ANALYTICS_GROUPS_MAX 4096  /* groups one query may make */
+#define CU_ANALYTICS_FIELD_MAX 80     /* a field name's bytes */
+#define CU_ANALYTICS_KEY_MAX 128      /* a group key's bytes (a longer value is refused) */
+#define CU_ANALYTICS_EPSILON_MAX 10.0 /* epsilon of one query, and a budget's total at most 1000   \
+                                       */
 #define CU_ANALYTICS_MIN_GROUP_DEFAULT 10 /* a tenant whose policy names no min_group_size */
 
 /* Why a query was refused, each with a stable code (cu_analytics_refusal_code). */

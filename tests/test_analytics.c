@@ -130,7 +130,8 @@ static double total_value(const cJSON *o)
 {
     const cJSON *t = cJSON_GetObjectItem(o, "total");
 
-    return cJSON_IsNull(t) ? -1 : cJSON_GetArrayItem(cJSON_GetObjectItem(t, "values"), 0)->valuedouble;
+    return cJSON_IsNull(t) ? -1
+                           : cJSON_GetArrayItem(cJSON_GetObjectItem(t, "values"), 0)->valuedouble;
 }
 
 #define BY_STAGE "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"stage\"]}"
@@ -180,8 +181,8 @@ static void test_P_ANA_1_one_subject_with_many_records_is_one_subject(void **sta
 /* P-ANA-1: with one small group and a total, the total minus the groups shown would give the
  * small group's value: the next smallest group is suppressed as well, so what is left over is
  * the sum of two groups, never the small one alone. */
-static void test_P_ANA_1_complementary_suppression_hides_the_small_group_from_the_total(
-    void **state_)
+static void
+test_P_ANA_1_complementary_suppression_hides_the_small_group_from_the_total(void **state_)
 {
     fx *f = *state_;
     double shown = 0;
@@ -193,8 +194,8 @@ static void test_P_ANA_1_complementary_suppression_hides_the_small_group_from_th
     many(f, f->t, "lost", 3);
     o = ok(f, f->t, BY_STAGE);
     assert_true(total_value(o) == 29);
-    cJSON_ArrayForEach(g, cJSON_GetObjectItem(o, "groups"))
-        shown += cJSON_GetArrayItem(cJSON_GetObjectItem(g, "values"), 0)->valuedouble;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItem(o, "groups")) shown +=
+        cJSON_GetArrayItem(cJSON_GetObjectItem(g, "values"), 0)->valuedouble;
     assert_true(group_value(o, "lost") < 0 && group_value(o, "open") < 0);
     assert_true(total_value(o) - shown != 3); /* 15: "lost" and "open" together */
     assert_true(total_value(o) - shown >= 10);
@@ -216,9 +217,9 @@ static void test_P_ANA_1_two_fields_suppress_along_rows_and_columns(void **state
         cu_id s = 0, r = 0;
         cu_err err = {0};
         snprintf(ext, sizeof(ext), "x-%d", i);
-        assert_int_equal(cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext},
-                                           &s, &err),
-                         CU_OK);
+        assert_int_equal(
+            cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext}, &s, &err),
+            CU_OK);
         snprintf(json, sizeof(json), "{\"title\":\"big\",\"stage\":\"%s\"}",
                  i < 2 ? "won" : "lost");
         assert_int_equal(cu_record_put(f->v, NULL, f->t, "deals", s, json, strlen(json), &r, &err),
@@ -325,8 +326,9 @@ static void test_P_ISO_2_an_aggregate_holds_its_tenant_alone(void **state_)
 static void test_P_ANA_1_the_audit_holds_the_shape_not_the_values(void **state_)
 {
     fx *f = *state_;
-    const char *q = "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],\"group_by\":[\"stage\"],"
-                    "\"where\":[{\"field\":\"title\",\"op\":\"eq\",\"value\":\"zebra-secret\"}]}";
+    const char *q =
+        "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],\"group_by\":[\"stage\"],"
+        "\"where\":[{\"field\":\"title\",\"op\":\"eq\",\"value\":\"zebra-secret\"}]}";
     cu_audit_filter flt = {0};
     cu_audit_entry *e = NULL;
     size_t n = 0, seen = 0;
@@ -341,8 +343,8 @@ static void test_P_ANA_1_the_audit_holds_the_shape_not_the_values(void **state_)
         seen += strcmp(e[i].action, "analytics.aggregate") == 0 &&
                 strcmp(e[i].object, "collection:deals") == 0;
         seen += strcmp(e[i].action, "analytics.where") == 0 && strcmp(e[i].object, "eq:title") == 0;
-        seen += strcmp(e[i].action, "analytics.measure") == 0 &&
-                strcmp(e[i].object, "sum:amount") == 0;
+        seen +=
+            strcmp(e[i].action, "analytics.measure") == 0 && strcmp(e[i].object, "sum:amount") == 0;
         seen += strcmp(e[i].action, "analytics.group_by") == 0 &&
                 strcmp(e[i].object, "field:stage") == 0;
     }
@@ -376,9 +378,9 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
         cu_id s = 0, r = 0;
         cu_err err = {0};
         snprintf(ext, sizeof(ext), "h-%d", i);
-        assert_int_equal(cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext},
-                                           &s, &err),
-                         CU_OK);
+        assert_int_equal(
+            cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext}, &s, &err),
+            CU_OK);
         snprintf(json, sizeof(json), "{\"title\":\"t\",\"amount\":%d}", i < 6 ? 10 : 200);
         assert_int_equal(cu_record_put(f->v, NULL, f->t, "deals", s, json, strlen(json), &r, &err),
                          CU_OK);

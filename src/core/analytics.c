@@ -29,11 +29,12 @@
 #include "record_int.h"
 #include "util.h"
 
-#define SCAN_IDS 256                        /* subject ids per store read */
-#define SCAN_ROWS 256                       /* records per store read */
-#define SCAN_BYTES ((size_t)4 << 20)        /* a page of records ends past this many bytes */
+#define SCAN_IDS 256                 /* subject ids per store read */
+#define SCAN_ROWS 256                /* records per store read */
+#define SCAN_BYTES ((size_t)4 << 20) /* a page of records ends past this many bytes */
 #define BUDGET_MAX (1000 * (int64_t)CU_ANALYTICS_MICRO) /* a tenant's total epsilon, at most */
-#define AUDIT_MAX (2 + CU_ANALYTICS_MEASURES_MAX + CU_ANALYTICS_GROUP_BY_MAX + CU_ANALYTICS_WHERE_MAX)
+#define AUDIT_MAX                                                                                  \
+    (2 + CU_ANALYTICS_MEASURES_MAX + CU_ANALYTICS_GROUP_BY_MAX + CU_ANALYTICS_WHERE_MAX)
 
 const char *cu_analytics_refusal_code(cu_analytics_refusal r)
 {
@@ -87,9 +88,9 @@ static cu_rc subject_page(scan *s, const cu_key *key, cu_id subject, int64_t *af
 {
     cu_store_record *rows = NULL;
     size_t n = 0, bytes = 0;
-    cu_rc rc = cu_store_record_page_in(s->v->store, s->tenant, subject, s->collection,
-                                       *after_created, *after, SCAN_ROWS, SCAN_BYTES, &rows, &n,
-                                       err);
+    cu_rc rc =
+        cu_store_record_page_in(s->v->store, s->tenant, subject, s->collection, *after_created,
+                                *after, SCAN_ROWS, SCAN_BYTES, &rows, &n, err);
 
     for (size_t i = 0; rc == CU_OK && i < n && !*done; i++) {
         int taken = 0;
@@ -189,8 +190,9 @@ static cu_rc budget_check(cu_vault *v, cu_id tenant, double epsilon, cu_analytic
 
     if (rc == CU_ERR_NOT_FOUND || (rc == CU_OK && b.total == 0)) {
         *why = CU_ANALYTICS_BUDGET_UNSET;
-        return cu_err_set(err, CU_ERR_FORBIDDEN, "noise needs a privacy budget: the tenant's"
-                                                 " owner sets one");
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "noise needs a privacy budget: the tenant's"
+                          " owner sets one");
     }
     if (rc == CU_OK && b.spent + micro(epsilon) > b.total) {
         *why = CU_ANALYTICS_BUDGET_SPENT;
@@ -315,8 +317,8 @@ cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
 
     if (!(total >= 0) || micro(total) > BUDGET_MAX)
         return cu_err_set(err, CU_ERR_INVALID, "a privacy budget is an epsilon from 0 to 1000");
-    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE},
-                          NULL, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, NULL,
+                          err)) != CU_OK)
         return rc;
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_ANALYTICS_BUDGET;

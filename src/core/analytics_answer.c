@@ -154,7 +154,8 @@ static cJSON *group(const ana_group *g, const ana_query *q)
 
 static int add_groups(cJSON *root, const ana_table *t, const ana_query *q)
 {
-    cJSON *by = cJSON_AddArrayToObject(root, "group_by"), *gs = cJSON_AddArrayToObject(root, "groups");
+    cJSON *by = cJSON_AddArrayToObject(root, "group_by"),
+          *gs = cJSON_AddArrayToObject(root, "groups");
 
     if (by == NULL || gs == NULL)
         return -1;

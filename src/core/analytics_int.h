@@ -79,8 +79,8 @@ typedef struct ana_table {
 
 /* analytics_query.c: parses and checks the body against the collection's field classes;
  * CU_ERR_INVALID with *why on a refusal. Release with cu_ana_query_cleanup. */
-cu_rc cu_ana_parse(cu_vault *v, cu_id tenant, const char *collection, const char *text,
-                   size_t len, ana_query *q, cu_analytics_refusal *why, cu_err *err);
+cu_rc cu_ana_parse(cu_vault *v, cu_id tenant, const char *collection, const char *text, size_t len,
+                   ana_query *q, cu_analytics_refusal *why, cu_err *err);
 void cu_ana_query_cleanup(ana_query *q);
 /* 1 if the document satisfies every condition of q. */
 int cu_ana_match(const ana_query *q, const cJSON *doc);

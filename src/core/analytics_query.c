@@ -22,10 +22,10 @@
 static const char *const identity_names[] = {"id", "subject_id", "external_id"};
 
 /* Sets *why and err (CU_ERR_INVALID, the message formatted). */
-static cu_rc refuse(cu_analytics_refusal *why, cu_analytics_refusal r, cu_err *err,
-                    const char *fmt, ...) CU_PRINTF(4, 5);
-static cu_rc refuse(cu_analytics_refusal *why, cu_analytics_refusal r, cu_err *err,
-                    const char *fmt, ...)
+static cu_rc refuse(cu_analytics_refusal *why, cu_analytics_refusal r, cu_err *err, const char *fmt,
+                    ...) CU_PRINTF(4, 5);
+static cu_rc refuse(cu_analytics_refusal *why, cu_analytics_refusal r, cu_err *err, const char *fmt,
+                    ...)
 {
     va_list ap;
 
@@ -197,8 +197,8 @@ static cu_rc noise(const cJSON *o, ana_query *q, cu_analytics_refusal *why, cu_e
 
 /* Each member of array (or none) through fn, at most max of them. */
 static cu_rc each(const cu_schema *s, const cJSON *a, size_t max, ana_query *q,
-                  cu_rc (*fn)(const cu_schema *, const cJSON *, ana_query *,
-                              cu_analytics_refusal *, cu_err *),
+                  cu_rc (*fn)(const cu_schema *, const cJSON *, ana_query *, cu_analytics_refusal *,
+                              cu_err *),
                   cu_analytics_refusal *why, cu_err *err)
 {
     const cJSON *x;
@@ -245,16 +245,16 @@ static cu_rc parse_tree(const cu_schema *s, ana_query *q, cu_analytics_refusal *
     if (cJSON_GetArraySize(x) < 1)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err, "\"measures\" needs 1 to 8 measures");
     if ((rc = each(s, x, CU_ANALYTICS_MEASURES_MAX, q, measure, why, err)) != CU_OK ||
-        (rc = each(s, cJSON_GetObjectItemCaseSensitive(root, "group_by"),
-                   CU_ANALYTICS_GROUP_BY_MAX, q, group_field, why, err)) != CU_OK ||
+        (rc = each(s, cJSON_GetObjectItemCaseSensitive(root, "group_by"), CU_ANALYTICS_GROUP_BY_MAX,
+                   q, group_field, why, err)) != CU_OK ||
         (rc = each(s, cJSON_GetObjectItemCaseSensitive(root, "where"), CU_ANALYTICS_WHERE_MAX, q,
                    condition, why, err)) != CU_OK)
         return rc;
     return noise(cJSON_GetObjectItemCaseSensitive(root, "noise"), q, why, err);
 }
 
-cu_rc cu_ana_parse(cu_vault *v, cu_id tenant, const char *collection, const char *text,
-                   size_t len, ana_query *q, cu_analytics_refusal *why, cu_err *err)
+cu_rc cu_ana_parse(cu_vault *v, cu_id tenant, const char *collection, const char *text, size_t len,
+                   ana_query *q, cu_analytics_refusal *why, cu_err *err)
 {
     cu_schema *s = NULL;
     cu_rc rc;

@@ -38,18 +38,16 @@ cu_rc pg_w_analytics_spend(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_analytics_budget *b = &op->u.analytics_budget;
 
-    return pgd_write_one(c, &Q_SPEND,
-                         PG_P(pg_p_id(b->tenant_id), pg_p_i64(b->spent), pg_p_i64(b->updated_at)),
-                         CU_ERR_CONFLICT, "the privacy budget is spent", err,
-                         "spend the analytics budget");
+    return pgd_write_one(
+        c, &Q_SPEND, PG_P(pg_p_id(b->tenant_id), pg_p_i64(b->spent), pg_p_i64(b->updated_at)),
+        CU_ERR_CONFLICT, "the privacy budget is spent", err, "spend the analytics budget");
 }
 
-static cu_rc budget_get(cu_store *base, cu_id tenant, cu_store_analytics_budget *out,
-                        cu_err *err)
+static cu_rc budget_get(cu_store *base, cu_id tenant, cu_store_analytics_budget *out, cu_err *err)
 {
     PGresult *res = NULL;
-    cu_rc rc = pg_read_exec(base, &Q_GET, PG_P(pg_p_id(tenant)), &res, err,
-                            "read the analytics budget");
+    cu_rc rc =
+        pg_read_exec(base, &Q_GET, PG_P(pg_p_id(tenant)), &res, err, "read the analytics budget");
 
     memset(out, 0, sizeof(*out));
     if (rc == CU_OK && pg_rows(res) == 0)

@@ -46,8 +46,7 @@ cu_rc sq_w_analytics(sqlite_store *s, const cu_store_op *op, cu_err *err)
     return CU_OK;
 }
 
-static cu_rc budget_get(cu_store *base, cu_id tenant, cu_store_analytics_budget *out,
-                        cu_err *err)
+static cu_rc budget_get(cu_store *base, cu_id tenant, cu_store_analytics_budget *out, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st = NULL;

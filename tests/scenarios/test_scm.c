@@ -600,9 +600,8 @@ static void test_P_ANA_1_scm_analyst_gets_aggregates_with_a_small_group_suppress
     tickets(&N, "open", 12, ticket);
     tickets(&N, "closed", 11, ticket);
     tickets(&N, "escalated", 4, ticket);
-    sc_call(&C, 200, analyst, NULL,
-            "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"status\"]}", &r, "POST",
-            T "/collections/tickets/aggregate", N.id);
+    sc_call(&C, 200, analyst, NULL, "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"status\"]}",
+            &r, "POST", T "/collections/tickets/aggregate", N.id);
     assert_non_null(strstr(r.body, "\"min_group_size\":10"));
     assert_non_null(strstr(r.body, "{\"key\":[\"open\"],\"values\":[12]}"));
     assert_null(strstr(r.body, "escalated"));
