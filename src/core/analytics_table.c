@@ -15,7 +15,6 @@
  * So no released figure minus other released figures isolates a suppressed cell, nor a
  * remainder of fewer than min_group_size subjects.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,66 +201,64 @@ static int primary(ana_cell *c, uint64_t k)
     return c->suppressed;
 }
 
-/* Key order of dimension d first, then the other (two-field groupings). */
-static const ana_group *sort_groups;
-static size_t sort_dim;
-
-static int by_key(const void *a, const void *b)
+/* Dimension d's keys compared (null last). */
+static int key_cmp(const ana_group *x, const ana_group *y, size_t d)
 {
-    const ana_group *x = &sort_groups[*(const size_t *)a], *y = &sort_groups[*(const size_t *)b];
-    size_t d = sort_dim;
-
-    for (int pass = 0; pass < 2; pass++, d = 1 - d) {
-        int c = x->null[d] != y->null[d] ? y->null[d] - x->null[d] : strcmp(x->key[d], y->key[d]);
-        if (c != 0)
-            return c;
-    }
-    return 0;
+    return x->null[d] != y->null[d] ? x->null[d] - y->null[d] : strcmp(x->key[d], y->key[d]);
 }
 
-/* Each run of groups sharing key d (ord sorted by it) as one set. */
-static int complete_runs(ana_table *t, const size_t *ord, size_t d, ana_cell **cells)
+/* Groups by their keys, first field first: the answer's order, and each row a run. */
+static int by_rows(const void *a, const void *b)
+{
+    const ana_group *x = a, *y = b;
+    int c = key_cmp(x, y, 0);
+
+    return c != 0 ? c : key_cmp(x, y, 1);
+}
+
+/* Pointers to groups by the second field first: each column a run. */
+static int by_columns(const void *a, const void *b)
+{
+    const ana_group *x = *(ana_group *const *)a, *y = *(ana_group *const *)b;
+    int c = key_cmp(x, y, 1);
+
+    return c != 0 ? c : key_cmp(x, y, 0);
+}
+
+/* Each run of g[0..n) sharing key d as one set. */
+static int complete_runs(ana_group **g, size_t n, size_t d, uint64_t k, ana_cell **cells)
 {
     int changed = 0;
 
-    for (size_t i = 0, j; i < t->n; i = j) {
+    for (size_t i = 0, j; i < n; i = j) {
         size_t m = 0;
-        for (j = i; j < t->n && t->g[ord[j]].null[d] == t->g[ord[i]].null[d] &&
-                    strcmp(t->g[ord[j]].key[d], t->g[ord[i]].key[d]) == 0;
-             j++)
-            cells[m++] = &t->g[ord[j]].c;
-        changed |= complete(cells, m, t->min_group);
+        for (j = i; j < n && key_cmp(g[j], g[i], d) == 0; j++)
+            cells[m++] = &g[j]->c;
+        changed |= complete(cells, m, k);
     }
     return changed;
 }
 
 /* The groups: primary, then complementary over all of them and, for two fields, each row and
- * column, until nothing changes. The sort is not reentrant: one query sorts at a time. */
-static void suppress_groups(ana_table *t, const ana_query *q, size_t *ord[2], ana_cell **cells)
+ * column, until nothing changes (each pass suppresses one more group, so it ends). */
+static void suppress_groups(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
+                            ana_cell **cells)
 {
-    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
     int changed = 1;
 
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n; i++) {
         primary(&t->g[i].c, t->min_group);
-    if (q->ng == 2) {
-        pthread_mutex_lock(&sort_lock);
-        sort_groups = t->g;
-        for (size_t d = 0; d < 2; d++) {
-            for (size_t i = 0; i < t->n; i++)
-                ord[d][i] = i;
-            sort_dim = d;
-            qsort(ord[d], t->n, sizeof(size_t), by_key);
-        }
-        pthread_mutex_unlock(&sort_lock);
+        rows[i] = cols[i] = &t->g[i];
     }
+    if (q->ng == 2 && t->n > 1)
+        qsort(cols, t->n, sizeof(*cols), by_columns);
     while (changed) {
         for (size_t i = 0; i < t->n; i++)
             cells[i] = &t->g[i].c;
         changed = complete(cells, t->n, t->min_group);
         if (q->ng == 2)
-            for (size_t d = 0; d < 2; d++)
-                changed |= complete_runs(t, ord[d], d, cells);
+            changed |= complete_runs(rows, t->n, 0, t->min_group, cells) |
+                       complete_runs(cols, t->n, 1, t->min_group, cells);
     }
 }
 
@@ -286,20 +283,22 @@ static void suppress_bins(ana_group *g, const ana_query *q, uint64_t k)
 
 void cu_ana_suppress(ana_table *t, const ana_query *q)
 {
-    size_t *ord[2] = {NULL, NULL};
-    ana_cell **cells = calloc(t->n ? t->n : 1, sizeof(*cells));
+    size_t n = t->n ? t->n : 1;
+    ana_cell **cells = calloc(n, sizeof(*cells));
+    ana_group **rows = calloc(n, sizeof(*rows)), **cols = calloc(n, sizeof(*cols));
 
-    if (q->ng == 2) {
-        ord[0] = calloc(t->n ? t->n : 1, sizeof(size_t));
-        ord[1] = calloc(t->n ? t->n : 1, sizeof(size_t));
-    }
+    /* The hash is done with: the groups in key order, for the answer and the rows. */
+    free(t->slot);
+    t->slot = NULL;
+    if (t->n > 1)
+        qsort(t->g, t->n, sizeof(*t->g), by_rows);
     t->total_released = 0;
-    if (cells == NULL || (q->ng == 2 && (ord[0] == NULL || ord[1] == NULL))) {
+    if (cells == NULL || rows == NULL || cols == NULL) {
         /* Out of memory: nothing is released rather than something unchecked. */
         for (size_t i = 0; i < t->n; i++)
             t->g[i].c.suppressed = 1;
     } else {
-        suppress_groups(t, q, ord, cells);
+        suppress_groups(t, q, rows, cols, cells);
         /* The total: of min_group_size subjects at least; with groups, the sets above keep it
          * from isolating a suppressed group. In noise mode with groups it would cost the
          * budget again: not given. */
@@ -314,6 +313,6 @@ void cu_ana_suppress(ana_table *t, const ana_query *q)
     if (t->total_released)
         suppress_bins(&t->total, q, t->min_group);
     free(cells);
-    free(ord[0]);
-    free(ord[1]);
+    free(rows);
+    free(cols);
 }
