@@ -466,6 +466,21 @@ static void test_P_ANA_1_noise_counts_one_record_per_subject(void **state_)
     cJSON_Delete(o);
 }
 
+/* The scan pages a subject's records (256 a page): a subject with 300 records is counted whole,
+ * and still as one subject. */
+static void test_P_ANA_1_a_subject_of_many_pages_is_counted_whole(void **state_)
+{
+    fx *f = *state_;
+    cJSON *o;
+
+    many(f, f->t, "won", 9);
+    deals(f, f->t, "lost", 300);
+    o = ok(f, f->t, BY_STAGE);
+    assert_true(total_value(o) == 309);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "groups")), 0);
+    cJSON_Delete(o);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -483,6 +498,7 @@ int main(void)
         T(test_P_DSR_5_a_restricted_subject_is_not_counted),
         T(test_P_ANA_1_noise_is_laplace_and_moves_the_answer),
         T(test_P_ANA_1_noise_counts_one_record_per_subject),
+        T(test_P_ANA_1_a_subject_of_many_pages_is_counted_whole),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

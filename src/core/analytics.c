@@ -94,7 +94,9 @@ static cu_rc subject_page(scan *s, const cu_key *key, cu_id subject, int64_t *af
 
     for (size_t i = 0; rc == CU_OK && i < n && !*done; i++) {
         int taken = 0;
-        bytes += rows[i].doc.len;
+        bytes += rows[i].doc.len; /* as the store counts them against its cap */
+        for (size_t k = 0; k < rows[i].nfields; k++)
+            bytes += rows[i].fields[k].ct.len;
         rc = feed(s, key, &rows[i], &taken, err);
         *done = taken && s->q->epsilon > 0;
     }
