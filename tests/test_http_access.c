@@ -209,6 +209,10 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/requests/{id}/complete", "{}"},
     {"PUT", "/v1/tenants/{tenant}/requests/{id}/records/{id}",
      "{\"data\":{\"note\":\"rewritten %N\"}}"},
+    /* Aggregate analytics (docs/analytics.md): a count, and the owner's budget. */
+    {"POST", "/v1/tenants/{tenant}/collections/{name}/aggregate",
+     "{\"measures\":[{\"op\":\"count\"}]}"},
+    {"PUT", "/v1/tenants/{tenant}/analytics/budget", "{\"epsilon\":1}"},
 };
 
 static const char *sample_of(const http_route *rt)

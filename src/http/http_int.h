@@ -290,5 +290,9 @@ void api_incident_get(http_req *r);
 void api_incident_report(http_req *r);
 void api_incident_notice(http_req *r);
 void api_incident_revoke(http_req *r);
+/* api_analytics.c: aggregates and the privacy budget (P-ANA-1, docs/analytics.md). */
+void api_analytics_aggregate(http_req *r);
+void api_analytics_budget_get(http_req *r);
+void api_analytics_budget_put(http_req *r);
 
 #endif

@@ -112,6 +112,13 @@ const http_route http_routes[] = {
      api_record_create, T "/collections/{name}/records"},
     {POST, T "/collections/{name}/records/search", CU_PERM_DATA_READ,
      R_TENANT | R_BODY | R_PURPOSE, api_record_search, T "/collections/{name}/records/search"},
+    /* Aggregates only, never a personal value (P-ANA-1): no purpose. */
+    {POST, T "/collections/{name}/aggregate", CU_PERM_AGGREGATE, R_TENANT | R_BODY,
+     api_analytics_aggregate, T "/collections/{name}/aggregate"},
+    {GET, T "/analytics/budget", CU_PERM_AGGREGATE, R_TENANT, api_analytics_budget_get,
+     T "/analytics/budget"},
+    {PUT, T "/analytics/budget", CU_PERM_POLICY, R_TENANT | R_BODY, api_analytics_budget_put,
+     T "/analytics/budget"},
     {GET, T "/records/{id}", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_record_get,
      T "/records/{id}"},
     {PUT, T "/records/{id}", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,

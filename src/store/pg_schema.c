@@ -72,6 +72,8 @@ static const char *const *const migrations[] = {
     (const char *const[]){pg_ddl_disclosures, NULL},
     /* 6 -> 7 (SQLite's 22 -> 23, P-BRE-1): breach incidents (pg_incident.c). */
     (const char *const[]){pg_ddl_incidents, NULL},
+    /* 7 -> 8 (SQLite's 23 -> 24, P-ANA-1): the analytics privacy budget (pg_analytics.c). */
+    (const char *const[]){pg_ddl_analytics, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

@@ -341,6 +341,18 @@ static const cu_store_incident_ops p_incident_ops = {
     .audit_touches = p_audit_touches,
 };
 
+/* The analytics budget (store_analytics.h): read on a reader. */
+static cu_rc p_budget_get(cu_store *s, cu_id t, cu_store_analytics_budget *out, cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->analytics->budget_get(r, t, out, err);
+}
+
+static const cu_store_analytics_ops p_analytics_ops = {
+    .budget_get = p_budget_get,
+};
+
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -399,6 +411,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .webhook_due = p_webhook_due,
     .disclosure_list = p_disclosure_list,
     .incident = &p_incident_ops,
+    .analytics = &p_analytics_ops,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

@@ -328,6 +328,9 @@ static const char *const migrations[] = {
     /* 22 -> 23 (issue 13, item 5, P-BRE-1): breach incidents (sqlite_incident.c): the
      * incident, its frozen affected set (ids only) and the notices sent. */
     sq_migration_incidents,
+    /* 23 -> 24 (issue 14, item 4, P-ANA-1): the privacy budget of noisy aggregates
+     * (sqlite_analytics.c), numbers only. */
+    sq_migration_analytics,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -462,6 +465,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
         "PRAGMA user_version = 22", "PRAGMA user_version = 23",
+        "PRAGMA user_version = 24",
     };
     int version = 0;
     cu_rc rc;
@@ -666,4 +670,5 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_due = sq_webhook_due,
     .disclosure_list = sq_disclosure_list,
     .incident = &sq_incident_ops,
+    .analytics = &sq_analytics_ops,
 };

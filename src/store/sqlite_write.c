@@ -912,6 +912,8 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_INCIDENT_PUT] = sq_w_incident,
     [CU_OP_INCIDENT_NOTICE] = sq_w_incident,
     [CU_OP_INCIDENT_REVOKED] = sq_w_incident,
+    [CU_OP_ANALYTICS_BUDGET] = sq_w_analytics,
+    [CU_OP_ANALYTICS_SPEND] = sq_w_analytics,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

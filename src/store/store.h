@@ -21,6 +21,7 @@
 #include "custos_base.h"
 #include "store_disclosure.h" /* cu_store_disclosure, its op and read (P-SHR-1) */
 #include "store_incident.h" /* breach incidents (P-BRE-1) */
+#include "store_analytics.h" /* the privacy budget of noisy aggregates (P-ANA-1) */
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
@@ -444,6 +445,8 @@ typedef enum cu_store_op_type {
     CU_OP_INCIDENT_PUT,        /* incident; the INCIDENT_* ops are told in store_incident.h */
     CU_OP_INCIDENT_NOTICE,     /* incident_notice */
     CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at) */
+    CU_OP_ANALYTICS_BUDGET,    /* analytics_budget; both told in store_analytics.h */
+    CU_OP_ANALYTICS_SPEND,     /* analytics_budget (tenant_id, spent: the amount) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -608,6 +611,7 @@ typedef struct cu_store_op {
         cu_store_disclosure disclosure; /* DISCLOSURE_PUT */
         cu_store_incident_put incident;           /* INCIDENT_PUT, INCIDENT_REVOKED */
         cu_store_incident_notice incident_notice; /* INCIDENT_NOTICE */
+        cu_store_analytics_budget analytics_budget; /* ANALYTICS_BUDGET, ANALYTICS_SPEND */
     } u;
 } cu_store_op;
 
@@ -821,6 +825,7 @@ typedef struct cu_store_ops {
     cu_rc (*disclosure_list)(cu_store *s, cu_id tenant, cu_id subject, size_t limit,
                              cu_store_disclosure **out, size_t *n, cu_err *err);
     const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
+    const cu_store_analytics_ops *analytics; /* the privacy budget (store_analytics.h) */
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */

@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 23
+#define MIGRATE_SQLITE_VERSION 24
 
 int cu_migrate_sqlite_version(void)
 {
@@ -141,6 +141,9 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
      " FROM incident_affected"},
     {"incident_notices", "incident_id, seq, kind, tenant_id, at, reference, actor",
      "SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"},
+    /* The analytics privacy budget (SQLite 24, PostgreSQL 8; P-ANA-1): numbers only. */
+    {"analytics_budgets", "tenant_id, total, spent, updated_at",
+     "SELECT tenant_id, total, spent, updated_at FROM analytics_budgets"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a
