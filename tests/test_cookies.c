@@ -258,6 +258,9 @@ static void test_P_CON_3_roles_and_input(void **state)
            "/v1/tenants/%s/cookies/choices", T);
     call_h(403, "forbidden", analyst, 0, NULL, NULL, "GET",
            "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
+    /* Platform staff have no business with a visitor's cookies (P-ACC-4). */
+    call_h(403, "forbidden", S.operator_key, 0, NULL, NULL, "GET",
+           "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
     call_h(401, "unauthenticated", NULL, 0, NULL, NULL, "GET",
            "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
     choose(400, "invalid", 0, "short", "{\"analytics\":true}", NULL);

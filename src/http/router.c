@@ -64,7 +64,8 @@ const http_route http_routes[] = {
      * signed token is the credential; GET shows a page, only POST unsubscribes. */
     {POST, T "/cookies/choices", CU_PERM_DATA_WRITE, R_TENANT | R_BODY, api_cookie_choose,
      T "/cookies/choices"},
-    {GET, T "/cookies/check", CU_PERM_DATA_READ, R_TENANT, api_cookie_check, T "/cookies/check"},
+    /* data_write, not data_read: the site's own key, never platform staff (P-ACC-4). */
+    {GET, T "/cookies/check", CU_PERM_DATA_WRITE, R_TENANT, api_cookie_check, T "/cookies/check"},
     {GET, T "/cookies/banner.js", 0, R_TENANT | R_NOAUTH, api_cookie_banner,
      T "/cookies/banner.js"},
     {POST, T "/subjects/{id}/unsubscribe-links", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
