@@ -204,8 +204,12 @@ void api_cookie_banner(http_req *r)
     char *rs, *vs;
     size_t n;
 
-    if (cu_cookie_rules(r->v, r->tenant, &a, &e) != CU_OK)
+    if (cu_cookie_rules(r->v, r->tenant, &a, &e) != CU_OK) {
+        /* P-ISO-1: no credential came, so a tenant without a policy answers as none does. */
+        if (e.code == CU_ERR_CONFLICT)
+            e.code = CU_ERR_NOT_FOUND;
         return http_fail(r, &e);
+    }
     rules = rules_json(&a);
     version = cJSON_CreateString(a.policy_version);
     rs = cJSON_PrintUnformatted(rules);
