@@ -315,16 +315,24 @@ void api_unsubscribe_page(http_req *r)
     page(r, 200, "Unsubscribe", text, 1);
 }
 
+/* 1 if needle occurs in b[0..n) (the body need not be NUL-terminated). */
+static int body_has(const char *b, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; b != NULL && i + k <= n; i++)
+        if (memcmp(b + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
 /* RFC 8058 3.1: the body is List-Unsubscribe=One-Click, url-encoded or as a multipart field. */
 static int one_click(const http_req *r)
 {
-    const char *b = r->body;
-
-    if (b == NULL)
-        return 0;
-    if (strstr(b, "List-Unsubscribe=One-Click") != NULL)
+    if (body_has(r->body, r->body_len, "List-Unsubscribe=One-Click"))
         return 1;
-    return strstr(b, "name=\"List-Unsubscribe\"") != NULL && strstr(b, "One-Click") != NULL;
+    return body_has(r->body, r->body_len, "name=\"List-Unsubscribe\"") &&
+           body_has(r->body, r->body_len, "One-Click");
 }
 
 void api_unsubscribe_post(http_req *r)
