@@ -34,9 +34,9 @@ typedef struct cu_cookie_choice {
 typedef struct cu_cookie_answer {
     cu_cookie_rule rule[CU_COOKIE__COUNT]; /* the policy's rule per category */
     int allowed[CU_COOKIE__COUNT];         /* 1: may be set now */
-    int chosen;      /* 1 if a choice was made under the version in force (else ask again) */
-    int gpc;         /* the request carried Sec-GPC: 1 */
-    int never;       /* cu_cookie_choose refused a grant: the category + 1 (0: none) */
+    int chosen; /* 1 if a choice was made under the version in force (else ask again) */
+    int gpc;    /* the request carried Sec-GPC: 1 */
+    int never;  /* cu_cookie_choose refused a grant: the category + 1 (0: none) */
     char policy_version[65];
 } cu_cookie_answer;
 

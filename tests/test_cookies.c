@@ -85,8 +85,8 @@ static int setup(void **state)
     {
         char path[96];
         snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T);
-        srv_call_ok(&S, "POST", path, agent, "provide_service", "{\"external_id\":\"ada-1\"}",
-                    201, ada);
+        srv_call_ok(&S, "POST", path, agent, "provide_service", "{\"external_id\":\"ada-1\"}", 201,
+                    ada);
     }
     return 0;
 }
@@ -129,7 +129,7 @@ static void allowed(const char *visitor, int gpc, char *out, size_t cap)
         char got_[128];                                                                            \
         allowed(visitor, gpc, got_, sizeof(got_));                                                 \
         if (strcmp(got_, want) != 0)                                                               \
-            fail_msg("visitor %s%s: allowed %s, want %s", visitor, gpc ? " (GPC)" : "", got_,     \
+            fail_msg("visitor %s%s: allowed %s, want %s", visitor, gpc ? " (GPC)" : "", got_,      \
                      want);                                                                        \
     } while (0)
 
@@ -254,8 +254,8 @@ static void test_P_CON_3_roles_and_input(void **state)
 
     (void)state;
     call_h(403, "forbidden", analyst, 0,
-           "{\"visitor\":\"v-eeeeeeeeeeeeeeee1\",\"categories\":{\"analytics\":true}}", NULL, "POST",
-           "/v1/tenants/%s/cookies/choices", T);
+           "{\"visitor\":\"v-eeeeeeeeeeeeeeee1\",\"categories\":{\"analytics\":true}}", NULL,
+           "POST", "/v1/tenants/%s/cookies/choices", T);
     call_h(403, "forbidden", analyst, 0, NULL, NULL, "GET",
            "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
     /* Platform staff have no business with a visitor's cookies (P-ACC-4). */

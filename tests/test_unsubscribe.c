@@ -70,9 +70,10 @@ static void customer(const char *ext, char subject[SRV_ID], char record[SRV_ID])
     snprintf(body, sizeof(body), "{\"external_id\":\"%s\"}", ext);
     srv_call_ok(&S, "POST", path, agent, "provide_service", body, 201, subject);
     snprintf(path, sizeof(path), "/v1/tenants/%s/collections/accounts/records", T);
-    snprintf(body, sizeof(body),
-             "{\"subject_id\":\"%s\",\"data\":{\"full_name\":\"Ada %s\",\"email\":\"%s@example.com\"}}",
-             subject, ext, ext);
+    snprintf(
+        body, sizeof(body),
+        "{\"subject_id\":\"%s\",\"data\":{\"full_name\":\"Ada %s\",\"email\":\"%s@example.com\"}}",
+        subject, ext, ext);
     srv_call_ok(&S, "POST", path, agent, "provide_service", body, 201, record);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/consents", T, subject);
     srv_call_ok(&S, "POST", path, agent, NULL,
@@ -177,7 +178,8 @@ static void test_P_CON_4_one_click_leaves_service_notices(void **state)
     assert_int_equal(read_as(record, "transactional_email"), 200);
     /* A marketing write is refused too; a service one is not. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", T, record);
-    snprintf(body, sizeof(body), "{\"data\":{\"full_name\":\"Ada L\",\"email\":\"ada@example.com\"}}");
+    snprintf(body, sizeof(body),
+             "{\"data\":{\"full_name\":\"Ada L\",\"email\":\"ada@example.com\"}}");
     assert_int_equal(srv_call(&S, "PUT", path, agent, "marketing", body, &r), 0);
     srv_assert_err(&r, 403, "consent_required");
     srv_resp_free(&r);

@@ -47,8 +47,8 @@ static uint64_t get_be(const uint8_t *p, int n)
 }
 
 /* HMAC-SHA-256 of msg under the tenant's link key (HKDF of the tenant key), into mac. */
-static cu_rc link_mac(cu_vault *v, cu_id tenant, const uint8_t *msg, size_t n,
-                      uint8_t mac[MAC_LEN], cu_err *err)
+static cu_rc link_mac(cu_vault *v, cu_id tenant, const uint8_t *msg, size_t n, uint8_t mac[MAC_LEN],
+                      cu_err *err)
 {
     static const char info[] = "custos unsubscribe link v1";
     uint8_t k[CU_KEYBYTES];
@@ -57,8 +57,8 @@ static cu_rc link_mac(cu_vault *v, cu_id tenant, const uint8_t *msg, size_t n,
 
     if ((rc = cu_keys_tenant(v, tenant, &tk, err)) != CU_OK)
         return rc;
-    rc = cu_hkdf(NULL, 0, tk.k, sizeof(tk.k), (const uint8_t *)info, sizeof(info) - 1, k,
-                 sizeof(k));
+    rc =
+        cu_hkdf(NULL, 0, tk.k, sizeof(tk.k), (const uint8_t *)info, sizeof(info) - 1, k, sizeof(k));
     cu_key_wipe(&tk);
     if (rc != CU_OK) {
         cu_wipe(k, sizeof(k));
@@ -110,10 +110,9 @@ static cu_rc in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subjec
     cu_gate g;
     cu_rc rc;
 
-    if ((rc = cu_preamble(v, ctx,
-                          &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE,
-                                       .subject = subject},
-                          &g, err)) != CU_OK)
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+             &g, err)) != CU_OK)
         return rc;
     return cu_policy_current(v, tenant, g.policy_version, p, version, err);
 }
@@ -172,8 +171,8 @@ cu_rc cu_unsubscribe_link(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id su
 }
 
 /* Decodes and authenticates token into out, and *version; CU_ERR_NOT_FOUND for any flaw. */
-static cu_rc token_open(cu_vault *v, const char *token, cu_unsubscribe_info *out,
-                        unsigned *version, cu_err *err)
+static cu_rc token_open(cu_vault *v, const char *token, cu_unsubscribe_info *out, unsigned *version,
+                        cu_err *err)
 {
     uint8_t raw[RAW_MAX + 3], mac[MAC_LEN];
     size_t n = 0, plen;
