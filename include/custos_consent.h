@@ -9,7 +9,7 @@
  * ledger, stored in clear, never holds the visitor id itself. A check is one ledger read.
  *
  * An unsubscribe link is a token MACed by the vault (HMAC-SHA-256 under a key derived with
- * HKDF from the tenant key, never stored) over tenant, subject, purpose and the policy version
+ * HKDF from the tenant's index key, never stored) over tenant, subject, purpose and the policy version
  * it was issued under; it needs no login, and dies when that version is replaced.
  */
 #ifndef CUSTOS_CONSENT_H

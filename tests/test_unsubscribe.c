@@ -306,6 +306,22 @@ static void test_P_CON_4_page_has_a_strict_csp(void **state)
     assert_non_null(strstr(h, "Content-Security-Policy: default-src 'none'; form-action 'self'"));
 }
 
+/* A tenant key rotation (P-ENC-5) replaces the tenant key, not the index key the link key
+ * comes from: a link in a message sent before it still works. */
+static void test_P_CON_4_link_survives_a_tenant_key_rotation(void **state)
+{
+    char subject[SRV_ID], record[SRV_ID], url[256], path[96];
+
+    (void)state;
+    customer("gus", subject, record);
+    link_for(agent, subject, "marketing", 201, NULL, url);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/keys/rotate", T);
+    srv_call_ok(&S, "POST", path, owner, NULL, NULL, 200, NULL);
+    assert_int_equal(get_page(url, NULL), 200);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+    assert_int_equal(read_as(record, "marketing"), 403);
+}
+
 /* P-CON-4: the link dies when the policy version it was issued under is replaced: 410
  * link_expired, on GET and POST, and nothing recorded. */
 static void test_P_CON_4_link_expires_with_the_policy_version(void **state)
@@ -354,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_4_tampered_token_is_not_found),
         cmocka_unit_test(test_P_CON_4_post_needs_the_one_click_body),
         cmocka_unit_test(test_P_CON_4_page_has_a_strict_csp),
+        cmocka_unit_test(test_P_CON_4_link_survives_a_tenant_key_rotation),
         cmocka_unit_test(test_P_CON_4_link_expires_with_the_policy_version),
     };
 

@@ -3,9 +3,9 @@
  *
  * A token is base64url of: format (1 byte) | tenant (8) | subject (8) | the store's number of
  * the policy version in force when it was issued (4) | purpose length (1) | purpose |
- * HMAC-SHA-256 of all that (32). The MAC key is derived with HKDF from the tenant key, kept
- * nowhere and wiped after use, so only this vault makes tokens and a tenant's shredding kills
- * its links. A token that does not decode, names a tenant without that key, or whose MAC
+ * HMAC-SHA-256 of all that (32). The MAC key is derived with HKDF from the tenant's index key,
+ * kept nowhere and wiped after use, so only this vault makes tokens and a tenant's shredding
+ * kills its links. A token that does not decode, names a tenant without that key, or whose MAC
  * differs is simply not found, whichever part was wrong (P-ISO-1). A valid token whose policy
  * version is no longer the one in force has expired: a new version may change what the
  * purpose means, so the link that named it dies with it.
@@ -46,20 +46,23 @@ static uint64_t get_be(const uint8_t *p, int n)
     return x;
 }
 
-/* HMAC-SHA-256 of msg under the tenant's link key (HKDF of the tenant key), into mac. */
-static cu_rc link_mac(cu_vault *v, cu_id tenant, const uint8_t *msg, size_t n, uint8_t mac[MAC_LEN],
-                      cu_err *err)
+/* HMAC-SHA-256 of msg under the tenant's link key, into mac. The key is derived by HKDF from
+ * the tenant's index key, not the tenant key: `key rotate --tenant` replaces the tenant key but
+ * only rewraps the index key (which blind indexes need unchanged), so links sent before a
+ * rotation keep working; the label keeps the two uses apart. */
+static cu_rc link_mac(cu_vault *v, cu_id tenant, const uint8_t *msg, size_t n,
+                      uint8_t mac[MAC_LEN], cu_err *err)
 {
     static const char info[] = "custos unsubscribe link v1";
     uint8_t k[CU_KEYBYTES];
-    cu_key tk;
+    cu_key ik;
     cu_rc rc;
 
-    if ((rc = cu_keys_tenant(v, tenant, &tk, err)) != CU_OK)
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
         return rc;
-    rc =
-        cu_hkdf(NULL, 0, tk.k, sizeof(tk.k), (const uint8_t *)info, sizeof(info) - 1, k, sizeof(k));
-    cu_key_wipe(&tk);
+    rc = cu_hkdf(NULL, 0, ik.k, sizeof(ik.k), (const uint8_t *)info, sizeof(info) - 1, k,
+                 sizeof(k));
+    cu_key_wipe(&ik);
     if (rc != CU_OK) {
         cu_wipe(k, sizeof(k));
         return cu_err_set(err, rc, "could not derive the link key");
