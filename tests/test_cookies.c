@@ -247,6 +247,35 @@ static void test_P_CON_3_choices_are_ledger_entries(void **state)
     }
 }
 
+/* P-ISO-1: the same visitor id on another tenant's site is another visitor: the pseudonymous
+ * ledger id is derived with the tenant, and a key of one tenant never reaches the other's. */
+static void test_P_CON_3_visitor_ids_are_per_tenant(void **state)
+{
+    const char *v = "v-shared-across-sites1";
+    char t2[SRV_ID], owner2[128], path[160];
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"erp two\",\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", t2, sizeof(t2)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", owner2, sizeof(owner2)), 0);
+    srv_resp_free(&r);
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    snprintf(path, sizeof(path), "/v1/tenants/%s/cookies/check?visitor=%s", t2, v);
+    assert_int_equal(srv_call(&S, "GET", path, owner2, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    assert_non_null(strstr(r.body, "\"chosen\":false"));
+    srv_resp_free(&r);
+    /* Tenant one's key on tenant two's path: as if it did not exist. */
+    call_h(404, "not_found", agent, 0, NULL, NULL, "GET", "/v1/tenants/%s/cookies/check?visitor=%s",
+           t2, v);
+}
+
 /* Who may call, and what is refused before anything is recorded. */
 static void test_P_CON_3_roles_and_input(void **state)
 {
@@ -360,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_advertising_can_never_be_granted),
         cmocka_unit_test(test_P_CON_3_gpc_turns_consent_categories_off),
         cmocka_unit_test(test_P_CON_3_choices_are_ledger_entries),
+        cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
         cmocka_unit_test(test_P_CON_3_roles_and_input),
         cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
     };
