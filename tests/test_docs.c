@@ -100,6 +100,8 @@ static const struct {
     {"http_version_not_supported", 505},
     {"origin_not_allowed", 403},
     {"request_required", 403},
+    /* api_consent.c (P-CON-3, P-CON-4). */
+    {"cookie_never", 400},       {"link_expired", 410},     {"one_click_required", 400},
 };
 
 static const char *perm_name(cu_perm p)
@@ -151,6 +153,8 @@ static void to_openapi(const char *pattern, char *out, size_t cap)
             w = "{tenant_id}";
         } else if (strcmp(seg, "{name}") == 0) {
             w = "{collection}";
+        } else if (strcmp(seg, "{token}") == 0) {
+            w = "{token}"; /* an unsubscribe token (api_consent.c) */
         } else if (strcmp(seg, "{id}") == 0) {
             w = NULL;
             for (size_t i = 0; i < sizeof(id_names) / sizeof(id_names[0]); i++)

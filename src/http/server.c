@@ -379,6 +379,8 @@ static enum MHD_Result queue(http_req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->csp != NULL)
+        MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
     if (r->set_cookie[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
     if (r->allow[0] != '\0')
