@@ -37,6 +37,8 @@ function api(method, path, body) {
 function cell(row, text, cls) {
   var td = document.createElement('td');
   td.textContent = text;
+  /* Its column's name, shown before it when a narrow screen stacks the rows (portal.css). */
+  td.setAttribute('data-label', $('queue').tHead.rows[0].cells[row.cells.length].textContent);
   if (cls) td.className = cls;
   row.appendChild(td);
 }
@@ -110,11 +112,14 @@ function signOut() {
     $('queue-view').hidden = true;
     $('logout').hidden = true;
     $('login-view').hidden = false;
+    $('login').reset();
     say('Signed out.');
   });
 }
 
 document.addEventListener('DOMContentLoaded', function () {
+  /* Nothing an earlier visit typed survives a reload (browsers restore form fields). */
+  $('login').reset();
   $('login').addEventListener('submit', signIn);
   $('logout').addEventListener('click', signOut);
   /* Only with a tenant from this tab's sign-in: a fresh visitor makes no call (and so no
