@@ -4,6 +4,14 @@
 'use strict';
 
 var tenant = sessionStorage.getItem('custos.tenant') || '';
+var role = sessionStorage.getItem('custos.role') || '';
+
+/* Whether to offer the request decisions (acknowledge): the roles holding data_erase
+ * (src/core/roles.c). Only a hint for the page: the API checks every call itself, and answers
+ * 403 to a role without the permission however the call was made. */
+function mayDecide() {
+  return role === 'owner' || role === 'admin';
+}
 
 function $(id) { return document.getElementById(id); }
 
@@ -65,9 +73,28 @@ function showQueue(list) {
     cell(tr, q.state);
     cell(tr, (nextDue(q) || '').slice(0, 10));
     cell(tr, flag, 'flag');
+    cell(tr, '');
+    if (mayDecide() && q.open && !q.acknowledged_at) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'ack';
+      b.textContent = 'Acknowledge';
+      b.setAttribute('aria-label', 'Acknowledge request ' + q.id);
+      b.addEventListener('click', function () { acknowledge(q.id); });
+      tr.lastChild.appendChild(b);
+    }
     body.appendChild(tr);
   });
   $('queue-empty').hidden = list.length !== 0;
+}
+
+function acknowledge(id) {
+  var base = '/v1/tenants/' + encodeURIComponent(tenant) + '/requests/';
+  api('POST', base + encodeURIComponent(id) + '/acknowledge').then(function () {
+    return loadTenant();
+  }).then(function () {
+    say('Request ' + id + ' acknowledged.');
+  }).catch(function (e) { say(e.message, true); });
 }
 
 function loadTenant() {
@@ -94,8 +121,10 @@ function signIn(ev) {
     return;
   }
   say('Signing in…');
-  api('POST', '/v1/tenants/' + tenant + '/login', body).then(function () {
+  api('POST', '/v1/tenants/' + tenant + '/login', body).then(function (who) {
+    role = who.role || '';
     sessionStorage.setItem('custos.tenant', tenant);
+    sessionStorage.setItem('custos.role', role);
     $('password').value = '';
     $('totp').value = '';
     return loadTenant();
@@ -108,6 +137,8 @@ function signIn(ev) {
 function signOut() {
   api('POST', '/v1/logout').catch(function () {}).then(function () {
     sessionStorage.removeItem('custos.tenant');
+    sessionStorage.removeItem('custos.role');
+    role = '';
     $('tenant-name').textContent = '';
     $('queue-view').hidden = true;
     $('logout').hidden = true;

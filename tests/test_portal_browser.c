@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "srv.h"
 #include "th.h"
@@ -29,13 +30,29 @@ typedef struct ten {
 } ten;
 static ten T; /* "Acme", on the seed policy scm: its requests have deadlines */
 static ten E; /* named EVIL, without a policy */
+static ten A; /* an agent user of T: no data_erase */
 static wd W;
 static int have_browser;
+
+/* A user of tenant t with role, made with t's owner key: its email and password in u. */
+static void user(const ten *t, ten *u, const char *email, const char *role)
+{
+    char path[128], body[256];
+
+    if (u != t)
+        *u = *t;
+    snprintf(u->email, sizeof(u->email), "%s", email);
+    snprintf(u->password, sizeof(u->password), "pw of %s, long enough", email);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", t->id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
+             u->email, u->password, role);
+    srv_call_ok(&S, "POST", path, t->key, NULL, body, 201, NULL);
+}
 
 /* A tenant named name_json (JSON-escaped), on policy (or none), with an owner user. */
 static void tenant(ten *t, const char *name_json, const char *policy, const char *email)
 {
-    char path[128], body[512];
+    char body[512];
     srv_resp r;
     cJSON *o;
 
@@ -50,12 +67,7 @@ static void tenant(ten *t, const char *name_json, const char *policy, const char
                                                       "secret")));
     cJSON_Delete(o);
     srv_resp_free(&r);
-    snprintf(t->email, sizeof(t->email), "%s", email);
-    snprintf(t->password, sizeof(t->password), "pw of %s, long enough", email);
-    snprintf(path, sizeof(path), "/v1/tenants/%s/users", t->id);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"owner\"}",
-             t->email, t->password);
-    srv_call_ok(&S, "POST", path, t->key, NULL, body, 201, NULL);
+    user(t, t, email, "owner");
 }
 
 static int setup(void **state)
@@ -69,6 +81,7 @@ static int setup(void **state)
     srv_start(&S, NULL);
     tenant(&T, "Acme", "scm", "officer@acme.example");
     tenant(&E, EVIL_JSON, NULL, "evil@example.org");
+    user(&T, &A, "agent@acme.example", "agent");
     /* One request in the queue: an access request an administrator filed for a subject. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T.id);
     srv_call_ok(&S, "POST", path, T.key, "provide_service",
@@ -118,6 +131,20 @@ static void assert_console_clean(void)
                      cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
     }
     cJSON_Delete(log);
+}
+
+/* How many elements match the CSS selector. */
+static int wd_exec_count(const char *css)
+{
+    char script[256];
+    cJSON *v;
+    int n;
+
+    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
+    v = wd_exec(&W, script);
+    n = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return n;
 }
 
 static void open_console(void)
@@ -283,6 +310,51 @@ static void test_keyboard_alone_signs_in_in_reading_order(void **state)
     sign_out();
 }
 
+/* The permission decides the button, and the API decides the call: an agent (no data_erase)
+ * sees no Acknowledge button and gets 403 when its page calls the route anyway; an owner
+ * acknowledges from the page, a state change that passes the Origin check. */
+static void test_agent_sees_no_button_and_gets_403_owner_acknowledges(void **state)
+{
+    char script[512], eid[WD_EID], *s;
+    cJSON *v;
+
+    (void)state;
+    if (!have_browser)
+        skip();
+    open_console();
+    sign_in(A.id, A.email, A.password);
+    assert_int_equal(wd_exec_count("#queue tbody tr"), 1);
+    assert_int_equal(wd_exec_count("button.ack"), 0);
+    snprintf(script, sizeof(script),
+             "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/requests', "
+             "{credentials: 'same-origin'}).then(function (r) { return r.json(); }).then("
+             "function (d) { return fetch('/v1/tenants/%s/requests/' + d.requests[0].id + "
+             "'/acknowledge', {method: 'POST', credentials: 'same-origin'}); }).then("
+             "function (r) { done(r.status); });",
+             A.id, A.id);
+    v = wd_exec_async(&W, script);
+    assert_int_equal((int)cJSON_GetNumberValue(v), 403);
+    cJSON_Delete(v);
+    cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser itself: expected */
+    sign_out();
+    sign_in(T.id, T.email, T.password);
+    assert_int_equal(wd_exec_count("button.ack"), 1);
+    assert_int_equal(wd_find(&W, "button.ack", eid), 0);
+    wd_click(&W, eid);
+    for (int i = 0; i < 100 && wd_exec_count("button.ack") != 0; i++)
+        usleep(50000);
+    assert_int_equal(wd_exec_count("button.ack"), 0);
+    s = text_of("#queue tbody tr");
+    assert_non_null(strstr(s, "acknowledged"));
+    free(s);
+    s = text_of("#status");
+    assert_non_null(strstr(s, "acknowledged"));
+    free(s);
+    shot("console-acknowledged");
+    assert_console_clean();
+    sign_out();
+}
+
 static void assert_no_horizontal_scroll(void)
 {
     /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
@@ -325,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_sign_in_shows_the_tenant_and_its_queue),
         cmocka_unit_test(test_hostile_tenant_name_renders_as_text),
         cmocka_unit_test(test_keyboard_alone_signs_in_in_reading_order),
+        cmocka_unit_test(test_agent_sees_no_button_and_gets_403_owner_acknowledges),
         cmocka_unit_test(test_phone_width_has_no_horizontal_scroll),
     };
 

@@ -359,6 +359,15 @@ cJSON *wd_exec(wd *w, const char *script)
     return scall(w, "POST", "/execute/sync", o);
 }
 
+cJSON *wd_exec_async(wd *w, const char *script)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "script", script);
+    cJSON_AddArrayToObject(o, "args");
+    return scall(w, "POST", "/execute/async", o);
+}
+
 void wd_screenshot(wd *w, const char *path)
 {
     cJSON *v = scall(w, "GET", "/screenshot", NULL);

@@ -47,6 +47,9 @@ char *wd_attr(wd *w, const char *eid, const char *name);
 /* Runs script (a function body; `return` gives the value) in the page: its value, owned by the
  * caller (cJSON_Delete). */
 cJSON *wd_exec(wd *w, const char *script);
+/* The same for a script that answers later: it calls its last argument (the callback) with
+ * its value, e.g. after a fetch. */
+cJSON *wd_exec_async(wd *w, const char *script);
 /* Saves a PNG of the window at path. */
 void wd_screenshot(wd *w, const char *path);
 /* The browser console's entries since the last call (an array of {level, message, ...}). */
