@@ -37,11 +37,13 @@ TEST_HELPERS := $(wildcard tests/helpers/*.c)
 
 # The seed policies, compiled in (cu_policy_builtin).
 POLICY_FILES := $(sort $(wildcard policies/*.yaml))
-GEN_SRC  := build/gen/policies_builtin.c
+# The browser pages, compiled in (src/http/portal.c, docs/portal.md).
+PORTAL_FILES := $(sort $(wildcard portal/*.html portal/*.css portal/*.js portal/*.svg))
+GEN_SRC  := build/gen/policies_builtin.c build/gen/portal_assets.c
 
-REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o) build/rel/$(GEN_SRC:.c=.o)
+REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o) $(GEN_SRC:%.c=build/rel/%.o)
 REL_CLI_OBJ  := $(CLI_SRC:%.c=build/rel/%.o)
-TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o) build/test/$(GEN_SRC:.c=.o)
+TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o) $(GEN_SRC:%.c=build/test/%.o)
 TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
@@ -56,9 +58,13 @@ libcustos.a: $(REL_LIB_OBJ)
 custos: $(REL_CLI_OBJ) libcustos.a
 	$(CC) $(LDFLAGS_REL) -o $@ $(REL_CLI_OBJ) libcustos.a $(PKG_LIBS)
 
-$(GEN_SRC): $(POLICY_FILES) scripts/embed_policies.sh
+build/gen/policies_builtin.c: $(POLICY_FILES) scripts/embed_policies.sh
 	@mkdir -p $(dir $@)
 	scripts/embed_policies.sh $@ $(POLICY_FILES)
+
+build/gen/portal_assets.c: $(PORTAL_FILES) scripts/embed_assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed_assets.sh $@ $(PORTAL_FILES)
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)

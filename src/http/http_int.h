@@ -106,6 +106,8 @@ struct http_req {
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
     const char *csp;          /* a Content-Security-Policy header's value, NULL: none */
+    const char *etag;         /* an ETag header (the portal's files, portal.c); NULL: none */
+    int cacheable;            /* 1: Cache-Control no-cache (revalidate), else no-store */
     const char *err_code;
     double t0;
     int queued;
@@ -196,6 +198,10 @@ int http_pending_outstanding(void);
 /* Metrics (Prometheus text). */
 void http_metrics_observe(const http_req *r, double seconds);
 char *http_metrics_render(cu_vault *v, size_t *len);
+
+/* The browser pages (portal.c): 1 if path is /portal or under it; serving one of them. */
+int http_portal_path(const char *path);
+void http_portal(http_req *r);
 
 /* Handlers, one file per resource. */
 void api_healthz(http_req *r);

@@ -656,6 +656,11 @@ static int parse_body(http_req *r)
 
 static void dispatch(http_req *r)
 {
+    /* The portal's static files, outside the API's table: no credential, no data. */
+    if (http_portal_path(r->path)) {
+        http_portal(r);
+        return;
+    }
     if ((r->route = route(r)) == NULL)
         return;
     if (!(r->route->flags & R_NOAUTH) && authenticate(r) != 0)
