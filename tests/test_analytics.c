@@ -396,6 +396,53 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
     cJSON_Delete(o);
 }
 
+/* A new subject of tenant t with one deal of json. */
+static void deal_of(fx *f, cu_id t, const char *json)
+{
+    char ext[32];
+    cu_err err = {0};
+    cu_id s = 0, r = 0;
+
+    snprintf(ext, sizeof(ext), "j-%u", ++f->next);
+    if (cu_subject_create(f->v, NULL, t, &(cu_subject_in){.external_id = ext}, &s, &err) != CU_OK ||
+        cu_record_put(f->v, NULL, t, "deals", s, json, strlen(json), &r, &err) != CU_OK)
+        fail_msg("%s", err.msg);
+}
+
+/* P-ANA-1 (review 1): 12 subjects make the total, but one alone holds an amount: its sum and
+ * mean would be that one person's amount, so they are null while the count is shown. */
+static void test_P_ANA_1_a_measure_of_too_few_contributors_is_suppressed(void **state_)
+{
+    fx *f = *state_;
+    const char *q = "{\"measures\":[{\"op\":\"count\"},{\"op\":\"sum\",\"field\":\"amount\"},"
+                    "{\"op\":\"mean\",\"field\":\"amount\"}]}";
+    const cJSON *vals;
+    cJSON *o;
+
+    for (int i = 0; i < 11; i++)
+        deal_of(f, f->t, "{\"title\":\"t\",\"stage\":\"won\"}");
+    deal_of(f, f->t, "{\"title\":\"t\",\"stage\":\"won\",\"amount\":5000}");
+    o = ok(f, f->t, q);
+    vals = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values");
+    assert_true(cJSON_GetArrayItem(vals, 0)->valuedouble == 12);
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(vals, 1)));
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(vals, 2)));
+    cJSON_Delete(o);
+    /* grouped: the same inside a released group */
+    o = ok(f, f->t, "{\"measures\":[{\"op\":\"count\"},{\"op\":\"sum\",\"field\":"
+                    "\"amount\"}],\"group_by\":[\"stage\"]}");
+    assert_true(group_value(o, "won") == 12);
+    vals = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "groups"), 0), "values");
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(vals, 1)));
+    cJSON_Delete(o);
+    /* nine more amounts: 10 contributors, shown */
+    many(f, f->t, "lost", 9);
+    o = ok(f, f->t, q);
+    vals = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values");
+    assert_true(cJSON_GetArrayItem(vals, 1)->valuedouble == 5900);
+    cJSON_Delete(o);
+}
+
 /* P-DSR-5: a restricted subject's data is kept, not processed: its records are not counted
  * (so its group falls under the threshold again). */
 static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
@@ -499,6 +546,7 @@ int main(void)
         T(test_P_ANA_1_noise_is_laplace_and_moves_the_answer),
         T(test_P_ANA_1_noise_counts_one_record_per_subject),
         T(test_P_ANA_1_a_subject_of_many_pages_is_counted_whole),
+        T(test_P_ANA_1_a_measure_of_too_few_contributors_is_suppressed),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

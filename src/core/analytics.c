@@ -177,9 +177,14 @@ static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const char *collectio
     *n = k;
 }
 
+/* Epsilon in millionths, rounded up: a spend is never charged less than asked. The caller
+ * bounds epsilon first (finite, at most 1000), so the cast is in range. */
 static int64_t micro(double epsilon)
 {
-    return (int64_t)(epsilon * CU_ANALYTICS_MICRO + 0.5);
+    double x = epsilon * CU_ANALYTICS_MICRO;
+    int64_t m = (int64_t)x;
+
+    return (double)m < x ? m + 1 : m;
 }
 
 /* Noise mode: a budget must be set and hold the query's epsilon (checked again, atomically,
@@ -229,26 +234,35 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
     return rc;
 }
 
-/* P-ANA-1: the policy's min_group_size, or the default for a tenant without one. */
-static uint64_t min_group(cu_vault *v, cu_id tenant)
+/* P-ANA-1: the policy's min_group_size, or the default for a tenant without a policy. Any
+ * other error refuses the query: a store hiccup must not lower a tenant's threshold. */
+static cu_rc min_group(cu_vault *v, cu_id tenant, uint64_t *out, cu_err *err)
 {
     const cu_policy *p = NULL;
     unsigned k = 0;
-    cu_err ignored = {0};
+    cu_err e = {0};
+    cu_rc rc = cu_policy_for(v, tenant, &p, NULL, &e);
 
-    if (cu_policy_for(v, tenant, &p, NULL, &ignored) == CU_OK)
+    if (rc == CU_OK)
         k = cu_policy_analytics_min_group(p);
     cu_policy_release(v, p);
-    return k >= 2 ? k : CU_ANALYTICS_MIN_GROUP_DEFAULT;
+    if (rc != CU_OK && rc != CU_ERR_NOT_FOUND) {
+        *err = e;
+        return rc;
+    }
+    *out = k >= 2 ? k : CU_ANALYTICS_MIN_GROUP_DEFAULT;
+    return CU_OK;
 }
 
 static cu_rc run(scan *s, const cu_ctx *ctx, char **result, cu_err *err)
 {
     ana_table t;
     cJSON *answer;
+    uint64_t k = 0;
     cu_rc rc;
 
-    if ((rc = cu_ana_table_init(&t, s->q, min_group(s->v, s->tenant), err)) != CU_OK)
+    if ((rc = min_group(s->v, s->tenant, &k, err)) != CU_OK ||
+        (rc = cu_ana_table_init(&t, s->q, k, err)) != CU_OK)
         return rc;
     s->t = &t;
     if ((rc = scan_all(s, err)) == CU_OK) {
@@ -317,7 +331,8 @@ cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
     cu_audit_in a;
     cu_rc rc;
 
-    if (!(total >= 0) || micro(total) > BUDGET_MAX)
+    /* checked before micro(): an out-of-range double cast to int64_t is undefined */
+    if (!(total >= 0 && total <= (double)BUDGET_MAX / CU_ANALYTICS_MICRO))
         return cu_err_set(err, CU_ERR_INVALID, "a privacy budget is an epsilon from 0 to 1000");
     if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, NULL,
                           err)) != CU_OK)

@@ -88,6 +88,8 @@ static cJSON *value(const ana_group *g, const ana_query *q, size_t i)
     double e = q->epsilon > 0 ? q->epsilon / (double)q->nm : 0;
     double sum = g->sum[i], n = (double)g->n[i];
 
+    if (m->op != ANA_COUNT && g->mc[i].suppressed)
+        return cJSON_CreateNull(); /* P-ANA-1: too few subjects gave it a number */
     switch (m->op) {
     case ANA_COUNT:
         return cJSON_CreateNumber(count_of(g->records, e > 0 ? 1 / e : 0));
@@ -137,14 +139,27 @@ static cJSON *measures(const ana_query *q)
     return bad ? NULL : a;
 }
 
+/* The key of the group of values that are not scalars: {"other":true}. */
+static cJSON *other(void)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o != NULL && !cJSON_AddTrueToObject(o, "other")) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 static cJSON *group(const ana_group *g, const ana_query *q)
 {
     cJSON *o = cJSON_CreateObject(), *key = cJSON_AddArrayToObject(o, "key");
     int bad = key == NULL;
 
     for (size_t d = 0; !bad && d < q->ng; d++)
-        bad = !cJSON_AddItemToArray(key, g->null[d] ? cJSON_CreateNull()
-                                                    : cJSON_CreateString(g->key[d]));
+        bad = !cJSON_AddItemToArray(key, g->null[d] == ANA_KEY_OTHER ? other()
+                                         : g->null[d]                ? cJSON_CreateNull()
+                                                                     : cJSON_CreateString(g->key[d]));
     if (bad || !cJSON_AddItemToObject(o, "values", values(g, q))) {
         cJSON_Delete(o);
         return NULL;

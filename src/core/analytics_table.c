@@ -46,6 +46,8 @@ void cu_ana_table_cleanup(ana_table *t)
 {
     for (size_t i = 0; i < t->n; i++)
         free(t->g[i].bins);
+    if (t->g != NULL) /* the keys are values of the records, those of suppressed groups too */
+        cu_wipe(t->g, t->cap * sizeof(*t->g));
     free(t->g);
     free(t->slot);
     free(t->total.bins);
@@ -93,9 +95,14 @@ static cu_rc group_of(ana_table *t, const ana_query *q, const char key[][CU_ANAL
     }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        ana_group *ng = realloc(t->g, cap * sizeof(*ng));
+        ana_group *ng = malloc(cap * sizeof(*ng));
         if (ng == NULL)
             return nomem(err);
+        if (t->g != NULL) { /* not realloc: the old copy of the keys is wiped */
+            memcpy(ng, t->g, t->n * sizeof(*ng));
+            cu_wipe(t->g, t->cap * sizeof(*t->g));
+            free(t->g);
+        }
         t->g = ng;
         t->cap = cap;
     }
@@ -139,6 +146,7 @@ static void accumulate(ana_group *g, const ana_query *q, const cJSON *doc, cu_id
         if (m->op == ANA_COUNT || !cJSON_IsNumber(v))
             continue; /* sums, means and histograms of numbers only */
         x = v->valuedouble;
+        count_subject(&g->mc[i], subject);
         if (m->op == ANA_HISTOGRAM) {
             ana_bin *b = &g->bins[m->bin0 + bin_of(m, x)];
             count_subject(&b->c, subject);
@@ -160,16 +168,22 @@ cu_rc cu_ana_add(ana_table *t, const ana_query *q, const cJSON *doc, cu_id subje
     ana_group *g = NULL;
     cu_rc rc;
 
+    /* Not a plain scalar (an object, an array, over-long text): the group "other" of its own,
+     * suppressed like any other, never left out: a grouped answer and the ungrouped total count
+     * the same records, so one minus the other isolates no one (P-ANA-1, review 2). */
     for (size_t i = 0; i < q->ng; i++)
         if (cu_ana_key(cJSON_GetObjectItemCaseSensitive(doc, q->group_by[i]), key[i], &null[i]) !=
-            0)
-            return CU_OK; /* not a scalar: in no group, nor in the total */
-    if (q->ng > 0) {
-        if ((rc = group_of(t, q, (const char(*)[CU_ANALYTICS_KEY_MAX])key, null, &g, why, err)) !=
-            CU_OK)
-            return rc;
+            0) {
+            key[i][0] = '\0';
+            null[i] = ANA_KEY_OTHER;
+        }
+    rc = q->ng > 0 ? group_of(t, q, (const char(*)[CU_ANALYTICS_KEY_MAX])key, null, &g, why, err)
+                   : CU_OK;
+    cu_wipe(key, sizeof(key));
+    if (rc != CU_OK)
+        return rc;
+    if (g != NULL)
         accumulate(g, q, doc, subject);
-    }
     accumulate(&t->total, q, doc, subject);
     return CU_OK;
 }
@@ -225,41 +239,60 @@ static int by_columns(const void *a, const void *b)
     return c != 0 ? c : key_cmp(x, y, 0);
 }
 
+/* The cell suppression looks at: the group (m < 0), or its measure m's contributors. */
+static ana_cell *cell_of(ana_group *g, int m)
+{
+    return m < 0 ? &g->c : &g->mc[m];
+}
+
 /* Each run of g[0..n) sharing key d as one set. */
-static int complete_runs(ana_group **g, size_t n, size_t d, uint64_t k, ana_cell **cells)
+static int complete_runs(ana_group **g, size_t n, size_t d, uint64_t k, ana_cell **cells, int m)
 {
     int changed = 0;
 
     for (size_t i = 0, j; i < n; i = j) {
-        size_t m = 0;
+        size_t c = 0;
         for (j = i; j < n && key_cmp(g[j], g[i], d) == 0; j++)
-            cells[m++] = &g[j]->c;
-        changed |= complete(cells, m, k);
+            cells[c++] = cell_of(g[j], m);
+        changed |= complete(cells, c, k);
     }
     return changed;
 }
 
-/* The groups: primary, then complementary over all of them and, for two fields, each row and
- * column, until nothing changes (each pass suppresses one more group, so it ends). */
-static void suppress_groups(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
-                            ana_cell **cells)
+/* The groups (m < 0), or measure m of every group: primary, then complementary over all of
+ * them and, for two fields, each row and column, until nothing changes (each pass suppresses
+ * one more cell, so it ends). A measure is suppressed in every suppressed group, and in a
+ * group where fewer than min_group_size subjects gave it a number (P-ANA-1): its value there
+ * would be theirs, however many the group holds. */
+static void suppress_set(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
+                         ana_cell **cells, int m)
 {
     int changed = 1;
 
-    for (size_t i = 0; i < t->n; i++) {
-        primary(&t->g[i].c, t->min_group);
-        rows[i] = cols[i] = &t->g[i];
-    }
-    if (q->ng == 2 && t->n > 1)
-        qsort(cols, t->n, sizeof(*cols), by_columns);
+    for (size_t i = 0; i < t->n; i++)
+        if (primary(cell_of(&t->g[i], m), t->min_group) == 0 && m >= 0)
+            t->g[i].mc[m].suppressed = t->g[i].c.suppressed;
     while (changed) {
         for (size_t i = 0; i < t->n; i++)
-            cells[i] = &t->g[i].c;
+            cells[i] = cell_of(&t->g[i], m);
         changed = complete(cells, t->n, t->min_group);
         if (q->ng == 2)
-            changed |= complete_runs(rows, t->n, 0, t->min_group, cells) |
-                       complete_runs(cols, t->n, 1, t->min_group, cells);
+            changed |= complete_runs(rows, t->n, 0, t->min_group, cells, m) |
+                       complete_runs(cols, t->n, 1, t->min_group, cells, m);
     }
+}
+
+static void suppress_groups(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
+                            ana_cell **cells)
+{
+    for (size_t i = 0; i < t->n; i++)
+        rows[i] = cols[i] = &t->g[i];
+    if (q->ng == 2 && t->n > 1)
+        qsort(cols, t->n, sizeof(*cols), by_columns);
+    suppress_set(t, q, rows, cols, cells, -1);
+    for (size_t m = 0; m < q->nm; m++)
+        if (q->m[m].op != ANA_COUNT)
+            suppress_set(t, q, rows, cols, cells, (int)m);
 }
 
 /* A released group's histograms: each one's bins as a set that sums to the group. */
@@ -270,7 +303,7 @@ static void suppress_bins(ana_group *g, const ana_query *q, uint64_t k)
     for (size_t i = 0; i < q->nm; i++) {
         const ana_measure *m = &q->m[i];
         size_t nb = m->nedges + 1;
-        if (m->op != ANA_HISTOGRAM)
+        if (m->op != ANA_HISTOGRAM || g->mc[i].suppressed)
             continue;
         for (size_t b = 0; b < nb; b++) {
             primary(&g->bins[m->bin0 + b].c, k);
@@ -304,6 +337,8 @@ void cu_ana_suppress(ana_table *t, const ana_query *q)
          * budget again: not given. */
         t->total_released = t->total.c.subjects >= t->min_group && !(q->epsilon > 0 && q->ng);
     }
+    for (size_t m = 0; m < q->nm; m++)
+        primary(&t->total.mc[m], t->min_group);
     t->suppressed = 0;
     for (size_t i = 0; i < t->n; i++) {
         t->suppressed += t->g[i].c.suppressed;
