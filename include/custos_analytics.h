@@ -35,6 +35,9 @@ typedef enum cu_analytics_refusal {
     CU_ANALYTICS_TOO_MANY_GROUPS, /* "too_many_groups": over CU_ANALYTICS_GROUPS_MAX (400) */
     CU_ANALYTICS_BUDGET_UNSET,    /* "privacy_budget_unset": noise asked, no budget (403) */
     CU_ANALYTICS_BUDGET_SPENT,    /* "privacy_budget_spent": epsilon over what is left (403) */
+    /* "exact_needs_noise": "where" or a histogram without noise (400): two exact answers with
+     * different filters or bucket edges subtract to one person (docs/analytics.md) */
+    CU_ANALYTICS_EXACT_NEEDS_NOISE,
 } cu_analytics_refusal;
 
 /* The stable code of a refusal ("invalid_query", ...); NULL for CU_ANALYTICS_OK. */

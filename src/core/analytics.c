@@ -45,6 +45,7 @@ const char *cu_analytics_refusal_code(cu_analytics_refusal r)
         [CU_ANALYTICS_TOO_MANY_GROUPS] = "too_many_groups",
         [CU_ANALYTICS_BUDGET_UNSET] = "privacy_budget_unset",
         [CU_ANALYTICS_BUDGET_SPENT] = "privacy_budget_spent",
+        [CU_ANALYTICS_EXACT_NEEDS_NOISE] = "exact_needs_noise",
     };
 
     return (unsigned)r < CU_ARRAY_LEN(codes) ? codes[r] : NULL;

@@ -225,6 +225,26 @@ static cu_rc group_field(const cu_schema *s, const cJSON *x, ana_query *q,
     return rc;
 }
 
+/* P-ANA-1 (review 2): an exact answer is over fixed partitions only. Filters and bucket edges
+ * are the analyst's to choose, so two exact answers (where amount < 5000 and < 5001; buckets
+ * [1000] and [1001]; title ne "x" and ne "their title") subtract to one person however
+ * suppression treats each answer alone. Noise mode keeps them: the noise covers the difference. */
+static cu_rc exact_ok(const ana_query *q, cu_analytics_refusal *why, cu_err *err)
+{
+    if (q->epsilon > 0)
+        return CU_OK;
+    if (q->nw > 0)
+        return refuse(why, CU_ANALYTICS_EXACT_NEEDS_NOISE, err,
+                      "\"where\" needs noise: exact answers filtered two ways subtract to one "
+                      "person");
+    for (size_t i = 0; i < q->nm; i++)
+        if (q->m[i].op == ANA_HISTOGRAM)
+            return refuse(why, CU_ANALYTICS_EXACT_NEEDS_NOISE, err,
+                          "a histogram needs noise: exact bins with two sets of edges subtract "
+                          "to one person");
+    return CU_OK;
+}
+
 static cu_rc parse_tree(const cu_schema *s, ana_query *q, cu_analytics_refusal *why, cu_err *err)
 {
     static const char *const keys[] = {"measures", "group_by", "where", "noise"};
@@ -250,7 +270,9 @@ static cu_rc parse_tree(const cu_schema *s, ana_query *q, cu_analytics_refusal *
         (rc = each(s, cJSON_GetObjectItemCaseSensitive(root, "where"), CU_ANALYTICS_WHERE_MAX, q,
                    condition, why, err)) != CU_OK)
         return rc;
-    return noise(cJSON_GetObjectItemCaseSensitive(root, "noise"), q, why, err);
+    if ((rc = noise(cJSON_GetObjectItemCaseSensitive(root, "noise"), q, why, err)) != CU_OK)
+        return rc;
+    return exact_ok(q, why, err);
 }
 
 cu_rc cu_ana_parse(cu_vault *v, cu_id tenant, const char *collection, const char *text, size_t len,
