@@ -496,6 +496,58 @@ static void test_P_ANA_1_grouped_and_ungrouped_count_the_same_records(void **sta
     cJSON_Delete(o);
 }
 
+/* P-CON-1, P-DSR-6 (review 7): an aggregate is a processing for a purpose. SCM's "analytics"
+ * (legitimate interest) covers usage data, not deals (customer data): refused. Over
+ * usage_events, a subject who objected to it is left out, so 10 subjects become 9 and the
+ * total is suppressed. */
+static void test_P_ANA_1_purpose_covers_the_collection_and_objections_are_left_out(void **state_)
+{
+    fx *f = *state_;
+    const cu_ctx ctx = {.actor = "key:1", .purpose = "analytics"};
+    const char *q = "{\"measures\":[{\"op\":\"count\"}]}";
+    cu_analytics_refusal why = CU_ANALYTICS_OK;
+    cu_id first = 0;
+    char *res = NULL;
+    cu_err err = {0};
+    cJSON *o;
+
+    many(f, f->t, "won", 12);
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", q, strlen(q), &res, &why, &err),
+                     CU_ERR_PURPOSE_DENIED);
+    assert_null(res);
+    for (int i = 0; i < 10; i++) {
+        char ext[32];
+        cu_id s = 0, r = 0;
+        const char *json = "{\"feature\":\"export\",\"action\":\"click\"}";
+        snprintf(ext, sizeof(ext), "u-%d", i);
+        assert_int_equal(
+            cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext}, &s, &err),
+            CU_OK);
+        assert_int_equal(
+            cu_record_put(f->v, NULL, f->t, "usage_events", s, json, strlen(json), &r, &err),
+            CU_OK);
+        first = first ? first : s;
+    }
+    assert_int_equal(
+        cu_analytics_query(f->v, &ctx, f->t, "usage_events", q, strlen(q), &res, &why, &err),
+        CU_OK);
+    assert_int_equal(cu_json_parse(res, strlen(res), &o, NULL, &err), CU_OK);
+    assert_true(total_value(o) == 10);
+    cJSON_Delete(o);
+    free(res);
+    res = NULL;
+    assert_int_equal(
+        cu_consent_record(f->v, NULL, f->t, first, "analytics", CU_CONSENT_OBJECT, NULL, &err),
+        CU_OK);
+    assert_int_equal(
+        cu_analytics_query(f->v, &ctx, f->t, "usage_events", q, strlen(q), &res, &why, &err),
+        CU_OK);
+    assert_int_equal(cu_json_parse(res, strlen(res), &o, NULL, &err), CU_OK);
+    assert_true(total_value(o) == -1); /* 9 subjects: under min_group_size */
+    cJSON_Delete(o);
+    free(res);
+}
+
 /* P-DSR-5: a restricted subject's data is kept, not processed: its records are not counted
  * (so its group falls under the threshold again). */
 static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
@@ -602,6 +654,7 @@ int main(void)
         T(test_P_ANA_1_a_measure_of_too_few_contributors_is_suppressed),
         T(test_P_ANA_1_exact_mode_refuses_filters_and_histograms),
         T(test_P_ANA_1_grouped_and_ungrouped_count_the_same_records),
+        T(test_P_ANA_1_purpose_covers_the_collection_and_objections_are_left_out),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

@@ -33,7 +33,10 @@ static srv_resp call(long want, const char *key, const char *method, const char 
     va_start(ap, fmt);
     vsnprintf(path, sizeof(path), fmt, ap);
     va_end(ap);
-    assert_int_equal(srv_call(&W->s, method, path, key, NULL, body, &r), 0);
+    /* P-CON-1: an aggregate states its purpose, as a data read does */
+    assert_int_equal(srv_call(&W->s, method, path, key,
+                              strstr(path, "/aggregate") ? "analytics" : NULL, body, &r),
+                     0);
     if (r.status != want)
         fail_msg("%s %s: %ld, want %ld: %s", method, path, r.status, want, r.body);
     return r;
@@ -223,6 +226,19 @@ static void test_P_ANA_1_audit_entry_has_no_values(void **state)
     srv_resp_free(&r);
 }
 
+/* P-CON-1 (review 7): the aggregate route requires a purpose, as data reads do. */
+static void test_P_ANA_1_aggregate_needs_a_purpose(void **state)
+{
+    char path[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/orders/aggregate", W->a.id);
+    assert_int_equal(srv_call(&W->s, "POST", path, ANALYST(&W->a), NULL, BY_REGION, &r), 0);
+    srv_assert_err(&r, 400, "purpose_required");
+    srv_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_P_ANA_1_a_personal_field_is_refused_with_its_code),
         cmocka_unit_test(test_P_ANA_1_owner_sets_the_budget_and_noise_spends_it),
         cmocka_unit_test(test_P_ANA_1_audit_entry_has_no_values),
+        cmocka_unit_test(test_P_ANA_1_aggregate_needs_a_purpose),
     };
     int rc;
 

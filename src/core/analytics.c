@@ -53,6 +53,8 @@ const char *cu_analytics_refusal_code(cu_analytics_refusal r)
 
 typedef struct scan {
     cu_vault *v;
+    const cu_ctx *ctx;
+    cu_gate gate; /* the preamble's: the purpose checks of each subject */
     cu_id tenant;
     const char *collection;
     const ana_query *q;
@@ -112,6 +114,20 @@ static cu_rc subject_page(scan *s, const cu_key *key, cu_id subject, int64_t *af
     return rc;
 }
 
+/* P-CON-1, P-DSR-6: the request's purpose for this subject's data, as a record read checks it
+ * (purpose.c): a subject who withdrew consent to it, or objected to it, is left out. */
+static cu_rc subject_purpose(scan *s, cu_id subject, cu_err *err)
+{
+    return cu_gate_purpose(s->v, s->ctx, &s->gate, subject, s->collection, 0, err);
+}
+
+/* A subject left out is no error: the scan goes on with a clean err. */
+static cu_rc left_out(cu_err *err)
+{
+    memset(err, 0, sizeof(*err));
+    return CU_OK;
+}
+
 static cu_rc scan_subject(scan *s, cu_id subject, cu_err *err)
 {
     int restricted = 0, more = 1, done = 0;
@@ -124,6 +140,10 @@ static cu_rc scan_subject(scan *s, cu_id subject, cu_err *err)
         return CU_OK; /* gone meanwhile, or P-DSR-5: not processed */
     if (rc != CU_OK)
         return rc;
+    if ((rc = subject_purpose(s, subject, err)) != CU_OK)
+        return rc == CU_ERR_CONSENT_REQUIRED || rc == CU_ERR_OBJECTED || rc == CU_ERR_RESTRICTED
+                   ? left_out(err)
+                   : rc;
     rc = cu_keys_child(s->v, s->tenant, CU_KEY_SUBJECT, subject, &key, err);
     if (rc == CU_ERR_NOT_FOUND || rc == CU_ERR_KEY)
         return CU_OK; /* its erasure is under way */
@@ -286,7 +306,7 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
                          cu_err *err)
 {
     ana_query q;
-    scan s = {.v = v, .tenant = tenant, .collection = collection, .q = &q, .why = why};
+    scan s = {.v = v, .ctx = ctx, .tenant = tenant, .collection = collection, .q = &q, .why = why};
     cu_rc rc;
 
     *result = NULL;
@@ -295,8 +315,14 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
         return cu_err_set(err, CU_ERR_FORBIDDEN, "platform staff do not aggregate a tenant's data");
     if (!cu_collection_name_ok(collection))
         return cu_err_set(err, CU_ERR_INVALID, "invalid collection name");
-    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, NULL,
-                          err)) != CU_OK ||
+    /* P-CON-1: the request's purpose must be declared and cover the collection's category
+     * (the route requires it, as data reads do); each subject is then checked in the scan. */
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_READ,
+                                       .purpose = CU_PURPOSE_READ,
+                                       .collection = collection},
+                          &s.gate, err)) != CU_OK ||
         (rc = cu_ana_parse(v, tenant, collection, query, len, &q, why, err)) != CU_OK)
         return rc;
     if (q.epsilon > 0)
