@@ -548,6 +548,62 @@ static void test_P_ANA_1_purpose_covers_the_collection_and_objections_are_left_o
     free(res);
 }
 
+/* P-ANA-1 (review 3): the owner can require noise: every exact query is then refused (403
+ * noise_required, nothing audited as answered), noisy ones go on; a later set without the flag
+ * keeps it, and the owner can lift it. */
+static void test_P_ANA_1_an_owner_can_require_noise(void **state_)
+{
+    fx *f = *state_;
+    const char *noisy = "{\"measures\":[{\"op\":\"count\"}],\"noise\":{\"epsilon\":0.1}}";
+    cu_analytics_refusal why;
+    cu_audit_filter flt = {0};
+    cu_audit_entry *e = NULL;
+    size_t n = 0, answered = 0;
+    int required = -1;
+    cu_err err = {0};
+    cu_rc rc;
+
+    many(f, f->t, "won", 12);
+    cJSON_Delete(ok(f, f->t, BY_STAGE));
+    assert_int_equal(cu_analytics_budget_set_noise(f->v, NULL, f->t, 1.0, 1, &err), CU_OK);
+    assert_int_equal(cu_analytics_noise_required(f->v, NULL, f->t, &required, &err), CU_OK);
+    assert_int_equal(required, 1);
+    assert_null(ask(f, f->t, BY_STAGE, &rc, &why));
+    assert_int_equal(rc, CU_ERR_FORBIDDEN);
+    assert_string_equal(cu_analytics_refusal_code(why), "noise_required");
+    cJSON_Delete(ok(f, f->t, noisy));
+    assert_int_equal(cu_audit_list(f->v, NULL, f->t, &flt, &e, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++)
+        answered += strcmp(e[i].action, "analytics.aggregate") == 0;
+    free(e);
+    assert_int_equal(answered, 2); /* the first exact query and the noisy one */
+    /* a new total alone keeps the requirement */
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 2.0, &err), CU_OK);
+    assert_null(ask(f, f->t, BY_STAGE, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_NOISE_REQUIRED);
+    assert_int_equal(cu_analytics_budget_set_noise(f->v, NULL, f->t, 2.0, 0, &err), CU_OK);
+    cJSON_Delete(ok(f, f->t, BY_STAGE));
+}
+
+/* P-ANA-1 (review 10): a budget is a finite epsilon from 0 to 1000, checked before it becomes
+ * an integer (1e300 or inf would be undefined behaviour); a spend is rounded up, never down. */
+static void test_P_ANA_1_budget_input_is_bounded_and_spends_round_up(void **state_)
+{
+    fx *f = *state_;
+    const double bad[] = {-1, 1000.5, 1e300, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0};
+    double total = 0, spent = 0;
+    cu_err err = {0};
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(bad); i++)
+        assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, bad[i], &err), CU_ERR_INVALID);
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 1000, &err), CU_OK);
+    many(f, f->t, "won", 12);
+    cJSON_Delete(ok(f, f->t, "{\"measures\":[{\"op\":\"count\"}],"
+                             "\"noise\":{\"epsilon\":0.0000011}}"));
+    assert_int_equal(cu_analytics_budget_get(f->v, NULL, f->t, &total, &spent, &err), CU_OK);
+    assert_true(spent > 0.0000019 && spent < 0.0000021); /* 1.1 millionths: charged 2 */
+}
+
 /* P-DSR-5: a restricted subject's data is kept, not processed: its records are not counted
  * (so its group falls under the threshold again). */
 static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
@@ -655,6 +711,8 @@ int main(void)
         T(test_P_ANA_1_exact_mode_refuses_filters_and_histograms),
         T(test_P_ANA_1_grouped_and_ungrouped_count_the_same_records),
         T(test_P_ANA_1_purpose_covers_the_collection_and_objections_are_left_out),
+        T(test_P_ANA_1_an_owner_can_require_noise),
+        T(test_P_ANA_1_budget_input_is_bounded_and_spends_round_up),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

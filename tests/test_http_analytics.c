@@ -192,6 +192,34 @@ static void test_P_ANA_1_owner_sets_the_budget_and_noise_spends_it(void **state)
     srv_resp_free(&r);
     r = call(200, ANALYST(&W->a), "GET", NULL, "/v1/tenants/%s/analytics/budget", W->a.id);
     assert_non_null(strstr(r.body, "\"remaining\":0"));
+    assert_non_null(strstr(r.body, "\"noise_required\":false"));
+    srv_resp_free(&r);
+}
+
+/* P-ANA-1 (review 3): the owner requires noise with the budget: an exact query is 403
+ * noise_required; lifted again, it answers. Tenant b (its own budget). */
+static void test_P_ANA_1_owner_requires_noise(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    r = call(400, OWNER(&W->b), "PUT", "{\"epsilon\":1,\"noise_required\":1}",
+             "/v1/tenants/%s/analytics/budget", W->b.id);
+    srv_assert_err(&r, 400, "invalid_field");
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->b), "PUT", "{\"epsilon\":1,\"noise_required\":true}",
+             "/v1/tenants/%s/analytics/budget", W->b.id);
+    assert_non_null(strstr(r.body, "\"noise_required\":true"));
+    srv_resp_free(&r);
+    r = call(403, ANALYST(&W->b), "POST", BY_REGION, "/v1/tenants/%s/collections/orders/aggregate",
+             W->b.id);
+    srv_assert_err(&r, 403, "noise_required");
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->b), "PUT", "{\"epsilon\":1,\"noise_required\":false}",
+             "/v1/tenants/%s/analytics/budget", W->b.id);
+    srv_resp_free(&r);
+    r = call(200, ANALYST(&W->b), "POST", BY_REGION, "/v1/tenants/%s/collections/orders/aggregate",
+             W->b.id);
     srv_resp_free(&r);
 }
 
@@ -249,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_P_ANA_1_owner_sets_the_budget_and_noise_spends_it),
         cmocka_unit_test(test_P_ANA_1_audit_entry_has_no_values),
         cmocka_unit_test(test_P_ANA_1_aggregate_needs_a_purpose),
+        cmocka_unit_test(test_P_ANA_1_owner_requires_noise),
     };
     int rc;
 

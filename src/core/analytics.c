@@ -46,6 +46,7 @@ const char *cu_analytics_refusal_code(cu_analytics_refusal r)
         [CU_ANALYTICS_BUDGET_UNSET] = "privacy_budget_unset",
         [CU_ANALYTICS_BUDGET_SPENT] = "privacy_budget_spent",
         [CU_ANALYTICS_EXACT_NEEDS_NOISE] = "exact_needs_noise",
+        [CU_ANALYTICS_NOISE_REQUIRED] = "noise_required",
     };
 
     return (unsigned)r < CU_ARRAY_LEN(codes) ? codes[r] : NULL;
@@ -232,6 +233,28 @@ static cu_rc budget_check(cu_vault *v, cu_id tenant, double epsilon, cu_analytic
     return rc;
 }
 
+/* P-ANA-1 (review 3): an exact query, unless the tenant's owner requires noise. A budget that
+ * cannot be read refuses the query (fail closed). */
+static cu_rc exact_allowed(cu_vault *v, cu_id tenant, cu_analytics_refusal *why, cu_err *err)
+{
+    cu_store_analytics_budget b;
+    cu_err e = {0};
+    cu_rc rc = cu_store_analytics_budget_get(v->store, tenant, &b, &e);
+
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK) {
+        *err = e;
+        return rc;
+    }
+    if (b.noise_required) {
+        *why = CU_ANALYTICS_NOISE_REQUIRED;
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "the tenant's owner requires noise: add \"noise\" to the query");
+    }
+    return CU_OK;
+}
+
 /* P-AUD-3: the shape on record, and the epsilon spent, in one commit. */
 static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
                           const ana_query *q, cu_analytics_refusal *why, cu_err *err)
@@ -325,8 +348,8 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
                           &s.gate, err)) != CU_OK ||
         (rc = cu_ana_parse(v, tenant, collection, query, len, &q, why, err)) != CU_OK)
         return rc;
-    if (q.epsilon > 0)
-        rc = budget_check(v, tenant, q.epsilon, why, err);
+    rc = q.epsilon > 0 ? budget_check(v, tenant, q.epsilon, why, err)
+                       : exact_allowed(v, tenant, why, err);
     if (rc == CU_OK)
         rc = run(&s, ctx, result, err);
     cu_ana_query_cleanup(&q);
@@ -351,8 +374,31 @@ cu_rc cu_analytics_budget_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
     return rc;
 }
 
+cu_rc cu_analytics_noise_required(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int *required,
+                                  cu_err *err)
+{
+    cu_store_analytics_budget b;
+    cu_rc rc;
+
+    *required = 0;
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, NULL,
+                          err)) != CU_OK)
+        return rc;
+    rc = cu_store_analytics_budget_get(v->store, tenant, &b, err);
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    *required = b.noise_required;
+    return rc;
+}
+
 cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double total,
                               cu_err *err)
+{
+    return cu_analytics_budget_set_noise(v, ctx, tenant, total, -1, err);
+}
+
+cu_rc cu_analytics_budget_set_noise(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double total,
+                                    int noise_required, cu_err *err)
 {
     cu_store_op op;
     cu_audit_in a;
@@ -369,6 +415,8 @@ cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
     op.u.analytics_budget.tenant_id = tenant;
     op.u.analytics_budget.total = micro(total);
     op.u.analytics_budget.updated_at = cu_clock_now();
-    cu_audit_in_set(&a, tenant, "analytics.budget", "epsilon:%.6f", total);
+    op.u.analytics_budget.noise_required = noise_required < 0 ? -1 : noise_required != 0;
+    cu_audit_in_set(&a, tenant, "analytics.budget", "epsilon:%.6f%s", total,
+                    noise_required < 0 ? "" : noise_required ? ",noise:required" : ",noise:optional");
     return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
