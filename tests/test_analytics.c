@@ -289,7 +289,8 @@ static void test_P_ANA_1_noise_spends_budget_and_stops_at_zero(void **state_)
         o = ok(f, f->t, q);
         assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "noise"), "epsilon")->valuedouble ==
                     0.4);
-        assert_true(total_value(o) >= 0);
+        /* noise mode: no exact count of what was held back (review 4) */
+        assert_null(cJSON_GetObjectItem(o, "suppressed"));
         cJSON_Delete(o);
     }
     assert_int_equal(cu_analytics_budget_get(f->v, NULL, f->t, &total, &spent, &err), CU_OK);
@@ -363,13 +364,14 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
 {
     fx *f = *state_;
     const char *q = "{\"measures\":[{\"op\":\"histogram\",\"field\":\"amount\","
-                    "\"buckets\":[50,150]}],\"noise\":{\"epsilon\":1}}"; /* needs noise */
+                    "\"buckets\":[50,150]}],\"noise\":{\"epsilon\":10}}"; /* needs noise */
     const cJSON *bins;
     cu_err e0 = {0};
     cJSON *o;
 
-    many(f, f->t, "won", 12); /* amount 100: the middle bin */
-    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 10.0, &e0), CU_OK);
+    many(f, f->t, "won", 30); /* amount 100: the middle bin (30: the total passes the noisy
+                                  threshold, 10 + 2.6, at epsilon 10) */
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 20.0, &e0), CU_OK);
     o = ok(f, f->t, q);
     bins = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values"), 0);
     assert_int_equal(cJSON_GetArraySize(bins), 3);
@@ -379,7 +381,7 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 1)));
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 2)));
     cJSON_Delete(o);
-    /* bins of 6, 12 and 5 subjects: the two small ones hold 11 together, the middle is shown */
+    /* bins of 6, 30 and 5 subjects: the two small ones hold 11 together, the middle is shown */
     for (int i = 0; i < 11; i++) {
         char ext[32], json[96];
         cu_id s = 0, r = 0;
@@ -395,7 +397,7 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
     o = ok(f, f->t, q);
     bins = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values"), 0);
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 0)));
-    assert_true(cJSON_IsNumber(cJSON_GetArrayItem(bins, 1))); /* 12, with noise */
+    assert_true(cJSON_IsNumber(cJSON_GetArrayItem(bins, 1))); /* 30, with noise */
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 2)));
     cJSON_Delete(o);
 }
@@ -604,6 +606,33 @@ static void test_P_ANA_1_budget_input_is_bounded_and_spends_round_up(void **stat
     assert_true(spent > 0.0000019 && spent < 0.0000021); /* 1.1 millionths: charged 2 */
 }
 
+/* P-ANA-1 (review 4): in noise mode a group is released on a noisy count, against
+ * min_group_size raised by tau (10 + 2.6 at a decision share of 5): 11 subjects, just over the
+ * exact threshold, are held back (they would pass with probability about 1e-4 a query), 40
+ * pass; and "suppressed" is not given. */
+static void test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold(void **state_)
+{
+    fx *f = *state_;
+    const char *q = "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"stage\"],"
+                    "\"noise\":{\"epsilon\":10}}";
+    cu_err err = {0};
+    cJSON *o;
+
+    many(f, f->t, "open", 11);
+    many(f, f->t, "won", 40);
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 10.0, &err), CU_OK);
+    o = ok(f, f->t, q);
+    assert_true(group_value(o, "open") == -1);
+    assert_true(group_value(o, "won") >= 37 && group_value(o, "won") <= 43);
+    assert_null(cJSON_GetObjectItem(o, "suppressed"));
+    cJSON_Delete(o);
+    /* exact mode: 11 is released, with the exact count of what was held back */
+    o = ok(f, f->t, BY_STAGE);
+    assert_true(group_value(o, "open") == 11);
+    assert_true(cJSON_GetObjectItem(o, "suppressed")->valuedouble == 0);
+    cJSON_Delete(o);
+}
+
 /* P-DSR-5: a restricted subject's data is kept, not processed: its records are not counted
  * (so its group falls under the threshold again). */
 static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
@@ -630,7 +659,7 @@ static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
 static void test_P_ANA_1_noise_is_laplace_and_moves_the_answer(void **state_)
 {
     fx *f = *state_;
-    const char *q = "{\"measures\":[{\"op\":\"count\"}],\"noise\":{\"epsilon\":0.05}}";
+    const char *q = "{\"measures\":[{\"op\":\"count\"}],\"noise\":{\"epsilon\":1}}";
     double abs_sum = 0, sum = 0;
     int moved = 0;
     cu_err err = {0};
@@ -642,11 +671,12 @@ static void test_P_ANA_1_noise_is_laplace_and_moves_the_answer(void **state_)
     }
     assert_true(abs_sum / 20000 > 2.85 && abs_sum / 20000 < 3.15);
     assert_true(sum / 20000 > -0.3 && sum / 20000 < 0.3);
-    many(f, f->t, "won", 30);
-    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 1.0, &err), CU_OK);
-    for (int i = 0; i < 3; i++) {
+    /* 60 subjects: over the noisy threshold (10 + 26 at a decision share of 0.5) */
+    many(f, f->t, "won", 60);
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 10.0, &err), CU_OK);
+    for (int i = 0; i < 6; i++) {
         cJSON *o = ok(f, f->t, q);
-        moved += total_value(o) != 30;
+        moved += total_value(o) != 60;
         cJSON_Delete(o);
     }
     assert_true(moved > 0);
@@ -663,14 +693,14 @@ static void test_P_ANA_1_noise_counts_one_record_per_subject(void **state_)
     cu_err err = {0};
     cJSON *o;
 
-    many(f, f->t, "won", 11);
+    many(f, f->t, "won", 19);
     deals(f, f->t, "won", 20);
     o = ok(f, f->t, "{\"measures\":[{\"op\":\"count\"}]}");
-    assert_true(total_value(o) == 31);
+    assert_true(total_value(o) == 39);
     cJSON_Delete(o);
     assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 10.0, &err), CU_OK);
     o = ok(f, f->t, q);
-    assert_true(total_value(o) >= 10 && total_value(o) <= 14);
+    assert_true(total_value(o) >= 18 && total_value(o) <= 22);
     cJSON_Delete(o);
 }
 
@@ -713,6 +743,7 @@ int main(void)
         T(test_P_ANA_1_purpose_covers_the_collection_and_objections_are_left_out),
         T(test_P_ANA_1_an_owner_can_require_noise),
         T(test_P_ANA_1_budget_input_is_bounded_and_spends_round_up),
+        T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

@@ -54,6 +54,11 @@ double cu_ana_laplace(double b)
     return u < 0 ? b * ln(1 + 2 * u) : -b * ln(1 - 2 * u);
 }
 
+double cu_ana_share(const ana_query *q)
+{
+    return q->epsilon > 0 ? q->epsilon / (double)(q->nm + 1) : 0;
+}
+
 static double count_of(uint64_t n, double scale)
 {
     double x = (double)n;
@@ -85,7 +90,7 @@ static cJSON *histogram(const ana_group *g, const ana_measure *m, double scale)
 static cJSON *value(const ana_group *g, const ana_query *q, size_t i)
 {
     const ana_measure *m = &q->m[i];
-    double e = q->epsilon > 0 ? q->epsilon / (double)q->nm : 0;
+    double e = cu_ana_share(q);
     double sum = g->sum[i], n = (double)g->n[i];
 
     if (m->op != ANA_COUNT && g->mc[i].suppressed)
@@ -190,8 +195,10 @@ cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collect
 
     bad = bad || !cJSON_AddStringToObject(root, "collection", collection) ||
           !cJSON_AddNumberToObject(root, "min_group_size", (double)t->min_group) ||
-          !cJSON_AddItemToObject(root, "measures", measures(q)) || add_groups(root, t, q) != 0 ||
-          !cJSON_AddNumberToObject(root, "suppressed", (double)t->suppressed);
+          !cJSON_AddItemToObject(root, "measures", measures(q)) || add_groups(root, t, q) != 0;
+    /* Noise mode: how many groups were held back is an exact figure of the data: not given. */
+    if (!bad && !(q->epsilon > 0))
+        bad = !cJSON_AddNumberToObject(root, "suppressed", (double)t->suppressed);
     if (!bad && t->total_released) {
         total = cJSON_CreateObject();
         bad = !cJSON_AddItemToObject(root, "total", total) ||

@@ -106,6 +106,9 @@ void cu_ana_suppress(ana_table *t, const ana_query *q);
 /* The answer (docs/analytics.md), noise added to what is released in noise mode. NULL: out of
  * memory. */
 cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collection);
+/* Noise mode: epsilon is split in nm + 1 shares, one per measure and one for the release
+ * decision of groups and the total (analytics_table.c). */
+double cu_ana_share(const ana_query *q);
 /* A sample of the Laplace distribution of scale b (mean 0), from the vault's random source. */
 double cu_ana_laplace(double b);
 

@@ -314,6 +314,37 @@ static void suppress_bins(ana_group *g, const ana_query *q, uint64_t k)
     }
 }
 
+/* ln(1 / (2 delta)) for delta = 1e-6: a group or total under min_group_size is released with
+ * probability at most delta in noise mode. */
+#define ANA_LN_HALF_DELTA 13.122363377404328
+
+/* Noise mode (P-ANA-1, review 4): whether a group or the total is released is decided on its
+ * subject count plus Laplace noise of the decision's own share of epsilon (one subject gives
+ * one record, so it moves one group's count by 1), against min_group_size raised by tau, so a
+ * cell under the threshold passes with probability at most delta: an (epsilon, delta) release,
+ * not an exact oracle. No complementary step: released figures are noisy, their differences
+ * too. */
+static void noisy_primary(ana_cell *c, const ana_query *q, uint64_t k)
+{
+    double b = 1 / cu_ana_share(q);
+
+    c->suppressed = (double)c->subjects + cu_ana_laplace(b) < (double)k + b * ANA_LN_HALF_DELTA;
+}
+
+static void suppress_noisy(ana_table *t, const ana_query *q)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        noisy_primary(&t->g[i].c, q, t->min_group);
+        for (size_t m = 0; m < q->nm; m++)
+            if (q->m[m].op != ANA_COUNT && !primary(&t->g[i].mc[m], t->min_group))
+                t->g[i].mc[m].suppressed = t->g[i].c.suppressed;
+    }
+    if (q->ng == 0) {
+        noisy_primary(&t->total.c, q, t->min_group);
+        t->total_released = !t->total.c.suppressed;
+    }
+}
+
 void cu_ana_suppress(ana_table *t, const ana_query *q)
 {
     size_t n = t->n ? t->n : 1;
@@ -326,7 +357,9 @@ void cu_ana_suppress(ana_table *t, const ana_query *q)
     if (t->n > 1)
         qsort(t->g, t->n, sizeof(*t->g), by_rows);
     t->total_released = 0;
-    if (cells == NULL || rows == NULL || cols == NULL) {
+    if (q->epsilon > 0) {
+        suppress_noisy(t, q);
+    } else if (cells == NULL || rows == NULL || cols == NULL) {
         /* Out of memory: nothing is released rather than something unchecked. */
         for (size_t i = 0; i < t->n; i++)
             t->g[i].c.suppressed = 1;
