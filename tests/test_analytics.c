@@ -633,6 +633,44 @@ static void test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold(void **state_)
     cJSON_Delete(o);
 }
 
+/* P-ISO-2 (review 14): a purged tenant's budget row goes with it. */
+static void test_P_ISO_2_a_purged_tenant_has_no_budget_left(void **state_)
+{
+    fx *f = *state_;
+    cu_store_analytics_budget b;
+    cu_sweep_report rep;
+    int64_t until = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 3.0, &err), CU_OK);
+    assert_int_equal(cu_store_analytics_budget_get(f->v->store, f->t, &b, &err), CU_OK);
+    assert_int_equal(cu_tenant_terminate(f->v, NULL, f->t, &until, &err), CU_OK);
+    cu_clock_set(until + 86400);
+    assert_int_equal(cu_sweep(f->v, NULL, &rep, &err), CU_OK);
+    cu_clock_set(0); /* the real clock again, for the tests after */
+    assert_true(rep.tenants_purged == 1); /* and shredded, in the same sweep */
+    assert_int_equal(cu_store_analytics_budget_get(f->v->store, f->t, &b, &err), CU_ERR_NOT_FOUND);
+}
+
+/* Review 14: unknown members are refused inside measures, conditions and noise too. */
+static void test_P_ANA_1_unknown_members_are_refused_everywhere(void **state_)
+{
+    fx *f = *state_;
+    static const char *const refused[] = {
+        "{\"measures\":[{\"op\":\"count\",\"bucket\":[1]}]}",
+        "{\"measures\":[{\"op\":\"count\"}],\"where\":[{\"field\":\"stage\",\"op\":\"eq\","
+        "\"value\":\"won\",\"and\":1}],\"noise\":{\"epsilon\":1}}",
+        "{\"measures\":[{\"op\":\"count\"}],\"noise\":{\"epsilon\":1,\"delta\":0.1}}",
+    };
+    cu_analytics_refusal why;
+    cu_rc rc;
+
+    for (size_t i = 0; i < CU_ARRAY_LEN(refused); i++) {
+        assert_null(ask(f, f->t, refused[i], &rc, &why));
+        assert_int_equal(why, CU_ANALYTICS_BAD_QUERY);
+    }
+}
+
 /* P-DSR-5: a restricted subject's data is kept, not processed: its records are not counted
  * (so its group falls under the threshold again). */
 static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
@@ -744,6 +782,8 @@ int main(void)
         T(test_P_ANA_1_an_owner_can_require_noise),
         T(test_P_ANA_1_budget_input_is_bounded_and_spends_round_up),
         T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
+        T(test_P_ISO_2_a_purged_tenant_has_no_budget_left),
+        T(test_P_ANA_1_unknown_members_are_refused_everywhere),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

@@ -105,14 +105,37 @@ static cu_rc buckets(const cJSON *a, ana_measure *m, cu_analytics_refusal *why, 
     return CU_OK;
 }
 
+/* Review 14: an object of the query holds its known members only, as the top level does (a
+ * typo such as "bucket" or "epsilon " is refused, never silently ignored). */
+static cu_rc members_ok(const cJSON *o, const char *const *names, size_t n,
+                        cu_analytics_refusal *why, cu_err *err)
+{
+    const cJSON *x;
+
+    if (!cJSON_IsObject(o))
+        return CU_OK; /* the caller refuses it with its own message */
+    cJSON_ArrayForEach(x, o)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(x->string, names[i]) != 0)
+            i++;
+        if (i == n)
+            return refuse(why, CU_ANALYTICS_BAD_QUERY, err, "unknown member \"%.64s\"", x->string);
+    }
+    return CU_OK;
+}
+
 static cu_rc measure(const cu_schema *s, const cJSON *o, ana_query *q, cu_analytics_refusal *why,
                      cu_err *err)
 {
+    static const char *const names[] = {"op", "field", "buckets"};
     ana_measure *m = &q->m[q->nm];
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(o, "op");
     const cJSON *field = cJSON_GetObjectItemCaseSensitive(o, "field");
     cu_rc rc;
 
+    if ((rc = members_ok(o, names, CU_ARRAY_LEN(names), why, err)) != CU_OK)
+        return rc;
     if (!cJSON_IsObject(o) || op_parse(cJSON_GetStringValue(op), &m->op) != 0)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err,
                       "a measure is {\"op\":\"count\"|\"sum\"|\"mean\"|\"histogram\",\"field\"}");
@@ -153,10 +176,13 @@ static int value_ok(ana_cmp c, const cJSON *v)
 static cu_rc condition(const cu_schema *s, const cJSON *o, ana_query *q, cu_analytics_refusal *why,
                        cu_err *err)
 {
+    static const char *const names[] = {"field", "op", "value"};
     ana_where *w = &q->w[q->nw];
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(o, "op");
     cu_rc rc;
 
+    if ((rc = members_ok(o, names, CU_ARRAY_LEN(names), why, err)) != CU_OK)
+        return rc;
     if (!cJSON_IsObject(o) || cmp_parse(cJSON_GetStringValue(op), &w->cmp) != 0)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err,
                       "a condition is {\"field\",\"op\":\"eq|ne|lt|le|gt|ge|in\",\"value\"}");
@@ -177,9 +203,12 @@ static cu_rc noise(const cJSON *o, ana_query *q, cu_analytics_refusal *why, cu_e
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epsilon");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "bound");
+    static const char *const names[] = {"epsilon", "bound"};
 
     if (o == NULL)
         return CU_OK;
+    if (members_ok(o, names, CU_ARRAY_LEN(names), why, err) != CU_OK)
+        return CU_ERR_INVALID;
     if (!cJSON_IsObject(o) || !cJSON_IsNumber(e) || !(e->valuedouble >= 1e-6) ||
         e->valuedouble > CU_ANALYTICS_EPSILON_MAX)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err,

@@ -48,6 +48,13 @@ cu_rc pg_w_analytics_spend(pg_conn *c, const cu_store_op *op, cu_err *err)
         CU_ERR_CONFLICT, "the privacy budget is spent", err, "spend the analytics budget");
 }
 
+static pg_query Q_DELETE = PG_QUERY("DELETE FROM analytics_budgets WHERE tenant_id = $1");
+
+cu_rc pg_tenant_analytics_delete(pg_conn *c, cu_id tenant, cu_err *err)
+{
+    return pg_exec(c, &Q_DELETE, PG_P(pg_p_id(tenant)), NULL, err, "delete the analytics budget");
+}
+
 static cu_rc budget_get(cu_store *base, cu_id tenant, cu_store_analytics_budget *out, cu_err *err)
 {
     PGresult *res = NULL;
