@@ -381,8 +381,9 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 1)));
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 2)));
     cJSON_Delete(o);
-    /* bins of 6, 30 and 5 subjects: the two small ones hold 11 together, the middle is shown */
-    for (int i = 0; i < 11; i++) {
+    /* bins of 6, 30 and 12 subjects: 6 is suppressed, 12 with it (the smallest released), which
+     * holds 10 or more on its own, so the middle is shown (review 6) */
+    for (int i = 0; i < 18; i++) {
         char ext[32], json[96];
         cu_id s = 0, r = 0;
         cu_err err = {0};
@@ -671,6 +672,29 @@ static void test_P_ANA_1_unknown_members_are_refused_everywhere(void **state_)
     }
 }
 
+/* P-ANA-1 (review 6): two suppressed groups holding the SAME 6 subjects are not 12 people:
+ * the released total minus "won" would be an aggregate of 6. So "won" goes too. */
+static void test_P_ANA_1_subjects_in_two_suppressed_groups_count_once(void **state_)
+{
+    fx *f = *state_;
+    cJSON *o;
+
+    many(f, f->t, "won", 12);
+    for (int i = 0; i < 6; i++) {
+        cu_id s = deals(f, f->t, "open", 1);
+        char json[96];
+        cu_id r = 0;
+        cu_err err = {0};
+        snprintf(json, sizeof(json), "{\"title\":\"t\",\"stage\":\"lost\",\"amount\":1}");
+        assert_int_equal(cu_record_put(f->v, NULL, f->t, "deals", s, json, strlen(json), &r, &err),
+                         CU_OK);
+    }
+    o = ok(f, f->t, BY_STAGE); /* won 12, open 6, lost 6 (the same 6): 18 subjects */
+    assert_true(group_value(o, "won") == -1);
+    assert_true(total_value(o) == 24);
+    cJSON_Delete(o);
+}
+
 /* P-DSR-5: a restricted subject's data is kept, not processed: its records are not counted
  * (so its group falls under the threshold again). */
 static void test_P_DSR_5_a_restricted_subject_is_not_counted(void **state_)
@@ -784,6 +808,7 @@ int main(void)
         T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
         T(test_P_ISO_2_a_purged_tenant_has_no_budget_left),
         T(test_P_ANA_1_unknown_members_are_refused_everywhere),
+        T(test_P_ANA_1_subjects_in_two_suppressed_groups_count_once),
     };
 
     return cmocka_run_group_tests_name("aggregate analytics (P-ANA-1, P-ISO-2)", tests, NULL, NULL);

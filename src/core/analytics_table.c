@@ -9,8 +9,8 @@
  *   2. complementary: in every set of cells whose sum is known or released (all the groups,
  *      with the total; each row and each column of a two-field grouping, whose sums a query
  *      grouped by one field gives; the bins of one histogram in one group, which sum to the
- *      group), suppressed cells are either none, or all, or at least two holding at least
- *      min_group_size subjects together; else the smallest released cell of the set is
+ *      group), suppressed cells are either none, or all, or at least two of which one holds
+ *      at least min_group_size subjects (review 6: distinct people, not a sum); else the smallest released cell of the set is
  *      suppressed too, and every set is checked again until none changes.
  * So no released figure minus other released figures isolates a suppressed cell, nor a
  * remainder of fewer than min_group_size subjects.
@@ -190,20 +190,25 @@ cu_rc cu_ana_add(ana_table *t, const ana_query *q, const cJSON *doc, cu_id subje
 
 /* --- suppression --------------------------------------------------------------------------- */
 
-/* One set of cells whose sum is known (see the top). 1 if it suppressed one more. */
+/* One set of cells whose sum is known (see the top). 1 if it suppressed one more.
+ * Review 6: a subject with records in two cells is counted in each, so adding the suppressed
+ * cells' subjects could count one person twice (two cells of the same 6 people pass as 12).
+ * The remainder's distinct subjects are at least those of its largest cell: one suppressed
+ * cell of min_group_size subjects or more is required, a conservative bound that needs no set
+ * of ids. */
 static int complete(ana_cell **c, size_t n, uint64_t k)
 {
     size_t nsup = 0, pick = n;
-    uint64_t sum = 0;
+    uint64_t most = 0;
 
     for (size_t i = 0; i < n; i++)
         if (c[i]->suppressed) {
             nsup++;
-            sum += c[i]->subjects;
+            most = c[i]->subjects > most ? c[i]->subjects : most;
         } else if (pick == n || c[i]->subjects < c[pick]->subjects) {
             pick = i;
         }
-    if (nsup == 0 || nsup == n || (nsup >= 2 && sum >= k))
+    if (nsup == 0 || nsup == n || (nsup >= 2 && most >= k))
         return 0;
     c[pick]->suppressed = 1;
     return 1;
