@@ -148,6 +148,63 @@ static long read_as(const char *record, const char *purpose)
     return st;
 }
 
+
+/* The audit entries of the tenant (newest first), parsed; the caller deletes them. */
+static cJSON *audit_entries(void)
+{
+    char path[128];
+    srv_resp r;
+    cJSON *o;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit?limit=100", T);
+    assert_int_equal(srv_call(&S, "GET", path, owner, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    o = cJSON_Parse(r.body);
+    srv_resp_free(&r);
+    assert_non_null(o);
+    return o;
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+
+    return s ? s : "";
+}
+
+/* P-AUD-4: the entry the link wrote for subject holds no client address. The address the
+ * server records for this test's client is read off the agent's unsubscribe.link entry (so the
+ * check does not assume 127.0.0.1), and must appear nowhere in the link's entry. */
+static void expect_no_address(const char *subject)
+{
+    cJSON *o = audit_entries(), *e;
+    char object[96], *dump;
+    const char *addr = NULL;
+    int seen = 0;
+
+    snprintf(object, sizeof(object), "subject:%s:marketing", subject);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "entries"))
+    {
+        if (strcmp(jstr(e, "action"), "unsubscribe.link") == 0 &&
+            strcmp(jstr(e, "object"), object) == 0)
+            addr = jstr(e, "source");
+    }
+    assert_non_null(addr);
+    assert_true(addr[0] != '\0'); /* the agent's call does record its address */
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "entries"))
+    {
+        if (strcmp(jstr(e, "actor"), "unsubscribe-link") != 0)
+            continue;
+        seen++;
+        dump = cJSON_PrintUnformatted(e);
+        if (jstr(e, "source")[0] != '\0' || strstr(dump, addr) != NULL)
+            fail_msg("P-AUD-4: the link's entry holds the address %s: %s", addr, dump);
+        free(dump);
+    }
+    assert_true(seen > 0);
+    cJSON_Delete(o);
+}
+
 #define FORM "application/x-www-form-urlencoded"
 
 /* P-CON-4: one POST unsubscribes from marketing, and service notices still go out; a GET
@@ -199,6 +256,19 @@ static void test_P_CON_4_one_click_leaves_service_notices(void **state)
     assert_non_null(strstr(r.body, "unsubscribe.link"));
     assert_null(strstr(r.body, "ada@example.com"));
     srv_resp_free(&r);
+}
+
+/* P-AUD-4: the one-click caller is the data subject; the audit entry of the unsubscribe holds
+ * no client address (its source is empty), while the agent's entries keep theirs. */
+static void test_P_AUD_4_unsubscribe_entry_holds_no_address(void **state)
+{
+    char subject[SRV_ID], record[SRV_ID], url[256];
+
+    (void)state;
+    customer("abe", subject, record);
+    link_for(agent, subject, "marketing", 201, NULL, url);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+    expect_no_address(subject);
 }
 
 /* P-CON-4: only marketing can be left; a service notice has no link. */
@@ -366,6 +436,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_CON_4_one_click_leaves_service_notices),
+        cmocka_unit_test(test_P_AUD_4_unsubscribe_entry_holds_no_address),
         cmocka_unit_test(test_P_CON_4_service_purposes_get_no_link),
         cmocka_unit_test(test_P_CON_4_tampered_token_is_not_found),
         cmocka_unit_test(test_P_CON_4_post_needs_the_one_click_body),

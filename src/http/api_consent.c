@@ -345,6 +345,9 @@ void api_unsubscribe_post(http_req *r)
         return http_error(r, 400, "one_click_required",
                           "the body must be List-Unsubscribe=One-Click (RFC 8058)");
     r->ctx.actor = "unsubscribe-link";
+    /* P-AUD-4: the caller here is the data subject (or their mail client), so its address is
+     * personal data the append-only log would keep past erasure: the entry records none. */
+    r->ctx.source = "";
     if (cu_unsubscribe(r->v, &r->ctx, token, &info, &e) != CU_OK)
         return unsub_fail(r, &info, &e);
     page(r, 200, "Unsubscribed",
