@@ -37,7 +37,10 @@ typedef struct cu_cookie_answer {
     int chosen; /* 1 if a choice was made under the version in force (else ask again) */
     int gpc;    /* the request carried Sec-GPC: 1 */
     int never;  /* cu_cookie_choose refused a grant: the category + 1 (0: none) */
-    char policy_version[65];
+    char policy_version[65]; /* the policy's own version: label, as the tenant wrote it */
+    /* What a choice is current by: "<label>#<store number of the version in force>". The
+     * label alone can be reused for a changed policy; the store number never is. */
+    char policy_stamp[65];
 } cu_cookie_answer;
 
 /* "essential", "analytics", "preference", "advertising"; NULL if out of range. _parse: -1 if

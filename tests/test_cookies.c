@@ -18,6 +18,8 @@
 #include "srv.h"
 #include "th.h"
 
+#include <cjson/cJSON.h>
+
 static srv S;
 static char T[SRV_ID], owner[128], agent[128], analyst[128], ada[SRV_ID];
 
@@ -224,7 +226,8 @@ static void test_P_CON_3_choices_are_ledger_entries(void **state)
         assert_int_equal(r.status, 200);
         assert_non_null(strstr(r.body, "\"purpose\":\"cookies.analytics\""));
         assert_non_null(strstr(r.body, "\"source\":\"settings\""));
-        assert_non_null(strstr(r.body, "\"policy_version\":\"1.0\""));
+        /* The label, and the store's number of the version it was made under. */
+        assert_non_null(strstr(r.body, "\"policy_version\":\"1.0#"));
         srv_resp_free(&r);
     }
     choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
@@ -382,6 +385,51 @@ static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
     call_h(404, "not_found", NULL, 0, NULL, NULL, "GET", "/v1/tenants/12345/cookies/banner.js");
 }
 
+/* Binds the ERP Smart Cloud policy again, reworded (a comment added) under the same
+ * `version: "1.0"` label. */
+static void rebind_same_label(void)
+{
+    size_t len = 0;
+    const char *text = cu_policy_builtin("erpsmartcloud", &len);
+    char path[96], *yaml, *body;
+    cJSON *o;
+
+    assert_non_null(text);
+    yaml = malloc(len + 64);
+    assert_non_null(yaml);
+    snprintf(yaml, len + 64, "%.*s\n# reworded, same label\n", (int)len, text);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", T);
+    srv_call_ok(&S, "PUT", path, owner, NULL, body, 200, NULL);
+    free(body);
+    cJSON_Delete(o);
+    free(yaml);
+}
+
+/* P-CON-3: a choice is current by the stored version in force, not by the policy's free-text
+ * label: a changed policy bound under the same label asks again (chosen false, the grant no
+ * longer counts). Runs last: it changes the tenant's policy. */
+static void test_P_CON_3_same_label_new_version_asks_again(void **state)
+{
+    const char *v = "v-relabelledvisit1";
+    srv_resp r;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    rebind_same_label();
+    call_h(200, NULL, agent, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"policy_version\":\"1.0\""));
+    assert_non_null(strstr(r.body, "\"chosen\":false"));
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    srv_resp_free(&r);
+    /* Choosing again under it counts. */
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
         cmocka_unit_test(test_P_CON_3_roles_and_input),
         cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
+        cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
     };
 
     return cmocka_run_group_tests_name("cookie consent over HTTPS (P-CON-3)", tests, setup,

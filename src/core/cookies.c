@@ -5,9 +5,11 @@
  * (grant or withdraw), with the policy version in force and a fixed-vocabulary source. A known
  * subject's entries go under its id; an anonymous visitor's under visitor_subject(), a
  * pseudonymous id SHA-256 derives from the tenant and the visitor id, so the ledger (stored in
- * clear) never holds the id the site's script chose. The check reads the ledger once and
+ * clear) never holds the id the site's script chose. Entries are stamped "<label>#<n>", n the
+ * store's number of the policy version in force (as unsubscribe links are), since a tenant can
+ * bind a changed policy under the same `version:` label. The check reads the ledger once and
  * applies the policy: essential per its rule, a consent category only if the newest entry for
- * it grants it under the version in force, never never; Sec-GPC turns the consent categories
+ * it grants it under the version in force (same stamp), never never; Sec-GPC turns the consent categories
  * off (docs/consent.md says why all of them).
  */
 #include <stdio.h>
@@ -79,18 +81,21 @@ static cu_id visitor_subject(cu_id tenant, const char *visitor)
     return id ? id : 1;
 }
 
-static void answer_rules(const cu_policy *p, cu_cookie_answer *out)
+static void answer_rules(const cu_policy *p, unsigned number, cu_cookie_answer *out)
 {
     for (int i = 0; i < CU_COOKIE__COUNT; i++) {
         out->rule[i] = cu_policy_cookie(p, (cu_cookie_category)i);
         out->allowed[i] = out->rule[i] == CU_COOKIE_ALWAYS;
     }
     cu_strlcpy(out->policy_version, cu_policy_version(p), sizeof(out->policy_version));
+    snprintf(out->policy_stamp, sizeof(out->policy_stamp), "%.50s#%u", out->policy_version,
+             number);
 }
 
-/* The tenant's policy in force, after its tenant checks; CU_ERR_CONFLICT without one. */
+/* The tenant's policy in force and its store number, after its tenant checks;
+ * CU_ERR_CONFLICT without one. */
 static cu_rc policy_of(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant_use use,
-                       cu_id subject, const cu_policy **p, cu_err *err)
+                       cu_id subject, const cu_policy **p, unsigned *number, cu_err *err)
 {
     cu_gate g;
     cu_rc rc;
@@ -98,7 +103,7 @@ static cu_rc policy_of(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant_u
     if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = use, .subject = subject},
                           &g, err)) != CU_OK)
         return rc;
-    rc = cu_gate_policy(v, &g, p, err);
+    rc = cu_policy_current(v, tenant, g.policy_version, p, number, err);
     if (rc == CU_ERR_NOT_FOUND)
         return cu_err_set(err, CU_ERR_CONFLICT, "the tenant has no policy, so no cookie rules");
     return rc;
@@ -107,12 +112,13 @@ static cu_rc policy_of(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_tenant_u
 cu_rc cu_cookie_rules(cu_vault *v, cu_id tenant, cu_cookie_answer *out, cu_err *err)
 {
     const cu_policy *p;
+    unsigned number = 0;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = policy_of(v, NULL, tenant, CU_TENANT_USE_LIVE, 0, &p, err)) != CU_OK)
+    if ((rc = policy_of(v, NULL, tenant, CU_TENANT_USE_LIVE, 0, &p, &number, err)) != CU_OK)
         return rc;
-    answer_rules(p, out);
+    answer_rules(p, number, out);
     cu_policy_release(v, p);
     return CU_OK;
 }
@@ -128,7 +134,7 @@ static void apply_ledger(const cu_store_consent *c, size_t n, cu_cookie_answer *
         if (strncmp(c[i].purpose, LEDGER_PREFIX, sizeof(LEDGER_PREFIX) - 1) != 0 ||
             (cat = cu_cookie_category_parse(c[i].purpose + sizeof(LEDGER_PREFIX) - 1)) < 0)
             continue;
-        if (strcmp(c[i].policy_version, out->policy_version) != 0) {
+        if (strcmp(c[i].policy_version, out->policy_stamp) != 0) {
             granted[cat] = 0; /* a choice under an older version is asked again */
             continue;
         }
@@ -146,6 +152,7 @@ cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *
 {
     cu_store_consent *c = NULL;
     const cu_policy *p;
+    unsigned number = 0;
     size_t n = 0;
     cu_rc rc;
 
@@ -153,9 +160,9 @@ cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *
     if ((visitor == NULL) == (subject == 0) || (visitor != NULL && !visitor_ok(visitor)))
         return cu_err_set(err, CU_ERR_INVALID,
                           "name a visitor (16 to 64 of A-Z a-z 0-9 - _) or a subject, not both");
-    if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_LIVE, 0, &p, err)) != CU_OK)
+    if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_LIVE, 0, &p, &number, err)) != CU_OK)
         return rc;
-    answer_rules(p, out);
+    answer_rules(p, number, out);
     cu_policy_release(v, p);
     out->gpc = ctx != NULL && (ctx->flags & CU_CTX_GPC) != 0;
     if (visitor != NULL)
@@ -225,6 +232,7 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
     cu_id subject = c->subject;
     int gpc = ctx != NULL && (ctx->flags & CU_CTX_GPC) != 0;
     int64_t now = cu_clock_now();
+    unsigned number = 0;
     cu_audit_in a;
     size_t n = 0;
     cu_rc rc;
@@ -236,9 +244,10 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
                           "name a visitor (16 to 64 of A-Z a-z 0-9 - _) or a subject, not both");
     if (!source_ok(source))
         return cu_err_set(err, CU_ERR_INVALID, "source must be one of banner, settings, gpc");
-    if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_WRITE, c->subject, &p, err)) != CU_OK)
+    if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_WRITE, c->subject, &p, &number, err)) !=
+        CU_OK)
         return rc;
-    answer_rules(p, out);
+    answer_rules(p, number, out);
     cu_policy_release(v, p);
     if ((rc = choice_check(c, out, err)) != CU_OK)
         return rc;
@@ -250,7 +259,7 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
         /* Sec-GPC on the choice: what it turns off is recorded as refused, from "gpc". */
         int off = gpc && c->granted[i] > 0 && out->rule[i] == CU_COOKIE_WITH_CONSENT;
         choice_op(&ops[n++], tenant, subject, i, c->granted[i] > 0 && !off, off ? "gpc" : source,
-                  out->policy_version, now);
+                  out->policy_stamp, now);
     }
     if (c->visitor != NULL)
         cu_audit_in_set(&a, tenant, "cookies.choose", "visitor:%s", source);
