@@ -385,6 +385,32 @@ static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
     call_h(404, "not_found", NULL, 0, NULL, NULL, "GET", "/v1/tenants/12345/cookies/banner.js");
 }
 
+/* P-CON-3 (review 3): a repeated identical choice writes nothing new (the newest entry per
+ * category already says it) and answers the same; a changed one is recorded. */
+static void test_P_CON_3_repeated_choice_writes_nothing(void **state)
+{
+    const char *v = "v-repeatedchoice01";
+    srv_resp r;
+    int ledger, log;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":false}", NULL);
+    ledger = th_sql_int(S.data, "SELECT count(*) FROM consents");
+    log = th_sql_int(S.data, "SELECT count(*) FROM audit_log");
+    for (int i = 0; i < 3; i++) {
+        choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":false}", &r);
+        assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"analytics\"]"));
+        assert_non_null(strstr(r.body, "\"chosen\":true"));
+        srv_resp_free(&r);
+    }
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM consents"), ledger);
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM audit_log"), log);
+    /* Half the same, half changed: only the change is written. */
+    choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":true}", NULL);
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM consents"), ledger + 1);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
+}
+
 /* Binds the ERP Smart Cloud policy again, reworded (a comment added) under the same
  * `version: "1.0"` label. */
 static void rebind_same_label(void)
@@ -440,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
         cmocka_unit_test(test_P_CON_3_roles_and_input),
         cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
+        cmocka_unit_test(test_P_CON_3_repeated_choice_writes_nothing),
         cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
     };
 

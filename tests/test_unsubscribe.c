@@ -247,8 +247,23 @@ static void test_P_CON_4_one_click_leaves_service_notices(void **state)
     assert_non_null(strstr(r.body, "\"action\":\"withdraw\""));
     assert_non_null(strstr(r.body, "\"source\":\"unsubscribe\""));
     srv_resp_free(&r);
-    /* A second click (a client that retries) is fine. */
-    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+    /* A second click (a client that retries) is fine, and idempotent: the same answer, and no
+     * new ledger or audit entry (the newest entry already says it). */
+    {
+        char sql[160];
+        int ledger, log;
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM consents WHERE subject_id = %s AND purpose = 'marketing'",
+                 subject);
+        ledger = th_sql_int(S.data, sql);
+        log = th_sql_int(S.data, "SELECT count(*) FROM audit_log");
+        assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, &r), 200);
+        assert_non_null(strstr(r.body, "Unsubscribed"));
+        srv_resp_free(&r);
+        assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+        assert_int_equal(th_sql_int(S.data, sql), ledger);
+        assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM audit_log"), log);
+    }
     /* Audited without personal values: the address appears in no entry. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/audit?limit=50", T);
     assert_int_equal(srv_call(&S, "GET", path, owner, NULL, NULL, &r), 0);

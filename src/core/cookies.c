@@ -7,10 +7,10 @@
  * pseudonymous id SHA-256 derives from the tenant and the visitor id, so the ledger (stored in
  * clear) never holds the id the site's script chose. Entries are stamped "<label>#<n>", n the
  * store's number of the policy version in force (as unsubscribe links are), since a tenant can
- * bind a changed policy under the same `version:` label. The check reads the ledger once and
- * applies the policy: essential per its rule, a consent category only if the newest entry for
- * it grants it under the version in force (same stamp), never never; Sec-GPC turns the consent categories
- * off (docs/consent.md says why all of them).
+ * bind a changed policy under the same `version:` label. The check reads the newest entry per
+ * category (a choice repeating it writes nothing) and applies the policy: essential per its
+ * rule, a consent category only if that entry grants it under the version in force (same
+ * stamp), never never; Sec-GPC turns the consent categories off (docs/consent.md says why).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,37 +123,52 @@ cu_rc cu_cookie_rules(cu_vault *v, cu_id tenant, cu_cookie_answer *out, cu_err *
     return CU_OK;
 }
 
-/* Applies the ledger's entries (oldest first) to out: the newest entry per category counts,
- * and only if it was made under the version in force. */
-static void apply_ledger(const cu_store_consent *c, size_t n, cu_cookie_answer *out)
+/* The newest ledger entry of subject for category cat: its action if it was made under the
+ * version in force (stamp), -1 if none or an older version's (that one is asked again). One
+ * indexed LIMIT 1 read (the store's newest-entry-per-purpose), so the cost does not grow with
+ * the ledger (review of P-CON-3). */
+static cu_rc newest(cu_vault *v, cu_id tenant, cu_id subject, int cat, const char *stamp,
+                    int *action, cu_err *err)
 {
-    int granted[CU_COOKIE__COUNT] = {0};
+    char purpose[32];
+    cu_store_consent *c = NULL;
+    size_t n = 0;
+    cu_rc rc;
 
-    for (size_t i = 0; i < n; i++) {
-        int cat;
-        if (strncmp(c[i].purpose, LEDGER_PREFIX, sizeof(LEDGER_PREFIX) - 1) != 0 ||
-            (cat = cu_cookie_category_parse(c[i].purpose + sizeof(LEDGER_PREFIX) - 1)) < 0)
-            continue;
-        if (strcmp(c[i].policy_version, out->policy_stamp) != 0) {
-            granted[cat] = 0; /* a choice under an older version is asked again */
-            continue;
-        }
-        out->chosen = 1;
-        granted[cat] = c[i].action == CU_CONSENT_GRANT;
-    }
-    for (int i = 0; i < CU_COOKIE__COUNT; i++)
+    *action = -1;
+    snprintf(purpose, sizeof(purpose), LEDGER_PREFIX "%s", category_names[cat]);
+    if ((rc = cu_store_consent_list(v->store, tenant, subject, purpose, &c, &n, err)) != CU_OK)
+        return rc;
+    if (n > 0 && strcmp(c[0].policy_version, stamp) == 0)
+        *action = c[0].action;
+    free(c);
+    return CU_OK;
+}
+
+/* Applies the newest entry per category to out: a consent category is allowed only if that
+ * entry, under the version in force, grants it. */
+static cu_rc apply_ledger(cu_vault *v, cu_id tenant, cu_id subject, cu_cookie_answer *out,
+                          cu_err *err)
+{
+    for (int i = CU_COOKIE_ANALYTICS; i < CU_COOKIE__COUNT; i++) {
+        int action;
+        cu_rc rc = newest(v, tenant, subject, i, out->policy_stamp, &action, err);
+        if (rc != CU_OK)
+            return rc;
+        if (action >= 0)
+            out->chosen = 1;
         if (out->rule[i] == CU_COOKIE_WITH_CONSENT)
             /* P-CON-3: only with consent; Sec-GPC turns every consent category off. */
-            out->allowed[i] = granted[i] && !out->gpc;
+            out->allowed[i] = action == CU_CONSENT_GRANT && !out->gpc;
+    }
+    return CU_OK;
 }
 
 cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *visitor,
                       cu_id subject, cu_cookie_answer *out, cu_err *err)
 {
-    cu_store_consent *c = NULL;
     const cu_policy *p;
     unsigned number = 0;
-    size_t n = 0;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -167,11 +182,7 @@ cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *
     out->gpc = ctx != NULL && (ctx->flags & CU_CTX_GPC) != 0;
     if (visitor != NULL)
         subject = visitor_subject(tenant, visitor);
-    if ((rc = cu_store_consent_list(v->store, tenant, subject, NULL, &c, &n, err)) != CU_OK)
-        return rc;
-    apply_ledger(c, n, out);
-    free(c);
-    return CU_OK;
+    return apply_ledger(v, tenant, subject, out, err);
 }
 
 /* Validates c against the policy's rules in out: CU_OK, or the error (out->never set for a
@@ -254,13 +265,23 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
     if (c->visitor != NULL)
         subject = visitor_subject(tenant, c->visitor);
     for (int i = CU_COOKIE_ANALYTICS; i < CU_COOKIE__COUNT; i++) {
+        int had;
         if (c->granted[i] < 0)
             continue;
         /* Sec-GPC on the choice: what it turns off is recorded as refused, from "gpc". */
         int off = gpc && c->granted[i] > 0 && out->rule[i] == CU_COOKIE_WITH_CONSENT;
-        choice_op(&ops[n++], tenant, subject, i, c->granted[i] > 0 && !off, off ? "gpc" : source,
-                  out->policy_stamp, now);
+        int grant = c->granted[i] > 0 && !off;
+        /* Idempotent: the newest entry under this version already says it, so a replayed
+         * choice adds nothing to the ledger or the log. */
+        if ((rc = newest(v, tenant, subject, i, out->policy_stamp, &had, err)) != CU_OK)
+            return rc;
+        if (had == (grant ? CU_CONSENT_GRANT : CU_CONSENT_WITHDRAW))
+            continue;
+        choice_op(&ops[n++], tenant, subject, i, grant, off ? "gpc" : source, out->policy_stamp,
+                  now);
     }
+    if (n == 0) /* nothing new: the same answer, nothing written */
+        return cu_cookie_check(v, ctx, tenant, c->visitor, c->visitor ? 0 : c->subject, out, err);
     if (c->visitor != NULL)
         cu_audit_in_set(&a, tenant, "cookies.choose", "visitor:%s", source);
     else

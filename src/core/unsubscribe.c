@@ -225,6 +225,9 @@ cu_rc cu_unsubscribe(cu_vault *v, const cu_ctx *ctx, const char *token, cu_unsub
     const cu_policy_purpose *pu;
     const cu_policy *p;
     cu_consent_action action = CU_CONSENT_WITHDRAW;
+    cu_store_consent *last = NULL;
+    size_t n = 0;
+    int done;
     cu_rc rc;
 
     if ((rc = cu_unsubscribe_peek(v, token, out, err)) != CU_OK)
@@ -235,6 +238,16 @@ cu_rc cu_unsubscribe(cu_vault *v, const cu_ctx *ctx, const char *token, cu_unsub
         pu->basis == CU_BASIS_LEGITIMATE_INTEREST)
         action = CU_CONSENT_OBJECT;
     cu_policy_release(v, p);
+    /* Idempotent: a repeated click, a retrying mail client or a scanner replaying the POST
+     * writes nothing once the newest entry for the purpose already says it (one LIMIT 1 read);
+     * the answer is the same. */
+    if ((rc = cu_store_consent_list(v->store, out->tenant, out->subject, out->purpose, &last, &n,
+                                    err)) != CU_OK)
+        return rc;
+    done = n > 0 && last[0].action == (int)action;
+    free(last);
+    if (done)
+        return CU_OK;
     /* P-CON-4: exactly that purpose, through the ledger's own path (P-CON-2, P-DSR-6). */
     return cu_consent_record(v, ctx, out->tenant, out->subject, out->purpose, action, "unsubscribe",
                              err);
