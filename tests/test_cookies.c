@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "srv.h"
 #include "th.h"
 
@@ -411,6 +412,56 @@ static void test_P_CON_3_repeated_choice_writes_nothing(void **state)
     ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
 }
 
+/* The pseudonym an unkeyed hash gave a visitor before the review (SHA-256 over a label, the
+ * tenant and the visitor id): what anyone with the database could compute from a guess. */
+static long long unkeyed_pseudonym(const char *tenant, const char *visitor)
+{
+    uint8_t buf[16 + 8 + 64], h[CU_HASHBYTES];
+    size_t n = strlen(visitor);
+    unsigned long long t = strtoull(tenant, NULL, 10), id = 0;
+
+    memcpy(buf, "custos-visitor\0\0", 16);
+    for (int i = 0; i < 8; i++)
+        buf[16 + i] = (uint8_t)(t >> (56 - 8 * i));
+    memcpy(buf + 24, visitor, n);
+    cu_sha256(buf, 24 + n, h);
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | h[i];
+    id &= 0x7fffffffffffffffULL;
+    return (long long)(id ? id : 1);
+}
+
+/* P-CON-3 (review 4): the visitor's pseudonym is keyed (a blind index under the tenant's index
+ * key), so a guessed visitor id cannot be tested against the database without the key; and the
+ * check takes the visitor id in the Custos-Visitor header (kept out of proxies' URL logs). */
+static void test_P_CON_3_visitor_pseudonym_is_keyed(void **state)
+{
+    const char *v = "aaaaaaaaaaaaaaaa";
+    char sql[200], hdr[96], auth[200];
+    const char *h[3] = {auth, hdr, NULL};
+    srv_resp r;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM consents WHERE subject_id = %lld",
+             unkeyed_pseudonym(T, v));
+    assert_int_equal(th_sql_int(S.data, sql), 0);
+    /* The header form answers as the query form does. */
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", agent);
+    snprintf(hdr, sizeof(hdr), "Custos-Visitor: %s", v);
+    snprintf(sql, sizeof(sql), "/v1/tenants/%s/cookies/check", T);
+    assert_int_equal(srv_call_h(&S, "GET", sql, h, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"analytics\"]"));
+    srv_resp_free(&r);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    /* Both at once is ambiguous. */
+    snprintf(sql, sizeof(sql), "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_int_equal(srv_call_h(&S, "GET", sql, h, NULL, 0, &r), 0);
+    srv_assert_err(&r, 400, "invalid_field");
+    srv_resp_free(&r);
+}
+
 /* Binds the ERP Smart Cloud policy again, reworded (a comment added) under the same
  * `version: "1.0"` label. */
 static void rebind_same_label(void)
@@ -467,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_roles_and_input),
         cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
         cmocka_unit_test(test_P_CON_3_repeated_choice_writes_nothing),
+        cmocka_unit_test(test_P_CON_3_visitor_pseudonym_is_keyed),
         cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
     };
 

@@ -4,8 +4,8 @@
  * A choice is one ledger entry per category stated, of the pseudo-purpose "cookies.<category>"
  * (grant or withdraw), with the policy version in force and a fixed-vocabulary source. A known
  * subject's entries go under its id; an anonymous visitor's under visitor_subject(), a
- * pseudonymous id SHA-256 derives from the tenant and the visitor id, so the ledger (stored in
- * clear) never holds the id the site's script chose. Entries are stamped "<label>#<n>", n the
+ * pseudonymous id keyed by the tenant's index key, so the ledger (stored in clear) never holds
+ * the id the site's script chose, nor anything one can test a guess against without the key. Entries are stamped "<label>#<n>", n the
  * store's number of the policy version in force (as unsubscribe links are), since a tenant can
  * bind a changed policy under the same `version:` label. The check reads the newest entry per
  * category (a choice repeating it writes nothing) and applies the policy: essential per its
@@ -18,6 +18,7 @@
 
 #include "crypto.h"
 #include "custos_consent.h"
+#include "keys_int.h"
 #include "policy_cache_int.h"
 #include "purpose_int.h"
 #include "tenant_int.h"
@@ -61,24 +62,31 @@ static int visitor_ok(const char *s)
     return 1;
 }
 
-/* The ledger's id for an anonymous visitor: 63 bits of SHA-256 over a domain label, the tenant
- * and the visitor id, never 0. Subject ids are random 63-bit ids too (cu_random_id); a
- * collision is as likely as two random subjects colliding. */
-static cu_id visitor_subject(cu_id tenant, const char *visitor)
+/* The ledger's id for an anonymous visitor: 63 bits of a blind index (HMAC-SHA-256) of the
+ * visitor id under the tenant's index key, never 0. Keyed, so whoever holds the database
+ * cannot test guessed visitor ids offline, and a shredded tenant's rows can no longer be
+ * linked to cookie values; the index key is the one key rotation never replaces (it only
+ * rewraps it, as blind indexes and unsubscribe links need), so a visitor keeps its entries
+ * across a rotation. Subject ids are random 63-bit ids too (cu_random_id); a collision is as
+ * likely as two random subjects colliding. */
+static cu_rc visitor_subject(cu_vault *v, cu_id tenant, const char *visitor, cu_id *out,
+                             cu_err *err)
 {
-    uint8_t buf[16 + 8 + CU_COOKIE_VISITOR_MAX], h[CU_HASHBYTES];
-    size_t n = strlen(visitor);
+    uint8_t h[CU_BLINDBYTES];
     cu_id id = 0;
+    cu_key ik;
+    cu_rc rc;
 
-    memcpy(buf, "custos-visitor\0\0", 16);
-    for (int i = 0; i < 8; i++)
-        buf[16 + i] = (uint8_t)(tenant >> (56 - 8 * i));
-    memcpy(buf + 24, visitor, n);
-    cu_sha256(buf, 24 + n, h);
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
+        return rc;
+    cu_blind_index(ik.k, "cookies.visitor", (const uint8_t *)visitor, strlen(visitor), h);
+    cu_key_wipe(&ik);
     for (int i = 0; i < 8; i++)
         id = id << 8 | h[i];
+    cu_wipe(h, sizeof(h));
     id &= UINT64_C(0x7fffffffffffffff);
-    return id ? id : 1;
+    *out = id ? id : 1;
+    return CU_OK;
 }
 
 static void answer_rules(const cu_policy *p, unsigned number, cu_cookie_answer *out)
@@ -180,8 +188,8 @@ cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *
     answer_rules(p, number, out);
     cu_policy_release(v, p);
     out->gpc = ctx != NULL && (ctx->flags & CU_CTX_GPC) != 0;
-    if (visitor != NULL)
-        subject = visitor_subject(tenant, visitor);
+    if (visitor != NULL && (rc = visitor_subject(v, tenant, visitor, &subject, err)) != CU_OK)
+        return rc;
     return apply_ledger(v, tenant, subject, out, err);
 }
 
@@ -262,8 +270,9 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
     cu_policy_release(v, p);
     if ((rc = choice_check(c, out, err)) != CU_OK)
         return rc;
-    if (c->visitor != NULL)
-        subject = visitor_subject(tenant, c->visitor);
+    if (c->visitor != NULL &&
+        (rc = visitor_subject(v, tenant, c->visitor, &subject, err)) != CU_OK)
+        return rc;
     for (int i = CU_COOKIE_ANALYTICS; i < CU_COOKIE__COUNT; i++) {
         int had;
         if (c->granted[i] < 0)

@@ -110,7 +110,15 @@ void api_cookie_check(http_req *r)
 
     if (http_check_query(r, q, 2) != 0)
         return;
-    visitor = http_query(r, "visitor");
+    /* The visitor id in the Custos-Visitor header is preferred: proxies and load balancers in
+     * front of Custos log full URLs, query included, but not header values. The query stays
+     * accepted; naming it in both is ambiguous (400). */
+    visitor = http_header(r, "Custos-Visitor");
+    if (visitor != NULL && http_query(r, "visitor") != NULL)
+        return http_error(r, 400, "invalid_field",
+                          "name the visitor in the Custos-Visitor header or the query, not both");
+    if (visitor == NULL)
+        visitor = http_query(r, "visitor");
     subject = http_query(r, "subject_id");
     if (subject != NULL && cu_id_parse(subject, &sid) != CU_OK)
         return http_error(r, 400, "invalid_field", "query parameter \"subject_id\" is no id");
