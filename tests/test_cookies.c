@@ -462,6 +462,20 @@ static void test_P_CON_3_visitor_pseudonym_is_keyed(void **state)
     srv_resp_free(&r);
 }
 
+/* Review 6: a choice "from gpc" can only refuse (GPC is an opt-out signal); a check naming a
+ * subject that does not exist is 404, as other subject routes. */
+static void test_P_CON_3_gpc_source_only_refuses_and_unknown_subject(void **state)
+{
+    const char *v = "v-gpcsourcevisit01";
+
+    (void)state;
+    choose(400, "invalid", 0, v,
+           "{\"analytics\":true},\"source\":\"gpc\"", NULL);
+    choose(201, NULL, 0, v, "{\"analytics\":false},\"source\":\"gpc\"", NULL);
+    call_h(404, "not_found", agent, 0, NULL, NULL, "GET",
+           "/v1/tenants/%s/cookies/check?subject_id=12345", T);
+}
+
 /* Binds the ERP Smart Cloud policy again, reworded (a comment added) under the same
  * `version: "1.0"` label. */
 static void rebind_same_label(void)
@@ -519,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
         cmocka_unit_test(test_P_CON_3_repeated_choice_writes_nothing),
         cmocka_unit_test(test_P_CON_3_visitor_pseudonym_is_keyed),
+        cmocka_unit_test(test_P_CON_3_gpc_source_only_refuses_and_unknown_subject),
         cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
     };
 

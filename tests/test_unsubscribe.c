@@ -339,6 +339,11 @@ static void test_P_CON_4_post_needs_the_one_click_body(void **state)
     static const char multipart[] =
         "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
         "One-Click\r\n--xyz--\r\n";
+    /* The name in one part, One-Click in another. */
+    static const char multipart_other[] =
+        "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+        "No\r\n--xyz\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nOne-Click\r\n"
+        "--xyz--\r\n";
     srv_resp r;
 
     (void)state;
@@ -348,6 +353,14 @@ static void test_P_CON_4_post_needs_the_one_click_body(void **state)
     srv_assert_err(&r, 400, "one_click_required");
     srv_resp_free(&r);
     assert_int_equal(one_click(url, "{\"unsubscribe\":true}", "application/json", NULL), 400);
+    /* The exact field, under an RFC 8058 content type only (review 6). */
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", "application/json", NULL), 400);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", "text/plain", NULL), 400);
+    assert_int_equal(one_click(url, "{\"x\":\"List-Unsubscribe=One-Click\"}", FORM, NULL), 400);
+    assert_int_equal(one_click(url, "xList-Unsubscribe=One-Clicky", FORM, NULL), 400);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Clicky", FORM, NULL), 400);
+    assert_int_equal(one_click(url, multipart_other, "multipart/form-data; boundary=xyz", NULL),
+                     400);
     assert_int_equal(read_as(record, "marketing"), 200);
     assert_int_equal(one_click(url, multipart, "multipart/form-data; boundary=xyz", NULL), 200);
     assert_int_equal(read_as(record, "marketing"), 403);
@@ -447,6 +460,33 @@ static void test_P_CON_4_link_expires_with_the_policy_version(void **state)
     assert_int_equal(read_as(record, "marketing"), 403);
 }
 
+/* Review 9: a tenant whose subscription ended cannot issue links (409 tenant_terminated, as
+ * its other writes), since the one-click POST could never be honoured. */
+static void test_P_CON_4_terminated_tenant_issues_no_link(void **state)
+{
+    char t2[SRV_ID], key2[128], subject[SRV_ID], path[128], body[64];
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"erp ended\",\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", t2, sizeof(t2)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", key2, sizeof(key2)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", t2);
+    srv_call_ok(&S, "POST", path, key2, "provide_service", "{\"external_id\":\"end\"}", 201,
+                subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/terminate", t2);
+    srv_call_ok(&S, "POST", path, S.operator_key, NULL, NULL, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/unsubscribe-links", t2, subject);
+    snprintf(body, sizeof(body), "{\"purpose\":\"marketing\"}");
+    assert_int_equal(srv_call(&S, "POST", path, key2, NULL, body, &r), 0);
+    srv_assert_err(&r, 409, "tenant_terminated");
+    srv_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_4_page_has_a_strict_csp),
         cmocka_unit_test(test_P_CON_4_link_survives_a_tenant_key_rotation),
         cmocka_unit_test(test_P_CON_4_link_expires_with_the_policy_version),
+        cmocka_unit_test(test_P_CON_4_terminated_tenant_issues_no_link),
     };
 
     return cmocka_run_group_tests_name("one-click unsubscribe over HTTPS (P-CON-4)", tests, setup,

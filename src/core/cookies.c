@@ -183,7 +183,10 @@ cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *
     if ((visitor == NULL) == (subject == 0) || (visitor != NULL && !visitor_ok(visitor)))
         return cu_err_set(err, CU_ERR_INVALID,
                           "name a visitor (16 to 64 of A-Z a-z 0-9 - _) or a subject, not both");
-    if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_LIVE, 0, &p, &number, err)) != CU_OK)
+    /* A named subject is looked up: one that does not exist (here) is 404, as on every other
+     * subject route. */
+    if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_LIVE, visitor ? 0 : subject, &p, &number,
+                        err)) != CU_OK)
         return rc;
     answer_rules(p, number, out);
     cu_policy_release(v, p);
@@ -263,6 +266,11 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
                           "name a visitor (16 to 64 of A-Z a-z 0-9 - _) or a subject, not both");
     if (!source_ok(source))
         return cu_err_set(err, CU_ERR_INVALID, "source must be one of banner, settings, gpc");
+    /* GPC is only ever an opt-out: a grant "from gpc" would misstate why consent exists. */
+    for (int i = 0; strcmp(source, "gpc") == 0 && i < CU_COOKIE__COUNT; i++)
+        if (c->granted[i] > 0)
+            return cu_err_set(err, CU_ERR_INVALID,
+                              "source gpc can only refuse: Global Privacy Control grants nothing");
     if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_WRITE, c->subject, &p, &number, err)) !=
         CU_OK)
         return rc;

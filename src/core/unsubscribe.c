@@ -108,14 +108,13 @@ static cu_rc unb64url(const char *in, uint8_t *out, size_t cap, size_t *n)
 
 /* The tenant's policy in force and its store number, after the tenant checks. */
 static cu_rc in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                      const cu_policy **p, unsigned *version, cu_err *err)
+                      cu_tenant_use use, const cu_policy **p, unsigned *version, cu_err *err)
 {
     cu_gate g;
     cu_rc rc;
 
-    if ((rc = cu_preamble(
-             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
-             &g, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = use, .subject = subject},
+                          &g, err)) != CU_OK)
         return rc;
     return cu_policy_current(v, tenant, g.policy_version, p, version, err);
 }
@@ -148,7 +147,9 @@ cu_rc cu_unsubscribe_link(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id su
     cu_rc rc;
 
     token[0] = '\0';
-    if ((rc = in_force(v, ctx, tenant, subject, &p, &version, err)) != CU_OK)
+    /* A tenant that can no longer write (its subscription ended) issues no link whose use
+     * would be refused: 409 tenant_terminated, as its other writes. */
+    if ((rc = in_force(v, ctx, tenant, subject, CU_TENANT_USE_WRITE, &p, &version, err)) != CU_OK)
         return rc;
     rc = marketing_purpose(p, purpose, err);
     cu_policy_release(v, p);
@@ -208,7 +209,8 @@ cu_rc cu_unsubscribe_peek(cu_vault *v, const char *token, cu_unsubscribe_info *o
 
     if ((rc = token_open(v, token, out, &issued, err)) != CU_OK)
         return rc;
-    if ((rc = in_force(v, NULL, out->tenant, out->subject, &p, &now_version, err)) != CU_OK)
+    if ((rc = in_force(v, NULL, out->tenant, out->subject, CU_TENANT_USE_LIVE, &p, &now_version,
+                       err)) != CU_OK)
         return rc;
     cu_policy_release(v, p);
     if (now_version != issued) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "custos_consent.h"
 #include "http_int.h"
@@ -323,24 +324,62 @@ void api_unsubscribe_page(http_req *r)
     page(r, 200, "Unsubscribe", text, 1);
 }
 
-/* 1 if needle occurs in b[0..n) (the body need not be NUL-terminated). */
-static int body_has(const char *b, size_t n, const char *needle)
+/* The offset of needle in b[from..n), or -1 (the body need not be NUL-terminated). */
+static long body_find(const char *b, size_t n, size_t from, const char *needle)
 {
     size_t k = strlen(needle);
 
-    for (size_t i = 0; b != NULL && i + k <= n; i++)
+    for (size_t i = from; b != NULL && i + k <= n; i++)
         if (memcmp(b + i, needle, k) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* 1 if the Content-Type header names type (case-insensitive), parameters allowed after it. */
+static int type_is(const http_req *r, const char *type)
+{
+    const char *ct = http_header(r, "Content-Type");
+    size_t k = strlen(type);
+
+    return ct != NULL && strncasecmp(ct, type, k) == 0 &&
+           (ct[k] == '\0' || ct[k] == ';' || ct[k] == ' ');
+}
+
+/* url-encoded: one of the &-separated pairs is exactly List-Unsubscribe=One-Click. */
+static int one_click_form(const char *b, size_t n)
+{
+    static const char pair[] = "List-Unsubscribe=One-Click";
+    size_t k = sizeof(pair) - 1;
+
+    for (size_t i = 0; b != NULL && i <= n;) {
+        const char *amp = memchr(b + i, '&', n - i);
+        size_t end = amp ? (size_t)(amp - b) : n;
+        if (end - i == k && memcmp(b + i, pair, k) == 0)
             return 1;
+        i = end + 1;
+    }
     return 0;
 }
 
-/* RFC 8058 3.1: the body is List-Unsubscribe=One-Click, url-encoded or as a multipart field. */
+/* multipart: a part whose Content-Disposition line names exactly List-Unsubscribe, with no
+ * other header after it, and whose value is exactly One-Click. */
+static int one_click_multipart(const char *b, size_t n)
+{
+    static const char name[] = "Content-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+                               "One-Click\r\n--";
+
+    return body_find(b, n, 0, name) >= 0;
+}
+
+/* RFC 8058 3.1: the body is List-Unsubscribe=One-Click, as application/x-www-form-urlencoded or
+ * multipart/form-data; anything else (another type, the text inside another field) is not it. */
 static int one_click(const http_req *r)
 {
-    if (body_has(r->body, r->body_len, "List-Unsubscribe=One-Click"))
-        return 1;
-    return body_has(r->body, r->body_len, "name=\"List-Unsubscribe\"") &&
-           body_has(r->body, r->body_len, "One-Click");
+    if (type_is(r, "application/x-www-form-urlencoded"))
+        return one_click_form(r->body, r->body_len);
+    if (type_is(r, "multipart/form-data"))
+        return one_click_multipart(r->body, r->body_len);
+    return 0;
 }
 
 void api_unsubscribe_post(http_req *r)
