@@ -450,6 +450,16 @@ static void test_P_CON_4_link_expires_with_the_policy_version(void **state)
     assert_int_equal(get_page(url, &r), 410);
     srv_assert_err(&r, 410, "link_expired");
     srv_resp_free(&r);
+    /* A browser (Accept: text/html) gets a small page, under the page's CSP (review 5). */
+    {
+        const char *h[] = {"Accept: text/html,application/xhtml+xml;q=0.9", NULL};
+        assert_int_equal(srv_call_h(&S, "GET", url, h, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 410);
+        assert_string_equal(r.content_type, "text/html; charset=utf-8");
+        assert_non_null(strstr(r.body, "Link expired"));
+        assert_null(strstr(r.body, "<form"));
+        srv_resp_free(&r);
+    }
     assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, &r), 410);
     srv_assert_err(&r, 410, "link_expired");
     srv_resp_free(&r);

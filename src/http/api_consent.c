@@ -292,9 +292,19 @@ static void page(http_req *r, unsigned status, const char *title, const char *te
     r->csp = csp_page;
 }
 
-/* Answers a token's refusal: 410 link_expired, or 404 (any flaw, P-ISO-1). */
+/* Answers a token's refusal: 410 link_expired, or 404 (any flaw, P-ISO-1). A person whose
+ * browser asks for HTML gets a small page for the 410 (the 200 was one too); a mail client or
+ * API caller, JSON. */
 static void unsub_fail(http_req *r, const cu_unsubscribe_info *info, const cu_err *e)
 {
+    const char *accept = http_header(r, "Accept");
+
+    if (info->expired && accept != NULL && strstr(accept, "text/html") != NULL)
+        return page(r, 410, "Link expired",
+                    "This unsubscribe link was issued under privacy terms that have since been "
+                    "replaced. Use the link in a newer message, or reply to the sender to stop "
+                    "these messages.",
+                    0);
     if (info->expired)
         return http_error(r, 410, "link_expired",
                           "this unsubscribe link was issued under a policy version that was "
