@@ -3,10 +3,11 @@
  * (docs/consent.md, docs/api.md).
  *
  * The site's backend records choices and asks what it may set with a tenant API key holding
- * data_write / data_read; the banner script it includes holds no secret and talks to that
+ * data_write (both routes); the banner script it includes holds no secret and talks to that
  * backend, never to Custos. The unsubscribe routes need no credential: the token is one. A GET
  * on a link only shows a page whose button POSTs (mail scanners follow links); the POST, as
- * RFC 8058 sends it, unsubscribes.
+ * RFC 8058 sends it (form content type, exact field), unsubscribes, once: a repeat writes
+ * nothing. Its caller is the data subject, so no client address reaches the audit log.
  */
 #include <stdio.h>
 #include <stdlib.h>
