@@ -369,7 +369,10 @@ static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
     assert_int_equal(status, 200);
     assert_non_null(strstr(h.text, "Content-Type: text/javascript; charset=utf-8\r\n"));
     assert_non_null(strstr(h.text, "X-Content-Type-Options: nosniff"));
-    assert_non_null(strstr(h.text, "Content-Security-Policy: default-src 'none'"));
+    /* Cacheable a short while with an ETag; no CSP header, which does nothing on a script. */
+    assert_non_null(strstr(h.text, "Cache-Control: public, max-age=300\r\n"));
+    assert_non_null(strstr(h.text, "ETag: \"b"));
+    assert_null(strstr(h.text, "Content-Security-Policy"));
     assert_non_null(strstr(b.text, "\"analytics\":\"consent\""));
     assert_non_null(strstr(b.text, "\"advertising\":\"never\""));
     assert_non_null(strstr(b.text, "data-endpoint"));
@@ -382,6 +385,18 @@ static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
     assert_null(strstr(b.text, "innerHTML"));
     assert_null(strstr(b.text, "http://"));
     assert_null(strstr(b.text, "https://"));
+    /* Revalidation with the ETag: 304, no body. */
+    {
+        char etag[64], inm[96];
+        const char *e = strstr(h.text, "ETag: "), *hd[] = {inm, NULL};
+        srv_resp r;
+        assert_non_null(e);
+        snprintf(etag, sizeof(etag), "%.*s", (int)strcspn(e + 6, "\r\n"), e + 6);
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+        assert_int_equal(srv_call_h(&S, "GET", path, hd, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 304);
+        srv_resp_free(&r);
+    }
     /* A tenant that does not exist has no script. */
     call_h(404, "not_found", NULL, 0, NULL, NULL, "GET", "/v1/tenants/12345/cookies/banner.js");
 }

@@ -24,7 +24,9 @@
 /* The banner's answer pages and script: nothing loads from anywhere, forms post to self. */
 static const char csp_page[] =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-static const char csp_script[] = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+/* banner_js's own revision, in its ETag beside the policy version: bump it when the script
+ * changes, so a browser's copy from an older Custos is not kept. */
+#define BANNER_REVISION 2
 
 static const char *rule_name(cu_cookie_rule r)
 {
@@ -220,6 +222,24 @@ void api_cookie_banner(http_req *r)
             e.code = CU_ERR_NOT_FOUND;
         return http_fail(r, &e);
     }
+    /* Loaded on every page view of the tenant's site: cacheable a short while, revalidated by
+     * the stored version number (the script changes with nothing else). No CSP header: it
+     * governs documents, not a script. */
+    snprintf(r->etag, sizeof(r->etag), "\"b%d-%s\"", BANNER_REVISION,
+             strrchr(a.policy_stamp, '#') ? strrchr(a.policy_stamp, '#') + 1 : "0");
+    r->cache_control = "public, max-age=300";
+    {
+        const char *inm = http_header(r, "If-None-Match");
+        if (inm != NULL && strcmp(inm, r->etag) == 0) {
+            free(r->resp);
+            if ((r->resp = malloc(1)) == NULL)
+                return http_error(r, 503, "out_of_memory", "out of memory");
+            r->resp_len = 0;
+            r->status = 304;
+            r->content_type = "text/javascript; charset=utf-8";
+            return;
+        }
+    }
     rules = rules_json(&a);
     version = cJSON_CreateString(a.policy_version);
     rs = cJSON_PrintUnformatted(rules);
@@ -242,7 +262,6 @@ void api_cookie_banner(http_req *r)
     free(vs);
     r->status = 200;
     r->content_type = "text/javascript; charset=utf-8";
-    r->csp = csp_script;
 }
 
 /* --- one-click unsubscribe ----------------------------------------------------------------- */
