@@ -718,6 +718,15 @@ static void test_audit_md_checkpoint_example_verifies(void **state)
     free(text);
 }
 
+/* /metrics counts each route in a row of its own: the table has room for every route. */
+static void test_metrics_have_a_row_per_route(void **state)
+{
+    (void)state;
+    if (http_nroutes > HTTP_METRICS_MAX_ROUTES)
+        fail_msg("%zu routes, %d rows in metrics.c: raise HTTP_METRICS_MAX_ROUTES", http_nroutes,
+                 HTTP_METRICS_MAX_ROUTES);
+}
+
 /* The whole document parses as YAML: an unquoted ": " inside a description, say, would not. */
 static void test_openapi_is_yaml(void **state)
 {
@@ -744,6 +753,7 @@ static void test_openapi_is_yaml(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_have_a_row_per_route),
         cmocka_unit_test(test_openapi_is_yaml),
         cmocka_unit_test(test_openapi_lists_every_route),
         cmocka_unit_test(test_openapi_lists_no_stale_route),

@@ -52,6 +52,9 @@ typedef struct http_route {
 
 extern const http_route http_routes[];
 extern const size_t http_nroutes;
+/* Rows of the metrics' route table (metrics.c): at least http_nroutes, which test_docs checks
+ * (a route past it would be counted as matching none). */
+#define HTTP_METRICS_MAX_ROUTES 192
 
 struct http_req {
     struct MHD_Connection *conn; /* NULL: a request without a socket (fuzz/fuzz_router.c) */
