@@ -5,6 +5,9 @@
 #   make fuzz     builds the libFuzzer targets with clang into build/fuzz and runs each for
 #                 FUZZ_TIME seconds (20); `make test` runs them for 5 s each on their corpora
 #   make format   runs clang-format over the sources
+#   make docs     generates the man pages and bash/zsh completions from ./custos --help into
+#                 build/docs (scripts/gen_docs.sh)
+#   make deb      builds the Debian package into build/deb (debian/, docs/operations.md)
 
 CC      ?= cc
 PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq
@@ -48,7 +51,7 @@ TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test test-build test-alone check deps fuzz fuzz-build bench format clean
+.PHONY: all test test-build test-alone check deps fuzz fuzz-build bench format clean docs deb
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -127,6 +130,10 @@ check: test
 
 deps:
 	@scripts/deps.sh
+
+# The man pages and completions, from the binary's own --help (one source: they cannot drift).
+docs: custos scripts/gen_docs.sh man/custos.1.in man/custos.conf.5.in
+	scripts/gen_docs.sh ./custos build/docs
 
 # Benchmarks against the optimized library; figures go in bench/README.md.
 build/bench/%: bench/%.c libcustos.a

@@ -13,7 +13,7 @@
 #include "util.h"
 
 static const char help[] =
-    "usage: custos backup VERB [OPTIONS] ARGS\n"
+    "usage: custos backup create|list|expire|verify|restore [OPTIONS] ARGS\n"
     "\n"
     "  create DIR              an encrypted, signed backup of the vault in DIR (made while\n"
     "                          the vault serves elsewhere too: a consistent snapshot)\n"
