@@ -33,8 +33,9 @@ void cli_progress_init(cli_progress *p, const char *what, int quiet, int bytes)
     memset(p, 0, sizeof(*p));
     p->what = what;
     p->bytes = bytes;
-    p->mode = quiet ? CLI_PROGRESS_OFF : isatty(STDERR_FILENO) ? CLI_PROGRESS_BAR
-                                                                : CLI_PROGRESS_LINES;
+    p->mode = quiet                   ? CLI_PROGRESS_OFF
+              : isatty(STDERR_FILENO) ? CLI_PROGRESS_BAR
+                                      : CLI_PROGRESS_LINES;
     p->every = p->mode == CLI_PROGRESS_BAR ? BAR_EVERY : 5;
     if (p->mode == CLI_PROGRESS_LINES && env != NULL && *env != '\0') {
         double d = strtod(env, &end);
