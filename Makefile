@@ -5,6 +5,9 @@
 #   make fuzz     builds the libFuzzer targets with clang into build/fuzz and runs each for
 #                 FUZZ_TIME seconds (20); `make test` runs them for 5 s each on their corpora
 #   make format   runs clang-format over the sources
+#   make docs     generates the man pages and bash/zsh completions from ./custos --help into
+#                 build/docs (scripts/gen_docs.sh)
+#   make deb      builds the Debian package into build/deb (debian/, docs/operations.md)
 
 CC      ?= cc
 PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq
@@ -48,7 +51,7 @@ TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test test-build test-alone check deps fuzz fuzz-build bench format clean
+.PHONY: all test test-build test-alone check deps fuzz fuzz-build bench format clean docs deb deb-lint
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -113,7 +116,8 @@ test:
 	@$(MAKE) --no-print-directory -j$(NPROC) test-build
 	@tests/run.sh build/test
 
-test-build: $(TEST_BINS) build/test/custos fuzz-build
+# The release binary and its pages too: tests/cli/deb.sh packages them (make deb).
+test-build: $(TEST_BINS) build/test/custos fuzz-build custos docs
 
 # The test binaries' objects are kept (make would delete them as intermediates and build them
 # again on every run).
@@ -127,6 +131,27 @@ check: test
 
 deps:
 	@scripts/deps.sh
+
+# The man pages and completions, from the binary's own --help (one source: they cannot drift).
+docs: custos scripts/gen_docs.sh man/custos.1.in man/custos.conf.5.in
+	scripts/gen_docs.sh ./custos build/docs
+
+# The Debian package (debian/, docs/operations.md), built with dpkg-buildpackage in a copy of
+# the tree under build/deb (its outputs go to the copy's parent), reusing this tree's release
+# objects: make in the copy finds them up to date. The .deb lands in build/deb/.
+VERSION := $(shell sed -n 's/^\#define CU_VERSION "\(.*\)"/\1/p' include/custos.h)
+DEB_STAGE := build/deb/custos-$(VERSION)
+deb: all docs
+	rm -rf build/deb
+	mkdir -p $(DEB_STAGE)/build
+	tar -cf - --exclude=./build --exclude=./.git . | tar -xf - -C $(DEB_STAGE)
+	cp -a build/rel build/gen build/docs $(DEB_STAGE)/build/
+	cd $(DEB_STAGE) && dpkg-buildpackage -b -us -uc
+	@ls build/deb/*.deb
+
+# lintian over the package (docs/operations.md lists what it says and why each tag is left).
+deb-lint: deb
+	lintian --info build/deb/*.changes
 
 # Benchmarks against the optimized library; figures go in bench/README.md.
 build/bench/%: bench/%.c libcustos.a

@@ -1334,6 +1334,13 @@ typedef struct cu_backup_info {
     int key_present;        /* cu_backup_list: its key is still in backup.keys */
 } cu_backup_info;
 
+/* Progress of other long work, for a command line to show (the core knows no terminal):
+ * what is "sweep" (tenants), "audit verify" (entries), "key rotate" (tenant keys rewrapped) or
+ * "reencrypt" (values sealed again; total 0: not known). fn is called from the working
+ * threads, one call at a time. One hook a process; NULL, the default, for none. */
+typedef void (*cu_progress_fn)(void *arg, const char *what, uint64_t done, uint64_t total);
+void cu_progress_set(cu_progress_fn fn, void *arg);
+
 /* Progress of a backup or restore: bytes done of total (total 0: not known yet). */
 typedef void (*cu_backup_progress_fn)(void *arg, uint64_t done, uint64_t total);
 

@@ -49,6 +49,9 @@ int cli_common_opt(cli_common *c, int opt, const char *arg, int *help)
     case OPT_STAFF_PURPOSE:
         c->purpose = arg;
         return 1;
+    case OPT_PROGRESS_QUIET:
+        c->quiet = 1;
+        return 1;
     }
     return 0;
 }

@@ -26,11 +26,18 @@ typedef struct cli_common {
     int allow_xchacha;
     const char *purpose; /* --purpose, of the commands on a tenant's personal data */
     const char *store;   /* --store URL, else $CUSTOS_STORE, else NULL: DIR/custos.db */
+    int quiet;           /* --quiet: no progress on stderr (the commands of long work) */
 } cli_common;
 
 /* Long options shared by every command; their short codes are above 0xff. */
 enum { OPT_DATA = 0x100, OPT_PASSFILE, OPT_XCHACHA, OPT_HELP, OPT_STAFF_PURPOSE, OPT_KEYFILE,
-       OPT_STORE };
+       OPT_STORE, OPT_PROGRESS_QUIET };
+
+/* --quiet, taken by the commands of long work, which show their progress (cli_progress.c). */
+#define CLI_QUIET_OPT {"quiet", no_argument, NULL, OPT_PROGRESS_QUIET}
+#define CLI_QUIET_HELP                                                                             \
+    "  --quiet                 no progress on stderr (else a bar on a terminal, a line\n"       \
+    "                          every 5 s otherwise: CUSTOS_PROGRESS_INTERVAL)\n"
 
 /* --purpose, taken by the commands that reach a tenant's personal data (P-ACC-4). */
 #define CLI_PURPOSE_OPT {"purpose", required_argument, NULL, OPT_STAFF_PURPOSE}
@@ -96,18 +103,38 @@ int cli_id(const char *cmd, const char *what, const char *s, cu_id *out);
 /* Reads all of stdin (at most max bytes). */
 char *cli_read_stdin(size_t max, size_t *len);
 
+/* Progress on stderr (cli_progress.c): a bar with rate and time left on a terminal, plain
+ * periodic lines otherwise, nothing with --quiet. */
+enum { CLI_PROGRESS_OFF, CLI_PROGRESS_BAR, CLI_PROGRESS_LINES };
+typedef struct cli_progress {
+    int mode;
+    int bytes; /* units are bytes (shown in MB) */
+    int drawn; /* something was written */
+    const char *what;
+    double start, shown, every;
+    uint64_t done, total;
+} cli_progress;
+/* what names the work; NULL: the core's name for it (with cli_progress_hook). */
+void cli_progress_init(cli_progress *p, const char *what, int quiet, int bytes);
+void cli_progress_show(cli_progress *p, uint64_t done, uint64_t total);
+/* Closes the bar or the lines, and unhooks the core. */
+void cli_progress_done(cli_progress *p);
+/* A cu_backup_progress_fn; arg is the cli_progress. */
+void cli_progress_bytes(void *arg, uint64_t done, uint64_t total);
+/* Has the core's long work (cu_progress_set) report to p. */
+void cli_progress_hook(cli_progress *p);
+
 /* Where an export goes (cli_out.c): stdout, or PATH written as PATH.partial and renamed once
  * whole. cli_out_open and cli_out_close return an exit code (0: fine); cli_out_write is a
  * cu_export_write_fn with a progress line on a terminal. */
 typedef struct cli_out {
     int fd;
-    int progress; /* stderr is a terminal */
+    cli_progress progress;
     size_t bytes;
-    double shown; /* when the progress line was last written */
     const char *path;
     char tmp[4096];
 } cli_out;
-int cli_out_open(cli_out *o, const char *cmd, const char *path);
+int cli_out_open(cli_out *o, const char *cmd, const char *path, int quiet);
 int cli_out_write(void *arg, const char *data, size_t n);
 /* Finishes with the export's exit code rc: on success the file is synced and renamed, else
  * removed. */

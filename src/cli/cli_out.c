@@ -2,28 +2,20 @@
  * cli_out.c: where an export goes from the command line (`tenant export`, `request export`):
  * standard output, or a file written beside its name (NAME.partial, made here 0600 with
  * O_EXCL|O_NOFOLLOW, so neither an existing file nor a planted link) and renamed only once
- * whole, so a failed export leaves none. A progress line on a terminal.
+ * whole, so a failed export leaves none. Its progress in MB (cli_progress.c).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-static double mono_s(void)
+int cli_out_open(cli_out *o, const char *cmd, const char *path, int quiet)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int cli_out_open(cli_out *o, const char *cmd, const char *path)
-{
-    *o = (cli_out){.fd = STDOUT_FILENO, .progress = isatty(STDERR_FILENO), .path = path};
+    *o = (cli_out){.fd = STDOUT_FILENO, .path = path};
+    cli_progress_init(&o->progress, "export", quiet, 1);
     if (path == NULL)
         return 0;
     if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.partial", path) >= sizeof(o->tmp))
@@ -39,7 +31,6 @@ int cli_out_open(cli_out *o, const char *cmd, const char *path)
 int cli_out_write(void *arg, const char *data, size_t n)
 {
     cli_out *o = arg;
-    double now;
 
     while (n > 0) {
         ssize_t w = write(o->fd, data, n);
@@ -51,18 +42,13 @@ int cli_out_write(void *arg, const char *data, size_t n)
         n -= (size_t)w;
         o->bytes += (size_t)w;
     }
-    if (o->progress && (now = mono_s()) - o->shown >= 0.25) {
-        fprintf(stderr, "\rcustos: exported %.1f MB", (double)o->bytes / 1e6);
-        o->shown = now;
-    }
+    cli_progress_show(&o->progress, o->bytes, 0);
     return 0;
 }
 
 int cli_out_close(cli_out *o, int rc)
 {
-    if (o->progress && o->bytes > 0)
-        fprintf(stderr, "\rcustos: exported %.1f MB%s\n", (double)o->bytes / 1e6,
-                rc == 0 ? "" : ", cut short");
+    cli_progress_done(&o->progress);
     if (o->path == NULL)
         return rc;
     if (rc == 0 && (fsync(o->fd) != 0 || rename(o->tmp, o->path) != 0)) {

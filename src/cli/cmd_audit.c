@@ -29,7 +29,7 @@ static const char help_all[] =
     "Each verb takes --help. See docs/audit.md.\n"
     "\n"
     "  --tenant ID             the tenant whose log (default: the platform's, tenant 0)\n"
-    CLI_COMMON_HELP;
+    CLI_QUIET_HELP CLI_COMMON_HELP;
 
 static const char help_verify[] =
     "usage: custos audit verify " COMMON_USAGE " [--against FILE] [--deep]\n"
@@ -47,7 +47,7 @@ static const char help_verify[] =
     "  --deep                  also checks that every record still holds the ciphertext its\n"
     "                          latest write's entry recorded (a record rolled back to an\n"
     "                          older ciphertext of itself); adds \"records\"\n"
-    CLI_COMMON_HELP;
+    CLI_QUIET_HELP CLI_COMMON_HELP;
 
 static const char help_list[] =
     "usage: custos audit list " COMMON_USAGE " [FILTERS]\n"
@@ -127,6 +127,7 @@ typedef struct audit_args {
     int deep;            /* verify --deep: each record against its latest write's digest */
     const char *file;    /* verify-certificate FILE */
     int64_t before_ms;
+    int quiet; /* --quiet: no progress (verify) */
 } audit_args;
 
 /* The CLI's own context, with the operator's identity (cli_ctx). */
@@ -219,7 +220,11 @@ static int do_verify(cu_vault *v, audit_args *a)
     o.nheld = n;
     o.pinned = has_pk ? pk : NULL;
     o.deep = a->deep;
+    cli_progress p;
+    cli_progress_init(&p, NULL, a->quiet, 0);
+    cli_progress_hook(&p);
     rc = cu_audit_verify_with(v, audit_ctx(), a->tenant, &o, &rep, &err);
+    cli_progress_done(&p);
     free(held);
     if (rc != CU_OK)
         return cli_fail(&err);
@@ -402,6 +407,7 @@ int cmd_audit(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_QUIET_OPT,
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"actor", required_argument, NULL, OPT_ACTOR},
         {"action", required_argument, NULL, OPT_ACTION},
@@ -462,6 +468,7 @@ int cmd_audit(int argc, char **argv)
         return rc;
     if ((rc = cli_open(&c, &v)) != 0)
         return rc;
+    a.quiet = c.quiet;
     rc = verb->fn(v, &a);
     cu_vault_close(v);
     return rc;

@@ -1,6 +1,6 @@
 /*
  * cmd_backup.c: `custos backup create|list|expire|verify|restore` (P-BAK-1, P-BAK-2, P-RET-3;
- * docs/backup.md). Progress on stderr when it is a terminal.
+ * docs/backup.md). Progress on stderr (cli_progress.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include "util.h"
 
 static const char help[] =
-    "usage: custos backup VERB [OPTIONS] ARGS\n"
+    "usage: custos backup create|list|expire|verify|restore [OPTIONS] ARGS\n"
     "\n"
     "  create DIR              an encrypted, signed backup of the vault in DIR (made while\n"
     "                          the vault serves elsewhere too: a consistent snapshot)\n"
@@ -35,7 +35,8 @@ static const char help[] =
     "  --journal FILE          the erasure journal to replay (default: in the key directory)\n"
     "  --no-journal            restore without replaying erasures (audited; erased subjects\n"
     "                          in the backup come back)\n"
-    "  --now T                 (expire) the time to expire as of, in test builds only\n" CLI_COMMON_HELP;
+    "  --now T                 (expire) the time to expire as of, in test builds only\n"
+    CLI_QUIET_HELP CLI_COMMON_HELP;
 
 enum { OPT_KEYS = 0x200, OPT_JOURNAL, OPT_NO_JOURNAL, OPT_NOW };
 
@@ -45,44 +46,9 @@ typedef struct bargs {
     int no_journal;
 } bargs;
 
-typedef struct progress {
-    int on;
-    double shown;
-    const char *what;
-} progress;
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void show(void *arg, uint64_t done, uint64_t total)
-{
-    progress *p = arg;
-    double t = now_s();
-
-    if (!p->on || (t - p->shown < 0.2 && done < total))
-        return;
-    p->shown = t;
-    if (total > 0)
-        fprintf(stderr, "\r%s: %3d%% (%.1f of %.1f MB)", p->what, (int)(done * 100 / total),
-                (double)done / 1e6, (double)total / 1e6);
-    else
-        fprintf(stderr, "\r%s: %.1f MB", p->what, (double)done / 1e6);
-}
-
-static void show_end(progress *p)
-{
-    if (p->on && p->shown > 0)
-        fputc('\n', stderr);
-}
-
 static int do_create(const bargs *a, const char *dir)
 {
-    progress p = {.on = isatty(2), .what = "backup"};
+    cli_progress p;
     cu_ctx ctx = cli_ctx();
     cu_backup_info b;
     cu_vault *v = NULL;
@@ -91,8 +57,9 @@ static int do_create(const bargs *a, const char *dir)
 
     if ((rc = cli_open(&a->c, &v)) != 0)
         return rc;
-    cu_rc r = cu_backup_create(v, &ctx, dir, show, &p, &b, &err);
-    show_end(&p);
+    cli_progress_init(&p, "backup", a->c.quiet, 1);
+    cu_rc r = cu_backup_create(v, &ctx, dir, cli_progress_bytes, &p, &b, &err);
+    cli_progress_done(&p);
     cu_vault_close(v);
     if (r != CU_OK)
         return cli_fail(&err);
@@ -144,7 +111,7 @@ static int do_expire(const bargs *a, const char *dir)
 
 static int do_trial(const bargs *a, int restore, const char *backup, const char *target)
 {
-    progress p = {.on = isatty(2), .what = restore ? "restore" : "verify"};
+    cli_progress p;
     cu_restore_opts o = {0};
     cu_restore_report rep;
     cu_vault_opts vo;
@@ -165,10 +132,11 @@ static int do_trial(const bargs *a, int restore, const char *backup, const char 
     o.journal = a->journal;
     o.no_journal = a->no_journal;
     o.allow_xchacha = a->c.allow_xchacha;
-    o.progress = show;
+    cli_progress_init(&p, restore ? "restore" : "verify", a->c.quiet, 1);
+    o.progress = cli_progress_bytes;
     o.progress_arg = &p;
     r = restore ? cu_backup_restore(&o, &rep, &err) : cu_backup_verify(&o, &rep, &err);
-    show_end(&p);
+    cli_progress_done(&p);
     cli_passphrase_free(pass);
     if (r != CU_OK)
         return cli_fail(&err);
@@ -203,6 +171,7 @@ int cmd_backup(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_QUIET_OPT,
         {"keys", required_argument, NULL, OPT_KEYS},
         {"journal", required_argument, NULL, OPT_JOURNAL},
         {"no-journal", no_argument, NULL, OPT_NO_JOURNAL},

@@ -39,7 +39,7 @@ static const char help[] =
     "\n"
     "  --tenant ID             rotate this tenant's key instead of the master key\n"
     "  --data-key              with --tenant: rotate its data key and re-encrypt\n"
-    CLI_COMMON_HELP;
+    CLI_QUIET_HELP CLI_COMMON_HELP;
 
 enum { OPT_TENANT = 0x200, OPT_DATA_KEY };
 
@@ -138,6 +138,7 @@ int cmd_key(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_QUIET_OPT,
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"data-key", no_argument, NULL, OPT_DATA_KEY},
         {NULL, 0, NULL, 0},
@@ -151,6 +152,7 @@ int cmd_key(int argc, char **argv)
     cu_id tenant = 0;
     cli_common c;
     int opt, helpme = 0, data = 0, reencrypt, epochs, rc;
+    cli_progress p;
     cu_rc r;
 
     cli_common_defaults(&c);
@@ -188,13 +190,17 @@ int cmd_key(int argc, char **argv)
         cu_vault_close(v);
         return rc;
     }
+    cli_progress_init(&p, NULL, c.quiet, 0);
+    cli_progress_hook(&p);
     if (data || reencrypt) {
         rc = data_key(v, &ctx, tenant, !reencrypt);
+        cli_progress_done(&p);
         cu_vault_close(v);
         return rc;
     }
     r = tenant ? cu_key_rotate_tenant(v, &ctx, tenant, &version, &rewrapped, &err)
                : cu_key_rotate_master(v, &ctx, &version, &rewrapped, &err);
+    cli_progress_done(&p);
     if (r == CU_OK) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "key", tenant ? "tenant" : "master");

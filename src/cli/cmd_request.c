@@ -43,7 +43,7 @@ static const char help[] =
     "  --format F              json (the default) or csv (export)\n"
     "  --out FILE              where export writes (default: standard output)\n"
     "  --email, --phone, --birth-date   corrected values (complete a rectify "
-    "request)\n" CLI_COMMON_HELP;
+    "request)\n" CLI_QUIET_HELP CLI_COMMON_HELP;
 
 enum {
     OPT_TENANT = 0x200,
@@ -66,6 +66,7 @@ typedef struct args {
     const char *verb, *tenant_s, *type, *subject_s, *external, *purpose, *token, *by, *reason,
         *filter, *email, *phone, *birth, *format, *out;
     cu_id tenant, subject, request;
+    int quiet; /* --quiet: no progress (export) */
 } args;
 
 static int print_request(cu_vault *v, const cu_ctx *ctx, const args *a)
@@ -185,7 +186,7 @@ static int do_export(cu_vault *v, const cu_ctx *ctx, const args *a)
 
     if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
         return cli_usage("request", "--format: json or csv");
-    if ((rc = cli_out_open(&o, "request", a->out)) != 0)
+    if ((rc = cli_out_open(&o, "request", a->out, a->quiet)) != 0)
         return rc;
     if (cu_request_export_write(v, ctx, a->tenant, a->request, format, cli_out_write, &o, &err) !=
         CU_OK)
@@ -197,6 +198,7 @@ static int parse(int argc, char **argv, args *a, cli_common *c, int *helpme)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_QUIET_OPT,
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"type", required_argument, NULL, OPT_TYPE},
         {"subject", required_argument, NULL, OPT_SUBJECT},
@@ -276,8 +278,10 @@ int cmd_request(int argc, char **argv)
         rc = do_list(v, &ctx, &a);
     else if (strcmp(a.verb, "show") == 0)
         rc = print_request(v, &ctx, &a);
-    else if (strcmp(a.verb, "export") == 0)
+    else if (strcmp(a.verb, "export") == 0) {
+        a.quiet = c.quiet;
         rc = do_export(v, &ctx, &a);
+    }
     else
         rc = do_step(v, &ctx, &a);
     cu_vault_close(v);

@@ -27,6 +27,8 @@ static const char help[] =
     "in flight and exits 0. A data directory without a vault is initialized first, and the\n"
     "first start prints an operator API key, once. Without --cert/--key a self-signed\n"
     "certificate is made in the data directory and its SHA-256 fingerprint printed.\n"
+    "SIGHUP reloads the certificate and key from their files for new connections; open ones\n"
+    "go on. Under systemd (Type=notify) it tells READY=1 once listening.\n"
     "\n"
     "  --listen ADDR           IPv4 address to bind (default 127.0.0.1)   CUSTOS_LISTEN\n"
     "  --port N                TCP port, 0 for any free one (default 8443) CUSTOS_PORT\n"
@@ -616,6 +618,7 @@ static int serve_with_sweeper(cu_vault *v, const cu_http_config *hc, sweeper *sw
     sigemptyset(&set_);
     sigaddset(&set_, SIGTERM);
     sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGHUP); /* the certificate's reload (server.c) */
     pthread_sigmask(SIG_BLOCK, &set_, NULL);
     sw.v = v;
     pthread_mutex_init(&sw.m, NULL);

@@ -19,16 +19,18 @@ static const char help[] =
     "(as does CUSTOS_NOW there); the release binary refuses it, since a sweep ahead of time\n"
     "would delete data early and date its audit entries wrongly.\n"
     "\n"
-    "  --now T                 the time to sweep as of\n" CLI_COMMON_HELP;
+    "  --now T                 the time to sweep as of\n" CLI_QUIET_HELP CLI_COMMON_HELP;
 
 enum { OPT_NOW = 0x200 };
 
 int cmd_sweep(int argc, char **argv)
 {
     static const struct option opts[] = {
-        CLI_COMMON_OPTS, {"now", required_argument, NULL, OPT_NOW}, {NULL, 0, NULL, 0}};
+        CLI_COMMON_OPTS, CLI_QUIET_OPT, {"now", required_argument, NULL, OPT_NOW},
+        {NULL, 0, NULL, 0}};
     cu_ctx ctx = {.actor = "sweeper", .purpose = "retention", .flags = CU_CTX_LOCAL};
     cu_sweep_report rep;
+    cli_progress p;
     cu_vault *v = NULL;
     cu_err err = {0};
     cli_common c;
@@ -53,7 +55,11 @@ int cmd_sweep(int argc, char **argv)
         return cli_usage("sweep", "unexpected argument \"%s\"", argv[optind]);
     if ((rc = cli_open(&c, &v)) != 0)
         return rc;
-    if (cu_sweep(v, &ctx, &rep, &err) == CU_OK) {
+    cli_progress_init(&p, NULL, c.quiet, 0);
+    cli_progress_hook(&p);
+    cu_rc r = cu_sweep(v, &ctx, &rep, &err);
+    cli_progress_done(&p);
+    if (r == CU_OK) {
         o = cu_repr_sweep_json(&rep);
         rc = cli_print(o);
     } else {

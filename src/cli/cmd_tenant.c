@@ -34,7 +34,7 @@ static const char help[] =
     "  --policy FILE           a policy file (or built-in id) for the new tenant\n"
     "  --tenant ID             the tenant whose policy changes, that ends, or exported\n"
     "  --out FILE              export: write to FILE instead of stdout\n" CLI_PURPOSE_HELP
-        CLI_COMMON_HELP;
+        CLI_QUIET_HELP CLI_COMMON_HELP;
 
 enum { OPT_POLICY = 0x200, OPT_TENANT, OPT_OUT };
 
@@ -220,7 +220,7 @@ static int tenant_export(const tenant_opts *op, int argc, char **argv)
     /* P-ACC-4: staff state why they reach the tenant's data; it is on the export's record. */
     if ((rc = cli_open_staff(&op->c, "tenant", tenant, &v, &ctx)) != 0)
         return rc;
-    if ((rc = cli_out_open(&o, "tenant", op->out)) != 0) {
+    if ((rc = cli_out_open(&o, "tenant", op->out, op->c.quiet)) != 0) {
         cu_vault_close(v);
         return rc;
     }
@@ -242,6 +242,7 @@ int cmd_tenant(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS,
+        CLI_QUIET_OPT,
         {"policy", required_argument, NULL, OPT_POLICY},
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"out", required_argument, NULL, OPT_OUT},

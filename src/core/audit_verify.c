@@ -20,6 +20,7 @@
 #include "audit_canon.h"
 #include "audit_int.h"
 #include "tenant_int.h"
+#include "progress_int.h"
 #include "util.h"
 
 #define SPAN_MIN 16384 /* fewer entries per span than this are not worth a thread */
@@ -177,7 +178,8 @@ static int span_entry(void *arg, const cu_audit_row *r)
         return bad(w, r->seq, "entry %llu was altered", (unsigned long long)r->seq);
     w->last = r->seq;
     memcpy(w->hash, h, 32);
-    w->rep.entries++;
+    if ((++w->rep.entries & 1023) == 0)
+        cu_progress_add(1024); /* the CLI's progress (cu_progress_set) */
     if (w->deep && note_write(w, r) != 0)
         return 1;
     return check_marks(w, r->seq, h);
@@ -354,6 +356,7 @@ static cu_rc walk_spans(cu_vault *v, cu_id tenant, walk *all, cu_err *err)
     if ((rc = cu_store_audit_head(v->store, tenant, &head, ignored, err)) != CU_OK)
         return rc;
     span_plan(head, &n, &len, &workers);
+    cu_progress_begin("audit verify", head);
     if ((sp = calloc(n, sizeof(*sp))) == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -371,8 +374,10 @@ static cu_rc walk_spans(cu_vault *v, cu_id tenant, walk *all, cu_err *err)
                          .rep = {.ok = 1}};
     }
     rc = run_spans(sp, n, workers, all, err);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        cu_progress_add(sp[i].w.rep.entries & 1023); /* what span_entry had not told */
         free(sp[i].w.writes);
+    }
     free(sp);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "keys_int.h"
 #include "record_int.h"
 #include "tenant_int.h"
+#include "progress_int.h"
 #include "util.h"
 #include "webhook_int.h"
 
@@ -55,6 +56,8 @@ static cu_rc batch_flush(reseal_batch *b, cu_err *err)
         cu_audit_in_digest(&a[na++], r->ct[0].data, r->ct[0].len);
     }
     rc = cu_commit(b->v, b->ctx, b->ops, b->n, a, na, err);
+    if (rc == CU_OK)
+        cu_progress_add(b->n); /* the CLI's progress (cu_progress_set) */
     for (size_t i = 0; i < b->n; i++)
         cu_reseal_op_free(&b->ops[i]);
     b->n = 0;
@@ -222,6 +225,7 @@ static cu_rc reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int destroy
     b->tenant = tenant;
     b->version = nk.version;
     rep->version = nk.version;
+    cu_progress_begin("reencrypt", 0);
     if (destroy_first)
         rc = destroy_old(v, ctx, tenant, nk.version, rep, err);
     if (rc == CU_OK)

@@ -15,6 +15,7 @@
 #include "keyring_int.h"
 #include "keys_int.h"
 #include "tenant_int.h"
+#include "progress_int.h"
 #include "util.h"
 
 static void free_ops(cu_store_op *ops, size_t n)
@@ -121,6 +122,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
     ops[0].u.master.created_at = cu_clock_now();
     cu_keyring_check(cu_keyring_get(v->ring, nv), ops[0].u.master.check);
     nops = 1;
+    cu_progress_begin("key rotate", nkeys); /* the CLI's progress (cu_progress_set) */
     for (i = 0; i < nkeys; i++) {
         const uint8_t *old = cu_keyring_get(v->ring, keys[i].parent_version);
         cu_key k = {0};
@@ -137,6 +139,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
         if (rc != CU_OK)
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
+        cu_progress_add(1);
     }
     cu_epoch_lease_op(v, 1, &ops[nops++]); /* P-ENC-5: refused unless still this server's */
     cu_audit_in_set(&a, 0, "key.rotate_master", "master:%u", (unsigned)nv);

@@ -20,6 +20,7 @@
 #include "policy_cache_int.h"
 #include "custos_webhook.h"
 #include "custos_incident.h"
+#include "progress_int.h"
 #include "util.h"
 
 /* The newest time t with t + d <= now: entries at or before it have outlived d. */
@@ -209,6 +210,7 @@ static cu_rc sweep_tenants(cu_vault *v, const cu_ctx *own, const cu_tenant *tena
 {
     cu_rc rc, worst = CU_OK;
 
+    cu_progress_begin("sweep", n); /* the CLI's progress (cu_progress_set) */
     for (size_t i = 0; i < n; i++) {
         cu_err e = {0};
         int64_t t = cu_clock_now();
@@ -230,6 +232,7 @@ static cu_rc sweep_tenants(cu_vault *v, const cu_ctx *own, const cu_tenant *tena
                 *first = e;
             }
         }
+        cu_progress_add(1);
     }
     return worst;
 }

@@ -168,6 +168,17 @@ int http_cookie(const http_req *r, const char *name, char *out, size_t cap);
  * may leave a record cut short (the caller closes the connection either way). */
 int http_tls_send_now(void *session, const char *buf, size_t n);
 
+/* tls_reload.c: the certificate and key of every handshake, reloaded on SIGHUP. set loads the
+ * PEM texts (the key must be the certificate's) and remembers the paths they came from; reload
+ * reads those paths again and, if the pair loads, serves it to new connections. retrieve is
+ * libmicrohttpd's MHD_OPTION_HTTPS_CERT_CALLBACK (a gnutls_certificate_retrieve_function2). */
+cu_rc http_tls_creds_set(const char *cert_path, const char *key_path, const char *cert,
+                         const char *key, cu_err *err);
+cu_rc http_tls_reload(cu_err *err);
+void http_tls_creds_free(void);
+/* sd_notify(3) to $NOTIFY_SOCKET, if set: "READY=1", "RELOADING=1", "STOPPING=1". */
+void http_sd_notify(const char *state);
+
 /* Answers the core gives later (pending.c). A handler on a route whose core call waits for
  * its group commit (a record's create, read, update) calls http_pending_start, then the
  * core's asynchronous function with http_pending_done and r->pending; if that refuses at once,

@@ -44,6 +44,7 @@
 
 #include "http_int.h"
 #include "portal.h"
+#include "tls_reload.h"
 #include "json.h"
 #include "util.h"
 
@@ -744,7 +745,11 @@ static cu_rc load_tls(const cu_http_config *cfg, char **cert, char **key, cu_err
     }
     if ((rc = cu_file_read(cp, 1 << 20, cert, &n, err)) != CU_OK)
         return rc;
-    if ((rc = cu_file_read(kp, 1 << 20, key, &n, err)) != CU_OK) {
+    if ((rc = cu_file_read(kp, 1 << 20, key, &n, err)) != CU_OK ||
+        (rc = http_tls_creds_set(cp, kp, *cert, *key, err)) != CU_OK) {
+        if (*key != NULL)
+            explicit_bzero(*key, strlen(*key));
+        free(*key);
         free(*cert);
         return rc;
     }
@@ -791,6 +796,20 @@ static void process_setup(void)
 
 /* Between signals, the deadlines of the connections; the webhook workers run meanwhile
  * (docs/webhooks.md) and are stopped, each try in flight finished, once a signal comes. */
+/* SIGHUP: the certificate and key again from their files, for the connections to come
+ * (tls_reload.c); the open ones keep theirs. */
+static void tls_reload(void)
+{
+    cu_err e = {0};
+
+    http_sd_notify("RELOADING=1");
+    if (http_tls_reload(&e) == CU_OK)
+        fprintf(stderr, "{\"tls\":\"reloaded\"}\n");
+    else
+        fprintf(stderr, "{\"tls\":\"kept\",\"error\":\"%s\"}\n", cu_rc_name(e.code));
+    http_sd_notify("READY=1");
+}
+
 static void serve_until_signal(const cu_http_config *cfg, const sigset_t *set, cu_vault *v)
 {
     int sig = 0;
@@ -801,6 +820,8 @@ static void serve_until_signal(const cu_http_config *cfg, const sigset_t *set, c
         sig = sigtimedwait(set, NULL, &tick);
         if (sig < 0 && errno != EAGAIN && errno != EINTR)
             break;
+        if (sig == SIGHUP)
+            tls_reload();
         conns_reap(cfg);
         linger_reap(0);
     }
@@ -829,16 +850,17 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "listen address must be an IPv4 address");
     if ((rc = load_tls(&cfg, &cert, &key, err)) != CU_OK)
         return rc;
-    /* SIGTERM and SIGINT are taken by sigwait below, never by a pool thread. */
+    /* SIGTERM, SIGINT and SIGHUP are taken by sigwait below, never by a pool thread. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     process_setup();
     atomic_store(&stopping, 0);
     d = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
-        NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
@@ -849,14 +871,18 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     explicit_bzero(key, strlen(key));
     free(key);
     free(cert);
-    if (d == NULL)
+    if (d == NULL) {
+        http_tls_creds_free();
         return cu_err_set(err, CU_ERR_IO, "could not start the HTTPS server on %s:%u",
                           cfg.listen ? cfg.listen : "127.0.0.1", cfg.port);
+    }
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     printf("custos: listening on https://%s:%u (TLS 1.3 only, %u threads)\n",
            cfg.listen ? cfg.listen : "127.0.0.1", info ? info->port : cfg.port, cfg.threads);
     fflush(stdout);
+    http_sd_notify("READY=1"); /* Type=notify: listening (packaging/custos.service) */
     serve_until_signal(&cfg, &set, v);
+    http_sd_notify("STOPPING=1");
     /* Graceful stop: no new connections, in-flight requests finish (30 s at most), a request
      * begun after this is answered 503. The listening socket is ours to close once quiesced:
      * left open, the kernel would go on accepting connections that nobody serves.
@@ -874,6 +900,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     for (int i = 0; (atomic_load(&inflight) > 0 && i < 3000) || http_pending_outstanding() > 0; i++)
         usleep(10000);
     MHD_stop_daemon(d);
+    http_tls_creds_free();
     linger_reap(1);
     printf("custos: stopped\n");
     fflush(stdout);
