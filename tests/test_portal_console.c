@@ -1,0 +1,429 @@
+/*
+ * test_portal_console.c: the admin console's pages beyond sign-in, in a real browser
+ * (docs/portal.md): headless Chromium driven by chromedriver (tests/helpers/webdriver.c)
+ * against the real HTTPS server, both started here on free loopback ports and stopped by pid.
+ *
+ * The queue's actions on a processor tenant (Optymyze, P-DSR-8): an officer approves a routed
+ * erasure, acknowledges and completes it from the page, and the subject's data is gone when
+ * read through the API; an agent sees none of these buttons and gets 403 calling the route
+ * anyway; extend and reject take a reason code from a form. Screenshots go to
+ * $CUSTOS_SCREENSHOTS (default build/test/screenshots; docs/portal/ for docs/portal.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "srv.h"
+#include "th.h"
+#include "webdriver.h"
+
+static srv S;
+typedef struct ten {
+    char id[SRV_ID], key[128], agent_key[128], email[64], password[64];
+} ten;
+static ten P;  /* Optymyze, a processor: a subject's request waits for the controller */
+static ten PA; /* an agent user of P */
+static char ada[SRV_ID], ada_record[SRV_ID], erase_req[SRV_ID], access_req[SRV_ID];
+static wd W;
+
+/* --- the server's side, through the API ------------------------------------------------ */
+
+static void user(const ten *t, ten *u, const char *email, const char *role)
+{
+    char path[128], body[256];
+
+    if (u != t)
+        *u = *t;
+    snprintf(u->email, sizeof(u->email), "%s", email);
+    snprintf(u->password, sizeof(u->password), "pw of %s, long enough", email);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", t->id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
+             u->email, u->password, role);
+    srv_call_ok(&S, "POST", path, t->key, NULL, body, 201, NULL);
+}
+
+/* POSTs body to path with key; the answer's string member name into out. */
+static void post_get(const char *key, const char *purpose, const char *path, const char *body,
+                     const char *name, char *out, size_t cap)
+{
+    srv_resp r;
+
+    assert_int_equal(srv_call(&S, "POST", path, key, purpose, body, &r), 0);
+    if (r.status != 200 && r.status != 201)
+        fail_msg("POST %s: %ld %s", path, r.status, r.body);
+    assert_int_equal(srv_json_str(r.body, name, out, cap), 0);
+    srv_resp_free(&r);
+}
+
+/* A tenant named name on a built-in policy, its owner key, an agent key and an owner user. */
+static void tenant(ten *t, const char *name, const char *policy, const char *email)
+{
+    char body[256], path[128];
+    srv_resp r;
+    cJSON *o;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL, body, &r), 0);
+    assert_int_equal(r.status, 201);
+    o = cJSON_Parse(r.body);
+    snprintf(t->id, sizeof(t->id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
+    snprintf(t->key, sizeof(t->key), "%s",
+             cJSON_GetStringValue(
+                 cJSON_GetObjectItem(cJSON_GetObjectItem(o, "owner_api_key"), "secret")));
+    cJSON_Delete(o);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", t->id);
+    post_get(t->key, NULL, path, "{\"name\":\"backend\",\"role\":\"agent\"}", "secret",
+             t->agent_key, sizeof(t->agent_key));
+    user(t, t, email, "owner");
+}
+
+/* A subject's own request of type, filed through the tenant's service and verified with its
+ * token: in processor mode it then waits for the controller's decision (P-DSR-8). */
+static void subject_request(const char *type, const char *ext, char id[SRV_ID])
+{
+    char path[128], body[160], token[80];
+    srv_resp r;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
+    snprintf(body, sizeof(body), "{\"type\":\"%s\",\"external_id\":\"%s\"}", type, ext);
+    assert_int_equal(srv_call(&S, "POST", path, P.agent_key, NULL, body, &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", id, SRV_ID), 0);
+    assert_int_equal(srv_json_str(r.body, "token", token, sizeof(token)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/verify", P.id, id);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    srv_call_ok(&S, "POST", path, P.agent_key, NULL, body, 200, NULL);
+}
+
+/* The status of GET /v1/tenants/{P}/{what}/{id} through the API with P's owner key. */
+static long api_status(const char *purpose, const char *what, const char *id)
+{
+    char path[160];
+    srv_resp r;
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/%s/%s", P.id, what, id);
+    assert_int_equal(srv_call(&S, "GET", path, P.key, purpose, NULL, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+static int setup(void **state)
+{
+    char path[128], body[256];
+
+    (void)state;
+    if (!wd_available()) {
+        print_error("chromium and chromedriver are needed: run make deps\n");
+        return -1;
+    }
+    srv_start(&S, NULL);
+    tenant(&P, "Optymyze customer", "optymyze", "officer@customer.example");
+    user(&P, &PA, "agent@customer.example", "agent");
+    /* Ada, with a record: what the routed erasure must remove. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
+    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service",
+                "{\"external_id\":\"ada\",\"email\":\"ada@example.org\"}", 201, ada);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/employees/records", P.id);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Ada\"}}", ada);
+    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service", body, 201, ada_record);
+    subject_request("erase", "ada", erase_req);
+    /* An administrator's own request: the controller's decision, it does not wait. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
+    snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
+             ada);
+    srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, access_req);
+    wd_start(&W, 1280, 900);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wd_stop(&W);
+    assert_int_equal(srv_stop(&S, 1), 0);
+    return 0;
+}
+
+/* --- the browser's side ----------------------------------------------------------------- */
+
+static void shot(const char *name)
+{
+    const char *dir = getenv("CUSTOS_SCREENSHOTS");
+    char path[512];
+
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "build/test/screenshots";
+        mkdir("build/test", 0755);
+        mkdir(dir, 0755);
+    }
+    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
+    wd_screenshot(&W, path);
+}
+
+static void assert_console_clean(void)
+{
+    cJSON *log = wd_console(&W), *e;
+
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
+        if (level != NULL && strcmp(level, "SEVERE") == 0)
+            fail_msg("browser console: %s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
+    }
+    cJSON_Delete(log);
+}
+
+static int count(const char *css)
+{
+    char script[256];
+    cJSON *v;
+    int n;
+
+    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
+    v = wd_exec(&W, script);
+    n = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return n;
+}
+
+/* Waits up to 5 s for css to match want elements. */
+static void wait_count(const char *css, int want)
+{
+    for (int i = 0; i < 100 && count(css) != want; i++)
+        usleep(50000);
+    if (count(css) != want)
+        fail_msg("%s: %d elements, want %d", css, count(css), want);
+}
+
+static char *text_of(const char *css)
+{
+    char eid[WD_EID];
+
+    if (wd_find(&W, css, eid) != 0)
+        fail_msg("no element %s", css);
+    return wd_text(&W, eid);
+}
+
+/* The text of the first element matching css, read in one script (a table the page redraws
+ * cannot go stale between finding and reading); "" if none. Caller frees. */
+static char *text_now(const char *css)
+{
+    char script[320];
+    cJSON *v;
+    char *s;
+
+    snprintf(script, sizeof(script),
+             "var e = document.querySelector('%s'); return e ? e.textContent : '';", css);
+    v = wd_exec(&W, script);
+    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+    cJSON_Delete(v);
+    return s;
+}
+
+/* Waits up to 5 s for the text of css to hold needle. */
+static void wait_text(const char *css, const char *needle)
+{
+    char *s = NULL;
+
+    for (int i = 0; i < 100; i++) {
+        free(s);
+        s = text_now(css);
+        if (strstr(s, needle) != NULL)
+            break;
+        usleep(50000);
+    }
+    if (strstr(s, needle) == NULL)
+        fail_msg("%s reads \"%s\", not \"%s\"", css, s, needle);
+    free(s);
+}
+
+static void click(const char *css)
+{
+    char eid[WD_EID];
+
+    if (wd_find(&W, css, eid) != 0)
+        fail_msg("no element %s", css);
+    wd_click(&W, eid);
+}
+
+static void fill(const char *css, const char *text)
+{
+    char eid[WD_EID];
+
+    assert_int_equal(wd_find(&W, css, eid), 0);
+    wd_clear(&W, eid);
+    wd_keys(&W, eid, text);
+}
+
+static void open_console(void)
+{
+    char url[128];
+
+    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
+    wd_get(&W, url);
+    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+}
+
+/* Signs in and waits for the page the role lands on. */
+static void sign_in(const ten *u, const char *lands_on)
+{
+    fill("#tenant", u->id);
+    fill("#email", u->email);
+    fill("#password", u->password);
+    click("#signin");
+    if (wd_wait_visible(&W, lands_on, 10000) != 0) {
+        char *st = text_of("#status");
+        fail_msg("sign-in of %s did not reach %s: \"%s\"", u->email, lands_on, st);
+    }
+}
+
+static void sign_out(void)
+{
+    click("#logout");
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+}
+
+/* The row of request id in the queue, as a CSS selector. */
+static const char *row_of(const char *id)
+{
+    static char css[128];
+
+    snprintf(css, sizeof(css), "#queue tbody tr[data-id=\"%s\"]", id);
+    return css;
+}
+
+static const char *in_row(const char *id, const char *what)
+{
+    static char css[192];
+
+    snprintf(css, sizeof(css), "#queue tbody tr[data-id=\"%s\"] %s", id, what);
+    return css;
+}
+
+/* The status of a fetch the page makes with its own cookie, past its buttons. */
+static int page_post(const char *path)
+{
+    char script[512];
+    cJSON *v;
+    int st;
+
+    snprintf(script, sizeof(script),
+             "var done = arguments[arguments.length - 1]; fetch('%s', {method: 'POST', "
+             "credentials: 'same-origin'}).then(function (r) { done(r.status); });",
+             path);
+    v = wd_exec_async(&W, script);
+    st = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return st;
+}
+
+/* P-DSR-8 in the browser: an agent sees the queue but no decision, and the API refuses the
+ * approval its page makes anyway. */
+static void test_agent_sees_no_decision_and_gets_403(void **state)
+{
+    char path[160];
+
+    (void)state;
+    open_console();
+    sign_in(&PA, "#queue-view");
+    wait_count("#queue tbody tr", 2);
+    assert_int_equal(count("#queue tbody button"), 0);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/approve", P.id, erase_req);
+    assert_int_equal(page_post(path), 403);
+    cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser: expected */
+    /* Still waiting for the controller. */
+    assert_int_equal(api_status(NULL, "requests", erase_req), 200);
+    sign_out();
+}
+
+/* Issue 15 item 4: an officer approves a routed erasure, acknowledges and completes it, and
+ * the subject's data is gone. */
+static void test_officer_approves_a_routed_erasure_and_the_data_is_gone(void **state)
+{
+    (void)state;
+    assert_int_equal(api_status("provide_service", "subjects", ada), 200);
+    open_console();
+    sign_in(&P, "#queue-view");
+    wait_count("#queue tbody tr", 2);
+    wait_text(row_of(erase_req), "awaiting the controller");
+    /* Pending the controller's decision: no acknowledging yet (409 in the API). */
+    assert_int_equal(count(in_row(erase_req, "button.ack")), 0);
+    shot("console-routed-erasure");
+    click(in_row(erase_req, "button.approve"));
+    wait_count(in_row(erase_req, "button.ack"), 1);
+    wait_text("#status", "approved");
+    click(in_row(erase_req, "button.ack"));
+    wait_count(in_row(erase_req, "button.complete"), 1);
+    click(in_row(erase_req, "button.complete"));
+    wait_text("#status", "erased");
+    wait_text(row_of(erase_req), "completed");
+    assert_int_equal(count(in_row(erase_req, "button")), 0);
+    shot("console-erasure-completed");
+    assert_console_clean();
+    sign_out();
+    /* P-DSR-4: read through the API, the subject and its record are gone. */
+    assert_int_equal(api_status("provide_service", "subjects", ada), 404);
+    assert_int_equal(api_status("provide_service", "records", ada_record),
+                     404);
+}
+
+/* Extend and reject take a reason code from the form below the queue; a reason in free text
+ * is refused on the page (the API would refuse it too: no free text is stored). */
+static void test_extend_and_reject_with_a_reason(void **state)
+{
+    char *s;
+
+    (void)state;
+    open_console();
+    sign_in(&P, "#queue-view");
+    wait_count(in_row(access_req, "button.ack"), 1);
+    click(in_row(access_req, "button.ack"));
+    wait_count(in_row(access_req, "button.extend"), 1);
+    click(in_row(access_req, "button.extend"));
+    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    s = text_of("#reason-title");
+    assert_non_null(strstr(s, access_req));
+    free(s);
+    fill("#extend-by", "30d");
+    fill("#reason", "complex");
+    shot("console-extend");
+    click("#reason-go");
+    wait_text(row_of(access_req), "extended");
+    wait_text("#status", "extended");
+    assert_int_equal(count("#reason-form:not([hidden])"), 0);
+    /* Extended once: no second extension offered. */
+    assert_int_equal(count(in_row(access_req, "button.extend")), 0);
+    click(in_row(access_req, "button.reject"));
+    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    assert_int_equal(count("#extend-fields:not([hidden])"), 0);
+    fill("#reason", "Ada asked twice");
+    click("#reason-go");
+    wait_text("#status", "reason is a code");
+    fill("#reason", "duplicate");
+    click("#reason-go");
+    wait_text(row_of(access_req), "rejected");
+    assert_int_equal(count(in_row(access_req, "button")), 0);
+    assert_console_clean();
+    sign_out();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_sees_no_decision_and_gets_403),
+        cmocka_unit_test(test_officer_approves_a_routed_erasure_and_the_data_is_gone),
+        cmocka_unit_test(test_extend_and_reject_with_a_reason),
+    };
+
+    return cmocka_run_group_tests_name("the console's pages in a browser", tests, setup,
+                                       teardown);
+}
