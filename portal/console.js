@@ -101,15 +101,18 @@ function consoleView(id, load) {
   viewLoaders[id] = load;
 }
 
+/* Shows page id once it is filled (so a page never shows half loaded), or with the error. */
 function showView(id) {
-  document.querySelectorAll('section.view').forEach(function (s) { s.hidden = s.id !== id; });
+  var load = viewLoaders[id];
   document.querySelectorAll('#nav button').forEach(function (b) {
     if (b.dataset.view === id) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   });
   say('');
-  var load = viewLoaders[id];
-  return Promise.resolve(load ? load() : null).catch(function (e) { say(e.message, true); });
+  return Promise.resolve().then(load).catch(function (e) { say(e.message, true); })
+    .then(function () {
+      document.querySelectorAll('section.view').forEach(function (s) { s.hidden = s.id !== id; });
+    });
 }
 
 function showNav() {
