@@ -26,6 +26,7 @@ typedef struct ten {
 static ten P;  /* Optymyze, a processor: a subject's request waits for the controller */
 static ten PA; /* an agent user of P */
 static ten PU; /* an auditor user of P */
+static ten E;  /* a tenant without a policy, for a hostile policy name */
 static char ada[SRV_ID], ada_record[SRV_ID], erase_req[SRV_ID], access_req[SRV_ID];
 static wd W;
 
@@ -65,7 +66,10 @@ static void tenant(ten *t, const char *name, const char *policy, const char *ema
     srv_resp r;
     cJSON *o;
 
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
+    if (policy != NULL)
+        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
+    else
+        snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
     assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL, body, &r), 0);
     assert_int_equal(r.status, 201);
     o = cJSON_Parse(r.body);
@@ -127,6 +131,7 @@ static int setup(void **state)
     tenant(&P, "Optymyze customer", "optymyze", "officer@customer.example");
     user(&P, &PA, "agent@customer.example", "agent");
     user(&P, &PU, "auditor@customer.example", "auditor");
+    tenant(&E, "No policy yet", NULL, "owner@nopolicy.example");
     /* Ada, with a record: what the routed erasure must remove. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
     srv_call_ok(&S, "POST", path, P.agent_key, "provide_service",
@@ -580,6 +585,123 @@ static void test_audit_page_follows_the_role(void **state)
     sign_out();
 }
 
+/* A file's text; caller frees. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *s;
+    long n;
+
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    rewind(f);
+    s = calloc(1, (size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return s;
+}
+
+/* Binds yaml as the tenant's next policy version with key (PUT .../policy). */
+static void bind_policy(const char *tenant_id, const char *key, const char *yaml)
+{
+    char path[128];
+    cJSON *o = cJSON_CreateObject();
+    char *body;
+
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", tenant_id);
+    srv_call_ok(&S, "PUT", path, key, NULL, body, 200, NULL);
+    free(body);
+    cJSON_Delete(o);
+}
+
+/* Optymyze's policy with text inserted after the first `after`. */
+static char *optymyze_with(const char *after, const char *text)
+{
+    char *y = slurp("policies/optymyze.yaml"), *at = strstr(y, after), *s;
+    size_t n = strlen(y) + strlen(text) + 1;
+
+    assert_non_null(at);
+    at += strlen(after);
+    s = calloc(1, n);
+    assert_non_null(s);
+    snprintf(s, n, "%.*s%s%s", (int)(at - y), y, text, at);
+    free(y);
+    return s;
+}
+
+/* P-NOT-1 on the policy page: the version in force, then a material change bound by the owner
+ * waits 30 days: the page shows it pending with its effective time and its diff; the owner
+ * withdraws it from the page. */
+static void test_policy_in_force_and_pending_with_its_diff(void **state)
+{
+    char *y, *s;
+
+    (void)state;
+    open_console();
+    sign_in(&P, "#queue-view");
+    click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
+    wait_text("#policy-facts", "Optymyze SPM Cloud");
+    wait_text("#policy-facts", "processor");
+    wait_text("#policy-purposes tbody", "provide_service");
+    assert_int_equal(count("#policy-pending:not([hidden])"), 0);
+    /* A new purpose: material, scheduled for the end of the notice period. */
+    y = optymyze_with("\npurposes:\n", "  training:\n    data_use: essential.service.operations\n"
+                                        "    basis: contract\n    categories: [client_users]\n");
+    bind_policy(P.id, P.key, y);
+    free(y);
+    click("#nav button[data-view=queue-view]");
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
+    click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-pending", 5000), 0);
+    s = text_now("#policy-pending-facts");
+    assert_non_null(strstr(s, "Takes effect"));
+    assert_non_null(strstr(s, "yes: it waits"));
+    free(s);
+    wait_text("#policy-diff tbody", "training");
+    wait_text("#policy-diff tbody", "material");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('policy-pending').scrollIntoView();"));
+    shot("console-policy-pending");
+    click("#policy-withdraw");
+    wait_text("#status", "withdrawn");
+    wait_count("#policy-pending:not([hidden])", 0);
+    assert_console_clean();
+    sign_out();
+}
+
+/* A tenant with no policy reads so; a policy whose name holds markup shows it as text. */
+static void test_policy_none_then_a_hostile_name_renders_as_text(void **state)
+{
+    char *y, *s;
+
+    (void)state;
+    open_console();
+    trap_alerts();
+    sign_in(&E, "#queue-view");
+    click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-none", 5000), 0);
+    cJSON_Delete(wd_console(&W)); /* GET .../policy: 404, logged by the browser: expected */
+    y = optymyze_with("\nname: ", "\"<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>\" # ");
+    bind_policy(E.id, E.key, y);
+    free(y);
+    click("#nav button[data-view=queue-view]");
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
+    click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-facts", 5000), 0);
+    wait_text("#policy-facts", "onerror");
+    s = text_now("#policy-facts dd");
+    assert_string_equal(s, EVIL);
+    free(s);
+    assert_int_equal(count("#policy-facts *:not(dt):not(dd)"), 0);
+    assert_inert();
+    assert_console_clean();
+    sign_out();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +710,8 @@ int main(void)
         cmocka_unit_test(test_extend_and_reject_with_a_reason),
         cmocka_unit_test(test_audit_log_filters_pages_and_verifies),
         cmocka_unit_test(test_audit_page_follows_the_role),
+        cmocka_unit_test(test_policy_in_force_and_pending_with_its_diff),
+        cmocka_unit_test(test_policy_none_then_a_hostile_name_renders_as_text),
     };
 
     return cmocka_run_group_tests_name("the console's pages in a browser", tests, setup,
