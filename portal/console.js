@@ -271,6 +271,7 @@ function signIn(ev) {
     role = who.role || '';
     sessionStorage.setItem('custos.tenant', tenant);
     sessionStorage.setItem('custos.role', role);
+    sessionStorage.setItem('custos.user', who.user_id || '');
     $('password').value = '';
     $('totp').value = '';
     return loadTenant();
@@ -284,6 +285,7 @@ function signOut() {
   api('POST', '/v1/logout').catch(function () {}).then(function () {
     sessionStorage.removeItem('custos.tenant');
     sessionStorage.removeItem('custos.role');
+    sessionStorage.removeItem('custos.user');
     role = '';
     $('tenant-name').textContent = '';
     document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });

@@ -27,6 +27,7 @@ static ten P;  /* Optymyze, a processor: a subject's request waits for the contr
 static ten PA; /* an agent user of P */
 static ten PU; /* an auditor user of P */
 static ten E;  /* a tenant without a policy, for a hostile policy name */
+static ten PD; /* an admin user of P */
 static char ada[SRV_ID], ada_record[SRV_ID], erase_req[SRV_ID], access_req[SRV_ID];
 static wd W;
 
@@ -132,6 +133,7 @@ static int setup(void **state)
     user(&P, &PA, "agent@customer.example", "agent");
     user(&P, &PU, "auditor@customer.example", "auditor");
     tenant(&E, "No policy yet", NULL, "owner@nopolicy.example");
+    user(&P, &PD, "admin@customer.example", "admin");
     /* Ada, with a record: what the routed erasure must remove. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
     srv_call_ok(&S, "POST", path, P.agent_key, "provide_service",
@@ -702,6 +704,219 @@ static void test_policy_none_then_a_hostile_name_renders_as_text(void **state)
     sign_out();
 }
 
+/* The status of GET .../requests of P with an API key. */
+static long with_key(const char *secret)
+{
+    char path[128];
+    srv_resp r;
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
+    assert_int_equal(srv_call(&S, "GET", path, secret, NULL, NULL, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+/* The data-id of the row of table whose first cell reads name; caller frees. */
+static char *row_id(const char *table, const char *name)
+{
+    char script[320];
+    cJSON *v;
+    char *s;
+
+    snprintf(script, sizeof(script),
+             "var id = ''; document.querySelectorAll('#%s tbody tr').forEach(function (r) { "
+             "if (r.cells[0].textContent === '%s') id = r.dataset.id; }); return id;",
+             table, name);
+    v = wd_exec(&W, script);
+    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+    cJSON_Delete(v);
+    return s;
+}
+
+static void open_access(void)
+{
+    click("#nav button[data-view=access-view]");
+    assert_int_equal(wd_wait_visible(&W, "#access-view", 5000), 0);
+}
+
+/* Clicks a two-step button: the first click arms it, the second acts. */
+static void click_twice(const char *css)
+{
+    click(css);
+    wait_text(css, "Confirm");
+    click(css);
+}
+
+/* P-ACC-3 in the console: the owner makes an API key and sees its secret once (in no storage,
+ * gone when the page is left), the key works, then revokes it and it no longer does; makes a
+ * user who signs in, then deletes it. A hostile key name renders as text. */
+static void test_owner_makes_and_revokes_keys_and_users(void **state)
+{
+    char path[128], css[160], secret[256], *s, *id;
+    ten nu;
+    cJSON *v;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", P.id);
+    srv_call_ok(&S, "POST", path, P.key, NULL,
+                "{\"name\":\"<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>\","
+                "\"role\":\"analyst\"}",
+                201, NULL);
+    open_console();
+    trap_alerts();
+    sign_in(&P, "#queue-view");
+    open_access();
+    wait_count("#users tbody tr", 4); /* owner, agent, auditor and admin of P */
+    wait_count("#keys tbody tr", 3);  /* the first owner key, the backend's, the hostile one */
+    s = row_id("keys", EVIL);
+    assert_true(s[0] != '\0');
+    free(s);
+    assert_inert();
+    /* A key for the CRM: its secret once. */
+    fill("#key-name", "crm");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('key-role').value = 'agent';"));
+    click("#key-go");
+    assert_int_equal(wd_wait_visible(&W, "#key-secret", 5000), 0);
+    s = text_now("#key-secret-value");
+    assert_true(strlen(s) > 20 && strlen(s) < sizeof(secret));
+    snprintf(secret, sizeof(secret), "%s", s);
+    free(s);
+    wait_count("#keys tbody tr", 4);
+    /* The form comes back to agent, never to the widest role. */
+    v = wd_exec(&W, "return document.getElementById('key-role').value;");
+    assert_string_equal(cJSON_GetStringValue(v), "agent");
+    cJSON_Delete(v);
+    shot("console-key-secret");
+    assert_int_equal(with_key(secret), 200);
+    v = wd_exec(&W, "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage);");
+    assert_null(strstr(cJSON_GetStringValue(v), secret));
+    cJSON_Delete(v);
+    /* Leaving the page forgets it. */
+    click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
+    open_access();
+    assert_int_equal(count("#key-secret:not([hidden])"), 0);
+    s = text_now("#key-secret-value");
+    assert_string_equal(s, "");
+    free(s);
+    /* Revoked from the page: the secret no longer opens anything. */
+    id = row_id("keys", "crm");
+    snprintf(css, sizeof(css), "#keys tbody tr[data-id=\"%s\"] button.revoke", id);
+    click_twice(css);
+    snprintf(css, sizeof(css), "#keys tbody tr[data-id=\"%s\"]", id);
+    wait_text(css, "revoked");
+    free(id);
+    assert_int_equal(with_key(secret), 401);
+    /* A new analyst user, who signs in (and lands on the one page an analyst has here). */
+    nu = P;
+    snprintf(nu.email, sizeof(nu.email), "new.analyst@customer.example");
+    snprintf(nu.password, sizeof(nu.password), "a long first password");
+    fill("#user-email", nu.email);
+    fill("#user-password", nu.password);
+    cJSON_Delete(wd_exec(&W, "document.getElementById('user-role').value = 'analyst';"));
+    click("#user-go");
+    wait_count("#users tbody tr", 5);
+    wait_text("#status", "created as analyst");
+    shot("console-users-keys");
+    assert_console_clean();
+    sign_out();
+    sign_in(&nu, "#policy-view");
+    assert_int_equal(count("#nav button:not([hidden])"), 1);
+    sign_out();
+    sign_in(&P, "#queue-view");
+    open_access();
+    id = row_id("users", nu.email);
+    snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button.delete", id);
+    free(id);
+    click_twice(css);
+    wait_count("#users tbody tr", 4);
+    wait_text("#status", "deleted");
+    assert_console_clean();
+    sign_out();
+}
+
+/* P-ACC-1: an admin is offered only the roles it may grant and no delete on an owner or an
+ * auditor; an agent has no such page and gets 403 listing users anyway. */
+static void test_admin_grants_less_agent_has_no_page(void **state)
+{
+    char script[320], *id, css[160];
+    cJSON *v;
+
+    (void)state;
+    open_console();
+    sign_in(&PD, "#queue-view");
+    open_access();
+    wait_count("#users tbody tr", 4);
+    v = wd_exec(&W, "return Array.prototype.map.call(document.getElementById('user-role')"
+                    ".options, function (o) { return o.value; }).join(',');");
+    assert_string_equal(cJSON_GetStringValue(v), "admin,agent,analyst");
+    cJSON_Delete(v);
+    id = row_id("users", P.email);
+    snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button", id);
+    free(id);
+    assert_int_equal(count(css), 0);
+    id = row_id("users", PU.email);
+    snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button", id);
+    free(id);
+    assert_int_equal(count(css), 0);
+    id = row_id("users", PA.email);
+    snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button.delete", id);
+    free(id);
+    assert_int_equal(count(css), 1);
+    assert_console_clean();
+    sign_out();
+    sign_in(&PA, "#queue-view");
+    assert_int_equal(count("#nav button[data-view=access-view]:not([hidden])"), 0);
+    snprintf(script, sizeof(script),
+             "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/users', "
+             "{credentials: 'same-origin'}).then(function (r) { done(r.status); });",
+             P.id);
+    v = wd_exec_async(&W, script);
+    assert_int_equal((int)cJSON_GetNumberValue(v), 403);
+    cJSON_Delete(v);
+    cJSON_Delete(wd_console(&W));
+    sign_out();
+}
+
+/* Neither the page nor any table's box scrolls sideways (a phone stacks the rows). */
+static void assert_no_horizontal_scroll(const char *page)
+{
+    cJSON *v = wd_exec(&W, "var d = document.documentElement, m = d.scrollWidth - d.clientWidth;"
+                           " document.querySelectorAll('.scroll').forEach(function (q) { if "
+                           "(q.offsetParent) m = Math.max(m, q.scrollWidth - q.clientWidth); });"
+                           " return m;");
+
+    if (cJSON_GetNumberValue(v) > 0)
+        fail_msg("%s scrolls sideways by %g px", page, cJSON_GetNumberValue(v));
+    cJSON_Delete(v);
+}
+
+/* Every page at a phone's 360 pixels, with its data in. */
+static void test_phone_width_every_page(void **state)
+{
+    static const char *const pages[] = {"queue-view", "audit-view", "policy-view", "access-view"};
+    char css[96];
+
+    (void)state;
+    wd_window(&W, 360, 740);
+    open_console();
+    sign_in(&P, "#queue-view");
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        snprintf(css, sizeof(css), "#nav button[data-view=%s]", pages[i]);
+        click(css);
+        snprintf(css, sizeof(css), "#%s", pages[i]);
+        assert_int_equal(wd_wait_visible(&W, css, 5000), 0);
+        assert_no_horizontal_scroll(pages[i]);
+        if (strcmp(pages[i], "audit-view") == 0)
+            shot("console-phone-audit");
+    }
+    assert_console_clean();
+    sign_out();
+    wd_window(&W, 1280, 900);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +927,9 @@ int main(void)
         cmocka_unit_test(test_audit_page_follows_the_role),
         cmocka_unit_test(test_policy_in_force_and_pending_with_its_diff),
         cmocka_unit_test(test_policy_none_then_a_hostile_name_renders_as_text),
+        cmocka_unit_test(test_owner_makes_and_revokes_keys_and_users),
+        cmocka_unit_test(test_admin_grants_less_agent_has_no_page),
+        cmocka_unit_test(test_phone_width_every_page),
     };
 
     return cmocka_run_group_tests_name("the console's pages in a browser", tests, setup,
