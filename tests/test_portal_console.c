@@ -880,6 +880,54 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
     sign_out();
 }
 
+/* The id of the element with focus, else its class, else its text ("" for the body); caller
+ * frees. */
+static char *focused(void)
+{
+    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e === document.body ? '' : "
+                           "e.id || e.className || e.textContent;");
+    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+
+    cJSON_Delete(v);
+    return s;
+}
+
+/* The queue's actions from the keyboard: Enter on Reject… moves the focus to the reason,
+ * Enter there rejects, and the focus lands on a button again, not on the page's body. */
+static void test_reject_from_the_keyboard(void **state)
+{
+    char path[128], body[160], id[SRV_ID], hedy[SRV_ID], script[192], *s;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
+    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service", "{\"external_id\":\"hedy\"}",
+                201, hedy);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"export\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", hedy);
+    srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, id);
+    open_console();
+    sign_in(&P, "#queue-view");
+    wait_count(in_row(id, "button.reject"), 1);
+    snprintf(script, sizeof(script), "document.querySelector('%s').focus();",
+             in_row(id, "button.reject"));
+    cJSON_Delete(wd_exec(&W, script));
+    wd_type(&W, WD_ENTER);
+    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    s = focused();
+    assert_string_equal(s, "reason");
+    free(s);
+    wd_type(&W, "duplicate");
+    wd_type(&W, WD_ENTER);
+    wait_text(row_of(id), "rejected");
+    wait_count("#reason-form:not([hidden])", 0);
+    s = focused();
+    assert_true(strcmp(s, "") != 0);
+    free(s);
+    assert_console_clean();
+    sign_out();
+}
+
 /* Neither the page nor any table's box scrolls sideways (a phone stacks the rows). */
 static void assert_no_horizontal_scroll(const char *page)
 {
@@ -929,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_policy_none_then_a_hostile_name_renders_as_text),
         cmocka_unit_test(test_owner_makes_and_revokes_keys_and_users),
         cmocka_unit_test(test_admin_grants_less_agent_has_no_page),
+        cmocka_unit_test(test_reject_from_the_keyboard),
         cmocka_unit_test(test_phone_width_every_page),
     };
 
