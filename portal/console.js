@@ -25,6 +25,11 @@ function may(perm) {
   return (ROLE_PERMS[role] || []).indexOf(perm) >= 0;
 }
 
+/* The request decisions (data_erase): the name the first console's script gave this check. */
+function mayDecide() {
+  return may('data_erase');
+}
+
 function $(id) { return document.getElementById(id); }
 
 function say(text, isError) {
@@ -136,7 +141,7 @@ function nextDue(q) {
  * roles holding data_erase. */
 function actions(q) {
   var a = [];
-  if (!q.open || !may('data_erase')) return a;
+  if (!q.open || !mayDecide()) return a;
   if (q.decision === 'pending') a.push('approve');
   else if (!q.acknowledged_at) a.push('ack');
   if (q.state === 'acknowledged') a.push('extend');
