@@ -294,6 +294,7 @@ function signOut() {
     role = '';
     $('tenant-name').textContent = '';
     document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
+    reasonDone();
     $('nav').hidden = true;
     $('logout').hidden = true;
     $('login-view').hidden = false;

@@ -39,10 +39,12 @@ function twoStep(text, cls, label, act) {
   var b = button(text, cls, label, function () {
     if (armed === null) {
       b.textContent = 'Confirm: ' + text.toLowerCase();
+      if (label) b.setAttribute('aria-label', 'Confirm: ' + label);
       b.classList.add('armed');
       armed = setTimeout(function () {
         armed = null;
         b.textContent = text;
+        if (label) b.setAttribute('aria-label', label);
         b.classList.remove('armed');
       }, 5000);
       return;
@@ -69,7 +71,10 @@ function showUsers(list) {
       td.appendChild(twoStep('Delete', 'delete', 'Delete user ' + u.email, function () {
         api('DELETE', tpath('users', u.id)).then(function () {
           return loadAccess();
-        }).then(function () { say('User ' + u.email + ' deleted.'); })
+        }).then(function () {
+          say('User ' + u.email + ' deleted.');
+          $('nav').querySelector('[aria-current]').focus();
+        })
           .catch(function (e) { say(e.message, true); });
       }));
     body.appendChild(tr);
@@ -92,7 +97,10 @@ function showKeys(list) {
       td.appendChild(twoStep('Revoke', 'revoke', 'Revoke key ' + k.name, function () {
         api('DELETE', tpath('api-keys', k.id)).then(function () {
           return loadAccess();
-        }).then(function () { say('Key ' + k.name + ' revoked.'); })
+        }).then(function () {
+          say('Key ' + k.name + ' revoked.');
+          $('nav').querySelector('[aria-current]').focus();
+        })
           .catch(function (e) { say(e.message, true); });
       }));
     body.appendChild(tr);

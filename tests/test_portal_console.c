@@ -744,8 +744,17 @@ static void open_access(void)
 /* Clicks a two-step button: the first click arms it, the second acts. */
 static void click_twice(const char *css)
 {
+    char script[256];
+    cJSON *v;
+
     click(css);
     wait_text(css, "Confirm");
+    /* A screen reader hears the armed state too. */
+    snprintf(script, sizeof(script), "return document.querySelector('%s').getAttribute("
+             "'aria-label');", css);
+    v = wd_exec(&W, script);
+    assert_non_null(strstr(cJSON_GetStringValue(v), "Confirm: "));
+    cJSON_Delete(v);
     click(css);
 }
 
@@ -908,6 +917,13 @@ static void test_reject_from_the_keyboard(void **state)
     srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, id);
     open_console();
     sign_in(&P, "#queue-view");
+    wait_count(in_row(id, "button.reject"), 1);
+    /* A form left open does not outlive the session. */
+    click(in_row(id, "button.reject"));
+    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    sign_out();
+    sign_in(&P, "#queue-view");
+    assert_int_equal(count("#reason-form:not([hidden])"), 0);
     wait_count(in_row(id, "button.reject"), 1);
     snprintf(script, sizeof(script), "document.querySelector('%s').focus();",
              in_row(id, "button.reject"));
