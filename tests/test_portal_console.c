@@ -211,15 +211,6 @@ static void wait_count(const char *css, int want)
         fail_msg("%s: %d elements, want %d", css, count(css), want);
 }
 
-static char *text_of(const char *css)
-{
-    char eid[WD_EID];
-
-    if (wd_find(&W, css, eid) != 0)
-        fail_msg("no element %s", css);
-    return wd_text(&W, eid);
-}
-
 /* The text of the first element matching css, read in one script (a table the page redraws
  * cannot go stale between finding and reading); "" if none. Caller frees. */
 static char *text_now(const char *css)
@@ -290,7 +281,7 @@ static void sign_in(const ten *u, const char *lands_on)
     fill("#password", u->password);
     click("#signin");
     if (wd_wait_visible(&W, lands_on, 10000) != 0) {
-        char *st = text_of("#status");
+        char *st = text_now("#status");
         fail_msg("sign-in of %s did not reach %s: \"%s\"", u->email, lands_on, st);
     }
 }
@@ -399,7 +390,7 @@ static void test_extend_and_reject_with_a_reason(void **state)
     wait_count(in_row(access_req, "button.extend"), 1);
     click(in_row(access_req, "button.extend"));
     assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
-    s = text_of("#reason-title");
+    s = text_now("#reason-title");
     assert_non_null(strstr(s, access_req));
     free(s);
     fill("#extend-by", "30d");
