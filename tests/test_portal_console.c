@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "srv.h"
@@ -47,42 +48,25 @@ static void user(const ten *t, ten *u, const char *email, const char *role)
     srv_call_ok(&S, "POST", path, t->key, NULL, body, 201, NULL);
 }
 
-/* POSTs body to path with key; the answer's string member name into out. */
-static void post_get(const char *key, const char *purpose, const char *path, const char *body,
-                     const char *name, char *out, size_t cap)
-{
-    srv_resp r;
-
-    assert_int_equal(srv_call(&S, "POST", path, key, purpose, body, &r), 0);
-    if (r.status != 200 && r.status != 201)
-        fail_msg("POST %s: %ld %s", path, r.status, r.body);
-    assert_int_equal(srv_json_str(r.body, name, out, cap), 0);
-    srv_resp_free(&r);
-}
-
 /* A tenant named name on a built-in policy, its owner key, an agent key and an owner user. */
 static void tenant(ten *t, const char *name, const char *policy, const char *email)
 {
     char body[256], path[128];
     srv_resp r;
-    cJSON *o;
 
-    if (policy != NULL)
-        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
-    else
-        snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+    snprintf(body, sizeof(body), "{\"name\":\"%s\"%s%s%s}", name, policy ? ",\"policy\":\"" : "",
+             policy ? policy : "", policy ? "\"" : "");
     assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL, body, &r), 0);
     assert_int_equal(r.status, 201);
-    o = cJSON_Parse(r.body);
-    snprintf(t->id, sizeof(t->id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
-    snprintf(t->key, sizeof(t->key), "%s",
-             cJSON_GetStringValue(
-                 cJSON_GetObjectItem(cJSON_GetObjectItem(o, "owner_api_key"), "secret")));
-    cJSON_Delete(o);
+    assert_int_equal(srv_json_str(r.body, "id", t->id, sizeof(t->id)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", t->key, sizeof(t->key)), 0);
     srv_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", t->id);
-    post_get(t->key, NULL, path, "{\"name\":\"backend\",\"role\":\"agent\"}", "secret",
-             t->agent_key, sizeof(t->agent_key));
+    assert_int_equal(srv_call(&S, "POST", path, t->key, NULL,
+                              "{\"name\":\"backend\",\"role\":\"agent\"}", &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "secret", t->agent_key, sizeof(t->agent_key)), 0);
+    srv_resp_free(&r);
     user(t, t, email, "owner");
 }
 
@@ -105,15 +89,15 @@ static void subject_request(const char *type, const char *ext, char id[SRV_ID])
     srv_call_ok(&S, "POST", path, P.agent_key, NULL, body, 200, NULL);
 }
 
-/* The status of GET /v1/tenants/{P}/{what}/{id} through the API with P's owner key. */
-static long api_status(const char *purpose, const char *what, const char *id)
+/* The status of GET /v1/tenants/{P}/{what}[/{id}] through the API with key. */
+static long api_status(const char *key, const char *purpose, const char *what, const char *id)
 {
     char path[160];
     srv_resp r;
     long st;
 
-    snprintf(path, sizeof(path), "/v1/tenants/%s/%s/%s", P.id, what, id);
-    assert_int_equal(srv_call(&S, "GET", path, P.key, purpose, NULL, &r), 0);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/%s%s%s", P.id, what, id[0] ? "/" : "", id);
+    assert_int_equal(srv_call(&S, "GET", path, key, purpose, NULL, &r), 0);
     st = r.status;
     srv_resp_free(&r);
     return st;
@@ -259,7 +243,8 @@ static void fill(const char *css, const char *text)
 
     assert_int_equal(wd_find(&W, css, eid), 0);
     wd_clear(&W, eid);
-    wd_keys(&W, eid, text);
+    if (text[0] != '\0')
+        wd_keys(&W, eid, text);
 }
 
 static void open_console(void)
@@ -341,7 +326,7 @@ static void test_agent_sees_no_decision_and_gets_403(void **state)
     assert_int_equal(page_post(path), 403);
     cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser: expected */
     /* Still waiting for the controller. */
-    assert_int_equal(api_status(NULL, "requests", erase_req), 200);
+    assert_int_equal(api_status(P.key, NULL, "requests", erase_req), 200);
     sign_out();
 }
 
@@ -350,7 +335,7 @@ static void test_agent_sees_no_decision_and_gets_403(void **state)
 static void test_officer_approves_a_routed_erasure_and_the_data_is_gone(void **state)
 {
     (void)state;
-    assert_int_equal(api_status("provide_service", "subjects", ada), 200);
+    assert_int_equal(api_status(P.key, "provide_service", "subjects", ada), 200);
     open_console();
     sign_in(&P, "#queue-view");
     wait_count("#queue tbody tr", 2);
@@ -371,8 +356,8 @@ static void test_officer_approves_a_routed_erasure_and_the_data_is_gone(void **s
     assert_console_clean();
     sign_out();
     /* P-DSR-4: read through the API, the subject and its record are gone. */
-    assert_int_equal(api_status("provide_service", "subjects", ada), 404);
-    assert_int_equal(api_status("provide_service", "records", ada_record),
+    assert_int_equal(api_status(P.key, "provide_service", "subjects", ada), 404);
+    assert_int_equal(api_status(P.key, "provide_service", "records", ada_record),
                      404);
 }
 
@@ -472,11 +457,31 @@ static int audit_rows_not(int col, const char *want)
     return n;
 }
 
+/* Waits up to 5 s for the audit table to hold rows, each with want in column col. */
+static void wait_all(int col, const char *want)
+{
+    for (int i = 0; i < 100 && (count("#audit tbody tr") == 0 || audit_rows_not(col, want)); i++)
+        usleep(50000);
+    if (count("#audit tbody tr") == 0 || audit_rows_not(col, want) != 0)
+        fail_msg("audit rows whose column %d is not %s: %d", col, want, audit_rows_not(col, want));
+}
+
+/* Filters the audit log on field alone (the other filters emptied). */
+static void audit_only(const char *field, const char *value)
+{
+    static const char *const f[] = {"#audit-from",    "#audit-to",      "#audit-actor",
+                                    "#audit-action",  "#audit-subject", "#audit-purpose"};
+
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        fill(f[i], strcmp(f[i], field) == 0 ? value : "");
+    click("#audit-go");
+}
+
 /* The audit log page: the server filters (action, subject) and pages (after/limit, 50 a
  * page); Verify shows the chain intact; a hostile filter value stays text. */
 static void test_audit_log_filters_pages_and_verifies(void **state)
 {
-    char path[160], body[160], grace[SRV_ID], rec[SRV_ID], obj[64];
+    char path[160], body[160], grace[SRV_ID], rec[SRV_ID], obj[64], day[16], *s;
     long first, last, first2, last2;
     int n, n2;
 
@@ -502,9 +507,7 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
     wait_count("#audit tbody tr", 50);
     fill("#audit-action", "record.read");
     click("#audit-go");
-    for (int i = 0; i < 100 && audit_rows_not(3, "record.read") != 0; i++)
-        usleep(50000);
-    assert_int_equal(audit_rows_not(3, "record.read"), 0);
+    wait_all(3, "record.read");
     first_last_seq("audit", &first, &last, &n);
     assert_int_equal(n, 50);
     /* The next page, from the server's cursor: the other 10 reads, later in the chain. */
@@ -529,21 +532,35 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
     assert_int_equal(first2, first);
     assert_int_equal(last2, last);
     /* The subject filter: only entries on Grace herself. */
-    fill("#audit-action", "");
-    fill("#audit-subject", grace);
-    click("#audit-go");
+    audit_only("#audit-subject", grace);
     snprintf(obj, sizeof(obj), "subject:%s", grace);
-    wait_text("#audit tbody tr", obj);
-    assert_int_equal(audit_rows_not(4, obj), 0);
+    wait_all(4, obj);
+    /* Time: nothing from tomorrow on; everything up to today, a bare date counting whole. */
+    {
+        time_t now = time(NULL) + 86400;
+        struct tm tm;
+        strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&now, &tm));
+        audit_only("#audit-from", day);
+        assert_int_equal(wd_wait_visible(&W, "#audit-empty", 5000), 0);
+        now -= 86400;
+        strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&now, &tm));
+        audit_only("#audit-to", day);
+        wait_count("#audit tbody tr", 50);
+    }
+    /* Actor and purpose: the agent key's reads of Grace's record, and only those. */
+    s = text_now("#audit tbody tr:nth-child(50) td:nth-child(3)");
+    audit_only("#audit-actor", s);
+    wait_all(2, s);
+    free(s);
+    audit_only("#audit-purpose", "provide_service");
+    wait_all(5, "provide_service");
     /* Verify: the chain's result in words. */
     click("#audit-verify");
     wait_text("#audit-verdict", "Chain intact");
     shot("console-audit-verified");
     /* A hostile filter value: the API refuses it (400, its message shown as text), and the
      * rows that no longer match go. */
-    fill("#audit-subject", "");
-    fill("#audit-actor", EVIL);
-    click("#audit-go");
+    audit_only("#audit-actor", EVIL);
     wait_count("#audit tbody tr", 0);
     wait_count("#status.error", 1);
     assert_inert();
@@ -695,20 +712,6 @@ static void test_policy_none_then_a_hostile_name_renders_as_text(void **state)
     sign_out();
 }
 
-/* The status of GET .../requests of P with an API key. */
-static long with_key(const char *secret)
-{
-    char path[128];
-    srv_resp r;
-    long st;
-
-    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
-    assert_int_equal(srv_call(&S, "GET", path, secret, NULL, NULL, &r), 0);
-    st = r.status;
-    srv_resp_free(&r);
-    return st;
-}
-
 /* The data-id of the row of table whose first cell reads name; caller frees. */
 static char *row_id(const char *table, const char *name)
 {
@@ -789,7 +792,7 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
     assert_string_equal(cJSON_GetStringValue(v), "agent");
     cJSON_Delete(v);
     shot("console-key-secret");
-    assert_int_equal(with_key(secret), 200);
+    assert_int_equal(api_status(secret, NULL, "requests", ""), 200);
     v = wd_exec(&W, "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage);");
     assert_null(strstr(cJSON_GetStringValue(v), secret));
     cJSON_Delete(v);
@@ -808,7 +811,7 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
     snprintf(css, sizeof(css), "#keys tbody tr[data-id=\"%s\"]", id);
     wait_text(css, "revoked");
     free(id);
-    assert_int_equal(with_key(secret), 401);
+    assert_int_equal(api_status(secret, NULL, "requests", ""), 401);
     /* A new analyst user, who signs in (and lands on the one page an analyst has here). */
     nu = P;
     snprintf(nu.email, sizeof(nu.email), "new.analyst@customer.example");
