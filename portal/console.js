@@ -1,16 +1,33 @@
-/* console.js: the admin console (docs/portal.md). Talks to the JSON API with the session
- * cookie, which is HttpOnly: this script never sees it. Every value from the server goes into
- * the page through textContent, never as HTML. */
+/* console.js: the admin console (docs/portal.md): sign-in, the pages' navigation and the
+ * requests queue with its actions. Talks to the JSON API with the session cookie, which is
+ * HttpOnly: this script never sees it. Every value from the server goes into the page through
+ * textContent, never as HTML. The other pages are in console_*.js, loaded after this file:
+ * each registers its section with consoleView(). */
 'use strict';
 
 var tenant = sessionStorage.getItem('custos.tenant') || '';
 var role = sessionStorage.getItem('custos.role') || '';
 
-/* Whether to offer the request decisions (acknowledge): the roles holding data_erase
- * (src/core/roles.c). Only a hint for the page: the API checks every call itself, and answers
- * 403 to a role without the permission however the call was made. */
+/* The role table of src/core/roles.c (P-ACC-1), as a hint for the page only: which pages and
+ * buttons to offer. The API checks every call itself, and answers 403 to a role without the
+ * permission however the call was made. */
+var ROLE_PERMS = {
+  owner: ['data_read', 'data_write', 'data_erase', 'schema', 'users', 'keys', 'audit',
+          'aggregate', 'self', 'policy'],
+  admin: ['data_read', 'data_write', 'data_erase', 'schema', 'users', 'keys', 'aggregate',
+          'self'],
+  agent: ['data_read', 'data_write', 'self'],
+  analyst: ['aggregate', 'self'],
+  auditor: ['audit', 'self']
+};
+
+function may(perm) {
+  return (ROLE_PERMS[role] || []).indexOf(perm) >= 0;
+}
+
+/* The request decisions (data_erase): the name the first console's script gave this check. */
 function mayDecide() {
-  return role === 'owner' || role === 'admin';
+  return may('data_erase');
 }
 
 function $(id) { return document.getElementById(id); }
@@ -19,6 +36,13 @@ function say(text, isError) {
   var s = $('status');
   s.textContent = text;
   s.className = isError ? 'error' : '';
+}
+
+/* The API path of the signed-in tenant, each further part encoded. */
+function tpath() {
+  var p = '/v1/tenants/' + encodeURIComponent(tenant);
+  for (var i = 0; i < arguments.length; i++) p += '/' + encodeURIComponent(arguments[i]);
+  return p;
 }
 
 /* One API call: JSON in and out, the cookie sent (same origin only), the body's error message
@@ -42,19 +66,92 @@ function api(method, path, body) {
   });
 }
 
+/* A table cell holding text, labelled with its column's name for a narrow screen, where
+ * portal.css stacks the rows and shows the label before each value. */
 function cell(row, text, cls) {
   var td = document.createElement('td');
-  td.textContent = text;
-  /* Its column's name, shown before it when a narrow screen stacks the rows (portal.css). */
-  td.setAttribute('data-label', $('queue').tHead.rows[0].cells[row.cells.length].textContent);
+  var table = $(row.dataset.table);
+  td.textContent = text === undefined || text === null ? '' : String(text);
+  if (table && table.tHead)
+    td.setAttribute('data-label', table.tHead.rows[0].cells[row.cells.length].textContent);
   if (cls) td.className = cls;
   row.appendChild(td);
+  return td;
 }
+
+/* A row for table id: cell() labels its cells from the table's head. */
+function newRow(tableId) {
+  var tr = document.createElement('tr');
+  tr.dataset.table = tableId;
+  return tr;
+}
+
+function button(text, cls, label, onClick) {
+  var b = document.createElement('button');
+  b.type = 'button';
+  b.className = cls;
+  b.textContent = text;
+  if (label) b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+/* --- pages ---------------------------------------------------------------------------------
+ * Each page is a <section class="view"> with a nav button (data-view = the section's id,
+ * data-perm = the permission it needs); consoleView(id, load) gives the function that fills
+ * it each time it is shown. */
+var viewLoaders = {};
+
+function consoleView(id, load) {
+  viewLoaders[id] = load;
+}
+
+/* Shows page id once it is filled (so a page never shows half loaded), or with the error. */
+function showView(id) {
+  var load = viewLoaders[id];
+  document.querySelectorAll('#nav button').forEach(function (b) {
+    if (b.dataset.view === id) b.setAttribute('aria-current', 'page');
+    else b.removeAttribute('aria-current');
+  });
+  say('');
+  return Promise.resolve().then(load).catch(function (e) { say(e.message, true); })
+    .then(function () {
+      document.querySelectorAll('section.view').forEach(function (s) { s.hidden = s.id !== id; });
+    });
+}
+
+function showNav() {
+  var first = null;
+  document.querySelectorAll('#nav button').forEach(function (b) {
+    b.hidden = !may(b.dataset.perm);
+    if (!b.hidden && first === null) first = b.dataset.view;
+  });
+  $('nav').hidden = false;
+  return first;
+}
+
+/* --- the requests queue -------------------------------------------------------------------- */
 
 /* The due date of a request's next step: acknowledging it, then answering it. */
 function nextDue(q) {
   return q.acknowledged_at ? q.answer_due : q.acknowledge_due;
 }
+
+/* The steps the API allows a request in its state (docs/dsr.md "States"), offered to the
+ * roles holding data_erase. */
+function actions(q) {
+  var a = [];
+  if (!q.open || !mayDecide()) return a;
+  if (q.decision === 'pending') a.push('approve');
+  else if (!q.acknowledged_at) a.push('ack');
+  if (q.state === 'acknowledged') a.push('extend');
+  if (q.state === 'acknowledged' || q.state === 'extended') a.push('complete');
+  a.push('reject');
+  return a;
+}
+
+var ACTION_TEXT = { approve: 'Approve', ack: 'Acknowledge', extend: 'Extend…',
+                    complete: 'Complete', reject: 'Reject…' };
 
 function showQueue(list) {
   var body = $('queue').tBodies[0];
@@ -64,49 +161,103 @@ function showQueue(list) {
     return nextDue(a) < nextDue(b) ? -1 : nextDue(a) > nextDue(b) ? 1 : 0;
   });
   list.forEach(function (q) {
-    var tr = document.createElement('tr');
+    var tr = newRow('queue');
+    tr.dataset.id = q.id;
     var flag = q.overdue ? 'Overdue' : q.due_soon ? 'Due soon' : q.open ? 'Open' : 'Closed';
     if (q.overdue) tr.className = 'overdue';
     else if (q.due_soon) tr.className = 'due-soon';
+    if (q.decision === 'pending') flag += ', awaiting the controller';
     cell(tr, q.id);
     cell(tr, q.type);
     cell(tr, q.state);
     cell(tr, (nextDue(q) || '').slice(0, 10));
     cell(tr, flag, 'flag');
-    cell(tr, '');
-    if (mayDecide() && q.open && !q.acknowledged_at) {
-      var b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'ack';
-      b.textContent = 'Acknowledge';
-      b.setAttribute('aria-label', 'Acknowledge request ' + q.id);
-      b.addEventListener('click', function () { acknowledge(q.id); });
-      tr.lastChild.appendChild(b);
-    }
+    var td = cell(tr, '', 'actions');
+    actions(q).forEach(function (act) {
+      td.appendChild(button(ACTION_TEXT[act], act, ACTION_TEXT[act].replace('…', '') +
+                            ' request ' + q.id, function (ev) { act_on(q, act, ev.target); }));
+    });
     body.appendChild(tr);
   });
   $('queue-empty').hidden = list.length !== 0;
 }
 
-function acknowledge(id) {
-  var base = '/v1/tenants/' + encodeURIComponent(tenant) + '/requests/';
-  api('POST', base + encodeURIComponent(id) + '/acknowledge').then(function () {
-    return loadTenant();
-  }).then(function () {
-    say('Request ' + id + ' acknowledged.');
+function loadQueue() {
+  return api('GET', tpath('requests')).then(function (d) { showQueue(d.requests || []); });
+}
+
+var PAST = { approve: 'approved', ack: 'acknowledged', complete: 'completed',
+             reject: 'rejected', extend: 'extended' };
+var ROUTE = { approve: 'approve', ack: 'acknowledge', complete: 'complete', reject: 'reject',
+              extend: 'extend' };
+
+/* One step on request q through its API route, then the queue again. */
+function post_action(q, act, body) {
+  return api('POST', tpath('requests', q.id, ROUTE[act]), body).then(function (r) {
+    return loadQueue().then(function () {
+      var msg = 'Request ' + q.id + ' ' + PAST[act] + '.';
+      /* P-DSR-4: an erasure's completion answers its signed certificate. */
+      if (r.certificate) msg += ' The subject\'s data is erased; the erasure certificate is signed.';
+      say(msg);
+    });
+  });
+}
+
+/* Reject and extend take a reason code (and extend a duration): the form below the table. */
+var pending = null;
+
+function act_on(q, act, from) {
+  if (act === 'reject' || act === 'extend') {
+    pending = { q: q, act: act, from: from };
+    $('reason-title').textContent = (act === 'reject' ? 'Reject' : 'Extend') + ' request ' + q.id;
+    $('extend-fields').hidden = act !== 'extend';
+    $('reason-form').reset();
+    $('reason-form').hidden = false;
+    (act === 'extend' ? $('extend-by') : $('reason')).focus();
+    return;
+  }
+  post_action(q, act, act === 'complete' ? {} : undefined)
+    .catch(function (e) { say(e.message, true); });
+}
+
+/* Focus after the form closes: the queue's first button, else the page's nav button. */
+function focusAfter() {
+  var b = document.querySelector('#queue tbody button') ||
+          document.querySelector('#nav button[aria-current]');
+  if (b) b.focus();
+}
+
+function reasonDone() {
+  $('reason-form').hidden = true;
+  pending = null;
+}
+
+function reasonSubmit(ev) {
+  ev.preventDefault();
+  if (pending === null) return;
+  var p = pending, body = { reason: $('reason').value.trim() };
+  if (!/^[a-z0-9_]{1,32}$/.test(body.reason)) {
+    say('The reason is a code: 1 to 32 of a-z, 0-9 and _.', true);
+    $('reason').focus();
+    return;
+  }
+  if (p.act === 'extend') body.by = $('extend-by').value.trim();
+  post_action(p.q, p.act, body).then(function () {
+    reasonDone();
+    focusAfter();
   }).catch(function (e) { say(e.message, true); });
 }
 
+consoleView('queue-view', loadQueue);
+
+/* --- signing in and out -------------------------------------------------------------------- */
+
 function loadTenant() {
-  return api('GET', '/v1/tenants/' + encodeURIComponent(tenant)).then(function (t) {
+  return api('GET', tpath()).then(function (t) {
     $('tenant-name').textContent = t.name;
-    return api('GET', '/v1/tenants/' + encodeURIComponent(tenant) + '/requests');
-  }).then(function (d) {
     $('login-view').hidden = true;
-    $('queue-view').hidden = false;
     $('logout').hidden = false;
-    showQueue(d.requests || []);
-    say('');
+    return showView(showNav());
   });
 }
 
@@ -121,10 +272,11 @@ function signIn(ev) {
     return;
   }
   say('Signing in…');
-  api('POST', '/v1/tenants/' + tenant + '/login', body).then(function (who) {
+  api('POST', tpath('login'), body).then(function (who) {
     role = who.role || '';
     sessionStorage.setItem('custos.tenant', tenant);
     sessionStorage.setItem('custos.role', role);
+    sessionStorage.setItem('custos.user', who.user_id || '');
     $('password').value = '';
     $('totp').value = '';
     return loadTenant();
@@ -138,13 +290,17 @@ function signOut() {
   api('POST', '/v1/logout').catch(function () {}).then(function () {
     sessionStorage.removeItem('custos.tenant');
     sessionStorage.removeItem('custos.role');
+    sessionStorage.removeItem('custos.user');
     role = '';
     $('tenant-name').textContent = '';
-    $('queue-view').hidden = true;
+    document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
+    reasonDone();
+    $('nav').hidden = true;
     $('logout').hidden = true;
     $('login-view').hidden = false;
     $('login').reset();
     say('Signed out.');
+    document.dispatchEvent(new Event('console:signed-out'));
   });
 }
 
@@ -153,6 +309,16 @@ document.addEventListener('DOMContentLoaded', function () {
   $('login').reset();
   $('login').addEventListener('submit', signIn);
   $('logout').addEventListener('click', signOut);
+  $('reason-form').addEventListener('submit', reasonSubmit);
+  $('reason-cancel').addEventListener('click', function () {
+    var from = pending ? pending.from : null;
+    reasonDone();
+    if (from && from.isConnected) from.focus();
+    else focusAfter();
+  });
+  document.querySelectorAll('#nav button').forEach(function (b) {
+    b.addEventListener('click', function () { showView(b.dataset.view); });
+  });
   /* Only with a tenant from this tab's sign-in: a fresh visitor makes no call (and so no
    * 401 in the console). */
   if (tenant) loadTenant().catch(function () { sessionStorage.removeItem('custos.tenant'); });
