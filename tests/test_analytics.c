@@ -358,6 +358,82 @@ static void test_P_ANA_1_the_audit_holds_the_shape_not_the_values(void **state_)
     assert_int_equal(seen, 4);
 }
 
+/* The audit entries of t whose action is action, their objects joined by '|' into out. */
+static size_t entries_of(fx *f, const char *action, char *out, size_t cap)
+{
+    cu_audit_filter flt = {0};
+    cu_audit_entry *e = NULL;
+    size_t n = 0, hits = 0;
+    cu_err err = {0};
+
+    out[0] = '\0';
+    assert_int_equal(cu_audit_list(f->v, NULL, f->t, &flt, &e, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++) {
+        /* no value filtered on, in any entry: the shape only */
+        assert_null(strstr(e[i].object, "zebra"));
+        assert_null(strstr(e[i].object, "alice"));
+        assert_null(strstr(e[i].object, "contact_email"));
+        if (strcmp(e[i].action, action) != 0)
+            continue;
+        hits++;
+        strncat(out, e[i].object, cap - strlen(out) - 2);
+        strncat(out, "|", cap - strlen(out) - 1);
+    }
+    free(e);
+    return hits;
+}
+
+/* P-AUD-1, P-ANA-1 (review 9): a refused query is on record by its refusal code and its shape
+ * as far as it parsed, never a value filtered on, and never as an answered query: exact mode
+ * refused, a field that may not be aggregated (its name is not recorded either: the schema
+ * never let it through), noise without a budget, noise required, and a purpose that does not
+ * cover the collection. */
+static void test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code(void **state_)
+{
+    fx *f = *state_;
+    const char *exact = "{\"measures\":[{\"op\":\"count\"}],"
+                        "\"where\":[{\"field\":\"title\",\"op\":\"eq\",\"value\":\"zebra-1\"}]}";
+    const char *personal = "{\"measures\":[{\"op\":\"count\"}],\"where\":[{\"field\":"
+                           "\"contact_email\",\"op\":\"eq\",\"value\":\"alice@example.com\"}],"
+                           "\"noise\":{\"epsilon\":0.5}}";
+    const char *noisy = "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"stage\"],"
+                        "\"where\":[{\"field\":\"title\",\"op\":\"ne\",\"value\":\"zebra-2\"}],"
+                        "\"noise\":{\"epsilon\":0.5}}";
+    const cu_ctx ctx = {.actor = "key:1", .purpose = "analytics"};
+    cu_analytics_refusal why;
+    char *res = NULL, seen[2048];
+    cu_err err = {0};
+    cu_rc rc;
+
+    many(f, f->t, "won", 12);
+    assert_null(ask(f, f->t, exact, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_EXACT_NEEDS_NOISE);
+    assert_null(ask(f, f->t, personal, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_FIELD_REFUSED);
+    assert_null(ask(f, f->t, noisy, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_BUDGET_UNSET);
+    assert_int_equal(cu_analytics_budget_set_noise(f->v, NULL, f->t, 1.0, 1, &err), CU_OK);
+    assert_null(ask(f, f->t, BY_STAGE, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_NOISE_REQUIRED);
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", noisy, strlen(noisy), &res,
+                                        &why, &err),
+                     CU_ERR_PURPOSE_DENIED);
+    assert_null(res);
+
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 0);
+    assert_int_equal(entries_of(f, "analytics.refused", seen, sizeof(seen)), 5);
+    assert_string_equal(seen, "exact_needs_noise:collection:deals|"
+                              "field_not_aggregable:collection:deals|"
+                              "privacy_budget_unset:collection:deals|"
+                              "noise_required:collection:deals|"
+                              "purpose_not_allowed:collection:deals|");
+    /* the shapes: exact's and the budget's conditions; the personal one stopped at its field */
+    assert_int_equal(entries_of(f, "analytics.where", seen, sizeof(seen)), 2);
+    assert_string_equal(seen, "eq:title|ne:title|");
+    assert_int_equal(entries_of(f, "analytics.group_by", seen, sizeof(seen)), 2);
+    assert_int_equal(entries_of(f, "analytics.measure", seen, sizeof(seen)), 4);
+}
+
 /* P-ANA-1: a histogram's bins are cells too: a bin of fewer subjects is not shown, nor the bin
  * that would give it away by subtraction from the group's count. */
 static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
@@ -794,6 +870,7 @@ int main(void)
         T(test_P_ANA_1_noise_spends_budget_and_stops_at_zero),
         T(test_P_ISO_2_an_aggregate_holds_its_tenant_alone),
         T(test_P_ANA_1_the_audit_holds_the_shape_not_the_values),
+        T(test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code),
         T(test_P_ANA_1_histogram_bins_are_suppressed),
         T(test_P_DSR_5_a_restricted_subject_is_not_counted),
         T(test_P_ANA_1_noise_is_laplace_and_moves_the_answer),

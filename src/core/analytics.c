@@ -14,7 +14,9 @@
  * Invariants:
  *   - P-AUD-3: the query's entries are committed, with its epsilon spent, before the answer is
  *     returned; they hold its shape (collection, measures, fields grouped by, fields and
- *     operators filtered on, epsilon), never a filter value or a figure of the answer.
+ *     operators filtered on, epsilon), never a filter value or a figure of the answer. A
+ *     refused query is on record as well ("analytics.refused", its code and the shape as far
+ *     as it parsed), nothing spent.
  *   - Noise mode: a subject gives its first matching record only, so one subject moves one
  *     group by one record (analytics_answer.c scales the noise by that).
  */
@@ -176,16 +178,19 @@ static cu_rc scan_all(scan *s, cu_err *err)
 
 /* --- audit and budget ---------------------------------------------------------------------- */
 
-/* The query's shape as audit entries (one per measure, field grouped by and condition, each
- * object well within its 96 bytes: names are at most 80); *n gets their number. */
-static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const char *collection,
+/* The query's shape as audit entries after a head entry (action, object): one per measure,
+ * field grouped by and condition, each object well within its 96 bytes (names are at most
+ * 80); *n gets their number. Only what parsed is there: a refused query's shape stops where
+ * the refusal came, and a field name appears only once the schema let it be aggregated, so a
+ * refused entry never holds more than an answered one would (never a filter value). */
+static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const char *head, const char *object,
                   const ana_query *q)
 {
     static const char *const ops[] = {"count", "sum", "mean", "histogram"};
     static const char *const cmps[] = {"eq", "ne", "lt", "le", "gt", "ge", "in"};
     size_t k = 0;
 
-    cu_audit_in_set(&a[k++], tenant, "analytics.aggregate", "collection:%s", collection);
+    cu_audit_in_set(&a[k++], tenant, head, "%s", object);
     for (size_t i = 0; i < q->nm; i++)
         cu_audit_in_set(&a[k++], tenant, "analytics.measure", "%s%s%s", ops[q->m[i].op],
                         q->m[i].field[0] ? ":" : "", q->m[i].field);
@@ -260,11 +265,13 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
                           const ana_query *q, cu_analytics_refusal *why, cu_err *err)
 {
     cu_audit_in a[AUDIT_MAX];
+    char head[CU_COLLECTION_MAX + 16];
     cu_store_op op;
     size_t na = 0;
     cu_rc rc;
 
-    shape(a, &na, tenant, collection, q);
+    snprintf(head, sizeof(head), "collection:%s", collection);
+    shape(a, &na, tenant, "analytics.aggregate", head, q);
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_ANALYTICS_SPEND;
     op.u.analytics_budget.tenant_id = tenant;
@@ -276,6 +283,45 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
         return cu_err_set(err, CU_ERR_FORBIDDEN, "the privacy budget is spent");
     }
     return rc;
+}
+
+/* The stable code of a refusal: the analytics one, or the purpose gate's (P-CON-1: the
+ * purpose unknown, not covering the collection, opted out by GPC); NULL for anything else (a
+ * store error, a tenant that is gone: no refusal to record). */
+static const char *refusal_code(cu_rc rc, cu_analytics_refusal why)
+{
+    if (why != CU_ANALYTICS_OK)
+        return cu_analytics_refusal_code(why);
+    if (rc == CU_ERR_UNKNOWN_PURPOSE || rc == CU_ERR_PURPOSE_DENIED || rc == CU_ERR_OPTED_OUT)
+        return cu_rc_name(rc);
+    return NULL;
+}
+
+/* P-AUD-1 (review 9): a refused query is on record too, by its refusal code and its shape as
+ * far as it parsed ("analytics.refused", "<code>:collection:<name>", then the entries an
+ * answered query has), so probes of fields that may not be aggregated, exact queries where
+ * noise is required and budget refusals leave a trace. Nothing is spent. The refusal stands
+ * once recorded; if it cannot be recorded, that error is returned instead (no answer either
+ * way). */
+static cu_rc record_refusal(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                            const ana_query *q, cu_rc rc, cu_analytics_refusal *why, cu_err *err)
+{
+    const char *code = refusal_code(rc, *why);
+    cu_audit_in a[AUDIT_MAX];
+    char head[CU_COLLECTION_MAX + 48];
+    size_t na = 0;
+    cu_err e = {0};
+    cu_rc arc;
+
+    if (code == NULL)
+        return rc;
+    snprintf(head, sizeof(head), "%s:collection:%s", code, collection);
+    shape(a, &na, tenant, "analytics.refused", head, q);
+    if ((arc = cu_commit(v, ctx, NULL, 0, a, na, &e)) == CU_OK)
+        return rc;
+    *why = CU_ANALYTICS_OK;
+    *err = e;
+    return arc;
 }
 
 /* P-ANA-1: the policy's min_group_size, or the default for a tenant without a policy. Any
@@ -332,6 +378,7 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
     scan s = {.v = v, .ctx = ctx, .tenant = tenant, .collection = collection, .q = &q, .why = why};
     cu_rc rc;
 
+    memset(&q, 0, sizeof(q)); /* a refusal before the parse records an empty shape */
     *result = NULL;
     *why = CU_ANALYTICS_OK;
     if (ctx != NULL && (ctx->flags & CU_CTX_OPERATOR))
@@ -347,13 +394,13 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
                                        .collection = collection},
                           &s.gate, err)) != CU_OK ||
         (rc = cu_ana_parse(v, tenant, collection, query, len, &q, why, err)) != CU_OK)
-        return rc;
+        return record_refusal(v, ctx, tenant, collection, &q, rc, why, err);
     rc = q.epsilon > 0 ? budget_check(v, tenant, q.epsilon, why, err)
                        : exact_allowed(v, tenant, why, err);
     if (rc == CU_OK)
         rc = run(&s, ctx, result, err);
     cu_ana_query_cleanup(&q);
-    return rc;
+    return rc != CU_OK ? record_refusal(v, ctx, tenant, collection, &q, rc, why, err) : rc;
 }
 
 cu_rc cu_analytics_budget_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double *total,
