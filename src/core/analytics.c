@@ -178,19 +178,18 @@ static cu_rc scan_all(scan *s, cu_err *err)
 
 /* --- audit and budget ---------------------------------------------------------------------- */
 
-/* The query's shape as audit entries after a head entry (action, object): one per measure,
- * field grouped by and condition, each object well within its 96 bytes (names are at most
- * 80); *n gets their number. Only what parsed is there: a refused query's shape stops where
- * the refusal came, and a field name appears only once the schema let it be aggregated, so a
- * refused entry never holds more than an answered one would (never a filter value). */
-static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const char *head, const char *object,
-                  const ana_query *q)
+/* The query's shape as audit entries, appended after the head entry the caller wrote at
+ * a[0] (*n is 1): one per measure, field grouped by and condition, each object well within
+ * its 96 bytes (names are at most 80); *n gets their number. Only what parsed is there: a
+ * refused query's shape stops where the refusal came, and a field name appears only once the
+ * schema let it be aggregated, so a refused entry never holds more than an answered one would
+ * (never a filter value). */
+static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const ana_query *q)
 {
     static const char *const ops[] = {"count", "sum", "mean", "histogram"};
     static const char *const cmps[] = {"eq", "ne", "lt", "le", "gt", "ge", "in"};
-    size_t k = 0;
+    size_t k = *n;
 
-    cu_audit_in_set(&a[k++], tenant, head, "%s", object);
     for (size_t i = 0; i < q->nm; i++)
         cu_audit_in_set(&a[k++], tenant, "analytics.measure", "%s%s%s", ops[q->m[i].op],
                         q->m[i].field[0] ? ":" : "", q->m[i].field);
@@ -265,13 +264,12 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
                           const ana_query *q, cu_analytics_refusal *why, cu_err *err)
 {
     cu_audit_in a[AUDIT_MAX];
-    char head[CU_COLLECTION_MAX + 16];
     cu_store_op op;
-    size_t na = 0;
+    size_t na = 1;
     cu_rc rc;
 
-    snprintf(head, sizeof(head), "collection:%s", collection);
-    shape(a, &na, tenant, "analytics.aggregate", head, q);
+    cu_audit_in_set(&a[0], tenant, "analytics.aggregate", "collection:%s", collection);
+    shape(a, &na, tenant, q);
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_ANALYTICS_SPEND;
     op.u.analytics_budget.tenant_id = tenant;
@@ -308,15 +306,14 @@ static cu_rc record_refusal(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const 
 {
     const char *code = refusal_code(rc, *why);
     cu_audit_in a[AUDIT_MAX];
-    char head[CU_COLLECTION_MAX + 48];
-    size_t na = 0;
+    size_t na = 1;
     cu_err e = {0};
     cu_rc arc;
 
     if (code == NULL)
         return rc;
-    snprintf(head, sizeof(head), "%s:collection:%s", code, collection);
-    shape(a, &na, tenant, "analytics.refused", head, q);
+    cu_audit_in_set(&a[0], tenant, "analytics.refused", "%s:collection:%s", code, collection);
+    shape(a, &na, tenant, q);
     if ((arc = cu_commit(v, ctx, NULL, 0, a, na, &e)) == CU_OK)
         return rc;
     *why = CU_ANALYTICS_OK;
