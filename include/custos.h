@@ -843,6 +843,9 @@ cu_duration cu_policy_backup_window(const cu_policy *p);
 /* P-ANA-1: aggregate groups smaller than this are suppressed. */
 unsigned cu_policy_analytics_min_group(const cu_policy *p);
 cu_cookie_rule cu_policy_cookie(const cu_policy *p, cu_cookie_category c);
+/* P-CON-3: 1 if Global Privacy Control (Sec-GPC: 1) turns category c off: those the cookies
+ * section's `gpc` list names, or without the list every category but essential. */
+int cu_policy_cookie_gpc(const cu_policy *p, cu_cookie_category c);
 
 /* Categories, purposes, sub-processors and collections in file order: _count, then _at(i)
  * for i below it; _get finds one by name and returns NULL if the policy has none. */

@@ -34,6 +34,7 @@ typedef struct cu_cookie_choice {
 typedef struct cu_cookie_answer {
     cu_cookie_rule rule[CU_COOKIE__COUNT]; /* the policy's rule per category */
     int allowed[CU_COOKIE__COUNT];         /* 1: may be set now */
+    int gpc_off[CU_COOKIE__COUNT]; /* 1: Sec-GPC turns it off (the policy's cookies.gpc) */
     int chosen; /* 1 if a choice was made under the version in force (else ask again) */
     int gpc;    /* the request carried Sec-GPC: 1 */
     int never;  /* cu_cookie_choose refused a grant: the category + 1 (0: none) */
@@ -53,13 +54,14 @@ int cu_cookie_category_parse(const char *s);
  * set now. A
  * grant of a category the policy says never: CU_ERR_INVALID with out->never set, nothing
  * recorded. essential is no choice (CU_ERR_INVALID). With CU_CTX_GPC in ctx every grant of a
- * category that needs consent is recorded as refused, with source "gpc". Needs the tenant
+ * category that needs consent and that the policy lets GPC turn off (cu_policy_cookie_gpc) is
+ * recorded as refused, with source "gpc". Needs the tenant
  * active (a subject must exist); audited with ids only (a visitor as "visitor"). */
 cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_cookie_choice *c,
                        cu_cookie_answer *out, cu_err *err);
 /* What the site may set now for visitor (or subject, when visitor is NULL): essential per the
  * policy; a consent category only if the newest choice for it grants it and no Sec-GPC
- * (CU_CTX_GPC) came; never never. Reads the newest entry per category only; not audited (no personal value is
+ * (CU_CTX_GPC) came that the policy lets turn it off; never never. Reads the newest entry per category only; not audited (no personal value is
  * read). A tenant without a policy: CU_ERR_CONFLICT. */
 cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *visitor,
                       cu_id subject, cu_cookie_answer *out, cu_err *err);

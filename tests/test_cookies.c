@@ -182,9 +182,11 @@ static void test_P_CON_3_advertising_can_never_be_granted(void **state)
     choose(400, "invalid", 0, v, "{\"essential\":false}", NULL);
 }
 
-/* P-CON-3 with Global Privacy Control: Sec-GPC: 1 on the check turns the consent categories
- * off; on the choice, it records their grants as refusals (source gpc). */
-static void test_P_CON_3_gpc_turns_consent_categories_off(void **state)
+/* P-CON-3 with Global Privacy Control: Sec-GPC: 1 turns off what the policy says it does. ERP
+ * Smart Cloud's cookies.gpc names analytics (its data goes to the analytics sub-processor) and
+ * advertising, not preference (the site's own): on the check, analytics goes off and
+ * preference stays; on the choice, a grant of analytics is recorded as refused (source gpc). */
+static void test_P_CON_3_gpc_turns_off_what_the_policy_says(void **state)
 {
     const char *v = "v-dddddddddddddddd1";
     srv_resp r;
@@ -192,15 +194,80 @@ static void test_P_CON_3_gpc_turns_consent_categories_off(void **state)
     (void)state;
     choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":true}", NULL);
     ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
-    ALLOWED(v, 1, "[\"essential\"]");
+    ALLOWED(v, 1, "[\"essential\",\"preference\"]");
     call_h(200, NULL, agent, 1, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
     assert_non_null(strstr(r.body, "\"gpc\":true"));
+    assert_non_null(strstr(r.body, "\"gpc_off\":[\"analytics\"]"));
     srv_resp_free(&r);
-    /* A choice under GPC: the grant is recorded as refused, and stays so without GPC. */
+    /* A choice under GPC: the grant of analytics is recorded as refused, and stays so without
+     * GPC; preference, which GPC leaves alone, is granted as asked. */
+    choose(201, NULL, 1, v, "{\"analytics\":true,\"preference\":false}", NULL);
     choose(201, NULL, 1, v, "{\"preference\":true}", &r);
-    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"preference\"]"));
     srv_resp_free(&r);
-    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    ALLOWED(v, 0, "[\"essential\",\"preference\"]");
+}
+
+/* The ERP Smart Cloud policy with its cookies.gpc line replaced by line ("" drops it): the
+ * loader's rc, the policy in *out on success (caller frees). */
+static cu_rc erp_with_gpc(const char *line, cu_policy **out, cu_err *err)
+{
+    static const char was[] = "  gpc: [analytics, advertising]\n";
+    size_t len = 0;
+    const char *text = cu_policy_builtin("erpsmartcloud", &len), *at;
+    char *yaml;
+    size_t cap = len + 256, head;
+    cu_rc rc;
+
+    assert_non_null(text);
+    at = strstr(text, was);
+    assert_non_null(at);
+    head = (size_t)(at - text);
+    yaml = malloc(cap);
+    assert_non_null(yaml);
+    snprintf(yaml, cap, "%.*s%s%s", (int)head, text, line, at + strlen(was));
+    *out = NULL;
+    rc = cu_policy_parse(yaml, strlen(yaml), "erp.yaml", out, err);
+    free(yaml);
+    return rc;
+}
+
+/* P-CON-3: what GPC turns off is the policy's to say (cookies.gpc), checked by the loader, so
+ * by `custos policy check`: a list of cookie categories, none twice, never essential; an empty
+ * list turns nothing off; without it, every category but essential (the default). */
+static void test_P_CON_3_policy_says_what_gpc_turns_off(void **state)
+{
+    static const char *const bad[] = {
+        "  gpc: [essential]\n",        "  gpc: [tracking]\n", "  gpc: [analytics, analytics]\n",
+        "  gpc: analytics\n",          "  gpc: {analytics: true}\n",
+    };
+    cu_policy *p = NULL;
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(erp_with_gpc("  gpc: [analytics, advertising]\n", &p, &err), CU_OK);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ANALYTICS), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_PREFERENCE), 0);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ADVERTISING), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ESSENTIAL), 0);
+    cu_policy_free(p);
+    assert_int_equal(erp_with_gpc("", &p, &err), CU_OK); /* the default */
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ANALYTICS), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_PREFERENCE), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ESSENTIAL), 0);
+    cu_policy_free(p);
+    assert_int_equal(erp_with_gpc("  gpc: []\n", &p, &err), CU_OK);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ANALYTICS), 0);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_PREFERENCE), 0);
+    cu_policy_free(p);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        if (erp_with_gpc(bad[i], &p, &err) != CU_ERR_INVALID)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(p);
+        if (strstr(err.msg, "cookies.gpc") == NULL)
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
 }
 
 /* P-CON-2, P-CON-3: a known subject's choice is in its consent ledger, with the policy version
@@ -543,7 +610,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_CON_3_consent_categories_only_with_consent),
         cmocka_unit_test(test_P_CON_3_advertising_can_never_be_granted),
-        cmocka_unit_test(test_P_CON_3_gpc_turns_consent_categories_off),
+        cmocka_unit_test(test_P_CON_3_gpc_turns_off_what_the_policy_says),
+        cmocka_unit_test(test_P_CON_3_policy_says_what_gpc_turns_off),
         cmocka_unit_test(test_P_CON_3_choices_are_ledger_entries),
         cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
         cmocka_unit_test(test_P_CON_3_roles_and_input),

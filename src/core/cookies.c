@@ -10,7 +10,8 @@
  * bind a changed policy under the same `version:` label. The check reads the newest entry per
  * category (a choice repeating it writes nothing) and applies the policy: essential per its
  * rule, a consent category only if that entry grants it under the version in force (same
- * stamp), never never; Sec-GPC turns the consent categories off (docs/consent.md says why).
+ * stamp), never never; Sec-GPC turns off the consent categories the policy's cookies.gpc
+ * names, all of them without the list (docs/consent.md says why).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,7 @@ static void answer_rules(const cu_policy *p, unsigned number, cu_cookie_answer *
     for (int i = 0; i < CU_COOKIE__COUNT; i++) {
         out->rule[i] = cu_policy_cookie(p, (cu_cookie_category)i);
         out->allowed[i] = out->rule[i] == CU_COOKIE_ALWAYS;
+        out->gpc_off[i] = cu_policy_cookie_gpc(p, (cu_cookie_category)i);
     }
     cu_strlcpy(out->policy_version, cu_policy_version(p), sizeof(out->policy_version));
     snprintf(out->policy_stamp, sizeof(out->policy_stamp), "%.50s#%u", out->policy_version,
@@ -166,8 +168,9 @@ static cu_rc apply_ledger(cu_vault *v, cu_id tenant, cu_id subject, cu_cookie_an
         if (action >= 0)
             out->chosen = 1;
         if (out->rule[i] == CU_COOKIE_WITH_CONSENT)
-            /* P-CON-3: only with consent; Sec-GPC turns every consent category off. */
-            out->allowed[i] = action == CU_CONSENT_GRANT && !out->gpc;
+            /* P-CON-3: only with consent; Sec-GPC turns off what the policy says it does
+             * (cookies.gpc; every consent category without the list). */
+            out->allowed[i] = action == CU_CONSENT_GRANT && !(out->gpc && out->gpc_off[i]);
     }
     return CU_OK;
 }
@@ -285,8 +288,10 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
         int had;
         if (c->granted[i] < 0)
             continue;
-        /* Sec-GPC on the choice: what it turns off is recorded as refused, from "gpc". */
-        int off = gpc && c->granted[i] > 0 && out->rule[i] == CU_COOKIE_WITH_CONSENT;
+        /* Sec-GPC on the choice: what the policy lets it turn off is recorded as refused,
+         * from "gpc". */
+        int off = gpc && c->granted[i] > 0 && out->rule[i] == CU_COOKIE_WITH_CONSENT &&
+                  out->gpc_off[i];
         int grant = c->granted[i] > 0 && !off;
         /* Idempotent: the newest entry under this version already says it, so a replayed
          * choice adds nothing to the ledger or the log. */

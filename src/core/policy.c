@@ -170,6 +170,12 @@ cu_cookie_rule cu_policy_cookie(const cu_policy *p, cu_cookie_category c)
     return (unsigned)c < CU_COOKIE__COUNT ? p->cookies[c] : CU_COOKIE_NEVER;
 }
 
+int cu_policy_cookie_gpc(const cu_policy *p, cu_cookie_category c)
+{
+    return (unsigned)c < CU_COOKIE__COUNT && c != CU_COOKIE_ESSENTIAL &&
+           (p->cookies_gpc >> c & 1u) != 0;
+}
+
 size_t cu_policy_category_count(const cu_policy *p)
 {
     return p->n_categories;

@@ -56,6 +56,9 @@ struct cu_policy {
     size_t n_collections;
 
     cu_cookie_rule cookies[CU_COOKIE__COUNT];
+    /* P-CON-3: bit c set if Sec-GPC turns cookie category c off (the cookies section's `gpc`
+     * list; without one, every category but essential). */
+    uint32_t cookies_gpc;
     unsigned min_age;
     cu_dsr_deadlines dsr;
     cu_duration notice_period;

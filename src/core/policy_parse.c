@@ -16,10 +16,39 @@
 
 #include "policy_int.h"
 
+/* P-CON-3: the `gpc` list of the cookies section, the categories Global Privacy Control turns
+ * off: each a cookie category, none twice, essential never (it is no choice; GPC opts
+ * out of sale and sharing, not of the service). An empty list is allowed: the policy says its
+ * cookies feed no sale or sharing. */
+static cu_rc parse_cookie_gpc(pctx *c, const pnode *v)
+{
+    uint32_t off = 0;
+    cu_rc rc;
+
+    if ((rc = pol_want_seq(c, v)) != CU_OK)
+        return rc;
+    for (size_t i = 0; i < v->n; i++) {
+        int cat;
+        if ((rc = pol_want_enum(c, v->kids[i], &pol_cookie, "cookie category", &cat)) != CU_OK)
+            return rc;
+        if (cat == CU_COOKIE_ESSENTIAL)
+            return pol_vbad(c, v->kids[i],
+                            "essential cookies are no choice: Global Privacy Control cannot "
+                            "turn them off");
+        if (off & (UINT32_C(1) << cat))
+            return pol_vbad(c, v->kids[i], "%s is listed twice", pol_cookie.names[cat]);
+        off |= UINT32_C(1) << cat;
+    }
+    c->p->cookies_gpc = off;
+    return CU_OK;
+}
+
 /* P-CON-3: essential cookies always (or never), analytics and preference cookies only with
- * consent (or never), advertising cookies never. */
+ * consent (or never), advertising cookies never; `gpc` (optional) lists what Global Privacy
+ * Control turns off, by default every category but essential. */
 static cu_rc parse_cookies(pctx *c, const pnode *v, int at)
 {
+    const pnode *gpc = NULL;
     cu_rc rc;
 
     (void)at;
@@ -28,6 +57,10 @@ static cu_rc parse_cookies(pctx *c, const pnode *v, int at)
     for (size_t i = 0; i < MAP_LEN(v); i++) {
         const pnode *k = MAP_KEY(v, i), *r = MAP_VAL(v, i);
         int cat, rule;
+        if (strcmp(k->text, "gpc") == 0) {
+            gpc = r;
+            continue;
+        }
         if ((rc = pol_want_enum(c, k, &pol_cookie, "cookie category", &cat)) != CU_OK ||
             (rc = pol_want_enum(c, r, &pol_rule, "cookie rule", &rule)) != CU_OK)
             return rc;
@@ -40,7 +73,17 @@ static cu_rc parse_cookies(pctx *c, const pnode *v, int at)
                             pol_cookie.names[cat]);
         c->p->cookies[cat] = (cu_cookie_rule)rule;
     }
-    return CU_OK;
+    /* Without a list, today's conservative reading: GPC refuses every category that is a
+     * choice (docs/consent.md). */
+    c->p->cookies_gpc = ~UINT32_C(0) & ~(UINT32_C(1) << CU_COOKIE_ESSENTIAL);
+    if (gpc == NULL)
+        return CU_OK;
+    {
+        size_t w = pol_where_push(c, "gpc");
+        rc = parse_cookie_gpc(c, gpc);
+        pol_where_pop(c, w);
+    }
+    return rc;
 }
 
 /* P-DSR-7: the holidays that, like weekends, are no business days, as UTC dates. */

@@ -45,7 +45,7 @@ static cJSON *rules_json(const cu_cookie_answer *a)
 
 static cJSON *answer_json(const cu_cookie_answer *a)
 {
-    cJSON *o = cJSON_CreateObject(), *allowed = cJSON_AddArrayToObject(o, "allowed");
+    cJSON *o = cJSON_CreateObject(), *allowed = cJSON_AddArrayToObject(o, "allowed"), *gpc_off;
 
     for (int i = 0; i < CU_COOKIE__COUNT; i++)
         if (a->allowed[i])
@@ -54,6 +54,12 @@ static cJSON *answer_json(const cu_cookie_answer *a)
     cJSON_AddItemToObject(o, "rules", rules_json(a));
     cJSON_AddBoolToObject(o, "chosen", a->chosen);
     cJSON_AddBoolToObject(o, "gpc", a->gpc);
+    /* What Sec-GPC turns off under this policy (its cookies.gpc), whether or not it came. */
+    gpc_off = cJSON_AddArrayToObject(o, "gpc_off");
+    for (int i = 0; i < CU_COOKIE__COUNT; i++)
+        if (a->gpc_off[i] && a->rule[i] == CU_COOKIE_WITH_CONSENT)
+            cJSON_AddItemToArray(
+                gpc_off, cJSON_CreateString(cu_cookie_category_name((cu_cookie_category)i)));
     cJSON_AddStringToObject(o, "policy_version", a->policy_version);
     return o;
 }
