@@ -434,6 +434,42 @@ static void test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code(void **sta
     assert_int_equal(entries_of(f, "analytics.measure", seen, sizeof(seen)), 4);
 }
 
+static int fail_policy_read(const char *point, void *arg)
+{
+    int *fired = arg;
+
+    if (strcmp(point, "analytics.policy_read") != 0)
+        return 0;
+    ++*fired;
+    return 1;
+}
+
+/* P-ANA-1 (review 8): a policy that cannot be read refuses the query (the store's error, no
+ * answer, nothing on record as answered); it never falls back to the default threshold, which
+ * would lower a tenant's min_group_size of 50 to 10 for that query. */
+static void test_P_ANA_1_a_failed_policy_read_fails_the_query_closed(void **state_)
+{
+    fx *f = *state_;
+    cu_analytics_refusal why = CU_ANALYTICS_OK;
+    char *res = NULL, seen[256];
+    int fired = 0;
+    cu_err err = {0};
+    cu_rc rc;
+
+    many(f, f->t, "won", 12);
+    cu_fault_hook_set(fail_policy_read, &fired);
+    rc = cu_analytics_query(f->v, NULL, f->t, "deals", BY_STAGE, strlen(BY_STAGE), &res, &why,
+                            &err);
+    cu_fault_hook_set(NULL, NULL);
+    assert_int_equal(fired, 1);
+    assert_int_equal(rc, CU_ERR_STORE);
+    assert_null(res);
+    assert_int_equal(why, CU_ANALYTICS_OK);
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 0);
+    cJSON_Delete(ok(f, f->t, BY_STAGE)); /* the fault cleared, the same query runs */
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 1);
+}
+
 /* P-ANA-1: a histogram's bins are cells too: a bin of fewer subjects is not shown, nor the bin
  * that would give it away by subtraction from the group's count. */
 static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
@@ -871,6 +907,7 @@ int main(void)
         T(test_P_ISO_2_an_aggregate_holds_its_tenant_alone),
         T(test_P_ANA_1_the_audit_holds_the_shape_not_the_values),
         T(test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code),
+        T(test_P_ANA_1_a_failed_policy_read_fails_the_query_closed),
         T(test_P_ANA_1_histogram_bins_are_suppressed),
         T(test_P_DSR_5_a_restricted_subject_is_not_counted),
         T(test_P_ANA_1_noise_is_laplace_and_moves_the_answer),

@@ -330,6 +330,9 @@ static cu_rc min_group(cu_vault *v, cu_id tenant, uint64_t *out, cu_err *err)
     cu_err e = {0};
     cu_rc rc = cu_policy_for(v, tenant, &p, NULL, &e);
 
+    /* Tests fail the read here (review 8): the query must be refused, not run at 10. */
+    if (rc == CU_OK && CU_FAULT("analytics.policy_read"))
+        rc = cu_err_set(&e, CU_ERR_STORE, "analytics: injected policy read failure");
     if (rc == CU_OK)
         k = cu_policy_analytics_min_group(p);
     cu_policy_release(v, p);
