@@ -470,8 +470,8 @@ static void test_P_ANA_1_a_failed_policy_read_fails_the_query_closed(void **stat
     assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 1);
 }
 
-/* P-ANA-1: a histogram's bins are cells too: a bin of fewer subjects is not shown, nor the bin
- * that would give it away by subtraction from the group's count. */
+/* P-ANA-1: a histogram's bins are cells too: a bin of fewer subjects (in noise mode, the only
+ * one histograms have: fewer than the noisy threshold) is not shown. */
 static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
 {
     fx *f = *state_;
@@ -487,15 +487,16 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
     o = ok(f, f->t, q);
     bins = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values"), 0);
     assert_int_equal(cJSON_GetArraySize(bins), 3);
-    /* two empty bins (0 subjects): both suppressed, together they hold 0 < 10 subjects, so the
-     * middle goes too (it would tell that all 12 are in it) */
+    /* two empty bins (0 subjects) are not shown; the middle one, 30 and noisy, is: histograms
+     * exist in noise mode only, where each bin is released on its own noisy count (review 4)
+     * and no complementary step runs (the figures, and so their differences, are noisy) */
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 0)));
-    assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 1)));
+    assert_true(cJSON_IsNumber(cJSON_GetArrayItem(bins, 1)));
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 2)));
     cJSON_Delete(o);
-    /* bins of 6, 30 and 12 subjects: 6 is suppressed, 12 with it (the smallest released), which
-     * holds 10 or more on its own, so the middle is shown (review 6) */
-    for (int i = 0; i < 18; i++) {
+    /* bins of 6, 30 and 10 subjects: 6 and 10 are under the noisy threshold (10 + 2.6), 10
+     * though it is min_group_size itself; the middle is shown */
+    for (int i = 0; i < 16; i++) {
         char ext[32], json[96];
         cu_id s = 0, r = 0;
         cu_err err = {0};
@@ -746,6 +747,68 @@ static void test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold(void **state_)
     cJSON_Delete(o);
 }
 
+/* n subjects of one deal each, the deal's JSON as given. */
+static void many_json(fx *f, const char *json, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char ext[32];
+        cu_id s = 0, r = 0;
+        cu_err err = {0};
+        snprintf(ext, sizeof(ext), "j-%u", ++f->next);
+        if (cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext}, &s, &err) !=
+                CU_OK ||
+            cu_record_put(f->v, NULL, f->t, "deals", s, json, strlen(json), &r, &err) != CU_OK)
+            fail_msg("%s", err.msg);
+    }
+}
+
+/* The first value of the total (a histogram's bins, or a sum), NULL if the total is not given. */
+static const cJSON *total_measure(const cJSON *o)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values"), 0);
+}
+
+/* P-ANA-1 (review 4): in noise mode no release rests on an exact count: a histogram's bin and
+ * a sum's contributors are cells too, each released only when its noisy count reaches the
+ * raised threshold (min_group_size + tau), as groups are. A bin of exactly min_group_size
+ * subjects, and a sum 10 subjects gave a number to, were released on their exact counts
+ * before; now they are null (each shown with probability about 1e-6), while a bin of 40 and a
+ * sum of 50 contributors are shown. At epsilon 10 and one measure the share is 5: the bins'
+ * noise has scale 0.2 (threshold 12.6), the contributors' 0.4 (threshold 15.2). */
+static void test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily(void **state_)
+{
+    fx *f = *state_;
+    const char *hist = "{\"measures\":[{\"op\":\"histogram\",\"field\":\"amount\","
+                       "\"buckets\":[50]}],\"noise\":{\"epsilon\":10}}";
+    const char *few = "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],\"where\":[{"
+                      "\"field\":\"stage\",\"op\":\"in\",\"value\":[\"open\",\"lost\"]}],"
+                      "\"noise\":{\"epsilon\":10,\"bound\":1000}}";
+    const char *all = "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],"
+                      "\"noise\":{\"epsilon\":10,\"bound\":1000}}";
+    const cJSON *bins;
+    cu_err err = {0};
+    cJSON *o;
+
+    many_json(f, "{\"title\":\"t\",\"stage\":\"won\",\"amount\":100}", 40);
+    many_json(f, "{\"title\":\"t\",\"stage\":\"open\",\"amount\":10}", 10);
+    many_json(f, "{\"title\":\"t\",\"stage\":\"lost\",\"amount\":\"n/a\"}", 30);
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 100.0, &err), CU_OK);
+    o = ok(f, f->t, hist);
+    bins = total_measure(o);
+    assert_int_equal(cJSON_GetArraySize(bins), 2);
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 0)));          /* 10 subjects */
+    assert_true(cJSON_GetArrayItem(bins, 1)->valuedouble >= 37 &&    /* 40 subjects */
+                cJSON_GetArrayItem(bins, 1)->valuedouble <= 43);
+    cJSON_Delete(o);
+    o = ok(f, f->t, few); /* 40 subjects match, 10 of them gave a number */
+    assert_non_null(total_measure(o));
+    assert_true(cJSON_IsNull(total_measure(o)));
+    cJSON_Delete(o);
+    o = ok(f, f->t, all); /* 50 contributors */
+    assert_true(cJSON_IsNumber(total_measure(o)));
+    cJSON_Delete(o);
+}
+
 /* P-ISO-2 (review 14): a purged tenant's budget row goes with it. */
 static void test_P_ISO_2_a_purged_tenant_has_no_budget_left(void **state_)
 {
@@ -920,6 +983,7 @@ int main(void)
         T(test_P_ANA_1_an_owner_can_require_noise),
         T(test_P_ANA_1_budget_input_is_bounded_and_spends_round_up),
         T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
+        T(test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily),
         T(test_P_ISO_2_a_purged_tenant_has_no_budget_left),
         T(test_P_ANA_1_unknown_members_are_refused_everywhere),
         T(test_P_ANA_1_subjects_in_two_suppressed_groups_count_once),

@@ -106,8 +106,15 @@ void cu_ana_suppress(ana_table *t, const ana_query *q);
 /* The answer (docs/analytics.md), noise added to what is released in noise mode. NULL: out of
  * memory. */
 cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collection);
+/* ln(1 / (2 delta)) for delta = 1e-6: in noise mode a cell under min_group_size is released
+ * with probability at most delta (its noisy count must reach min_group_size + scale times
+ * this). */
+#define ANA_LN_HALF_DELTA 13.122363377404328
+
 /* Noise mode: epsilon is split in nm + 1 shares, one per measure and one for the release
- * decision of groups and the total (analytics_table.c). */
+ * decision of groups and the total (analytics_table.c); a measure's own cells (a histogram's
+ * bins, the contributors of a sum or mean) are released on its share's noisy figures
+ * (analytics_answer.c). */
 double cu_ana_share(const ana_query *q);
 /* A sample of the Laplace distribution of scale b (mean 0), from the vault's random source. */
 double cu_ana_laplace(double b);
