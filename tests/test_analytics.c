@@ -361,7 +361,7 @@ static void test_P_ANA_1_the_audit_holds_the_shape_not_the_values(void **state_)
 /* The audit entries of t whose action is action, their objects joined by '|' into out. */
 static size_t entries_of(fx *f, const char *action, char *out, size_t cap)
 {
-    cu_audit_filter flt = {0};
+    cu_audit_filter flt = {.limit = 1000};
     cu_audit_entry *e = NULL;
     size_t n = 0, hits = 0;
     cu_err err = {0};
@@ -376,8 +376,8 @@ static size_t entries_of(fx *f, const char *action, char *out, size_t cap)
         if (strcmp(e[i].action, action) != 0)
             continue;
         hits++;
-        strncat(out, e[i].object, cap - strlen(out) - 2);
-        strncat(out, "|", cap - strlen(out) - 1);
+        if (strlen(out) + strlen(e[i].object) + 2 <= cap) /* what fits */
+            snprintf(out + strlen(out), cap - strlen(out), "%s|", e[i].object);
     }
     free(e);
     return hits;
@@ -809,6 +809,53 @@ static void test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily(void *
     cJSON_Delete(o);
 }
 
+/* Review 11: a tenant's aggregate queries are rate limited (a burst of
+ * CU_ANALYTICS_RATE_BURST, then CU_ANALYTICS_RATE_PER_MIN a minute): past it a query is
+ * CU_ERR_RATE_LIMITED, with no scan and no audit entry; another tenant keeps its own
+ * allowance, local acts (no context) are not counted, and time refills it. */
+static void test_P_ANA_1_aggregate_queries_are_rate_limited_per_tenant(void **state_)
+{
+    fx *f = *state_;
+    const cu_ctx ctx = {.actor = "key:1", .purpose = "provide_service"};
+    const size_t len = strlen(BY_STAGE);
+    cu_analytics_refusal why;
+    char *res = NULL, seen[64];
+    int64_t now = cu_clock_now();
+    cu_err err = {0};
+
+    f->other = tenant(f, "other");
+    cu_clock_set(now);
+    for (int i = 0; i < CU_ANALYTICS_RATE_BURST; i++) {
+        assert_int_equal(
+            cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err), CU_OK);
+        free(res);
+        res = NULL;
+    }
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_null(res);
+    assert_int_equal(why, CU_ANALYTICS_OK);
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)),
+                     CU_ANALYTICS_RATE_BURST);
+    assert_int_equal(entries_of(f, "analytics.refused", seen, sizeof(seen)), 0);
+    /* another tenant, and the CLI, are not held back */
+    assert_int_equal(
+        cu_analytics_query(f->v, &ctx, f->other, "deals", BY_STAGE, len, &res, &why, &err), CU_OK);
+    free(res);
+    cJSON_Delete(ok(f, f->t, BY_STAGE));
+    /* two seconds refill two queries at 60 a minute */
+    cu_clock_set(now + 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err), CU_OK);
+        free(res);
+        res = NULL;
+    }
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err),
+                     CU_ERR_RATE_LIMITED);
+    cu_clock_set(0);
+}
+
 /* P-ISO-2 (review 14): a purged tenant's budget row goes with it. */
 static void test_P_ISO_2_a_purged_tenant_has_no_budget_left(void **state_)
 {
@@ -984,6 +1031,7 @@ int main(void)
         T(test_P_ANA_1_budget_input_is_bounded_and_spends_round_up),
         T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
         T(test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily),
+        T(test_P_ANA_1_aggregate_queries_are_rate_limited_per_tenant),
         T(test_P_ISO_2_a_purged_tenant_has_no_budget_left),
         T(test_P_ANA_1_unknown_members_are_refused_everywhere),
         T(test_P_ANA_1_subjects_in_two_suppressed_groups_count_once),

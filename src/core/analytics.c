@@ -385,6 +385,10 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
         return cu_err_set(err, CU_ERR_FORBIDDEN, "platform staff do not aggregate a tenant's data");
     if (!cu_collection_name_ok(collection))
         return cu_err_set(err, CU_ERR_INVALID, "invalid collection name");
+    /* Review 11: every query, answered or refused, takes one of the tenant's allowance first,
+     * so a flood does no scan and writes no audit entry once it is spent (429, not recorded). */
+    if ((rc = cu_ana_rate_take(v, ctx, tenant, err)) != CU_OK)
+        return rc;
     /* P-CON-1: the request's purpose must be declared and cover the collection's category
      * (the route requires it, as data reads do); each subject is then checked in the scan. */
     if ((rc = cu_preamble(v, ctx,

@@ -94,6 +94,16 @@ int cu_ana_match(const ana_query *q, const cJSON *doc);
  * -1 for an object, an array or text of CU_ANALYTICS_KEY_MAX bytes or more. */
 int cu_ana_key(const cJSON *v, char out[CU_ANALYTICS_KEY_MAX], int *null);
 
+/* analytics_rate.c (review 11): a token bucket per tenant, in memory, per vault. */
+typedef struct cu_ana_rate cu_ana_rate;
+#define CU_ANALYTICS_RATE_BURST 60   /* queries a tenant may run at once */
+#define CU_ANALYTICS_RATE_PER_MIN 60 /* and a minute after that */
+cu_rc cu_ana_rate_new(cu_ana_rate **out, cu_err *err);
+void cu_ana_rate_free(cu_ana_rate *r); /* NULL is a no-op */
+/* Takes one query of tenant's allowance: CU_ERR_RATE_LIMITED when it is spent. Local contexts
+ * (NULL, CU_CTX_LOCAL) are not counted. */
+cu_rc cu_ana_rate_take(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err);
+
 /* analytics_table.c */
 cu_rc cu_ana_table_init(ana_table *t, const ana_query *q, uint64_t min_group, cu_err *err);
 void cu_ana_table_cleanup(ana_table *t);
