@@ -856,6 +856,62 @@ static void test_P_ANA_1_aggregate_queries_are_rate_limited_per_tenant(void **st
     cu_clock_set(0);
 }
 
+/* Review 11: the scan opens a record's document only, never its sensitive fields (a query can
+ * never name one). Optymyze's employees seal ssn and tax_id on their own; with every ssn's
+ * ciphertext swapped for its record's tax_id's (P-ENC-2: each is bound to its field, so
+ * neither opens any more), reading a record fails, and the aggregate still counts them all. */
+static void test_P_ANA_1_the_scan_never_opens_sensitive_fields(void **state_)
+{
+    fx *f = *state_;
+    const char *q = "{\"measures\":[{\"op\":\"count\"}]}";
+    size_t len = 0;
+    const char *text = cu_policy_builtin("optymyze", &len);
+    cu_analytics_refusal why;
+    cu_id t = 0, rec = 0;
+    cu_record r = {0};
+    char *res = NULL;
+    cu_err err = {0};
+    cu_tenant tn;
+    cJSON *o;
+
+    assert_int_equal(cu_tenant_create(f->v, NULL,
+                                      &(cu_tenant_opts){.name = "optymyze-client",
+                                                        .policy = text,
+                                                        .policy_len = len},
+                                      &tn, &err),
+                     CU_OK);
+    t = tn.id;
+    for (int i = 0; i < 10; i++) {
+        char ext[32], json[128];
+        cu_id s = 0;
+        snprintf(ext, sizeof(ext), "e-%d", i);
+        snprintf(json, sizeof(json),
+                 "{\"name\":\"n%d\",\"ssn\":\"123-45-%04d\",\"tax_id\":\"t%d\"}", i, i, i);
+        assert_int_equal(
+            cu_subject_create(f->v, NULL, t, &(cu_subject_in){.external_id = ext}, &s, &err),
+            CU_OK);
+        assert_int_equal(cu_record_put(f->v, NULL, t, "employees", s, json, strlen(json), &rec, &err),
+                         CU_OK);
+    }
+    assert_int_equal(
+        th_sql(f->data,
+               th_pick(f->data,
+                       "UPDATE record_fields SET ct = (SELECT f2.ct FROM record_fields f2 WHERE"
+                       " f2.rid = record_fields.rid AND f2.field = 'tax_id') WHERE field = 'ssn'",
+                       "UPDATE record_fields SET ct = (SELECT f2.ct FROM record_fields f2 WHERE"
+                       " f2.tenant_id = record_fields.tenant_id AND f2.record_id ="
+                       " record_fields.record_id AND f2.field = 'tax_id') WHERE field = 'ssn'")),
+        0);
+    assert_int_equal(cu_record_get(f->v, NULL, t, rec, &r, &err), CU_ERR_CRYPTO);
+    cu_record_cleanup(&r);
+    assert_int_equal(cu_analytics_query(f->v, NULL, t, "employees", q, strlen(q), &res, &why, &err),
+                     CU_OK);
+    assert_int_equal(cu_json_parse(res, strlen(res), &o, NULL, &err), CU_OK);
+    assert_true(total_value(o) == 10);
+    cJSON_Delete(o);
+    free(res);
+}
+
 /* P-ISO-2 (review 14): a purged tenant's budget row goes with it. */
 static void test_P_ISO_2_a_purged_tenant_has_no_budget_left(void **state_)
 {
@@ -1032,6 +1088,7 @@ int main(void)
         T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
         T(test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily),
         T(test_P_ANA_1_aggregate_queries_are_rate_limited_per_tenant),
+        T(test_P_ANA_1_the_scan_never_opens_sensitive_fields),
         T(test_P_ISO_2_a_purged_tenant_has_no_budget_left),
         T(test_P_ANA_1_unknown_members_are_refused_everywhere),
         T(test_P_ANA_1_subjects_in_two_suppressed_groups_count_once),
