@@ -3,8 +3,9 @@
  * docs/analytics.md): the scan, the audit entry and the privacy budget.
  *
  * The scan reads the tenant's subjects by id in pages and each one's records of the collection
- * in pages (the export's reads), opens them with the subject's key, unwrapped once per subject,
- * and feeds each matching document to the table (analytics_table.c); a document is wiped as
+ * in pages (the export's reads), opens their documents (never a sensitive field: no query can
+ * name one) with the subject's key, unwrapped once per subject, and feeds each matching
+ * document to the table (analytics_table.c); a document is wiped as
  * soon as it is counted, so memory holds a page of sealed records and the groups, never the
  * collection. Only the tenant's own keys open anything (P-ISO-2, P-ISO-3): the tenant comes
  * from the caller, checked by the preamble, and every read is keyed by it. A restricted
