@@ -69,6 +69,15 @@ static void check_policy(const cu_policy *p)
     if (cu_policy_cookie(p, CU_COOKIE_ADVERTISING) != CU_COOKIE_NEVER || cu_policy_min_age(p) < 1 ||
         cu_policy_analytics_min_group(p) < 2)
         abort();
+    /* P-CON-3: further cookie categories are bounded, named, and never set without consent;
+     * Global Privacy Control never turns essential off. */
+    if (cu_policy_cookie_count(p) > CU_COOKIE_MAX || cu_policy_cookie_gpc(p, CU_COOKIE_ESSENTIAL))
+        abort();
+    for (size_t i = CU_COOKIE__COUNT; i < cu_policy_cookie_count(p); i++)
+        if (cu_policy_cookie_name(p, i) == NULL ||
+            strlen(cu_policy_cookie_name(p, i)) >= CU_COOKIE_NAME_MAX ||
+            cu_policy_cookie(p, (cu_cookie_category)i) == CU_COOKIE_ALWAYS)
+            abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -786,6 +786,12 @@ typedef enum cu_cookie_category {
     CU_COOKIE__COUNT
 } cu_cookie_category;
 
+/* A policy may name further cookie categories (consent or never) after the four: their
+ * indexes follow CU_COOKIE__COUNT (cu_policy_cookie_count, _name). */
+#define CU_COOKIE_MORE_MAX 8                                /* further categories at most */
+#define CU_COOKIE_MAX (CU_COOKIE__COUNT + CU_COOKIE_MORE_MAX) /* categories of one policy */
+#define CU_COOKIE_NAME_MAX 24 /* a category's name: [a-z][a-z0-9_]*, under 24 bytes */
+
 /* P-CON-3: essential cookies may be always set; analytics and preference cookies only with
  * consent; advertising cookies never. A category the policy does not list is never set. */
 typedef enum cu_cookie_rule {
@@ -842,7 +848,15 @@ cu_duration cu_policy_export_window(const cu_policy *p);
 cu_duration cu_policy_backup_window(const cu_policy *p);
 /* P-ANA-1: aggregate groups smaller than this are suppressed. */
 unsigned cu_policy_analytics_min_group(const cu_policy *p);
+/* P-CON-3: the policy's cookie categories, the four of cu_cookie_category first, then the
+ * further ones its cookies section names; _name(i) for i below the count (NULL past it). */
+size_t cu_policy_cookie_count(const cu_policy *p);
+const char *cu_policy_cookie_name(const cu_policy *p, size_t i);
+/* The rule of category c (an index below cu_policy_cookie_count); NEVER past it. */
 cu_cookie_rule cu_policy_cookie(const cu_policy *p, cu_cookie_category c);
+/* P-CON-3: 1 if Global Privacy Control (Sec-GPC: 1) turns category c off: those the cookies
+ * section's `gpc` list names, or without the list every category but essential. */
+int cu_policy_cookie_gpc(const cu_policy *p, cu_cookie_category c);
 
 /* Categories, purposes, sub-processors and collections in file order: _count, then _at(i)
  * for i below it; _get finds one by name and returns NULL if the policy has none. */

@@ -48,7 +48,10 @@ const char *cu_analytics_refusal_code(cu_analytics_refusal r);
 /* Runs the query (a JSON object, docs/analytics.md) over the tenant's records of collection and
  * gives the answer as JSON text in *result (caller frees). The query is audited, with its
  * noise's epsilon spent, in one commit before the answer is returned. On a refusal returns
- * CU_ERR_INVALID or CU_ERR_FORBIDDEN with *why set (CU_ANALYTICS_OK for any other error). */
+ * CU_ERR_INVALID or CU_ERR_FORBIDDEN with *why set (CU_ANALYTICS_OK for any other error); a
+ * refusal, the purpose gate's included, is audited too (its code and the query's shape).
+ * CU_ERR_RATE_LIMITED, before anything is read or recorded, once the tenant ran its burst of
+ * queries (a non-local ctx only; docs/analytics.md "Rate"). */
 cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
                          const char *query, size_t len, char **result, cu_analytics_refusal *why,
                          cu_err *err);

@@ -3,10 +3,11 @@
  * in the consent ledger (P-CON-2; docs/consent.md).
  *
  * Cookie choices are ledger entries of the pseudo-purposes "cookies.analytics",
- * "cookies.preference", ... (grant or withdraw), each with the policy version in force and
- * its source. A known subject's go under its id; an anonymous visitor's (a random opaque id
- * the site's script chose) under a pseudonymous id derived from it by SHA-256, so that the
- * ledger, stored in clear, never holds the visitor id itself. A check is one ledger read.
+ * "cookies.preference", ... (grant or withdraw; further categories a policy names alike),
+ * each with the policy version in force and its source. A known subject's go under its id;
+ * an anonymous visitor's (a random opaque id the site's script chose) under a pseudonymous id
+ * keyed by the tenant's index key, so that the ledger, stored in clear, never holds the
+ * visitor id itself. A check reads the newest entry per category.
  *
  * An unsubscribe link is a token MACed by the vault (HMAC-SHA-256 under a key derived with
  * HKDF from the tenant's index key, never stored) over tenant, subject, purpose and the policy version
@@ -22,29 +23,43 @@
 #define CU_COOKIE_VISITOR_MIN 16 /* a visitor id: 16..64 of [A-Za-z0-9_-] */
 #define CU_COOKIE_VISITOR_MAX 64
 
-/* What a visitor (or subject) chose: per category, -1 not stated, 0 refused, 1 granted. */
+/* One category a choice states, by its name in the policy ("analytics", or a further
+ * category the policy names). */
+typedef struct cu_cookie_pick {
+    const char *category;
+    int granted; /* 0 refused, 1 granted */
+} cu_cookie_pick;
+
+/* What a visitor (or subject) chose: the categories it states, each once. */
 typedef struct cu_cookie_choice {
     const char *visitor; /* the site's anonymous visitor id, or NULL */
     cu_id subject;       /* a known subject, or 0; exactly one of visitor and subject */
-    int granted[CU_COOKIE__COUNT];
+    cu_cookie_pick picks[CU_COOKIE_MAX];
+    size_t npicks;
     const char *source; /* "banner", "settings" or "gpc"; NULL: "banner" */
 } cu_cookie_choice;
 
-/* What the site may set now, under the policy version in force. */
+/* What the site may set now, under the policy version in force. Per category of the policy
+ * (n of them: the four, then the further ones it names), in the policy's order. */
 typedef struct cu_cookie_answer {
-    cu_cookie_rule rule[CU_COOKIE__COUNT]; /* the policy's rule per category */
-    int allowed[CU_COOKIE__COUNT];         /* 1: may be set now */
+    size_t n;
+    char name[CU_COOKIE_MAX][CU_COOKIE_NAME_MAX];
+    cu_cookie_rule rule[CU_COOKIE_MAX]; /* the policy's rule per category */
+    int allowed[CU_COOKIE_MAX];         /* 1: may be set now */
+    int gpc_off[CU_COOKIE_MAX];         /* 1: Sec-GPC turns it off (the policy's cookies.gpc) */
     int chosen; /* 1 if a choice was made under the version in force (else ask again) */
     int gpc;    /* the request carried Sec-GPC: 1 */
     int never;  /* cu_cookie_choose refused a grant: the category + 1 (0: none) */
+    int unknown; /* cu_cookie_choose refused a category the policy does not name */
     char policy_version[65]; /* the policy's own version: label, as the tenant wrote it */
     /* What a choice is current by: "<label>#<store number of the version in force>". The
      * label alone can be reused for a changed policy; the store number never is. */
     char policy_stamp[65];
 } cu_cookie_answer;
 
-/* "essential", "analytics", "preference", "advertising"; NULL if out of range. _parse: -1 if
- * unknown. */
+/* The four categories every policy has: "essential", "analytics", "preference",
+ * "advertising"; NULL if out of range. _parse: -1 if unknown (a further category of a policy
+ * included). */
 const char *cu_cookie_category_name(cu_cookie_category c);
 int cu_cookie_category_parse(const char *s);
 
@@ -52,14 +67,15 @@ int cu_cookie_category_parse(const char *s);
  * in force does not already say it: a repeated choice writes nothing), answering what may be
  * set now. A
  * grant of a category the policy says never: CU_ERR_INVALID with out->never set, nothing
- * recorded. essential is no choice (CU_ERR_INVALID). With CU_CTX_GPC in ctx every grant of a
- * category that needs consent is recorded as refused, with source "gpc". Needs the tenant
+ * recorded; a category the policy does not name: CU_ERR_INVALID with out->unknown set. essential is no choice (CU_ERR_INVALID). With CU_CTX_GPC in ctx every grant of a
+ * category that needs consent and that the policy lets GPC turn off (cu_policy_cookie_gpc) is
+ * recorded as refused, with source "gpc". Needs the tenant
  * active (a subject must exist); audited with ids only (a visitor as "visitor"). */
 cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_cookie_choice *c,
                        cu_cookie_answer *out, cu_err *err);
 /* What the site may set now for visitor (or subject, when visitor is NULL): essential per the
  * policy; a consent category only if the newest choice for it grants it and no Sec-GPC
- * (CU_CTX_GPC) came; never never. Reads the newest entry per category only; not audited (no personal value is
+ * (CU_CTX_GPC) came that the policy lets turn it off; never never. Reads the newest entry per category only; not audited (no personal value is
  * read). A tenant without a policy: CU_ERR_CONFLICT. */
 cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *visitor,
                       cu_id subject, cu_cookie_answer *out, cu_err *err);

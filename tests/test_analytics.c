@@ -358,8 +358,120 @@ static void test_P_ANA_1_the_audit_holds_the_shape_not_the_values(void **state_)
     assert_int_equal(seen, 4);
 }
 
-/* P-ANA-1: a histogram's bins are cells too: a bin of fewer subjects is not shown, nor the bin
- * that would give it away by subtraction from the group's count. */
+/* The audit entries of t whose action is action, their objects joined by '|' into out. */
+static size_t entries_of(fx *f, const char *action, char *out, size_t cap)
+{
+    cu_audit_filter flt = {.limit = 1000};
+    cu_audit_entry *e = NULL;
+    size_t n = 0, hits = 0;
+    cu_err err = {0};
+
+    out[0] = '\0';
+    assert_int_equal(cu_audit_list(f->v, NULL, f->t, &flt, &e, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++) {
+        /* no value filtered on, in any entry: the shape only */
+        assert_null(strstr(e[i].object, "zebra"));
+        assert_null(strstr(e[i].object, "alice"));
+        assert_null(strstr(e[i].object, "contact_email"));
+        if (strcmp(e[i].action, action) != 0)
+            continue;
+        hits++;
+        if (strlen(out) + strlen(e[i].object) + 2 <= cap) /* what fits */
+            snprintf(out + strlen(out), cap - strlen(out), "%s|", e[i].object);
+    }
+    free(e);
+    return hits;
+}
+
+/* P-AUD-1, P-ANA-1 (review 9): a refused query is on record by its refusal code and its shape
+ * as far as it parsed, never a value filtered on, and never as an answered query: exact mode
+ * refused, a field that may not be aggregated (its name is not recorded either: the schema
+ * never let it through), noise without a budget, noise required, and a purpose that does not
+ * cover the collection. */
+static void test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code(void **state_)
+{
+    fx *f = *state_;
+    const char *exact = "{\"measures\":[{\"op\":\"count\"}],"
+                        "\"where\":[{\"field\":\"title\",\"op\":\"eq\",\"value\":\"zebra-1\"}]}";
+    const char *personal = "{\"measures\":[{\"op\":\"count\"}],\"where\":[{\"field\":"
+                           "\"contact_email\",\"op\":\"eq\",\"value\":\"alice@example.com\"}],"
+                           "\"noise\":{\"epsilon\":0.5}}";
+    const char *noisy = "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"stage\"],"
+                        "\"where\":[{\"field\":\"title\",\"op\":\"ne\",\"value\":\"zebra-2\"}],"
+                        "\"noise\":{\"epsilon\":0.5}}";
+    const cu_ctx ctx = {.actor = "key:1", .purpose = "analytics"};
+    cu_analytics_refusal why;
+    char *res = NULL, seen[2048];
+    cu_err err = {0};
+    cu_rc rc;
+
+    many(f, f->t, "won", 12);
+    assert_null(ask(f, f->t, exact, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_EXACT_NEEDS_NOISE);
+    assert_null(ask(f, f->t, personal, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_FIELD_REFUSED);
+    assert_null(ask(f, f->t, noisy, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_BUDGET_UNSET);
+    assert_int_equal(cu_analytics_budget_set_noise(f->v, NULL, f->t, 1.0, 1, &err), CU_OK);
+    assert_null(ask(f, f->t, BY_STAGE, &rc, &why));
+    assert_int_equal(why, CU_ANALYTICS_NOISE_REQUIRED);
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", noisy, strlen(noisy), &res,
+                                        &why, &err),
+                     CU_ERR_PURPOSE_DENIED);
+    assert_null(res);
+
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 0);
+    assert_int_equal(entries_of(f, "analytics.refused", seen, sizeof(seen)), 5);
+    assert_string_equal(seen, "exact_needs_noise:collection:deals|"
+                              "field_not_aggregable:collection:deals|"
+                              "privacy_budget_unset:collection:deals|"
+                              "noise_required:collection:deals|"
+                              "purpose_not_allowed:collection:deals|");
+    /* the shapes: exact's and the budget's conditions; the personal one stopped at its field */
+    assert_int_equal(entries_of(f, "analytics.where", seen, sizeof(seen)), 2);
+    assert_string_equal(seen, "eq:title|ne:title|");
+    assert_int_equal(entries_of(f, "analytics.group_by", seen, sizeof(seen)), 2);
+    assert_int_equal(entries_of(f, "analytics.measure", seen, sizeof(seen)), 4);
+}
+
+static int fail_policy_read(const char *point, void *arg)
+{
+    int *fired = arg;
+
+    if (strcmp(point, "analytics.policy_read") != 0)
+        return 0;
+    ++*fired;
+    return 1;
+}
+
+/* P-ANA-1 (review 8): a policy that cannot be read refuses the query (the store's error, no
+ * answer, nothing on record as answered); it never falls back to the default threshold, which
+ * would lower a tenant's min_group_size of 50 to 10 for that query. */
+static void test_P_ANA_1_a_failed_policy_read_fails_the_query_closed(void **state_)
+{
+    fx *f = *state_;
+    cu_analytics_refusal why = CU_ANALYTICS_OK;
+    char *res = NULL, seen[256];
+    int fired = 0;
+    cu_err err = {0};
+    cu_rc rc;
+
+    many(f, f->t, "won", 12);
+    cu_fault_hook_set(fail_policy_read, &fired);
+    rc = cu_analytics_query(f->v, NULL, f->t, "deals", BY_STAGE, strlen(BY_STAGE), &res, &why,
+                            &err);
+    cu_fault_hook_set(NULL, NULL);
+    assert_int_equal(fired, 1);
+    assert_int_equal(rc, CU_ERR_STORE);
+    assert_null(res);
+    assert_int_equal(why, CU_ANALYTICS_OK);
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 0);
+    cJSON_Delete(ok(f, f->t, BY_STAGE)); /* the fault cleared, the same query runs */
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)), 1);
+}
+
+/* P-ANA-1: a histogram's bins are cells too: a bin of fewer subjects (in noise mode, the only
+ * one histograms have: fewer than the noisy threshold) is not shown. */
 static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
 {
     fx *f = *state_;
@@ -375,15 +487,16 @@ static void test_P_ANA_1_histogram_bins_are_suppressed(void **state_)
     o = ok(f, f->t, q);
     bins = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values"), 0);
     assert_int_equal(cJSON_GetArraySize(bins), 3);
-    /* two empty bins (0 subjects): both suppressed, together they hold 0 < 10 subjects, so the
-     * middle goes too (it would tell that all 12 are in it) */
+    /* two empty bins (0 subjects) are not shown; the middle one, 30 and noisy, is: histograms
+     * exist in noise mode only, where each bin is released on its own noisy count (review 4)
+     * and no complementary step runs (the figures, and so their differences, are noisy) */
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 0)));
-    assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 1)));
+    assert_true(cJSON_IsNumber(cJSON_GetArrayItem(bins, 1)));
     assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 2)));
     cJSON_Delete(o);
-    /* bins of 6, 30 and 12 subjects: 6 is suppressed, 12 with it (the smallest released), which
-     * holds 10 or more on its own, so the middle is shown (review 6) */
-    for (int i = 0; i < 18; i++) {
+    /* bins of 6, 30 and 10 subjects: 6 and 10 are under the noisy threshold (10 + 2.6), 10
+     * though it is min_group_size itself; the middle is shown */
+    for (int i = 0; i < 16; i++) {
         char ext[32], json[96];
         cu_id s = 0, r = 0;
         cu_err err = {0};
@@ -634,6 +747,171 @@ static void test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold(void **state_)
     cJSON_Delete(o);
 }
 
+/* n subjects of one deal each, the deal's JSON as given. */
+static void many_json(fx *f, const char *json, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char ext[32];
+        cu_id s = 0, r = 0;
+        cu_err err = {0};
+        snprintf(ext, sizeof(ext), "j-%u", ++f->next);
+        if (cu_subject_create(f->v, NULL, f->t, &(cu_subject_in){.external_id = ext}, &s, &err) !=
+                CU_OK ||
+            cu_record_put(f->v, NULL, f->t, "deals", s, json, strlen(json), &r, &err) != CU_OK)
+            fail_msg("%s", err.msg);
+    }
+}
+
+/* The first value of the total (a histogram's bins, or a sum), NULL if the total is not given. */
+static const cJSON *total_measure(const cJSON *o)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "total"), "values"), 0);
+}
+
+/* P-ANA-1 (review 4): in noise mode no release rests on an exact count: a histogram's bin and
+ * a sum's contributors are cells too, each released only when its noisy count reaches the
+ * raised threshold (min_group_size + tau), as groups are. A bin of exactly min_group_size
+ * subjects, and a sum 10 subjects gave a number to, were released on their exact counts
+ * before; now they are null (each shown with probability about 1e-6), while a bin of 40 and a
+ * sum of 50 contributors are shown. At epsilon 10 and one measure the share is 5: the bins'
+ * noise has scale 0.2 (threshold 12.6), the contributors' 0.4 (threshold 15.2). */
+static void test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily(void **state_)
+{
+    fx *f = *state_;
+    const char *hist = "{\"measures\":[{\"op\":\"histogram\",\"field\":\"amount\","
+                       "\"buckets\":[50]}],\"noise\":{\"epsilon\":10}}";
+    const char *few = "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],\"where\":[{"
+                      "\"field\":\"stage\",\"op\":\"in\",\"value\":[\"open\",\"lost\"]}],"
+                      "\"noise\":{\"epsilon\":10,\"bound\":1000}}";
+    const char *all = "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],"
+                      "\"noise\":{\"epsilon\":10,\"bound\":1000}}";
+    const cJSON *bins;
+    cu_err err = {0};
+    cJSON *o;
+
+    many_json(f, "{\"title\":\"t\",\"stage\":\"won\",\"amount\":100}", 40);
+    many_json(f, "{\"title\":\"t\",\"stage\":\"open\",\"amount\":10}", 10);
+    many_json(f, "{\"title\":\"t\",\"stage\":\"lost\",\"amount\":\"n/a\"}", 30);
+    assert_int_equal(cu_analytics_budget_set(f->v, NULL, f->t, 100.0, &err), CU_OK);
+    o = ok(f, f->t, hist);
+    bins = total_measure(o);
+    assert_int_equal(cJSON_GetArraySize(bins), 2);
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(bins, 0)));          /* 10 subjects */
+    assert_true(cJSON_GetArrayItem(bins, 1)->valuedouble >= 37 &&    /* 40 subjects */
+                cJSON_GetArrayItem(bins, 1)->valuedouble <= 43);
+    cJSON_Delete(o);
+    o = ok(f, f->t, few); /* 40 subjects match, 10 of them gave a number */
+    assert_non_null(total_measure(o));
+    assert_true(cJSON_IsNull(total_measure(o)));
+    cJSON_Delete(o);
+    o = ok(f, f->t, all); /* 50 contributors */
+    assert_true(cJSON_IsNumber(total_measure(o)));
+    cJSON_Delete(o);
+}
+
+/* Review 11: a tenant's aggregate queries are rate limited (a burst of
+ * CU_ANALYTICS_RATE_BURST, then CU_ANALYTICS_RATE_PER_MIN a minute): past it a query is
+ * CU_ERR_RATE_LIMITED, with no scan and no audit entry; another tenant keeps its own
+ * allowance, local acts (no context) are not counted, and time refills it. */
+static void test_P_ANA_1_aggregate_queries_are_rate_limited_per_tenant(void **state_)
+{
+    fx *f = *state_;
+    const cu_ctx ctx = {.actor = "key:1", .purpose = "provide_service"};
+    const size_t len = strlen(BY_STAGE);
+    cu_analytics_refusal why;
+    char *res = NULL, seen[64];
+    int64_t now = cu_clock_now();
+    cu_err err = {0};
+
+    f->other = tenant(f, "other");
+    cu_clock_set(now);
+    for (int i = 0; i < CU_ANALYTICS_RATE_BURST; i++) {
+        assert_int_equal(
+            cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err), CU_OK);
+        free(res);
+        res = NULL;
+    }
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_null(res);
+    assert_int_equal(why, CU_ANALYTICS_OK);
+    assert_int_equal(entries_of(f, "analytics.aggregate", seen, sizeof(seen)),
+                     CU_ANALYTICS_RATE_BURST);
+    assert_int_equal(entries_of(f, "analytics.refused", seen, sizeof(seen)), 0);
+    /* another tenant, and the CLI, are not held back */
+    assert_int_equal(
+        cu_analytics_query(f->v, &ctx, f->other, "deals", BY_STAGE, len, &res, &why, &err), CU_OK);
+    free(res);
+    cJSON_Delete(ok(f, f->t, BY_STAGE));
+    /* two seconds refill two queries at 60 a minute */
+    cu_clock_set(now + 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err), CU_OK);
+        free(res);
+        res = NULL;
+    }
+    assert_int_equal(cu_analytics_query(f->v, &ctx, f->t, "deals", BY_STAGE, len, &res, &why, &err),
+                     CU_ERR_RATE_LIMITED);
+    cu_clock_set(0);
+}
+
+/* Review 11: the scan opens a record's document only, never its sensitive fields (a query can
+ * never name one). Optymyze's employees seal ssn and tax_id on their own; with every ssn's
+ * ciphertext swapped for its record's tax_id's (P-ENC-2: each is bound to its field, so
+ * neither opens any more), reading a record fails, and the aggregate still counts them all. */
+static void test_P_ANA_1_the_scan_never_opens_sensitive_fields(void **state_)
+{
+    fx *f = *state_;
+    const char *q = "{\"measures\":[{\"op\":\"count\"}]}";
+    size_t len = 0;
+    const char *text = cu_policy_builtin("optymyze", &len);
+    cu_analytics_refusal why;
+    cu_id t = 0, rec = 0;
+    cu_record r = {0};
+    char *res = NULL;
+    cu_err err = {0};
+    cu_tenant tn;
+    cJSON *o;
+
+    assert_int_equal(cu_tenant_create(f->v, NULL,
+                                      &(cu_tenant_opts){.name = "optymyze-client",
+                                                        .policy = text,
+                                                        .policy_len = len},
+                                      &tn, &err),
+                     CU_OK);
+    t = tn.id;
+    for (int i = 0; i < 10; i++) {
+        char ext[32], json[128];
+        cu_id s = 0;
+        snprintf(ext, sizeof(ext), "e-%d", i);
+        snprintf(json, sizeof(json),
+                 "{\"name\":\"n%d\",\"ssn\":\"123-45-%04d\",\"tax_id\":\"t%d\"}", i, i, i);
+        assert_int_equal(
+            cu_subject_create(f->v, NULL, t, &(cu_subject_in){.external_id = ext}, &s, &err),
+            CU_OK);
+        assert_int_equal(cu_record_put(f->v, NULL, t, "employees", s, json, strlen(json), &rec, &err),
+                         CU_OK);
+    }
+    assert_int_equal(
+        th_sql(f->data,
+               th_pick(f->data,
+                       "UPDATE record_fields SET ct = (SELECT f2.ct FROM record_fields f2 WHERE"
+                       " f2.rid = record_fields.rid AND f2.field = 'tax_id') WHERE field = 'ssn'",
+                       "UPDATE record_fields SET ct = (SELECT f2.ct FROM record_fields f2 WHERE"
+                       " f2.tenant_id = record_fields.tenant_id AND f2.record_id ="
+                       " record_fields.record_id AND f2.field = 'tax_id') WHERE field = 'ssn'")),
+        0);
+    assert_int_equal(cu_record_get(f->v, NULL, t, rec, &r, &err), CU_ERR_CRYPTO);
+    cu_record_cleanup(&r);
+    assert_int_equal(cu_analytics_query(f->v, NULL, t, "employees", q, strlen(q), &res, &why, &err),
+                     CU_OK);
+    assert_int_equal(cu_json_parse(res, strlen(res), &o, NULL, &err), CU_OK);
+    assert_true(total_value(o) == 10);
+    cJSON_Delete(o);
+    free(res);
+}
+
 /* P-ISO-2 (review 14): a purged tenant's budget row goes with it. */
 static void test_P_ISO_2_a_purged_tenant_has_no_budget_left(void **state_)
 {
@@ -794,6 +1072,8 @@ int main(void)
         T(test_P_ANA_1_noise_spends_budget_and_stops_at_zero),
         T(test_P_ISO_2_an_aggregate_holds_its_tenant_alone),
         T(test_P_ANA_1_the_audit_holds_the_shape_not_the_values),
+        T(test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code),
+        T(test_P_ANA_1_a_failed_policy_read_fails_the_query_closed),
         T(test_P_ANA_1_histogram_bins_are_suppressed),
         T(test_P_DSR_5_a_restricted_subject_is_not_counted),
         T(test_P_ANA_1_noise_is_laplace_and_moves_the_answer),
@@ -806,6 +1086,9 @@ int main(void)
         T(test_P_ANA_1_an_owner_can_require_noise),
         T(test_P_ANA_1_budget_input_is_bounded_and_spends_round_up),
         T(test_P_ANA_1_noise_mode_releases_on_a_noisy_threshold),
+        T(test_P_ANA_1_noise_mode_decides_bins_and_contributors_noisily),
+        T(test_P_ANA_1_aggregate_queries_are_rate_limited_per_tenant),
+        T(test_P_ANA_1_the_scan_never_opens_sensitive_fields),
         T(test_P_ISO_2_a_purged_tenant_has_no_budget_left),
         T(test_P_ANA_1_unknown_members_are_refused_everywhere),
         T(test_P_ANA_1_subjects_in_two_suppressed_groups_count_once),

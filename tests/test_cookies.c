@@ -182,9 +182,11 @@ static void test_P_CON_3_advertising_can_never_be_granted(void **state)
     choose(400, "invalid", 0, v, "{\"essential\":false}", NULL);
 }
 
-/* P-CON-3 with Global Privacy Control: Sec-GPC: 1 on the check turns the consent categories
- * off; on the choice, it records their grants as refusals (source gpc). */
-static void test_P_CON_3_gpc_turns_consent_categories_off(void **state)
+/* P-CON-3 with Global Privacy Control: Sec-GPC: 1 turns off what the policy says it does. ERP
+ * Smart Cloud's cookies.gpc names analytics (its data goes to the analytics sub-processor) and
+ * advertising, not preference (the site's own): on the check, analytics goes off and
+ * preference stays; on the choice, a grant of analytics is recorded as refused (source gpc). */
+static void test_P_CON_3_gpc_turns_off_what_the_policy_says(void **state)
 {
     const char *v = "v-dddddddddddddddd1";
     srv_resp r;
@@ -192,15 +194,89 @@ static void test_P_CON_3_gpc_turns_consent_categories_off(void **state)
     (void)state;
     choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":true}", NULL);
     ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
-    ALLOWED(v, 1, "[\"essential\"]");
+    ALLOWED(v, 1, "[\"essential\",\"preference\"]");
     call_h(200, NULL, agent, 1, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
     assert_non_null(strstr(r.body, "\"gpc\":true"));
+    assert_non_null(strstr(r.body, "\"gpc_off\":[\"analytics\"]"));
     srv_resp_free(&r);
-    /* A choice under GPC: the grant is recorded as refused, and stays so without GPC. */
+    /* A choice under GPC: the grant of analytics is recorded as refused, and stays so without
+     * GPC; preference, which GPC leaves alone, is granted as asked. */
+    choose(201, NULL, 1, v, "{\"analytics\":true,\"preference\":false}", NULL);
     choose(201, NULL, 1, v, "{\"preference\":true}", &r);
-    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"preference\"]"));
     srv_resp_free(&r);
-    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    ALLOWED(v, 0, "[\"essential\",\"preference\"]");
+}
+
+/* The ERP Smart Cloud policy's text with the line was replaced by line (caller frees). */
+static char *erp_text_with(const char *was, const char *line)
+{
+    size_t len = 0, cap, head;
+    const char *text = cu_policy_builtin("erpsmartcloud", &len), *at;
+    char *yaml;
+
+    assert_non_null(text);
+    at = strstr(text, was);
+    assert_non_null(at);
+    head = (size_t)(at - text);
+    cap = len + strlen(line) + 1;
+    yaml = malloc(cap);
+    assert_non_null(yaml);
+    snprintf(yaml, cap, "%.*s%s%s", (int)head, text, line, at + strlen(was));
+    return yaml;
+}
+
+#define ERP_GPC "  gpc: [analytics, advertising]\n"
+
+/* The ERP Smart Cloud policy with its cookies.gpc line replaced by line ("" drops it): the
+ * loader's rc, the policy in *out on success (caller frees). */
+static cu_rc erp_with_gpc(const char *line, cu_policy **out, cu_err *err)
+{
+    char *yaml = erp_text_with(ERP_GPC, line);
+    cu_rc rc;
+
+    *out = NULL;
+    rc = cu_policy_parse(yaml, strlen(yaml), "erp.yaml", out, err);
+    free(yaml);
+    return rc;
+}
+
+/* P-CON-3: what GPC turns off is the policy's to say (cookies.gpc), checked by the loader, so
+ * by `custos policy check`: a list of cookie categories, none twice, never essential; an empty
+ * list turns nothing off; without it, every category but essential (the default). */
+static void test_P_CON_3_policy_says_what_gpc_turns_off(void **state)
+{
+    static const char *const bad[] = {
+        "  gpc: [essential]\n",        "  gpc: [tracking]\n", "  gpc: [analytics, analytics]\n",
+        "  gpc: analytics\n",          "  gpc: {analytics: true}\n",
+    };
+    cu_policy *p = NULL;
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(erp_with_gpc(ERP_GPC, &p, &err), CU_OK);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ANALYTICS), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_PREFERENCE), 0);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ADVERTISING), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ESSENTIAL), 0);
+    cu_policy_free(p);
+    assert_int_equal(erp_with_gpc("", &p, &err), CU_OK); /* the default */
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ANALYTICS), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_PREFERENCE), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ESSENTIAL), 0);
+    cu_policy_free(p);
+    assert_int_equal(erp_with_gpc("  gpc: []\n", &p, &err), CU_OK);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ANALYTICS), 0);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_PREFERENCE), 0);
+    cu_policy_free(p);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        if (erp_with_gpc(bad[i], &p, &err) != CU_ERR_INVALID)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(p);
+        if (strstr(err.msg, "cookies.gpc") == NULL)
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
 }
 
 /* P-CON-2, P-CON-3: a known subject's choice is in its consent ledger, with the policy version
@@ -538,12 +614,111 @@ static void test_P_CON_3_same_label_new_version_asks_again(void **state)
     ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
 }
 
+/* P-CON-3, issue 14 ("analytics, preference and any other only as the policy allows"): a
+ * policy may name further cookie categories, consent or never, under [a-z][a-z0-9_]* names of
+ * under 24 bytes, at most 8, never a name meaning advertising, and its gpc list may name
+ * them; `custos policy check` (this loader) refuses anything else. */
+static void test_P_CON_3_policy_names_further_categories(void **state)
+{
+    static const char *const bad[] = {
+        "  functional: always\n",   /* only essential is always */
+        "  tracking: consent\n",    /* means advertising */
+        "  Functional: consent\n",  /* the name grammar */
+        "  a_very_long_category_name_x: consent\n",
+        "  c1: consent\n  c2: consent\n  c3: consent\n  c4: consent\n  c5: consent\n"
+        "  c6: consent\n  c7: consent\n  c8: consent\n  c9: consent\n",
+        "  functional: consent\n  gpc: [analytics, social]\n",
+    };
+    cu_policy *p = NULL;
+    cu_err err = {0};
+
+    (void)state;
+    assert_int_equal(erp_with_gpc("  functional: consent\n  social_media: never\n"
+                                  "  gpc: [analytics, functional]\n",
+                                  &p, &err),
+                     CU_OK);
+    assert_int_equal(cu_policy_cookie_count(p), CU_COOKIE__COUNT + 2);
+    assert_string_equal(cu_policy_cookie_name(p, CU_COOKIE__COUNT), "functional");
+    assert_string_equal(cu_policy_cookie_name(p, CU_COOKIE__COUNT + 1), "social_media");
+    assert_null(cu_policy_cookie_name(p, CU_COOKIE__COUNT + 2));
+    assert_int_equal(cu_policy_cookie(p, (cu_cookie_category)CU_COOKIE__COUNT),
+                     CU_COOKIE_WITH_CONSENT);
+    assert_int_equal(cu_policy_cookie(p, (cu_cookie_category)(CU_COOKIE__COUNT + 1)),
+                     CU_COOKIE_NEVER);
+    assert_int_equal(cu_policy_cookie_gpc(p, (cu_cookie_category)CU_COOKIE__COUNT), 1);
+    assert_int_equal(cu_policy_cookie_gpc(p, CU_COOKIE_ADVERTISING), 0);
+    cu_policy_free(p);
+    /* eight more are fine */
+    assert_int_equal(erp_with_gpc("  c1: consent\n  c2: consent\n  c3: consent\n  c4: consent\n"
+                                  "  c5: consent\n  c6: consent\n  c7: consent\n  c8: never\n",
+                                  &p, &err),
+                     CU_OK);
+    assert_int_equal(cu_policy_cookie_count(p), CU_COOKIE_MAX);
+    cu_policy_free(p);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        if (erp_with_gpc(bad[i], &p, &err) != CU_ERR_INVALID)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(p);
+        if (strstr(err.msg, "erp.yaml:") == NULL || strstr(err.msg, "cookies") == NULL)
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
+}
+
+/* The same over HTTPS: the tenant binds a policy naming functional (consent, turned off by
+ * GPC) and social_media (never): the check lists them, a choice opens functional, a grant of
+ * social_media is cookie_never, a category the policy does not name is invalid_field, GPC
+ * turns functional off, and the banner script and the policy carry them. Runs last: it
+ * changes the tenant's policy. */
+static void test_P_CON_3_further_categories_are_chosen_as_the_policy_allows(void **state)
+{
+    const char *v = "v-furthercategory1";
+    char *yaml = erp_text_with(ERP_GPC, "  functional: consent\n  social_media: never\n"
+                                        "  gpc: [analytics, advertising, functional]\n");
+    char path[96], *body;
+    cJSON *o = cJSON_CreateObject();
+    srv_resp r;
+
+    (void)state;
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", T);
+    srv_call_ok(&S, "PUT", path, owner, NULL, body, 200, NULL);
+    free(body);
+    cJSON_Delete(o);
+    free(yaml);
+
+    call_h(200, NULL, agent, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"functional\":\"consent\",\"social_media\":\"never\""));
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    srv_resp_free(&r);
+    choose(201, NULL, 0, v, "{\"functional\":true,\"preference\":true}", &r);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"preference\",\"functional\"]"));
+    srv_resp_free(&r);
+    choose(400, "cookie_never", 0, v, "{\"social_media\":true}", NULL);
+    choose(201, NULL, 0, v, "{\"social_media\":false}", NULL);
+    choose(400, "invalid_field", 0, v, "{\"functional\":false,\"chat\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"preference\",\"functional\"]");
+    ALLOWED(v, 1, "[\"essential\",\"preference\"]");
+    call_h(200, NULL, agent, 1, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"gpc_off\":[\"analytics\",\"functional\"]"));
+    srv_resp_free(&r);
+    call_h(200, NULL, NULL, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/banner.js", T);
+    assert_non_null(strstr(r.body, "\"functional\":\"consent\""));
+    assert_non_null(strstr(r.body, "gpc_off"));
+    srv_resp_free(&r);
+    call_h(200, NULL, owner, 0, NULL, &r, "GET", "/v1/tenants/%s/policy", T);
+    assert_non_null(strstr(r.body, "\"social_media\":\"never\""));
+    srv_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_CON_3_consent_categories_only_with_consent),
         cmocka_unit_test(test_P_CON_3_advertising_can_never_be_granted),
-        cmocka_unit_test(test_P_CON_3_gpc_turns_consent_categories_off),
+        cmocka_unit_test(test_P_CON_3_gpc_turns_off_what_the_policy_says),
+        cmocka_unit_test(test_P_CON_3_policy_says_what_gpc_turns_off),
         cmocka_unit_test(test_P_CON_3_choices_are_ledger_entries),
         cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
         cmocka_unit_test(test_P_CON_3_roles_and_input),
@@ -552,6 +727,8 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_visitor_pseudonym_is_keyed),
         cmocka_unit_test(test_P_CON_3_gpc_source_only_refuses_and_unknown_subject),
         cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
+        cmocka_unit_test(test_P_CON_3_policy_names_further_categories),
+        cmocka_unit_test(test_P_CON_3_further_categories_are_chosen_as_the_policy_allows),
     };
 
     return cmocka_run_group_tests_name("cookie consent over HTTPS (P-CON-3)", tests, setup,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "srv.h"
 #include "th.h"
@@ -267,6 +268,55 @@ static void test_P_ANA_1_aggregate_needs_a_purpose(void **state)
     srv_resp_free(&r);
 }
 
+/* P-AUD-1, P-ANA-1 (review 9): a refused query is on record over HTTP too, by its code and
+ * its shape, never the value it filtered on nor the refused field's name. */
+static void test_P_ANA_1_a_refused_query_is_on_record(void **state)
+{
+    srv_resp r = call(400, ANALYST(&W->a), "POST",
+                      "{\"measures\":[{\"op\":\"count\"}],\"where\":[{\"field\":\"email\","
+                      "\"op\":\"eq\",\"value\":\"zed-secret@example.com\"}],"
+                      "\"noise\":{\"epsilon\":0.1}}",
+                      "/v1/tenants/%s/collections/orders/aggregate", W->a.id);
+
+    (void)state;
+    srv_assert_err(&r, 400, "field_not_aggregable");
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->a), "GET", NULL, "/v1/tenants/%s/audit?limit=1000", W->a.id);
+    assert_non_null(strstr(r.body, "\"analytics.refused\""));
+    assert_non_null(strstr(r.body, "field_not_aggregable:collection:orders"));
+    assert_null(strstr(r.body, "zed-secret"));
+    srv_resp_free(&r);
+}
+
+/* Review 11: a tenant's aggregate queries are rate limited (a burst of 60, then 60 a minute):
+ * past it, 429 rate_limited. The server is started again (its counts are in memory) with its
+ * clock stopped (CUSTOS_NOW), so nothing refills while the test runs, however slow the
+ * machine: exactly 60 answers, then 429; tenant a keeps its own allowance. Runs last. */
+static void test_P_ANA_1_aggregate_queries_are_rate_limited(void **state)
+{
+    char path[128], now[48];
+    const char *env[] = {now, NULL};
+    srv_resp r;
+
+    (void)state;
+    snprintf(now, sizeof(now), "CUSTOS_NOW=%lld", (long long)time(NULL));
+    assert_int_equal(srv_stop(&W->s, 0), 0);
+    srv_restart(&W->s, NULL, env);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/orders/aggregate", W->b.id);
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(
+            srv_call(&W->s, "POST", path, ANALYST(&W->b), "analytics", BY_REGION, &r), 0);
+        assert_int_equal(r.status, 200);
+        srv_resp_free(&r);
+    }
+    assert_int_equal(srv_call(&W->s, "POST", path, ANALYST(&W->b), "analytics", BY_REGION, &r), 0);
+    srv_assert_err(&r, 429, "rate_limited");
+    srv_resp_free(&r);
+    r = call(200, ANALYST(&W->a), "POST", BY_REGION, "/v1/tenants/%s/collections/orders/aggregate",
+             W->a.id);
+    srv_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +328,8 @@ int main(void)
         cmocka_unit_test(test_P_ANA_1_audit_entry_has_no_values),
         cmocka_unit_test(test_P_ANA_1_aggregate_needs_a_purpose),
         cmocka_unit_test(test_P_ANA_1_owner_requires_noise),
+        cmocka_unit_test(test_P_ANA_1_a_refused_query_is_on_record),
+        cmocka_unit_test(test_P_ANA_1_aggregate_queries_are_rate_limited),
     };
     int rc;
 

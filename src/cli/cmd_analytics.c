@@ -1,8 +1,9 @@
 /*
  * cmd_analytics.c: `custos analytics query|budget`: aggregate analytics from the command line
  * (P-ANA-1; docs/analytics.md), the same query and answer as POST .../aggregate, and the
- * tenant's privacy budget. A refusal prints its stable code (field_not_aggregable, ...) and
- * exits 4, or 2 for a malformed query.
+ * tenant's privacy budget, with whether the owner requires noise (--require-noise). A refusal
+ * prints its stable code (field_not_aggregable, noise_required, ...) and exits 4, or 2 for a
+ * malformed query.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +16,27 @@
 
 static const char help[] =
     "usage: custos analytics query --tenant ID --collection NAME [--query JSON] [OPTIONS]\n"
-    "       custos analytics budget --tenant ID [--set EPSILON] [OPTIONS]\n"
+    "       custos analytics budget --tenant ID [--set EPSILON]\n"
+    "                               [--require-noise | --no-require-noise] [OPTIONS]\n"
     "\n"
     "query prints the aggregates of the collection's plain fields (the query as JSON, else read\n"
     "from stdin: docs/analytics.md), with every group of fewer subjects than the policy's\n"
     "min_group_size suppressed; a field that is not plain exits 4 (field_not_aggregable).\n"
-    "budget prints the tenant's privacy budget for noisy queries, or sets its total.\n"
+    "budget prints the tenant's privacy budget for noisy queries, or sets its total, and\n"
+    "whether every query must carry noise (exact ones then exit 4, noise_required).\n"
     "\n"
     "  --tenant ID             the tenant (required)\n"
     "  --collection NAME       the collection aggregated\n"
     "  --query JSON            {\"measures\":[...],\"group_by\":[...],\"where\":[...]}\n"
-    "  --set EPSILON           the budget's new total (0 to 1000)\n" CLI_COMMON_HELP;
+    "  --set EPSILON           the budget's new total (0 to 1000)\n"
+    "  --require-noise         refuse every exact query of the tenant (P-ANA-1)\n"
+    "  --no-require-noise      allow exact queries again\n" CLI_COMMON_HELP;
 
-enum { OPT_TENANT = 0x200, OPT_COLLECTION, OPT_QUERY, OPT_SET };
+enum { OPT_TENANT = 0x200, OPT_COLLECTION, OPT_QUERY, OPT_SET, OPT_NOISE, OPT_NO_NOISE };
 
 typedef struct args {
     const char *tenant, *collection, *query, *set;
+    int noise; /* -1 keep, 1 --require-noise, 0 --no-require-noise */
 } args;
 
 static int parse(int argc, char **argv, cli_common *c, args *a, int *helpme)
@@ -41,6 +47,8 @@ static int parse(int argc, char **argv, cli_common *c, args *a, int *helpme)
         {"collection", required_argument, NULL, OPT_COLLECTION},
         {"query", required_argument, NULL, OPT_QUERY},
         {"set", required_argument, NULL, OPT_SET},
+        {"require-noise", no_argument, NULL, OPT_NOISE},
+        {"no-require-noise", no_argument, NULL, OPT_NO_NOISE},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -56,6 +64,10 @@ static int parse(int argc, char **argv, cli_common *c, args *a, int *helpme)
             a->query = optarg;
         else if (opt == OPT_SET)
             a->set = optarg;
+        else if ((opt == OPT_NOISE || opt == OPT_NO_NOISE) && a->noise < 0)
+            a->noise = opt == OPT_NOISE;
+        else if (opt == OPT_NOISE || opt == OPT_NO_NOISE)
+            return cli_usage("analytics", "--require-noise or --no-require-noise, once");
         else
             return cli_usage("analytics", "unknown option");
     }
@@ -88,26 +100,41 @@ static int do_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const args *a)
     return 0;
 }
 
+/* Sets the total (--set, else the one in place) and, if asked, whether noise is required. */
+static int budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const args *a, cu_err *err)
+{
+    double total = 0, spent = 0;
+    char *end = NULL;
+
+    if (a->set != NULL) {
+        total = strtod(a->set, &end);
+        if (end == a->set || *end != '\0')
+            return cli_usage("analytics", "--set takes a number");
+    } else if (cu_analytics_budget_get(v, ctx, tenant, &total, &spent, err) != CU_OK) {
+        return cli_fail(err);
+    }
+    if (cu_analytics_budget_set_noise(v, ctx, tenant, total, a->noise, err) != CU_OK)
+        return cli_fail(err);
+    return 0;
+}
+
 static int do_budget(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const args *a)
 {
     double total = 0, spent = 0;
+    int required = 0, rc;
     cu_err err = {0};
-    char *end = NULL;
     cJSON *o;
 
-    if (a->set != NULL) {
-        double e = strtod(a->set, &end);
-        if (end == a->set || *end != '\0')
-            return cli_usage("analytics", "--set takes a number");
-        if (cu_analytics_budget_set(v, ctx, tenant, e, &err) != CU_OK)
-            return cli_fail(&err);
-    }
-    if (cu_analytics_budget_get(v, ctx, tenant, &total, &spent, &err) != CU_OK)
+    if ((a->set != NULL || a->noise >= 0) && (rc = budget_set(v, ctx, tenant, a, &err)) != 0)
+        return rc;
+    if (cu_analytics_budget_get(v, ctx, tenant, &total, &spent, &err) != CU_OK ||
+        cu_analytics_noise_required(v, ctx, tenant, &required, &err) != CU_OK)
         return cli_fail(&err);
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epsilon", total);
     cJSON_AddNumberToObject(o, "spent", spent);
     cJSON_AddNumberToObject(o, "remaining", total > spent ? total - spent : 0);
+    cJSON_AddBoolToObject(o, "noise_required", required);
     return cli_print(o);
 }
 
@@ -117,7 +144,7 @@ int cmd_analytics(int argc, char **argv)
     cu_vault *v = NULL;
     cu_id tenant = 0;
     cli_common c;
-    args a = {0};
+    args a = {.noise = -1};
     int helpme = 0, rc;
     const char *verb;
 

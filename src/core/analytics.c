@@ -3,8 +3,9 @@
  * docs/analytics.md): the scan, the audit entry and the privacy budget.
  *
  * The scan reads the tenant's subjects by id in pages and each one's records of the collection
- * in pages (the export's reads), opens them with the subject's key, unwrapped once per subject,
- * and feeds each matching document to the table (analytics_table.c); a document is wiped as
+ * in pages (the export's reads), opens their documents (never a sensitive field: no query can
+ * name one) with the subject's key, unwrapped once per subject, and feeds each matching
+ * document to the table (analytics_table.c); a document is wiped as
  * soon as it is counted, so memory holds a page of sealed records and the groups, never the
  * collection. Only the tenant's own keys open anything (P-ISO-2, P-ISO-3): the tenant comes
  * from the caller, checked by the preamble, and every read is keyed by it. A restricted
@@ -14,7 +15,9 @@
  * Invariants:
  *   - P-AUD-3: the query's entries are committed, with its epsilon spent, before the answer is
  *     returned; they hold its shape (collection, measures, fields grouped by, fields and
- *     operators filtered on, epsilon), never a filter value or a figure of the answer.
+ *     operators filtered on, epsilon), never a filter value or a figure of the answer. A
+ *     refused query is on record as well ("analytics.refused", its code and the shape as far
+ *     as it parsed), nothing spent.
  *   - Noise mode: a subject gives its first matching record only, so one subject moves one
  *     group by one record (analytics_answer.c scales the noise by that).
  */
@@ -63,19 +66,15 @@ typedef struct scan {
     cu_analytics_refusal *why;
 } scan;
 
-/* One opened record: counted if it matches. *taken: it matched. */
+/* One opened record: counted if it matches. *taken: it matched. Only its document is opened
+ * (review 11): a query can never name a sensitive field, so their plaintext is never made. */
 static cu_rc feed(scan *s, const cu_key *key, const cu_store_record *row, int *taken, cu_err *err)
 {
-    cu_record r = {0};
     cJSON *doc = NULL;
     cu_rc rc;
 
     *taken = 0;
-    if ((rc = cu_record_open_row(key, row, &r, err)) != CU_OK)
-        return rc;
-    rc = cu_json_parse(r.json, strlen(r.json), &doc, NULL, err);
-    cu_record_cleanup(&r);
-    if (rc != CU_OK)
+    if ((rc = cu_record_open_doc(key, row, &doc, err)) != CU_OK)
         return rc;
     if (cu_ana_match(s->q, doc)) {
         *taken = 1;
@@ -176,16 +175,18 @@ static cu_rc scan_all(scan *s, cu_err *err)
 
 /* --- audit and budget ---------------------------------------------------------------------- */
 
-/* The query's shape as audit entries (one per measure, field grouped by and condition, each
- * object well within its 96 bytes: names are at most 80); *n gets their number. */
-static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const char *collection,
-                  const ana_query *q)
+/* The query's shape as audit entries, appended after the head entry the caller wrote at
+ * a[0] (*n is 1): one per measure, field grouped by and condition, each object well within
+ * its 96 bytes (names are at most 80); *n gets their number. Only what parsed is there: a
+ * refused query's shape stops where the refusal came, and a field name appears only once the
+ * schema let it be aggregated, so a refused entry never holds more than an answered one would
+ * (never a filter value). */
+static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const ana_query *q)
 {
     static const char *const ops[] = {"count", "sum", "mean", "histogram"};
     static const char *const cmps[] = {"eq", "ne", "lt", "le", "gt", "ge", "in"};
-    size_t k = 0;
+    size_t k = *n;
 
-    cu_audit_in_set(&a[k++], tenant, "analytics.aggregate", "collection:%s", collection);
     for (size_t i = 0; i < q->nm; i++)
         cu_audit_in_set(&a[k++], tenant, "analytics.measure", "%s%s%s", ops[q->m[i].op],
                         q->m[i].field[0] ? ":" : "", q->m[i].field);
@@ -261,10 +262,11 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
 {
     cu_audit_in a[AUDIT_MAX];
     cu_store_op op;
-    size_t na = 0;
+    size_t na = 1;
     cu_rc rc;
 
-    shape(a, &na, tenant, collection, q);
+    cu_audit_in_set(&a[0], tenant, "analytics.aggregate", "collection:%s", collection);
+    shape(a, &na, tenant, q);
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_ANALYTICS_SPEND;
     op.u.analytics_budget.tenant_id = tenant;
@@ -278,6 +280,44 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
     return rc;
 }
 
+/* The stable code of a refusal: the analytics one, or the purpose gate's (P-CON-1: the
+ * purpose unknown, not covering the collection, opted out by GPC); NULL for anything else (a
+ * store error, a tenant that is gone: no refusal to record). */
+static const char *refusal_code(cu_rc rc, cu_analytics_refusal why)
+{
+    if (why != CU_ANALYTICS_OK)
+        return cu_analytics_refusal_code(why);
+    if (rc == CU_ERR_UNKNOWN_PURPOSE || rc == CU_ERR_PURPOSE_DENIED || rc == CU_ERR_OPTED_OUT)
+        return cu_rc_name(rc);
+    return NULL;
+}
+
+/* P-AUD-1 (review 9): a refused query is on record too, by its refusal code and its shape as
+ * far as it parsed ("analytics.refused", "<code>:collection:<name>", then the entries an
+ * answered query has), so probes of fields that may not be aggregated, exact queries where
+ * noise is required and budget refusals leave a trace. Nothing is spent. The refusal stands
+ * once recorded; if it cannot be recorded, that error is returned instead (no answer either
+ * way). */
+static cu_rc record_refusal(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
+                            const ana_query *q, cu_rc rc, cu_analytics_refusal *why, cu_err *err)
+{
+    const char *code = refusal_code(rc, *why);
+    cu_audit_in a[AUDIT_MAX];
+    size_t na = 1;
+    cu_err e = {0};
+    cu_rc arc;
+
+    if (code == NULL)
+        return rc;
+    cu_audit_in_set(&a[0], tenant, "analytics.refused", "%s:collection:%s", code, collection);
+    shape(a, &na, tenant, q);
+    if ((arc = cu_commit(v, ctx, NULL, 0, a, na, &e)) == CU_OK)
+        return rc;
+    *why = CU_ANALYTICS_OK;
+    *err = e;
+    return arc;
+}
+
 /* P-ANA-1: the policy's min_group_size, or the default for a tenant without a policy. Any
  * other error refuses the query: a store hiccup must not lower a tenant's threshold. */
 static cu_rc min_group(cu_vault *v, cu_id tenant, uint64_t *out, cu_err *err)
@@ -287,6 +327,9 @@ static cu_rc min_group(cu_vault *v, cu_id tenant, uint64_t *out, cu_err *err)
     cu_err e = {0};
     cu_rc rc = cu_policy_for(v, tenant, &p, NULL, &e);
 
+    /* Tests fail the read here (review 8): the query must be refused, not run at 10. */
+    if (rc == CU_OK && CU_FAULT("analytics.policy_read"))
+        rc = cu_err_set(&e, CU_ERR_STORE, "analytics: injected policy read failure");
     if (rc == CU_OK)
         k = cu_policy_analytics_min_group(p);
     cu_policy_release(v, p);
@@ -332,12 +375,17 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
     scan s = {.v = v, .ctx = ctx, .tenant = tenant, .collection = collection, .q = &q, .why = why};
     cu_rc rc;
 
+    memset(&q, 0, sizeof(q)); /* a refusal before the parse records an empty shape */
     *result = NULL;
     *why = CU_ANALYTICS_OK;
     if (ctx != NULL && (ctx->flags & CU_CTX_OPERATOR))
         return cu_err_set(err, CU_ERR_FORBIDDEN, "platform staff do not aggregate a tenant's data");
     if (!cu_collection_name_ok(collection))
         return cu_err_set(err, CU_ERR_INVALID, "invalid collection name");
+    /* Review 11: every query, answered or refused, takes one of the tenant's allowance first,
+     * so a flood does no scan and writes no audit entry once it is spent (429, not recorded). */
+    if ((rc = cu_ana_rate_take(v, ctx, tenant, err)) != CU_OK)
+        return rc;
     /* P-CON-1: the request's purpose must be declared and cover the collection's category
      * (the route requires it, as data reads do); each subject is then checked in the scan. */
     if ((rc = cu_preamble(v, ctx,
@@ -347,13 +395,13 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
                                        .collection = collection},
                           &s.gate, err)) != CU_OK ||
         (rc = cu_ana_parse(v, tenant, collection, query, len, &q, why, err)) != CU_OK)
-        return rc;
+        return record_refusal(v, ctx, tenant, collection, &q, rc, why, err);
     rc = q.epsilon > 0 ? budget_check(v, tenant, q.epsilon, why, err)
                        : exact_allowed(v, tenant, why, err);
     if (rc == CU_OK)
         rc = run(&s, ctx, result, err);
     cu_ana_query_cleanup(&q);
-    return rc;
+    return rc != CU_OK ? record_refusal(v, ctx, tenant, collection, &q, rc, why, err) : rc;
 }
 
 cu_rc cu_analytics_budget_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double *total,

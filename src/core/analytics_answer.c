@@ -10,8 +10,10 @@
  * histogram's bins (null for a suppressed bin). Suppressed groups are not listed at all.
  * Noise mode: epsilon is split evenly between the measures (they compose); a subject gives one
  * record only (the scan's rule), so a count or a bin moves by 1 and a sum by `bound` at most
- * when one subject comes or goes: Laplace of scale 1/e and bound/e; a mean is a noisy sum over
- * a noisy count, each with half of its share. Counts are rounded and never below 0.
+ * when one subject comes or goes: Laplace of scale 1/e for counts and bins; a sum or a mean is
+ * a noisy sum (scale 2 bound/e) with a noisy count of its contributors (scale 2/e), each with
+ * half of its share, the count deciding whether it is released. Counts are rounded and never
+ * below 0. Bins and contributors are released on those noisy counts (review 4).
  */
 #include <stdint.h>
 #include <string.h>
@@ -70,15 +72,29 @@ static double count_of(uint64_t n, double scale)
     return x;
 }
 
-static cJSON *histogram(const ana_group *g, const ana_measure *m, double scale)
+/* Noise mode (P-ANA-1, review 4): a cell whose noisy count, of Laplace scale `scale`, falls
+ * short of min_group_size + scale ln(1/(2 delta)) is not released. The decision reads only
+ * the noisy figure (post-processing: it spends nothing more), so a cell under the threshold
+ * is released with probability at most delta, and which cells are released is no exact
+ * oracle. */
+static int noisy_released(double noisy, double scale, uint64_t k)
+{
+    return noisy >= (double)k + scale * ANA_LN_HALF_DELTA;
+}
+
+/* A histogram's bins: exact mode, those suppression released; noise mode, each bin whose
+ * noisy count reaches the raised threshold (in noise mode a subject gives one record, so a
+ * bin's records are its subjects). */
+static cJSON *histogram(const ana_group *g, const ana_measure *m, double scale, uint64_t k)
 {
     cJSON *a = cJSON_CreateArray();
 
     for (size_t b = 0; a != NULL && b <= m->nedges; b++) {
         const ana_bin *bin = &g->bins[m->bin0 + b];
-        cJSON *x = bin->c.suppressed ? cJSON_CreateNull()
-                                     : cJSON_CreateNumber(count_of(bin->count, scale));
-        if (!cJSON_AddItemToArray(a, x)) {
+        double x = count_of(bin->count, scale);
+        int shown = scale > 0 ? noisy_released(x, scale, k) : !bin->c.suppressed;
+        cJSON *y = shown ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+        if (!cJSON_AddItemToArray(a, y)) {
             cJSON_Delete(a);
             return NULL;
         }
@@ -86,8 +102,11 @@ static cJSON *histogram(const ana_group *g, const ana_measure *m, double scale)
     return a;
 }
 
-/* One measure's value of a released group. */
-static cJSON *value(const ana_group *g, const ana_query *q, size_t i)
+/* One measure's value of a released group. Noise mode: a sum or mean spends half its share
+ * on a noisy count of the subjects that gave it a number (one record each) and half on the
+ * sum, and is null unless that count reaches the raised threshold (review 4: the contributors
+ * are a cell too); a histogram's bins are decided on their own noisy counts. */
+static cJSON *value(const ana_group *g, const ana_query *q, size_t i, uint64_t k)
 {
     const ana_measure *m = &q->m[i];
     double e = cu_ana_share(q);
@@ -95,29 +114,31 @@ static cJSON *value(const ana_group *g, const ana_query *q, size_t i)
 
     if (m->op != ANA_COUNT && g->mc[i].suppressed)
         return cJSON_CreateNull(); /* P-ANA-1: too few subjects gave it a number */
+    if (e > 0 && (m->op == ANA_SUM || m->op == ANA_MEAN)) {
+        n = count_of(g->n[i], 2 / e);
+        if (!noisy_released(n, 2 / e, k))
+            return cJSON_CreateNull();
+        sum += cu_ana_laplace(2 * q->bound / e);
+    }
     switch (m->op) {
     case ANA_COUNT:
         return cJSON_CreateNumber(count_of(g->records, e > 0 ? 1 / e : 0));
     case ANA_HISTOGRAM:
-        return histogram(g, m, e > 0 ? 1 / e : 0);
+        return histogram(g, m, e > 0 ? 1 / e : 0, k);
     case ANA_SUM:
-        return cJSON_CreateNumber(e > 0 ? sum + cu_ana_laplace(q->bound / e) : sum);
+        return cJSON_CreateNumber(sum);
     case ANA_MEAN:
-        if (e > 0) {
-            sum += cu_ana_laplace(2 * q->bound / e);
-            n = count_of(g->n[i], 2 / e);
-        }
         return n >= 1 ? cJSON_CreateNumber(sum / n) : cJSON_CreateNull();
     }
     return NULL;
 }
 
-static cJSON *values(const ana_group *g, const ana_query *q)
+static cJSON *values(const ana_group *g, const ana_query *q, uint64_t k)
 {
     cJSON *a = cJSON_CreateArray();
 
     for (size_t i = 0; a != NULL && i < q->nm; i++)
-        if (!cJSON_AddItemToArray(a, value(g, q, i))) {
+        if (!cJSON_AddItemToArray(a, value(g, q, i, k))) {
             cJSON_Delete(a);
             return NULL;
         }
@@ -156,7 +177,7 @@ static cJSON *other(void)
     return o;
 }
 
-static cJSON *group(const ana_group *g, const ana_query *q)
+static cJSON *group(const ana_group *g, const ana_query *q, uint64_t k)
 {
     cJSON *o = cJSON_CreateObject(), *key = cJSON_AddArrayToObject(o, "key");
     int bad = key == NULL;
@@ -165,7 +186,7 @@ static cJSON *group(const ana_group *g, const ana_query *q)
         bad = !cJSON_AddItemToArray(key, g->null[d] == ANA_KEY_OTHER ? other()
                                          : g->null[d]                ? cJSON_CreateNull()
                                                                      : cJSON_CreateString(g->key[d]));
-    if (bad || !cJSON_AddItemToObject(o, "values", values(g, q))) {
+    if (bad || !cJSON_AddItemToObject(o, "values", values(g, q, k))) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -183,7 +204,7 @@ static int add_groups(cJSON *root, const ana_table *t, const ana_query *q)
         if (!cJSON_AddItemToArray(by, cJSON_CreateString(q->group_by[d])))
             return -1;
     for (size_t i = 0; i < t->n; i++)
-        if (!t->g[i].c.suppressed && !cJSON_AddItemToArray(gs, group(&t->g[i], q)))
+        if (!t->g[i].c.suppressed && !cJSON_AddItemToArray(gs, group(&t->g[i], q, t->min_group)))
             return -1;
     return 0;
 }
@@ -202,7 +223,7 @@ cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collect
     if (!bad && t->total_released) {
         total = cJSON_CreateObject();
         bad = !cJSON_AddItemToObject(root, "total", total) ||
-              !cJSON_AddItemToObject(total, "values", values(&t->total, q));
+              !cJSON_AddItemToObject(total, "values", values(&t->total, q, t->min_group));
     } else if (!bad) {
         bad = !cJSON_AddNullToObject(root, "total");
     }

@@ -94,6 +94,16 @@ int cu_ana_match(const ana_query *q, const cJSON *doc);
  * -1 for an object, an array or text of CU_ANALYTICS_KEY_MAX bytes or more. */
 int cu_ana_key(const cJSON *v, char out[CU_ANALYTICS_KEY_MAX], int *null);
 
+/* analytics_rate.c (review 11): a token bucket per tenant, in memory, per vault. */
+typedef struct cu_ana_rate cu_ana_rate;
+#define CU_ANALYTICS_RATE_BURST 60   /* queries a tenant may run at once */
+#define CU_ANALYTICS_RATE_PER_MIN 60 /* and a minute after that */
+cu_rc cu_ana_rate_new(cu_ana_rate **out, cu_err *err);
+void cu_ana_rate_free(cu_ana_rate *r); /* NULL is a no-op */
+/* Takes one query of tenant's allowance: CU_ERR_RATE_LIMITED when it is spent. Local contexts
+ * (NULL, CU_CTX_LOCAL) are not counted. */
+cu_rc cu_ana_rate_take(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_err *err);
+
 /* analytics_table.c */
 cu_rc cu_ana_table_init(ana_table *t, const ana_query *q, uint64_t min_group, cu_err *err);
 void cu_ana_table_cleanup(ana_table *t);
@@ -106,8 +116,15 @@ void cu_ana_suppress(ana_table *t, const ana_query *q);
 /* The answer (docs/analytics.md), noise added to what is released in noise mode. NULL: out of
  * memory. */
 cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collection);
+/* ln(1 / (2 delta)) for delta = 1e-6: in noise mode a cell under min_group_size is released
+ * with probability at most delta (its noisy count must reach min_group_size + scale times
+ * this). */
+#define ANA_LN_HALF_DELTA 13.122363377404328
+
 /* Noise mode: epsilon is split in nm + 1 shares, one per measure and one for the release
- * decision of groups and the total (analytics_table.c). */
+ * decision of groups and the total (analytics_table.c); a measure's own cells (a histogram's
+ * bins, the contributors of a sum or mean) are released on its share's noisy figures
+ * (analytics_answer.c). */
 double cu_ana_share(const ana_query *q);
 /* A sample of the Laplace distribution of scale b (mean 0), from the vault's random source. */
 double cu_ana_laplace(double b);

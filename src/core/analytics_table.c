@@ -13,7 +13,9 @@
  *      at least min_group_size subjects (review 6: distinct people, not a sum); else the smallest released cell of the set is
  *      suppressed too, and every set is checked again until none changes.
  * So no released figure minus other released figures isolates a suppressed cell, nor a
- * remainder of fewer than min_group_size subjects.
+ * remainder of fewer than min_group_size subjects. That is exact mode; in noise mode groups and
+ * the total are released on a noisy count (below), and bins and a measure's contributors on
+ * the noisy figures of the answer (analytics_answer.c), with no complementary step.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -319,10 +321,6 @@ static void suppress_bins(ana_group *g, const ana_query *q, uint64_t k)
     }
 }
 
-/* ln(1 / (2 delta)) for delta = 1e-6: a group or total under min_group_size is released with
- * probability at most delta in noise mode. */
-#define ANA_LN_HALF_DELTA 13.122363377404328
-
 /* Noise mode (P-ANA-1, review 4): whether a group or the total is released is decided on its
  * subject count plus Laplace noise of the decision's own share of epsilon (one subject gives
  * one record, so it moves one group's count by 1), against min_group_size raised by tau, so a
@@ -336,13 +334,15 @@ static void noisy_primary(ana_cell *c, const ana_query *q, uint64_t k)
     c->suppressed = (double)c->subjects + cu_ana_laplace(b) < (double)k + b * ANA_LN_HALF_DELTA;
 }
 
+/* A measure's own cells (a histogram's bins, a sum's or mean's contributors) are not decided
+ * here in noise mode: the answer releases each on its measure's noisy figure against the same
+ * raised threshold (review 4), so no release in noise mode rests on an exact count. */
 static void suppress_noisy(ana_table *t, const ana_query *q)
 {
     for (size_t i = 0; i < t->n; i++) {
         noisy_primary(&t->g[i].c, q, t->min_group);
         for (size_t m = 0; m < q->nm; m++)
-            if (q->m[m].op != ANA_COUNT && !primary(&t->g[i].mc[m], t->min_group))
-                t->g[i].mc[m].suppressed = t->g[i].c.suppressed;
+            t->g[i].mc[m].suppressed = t->g[i].c.suppressed;
     }
     if (q->ng == 0) {
         noisy_primary(&t->total.c, q, t->min_group);
@@ -375,16 +375,19 @@ void cu_ana_suppress(ana_table *t, const ana_query *q)
          * budget again: not given. */
         t->total_released = t->total.c.subjects >= t->min_group && !(q->epsilon > 0 && q->ng);
     }
+    t->suppressed = 0;
+    for (size_t i = 0; i < t->n; i++)
+        t->suppressed += t->g[i].c.suppressed;
+    if (q->epsilon > 0) /* noise mode: the answer decides bins and contributors, noisily */
+        goto out;
     for (size_t m = 0; m < q->nm; m++)
         primary(&t->total.mc[m], t->min_group);
-    t->suppressed = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        t->suppressed += t->g[i].c.suppressed;
+    for (size_t i = 0; i < t->n; i++)
         if (!t->g[i].c.suppressed)
             suppress_bins(&t->g[i], q, t->min_group);
-    }
     if (t->total_released)
         suppress_bins(&t->total, q, t->min_group);
+out:
     free(cells);
     free(rows);
     free(cols);

@@ -1,7 +1,8 @@
 /*
  * cookies.c: cookie consent (P-CON-3) in the consent ledger (P-CON-2).
  *
- * A choice is one ledger entry per category stated, of the pseudo-purpose "cookies.<category>"
+ * A choice is one ledger entry per category stated (the four, or a further one the policy
+ * names), of the pseudo-purpose "cookies.<category>"
  * (grant or withdraw), with the policy version in force and a fixed-vocabulary source. A known
  * subject's entries go under its id; an anonymous visitor's under visitor_subject(), a
  * pseudonymous id keyed by the tenant's index key, so the ledger (stored in clear) never holds
@@ -10,7 +11,8 @@
  * bind a changed policy under the same `version:` label. The check reads the newest entry per
  * category (a choice repeating it writes nothing) and applies the policy: essential per its
  * rule, a consent category only if that entry grants it under the version in force (same
- * stamp), never never; Sec-GPC turns the consent categories off (docs/consent.md says why).
+ * stamp), never never; Sec-GPC turns off the consent categories the policy's cookies.gpc
+ * names, all of them without the list (docs/consent.md says why).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,11 +91,15 @@ static cu_rc visitor_subject(cu_vault *v, cu_id tenant, const char *visitor, cu_
     return CU_OK;
 }
 
+/* The policy's categories (the four, then those it names) with their rules, in out. */
 static void answer_rules(const cu_policy *p, unsigned number, cu_cookie_answer *out)
 {
-    for (int i = 0; i < CU_COOKIE__COUNT; i++) {
+    out->n = cu_policy_cookie_count(p);
+    for (size_t i = 0; i < out->n; i++) {
+        cu_strlcpy(out->name[i], cu_policy_cookie_name(p, i), sizeof(out->name[i]));
         out->rule[i] = cu_policy_cookie(p, (cu_cookie_category)i);
         out->allowed[i] = out->rule[i] == CU_COOKIE_ALWAYS;
+        out->gpc_off[i] = cu_policy_cookie_gpc(p, (cu_cookie_category)i);
     }
     cu_strlcpy(out->policy_version, cu_policy_version(p), sizeof(out->policy_version));
     snprintf(out->policy_stamp, sizeof(out->policy_stamp), "%.50s#%u", out->policy_version,
@@ -135,16 +141,16 @@ cu_rc cu_cookie_rules(cu_vault *v, cu_id tenant, cu_cookie_answer *out, cu_err *
  * version in force (stamp), -1 if none or an older version's (that one is asked again). One
  * indexed LIMIT 1 read (the store's newest-entry-per-purpose), so the cost does not grow with
  * the ledger (review of P-CON-3). */
-static cu_rc newest(cu_vault *v, cu_id tenant, cu_id subject, int cat, const char *stamp,
+static cu_rc newest(cu_vault *v, cu_id tenant, cu_id subject, const char *cat, const char *stamp,
                     int *action, cu_err *err)
 {
-    char purpose[32];
+    char purpose[sizeof(LEDGER_PREFIX) + CU_COOKIE_NAME_MAX];
     cu_store_consent *c = NULL;
     size_t n = 0;
     cu_rc rc;
 
     *action = -1;
-    snprintf(purpose, sizeof(purpose), LEDGER_PREFIX "%s", category_names[cat]);
+    snprintf(purpose, sizeof(purpose), LEDGER_PREFIX "%s", cat);
     if ((rc = cu_store_consent_list(v->store, tenant, subject, purpose, &c, &n, err)) != CU_OK)
         return rc;
     if (n > 0 && strcmp(c[0].policy_version, stamp) == 0)
@@ -158,16 +164,17 @@ static cu_rc newest(cu_vault *v, cu_id tenant, cu_id subject, int cat, const cha
 static cu_rc apply_ledger(cu_vault *v, cu_id tenant, cu_id subject, cu_cookie_answer *out,
                           cu_err *err)
 {
-    for (int i = CU_COOKIE_ANALYTICS; i < CU_COOKIE__COUNT; i++) {
+    for (size_t i = CU_COOKIE_ANALYTICS; i < out->n; i++) {
         int action;
-        cu_rc rc = newest(v, tenant, subject, i, out->policy_stamp, &action, err);
+        cu_rc rc = newest(v, tenant, subject, out->name[i], out->policy_stamp, &action, err);
         if (rc != CU_OK)
             return rc;
         if (action >= 0)
             out->chosen = 1;
         if (out->rule[i] == CU_COOKIE_WITH_CONSENT)
-            /* P-CON-3: only with consent; Sec-GPC turns every consent category off. */
-            out->allowed[i] = action == CU_CONSENT_GRANT && !out->gpc;
+            /* P-CON-3: only with consent; Sec-GPC turns off what the policy says it does
+             * (cookies.gpc; every consent category without the list). */
+            out->allowed[i] = action == CU_CONSENT_GRANT && !(out->gpc && out->gpc_off[i]);
     }
     return CU_OK;
 }
@@ -196,41 +203,54 @@ cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *
     return apply_ledger(v, tenant, subject, out, err);
 }
 
-/* Validates c against the policy's rules in out: CU_OK, or the error (out->never set for a
- * grant of a category the policy never allows). */
-static cu_rc choice_check(const cu_cookie_choice *c, cu_cookie_answer *out, cu_err *err)
+/* The index in out of a category's name, or -1 (not one of the policy's). */
+static int category_index(const cu_cookie_answer *out, const char *name)
 {
-    int any = 0;
+    for (size_t i = 0; name != NULL && i < out->n; i++)
+        if (strcmp(out->name[i], name) == 0)
+            return (int)i;
+    return -1;
+}
 
-    for (int i = 0; i < CU_COOKIE__COUNT; i++) {
-        if (c->granted[i] < 0)
-            continue;
-        any = 1;
+/* Validates c against the policy's categories and rules in out, each pick's category index
+ * into idx: CU_OK, or the error (out->unknown for a category the policy does not name,
+ * out->never for a grant of one it never allows). */
+static cu_rc choice_check(const cu_cookie_choice *c, cu_cookie_answer *out, int *idx, cu_err *err)
+{
+    if (c->npicks == 0 || c->npicks > CU_COOKIE_MAX)
+        return cu_err_set(err, CU_ERR_INVALID, "a choice names at least one category");
+    for (size_t k = 0; k < c->npicks; k++) {
+        int i = idx[k] = category_index(out, c->picks[k].category);
+        if (i < 0) {
+            out->unknown = 1;
+            return cu_err_set(err, CU_ERR_INVALID, "the policy has no cookie category \"%.32s\"",
+                              c->picks[k].category ? c->picks[k].category : "");
+        }
+        for (size_t j = 0; j < k; j++)
+            if (idx[j] == i)
+                return cu_err_set(err, CU_ERR_INVALID, "%s is named twice", out->name[i]);
         if (i == CU_COOKIE_ESSENTIAL)
             return cu_err_set(err, CU_ERR_INVALID,
                               "essential cookies are no choice: the policy decides (P-CON-3)");
         /* P-CON-3: a category the policy says never (advertising, always) is never granted. */
-        if (c->granted[i] > 0 && out->rule[i] == CU_COOKIE_NEVER) {
+        if (c->picks[k].granted && out->rule[i] == CU_COOKIE_NEVER) {
             out->never = i + 1;
             return cu_err_set(err, CU_ERR_INVALID,
                               "the policy never allows %s cookies: they cannot be granted",
-                              category_names[i]);
+                              out->name[i]);
         }
     }
-    if (!any)
-        return cu_err_set(err, CU_ERR_INVALID, "a choice names at least one category");
     return CU_OK;
 }
 
 /* Fills one ledger entry of the choice. */
-static void choice_op(cu_store_op *op, cu_id tenant, cu_id subject, int cat, int grant,
+static void choice_op(cu_store_op *op, cu_id tenant, cu_id subject, const char *cat, int grant,
                       const char *source, const char *version, int64_t now)
 {
     op->type = CU_OP_CONSENT_PUT;
     op->u.consent.tenant_id = tenant;
     op->u.consent.subject_id = subject;
-    snprintf(op->u.consent.purpose, sizeof(op->u.consent.purpose), LEDGER_PREFIX "%s",
-             category_names[cat]);
+    snprintf(op->u.consent.purpose, sizeof(op->u.consent.purpose), LEDGER_PREFIX "%s", cat);
     op->u.consent.action = grant ? CU_CONSENT_GRANT : CU_CONSENT_WITHDRAW;
     op->u.consent.at = now;
     cu_strlcpy(op->u.consent.source, source, sizeof(op->u.consent.source));
@@ -248,7 +268,8 @@ static int source_ok(const char *s)
 cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_cookie_choice *c,
                        cu_cookie_answer *out, cu_err *err)
 {
-    cu_store_op ops[CU_COOKIE__COUNT];
+    cu_store_op ops[CU_COOKIE_MAX];
+    int idx[CU_COOKIE_MAX];
     const char *source = c->source ? c->source : "banner";
     const cu_policy *p;
     cu_id subject = c->subject;
@@ -267,8 +288,8 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
     if (!source_ok(source))
         return cu_err_set(err, CU_ERR_INVALID, "source must be one of banner, settings, gpc");
     /* GPC is only ever an opt-out: a grant "from gpc" would misstate why consent exists. */
-    for (int i = 0; strcmp(source, "gpc") == 0 && i < CU_COOKIE__COUNT; i++)
-        if (c->granted[i] > 0)
+    for (size_t k = 0; strcmp(source, "gpc") == 0 && k < c->npicks && k < CU_COOKIE_MAX; k++)
+        if (c->picks[k].granted)
             return cu_err_set(err, CU_ERR_INVALID,
                               "source gpc can only refuse: Global Privacy Control grants nothing");
     if ((rc = policy_of(v, ctx, tenant, CU_TENANT_USE_WRITE, c->subject, &p, &number, err)) !=
@@ -276,26 +297,26 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
         return rc;
     answer_rules(p, number, out);
     cu_policy_release(v, p);
-    if ((rc = choice_check(c, out, err)) != CU_OK)
+    if ((rc = choice_check(c, out, idx, err)) != CU_OK)
         return rc;
     if (c->visitor != NULL &&
         (rc = visitor_subject(v, tenant, c->visitor, &subject, err)) != CU_OK)
         return rc;
-    for (int i = CU_COOKIE_ANALYTICS; i < CU_COOKIE__COUNT; i++) {
-        int had;
-        if (c->granted[i] < 0)
-            continue;
-        /* Sec-GPC on the choice: what it turns off is recorded as refused, from "gpc". */
-        int off = gpc && c->granted[i] > 0 && out->rule[i] == CU_COOKIE_WITH_CONSENT;
-        int grant = c->granted[i] > 0 && !off;
+    for (size_t k = 0; k < c->npicks; k++) {
+        int i = idx[k], had;
+        /* Sec-GPC on the choice: what the policy lets it turn off is recorded as refused,
+         * from "gpc". */
+        int off = gpc && c->picks[k].granted && out->rule[i] == CU_COOKIE_WITH_CONSENT &&
+                  out->gpc_off[i];
+        int grant = c->picks[k].granted && !off;
         /* Idempotent: the newest entry under this version already says it, so a replayed
          * choice adds nothing to the ledger or the log. */
-        if ((rc = newest(v, tenant, subject, i, out->policy_stamp, &had, err)) != CU_OK)
+        if ((rc = newest(v, tenant, subject, out->name[i], out->policy_stamp, &had, err)) != CU_OK)
             return rc;
         if (had == (grant ? CU_CONSENT_GRANT : CU_CONSENT_WITHDRAW))
             continue;
-        choice_op(&ops[n++], tenant, subject, i, grant, off ? "gpc" : source, out->policy_stamp,
-                  now);
+        choice_op(&ops[n++], tenant, subject, out->name[i], grant, off ? "gpc" : source,
+                  out->policy_stamp, now);
     }
     if (n == 0) /* nothing new: the same answer, nothing written */
         return cu_cookie_check(v, ctx, tenant, c->visitor, c->visitor ? 0 : c->subject, out, err);

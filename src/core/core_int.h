@@ -68,6 +68,7 @@ struct cu_vault {
     cu_policy_cache *policies;   /* parsed tenant policies (policy_cache.c) */
     pthread_mutex_t sweep_lock; /* one sweep at a time (the interval thread, POST /v1/sweep) */
     cu_auth_state *auth;        /* login throttling and hash slots (throttle.c) */
+    struct cu_ana_rate *ana_rate; /* aggregate queries per tenant (analytics_rate.c) */
     cu_caches *caches;          /* verified API keys, unwrapped keys (cache.c) */
     unsigned log_floor_days;    /* no policy keeps the audit log less (P-RET-4) */
     struct cu_eraser *eraser;   /* the erasure thread (erase.c), or NULL: erasures inline */

@@ -165,9 +165,27 @@ unsigned cu_policy_analytics_min_group(const cu_policy *p)
     return p->analytics_min_group;
 }
 
+size_t cu_policy_cookie_count(const cu_policy *p)
+{
+    return CU_COOKIE__COUNT + p->n_cookie_more;
+}
+
+const char *cu_policy_cookie_name(const cu_policy *p, size_t i)
+{
+    if (i < CU_COOKIE__COUNT)
+        return pol_cookie.names[i];
+    return i < cu_policy_cookie_count(p) ? p->cookie_more[i - CU_COOKIE__COUNT] : NULL;
+}
+
 cu_cookie_rule cu_policy_cookie(const cu_policy *p, cu_cookie_category c)
 {
-    return (unsigned)c < CU_COOKIE__COUNT ? p->cookies[c] : CU_COOKIE_NEVER;
+    return (size_t)c < cu_policy_cookie_count(p) ? p->cookies[c] : CU_COOKIE_NEVER;
+}
+
+int cu_policy_cookie_gpc(const cu_policy *p, cu_cookie_category c)
+{
+    return (size_t)c < cu_policy_cookie_count(p) && c != CU_COOKIE_ESSENTIAL &&
+           (p->cookies_gpc >> c & 1u) != 0;
 }
 
 size_t cu_policy_category_count(const cu_policy *p)

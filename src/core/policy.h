@@ -55,7 +55,14 @@ struct cu_policy {
     cu_policy_collection *collections;
     size_t n_collections;
 
-    cu_cookie_rule cookies[CU_COOKIE__COUNT];
+    /* P-CON-3: the rule of each cookie category, the four first (cu_cookie_category), then
+     * the further ones the section names (cookie_more, in file order). */
+    cu_cookie_rule cookies[CU_COOKIE_MAX];
+    const char *cookie_more[CU_COOKIE_MORE_MAX];
+    size_t n_cookie_more;
+    /* P-CON-3: bit c set if Sec-GPC turns cookie category c off (the cookies section's `gpc`
+     * list; without one, every category but essential). */
+    uint32_t cookies_gpc;
     unsigned min_age;
     cu_dsr_deadlines dsr;
     cu_duration notice_period;

@@ -149,5 +149,8 @@ cu_rc pol_parse_collections(pctx *c, const pnode *v, int at);
 /* P-CON-5 (policy_never.c): the optional `never` list (v NULL: none), after the purposes, whose
  * data uses it then checks against it. */
 cu_rc pol_parse_never(pctx *c, const pnode *v, int at);
+/* P-CON-3 (policy_cookies.c): the `cookies` section, its further categories and its `gpc`
+ * list. */
+cu_rc pol_parse_cookies(pctx *c, const pnode *v, int at);
 
 #endif

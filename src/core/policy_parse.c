@@ -1,13 +1,10 @@
 /*
  * policy_parse.c: the policy file loader's entry points, cu_policy_parse and cu_policy_load
  * (docs/policy.md), and the file as a whole: its keys (all required, none unknown), the
- * header scalars and the small sections (cookies, minimum age, DSR deadlines, changes,
- * termination, analytics). The YAML is read by policy_yaml.c, the sections that name each
+ * header scalars and the small sections (minimum age, DSR deadlines, changes, termination,
+ * analytics; the cookies section is policy_cookies.c's). The YAML is read by policy_yaml.c, the sections that name each
  * other by policy_sections.c, in dependency order (categories, then the purposes that name
  * them, then what names purposes or categories), whatever their order in the file.
- *
- * Cookies keep P-CON-3 whatever the policy says: advertising cookies are never set, and
- * analytics or preference cookies need consent.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,33 +12,6 @@
 #include <string.h>
 
 #include "policy_int.h"
-
-/* P-CON-3: essential cookies always (or never), analytics and preference cookies only with
- * consent (or never), advertising cookies never. */
-static cu_rc parse_cookies(pctx *c, const pnode *v, int at)
-{
-    cu_rc rc;
-
-    (void)at;
-    if ((rc = pol_want_map(c, v)) != CU_OK)
-        return rc;
-    for (size_t i = 0; i < MAP_LEN(v); i++) {
-        const pnode *k = MAP_KEY(v, i), *r = MAP_VAL(v, i);
-        int cat, rule;
-        if ((rc = pol_want_enum(c, k, &pol_cookie, "cookie category", &cat)) != CU_OK ||
-            (rc = pol_want_enum(c, r, &pol_rule, "cookie rule", &rule)) != CU_OK)
-            return rc;
-        if (cat == CU_COOKIE_ADVERTISING && rule != CU_COOKIE_NEVER)
-            return pol_vbad(c, r, "advertising cookies are never allowed (P-CON-3)");
-        if (cat == CU_COOKIE_ESSENTIAL && rule == CU_COOKIE_WITH_CONSENT)
-            return pol_vbad(c, r, "essential cookies need no consent: always or never");
-        if ((cat == CU_COOKIE_ANALYTICS || cat == CU_COOKIE_PREFERENCE) && rule == CU_COOKIE_ALWAYS)
-            return pol_vbad(c, r, "%s cookies need consent (P-CON-3): consent or never",
-                            pol_cookie.names[cat]);
-        c->p->cookies[cat] = (cu_cookie_rule)rule;
-    }
-    return CU_OK;
-}
 
 /* P-DSR-7: the holidays that, like weekends, are no business days, as UTC dates. */
 static cu_rc parse_holidays(pctx *c, const pnode *v, cu_dsr_deadlines *d)
@@ -245,7 +215,7 @@ static cu_rc parse_root(pctx *c, const pnode *root)
         {K_OPERATOR, pol_parse_operator_purposes},
         {K_NEVER, pol_parse_never},
         {K_SUBPROC, pol_parse_subprocessors},
-        {K_COOKIES, parse_cookies},
+        {K_COOKIES, pol_parse_cookies},
         {K_MIN_AGE, parse_min_age},
         {K_DSR, parse_dsr},
         {K_CHANGES, parse_changes},

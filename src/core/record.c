@@ -644,6 +644,24 @@ cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_recor
     return rc;
 }
 
+cu_rc cu_record_open_doc(const cu_key *key, const cu_store_record *row, cJSON **doc, cu_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    cu_aad aad;
+    cu_rc rc;
+
+    *doc = NULL;
+    doc_aad(&aad, row);
+    if ((rc = cu_open(key, &aad, &row->doc, &text, &len, "record", err)) == CU_OK)
+        rc = cu_json_parse(text, len, doc, NULL, err);
+    if (text != NULL) {
+        cu_wipe(text, len);
+        free(text);
+    }
+    return rc;
+}
+
 /* Reads and opens a record; with audit set, checks its purpose first. */
 static cu_rc record_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
                          int audit, cu_err *err)

@@ -14,6 +14,11 @@ cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu
  * against their manifest (P-ENC-2): the export's pages. Release out with cu_record_cleanup. */
 cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_record *out,
                          cu_err *err);
+/* Opens only the document of row (its plain and personal fields, authenticated as a whole),
+ * none of its sensitive fields, into *doc (caller frees with cu_json_delete_wiped): for a
+ * reader that may never name a sensitive field (aggregate analytics, P-ANA-1), so their
+ * plaintext is never made. */
+cu_rc cu_record_open_doc(const cu_key *key, const cu_store_record *row, cJSON **doc, cu_err *err);
 /* P-RET-6: builds the RECORD_ANONYMIZE of a record: its plain fields only, sealed under the
  * tenant data key, detached from its subject. The op owns u.record.doc.data (free it). */
 cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_op *op, cu_err *err);

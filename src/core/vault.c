@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analytics_int.h"
 #include "audit_int.h"
 #include "auth_int.h"
 #include "backup_int.h"
@@ -360,6 +361,7 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
         goto out;
     v->group_max = commit_group_max();
     if ((rc = cu_auth_state_new(&v->auth, err)) != CU_OK ||
+        (rc = cu_ana_rate_new(&v->ana_rate, err)) != CU_OK ||
         (rc = cu_cache_open(v, err)) != CU_OK)
         goto out;
     v->log_floor_days = log_floor_days(opts);
@@ -403,6 +405,7 @@ void cu_vault_close(cu_vault *v)
     pthread_mutex_destroy(&v->sweep_lock);
     pthread_mutex_destroy(&v->erase_lock);
     cu_auth_state_free(v->auth);
+    cu_ana_rate_free(v->ana_rate);
     cu_cache_close(v);
     free(v);
 }

@@ -26,7 +26,7 @@ static const char csp_page[] =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /* banner_js's own revision, in its ETag beside the policy version: bump it when the script
  * changes, so a browser's copy from an older Custos is not kept. */
-#define BANNER_REVISION 2
+#define BANNER_REVISION 3
 
 static const char *rule_name(cu_cookie_rule r)
 {
@@ -37,45 +37,48 @@ static cJSON *rules_json(const cu_cookie_answer *a)
 {
     cJSON *o = cJSON_CreateObject();
 
-    for (int i = 0; i < CU_COOKIE__COUNT; i++)
-        cJSON_AddStringToObject(o, cu_cookie_category_name((cu_cookie_category)i),
-                                rule_name(a->rule[i]));
+    for (size_t i = 0; i < a->n; i++)
+        cJSON_AddStringToObject(o, a->name[i], rule_name(a->rule[i]));
     return o;
 }
 
 static cJSON *answer_json(const cu_cookie_answer *a)
 {
-    cJSON *o = cJSON_CreateObject(), *allowed = cJSON_AddArrayToObject(o, "allowed");
+    cJSON *o = cJSON_CreateObject(), *allowed = cJSON_AddArrayToObject(o, "allowed"), *gpc_off;
 
-    for (int i = 0; i < CU_COOKIE__COUNT; i++)
+    for (size_t i = 0; i < a->n; i++)
         if (a->allowed[i])
-            cJSON_AddItemToArray(
-                allowed, cJSON_CreateString(cu_cookie_category_name((cu_cookie_category)i)));
+            cJSON_AddItemToArray(allowed, cJSON_CreateString(a->name[i]));
     cJSON_AddItemToObject(o, "rules", rules_json(a));
     cJSON_AddBoolToObject(o, "chosen", a->chosen);
     cJSON_AddBoolToObject(o, "gpc", a->gpc);
+    /* What Sec-GPC turns off under this policy (its cookies.gpc), whether or not it came. */
+    gpc_off = cJSON_AddArrayToObject(o, "gpc_off");
+    for (size_t i = 0; i < a->n; i++)
+        if (a->gpc_off[i] && a->rule[i] == CU_COOKIE_WITH_CONSENT)
+            cJSON_AddItemToArray(gpc_off, cJSON_CreateString(a->name[i]));
     cJSON_AddStringToObject(o, "policy_version", a->policy_version);
     return o;
 }
 
-/* Reads "categories": {name: bool, ...} into c; answers 400 and returns -1 on a bad member. */
+/* Reads "categories": {name: bool, ...} into c (names borrowed from the request's tree;
+ * whether the policy has them is the core's to say); answers 400 and returns -1 on a bad
+ * member. */
 static int categories_of(http_req *r, cu_cookie_choice *c)
 {
     const cJSON *cats = cJSON_GetObjectItemCaseSensitive(r->json, "categories"), *m;
 
-    for (int i = 0; i < CU_COOKIE__COUNT; i++)
-        c->granted[i] = -1;
     cJSON_ArrayForEach(m, cats)
     {
-        int cat = cu_cookie_category_parse(m->string);
-        if (cat < 0 || !cJSON_IsBool(m)) {
+        if (!cJSON_IsBool(m) || c->npicks == CU_COOKIE_MAX) {
             http_error(r, 400, "invalid_field",
-                       "categories: \"%.32s\" must be essential, analytics, preference or "
-                       "advertising, with true or false",
-                       m->string);
+                       "categories: \"%.32s\" must be a cookie category of the policy, with true "
+                       "or false (at most %d)",
+                       m->string, CU_COOKIE_MAX);
             return -1;
         }
-        c->granted[cat] = cJSON_IsTrue(m);
+        c->picks[c->npicks].category = m->string;
+        c->picks[c->npicks++].granted = cJSON_IsTrue(m);
     }
     return 0;
 }
@@ -99,6 +102,8 @@ void api_cookie_choose(http_req *r)
         /* P-CON-3: its own stable code, so a site can tell a forbidden category apart. */
         if (a.never)
             return http_error(r, 400, "cookie_never", "%s", e.msg);
+        if (a.unknown)
+            return http_error(r, 400, "invalid_field", "%s", e.msg);
         return http_fail(r, &e);
     }
     http_json(r, 201, answer_json(&a));
@@ -163,7 +168,14 @@ static const char banner_js[] =
     "    if (text) e.textContent = text;\n"
     "    return e;\n"
     "  }\n"
-    "  function banner() {\n"
+    "  /* The categories to ask about: those needing consent, less what Global Privacy Control\n"
+    "   * turns off under the policy when the browser sends it (the answer's gpc_off). */\n"
+    "  function askable(a) {\n"
+    "    return Object.keys(RULES).filter(function (c) {\n"
+    "      return RULES[c] === \"consent\" && !(a.gpc && (a.gpc_off || []).indexOf(c) >= 0);\n"
+    "    });\n"
+    "  }\n"
+    "  function banner(a) {\n"
     "    var box = el(\"div\"), boxes = {};\n"
     "    box.setAttribute(\"role\", \"dialog\");\n"
     "    box.setAttribute(\"aria-label\", \"Cookie choices\");\n"
@@ -172,13 +184,12 @@ static const char banner_js[] =
     "    box.style.right = \"0\"; box.style.padding = \"1em\"; box.style.background = \"#fff\";\n"
     "    box.style.borderTop = \"1px solid #888\"; box.style.zIndex = \"2147483647\";\n"
     "    box.appendChild(el(\"p\", \"This site sets essential cookies. May it also set:\"));\n"
-    "    Object.keys(RULES).forEach(function (c) {\n"
-    "      if (RULES[c] !== \"consent\") return;\n"
+    "    askable(a).forEach(function (c) {\n"
     "      var l = el(\"label\"), i = el(\"input\");\n"
     "      i.type = \"checkbox\";\n"
     "      boxes[c] = i;\n"
     "      l.appendChild(i);\n"
-    "      l.appendChild(document.createTextNode(\" \" + c + \" cookies \"));\n"
+    "      l.appendChild(document.createTextNode(\" \" + c.replace(/_/g, \" \") + \" cookies \"));\n"
     "      box.appendChild(l);\n"
     "    });\n"
     "    function choose(all) {\n"
@@ -203,8 +214,7 @@ static const char banner_js[] =
     "  }\n"
     "  send(\"GET\").then(function (a) {\n"
     "    apply(a);\n"
-    "    var ask = Object.keys(RULES).some(function (c) { return RULES[c] === \"consent\"; });\n"
-    "    if (!a.chosen && ask && a.policy_version === VERSION) banner();\n"
+    "    if (!a.chosen && askable(a).length && a.policy_version === VERSION) banner(a);\n"
     "  });\n"
     "})();\n";
 

@@ -96,8 +96,6 @@ static void add_duration(cJSON *o, const char *name, cu_duration d)
 /* What a tenant's policy declares, as its API and portal need it (docs/policy.md). */
 static cJSON *policy_json(const cu_policy *p, unsigned version)
 {
-    static const char *const cookie_names[] = {"essential", "analytics", "preference",
-                                               "advertising"};
     static const char *const rule_names[] = {"never", "with_consent", "always"};
     cJSON *o = cJSON_CreateObject(), *a, *c;
     cu_dsr_deadlines dsr = cu_policy_dsr(p);
@@ -138,8 +136,8 @@ static cJSON *policy_json(const cu_policy *p, unsigned version)
         cJSON_AddItemToArray(a, c);
     }
     c = cJSON_AddObjectToObject(o, "cookies");
-    for (int k = 0; k < CU_COOKIE__COUNT; k++)
-        cJSON_AddStringToObject(c, cookie_names[k],
+    for (size_t k = 0; k < cu_policy_cookie_count(p); k++) /* the four, then the policy's own */
+        cJSON_AddStringToObject(c, cu_policy_cookie_name(p, k),
                                 rule_names[cu_policy_cookie(p, (cu_cookie_category)k) % 3]);
     c = cJSON_AddObjectToObject(o, "dsr");
     cJSON_AddNumberToObject(c, "acknowledge_business_days", dsr.acknowledge_business_days);

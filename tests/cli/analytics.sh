@@ -2,7 +2,8 @@
 # Aggregate analytics at the CLI (`custos analytics`, docs/cli.md, P-ANA-1): tickets of an SCM
 # customer counted by status; the 3 escalated tickets' requesters are fewer than the policy's
 # 10, so that group is not printed, nor the next smallest (complementary suppression); the
-# personal subject line exits 4 field_not_aggregable; the budget is set and read.
+# personal subject line exits 4 field_not_aggregable; the budget is set and read, and the owner
+# can require noise.
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
@@ -59,4 +60,18 @@ grep -q '"remaining":[[:space:]]*0.5' out.txt || fail "budget spent: $(cat out.t
 expect_exit 4 "$CUSTOS" analytics query --tenant "$T" --collection tickets \
     --query '{"measures":[{"op":"count"}],"noise":{"epsilon":1}}'
 grep -q "privacy_budget_spent" err.txt || fail "budget refused"
+# The owner requires noise (P-ANA-1): exact queries exit 4 noise_required, the total is kept;
+# --no-require-noise lifts it.
+"$CUSTOS" analytics --help | grep -q -- "--require-noise" || fail "help names --require-noise"
+"$CUSTOS" analytics budget --tenant "$T" --require-noise >out.txt
+grep -q '"noise_required":[[:space:]]*true' out.txt || fail "noise required: $(cat out.txt)"
+grep -q '"epsilon":[[:space:]]*2.5' out.txt || fail "the total kept: $(cat out.txt)"
+expect_exit 4 "$CUSTOS" analytics query --tenant "$T" --collection tickets \
+    --query '{"measures":[{"op":"count"}],"group_by":["status"]}'
+grep -q "noise_required" err.txt || fail "an exact query refused"
+expect_exit 2 "$CUSTOS" analytics budget --tenant "$T" --require-noise --no-require-noise
+"$CUSTOS" analytics budget --tenant "$T" --no-require-noise >out.txt
+grep -q '"noise_required":[[:space:]]*false' out.txt || fail "lifted: $(cat out.txt)"
+"$CUSTOS" analytics query --tenant "$T" --collection tickets \
+    --query '{"measures":[{"op":"count"}],"group_by":["status"]}' >/dev/null
 echo "analytics cli: ok"
