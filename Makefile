@@ -7,7 +7,7 @@
 #   make format   runs clang-format over the sources
 
 CC      ?= cc
-PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq
+PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq cjose
 HTTPPKGS := libmicrohttpd gnutls libcurl
 TESTPKGS := cmocka libcurl
 

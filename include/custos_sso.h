@@ -1,0 +1,66 @@
+/*
+ * custos_sso.h: the core's OpenID Connect client (P-ACC-5, docs/sso.md): the authorization code
+ * flow with PKCE (S256), state and nonce, discovery and the JWKS fetched and cached per issuer
+ * (a kid the cache lacks fetches the JWKS once more: key rotation), and the ID token verified
+ * (src/crypto/jose.c). The core opens no socket: the server hands it a transport
+ * (cu_sso_fetch_fn; libcurl in src/http/sso_fetch.c).
+ */
+#ifndef CUSTOS_SSO_H
+#define CUSTOS_SSO_H
+
+#include "custos.h"
+
+#define CU_SSO_URL_MAX 512      /* issuer, redirect URI, endpoint, with the NUL */
+#define CU_SSO_CLIENT_MAX 256   /* client id, with the NUL */
+#define CU_SSO_SECRET_MAX 256   /* client secret, with the NUL */
+#define CU_SSO_RANDOM_MAX 64    /* state, nonce, PKCE verifier: base64url of 32 bytes */
+#define CU_SSO_BODY_MAX (256 * 1024) /* the largest answer read from the provider */
+#define CU_SSO_CACHE_TTL 3600   /* seconds a discovery document and JWKS are kept */
+
+/* The transport: GET url (form NULL) or POST form (application/x-www-form-urlencoded) to it,
+ * with HTTP Basic user:pass when user is not NULL. *body (NUL-terminated, at most
+ * CU_SSO_BODY_MAX bytes, caller frees) and *status on CU_OK; CU_ERR_IO when no answer came. */
+typedef cu_rc (*cu_sso_fetch_fn)(void *arg, const char *url, const char *form, const char *user,
+                                 const char *pass, char **body, long *status, cu_err *err);
+
+/* A tenant's identity provider as the flow needs it (borrowed strings). */
+typedef struct cu_sso_idp {
+    const char *issuer;        /* exactly as the provider's discovery document states it */
+    const char *client_id;
+    const char *client_secret; /* plaintext, for the token request only */
+    const char *redirect_uri;  /* Custos's callback, registered at the provider */
+} cu_sso_idp;
+
+/* The secrets of one login in flight: kept server-side between the redirect and the callback,
+ * used once. */
+typedef struct cu_sso_pending {
+    char state[CU_SSO_RANDOM_MAX];
+    char nonce[CU_SSO_RANDOM_MAX];
+    char verifier[CU_SSO_RANDOM_MAX];
+} cu_sso_pending;
+
+/* Who the provider vouched for, from a verified ID token. */
+typedef struct cu_sso_identity {
+    char sub[256];
+    char email[256];   /* "" if the token has none */
+    int email_verified;
+} cu_sso_identity;
+
+/* Fresh state, nonce and PKCE verifier in *p, and in url (cap bytes) the provider's
+ * authorization endpoint (from discovery) with the request: response_type=code, scope
+ * "openid email", client_id, redirect_uri, state, nonce, code_challenge (S256). */
+cu_rc cu_sso_begin(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, cu_sso_pending *p,
+                   char *url, size_t cap, cu_err *err);
+
+/* Exchanges code at the token endpoint (client secret, p's verifier) and verifies the ID token
+ * against the issuer's JWKS and p's nonce. CU_OK fills *who; CU_ERR_AUTH with *why (a short
+ * reason to audit: "signature", "audience", "expired", "nonce", "token_request", ...) when the
+ * provider refused the code or the token failed a check; CU_ERR_IO when the provider could not
+ * be reached. Messages name no claim value. */
+cu_rc cu_sso_finish(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, const char *code,
+                    const cu_sso_pending *p, cu_sso_identity *who, const char **why, cu_err *err);
+
+/* Forgets every cached discovery document and JWKS (tests; an operator's reload). */
+void cu_sso_cache_clear(void);
+
+#endif

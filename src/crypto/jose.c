@@ -1,0 +1,233 @@
+/*
+ * jose.c: ID token verification with libcjose (jose.h, docs/sso.md, P-ACC-5).
+ *
+ * The order matters: the header's alg is checked before any key is looked at (alg confusion:
+ * a token that says "none" or "HS256" never reaches a verify call), the key is chosen by kid
+ * among the JWKS keys of the type alg needs, the signature is verified before a single claim is
+ * read, and only then are iss, aud, azp, exp, iat and nonce compared. Claims are parsed by
+ * Custos's strict JSON reader (util/json.h), not by jansson.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjose/cjose.h>
+
+#include "crypto.h"
+#include "jose.h"
+#include "json.h"
+#include "util.h"
+
+#define KID_MAX 256
+
+const char *cu_jose_reason_name(cu_jose_reason r)
+{
+    static const char *const names[] = {"ok",      "malformed", "algorithm", "unknown_kid",
+                                        "signature", "issuer",  "audience",  "expired",
+                                        "iat",     "nonce"};
+
+    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
+}
+
+static cu_rc refuse(cu_jose_reason *reason, cu_jose_reason r, cu_err *err)
+{
+    *reason = r;
+    return cu_err_set(err, CU_ERR_AUTH, "the ID token was refused: %s", cu_jose_reason_name(r));
+}
+
+/* Reads the protected header's alg and kid; 1 if alg is RS256 or ES256 and kid fits. */
+static int header_ok(cjose_jws_t *jws, int *is_ec, char kid[KID_MAX])
+{
+    cjose_err ce;
+    cjose_header_t *h = cjose_jws_get_protected(jws);
+    const char *alg = h ? cjose_header_get(h, CJOSE_HDR_ALG, &ce) : NULL;
+    const char *k = h ? cjose_header_get(h, CJOSE_HDR_KID, &ce) : NULL;
+
+    if (alg == NULL)
+        return 0;
+    if (strcmp(alg, CJOSE_HDR_ALG_RS256) == 0)
+        *is_ec = 0;
+    else if (strcmp(alg, CJOSE_HDR_ALG_ES256) == 0)
+        *is_ec = 1;
+    else
+        return 0;
+    kid[0] = '\0';
+    return k == NULL || cu_strlcpy(kid, k, KID_MAX) == 0;
+}
+
+/* 1 if JWK j suits the token: its kid (when the token names one), its type, its curve, and
+ * (when stated) its use and alg. */
+static int jwk_fits(const cJSON *j, int is_ec, const char *kid)
+{
+    const cJSON *kty = cJSON_GetObjectItemCaseSensitive(j, "kty");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "kid");
+    const cJSON *use = cJSON_GetObjectItemCaseSensitive(j, "use");
+    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(j, "alg");
+    const cJSON *crv = cJSON_GetObjectItemCaseSensitive(j, "crv");
+
+    if (!cJSON_IsString(kty) || strcmp(kty->valuestring, is_ec ? "EC" : "RSA") != 0)
+        return 0;
+    if (is_ec && (!cJSON_IsString(crv) || strcmp(crv->valuestring, "P-256") != 0))
+        return 0;
+    if (kid[0] != '\0' && (!cJSON_IsString(k) || strcmp(k->valuestring, kid) != 0))
+        return 0;
+    if (use != NULL && (!cJSON_IsString(use) || strcmp(use->valuestring, "sig") != 0))
+        return 0;
+    return alg == NULL ||
+           (cJSON_IsString(alg) && strcmp(alg->valuestring, is_ec ? "ES256" : "RS256") == 0);
+}
+
+/* Tries each fitting key of the set; CU_OK if one verifies, CU_ERR_AUTH with *reason. */
+static cu_rc verify_sig(cjose_jws_t *jws, const cJSON *keys, int is_ec, const char *kid,
+                        cu_jose_reason *reason, cu_err *err)
+{
+    const cJSON *j;
+    int fitting = 0;
+
+    cJSON_ArrayForEach(j, keys)
+    {
+        char *text;
+        cjose_jwk_t *jwk;
+        cjose_err ce;
+        int ok;
+
+        if (!cJSON_IsObject(j) || !jwk_fits(j, is_ec, kid))
+            continue;
+        fitting++;
+        if ((text = cu_json_print(j)) == NULL)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        jwk = cjose_jwk_import(text, strlen(text), &ce);
+        free(text);
+        ok = jwk != NULL && cjose_jws_verify(jws, jwk, &ce);
+        cjose_jwk_release(jwk);
+        if (ok)
+            return CU_OK;
+    }
+    return refuse(reason, fitting ? CU_JOSE_SIGNATURE : CU_JOSE_UNKNOWN_KID, err);
+}
+
+static int str_claim(const cJSON *c, const char *name, char *out, size_t n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, name);
+
+    out[0] = '\0';
+    return cJSON_IsString(v) && cu_strlcpy(out, v->valuestring, n) == 0;
+}
+
+static int num_claim(const cJSON *c, const char *name, int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, name);
+
+    if (!cJSON_IsNumber(v))
+        return 0;
+    *out = (int64_t)v->valuedouble;
+    return 1;
+}
+
+/* aud is the client id, or an array holding it; with several audiences azp must name it
+ * (OpenID Connect Core 1.0, 3.1.3.7, items 3 to 5). */
+static int audience_ok(const cJSON *c, const char *client_id)
+{
+    const cJSON *aud = cJSON_GetObjectItemCaseSensitive(c, "aud");
+    const cJSON *azp = cJSON_GetObjectItemCaseSensitive(c, "azp");
+    const cJSON *a;
+    int found = 0, n = 0;
+
+    if (cJSON_IsString(aud)) {
+        found = strcmp(aud->valuestring, client_id) == 0;
+        n = 1;
+    } else if (cJSON_IsArray(aud))
+        cJSON_ArrayForEach(a, aud)
+        {
+            n++;
+            found |= cJSON_IsString(a) && strcmp(a->valuestring, client_id) == 0;
+        }
+    if (!found)
+        return 0;
+    if (azp != NULL)
+        return cJSON_IsString(azp) && strcmp(azp->valuestring, client_id) == 0;
+    return n == 1;
+}
+
+/* The claims of a token whose signature verified. */
+static cu_rc check_claims(const cJSON *c, const cu_jose_expect *x, cu_jose_claims *out,
+                          cu_jose_reason *reason, cu_err *err)
+{
+    char nonce[CU_JOSE_CLAIM_MAX];
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(c, "email_verified");
+
+    if (!str_claim(c, "iss", out->iss, sizeof(out->iss)) || strcmp(out->iss, x->issuer) != 0)
+        return refuse(reason, CU_JOSE_ISSUER, err);
+    if (!audience_ok(c, x->client_id))
+        return refuse(reason, CU_JOSE_AUDIENCE, err);
+    if (!num_claim(c, "exp", &out->exp) || out->exp + CU_JOSE_LEEWAY <= x->now)
+        return refuse(reason, CU_JOSE_EXPIRED, err);
+    if (!num_claim(c, "iat", &out->iat) || out->iat > x->now + CU_JOSE_LEEWAY)
+        return refuse(reason, CU_JOSE_IAT, err);
+    if (!str_claim(c, "nonce", nonce, sizeof(nonce)) || x->nonce == NULL ||
+        strlen(nonce) != strlen(x->nonce) || !cu_ct_equal(nonce, x->nonce, strlen(nonce)))
+        return refuse(reason, CU_JOSE_NONCE, err);
+    if (!str_claim(c, "sub", out->sub, sizeof(out->sub)) || out->sub[0] == '\0')
+        return refuse(reason, CU_JOSE_MALFORMED, err);
+    (void)str_claim(c, "email", out->email, sizeof(out->email));
+    out->email_verified = cJSON_IsTrue(ev);
+    return CU_OK;
+}
+
+/* Parses the JWKS text into its "keys" array (owned by *root). */
+static cu_rc jwks_keys(const char *jwks, size_t len, cJSON **root, const cJSON **keys,
+                       cu_err *err)
+{
+    cu_rc rc = cu_json_parse(jwks, len, root, NULL, err);
+
+    if (rc != CU_OK)
+        return rc == CU_ERR_NOMEM ? rc : cu_err_set(err, CU_ERR_INVALID, "the JWKS is not JSON");
+    *keys = cJSON_GetObjectItemCaseSensitive(*root, "keys");
+    if (!cJSON_IsArray(*keys))
+        return cu_err_set(err, CU_ERR_INVALID, "the JWKS has no keys array");
+    return CU_OK;
+}
+
+cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_len,
+                              const cu_jose_expect *x, cu_jose_claims *out,
+                              cu_jose_reason *reason, cu_err *err)
+{
+    cjose_jws_t *jws = NULL;
+    cJSON *root = NULL, *claims = NULL;
+    const cJSON *keys = NULL;
+    char kid[KID_MAX];
+    uint8_t *body = NULL;
+    size_t body_len = 0, tlen = token ? strnlen(token, CU_JOSE_TOKEN_MAX + 1) : 0;
+    int is_ec = 0;
+    cjose_err ce;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    *reason = CU_JOSE_OK;
+    if ((rc = jwks_keys(jwks, jwks_len, &root, &keys, err)) != CU_OK)
+        goto out;
+    if (tlen == 0 || tlen > CU_JOSE_TOKEN_MAX ||
+        (jws = cjose_jws_import(token, tlen, &ce)) == NULL) {
+        rc = refuse(reason, CU_JOSE_MALFORMED, err);
+        goto out;
+    }
+    if (!header_ok(jws, &is_ec, kid)) {
+        rc = refuse(reason, CU_JOSE_ALG, err);
+        goto out;
+    }
+    if ((rc = verify_sig(jws, keys, is_ec, kid, reason, err)) != CU_OK)
+        goto out;
+    if (!cjose_jws_get_plaintext(jws, &body, &body_len, &ce) ||
+        cu_json_parse((const char *)body, body_len, &claims, NULL, err) != CU_OK ||
+        !cJSON_IsObject(claims)) {
+        rc = refuse(reason, CU_JOSE_MALFORMED, err);
+        goto out;
+    }
+    rc = check_claims(claims, x, out, reason, err);
+out:
+    if (rc != CU_OK)
+        memset(out, 0, sizeof(*out));
+    cJSON_Delete(claims);
+    cJSON_Delete(root);
+    cjose_jws_release(jws);
+    return rc;
+}

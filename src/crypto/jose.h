@@ -1,0 +1,67 @@
+/*
+ * jose.h: verification of OpenID Connect ID tokens (P-ACC-5, docs/sso.md), the face of
+ * src/crypto/jose.c, the only place in Custos that includes <cjose/cjose.h>.
+ *
+ * An ID token is a compact JWS. It is accepted only when all of these hold: its header names
+ * RS256 or ES256 (never "none", never an HMAC: the key set is public), its kid names a key of
+ * the issuer's JWKS of the matching type (RSA, or EC on P-256), the signature verifies under
+ * that key, iss equals the issuer, aud is (or contains) the client id, azp (if several
+ * audiences) is the client id, exp is in the future and iat not in the future (each within the
+ * leeway), and nonce equals the one this login sent. No libcjose or jansson type crosses this
+ * header.
+ */
+#ifndef CU_JOSE_H
+#define CU_JOSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custos_base.h"
+
+#define CU_JOSE_TOKEN_MAX 16384  /* the largest ID token accepted, in bytes */
+#define CU_JOSE_CLAIM_MAX 256    /* iss, sub, email, with the NUL */
+#define CU_JOSE_LEEWAY 60        /* seconds of clock skew allowed on exp and iat */
+
+/* Why a token was refused: a short code for the audit log, never a personal value. */
+typedef enum cu_jose_reason {
+    CU_JOSE_OK = 0,
+    CU_JOSE_MALFORMED,    /* not a compact JWS, or its claims are not a JSON object */
+    CU_JOSE_ALG,          /* alg other than RS256 or ES256 */
+    CU_JOSE_UNKNOWN_KID,  /* no key of the JWKS has the token's kid: refetch the JWKS once */
+    CU_JOSE_SIGNATURE,    /* the signature does not verify */
+    CU_JOSE_ISSUER,       /* iss is not the configured issuer */
+    CU_JOSE_AUDIENCE,     /* aud does not hold the client id, or azp names another client */
+    CU_JOSE_EXPIRED,      /* exp is past (beyond the leeway) or missing */
+    CU_JOSE_IAT,          /* iat is in the future (beyond the leeway) or missing */
+    CU_JOSE_NONCE,        /* nonce missing or not the one sent */
+} cu_jose_reason;
+
+/* What the token must say. */
+typedef struct cu_jose_expect {
+    const char *issuer;
+    const char *client_id;
+    const char *nonce;
+    int64_t now; /* unix seconds */
+} cu_jose_expect;
+
+/* The claims Custos uses, from a verified token. */
+typedef struct cu_jose_claims {
+    char iss[CU_JOSE_CLAIM_MAX];
+    char sub[CU_JOSE_CLAIM_MAX];
+    char email[CU_JOSE_CLAIM_MAX]; /* "" if the token has none */
+    int email_verified;            /* 1 only if the claim is the JSON true */
+    int64_t exp, iat;
+} cu_jose_claims;
+
+/* Verifies the compact ID token token against the JWKS text jwks (jwks_len bytes) and x.
+ * CU_OK fills *out. Otherwise CU_ERR_AUTH with *reason saying why (CU_JOSE_UNKNOWN_KID: the
+ * caller may fetch the JWKS again and retry once), CU_ERR_INVALID for a JWKS that is not a
+ * key set, CU_ERR_NOMEM. The message in err names no claim value. */
+cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_len,
+                              const cu_jose_expect *x, cu_jose_claims *out,
+                              cu_jose_reason *reason, cu_err *err);
+
+/* The reason's code as audited ("signature", "audience", ...); "ok" for CU_JOSE_OK. */
+const char *cu_jose_reason_name(cu_jose_reason r);
+
+#endif
