@@ -63,4 +63,44 @@ cu_rc cu_sso_finish(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, con
 /* Forgets every cached discovery document and JWKS (tests; an operator's reload). */
 void cu_sso_cache_clear(void);
 
+/* --- a tenant's single sign-on (sso_tenant.c) --------------------------------------------- */
+
+#define CU_SSO_DOMAINS_MAX 512 /* allowed email domains, comma-separated, with the NUL */
+#define CU_SSO_LOGIN_TTL 600   /* seconds between the redirect and the callback, at most */
+
+/* A tenant's identity provider as configured; the client secret is never returned. */
+typedef struct cu_sso_config {
+    char issuer[CU_SSO_URL_MAX];
+    char client_id[CU_SSO_CLIENT_MAX];
+    char redirect_uri[CU_SSO_URL_MAX];
+    char domains[CU_SSO_DOMAINS_MAX]; /* "acme.example,acme.test": the emails it may sign in */
+    cu_role role;                     /* the role of the users its logins create */
+    int require_sso;                  /* 1: the tenant's users may not log in with a password */
+    int64_t updated_at;
+} cu_sso_config;
+
+/* Sets the tenant's provider (P-ACC-5): issuer and redirect URI https (loopback http in test
+ * builds), domains lowercase, role a tenant role, client_secret sealed under the tenant data key.
+ * Audited as sso.configure. CU_ERR_INVALID names the field at fault. */
+cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_sso_config *c,
+                        const char *client_secret, cu_err *err);
+/* The tenant's provider without its secret; CU_ERR_NOT_FOUND if none. */
+cu_rc cu_sso_config_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_config *out,
+                        cu_err *err);
+/* *required 1 if the tenant's users must sign in through its provider (require_sso). */
+cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err);
+
+/* Starts a login of the tenant's users: the state, nonce and verifier stored (single use, for
+ * CU_SSO_LOGIN_TTL seconds, the state only as its hash), the provider's URL in url. */
+cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
+                         void *arg, char *url, size_t cap, cu_err *err);
+/* The provider's redirect back: takes the login of state (once: a replayed or expired state is
+ * CU_ERR_AUTH), exchanges code, verifies the ID token, checks the email's domain (and that the
+ * provider verified it), finds the user of that email or creates one with the configured role,
+ * and opens the session a password login opens (token, *who). Every outcome is audited:
+ * sso.login, or sso.refused with the reason (never a personal value). */
+cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, const char *code,
+                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
+                          cu_principal *who, cu_err *err);
+
 #endif

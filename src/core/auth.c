@@ -36,6 +36,7 @@
 
 #include "auth_int.h"
 #include "cache_int.h"
+#include "custos_sso.h"
 #include "schema_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -544,6 +545,14 @@ static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *
     return rc;
 }
 
+/* P-ACC-5: a single sign-on login opens the same session a password login opens
+ * (sso_tenant.c); the provider stands in for the password and the second factor. */
+cu_rc cu_auth_session_open(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u,
+                           char token[CU_SESSION_TOKEN_MAX], cu_err *err)
+{
+    return start_session(v, ctx, u, 0, cu_clock_now(), token, err);
+}
+
 /* After the right password: the second factor, then the session. */
 static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *totp,
                         int64_t now, char token[CU_SESSION_TOKEN_MAX], unsigned *retry_after,
@@ -603,6 +612,18 @@ static cu_rc check_password(cu_vault *v, cu_id tenant, const char *norm, const c
     return CU_OK;
 }
 
+/* CU_ERR_FORBIDDEN if the tenant requires single sign-on (P-ACC-5). */
+static cu_rc sso_barred(cu_vault *v, cu_id tenant, cu_err *err)
+{
+    int required = 0;
+    cu_rc rc = cu_sso_required(v, tenant, &required, err);
+
+    if (rc == CU_OK && required)
+        rc = cu_err_set(err, CU_ERR_FORBIDDEN,
+                        "this tenant's users sign in through its identity provider");
+    return rc;
+}
+
 /* P-ACC-6: the limits refuse before any hashing and alike whether the email exists; a hash
  * runs only in one of the bounded slots, for known and unknown emails alike. */
 cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *email,
@@ -626,7 +647,9 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
         goto out;
     }
     login_keys(v, ctx, tenant, norm, keys);
-    if ((rc = cu_throttle_check(v, keys, 3, now, retry_after, err)) != CU_OK ||
+    /* P-ACC-5: a tenant that requires single sign-on takes no password, whoever asks. */
+    if ((rc = sso_barred(v, tenant, err)) != CU_OK ||
+        (rc = cu_throttle_check(v, keys, 3, now, retry_after, err)) != CU_OK ||
         (rc = cu_auth_slot_acquire(v, retry_after, err)) != CU_OK)
         goto out;
     rc = check_password(v, tenant, norm, password, &u, &tenant_ok, err);

@@ -101,6 +101,7 @@ struct http_req {
     void (*stream_done)(void *arg);
     void *stream_arg;
     char set_cookie[256];
+    char location[1024]; /* a Location header (302 to the identity provider, api_sso.c) */
     char allow[64];           /* for 405 */
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
@@ -221,6 +222,13 @@ void api_user_list(http_req *r);
 void api_user_get(http_req *r);
 void api_user_delete(http_req *r);
 void api_login(http_req *r);
+/* The session cookie of token, lasting max_age seconds (api_access.c). */
+void http_session_cookie(http_req *r, const char *token, int max_age);
+/* Single sign-on (api_sso.c, P-ACC-5). */
+void api_sso_put(http_req *r);
+void api_sso_get(http_req *r);
+void api_sso_login(http_req *r);
+void api_sso_callback(http_req *r);
 void api_logout(http_req *r);
 void api_totp_enroll(http_req *r);
 void api_totp_confirm(http_req *r);

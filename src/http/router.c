@@ -145,6 +145,12 @@ const http_route http_routes[] = {
     {POST, T "/users/{id}/totp/confirm", CU_PERM_SELF, R_TENANT | R_BODY, api_totp_confirm,
      T "/users/{id}/totp/confirm"},
     {POST, T "/login", 0, R_TENANT | R_NOAUTH | R_BODY, api_login, T "/login"},
+    /* Single sign-on (docs/sso.md, P-ACC-5): the provider decides who may sign in, a
+     * credential's matter (owner, admin); the login and the callback need none. */
+    {PUT, T "/sso", CU_PERM_KEYS, R_TENANT | R_BODY, api_sso_put, T "/sso"},
+    {GET, T "/sso", CU_PERM_KEYS, R_TENANT, api_sso_get, T "/sso"},
+    {GET, T "/sso/login", 0, R_TENANT | R_NOAUTH, api_sso_login, T "/sso/login"},
+    {GET, "/v1/sso/callback", 0, R_NOAUTH, api_sso_callback, "/v1/sso/callback"},
     {POST, "/v1/logout", CU_PERM_SELF, 0, api_logout, "/v1/logout"},
     /* The audit log holds ids and names, never a personal value (P-AUD-4): no purpose. */
     {GET, T "/audit", CU_PERM_AUDIT, R_TENANT, api_audit_list, T "/audit"},

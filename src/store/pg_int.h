@@ -287,7 +287,10 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(DISCLOSURE_PUT, disclosure_put)                                                            \
     X(INCIDENT_PUT, incident_put)                                                                \
     X(INCIDENT_NOTICE, incident_notice)                                                          \
-    X(INCIDENT_REVOKED, incident_revoked)
+    X(INCIDENT_REVOKED, incident_revoked)                                                        \
+    X(SSO_CONFIG_PUT, sso_config_put)                                                            \
+    X(SSO_LOGIN_PUT, sso_login_put)                                                              \
+    X(SSO_LOGIN_TAKE, sso_login_take)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
@@ -440,6 +443,10 @@ cu_rc pg_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char *
                              cu_err *err);
 cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
                              cu_store_collection_count **out, size_t *n, cu_err *err);
+
+/* Single sign-on (pg_sso.c, P-ACC-5): migration 10's DDL and the reads. */
+extern const char pg_ddl_sso[];
+extern const cu_store_sso_ops pg_sso_ops;
 
 /* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
 extern const char pg_ddl_incidents[];

@@ -72,6 +72,12 @@ static const char *const *const migrations[] = {
     (const char *const[]){pg_ddl_disclosures, NULL},
     /* 6 -> 7 (SQLite's 22 -> 23, P-BRE-1): breach incidents (pg_incident.c). */
     (const char *const[]){pg_ddl_incidents, NULL},
+    /* 7 -> 8 and 8 -> 9: reserved for analytics and consent (issue 14, items 4 and 2), whose
+     * branches put their tables here; nothing until then. */
+    (const char *const[]){"SELECT 1", NULL},
+    (const char *const[]){"SELECT 1", NULL},
+    /* 9 -> 10 (SQLite's 25 -> 26, P-ACC-5): single sign-on (pg_sso.c). */
+    (const char *const[]){pg_ddl_sso, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

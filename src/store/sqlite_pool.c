@@ -341,6 +341,27 @@ static const cu_store_incident_ops p_incident_ops = {
     .audit_touches = p_audit_touches,
 };
 
+/* Single sign-on (store_sso.h): read on a reader, as every read. */
+static cu_rc p_sso_config_get(cu_store *s, cu_id t, cu_store_sso_config *out, cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->sso->config_get(r, t, out, err);
+}
+
+static cu_rc p_sso_login_get(cu_store *s, const uint8_t h[32], cu_store_sso_login *out,
+                             cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->sso->login_get(r, h, out, err);
+}
+
+static const cu_store_sso_ops p_sso_ops = {
+    .config_get = p_sso_config_get,
+    .login_get = p_sso_login_get,
+};
+
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -399,6 +420,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .webhook_due = p_webhook_due,
     .disclosure_list = p_disclosure_list,
     .incident = &p_incident_ops,
+    .sso = &p_sso_ops,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

@@ -328,6 +328,13 @@ static const char *const migrations[] = {
     /* 22 -> 23 (issue 13, item 5, P-BRE-1): breach incidents (sqlite_incident.c): the
      * incident, its frozen affected set (ids only) and the notices sent. */
     sq_migration_incidents,
+    /* 23 -> 24 and 24 -> 25: reserved for analytics and consent (issue 14, items 4 and 2),
+     * whose branches put their tables here; nothing until then. */
+    "SELECT 1",
+    "SELECT 1",
+    /* 25 -> 26 (issue 14, item 1, P-ACC-5): single sign-on (sqlite_sso.c): each tenant's
+     * identity provider, its client secret sealed, and the logins in flight. */
+    sq_migration_sso,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -461,7 +468,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
-        "PRAGMA user_version = 22", "PRAGMA user_version = 23",
+        "PRAGMA user_version = 22", "PRAGMA user_version = 23", "PRAGMA user_version = 24",
+        "PRAGMA user_version = 25", "PRAGMA user_version = 26",
     };
     int version = 0;
     cu_rc rc;
@@ -666,4 +674,5 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_due = sq_webhook_due,
     .disclosure_list = sq_disclosure_list,
     .incident = &sq_incident_ops,
+    .sso = &sq_sso_ops,
 };

@@ -912,6 +912,9 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_INCIDENT_PUT] = sq_w_incident,
     [CU_OP_INCIDENT_NOTICE] = sq_w_incident,
     [CU_OP_INCIDENT_REVOKED] = sq_w_incident,
+    [CU_OP_SSO_CONFIG_PUT] = sq_w_sso,
+    [CU_OP_SSO_LOGIN_PUT] = sq_w_sso,
+    [CU_OP_SSO_LOGIN_TAKE] = sq_w_sso,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

@@ -279,6 +279,7 @@ typedef struct cu_store_request {
 
 /* The webhook outbox's rows (docs/webhooks.md): its own header, included here. */
 #include "store_webhook.h"
+#include "store_sso.h" /* single sign-on (P-ACC-5) */
 
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
@@ -444,6 +445,9 @@ typedef enum cu_store_op_type {
     CU_OP_INCIDENT_PUT,        /* incident; the INCIDENT_* ops are told in store_incident.h */
     CU_OP_INCIDENT_NOTICE,     /* incident_notice */
     CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at) */
+    CU_OP_SSO_CONFIG_PUT,      /* sso_config; the SSO_* ops are told in store_sso.h */
+    CU_OP_SSO_LOGIN_PUT,       /* sso_login */
+    CU_OP_SSO_LOGIN_TAKE,      /* sso_login (state_hash, expires_at as now) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -608,6 +612,8 @@ typedef struct cu_store_op {
         cu_store_disclosure disclosure; /* DISCLOSURE_PUT */
         cu_store_incident_put incident;           /* INCIDENT_PUT, INCIDENT_REVOKED */
         cu_store_incident_notice incident_notice; /* INCIDENT_NOTICE */
+        cu_store_sso_config sso_config;           /* SSO_CONFIG_PUT */
+        cu_store_sso_login sso_login;             /* SSO_LOGIN_PUT, SSO_LOGIN_TAKE */
     } u;
 } cu_store_op;
 
@@ -821,6 +827,7 @@ typedef struct cu_store_ops {
     cu_rc (*disclosure_list)(cu_store *s, cu_id tenant, cu_id subject, size_t limit,
                              cu_store_disclosure **out, size_t *n, cu_err *err);
     const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
+    const cu_store_sso_ops *sso;           /* single sign-on (store_sso.h) */
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */

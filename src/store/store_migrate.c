@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 23
+#define MIGRATE_SQLITE_VERSION 26
 
 int cu_migrate_sqlite_version(void)
 {
@@ -141,6 +141,13 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
      " FROM incident_affected"},
     {"incident_notices", "incident_id, seq, kind, tenant_id, at, reference, actor",
      "SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"},
+    /* Single sign-on (SQLite 26, PostgreSQL 10): the sealed client secret travels unchanged;
+     * logins in flight (minutes long) are not copied, as leases are not. */
+    {"sso_configs",
+     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"
+     " redirect_uri",
+     "SELECT tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso,"
+     " updated_at, redirect_uri FROM sso_configs"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

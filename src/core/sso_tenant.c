@@ -1,0 +1,400 @@
+/*
+ * sso_tenant.c: a tenant's single sign-on (custos_sso.h, docs/sso.md, P-ACC-5): its identity
+ * provider's configuration, and the login from the redirect to the session.
+ *
+ * The client secret is sealed under the tenant data key with AAD (tenant, "$sso", 0, "secret",
+ * key version), like webhook secrets, and opened only for the token request. A login's state
+ * is stored only as its SHA-256, with the nonce and PKCE verifier, for CU_SSO_LOGIN_TTL seconds;
+ * the callback takes it in its own transaction before anything else (CU_OP_SSO_LOGIN_TAKE), so
+ * a state is good once, whichever of two racing callbacks comes first. The audit names the
+ * tenant, the user id and a reason code, never the email or a claim.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth_int.h"
+#include "custos_sso.h"
+#include "keys_int.h"
+#include "schema_int.h"
+#include "tenant_int.h"
+#include "util.h"
+
+#define SSO_COLL "$sso"
+#define EMAIL_MAX 256
+
+static void secret_aad(cu_aad *a, cu_id tenant, uint32_t version)
+{
+    cu_aad_data(a, tenant, SSO_COLL, 0, "secret", version);
+}
+
+/* The issuer and the redirect URI must be https: the provider's keys and the codes travel
+ * over them (loopback http in test builds, for the test's own provider). */
+static int https_ok(const char *u)
+{
+    if (strncmp(u, "https://", 8) == 0 && u[8] != '\0')
+        return 1;
+#ifdef CU_FAULT_INJECTION
+    return strncmp(u, "http://127.0.0.1:", 17) == 0;
+#else
+    return 0;
+#endif
+}
+
+/* Domains: lowercase names with a dot, comma-separated, no empty one. */
+static int domains_ok(const char *d)
+{
+    size_t n = 0;
+    int dot = 0;
+
+    if (d[0] == '\0')
+        return 0;
+    for (;; d++) {
+        if (*d == ',' || *d == '\0') {
+            if (n == 0 || !dot)
+                return 0;
+            if (*d == '\0')
+                return 1;
+            n = 0;
+            dot = 0;
+            continue;
+        }
+        if (!((*d >= 'a' && *d <= 'z') || (*d >= '0' && *d <= '9') || *d == '-' || *d == '.'))
+            return 0;
+        dot |= *d == '.';
+        n++;
+    }
+}
+
+static cu_rc config_check(const cu_sso_config *c, const char *secret, cu_err *err)
+{
+    if (!https_ok(c->issuer))
+        return cu_err_set(err, CU_ERR_INVALID, "issuer must be an https URL");
+    if (!https_ok(c->redirect_uri))
+        return cu_err_set(err, CU_ERR_INVALID, "redirect_uri must be an https URL");
+    if (c->client_id[0] == '\0')
+        return cu_err_set(err, CU_ERR_INVALID, "client_id must not be empty");
+    if (secret == NULL || secret[0] == '\0' || strlen(secret) >= CU_SSO_SECRET_MAX)
+        return cu_err_set(err, CU_ERR_INVALID, "client_secret must be 1 to %d bytes",
+                          CU_SSO_SECRET_MAX - 1);
+    if (!domains_ok(c->domains))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "domains must be lowercase domain names, at least one");
+    /* P-ACC-1: the users it creates hold a tenant role, never the operator's. */
+    if (!cu_role_tenant_ok(c->role))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "role must be one of owner, admin, agent, analyst, auditor");
+    return CU_OK;
+}
+
+cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_sso_config *c,
+                        const char *client_secret, cu_err *err)
+{
+    cu_store_op op;
+    cu_store_sso_config *s = &op.u.sso_config;
+    cu_key dk = {0};
+    cu_audit_in a;
+    cu_aad aad;
+    cu_rc rc;
+
+    memset(&op, 0, sizeof(op));
+    if ((rc = config_check(c, client_secret, err)) != CU_OK ||
+        (rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK ||
+        (rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
+        goto out;
+    op.type = CU_OP_SSO_CONFIG_PUT;
+    s->tenant_id = tenant;
+    cu_strlcpy(s->issuer, c->issuer, sizeof(s->issuer));
+    cu_strlcpy(s->client_id, c->client_id, sizeof(s->client_id));
+    cu_strlcpy(s->redirect_uri, c->redirect_uri, sizeof(s->redirect_uri));
+    cu_strlcpy(s->domains, c->domains, sizeof(s->domains));
+    s->role = (int)c->role;
+    s->require_sso = c->require_sso != 0;
+    s->updated_at = cu_clock_now();
+    s->key_version = dk.version;
+    secret_aad(&aad, tenant, dk.version);
+    if ((rc = cu_seal(&dk, &aad, client_secret, strlen(client_secret), &s->secret, err)) != CU_OK)
+        goto out;
+    cu_audit_in_set(&a, tenant, "sso.configure", "sso:%llu", (unsigned long long)tenant);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+out:
+    cu_key_wipe(&dk);
+    free(s->secret.data);
+    return rc;
+}
+
+static void config_from_store(const cu_store_sso_config *s, cu_sso_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    cu_strlcpy(out->issuer, s->issuer, sizeof(out->issuer));
+    cu_strlcpy(out->client_id, s->client_id, sizeof(out->client_id));
+    cu_strlcpy(out->redirect_uri, s->redirect_uri, sizeof(out->redirect_uri));
+    cu_strlcpy(out->domains, s->domains, sizeof(out->domains));
+    out->role = (cu_role)s->role;
+    out->require_sso = s->require_sso;
+    out->updated_at = s->updated_at;
+}
+
+cu_rc cu_sso_config_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_config *out,
+                        cu_err *err)
+{
+    cu_store_sso_config s;
+    cu_audit_in a;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
+        (rc = cu_store_sso_config_get(v->store, tenant, &s, err)) != CU_OK)
+        return rc;
+    config_from_store(&s, out);
+    free(s.secret.data);
+    cu_audit_in_set(&a, tenant, "sso.read", "sso:%llu", (unsigned long long)tenant);
+    return cu_commit(v, ctx, NULL, 0, &a, 1, err);
+}
+
+cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err)
+{
+    cu_store_sso_config s;
+    cu_rc rc = cu_store_sso_config_get(v->store, tenant, &s, err);
+
+    *required = rc == CU_OK && s.require_sso;
+    free(s.secret.data);
+    if (rc == CU_ERR_NOT_FOUND) {
+        err->code = CU_OK;
+        err->msg[0] = '\0';
+        return CU_OK;
+    }
+    return rc;
+}
+
+/* Opens the sealed client secret of s into out (CU_SSO_SECRET_MAX; the caller wipes it). */
+static cu_rc open_secret(cu_vault *v, const cu_store_sso_config *s, char *out, cu_err *err)
+{
+    cu_key dk = {0};
+    cu_aad aad;
+    char *pt = NULL;
+    size_t len = 0;
+    cu_rc rc = cu_keys_child_at(v, s->tenant_id, CU_KEY_DATA, 0, s->key_version, &dk, err);
+
+    if (rc == CU_OK) {
+        secret_aad(&aad, s->tenant_id, s->key_version);
+        rc = cu_open(&dk, &aad, &s->secret, &pt, &len, "SSO client secret", err);
+    }
+    if (rc == CU_OK && cu_strlcpy(out, pt, CU_SSO_SECRET_MAX) != 0)
+        rc = cu_err_set(err, CU_ERR_CRYPTO, "the SSO client secret is too long");
+    if (pt != NULL) {
+        cu_wipe(pt, len);
+        free(pt);
+    }
+    cu_key_wipe(&dk);
+    return rc;
+}
+
+cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
+                         void *arg, char *url, size_t cap, cu_err *err)
+{
+    cu_store_sso_config s;
+    cu_sso_pending p;
+    cu_store_op op;
+    cu_store_sso_login *l = &op.u.sso_login;
+    cu_sso_idp idp;
+    cu_audit_in a;
+    cu_rc rc;
+
+    url[0] = '\0';
+    memset(&op, 0, sizeof(op));
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
+        (rc = cu_store_sso_config_get(v->store, tenant, &s, err)) != CU_OK)
+        return rc;
+    free(s.secret.data);
+    idp = (cu_sso_idp){.issuer = s.issuer, .client_id = s.client_id, .redirect_uri = s.redirect_uri};
+    if ((rc = cu_sso_begin(&idp, fetch, arg, &p, url, cap, err)) != CU_OK)
+        goto out;
+    op.type = CU_OP_SSO_LOGIN_PUT;
+    cu_sha256((const uint8_t *)p.state, strlen(p.state), l->state_hash);
+    l->tenant_id = tenant;
+    cu_strlcpy(l->nonce, p.nonce, sizeof(l->nonce));
+    cu_strlcpy(l->verifier, p.verifier, sizeof(l->verifier));
+    l->created_at = cu_clock_now();
+    l->expires_at = l->created_at + CU_SSO_LOGIN_TTL;
+    cu_audit_in_set(&a, tenant, "sso.start", "sso:%llu", (unsigned long long)tenant);
+    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+out:
+    if (rc != CU_OK)
+        url[0] = '\0';
+    cu_wipe(&p, sizeof(p));
+    cu_wipe(&op, sizeof(op));
+    return rc;
+}
+
+/* Audits a refused login of tenant (0 if the state named none) with its reason; returns the
+ * CU_ERR_AUTH the caller answers, whatever the audit's own outcome. */
+static cu_rc refused(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *why, cu_err *err)
+{
+    cu_audit_in a;
+    cu_err ae = {0};
+
+    cu_audit_in_set(&a, tenant, "sso.refused", "reason:%s", why);
+    (void)cu_commit(v, ctx, NULL, 0, &a, 1, &ae);
+    return cu_err_set(err, CU_ERR_AUTH, "the single sign-on login was refused: %s", why);
+}
+
+/* Takes the login of state (single use, unexpired) into *l. */
+static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, const char *state, cu_store_sso_login *l,
+                        cu_err *err)
+{
+    cu_store_op op;
+    cu_audit_in a;
+    cu_rc rc;
+
+    memset(&op, 0, sizeof(op));
+    if (state == NULL || state[0] == '\0' || strlen(state) >= CU_SSO_RANDOM_MAX)
+        return CU_ERR_NOT_FOUND;
+    cu_sha256((const uint8_t *)state, strlen(state), op.u.sso_login.state_hash);
+    if ((rc = cu_store_sso_login_get(v->store, op.u.sso_login.state_hash, l, err)) != CU_OK)
+        return rc;
+    op.type = CU_OP_SSO_LOGIN_TAKE;
+    op.u.sso_login.expires_at = cu_clock_now(); /* as now: an expired login is not taken */
+    cu_audit_in_set(&a, l->tenant_id, "sso.callback", "sso:%llu",
+                    (unsigned long long)l->tenant_id);
+    return cu_commit(v, ctx, &op, 1, &a, 1, err);
+}
+
+/* 1 if email's domain is one of domains (comma-separated, lowercase). */
+static int domain_allowed(const char *email, const char *domains)
+{
+    const char *at = strrchr(email, '@'), *d = domains;
+    size_t n;
+
+    if (at == NULL || at[1] == '\0')
+        return 0;
+    n = strlen(at + 1);
+    while (*d) {
+        size_t len = strcspn(d, ",");
+        if (len == n && strncasecmp(d, at + 1, n) == 0)
+            return 1;
+        d += len + (d[len] == ',');
+    }
+    return 0;
+}
+
+/* The user of email in the tenant, created with the configured role if there is none (its
+ * password random and never told: it signs in through the provider). */
+static cu_rc find_or_create(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_config *s,
+                            const char *email, cu_store_user *u, cu_err *err)
+{
+    char norm[EMAIL_MAX], pw[48];
+    uint8_t digest[32], raw[32];
+    cu_id id = 0;
+    cu_rc rc;
+
+    if (cu_norm_email(email, norm, sizeof(norm)) != CU_OK)
+        return cu_err_set(err, CU_ERR_AUTH, "the provider's email is not an address");
+    rc = cu_user_email_digest(v, s->tenant_id, norm, digest, err);
+    if (rc == CU_OK)
+        rc = cu_store_user_find(v->store, s->tenant_id, digest, u, err);
+    if (rc == CU_ERR_NOT_FOUND) {
+        cu_random(raw, sizeof(raw));
+        if (cu_b64_encode(raw, sizeof(raw), pw, sizeof(pw)) != CU_OK)
+            rc = cu_err_set(err, CU_ERR_LIMIT, "could not make a password");
+        else
+            rc = cu_user_create(v, ctx, s->tenant_id, norm, pw, (cu_role)s->role, &id, err);
+        if (rc == CU_ERR_EXISTS) /* another login created it meanwhile */
+            rc = CU_OK;
+        if (rc == CU_OK)
+            rc = cu_store_user_find(v->store, s->tenant_id, digest, u, err);
+    }
+    cu_wipe(norm, sizeof(norm));
+    cu_wipe(pw, sizeof(pw));
+    cu_wipe(raw, sizeof(raw));
+    cu_wipe(digest, sizeof(digest));
+    return rc;
+}
+
+/* After the state was taken: the provider's word, the domain, the user and the session. */
+static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_login *l,
+                          const cu_store_sso_config *s, const char *code, cu_sso_fetch_fn fetch,
+                          void *arg, char token[CU_SESSION_TOKEN_MAX], cu_store_user *u,
+                          cu_err *err)
+{
+    char secret[CU_SSO_SECRET_MAX];
+    cu_sso_pending p;
+    cu_sso_identity who;
+    const char *why = "provider";
+    cu_sso_idp idp = {.issuer = s->issuer, .client_id = s->client_id,
+                      .client_secret = secret, .redirect_uri = s->redirect_uri};
+    cu_audit_in a;
+    cu_rc rc;
+
+    memset(&p, 0, sizeof(p));
+    cu_strlcpy(p.nonce, l->nonce, sizeof(p.nonce));
+    cu_strlcpy(p.verifier, l->verifier, sizeof(p.verifier));
+    if ((rc = open_secret(v, s, secret, err)) != CU_OK)
+        goto out;
+    rc = cu_sso_finish(&idp, fetch, arg, code, &p, &who, &why, err);
+    if (rc == CU_ERR_AUTH) {
+        rc = refused(v, ctx, s->tenant_id, why, err);
+        goto out;
+    }
+    /* P-ACC-5: only an email the provider verified, of a domain the tenant named. */
+    if (rc == CU_OK && (!who.email_verified || who.email[0] == '\0')) {
+        rc = refused(v, ctx, s->tenant_id, "email_unverified", err);
+        goto out;
+    }
+    if (rc == CU_OK && !domain_allowed(who.email, s->domains)) {
+        rc = refused(v, ctx, s->tenant_id, "domain", err);
+        goto out;
+    }
+    if (rc == CU_OK)
+        rc = find_or_create(v, ctx, s, who.email, u, err);
+    if (rc == CU_OK)
+        rc = cu_auth_session_open(v, ctx, u, token, err);
+    if (rc == CU_OK) {
+        cu_audit_in_set(&a, s->tenant_id, "sso.login", "user:%llu", (unsigned long long)u->id);
+        rc = cu_commit(v, ctx, NULL, 0, &a, 1, err);
+    }
+out:
+    cu_wipe(secret, sizeof(secret));
+    cu_wipe(&p, sizeof(p));
+    cu_wipe(&who, sizeof(who));
+    return rc;
+}
+
+cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, const char *code,
+                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
+                          cu_principal *who, cu_err *err)
+{
+    cu_store_sso_login l;
+    cu_store_sso_config s;
+    cu_store_user u;
+    cu_rc rc;
+
+    token[0] = '\0';
+    memset(&u, 0, sizeof(u));
+    memset(&s, 0, sizeof(s));
+    memset(&l, 0, sizeof(l));
+    rc = take_login(v, ctx, state, &l, err);
+    if (rc == CU_ERR_NOT_FOUND) /* never made, used already, or expired */
+        return refused(v, ctx, l.tenant_id, "state", err);
+    if (rc != CU_OK)
+        goto out;
+    if ((rc = cu_tenant_check(v, l.tenant_id, 1, err)) != CU_OK ||
+        (rc = cu_store_sso_config_get(v->store, l.tenant_id, &s, err)) != CU_OK)
+        goto out;
+    rc = finish_login(v, ctx, &l, &s, code, fetch, arg, token, &u, err);
+    if (rc == CU_OK) {
+        memset(who, 0, sizeof(*who));
+        who->kind = CU_PRINCIPAL_USER;
+        who->id = u.id;
+        who->tenant_id = u.tenant_id;
+        who->role = (cu_role)u.role;
+    }
+out:
+    if (rc != CU_OK)
+        cu_wipe(token, CU_SESSION_TOKEN_MAX);
+    free(s.secret.data);
+    cu_store_user_cleanup(&u);
+    cu_wipe(&l, sizeof(l));
+    return rc;
+}

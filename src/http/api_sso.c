@@ -1,0 +1,146 @@
+/*
+ * api_sso.c: handlers for a tenant's single sign-on (docs/sso.md, P-ACC-5): its identity
+ * provider's configuration (owner, admin: it decides who may sign in), the login's redirect to
+ * the provider, and the provider's redirect back, which opens the session a password login
+ * opens (the same cookie). The client secret is taken, never returned.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "custos_sso.h"
+#include "http_int.h"
+#include "json.h"
+#include "repr.h"
+#include "sso_fetch.h"
+#include "util.h"
+
+/* domains: an array of strings, joined with commas into out; 0, or -1 after answering 400. */
+static int join_domains(http_req *r, char out[CU_SSO_DOMAINS_MAX])
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(r->json, "domains"), *d;
+    size_t len = 0;
+
+    out[0] = '\0';
+    cJSON_ArrayForEach(d, a)
+    {
+        size_t n = cJSON_IsString(d) ? strlen(d->valuestring) : 0;
+        if (n == 0 || len + n + 2 > CU_SSO_DOMAINS_MAX) {
+            http_error(r, 400, "invalid_field", "domains must be non-empty strings, %d bytes in all",
+                       CU_SSO_DOMAINS_MAX - 1);
+            return -1;
+        }
+        if (len > 0)
+            out[len++] = ',';
+        memcpy(out + len, d->valuestring, n + 1);
+        len += n;
+    }
+    return 0;
+}
+
+static cJSON *config_json(const cu_sso_config *c)
+{
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "domains");
+    char d[CU_SSO_DOMAINS_MAX];
+
+    cJSON_AddStringToObject(o, "issuer", c->issuer);
+    cJSON_AddStringToObject(o, "client_id", c->client_id);
+    cJSON_AddStringToObject(o, "redirect_uri", c->redirect_uri);
+    cu_strlcpy(d, c->domains, sizeof(d));
+    for (char *p = d, *e; p != NULL && *p; p = e ? e + 1 : NULL) {
+        e = strchr(p, ',');
+        if (e != NULL)
+            *e = '\0';
+        cJSON_AddItemToArray(a, cJSON_CreateString(p));
+    }
+    cJSON_AddStringToObject(o, "role", cu_role_name(c->role));
+    cJSON_AddBoolToObject(o, "require_sso", c->require_sso);
+    return o;
+}
+
+/* PUT /v1/tenants/{t}/sso: the whole configuration, the secret included, each time. */
+void api_sso_put(http_req *r)
+{
+    static const http_field f[] = {
+        {"issuer", F_STRING, 1},  {"client_id", F_STRING, 1}, {"client_secret", F_STRING, 1},
+        {"redirect_uri", F_STRING, 1}, {"domains", F_ARRAY, 1}, {"role", F_STRING, 1},
+        {"require_sso", F_BOOL, 0}};
+    cu_sso_config c;
+    cu_err e = {0};
+
+    memset(&c, 0, sizeof(c));
+    if (http_check_body(r, f, 7) != 0 || join_domains(r, c.domains) != 0)
+        return;
+    if (cu_role_parse(http_str(r, "role"), &c.role) != CU_OK || c.role == CU_ROLE_OPERATOR)
+        return http_error(r, 400, "invalid_field", "role must be a tenant role");
+    /* P-ACC-1: no one hands the provider's users a role above their own. */
+    if (!cu_role_can_grant(r->who.role, c.role))
+        return http_error(r, 403, "forbidden", "the %s role may not grant the %s role",
+                          cu_role_name(r->who.role), cu_role_name(c.role));
+    if (cu_strlcpy(c.issuer, http_str(r, "issuer"), sizeof(c.issuer)) != 0 ||
+        cu_strlcpy(c.client_id, http_str(r, "client_id"), sizeof(c.client_id)) != 0 ||
+        cu_strlcpy(c.redirect_uri, http_str(r, "redirect_uri"), sizeof(c.redirect_uri)) != 0)
+        return http_error(r, 400, "invalid_field", "issuer, client_id or redirect_uri is too long");
+    c.require_sso = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "require_sso"));
+    if (cu_sso_config_put(r->v, &r->ctx, r->tenant, &c, http_str(r, "client_secret"), &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, 200, config_json(&c));
+}
+
+void api_sso_get(http_req *r)
+{
+    cu_sso_config c;
+    cu_err e = {0};
+
+    if (cu_sso_config_get(r->v, &r->ctx, r->tenant, &c, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, 200, config_json(&c));
+}
+
+/* GET /v1/tenants/{t}/sso/login: 302 to the provider. A tenant without single sign-on, or that
+ * does not exist, answers 404 alike (P-ISO-1). */
+void api_sso_login(http_req *r)
+{
+    cu_err e = {0};
+
+    if (cu_sso_login_start(r->v, &r->ctx, r->tenant, http_sso_fetch, NULL, r->location,
+                           sizeof(r->location), &e) != CU_OK) {
+        if (e.code == CU_ERR_IO)
+            return http_error(r, 502, "provider_unavailable",
+                              "the identity provider could not be reached");
+        return http_fail(r, &e);
+    }
+    http_json(r, 302, cJSON_CreateObject());
+}
+
+/* GET /v1/sso/callback?code&state: the provider's redirect back; the session cookie on
+ * success, 401 with the same body whatever the reason (the audit log keeps it). */
+void api_sso_callback(http_req *r)
+{
+    static const char *const q[] = {"code", "state", "iss", "session_state", "error",
+                                    "error_description"};
+    char token[CU_SESSION_TOKEN_MAX];
+    cu_principal who;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (http_check_query(r, q, 6) != 0)
+        return;
+    if (cu_sso_login_finish(r->v, &r->ctx, http_query(r, "state"), http_query(r, "code"),
+                            http_sso_fetch, NULL, token, &who, &e) != CU_OK) {
+        if (e.code == CU_ERR_AUTH || e.code == CU_ERR_NOT_FOUND)
+            return http_error(r, 401, "unauthenticated", "the single sign-on login was refused");
+        if (e.code == CU_ERR_IO)
+            return http_error(r, 502, "provider_unavailable",
+                              "the identity provider could not be reached");
+        return http_fail(r, &e);
+    }
+    http_session_cookie(r, token, CU_SESSION_TTL);
+    cu_str_wipe(token);
+    r->who = who;
+    r->authed = 1;
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "user_id", who.id);
+    cu_repr_add_id(o, "tenant_id", who.tenant_id);
+    cJSON_AddStringToObject(o, "role", cu_role_name(who.role));
+    http_json(r, 200, o);
+}

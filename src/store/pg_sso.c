@@ -1,0 +1,152 @@
+/*
+ * pg_sso.c: single sign-on in the PostgreSQL backend (store_sso.h, docs/sso.md, P-ACC-5;
+ * sqlite_sso.c is the reference): migration 10's tables, the three ops inside apply()'s
+ * transaction, and the two reads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_data_int.h"
+#include "util.h"
+
+/* Migration 10 (8 and 9 are analytics' and consent's). */
+const char pg_ddl_sso[] =
+    "CREATE TABLE sso_configs("
+    "  tenant_id bigint PRIMARY KEY, issuer text NOT NULL, client_id text NOT NULL,"
+    "  redirect_uri text NOT NULL, secret bytea NOT NULL, key_version bigint NOT NULL, domains text NOT NULL,"
+    "  role bigint NOT NULL, require_sso bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE TABLE sso_logins("
+    "  state_hash bytea PRIMARY KEY, tenant_id bigint NOT NULL, nonce text NOT NULL,"
+    "  verifier text NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL);"
+    "CREATE INDEX sso_logins_by_expiry ON sso_logins(expires_at);";
+
+#define CONFIG_COLS                                                                                \
+    "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
+    " redirect_uri"
+#define LOGIN_COLS "state_hash, tenant_id, nonce, verifier, created_at, expires_at"
+
+static pg_query Q_CONFIG_PUT = PG_QUERY(
+    "INSERT INTO sso_configs(" CONFIG_COLS ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+    " $10) ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, secret = $4,"
+    " key_version = $5, domains = $6, role = $7, require_sso = $8, updated_at = $9,"
+    " redirect_uri = $10");
+static pg_query Q_LOGIN_PRUNE = PG_QUERY("DELETE FROM sso_logins WHERE expires_at < $1");
+static pg_query Q_LOGIN_PUT =
+    PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") VALUES($1, $2, $3, $4, $5, $6)");
+static pg_query Q_LOGIN_TAKE =
+    PG_QUERY("DELETE FROM sso_logins WHERE state_hash = $1 AND expires_at > $2");
+static pg_query Q_CONFIG_GET =
+    PG_QUERY("SELECT " CONFIG_COLS " FROM sso_configs WHERE tenant_id = $1");
+static pg_query Q_LOGIN_GET = PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = $1");
+
+cu_rc pg_w_sso_config_put(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_config *s = &op->u.sso_config;
+
+    return pg_exec(c, &Q_CONFIG_PUT,
+                   PG_P(pg_p_id(s->tenant_id), pg_p_text(s->issuer), pg_p_text(s->client_id),
+                        pg_p_blob(s->secret.data, s->secret.len), pg_p_i64(s->key_version),
+                        pg_p_text(s->domains), pg_p_i64(s->role), pg_p_i64(s->require_sso),
+                        pg_p_i64(s->updated_at), pg_p_text(s->redirect_uri)),
+                   NULL, err, "store the SSO configuration");
+}
+
+cu_rc pg_w_sso_login_put(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_login *l = &op->u.sso_login;
+    cu_rc rc = pg_exec(c, &Q_LOGIN_PRUNE, PG_P(pg_p_i64(l->created_at)), NULL, err,
+                       "prune the SSO logins");
+
+    if (rc == CU_OK)
+        rc = pg_exec(c, &Q_LOGIN_PUT,
+                     PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id),
+                          pg_p_text(l->nonce), pg_p_text(l->verifier), pg_p_i64(l->created_at),
+                          pg_p_i64(l->expires_at)),
+                     NULL, err, "store an SSO login");
+    return rc;
+}
+
+cu_rc pg_w_sso_login_take(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_login *l = &op->u.sso_login;
+
+    return pgd_write_one(c, &Q_LOGIN_TAKE,
+                         PG_P(pg_p_blob(l->state_hash, 32), pg_p_i64(l->expires_at)),
+                         CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired", err,
+                         "take an SSO login");
+}
+
+/* --- reads --------------------------------------------------------------------------------- */
+
+static cu_rc config_row(const PGresult *res, int r, void *out, cu_err *err)
+{
+    cu_store_sso_config *s = out;
+
+    s->tenant_id = pg_id(res, r, 0);
+    pg_text_copy(res, r, 1, s->issuer, sizeof(s->issuer));
+    pg_text_copy(res, r, 2, s->client_id, sizeof(s->client_id));
+    s->key_version = (uint32_t)pg_i64(res, r, 4);
+    pg_text_copy(res, r, 5, s->domains, sizeof(s->domains));
+    s->role = (int)pg_i64(res, r, 6);
+    s->require_sso = (int)pg_i64(res, r, 7);
+    s->updated_at = pg_i64(res, r, 8);
+    pg_text_copy(res, r, 9, s->redirect_uri, sizeof(s->redirect_uri));
+    return pg_blob_copy(res, r, 3, &s->secret, err);
+}
+
+static cu_rc login_row(const PGresult *res, int r, void *out, cu_err *err)
+{
+    cu_store_sso_login *l = out;
+    cu_blob h = {0};
+    cu_rc rc = pg_blob_copy(res, r, 0, &h, err);
+
+    if (rc == CU_OK && h.len == 32)
+        memcpy(l->state_hash, h.data, 32);
+    free(h.data);
+    l->tenant_id = pg_id(res, r, 1);
+    pg_text_copy(res, r, 2, l->nonce, sizeof(l->nonce));
+    pg_text_copy(res, r, 3, l->verifier, sizeof(l->verifier));
+    l->created_at = pg_i64(res, r, 4);
+    l->expires_at = pg_i64(res, r, 5);
+    return rc;
+}
+
+/* One row of q into out by fn; CU_ERR_NOT_FOUND with missing if none. */
+static cu_rc read_one(cu_store *base, pg_query *q, const pg_param *p, int np, pg_row_fn fn,
+                      void *out, const char *missing, cu_err *err)
+{
+    PGresult *res = NULL;
+    cu_rc rc = pgd_read(base, q, p, np, &res, err, "read single sign-on");
+
+    if (rc == CU_OK && pg_rows(res) == 0)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "%s", missing);
+    else if (rc == CU_OK)
+        rc = fn(res, 0, out, err);
+    PQclear(res);
+    return rc;
+}
+
+static cu_rc pg_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out,
+                               cu_err *err)
+{
+    cu_rc rc = read_one(base, &Q_CONFIG_GET, PG_P(pg_p_id(tenant)), config_row, out,
+                        "the tenant has no SSO configuration", err);
+
+    if (rc != CU_OK) {
+        free(out->secret.data);
+        out->secret.data = NULL;
+    }
+    return rc;
+}
+
+static cu_rc pg_sso_login_get(cu_store *base, const uint8_t state_hash[32],
+                              cu_store_sso_login *out, cu_err *err)
+{
+    return read_one(base, &Q_LOGIN_GET, PG_P(pg_p_blob(state_hash, 32)), login_row, out,
+                    "no such SSO login", err);
+}
+
+const cu_store_sso_ops pg_sso_ops = {
+    .config_get = pg_sso_config_get,
+    .login_get = pg_sso_login_get,
+};

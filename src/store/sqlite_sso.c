@@ -1,0 +1,184 @@
+/*
+ * sqlite_sso.c: single sign-on in the SQLite backend (store_sso.h, docs/sso.md, P-ACC-5):
+ * migration 26's tables, the three ops inside apply()'s transaction, and the two reads.
+ * Logins are keyed by the SHA-256 of their state: the state itself, the bearer of the login,
+ * is never stored.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_int.h"
+#include "util.h"
+
+/* Migration 26 (24 and 25 are analytics' and consent's). */
+const char sq_migration_sso[] =
+    "CREATE TABLE IF NOT EXISTS sso_configs("
+    "  tenant_id INTEGER PRIMARY KEY, issuer TEXT NOT NULL, client_id TEXT NOT NULL,"
+    "  redirect_uri TEXT NOT NULL, secret BLOB NOT NULL, key_version INTEGER NOT NULL, domains TEXT NOT NULL,"
+    "  role INTEGER NOT NULL, require_sso INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sso_logins("
+    "  state_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, nonce TEXT NOT NULL,"
+    "  verifier TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS sso_logins_by_expiry ON sso_logins(expires_at);";
+
+#define CONFIG_COLS                                                                                \
+    "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
+    " redirect_uri"
+#define LOGIN_COLS "state_hash, tenant_id, nonce, verifier, created_at, expires_at"
+
+static const char sql_config_put[] = "INSERT OR REPLACE INTO sso_configs(" CONFIG_COLS ")"
+                                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static const char sql_login_put[] = "INSERT INTO sso_logins(" LOGIN_COLS ")"
+                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_login_prune[] = "DELETE FROM sso_logins WHERE expires_at < ?1";
+static const char sql_login_take[] =
+    "DELETE FROM sso_logins WHERE state_hash = ?1 AND expires_at > ?2";
+static const char sql_config_get[] = "SELECT " CONFIG_COLS " FROM sso_configs WHERE tenant_id = ?1";
+static const char sql_login_get[] = "SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = ?1";
+
+static cu_rc config_put(sqlite_store *s, const cu_store_sso_config *c, cu_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, sql_config_put, -1, &st, NULL);
+
+    if (src == SQLITE_OK) {
+        sq_bind_id(st, 1, c->tenant_id);
+        sqlite3_bind_text(st, 2, c->issuer, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, c->client_id, -1, SQLITE_TRANSIENT);
+        sq_bind_blob(st, 4, &c->secret);
+        sqlite3_bind_int64(st, 5, c->key_version);
+        sqlite3_bind_text(st, 6, c->domains, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 7, c->role);
+        sqlite3_bind_int64(st, 8, c->require_sso);
+        sqlite3_bind_int64(st, 9, c->updated_at);
+        sqlite3_bind_text(st, 10, c->redirect_uri, -1, SQLITE_TRANSIENT);
+        src = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "store the SSO configuration");
+}
+
+/* Runs sql with the login's fields bound in LOGIN_COLS order (put) or the hash and a time
+ * (prune: the time alone; take: hash, now); *changed the rows it changed. */
+static cu_rc login_stmt(sqlite_store *s, const char *sql, const cu_store_sso_login *l, int what,
+                        int *changed, cu_err *err)
+{
+    cu_blob h = {(uint8_t *)(uintptr_t)l->state_hash, sizeof(l->state_hash)};
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (src == SQLITE_OK && what == 0) {
+        sq_bind_blob(st, 1, &h);
+        sq_bind_id(st, 2, l->tenant_id);
+        sqlite3_bind_text(st, 3, l->nonce, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, l->verifier, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 5, l->created_at);
+        sqlite3_bind_int64(st, 6, l->expires_at);
+    } else if (src == SQLITE_OK && what == 1) {
+        sqlite3_bind_int64(st, 1, l->created_at);
+    } else if (src == SQLITE_OK) {
+        sq_bind_blob(st, 1, &h);
+        sqlite3_bind_int64(st, 2, l->expires_at);
+    }
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    *changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+    if (src == SQLITE_CONSTRAINT)
+        return cu_err_set(err, CU_ERR_EXISTS, "the SSO login exists");
+    return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "store an SSO login");
+}
+
+cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_login *l = &op->u.sso_login;
+    int changed = 0;
+    cu_rc rc;
+
+    switch (op->type) {
+    case CU_OP_SSO_CONFIG_PUT:
+        return config_put(s, &op->u.sso_config, err);
+    case CU_OP_SSO_LOGIN_PUT:
+        if ((rc = login_stmt(s, sql_login_prune, l, 1, &changed, err)) != CU_OK)
+            return rc;
+        return login_stmt(s, sql_login_put, l, 0, &changed, err);
+    default: /* CU_OP_SSO_LOGIN_TAKE */
+        if ((rc = login_stmt(s, sql_login_take, l, 2, &changed, err)) == CU_OK && changed == 0)
+            rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired");
+        return rc;
+    }
+}
+
+static cu_rc config_row(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_store_sso_config *c = row;
+
+    c->tenant_id = (cu_id)sqlite3_column_int64(st, 0);
+    sq_text_col(st, 1, c->issuer, sizeof(c->issuer));
+    sq_text_col(st, 2, c->client_id, sizeof(c->client_id));
+    c->key_version = (uint32_t)sqlite3_column_int64(st, 4);
+    sq_text_col(st, 5, c->domains, sizeof(c->domains));
+    c->role = (int)sqlite3_column_int64(st, 6);
+    c->require_sso = (int)sqlite3_column_int64(st, 7);
+    c->updated_at = sqlite3_column_int64(st, 8);
+    sq_text_col(st, 9, c->redirect_uri, sizeof(c->redirect_uri));
+    return sq_blob_copy(st, 3, &c->secret, err);
+}
+
+static cu_rc login_row(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_store_sso_login *l = row;
+
+    (void)err;
+    sq_blob32_col(st, 0, l->state_hash);
+    l->tenant_id = (cu_id)sqlite3_column_int64(st, 1);
+    sq_text_col(st, 2, l->nonce, sizeof(l->nonce));
+    sq_text_col(st, 3, l->verifier, sizeof(l->verifier));
+    l->created_at = sqlite3_column_int64(st, 4);
+    l->expires_at = sqlite3_column_int64(st, 5);
+    return CU_OK;
+}
+
+static cu_rc sq_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out,
+                               cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = NULL;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_prepare_v2(s->db, sql_config_get, -1, &st, NULL) == SQLITE_OK)
+        sq_bind_id(st, 1, tenant);
+    rc = sq_one(s, st, config_row, out, err, "read the SSO configuration",
+                "the tenant has no SSO configuration");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(out->secret.data);
+        out->secret.data = NULL;
+    }
+    return rc;
+}
+
+static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32],
+                              cu_store_sso_login *out, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_blob h = {(uint8_t *)(uintptr_t)state_hash, 32};
+    sqlite3_stmt *st = NULL;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_prepare_v2(s->db, sql_login_get, -1, &st, NULL) == SQLITE_OK)
+        sq_bind_blob(st, 1, &h);
+    rc = sq_one(s, st, login_row, out, err, "read an SSO login", "no such SSO login");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+const cu_store_sso_ops sq_sso_ops = {
+    .config_get = sq_sso_config_get,
+    .login_get = sq_sso_login_get,
+};
