@@ -10,6 +10,12 @@
  * nonce other than the token's refused; a real token issued to another client (wrong audience)
  * refused; a token past its exp (Custos's clock moved on) refused; a rotated signing key (the
  * provider restarted with a new kid) picked up by one refetch of the JWKS.
+ *
+ * Then the same through the real server (`custos serve`, group sso_http): a tenant's provider
+ * configured over the API (its secret never answered), GET .../sso/login's 302 to the provider,
+ * the callback opening a session that works; a replayed state, an email of a domain the tenant
+ * did not name refused; require_sso refusing the password login; each outcome in the audit log
+ * with no email in it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +34,7 @@
 
 #include "custos_sso.h"
 #include "jose.h"
+#include "srv.h"
 #include "sso_fetch.h"
 #include "util.h"
 
@@ -307,6 +314,149 @@ static void test_rotation_and_es256(void **state)
     }
 }
 
+static srv_world *W;
+
+/* GET path on the server without following: the status and the Location into loc. */
+static long get_location(const char *path, char *loc, size_t cap)
+{
+    CURL *c = srv_curl(&W->s, path);
+    char *l = NULL;
+    long status = 0;
+
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &l);
+    loc[0] = '\0';
+    if (l != NULL)
+        snprintf(loc, cap, "%s", l);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* PUT the tenant's provider with require_sso as given. */
+static void configure(int require_sso)
+{
+    char path[128], body[1024];
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"%s\",\"client_id\":\"custos\","
+             "\"client_secret\":\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" REDIRECT
+             "\",\"domains\":[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
+             g_issuer, require_sso ? "true" : "false");
+    srv_call_ok(&W->s, "PUT", path, W->a.key[CU_ROLE_OWNER], NULL, body, 200, NULL);
+}
+
+/* A whole login through the server as email: the callback's answer into r. */
+static void server_login(const char *email, char code[256], char state[CU_SSO_RANDOM_MAX],
+                         srv_resp *r)
+{
+    char path[2048], loc[2048];
+
+    set_email(email);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", W->a.id);
+    assert_int_equal(get_location(path, loc, sizeof(loc)), 302);
+    assert_int_equal(strncmp(loc, g_issuer, strlen(g_issuer)), 0);
+    assert_non_null(strstr(loc, "code_challenge_method=S256"));
+    browse(loc, code, state);
+    snprintf(path, sizeof(path), "/v1/sso/callback?code=%s&state=%s", code, state);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, r), 0);
+}
+
+/* P-ACC-5: the configuration answers without its secret; a login through the server opens a
+ * session that works; the same state again is refused. */
+static void test_P_ACC_5_login_through_the_server(void **state)
+{
+    char code[256], st[CU_SSO_RANDOM_MAX], path[2048], cookie[256];
+    srv_resp r;
+
+    (void)state;
+    configure(0);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, W->a.key[CU_ROLE_OWNER], NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "secret"));
+    assert_non_null(strstr(r.body, "\"role\":\"agent\""));
+    srv_resp_free(&r);
+
+    server_login("sso.ana@acme.example", code, st, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.set_cookie, "custos_session="));
+    assert_non_null(strstr(r.body, "\"role\":\"agent\""));
+    snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, cookie, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200); /* the session is a session */
+    srv_resp_free(&r);
+
+    /* The state is single use: the same redirect again is refused. */
+    snprintf(path, sizeof(path), "/v1/sso/callback?code=%s&state=%s", code, st);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    srv_resp_free(&r);
+}
+
+/* An email of a domain the tenant did not name is refused, though the provider vouched. */
+static void test_P_ACC_5_domain_not_allowed(void **state)
+{
+    char code[256], st[CU_SSO_RANDOM_MAX];
+    srv_resp r;
+
+    (void)state;
+    server_login("eve@evil.example", code, st, &r);
+    srv_assert_err(&r, 401, "unauthenticated");
+    assert_int_equal(r.set_cookies, 0);
+    srv_resp_free(&r);
+}
+
+/* require_sso: the tenant's users may no longer log in with a password; SSO still works. */
+static void test_P_ACC_5_require_sso_bars_passwords(void **state)
+{
+    char code[256], st[CU_SSO_RANDOM_MAX], path[128], body[256];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/login", W->a.id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", W->a.email,
+             W->a.password);
+    assert_int_equal(srv_call(&W->s, "POST", path, NULL, NULL, body, &r), 0);
+    assert_int_equal(r.status, 200); /* before: the password works */
+    srv_resp_free(&r);
+    configure(1);
+    assert_int_equal(srv_call(&W->s, "POST", path, NULL, NULL, body, &r), 0);
+    srv_assert_err(&r, 403, "forbidden");
+    srv_resp_free(&r);
+    server_login("sso.ana@acme.example", code, st, &r);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+    configure(0);
+}
+
+/* P-AUD-4: every outcome is in the tenant's audit log, with reasons and ids, no email. */
+static void test_P_ACC_5_logins_audited(void **state)
+{
+    char path[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, W->a.key[CU_ROLE_OWNER], NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "sso.configure"));
+    assert_non_null(strstr(r.body, "sso.login"));
+    assert_non_null(strstr(r.body, "reason:domain"));
+    assert_null(strstr(r.body, "acme.example"));
+    assert_null(strstr(r.body, "evil.example"));
+    srv_resp_free(&r);
+    /* A state no longer stored names no tenant: its refusal is in the platform's log. */
+    assert_int_equal(srv_call(&W->s, "GET", "/v1/audit", W->s.operator_key, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "reason:state"));
+    srv_resp_free(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -322,6 +472,22 @@ static int teardown(void **state)
     return 0;
 }
 
+static int setup_http(void **state)
+{
+    (void)state;
+    provider_start(0, "h1", "ES256");
+    W = srv_world_new("ssoco", NULL);
+    return 0;
+}
+
+static int teardown_http(void **state)
+{
+    (void)state;
+    srv_world_free(W);
+    provider_stop();
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,8 +495,16 @@ int main(void)
         cmocka_unit_test(test_wrong_audience), cmocka_unit_test(test_expired),
         cmocka_unit_test(test_rotation_and_es256),
     };
+    const struct CMUnitTest http[] = {
+        cmocka_unit_test(test_P_ACC_5_login_through_the_server),
+        cmocka_unit_test(test_P_ACC_5_domain_not_allowed),
+        cmocka_unit_test(test_P_ACC_5_require_sso_bars_passwords),
+        cmocka_unit_test(test_P_ACC_5_logins_audited),
+    };
+    int rc;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests_name("sso", tests, setup, teardown);
+    rc = cmocka_run_group_tests_name("sso", tests, setup, teardown);
+    return rc | cmocka_run_group_tests_name("sso_http", http, setup_http, teardown_http);
 }
