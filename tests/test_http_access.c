@@ -209,6 +209,11 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/requests/{id}/complete", "{}"},
     {"PUT", "/v1/tenants/{tenant}/requests/{id}/records/{id}",
      "{\"data\":{\"note\":\"rewritten %N\"}}"},
+    /* Single sign-on (docs/sso.md): a provider that is never called (.invalid). */
+    {"PUT", "/v1/tenants/{tenant}/sso",
+     "{\"issuer\":\"https://idp.invalid\",\"client_id\":\"sweep\",\"client_secret\":"
+     "\"sweep secret %N\",\"redirect_uri\":\"https://custos.invalid/v1/sso/callback\","
+     "\"domains\":[\"example.org\"],\"role\":\"agent\"}"},
 };
 
 static const char *sample_of(const http_route *rt)
