@@ -10,12 +10,12 @@
 
 #include "custos.h"
 
-#define CU_SSO_URL_MAX 512      /* issuer, redirect URI, endpoint, with the NUL */
-#define CU_SSO_CLIENT_MAX 256   /* client id, with the NUL */
-#define CU_SSO_SECRET_MAX 256   /* client secret, with the NUL */
-#define CU_SSO_RANDOM_MAX 64    /* state, nonce, PKCE verifier: base64url of 32 bytes */
+#define CU_SSO_URL_MAX 512           /* issuer, redirect URI, endpoint, with the NUL */
+#define CU_SSO_CLIENT_MAX 256        /* client id, with the NUL */
+#define CU_SSO_SECRET_MAX 256        /* client secret, with the NUL */
+#define CU_SSO_RANDOM_MAX 64         /* state, nonce, PKCE verifier: base64url of 32 bytes */
 #define CU_SSO_BODY_MAX (256 * 1024) /* the largest answer read from the provider */
-#define CU_SSO_CACHE_TTL 3600   /* seconds a discovery document and JWKS are kept */
+#define CU_SSO_CACHE_TTL 3600        /* seconds a discovery document and JWKS are kept */
 
 /* The transport: GET url (form NULL) or POST form (application/x-www-form-urlencoded) to it,
  * with HTTP Basic user:pass when user is not NULL. *body (NUL-terminated, at most
@@ -25,7 +25,7 @@ typedef cu_rc (*cu_sso_fetch_fn)(void *arg, const char *url, const char *form, c
 
 /* A tenant's identity provider as the flow needs it (borrowed strings). */
 typedef struct cu_sso_idp {
-    const char *issuer;        /* exactly as the provider's discovery document states it */
+    const char *issuer; /* exactly as the provider's discovery document states it */
     const char *client_id;
     const char *client_secret; /* plaintext, for the token request only */
     const char *redirect_uri;  /* Custos's callback, registered at the provider */
@@ -42,7 +42,7 @@ typedef struct cu_sso_pending {
 /* Who the provider vouched for, from a verified ID token. */
 typedef struct cu_sso_identity {
     char sub[256];
-    char email[256];   /* "" if the token has none */
+    char email[256]; /* "" if the token has none */
     int email_verified;
 } cu_sso_identity;
 

@@ -248,9 +248,9 @@ static void test_wrong_audience(void **state)
              "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", code,
              REDIRECT, p.verifier);
     snprintf(jwks_url, sizeof(jwks_url), "%s/token", g_issuer);
-    assert_int_equal(http_sso_fetch(NULL, jwks_url, form, bad.client_id, bad.client_secret,
-                                    &body, &status, &e),
-                     CU_OK);
+    assert_int_equal(
+        http_sso_fetch(NULL, jwks_url, form, bad.client_id, bad.client_secret, &body, &status, &e),
+        CU_OK);
     assert_int_equal(status, 200);
     tok = strstr(body, "\"id_token\":\"");
     assert_non_null(tok);
@@ -260,8 +260,7 @@ static void test_wrong_audience(void **state)
     assert_int_equal(http_sso_fetch(NULL, jwks_url, NULL, NULL, NULL, &jwks, &status, &e), CU_OK);
     x.nonce = p.nonce;
     x.now = cu_clock_now();
-    assert_int_equal(cu_jose_verify_id_token(tok, jwks, strlen(jwks), &x, &c, &r, &e),
-                     CU_ERR_AUTH);
+    assert_int_equal(cu_jose_verify_id_token(tok, jwks, strlen(jwks), &x, &c, &r, &e), CU_ERR_AUTH);
     assert_int_equal(r, CU_JOSE_AUDIENCE);
     free(body);
     free(jwks);
@@ -491,8 +490,10 @@ static int teardown_http(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_login_and_code_replay), cmocka_unit_test(test_nonce_mismatch),
-        cmocka_unit_test(test_wrong_audience), cmocka_unit_test(test_expired),
+        cmocka_unit_test(test_good_login_and_code_replay),
+        cmocka_unit_test(test_nonce_mismatch),
+        cmocka_unit_test(test_wrong_audience),
+        cmocka_unit_test(test_expired),
         cmocka_unit_test(test_rotation_and_es256),
     };
     const struct CMUnitTest http[] = {

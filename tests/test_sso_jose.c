@@ -133,13 +133,12 @@ static void test_good_rs256_es256(void **state)
 static void test_wrong_audience(void **state)
 {
     (void)state;
-    assert_int_equal(one(g_rsa, "RS256", "r1", claims(ISS, "\"other\"", NOW + 300, NOW, "n1"),
-                         g_rsa, NULL),
-                     CU_JOSE_AUDIENCE);
+    assert_int_equal(
+        one(g_rsa, "RS256", "r1", claims(ISS, "\"other\"", NOW + 300, NOW, "n1"), g_rsa, NULL),
+        CU_JOSE_AUDIENCE);
     /* Several audiences without azp naming Custos: refused (OIDC Core 3.1.3.7). */
     assert_int_equal(one(g_rsa, "RS256", "r1",
-                         claims(ISS, "[\"" AUD "\",\"other\"]", NOW + 300, NOW, "n1"), g_rsa,
-                         NULL),
+                         claims(ISS, "[\"" AUD "\",\"other\"]", NOW + 300, NOW, "n1"), g_rsa, NULL),
                      CU_JOSE_AUDIENCE);
 }
 
@@ -159,12 +158,12 @@ static void test_expired_and_future(void **state)
 static void test_nonce_and_issuer(void **state)
 {
     (void)state;
-    assert_int_equal(one(g_ec, "ES256", "e1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n2"),
-                         g_ec, NULL),
-                     CU_JOSE_NONCE);
+    assert_int_equal(
+        one(g_ec, "ES256", "e1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n2"), g_ec, NULL),
+        CU_JOSE_NONCE);
     assert_int_equal(one(g_ec, "ES256", "e1",
-                         claims("https://evil.example", "\"" AUD "\"", NOW + 300, NOW, "n1"),
-                         g_ec, NULL),
+                         claims("https://evil.example", "\"" AUD "\"", NOW + 300, NOW, "n1"), g_ec,
+                         NULL),
                      CU_JOSE_ISSUER);
 }
 
@@ -172,16 +171,16 @@ static void test_nonce_and_issuer(void **state)
 static void test_kid_and_signature(void **state)
 {
     (void)state;
-    assert_int_equal(one(g_rsa, "RS256", "r1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"),
-                         g_ec, NULL),
-                     CU_JOSE_UNKNOWN_KID);
+    assert_int_equal(
+        one(g_rsa, "RS256", "r1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"), g_ec, NULL),
+        CU_JOSE_UNKNOWN_KID);
     assert_int_equal(one(g_rsa_other, "RS256", "r1",
                          claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"), g_rsa, NULL),
                      CU_JOSE_SIGNATURE);
     /* An RS256 header on a P-256 key's kid finds no RSA key of that kid. */
-    assert_int_equal(one(g_rsa, "RS256", "e1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"),
-                         g_ec, NULL),
-                     CU_JOSE_UNKNOWN_KID);
+    assert_int_equal(
+        one(g_rsa, "RS256", "e1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"), g_ec, NULL),
+        CU_JOSE_UNKNOWN_KID);
 }
 
 /* alg "none" and HS256 are refused before any key is tried. */
@@ -219,9 +218,9 @@ int main(void)
 {
     static const uint8_t e65537[] = {0x01, 0x00, 0x01};
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_rs256_es256), cmocka_unit_test(test_wrong_audience),
+        cmocka_unit_test(test_good_rs256_es256),   cmocka_unit_test(test_wrong_audience),
         cmocka_unit_test(test_expired_and_future), cmocka_unit_test(test_nonce_and_issuer),
-        cmocka_unit_test(test_kid_and_signature), cmocka_unit_test(test_alg_confusion),
+        cmocka_unit_test(test_kid_and_signature),  cmocka_unit_test(test_alg_confusion),
     };
     cjose_err ce;
     int rc;

@@ -59,8 +59,7 @@ static int url_ok(const char *u)
 
 /* GETs or POSTs through fetch and parses a JSON object answer with status 200. */
 static cu_rc fetch_json(cu_sso_fetch_fn fetch, void *arg, const char *url, const char *form,
-                        const char *user, const char *pass, cJSON **out, long *status,
-                        cu_err *err)
+                        const char *user, const char *pass, cJSON **out, long *status, cu_err *err)
 {
     char *body = NULL;
     cu_rc rc;
@@ -300,9 +299,9 @@ cu_rc cu_sso_begin(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, cu_s
 }
 
 /* Posts the code to the token endpoint; *id_token (caller frees) on a 200 with one. */
-static cu_rc token_request(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg,
-                           const meta *m, const char *code, const cu_sso_pending *p,
-                           char **id_token, const char **why, cu_err *err)
+static cu_rc token_request(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, const meta *m,
+                           const char *code, const cu_sso_pending *p, char **id_token,
+                           const char **why, cu_err *err)
 {
     char form[4096] = "";
     const cJSON *t;
@@ -316,8 +315,8 @@ static cu_rc token_request(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *a
         !add_param(form, sizeof(form), "&", "redirect_uri", idp->redirect_uri) ||
         !add_param(form, sizeof(form), "&", "code_verifier", p->verifier))
         return cu_err_set(err, CU_ERR_LIMIT, "the token request does not fit");
-    rc = fetch_json(fetch, arg, m->token_ep, form, idp->client_id, idp->client_secret, &j,
-                    &status, err);
+    rc = fetch_json(fetch, arg, m->token_ep, form, idp->client_id, idp->client_secret, &j, &status,
+                    err);
     cu_wipe(form, sizeof(form));
     if (rc != CU_OK && status >= 400 && status < 500) {
         *why = "token_request"; /* the provider refused the code (used, expired, not ours) */

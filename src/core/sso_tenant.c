@@ -208,7 +208,8 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
         (rc = cu_store_sso_config_get(v->store, tenant, &s, err)) != CU_OK)
         return rc;
     free(s.secret.data);
-    idp = (cu_sso_idp){.issuer = s.issuer, .client_id = s.client_id, .redirect_uri = s.redirect_uri};
+    idp =
+        (cu_sso_idp){.issuer = s.issuer, .client_id = s.client_id, .redirect_uri = s.redirect_uri};
     if ((rc = cu_sso_begin(&idp, fetch, arg, &p, url, cap, err)) != CU_OK)
         goto out;
     op.type = CU_OP_SSO_LOGIN_PUT;
@@ -256,8 +257,7 @@ static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, const char *state, cu_st
         return rc;
     op.type = CU_OP_SSO_LOGIN_TAKE;
     op.u.sso_login.expires_at = cu_clock_now(); /* as now: an expired login is not taken */
-    cu_audit_in_set(&a, l->tenant_id, "sso.callback", "sso:%llu",
-                    (unsigned long long)l->tenant_id);
+    cu_audit_in_set(&a, l->tenant_id, "sso.callback", "sso:%llu", (unsigned long long)l->tenant_id);
     return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }
 
@@ -322,8 +322,10 @@ static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_log
     cu_sso_pending p;
     cu_sso_identity who;
     const char *why = "provider";
-    cu_sso_idp idp = {.issuer = s->issuer, .client_id = s->client_id,
-                      .client_secret = secret, .redirect_uri = s->redirect_uri};
+    cu_sso_idp idp = {.issuer = s->issuer,
+                      .client_id = s->client_id,
+                      .client_secret = secret,
+                      .redirect_uri = s->redirect_uri};
     cu_audit_in a;
     cu_rc rc;
 

@@ -21,9 +21,9 @@
 
 const char *cu_jose_reason_name(cu_jose_reason r)
 {
-    static const char *const names[] = {"ok",      "malformed", "algorithm", "unknown_kid",
-                                        "signature", "issuer",  "audience",  "expired",
-                                        "iat",     "nonce"};
+    static const char *const names[] = {"ok",        "malformed", "algorithm", "unknown_kid",
+                                        "signature", "issuer",    "audience",  "expired",
+                                        "iat",       "nonce"};
 
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
 }
@@ -174,8 +174,7 @@ static cu_rc check_claims(const cJSON *c, const cu_jose_expect *x, cu_jose_claim
 }
 
 /* Parses the JWKS text into its "keys" array (owned by *root). */
-static cu_rc jwks_keys(const char *jwks, size_t len, cJSON **root, const cJSON **keys,
-                       cu_err *err)
+static cu_rc jwks_keys(const char *jwks, size_t len, cJSON **root, const cJSON **keys, cu_err *err)
 {
     cu_rc rc = cu_json_parse(jwks, len, root, NULL, err);
 
@@ -188,8 +187,8 @@ static cu_rc jwks_keys(const char *jwks, size_t len, cJSON **root, const cJSON *
 }
 
 cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_len,
-                              const cu_jose_expect *x, cu_jose_claims *out,
-                              cu_jose_reason *reason, cu_err *err)
+                              const cu_jose_expect *x, cu_jose_claims *out, cu_jose_reason *reason,
+                              cu_err *err)
 {
     cjose_jws_t *jws = NULL;
     cJSON *root = NULL, *claims = NULL;

@@ -18,22 +18,22 @@
 
 #include "custos_base.h"
 
-#define CU_JOSE_TOKEN_MAX 16384  /* the largest ID token accepted, in bytes */
-#define CU_JOSE_CLAIM_MAX 256    /* iss, sub, email, with the NUL */
-#define CU_JOSE_LEEWAY 60        /* seconds of clock skew allowed on exp and iat */
+#define CU_JOSE_TOKEN_MAX 16384 /* the largest ID token accepted, in bytes */
+#define CU_JOSE_CLAIM_MAX 256   /* iss, sub, email, with the NUL */
+#define CU_JOSE_LEEWAY 60       /* seconds of clock skew allowed on exp and iat */
 
 /* Why a token was refused: a short code for the audit log, never a personal value. */
 typedef enum cu_jose_reason {
     CU_JOSE_OK = 0,
-    CU_JOSE_MALFORMED,    /* not a compact JWS, or its claims are not a JSON object */
-    CU_JOSE_ALG,          /* alg other than RS256 or ES256 */
-    CU_JOSE_UNKNOWN_KID,  /* no key of the JWKS has the token's kid: refetch the JWKS once */
-    CU_JOSE_SIGNATURE,    /* the signature does not verify */
-    CU_JOSE_ISSUER,       /* iss is not the configured issuer */
-    CU_JOSE_AUDIENCE,     /* aud does not hold the client id, or azp names another client */
-    CU_JOSE_EXPIRED,      /* exp is past (beyond the leeway) or missing */
-    CU_JOSE_IAT,          /* iat is in the future (beyond the leeway) or missing */
-    CU_JOSE_NONCE,        /* nonce missing or not the one sent */
+    CU_JOSE_MALFORMED,   /* not a compact JWS, or its claims are not a JSON object */
+    CU_JOSE_ALG,         /* alg other than RS256 or ES256 */
+    CU_JOSE_UNKNOWN_KID, /* no key of the JWKS has the token's kid: refetch the JWKS once */
+    CU_JOSE_SIGNATURE,   /* the signature does not verify */
+    CU_JOSE_ISSUER,      /* iss is not the configured issuer */
+    CU_JOSE_AUDIENCE,    /* aud does not hold the client id, or azp names another client */
+    CU_JOSE_EXPIRED,     /* exp is past (beyond the leeway) or missing */
+    CU_JOSE_IAT,         /* iat is in the future (beyond the leeway) or missing */
+    CU_JOSE_NONCE,       /* nonce missing or not the one sent */
 } cu_jose_reason;
 
 /* What the token must say. */
@@ -58,8 +58,8 @@ typedef struct cu_jose_claims {
  * caller may fetch the JWKS again and retry once), CU_ERR_INVALID for a JWKS that is not a
  * key set, CU_ERR_NOMEM. The message in err names no claim value. */
 cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_len,
-                              const cu_jose_expect *x, cu_jose_claims *out,
-                              cu_jose_reason *reason, cu_err *err);
+                              const cu_jose_expect *x, cu_jose_claims *out, cu_jose_reason *reason,
+                              cu_err *err);
 
 /* The reason's code as audited ("signature", "audience", ...); "ok" for CU_JOSE_OK. */
 const char *cu_jose_reason_name(cu_jose_reason r);

@@ -25,7 +25,8 @@ static int join_domains(http_req *r, char out[CU_SSO_DOMAINS_MAX])
     {
         size_t n = cJSON_IsString(d) ? strlen(d->valuestring) : 0;
         if (n == 0 || len + n + 2 > CU_SSO_DOMAINS_MAX) {
-            http_error(r, 400, "invalid_field", "domains must be non-empty strings, %d bytes in all",
+            http_error(r, 400, "invalid_field",
+                       "domains must be non-empty strings, %d bytes in all",
                        CU_SSO_DOMAINS_MAX - 1);
             return -1;
         }
@@ -60,10 +61,10 @@ static cJSON *config_json(const cu_sso_config *c)
 /* PUT /v1/tenants/{t}/sso: the whole configuration, the secret included, each time. */
 void api_sso_put(http_req *r)
 {
-    static const http_field f[] = {
-        {"issuer", F_STRING, 1},  {"client_id", F_STRING, 1}, {"client_secret", F_STRING, 1},
-        {"redirect_uri", F_STRING, 1}, {"domains", F_ARRAY, 1}, {"role", F_STRING, 1},
-        {"require_sso", F_BOOL, 0}};
+    static const http_field f[] = {{"issuer", F_STRING, 1},        {"client_id", F_STRING, 1},
+                                   {"client_secret", F_STRING, 1}, {"redirect_uri", F_STRING, 1},
+                                   {"domains", F_ARRAY, 1},        {"role", F_STRING, 1},
+                                   {"require_sso", F_BOOL, 0}};
     cu_sso_config c;
     cu_err e = {0};
 
@@ -116,8 +117,8 @@ void api_sso_login(http_req *r)
  * success, 401 with the same body whatever the reason (the audit log keeps it). */
 void api_sso_callback(http_req *r)
 {
-    static const char *const q[] = {"code", "state", "iss", "session_state", "error",
-                                    "error_description"};
+    static const char *const q[] = {"code",          "state", "iss",
+                                    "session_state", "error", "error_description"};
     char token[CU_SESSION_TOKEN_MAX];
     cu_principal who;
     cu_err e = {0};

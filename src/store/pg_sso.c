@@ -13,23 +13,23 @@
 const char pg_ddl_sso[] =
     "CREATE TABLE sso_configs("
     "  tenant_id bigint PRIMARY KEY, issuer text NOT NULL, client_id text NOT NULL,"
-    "  redirect_uri text NOT NULL, secret bytea NOT NULL, key_version bigint NOT NULL, domains text NOT NULL,"
+    "  redirect_uri text NOT NULL, secret bytea NOT NULL, key_version bigint NOT NULL,"
+    "  domains text NOT NULL,"
     "  role bigint NOT NULL, require_sso bigint NOT NULL, updated_at bigint NOT NULL);"
     "CREATE TABLE sso_logins("
     "  state_hash bytea PRIMARY KEY, tenant_id bigint NOT NULL, nonce text NOT NULL,"
-    "  verifier text NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL);"
-    "CREATE INDEX sso_logins_by_expiry ON sso_logins(expires_at);";
+    "  verifier text NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL);";
 
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
     " redirect_uri"
 #define LOGIN_COLS "state_hash, tenant_id, nonce, verifier, created_at, expires_at"
 
-static pg_query Q_CONFIG_PUT = PG_QUERY(
-    "INSERT INTO sso_configs(" CONFIG_COLS ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-    " $10) ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, secret = $4,"
-    " key_version = $5, domains = $6, role = $7, require_sso = $8, updated_at = $9,"
-    " redirect_uri = $10");
+static pg_query Q_CONFIG_PUT =
+    PG_QUERY("INSERT INTO sso_configs(" CONFIG_COLS ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+             " $10) ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, secret = $4,"
+             " key_version = $5, domains = $6, role = $7, require_sso = $8, updated_at = $9,"
+             " redirect_uri = $10");
 static pg_query Q_LOGIN_PRUNE = PG_QUERY("DELETE FROM sso_logins WHERE expires_at < $1");
 static pg_query Q_LOGIN_PUT =
     PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") VALUES($1, $2, $3, $4, $5, $6)");
@@ -37,7 +37,8 @@ static pg_query Q_LOGIN_TAKE =
     PG_QUERY("DELETE FROM sso_logins WHERE state_hash = $1 AND expires_at > $2");
 static pg_query Q_CONFIG_GET =
     PG_QUERY("SELECT " CONFIG_COLS " FROM sso_configs WHERE tenant_id = $1");
-static pg_query Q_LOGIN_GET = PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = $1");
+static pg_query Q_LOGIN_GET =
+    PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = $1");
 
 cu_rc pg_w_sso_config_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
@@ -59,9 +60,8 @@ cu_rc pg_w_sso_login_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 
     if (rc == CU_OK)
         rc = pg_exec(c, &Q_LOGIN_PUT,
-                     PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id),
-                          pg_p_text(l->nonce), pg_p_text(l->verifier), pg_p_i64(l->created_at),
-                          pg_p_i64(l->expires_at)),
+                     PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id), pg_p_text(l->nonce),
+                          pg_p_text(l->verifier), pg_p_i64(l->created_at), pg_p_i64(l->expires_at)),
                      NULL, err, "store an SSO login");
     return rc;
 }
@@ -70,10 +70,9 @@ cu_rc pg_w_sso_login_take(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_sso_login *l = &op->u.sso_login;
 
-    return pgd_write_one(c, &Q_LOGIN_TAKE,
-                         PG_P(pg_p_blob(l->state_hash, 32), pg_p_i64(l->expires_at)),
-                         CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired", err,
-                         "take an SSO login");
+    return pgd_write_one(
+        c, &Q_LOGIN_TAKE, PG_P(pg_p_blob(l->state_hash, 32), pg_p_i64(l->expires_at)),
+        CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired", err, "take an SSO login");
 }
 
 /* --- reads --------------------------------------------------------------------------------- */
@@ -126,8 +125,7 @@ static cu_rc read_one(cu_store *base, pg_query *q, const pg_param *p, int np, pg
     return rc;
 }
 
-static cu_rc pg_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out,
-                               cu_err *err)
+static cu_rc pg_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out, cu_err *err)
 {
     cu_rc rc = read_one(base, &Q_CONFIG_GET, PG_P(pg_p_id(tenant)), config_row, out,
                         "the tenant has no SSO configuration", err);
@@ -139,8 +137,8 @@ static cu_rc pg_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config
     return rc;
 }
 
-static cu_rc pg_sso_login_get(cu_store *base, const uint8_t state_hash[32],
-                              cu_store_sso_login *out, cu_err *err)
+static cu_rc pg_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_store_sso_login *out,
+                              cu_err *err)
 {
     return read_one(base, &Q_LOGIN_GET, PG_P(pg_p_blob(state_hash, 32)), login_row, out,
                     "no such SSO login", err);

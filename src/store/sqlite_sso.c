@@ -2,7 +2,8 @@
  * sqlite_sso.c: single sign-on in the SQLite backend (store_sso.h, docs/sso.md, P-ACC-5):
  * migration 26's tables, the three ops inside apply()'s transaction, and the two reads.
  * Logins are keyed by the SHA-256 of their state: the state itself, the bearer of the login,
- * is never stored.
+ * is never stored. The table holds only logins of the last minutes (each insert deletes the
+ * expired ones), so it has no index but its key: the prune's scan is of a few rows.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,13 @@
 const char sq_migration_sso[] =
     "CREATE TABLE IF NOT EXISTS sso_configs("
     "  tenant_id INTEGER PRIMARY KEY, issuer TEXT NOT NULL, client_id TEXT NOT NULL,"
-    "  redirect_uri TEXT NOT NULL, secret BLOB NOT NULL, key_version INTEGER NOT NULL, domains TEXT NOT NULL,"
+    "  redirect_uri TEXT NOT NULL, secret BLOB NOT NULL, key_version INTEGER NOT NULL,"
+    "  domains TEXT NOT NULL,"
     "  role INTEGER NOT NULL, require_sso INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sso_logins("
     "  state_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, nonce TEXT NOT NULL,"
     "  verifier TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
-    "  WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS sso_logins_by_expiry ON sso_logins(expires_at);";
+    "  WITHOUT ROWID;";
 
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
@@ -140,8 +141,7 @@ static cu_rc login_row(sqlite3_stmt *st, void *row, cu_err *err)
     return CU_OK;
 }
 
-static cu_rc sq_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out,
-                               cu_err *err)
+static cu_rc sq_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st = NULL;
@@ -161,8 +161,8 @@ static cu_rc sq_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config
     return rc;
 }
 
-static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32],
-                              cu_store_sso_login *out, cu_err *err)
+static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_store_sso_login *out,
+                              cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     cu_blob h = {(uint8_t *)(uintptr_t)state_hash, 32};

@@ -30,7 +30,7 @@ typedef struct cu_store_sso_config {
     cu_blob secret; /* sealed under the tenant data key, AAD (tenant, "$sso", 0, "secret") */
     uint32_t key_version;
     char domains[CU_STORE_SSO_DOMAINS_MAX]; /* "acme.example,acme.test", lowercase */
-    int role;        /* cu_role of the users it creates */
+    int role;                               /* cu_role of the users it creates */
     int require_sso; /* 1: the tenant's users may not log in with a password */
     int64_t updated_at;
 } cu_store_sso_config;
