@@ -34,17 +34,12 @@
 
 #include "custos_sso.h"
 #include "jose.h"
+#include "oidc.h"
 #include "srv.h"
 #include "sso_fetch.h"
 #include "util.h"
 
-#define REDIRECT "http://127.0.0.1:9/v1/sso/callback"
-#define TTL 600
-
-static pid_t g_pid;
-static FILE *g_out; /* the provider's stdout, open while it runs (it logs notices there) */
-static int g_port;
-static char g_issuer[64];
+static oidc g_idp;
 static int g_jwks_fetches;
 
 /* Counts JWKS fetches, then fetches. */
@@ -56,106 +51,11 @@ static cu_rc counting_fetch(void *arg, const char *url, const char *form, const 
     return http_sso_fetch(arg, url, form, user, pass, body, status, err);
 }
 
-/* Starts the provider on port (0: any) with a fresh key kid of alg; sets g_port, g_issuer. */
-static void provider_start(int port, const char *kid, const char *alg)
-{
-    char ports[16], ttl[16], line[64] = "";
-    int fd[2];
-
-    snprintf(ports, sizeof(ports), "%d", port);
-    snprintf(ttl, sizeof(ttl), "%d", TTL);
-    assert_int_equal(pipe(fd), 0);
-    g_pid = fork();
-    assert_true(g_pid >= 0);
-    if (g_pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        close(fd[1]);
-        execlp("node", "node", "tests/oidc/provider.js", ports, kid, alg, ttl, REDIRECT,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    g_out = fdopen(fd[0], "r");
-    if (fgets(line, sizeof(line), g_out) == NULL || sscanf(line, "port %d", &g_port) != 1)
-        fail_msg("the provider did not start: run `make deps` (npm ci in tests/oidc)");
-    snprintf(g_issuer, sizeof(g_issuer), "http://127.0.0.1:%d", g_port);
-}
-
-static void provider_stop(void)
-{
-    if (g_pid > 0) {
-        kill(g_pid, SIGTERM);
-        waitpid(g_pid, NULL, 0);
-        g_pid = 0;
-    }
-    if (g_out != NULL)
-        fclose(g_out);
-    g_out = NULL;
-}
-
 static size_t drop(char *p, size_t s, size_t n, void *a)
 {
     (void)p;
     (void)a;
     return s * n;
-}
-
-/* Reads query parameter name of url into out. */
-static void query_param(const char *url, const char *name, char *out, size_t cap)
-{
-    char key[64];
-    const char *p;
-    size_t n = 0;
-
-    snprintf(key, sizeof(key), "%s=", name);
-    p = strstr(url, key);
-    assert_non_null(p);
-    p += strlen(key);
-    while (p[n] && p[n] != '&' && n + 1 < cap)
-        n++;
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
-/* Plays the browser: follows redirects from url until one goes to REDIRECT; its code and state
- * into code and state. The provider's cookies stay in the handle. */
-static void browse(const char *url, char code[256], char state[CU_SSO_RANDOM_MAX])
-{
-    CURL *c = curl_easy_init();
-    char *next = strdup(url);
-
-    curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop);
-    for (int hop = 0; hop < 10; hop++) {
-        char *loc = NULL;
-        curl_easy_setopt(c, CURLOPT_URL, next);
-        assert_int_equal(curl_easy_perform(c), CURLE_OK);
-        curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
-        assert_non_null(loc);
-        free(next);
-        next = strdup(loc);
-        if (strncmp(next, REDIRECT "?", strlen(REDIRECT) + 1) == 0) {
-            query_param(next, "code", code, 256);
-            query_param(next, "state", state, CU_SSO_RANDOM_MAX);
-            free(next);
-            curl_easy_cleanup(c);
-            return;
-        }
-    }
-    fail_msg("the provider never redirected to the callback");
-}
-
-static void set_email(const char *email)
-{
-    char url[128];
-    char *body = NULL;
-    long status = 0;
-    cu_err e = {0};
-
-    snprintf(url, sizeof(url), "%s/_test/email?e=%s", g_issuer, email);
-    assert_int_equal(http_sso_fetch(NULL, url, NULL, NULL, NULL, &body, &status, &e), CU_OK);
-    free(body);
 }
 
 static cu_sso_idp idp_of(const char *client)
@@ -164,10 +64,10 @@ static cu_sso_idp idp_of(const char *client)
     int i = strcmp(client, "custos") != 0;
 
     snprintf(secret[i], sizeof(secret[i]), "%s-secret-0123456789abcdef", client);
-    return (cu_sso_idp){.issuer = g_issuer,
+    return (cu_sso_idp){.issuer = g_idp.issuer,
                         .client_id = client,
                         .client_secret = secret[i],
-                        .redirect_uri = REDIRECT};
+                        .redirect_uri = OIDC_REDIRECT};
 }
 
 /* A login up to the code: begin, then the browser. */
@@ -178,8 +78,8 @@ static void login_code(const cu_sso_idp *idp, cu_sso_pending *p, char code[256])
 
     assert_int_equal(cu_sso_begin(idp, counting_fetch, NULL, p, url, sizeof(url), &e), CU_OK);
     assert_non_null(strstr(url, "code_challenge_method=S256"));
-    assert_int_equal(strncmp(url, g_issuer, strlen(g_issuer)), 0);
-    browse(url, code, state);
+    assert_int_equal(strncmp(url, g_idp.issuer, strlen(g_idp.issuer)), 0);
+    oidc_browse(url, code, state);
     assert_string_equal(state, p->state); /* the state comes back as sent */
 }
 
@@ -201,7 +101,7 @@ static void test_good_login_and_code_replay(void **state)
     char code[256];
 
     (void)state;
-    set_email("ana@acme.example");
+    oidc_set_email(&g_idp, "ana@acme.example");
     login_code(&idp, &p, code);
     assert_int_equal(finish(&idp, code, &p, &who, &why), CU_OK);
     assert_string_equal(why, "ok");
@@ -236,7 +136,7 @@ static void test_wrong_audience(void **state)
     cu_sso_idp bad = idp_of("intruder");
     cu_sso_pending p;
     char code[256], form[1024], jwks_url[128], *body = NULL, *jwks = NULL, *tok;
-    cu_jose_expect x = {.issuer = g_issuer, .client_id = "custos"};
+    cu_jose_expect x = {.issuer = g_idp.issuer, .client_id = "custos"};
     cu_jose_reason r;
     cu_jose_claims c;
     long status = 0;
@@ -246,8 +146,8 @@ static void test_wrong_audience(void **state)
     login_code(&bad, &p, code);
     snprintf(form, sizeof(form),
              "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", code,
-             REDIRECT, p.verifier);
-    snprintf(jwks_url, sizeof(jwks_url), "%s/token", g_issuer);
+             OIDC_REDIRECT, p.verifier);
+    snprintf(jwks_url, sizeof(jwks_url), "%s/token", g_idp.issuer);
     assert_int_equal(
         http_sso_fetch(NULL, jwks_url, form, bad.client_id, bad.client_secret, &body, &status, &e),
         CU_OK);
@@ -256,7 +156,7 @@ static void test_wrong_audience(void **state)
     assert_non_null(tok);
     tok += strlen("\"id_token\":\"");
     *strchr(tok, '"') = '\0';
-    snprintf(jwks_url, sizeof(jwks_url), "%s/jwks", g_issuer);
+    snprintf(jwks_url, sizeof(jwks_url), "%s/jwks", g_idp.issuer);
     assert_int_equal(http_sso_fetch(NULL, jwks_url, NULL, NULL, NULL, &jwks, &status, &e), CU_OK);
     x.nonce = p.nonce;
     x.now = cu_clock_now();
@@ -278,7 +178,7 @@ static void test_expired(void **state)
 
     (void)state;
     login_code(&idp, &p, code);
-    cu_clock_set(now + TTL + CU_JOSE_LEEWAY + 5);
+    cu_clock_set(now + OIDC_TTL + CU_JOSE_LEEWAY + 5);
     assert_int_equal(finish(&idp, code, &p, &who, &why), CU_ERR_AUTH);
     cu_clock_set(0);
     assert_string_equal(why, "expired");
@@ -297,10 +197,10 @@ static void test_rotation_and_es256(void **state)
 
     (void)state;
     for (int i = 0; i < 2; i++) {
-        provider_stop();
-        provider_start(g_port, algs[i][0], algs[i][1]);
+        oidc_stop(&g_idp);
+        oidc_start(&g_idp, g_idp.port, algs[i][0], algs[i][1], 0);
         idp = idp_of("custos");
-        set_email("bo@acme.example");
+        oidc_set_email(&g_idp, "bo@acme.example");
         g_jwks_fetches = 0;
         login_code(&idp, &p, code); /* discovery from the cache: no fetch */
         assert_int_equal(g_jwks_fetches, 0);
@@ -341,9 +241,9 @@ static void configure(int require_sso)
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
     snprintf(body, sizeof(body),
              "{\"issuer\":\"%s\",\"client_id\":\"custos\","
-             "\"client_secret\":\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" REDIRECT
+             "\"client_secret\":\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" OIDC_REDIRECT
              "\",\"domains\":[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
-             g_issuer, require_sso ? "true" : "false");
+             g_idp.issuer, require_sso ? "true" : "false");
     srv_call_ok(&W->s, "PUT", path, W->a.key[CU_ROLE_OWNER], NULL, body, 200, NULL);
 }
 
@@ -353,12 +253,12 @@ static void server_login(const char *email, char code[256], char state[CU_SSO_RA
 {
     char path[2048], loc[2048];
 
-    set_email(email);
+    oidc_set_email(&g_idp, email);
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", W->a.id);
     assert_int_equal(get_location(path, loc, sizeof(loc)), 302);
-    assert_int_equal(strncmp(loc, g_issuer, strlen(g_issuer)), 0);
+    assert_int_equal(strncmp(loc, g_idp.issuer, strlen(g_idp.issuer)), 0);
     assert_non_null(strstr(loc, "code_challenge_method=S256"));
-    browse(loc, code, state);
+    oidc_browse(loc, code, state);
     snprintf(path, sizeof(path), "/v1/sso/callback?code=%s&state=%s", code, state);
     assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, r), 0);
 }
@@ -459,14 +359,14 @@ static void test_P_ACC_5_logins_audited(void **state)
 static int setup(void **state)
 {
     (void)state;
-    provider_start(0, "k1", "RS256");
+    oidc_start(&g_idp, 0, "k1", "RS256", 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    provider_stop();
+    oidc_stop(&g_idp);
     cu_sso_cache_clear();
     return 0;
 }
@@ -474,7 +374,7 @@ static int teardown(void **state)
 static int setup_http(void **state)
 {
     (void)state;
-    provider_start(0, "h1", "ES256");
+    oidc_start(&g_idp, 0, "h1", "ES256", 0);
     W = srv_world_new("ssoco", NULL);
     return 0;
 }
@@ -483,7 +383,7 @@ static int teardown_http(void **state)
 {
     (void)state;
     srv_world_free(W);
-    provider_stop();
+    oidc_stop(&g_idp);
     return 0;
 }
 

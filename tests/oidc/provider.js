@@ -4,13 +4,16 @@
 // pages are replaced by a step that signs in the account the test named and grants its scopes,
 // so that a test drives the whole flow by following redirects.
 //
-//   node provider.js PORT KID ALG ID_TOKEN_TTL REDIRECT_URI
+//   node provider.js PORT KID ALG ID_TOKEN_TTL REDIRECT_URI [NOW]
 //     PORT          0 for any free port; the chosen one is printed as "port N" on stdout
 //     KID           the kid of the signing key, generated afresh at each start (a restart
 //                   with another kid is a key rotation)
 //     ALG           RS256 or ES256: the key's type and the clients' ID token algorithm
 //     ID_TOKEN_TTL  seconds
 //     REDIRECT_URI  the redirect URI of both clients, "custos" and "intruder"
+//     NOW           unix seconds the provider's clock reads at start (0 or absent: the real
+//                   clock), so that a scenario living at a simulated date gets tokens of that
+//                   date; the clock runs on from there
 //
 // Control (loopback only, for the test): GET /_test/email?e=ADDRESS sets the email of the next
 // logins' account.
@@ -19,7 +22,12 @@ import http from 'node:http';
 
 import Provider from 'oidc-provider';
 
-const [port, kid, alg, ttl, redirect] = process.argv.slice(2);
+const [port, kid, alg, ttl, redirect, now] = process.argv.slice(2);
+if (Number(now) > 0) {
+  const offset = Number(now) * 1000 - Date.now();
+  const real = Date.now;
+  Date.now = () => real() + offset;
+}
 let email = 'ana@acme.example';
 
 const { privateKey } = alg === 'ES256'
