@@ -436,9 +436,11 @@ static void iso_sweep(const char *auth, const char *who)
         char what[64];
         if (!(rt->flags & R_TENANT))
             continue;
-        /* A login does not authenticate the caller: any wrong credential answers 401. */
+        /* A login does not authenticate the caller: any wrong credential answers 401. The
+         * single sign-on login (no body) takes none: a tenant without it answers 404. */
         snprintf(what, sizeof(what), "%s on tenant B", who);
-        same_answer(rt, auth, &b, &rnd, (rt->flags & R_NOAUTH) ? 401 : 404, what);
+        same_answer(rt, auth, &b, &rnd,
+                    (rt->flags & (R_NOAUTH | R_BODY)) == (R_NOAUTH | R_BODY) ? 401 : 404, what);
         swept++;
         if (names_object(rt) || looks_up_value(rt)) {
             snprintf(what, sizeof(what), "%s on tenant A with B's objects", who);
