@@ -28,6 +28,24 @@ const char *cu_jose_reason_name(cu_jose_reason r)
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
 }
 
+/* A compact JWS: three base64url parts (RFC 7515 7.1) and nothing else. libcjose asserts (and
+ * so aborts the whole server) on some malformed inputs, found by fuzz_jose: it is handed only
+ * what has this shape, whatever the provider sent. */
+static int compact_ok(const char *t, size_t len)
+{
+    int dots = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char ch = t[i];
+        if (ch == '.')
+            dots++;
+        else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+            return 0;
+    }
+    return dots == 2;
+}
+
 static cu_rc refuse(cu_jose_reason *reason, cu_jose_reason r, cu_err *err)
 {
     *reason = r;
@@ -204,7 +222,7 @@ cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_l
     *reason = CU_JOSE_OK;
     if ((rc = jwks_keys(jwks, jwks_len, &root, &keys, err)) != CU_OK)
         goto out;
-    if (tlen == 0 || tlen > CU_JOSE_TOKEN_MAX ||
+    if (tlen == 0 || tlen > CU_JOSE_TOKEN_MAX || !compact_ok(token, tlen) ||
         (jws = cjose_jws_import(token, tlen, &ce)) == NULL) {
         rc = refuse(reason, CU_JOSE_MALFORMED, err);
         goto out;
