@@ -49,8 +49,8 @@ static void make_jwks(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cu_jose_expect x = {.issuer = "https://idp.example", .client_id = "custos", .nonce = "n1",
-                        .now = 1800000000};
+    cu_jose_expect x = {
+        .issuer = "https://idp.example", .client_id = "custos", .nonce = "n1", .now = 1800000000};
     const uint8_t *nl = memchr(data, '\n', size);
     size_t tlen = nl ? (size_t)(nl - data) : size;
     char *tok = malloc(tlen + 1), *jwks = NULL;

@@ -91,9 +91,11 @@ cu_rc cu_sso_config_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_con
 cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err);
 
 /* Starts a login of the tenant's users: the state, nonce and verifier stored (single use, for
- * CU_SSO_LOGIN_TTL seconds, the state only as its hash), the provider's URL in url. */
+ * CU_SSO_LOGIN_TTL seconds, the state only as its hash), the provider's URL in url. Like the
+ * callback, it counts against the source's login rate (P-ACC-6): CU_ERR_RATE_LIMITED with
+ * *retry_after past it, before any fetch or write. */
 cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
-                         void *arg, char *url, size_t cap, cu_err *err);
+                         void *arg, char *url, size_t cap, unsigned *retry_after, cu_err *err);
 /* The provider's redirect back: takes the login of state (once: a replayed or expired state is
  * CU_ERR_AUTH), exchanges code, verifies the ID token, checks the email's domain (and that the
  * provider verified it), finds the user of that email or creates one with the configured role,
@@ -101,6 +103,6 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
  * sso.login, or sso.refused with the reason (never a personal value). */
 cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, const char *code,
                           cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
-                          cu_principal *who, cu_err *err);
+                          cu_principal *who, unsigned *retry_after, cu_err *err);
 
 #endif

@@ -239,11 +239,12 @@ static void configure(int require_sso)
     char path[128], body[1024];
 
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
-    snprintf(body, sizeof(body),
-             "{\"issuer\":\"%s\",\"client_id\":\"custos\","
-             "\"client_secret\":\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" OIDC_REDIRECT
-             "\",\"domains\":[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
-             g_idp.issuer, require_sso ? "true" : "false");
+    snprintf(
+        body, sizeof(body),
+        "{\"issuer\":\"%s\",\"client_id\":\"custos\","
+        "\"client_secret\":\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" OIDC_REDIRECT
+        "\",\"domains\":[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
+        g_idp.issuer, require_sso ? "true" : "false");
     srv_call_ok(&W->s, "PUT", path, W->a.key[CU_ROLE_OWNER], NULL, body, 200, NULL);
 }
 
@@ -356,6 +357,43 @@ static void test_P_ACC_5_logins_audited(void **state)
     srv_resp_free(&r);
 }
 
+/* P-ACC-6: starting logins needs no credential, so it counts against the source's login rate,
+ * as password attempts do: a flood from one address is refused with Retry-After before any
+ * fetch or write. On a server of its own with a low limit (the shared one's are raised). */
+static void test_P_ACC_6_sso_login_starts_are_rate_limited(void **state)
+{
+    static const char *const extra[] = {"--login-per-source", "6", NULL};
+    char path[128], body[1024];
+    srv_tenant t;
+    long last = 0;
+    srv_resp r;
+    srv s;
+    int i;
+
+    (void)state;
+    srv_start(&s, extra);
+    srv_tenant_make(&s, "ssorate", &t); /* one login of the six */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", t.id);
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"%s\",\"client_id\":\"custos\",\"client_secret\":\"x\","
+             "\"redirect_uri\":\"" OIDC_REDIRECT "\",\"domains\":[\"acme.example\"],"
+             "\"role\":\"agent\"}",
+             g_idp.issuer);
+    srv_call_ok(&s, "PUT", path, t.key[CU_ROLE_OWNER], NULL, body, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", t.id);
+    for (i = 0; i < 10 && last != 429; i++) {
+        assert_int_equal(srv_call(&s, "GET", path, NULL, NULL, NULL, &r), 0);
+        last = r.status;
+        assert_true(last == 302 || last == 429);
+        if (last == 429)
+            assert_true(strtol(r.retry_after, NULL, 10) > 0);
+        srv_resp_free(&r);
+    }
+    assert_int_equal(last, 429);
+    assert_int_equal(i, 6); /* five starts after the login, the sixth refused */
+    assert_int_equal(srv_stop(&s, 1), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -401,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_domain_not_allowed),
         cmocka_unit_test(test_P_ACC_5_require_sso_bars_passwords),
         cmocka_unit_test(test_P_ACC_5_logins_audited),
+        cmocka_unit_test(test_P_ACC_6_sso_login_starts_are_rate_limited),
     };
     int rc;
 

@@ -191,8 +191,22 @@ static cu_rc open_secret(cu_vault *v, const cu_store_sso_config *s, char *out, c
     return rc;
 }
 
+/* P-ACC-6: no credential is needed to start a login or to call back, and each costs a durable
+ * write and maybe a fetch: both count against the source's rate, with password attempts. */
+static cu_rc source_check(cu_vault *v, const cu_ctx *ctx, unsigned *retry_after, cu_err *err)
+{
+    const char *src = ctx != NULL && ctx->source != NULL ? ctx->source : "unknown";
+    cu_th_key k;
+    cu_rc rc;
+
+    cu_throttle_key(v, CU_TH_SOURCE, src, strnlen(src, 64), &k);
+    rc = cu_throttle_check(v, &k, 1, cu_clock_now(), retry_after, err);
+    cu_wipe(&k, sizeof(k));
+    return rc;
+}
+
 cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
-                         void *arg, char *url, size_t cap, cu_err *err)
+                         void *arg, char *url, size_t cap, unsigned *retry_after, cu_err *err)
 {
     cu_store_sso_config s;
     cu_sso_pending p;
@@ -204,7 +218,8 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
 
     url[0] = '\0';
     memset(&op, 0, sizeof(op));
-    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
+    if ((rc = source_check(v, ctx, retry_after, err)) != CU_OK ||
+        (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
         (rc = cu_store_sso_config_get(v->store, tenant, &s, err)) != CU_OK)
         return rc;
     free(s.secret.data);
@@ -365,7 +380,7 @@ out:
 
 cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, const char *code,
                           cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
-                          cu_principal *who, cu_err *err)
+                          cu_principal *who, unsigned *retry_after, cu_err *err)
 {
     cu_store_sso_login l;
     cu_store_sso_config s;
@@ -376,6 +391,8 @@ cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, con
     memset(&u, 0, sizeof(u));
     memset(&s, 0, sizeof(s));
     memset(&l, 0, sizeof(l));
+    if ((rc = source_check(v, ctx, retry_after, err)) != CU_OK)
+        return rc;
     rc = take_login(v, ctx, state, &l, err);
     if (rc == CU_ERR_NOT_FOUND) /* never made, used already, or expired */
         return refused(v, ctx, l.tenant_id, "state", err);

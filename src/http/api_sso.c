@@ -104,7 +104,7 @@ void api_sso_login(http_req *r)
     cu_err e = {0};
 
     if (cu_sso_login_start(r->v, &r->ctx, r->tenant, http_sso_fetch, NULL, r->location,
-                           sizeof(r->location), &e) != CU_OK) {
+                           sizeof(r->location), &r->retry_after, &e) != CU_OK) {
         if (e.code == CU_ERR_IO)
             return http_error(r, 502, "provider_unavailable",
                               "the identity provider could not be reached");
@@ -127,7 +127,7 @@ void api_sso_callback(http_req *r)
     if (http_check_query(r, q, 6) != 0)
         return;
     if (cu_sso_login_finish(r->v, &r->ctx, http_query(r, "state"), http_query(r, "code"),
-                            http_sso_fetch, NULL, token, &who, &e) != CU_OK) {
+                            http_sso_fetch, NULL, token, &who, &r->retry_after, &e) != CU_OK) {
         if (e.code == CU_ERR_AUTH || e.code == CU_ERR_NOT_FOUND)
             return http_error(r, 401, "unauthenticated", "the single sign-on login was refused");
         if (e.code == CU_ERR_IO)

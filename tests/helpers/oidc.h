@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #define OIDC_REDIRECT "http://127.0.0.1:9/v1/sso/callback" /* both clients' redirect URI */
-#define OIDC_TTL 600                                         /* its ID tokens' lifetime, s */
+#define OIDC_TTL 600                                       /* its ID tokens' lifetime, s */
 #define OIDC_CODE_MAX 256
 #define OIDC_STATE_MAX 64
 

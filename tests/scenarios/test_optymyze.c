@@ -473,8 +473,8 @@ static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void 
             "\"role\":\"auditor\"}",
             NULL, "POST", T "/users", B.id);
     sc_want(&C, 403, "forbidden", NULL, NULL,
-            "{\"email\":\"pat@client-two.example\",\"password\":\"a long password 2028\"}",
-            NULL, "POST", T "/login", B.id);
+            "{\"email\":\"pat@client-two.example\",\"password\":\"a long password 2028\"}", NULL,
+            "POST", T "/login", B.id);
     /* The provider's login: a session, for a user made with the client's role. */
     oidc_set_email(&idp, "quinn@client-two.example");
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", B.id);
