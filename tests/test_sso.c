@@ -36,6 +36,7 @@
 #include "jose.h"
 #include "oidc.h"
 #include "srv.h"
+#include "th.h"
 #include "sso_fetch.h"
 #include "util.h"
 
@@ -394,6 +395,77 @@ static void test_P_ACC_6_sso_login_starts_are_rate_limited(void **state)
     assert_int_equal(srv_stop(&s, 1), 0);
 }
 
+/* A provider that answers discovery and an empty key set, for the vault group (no login is
+ * finished there: the store's rows are what it looks at). */
+static cu_rc stub_fetch(void *arg, const char *url, const char *form, const char *user,
+                        const char *pass, char **body, long *status, cu_err *err)
+{
+    (void)arg;
+    (void)form;
+    (void)user;
+    (void)pass;
+    (void)err;
+    *status = 200;
+    *body =
+        strdup(strstr(url, "/jwks") != NULL
+                   ? "{\"keys\":[]}"
+                   : "{\"issuer\":\"https://idp.example\",\"authorization_endpoint\":"
+                     "\"https://idp.example/auth\",\"token_endpoint\":"
+                     "\"https://idp.example/token\",\"jwks_uri\":\"https://idp.example/jwks\"}");
+    return *body != NULL ? CU_OK : CU_ERR_NOMEM;
+}
+
+static long rows_of(const char *data, const char *table, cu_id tenant)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE tenant_id = %llu", table,
+             (unsigned long long)tenant);
+    return (long)th_sql_int(data, sql);
+}
+
+/* P-RET-2: the tenant's end takes its provider (with the sealed secret) and its logins in
+ * flight, on both backends. */
+static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
+{
+    cu_sso_config c = {.issuer = "https://idp.example",
+                       .client_id = "custos",
+                       .redirect_uri = "https://custos.example/v1/sso/callback",
+                       .domains = "acme.example",
+                       .role = CU_ROLE_AGENT};
+    char dir[256], data[256], url[2048];
+    cu_sweep_report rep;
+    cu_err err = {0};
+    int64_t until = 0;
+    int required = 1;
+    cu_tenant t;
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    assert_int_equal(
+        cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Gone", .policy_builtin = "optymyze"},
+                         &t, &err),
+        CU_OK);
+    assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
+    assert_int_equal(cu_sso_required(v, t.id, &required, &err), CU_OK);
+    assert_int_equal(required, 0);
+    assert_int_equal(
+        cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), NULL, &err), CU_OK);
+    assert_int_equal(rows_of(data, "sso_configs", t.id), 1);
+    assert_int_equal(rows_of(data, "sso_logins", t.id), 1);
+    assert_int_equal(cu_tenant_terminate(v, NULL, t.id, &until, &err), CU_OK);
+    cu_clock_set(until + 86400);
+    assert_int_equal(cu_sweep(v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rep.tenants_purged, 1);
+    assert_int_equal(rows_of(data, "sso_configs", t.id), 0);
+    assert_int_equal(rows_of(data, "sso_logins", t.id), 0);
+    cu_clock_set(0);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -441,10 +513,14 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_logins_audited),
         cmocka_unit_test(test_P_ACC_6_sso_login_starts_are_rate_limited),
     };
+    const struct CMUnitTest vault[] = {
+        cmocka_unit_test(test_P_RET_2_tenant_end_takes_its_sso),
+    };
     int rc;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
     rc = cmocka_run_group_tests_name("sso", tests, setup, teardown);
-    return rc | cmocka_run_group_tests_name("sso_http", http, setup_http, teardown_http);
+    rc |= cmocka_run_group_tests_name("sso_http", http, setup_http, teardown_http);
+    return rc | cmocka_run_group_tests_name("sso_vault", vault, NULL, NULL);
 }

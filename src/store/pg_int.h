@@ -447,6 +447,7 @@ cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
 /* Single sign-on (pg_sso.c, P-ACC-5): migration 10's DDL and the reads. */
 extern const char pg_ddl_sso[];
 extern const cu_store_sso_ops pg_sso_ops;
+cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err);
 
 /* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
 extern const char pg_ddl_incidents[];

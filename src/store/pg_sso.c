@@ -40,6 +40,21 @@ static pg_query Q_CONFIG_GET =
 static pg_query Q_LOGIN_GET =
     PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = $1");
 
+static pg_query Q_TENANT_CONFIG_DELETE = PG_QUERY("DELETE FROM sso_configs WHERE tenant_id = $1");
+static pg_query Q_TENANT_LOGINS_DELETE = PG_QUERY("DELETE FROM sso_logins WHERE tenant_id = $1");
+
+/* P-RET-2: a tenant's end (close, and shred) takes its provider and its logins in flight. */
+cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err)
+{
+    cu_rc rc = pg_exec(c, &Q_TENANT_CONFIG_DELETE, PG_P(pg_p_id(tenant)), NULL, err,
+                       "delete the tenant's SSO");
+
+    if (rc == CU_OK)
+        rc = pg_exec(c, &Q_TENANT_LOGINS_DELETE, PG_P(pg_p_id(tenant)), NULL, err,
+                     "delete the tenant's SSO logins");
+    return rc;
+}
+
 cu_rc pg_w_sso_config_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_sso_config *s = &op->u.sso_config;

@@ -396,6 +396,7 @@ cu_rc sq_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_sess
 extern const char sq_migration_sso[];
 extern const cu_store_sso_ops sq_sso_ops;
 cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err);
 
 /* Breach incidents (sqlite_incident.c, P-BRE-1): migration 23's DDL, the apply function of
  * every CU_OP_INCIDENT_* (inside apply()'s transaction, s->lock held), the reads. */

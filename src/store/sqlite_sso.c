@@ -111,6 +111,25 @@ cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
     }
 }
 
+/* P-RET-2: a tenant's end (close, and shred) takes its provider and its logins in flight. */
+cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err)
+{
+    static const char *const sql[] = {"DELETE FROM sso_configs WHERE tenant_id = ?1",
+                                      "DELETE FROM sso_logins WHERE tenant_id = ?1"};
+    int src = SQLITE_DONE;
+
+    for (size_t i = 0; i < 2 && src == SQLITE_DONE; i++) {
+        sqlite3_stmt *st = NULL;
+        src = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+        if (src == SQLITE_OK) {
+            sq_bind_id(st, 1, tenant);
+            src = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+    }
+    return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "delete the tenant's SSO");
+}
+
 static cu_rc config_row(sqlite3_stmt *st, void *row, cu_err *err)
 {
     cu_store_sso_config *c = row;
