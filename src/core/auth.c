@@ -647,9 +647,10 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
         goto out;
     }
     login_keys(v, ctx, tenant, norm, keys);
-    /* P-ACC-5: a tenant that requires single sign-on takes no password, whoever asks. */
-    if ((rc = sso_barred(v, tenant, err)) != CU_OK ||
-        (rc = cu_throttle_check(v, keys, 3, now, retry_after, err)) != CU_OK ||
+    /* P-ACC-5: a tenant that requires single sign-on takes no password, whoever asks; the
+     * attempt still counts against the limits first, so asking costs a flood its rate. */
+    if ((rc = cu_throttle_check(v, keys, 3, now, retry_after, err)) != CU_OK ||
+        (rc = sso_barred(v, tenant, err)) != CU_OK ||
         (rc = cu_auth_slot_acquire(v, retry_after, err)) != CU_OK)
         goto out;
     rc = check_password(v, tenant, norm, password, &u, &tenant_ok, err);
