@@ -466,6 +466,54 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     th_rmrf(dir);
 }
 
+/* P-ENC-5: a data key rotation seals the client secret again under the newest version, so the
+ * older one can be destroyed and the secret still opens (a callback gets as far as the token
+ * request, which the stub answers without a token: "token_request", not a key error). */
+static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
+{
+    cu_sso_config c = {.issuer = "https://idp.example",
+                       .client_id = "custos",
+                       .redirect_uri = "https://custos.example/v1/sso/callback",
+                       .domains = "acme.example",
+                       .role = CU_ROLE_AGENT};
+    char dir[256], data[256], url[2048], st[CU_SSO_RANDOM_MAX], tok[CU_SESSION_TOKEN_MAX], *p;
+    cu_reencrypt_report rep;
+    cu_principal who;
+    cu_err err = {0};
+    unsigned nv = 0;
+    long before;
+    cu_tenant t;
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    assert_int_equal(cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Rotating"}, &t, &err),
+                     CU_OK);
+    assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
+    snprintf(url, sizeof(url), "SELECT key_version FROM sso_configs WHERE tenant_id = %llu",
+             (unsigned long long)t.id);
+    before = (long)th_sql_int(data, url);
+    assert_int_equal(cu_key_rotate_data(v, NULL, t.id, &nv, &err), CU_OK);
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(cu_key_reencrypt(v, NULL, t.id, &rep, &err), CU_OK);
+    assert_int_equal(rep.remaining, 0);
+    assert_true(rep.destroyed >= 1);
+    assert_int_equal(th_sql_int(data, url), (long long)rep.version);
+    assert_true((long)rep.version != before);
+    assert_int_equal(
+        cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), NULL, &err), CU_OK);
+    p = strstr(url, "state=");
+    assert_non_null(p);
+    snprintf(st, sizeof(st), "%.*s", (int)strcspn(p + 6, "&"), p + 6);
+    assert_int_equal(
+        cu_sso_login_finish(v, NULL, st, "a-code", stub_fetch, NULL, tok, &who, NULL, &err),
+        CU_ERR_AUTH);
+    assert_non_null(strstr(err.msg, "token_request"));
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -515,6 +563,7 @@ int main(void)
     };
     const struct CMUnitTest vault[] = {
         cmocka_unit_test(test_P_RET_2_tenant_end_takes_its_sso),
+        cmocka_unit_test(test_P_ENC_5_rotation_reseals_the_sso_secret),
     };
     int rc;
 

@@ -18,6 +18,7 @@
 #include "custos_sso.h"
 #include "keys_int.h"
 #include "schema_int.h"
+#include "sso_int.h"
 #include "tenant_int.h"
 #include "util.h"
 
@@ -165,6 +166,36 @@ cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err)
         err->msg[0] = '\0';
         return CU_OK;
     }
+    return rc;
+}
+
+cu_rc cu_sso_reseal_op(cu_vault *v, cu_id tenant, const cu_key *nk, cu_store_op *op, cu_err *err)
+{
+    cu_store_reseal *r = &op->u.reseal;
+    cu_store_sso_config s;
+    cu_rc rc;
+
+    memset(op, 0, sizeof(*op));
+    rc = cu_store_sso_config_get(v->store, tenant, &s, err);
+    if (rc == CU_ERR_NOT_FOUND) {
+        err->code = CU_OK;
+        err->msg[0] = '\0';
+        return CU_OK;
+    }
+    if (rc != CU_OK || s.key_version == nk->version) {
+        free(s.secret.data);
+        return rc;
+    }
+    op->type = CU_OP_RESEAL;
+    r->what = CU_RESEAL_SSO_SECRET;
+    r->tenant_id = tenant;
+    r->id = 0;
+    r->key_version = nk->version;
+    r->old[0] = s.secret; /* the op owns it now: the write checks the secret is still it */
+    rc = cu_reseal_value(v, tenant, SSO_COLL, 0, "secret", NULL, s.key_version, nk, &r->old[0],
+                         &r->ct[0], err);
+    if (rc != CU_OK)
+        cu_reseal_op_free(op);
     return rc;
 }
 

@@ -270,7 +270,8 @@ static cu_rc apply_reseal(sqlite_store *s, const cu_store_op *op, cu_err *err)
                                        [CU_RESEAL_USER_EMAIL] = S_RESEAL_USER_EMAIL,
                                        [CU_RESEAL_USER_TOTP] = S_RESEAL_USER_TOTP,
                                        [CU_RESEAL_USER_PENDING] = S_RESEAL_USER_PENDING,
-                                       [CU_RESEAL_WEBHOOK_SECRET] = S_RESEAL_WEBHOOK_SECRET};
+                                       [CU_RESEAL_WEBHOOK_SECRET] = S_RESEAL_WEBHOOK_SECRET,
+                                       [CU_RESEAL_SSO_SECRET] = S_RESEAL_SSO_SECRET};
     const cu_store_reseal *r = &op->u.reseal;
     sqlite3_stmt *st;
     cu_rc rc;

@@ -458,9 +458,10 @@ typedef enum cu_reseal_kind {
     CU_RESEAL_USER_EMAIL, /* email */
     CU_RESEAL_USER_TOTP,  /* totp_secret */
     CU_RESEAL_USER_PENDING, /* totp_pending */
-    CU_RESEAL_WEBHOOK_SECRET /* a webhook endpoint's signing secret (id: the endpoint) */
+    CU_RESEAL_WEBHOOK_SECRET, /* a webhook endpoint's signing secret (id: the endpoint) */
+    CU_RESEAL_SSO_SECRET      /* a tenant's SSO client secret (id: 0; store_sso.h) */
 } cu_reseal_kind;
-#define CU_RESEAL__LAST CU_RESEAL_WEBHOOK_SECRET
+#define CU_RESEAL__LAST CU_RESEAL_SSO_SECRET
 
 typedef struct cu_store_reseal {
     cu_reseal_kind what;
