@@ -37,16 +37,18 @@ TEST_HELPERS := $(wildcard tests/helpers/*.c)
 
 # The seed policies, compiled in (cu_policy_builtin).
 POLICY_FILES := $(sort $(wildcard policies/*.yaml))
-GEN_SRC  := build/gen/policies_builtin.c
+# The browser pages, compiled in (src/http/portal.c, docs/portal.md).
+PORTAL_FILES := $(sort $(wildcard portal/*.html portal/*.css portal/*.js portal/*.svg))
+GEN_SRC  := build/gen/policies_builtin.c build/gen/portal_assets.c
 
-REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o) build/rel/$(GEN_SRC:.c=.o)
+REL_LIB_OBJ  := $(LIB_SRC:%.c=build/rel/%.o) $(GEN_SRC:%.c=build/rel/%.o)
 REL_CLI_OBJ  := $(CLI_SRC:%.c=build/rel/%.o)
-TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o) build/test/$(GEN_SRC:.c=.o)
+TEST_LIB_OBJ := $(LIB_SRC:%.c=build/test/%.o) $(GEN_SRC:%.c=build/test/%.o)
 TEST_CLI_OBJ := $(CLI_SRC:%.c=build/test/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=build/test/%.o)
 TEST_BINS    := $(TEST_SRC:tests/%.c=build/test/tests/%)
 
-.PHONY: all test test-alone check deps fuzz fuzz-build bench format clean
+.PHONY: all test test-build test-alone check deps fuzz fuzz-build bench format clean
 all: custos libcustos.a
 
 libcustos.a: $(REL_LIB_OBJ)
@@ -56,9 +58,13 @@ libcustos.a: $(REL_LIB_OBJ)
 custos: $(REL_CLI_OBJ) libcustos.a
 	$(CC) $(LDFLAGS_REL) -o $@ $(REL_CLI_OBJ) libcustos.a $(PKG_LIBS)
 
-$(GEN_SRC): $(POLICY_FILES) scripts/embed_policies.sh
+build/gen/policies_builtin.c: $(POLICY_FILES) scripts/embed_policies.sh
 	@mkdir -p $(dir $@)
 	scripts/embed_policies.sh $@ $(POLICY_FILES)
+
+build/gen/portal_assets.c: $(PORTAL_FILES) scripts/embed_assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed_assets.sh $@ $(PORTAL_FILES)
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -100,9 +106,18 @@ build/test/tests/test_faults: LDFLAGS_TEST += -Wl,--wrap=malloc,--wrap=calloc,--
 	-Wl,--wrap=strdup,--wrap=write,--wrap=fsync
 
 # Every test: the cmocka unit binaries, the CLI scripts against the sanitized binary, then
-# each fuzz target briefly on its checked-in corpus.
-test: $(TEST_BINS) build/test/custos fuzz-build
+# each fuzz target briefly on its checked-in corpus. Built with one job per core (CI runs a
+# plain `make test`), then run several at once (tests/run.sh, docs/testing.md).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+test:
+	@$(MAKE) --no-print-directory -j$(NPROC) test-build
 	@tests/run.sh build/test
+
+test-build: $(TEST_BINS) build/test/custos fuzz-build
+
+# The test binaries' objects are kept (make would delete them as intermediates and build them
+# again on every run).
+.SECONDARY: $(TEST_BINS:%=%.o)
 
 # Every scenario chapter alone, each replaying those before it (minutes).
 test-alone: $(TEST_BINS) build/test/custos

@@ -6,11 +6,10 @@
 # and each tests/cli/*.sh with the sanitized custos binary, then each libFuzzer target in $FUZZ
 # (build/fuzz) for a few seconds. Prints one closing line "N passed, N failed" over all of them
 # and exits non-zero if anything failed. STORES="sqlite" (or "postgresql") runs one pass only.
+# The binaries and scripts run JOBS at a time (one per core), each printing its output as one
+# block when it ends; the few in SERIAL run after them, one at a time (docs/testing.md).
 set -u
 BUILD=${1:-build/test}
-pass=0
-fail=0
-failed_names=""
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 STORES=${STORES:-sqlite postgresql}
@@ -18,9 +17,20 @@ STORES=${STORES:-sqlite postgresql}
 # run each backend themselves; PostgreSQL's own.
 ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads test_store_pg
 test_pg_vault test_pg_servers test_pg_locks test_pg_trips test_migrate"
-out=$(mktemp)
+# Timing-sensitive binaries (docs/testing.md, Parallel): run last, one at a time, after the rest.
+SERIAL="test_http_commit test_crash test_http_conns"
+# Scenario chapters run alone (tests/scenarios/alone.sh), then the CLI scripts, on each store:
+# on PostgreSQL each script starts a server of its own (tests/helpers/store.sh). NO_STORE: the
+# scripts that open no vault, run in the first pass only; SQLITE_ONLY: backup.sh, which restores
+# into data directories of its own (its PostgreSQL form, `--store URL`, is test_backup's).
+NO_STORE="sizes.sh layering.sh policy_check.sh"
+SQLITE_ONLY="backup.sh"
+# Units at once: one per core unless JOBS says otherwise (JOBS=1: one after another).
+JOBS=${JOBS:-$(nproc)}
+work=$(mktemp -d)
+out=$work/initdb.log
 pgdir=$(mktemp -d)
-trap 'rm -f "$out"; rm -rf "$pgdir"' EXIT
+trap 'rm -rf "$work" "$pgdir"' EXIT
 # The PostgreSQL pass: one initdb, which each binary's own server copies (tests/helpers/th_pg.c).
 case " $STORES " in *" postgresql "*)
     as=""
@@ -32,69 +42,52 @@ case " $STORES " in *" postgresql "*)
         cat "$out" # each binary's own initdb then says why
     fi ;;
 esac
-for store in $STORES; do
-for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
-    case "$t" in *.o|*.d) continue ;; esac
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    if [ "$store" = postgresql ]; then
-        case " $(echo $ONCE) " in *" $name "*) continue ;; esac
-        name="$name(postgresql)"
-        echo "[==========] $name"
-    fi
-    t0=$(date +%s)
-    if [ "$store" = postgresql ]; then
-        CUSTOS_TEST_STORE=postgresql "$t" >"$out" 2>&1
-    else
-        "$t" >"$out" 2>&1
-    fi
-    rc=$?
-    cat "$out"
-    # Where the suite's time goes (docs/testing.md, Cost): each binary's wall time and load.
-    echo "[   TIME   ] $name $(($(date +%s) - t0)) s, load $(cut -d' ' -f1 /proc/loadavg)"
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$out" | awk '{s+=$1} END {print s+0}')
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        f=1 # crashed or sanitizer abort
-    fi
-    pass=$((pass + p))
-    fail=$((fail + f))
-    [ "$rc" -eq 0 ] || failed_names="$failed_names $name"
-done
-done
-# Scenario chapters run alone (tests/scenarios/alone.sh), then the CLI scripts, on each store:
-# on PostgreSQL each script starts a server of its own (tests/helpers/store.sh). NO_STORE: the
-# scripts that open no vault, run in the first pass only; SQLITE_ONLY: backup.sh, which restores
-# into data directories of its own (its PostgreSQL form, `--store URL`, is test_backup's).
-NO_STORE="sizes.sh layering.sh policy_check.sh"
-SQLITE_ONLY="backup.sh"
+# The units, one per line (N KIND STORE PATH, tests/run_unit.sh): every binary on each store,
+# then alone.sh and the CLI scripts; N orders the failed names as the units are listed.
+units=0
 first=$(echo $STORES | cut -d' ' -f1)
+: >"$work/parallel"
+: >"$work/serial"
 for store in $STORES; do
-    tag=""
-    [ "$store" = sqlite ] || tag="($store)"
-    if CUSTOS_TEST_STORE=$store sh tests/scenarios/alone.sh "$BUILD" >"$out" 2>&1; then
-        pass=$((pass + 1))
-        echo "[       OK ] tests/scenarios/alone.sh$tag"
-    else
-        cat "$out"
-        echo "[  FAILED  ] tests/scenarios/alone.sh$tag"
-        fail=$((fail + 1))
-        failed_names="$failed_names alone.sh$tag"
-    fi
+    for t in "$BUILD"/tests/test_* "$BUILD"/tests/scenarios/test_*; do
+        case "$t" in *.o|*.d) continue ;; esac
+        [ -x "$t" ] || continue
+        name=$(basename "$t")
+        if [ "$store" = postgresql ]; then
+            case " $(echo $ONCE) " in *" $name "*) continue ;; esac
+        fi
+        units=$((units + 1))
+        case " $SERIAL " in
+        *" $name "*) echo "$units bin $store $t" >>"$work/serial" ;;
+        *) echo "$units bin $store $t" >>"$work/parallel" ;;
+        esac
+    done
+    units=$((units + 1))
+    echo "$units alone $store -" >>"$work/parallel"
     for s in tests/cli/*.sh; do
         [ -f "$s" ] || continue
         [ "$store" = "$first" ] || case " $NO_STORE " in *" ${s##*/} "*) continue ;; esac
         [ "$store" = sqlite ] || case " $SQLITE_ONLY " in *" ${s##*/} "*) continue ;; esac
-        if CUSTOS_TEST_STORE=$store CUSTOS="$BUILD/custos" sh "$s" >"$out" 2>&1; then
-            pass=$((pass + 1))
-            echo "[       OK ] $s$tag"
-        else
-            cat "$out"
-            echo "[  FAILED  ] $s$tag"
-            fail=$((fail + 1))
-            failed_names="$failed_names $(basename "$s")$tag"
-        fi
+        units=$((units + 1))
+        echo "$units cli $store $s" >>"$work/parallel"
     done
+done
+: >"$work/lock"
+xargs -P "$JOBS" -L 1 sh tests/run_unit.sh "$work" "$BUILD" <"$work/parallel"
+xargs -P 1 -L 1 sh tests/run_unit.sh "$work" "$BUILD" <"$work/serial"
+pass=0
+fail=0
+failed_names=""
+for i in $(seq 1 "$units"); do
+    if [ ! -f "$work/res.$i" ]; then # a unit that never reported: its runner was killed
+        fail=$((fail + 1))
+        failed_names="$failed_names unit$i"
+        continue
+    fi
+    read -r p f n <"$work/res.$i"
+    pass=$((pass + p))
+    fail=$((fail + f))
+    [ -z "${n:-}" ] || failed_names="$failed_names $n"
 done
 # Each libFuzzer target (make fuzz-build) for FUZZ_SMOKE seconds: its checked-in corpus as
 # seeds, new inputs in a temporary directory; a crash or a broken promise fails it.

@@ -20,7 +20,8 @@
  * A route with an {id} after any other segment fails the test until this mapping (id_names
  * below) and the documents name it. docs/permissions.md keeps the router's own spelling.
  *
- * docs/openapi.yaml is read line by line, so it keeps a fixed layout: under `paths:`, a path
+ * docs/openapi.yaml must also parse as YAML (libyaml): a client generator reads it whole. It
+ * is read line by line here, so it keeps a fixed layout: under `paths:`, a path
  * is a key indented by two spaces, a method a key indented by four, and inside an operation
  * (indented by six) `x-custos-permission: NAME`, `requestBody:`, `security: []` and a
  * reference to '#/components/parameters/Purpose' say what the route's permission and flags
@@ -43,6 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <yaml.h>
 
 #include "core_int.h"
 #include "http_int.h"
@@ -100,6 +103,8 @@ static const struct {
     {"http_version_not_supported", 505},
     {"origin_not_allowed", 403},
     {"request_required", 403},
+    /* api_consent.c (P-CON-3, P-CON-4). */
+    {"cookie_never", 400},       {"link_expired", 410},     {"one_click_required", 400},
 };
 
 static const char *perm_name(cu_perm p)
@@ -151,6 +156,8 @@ static void to_openapi(const char *pattern, char *out, size_t cap)
             w = "{tenant_id}";
         } else if (strcmp(seg, "{name}") == 0) {
             w = "{collection}";
+        } else if (strcmp(seg, "{token}") == 0) {
+            w = "{token}"; /* an unsubscribe token (api_consent.c) */
         } else if (strcmp(seg, "{id}") == 0) {
             w = NULL;
             for (size_t i = 0; i < sizeof(id_names) / sizeof(id_names[0]); i++)
@@ -710,9 +717,33 @@ static void test_audit_md_checkpoint_example_verifies(void **state)
     free(text);
 }
 
+/* The whole document parses as YAML: an unquoted ": " inside a description, say, would not. */
+static void test_openapi_is_yaml(void **state)
+{
+    FILE *f = fopen(OPENAPI, "rb");
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    int done = 0, ok = 1;
+
+    (void)state;
+    assert_non_null(f);
+    assert_true(yaml_parser_initialize(&parser));
+    yaml_parser_set_input_file(&parser, f);
+    while (!done && (ok = yaml_parser_parse(&parser, &ev)) != 0) {
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    if (!ok)
+        fail_msg(OPENAPI ":%zu:%zu: %s", parser.problem_mark.line + 1,
+                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "error");
+    yaml_parser_delete(&parser);
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openapi_is_yaml),
         cmocka_unit_test(test_openapi_lists_every_route),
         cmocka_unit_test(test_openapi_lists_no_stale_route),
         cmocka_unit_test(test_permissions_md_lists_every_route),

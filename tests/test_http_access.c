@@ -184,6 +184,11 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/subjects/{id}/consents",
      "{\"purpose\":\"support\",\"action\":\"grant\"}"},
     {"PUT", "/v1/tenants/{tenant}/subjects/{id}/restriction", "{\"restricted\":false}"},
+    /* Cookie consent and unsubscribe links (api_consent.c): the sweep's tenants have no
+     * policy, so both stop at 409 past the role check. */
+    {"POST", "/v1/tenants/{tenant}/cookies/choices",
+     "{\"visitor\":\"sweep-visitor-%N-0000\",\"categories\":{\"analytics\":false}}"},
+    {"POST", "/v1/tenants/{tenant}/subjects/{id}/unsubscribe-links", "{\"purpose\":\"support\"}"},
     /* Webhooks: an https endpoint (never called: the sweep's tenants send nothing). */
     {"POST", "/v1/tenants/{tenant}/webhooks", "{\"url\":\"https://hooks.example/sweep-%N\"}"},
     {"PUT", "/v1/tenants/{tenant}/webhooks/{id}", "{\"enabled\":false}"},
@@ -214,6 +219,10 @@ static const struct sample {
      "{\"issuer\":\"https://idp.invalid\",\"client_id\":\"sweep\",\"client_secret\":"
      "\"sweep secret %N\",\"redirect_uri\":\"https://custos.invalid/v1/sso/callback\","
      "\"domains\":[\"example.org\"],\"role\":\"agent\"}"},
+    /* Aggregate analytics (docs/analytics.md): a count, and the owner's budget. */
+    {"POST", "/v1/tenants/{tenant}/collections/{name}/aggregate",
+     "{\"measures\":[{\"op\":\"count\"}]}"},
+    {"PUT", "/v1/tenants/{tenant}/analytics/budget", "{\"epsilon\":1}"},
 };
 
 static const char *sample_of(const http_route *rt)
@@ -437,7 +446,8 @@ static void iso_sweep(const char *auth, const char *who)
         if (!(rt->flags & R_TENANT))
             continue;
         /* A login does not authenticate the caller: any wrong credential answers 401. The
-         * single sign-on login (no body) takes none: a tenant without it answers 404. */
+         * banner script takes no credential at all: B's (without a policy) is as missing; nor
+         * does the single sign-on login (no body): a tenant without it answers 404. */
         snprintf(what, sizeof(what), "%s on tenant B", who);
         same_answer(rt, auth, &b, &rnd,
                     (rt->flags & (R_NOAUTH | R_BODY)) == (R_NOAUTH | R_BODY) ? 401 : 404, what);

@@ -131,5 +131,6 @@ int cmd_incident(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_analytics(int argc, char **argv);
 
 #endif

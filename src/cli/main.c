@@ -28,6 +28,7 @@ static const char usage[] =
     "  sweep                      apply retention under every tenant's policy\n"
     "  hold place|list|release    legal holds, a purged tenant's too\n"
     "  disclosure add|list        disclosures to the policy's recipients (P-SHR-1)\n"
+    "  analytics query|budget     aggregates with small groups suppressed (P-ANA-1)\n"
     "  webhook add|list|test|events|event|resend\n"
     "                             webhook endpoints and their outbox (docs/webhooks.md)\n"
     "  incident open|list|show|report|notice|revoke\n"
@@ -53,6 +54,7 @@ static const struct {
     {"policy", cmd_policy},     {"hold", cmd_hold},
     {"webhook", cmd_webhook},   {"disclosure", cmd_disclosure}, {"incident", cmd_incident},
     {"request", cmd_request},   {"backup", cmd_backup}, {"migrate", cmd_migrate},
+    {"analytics", cmd_analytics},
 };
 
 int main(int argc, char **argv)

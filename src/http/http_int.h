@@ -38,6 +38,7 @@ enum {
     R_BODY = 1 << 1,    /* a JSON object body is required */
     R_PURPOSE = 1 << 2, /* touches personal data: Custos-Purpose required */
     R_TENANT = 1 << 3,  /* the first path parameter is the tenant */
+    R_FORM = 1 << 4,    /* a small form body is taken as it came, not as JSON (RFC 8058) */
 };
 
 typedef struct http_route {
@@ -105,6 +106,9 @@ struct http_req {
     char allow[64];           /* for 405 */
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
+    const char *csp;          /* a Content-Security-Policy header's value, NULL: none */
+    const char *etag;         /* an ETag header (the portal's files, portal.c); NULL: none */
+    int cacheable;            /* 1: Cache-Control no-cache (revalidate), else no-store */
     const char *err_code;
     double t0;
     int queued;
@@ -196,6 +200,10 @@ int http_pending_outstanding(void);
 void http_metrics_observe(const http_req *r, double seconds);
 char *http_metrics_render(cu_vault *v, size_t *len);
 
+/* The browser pages (portal.c): 1 if path is /portal or under it; serving one of them. */
+int http_portal_path(const char *path);
+void http_portal(http_req *r);
+
 /* Handlers, one file per resource. */
 void api_healthz(http_req *r);
 void api_metrics(http_req *r);
@@ -247,6 +255,13 @@ void api_policy_grant(http_req *r);
 void api_consent_record(http_req *r);
 void api_consent_list(http_req *r);
 void api_subject_restrict(http_req *r);
+/* Cookie consent and one-click unsubscribe (api_consent.c, P-CON-3, P-CON-4). */
+void api_cookie_choose(http_req *r);
+void api_cookie_check(http_req *r);
+void api_cookie_banner(http_req *r);
+void api_unsubscribe_link(http_req *r);
+void api_unsubscribe_page(http_req *r);
+void api_unsubscribe_post(http_req *r);
 void api_subject_under_age(http_req *r);
 /* api_webhook.c: endpoints, events, test and resend (docs/webhooks.md). */
 void api_webhook_create(http_req *r);
@@ -298,5 +313,9 @@ void api_incident_get(http_req *r);
 void api_incident_report(http_req *r);
 void api_incident_notice(http_req *r);
 void api_incident_revoke(http_req *r);
+/* api_analytics.c: aggregates and the privacy budget (P-ANA-1, docs/analytics.md). */
+void api_analytics_aggregate(http_req *r);
+void api_analytics_budget_get(http_req *r);
+void api_analytics_budget_put(http_req *r);
 
 #endif

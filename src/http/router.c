@@ -14,6 +14,7 @@
 
 #include <microhttpd.h>
 
+#include "custos_consent.h"
 #include "http_int.h"
 #include "json.h"
 #include "util.h"
@@ -58,6 +59,20 @@ const http_route http_routes[] = {
      api_consent_record, T "/subjects/{id}/consents"},
     {GET, T "/subjects/{id}/consents", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_consent_list,
      T "/subjects/{id}/consents"},
+    /* Cookie consent (P-CON-3): the site's backend records and checks with its key; the
+     * banner script holds no secret and needs none. One-click unsubscribe (P-CON-4): the
+     * signed token is the credential; GET shows a page, only POST unsubscribes. */
+    {POST, T "/cookies/choices", CU_PERM_DATA_WRITE, R_TENANT | R_BODY, api_cookie_choose,
+     T "/cookies/choices"},
+    /* data_write, not data_read: the site's own key, never platform staff (P-ACC-4). */
+    {GET, T "/cookies/check", CU_PERM_DATA_WRITE, R_TENANT, api_cookie_check, T "/cookies/check"},
+    {GET, T "/cookies/banner.js", 0, R_TENANT | R_NOAUTH, api_cookie_banner,
+     T "/cookies/banner.js"},
+    {POST, T "/subjects/{id}/unsubscribe-links", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
+     api_unsubscribe_link, T "/subjects/{id}/unsubscribe-links"},
+    {GET, "/v1/unsubscribe/{token}", 0, R_NOAUTH, api_unsubscribe_page, "/v1/unsubscribe/{token}"},
+    {POST, "/v1/unsubscribe/{token}", 0, R_NOAUTH | R_FORM, api_unsubscribe_post,
+     "/v1/unsubscribe/{token}"},
     {PUT, T "/subjects/{id}/restriction", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
      api_subject_restrict, T "/subjects/{id}/restriction"},
     {POST, T "/subjects/{id}/under-age", CU_PERM_DATA_ERASE, R_TENANT, api_subject_under_age,
@@ -112,6 +127,13 @@ const http_route http_routes[] = {
      api_record_create, T "/collections/{name}/records"},
     {POST, T "/collections/{name}/records/search", CU_PERM_DATA_READ,
      R_TENANT | R_BODY | R_PURPOSE, api_record_search, T "/collections/{name}/records/search"},
+    /* Aggregates only, never a personal value (P-ANA-1): no purpose. */
+    {POST, T "/collections/{name}/aggregate", CU_PERM_AGGREGATE, R_TENANT | R_BODY,
+     api_analytics_aggregate, T "/collections/{name}/aggregate"},
+    {GET, T "/analytics/budget", CU_PERM_AGGREGATE, R_TENANT, api_analytics_budget_get,
+     T "/analytics/budget"},
+    {PUT, T "/analytics/budget", CU_PERM_POLICY, R_TENANT | R_BODY, api_analytics_budget_put,
+     T "/analytics/budget"},
     {GET, T "/records/{id}", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE, api_record_get,
      T "/records/{id}"},
     {PUT, T "/records/{id}", CU_PERM_DATA_WRITE, R_TENANT | R_BODY | R_PURPOSE,
@@ -273,6 +295,18 @@ static void not_found(http_req *r)
     http_fail(r, &e);
 }
 
+/* 1 if s[0..n) may be an unsubscribe token: 1 to 199 of base64url's alphabet. */
+static int token_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= CU_UNSUB_TOKEN_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
 /* Matches path against pattern, filling ids and name. 1 on a match. */
 static int match(http_req *r, const char *pattern, const char *path)
 {
@@ -282,7 +316,11 @@ static int match(http_req *r, const char *pattern, const char *path)
         const char *pe = strchr(pattern + 1, '/'), *se = strchr(path + 1, '/');
         size_t plen = pe ? (size_t)(pe - pattern) : strlen(pattern);
         size_t slen = se ? (size_t)(se - path) : strlen(path);
-        if (pattern[1] == '{') {
+        if (strncmp(pattern, "/{token}", 8) == 0) {
+            /* An unsubscribe token (base64url): its handler reads it from r->path. */
+            if (!token_ok(path + 1, slen - 1))
+                return -1;
+        } else if (pattern[1] == '{') {
             char seg[CU_ID_STRLEN + 64];
             if (slen < 2 || slen - 1 >= sizeof(seg))
                 return -1;
@@ -624,6 +662,11 @@ static int parse_body(http_req *r)
 
 static void dispatch(http_req *r)
 {
+    /* The portal's static files, outside the API's table: no credential, no data. */
+    if (http_portal_path(r->path)) {
+        http_portal(r);
+        return;
+    }
     if ((r->route = route(r)) == NULL)
         return;
     if (!(r->route->flags & R_NOAUTH) && authenticate(r) != 0)
@@ -635,7 +678,7 @@ static void dispatch(http_req *r)
     if ((r->route->flags & R_BODY) && parse_body(r) != 0)
         return;
     /* A route that takes no body refuses one before it acts. */
-    if (!(r->route->flags & R_BODY) && r->body_len > 0) {
+    if (!(r->route->flags & (R_BODY | R_FORM)) && r->body_len > 0) {
         http_error(r, 400, "body_not_allowed", "this operation takes no body");
         return;
     }

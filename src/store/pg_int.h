@@ -290,7 +290,9 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(INCIDENT_REVOKED, incident_revoked)                                                        \
     X(SSO_CONFIG_PUT, sso_config_put)                                                            \
     X(SSO_LOGIN_PUT, sso_login_put)                                                              \
-    X(SSO_LOGIN_TAKE, sso_login_take)
+    X(SSO_LOGIN_TAKE, sso_login_take)                                                            \
+    X(ANALYTICS_BUDGET, analytics_budget)                                                        \
+    X(ANALYTICS_SPEND, analytics_spend)
 
 /* Each op's apply function, called inside apply()'s transaction on c (pg_write.c). Owners:
  * the audit ops but AUDIT_KEY_PUT pg-base (pg_audit.c); the vault's ops (master keys, tenants,
@@ -451,6 +453,9 @@ cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err);
 
 /* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
 extern const char pg_ddl_incidents[];
+/* The analytics privacy budget (pg_analytics.c, P-ANA-1): migration 8's DDL and the read. */
+extern const char pg_ddl_analytics[];
+extern const cu_store_analytics_ops pg_analytics_ops;
 extern const cu_store_incident_ops pg_incident_ops;
 cu_rc pg_incident_list(cu_store *base, cu_id tenant, int all, cu_store_incident **out, size_t *n,
                        cu_err *err);

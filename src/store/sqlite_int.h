@@ -402,6 +402,11 @@ cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err);
 /* Breach incidents (sqlite_incident.c, P-BRE-1): migration 23's DDL, the apply function of
  * every CU_OP_INCIDENT_* (inside apply()'s transaction, s->lock held), the reads. */
 extern const char sq_migration_incidents[];
+/* The analytics privacy budget (sqlite_analytics.c, P-ANA-1): migration 24's DDL, the apply
+ * function of CU_OP_ANALYTICS_BUDGET and _SPEND, the read. */
+extern const char sq_migration_analytics[];
+extern const cu_store_analytics_ops sq_analytics_ops;
+cu_rc sq_w_analytics(sqlite_store *s, const cu_store_op *op, cu_err *err);
 extern const cu_store_incident_ops sq_incident_ops;
 cu_rc sq_w_incident(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_incident_list(cu_store *base, cu_id tenant, int all, cu_store_incident **out, size_t *n,

@@ -341,6 +341,18 @@ static const cu_store_incident_ops p_incident_ops = {
     .audit_touches = p_audit_touches,
 };
 
+/* The analytics budget (store_analytics.h): read on a reader. */
+static cu_rc p_budget_get(cu_store *s, cu_id t, cu_store_analytics_budget *out, cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->analytics->budget_get(r, t, out, err);
+}
+
+static const cu_store_analytics_ops p_analytics_ops = {
+    .budget_get = p_budget_get,
+};
+
 /* Single sign-on (store_sso.h): read on a reader, as every read. */
 static cu_rc p_sso_config_get(cu_store *s, cu_id t, cu_store_sso_config *out, cu_err *err)
 {
@@ -420,6 +432,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .webhook_due = p_webhook_due,
     .disclosure_list = p_disclosure_list,
     .incident = &p_incident_ops,
+    .analytics = &p_analytics_ops,
     .sso = &p_sso_ops,
 };
 

@@ -328,9 +328,11 @@ static const char *const migrations[] = {
     /* 22 -> 23 (issue 13, item 5, P-BRE-1): breach incidents (sqlite_incident.c): the
      * incident, its frozen affected set (ids only) and the notices sent. */
     sq_migration_incidents,
-    /* 23 -> 24 and 24 -> 25: reserved for analytics and consent (issue 14, items 4 and 2),
-     * whose branches put their tables here; nothing until then. */
-    "SELECT 1",
+    /* 23 -> 24 (issue 14, item 4, P-ANA-1): the privacy budget of noisy aggregates
+     * (sqlite_analytics.c), numbers only. */
+    sq_migration_analytics,
+    /* 24 -> 25: reserved for consent (issue 14, item 2), which landed needing no table; a
+     * no-op so that single sign-on keeps the number it was given. */
     "SELECT 1",
     /* 25 -> 26 (issue 14, item 1, P-ACC-5): single sign-on (sqlite_sso.c): each tenant's
      * identity provider, its client secret sealed, and the logins in flight. */
@@ -674,5 +676,6 @@ const cu_store_ops cu_store_sqlite = {
     .webhook_due = sq_webhook_due,
     .disclosure_list = sq_disclosure_list,
     .incident = &sq_incident_ops,
+    .analytics = &sq_analytics_ops,
     .sso = &sq_sso_ops,
 };

@@ -21,6 +21,7 @@
 #include "custos_base.h"
 #include "store_disclosure.h" /* cu_store_disclosure, its op and read (P-SHR-1) */
 #include "store_incident.h" /* breach incidents (P-BRE-1) */
+#include "store_analytics.h" /* the privacy budget of noisy aggregates (P-ANA-1) */
 
 /* Kinds of wrapped key (the key table, DESIGN.md, Keys). */
 typedef enum cu_key_kind {
@@ -445,6 +446,8 @@ typedef enum cu_store_op_type {
     CU_OP_INCIDENT_PUT,        /* incident; the INCIDENT_* ops are told in store_incident.h */
     CU_OP_INCIDENT_NOTICE,     /* incident_notice */
     CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at) */
+    CU_OP_ANALYTICS_BUDGET,    /* analytics_budget; both told in store_analytics.h */
+    CU_OP_ANALYTICS_SPEND,     /* analytics_budget (tenant_id, spent: the amount) */
     CU_OP_SSO_CONFIG_PUT,      /* sso_config; the SSO_* ops are told in store_sso.h */
     CU_OP_SSO_LOGIN_PUT,       /* sso_login */
     CU_OP_SSO_LOGIN_TAKE,      /* sso_login (state_hash, expires_at as now) */
@@ -613,6 +616,7 @@ typedef struct cu_store_op {
         cu_store_disclosure disclosure; /* DISCLOSURE_PUT */
         cu_store_incident_put incident;           /* INCIDENT_PUT, INCIDENT_REVOKED */
         cu_store_incident_notice incident_notice; /* INCIDENT_NOTICE */
+        cu_store_analytics_budget analytics_budget; /* ANALYTICS_BUDGET, ANALYTICS_SPEND */
         cu_store_sso_config sso_config;           /* SSO_CONFIG_PUT */
         cu_store_sso_login sso_login;             /* SSO_LOGIN_PUT, SSO_LOGIN_TAKE */
     } u;
@@ -828,6 +832,7 @@ typedef struct cu_store_ops {
     cu_rc (*disclosure_list)(cu_store *s, cu_id tenant, cu_id subject, size_t limit,
                              cu_store_disclosure **out, size_t *n, cu_err *err);
     const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
+    const cu_store_analytics_ops *analytics; /* the privacy budget (store_analytics.h) */
     const cu_store_sso_ops *sso;           /* single sign-on (store_sso.h) */
 } cu_store_ops;
 

@@ -296,7 +296,7 @@ static int recycle(const char *admin, unsigned i, unsigned to)
  * failure: still in use, tried again next time). */
 static void make_db(char *loc, size_t cap, const char *tmpl)
 {
-    char admin[256], sql[160];
+    char admin[256], sql[160], busy[4096] = "";
     int vault = tmpl != NULL && strcmp(tmpl, "custos_template") == 0, done = 0;
 
     if (!pg.started)
@@ -304,12 +304,24 @@ static void make_db(char *loc, size_t cap, const char *tmpl)
     snprintf(admin, sizeof(admin), "postgresql://postgres@127.0.0.1:%d/postgres", pg.port);
     /* A forked child makes its own (named by its pid), recycling nothing of its parent's. */
     vault = vault && pg.recycle && getpid() == pg.owner;
+    /* The databases something is still connected to, left alone: PostgreSQL would wait 5 s
+     * for their sessions to end before refusing the rename or the drop. */
+    if (pg.dropped < pg.next_db &&
+        th_pg_sql_text(admin,
+                       "SELECT ',' || coalesce(string_agg(datname, ','), '') || ','"
+                       " FROM pg_stat_activity WHERE datname IS NOT NULL",
+                       busy, sizeof(busy)) != 0)
+        busy[0] = '\0';
     for (unsigned i = pg.dropped; i < pg.next_db; i++) {
         int tracked = i < sizeof(pg.kept);
+        char name[48];
         if (tracked && (pg.kept[i] || pg.gone[i])) {
             pg.dropped += i == pg.dropped;
             continue;
         }
+        snprintf(name, sizeof(name), ",t%u_%u,", (unsigned)pg.owner, i);
+        if (strstr(busy, name) != NULL)
+            continue;
         if (tracked && !pg.plain[i]) {
             if (vault && !done && recycle(admin, i, pg.next_db) == 0)
                 done = 1;

@@ -497,6 +497,143 @@ static void test_P_DSR_7_erp_subject_request_flow_and_deadlines(void **state)
     sc_request_story(&C, &A, "ada", order, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 0);
 }
 
+/* --- cookies and unsubscribe (issue 14: P-CON-3, P-CON-4) --------------------------------- */
+
+static sc_tenant W; /* the seller's web shop, from 2033-03-01 */
+static char carl[SRV_ID], carl_acct[SRV_ID], carl_link[256];
+
+/* The answer's "allowed" array of a cookie check of visitor (with Sec-GPC: 1 if gpc). */
+static void cookies_allowed(const char *visitor, int gpc, const char *want)
+{
+    char auth[200], path[160];
+    const char *h[] = {auth, gpc ? "Sec-GPC: 1" : NULL, NULL};
+    srv_resp r;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", W.key);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/cookies/check?visitor=%s", W.id, visitor);
+    assert_int_equal(srv_call_h(&C.s, "GET", path, h, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    if (strstr(r.body, want) == NULL)
+        fail_msg("cookies of %s%s: %s, want %s", visitor, gpc ? " (GPC)" : "", r.body, want);
+    srv_resp_free(&r);
+}
+
+/* P-CON-3: "Essential cookies: Required for the Service to function ... You cannot opt out of
+ * these." "You can control non-essential cookies through ... our cookie consent banner." "We do
+ * not use advertising cookies." A visitor's banner choice opens analytics; advertising cannot
+ * be granted; Global Privacy Control turns the consent categories off again. */
+static void test_P_CON_3_erp_cookie_choices_and_gpc(void **state)
+{
+    const char *v = "erp-visitor-0000000001";
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, sc_date(2033, 3, 1));
+    sc_tenant_new(&C, "ERP web shop", "erpsmartcloud", &W);
+    cookies_allowed(v, 0, "\"allowed\":[\"essential\"],");
+    sc_want(&C, 201, NULL, W.key, NULL,
+            "{\"visitor\":\"erp-visitor-0000000001\",\"categories\":{\"analytics\":true,"
+            "\"preference\":false},\"source\":\"banner\"}",
+            NULL, "POST", T "/cookies/choices", W.id);
+    cookies_allowed(v, 0, "\"allowed\":[\"essential\",\"analytics\"],");
+    cookies_allowed(v, 1, "\"allowed\":[\"essential\"],");
+    sc_want(&C, 400, "cookie_never", W.key, NULL,
+            "{\"visitor\":\"erp-visitor-0000000001\",\"categories\":{\"advertising\":true}}", NULL,
+            "POST", T "/cookies/choices", W.id);
+    cookies_allowed(v, 0, "\"allowed\":[\"essential\",\"analytics\"],");
+    /* The banner script, to anyone, with the rules and no key. */
+    sc_call(&C, 200, NULL, NULL, NULL, &r, "GET", T "/cookies/banner.js", W.id);
+    assert_non_null(strstr(r.body, "\"advertising\":\"never\""));
+    assert_null(strstr(r.body, W.key));
+    srv_resp_free(&r);
+    assert_int_equal(sc_audit_count(&C, &W, "cookies.choose"), 1);
+}
+
+/* The one-click POST of RFC 8058 to a link's path, no credential: the status. */
+static long erp_one_click(const char *url)
+{
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    static const char body[] = "List-Unsubscribe=One-Click";
+    srv_resp r;
+    long st;
+
+    assert_int_equal(srv_call_h(&C.s, "POST", url, h, body, sizeof(body) - 1, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+/* P-CON-4: "You may also unsubscribe from marketing emails at any time using the unsubscribe
+ * link in any such email." and "Sending product updates, security alerts, and transactional
+ * emails." Carl leaves marketing in one click; his transactional email still goes out. */
+static void test_P_CON_4_erp_one_click_unsubscribe_keeps_service_notices(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    sc_want(&C, 201, NULL, W.key, "provide_service",
+            "{\"external_id\":\"carl\",\"birth_date\":\"1980-05-05\"}", carl, "POST",
+            T "/subjects", W.id);
+    sc_put(&C, &W, "provide_service", "accounts", carl, "{\"company\":\"Carl's Parts\"}",
+           carl_acct);
+    sc_want(&C, 201, NULL, W.key, NULL,
+            "{\"purpose\":\"marketing\",\"action\":\"grant\",\"source\":\"signup-form\"}", NULL,
+            "POST", T "/subjects/%s/consents", W.id, carl);
+    sc_want(&C, 200, NULL, W.key, "marketing", NULL, NULL, "GET", T "/records/%s", W.id,
+            carl_acct);
+    sc_want(&C, 400, "invalid", W.key, NULL, "{\"purpose\":\"transactional_email\"}", NULL,
+            "POST", T "/subjects/%s/unsubscribe-links", W.id, carl);
+    sc_call(&C, 201, W.key, NULL, "{\"purpose\":\"marketing\"}", &r, "POST",
+            T "/subjects/%s/unsubscribe-links", W.id, carl);
+    assert_int_equal(srv_json_str(r.body, "url", carl_link, sizeof(carl_link)), 0);
+    srv_resp_free(&r);
+    /* A mail scanner's GET changes nothing. */
+    sc_call(&C, 200, NULL, NULL, NULL, &r, "GET", "%s", carl_link);
+    srv_resp_free(&r);
+    sc_want(&C, 200, NULL, W.key, "marketing", NULL, NULL, "GET", T "/records/%s", W.id,
+            carl_acct);
+    assert_int_equal(erp_one_click(carl_link), 200);
+    sc_want(&C, 403, "consent_required", W.key, "marketing", NULL, NULL, "GET", T "/records/%s",
+            W.id, carl_acct);
+    sc_want(&C, 200, NULL, W.key, "transactional_email", NULL, NULL, "GET", T "/records/%s", W.id,
+            carl_acct);
+    /* He signs up again: a new link for the new consent. */
+    sc_want(&C, 201, NULL, W.key, NULL,
+            "{\"purpose\":\"marketing\",\"action\":\"grant\",\"source\":\"web-form\"}", NULL,
+            "POST", T "/subjects/%s/consents", W.id, carl);
+    sc_call(&C, 201, W.key, NULL, "{\"purpose\":\"marketing\"}", &r, "POST",
+            T "/subjects/%s/unsubscribe-links", W.id, carl);
+    assert_int_equal(srv_json_str(r.body, "url", carl_link, sizeof(carl_link)), 0);
+    srv_resp_free(&r);
+}
+
+/* P-CON-4 with P-NOT-1: a link names the terms it was sent under. A new version (marketing
+ * widened, 14 days' notice) leaves it working while pending, and kills it (410) the day the
+ * version takes effect. */
+static void test_P_CON_4_erp_link_dies_with_the_next_policy_version(void **state)
+{
+    char *body = policy_body("erpsmartcloud",
+                             "    data_use: marketing.communications.email\n"
+                             "    basis: consent\n    categories: [account]\n",
+                             "    data_use: marketing.communications.email\n"
+                             "    basis: consent\n    categories: [account, business]\n");
+    int64_t t0 = sc_date(2033, 3, 2);
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, t0);
+    sc_call(&C, 200, W.key, NULL, body, &r, "PUT", T "/policy", W.id);
+    assert_non_null(strstr(r.body, "\"in_force\":false"));
+    srv_resp_free(&r);
+    free(body);
+    sc_at(&C, t0 + 13 * SC_DAY);
+    sc_call(&C, 200, NULL, NULL, NULL, &r, "GET", "%s", carl_link);
+    srv_resp_free(&r);
+    sc_at(&C, t0 + 15 * SC_DAY);
+    sc_want(&C, 410, "link_expired", NULL, NULL, NULL, NULL, "GET", "%s", carl_link);
+    assert_int_equal(erp_one_click(carl_link), 410);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -523,6 +660,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_RET_2_erp_purged_after_day_30_account_data_kept_90_days),
         cmocka_unit_test(test_P_RET_4_erp_billing_kept_7_years_then_shredded),
         cmocka_unit_test(test_P_NOT_2_erp_changed_marketing_needs_fresh_consent_after_14_days),
+        cmocka_unit_test(test_P_CON_3_erp_cookie_choices_and_gpc),
+        cmocka_unit_test(test_P_CON_4_erp_one_click_unsubscribe_keeps_service_notices),
+        cmocka_unit_test(test_P_CON_4_erp_link_dies_with_the_next_policy_version),
     };
 
     return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

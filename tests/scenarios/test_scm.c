@@ -561,6 +561,64 @@ static void test_P_BAK_2_scm_erased_subject_stays_erased_after_a_restore(void **
     sc_backup_erase_restore(&C, &A, "support", 30);
 }
 
+/* n subjects of tenant t, each with one ticket of status (priority "normal"). */
+static void tickets(const sc_tenant *t, const char *status, int n, char last[SRV_ID])
+{
+    static unsigned next;
+    char body[128];
+
+    for (int i = 0; i < n; i++) {
+        char sub[SRV_ID];
+        snprintf(body, sizeof(body), "{\"external_id\":\"requester-%u\"}", ++next);
+        sc_want(&C, 201, NULL, t->key, "support", body, sub, "POST", T "/subjects", t->id);
+        snprintf(body, sizeof(body),
+                 "{\"subject\":\"printer %u jams\",\"status\":\"%s\",\"priority\":\"normal\"}",
+                 next, status);
+        sc_put(&C, t, "support", "tickets", sub, body, last);
+    }
+}
+
+/* P-ANA-1: "We use aggregate, anonymized data for this purpose." An analyst of a new SCM
+ * customer counts tickets by status: the 4 escalated tickets' requesters are fewer than the
+ * policy's 10, so that group is suppressed, and the smallest other with it, so the total shown
+ * gives neither away. The analyst reads no ticket, and cannot group by the ticket's subject
+ * line (personal); the query is audited by its shape. */
+static void test_P_ANA_1_scm_analyst_gets_aggregates_with_a_small_group_suppressed(void **state)
+{
+    int64_t t0 = END + 7 * 366 * SC_DAY + 80 * SC_DAY;
+    char analyst[128], ticket[SRV_ID];
+    sc_tenant N;
+    srv_resp r;
+
+    (void)state;
+    sc_at(&C, t0);
+    sc_tenant_new(&C, "SCM customer, analytics", "scm", &N);
+    sc_call(&C, 201, N.key, NULL, "{\"name\":\"reports\",\"role\":\"analyst\"}", &r, "POST",
+            T "/api-keys", N.id);
+    assert_int_equal(srv_json_str(r.body, "secret", analyst, sizeof(analyst)), 0);
+    srv_resp_free(&r);
+    tickets(&N, "open", 12, ticket);
+    tickets(&N, "closed", 11, ticket);
+    tickets(&N, "escalated", 4, ticket);
+    sc_call(&C, 200, analyst, NULL, "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"status\"]}",
+            &r, "POST", T "/collections/tickets/aggregate", N.id);
+    assert_non_null(strstr(r.body, "\"min_group_size\":10"));
+    assert_non_null(strstr(r.body, "{\"key\":[\"open\"],\"values\":[12]}"));
+    assert_null(strstr(r.body, "escalated"));
+    assert_null(strstr(r.body, "closed"));
+    assert_non_null(strstr(r.body, "\"suppressed\":2"));
+    assert_non_null(strstr(r.body, "\"total\":{\"values\":[27]}"));
+    assert_null(strstr(r.body, "printer"));
+    srv_resp_free(&r);
+    sc_want(&C, 400, "field_not_aggregable", analyst, NULL,
+            "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"subject\"]}", NULL, "POST",
+            T "/collections/tickets/aggregate", N.id);
+    sc_want(&C, 403, "forbidden", analyst, "support", NULL, NULL, "GET", T "/records/%s", N.id,
+            ticket);
+    assert_int_equal(sc_audit_count(&C, &N, "analytics.aggregate"), 1);
+    assert_int_equal(sc_audit_count(&C, &N, "analytics.group_by"), 1);
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -589,6 +647,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_RET_2_scm_purged_after_day_90),
         cmocka_unit_test(test_P_NOT_1_scm_new_version_waits_30_days),
         cmocka_unit_test(test_P_NOT_1_scm_pending_version_is_withdrawn),
+        cmocka_unit_test(test_P_ANA_1_scm_analyst_gets_aggregates_with_a_small_group_suppressed),
     };
 
     return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

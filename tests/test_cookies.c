@@ -1,0 +1,399 @@
+/*
+ * test_cookies.c: cookie consent over HTTPS against the real server (P-CON-3, P-CON-2;
+ * docs/consent.md, api_consent.c, src/core/cookies.c), on the ERP Smart Cloud policy
+ * (essential: always, analytics and preference: consent, advertising: never).
+ *
+ * A new visitor may have essential cookies only; a choice opens exactly the categories it
+ * grants, and a later refusal closes them; advertising can never be granted (400
+ * cookie_never, nothing recorded); Sec-GPC on the check or on the choice turns the consent
+ * categories off; a known subject's choices are entries of its consent ledger with version and
+ * source; the visitor id itself is never stored; the banner script is served without a
+ * credential, as JavaScript under a CSP, and holds no key.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv.h"
+#include "th.h"
+
+static srv S;
+static char T[SRV_ID], owner[128], agent[128], analyst[128], ada[SRV_ID];
+
+static void call_h(long want, const char *code, const char *key, int gpc, const char *body,
+                   srv_resp *keep, const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+static void call_h(long want, const char *code, const char *key, int gpc, const char *body,
+                   srv_resp *keep, const char *method, const char *fmt, ...)
+{
+    char path[512], auth[200];
+    const char *h[4];
+    srv_resp r;
+    va_list ap;
+    int n = 0;
+
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    if (key != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+        h[n++] = auth;
+    }
+    if (gpc)
+        h[n++] = "Sec-GPC: 1";
+    if (body != NULL)
+        h[n++] = "Content-Type: application/json";
+    h[n] = NULL;
+    assert_int_equal(srv_call_h(&S, method, path, h, body, body ? strlen(body) : 0, &r), 0);
+    if (r.status != want)
+        fail_msg("%s %s: %ld, want %ld: %s", method, path, r.status, want, r.body);
+    if (code != NULL)
+        srv_assert_err(&r, want, code);
+    if (keep != NULL)
+        *keep = r;
+    else
+        srv_resp_free(&r);
+}
+
+static void key_of(const char *role, char out[128])
+{
+    char body[128];
+    srv_resp r;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\"}", role, role);
+    call_h(201, NULL, owner, 0, body, &r, "POST", "/v1/tenants/%s/api-keys", T);
+    assert_int_equal(srv_json_str(r.body, "secret", out, 128), 0);
+    srv_resp_free(&r);
+}
+
+static int setup(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    srv_start(&S, NULL);
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"erp\",\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", T, sizeof(T)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", owner, sizeof(owner)), 0);
+    srv_resp_free(&r);
+    key_of("agent", agent);
+    key_of("analyst", analyst);
+    {
+        char path[96];
+        snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T);
+        srv_call_ok(&S, "POST", path, agent, "provide_service", "{\"external_id\":\"ada-1\"}", 201,
+                    ada);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(srv_stop(&S, 1), 0);
+    return 0;
+}
+
+/* Records a visitor's choice (body members after "visitor"), expecting want. */
+static void choose(long want, const char *code, int gpc, const char *visitor, const char *cats,
+                   srv_resp *keep)
+{
+    char body[512];
+
+    snprintf(body, sizeof(body), "{\"visitor\":\"%s\",\"categories\":%s}", visitor, cats);
+    call_h(want, code, agent, gpc, body, keep, "POST", "/v1/tenants/%s/cookies/choices", T);
+}
+
+/* The "allowed" array of a check of visitor, as its JSON text, into out. */
+static void allowed(const char *visitor, int gpc, char *out, size_t cap)
+{
+    srv_resp r;
+    const char *a, *e;
+
+    call_h(200, NULL, agent, gpc, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T,
+           visitor);
+    a = strstr(r.body, "\"allowed\":");
+    assert_non_null(a);
+    e = strchr(a, ']');
+    assert_non_null(e);
+    snprintf(out, cap, "%.*s", (int)(e + 1 - a - 10), a + 10);
+    srv_resp_free(&r);
+}
+
+#define ALLOWED(visitor, gpc, want)                                                                \
+    do {                                                                                           \
+        char got_[128];                                                                            \
+        allowed(visitor, gpc, got_, sizeof(got_));                                                 \
+        if (strcmp(got_, want) != 0)                                                               \
+            fail_msg("visitor %s%s: allowed %s, want %s", visitor, gpc ? " (GPC)" : "", got_,      \
+                     want);                                                                        \
+    } while (0)
+
+/* P-CON-3: essential always; analytics and preference only once granted, and no longer once
+ * refused; the answer says whether the visitor chose under the version in force. */
+static void test_P_CON_3_consent_categories_only_with_consent(void **state)
+{
+    const char *v = "v-aaaaaaaaaaaaaaaa1";
+    srv_resp r;
+
+    (void)state;
+    ALLOWED(v, 0, "[\"essential\"]");
+    call_h(200, NULL, agent, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"chosen\":false"));
+    assert_non_null(strstr(r.body, "\"policy_version\":\"1.0\""));
+    assert_non_null(strstr(r.body, "\"advertising\":\"never\""));
+    srv_resp_free(&r);
+    choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":false}", &r);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"analytics\"]"));
+    assert_non_null(strstr(r.body, "\"chosen\":true"));
+    srv_resp_free(&r);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    choose(201, NULL, 0, v, "{\"preference\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
+    choose(201, NULL, 0, v, "{\"analytics\":false}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"preference\"]");
+    /* Another visitor is untouched. */
+    ALLOWED("v-bbbbbbbbbbbbbbbb1", 0, "[\"essential\"]");
+}
+
+/* P-CON-3: a category the policy says never is never granted: 400 cookie_never, and the
+ * choice leaves nothing (the visitor has still not chosen). Refusing it is fine. */
+static void test_P_CON_3_advertising_can_never_be_granted(void **state)
+{
+    const char *v = "v-cccccccccccccccc1";
+    srv_resp r;
+
+    (void)state;
+    choose(400, "cookie_never", 0, v, "{\"analytics\":true,\"advertising\":true}", NULL);
+    call_h(200, NULL, agent, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"chosen\":false"));
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    srv_resp_free(&r);
+    choose(201, NULL, 0, v, "{\"advertising\":false}", NULL);
+    ALLOWED(v, 0, "[\"essential\"]");
+    /* Essential cookies are the policy's, no choice. */
+    choose(400, "invalid", 0, v, "{\"essential\":false}", NULL);
+}
+
+/* P-CON-3 with Global Privacy Control: Sec-GPC: 1 on the check turns the consent categories
+ * off; on the choice, it records their grants as refusals (source gpc). */
+static void test_P_CON_3_gpc_turns_consent_categories_off(void **state)
+{
+    const char *v = "v-dddddddddddddddd1";
+    srv_resp r;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
+    ALLOWED(v, 1, "[\"essential\"]");
+    call_h(200, NULL, agent, 1, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"gpc\":true"));
+    srv_resp_free(&r);
+    /* A choice under GPC: the grant is recorded as refused, and stays so without GPC. */
+    choose(201, NULL, 1, v, "{\"preference\":true}", &r);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    srv_resp_free(&r);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+}
+
+/* P-CON-2, P-CON-3: a known subject's choice is in its consent ledger, with the policy version
+ * and the source; a visitor's id is stored nowhere (the ledger holds a pseudonymous id). */
+static void test_P_CON_3_choices_are_ledger_entries(void **state)
+{
+    const char *v = "v-secretvisitor42x";
+    char body[256];
+    srv_resp r;
+
+    (void)state;
+    snprintf(body, sizeof(body),
+             "{\"subject_id\":\"%s\",\"categories\":{\"analytics\":true},\"source\":\"settings\"}",
+             ada);
+    call_h(201, NULL, agent, 0, body, NULL, "POST", "/v1/tenants/%s/cookies/choices", T);
+    call_h(200, NULL, agent, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?subject_id=%s", T,
+           ada);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"analytics\"]"));
+    srv_resp_free(&r);
+    {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/consents", T, ada);
+        assert_int_equal(srv_call(&S, "GET", path, agent, "support", NULL, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"purpose\":\"cookies.analytics\""));
+        assert_non_null(strstr(r.body, "\"source\":\"settings\""));
+        assert_non_null(strstr(r.body, "\"policy_version\":\"1.0\""));
+        srv_resp_free(&r);
+    }
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM consents WHERE purpose LIKE '%%%s%%' OR source LIKE "
+                 "'%%%s%%' OR policy_version LIKE '%%%s%%'",
+                 v, v, v);
+        assert_int_equal(th_sql_int(S.data, sql), 0);
+        assert_true(th_sql_int(S.data, "SELECT count(*) FROM consents WHERE purpose = "
+                                       "'cookies.analytics'") >= 2);
+    }
+    if (S.store[0] == '\0') { /* SQLite: nor in the database files themselves */
+        char db[400], wal[420];
+        snprintf(db, sizeof(db), "%s/custos.db", S.data);
+        snprintf(wal, sizeof(wal), "%s-wal", db);
+        assert_false(th_file_contains(db, v, strlen(v)));
+        assert_false(th_file_contains(wal, v, strlen(v)));
+    }
+}
+
+/* P-ISO-1: the same visitor id on another tenant's site is another visitor: the pseudonymous
+ * ledger id is derived with the tenant, and a key of one tenant never reaches the other's. */
+static void test_P_CON_3_visitor_ids_are_per_tenant(void **state)
+{
+    const char *v = "v-shared-across-sites1";
+    char t2[SRV_ID], owner2[128], path[160];
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"erp two\",\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", t2, sizeof(t2)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", owner2, sizeof(owner2)), 0);
+    srv_resp_free(&r);
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    snprintf(path, sizeof(path), "/v1/tenants/%s/cookies/check?visitor=%s", t2, v);
+    assert_int_equal(srv_call(&S, "GET", path, owner2, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    assert_non_null(strstr(r.body, "\"chosen\":false"));
+    srv_resp_free(&r);
+    /* Tenant one's key on tenant two's path: as if it did not exist. */
+    call_h(404, "not_found", agent, 0, NULL, NULL, "GET", "/v1/tenants/%s/cookies/check?visitor=%s",
+           t2, v);
+}
+
+/* Who may call, and what is refused before anything is recorded. */
+static void test_P_CON_3_roles_and_input(void **state)
+{
+    char body[256];
+
+    (void)state;
+    call_h(403, "forbidden", analyst, 0,
+           "{\"visitor\":\"v-eeeeeeeeeeeeeeee1\",\"categories\":{\"analytics\":true}}", NULL,
+           "POST", "/v1/tenants/%s/cookies/choices", T);
+    call_h(403, "forbidden", analyst, 0, NULL, NULL, "GET",
+           "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
+    /* Platform staff have no business with a visitor's cookies (P-ACC-4). */
+    call_h(403, "forbidden", S.operator_key, 0, NULL, NULL, "GET",
+           "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
+    call_h(401, "unauthenticated", NULL, 0, NULL, NULL, "GET",
+           "/v1/tenants/%s/cookies/check?visitor=v-eeeeeeeeeeeeeeee1", T);
+    choose(400, "invalid", 0, "short", "{\"analytics\":true}", NULL);
+    choose(400, "invalid", 0, "v-eeeeeeeeeeeeeeee1", "{}", NULL);
+    choose(400, "invalid_field", 0, "v-eeeeeeeeeeeeeeee1", "{\"tracking\":true}", NULL);
+    choose(400, "invalid_field", 0, "v-eeeeeeeeeeeeeeee1", "{\"analytics\":1}", NULL);
+    snprintf(body, sizeof(body),
+             "{\"visitor\":\"v-eeeeeeeeeeeeeeee1\",\"subject_id\":\"%s\","
+             "\"categories\":{\"analytics\":true}}",
+             ada);
+    call_h(400, "invalid", agent, 0, body, NULL, "POST", "/v1/tenants/%s/cookies/choices", T);
+    call_h(400, "invalid", agent, 0,
+           "{\"visitor\":\"v-eeeeeeeeeeeeeeee1\",\"categories\":{\"analytics\":true},"
+           "\"source\":\"ada@example.com\"}",
+           NULL, "POST", "/v1/tenants/%s/cookies/choices", T);
+    call_h(400, "invalid", agent, 0, NULL, NULL, "GET", "/v1/tenants/%s/cookies/check", T);
+    call_h(404, "not_found", agent, 0,
+           "{\"subject_id\":\"12345\",\"categories\":{\"analytics\":true}}", NULL, "POST",
+           "/v1/tenants/%s/cookies/choices", T);
+}
+
+/* Headers of one GET, all of them, into a buffer. */
+typedef struct hbuf {
+    char text[4096];
+    size_t n;
+} hbuf;
+
+static size_t on_hdr(char *p, size_t size, size_t nitems, void *arg)
+{
+    hbuf *h = arg;
+    size_t n = size * nitems;
+
+    if (h->n + n < sizeof(h->text)) {
+        memcpy(h->text + h->n, p, n);
+        h->n += n;
+        h->text[h->n] = '\0';
+    }
+    return n;
+}
+
+static size_t on_data(char *p, size_t size, size_t nitems, void *arg)
+{
+    hbuf *b = arg;
+    size_t n = size * nitems;
+
+    if (b->n + n < sizeof(b->text)) {
+        memcpy(b->text + b->n, p, n);
+        b->n += n;
+        b->text[b->n] = '\0';
+    }
+    return n;
+}
+
+/* P-CON-3: the banner script is served to anyone (a browser, no key), as JavaScript with
+ * nosniff and a CSP, with the policy's rules in it and no secret nor any eval. */
+static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
+{
+    char path[128];
+    static hbuf h, b;
+    long status = 0;
+    CURL *c;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/cookies/banner.js", T);
+    c = srv_curl(&S, path);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_hdr);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(h.text, "Content-Type: text/javascript; charset=utf-8\r\n"));
+    assert_non_null(strstr(h.text, "X-Content-Type-Options: nosniff"));
+    assert_non_null(strstr(h.text, "Content-Security-Policy: default-src 'none'"));
+    assert_non_null(strstr(b.text, "\"analytics\":\"consent\""));
+    assert_non_null(strstr(b.text, "\"advertising\":\"never\""));
+    assert_non_null(strstr(b.text, "data-endpoint"));
+    assert_null(strstr(b.text, owner));
+    assert_null(strstr(b.text, agent));
+    assert_null(strstr(b.text, "Bearer"));
+    assert_null(strstr(b.text, "Authorization"));
+    assert_null(strstr(b.text, "eval("));
+    assert_null(strstr(b.text, "Function("));
+    assert_null(strstr(b.text, "innerHTML"));
+    assert_null(strstr(b.text, "http://"));
+    assert_null(strstr(b.text, "https://"));
+    /* A tenant that does not exist has no script. */
+    call_h(404, "not_found", NULL, 0, NULL, NULL, "GET", "/v1/tenants/12345/cookies/banner.js");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_P_CON_3_consent_categories_only_with_consent),
+        cmocka_unit_test(test_P_CON_3_advertising_can_never_be_granted),
+        cmocka_unit_test(test_P_CON_3_gpc_turns_consent_categories_off),
+        cmocka_unit_test(test_P_CON_3_choices_are_ledger_entries),
+        cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
+        cmocka_unit_test(test_P_CON_3_roles_and_input),
+        cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
+    };
+
+    return cmocka_run_group_tests_name("cookie consent over HTTPS (P-CON-3)", tests, setup,
+                                       teardown);
+}

@@ -1,0 +1,456 @@
+/*
+ * test_portal_browser.c: the admin console in a real browser (docs/portal.md): headless
+ * Chromium from Debian's chromium package, driven by chromedriver over W3C WebDriver
+ * (tests/helpers/webdriver.c), against the real HTTPS server, both started here on free
+ * loopback ports and stopped by pid.
+ *
+ * A user signs in and sees the tenant's name and its requests queue; a tenant whose name holds
+ * markup renders it as text (no element made, no script run); the whole sign-in works from the
+ * keyboard alone, in reading order; a phone-width window has no horizontal scroll; and no page
+ * writes an error to the browser console. Screenshots go to $CUSTOS_SCREENSHOTS (default
+ * build/test/screenshots; docs/portal/ for the pictures of docs/portal.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv.h"
+#include "th.h"
+#include "webdriver.h"
+
+/* A name that would run script or make an element if a page ever put it in as HTML. */
+#define EVIL "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
+#define EVIL_JSON "<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>"
+
+static srv S;
+typedef struct ten {
+    char id[SRV_ID], key[128], email[64], password[64];
+} ten;
+static ten T; /* "Acme", on the seed policy scm: its requests have deadlines */
+static ten E; /* named EVIL, without a policy */
+static ten A; /* an agent user of T: no data_erase */
+static wd W;
+
+/* A user of tenant t with role, made with t's owner key: its email and password in u. */
+static void user(const ten *t, ten *u, const char *email, const char *role)
+{
+    char path[128], body[256];
+
+    if (u != t)
+        *u = *t;
+    snprintf(u->email, sizeof(u->email), "%s", email);
+    snprintf(u->password, sizeof(u->password), "pw of %s, long enough", email);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", t->id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
+             u->email, u->password, role);
+    srv_call_ok(&S, "POST", path, t->key, NULL, body, 201, NULL);
+}
+
+/* A tenant named name_json (JSON-escaped), on policy (or none), with an owner user. */
+static void tenant(ten *t, const char *name_json, const char *policy, const char *email)
+{
+    char body[512];
+    srv_resp r;
+    cJSON *o;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\"%s%s%s}", name_json,
+             policy ? ",\"policy\":\"" : "", policy ? policy : "", policy ? "\"" : "");
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL, body, &r), 0);
+    assert_int_equal(r.status, 201);
+    o = cJSON_Parse(r.body);
+    snprintf(t->id, sizeof(t->id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
+    snprintf(t->key, sizeof(t->key), "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "owner_api_key"),
+                                                      "secret")));
+    cJSON_Delete(o);
+    srv_resp_free(&r);
+    user(t, t, email, "owner");
+}
+
+static int setup(void **state)
+{
+    char path[128], body[128], subject[SRV_ID];
+
+    (void)state;
+    /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
+    if (!wd_available()) {
+        print_error("chromium and chromedriver are needed: run make deps\n");
+        return -1;
+    }
+    srv_start(&S, NULL);
+    tenant(&T, "Acme", "scm", "officer@acme.example");
+    tenant(&E, EVIL_JSON, NULL, "evil@example.org");
+    user(&T, &A, "agent@acme.example", "agent");
+    /* One request in the queue: an access request an administrator filed for a subject. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T.id);
+    srv_call_ok(&S, "POST", path, T.key, "provide_service",
+                "{\"external_id\":\"ada\",\"email\":\"ada@example.org\"}", 201, subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", T.id);
+    snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
+             subject);
+    srv_call_ok(&S, "POST", path, T.key, NULL, body, 201, NULL);
+    wd_start(&W, 1280, 900);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wd_stop(&W);
+    assert_int_equal(srv_stop(&S, 1), 0);
+    return 0;
+}
+
+static void shot(const char *name)
+{
+    const char *dir = getenv("CUSTOS_SCREENSHOTS");
+    char path[512];
+
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "build/test/screenshots";
+        mkdir("build/test", 0755);
+        mkdir(dir, 0755);
+    }
+    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
+    wd_screenshot(&W, path);
+}
+
+/* Fails on any error the page wrote to the browser console since the last look. */
+static void assert_console_clean(void)
+{
+    cJSON *log = wd_console(&W), *e;
+
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
+        if (level != NULL && strcmp(level, "SEVERE") == 0)
+            fail_msg("browser console: %s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
+    }
+    cJSON_Delete(log);
+}
+
+/* How many elements match the CSS selector. */
+static int wd_exec_count(const char *css)
+{
+    char script[256];
+    cJSON *v;
+    int n;
+
+    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
+    v = wd_exec(&W, script);
+    n = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return n;
+}
+
+static void open_console(void)
+{
+    char url[128];
+
+    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
+    wd_get(&W, url);
+    /* A sign-in of an earlier test may be remembered in this tab: start afresh. */
+    cJSON_Delete(wd_exec(&W, "sessionStorage.clear(); document.cookie = '';"));
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+}
+
+static char *text_of(const char *css)
+{
+    char eid[WD_EID];
+
+    assert_int_equal(wd_find(&W, css, eid), 0);
+    return wd_text(&W, eid);
+}
+
+static void fill(const char *css, const char *text)
+{
+    char eid[WD_EID];
+
+    assert_int_equal(wd_find(&W, css, eid), 0);
+    /* Reloading the same address may restore what an earlier test typed. */
+    wd_clear(&W, eid);
+    wd_keys(&W, eid, text);
+}
+
+static void sign_in(const char *tenant, const char *email, const char *password)
+{
+    char eid[WD_EID];
+
+    fill("#tenant", tenant);
+    fill("#email", email);
+    fill("#password", password);
+    assert_int_equal(wd_find(&W, "#signin", eid), 0);
+    wd_click(&W, eid);
+    if (wd_wait_visible(&W, "#queue-view", 10000) != 0) {
+        char *st = text_of("#status");
+        fail_msg("sign-in to tenant %s did not reach the queue: \"%s\"", tenant, st);
+    }
+}
+
+static void sign_out(void)
+{
+    char eid[WD_EID];
+
+    assert_int_equal(wd_find(&W, "#logout", eid), 0);
+    wd_click(&W, eid);
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+}
+
+
+static void test_sign_in_shows_the_tenant_and_its_queue(void **state)
+{
+    char *s;
+    cJSON *v;
+
+    (void)state;
+    open_console();
+    shot("console-login");
+    assert_console_clean();
+    sign_in(T.id, T.email, T.password);
+    s = text_of("#tenant-name");
+    assert_string_equal(s, "Acme");
+    free(s);
+    v = wd_exec(&W, "return document.querySelectorAll('#queue tbody tr').length;");
+    assert_int_equal((int)cJSON_GetNumberValue(v), 1);
+    cJSON_Delete(v);
+    s = text_of("#queue tbody tr");
+    assert_non_null(strstr(s, "access"));
+    free(s);
+    shot("console-queue");
+    assert_console_clean();
+    sign_out();
+}
+
+static void test_hostile_tenant_name_renders_as_text(void **state)
+{
+    cJSON *v;
+    char *s;
+
+    (void)state;
+    open_console();
+    /* An alert would be noted here rather than block the browser. */
+    cJSON_Delete(wd_exec(&W, "window.__alerts = 0; window.alert = function () { "
+                             "window.__alerts++; };"));
+    sign_in(E.id, E.email, E.password);
+    s = text_of("#tenant-name");
+    assert_string_equal(s, EVIL);
+    free(s);
+    v = wd_exec(&W, "var n = document.getElementById('tenant-name'); return [window.__alerts, "
+                    "n.children.length, document.images.length, document.scripts.length];");
+    assert_true(cJSON_IsArray(v));
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)), 0); /* no alert */
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)), 0); /* no element */
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 2)), 0); /* no <img> */
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 3)), 1); /* console.js */
+    cJSON_Delete(v);
+    shot("console-hostile-name");
+    assert_console_clean();
+    sign_out();
+}
+
+/* The id (or, without one, the class) of the element with focus; caller frees. */
+static char *focused(void)
+{
+    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e.id || e.className;");
+    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+
+    cJSON_Delete(v);
+    return s;
+}
+
+static void expect_focus(const char *want)
+{
+    char *s = focused();
+
+    assert_string_equal(s, want);
+    free(s);
+}
+
+static void test_keyboard_alone_signs_in_in_reading_order(void **state)
+{
+    cJSON *v;
+
+    (void)state;
+    open_console();
+    wd_type(&W, WD_TAB);
+    expect_focus("skip");
+    wd_type(&W, WD_TAB);
+    expect_focus("tenant");
+    wd_type(&W, T.id);
+    wd_type(&W, WD_TAB);
+    expect_focus("email");
+    wd_type(&W, T.email);
+    wd_type(&W, WD_TAB);
+    expect_focus("password");
+    wd_type(&W, T.password);
+    wd_type(&W, WD_TAB);
+    expect_focus("totp");
+    wd_type(&W, WD_TAB);
+    expect_focus("signin");
+    wd_type(&W, WD_ENTER);
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    /* Every input has a label that names it. */
+    v = wd_exec(&W, "var bad = 0; document.querySelectorAll('input').forEach(function (i) { "
+                    "if (!i.labels || i.labels.length !== 1 || !i.labels[0].textContent.trim()) "
+                    "bad++; }); return bad;");
+    assert_int_equal((int)cJSON_GetNumberValue(v), 0);
+    cJSON_Delete(v);
+    assert_console_clean();
+    sign_out();
+}
+
+/* The permission decides the button, and the API decides the call: an agent (no data_erase)
+ * sees no Acknowledge button and gets 403 when its page calls the route anyway; an owner
+ * acknowledges from the page, a state change that passes the Origin check. */
+static void test_agent_sees_no_button_and_gets_403_owner_acknowledges(void **state)
+{
+    char script[512], eid[WD_EID], *s;
+    cJSON *v;
+
+    (void)state;
+    open_console();
+    sign_in(A.id, A.email, A.password);
+    assert_int_equal(wd_exec_count("#queue tbody tr"), 1);
+    assert_int_equal(wd_exec_count("button.ack"), 0);
+    snprintf(script, sizeof(script),
+             "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/requests', "
+             "{credentials: 'same-origin'}).then(function (r) { return r.json(); }).then("
+             "function (d) { return fetch('/v1/tenants/%s/requests/' + d.requests[0].id + "
+             "'/acknowledge', {method: 'POST', credentials: 'same-origin'}); }).then("
+             "function (r) { done(r.status); });",
+             A.id, A.id);
+    v = wd_exec_async(&W, script);
+    assert_int_equal((int)cJSON_GetNumberValue(v), 403);
+    cJSON_Delete(v);
+    cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser itself: expected */
+    sign_out();
+    sign_in(T.id, T.email, T.password);
+    assert_int_equal(wd_exec_count("button.ack"), 1);
+    assert_int_equal(wd_find(&W, "button.ack", eid), 0);
+    wd_click(&W, eid);
+    for (int i = 0; i < 100 && wd_exec_count("button.ack") != 0; i++)
+        usleep(50000);
+    assert_int_equal(wd_exec_count("button.ack"), 0);
+    s = text_of("#queue tbody tr");
+    assert_non_null(strstr(s, "acknowledged"));
+    free(s);
+    s = text_of("#status");
+    assert_non_null(strstr(s, "acknowledged"));
+    free(s);
+    shot("console-acknowledged");
+    assert_console_clean();
+    sign_out();
+}
+
+static void assert_no_horizontal_scroll(void)
+{
+    /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
+    cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
+                           "'.scroll'); return Math.max(d.scrollWidth - d.clientWidth, "
+                           "q.offsetParent ? q.scrollWidth - q.clientWidth : 0);");
+
+    assert_true(cJSON_GetNumberValue(v) <= 0);
+    cJSON_Delete(v);
+}
+
+static void test_phone_width_has_no_horizontal_scroll(void **state)
+{
+    cJSON *v;
+
+    (void)state;
+    wd_window(&W, 360, 740);
+    open_console();
+    v = wd_exec(&W, "return window.innerWidth;");
+    assert_true(cJSON_GetNumberValue(v) <= 400); /* the window did become narrow */
+    cJSON_Delete(v);
+    assert_no_horizontal_scroll();
+    shot("console-phone-login");
+    sign_in(E.id, E.email, E.password);
+    assert_no_horizontal_scroll();
+    sign_out();
+    sign_in(T.id, T.email, T.password);
+    assert_no_horizontal_scroll();
+    shot("console-phone-queue");
+    assert_console_clean();
+    sign_out();
+    wd_window(&W, 1280, 900);
+}
+
+/* The server again on the test clock (CUSTOS_NOW), at day: same vault, a new port. */
+static void server_at(const char *day)
+{
+    char now[64];
+    const char *env[] = {now, NULL};
+
+    snprintf(now, sizeof(now), "CUSTOS_NOW=%s", day);
+    assert_int_equal(srv_stop(&S, 0), 0);
+    srv_restart(&S, NULL, env);
+}
+
+/* The acknowledged request (answer due 30 days after filing, so in the first days of 2027 for a
+ * request filed this month) shows "Due soon" within three days of its date, "Overdue" past it,
+ * each row marked in words as well as colour. Runs after the acknowledgement above. */
+static void test_due_soon_and_overdue_are_marked(void **state)
+{
+    cJSON *v;
+    char *due, *s, day[16];
+
+    (void)state;
+    open_console();
+    sign_in(T.id, T.email, T.password);
+    v = wd_exec(&W, "return document.querySelector('#queue tbody td[data-label=Due]')"
+                    ".textContent;");
+    due = strdup(cJSON_GetStringValue(v));
+    cJSON_Delete(v);
+    assert_int_equal(strlen(due), 10);
+    sign_out();
+    /* The day before the due date: due soon. */
+    {
+        struct tm tm = {0};
+        time_t t;
+        assert_int_equal(sscanf(due, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday), 3);
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        t = timegm(&tm) - 86400;
+        strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
+    }
+    server_at(day);
+    open_console();
+    sign_in(T.id, T.email, T.password);
+    s = text_of("#queue tbody tr");
+    assert_non_null(strstr(s, "Due soon"));
+    free(s);
+    assert_int_equal(wd_exec_count("#queue tr.due-soon"), 1);
+    shot("console-due-soon");
+    sign_out();
+    server_at("2031-01-01");
+    open_console();
+    sign_in(T.id, T.email, T.password);
+    s = text_of("#queue tbody tr");
+    assert_non_null(strstr(s, "Overdue"));
+    free(s);
+    assert_int_equal(wd_exec_count("#queue tr.overdue"), 1);
+    shot("console-overdue");
+    assert_console_clean();
+    sign_out();
+    free(due);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sign_in_shows_the_tenant_and_its_queue),
+        cmocka_unit_test(test_hostile_tenant_name_renders_as_text),
+        cmocka_unit_test(test_keyboard_alone_signs_in_in_reading_order),
+        cmocka_unit_test(test_agent_sees_no_button_and_gets_403_owner_acknowledges),
+        cmocka_unit_test(test_phone_width_has_no_horizontal_scroll),
+        cmocka_unit_test(test_due_soon_and_overdue_are_marked), /* restarts the server: last */
+    };
+
+    return cmocka_run_group_tests_name("the console in a browser", tests, setup, teardown);
+}
