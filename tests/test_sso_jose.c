@@ -210,6 +210,66 @@ static void test_alg_confusion(void **state)
     cjose_jwk_release(hmac);
 }
 
+/* Review finding 1: a provider's key whose members would trip libcjose's asserting base64
+ * decoder ("=" inside n, a P-256 x of 43 characters with "=" at 5) is never imported: the
+ * token is refused and the process lives (without the check, abort()). */
+static void test_hostile_jwks_never_reaches_cjose(void **state)
+{
+    static const char *const sets[] = {
+        "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"n\":\"A=AA\",\"e\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"n\":\"AAAAA\",\"e\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"e1\",\"crv\":\"P-256\","
+        "\"x\":\"AAAAA=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+        "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}",
+    };
+    char *rs = sign(g_rsa, "RS256", "r1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"));
+    char *es = sign(g_ec, "ES256", "e1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"));
+    cu_jose_claims c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+        assert_int_equal(verify(i < 2 ? rs : es, sets[i], &c), CU_JOSE_SIGNATURE);
+    free(rs);
+    free(es);
+}
+
+/* A set holding a private member is no provider's public set: refused whole; a key of under
+ * 2048 bits is never used, even when it did sign the token. */
+static void test_private_and_short_keys(void **state)
+{
+    static const uint8_t e65537[] = {0x01, 0x00, 0x01};
+    cu_jose_expect x = {.issuer = ISS, .client_id = AUD, .nonce = "n1", .now = NOW};
+    cjose_err ce;
+    cjose_jwk_t *weak = cjose_jwk_create_RSA_random(1024, e65537, sizeof(e65537), &ce);
+    char *tok = sign(g_rsa, "RS256", "r1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"));
+    char *priv = cjose_jwk_to_json(g_rsa, true, &ce), *pub = pub_json(g_rsa), *set, *jwks;
+    cu_jose_reason why = CU_JOSE_OK;
+    cu_jose_claims c;
+    cu_err e = {0};
+    size_t n = strlen(priv) + 16;
+
+    (void)state;
+    set = malloc(n);
+    snprintf(set, n, "{\"keys\":[%s]}", priv);
+    assert_int_equal(cu_jose_jwks_check(set, strlen(set), &e), CU_ERR_INVALID);
+    assert_int_equal(cu_jose_verify_id_token(tok, set, strlen(set), &x, &c, &why, &e),
+                     CU_ERR_INVALID);
+    assert_int_equal(cu_jose_jwk_importable(priv, strlen(priv)), 0);
+    assert_int_equal(cu_jose_jwk_importable(pub, strlen(pub)), 1);
+    free(tok);
+    assert_true(cjose_jwk_set_kid(weak, "w1", 2, &ce));
+    jwks = jwks_of(weak, NULL);
+    assert_int_equal(cu_jose_jwks_check(jwks, strlen(jwks), &e), CU_OK);
+    tok = sign(weak, "RS256", "w1", claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"));
+    assert_int_equal(verify(tok, jwks, &c), CU_JOSE_SIGNATURE);
+    free(tok);
+    free(jwks);
+    free(set);
+    free(priv);
+    free(pub);
+    cjose_jwk_release(weak);
+}
+
 static cjose_jwk_t *with_kid(cjose_jwk_t *k, const char *kid)
 {
     cjose_err ce;
@@ -226,6 +286,8 @@ int main(void)
         cmocka_unit_test(test_good_rs256_es256),   cmocka_unit_test(test_wrong_audience),
         cmocka_unit_test(test_expired_and_future), cmocka_unit_test(test_nonce_and_issuer),
         cmocka_unit_test(test_kid_and_signature),  cmocka_unit_test(test_alg_confusion),
+        cmocka_unit_test(test_hostile_jwks_never_reaches_cjose),
+        cmocka_unit_test(test_private_and_short_keys),
     };
     cjose_err ce;
     int rc;

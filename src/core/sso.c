@@ -100,6 +100,14 @@ static cu_rc fetch_jwks(cu_sso_fetch_fn fetch, void *arg, meta *m, cu_err *err)
     m->jwks = NULL;
     if (rc == CU_OK && (m->jwks = cu_json_print(j)) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    /* A set with a private key in it is not kept (jose.h); its keys' members are checked again,
+     * each before libcjose sees it, when a token is verified. */
+    if (rc == CU_OK && cu_jose_jwks_check(m->jwks, strlen(m->jwks), err) != CU_OK)
+        rc = cu_err_set(err, CU_ERR_IO, "the provider's JWKS holds a private key");
+    if (rc != CU_OK) {
+        free(m->jwks);
+        m->jwks = NULL;
+    }
     cJSON_Delete(j);
     return rc;
 }

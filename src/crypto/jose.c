@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cjose/cjose.h>
+#include <sodium.h>
 
 #include "crypto.h"
 #include "jose.h"
@@ -18,6 +19,9 @@
 #include "util.h"
 
 #define KID_MAX 256
+#define RSA_MIN_BYTES 256 /* 2048 bits: a shorter provider key is refused (RFC 7518 3.3) */
+#define RSA_MAX_BYTES 1024 /* 8192 bits */
+#define EC_COORD_BYTES 32  /* P-256 */
 
 const char *cu_jose_reason_name(cu_jose_reason r)
 {
@@ -94,7 +98,106 @@ static int jwk_fits(const cJSON *j, int is_ec, const char *kid)
            (cJSON_IsString(alg) && strcmp(alg->valuestring, is_ec ? "ES256" : "RS256") == 0);
 }
 
-/* Tries each fitting key of the set; CU_OK if one verifies, CU_ERR_AUTH with *reason. */
+/* The members of a JWK that carry a private key or a secret (RFC 7518 6.2.2, 6.3.2, 6.4): a
+ * provider's set is public, and one that holds any of these is refused whole. */
+static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
+
+/* Decodes the base64url member name of j (RFC 7515 2: no padding) into out; its length, or 0
+ * if it is missing or not canonical base64url of 1..cap bytes. libcjose's own decoder asserts
+ * (aborting the whole server) on some malformed input, such as "=" inside a value or a length
+ * of 4k+1 (review of the SSO branch, finding 1): no key member reaches it unless it passed
+ * here, characters and length both. */
+static size_t b64url_member(const cJSON *j, const char *name, uint8_t *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    size_t len, n = 0;
+
+    if (!cJSON_IsString(v) || (len = strlen(v->valuestring)) == 0 || len % 4 == 1 ||
+        len > (cap * 4 + 2) / 3)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = v->valuestring[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return 0;
+    }
+    if (sodium_base642bin(out, cap, v->valuestring, len, NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return 0;
+    return n;
+}
+
+/* 1 if j carries a private member. */
+static int has_private(const cJSON *j)
+{
+    for (size_t i = 0; i < sizeof(private_members) / sizeof(private_members[0]); i++)
+        if (cJSON_GetObjectItemCaseSensitive(j, private_members[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* The public key of JWK j as a new object holding only kty, crv and the members Custos checked
+ * (n and e, or x and y), for libcjose to import; NULL if j is not a usable key: a private
+ * member, a member that is not canonical base64url, an RSA modulus under 2048 bits or over 8192,
+ * an exponent over 8 bytes, a P-256 coordinate not 32 bytes. Nothing else of j reaches
+ * libcjose. */
+static cJSON *jwk_public(const cJSON *j, int is_ec)
+{
+    uint8_t buf[RSA_MAX_BYTES + 1];
+    const char *const *names = is_ec ? (const char *const[]){"x", "y"}
+                                     : (const char *const[]){"n", "e"};
+    cJSON *o;
+    size_t n;
+
+    if (has_private(j))
+        return NULL;
+    if (is_ec) {
+        if (b64url_member(j, "x", buf, sizeof(buf)) != EC_COORD_BYTES ||
+            b64url_member(j, "y", buf, sizeof(buf)) != EC_COORD_BYTES)
+            return NULL;
+    } else {
+        n = b64url_member(j, "n", buf, sizeof(buf));
+        /* A leading zero byte does not count towards the modulus's size. */
+        if (n > 0 && buf[0] == 0)
+            n--;
+        if (n < RSA_MIN_BYTES || n > RSA_MAX_BYTES)
+            return NULL;
+        n = b64url_member(j, "e", buf, sizeof(buf));
+        if (n == 0 || n > 8)
+            return NULL;
+    }
+    if ((o = cJSON_CreateObject()) == NULL ||
+        cJSON_AddStringToObject(o, "kty", is_ec ? "EC" : "RSA") == NULL ||
+        (is_ec && cJSON_AddStringToObject(o, "crv", "P-256") == NULL))
+        goto fail;
+    for (int i = 0; i < 2; i++)
+        if (cJSON_AddStringToObject(o, names[i],
+                                    cJSON_GetObjectItemCaseSensitive(j, names[i])->valuestring) ==
+            NULL)
+            goto fail;
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+/* Imports the public key of JWK j with libcjose; NULL if it is unusable (jwk_public). */
+static cjose_jwk_t *jwk_import(const cJSON *j, int is_ec)
+{
+    cJSON *pub = jwk_public(j, is_ec);
+    char *text = pub ? cu_json_print(pub) : NULL;
+    cjose_jwk_t *jwk = NULL;
+    cjose_err ce;
+
+    if (text != NULL)
+        jwk = cjose_jwk_import(text, strlen(text), &ce);
+    free(text);
+    cJSON_Delete(pub);
+    return jwk;
+}
+
+/* Tries each fitting key of the set, at most CU_JOSE_KEYS_TRIED of them; CU_OK if one
+ * verifies, CU_ERR_AUTH with *reason. */
 static cu_rc verify_sig(cjose_jws_t *jws, const cJSON *keys, int is_ec, const char *kid,
                         cu_jose_reason *reason, cu_err *err)
 {
@@ -103,24 +206,36 @@ static cu_rc verify_sig(cjose_jws_t *jws, const cJSON *keys, int is_ec, const ch
 
     cJSON_ArrayForEach(j, keys)
     {
-        char *text;
         cjose_jwk_t *jwk;
         cjose_err ce;
         int ok;
 
         if (!cJSON_IsObject(j) || !jwk_fits(j, is_ec, kid))
             continue;
-        fitting++;
-        if ((text = cu_json_print(j)) == NULL)
-            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        jwk = cjose_jwk_import(text, strlen(text), &ce);
-        free(text);
+        if (++fitting > CU_JOSE_KEYS_TRIED)
+            break;
+        jwk = jwk_import(j, is_ec);
         ok = jwk != NULL && cjose_jws_verify(jws, jwk, &ce);
         cjose_jwk_release(jwk);
         if (ok)
             return CU_OK;
     }
     return refuse(reason, fitting ? CU_JOSE_SIGNATURE : CU_JOSE_UNKNOWN_KID, err);
+}
+
+int cu_jose_jwk_importable(const char *jwk, size_t len)
+{
+    cJSON *j = NULL;
+    const cJSON *kty;
+    cjose_jwk_t *k = NULL;
+    cu_err err;
+
+    if (cu_json_parse(jwk, len, &j, NULL, &err) == CU_OK && cJSON_IsObject(j) &&
+        cJSON_IsString(kty = cJSON_GetObjectItemCaseSensitive(j, "kty")))
+        k = jwk_import(j, strcmp(kty->valuestring, "EC") == 0);
+    cJSON_Delete(j);
+    cjose_jwk_release(k);
+    return k != NULL;
 }
 
 static int str_claim(const cJSON *c, const char *name, char *out, size_t n)
@@ -194,6 +309,7 @@ static cu_rc check_claims(const cJSON *c, const cu_jose_expect *x, cu_jose_claim
 /* Parses the JWKS text into its "keys" array (owned by *root). */
 static cu_rc jwks_keys(const char *jwks, size_t len, cJSON **root, const cJSON **keys, cu_err *err)
 {
+    const cJSON *k;
     cu_rc rc = cu_json_parse(jwks, len, root, NULL, err);
 
     if (rc != CU_OK)
@@ -201,7 +317,22 @@ static cu_rc jwks_keys(const char *jwks, size_t len, cJSON **root, const cJSON *
     *keys = cJSON_GetObjectItemCaseSensitive(*root, "keys");
     if (!cJSON_IsArray(*keys))
         return cu_err_set(err, CU_ERR_INVALID, "the JWKS has no keys array");
+    cJSON_ArrayForEach(k, *keys)
+    {
+        if (has_private(k))
+            return cu_err_set(err, CU_ERR_INVALID, "the JWKS holds a private key");
+    }
     return CU_OK;
+}
+
+cu_rc cu_jose_jwks_check(const char *jwks, size_t len, cu_err *err)
+{
+    cJSON *root = NULL;
+    const cJSON *keys = NULL;
+    cu_rc rc = jwks_keys(jwks, len, &root, &keys, err);
+
+    cJSON_Delete(root);
+    return rc;
 }
 
 cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_len,

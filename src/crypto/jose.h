@@ -21,6 +21,7 @@
 #define CU_JOSE_TOKEN_MAX 16384 /* the largest ID token accepted, in bytes */
 #define CU_JOSE_CLAIM_MAX 256   /* iss, sub, email, with the NUL */
 #define CU_JOSE_LEEWAY 60       /* seconds of clock skew allowed on exp and iat */
+#define CU_JOSE_KEYS_TRIED 4    /* the most keys of a set one token is verified against */
 
 /* Why a token was refused: a short code for the audit log, never a personal value. */
 typedef enum cu_jose_reason {
@@ -60,6 +61,16 @@ typedef struct cu_jose_claims {
 cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_len,
                               const cu_jose_expect *x, cu_jose_claims *out, cu_jose_reason *reason,
                               cu_err *err);
+
+/* CU_OK if jwks (len bytes) is a key set Custos will keep: JSON with a "keys" array and no
+ * private member (d, p, q, dp, dq, qi, oth, k) in any key; CU_ERR_INVALID otherwise. Keys of a
+ * type Custos does not use pass (they are never tried). */
+cu_rc cu_jose_jwks_check(const char *jwks, size_t len, cu_err *err);
+
+/* 1 if the JWK object jwk (len bytes, not NUL-terminated) would be imported to verify a
+ * signature: the same checks (RSA of 2048..8192 bits or P-256, every member canonical
+ * base64url, no private member) and the same libcjose import. For fuzz_jose and the tests. */
+int cu_jose_jwk_importable(const char *jwk, size_t len);
 
 /* The reason's code as audited ("signature", "audience", ...); "ok" for CU_JOSE_OK. */
 const char *cu_jose_reason_name(cu_jose_reason r);
