@@ -29,6 +29,7 @@ typedef struct cu_sso_idp {
     const char *client_id;
     const char *client_secret; /* plaintext, for the token request only */
     const char *redirect_uri;  /* Custos's callback, registered at the provider */
+    const char *response_iss;  /* the callback's iss parameter (RFC 9207), NULL if none */
 } cu_sso_idp;
 
 /* The secrets of one login in flight: kept server-side between the redirect and the callback,
@@ -53,7 +54,8 @@ cu_rc cu_sso_begin(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, cu_s
                    char *url, size_t cap, cu_err *err);
 
 /* Exchanges code at the token endpoint (client secret, p's verifier) and verifies the ID token
- * against the issuer's JWKS and p's nonce. CU_OK fills *who; CU_ERR_AUTH with *why (a short
+ * against the issuer's JWKS and p's nonce. First, idp->response_iss must be the issuer when
+ * given, and given when discovery says the provider sends it (RFC 9207: "issuer_param"). CU_OK fills *who; CU_ERR_AUTH with *why (a short
  * reason to audit: "signature", "audience", "expired", "nonce", "token_request", ...) when the
  * provider refused the code or the token failed a check; CU_ERR_IO when the provider could not
  * be reached. Messages name no claim value. */
@@ -80,7 +82,8 @@ typedef struct cu_sso_config {
 } cu_sso_config;
 
 /* Sets the tenant's provider (P-ACC-5): issuer and redirect URI https (loopback http in test
- * builds), domains lowercase, role a tenant role, client_secret sealed under the tenant data key.
+ * builds), the redirect URI's path exactly this tenant's callback, /v1/tenants/{tenant}/sso/callback
+ * (a callback per tenant: a state is taken only on its own tenant's, review finding 2), domains lowercase, role a tenant role, client_secret sealed under the tenant data key.
  * Audited as sso.configure. CU_ERR_INVALID names the field at fault. */
 cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_sso_config *c,
                         const char *client_secret, cu_err *err);
@@ -96,13 +99,14 @@ cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err);
  * *retry_after past it, before any fetch or write. */
 cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
                          void *arg, char *url, size_t cap, unsigned *retry_after, cu_err *err);
-/* The provider's redirect back: takes the login of state (once: a replayed or expired state is
- * CU_ERR_AUTH), exchanges code, verifies the ID token, checks the email's domain (and that the
+/* The provider's redirect back to the tenant's callback: takes the login of state (once: a
+ * replayed or expired state is CU_ERR_AUTH, as is a state of another tenant's login, which is
+ * left untouched), checks iss (the callback's iss parameter, NULL if none; cu_sso_finish), exchanges code, verifies the ID token, checks the email's domain (and that the
  * provider verified it), finds the user of that email or creates one with the configured role,
  * and opens the session a password login opens (token, *who). Every outcome is audited:
  * sso.login, or sso.refused with the reason (never a personal value). */
-cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, const char *code,
-                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
+cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
+                          const char *code, const char *iss, cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
                           cu_principal *who, unsigned *retry_after, cu_err *err);
 
 #endif

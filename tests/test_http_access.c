@@ -155,7 +155,7 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
 }
 
 /* A valid body for each route that takes one. Placeholders: %N a fresh number, %S the subject
- * id, %E the subject's email, %V the record's note, %U the user's email. */
+ * id, %E the subject's email, %V the record's note, %U the user's email, %T the tenant id. */
 static const struct sample {
     const char *method, *pattern, *body;
 } samples[] = {
@@ -217,7 +217,8 @@ static const struct sample {
     /* Single sign-on (docs/sso.md): a provider that is never called (.invalid). */
     {"PUT", "/v1/tenants/{tenant}/sso",
      "{\"issuer\":\"https://idp.invalid\",\"client_id\":\"sweep\",\"client_secret\":"
-     "\"sweep secret %N\",\"redirect_uri\":\"https://custos.invalid/v1/sso/callback\","
+     "\"sweep secret %N\",\"redirect_uri\":"
+     "\"https://custos.invalid/v1/tenants/%T/sso/callback\","
      "\"domains\":[\"example.org\"],\"role\":\"agent\"}"},
     /* Aggregate analytics (docs/analytics.md): a count, and the owner's budget. */
     {"POST", "/v1/tenants/{tenant}/collections/{name}/aggregate",
@@ -255,6 +256,9 @@ static const char *route_body(const http_route *rt, const ids *o, unsigned n, ch
                 break;
             case 'S':
                 v = o->subject;
+                break;
+            case 'T':
+                v = o->tenant;
                 break;
             case 'E':
                 v = o->subject_email;

@@ -68,7 +68,8 @@ static cu_sso_idp idp_of(const char *client)
     return (cu_sso_idp){.issuer = g_idp.issuer,
                         .client_id = client,
                         .client_secret = secret[i],
-                        .redirect_uri = OIDC_REDIRECT};
+                        .redirect_uri = OIDC_REDIRECT_PREFIX "1/sso/callback",
+                        .response_iss = g_idp.issuer};
 }
 
 /* A login up to the code: begin, then the browser. */
@@ -147,7 +148,7 @@ static void test_wrong_audience(void **state)
     login_code(&bad, &p, code);
     snprintf(form, sizeof(form),
              "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", code,
-             OIDC_REDIRECT, p.verifier);
+             bad.redirect_uri, p.verifier);
     snprintf(jwks_url, sizeof(jwks_url), "%s/token", g_idp.issuer);
     assert_int_equal(
         http_sso_fetch(NULL, jwks_url, form, bad.client_id, bad.client_secret, &body, &status, &e),
@@ -234,42 +235,52 @@ static long get_location(const char *path, char *loc, size_t cap)
     return status;
 }
 
-/* PUT the tenant's provider with require_sso as given. */
-static void configure(int require_sso)
+/* PUT tenant t's provider (client "custos", or "intruder") with require_sso as given. */
+static void configure_as(const srv_tenant *t, const char *client, int require_sso)
 {
-    char path[128], body[1024];
+    char path[128], body[1024], cb[128];
 
-    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
-    snprintf(
-        body, sizeof(body),
-        "{\"issuer\":\"%s\",\"client_id\":\"custos\","
-        "\"client_secret\":\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" OIDC_REDIRECT
-        "\",\"domains\":[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
-        g_idp.issuer, require_sso ? "true" : "false");
-    srv_call_ok(&W->s, "PUT", path, W->a.key[CU_ROLE_OWNER], NULL, body, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", t->id);
+    oidc_callback_of(t->id, cb);
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"%s\",\"client_id\":\"%s\","
+             "\"client_secret\":\"%s-secret-0123456789abcdef\",\"redirect_uri\":\"%s\","
+             "\"domains\":[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
+             g_idp.issuer, client, client, cb, require_sso ? "true" : "false");
+    srv_call_ok(&W->s, "PUT", path, t->key[CU_ROLE_OWNER], NULL, body, 200, NULL);
 }
 
-/* A whole login through the server as email: the callback's answer into r. */
-static void server_login(const char *email, char code[256], char state[CU_SSO_RANDOM_MAX],
-                         srv_resp *r)
+static void configure(int require_sso)
 {
-    char path[2048], loc[2048];
+    configure_as(&W->a, "custos", require_sso);
+}
+
+/* Tenant t's login as email, up to the provider's redirect back: the callback's path and
+ * query as the provider sent them (code, state, iss). */
+static void login_to_callback(const srv_tenant *t, const char *email, char cb[2048])
+{
+    char path[128], loc[2048];
 
     oidc_set_email(&g_idp, email);
-    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", W->a.id);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", t->id);
     assert_int_equal(get_location(path, loc, sizeof(loc)), 302);
     assert_int_equal(strncmp(loc, g_idp.issuer, strlen(g_idp.issuer)), 0);
     assert_non_null(strstr(loc, "code_challenge_method=S256"));
-    oidc_browse(loc, code, state);
-    snprintf(path, sizeof(path), "/v1/sso/callback?code=%s&state=%s", code, state);
-    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, r), 0);
+    oidc_browse_callback(loc, cb);
+}
+
+/* A whole login through the server as email: the callback's answer into r, its path in cb. */
+static void server_login(const char *email, char cb[2048], srv_resp *r)
+{
+    login_to_callback(&W->a, email, cb);
+    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, r), 0);
 }
 
 /* P-ACC-5: the configuration answers without its secret; a login through the server opens a
  * session that works; the same state again is refused. */
 static void test_P_ACC_5_login_through_the_server(void **state)
 {
-    char code[256], st[CU_SSO_RANDOM_MAX], path[2048], cookie[256];
+    char cb[2048], path[2048], cookie[256];
     srv_resp r;
 
     (void)state;
@@ -281,7 +292,7 @@ static void test_P_ACC_5_login_through_the_server(void **state)
     assert_non_null(strstr(r.body, "\"role\":\"agent\""));
     srv_resp_free(&r);
 
-    server_login("sso.ana@acme.example", code, st, &r);
+    server_login("sso.ana@acme.example", cb, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.set_cookie, "custos_session="));
     assert_non_null(strstr(r.body, "\"role\":\"agent\""));
@@ -293,8 +304,7 @@ static void test_P_ACC_5_login_through_the_server(void **state)
     srv_resp_free(&r);
 
     /* The state is single use: the same redirect again is refused. */
-    snprintf(path, sizeof(path), "/v1/sso/callback?code=%s&state=%s", code, st);
-    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, &r), 0);
     srv_assert_err(&r, 401, "unauthenticated");
     srv_resp_free(&r);
 }
@@ -302,11 +312,11 @@ static void test_P_ACC_5_login_through_the_server(void **state)
 /* An email of a domain the tenant did not name is refused, though the provider vouched. */
 static void test_P_ACC_5_domain_not_allowed(void **state)
 {
-    char code[256], st[CU_SSO_RANDOM_MAX];
+    char cb[2048];
     srv_resp r;
 
     (void)state;
-    server_login("eve@evil.example", code, st, &r);
+    server_login("eve@evil.example", cb, &r);
     srv_assert_err(&r, 401, "unauthenticated");
     assert_int_equal(r.set_cookies, 0);
     srv_resp_free(&r);
@@ -315,7 +325,7 @@ static void test_P_ACC_5_domain_not_allowed(void **state)
 /* require_sso: the tenant's users may no longer log in with a password; SSO still works. */
 static void test_P_ACC_5_require_sso_bars_passwords(void **state)
 {
-    char code[256], st[CU_SSO_RANDOM_MAX], path[128], body[256];
+    char cb[2048], path[128], body[256];
     srv_resp r;
 
     (void)state;
@@ -329,10 +339,85 @@ static void test_P_ACC_5_require_sso_bars_passwords(void **state)
     assert_int_equal(srv_call(&W->s, "POST", path, NULL, NULL, body, &r), 0);
     srv_assert_err(&r, 403, "forbidden");
     srv_resp_free(&r);
-    server_login("sso.ana@acme.example", code, st, &r);
+    server_login("sso.ana@acme.example", cb, &r);
     assert_int_equal(r.status, 200);
     srv_resp_free(&r);
     configure(0);
+}
+
+/* Review finding 2 (mix-up): a state is taken only at its own tenant's callback. Tenant B's
+ * login (another client at the provider, as a hostile tenant's could be) brought to A's
+ * callback is refused before any code is sent anywhere, and is left whole: B's own callback
+ * still completes it with the same code. */
+static void test_P_ACC_5_state_only_at_its_tenants_callback(void **state)
+{
+    char cb[2048], other[2300];
+    srv_resp r;
+
+    (void)state;
+    configure_as(&W->b, "intruder", 0);
+    login_to_callback(&W->b, "sso.ben@acme.example", cb);
+    assert_non_null(strchr(cb, '?'));
+    snprintf(other, sizeof(other), "/v1/tenants/%s/sso/callback%s", W->a.id, strchr(cb, '?'));
+    assert_int_equal(srv_call(&W->s, "GET", other, NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    srv_resp_free(&r);
+    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+}
+
+/* cb without its iss parameter (which the provider sent: RFC 9207), then extra appended. */
+static void without_iss(const char *cb, const char *extra, char out[2300])
+{
+    const char *q = strchr(cb, '?');
+    size_t len;
+    int had = 0;
+
+    assert_non_null(q);
+    len = (size_t)snprintf(out, 2300, "%.*s", (int)(q - cb), cb);
+    for (const char *p = q + 1; *p; p += strcspn(p, "&"), p += *p == '&') {
+        size_t n = strcspn(p, "&");
+        if (strncmp(p, "iss=", 4) == 0) {
+            had = 1;
+            continue;
+        }
+        len += (size_t)snprintf(out + len, 2300 - len, "%c%.*s", len == (size_t)(q - cb) ? '?' : '&',
+                                (int)n, p);
+    }
+    assert_true(had);
+    snprintf(out + len, 2300 - len, "%s", extra);
+}
+
+/* RFC 9207 (review finding 2): iss, when the provider sends it, must be the login's issuer,
+ * and one the provider promises must be there. Parameters Custos does not take are ignored
+ * (Google adds scope, authuser, hd, prompt: review finding 8); code and state once each. */
+static void test_P_ACC_5_iss_checked_extra_parameters_ignored(void **state)
+{
+    char cb[2048], path[2300];
+    srv_resp r;
+
+    (void)state;
+    login_to_callback(&W->a, "sso.ana@acme.example", cb);
+    without_iss(cb, "&iss=https%3A%2F%2Fidp.evil.example", path);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    srv_resp_free(&r);
+    login_to_callback(&W->a, "sso.ana@acme.example", cb);
+    without_iss(cb, "", path);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    srv_resp_free(&r);
+    login_to_callback(&W->a, "sso.ana@acme.example", cb);
+    snprintf(path, sizeof(path), "%s&state=again", cb);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "%s&scope=openid%%20email&authuser=0&hd=acme.example&prompt=none",
+             cb);
+    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
 }
 
 /* P-AUD-4: every outcome is in the tenant's audit log, with reasons and ids, no email. */
@@ -348,12 +433,10 @@ static void test_P_ACC_5_logins_audited(void **state)
     assert_non_null(strstr(r.body, "sso.configure"));
     assert_non_null(strstr(r.body, "sso.login"));
     assert_non_null(strstr(r.body, "reason:domain"));
+    assert_non_null(strstr(r.body, "reason:issuer_param"));
     assert_null(strstr(r.body, "acme.example"));
     assert_null(strstr(r.body, "evil.example"));
-    srv_resp_free(&r);
-    /* A state no longer stored names no tenant: its refusal is in the platform's log. */
-    assert_int_equal(srv_call(&W->s, "GET", "/v1/audit", W->s.operator_key, NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    /* A state no longer stored is refused in the log of the tenant whose callback it came to. */
     assert_non_null(strstr(r.body, "reason:state"));
     srv_resp_free(&r);
 }
@@ -364,7 +447,7 @@ static void test_P_ACC_5_logins_audited(void **state)
 static void test_P_ACC_6_sso_login_starts_are_rate_limited(void **state)
 {
     static const char *const extra[] = {"--login-per-source", "6", NULL};
-    char path[128], body[1024];
+    char path[128], body[1024], cb[128];
     srv_tenant t;
     long last = 0;
     srv_resp r;
@@ -375,11 +458,11 @@ static void test_P_ACC_6_sso_login_starts_are_rate_limited(void **state)
     srv_start(&s, extra);
     srv_tenant_make(&s, "ssorate", &t); /* one login of the six */
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso", t.id);
+    oidc_callback_of(t.id, cb);
     snprintf(body, sizeof(body),
              "{\"issuer\":\"%s\",\"client_id\":\"custos\",\"client_secret\":\"x\","
-             "\"redirect_uri\":\"" OIDC_REDIRECT "\",\"domains\":[\"acme.example\"],"
-             "\"role\":\"agent\"}",
-             g_idp.issuer);
+             "\"redirect_uri\":\"%s\",\"domains\":[\"acme.example\"],\"role\":\"agent\"}",
+             g_idp.issuer, cb);
     srv_call_ok(&s, "PUT", path, t.key[CU_ROLE_OWNER], NULL, body, 200, NULL);
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", t.id);
     for (i = 0; i < 10 && last != 429; i++) {
@@ -424,13 +507,22 @@ static long rows_of(const char *data, const char *table, cu_id tenant)
     return (long)th_sql_int(data, sql);
 }
 
+/* c's redirect URI: tenant's callback on a made-up origin. */
+static void callback_for(cu_sso_config *c, cu_id tenant)
+{
+    char id[CU_ID_STRLEN];
+
+    cu_id_format(tenant, id);
+    snprintf(c->redirect_uri, sizeof(c->redirect_uri),
+             "https://custos.example/v1/tenants/%s/sso/callback", id);
+}
+
 /* P-RET-2: the tenant's end takes its provider (with the sealed secret) and its logins in
  * flight, on both backends. */
 static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
 {
     cu_sso_config c = {.issuer = "https://idp.example",
                        .client_id = "custos",
-                       .redirect_uri = "https://custos.example/v1/sso/callback",
                        .domains = "acme.example",
                        .role = CU_ROLE_AGENT};
     char dir[256], data[256], url[2048];
@@ -448,6 +540,7 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
         cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Gone", .policy_builtin = "optymyze"},
                          &t, &err),
         CU_OK);
+    callback_for(&c, t.id);
     assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
     assert_int_equal(cu_sso_required(v, t.id, &required, &err), CU_OK);
     assert_int_equal(required, 0);
@@ -473,7 +566,6 @@ static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
 {
     cu_sso_config c = {.issuer = "https://idp.example",
                        .client_id = "custos",
-                       .redirect_uri = "https://custos.example/v1/sso/callback",
                        .domains = "acme.example",
                        .role = CU_ROLE_AGENT};
     char dir[256], data[256], url[2048], st[CU_SSO_RANDOM_MAX], tok[CU_SESSION_TOKEN_MAX], *p;
@@ -490,6 +582,7 @@ static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
     v = th_vault(dir, data);
     assert_int_equal(cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Rotating"}, &t, &err),
                      CU_OK);
+    callback_for(&c, t.id);
     assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
     snprintf(url, sizeof(url), "SELECT key_version FROM sso_configs WHERE tenant_id = %llu",
              (unsigned long long)t.id);
@@ -507,7 +600,8 @@ static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
     assert_non_null(p);
     snprintf(st, sizeof(st), "%.*s", (int)strcspn(p + 6, "&"), p + 6);
     assert_int_equal(
-        cu_sso_login_finish(v, NULL, st, "a-code", stub_fetch, NULL, tok, &who, NULL, &err),
+        cu_sso_login_finish(v, NULL, t.id, st, "a-code", NULL, stub_fetch, NULL, tok, &who, NULL,
+                            &err),
         CU_ERR_AUTH);
     assert_non_null(strstr(err.msg, "token_request"));
     cu_vault_close(v);
@@ -533,7 +627,7 @@ static int setup_http(void **state)
 {
     (void)state;
     oidc_start(&g_idp, 0, "h1", "ES256", 0);
-    W = srv_world_new("ssoco", NULL);
+    W = srv_world_new("ssoco", "ssoother");
     return 0;
 }
 
@@ -558,6 +652,8 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_login_through_the_server),
         cmocka_unit_test(test_P_ACC_5_domain_not_allowed),
         cmocka_unit_test(test_P_ACC_5_require_sso_bars_passwords),
+        cmocka_unit_test(test_P_ACC_5_state_only_at_its_tenants_callback),
+        cmocka_unit_test(test_P_ACC_5_iss_checked_extra_parameters_ignored),
         cmocka_unit_test(test_P_ACC_5_logins_audited),
         cmocka_unit_test(test_P_ACC_6_sso_login_starts_are_rate_limited),
     };

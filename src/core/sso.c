@@ -28,6 +28,7 @@ typedef struct meta {
     char token_ep[CU_SSO_URL_MAX];
     char jwks_uri[CU_SSO_URL_MAX];
     char *jwks; /* the key set's text, owned */
+    int iss_param; /* authorization_response_iss_parameter_supported (RFC 9207 3) */
     int64_t fetched_at;
 } meta;
 
@@ -137,6 +138,8 @@ static cu_rc discover(const char *issuer, cu_sso_fetch_fn fetch, void *arg, meta
              !copy_str(d, "token_endpoint", m->token_ep, sizeof(m->token_ep)) ||
              !copy_str(d, "jwks_uri", m->jwks_uri, sizeof(m->jwks_uri)))
         rc = cu_err_set(err, CU_ERR_IO, "the discovery document lacks an https endpoint");
+    m->iss_param =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "authorization_response_iss_parameter_supported"));
     cJSON_Delete(d);
     if (rc == CU_OK)
         rc = fetch_jwks(fetch, arg, m, err);
@@ -361,8 +364,17 @@ cu_rc cu_sso_finish(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, con
         *why = "no_code";
         return cu_err_set(err, CU_ERR_AUTH, "the provider sent no code");
     }
-    if ((rc = metadata(idp->issuer, fetch, arg, 0, &m, err)) != CU_OK ||
-        (rc = token_request(idp, fetch, arg, &m, code, p, &tok, why, err)) != CU_OK)
+    if ((rc = metadata(idp->issuer, fetch, arg, 0, &m, err)) != CU_OK)
+        goto out;
+    /* Mix-up defence (RFC 9207 2.4, review finding 2): an iss in the authorization response
+     * must be this login's issuer, and one the provider promises must be there, before the code
+     * goes anywhere. */
+    if (idp->response_iss != NULL ? strcmp(idp->response_iss, idp->issuer) != 0 : m.iss_param) {
+        *why = "issuer_param";
+        rc = cu_err_set(err, CU_ERR_AUTH, "the authorization response names another issuer");
+        goto out;
+    }
+    if ((rc = token_request(idp, fetch, arg, &m, code, p, &tok, why, err)) != CU_OK)
         goto out;
     x.now = cu_clock_now();
     rc = cu_jose_verify_id_token(tok, m.jwks, strlen(m.jwks), &x, &c, &r, err);

@@ -68,12 +68,31 @@ static int domains_ok(const char *d)
     }
 }
 
-static cu_rc config_check(const cu_sso_config *c, const char *secret, cu_err *err)
+/* 1 if u is scheme://host[:port]/v1/tenants/{tenant}/sso/callback: this server's callback for
+ * this tenant and no other (review finding 2: with one callback for all tenants, a state
+ * chose the tenant, and so the token endpoint a code went to). */
+static int callback_ok(const char *u, cu_id tenant)
+{
+    char id[CU_ID_STRLEN], path[96];
+    const char *host = strstr(u, "://"), *slash;
+    size_t n;
+
+    if (host == NULL || (slash = strchr(host + 3, '/')) == NULL || slash == host + 3)
+        return 0;
+    cu_id_format(tenant, id);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/callback", id);
+    n = strcspn(host + 3, "/?#@ ");
+    return host + 3 + n == slash && strcmp(slash, path) == 0;
+}
+
+static cu_rc config_check(const cu_sso_config *c, cu_id tenant, const char *secret, cu_err *err)
 {
     if (!https_ok(c->issuer))
         return cu_err_set(err, CU_ERR_INVALID, "issuer must be an https URL");
-    if (!https_ok(c->redirect_uri))
-        return cu_err_set(err, CU_ERR_INVALID, "redirect_uri must be an https URL");
+    if (!https_ok(c->redirect_uri) || !callback_ok(c->redirect_uri, tenant))
+        return cu_err_set(err, CU_ERR_INVALID,
+                          "redirect_uri must be an https URL ending in this tenant's "
+                          "/v1/tenants/{tenant}/sso/callback");
     if (c->client_id[0] == '\0')
         return cu_err_set(err, CU_ERR_INVALID, "client_id must not be empty");
     if (secret == NULL || secret[0] == '\0' || strlen(secret) >= CU_SSO_SECRET_MAX)
@@ -100,7 +119,7 @@ cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     cu_rc rc;
 
     memset(&op, 0, sizeof(op));
-    if ((rc = config_check(c, client_secret, err)) != CU_OK ||
+    if ((rc = config_check(c, tenant, client_secret, err)) != CU_OK ||
         (rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK ||
         (rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
         goto out;
@@ -287,9 +306,10 @@ static cu_rc refused(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *w
     return cu_err_set(err, CU_ERR_AUTH, "the single sign-on login was refused: %s", why);
 }
 
-/* Takes the login of state (single use, unexpired) into *l. */
-static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, const char *state, cu_store_sso_login *l,
-                        cu_err *err)
+/* Takes the login of state (single use, unexpired) into *l; a login of another tenant is not
+ * this callback's and is left as it was (NOT_FOUND), before anything is sent anywhere. */
+static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
+                        cu_store_sso_login *l, cu_err *err)
 {
     cu_store_op op;
     cu_audit_in a;
@@ -301,6 +321,10 @@ static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, const char *state, cu_st
     cu_sha256((const uint8_t *)state, strlen(state), op.u.sso_login.state_hash);
     if ((rc = cu_store_sso_login_get(v->store, op.u.sso_login.state_hash, l, err)) != CU_OK)
         return rc;
+    if (l->tenant_id != tenant) {
+        memset(l, 0, sizeof(*l));
+        return CU_ERR_NOT_FOUND;
+    }
     op.type = CU_OP_SSO_LOGIN_TAKE;
     op.u.sso_login.expires_at = cu_clock_now(); /* as now: an expired login is not taken */
     cu_audit_in_set(&a, l->tenant_id, "sso.callback", "sso:%llu", (unsigned long long)l->tenant_id);
@@ -360,9 +384,9 @@ static cu_rc find_or_create(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_c
 
 /* After the state was taken: the provider's word, the domain, the user and the session. */
 static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_login *l,
-                          const cu_store_sso_config *s, const char *code, cu_sso_fetch_fn fetch,
-                          void *arg, char token[CU_SESSION_TOKEN_MAX], cu_store_user *u,
-                          cu_err *err)
+                          const cu_store_sso_config *s, const char *code, const char *iss,
+                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
+                          cu_store_user *u, cu_err *err)
 {
     char secret[CU_SSO_SECRET_MAX];
     cu_sso_pending p;
@@ -371,7 +395,8 @@ static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_log
     cu_sso_idp idp = {.issuer = s->issuer,
                       .client_id = s->client_id,
                       .client_secret = secret,
-                      .redirect_uri = s->redirect_uri};
+                      .redirect_uri = s->redirect_uri,
+                      .response_iss = iss};
     cu_audit_in a;
     cu_rc rc;
 
@@ -409,9 +434,10 @@ out:
     return rc;
 }
 
-cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, const char *code,
-                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
-                          cu_principal *who, unsigned *retry_after, cu_err *err)
+cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
+                          const char *code, const char *iss, cu_sso_fetch_fn fetch, void *arg,
+                          char token[CU_SESSION_TOKEN_MAX], cu_principal *who,
+                          unsigned *retry_after, cu_err *err)
 {
     cu_store_sso_login l;
     cu_store_sso_config s;
@@ -424,15 +450,18 @@ cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, const char *state, con
     memset(&l, 0, sizeof(l));
     if ((rc = source_check(v, ctx, retry_after, err)) != CU_OK)
         return rc;
-    rc = take_login(v, ctx, state, &l, err);
-    if (rc == CU_ERR_NOT_FOUND) /* never made, used already, or expired */
-        return refused(v, ctx, l.tenant_id, "state", err);
-    if (rc != CU_OK)
+    /* A tenant without single sign-on answers as one that does not exist (P-ISO-1). */
+    if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
+        (rc = cu_store_sso_config_get(v->store, tenant, &s, err)) != CU_OK)
         goto out;
-    if ((rc = cu_tenant_check(v, l.tenant_id, 1, err)) != CU_OK ||
-        (rc = cu_store_sso_config_get(v->store, l.tenant_id, &s, err)) != CU_OK)
+    rc = take_login(v, ctx, tenant, state, &l, err);
+    if (rc == CU_ERR_NOT_FOUND) { /* never made, used already, expired, or another tenant's */
+        rc = refused(v, ctx, tenant, "state", err);
         goto out;
-    rc = finish_login(v, ctx, &l, &s, code, fetch, arg, token, &u, err);
+    }
+    if (rc != CU_OK || (rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)
+        goto out;
+    rc = finish_login(v, ctx, &l, &s, code, iss, fetch, arg, token, &u, err);
     if (rc == CU_OK) {
         memset(who, 0, sizeof(*who));
         who->kind = CU_PRINCIPAL_USER;

@@ -146,6 +146,8 @@ const char *http_query(const http_req *r, const char *name);
 /* Returns 0 if every query parameter is one of names[0..n) (n < 32), each at most once and with
  * a value; else answers 400 unknown_field or invalid_field naming it and returns -1. */
 int http_check_query(http_req *r, const char *const *names, size_t n);
+/* The same, but a parameter not in names is ignored (a provider's redirect carries its own). */
+int http_check_query_known(http_req *r, const char *const *names, size_t n);
 
 /* Helpers for JSON output. */
 

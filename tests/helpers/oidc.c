@@ -31,7 +31,7 @@ void oidc_start(oidc *o, int port, const char *kid, const char *alg, int64_t now
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
-        execlp("node", "node", "tests/oidc/provider.js", ports, kid, alg, ttl, OIDC_REDIRECT, nows,
+        execlp("node", "node", "tests/oidc/provider.js", ports, kid, alg, ttl, OIDC_REDIRECT_PREFIX, nows,
                (char *)NULL);
         _exit(127);
     }
@@ -93,7 +93,21 @@ static void query_param(const char *url, const char *name, char *out, size_t cap
     out[n] = '\0';
 }
 
+void oidc_callback_of(const char *tenant, char out[128])
+{
+    snprintf(out, 128, OIDC_REDIRECT_PREFIX "%s/sso/callback", tenant);
+}
+
 void oidc_browse(const char *url, char code[OIDC_CODE_MAX], char state[OIDC_STATE_MAX])
+{
+    char path[2048];
+
+    oidc_browse_callback(url, path);
+    query_param(path, "code", code, OIDC_CODE_MAX);
+    query_param(path, "state", state, OIDC_STATE_MAX);
+}
+
+void oidc_browse_callback(const char *url, char path[2048])
 {
     CURL *c = curl_easy_init();
     char *next = strdup(url);
@@ -108,9 +122,9 @@ void oidc_browse(const char *url, char code[OIDC_CODE_MAX], char state[OIDC_STAT
         assert_non_null(loc);
         free(next);
         next = strdup(loc);
-        if (strncmp(next, OIDC_REDIRECT "?", strlen(OIDC_REDIRECT) + 1) == 0) {
-            query_param(next, "code", code, OIDC_CODE_MAX);
-            query_param(next, "state", state, OIDC_STATE_MAX);
+        if (strncmp(next, OIDC_REDIRECT_PREFIX, strlen(OIDC_REDIRECT_PREFIX)) == 0 &&
+            strstr(next, "/sso/callback?") != NULL) {
+            snprintf(path, 2048, "%s", next + strlen(OIDC_ORIGIN));
             free(next);
             curl_easy_cleanup(c);
             return;

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define OIDC_REDIRECT "http://127.0.0.1:9/v1/sso/callback" /* both clients' redirect URI */
+/* Custos's origin as the provider knows it; each tenant's callback is
+ * OIDC_ORIGIN "/v1/tenants/{t}/sso/callback", any of which both clients may use. */
+#define OIDC_ORIGIN "http://127.0.0.1:9"
+#define OIDC_REDIRECT_PREFIX OIDC_ORIGIN "/v1/tenants/"
 #define OIDC_TTL 600                                       /* its ID tokens' lifetime, s */
 #define OIDC_CODE_MAX 256
 #define OIDC_STATE_MAX 64
@@ -29,7 +32,13 @@ void oidc_start(oidc *o, int port, const char *kid, const char *alg, int64_t now
 void oidc_stop(oidc *o);
 /* The account (its email is its sub) the next logins sign in as. */
 void oidc_set_email(const oidc *o, const char *email);
-/* Follows redirects from url until one goes to OIDC_REDIRECT: its code and state. */
+/* Follows redirects from url until one goes to a callback under OIDC_REDIRECT_PREFIX: its code
+ * and state. */
 void oidc_browse(const char *url, char code[OIDC_CODE_MAX], char state[OIDC_STATE_MAX]);
+/* The same, giving the callback's path and query as the provider sent them (iss included), to
+ * call on Custos. */
+void oidc_browse_callback(const char *url, char path[2048]);
+/* The tenant's callback URL as registered: OIDC_ORIGIN "/v1/tenants/{tenant}/sso/callback". */
+void oidc_callback_of(const char *tenant, char out[128]);
 
 #endif

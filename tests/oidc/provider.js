@@ -4,13 +4,15 @@
 // pages are replaced by a step that signs in the account the test named and grants its scopes,
 // so that a test drives the whole flow by following redirects.
 //
-//   node provider.js PORT KID ALG ID_TOKEN_TTL REDIRECT_URI [NOW]
+//   node provider.js PORT KID ALG ID_TOKEN_TTL REDIRECT_PREFIX [NOW]
 //     PORT          0 for any free port; the chosen one is printed as "port N" on stdout
 //     KID           the kid of the signing key, generated afresh at each start (a restart
 //                   with another kid is a key rotation)
 //     ALG           RS256 or ES256: the key's type and the clients' ID token algorithm
 //     ID_TOKEN_TTL  seconds
-//     REDIRECT_URI  the redirect URI of both clients, "custos" and "intruder"
+//     REDIRECT_PREFIX  what every redirect URI of both clients, "custos" and "intruder", starts
+//                   with: Custos has a callback per tenant (/v1/tenants/{t}/sso/callback), whose
+//                   ids the test learns only after the provider runs
 //     NOW           unix seconds the provider's clock reads at start (0 or absent: the real
 //                   clock), so that a scenario living at a simulated date gets tokens of that
 //                   date; the clock runs on from there
@@ -39,7 +41,7 @@ function client(id) {
   return {
     client_id: id,
     client_secret: `${id}-secret-0123456789abcdef`,
-    redirect_uris: [redirect],
+    redirect_uris: [`${redirect}0/sso/callback`],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
@@ -66,6 +68,10 @@ server.listen(Number(port), '127.0.0.1', () => {
       return { accountId: sub, claims: async () => ({ sub, email: sub, email_verified: true }) };
     },
   });
+  // Any callback under the prefix is registered (a real provider registers each tenant's).
+  provider.Client.prototype.redirectUriAllowed = function allowed(uri) {
+    return typeof uri === 'string' && uri.startsWith(redirect) && uri.endsWith('/sso/callback');
+  };
   const callback = provider.callback();
 
   // Signs in the account the test named (its email is its sub) and grants what is asked.

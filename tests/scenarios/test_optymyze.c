@@ -450,7 +450,7 @@ static size_t sso_drop(char *p, size_t s, size_t n, void *a)
 static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void **state)
 {
     static sc_tenant B;
-    char path[2048], loc[2048], code[OIDC_CODE_MAX], st[OIDC_STATE_MAX], body[1024], cookie[256];
+    char path[2048], loc[2048], cb[128], body[1024], cookie[256];
     CURL *c;
     char *l = NULL;
     long status = 0;
@@ -461,11 +461,12 @@ static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void 
     sc_at(&C, sc_date(2028, 2, 1));
     sc_tenant_new(&C, "Optymyze client two", "optymyze", &B);
     oidc_start(&idp, 0, "opt1", "RS256", C.now);
+    oidc_callback_of(B.id, cb);
     snprintf(body, sizeof(body),
              "{\"issuer\":\"%s\",\"client_id\":\"custos\",\"client_secret\":"
-             "\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"" OIDC_REDIRECT "\","
+             "\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"%s\","
              "\"domains\":[\"client-two.example\"],\"role\":\"agent\",\"require_sso\":true}",
-             idp.issuer);
+             idp.issuer, cb);
     sc_want(&C, 200, NULL, B.key, NULL, body, NULL, "PUT", T "/sso", B.id);
     /* A user with a password: require_sso refuses it. */
     sc_want(&C, 201, NULL, B.key, NULL,
@@ -487,8 +488,7 @@ static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void 
     assert_non_null(l);
     snprintf(loc, sizeof(loc), "%s", l);
     curl_easy_cleanup(c);
-    oidc_browse(loc, code, st);
-    snprintf(path, sizeof(path), "/v1/sso/callback?code=%s&state=%s", code, st);
+    oidc_browse_callback(loc, path);
     assert_int_equal(srv_call(&C.s, "GET", path, NULL, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"role\":\"agent\""));
