@@ -420,6 +420,34 @@ static void test_P_ACC_5_iss_checked_extra_parameters_ignored(void **state)
     srv_resp_free(&r);
 }
 
+/* Review finding 3: the provider's word does not open a session as an existing user of another
+ * role than the configured one (an admin pointing the tenant at a provider he runs cannot sign
+ * in as an owner or a fellow admin by their email); a user of that role can. */
+static void test_P_ACC_5_no_takeover_of_other_roles(void **state)
+{
+    char cb[2048], path[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", W->a.id);
+    srv_call_ok(&W->s, "POST", path, W->a.key[CU_ROLE_OWNER], NULL,
+                "{\"email\":\"boss@acme.example\",\"password\":\"a long password of hers\","
+                "\"role\":\"owner\"}",
+                201, NULL);
+    srv_call_ok(&W->s, "POST", path, W->a.key[CU_ROLE_OWNER], NULL,
+                "{\"email\":\"desk@acme.example\",\"password\":\"a long password of his\","
+                "\"role\":\"agent\"}",
+                201, NULL);
+    server_login("boss@acme.example", cb, &r);
+    srv_assert_err(&r, 401, "unauthenticated");
+    assert_int_equal(r.set_cookies, 0);
+    srv_resp_free(&r);
+    server_login("desk@acme.example", cb, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"role\":\"agent\""));
+    srv_resp_free(&r);
+}
+
 /* P-AUD-4: every outcome is in the tenant's audit log, with reasons and ids, no email. */
 static void test_P_ACC_5_logins_audited(void **state)
 {
@@ -434,6 +462,7 @@ static void test_P_ACC_5_logins_audited(void **state)
     assert_non_null(strstr(r.body, "sso.login"));
     assert_non_null(strstr(r.body, "reason:domain"));
     assert_non_null(strstr(r.body, "reason:issuer_param"));
+    assert_non_null(strstr(r.body, "reason:role"));
     assert_null(strstr(r.body, "acme.example"));
     assert_null(strstr(r.body, "evil.example"));
     /* A state no longer stored is refused in the log of the tenant whose callback it came to. */
@@ -654,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_require_sso_bars_passwords),
         cmocka_unit_test(test_P_ACC_5_state_only_at_its_tenants_callback),
         cmocka_unit_test(test_P_ACC_5_iss_checked_extra_parameters_ignored),
+        cmocka_unit_test(test_P_ACC_5_no_takeover_of_other_roles),
         cmocka_unit_test(test_P_ACC_5_logins_audited),
         cmocka_unit_test(test_P_ACC_6_sso_login_starts_are_rate_limited),
     };

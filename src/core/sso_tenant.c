@@ -349,21 +349,40 @@ static int domain_allowed(const char *email, const char *domains)
     return 0;
 }
 
+/* Whether the provider's word may open a session as the existing user u (review finding 3):
+ * only a user of exactly the role the configuration creates, so never an owner unless an owner
+ * configured owners (an admin cannot: cu_role_can_grant), never a role above the one an admin
+ * may grant; and never a user with a second factor, which a provider's login would skip. NULL
+ * if it may, else the reason audited. */
+static const char *link_refused(const cu_store_sso_config *s, const cu_store_user *u)
+{
+    if (u->totp_enabled)
+        return "second_factor";
+    if (u->role != s->role)
+        return "role";
+    return NULL;
+}
+
 /* The user of email in the tenant, created with the configured role if there is none (its
- * password random and never told: it signs in through the provider). */
+ * password random and never told: it signs in through the provider); *why set and
+ * CU_ERR_AUTH if an existing user may not be entered this way (link_refused). */
 static cu_rc find_or_create(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_config *s,
-                            const char *email, cu_store_user *u, cu_err *err)
+                            const char *email, cu_store_user *u, const char **why, cu_err *err)
 {
     char norm[EMAIL_MAX], pw[48];
     uint8_t digest[32], raw[32];
     cu_id id = 0;
     cu_rc rc;
 
-    if (cu_norm_email(email, norm, sizeof(norm)) != CU_OK)
+    if (cu_norm_email(email, norm, sizeof(norm)) != CU_OK) {
+        *why = "email";
         return cu_err_set(err, CU_ERR_AUTH, "the provider's email is not an address");
+    }
     rc = cu_user_email_digest(v, s->tenant_id, norm, digest, err);
     if (rc == CU_OK)
         rc = cu_store_user_find(v->store, s->tenant_id, digest, u, err);
+    if (rc == CU_OK && (*why = link_refused(s, u)) != NULL)
+        rc = CU_ERR_AUTH;
     if (rc == CU_ERR_NOT_FOUND) {
         cu_random(raw, sizeof(raw));
         if (cu_b64_encode(raw, sizeof(raw), pw, sizeof(pw)) != CU_OK)
@@ -374,6 +393,8 @@ static cu_rc find_or_create(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_c
             rc = CU_OK;
         if (rc == CU_OK)
             rc = cu_store_user_find(v->store, s->tenant_id, digest, u, err);
+        if (rc == CU_OK && (*why = link_refused(s, u)) != NULL)
+            rc = CU_ERR_AUTH; /* made meanwhile by someone else than a login */
     }
     cu_wipe(norm, sizeof(norm));
     cu_wipe(pw, sizeof(pw));
@@ -419,8 +440,10 @@ static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_log
         rc = refused(v, ctx, s->tenant_id, "domain", err);
         goto out;
     }
-    if (rc == CU_OK)
-        rc = find_or_create(v, ctx, s, who.email, u, err);
+    if (rc == CU_OK && (rc = find_or_create(v, ctx, s, who.email, u, &why, err)) == CU_ERR_AUTH) {
+        rc = refused(v, ctx, s->tenant_id, why, err);
+        goto out;
+    }
     if (rc == CU_OK)
         rc = cu_auth_session_open(v, ctx, u, token, err);
     if (rc == CU_OK) {
