@@ -94,11 +94,15 @@ cu_rc cu_sso_config_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_con
 cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err);
 
 /* Starts a login of the tenant's users: the state, nonce and verifier stored (single use, for
- * CU_SSO_LOGIN_TTL seconds, the state only as its hash), the provider's URL in url. Like the
+ * CU_SSO_LOGIN_TTL seconds), the provider's URL in url, and in binding a fresh random value for
+ * the browser to hold (a cookie) and give back at the callback: the login is stored under the
+ * SHA-256 of state and binding together, so a state is good only with the browser that started
+ * it (login CSRF, review finding 4). Like the
  * callback, it counts against the source's login rate (P-ACC-6): CU_ERR_RATE_LIMITED with
  * *retry_after past it, before any fetch or write. */
 cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
-                         void *arg, char *url, size_t cap, unsigned *retry_after, cu_err *err);
+                         void *arg, char *url, size_t cap, char binding[CU_SSO_RANDOM_MAX],
+                         unsigned *retry_after, cu_err *err);
 /* The provider's redirect back to the tenant's callback: takes the login of state (once: a
  * replayed or expired state is CU_ERR_AUTH, as is a state of another tenant's login, which is
  * left untouched), checks iss (the callback's iss parameter, NULL if none; cu_sso_finish), exchanges code, verifies the ID token, checks the email's domain (and that the
@@ -106,7 +110,8 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
  * and opens the session a password login opens (token, *who). Every outcome is audited:
  * sso.login, or sso.refused with the reason (never a personal value). */
 cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
-                          const char *code, const char *iss, cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
+                          const char *binding, const char *code, const char *iss,
+                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
                           cu_principal *who, unsigned *retry_after, cu_err *err);
 
 #endif

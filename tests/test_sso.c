@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,6 +218,19 @@ static void test_rotation_and_es256(void **state)
 
 static srv_world *W;
 
+/* Keeps the Set-Cookie header's "name=value" into the buffer at arg (256 bytes). */
+static size_t keep_cookie(char *d, size_t s, size_t n, void *arg)
+{
+    char *out = arg;
+
+    if (s * n > 12 && strncasecmp(d, "Set-Cookie: ", 12) == 0)
+        snprintf(out, 256, "%.*s", (int)strcspn(d + 12, ";\r\n"), d + 12);
+    return s * n;
+}
+
+/* The Set-Cookie of the last get_location ("__Host-custos_sso=..."): the login's binding. */
+static char g_binding[256];
+
 /* GET path on the server without following: the status and the Location into loc. */
 static long get_location(const char *path, char *loc, size_t cap)
 {
@@ -224,6 +238,9 @@ static long get_location(const char *path, char *loc, size_t cap)
     char *l = NULL;
     long status = 0;
 
+    g_binding[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, keep_cookie);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)g_binding);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop);
     assert_int_equal(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -256,8 +273,10 @@ static void configure(int require_sso)
 }
 
 /* Tenant t's login as email, up to the provider's redirect back: the callback's path and
- * query as the provider sent them (code, state, iss). */
-static void login_to_callback(const srv_tenant *t, const char *email, char cb[2048])
+ * query as the provider sent them (code, state, iss); the browser's binding cookie in
+ * binding. */
+static void login_to_callback(const srv_tenant *t, const char *email, char cb[2048],
+                              char binding[256])
 {
     char path[128], loc[2048];
 
@@ -266,21 +285,25 @@ static void login_to_callback(const srv_tenant *t, const char *email, char cb[20
     assert_int_equal(get_location(path, loc, sizeof(loc)), 302);
     assert_int_equal(strncmp(loc, g_idp.issuer, strlen(g_idp.issuer)), 0);
     assert_non_null(strstr(loc, "code_challenge_method=S256"));
+    assert_int_equal(strncmp(g_binding, "__Host-custos_sso=", 18), 0);
+    snprintf(binding, 256, "%s", g_binding);
     oidc_browse_callback(loc, cb);
 }
 
 /* A whole login through the server as email: the callback's answer into r, its path in cb. */
 static void server_login(const char *email, char cb[2048], srv_resp *r)
 {
-    login_to_callback(&W->a, email, cb);
-    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, r), 0);
+    char binding[256];
+
+    login_to_callback(&W->a, email, cb, binding);
+    assert_int_equal(srv_call(&W->s, "GET", cb, binding, NULL, NULL, r), 0);
 }
 
 /* P-ACC-5: the configuration answers without its secret; a login through the server opens a
  * session that works; the same state again is refused. */
 static void test_P_ACC_5_login_through_the_server(void **state)
 {
-    char cb[2048], path[2048], cookie[256];
+    char cb[2048], path[2048], cookie[256], binding[256];
     srv_resp r;
 
     (void)state;
@@ -292,7 +315,8 @@ static void test_P_ACC_5_login_through_the_server(void **state)
     assert_non_null(strstr(r.body, "\"role\":\"agent\""));
     srv_resp_free(&r);
 
-    server_login("sso.ana@acme.example", cb, &r);
+    login_to_callback(&W->a, "sso.ana@acme.example", cb, binding);
+    assert_int_equal(srv_call(&W->s, "GET", cb, binding, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.set_cookie, "custos_session="));
     assert_non_null(strstr(r.body, "\"role\":\"agent\""));
@@ -304,7 +328,7 @@ static void test_P_ACC_5_login_through_the_server(void **state)
     srv_resp_free(&r);
 
     /* The state is single use: the same redirect again is refused. */
-    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", cb, binding, NULL, NULL, &r), 0);
     srv_assert_err(&r, 401, "unauthenticated");
     srv_resp_free(&r);
 }
@@ -351,19 +375,46 @@ static void test_P_ACC_5_require_sso_bars_passwords(void **state)
  * still completes it with the same code. */
 static void test_P_ACC_5_state_only_at_its_tenants_callback(void **state)
 {
-    char cb[2048], other[2300];
+    char cb[2048], other[2300], binding[256];
     srv_resp r;
 
     (void)state;
     configure_as(&W->b, "intruder", 0);
-    login_to_callback(&W->b, "sso.ben@acme.example", cb);
+    login_to_callback(&W->b, "sso.ben@acme.example", cb, binding);
     assert_non_null(strchr(cb, '?'));
     snprintf(other, sizeof(other), "/v1/tenants/%s/sso/callback%s", W->a.id, strchr(cb, '?'));
-    assert_int_equal(srv_call(&W->s, "GET", other, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", other, binding, NULL, NULL, &r), 0);
     srv_assert_err(&r, 401, "unauthenticated");
     srv_resp_free(&r);
-    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", cb, binding, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+}
+
+/* Review finding 4 (login CSRF): a login is good only with the browser that started it. The
+ * callback without the binding cookie, or with another browser's, is refused and leaves the
+ * login usable: the browser that holds the cookie then completes it, and the cookie is
+ * cleared. */
+static void test_P_ACC_5_state_bound_to_the_browser(void **state)
+{
+    char cb[2048], binding[256];
+    srv_resp r;
+
+    (void)state;
+    login_to_callback(&W->a, "sso.ana@acme.example", cb, binding);
+    assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, &r), 0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    assert_int_equal(r.set_cookies, 0);
+    srv_resp_free(&r);
+    assert_int_equal(srv_call(&W->s, "GET", cb,
+                              "__Host-custos_sso=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL,
+                              NULL, &r),
+                     0);
+    srv_assert_err(&r, 401, "unauthenticated");
+    srv_resp_free(&r);
+    assert_int_equal(srv_call(&W->s, "GET", cb, binding, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.set_cookies, 2); /* the session, and the binding cleared */
     srv_resp_free(&r);
 }
 
@@ -394,28 +445,28 @@ static void without_iss(const char *cb, const char *extra, char out[2300])
  * (Google adds scope, authuser, hd, prompt: review finding 8); code and state once each. */
 static void test_P_ACC_5_iss_checked_extra_parameters_ignored(void **state)
 {
-    char cb[2048], path[2300];
+    char cb[2048], path[2300], binding[256];
     srv_resp r;
 
     (void)state;
-    login_to_callback(&W->a, "sso.ana@acme.example", cb);
+    login_to_callback(&W->a, "sso.ana@acme.example", cb, binding);
     without_iss(cb, "&iss=https%3A%2F%2Fidp.evil.example", path);
-    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", path, binding, NULL, NULL, &r), 0);
     srv_assert_err(&r, 401, "unauthenticated");
     srv_resp_free(&r);
-    login_to_callback(&W->a, "sso.ana@acme.example", cb);
+    login_to_callback(&W->a, "sso.ana@acme.example", cb, binding);
     without_iss(cb, "", path);
-    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", path, binding, NULL, NULL, &r), 0);
     srv_assert_err(&r, 401, "unauthenticated");
     srv_resp_free(&r);
-    login_to_callback(&W->a, "sso.ana@acme.example", cb);
+    login_to_callback(&W->a, "sso.ana@acme.example", cb, binding);
     snprintf(path, sizeof(path), "%s&state=again", cb);
-    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", path, binding, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 400);
     srv_resp_free(&r);
     snprintf(path, sizeof(path), "%s&scope=openid%%20email&authuser=0&hd=acme.example&prompt=none",
              cb);
-    assert_int_equal(srv_call(&W->s, "GET", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(&W->s, "GET", path, binding, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     srv_resp_free(&r);
 }
@@ -463,6 +514,7 @@ static void test_P_ACC_5_logins_audited(void **state)
     assert_non_null(strstr(r.body, "reason:domain"));
     assert_non_null(strstr(r.body, "reason:issuer_param"));
     assert_non_null(strstr(r.body, "reason:role"));
+    assert_non_null(strstr(r.body, "reason:binding"));
     assert_null(strstr(r.body, "acme.example"));
     assert_null(strstr(r.body, "evil.example"));
     /* A state no longer stored is refused in the log of the tenant whose callback it came to. */
@@ -554,7 +606,7 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
                        .client_id = "custos",
                        .domains = "acme.example",
                        .role = CU_ROLE_AGENT};
-    char dir[256], data[256], url[2048];
+    char dir[256], data[256], url[2048], bind[CU_SSO_RANDOM_MAX];
     cu_sweep_report rep;
     cu_err err = {0};
     int64_t until = 0;
@@ -574,7 +626,8 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     assert_int_equal(cu_sso_required(v, t.id, &required, &err), CU_OK);
     assert_int_equal(required, 0);
     assert_int_equal(
-        cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), NULL, &err), CU_OK);
+        cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), bind, NULL, &err),
+        CU_OK);
     assert_int_equal(rows_of(data, "sso_configs", t.id), 1);
     assert_int_equal(rows_of(data, "sso_logins", t.id), 1);
     assert_int_equal(cu_tenant_terminate(v, NULL, t.id, &until, &err), CU_OK);
@@ -598,6 +651,7 @@ static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
                        .domains = "acme.example",
                        .role = CU_ROLE_AGENT};
     char dir[256], data[256], url[2048], st[CU_SSO_RANDOM_MAX], tok[CU_SESSION_TOKEN_MAX], *p;
+    char bind[CU_SSO_RANDOM_MAX];
     cu_reencrypt_report rep;
     cu_principal who;
     cu_err err = {0};
@@ -624,13 +678,14 @@ static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
     assert_int_equal(th_sql_int(data, url), (long long)rep.version);
     assert_true((long)rep.version != before);
     assert_int_equal(
-        cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), NULL, &err), CU_OK);
+        cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), bind, NULL, &err),
+        CU_OK);
     p = strstr(url, "state=");
     assert_non_null(p);
     snprintf(st, sizeof(st), "%.*s", (int)strcspn(p + 6, "&"), p + 6);
     assert_int_equal(
-        cu_sso_login_finish(v, NULL, t.id, st, "a-code", NULL, stub_fetch, NULL, tok, &who, NULL,
-                            &err),
+        cu_sso_login_finish(v, NULL, t.id, st, bind, "a-code", NULL, stub_fetch, NULL, tok, &who,
+                            NULL, &err),
         CU_ERR_AUTH);
     assert_non_null(strstr(err.msg, "token_request"));
     cu_vault_close(v);
@@ -684,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_state_only_at_its_tenants_callback),
         cmocka_unit_test(test_P_ACC_5_iss_checked_extra_parameters_ignored),
         cmocka_unit_test(test_P_ACC_5_no_takeover_of_other_roles),
+        cmocka_unit_test(test_P_ACC_5_state_bound_to_the_browser),
         cmocka_unit_test(test_P_ACC_5_logins_audited),
         cmocka_unit_test(test_P_ACC_6_sso_login_starts_are_rate_limited),
     };

@@ -255,8 +255,39 @@ static cu_rc source_check(cu_vault *v, const cu_ctx *ctx, unsigned *retry_after,
     return rc;
 }
 
+/* The key a login is stored under: SHA-256(state "." binding). Neither alone finds it. */
+static void login_key(const char *state, const char *binding, uint8_t out[32])
+{
+    char buf[2 * CU_SSO_RANDOM_MAX + 1];
+    int n = snprintf(buf, sizeof(buf), "%s.%s", state, binding);
+
+    cu_sha256((const uint8_t *)buf, (size_t)n, out);
+    cu_wipe(buf, sizeof(buf));
+}
+
+/* A fresh random binding: 32 bytes as base64url, as the state. */
+static cu_rc new_binding(char out[CU_SSO_RANDOM_MAX])
+{
+    uint8_t raw[32];
+    cu_rc rc;
+
+    cu_random(raw, sizeof(raw));
+    rc = cu_b64_encode(raw, sizeof(raw), out, CU_SSO_RANDOM_MAX);
+    cu_wipe(raw, sizeof(raw));
+    for (char *p = out; rc == CU_OK && *p; p++) {
+        if (*p == '+')
+            *p = '-';
+        else if (*p == '/')
+            *p = '_';
+        else if (*p == '=')
+            *p = '\0';
+    }
+    return rc;
+}
+
 cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
-                         void *arg, char *url, size_t cap, unsigned *retry_after, cu_err *err)
+                         void *arg, char *url, size_t cap, char binding[CU_SSO_RANDOM_MAX],
+                         unsigned *retry_after, cu_err *err)
 {
     cu_store_sso_config s;
     cu_sso_pending p;
@@ -267,6 +298,7 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
     cu_rc rc;
 
     url[0] = '\0';
+    binding[0] = '\0';
     memset(&op, 0, sizeof(op));
     if ((rc = source_check(v, ctx, retry_after, err)) != CU_OK ||
         (rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
@@ -277,8 +309,12 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
         (cu_sso_idp){.issuer = s.issuer, .client_id = s.client_id, .redirect_uri = s.redirect_uri};
     if ((rc = cu_sso_begin(&idp, fetch, arg, &p, url, cap, err)) != CU_OK)
         goto out;
+    if (new_binding(binding) != CU_OK) {
+        rc = cu_err_set(err, CU_ERR_LIMIT, "could not make the login's binding");
+        goto out;
+    }
     op.type = CU_OP_SSO_LOGIN_PUT;
-    cu_sha256((const uint8_t *)p.state, strlen(p.state), l->state_hash);
+    login_key(p.state, binding, l->state_hash);
     l->tenant_id = tenant;
     cu_strlcpy(l->nonce, p.nonce, sizeof(l->nonce));
     cu_strlcpy(l->verifier, p.verifier, sizeof(l->verifier));
@@ -287,8 +323,10 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
     cu_audit_in_set(&a, tenant, "sso.start", "sso:%llu", (unsigned long long)tenant);
     rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
 out:
-    if (rc != CU_OK)
+    if (rc != CU_OK) {
         url[0] = '\0';
+        cu_wipe(binding, CU_SSO_RANDOM_MAX);
+    }
     cu_wipe(&p, sizeof(p));
     cu_wipe(&op, sizeof(op));
     return rc;
@@ -309,16 +347,17 @@ static cu_rc refused(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *w
 /* Takes the login of state (single use, unexpired) into *l; a login of another tenant is not
  * this callback's and is left as it was (NOT_FOUND), before anything is sent anywhere. */
 static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
-                        cu_store_sso_login *l, cu_err *err)
+                        const char *binding, cu_store_sso_login *l, cu_err *err)
 {
     cu_store_op op;
     cu_audit_in a;
     cu_rc rc;
 
     memset(&op, 0, sizeof(op));
-    if (state == NULL || state[0] == '\0' || strlen(state) >= CU_SSO_RANDOM_MAX)
+    if (state == NULL || state[0] == '\0' || strlen(state) >= CU_SSO_RANDOM_MAX ||
+        binding == NULL || binding[0] == '\0' || strlen(binding) >= CU_SSO_RANDOM_MAX)
         return CU_ERR_NOT_FOUND;
-    cu_sha256((const uint8_t *)state, strlen(state), op.u.sso_login.state_hash);
+    login_key(state, binding, op.u.sso_login.state_hash);
     if ((rc = cu_store_sso_login_get(v->store, op.u.sso_login.state_hash, l, err)) != CU_OK)
         return rc;
     if (l->tenant_id != tenant) {
@@ -458,7 +497,8 @@ out:
 }
 
 cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
-                          const char *code, const char *iss, cu_sso_fetch_fn fetch, void *arg,
+                          const char *binding, const char *code, const char *iss,
+                          cu_sso_fetch_fn fetch, void *arg,
                           char token[CU_SESSION_TOKEN_MAX], cu_principal *who,
                           unsigned *retry_after, cu_err *err)
 {
@@ -477,9 +517,12 @@ cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
     if ((rc = cu_tenant_check(v, tenant, 0, err)) != CU_OK ||
         (rc = cu_store_sso_config_get(v->store, tenant, &s, err)) != CU_OK)
         goto out;
-    rc = take_login(v, ctx, tenant, state, &l, err);
-    if (rc == CU_ERR_NOT_FOUND) { /* never made, used already, expired, or another tenant's */
-        rc = refused(v, ctx, tenant, "state", err);
+    rc = take_login(v, ctx, tenant, state, binding, &l, err);
+    /* Never made, used already, expired, another tenant's, or another browser's (P-ACC-5:
+     * the binding cookie missing or not the one set with this state). */
+    if (rc == CU_ERR_NOT_FOUND) {
+        rc = refused(v, ctx, tenant, binding == NULL || binding[0] == '\0' ? "binding" : "state",
+                     err);
         goto out;
     }
     if (rc != CU_OK || (rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK)

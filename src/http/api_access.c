@@ -222,8 +222,8 @@ void api_user_delete(http_req *r)
     http_json(r, 200, o);
 }
 
-/* P-CON-3: the only cookie Custos sets (a password login's here, a single sign-on's in
- * api_sso.c). */
+/* P-CON-3: the session cookie, essential (a password login's here, a single sign-on's in
+ * api_sso.c, which also sets the login's short-lived binding cookie). */
 void http_session_cookie(http_req *r, const char *token, int max_age)
 {
     snprintf(r->set_cookie, sizeof(r->set_cookie),

@@ -14,6 +14,8 @@
 #include "sso_fetch.h"
 #include "util.h"
 
+#define SSO_COOKIE "__Host-custos_sso" /* the login's browser binding */
+
 /* domains: an array of strings, joined with commas into out; 0, or -1 after answering 400. */
 static int join_domains(http_req *r, char out[CU_SSO_DOMAINS_MAX])
 {
@@ -101,15 +103,23 @@ void api_sso_get(http_req *r)
  * does not exist, answers 404 alike (P-ISO-1). */
 void api_sso_login(http_req *r)
 {
+    char binding[CU_SSO_RANDOM_MAX];
     cu_err e = {0};
 
     if (cu_sso_login_start(r->v, &r->ctx, r->tenant, http_sso_fetch, NULL, r->location,
-                           sizeof(r->location), &r->retry_after, &e) != CU_OK) {
+                           sizeof(r->location), binding, &r->retry_after, &e) != CU_OK) {
         if (e.code == CU_ERR_IO)
             return http_error(r, 502, "provider_unavailable",
                               "the identity provider could not be reached");
         return http_fail(r, &e);
     }
+    /* Login CSRF (review finding 4): the login is good only with this browser's cookie.
+     * SameSite=Lax, as the provider's redirect back is a cross-site top-level GET; __Host-:
+     * Secure, Path=/, no Domain; it lasts as long as the login. An essential cookie (P-CON-3). */
+    snprintf(r->set_cookie, sizeof(r->set_cookie),
+             SSO_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Lax", binding,
+             CU_SSO_LOGIN_TTL);
+    cu_str_wipe(binding);
     http_json(r, 302, cJSON_CreateObject());
 }
 
@@ -120,16 +130,20 @@ void api_sso_login(http_req *r)
 void api_sso_callback(http_req *r)
 {
     static const char *const q[] = {"code", "state", "iss"};
-    char token[CU_SESSION_TOKEN_MAX];
+    char token[CU_SESSION_TOKEN_MAX], binding[CU_SSO_RANDOM_MAX] = "";
     cu_principal who;
     cu_err e = {0};
     cJSON *o;
+    cu_rc rc;
 
     if (http_check_query_known(r, q, 3) != 0)
         return;
-    if (cu_sso_login_finish(r->v, &r->ctx, r->tenant, http_query(r, "state"),
-                            http_query(r, "code"), http_query(r, "iss"), http_sso_fetch, NULL,
-                            token, &who, &r->retry_after, &e) != CU_OK) {
+    (void)http_cookie(r, SSO_COOKIE, binding, sizeof(binding));
+    rc = cu_sso_login_finish(r->v, &r->ctx, r->tenant, http_query(r, "state"), binding,
+                             http_query(r, "code"), http_query(r, "iss"), http_sso_fetch, NULL,
+                             token, &who, &r->retry_after, &e);
+    cu_str_wipe(binding);
+    if (rc != CU_OK) {
         /* A tenant without single sign-on (or none at all) falls to 404 below (P-ISO-1). */
         if (e.code == CU_ERR_AUTH)
             return http_error(r, 401, "unauthenticated", "the single sign-on login was refused");
@@ -139,6 +153,8 @@ void api_sso_callback(http_req *r)
         return http_fail(r, &e);
     }
     http_session_cookie(r, token, CU_SESSION_TTL);
+    snprintf(r->set_cookie2, sizeof(r->set_cookie2),
+             SSO_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
     cu_str_wipe(token);
     r->who = who;
     r->authed = 1;

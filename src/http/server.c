@@ -388,6 +388,8 @@ static enum MHD_Result queue(http_req *r)
     if (r->etag != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->set_cookie2[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie2);
     if (r->set_cookie[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
     if (r->allow[0] != '\0')
@@ -718,6 +720,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->stream_done != NULL) /* never queued */
         r->stream_done(r->stream_arg);
     explicit_bzero(r->set_cookie, sizeof(r->set_cookie));
+    explicit_bzero(r->set_cookie2, sizeof(r->set_cookie2));
     explicit_bzero(r->location, sizeof(r->location)); /* it carries a login's state */
     free(r);
     *con_cls = NULL;

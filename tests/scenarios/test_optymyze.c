@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -447,10 +448,18 @@ static size_t sso_drop(char *p, size_t s, size_t n, void *a)
     return s * n;
 }
 
+/* Keeps the Set-Cookie header's "name=value" (the SSO login's binding) into arg (256 bytes). */
+static size_t sso_cookie(char *d, size_t s, size_t n, void *arg)
+{
+    if (s * n > 12 && strncasecmp(d, "Set-Cookie: ", 12) == 0)
+        snprintf(arg, 256, "%.*s", (int)strcspn(d + 12, ";\r\n"), d + 12);
+    return s * n;
+}
+
 static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void **state)
 {
     static sc_tenant B;
-    char path[2048], loc[2048], cb[128], body[1024], cookie[256];
+    char path[2048], loc[2048], cb[128], body[1024], cookie[256], binding[256] = "";
     CURL *c;
     char *l = NULL;
     long status = 0;
@@ -481,6 +490,8 @@ static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void 
     snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", B.id);
     c = srv_curl(&C.s, path);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sso_drop);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sso_cookie);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)binding);
     assert_int_equal(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &l);
@@ -489,7 +500,8 @@ static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void 
     snprintf(loc, sizeof(loc), "%s", l);
     curl_easy_cleanup(c);
     oidc_browse_callback(loc, path);
-    assert_int_equal(srv_call(&C.s, "GET", path, NULL, NULL, NULL, &r), 0);
+    /* The browser that started the login gives back its binding cookie. */
+    assert_int_equal(srv_call(&C.s, "GET", path, binding, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"role\":\"agent\""));
     snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
