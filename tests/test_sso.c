@@ -114,6 +114,46 @@ static void test_good_login_and_code_replay(void **state)
     assert_string_equal(why, "token_request");
 }
 
+/* RFC 6749 2.3.1 (review finding 13): a client id with ":" and a secret with "%", "+", ":",
+ * "/" and a space work, form-encoded in HTTP Basic. */
+static void test_basic_auth_form_encoded(void **state)
+{
+    cu_sso_idp idp = idp_of("custos");
+    cu_sso_pending p;
+    cu_sso_identity who;
+    const char *why = NULL;
+    char code[256];
+
+    (void)state;
+    idp.client_id = "odd:client";
+    idp.client_secret = "p%ss+w:rd/ 0123456789";
+    login_code(&idp, &p, code);
+    assert_int_equal(finish(&idp, code, &p, &who, &why), CU_OK);
+}
+
+/* Review finding 5 (SSRF): every fetch resolves the provider's host and refuses an address a
+ * webhook may not be sent to; the test provider is on loopback, refused once the test build's
+ * exception is off. Nothing was fetched: the cache was empty. */
+static void test_private_provider_address_refused(void **state)
+{
+    cu_sso_idp idp = idp_of("custos");
+    cu_sso_pending p;
+    char url[2048], disc[128], *body = NULL;
+    long status = 0;
+    cu_err e = {0};
+
+    (void)state;
+    cu_sso_cache_clear();
+    setenv("CUSTOS_FAULT", "webhook.strict_addresses", 1);
+    assert_int_equal(cu_sso_begin(&idp, counting_fetch, NULL, &p, url, sizeof(url), &e), CU_ERR_IO);
+    snprintf(disc, sizeof(disc), "%s/.well-known/openid-configuration", g_idp.issuer);
+    assert_int_equal(http_sso_fetch(NULL, disc, NULL, NULL, NULL, &body, &status, &e), CU_ERR_IO);
+    assert_non_null(strstr(e.msg, "not allowed"));
+    assert_null(body);
+    unsetenv("CUSTOS_FAULT");
+    assert_int_equal(cu_sso_begin(&idp, counting_fetch, NULL, &p, url, sizeof(url), &e), CU_OK);
+}
+
 /* A real token whose nonce is not the one this login sent (a replayed or injected token). */
 static void test_nonce_mismatch(void **state)
 {
@@ -731,6 +771,8 @@ int main(void)
         cmocka_unit_test(test_wrong_audience),
         cmocka_unit_test(test_expired),
         cmocka_unit_test(test_rotation_and_es256),
+        cmocka_unit_test(test_basic_auth_form_encoded),
+        cmocka_unit_test(test_private_provider_address_refused),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_P_ACC_5_login_through_the_server),

@@ -27,7 +27,8 @@ typedef struct oidc {
 
 /* Starts the provider on port (0: any free one) with a fresh signing key kid of alg (RS256 or
  * ES256); its clock reads now (unix seconds; 0: the real clock). Fails the test if it does not
- * come up. Clients: "custos" and "intruder", secrets "<id>-secret-0123456789abcdef". */
+ * come up. Clients: "custos" and "intruder", secrets "<id>-secret-0123456789abcdef"; and
+ * "odd:client", secret "p%ss+w:rd/ 0123456789" (characters Basic auth must form-encode). */
 void oidc_start(oidc *o, int port, const char *kid, const char *alg, int64_t now);
 void oidc_stop(oidc *o);
 /* The account (its email is its sub) the next logins sign in as. */

@@ -37,10 +37,10 @@ const { privateKey } = alg === 'ES256'
   : generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
 
-function client(id) {
+function client(id, secret = `${id}-secret-0123456789abcdef`) {
   return {
     client_id: id,
-    client_secret: `${id}-secret-0123456789abcdef`,
+    client_secret: secret,
     redirect_uris: [`${redirect}0/sso/callback`],
     grant_types: ['authorization_code'],
     response_types: ['code'],
@@ -54,7 +54,8 @@ server.listen(Number(port), '127.0.0.1', () => {
   const actual = server.address().port;
   const issuer = `http://127.0.0.1:${actual}`;
   const provider = new Provider(issuer, {
-    clients: [client('custos'), client('intruder')],
+    // "odd:client" and its secret need RFC 6749 2.3.1's form-encoding in HTTP Basic.
+    clients: [client('custos'), client('intruder'), client('odd:client', 'p%ss+w:rd/ 0123456789')],
     jwks: { keys: [jwk] },
     cookies: { keys: ['custos-test-cookie-key'] },
     features: { devInteractions: { enabled: false } },
