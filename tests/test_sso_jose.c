@@ -270,6 +270,39 @@ static void test_private_and_short_keys(void **state)
     cjose_jwk_release(weak);
 }
 
+/* Review findings 11 and 12: dates must be integers in [0, 2^53] (1e300 and a fraction are
+ * none), nbf in the future is refused, and an email too long to keep is refused, not cut. */
+static void test_claim_hygiene(void **state)
+{
+    char buf[1024], email[300];
+    cu_jose_reason r;
+
+    (void)state;
+    snprintf(buf, sizeof(buf),
+             "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"exp\":1e300,"
+             "\"iat\":%d,\"nonce\":\"n1\"}",
+             NOW);
+    r = one(g_rsa, "RS256", "r1", strdup(buf), g_rsa, NULL);
+    assert_int_equal(r, CU_JOSE_EXPIRED);
+    snprintf(buf, sizeof(buf),
+             "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"exp\":%d.5,"
+             "\"iat\":%d,\"nonce\":\"n1\"}",
+             NOW + 300, NOW);
+    assert_int_equal(one(g_rsa, "RS256", "r1", strdup(buf), g_rsa, NULL), CU_JOSE_EXPIRED);
+    snprintf(buf, sizeof(buf),
+             "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"exp\":%d,"
+             "\"iat\":%d,\"nbf\":%d,\"nonce\":\"n1\"}",
+             NOW + 600, NOW, NOW + CU_JOSE_LEEWAY + 60);
+    assert_int_equal(one(g_rsa, "RS256", "r1", strdup(buf), g_rsa, NULL), CU_JOSE_IAT);
+    memset(email, 'a', 260);
+    snprintf(email + 260, sizeof(email) - 260, "@acme.example");
+    snprintf(buf, sizeof(buf),
+             "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"exp\":%d,"
+             "\"iat\":%d,\"nonce\":\"n1\",\"email\":\"%s\",\"email_verified\":true}",
+             NOW + 300, NOW, email);
+    assert_int_equal(one(g_rsa, "RS256", "r1", strdup(buf), g_rsa, NULL), CU_JOSE_MALFORMED);
+}
+
 static cjose_jwk_t *with_kid(cjose_jwk_t *k, const char *kid)
 {
     cjose_err ce;
@@ -288,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_kid_and_signature),  cmocka_unit_test(test_alg_confusion),
         cmocka_unit_test(test_hostile_jwks_never_reaches_cjose),
         cmocka_unit_test(test_private_and_short_keys),
+        cmocka_unit_test(test_claim_hygiene),
     };
     cjose_err ce;
     int rc;

@@ -246,14 +246,16 @@ static int str_claim(const cJSON *c, const char *name, char *out, size_t n)
     return cJSON_IsString(v) && cu_strlcpy(out, v->valuestring, n) == 0;
 }
 
+/* A NumericDate (RFC 7519 2): an integer in [0, 2^53]. A fraction, 1e300 (whose conversion
+ * to an integer is undefined behaviour) or a negative number is no date (review finding 12). */
 static int num_claim(const cJSON *c, const char *name, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, name);
 
-    if (!cJSON_IsNumber(v))
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0))
         return 0;
     *out = (int64_t)v->valuedouble;
-    return 1;
+    return (double)*out == v->valuedouble;
 }
 
 /* aud is the client id, or an array holding it; with several audiences azp must name it
@@ -286,6 +288,7 @@ static cu_rc check_claims(const cJSON *c, const cu_jose_expect *x, cu_jose_claim
                           cu_jose_reason *reason, cu_err *err)
 {
     char nonce[CU_JOSE_CLAIM_MAX];
+    int64_t nbf = 0;
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(c, "email_verified");
 
     if (!str_claim(c, "iss", out->iss, sizeof(out->iss)) || strcmp(out->iss, x->issuer) != 0)
@@ -296,12 +299,20 @@ static cu_rc check_claims(const cJSON *c, const cu_jose_expect *x, cu_jose_claim
         return refuse(reason, CU_JOSE_EXPIRED, err);
     if (!num_claim(c, "iat", &out->iat) || out->iat > x->now + CU_JOSE_LEEWAY)
         return refuse(reason, CU_JOSE_IAT, err);
+    /* nbf, when present, must be a date not in the future (RFC 7519 4.1.5). */
+    if (cJSON_GetObjectItemCaseSensitive(c, "nbf") != NULL &&
+        (!num_claim(c, "nbf", &nbf) || nbf > x->now + CU_JOSE_LEEWAY))
+        return refuse(reason, CU_JOSE_IAT, err);
     if (!str_claim(c, "nonce", nonce, sizeof(nonce)) || x->nonce == NULL ||
         strlen(nonce) != strlen(x->nonce) || !cu_ct_equal(nonce, x->nonce, strlen(nonce)))
         return refuse(reason, CU_JOSE_NONCE, err);
     if (!str_claim(c, "sub", out->sub, sizeof(out->sub)) || out->sub[0] == '\0')
         return refuse(reason, CU_JOSE_MALFORMED, err);
-    (void)str_claim(c, "email", out->email, sizeof(out->email));
+    /* An email that does not fit is refused, never cut: a prefix of what the provider vouched
+     * for could be another address or domain (review finding 11). */
+    if (cJSON_GetObjectItemCaseSensitive(c, "email") != NULL &&
+        !str_claim(c, "email", out->email, sizeof(out->email)))
+        return refuse(reason, CU_JOSE_MALFORMED, err);
     out->email_verified = cJSON_IsTrue(ev);
     return CU_OK;
 }

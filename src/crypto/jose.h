@@ -6,8 +6,9 @@
  * RS256 or ES256 (never "none", never an HMAC: the key set is public), its kid names a key of
  * the issuer's JWKS of the matching type (RSA, or EC on P-256), the signature verifies under
  * that key, iss equals the issuer, aud is (or contains) the client id, azp (if several
- * audiences) is the client id, exp is in the future and iat not in the future (each within the
- * leeway), and nonce equals the one this login sent. No libcjose or jansson type crosses this
+ * audiences) is the client id, exp is in the future and iat and nbf not in the future (each
+ * within the leeway; each an integer in [0, 2^53]), nonce equals the one this login sent, and
+ * an email claim fits (CU_JOSE_CLAIM_MAX: it is refused, never cut). No libcjose or jansson type crosses this
  * header.
  */
 #ifndef CU_JOSE_H
@@ -33,7 +34,7 @@ typedef enum cu_jose_reason {
     CU_JOSE_ISSUER,      /* iss is not the configured issuer */
     CU_JOSE_AUDIENCE,    /* aud does not hold the client id, or azp names another client */
     CU_JOSE_EXPIRED,     /* exp is past (beyond the leeway) or missing */
-    CU_JOSE_IAT,         /* iat is in the future (beyond the leeway) or missing */
+    CU_JOSE_IAT,         /* iat (or nbf) in the future (beyond the leeway), or iat missing */
     CU_JOSE_NONCE,       /* nonce missing or not the one sent */
 } cu_jose_reason;
 
