@@ -16,6 +16,8 @@
 #define CU_SSO_RANDOM_MAX 64         /* state, nonce, PKCE verifier: base64url of 32 bytes */
 #define CU_SSO_BODY_MAX (256 * 1024) /* the largest answer read from the provider */
 #define CU_SSO_CACHE_TTL 3600        /* seconds a discovery document and JWKS are kept */
+#define CU_SSO_FAIL_TTL 30           /* seconds a provider's failed fetch is remembered */
+#define CU_SSO_REFETCH_MIN 60        /* seconds between two JWKS refetches for an unknown kid */
 
 /* The transport: GET url (form NULL) or POST form (application/x-www-form-urlencoded) to it,
  * with HTTP Basic user:pass when user is not NULL. *body (NUL-terminated, at most

@@ -23,6 +23,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +43,13 @@
 #include "util.h"
 
 static oidc g_idp;
-static int g_jwks_fetches;
+static int g_jwks_fetches, g_fetches;
 
-/* Counts JWKS fetches, then fetches. */
+/* Counts fetches (JWKS ones apart), then fetches. */
 static cu_rc counting_fetch(void *arg, const char *url, const char *form, const char *user,
                             const char *pass, char **body, long *status, cu_err *err)
 {
+    g_fetches++;
     if (strstr(url, "/jwks") != NULL)
         g_jwks_fetches++;
     return http_sso_fetch(arg, url, form, user, pass, body, status, err);
@@ -151,7 +153,14 @@ static void test_private_provider_address_refused(void **state)
     assert_non_null(strstr(e.msg, "not allowed"));
     assert_null(body);
     unsetenv("CUSTOS_FAULT");
+    /* Review finding 6: the failure is remembered for CU_SSO_FAIL_TTL seconds: no fetch. */
+    g_fetches = 0;
+    assert_int_equal(cu_sso_begin(&idp, counting_fetch, NULL, &p, url, sizeof(url), &e), CU_ERR_IO);
+    assert_int_equal(g_fetches, 0);
+    cu_clock_set(cu_clock_now() + CU_SSO_FAIL_TTL + 1);
     assert_int_equal(cu_sso_begin(&idp, counting_fetch, NULL, &p, url, sizeof(url), &e), CU_OK);
+    assert_int_equal(g_fetches, 2); /* discovery and JWKS */
+    cu_clock_set(0);
 }
 
 /* A real token whose nonce is not the one this login sent (a replayed or injected token). */
@@ -237,6 +246,7 @@ static void test_rotation_and_es256(void **state)
     cu_sso_identity who;
     const char *why = NULL;
     char code[256];
+    int64_t base = cu_clock_now();
 
     (void)state;
     for (int i = 0; i < 2; i++) {
@@ -245,6 +255,14 @@ static void test_rotation_and_es256(void **state)
         idp = idp_of("custos");
         oidc_set_email(&g_idp, "bo@acme.example");
         g_jwks_fetches = 0;
+        if (i > 0) {
+            /* Review finding 6: an unknown kid refetches at most once a minute per issuer. */
+            login_code(&idp, &p, code);
+            assert_int_equal(finish(&idp, code, &p, &who, &why), CU_ERR_AUTH);
+            assert_string_equal(why, "unknown_kid");
+            assert_int_equal(g_jwks_fetches, 0);
+            cu_clock_set(base + CU_SSO_REFETCH_MIN + 1);
+        }
         login_code(&idp, &p, code); /* discovery from the cache: no fetch */
         assert_int_equal(g_jwks_fetches, 0);
         assert_int_equal(finish(&idp, code, &p, &who, &why), CU_OK);
@@ -254,6 +272,7 @@ static void test_rotation_and_es256(void **state)
         assert_int_equal(finish(&idp, code, &p, &who, &why), CU_OK);
         assert_int_equal(g_jwks_fetches, 1); /* and the new key is cached */
     }
+    cu_clock_set(0);
 }
 
 static srv_world *W;
@@ -619,6 +638,50 @@ static cu_rc stub_fetch(void *arg, const char *url, const char *form, const char
     return *body != NULL ? CU_OK : CU_ERR_NOMEM;
 }
 
+static int g_slow_calls;
+
+/* stub_fetch after a quarter of a second: a slow provider. */
+static cu_rc slow_fetch(void *arg, const char *url, const char *form, const char *user,
+                        const char *pass, char **body, long *status, cu_err *err)
+{
+    __atomic_add_fetch(&g_slow_calls, 1, __ATOMIC_SEQ_CST);
+    usleep(250000);
+    return stub_fetch(arg, url, form, user, pass, body, status, err);
+}
+
+static void *begin_slow(void *out)
+{
+    cu_sso_idp idp = {.issuer = "https://idp.example",
+                      .client_id = "custos",
+                      .redirect_uri = "https://custos.example/v1/tenants/1/sso/callback"};
+    cu_sso_pending p;
+    char url[2048];
+    cu_err e = {0};
+
+    *(cu_rc *)out = cu_sso_begin(&idp, slow_fetch, NULL, &p, url, sizeof(url), &e);
+    return NULL;
+}
+
+/* Review finding 6: four logins starting at once on a slow provider fetch its discovery
+ * document and JWKS once, not four times (single-flight per issuer); each gets its answer. */
+static void test_one_fetch_in_flight_per_issuer(void **state)
+{
+    pthread_t t[4];
+    cu_rc rc[4];
+
+    (void)state;
+    cu_sso_cache_clear();
+    g_slow_calls = 0;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, begin_slow, &rc[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(rc[i], CU_OK);
+    }
+    assert_int_equal(g_slow_calls, 2);
+    cu_sso_cache_clear();
+}
+
 static long rows_of(const char *data, const char *table, cu_id tenant)
 {
     char sql[128];
@@ -788,6 +851,7 @@ int main(void)
     const struct CMUnitTest vault[] = {
         cmocka_unit_test(test_P_RET_2_tenant_end_takes_its_sso),
         cmocka_unit_test(test_P_ENC_5_rotation_reseals_the_sso_secret),
+        cmocka_unit_test(test_one_fetch_in_flight_per_issuer),
     };
     int rc;
 

@@ -32,8 +32,21 @@ typedef struct meta {
     int64_t fetched_at;
 } meta;
 
+/* Review finding 6: a provider that is slow or down must not hold every server thread. At
+ * most one fetch per issuer is in flight (the others wait for its outcome, single-flight), a
+ * failure is remembered for CU_SSO_FAIL_TTL seconds (no fetch until then), and a refetch for
+ * an unknown kid happens at most once per CU_SSO_REFETCH_MIN seconds per issuer. */
+typedef struct issuer_state {
+    char issuer[CU_SSO_URL_MAX];
+    int in_flight;
+    int64_t failed_at;  /* 0: no failure remembered */
+    int64_t refetched_at;
+} issuer_state;
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;
 static meta g_cache[CACHE_MAX];
+static issuer_state g_issuers[CACHE_MAX];
 
 void cu_sso_cache_clear(void)
 {
@@ -41,8 +54,31 @@ void cu_sso_cache_clear(void)
     for (int i = 0; i < CACHE_MAX; i++) {
         free(g_cache[i].jwks);
         memset(&g_cache[i], 0, sizeof(g_cache[i]));
+        if (!g_issuers[i].in_flight)
+            memset(&g_issuers[i], 0, sizeof(g_issuers[i]));
     }
     pthread_mutex_unlock(&g_lock);
+}
+
+/* The state of issuer, made if there is none (an idle slot reused, the oldest failure first);
+ * NULL if every slot has a fetch in flight. Called with g_lock held. */
+static issuer_state *issuer_of(const char *issuer)
+{
+    issuer_state *free_slot = NULL;
+
+    for (int i = 0; i < CACHE_MAX; i++) {
+        issuer_state *s = &g_issuers[i];
+        if (strcmp(s->issuer, issuer) == 0)
+            return s;
+        if (!s->in_flight && (free_slot == NULL || s->issuer[0] == '\0' ||
+                              (free_slot->issuer[0] != '\0' && s->failed_at < free_slot->failed_at)))
+            free_slot = s;
+    }
+    if (free_slot != NULL) {
+        memset(free_slot, 0, sizeof(*free_slot));
+        cu_strlcpy(free_slot->issuer, issuer, sizeof(free_slot->issuer));
+    }
+    return free_slot;
 }
 
 /* An endpoint Custos may call: https, or in test builds plain http to loopback (the test's own
@@ -189,22 +225,58 @@ static void cache_put(const meta *m)
     pthread_mutex_unlock(&g_lock);
 }
 
-/* The issuer's metadata and keys, from the cache or fetched; refresh fetches in any case. The
- * caller frees m->jwks. */
+/* Waits (g_lock held) while another thread fetches s's issuer; then whether the cache or the
+ * remembered failure answers: 1 with rc set, or 0 to fetch (s->in_flight then set). */
+static int await_or_claim(issuer_state *s, const char *issuer, int refresh, meta *m, cu_rc *rc,
+                          cu_err *err)
+{
+    int64_t now;
+
+    while (s->in_flight)
+        pthread_cond_wait(&g_done, &g_lock);
+    now = cu_clock_now();
+    if (refresh && now - s->refetched_at < CU_SSO_REFETCH_MIN && now >= s->refetched_at)
+        refresh = 0; /* a rotation was looked for a moment ago: the cache is the answer */
+    if (!refresh && cache_get(issuer, m)) {
+        *rc = CU_OK;
+        return 1;
+    }
+    if (s->failed_at != 0 && now - s->failed_at < CU_SSO_FAIL_TTL && now >= s->failed_at) {
+        *rc = cu_err_set(err, CU_ERR_IO, "the identity provider failed moments ago");
+        return 1;
+    }
+    s->in_flight = 1;
+    if (refresh)
+        s->refetched_at = now;
+    return 0;
+}
+
+/* The issuer's metadata and keys, from the cache or fetched (one fetch per issuer at a time);
+ * refresh fetches unless one did within CU_SSO_REFETCH_MIN. The caller frees m->jwks. */
 static cu_rc metadata(const char *issuer, cu_sso_fetch_fn fetch, void *arg, int refresh, meta *m,
                       cu_err *err)
 {
-    int hit;
-    cu_rc rc;
+    issuer_state *s;
+    cu_rc rc = CU_OK;
 
     pthread_mutex_lock(&g_lock);
-    hit = !refresh && cache_get(issuer, m);
+    if ((s = issuer_of(issuer)) == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return cu_err_set(err, CU_ERR_IO, "too many identity providers are being fetched");
+    }
+    if (await_or_claim(s, issuer, refresh, m, &rc, err)) {
+        pthread_mutex_unlock(&g_lock);
+        return rc;
+    }
     pthread_mutex_unlock(&g_lock);
-    if (hit)
-        return CU_OK;
     rc = discover(issuer, fetch, arg, m, err);
     if (rc == CU_OK)
         cache_put(m);
+    pthread_mutex_lock(&g_lock);
+    s->in_flight = 0;
+    s->failed_at = rc == CU_OK ? 0 : cu_clock_now();
+    pthread_cond_broadcast(&g_done);
+    pthread_mutex_unlock(&g_lock);
     return rc;
 }
 
