@@ -638,6 +638,53 @@ static cu_rc stub_fetch(void *arg, const char *url, const char *form, const char
     return *body != NULL ? CU_OK : CU_ERR_NOMEM;
 }
 
+static const char *g_auth_ep;
+
+/* A discovery document whose authorization endpoint is g_auth_ep. */
+static cu_rc dirty_fetch(void *arg, const char *url, const char *form, const char *user,
+                         const char *pass, char **body, long *status, cu_err *err)
+{
+    char doc[512];
+
+    if (strstr(url, "/jwks") != NULL)
+        return stub_fetch(arg, url, form, user, pass, body, status, err);
+    snprintf(doc, sizeof(doc),
+             "{\"issuer\":\"https://idp.example\",\"authorization_endpoint\":\"%s\","
+             "\"token_endpoint\":\"https://idp.example/token\","
+             "\"jwks_uri\":\"https://idp.example/jwks\"}",
+             g_auth_ep);
+    *status = 200;
+    *body = strdup(doc);
+    return *body != NULL ? CU_OK : CU_ERR_NOMEM;
+}
+
+/* Review finding 14: an endpoint with a fragment, a space, a control character or userinfo
+ * is no endpoint (it would become a Location header and a URL curl opens). */
+static void test_dirty_endpoints_refused(void **state)
+{
+    static const char *const dirty[] = {
+        "https://idp.example/auth#frag", "https://idp.example/a b", "https://idp.example/a\\r\\nX: y",
+        "https://user:pw@idp.example/auth", "https:///auth"};
+    cu_sso_idp idp = {.issuer = "https://idp.example",
+                      .client_id = "custos",
+                      .redirect_uri = "https://custos.example/v1/tenants/1/sso/callback"};
+    cu_sso_pending p;
+    char url[2048];
+    cu_err e = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(dirty) / sizeof(dirty[0]); i++) {
+        cu_sso_cache_clear();
+        g_auth_ep = dirty[i];
+        if (cu_sso_begin(&idp, dirty_fetch, NULL, &p, url, sizeof(url), &e) != CU_ERR_IO)
+            fail_msg("%s was taken", dirty[i]);
+    }
+    cu_sso_cache_clear();
+    g_auth_ep = "https://idp.example/auth?x=1";
+    assert_int_equal(cu_sso_begin(&idp, dirty_fetch, NULL, &p, url, sizeof(url), &e), CU_OK);
+    cu_sso_cache_clear();
+}
+
 static int g_slow_calls;
 
 /* stub_fetch after a quarter of a second: a slow provider. */
@@ -852,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_P_RET_2_tenant_end_takes_its_sso),
         cmocka_unit_test(test_P_ENC_5_rotation_reseals_the_sso_secret),
         cmocka_unit_test(test_one_fetch_in_flight_per_issuer),
+        cmocka_unit_test(test_dirty_endpoints_refused),
     };
     int rc;
 

@@ -81,15 +81,31 @@ static issuer_state *issuer_of(const char *issuer)
     return free_slot;
 }
 
+/* 1 if u, past its scheme, has a host and no control character, space, fragment or userinfo
+ * (review finding 14: a discovery document's endpoint becomes a Location header and a URL
+ * curl opens). */
+static int url_clean(const char *u)
+{
+    const char *auth = strstr(u, "://") + 3;
+    size_t host = strcspn(auth, "/?");
+
+    if (host == 0 || memchr(auth, '@', host) != NULL)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || *p == '#' || *p == '\\')
+            return 0;
+    return 1;
+}
+
 /* An endpoint Custos may call: https, or in test builds plain http to loopback (the test's own
  * provider), as webhooks allow (webhook_addr.c). */
 static int url_ok(const char *u)
 {
     if (strncmp(u, "https://", 8) == 0)
-        return 1;
+        return url_clean(u);
 #ifdef CU_FAULT_INJECTION
-    if (strncmp(u, "http://127.0.0.1:", 17) == 0 || strncmp(u, "http://localhost:", 17) == 0)
-        return 1;
+    if (strncmp(u, "http://127.0.0.1:", 17) == 0)
+        return url_clean(u);
 #endif
     return 0;
 }
