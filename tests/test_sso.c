@@ -557,6 +557,37 @@ static void test_P_ACC_5_no_takeover_of_other_roles(void **state)
     srv_resp_free(&r);
 }
 
+/* Review finding 7: only the owner turns require_sso on, or changes a configuration that has
+ * it on; an admin may set one without it. */
+static void test_P_ACC_5_require_sso_is_the_owners(void **state)
+{
+    char path[128], body[1024], cb[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
+    oidc_callback_of(W->a.id, cb);
+    for (int on = 1; on >= 0; on--) {
+        snprintf(body, sizeof(body),
+                 "{\"issuer\":\"%s\",\"client_id\":\"custos\",\"client_secret\":"
+                 "\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"%s\",\"domains\":"
+                 "[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
+                 g_idp.issuer, cb, on ? "true" : "false");
+        assert_int_equal(
+            srv_call(&W->s, "PUT", path, W->a.key[CU_ROLE_ADMIN], NULL, body, &r), 0);
+        if (on)
+            srv_assert_err(&r, 403, "forbidden");
+        else
+            assert_int_equal(r.status, 200);
+        srv_resp_free(&r);
+    }
+    configure(1); /* the owner may */
+    assert_int_equal(srv_call(&W->s, "PUT", path, W->a.key[CU_ROLE_ADMIN], NULL, body, &r), 0);
+    srv_assert_err(&r, 403, "forbidden"); /* and an admin may no longer touch it */
+    srv_resp_free(&r);
+    configure(0);
+}
+
 /* P-AUD-4: every outcome is in the tenant's audit log, with reasons and ids, no email. */
 static void test_P_ACC_5_logins_audited(void **state)
 {
@@ -899,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_iss_checked_extra_parameters_ignored),
         cmocka_unit_test(test_P_ACC_5_no_takeover_of_other_roles),
         cmocka_unit_test(test_P_ACC_5_state_bound_to_the_browser),
+        cmocka_unit_test(test_P_ACC_5_require_sso_is_the_owners),
         cmocka_unit_test(test_P_ACC_5_logins_audited),
         cmocka_unit_test(test_P_ACC_6_sso_login_starts_are_rate_limited),
     };

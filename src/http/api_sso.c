@@ -84,6 +84,17 @@ void api_sso_put(http_req *r)
         cu_strlcpy(c.redirect_uri, http_str(r, "redirect_uri"), sizeof(c.redirect_uri)) != 0)
         return http_error(r, 400, "invalid_field", "issuer, client_id or redirect_uri is too long");
     c.require_sso = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "require_sso"));
+    /* Review finding 7: require_sso takes every password login away, the owner's too. Only the
+     * owner turns it on, or changes a configuration that has it on (an admin pointing it at a
+     * provider of his own would lock the owner out). */
+    if (r->who.role != CU_ROLE_OWNER) {
+        int required = c.require_sso;
+        if (!required && cu_sso_required(r->v, r->tenant, &required, &e) != CU_OK)
+            return http_fail(r, &e);
+        if (required)
+            return http_error(r, 403, "forbidden",
+                              "only the owner may set a configuration that requires single sign-on");
+    }
     if (cu_sso_config_put(r->v, &r->ctx, r->tenant, &c, http_str(r, "client_secret"), &e) != CU_OK)
         return http_fail(r, &e);
     http_json(r, 200, config_json(&c));
