@@ -5,8 +5,8 @@
  *
  * A tenant's identity provider (sso_configs, one row per tenant) with its client secret sealed
  * under the tenant data key (key_version), and the logins in flight (sso_logins): each keyed by
- * the SHA-256 of its state, holding the nonce and PKCE verifier until the callback takes it,
- * once, before its expiry. Ops:
+ * a 32-byte hash the core makes (of the state and the browser's binding cookie), holding the
+ * nonce and PKCE verifier until the callback takes it, once, before its expiry. Ops:
  *   CU_OP_SSO_CONFIG_PUT  sso_config: inserts or replaces the tenant's row.
  *   CU_OP_SSO_LOGIN_PUT   sso_login: inserts the login, and deletes every login that expired
  *                         before its created time (the table stays small).
