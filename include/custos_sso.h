@@ -57,10 +57,10 @@ cu_rc cu_sso_begin(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, cu_s
 
 /* Exchanges code at the token endpoint (client secret, p's verifier) and verifies the ID token
  * against the issuer's JWKS and p's nonce. First, idp->response_iss must be the issuer when
- * given, and given when discovery says the provider sends it (RFC 9207: "issuer_param"). CU_OK fills *who; CU_ERR_AUTH with *why (a short
- * reason to audit: "signature", "audience", "expired", "nonce", "token_request", ...) when the
- * provider refused the code or the token failed a check; CU_ERR_IO when the provider could not
- * be reached. Messages name no claim value. */
+ * given, and given when discovery says the provider sends it (RFC 9207: "issuer_param"). CU_OK
+ * fills *who; CU_ERR_AUTH with *why (a short reason to audit: "signature", "audience", "expired",
+ * "nonce", "token_request", ...) when the provider refused the code or the token failed a check;
+ * CU_ERR_IO when the provider could not be reached. Messages name no claim value. */
 cu_rc cu_sso_finish(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, const char *code,
                     const cu_sso_pending *p, cu_sso_identity *who, const char **why, cu_err *err);
 
@@ -84,9 +84,10 @@ typedef struct cu_sso_config {
 } cu_sso_config;
 
 /* Sets the tenant's provider (P-ACC-5): issuer and redirect URI https (loopback http in test
- * builds), the redirect URI's path exactly this tenant's callback, /v1/tenants/{tenant}/sso/callback
- * (a callback per tenant: a state is taken only on its own tenant's, review finding 2), domains lowercase, role a tenant role, client_secret sealed under the tenant data key.
- * Audited as sso.configure. CU_ERR_INVALID names the field at fault. */
+ * builds), the redirect URI's path exactly this tenant's callback,
+ * /v1/tenants/{tenant}/sso/callback (a callback per tenant: a state is taken only on its own
+ * tenant's, review finding 2), domains lowercase, role a tenant role, client_secret sealed under
+ * the tenant data key. Audited as sso.configure. CU_ERR_INVALID names the field at fault. */
 cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_sso_config *c,
                         const char *client_secret, cu_err *err);
 /* The tenant's provider without its secret; CU_ERR_NOT_FOUND if none. */
@@ -105,12 +106,15 @@ cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err);
 cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fetch_fn fetch,
                          void *arg, char *url, size_t cap, char binding[CU_SSO_RANDOM_MAX],
                          unsigned *retry_after, cu_err *err);
-/* The provider's redirect back to the tenant's callback: takes the login of state (once: a
- * replayed or expired state is CU_ERR_AUTH, as is a state of another tenant's login, which is
- * left untouched), checks iss (the callback's iss parameter, NULL if none; cu_sso_finish), exchanges code, verifies the ID token, checks the email's domain (and that the
- * provider verified it), finds the user of that email or creates one with the configured role,
- * and opens the session a password login opens (token, *who). Every outcome is audited:
- * sso.login, or sso.refused with the reason (never a personal value). */
+/* The provider's redirect back to the tenant's callback: takes the login of state and binding
+ * (the browser's cookie; once: a replayed or expired state, or another browser's, is
+ * CU_ERR_AUTH, as is a state of another tenant's login, which is left untouched), checks iss
+ * (the callback's iss parameter, NULL if none; cu_sso_finish), exchanges code, verifies the ID
+ * token, checks the email's domain (and that the provider verified it), finds the user of that
+ * email (only one of the configured role without TOTP) or creates one with the configured
+ * role, and opens the session a password login opens (token, *who). A tenant without single
+ * sign-on is CU_ERR_NOT_FOUND. Every outcome is audited: sso.login, or sso.refused with the
+ * reason (never a personal value). */
 cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
                           const char *binding, const char *code, const char *iss,
                           cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],

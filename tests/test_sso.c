@@ -491,8 +491,8 @@ static void without_iss(const char *cb, const char *extra, char out[2300])
             had = 1;
             continue;
         }
-        len += (size_t)snprintf(out + len, 2300 - len, "%c%.*s", len == (size_t)(q - cb) ? '?' : '&',
-                                (int)n, p);
+        len += (size_t)snprintf(out + len, 2300 - len, "%c%.*s",
+                                len == (size_t)(q - cb) ? '?' : '&', (int)n, p);
     }
     assert_true(had);
     snprintf(out + len, 2300 - len, "%s", extra);
@@ -573,8 +573,7 @@ static void test_P_ACC_5_require_sso_is_the_owners(void **state)
                  "\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"%s\",\"domains\":"
                  "[\"acme.example\"],\"role\":\"agent\",\"require_sso\":%s}",
                  g_idp.issuer, cb, on ? "true" : "false");
-        assert_int_equal(
-            srv_call(&W->s, "PUT", path, W->a.key[CU_ROLE_ADMIN], NULL, body, &r), 0);
+        assert_int_equal(srv_call(&W->s, "PUT", path, W->a.key[CU_ROLE_ADMIN], NULL, body, &r), 0);
         if (on)
             srv_assert_err(&r, 403, "forbidden");
         else
@@ -700,9 +699,9 @@ static cu_rc dirty_fetch(void *arg, const char *url, const char *form, const cha
  * is no endpoint (it would become a Location header and a URL curl opens). */
 static void test_dirty_endpoints_refused(void **state)
 {
-    static const char *const dirty[] = {
-        "https://idp.example/auth#frag", "https://idp.example/a b", "https://idp.example/a\\r\\nX: y",
-        "https://user:pw@idp.example/auth", "https:///auth"};
+    static const char *const dirty[] = {"https://idp.example/auth#frag", "https://idp.example/a b",
+                                        "https://idp.example/a\\r\\nX: y",
+                                        "https://user:pw@idp.example/auth", "https:///auth"};
     cu_sso_idp idp = {.issuer = "https://idp.example",
                       .client_id = "custos",
                       .redirect_uri = "https://custos.example/v1/tenants/1/sso/callback"};
@@ -871,10 +870,9 @@ static void test_P_ENC_5_rotation_reseals_the_sso_secret(void **state)
     p = strstr(url, "state=");
     assert_non_null(p);
     snprintf(st, sizeof(st), "%.*s", (int)strcspn(p + 6, "&"), p + 6);
-    assert_int_equal(
-        cu_sso_login_finish(v, NULL, t.id, st, bind, "a-code", NULL, stub_fetch, NULL, tok, &who,
-                            NULL, &err),
-        CU_ERR_AUTH);
+    assert_int_equal(cu_sso_login_finish(v, NULL, t.id, st, bind, "a-code", NULL, stub_fetch, NULL,
+                                         tok, &who, NULL, &err),
+                     CU_ERR_AUTH);
     assert_non_null(strstr(err.msg, "token_request"));
     cu_vault_close(v);
     th_rmrf(dir);

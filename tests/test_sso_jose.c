@@ -316,9 +316,12 @@ int main(void)
 {
     static const uint8_t e65537[] = {0x01, 0x00, 0x01};
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_rs256_es256),   cmocka_unit_test(test_wrong_audience),
-        cmocka_unit_test(test_expired_and_future), cmocka_unit_test(test_nonce_and_issuer),
-        cmocka_unit_test(test_kid_and_signature),  cmocka_unit_test(test_alg_confusion),
+        cmocka_unit_test(test_good_rs256_es256),
+        cmocka_unit_test(test_wrong_audience),
+        cmocka_unit_test(test_expired_and_future),
+        cmocka_unit_test(test_nonce_and_issuer),
+        cmocka_unit_test(test_kid_and_signature),
+        cmocka_unit_test(test_alg_confusion),
         cmocka_unit_test(test_hostile_jwks_never_reaches_cjose),
         cmocka_unit_test(test_private_and_short_keys),
         cmocka_unit_test(test_claim_hygiene),

@@ -27,7 +27,7 @@ typedef struct meta {
     char auth_ep[CU_SSO_URL_MAX];
     char token_ep[CU_SSO_URL_MAX];
     char jwks_uri[CU_SSO_URL_MAX];
-    char *jwks; /* the key set's text, owned */
+    char *jwks;    /* the key set's text, owned */
     int iss_param; /* authorization_response_iss_parameter_supported (RFC 9207 3) */
     int64_t fetched_at;
 } meta;
@@ -39,7 +39,7 @@ typedef struct meta {
 typedef struct issuer_state {
     char issuer[CU_SSO_URL_MAX];
     int in_flight;
-    int64_t failed_at;  /* 0: no failure remembered */
+    int64_t failed_at; /* 0: no failure remembered */
     int64_t refetched_at;
 } issuer_state;
 
@@ -70,8 +70,9 @@ static issuer_state *issuer_of(const char *issuer)
         issuer_state *s = &g_issuers[i];
         if (strcmp(s->issuer, issuer) == 0)
             return s;
-        if (!s->in_flight && (free_slot == NULL || s->issuer[0] == '\0' ||
-                              (free_slot->issuer[0] != '\0' && s->failed_at < free_slot->failed_at)))
+        if (!s->in_flight &&
+            (free_slot == NULL || s->issuer[0] == '\0' ||
+             (free_slot->issuer[0] != '\0' && s->failed_at < free_slot->failed_at)))
             free_slot = s;
     }
     if (free_slot != NULL) {
@@ -190,8 +191,8 @@ static cu_rc discover(const char *issuer, cu_sso_fetch_fn fetch, void *arg, meta
              !copy_str(d, "token_endpoint", m->token_ep, sizeof(m->token_ep)) ||
              !copy_str(d, "jwks_uri", m->jwks_uri, sizeof(m->jwks_uri)))
         rc = cu_err_set(err, CU_ERR_IO, "the discovery document lacks an https endpoint");
-    m->iss_param =
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "authorization_response_iss_parameter_supported"));
+    m->iss_param = cJSON_IsTrue(
+        cJSON_GetObjectItemCaseSensitive(d, "authorization_response_iss_parameter_supported"));
     cJSON_Delete(d);
     if (rc == CU_OK)
         rc = fetch_jwks(fetch, arg, m, err);

@@ -503,9 +503,8 @@ out:
 
 cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
                           const char *binding, const char *code, const char *iss,
-                          cu_sso_fetch_fn fetch, void *arg,
-                          char token[CU_SESSION_TOKEN_MAX], cu_principal *who,
-                          unsigned *retry_after, cu_err *err)
+                          cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
+                          cu_principal *who, unsigned *retry_after, cu_err *err)
 {
     cu_store_sso_login l;
     cu_store_sso_config s;

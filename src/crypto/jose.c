@@ -19,7 +19,7 @@
 #include "util.h"
 
 #define KID_MAX 256
-#define RSA_MIN_BYTES 256 /* 2048 bits: a shorter provider key is refused (RFC 7518 3.3) */
+#define RSA_MIN_BYTES 256  /* 2048 bits: a shorter provider key is refused (RFC 7518 3.3) */
 #define RSA_MAX_BYTES 1024 /* 8192 bits */
 #define EC_COORD_BYTES 32  /* P-256 */
 
@@ -144,8 +144,8 @@ static int has_private(const cJSON *j)
 static cJSON *jwk_public(const cJSON *j, int is_ec)
 {
     uint8_t buf[RSA_MAX_BYTES + 1];
-    const char *const *names = is_ec ? (const char *const[]){"x", "y"}
-                                     : (const char *const[]){"n", "e"};
+    const char *const *names =
+        is_ec ? (const char *const[]){"x", "y"} : (const char *const[]){"n", "e"};
     cJSON *o;
     size_t n;
 
@@ -171,9 +171,8 @@ static cJSON *jwk_public(const cJSON *j, int is_ec)
         (is_ec && cJSON_AddStringToObject(o, "crv", "P-256") == NULL))
         goto fail;
     for (int i = 0; i < 2; i++)
-        if (cJSON_AddStringToObject(o, names[i],
-                                    cJSON_GetObjectItemCaseSensitive(j, names[i])->valuestring) ==
-            NULL)
+        if (cJSON_AddStringToObject(
+                o, names[i], cJSON_GetObjectItemCaseSensitive(j, names[i])->valuestring) == NULL)
             goto fail;
     return o;
 fail:

@@ -8,8 +8,8 @@
  * that key, iss equals the issuer, aud is (or contains) the client id, azp (if several
  * audiences) is the client id, exp is in the future and iat and nbf not in the future (each
  * within the leeway; each an integer in [0, 2^53]), nonce equals the one this login sent, and
- * an email claim fits (CU_JOSE_CLAIM_MAX: it is refused, never cut). No libcjose or jansson type crosses this
- * header.
+ * an email claim fits (CU_JOSE_CLAIM_MAX: it is refused, never cut). No libcjose or jansson type
+ * crosses this header.
  */
 #ifndef CU_JOSE_H
 #define CU_JOSE_H

@@ -92,8 +92,9 @@ void api_sso_put(http_req *r)
         if (!required && cu_sso_required(r->v, r->tenant, &required, &e) != CU_OK)
             return http_fail(r, &e);
         if (required)
-            return http_error(r, 403, "forbidden",
-                              "only the owner may set a configuration that requires single sign-on");
+            return http_error(
+                r, 403, "forbidden",
+                "only the owner may set a configuration that requires single sign-on");
     }
     if (cu_sso_config_put(r->v, &r->ctx, r->tenant, &c, http_str(r, "client_secret"), &e) != CU_OK)
         return http_fail(r, &e);

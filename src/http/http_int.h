@@ -102,8 +102,8 @@ struct http_req {
     void (*stream_done)(void *arg);
     void *stream_arg;
     char set_cookie[256];
-    char set_cookie2[128]; /* a second one: the SSO login's binding cookie cleared (api_sso.c) */
-    char location[1024]; /* a Location header (302 to the identity provider, api_sso.c) */
+    char set_cookie2[128];    /* a second: the SSO binding cookie cleared (api_sso.c) */
+    char location[1024];      /* a Location header (302 to the identity provider, api_sso.c) */
     char allow[64];           /* for 405 */
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */

@@ -31,8 +31,8 @@ void oidc_start(oidc *o, int port, const char *kid, const char *alg, int64_t now
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
-        execlp("node", "node", "tests/oidc/provider.js", ports, kid, alg, ttl, OIDC_REDIRECT_PREFIX, nows,
-               (char *)NULL);
+        execlp("node", "node", "tests/oidc/provider.js", ports, kid, alg, ttl, OIDC_REDIRECT_PREFIX,
+               nows, (char *)NULL);
         _exit(127);
     }
     close(fd[1]);

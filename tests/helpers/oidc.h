@@ -14,7 +14,7 @@
  * OIDC_ORIGIN "/v1/tenants/{t}/sso/callback", any of which both clients may use. */
 #define OIDC_ORIGIN "http://127.0.0.1:9"
 #define OIDC_REDIRECT_PREFIX OIDC_ORIGIN "/v1/tenants/"
-#define OIDC_TTL 600                                       /* its ID tokens' lifetime, s */
+#define OIDC_TTL 600 /* its ID tokens' lifetime, s */
 #define OIDC_CODE_MAX 256
 #define OIDC_STATE_MAX 64
 
