@@ -14,6 +14,7 @@
 #define CU_SSO_CLIENT_MAX 256        /* client id, with the NUL */
 #define CU_SSO_SECRET_MAX 256        /* client secret, with the NUL */
 #define CU_SSO_RANDOM_MAX 64         /* state, nonce, PKCE verifier: base64url of 32 bytes */
+#define CU_SSO_SUB_MAX 256           /* the provider's subject identifier, with the NUL */
 #define CU_SSO_BODY_MAX (256 * 1024) /* the largest answer read from the provider */
 #define CU_SSO_CACHE_TTL 3600        /* seconds a discovery document and JWKS are kept */
 #define CU_SSO_FAIL_TTL 30           /* seconds a provider's failed fetch is remembered */
@@ -44,7 +45,7 @@ typedef struct cu_sso_pending {
 
 /* Who the provider vouched for, from a verified ID token. */
 typedef struct cu_sso_identity {
-    char sub[256];
+    char sub[CU_SSO_SUB_MAX];
     char email[256]; /* "" if the token has none */
     int email_verified;
 } cu_sso_identity;
@@ -95,6 +96,18 @@ cu_rc cu_sso_config_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_con
                         cu_err *err);
 /* *required 1 if the tenant's users must sign in through its provider (require_sso). */
 cu_rc cu_sso_required(cu_vault *v, cu_id tenant, int *required, cu_err *err);
+
+/* Links the tenant's user to the identity sub at the tenant's current issuer (review finding 3:
+ * the only way an existing user is entered by single sign-on, besides its creation by it), in
+ * place of its former link. The caller's role decides: the owner links anyone, others only users
+ * of a role they may grant below admin (CU_ERR_FORBIDDEN). CU_ERR_EXISTS if the identity is
+ * another user's; CU_ERR_NOT_FOUND without a configuration or user. Audited sso.link. */
+cu_rc cu_sso_link(cu_vault *v, const cu_ctx *ctx, cu_role caller, cu_id tenant, cu_id user,
+                  const char *sub, cu_err *err);
+/* Drops the user's link (CU_ERR_NOT_FOUND if none), as cu_sso_link decides who may. Audited
+ * sso.unlink. */
+cu_rc cu_sso_unlink(cu_vault *v, const cu_ctx *ctx, cu_role caller, cu_id tenant, cu_id user,
+                    cu_err *err);
 
 /* Starts a login of the tenant's users: the state, nonce and verifier stored (single use, for
  * CU_SSO_LOGIN_TTL seconds), the provider's URL in url, and in binding a fresh random value for

@@ -129,7 +129,8 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
             v = o->record;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/api-keys"))
             v = o->key;
-        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/users"))
+        else if (seg_is(p, len, "/{id}") && (seg_is(prev, prevlen, "/users") ||
+                                             seg_is(prev, prevlen, "/links")))
             v = o->user;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/holds"))
             v = o->hold;
@@ -220,6 +221,7 @@ static const struct sample {
      "\"sweep secret %N\",\"redirect_uri\":"
      "\"https://custos.invalid/v1/tenants/%T/sso/callback\","
      "\"domains\":[\"example.org\"],\"role\":\"agent\"}"},
+    {"PUT", "/v1/tenants/{tenant}/sso/links/{id}", "{\"sub\":\"sweep-%N\"}"},
     /* Aggregate analytics (docs/analytics.md): a count, and the owner's budget. */
     {"POST", "/v1/tenants/{tenant}/collections/{name}/aggregate",
      "{\"measures\":[{\"op\":\"count\"}]}"},

@@ -459,7 +459,7 @@ static void test_P_ACC_5_state_bound_to_the_browser(void **state)
     srv_resp r;
 
     (void)state;
-    login_to_callback(&W->a, "sso.ana@acme.example", cb, binding);
+    login_to_callback(&W->a, "desk@acme.example", cb, binding);
     assert_int_equal(srv_call(&W->s, "GET", cb, NULL, NULL, NULL, &r), 0);
     srv_assert_err(&r, 401, "unauthenticated");
     assert_int_equal(r.set_cookies, 0);
@@ -529,32 +529,82 @@ static void test_P_ACC_5_iss_checked_extra_parameters_ignored(void **state)
     srv_resp_free(&r);
 }
 
-/* Review finding 3: the provider's word does not open a session as an existing user of another
- * role than the configured one (an admin pointing the tenant at a provider he runs cannot sign
- * in as an owner or a fellow admin by their email); a user of that role can. */
-static void test_P_ACC_5_no_takeover_of_other_roles(void **state)
+/* Link user id to sub with caller's key: the status. */
+static long link_user(const char *key, const char *id, const char *sub, const char *method)
 {
-    char cb[2048], path[128];
+    char path[160], body[256];
     srv_resp r;
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/links/%s", W->a.id, id);
+    snprintf(body, sizeof(body), "{\"sub\":\"%s\"}", sub);
+    assert_int_equal(srv_call(&W->s, method, path, key, NULL, sub != NULL ? body : NULL, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+static long login_status(const char *email)
+{
+    char cb[2048];
+    srv_resp r;
+    long st;
+
+    server_login(email, cb, &r);
+    st = r.status;
+    if (st != 200)
+        assert_int_equal(r.set_cookies, 0);
+    srv_resp_free(&r);
+    return st;
+}
+
+/* Review finding 3: a user is the provider's identity (issuer, sub) only by a link: an
+ * existing password user is never entered by a verified email alone (an admin pointing the
+ * tenant at a provider he runs could name anyone's email), whatever its role. The owner or an
+ * admin links it by an explicit act (the owner alone links owners and admins); an identity is
+ * one user's; a link dropped refuses again; a change of issuer drops every link. */
+static void test_P_ACC_5_linked_by_sub_not_by_email(void **state)
+{
+    const char *admin = W->a.key[CU_ROLE_ADMIN], *owner = W->a.key[CU_ROLE_OWNER];
+    char path[128], boss[SRV_ID], desk[SRV_ID], body[1024], cb[128];
 
     (void)state;
     snprintf(path, sizeof(path), "/v1/tenants/%s/users", W->a.id);
-    srv_call_ok(&W->s, "POST", path, W->a.key[CU_ROLE_OWNER], NULL,
+    srv_call_ok(&W->s, "POST", path, owner, NULL,
                 "{\"email\":\"boss@acme.example\",\"password\":\"a long password of hers\","
                 "\"role\":\"owner\"}",
-                201, NULL);
-    srv_call_ok(&W->s, "POST", path, W->a.key[CU_ROLE_OWNER], NULL,
+                201, boss);
+    srv_call_ok(&W->s, "POST", path, owner, NULL,
                 "{\"email\":\"desk@acme.example\",\"password\":\"a long password of his\","
                 "\"role\":\"agent\"}",
-                201, NULL);
-    server_login("boss@acme.example", cb, &r);
-    srv_assert_err(&r, 401, "unauthenticated");
-    assert_int_equal(r.set_cookies, 0);
-    srv_resp_free(&r);
-    server_login("desk@acme.example", cb, &r);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"role\":\"agent\""));
-    srv_resp_free(&r);
+                201, desk);
+    assert_int_equal(login_status("boss@acme.example"), 401);
+    assert_int_equal(login_status("desk@acme.example"), 401); /* of the configured role too */
+
+    assert_int_equal(link_user(admin, boss, "boss@acme.example", "PUT"), 403);    /* owner only */
+    assert_int_equal(link_user(admin, desk, "sso.ana@acme.example", "PUT"), 409); /* ana's */
+    assert_int_equal(link_user(admin, desk, "desk@acme.example", "PUT"), 200);
+    assert_int_equal(login_status("desk@acme.example"), 200);
+    assert_int_equal(link_user(admin, desk, NULL, "DELETE"), 200);
+    assert_int_equal(login_status("desk@acme.example"), 401);
+    assert_int_equal(link_user(admin, desk, NULL, "DELETE"), 404);
+    assert_int_equal(link_user(owner, desk, "desk@acme.example", "PUT"), 200);
+
+    /* Another issuer and back: every link is gone, the one SSO made (ana) and desk's. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso", W->a.id);
+    oidc_callback_of(W->a.id, cb);
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"http://127.0.0.1:9/other\",\"client_id\":\"custos\","
+             "\"client_secret\":\"x\",\"redirect_uri\":\"%s\",\"domains\":[\"acme.example\"],"
+             "\"role\":\"agent\"}",
+             cb);
+    srv_call_ok(&W->s, "PUT", path, owner, NULL, body, 200, NULL);
+    configure(0);
+    assert_int_equal(login_status("desk@acme.example"), 401);
+    assert_int_equal(login_status("sso.ana@acme.example"), 401);
+    /* Linked again by the owner, for the tests after. */
+    assert_int_equal(link_user(owner, desk, "desk@acme.example", "PUT"), 200);
+    assert_int_equal(login_status("desk@acme.example"), 200);
 }
 
 /* Review finding 7: only the owner turns require_sso on, or changes a configuration that has
@@ -601,7 +651,9 @@ static void test_P_ACC_5_logins_audited(void **state)
     assert_non_null(strstr(r.body, "sso.login"));
     assert_non_null(strstr(r.body, "reason:domain"));
     assert_non_null(strstr(r.body, "reason:issuer_param"));
-    assert_non_null(strstr(r.body, "reason:role"));
+    assert_non_null(strstr(r.body, "reason:unlinked"));
+    assert_non_null(strstr(r.body, "sso.link"));
+    assert_non_null(strstr(r.body, "sso.unlink"));
     assert_non_null(strstr(r.body, "reason:binding"));
     assert_null(strstr(r.body, "sso.start")); /* strangers' starts are not in the log */
     assert_null(strstr(r.body, "acme.example"));
@@ -785,8 +837,8 @@ static void callback_for(cu_sso_config *c, cu_id tenant)
              "https://custos.example/v1/tenants/%s/sso/callback", id);
 }
 
-/* P-RET-2: the tenant's end takes its provider (with the sealed secret) and its logins in
- * flight, on both backends. */
+/* P-RET-2: the tenant's end takes its provider (with the sealed secret), its logins in flight
+ * and its users' links, on both backends. */
 static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
 {
     cu_sso_config c = {.issuer = "https://idp.example",
@@ -798,6 +850,7 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     cu_err err = {0};
     int64_t until = 0;
     int required = 1;
+    cu_id uid = 0;
     cu_tenant t;
     cu_vault *v;
 
@@ -815,14 +868,20 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     assert_int_equal(
         cu_sso_login_start(v, NULL, t.id, stub_fetch, NULL, url, sizeof(url), bind, NULL, &err),
         CU_OK);
+    assert_int_equal(cu_user_create(v, NULL, t.id, "linked@acme.example", "a long password of hers",
+                                    CU_ROLE_AGENT, &uid, &err),
+                     CU_OK);
+    assert_int_equal(cu_sso_link(v, NULL, CU_ROLE_OWNER, t.id, uid, "her-sub", &err), CU_OK);
     assert_int_equal(rows_of(data, "sso_configs", t.id), 1);
     assert_int_equal(rows_of(data, "sso_logins", t.id), 1);
+    assert_int_equal(rows_of(data, "sso_links", t.id), 1);
     assert_int_equal(cu_tenant_terminate(v, NULL, t.id, &until, &err), CU_OK);
     cu_clock_set(until + 86400);
     assert_int_equal(cu_sweep(v, NULL, &rep, &err), CU_OK);
     assert_int_equal(rep.tenants_purged, 1);
     assert_int_equal(rows_of(data, "sso_configs", t.id), 0);
     assert_int_equal(rows_of(data, "sso_logins", t.id), 0);
+    assert_int_equal(rows_of(data, "sso_links", t.id), 0);
     cu_clock_set(0);
     cu_vault_close(v);
     th_rmrf(dir);
@@ -926,7 +985,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_5_require_sso_bars_passwords),
         cmocka_unit_test(test_P_ACC_5_state_only_at_its_tenants_callback),
         cmocka_unit_test(test_P_ACC_5_iss_checked_extra_parameters_ignored),
-        cmocka_unit_test(test_P_ACC_5_no_takeover_of_other_roles),
+        cmocka_unit_test(test_P_ACC_5_linked_by_sub_not_by_email),
         cmocka_unit_test(test_P_ACC_5_state_bound_to_the_browser),
         cmocka_unit_test(test_P_ACC_5_require_sso_is_the_owners),
         cmocka_unit_test(test_P_ACC_5_logins_audited),

@@ -111,19 +111,20 @@ static cu_rc config_check(const cu_sso_config *c, cu_id tenant, const char *secr
 cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_sso_config *c,
                         const char *client_secret, cu_err *err)
 {
-    cu_store_op op;
-    cu_store_sso_config *s = &op.u.sso_config;
+    cu_store_op ops[2];
+    cu_store_sso_config *s = &ops[0].u.sso_config, old;
     cu_key dk = {0};
-    cu_audit_in a;
+    cu_audit_in a[2];
     cu_aad aad;
+    size_t nops = 1;
     cu_rc rc;
 
-    memset(&op, 0, sizeof(op));
+    memset(ops, 0, sizeof(ops));
     if ((rc = config_check(c, tenant, client_secret, err)) != CU_OK ||
         (rc = cu_tenant_check(v, tenant, 1, err)) != CU_OK ||
         (rc = cu_keys_child(v, tenant, CU_KEY_DATA, 0, &dk, err)) != CU_OK)
         goto out;
-    op.type = CU_OP_SSO_CONFIG_PUT;
+    ops[0].type = CU_OP_SSO_CONFIG_PUT;
     s->tenant_id = tenant;
     cu_strlcpy(s->issuer, c->issuer, sizeof(s->issuer));
     cu_strlcpy(s->client_id, c->client_id, sizeof(s->client_id));
@@ -136,8 +137,24 @@ cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     secret_aad(&aad, tenant, dk.version);
     if ((rc = cu_seal(&dk, &aad, client_secret, strlen(client_secret), &s->secret, err)) != CU_OK)
         goto out;
-    cu_audit_in_set(&a, tenant, "sso.configure", "sso:%llu", (unsigned long long)tenant);
-    rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
+    cu_audit_in_set(&a[0], tenant, "sso.configure", "sso:%llu", (unsigned long long)tenant);
+    /* Review finding 3: a link is to the issuer's sub; another issuer starts from no link (its
+     * users are created, or linked again by an explicit act), never from the old one's. */
+    rc = cu_store_sso_config_get(v->store, tenant, &old, err);
+    free(old.secret.data);
+    if (rc == CU_OK && strcmp(old.issuer, c->issuer) != 0) {
+        ops[1].type = CU_OP_SSO_LINK_DROP;
+        ops[1].u.sso_link.tenant_id = tenant; /* user_id 0: every link */
+        cu_audit_in_set(&a[1], tenant, "sso.unlink", "users:all issuer_changed");
+        nops = 2;
+    }
+    if (rc == CU_ERR_NOT_FOUND) { /* the first configuration */
+        err->code = CU_OK;
+        err->msg[0] = '\0';
+        rc = CU_OK;
+    }
+    if (rc == CU_OK)
+        rc = cu_commit(v, ctx, ops, nops, a, nops, err);
 out:
     cu_key_wipe(&dk);
     free(s->secret.data);
@@ -393,60 +410,6 @@ static int domain_allowed(const char *email, const char *domains)
     return 0;
 }
 
-/* Whether the provider's word may open a session as the existing user u (review finding 3):
- * only a user of exactly the role the configuration creates, so never an owner unless an owner
- * configured owners (an admin cannot: cu_role_can_grant), never a role above the one an admin
- * may grant; and never a user with a second factor, which a provider's login would skip. NULL
- * if it may, else the reason audited. */
-static const char *link_refused(const cu_store_sso_config *s, const cu_store_user *u)
-{
-    if (u->totp_enabled)
-        return "second_factor";
-    if (u->role != s->role)
-        return "role";
-    return NULL;
-}
-
-/* The user of email in the tenant, created with the configured role if there is none (its
- * password random and never told: it signs in through the provider); *why set and
- * CU_ERR_AUTH if an existing user may not be entered this way (link_refused). */
-static cu_rc find_or_create(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_config *s,
-                            const char *email, cu_store_user *u, const char **why, cu_err *err)
-{
-    char norm[EMAIL_MAX], pw[48];
-    uint8_t digest[32], raw[32];
-    cu_id id = 0;
-    cu_rc rc;
-
-    if (cu_norm_email(email, norm, sizeof(norm)) != CU_OK) {
-        *why = "email";
-        return cu_err_set(err, CU_ERR_AUTH, "the provider's email is not an address");
-    }
-    rc = cu_user_email_digest(v, s->tenant_id, norm, digest, err);
-    if (rc == CU_OK)
-        rc = cu_store_user_find(v->store, s->tenant_id, digest, u, err);
-    if (rc == CU_OK && (*why = link_refused(s, u)) != NULL)
-        rc = CU_ERR_AUTH;
-    if (rc == CU_ERR_NOT_FOUND) {
-        cu_random(raw, sizeof(raw));
-        if (cu_b64_encode(raw, sizeof(raw), pw, sizeof(pw)) != CU_OK)
-            rc = cu_err_set(err, CU_ERR_LIMIT, "could not make a password");
-        else
-            rc = cu_user_create(v, ctx, s->tenant_id, norm, pw, (cu_role)s->role, &id, err);
-        if (rc == CU_ERR_EXISTS) /* another login created it meanwhile */
-            rc = CU_OK;
-        if (rc == CU_OK)
-            rc = cu_store_user_find(v->store, s->tenant_id, digest, u, err);
-        if (rc == CU_OK && (*why = link_refused(s, u)) != NULL)
-            rc = CU_ERR_AUTH; /* made meanwhile by someone else than a login */
-    }
-    cu_wipe(norm, sizeof(norm));
-    cu_wipe(pw, sizeof(pw));
-    cu_wipe(raw, sizeof(raw));
-    cu_wipe(digest, sizeof(digest));
-    return rc;
-}
-
 /* After the state was taken: the provider's word, the domain, the user and the session. */
 static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_login *l,
                           const cu_store_sso_config *s, const char *code, const char *iss,
@@ -484,7 +447,8 @@ static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_log
         rc = refused(v, ctx, s->tenant_id, "domain", err);
         goto out;
     }
-    if (rc == CU_OK && (rc = find_or_create(v, ctx, s, who.email, u, &why, err)) == CU_ERR_AUTH) {
+    if (rc == CU_OK &&
+        (rc = cu_sso_link_user(v, ctx, s, who.sub, who.email, u, &why, err)) == CU_ERR_AUTH) {
         rc = refused(v, ctx, s->tenant_id, why, err);
         goto out;
     }

@@ -111,6 +111,39 @@ void api_sso_get(http_req *r)
     http_json(r, 200, config_json(&c));
 }
 
+/* PUT /v1/tenants/{t}/sso/links/{user} {"sub"}: the explicit act that lets an existing user
+ * sign in through the provider (review finding 3; the core decides who may link whom). */
+void api_sso_link_put(http_req *r)
+{
+    static const http_field f[] = {{"sub", F_STRING, 1}};
+    cu_err e = {0};
+    cJSON *o;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    if (cu_sso_link(r->v, &r->ctx, r->who.role, r->tenant, r->ids[1], http_str(r, "sub"), &e) !=
+        CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "user_id", r->ids[1]);
+    cJSON_AddBoolToObject(o, "linked", 1);
+    http_json(r, 200, o);
+}
+
+/* DELETE /v1/tenants/{t}/sso/links/{user}: the user signs in through the provider no more. */
+void api_sso_link_delete(http_req *r)
+{
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_sso_unlink(r->v, &r->ctx, r->who.role, r->tenant, r->ids[1], &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "user_id", r->ids[1]);
+    cJSON_AddBoolToObject(o, "linked", 0);
+    http_json(r, 200, o);
+}
+
 /* GET /v1/tenants/{t}/sso/login: 302 to the provider. A tenant without single sign-on, or that
  * does not exist, answers 404 alike (P-ISO-1). */
 void api_sso_login(http_req *r)

@@ -241,6 +241,8 @@ void http_session_cookie(http_req *r, const char *token, int max_age);
 /* Single sign-on (api_sso.c, P-ACC-5). */
 void api_sso_put(http_req *r);
 void api_sso_get(http_req *r);
+void api_sso_link_put(http_req *r);
+void api_sso_link_delete(http_req *r);
 void api_sso_login(http_req *r);
 void api_sso_callback(http_req *r);
 void api_logout(http_req *r);

@@ -173,6 +173,9 @@ const http_route http_routes[] = {
      * credential's matter (owner, admin); the login and the callback need none. */
     {PUT, T "/sso", CU_PERM_KEYS, R_TENANT | R_BODY, api_sso_put, T "/sso"},
     {GET, T "/sso", CU_PERM_KEYS, R_TENANT, api_sso_get, T "/sso"},
+    {PUT, T "/sso/links/{id}", CU_PERM_KEYS, R_TENANT | R_BODY, api_sso_link_put,
+     T "/sso/links/{id}"},
+    {DEL, T "/sso/links/{id}", CU_PERM_KEYS, R_TENANT, api_sso_link_delete, T "/sso/links/{id}"},
     {GET, T "/sso/login", 0, R_TENANT | R_NOAUTH, api_sso_login, T "/sso/login"},
     {GET, T "/sso/callback", 0, R_TENANT | R_NOAUTH, api_sso_callback, T "/sso/callback"},
     {POST, "/v1/logout", CU_PERM_SELF, 0, api_logout, "/v1/logout"},

@@ -18,7 +18,12 @@ const char pg_ddl_sso[] =
     "  role bigint NOT NULL, require_sso bigint NOT NULL, updated_at bigint NOT NULL);"
     "CREATE TABLE sso_logins("
     "  state_hash bytea PRIMARY KEY, tenant_id bigint NOT NULL, nonce text NOT NULL,"
-    "  verifier text NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL);";
+    "  verifier text NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL);"
+    /* Review finding 3: a user is the provider's identity (issuer, sub) only by a link. */
+    "CREATE TABLE sso_links("
+    "  tenant_id bigint NOT NULL, link_hash bytea NOT NULL, user_id bigint NOT NULL,"
+    "  created_at bigint NOT NULL, PRIMARY KEY(tenant_id, link_hash));"
+    "CREATE UNIQUE INDEX sso_links_by_user ON sso_links(tenant_id, user_id);";
 
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
@@ -40,10 +45,21 @@ static pg_query Q_CONFIG_GET =
 static pg_query Q_LOGIN_GET =
     PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = $1");
 
+static pg_query Q_LINK_CLEAR =
+    PG_QUERY("DELETE FROM sso_links WHERE tenant_id = $1 AND (link_hash = $2 OR user_id = $3)");
+static pg_query Q_LINK_PUT = PG_QUERY(
+    "INSERT INTO sso_links(tenant_id, link_hash, user_id, created_at) VALUES($1, $2, $3, $4)");
+static pg_query Q_LINK_DROP =
+    PG_QUERY("DELETE FROM sso_links WHERE tenant_id = $1 AND user_id = $2");
+static pg_query Q_LINKS_DROP = PG_QUERY("DELETE FROM sso_links WHERE tenant_id = $1");
+static pg_query Q_LINK_GET =
+    PG_QUERY("SELECT user_id, created_at FROM sso_links WHERE tenant_id = $1 AND link_hash = $2");
+
 static pg_query Q_TENANT_CONFIG_DELETE = PG_QUERY("DELETE FROM sso_configs WHERE tenant_id = $1");
 static pg_query Q_TENANT_LOGINS_DELETE = PG_QUERY("DELETE FROM sso_logins WHERE tenant_id = $1");
 
-/* P-RET-2: a tenant's end (close, and shred) takes its provider and its logins in flight. */
+/* P-RET-2: a tenant's end (close, and shred) takes its provider, its logins in flight and its
+ * users' links. */
 cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err)
 {
     cu_rc rc = pg_exec(c, &Q_TENANT_CONFIG_DELETE, PG_P(pg_p_id(tenant)), NULL, err,
@@ -52,7 +68,37 @@ cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err)
     if (rc == CU_OK)
         rc = pg_exec(c, &Q_TENANT_LOGINS_DELETE, PG_P(pg_p_id(tenant)), NULL, err,
                      "delete the tenant's SSO logins");
+    if (rc == CU_OK)
+        rc = pg_exec(c, &Q_LINKS_DROP, PG_P(pg_p_id(tenant)), NULL, err,
+                     "delete the tenant's SSO links");
     return rc;
+}
+
+cu_rc pg_w_sso_link_put(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_link *k = &op->u.sso_link;
+    cu_rc rc =
+        pg_exec(c, &Q_LINK_CLEAR,
+                PG_P(pg_p_id(k->tenant_id), pg_p_blob(k->link_hash, 32), pg_p_id(k->user_id)), NULL,
+                err, "clear an SSO link");
+
+    if (rc == CU_OK)
+        rc = pg_exec(c, &Q_LINK_PUT,
+                     PG_P(pg_p_id(k->tenant_id), pg_p_blob(k->link_hash, 32), pg_p_id(k->user_id),
+                          pg_p_i64(k->created_at)),
+                     NULL, err, "store an SSO link");
+    return rc;
+}
+
+cu_rc pg_w_sso_link_drop(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_link *k = &op->u.sso_link;
+
+    if (k->user_id == 0) /* the tenant's issuer changed: every link goes */
+        return pg_exec(c, &Q_LINKS_DROP, PG_P(pg_p_id(k->tenant_id)), NULL, err,
+                       "drop the tenant's SSO links");
+    return pgd_write_one(c, &Q_LINK_DROP, PG_P(pg_p_id(k->tenant_id), pg_p_id(k->user_id)),
+                         CU_ERR_NOT_FOUND, "the user has no SSO link", err, "drop an SSO link");
 }
 
 cu_rc pg_w_sso_config_put(pg_conn *c, const cu_store_op *op, cu_err *err)
@@ -159,7 +205,31 @@ static cu_rc pg_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_s
                     "no such SSO login", err);
 }
 
+static cu_rc link_row(const PGresult *res, int r, void *out, cu_err *err)
+{
+    cu_store_sso_link *k = out;
+
+    (void)err;
+    k->user_id = pg_id(res, r, 0);
+    k->created_at = pg_i64(res, r, 1);
+    return CU_OK;
+}
+
+static cu_rc pg_sso_link_get(cu_store *base, cu_id tenant, const uint8_t link_hash[32],
+                             cu_store_sso_link *out, cu_err *err)
+{
+    cu_rc rc = read_one(base, &Q_LINK_GET, PG_P(pg_p_id(tenant), pg_p_blob(link_hash, 32)),
+                        link_row, out, "no such SSO link", err);
+
+    if (rc == CU_OK) {
+        out->tenant_id = tenant;
+        memcpy(out->link_hash, link_hash, 32);
+    }
+    return rc;
+}
+
 const cu_store_sso_ops pg_sso_ops = {
     .config_get = pg_sso_config_get,
     .login_get = pg_sso_login_get,
+    .link_get = pg_sso_link_get,
 };

@@ -369,9 +369,18 @@ static cu_rc p_sso_login_get(cu_store *s, const uint8_t h[32], cu_store_sso_logi
     return r->ops->sso->login_get(r, h, out, err);
 }
 
+static cu_rc p_sso_link_get(cu_store *s, cu_id t, const uint8_t h[32], cu_store_sso_link *out,
+                            cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->sso->link_get(r, t, h, out, err);
+}
+
 static const cu_store_sso_ops p_sso_ops = {
     .config_get = p_sso_config_get,
     .login_get = p_sso_login_get,
+    .link_get = p_sso_link_get,
 };
 
 const cu_store_ops cu_store_sqlite_pool = {

@@ -21,7 +21,12 @@ const char sq_migration_sso[] =
     "CREATE TABLE IF NOT EXISTS sso_logins("
     "  state_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, nonce TEXT NOT NULL,"
     "  verifier TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
-    "  WITHOUT ROWID;";
+    "  WITHOUT ROWID;"
+    /* Review finding 3: a user is the provider's identity (issuer, sub) only by a link. */
+    "CREATE TABLE IF NOT EXISTS sso_links("
+    "  tenant_id INTEGER NOT NULL, link_hash BLOB NOT NULL, user_id INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, PRIMARY KEY(tenant_id, link_hash)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS sso_links_by_user ON sso_links(tenant_id, user_id);";
 
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
@@ -37,6 +42,14 @@ static const char sql_login_take[] =
     "DELETE FROM sso_logins WHERE state_hash = ?1 AND expires_at > ?2";
 static const char sql_config_get[] = "SELECT " CONFIG_COLS " FROM sso_configs WHERE tenant_id = ?1";
 static const char sql_login_get[] = "SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = ?1";
+static const char sql_link_clear[] =
+    "DELETE FROM sso_links WHERE tenant_id = ?1 AND (link_hash = ?2 OR user_id = ?3)";
+static const char sql_link_put[] =
+    "INSERT INTO sso_links(tenant_id, link_hash, user_id, created_at) VALUES(?1, ?2, ?3, ?4)";
+static const char sql_link_drop[] =
+    "DELETE FROM sso_links WHERE tenant_id = ?1 AND (?3 = 0 OR user_id = ?3)";
+static const char sql_link_get[] = "SELECT user_id, created_at FROM sso_links"
+                                   " WHERE tenant_id = ?1 AND link_hash = ?2";
 
 static cu_rc config_put(sqlite_store *s, const cu_store_sso_config *c, cu_err *err)
 {
@@ -91,6 +104,48 @@ static cu_rc login_stmt(sqlite_store *s, const char *sql, const cu_store_sso_log
     return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "store an SSO login");
 }
 
+/* Runs sql with the link's tenant (?1), hash (?2), user (?3) and time (?4) bound, as far as
+ * sql uses them; *changed the rows it changed. */
+static cu_rc link_stmt(sqlite_store *s, const char *sql, const cu_store_sso_link *k, int *changed,
+                       cu_err *err)
+{
+    cu_blob h = {(uint8_t *)(uintptr_t)k->link_hash, sizeof(k->link_hash)};
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int n = src == SQLITE_OK ? sqlite3_bind_parameter_count(st) : 0;
+
+    if (src == SQLITE_OK) {
+        sq_bind_id(st, 1, k->tenant_id);
+        if (n >= 2)
+            sq_bind_blob(st, 2, &h);
+        if (n >= 3)
+            sq_bind_id(st, 3, k->user_id);
+        if (n >= 4)
+            sqlite3_bind_int64(st, 4, k->created_at);
+        src = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    *changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+    return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "store an SSO link");
+}
+
+static cu_rc link_op(sqlite_store *s, const cu_store_op *op, cu_err *err)
+{
+    const cu_store_sso_link *k = &op->u.sso_link;
+    int changed = 0;
+    cu_rc rc;
+
+    if (op->type == CU_OP_SSO_LINK_PUT) {
+        if ((rc = link_stmt(s, sql_link_clear, k, &changed, err)) != CU_OK)
+            return rc;
+        return link_stmt(s, sql_link_put, k, &changed, err);
+    }
+    if ((rc = link_stmt(s, sql_link_drop, k, &changed, err)) == CU_OK && changed == 0 &&
+        k->user_id != 0)
+        rc = cu_err_set(err, CU_ERR_NOT_FOUND, "the user has no SSO link");
+    return rc;
+}
+
 cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     const cu_store_sso_login *l = &op->u.sso_login;
@@ -100,6 +155,9 @@ cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
     switch (op->type) {
     case CU_OP_SSO_CONFIG_PUT:
         return config_put(s, &op->u.sso_config, err);
+    case CU_OP_SSO_LINK_PUT:
+    case CU_OP_SSO_LINK_DROP:
+        return link_op(s, op, err);
     case CU_OP_SSO_LOGIN_PUT:
         if ((rc = login_stmt(s, sql_login_prune, l, 1, &changed, err)) != CU_OK)
             return rc;
@@ -111,14 +169,16 @@ cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
     }
 }
 
-/* P-RET-2: a tenant's end (close, and shred) takes its provider and its logins in flight. */
+/* P-RET-2: a tenant's end (close, and shred) takes its provider, its logins in flight and its
+ * users' links. */
 cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err)
 {
     static const char *const sql[] = {"DELETE FROM sso_configs WHERE tenant_id = ?1",
-                                      "DELETE FROM sso_logins WHERE tenant_id = ?1"};
+                                      "DELETE FROM sso_logins WHERE tenant_id = ?1",
+                                      "DELETE FROM sso_links WHERE tenant_id = ?1"};
     int src = SQLITE_DONE;
 
-    for (size_t i = 0; i < 2 && src == SQLITE_DONE; i++) {
+    for (size_t i = 0; i < 3 && src == SQLITE_DONE; i++) {
         sqlite3_stmt *st = NULL;
         src = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
         if (src == SQLITE_OK) {
@@ -197,7 +257,41 @@ static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_s
     return rc;
 }
 
+static cu_rc link_row(sqlite3_stmt *st, void *row, cu_err *err)
+{
+    cu_store_sso_link *k = row;
+
+    (void)err;
+    k->user_id = (cu_id)sqlite3_column_int64(st, 0);
+    k->created_at = sqlite3_column_int64(st, 1);
+    return CU_OK;
+}
+
+static cu_rc sq_sso_link_get(cu_store *base, cu_id tenant, const uint8_t link_hash[32],
+                             cu_store_sso_link *out, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    cu_blob h = {(uint8_t *)(uintptr_t)link_hash, 32};
+    sqlite3_stmt *st = NULL;
+    cu_rc rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_prepare_v2(s->db, sql_link_get, -1, &st, NULL) == SQLITE_OK) {
+        sq_bind_id(st, 1, tenant);
+        sq_bind_blob(st, 2, &h);
+    }
+    rc = sq_one(s, st, link_row, out, err, "read an SSO link", "no such SSO link");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == CU_OK) {
+        out->tenant_id = tenant;
+        memcpy(out->link_hash, link_hash, 32);
+    }
+    return rc;
+}
+
 const cu_store_sso_ops sq_sso_ops = {
     .config_get = sq_sso_config_get,
     .login_get = sq_sso_login_get,
+    .link_get = sq_sso_link_get,
 };

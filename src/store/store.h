@@ -451,6 +451,8 @@ typedef enum cu_store_op_type {
     CU_OP_SSO_CONFIG_PUT,      /* sso_config; the SSO_* ops are told in store_sso.h */
     CU_OP_SSO_LOGIN_PUT,       /* sso_login */
     CU_OP_SSO_LOGIN_TAKE,      /* sso_login (state_hash, expires_at as now) */
+    CU_OP_SSO_LINK_PUT,        /* sso_link */
+    CU_OP_SSO_LINK_DROP,       /* sso_link (tenant_id, user_id: 0 for all) */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -619,6 +621,7 @@ typedef struct cu_store_op {
         cu_store_analytics_budget analytics_budget; /* ANALYTICS_BUDGET, ANALYTICS_SPEND */
         cu_store_sso_config sso_config;           /* SSO_CONFIG_PUT */
         cu_store_sso_login sso_login;             /* SSO_LOGIN_PUT, SSO_LOGIN_TAKE */
+        cu_store_sso_link sso_link;               /* SSO_LINK_PUT, SSO_LINK_DROP */
     } u;
 } cu_store_op;
 

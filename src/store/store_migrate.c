@@ -151,6 +151,9 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
      " redirect_uri",
      "SELECT tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso,"
      " updated_at, redirect_uri FROM sso_configs"},
+    /* A user's link to the provider's identity (review finding 3): a hash and ids only. */
+    {"sso_links", "tenant_id, link_hash, user_id, created_at",
+     "SELECT tenant_id, link_hash, user_id, created_at FROM sso_links"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

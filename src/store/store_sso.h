@@ -13,6 +13,14 @@
  *   CU_OP_SSO_LOGIN_TAKE  sso_login (state_hash, expires_at as now): deletes the login if it
  *                         has not expired at now; CU_ERR_NOT_FOUND if there is none (taken
  *                         already, expired, never made): the state is single use.
+ *
+ * A user's link to the provider's identity (sso_links, review finding 3): the tenant, the
+ * SHA-256 the core makes of (issuer, sub), and the user. One link per identity and per user.
+ *   CU_OP_SSO_LINK_PUT    sso_link: deletes the tenant's link of that hash and the user's
+ *                         link, then inserts this one.
+ *   CU_OP_SSO_LINK_DROP   sso_link (tenant_id, user_id): deletes the user's link, or with
+ *                         user_id 0 every link of the tenant (its issuer changed); with a
+ *                         user, CU_ERR_NOT_FOUND if it had none.
  */
 #ifndef CU_STORE_SSO_H
 #define CU_STORE_SSO_H
@@ -44,6 +52,13 @@ typedef struct cu_store_sso_login {
     int64_t expires_at; /* CU_OP_SSO_LOGIN_TAKE: now */
 } cu_store_sso_login;
 
+typedef struct cu_store_sso_link {
+    cu_id tenant_id;
+    uint8_t link_hash[32]; /* SHA-256 of (issuer, sub), made by the core */
+    cu_id user_id;
+    int64_t created_at;
+} cu_store_sso_link;
+
 struct cu_store;
 
 /* The reads of single sign-on, a backend's table (cu_store_ops.sso; NULL: none, the wrappers
@@ -54,6 +69,9 @@ typedef struct cu_store_sso_ops {
     /* The login of that state hash, expired or not; CU_ERR_NOT_FOUND if none. */
     cu_rc (*login_get)(struct cu_store *s, const uint8_t state_hash[32], cu_store_sso_login *out,
                        cu_err *err);
+    /* The tenant's link of that hash; CU_ERR_NOT_FOUND if none. */
+    cu_rc (*link_get)(struct cu_store *s, cu_id tenant, const uint8_t link_hash[32],
+                      cu_store_sso_link *out, cu_err *err);
 } cu_store_sso_ops;
 
 /* Thin wrappers: cu_store_sso_x(s, ...) is s->ops->sso->x(s, ...). */
@@ -61,5 +79,7 @@ cu_rc cu_store_sso_config_get(struct cu_store *s, cu_id tenant, cu_store_sso_con
                               cu_err *err);
 cu_rc cu_store_sso_login_get(struct cu_store *s, const uint8_t state_hash[32],
                              cu_store_sso_login *out, cu_err *err);
+cu_rc cu_store_sso_link_get(struct cu_store *s, cu_id tenant, const uint8_t link_hash[32],
+                            cu_store_sso_link *out, cu_err *err);
 
 #endif
