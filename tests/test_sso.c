@@ -887,6 +887,108 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     th_rmrf(dir);
 }
 
+/* Decodes RFC 4648 base32 (no padding) up to '&'; returns the byte count. */
+static size_t b32_decode(const char *s, uint8_t *out, size_t cap)
+{
+    unsigned buf = 0, bits = 0;
+    size_t n = 0;
+
+    for (; *s && *s != '&'; s++) {
+        const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", *p = strchr(abc, *s);
+        assert_non_null(p);
+        buf = (buf << 5) | (unsigned)(p - abc);
+        bits += 5;
+        if (bits >= 8) {
+            assert_true(n < cap);
+            out[n++] = (uint8_t)(buf >> (bits - 8));
+            bits -= 8;
+        }
+    }
+    return n;
+}
+
+#define PW "a long password of theirs"
+
+/* A login of email with PW and TOTP code (NULL: none) on tenant: its outcome. */
+static cu_rc pw_login(cu_vault *v, cu_id tenant, const char *email, const char *code,
+                      char token[CU_SESSION_TOKEN_MAX])
+{
+    cu_principal who;
+    cu_err err = {0};
+
+    return cu_user_login(v, NULL, tenant, email, PW, code, token, &who, NULL, &err);
+}
+
+/* Review finding 7: turning require_sso on ends the tenant's sessions (the password sessions
+ * opened before would outlive it), audited; and the break-glass: the owner still signs in with
+ * password AND TOTP (audited sso.break_glass), no one else, and the owner not without TOTP. */
+static void test_P_ACC_5_require_sso_ends_sessions_break_glass(void **state)
+{
+    cu_sso_config c = {.issuer = "https://idp.example",
+                       .client_id = "custos",
+                       .domains = "acme.example",
+                       .role = CU_ROLE_AGENT};
+    char dir[256], data[256], uri[CU_TOTP_URI_MAX], code[11], tok_a[CU_SESSION_TOKEN_MAX],
+        tok_o[CU_SESSION_TOKEN_MAX];
+    int64_t t0 = (int64_t)time(NULL);
+    uint8_t secret[20];
+    cu_principal who;
+    cu_err err = {0};
+    cu_id owner = 0, agent = 0;
+    cu_tenant t;
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    cu_clock_set(t0);
+    assert_int_equal(
+        cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Glass", .policy_builtin = "optymyze"},
+                         &t, &err),
+        CU_OK);
+    assert_int_equal(
+        cu_user_create(v, NULL, t.id, "own@acme.example", PW, CU_ROLE_OWNER, &owner, &err), CU_OK);
+    assert_int_equal(
+        cu_user_create(v, NULL, t.id, "agt@acme.example", PW, CU_ROLE_AGENT, &agent, &err), CU_OK);
+    assert_int_equal(cu_user_totp_enroll(v, NULL, t.id, owner, PW, NULL, uri, NULL, &err), CU_OK);
+    assert_non_null(strstr(uri, "?secret="));
+    assert_int_equal(b32_decode(strstr(uri, "?secret=") + 8, secret, 20), 20);
+    assert_int_equal(cu_totp(secret, 20, t0, 6, code), CU_OK);
+    assert_int_equal(cu_user_totp_confirm(v, NULL, t.id, owner, code, NULL, &err), CU_OK);
+    assert_int_equal(pw_login(v, t.id, "agt@acme.example", NULL, tok_a), CU_OK);
+    cu_clock_set(t0 + 30);
+    assert_int_equal(cu_totp(secret, 20, t0 + 30, 6, code), CU_OK);
+    assert_int_equal(pw_login(v, t.id, "own@acme.example", code, tok_o), CU_OK);
+
+    callback_for(&c, t.id);
+    c.require_sso = 1;
+    assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
+    /* Both password sessions are over. */
+    assert_int_equal(cu_auth_session(v, tok_a, &who, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_auth_session(v, tok_o, &who, &err), CU_ERR_AUTH);
+    assert_int_equal(th_sql_int(data, "SELECT count(*) FROM audit_log"
+                                      " WHERE action = 'sso.sessions_end'"),
+                     1);
+    /* Passwords are refused, with a code or without, but the owner's with TOTP. */
+    cu_clock_set(t0 + 60);
+    assert_int_equal(pw_login(v, t.id, "agt@acme.example", NULL, tok_a), CU_ERR_FORBIDDEN);
+    assert_int_equal(pw_login(v, t.id, "agt@acme.example", "123456", tok_a), CU_ERR_FORBIDDEN);
+    assert_int_equal(pw_login(v, t.id, "own@acme.example", NULL, tok_o), CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_totp(secret, 20, t0 + 60, 6, code), CU_OK);
+    assert_int_equal(pw_login(v, t.id, "own@acme.example", code, tok_o), CU_OK);
+    assert_int_equal(cu_auth_session(v, tok_o, &who, &err), CU_OK);
+    assert_int_equal(who.id, owner);
+    assert_int_equal(th_sql_int(data, "SELECT count(*) FROM audit_log"
+                                      " WHERE action = 'sso.break_glass'"),
+                     1);
+    /* Set again with require_sso still on: the break-glass session lives. */
+    assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
+    assert_int_equal(cu_auth_session(v, tok_o, &who, &err), CU_OK);
+    cu_clock_set(0);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 /* P-ENC-5: a data key rotation seals the client secret again under the newest version, so the
  * older one can be destroyed and the secret still opens (a callback gets as far as the token
  * request, which the stub answers without a token: "token_request", not a key error). */
@@ -994,6 +1096,7 @@ int main(void)
     const struct CMUnitTest vault[] = {
         cmocka_unit_test(test_P_RET_2_tenant_end_takes_its_sso),
         cmocka_unit_test(test_P_ENC_5_rotation_reseals_the_sso_secret),
+        cmocka_unit_test(test_P_ACC_5_require_sso_ends_sessions_break_glass),
         cmocka_unit_test(test_one_fetch_in_flight_per_issuer),
         cmocka_unit_test(test_dirty_endpoints_refused),
     };

@@ -108,13 +108,48 @@ static cu_rc config_check(const cu_sso_config *c, cu_id tenant, const char *secr
     return CU_OK;
 }
 
+/* What a new configuration c changes besides itself, appended to ops and a (*n of each so
+ * far), in its transaction:
+ * - review finding 3: a link is to the issuer's sub; another issuer starts from no link (its
+ *   users are created, or linked again by an explicit act), never from the old one's;
+ * - review finding 7: require_sso turned on ends every session of the tenant, so the password
+ *   sessions opened before it do not outlive it (single sign-on's own sign in again). */
+static cu_rc config_follow_ups(cu_vault *v, cu_id tenant, const cu_sso_config *c, cu_store_op *ops,
+                               cu_audit_in *a, size_t *n, cu_err *err)
+{
+    cu_store_sso_config old;
+    cu_rc rc = cu_store_sso_config_get(v->store, tenant, &old, err);
+
+    free(old.secret.data);
+    if (rc == CU_ERR_NOT_FOUND) { /* the first configuration: no link, nothing required */
+        err->code = CU_OK;
+        err->msg[0] = '\0';
+        memset(&old, 0, sizeof(old));
+        cu_strlcpy(old.issuer, c->issuer, sizeof(old.issuer));
+        rc = CU_OK;
+    }
+    if (rc != CU_OK)
+        return rc;
+    if (strcmp(old.issuer, c->issuer) != 0) {
+        ops[*n].type = CU_OP_SSO_LINK_DROP;
+        ops[*n].u.sso_link.tenant_id = tenant; /* user_id 0: every link */
+        cu_audit_in_set(&a[(*n)++], tenant, "sso.unlink", "users:all issuer_changed");
+    }
+    if (c->require_sso && !old.require_sso) {
+        ops[*n].type = CU_OP_SSO_SESSIONS_END;
+        ops[*n].u.sso_link.tenant_id = tenant;
+        cu_audit_in_set(&a[(*n)++], tenant, "sso.sessions_end", "sessions:all require_sso");
+    }
+    return CU_OK;
+}
+
 cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_sso_config *c,
                         const char *client_secret, cu_err *err)
 {
-    cu_store_op ops[2];
-    cu_store_sso_config *s = &ops[0].u.sso_config, old;
+    cu_store_op ops[3];
+    cu_store_sso_config *s = &ops[0].u.sso_config;
     cu_key dk = {0};
-    cu_audit_in a[2];
+    cu_audit_in a[3];
     cu_aad aad;
     size_t nops = 1;
     cu_rc rc;
@@ -138,22 +173,7 @@ cu_rc cu_sso_config_put(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_s
     if ((rc = cu_seal(&dk, &aad, client_secret, strlen(client_secret), &s->secret, err)) != CU_OK)
         goto out;
     cu_audit_in_set(&a[0], tenant, "sso.configure", "sso:%llu", (unsigned long long)tenant);
-    /* Review finding 3: a link is to the issuer's sub; another issuer starts from no link (its
-     * users are created, or linked again by an explicit act), never from the old one's. */
-    rc = cu_store_sso_config_get(v->store, tenant, &old, err);
-    free(old.secret.data);
-    if (rc == CU_OK && strcmp(old.issuer, c->issuer) != 0) {
-        ops[1].type = CU_OP_SSO_LINK_DROP;
-        ops[1].u.sso_link.tenant_id = tenant; /* user_id 0: every link */
-        cu_audit_in_set(&a[1], tenant, "sso.unlink", "users:all issuer_changed");
-        nops = 2;
-    }
-    if (rc == CU_ERR_NOT_FOUND) { /* the first configuration */
-        err->code = CU_OK;
-        err->msg[0] = '\0';
-        rc = CU_OK;
-    }
-    if (rc == CU_OK)
+    if ((rc = config_follow_ups(v, tenant, c, ops, a, &nops, err)) == CU_OK)
         rc = cu_commit(v, ctx, ops, nops, a, nops, err);
 out:
     cu_key_wipe(&dk);

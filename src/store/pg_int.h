@@ -293,6 +293,7 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(SSO_LOGIN_TAKE, sso_login_take)                                                            \
     X(SSO_LINK_PUT, sso_link_put)                                                                \
     X(SSO_LINK_DROP, sso_link_drop)                                                              \
+    X(SSO_SESSIONS_END, sso_sessions_end)                                                        \
     X(ANALYTICS_BUDGET, analytics_budget)                                                        \
     X(ANALYTICS_SPEND, analytics_spend)
 

@@ -52,6 +52,7 @@ static pg_query Q_LINK_PUT = PG_QUERY(
 static pg_query Q_LINK_DROP =
     PG_QUERY("DELETE FROM sso_links WHERE tenant_id = $1 AND user_id = $2");
 static pg_query Q_LINKS_DROP = PG_QUERY("DELETE FROM sso_links WHERE tenant_id = $1");
+static pg_query Q_SESSIONS_END = PG_QUERY("DELETE FROM sessions WHERE tenant_id = $1");
 static pg_query Q_LINK_GET =
     PG_QUERY("SELECT user_id, created_at FROM sso_links WHERE tenant_id = $1 AND link_hash = $2");
 
@@ -134,6 +135,13 @@ cu_rc pg_w_sso_login_take(pg_conn *c, const cu_store_op *op, cu_err *err)
     return pgd_write_one(
         c, &Q_LOGIN_TAKE, PG_P(pg_p_blob(l->state_hash, 32), pg_p_i64(l->expires_at)),
         CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired", err, "take an SSO login");
+}
+
+/* Review finding 7: require_sso turned on ends every session of the tenant. */
+cu_rc pg_w_sso_sessions_end(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    return pg_exec(c, &Q_SESSIONS_END, PG_P(pg_p_id(op->u.sso_link.tenant_id)), NULL, err,
+                   "end the tenant's sessions");
 }
 
 /* --- reads --------------------------------------------------------------------------------- */

@@ -48,6 +48,7 @@ static const char sql_link_put[] =
     "INSERT INTO sso_links(tenant_id, link_hash, user_id, created_at) VALUES(?1, ?2, ?3, ?4)";
 static const char sql_link_drop[] =
     "DELETE FROM sso_links WHERE tenant_id = ?1 AND (?3 = 0 OR user_id = ?3)";
+static const char sql_sessions_end[] = "DELETE FROM sessions WHERE tenant_id = ?1";
 static const char sql_link_get[] = "SELECT user_id, created_at FROM sso_links"
                                    " WHERE tenant_id = ?1 AND link_hash = ?2";
 
@@ -135,6 +136,8 @@ static cu_rc link_op(sqlite_store *s, const cu_store_op *op, cu_err *err)
     int changed = 0;
     cu_rc rc;
 
+    if (op->type == CU_OP_SSO_SESSIONS_END)
+        return link_stmt(s, sql_sessions_end, k, &changed, err);
     if (op->type == CU_OP_SSO_LINK_PUT) {
         if ((rc = link_stmt(s, sql_link_clear, k, &changed, err)) != CU_OK)
             return rc;
@@ -157,6 +160,7 @@ cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
         return config_put(s, &op->u.sso_config, err);
     case CU_OP_SSO_LINK_PUT:
     case CU_OP_SSO_LINK_DROP:
+    case CU_OP_SSO_SESSIONS_END:
         return link_op(s, op, err);
     case CU_OP_SSO_LOGIN_PUT:
         if ((rc = login_stmt(s, sql_login_prune, l, 1, &changed, err)) != CU_OK)

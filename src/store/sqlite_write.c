@@ -920,6 +920,7 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_SSO_LOGIN_TAKE] = sq_w_sso,
     [CU_OP_SSO_LINK_PUT] = sq_w_sso,
     [CU_OP_SSO_LINK_DROP] = sq_w_sso,
+    [CU_OP_SSO_SESSIONS_END] = sq_w_sso,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

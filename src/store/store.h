@@ -453,6 +453,7 @@ typedef enum cu_store_op_type {
     CU_OP_SSO_LOGIN_TAKE,      /* sso_login (state_hash, expires_at as now) */
     CU_OP_SSO_LINK_PUT,        /* sso_link */
     CU_OP_SSO_LINK_DROP,       /* sso_link (tenant_id, user_id: 0 for all) */
+    CU_OP_SSO_SESSIONS_END,    /* sso_link (tenant_id): every session of the tenant's users */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -621,7 +622,7 @@ typedef struct cu_store_op {
         cu_store_analytics_budget analytics_budget; /* ANALYTICS_BUDGET, ANALYTICS_SPEND */
         cu_store_sso_config sso_config;           /* SSO_CONFIG_PUT */
         cu_store_sso_login sso_login;             /* SSO_LOGIN_PUT, SSO_LOGIN_TAKE */
-        cu_store_sso_link sso_link;               /* SSO_LINK_PUT, SSO_LINK_DROP */
+        cu_store_sso_link sso_link;               /* SSO_LINK_*, SSO_SESSIONS_END */
     } u;
 } cu_store_op;
 

@@ -21,6 +21,9 @@
  *   CU_OP_SSO_LINK_DROP   sso_link (tenant_id, user_id): deletes the user's link, or with
  *                         user_id 0 every link of the tenant (its issuer changed); with a
  *                         user, CU_ERR_NOT_FOUND if it had none.
+ *   CU_OP_SSO_SESSIONS_END  sso_link (tenant_id): deletes every session of the tenant's users
+ *                         (review finding 7: require_sso turned on ends the password sessions
+ *                         opened before; the single sign-on ones go too, and sign in again).
  */
 #ifndef CU_STORE_SSO_H
 #define CU_STORE_SSO_H
