@@ -155,6 +155,47 @@ static void test_expired_and_future(void **state)
                      CU_JOSE_IAT);
 }
 
+/* Review finding 12: an unexpired token issued longer ago than a login lasts is not this
+ * login's (its iat age is bounded); at the bound (with the leeway) it still is. */
+static void test_iat_age_bounded(void **state)
+{
+    long long old = NOW - CU_JOSE_IAT_MAX_AGE - CU_JOSE_LEEWAY;
+
+    (void)state;
+    assert_int_equal(one(g_rsa, "RS256", "r1", claims(ISS, "\"" AUD "\"", NOW + 900, old - 1, "n1"),
+                         g_rsa, NULL),
+                     CU_JOSE_IAT);
+    assert_int_equal(
+        one(g_rsa, "RS256", "r1", claims(ISS, "\"" AUD "\"", NOW + 900, old, "n1"), g_rsa, NULL),
+        CU_JOSE_OK);
+}
+
+/* Review finding 12: a header naming critical extensions (crit, RFC 7515 4.1.11) is refused
+ * before any key is tried: Custos understands none. */
+static void test_crit_refused(void **state)
+{
+    cjose_err ce;
+    cjose_header_t *h = cjose_header_new(&ce);
+    char *cl = claims(ISS, "\"" AUD "\"", NOW + 300, NOW, "n1"), *jwks = jwks_of(g_rsa, NULL);
+    const char *compact = NULL;
+    cjose_jws_t *jws;
+    cu_jose_claims c;
+
+    (void)state;
+    assert_true(cjose_header_set(h, CJOSE_HDR_ALG, "RS256", &ce));
+    assert_true(cjose_header_set(h, CJOSE_HDR_KID, "r1", &ce));
+    assert_true(cjose_header_set_raw(h, "crit", "[\"urn:example:ext\"]", &ce));
+    jws = cjose_jws_sign(g_rsa, h, (const uint8_t *)cl, strlen(cl), &ce);
+    assert_non_null(jws);
+    assert_true(cjose_jws_export(jws, &compact, &ce));
+    assert_int_equal(verify(compact, jwks, &c), CU_JOSE_CRIT);
+    assert_string_equal(cu_jose_reason_name(CU_JOSE_CRIT), "crit");
+    cjose_jws_release(jws);
+    cjose_header_release(h);
+    free(cl);
+    free(jwks);
+}
+
 static void test_nonce_and_issuer(void **state)
 {
     (void)state;
@@ -319,6 +360,8 @@ int main(void)
         cmocka_unit_test(test_good_rs256_es256),
         cmocka_unit_test(test_wrong_audience),
         cmocka_unit_test(test_expired_and_future),
+        cmocka_unit_test(test_iat_age_bounded),
+        cmocka_unit_test(test_crit_refused),
         cmocka_unit_test(test_nonce_and_issuer),
         cmocka_unit_test(test_kid_and_signature),
         cmocka_unit_test(test_alg_confusion),

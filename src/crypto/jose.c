@@ -27,7 +27,7 @@ const char *cu_jose_reason_name(cu_jose_reason r)
 {
     static const char *const names[] = {"ok",        "malformed", "algorithm", "unknown_kid",
                                         "signature", "issuer",    "audience",  "expired",
-                                        "iat",       "nonce"};
+                                        "iat",       "nonce",     "crit"};
 
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
 }
@@ -54,6 +54,20 @@ static cu_rc refuse(cu_jose_reason *reason, cu_jose_reason r, cu_err *err)
 {
     *reason = r;
     return cu_err_set(err, CU_ERR_AUTH, "the ID token was refused: %s", cu_jose_reason_name(r));
+}
+
+/* 1 if the protected header has a crit member (RFC 7515 4.1.11: a recipient that does not
+ * understand every extension it names must refuse the token; Custos understands none, so any
+ * crit at all is refused, review finding 12). */
+static int header_crit(cjose_header_t *h)
+{
+    cjose_err ce;
+    char *raw = h ? cjose_header_get_raw(h, "crit", &ce) : NULL;
+
+    if (raw == NULL)
+        return 0;
+    cjose_get_dealloc()(raw);
+    return 1;
 }
 
 /* Reads the protected header's alg and kid; 1 if alg is RS256 or ES256 and kid fits. */
@@ -296,7 +310,10 @@ static cu_rc check_claims(const cJSON *c, const cu_jose_expect *x, cu_jose_claim
         return refuse(reason, CU_JOSE_AUDIENCE, err);
     if (!num_claim(c, "exp", &out->exp) || out->exp + CU_JOSE_LEEWAY <= x->now)
         return refuse(reason, CU_JOSE_EXPIRED, err);
-    if (!num_claim(c, "iat", &out->iat) || out->iat > x->now + CU_JOSE_LEEWAY)
+    /* iat neither in the future nor older than a login lasts (review finding 12): a token
+     * minted long ago and still unexpired is not this callback's. */
+    if (!num_claim(c, "iat", &out->iat) || out->iat > x->now + CU_JOSE_LEEWAY ||
+        out->iat < x->now - CU_JOSE_IAT_MAX_AGE - CU_JOSE_LEEWAY)
         return refuse(reason, CU_JOSE_IAT, err);
     /* nbf, when present, must be a date not in the future (RFC 7519 4.1.5). */
     if (cJSON_GetObjectItemCaseSensitive(c, "nbf") != NULL &&
@@ -370,6 +387,10 @@ cu_rc cu_jose_verify_id_token(const char *token, const char *jwks, size_t jwks_l
     }
     if (!header_ok(jws, &is_ec, kid)) {
         rc = refuse(reason, CU_JOSE_ALG, err);
+        goto out;
+    }
+    if (header_crit(cjose_jws_get_protected(jws))) {
+        rc = refuse(reason, CU_JOSE_CRIT, err);
         goto out;
     }
     if ((rc = verify_sig(jws, keys, is_ec, kid, reason, err)) != CU_OK)

@@ -22,7 +22,11 @@
 #define CU_JOSE_TOKEN_MAX 16384 /* the largest ID token accepted, in bytes */
 #define CU_JOSE_CLAIM_MAX 256   /* iss, sub, email, with the NUL */
 #define CU_JOSE_LEEWAY 60       /* seconds of clock skew allowed on exp and iat */
-#define CU_JOSE_KEYS_TRIED 4    /* the most keys of a set one token is verified against */
+/* The oldest iat taken, in seconds before now (review finding 12): the token endpoint mints the
+ * token during the callback, so a token issued 10 minutes before (the longest a login lasts,
+ * CU_SSO_LOGIN_TTL) is not this login's, whatever its exp says. */
+#define CU_JOSE_IAT_MAX_AGE 600
+#define CU_JOSE_KEYS_TRIED 4 /* the most keys of a set one token is verified against */
 
 /* Why a token was refused: a short code for the audit log, never a personal value. */
 typedef enum cu_jose_reason {
@@ -34,8 +38,10 @@ typedef enum cu_jose_reason {
     CU_JOSE_ISSUER,      /* iss is not the configured issuer */
     CU_JOSE_AUDIENCE,    /* aud does not hold the client id, or azp names another client */
     CU_JOSE_EXPIRED,     /* exp is past (beyond the leeway) or missing */
-    CU_JOSE_IAT,         /* iat (or nbf) in the future (beyond the leeway), or iat missing */
+    CU_JOSE_IAT,         /* iat (or nbf) in the future (beyond the leeway), iat older than
+                            CU_JOSE_IAT_MAX_AGE (beyond the leeway), or iat missing */
     CU_JOSE_NONCE,       /* nonce missing or not the one sent */
+    CU_JOSE_CRIT,        /* the header names critical extensions (crit), which Custos has none of */
 } cu_jose_reason;
 
 /* What the token must say. */
