@@ -838,14 +838,14 @@ static void callback_for(cu_sso_config *c, cu_id tenant)
 }
 
 /* P-RET-2: the tenant's end takes its provider (with the sealed secret), its logins in flight
- * and its users' links, on both backends. */
+ * and its users' links, on both backends. Review finding 15: a login's nonce is stored sealed. */
 static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
 {
     cu_sso_config c = {.issuer = "https://idp.example",
                        .client_id = "custos",
                        .domains = "acme.example",
                        .role = CU_ROLE_AGENT};
-    char dir[256], data[256], url[2048], bind[CU_SSO_RANDOM_MAX];
+    char dir[256], data[256], url[2048], bind[CU_SSO_RANDOM_MAX], nonce[64], db[300], wal[300];
     cu_sweep_report rep;
     cu_err err = {0};
     int64_t until = 0;
@@ -875,6 +875,15 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     assert_int_equal(rows_of(data, "sso_configs", t.id), 1);
     assert_int_equal(rows_of(data, "sso_logins", t.id), 1);
     assert_int_equal(rows_of(data, "sso_links", t.id), 1);
+    /* Review finding 15: the login's nonce (and verifier beside it) is not at rest in clear. */
+    assert_non_null(strstr(url, "nonce="));
+    snprintf(nonce, sizeof(nonce), "%.*s", (int)strcspn(strstr(url, "nonce=") + 6, "&"),
+             strstr(url, "nonce=") + 6);
+    assert_int_equal(strlen(nonce), 43);
+    snprintf(db, sizeof(db), "%s/custos.db", data);
+    snprintf(wal, sizeof(wal), "%s/custos.db-wal", data);
+    assert_int_equal(th_file_contains(db, nonce, strlen(nonce)), 0);
+    assert_int_equal(th_file_contains(wal, nonce, strlen(nonce)), 0);
     assert_int_equal(cu_tenant_terminate(v, NULL, t.id, &until, &err), CU_OK);
     cu_clock_set(until + 86400);
     assert_int_equal(cu_sweep(v, NULL, &rep, &err), CU_OK);

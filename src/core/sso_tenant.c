@@ -4,7 +4,8 @@
  *
  * The client secret is sealed under the tenant data key with AAD (tenant, "$sso", 0, "secret",
  * key version), like webhook secrets, and opened only for the token request. A login's state
- * is stored only as its SHA-256, with the nonce and PKCE verifier, for CU_SSO_LOGIN_TTL seconds;
+ * is stored only as its SHA-256, with the nonce and PKCE verifier sealed under a key only the state
+ * and the browser's binding give (login_seal_key), for CU_SSO_LOGIN_TTL seconds;
  * the callback takes it in its own transaction before anything else (CU_OP_SSO_LOGIN_TAKE), so
  * a state is good once, whichever of two racing callbacks comes first. The audit names the
  * tenant, the user id and a reason code, never the email or a claim.
@@ -307,6 +308,78 @@ static void login_key(const char *state, const char *binding, uint8_t out[32])
     cu_wipe(buf, sizeof(buf));
 }
 
+/* The key a login's nonce and verifier are sealed under (review finding 15): HMAC-SHA256 keyed
+ * by state "." binding, which only the callback of the browser that started it brings back. The
+ * store keeps neither, so its row (with the vault's keys or without) gives neither value, and
+ * the callback recomputes the key to open them. Independent of login_key (which is a SHA-256
+ * of the same, unkeyed) by the HMAC's construction and its label. */
+static void login_seal_key(const char *state, const char *binding, cu_key *k)
+{
+    static const char label[] = "custos sso login seal v1";
+    char buf[2 * CU_SSO_RANDOM_MAX + 1];
+    int n = snprintf(buf, sizeof(buf), "%s.%s", state, binding);
+
+    cu_hmac_sha256((const uint8_t *)buf, (size_t)n, (const uint8_t *)label, sizeof(label) - 1,
+                   k->k);
+    k->version = 0;
+    cu_wipe(buf, sizeof(buf));
+}
+
+/* Seals p's nonce and verifier ("nonce\nverifier") for tenant's login into out. */
+static cu_rc login_seal(const cu_sso_pending *p, const char *binding, cu_id tenant, cu_blob *out,
+                        cu_err *err)
+{
+    char pt[2 * CU_SSO_RANDOM_MAX + 1];
+    int n = snprintf(pt, sizeof(pt), "%s\n%s", p->nonce, p->verifier);
+    cu_key k;
+    cu_aad aad;
+    cu_rc rc;
+
+    login_seal_key(p->state, binding, &k);
+    cu_aad_data(&aad, tenant, SSO_COLL, 0, "login", 0);
+    rc = cu_seal(&k, &aad, pt, (size_t)n, out, err);
+    cu_key_wipe(&k);
+    cu_wipe(pt, sizeof(pt));
+    return rc;
+}
+
+/* Opens a login's sealed nonce and verifier into p (its state too); CU_ERR_NOT_FOUND if they do
+ * not open (not this state's and binding's: as no login). */
+static cu_rc login_open(const cu_store_sso_login *l, const char *state, const char *binding,
+                        cu_sso_pending *p, cu_err *err)
+{
+    char *pt = NULL, *nl;
+    size_t len = 0;
+    cu_key k;
+    cu_aad aad;
+    cu_rc rc;
+
+    login_seal_key(state, binding, &k);
+    cu_aad_data(&aad, l->tenant_id, SSO_COLL, 0, "login", 0);
+    rc = cu_open(&k, &aad, &l->sealed, &pt, &len, "SSO login", err);
+    cu_key_wipe(&k);
+    if (rc == CU_OK && ((nl = strchr(pt, '\n')) == NULL ||
+                        cu_strlcpy(p->verifier, nl + 1, sizeof(p->verifier)) != 0 ||
+                        (size_t)(nl - pt) >= sizeof(p->nonce)))
+        rc = CU_ERR_CRYPTO;
+    if (rc == CU_OK) {
+        memcpy(p->nonce, pt, (size_t)(nl - pt));
+        p->nonce[nl - pt] = '\0';
+        cu_strlcpy(p->state, state, sizeof(p->state));
+    }
+    if (pt != NULL) {
+        cu_wipe(pt, len);
+        free(pt);
+    }
+    if (rc != CU_OK) {
+        cu_wipe(p, sizeof(*p));
+        err->code = CU_OK;
+        err->msg[0] = '\0';
+        return CU_ERR_NOT_FOUND;
+    }
+    return CU_OK;
+}
+
 /* A fresh random binding: 32 bytes as base64url, as the state. */
 static cu_rc new_binding(char out[CU_SSO_RANDOM_MAX])
 {
@@ -357,8 +430,8 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
     op.type = CU_OP_SSO_LOGIN_PUT;
     login_key(p.state, binding, l->state_hash);
     l->tenant_id = tenant;
-    cu_strlcpy(l->nonce, p.nonce, sizeof(l->nonce));
-    cu_strlcpy(l->verifier, p.verifier, sizeof(l->verifier));
+    if ((rc = login_seal(&p, binding, tenant, &l->sealed, err)) != CU_OK)
+        goto out;
     l->created_at = cu_clock_now();
     l->expires_at = l->created_at + CU_SSO_LOGIN_TTL;
     /* Not audited (review finding 10): anyone may start a login, and the tenant's append-only
@@ -370,6 +443,7 @@ out:
         cu_wipe(binding, CU_SSO_RANDOM_MAX);
     }
     cu_wipe(&p, sizeof(p));
+    free(l->sealed.data);
     cu_wipe(&op, sizeof(op));
     return rc;
 }
@@ -386,11 +460,13 @@ static cu_rc refused(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *w
     return cu_err_set(err, CU_ERR_AUTH, "the single sign-on login was refused: %s", why);
 }
 
-/* Takes the login of state (single use, unexpired) into *l; a login of another tenant is not
- * this callback's and is left as it was (NOT_FOUND), before anything is sent anywhere. */
+/* Takes the login of state (single use, unexpired), its nonce and verifier opened into *p; a
+ * login of another tenant is not this callback's and is left as it was (NOT_FOUND), before
+ * anything is sent anywhere. */
 static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *state,
-                        const char *binding, cu_store_sso_login *l, cu_err *err)
+                        const char *binding, cu_sso_pending *p, cu_err *err)
 {
+    cu_store_sso_login row, *l = &row;
     cu_store_op op;
     cu_audit_in a;
     cu_rc rc;
@@ -402,10 +478,10 @@ static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char
     login_key(state, binding, op.u.sso_login.state_hash);
     if ((rc = cu_store_sso_login_get(v->store, op.u.sso_login.state_hash, l, err)) != CU_OK)
         return rc;
-    if (l->tenant_id != tenant) {
-        memset(l, 0, sizeof(*l));
-        return CU_ERR_NOT_FOUND;
-    }
+    rc = l->tenant_id != tenant ? CU_ERR_NOT_FOUND : login_open(l, state, binding, p, err);
+    free(l->sealed.data);
+    if (rc != CU_OK)
+        return rc;
     op.type = CU_OP_SSO_LOGIN_TAKE;
     op.u.sso_login.expires_at = cu_clock_now(); /* as now: an expired login is not taken */
     cu_audit_in_set(&a, l->tenant_id, "sso.callback", "sso:%llu", (unsigned long long)l->tenant_id);
@@ -431,13 +507,12 @@ static int domain_allowed(const char *email, const char *domains)
 }
 
 /* After the state was taken: the provider's word, the domain, the user and the session. */
-static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_login *l,
+static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_sso_pending *p,
                           const cu_store_sso_config *s, const char *code, const char *iss,
                           cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
                           cu_store_user *u, cu_err *err)
 {
     char secret[CU_SSO_SECRET_MAX];
-    cu_sso_pending p;
     cu_sso_identity who;
     const char *why = "provider";
     cu_sso_idp idp = {.issuer = s->issuer,
@@ -448,12 +523,9 @@ static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_log
     cu_audit_in a;
     cu_rc rc;
 
-    memset(&p, 0, sizeof(p));
-    cu_strlcpy(p.nonce, l->nonce, sizeof(p.nonce));
-    cu_strlcpy(p.verifier, l->verifier, sizeof(p.verifier));
     if ((rc = open_secret(v, s, secret, err)) != CU_OK)
         goto out;
-    rc = cu_sso_finish(&idp, fetch, arg, code, &p, &who, &why, err);
+    rc = cu_sso_finish(&idp, fetch, arg, code, p, &who, &why, err);
     if (rc == CU_ERR_AUTH) {
         rc = refused(v, ctx, s->tenant_id, why, err);
         goto out;
@@ -480,7 +552,6 @@ static cu_rc finish_login(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_log
     }
 out:
     cu_wipe(secret, sizeof(secret));
-    cu_wipe(&p, sizeof(p));
     cu_wipe(&who, sizeof(who));
     return rc;
 }
@@ -490,7 +561,7 @@ cu_rc cu_sso_login_finish(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
                           cu_sso_fetch_fn fetch, void *arg, char token[CU_SESSION_TOKEN_MAX],
                           cu_principal *who, unsigned *retry_after, cu_err *err)
 {
-    cu_store_sso_login l;
+    cu_sso_pending l;
     cu_store_sso_config s;
     cu_store_user u;
     cu_rc rc;

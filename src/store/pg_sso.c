@@ -17,8 +17,8 @@ const char pg_ddl_sso[] =
     "  domains text NOT NULL,"
     "  role bigint NOT NULL, require_sso bigint NOT NULL, updated_at bigint NOT NULL);"
     "CREATE TABLE sso_logins("
-    "  state_hash bytea PRIMARY KEY, tenant_id bigint NOT NULL, nonce text NOT NULL,"
-    "  verifier text NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL);"
+    "  state_hash bytea PRIMARY KEY, tenant_id bigint NOT NULL, sealed bytea NOT NULL,"
+    "  created_at bigint NOT NULL, expires_at bigint NOT NULL);"
     /* Review finding 3: a user is the provider's identity (issuer, sub) only by a link. */
     "CREATE TABLE sso_links("
     "  tenant_id bigint NOT NULL, link_hash bytea NOT NULL, user_id bigint NOT NULL,"
@@ -28,7 +28,7 @@ const char pg_ddl_sso[] =
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
     " redirect_uri"
-#define LOGIN_COLS "state_hash, tenant_id, nonce, verifier, created_at, expires_at"
+#define LOGIN_COLS "state_hash, tenant_id, sealed, created_at, expires_at"
 
 static pg_query Q_CONFIG_PUT =
     PG_QUERY("INSERT INTO sso_configs(" CONFIG_COLS ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9,"
@@ -37,7 +37,7 @@ static pg_query Q_CONFIG_PUT =
              " redirect_uri = $10");
 static pg_query Q_LOGIN_PRUNE = PG_QUERY("DELETE FROM sso_logins WHERE expires_at < $1");
 static pg_query Q_LOGIN_PUT =
-    PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") VALUES($1, $2, $3, $4, $5, $6)");
+    PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") VALUES($1, $2, $3, $4, $5)");
 static pg_query Q_LOGIN_TAKE =
     PG_QUERY("DELETE FROM sso_logins WHERE state_hash = $1 AND expires_at > $2");
 static pg_query Q_CONFIG_GET =
@@ -122,8 +122,9 @@ cu_rc pg_w_sso_login_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 
     if (rc == CU_OK)
         rc = pg_exec(c, &Q_LOGIN_PUT,
-                     PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id), pg_p_text(l->nonce),
-                          pg_p_text(l->verifier), pg_p_i64(l->created_at), pg_p_i64(l->expires_at)),
+                     PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id),
+                          pg_p_blob(l->sealed.data, l->sealed.len), pg_p_i64(l->created_at),
+                          pg_p_i64(l->expires_at)),
                      NULL, err, "store an SSO login");
     return rc;
 }
@@ -172,11 +173,9 @@ static cu_rc login_row(const PGresult *res, int r, void *out, cu_err *err)
         memcpy(l->state_hash, h.data, 32);
     free(h.data);
     l->tenant_id = pg_id(res, r, 1);
-    pg_text_copy(res, r, 2, l->nonce, sizeof(l->nonce));
-    pg_text_copy(res, r, 3, l->verifier, sizeof(l->verifier));
-    l->created_at = pg_i64(res, r, 4);
-    l->expires_at = pg_i64(res, r, 5);
-    return rc;
+    l->created_at = pg_i64(res, r, 3);
+    l->expires_at = pg_i64(res, r, 4);
+    return rc == CU_OK ? pg_blob_copy(res, r, 2, &l->sealed, err) : rc;
 }
 
 /* One row of q into out by fn; CU_ERR_NOT_FOUND with missing if none. */
@@ -209,8 +208,14 @@ static cu_rc pg_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config
 static cu_rc pg_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_store_sso_login *out,
                               cu_err *err)
 {
-    return read_one(base, &Q_LOGIN_GET, PG_P(pg_p_blob(state_hash, 32)), login_row, out,
-                    "no such SSO login", err);
+    cu_rc rc = read_one(base, &Q_LOGIN_GET, PG_P(pg_p_blob(state_hash, 32)), login_row, out,
+                        "no such SSO login", err);
+
+    if (rc != CU_OK) {
+        free(out->sealed.data);
+        out->sealed.data = NULL;
+    }
+    return rc;
 }
 
 static cu_rc link_row(const PGresult *res, int r, void *out, cu_err *err)

@@ -19,9 +19,8 @@ const char sq_migration_sso[] =
     "  domains TEXT NOT NULL,"
     "  role INTEGER NOT NULL, require_sso INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sso_logins("
-    "  state_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, nonce TEXT NOT NULL,"
-    "  verifier TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
-    "  WITHOUT ROWID;"
+    "  state_hash BLOB PRIMARY KEY, tenant_id INTEGER NOT NULL, sealed BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;"
     /* Review finding 3: a user is the provider's identity (issuer, sub) only by a link. */
     "CREATE TABLE IF NOT EXISTS sso_links("
     "  tenant_id INTEGER NOT NULL, link_hash BLOB NOT NULL, user_id INTEGER NOT NULL,"
@@ -31,12 +30,12 @@ const char sq_migration_sso[] =
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
     " redirect_uri"
-#define LOGIN_COLS "state_hash, tenant_id, nonce, verifier, created_at, expires_at"
+#define LOGIN_COLS "state_hash, tenant_id, sealed, created_at, expires_at"
 
 static const char sql_config_put[] = "INSERT OR REPLACE INTO sso_configs(" CONFIG_COLS ")"
                                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char sql_login_put[] = "INSERT INTO sso_logins(" LOGIN_COLS ")"
-                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+                                    " VALUES(?1, ?2, ?3, ?4, ?5)";
 static const char sql_login_prune[] = "DELETE FROM sso_logins WHERE expires_at < ?1";
 static const char sql_login_take[] =
     "DELETE FROM sso_logins WHERE state_hash = ?1 AND expires_at > ?2";
@@ -86,10 +85,9 @@ static cu_rc login_stmt(sqlite_store *s, const char *sql, const cu_store_sso_log
     if (src == SQLITE_OK && what == 0) {
         sq_bind_blob(st, 1, &h);
         sq_bind_id(st, 2, l->tenant_id);
-        sqlite3_bind_text(st, 3, l->nonce, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, l->verifier, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 5, l->created_at);
-        sqlite3_bind_int64(st, 6, l->expires_at);
+        sq_bind_blob(st, 3, &l->sealed);
+        sqlite3_bind_int64(st, 4, l->created_at);
+        sqlite3_bind_int64(st, 5, l->expires_at);
     } else if (src == SQLITE_OK && what == 1) {
         sqlite3_bind_int64(st, 1, l->created_at);
     } else if (src == SQLITE_OK) {
@@ -214,14 +212,11 @@ static cu_rc login_row(sqlite3_stmt *st, void *row, cu_err *err)
 {
     cu_store_sso_login *l = row;
 
-    (void)err;
     sq_blob32_col(st, 0, l->state_hash);
     l->tenant_id = (cu_id)sqlite3_column_int64(st, 1);
-    sq_text_col(st, 2, l->nonce, sizeof(l->nonce));
-    sq_text_col(st, 3, l->verifier, sizeof(l->verifier));
-    l->created_at = sqlite3_column_int64(st, 4);
-    l->expires_at = sqlite3_column_int64(st, 5);
-    return CU_OK;
+    l->created_at = sqlite3_column_int64(st, 3);
+    l->expires_at = sqlite3_column_int64(st, 4);
+    return sq_blob_copy(st, 2, &l->sealed, err);
 }
 
 static cu_rc sq_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config *out, cu_err *err)
@@ -258,6 +253,10 @@ static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_s
     rc = sq_one(s, st, login_row, out, err, "read an SSO login", "no such SSO login");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
+    if (rc != CU_OK) {
+        free(out->sealed.data);
+        out->sealed.data = NULL;
+    }
     return rc;
 }
 

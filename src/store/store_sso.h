@@ -6,7 +6,7 @@
  * A tenant's identity provider (sso_configs, one row per tenant) with its client secret sealed
  * under the tenant data key (key_version), and the logins in flight (sso_logins): each keyed by
  * a 32-byte hash the core makes (of the state and the browser's binding cookie), holding the
- * nonce and PKCE verifier until the callback takes it, once, before its expiry. Ops:
+ * nonce and PKCE verifier, sealed, until the callback takes it, once, before its expiry. Ops:
  *   CU_OP_SSO_CONFIG_PUT  sso_config: inserts or replaces the tenant's row.
  *   CU_OP_SSO_LOGIN_PUT   sso_login: inserts the login, and deletes every login that expired
  *                         before its created time (the table stays small).
@@ -49,8 +49,8 @@ typedef struct cu_store_sso_config {
 typedef struct cu_store_sso_login {
     uint8_t state_hash[32];
     cu_id tenant_id;
-    char nonce[CU_STORE_SSO_RANDOM_MAX];
-    char verifier[CU_STORE_SSO_RANDOM_MAX];
+    cu_blob sealed; /* the nonce and PKCE verifier, sealed by the core under a key only the
+                       state and binding give (review finding 15); readers: caller frees */
     int64_t created_at;
     int64_t expires_at; /* CU_OP_SSO_LOGIN_TAKE: now */
 } cu_store_sso_login;
@@ -69,7 +69,8 @@ struct cu_store;
 typedef struct cu_store_sso_ops {
     /* The tenant's provider; CU_ERR_NOT_FOUND if it has none. Caller frees out->secret.data. */
     cu_rc (*config_get)(struct cu_store *s, cu_id tenant, cu_store_sso_config *out, cu_err *err);
-    /* The login of that state hash, expired or not; CU_ERR_NOT_FOUND if none. */
+    /* The login of that state hash, expired or not; CU_ERR_NOT_FOUND if none. Caller frees
+     * out->sealed.data. */
     cu_rc (*login_get)(struct cu_store *s, const uint8_t state_hash[32], cu_store_sso_login *out,
                        cu_err *err);
     /* The tenant's link of that hash; CU_ERR_NOT_FOUND if none. */
