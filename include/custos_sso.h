@@ -19,6 +19,7 @@
 #define CU_SSO_CACHE_TTL 3600        /* seconds a discovery document and JWKS are kept */
 #define CU_SSO_FAIL_TTL 30           /* seconds a provider's failed fetch is remembered */
 #define CU_SSO_REFETCH_MIN 60        /* seconds between two JWKS refetches for an unknown kid */
+#define CU_SSO_FETCH_CAP 4           /* provider fetches at once in a process; more: 503 */
 
 /* The transport: GET url (form NULL) or POST form (application/x-www-form-urlencoded) to it,
  * with HTTP Basic user:pass when user is not NULL. *body (NUL-terminated, at most
@@ -67,6 +68,9 @@ cu_rc cu_sso_finish(const cu_sso_idp *idp, cu_sso_fetch_fn fetch, void *arg, con
 
 /* Forgets every cached discovery document and JWKS (tests; an operator's reload). */
 void cu_sso_cache_clear(void);
+/* Sets how many provider fetches may run at once in the process (0: CU_SSO_FETCH_CAP); one
+ * more is refused at once with CU_ERR_UNAVAILABLE (review finding 6). */
+void cu_sso_fetch_cap_set(int n);
 
 /* --- a tenant's single sign-on (sso_tenant.c) --------------------------------------------- */
 

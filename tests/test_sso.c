@@ -818,6 +818,50 @@ static void test_one_fetch_in_flight_per_issuer(void **state)
     cu_sso_cache_clear();
 }
 
+/* The discovery document and keys of a second provider, https://idp2.example. */
+static cu_rc idp2_fetch(void *arg, const char *url, const char *form, const char *user,
+                        const char *pass, char **body, long *status, cu_err *err)
+{
+    if (strstr(url, "/jwks") != NULL)
+        return stub_fetch(arg, url, form, user, pass, body, status, err);
+    (void)err;
+    *status = 200;
+    *body = strdup("{\"issuer\":\"https://idp2.example\",\"authorization_endpoint\":"
+                   "\"https://idp2.example/auth\",\"token_endpoint\":"
+                   "\"https://idp2.example/token\",\"jwks_uri\":\"https://idp2.example/jwks\"}");
+    return *body != NULL ? CU_OK : CU_ERR_NOMEM;
+}
+
+/* Review finding 6: provider fetches at once are capped in the process; one past the cap (a
+ * login at another provider while a slow one is fetched) is refused at once as unavailable
+ * (503), not queued on a request thread, and is not remembered as the provider's failure. */
+static void test_fetch_cap_refuses_at_once(void **state)
+{
+    cu_sso_idp idp2 = {.issuer = "https://idp2.example",
+                       .client_id = "custos",
+                       .redirect_uri = "https://custos.example/v1/tenants/1/sso/callback"};
+    cu_sso_pending p;
+    char url[2048];
+    cu_err e = {0};
+    pthread_t t;
+    cu_rc rc = CU_ERR_IO;
+
+    (void)state;
+    cu_sso_cache_clear();
+    cu_sso_fetch_cap_set(1);
+    g_slow_calls = 0;
+    assert_int_equal(pthread_create(&t, NULL, begin_slow, &rc), 0);
+    while (__atomic_load_n(&g_slow_calls, __ATOMIC_SEQ_CST) == 0)
+        usleep(5000);
+    assert_int_equal(cu_sso_begin(&idp2, idp2_fetch, NULL, &p, url, sizeof(url), &e),
+                     CU_ERR_UNAVAILABLE);
+    pthread_join(t, NULL);
+    assert_int_equal(rc, CU_OK);
+    assert_int_equal(cu_sso_begin(&idp2, idp2_fetch, NULL, &p, url, sizeof(url), &e), CU_OK);
+    cu_sso_fetch_cap_set(0);
+    cu_sso_cache_clear();
+}
+
 static long rows_of(const char *data, const char *table, cu_id tenant)
 {
     char sql[128];
@@ -892,6 +936,51 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     assert_int_equal(rows_of(data, "sso_logins", t.id), 0);
     assert_int_equal(rows_of(data, "sso_links", t.id), 0);
     cu_clock_set(0);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
+/* Review finding 9: refused callbacks back off their source (in single sign-on's budget), as
+ * wrong passwords do: past four times the free failures, the next attempt from that address
+ * waits, though its rate is far from spent; another address is not held. */
+static void test_P_ACC_6_failed_callbacks_back_off(void **state)
+{
+    cu_sso_config c = {.issuer = "https://idp.example",
+                       .client_id = "custos",
+                       .domains = "acme.example",
+                       .role = CU_ROLE_AGENT};
+    cu_ctx guess = {.source = "203.0.113.9"}, other = {.source = "198.51.100.7"};
+    char dir[256], data[256], token[CU_SESSION_TOKEN_MAX];
+    unsigned retry = 0;
+    cu_principal who;
+    cu_err err = {0};
+    cu_tenant t;
+    cu_vault *v;
+    cu_rc rc = CU_OK;
+    int n;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    cu_auth_limits_set(v, &(cu_auth_limits){.source_per_min = 1000, .free_failures = 1});
+    assert_int_equal(
+        cu_tenant_create(v, NULL, &(cu_tenant_opts){.name = "Guess", .policy_builtin = "optymyze"},
+                         &t, &err),
+        CU_OK);
+    callback_for(&c, t.id);
+    assert_int_equal(cu_sso_config_put(v, NULL, t.id, &c, "the client secret", &err), CU_OK);
+    for (n = 0; n < 50; n++) {
+        rc = cu_sso_login_finish(v, &guess, t.id, "a-guessed-state", "a-guessed-binding", "code",
+                                 NULL, stub_fetch, NULL, token, &who, &retry, &err);
+        if (rc != CU_ERR_AUTH)
+            break;
+    }
+    assert_int_equal(rc, CU_ERR_RATE_LIMITED);
+    assert_true(n >= 4 && n <= 5); /* 4 free failures (a source: 4 x 1), then the wait */
+    assert_true(retry > 0);
+    assert_int_equal(cu_sso_login_finish(v, &other, t.id, "a-guessed-state", "a-guessed-binding",
+                                         "code", NULL, stub_fetch, NULL, token, &who, &retry, &err),
+                     CU_ERR_AUTH);
     cu_vault_close(v);
     th_rmrf(dir);
 }
@@ -1106,7 +1195,9 @@ int main(void)
         cmocka_unit_test(test_P_RET_2_tenant_end_takes_its_sso),
         cmocka_unit_test(test_P_ENC_5_rotation_reseals_the_sso_secret),
         cmocka_unit_test(test_P_ACC_5_require_sso_ends_sessions_break_glass),
+        cmocka_unit_test(test_P_ACC_6_failed_callbacks_back_off),
         cmocka_unit_test(test_one_fetch_in_flight_per_issuer),
+        cmocka_unit_test(test_fetch_cap_refuses_at_once),
         cmocka_unit_test(test_dirty_endpoints_refused),
     };
     int rc;

@@ -44,6 +44,17 @@ typedef struct issuer_state {
 } issuer_state;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Review finding 6: provider fetches run on the server's request threads, so at most
+ * g_fetch_cap of them at once in the process (with g_lock); past it a login answers 503 at once
+ * rather than holding one more thread for up to the fetch's 10 s. */
+static int g_fetch_cap = CU_SSO_FETCH_CAP, g_fetching;
+
+void cu_sso_fetch_cap_set(int n)
+{
+    pthread_mutex_lock(&g_lock);
+    g_fetch_cap = n > 0 ? n : CU_SSO_FETCH_CAP;
+    pthread_mutex_unlock(&g_lock);
+}
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;
 static meta g_cache[CACHE_MAX];
 static issuer_state g_issuers[CACHE_MAX];
@@ -121,7 +132,17 @@ static cu_rc fetch_json(cu_sso_fetch_fn fetch, void *arg, const char *url, const
     *out = NULL;
     if (!url_ok(url))
         return cu_err_set(err, CU_ERR_INVALID, "the provider's endpoint is not https");
+    pthread_mutex_lock(&g_lock);
+    if (g_fetching >= g_fetch_cap) {
+        pthread_mutex_unlock(&g_lock);
+        return cu_err_set(err, CU_ERR_UNAVAILABLE, "too many identity provider fetches at once");
+    }
+    g_fetching++;
+    pthread_mutex_unlock(&g_lock);
     rc = fetch(arg, url, form, user, pass, &body, status, err);
+    pthread_mutex_lock(&g_lock);
+    g_fetching--;
+    pthread_mutex_unlock(&g_lock);
     if (rc == CU_OK && cu_json_parse(body, strlen(body), out, NULL, err) != CU_OK)
         rc = cu_err_set(err, CU_ERR_IO, "the provider answered with no JSON (HTTP %ld)", *status);
     if (rc == CU_OK && !cJSON_IsObject(*out))
@@ -291,7 +312,8 @@ static cu_rc metadata(const char *issuer, cu_sso_fetch_fn fetch, void *arg, int 
         cache_put(m);
     pthread_mutex_lock(&g_lock);
     s->in_flight = 0;
-    s->failed_at = rc == CU_OK ? 0 : cu_clock_now();
+    if (rc != CU_ERR_UNAVAILABLE) /* the cap's refusal is no failure of the provider's */
+        s->failed_at = rc == CU_OK ? 0 : cu_clock_now();
     pthread_cond_broadcast(&g_done);
     pthread_mutex_unlock(&g_lock);
     return rc;

@@ -284,15 +284,21 @@ static cu_rc open_secret(cu_vault *v, const cu_store_sso_config *s, char *out, c
  * of its own (the same --login-per-source), apart from password attempts (review finding 9):
  * an office behind one address signing in through its provider does not spend its password
  * logins, nor a password flood its single sign-on. */
-static cu_rc source_check(cu_vault *v, const cu_ctx *ctx, unsigned *retry_after, cu_err *err)
+static void source_key(cu_vault *v, const cu_ctx *ctx, cu_th_key *k)
 {
     const char *src = ctx != NULL && ctx->source != NULL ? ctx->source : "unknown";
     char key[80];
     int n = snprintf(key, sizeof(key), "sso\n%.64s", src);
+
+    cu_throttle_key(v, CU_TH_SOURCE, key, (size_t)n, k);
+}
+
+static cu_rc source_check(cu_vault *v, const cu_ctx *ctx, unsigned *retry_after, cu_err *err)
+{
     cu_th_key k;
     cu_rc rc;
 
-    cu_throttle_key(v, CU_TH_SOURCE, key, (size_t)n, &k);
+    source_key(v, ctx, &k);
     rc = cu_throttle_check(v, &k, 1, cu_clock_now(), retry_after, err);
     cu_wipe(&k, sizeof(k));
     return rc;
@@ -455,8 +461,16 @@ static cu_rc refused(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *w
     cu_audit_in a;
     cu_err ae = {0};
 
+    cu_th_key k;
+
     cu_audit_in_set(&a, tenant, "sso.refused", "reason:%s", why);
     (void)cu_commit(v, ctx, NULL, 0, &a, 1, &ae);
+    /* Review finding 9: a refused callback is a failure of its source, which backs off as a
+     * source of wrong passwords does (P-ACC-6: after four times the free failures, 15 s,
+     * doubling), in single sign-on's own budget: guessing states or replaying codes slows. */
+    source_key(v, ctx, &k);
+    cu_throttle_failed(v, &k, cu_clock_now());
+    cu_wipe(&k, sizeof(k));
     return cu_err_set(err, CU_ERR_AUTH, "the single sign-on login was refused: %s", why);
 }
 

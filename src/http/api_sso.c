@@ -156,6 +156,8 @@ void api_sso_login(http_req *r)
         if (e.code == CU_ERR_IO)
             return http_error(r, 502, "provider_unavailable",
                               "the identity provider could not be reached");
+        if (e.code == CU_ERR_UNAVAILABLE) /* the fetch cap (review finding 6): 503 at once */
+            r->retry_after = 1;
         return http_fail(r, &e);
     }
     /* Login CSRF (review finding 4): the login is good only with this browser's cookie.
@@ -195,6 +197,8 @@ void api_sso_callback(http_req *r)
         if (e.code == CU_ERR_IO)
             return http_error(r, 502, "provider_unavailable",
                               "the identity provider could not be reached");
+        if (e.code == CU_ERR_UNAVAILABLE)
+            r->retry_after = 1;
         return http_fail(r, &e);
     }
     http_session_cookie(r, token, CU_SESSION_TTL);
