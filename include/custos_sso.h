@@ -71,11 +71,15 @@ void cu_sso_cache_clear(void);
 /* Sets how many provider fetches may run at once in the process (0: CU_SSO_FETCH_CAP); one
  * more is refused at once with CU_ERR_UNAVAILABLE (review finding 6). */
 void cu_sso_fetch_cap_set(int n);
+/* Sets how many logins in flight a tenant may have (0: CU_SSO_LOGINS_MAX, review finding 10);
+ * a start past it is CU_ERR_RATE_LIMITED. */
+void cu_sso_logins_max_set(int n);
 
 /* --- a tenant's single sign-on (sso_tenant.c) --------------------------------------------- */
 
 #define CU_SSO_DOMAINS_MAX 512 /* allowed email domains, comma-separated, with the NUL */
 #define CU_SSO_LOGIN_TTL 600   /* seconds between the redirect and the callback, at most */
+#define CU_SSO_LOGINS_MAX 1000 /* a tenant's logins in flight at most; more: 429 */
 
 /* A tenant's identity provider as configured; the client secret is never returned. */
 typedef struct cu_sso_config {

@@ -985,6 +985,52 @@ static void test_P_ACC_6_failed_callbacks_back_off(void **state)
     th_rmrf(dir);
 }
 
+/* Review finding 10: a tenant's logins in flight are bounded: past the cap a start answers
+ * rate limited (429, Retry-After) with no row written; another tenant's starts go on. */
+static void test_P_ACC_6_logins_in_flight_capped(void **state)
+{
+    cu_sso_config c = {.issuer = "https://idp.example",
+                       .client_id = "custos",
+                       .domains = "acme.example",
+                       .role = CU_ROLE_AGENT};
+    char dir[256], data[256], url[2048], bind[CU_SSO_RANDOM_MAX];
+    unsigned retry = 0;
+    cu_err err = {0};
+    cu_tenant t[2];
+    cu_vault *v;
+
+    (void)state;
+    th_tmpdir(dir);
+    v = th_vault(dir, data);
+    cu_auth_limits_set(v, &(cu_auth_limits){.source_per_min = 1000});
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(cu_tenant_create(v, NULL,
+                                          &(cu_tenant_opts){.name = i ? "Calm" : "Busy",
+                                                            .policy_builtin = "optymyze"},
+                                          &t[i], &err),
+                         CU_OK);
+        callback_for(&c, t[i].id);
+        assert_int_equal(cu_sso_config_put(v, NULL, t[i].id, &c, "the client secret", &err), CU_OK);
+    }
+    cu_sso_logins_max_set(3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cu_sso_login_start(v, NULL, t[0].id, stub_fetch, NULL, url, sizeof(url),
+                                            bind, &retry, &err),
+                         CU_OK);
+    assert_int_equal(cu_sso_login_start(v, NULL, t[0].id, stub_fetch, NULL, url, sizeof(url), bind,
+                                        &retry, &err),
+                     CU_ERR_RATE_LIMITED);
+    assert_int_equal(retry, 60);
+    assert_string_equal(url, "");
+    assert_int_equal(rows_of(data, "sso_logins", t[0].id), 3);
+    assert_int_equal(cu_sso_login_start(v, NULL, t[1].id, stub_fetch, NULL, url, sizeof(url), bind,
+                                        &retry, &err),
+                     CU_OK);
+    cu_sso_logins_max_set(0);
+    cu_vault_close(v);
+    th_rmrf(dir);
+}
+
 /* Decodes RFC 4648 base32 (no padding) up to '&'; returns the byte count. */
 static size_t b32_decode(const char *s, uint8_t *out, size_t cap)
 {
@@ -1196,6 +1242,7 @@ int main(void)
         cmocka_unit_test(test_P_ENC_5_rotation_reseals_the_sso_secret),
         cmocka_unit_test(test_P_ACC_5_require_sso_ends_sessions_break_glass),
         cmocka_unit_test(test_P_ACC_6_failed_callbacks_back_off),
+        cmocka_unit_test(test_P_ACC_6_logins_in_flight_capped),
         cmocka_unit_test(test_one_fetch_in_flight_per_issuer),
         cmocka_unit_test(test_fetch_cap_refuses_at_once),
         cmocka_unit_test(test_dirty_endpoints_refused),

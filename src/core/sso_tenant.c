@@ -386,6 +386,15 @@ static cu_rc login_open(const cu_store_sso_login *l, const char *state, const ch
     return CU_OK;
 }
 
+/* Review finding 10: the most logins in flight a tenant may have (strangers start them, and
+ * each is a row for 10 minutes); past it a start answers 429 until some expire or complete. */
+static int g_logins_max = CU_SSO_LOGINS_MAX;
+
+void cu_sso_logins_max_set(int n)
+{
+    __atomic_store_n(&g_logins_max, n > 0 ? n : CU_SSO_LOGINS_MAX, __ATOMIC_RELAXED);
+}
+
 /* A fresh random binding: 32 bytes as base64url, as the state. */
 static cu_rc new_binding(char out[CU_SSO_RANDOM_MAX])
 {
@@ -440,9 +449,12 @@ cu_rc cu_sso_login_start(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_sso_fe
         goto out;
     l->created_at = cu_clock_now();
     l->expires_at = l->created_at + CU_SSO_LOGIN_TTL;
+    l->max_open = __atomic_load_n(&g_logins_max, __ATOMIC_RELAXED);
     /* Not audited (review finding 10): anyone may start a login, and the tenant's append-only
      * log would grow at the rate of strangers; the callback that takes it is audited. */
     rc = cu_commit(v, ctx, &op, 1, NULL, 0, err);
+    if (rc == CU_ERR_RATE_LIMITED && retry_after != NULL)
+        *retry_after = 60; /* the tenant's logins in flight: the oldest expire within 10 min */
 out:
     if (rc != CU_OK) {
         url[0] = '\0';

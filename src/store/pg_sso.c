@@ -37,7 +37,9 @@ static pg_query Q_CONFIG_PUT =
              " redirect_uri = $10");
 static pg_query Q_LOGIN_PRUNE = PG_QUERY("DELETE FROM sso_logins WHERE expires_at < $1");
 static pg_query Q_LOGIN_PUT =
-    PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") VALUES($1, $2, $3, $4, $5)");
+    PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") SELECT $1::bytea, $2::bigint, $3::bytea,"
+             " $4::bigint, $5::bigint WHERE $6::bigint <= 0 OR"
+             " (SELECT count(*) FROM sso_logins WHERE tenant_id = $2::bigint) < $6::bigint");
 static pg_query Q_LOGIN_TAKE =
     PG_QUERY("DELETE FROM sso_logins WHERE state_hash = $1 AND expires_at > $2");
 static pg_query Q_CONFIG_GET =
@@ -121,11 +123,12 @@ cu_rc pg_w_sso_login_put(pg_conn *c, const cu_store_op *op, cu_err *err)
                        "prune the SSO logins");
 
     if (rc == CU_OK)
-        rc = pg_exec(c, &Q_LOGIN_PUT,
-                     PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id),
-                          pg_p_blob(l->sealed.data, l->sealed.len), pg_p_i64(l->created_at),
-                          pg_p_i64(l->expires_at)),
-                     NULL, err, "store an SSO login");
+        rc = pgd_write_one(c, &Q_LOGIN_PUT,
+                           PG_P(pg_p_blob(l->state_hash, 32), pg_p_id(l->tenant_id),
+                                pg_p_blob(l->sealed.data, l->sealed.len), pg_p_i64(l->created_at),
+                                pg_p_i64(l->expires_at), pg_p_i64(l->max_open)),
+                           CU_ERR_RATE_LIMITED, "too many logins in flight for the tenant", err,
+                           "store an SSO login");
     return rc;
 }
 

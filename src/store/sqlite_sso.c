@@ -34,8 +34,10 @@ const char sq_migration_sso[] =
 
 static const char sql_config_put[] = "INSERT OR REPLACE INTO sso_configs(" CONFIG_COLS ")"
                                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-static const char sql_login_put[] = "INSERT INTO sso_logins(" LOGIN_COLS ")"
-                                    " VALUES(?1, ?2, ?3, ?4, ?5)";
+/* Review finding 10: a tenant's logins in flight are bounded (strangers start them). */
+static const char sql_login_put[] =
+    "INSERT INTO sso_logins(" LOGIN_COLS ") SELECT ?1, ?2, ?3, ?4, ?5"
+    " WHERE ?6 <= 0 OR (SELECT count(*) FROM sso_logins WHERE tenant_id = ?2) < ?6";
 static const char sql_login_prune[] = "DELETE FROM sso_logins WHERE expires_at < ?1";
 static const char sql_login_take[] =
     "DELETE FROM sso_logins WHERE state_hash = ?1 AND expires_at > ?2";
@@ -88,6 +90,7 @@ static cu_rc login_stmt(sqlite_store *s, const char *sql, const cu_store_sso_log
         sq_bind_blob(st, 3, &l->sealed);
         sqlite3_bind_int64(st, 4, l->created_at);
         sqlite3_bind_int64(st, 5, l->expires_at);
+        sqlite3_bind_int64(st, 6, l->max_open);
     } else if (src == SQLITE_OK && what == 1) {
         sqlite3_bind_int64(st, 1, l->created_at);
     } else if (src == SQLITE_OK) {
@@ -163,7 +166,9 @@ cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
     case CU_OP_SSO_LOGIN_PUT:
         if ((rc = login_stmt(s, sql_login_prune, l, 1, &changed, err)) != CU_OK)
             return rc;
-        return login_stmt(s, sql_login_put, l, 0, &changed, err);
+        if ((rc = login_stmt(s, sql_login_put, l, 0, &changed, err)) == CU_OK && changed == 0)
+            rc = cu_err_set(err, CU_ERR_RATE_LIMITED, "too many logins in flight for the tenant");
+        return rc;
     default: /* CU_OP_SSO_LOGIN_TAKE */
         if ((rc = login_stmt(s, sql_login_take, l, 2, &changed, err)) == CU_OK && changed == 0)
             rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired");

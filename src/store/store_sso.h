@@ -8,8 +8,10 @@
  * a 32-byte hash the core makes (of the state and the browser's binding cookie), holding the
  * nonce and PKCE verifier, sealed, until the callback takes it, once, before its expiry. Ops:
  *   CU_OP_SSO_CONFIG_PUT  sso_config: inserts or replaces the tenant's row.
- *   CU_OP_SSO_LOGIN_PUT   sso_login: inserts the login, and deletes every login that expired
- *                         before its created time (the table stays small).
+ *   CU_OP_SSO_LOGIN_PUT   sso_login: deletes every login that expired before its created
+ *                         time (the table stays small), then inserts the login unless its
+ *                         tenant has max_open logins already (CU_ERR_RATE_LIMITED; 0: no
+ *                         limit).
  *   CU_OP_SSO_LOGIN_TAKE  sso_login (state_hash, expires_at as now): deletes the login if it
  *                         has not expired at now; CU_ERR_NOT_FOUND if there is none (taken
  *                         already, expired, never made): the state is single use.
@@ -53,6 +55,7 @@ typedef struct cu_store_sso_login {
                        state and binding give (review finding 15); readers: caller frees */
     int64_t created_at;
     int64_t expires_at; /* CU_OP_SSO_LOGIN_TAKE: now */
+    int64_t max_open;   /* CU_OP_SSO_LOGIN_PUT: the tenant's logins in flight at most */
 } cu_store_sso_login;
 
 typedef struct cu_store_sso_link {
