@@ -894,7 +894,7 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
     cu_err err = {0};
     int64_t until = 0;
     int required = 1;
-    cu_id uid = 0;
+    cu_id uid = 0, gone = 0;
     cu_tenant t;
     cu_vault *v;
 
@@ -916,6 +916,13 @@ static void test_P_RET_2_tenant_end_takes_its_sso(void **state)
                                     CU_ROLE_AGENT, &uid, &err),
                      CU_OK);
     assert_int_equal(cu_sso_link(v, NULL, CU_ROLE_OWNER, t.id, uid, "her-sub", &err), CU_OK);
+    /* A user's deletion takes its link (no stale link left to a user that is gone). */
+    assert_int_equal(cu_user_create(v, NULL, t.id, "gone@acme.example", "a long password of his",
+                                    CU_ROLE_AGENT, &gone, &err),
+                     CU_OK);
+    assert_int_equal(cu_sso_link(v, NULL, CU_ROLE_OWNER, t.id, gone, "his-sub", &err), CU_OK);
+    assert_int_equal(rows_of(data, "sso_links", t.id), 2);
+    assert_int_equal(cu_user_delete(v, NULL, t.id, gone, &err), CU_OK);
     assert_int_equal(rows_of(data, "sso_configs", t.id), 1);
     assert_int_equal(rows_of(data, "sso_logins", t.id), 1);
     assert_int_equal(rows_of(data, "sso_links", t.id), 1);

@@ -101,7 +101,7 @@ cu_rc cu_sso_link_user(cu_vault *v, const cu_ctx *ctx, const cu_store_sso_config
             rc = cu_err_set(err, CU_ERR_AUTH, "the linked user may not sign in this way");
         if (rc != CU_ERR_NOT_FOUND)
             return rc;
-        /* The user was deleted since: the link is stale, as if none (a new one replaces it). */
+        /* The user was deleted meanwhile (its deletion takes its link: a foreign key): as none. */
     }
     if (rc != CU_ERR_NOT_FOUND)
         return rc;

@@ -22,7 +22,9 @@ const char pg_ddl_sso[] =
     /* Review finding 3: a user is the provider's identity (issuer, sub) only by a link. */
     "CREATE TABLE sso_links("
     "  tenant_id bigint NOT NULL, link_hash bytea NOT NULL, user_id bigint NOT NULL,"
-    "  created_at bigint NOT NULL, PRIMARY KEY(tenant_id, link_hash));"
+    "  created_at bigint NOT NULL, PRIMARY KEY(tenant_id, link_hash),"
+    /* A user's deletion takes its link, as its sessions. */
+    "  FOREIGN KEY(tenant_id, user_id) REFERENCES users(tenant_id, user_id) ON DELETE CASCADE);"
     "CREATE UNIQUE INDEX sso_links_by_user ON sso_links(tenant_id, user_id);";
 
 #define CONFIG_COLS                                                                                \

@@ -24,7 +24,10 @@ const char sq_migration_sso[] =
     /* Review finding 3: a user is the provider's identity (issuer, sub) only by a link. */
     "CREATE TABLE IF NOT EXISTS sso_links("
     "  tenant_id INTEGER NOT NULL, link_hash BLOB NOT NULL, user_id INTEGER NOT NULL,"
-    "  created_at INTEGER NOT NULL, PRIMARY KEY(tenant_id, link_hash)) WITHOUT ROWID;"
+    "  created_at INTEGER NOT NULL, PRIMARY KEY(tenant_id, link_hash),"
+    /* A user's deletion takes its link, as its sessions. */
+    "  FOREIGN KEY(tenant_id, user_id) REFERENCES users(tenant_id, user_id) ON DELETE CASCADE)"
+    "  WITHOUT ROWID;"
     "CREATE UNIQUE INDEX IF NOT EXISTS sso_links_by_user ON sso_links(tenant_id, user_id);";
 
 #define CONFIG_COLS                                                                                \
