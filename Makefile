@@ -10,7 +10,7 @@
 #   make deb      builds the Debian package into build/deb (debian/, docs/operations.md)
 
 CC      ?= cc
-PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq
+PKGS    := libsodium nettle sqlite3 libcjson liboath yaml-0.1 libarchive libpq cjose
 HTTPPKGS := libmicrohttpd gnutls libcurl
 TESTPKGS := cmocka libcurl
 

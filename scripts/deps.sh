@@ -5,20 +5,31 @@ set -eu
 PKGS="build-essential pkg-config clang libsodium-dev libsqlite3-dev sqlite3 libcjson-dev
 libyaml-dev liboath-dev oathtool libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev
 libgnutls28-dev nettle-dev gnutls-bin libpq-dev postgresql wrk libarchive-dev unzip
-chromium chromium-driver groff-base zsh debhelper lintian curl"
+libcjose-dev libjansson-dev nodejs chromium chromium-driver groff-base zsh debhelper lintian curl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
-if [ -z "$missing" ]; then
-    echo "deps: all present"
-    exit 0
-fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -z "$missing" ]; then
+    echo "deps: all present"
+else
+    echo "deps: installing$missing"
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+# The SSO tests' OpenID provider (tests/oidc, docs/sso.md): npm (Debian's, unless the
+# installed node brought its own), then the provider's locked packages.
+if ! command -v npm >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+oidc="$(dirname "$0")/../tests/oidc"
+if [ ! -d "$oidc/node_modules/oidc-provider" ]; then
+    echo "deps: npm ci in tests/oidc"
+    (cd "$oidc" && npm ci --no-audit --no-fund --silent)
+fi

@@ -83,6 +83,7 @@ static const struct {
     {"records", "{record_id}"},
     {"api-keys", "{key_id}"},
     {"users", "{user_id}"},
+    {"links", "{user_id}"}, /* sso/links/{id}: a user's link (docs/sso.md) */
     {"holds", "{hold_id}"},
     {"requests", "{request_id}"},
     {"webhooks", "{endpoint_id}"},

@@ -129,7 +129,8 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
             v = o->record;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/api-keys"))
             v = o->key;
-        else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/users"))
+        else if (seg_is(p, len, "/{id}") && (seg_is(prev, prevlen, "/users") ||
+                                             seg_is(prev, prevlen, "/links")))
             v = o->user;
         else if (seg_is(p, len, "/{id}") && seg_is(prev, prevlen, "/holds"))
             v = o->hold;
@@ -155,7 +156,7 @@ static void route_path(const http_route *rt, const ids *o, char *out, size_t cap
 }
 
 /* A valid body for each route that takes one. Placeholders: %N a fresh number, %S the subject
- * id, %E the subject's email, %V the record's note, %U the user's email. */
+ * id, %E the subject's email, %V the record's note, %U the user's email, %T the tenant id. */
 static const struct sample {
     const char *method, *pattern, *body;
 } samples[] = {
@@ -214,6 +215,13 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/requests/{id}/complete", "{}"},
     {"PUT", "/v1/tenants/{tenant}/requests/{id}/records/{id}",
      "{\"data\":{\"note\":\"rewritten %N\"}}"},
+    /* Single sign-on (docs/sso.md): a provider that is never called (.invalid). */
+    {"PUT", "/v1/tenants/{tenant}/sso",
+     "{\"issuer\":\"https://idp.invalid\",\"client_id\":\"sweep\",\"client_secret\":"
+     "\"sweep secret %N\",\"redirect_uri\":"
+     "\"https://custos.invalid/v1/tenants/%T/sso/callback\","
+     "\"domains\":[\"example.org\"],\"role\":\"agent\"}"},
+    {"PUT", "/v1/tenants/{tenant}/sso/links/{id}", "{\"sub\":\"sweep-%N\"}"},
     /* Aggregate analytics (docs/analytics.md): a count, and the owner's budget. */
     {"POST", "/v1/tenants/{tenant}/collections/{name}/aggregate",
      "{\"measures\":[{\"op\":\"count\"}]}"},
@@ -250,6 +258,9 @@ static const char *route_body(const http_route *rt, const ids *o, unsigned n, ch
                 break;
             case 'S':
                 v = o->subject;
+                break;
+            case 'T':
+                v = o->tenant;
                 break;
             case 'E':
                 v = o->subject_email;
@@ -441,10 +452,11 @@ static void iso_sweep(const char *auth, const char *who)
         if (!(rt->flags & R_TENANT))
             continue;
         /* A login does not authenticate the caller: any wrong credential answers 401. The
-         * banner script takes no credential at all: B's (without a policy) is as missing. */
+         * banner script takes no credential at all: B's (without a policy) is as missing; nor
+         * does the single sign-on login (no body): a tenant without it answers 404. */
         snprintf(what, sizeof(what), "%s on tenant B", who);
         same_answer(rt, auth, &b, &rnd,
-                    (rt->flags & R_NOAUTH) && rt->fn != api_cookie_banner ? 401 : 404, what);
+                    (rt->flags & (R_NOAUTH | R_BODY)) == (R_NOAUTH | R_BODY) ? 401 : 404, what);
         swept++;
         if (names_object(rt) || looks_up_value(rt)) {
             snprintf(what, sizeof(what), "%s on tenant A with B's objects", who);

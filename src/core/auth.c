@@ -36,6 +36,7 @@
 
 #include "auth_int.h"
 #include "cache_int.h"
+#include "custos_sso.h"
 #include "schema_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -544,6 +545,14 @@ static cu_rc start_session(cu_vault *v, const cu_ctx *ctx, const cu_store_user *
     return rc;
 }
 
+/* P-ACC-5: a single sign-on login opens the same session a password login opens
+ * (sso_tenant.c); the provider stands in for the password and the second factor. */
+cu_rc cu_auth_session_open(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u,
+                           char token[CU_SESSION_TOKEN_MAX], cu_err *err)
+{
+    return start_session(v, ctx, u, 0, cu_clock_now(), token, err);
+}
+
 /* After the right password: the second factor, then the session. */
 static cu_rc login_user(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u, const char *totp,
                         int64_t now, char token[CU_SESSION_TOKEN_MAX], unsigned *retry_after,
@@ -603,6 +612,42 @@ static cu_rc check_password(cu_vault *v, cu_id tenant, const char *norm, const c
     return CU_OK;
 }
 
+#define SSO_BARRED "this tenant's users sign in through its identity provider"
+
+/* CU_ERR_FORBIDDEN if the tenant requires single sign-on (P-ACC-5), unless a TOTP code came:
+ * then *break_glass is set, and only an owner with TOTP gets past (sso_break_glass). */
+static cu_rc sso_barred(cu_vault *v, cu_id tenant, const char *totp, int *break_glass, cu_err *err)
+{
+    int required = 0;
+    cu_rc rc = cu_sso_required(v, tenant, &required, err);
+
+    *break_glass = rc == CU_OK && required && totp != NULL && totp[0] != '\0';
+    if (rc == CU_OK && required && !*break_glass)
+        rc = cu_err_set(err, CU_ERR_FORBIDDEN, SSO_BARRED);
+    return rc;
+}
+
+/* Review finding 7, the break-glass of a tenant that requires single sign-on: its owner still
+ * signs in with password and TOTP (a provider down, misconfigured or gone must not lock the
+ * tenant out for good); no one else. Called after the password was right, before the second
+ * factor is checked (login_user). */
+static cu_rc sso_break_glass(const cu_store_user *u, cu_err *err)
+{
+    if (u->role != CU_ROLE_OWNER || !u->totp_enabled)
+        return cu_err_set(err, CU_ERR_FORBIDDEN, SSO_BARRED);
+    return CU_OK;
+}
+
+/* The break-glass login, audited as such in the tenant's log (its session is the same). */
+static cu_rc sso_break_glass_audit(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u,
+                                   cu_err *err)
+{
+    cu_audit_in a;
+
+    cu_audit_in_set(&a, u->tenant_id, "sso.break_glass", "user:%llu", (unsigned long long)u->id);
+    return cu_commit(v, ctx, NULL, 0, &a, 1, err);
+}
+
 /* P-ACC-6: the limits refuse before any hashing and alike whether the email exists; a hash
  * runs only in one of the bounded slots, for known and unknown emails alike. */
 cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *email,
@@ -613,7 +658,7 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
     cu_th_key keys[3];
     cu_store_user u;
     int64_t now = cu_clock_now();
-    int tenant_ok = 0;
+    int tenant_ok = 0, break_glass = 0;
     cu_rc rc;
 
     token[0] = '\0';
@@ -626,7 +671,10 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
         goto out;
     }
     login_keys(v, ctx, tenant, norm, keys);
+    /* P-ACC-5: a tenant that requires single sign-on takes no password, whoever asks; the
+     * attempt still counts against the limits first, so asking costs a flood its rate. */
     if ((rc = cu_throttle_check(v, keys, 3, now, retry_after, err)) != CU_OK ||
+        (rc = sso_barred(v, tenant, totp, &break_glass, err)) != CU_OK ||
         (rc = cu_auth_slot_acquire(v, retry_after, err)) != CU_OK)
         goto out;
     rc = check_password(v, tenant, norm, password, &u, &tenant_ok, err);
@@ -641,7 +689,11 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
     if (rc != CU_OK)
         goto out;
     cu_throttle_clear(v, &keys[2]);
+    if (break_glass && (rc = sso_break_glass(&u, err)) != CU_OK)
+        goto out;
     rc = login_user(v, ctx, &u, totp, now, token, retry_after, err);
+    if (rc == CU_OK && break_glass && (rc = sso_break_glass_audit(v, ctx, &u, err)) != CU_OK)
+        cu_wipe(token, CU_SESSION_TOKEN_MAX);
     if (rc == CU_OK) {
         memset(out, 0, sizeof(*out));
         out->kind = CU_PRINCIPAL_USER;

@@ -61,6 +61,9 @@ void cu_auth_slot_release(cu_vault *v);
  * *retry_after, may be NULL) otherwise. */
 cu_rc cu_auth_reauth(cu_vault *v, const cu_store_user *u, const char *password, const char *code,
                      int64_t *step, unsigned *retry_after, cu_err *err);
+/* P-ACC-5: the session of a single sign-on login of u (auth.c), as a password login's. */
+cu_rc cu_auth_session_open(cu_vault *v, const cu_ctx *ctx, const cu_store_user *u,
+                           char token[CU_SESSION_TOKEN_MAX], cu_err *err);
 /* The stored hash of a session token; 0 if token is not one. */
 int cu_session_hash(const char *token, uint8_t hash[CU_HASHBYTES]);
 

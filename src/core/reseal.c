@@ -17,6 +17,7 @@
 #include "journal_int.h"
 #include "keys_int.h"
 #include "record_int.h"
+#include "sso_int.h"
 #include "tenant_int.h"
 #include "progress_int.h"
 #include "util.h"
@@ -156,6 +157,20 @@ static cu_rc reseal_webhooks(reseal_batch *b, const cu_key *nk, cu_reencrypt_rep
     return rc;
 }
 
+/* The tenant's SSO client secret (sso_tenant.c): one left under a destroyed version would end
+ * its users' single sign-on. */
+static cu_rc reseal_sso(reseal_batch *b, const cu_key *nk, cu_err *err)
+{
+    cu_store_op op = {0};
+    size_t count = 0;
+    cu_rc rc = cu_sso_reseal_op(b->v, b->tenant, nk, &op, err);
+
+    if (rc == CU_OK && op.type == CU_OP_RESEAL)
+        rc = batch_add(b, &op, &count, err);
+    cu_reseal_op_free(&op);
+    return rc;
+}
+
 /* Destroys every older data key version nothing uses any more, each in its own transaction
  * that checks it (the store refuses one still in use: CU_ERR_CONFLICT, counted). */
 static cu_rc destroy_old(cu_vault *v, const cu_ctx *ctx, cu_id tenant, uint32_t newest,
@@ -234,6 +249,8 @@ static cu_rc reencrypt(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int destroy
         rc = reseal_holds_users(b, &nk, rep, err);
     if (rc == CU_OK)
         rc = reseal_webhooks(b, &nk, rep, err);
+    if (rc == CU_OK)
+        rc = reseal_sso(b, &nk, err);
     if (rc == CU_OK)
         rc = batch_flush(b, err);
     if (rc == CU_OK && !destroy_first)

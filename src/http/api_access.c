@@ -222,8 +222,9 @@ void api_user_delete(http_req *r)
     http_json(r, 200, o);
 }
 
-/* P-CON-3: the only cookie Custos sets. */
-static void set_session_cookie(http_req *r, const char *token, int max_age)
+/* P-CON-3: the session cookie, essential (a password login's here, a single sign-on's in
+ * api_sso.c, which also sets the login's short-lived binding cookie). */
+void http_session_cookie(http_req *r, const char *token, int max_age)
 {
     snprintf(r->set_cookie, sizeof(r->set_cookie),
              "custos_session=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", token,
@@ -251,7 +252,7 @@ void api_login(http_req *r)
         return http_fail(r, &e);
     }
     /* The cookie lasts the session's longest life; idleness ends it sooner on the server. */
-    set_session_cookie(r, token, CU_SESSION_TTL);
+    http_session_cookie(r, token, CU_SESSION_TTL);
     cu_str_wipe(token);
     r->who = who;
     r->authed = 1;
@@ -271,7 +272,7 @@ void api_logout(http_req *r)
         (void)cu_session_end(r->v, token, &e);
         cu_str_wipe(token);
     }
-    set_session_cookie(r, "", 0);
+    http_session_cookie(r, "", 0);
     http_json(r, 200, cJSON_CreateObject());
 }
 

@@ -105,6 +105,8 @@ struct http_req {
     void (*stream_done)(void *arg);
     void *stream_arg;
     char set_cookie[256];
+    char set_cookie2[128];    /* a second: the SSO binding cookie cleared (api_sso.c) */
+    char location[1024];      /* a Location header (302 to the identity provider, api_sso.c) */
     char allow[64];           /* for 405 */
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
@@ -148,6 +150,8 @@ const char *http_query(const http_req *r, const char *name);
 /* Returns 0 if every query parameter is one of names[0..n) (n < 32), each at most once and with
  * a value; else answers 400 unknown_field or invalid_field naming it and returns -1. */
 int http_check_query(http_req *r, const char *const *names, size_t n);
+/* The same, but a parameter not in names is ignored (a provider's redirect carries its own). */
+int http_check_query_known(http_req *r, const char *const *names, size_t n);
 
 /* Helpers for JSON output. */
 
@@ -243,6 +247,15 @@ void api_user_list(http_req *r);
 void api_user_get(http_req *r);
 void api_user_delete(http_req *r);
 void api_login(http_req *r);
+/* The session cookie of token, lasting max_age seconds (api_access.c). */
+void http_session_cookie(http_req *r, const char *token, int max_age);
+/* Single sign-on (api_sso.c, P-ACC-5). */
+void api_sso_put(http_req *r);
+void api_sso_get(http_req *r);
+void api_sso_link_put(http_req *r);
+void api_sso_link_delete(http_req *r);
+void api_sso_login(http_req *r);
+void api_sso_callback(http_req *r);
 void api_logout(http_req *r);
 void api_totp_enroll(http_req *r);
 void api_totp_confirm(http_req *r);

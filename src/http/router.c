@@ -169,6 +169,15 @@ const http_route http_routes[] = {
     {POST, T "/users/{id}/totp/confirm", CU_PERM_SELF, R_TENANT | R_BODY, api_totp_confirm,
      T "/users/{id}/totp/confirm"},
     {POST, T "/login", 0, R_TENANT | R_NOAUTH | R_BODY, api_login, T "/login"},
+    /* Single sign-on (docs/sso.md, P-ACC-5): the provider decides who may sign in, a
+     * credential's matter (owner, admin); the login and the callback need none. */
+    {PUT, T "/sso", CU_PERM_KEYS, R_TENANT | R_BODY, api_sso_put, T "/sso"},
+    {GET, T "/sso", CU_PERM_KEYS, R_TENANT, api_sso_get, T "/sso"},
+    {PUT, T "/sso/links/{id}", CU_PERM_KEYS, R_TENANT | R_BODY, api_sso_link_put,
+     T "/sso/links/{id}"},
+    {DEL, T "/sso/links/{id}", CU_PERM_KEYS, R_TENANT, api_sso_link_delete, T "/sso/links/{id}"},
+    {GET, T "/sso/login", 0, R_TENANT | R_NOAUTH, api_sso_login, T "/sso/login"},
+    {GET, T "/sso/callback", 0, R_TENANT | R_NOAUTH, api_sso_callback, T "/sso/callback"},
     {POST, "/v1/logout", CU_PERM_SELF, 0, api_logout, "/v1/logout"},
     /* The audit log holds ids and names, never a personal value (P-AUD-4): no purpose. */
     {GET, T "/audit", CU_PERM_AUDIT, R_TENANT, api_audit_list, T "/audit"},
@@ -784,6 +793,7 @@ const char *http_query(const http_req *r, const char *name)
 typedef struct query_walk {
     const char *const *names;
     size_t n;
+    int lenient; /* 1: a parameter not in names is ignored */
     unsigned seen; /* bit i: names[i] came */
     const char *bad, *code, *why;
 } query_walk;
@@ -797,7 +807,9 @@ static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char 
     (void)kind;
     for (i = 0; i < w->n && strcmp(w->names[i], key) != 0; i++)
         ;
-    if (i == w->n) {
+    if (i == w->n && w->lenient) {
+        return MHD_YES;
+    } else if (i == w->n) {
         w->code = "unknown_field";
         w->why = "is not taken here";
     } else if (value == NULL) {
@@ -814,9 +826,9 @@ static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_NO;
 }
 
-int http_check_query(http_req *r, const char *const *names, size_t n)
+static int check_query(http_req *r, const char *const *names, size_t n, int lenient)
 {
-    query_walk w = {names, n, 0, NULL, NULL, NULL};
+    query_walk w = {names, n, lenient, 0, NULL, NULL, NULL};
 
     assert(n < 32);
     if (r->conn != NULL)
@@ -828,5 +840,15 @@ int http_check_query(http_req *r, const char *const *names, size_t n)
         return 0;
     http_error(r, 400, w.code, "query parameter \"%.64s\" %s", w.bad, w.why);
     return -1;
+}
+
+int http_check_query(http_req *r, const char *const *names, size_t n)
+{
+    return check_query(r, names, n, 0);
+}
+
+int http_check_query_known(http_req *r, const char *const *names, size_t n)
+{
+    return check_query(r, names, n, 1);
 }
 

@@ -389,10 +389,14 @@ static enum MHD_Result queue(http_req *r)
     MHD_add_response_header(resp, "Content-Security-Policy", r->csp ? r->csp : PORTAL_CSP);
     MHD_add_response_header(resp, "Referrer-Policy", PORTAL_REFERRER);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->set_cookie2[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie2);
     if (r->set_cookie[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
     if (r->allow[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->location[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%u", r->retry_after);
@@ -717,6 +721,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->stream_done != NULL) /* never queued */
         r->stream_done(r->stream_arg);
     explicit_bzero(r->set_cookie, sizeof(r->set_cookie));
+    explicit_bzero(r->set_cookie2, sizeof(r->set_cookie2));
+    explicit_bzero(r->location, sizeof(r->location)); /* it carries a login's state */
     free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&inflight, 1);

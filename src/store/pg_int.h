@@ -288,6 +288,12 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
     X(INCIDENT_PUT, incident_put)                                                                \
     X(INCIDENT_NOTICE, incident_notice)                                                          \
     X(INCIDENT_REVOKED, incident_revoked)                                                        \
+    X(SSO_CONFIG_PUT, sso_config_put)                                                            \
+    X(SSO_LOGIN_PUT, sso_login_put)                                                              \
+    X(SSO_LOGIN_TAKE, sso_login_take)                                                            \
+    X(SSO_LINK_PUT, sso_link_put)                                                                \
+    X(SSO_LINK_DROP, sso_link_drop)                                                              \
+    X(SSO_SESSIONS_END, sso_sessions_end)                                                        \
     X(ANALYTICS_BUDGET, analytics_budget)                                                        \
     X(ANALYTICS_SPEND, analytics_spend)
 
@@ -444,6 +450,11 @@ cu_rc pg_erasure_certificate(cu_store *base, cu_id tenant, cu_id subject, char *
                              cu_err *err);
 cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
                              cu_store_collection_count **out, size_t *n, cu_err *err);
+
+/* Single sign-on (pg_sso.c, P-ACC-5): migration 10's DDL and the reads. */
+extern const char pg_ddl_sso[];
+extern const cu_store_sso_ops pg_sso_ops;
+cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err);
 
 /* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
 extern const char pg_ddl_incidents[];

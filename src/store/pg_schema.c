@@ -74,6 +74,11 @@ static const char *const *const migrations[] = {
     (const char *const[]){pg_ddl_incidents, NULL},
     /* 7 -> 8 (SQLite's 23 -> 24, P-ANA-1): the analytics privacy budget (pg_analytics.c). */
     (const char *const[]){pg_ddl_analytics, NULL},
+    /* 8 -> 9: reserved for consent (issue 14, item 2), which landed needing no table; a no-op
+     * so that single sign-on keeps the number it was given. */
+    (const char *const[]){"SELECT 1", NULL},
+    /* 9 -> 10 (SQLite's 25 -> 26, P-ACC-5): single sign-on (pg_sso.c). */
+    (const char *const[]){pg_ddl_sso, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

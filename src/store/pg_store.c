@@ -331,7 +331,7 @@ static cu_rc snapshot_apply(cu_store *base, const cu_store_op *ops, size_t n, cu
     .erasure_certificate = pg_erasure_certificate, .webhook_endpoints = pg_webhook_endpoints,   \
     .webhook_events = pg_webhook_events, .webhook_deliveries = pg_webhook_deliveries,            \
     .webhook_due = pg_webhook_due, .disclosure_list = pg_disclosure_list,                        \
-    .incident = &pg_incident_ops, .analytics = &pg_analytics_ops
+    .incident = &pg_incident_ops, .analytics = &pg_analytics_ops, .sso = &pg_sso_ops
 
 const cu_store_ops cu_store_pg = {
     .name = "postgresql",

@@ -51,7 +51,8 @@ static pg_query Q_DATA_KEY_DESTROY = PG_QUERY(
     " AND NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND (key_version = $2"
     " OR (totp_secret IS NOT NULL AND totp_key_version = $2)"
     " OR (totp_pending IS NOT NULL AND totp_pending_key_version = $2)))"
-    " AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND key_version = $2)");
+    " AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND key_version = $2)"
+    " AND NOT EXISTS (SELECT 1 FROM sso_configs WHERE tenant_id = $1 AND key_version = $2)");
 
 /* The key's six columns, in KEY_COLS order. */
 static cu_rc key_write(pg_conn *c, pg_query *q, const cu_store_key *k, cu_err *err)
@@ -136,6 +137,10 @@ static pg_query Q_RESEAL_USER_PENDING =
 static pg_query Q_RESEAL_WEBHOOK_SECRET =
     PG_QUERY("UPDATE webhook_endpoints SET secret = $3, key_version = $4"
              " WHERE tenant_id = $1 AND endpoint_id = $2 AND secret = $5");
+/* $2: 0, the one configuration of the tenant (store_sso.h) */
+static pg_query Q_RESEAL_SSO_SECRET =
+    PG_QUERY("UPDATE sso_configs SET secret = $3, key_version = $4"
+             " WHERE tenant_id = $1 AND $2 = 0 AND secret = $5");
 
 static cu_rc reseal_fields(pg_conn *c, const cu_store_reseal *r, cu_err *err)
 {
@@ -155,7 +160,8 @@ cu_rc pg_w_reseal(pg_conn *c, const cu_store_op *op, cu_err *err)
                                    [CU_RESEAL_USER_EMAIL] = &Q_RESEAL_USER_EMAIL,
                                    [CU_RESEAL_USER_TOTP] = &Q_RESEAL_USER_TOTP,
                                    [CU_RESEAL_USER_PENDING] = &Q_RESEAL_USER_PENDING,
-                                   [CU_RESEAL_WEBHOOK_SECRET] = &Q_RESEAL_WEBHOOK_SECRET};
+                                   [CU_RESEAL_WEBHOOK_SECRET] = &Q_RESEAL_WEBHOOK_SECRET,
+                                   [CU_RESEAL_SSO_SECRET] = &Q_RESEAL_SSO_SECRET};
     const cu_store_reseal *r = &op->u.reseal;
     int64_t changed = 0;
     cu_rc rc;

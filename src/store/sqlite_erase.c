@@ -419,5 +419,7 @@ cu_rc sq_tenant_dsr_delete(sqlite_store *s, cu_id tenant, cu_err *err)
     }
     if (rc == CU_OK)
         rc = sq_tenant_disclosures_delete(s, tenant, err); /* sqlite_disclosure.c */
+    if (rc == CU_OK)
+        rc = sq_tenant_sso_delete(s, tenant, err); /* sqlite_sso.c */
     return rc == CU_OK ? sq_tenant_webhooks_delete(s, tenant, err) : rc; /* sqlite_webhook.c */
 }

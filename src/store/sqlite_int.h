@@ -131,6 +131,7 @@ enum stmt_id {
     S_RESEAL_USER_TOTP,
     S_RESEAL_USER_PENDING,
     S_RESEAL_WEBHOOK_SECRET,
+    S_RESEAL_SSO_SECRET,
     S_DATA_KEY_DESTROY,
     S_ERASE_QUEUE,
     S_ERASE_DEQUEUE,
@@ -390,6 +391,13 @@ cu_rc sq_user_find(cu_store *base, cu_id tenant, const uint8_t digest[32], cu_st
 cu_rc sq_user_list(cu_store *base, cu_id tenant, cu_store_user **out, size_t *n, cu_err *err);
 cu_rc sq_session_get(cu_store *base, const uint8_t token_hash[32], cu_store_session *out,
                      cu_err *err);
+
+/* Single sign-on (sqlite_sso.c, P-ACC-5): migration 26's DDL, the apply function of every
+ * CU_OP_SSO_* (inside apply()'s transaction, s->lock held), the reads. */
+extern const char sq_migration_sso[];
+extern const cu_store_sso_ops sq_sso_ops;
+cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err);
+cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err);
 
 /* Breach incidents (sqlite_incident.c, P-BRE-1): migration 23's DDL, the apply function of
  * every CU_OP_INCIDENT_* (inside apply()'s transaction, s->lock held), the reads. */

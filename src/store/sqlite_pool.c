@@ -353,6 +353,36 @@ static const cu_store_analytics_ops p_analytics_ops = {
     .budget_get = p_budget_get,
 };
 
+/* Single sign-on (store_sso.h): read on a reader, as every read. */
+static cu_rc p_sso_config_get(cu_store *s, cu_id t, cu_store_sso_config *out, cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->sso->config_get(r, t, out, err);
+}
+
+static cu_rc p_sso_login_get(cu_store *s, const uint8_t h[32], cu_store_sso_login *out,
+                             cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->sso->login_get(r, h, out, err);
+}
+
+static cu_rc p_sso_link_get(cu_store *s, cu_id t, const uint8_t h[32], cu_store_sso_link *out,
+                            cu_err *err)
+{
+    cu_store *r = R(s);
+
+    return r->ops->sso->link_get(r, t, h, out, err);
+}
+
+static const cu_store_sso_ops p_sso_ops = {
+    .config_get = p_sso_config_get,
+    .login_get = p_sso_login_get,
+    .link_get = p_sso_link_get,
+};
+
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -412,6 +442,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .disclosure_list = p_disclosure_list,
     .incident = &p_incident_ops,
     .analytics = &p_analytics_ops,
+    .sso = &p_sso_ops,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)

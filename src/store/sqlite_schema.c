@@ -331,6 +331,12 @@ static const char *const migrations[] = {
     /* 23 -> 24 (issue 14, item 4, P-ANA-1): the privacy budget of noisy aggregates
      * (sqlite_analytics.c), numbers only. */
     sq_migration_analytics,
+    /* 24 -> 25: reserved for consent (issue 14, item 2), which landed needing no table; a
+     * no-op so that single sign-on keeps the number it was given. */
+    "SELECT 1",
+    /* 25 -> 26 (issue 14, item 1, P-ACC-5): single sign-on (sqlite_sso.c): each tenant's
+     * identity provider, its client secret sealed, and the logins in flight. */
+    sq_migration_sso,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -464,8 +470,8 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 13", "PRAGMA user_version = 14", "PRAGMA user_version = 15",
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
-        "PRAGMA user_version = 22", "PRAGMA user_version = 23",
-        "PRAGMA user_version = 24",
+        "PRAGMA user_version = 22", "PRAGMA user_version = 23", "PRAGMA user_version = 24",
+        "PRAGMA user_version = 25", "PRAGMA user_version = 26",
     };
     int version = 0;
     cu_rc rc;
@@ -671,4 +677,5 @@ const cu_store_ops cu_store_sqlite = {
     .disclosure_list = sq_disclosure_list,
     .incident = &sq_incident_ops,
     .analytics = &sq_analytics_ops,
+    .sso = &sq_sso_ops,
 };

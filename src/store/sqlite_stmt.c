@@ -341,6 +341,9 @@ const char *const sq_stmt_sql[S__COUNT] = {
                               " WHERE tenant_id = ?1 AND user_id = ?2 AND totp_pending = ?5",
     [S_RESEAL_WEBHOOK_SECRET] = "UPDATE webhook_endpoints SET secret = ?3, key_version = ?4"
                                 " WHERE tenant_id = ?1 AND endpoint_id = ?2 AND secret = ?5",
+    /* ?2: 0, the one configuration of the tenant (store_sso.h) */
+    [S_RESEAL_SSO_SECRET] = "UPDATE sso_configs SET secret = ?3, key_version = ?4"
+                            " WHERE tenant_id = ?1 AND ?2 = 0 AND secret = ?5",
     /* ?3: CU_KEY_DATA */
     [S_DATA_KEY_DESTROY] =
         "DELETE FROM keys WHERE tenant_id = ?1 AND kind = ?3 AND owner_id = 0 AND version = ?2"
@@ -353,7 +356,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
         " OR (totp_secret IS NOT NULL AND totp_key_version = ?2)"
         " OR (totp_pending IS NOT NULL AND totp_pending_key_version = ?2)))"
         " AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = ?1"
-        " AND key_version = ?2)",
+        " AND key_version = ?2)"
+        " AND NOT EXISTS (SELECT 1 FROM sso_configs WHERE tenant_id = ?1 AND key_version = ?2)",
     [S_SESSION_GET] = "SELECT s.token_hash, s.tenant_id, s.user_id, s.created_at, s.expires_at,"
                       " u.role FROM sessions s JOIN users u"
                       " ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id"

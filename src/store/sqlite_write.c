@@ -270,7 +270,8 @@ static cu_rc apply_reseal(sqlite_store *s, const cu_store_op *op, cu_err *err)
                                        [CU_RESEAL_USER_EMAIL] = S_RESEAL_USER_EMAIL,
                                        [CU_RESEAL_USER_TOTP] = S_RESEAL_USER_TOTP,
                                        [CU_RESEAL_USER_PENDING] = S_RESEAL_USER_PENDING,
-                                       [CU_RESEAL_WEBHOOK_SECRET] = S_RESEAL_WEBHOOK_SECRET};
+                                       [CU_RESEAL_WEBHOOK_SECRET] = S_RESEAL_WEBHOOK_SECRET,
+                                       [CU_RESEAL_SSO_SECRET] = S_RESEAL_SSO_SECRET};
     const cu_store_reseal *r = &op->u.reseal;
     sqlite3_stmt *st;
     cu_rc rc;
@@ -914,6 +915,12 @@ static const apply_fn apply_fns[CU_OP__COUNT] = {
     [CU_OP_INCIDENT_REVOKED] = sq_w_incident,
     [CU_OP_ANALYTICS_BUDGET] = sq_w_analytics,
     [CU_OP_ANALYTICS_SPEND] = sq_w_analytics,
+    [CU_OP_SSO_CONFIG_PUT] = sq_w_sso,
+    [CU_OP_SSO_LOGIN_PUT] = sq_w_sso,
+    [CU_OP_SSO_LOGIN_TAKE] = sq_w_sso,
+    [CU_OP_SSO_LINK_PUT] = sq_w_sso,
+    [CU_OP_SSO_LINK_DROP] = sq_w_sso,
+    [CU_OP_SSO_SESSIONS_END] = sq_w_sso,
 };
 
 static cu_rc apply_one(sqlite_store *s, const cu_store_op *op, cu_err *err)

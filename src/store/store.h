@@ -280,6 +280,7 @@ typedef struct cu_store_request {
 
 /* The webhook outbox's rows (docs/webhooks.md): its own header, included here. */
 #include "store_webhook.h"
+#include "store_sso.h" /* single sign-on (P-ACC-5) */
 
 typedef enum cu_store_op_type {
     CU_OP_MASTER_ADD = 1,  /* master: a master key version and its check value */
@@ -447,6 +448,12 @@ typedef enum cu_store_op_type {
     CU_OP_INCIDENT_REVOKED,    /* incident (inc.id, inc.revoked_at) */
     CU_OP_ANALYTICS_BUDGET,    /* analytics_budget; both told in store_analytics.h */
     CU_OP_ANALYTICS_SPEND,     /* analytics_budget (tenant_id, spent: the amount) */
+    CU_OP_SSO_CONFIG_PUT,      /* sso_config; the SSO_* ops are told in store_sso.h */
+    CU_OP_SSO_LOGIN_PUT,       /* sso_login */
+    CU_OP_SSO_LOGIN_TAKE,      /* sso_login (state_hash, expires_at as now) */
+    CU_OP_SSO_LINK_PUT,        /* sso_link */
+    CU_OP_SSO_LINK_DROP,       /* sso_link (tenant_id, user_id: 0 for all) */
+    CU_OP_SSO_SESSIONS_END,    /* sso_link (tenant_id): every session of the tenant's users */
     CU_OP__COUNT             /* not an op: one more than the last kind */
 } cu_store_op_type;
 
@@ -457,9 +464,10 @@ typedef enum cu_reseal_kind {
     CU_RESEAL_USER_EMAIL, /* email */
     CU_RESEAL_USER_TOTP,  /* totp_secret */
     CU_RESEAL_USER_PENDING, /* totp_pending */
-    CU_RESEAL_WEBHOOK_SECRET /* a webhook endpoint's signing secret (id: the endpoint) */
+    CU_RESEAL_WEBHOOK_SECRET, /* a webhook endpoint's signing secret (id: the endpoint) */
+    CU_RESEAL_SSO_SECRET      /* a tenant's SSO client secret (id: 0; store_sso.h) */
 } cu_reseal_kind;
-#define CU_RESEAL__LAST CU_RESEAL_WEBHOOK_SECRET
+#define CU_RESEAL__LAST CU_RESEAL_SSO_SECRET
 
 typedef struct cu_store_reseal {
     cu_reseal_kind what;
@@ -612,6 +620,9 @@ typedef struct cu_store_op {
         cu_store_incident_put incident;           /* INCIDENT_PUT, INCIDENT_REVOKED */
         cu_store_incident_notice incident_notice; /* INCIDENT_NOTICE */
         cu_store_analytics_budget analytics_budget; /* ANALYTICS_BUDGET, ANALYTICS_SPEND */
+        cu_store_sso_config sso_config;           /* SSO_CONFIG_PUT */
+        cu_store_sso_login sso_login;             /* SSO_LOGIN_PUT, SSO_LOGIN_TAKE */
+        cu_store_sso_link sso_link;               /* SSO_LINK_*, SSO_SESSIONS_END */
     } u;
 } cu_store_op;
 
@@ -826,6 +837,7 @@ typedef struct cu_store_ops {
                              cu_store_disclosure **out, size_t *n, cu_err *err);
     const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
     const cu_store_analytics_ops *analytics; /* the privacy budget (store_analytics.h) */
+    const cu_store_sso_ops *sso;           /* single sign-on (store_sso.h) */
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */

@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 24
+#define MIGRATE_SQLITE_VERSION 26
 
 int cu_migrate_sqlite_version(void)
 {
@@ -144,6 +144,16 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
     /* The analytics privacy budget (SQLite 24, PostgreSQL 8; P-ANA-1): numbers only. */
     {"analytics_budgets", "tenant_id, total, spent, updated_at, noise_required",
      "SELECT tenant_id, total, spent, updated_at, noise_required FROM analytics_budgets"},
+    /* Single sign-on (SQLite 26, PostgreSQL 10): the sealed client secret travels unchanged;
+     * logins in flight (minutes long) are not copied, as leases are not. */
+    {"sso_configs",
+     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"
+     " redirect_uri",
+     "SELECT tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso,"
+     " updated_at, redirect_uri FROM sso_configs"},
+    /* A user's link to the provider's identity (review finding 3): a hash and ids only. */
+    {"sso_links", "tenant_id, link_hash, user_id, created_at",
+     "SELECT tenant_id, link_hash, user_id, created_at FROM sso_links"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

@@ -15,7 +15,7 @@
 #include "store.h"
 
 /* The tables a migration copies, in the order it copies them (referenced tables first). */
-#define CU_MIGRATE_TABLES 33 /* 28 + disclosures (1) + incidents (3) + analytics budgets (1) */
+#define CU_MIGRATE_TABLES 35 /* 28 + disclosures (1) + incidents (3) + analytics (1) + sso (2) */
 
 /* One table of the copy: its name (the same in both schemas), its PostgreSQL columns, and the
  * SQLite query that gives them in that order. Leases are in no list (a running server's). */

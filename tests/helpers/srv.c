@@ -293,7 +293,10 @@ int srv_call(const srv *s, const char *method, const char *path, const char *aut
     const char *hs[6];
     int n = 0;
 
-    if (auth != NULL && strncmp(auth, "custos_session=", 15) == 0) {
+    if (auth != NULL && strncmp(auth, "__Host-custos_sso=", 18) == 0) {
+        /* A single sign-on login's browser binding (docs/sso.md): a cookie, no Origin. */
+        snprintf(ah, sizeof(ah), "Cookie: %s", auth);
+    } else if (auth != NULL && strncmp(auth, "custos_session=", 15) == 0) {
         /* As a browser on the server's own page sends it (a cookie's state change needs it). */
         snprintf(ah, sizeof(ah), "Cookie: %s", auth);
         snprintf(oh, sizeof(oh), "Origin: %s", s->base);

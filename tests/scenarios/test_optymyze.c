@@ -11,9 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
+#include <curl/curl.h>
+
+#include "oidc.h"
 #include "sc.h"
 #include "th.h"
 
@@ -432,6 +436,86 @@ static void test_P_DSR_8_optymyze_request_routed_to_the_client(void **state)
     sc_request_story(&C, &A, "ann", emp_a, "2026-01-08T23:59:59Z", "2026-01-31T23:59:59Z", 1);
 }
 
+/* P-ACC-5, a chapter of issue 14: in 2028 a new client signs its users in through its own
+ * identity provider (a real OpenID provider, tests/oidc, its clock at the story's date), as
+ * Optymyze's policy offers ("the client's providing access through its own user management via
+ * a single sign-on authentication solution"): the client requires it, so its users' passwords
+ * no longer open a session; a user's first login creates it with the role the client chose. */
+static size_t sso_drop(char *p, size_t s, size_t n, void *a)
+{
+    (void)p;
+    (void)a;
+    return s * n;
+}
+
+/* Keeps the Set-Cookie header's "name=value" (the SSO login's binding) into arg (256 bytes). */
+static size_t sso_cookie(char *d, size_t s, size_t n, void *arg)
+{
+    if (s * n > 12 && strncasecmp(d, "Set-Cookie: ", 12) == 0)
+        snprintf(arg, 256, "%.*s", (int)strcspn(d + 12, ";\r\n"), d + 12);
+    return s * n;
+}
+
+static void test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider(void **state)
+{
+    static sc_tenant B;
+    char path[2048], loc[2048], cb[128], body[1024], cookie[256], binding[256] = "";
+    CURL *c;
+    char *l = NULL;
+    long status = 0;
+    srv_resp r;
+    oidc idp;
+
+    (void)state;
+    sc_at(&C, sc_date(2028, 2, 1));
+    sc_tenant_new(&C, "Optymyze client two", "optymyze", &B);
+    oidc_start(&idp, 0, "opt1", "RS256", C.now);
+    oidc_callback_of(B.id, cb);
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"%s\",\"client_id\":\"custos\",\"client_secret\":"
+             "\"custos-secret-0123456789abcdef\",\"redirect_uri\":\"%s\","
+             "\"domains\":[\"client-two.example\"],\"role\":\"agent\",\"require_sso\":true}",
+             idp.issuer, cb);
+    sc_want(&C, 200, NULL, B.key, NULL, body, NULL, "PUT", T "/sso", B.id);
+    /* A user with a password: require_sso refuses it. */
+    sc_want(&C, 201, NULL, B.key, NULL,
+            "{\"email\":\"pat@client-two.example\",\"password\":\"a long password 2028\","
+            "\"role\":\"auditor\"}",
+            NULL, "POST", T "/users", B.id);
+    sc_want(&C, 403, "forbidden", NULL, NULL,
+            "{\"email\":\"pat@client-two.example\",\"password\":\"a long password 2028\"}", NULL,
+            "POST", T "/login", B.id);
+    /* The provider's login: a session, for a user made with the client's role. */
+    oidc_set_email(&idp, "quinn@client-two.example");
+    snprintf(path, sizeof(path), "/v1/tenants/%s/sso/login", B.id);
+    c = srv_curl(&C.s, path);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sso_drop);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sso_cookie);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)binding);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &l);
+    assert_int_equal(status, 302);
+    assert_non_null(l);
+    snprintf(loc, sizeof(loc), "%s", l);
+    curl_easy_cleanup(c);
+    oidc_browse_callback(loc, path);
+    /* The browser that started the login gives back its binding cookie. */
+    assert_int_equal(srv_call(&C.s, "GET", path, binding, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"role\":\"agent\""));
+    snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s", B.id);
+    assert_int_equal(srv_call(&C.s, "GET", path, cookie, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+    oidc_stop(&idp);
+    assert_int_equal(sc_audit_count(&C, &B, "sso.login"), 1);
+    assert_int_equal(sc_audit_count(&C, &B, "sso.configure"), 1);
+    assert_int_equal(at_rest("custos-secret-0123456789abcdef"), 0); /* sealed */
+}
+
 int main(int argc, char **argv)
 {
     static const sc_story story = {
@@ -455,6 +539,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_P_RET_2_optymyze_terminated_tenant_exports_on_day_29),
         cmocka_unit_test(test_P_RET_2_optymyze_purged_after_day_30),
         cmocka_unit_test(test_P_RET_1_optymyze_support_cases_24_months_then_shredded),
+        cmocka_unit_test(test_P_ACC_5_optymyze_client_signs_in_through_its_own_provider),
     };
 
     return sc_story_run(&story, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
