@@ -173,7 +173,7 @@ static int processor_mode(const cu_policy *p)
     return cu_policy_role(p) == CU_DATA_PROCESSOR;
 }
 
-static cu_rc check_in(const cu_request_in *in, cu_err *err)
+static cu_rc check_in(const cu_request_in *in, int portal, cu_err *err)
 {
     int named = in->type == CU_REQ_OBJECT || in->type == CU_REQ_WITHDRAW_CONSENT;
 
@@ -190,7 +190,7 @@ static cu_rc check_in(const cu_request_in *in, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "purpose: 1 to 64 bytes");
     if (in->filer == CU_REQ_BY_ADMIN && in->subject == 0)
         return cu_err_set(err, CU_ERR_INVALID, "an admin's request names the subject");
-    if (in->filer == CU_REQ_BY_SUBJECT && in->external_id == NULL)
+    if (in->filer == CU_REQ_BY_SUBJECT && in->external_id == NULL && !portal)
         return cu_err_set(err, CU_ERR_INVALID, "a subject's request names its external_id");
     return CU_OK;
 }
@@ -272,15 +272,19 @@ cu_rc cu_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_req
     cu_store_op op = {0};
     cu_audit_in a;
     cu_gate g;
+    /* The subject itself, proven by its portal session (portal.c alone sets the flag). */
+    int portal = in->filer == CU_REQ_BY_SUBJECT && ctx != NULL &&
+                 (ctx->flags & CU_CTX_SUBJECT) && in->subject != 0;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = check_in(in, err)) != CU_OK)
+    if ((rc = check_in(in, portal, err)) != CU_OK)
         return rc;
     rc = cu_preamble(v, ctx,
                      &(cu_access){.tenant = tenant,
                                   .use = CU_TENANT_USE_WRITE,
-                                  .subject = in->filer == CU_REQ_BY_ADMIN ? in->subject : 0},
+                                  .subject = in->filer == CU_REQ_BY_ADMIN || portal ? in->subject
+                                                                                    : 0},
                      &g, err);
     if (rc == CU_ERR_NOT_FOUND && in->filer == CU_REQ_BY_ADMIN)
         rc = erased_with_kept(v, ctx, tenant, in, &g, err);
@@ -300,6 +304,10 @@ cu_rc cu_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_req
     if (in->filer == CU_REQ_BY_ADMIN) {
         r.subject_id = in->subject;
         r.verified_at = r.filed_at; /* an administrator knows whom the request is for */
+    } else if (portal) {
+        r.subject_id = in->subject; /* the portal's session verified the subject */
+        r.verified_at = r.filed_at;
+        r.state = CU_REQ_VERIFIED;
     } else {
         r.subject_id = subject_of(v, tenant, in->external_id);
         make_token(&r, out->token);

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "custos_consent.h"
+#include "custos_portal.h"
 #include "http_int.h"
 #include "json.h"
 #include "util.h"
@@ -73,6 +74,26 @@ const http_route http_routes[] = {
     {GET, "/v1/unsubscribe/{token}", 0, R_NOAUTH, api_unsubscribe_page, "/v1/unsubscribe/{token}"},
     {POST, "/v1/unsubscribe/{token}", 0, R_NOAUTH | R_FORM, api_unsubscribe_post,
      "/v1/unsubscribe/{token}"},
+    /* The subject's privacy center (api_portal.c, docs/portal.md): the tenant's backend asks
+     * for a signed link, the page exchanges it for the subject's session, whose principal
+     * holds `portal` alone and reaches only its own subject's routes (authorize()). */
+    {POST, T "/subjects/{id}/portal-links", CU_PERM_DATA_WRITE, R_TENANT, api_portal_link,
+     T "/subjects/{id}/portal-links"},
+    {POST, "/v1/portal/session", 0, R_NOAUTH | R_BODY, api_portal_session_open,
+     "/v1/portal/session"},
+    {DEL, "/v1/portal/session", 0, R_NOAUTH, api_portal_session_close, "/v1/portal/session"},
+    {GET, T "/portal/subjects/{id}", CU_PERM_PORTAL, R_TENANT, api_portal_center,
+     T "/portal/subjects/{id}"},
+    {GET, T "/portal/subjects/{id}/consents", CU_PERM_PORTAL, R_TENANT, api_portal_consents,
+     T "/portal/subjects/{id}/consents"},
+    {POST, T "/portal/subjects/{id}/consents", CU_PERM_PORTAL, R_TENANT | R_BODY,
+     api_portal_consent_change, T "/portal/subjects/{id}/consents"},
+    {GET, T "/portal/subjects/{id}/requests", CU_PERM_PORTAL, R_TENANT, api_portal_requests,
+     T "/portal/subjects/{id}/requests"},
+    {POST, T "/portal/subjects/{id}/requests", CU_PERM_PORTAL, R_TENANT | R_BODY,
+     api_portal_request_file, T "/portal/subjects/{id}/requests"},
+    {GET, T "/portal/subjects/{id}/requests/{id}/export", CU_PERM_PORTAL, R_TENANT,
+     api_portal_export, T "/portal/subjects/{id}/requests/{id}/export"},
     {PUT, T "/subjects/{id}/restriction", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
      api_subject_restrict, T "/subjects/{id}/restriction"},
     {POST, T "/subjects/{id}/under-age", CU_PERM_DATA_ERASE, R_TENANT, api_subject_under_age,
@@ -393,6 +414,14 @@ static const char *session_cookie(http_req *r, size_t *len)
             cookie_find(cookies, "custos_session", &r->session, &r->session_len) == 0 &&
             r->session_len >= CU_SESSION_TOKEN_MAX)
             r->session = NULL;
+        /* Else a data subject's portal session (custos_portal.h), of its own shape. */
+        if (r->session == NULL && cookies != NULL &&
+            cookie_find(cookies, "custos_portal", &r->session, &r->session_len) == 0) {
+            r->portal = 1;
+            /* Its 76 characters fit the token buffer authenticate() copies it to. */
+            if (r->session_len >= CU_SESSION_TOKEN_MAX || r->session_len == 0)
+                r->session = NULL;
+        }
     }
     *len = r->session_len;
     return r->session;
@@ -534,7 +563,8 @@ static int authenticate(http_req *r)
     } else if ((session = session_cookie(r, &len)) != NULL) {
         memcpy(token, session, len); /* len < sizeof(token): session_cookie() saw to it */
         token[len] = '\0';
-        rc = cu_auth_session(r->v, token, &r->who, &e);
+        rc = r->portal ? cu_portal_auth(r->v, token, &r->who, &e)
+                       : cu_auth_session(r->v, token, &r->who, &e);
         by_cookie = 1;
     }
     cu_str_wipe(token);
@@ -558,7 +588,10 @@ static int authenticate(http_req *r)
     /* P-ACC-4: platform staff show as such in the tenant's audit log. */
     snprintf(r->actor, sizeof(r->actor), "%s%s:%llu",
              r->who.role == CU_ROLE_OPERATOR ? "operator:" : "",
-             r->who.kind == CU_PRINCIPAL_APIKEY ? "key" : "user", (unsigned long long)r->who.id);
+             r->who.kind == CU_PRINCIPAL_APIKEY    ? "key"
+             : r->who.kind == CU_PRINCIPAL_SUBJECT ? "subject"
+                                                   : "user",
+             (unsigned long long)r->who.id);
     return 0;
 }
 
@@ -590,6 +623,13 @@ static int authorize(http_req *r)
             return -1;
         }
         if (operator && cu_tenant_get(r->v, NULL, r->tenant, &t, &e) != CU_OK) {
+            not_found(r);
+            return -1;
+        }
+        /* A subject's portal session reaches its own subject's routes alone: another
+         * subject's path is a path that does not exist (P-ISO-1; custos_portal.h). */
+        if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm == CU_PERM_PORTAL &&
+            (r->nids < 2 || r->ids[1] != r->who.id)) {
             not_found(r);
             return -1;
         }

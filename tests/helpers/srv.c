@@ -293,7 +293,8 @@ int srv_call(const srv *s, const char *method, const char *path, const char *aut
     const char *hs[6];
     int n = 0;
 
-    if (auth != NULL && strncmp(auth, "custos_session=", 15) == 0) {
+    if (auth != NULL && (strncmp(auth, "custos_session=", 15) == 0 ||
+                         strncmp(auth, "custos_portal=", 14) == 0)) {
         /* As a browser on the server's own page sends it (a cookie's state change needs it). */
         snprintf(ah, sizeof(ah), "Cookie: %s", auth);
         snprintf(oh, sizeof(oh), "Origin: %s", s->base);

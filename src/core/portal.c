@@ -1,0 +1,364 @@
+/*
+ * portal.c: the data subject's privacy center (issue 15; custos_portal.h, docs/portal.md).
+ *
+ * A token is base64url of: kind (1 byte: a link or a session) | tenant (8) | subject (8) |
+ * expiry, unix seconds (8) | HMAC-SHA-256 of all that (32). The MAC key is derived with HKDF
+ * from the tenant's index key under its own label (as unsubscribe.c's links are, under theirs),
+ * kept nowhere and wiped after use: only this vault makes tokens, a link is never a session nor
+ * the reverse (the kind is MACed), and a tenant's shredding kills both. Any flaw answers alike
+ * (P-ISO-1): a visitor without a valid link learns nothing about whether a subject exists.
+ *
+ * What the subject then does goes through the core's own paths: the consent ledger
+ * (cu_consent_record, in the HTTP layer), the request flow (cu_request_file with
+ * CU_CTX_SUBJECT, which only this file sets), the request's export (cu_request_export_open).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "custos_portal.h"
+#include "keys_int.h"
+#include "policy_cache_int.h"
+#include "purpose_int.h"
+#include "tenant_int.h"
+#include "util.h"
+
+#define KIND_LINK 1
+#define KIND_SESSION 2
+#define HEAD_LEN (1 + 8 + 8 + 8)
+#define MAC_LEN CU_HASHBYTES
+#define RAW_LEN (HEAD_LEN + MAC_LEN)
+
+static void put_be(uint8_t *p, uint64_t x, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(x >> (8 * (n - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t x = 0;
+
+    for (int i = 0; i < n; i++)
+        x = x << 8 | p[i];
+    return x;
+}
+
+/* HMAC-SHA-256 of msg under the tenant's portal key. From the index key, not the tenant key,
+ * for the reason unsubscribe.c gives: a tenant key rotation leaves the links working. */
+static cu_rc portal_mac(cu_vault *v, cu_id tenant, const uint8_t *msg, size_t n,
+                        uint8_t mac[MAC_LEN], cu_err *err)
+{
+    static const char info[] = "custos portal token v1";
+    uint8_t k[CU_KEYBYTES];
+    cu_key ik;
+    cu_rc rc;
+
+    if ((rc = cu_keys_child(v, tenant, CU_KEY_INDEX, 0, &ik, err)) != CU_OK)
+        return rc;
+    rc = cu_hkdf(NULL, 0, ik.k, sizeof(ik.k), (const uint8_t *)info, sizeof(info) - 1, k,
+                 sizeof(k));
+    cu_key_wipe(&ik);
+    if (rc != CU_OK) {
+        cu_wipe(k, sizeof(k));
+        return cu_err_set(err, rc, "could not derive the portal key");
+    }
+    cu_hmac_sha256(k, sizeof(k), msg, n, mac);
+    cu_wipe(k, sizeof(k));
+    return CU_OK;
+}
+
+/* Writes a token of kind for tenant and subject, expiring at expires. */
+static cu_rc token_make(cu_vault *v, int kind, cu_id tenant, cu_id subject, int64_t expires,
+                        char out[CU_PORTAL_TOKEN_MAX], cu_err *err)
+{
+    uint8_t raw[RAW_LEN];
+    cu_rc rc;
+
+    raw[0] = (uint8_t)kind;
+    put_be(raw + 1, tenant, 8);
+    put_be(raw + 9, subject, 8);
+    put_be(raw + 17, (uint64_t)expires, 8);
+    if ((rc = portal_mac(v, tenant, raw, HEAD_LEN, raw + HEAD_LEN, err)) != CU_OK)
+        return rc;
+    rc = cu_b64_encode(raw, sizeof(raw), out, CU_PORTAL_TOKEN_MAX);
+    /* base64url without padding: the token travels in a URL fragment and a cookie. */
+    for (char *p = out; rc == CU_OK && *p; p++) {
+        if (*p == '+')
+            *p = '-';
+        else if (*p == '/')
+            *p = '_';
+        else if (*p == '=')
+            *p = '\0';
+    }
+    if (rc != CU_OK)
+        out[0] = '\0';
+    return rc == CU_OK ? CU_OK : cu_err_set(err, rc, "token too long");
+}
+
+/* Opens a token of kind: its tenant, subject and expiry; 0, or -1 for any flaw at all. */
+static int token_open(cu_vault *v, int kind, const char *tok, cu_id *tenant, cu_id *subject)
+{
+    char buf[CU_PORTAL_TOKEN_MAX + 4];
+    uint8_t raw[RAW_LEN + 3], mac[MAC_LEN];
+    size_t len = tok ? strlen(tok) : 0, n = 0;
+    cu_err ignored = {0};
+    int64_t expires;
+
+    if (len == 0 || len >= CU_PORTAL_TOKEN_MAX || len % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = tok[i];
+        if (c == '+' || c == '/' || c == '=')
+            return -1; /* one spelling per token */
+        buf[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    while (len % 4)
+        buf[len++] = '=';
+    if (cu_b64_decode(buf, len, raw, sizeof(raw), &n) != CU_OK || n != RAW_LEN || raw[0] != kind)
+        return -1;
+    *tenant = get_be(raw + 1, 8);
+    *subject = get_be(raw + 9, 8);
+    expires = (int64_t)get_be(raw + 17, 8);
+    /* P-ISO-1: a tenant without its key, a wrong MAC and a past expiry answer alike. */
+    if (*tenant == 0 || *subject == 0 ||
+        portal_mac(v, *tenant, raw, HEAD_LEN, mac, &ignored) != CU_OK ||
+        !cu_ct_equal(mac, raw + HEAD_LEN, MAC_LEN) || expires <= cu_clock_now()) {
+        *tenant = *subject = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static void subject_principal(cu_id tenant, cu_id subject, cu_principal *who)
+{
+    memset(who, 0, sizeof(*who));
+    who->kind = CU_PRINCIPAL_SUBJECT;
+    who->id = subject;
+    who->tenant_id = tenant;
+    who->role = CU_ROLE_SUBJECT;
+}
+
+cu_rc cu_portal_link(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                     char token[CU_PORTAL_TOKEN_MAX], int64_t *expires, cu_err *err)
+{
+    cu_audit_in a;
+    cu_rc rc;
+
+    token[0] = '\0';
+    *expires = cu_clock_now() + CU_PORTAL_LINK_TTL;
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+             NULL, err)) != CU_OK ||
+        (rc = token_make(v, KIND_LINK, tenant, subject, *expires, token, err)) != CU_OK)
+        return rc;
+    cu_audit_in_set(&a, tenant, "portal.link", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK)
+        cu_wipe(token, CU_PORTAL_TOKEN_MAX);
+    return rc;
+}
+
+cu_rc cu_portal_session(cu_vault *v, const cu_ctx *ctx, const char *link,
+                        char session[CU_PORTAL_TOKEN_MAX], cu_principal *who, int64_t *expires,
+                        cu_err *err)
+{
+    cu_id tenant = 0, subject = 0;
+    cu_err ignored = {0};
+    cu_audit_in a;
+    cu_rc rc;
+
+    session[0] = '\0';
+    memset(who, 0, sizeof(*who));
+    *expires = cu_clock_now() + CU_PORTAL_SESSION_TTL;
+    /* One answer for every flaw, the subject's absence included (P-ISO-1). */
+    if (token_open(v, KIND_LINK, link, &tenant, &subject) != 0 ||
+        cu_preamble(v, ctx,
+                    &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+                    NULL, &ignored) != CU_OK)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "not found");
+    if ((rc = token_make(v, KIND_SESSION, tenant, subject, *expires, session, err)) != CU_OK)
+        return rc;
+    cu_audit_in_set(&a, tenant, "portal.session", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        cu_wipe(session, CU_PORTAL_TOKEN_MAX);
+        return rc;
+    }
+    subject_principal(tenant, subject, who);
+    return CU_OK;
+}
+
+cu_rc cu_portal_auth(cu_vault *v, const char *session, cu_principal *who, cu_err *err)
+{
+    cu_id tenant = 0, subject = 0;
+    cu_err ignored = {0};
+
+    memset(who, 0, sizeof(*who));
+    /* The subject must still exist: its erasure ends its sessions too. */
+    if (token_open(v, KIND_SESSION, session, &tenant, &subject) != 0 ||
+        cu_preamble(v, NULL,
+                    &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+                    NULL, &ignored) != CU_OK)
+        return cu_err_set(err, CU_ERR_AUTH, "no valid portal session");
+    subject_principal(tenant, subject, who);
+    return CU_OK;
+}
+
+/* --- the subject's view ------------------------------------------------------------------ */
+
+static const char *const stance_names[] = {
+    [CU_PORTAL_NONE] = "none",           [CU_PORTAL_GRANTED] = "granted",
+    [CU_PORTAL_WITHDRAWN] = "withdrawn", [CU_PORTAL_OBJECTED] = "objected",
+    [CU_PORTAL_ALLOWED] = "allowed",
+};
+
+const char *cu_portal_stance_name(cu_portal_stance s)
+{
+    return (unsigned)s < CU_ARRAY_LEN(stance_names) ? stance_names[s] : "?";
+}
+
+/* What withdrawing means, by legal basis (P-CON-1, P-DSR-6): said to the subject before it
+ * acts. */
+static const char *withdraw_means(cu_legal_basis b)
+{
+    switch (b) {
+    case CU_BASIS_CONSENT:
+        return "Withdrawing stops this use of your data from now on; what was done before stays "
+               "lawful. You can give consent again at any time.";
+    case CU_BASIS_LEGITIMATE_INTEREST:
+        return "Objecting stops this use of your data from now on. Only this purpose stops; "
+               "everything else stays as it is.";
+    case CU_BASIS_CONTRACT:
+        return "Needed to provide the service you asked for: it cannot be withdrawn here, but you "
+               "can ask for your account to be erased.";
+    default:
+        return "Required by law: it cannot be withdrawn.";
+    }
+}
+
+static cu_portal_stance stance_of(int action)
+{
+    switch (action) {
+    case CU_CONSENT_GRANT: return CU_PORTAL_GRANTED;
+    case CU_CONSENT_WITHDRAW: return CU_PORTAL_WITHDRAWN;
+    case CU_CONSENT_OBJECT: return CU_PORTAL_OBJECTED;
+    case CU_CONSENT_WITHDRAW_OBJECTION: return CU_PORTAL_ALLOWED;
+    default: return CU_PORTAL_NONE;
+    }
+}
+
+/* Fills out[i] from the policy's purposes and the ledger (oldest entry first: the last wins). */
+static void consents_fill(const cu_policy *p, const cu_store_consent *c, size_t cnt,
+                          cu_portal_consent *out)
+{
+    for (size_t i = 0; i < cu_policy_purpose_count(p); i++) {
+        const cu_policy_purpose *pu = cu_policy_purpose_at(p, i);
+        cu_portal_consent *o = &out[i];
+        cu_strlcpy(o->purpose, pu->name, sizeof(o->purpose));
+        cu_strlcpy(o->data_use, pu->data_use, sizeof(o->data_use));
+        cu_strlcpy(o->description, pu->description ? pu->description : "",
+                   sizeof(o->description));
+        o->basis = pu->basis;
+        o->withdraw = withdraw_means(pu->basis);
+        o->can_change =
+            pu->basis == CU_BASIS_CONSENT || pu->basis == CU_BASIS_LEGITIMATE_INTEREST;
+        for (size_t j = 0; j < cnt; j++)
+            if (strcmp(c[j].purpose, pu->name) == 0) {
+                o->stance = stance_of(c[j].action);
+                o->at = c[j].at;
+            }
+    }
+}
+
+cu_rc cu_portal_consents(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                         cu_portal_consent **out, size_t *n, cu_err *err)
+{
+    cu_store_consent *c = NULL;
+    const cu_policy *p = NULL;
+    size_t cnt = 0;
+    cu_audit_in a;
+    cu_gate g;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+             &g, err)) != CU_OK)
+        return rc;
+    if ((rc = cu_gate_policy(v, &g, &p, err)) == CU_ERR_NOT_FOUND)
+        return cu_err_set(err, CU_ERR_CONFLICT, "the tenant has no policy");
+    if (rc != CU_OK)
+        return rc;
+    if ((rc = cu_store_consent_list(v->store, tenant, subject, NULL, &c, &cnt, err)) != CU_OK)
+        goto out;
+    if ((*out = calloc(cu_policy_purpose_count(p) + 1, sizeof(**out))) == NULL) {
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    consents_fill(p, c, cnt, *out);
+    *n = cu_policy_purpose_count(p);
+    /* The subject reading its own ledger, on the log like any read of it. */
+    cu_audit_in_set(&a, tenant, "portal.consents", "subject:%llu", (unsigned long long)subject);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+out:
+    free(c);
+    cu_policy_release(v, p);
+    return rc;
+}
+
+cu_rc cu_portal_requests(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                         cu_request **out, size_t *n, cu_err *err)
+{
+    size_t k = 0;
+    cu_rc rc;
+
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
+             NULL, err)) != CU_OK ||
+        (rc = cu_request_list(v, ctx, tenant, CU_REQ_LIST_ALL, out, n, err)) != CU_OK)
+        return rc;
+    /* The tenant's list (oldest first), narrowed to the subject's own, then newest first. */
+    for (size_t i = 0; i < *n; i++)
+        if ((*out)[i].subject_id == subject)
+            (*out)[k++] = (*out)[i];
+    for (size_t i = 0; i < k / 2; i++) {
+        cu_request t = (*out)[i];
+        (*out)[i] = (*out)[k - 1 - i];
+        (*out)[k - 1 - i] = t;
+    }
+    *n = k;
+    return CU_OK;
+}
+
+cu_rc cu_portal_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                             cu_request_type type, const char *purpose, cu_request_filed *out,
+                             cu_err *err)
+{
+    cu_ctx sc = ctx ? *ctx : (cu_ctx){0};
+    cu_request_in in = {.type = type, .filer = CU_REQ_BY_SUBJECT, .subject = subject,
+                        .purpose = purpose};
+
+    sc.flags |= CU_CTX_SUBJECT;
+    return cu_request_file(v, &sc, tenant, &in, out, err);
+}
+
+cu_rc cu_portal_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                            cu_id request, const char *format, cu_subject_export **out,
+                            cu_err *err)
+{
+    cu_request q;
+    cu_rc rc;
+
+    *out = NULL;
+    if ((rc = cu_request_get(v, ctx, tenant, request, &q, err)) != CU_OK)
+        return rc;
+    /* P-ISO-1: another subject's request is a request that does not exist. */
+    if (q.subject_id != subject)
+        return cu_err_set(err, CU_ERR_NOT_FOUND, "not found");
+    return cu_request_export_open(v, ctx, tenant, request, format, out, err);
+}

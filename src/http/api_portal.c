@@ -1,0 +1,246 @@
+/*
+ * api_portal.c: the data subject's privacy center over HTTP (issue 15; docs/portal.md).
+ *
+ * The tenant's backend asks for a link (POST .../subjects/{id}/portal-links); the page at
+ * /portal/center.html reads the token from the URL's fragment (which no server log, proxy or
+ * Referer sees) and exchanges it (POST /v1/portal/session) for the custos_portal cookie. The
+ * routes under .../portal/subjects/{id} need that cookie's principal (CU_ROLE_SUBJECT, which
+ * holds CU_PERM_PORTAL alone); the router checks its tenant and its subject on every one. Parse,
+ * call the core, map errors: the rules live in src/core/portal.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custos_portal.h"
+#include "http_int.h"
+#include "json.h"
+#include "repr.h"
+
+#define CENTER_PREFIX "/portal/center.html#"
+#define COOKIE "custos_portal"
+
+void api_portal_link(http_req *r)
+{
+    char token[CU_PORTAL_TOKEN_MAX], url[sizeof(CENTER_PREFIX) + CU_PORTAL_TOKEN_MAX];
+    int64_t expires = 0;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (cu_portal_link(r->v, &r->ctx, r->tenant, r->ids[1], token, &expires, &e) != CU_OK)
+        return http_fail(r, &e);
+    /* The token in the fragment: the browser never sends it, so no log holds it. */
+    snprintf(url, sizeof(url), CENTER_PREFIX "%s", token);
+    cu_str_wipe(token);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "subject_id", r->ids[1]);
+    cJSON_AddStringToObject(o, "url", url);
+    cu_repr_add_time(o, "expires_at", expires);
+    cu_str_wipe(url);
+    http_json(r, 201, o);
+}
+
+/* The subject's session cookie: HttpOnly (no script reads it), Secure, SameSite=Strict (no
+ * other site's page sends it), as short-lived as the session. */
+static void set_portal_cookie(http_req *r, const char *token, int max_age)
+{
+    snprintf(r->set_cookie, sizeof(r->set_cookie),
+             COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", token, max_age);
+}
+
+void api_portal_session_open(http_req *r)
+{
+    static const http_field f[] = {{"token", F_STRING, 1}};
+    char session[CU_PORTAL_TOKEN_MAX];
+    cu_principal who;
+    int64_t expires = 0;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (http_check_body(r, f, 1) != 0)
+        return;
+    /* Any flaw, an expired link and an unknown subject alike: 404 "not found" (P-ISO-1). */
+    if (cu_portal_session(r->v, &r->ctx, http_str(r, "token"), session, &who, &expires, &e) !=
+        CU_OK)
+        return http_fail(r, &e);
+    set_portal_cookie(r, session, CU_PORTAL_SESSION_TTL);
+    cu_str_wipe(session);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "tenant_id", who.tenant_id);
+    cu_repr_add_id(o, "subject_id", who.id);
+    cu_repr_add_time(o, "expires_at", expires);
+    http_json(r, 200, o);
+}
+
+/* Ends the session in this browser: the cookie is cleared (a signed session is stored nowhere,
+ * so it ends at its expiry anyway; docs/portal.md). */
+void api_portal_session_close(http_req *r)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    set_portal_cookie(r, "", 0);
+    cJSON_AddBoolToObject(o, "ended", 1);
+    http_json(r, 200, o);
+}
+
+/* The tenant's name, the policy in force and a pending version with its diff (P-NOT-1). */
+void api_portal_center(http_req *r)
+{
+    cu_policy *p = NULL;
+    cu_policy_state st;
+    cu_policy_diff d;
+    unsigned version = 0;
+    cu_tenant t;
+    cu_err e = {0};
+    cJSON *o, *pend;
+
+    if (cu_tenant_get(r->v, &r->ctx, r->tenant, &t, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "tenant", cJSON_CreateObject());
+    cu_repr_add_id(cJSON_GetObjectItem(o, "tenant"), "id", t.id);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(o, "tenant"), "name", t.name);
+    cu_repr_add_id(o, "subject_id", r->ids[1]);
+    if (cu_tenant_policy(r->v, r->tenant, &p, &version, &e) == CU_OK)
+        cJSON_AddItemToObject(o, "policy", api_policy_json(p, version));
+    else
+        cJSON_AddNullToObject(o, "policy");
+    cu_policy_free(p);
+    memset(&d, 0, sizeof(d));
+    if (cu_policy_pending_diff(r->v, r->tenant, &st, &d, &e) == CU_OK) {
+        pend = cJSON_AddObjectToObject(o, "pending");
+        cJSON_AddNumberToObject(pend, "version", st.pending);
+        cu_repr_add_time(pend, "effective_at", st.pending_at);
+        cJSON_AddItemToObject(pend, "diff", cu_repr_policy_diff_json(&d));
+    } else {
+        cJSON_AddNullToObject(o, "pending");
+    }
+    cu_policy_diff_cleanup(&d);
+    http_json(r, 200, o);
+}
+
+void api_portal_consents(http_req *r)
+{
+    cu_portal_consent *c = NULL;
+    size_t n = 0;
+    cu_err e = {0};
+    cJSON *o, *a;
+
+    if (cu_portal_consents(r->v, &r->ctx, r->tenant, r->ids[1], &c, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    a = cJSON_AddArrayToObject(o, "purposes");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "purpose", c[i].purpose);
+        cJSON_AddStringToObject(x, "description", c[i].description);
+        cJSON_AddStringToObject(x, "data_use", c[i].data_use);
+        cJSON_AddStringToObject(x, "basis", cu_legal_basis_name(c[i].basis));
+        cJSON_AddStringToObject(x, "stance", cu_portal_stance_name(c[i].stance));
+        cu_repr_add_time(x, "at", c[i].at);
+        cJSON_AddBoolToObject(x, "can_change", c[i].can_change);
+        cJSON_AddStringToObject(x, "withdrawing", c[i].withdraw);
+        cJSON_AddItemToArray(a, x);
+    }
+    free(c);
+    http_json(r, 200, o);
+}
+
+/* A change of mind from the page: the ledger's own path, audited as the subject's (P-CON-2). */
+void api_portal_consent_change(http_req *r)
+{
+    static const http_field f[] = {{"purpose", F_STRING, 1}, {"action", F_STRING, 1}};
+    cu_consent_action action;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (http_check_body(r, f, 2) != 0)
+        return;
+    if (cu_consent_action_parse(http_str(r, "action"), &action) != CU_OK)
+        return http_error(r, 400, "invalid_field",
+                          "field \"action\" must be grant, withdraw, object or withdraw_objection");
+    if (cu_consent_record(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "purpose"), action,
+                          "web", &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "purpose", http_str(r, "purpose"));
+    cJSON_AddStringToObject(o, "action", cu_consent_action_name(action));
+    http_json(r, 201, o);
+}
+
+void api_portal_requests(http_req *r)
+{
+    cu_request *list = NULL;
+    size_t n = 0;
+    cu_err e = {0};
+    cJSON *o, *a;
+
+    if (cu_portal_requests(r->v, &r->ctx, r->tenant, r->ids[1], &list, &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    a = cJSON_AddArrayToObject(o, "requests");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cu_repr_request_json(&list[i]));
+    free(list);
+    http_json(r, 200, o);
+}
+
+void api_portal_request_file(http_req *r)
+{
+    static const http_field f[] = {{"type", F_STRING, 1}, {"purpose", F_STRING, 0}};
+    cu_request_type type;
+    cu_request_filed out;
+    cu_err e = {0};
+
+    if (http_check_body(r, f, 2) != 0)
+        return;
+    if (cu_request_type_parse(http_str(r, "type"), &type) != CU_OK)
+        return http_error(r, 400, "invalid_field",
+                          "type: access, export, rectify, erase, restrict, unrestrict, object "
+                          "or withdraw_consent");
+    if (cu_portal_request_file(r->v, &r->ctx, r->tenant, r->ids[1], type, http_str(r, "purpose"),
+                               &out, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_json(r, 201, cu_repr_request_filed_json(&out));
+}
+
+static long export_read(void *arg, char *buf, size_t max)
+{
+    size_t n = 0;
+    cu_err e = {0};
+
+    if (cu_subject_export_read(arg, buf, max, &n, &e) != CU_OK) {
+        fprintf(stderr, "custos: a subject's export cut short: %s\n", cu_rc_name(e.code));
+        return -1;
+    }
+    return (long)n;
+}
+
+static void export_done(void *arg)
+{
+    cu_subject_export_free(arg);
+}
+
+/* The answer to the subject's own access or export request once acknowledged, streamed as
+ * api_request_export streams it. */
+void api_portal_export(http_req *r)
+{
+    static const char *const q[] = {"format"};
+    cu_subject_export *x = NULL;
+    const char *format;
+    cu_err e = {0};
+
+    if (http_check_query(r, q, 1) != 0)
+        return;
+    format = http_query(r, "format") ? http_query(r, "format") : "json";
+    if (cu_portal_export_open(r->v, &r->ctx, r->tenant, r->ids[1], r->ids[2], format, &x, &e) !=
+        CU_OK)
+        return http_fail(r, &e);
+    free(r->resp);
+    r->resp = NULL;
+    r->stream_read = export_read;
+    r->stream_done = export_done;
+    r->stream_arg = x;
+    r->status = 200;
+    r->content_type = strcmp(format, "csv") == 0 ? "application/zip" : NULL;
+}
