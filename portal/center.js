@@ -214,10 +214,9 @@ function signOut() {
 }
 
 /* The link's token, out of the address bar (and so out of history and any bookmark) first. */
-function start() {
+function enter() {
   var token = location.hash.slice(1);
-  $('request-form').addEventListener('submit', fileRequest);
-  $('signout').addEventListener('click', signOut);
+  document.body.removeAttribute('data-ready');
   if (token) {
     history.replaceState(null, '', location.pathname);
     api('POST', '/v1/portal/session', { token: token }).then(function (d) {
@@ -238,4 +237,10 @@ function start() {
   load();
 }
 
-start();
+$('request-form').addEventListener('submit', fileRequest);
+$('signout').addEventListener('click', signOut);
+/* A second link opened in the same tab changes only the fragment: no new page load. */
+window.addEventListener('hashchange', function () {
+  if (location.hash.length > 1) enter();
+});
+enter();
