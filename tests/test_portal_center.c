@@ -58,6 +58,36 @@ static void tenant(ten *t, const char *name_json, const char *ext)
     srv_call_ok(&S, "POST", path, t->key, "provide_service", body, 201, t->subject);
 }
 
+/* Binds to t a version of SCM with a new consent purpose: a material change, so it waits out
+ * the 30 days' notice as the pending version (P-NOT-1). */
+static void pending_version(const ten *t)
+{
+    size_t len = 0;
+    const char *scm = cu_policy_builtin("scm", &len);
+    char *yaml, *at, *body, path[96];
+    cJSON *o;
+
+    assert_non_null(scm);
+    yaml = calloc(1, len + 256);
+    assert_non_null(yaml);
+    at = strstr(scm, "\npurposes:\n");
+    assert_non_null(at);
+    snprintf(yaml, len + 256, "%.*s\npurposes:\n  newsletter:\n    data_use: "
+             "marketing.communications.email\n    basis: consent\n    categories: [account]\n%.*s",
+             (int)(at - scm), scm, (int)(len - (size_t)(at - scm) - 12), at + 12);
+    at = strstr(yaml, "version: \"2026-04-13\"");
+    assert_non_null(at);
+    memcpy(at + 10, "2026-12-01", 10);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", t->id);
+    srv_call_ok(&S, "PUT", path, t->key, NULL, body, 200, NULL);
+    free(body);
+    cJSON_Delete(o);
+    free(yaml);
+}
+
 static int setup(void **state)
 {
     char path[160];
@@ -74,6 +104,7 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/consents", T.id, T.subject);
     srv_call_ok(&S, "POST", path, T.key, NULL,
                 "{\"purpose\":\"shared_on_request\",\"action\":\"grant\"}", 201, NULL);
+    pending_version(&T);
     wd_start(&W, 1280, 900);
     return 0;
 }
@@ -210,6 +241,12 @@ static void test_subject_opens_the_center_from_a_link(void **state)
     s = text_of("#policy-line");
     assert_non_null(strstr(s, "SCM"));
     free(s);
+    /* The pending version: its date and what changes. */
+    assert_int_equal(wd_wait_visible(&W, "#pending", 1000), 0);
+    s = text_of("#pending");
+    assert_non_null(strstr(s, "It takes effect on 20"));
+    assert_non_null(strstr(s, "newsletter"));
+    free(s);
     /* The token left the address bar (and so history) before anything else. */
     v = wd_exec(&W, "return location.hash;");
     assert_string_equal(cJSON_GetStringValue(v), "");
@@ -244,6 +281,8 @@ static void test_subject_withdraws_a_consent_and_the_api_refuses_it(void **state
     click("#purpose-shared_on_request button[data-action=withdraw]");
     wait_text("#purpose-shared_on_request", "You withdrew consent");
     assert_int_equal(count("#purpose-shared_on_request button[data-action=grant]"), 1);
+    cJSON_Delete(wd_exec(&W, "document.getElementById('purpose-shared_on_request')"
+                             ".scrollIntoView();"));
     shot("center-withdrawn");
     assert_console_clean();
     /* The tenant's own key is now refused that purpose for this subject. */
@@ -278,6 +317,7 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     assert_int_equal(count("#requests button.download"), 1);
     click("#requests button.download");
     wait_text("#status", "Your data was downloaded.");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('requests-title').scrollIntoView();"));
     shot("center-export");
     /* What the button saved is the subject's data: the same call, read by the test. */
     snprintf(script, sizeof(script),

@@ -229,8 +229,8 @@ static const char *withdraw_means(cu_legal_basis b)
         return "Objecting stops this use of your data from now on. Only this purpose stops; "
                "everything else stays as it is.";
     case CU_BASIS_CONTRACT:
-        return "Needed to provide the service you asked for: it cannot be withdrawn here, but you "
-               "can ask for your account to be erased.";
+        return "It cannot be withdrawn here: the service needs it to do what you asked of it. "
+               "You can ask for your data to be erased instead.";
     default:
         return "Required by law: it cannot be withdrawn.";
     }
