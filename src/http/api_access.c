@@ -222,7 +222,8 @@ void api_user_delete(http_req *r)
     http_json(r, 200, o);
 }
 
-/* P-CON-3: the only cookie Custos sets. */
+/* P-CON-3: the only cookie Custos sets for a user (a subject's portal session has its own,
+ * api_portal.c). */
 static void set_session_cookie(http_req *r, const char *token, int max_age)
 {
     snprintf(r->set_cookie, sizeof(r->set_cookie),
