@@ -131,9 +131,10 @@ function cell(tr, text) {
   return td;
 }
 
-/* The answer to an access or export request, saved as a file from memory. */
-function download(q) {
-  fetch(base() + '/requests/' + q.id + '/export', { credentials: 'same-origin' })
+/* The answer to an access or export request, saved as a file from memory: JSON, or CSV files
+ * in one zip archive. */
+function download(q, format) {
+  fetch(base() + '/requests/' + q.id + '/export?format=' + format, { credentials: 'same-origin' })
     .then(function (res) {
       if (!res.ok) throw new Error('HTTP ' + res.status);
       return res.blob();
@@ -141,7 +142,7 @@ function download(q) {
     .then(function (blob) {
       var a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
-      a.download = 'my-data-' + q.id + '.json';
+      a.download = 'my-data-' + q.id + (format === 'csv' ? '.zip' : '.json');
       document.body.appendChild(a);
       a.click();
       a.remove();
@@ -165,11 +166,13 @@ function showRequests(list) {
     var ready = (q.type === 'export' || q.type === 'access') &&
       (q.state === 'acknowledged' || q.state === 'extended');
     if (ready) {
-      var b = el('button', 'Download');
-      b.type = 'button';
-      b.className = 'download';
-      b.addEventListener('click', function () { download(q); });
-      td.appendChild(b);
+      [['json', 'Download', 'download'], ['csv', 'CSV (zip)', 'download-csv']].forEach(function (f) {
+        var b = el('button', f[1], f[2]);
+        b.type = 'button';
+        b.setAttribute('aria-label', f[1] + ' request ' + q.id);
+        b.addEventListener('click', function () { download(q, f[0]); });
+        td.appendChild(b);
+      });
     } else if (q.type === 'export' || q.type === 'access') {
       td.textContent = q.open ? 'Not ready yet' : '';
     }

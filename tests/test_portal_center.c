@@ -293,7 +293,7 @@ static void test_subject_withdraws_a_consent_and_the_api_refuses_it(void **state
 
 static void test_subject_files_an_export_and_downloads_it(void **state)
 {
-    char script[512], path[160], id[SRV_ID];
+    char script[640], path[160], id[SRV_ID];
     cJSON *v;
     char *s;
 
@@ -315,6 +315,10 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     open_page("/portal/center.html");
     assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
     assert_int_equal(count("#requests button.download"), 1);
+    assert_int_equal(count("#requests button.download-csv"), 1);
+    click("#requests button.download-csv");
+    wait_text("#status", "Your data was downloaded.");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('status').textContent = '';"));
     click("#requests button.download");
     wait_text("#status", "Your data was downloaded.");
     cJSON_Delete(wd_exec(&W, "document.getElementById('requests-title').scrollIntoView();"));
@@ -327,6 +331,16 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
              T.id, T.subject, id);
     v = wd_exec_async(&W, script);
     assert_non_null(strstr(cJSON_GetStringValue(v), "ada@example.org"));
+    cJSON_Delete(v);
+    /* The CSV answer is a zip archive. */
+    snprintf(script, sizeof(script),
+             "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/portal/subjects/"
+             "%s/requests/%s/export?format=csv', {credentials: 'same-origin'}).then(function (r) "
+             "{ return r.arrayBuffer(); }).then(function (b) { var u = new Uint8Array(b); "
+             "done(String.fromCharCode(u[0], u[1])); });",
+             T.id, T.subject, id);
+    v = wd_exec_async(&W, script);
+    assert_string_equal(cJSON_GetStringValue(v), "PK");
     cJSON_Delete(v);
     assert_console_clean();
 }

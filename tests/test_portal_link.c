@@ -189,6 +189,10 @@ static void test_bad_links_answer_alike(void **state)
     snprintf(cookie, sizeof(cookie), "custos_portal=%s", forged);
     assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 401);
     srv_resp_free(&r);
+    /* Nor is a link (unused and valid) presented as the cookie: the kinds are MACed. */
+    snprintf(cookie, sizeof(cookie), "custos_portal=%s", good);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 401);
+    srv_resp_free(&r);
 }
 
 /* The subject's session reaches its own subject's portal routes alone. */
