@@ -626,13 +626,14 @@ static int authorize(http_req *r)
             not_found(r);
             return -1;
         }
-        /* A subject's portal session reaches its own subject's routes alone: another
-         * subject's path is a path that does not exist (P-ISO-1; custos_portal.h). */
-        if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm == CU_PERM_PORTAL &&
-            (r->nids < 2 || r->ids[1] != r->who.id)) {
-            not_found(r);
-            return -1;
-        }
+    }
+    /* A subject's portal session reaches its own subject's routes alone: another subject's
+     * path is a path that does not exist (P-ISO-1; custos_portal.h). A portal route is always
+     * /v1/tenants/{tenant}/portal/subjects/{id}/...: one without both is refused outright. */
+    if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm == CU_PERM_PORTAL &&
+        (!(rt->flags & R_TENANT) || r->nids < 2 || r->ids[1] != r->who.id)) {
+        not_found(r);
+        return -1;
     }
     if (rt->perm != 0 && !cu_principal_can(r->v, &r->who, r->tenant, rt->perm)) {
         http_error(r, 403, "forbidden", "the %s role may not do this", cu_role_name(r->who.role));
