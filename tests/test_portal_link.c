@@ -162,11 +162,16 @@ static void test_bad_links_answer_alike(void **state)
     link_of(T, TKEY, ADA, good);
     snprintf(forged, sizeof(forged), "%s", good);
     forged[30] = forged[30] == 'A' ? 'B' : 'A'; /* a bit of the subject's id changed */
-    /* A subject erased after its link was issued. */
+    /* A subject erased after its link was issued (and its session opened). */
     subject(T, TKEY, "carol", carol);
     link_of(T, TKEY, carol, gone);
+    session_of(T, TKEY, carol, cookie);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", T, carol);
     srv_call_ok(&S, "DELETE", path, TKEY, "provide_service", NULL, 200, NULL);
+    /* Its erasure ended its session too. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s", T, carol);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 401);
+    srv_resp_free(&r);
     session_of(T, TKEY, BOB, cookie);
     bad[0] = forged;
     bad[1] = gone;
@@ -348,6 +353,49 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     srv_resp_free(&r);
 }
 
+/* P-DSR-8: where the tenant is a processor, a request the subject files from its center waits
+ * for the controller like any subject's request: verified, but not to be acknowledged before
+ * the controller approves it. */
+static void test_processor_mode_request_waits_for_the_controller(void **state)
+{
+    char cm[SRV_ID], cmkey[128], cara[SRV_ID], cookie[128], path[192], id[SRV_ID];
+    srv_resp r;
+
+    (void)state;
+    {
+        srv_resp t;
+        cJSON *o;
+        assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                                  "{\"name\":\"Maps\",\"policy\":\"customermaps\"}", &t),
+                         0);
+        assert_int_equal(t.status, 201);
+        o = cJSON_Parse(t.body);
+        snprintf(cm, sizeof(cm), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
+        snprintf(cmkey, sizeof(cmkey), "%s",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(
+                     cJSON_GetObjectItem(o, "owner_api_key"), "secret")));
+        cJSON_Delete(o);
+        srv_resp_free(&t);
+    }
+    subject(cm, cmkey, "cara", cara);
+    session_of(cm, cmkey, cara, cookie);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s/requests", cm, cara);
+    assert_int_equal(call("POST", path, cookie, NULL, "{\"type\":\"erase\"}", &r), 201);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    srv_resp_free(&r);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"decision\":\"pending\""));
+    assert_non_null(strstr(r.body, "\"filed_by\":\"subject\""));
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/acknowledge", cm, id);
+    assert_int_equal(call("POST", path, cmkey, NULL, NULL, &r), 409);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/approve", cm, id);
+    srv_call_ok(&S, "POST", path, cmkey, NULL, NULL, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/acknowledge", cm, id);
+    srv_call_ok(&S, "POST", path, cmkey, NULL, NULL, 200, NULL);
+}
+
 /* A link past its time answers what a forged one does. Restarts the server: last. */
 static void test_expired_link_answers_as_a_forged_one(void **state)
 {
@@ -382,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_subject_session_reaches_only_its_own_routes),
         cmocka_unit_test(test_consent_withdrawn_by_the_subject_is_applied),
         cmocka_unit_test(test_subject_files_an_export_and_downloads_it),
+        cmocka_unit_test(test_processor_mode_request_waits_for_the_controller),
         cmocka_unit_test(test_expired_link_answers_as_a_forged_one), /* restarts: last */
     };
 
