@@ -35,6 +35,11 @@ typedef enum cu_analytics_refusal {
     CU_ANALYTICS_TOO_MANY_GROUPS, /* "too_many_groups": over CU_ANALYTICS_GROUPS_MAX (400) */
     CU_ANALYTICS_BUDGET_UNSET,    /* "privacy_budget_unset": noise asked, no budget (403) */
     CU_ANALYTICS_BUDGET_SPENT,    /* "privacy_budget_spent": epsilon over what is left (403) */
+    /* "exact_needs_noise": "where" or a histogram without noise (400): two exact answers with
+     * different filters or bucket edges subtract to one person (docs/analytics.md) */
+    CU_ANALYTICS_EXACT_NEEDS_NOISE,
+    /* "noise_required": an exact query where the tenant's owner requires noise (403) */
+    CU_ANALYTICS_NOISE_REQUIRED,
 } cu_analytics_refusal;
 
 /* The stable code of a refusal ("invalid_query", ...); NULL for CU_ANALYTICS_OK. */
@@ -55,5 +60,12 @@ cu_rc cu_analytics_budget_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
 /* Sets the tenant's total epsilon (0 to 1000); what was spent stays spent. Audited. */
 cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double total,
                               cu_err *err);
+/* The same, and whether every exact query of the tenant is refused (P-ANA-1: noise only):
+ * noise_required 1 on, 0 off, -1 keeps what is set (off for a first budget). */
+cu_rc cu_analytics_budget_set_noise(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double total,
+                                    int noise_required, cu_err *err);
+/* Whether the tenant requires noise (0 without a budget). */
+cu_rc cu_analytics_noise_required(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int *required,
+                                  cu_err *err);
 
 #endif

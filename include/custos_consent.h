@@ -37,7 +37,10 @@ typedef struct cu_cookie_answer {
     int chosen; /* 1 if a choice was made under the version in force (else ask again) */
     int gpc;    /* the request carried Sec-GPC: 1 */
     int never;  /* cu_cookie_choose refused a grant: the category + 1 (0: none) */
-    char policy_version[65];
+    char policy_version[65]; /* the policy's own version: label, as the tenant wrote it */
+    /* What a choice is current by: "<label>#<store number of the version in force>". The
+     * label alone can be reused for a changed policy; the store number never is. */
+    char policy_stamp[65];
 } cu_cookie_answer;
 
 /* "essential", "analytics", "preference", "advertising"; NULL if out of range. _parse: -1 if
@@ -45,7 +48,9 @@ typedef struct cu_cookie_answer {
 const char *cu_cookie_category_name(cu_cookie_category c);
 int cu_cookie_category_parse(const char *s);
 
-/* Records a choice (one ledger entry per category stated), answering what may be set now. A
+/* Records a choice (one ledger entry per category stated whose newest entry under the version
+ * in force does not already say it: a repeated choice writes nothing), answering what may be
+ * set now. A
  * grant of a category the policy says never: CU_ERR_INVALID with out->never set, nothing
  * recorded. essential is no choice (CU_ERR_INVALID). With CU_CTX_GPC in ctx every grant of a
  * category that needs consent is recorded as refused, with source "gpc". Needs the tenant
@@ -54,7 +59,7 @@ cu_rc cu_cookie_choose(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_co
                        cu_cookie_answer *out, cu_err *err);
 /* What the site may set now for visitor (or subject, when visitor is NULL): essential per the
  * policy; a consent category only if the newest choice for it grants it and no Sec-GPC
- * (CU_CTX_GPC) came; never never. One read of the ledger; not audited (no personal value is
+ * (CU_CTX_GPC) came; never never. Reads the newest entry per category only; not audited (no personal value is
  * read). A tenant without a policy: CU_ERR_CONFLICT. */
 cu_rc cu_cookie_check(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *visitor,
                       cu_id subject, cu_cookie_answer *out, cu_err *err);

@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "srv.h"
 #include "th.h"
+
+#include <cjson/cJSON.h>
 
 static srv S;
 static char T[SRV_ID], owner[128], agent[128], analyst[128], ada[SRV_ID];
@@ -224,7 +227,8 @@ static void test_P_CON_3_choices_are_ledger_entries(void **state)
         assert_int_equal(r.status, 200);
         assert_non_null(strstr(r.body, "\"purpose\":\"cookies.analytics\""));
         assert_non_null(strstr(r.body, "\"source\":\"settings\""));
-        assert_non_null(strstr(r.body, "\"policy_version\":\"1.0\""));
+        /* The label, and the store's number of the version it was made under. */
+        assert_non_null(strstr(r.body, "\"policy_version\":\"1.0#"));
         srv_resp_free(&r);
     }
     choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
@@ -365,7 +369,12 @@ static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
     assert_int_equal(status, 200);
     assert_non_null(strstr(h.text, "Content-Type: text/javascript; charset=utf-8\r\n"));
     assert_non_null(strstr(h.text, "X-Content-Type-Options: nosniff"));
-    assert_non_null(strstr(h.text, "Content-Security-Policy: default-src 'none'"));
+    /* Cacheable a short while with an ETag; the server's one CSP header, as on every answer
+     * (it does nothing on a script, and costs nothing). */
+    assert_non_null(strstr(h.text, "Cache-Control: public, max-age=300\r\n"));
+    assert_non_null(strstr(h.text, "ETag: \"b"));
+    assert_non_null(strstr(h.text, "Content-Security-Policy"));
+    assert_null(strstr(strstr(h.text, "Content-Security-Policy") + 1, "Content-Security-Policy"));
     assert_non_null(strstr(b.text, "\"analytics\":\"consent\""));
     assert_non_null(strstr(b.text, "\"advertising\":\"never\""));
     assert_non_null(strstr(b.text, "data-endpoint"));
@@ -378,8 +387,155 @@ static void test_P_CON_3_banner_js_is_plain_and_holds_no_secret(void **state)
     assert_null(strstr(b.text, "innerHTML"));
     assert_null(strstr(b.text, "http://"));
     assert_null(strstr(b.text, "https://"));
+    /* Revalidation with the ETag: 304, no body. */
+    {
+        char etag[64], inm[96];
+        const char *e = strstr(h.text, "ETag: "), *hd[] = {inm, NULL};
+        srv_resp r;
+        assert_non_null(e);
+        snprintf(etag, sizeof(etag), "%.*s", (int)strcspn(e + 6, "\r\n"), e + 6);
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+        assert_int_equal(srv_call_h(&S, "GET", path, hd, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 304);
+        srv_resp_free(&r);
+    }
     /* A tenant that does not exist has no script. */
     call_h(404, "not_found", NULL, 0, NULL, NULL, "GET", "/v1/tenants/12345/cookies/banner.js");
+}
+
+/* P-CON-3 (review 3): a repeated identical choice writes nothing new (the newest entry per
+ * category already says it) and answers the same; a changed one is recorded. */
+static void test_P_CON_3_repeated_choice_writes_nothing(void **state)
+{
+    const char *v = "v-repeatedchoice01";
+    srv_resp r;
+    int ledger, log;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":false}", NULL);
+    ledger = th_sql_int(S.data, "SELECT count(*) FROM consents");
+    log = th_sql_int(S.data, "SELECT count(*) FROM audit_log");
+    for (int i = 0; i < 3; i++) {
+        choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":false}", &r);
+        assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"analytics\"]"));
+        assert_non_null(strstr(r.body, "\"chosen\":true"));
+        srv_resp_free(&r);
+    }
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM consents"), ledger);
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM audit_log"), log);
+    /* Half the same, half changed: only the change is written. */
+    choose(201, NULL, 0, v, "{\"analytics\":true,\"preference\":true}", NULL);
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM consents"), ledger + 1);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\",\"preference\"]");
+}
+
+/* The pseudonym an unkeyed hash gave a visitor before the review (SHA-256 over a label, the
+ * tenant and the visitor id): what anyone with the database could compute from a guess. */
+static long long unkeyed_pseudonym(const char *tenant, const char *visitor)
+{
+    uint8_t buf[16 + 8 + 64], h[CU_HASHBYTES];
+    size_t n = strlen(visitor);
+    unsigned long long t = strtoull(tenant, NULL, 10), id = 0;
+
+    memcpy(buf, "custos-visitor\0\0", 16);
+    for (int i = 0; i < 8; i++)
+        buf[16 + i] = (uint8_t)(t >> (56 - 8 * i));
+    memcpy(buf + 24, visitor, n);
+    cu_sha256(buf, 24 + n, h);
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | h[i];
+    id &= 0x7fffffffffffffffULL;
+    return (long long)(id ? id : 1);
+}
+
+/* P-CON-3 (review 4): the visitor's pseudonym is keyed (a blind index under the tenant's index
+ * key), so a guessed visitor id cannot be tested against the database without the key; and the
+ * check takes the visitor id in the Custos-Visitor header (kept out of proxies' URL logs). */
+static void test_P_CON_3_visitor_pseudonym_is_keyed(void **state)
+{
+    const char *v = "aaaaaaaaaaaaaaaa";
+    char sql[200], hdr[96], auth[200];
+    const char *h[3] = {auth, hdr, NULL};
+    srv_resp r;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM consents WHERE subject_id = %lld",
+             unkeyed_pseudonym(T, v));
+    assert_int_equal(th_sql_int(S.data, sql), 0);
+    /* The header form answers as the query form does. */
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", agent);
+    snprintf(hdr, sizeof(hdr), "Custos-Visitor: %s", v);
+    snprintf(sql, sizeof(sql), "/v1/tenants/%s/cookies/check", T);
+    assert_int_equal(srv_call_h(&S, "GET", sql, h, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\",\"analytics\"]"));
+    srv_resp_free(&r);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    /* Both at once is ambiguous. */
+    snprintf(sql, sizeof(sql), "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_int_equal(srv_call_h(&S, "GET", sql, h, NULL, 0, &r), 0);
+    srv_assert_err(&r, 400, "invalid_field");
+    srv_resp_free(&r);
+}
+
+/* Review 6: a choice "from gpc" can only refuse (GPC is an opt-out signal); a check naming a
+ * subject that does not exist is 404, as other subject routes. */
+static void test_P_CON_3_gpc_source_only_refuses_and_unknown_subject(void **state)
+{
+    const char *v = "v-gpcsourcevisit01";
+
+    (void)state;
+    choose(400, "invalid", 0, v,
+           "{\"analytics\":true},\"source\":\"gpc\"", NULL);
+    choose(201, NULL, 0, v, "{\"analytics\":false},\"source\":\"gpc\"", NULL);
+    call_h(404, "not_found", agent, 0, NULL, NULL, "GET",
+           "/v1/tenants/%s/cookies/check?subject_id=12345", T);
+}
+
+/* Binds the ERP Smart Cloud policy again, reworded (a comment added) under the same
+ * `version: "1.0"` label. */
+static void rebind_same_label(void)
+{
+    size_t len = 0;
+    const char *text = cu_policy_builtin("erpsmartcloud", &len);
+    char path[96], *yaml, *body;
+    cJSON *o;
+
+    assert_non_null(text);
+    yaml = malloc(len + 64);
+    assert_non_null(yaml);
+    snprintf(yaml, len + 64, "%.*s\n# reworded, same label\n", (int)len, text);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "yaml", yaml);
+    body = cJSON_PrintUnformatted(o);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/policy", T);
+    srv_call_ok(&S, "PUT", path, owner, NULL, body, 200, NULL);
+    free(body);
+    cJSON_Delete(o);
+    free(yaml);
+}
+
+/* P-CON-3: a choice is current by the stored version in force, not by the policy's free-text
+ * label: a changed policy bound under the same label asks again (chosen false, the grant no
+ * longer counts). Runs last: it changes the tenant's policy. */
+static void test_P_CON_3_same_label_new_version_asks_again(void **state)
+{
+    const char *v = "v-relabelledvisit1";
+    srv_resp r;
+
+    (void)state;
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
+    rebind_same_label();
+    call_h(200, NULL, agent, 0, NULL, &r, "GET", "/v1/tenants/%s/cookies/check?visitor=%s", T, v);
+    assert_non_null(strstr(r.body, "\"policy_version\":\"1.0\""));
+    assert_non_null(strstr(r.body, "\"chosen\":false"));
+    assert_non_null(strstr(r.body, "\"allowed\":[\"essential\"]"));
+    srv_resp_free(&r);
+    /* Choosing again under it counts. */
+    choose(201, NULL, 0, v, "{\"analytics\":true}", NULL);
+    ALLOWED(v, 0, "[\"essential\",\"analytics\"]");
 }
 
 int main(void)
@@ -392,6 +548,10 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_visitor_ids_are_per_tenant),
         cmocka_unit_test(test_P_CON_3_roles_and_input),
         cmocka_unit_test(test_P_CON_3_banner_js_is_plain_and_holds_no_secret),
+        cmocka_unit_test(test_P_CON_3_repeated_choice_writes_nothing),
+        cmocka_unit_test(test_P_CON_3_visitor_pseudonym_is_keyed),
+        cmocka_unit_test(test_P_CON_3_gpc_source_only_refuses_and_unknown_subject),
+        cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
     };
 
     return cmocka_run_group_tests_name("cookie consent over HTTPS (P-CON-3)", tests, setup,

@@ -278,10 +278,11 @@ static void test_openapi_lists_every_route(void **state)
         if (strcmp(o->perm, perm_name(rt->perm)) != 0)
             fail_msg(OPENAPI ":%d: %s %s: x-custos-permission \"%s\", the route needs \"%s\"",
                      o->line, rt->method, path, o->perm, perm_name(rt->perm));
-        if (o->body != !!(rt->flags & R_BODY))
+        /* A form body (R_FORM, RFC 8058) is a request body too. */
+        if (o->body != !!(rt->flags & (R_BODY | R_FORM)))
             fail_msg(OPENAPI ":%d: %s %s: requestBody %s, the route %s a body", o->line, rt->method,
                      path, o->body ? "given" : "missing",
-                     rt->flags & R_BODY ? "requires" : "takes no");
+                     rt->flags & (R_BODY | R_FORM) ? "requires" : "takes no");
         if (o->noauth != !!(rt->flags & R_NOAUTH))
             fail_msg(OPENAPI ":%d: %s %s: `security: []` must be there exactly when the route "
                              "needs no credential",
@@ -718,6 +719,15 @@ static void test_audit_md_checkpoint_example_verifies(void **state)
     free(text);
 }
 
+/* /metrics counts each route in a row of its own: the table has room for every route. */
+static void test_metrics_have_a_row_per_route(void **state)
+{
+    (void)state;
+    if (http_nroutes > HTTP_METRICS_MAX_ROUTES)
+        fail_msg("%zu routes, %d rows in metrics.c: raise HTTP_METRICS_MAX_ROUTES", http_nroutes,
+                 HTTP_METRICS_MAX_ROUTES);
+}
+
 /* The whole document parses as YAML: an unquoted ": " inside a description, say, would not. */
 static void test_openapi_is_yaml(void **state)
 {
@@ -744,6 +754,7 @@ static void test_openapi_is_yaml(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_have_a_row_per_route),
         cmocka_unit_test(test_openapi_is_yaml),
         cmocka_unit_test(test_openapi_lists_every_route),
         cmocka_unit_test(test_openapi_lists_no_stale_route),

@@ -33,7 +33,10 @@ static srv_resp call(long want, const char *key, const char *method, const char 
     va_start(ap, fmt);
     vsnprintf(path, sizeof(path), fmt, ap);
     va_end(ap);
-    assert_int_equal(srv_call(&W->s, method, path, key, NULL, body, &r), 0);
+    /* P-CON-1: an aggregate states its purpose, as a data read does */
+    assert_int_equal(srv_call(&W->s, method, path, key,
+                              strstr(path, "/aggregate") ? "analytics" : NULL, body, &r),
+                     0);
     if (r.status != want)
         fail_msg("%s %s: %ld, want %ld: %s", method, path, r.status, want, r.body);
     return r;
@@ -161,26 +164,6 @@ static void test_P_ANA_1_a_personal_field_is_refused_with_its_code(void **state)
     srv_resp_free(&r);
 }
 
-/* P-AUD-1, P-ANA-1: the audit log has the query's shape, not the value filtered on. */
-static void test_P_ANA_1_audit_entry_has_no_values(void **state)
-{
-    srv_resp r = call(200, ANALYST(&W->a), "POST",
-                      "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],"
-                      "\"where\":[{\"field\":\"region\",\"op\":\"in\",\"value\":[\"north\","
-                      "\"westward-secret\"]}]}",
-                      "/v1/tenants/%s/collections/orders/aggregate", W->a.id);
-
-    (void)state;
-    assert_non_null(strstr(r.body, "\"total\":{\"values\":[440]}"));
-    srv_resp_free(&r);
-    r = call(200, OWNER(&W->a), "GET", NULL, "/v1/tenants/%s/audit?limit=1000", W->a.id);
-    assert_non_null(strstr(r.body, "analytics.where"));
-    assert_non_null(strstr(r.body, "in:region"));
-    assert_non_null(strstr(r.body, "sum:amount"));
-    assert_null(strstr(r.body, "westward-secret"));
-    srv_resp_free(&r);
-}
-
 /* P-ANA-1: the owner sets the budget (an analyst cannot); a noisy query spends it, and the one
  * after that finds it spent: 403 privacy_budget_spent. */
 static void test_P_ANA_1_owner_sets_the_budget_and_noise_spends_it(void **state)
@@ -209,6 +192,78 @@ static void test_P_ANA_1_owner_sets_the_budget_and_noise_spends_it(void **state)
     srv_resp_free(&r);
     r = call(200, ANALYST(&W->a), "GET", NULL, "/v1/tenants/%s/analytics/budget", W->a.id);
     assert_non_null(strstr(r.body, "\"remaining\":0"));
+    assert_non_null(strstr(r.body, "\"noise_required\":false"));
+    srv_resp_free(&r);
+}
+
+/* P-ANA-1 (review 3): the owner requires noise with the budget: an exact query is 403
+ * noise_required; lifted again, it answers. Tenant b (its own budget). */
+static void test_P_ANA_1_owner_requires_noise(void **state)
+{
+    srv_resp r;
+
+    (void)state;
+    r = call(400, OWNER(&W->b), "PUT", "{\"epsilon\":1,\"noise_required\":1}",
+             "/v1/tenants/%s/analytics/budget", W->b.id);
+    srv_assert_err(&r, 400, "invalid_field");
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->b), "PUT", "{\"epsilon\":1,\"noise_required\":true}",
+             "/v1/tenants/%s/analytics/budget", W->b.id);
+    assert_non_null(strstr(r.body, "\"noise_required\":true"));
+    srv_resp_free(&r);
+    r = call(403, ANALYST(&W->b), "POST", BY_REGION, "/v1/tenants/%s/collections/orders/aggregate",
+             W->b.id);
+    srv_assert_err(&r, 403, "noise_required");
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->b), "PUT", "{\"epsilon\":1,\"noise_required\":false}",
+             "/v1/tenants/%s/analytics/budget", W->b.id);
+    srv_resp_free(&r);
+    r = call(200, ANALYST(&W->b), "POST", BY_REGION, "/v1/tenants/%s/collections/orders/aggregate",
+             W->b.id);
+    srv_resp_free(&r);
+}
+
+/* P-AUD-1, P-ANA-1: the audit log has the query's shape, not the value filtered on. A filter
+ * needs noise (exact_needs_noise without it: review 2); runs after the budget test, and raises
+ * the budget it spent. */
+static void test_P_ANA_1_audit_entry_has_no_values(void **state)
+{
+#define AUDIT_Q                                                                                    \
+    "{\"measures\":[{\"op\":\"sum\",\"field\":\"amount\"}],"                                     \
+    "\"where\":[{\"field\":\"region\",\"op\":\"in\",\"value\":[\"north\",\"westward-secret\"]}]"
+    const char *exact = AUDIT_Q "}";
+    const char *noisy = AUDIT_Q ",\"noise\":{\"epsilon\":0.5,\"bound\":1000}}";
+    srv_resp r;
+
+    (void)state;
+    r = call(400, ANALYST(&W->a), "POST", exact, "/v1/tenants/%s/collections/orders/aggregate",
+             W->a.id);
+    srv_assert_err(&r, 400, "exact_needs_noise");
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->a), "PUT", "{\"epsilon\":5}", "/v1/tenants/%s/analytics/budget",
+             W->a.id);
+    srv_resp_free(&r);
+    r = call(200, ANALYST(&W->a), "POST", noisy, "/v1/tenants/%s/collections/orders/aggregate",
+             W->a.id);
+    srv_resp_free(&r);
+    r = call(200, OWNER(&W->a), "GET", NULL, "/v1/tenants/%s/audit?limit=1000", W->a.id);
+    assert_non_null(strstr(r.body, "analytics.where"));
+    assert_non_null(strstr(r.body, "in:region"));
+    assert_non_null(strstr(r.body, "sum:amount"));
+    assert_null(strstr(r.body, "westward-secret"));
+    srv_resp_free(&r);
+}
+
+/* P-CON-1 (review 7): the aggregate route requires a purpose, as data reads do. */
+static void test_P_ANA_1_aggregate_needs_a_purpose(void **state)
+{
+    char path[128];
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/orders/aggregate", W->a.id);
+    assert_int_equal(srv_call(&W->s, "POST", path, ANALYST(&W->a), NULL, BY_REGION, &r), 0);
+    srv_assert_err(&r, 400, "purpose_required");
     srv_resp_free(&r);
 }
 
@@ -219,8 +274,10 @@ int main(void)
         cmocka_unit_test(test_P_ACC_1_analyst_reads_no_record_and_agent_cannot_aggregate),
         cmocka_unit_test(test_P_ISO_2_an_analyst_cannot_aggregate_another_tenant),
         cmocka_unit_test(test_P_ANA_1_a_personal_field_is_refused_with_its_code),
-        cmocka_unit_test(test_P_ANA_1_audit_entry_has_no_values),
         cmocka_unit_test(test_P_ANA_1_owner_sets_the_budget_and_noise_spends_it),
+        cmocka_unit_test(test_P_ANA_1_audit_entry_has_no_values),
+        cmocka_unit_test(test_P_ANA_1_aggregate_needs_a_purpose),
+        cmocka_unit_test(test_P_ANA_1_owner_requires_noise),
     };
     int rc;
 

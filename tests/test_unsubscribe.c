@@ -148,6 +148,63 @@ static long read_as(const char *record, const char *purpose)
     return st;
 }
 
+
+/* The audit entries of the tenant (newest first), parsed; the caller deletes them. */
+static cJSON *audit_entries(void)
+{
+    char path[128];
+    srv_resp r;
+    cJSON *o;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit?limit=100", T);
+    assert_int_equal(srv_call(&S, "GET", path, owner, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    o = cJSON_Parse(r.body);
+    srv_resp_free(&r);
+    assert_non_null(o);
+    return o;
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+
+    return s ? s : "";
+}
+
+/* P-AUD-4: the entry the link wrote for subject holds no client address. The address the
+ * server records for this test's client is read off the agent's unsubscribe.link entry (so the
+ * check does not assume 127.0.0.1), and must appear nowhere in the link's entry. */
+static void expect_no_address(const char *subject)
+{
+    cJSON *o = audit_entries(), *e;
+    char object[96], *dump;
+    const char *addr = NULL;
+    int seen = 0;
+
+    snprintf(object, sizeof(object), "subject:%s:marketing", subject);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "entries"))
+    {
+        if (strcmp(jstr(e, "action"), "unsubscribe.link") == 0 &&
+            strcmp(jstr(e, "object"), object) == 0)
+            addr = jstr(e, "source");
+    }
+    assert_non_null(addr);
+    assert_true(addr[0] != '\0'); /* the agent's call does record its address */
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "entries"))
+    {
+        if (strcmp(jstr(e, "actor"), "unsubscribe-link") != 0)
+            continue;
+        seen++;
+        dump = cJSON_PrintUnformatted(e);
+        if (jstr(e, "source")[0] != '\0' || strstr(dump, addr) != NULL)
+            fail_msg("P-AUD-4: the link's entry holds the address %s: %s", addr, dump);
+        free(dump);
+    }
+    assert_true(seen > 0);
+    cJSON_Delete(o);
+}
+
 #define FORM "application/x-www-form-urlencoded"
 
 /* P-CON-4: one POST unsubscribes from marketing, and service notices still go out; a GET
@@ -190,8 +247,23 @@ static void test_P_CON_4_one_click_leaves_service_notices(void **state)
     assert_non_null(strstr(r.body, "\"action\":\"withdraw\""));
     assert_non_null(strstr(r.body, "\"source\":\"unsubscribe\""));
     srv_resp_free(&r);
-    /* A second click (a client that retries) is fine. */
-    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+    /* A second click (a client that retries) is fine, and idempotent: the same answer, and no
+     * new ledger or audit entry (the newest entry already says it). */
+    {
+        char sql[160];
+        int ledger, log;
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM consents WHERE subject_id = %s AND purpose = 'marketing'",
+                 subject);
+        ledger = th_sql_int(S.data, sql);
+        log = th_sql_int(S.data, "SELECT count(*) FROM audit_log");
+        assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, &r), 200);
+        assert_non_null(strstr(r.body, "Unsubscribed"));
+        srv_resp_free(&r);
+        assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+        assert_int_equal(th_sql_int(S.data, sql), ledger);
+        assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM audit_log"), log);
+    }
     /* Audited without personal values: the address appears in no entry. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/audit?limit=50", T);
     assert_int_equal(srv_call(&S, "GET", path, owner, NULL, NULL, &r), 0);
@@ -199,6 +271,19 @@ static void test_P_CON_4_one_click_leaves_service_notices(void **state)
     assert_non_null(strstr(r.body, "unsubscribe.link"));
     assert_null(strstr(r.body, "ada@example.com"));
     srv_resp_free(&r);
+}
+
+/* P-AUD-4: the one-click caller is the data subject; the audit entry of the unsubscribe holds
+ * no client address (its source is empty), while the agent's entries keep theirs. */
+static void test_P_AUD_4_unsubscribe_entry_holds_no_address(void **state)
+{
+    char subject[SRV_ID], record[SRV_ID], url[256];
+
+    (void)state;
+    customer("abe", subject, record);
+    link_for(agent, subject, "marketing", 201, NULL, url);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, NULL), 200);
+    expect_no_address(subject);
 }
 
 /* P-CON-4: only marketing can be left; a service notice has no link. */
@@ -254,6 +339,11 @@ static void test_P_CON_4_post_needs_the_one_click_body(void **state)
     static const char multipart[] =
         "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
         "One-Click\r\n--xyz--\r\n";
+    /* The name in one part, One-Click in another. */
+    static const char multipart_other[] =
+        "--xyz\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+        "No\r\n--xyz\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nOne-Click\r\n"
+        "--xyz--\r\n";
     srv_resp r;
 
     (void)state;
@@ -263,6 +353,14 @@ static void test_P_CON_4_post_needs_the_one_click_body(void **state)
     srv_assert_err(&r, 400, "one_click_required");
     srv_resp_free(&r);
     assert_int_equal(one_click(url, "{\"unsubscribe\":true}", "application/json", NULL), 400);
+    /* The exact field, under an RFC 8058 content type only (review 6). */
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", "application/json", NULL), 400);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", "text/plain", NULL), 400);
+    assert_int_equal(one_click(url, "{\"x\":\"List-Unsubscribe=One-Click\"}", FORM, NULL), 400);
+    assert_int_equal(one_click(url, "xList-Unsubscribe=One-Clicky", FORM, NULL), 400);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Clicky", FORM, NULL), 400);
+    assert_int_equal(one_click(url, multipart_other, "multipart/form-data; boundary=xyz", NULL),
+                     400);
     assert_int_equal(read_as(record, "marketing"), 200);
     assert_int_equal(one_click(url, multipart, "multipart/form-data; boundary=xyz", NULL), 200);
     assert_int_equal(read_as(record, "marketing"), 403);
@@ -352,6 +450,16 @@ static void test_P_CON_4_link_expires_with_the_policy_version(void **state)
     assert_int_equal(get_page(url, &r), 410);
     srv_assert_err(&r, 410, "link_expired");
     srv_resp_free(&r);
+    /* A browser (Accept: text/html) gets a small page, under the page's CSP (review 5). */
+    {
+        const char *h[] = {"Accept: text/html,application/xhtml+xml;q=0.9", NULL};
+        assert_int_equal(srv_call_h(&S, "GET", url, h, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 410);
+        assert_string_equal(r.content_type, "text/html; charset=utf-8");
+        assert_non_null(strstr(r.body, "Link expired"));
+        assert_null(strstr(r.body, "<form"));
+        srv_resp_free(&r);
+    }
     assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, &r), 410);
     srv_assert_err(&r, 410, "link_expired");
     srv_resp_free(&r);
@@ -362,16 +470,45 @@ static void test_P_CON_4_link_expires_with_the_policy_version(void **state)
     assert_int_equal(read_as(record, "marketing"), 403);
 }
 
+/* Review 9: a tenant whose subscription ended cannot issue links (409 tenant_terminated, as
+ * its other writes), since the one-click POST could never be honoured. */
+static void test_P_CON_4_terminated_tenant_issues_no_link(void **state)
+{
+    char t2[SRV_ID], key2[128], subject[SRV_ID], path[128], body[64];
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"erp ended\",\"policy\":\"erpsmartcloud\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", t2, sizeof(t2)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", key2, sizeof(key2)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", t2);
+    srv_call_ok(&S, "POST", path, key2, "provide_service", "{\"external_id\":\"end\"}", 201,
+                subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/terminate", t2);
+    srv_call_ok(&S, "POST", path, S.operator_key, NULL, NULL, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/unsubscribe-links", t2, subject);
+    snprintf(body, sizeof(body), "{\"purpose\":\"marketing\"}");
+    assert_int_equal(srv_call(&S, "POST", path, key2, NULL, body, &r), 0);
+    srv_assert_err(&r, 409, "tenant_terminated");
+    srv_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_CON_4_one_click_leaves_service_notices),
+        cmocka_unit_test(test_P_AUD_4_unsubscribe_entry_holds_no_address),
         cmocka_unit_test(test_P_CON_4_service_purposes_get_no_link),
         cmocka_unit_test(test_P_CON_4_tampered_token_is_not_found),
         cmocka_unit_test(test_P_CON_4_post_needs_the_one_click_body),
         cmocka_unit_test(test_P_CON_4_page_has_a_strict_csp),
         cmocka_unit_test(test_P_CON_4_link_survives_a_tenant_key_rotation),
         cmocka_unit_test(test_P_CON_4_link_expires_with_the_policy_version),
+        cmocka_unit_test(test_P_CON_4_terminated_tenant_issues_no_link),
     };
 
     return cmocka_run_group_tests_name("one-click unsubscribe over HTTPS (P-CON-4)", tests, setup,

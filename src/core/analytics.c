@@ -45,6 +45,8 @@ const char *cu_analytics_refusal_code(cu_analytics_refusal r)
         [CU_ANALYTICS_TOO_MANY_GROUPS] = "too_many_groups",
         [CU_ANALYTICS_BUDGET_UNSET] = "privacy_budget_unset",
         [CU_ANALYTICS_BUDGET_SPENT] = "privacy_budget_spent",
+        [CU_ANALYTICS_EXACT_NEEDS_NOISE] = "exact_needs_noise",
+        [CU_ANALYTICS_NOISE_REQUIRED] = "noise_required",
     };
 
     return (unsigned)r < CU_ARRAY_LEN(codes) ? codes[r] : NULL;
@@ -52,6 +54,8 @@ const char *cu_analytics_refusal_code(cu_analytics_refusal r)
 
 typedef struct scan {
     cu_vault *v;
+    const cu_ctx *ctx;
+    cu_gate gate; /* the preamble's: the purpose checks of each subject */
     cu_id tenant;
     const char *collection;
     const ana_query *q;
@@ -111,6 +115,20 @@ static cu_rc subject_page(scan *s, const cu_key *key, cu_id subject, int64_t *af
     return rc;
 }
 
+/* P-CON-1, P-DSR-6: the request's purpose for this subject's data, as a record read checks it
+ * (purpose.c): a subject who withdrew consent to it, or objected to it, is left out. */
+static cu_rc subject_purpose(scan *s, cu_id subject, cu_err *err)
+{
+    return cu_gate_purpose(s->v, s->ctx, &s->gate, subject, s->collection, 0, err);
+}
+
+/* A subject left out is no error: the scan goes on with a clean err. */
+static cu_rc left_out(cu_err *err)
+{
+    memset(err, 0, sizeof(*err));
+    return CU_OK;
+}
+
 static cu_rc scan_subject(scan *s, cu_id subject, cu_err *err)
 {
     int restricted = 0, more = 1, done = 0;
@@ -123,6 +141,10 @@ static cu_rc scan_subject(scan *s, cu_id subject, cu_err *err)
         return CU_OK; /* gone meanwhile, or P-DSR-5: not processed */
     if (rc != CU_OK)
         return rc;
+    if ((rc = subject_purpose(s, subject, err)) != CU_OK)
+        return rc == CU_ERR_CONSENT_REQUIRED || rc == CU_ERR_OBJECTED || rc == CU_ERR_RESTRICTED
+                   ? left_out(err)
+                   : rc;
     rc = cu_keys_child(s->v, s->tenant, CU_KEY_SUBJECT, subject, &key, err);
     if (rc == CU_ERR_NOT_FOUND || rc == CU_ERR_KEY)
         return CU_OK; /* its erasure is under way */
@@ -177,9 +199,14 @@ static void shape(cu_audit_in *a, size_t *n, cu_id tenant, const char *collectio
     *n = k;
 }
 
+/* Epsilon in millionths, rounded up: a spend is never charged less than asked. The caller
+ * bounds epsilon first (finite, at most 1000), so the cast is in range. */
 static int64_t micro(double epsilon)
 {
-    return (int64_t)(epsilon * CU_ANALYTICS_MICRO + 0.5);
+    double x = epsilon * CU_ANALYTICS_MICRO;
+    int64_t m = (int64_t)x;
+
+    return (double)m < x ? m + 1 : m;
 }
 
 /* Noise mode: a budget must be set and hold the query's epsilon (checked again, atomically,
@@ -206,6 +233,28 @@ static cu_rc budget_check(cu_vault *v, cu_id tenant, double epsilon, cu_analytic
     return rc;
 }
 
+/* P-ANA-1 (review 3): an exact query, unless the tenant's owner requires noise. A budget that
+ * cannot be read refuses the query (fail closed). */
+static cu_rc exact_allowed(cu_vault *v, cu_id tenant, cu_analytics_refusal *why, cu_err *err)
+{
+    cu_store_analytics_budget b;
+    cu_err e = {0};
+    cu_rc rc = cu_store_analytics_budget_get(v->store, tenant, &b, &e);
+
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    if (rc != CU_OK) {
+        *err = e;
+        return rc;
+    }
+    if (b.noise_required) {
+        *why = CU_ANALYTICS_NOISE_REQUIRED;
+        return cu_err_set(err, CU_ERR_FORBIDDEN,
+                          "the tenant's owner requires noise: add \"noise\" to the query");
+    }
+    return CU_OK;
+}
+
 /* P-AUD-3: the shape on record, and the epsilon spent, in one commit. */
 static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *collection,
                           const ana_query *q, cu_analytics_refusal *why, cu_err *err)
@@ -229,26 +278,35 @@ static cu_rc record_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const ch
     return rc;
 }
 
-/* P-ANA-1: the policy's min_group_size, or the default for a tenant without one. */
-static uint64_t min_group(cu_vault *v, cu_id tenant)
+/* P-ANA-1: the policy's min_group_size, or the default for a tenant without a policy. Any
+ * other error refuses the query: a store hiccup must not lower a tenant's threshold. */
+static cu_rc min_group(cu_vault *v, cu_id tenant, uint64_t *out, cu_err *err)
 {
     const cu_policy *p = NULL;
     unsigned k = 0;
-    cu_err ignored = {0};
+    cu_err e = {0};
+    cu_rc rc = cu_policy_for(v, tenant, &p, NULL, &e);
 
-    if (cu_policy_for(v, tenant, &p, NULL, &ignored) == CU_OK)
+    if (rc == CU_OK)
         k = cu_policy_analytics_min_group(p);
     cu_policy_release(v, p);
-    return k >= 2 ? k : CU_ANALYTICS_MIN_GROUP_DEFAULT;
+    if (rc != CU_OK && rc != CU_ERR_NOT_FOUND) {
+        *err = e;
+        return rc;
+    }
+    *out = k >= 2 ? k : CU_ANALYTICS_MIN_GROUP_DEFAULT;
+    return CU_OK;
 }
 
 static cu_rc run(scan *s, const cu_ctx *ctx, char **result, cu_err *err)
 {
     ana_table t;
     cJSON *answer;
+    uint64_t k = 0;
     cu_rc rc;
 
-    if ((rc = cu_ana_table_init(&t, s->q, min_group(s->v, s->tenant), err)) != CU_OK)
+    if ((rc = min_group(s->v, s->tenant, &k, err)) != CU_OK ||
+        (rc = cu_ana_table_init(&t, s->q, k, err)) != CU_OK)
         return rc;
     s->t = &t;
     if ((rc = scan_all(s, err)) == CU_OK) {
@@ -271,7 +329,7 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
                          cu_err *err)
 {
     ana_query q;
-    scan s = {.v = v, .tenant = tenant, .collection = collection, .q = &q, .why = why};
+    scan s = {.v = v, .ctx = ctx, .tenant = tenant, .collection = collection, .q = &q, .why = why};
     cu_rc rc;
 
     *result = NULL;
@@ -280,12 +338,18 @@ cu_rc cu_analytics_query(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cha
         return cu_err_set(err, CU_ERR_FORBIDDEN, "platform staff do not aggregate a tenant's data");
     if (!cu_collection_name_ok(collection))
         return cu_err_set(err, CU_ERR_INVALID, "invalid collection name");
-    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, NULL,
-                          err)) != CU_OK ||
+    /* P-CON-1: the request's purpose must be declared and cover the collection's category
+     * (the route requires it, as data reads do); each subject is then checked in the scan. */
+    if ((rc = cu_preamble(v, ctx,
+                          &(cu_access){.tenant = tenant,
+                                       .use = CU_TENANT_USE_READ,
+                                       .purpose = CU_PURPOSE_READ,
+                                       .collection = collection},
+                          &s.gate, err)) != CU_OK ||
         (rc = cu_ana_parse(v, tenant, collection, query, len, &q, why, err)) != CU_OK)
         return rc;
-    if (q.epsilon > 0)
-        rc = budget_check(v, tenant, q.epsilon, why, err);
+    rc = q.epsilon > 0 ? budget_check(v, tenant, q.epsilon, why, err)
+                       : exact_allowed(v, tenant, why, err);
     if (rc == CU_OK)
         rc = run(&s, ctx, result, err);
     cu_ana_query_cleanup(&q);
@@ -310,14 +374,38 @@ cu_rc cu_analytics_budget_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
     return rc;
 }
 
+cu_rc cu_analytics_noise_required(cu_vault *v, const cu_ctx *ctx, cu_id tenant, int *required,
+                                  cu_err *err)
+{
+    cu_store_analytics_budget b;
+    cu_rc rc;
+
+    *required = 0;
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, NULL,
+                          err)) != CU_OK)
+        return rc;
+    rc = cu_store_analytics_budget_get(v->store, tenant, &b, err);
+    if (rc == CU_ERR_NOT_FOUND)
+        return CU_OK;
+    *required = b.noise_required;
+    return rc;
+}
+
 cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double total,
                               cu_err *err)
+{
+    return cu_analytics_budget_set_noise(v, ctx, tenant, total, -1, err);
+}
+
+cu_rc cu_analytics_budget_set_noise(cu_vault *v, const cu_ctx *ctx, cu_id tenant, double total,
+                                    int noise_required, cu_err *err)
 {
     cu_store_op op;
     cu_audit_in a;
     cu_rc rc;
 
-    if (!(total >= 0) || micro(total) > BUDGET_MAX)
+    /* checked before micro(): an out-of-range double cast to int64_t is undefined */
+    if (!(total >= 0 && total <= (double)BUDGET_MAX / CU_ANALYTICS_MICRO))
         return cu_err_set(err, CU_ERR_INVALID, "a privacy budget is an epsilon from 0 to 1000");
     if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, NULL,
                           err)) != CU_OK)
@@ -327,6 +415,8 @@ cu_rc cu_analytics_budget_set(cu_vault *v, const cu_ctx *ctx, cu_id tenant, doub
     op.u.analytics_budget.tenant_id = tenant;
     op.u.analytics_budget.total = micro(total);
     op.u.analytics_budget.updated_at = cu_clock_now();
-    cu_audit_in_set(&a, tenant, "analytics.budget", "epsilon:%.6f", total);
+    op.u.analytics_budget.noise_required = noise_required < 0 ? -1 : noise_required != 0;
+    cu_audit_in_set(&a, tenant, "analytics.budget", "epsilon:%.6f%s", total,
+                    noise_required < 0 ? "" : noise_required ? ",noise:required" : ",noise:optional");
     return cu_commit(v, ctx, &op, 1, &a, 1, err);
 }

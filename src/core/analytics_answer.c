@@ -54,6 +54,11 @@ double cu_ana_laplace(double b)
     return u < 0 ? b * ln(1 + 2 * u) : -b * ln(1 - 2 * u);
 }
 
+double cu_ana_share(const ana_query *q)
+{
+    return q->epsilon > 0 ? q->epsilon / (double)(q->nm + 1) : 0;
+}
+
 static double count_of(uint64_t n, double scale)
 {
     double x = (double)n;
@@ -85,9 +90,11 @@ static cJSON *histogram(const ana_group *g, const ana_measure *m, double scale)
 static cJSON *value(const ana_group *g, const ana_query *q, size_t i)
 {
     const ana_measure *m = &q->m[i];
-    double e = q->epsilon > 0 ? q->epsilon / (double)q->nm : 0;
+    double e = cu_ana_share(q);
     double sum = g->sum[i], n = (double)g->n[i];
 
+    if (m->op != ANA_COUNT && g->mc[i].suppressed)
+        return cJSON_CreateNull(); /* P-ANA-1: too few subjects gave it a number */
     switch (m->op) {
     case ANA_COUNT:
         return cJSON_CreateNumber(count_of(g->records, e > 0 ? 1 / e : 0));
@@ -137,14 +144,27 @@ static cJSON *measures(const ana_query *q)
     return bad ? NULL : a;
 }
 
+/* The key of the group of values that are not scalars: {"other":true}. */
+static cJSON *other(void)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o != NULL && !cJSON_AddTrueToObject(o, "other")) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 static cJSON *group(const ana_group *g, const ana_query *q)
 {
     cJSON *o = cJSON_CreateObject(), *key = cJSON_AddArrayToObject(o, "key");
     int bad = key == NULL;
 
     for (size_t d = 0; !bad && d < q->ng; d++)
-        bad = !cJSON_AddItemToArray(key, g->null[d] ? cJSON_CreateNull()
-                                                    : cJSON_CreateString(g->key[d]));
+        bad = !cJSON_AddItemToArray(key, g->null[d] == ANA_KEY_OTHER ? other()
+                                         : g->null[d]                ? cJSON_CreateNull()
+                                                                     : cJSON_CreateString(g->key[d]));
     if (bad || !cJSON_AddItemToObject(o, "values", values(g, q))) {
         cJSON_Delete(o);
         return NULL;
@@ -175,8 +195,10 @@ cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collect
 
     bad = bad || !cJSON_AddStringToObject(root, "collection", collection) ||
           !cJSON_AddNumberToObject(root, "min_group_size", (double)t->min_group) ||
-          !cJSON_AddItemToObject(root, "measures", measures(q)) || add_groups(root, t, q) != 0 ||
-          !cJSON_AddNumberToObject(root, "suppressed", (double)t->suppressed);
+          !cJSON_AddItemToObject(root, "measures", measures(q)) || add_groups(root, t, q) != 0;
+    /* Noise mode: how many groups were held back is an exact figure of the data: not given. */
+    if (!bad && !(q->epsilon > 0))
+        bad = !cJSON_AddNumberToObject(root, "suppressed", (double)t->suppressed);
     if (!bad && t->total_released) {
         total = cJSON_CreateObject();
         bad = !cJSON_AddItemToObject(root, "total", total) ||

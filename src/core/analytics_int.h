@@ -56,13 +56,19 @@ typedef struct ana_bin {
     uint64_t count; /* records */
 } ana_bin;
 
+#define ANA_KEY_OTHER 2 /* a group key that is an object, an array or over-long text */
+
 typedef struct ana_group {
     ana_cell c;
     char key[CU_ANALYTICS_GROUP_BY_MAX][CU_ANALYTICS_KEY_MAX];
-    int null[CU_ANALYTICS_GROUP_BY_MAX]; /* the field is missing or null */
+    int null[CU_ANALYTICS_GROUP_BY_MAX]; /* 1: missing or null; ANA_KEY_OTHER: not a scalar */
     uint64_t records;
     double sum[CU_ANALYTICS_MEASURES_MAX];
     uint64_t n[CU_ANALYTICS_MEASURES_MAX]; /* numbers summed */
+    /* P-ANA-1: the distinct subjects that gave a number to each sum, mean or histogram; a
+     * measure of fewer than min_group_size of them is suppressed (null), however large its
+     * group. */
+    ana_cell mc[CU_ANALYTICS_MEASURES_MAX];
     ana_bin *bins;                         /* q->nbins */
 } ana_group;
 
@@ -100,6 +106,9 @@ void cu_ana_suppress(ana_table *t, const ana_query *q);
 /* The answer (docs/analytics.md), noise added to what is released in noise mode. NULL: out of
  * memory. */
 cJSON *cu_ana_answer(const ana_table *t, const ana_query *q, const char *collection);
+/* Noise mode: epsilon is split in nm + 1 shares, one per measure and one for the release
+ * decision of groups and the total (analytics_table.c). */
+double cu_ana_share(const ana_query *q);
 /* A sample of the Laplace distribution of scale b (mean 0), from the vault's random source. */
 double cu_ana_laplace(double b);
 

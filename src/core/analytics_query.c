@@ -105,14 +105,37 @@ static cu_rc buckets(const cJSON *a, ana_measure *m, cu_analytics_refusal *why, 
     return CU_OK;
 }
 
+/* Review 14: an object of the query holds its known members only, as the top level does (a
+ * typo such as "bucket" or "epsilon " is refused, never silently ignored). */
+static cu_rc members_ok(const cJSON *o, const char *const *names, size_t n,
+                        cu_analytics_refusal *why, cu_err *err)
+{
+    const cJSON *x;
+
+    if (!cJSON_IsObject(o))
+        return CU_OK; /* the caller refuses it with its own message */
+    cJSON_ArrayForEach(x, o)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(x->string, names[i]) != 0)
+            i++;
+        if (i == n)
+            return refuse(why, CU_ANALYTICS_BAD_QUERY, err, "unknown member \"%.64s\"", x->string);
+    }
+    return CU_OK;
+}
+
 static cu_rc measure(const cu_schema *s, const cJSON *o, ana_query *q, cu_analytics_refusal *why,
                      cu_err *err)
 {
+    static const char *const names[] = {"op", "field", "buckets"};
     ana_measure *m = &q->m[q->nm];
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(o, "op");
     const cJSON *field = cJSON_GetObjectItemCaseSensitive(o, "field");
     cu_rc rc;
 
+    if ((rc = members_ok(o, names, CU_ARRAY_LEN(names), why, err)) != CU_OK)
+        return rc;
     if (!cJSON_IsObject(o) || op_parse(cJSON_GetStringValue(op), &m->op) != 0)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err,
                       "a measure is {\"op\":\"count\"|\"sum\"|\"mean\"|\"histogram\",\"field\"}");
@@ -153,10 +176,13 @@ static int value_ok(ana_cmp c, const cJSON *v)
 static cu_rc condition(const cu_schema *s, const cJSON *o, ana_query *q, cu_analytics_refusal *why,
                        cu_err *err)
 {
+    static const char *const names[] = {"field", "op", "value"};
     ana_where *w = &q->w[q->nw];
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(o, "op");
     cu_rc rc;
 
+    if ((rc = members_ok(o, names, CU_ARRAY_LEN(names), why, err)) != CU_OK)
+        return rc;
     if (!cJSON_IsObject(o) || cmp_parse(cJSON_GetStringValue(op), &w->cmp) != 0)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err,
                       "a condition is {\"field\",\"op\":\"eq|ne|lt|le|gt|ge|in\",\"value\"}");
@@ -177,9 +203,12 @@ static cu_rc noise(const cJSON *o, ana_query *q, cu_analytics_refusal *why, cu_e
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epsilon");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "bound");
+    static const char *const names[] = {"epsilon", "bound"};
 
     if (o == NULL)
         return CU_OK;
+    if (members_ok(o, names, CU_ARRAY_LEN(names), why, err) != CU_OK)
+        return CU_ERR_INVALID;
     if (!cJSON_IsObject(o) || !cJSON_IsNumber(e) || !(e->valuedouble >= 1e-6) ||
         e->valuedouble > CU_ANALYTICS_EPSILON_MAX)
         return refuse(why, CU_ANALYTICS_BAD_QUERY, err,
@@ -225,6 +254,26 @@ static cu_rc group_field(const cu_schema *s, const cJSON *x, ana_query *q,
     return rc;
 }
 
+/* P-ANA-1 (review 2): an exact answer is over fixed partitions only. Filters and bucket edges
+ * are the analyst's to choose, so two exact answers (where amount < 5000 and < 5001; buckets
+ * [1000] and [1001]; title ne "x" and ne "their title") subtract to one person however
+ * suppression treats each answer alone. Noise mode keeps them: the noise covers the difference. */
+static cu_rc exact_ok(const ana_query *q, cu_analytics_refusal *why, cu_err *err)
+{
+    if (q->epsilon > 0)
+        return CU_OK;
+    if (q->nw > 0)
+        return refuse(why, CU_ANALYTICS_EXACT_NEEDS_NOISE, err,
+                      "\"where\" needs noise: exact answers filtered two ways subtract to one "
+                      "person");
+    for (size_t i = 0; i < q->nm; i++)
+        if (q->m[i].op == ANA_HISTOGRAM)
+            return refuse(why, CU_ANALYTICS_EXACT_NEEDS_NOISE, err,
+                          "a histogram needs noise: exact bins with two sets of edges subtract "
+                          "to one person");
+    return CU_OK;
+}
+
 static cu_rc parse_tree(const cu_schema *s, ana_query *q, cu_analytics_refusal *why, cu_err *err)
 {
     static const char *const keys[] = {"measures", "group_by", "where", "noise"};
@@ -250,7 +299,9 @@ static cu_rc parse_tree(const cu_schema *s, ana_query *q, cu_analytics_refusal *
         (rc = each(s, cJSON_GetObjectItemCaseSensitive(root, "where"), CU_ANALYTICS_WHERE_MAX, q,
                    condition, why, err)) != CU_OK)
         return rc;
-    return noise(cJSON_GetObjectItemCaseSensitive(root, "noise"), q, why, err);
+    if ((rc = noise(cJSON_GetObjectItemCaseSensitive(root, "noise"), q, why, err)) != CU_OK)
+        return rc;
+    return exact_ok(q, why, err);
 }
 
 cu_rc cu_ana_parse(cu_vault *v, cu_id tenant, const char *collection, const char *text, size_t len,

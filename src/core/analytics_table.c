@@ -9,8 +9,8 @@
  *   2. complementary: in every set of cells whose sum is known or released (all the groups,
  *      with the total; each row and each column of a two-field grouping, whose sums a query
  *      grouped by one field gives; the bins of one histogram in one group, which sum to the
- *      group), suppressed cells are either none, or all, or at least two holding at least
- *      min_group_size subjects together; else the smallest released cell of the set is
+ *      group), suppressed cells are either none, or all, or at least two of which one holds
+ *      at least min_group_size subjects (review 6: distinct people, not a sum); else the smallest released cell of the set is
  *      suppressed too, and every set is checked again until none changes.
  * So no released figure minus other released figures isolates a suppressed cell, nor a
  * remainder of fewer than min_group_size subjects.
@@ -46,6 +46,8 @@ void cu_ana_table_cleanup(ana_table *t)
 {
     for (size_t i = 0; i < t->n; i++)
         free(t->g[i].bins);
+    if (t->g != NULL) /* the keys are values of the records, those of suppressed groups too */
+        cu_wipe(t->g, t->cap * sizeof(*t->g));
     free(t->g);
     free(t->slot);
     free(t->total.bins);
@@ -93,9 +95,14 @@ static cu_rc group_of(ana_table *t, const ana_query *q, const char key[][CU_ANAL
     }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        ana_group *ng = realloc(t->g, cap * sizeof(*ng));
+        ana_group *ng = malloc(cap * sizeof(*ng));
         if (ng == NULL)
             return nomem(err);
+        if (t->g != NULL) { /* not realloc: the old copy of the keys is wiped */
+            memcpy(ng, t->g, t->n * sizeof(*ng));
+            cu_wipe(t->g, t->cap * sizeof(*t->g));
+            free(t->g);
+        }
         t->g = ng;
         t->cap = cap;
     }
@@ -139,6 +146,7 @@ static void accumulate(ana_group *g, const ana_query *q, const cJSON *doc, cu_id
         if (m->op == ANA_COUNT || !cJSON_IsNumber(v))
             continue; /* sums, means and histograms of numbers only */
         x = v->valuedouble;
+        count_subject(&g->mc[i], subject);
         if (m->op == ANA_HISTOGRAM) {
             ana_bin *b = &g->bins[m->bin0 + bin_of(m, x)];
             count_subject(&b->c, subject);
@@ -160,36 +168,47 @@ cu_rc cu_ana_add(ana_table *t, const ana_query *q, const cJSON *doc, cu_id subje
     ana_group *g = NULL;
     cu_rc rc;
 
+    /* Not a plain scalar (an object, an array, over-long text): the group "other" of its own,
+     * suppressed like any other, never left out: a grouped answer and the ungrouped total count
+     * the same records, so one minus the other isolates no one (P-ANA-1, review 2). */
     for (size_t i = 0; i < q->ng; i++)
         if (cu_ana_key(cJSON_GetObjectItemCaseSensitive(doc, q->group_by[i]), key[i], &null[i]) !=
-            0)
-            return CU_OK; /* not a scalar: in no group, nor in the total */
-    if (q->ng > 0) {
-        if ((rc = group_of(t, q, (const char(*)[CU_ANALYTICS_KEY_MAX])key, null, &g, why, err)) !=
-            CU_OK)
-            return rc;
+            0) {
+            key[i][0] = '\0';
+            null[i] = ANA_KEY_OTHER;
+        }
+    rc = q->ng > 0 ? group_of(t, q, (const char(*)[CU_ANALYTICS_KEY_MAX])key, null, &g, why, err)
+                   : CU_OK;
+    cu_wipe(key, sizeof(key));
+    if (rc != CU_OK)
+        return rc;
+    if (g != NULL)
         accumulate(g, q, doc, subject);
-    }
     accumulate(&t->total, q, doc, subject);
     return CU_OK;
 }
 
 /* --- suppression --------------------------------------------------------------------------- */
 
-/* One set of cells whose sum is known (see the top). 1 if it suppressed one more. */
+/* One set of cells whose sum is known (see the top). 1 if it suppressed one more.
+ * Review 6: a subject with records in two cells is counted in each, so adding the suppressed
+ * cells' subjects could count one person twice (two cells of the same 6 people pass as 12).
+ * The remainder's distinct subjects are at least those of its largest cell: one suppressed
+ * cell of min_group_size subjects or more is required, a conservative bound that needs no set
+ * of ids. */
 static int complete(ana_cell **c, size_t n, uint64_t k)
 {
     size_t nsup = 0, pick = n;
-    uint64_t sum = 0;
+    uint64_t most = 0;
 
     for (size_t i = 0; i < n; i++)
         if (c[i]->suppressed) {
             nsup++;
-            sum += c[i]->subjects;
+            most = c[i]->subjects > most ? c[i]->subjects : most;
         } else if (pick == n || c[i]->subjects < c[pick]->subjects) {
             pick = i;
         }
-    if (nsup == 0 || nsup == n || (nsup >= 2 && sum >= k))
+    if (nsup == 0 || nsup == n || (nsup >= 2 && most >= k))
         return 0;
     c[pick]->suppressed = 1;
     return 1;
@@ -225,41 +244,60 @@ static int by_columns(const void *a, const void *b)
     return c != 0 ? c : key_cmp(x, y, 0);
 }
 
+/* The cell suppression looks at: the group (m < 0), or its measure m's contributors. */
+static ana_cell *cell_of(ana_group *g, int m)
+{
+    return m < 0 ? &g->c : &g->mc[m];
+}
+
 /* Each run of g[0..n) sharing key d as one set. */
-static int complete_runs(ana_group **g, size_t n, size_t d, uint64_t k, ana_cell **cells)
+static int complete_runs(ana_group **g, size_t n, size_t d, uint64_t k, ana_cell **cells, int m)
 {
     int changed = 0;
 
     for (size_t i = 0, j; i < n; i = j) {
-        size_t m = 0;
+        size_t c = 0;
         for (j = i; j < n && key_cmp(g[j], g[i], d) == 0; j++)
-            cells[m++] = &g[j]->c;
-        changed |= complete(cells, m, k);
+            cells[c++] = cell_of(g[j], m);
+        changed |= complete(cells, c, k);
     }
     return changed;
 }
 
-/* The groups: primary, then complementary over all of them and, for two fields, each row and
- * column, until nothing changes (each pass suppresses one more group, so it ends). */
-static void suppress_groups(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
-                            ana_cell **cells)
+/* The groups (m < 0), or measure m of every group: primary, then complementary over all of
+ * them and, for two fields, each row and column, until nothing changes (each pass suppresses
+ * one more cell, so it ends). A measure is suppressed in every suppressed group, and in a
+ * group where fewer than min_group_size subjects gave it a number (P-ANA-1): its value there
+ * would be theirs, however many the group holds. */
+static void suppress_set(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
+                         ana_cell **cells, int m)
 {
     int changed = 1;
 
-    for (size_t i = 0; i < t->n; i++) {
-        primary(&t->g[i].c, t->min_group);
-        rows[i] = cols[i] = &t->g[i];
-    }
-    if (q->ng == 2 && t->n > 1)
-        qsort(cols, t->n, sizeof(*cols), by_columns);
+    for (size_t i = 0; i < t->n; i++)
+        if (primary(cell_of(&t->g[i], m), t->min_group) == 0 && m >= 0)
+            t->g[i].mc[m].suppressed = t->g[i].c.suppressed;
     while (changed) {
         for (size_t i = 0; i < t->n; i++)
-            cells[i] = &t->g[i].c;
+            cells[i] = cell_of(&t->g[i], m);
         changed = complete(cells, t->n, t->min_group);
         if (q->ng == 2)
-            changed |= complete_runs(rows, t->n, 0, t->min_group, cells) |
-                       complete_runs(cols, t->n, 1, t->min_group, cells);
+            changed |= complete_runs(rows, t->n, 0, t->min_group, cells, m) |
+                       complete_runs(cols, t->n, 1, t->min_group, cells, m);
     }
+}
+
+static void suppress_groups(ana_table *t, const ana_query *q, ana_group **rows, ana_group **cols,
+                            ana_cell **cells)
+{
+    for (size_t i = 0; i < t->n; i++)
+        rows[i] = cols[i] = &t->g[i];
+    if (q->ng == 2 && t->n > 1)
+        qsort(cols, t->n, sizeof(*cols), by_columns);
+    suppress_set(t, q, rows, cols, cells, -1);
+    for (size_t m = 0; m < q->nm; m++)
+        if (q->m[m].op != ANA_COUNT)
+            suppress_set(t, q, rows, cols, cells, (int)m);
 }
 
 /* A released group's histograms: each one's bins as a set that sums to the group. */
@@ -270,7 +308,7 @@ static void suppress_bins(ana_group *g, const ana_query *q, uint64_t k)
     for (size_t i = 0; i < q->nm; i++) {
         const ana_measure *m = &q->m[i];
         size_t nb = m->nedges + 1;
-        if (m->op != ANA_HISTOGRAM)
+        if (m->op != ANA_HISTOGRAM || g->mc[i].suppressed)
             continue;
         for (size_t b = 0; b < nb; b++) {
             primary(&g->bins[m->bin0 + b].c, k);
@@ -278,6 +316,37 @@ static void suppress_bins(ana_group *g, const ana_query *q, uint64_t k)
         }
         while (complete(cells, nb, k))
             ;
+    }
+}
+
+/* ln(1 / (2 delta)) for delta = 1e-6: a group or total under min_group_size is released with
+ * probability at most delta in noise mode. */
+#define ANA_LN_HALF_DELTA 13.122363377404328
+
+/* Noise mode (P-ANA-1, review 4): whether a group or the total is released is decided on its
+ * subject count plus Laplace noise of the decision's own share of epsilon (one subject gives
+ * one record, so it moves one group's count by 1), against min_group_size raised by tau, so a
+ * cell under the threshold passes with probability at most delta: an (epsilon, delta) release,
+ * not an exact oracle. No complementary step: released figures are noisy, their differences
+ * too. */
+static void noisy_primary(ana_cell *c, const ana_query *q, uint64_t k)
+{
+    double b = 1 / cu_ana_share(q);
+
+    c->suppressed = (double)c->subjects + cu_ana_laplace(b) < (double)k + b * ANA_LN_HALF_DELTA;
+}
+
+static void suppress_noisy(ana_table *t, const ana_query *q)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        noisy_primary(&t->g[i].c, q, t->min_group);
+        for (size_t m = 0; m < q->nm; m++)
+            if (q->m[m].op != ANA_COUNT && !primary(&t->g[i].mc[m], t->min_group))
+                t->g[i].mc[m].suppressed = t->g[i].c.suppressed;
+    }
+    if (q->ng == 0) {
+        noisy_primary(&t->total.c, q, t->min_group);
+        t->total_released = !t->total.c.suppressed;
     }
 }
 
@@ -293,7 +362,9 @@ void cu_ana_suppress(ana_table *t, const ana_query *q)
     if (t->n > 1)
         qsort(t->g, t->n, sizeof(*t->g), by_rows);
     t->total_released = 0;
-    if (cells == NULL || rows == NULL || cols == NULL) {
+    if (q->epsilon > 0) {
+        suppress_noisy(t, q);
+    } else if (cells == NULL || rows == NULL || cols == NULL) {
         /* Out of memory: nothing is released rather than something unchecked. */
         for (size_t i = 0; i < t->n; i++)
             t->g[i].c.suppressed = 1;
@@ -304,6 +375,8 @@ void cu_ana_suppress(ana_table *t, const ana_query *q)
          * budget again: not given. */
         t->total_released = t->total.c.subjects >= t->min_group && !(q->epsilon > 0 && q->ng);
     }
+    for (size_t m = 0; m < q->nm; m++)
+        primary(&t->total.mc[m], t->min_group);
     t->suppressed = 0;
     for (size_t i = 0; i < t->n; i++) {
         t->suppressed += t->g[i].c.suppressed;

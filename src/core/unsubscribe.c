@@ -108,14 +108,13 @@ static cu_rc unb64url(const char *in, uint8_t *out, size_t cap, size_t *n)
 
 /* The tenant's policy in force and its store number, after the tenant checks. */
 static cu_rc in_force(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                      const cu_policy **p, unsigned *version, cu_err *err)
+                      cu_tenant_use use, const cu_policy **p, unsigned *version, cu_err *err)
 {
     cu_gate g;
     cu_rc rc;
 
-    if ((rc = cu_preamble(
-             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
-             &g, err)) != CU_OK)
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = use, .subject = subject},
+                          &g, err)) != CU_OK)
         return rc;
     return cu_policy_current(v, tenant, g.policy_version, p, version, err);
 }
@@ -148,7 +147,9 @@ cu_rc cu_unsubscribe_link(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id su
     cu_rc rc;
 
     token[0] = '\0';
-    if ((rc = in_force(v, ctx, tenant, subject, &p, &version, err)) != CU_OK)
+    /* A tenant that can no longer write (its subscription ended) issues no link whose use
+     * would be refused: 409 tenant_terminated, as its other writes. */
+    if ((rc = in_force(v, ctx, tenant, subject, CU_TENANT_USE_WRITE, &p, &version, err)) != CU_OK)
         return rc;
     rc = marketing_purpose(p, purpose, err);
     cu_policy_release(v, p);
@@ -208,7 +209,8 @@ cu_rc cu_unsubscribe_peek(cu_vault *v, const char *token, cu_unsubscribe_info *o
 
     if ((rc = token_open(v, token, out, &issued, err)) != CU_OK)
         return rc;
-    if ((rc = in_force(v, NULL, out->tenant, out->subject, &p, &now_version, err)) != CU_OK)
+    if ((rc = in_force(v, NULL, out->tenant, out->subject, CU_TENANT_USE_LIVE, &p, &now_version,
+                       err)) != CU_OK)
         return rc;
     cu_policy_release(v, p);
     if (now_version != issued) {
@@ -225,6 +227,9 @@ cu_rc cu_unsubscribe(cu_vault *v, const cu_ctx *ctx, const char *token, cu_unsub
     const cu_policy_purpose *pu;
     const cu_policy *p;
     cu_consent_action action = CU_CONSENT_WITHDRAW;
+    cu_store_consent *last = NULL;
+    size_t n = 0;
+    int done;
     cu_rc rc;
 
     if ((rc = cu_unsubscribe_peek(v, token, out, err)) != CU_OK)
@@ -235,6 +240,16 @@ cu_rc cu_unsubscribe(cu_vault *v, const cu_ctx *ctx, const char *token, cu_unsub
         pu->basis == CU_BASIS_LEGITIMATE_INTEREST)
         action = CU_CONSENT_OBJECT;
     cu_policy_release(v, p);
+    /* Idempotent: a repeated click, a retrying mail client or a scanner replaying the POST
+     * writes nothing once the newest entry for the purpose already says it (one LIMIT 1 read);
+     * the answer is the same. */
+    if ((rc = cu_store_consent_list(v->store, out->tenant, out->subject, out->purpose, &last, &n,
+                                    err)) != CU_OK)
+        return rc;
+    done = n > 0 && last[0].action == (int)action;
+    free(last);
+    if (done)
+        return CU_OK;
     /* P-CON-4: exactly that purpose, through the ledger's own path (P-CON-2, P-DSR-6). */
     return cu_consent_record(v, ctx, out->tenant, out->subject, out->purpose, action, "unsubscribe",
                              err);

@@ -34,15 +34,18 @@ void api_analytics_aggregate(http_req *r)
 static void budget_answer(http_req *r)
 {
     double total = 0, spent = 0;
+    int required = 0;
     cu_err e = {0};
     cJSON *o;
 
-    if (cu_analytics_budget_get(r->v, &r->ctx, r->tenant, &total, &spent, &e) != CU_OK)
+    if (cu_analytics_budget_get(r->v, &r->ctx, r->tenant, &total, &spent, &e) != CU_OK ||
+        cu_analytics_noise_required(r->v, &r->ctx, r->tenant, &required, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epsilon", total);
     cJSON_AddNumberToObject(o, "spent", spent);
     cJSON_AddNumberToObject(o, "remaining", total > spent ? total - spent : 0);
+    cJSON_AddBoolToObject(o, "noise_required", required);
     http_json(r, 200, o);
 }
 
@@ -51,15 +54,21 @@ void api_analytics_budget_get(http_req *r)
     budget_answer(r);
 }
 
-/* {"epsilon": the total, 0 to 1000}; what was spent stays spent. */
+/* {"epsilon": the total, 0 to 1000, "noise_required": true|false (optional: kept)}; what was
+ * spent stays spent. */
 void api_analytics_budget_put(http_req *r)
 {
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(r->json, "epsilon");
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(r->json, "noise_required");
     cu_err e = {0};
 
-    if (cJSON_GetArraySize(r->json) != 1 || !cJSON_IsNumber(eps))
-        return http_error(r, 400, "invalid_field", "the body is {\"epsilon\": a number}");
-    if (cu_analytics_budget_set(r->v, &r->ctx, r->tenant, eps->valuedouble, &e) != CU_OK)
+    if (cJSON_GetArraySize(r->json) != 1 + (req != NULL) || !cJSON_IsNumber(eps) ||
+        (req != NULL && !cJSON_IsBool(req)))
+        return http_error(r, 400, "invalid_field",
+                          "the body is {\"epsilon\": a number, \"noise_required\": optional, "
+                          "true or false}");
+    if (cu_analytics_budget_set_noise(r->v, &r->ctx, r->tenant, eps->valuedouble,
+                                      req == NULL ? -1 : cJSON_IsTrue(req), &e) != CU_OK)
         return http_fail(r, &e);
     budget_answer(r);
 }

@@ -3,14 +3,16 @@
  * (docs/consent.md, docs/api.md).
  *
  * The site's backend records choices and asks what it may set with a tenant API key holding
- * data_write / data_read; the banner script it includes holds no secret and talks to that
+ * data_write (both routes); the banner script it includes holds no secret and talks to that
  * backend, never to Custos. The unsubscribe routes need no credential: the token is one. A GET
  * on a link only shows a page whose button POSTs (mail scanners follow links); the POST, as
- * RFC 8058 sends it, unsubscribes.
+ * RFC 8058 sends it (form content type, exact field), unsubscribes, once: a repeat writes
+ * nothing. Its caller is the data subject, so no client address reaches the audit log.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "custos_consent.h"
 #include "http_int.h"
@@ -22,7 +24,9 @@
 /* The banner's answer pages and script: nothing loads from anywhere, forms post to self. */
 static const char csp_page[] =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-static const char csp_script[] = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+/* banner_js's own revision, in its ETag beside the policy version: bump it when the script
+ * changes, so a browser's copy from an older Custos is not kept. */
+#define BANNER_REVISION 2
 
 static const char *rule_name(cu_cookie_rule r)
 {
@@ -110,7 +114,15 @@ void api_cookie_check(http_req *r)
 
     if (http_check_query(r, q, 2) != 0)
         return;
-    visitor = http_query(r, "visitor");
+    /* The visitor id in the Custos-Visitor header is preferred: proxies and load balancers in
+     * front of Custos log full URLs, query included, but not header values. The query stays
+     * accepted; naming it in both is ambiguous (400). */
+    visitor = http_header(r, "Custos-Visitor");
+    if (visitor != NULL && http_query(r, "visitor") != NULL)
+        return http_error(r, 400, "invalid_field",
+                          "name the visitor in the Custos-Visitor header or the query, not both");
+    if (visitor == NULL)
+        visitor = http_query(r, "visitor");
     subject = http_query(r, "subject_id");
     if (subject != NULL && cu_id_parse(subject, &sid) != CU_OK)
         return http_error(r, 400, "invalid_field", "query parameter \"subject_id\" is no id");
@@ -210,6 +222,24 @@ void api_cookie_banner(http_req *r)
             e.code = CU_ERR_NOT_FOUND;
         return http_fail(r, &e);
     }
+    /* Loaded on every page view of the tenant's site: cacheable a short while, revalidated by
+     * the stored version number (the script changes with nothing else). No CSP header: it
+     * governs documents, not a script. */
+    snprintf(r->etag, sizeof(r->etag), "\"b%d-%s\"", BANNER_REVISION,
+             strrchr(a.policy_stamp, '#') ? strrchr(a.policy_stamp, '#') + 1 : "0");
+    r->cache_control = "public, max-age=300";
+    {
+        const char *inm = http_header(r, "If-None-Match");
+        if (inm != NULL && strcmp(inm, r->etag) == 0) {
+            free(r->resp);
+            if ((r->resp = malloc(1)) == NULL)
+                return http_error(r, 503, "out_of_memory", "out of memory");
+            r->resp_len = 0;
+            r->status = 304;
+            r->content_type = "text/javascript; charset=utf-8";
+            return;
+        }
+    }
     rules = rules_json(&a);
     version = cJSON_CreateString(a.policy_version);
     rs = cJSON_PrintUnformatted(rules);
@@ -232,7 +262,6 @@ void api_cookie_banner(http_req *r)
     free(vs);
     r->status = 200;
     r->content_type = "text/javascript; charset=utf-8";
-    r->csp = csp_script;
 }
 
 /* --- one-click unsubscribe ----------------------------------------------------------------- */
@@ -283,9 +312,19 @@ static void page(http_req *r, unsigned status, const char *title, const char *te
     r->csp = csp_page;
 }
 
-/* Answers a token's refusal: 410 link_expired, or 404 (any flaw, P-ISO-1). */
+/* Answers a token's refusal: 410 link_expired, or 404 (any flaw, P-ISO-1). A person whose
+ * browser asks for HTML gets a small page for the 410 (the 200 was one too); a mail client or
+ * API caller, JSON. */
 static void unsub_fail(http_req *r, const cu_unsubscribe_info *info, const cu_err *e)
 {
+    const char *accept = http_header(r, "Accept");
+
+    if (info->expired && accept != NULL && strstr(accept, "text/html") != NULL)
+        return page(r, 410, "Link expired",
+                    "This unsubscribe link was issued under privacy terms that have since been "
+                    "replaced. Use the link in a newer message, or reply to the sender to stop "
+                    "these messages.",
+                    0);
     if (info->expired)
         return http_error(r, 410, "link_expired",
                           "this unsubscribe link was issued under a policy version that was "
@@ -315,24 +354,62 @@ void api_unsubscribe_page(http_req *r)
     page(r, 200, "Unsubscribe", text, 1);
 }
 
-/* 1 if needle occurs in b[0..n) (the body need not be NUL-terminated). */
-static int body_has(const char *b, size_t n, const char *needle)
+/* The offset of needle in b[from..n), or -1 (the body need not be NUL-terminated). */
+static long body_find(const char *b, size_t n, size_t from, const char *needle)
 {
     size_t k = strlen(needle);
 
-    for (size_t i = 0; b != NULL && i + k <= n; i++)
+    for (size_t i = from; b != NULL && i + k <= n; i++)
         if (memcmp(b + i, needle, k) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* 1 if the Content-Type header names type (case-insensitive), parameters allowed after it. */
+static int type_is(const http_req *r, const char *type)
+{
+    const char *ct = http_header(r, "Content-Type");
+    size_t k = strlen(type);
+
+    return ct != NULL && strncasecmp(ct, type, k) == 0 &&
+           (ct[k] == '\0' || ct[k] == ';' || ct[k] == ' ');
+}
+
+/* url-encoded: one of the &-separated pairs is exactly List-Unsubscribe=One-Click. */
+static int one_click_form(const char *b, size_t n)
+{
+    static const char pair[] = "List-Unsubscribe=One-Click";
+    size_t k = sizeof(pair) - 1;
+
+    for (size_t i = 0; b != NULL && i <= n;) {
+        const char *amp = memchr(b + i, '&', n - i);
+        size_t end = amp ? (size_t)(amp - b) : n;
+        if (end - i == k && memcmp(b + i, pair, k) == 0)
             return 1;
+        i = end + 1;
+    }
     return 0;
 }
 
-/* RFC 8058 3.1: the body is List-Unsubscribe=One-Click, url-encoded or as a multipart field. */
+/* multipart: a part whose Content-Disposition line names exactly List-Unsubscribe, with no
+ * other header after it, and whose value is exactly One-Click. */
+static int one_click_multipart(const char *b, size_t n)
+{
+    static const char name[] = "Content-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+                               "One-Click\r\n--";
+
+    return body_find(b, n, 0, name) >= 0;
+}
+
+/* RFC 8058 3.1: the body is List-Unsubscribe=One-Click, as application/x-www-form-urlencoded or
+ * multipart/form-data; anything else (another type, the text inside another field) is not it. */
 static int one_click(const http_req *r)
 {
-    if (body_has(r->body, r->body_len, "List-Unsubscribe=One-Click"))
-        return 1;
-    return body_has(r->body, r->body_len, "name=\"List-Unsubscribe\"") &&
-           body_has(r->body, r->body_len, "One-Click");
+    if (type_is(r, "application/x-www-form-urlencoded"))
+        return one_click_form(r->body, r->body_len);
+    if (type_is(r, "multipart/form-data"))
+        return one_click_multipart(r->body, r->body_len);
+    return 0;
 }
 
 void api_unsubscribe_post(http_req *r)
@@ -345,6 +422,9 @@ void api_unsubscribe_post(http_req *r)
         return http_error(r, 400, "one_click_required",
                           "the body must be List-Unsubscribe=One-Click (RFC 8058)");
     r->ctx.actor = "unsubscribe-link";
+    /* P-AUD-4: the caller here is the data subject (or their mail client), so its address is
+     * personal data the append-only log would keep past erasure: the entry records none. */
+    r->ctx.source = "";
     if (cu_unsubscribe(r->v, &r->ctx, token, &info, &e) != CU_OK)
         return unsub_fail(r, &info, &e);
     page(r, 200, "Unsubscribed",

@@ -52,6 +52,9 @@ typedef struct http_route {
 
 extern const http_route http_routes[];
 extern const size_t http_nroutes;
+/* Rows of the metrics' route table (metrics.c): at least http_nroutes, which test_docs checks
+ * (a route past it would be counted as matching none). */
+#define HTTP_METRICS_MAX_ROUTES 192
 
 struct http_req {
     struct MHD_Connection *conn; /* NULL: a request without a socket (fuzz/fuzz_router.c) */
@@ -107,8 +110,8 @@ struct http_req {
     unsigned retry_after;     /* seconds, for a Retry-After header (429, 503); 0: none */
     const char *content_type; /* NULL: application/json */
     const char *csp;          /* a Content-Security-Policy header's value, NULL: none */
-    const char *etag;         /* an ETag header (the portal's files, portal.c); NULL: none */
-    int cacheable;            /* 1: Cache-Control no-cache (revalidate), else no-store */
+    const char *cache_control; /* a Cache-Control header's value, NULL: no-store */
+    char etag[32];             /* an ETag header's value, "": none */
     const char *err_code;
     double t0;
     int queued;

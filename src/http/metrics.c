@@ -13,7 +13,7 @@
 
 #include "http_int.h"
 
-#define MAX_ROUTES 160
+#define MAX_ROUTES HTTP_METRICS_MAX_ROUTES
 
 static const unsigned statuses[] = {200, 201, 400, 401, 403, 404, 405, 409, 410,
                                     413, 415, 422, 429, 499, 500, 501, 503};
@@ -111,12 +111,11 @@ static void render_requests(mbuf *m)
     out(m, "# HELP custos_http_requests_total HTTP requests by route and "
            "status.\n# TYPE custos_http_requests_total counter\n");
     for (size_t ri = 0; ri <= MAX_ROUTES; ri++) {
-        /* Row MAX_ROUTES is the unmatched one even if the table ever outgrew it. */
-        int known = ri < http_nroutes && ri < MAX_ROUTES;
-        const char *route = known ? http_routes[ri].metric : "unmatched";
-        const char *method = known ? http_routes[ri].method : "";
-        if (!known && ri != MAX_ROUTES)
+        const char *route, *method;
+        if (ri >= http_nroutes && ri != MAX_ROUTES)
             continue;
+        route = ri < MAX_ROUTES ? http_routes[ri].metric : "unmatched";
+        method = ri < MAX_ROUTES ? http_routes[ri].method : "";
         for (size_t si = 0; si <= NSTATUS; si++) {
             unsigned long c = atomic_load(&requests[ri][si]);
             if (c == 0)

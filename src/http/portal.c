@@ -55,8 +55,8 @@ void http_portal(http_req *r)
         http_error(r, 400, "body_not_allowed", "this operation takes no body");
         return;
     }
-    r->etag = a->etag;
-    r->cacheable = 1;
+    snprintf(r->etag, sizeof(r->etag), "%s", a->etag);
+    r->cache_control = "no-cache"; /* revalidated: a new build's files are seen at once */
     if (not_modified(r, a->etag)) {
         free(r->resp);
         r->resp = strdup("");

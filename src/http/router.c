@@ -148,8 +148,10 @@ const http_route http_routes[] = {
      api_record_create, T "/collections/{name}/records"},
     {POST, T "/collections/{name}/records/search", CU_PERM_DATA_READ,
      R_TENANT | R_BODY | R_PURPOSE, api_record_search, T "/collections/{name}/records/search"},
-    /* Aggregates only, never a personal value (P-ANA-1): no purpose. */
-    {POST, T "/collections/{name}/aggregate", CU_PERM_AGGREGATE, R_TENANT | R_BODY,
+    /* Aggregates only, never a personal value (P-ANA-1), but a processing of the records all
+     * the same: a purpose that covers the collection, and subjects who objected left out
+     * (P-CON-1, P-DSR-6). */
+    {POST, T "/collections/{name}/aggregate", CU_PERM_AGGREGATE, R_TENANT | R_BODY | R_PURPOSE,
      api_analytics_aggregate, T "/collections/{name}/aggregate"},
     {GET, T "/analytics/budget", CU_PERM_AGGREGATE, R_TENANT, api_analytics_budget_get,
      T "/analytics/budget"},

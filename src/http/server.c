@@ -378,15 +378,15 @@ static enum MHD_Result queue(http_req *r)
                             r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HSTS);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                            r->cacheable ? "no-cache" : "no-store");
+                            r->cache_control ? r->cache_control : "no-store");
+    if (r->etag[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
     /* On every answer, JSON too: a page of ours runs only our own files, and an answer opened
      * as a page runs nothing (docs/portal.md). One header: a route may set a stricter one
      * (the unsubscribe page, banner.js). */
     MHD_add_response_header(resp, "Content-Security-Policy", r->csp ? r->csp : PORTAL_CSP);
     MHD_add_response_header(resp, "Referrer-Policy", PORTAL_REFERRER);
-    if (r->etag != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     if (r->set_cookie[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);

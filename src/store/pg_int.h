@@ -402,6 +402,8 @@ cu_rc pg_erasure_list(cu_store *base, cu_id after_tenant, cu_id after_subject, s
  * and shred (P-RET-2), the read. */
 extern const char pg_ddl_disclosures[];
 cu_rc pg_tenant_disclosures_delete(pg_conn *c, cu_id tenant, cu_err *err);
+/* The tenant's analytics budget at its close and shred (pg_analytics.c, P-ISO-2). */
+cu_rc pg_tenant_analytics_delete(pg_conn *c, cu_id tenant, cu_err *err);
 cu_rc pg_disclosure_list(cu_store *base, cu_id tenant, cu_id subject, size_t limit,
                          cu_store_disclosure **out, size_t *n, cu_err *err);
 /* The webhook outbox (pg_webhook.c, pg_webhook_read.c): migration 5's DDL and the reads. */

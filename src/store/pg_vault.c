@@ -260,6 +260,8 @@ cu_rc pg_w_tenant_close(pg_conn *c, const cu_store_op *op, cu_err *err)
         rc = pg_tenant_webhooks_delete(c, tenant, err);
     if (rc == CU_OK) /* its disclosures (pg_disclosure.c) */
         rc = pg_tenant_disclosures_delete(c, tenant, err);
+    if (rc == CU_OK) /* its analytics budget (pg_analytics.c) */
+        rc = pg_tenant_analytics_delete(c, tenant, err);
     if (rc != CU_OK)
         return rc;
     return pgv_run(c, &Q_T_CLOSE, PG_P(pg_p_id(tenant), pg_p_i64(CU_TENANT_PURGED)), NULL, err,
@@ -300,6 +302,8 @@ cu_rc pg_w_tenant_shred(pg_conn *c, const cu_store_op *op, cu_err *err)
         rc = pg_tenant_webhooks_delete(c, tenant, err);
     if (rc == CU_OK)
         rc = pg_tenant_disclosures_delete(c, tenant, err);
+    if (rc == CU_OK)
+        rc = pg_tenant_analytics_delete(c, tenant, err);
     return rc == CU_OK ? pg_tenant_audit_delete(c, tenant, err) : rc;
 }
 

@@ -14,16 +14,18 @@
 const char sq_migration_analytics[] =
     "CREATE TABLE IF NOT EXISTS analytics_budgets("
     "  tenant_id INTEGER PRIMARY KEY, total INTEGER NOT NULL, spent INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL);";
+    "  updated_at INTEGER NOT NULL, noise_required INTEGER NOT NULL DEFAULT 0);";
 
 static const char sql_set[] =
-    "INSERT INTO analytics_budgets(tenant_id, total, spent, updated_at) VALUES(?1, ?2, 0, ?3)"
+    "INSERT INTO analytics_budgets(tenant_id, total, spent, updated_at, noise_required)"
+    " VALUES(?1, ?2, 0, ?3, max(?4, 0))"
     " ON CONFLICT(tenant_id) DO UPDATE SET total = excluded.total,"
-    " updated_at = excluded.updated_at";
+    " updated_at = excluded.updated_at,"
+    " noise_required = CASE WHEN ?4 < 0 THEN noise_required ELSE ?4 END";
 static const char sql_spend[] = "UPDATE analytics_budgets SET spent = spent + ?2, updated_at = ?3"
                                 " WHERE tenant_id = ?1 AND spent + ?2 <= total";
 static const char sql_get[] =
-    "SELECT total, spent, updated_at FROM analytics_budgets WHERE tenant_id = ?1";
+    "SELECT total, spent, updated_at, noise_required FROM analytics_budgets WHERE tenant_id = ?1";
 
 cu_rc sq_w_analytics(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
@@ -36,6 +38,8 @@ cu_rc sq_w_analytics(sqlite_store *s, const cu_store_op *op, cu_err *err)
         sq_bind_id(st, 1, b->tenant_id);
         sqlite3_bind_int64(st, 2, spend ? b->spent : b->total);
         sqlite3_bind_int64(st, 3, b->updated_at);
+        if (!spend)
+            sqlite3_bind_int(st, 4, b->noise_required);
         src = sqlite3_step(st);
     }
     sqlite3_finalize(st);
@@ -65,6 +69,7 @@ static cu_rc budget_get(cu_store *base, cu_id tenant, cu_store_analytics_budget 
         out->total = sqlite3_column_int64(st, 0);
         out->spent = sqlite3_column_int64(st, 1);
         out->updated_at = sqlite3_column_int64(st, 2);
+        out->noise_required = sqlite3_column_int(st, 3) != 0;
     } else if (src == SQLITE_DONE) {
         rc = cu_err_set(err, CU_ERR_NOT_FOUND, "no privacy budget is set");
     } else {

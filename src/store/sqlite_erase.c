@@ -408,6 +408,7 @@ cu_rc sq_tenant_dsr_delete(sqlite_store *s, cu_id tenant, cu_err *err)
         "DELETE FROM erasure_certificates WHERE tenant_id = ?1",
         "DELETE FROM audit_subjects WHERE tenant_id = ?1",
         "DELETE FROM audit_subject_marks WHERE tenant_id = ?1",
+        "DELETE FROM analytics_budgets WHERE tenant_id = ?1", /* P-ISO-2: numbers, but its own */
     };
     cu_rc rc = CU_OK;
 

@@ -25,6 +25,9 @@ typedef struct cu_store_analytics_budget {
     int64_t total;      /* millionths of epsilon the tenant may spend */
     int64_t spent;      /* read: spent so far; ANALYTICS_SPEND: the amount to spend */
     int64_t updated_at; /* unix seconds */
+    /* P-ANA-1: every exact query of the tenant is refused (noise only). ANALYTICS_BUDGET: 1 on,
+     * 0 off, -1 keeps what is stored (0 for a new row). */
+    int noise_required;
 } cu_store_analytics_budget;
 
 struct cu_store;

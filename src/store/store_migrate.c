@@ -142,8 +142,8 @@ const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES] = {
     {"incident_notices", "incident_id, seq, kind, tenant_id, at, reference, actor",
      "SELECT incident_id, seq, kind, tenant_id, at, reference, actor FROM incident_notices"},
     /* The analytics privacy budget (SQLite 24, PostgreSQL 8; P-ANA-1): numbers only. */
-    {"analytics_budgets", "tenant_id, total, spent, updated_at",
-     "SELECT tenant_id, total, spent, updated_at FROM analytics_budgets"},
+    {"analytics_budgets", "tenant_id, total, spent, updated_at, noise_required",
+     "SELECT tenant_id, total, spent, updated_at, noise_required FROM analytics_budgets"},
 };
 
 /* The backup's way back (PostgreSQL -> SQLite), for the tables it differs on: the order a

@@ -600,8 +600,14 @@ static void test_P_ANA_1_scm_analyst_gets_aggregates_with_a_small_group_suppress
     tickets(&N, "open", 12, ticket);
     tickets(&N, "closed", 11, ticket);
     tickets(&N, "escalated", 4, ticket);
-    sc_call(&C, 200, analyst, NULL, "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"status\"]}",
-            &r, "POST", T "/collections/tickets/aggregate", N.id);
+    /* P-CON-1: a purpose that covers tickets (customer data): "analytics" covers usage data
+     * only (policies/scm.yaml), "provide_service" is "to operate, maintain, and improve". */
+    sc_want(&C, 403, "purpose_not_allowed", analyst, "analytics",
+            "{\"measures\":[{\"op\":\"count\"}]}", NULL, "POST",
+            T "/collections/tickets/aggregate", N.id);
+    sc_call(&C, 200, analyst, "provide_service",
+            "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"status\"]}", &r, "POST",
+            T "/collections/tickets/aggregate", N.id);
     assert_non_null(strstr(r.body, "\"min_group_size\":10"));
     assert_non_null(strstr(r.body, "{\"key\":[\"open\"],\"values\":[12]}"));
     assert_null(strstr(r.body, "escalated"));
@@ -610,7 +616,7 @@ static void test_P_ANA_1_scm_analyst_gets_aggregates_with_a_small_group_suppress
     assert_non_null(strstr(r.body, "\"total\":{\"values\":[27]}"));
     assert_null(strstr(r.body, "printer"));
     srv_resp_free(&r);
-    sc_want(&C, 400, "field_not_aggregable", analyst, NULL,
+    sc_want(&C, 400, "field_not_aggregable", analyst, "provide_service",
             "{\"measures\":[{\"op\":\"count\"}],\"group_by\":[\"subject\"]}", NULL, "POST",
             T "/collections/tickets/aggregate", N.id);
     sc_want(&C, 403, "forbidden", analyst, "support", NULL, NULL, "GET", T "/records/%s", N.id,
