@@ -159,12 +159,22 @@ static int count(const char *css)
     return n;
 }
 
+/* The rendered text of the element at css, read in one script: the page re-renders its lists,
+ * so an element found first and read after could be gone (a stale reference). Caller frees. */
 static char *text_of(const char *css)
 {
-    char eid[WD_EID];
+    char script[256];
+    cJSON *v;
+    char *s;
 
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    return wd_text(&W, eid);
+    snprintf(script, sizeof(script),
+             "var e = document.querySelector('%s'); return e ? e.innerText : null;", css);
+    v = wd_exec(&W, script);
+    if (!cJSON_IsString(v))
+        fail_msg("no element %s", css);
+    s = strdup(cJSON_GetStringValue(v));
+    cJSON_Delete(v);
+    return s;
 }
 
 static void click(const char *css)
@@ -181,8 +191,14 @@ static void wait_text(const char *css, const char *want)
     char *s = NULL;
 
     for (int i = 0; i < 100; i++) {
+        char script[256];
+        cJSON *v;
         free(s);
-        s = count(css) > 0 ? text_of(css) : strdup("");
+        snprintf(script, sizeof(script),
+                 "var e = document.querySelector('%s'); return e ? e.innerText : '';", css);
+        v = wd_exec(&W, script);
+        s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "");
+        cJSON_Delete(v);
         if (strstr(s, want) != NULL)
             break;
         usleep(50000);
