@@ -7,6 +7,15 @@
 
 var ids = JSON.parse(sessionStorage.getItem('custos.center') || 'null');
 
+/* A link's token has one shape: base64url of 57 bytes, 76 characters. Any other fragment (the
+ * skip link's "#main" above all) is the page's own and is never sent to the exchange. */
+var TOKEN = /^[A-Za-z0-9_-]{76}$/;
+
+function linkToken() {
+  var h = location.hash.slice(1);
+  return TOKEN.test(h) ? h : '';
+}
+
 function $(id) { return document.getElementById(id); }
 
 function say(text, isError) {
@@ -218,7 +227,7 @@ function signOut() {
 
 /* The link's token, out of the address bar (and so out of history and any bookmark) first. */
 function enter() {
-  var token = location.hash.slice(1);
+  var token = linkToken();
   document.body.removeAttribute('data-ready');
   if (token) {
     history.replaceState(null, '', location.pathname);
@@ -244,6 +253,6 @@ $('request-form').addEventListener('submit', fileRequest);
 $('signout').addEventListener('click', signOut);
 /* A second link opened in the same tab changes only the fragment: no new page load. */
 window.addEventListener('hashchange', function () {
-  if (location.hash.length > 1) enter();
+  if (linkToken()) enter();
 });
 enter();

@@ -440,6 +440,34 @@ static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
     assert_console_clean();
 }
 
+/* The skip link is the page's own fragment, not a link's token: Enter on it leaves the center
+ * as it was (the session kept, nothing exchanged) and puts the focus in main; a reload of the
+ * page with that fragment still shows the center. */
+static void test_skip_link_keeps_the_center_and_focuses_main(void **state)
+{
+    cJSON *v;
+
+    (void)state;
+    open_center(&T);
+    wd_type(&W, WD_TAB);
+    expect_focus("skip");
+    wd_type(&W, WD_ENTER);
+    usleep(500000); /* time for an exchange and its 404, were one sent */
+    assert_int_equal(count("body[data-ready]"), 1);
+    assert_int_equal(wd_wait_visible(&W, "#center-view", 1000), 0);
+    v = wd_exec(&W, "return [location.hash, document.getElementById('closed-view').hidden, "
+                    "document.getElementById('main').contains(document.activeElement), "
+                    "sessionStorage.getItem('custos.center') !== null];");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 0)), "#main");
+    assert_true(cJSON_IsTrue(cJSON_GetArrayItem(v, 1)));
+    assert_true(cJSON_IsTrue(cJSON_GetArrayItem(v, 2)));
+    assert_true(cJSON_IsTrue(cJSON_GetArrayItem(v, 3)));
+    cJSON_Delete(v);
+    open_page("/portal/center.html#main");
+    assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
+    assert_console_clean();
+}
+
 static void assert_no_horizontal_scroll(void)
 {
     cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
@@ -519,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_subject_files_an_export_and_downloads_it),
         cmocka_unit_test(test_hostile_tenant_name_renders_as_text),
         cmocka_unit_test(test_keyboard_alone_files_a_request_in_reading_order),
+        cmocka_unit_test(test_skip_link_keeps_the_center_and_focuses_main),
         cmocka_unit_test(test_phone_width_has_no_horizontal_scroll),
         cmocka_unit_test(test_forged_link_shows_the_same_page_as_an_expired_one), /* last */
     };
