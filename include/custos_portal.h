@@ -47,7 +47,9 @@ typedef enum cu_portal_stance {
     CU_PORTAL_GRANTED,   /* consent given (consent basis) */
     CU_PORTAL_WITHDRAWN, /* consent withdrawn */
     CU_PORTAL_OBJECTED,  /* objected to (legitimate interest) */
-    CU_PORTAL_ALLOWED    /* an objection withdrawn */
+    CU_PORTAL_ALLOWED,   /* an objection withdrawn */
+    CU_PORTAL_RENEW      /* consent given, but before the version in force asked for it again:
+                          * it no longer counts (P-NOT-2) and must be given again */
 } cu_portal_stance;
 
 typedef struct cu_portal_consent {

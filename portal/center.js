@@ -93,7 +93,8 @@ var BASIS = {
 
 var STANCE = {
   none: 'No choice recorded', granted: 'You consented', withdrawn: 'You withdrew consent',
-  objected: 'You objected', allowed: 'You withdrew your objection'
+  objected: 'You objected', allowed: 'You withdrew your objection',
+  renew: 'The policy changed how this purpose uses your data: your consent must be given again'
 };
 
 /* The action a purpose's button takes, and its label; null: nothing to change. */

@@ -20,6 +20,7 @@
 #include "custos_portal.h"
 #include "keys_int.h"
 #include "policy_cache_int.h"
+#include "policy_version_int.h"
 #include "purpose_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -209,7 +210,7 @@ cu_rc cu_portal_auth(cu_vault *v, const char *session, cu_principal *who, cu_err
 static const char *const stance_names[] = {
     [CU_PORTAL_NONE] = "none",           [CU_PORTAL_GRANTED] = "granted",
     [CU_PORTAL_WITHDRAWN] = "withdrawn", [CU_PORTAL_OBJECTED] = "objected",
-    [CU_PORTAL_ALLOWED] = "allowed",
+    [CU_PORTAL_ALLOWED] = "allowed",     [CU_PORTAL_RENEW] = "renew",
 };
 
 const char *cu_portal_stance_name(cu_portal_stance s)
@@ -247,7 +248,10 @@ static cu_portal_stance stance_of(int action)
     }
 }
 
-/* Fills out[i] from the policy's purposes and the ledger (oldest entry first: the last wins). */
+/* Fills out[i] from the policy's purposes and the ledger (oldest entry first: the last wins).
+ * A grant older than the version in force's call for fresh consent is shown as to be given
+ * again: the gate no longer counts it (P-NOT-2, purpose.c's check_subject), so neither does the
+ * page. */
 static void consents_fill(const cu_policy *p, const cu_store_consent *c, size_t cnt,
                           cu_portal_consent *out)
 {
@@ -267,6 +271,9 @@ static void consents_fill(const cu_policy *p, const cu_store_consent *c, size_t 
                 o->stance = stance_of(c[j].action);
                 o->at = c[j].at;
             }
+        if (pu->basis == CU_BASIS_CONSENT && o->stance == CU_PORTAL_GRANTED &&
+            o->at < cu_policy_fresh_since(p, pu))
+            o->stance = CU_PORTAL_RENEW;
     }
 }
 
