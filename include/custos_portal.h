@@ -71,6 +71,21 @@ const char *cu_portal_stance_name(cu_portal_stance s);
 cu_rc cu_portal_consents(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          cu_portal_consent **out, size_t *n, cu_err *err);
 
+/* What a change from a purpose's card did: written to the ledger at once, or, where the tenant
+ * is a processor, a withdrawal or objection filed as the subject's request, which waits for the
+ * controller as a request filed from the form does (P-DSR-8, docs/dsr.md "Processor mode"). */
+typedef struct cu_portal_change {
+    int routed;              /* 1: filed as a request (filed), 0: in the ledger */
+    cu_request_filed filed;
+} cu_portal_change;
+
+/* Grants or withdraws a consent, objects or withdraws an objection, as the subject (source
+ * "web"): cu_consent_record, or in processor mode a withdrawal or an objection filed as an
+ * object or withdraw_consent request naming the purpose. */
+cu_rc cu_portal_consent_change(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                               const char *purpose, cu_consent_action action,
+                               cu_portal_change *out, cu_err *err);
+
 /* The subject's own requests, newest first; the caller frees *out. */
 cu_rc cu_portal_requests(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          cu_request **out, size_t *n, cu_err *err);

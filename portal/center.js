@@ -107,7 +107,16 @@ function actionOf(p) {
 
 function change(purpose, action) {
   api('POST', base() + '/consents', { purpose: purpose, action: action })
-    .then(function () { say('Your choice was recorded.'); return loadConsents(); })
+    .then(function (d) {
+      if (d.routed) {
+        /* A processor's subject: the organisation it works for decides first (P-DSR-8). */
+        say('Your request was sent. The organisation this service works for decides on it ' +
+            'first; it shows under Your requests.');
+        return loadRequests();
+      }
+      say('Your choice was recorded.');
+      return loadConsents();
+    })
     .catch(failed);
 }
 

@@ -396,6 +396,72 @@ static void test_processor_mode_request_waits_for_the_controller(void **state)
     srv_call_ok(&S, "POST", path, cmkey, NULL, NULL, 200, NULL);
 }
 
+/* P-DSR-8: in processor mode an objection from a card is the subject's request, as one filed
+ * from the form is: 202, an object request naming the purpose waits for the controller, the
+ * ledger is untouched until the request is approved, acknowledged and completed. A grant or
+ * any change for a controller tenant stays a ledger write (201, test above). */
+static void test_processor_mode_card_files_a_request(void **state)
+{
+    char cm[SRV_ID], cmkey[128], cid[SRV_ID], cookie[128], path[192], base[160], id[SRV_ID];
+    srv_resp r;
+
+    (void)state;
+    {
+        srv_resp t;
+        cJSON *o;
+        assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                                  "{\"name\":\"Maps2\",\"policy\":\"customermaps\"}", &t),
+                         0);
+        assert_int_equal(t.status, 201);
+        o = cJSON_Parse(t.body);
+        snprintf(cm, sizeof(cm), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
+        snprintf(cmkey, sizeof(cmkey), "%s",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(
+                     cJSON_GetObjectItem(o, "owner_api_key"), "secret")));
+        cJSON_Delete(o);
+        srv_resp_free(&t);
+    }
+    subject(cm, cmkey, "cid", cid);
+    session_of(cm, cmkey, cid, cookie);
+    snprintf(base, sizeof(base), "/v1/tenants/%s/portal/subjects/%s", cm, cid);
+    snprintf(path, sizeof(path), "%s/consents", base);
+    assert_int_equal(call("POST", path, cookie, NULL,
+                          "{\"purpose\":\"security_monitoring\",\"action\":\"object\"}", &r),
+                     202);
+    assert_non_null(strstr(r.body, "\"routed\":true"));
+    assert_int_equal(srv_json_str(strstr(r.body, "\"request\""), "id", id, sizeof(id)), 0);
+    srv_resp_free(&r);
+    /* Nothing in the ledger yet: the controller decides first. */
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 200);
+    assert_null(strstr(r.body, "\"objected\""));
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "%s/requests", base);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"type\":\"object\""));
+    assert_non_null(strstr(r.body, "\"decision\":\"pending\""));
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/acknowledge", cm, id);
+    assert_int_equal(call("POST", path, cmkey, NULL, NULL, &r), 409);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/approve", cm, id);
+    srv_call_ok(&S, "POST", path, cmkey, NULL, NULL, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/acknowledge", cm, id);
+    srv_call_ok(&S, "POST", path, cmkey, NULL, NULL, 200, NULL);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/complete", cm, id);
+    srv_call_ok(&S, "POST", path, cmkey, NULL, "{}", 200, NULL);
+    snprintf(path, sizeof(path), "%s/consents", base);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"objected\""));
+    srv_resp_free(&r);
+    /* Withdrawing the objection asks no right against the controller: the ledger, at once. */
+    assert_int_equal(
+        call("POST", path, cookie, NULL,
+             "{\"purpose\":\"security_monitoring\",\"action\":\"withdraw_objection\"}", &r),
+        201);
+    assert_non_null(strstr(r.body, "\"routed\":false"));
+    srv_resp_free(&r);
+}
+
 /* A link past its time answers what a forged one does. Restarts the server: last. */
 static void test_expired_link_answers_as_a_forged_one(void **state)
 {
@@ -431,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_consent_withdrawn_by_the_subject_is_applied),
         cmocka_unit_test(test_subject_files_an_export_and_downloads_it),
         cmocka_unit_test(test_processor_mode_request_waits_for_the_controller),
+        cmocka_unit_test(test_processor_mode_card_files_a_request),
         cmocka_unit_test(test_expired_link_answers_as_a_forged_one), /* restarts: last */
     };
 

@@ -318,6 +318,48 @@ out:
     return rc;
 }
 
+/* P-DSR-8: where the tenant is a processor, a withdrawal or an objection from a card is the
+ * subject's request, like one filed from the form: it waits for the controller's approval and
+ * is carried out by the request's completion (request.c's carry_out). A grant, or an objection
+ * withdrawn, asks for no right of the subject against the controller: the ledger takes it at
+ * once, as the tenant's own API records it. A purpose of the wrong basis or none goes to the
+ * ledger's path, which refuses it with its own error. */
+cu_rc cu_portal_consent_change(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                               const char *purpose, cu_consent_action action,
+                               cu_portal_change *out, cu_err *err)
+{
+    const cu_policy_purpose *pu;
+    const cu_policy *p = NULL;
+    int routed = 0;
+    cu_gate g;
+    cu_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (action == CU_CONSENT_WITHDRAW || action == CU_CONSENT_OBJECT) {
+        if ((rc = cu_preamble(v, ctx,
+                              &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE,
+                                           .subject = subject},
+                              &g, err)) != CU_OK)
+            return rc;
+        if ((rc = cu_gate_policy(v, &g, &p, err)) != CU_OK && rc != CU_ERR_NOT_FOUND)
+            return rc;
+        if (rc == CU_OK) {
+            pu = cu_policy_purpose_get(p, purpose);
+            routed = cu_policy_role(p) == CU_DATA_PROCESSOR && pu != NULL &&
+                     pu->basis == (action == CU_CONSENT_WITHDRAW ? CU_BASIS_CONSENT
+                                                                 : CU_BASIS_LEGITIMATE_INTEREST);
+            cu_policy_release(v, p);
+        }
+    }
+    if (!routed)
+        return cu_consent_record(v, ctx, tenant, subject, purpose, action, "web", err);
+    out->routed = 1;
+    return cu_portal_request_file(
+        v, ctx, tenant, subject,
+        action == CU_CONSENT_WITHDRAW ? CU_REQ_WITHDRAW_CONSENT : CU_REQ_OBJECT, purpose,
+        &out->filed, err);
+}
+
 cu_rc cu_portal_requests(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          cu_request **out, size_t *n, cu_err *err)
 {

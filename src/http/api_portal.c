@@ -146,11 +146,14 @@ void api_portal_consents(http_req *r)
     http_json(r, 200, o);
 }
 
-/* A change of mind from the page: the ledger's own path, audited as the subject's (P-CON-2). */
+/* A change of mind from the page: the ledger's own path, audited as the subject's (P-CON-2),
+ * 201; or, where the tenant is a processor, a withdrawal or objection filed as the subject's
+ * request, which waits for the controller (P-DSR-8): 202 and the request. */
 void api_portal_consent_change(http_req *r)
 {
     static const http_field f[] = {{"purpose", F_STRING, 1}, {"action", F_STRING, 1}};
     cu_consent_action action;
+    cu_portal_change out;
     cu_err e = {0};
     cJSON *o;
 
@@ -159,13 +162,16 @@ void api_portal_consent_change(http_req *r)
     if (cu_consent_action_parse(http_str(r, "action"), &action) != CU_OK)
         return http_error(r, 400, "invalid_field",
                           "field \"action\" must be grant, withdraw, object or withdraw_objection");
-    if (cu_consent_record(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "purpose"), action,
-                          "web", &e) != CU_OK)
+    if (cu_portal_consent_change(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "purpose"),
+                                 action, &out, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "purpose", http_str(r, "purpose"));
     cJSON_AddStringToObject(o, "action", cu_consent_action_name(action));
-    http_json(r, 201, o);
+    cJSON_AddBoolToObject(o, "routed", out.routed);
+    if (out.routed)
+        cJSON_AddItemToObject(o, "request", cu_repr_request_filed_json(&out.filed));
+    http_json(r, out.routed ? 202 : 201, o);
 }
 
 void api_portal_requests(http_req *r)
