@@ -77,6 +77,7 @@ cu_rc cu_portal_consents(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id sub
 typedef struct cu_portal_change {
     int routed;              /* 1: filed as a request (filed), 0: in the ledger */
     cu_request_filed filed;
+    cu_id open;              /* refused: the open request of the same kind (as request_file) */
 } cu_portal_change;
 
 /* Grants or withdraws a consent, objects or withdraws an objection, as the subject (source
@@ -90,11 +91,17 @@ cu_rc cu_portal_consent_change(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_
 cu_rc cu_portal_requests(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          cu_request **out, size_t *n, cu_err *err);
 
+/* At most this many open requests per subject from the center. */
+#define CU_PORTAL_OPEN_MAX 10
+
 /* Files a request as the subject, who proved itself by the portal session: verified at filing
- * (no token), and in processor mode waiting for the controller like any subject's request. */
+ * (no token), and in processor mode waiting for the controller like any subject's request.
+ * CU_ERR_CONFLICT while the subject has an open request of that type (and purpose), *open its
+ * id, or CU_PORTAL_OPEN_MAX open requests of any type, *open the newest's: *open is non-zero
+ * exactly when this is the refusal. */
 cu_rc cu_portal_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                              cu_request_type type, const char *purpose, cu_request_filed *out,
-                             cu_err *err);
+                             cu_id *open, cu_err *err);
 
 /* The answer to one of the subject's own access or export requests (cu_request_export_open);
  * another subject's request is CU_ERR_NOT_FOUND. */

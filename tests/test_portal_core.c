@@ -1,13 +1,16 @@
 /*
  * test_portal_core.c: the privacy center's core below HTTP (custos_portal.h, docs/portal.md),
  * on the test clock: where the subject stands on a purpose when the version in force asked for
- * fresh consent (P-NOT-2). Runs on SQLite and again on PostgreSQL (run.sh).
+ * fresh consent (P-NOT-2); a subject's requests read by its key in the store, and the cap on
+ * its open ones. Runs on SQLite and again on PostgreSQL (run.sh).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_int.h" /* v->store: the store's own read of a subject's requests */
 #include "custos_portal.h"
+#include "store_portal.h"
 #include "th.h"
 #include "util.h"
 
@@ -138,12 +141,80 @@ static void test_P_NOT_2_a_consent_no_longer_counted_shows_renew(void **state_)
     free(text);
 }
 
+static cu_id file(fx *f, cu_id subject, cu_request_type type, const char *purpose, cu_rc want,
+                  cu_id *open)
+{
+    cu_request_filed out;
+    cu_err err = {0};
+    cu_rc rc = cu_portal_request_file(f->v, NULL, f->t, subject, type, purpose, &out, open, &err);
+
+    if (rc != want)
+        fail_msg("filing %d: %s (%s)", (int)type, cu_rc_name(rc), err.msg);
+    return out.id;
+}
+
+/* The store reads one subject's requests (both backends); the center lists its own, newest
+ * first; a second open request of a kind, or an eleventh open one, is refused with the open
+ * request's id; once that one closes, the kind may be filed again. */
+static void test_subject_requests_by_its_key_and_capped(void **state_)
+{
+    fx *f = *state_;
+    cu_subject_in in = {.external_id = "bob", .birth_date = "1990-01-01"};
+    static const cu_request_type more[] = {CU_REQ_ERASE, CU_REQ_RESTRICT, CU_REQ_UNRESTRICT,
+                                           CU_REQ_RECTIFY};
+    static const char *const purposes[] = {"marketing", "analytics", "support", "security"};
+    cu_store_request *rows = NULL;
+    cu_request *list = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+    cu_id bob = 0, a1, b1, e1, open = 0;
+
+    assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &bob, &err), CU_OK);
+    a1 = file(f, f->ada, CU_REQ_ACCESS, NULL, CU_OK, &open);
+    assert_int_equal(open, 0);
+    cu_clock_set(D2026 + 60);
+    b1 = file(f, bob, CU_REQ_ACCESS, NULL, CU_OK, &open);
+    cu_clock_set(D2026 + 120);
+    e1 = file(f, f->ada, CU_REQ_EXPORT, NULL, CU_OK, &open);
+    assert_int_equal(cu_store_request_list_subject(f->v->store, f->t, f->ada, &rows, &n, &err),
+                     CU_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].id, a1);
+    assert_int_equal(rows[1].id, e1);
+    free(rows);
+    assert_int_equal(cu_portal_requests(f->v, NULL, f->t, bob, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, b1);
+    free(list);
+    assert_int_equal(cu_portal_requests(f->v, NULL, f->t, f->ada, &list, &n, &err), CU_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, e1); /* newest first */
+    free(list);
+    /* A second open access request: refused, naming the open one. */
+    file(f, f->ada, CU_REQ_ACCESS, NULL, CU_ERR_CONFLICT, &open);
+    assert_int_equal(open, a1);
+    /* Bob's own is his: his open access does not stop Ada's kinds, nor hers his. */
+    file(f, bob, CU_REQ_EXPORT, NULL, CU_OK, &open);
+    /* Up to CU_PORTAL_OPEN_MAX open of any kind (two so far), then refused. */
+    for (size_t i = 0; i < CU_ARRAY_LEN(more); i++)
+        file(f, f->ada, more[i], NULL, CU_OK, &open);
+    for (size_t i = 0; i < CU_ARRAY_LEN(purposes); i++)
+        file(f, f->ada, CU_REQ_OBJECT, purposes[i], CU_OK, &open);
+    file(f, f->ada, CU_REQ_WITHDRAW_CONSENT, "marketing", CU_ERR_CONFLICT, &open);
+    assert_true(open != 0);
+    /* The access request answered and closed: the kind may be asked again. */
+    assert_int_equal(cu_request_acknowledge(f->v, NULL, f->t, a1, &err), CU_OK);
+    assert_int_equal(cu_request_complete(f->v, NULL, f->t, a1, NULL, &err), CU_OK);
+    file(f, f->ada, CU_REQ_ACCESS, NULL, CU_OK, &open);
+}
+
 #define T(fn, set) cmocka_unit_test_setup_teardown(fn, set, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_P_NOT_2_a_consent_no_longer_counted_shows_renew, setup_erp),
+        T(test_subject_requests_by_its_key_and_capped, setup_erp),
     };
 
     return cmocka_run_group_tests_name("the privacy center's core", tests, NULL, NULL);

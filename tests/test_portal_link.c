@@ -353,6 +353,25 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     srv_resp_free(&r);
 }
 
+/* A second open request of one kind from the center is refused with a code of its own (409
+ * request_open), naming the open one: one session cannot flood the officer's queue. */
+static void test_second_open_request_of_a_kind_is_refused(void **state)
+{
+    char cookie[128], path[160], id[SRV_ID];
+    srv_resp r;
+
+    (void)state;
+    session_of(T, TKEY, BOB, cookie);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s/requests", T, BOB);
+    assert_int_equal(call("POST", path, cookie, NULL, "{\"type\":\"restrict\"}", &r), 201);
+    assert_int_equal(srv_json_str(r.body, "id", id, sizeof(id)), 0);
+    srv_resp_free(&r);
+    assert_int_equal(call("POST", path, cookie, NULL, "{\"type\":\"restrict\"}", &r), 409);
+    assert_non_null(strstr(r.body, "\"code\":\"request_open\""));
+    assert_non_null(strstr(r.body, id));
+    srv_resp_free(&r);
+}
+
 /* P-DSR-8: where the tenant is a processor, a request the subject files from its center waits
  * for the controller like any subject's request: verified, but not to be acknowledged before
  * the controller approves it. */
@@ -496,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_subject_session_reaches_only_its_own_routes),
         cmocka_unit_test(test_consent_withdrawn_by_the_subject_is_applied),
         cmocka_unit_test(test_subject_files_an_export_and_downloads_it),
+        cmocka_unit_test(test_second_open_request_of_a_kind_is_refused),
         cmocka_unit_test(test_processor_mode_request_waits_for_the_controller),
         cmocka_unit_test(test_processor_mode_card_files_a_request),
         cmocka_unit_test(test_expired_link_answers_as_a_forged_one), /* restarts: last */

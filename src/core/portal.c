@@ -22,6 +22,8 @@
 #include "policy_cache_int.h"
 #include "policy_version_int.h"
 #include "purpose_int.h"
+#include "request_int.h"
+#include "store_portal.h"
 #include "tenant_int.h"
 #include "util.h"
 
@@ -357,41 +359,102 @@ cu_rc cu_portal_consent_change(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_
     return cu_portal_request_file(
         v, ctx, tenant, subject,
         action == CU_CONSENT_WITHDRAW ? CU_REQ_WITHDRAW_CONSENT : CU_REQ_OBJECT, purpose,
-        &out->filed, err);
+        &out->filed, &out->open, err);
+}
+
+/* The subject's requests from the store, by its key (store_portal.h): the subject's own rows,
+ * never the tenant's whole list; in the API's view at now, oldest first. */
+static cu_rc subject_requests(cu_vault *v, cu_id tenant, cu_id subject, cu_request **out,
+                              size_t *n, cu_err *err)
+{
+    cu_store_request *rows = NULL;
+    int64_t now = cu_clock_now();
+    size_t cnt = 0;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = cu_store_request_list_subject(v->store, tenant, subject, &rows, &cnt, err)) != CU_OK)
+        return rc;
+    if ((*out = calloc(cnt ? cnt : 1, sizeof(**out))) == NULL) {
+        free(rows);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++)
+        cu_request_public(&rows[i], now, &(*out)[i]);
+    free(rows);
+    *n = cnt;
+    return CU_OK;
 }
 
 cu_rc cu_portal_requests(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                          cu_request **out, size_t *n, cu_err *err)
 {
-    size_t k = 0;
     cu_rc rc;
 
+    *out = NULL;
+    *n = 0;
     if ((rc = cu_preamble(
              v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_LIVE, .subject = subject},
              NULL, err)) != CU_OK ||
-        (rc = cu_request_list(v, ctx, tenant, CU_REQ_LIST_ALL, out, n, err)) != CU_OK)
+        (rc = subject_requests(v, tenant, subject, out, n, err)) != CU_OK)
         return rc;
-    /* The tenant's list (oldest first), narrowed to the subject's own, then newest first. */
-    for (size_t i = 0; i < *n; i++)
-        if ((*out)[i].subject_id == subject)
-            (*out)[k++] = (*out)[i];
-    for (size_t i = 0; i < k / 2; i++) {
+    for (size_t i = 0; i < *n / 2; i++) { /* newest first */
         cu_request t = (*out)[i];
-        (*out)[i] = (*out)[k - 1 - i];
-        (*out)[k - 1 - i] = t;
+        (*out)[i] = (*out)[*n - 1 - i];
+        (*out)[*n - 1 - i] = t;
     }
-    *n = k;
     return CU_OK;
+}
+
+/* A new request of the subject's is refused while one of the same type (and purpose, for an
+ * objection or a withdrawal) is open, or CU_PORTAL_OPEN_MAX of any type are: one session must
+ * not fill the officer's queue with duplicates, each with its deadlines (P-DSR-7). *open gets
+ * the open request of the same kind, or for the cap the newest open one: non-zero exactly when
+ * this refused. */
+static cu_rc open_check(cu_vault *v, cu_id tenant, cu_id subject, cu_request_type type,
+                        const char *purpose, cu_id *open, cu_err *err)
+{
+    cu_request *list = NULL;
+    size_t n = 0, k = 0;
+    cu_id last = 0;
+    cu_rc rc = subject_requests(v, tenant, subject, &list, &n, err);
+
+    for (size_t i = 0; rc == CU_OK && i < n; i++) {
+        if (!list[i].open)
+            continue;
+        k++;
+        last = list[i].id;
+        if (list[i].type == type && strcmp(list[i].purpose, purpose ? purpose : "") == 0) {
+            *open = list[i].id;
+            rc = cu_err_set(err, CU_ERR_CONFLICT, "you already have an open %s request",
+                            cu_request_type_name(type));
+        }
+    }
+    if (rc == CU_OK && k >= CU_PORTAL_OPEN_MAX) {
+        *open = last;
+        rc = cu_err_set(err, CU_ERR_CONFLICT, "you already have %zu open requests", k);
+    }
+    free(list);
+    return rc;
 }
 
 cu_rc cu_portal_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                              cu_request_type type, const char *purpose, cu_request_filed *out,
-                             cu_err *err)
+                             cu_id *open, cu_err *err)
 {
     cu_ctx sc = ctx ? *ctx : (cu_ctx){0};
     cu_request_in in = {.type = type, .filer = CU_REQ_BY_SUBJECT, .subject = subject,
                         .purpose = purpose};
+    cu_rc rc;
 
+    *open = 0;
+    memset(out, 0, sizeof(*out));
+    if ((rc = cu_preamble(
+             v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE, .subject = subject},
+             NULL, err)) != CU_OK ||
+        (rc = open_check(v, tenant, subject, type, purpose, open, err)) != CU_OK)
+        return rc;
     sc.flags |= CU_CTX_SUBJECT;
     return cu_request_file(v, &sc, tenant, &in, out, err);
 }

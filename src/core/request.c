@@ -107,7 +107,7 @@ static int64_t next_due(const cu_store_request *r)
     return r->acknowledged_at == 0 ? r->ack_due : r->answer_due;
 }
 
-static void to_public(const cu_store_request *r, int64_t now, cu_request *o)
+void cu_request_public(const cu_store_request *r, int64_t now, cu_request *o)
 {
     memset(o, 0, sizeof(*o));
     o->id = r->id;
@@ -613,7 +613,7 @@ cu_rc cu_request_get(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id request
 
     if ((rc = open_request(v, ctx, tenant, request, CU_TENANT_USE_READ, &r, err)) != CU_OK)
         return rc;
-    to_public(&r, cu_clock_now(), out);
+    cu_request_public(&r, cu_clock_now(), out);
     return CU_OK;
 }
 
@@ -669,7 +669,7 @@ cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_f
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < cnt; i++) {
-        to_public(&rows[i], now, &res[k]);
+        cu_request_public(&rows[i], now, &res[k]);
         k += passes(&res[k], f);
     }
     free(rows);
@@ -689,7 +689,7 @@ cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soo
     *open = *due_soon = *overdue = 0;
     for (size_t i = 0; rc == CU_OK && i < cnt; i++) {
         cu_request q;
-        to_public(&rows[i], now, &q);
+        cu_request_public(&rows[i], now, &q);
         *open += (size_t)q.open;
         *due_soon += (size_t)q.due_soon;
         *overdue += (size_t)q.overdue;

@@ -146,6 +146,16 @@ void api_portal_consents(http_req *r)
     http_json(r, 200, o);
 }
 
+/* A request refused because the subject has one of its kind open, or too many open: 409 with a
+ * code of its own, which the page can tell from another conflict. */
+static void fail_filing(http_req *r, cu_id open, cu_err *e)
+{
+    if (e->code == CU_ERR_CONFLICT && open != 0)
+        return http_error(r, 409, "request_open", "%s (request %llu)", e->msg,
+                          (unsigned long long)open);
+    http_fail(r, e);
+}
+
 /* A change of mind from the page: the ledger's own path, audited as the subject's (P-CON-2),
  * 201; or, where the tenant is a processor, a withdrawal or objection filed as the subject's
  * request, which waits for the controller (P-DSR-8): 202 and the request. */
@@ -164,7 +174,7 @@ void api_portal_consent_change(http_req *r)
                           "field \"action\" must be grant, withdraw, object or withdraw_objection");
     if (cu_portal_consent_change(r->v, &r->ctx, r->tenant, r->ids[1], http_str(r, "purpose"),
                                  action, &out, &e) != CU_OK)
-        return http_fail(r, &e);
+        return fail_filing(r, out.open, &e);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "purpose", http_str(r, "purpose"));
     cJSON_AddStringToObject(o, "action", cu_consent_action_name(action));
@@ -196,6 +206,7 @@ void api_portal_request_file(http_req *r)
     static const http_field f[] = {{"type", F_STRING, 1}, {"purpose", F_STRING, 0}};
     cu_request_type type;
     cu_request_filed out;
+    cu_id open = 0;
     cu_err e = {0};
 
     if (http_check_body(r, f, 2) != 0)
@@ -205,8 +216,8 @@ void api_portal_request_file(http_req *r)
                           "type: access, export, rectify, erase, restrict, unrestrict, object "
                           "or withdraw_consent");
     if (cu_portal_request_file(r->v, &r->ctx, r->tenant, r->ids[1], type, http_str(r, "purpose"),
-                               &out, &e) != CU_OK)
-        return http_fail(r, &e);
+                               &out, &open, &e) != CU_OK)
+        return fail_filing(r, open, &e);
     http_json(r, 201, cu_repr_request_filed_json(&out));
 }
 
