@@ -28,9 +28,12 @@
 #define CU_PORTAL_SESSION_TTL (30 * 60)
 
 /* Issues a portal link's token for an existing subject (CU_ERR_NOT_FOUND else) into token,
+ * naming who asked for it (a key or a user: its kind and id travel in the token, to the
+ * session's audit entry; NULL: the library's own caller, "cli"),
  * and its expiry (unix seconds) into *expires; "portal.link" in the tenant's audit log. */
-cu_rc cu_portal_link(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
-                     char token[CU_PORTAL_TOKEN_MAX], int64_t *expires, cu_err *err);
+cu_rc cu_portal_link(cu_vault *v, const cu_ctx *ctx, const cu_principal *who, cu_id tenant,
+                     cu_id subject, char token[CU_PORTAL_TOKEN_MAX], int64_t *expires,
+                     cu_err *err);
 
 /* Exchanges a link's token for a session token (into session) and its principal; CU_ERR_NOT_FOUND
  * for any flaw in the link, or a subject gone. "portal.session" in the tenant's audit log. */

@@ -7,9 +7,9 @@
 
 var ids = JSON.parse(sessionStorage.getItem('custos.center') || 'null');
 
-/* A link's token has one shape: base64url of 57 bytes, 76 characters. Any other fragment (the
+/* A link's token has one shape: base64url of 66 bytes, 88 characters. Any other fragment (the
  * skip link's "#main" above all) is the page's own and is never sent to the exchange. */
-var TOKEN = /^[A-Za-z0-9_-]{76}$/;
+var TOKEN = /^[A-Za-z0-9_-]{88}$/;
 
 function linkToken() {
   var h = location.hash.slice(1);
@@ -231,8 +231,12 @@ function fileRequest(e) {
     .catch(failed);
 }
 
+/* The cookie lives under the subject's own path and never comes to this route: the ids say
+ * which path's cookie to clear. */
 function signOut() {
-  api('DELETE', '/v1/portal/session').then(closed, closed);
+  var q = ids ? '?tenant_id=' + encodeURIComponent(ids.tenant_id) + '&subject_id=' +
+    encodeURIComponent(ids.subject_id) : '';
+  api('DELETE', '/v1/portal/session' + q).then(closed, closed);
 }
 
 /* The link's token, out of the address bar (and so out of history and any bookmark) first. */

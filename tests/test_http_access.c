@@ -449,8 +449,13 @@ static void iso_sweep(const char *auth, const char *who)
         /* A login does not authenticate the caller: any wrong credential answers 401. The
          * banner script takes no credential at all: B's (without a policy) is as missing. */
         snprintf(what, sizeof(what), "%s on tenant B", who);
+        /* A user's session cookie is not read on a portal route (the subject's is): 401. */
         same_answer(rt, auth, &b, &rnd,
-                    (rt->flags & R_NOAUTH) && rt->fn != api_cookie_banner ? 401 : 404, what);
+                    ((rt->flags & R_NOAUTH) && rt->fn != api_cookie_banner) ||
+                            (rt->perm == CU_PERM_PORTAL && strncmp(auth, "custos_session=", 15) == 0)
+                        ? 401
+                        : 404,
+                    what);
         swept++;
         /* The portal's routes are a subject session's alone: a key or a user is refused them
          * by its role whatever the ids (test_subject_session_reaches_its_own_routes_alone). */
@@ -476,12 +481,13 @@ static void test_P_ISO_1_every_route_answers_another_tenant_as_nothing(void **st
 }
 
 /* A data subject's portal session (custos_portal.h) of A's subject: every route but the
- * portal's refuses it by role (403), and on the portal's routes another subject's id answers
- * as an id that exists nowhere (404); B's tenant is nothing either. */
+ * portal's does not even read its cookie (401: the router reads custos_portal on portal routes
+ * alone, and the browser sends it there alone, by its Path), and on the portal's routes another
+ * subject's id answers as an id that exists nowhere (404); B's tenant is nothing either. */
 static void test_subject_session_reaches_its_own_routes_alone(void **state)
 {
     char path[160], url[256], body[160], cookie[128];
-    ids real, b, none;
+    ids real, b, none, bt;
     unsigned refused = 0;
     srv_resp r;
 
@@ -501,6 +507,8 @@ static void test_subject_session_reaches_its_own_routes_alone(void **state)
     snprintf(b.tenant, SRV_ID, "%s", W->a.id); /* A's path, B's subject */
     ids_random(&none, W->a.collection);
     snprintf(none.tenant, SRV_ID, "%s", W->a.id);
+    bt = real; /* B's tenant, A's subject */
+    snprintf(bt.tenant, SRV_ID, "%s", W->b.id);
     for (size_t i = 0; i < http_nroutes; i++) {
         const http_route *rt = &http_routes[i];
         if (rt->flags & R_NOAUTH)
@@ -508,15 +516,16 @@ static void test_subject_session_reaches_its_own_routes_alone(void **state)
         if (rt->perm != CU_PERM_PORTAL) {
             char code[64];
             call_route(rt, &real, cookie, "support", ++counter, &r);
-            if (r.status != 403 || srv_err(r.body, code, NULL) != 0 ||
-                strcmp(code, "forbidden") != 0)
-                fail_msg("%s %s with a subject session: expected 403 forbidden, got %ld %s",
+            if (r.status != 401 || srv_err(r.body, code, NULL) != 0 ||
+                strcmp(code, "unauthenticated") != 0)
+                fail_msg("%s %s with a subject session: expected 401 unauthenticated, got %ld %s",
                          rt->method, rt->pattern, r.status, r.body);
             srv_resp_free(&r);
             refused++;
             continue;
         }
         same_answer(rt, cookie, &none, &b, 404, "subject session, another subject");
+        same_answer(rt, cookie, &bt, &none, 404, "subject session, another tenant");
     }
     assert_true(refused > 60);
 }

@@ -130,6 +130,9 @@ static void test_link_exchanges_for_a_strict_subject_cookie(void **state)
     assert_non_null(strstr(r.set_cookie, "; Secure"));
     assert_non_null(strstr(r.set_cookie, "; SameSite=Strict"));
     assert_non_null(strstr(r.set_cookie, "; Max-Age=1800"));
+    /* Sent with this subject's portal routes alone, never the rest of the API or the console. */
+    snprintf(path, sizeof(path), "; Path=/v1/tenants/%s/portal/subjects/%s;", T, ADA);
+    assert_non_null(strstr(r.set_cookie, path));
     assert_non_null(strstr(r.body, ADA));
     snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
     srv_resp_free(&r);
@@ -143,10 +146,26 @@ static void test_link_exchanges_for_a_strict_subject_cookie(void **state)
     assert_non_null(strstr(r.body, "\"purposes\""));       /* the policy in force */
     assert_non_null(strstr(r.body, "\"pending\":null")); /* none pending */
     srv_resp_free(&r);
-    /* Signing out clears the cookie. */
-    assert_int_equal(call("DELETE", "/v1/portal/session", cookie, NULL, NULL, &r), 200);
+    /* A stale console session beside it does not hide it on a portal route (each cookie is read
+     * where it belongs), and the portal cookie is not read on another route. */
+    {
+        char both[256];
+        snprintf(both, sizeof(both), "custos_session=stale; %s", cookie);
+        assert_int_equal(call("GET", path, both, NULL, NULL, &r), 200);
+        srv_resp_free(&r);
+        snprintf(both, sizeof(both), "/v1/tenants/%s", T);
+        assert_int_equal(call("GET", both, cookie, NULL, NULL, &r), 401);
+        srv_resp_free(&r);
+    }
+    /* Signing out clears the cookie at its own path, which the page names. */
+    snprintf(path, sizeof(path), "/v1/portal/session?tenant_id=%s&subject_id=%s", T, ADA);
+    assert_int_equal(call("DELETE", path, NULL, NULL, NULL, &r), 200);
     assert_non_null(strstr(r.set_cookie, "custos_portal=; "));
     assert_non_null(strstr(r.set_cookie, "Max-Age=0"));
+    snprintf(path, sizeof(path), "; Path=/v1/tenants/%s/portal/subjects/%s;", T, ADA);
+    assert_non_null(strstr(r.set_cookie, path));
+    srv_resp_free(&r);
+    assert_int_equal(call("DELETE", "/v1/portal/session?tenant_id=1", NULL, NULL, NULL, &r), 400);
     srv_resp_free(&r);
 }
 
@@ -220,23 +239,49 @@ static void test_subject_session_reaches_only_its_own_routes(void **state)
     snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/123456789/requests", T);
     assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 404);
     srv_resp_free(&r);
-    /* The API's own routes, its own subject's included: the subject's role holds none. */
+    /* The API's own routes, its own subject's included: the subject's cookie is not even read
+     * there (a portal route reads it alone; its Path keeps the browser from sending it). */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", T, ADA);
-    assert_int_equal(call("GET", path, cookie, "provide_service", NULL, &r), 403);
+    assert_int_equal(call("GET", path, cookie, "provide_service", NULL, &r), 401);
     srv_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/portal-links", T, ADA);
-    assert_int_equal(call("POST", path, cookie, NULL, NULL, &r), 403);
+    assert_int_equal(call("POST", path, cookie, NULL, NULL, &r), 401);
     srv_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tenants/%s", T);
-    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 403);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 401);
     srv_resp_free(&r);
-    assert_int_equal(call("GET", "/v1/tenants", cookie, NULL, NULL, &r), 403);
+    assert_int_equal(call("GET", "/v1/tenants", cookie, NULL, NULL, &r), 401);
     srv_resp_free(&r);
     /* And no key or user reaches the portal routes: they are the subject's. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s", T, ADA);
     assert_int_equal(call("GET", path, TKEY, NULL, NULL, &r), 403);
     srv_resp_free(&r);
     assert_int_equal(call("GET", path, S.operator_key, NULL, NULL, &r), 403);
+    srv_resp_free(&r);
+}
+
+/* The newest audit entry of T's log with action (and object, if given) names actor. */
+static void audit_expect(const char *action, const char *object, const char *actor)
+{
+    char path[256];
+    cJSON *o, *e, *last = NULL;
+    srv_resp r;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/audit?action=%s", T, action);
+    assert_int_equal(call("GET", path, TKEY, NULL, NULL, &r), 200);
+    o = cJSON_Parse(r.body);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "entries"))
+    {
+        if (object == NULL ||
+            strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "object")), object) == 0)
+            last = e;
+    }
+    if (last == NULL)
+        fail_msg("no %s entry for %s in %s", action, object ? object : "any object", r.body);
+    if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(last, "actor")), actor) != 0)
+        fail_msg("%s: actor %s, expected %s", action,
+                 cJSON_GetStringValue(cJSON_GetObjectItem(last, "actor")), actor);
+    cJSON_Delete(o);
     srv_resp_free(&r);
 }
 
@@ -299,13 +344,15 @@ static void test_consent_withdrawn_by_the_subject_is_applied(void **state)
     srv_resp_free(&r);
     assert_int_equal(call("GET", sub, TKEY, "shared_on_request", NULL, &r), 403);
     srv_resp_free(&r);
-    /* The audit log names the subject as the actor of the withdrawal. */
-    snprintf(path, sizeof(path), "/v1/tenants/%s/audit", T);
-    assert_int_equal(call("GET", path, TKEY, NULL, NULL, &r), 200);
-    snprintf(ch, sizeof(ch), "\"subject:%s\"", BOB);
-    assert_non_null(strstr(r.body, ch));
-    assert_non_null(strstr(r.body, "portal.session"));
-    srv_resp_free(&r);
+    /* P-AUD-1: the actor of each step, read from the entry's own field (the objects name the
+     * subject too): the link is the key's, the session the subject's with the link's issuer
+     * in its object, the withdrawal the subject's. */
+    snprintf(ch, sizeof(ch), "key:%.*s", (int)strcspn(TKEY + 4, "_"), TKEY + 4);
+    snprintf(sub, sizeof(sub), "subject:%s", BOB);
+    audit_expect("portal.link", sub, ch);
+    snprintf(path, sizeof(path), "subject:%s:by:%.64s", BOB, ch);
+    audit_expect("portal.session", path, sub);
+    audit_expect("consent.record", NULL, sub);
 }
 
 /* An export filed from the portal, acknowledged by the tenant, downloaded by the subject; the

@@ -27,7 +27,8 @@ void api_portal_link(http_req *r)
     cu_err e = {0};
     cJSON *o;
 
-    if (cu_portal_link(r->v, &r->ctx, r->tenant, r->ids[1], token, &expires, &e) != CU_OK)
+    if (cu_portal_link(r->v, &r->ctx, &r->who, r->tenant, r->ids[1], token, &expires, &e) !=
+        CU_OK)
         return http_fail(r, &e);
     /* The token in the fragment: the browser never sends it, so no log holds it. */
     snprintf(url, sizeof(url), CENTER_PREFIX "%s", token);
@@ -41,11 +42,20 @@ void api_portal_link(http_req *r)
 }
 
 /* The subject's session cookie: HttpOnly (no script reads it), Secure, SameSite=Strict (no
- * other site's page sends it), as short-lived as the session. */
-static void set_portal_cookie(http_req *r, const char *token, int max_age)
+ * other site's page sends it), as short-lived as the session, and sent only under its own
+ * subject's portal routes (/v1/tenants/{t}/portal/subjects/{s}): never with the rest of the
+ * API nor the console (review-portal2 6). Tenant 0: Path=/, to clear a cookie set before. */
+static void set_portal_cookie(http_req *r, cu_id tenant, cu_id subject, const char *token,
+                              int max_age)
 {
+    char path[96] = "/";
+
+    if (tenant != 0)
+        snprintf(path, sizeof(path), "/v1/tenants/%llu/portal/subjects/%llu",
+                 (unsigned long long)tenant, (unsigned long long)subject);
     snprintf(r->set_cookie, sizeof(r->set_cookie),
-             COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", token, max_age);
+             COOKIE "=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", token, path,
+             max_age);
 }
 
 void api_portal_session_open(http_req *r)
@@ -63,7 +73,7 @@ void api_portal_session_open(http_req *r)
     if (cu_portal_session(r->v, &r->ctx, http_str(r, "token"), session, &who, &expires, &e) !=
         CU_OK)
         return http_fail(r, &e);
-    set_portal_cookie(r, session, CU_PORTAL_SESSION_TTL);
+    set_portal_cookie(r, who.tenant_id, who.id, session, CU_PORTAL_SESSION_TTL);
     cu_str_wipe(session);
     o = cJSON_CreateObject();
     cu_repr_add_id(o, "tenant_id", who.tenant_id);
@@ -72,13 +82,27 @@ void api_portal_session_open(http_req *r)
     http_json(r, 200, o);
 }
 
-/* Ends the session in this browser: the cookie is cleared (a signed session is stored nowhere,
- * so it ends at its expiry anyway; docs/portal.md). */
+/* Ends the session in this browser: the cookie is cleared at the path it was set for, which
+ * the page names (?tenant_id=&subject_id=; the cookie itself never comes to this route), or at
+ * Path=/ without them. A signed session is stored nowhere, so a copy of it lives until its
+ * expiry (docs/portal.md). */
 void api_portal_session_close(http_req *r)
 {
-    cJSON *o = cJSON_CreateObject();
+    static const char *const q[] = {"tenant_id", "subject_id"};
+    const char *t, *s;
+    cu_id tenant = 0, subject = 0;
+    cJSON *o;
 
-    set_portal_cookie(r, "", 0);
+    if (http_check_query(r, q, 2) != 0)
+        return;
+    t = http_query(r, "tenant_id");
+    s = http_query(r, "subject_id");
+    if ((t != NULL || s != NULL) &&
+        (t == NULL || s == NULL || cu_id_parse(t, &tenant) != CU_OK ||
+         cu_id_parse(s, &subject) != CU_OK || tenant == 0 || subject == 0))
+        return http_error(r, 400, "invalid_query", "tenant_id and subject_id: both ids, or neither");
+    o = cJSON_CreateObject();
+    set_portal_cookie(r, tenant, subject, "", 0);
     cJSON_AddBoolToObject(o, "ended", 1);
     http_json(r, 200, o);
 }

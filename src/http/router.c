@@ -407,21 +407,26 @@ static int cookie_value(const char *cookies, const char *name, char *out, size_t
  * there is none, or when it is too long for a token (as http_cookie() would refuse it). */
 static const char *session_cookie(http_req *r, size_t *len)
 {
+    const http_route *rt = r->route != NULL ? r->route : r->matched;
     const char *cookies;
 
     if (!r->session_looked) {
         r->session_looked = 1;
         cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
-        if (cookies != NULL &&
-            cookie_find(cookies, "custos_session", &r->session, &r->session_len) == 0 &&
-            r->session_len >= CU_SESSION_TOKEN_MAX)
-            r->session = NULL;
-        /* Else a data subject's portal session (custos_portal.h), of its own shape. */
-        if (r->session == NULL && cookies != NULL &&
-            cookie_find(cookies, "custos_portal", &r->session, &r->session_len) == 0) {
+        /* The cookie by the route: a portal route reads a subject's session alone, every other
+         * route a user's alone. A browser holding both (staff trying their own center, or a
+         * stale console session) gets each where it belongs (review-portal2 6). */
+        if (rt == NULL || rt->perm != CU_PERM_PORTAL) {
+            if (cookies != NULL &&
+                cookie_find(cookies, "custos_session", &r->session, &r->session_len) == 0 &&
+                r->session_len >= CU_SESSION_TOKEN_MAX)
+                r->session = NULL;
+        } else if (cookies != NULL &&
+                   cookie_find(cookies, "custos_portal", &r->session, &r->session_len) == 0) {
+            /* A data subject's portal session (custos_portal.h), of its own shape. */
             r->portal = 1;
-            /* Its 76 characters fit the token buffer authenticate() copies it to. */
-            if (r->session_len >= CU_SESSION_TOKEN_MAX || r->session_len == 0)
+            /* Its 88 characters fit the token buffer authenticate() copies it to. */
+            if (r->session_len >= CU_PORTAL_TOKEN_MAX || r->session_len == 0)
                 r->session = NULL;
         }
     }
@@ -553,7 +558,9 @@ static int is_state_change(const char *method)
 static int authenticate(http_req *r)
 {
     const char *auth = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), *session;
-    char token[CU_SESSION_TOKEN_MAX] = "";
+    /* Room for a user's session token or a subject's, the longer (custos_portal.h). */
+    char token[CU_PORTAL_TOKEN_MAX > CU_SESSION_TOKEN_MAX ? CU_PORTAL_TOKEN_MAX
+                                                          : CU_SESSION_TOKEN_MAX] = "";
     cu_err e = {0};
     cu_rc rc = CU_ERR_AUTH;
     int by_cookie = 0;
@@ -635,6 +642,12 @@ static int authorize(http_req *r)
     if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm == CU_PERM_PORTAL &&
         (!(rt->flags & R_TENANT) || r->nids < 2 || r->ids[1] != r->who.id)) {
         not_found(r);
+        return -1;
+    }
+    /* Belt and braces: a subject reaches portal routes alone, whatever a future route's
+     * permission (a route with none would otherwise pass the role check below). */
+    if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm != CU_PERM_PORTAL) {
+        http_error(r, 403, "forbidden", "a subject's session reaches its privacy center alone");
         return -1;
     }
     if (rt->perm != 0 && !cu_principal_can(r->v, &r->who, r->tenant, rt->perm)) {
