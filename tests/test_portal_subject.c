@@ -290,6 +290,7 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     assert_non_null(strstr(s, "support"));
     free(s);
     assert_int_equal(count("#hold-form:not([hidden])"), 1);
+    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
     shot("console-subject");
     assert_console_clean();
 }
@@ -320,6 +321,7 @@ static void test_reveal_reads_with_the_purpose_and_is_audited(void **state)
     wait_text("#subject-audit tbody", "record.read");
     click("#subject-reveal-profile");
     wait_text("#subject-profile", "ada@example.org");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
     shot("console-subject-revealed");
     assert_console_clean();
 }
@@ -391,6 +393,7 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     sign_in(&OWNER);
     look_up();
     wait_text("#subject-audit tbody", "support");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
     v = wd_exec(&W, "var d = document.documentElement, m = 0; document.querySelectorAll("
                     "'#subject-view .scroll').forEach(function (q) { m = Math.max(m, "
                     "q.scrollWidth - q.clientWidth); }); return [window.innerWidth, "
