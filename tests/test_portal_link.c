@@ -167,6 +167,26 @@ static void test_link_exchanges_for_a_strict_subject_cookie(void **state)
     srv_resp_free(&r);
     assert_int_equal(call("DELETE", "/v1/portal/session?tenant_id=1", NULL, NULL, NULL, &r), 400);
     srv_resp_free(&r);
+    /* Opening and closing a session are the server's own page's: without its Origin, or from
+     * another site, refused (no other site swaps a visitor's session for one it chose). */
+    {
+        char body[160];
+        const char *none[] = {"Content-Type: application/json", NULL};
+        const char *other[] = {"Content-Type: application/json",
+                               "Origin: https://attacker.example", NULL};
+        snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+        assert_int_equal(
+            srv_call_h(&S, "POST", "/v1/portal/session", none, body, strlen(body), &r), 0);
+        srv_assert_err(&r, 403, "origin_not_allowed");
+        srv_resp_free(&r);
+        assert_int_equal(
+            srv_call_h(&S, "POST", "/v1/portal/session", other, body, strlen(body), &r), 0);
+        srv_assert_err(&r, 403, "origin_not_allowed");
+        srv_resp_free(&r);
+        assert_int_equal(srv_call_h(&S, "DELETE", "/v1/portal/session", other, NULL, 0, &r), 0);
+        srv_assert_err(&r, 403, "origin_not_allowed");
+        srv_resp_free(&r);
+    }
 }
 
 /* Every bad link gets exactly the answer of any other: nothing tells a subject that exists. */

@@ -39,6 +39,7 @@ enum {
     R_PURPOSE = 1 << 2, /* touches personal data: Custos-Purpose required */
     R_TENANT = 1 << 3,  /* the first path parameter is the tenant */
     R_FORM = 1 << 4,    /* a small form body is taken as it came, not as JSON (RFC 8058) */
+    R_ORIGIN = 1 << 5,  /* no credential, but sets or clears a cookie: the Origin check */
 };
 
 typedef struct http_route {

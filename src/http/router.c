@@ -79,9 +79,10 @@ const http_route http_routes[] = {
      * holds `portal` alone and reaches only its own subject's routes (authorize()). */
     {POST, T "/subjects/{id}/portal-links", CU_PERM_DATA_WRITE, R_TENANT, api_portal_link,
      T "/subjects/{id}/portal-links"},
-    {POST, "/v1/portal/session", 0, R_NOAUTH | R_BODY, api_portal_session_open,
+    {POST, "/v1/portal/session", 0, R_NOAUTH | R_BODY | R_ORIGIN, api_portal_session_open,
      "/v1/portal/session"},
-    {DEL, "/v1/portal/session", 0, R_NOAUTH, api_portal_session_close, "/v1/portal/session"},
+    {DEL, "/v1/portal/session", 0, R_NOAUTH | R_ORIGIN, api_portal_session_close,
+     "/v1/portal/session"},
     {GET, T "/portal/subjects/{id}", CU_PERM_PORTAL, R_TENANT, api_portal_center,
      T "/portal/subjects/{id}"},
     {GET, T "/portal/subjects/{id}/consents", CU_PERM_PORTAL, R_TENANT, api_portal_consents,
@@ -719,6 +720,14 @@ static void dispatch(http_req *r)
     }
     if ((r->route = route(r)) == NULL)
         return;
+    /* The portal's exchange and sign-out need no credential but set or clear the subject's
+     * cookie: only the server's own page may ask, so that another site cannot swap a visitor's
+     * session for one of its own choosing (review-portal2 11). */
+    if ((r->route->flags & R_ORIGIN) && !origin_ok(r)) {
+        http_error(r, 403, "origin_not_allowed",
+                   "a portal session is opened and closed from this server's own page only");
+        return;
+    }
     if (!(r->route->flags & R_NOAUTH) && authenticate(r) != 0)
         return;
     if (r->authed && authorize(r) != 0)

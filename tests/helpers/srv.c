@@ -301,6 +301,10 @@ int srv_call(const srv *s, const char *method, const char *path, const char *aut
         hs[n++] = oh;
     } else if (auth != NULL) {
         snprintf(ah, sizeof(ah), "Authorization: Bearer %s", auth);
+    } else {
+        /* No credential: the server's own page (the portal's session exchange checks it). */
+        snprintf(oh, sizeof(oh), "Origin: %s", s->base);
+        hs[n++] = oh;
     }
     if (auth != NULL)
         hs[n++] = ah;
