@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -146,6 +147,16 @@ static void test_link_exchanges_for_a_strict_subject_cookie(void **state)
     assert_non_null(strstr(r.body, "\"purposes\""));       /* the policy in force */
     assert_non_null(strstr(r.body, "\"pending\":null")); /* none pending */
     srv_resp_free(&r);
+    /* The server's access log names the principal as what it is: a subject, not a user. */
+    {
+        char want[96];
+        snprintf(want, sizeof(want), "\"principal\":\"subject:%s\"", ADA);
+        for (int i = 0; i < 50 && !th_file_contains(S.log, want, strlen(want)); i++)
+            usleep(20000);
+        assert_true(th_file_contains(S.log, want, strlen(want)));
+        snprintf(want, sizeof(want), "\"principal\":\"user:%s\"", ADA);
+        assert_false(th_file_contains(S.log, want, strlen(want)));
+    }
     /* A stale console session beside it does not hide it on a portal route (each cookie is read
      * where it belongs), and the portal cookie is not read on another route. */
     {
