@@ -90,8 +90,6 @@ typedef struct cu_ctx {
                               (with CU_CTX_OPERATOR, checked as staff's, P-ACC-4) */
 #define CU_CTX_OWNER 8u    /* the principal holds the tenant's owner role (a tenant-wide legal
                               hold is released only by an owner, P-RET-5) */
-#define CU_CTX_SUBJECT 16u /* the data subject itself, proven by its portal session: set by
-                              portal.c alone, never from a header (custos_portal.h) */
 
 /* Copies the store's commit statistics since open (cu_commit_stats, custos_base.h), and the
  * group commit counts. */

@@ -208,6 +208,20 @@ static void test_subject_requests_by_its_key_and_capped(void **state_)
     file(f, f->ada, CU_REQ_ACCESS, NULL, CU_OK, &open);
 }
 
+/* A library caller cannot file a verified request for a subject by setting a flag: the public
+ * cu_request_file of a subject's request still needs its external id (and gets a token). The
+ * flag's old bit is tried on purpose (review-portal2 10). */
+static void test_no_flag_files_a_verified_request(void **state_)
+{
+    fx *f = *state_;
+    cu_ctx c = {.actor = "test", .flags = 16u};
+    cu_request_in in = {.type = CU_REQ_ERASE, .filer = CU_REQ_BY_SUBJECT, .subject = f->ada};
+    cu_request_filed out;
+    cu_err err = {0};
+
+    assert_int_equal(cu_request_file(f->v, &c, f->t, &in, &out, &err), CU_ERR_INVALID);
+}
+
 #define T(fn, set) cmocka_unit_test_setup_teardown(fn, set, teardown)
 
 int main(void)
@@ -215,6 +229,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_P_NOT_2_a_consent_no_longer_counted_shows_renew, setup_erp),
         T(test_subject_requests_by_its_key_and_capped, setup_erp),
+        T(test_no_flag_files_a_verified_request, setup_erp),
     };
 
     return cmocka_run_group_tests_name("the privacy center's core", tests, NULL, NULL);

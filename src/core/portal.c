@@ -10,8 +10,8 @@
  * (P-ISO-1): a visitor without a valid link learns nothing about whether a subject exists.
  *
  * What the subject then does goes through the core's own paths: the consent ledger
- * (cu_consent_record, in the HTTP layer), the request flow (cu_request_file with
- * CU_CTX_SUBJECT, which only this file sets), the request's export (cu_request_export_open).
+ * (cu_consent_record), the request flow (cu_request_file_verified, request_int.h, which only
+ * this file calls), the request's export (cu_request_export_open).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,7 +489,6 @@ cu_rc cu_portal_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
                              cu_request_type type, const char *purpose, cu_request_filed *out,
                              cu_id *open, cu_err *err)
 {
-    cu_ctx sc = ctx ? *ctx : (cu_ctx){0};
     cu_request_in in = {.type = type, .filer = CU_REQ_BY_SUBJECT, .subject = subject,
                         .purpose = purpose};
     cu_rc rc;
@@ -501,8 +500,7 @@ cu_rc cu_portal_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
              NULL, err)) != CU_OK ||
         (rc = open_check(v, tenant, subject, type, purpose, open, err)) != CU_OK)
         return rc;
-    sc.flags |= CU_CTX_SUBJECT;
-    return cu_request_file(v, &sc, tenant, &in, out, err);
+    return cu_request_file_verified(v, ctx, tenant, &in, out, err);
 }
 
 cu_rc cu_portal_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,

@@ -265,16 +265,15 @@ static cu_rc erased_with_kept(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cons
     return cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_WRITE}, g, err);
 }
 
-cu_rc cu_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_request_in *in,
-                      cu_request_filed *out, cu_err *err)
+/* portal: the subject itself, proven by its portal session (cu_request_file_verified, for
+ * portal.c alone: no flag a library caller could set, review-portal2 10). */
+static cu_rc file_request(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_request_in *in,
+                          int portal, cu_request_filed *out, cu_err *err)
 {
     cu_store_request r = {0};
     cu_store_op op = {0};
     cu_audit_in a;
     cu_gate g;
-    /* The subject itself, proven by its portal session (portal.c alone sets the flag). */
-    int portal = in->filer == CU_REQ_BY_SUBJECT && ctx != NULL &&
-                 (ctx->flags & CU_CTX_SUBJECT) && in->subject != 0;
     cu_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -325,6 +324,19 @@ cu_rc cu_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_req
     out->ack_due = r.ack_due;
     out->answer_due = r.answer_due;
     return CU_OK;
+}
+
+cu_rc cu_request_file(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_request_in *in,
+                      cu_request_filed *out, cu_err *err)
+{
+    return file_request(v, ctx, tenant, in, 0, out, err);
+}
+
+cu_rc cu_request_file_verified(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                               const cu_request_in *in, cu_request_filed *out, cu_err *err)
+{
+    return file_request(v, ctx, tenant, in,
+                        in->filer == CU_REQ_BY_SUBJECT && in->subject != 0, out, err);
 }
 
 /* --- verification and the controller's decision ------------------------------------------- */

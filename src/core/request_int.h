@@ -21,6 +21,10 @@ int64_t cu_request_answer_due(int64_t filed, cu_duration d);
 cu_rc cu_request_extend_due(int64_t due, cu_duration by, cu_duration max, int64_t *out,
                             cu_err *err);
 
+/* Files a request of the subject in->subject itself, proven by its privacy center session:
+ * verified at filing, no token (portal.c alone calls it; custos_portal.h). */
+cu_rc cu_request_file_verified(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                               const cu_request_in *in, cu_request_filed *out, cu_err *err);
 /* A stored request as the API shows it at now: open, overdue, due soon; the subject's id only
  * once verified (request.c). */
 void cu_request_public(const cu_store_request *r, int64_t now, cu_request *o);
