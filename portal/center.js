@@ -60,10 +60,35 @@ function closed() {
   sessionStorage.removeItem('custos.center');
   ids = null;
   $('center-view').hidden = true;
+  $('retry-view').hidden = true;
   $('signout').hidden = true;
   $('tenant-name').textContent = '';
+  $('closed-title').textContent = 'This link cannot be used';
+  $('closed-text').textContent = 'The link is not valid, or it has expired. Ask the service ' +
+    'that sent you here for a new link to your privacy center.';
   $('closed-view').hidden = false;
   say('');
+}
+
+/* After Sign out: said as it is, not as a bad link. */
+function signedOut() {
+  closed();
+  $('closed-title').textContent = 'You signed out';
+  $('closed-text').textContent = 'To come back, ask the service that sent you here for a new ' +
+    'link to your privacy center.';
+}
+
+/* The exchange failed for a reason other than the link (the network, the server busy): the
+ * token, already out of the address bar, is kept here for a retry (review-portal2 9). */
+var pendingToken = '';
+
+function retryLater(token) {
+  pendingToken = token;
+  $('center-view').hidden = true;
+  $('closed-view').hidden = true;
+  $('retry-view').hidden = false;
+  say('');
+  document.body.setAttribute('data-ready', '1');
 }
 
 function showPolicy(c) {
@@ -216,8 +241,13 @@ function load() {
   return api('GET', base()).then(function (c) {
     showPolicy(c);
     $('closed-view').hidden = true;
+    $('retry-view').hidden = true;
     $('center-view').hidden = false;
     $('signout').hidden = false;
+    $('session-end').textContent = ids.expires_at
+      ? 'This session ends at ' + new Date(ids.expires_at).toLocaleTimeString([], {
+        hour: '2-digit', minute: '2-digit' }) + '; open a new link from the service after that.'
+      : '';
     return Promise.all([loadConsents(), loadRequests()]);
   }).catch(failed).then(function () {
     document.body.setAttribute('data-ready', '1');
@@ -236,7 +266,23 @@ function fileRequest(e) {
 function signOut() {
   var q = ids ? '?tenant_id=' + encodeURIComponent(ids.tenant_id) + '&subject_id=' +
     encodeURIComponent(ids.subject_id) : '';
-  api('DELETE', '/v1/portal/session' + q).then(closed, closed);
+  api('DELETE', '/v1/portal/session' + q).then(signedOut, signedOut);
+}
+
+/* Exchanges a link's token for the session: a bad link (404) closes the page, any other
+ * failure offers to try again with the same token. */
+function exchange(token) {
+  document.body.removeAttribute('data-ready');
+  api('POST', '/v1/portal/session', { token: token }).then(function (d) {
+    pendingToken = '';
+    ids = { tenant_id: d.tenant_id, subject_id: d.subject_id, expires_at: d.expires_at };
+    sessionStorage.setItem('custos.center', JSON.stringify(ids));
+    return load();
+  }).catch(function (e) {
+    if (e.status !== 404) return retryLater(token);
+    closed();
+    document.body.setAttribute('data-ready', '1');
+  });
 }
 
 /* The link's token, out of the address bar (and so out of history and any bookmark) first. */
@@ -245,14 +291,7 @@ function enter() {
   document.body.removeAttribute('data-ready');
   if (token) {
     history.replaceState(null, '', location.pathname);
-    api('POST', '/v1/portal/session', { token: token }).then(function (d) {
-      ids = { tenant_id: d.tenant_id, subject_id: d.subject_id };
-      sessionStorage.setItem('custos.center', JSON.stringify(ids));
-      return load();
-    }).catch(function () {
-      closed();
-      document.body.setAttribute('data-ready', '1');
-    });
+    exchange(token);
     return;
   }
   if (!ids) {
@@ -265,6 +304,7 @@ function enter() {
 
 $('request-form').addEventListener('submit', fileRequest);
 $('signout').addEventListener('click', signOut);
+$('retry').addEventListener('click', function () { if (pendingToken) exchange(pendingToken); });
 /* A second link opened in the same tab changes only the fragment: no new page load. */
 window.addEventListener('hashchange', function () {
   if (linkToken()) enter();

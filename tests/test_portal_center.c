@@ -468,6 +468,38 @@ static void test_skip_link_keeps_the_center_and_focuses_main(void **state)
     assert_console_clean();
 }
 
+/* A failure on the way (here the network, by a fetch that fails) is not a bad link: the page
+ * offers to try again with the token it kept, and the retry opens the center; the session's
+ * end is shown; Sign out says so, not that the link is bad (review-portal2 9). */
+static void test_failed_exchange_retries_and_sign_out_says_so(void **state)
+{
+    char link[256], script[384];
+    char *s;
+
+    (void)state;
+    open_center(&T);
+    s = text_of("#session-end");
+    assert_non_null(strstr(s, "This session ends at"));
+    free(s);
+    link_of(&T, link);
+    snprintf(script, sizeof(script),
+             "window.__fetch = window.fetch; window.fetch = function () { return "
+             "Promise.reject(new TypeError('offline')); }; location.hash = '%s';",
+             strchr(link, '#') + 1);
+    cJSON_Delete(wd_exec(&W, script));
+    assert_int_equal(wd_wait_visible(&W, "#retry-view", 5000), 0);
+    assert_int_equal(count("#closed-view:not([hidden])"), 0);
+    cJSON_Delete(wd_exec(&W, "window.fetch = window.__fetch;"));
+    click("#retry");
+    assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
+    wait_text("#tenant-name", "Acme");
+    assert_int_equal(count("#retry-view:not([hidden])"), 0);
+    click("#signout");
+    assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
+    wait_text("#closed-title", "You signed out");
+    assert_console_clean();
+}
+
 static void assert_no_horizontal_scroll(void)
 {
     cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
@@ -548,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_hostile_tenant_name_renders_as_text),
         cmocka_unit_test(test_keyboard_alone_files_a_request_in_reading_order),
         cmocka_unit_test(test_skip_link_keeps_the_center_and_focuses_main),
+        cmocka_unit_test(test_failed_exchange_retries_and_sign_out_says_so),
         cmocka_unit_test(test_phone_width_has_no_horizontal_scroll),
         cmocka_unit_test(test_forged_link_shows_the_same_page_as_an_expired_one), /* last */
     };
