@@ -431,6 +431,29 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     srv_resp_free(&r);
 }
 
+/* A restricted subject (P-DSR-5) still reaches its own center: it reads its policy and
+ * consents and asks for the restriction to be lifted (review-portal2 12: the gap). */
+static void test_restricted_subject_uses_its_center(void **state)
+{
+    char carl[SRV_ID], cookie[128], path[160];
+    srv_resp r;
+
+    (void)state;
+    subject(T, TKEY, "carl", carl);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/restriction", T, carl);
+    srv_call_ok(&S, "PUT", path, TKEY, NULL, "{\"restricted\":true}", 200, NULL);
+    session_of(T, TKEY, carl, cookie);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s", T, carl);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 200);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s/consents", T, carl);
+    assert_int_equal(call("GET", path, cookie, NULL, NULL, &r), 200);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/portal/subjects/%s/requests", T, carl);
+    assert_int_equal(call("POST", path, cookie, NULL, "{\"type\":\"unrestrict\"}", &r), 201);
+    srv_resp_free(&r);
+}
+
 /* A second open request of one kind from the center is refused with a code of its own (409
  * request_open), naming the open one: one session cannot flood the officer's queue. */
 static void test_second_open_request_of_a_kind_is_refused(void **state)
@@ -594,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_consent_withdrawn_by_the_subject_is_applied),
         cmocka_unit_test(test_subject_files_an_export_and_downloads_it),
         cmocka_unit_test(test_second_open_request_of_a_kind_is_refused),
+        cmocka_unit_test(test_restricted_subject_uses_its_center),
         cmocka_unit_test(test_processor_mode_request_waits_for_the_controller),
         cmocka_unit_test(test_processor_mode_card_files_a_request),
         cmocka_unit_test(test_expired_link_answers_as_a_forged_one), /* restarts: last */
