@@ -19,6 +19,7 @@
   function role() { return sessionStorage.getItem('custos.role') || ''; }
   /* Hints for the page only (src/core/roles.c): the API checks every call itself. */
   function mayHold() { return role() === 'owner' || role() === 'admin'; }
+  function mayAudit() { return role() === 'owner' || role() === 'auditor'; }
 
   function say(text, isError) {
     var s = $('status');
@@ -221,9 +222,19 @@
     var objects = ['subject:' + subject]
       .concat(records.map(function (r) { return 'record:' + r; }))
       .concat(holds.map(function (h) { return 'hold:' + h; }));
-    return Promise.all(objects.map(function (o) {
-      return api('GET', '/audit?limit=100&object=' + encodeURIComponent(o));
-    })).then(function (all) {
+    function one(o) { return api('GET', '/audit?limit=100&object=' + encodeURIComponent(o)); }
+    if (!mayAudit()) {
+      clearTable('subject-audit');
+      $('subject-audit-none').textContent = 'Your role does not read the audit log.';
+      $('subject-audit-none').hidden = false;
+      return Promise.resolve();
+    }
+    /* The subject's own first: a refusal stops there, with no other call in flight. */
+    return one(objects[0]).then(function (first) {
+      return Promise.all(objects.slice(1).map(one)).then(function (rest) {
+        return [first].concat(rest);
+      });
+    }).then(function (all) {
       var entries = [];
       all.forEach(function (d) { entries = entries.concat(d.entries || []); });
       entries.sort(function (a, b) { return a.at < b.at ? 1 : a.at > b.at ? -1 : 0; });
