@@ -392,6 +392,70 @@ static void test_agent_sees_no_hold_controls(void **state)
     sign_out();
 }
 
+/* The id of the element with focus; caller frees. */
+static char *focused(void)
+{
+    cJSON *v = wd_exec(&W, "return document.activeElement.id;");
+    char *s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "");
+
+    cJSON_Delete(v);
+    return s;
+}
+
+static void expect_focus(const char *want)
+{
+    char *s = focused();
+    int ok = strcmp(s, want) == 0;
+
+    if (!ok)
+        print_error("focus on \"%s\", expected \"%s\"\n", s, want);
+    free(s);
+    assert_true(ok);
+}
+
+/* The look-up from the keyboard alone: the nav link leads to the section, Tab goes find-by,
+ * subject, purpose, button in that order, Enter looks up, Tab reaches Reveal; every input and
+ * select of the section has one label with text. */
+static void test_keyboard_alone_looks_a_subject_up(void **state)
+{
+    cJSON *v;
+
+    (void)state;
+    sign_in(&OWNER);
+    cJSON_Delete(wd_exec(&W, "document.getElementById('nav-subject').focus();"));
+    wd_type(&W, WD_ENTER);
+    for (int i = 0; i < 40; i++) {
+        char *s = focused();
+        int there = strcmp(s, "subject-view") == 0;
+        free(s);
+        if (there)
+            break;
+        usleep(50000);
+    }
+    expect_focus("subject-view");
+    wd_type(&W, WD_TAB);
+    expect_focus("subject-by");
+    wd_type(&W, WD_TAB);
+    expect_focus("subject-q");
+    wd_type(&W, ADA);
+    wd_type(&W, WD_TAB);
+    expect_focus("subject-purpose");
+    wd_type(&W, WD_TAB);
+    expect_focus("subject-go");
+    wd_type(&W, WD_ENTER);
+    assert_int_equal(wd_wait_visible(&W, "#subject-found", 10000), 0);
+    wait_text("#subject-heading", ADA);
+    wd_type(&W, WD_TAB);
+    expect_focus("subject-reveal-profile");
+    v = wd_exec(&W, "var bad = 0; document.querySelectorAll('#subject-view input, #subject-view "
+                    "select').forEach(function (i) { if (!i.labels || i.labels.length !== 1 || "
+                    "!i.labels[0].textContent.trim()) bad++; }); return bad;");
+    assert_int_equal((int)cJSON_GetNumberValue(v), 0);
+    cJSON_Delete(v);
+    assert_console_clean();
+    sign_out();
+}
+
 static void test_phone_width_has_no_horizontal_scroll(void **state)
 {
     cJSON *v;
@@ -422,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_reveal_reads_with_the_purpose_and_is_audited),
         cmocka_unit_test(test_owner_places_and_lifts_a_legal_hold),
         cmocka_unit_test(test_agent_sees_no_hold_controls),
+        cmocka_unit_test(test_keyboard_alone_looks_a_subject_up),
         cmocka_unit_test(test_phone_width_has_no_horizontal_scroll),
     };
 
