@@ -3,7 +3,7 @@
  *
  * A tenant's backend, which has already authenticated its user, asks the vault for a portal
  * link for one subject. The link's token is MACed by the vault (HMAC-SHA-256 under a key
- * derived with HKDF from the tenant's index key, never stored) over tenant, subject and an
+ * derived with HKDF from the tenant's index key, never stored) over tenant, subject, the issuer and an
  * expiry a few minutes away; the page exchanges it for a session token of the same shape (a
  * different kind byte, a longer expiry), which the browser holds in an HttpOnly cookie. Neither
  * is stored: no table, and a tenant's shredding kills both. A token that does not decode, names
@@ -21,7 +21,7 @@
 
 #include "custos.h"
 
-/* A token as text: 76 base64url characters and the NUL, with room to spare. */
+/* A token as text: 88 base64url characters and the NUL, with room to spare. */
 #define CU_PORTAL_TOKEN_MAX 96
 /* A link is exchanged within this many seconds of issue; a session lasts this long. */
 #define CU_PORTAL_LINK_TTL (10 * 60)
