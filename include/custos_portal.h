@@ -3,9 +3,10 @@
  *
  * A tenant's backend, which has already authenticated its user, asks the vault for a portal
  * link for one subject. The link's token is MACed by the vault (HMAC-SHA-256 under a key
- * derived with HKDF from the tenant's index key, never stored) over tenant, subject, the issuer and an
- * expiry a few minutes away; the page exchanges it for a session token of the same shape (a
- * different kind byte, a longer expiry), which the browser holds in an HttpOnly cookie. Neither
+ * derived with HKDF from the tenant's index key, never stored) over tenant, subject, the
+ * issuer and an expiry a few minutes away; the page exchanges it for a session token of the
+ * same shape (a different kind byte, a longer expiry), which the browser holds in an HttpOnly
+ * cookie. Neither
  * is stored: no table, and a tenant's shredding kills both. A token that does not decode, names
  * another tenant, carries a wrong MAC, has expired or names a subject that is gone is simply not
  * found, whichever part was wrong: an unverified visitor learns nothing about whether a subject

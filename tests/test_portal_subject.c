@@ -84,8 +84,8 @@ static int setup(void **state)
     srv_call_ok(&S, "POST", path, KEY, NULL,
                 "{\"purpose\":\"shared_on_request\",\"action\":\"grant\"}", 201, NULL);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", T);
-    snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
-             ADA);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", ADA);
     srv_call_ok(&S, "POST", path, KEY, NULL, body, 201, REQ);
     wd_start(&W, 1280, 900);
     return 0;

@@ -3,11 +3,12 @@
  *
  * A token is base64url of: kind (1 byte: a link or a session) | tenant (8) | subject (8) |
  * expiry, unix seconds (8) | issuer (1 + 8: the kind and id of the key or user that asked for
- * the link, which a session keeps) | HMAC-SHA-256 of all that (32): 66 bytes, 88 characters. The MAC key is derived with HKDF
- * from the tenant's index key under its own label (as unsubscribe.c's links are, under theirs),
- * kept nowhere and wiped after use: only this vault makes tokens, a link is never a session nor
- * the reverse (the kind is MACed), and a tenant's shredding kills both. Any flaw answers alike
- * (P-ISO-1): a visitor without a valid link learns nothing about whether a subject exists.
+ * the link, which a session keeps) | HMAC-SHA-256 of all that (32): 66 bytes, 88 characters.
+ * The MAC key is derived with HKDF from the tenant's index key under its own label (as
+ * unsubscribe.c's links are, under theirs), kept nowhere and wiped after use: only this vault
+ * makes tokens, a link is never a session nor the reverse (the kind is MACed), and a tenant's
+ * shredding kills both. Any flaw answers alike (P-ISO-1): a visitor without a valid link learns
+ * nothing about whether a subject exists.
  *
  * What the subject then does goes through the core's own paths: the consent ledger
  * (cu_consent_record), the request flow (cu_request_file_verified, request_int.h, which only

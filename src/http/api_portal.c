@@ -100,7 +100,8 @@ void api_portal_session_close(http_req *r)
     if ((t != NULL || s != NULL) &&
         (t == NULL || s == NULL || cu_id_parse(t, &tenant) != CU_OK ||
          cu_id_parse(s, &subject) != CU_OK || tenant == 0 || subject == 0))
-        return http_error(r, 400, "invalid_query", "tenant_id and subject_id: both ids, or neither");
+        return http_error(r, 400, "invalid_query",
+                          "tenant_id and subject_id: both ids, or neither");
     o = cJSON_CreateObject();
     set_portal_cookie(r, tenant, subject, "", 0);
     cJSON_AddBoolToObject(o, "ended", 1);
