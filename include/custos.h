@@ -422,7 +422,9 @@ typedef enum cu_role {
     CU_ROLE_AGENT = 3,   /* reads and writes data */
     CU_ROLE_ANALYST = 4, /* aggregates only, no personal values */
     CU_ROLE_AUDITOR = 5, /* the audit log only */
-    CU_ROLE_OPERATOR = 6 /* platform staff: tenants; tenant data only with a stated purpose */
+    CU_ROLE_OPERATOR = 6, /* platform staff: tenants; tenant data only with a stated purpose */
+    CU_ROLE_SUBJECT = 7   /* a data subject in its privacy center (custos_portal.h): its own
+                             portal routes only; never granted to a key or a user */
 } cu_role;
 
 typedef enum cu_perm {
@@ -436,7 +438,8 @@ typedef enum cu_perm {
     CU_PERM_AUDIT,         /* read the audit log */
     CU_PERM_AGGREGATE,     /* aggregate analytics */
     CU_PERM_SELF,          /* one's own session and second factor */
-    CU_PERM_POLICY         /* bind the tenant's policy: it sets how long the log is kept */
+    CU_PERM_POLICY,        /* bind the tenant's policy: it sets how long the log is kept */
+    CU_PERM_PORTAL         /* one's own privacy center: the subject's role alone */
 } cu_perm;
 
 /* "owner", "admin", ...; NULL for an unknown role. */
@@ -455,13 +458,14 @@ int cu_role_can_grant(cu_role granter, cu_role role);
 
 typedef enum cu_principal_kind {
     CU_PRINCIPAL_APIKEY = 1,
-    CU_PRINCIPAL_USER = 2
+    CU_PRINCIPAL_USER = 2,
+    CU_PRINCIPAL_SUBJECT = 3 /* a portal session (custos_portal.h): id is the subject's */
 } cu_principal_kind;
 
 /* Who a request acts as, after authentication. tenant_id is 0 for the operator. */
 typedef struct cu_principal {
     cu_principal_kind kind;
-    cu_id id; /* API key id or user id */
+    cu_id id; /* API key id, user id, or the subject's id */
     cu_id tenant_id;
     cu_role role;
 } cu_principal;

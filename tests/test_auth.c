@@ -140,16 +140,24 @@ static void test_P_ACC_1_role_table(void **state)
             if (cu_role_can((cu_role)role, (cu_perm)p) != want)
                 fail_msg("role %d permission %d: want %d", role, p, want);
         }
-    assert_false(cu_role_can((cu_role)7, CU_PERM_SELF));
+    assert_false(cu_role_can((cu_role)8, CU_PERM_SELF));
     assert_false(cu_role_can(CU_ROLE_OWNER, (cu_perm)0));
-    assert_false(cu_role_can(CU_ROLE_OWNER, (cu_perm)12));
+    assert_false(cu_role_can(CU_ROLE_OWNER, (cu_perm)13));
+    /* The data subject's role (a portal session, custos_portal.h): portal alone, which no
+     * other role holds; never parsed, so no key or user is ever made with it. */
+    for (int p = CU_PERM_TENANTS; p <= CU_PERM_PORTAL; p++)
+        assert_int_equal(cu_role_can(CU_ROLE_SUBJECT, (cu_perm)p), p == CU_PERM_PORTAL);
+    for (int role = CU_ROLE_OWNER; role <= CU_ROLE_OPERATOR; role++)
+        assert_false(cu_role_can((cu_role)role, CU_PERM_PORTAL));
+    assert_string_equal(cu_role_name(CU_ROLE_SUBJECT), "subject");
+    assert_int_equal(cu_role_parse("subject", &r), CU_ERR_INVALID);
     for (int role = CU_ROLE_OWNER; role <= CU_ROLE_OPERATOR; role++) {
         assert_int_equal(cu_role_parse(cu_role_name((cu_role)role), &r), CU_OK);
         assert_int_equal(r, role);
     }
     assert_string_equal(cu_role_name(CU_ROLE_AUDITOR), "auditor");
     assert_null(cu_role_name(CU_ROLE_NONE));
-    assert_null(cu_role_name((cu_role)7));
+    assert_null(cu_role_name((cu_role)8));
     assert_int_equal(cu_role_parse("Owner", &r), CU_ERR_INVALID);
     assert_int_equal(cu_role_parse("", &r), CU_ERR_INVALID);
     assert_int_equal(cu_role_parse(NULL, &r), CU_ERR_INVALID);

@@ -59,7 +59,7 @@
 #define MAX_OPS 128
 
 /* The names docs/permissions.md and x-custos-permission give each cu_perm; 0 is none. */
-static const char *const perm_names[CU_PERM_POLICY + 1] = {
+static const char *const perm_names[CU_PERM_PORTAL + 1] = {
     [0] = "none",
     [CU_PERM_TENANTS] = "tenants",
     [CU_PERM_DATA_READ] = "data_read",
@@ -72,6 +72,7 @@ static const char *const perm_names[CU_PERM_POLICY + 1] = {
     [CU_PERM_AGGREGATE] = "aggregate",
     [CU_PERM_SELF] = "self",
     [CU_PERM_POLICY] = "policy",
+    [CU_PERM_PORTAL] = "portal",
 };
 
 /* The OpenAPI name of an {id} parameter, by the segment before it. */
@@ -110,7 +111,7 @@ static const struct {
 
 static const char *perm_name(cu_perm p)
 {
-    const char *n = (unsigned)p <= CU_PERM_POLICY ? perm_names[p] : NULL;
+    const char *n = (unsigned)p <= CU_PERM_PORTAL ? perm_names[p] : NULL;
 
     if (n == NULL)
         fail_msg("permission %d has no documented name: add it to perm_names and the docs", (int)p);

@@ -190,6 +190,12 @@ static const struct sample {
     {"POST", "/v1/tenants/{tenant}/cookies/choices",
      "{\"visitor\":\"sweep-visitor-%N-0000\",\"categories\":{\"analytics\":false}}"},
     {"POST", "/v1/tenants/{tenant}/subjects/{id}/unsubscribe-links", "{\"purpose\":\"support\"}"},
+    /* The subject's privacy center (api_portal.c): the link's exchange, and the subject's own
+     * routes (the sweep's tenants have no policy: 409 past the checks). */
+    {"POST", "/v1/portal/session", "{\"token\":\"sweep%N\"}"},
+    {"POST", "/v1/tenants/{tenant}/portal/subjects/{id}/consents",
+     "{\"purpose\":\"support\",\"action\":\"withdraw\"}"},
+    {"POST", "/v1/tenants/{tenant}/portal/subjects/{id}/requests", "{\"type\":\"access\"}"},
     /* Webhooks: an https endpoint (never called: the sweep's tenants send nothing). */
     {"POST", "/v1/tenants/{tenant}/webhooks", "{\"url\":\"https://hooks.example/sweep-%N\"}"},
     {"PUT", "/v1/tenants/{tenant}/webhooks/{id}", "{\"enabled\":false}"},
@@ -455,9 +461,18 @@ static void iso_sweep(const char *auth, const char *who)
          * banner script takes no credential at all: B's (without a policy) is as missing; nor
          * does the single sign-on login (no body): a tenant without it answers 404. */
         snprintf(what, sizeof(what), "%s on tenant B", who);
+        /* A user's session cookie is not read on a portal route (the subject's is): 401. */
         same_answer(rt, auth, &b, &rnd,
-                    (rt->flags & (R_NOAUTH | R_BODY)) == (R_NOAUTH | R_BODY) ? 401 : 404, what);
+                    (rt->flags & (R_NOAUTH | R_BODY)) == (R_NOAUTH | R_BODY) ||
+                            (rt->perm == CU_PERM_PORTAL && strncmp(auth, "custos_session=", 15) == 0)
+                        ? 401
+                        : 404,
+                    what);
         swept++;
+        /* The portal's routes are a subject session's alone: a key or a user is refused them
+         * by its role whatever the ids (test_subject_session_reaches_its_own_routes_alone). */
+        if (rt->perm == CU_PERM_PORTAL)
+            continue;
         if (names_object(rt) || looks_up_value(rt)) {
             snprintf(what, sizeof(what), "%s on tenant A with B's objects", who);
             same_answer(rt, auth, &a_with_b, &a_with_rnd,
@@ -475,6 +490,56 @@ static void test_P_ISO_1_every_route_answers_another_tenant_as_nothing(void **st
     (void)state;
     iso_sweep(W->a.key[CU_ROLE_OWNER], "owner key");
     iso_sweep(W->a.session, "owner session");
+}
+
+/* A data subject's portal session (custos_portal.h) of A's subject: every route but the
+ * portal's does not even read its cookie (401: the router reads custos_portal on portal routes
+ * alone, and the browser sends it there alone, by its Path), and on the portal's routes another
+ * subject's id answers as an id that exists nowhere (404); B's tenant is nothing either. */
+static void test_subject_session_reaches_its_own_routes_alone(void **state)
+{
+    char path[160], url[256], body[160], cookie[128];
+    ids real, b, none, bt;
+    unsigned refused = 0;
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/portal-links", W->a.id, W->a.subject);
+    assert_int_equal(srv_call(&W->s, "POST", path, W->a.key[CU_ROLE_AGENT], NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "url", url, sizeof(url)), 0);
+    srv_resp_free(&r);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", strchr(url, '#') + 1);
+    assert_int_equal(srv_call(&W->s, "POST", "/v1/portal/session", NULL, NULL, body, &r), 0);
+    assert_int_equal(r.status, 200);
+    snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+    srv_resp_free(&r);
+    ids_of(&W->a, &real);
+    ids_of(&W->b, &b);
+    snprintf(b.tenant, SRV_ID, "%s", W->a.id); /* A's path, B's subject */
+    ids_random(&none, W->a.collection);
+    snprintf(none.tenant, SRV_ID, "%s", W->a.id);
+    bt = real; /* B's tenant, A's subject */
+    snprintf(bt.tenant, SRV_ID, "%s", W->b.id);
+    for (size_t i = 0; i < http_nroutes; i++) {
+        const http_route *rt = &http_routes[i];
+        if (rt->flags & R_NOAUTH)
+            continue;
+        if (rt->perm != CU_PERM_PORTAL) {
+            char code[64];
+            call_route(rt, &real, cookie, "support", ++counter, &r);
+            if (r.status != 401 || srv_err(r.body, code, NULL) != 0 ||
+                strcmp(code, "unauthenticated") != 0)
+                fail_msg("%s %s with a subject session: expected 401 unauthenticated, got %ld %s",
+                         rt->method, rt->pattern, r.status, r.body);
+            srv_resp_free(&r);
+            refused++;
+            continue;
+        }
+        same_answer(rt, cookie, &none, &b, 404, "subject session, another subject");
+        same_answer(rt, cookie, &bt, &none, 404, "subject session, another tenant");
+    }
+    assert_true(refused > 60);
 }
 
 /* Lists hold the caller's tenant's objects alone. */
@@ -951,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_1_every_route_refuses_roles_without_its_permission),
         cmocka_unit_test(test_P_ACC_1_admin_cannot_grant_owner),
         cmocka_unit_test(test_P_ISO_1_every_route_answers_another_tenant_as_nothing),
+        cmocka_unit_test(test_subject_session_reaches_its_own_routes_alone),
         cmocka_unit_test(test_P_ISO_1_lists_hold_only_own_objects),
         cmocka_unit_test(test_P_ISO_1_unique_values_are_per_tenant),
         cmocka_unit_test(test_P_ACC_3_key_secret_is_shown_once_and_revocable),

@@ -1,6 +1,6 @@
 /*
  * request_int.h: the calendar of data-subject requests (request_deadline.c), for request.c
- * and its tests.
+ * and its tests, and a stored request's public view (for portal.c).
  *
  * Times are unix seconds, dates UTC. A due date is the last second of its day (23:59:59 UTC):
  * a request acknowledged any time on its due day is on time.
@@ -20,5 +20,13 @@ int64_t cu_request_answer_due(int64_t filed, cu_duration d);
  * past due + max (the policy's extension; comparing dates, so "2mo" against "60d" is exact). */
 cu_rc cu_request_extend_due(int64_t due, cu_duration by, cu_duration max, int64_t *out,
                             cu_err *err);
+
+/* Files a request of the subject in->subject itself, proven by its privacy center session:
+ * verified at filing, no token (portal.c alone calls it; custos_portal.h). */
+cu_rc cu_request_file_verified(cu_vault *v, const cu_ctx *ctx, cu_id tenant,
+                               const cu_request_in *in, cu_request_filed *out, cu_err *err);
+/* A stored request as the API shows it at now: open, overdue, due soon; the subject's id only
+ * once verified (request.c). */
+void cu_request_public(const cu_store_request *r, int64_t now, cu_request *o);
 
 #endif

@@ -32,11 +32,15 @@ static const unsigned role_perms[] = {
     /* DATA_READ only with a stated purpose from the policy's list (P-ACC-4, checked by the
      * HTTP layer). */
     [CU_ROLE_OPERATOR] = BIT(CU_PERM_TENANTS) | BIT(CU_PERM_DATA_READ) | BIT(CU_PERM_SELF),
+    /* A data subject in its privacy center: its portal routes and nothing else (the router
+     * checks the tenant and the subject on each; custos_portal.h). */
+    [CU_ROLE_SUBJECT] = BIT(CU_PERM_PORTAL),
 };
 
 static const char *const role_names[] = {
     [CU_ROLE_OWNER] = "owner",     [CU_ROLE_ADMIN] = "admin",     [CU_ROLE_AGENT] = "agent",
     [CU_ROLE_ANALYST] = "analyst", [CU_ROLE_AUDITOR] = "auditor", [CU_ROLE_OPERATOR] = "operator",
+    [CU_ROLE_SUBJECT] = "subject",
 };
 
 const char *cu_role_name(cu_role r)
@@ -50,7 +54,8 @@ cu_rc cu_role_parse(const char *s, cu_role *out)
 {
     if (s == NULL)
         return CU_ERR_INVALID;
-    for (unsigned r = CU_ROLE_OWNER; r < CU_ARRAY_LEN(role_names); r++)
+    /* Not the subject's role: only a portal session holds it, never a key or a user. */
+    for (unsigned r = CU_ROLE_OWNER; r <= CU_ROLE_OPERATOR; r++)
         if (strcmp(s, role_names[r]) == 0) {
             *out = (cu_role)r;
             return CU_OK;
@@ -61,7 +66,7 @@ cu_rc cu_role_parse(const char *s, cu_role *out)
 /* P-ACC-1: the one place a role's permissions are decided. */
 int cu_role_can(cu_role r, cu_perm p)
 {
-    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_POLICY)
+    if ((unsigned)r >= CU_ARRAY_LEN(role_perms) || p < CU_PERM_TENANTS || p > CU_PERM_PORTAL)
         return 0;
     return (role_perms[r] & BIT(p)) != 0;
 }

@@ -223,7 +223,8 @@ void api_user_delete(http_req *r)
 }
 
 /* P-CON-3: the session cookie, essential (a password login's here, a single sign-on's in
- * api_sso.c, which also sets the login's short-lived binding cookie). */
+ * api_sso.c, which also sets the login's short-lived binding cookie); a subject's portal
+ * session has its own (api_portal.c). */
 void http_session_cookie(http_req *r, const char *token, int max_age)
 {
     snprintf(r->set_cookie, sizeof(r->set_cookie),

@@ -94,7 +94,7 @@ static void add_duration(cJSON *o, const char *name, cu_duration d)
 }
 
 /* What a tenant's policy declares, as its API and portal need it (docs/policy.md). */
-static cJSON *policy_json(const cu_policy *p, unsigned version)
+cJSON *api_policy_json(const cu_policy *p, unsigned version)
 {
     static const char *const rule_names[] = {"never", "with_consent", "always"};
     cJSON *o = cJSON_CreateObject(), *a, *c;
@@ -164,7 +164,7 @@ void api_policy_get(http_req *r)
         cu_policy_free(p);
         return http_fail(r, &e);
     }
-    o = policy_json(p, version);
+    o = api_policy_json(p, version);
     /* P-NOT-1: the version above is the one in force; a pending one is named beside it. */
     cu_repr_policy_state_add(o, &st);
     http_json(r, 200, o);

@@ -39,6 +39,7 @@ enum {
     R_PURPOSE = 1 << 2, /* touches personal data: Custos-Purpose required */
     R_TENANT = 1 << 3,  /* the first path parameter is the tenant */
     R_FORM = 1 << 4,    /* a small form body is taken as it came, not as JSON (RFC 8058) */
+    R_ORIGIN = 1 << 5,  /* no credential, but sets or clears a cookie: the Origin check */
 };
 
 typedef struct http_route {
@@ -87,6 +88,7 @@ struct http_req {
     const char *session; /* the session cookie's value, in the Cookie header (not terminated) */
     size_t session_len;
     int session_looked; /* session and session_len are set (session NULL: no usable cookie) */
+    int portal;         /* the session is a data subject's portal session (custos_portal) */
     cu_principal who;
     int authed;
     char actor[48];
@@ -282,6 +284,17 @@ void api_unsubscribe_link(http_req *r);
 void api_unsubscribe_page(http_req *r);
 void api_unsubscribe_post(http_req *r);
 void api_subject_under_age(http_req *r);
+/* The subject's privacy center (api_portal.c; docs/portal.md). */
+cJSON *api_policy_json(const cu_policy *p, unsigned version);
+void api_portal_link(http_req *r);
+void api_portal_session_open(http_req *r);
+void api_portal_session_close(http_req *r);
+void api_portal_center(http_req *r);
+void api_portal_consents(http_req *r);
+void api_portal_consent_change(http_req *r);
+void api_portal_requests(http_req *r);
+void api_portal_request_file(http_req *r);
+void api_portal_export(http_req *r);
 /* api_webhook.c: endpoints, events, test and resend (docs/webhooks.md). */
 void api_webhook_create(http_req *r);
 void api_webhook_list(http_req *r);

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "custos_consent.h"
+#include "custos_portal.h"
 #include "http_int.h"
 #include "json.h"
 #include "util.h"
@@ -73,6 +74,27 @@ const http_route http_routes[] = {
     {GET, "/v1/unsubscribe/{token}", 0, R_NOAUTH, api_unsubscribe_page, "/v1/unsubscribe/{token}"},
     {POST, "/v1/unsubscribe/{token}", 0, R_NOAUTH | R_FORM, api_unsubscribe_post,
      "/v1/unsubscribe/{token}"},
+    /* The subject's privacy center (api_portal.c, docs/portal.md): the tenant's backend asks
+     * for a signed link, the page exchanges it for the subject's session, whose principal
+     * holds `portal` alone and reaches only its own subject's routes (authorize()). */
+    {POST, T "/subjects/{id}/portal-links", CU_PERM_DATA_WRITE, R_TENANT, api_portal_link,
+     T "/subjects/{id}/portal-links"},
+    {POST, "/v1/portal/session", 0, R_NOAUTH | R_BODY | R_ORIGIN, api_portal_session_open,
+     "/v1/portal/session"},
+    {DEL, "/v1/portal/session", 0, R_NOAUTH | R_ORIGIN, api_portal_session_close,
+     "/v1/portal/session"},
+    {GET, T "/portal/subjects/{id}", CU_PERM_PORTAL, R_TENANT, api_portal_center,
+     T "/portal/subjects/{id}"},
+    {GET, T "/portal/subjects/{id}/consents", CU_PERM_PORTAL, R_TENANT, api_portal_consents,
+     T "/portal/subjects/{id}/consents"},
+    {POST, T "/portal/subjects/{id}/consents", CU_PERM_PORTAL, R_TENANT | R_BODY,
+     api_portal_consent_change, T "/portal/subjects/{id}/consents"},
+    {GET, T "/portal/subjects/{id}/requests", CU_PERM_PORTAL, R_TENANT, api_portal_requests,
+     T "/portal/subjects/{id}/requests"},
+    {POST, T "/portal/subjects/{id}/requests", CU_PERM_PORTAL, R_TENANT | R_BODY,
+     api_portal_request_file, T "/portal/subjects/{id}/requests"},
+    {GET, T "/portal/subjects/{id}/requests/{id}/export", CU_PERM_PORTAL, R_TENANT,
+     api_portal_export, T "/portal/subjects/{id}/requests/{id}/export"},
     {PUT, T "/subjects/{id}/restriction", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,
      api_subject_restrict, T "/subjects/{id}/restriction"},
     {POST, T "/subjects/{id}/under-age", CU_PERM_DATA_ERASE, R_TENANT, api_subject_under_age,
@@ -395,15 +417,28 @@ static int cookie_value(const char *cookies, const char *name, char *out, size_t
  * there is none, or when it is too long for a token (as http_cookie() would refuse it). */
 static const char *session_cookie(http_req *r, size_t *len)
 {
+    const http_route *rt = r->route != NULL ? r->route : r->matched;
     const char *cookies;
 
     if (!r->session_looked) {
         r->session_looked = 1;
         cookies = http_header(r, MHD_HTTP_HEADER_COOKIE);
-        if (cookies != NULL &&
-            cookie_find(cookies, "custos_session", &r->session, &r->session_len) == 0 &&
-            r->session_len >= CU_SESSION_TOKEN_MAX)
-            r->session = NULL;
+        /* The cookie by the route: a portal route reads a subject's session alone, every other
+         * route a user's alone. A browser holding both (staff trying their own center, or a
+         * stale console session) gets each where it belongs (review-portal2 6). */
+        if (rt == NULL || rt->perm != CU_PERM_PORTAL) {
+            if (cookies != NULL &&
+                cookie_find(cookies, "custos_session", &r->session, &r->session_len) == 0 &&
+                r->session_len >= CU_SESSION_TOKEN_MAX)
+                r->session = NULL;
+        } else if (cookies != NULL &&
+                   cookie_find(cookies, "custos_portal", &r->session, &r->session_len) == 0) {
+            /* A data subject's portal session (custos_portal.h), of its own shape. */
+            r->portal = 1;
+            /* Its 88 characters fit the token buffer authenticate() copies it to. */
+            if (r->session_len >= CU_PORTAL_TOKEN_MAX || r->session_len == 0)
+                r->session = NULL;
+        }
     }
     *len = r->session_len;
     return r->session;
@@ -533,7 +568,9 @@ static int is_state_change(const char *method)
 static int authenticate(http_req *r)
 {
     const char *auth = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), *session;
-    char token[CU_SESSION_TOKEN_MAX] = "";
+    /* Room for a user's session token or a subject's, the longer (custos_portal.h). */
+    char token[CU_PORTAL_TOKEN_MAX > CU_SESSION_TOKEN_MAX ? CU_PORTAL_TOKEN_MAX
+                                                          : CU_SESSION_TOKEN_MAX] = "";
     cu_err e = {0};
     cu_rc rc = CU_ERR_AUTH;
     int by_cookie = 0;
@@ -545,7 +582,8 @@ static int authenticate(http_req *r)
     } else if ((session = session_cookie(r, &len)) != NULL) {
         memcpy(token, session, len); /* len < sizeof(token): session_cookie() saw to it */
         token[len] = '\0';
-        rc = cu_auth_session(r->v, token, &r->who, &e);
+        rc = r->portal ? cu_portal_auth(r->v, token, &r->who, &e)
+                       : cu_auth_session(r->v, token, &r->who, &e);
         by_cookie = 1;
     }
     cu_str_wipe(token);
@@ -569,7 +607,10 @@ static int authenticate(http_req *r)
     /* P-ACC-4: platform staff show as such in the tenant's audit log. */
     snprintf(r->actor, sizeof(r->actor), "%s%s:%llu",
              r->who.role == CU_ROLE_OPERATOR ? "operator:" : "",
-             r->who.kind == CU_PRINCIPAL_APIKEY ? "key" : "user", (unsigned long long)r->who.id);
+             r->who.kind == CU_PRINCIPAL_APIKEY    ? "key"
+             : r->who.kind == CU_PRINCIPAL_SUBJECT ? "subject"
+                                                   : "user",
+             (unsigned long long)r->who.id);
     return 0;
 }
 
@@ -604,6 +645,20 @@ static int authorize(http_req *r)
             not_found(r);
             return -1;
         }
+    }
+    /* A subject's portal session reaches its own subject's routes alone: another subject's
+     * path is a path that does not exist (P-ISO-1; custos_portal.h). A portal route is always
+     * /v1/tenants/{tenant}/portal/subjects/{id}/...: one without both is refused outright. */
+    if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm == CU_PERM_PORTAL &&
+        (!(rt->flags & R_TENANT) || r->nids < 2 || r->ids[1] != r->who.id)) {
+        not_found(r);
+        return -1;
+    }
+    /* Belt and braces: a subject reaches portal routes alone, whatever a future route's
+     * permission (a route with none would otherwise pass the role check below). */
+    if (r->who.kind == CU_PRINCIPAL_SUBJECT && rt->perm != CU_PERM_PORTAL) {
+        http_error(r, 403, "forbidden", "a subject's session reaches its privacy center alone");
+        return -1;
     }
     if (rt->perm != 0 && !cu_principal_can(r->v, &r->who, r->tenant, rt->perm)) {
         http_error(r, 403, "forbidden", "the %s role may not do this", cu_role_name(r->who.role));
@@ -674,6 +729,14 @@ static void dispatch(http_req *r)
     }
     if ((r->route = route(r)) == NULL)
         return;
+    /* The portal's exchange and sign-out need no credential but set or clear the subject's
+     * cookie: only the server's own page may ask, so that another site cannot swap a visitor's
+     * session for one of its own choosing (review-portal2 11). */
+    if ((r->route->flags & R_ORIGIN) && !origin_ok(r)) {
+        http_error(r, 403, "origin_not_allowed",
+                   "a portal session is opened and closed from this server's own page only");
+        return;
+    }
     if (!(r->route->flags & R_NOAUTH) && authenticate(r) != 0)
         return;
     if (r->authed && authorize(r) != 0)

@@ -686,9 +686,10 @@ static void access_log(const http_req *r, double secs)
                  (long long)time(NULL), r->request_id, r->route ? r->route->method : "other",
                  r->route ? r->route->metric : "unmatched", r->status,
                  r->err_code ? r->err_code : "", secs * 1e3, tenant,
-                 !r->authed                           ? ""
-                 : r->who.kind == CU_PRINCIPAL_APIKEY ? "key:"
-                                                      : "user:",
+                 !r->authed                            ? ""
+                 : r->who.kind == CU_PRINCIPAL_APIKEY  ? "key:"
+                 : r->who.kind == CU_PRINCIPAL_SUBJECT ? "subject:"
+                                                       : "user:",
                  who, r->source, r->body_len);
     if (n > 0)
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);

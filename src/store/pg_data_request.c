@@ -35,6 +35,10 @@ static pg_query Q_REQUEST_UPDATE = PG_QUERY(
 static pg_query Q_REQUEST_LIST =
     PG_QUERY("SELECT " COLS " FROM requests WHERE tenant_id = $1"
              " AND ($2 = 0 OR request_id = $2) ORDER BY filed_at, request_id");
+/* One subject's (store_portal.h; sqlite_request.c says why no index yet). */
+static pg_query Q_REQUEST_LIST_SUBJECT =
+    PG_QUERY("SELECT " COLS " FROM requests WHERE tenant_id = $1"
+             " AND subject_id = $2 ORDER BY filed_at, request_id");
 
 #define REQUEST_PARAMS(r)                                                                        \
     PG_P(pg_p_id((r)->tenant_id), pg_p_id((r)->id), pg_p_id((r)->subject_id),                    \
@@ -103,4 +107,12 @@ cu_rc pg_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request *
 {
     return pg_read_rows(base, &Q_REQUEST_LIST, PG_P(pg_p_id(tenant), pg_p_id(id)),
                         sizeof(**out), request_row, NULL, (void **)out, n, err, "list requests");
+}
+
+cu_rc pg_request_list_subject(cu_store *base, cu_id tenant, cu_id subject,
+                              cu_store_request **out, size_t *n, cu_err *err)
+{
+    return pg_read_rows(base, &Q_REQUEST_LIST_SUBJECT, PG_P(pg_p_id(tenant), pg_p_id(subject)),
+                        sizeof(**out), request_row, NULL, (void **)out, n, err,
+                        "list a subject's requests");
 }

@@ -254,6 +254,9 @@ FWD(consent_list,
     (r, t, sub, purpose, out, n, err))
 FWD(request_list, (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
+FWD(request_list_subject,
+    (cu_store * s, cu_id t, cu_id sub, cu_store_request **out, size_t *n, cu_err *err),
+    (r, t, sub, out, n, err))
 FWD(webhook_endpoints,
     (cu_store * s, cu_id t, cu_id id, cu_store_webhook_endpoint **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
@@ -426,6 +429,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .consent_list = p_consent_list,
     .hold_list = p_hold_list,
     .request_list = p_request_list,
+    .request_list_subject = p_request_list_subject,
     .erasure_list = p_erasure_list,
     .audit_by_subject = p_audit_by_subject,
     .snapshot = p_snapshot,

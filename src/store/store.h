@@ -702,6 +702,9 @@ typedef struct cu_store_ops {
      * or 1). Caller frees *out. */
     cu_rc (*request_list)(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                           cu_err *err);
+    /* One subject's requests in the tenant, oldest first (store_portal.h). */
+    cu_rc (*request_list_subject)(cu_store *s, cu_id tenant, cu_id subject,
+                                  cu_store_request **out, size_t *n, cu_err *err);
 
     /* Master key check values, ordered by version. Caller frees *out. */
     cu_rc (*master_list)(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,

@@ -296,13 +296,18 @@ int srv_call(const srv *s, const char *method, const char *path, const char *aut
     if (auth != NULL && strncmp(auth, "__Host-custos_sso=", 18) == 0) {
         /* A single sign-on login's browser binding (docs/sso.md): a cookie, no Origin. */
         snprintf(ah, sizeof(ah), "Cookie: %s", auth);
-    } else if (auth != NULL && strncmp(auth, "custos_session=", 15) == 0) {
+    } else if (auth != NULL && (strncmp(auth, "custos_session=", 15) == 0 ||
+                                strncmp(auth, "custos_portal=", 14) == 0)) {
         /* As a browser on the server's own page sends it (a cookie's state change needs it). */
         snprintf(ah, sizeof(ah), "Cookie: %s", auth);
         snprintf(oh, sizeof(oh), "Origin: %s", s->base);
         hs[n++] = oh;
     } else if (auth != NULL) {
         snprintf(ah, sizeof(ah), "Authorization: Bearer %s", auth);
+    } else {
+        /* No credential: the server's own page (the portal's session exchange checks it). */
+        snprintf(oh, sizeof(oh), "Origin: %s", s->base);
+        hs[n++] = oh;
     }
     if (auth != NULL)
         hs[n++] = ah;

@@ -52,7 +52,8 @@ typedef struct srv_resp {
     int set_cookies; /* how many Set-Cookie headers came */
 } srv_resp;
 
-/* One request. auth: an API key (sent as Bearer), or a "custos_session=..." cookie string
+/* One request. auth: an API key (sent as Bearer), or a "custos_session=..." (or a subject's
+ * "custos_portal=...") cookie string
  * (sent with the server's own Origin, as a browser on its page would), or NULL. purpose: the Custos-Purpose header or NULL. body: JSON or NULL. Returns the curl code
  * (0 on a completed exchange). */
 int srv_call(const srv *s, const char *method, const char *path, const char *auth,
