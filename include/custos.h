@@ -569,6 +569,17 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
  * vault's session_idle, or older than CU_SESSION_TTL. Keeps a used session alive (a write at
  * most once a minute per session). */
 cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
+/* The operator's console session (opsession.c, docs/portal.md): who, an operator API key just
+ * authenticated, gets a token for the session cookie lasting CU_OPSESSION_TTL seconds (never
+ * extended; *expires its end), on the platform's audit log as operator.session. CU_ERR_FORBIDDEN
+ * for any other principal. cu_auth_session() accepts the token (cu_opsession_auth) while the
+ * key stays active: the principal is the key itself. */
+#define CU_OPSESSION_TTL (30 * 60)
+cu_rc cu_opsession_open(cu_vault *v, const cu_ctx *ctx, const cu_principal *who,
+                        char token[CU_SESSION_TOKEN_MAX], int64_t *expires, cu_err *err);
+/* 1 if token is an operator session's (its prefix), else 0. */
+int cu_opsession_token(const char *token);
+cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
 /* Ends a session. */
 cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err);
 /* Deletes every session that has expired by now (the sweep calls it). */

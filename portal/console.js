@@ -18,7 +18,9 @@ var ROLE_PERMS = {
           'self'],
   agent: ['data_read', 'data_write', 'self'],
   analyst: ['aggregate', 'self'],
-  auditor: ['audit', 'self']
+  auditor: ['audit', 'self'],
+  /* Platform staff: no tenant of its own, so no tenant page; its tenants page only. */
+  operator: ['tenants']
 };
 
 function may(perm) {
@@ -47,8 +49,8 @@ function tpath() {
 
 /* One API call: JSON in and out, the cookie sent (same origin only), the body's error message
  * turned into an exception. */
-function api(method, path, body) {
-  var init = { method: method, credentials: 'same-origin', headers: {} };
+function api(method, path, body, headers) {
+  var init = { method: method, credentials: 'same-origin', headers: headers || {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -286,11 +288,46 @@ function signIn(ev) {
   });
 }
 
+/* The operator (docs/portal.md): its API key, sent once in the Authorization header, buys a
+ * 30-minute HttpOnly session cookie. The field is emptied before the call and the key is kept
+ * nowhere: not in a variable past this function, not in storage. */
+function loadOperator() {
+  $('tenant-name').textContent = 'Platform operator';
+  $('login-view').hidden = true;
+  $('logout').hidden = false;
+  return showView(showNav());
+}
+
+function signInOperator(ev) {
+  ev.preventDefault();
+  var key = $('op-key').value.trim();
+  $('op-key').value = '';
+  if (!/^cuk_[0-9]+_[0-9a-f]{64}$/.test(key)) {
+    say('An API key reads cuk_, its id, _ and 64 hex digits.', true);
+    $('op-key').focus();
+    return;
+  }
+  say('Signing in…');
+  api('POST', '/v1/operator/session', undefined, { Authorization: 'Bearer ' + key })
+    .then(function (who) {
+      role = who.role || '';
+      tenant = '';
+      sessionStorage.setItem('custos.role', role);
+      sessionStorage.setItem('custos.operator', '1');
+      return loadOperator();
+    }).catch(function (e) {
+      say(e.message, true);
+      $('op-key').focus();
+    });
+  key = '';
+}
+
 function signOut() {
   api('POST', '/v1/logout').catch(function () {}).then(function () {
     sessionStorage.removeItem('custos.tenant');
     sessionStorage.removeItem('custos.role');
     sessionStorage.removeItem('custos.user');
+    sessionStorage.removeItem('custos.operator');
     role = '';
     $('tenant-name').textContent = '';
     document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
@@ -299,6 +336,7 @@ function signOut() {
     $('logout').hidden = true;
     $('login-view').hidden = false;
     $('login').reset();
+    $('op-login').reset();
     say('Signed out.');
     document.dispatchEvent(new Event('console:signed-out'));
   });
@@ -307,7 +345,9 @@ function signOut() {
 document.addEventListener('DOMContentLoaded', function () {
   /* Nothing an earlier visit typed survives a reload (browsers restore form fields). */
   $('login').reset();
+  $('op-login').reset();
   $('login').addEventListener('submit', signIn);
+  $('op-login').addEventListener('submit', signInOperator);
   $('logout').addEventListener('click', signOut);
   $('reason-form').addEventListener('submit', reasonSubmit);
   $('reason-cancel').addEventListener('click', function () {
@@ -322,4 +362,5 @@ document.addEventListener('DOMContentLoaded', function () {
   /* Only with a tenant from this tab's sign-in: a fresh visitor makes no call (and so no
    * 401 in the console). */
   if (tenant) loadTenant().catch(function () { sessionStorage.removeItem('custos.tenant'); });
+  else if (sessionStorage.getItem('custos.operator')) loadOperator();
 });

@@ -244,6 +244,7 @@ void api_user_get(http_req *r);
 void api_user_delete(http_req *r);
 void api_login(http_req *r);
 void api_logout(http_req *r);
+void api_operator_session(http_req *r);
 void api_totp_enroll(http_req *r);
 void api_totp_confirm(http_req *r);
 void api_audit_list(http_req *r);
