@@ -1302,6 +1302,19 @@ typedef enum cu_request_filter {
 /* The tenant's requests that pass f, oldest first. Caller frees *out. */
 cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
                       cu_request **out, size_t *n, cu_err *err);
+/* The queue's cursor: the key (closed, next due date, id) of the last request of a page. */
+typedef struct cu_request_cursor {
+    int closed; /* -1: before the first request */
+    int64_t due;
+    cu_id id;
+} cu_request_cursor;
+/* A page of the tenant's requests that pass f, in the queue's order: open before closed, then
+ * by the next due date (acknowledging, then answering), then id; at most limit (1 to 500) of
+ * them after the cursor `after` (NULL: from the start). *more is 1 when more follow, and *next
+ * is then the cursor of the page's last. Caller frees *out. */
+cu_rc cu_request_page(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
+                      const cu_request_cursor *after, size_t limit, cu_request **out, size_t *n,
+                      cu_request_cursor *next, int *more, cu_err *err);
 /* For /metrics: the tenant's open requests, those due soon and those overdue, unaudited
  * (counts only). */
 cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,

@@ -158,10 +158,7 @@ var ACTION_TEXT = { approve: 'Approve', ack: 'Acknowledge', extend: 'Extend…',
 function showQueue(list) {
   var body = $('queue').tBodies[0];
   body.textContent = '';
-  list.sort(function (a, b) {
-    if (a.open !== b.open) return a.open ? -1 : 1;
-    return nextDue(a) < nextDue(b) ? -1 : nextDue(a) > nextDue(b) ? 1 : 0;
-  });
+  /* In the server's order: open first, by the next due date, then id. */
   list.forEach(function (q) {
     var tr = newRow('queue');
     tr.dataset.id = q.id;
@@ -184,8 +181,28 @@ function showQueue(list) {
   $('queue-empty').hidden = list.length !== 0;
 }
 
+/* The queue is paged on the server (limit, after = the answer's next, docs/api.md), in its
+ * order; the page keeps the cursors of the pages before for Previous. */
+var QUEUE_PAGE = 50;
+var queueCursors = [''];
+
 function loadQueue() {
-  return api('GET', tpath('requests')).then(function (d) { showQueue(d.requests || []); });
+  var after = queueCursors[queueCursors.length - 1];
+  return api('GET', tpath('requests') + '?limit=' + QUEUE_PAGE +
+             (after ? '&after=' + encodeURIComponent(after) : '')).then(function (d) {
+    showQueue(d.requests || []);
+    $('queue-next').disabled = !d.next;
+    $('queue-next').dataset.next = d.next || '';
+    $('queue-prev').disabled = queueCursors.length < 2;
+    $('queue-page').textContent = 'Page ' + queueCursors.length;
+  });
+}
+
+function queueTurn(forward) {
+  if (forward) queueCursors.push($('queue-next').dataset.next);
+  else if (queueCursors.length > 1) queueCursors.pop();
+  reasonDone();
+  loadQueue().catch(function (e) { say(e.message, true); });
 }
 
 var PAST = { approve: 'approved', ack: 'acknowledged', complete: 'completed',
@@ -332,6 +349,7 @@ function signOut() {
     $('tenant-name').textContent = '';
     document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
     reasonDone();
+    queueCursors = [''];
     $('nav').hidden = true;
     $('logout').hidden = true;
     $('login-view').hidden = false;
@@ -350,6 +368,8 @@ document.addEventListener('DOMContentLoaded', function () {
   $('op-login').addEventListener('submit', signInOperator);
   $('logout').addEventListener('click', signOut);
   $('reason-form').addEventListener('submit', reasonSubmit);
+  $('queue-next').addEventListener('click', function () { queueTurn(true); });
+  $('queue-prev').addEventListener('click', function () { queueTurn(false); });
   $('reason-cancel').addEventListener('click', function () {
     var from = pending ? pending.from : null;
     reasonDone();

@@ -4,7 +4,8 @@
  * (POST /v1/operator/session), then the tenants page: list, create, terminate, the sweep. In a
  * real browser (headless Chromium through chromedriver, tests/helpers/webdriver.c) against
  * the real HTTPS server, both started here on free loopback ports and stopped by pid; the
- * session's own rules through the API first.
+ * session's own rules through the API first. And the console's other last piece: the requests
+ * queue paged on the server (issue 15 item 5).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,44 @@ static void test_tenant_owner_has_no_tenants_page(void **state)
     sign_out();
 }
 
+/* Issue 15 item 5: 55 requests, the queue shows 50, Next the other 5 (the server's next
+ * page, after the cursor), Previous the first 50 again. */
+static void test_queue_pages_on_the_server(void **state)
+{
+    char path[128], body[160], subject[SRV_ID], *page;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", A.id);
+    srv_call_ok(&S, "POST", path, A.boot_key, "provide_service",
+                "{\"external_id\":\"queue\",\"email\":\"queue@example.org\"}", 201, subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", A.id);
+    snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
+             subject);
+    for (int i = 0; i < 55; i++)
+        srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
+    open_console();
+    fill("#tenant", A.id);
+    fill("#email", owner_email);
+    fill("#password", owner_pw);
+    click("#signin");
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    wait_count("#queue tbody tr", 50);
+    wait_text("#queue-page", "Page 1");
+    assert_int_equal(count("#queue-prev:disabled"), 1);
+    page = text_now("#queue tbody");
+    click("#queue-next");
+    wait_count("#queue tbody tr", 5);
+    wait_text("#queue-page", "Page 2");
+    assert_int_equal(count("#queue-next:disabled"), 1);
+    shot("console-queue-page-2");
+    click("#queue-prev");
+    wait_count("#queue tbody tr", 50);
+    wait_text("#queue tbody", page); /* the same first page */
+    free(page);
+    assert_console_clean();
+    sign_out();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_operator_signs_in_and_the_key_is_not_kept),
         cmocka_unit_test(test_create_terminate_and_sweep),
         cmocka_unit_test(test_tenant_owner_has_no_tenants_page),
+        cmocka_unit_test(test_queue_pages_on_the_server),
     };
 
     return cmocka_run_group_tests_name("the operator's console in a browser", tests, setup,

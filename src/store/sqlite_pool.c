@@ -254,6 +254,10 @@ FWD(consent_list,
     (r, t, sub, purpose, out, n, err))
 FWD(request_list, (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
+FWD(request_page,
+    (cu_store * s, cu_id t, const cu_store_request_query *q, cu_store_request **out, size_t *n,
+     cu_err *err),
+    (r, t, q, out, n, err))
 FWD(webhook_endpoints,
     (cu_store * s, cu_id t, cu_id id, cu_store_webhook_endpoint **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
@@ -396,6 +400,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .consent_list = p_consent_list,
     .hold_list = p_hold_list,
     .request_list = p_request_list,
+    .request_page = p_request_page,
     .erasure_list = p_erasure_list,
     .audit_by_subject = p_audit_by_subject,
     .snapshot = p_snapshot,

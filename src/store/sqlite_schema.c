@@ -638,6 +638,7 @@ const cu_store_ops cu_store_sqlite = {
     .consent_list = sq_consent_list,
     .hold_list = sq_hold_list,
     .request_list = sq_request_list,
+    .request_page = sq_request_page,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

@@ -278,6 +278,20 @@ typedef struct cu_store_request {
                           version - 1, else CU_ERR_CONFLICT (another transition came first) */
 } cu_store_request;
 
+/* A page of a tenant's requests in the queue's order (request_page): open before closed, then
+ * by the next due date (ack_due until acknowledged, then answer_due), then id; only rows whose
+ * key (closed, due, id) comes after the cursor's, whose due date is within [due_lo, due_hi],
+ * and, with open_only, open ones. The core names the closing states. */
+typedef struct cu_store_request_query {
+    int done[2]; /* the states that close a request */
+    int open_only;
+    int64_t due_lo, due_hi;
+    int after_closed; /* -1: from the start */
+    int64_t after_due;
+    cu_id after_id;
+    size_t limit;
+} cu_store_request_query;
+
 /* The webhook outbox's rows (docs/webhooks.md): its own header, included here. */
 #include "store_webhook.h"
 
@@ -691,6 +705,10 @@ typedef struct cu_store_ops {
      * or 1). Caller frees *out. */
     cu_rc (*request_list)(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                           cu_err *err);
+    /* Up to q->limit of the tenant's requests in the queue's order (cu_store_request_query).
+     * Caller frees *out. */
+    cu_rc (*request_page)(cu_store *s, cu_id tenant, const cu_store_request_query *q,
+                          cu_store_request **out, size_t *n, cu_err *err);
 
     /* Master key check values, ordered by version. Caller frees *out. */
     cu_rc (*master_list)(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
@@ -879,6 +897,8 @@ cu_rc cu_store_erasure_list(cu_store *s, cu_id after_tenant, cu_id after_subject
                             cu_store_erasure **out, size_t *n, cu_err *err);
 cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                             cu_err *err);
+cu_rc cu_store_request_page(cu_store *s, cu_id tenant, const cu_store_request_query *q,
+                            cu_store_request **out, size_t *n, cu_err *err);
 cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
                            cu_err *err);
 cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);
