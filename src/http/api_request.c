@@ -93,18 +93,15 @@ void api_request_file(http_req *r)
  * "0.1796306127.3468529224584879269" (the "next" of the page before). 0 if s is one. */
 static int cursor_parse(const char *s, cu_request_cursor *c)
 {
-    char id[CU_ID_STRLEN + 1];
-    const char *p = s + 2, *dot;
+    const char *p = s + 2;
     int64_t due = 0;
 
     if ((s[0] != '0' && s[0] != '1') || s[1] != '.')
         return -1;
-    for (; *p >= '0' && *p <= '9' && p - s < 14; p++)
+    /* At most 13 digits: any date until the year 318857, and no overflow. */
+    for (; *p >= '0' && *p <= '9' && p - (s + 2) < 13; p++)
         due = due * 10 + (*p - '0');
-    if (p == s + 2 || *p != '.' || (dot = p) == NULL || strlen(dot + 1) >= sizeof(id))
-        return -1;
-    memcpy(id, dot + 1, strlen(dot + 1) + 1);
-    if (cu_id_parse(id, &c->id) != CU_OK)
+    if (p == s + 2 || *p != '.' || cu_id_parse(p + 1, &c->id) != CU_OK)
         return -1;
     c->closed = s[0] - '0';
     c->due = due;
