@@ -382,5 +382,12 @@ document.addEventListener('DOMContentLoaded', function () {
   /* Only with a tenant from this tab's sign-in: a fresh visitor makes no call (and so no
    * 401 in the console). */
   if (tenant) loadTenant().catch(function () { sessionStorage.removeItem('custos.tenant'); });
-  else if (sessionStorage.getItem('custos.operator')) loadOperator();
+  else if (sessionStorage.getItem('custos.operator')) {
+    /* The operator's session may have ended (30 minutes): back to sign-in then. */
+    api('GET', '/v1/tenants').then(loadOperator).catch(function () {
+      sessionStorage.removeItem('custos.operator');
+      sessionStorage.removeItem('custos.role');
+      role = '';
+    });
+  }
 });

@@ -302,7 +302,7 @@ static int page_holds(const char *s)
  * HttpOnly; only the Tenants page is offered; signing out ends the page's access. */
 static void test_operator_signs_in_and_the_key_is_not_kept(void **state)
 {
-    char css[96];
+    char css[96], url[128];
 
     (void)state;
     open_console();
@@ -321,9 +321,18 @@ static void test_operator_signs_in_and_the_key_is_not_kept(void **state)
     assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
     cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
     shot("console-tenants");
+    /* A reload keeps the session (the cookie), with no key typed again. */
+    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#tenants-view", 10000), 0);
+    wait_count(css, 1);
     sign_out();
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 401);
     cJSON_Delete(wd_console(&W));
+    /* Signed out, a reload stays on sign-in. */
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+    assert_int_equal(count("#tenants-view:not([hidden])"), 0);
 }
 
 /* Create a tenant with a hostile name (inert text), its owner key shown once and working;
