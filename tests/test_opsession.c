@@ -89,8 +89,7 @@ static void test_only_an_operator_key_opens_one(void **state)
     assert_int_equal(cu_opsession_open(f->v, NULL, &f->owner, token, &expires, &err),
                      CU_ERR_FORBIDDEN);
     user.kind = CU_PRINCIPAL_USER;
-    assert_int_equal(cu_opsession_open(f->v, NULL, &user, token, &expires, &err),
-                     CU_ERR_FORBIDDEN);
+    assert_int_equal(cu_opsession_open(f->v, NULL, &user, token, &expires, &err), CU_ERR_FORBIDDEN);
     assert_string_equal(token, "");
 }
 

@@ -69,7 +69,8 @@ static int setup(void **state)
     }
     srv_start(&S, NULL);
     assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
-                              "{\"name\":\"Acme Ltd\",\"policy\":\"scm\"}", &r), 0);
+                              "{\"name\":\"Acme Ltd\",\"policy\":\"scm\"}", &r),
+                     0);
     assert_int_equal(r.status, 201);
     assert_int_equal(srv_json_str(r.body, "id", A.id, sizeof(A.id)), 0);
     assert_int_equal(srv_json_str(r.body, "secret", A.boot_key, sizeof(A.boot_key)), 0);
@@ -122,8 +123,9 @@ static void test_operator_session_through_the_api(void **state)
     snprintf(path, sizeof(path), "/v1/tenants/%s/users", A.id);
     assert_int_equal(status_of("GET", path, cookie), 403);
     /* P-AUD-1: on the platform's log, by the key. */
-    assert_int_equal(srv_call(&S, "GET", "/v1/audit?action=operator.session", S.operator_key,
-                              NULL, NULL, &r), 0);
+    assert_int_equal(
+        srv_call(&S, "GET", "/v1/audit?action=operator.session", S.operator_key, NULL, NULL, &r),
+        0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"actor\":\"operator:key:"));
     srv_resp_free(&r);
@@ -194,8 +196,8 @@ static void wait_count(const char *css, int want)
         char *st = text_now("#status");
         cJSON *log = wd_console(&W);
         char *l = cJSON_PrintUnformatted(log);
-        fail_msg("%s: %d elements, want %d (status \"%s\", console %s)", css, count(css), want,
-                 st, l);
+        fail_msg("%s: %d elements, want %d (status \"%s\", console %s)", css, count(css), want, st,
+                 l);
     }
 }
 
@@ -349,7 +351,7 @@ static void test_create_terminate_and_sweep(void **state)
     operator_sign_in(S.operator_key);
     fill("#tenant-new-name", "<script>alert(1)</script>\"><img src=x onerror=alert(2)>");
     cJSON_Delete(wd_exec(&W, "document.getElementById('tenant-new-policy').value = 'scm';"
-                            " return 0;"));
+                             " return 0;"));
     click("#tenant-go");
     assert_int_equal(wd_wait_visible(&W, "#tenant-secret", 5000), 0);
     wait_text("#status", "created");
@@ -445,8 +447,8 @@ static void test_queue_pages_on_the_server(void **state)
     srv_call_ok(&S, "POST", path, A.boot_key, "provide_service",
                 "{\"external_id\":\"queue\",\"email\":\"queue@example.org\"}", 201, subject);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", A.id);
-    snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
-             subject);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", subject);
     for (int i = 0; i < 55; i++)
         srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
     open_console();

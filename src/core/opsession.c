@@ -138,9 +138,8 @@ cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_er
     cu_rc rc;
     int ok;
 
-    if (!cu_opsession_token(token) || strlen(token) != OPS_LEN ||
-        !hex_field(token + 4, 16, &id) || !hex_field(token + 20, 8, &exp) ||
-        !hex_field(token + 28, 8, &ver))
+    if (!cu_opsession_token(token) || strlen(token) != OPS_LEN || !hex_field(token + 4, 16, &id) ||
+        !hex_field(token + 20, 8, &exp) || !hex_field(token + 28, 8, &ver))
         return cu_err_set(err, CU_ERR_AUTH, OPS_FAILED);
     for (int i = 0; i < OPS_MAC; i++) {
         if (!hex_field(token + 36 + 2 * i, 2, &byte))
