@@ -13,7 +13,9 @@
 # console's pages make (portal/console*.js):
 #   GET /healthz                        the baseline: TLS, parsing, routing, no vault work
 #   GET /v1/tenants/T                   every page, once after sign-in or a reload
-#   GET .../requests                    the Requests page (the whole queue: not paginated)
+#   GET .../requests?limit=50           the Requests page (first page of the queue, paged on the
+#                                       server in its order)
+#   GET .../requests                    the whole list unpaged (the API's old answer), to compare
 #   GET .../audit?limit=50              the Audit log page, first page (an audit.read entry)
 #   GET .../audit?limit=50&after=MID    a page from the middle of the log
 #   GET .../audit?action=...&limit=50   a filtered page (request.file entries)
@@ -178,7 +180,8 @@ run() {
 P=/v1/tenants/$T
 run healthz /healthz
 run tenant "$P" "$COOKIE"
-run requests "$P/requests" "$COOKIE"
+run requests "$P/requests?limit=50" "$COOKIE"
+run requests_all "$P/requests" "$COOKIE"
 run audit "$P/audit?limit=50" "$COOKIE"
 run audit_mid "$P/audit?limit=50&after=$MID" "$COOKIE"
 run audit_action "$P/audit?action=request.file&limit=50" "$COOKIE"

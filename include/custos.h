@@ -573,6 +573,17 @@ cu_rc cu_user_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char *em
  * vault's session_idle, or older than CU_SESSION_TTL. Keeps a used session alive (a write at
  * most once a minute per session). */
 cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
+/* The operator's console session (opsession.c, docs/portal.md): who, an operator API key just
+ * authenticated, gets a token for the session cookie lasting CU_OPSESSION_TTL seconds (never
+ * extended; *expires its end), on the platform's audit log as operator.session. CU_ERR_FORBIDDEN
+ * for any other principal. cu_auth_session() accepts the token (cu_opsession_auth) while the
+ * key stays active: the principal is the key itself. */
+#define CU_OPSESSION_TTL (30 * 60)
+cu_rc cu_opsession_open(cu_vault *v, const cu_ctx *ctx, const cu_principal *who,
+                        char token[CU_SESSION_TOKEN_MAX], int64_t *expires, cu_err *err);
+/* 1 if token is an operator session's (its prefix), else 0. */
+int cu_opsession_token(const char *token);
+cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
 /* Ends a session. */
 cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err);
 /* Deletes every session that has expired by now (the sweep calls it). */
@@ -1295,6 +1306,19 @@ typedef enum cu_request_filter {
 /* The tenant's requests that pass f, oldest first. Caller frees *out. */
 cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
                       cu_request **out, size_t *n, cu_err *err);
+/* The queue's cursor: the key (closed, next due date, id) of the last request of a page. */
+typedef struct cu_request_cursor {
+    int closed; /* -1: before the first request */
+    int64_t due;
+    cu_id id;
+} cu_request_cursor;
+/* A page of the tenant's requests that pass f, in the queue's order: open before closed, then
+ * by the next due date (acknowledging, then answering), then id; at most limit (1 to 500) of
+ * them after the cursor `after` (NULL: from the start). *more is 1 when more follow, and *next
+ * is then the cursor of the page's last. Caller frees *out. */
+cu_rc cu_request_page(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
+                      const cu_request_cursor *after, size_t limit, cu_request **out, size_t *n,
+                      cu_request_cursor *next, int *more, cu_err *err);
 /* For /metrics: the tenant's open requests, those due soon and those overdue, unaudited
  * (counts only). */
 cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,

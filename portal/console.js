@@ -18,7 +18,9 @@ var ROLE_PERMS = {
           'self'],
   agent: ['data_read', 'data_write', 'self'],
   analyst: ['aggregate', 'self'],
-  auditor: ['audit', 'self']
+  auditor: ['audit', 'self'],
+  /* Platform staff: no tenant of its own, so no tenant page; its tenants page only. */
+  operator: ['tenants']
 };
 
 function may(perm) {
@@ -47,8 +49,8 @@ function tpath() {
 
 /* One API call: JSON in and out, the cookie sent (same origin only), the body's error message
  * turned into an exception. */
-function api(method, path, body) {
-  var init = { method: method, credentials: 'same-origin', headers: {} };
+function api(method, path, body, headers) {
+  var init = { method: method, credentials: 'same-origin', headers: headers || {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -156,10 +158,7 @@ var ACTION_TEXT = { approve: 'Approve', ack: 'Acknowledge', extend: 'Extend…',
 function showQueue(list) {
   var body = $('queue').tBodies[0];
   body.textContent = '';
-  list.sort(function (a, b) {
-    if (a.open !== b.open) return a.open ? -1 : 1;
-    return nextDue(a) < nextDue(b) ? -1 : nextDue(a) > nextDue(b) ? 1 : 0;
-  });
+  /* In the server's order: open first, by the next due date, then id. */
   list.forEach(function (q) {
     var tr = newRow('queue');
     tr.dataset.id = q.id;
@@ -182,8 +181,28 @@ function showQueue(list) {
   $('queue-empty').hidden = list.length !== 0;
 }
 
+/* The queue is paged on the server (limit, after = the answer's next, docs/api.md), in its
+ * order; the page keeps the cursors of the pages before for Previous. */
+var QUEUE_PAGE = 50;
+var queueCursors = [''];
+
 function loadQueue() {
-  return api('GET', tpath('requests')).then(function (d) { showQueue(d.requests || []); });
+  var after = queueCursors[queueCursors.length - 1];
+  return api('GET', tpath('requests') + '?limit=' + QUEUE_PAGE +
+             (after ? '&after=' + encodeURIComponent(after) : '')).then(function (d) {
+    showQueue(d.requests || []);
+    $('queue-next').disabled = !d.next;
+    $('queue-next').dataset.next = d.next || '';
+    $('queue-prev').disabled = queueCursors.length < 2;
+    $('queue-page').textContent = 'Page ' + queueCursors.length;
+  });
+}
+
+function queueTurn(forward) {
+  if (forward) queueCursors.push($('queue-next').dataset.next);
+  else if (queueCursors.length > 1) queueCursors.pop();
+  reasonDone();
+  loadQueue().catch(function (e) { say(e.message, true); });
 }
 
 var PAST = { approve: 'approved', ack: 'acknowledged', complete: 'completed',
@@ -286,19 +305,56 @@ function signIn(ev) {
   });
 }
 
+/* The operator (docs/portal.md): its API key, sent once in the Authorization header, buys a
+ * 30-minute HttpOnly session cookie. The field is emptied before the call and the key is kept
+ * nowhere: not in a variable past this function, not in storage. */
+function loadOperator() {
+  $('tenant-name').textContent = 'Platform operator';
+  $('login-view').hidden = true;
+  $('logout').hidden = false;
+  return showView(showNav());
+}
+
+function signInOperator(ev) {
+  ev.preventDefault();
+  var key = $('op-key').value.trim();
+  $('op-key').value = '';
+  if (!/^cuk_[0-9]+_[0-9a-f]{64}$/.test(key)) {
+    say('An API key reads cuk_, its id, _ and 64 hex digits.', true);
+    $('op-key').focus();
+    return;
+  }
+  say('Signing in…');
+  api('POST', '/v1/operator/session', undefined, { Authorization: 'Bearer ' + key })
+    .then(function (who) {
+      role = who.role || '';
+      tenant = '';
+      sessionStorage.setItem('custos.role', role);
+      sessionStorage.setItem('custos.operator', '1');
+      return loadOperator();
+    }).catch(function (e) {
+      say(e.message, true);
+      $('op-key').focus();
+    });
+  key = '';
+}
+
 function signOut() {
   api('POST', '/v1/logout').catch(function () {}).then(function () {
     sessionStorage.removeItem('custos.tenant');
     sessionStorage.removeItem('custos.role');
     sessionStorage.removeItem('custos.user');
+    sessionStorage.removeItem('custos.operator');
     role = '';
     $('tenant-name').textContent = '';
     document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
     reasonDone();
+    queueCursors = [''];
     $('nav').hidden = true;
     $('logout').hidden = true;
     $('login-view').hidden = false;
     $('login').reset();
+    $('op-login').reset();
     say('Signed out.');
     document.dispatchEvent(new Event('console:signed-out'));
   });
@@ -307,9 +363,13 @@ function signOut() {
 document.addEventListener('DOMContentLoaded', function () {
   /* Nothing an earlier visit typed survives a reload (browsers restore form fields). */
   $('login').reset();
+  $('op-login').reset();
   $('login').addEventListener('submit', signIn);
+  $('op-login').addEventListener('submit', signInOperator);
   $('logout').addEventListener('click', signOut);
   $('reason-form').addEventListener('submit', reasonSubmit);
+  $('queue-next').addEventListener('click', function () { queueTurn(true); });
+  $('queue-prev').addEventListener('click', function () { queueTurn(false); });
   $('reason-cancel').addEventListener('click', function () {
     var from = pending ? pending.from : null;
     reasonDone();
@@ -322,4 +382,12 @@ document.addEventListener('DOMContentLoaded', function () {
   /* Only with a tenant from this tab's sign-in: a fresh visitor makes no call (and so no
    * 401 in the console). */
   if (tenant) loadTenant().catch(function () { sessionStorage.removeItem('custos.tenant'); });
+  else if (sessionStorage.getItem('custos.operator')) {
+    /* The operator's session may have ended (30 minutes): back to sign-in then. */
+    api('GET', '/v1/tenants').then(loadOperator).catch(function () {
+      sessionStorage.removeItem('custos.operator');
+      sessionStorage.removeItem('custos.role');
+      role = '';
+    });
+  }
 });

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "srv.h"
 #include "th.h"
 
@@ -455,6 +457,132 @@ static void test_P_DSR_7_metrics_count_requests_per_tenant(void **state)
     srv_resp_free(&r);
 }
 
+/* The key of request q in the queue's order: open first, the next due date, then the id. */
+static void queue_key(const cJSON *q, int *closed, char due[32], unsigned long long *id)
+{
+    const cJSON *ack = cJSON_GetObjectItem(q, "acknowledged_at");
+    const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(
+        q, cJSON_IsString(ack) ? "answer_due" : "acknowledge_due"));
+
+    *closed = !cJSON_IsTrue(cJSON_GetObjectItem(q, "open"));
+    snprintf(due, 32, "%s", d ? d : "");
+    *id = strtoull(cJSON_GetStringValue(cJSON_GetObjectItem(q, "id")), NULL, 10);
+}
+
+/* Issue 15 item 5: GET .../requests?limit=N pages the queue on the server in its order
+ * (open first, by the next due date, then id) with the answer's "next" as the cursor, on
+ * either store; filters page the same way; without limit the old answer stays. */
+/* Where request id's own member is in body: the id alone could also match inside a time. */
+static const char *id_at(const char *body, const char *id)
+{
+    char want[SRV_ID + 16];
+
+    snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
+    return strstr(body, want);
+}
+
+static void test_P_DSR_7_the_queue_pages_on_the_server(void **state)
+{
+    char ids[9][SRV_ID], body[160], path[256], next[96] = "";
+    int seen[9] = {0}, pages = 0, total = 0, prev_closed = -1;
+    char prev_due[32] = "";
+    unsigned long long prev_id = 0;
+    srv_resp r;
+
+    (void)state;
+    /* Nine requests: three acknowledged (answer due later), two of those completed
+     * (closed: last), the others waiting to be acknowledged. */
+    for (int i = 0; i < 9; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", P.ada);
+        call(201, NULL, P.admin, NULL, body, ids[i], NULL, "POST", "/v1/tenants/%s/requests",
+             P.id);
+    }
+    for (int i = 0; i < 3; i++)
+        call(200, NULL, P.admin, NULL, NULL, NULL, NULL, "POST",
+             "/v1/tenants/%s/requests/%s/acknowledge", P.id, ids[i * 3]);
+    for (int i = 1; i < 3; i++)
+        call(200, NULL, P.admin, NULL, "{}", NULL, NULL, "POST",
+             "/v1/tenants/%s/requests/%s/complete", P.id, ids[i * 3]);
+    do {
+        cJSON *doc, *q;
+        snprintf(path, sizeof(path), "/v1/tenants/%s/requests?limit=2%s%s", P.id,
+                 next[0] ? "&after=" : "", next);
+        call(200, NULL, P.agent, NULL, NULL, NULL, &r, "GET", "%s", path);
+        doc = cJSON_Parse(r.body);
+        assert_non_null(doc);
+        assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "requests")) <= 2);
+        cJSON_ArrayForEach(q, cJSON_GetObjectItem(doc, "requests"))
+        {
+            int closed;
+            char due[32];
+            unsigned long long id;
+            queue_key(q, &closed, due, &id);
+            /* Strictly after the row before, in (closed, due, id). */
+            assert_true(closed > prev_closed ||
+                        (closed == prev_closed && (strcmp(due, prev_due) > 0 ||
+                                                   (strcmp(due, prev_due) == 0 && id > prev_id))));
+            prev_closed = closed;
+            snprintf(prev_due, sizeof(prev_due), "%s", due);
+            prev_id = id;
+            for (int i = 0; i < 9; i++)
+                if (strtoull(ids[i], NULL, 10) == id)
+                    seen[i]++;
+            total++;
+        }
+        next[0] = '\0';
+        if (cJSON_IsString(cJSON_GetObjectItem(doc, "next")))
+            snprintf(next, sizeof(next), "%s", cJSON_GetObjectItem(doc, "next")->valuestring);
+        else
+            assert_true(cJSON_IsNull(cJSON_GetObjectItem(doc, "next")));
+        cJSON_Delete(doc);
+        srv_resp_free(&r);
+        assert_true(++pages < 50);
+    } while (next[0] != '\0');
+    /* Every one of the nine exactly once (and P's earlier requests), the closed two last. */
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(seen[i], 1);
+    assert_true(total >= 9);
+    assert_int_equal(prev_closed, 1);
+    /* A filter pages the same way: open ones only, seven of the nine. */
+    call(200, NULL, P.agent, NULL, NULL, NULL, &r, "GET",
+         "/v1/tenants/%s/requests?filter=open&limit=500", P.id);
+    assert_null(id_at(r.body, ids[3]));
+    assert_null(id_at(r.body, ids[6]));
+    assert_non_null(id_at(r.body, ids[0]));
+    assert_non_null(strstr(r.body, "\"next\":null"));
+    srv_resp_free(&r);
+    /* Without limit or after: the old answer, oldest first, no "next". */
+    call(200, NULL, P.agent, NULL, NULL, NULL, &r, "GET", "/v1/tenants/%s/requests", P.id);
+    assert_null(strstr(r.body, "\"next\""));
+    /* Oldest first: by the filing time (ids break ties, and ids are not in filing order). */
+    {
+        cJSON *all = cJSON_Parse(r.body), *one;
+        char prev[32] = "";
+
+        assert_non_null(all);
+        cJSON_ArrayForEach(one, cJSON_GetObjectItem(all, "requests"))
+        {
+            const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(one, "filed_at"));
+            assert_non_null(at);
+            assert_true(strcmp(at, prev) >= 0);
+            snprintf(prev, sizeof(prev), "%s", at);
+        }
+        cJSON_Delete(all);
+    }
+    for (int i = 0; i < 9; i++)
+        assert_non_null(id_at(r.body, ids[i]));
+    srv_resp_free(&r);
+    call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests?limit=0", P.id);
+    call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests?limit=501", P.id);
+    call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests?after=2.1.1", P.id);
+    call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests?after=0.x.1", P.id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_P_DSR_7_metrics_count_requests_per_tenant),
         cmocka_unit_test(test_P_DSR_4_P_RET_4_certificate_read_again_and_kept_records_answered),
         cmocka_unit_test(test_P_DSR_1_P_DSR_2_P_DSR_4_answers_over_https),
+        cmocka_unit_test(test_P_DSR_7_the_queue_pages_on_the_server),
     };
 
     return cmocka_run_group_tests_name("data-subject requests over HTTPS", tests, setup, teardown);

@@ -802,6 +802,8 @@ cu_rc cu_auth_session(cu_vault *v, const char *token, cu_principal *out, cu_err 
     cu_store_session s;
     cu_rc rc;
 
+    if (cu_opsession_token(token))
+        return cu_opsession_auth(v, token, out, err);
     if (!token_parse(token, h))
         return cu_err_set(err, CU_ERR_AUTH, SESSION_FAILED);
     rc = cu_store_session_get(v->store, h, &s, err);

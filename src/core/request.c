@@ -690,6 +690,69 @@ cu_rc cu_request_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_f
     return CU_OK;
 }
 
+/* The store's query for filter f at now: open_only and the window of next due dates that
+ * passes() keeps (overdue: before now; due soon: from now to CU_REQUEST_DUE_SOON after). */
+static void page_query(cu_request_filter f, int64_t now, cu_store_request_query *q)
+{
+    q->done[0] = CU_REQ_COMPLETED;
+    q->done[1] = CU_REQ_REJECTED;
+    q->open_only = f != CU_REQ_LIST_ALL;
+    q->due_lo = INT64_MIN;
+    q->due_hi = INT64_MAX;
+    if (f == CU_REQ_LIST_OVERDUE) {
+        q->due_hi = now - 1;
+    } else if (f == CU_REQ_LIST_DUE_SOON) {
+        q->due_lo = now;
+        q->due_hi = now + CU_REQUEST_DUE_SOON;
+    }
+}
+
+cu_rc cu_request_page(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_request_filter f,
+                      const cu_request_cursor *after, size_t limit, cu_request **out, size_t *n,
+                      cu_request_cursor *next, int *more, cu_err *err)
+{
+    cu_store_request_query q;
+    cu_store_request *rows = NULL;
+    cu_request *res = NULL;
+    size_t cnt = 0;
+    int64_t now = cu_clock_now();
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    *more = 0;
+    memset(next, 0, sizeof(*next));
+    if (limit < 1 || limit > 500)
+        return cu_err_set(err, CU_ERR_INVALID, "limit: a number from 1 to 500");
+    memset(&q, 0, sizeof(q));
+    page_query(f, now, &q);
+    q.after_closed = after != NULL ? after->closed : -1;
+    q.after_due = after != NULL ? after->due : 0;
+    q.after_id = after != NULL ? after->id : 0;
+    q.limit = limit + 1; /* one more: whether a next page exists */
+    if ((rc = cu_preamble(v, ctx, &(cu_access){.tenant = tenant, .use = CU_TENANT_USE_READ}, NULL,
+                          err)) != CU_OK ||
+        (rc = cu_store_request_page(v->store, tenant, &q, &rows, &cnt, err)) != CU_OK)
+        return rc;
+    if (cnt > limit) {
+        *more = 1;
+        cnt = limit;
+        next->closed = is_open(&rows[cnt - 1]) ? 0 : 1;
+        next->due = next_due(&rows[cnt - 1]);
+        next->id = rows[cnt - 1].id;
+    }
+    if ((res = calloc(cnt ? cnt : 1, sizeof(*res))) == NULL) {
+        free(rows);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++)
+        cu_request_public(&rows[i], now, &res[i]);
+    free(rows);
+    *out = res;
+    *n = cnt;
+    return CU_OK;
+}
+
 cu_rc cu_request_counts(cu_vault *v, cu_id tenant, size_t *open, size_t *due_soon, size_t *overdue,
                         cu_err *err)
 {

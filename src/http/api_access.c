@@ -263,6 +263,30 @@ void api_login(http_req *r)
     http_json(r, 200, o);
 }
 
+/* The operator's console session (docs/portal.md): the operator's key, sent once in the
+ * Authorization header, is exchanged for a short-lived session cookie, so the page never keeps
+ * the key. Only a key opens one: a session cannot renew itself past its end. */
+void api_operator_session(http_req *r)
+{
+    char token[CU_SESSION_TOKEN_MAX];
+    int64_t expires = 0;
+    cu_err e = {0};
+    cJSON *o;
+
+    if (http_header(r, "Authorization") == NULL)
+        return http_error(r, 403, "forbidden",
+                          "an operator session is opened with the operator's API key");
+    if (cu_opsession_open(r->v, &r->ctx, &r->who, token, &expires, &e) != CU_OK)
+        return http_fail(r, &e);
+    http_session_cookie(r, token, CU_OPSESSION_TTL);
+    cu_str_wipe(token);
+    o = cJSON_CreateObject();
+    cu_repr_add_id(o, "key_id", r->who.id);
+    cJSON_AddStringToObject(o, "role", cu_role_name(r->who.role));
+    cu_repr_add_time(o, "expires_at", expires);
+    http_json(r, 200, o);
+}
+
 /* Ends the session of the cookie the router authenticated, parsed the same way. */
 void api_logout(http_req *r)
 {

@@ -89,9 +89,68 @@ void api_request_file(http_req *r)
     cu_str_wipe(out.token);
 }
 
+/* The queue's cursor as the API writes it: "<closed>.<next due, unix seconds>.<id>", such as
+ * "0.1796306127.3468529224584879269" (the "next" of the page before). 0 if s is one. */
+static int cursor_parse(const char *s, cu_request_cursor *c)
+{
+    const char *p = s + 2;
+    int64_t due = 0;
+
+    if ((s[0] != '0' && s[0] != '1') || s[1] != '.')
+        return -1;
+    /* At most 13 digits: any date until the year 318857, and no overflow. */
+    for (; *p >= '0' && *p <= '9' && p - (s + 2) < 13; p++)
+        due = due * 10 + (*p - '0');
+    if (p == s + 2 || *p != '.' || cu_id_parse(p + 1, &c->id) != CU_OK)
+        return -1;
+    c->closed = s[0] - '0';
+    c->due = due;
+    return 0;
+}
+
+/* The paged answer (limit or after given): the queue's order, with "next" (null at the end). */
+static void request_page(http_req *r, cu_request_filter f)
+{
+    const char *lim = http_query(r, "limit"), *aft = http_query(r, "after");
+    cu_request_cursor after, next;
+    cu_request *list = NULL;
+    size_t n = 0, limit = 50;
+    cu_err e = {0};
+    char buf[64];
+    int more = 0;
+    cJSON *o, *a;
+
+    if (lim != NULL) {
+        char *end;
+        unsigned long x = strtoul(lim, &end, 10);
+        if (*lim < '0' || *lim > '9' || *end != '\0' || x < 1 || x > 500)
+            return http_error(r, 400, "invalid_field", "limit: a number from 1 to 500");
+        limit = (size_t)x;
+    }
+    if (aft != NULL && cursor_parse(aft, &after) != 0)
+        return http_error(r, 400, "invalid_field", "after: the \"next\" of the page before");
+    if (cu_request_page(r->v, &r->ctx, r->tenant, f, aft != NULL ? &after : NULL, limit, &list,
+                        &n, &next, &more, &e) != CU_OK)
+        return http_fail(r, &e);
+    o = cJSON_CreateObject();
+    a = cJSON_AddArrayToObject(o, "requests");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cu_repr_request_json(&list[i]));
+    free(list);
+    if (more) {
+        snprintf(buf, sizeof(buf), "%d.%lld.%llu", next.closed, (long long)next.due,
+                 (unsigned long long)next.id);
+        cJSON_AddStringToObject(o, "next", buf);
+    } else {
+        cJSON_AddNullToObject(o, "next");
+    }
+    http_json(r, 200, o);
+}
+
+/* Without limit or after, the whole list oldest first, as before paging existed. */
 void api_request_list(http_req *r)
 {
-    static const char *const q[] = {"filter"};
+    static const char *const q[] = {"filter", "limit", "after"};
     static const char *const names[] = {"all", "open", "due_soon", "overdue"};
     const char *fl;
     cu_request_filter f = CU_REQ_LIST_ALL;
@@ -100,7 +159,7 @@ void api_request_list(http_req *r)
     cu_err e = {0};
     cJSON *o, *a;
 
-    if (http_check_query(r, q, 1) != 0)
+    if (http_check_query(r, q, 3) != 0)
         return;
     if ((fl = http_query(r, "filter")) != NULL) {
         for (i = 0; i < 4 && strcmp(fl, names[i]) != 0; i++)
@@ -109,6 +168,8 @@ void api_request_list(http_req *r)
             return http_error(r, 400, "invalid_field", "filter: all, open, due_soon or overdue");
         f = (cu_request_filter)i;
     }
+    if (http_query(r, "limit") != NULL || http_query(r, "after") != NULL)
+        return request_page(r, f);
     if (cu_request_list(r->v, &r->ctx, r->tenant, f, &list, &n, &e) != CU_OK)
         return http_fail(r, &e);
     o = cJSON_CreateObject();

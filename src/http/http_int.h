@@ -259,6 +259,7 @@ void api_sso_link_delete(http_req *r);
 void api_sso_login(http_req *r);
 void api_sso_callback(http_req *r);
 void api_logout(http_req *r);
+void api_operator_session(http_req *r);
 void api_totp_enroll(http_req *r);
 void api_totp_confirm(http_req *r);
 void api_audit_list(http_req *r);

@@ -201,6 +201,9 @@ const http_route http_routes[] = {
     {GET, T "/sso/login", 0, R_TENANT | R_NOAUTH, api_sso_login, T "/sso/login"},
     {GET, T "/sso/callback", 0, R_TENANT | R_NOAUTH, api_sso_callback, T "/sso/callback"},
     {POST, "/v1/logout", CU_PERM_SELF, 0, api_logout, "/v1/logout"},
+    /* The operator's console: its key, once, for a short-lived session cookie. */
+    {POST, "/v1/operator/session", CU_PERM_TENANTS, 0, api_operator_session,
+     "/v1/operator/session"},
     /* The audit log holds ids and names, never a personal value (P-AUD-4): no purpose. */
     {GET, T "/audit", CU_PERM_AUDIT, R_TENANT, api_audit_list, T "/audit"},
     {GET, T "/audit/verify", CU_PERM_AUDIT, R_TENANT, api_audit_verify, T "/audit/verify"},

@@ -40,6 +40,13 @@ static pg_query Q_REQUEST_LIST_SUBJECT =
     PG_QUERY("SELECT " COLS " FROM requests WHERE tenant_id = $1"
              " AND subject_id = $2 ORDER BY filed_at, request_id");
 
+/* The queue's order (cu_store_request_query; sqlite_request.c's sql_page). */
+static pg_query Q_REQUEST_PAGE = PG_QUERY(
+    "SELECT " COLS " FROM (SELECT *, CASE WHEN state IN ($2, $3) THEN 1 ELSE 0 END AS closed,"
+    " CASE WHEN acknowledged_at = 0 THEN ack_due ELSE answer_due END AS due FROM requests"
+    " WHERE tenant_id = $1) r WHERE ($4 = 0 OR closed = 0) AND due BETWEEN $5 AND $6"
+    " AND (closed, due, request_id) > ($7, $8, $9) ORDER BY closed, due, request_id LIMIT $10");
+
 #define REQUEST_PARAMS(r)                                                                        \
     PG_P(pg_p_id((r)->tenant_id), pg_p_id((r)->id), pg_p_id((r)->subject_id),                    \
          pg_p_i64((r)->type), pg_p_i64((r)->state), pg_p_i64((r)->filer),                        \
@@ -115,4 +122,15 @@ cu_rc pg_request_list_subject(cu_store *base, cu_id tenant, cu_id subject,
     return pg_read_rows(base, &Q_REQUEST_LIST_SUBJECT, PG_P(pg_p_id(tenant), pg_p_id(subject)),
                         sizeof(**out), request_row, NULL, (void **)out, n, err,
                         "list a subject's requests");
+}
+
+cu_rc pg_request_page(cu_store *base, cu_id tenant, const cu_store_request_query *q,
+                      cu_store_request **out, size_t *n, cu_err *err)
+{
+    return pg_read_rows(base, &Q_REQUEST_PAGE,
+                        PG_P(pg_p_id(tenant), pg_p_i64(q->done[0]), pg_p_i64(q->done[1]),
+                             pg_p_i64(q->open_only), pg_p_i64(q->due_lo), pg_p_i64(q->due_hi),
+                             pg_p_i64(q->after_closed), pg_p_i64(q->after_due),
+                             pg_p_id(q->after_id), pg_p_i64((int64_t)q->limit)),
+                        sizeof(**out), request_row, NULL, (void **)out, n, err, "page requests");
 }

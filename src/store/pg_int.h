@@ -429,6 +429,8 @@ cu_rc pg_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request *
                       cu_err *err);
 cu_rc pg_request_list_subject(cu_store *base, cu_id tenant, cu_id subject,
                               cu_store_request **out, size_t *n, cu_err *err);
+cu_rc pg_request_page(cu_store *base, cu_id tenant, const cu_store_request_query *q,
+                      cu_store_request **out, size_t *n, cu_err *err);
 cu_rc pg_subject_get(cu_store *base, cu_id tenant, cu_id id, cu_store_subject *out, cu_err *err);
 cu_rc pg_record_get(cu_store *base, cu_id tenant, cu_id id, cu_store_record *out, cu_err *err);
 cu_rc pg_record_ids_by_subject(cu_store *base, cu_id tenant, cu_id subject, cu_id **ids, size_t *n,

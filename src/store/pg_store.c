@@ -320,6 +320,7 @@ static cu_rc snapshot_apply(cu_store *base, const cu_store_op *ops, size_t n, cu
     .subject_state = pg_subject_state, .consent_list = pg_consent_list,                          \
     .hold_list = pg_hold_list, .request_list = pg_request_list, .master_list = pg_master_list,  \
     .request_list_subject = pg_request_list_subject,                                             \
+    .request_page = pg_request_page,                                                             \
     .tenant_get = pg_tenant_get, .tenant_list = pg_tenant_list, .key_get = pg_key_get,           \
     .key_list = pg_key_list, .subject_get = pg_subject_get, .record_get = pg_record_get,         \
     .record_ids_by_subject = pg_record_ids_by_subject, .record_ids_in = pg_record_ids_in,        \

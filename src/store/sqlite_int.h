@@ -286,6 +286,8 @@ cu_rc sq_request_list(cu_store *base, cu_id tenant, cu_id id, cu_store_request *
                       cu_err *err);
 cu_rc sq_request_list_subject(cu_store *base, cu_id tenant, cu_id subject,
                               cu_store_request **out, size_t *n, cu_err *err);
+cu_rc sq_request_page(cu_store *base, cu_id tenant, const cu_store_request_query *q,
+                      cu_store_request **out, size_t *n, cu_err *err);
 /* Disclosures (sqlite_disclosure.c, P-SHR-1): migration 22's DDL, CU_OP_DISCLOSURE_PUT's apply
  * function, the tenant's rows at its close and shred (P-RET-2), the read. */
 extern const char sq_migration_disclosures[];

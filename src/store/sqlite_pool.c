@@ -257,6 +257,10 @@ FWD(request_list, (cu_store * s, cu_id t, cu_id id, cu_store_request **out, size
 FWD(request_list_subject,
     (cu_store * s, cu_id t, cu_id sub, cu_store_request **out, size_t *n, cu_err *err),
     (r, t, sub, out, n, err))
+FWD(request_page,
+    (cu_store * s, cu_id t, const cu_store_request_query *q, cu_store_request **out, size_t *n,
+     cu_err *err),
+    (r, t, q, out, n, err))
 FWD(webhook_endpoints,
     (cu_store * s, cu_id t, cu_id id, cu_store_webhook_endpoint **out, size_t *n, cu_err *err),
     (r, t, id, out, n, err))
@@ -430,6 +434,7 @@ const cu_store_ops cu_store_sqlite_pool = {
     .hold_list = p_hold_list,
     .request_list = p_request_list,
     .request_list_subject = p_request_list_subject,
+    .request_page = p_request_page,
     .erasure_list = p_erasure_list,
     .audit_by_subject = p_audit_by_subject,
     .snapshot = p_snapshot,

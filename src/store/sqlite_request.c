@@ -51,6 +51,14 @@ static const char sql_list[] = "SELECT " COLS " FROM requests WHERE tenant_id = 
 static const char sql_list_subject[] = "SELECT " COLS " FROM requests WHERE tenant_id = ?1"
                                        " AND subject_id = ?2 ORDER BY filed_at, request_id";
 
+/* The queue's order (cu_store_request_query): open first, then the next due date, then id, with
+ * a keyset cursor, so a page costs its rows, not the requests before it in C. */
+static const char sql_page[] =
+    "SELECT " COLS " FROM (SELECT *, CASE WHEN state IN (?2, ?3) THEN 1 ELSE 0 END AS closed,"
+    " CASE WHEN acknowledged_at = 0 THEN ack_due ELSE answer_due END AS due FROM requests"
+    " WHERE tenant_id = ?1) WHERE (?4 = 0 OR closed = 0) AND due BETWEEN ?5 AND ?6"
+    " AND (closed, due, request_id) > (?7, ?8, ?9) ORDER BY closed, due, request_id LIMIT ?10";
+
 static void bind_row(sqlite3_stmt *st, const cu_store_request *r)
 {
     const int64_t times[] = {r->filed_at,  r->verified_at, r->acknowledged_at, r->extended_at,
@@ -188,4 +196,35 @@ cu_rc sq_request_list_subject(cu_store *base, cu_id tenant, cu_id subject,
                               cu_store_request **out, size_t *n, cu_err *err)
 {
     return list_by(base, sql_list_subject, tenant, subject, out, n, err);
+}
+
+cu_rc sq_request_page(cu_store *base, cu_id tenant, const cu_store_request_query *q,
+                      cu_store_request **out, size_t *n, cu_err *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = NULL;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_prepare_v2(s->db, sql_page, -1, &st, NULL) != SQLITE_OK) {
+        rc = sq_db_error(s, sqlite3_errcode(s->db), err, "page requests");
+    } else {
+        sq_bind_id(st, 1, tenant);
+        sqlite3_bind_int(st, 2, q->done[0]);
+        sqlite3_bind_int(st, 3, q->done[1]);
+        sqlite3_bind_int(st, 4, q->open_only);
+        sqlite3_bind_int64(st, 5, q->due_lo);
+        sqlite3_bind_int64(st, 6, q->due_hi);
+        sqlite3_bind_int(st, 7, q->after_closed);
+        sqlite3_bind_int64(st, 8, q->after_due);
+        sq_bind_id(st, 9, q->after_id);
+        sqlite3_bind_int64(st, 10, (int64_t)q->limit);
+        rc = sq_collect_rows(s, st, sizeof(**out), read_request, NULL, (void **)out, n, err,
+                             "page requests");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }

@@ -645,6 +645,7 @@ const cu_store_ops cu_store_sqlite = {
     .hold_list = sq_hold_list,
     .request_list = sq_request_list,
     .request_list_subject = sq_request_list_subject,
+    .request_page = sq_request_page,
     .master_list = sq_master_list,
     .tenant_get = sq_tenant_get,
     .tenant_list = sq_tenant_list,

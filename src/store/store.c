@@ -164,6 +164,16 @@ cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_reques
     return s->ops->request_list(s, tenant, id, out, n, err);
 }
 
+cu_rc cu_store_request_page(cu_store *s, cu_id tenant, const cu_store_request_query *q,
+                            cu_store_request **out, size_t *n, cu_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (s->ops->request_page == NULL)
+        return cu_err_set(err, CU_ERR_UNSUPPORTED, "no request pages in this store");
+    return s->ops->request_page(s, tenant, q, out, n, err);
+}
+
 cu_rc cu_store_hold_list(cu_store *s, cu_id tenant, cu_store_hold **out, size_t *n, cu_err *err)
 {
     return s->ops->hold_list(s, tenant, out, n, err);

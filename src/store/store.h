@@ -278,6 +278,8 @@ typedef struct cu_store_request {
                           version - 1, else CU_ERR_CONFLICT (another transition came first) */
 } cu_store_request;
 
+#include "store_request.h" /* the queue's page (request_page) */
+
 /* The webhook outbox's rows (docs/webhooks.md): its own header, included here. */
 #include "store_webhook.h"
 #include "store_sso.h" /* single sign-on (P-ACC-5) */
@@ -705,6 +707,10 @@ typedef struct cu_store_ops {
     /* One subject's requests in the tenant, oldest first (store_portal.h). */
     cu_rc (*request_list_subject)(cu_store *s, cu_id tenant, cu_id subject,
                                   cu_store_request **out, size_t *n, cu_err *err);
+    /* Up to q->limit of the tenant's requests in the queue's order (cu_store_request_query).
+     * Caller frees *out. */
+    cu_rc (*request_page)(cu_store *s, cu_id tenant, const cu_store_request_query *q,
+                          cu_store_request **out, size_t *n, cu_err *err);
 
     /* Master key check values, ordered by version. Caller frees *out. */
     cu_rc (*master_list)(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
@@ -894,6 +900,8 @@ cu_rc cu_store_erasure_list(cu_store *s, cu_id after_tenant, cu_id after_subject
                             cu_store_erasure **out, size_t *n, cu_err *err);
 cu_rc cu_store_request_list(cu_store *s, cu_id tenant, cu_id id, cu_store_request **out, size_t *n,
                             cu_err *err);
+cu_rc cu_store_request_page(cu_store *s, cu_id tenant, const cu_store_request_query *q,
+                            cu_store_request **out, size_t *n, cu_err *err);
 cu_rc cu_store_master_list(cu_store *s, uint32_t **versions, uint8_t (**checks)[32], size_t *n,
                            cu_err *err);
 cu_rc cu_store_tenant_get(cu_store *s, cu_id id, cu_store_tenant *out, cu_err *err);

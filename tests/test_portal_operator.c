@@ -1,0 +1,489 @@
+/*
+ * test_portal_operator.c: the operator's console (docs/portal.md, "The operator's console"):
+ * the operator's API key exchanged once for a short-lived session cookie
+ * (POST /v1/operator/session), then the tenants page: list, create, terminate, the sweep. In a
+ * real browser (headless Chromium through chromedriver, tests/helpers/webdriver.c) against
+ * the real HTTPS server, both started here on free loopback ports and stopped by pid; the
+ * session's own rules through the API first. And the console's other last piece: the requests
+ * queue paged on the server (issue 15 item 5).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "srv.h"
+#include "th.h"
+#include "webdriver.h"
+
+static srv S;
+static struct {
+    char id[SRV_ID], boot_key[128];
+} A; /* a tenant made through the API, with its owner key */
+static char owner_email[] = "owner@a.example", owner_pw[] = "owner's password, long enough";
+static wd W;
+
+/* The session cookie ("custos_session=...") POST /v1/operator/session answers key. */
+static long open_session(const char *key, char *cookie, size_t cap)
+{
+    srv_resp r;
+    long st;
+
+    assert_int_equal(srv_call(&S, "POST", "/v1/operator/session", key, NULL, NULL, &r), 0);
+    st = r.status;
+    if (cookie != NULL) {
+        snprintf(cookie, cap, "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+        if (st == 200) {
+            assert_non_null(strstr(r.set_cookie, "HttpOnly"));
+            assert_non_null(strstr(r.set_cookie, "Secure"));
+            assert_non_null(strstr(r.set_cookie, "SameSite=Strict"));
+            assert_non_null(strstr(r.set_cookie, "Max-Age=1800"));
+            assert_non_null(strstr(r.body, "\"role\":\"operator\""));
+        }
+    }
+    srv_resp_free(&r);
+    return st;
+}
+
+static long status_of(const char *method, const char *path, const char *auth)
+{
+    srv_resp r;
+    long st;
+
+    assert_int_equal(srv_call(&S, method, path, auth, NULL, NULL, &r), 0);
+    st = r.status;
+    srv_resp_free(&r);
+    return st;
+}
+
+static int setup(void **state)
+{
+    char path[128], body[256];
+    srv_resp r;
+
+    (void)state;
+    if (!wd_available()) {
+        print_error("chromium and chromedriver are needed: run make deps\n");
+        return -1;
+    }
+    srv_start(&S, NULL);
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"Acme Ltd\",\"policy\":\"scm\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", A.id, sizeof(A.id)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", A.boot_key, sizeof(A.boot_key)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", A.id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"owner\"}",
+             owner_email, owner_pw);
+    srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
+    wd_start(&W, 1280, 900);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wd_stop(&W);
+    assert_int_equal(srv_stop(&S, 1), 0);
+    return 0;
+}
+
+/* --- the session, through the API -------------------------------------------------------- */
+
+/* The operator key buys a cookie that acts as the key (HttpOnly, Secure, SameSite=Strict,
+ * 30 minutes); the cookie cannot buy another (no renewal past its end); a tenant's key gets
+ * none; a changed token is refused; opening one is on the platform's log. */
+static void test_operator_session_through_the_api(void **state)
+{
+    char cookie[160], bad[160], path[160];
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(open_session(S.operator_key, cookie, sizeof(cookie)), 200);
+    assert_non_null(strstr(cookie, "custos_session=cuo_"));
+    assert_int_equal(status_of("GET", "/v1/tenants", cookie), 200);
+    /* Only the key opens a session: the cookie alone is refused, so none outlives its end. */
+    assert_int_equal(status_of("POST", "/v1/operator/session", cookie), 403);
+    /* A tenant's owner key is not platform staff. */
+    assert_int_equal(open_session(A.boot_key, NULL, 0), 403);
+    /* One hex digit of the MAC changed, or of the expiry: refused. */
+    snprintf(bad, sizeof(bad), "%s", cookie);
+    bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+    assert_int_equal(status_of("GET", "/v1/tenants", bad), 401);
+    snprintf(bad, sizeof(bad), "%s", cookie);
+    {
+        char *exp = strstr(bad, "cuo_") + 4 + 16 + 7;
+        *exp = *exp == '0' ? '1' : '0';
+    }
+    assert_int_equal(status_of("GET", "/v1/tenants", bad), 401);
+    /* The same permission checks as the key: no tenant data without a listed purpose. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", A.id);
+    assert_int_equal(status_of("GET", path, cookie), 403);
+    /* P-AUD-1: on the platform's log, by the key. */
+    assert_int_equal(
+        srv_call(&S, "GET", "/v1/audit?action=operator.session", S.operator_key, NULL, NULL, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"actor\":\"operator:key:"));
+    srv_resp_free(&r);
+}
+
+/* --- the browser's side ------------------------------------------------------------------ */
+
+static void assert_console_clean(void)
+{
+    cJSON *log = wd_console(&W), *e;
+
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
+        if (level != NULL && strcmp(level, "SEVERE") == 0)
+            fail_msg("browser console: %s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
+    }
+    cJSON_Delete(log);
+}
+
+static void shot(const char *name)
+{
+    const char *dir = getenv("CUSTOS_SCREENSHOTS");
+    char path[512];
+
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "build/test/screenshots";
+        mkdir("build/test", 0755);
+        mkdir(dir, 0755);
+    }
+    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
+    wd_screenshot(&W, path);
+}
+
+static int count(const char *css)
+{
+    char script[256];
+    cJSON *v;
+    int n;
+
+    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
+    v = wd_exec(&W, script);
+    n = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return n;
+}
+
+static char *text_now(const char *css)
+{
+    char script[320];
+    cJSON *v;
+    char *s;
+
+    snprintf(script, sizeof(script),
+             "var e = document.querySelector('%s'); return e ? e.textContent : '';", css);
+    v = wd_exec(&W, script);
+    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+    cJSON_Delete(v);
+    return s;
+}
+
+static void wait_count(const char *css, int want)
+{
+    for (int i = 0; i < 100 && count(css) != want; i++)
+        usleep(50000);
+    if (count(css) != want) {
+        char *st = text_now("#status");
+        cJSON *log = wd_console(&W);
+        char *l = cJSON_PrintUnformatted(log);
+        fail_msg("%s: %d elements, want %d (status \"%s\", console %s)", css, count(css), want, st,
+                 l);
+    }
+}
+
+static void wait_text(const char *css, const char *needle)
+{
+    char *s = NULL;
+
+    for (int i = 0; i < 100; i++) {
+        free(s);
+        s = text_now(css);
+        if (strstr(s, needle) != NULL)
+            break;
+        usleep(50000);
+    }
+    if (strstr(s, needle) == NULL)
+        fail_msg("%s reads \"%s\", not \"%s\"", css, s, needle);
+    free(s);
+}
+
+static void click(const char *css)
+{
+    char eid[WD_EID];
+
+    if (wd_find(&W, css, eid) != 0)
+        fail_msg("no element %s", css);
+    wd_click(&W, eid);
+}
+
+static void fill(const char *css, const char *text)
+{
+    char eid[WD_EID];
+
+    assert_int_equal(wd_find(&W, css, eid), 0);
+    wd_clear(&W, eid);
+    if (text[0] != '\0')
+        wd_keys(&W, eid, text);
+}
+
+static void open_console(void)
+{
+    char url[128];
+
+    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
+    wd_get(&W, url);
+    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+}
+
+static void operator_sign_in(const char *key)
+{
+    fill("#op-key", key);
+    click("#op-signin");
+    if (wd_wait_visible(&W, "#tenants-view", 10000) != 0) {
+        char *st = text_now("#status");
+        fail_msg("the operator's sign-in did not reach the tenants page: \"%s\"", st);
+    }
+}
+
+static void sign_out(void)
+{
+    click("#logout");
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+}
+
+/* The status of a fetch the page makes with its own cookie. */
+static int page_fetch(const char *method, const char *path)
+{
+    char script[512];
+    cJSON *v;
+    int st;
+
+    snprintf(script, sizeof(script),
+             "var done = arguments[arguments.length - 1]; fetch('%s', {method: '%s', "
+             "credentials: 'same-origin'}).then(function (r) { done(r.status); });",
+             path, method);
+    v = wd_exec_async(&W, script);
+    st = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return st;
+}
+
+/* 1 if the page holds s anywhere a script could read it back: storage, script-visible
+ * cookies, its markup, any input's value. */
+static int page_holds(const char *s)
+{
+    char script[700];
+    cJSON *v;
+    int held;
+
+    snprintf(script, sizeof(script),
+             "var s = '%s', vals = '';"
+             "document.querySelectorAll('input').forEach(function (i) { vals += i.value; });"
+             "return (JSON.stringify(sessionStorage) + JSON.stringify(localStorage) +"
+             " document.cookie + document.documentElement.outerHTML + vals).indexOf(s) >= 0;",
+             s);
+    v = wd_exec(&W, script);
+    held = cJSON_IsTrue(v);
+    cJSON_Delete(v);
+    return held;
+}
+
+/* The operator signs in with its key, which the page then holds nowhere; the cookie is
+ * HttpOnly; only the Tenants page is offered; signing out ends the page's access. */
+static void test_operator_signs_in_and_the_key_is_not_kept(void **state)
+{
+    char css[96], url[128];
+
+    (void)state;
+    open_console();
+    operator_sign_in(S.operator_key);
+    wait_text("#tenant-name", "Platform operator");
+    snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"]", A.id);
+    wait_count(css, 1);
+    wait_text(css, "Acme Ltd");
+    wait_text(css, "active");
+    assert_int_equal(page_holds(S.operator_key), 0);
+    assert_int_equal(page_holds("custos_session"), 0);
+    assert_int_equal(count("#nav button:not([hidden])"), 1);
+    assert_int_equal(count("#nav button[data-view=tenants-view]:not([hidden])"), 1);
+    /* The cookie acts as the key; it cannot open another session. */
+    assert_int_equal(page_fetch("GET", "/v1/tenants"), 200);
+    assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
+    cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
+    shot("console-tenants");
+    /* A reload keeps the session (the cookie), with no key typed again. */
+    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#tenants-view", 10000), 0);
+    wait_count(css, 1);
+    sign_out();
+    assert_int_equal(page_fetch("GET", "/v1/tenants"), 401);
+    cJSON_Delete(wd_console(&W));
+    /* Signed out, a reload stays on sign-in. */
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+    assert_int_equal(count("#tenants-view:not([hidden])"), 0);
+}
+
+/* Create a tenant with a hostile name (inert text), its owner key shown once and working;
+ * terminate it after a confirmation; the sweep runs after one; each through the API's routes,
+ * on the platform's log as the operator's key. */
+static void test_create_terminate_and_sweep(void **state)
+{
+    char *secret, css[128], id[SRV_ID] = "", path[160];
+    srv_resp r;
+    cJSON *v;
+
+    (void)state;
+    open_console();
+    operator_sign_in(S.operator_key);
+    fill("#tenant-new-name", "<script>alert(1)</script>\"><img src=x onerror=alert(2)>");
+    cJSON_Delete(wd_exec(&W, "document.getElementById('tenant-new-policy').value = 'scm';"
+                             " return 0;"));
+    click("#tenant-go");
+    assert_int_equal(wd_wait_visible(&W, "#tenant-secret", 5000), 0);
+    wait_text("#status", "created");
+    secret = text_now("#tenant-secret-value");
+    assert_non_null(strstr(secret, "cuk_"));
+    /* The owner key works, and names the new tenant. */
+    v = wd_exec(&W, "return document.querySelector('#status').textContent.match(/id (\\d+)/)[1];");
+    snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(v));
+    cJSON_Delete(v);
+    snprintf(path, sizeof(path), "/v1/tenants/%s", id);
+    assert_int_equal(status_of("GET", path, secret), 200);
+    free(secret);
+    /* The hostile name is text: no element was made of it, no alert ran. */
+    snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"]", id);
+    wait_text(css, "<script>alert(1)</script>");
+    assert_int_equal(count("#tenants img"), 0);
+    assert_int_equal(count("#tenants script"), 0);
+    shot("console-tenant-created");
+    /* The secret leaves the page with the page. */
+    click("#nav button[data-view=tenants-view]");
+    wait_count("#tenant-secret[hidden]", 1);
+    assert_int_equal(page_holds("cuk_"), 0);
+    /* Terminate: the first click only arms the button. */
+    snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"] button.terminate", id);
+    click(css);
+    wait_text(css, "Confirm");
+    assert_int_equal(status_of("GET", path, S.operator_key), 200);
+    assert_non_null(strstr((secret = text_now("#tenants tbody")), "active"));
+    free(secret);
+    shot("console-tenant-terminate-armed");
+    click(css);
+    snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"] td.state", id);
+    wait_text(css, "terminated");
+    wait_text("#status", "export open until");
+    assert_int_equal(srv_call(&S, "GET", path, S.operator_key, NULL, NULL, &r), 0);
+    assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
+    srv_resp_free(&r);
+    snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"] button", id);
+    assert_int_equal(count(css), 0);
+    /* The sweep, confirmed. */
+    click("#sweep-slot button");
+    wait_text("#sweep-slot button", "Confirm");
+    click("#sweep-slot button");
+    wait_text("#sweep-result", "Sweep done:");
+    wait_text("#sweep-result", "tenants purged");
+    shot("console-tenant-terminated");
+    assert_console_clean();
+    sign_out();
+    /* Audited as the operator's key, as from any client. */
+    snprintf(path, sizeof(path), "/v1/audit?action=tenant.create&object=tenant:%s", id);
+    assert_int_equal(srv_call(&S, "GET", path, S.operator_key, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"actor\":\"operator:key:"));
+    srv_resp_free(&r);
+}
+
+/* A tenant's owner has no Tenants page and gets 403 from the routes anyway; its key typed
+ * into the operator's form opens nothing; a malformed key is refused on the page. */
+static void test_tenant_owner_has_no_tenants_page(void **state)
+{
+    (void)state;
+    open_console();
+    fill("#op-key", "not a key");
+    click("#op-signin");
+    wait_text("#status", "An API key reads");
+    assert_int_equal(page_holds("not a key"), 0);
+    fill("#op-key", A.boot_key);
+    click("#op-signin");
+    wait_text("#status", "may not");
+    assert_int_equal(count("#login-view:not([hidden])"), 1);
+    assert_int_equal(page_holds(A.boot_key), 0);
+    cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
+    fill("#tenant", A.id);
+    fill("#email", owner_email);
+    fill("#password", owner_pw);
+    click("#signin");
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    assert_int_equal(count("#nav button[data-view=tenants-view]:not([hidden])"), 0);
+    assert_int_equal(page_fetch("GET", "/v1/tenants"), 403);
+    assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
+    cJSON_Delete(wd_console(&W));
+    sign_out();
+}
+
+/* Issue 15 item 5: 55 requests, the queue shows 50, Next the other 5 (the server's next
+ * page, after the cursor), Previous the first 50 again. */
+static void test_queue_pages_on_the_server(void **state)
+{
+    char path[128], body[160], subject[SRV_ID], *page;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", A.id);
+    srv_call_ok(&S, "POST", path, A.boot_key, "provide_service",
+                "{\"external_id\":\"queue\",\"email\":\"queue@example.org\"}", 201, subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/requests", A.id);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", subject);
+    for (int i = 0; i < 55; i++)
+        srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
+    open_console();
+    fill("#tenant", A.id);
+    fill("#email", owner_email);
+    fill("#password", owner_pw);
+    click("#signin");
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    wait_count("#queue tbody tr", 50);
+    wait_text("#queue-page", "Page 1");
+    assert_int_equal(count("#queue-prev:disabled"), 1);
+    page = text_now("#queue tbody");
+    click("#queue-next");
+    wait_count("#queue tbody tr", 5);
+    wait_text("#queue-page", "Page 2");
+    assert_int_equal(count("#queue-next:disabled"), 1);
+    shot("console-queue-page-2");
+    click("#queue-prev");
+    wait_count("#queue tbody tr", 50);
+    wait_text("#queue tbody", page); /* the same first page */
+    free(page);
+    assert_console_clean();
+    sign_out();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_operator_session_through_the_api),
+        cmocka_unit_test(test_operator_signs_in_and_the_key_is_not_kept),
+        cmocka_unit_test(test_create_terminate_and_sweep),
+        cmocka_unit_test(test_tenant_owner_has_no_tenants_page),
+        cmocka_unit_test(test_queue_pages_on_the_server),
+    };
+
+    return cmocka_run_group_tests_name("the operator's console in a browser", tests, setup,
+                                       teardown);
+}
