@@ -5,8 +5,9 @@
  * leaks; that a refusal keeps its contract (CU_ERR_INVALID with "fuzz:LINE: reason" and a line
  * within the input, or CU_ERR_NOMEM, and no policy); and that an accepted policy keeps the
  * invariants the rest of Custos relies on: every reference resolves, every category has
- * fideslang keys, advertising cookies are never set, card-number fields are forbidden, and
- * sensitive fields are indexed. Seeds: the files in policies/.
+ * fideslang keys, advertising cookies are never set (nor a further category named for them),
+ * card-number fields are forbidden, and sensitive fields are indexed. Seeds: the files in
+ * policies/.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,9 @@
 #include "core_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Stems no further cookie category's name may hold (P-CON-3; docs/policy.md "cookies"). */
+static const char *const ad_stems[] = {"advert", "market", "target", "track"};
 
 static void check_refusal(const uint8_t *data, size_t size, cu_rc rc, const cu_err *err)
 {
@@ -69,15 +73,20 @@ static void check_policy(const cu_policy *p)
     if (cu_policy_cookie(p, CU_COOKIE_ADVERTISING) != CU_COOKIE_NEVER || cu_policy_min_age(p) < 1 ||
         cu_policy_analytics_min_group(p) < 2)
         abort();
-    /* P-CON-3: further cookie categories are bounded, named, and never set without consent;
-     * Global Privacy Control never turns essential off. */
+    /* P-CON-3: further cookie categories are bounded, named, never set without consent, and
+     * never under a name holding a stem that means advertising (review finding 2); Global
+     * Privacy Control never turns essential off. */
     if (cu_policy_cookie_count(p) > CU_COOKIE_MAX || cu_policy_cookie_gpc(p, CU_COOKIE_ESSENTIAL))
         abort();
-    for (size_t i = CU_COOKIE__COUNT; i < cu_policy_cookie_count(p); i++)
-        if (cu_policy_cookie_name(p, i) == NULL ||
-            strlen(cu_policy_cookie_name(p, i)) >= CU_COOKIE_NAME_MAX ||
+    for (size_t i = CU_COOKIE__COUNT; i < cu_policy_cookie_count(p); i++) {
+        const char *name = cu_policy_cookie_name(p, i);
+        if (name == NULL || strlen(name) >= CU_COOKIE_NAME_MAX ||
             cu_policy_cookie(p, (cu_cookie_category)i) == CU_COOKIE_ALWAYS)
             abort();
+        for (size_t k = 0; k < sizeof(ad_stems) / sizeof(ad_stems[0]); k++)
+            if (strstr(name, ad_stems[k]) != NULL)
+                abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

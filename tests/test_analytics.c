@@ -434,6 +434,71 @@ static void test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code(void **sta
     assert_int_equal(entries_of(f, "analytics.measure", seen, sizeof(seen)), 4);
 }
 
+/* Every text field of every entry of tenant t's log is free of each of vals; returns how many
+ * analytics.refused entries record purpose as theirs. */
+static size_t refused_with_purpose(fx *f, cu_id t, const char *const *vals, size_t nv,
+                                   const char *purpose)
+{
+    cu_audit_filter flt = {.limit = 1000};
+    cu_audit_entry *e = NULL;
+    size_t n = 0, hits = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_audit_list(f->v, NULL, t, &flt, &e, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++) {
+        const char *fields[] = {e[i].actor,  e[i].action,     e[i].object, e[i].purpose,
+                                e[i].source, e[i].request_id, e[i].outcome};
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+            for (size_t j = 0; j < nv; j++)
+                if (strstr(fields[k], vals[j]) != NULL)
+                    fail_msg("entry %zu (%s) holds \"%s\": %s", i, e[i].action, vals[j],
+                             fields[k]);
+        hits += strcmp(e[i].action, "analytics.refused") == 0 &&
+                strcmp(e[i].purpose, purpose) == 0;
+    }
+    free(e);
+    return hits;
+}
+
+/* P-AUD-4 (review finding 3): a refused query records no purpose the tenant's policy does not
+ * declare: an undeclared one (refused as unknown_purpose) and one a tenant without a policy
+ * let through are the caller's free text, recorded as "(undeclared)"; a declared one that does
+ * not cover the collection is still recorded by its name. Every field of every entry is
+ * scanned for the caller's texts. */
+static void test_P_AUD_4_a_refused_query_never_records_an_undeclared_purpose(void **state_)
+{
+    fx *f = *state_;
+    const char *exact = "{\"measures\":[{\"op\":\"count\"}],"
+                        "\"where\":[{\"field\":\"title\",\"op\":\"eq\",\"value\":\"zebra-1\"}]}";
+    static const char *const vals[] = {"jane.doe.1985", "jane", "zebra", "alice"};
+    const cu_ctx jane = {.actor = "key:1", .purpose = "jane.doe.1985"};
+    const cu_ctx declared = {.actor = "key:1", .purpose = "analytics"};
+    cu_analytics_refusal why;
+    char *res = NULL;
+    cu_tenant bare;
+    cu_err err = {0};
+
+    many(f, f->t, "won", 12);
+    assert_int_equal(cu_analytics_query(f->v, &jane, f->t, "deals", exact, strlen(exact), &res,
+                                        &why, &err),
+                     CU_ERR_UNKNOWN_PURPOSE);
+    assert_null(res);
+    assert_int_equal(cu_analytics_query(f->v, &declared, f->t, "deals", exact, strlen(exact),
+                                        &res, &why, &err),
+                     CU_ERR_PURPOSE_DENIED);
+    assert_int_equal(refused_with_purpose(f, f->t, vals, 4, "(undeclared)"), 1);
+    assert_int_equal(refused_with_purpose(f, f->t, vals, 4, "analytics"), 1);
+
+    /* a tenant without a policy checks no purpose: the refusal still records none of its text */
+    assert_int_equal(
+        cu_tenant_create(f->v, NULL, &(cu_tenant_opts){.name = "bare"}, &bare, &err), CU_OK);
+    assert_int_not_equal(cu_analytics_query(f->v, &jane, bare.id, "deals", exact, strlen(exact),
+                                            &res, &why, &err),
+                         CU_OK);
+    assert_null(res);
+    assert_int_equal(refused_with_purpose(f, bare.id, vals, 4, "(undeclared)"), 1);
+}
+
 static int fail_policy_read(const char *point, void *arg)
 {
     int *fired = arg;
@@ -1073,6 +1138,7 @@ int main(void)
         T(test_P_ISO_2_an_aggregate_holds_its_tenant_alone),
         T(test_P_ANA_1_the_audit_holds_the_shape_not_the_values),
         T(test_P_ANA_1_a_refused_query_is_audited_by_shape_and_code),
+        T(test_P_AUD_4_a_refused_query_never_records_an_undeclared_purpose),
         T(test_P_ANA_1_a_failed_policy_read_fails_the_query_closed),
         T(test_P_ANA_1_histogram_bins_are_suppressed),
         T(test_P_DSR_5_a_restricted_subject_is_not_counted),

@@ -665,6 +665,46 @@ static void test_P_CON_3_policy_names_further_categories(void **state)
     }
 }
 
+/* P-CON-3 (review finding 2): a further category may not take a name that means advertising,
+ * however it is spelled: one containing advert, market, target or track anywhere, or with a
+ * word (letters between `_` and digits) ad, ads, adtech, behavioral, behavioural, profiling or
+ * sponsored. An exact list let every name of the review through. Names that merely contain
+ * the letters "ad" in another word are still categories. */
+static void test_P_CON_3_no_further_category_means_advertising(void **state)
+{
+    static const char *const bad[] = {
+        /* the review's, each accepted before */
+        "ad_personalization", "advertising_partners", "adverts", "targeted_ads", "third_party_ads",
+        "retargeting", "remarketing",
+        /* the rule's other arms */
+        "ads", "ads2", "tracker", "cross_site_tracking", "email_marketing", "marketplace_ads",
+        "adtech", "behavioural", "behavioral_data", "profiling", "sponsored_content",
+        "personalised_ad"};
+    static const char *const good[] = {"functional", "social_media", "headless", "read_later",
+                                       "video_embeds", "load_balancer", "address_autofill"};
+    char line[64];
+    cu_policy *p = NULL;
+    cu_err err = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        snprintf(line, sizeof(line), "  %s: consent\n", bad[i]);
+        if (erp_with_gpc(line, &p, &err) != CU_ERR_INVALID)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(p);
+        if (strstr(err.msg, "is no cookie category of its own") == NULL)
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(line, sizeof(line), "  %s: consent\n", good[i]);
+        if (erp_with_gpc(line, &p, &err) != CU_OK)
+            fail_msg("refused: %s: %s", good[i], err.msg);
+        assert_string_equal(cu_policy_cookie_name(p, CU_COOKIE__COUNT), good[i]);
+        cu_policy_free(p);
+    }
+}
+
 /* The same over HTTPS: the tenant binds a policy naming functional (consent, turned off by
  * GPC) and social_media (never): the check lists them, a choice opens functional, a grant of
  * social_media is cookie_never, a category the policy does not name is invalid_field, GPC
@@ -728,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_P_CON_3_gpc_source_only_refuses_and_unknown_subject),
         cmocka_unit_test(test_P_CON_3_same_label_new_version_asks_again),
         cmocka_unit_test(test_P_CON_3_policy_names_further_categories),
+        cmocka_unit_test(test_P_CON_3_no_further_category_means_advertising),
         cmocka_unit_test(test_P_CON_3_further_categories_are_chosen_as_the_policy_allows),
     };
 

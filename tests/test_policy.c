@@ -379,6 +379,13 @@ static const bad_case bad_cases[] = {
     /* a further category may not take a name that means advertising (issue 14) */
     {"  essential: always\n", "  essential: always\n  tracking: never\n", 32,
      "\"tracking\" is no cookie category of its own"},
+    /* ... however it is spelled (review finding 2): a word of it, or a stem anywhere */
+    {"  essential: always\n", "  essential: always\n  targeted_ads: never\n", 32,
+     "\"targeted_ads\" is no cookie category of its own"},
+    {"  essential: always\n", "  essential: always\n  ad_personalization: consent\n", 32,
+     "\"ad_personalization\" is no cookie category of its own"},
+    {"  essential: always\n", "  essential: always\n  remarketing: consent\n", 32,
+     "\"remarketing\" is no cookie category of its own"},
     /* collections and fields (P-ENC-3) */
     {"      card_number: forbidden\n", "      card_number: personal\n", 51,
      "holds card numbers and can only be forbidden"},

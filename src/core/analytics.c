@@ -292,6 +292,31 @@ static const char *refusal_code(cu_rc rc, cu_analytics_refusal why)
     return NULL;
 }
 
+/* What a refused query's entry records as its purpose (P-AUD-4, review finding 3): the one the
+ * caller stated if the tenant's policy declares it (or it is subject_access, a name of
+ * Custos's own), else ANA_PURPOSE_UNDECLARED. An undeclared purpose is the caller's free text
+ * (any [a-z0-9_.]{1,64}, "jane.doe.1985"), refused as unknown_purpose, or let through only
+ * because the tenant has no policy to check it against; it must not sit in the append-only log
+ * any more than a refused field's name does. The code (unknown_purpose) says what happened. A
+ * policy that cannot be read records the marker too. */
+#define ANA_PURPOSE_UNDECLARED "(undeclared)"
+
+static const char *refusal_purpose(cu_vault *v, cu_id tenant, const char *purpose, cu_rc rc)
+{
+    const cu_policy *p = NULL;
+    cu_err e = {0};
+    int declared;
+
+    if (purpose == NULL || strcmp(purpose, CU_PURPOSE_SUBJECT_ACCESS) == 0)
+        return purpose;
+    if (rc == CU_ERR_UNKNOWN_PURPOSE)
+        return ANA_PURPOSE_UNDECLARED;
+    declared = cu_policy_for(v, tenant, &p, NULL, &e) == CU_OK &&
+               cu_policy_purpose_get(p, purpose) != NULL;
+    cu_policy_release(v, p);
+    return declared ? purpose : ANA_PURPOSE_UNDECLARED;
+}
+
 /* P-AUD-1 (review 9): a refused query is on record too, by its refusal code and its shape as
  * far as it parsed ("analytics.refused", "<code>:collection:<name>", then the entries an
  * answered query has), so probes of fields that may not be aggregated, exact queries where
@@ -304,6 +329,7 @@ static cu_rc record_refusal(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const 
     const char *code = refusal_code(rc, *why);
     cu_audit_in a[AUDIT_MAX];
     size_t na = 1;
+    cu_ctx rec;
     cu_err e = {0};
     cu_rc arc;
 
@@ -311,6 +337,11 @@ static cu_rc record_refusal(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const 
         return rc;
     cu_audit_in_set(&a[0], tenant, "analytics.refused", "%s:collection:%s", code, collection);
     shape(a, &na, tenant, q);
+    if (ctx != NULL) { /* the caller's, with a purpose fit for the log */
+        rec = *ctx;
+        rec.purpose = refusal_purpose(v, tenant, ctx->purpose, rc);
+        ctx = &rec;
+    }
     if ((arc = cu_commit(v, ctx, NULL, 0, a, na, &e)) == CU_OK)
         return rc;
     *why = CU_ANALYTICS_OK;

@@ -13,18 +13,41 @@
  * essential needs consent, and a category the section leaves out is never set. A policy may
  * name up to CU_COOKIE_MORE_MAX further categories ([a-z][a-z0-9_]*, under CU_COOKIE_NAME_MAX
  * bytes; "any other only as the policy allows", issue 14), never under a name that means
- * advertising. `gpc` lists what Global Privacy Control turns off; without it, every category
+ * advertising (means_advertising). `gpc` lists what Global Privacy Control turns off; without it, every category
  * but essential.
  */
 #include <string.h>
 
 #include "policy_int.h"
 
-/* Names a further category may not take: `gpc` is the section's own key, and these mean
- * advertising, which has its one category, never set (P-CON-3). A guard against the plain
- * ones, not a dictionary. */
-static const char *const reserved[] = {"gpc",       "ads",      "advert",  "advertisement",
-                                       "targeting", "tracking", "marketing"};
+/* P-CON-3: advertising has its one category, never set, so a further category may not take a
+ * name that means advertising, however it is spelled (review finding 2: an exact list let
+ * `adverts`, `targeted_ads` and `remarketing` through). The rule: a name that contains one of
+ * these stems anywhere (advertising, adverts, marketing, remarketing, targeted, retargeting,
+ * tracking, tracker ...) ... */
+static const char *const ad_stems[] = {"advert", "market", "target", "track"};
+/* ... or a word of which (a run of letters: the name split at `_` and digits) is one of these
+ * (ad_personalization, third_party_ads, ads2). */
+static const char *const ad_words[] = {"ad",          "ads",       "adtech",   "behavioral",
+                                       "behavioural", "profiling", "sponsored"};
+
+/* Whether name (a [a-z][a-z0-9_]* identifier) means advertising, by the rule above. */
+static int means_advertising(const char *name)
+{
+    for (size_t i = 0; i < CU_ARRAY_LEN(ad_stems); i++)
+        if (strstr(name, ad_stems[i]) != NULL)
+            return 1;
+    for (const char *w = name; *w != '\0';) {
+        size_t n = 0;
+        while (w[n] >= 'a' && w[n] <= 'z')
+            n++;
+        for (size_t i = 0; n > 0 && i < CU_ARRAY_LEN(ad_words); i++)
+            if (strlen(ad_words[i]) == n && memcmp(w, ad_words[i], n) == 0)
+                return 1;
+        w += n > 0 ? n : 1; /* past the word, or past one separator */
+    }
+    return 0;
+}
 
 /* The category named name (built-in or further), or -1. */
 static int category_of(const cu_policy *p, const char *name)
@@ -47,12 +70,12 @@ static cu_rc more_category(pctx *c, const pnode *k, int *cat)
         return rc;
     if (strlen(name) >= CU_COOKIE_NAME_MAX)
         return pol_vbad(c, k, "a cookie category's name is under %d bytes", CU_COOKIE_NAME_MAX);
-    for (size_t i = 0; i < CU_ARRAY_LEN(reserved); i++)
-        if (strcmp(name, reserved[i]) == 0)
-            return pol_vbad(c, k,
-                            "\"%s\" is no cookie category of its own: advertising cookies are "
-                            "`advertising`, never set (P-CON-3)",
-                            name);
+    /* `gpc` is the section's own key; a name that means advertising is no category (P-CON-3) */
+    if (strcmp(name, "gpc") == 0 || means_advertising(name))
+        return pol_vbad(c, k,
+                        "\"%s\" is no cookie category of its own: advertising cookies are "
+                        "`advertising`, never set (P-CON-3)",
+                        name);
     if (c->p->n_cookie_more == CU_COOKIE_MORE_MAX)
         return pol_vbad(c, k, "at most %d cookie categories besides the four",
                         CU_COOKIE_MORE_MAX);
