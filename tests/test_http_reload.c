@@ -164,10 +164,47 @@ static void test_notify_and_certificate_reload_keep_open_connections(void **stat
     unlink(sock);
 }
 
+/* An Ed25519 pair (certtool, from gnutls-bin): its key takes no hash, so the check that the key
+ * is the certificate's must not sign with one (review-merged 1: the server then refused to
+ * start, or to reload, with such a certificate). */
+static void test_ed25519_certificate_reloads_and_serves(void **state)
+{
+    char dir[600], cmd[8192], tmpl[700];
+    CURL *h;
+    long conns = 0;
+    FILE *f;
+    srv s;
+
+    (void)state;
+    srv_start(&s, NULL);
+    snprintf(dir, sizeof(dir), "%s/ed", s.dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(tmpl, sizeof(tmpl), "%s/cert.tmpl", dir);
+    assert_non_null(f = fopen(tmpl, "w"));
+    fputs("cn = \"127.0.0.1\"\nip_address = \"127.0.0.1\"\nexpiration_days = 2\n"
+          "signing_key\ntls_www_server\n",
+          f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "certtool --generate-privkey --key-type=ed25519 --outfile '%s/tls-key.pem' "
+             ">/dev/null 2>&1 && certtool --generate-self-signed --load-privkey "
+             "'%s/tls-key.pem' --template '%s' --outfile '%s/tls-cert.pem' >/dev/null 2>&1 && "
+             "chmod 600 '%s/tls-key.pem' && mv '%s/tls-key.pem' '%s/tls-cert.pem' '%s/'",
+             dir, dir, tmpl, dir, dir, dir, dir, s.data);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(kill(s.pid, SIGHUP), 0);
+    assert_true(srv_log_wait(&s, "\"tls\":\"reloaded\"", 5000));
+    h = handle(&s, s.ca); /* s.ca is the data directory's tls-cert.pem: Ed25519's now */
+    assert_int_equal(get(h, &conns), CURLE_OK);
+    curl_easy_cleanup(h);
+    assert_int_equal(srv_stop(&s, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_notify_and_certificate_reload_keep_open_connections),
+        cmocka_unit_test(test_ed25519_certificate_reloads_and_serves),
     };
 
     int rc;
