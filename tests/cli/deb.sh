@@ -51,6 +51,8 @@ grep -q '^FROM debian:bookworm-slim' "$cf" || fail "Containerfile: not Debian sl
 grep -q 'make deb' "$cf" && grep -q '/tmp/custos_\*\.deb curl' "$cf" ||
     fail "Containerfile: not from the package"
 grep -qx 'USER custos' "$cf" || fail "Containerfile: not non-root"
+# Its build stage installs debian/control's Build-Depends, not a list of its own that can drift.
+grep -q 'apt-get build-dep .*\./' "$cf" || fail "Containerfile: build packages not from debian/control"
 grep -q '^VOLUME \["/var/lib/custos"\]' "$cf" || fail "Containerfile: no data volume"
 grep -q '^HEALTHCHECK .*' "$cf" && grep -q '/healthz' "$cf" || fail "Containerfile: no health check"
 
