@@ -305,6 +305,30 @@ function signIn(ev) {
   });
 }
 
+/* Single sign-on (docs/sso.md): the browser goes to the tenant's provider through
+ * /v1/tenants/{t}/sso/login; the callback sets the session cookie and sends the browser back
+ * here with #sso=<tenant>.<role> (a hint for the navigation only: the API checks every call). */
+function signInSso() {
+  var t = $('tenant').value.trim();
+  if (!/^[0-9]+$/.test(t)) {
+    say('The organisation id is a number.', true);
+    $('tenant').focus();
+    return;
+  }
+  location.assign('/v1/tenants/' + t + '/sso/login');
+}
+
+/* Back from the provider: the fragment read once and taken out of the address bar. */
+function ssoReturn() {
+  var m = /^#sso=([0-9]+)\.([a-z]+)$/.exec(location.hash);
+  if (!m) return;
+  history.replaceState(null, '', location.pathname);
+  tenant = m[1];
+  role = m[2];
+  sessionStorage.setItem('custos.tenant', tenant);
+  sessionStorage.setItem('custos.role', role);
+}
+
 /* The operator (docs/portal.md): its API key, sent once in the Authorization header, buys a
  * 30-minute HttpOnly session cookie. The field is emptied before the call and the key is kept
  * nowhere: not in a variable past this function, not in storage. */
@@ -365,6 +389,8 @@ document.addEventListener('DOMContentLoaded', function () {
   $('login').reset();
   $('op-login').reset();
   $('login').addEventListener('submit', signIn);
+  $('sso-signin').addEventListener('click', signInSso);
+  ssoReturn();
   $('op-login').addEventListener('submit', signInOperator);
   $('logout').addEventListener('click', signOut);
   $('reason-form').addEventListener('submit', reasonSubmit);

@@ -226,6 +226,46 @@ static void test_sign_in_shows_the_tenant_and_its_queue(void **state)
     sign_out();
 }
 
+/* Single sign-on's return (docs/sso.md): the callback sends the browser to
+ * console.html#sso=<tenant>.<role> with the session cookie set; the page signs in from it and
+ * takes the fragment out of the address bar. Here the cookie is a password login's (the SSO
+ * flow itself is test_sso's, against the real provider). The button without an organisation
+ * id says what is missing and goes nowhere. */
+static void test_single_sign_on_return_opens_the_console(void **state)
+{
+    char url[160], eid[WD_EID], *s;
+    cJSON *v;
+
+    (void)state;
+    open_console();
+    assert_int_equal(wd_find(&W, "#tenant", eid), 0);
+    wd_clear(&W, eid);
+    assert_int_equal(wd_find(&W, "#sso-signin", eid), 0);
+    wd_click(&W, eid);
+    s = text_of("#status");
+    assert_non_null(strstr(s, "organisation id"));
+    free(s);
+    sign_in(T.id, T.email, T.password);
+    /* A fresh load, as from the callback: the tab remembers nothing of the sign-in. */
+    wd_get(&W, "about:blank");
+    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
+    wd_get(&W, url);
+    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
+    wd_get(&W, "about:blank");
+    snprintf(url, sizeof(url), "%s/portal/console.html#sso=%s.owner", S.base, T.id);
+    wd_get(&W, url);
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    s = text_of("#tenant-name");
+    assert_string_equal(s, "Acme");
+    free(s);
+    v = wd_exec(&W, "return [location.hash, sessionStorage.getItem('custos.tenant')];");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 0)), "");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 1)), T.id);
+    cJSON_Delete(v);
+    assert_console_clean();
+    sign_out();
+}
+
 static void test_hostile_tenant_name_renders_as_text(void **state)
 {
     cJSON *v;
@@ -449,6 +489,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_in_shows_the_tenant_and_its_queue),
         cmocka_unit_test(test_hostile_tenant_name_renders_as_text),
+        cmocka_unit_test(test_single_sign_on_return_opens_the_console),
         cmocka_unit_test(test_keyboard_alone_signs_in_in_reading_order),
         cmocka_unit_test(test_agent_sees_no_button_and_gets_403_owner_acknowledges),
         cmocka_unit_test(test_phone_width_has_no_horizontal_scroll),

@@ -391,6 +391,52 @@ static void test_P_ACC_5_login_through_the_server(void **state)
     srv_resp_free(&r);
 }
 
+/* The custos_session Set-Cookie among an answer's headers. */
+static size_t keep_session(char *d, size_t s, size_t n, void *arg)
+{
+    if (s * n > 27 && strncasecmp(d, "Set-Cookie: custos_session=", 27) == 0)
+        snprintf((char *)arg, 256, "%.*s", (int)strcspn(d + 12, ";\r\n"), d + 12);
+    return s * n;
+}
+
+/* P-ACC-5, issue 15: a browser's callback (it asks for HTML) goes on to the console with the
+ * session cookie set and the tenant and role in the fragment; the session works. */
+static void test_P_ACC_5_browser_goes_on_to_the_console(void **state)
+{
+    char cb[2048], binding[256], hdr[300], want[128], cookie[256] = "", path[128];
+    struct curl_slist *h = NULL;
+    char *loc = NULL;
+    long status = 0;
+    srv_resp r;
+    CURL *c;
+
+    (void)state;
+    configure(0);
+    login_to_callback(&W->a, "sso.bea@acme.example", cb, binding);
+    c = srv_curl(&W->s, cb);
+    snprintf(hdr, sizeof(hdr), "Cookie: %s", binding);
+    h = curl_slist_append(h, hdr);
+    h = curl_slist_append(h, "Accept: text/html,application/xhtml+xml");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, keep_session);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)cookie);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 303);
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
+    assert_non_null(loc);
+    snprintf(want, sizeof(want), "/portal/console.html#sso=%s.agent", W->a.id);
+    assert_non_null(strstr(loc, want));
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    assert_int_equal(strncmp(cookie, "custos_session=", 15), 0);
+    snprintf(path, sizeof(path), "/v1/tenants/%s", W->a.id);
+    assert_int_equal(srv_call(&W->s, "GET", path, cookie, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    srv_resp_free(&r);
+}
+
 /* An email of a domain the tenant did not name is refused, though the provider vouched. */
 static void test_P_ACC_5_domain_not_allowed(void **state)
 {
@@ -1234,6 +1280,7 @@ int main(void)
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_P_ACC_5_login_through_the_server),
+        cmocka_unit_test(test_P_ACC_5_browser_goes_on_to_the_console),
         cmocka_unit_test(test_P_ACC_5_domain_not_allowed),
         cmocka_unit_test(test_P_ACC_5_require_sso_bars_passwords),
         cmocka_unit_test(test_P_ACC_5_state_only_at_its_tenants_callback),
