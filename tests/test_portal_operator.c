@@ -107,6 +107,22 @@ static void test_operator_session_through_the_api(void **state)
     assert_int_equal(status_of("GET", "/v1/tenants", cookie), 200);
     /* Only the key opens a session: the cookie alone is refused, so none outlives its end. */
     assert_int_equal(status_of("POST", "/v1/operator/session", cookie), 403);
+    /* Nor the cookie with an Authorization header of another scheme: such a header is a
+     * refused credential (401), never a reason to fall back to the cookie (review-merged2 1). */
+    {
+        const char *h[] = {NULL, "Authorization: Basic eA==", NULL, NULL};
+        char ck[200], origin[160];
+        snprintf(ck, sizeof(ck), "Cookie: %s", cookie);
+        snprintf(origin, sizeof(origin), "Origin: %s", S.base);
+        h[0] = ck;
+        h[2] = origin;
+        assert_int_equal(srv_call_h(&S, "POST", "/v1/operator/session", h, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 401);
+        srv_resp_free(&r);
+        assert_int_equal(srv_call_h(&S, "GET", "/v1/tenants", h, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 401);
+        srv_resp_free(&r);
+    }
     /* A tenant's owner key is not platform staff. */
     assert_int_equal(open_session(A.boot_key, NULL, 0), 403);
     /* One hex digit of the MAC changed, or of the expiry: refused. */

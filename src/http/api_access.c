@@ -273,7 +273,9 @@ void api_operator_session(http_req *r)
     cu_err e = {0};
     cJSON *o;
 
-    if (http_header(r, "Authorization") == NULL)
+    /* The key itself, by its Bearer header: a session (its cookie) never opens another, so none
+     * outlives its 30 minutes. */
+    if (!r->by_key)
         return http_error(r, 403, "forbidden",
                           "an operator session is opened with the operator's API key");
     if (cu_opsession_open(r->v, &r->ctx, &r->who, token, &expires, &e) != CU_OK)

@@ -89,6 +89,7 @@ struct http_req {
     size_t session_len;
     int session_looked; /* session and session_len are set (session NULL: no usable cookie) */
     int portal;         /* the session is a data subject's portal session (custos_portal) */
+    int by_key;         /* authenticated by an API key (Authorization: Bearer), not a cookie */
     cu_principal who;
     int authed;
     char actor[48];

@@ -579,10 +579,13 @@ static int authenticate(http_req *r)
     int by_cookie = 0;
     size_t len;
 
-    /* RFC 7235: the scheme is case-insensitive. */
+    /* RFC 7235: the scheme is case-insensitive. An Authorization header of another scheme is
+     * a credential refused, never a reason to try the cookie instead: a request says how it
+     * authenticates, and an operator's session must not pass for its key (review-merged2 1). */
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
         rc = cu_auth_apikey(r->v, auth + 7, &r->who, &e);
-    } else if ((session = session_cookie(r, &len)) != NULL) {
+        r->by_key = rc == CU_OK;
+    } else if (auth == NULL && (session = session_cookie(r, &len)) != NULL) {
         memcpy(token, session, len); /* len < sizeof(token): session_cookie() saw to it */
         token[len] = '\0';
         rc = r->portal ? cu_portal_auth(r->v, token, &r->who, &e)
