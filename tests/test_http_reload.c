@@ -192,6 +192,12 @@ static void test_ed25519_certificate_reloads_and_serves(void **state)
              "chmod 600 '%s/tls-key.pem' && mv '%s/tls-key.pem' '%s/tls-cert.pem' '%s/'",
              dir, dir, tmpl, dir, dir, dir, dir, s.data);
     assert_int_equal(system(cmd), 0);
+    /* A key open to others is refused on reload as at start; the pair in use stays. */
+    snprintf(cmd, sizeof(cmd), "%s/tls-key.pem", s.data);
+    assert_int_equal(chmod(cmd, 0644), 0);
+    assert_int_equal(kill(s.pid, SIGHUP), 0);
+    assert_true(srv_log_wait(&s, "\"tls\":\"kept\",\"error\":\"insecure_permissions\"", 5000));
+    assert_int_equal(chmod(cmd, 0600), 0);
     assert_int_equal(kill(s.pid, SIGHUP), 0);
     assert_true(srv_log_wait(&s, "\"tls\":\"reloaded\"", 5000));
     h = handle(&s, s.ca); /* s.ca is the data directory's tls-cert.pem: Ed25519's now */

@@ -122,6 +122,10 @@ cu_rc http_tls_reload(cu_err *err)
     size_t cn = 0, kn = 0;
     cu_rc rc;
 
+    /* The key file as the start checks it (cmd_serve.c): the service's own, mode 0600, no
+     * symlink; a reload is no way around that (review-merged 5). */
+    if ((rc = cu_file_check_private(key_path, "TLS key", 0, err)) != CU_OK)
+        return rc;
     if ((rc = cu_file_read(cert_path, 1 << 20, &cert, &cn, err)) != CU_OK)
         return rc;
     if ((rc = cu_file_read(key_path, 1 << 20, &key, &kn, err)) == CU_OK) {
