@@ -363,25 +363,37 @@ function signInOperator(ev) {
   key = '';
 }
 
+/* Signed out only once the server ended the session (or it had ended already: 401): a failed
+ * call says so and keeps the page as it is, since the cookie may still be good on a shared
+ * machine. Then nothing of the session stays in the page: every view's rows go too. */
 function signOut() {
-  api('POST', '/v1/logout').catch(function () {}).then(function () {
-    sessionStorage.removeItem('custos.tenant');
-    sessionStorage.removeItem('custos.role');
-    sessionStorage.removeItem('custos.user');
-    sessionStorage.removeItem('custos.operator');
-    role = '';
-    $('tenant-name').textContent = '';
-    document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
-    reasonDone();
-    queueCursors = [''];
-    $('nav').hidden = true;
-    $('logout').hidden = true;
-    $('login-view').hidden = false;
-    $('login').reset();
-    $('op-login').reset();
-    say('Signed out.');
-    document.dispatchEvent(new Event('console:signed-out'));
+  api('POST', '/v1/logout').then(signedOut, function (e) {
+    if (e.status === 401) return signedOut();
+    say('Could not sign out (' + e.message + '): try again.', true);
   });
+}
+
+function signedOut() {
+  sessionStorage.removeItem('custos.tenant');
+  sessionStorage.removeItem('custos.role');
+  sessionStorage.removeItem('custos.user');
+  sessionStorage.removeItem('custos.operator');
+  role = '';
+  tenant = '';
+  $('tenant-name').textContent = '';
+  document.querySelectorAll('section.view').forEach(function (s) { s.hidden = true; });
+  document.querySelectorAll('section.view tbody').forEach(function (b) {
+    if (b.parentNode.id !== 'roles') b.textContent = ''; /* the roles' table is the page's own */
+  });
+  reasonDone();
+  queueCursors = [''];
+  $('nav').hidden = true;
+  $('logout').hidden = true;
+  $('login-view').hidden = false;
+  $('login').reset();
+  $('op-login').reset();
+  say('Signed out.');
+  document.dispatchEvent(new Event('console:signed-out'));
 }
 
 document.addEventListener('DOMContentLoaded', function () {
