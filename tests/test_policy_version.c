@@ -325,6 +325,10 @@ static void test_P_NOT_1_the_diff_says_what_is_material(void **state_)
          "", 0, "sub_processors"},
         {"never: [sale, advertising, cross_customer]", "never: [sale, cross_customer]", 1, "never"},
         {"notice_period: 30d", "notice_period: 7d", 1, "notice"},
+        /* P-CON-3: cookies set where they were not, a further category with consent. */
+        {"  analytics: never\n", "  analytics: consent\n", 1, "cookies"},
+        {"  advertising: never\n", "  advertising: never\n  support_chat: consent\n", 1,
+         "cookies"},
     };
     cu_policy *old = NULL;
     cu_err err = {0};
@@ -344,6 +348,44 @@ static void test_P_NOT_1_the_diff_says_what_is_material(void **state_)
             fail_msg("case %zu: %zu changes, material %d, first %s", i, d.n, d.material,
                      d.n ? d.changes[0].text : "-");
         assert_int_equal(cu_policy_diff_effective(old, nw, &d, 0), d.material ? 30 * DAY : 0);
+        cu_policy_diff_cleanup(&d);
+        cu_policy_free(nw);
+        free(text);
+    }
+    cu_policy_free(old);
+    free(base);
+}
+
+/* P-NOT-1, P-CON-3: Global Privacy Control turning off less is material (analytics cookies
+ * then set for visitors who sent it, with no notice otherwise); turning off more is not; a
+ * consent category made never, or a further one dropped, narrows. */
+static void test_P_NOT_1_cookie_changes_judged(void **state_)
+{
+    static const struct {
+        const char *from, *to;
+        int material;
+    } cases[] = {
+        {"  gpc: [analytics, advertising]", "  gpc: [advertising]", 1},
+        {"  gpc: [analytics, advertising]", "  gpc: [analytics, preference, advertising]", 0},
+        {"  preference: consent\n", "  preference: never\n", 0},
+    };
+    cu_policy *old = NULL;
+    cu_err err = {0};
+    char *base = builtin("erpsmartcloud");
+
+    (void)state_;
+    assert_int_equal(cu_policy_parse(base, strlen(base), "old", &old, &err), CU_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = edit(builtin("erpsmartcloud"), cases[i].from, cases[i].to);
+        cu_policy *nw = NULL;
+        cu_policy_diff d;
+        if (cu_policy_parse(text, strlen(text), "new", &nw, &err) != CU_OK)
+            fail_msg("case %zu: %s", i, err.msg);
+        assert_int_equal(cu_policy_diff_compute(old, nw, &d, &err), CU_OK);
+        if (d.n != 1 || d.material != cases[i].material ||
+            strcmp(d.changes[0].area, "cookies") != 0)
+            fail_msg("case %zu: %zu changes, material %d, first %s", i, d.n, d.material,
+                     d.n ? d.changes[0].text : "-");
         cu_policy_diff_cleanup(&d);
         cu_policy_free(nw);
         free(text);
@@ -638,6 +680,7 @@ int main(void)
         T(test_P_NOT_1_a_pending_version_is_withdrawn, setup_scm),
         T(test_P_NOT_1_the_sweep_notes_the_version_in_force_once, setup_scm),
         cmocka_unit_test(test_P_NOT_1_the_diff_says_what_is_material),
+        cmocka_unit_test(test_P_NOT_1_cookie_changes_judged),
         T(test_P_NOT_2_consent_before_a_change_stops_counting, setup_erp),
         T(test_P_NOT_2_only_where_the_policy_says_so, setup_scm),
         T(test_P_NOT_1_each_step_is_a_webhook_event, setup_erp),

@@ -8,8 +8,10 @@
  * minimum age, a never-promise dropped (P-CON-5), a shorter notice period. A change that only
  * narrows (a purpose, category or recipient removed, a recipient narrowed, a shorter retention,
  * a higher minimum age, a promise added) is not, and a version made only of those may take
- * effect at once. docs/policy.md lists the rules;
- * cookies, DSR deadlines, collections and the termination windows are not compared.
+ * effect at once. Cookies (P-CON-3): a category whose rule widens (never -> consent ->
+ * always, a new category counting as never before) or that Global Privacy Control no longer
+ * turns off is material; the rest narrows. docs/policy.md lists the rules; DSR deadlines,
+ * collections and the termination windows are not compared.
  *
  * The purposes whose terms changed (P-NOT-2) are collected as the diff goes: a consent given
  * to the old terms does not cover the new ones.
@@ -230,6 +232,49 @@ static cu_rc diff_never(const cu_policy *o, const cu_policy *n, cu_policy_diff *
     return rc;
 }
 
+/* The rule of the category named name in p (NEVER if p names none), and whether Sec-GPC
+ * turns it off there. */
+static cu_cookie_rule cookie_rule(const cu_policy *p, const char *name, int *gpc)
+{
+    for (size_t i = 0; i < cu_policy_cookie_count(p); i++)
+        if (strcmp(cu_policy_cookie_name(p, i), name) == 0) {
+            *gpc = cu_policy_cookie_gpc(p, (cu_cookie_category)i);
+            return cu_policy_cookie(p, (cu_cookie_category)i);
+        }
+    *gpc = 1; /* not set at all: nothing for GPC to lose */
+    return CU_COOKIE_NEVER;
+}
+
+static cu_rc diff_cookies(const cu_policy *o, const cu_policy *n, cu_policy_diff *d, cu_err *err)
+{
+    static const char *const rule[] = {"never", "consent", "always"};
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < cu_policy_cookie_count(n) && rc == CU_OK; i++) {
+        const char *name = cu_policy_cookie_name(n, i);
+        int og, ng = cu_policy_cookie_gpc(n, (cu_cookie_category)i);
+        cu_cookie_rule orl = cookie_rule(o, name, &og);
+        cu_cookie_rule nr = cu_policy_cookie(n, (cu_cookie_category)i);
+
+        if (nr != orl)
+            rc = add(d, err, "cookies", nr > orl, "cookies %s: %s -> %s", name, rule[orl],
+                     rule[nr]);
+        else if (nr == CU_COOKIE_WITH_CONSENT && og != ng)
+            rc = add(d, err, "cookies", og && !ng, "cookies %s: Global Privacy Control %s", name,
+                     ng ? "now turns it off" : "no longer turns it off");
+    }
+    /* A category the new version no longer names is never set: a narrowing. */
+    for (size_t i = 0; i < cu_policy_cookie_count(o) && rc == CU_OK; i++) {
+        const char *name = cu_policy_cookie_name(o, i);
+        int g;
+        if (i >= CU_COOKIE__COUNT &&
+            cu_policy_cookie(o, (cu_cookie_category)i) != CU_COOKIE_NEVER &&
+            cookie_rule(n, name, &g) == CU_COOKIE_NEVER)
+            rc = add(d, err, "cookies", 0, "cookies %s: removed", name);
+    }
+    return rc;
+}
+
 static cu_rc diff_scalars(const cu_policy *o, const cu_policy *n, cu_policy_diff *d, cu_err *err)
 {
     int64_t on = cu_duration_add(0, o->notice_period), nn = cu_duration_add(0, n->notice_period);
@@ -254,7 +299,8 @@ cu_rc cu_policy_diff_compute(const cu_policy *old, const cu_policy *nw, cu_polic
     if ((rc = diff_purposes(old, nw, d, err)) == CU_OK &&
         (rc = diff_categories(old, nw, d, err)) == CU_OK &&
         (rc = diff_subprocessors(old, nw, d, err)) == CU_OK &&
-        (rc = diff_scalars(old, nw, d, err)) == CU_OK)
+        (rc = diff_scalars(old, nw, d, err)) == CU_OK &&
+        (rc = diff_cookies(old, nw, d, err)) == CU_OK)
         rc = diff_never(old, nw, d, err);
     return rc;
 }
