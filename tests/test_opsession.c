@@ -108,6 +108,26 @@ static void test_revoking_the_key_ends_its_sessions(void **state)
     assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_ERR_AUTH);
 }
 
+/* A master key rotation ends every operator session at once: a token verifies only under the
+ * newest version (a rotation may be made because an older one leaked). A new one works. */
+static void test_a_master_rotation_ends_the_sessions(void **state)
+{
+    fx *f = *state;
+    char token[CU_SESSION_TOKEN_MAX];
+    int64_t expires = 0;
+    unsigned nv = 0;
+    size_t n = 0;
+    cu_principal p;
+    cu_err err = {0};
+
+    assert_int_equal(cu_opsession_open(f->v, NULL, &f->op, token, &expires, &err), CU_OK);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+    assert_int_equal(cu_key_rotate_master(f->v, NULL, &nv, &n, &err), CU_OK);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_ERR_AUTH);
+    assert_int_equal(cu_opsession_open(f->v, NULL, &f->op, token, &expires, &err), CU_OK);
+    assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
+}
+
 /* Any changed character (id, expiry, version, MAC), a shorter or longer token: refused. */
 static void test_a_changed_token_is_refused(void **state)
 {
@@ -143,6 +163,7 @@ int main(void)
         T(test_the_operator_key_opens_a_session_that_acts_as_it),
         T(test_only_an_operator_key_opens_one),
         T(test_revoking_the_key_ends_its_sessions),
+        T(test_a_master_rotation_ends_the_sessions),
         T(test_a_changed_token_is_refused),
     };
 

@@ -54,6 +54,7 @@ static cu_rc ops_mac(cu_vault *v, uint32_t ver, cu_id key, uint32_t exp,
     if (rc == CU_OK)
         cu_hmac_sha256(k, sizeof(k), msg, sizeof(msg), mac);
     cu_wipe(k, sizeof(k));
+    cu_wipe(msg, sizeof(msg)); /* it holds the key's stored secret hash */
     return rc;
 }
 
@@ -134,6 +135,7 @@ cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_er
 {
     uint8_t mac[CU_HASHBYTES], want[OPS_MAC];
     uint64_t id, exp, ver, byte;
+    uint32_t cur;
     cu_store_apikey k;
     cu_rc rc;
     int ok;
@@ -148,6 +150,14 @@ cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_er
     }
     /* Expired, or lasting longer than a session may (a clock set back). */
     if ((int64_t)exp <= cu_clock_now() || (int64_t)exp > cu_clock_now() + CU_OPSESSION_TTL)
+        return cu_err_set(err, CU_ERR_AUTH, OPS_FAILED);
+    /* Only under the newest master key version: a rotation (made because a version leaked,
+     * say) ends every operator session at once (review-merged2 5); the operator signs in
+     * again. */
+    pthread_rwlock_rdlock(&v->key_lock);
+    cur = v->master_version;
+    pthread_rwlock_unlock(&v->key_lock);
+    if ((uint32_t)ver != cur)
         return cu_err_set(err, CU_ERR_AUTH, OPS_FAILED);
     if ((rc = operator_key(v, (cu_id)id, &k, err)) != CU_OK)
         return rc;

@@ -123,19 +123,21 @@ static int token_open(cu_vault *v, int kind, const char *tok, cu_id *tenant, cu_
     size_t len = tok ? strlen(tok) : 0, n = 0;
     cu_err ignored = {0};
     int64_t expires;
+    int rc = -1;
 
+    *tenant = *subject = 0;
     if (len == 0 || len >= CU_PORTAL_TOKEN_MAX || len % 4 == 1)
         return -1;
     for (size_t i = 0; i < len; i++) {
         char c = tok[i];
         if (c == '+' || c == '/' || c == '=')
-            return -1; /* one spelling per token */
+            goto out; /* one spelling per token */
         buf[i] = c == '-' ? '+' : c == '_' ? '/' : c;
     }
     while (len % 4)
         buf[len++] = '=';
     if (cu_b64_decode(buf, len, raw, sizeof(raw), &n) != CU_OK || n != RAW_LEN || raw[0] != kind)
-        return -1;
+        goto out;
     *tenant = get_be(raw + 1, 8);
     *subject = get_be(raw + 9, 8);
     expires = (int64_t)get_be(raw + 17, 8);
@@ -146,9 +148,15 @@ static int token_open(cu_vault *v, int kind, const char *tok, cu_id *tenant, cu_
         portal_mac(v, *tenant, raw, HEAD_LEN, mac, &ignored) != CU_OK ||
         !cu_ct_equal(mac, raw + HEAD_LEN, MAC_LEN) || expires <= cu_clock_now()) {
         *tenant = *subject = 0;
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    /* A copy of a bearer token and its MAC: not left on the stack (review-merged2 4). */
+    cu_wipe(buf, sizeof(buf));
+    cu_wipe(raw, sizeof(raw));
+    cu_wipe(mac, sizeof(mac));
+    return rc;
 }
 
 static void subject_principal(cu_id tenant, cu_id subject, cu_principal *who)
