@@ -584,6 +584,10 @@ cu_rc cu_opsession_open(cu_vault *v, const cu_ctx *ctx, const cu_principal *who,
 /* 1 if token is an operator session's (its prefix), else 0. */
 int cu_opsession_token(const char *token);
 cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_err *err);
+/* The operator's sign-out of the session token: audited (operator.logout, the platform's log);
+ * the token itself lives on to its end (stateless). cu_session_end() calls it for such a
+ * token. */
+cu_rc cu_opsession_end(cu_vault *v, const char *token, cu_err *err);
 /* Ends a session. */
 cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err);
 /* Deletes every session that has expired by now (the sweep calls it). */

@@ -128,6 +128,28 @@ static void test_a_master_rotation_ends_the_sessions(void **state)
     assert_int_equal(cu_auth_session(f->v, token, &p, &err), CU_OK);
 }
 
+/* P-AUD-1: the operator's sign-out is on the platform's log, by the key. */
+static void test_sign_out_is_audited(void **state)
+{
+    fx *f = *state;
+    char token[CU_SESSION_TOKEN_MAX], want[48];
+    int64_t expires = 0;
+    cu_audit_entry *es = NULL;
+    size_t n = 0;
+    int found = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_opsession_open(f->v, NULL, &f->op, token, &expires, &err), CU_OK);
+    assert_int_equal(cu_session_end(f->v, token, &err), CU_OK);
+    snprintf(want, sizeof(want), "operator:key:%llu", (unsigned long long)f->op.id);
+    cu_audit_filter flt = {.action = "operator.logout", .limit = 1000};
+    assert_int_equal(cu_audit_list(f->v, NULL, 0, &flt, &es, &n, &err), CU_OK);
+    for (size_t i = 0; i < n; i++)
+        found += strcmp(es[i].action, "operator.logout") == 0 && strcmp(es[i].actor, want) == 0;
+    free(es);
+    assert_int_equal(found, 1);
+}
+
 /* Any changed character (id, expiry, version, MAC), a shorter or longer token: refused. */
 static void test_a_changed_token_is_refused(void **state)
 {
@@ -164,6 +186,7 @@ int main(void)
         T(test_only_an_operator_key_opens_one),
         T(test_revoking_the_key_ends_its_sessions),
         T(test_a_master_rotation_ends_the_sessions),
+        T(test_sign_out_is_audited),
         T(test_a_changed_token_is_refused),
     };
 

@@ -846,6 +846,8 @@ cu_rc cu_session_end(cu_vault *v, const char *token, cu_err *err)
     char actor[48];
     cu_rc rc;
 
+    if (cu_opsession_token(token))
+        return cu_opsession_end(v, token, err); /* the operator's: audited, stateless */
     memset(&op, 0, sizeof(op));
     op.type = CU_OP_SESSION_DELETE;
     if (!token_parse(token, op.u.session.token_hash))

@@ -174,3 +174,20 @@ cu_rc cu_opsession_auth(cu_vault *v, const char *token, cu_principal *out, cu_er
     out->role = CU_ROLE_OPERATOR;
     return CU_OK;
 }
+
+/* P-AUD-1: the operator's sign-out, on the platform's log by the key. The token is stateless,
+ * so this ends nothing a copy of it holds (docs/portal.md): it records the act. */
+cu_rc cu_opsession_end(cu_vault *v, const char *token, cu_err *err)
+{
+    cu_principal who;
+    cu_audit_in a;
+    char actor[48];
+    cu_ctx ctx = {.actor = actor, .purpose = "logout"};
+    cu_rc rc;
+
+    if ((rc = cu_opsession_auth(v, token, &who, err)) != CU_OK)
+        return rc;
+    snprintf(actor, sizeof(actor), "operator:key:%llu", (unsigned long long)who.id);
+    cu_audit_in_set(&a, 0, "operator.logout", "key:%llu", (unsigned long long)who.id);
+    return cu_commit(v, &ctx, NULL, 0, &a, 1, err);
+}
