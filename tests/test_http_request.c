@@ -575,6 +575,9 @@ static void test_P_DSR_7_the_queue_pages_on_the_server(void **state)
     srv_resp_free(&r);
     call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
          "/v1/tenants/%s/requests?limit=0", P.id);
+    /* A cursor whose id is past the 63 bits ids have (INT64_MAX + 1). */
+    call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
+         "/v1/tenants/%s/requests?limit=5&after=0.1796306127.9223372036854775808", P.id);
     call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",
          "/v1/tenants/%s/requests?limit=501", P.id);
     call(400, "invalid_field", P.agent, NULL, NULL, NULL, NULL, "GET",

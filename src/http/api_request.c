@@ -101,7 +101,8 @@ static int cursor_parse(const char *s, cu_request_cursor *c)
     /* At most 13 digits: any date until the year 318857, and no overflow. */
     for (; *p >= '0' && *p <= '9' && p - (s + 2) < 13; p++)
         due = due * 10 + (*p - '0');
-    if (p == s + 2 || *p != '.' || cu_id_parse(p + 1, &c->id) != CU_OK)
+    /* Ids are 63-bit: one past INT64_MAX would bind as a negative key and page from nowhere. */
+    if (p == s + 2 || *p != '.' || cu_id_parse(p + 1, &c->id) != CU_OK || c->id > INT64_MAX)
         return -1;
     c->closed = s[0] - '0';
     c->due = due;
