@@ -14,9 +14,11 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 STORES=${STORES:-sqlite postgresql}
 # Binaries that run once (docs/testing.md says why): no storage; the store's own suites, which
-# run each backend themselves; PostgreSQL's own.
+# run each backend themselves; PostgreSQL's own; the browser's, whose pages call the JSON API
+# that the API tests prove on both stores.
 ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads test_store_pg
-test_pg_vault test_pg_servers test_pg_locks test_pg_trips test_migrate"
+test_pg_vault test_pg_servers test_pg_locks test_pg_trips test_migrate
+test_portal_browser test_portal_console test_portal_operator test_portal_subject test_portal_center"
 # Timing-sensitive binaries (docs/testing.md, Parallel): run last, one at a time, after the rest.
 SERIAL="test_http_commit test_crash test_http_conns"
 # Scenario chapters run alone (tests/scenarios/alone.sh), then the CLI scripts, on each store:
