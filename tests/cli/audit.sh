@@ -110,7 +110,8 @@ sed -n '/^```python$/,/^```$/p' "$DOC" | sed '1d;$d' >verify_audit.py
 [ -s verify_audit.py ] || fail "no python block in docs/audit.md"
 mkdir srv && cd srv
 store_next
-start() {
+start() { # out.txt goes first: a restart must not read the last run's "listening on"
+    rm -f out.txt
     "$CUSTOS" serve --port 0 >out.txt 2>>err.txt &
     pid=$!
     i=0

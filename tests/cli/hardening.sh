@@ -19,6 +19,7 @@ expect_exit() { # expect_exit CODE command...
     [ "$got" -eq "$want" ] || fail "$* exited $got, want $want"
 }
 start() { # start ARGS...: serves in the background until "listening on"
+    rm -f out.txt # a restart must not read the last run's "listening on"
     "$CUSTOS" serve --port 0 --quiet "$@" >out.txt 2>err.txt &
     pid=$!
     i=0
