@@ -5,7 +5,8 @@ set -eu
 PKGS="build-essential pkg-config clang libsodium-dev libsqlite3-dev sqlite3 libcjson-dev
 libyaml-dev liboath-dev oathtool libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev
 libgnutls28-dev nettle-dev gnutls-bin libpq-dev postgresql wrk libarchive-dev unzip
-libcjose-dev libjansson-dev nodejs chromium chromium-driver groff-base zsh debhelper lintian curl"
+libcjose-dev libjansson-dev nodejs chromium chromium-driver groff-base zsh debhelper lintian curl
+systemd openssl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

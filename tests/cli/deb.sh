@@ -5,6 +5,7 @@
 # /var/lib/custos 0700. Then the package is installed into a fresh root by extraction, and
 # the installed binary serves with the installed configuration on a free loopback port
 # (the data directory and port given as flags, which beat the file) until stopped by pid.
+# Last, tests/helpers/systemd_unit.sh installs it with dpkg and boots systemd to run the unit.
 # Run from the repository root; uses the release objects `make test` builds (test-build).
 set -eu
 dir=$(mktemp -d)
@@ -30,7 +31,7 @@ for d in Type=notify User=custos NoNewPrivileges=yes ProtectSystem=strict Protec
     "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" "ExecReload=/bin/kill -HUP \$MAINPID"; do
     grep -qx "$d" "$unit" || fail "the unit lacks $d"
 done
-# systemd's own rating of the sandbox, as docs/operations.md records it (1.3): at most 1.5.
+# systemd's own rating of the sandbox, as docs/operations.md records it (1.1): at most 1.5.
 if command -v systemd-analyze >/dev/null 2>&1; then
     systemd-analyze security --offline=true --threshold=15 --root="$root" custos.service \
         >"$dir/security" 2>&1 || fail "systemd-analyze security: $(tail -n 1 "$dir/security")"
@@ -77,4 +78,6 @@ curl -sf --cacert "$root/var/lib/custos/tls-cert.pem" "https://127.0.0.1:$port/h
 kill -TERM "$pid"
 wait "$pid" || fail "custos serve exited $? on SIGTERM"
 pid=""
+# Then installed by dpkg and run by a real systemd, sandbox and all (as root; it says if not).
+sh tests/helpers/systemd_unit.sh "$deb" || fail "the unit under systemd"
 echo "deb.sh: $(basename "$deb") builds, installs into a fresh root and serves"
