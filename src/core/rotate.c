@@ -203,8 +203,11 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     if (rc != CU_OK)
         goto out;
     nops++;
+    cu_progress_begin("key rotate", nkeys); /* the CLI's progress (cu_progress_set) */
     for (i = 0; i < nkeys; i++) {
         cu_key k = {0};
+        if ((i & 1023) == 1023)
+            cu_progress_add(1024); /* per 1024 keys: a tenant may hold millions */
         if (keys[i].kind == CU_KEY_TENANT)
             continue;
         if (keys[i].parent_version != tk.version) {
@@ -221,6 +224,7 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
     }
+    cu_progress_add(nkeys & 1023);
     cu_audit_in_set(&a, tenant, "key.rotate", "tenant_key:%u", (unsigned)ntk.version);
     if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Progress on long work (src/cli/cli_progress.c, docs/cli.md): sweep, audit verify, key rotate
-# (master, and a data key's re-encryption), backup create|verify and the tenant export write
+# (master, a tenant's key, and a data key's re-encryption), backup create|verify and the tenant export write
 # plain lines on a pipe once the work has lasted CUSTOS_PROGRESS_INTERVAL seconds (0 here: at
 # every step), with a closing "done" line, never a carriage return or an escape; a quick job
 # at the default interval writes nothing; --quiet silences them all; on a terminal (a pty made
@@ -38,6 +38,7 @@ lines sweep "100% (4 of 4, " "$CUSTOS" sweep
 lines "audit verify" "100% (" "$CUSTOS" audit verify
 lines "audit verify" "100% (" "$CUSTOS" audit verify --tenant "$T"
 lines "key rotate" "100% (4 of 4, " "$CUSTOS" key rotate
+lines "key rotate" "100% (" "$CUSTOS" key rotate --tenant "$T"
 lines reencrypt "[0-9]" "$CUSTOS" key rotate --tenant "$T" --data-key
 lines export "0.0 MB" "$CUSTOS" tenant export --tenant "$T" --purpose support
 mkdir backups
