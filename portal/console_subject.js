@@ -214,15 +214,19 @@
     });
   }
 
-  /* Who accessed the subject: the audit log as the API filters it, by exact object, for the
-   * subject, each of its records and each hold on them (the auditor's and owner's permission,
-   * audit). Entries whose object adds to the subject's (a consent's "subject:<id>:grant:...")
-   * are not found by an exact object: docs/portal.md. */
+  /* Who accessed the subject: the audit log as the API filters it (the auditor's and owner's
+   * permission, audit): by exact object for the subject, each of its records and each hold on
+   * them, and by object_prefix for what adds to the subject's object (a consent's
+   * "subject:<id>:grant:...", a cookie choice, a disclosure list). */
   function loadAudit() {
-    var objects = ['subject:' + subject]
+    var objects = ['subject:' + subject, 'subject:' + subject + ':*']
       .concat(records.map(function (r) { return 'record:' + r; }))
       .concat(holds.map(function (h) { return 'hold:' + h; }));
-    function one(o) { return api('GET', '/audit?limit=100&object=' + encodeURIComponent(o)); }
+    function one(o) {
+      var prefix = o.slice(-2) === ':*';
+      return api('GET', '/audit?limit=100&' + (prefix ? 'object_prefix=' : 'object=') +
+        encodeURIComponent(prefix ? o.slice(0, -1) : o));
+    }
     if (!mayAudit()) {
       clearTable('subject-audit');
       $('subject-audit-none').textContent = 'Your role does not read the audit log.';

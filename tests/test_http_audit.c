@@ -395,6 +395,34 @@ static void all_have(const cJSON *list, const char *member, const char *want, in
     }
 }
 
+/* object_prefix: every entry whose object begins with it and only those, counted against the
+ * whole log; the whole object is its own prefix; LIKE's % and _ are plain characters there. */
+static void prefix_finds(const srv *s, const char *base, const char *auth, const char *object)
+{
+    cJSON *all = log_all(s, base, "", auth, NULL), *l;
+    const cJSON *e;
+    char q[256];
+    int want = 0;
+
+    cJSON_ArrayForEach(e, all) want += strncmp(jstr(e, "object"), "record:", 7) == 0;
+    cJSON_Delete(all);
+    assert_true(want >= 5);
+    l = log_all(s, base, "object_prefix=record:", auth, NULL);
+    assert_int_equal(cJSON_GetArraySize(l), want);
+    cJSON_ArrayForEach(e, l) assert_int_equal(strncmp(jstr(e, "object"), "record:", 7), 0);
+    cJSON_Delete(l);
+    snprintf(q, sizeof(q), "object_prefix=%s", object);
+    l = log_all(s, base, q, auth, NULL);
+    all_have(l, "object", object, 5);
+    cJSON_Delete(l);
+    l = log_all(s, base, "object_prefix=rec%25", auth, NULL);
+    assert_int_equal(cJSON_GetArraySize(l), 0);
+    cJSON_Delete(l);
+    l = log_all(s, base, "object_prefix=r_cord:", auth, NULL);
+    assert_int_equal(cJSON_GetArraySize(l), 0);
+    cJSON_Delete(l);
+}
+
 /* The whole answer of one GET as the body (caller frees), asserting status want. */
 static char *get_body(const srv *s, const char *path, const char *auth, long want)
 {
@@ -414,7 +442,8 @@ static void test_P_AUD_5_filters_and_cursor_pagination(void **state)
     char path[512], base[128], q[256], actor[64], obj[64], from[40], to[40], rid[64];
     const char *bad[] = {"foo=1",           "limit=0",  "limit=1001",     "limit=x",
                          "after=-1",        "after=1x", "from=yesterday", "to=2026-13-01",
-                         "from=2026-02-30", "to=0",     "action=",        "limit=1&limit=2"};
+                         "from=2026-02-30", "to=0",     "action=",        "limit=1&limit=2",
+                         "object_prefix=",  "object_prefix=a%01b"};
     cJSON *l, *first;
     uint64_t expect_seq = 1;
     int pages = 0, reads = 0;
@@ -439,6 +468,7 @@ static void test_P_AUD_5_filters_and_cursor_pagination(void **state)
     l = log_all(&W->s, base, obj, owner, NULL);
     all_have(l, "object", obj + 7, 5); /* its creation and the four reads */
     cJSON_Delete(l);
+    prefix_finds(&W->s, base, owner, obj + 7);
     l = log_all(&W->s, base, "purpose=aud5.beta", owner, NULL);
     all_have(l, "purpose", "aud5.beta", 3);
     assert_int_equal(cJSON_GetArraySize(l), 3);

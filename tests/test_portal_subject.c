@@ -288,6 +288,10 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     wait_text("#subject-requests tbody", REQ);
     wait_text("#subject-requests tbody", "access");
     wait_text("#subject-audit tbody", "consent.list");
+    /* The consent's own entry, on "subject:<id>:grant:...": found by the object's prefix. */
+    wait_text("#subject-audit tbody", "consent.record");
+    snprintf(object, sizeof(object), "subject:%s:grant:", ADA);
+    wait_text("#subject-audit tbody", object);
     s = text_of("#subject-audit tbody");
     assert_non_null(strstr(s, "support"));
     free(s);

@@ -19,7 +19,8 @@
 static const char help_all[] =
     "usage: custos audit verify " COMMON_USAGE "\n"
     "       custos audit list " COMMON_USAGE " [--actor X] [--action A] [--object O]\n"
-    "                         [--purpose P] [--from T] [--to T] [--after SEQ] [--limit N]\n"
+    "                         [--object-prefix O] [--purpose P] [--from T] [--to T]\n"
+    "                         [--after SEQ] [--limit N]\n"
     "       custos audit checkpoint " COMMON_USAGE "\n"
     "       custos audit checkpoints " COMMON_USAGE "\n"
     "       custos audit prune --before T " COMMON_USAGE "\n"
@@ -59,6 +60,7 @@ static const char help_list[] =
     "  --actor X               e.g. key:123, user:456, operator:key:789, cli\n"
     "  --action A              e.g. record.read, subject.erase, apikey.create\n"
     "  --object O              e.g. record:123, subject:456\n"
+    "  --object-prefix O       objects that begin with O, e.g. subject:456: (its consents)\n"
     "  --purpose P             the stated purpose, e.g. support\n"
     "  --from T, --to T        time range, inclusive: RFC 3339, YYYY-MM-DD or unix ms\n"
     "  --after SEQ             entries after this seq (the cursor)\n"
@@ -108,6 +110,7 @@ enum {
     OPT_ACTOR,
     OPT_ACTION,
     OPT_OBJECT,
+    OPT_OBJECT_PREFIX,
     OPT_PURPOSE,
     OPT_FROM,
     OPT_TO,
@@ -384,6 +387,7 @@ static int take_opt(audit_args *a, int opt, const char *arg, const char **tenant
     case OPT_ACTOR: a->f.actor = arg; break;
     case OPT_ACTION: a->f.action = arg; break;
     case OPT_OBJECT: a->f.object = arg; break;
+    case OPT_OBJECT_PREFIX: a->f.object_prefix = arg; break;
     case OPT_PURPOSE: a->f.purpose = arg; break;
     case OPT_FROM: a->from = arg; break;
     case OPT_TO: a->to = arg; break;
@@ -399,8 +403,8 @@ static int take_opt(audit_args *a, int opt, const char *arg, const char **tenant
 
 static int has_filter(const audit_args *a)
 {
-    return a->f.actor || a->f.action || a->f.object || a->f.purpose || a->from || a->to ||
-           a->after || a->limit;
+    return a->f.actor || a->f.action || a->f.object || a->f.object_prefix || a->f.purpose ||
+           a->from || a->to || a->after || a->limit;
 }
 
 int cmd_audit(int argc, char **argv)
@@ -412,6 +416,7 @@ int cmd_audit(int argc, char **argv)
         {"actor", required_argument, NULL, OPT_ACTOR},
         {"action", required_argument, NULL, OPT_ACTION},
         {"object", required_argument, NULL, OPT_OBJECT},
+        {"object-prefix", required_argument, NULL, OPT_OBJECT_PREFIX},
         {"purpose", required_argument, NULL, OPT_PURPOSE},
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},

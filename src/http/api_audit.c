@@ -17,8 +17,8 @@
 
 /* --- query parameters ----------------------------------------------------------------------- */
 
-static const char *const list_params[] = {"actor", "action", "object", "purpose",
-                                          "from",  "to",     "after",  "limit"};
+static const char *const list_params[] = {"actor", "action", "object", "object_prefix",
+                                          "purpose", "from", "to", "after", "limit"};
 
 static int invalid(http_req *r, const char *name, const char *must)
 {
@@ -89,6 +89,7 @@ static int parse_filter(http_req *r, cu_audit_filter *f)
         text_param(r, "actor", sizeof(e->actor), &f->actor) != 0 ||
         text_param(r, "action", sizeof(e->action), &f->action) != 0 ||
         text_param(r, "object", sizeof(e->object), &f->object) != 0 ||
+        text_param(r, "object_prefix", sizeof(e->object), &f->object_prefix) != 0 ||
         text_param(r, "purpose", sizeof(e->purpose), &f->purpose) != 0 ||
         time_param(r, "from", &f->from_ms) != 0 || time_param(r, "to", &f->to_ms) != 0 ||
         number_param(r, "after", 0, INT64_MAX, "a seq: 0 or a decimal number", &after) != 0 ||

@@ -71,6 +71,7 @@ static pg_query Q_LIST = PG_QUERY(
     " AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR action = $4)"
     " AND ($5::text IS NULL OR object = $5) AND ($6::text IS NULL OR purpose = $6)"
     " AND ($7 = 0 OR at >= $7) AND ($8 = 0 OR at <= $8)"
+    " AND ($10::text IS NULL OR left(object, length($10)) = $10)"
     " ORDER BY seq LIMIT $9");
 
 static cu_rc audit_row(const PGresult *res, int row, void *out, cu_err *err)
@@ -89,7 +90,7 @@ cu_rc pg_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f, cu_a
                         PG_P(pg_p_id(tenant), pg_p_i64(seq_param(f->after_seq)),
                              pg_p_text(f->actor), pg_p_text(f->action), pg_p_text(f->object),
                              pg_p_text(f->purpose), pg_p_i64(f->from_ms), pg_p_i64(f->to_ms),
-                             pg_p_i64((int64_t)limit)),
+                             pg_p_i64((int64_t)limit), pg_p_text(f->object_prefix)),
                         sizeof(**out), audit_row, NULL, (void **)out, n, err,
                         "list audit entries");
 }

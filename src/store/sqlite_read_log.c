@@ -153,6 +153,7 @@ cu_rc sq_audit_list(cu_store *base, cu_id tenant, const cu_audit_filter *f, cu_a
     sqlite3_bind_int64(st, 7, f->from_ms);
     sqlite3_bind_int64(st, 8, f->to_ms);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)limit);
+    bind_opt_text(st, 10, f->object_prefix);
     while (cnt < limit && (src = sqlite3_step(st)) == SQLITE_ROW)
         read_audit(st, &list[cnt++]);
     if (cnt < limit && src != SQLITE_DONE)

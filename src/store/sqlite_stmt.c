@@ -207,6 +207,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
                      " AND (?3 IS NULL OR actor = ?3) AND (?4 IS NULL OR action = ?4)"
                      " AND (?5 IS NULL OR object = ?5) AND (?6 IS NULL OR purpose = ?6)"
                      " AND (?7 = 0 OR at >= ?7) AND (?8 = 0 OR at <= ?8)"
+                     " AND (?10 IS NULL OR substr(object, 1, length(?10)) = ?10)"
                      " ORDER BY seq LIMIT ?9",
     [S_AUDIT_SCAN] = "SELECT " AUDIT_COLS " FROM audit_log WHERE tenant_id = ? AND seq >= ?"
                      " ORDER BY seq",

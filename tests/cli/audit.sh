@@ -59,6 +59,9 @@ for v in ada.audit@example.org "a note of Ada" crm-audit-1; do
 done
 "$CUSTOS" audit list --tenant "$T" --action record.create --object "record:$R" >one.json
 [ "$(count '"seq"' one.json)" -eq 1 ] || fail "filters"
+"$CUSTOS" audit list --tenant "$T" --object-prefix "record:" >prefix.json
+[ "$(count '"seq"' prefix.json)" -eq 2 ] || fail "--object-prefix: the record's two entries"
+[ "$(count '"object":[[:space:]]*"record:' prefix.json)" -eq 2 ] || fail "--object-prefix"
 "$CUSTOS" audit list --tenant "$T" --limit 1 | grep -q '"next":[[:space:]]*"1"' || fail "next"
 "$CUSTOS" audit list --tenant "$T" --after 1 --limit 1 | grep -q '"seq":[[:space:]]*"2"' ||
     fail "after"
