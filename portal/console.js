@@ -222,17 +222,24 @@ function post_action(q, act, body) {
   });
 }
 
-/* Reject and extend take a reason code (and extend a duration): the form below the table. */
+/* The step waiting for the form below the table (act_on). */
 var pending = null;
 
+/* Reject and extend take a reason code, and completing a rectify request the corrected
+ * profile (P-DSR-3): the form below the table, its fields for the step. */
+var FORM_TITLE = { reject: 'Reject', extend: 'Extend', complete: 'Complete' };
+
 function act_on(q, act, from) {
-  if (act === 'reject' || act === 'extend') {
+  var rectify = act === 'complete' && q.type === 'rectify';
+  if (act === 'reject' || act === 'extend' || rectify) {
     pending = { q: q, act: act, from: from };
-    $('reason-title').textContent = (act === 'reject' ? 'Reject' : 'Extend') + ' request ' + q.id;
+    $('reason-title').textContent = FORM_TITLE[act] + ' request ' + q.id;
     $('extend-fields').hidden = act !== 'extend';
+    $('reason-fields').hidden = rectify;
+    $('rectify-fields').hidden = !rectify;
     $('reason-form').reset();
     $('reason-form').hidden = false;
-    (act === 'extend' ? $('extend-by') : $('reason')).focus();
+    (act === 'extend' ? $('extend-by') : rectify ? $('fix-email') : $('reason')).focus();
     return;
   }
   post_action(q, act, act === 'complete' ? {} : undefined)
@@ -247,15 +254,31 @@ function focusAfter() {
 }
 
 function reasonDone() {
+  $('reason-form').reset(); /* no corrected value stays in the page */
   $('reason-form').hidden = true;
   pending = null;
+}
+
+/* The corrected profile from the form: {profile: {...}} with the fields filled, or {} (the
+ * records alone were corrected). */
+var FIX_FIELDS = { email: 'fix-email', phone: 'fix-phone', birth_date: 'fix-birth',
+                   external_id: 'fix-external' };
+
+function rectifyBody() {
+  var profile = {}, any = false;
+  Object.keys(FIX_FIELDS).forEach(function (k) {
+    var v = $(FIX_FIELDS[k]).value.trim();
+    if (v) { profile[k] = v; any = true; }
+  });
+  return any ? { profile: profile } : {};
 }
 
 function reasonSubmit(ev) {
   ev.preventDefault();
   if (pending === null) return;
   var p = pending, body = { reason: $('reason').value.trim() };
-  if (!/^[a-z0-9_]{1,32}$/.test(body.reason)) {
+  if (p.act === 'complete') body = rectifyBody();
+  else if (!/^[a-z0-9_]{1,32}$/.test(body.reason)) {
     say('The reason is a code: 1 to 32 of a-z, 0-9 and _.', true);
     $('reason').focus();
     return;

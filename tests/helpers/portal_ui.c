@@ -1,0 +1,165 @@
+/*
+ * portal_ui.c: the browser tests' page steps (portal_ui.h).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "portal_ui.h"
+
+static wd *W;
+static char base[128];
+
+void pui_bind(wd *w, const char *url)
+{
+    W = w;
+    snprintf(base, sizeof(base), "%s", url);
+}
+
+void pui_open_console(void)
+{
+    char url[192];
+
+    snprintf(url, sizeof(url), "%s/portal/console.html", base);
+    wd_get(W, url);
+    cJSON_Delete(wd_exec(W, "sessionStorage.clear();"));
+    wd_get(W, url);
+    assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
+}
+
+void pui_fill(const char *css, const char *text)
+{
+    char eid[WD_EID];
+
+    if (wd_find(W, css, eid) != 0)
+        fail_msg("no element %s", css);
+    wd_clear(W, eid);
+    if (text[0] != '\0')
+        wd_keys(W, eid, text);
+}
+
+void pui_click(const char *css)
+{
+    char eid[WD_EID];
+
+    if (wd_find(W, css, eid) != 0)
+        fail_msg("no element %s", css);
+    wd_click(W, eid);
+}
+
+int pui_count(const char *css)
+{
+    char script[320];
+    cJSON *v;
+    int n;
+
+    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
+    v = wd_exec(W, script);
+    n = (int)cJSON_GetNumberValue(v);
+    cJSON_Delete(v);
+    return n;
+}
+
+void pui_wait_count(const char *css, int want)
+{
+    for (int i = 0; i < 100 && pui_count(css) != want; i++)
+        usleep(50000);
+    if (pui_count(css) != want)
+        fail_msg("%s: %d elements, want %d", css, pui_count(css), want);
+}
+
+/* Read in one script: a table the page redraws cannot go stale between finding and reading. */
+char *pui_text(const char *css)
+{
+    char script[384];
+    cJSON *v;
+    char *s;
+
+    snprintf(script, sizeof(script),
+             "var e = document.querySelector('%s'); return e ? e.textContent : '';", css);
+    v = wd_exec(W, script);
+    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+    cJSON_Delete(v);
+    assert_non_null(s);
+    return s;
+}
+
+void pui_wait_text(const char *css, const char *needle)
+{
+    char *s = NULL;
+
+    for (int i = 0; i < 100; i++) {
+        free(s);
+        s = pui_text(css);
+        if (strstr(s, needle) != NULL)
+            break;
+        usleep(50000);
+    }
+    if (strstr(s, needle) == NULL) {
+        char got[512];
+        char *st = pui_text("#status");
+        char said[256];
+        snprintf(got, sizeof(got), "%s", s);
+        snprintf(said, sizeof(said), "%s", st);
+        free(s);
+        free(st);
+        fail_msg("%s reads \"%s\", not \"%s\" (the page's status: \"%s\")", css, got, needle,
+                 said);
+    }
+    free(s);
+}
+
+void pui_sign_in(const char *tenant, const char *email, const char *password,
+                 const char *lands_on)
+{
+    pui_fill("#tenant", tenant);
+    pui_fill("#email", email);
+    pui_fill("#password", password);
+    pui_click("#signin");
+    if (wd_wait_visible(W, lands_on, 10000) != 0) {
+        char *st = pui_text("#status");
+        fail_msg("sign-in of %s did not reach %s: \"%s\"", email, lands_on, st);
+    }
+}
+
+void pui_sign_out(void)
+{
+    pui_click("#logout");
+    assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
+}
+
+void pui_shot(const char *name)
+{
+    const char *dir = getenv("CUSTOS_SCREENSHOTS");
+    char path[512];
+
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "build/test/screenshots";
+        mkdir("build/test", 0755);
+        mkdir(dir, 0755);
+    }
+    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
+    wd_screenshot(W, path);
+}
+
+void pui_console_clean(void)
+{
+    cJSON *log = wd_console(W), *e;
+
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
+        if (level != NULL && strcmp(level, "SEVERE") == 0)
+            fail_msg("browser console: %s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
+    }
+    cJSON_Delete(log);
+}

@@ -1,0 +1,33 @@
+/*
+ * portal_ui.h: the browser tests' page steps (docs/portal.md, docs/testing.md "The browser"),
+ * over one WebDriver session (webdriver.h) and one server's base URL, bound once with
+ * pui_bind: open a page, fill and click by CSS selector, read and wait for text and counts,
+ * sign in and out of the console, screenshots, and a console free of errors. Each step fails
+ * the test when the page does not get there within 5 s.
+ */
+#ifndef CU_PORTAL_UI_H
+#define CU_PORTAL_UI_H
+
+#include "webdriver.h"
+
+/* The session and server every step below uses. */
+void pui_bind(wd *w, const char *base);
+/* The console at base/portal/console.html, this tab's sessionStorage empty, sign-in shown. */
+void pui_open_console(void);
+void pui_fill(const char *css, const char *text); /* cleared first; "" leaves it empty */
+void pui_click(const char *css);
+int pui_count(const char *css);
+void pui_wait_count(const char *css, int want);
+/* The text of the first element matching css, "" if none. Caller frees. */
+char *pui_text(const char *css);
+void pui_wait_text(const char *css, const char *needle);
+/* Signs in to tenant as email and waits for the view the role lands on. */
+void pui_sign_in(const char *tenant, const char *email, const char *password,
+                 const char *lands_on);
+void pui_sign_out(void);
+/* A PNG in $CUSTOS_SCREENSHOTS (default build/test/screenshots). */
+void pui_shot(const char *name);
+/* No SEVERE entry in the browser's console since the last read. */
+void pui_console_clean(void);
+
+#endif
