@@ -179,6 +179,8 @@ function showQueue(list) {
     body.appendChild(tr);
   });
   $('queue-empty').hidden = list.length !== 0;
+  $('queue-empty').textContent = $('queue-filter').value === 'all' ? 'No requests.'
+    : 'No requests match.';
 }
 
 /* The queue is paged on the server (limit, after = the answer's next, docs/api.md), in its
@@ -187,8 +189,9 @@ var QUEUE_PAGE = 50;
 var queueCursors = [''];
 
 function loadQueue() {
-  var after = queueCursors[queueCursors.length - 1];
+  var after = queueCursors[queueCursors.length - 1], filter = $('queue-filter').value;
   return api('GET', tpath('requests') + '?limit=' + QUEUE_PAGE +
+             (filter !== 'all' ? '&filter=' + encodeURIComponent(filter) : '') +
              (after ? '&after=' + encodeURIComponent(after) : '')).then(function (d) {
     showQueue(d.requests || []);
     $('queue-next').disabled = !d.next;
@@ -410,6 +413,7 @@ function signedOut() {
   });
   reasonDone();
   queueCursors = [''];
+  $('queue-filter').value = 'all';
   $('nav').hidden = true;
   $('logout').hidden = true;
   $('login-view').hidden = false;
@@ -423,6 +427,7 @@ document.addEventListener('DOMContentLoaded', function () {
   /* Nothing an earlier visit typed survives a reload (browsers restore form fields). */
   $('login').reset();
   $('op-login').reset();
+  $('queue-filter').value = 'all';
   $('login').addEventListener('submit', signIn);
   $('sso-signin').addEventListener('click', signInSso);
   ssoReturn();
@@ -431,6 +436,12 @@ document.addEventListener('DOMContentLoaded', function () {
   $('reason-form').addEventListener('submit', reasonSubmit);
   $('queue-next').addEventListener('click', function () { queueTurn(true); });
   $('queue-prev').addEventListener('click', function () { queueTurn(false); });
+  /* The server filters (docs/dsr.md: all, open, due_soon, overdue); the pages start again. */
+  $('queue-filter').addEventListener('change', function () {
+    queueCursors = [''];
+    reasonDone();
+    loadQueue().catch(function (e) { say(e.message, true); });
+  });
   $('reason-cancel').addEventListener('click', function () {
     var from = pending ? pending.from : null;
     reasonDone();

@@ -4,9 +4,9 @@
  * driven by chromedriver against the real HTTPS server, both started here on free loopback
  * ports and stopped by pid.
  *
- * Complete on a rectify request opens the form with the profile's fields instead of a reason;
- * a value the API refuses leaves the request open and the form up, with the API's words; the
- * corrected email and birth date then land on the subject (read back through the API), the
+ * The queue's filter (all, open, due soon, overdue) asks the server. Complete on a rectify
+ * request opens the form with the profile's fields instead of a reason; a value the API
+ * refuses leaves the request open and the form up, with the API's words; the corrected email and birth date then land on the subject (read back through the API), the
  * fields left empty keep their values, and no corrected value stays in the page. Screenshots
  * go to $CUSTOS_SCREENSHOTS (default build/test/screenshots).
  */
@@ -97,6 +97,11 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     (void)state;
     pui_open_console();
     pui_sign_in(T, EMAIL, PASSWORD, "#queue-view");
+    /* The queue's filter, on the server: open shows it, overdue (not yet due) does not. */
+    pui_click("#queue-filter option[value=overdue]");
+    pui_wait_count("#queue tbody tr", 0);
+    pui_wait_text("#queue-empty", "No requests match");
+    pui_click("#queue-filter option[value=open]");
     pui_wait_count(in_row("button.ack"), 1);
     pui_click(in_row("button.ack"));
     pui_wait_count(in_row("button.complete"), 1);
@@ -122,9 +127,12 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     pui_fill("#fix-birth", "1990-12-10");
     pui_shot("console-rectify");
     pui_click("#reason-go");
-    pui_wait_text(in_row(""), "completed");
     pui_wait_text("#status", "completed");
     assert_int_equal(pui_count("#reason-form:not([hidden])"), 0);
+    /* Completed: no longer open, listed under all requests with no step left. */
+    pui_wait_count("#queue tbody tr", 0);
+    pui_click("#queue-filter option[value=all]");
+    pui_wait_text(in_row(""), "completed");
     assert_int_equal(pui_count(in_row("button")), 0);
     /* No corrected value stays in the page. */
     left = wd_exec(&W, "return ['fix-email', 'fix-phone', 'fix-birth', 'fix-external'].map("
