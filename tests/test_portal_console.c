@@ -826,7 +826,9 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
     assert_console_clean();
     sign_out();
     sign_in(&nu, "#policy-view");
-    assert_int_equal(count("#nav button:not([hidden])"), 1);
+    /* Policy and Your account: the two pages of `self`, an analyst's only permission here. */
+    assert_int_equal(count("#nav button:not([hidden])"), 2);
+    assert_int_equal(count("#nav button[data-view=account-view]:not([hidden])"), 1);
     sign_out();
     sign_in(&P, "#queue-view");
     open_access();
