@@ -116,6 +116,7 @@ function showView(id) {
     else b.removeAttribute('aria-current');
   });
   say('');
+  if (id !== 'queue-view') reasonDone(); /* no typed reason or corrected value left behind */
   return Promise.resolve().then(load).catch(function (e) { say(e.message, true); })
     .then(function () {
       document.querySelectorAll('section.view').forEach(function (s) { s.hidden = s.id !== id; });
@@ -187,12 +188,15 @@ function showQueue(list) {
  * order; the page keeps the cursors of the pages before for Previous. */
 var QUEUE_PAGE = 50;
 var queueCursors = [''];
+var queueAsked = 0; /* the latest load's number: an earlier answer that comes later is dropped */
 
 function loadQueue() {
   var after = queueCursors[queueCursors.length - 1], filter = $('queue-filter').value;
+  var mine = ++queueAsked;
   return api('GET', tpath('requests') + '?limit=' + QUEUE_PAGE +
              (filter !== 'all' ? '&filter=' + encodeURIComponent(filter) : '') +
              (after ? '&after=' + encodeURIComponent(after) : '')).then(function (d) {
+    if (mine !== queueAsked) return;
     showQueue(d.requests || []);
     $('queue-next').disabled = !d.next;
     $('queue-next').dataset.next = d.next || '';

@@ -421,6 +421,9 @@ static void prefix_finds(const srv *s, const char *base, const char *auth, const
     l = log_all(s, base, "object_prefix=r_cord:", auth, NULL);
     assert_int_equal(cJSON_GetArraySize(l), 0);
     cJSON_Delete(l);
+    l = log_all(s, base, "object_prefix=Record:", auth, NULL); /* case counts */
+    assert_int_equal(cJSON_GetArraySize(l), 0);
+    cJSON_Delete(l);
 }
 
 /* The whole answer of one GET as the body (caller frees), asserting status want. */
@@ -443,7 +446,8 @@ static void test_P_AUD_5_filters_and_cursor_pagination(void **state)
     const char *bad[] = {"foo=1",           "limit=0",  "limit=1001",     "limit=x",
                          "after=-1",        "after=1x", "from=yesterday", "to=2026-13-01",
                          "from=2026-02-30", "to=0",     "action=",        "limit=1&limit=2",
-                         "object_prefix=",  "object_prefix=a%01b"};
+                         "object_prefix=",  "object_prefix=a%01b",
+                         "object_prefix=%FF", "actor=%C0%80" /* not UTF-8 */};
     cJSON *l, *first;
     uint64_t expect_seq = 1;
     int pages = 0, reads = 0;

@@ -124,6 +124,19 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     cJSON_Delete(wd_console(&W)); /* the refused call's 400, logged by the browser: expected */
     subject_member("email", v, sizeof(v));
     assert_string_equal(v, "ada.old@example.org");
+    /* Another page and back: the form closed, the typed values gone from the page. */
+    pui_click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
+    left = wd_exec(&W, "return document.getElementById('fix-email').value;");
+    assert_string_equal(cJSON_GetStringValue(left), "");
+    cJSON_Delete(left);
+    pui_click("#nav button[data-view=queue-view]");
+    assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
+    assert_int_equal(pui_count("#reason-form:not([hidden])"), 0);
+    pui_wait_count(in_row("button.complete"), 1);
+    pui_click(in_row("button.complete"));
+    assert_int_equal(wd_wait_visible(&W, "#rectify-fields", 5000), 0);
+    pui_fill("#fix-email", "ada.new@example.org");
     pui_fill("#fix-birth", "1990-12-10");
     pui_shot("console-rectify");
     pui_click("#reason-go");

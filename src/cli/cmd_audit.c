@@ -387,7 +387,11 @@ static int take_opt(audit_args *a, int opt, const char *arg, const char **tenant
     case OPT_ACTOR: a->f.actor = arg; break;
     case OPT_ACTION: a->f.action = arg; break;
     case OPT_OBJECT: a->f.object = arg; break;
-    case OPT_OBJECT_PREFIX: a->f.object_prefix = arg; break;
+    case OPT_OBJECT_PREFIX:
+        if (arg[0] == '\0') /* as the API: an empty prefix is no filter, so a mistake */
+            return cli_usage("audit", "--object-prefix needs a value");
+        a->f.object_prefix = arg;
+        break;
     case OPT_PURPOSE: a->f.purpose = arg; break;
     case OPT_FROM: a->from = arg; break;
     case OPT_TO: a->to = arg; break;

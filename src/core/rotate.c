@@ -139,12 +139,14 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
         if (rc != CU_OK)
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
-        cu_progress_add(1);
+        if (i + 1 < nkeys)
+            cu_progress_add(1); /* the last once committed: 100% means done, not prepared */
     }
     cu_epoch_lease_op(v, 1, &ops[nops++]); /* P-ENC-5: refused unless still this server's */
     cu_audit_in_set(&a, 0, "key.rotate_master", "master:%u", (unsigned)nv);
     if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;
+    cu_progress_add(nkeys > 0);
     if (CU_FAULT("rotate.committed"))
         _exit(70);
     v->master_version = nv;
@@ -206,7 +208,7 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
     cu_progress_begin("key rotate", nkeys); /* the CLI's progress (cu_progress_set) */
     for (i = 0; i < nkeys; i++) {
         cu_key k = {0};
-        if ((i & 1023) == 1023)
+        if ((i & 1023) == 1023 && i + 1 < nkeys)
             cu_progress_add(1024); /* per 1024 keys: a tenant may hold millions */
         if (keys[i].kind == CU_KEY_TENANT)
             continue;
@@ -224,10 +226,11 @@ cu_rc cu_key_rotate_tenant(cu_vault *v, const cu_ctx *ctx, cu_id tenant, unsigne
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
     }
-    cu_progress_add(nkeys & 1023);
     cu_audit_in_set(&a, tenant, "key.rotate", "tenant_key:%u", (unsigned)ntk.version);
     if ((rc = cu_commit(v, ctx, ops, nops, &a, 1, err)) != CU_OK)
         goto out;
+    /* The last batch once committed: the commit is the long part, and 100% means done. */
+    cu_progress_add(nkeys == 0 ? 0 : nkeys - ((nkeys - 1) & ~(size_t)1023));
     (void)cu_store_checkpoint(v->store, NULL); /* best effort, as for the master key */
     if (new_version)
         *new_version = ntk.version;

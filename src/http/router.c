@@ -887,6 +887,11 @@ static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char 
     } else if (w->seen & (1u << i)) {
         w->code = "invalid_field";
         w->why = "is given twice";
+    } else if (!cu_utf8_valid(value, strlen(value))) {
+        /* A store compares text as UTF-8: PostgreSQL refuses other bytes, SQLite matches
+         * nothing; either way the caller's mistake, answered alike (review-s10 14). */
+        w->code = "invalid_field";
+        w->why = "must be UTF-8";
     } else {
         w->seen |= 1u << i;
         return MHD_YES;

@@ -268,6 +268,19 @@ static int utf8_seq(const unsigned char *s, size_t avail)
     return n;
 }
 
+int cu_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+
+    for (size_t i = 0; i < n;) {
+        int k = utf8_seq(u + i, n - i);
+        if (k <= 0)
+            return 0;
+        i += (size_t)k;
+    }
+    return 1;
+}
+
 static size_t utf8_put(uint32_t cp, unsigned char out[4])
 {
     if (cp < 0x80) {

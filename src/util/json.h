@@ -32,6 +32,8 @@
  * CU_JSON_MAX_NODES values) or CU_ERR_NOMEM, sets *out to NULL, *offset (if not NULL) to the byte
  * offset of the error, and err->msg to "invalid JSON at byte N: reason". */
 cu_rc cu_json_parse(const char *text, size_t len, cJSON **out, size_t *offset, cu_err *err);
+/* 1 if s[0..n) is well-formed UTF-8 (no overlong form, surrogate or code point past U+10FFFF). */
+int cu_utf8_valid(const char *s, size_t n);
 
 /* Serializes compactly; caller frees the result with free(). NULL on allocation failure. */
 char *cu_json_print(const cJSON *item);

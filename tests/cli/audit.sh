@@ -38,6 +38,7 @@ expect_exit 2 "$CUSTOS" audit prune                        # needs --before
 expect_exit 2 "$CUSTOS" audit prune --before yesterday
 expect_exit 2 "$CUSTOS" audit list --limit 0
 expect_exit 2 "$CUSTOS" audit list --tenant x
+expect_exit 2 "$CUSTOS" audit list --object-prefix ""
 
 # The settable clock of test builds (CUSTOS_NOW), never a sleep: every entry below is at T0.
 T0=1767225600
