@@ -195,24 +195,6 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     pui_sign_out();
 }
 
-/* The id (or, without one, the class) of the element with focus; caller frees. */
-static char *focused(void)
-{
-    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e.id || e.className;");
-    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-
-    cJSON_Delete(v);
-    return s;
-}
-
-static void expect_focus(const char *want)
-{
-    char *s = focused();
-
-    assert_string_equal(s, want);
-    free(s);
-}
-
 static void test_keyboard_alone_signs_in_in_reading_order(void **state)
 {
     cJSON *v;
@@ -220,20 +202,20 @@ static void test_keyboard_alone_signs_in_in_reading_order(void **state)
     (void)state;
     pui_open_console();
     wd_type(&W, WD_TAB);
-    expect_focus("skip");
+    pui_expect_focus("skip");
     wd_type(&W, WD_TAB);
-    expect_focus("tenant");
+    pui_expect_focus("tenant");
     wd_type(&W, T.id);
     wd_type(&W, WD_TAB);
-    expect_focus("email");
+    pui_expect_focus("email");
     wd_type(&W, T.email);
     wd_type(&W, WD_TAB);
-    expect_focus("password");
+    pui_expect_focus("password");
     wd_type(&W, T.password);
     wd_type(&W, WD_TAB);
-    expect_focus("totp");
+    pui_expect_focus("totp");
     wd_type(&W, WD_TAB);
-    expect_focus("signin");
+    pui_expect_focus("signin");
     wd_type(&W, WD_ENTER);
     assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
     /* Every input has a label that names it. */
@@ -286,17 +268,6 @@ static void test_agent_sees_no_button_and_gets_403_owner_acknowledges(void **sta
     pui_sign_out();
 }
 
-static void assert_no_horizontal_scroll(void)
-{
-    /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
-    cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
-                           "'.scroll'); return Math.max(d.scrollWidth - d.clientWidth, "
-                           "q.offsetParent ? q.scrollWidth - q.clientWidth : 0);");
-
-    assert_true(cJSON_GetNumberValue(v) <= 0);
-    cJSON_Delete(v);
-}
-
 static void test_phone_width_has_no_horizontal_scroll(void **state)
 {
     cJSON *v;
@@ -307,13 +278,14 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     v = wd_exec(&W, "return window.innerWidth;");
     assert_true(cJSON_GetNumberValue(v) <= 400); /* the window did become narrow */
     cJSON_Delete(v);
-    assert_no_horizontal_scroll();
+    /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
+    pui_no_sideways_scroll(".scroll");
     pui_shot("console-phone-login");
     sign_in(&E);
-    assert_no_horizontal_scroll();
+    pui_no_sideways_scroll(".scroll");
     pui_sign_out();
     sign_in(&T);
-    assert_no_horizontal_scroll();
+    pui_no_sideways_scroll(".scroll");
     pui_shot("console-phone-queue");
     pui_console_clean();
     pui_sign_out();

@@ -287,28 +287,6 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     pui_console_clean();
 }
 
-/* The id (or, without one, the class) of the element with focus; caller frees. */
-static char *focused(void)
-{
-    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e.id || e.className;");
-    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-
-    cJSON_Delete(v);
-    return s;
-}
-
-static void expect_focus(const char *want)
-{
-    char *s = focused();
-
-    int ok = strcmp(s, want) == 0;
-
-    if (!ok)
-        print_error("focus on \"%s\", expected \"%s\"\n", s, want);
-    free(s);
-    assert_true(ok);
-}
-
 /* Tab goes skip link, sign out, each purpose's button, the request's type and its button, in
  * reading order; Enter sends the request; every control has one label. */
 static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
@@ -322,17 +300,17 @@ static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
     changes = pui_count("#consents button.change");
     assert_int_equal(changes, 3); /* analytics, security (objections), shared_on_request */
     wd_type(&W, WD_TAB);
-    expect_focus("skip");
+    pui_expect_focus("skip");
     wd_type(&W, WD_TAB);
-    expect_focus("signout");
+    pui_expect_focus("signout");
     for (int i = 0; i < changes; i++) {
         wd_type(&W, WD_TAB);
-        expect_focus("change");
+        pui_expect_focus("change");
     }
     wd_type(&W, WD_TAB);
-    expect_focus("request-type");
+    pui_expect_focus("request-type");
     wd_type(&W, WD_TAB);
-    expect_focus("request-send");
+    pui_expect_focus("request-send");
     wd_type(&W, WD_ENTER);
     for (int i = 0; i < 100 && pui_count("#requests tbody tr") == before; i++)
         usleep(50000);
@@ -355,7 +333,7 @@ static void test_skip_link_keeps_the_center_and_focuses_main(void **state)
     (void)state;
     open_center(&T);
     wd_type(&W, WD_TAB);
-    expect_focus("skip");
+    pui_expect_focus("skip");
     wd_type(&W, WD_ENTER);
     usleep(500000); /* time for an exchange and its 404, were one sent */
     assert_int_equal(pui_count("body[data-ready]"), 1);
@@ -405,16 +383,6 @@ static void test_failed_exchange_retries_and_sign_out_says_so(void **state)
     pui_console_clean();
 }
 
-static void assert_no_horizontal_scroll(void)
-{
-    cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
-                           "'.scroll'); return Math.max(d.scrollWidth - d.clientWidth, "
-                           "q.offsetParent ? q.scrollWidth - q.clientWidth : 0);");
-
-    assert_true(cJSON_GetNumberValue(v) <= 0);
-    cJSON_Delete(v);
-}
-
 static void test_phone_width_has_no_horizontal_scroll(void **state)
 {
     cJSON *v;
@@ -425,10 +393,10 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     v = wd_exec(&W, "return window.innerWidth;");
     assert_true(cJSON_GetNumberValue(v) <= 400);
     cJSON_Delete(v);
-    assert_no_horizontal_scroll();
+    pui_no_sideways_scroll(".scroll");
     pui_shot("center-phone");
     open_center(&E);
-    assert_no_horizontal_scroll();
+    pui_no_sideways_scroll(".scroll");
     pui_console_clean();
     wd_window(&W, 1280, 900);
 }

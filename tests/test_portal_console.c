@@ -759,7 +759,7 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
 }
 
 /* The id of the element with focus, else its class, else its text ("" for the body); caller
- * frees. */
+ * frees. Not pui_focused: an element with neither id nor class must not read as the body. */
 static char *focused(void)
 {
     cJSON *v = wd_exec(&W, "var e = document.activeElement; return e === document.body ? '' : "

@@ -296,7 +296,8 @@ static void test_agent_sees_no_hold_controls(void **state)
     pui_sign_out();
 }
 
-/* The id of the element with focus; caller frees. */
+/* The id of the element with focus; caller frees. The id alone, where pui_focused falls back
+ * to the class: every stop of this page's keyboard path has an id. */
 static char *focused(void)
 {
     cJSON *v = wd_exec(&W, "return document.activeElement.id;");

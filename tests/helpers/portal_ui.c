@@ -181,6 +181,42 @@ void pui_sign_out(void)
     assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
 }
 
+char *pui_focused(void)
+{
+    cJSON *v = wd_exec(W, "var e = document.activeElement; return e.id || e.className;");
+    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+
+    cJSON_Delete(v);
+    assert_non_null(s);
+    return s;
+}
+
+void pui_expect_focus(const char *want)
+{
+    char *s = pui_focused();
+    int ok = strcmp(s, want) == 0;
+
+    if (!ok)
+        print_error("focus on \"%s\", expected \"%s\"\n", s, want);
+    free(s);
+    assert_true(ok);
+}
+
+void pui_no_sideways_scroll(const char *box)
+{
+    char script[320];
+    cJSON *v;
+
+    snprintf(script, sizeof(script),
+             "var d = document.documentElement, q = document.querySelector('%s'); return "
+             "Math.max(d.scrollWidth - d.clientWidth, q.offsetParent ? q.scrollWidth - "
+             "q.clientWidth : 0);",
+             box);
+    v = wd_exec(W, script);
+    assert_true(cJSON_GetNumberValue(v) <= 0);
+    cJSON_Delete(v);
+}
+
 void pui_shot(const char *name)
 {
     const char *dir = getenv("CUSTOS_SCREENSHOTS");

@@ -35,6 +35,12 @@ void pui_wait_seen(const char *css, const char *needle, int ms);
 void pui_sign_in(const char *tenant, const char *email, const char *password,
                  const char *lands_on);
 void pui_sign_out(void);
+/* The id of the element with focus, else its class ("" if neither). Caller frees. */
+char *pui_focused(void);
+/* Fails, saying where the focus is, unless pui_focused() reads want. */
+void pui_expect_focus(const char *want);
+/* Neither the page nor the first element matching box, when shown, scrolls sideways. */
+void pui_no_sideways_scroll(const char *box);
 /* A PNG in $CUSTOS_SCREENSHOTS (default build/test/screenshots). */
 void pui_shot(const char *name);
 /* No SEVERE entry in the browser's console since the last read. */
