@@ -85,8 +85,14 @@ void pui_wait_count(const char *css, int want)
         char *st = pui_text("#status");
         cJSON *log = wd_console(W);
         char *l = cJSON_PrintUnformatted(log);
+        char said[256], logged[1024];
+        snprintf(said, sizeof(said), "%s", st);
+        snprintf(logged, sizeof(logged), "%s", l ? l : "");
+        free(st);
+        free(l);
+        cJSON_Delete(log);
         fail_msg("%s: %d elements, want %d (the page's status: \"%s\", console %s)", css,
-                 pui_count(css), want, st, l);
+                 pui_count(css), want, said, logged);
     }
 }
 
@@ -121,8 +127,10 @@ char *pui_seen(const char *css)
     int found;
     char *s = read_text(css, 1, &found);
 
-    if (!found)
+    if (!found) {
+        free(s);
         fail_msg("no element %s", css);
+    }
     return s;
 }
 
