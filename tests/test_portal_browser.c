@@ -13,13 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
-#include "webdriver.h"
 
 /* A name that would run script or make an element if a page ever put it in as HTML. */
 #define EVIL "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
@@ -93,6 +91,7 @@ static int setup(void **state)
              subject);
     srv_call_ok(&S, "POST", path, T.key, NULL, body, 201, NULL);
     wd_start(&W, 1280, 900);
+    pui_bind(&W, S.base);
     return 0;
 }
 
@@ -104,126 +103,31 @@ static int teardown(void **state)
     return 0;
 }
 
-static void shot(const char *name)
+/* A user of a tenant of this file signs in and lands on the queue. */
+static void sign_in(const ten *u)
 {
-    const char *dir = getenv("CUSTOS_SCREENSHOTS");
-    char path[512];
-
-    if (dir == NULL || dir[0] == '\0') {
-        dir = "build/test/screenshots";
-        mkdir("build/test", 0755);
-        mkdir(dir, 0755);
-    }
-    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
-    wd_screenshot(&W, path);
+    pui_sign_in(u->id, u->email, u->password, "#queue-view");
 }
-
-/* Fails on any error the page wrote to the browser console since the last look. */
-static void assert_console_clean(void)
-{
-    cJSON *log = wd_console(&W), *e;
-
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
-        if (level != NULL && strcmp(level, "SEVERE") == 0)
-            fail_msg("browser console: %s",
-                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
-    }
-    cJSON_Delete(log);
-}
-
-/* How many elements match the CSS selector. */
-static int wd_exec_count(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    int n;
-
-    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
-    v = wd_exec(&W, script);
-    n = (int)cJSON_GetNumberValue(v);
-    cJSON_Delete(v);
-    return n;
-}
-
-static void open_console(void)
-{
-    char url[128];
-
-    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
-    wd_get(&W, url);
-    /* A sign-in of an earlier test may be remembered in this tab: start afresh. */
-    cJSON_Delete(wd_exec(&W, "sessionStorage.clear(); document.cookie = '';"));
-    wd_get(&W, url);
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
-}
-
-static char *text_of(const char *css)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    return wd_text(&W, eid);
-}
-
-static void fill(const char *css, const char *text)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    /* Reloading the same address may restore what an earlier test typed. */
-    wd_clear(&W, eid);
-    wd_keys(&W, eid, text);
-}
-
-static void sign_in(const char *tenant, const char *email, const char *password)
-{
-    char eid[WD_EID];
-
-    fill("#tenant", tenant);
-    fill("#email", email);
-    fill("#password", password);
-    assert_int_equal(wd_find(&W, "#signin", eid), 0);
-    wd_click(&W, eid);
-    if (wd_wait_visible(&W, "#queue-view", 10000) != 0) {
-        char *st = text_of("#status");
-        fail_msg("sign-in to tenant %s did not reach the queue: \"%s\"", tenant, st);
-    }
-}
-
-static void sign_out(void)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, "#logout", eid), 0);
-    wd_click(&W, eid);
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
-}
-
 
 static void test_sign_in_shows_the_tenant_and_its_queue(void **state)
 {
     char *s;
-    cJSON *v;
 
     (void)state;
-    open_console();
-    shot("console-login");
-    assert_console_clean();
-    sign_in(T.id, T.email, T.password);
-    s = text_of("#tenant-name");
+    pui_open_console();
+    pui_shot("console-login");
+    pui_console_clean();
+    sign_in(&T);
+    s = pui_seen("#tenant-name");
     assert_string_equal(s, "Acme");
     free(s);
-    v = wd_exec(&W, "return document.querySelectorAll('#queue tbody tr').length;");
-    assert_int_equal((int)cJSON_GetNumberValue(v), 1);
-    cJSON_Delete(v);
-    s = text_of("#queue tbody tr");
+    assert_int_equal(pui_count("#queue tbody tr"), 1);
+    s = pui_seen("#queue tbody tr");
     assert_non_null(strstr(s, "access"));
     free(s);
-    shot("console-queue");
-    assert_console_clean();
-    sign_out();
+    pui_shot("console-queue");
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* Single sign-on's return (docs/sso.md): the callback sends the browser to
@@ -233,37 +137,32 @@ static void test_sign_in_shows_the_tenant_and_its_queue(void **state)
  * id says what is missing and goes nowhere. */
 static void test_single_sign_on_return_opens_the_console(void **state)
 {
-    char url[160], eid[WD_EID], *s;
+    char url[160], *s;
     cJSON *v;
 
     (void)state;
-    open_console();
-    assert_int_equal(wd_find(&W, "#tenant", eid), 0);
-    wd_clear(&W, eid);
-    assert_int_equal(wd_find(&W, "#sso-signin", eid), 0);
-    wd_click(&W, eid);
-    s = text_of("#status");
+    pui_open_console();
+    pui_fill("#tenant", "");
+    pui_click("#sso-signin");
+    s = pui_seen("#status");
     assert_non_null(strstr(s, "organisation id"));
     free(s);
-    sign_in(T.id, T.email, T.password);
+    sign_in(&T);
     /* A fresh load, as from the callback: the tab remembers nothing of the sign-in. */
-    wd_get(&W, "about:blank");
-    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
-    wd_get(&W, url);
+    pui_open("/portal/console.html");
     cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
-    wd_get(&W, "about:blank");
-    snprintf(url, sizeof(url), "%s/portal/console.html#sso=%s.owner", S.base, T.id);
-    wd_get(&W, url);
+    snprintf(url, sizeof(url), "/portal/console.html#sso=%s.owner", T.id);
+    pui_open(url);
     assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
-    s = text_of("#tenant-name");
+    s = pui_seen("#tenant-name");
     assert_string_equal(s, "Acme");
     free(s);
     v = wd_exec(&W, "return [location.hash, sessionStorage.getItem('custos.tenant')];");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 0)), "");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 1)), T.id);
     cJSON_Delete(v);
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
 }
 
 static void test_hostile_tenant_name_renders_as_text(void **state)
@@ -272,12 +171,12 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     char *s;
 
     (void)state;
-    open_console();
+    pui_open_console();
     /* An alert would be noted here rather than block the browser. */
     cJSON_Delete(wd_exec(&W, "window.__alerts = 0; window.alert = function () { "
                              "window.__alerts++; };"));
-    sign_in(E.id, E.email, E.password);
-    s = text_of("#tenant-name");
+    sign_in(&E);
+    s = pui_seen("#tenant-name");
     assert_string_equal(s, EVIL);
     free(s);
     /* The last: scripts that are not the server's own files of /portal/, or hold inline text. */
@@ -291,27 +190,9 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 2)), 0); /* no <img> */
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 3)), 0); /* ours only */
     cJSON_Delete(v);
-    shot("console-hostile-name");
-    assert_console_clean();
-    sign_out();
-}
-
-/* The id (or, without one, the class) of the element with focus; caller frees. */
-static char *focused(void)
-{
-    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e.id || e.className;");
-    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-
-    cJSON_Delete(v);
-    return s;
-}
-
-static void expect_focus(const char *want)
-{
-    char *s = focused();
-
-    assert_string_equal(s, want);
-    free(s);
+    pui_shot("console-hostile-name");
+    pui_console_clean();
+    pui_sign_out();
 }
 
 static void test_keyboard_alone_signs_in_in_reading_order(void **state)
@@ -319,22 +200,22 @@ static void test_keyboard_alone_signs_in_in_reading_order(void **state)
     cJSON *v;
 
     (void)state;
-    open_console();
+    pui_open_console();
     wd_type(&W, WD_TAB);
-    expect_focus("skip");
+    pui_expect_focus("skip");
     wd_type(&W, WD_TAB);
-    expect_focus("tenant");
+    pui_expect_focus("tenant");
     wd_type(&W, T.id);
     wd_type(&W, WD_TAB);
-    expect_focus("email");
+    pui_expect_focus("email");
     wd_type(&W, T.email);
     wd_type(&W, WD_TAB);
-    expect_focus("password");
+    pui_expect_focus("password");
     wd_type(&W, T.password);
     wd_type(&W, WD_TAB);
-    expect_focus("totp");
+    pui_expect_focus("totp");
     wd_type(&W, WD_TAB);
-    expect_focus("signin");
+    pui_expect_focus("signin");
     wd_type(&W, WD_ENTER);
     assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
     /* Every input has a label that names it. */
@@ -343,8 +224,8 @@ static void test_keyboard_alone_signs_in_in_reading_order(void **state)
                     "bad++; }); return bad;");
     assert_int_equal((int)cJSON_GetNumberValue(v), 0);
     cJSON_Delete(v);
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* The permission decides the button, and the API decides the call: an agent (no data_erase)
@@ -352,14 +233,14 @@ static void test_keyboard_alone_signs_in_in_reading_order(void **state)
  * acknowledges from the page, a state change that passes the Origin check. */
 static void test_agent_sees_no_button_and_gets_403_owner_acknowledges(void **state)
 {
-    char script[512], eid[WD_EID], *s;
+    char script[512], *s;
     cJSON *v;
 
     (void)state;
-    open_console();
-    sign_in(A.id, A.email, A.password);
-    assert_int_equal(wd_exec_count("#queue tbody tr"), 1);
-    assert_int_equal(wd_exec_count("button.ack"), 0);
+    pui_open_console();
+    sign_in(&A);
+    assert_int_equal(pui_count("#queue tbody tr"), 1);
+    assert_int_equal(pui_count("button.ack"), 0);
     snprintf(script, sizeof(script),
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/requests', "
              "{credentials: 'same-origin'}).then(function (r) { return r.json(); }).then("
@@ -371,34 +252,20 @@ static void test_agent_sees_no_button_and_gets_403_owner_acknowledges(void **sta
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
     cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser itself: expected */
-    sign_out();
-    sign_in(T.id, T.email, T.password);
-    assert_int_equal(wd_exec_count("button.ack"), 1);
-    assert_int_equal(wd_find(&W, "button.ack", eid), 0);
-    wd_click(&W, eid);
-    for (int i = 0; i < 100 && wd_exec_count("button.ack") != 0; i++)
-        usleep(50000);
-    assert_int_equal(wd_exec_count("button.ack"), 0);
-    s = text_of("#queue tbody tr");
+    pui_sign_out();
+    sign_in(&T);
+    assert_int_equal(pui_count("button.ack"), 1);
+    pui_click("button.ack");
+    pui_wait_count("button.ack", 0);
+    s = pui_seen("#queue tbody tr");
     assert_non_null(strstr(s, "acknowledged"));
     free(s);
-    s = text_of("#status");
+    s = pui_seen("#status");
     assert_non_null(strstr(s, "acknowledged"));
     free(s);
-    shot("console-acknowledged");
-    assert_console_clean();
-    sign_out();
-}
-
-static void assert_no_horizontal_scroll(void)
-{
-    /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
-    cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
-                           "'.scroll'); return Math.max(d.scrollWidth - d.clientWidth, "
-                           "q.offsetParent ? q.scrollWidth - q.clientWidth : 0);");
-
-    assert_true(cJSON_GetNumberValue(v) <= 0);
-    cJSON_Delete(v);
+    pui_shot("console-acknowledged");
+    pui_console_clean();
+    pui_sign_out();
 }
 
 static void test_phone_width_has_no_horizontal_scroll(void **state)
@@ -407,20 +274,21 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
 
     (void)state;
     wd_window(&W, 360, 740);
-    open_console();
+    pui_open_console();
     v = wd_exec(&W, "return window.innerWidth;");
     assert_true(cJSON_GetNumberValue(v) <= 400); /* the window did become narrow */
     cJSON_Delete(v);
-    assert_no_horizontal_scroll();
-    shot("console-phone-login");
-    sign_in(E.id, E.email, E.password);
-    assert_no_horizontal_scroll();
-    sign_out();
-    sign_in(T.id, T.email, T.password);
-    assert_no_horizontal_scroll();
-    shot("console-phone-queue");
-    assert_console_clean();
-    sign_out();
+    /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
+    pui_no_sideways_scroll(".scroll");
+    pui_shot("console-phone-login");
+    sign_in(&E);
+    pui_no_sideways_scroll(".scroll");
+    pui_sign_out();
+    sign_in(&T);
+    pui_no_sideways_scroll(".scroll");
+    pui_shot("console-phone-queue");
+    pui_console_clean();
+    pui_sign_out();
     wd_window(&W, 1280, 900);
 }
 
@@ -433,6 +301,7 @@ static void server_at(const char *day)
     snprintf(now, sizeof(now), "CUSTOS_NOW=%s", day);
     assert_int_equal(srv_stop(&S, 0), 0);
     srv_restart(&S, NULL, env);
+    pui_bind(&W, S.base);
 }
 
 /* The acknowledged request (answer due 30 days after filing, so in the first days of 2027 for a
@@ -444,14 +313,14 @@ static void test_due_soon_and_overdue_are_marked(void **state)
     char *due, *s, day[16];
 
     (void)state;
-    open_console();
-    sign_in(T.id, T.email, T.password);
+    pui_open_console();
+    sign_in(&T);
     v = wd_exec(&W, "return document.querySelector('#queue tbody td[data-label=Due]')"
                     ".textContent;");
     due = strdup(cJSON_GetStringValue(v));
     cJSON_Delete(v);
     assert_int_equal(strlen(due), 10);
-    sign_out();
+    pui_sign_out();
     /* The day before the due date: due soon. */
     {
         struct tm tm = {0};
@@ -463,24 +332,24 @@ static void test_due_soon_and_overdue_are_marked(void **state)
         strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
     }
     server_at(day);
-    open_console();
-    sign_in(T.id, T.email, T.password);
-    s = text_of("#queue tbody tr");
+    pui_open_console();
+    sign_in(&T);
+    s = pui_seen("#queue tbody tr");
     assert_non_null(strstr(s, "Due soon"));
     free(s);
-    assert_int_equal(wd_exec_count("#queue tr.due-soon"), 1);
-    shot("console-due-soon");
-    sign_out();
+    assert_int_equal(pui_count("#queue tr.due-soon"), 1);
+    pui_shot("console-due-soon");
+    pui_sign_out();
     server_at("2031-01-01");
-    open_console();
-    sign_in(T.id, T.email, T.password);
-    s = text_of("#queue tbody tr");
+    pui_open_console();
+    sign_in(&T);
+    s = pui_seen("#queue tbody tr");
     assert_non_null(strstr(s, "Overdue"));
     free(s);
-    assert_int_equal(wd_exec_count("#queue tr.overdue"), 1);
-    shot("console-overdue");
-    assert_console_clean();
-    sign_out();
+    assert_int_equal(pui_count("#queue tr.overdue"), 1);
+    pui_shot("console-overdue");
+    pui_console_clean();
+    pui_sign_out();
     free(due);
 }
 

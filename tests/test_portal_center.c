@@ -14,14 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "custos_portal.h"
+#include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
-#include "webdriver.h"
 
 /* A name that would run script or make an element if a page ever put it in as HTML. */
 #define EVIL "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
@@ -106,6 +105,7 @@ static int setup(void **state)
                 "{\"purpose\":\"shared_on_request\",\"action\":\"grant\"}", 201, NULL);
     pending_version(&T);
     wd_start(&W, 1280, 900);
+    pui_bind(&W, S.base);
     return 0;
 }
 
@@ -115,97 +115,6 @@ static int teardown(void **state)
     wd_stop(&W);
     assert_int_equal(srv_stop(&S, 1), 0);
     return 0;
-}
-
-static void shot(const char *name)
-{
-    const char *dir = getenv("CUSTOS_SCREENSHOTS");
-    char path[512];
-
-    if (dir == NULL || dir[0] == '\0') {
-        dir = "build/test/screenshots";
-        mkdir("build/test", 0755);
-        mkdir(dir, 0755);
-    }
-    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
-    wd_screenshot(&W, path);
-}
-
-/* Fails on any error the page wrote to the browser console since the last look. */
-static void assert_console_clean(void)
-{
-    cJSON *log = wd_console(&W), *e;
-
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
-        if (level != NULL && strcmp(level, "SEVERE") == 0)
-            fail_msg("browser console: %s",
-                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
-    }
-    cJSON_Delete(log);
-}
-
-static int count(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    int n;
-
-    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
-    v = wd_exec(&W, script);
-    n = (int)cJSON_GetNumberValue(v);
-    cJSON_Delete(v);
-    return n;
-}
-
-/* The rendered text of the element at css, read in one script: the page re-renders its lists,
- * so an element found first and read after could be gone (a stale reference). Caller frees. */
-static char *text_of(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    char *s;
-
-    snprintf(script, sizeof(script),
-             "var e = document.querySelector('%s'); return e ? e.innerText : null;", css);
-    v = wd_exec(&W, script);
-    if (!cJSON_IsString(v))
-        fail_msg("no element %s", css);
-    s = strdup(cJSON_GetStringValue(v));
-    cJSON_Delete(v);
-    return s;
-}
-
-static void click(const char *css)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    wd_click(&W, eid);
-}
-
-/* Waits up to 5 s for the element at css to hold want in its text. */
-static void wait_text(const char *css, const char *want)
-{
-    char *s = NULL;
-
-    for (int i = 0; i < 100; i++) {
-        char script[256];
-        cJSON *v;
-        free(s);
-        snprintf(script, sizeof(script),
-                 "var e = document.querySelector('%s'); return e ? e.innerText : '';", css);
-        v = wd_exec(&W, script);
-        s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "");
-        cJSON_Delete(v);
-        if (strstr(s, want) != NULL)
-            break;
-        usleep(50000);
-    }
-    if (strstr(s, want) == NULL)
-        fail_msg("%s reads \"%s\", not \"%s\"", css, s, want);
-    free(s);
 }
 
 /* A link's path for t's subject ("/portal/center.html#<token>"), asked by t's service. */
@@ -224,14 +133,10 @@ static void link_of(const ten *t, char url[256])
 /* Opens path (a link's, or the page's alone) and waits for the page to settle. */
 static void open_page(const char *path)
 {
-    char url[384];
-
-    snprintf(url, sizeof(url), "%s%s", S.base, path);
-    wd_get(&W, "about:blank"); /* a new page load, not a fragment change of the last one */
-    wd_get(&W, url);
-    for (int i = 0; i < 200 && count("body[data-ready]") == 0; i++)
+    pui_open(path);
+    for (int i = 0; i < 200 && pui_count("body[data-ready]") == 0; i++)
         usleep(50000);
-    assert_int_equal(count("body[data-ready]"), 1);
+    assert_int_equal(pui_count("body[data-ready]"), 1);
 }
 
 /* Opens the center from a fresh link of t's subject. */
@@ -251,15 +156,15 @@ static void test_subject_opens_the_center_from_a_link(void **state)
 
     (void)state;
     open_center(&T);
-    s = text_of("#tenant-name");
+    s = pui_seen("#tenant-name");
     assert_string_equal(s, "Acme");
     free(s);
-    s = text_of("#policy-line");
+    s = pui_seen("#policy-line");
     assert_non_null(strstr(s, "SCM"));
     free(s);
     /* The pending version: its date and what changes. */
     assert_int_equal(wd_wait_visible(&W, "#pending", 1000), 0);
-    s = text_of("#pending");
+    s = pui_seen("#pending");
     assert_non_null(strstr(s, "It takes effect on 20"));
     assert_non_null(strstr(s, "newsletter"));
     free(s);
@@ -269,18 +174,18 @@ static void test_subject_opens_the_center_from_a_link(void **state)
     cJSON_Delete(v);
     /* Every purpose of the policy, with its basis; the consent one shows the subject's choice
      * and what withdrawing means. */
-    assert_int_equal(count("#consents li"), 10);
-    s = text_of("#purpose-shared_on_request");
+    assert_int_equal(pui_count("#consents li"), 10);
+    s = pui_seen("#purpose-shared_on_request");
     assert_non_null(strstr(s, "Only with your consent"));
     assert_non_null(strstr(s, "You consented"));
     assert_non_null(strstr(s, "Withdrawing stops"));
     free(s);
-    s = text_of("#purpose-provide_service");
+    s = pui_seen("#purpose-provide_service");
     assert_non_null(strstr(s, "Needed to provide the service"));
     free(s);
-    assert_int_equal(count("#purpose-provide_service button"), 0);
-    shot("center");
-    assert_console_clean();
+    assert_int_equal(pui_count("#purpose-provide_service button"), 0);
+    pui_shot("center");
+    pui_console_clean();
 }
 
 static void test_subject_withdraws_a_consent_and_the_api_refuses_it(void **state)
@@ -294,13 +199,13 @@ static void test_subject_withdraws_a_consent_and_the_api_refuses_it(void **state
     assert_int_equal(r.status, 200);
     srv_resp_free(&r);
     open_center(&T);
-    click("#purpose-shared_on_request button[data-action=withdraw]");
-    wait_text("#purpose-shared_on_request", "You withdrew consent");
-    assert_int_equal(count("#purpose-shared_on_request button[data-action=grant]"), 1);
+    pui_click("#purpose-shared_on_request button[data-action=withdraw]");
+    pui_wait_seen("#purpose-shared_on_request", "You withdrew consent", 5000);
+    assert_int_equal(pui_count("#purpose-shared_on_request button[data-action=grant]"), 1);
     cJSON_Delete(wd_exec(&W, "document.getElementById('purpose-shared_on_request')"
                              ".scrollIntoView();"));
-    shot("center-withdrawn");
-    assert_console_clean();
+    pui_shot("center-withdrawn");
+    pui_console_clean();
     /* The tenant's own key is now refused that purpose for this subject. */
     assert_int_equal(srv_call(&S, "GET", path, T.key, "shared_on_request", NULL, &r), 0);
     assert_int_equal(r.status, 403);
@@ -316,9 +221,9 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     (void)state;
     open_center(&T);
     cJSON_Delete(wd_exec(&W, "document.getElementById('request-type').value = 'export';"));
-    click("#request-send");
-    wait_text("#requests tbody", "export");
-    s = text_of("#requests tbody tr");
+    pui_click("#request-send");
+    pui_wait_seen("#requests tbody", "export", 5000);
+    s = pui_seen("#requests tbody tr");
     assert_non_null(strstr(s, "verified"));
     assert_non_null(strstr(s, "Not ready yet"));
     free(s);
@@ -330,15 +235,15 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     srv_call_ok(&S, "POST", path, T.key, NULL, NULL, 200, NULL);
     open_page("/portal/center.html");
     assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
-    assert_int_equal(count("#requests button.download"), 1);
-    assert_int_equal(count("#requests button.download-csv"), 1);
-    click("#requests button.download-csv");
-    wait_text("#status", "Your data was downloaded.");
+    assert_int_equal(pui_count("#requests button.download"), 1);
+    assert_int_equal(pui_count("#requests button.download-csv"), 1);
+    pui_click("#requests button.download-csv");
+    pui_wait_seen("#status", "Your data was downloaded.", 5000);
     cJSON_Delete(wd_exec(&W, "document.getElementById('status').textContent = '';"));
-    click("#requests button.download");
-    wait_text("#status", "Your data was downloaded.");
+    pui_click("#requests button.download");
+    pui_wait_seen("#status", "Your data was downloaded.", 5000);
     cJSON_Delete(wd_exec(&W, "document.getElementById('requests-title').scrollIntoView();"));
-    shot("center-export");
+    pui_shot("center-export");
     /* What the button saved is the subject's data: the same call, read by the test. */
     snprintf(script, sizeof(script),
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/portal/subjects/"
@@ -358,7 +263,7 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
     v = wd_exec_async(&W, script);
     assert_string_equal(cJSON_GetStringValue(v), "PK");
     cJSON_Delete(v);
-    assert_console_clean();
+    pui_console_clean();
 }
 
 static void test_hostile_tenant_name_renders_as_text(void **state)
@@ -368,7 +273,7 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
 
     (void)state;
     open_center(&E);
-    s = text_of("#tenant-name");
+    s = pui_seen("#tenant-name");
     assert_string_equal(s, EVIL);
     free(s);
     v = wd_exec(&W, "var n = document.getElementById('tenant-name'); return [window.__alerts || "
@@ -378,30 +283,8 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 2)), 0); /* no <img> */
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 3)), 1); /* center.js */
     cJSON_Delete(v);
-    shot("center-hostile-name");
-    assert_console_clean();
-}
-
-/* The id (or, without one, the class) of the element with focus; caller frees. */
-static char *focused(void)
-{
-    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e.id || e.className;");
-    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-
-    cJSON_Delete(v);
-    return s;
-}
-
-static void expect_focus(const char *want)
-{
-    char *s = focused();
-
-    int ok = strcmp(s, want) == 0;
-
-    if (!ok)
-        print_error("focus on \"%s\", expected \"%s\"\n", s, want);
-    free(s);
-    assert_true(ok);
+    pui_shot("center-hostile-name");
+    pui_console_clean();
 }
 
 /* Tab goes skip link, sign out, each purpose's button, the request's type and its button, in
@@ -413,31 +296,31 @@ static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
 
     (void)state;
     open_center(&T);
-    before = count("#requests tbody tr");
-    changes = count("#consents button.change");
+    before = pui_count("#requests tbody tr");
+    changes = pui_count("#consents button.change");
     assert_int_equal(changes, 3); /* analytics, security (objections), shared_on_request */
     wd_type(&W, WD_TAB);
-    expect_focus("skip");
+    pui_expect_focus("skip");
     wd_type(&W, WD_TAB);
-    expect_focus("signout");
+    pui_expect_focus("signout");
     for (int i = 0; i < changes; i++) {
         wd_type(&W, WD_TAB);
-        expect_focus("change");
+        pui_expect_focus("change");
     }
     wd_type(&W, WD_TAB);
-    expect_focus("request-type");
+    pui_expect_focus("request-type");
     wd_type(&W, WD_TAB);
-    expect_focus("request-send");
+    pui_expect_focus("request-send");
     wd_type(&W, WD_ENTER);
-    for (int i = 0; i < 100 && count("#requests tbody tr") == before; i++)
+    for (int i = 0; i < 100 && pui_count("#requests tbody tr") == before; i++)
         usleep(50000);
-    assert_int_equal(count("#requests tbody tr"), before + 1);
+    assert_int_equal(pui_count("#requests tbody tr"), before + 1);
     v = wd_exec(&W, "var bad = 0; document.querySelectorAll('input, select').forEach(function "
                     "(i) { if (!i.labels || i.labels.length !== 1 || "
                     "!i.labels[0].textContent.trim()) bad++; }); return bad;");
     assert_int_equal((int)cJSON_GetNumberValue(v), 0);
     cJSON_Delete(v);
-    assert_console_clean();
+    pui_console_clean();
 }
 
 /* The skip link is the page's own fragment, not a link's token: Enter on it leaves the center
@@ -450,10 +333,10 @@ static void test_skip_link_keeps_the_center_and_focuses_main(void **state)
     (void)state;
     open_center(&T);
     wd_type(&W, WD_TAB);
-    expect_focus("skip");
+    pui_expect_focus("skip");
     wd_type(&W, WD_ENTER);
     usleep(500000); /* time for an exchange and its 404, were one sent */
-    assert_int_equal(count("body[data-ready]"), 1);
+    assert_int_equal(pui_count("body[data-ready]"), 1);
     assert_int_equal(wd_wait_visible(&W, "#center-view", 1000), 0);
     v = wd_exec(&W, "return [location.hash, document.getElementById('closed-view').hidden, "
                     "document.getElementById('main').contains(document.activeElement), "
@@ -465,7 +348,7 @@ static void test_skip_link_keeps_the_center_and_focuses_main(void **state)
     cJSON_Delete(v);
     open_page("/portal/center.html#main");
     assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
-    assert_console_clean();
+    pui_console_clean();
 }
 
 /* A failure on the way (here the network, by a fetch that fails) is not a bad link: the page
@@ -478,7 +361,7 @@ static void test_failed_exchange_retries_and_sign_out_says_so(void **state)
 
     (void)state;
     open_center(&T);
-    s = text_of("#session-end");
+    s = pui_seen("#session-end");
     assert_non_null(strstr(s, "This session ends at"));
     free(s);
     link_of(&T, link);
@@ -488,26 +371,16 @@ static void test_failed_exchange_retries_and_sign_out_says_so(void **state)
              strchr(link, '#') + 1);
     cJSON_Delete(wd_exec(&W, script));
     assert_int_equal(wd_wait_visible(&W, "#retry-view", 5000), 0);
-    assert_int_equal(count("#closed-view:not([hidden])"), 0);
+    assert_int_equal(pui_count("#closed-view:not([hidden])"), 0);
     cJSON_Delete(wd_exec(&W, "window.fetch = window.__fetch;"));
-    click("#retry");
+    pui_click("#retry");
     assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
-    wait_text("#tenant-name", "Acme");
-    assert_int_equal(count("#retry-view:not([hidden])"), 0);
-    click("#signout");
+    pui_wait_seen("#tenant-name", "Acme", 5000);
+    assert_int_equal(pui_count("#retry-view:not([hidden])"), 0);
+    pui_click("#signout");
     assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
-    wait_text("#closed-title", "You signed out");
-    assert_console_clean();
-}
-
-static void assert_no_horizontal_scroll(void)
-{
-    cJSON *v = wd_exec(&W, "var d = document.documentElement, q = document.querySelector("
-                           "'.scroll'); return Math.max(d.scrollWidth - d.clientWidth, "
-                           "q.offsetParent ? q.scrollWidth - q.clientWidth : 0);");
-
-    assert_true(cJSON_GetNumberValue(v) <= 0);
-    cJSON_Delete(v);
+    pui_wait_seen("#closed-title", "You signed out", 5000);
+    pui_console_clean();
 }
 
 static void test_phone_width_has_no_horizontal_scroll(void **state)
@@ -520,11 +393,11 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     v = wd_exec(&W, "return window.innerWidth;");
     assert_true(cJSON_GetNumberValue(v) <= 400);
     cJSON_Delete(v);
-    assert_no_horizontal_scroll();
-    shot("center-phone");
+    pui_no_sideways_scroll(".scroll");
+    pui_shot("center-phone");
     open_center(&E);
-    assert_no_horizontal_scroll();
-    assert_console_clean();
+    pui_no_sideways_scroll(".scroll");
+    pui_console_clean();
     wd_window(&W, 1280, 900);
 }
 
@@ -556,11 +429,12 @@ static void test_forged_link_shows_the_same_page_as_an_expired_one(void **state)
     open_page(forged);
     assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
     a = closed_page();
-    shot("center-closed");
+    pui_shot("center-closed");
     cJSON_Delete(wd_console(&W)); /* the refused exchange's 404, logged by the browser: expected */
     snprintf(now, sizeof(now), "CUSTOS_NOW=%lld", (long long)time(NULL) + CU_PORTAL_LINK_TTL + 60);
     assert_int_equal(srv_stop(&S, 0), 0);
     srv_restart(&S, NULL, env);
+    pui_bind(&W, S.base);
     open_page(link);
     assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
     b = closed_page();

@@ -12,13 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
-#include "webdriver.h"
 
 static srv S;
 typedef struct ten {
@@ -132,6 +131,7 @@ static int setup(void **state)
              ada);
     srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, access_req);
     wd_start(&W, 1280, 900);
+    pui_bind(&W, S.base);
     return 0;
 }
 
@@ -145,136 +145,10 @@ static int teardown(void **state)
 
 /* --- the browser's side ----------------------------------------------------------------- */
 
-static void shot(const char *name)
-{
-    const char *dir = getenv("CUSTOS_SCREENSHOTS");
-    char path[512];
-
-    if (dir == NULL || dir[0] == '\0') {
-        dir = "build/test/screenshots";
-        mkdir("build/test", 0755);
-        mkdir(dir, 0755);
-    }
-    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
-    wd_screenshot(&W, path);
-}
-
-static void assert_console_clean(void)
-{
-    cJSON *log = wd_console(&W), *e;
-
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
-        if (level != NULL && strcmp(level, "SEVERE") == 0)
-            fail_msg("browser console: %s",
-                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
-    }
-    cJSON_Delete(log);
-}
-
-static int count(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    int n;
-
-    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
-    v = wd_exec(&W, script);
-    n = (int)cJSON_GetNumberValue(v);
-    cJSON_Delete(v);
-    return n;
-}
-
-/* Waits up to 5 s for css to match want elements. */
-static void wait_count(const char *css, int want)
-{
-    for (int i = 0; i < 100 && count(css) != want; i++)
-        usleep(50000);
-    if (count(css) != want)
-        fail_msg("%s: %d elements, want %d", css, count(css), want);
-}
-
-/* The text of the first element matching css, read in one script (a table the page redraws
- * cannot go stale between finding and reading); "" if none. Caller frees. */
-static char *text_now(const char *css)
-{
-    char script[320];
-    cJSON *v;
-    char *s;
-
-    snprintf(script, sizeof(script),
-             "var e = document.querySelector('%s'); return e ? e.textContent : '';", css);
-    v = wd_exec(&W, script);
-    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-    cJSON_Delete(v);
-    return s;
-}
-
-/* Waits up to 5 s for the text of css to hold needle. */
-static void wait_text(const char *css, const char *needle)
-{
-    char *s = NULL;
-
-    for (int i = 0; i < 100; i++) {
-        free(s);
-        s = text_now(css);
-        if (strstr(s, needle) != NULL)
-            break;
-        usleep(50000);
-    }
-    if (strstr(s, needle) == NULL)
-        fail_msg("%s reads \"%s\", not \"%s\"", css, s, needle);
-    free(s);
-}
-
-static void click(const char *css)
-{
-    char eid[WD_EID];
-
-    if (wd_find(&W, css, eid) != 0)
-        fail_msg("no element %s", css);
-    wd_click(&W, eid);
-}
-
-static void fill(const char *css, const char *text)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    wd_clear(&W, eid);
-    if (text[0] != '\0')
-        wd_keys(&W, eid, text);
-}
-
-static void open_console(void)
-{
-    char url[128];
-
-    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
-    wd_get(&W, url);
-    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
-    wd_get(&W, url);
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
-}
-
-/* Signs in and waits for the page the role lands on. */
+/* Signs u in and waits for the page its role lands on. */
 static void sign_in(const ten *u, const char *lands_on)
 {
-    fill("#tenant", u->id);
-    fill("#email", u->email);
-    fill("#password", u->password);
-    click("#signin");
-    if (wd_wait_visible(&W, lands_on, 10000) != 0) {
-        char *st = text_now("#status");
-        fail_msg("sign-in of %s did not reach %s: \"%s\"", u->email, lands_on, st);
-    }
-}
-
-static void sign_out(void)
-{
-    click("#logout");
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+    pui_sign_in(u->id, u->email, u->password, lands_on);
 }
 
 /* The row of request id in the queue, as a CSS selector. */
@@ -318,16 +192,16 @@ static void test_agent_sees_no_decision_and_gets_403(void **state)
     char path[160];
 
     (void)state;
-    open_console();
+    pui_open_console();
     sign_in(&PA, "#queue-view");
-    wait_count("#queue tbody tr", 2);
-    assert_int_equal(count("#queue tbody button"), 0);
+    pui_wait_count("#queue tbody tr", 2);
+    assert_int_equal(pui_count("#queue tbody button"), 0);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/approve", P.id, erase_req);
     assert_int_equal(page_post(path), 403);
     cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser: expected */
     /* Still waiting for the controller. */
     assert_int_equal(api_status(P.key, NULL, "requests", erase_req), 200);
-    sign_out();
+    pui_sign_out();
 }
 
 /* Issue 15 item 4: an officer approves a routed erasure, acknowledges and completes it, and
@@ -336,25 +210,25 @@ static void test_officer_approves_a_routed_erasure_and_the_data_is_gone(void **s
 {
     (void)state;
     assert_int_equal(api_status(P.key, "provide_service", "subjects", ada), 200);
-    open_console();
+    pui_open_console();
     sign_in(&P, "#queue-view");
-    wait_count("#queue tbody tr", 2);
-    wait_text(row_of(erase_req), "awaiting the controller");
+    pui_wait_count("#queue tbody tr", 2);
+    pui_wait_text(row_of(erase_req), "awaiting the controller");
     /* Pending the controller's decision: no acknowledging yet (409 in the API). */
-    assert_int_equal(count(in_row(erase_req, "button.ack")), 0);
-    shot("console-routed-erasure");
-    click(in_row(erase_req, "button.approve"));
-    wait_count(in_row(erase_req, "button.ack"), 1);
-    wait_text("#status", "approved");
-    click(in_row(erase_req, "button.ack"));
-    wait_count(in_row(erase_req, "button.complete"), 1);
-    click(in_row(erase_req, "button.complete"));
-    wait_text("#status", "erased");
-    wait_text(row_of(erase_req), "completed");
-    assert_int_equal(count(in_row(erase_req, "button")), 0);
-    shot("console-erasure-completed");
-    assert_console_clean();
-    sign_out();
+    assert_int_equal(pui_count(in_row(erase_req, "button.ack")), 0);
+    pui_shot("console-routed-erasure");
+    pui_click(in_row(erase_req, "button.approve"));
+    pui_wait_count(in_row(erase_req, "button.ack"), 1);
+    pui_wait_text("#status", "approved");
+    pui_click(in_row(erase_req, "button.ack"));
+    pui_wait_count(in_row(erase_req, "button.complete"), 1);
+    pui_click(in_row(erase_req, "button.complete"));
+    pui_wait_text("#status", "erased");
+    pui_wait_text(row_of(erase_req), "completed");
+    assert_int_equal(pui_count(in_row(erase_req, "button")), 0);
+    pui_shot("console-erasure-completed");
+    pui_console_clean();
+    pui_sign_out();
     /* P-DSR-4: read through the API, the subject and its record are gone. */
     assert_int_equal(api_status(P.key, "provide_service", "subjects", ada), 404);
     assert_int_equal(api_status(P.key, "provide_service", "records", ada_record),
@@ -368,37 +242,37 @@ static void test_extend_and_reject_with_a_reason(void **state)
     char *s;
 
     (void)state;
-    open_console();
+    pui_open_console();
     sign_in(&P, "#queue-view");
-    wait_count(in_row(access_req, "button.ack"), 1);
-    click(in_row(access_req, "button.ack"));
-    wait_count(in_row(access_req, "button.extend"), 1);
-    click(in_row(access_req, "button.extend"));
+    pui_wait_count(in_row(access_req, "button.ack"), 1);
+    pui_click(in_row(access_req, "button.ack"));
+    pui_wait_count(in_row(access_req, "button.extend"), 1);
+    pui_click(in_row(access_req, "button.extend"));
     assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
-    s = text_now("#reason-title");
+    s = pui_text("#reason-title");
     assert_non_null(strstr(s, access_req));
     free(s);
-    fill("#extend-by", "30d");
-    fill("#reason", "complex");
-    shot("console-extend");
-    click("#reason-go");
-    wait_text(row_of(access_req), "extended");
-    wait_text("#status", "extended");
-    assert_int_equal(count("#reason-form:not([hidden])"), 0);
+    pui_fill("#extend-by", "30d");
+    pui_fill("#reason", "complex");
+    pui_shot("console-extend");
+    pui_click("#reason-go");
+    pui_wait_text(row_of(access_req), "extended");
+    pui_wait_text("#status", "extended");
+    assert_int_equal(pui_count("#reason-form:not([hidden])"), 0);
     /* Extended once: no second extension offered. */
-    assert_int_equal(count(in_row(access_req, "button.extend")), 0);
-    click(in_row(access_req, "button.reject"));
+    assert_int_equal(pui_count(in_row(access_req, "button.extend")), 0);
+    pui_click(in_row(access_req, "button.reject"));
     assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
-    assert_int_equal(count("#extend-fields:not([hidden])"), 0);
-    fill("#reason", "Ada asked twice");
-    click("#reason-go");
-    wait_text("#status", "reason is a code");
-    fill("#reason", "duplicate");
-    click("#reason-go");
-    wait_text(row_of(access_req), "rejected");
-    assert_int_equal(count(in_row(access_req, "button")), 0);
-    assert_console_clean();
-    sign_out();
+    assert_int_equal(pui_count("#extend-fields:not([hidden])"), 0);
+    pui_fill("#reason", "Ada asked twice");
+    pui_click("#reason-go");
+    pui_wait_text("#status", "reason is a code");
+    pui_fill("#reason", "duplicate");
+    pui_click("#reason-go");
+    pui_wait_text(row_of(access_req), "rejected");
+    assert_int_equal(pui_count(in_row(access_req, "button")), 0);
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* A name that would run script or make an element if a page ever put it in as HTML. */
@@ -460,9 +334,10 @@ static int audit_rows_not(int col, const char *want)
 /* Waits up to 5 s for the audit table to hold rows, each with want in column col. */
 static void wait_all(int col, const char *want)
 {
-    for (int i = 0; i < 100 && (count("#audit tbody tr") == 0 || audit_rows_not(col, want)); i++)
+    for (int i = 0;
+         i < 100 && (pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want)); i++)
         usleep(50000);
-    if (count("#audit tbody tr") == 0 || audit_rows_not(col, want) != 0)
+    if (pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want) != 0)
         fail_msg("audit rows whose column %d is not %s: %d", col, want, audit_rows_not(col, want));
 }
 
@@ -473,8 +348,8 @@ static void audit_only(const char *field, const char *value)
                                     "#audit-action",  "#audit-subject", "#audit-purpose"};
 
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-        fill(f[i], strcmp(f[i], field) == 0 ? value : "");
-    click("#audit-go");
+        pui_fill(f[i], strcmp(f[i], field) == 0 ? value : "");
+    pui_click("#audit-go");
 }
 
 /* The audit log page: the server filters (action, subject) and pages (after/limit, 50 a
@@ -499,19 +374,19 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", P.id, grace);
     srv_call_ok(&S, "GET", path, P.agent_key, "provide_service", NULL, 200, NULL);
 
-    open_console();
+    pui_open_console();
     trap_alerts();
     sign_in(&P, "#queue-view");
-    click("#nav button[data-view=audit-view]");
+    pui_click("#nav button[data-view=audit-view]");
     assert_int_equal(wd_wait_visible(&W, "#audit-view", 5000), 0);
-    wait_count("#audit tbody tr", 50);
-    fill("#audit-action", "record.read");
-    click("#audit-go");
+    pui_wait_count("#audit tbody tr", 50);
+    pui_fill("#audit-action", "record.read");
+    pui_click("#audit-go");
     wait_all(3, "record.read");
     first_last_seq("audit", &first, &last, &n);
     assert_int_equal(n, 50);
     /* The next page, from the server's cursor: the other 10 reads, later in the chain. */
-    click("#audit-next");
+    pui_click("#audit-next");
     for (int i = 0; i < 100; i++) {
         first_last_seq("audit", &first2, &last2, &n2);
         if (first2 > last)
@@ -521,8 +396,8 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
     assert_true(first2 > last);
     assert_int_equal(n2, 10);
     assert_int_equal(audit_rows_not(3, "record.read"), 0);
-    shot("console-audit-page-2");
-    click("#audit-prev");
+    pui_shot("console-audit-page-2");
+    pui_click("#audit-prev");
     for (int i = 0; i < 100; i++) {
         first_last_seq("audit", &first2, &last2, &n2);
         if (first2 == first)
@@ -545,27 +420,27 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
         now -= 86400;
         strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&now, &tm));
         audit_only("#audit-to", day);
-        wait_count("#audit tbody tr", 50);
+        pui_wait_count("#audit tbody tr", 50);
     }
     /* Actor and purpose: the agent key's reads of Grace's record, and only those. */
-    s = text_now("#audit tbody tr:nth-child(50) td:nth-child(3)");
+    s = pui_text("#audit tbody tr:nth-child(50) td:nth-child(3)");
     audit_only("#audit-actor", s);
     wait_all(2, s);
     free(s);
     audit_only("#audit-purpose", "provide_service");
     wait_all(5, "provide_service");
     /* Verify: the chain's result in words. */
-    click("#audit-verify");
-    wait_text("#audit-verdict", "Chain intact");
-    shot("console-audit-verified");
+    pui_click("#audit-verify");
+    pui_wait_text("#audit-verdict", "Chain intact");
+    pui_shot("console-audit-verified");
     /* A hostile filter value: the API refuses it (400, its message shown as text), and the
      * rows that no longer match go. */
     audit_only("#audit-actor", EVIL);
-    wait_count("#audit tbody tr", 0);
-    wait_count("#status.error", 1);
+    pui_wait_count("#audit tbody tr", 0);
+    pui_wait_count("#status.error", 1);
     assert_inert();
     cJSON_Delete(wd_console(&W)); /* the refused call's 400, logged by the browser: expected */
-    sign_out();
+    pui_sign_out();
 }
 
 /* An auditor holds `audit` but not `data_read`: it lands on the audit log with no Requests
@@ -576,14 +451,14 @@ static void test_audit_page_follows_the_role(void **state)
     cJSON *v;
 
     (void)state;
-    open_console();
+    pui_open_console();
     sign_in(&PU, "#audit-view");
-    assert_int_equal(count("#nav button[data-view=queue-view]:not([hidden])"), 0);
-    wait_count("#audit tbody tr", 50);
-    assert_console_clean();
-    sign_out();
+    assert_int_equal(pui_count("#nav button[data-view=queue-view]:not([hidden])"), 0);
+    pui_wait_count("#audit tbody tr", 50);
+    pui_console_clean();
+    pui_sign_out();
     sign_in(&PA, "#queue-view");
-    assert_int_equal(count("#nav button[data-view=audit-view]:not([hidden])"), 0);
+    assert_int_equal(pui_count("#nav button[data-view=audit-view]:not([hidden])"), 0);
     snprintf(script, sizeof(script),
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/audit', "
              "{credentials: 'same-origin'}).then(function (r) { done(r.status); });",
@@ -592,7 +467,7 @@ static void test_audit_page_follows_the_role(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
     cJSON_Delete(wd_console(&W));
-    sign_out();
+    pui_sign_out();
 }
 
 /* A file's text; caller frees. */
@@ -651,36 +526,36 @@ static void test_policy_in_force_and_pending_with_its_diff(void **state)
     char *y, *s;
 
     (void)state;
-    open_console();
+    pui_open_console();
     sign_in(&P, "#queue-view");
-    click("#nav button[data-view=policy-view]");
+    pui_click("#nav button[data-view=policy-view]");
     assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
-    wait_text("#policy-facts", "Optymyze SPM Cloud");
-    wait_text("#policy-facts", "processor");
-    wait_text("#policy-purposes tbody", "provide_service");
-    assert_int_equal(count("#policy-pending:not([hidden])"), 0);
+    pui_wait_text("#policy-facts", "Optymyze SPM Cloud");
+    pui_wait_text("#policy-facts", "processor");
+    pui_wait_text("#policy-purposes tbody", "provide_service");
+    assert_int_equal(pui_count("#policy-pending:not([hidden])"), 0);
     /* A new purpose: material, scheduled for the end of the notice period. */
     y = optymyze_with("\npurposes:\n", "  training:\n    data_use: essential.service.operations\n"
                                         "    basis: contract\n    categories: [client_users]\n");
     bind_policy(P.id, P.key, y);
     free(y);
-    click("#nav button[data-view=queue-view]");
+    pui_click("#nav button[data-view=queue-view]");
     assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
-    click("#nav button[data-view=policy-view]");
+    pui_click("#nav button[data-view=policy-view]");
     assert_int_equal(wd_wait_visible(&W, "#policy-pending", 5000), 0);
-    s = text_now("#policy-pending-facts");
+    s = pui_text("#policy-pending-facts");
     assert_non_null(strstr(s, "Takes effect"));
     assert_non_null(strstr(s, "yes: it waits"));
     free(s);
-    wait_text("#policy-diff tbody", "training");
-    wait_text("#policy-diff tbody", "material");
+    pui_wait_text("#policy-diff tbody", "training");
+    pui_wait_text("#policy-diff tbody", "material");
     cJSON_Delete(wd_exec(&W, "document.getElementById('policy-pending').scrollIntoView();"));
-    shot("console-policy-pending");
-    click("#policy-withdraw");
-    wait_text("#status", "withdrawn");
-    wait_count("#policy-pending:not([hidden])", 0);
-    assert_console_clean();
-    sign_out();
+    pui_shot("console-policy-pending");
+    pui_click("#policy-withdraw");
+    pui_wait_text("#status", "withdrawn");
+    pui_wait_count("#policy-pending:not([hidden])", 0);
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* A tenant with no policy reads so; a policy whose name holds markup shows it as text. */
@@ -689,27 +564,27 @@ static void test_policy_none_then_a_hostile_name_renders_as_text(void **state)
     char *y, *s;
 
     (void)state;
-    open_console();
+    pui_open_console();
     trap_alerts();
     sign_in(&E, "#queue-view");
-    click("#nav button[data-view=policy-view]");
+    pui_click("#nav button[data-view=policy-view]");
     assert_int_equal(wd_wait_visible(&W, "#policy-none", 5000), 0);
     cJSON_Delete(wd_console(&W)); /* GET .../policy: 404, logged by the browser: expected */
     y = optymyze_with("\nname: ", "\"<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>\" # ");
     bind_policy(E.id, E.key, y);
     free(y);
-    click("#nav button[data-view=queue-view]");
+    pui_click("#nav button[data-view=queue-view]");
     assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
-    click("#nav button[data-view=policy-view]");
+    pui_click("#nav button[data-view=policy-view]");
     assert_int_equal(wd_wait_visible(&W, "#policy-facts", 5000), 0);
-    wait_text("#policy-facts", "onerror");
-    s = text_now("#policy-facts dd");
+    pui_wait_text("#policy-facts", "onerror");
+    s = pui_text("#policy-facts dd");
     assert_string_equal(s, EVIL);
     free(s);
-    assert_int_equal(count("#policy-facts *:not(dt):not(dd)"), 0);
+    assert_int_equal(pui_count("#policy-facts *:not(dt):not(dd)"), 0);
     assert_inert();
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* The data-id of the row of table whose first cell reads name; caller frees. */
@@ -731,7 +606,7 @@ static char *row_id(const char *table, const char *name)
 
 static void open_access(void)
 {
-    click("#nav button[data-view=access-view]");
+    pui_click("#nav button[data-view=access-view]");
     assert_int_equal(wd_wait_visible(&W, "#access-view", 5000), 0);
 }
 
@@ -741,15 +616,15 @@ static void click_twice(const char *css)
     char script[256];
     cJSON *v;
 
-    click(css);
-    wait_text(css, "Confirm");
+    pui_click(css);
+    pui_wait_text(css, "Confirm");
     /* A screen reader hears the armed state too. */
     snprintf(script, sizeof(script), "return document.querySelector('%s').getAttribute("
              "'aria-label');", css);
     v = wd_exec(&W, script);
     assert_non_null(strstr(cJSON_GetStringValue(v), "Confirm: "));
     cJSON_Delete(v);
-    click(css);
+    pui_click(css);
 }
 
 /* P-ACC-3 in the console: the owner makes an API key and sees its secret once (in no storage,
@@ -767,41 +642,41 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
                 "{\"name\":\"<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>\","
                 "\"role\":\"analyst\"}",
                 201, NULL);
-    open_console();
+    pui_open_console();
     trap_alerts();
     sign_in(&P, "#queue-view");
     open_access();
-    wait_count("#users tbody tr", 4); /* owner, agent, auditor and admin of P */
-    wait_count("#keys tbody tr", 3);  /* the first owner key, the backend's, the hostile one */
+    pui_wait_count("#users tbody tr", 4); /* owner, agent, auditor and admin of P */
+    pui_wait_count("#keys tbody tr", 3);  /* the first owner key, the backend's, the hostile one */
     s = row_id("keys", EVIL);
     assert_true(s[0] != '\0');
     free(s);
     assert_inert();
     /* A key for the CRM: its secret once. */
-    fill("#key-name", "crm");
+    pui_fill("#key-name", "crm");
     cJSON_Delete(wd_exec(&W, "document.getElementById('key-role').value = 'agent';"));
-    click("#key-go");
+    pui_click("#key-go");
     assert_int_equal(wd_wait_visible(&W, "#key-secret", 5000), 0);
-    s = text_now("#key-secret-value");
+    s = pui_text("#key-secret-value");
     assert_true(strlen(s) > 20 && strlen(s) < sizeof(secret));
     snprintf(secret, sizeof(secret), "%s", s);
     free(s);
-    wait_count("#keys tbody tr", 4);
+    pui_wait_count("#keys tbody tr", 4);
     /* The form comes back to agent, never to the widest role. */
     v = wd_exec(&W, "return document.getElementById('key-role').value;");
     assert_string_equal(cJSON_GetStringValue(v), "agent");
     cJSON_Delete(v);
-    shot("console-key-secret");
+    pui_shot("console-key-secret");
     assert_int_equal(api_status(secret, NULL, "requests", ""), 200);
     v = wd_exec(&W, "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage);");
     assert_null(strstr(cJSON_GetStringValue(v), secret));
     cJSON_Delete(v);
     /* Leaving the page forgets it. */
-    click("#nav button[data-view=policy-view]");
+    pui_click("#nav button[data-view=policy-view]");
     assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
     open_access();
-    assert_int_equal(count("#key-secret:not([hidden])"), 0);
-    s = text_now("#key-secret-value");
+    assert_int_equal(pui_count("#key-secret:not([hidden])"), 0);
+    s = pui_text("#key-secret-value");
     assert_string_equal(s, "");
     free(s);
     /* Revoked from the page: the secret no longer opens anything. */
@@ -809,37 +684,37 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
     snprintf(css, sizeof(css), "#keys tbody tr[data-id=\"%s\"] button.revoke", id);
     click_twice(css);
     snprintf(css, sizeof(css), "#keys tbody tr[data-id=\"%s\"]", id);
-    wait_text(css, "revoked");
+    pui_wait_text(css, "revoked");
     free(id);
     assert_int_equal(api_status(secret, NULL, "requests", ""), 401);
     /* A new analyst user, who signs in (and lands on the one page an analyst has here). */
     nu = P;
     snprintf(nu.email, sizeof(nu.email), "new.analyst@customer.example");
     snprintf(nu.password, sizeof(nu.password), "a long first password");
-    fill("#user-email", nu.email);
-    fill("#user-password", nu.password);
+    pui_fill("#user-email", nu.email);
+    pui_fill("#user-password", nu.password);
     cJSON_Delete(wd_exec(&W, "document.getElementById('user-role').value = 'analyst';"));
-    click("#user-go");
-    wait_count("#users tbody tr", 5);
-    wait_text("#status", "created as analyst");
-    shot("console-users-keys");
-    assert_console_clean();
-    sign_out();
+    pui_click("#user-go");
+    pui_wait_count("#users tbody tr", 5);
+    pui_wait_text("#status", "created as analyst");
+    pui_shot("console-users-keys");
+    pui_console_clean();
+    pui_sign_out();
     sign_in(&nu, "#policy-view");
     /* Policy and Your account: the two pages of `self`, an analyst's only permission here. */
-    assert_int_equal(count("#nav button:not([hidden])"), 2);
-    assert_int_equal(count("#nav button[data-view=account-view]:not([hidden])"), 1);
-    sign_out();
+    assert_int_equal(pui_count("#nav button:not([hidden])"), 2);
+    assert_int_equal(pui_count("#nav button[data-view=account-view]:not([hidden])"), 1);
+    pui_sign_out();
     sign_in(&P, "#queue-view");
     open_access();
     id = row_id("users", nu.email);
     snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button.delete", id);
     free(id);
     click_twice(css);
-    wait_count("#users tbody tr", 4);
-    wait_text("#status", "deleted");
-    assert_console_clean();
-    sign_out();
+    pui_wait_count("#users tbody tr", 4);
+    pui_wait_text("#status", "deleted");
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* P-ACC-1: an admin is offered only the roles it may grant and no delete on an owner or an
@@ -850,10 +725,10 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
     cJSON *v;
 
     (void)state;
-    open_console();
+    pui_open_console();
     sign_in(&PD, "#queue-view");
     open_access();
-    wait_count("#users tbody tr", 4);
+    pui_wait_count("#users tbody tr", 4);
     v = wd_exec(&W, "return Array.prototype.map.call(document.getElementById('user-role')"
                     ".options, function (o) { return o.value; }).join(',');");
     assert_string_equal(cJSON_GetStringValue(v), "admin,agent,analyst");
@@ -861,19 +736,19 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
     id = row_id("users", P.email);
     snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button", id);
     free(id);
-    assert_int_equal(count(css), 0);
+    assert_int_equal(pui_count(css), 0);
     id = row_id("users", PU.email);
     snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button", id);
     free(id);
-    assert_int_equal(count(css), 0);
+    assert_int_equal(pui_count(css), 0);
     id = row_id("users", PA.email);
     snprintf(css, sizeof(css), "#users tbody tr[data-id=\"%s\"] button.delete", id);
     free(id);
-    assert_int_equal(count(css), 1);
-    assert_console_clean();
-    sign_out();
+    assert_int_equal(pui_count(css), 1);
+    pui_console_clean();
+    pui_sign_out();
     sign_in(&PA, "#queue-view");
-    assert_int_equal(count("#nav button[data-view=access-view]:not([hidden])"), 0);
+    assert_int_equal(pui_count("#nav button[data-view=access-view]:not([hidden])"), 0);
     snprintf(script, sizeof(script),
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/users', "
              "{credentials: 'same-origin'}).then(function (r) { done(r.status); });",
@@ -882,11 +757,11 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
     cJSON_Delete(wd_console(&W));
-    sign_out();
+    pui_sign_out();
 }
 
 /* The id of the element with focus, else its class, else its text ("" for the body); caller
- * frees. */
+ * frees. Not pui_focused: an element with neither id nor class must not read as the body. */
 static char *focused(void)
 {
     cJSON *v = wd_exec(&W, "var e = document.activeElement; return e === document.body ? '' : "
@@ -911,16 +786,16 @@ static void test_reject_from_the_keyboard(void **state)
     snprintf(body, sizeof(body),
              "{\"type\":\"export\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", hedy);
     srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, id);
-    open_console();
+    pui_open_console();
     sign_in(&P, "#queue-view");
-    wait_count(in_row(id, "button.reject"), 1);
+    pui_wait_count(in_row(id, "button.reject"), 1);
     /* A form left open does not outlive the session. */
-    click(in_row(id, "button.reject"));
+    pui_click(in_row(id, "button.reject"));
     assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
-    sign_out();
+    pui_sign_out();
     sign_in(&P, "#queue-view");
-    assert_int_equal(count("#reason-form:not([hidden])"), 0);
-    wait_count(in_row(id, "button.reject"), 1);
+    assert_int_equal(pui_count("#reason-form:not([hidden])"), 0);
+    pui_wait_count(in_row(id, "button.reject"), 1);
     snprintf(script, sizeof(script), "document.querySelector('%s').focus();",
              in_row(id, "button.reject"));
     cJSON_Delete(wd_exec(&W, script));
@@ -931,13 +806,13 @@ static void test_reject_from_the_keyboard(void **state)
     free(s);
     wd_type(&W, "duplicate");
     wd_type(&W, WD_ENTER);
-    wait_text(row_of(id), "rejected");
-    wait_count("#reason-form:not([hidden])", 0);
+    pui_wait_text(row_of(id), "rejected");
+    pui_wait_count("#reason-form:not([hidden])", 0);
     s = focused();
     assert_true(strcmp(s, "") != 0);
     free(s);
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
 }
 
 /* Neither the page nor any table's box scrolls sideways (a phone stacks the rows). */
@@ -961,19 +836,19 @@ static void test_phone_width_every_page(void **state)
 
     (void)state;
     wd_window(&W, 360, 740);
-    open_console();
+    pui_open_console();
     sign_in(&P, "#queue-view");
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
         snprintf(css, sizeof(css), "#nav button[data-view=%s]", pages[i]);
-        click(css);
+        pui_click(css);
         snprintf(css, sizeof(css), "#%s", pages[i]);
         assert_int_equal(wd_wait_visible(&W, css, 5000), 0);
         assert_no_horizontal_scroll(pages[i]);
         if (strcmp(pages[i], "audit-view") == 0)
-            shot("console-phone-audit");
+            pui_shot("console-phone-audit");
     }
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
     wd_window(&W, 1280, 900);
 }
 

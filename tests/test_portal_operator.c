@@ -10,12 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
-#include "webdriver.h"
 
 static srv S;
 static struct {
@@ -80,6 +79,7 @@ static int setup(void **state)
              owner_email, owner_pw);
     srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
     wd_start(&W, 1280, 900);
+    pui_bind(&W, S.base);
     return 0;
 }
 
@@ -149,134 +149,14 @@ static void test_operator_session_through_the_api(void **state)
 
 /* --- the browser's side ------------------------------------------------------------------ */
 
-static void assert_console_clean(void)
-{
-    cJSON *log = wd_console(&W), *e;
-
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
-        if (level != NULL && strcmp(level, "SEVERE") == 0)
-            fail_msg("browser console: %s",
-                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
-    }
-    cJSON_Delete(log);
-}
-
-static void shot(const char *name)
-{
-    const char *dir = getenv("CUSTOS_SCREENSHOTS");
-    char path[512];
-
-    if (dir == NULL || dir[0] == '\0') {
-        dir = "build/test/screenshots";
-        mkdir("build/test", 0755);
-        mkdir(dir, 0755);
-    }
-    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
-    wd_screenshot(&W, path);
-}
-
-static int count(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    int n;
-
-    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
-    v = wd_exec(&W, script);
-    n = (int)cJSON_GetNumberValue(v);
-    cJSON_Delete(v);
-    return n;
-}
-
-static char *text_now(const char *css)
-{
-    char script[320];
-    cJSON *v;
-    char *s;
-
-    snprintf(script, sizeof(script),
-             "var e = document.querySelector('%s'); return e ? e.textContent : '';", css);
-    v = wd_exec(&W, script);
-    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-    cJSON_Delete(v);
-    return s;
-}
-
-static void wait_count(const char *css, int want)
-{
-    for (int i = 0; i < 100 && count(css) != want; i++)
-        usleep(50000);
-    if (count(css) != want) {
-        char *st = text_now("#status");
-        cJSON *log = wd_console(&W);
-        char *l = cJSON_PrintUnformatted(log);
-        fail_msg("%s: %d elements, want %d (status \"%s\", console %s)", css, count(css), want, st,
-                 l);
-    }
-}
-
-static void wait_text(const char *css, const char *needle)
-{
-    char *s = NULL;
-
-    for (int i = 0; i < 100; i++) {
-        free(s);
-        s = text_now(css);
-        if (strstr(s, needle) != NULL)
-            break;
-        usleep(50000);
-    }
-    if (strstr(s, needle) == NULL)
-        fail_msg("%s reads \"%s\", not \"%s\"", css, s, needle);
-    free(s);
-}
-
-static void click(const char *css)
-{
-    char eid[WD_EID];
-
-    if (wd_find(&W, css, eid) != 0)
-        fail_msg("no element %s", css);
-    wd_click(&W, eid);
-}
-
-static void fill(const char *css, const char *text)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    wd_clear(&W, eid);
-    if (text[0] != '\0')
-        wd_keys(&W, eid, text);
-}
-
-static void open_console(void)
-{
-    char url[128];
-
-    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
-    wd_get(&W, url);
-    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
-    wd_get(&W, url);
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
-}
-
 static void operator_sign_in(const char *key)
 {
-    fill("#op-key", key);
-    click("#op-signin");
+    pui_fill("#op-key", key);
+    pui_click("#op-signin");
     if (wd_wait_visible(&W, "#tenants-view", 10000) != 0) {
-        char *st = text_now("#status");
+        char *st = pui_text("#status");
         fail_msg("the operator's sign-in did not reach the tenants page: \"%s\"", st);
     }
-}
-
-static void sign_out(void)
-{
-    click("#logout");
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
 }
 
 /* The status of a fetch the page makes with its own cookie. */
@@ -323,34 +203,34 @@ static void test_operator_signs_in_and_the_key_is_not_kept(void **state)
     char css[96], url[128];
 
     (void)state;
-    open_console();
+    pui_open_console();
     operator_sign_in(S.operator_key);
-    wait_text("#tenant-name", "Platform operator");
+    pui_wait_text("#tenant-name", "Platform operator");
     snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"]", A.id);
-    wait_count(css, 1);
-    wait_text(css, "Acme Ltd");
-    wait_text(css, "active");
+    pui_wait_count(css, 1);
+    pui_wait_text(css, "Acme Ltd");
+    pui_wait_text(css, "active");
     assert_int_equal(page_holds(S.operator_key), 0);
     assert_int_equal(page_holds("custos_session"), 0);
-    assert_int_equal(count("#nav button:not([hidden])"), 1);
-    assert_int_equal(count("#nav button[data-view=tenants-view]:not([hidden])"), 1);
+    assert_int_equal(pui_count("#nav button:not([hidden])"), 1);
+    assert_int_equal(pui_count("#nav button[data-view=tenants-view]:not([hidden])"), 1);
     /* The cookie acts as the key; it cannot open another session. */
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 200);
     assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
     cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
-    shot("console-tenants");
+    pui_shot("console-tenants");
     /* A reload keeps the session (the cookie), with no key typed again. */
     snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
     wd_get(&W, url);
     assert_int_equal(wd_wait_visible(&W, "#tenants-view", 10000), 0);
-    wait_count(css, 1);
-    sign_out();
+    pui_wait_count(css, 1);
+    pui_sign_out();
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 401);
     cJSON_Delete(wd_console(&W));
     /* Signed out, a reload stays on sign-in. */
     wd_get(&W, url);
     assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
-    assert_int_equal(count("#tenants-view:not([hidden])"), 0);
+    assert_int_equal(pui_count("#tenants-view:not([hidden])"), 0);
 }
 
 /* Create a tenant with a hostile name (inert text), its owner key shown once and working;
@@ -363,15 +243,15 @@ static void test_create_terminate_and_sweep(void **state)
     cJSON *v;
 
     (void)state;
-    open_console();
+    pui_open_console();
     operator_sign_in(S.operator_key);
-    fill("#tenant-new-name", "<script>alert(1)</script>\"><img src=x onerror=alert(2)>");
+    pui_fill("#tenant-new-name", "<script>alert(1)</script>\"><img src=x onerror=alert(2)>");
     cJSON_Delete(wd_exec(&W, "document.getElementById('tenant-new-policy').value = 'scm';"
                              " return 0;"));
-    click("#tenant-go");
+    pui_click("#tenant-go");
     assert_int_equal(wd_wait_visible(&W, "#tenant-secret", 5000), 0);
-    wait_text("#status", "created");
-    secret = text_now("#tenant-secret-value");
+    pui_wait_text("#status", "created");
+    secret = pui_text("#tenant-secret-value");
     assert_non_null(strstr(secret, "cuk_"));
     /* The owner key works, and names the new tenant. */
     v = wd_exec(&W, "return document.querySelector('#status').textContent.match(/id (\\d+)/)[1];");
@@ -382,40 +262,40 @@ static void test_create_terminate_and_sweep(void **state)
     free(secret);
     /* The hostile name is text: no element was made of it, no alert ran. */
     snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"]", id);
-    wait_text(css, "<script>alert(1)</script>");
-    assert_int_equal(count("#tenants img"), 0);
-    assert_int_equal(count("#tenants script"), 0);
-    shot("console-tenant-created");
+    pui_wait_text(css, "<script>alert(1)</script>");
+    assert_int_equal(pui_count("#tenants img"), 0);
+    assert_int_equal(pui_count("#tenants script"), 0);
+    pui_shot("console-tenant-created");
     /* The secret leaves the page with the page. */
-    click("#nav button[data-view=tenants-view]");
-    wait_count("#tenant-secret[hidden]", 1);
+    pui_click("#nav button[data-view=tenants-view]");
+    pui_wait_count("#tenant-secret[hidden]", 1);
     assert_int_equal(page_holds("cuk_"), 0);
     /* Terminate: the first click only arms the button. */
     snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"] button.terminate", id);
-    click(css);
-    wait_text(css, "Confirm");
+    pui_click(css);
+    pui_wait_text(css, "Confirm");
     assert_int_equal(status_of("GET", path, S.operator_key), 200);
-    assert_non_null(strstr((secret = text_now("#tenants tbody")), "active"));
+    assert_non_null(strstr((secret = pui_text("#tenants tbody")), "active"));
     free(secret);
-    shot("console-tenant-terminate-armed");
-    click(css);
+    pui_shot("console-tenant-terminate-armed");
+    pui_click(css);
     snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"] td.state", id);
-    wait_text(css, "terminated");
-    wait_text("#status", "export open until");
+    pui_wait_text(css, "terminated");
+    pui_wait_text("#status", "export open until");
     assert_int_equal(srv_call(&S, "GET", path, S.operator_key, NULL, NULL, &r), 0);
     assert_non_null(strstr(r.body, "\"state\":\"terminated\""));
     srv_resp_free(&r);
     snprintf(css, sizeof(css), "#tenants tbody tr[data-id=\"%s\"] button", id);
-    assert_int_equal(count(css), 0);
+    assert_int_equal(pui_count(css), 0);
     /* The sweep, confirmed. */
-    click("#sweep-slot button");
-    wait_text("#sweep-slot button", "Confirm");
-    click("#sweep-slot button");
-    wait_text("#sweep-result", "Sweep done:");
-    wait_text("#sweep-result", "tenants purged");
-    shot("console-tenant-terminated");
-    assert_console_clean();
-    sign_out();
+    pui_click("#sweep-slot button");
+    pui_wait_text("#sweep-slot button", "Confirm");
+    pui_click("#sweep-slot button");
+    pui_wait_text("#sweep-result", "Sweep done:");
+    pui_wait_text("#sweep-result", "tenants purged");
+    pui_shot("console-tenant-terminated");
+    pui_console_clean();
+    pui_sign_out();
     /* Audited as the operator's key, as from any client. */
     snprintf(path, sizeof(path), "/v1/audit?action=tenant.create&object=tenant:%s", id);
     assert_int_equal(srv_call(&S, "GET", path, S.operator_key, NULL, NULL, &r), 0);
@@ -429,27 +309,23 @@ static void test_create_terminate_and_sweep(void **state)
 static void test_tenant_owner_has_no_tenants_page(void **state)
 {
     (void)state;
-    open_console();
-    fill("#op-key", "not a key");
-    click("#op-signin");
-    wait_text("#status", "An API key reads");
+    pui_open_console();
+    pui_fill("#op-key", "not a key");
+    pui_click("#op-signin");
+    pui_wait_text("#status", "An API key reads");
     assert_int_equal(page_holds("not a key"), 0);
-    fill("#op-key", A.boot_key);
-    click("#op-signin");
-    wait_text("#status", "may not");
-    assert_int_equal(count("#login-view:not([hidden])"), 1);
+    pui_fill("#op-key", A.boot_key);
+    pui_click("#op-signin");
+    pui_wait_text("#status", "may not");
+    assert_int_equal(pui_count("#login-view:not([hidden])"), 1);
     assert_int_equal(page_holds(A.boot_key), 0);
     cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
-    fill("#tenant", A.id);
-    fill("#email", owner_email);
-    fill("#password", owner_pw);
-    click("#signin");
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
-    assert_int_equal(count("#nav button[data-view=tenants-view]:not([hidden])"), 0);
+    pui_sign_in(A.id, owner_email, owner_pw, "#queue-view");
+    assert_int_equal(pui_count("#nav button[data-view=tenants-view]:not([hidden])"), 0);
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 403);
     assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
     cJSON_Delete(wd_console(&W));
-    sign_out();
+    pui_sign_out();
 }
 
 /* Issue 15 item 5: 55 requests, the queue shows 50, Next the other 5 (the server's next
@@ -467,27 +343,23 @@ static void test_queue_pages_on_the_server(void **state)
              "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", subject);
     for (int i = 0; i < 55; i++)
         srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
-    open_console();
-    fill("#tenant", A.id);
-    fill("#email", owner_email);
-    fill("#password", owner_pw);
-    click("#signin");
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
-    wait_count("#queue tbody tr", 50);
-    wait_text("#queue-page", "Page 1");
-    assert_int_equal(count("#queue-prev:disabled"), 1);
-    page = text_now("#queue tbody");
-    click("#queue-next");
-    wait_count("#queue tbody tr", 5);
-    wait_text("#queue-page", "Page 2");
-    assert_int_equal(count("#queue-next:disabled"), 1);
-    shot("console-queue-page-2");
-    click("#queue-prev");
-    wait_count("#queue tbody tr", 50);
-    wait_text("#queue tbody", page); /* the same first page */
+    pui_open_console();
+    pui_sign_in(A.id, owner_email, owner_pw, "#queue-view");
+    pui_wait_count("#queue tbody tr", 50);
+    pui_wait_text("#queue-page", "Page 1");
+    assert_int_equal(pui_count("#queue-prev:disabled"), 1);
+    page = pui_text("#queue tbody");
+    pui_click("#queue-next");
+    pui_wait_count("#queue tbody tr", 5);
+    pui_wait_text("#queue-page", "Page 2");
+    assert_int_equal(pui_count("#queue-next:disabled"), 1);
+    pui_shot("console-queue-page-2");
+    pui_click("#queue-prev");
+    pui_wait_count("#queue tbody tr", 50);
+    pui_wait_text("#queue tbody", page); /* the same first page */
     free(page);
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
 }
 
 int main(void)

@@ -15,12 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
-#include "webdriver.h"
 
 /* A value that would run script or make an element if the page ever put it in as HTML. */
 #define EVIL "<img src=x onerror=alert(1)>"
@@ -88,6 +87,7 @@ static int setup(void **state)
              "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", ADA);
     srv_call_ok(&S, "POST", path, KEY, NULL, body, 201, REQ);
     wd_start(&W, 1280, 900);
+    pui_bind(&W, S.base);
     return 0;
 }
 
@@ -99,130 +99,28 @@ static int teardown(void **state)
     return 0;
 }
 
-static void shot(const char *name)
+/* This page's waits read the rendered text and allow 10 s (the console's other pages, 5). */
+static void wait_seen(const char *css, const char *want)
 {
-    const char *dir = getenv("CUSTOS_SCREENSHOTS");
-    char path[512];
-
-    if (dir == NULL || dir[0] == '\0') {
-        dir = "build/test/screenshots";
-        mkdir("build/test", 0755);
-        mkdir(dir, 0755);
-    }
-    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
-    wd_screenshot(&W, path);
+    pui_wait_seen(css, want, 10000);
 }
 
-/* Fails on any error the page wrote to the browser console since the last look. */
-static void assert_console_clean(void)
-{
-    cJSON *log = wd_console(&W), *e;
-
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *level = cJSON_GetStringValue(cJSON_GetObjectItem(e, "level"));
-        if (level != NULL && strcmp(level, "SEVERE") == 0)
-            fail_msg("browser console: %s",
-                     cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
-    }
-    cJSON_Delete(log);
-}
-
-static int count(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    int n;
-
-    snprintf(script, sizeof(script), "return document.querySelectorAll('%s').length;", css);
-    v = wd_exec(&W, script);
-    n = (int)cJSON_GetNumberValue(v);
-    cJSON_Delete(v);
-    return n;
-}
-
-/* The rendered text of the element at css, read in one script; "" if none. Caller frees. */
-static char *text_of(const char *css)
-{
-    char script[256];
-    cJSON *v;
-    char *s;
-
-    snprintf(script, sizeof(script),
-             "var e = document.querySelector('%s'); return e ? e.innerText : '';", css);
-    v = wd_exec(&W, script);
-    s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "");
-    cJSON_Delete(v);
-    return s;
-}
-
-/* Waits up to 10 s for the element at css to hold want in its text. */
-static void wait_text(const char *css, const char *want)
-{
-    char *s = NULL;
-
-    for (int i = 0; i < 200; i++) {
-        free(s);
-        s = text_of(css);
-        if (strstr(s, want) != NULL)
-            break;
-        usleep(50000);
-    }
-    if (strstr(s, want) == NULL) {
-        char *st = text_of("#status");
-        fail_msg("%s reads \"%s\", not \"%s\" (status: %s)", css, s, want, st);
-    }
-    free(s);
-}
-
-static void click(const char *css)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    wd_click(&W, eid);
-}
-
-static void fill(const char *css, const char *text)
-{
-    char eid[WD_EID];
-
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    wd_clear(&W, eid);
-    wd_keys(&W, eid, text);
-}
-
+/* Signs u in and opens the subject page, its purposes loaded. */
 static void sign_in(const who *u)
 {
-    char url[128];
-
-    snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
-    wd_get(&W, url);
-    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
-    wd_get(&W, url);
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
-    fill("#tenant", T);
-    fill("#email", u->email);
-    fill("#password", u->password);
-    click("#signin");
-    assert_int_equal(wd_wait_visible(&W, "#nav button[data-view=subject-view]", 10000), 0);
-    click("#nav button[data-view=subject-view]");
+    pui_open_console();
+    pui_sign_in(T, u->email, u->password, "#nav button[data-view=subject-view]");
+    pui_click("#nav button[data-view=subject-view]");
     assert_int_equal(wd_wait_visible(&W, "#subject-view", 10000), 0);
     /* The purposes come from the policy in force, read once the form is first used. */
-    click("#subject-q");
-    for (int i = 0; i < 200 && count("#subject-purpose option") == 0; i++)
+    pui_click("#subject-q");
+    for (int i = 0; i < 200 && pui_count("#subject-purpose option") == 0; i++)
         usleep(50000);
-    if (count("#subject-purpose option") == 0) {
-        char *st = text_of("#status");
+    if (pui_count("#subject-purpose option") == 0) {
+        char *st = pui_seen("#status");
         cJSON *v = wd_exec(&W, "return document.activeElement.id;");
         fail_msg("no purpose to choose (status: %s, focus: %s)", st, cJSON_GetStringValue(v));
     }
-}
-
-static void sign_out(void)
-{
-    click("#logout");
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
 }
 
 /* Looks ada up by its external id, for support. */
@@ -230,10 +128,10 @@ static void look_up(void)
 {
     cJSON_Delete(wd_exec(&W, "document.getElementById('subject-by').value = 'external_id';"
                              "document.getElementById('subject-purpose').value = 'support';"));
-    fill("#subject-q", "ada-42");
-    click("#subject-go");
+    pui_fill("#subject-q", "ada-42");
+    pui_click("#subject-go");
     assert_int_equal(wd_wait_visible(&W, "#subject-found", 10000), 0);
-    wait_text("#status", "looked up for support");
+    wait_seen("#status", "looked up for support");
 }
 
 /* The audit entries of T's log with object and action, as the API answers them. */
@@ -267,12 +165,12 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     (void)state;
     sign_in(&OWNER);
     look_up();
-    s = text_of("#subject-heading");
+    s = pui_seen("#subject-heading");
     assert_non_null(strstr(s, ADA));
     free(s);
     /* The record is listed, its values hidden: not in the page, not even fetched. */
-    assert_int_equal(count("#subject-records li"), 1);
-    s = text_of("#subject-records");
+    assert_int_equal(pui_count("#subject-records li"), 1);
+    s = pui_seen("#subject-records");
     assert_non_null(strstr(s, REC));
     assert_non_null(strstr(s, "Values hidden"));
     free(s);
@@ -283,22 +181,22 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     snprintf(object, sizeof(object), "record:%s", REC);
     assert_int_equal(audit_count(object, "record.read", NULL), 0);
     /* The consent ledger, the request, who accessed it (the look-up's own reads among them). */
-    wait_text("#subject-consents tbody", "shared_on_request");
-    wait_text("#subject-consents tbody", "grant");
-    wait_text("#subject-requests tbody", REQ);
-    wait_text("#subject-requests tbody", "access");
-    wait_text("#subject-audit tbody", "consent.list");
+    wait_seen("#subject-consents tbody", "shared_on_request");
+    wait_seen("#subject-consents tbody", "grant");
+    wait_seen("#subject-requests tbody", REQ);
+    wait_seen("#subject-requests tbody", "access");
+    wait_seen("#subject-audit tbody", "consent.list");
     /* The consent's own entry, on "subject:<id>:grant:...": found by the object's prefix. */
-    wait_text("#subject-audit tbody", "consent.record");
+    wait_seen("#subject-audit tbody", "consent.record");
     snprintf(object, sizeof(object), "subject:%s:grant:", ADA);
-    wait_text("#subject-audit tbody", object);
-    s = text_of("#subject-audit tbody");
+    wait_seen("#subject-audit tbody", object);
+    s = pui_seen("#subject-audit tbody");
     assert_non_null(strstr(s, "support"));
     free(s);
-    assert_int_equal(count("#hold-form:not([hidden])"), 1);
+    assert_int_equal(pui_count("#hold-form:not([hidden])"), 1);
     cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
-    shot("console-subject");
-    assert_console_clean();
+    pui_shot("console-subject");
+    pui_console_clean();
 }
 
 static void test_reveal_reads_with_the_purpose_and_is_audited(void **state)
@@ -309,9 +207,9 @@ static void test_reveal_reads_with_the_purpose_and_is_audited(void **state)
     (void)state;
     snprintf(css, sizeof(css), "#record-%s", REC);
     snprintf(object, sizeof(object), "record:%s", REC);
-    click("#subject-records button.reveal");
-    wait_text(css, "Lovelace");
-    s = text_of(css);
+    pui_click("#subject-records button.reveal");
+    wait_seen(css, "Lovelace");
+    s = pui_seen(css);
     assert_non_null(strstr(s, "contacts"));
     assert_non_null(strstr(s, "Engines Ltd"));
     assert_non_null(strstr(s, EVIL)); /* as text */
@@ -324,12 +222,12 @@ static void test_reveal_reads_with_the_purpose_and_is_audited(void **state)
     cJSON_Delete(v);
     /* The API's own read, audited with the stated purpose, by the signed-in user. */
     assert_int_equal(audit_count(object, "record.read", "support"), 1);
-    wait_text("#subject-audit tbody", "record.read");
-    click("#subject-reveal-profile");
-    wait_text("#subject-profile", "ada@example.org");
+    wait_seen("#subject-audit tbody", "record.read");
+    pui_click("#subject-reveal-profile");
+    wait_seen("#subject-profile", "ada@example.org");
     cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
-    shot("console-subject-revealed");
-    assert_console_clean();
+    pui_shot("console-subject-revealed");
+    pui_console_clean();
 }
 
 static void test_owner_places_and_lifts_a_legal_hold(void **state)
@@ -338,29 +236,29 @@ static void test_owner_places_and_lifts_a_legal_hold(void **state)
     srv_resp r;
 
     (void)state;
-    click("#hold-place"); /* no reason: refused by the page, nothing sent */
-    wait_text("#status", "with a reason");
-    fill("#hold-reason", "litigation 2026-17");
-    click("#hold-place");
-    wait_text("#subject-holds tbody", "litigation 2026-17");
-    wait_text("#subject-holds tbody", "in force");
+    pui_click("#hold-place"); /* no reason: refused by the page, nothing sent */
+    wait_seen("#status", "with a reason");
+    pui_fill("#hold-reason", "litigation 2026-17");
+    pui_click("#hold-place");
+    wait_seen("#subject-holds tbody", "litigation 2026-17");
+    wait_seen("#subject-holds tbody", "in force");
     /* The hold stops the erasure (P-RET-5). */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", T, ADA);
     assert_int_equal(srv_call(&S, "DELETE", path, KEY, "support", NULL, &r), 0);
     assert_int_equal(r.status, 409);
     srv_resp_free(&r);
     cJSON_Delete(wd_exec(&W, "document.getElementById('subject-holds').scrollIntoView();"));
-    shot("console-subject-hold");
-    fill("#hold-reason", "settled");
-    click("#subject-holds button.lift");
-    wait_text("#subject-holds tbody", "lifted");
-    assert_int_equal(count("#subject-holds button.lift"), 0);
-    wait_text("#subject-audit tbody", "hold.");
-    assert_console_clean();
-    sign_out();
+    pui_shot("console-subject-hold");
+    pui_fill("#hold-reason", "settled");
+    pui_click("#subject-holds button.lift");
+    wait_seen("#subject-holds tbody", "lifted");
+    assert_int_equal(pui_count("#subject-holds button.lift"), 0);
+    wait_seen("#subject-audit tbody", "hold.");
+    pui_console_clean();
+    pui_sign_out();
     /* Signed out, the page keeps nothing of the subject. */
-    assert_int_equal(count("#subject-view:not([hidden])"), 0);
-    assert_int_equal(count("#subject-found:not([hidden])"), 0);
+    assert_int_equal(pui_count("#subject-view:not([hidden])"), 0);
+    assert_int_equal(pui_count("#subject-found:not([hidden])"), 0);
 }
 
 /* An agent (data_read and data_write, no data_erase, no audit): no hold controls, and the
@@ -374,9 +272,9 @@ static void test_agent_sees_no_hold_controls(void **state)
     (void)state;
     sign_in(&AGENT);
     look_up();
-    assert_int_equal(count("#hold-form:not([hidden])"), 0);
-    assert_int_equal(count("#subject-holds button.lift"), 0);
-    wait_text("#subject-audit-none", "does not read the audit log");
+    assert_int_equal(pui_count("#hold-form:not([hidden])"), 0);
+    assert_int_equal(pui_count("#subject-holds button.lift"), 0);
+    wait_seen("#subject-audit-none", "does not read the audit log");
     snprintf(script, sizeof(script),
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/holds', "
              "{method: 'POST', credentials: 'same-origin', headers: {'Content-Type': "
@@ -395,10 +293,11 @@ static void test_agent_sees_no_hold_controls(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
     cJSON_Delete(wd_console(&W)); /* the refused calls' 403s, logged by the browser: expected */
-    sign_out();
+    pui_sign_out();
 }
 
-/* The id of the element with focus; caller frees. */
+/* The id of the element with focus; caller frees. The id alone, where pui_focused falls back
+ * to the class: every stop of this page's keyboard path has an id. */
 static char *focused(void)
 {
     cJSON *v = wd_exec(&W, "return document.activeElement.id;");
@@ -451,7 +350,7 @@ static void test_keyboard_alone_looks_a_subject_up(void **state)
     expect_focus("subject-go");
     wd_type(&W, WD_ENTER);
     assert_int_equal(wd_wait_visible(&W, "#subject-found", 10000), 0);
-    wait_text("#subject-heading", ADA);
+    wait_seen("#subject-heading", ADA);
     wd_type(&W, WD_TAB);
     expect_focus("subject-reveal-profile");
     v = wd_exec(&W, "var bad = 0; document.querySelectorAll('#subject-view input, #subject-view "
@@ -459,8 +358,8 @@ static void test_keyboard_alone_looks_a_subject_up(void **state)
                     "!i.labels[0].textContent.trim()) bad++; }); return bad;");
     assert_int_equal((int)cJSON_GetNumberValue(v), 0);
     cJSON_Delete(v);
-    assert_console_clean();
-    sign_out();
+    pui_console_clean();
+    pui_sign_out();
 }
 
 static void test_phone_width_has_no_horizontal_scroll(void **state)
@@ -471,7 +370,7 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     wd_window(&W, 360, 740);
     sign_in(&OWNER);
     look_up();
-    wait_text("#subject-audit tbody", "support");
+    wait_seen("#subject-audit tbody", "support");
     cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
     v = wd_exec(&W, "var d = document.documentElement, m = 0; document.querySelectorAll("
                     "'#subject-view .scroll').forEach(function (q) { m = Math.max(m, "
@@ -480,9 +379,9 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     assert_true(cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)) <= 400);
     assert_true(cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)) <= 0);
     cJSON_Delete(v);
-    shot("console-subject-phone");
-    assert_console_clean();
-    sign_out();
+    pui_shot("console-subject-phone");
+    pui_console_clean();
+    pui_sign_out();
     wd_window(&W, 1280, 900);
 }
 

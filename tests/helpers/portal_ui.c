@@ -35,6 +35,15 @@ void pui_open_console(void)
     assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
 }
 
+void pui_open(const char *path)
+{
+    char url[512];
+
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    wd_get(W, "about:blank");
+    wd_get(W, url);
+}
+
 void pui_fill(const char *css, const char *text)
 {
     char eid[WD_EID];
@@ -72,33 +81,67 @@ void pui_wait_count(const char *css, int want)
 {
     for (int i = 0; i < 100 && pui_count(css) != want; i++)
         usleep(50000);
-    if (pui_count(css) != want)
-        fail_msg("%s: %d elements, want %d", css, pui_count(css), want);
+    if (pui_count(css) != want) {
+        char *st = pui_text("#status");
+        cJSON *log = wd_console(W);
+        char *l = cJSON_PrintUnformatted(log);
+        char said[256], logged[1024];
+        snprintf(said, sizeof(said), "%s", st);
+        snprintf(logged, sizeof(logged), "%s", l ? l : "");
+        free(st);
+        free(l);
+        cJSON_Delete(log);
+        fail_msg("%s: %d elements, want %d (the page's status: \"%s\", console %s)", css,
+                 pui_count(css), want, said, logged);
+    }
 }
 
-/* Read in one script: a table the page redraws cannot go stale between finding and reading. */
-char *pui_text(const char *css)
+/* The text of the first element matching css, read in one script (a table the page redraws
+ * cannot go stale between finding and reading): its textContent, or rendered, its innerText;
+ * "" if none, *found (when asked) saying whether there was one. Caller frees. */
+static char *read_text(const char *css, int rendered, int *found)
 {
     char script[384];
     cJSON *v;
     char *s;
 
     snprintf(script, sizeof(script),
-             "var e = document.querySelector('%s'); return e ? e.textContent : '';", css);
+             "var e = document.querySelector('%s'); return e ? e.%s : null;", css,
+             rendered ? "innerText" : "textContent");
     v = wd_exec(W, script);
-    s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+    if (found != NULL)
+        *found = cJSON_IsString(v);
+    s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "");
     cJSON_Delete(v);
     assert_non_null(s);
     return s;
 }
 
-void pui_wait_text(const char *css, const char *needle)
+char *pui_text(const char *css)
+{
+    return read_text(css, 0, NULL);
+}
+
+char *pui_seen(const char *css)
+{
+    int found;
+    char *s = read_text(css, 1, &found);
+
+    if (!found) {
+        free(s);
+        fail_msg("no element %s", css);
+    }
+    return s;
+}
+
+/* Polls every 50 ms, up to ms, for the text of css to hold needle. */
+static void wait_text(const char *css, const char *needle, int rendered, int ms)
 {
     char *s = NULL;
 
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < ms / 50; i++) {
         free(s);
-        s = pui_text(css);
+        s = read_text(css, rendered, NULL);
         if (strstr(s, needle) != NULL)
             break;
         usleep(50000);
@@ -115,6 +158,16 @@ void pui_wait_text(const char *css, const char *needle)
                  said);
     }
     free(s);
+}
+
+void pui_wait_text(const char *css, const char *needle)
+{
+    wait_text(css, needle, 0, 5000);
+}
+
+void pui_wait_seen(const char *css, const char *needle, int ms)
+{
+    wait_text(css, needle, 1, ms);
 }
 
 void pui_sign_in(const char *tenant, const char *email, const char *password,
@@ -134,6 +187,42 @@ void pui_sign_out(void)
 {
     pui_click("#logout");
     assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
+}
+
+char *pui_focused(void)
+{
+    cJSON *v = wd_exec(W, "var e = document.activeElement; return e.id || e.className;");
+    char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
+
+    cJSON_Delete(v);
+    assert_non_null(s);
+    return s;
+}
+
+void pui_expect_focus(const char *want)
+{
+    char *s = pui_focused();
+    int ok = strcmp(s, want) == 0;
+
+    if (!ok)
+        print_error("focus on \"%s\", expected \"%s\"\n", s, want);
+    free(s);
+    assert_true(ok);
+}
+
+void pui_no_sideways_scroll(const char *box)
+{
+    char script[320];
+    cJSON *v;
+
+    snprintf(script, sizeof(script),
+             "var d = document.documentElement, q = document.querySelector('%s'); return "
+             "Math.max(d.scrollWidth - d.clientWidth, q.offsetParent ? q.scrollWidth - "
+             "q.clientWidth : 0);",
+             box);
+    v = wd_exec(W, script);
+    assert_true(cJSON_GetNumberValue(v) <= 0);
+    cJSON_Delete(v);
 }
 
 void pui_shot(const char *name)
