@@ -214,18 +214,23 @@
     });
   }
 
-  /* Who accessed the subject: the audit log as the API filters it (the auditor's and owner's
-   * permission, audit): by exact object for the subject, each of its records and each hold on
-   * them, and by object_prefix for what adds to the subject's object (a consent's
-   * "subject:<id>:grant:...", a cookie choice, a disclosure list). */
+  /* Who accessed the subject (the auditor's and owner's permission, audit): the log's entries
+   * that touch it, from its subject index (GET .../subjects/{id}/accesses): its reads, each
+   * record read or written, consents, cookie choices, disclosures, holds. Oldest first in the
+   * API, so the pages are followed (ACCESS_PAGES of 1,000 at most) and the latest
+   * ACCESS_SHOWN of them shown, newest first; past the pages the page says so. */
+  var ACCESS_PAGES = 10, ACCESS_SHOWN = 200;
+
   function loadAudit() {
-    var objects = ['subject:' + subject, 'subject:' + subject + ':*']
-      .concat(records.map(function (r) { return 'record:' + r; }))
-      .concat(holds.map(function (h) { return 'hold:' + h; }));
-    function one(o) {
-      var prefix = o.slice(-2) === ':*';
-      return api('GET', '/audit?limit=100&' + (prefix ? 'object_prefix=' : 'object=') +
-        encodeURIComponent(prefix ? o.slice(0, -1) : o));
+    var path = sid() + '/accesses?limit=1000', got = [];
+    $('subject-audit-more').hidden = true;
+    function page(after, left) {
+      return api('GET', path + (after ? '&after=' + encodeURIComponent(after) : ''))
+        .then(function (d) {
+          got = got.concat(d.accesses || []);
+          if (got.length > ACCESS_SHOWN) got = got.slice(-ACCESS_SHOWN);
+          return d.next && left > 1 ? page(d.next, left - 1) : d.next;
+        });
     }
     if (!mayAudit()) {
       clearTable('subject-audit');
@@ -233,21 +238,14 @@
       $('subject-audit-none').hidden = false;
       return Promise.resolve();
     }
-    /* The subject's own first: a refusal stops there, with no other call in flight. */
-    return one(objects[0]).then(function (first) {
-      return Promise.all(objects.slice(1).map(one)).then(function (rest) {
-        return [first].concat(rest);
-      });
-    }).then(function (all) {
-      var entries = [];
-      all.forEach(function (d) { entries = entries.concat(d.entries || []); });
-      entries.sort(function (a, b) { return a.at < b.at ? 1 : a.at > b.at ? -1 : 0; });
+    return page('', ACCESS_PAGES).then(function (more) {
       clearTable('subject-audit');
-      entries.forEach(function (e) {
+      got.reverse().forEach(function (e) {
         row('subject-audit', [(e.at || '').slice(0, 19), e.actor, e.action, e.object, e.purpose]);
       });
       $('subject-audit-none').textContent = 'No access recorded.';
-      $('subject-audit-none').hidden = entries.length > 0;
+      $('subject-audit-none').hidden = got.length > 0;
+      $('subject-audit-more').hidden = !more;
     }).catch(function (e) {
       if (e.status !== 403) throw e;
       clearTable('subject-audit');

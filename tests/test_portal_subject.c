@@ -186,7 +186,7 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     wait_seen("#subject-requests tbody", REQ);
     wait_seen("#subject-requests tbody", "access");
     wait_seen("#subject-audit tbody", "consent.list");
-    /* The consent's own entry, on "subject:<id>:grant:...": found by the object's prefix. */
+    /* The consent's own entry, on "subject:<id>:grant:...": the subject index has it. */
     wait_seen("#subject-audit tbody", "consent.record");
     snprintf(object, sizeof(object), "subject:%s:grant:", ADA);
     wait_seen("#subject-audit tbody", object);

@@ -381,6 +381,50 @@ cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit
     return rc;
 }
 
+cu_rc cu_audit_subject_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
+                           uint64_t after, size_t limit, cu_audit_entry **out, size_t *n,
+                           cu_err *err)
+{
+    cu_store_access *acc = NULL;
+    size_t m = 0;
+    cu_audit_in a;
+    cu_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = cu_tenant_check_read(v, ctx, tenant, err)) != CU_OK)
+        return rc;
+    /* The log's subject index: a range of its key, not a scan of the log. */
+    rc = cu_store_audit_by_subject(v->store, tenant, subject, after, limit, &acc, &m, err);
+    if (rc != CU_OK)
+        return rc;
+    if ((*out = calloc(m > 0 ? m : 1, sizeof(**out))) == NULL) {
+        free(acc);
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < m; i++) {
+        cu_audit_entry *e = &(*out)[i];
+        e->tenant_id = tenant;
+        e->seq = acc[i].seq;
+        e->at = acc[i].at;
+        cu_strlcpy(e->actor, acc[i].actor, sizeof(e->actor));
+        cu_strlcpy(e->action, acc[i].action, sizeof(e->action));
+        cu_strlcpy(e->object, acc[i].object, sizeof(e->object));
+        cu_strlcpy(e->purpose, acc[i].purpose, sizeof(e->purpose));
+        e->subject_id = subject;
+    }
+    free(acc);
+    *n = m;
+    /* Reading the log is itself audited, as cu_audit_list's. */
+    cu_audit_in_set(&a, tenant, "audit.read", "audit:%llu", (unsigned long long)tenant);
+    if ((rc = cu_commit(v, ctx, NULL, 0, &a, 1, err)) != CU_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 cu_rc cu_audit_checkpoints(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_audit_checkpoint **out,
                            size_t *n, cu_err *err)
 {

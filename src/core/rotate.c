@@ -139,8 +139,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
         if (rc != CU_OK)
             goto out;
         ops[nops++].type = CU_OP_KEY_REWRAP;
-        if (i + 1 < nkeys)
-            cu_progress_add(1); /* the last once committed: 100% means done, not prepared */
+        cu_progress_add(i + 1 < nkeys); /* the last once committed: 100% means done */
     }
     cu_epoch_lease_op(v, 1, &ops[nops++]); /* P-ENC-5: refused unless still this server's */
     cu_audit_in_set(&a, 0, "key.rotate_master", "master:%u", (unsigned)nv);

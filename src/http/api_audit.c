@@ -113,6 +113,28 @@ static cu_id log_of(const http_req *r)
     return (r->route->flags & R_TENANT) ? r->tenant : 0;
 }
 
+/* GET .../subjects/{id}/accesses?after=&limit=: the entries touching the subject, from the
+ * log's subject index (cu_audit_subject_list); the console's "Who accessed it". */
+void api_subject_accesses(http_req *r)
+{
+    static const char *const q[] = {"after", "limit"};
+    cu_audit_entry *list = NULL;
+    uint64_t after = 0, limit = 100;
+    cu_err e = {0};
+    size_t n = 0;
+
+    if (http_check_query(r, q, 2) != 0 ||
+        number_param(r, "after", 0, INT64_MAX, "a seq: 0 or a decimal number", &after) != 0 ||
+        number_param(r, "limit", 1, 1000, "a number from 1 to 1000", &limit) != 0)
+        return;
+    if (cu_audit_subject_list(r->v, &r->ctx, r->tenant, r->ids[1], after, (size_t)limit, &list,
+                              &n, &e) != CU_OK)
+        return http_fail(r, &e);
+    cJSON *o = cu_repr_access_page_json(list, n, (size_t)limit);
+    free(list);
+    http_json(r, 200, o);
+}
+
 void api_audit_list(http_req *r)
 {
     cu_audit_entry *list = NULL;

@@ -264,6 +264,7 @@ void api_operator_session(http_req *r);
 void api_totp_enroll(http_req *r);
 void api_totp_confirm(http_req *r);
 void api_audit_list(http_req *r);
+void api_subject_accesses(http_req *r);
 void api_audit_verify(http_req *r);
 void api_audit_checkpoint(http_req *r);
 void api_audit_checkpoints(http_req *r);

@@ -54,6 +54,9 @@ const http_route http_routes[] = {
      T "/subjects/{id}"},
     {GET, T "/subjects/{id}/records", CU_PERM_DATA_READ, R_TENANT | R_PURPOSE,
      api_subject_records, T "/subjects/{id}/records"},
+    /* Who accessed the subject (the log's subject index): the audit permission's. */
+    {GET, T "/subjects/{id}/accesses", CU_PERM_AUDIT, R_TENANT, api_subject_accesses,
+     T "/subjects/{id}/accesses"},
     /* The consent ledger and restriction hold ids and purpose names only (P-CON-2); reading
      * a ledger, like reading holds (whose reasons may name people), states a purpose. */
     {POST, T "/subjects/{id}/consents", CU_PERM_DATA_WRITE, R_TENANT | R_BODY,

@@ -65,6 +65,9 @@ void cu_repr_time_format(int64_t ms, char out[32]);
 struct cJSON *cu_repr_audit_entry_json(const cu_audit_entry *e);
 /* {"entries": [...], "next": the last seq when the page is full (n == limit), else null}. */
 struct cJSON *cu_repr_audit_page_json(const cu_audit_entry *e, size_t n, size_t limit);
+/* {"accesses": [{seq, at, actor, action, object, purpose}], "next"}: a subject's accesses
+ * (cu_audit_subject_list), "next" as in cu_repr_audit_page_json. */
+struct cJSON *cu_repr_access_page_json(const cu_audit_entry *e, size_t n, size_t limit);
 /* {"tenant_id", "seq", "at", "hash", "signature", "anchor"}. */
 struct cJSON *cu_repr_audit_checkpoint_json(const cu_audit_checkpoint *c);
 /* {"tenant_id", "algorithm": "Ed25519", "public_key", "checkpoints": [...]}: everything a

@@ -215,6 +215,31 @@ cJSON *cu_repr_audit_page_json(const cu_audit_entry *e, size_t n, size_t limit)
     return complete(o, 2);
 }
 
+cJSON *cu_repr_access_page_json(const cu_audit_entry *e, size_t n, size_t limit)
+{
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "accesses");
+
+    for (size_t i = 0; i < n && a != NULL; i++) {
+        cJSON *item = cJSON_CreateObject();
+        add_seq(item, "seq", e[i].seq);
+        add_ms(item, "at", e[i].at);
+        cJSON_AddStringToObject(item, "actor", e[i].actor);
+        cJSON_AddStringToObject(item, "action", e[i].action);
+        cJSON_AddStringToObject(item, "object", e[i].object);
+        cJSON_AddStringToObject(item, "purpose", e[i].purpose);
+        if ((item = complete(item, 6)) == NULL || !cJSON_AddItemToArray(a, item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    if (n > 0 && n == limit)
+        add_seq(o, "next", e[n - 1].seq);
+    else
+        cJSON_AddNullToObject(o, "next");
+    return complete(o, 2);
+}
+
 cJSON *cu_repr_audit_checkpoint_json(const cu_audit_checkpoint *c)
 {
     cJSON *o = cJSON_CreateObject();
