@@ -16,6 +16,10 @@
 #   GET .../requests?limit=50           the Requests page (first page of the queue, paged on the
 #                                       server in its order)
 #   GET .../requests                    the whole list unpaged (the API's old answer), to compare
+#   GET .../requests?filter=open&limit=50  the queue's Show control at "Open"
+#   GET .../subjects/S/accesses?limit=1000 the subject page's Who accessed it: the entries of a
+#                                       subject with RECORDS/SUBJECTS records, each written by
+#                                       the fill, through the log's subject index
 #   GET .../audit?limit=50              the Audit log page, first page (an audit.read entry)
 #   GET .../audit?limit=50&after=MID    a page from the middle of the log
 #   GET .../audit?action=...&limit=50   a filtered page (request.file entries)
@@ -182,6 +186,8 @@ run healthz /healthz
 run tenant "$P" "$COOKIE"
 run requests "$P/requests?limit=50" "$COOKIE"
 run requests_all "$P/requests" "$COOKIE"
+run requests_open "$P/requests?filter=open&limit=50" "$COOKIE"
+run accesses "$P/subjects/$(head -n 1 "$TMP/subjects")/accesses?limit=1000" "$COOKIE"
 run audit "$P/audit?limit=50" "$COOKIE"
 run audit_mid "$P/audit?limit=50&after=$MID" "$COOKIE"
 run audit_action "$P/audit?action=request.file&limit=50" "$COOKIE"
@@ -211,6 +217,8 @@ awk -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v verify="$(cat "$TMP/verify")" 
         print ""
         print "pages (p50 of their calls; Users and keys makes its two at once, so the larger):"
         page("Requests", p50["requests"])
+        page("Requests, shown: open", p50["requests_open"])
+        page("Subject, who accessed it (1 page)", p50["accesses"])
         page("Audit log, first page", p50["audit"])
         page("Audit log, a middle page", p50["audit_mid"])
         page("Audit log, filtered by action", p50["audit_action"])
