@@ -117,6 +117,8 @@ function showView(id) {
   });
   say('');
   if (id !== 'queue-view') reasonDone(); /* no typed reason or corrected value left behind */
+  /* The other pages' scripts clear what they showed once (console_account.js: a TOTP key). */
+  document.dispatchEvent(new CustomEvent('console:view', { detail: id }));
   return Promise.resolve().then(load).catch(function (e) { say(e.message, true); })
     .then(function () {
       document.querySelectorAll('section.view').forEach(function (s) { s.hidden = s.id !== id; });

@@ -23,9 +23,12 @@ function totpReset() {
 
 function totpStart(ev) {
   ev.preventDefault();
+  if (!me()) return;
   var body = { password: $('totp-password').value };
   if ($('totp-current').value) body.code = $('totp-current').value.trim();
   api('POST', tpath('users', me(), 'totp'), body).then(function (r) {
+    /* Signed out or gone to another page meanwhile: the key is not shown at all. */
+    if (!me() || $('account-view').hidden) return;
     var m = /[?&]secret=([A-Z2-7]+)/.exec(r.otpauth_uri || '');
     $('totp-form').reset();
     $('totp-form').hidden = true;
@@ -69,3 +72,7 @@ document.addEventListener('DOMContentLoaded', function () {
   });
 });
 document.addEventListener('console:signed-out', totpReset);
+/* Another page: the key and every typed value leave this one (review-s10b 3). */
+document.addEventListener('console:view', function (ev) {
+  if (ev.detail !== 'account-view') totpReset();
+});

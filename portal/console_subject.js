@@ -220,13 +220,15 @@
    * API, so the pages are followed (ACCESS_PAGES of 1,000 at most) and the latest
    * ACCESS_SHOWN of them shown, newest first; past the pages the page says so. */
   var ACCESS_PAGES = 10, ACCESS_SHOWN = 200;
+  var accessAsked = 0; /* the latest load's number: an answer for an earlier one is dropped */
 
   function loadAudit() {
-    var path = sid() + '/accesses?limit=1000', got = [];
+    var path = sid() + '/accesses?limit=1000', got = [], mine = ++accessAsked;
     $('subject-audit-more').hidden = true;
     function page(after, left) {
       return api('GET', path + (after ? '&after=' + encodeURIComponent(after) : ''))
         .then(function (d) {
+          if (mine !== accessAsked) return null; /* another subject, or signed out, since */
           got = got.concat(d.accesses || []);
           if (got.length > ACCESS_SHOWN) got = got.slice(-ACCESS_SHOWN);
           return d.next && left > 1 ? page(d.next, left - 1) : d.next;
@@ -239,6 +241,7 @@
       return Promise.resolve();
     }
     return page('', ACCESS_PAGES).then(function (more) {
+      if (mine !== accessAsked) return;
       clearTable('subject-audit');
       got.reverse().forEach(function (e) {
         row('subject-audit', [(e.at || '').slice(0, 19), e.actor, e.action, e.object, e.purpose]);
@@ -247,6 +250,7 @@
       $('subject-audit-none').hidden = got.length > 0;
       $('subject-audit-more').hidden = !more;
     }).catch(function (e) {
+      if (mine !== accessAsked) return;
       if (e.status !== 403) throw e;
       clearTable('subject-audit');
       $('subject-audit-none').textContent = 'Your role does not read the audit log.';
@@ -337,6 +341,7 @@
 
   /* Emptied when signed out: nothing of one officer's look-up stays in the page. */
   function reset() {
+    accessAsked++; /* an answer still on its way lands nowhere */
     purposes = null;
     $('subject-purpose').textContent = '';
     subject = null;

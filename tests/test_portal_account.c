@@ -114,6 +114,26 @@ static void test_P_ACC_2_user_sets_up_totp_and_then_signs_in_with_a_code(void **
         cJSON_Delete(v);
     }
     pui_shot("console-account-totp");
+    /* Another page at this step: the key and its link leave the page; back, a new setup. */
+    pui_click("#nav button[data-view=policy-view]");
+    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
+    {
+        cJSON *v = wd_exec(&W, "return document.getElementById('totp-secret').textContent + "
+                               "(document.getElementById('totp-uri').getAttribute('href') || "
+                               "'');");
+        assert_string_equal(cJSON_GetStringValue(v), "");
+        cJSON_Delete(v);
+    }
+    pui_click("#nav button[data-view=account-view]");
+    assert_int_equal(wd_wait_visible(&W, "#totp-form", 5000), 0);
+    assert_int_equal(pui_count("#totp-confirm-form:not([hidden])"), 0);
+    pui_fill("#totp-password", PASSWORD);
+    pui_click("#totp-start");
+    assert_int_equal(wd_wait_visible(&W, "#totp-confirm-form", 5000), 0);
+    s = pui_text("#totp-secret");
+    klen = base32_decode(s, key, sizeof(key)); /* the new setup's key */
+    free(s);
+    assert_int_equal(klen, 20);
     /* A wrong code leaves it off; the app's code turns it on and wipes the key. */
     assert_int_equal(cu_totp(key, (size_t)klen, (int64_t)time(NULL), 6, code), CU_OK);
     snprintf(wrong, sizeof(wrong), "%06d", (int)((strtol(code, NULL, 10) + 1) % 1000000));
