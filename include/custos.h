@@ -610,15 +610,16 @@ cu_rc cu_user_totp_confirm(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id u
 
 /* The entry, filter and checkpoint records are in custos_base.h: the store keeps them as is. */
 
-/* A tenant's entries matching f, oldest first (P-AUD-5). Caller frees *out. */
 /* The entries of a tenant's log that touch subject (issue 15: the console's "Who accessed it";
  * GDPR Art. 15(1)(c)), through the log's subject index: each record read or written, the
- * subject's reads, consents, cookie choices, disclosures and holds; after seq after, at most
- * limit (1 to 1000), oldest first. Only tenant_id, seq, at, actor, action, object, purpose and
- * subject_id are filled. Reading them is itself an entry (audit.read). Caller frees *out. */
+ * subject's reads, consents, cookie choices and disclosures (not holds); after seq after, at
+ * most limit (1 to 1000), oldest first. Only tenant_id, seq, at, actor, action, object,
+ * purpose and subject_id are filled. Reading them is itself an entry (audit.read), committed
+ * first. CU_ERR_NOT_FOUND for a subject the tenant does not hold. Caller frees *out. */
 cu_rc cu_audit_subject_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                            uint64_t after, size_t limit, cu_audit_entry **out, size_t *n,
                            cu_err *err);
+/* A tenant's entries matching f, oldest first (P-AUD-5). Caller frees *out. */
 cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit_filter *f,
                     cu_audit_entry **out, size_t *n, cu_err *err);
 

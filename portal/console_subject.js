@@ -216,8 +216,8 @@
 
   /* Who accessed the subject (the auditor's and owner's permission, audit): the log's entries
    * that touch it, from its subject index (GET .../subjects/{id}/accesses): its reads, each
-   * record read or written, consents, cookie choices, disclosures, holds. Oldest first in the
-   * API, so the pages are followed (ACCESS_PAGES of 1,000 at most) and the latest
+   * record read or written, consents, cookie choices, disclosures (not holds). Oldest first
+   * in the API, so the pages are followed (ACCESS_PAGES of 1,000 at most) and the latest
    * ACCESS_SHOWN of them shown, newest first; past the pages the page says so. */
   var ACCESS_PAGES = 10, ACCESS_SHOWN = 200;
   var accessAsked = 0; /* the latest load's number: an answer for an earlier one is dropped */

@@ -90,8 +90,9 @@ cu_rc cu_hold_place(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
     cu_key_wipe(&dk);
     if (rc != CU_OK)
         return rc;
+    /* No subject on the entry: the subject's own export (P-DSR-1) lists its accesses from the
+     * same index, and a legal hold is not the subject's to learn of from it (review-s10b 9). */
     cu_audit_in_set(&a, tenant, "hold.place", "hold:%llu", (unsigned long long)op.u.hold.id);
-    a.subject = subject; /* the subject's accesses list it (cu_audit_subject_list) */
     if ((rc = cu_commit(v, ctx, &op, 1, &a, 1, err)) == CU_OK && out_id)
         *out_id = op.u.hold.id;
     free(op.u.hold.reason.data);
@@ -106,7 +107,6 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     size_t n = 0;
     uint32_t kv = 0;
     int whole = 0;
-    cu_id held = 0; /* the subject the hold is on, 0 for the whole tenant */
     cu_key dk = {0};
     cu_audit_in a;
     cu_aad aad;
@@ -125,7 +125,6 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
         if (rows[i].id == hold && rows[i].released_at == 0) {
             kv = rows[i].key_version;
             whole = rows[i].subject_id == 0 && rows[i].record_id == 0;
-            held = rows[i].subject_id;
         }
     cu_store_holds_free(rows, n);
     if (kv == 0)
@@ -149,7 +148,6 @@ cu_rc cu_hold_release(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id hold, 
     if (rc != CU_OK)
         return rc;
     cu_audit_in_set(&a, tenant, "hold.release", "hold:%llu", (unsigned long long)hold);
-    a.subject = held;
     rc = cu_commit(v, ctx, &op, 1, &a, 1, err);
     free(op.u.hold.release_reason.data);
     return rc;

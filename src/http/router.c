@@ -915,7 +915,11 @@ static int check_query(http_req *r, const char *const *names, size_t n, int leni
             (void)query_one(&w, MHD_GET_ARGUMENT_KIND, a[0], a[1]);
     if (w.bad == NULL)
         return 0;
-    http_error(r, 400, w.code, "query parameter \"%.64s\" %s", w.bad, w.why);
+    /* The caller's own key, echoed only whole and as UTF-8: the answer stays valid JSON text
+     * (review-s10b 10). */
+    if (strlen(w.bad) > 64 || !cu_utf8_valid(w.bad, strlen(w.bad)))
+        w.bad = "(a name not shown)";
+    http_error(r, 400, w.code, "query parameter \"%s\" %s", w.bad, w.why);
     return -1;
 }
 
