@@ -146,8 +146,8 @@ typedef struct cu_audit_filter {
     const char *actor;
     const char *action;
     const char *object;
-    const char *object_prefix; /* objects that begin with it ("subject:12:" finds a subject's
-                                * consents, cookie choices, disclosures: issue 15's subject page) */
+    const char *object_prefix; /* objects that begin with it, character for character
+                                * ("subject:12:": a subject's consents, cookie choices) */
     const char *purpose;
     int64_t from_ms, to_ms; /* inclusive range of at */
     uint64_t after_seq;     /* cursor: entries after this seq */
