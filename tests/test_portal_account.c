@@ -27,8 +27,7 @@ static const char *const EMAIL = "agent@acme.example", *const PASSWORD = "pw of 
 
 static int setup(void **state)
 {
-    char path[128], body[256], key[128];
-    srv_resp r;
+    char key[128];
 
     (void)state;
     if (!wd_available()) {
@@ -36,16 +35,7 @@ static int setup(void **state)
         return -1;
     }
     srv_start(&S, NULL);
-    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
-                              "{\"name\":\"Acme\",\"policy\":\"scm\"}", &r), 0);
-    assert_int_equal(r.status, 201);
-    assert_int_equal(srv_json_str(r.body, "id", T, sizeof(T)), 0);
-    assert_int_equal(srv_json_str(r.body, "secret", key, sizeof(key)), 0);
-    srv_resp_free(&r);
-    snprintf(path, sizeof(path), "/v1/tenants/%s/users", T);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"agent\"}",
-             EMAIL, PASSWORD);
-    srv_call_ok(&S, "POST", path, key, NULL, body, 201, NULL);
+    srv_tenant_user(&S, "Acme", "scm", EMAIL, PASSWORD, "agent", T, key);
     wd_start(&W, 1280, 900);
     pui_bind(&W, S.base);
     return 0;

@@ -27,7 +27,6 @@ static const char *const EMAIL = "officer@acme.example", *const PASSWORD = "pw o
 static int setup(void **state)
 {
     char path[128], body[256];
-    srv_resp r;
 
     (void)state;
     if (!wd_available()) {
@@ -35,16 +34,7 @@ static int setup(void **state)
         return -1;
     }
     srv_start(&S, NULL);
-    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
-                              "{\"name\":\"Acme\",\"policy\":\"scm\"}", &r), 0);
-    assert_int_equal(r.status, 201);
-    assert_int_equal(srv_json_str(r.body, "id", T, sizeof(T)), 0);
-    assert_int_equal(srv_json_str(r.body, "secret", key, sizeof(key)), 0);
-    srv_resp_free(&r);
-    snprintf(path, sizeof(path), "/v1/tenants/%s/users", T);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"owner\"}",
-             EMAIL, PASSWORD);
-    srv_call_ok(&S, "POST", path, key, NULL, body, 201, NULL);
+    srv_tenant_user(&S, "Acme", "scm", EMAIL, PASSWORD, "owner", T, key);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T);
     srv_call_ok(&S, "POST", path, key, "provide_service",
                 "{\"external_id\":\"ada\",\"email\":\"ada.old@example.org\","

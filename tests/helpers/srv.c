@@ -384,6 +384,25 @@ int srv_log_wait(const srv *s, const char *needle, int ms)
     return 0;
 }
 
+void srv_tenant_user(const srv *s, const char *name, const char *policy, const char *email,
+                     const char *password, const char *role, char id[SRV_ID], char key[128])
+{
+    char path[128], body[320];
+    srv_resp r;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"policy\":\"%s\"}", name, policy);
+    assert_int_equal(srv_call(s, "POST", "/v1/tenants", s->operator_key, NULL, body, &r), 0);
+    if (r.status != 201)
+        fail_msg("POST /v1/tenants: %ld %s", r.status, r.body);
+    assert_int_equal(srv_json_str(r.body, "id", id, SRV_ID), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", key, 128), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/users", id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
+             email, password, role);
+    srv_call_ok(s, "POST", path, key, NULL, body, 201, NULL);
+}
+
 void srv_call_ok(const srv *s, const char *method, const char *path, const char *auth,
                  const char *purpose, const char *body, long want, char id[SRV_ID])
 {

@@ -105,6 +105,12 @@ void srv_tenant_make(const srv *s, const char *name, srv_tenant *t);
 void srv_call_ok(const srv *s, const char *method, const char *path, const char *auth,
                  const char *purpose, const char *body, long want, char id[SRV_ID]);
 
+/* A tenant named name (no JSON escaping needed) on a built-in policy, made with the operator
+ * key: its id and owner key in id and key; then a user of it with email, password and role.
+ * Fails the test on any unexpected answer. */
+void srv_tenant_user(const srv *s, const char *name, const char *policy, const char *email,
+                     const char *password, const char *role, char id[SRV_ID], char key[128]);
+
 /* A server with one or two tenants, shared by a cmocka group. */
 typedef struct srv_world {
     srv s;
