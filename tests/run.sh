@@ -26,7 +26,7 @@ SERIAL="test_http_commit test_crash test_http_conns"
 # on PostgreSQL each script starts a server of its own (tests/helpers/store.sh). NO_STORE: the
 # scripts that open no vault, run in the first pass only; SQLITE_ONLY: backup.sh, which restores
 # into data directories of its own (its PostgreSQL form, `--store URL`, is test_backup's).
-NO_STORE="sizes.sh layering.sh policy_check.sh man.sh deb.sh"
+NO_STORE="sizes.sh layering.sh policy_check.sh man.sh deb.sh migrate.sh"
 SQLITE_ONLY="backup.sh"
 # Units at once: one per core unless JOBS says otherwise (JOBS=1: one after another).
 JOBS=${JOBS:-$(nproc)}
