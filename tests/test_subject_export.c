@@ -704,6 +704,64 @@ static void test_P_DSR_3_rectify_during_an_export_answers_at_once_scrub_after(vo
     assert_false(cu_vault_scrub_pending(f->v));
 }
 
+/* The index catches up a bounded number of entries a call (CU_AUDIT_INDEX_STEP; here 4), so a
+ * long stretch without a call holds the writer a bounded time; the reader takes the log past
+ * the mark, so every access is listed all the same, and each call moves the mark by the
+ * bound until it reaches the log's end. */
+static void test_P_AUD_5_subject_index_catches_up_a_bounded_step_and_misses_nothing(void **state)
+{
+    fx *f = *state;
+    cu_ctx support = {.actor = "key:42", .purpose = "support"};
+    cu_audit_entry *e = NULL;
+    cu_record r = {0};
+    cu_err err = {0};
+    char mark[160], last[160];
+    long long m0, m, end;
+    size_t n = 0, reads = 0;
+
+    snprintf(mark, sizeof(mark),
+             "SELECT coalesce(max(seq), 0) FROM audit_subject_marks WHERE tenant_id = %lld",
+             (long long)f->a);
+    snprintf(last, sizeof(last), "SELECT max(seq) FROM audit_log WHERE tenant_id = %lld",
+             (long long)f->a);
+    m0 = th_sql_int(f->data, mark);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(cu_record_get(f->v, &support, f->a, f->contact, &r, &err), CU_OK);
+        cu_record_cleanup(&r);
+    }
+    end = th_sql_int(f->data, last);
+    assert_true(end > m0 + 12);
+    cu_audit_index_step_set(4);
+    assert_int_equal(cu_audit_subject_list(f->v, &support, f->a, f->ada, 0, 1000, &e, &n, &err),
+                     CU_OK);
+    for (size_t i = 0; i < n; i++)
+        reads += strcmp(e[i].action, "record.read") == 0 && e[i].subject_id == f->ada;
+    free(e);
+    /* Every read of Ada's data listed (the twelve and the set-up's), though the index holds
+     * at most four of them. */
+    snprintf(last, sizeof(last),
+             "SELECT count(*) FROM audit_log WHERE tenant_id = %lld AND subject_id = %lld"
+             " AND action = 'record.read'",
+             (long long)f->a, (long long)f->ada);
+    assert_true(reads >= 12);
+    assert_int_equal((long long)reads, th_sql_int(f->data, last));
+    snprintf(last, sizeof(last), "SELECT max(seq) FROM audit_log WHERE tenant_id = %lld",
+             (long long)f->a);
+    assert_int_equal(th_sql_int(f->data, mark), m0 + 4);
+    /* Each call moves the mark by the bound, then to the entry before its own (its audit.read,
+     * committed with the catch-up), never further. */
+    for (int call = 0;
+         call < 40 && (m = th_sql_int(f->data, mark)) < th_sql_int(f->data, last) - 1; call++) {
+        assert_int_equal(
+            cu_audit_subject_list(f->v, &support, f->a, f->ada, 0, 1000, &e, &n, &err), CU_OK);
+        free(e);
+        assert_true(th_sql_int(f->data, mark) <= m + 4);
+    }
+    assert_int_equal(th_sql_int(f->data, mark), th_sql_int(f->data, last) - 1);
+    cu_audit_index_step_set(0);
+    assert_int_equal(cu_audit_index_step(), CU_AUDIT_INDEX_STEP);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -720,6 +778,7 @@ int main(void)
         T(test_P_AUD_2_subject_index_keeps_the_chain_and_is_filled_by_migration),
         T(test_P_DSR_4_erasure_during_an_export_answers_at_once_scrub_after),
         T(test_P_DSR_3_rectify_during_an_export_answers_at_once_scrub_after),
+        T(test_P_AUD_5_subject_index_catches_up_a_bounded_step_and_misses_nothing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

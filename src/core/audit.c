@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -381,11 +382,24 @@ cu_rc cu_audit_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const cu_audit
     return rc;
 }
 
+static _Atomic uint32_t index_step = CU_AUDIT_INDEX_STEP;
+
+void cu_audit_index_step_set(uint32_t n)
+{
+    index_step = n ? n : CU_AUDIT_INDEX_STEP;
+}
+
+uint32_t cu_audit_index_step(void)
+{
+    return index_step;
+}
+
 cu_rc cu_audit_subject_list(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id subject,
                            uint64_t after, size_t limit, cu_audit_entry **out, size_t *n,
                            cu_err *err)
 {
-    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX, .u.audit_index.tenant_id = tenant};
+    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX,
+                       .u.audit_index = {.tenant_id = tenant, .limit = cu_audit_index_step()}};
     cu_store_access *acc = NULL;
     size_t m = 0;
     cu_audit_in a;

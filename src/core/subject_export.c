@@ -489,7 +489,8 @@ cu_rc cu_subject_export_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
                              cu_subject_export_format format, cu_subject_export **out, cu_err *err)
 {
     cu_subject_export *x = NULL;
-    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX, .u.audit_index.tenant_id = tenant};
+    cu_store_op idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX,
+                       .u.audit_index = {.tenant_id = tenant, .limit = cu_audit_index_step()}};
     cu_store_tenant st;
     cJSON *kept = NULL;
     cu_audit_in a;

@@ -123,26 +123,32 @@ cu_rc pg_w_audit_head_check(pg_conn *c, const cu_store_op *op, cu_err *err)
     return CU_OK;
 }
 
-/* The index catches up with the log: every entry past the mark that names a subject, and the
- * mark to the last entry, in one statement (one snapshot: an entry another server commits
- * meanwhile is neither marked nor skipped). ON CONFLICT: two servers may catch up at once. */
+/* The index catches up with the log: every entry past the mark, up to $2 of them, that names a
+ * subject, and the mark past them, in one statement (one snapshot: an entry another server
+ * commits meanwhile is neither marked nor skipped). ON CONFLICT: two servers may catch up at
+ * once. The bound holds the tenant's chain lock a bounded time; readers scan past the mark. */
 static pg_query Q_SUBJECT_INDEX = PG_QUERY(
     "WITH mark AS ("
     "  SELECT coalesce((SELECT seq FROM audit_subject_marks WHERE tenant_id = $1), 0) AS m),"
     " todo AS ("
-    "  SELECT seq, subject_id FROM audit_log WHERE tenant_id = $1 AND seq > (SELECT m FROM mark)),"
+    "  SELECT seq, subject_id FROM audit_log WHERE tenant_id = $1 AND seq > (SELECT m FROM mark)"
+    "  AND seq <= (SELECT m FROM mark) + $2),"
     " indexed AS ("
     "  INSERT INTO audit_subjects(tenant_id, subject_id, seq)"
     "  SELECT $1, subject_id, seq FROM todo WHERE subject_id IS NOT NULL"
     "  ON CONFLICT DO NOTHING)"
     " INSERT INTO audit_subject_marks(tenant_id, seq)"
-    " SELECT $1, greatest((SELECT m FROM mark), coalesce((SELECT max(seq) FROM todo), 0))"
+    " SELECT $1, greatest((SELECT m FROM mark), least((SELECT m FROM mark) + $2,"
+    "  coalesce((SELECT max(seq) FROM audit_log WHERE tenant_id = $1), 0)))"
     " ON CONFLICT (tenant_id) DO UPDATE"
     "  SET seq = greatest(audit_subject_marks.seq, excluded.seq)");
 
 cu_rc pg_w_audit_subject_index(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
-    return pg_exec(c, &Q_SUBJECT_INDEX, PG_P(pg_p_id(op->u.audit_index.tenant_id)), NULL, err,
+    uint32_t limit = op->u.audit_index.limit ? op->u.audit_index.limit : INT32_MAX;
+
+    return pg_exec(c, &Q_SUBJECT_INDEX,
+                   PG_P(pg_p_id(op->u.audit_index.tenant_id), pg_p_i64((int64_t)limit)), NULL, err,
                    "catch the audit log's subject index up");
 }
 

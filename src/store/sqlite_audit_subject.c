@@ -26,18 +26,25 @@
 
 #define SNAPSHOT_CACHE "-24576" /* KiB: a snapshot's page cache, at most 24 MB */
 
+/* At most op's limit of entries a call (0: every one): the writer is held for a bounded time
+ * however long the index went without catching up; readers take the log past the mark. */
 cu_rc sq_w_audit_subject_index(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
+    sqlite3_int64 limit = op->u.audit_index.limit ? op->u.audit_index.limit : INT32_MAX;
     sqlite3_stmt *st = sq_stmt(s, S_AUDIT_SUBJECT_CATCHUP);
     cu_rc rc;
 
-    if (st)
+    if (st) {
         sq_bind_id(st, 1, op->u.audit_index.tenant_id);
+        sqlite3_bind_int64(st, 2, limit);
+    }
     if ((rc = sq_run(s, st, err, "catch the audit log's subject index up")) != CU_OK)
         return rc;
     st = sq_stmt(s, S_AUDIT_SUBJECT_MARK);
-    if (st)
+    if (st) {
         sq_bind_id(st, 1, op->u.audit_index.tenant_id);
+        sqlite3_bind_int64(st, 2, limit);
+    }
     return sq_run(s, st, err, "mark the audit log's subject index");
 }
 

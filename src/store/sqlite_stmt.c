@@ -417,9 +417,10 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_AUDIT_SUBJECT_CATCHUP] = "INSERT INTO audit_subjects(tenant_id, subject_id, seq)"
                                 " SELECT tenant_id, subject_id, seq FROM audit_log"
                                 " WHERE tenant_id = ?1 AND seq > " AUDIT_MARK
-                                " AND subject_id IS NOT NULL",
+                                " AND seq <= " AUDIT_MARK " + ?2 AND subject_id IS NOT NULL",
     [S_AUDIT_SUBJECT_MARK] = "INSERT OR REPLACE INTO audit_subject_marks(tenant_id, seq)"
-                             " SELECT ?1, coalesce(max(seq), 0) FROM audit_log WHERE tenant_id = ?1",
+                             " SELECT ?1, min(coalesce(max(seq), 0), " AUDIT_MARK " + ?2)"
+                             " FROM audit_log WHERE tenant_id = ?1",
     [S_WEBHOOK_DUE] = sq_webhook_due_sql,
     [S_DISCLOSURES_OF] = sq_disclosures_of_sql,
     [S_AUDIT_SUBJECT_PRUNE] = "DELETE FROM audit_subjects WHERE tenant_id = ? AND seq <= ?",

@@ -400,9 +400,10 @@ typedef enum cu_store_op_type {
                                 document and fields sealed again under the subject's retained key
                                 at key_version, marked retained, its index entries deleted; only
                                 while its document still equals old[0], else CU_ERR_CONFLICT */
-    CU_OP_AUDIT_SUBJECT_INDEX, /* audit_index (tenant_id): the audit log's subject index catches up
-                                  with the tenant's log: every entry past its mark that names a
-                                  subject is indexed, and the mark moves to the last entry */
+    CU_OP_AUDIT_SUBJECT_INDEX, /* audit_index (tenant_id, limit): the audit log's subject index
+                                  catches up with the tenant's log: every entry past its mark, up
+                                  to limit of them (0: all), that names a subject is indexed, and
+                                  the mark moves past them (readers scan the log past the mark) */
     CU_OP_ERASURE_CERT,        /* erasure_cert (tenant_id, subject_id, certificate): the signed
                                   certificate of the subject's erasure, stored in the erasure's
                                   own transaction (insert; CU_ERR_EXISTS if it has one) */
@@ -585,6 +586,7 @@ typedef struct cu_store_op {
         cu_store_request request; /* REQUEST_PUT, REQUEST_UPDATE */
         struct {
             cu_id tenant_id;
+            uint32_t limit; /* entries past the mark at most; 0: every one */
         } audit_index; /* AUDIT_SUBJECT_INDEX */
         struct {
             cu_id tenant_id;
