@@ -1012,8 +1012,9 @@ typedef struct cu_fresh_need {
     int64_t due;
 } cu_fresh_need;
 
-/* Up to limit needs of subjects with ids above after, by subject (the caller pages with the last
- * subject seen; *more 1 if the limit stopped it). Caller frees *out. */
+/* Up to limit needs of subjects with ids above after, by subject, a subject's needs kept together
+ * (so a page may hold a few more than limit); the caller pages with the last subject listed.
+ * *more is 1 exactly when a subject with a need remains past the page. Caller frees *out. */
 cu_rc cu_policy_fresh_needed(cu_vault *v, cu_id tenant, cu_id after, size_t limit,
                              cu_fresh_need **out, size_t *n, int *more, cu_err *err);
 

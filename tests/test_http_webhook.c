@@ -5,9 +5,10 @@
  * signature with its endpoint's secret, by its own code (GnuTLS's HMAC and base64), and counts
  * the requests it accepted per webhook-id. Proven: an event arrives exactly once per id after a
  * 500 and a timeout, the same id on every try (P-NOT-1: a notice that arrives); it survives a
- * kill -9 between its cause and its delivery; another tenant's endpoints never see it (P-ISO-1);
- * the API lists it with its attempts, resends it under its id, and checks role, tenant and
- * input on every route.
+ * kill -9 between its cause and its delivery, and one while its retry is pending (the stored
+ * schedule holds: not sent early, then once under the failed try's id); another tenant's
+ * endpoints never see it (P-ISO-1); the API lists it with its attempts, resends it under its
+ * id, and checks role, tenant and input on every route.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -39,7 +40,9 @@ typedef struct rcv {
     char ids[IDS_MAX][40];
     int seen[IDS_MAX];     /* requests per id */
     int accepted[IDS_MAX]; /* 200 answered in time, per id */
-    char last_body[2048];
+    char last_body[2048];  /* the last accepted request's body, and its headers */
+    size_t last_len;
+    char last_id[40], last_ts[24], last_sig[128];
 } rcv;
 
 typedef struct upload {
@@ -135,6 +138,10 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     } else if (slot >= 0 && good) {
         r->accepted[slot]++;
         snprintf(r->last_body, sizeof(r->last_body), "%.*s", (int)u->len, u->buf);
+        r->last_len = strlen(r->last_body);
+        snprintf(r->last_id, sizeof(r->last_id), "%s", id);
+        snprintf(r->last_ts, sizeof(r->last_ts), "%s", ts);
+        snprintf(r->last_sig, sizeof(r->last_sig), "%s", sig);
     }
     pthread_mutex_unlock(&r->m);
     if (stall)
@@ -178,6 +185,17 @@ static int rcv_accepted(rcv *r, const char *id)
     for (int i = 0; i < r->nids; i++)
         if (strcmp(r->ids[i], id) == 0)
             n = r->accepted[i];
+    pthread_mutex_unlock(&r->m);
+    return n;
+}
+
+/* Requests received, read under the lock. */
+static int rcv_requests(rcv *r)
+{
+    int n;
+
+    pthread_mutex_lock(&r->m);
+    n = r->requests;
     pthread_mutex_unlock(&r->m);
     return n;
 }
@@ -330,6 +348,221 @@ static void test_P_NOT_1_event_survives_kill_9_before_delivery(void **state)
     assert_int_equal(ra.bad_sig, 0);
     assert_int_equal(srv_stop(&s, 1), 0);
     rcv_stop(&ra);
+}
+
+/* GET .../events/{ev} of t, polled up to ms until its body holds needle; the body into out. */
+static int event_wait(srv *s, srv_tenant *t, const char *ev, const char *needle, int ms, char *out,
+                      size_t cap)
+{
+    char path[128];
+    srv_resp resp;
+    int found = 0;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/events/%s", t->id, ev);
+    for (int i = 0; i <= ms / 50 && !found; i++) {
+        if (i > 0)
+            usleep(50000);
+        assert_int_equal(srv_call(s, "GET", path, t->key[CU_ROLE_ADMIN], NULL, NULL, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        found = strstr(resp.body, needle) != NULL;
+        snprintf(out, cap, "%s", resp.body);
+        srv_resp_free(&resp);
+    }
+    return found;
+}
+
+/* P-NOT-1, docs/webhooks.md Retries: the retry schedule is in the database. The receiver
+ * answers 500; the server, its retry pending, is killed (-9). Restarted before the stored
+ * retry time (the settable clock, CUSTOS_NOW) it sends nothing; restarted after it, with the
+ * receiver accepting, the event arrives exactly once, under the webhook-id of the failed try,
+ * and the API lists both tries. */
+static void test_P_NOT_1_pending_retry_survives_kill_9(void **state)
+{
+    /* The settable clock: 2030-01-01T00:00:00Z, then 3 s and 10 s on; the retry is due 5 s
+     * +-20% after the failed try. */
+    char now[32] = "CUSTOS_NOW=1893456000";
+    const char *const env[] = {now,
+                               "CUSTOS_WEBHOOK_POLL_MS=100",
+                               "CUSTOS_WEBHOOK_RETRY_BASE=5",
+                               "CUSTOS_WEBHOOK_TIMEOUT=1",
+                               "CUSTOS_WEBHOOK_CONNECT_TIMEOUT=1",
+                               NULL};
+    srv s;
+    srv_tenant a;
+    rcv ra;
+    char ep[SRV_ID], ev[SRV_ID], wid[40], body[4096], next[32];
+    int st = 0;
+
+    (void)state;
+    rcv_start(&ra);
+    ra.fail_500 = 1000;
+    srv_start_env(&s, NULL, env);
+    srv_tenant_make(&s, "hooks-retry", &a);
+    endpoint_make(&s, &a, &ra, "webhook.test", ep);
+    test_event(&s, &a, ev, wid);
+    /* The failed try is recorded, and the retry pending at its stored time. */
+    assert_true(event_wait(&s, &a, ev, "\"status\":500", 20000, body, sizeof(body)));
+    assert_non_null(strstr(body, "\"state\":\"pending\""));
+    assert_non_null(strstr(body, "\"attempts\":1"));
+    assert_int_equal(srv_json_str(body, "next_attempt_at", next, sizeof(next)), 0);
+    assert_true(strcmp(next, "2030-01-01T00:00:04Z") >= 0 &&
+                strcmp(next, "2030-01-01T00:00:06Z") <= 0);
+    kill(s.pid, SIGKILL);
+    waitpid(s.pid, &st, 0);
+    s.pid = 0;
+    assert_int_equal(rcv_requests(&ra), 1);
+    /* Before the stored time: the new server's workers (polling every 100 ms) send nothing. */
+    snprintf(now, sizeof(now), "CUSTOS_NOW=%d", 1893456000 + 3);
+    srv_restart(&s, NULL, env);
+    usleep(800 * 1000);
+    assert_int_equal(rcv_requests(&ra), 1);
+    assert_true(event_wait(&s, &a, ev, "\"attempts\":1", 0, body, sizeof(body)));
+    assert_non_null(strstr(body, "\"state\":\"pending\""));
+    assert_int_equal(srv_stop(&s, 0), 0);
+    /* After it, the receiver accepting: once, under the same webhook-id. */
+    pthread_mutex_lock(&ra.m);
+    ra.fail_500 = 0;
+    pthread_mutex_unlock(&ra.m);
+    snprintf(now, sizeof(now), "CUSTOS_NOW=%d", 1893456000 + 10);
+    srv_restart(&s, NULL, env);
+    assert_true(rcv_wait(&ra, wid, 20000));
+    assert_true(event_wait(&s, &a, ev, "\"state\":\"delivered\"", 20000, body, sizeof(body)));
+    usleep(500 * 1000); /* nothing more comes */
+    pthread_mutex_lock(&ra.m);
+    assert_int_equal(ra.requests, 2);
+    assert_int_equal(ra.nids, 1);
+    assert_string_equal(ra.ids[0], wid);
+    assert_int_equal(ra.seen[0], 2);
+    assert_int_equal(ra.accepted[0], 1);
+    assert_int_equal(ra.bad_sig, 0);
+    pthread_mutex_unlock(&ra.m);
+    /* The API: one delivery, two tries, the 500 then the 200, under that webhook-id. */
+    assert_true(event_wait(&s, &a, ev, "\"attempts\":2", 0, body, sizeof(body)));
+    assert_non_null(strstr(body, wid));
+    assert_true(strstr(body, "\"status\":500") != NULL &&
+                strstr(body, "\"status\":200") > strstr(body, "\"status\":500"));
+    assert_int_equal(srv_stop(&s, 1), 0);
+    rcv_stop(&ra);
+}
+
+/* The Python block after the verify-example marker of docs/webhooks.md, as written there
+ * (caller frees). */
+static char *doc_example(void)
+{
+    FILE *f = fopen("docs/webhooks.md", "rb");
+    char *doc = calloc(1, 200000), *at, *end, *code;
+    size_t n;
+
+    assert_non_null(f);
+    assert_non_null(doc);
+    n = fread(doc, 1, 199999, f);
+    fclose(f);
+    doc[n] = '\0';
+    at = strstr(doc, "<!-- verify-example:");
+    assert_non_null(at);
+    at = strstr(at, "```python\n");
+    assert_non_null(at);
+    at += strlen("```python\n");
+    end = strstr(at, "\n```");
+    assert_non_null(end);
+    code = strndup(at, (size_t)(end - at) + 1);
+    free(doc);
+    assert_non_null(code);
+    return code;
+}
+
+static void write_file(const char *dir, const char *name, const char *text, size_t len)
+{
+    char path[320];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* One request for the verifier: its three headers and its body. */
+typedef struct hook_req {
+    const char *id, *ts, *sig, *body;
+    size_t len;
+} hook_req;
+
+/* Runs docs/webhooks.md's verification example once on secret and each of the n requests: its
+ * verdicts ('1' valid, '0' not), in order, into out. */
+static void python_verdicts(const char *dir, const char *secret, const hook_req *q, int n,
+                            char *out, size_t cap)
+{
+    static const char harness[] =
+        "import json, sys\n"
+        "secret = open(sys.argv[1]).read()\n"
+        "print(''.join('1' if valid(secret, json.load(open(a)), open(b, 'rb').read()) else '0'\n"
+        "              for a, b in zip(sys.argv[2::2], sys.argv[3::2])))\n";
+    char *code = doc_example(), script[4096], name[32], text[512], cmd[1024];
+    int at;
+    FILE *p;
+
+    snprintf(script, sizeof(script), "%s\n%s", code, harness);
+    free(code);
+    write_file(dir, "verify.py", script, strlen(script));
+    write_file(dir, "secret", secret, strlen(secret));
+    at = snprintf(cmd, sizeof(cmd), "cd %s && python3 verify.py secret", dir);
+    for (int i = 0; i < n; i++) {
+        snprintf(text, sizeof(text),
+                 "{\"webhook-id\": \"%s\", \"webhook-timestamp\": \"%s\", "
+                 "\"webhook-signature\": \"%s\"}",
+                 q[i].id, q[i].ts, q[i].sig);
+        snprintf(name, sizeof(name), "h%d.json", i);
+        write_file(dir, name, text, strlen(text));
+        snprintf(name, sizeof(name), "b%d", i);
+        write_file(dir, name, q[i].body, q[i].len);
+        at += snprintf(cmd + at, sizeof(cmd) - (size_t)at, " h%d.json b%d", i, i);
+    }
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    if (fgets(out, (int)cap, p) == NULL)
+        out[0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    assert_int_equal(pclose(p), 0);
+}
+
+/* docs/webhooks.md's three lines of Python, read from the doc, verify a request the server
+ * delivered (its body, headers and the endpoint's secret) and refuse it once its body or its
+ * timestamp is changed. */
+static void test_the_documented_python_verifier_checks_a_delivery(void **state)
+{
+    srv s;
+    srv_tenant a;
+    rcv ra;
+    char ep[SRV_ID], ev[SRV_ID], wid[40], dir[256], body[2048], bad[2048], ts[24], got[16];
+    hook_req q[3];
+    size_t len;
+
+    (void)state;
+    th_tmpdir(dir);
+    rcv_start(&ra);
+    srv_start_env(&s, NULL, fast_env);
+    srv_tenant_make(&s, "hooks-python", &a);
+    endpoint_make(&s, &a, &ra, "webhook.test", ep);
+    test_event(&s, &a, ev, wid);
+    assert_true(rcv_wait(&ra, wid, 20000));
+    assert_int_equal(srv_stop(&s, 1), 0);
+    pthread_mutex_lock(&ra.m);
+    assert_string_equal(ra.last_id, wid);
+    memcpy(body, ra.last_body, sizeof(body));
+    len = ra.last_len;
+    pthread_mutex_unlock(&ra.m);
+    memcpy(bad, body, sizeof(bad));
+    bad[len - 2] ^= 1; /* one byte of the body changed */
+    snprintf(ts, sizeof(ts), "%lld", strtoll(ra.last_ts, NULL, 10) + 1); /* a replay, moved */
+    q[0] = (hook_req){wid, ra.last_ts, ra.last_sig, body, len};
+    q[1] = (hook_req){wid, ra.last_ts, ra.last_sig, bad, len};
+    q[2] = (hook_req){wid, ts, ra.last_sig, body, len};
+    python_verdicts(dir, ra.secret, q, 3, got, sizeof(got));
+    assert_string_equal(got, "100");
+    rcv_stop(&ra);
+    th_rmrf(dir);
 }
 
 /* SSRF at delivery time: an endpoint made while its address was allowed is never sent to once
@@ -522,17 +755,6 @@ static void restart_at(srv *s, const char *day)
     srv_restart(s, NULL, env);
 }
 
-/* Requests received, read under the lock. */
-static int rcv_requests(rcv *r)
-{
-    int n;
-
-    pthread_mutex_lock(&r->m);
-    n = r->requests;
-    pthread_mutex_unlock(&r->m);
-    return n;
-}
-
 /* P-DSR-7: a request near its deadline, then past it, is told to the tenant's endpoint once
  * each, however often the sweep runs (the settable clock moves the days). */
 static void test_P_DSR_7_request_due_soon_then_overdue_is_told_once_each(void **state)
@@ -589,6 +811,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_NOT_1_signed_event_arrives_once_after_500_and_timeout),
         cmocka_unit_test(test_P_NOT_1_event_survives_kill_9_before_delivery),
+        cmocka_unit_test(test_P_NOT_1_pending_retry_survives_kill_9),
+        cmocka_unit_test(test_the_documented_python_verifier_checks_a_delivery),
         cmocka_unit_test(test_endpoint_routes_check_input_and_show_the_secret_once),
         cmocka_unit_test(test_no_request_goes_to_an_internal_address),
         cmocka_unit_test(test_named_host_is_resolved_pinned_and_delivered),

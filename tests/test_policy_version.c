@@ -457,6 +457,72 @@ static void test_P_NOT_2_consent_before_a_change_stops_counting(void **state_)
     free(text);
 }
 
+static int by_id(const void *a, const void *b)
+{
+    cu_id x = *(const cu_id *)a, y = *(const cu_id *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Pages through the fresh-consent list with limit: each of the want subjects (ids sorted) is
+ * listed exactly once and in order, every page but the last says more, the last one does not. */
+static void page_fresh(fx *f, size_t limit, const cu_id *want, size_t nwant)
+{
+    size_t seen = 0, pages = 0;
+    cu_id after = 0;
+    int more = 1;
+
+    while (more) {
+        cu_fresh_need *need = NULL;
+        size_t n = 0;
+        cu_err err = {0};
+        assert_int_equal(cu_policy_fresh_needed(f->v, f->t, after, limit, &need, &n, &more, &err),
+                         CU_OK);
+        assert_true(n > 0 && n <= limit);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(seen < nwant);
+            assert_int_equal(need[i].subject, want[seen++]);
+            assert_string_equal(need[i].purpose, "marketing");
+        }
+        after = need[n - 1].subject;
+        free(need);
+        assert_true(++pages <= nwant);
+    }
+    assert_int_equal(seen, nwant);
+}
+
+/* P-NOT-2: more than a store page (256) of subjects must consent again, and two after them need
+ * not: paged with any limit, each is listed once, and `more` is true exactly when one remains
+ * (also when the subject that fills the limit ends a store page, or only subjects without a
+ * need follow it). */
+static void test_P_NOT_2_every_subject_listed_once_across_pages(void **state_)
+{
+    enum { WANT = 260, ALL = WANT + 2 };
+    static const size_t limits[] = {256, 100, 128, WANT - 1, WANT, 1000};
+    fx *f = *state_;
+    char *text = erp_marketing_widened();
+    cu_id ids[ALL];
+    cu_err err = {0};
+
+    for (size_t i = 0; i < ALL; i++) {
+        char ext[16];
+        cu_subject_in in = {.external_id = ext, .birth_date = "1990-01-01"};
+        snprintf(ext, sizeof(ext), "s%03zu", i);
+        assert_int_equal(cu_subject_create(f->v, NULL, f->t, &in, &ids[i], &err), CU_OK);
+    }
+    /* Ids are random: the first WANT by id consent, the last two do not. */
+    qsort(ids, ALL, sizeof(ids[0]), by_id);
+    for (size_t i = 0; i < WANT; i++)
+        assert_int_equal(
+            cu_consent_record(f->v, NULL, f->t, ids[i], "marketing", CU_CONSENT_GRANT, "web", &err),
+            CU_OK);
+    cu_clock_set(D2026 + DAY);
+    assert_int_equal(bind_text(f, text), CU_OK);
+    for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++)
+        page_fresh(f, limits[k], ids, WANT);
+    free(text);
+}
+
 static int by_text(const void *a, const void *b)
 {
     return strcmp((const char *)a, (const char *)b);
@@ -683,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_P_NOT_1_cookie_changes_judged),
         T(test_P_NOT_2_consent_before_a_change_stops_counting, setup_erp),
         T(test_P_NOT_2_only_where_the_policy_says_so, setup_scm),
+        T(test_P_NOT_2_every_subject_listed_once_across_pages, setup_erp),
         T(test_P_NOT_1_each_step_is_a_webhook_event, setup_erp),
         T(test_P_NOT_1_no_note_for_a_terminated_tenant, setup_scm),
         cmocka_unit_test(test_P_CON_5_never_promises_refuse_purposes),

@@ -3,8 +3,9 @@
  * on the vault's backend (SQLite, and PostgreSQL in the suite's second pass): an event rides in
  * its cause's transaction (a cause rolled back leaves none, P-NOT-1's notice is never sent for
  * a change that did not happen), is added once under its id, fans out only to the tenant's own
- * endpoints that take its type, and a delivery is sent by one claimant at a time; and the
- * Standard Webhooks signature against the standard's own test vector.
+ * endpoints that take its type, and a delivery is sent by one claimant at a time; the retry
+ * schedule on the settable clock (exponential backoff with jitter, then failed for good); and
+ * the Standard Webhooks signature against the standard's own test vector.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -679,6 +680,103 @@ static void test_sweep_prunes_done_events_after_the_retention(void **state)
     cu_clock_set(0);
 }
 
+/* A transport whose receiver always answers 500: it counts the tries and keeps the last one's
+ * webhook-id and timestamp. */
+static void fail_transport(void *arg, const cu_webhook_msg *m, int *status, char error[64])
+{
+    sent_msg *s = arg;
+
+    s->n++;
+    snprintf(s->id, sizeof(s->id), "%s", m->id);
+    s->ts = m->timestamp;
+    *status = 500;
+    error[0] = '\0';
+}
+
+/* The one delivery of event ev: its state, tries and next try; the last try's time and status. */
+static void delivery_now(vfx *f, cu_id ev, cu_webhook_delivery *d, cu_webhook_attempt *last)
+{
+    cu_webhook_event e;
+    cu_err err = {0};
+
+    assert_int_equal(cu_webhook_event_get(f->v, NULL, f->tenant, ev, &e, &err), CU_OK);
+    assert_int_equal(e.ndeliveries, 1);
+    assert_int_equal(e.nattempts, e.deliveries[0].attempts);
+    *d = e.deliveries[0];
+    *last = e.attempts[e.nattempts - 1];
+    cu_webhook_event_cleanup(&e);
+}
+
+/* docs/webhooks.md, Retries: against a receiver that always fails, on the settable clock, with
+ * the server's defaults (CUSTOS_WEBHOOK_RETRY_BASE 5 s, CUSTOS_WEBHOOK_MAX_ATTEMPTS 16): retry
+ * k comes 5 * 2^(k-1) s after try k, at most 6 h, each within +-20% (and not all exactly on
+ * the nominal delay: the jitter is there), never a second early, always under the same
+ * webhook-id; the 16th failed try leaves the delivery failed, and it is not tried again. */
+static void test_P_NOT_1_retries_back_off_with_jitter_then_fail(void **state)
+{
+    static const cu_webhook_retry defaults = {.base = 5, .max_attempts = 16, .lease = 60};
+    vfx *f = *state;
+    char secret[CU_WEBHOOK_SECRET_MAX], wid[64];
+    cu_webhook_delivery d;
+    cu_webhook_attempt last;
+    sent_msg got = {0};
+    int64_t now = 1767225600, nominal = 5; /* 2026-01-01 */
+    unsigned off_nominal = 0;
+    cu_id ep = 0, ev = 0;
+    size_t sent = 0;
+    cu_err err = {0};
+
+    cu_clock_set(now);
+    assert_int_equal(cu_webhook_endpoint_create(f->v, NULL, f->tenant, "http://127.0.0.1:9/h", "*",
+                                                &ep, secret, &err),
+                     CU_OK);
+    assert_int_equal(cu_webhook_test(f->v, NULL, f->tenant, &ev, &err), CU_OK);
+    snprintf(wid, sizeof(wid), "evt_%llu", (unsigned long long)ev);
+    for (unsigned k = 1; k <= defaults.max_attempts; k++) {
+        if (k > 1) { /* not a second early */
+            cu_clock_set(now - 1);
+            assert_int_equal(
+                cu_webhook_deliver_due(f->v, 77, 10, &defaults, fail_transport, &got, &sent, &err),
+                CU_OK);
+            assert_int_equal(sent, 0);
+        }
+        cu_clock_set(now);
+        assert_int_equal(
+            cu_webhook_deliver_due(f->v, 77, 10, &defaults, fail_transport, &got, &sent, &err),
+            CU_OK);
+        assert_int_equal(sent, 1);
+        assert_int_equal(got.n, k);
+        assert_string_equal(got.id, wid);
+        assert_int_equal(got.ts, now);
+        delivery_now(f, ev, &d, &last);
+        assert_int_equal(d.attempts, k);
+        assert_int_equal(last.at, now);
+        assert_int_equal(last.status, 500);
+        if (k == defaults.max_attempts)
+            break;
+        assert_string_equal(cu_webhook_state_name(d.state), "pending");
+        /* The delay: nominal +-20%. */
+        if ((d.next_at - now) * 5 < nominal * 4 || (d.next_at - now) * 5 > nominal * 6)
+            fail_msg("retry %u after %lld s, not %lld s +-20%%", k, (long long)(d.next_at - now),
+                     (long long)nominal);
+        off_nominal += d.next_at - now != nominal;
+        now = d.next_at;
+        nominal = nominal * 2 < 6 * 3600 ? nominal * 2 : 6 * 3600;
+    }
+    assert_int_equal(nominal, 6 * 3600); /* the cap was reached */
+    assert_true(off_nominal > 0);
+    assert_string_equal(cu_webhook_state_name(d.state), "failed");
+    /* Failed: a year on, nothing is due. */
+    cu_clock_set(now + 366 * 86400);
+    assert_int_equal(
+        cu_webhook_deliver_due(f->v, 77, 10, &defaults, fail_transport, &got, &sent, &err), CU_OK);
+    assert_int_equal(sent, 0);
+    assert_int_equal(got.n, defaults.max_attempts);
+    delivery_now(f, ev, &d, &last);
+    assert_int_equal(d.attempts, defaults.max_attempts);
+    cu_clock_set(0);
+}
+
 /* P-ENC-5: a data key rotation's pass seals the endpoint's secret again, and destroys the old
  * version; deliveries after it are still signed with the secret the endpoint was given. */
 static void test_P_ENC_5_data_key_rotation_keeps_endpoints_signing(void **state)
@@ -734,6 +832,7 @@ int main(void)
         V(test_P_ENC_5_data_key_rotation_keeps_endpoints_signing),
         V(test_webhook_endpoint_to_an_internal_address_is_refused),
         V(test_sweep_prunes_done_events_after_the_retention),
+        V(test_P_NOT_1_retries_back_off_with_jitter_then_fail),
     };
 
     return cmocka_run_group_tests_name("webhook outbox (store, signature)", tests, NULL, NULL);

@@ -75,15 +75,46 @@ static cu_rc subject_needs(cu_vault *v, cu_id tenant, cu_id subject, const fresh
     return rc;
 }
 
+/* Walks the subjects above after, a page at a time, appending their needs under rules[0..nr)
+ * to *out until limit is reached; then looks on for one more subject with a need, whose needs
+ * are dropped again: *more is 1 exactly when one remains. That look costs at most what the
+ * caller's next page would walk anyway. */
+static cu_rc fresh_walk(cu_vault *v, cu_id tenant, cu_id after, size_t limit,
+                        const fresh_rule *rules, size_t nr, cu_fresh_need **out, size_t *n,
+                        int *more, cu_err *err)
+{
+    cu_id *ids = NULL;
+    size_t nids = 0, cap = 0;
+    cu_rc rc = CU_OK;
+
+    while (rc == CU_OK && *more == 0) {
+        free(ids);
+        ids = NULL;
+        if ((rc = cu_store_subject_ids(v->store, tenant, after, FRESH_PAGE, &ids, &nids, err)) !=
+                CU_OK ||
+            nids == 0)
+            break;
+        for (size_t i = 0; i < nids && rc == CU_OK && *more == 0; i++) {
+            size_t had = *n;
+            rc = subject_needs(v, tenant, ids[i], rules, nr, out, n, &cap, err);
+            if (had >= limit && *n > had) {
+                *more = 1;
+                *n = had;
+            }
+            after = ids[i];
+        }
+    }
+    free(ids);
+    return rc;
+}
+
 cu_rc cu_policy_fresh_needed(cu_vault *v, cu_id tenant, cu_id after, size_t limit,
                              cu_fresh_need **out, size_t *n, int *more, cu_err *err)
 {
     const cu_policy *p = NULL;
     cu_policy_state st;
     fresh_rule rules[CU_POLICY_MAX_PURPOSES];
-    size_t nr, cap = 0;
-    cu_id *ids = NULL;
-    size_t nids = 0;
+    size_t nr;
     cu_rc rc;
 
     *out = NULL;
@@ -93,28 +124,14 @@ cu_rc cu_policy_fresh_needed(cu_vault *v, cu_id tenant, cu_id after, size_t limi
         (rc = cu_policy_for(v, tenant, &p, NULL, err)) != CU_OK)
         return rc == CU_ERR_NOT_FOUND ? CU_OK : rc;
     nr = rules_of(p, &st, rules);
-    while (rc == CU_OK && nr > 0 && *n < limit) {
-        free(ids);
-        ids = NULL;
-        if ((rc = cu_store_subject_ids(v->store, tenant, after, FRESH_PAGE, &ids, &nids, err)) !=
-                CU_OK ||
-            nids == 0)
-            break;
-        for (size_t i = 0; i < nids && rc == CU_OK; i++) {
-            if (*n >= limit) {
-                *more = 1;
-                break;
-            }
-            rc = subject_needs(v, tenant, ids[i], rules, nr, out, n, &cap, err);
-            after = ids[i];
-        }
-    }
-    free(ids);
+    if (nr > 0)
+        rc = fresh_walk(v, tenant, after, limit, rules, nr, out, n, more, err);
     cu_policy_release(v, p);
     if (rc != CU_OK) {
         free(*out);
         *out = NULL;
         *n = 0;
+        *more = 0;
     }
     return rc;
 }
