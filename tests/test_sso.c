@@ -1048,6 +1048,7 @@ static void test_P_ACC_6_logins_in_flight_capped(void **state)
                        .role = CU_ROLE_AGENT};
     char dir[256], data[256], url[2048], bind[CU_SSO_RANDOM_MAX];
     unsigned retry = 0;
+    cu_sweep_report rep;
     cu_err err = {0};
     cu_tenant t[2];
     cu_vault *v;
@@ -1079,6 +1080,18 @@ static void test_P_ACC_6_logins_in_flight_capped(void **state)
     assert_int_equal(cu_sso_login_start(v, NULL, t[1].id, stub_fetch, NULL, url, sizeof(url), bind,
                                         &retry, &err),
                      CU_OK);
+    /* Issue 12: a start prunes its own tenant's expired logins only (each of its statements
+     * names the tenant, docs/scaling.md); the sweeper prunes every tenant's. */
+    cu_clock_set(cu_clock_now() + CU_SSO_LOGIN_TTL + 1);
+    assert_int_equal(cu_sso_login_start(v, NULL, t[1].id, stub_fetch, NULL, url, sizeof(url), bind,
+                                        &retry, &err),
+                     CU_OK);
+    assert_int_equal(rows_of(data, "sso_logins", t[0].id), 3);
+    assert_int_equal(rows_of(data, "sso_logins", t[1].id), 1);
+    assert_int_equal(cu_sweep(v, NULL, &rep, &err), CU_OK);
+    assert_int_equal(rows_of(data, "sso_logins", t[0].id), 0);
+    assert_int_equal(rows_of(data, "sso_logins", t[1].id), 1);
+    cu_clock_set(0);
     cu_sso_logins_max_set(0);
     cu_vault_close(v);
     th_rmrf(dir);

@@ -502,13 +502,15 @@ static cu_rc take_login(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char
         binding == NULL || binding[0] == '\0' || strlen(binding) >= CU_SSO_RANDOM_MAX)
         return CU_ERR_NOT_FOUND;
     login_key(state, binding, op.u.sso_login.state_hash);
-    if ((rc = cu_store_sso_login_get(v->store, op.u.sso_login.state_hash, l, err)) != CU_OK)
+    /* Looked up, and taken, by (tenant, state hash): another tenant's login is not found. */
+    if ((rc = cu_store_sso_login_get(v->store, tenant, op.u.sso_login.state_hash, l, err)) != CU_OK)
         return rc;
     rc = l->tenant_id != tenant ? CU_ERR_NOT_FOUND : login_open(l, state, binding, p, err);
     free(l->sealed.data);
     if (rc != CU_OK)
         return rc;
     op.type = CU_OP_SSO_LOGIN_TAKE;
+    op.u.sso_login.tenant_id = tenant;
     op.u.sso_login.expires_at = cu_clock_now(); /* as now: an expired login is not taken */
     cu_audit_in_set(&a, l->tenant_id, "sso.callback", "sso:%llu", (unsigned long long)l->tenant_id);
     return cu_commit(v, ctx, &op, 1, &a, 1, err);

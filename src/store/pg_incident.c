@@ -29,6 +29,16 @@ const char pg_ddl_incidents[] =
     "  tenant_id bigint NOT NULL, at bigint NOT NULL, reference text NOT NULL,"
     "  actor text NOT NULL, PRIMARY KEY(incident_id, seq));";
 
+/* Migration 11. The incident tables are the platform's, not a tenant's (docs/scaling.md: on
+ * Citus, reference tables): the operator's incident (tenant 0) spans tenants, its evidence hash
+ * covers its whole affected set, and incidents outlive their tenants (no key to tenants). Each
+ * incident's rows are keyed by it: its affected set and its notices reference it (a platform
+ * table references only platform tables, as Citus requires of a reference table), and the PKs
+ * (incident_id, tenant_id, subject_id) and (incident_id, seq) serve these keys. */
+const char pg_ddl_incident_keys[] =
+    "ALTER TABLE incident_affected ADD FOREIGN KEY (incident_id) REFERENCES incidents(incident_id);"
+    "ALTER TABLE incident_notices ADD FOREIGN KEY (incident_id) REFERENCES incidents(incident_id);";
+
 #define INCIDENT_COLS                                                                              \
     "incident_id, tenant_id, opened_by, opened_at, known_at, from_ms, to_ms, scope_key,"           \
     " scope_tenant, scope_principal, scope_source, scope_collection, authority_hours,"             \

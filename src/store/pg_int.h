@@ -457,11 +457,15 @@ cu_rc pg_subject_collections(cu_store *base, cu_id tenant, cu_id subject,
 
 /* Single sign-on (pg_sso.c, P-ACC-5): migration 10's DDL and the reads. */
 extern const char pg_ddl_sso[];
+extern const char pg_ddl_sso_logins_by_tenant[];
 extern const cu_store_sso_ops pg_sso_ops;
 cu_rc pg_tenant_sso_delete(pg_conn *c, cu_id tenant, cu_err *err);
+/* The sweeper's: every tenant's SSO logins that expired before `before` (pg_sso.c). */
+cu_rc pg_sso_logins_expire(pg_conn *c, int64_t before, cu_err *err);
 
 /* Breach incidents (pg_incident.c, P-BRE-1): migration 7's DDL and the reads. */
 extern const char pg_ddl_incidents[];
+extern const char pg_ddl_incident_keys[];
 /* The analytics privacy budget (pg_analytics.c, P-ANA-1): migration 8's DDL and the read. */
 extern const char pg_ddl_analytics[];
 extern const cu_store_analytics_ops pg_analytics_ops;

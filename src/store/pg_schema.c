@@ -79,6 +79,10 @@ static const char *const *const migrations[] = {
     (const char *const[]){"SELECT 1", NULL},
     /* 9 -> 10 (SQLite's 25 -> 26, P-ACC-5): single sign-on (pg_sso.c). */
     (const char *const[]){pg_ddl_sso, NULL},
+    /* 10 -> 11 (PostgreSQL only; issue 12, item 5): an SSO login keyed (tenant_id, state_hash),
+     * as every tenant table leads with its tenant; an incident's affected set and notices
+     * reference it (the incident tables are the platform's; docs/scaling.md). */
+    (const char *const[]){pg_ddl_sso_logins_by_tenant, pg_ddl_incident_keys, NULL},
 };
 
 static pg_query Q_VERSION = PG_QUERY("SELECT coalesce(max(version), 0) FROM schema_version");

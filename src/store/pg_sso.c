@@ -16,6 +16,7 @@ const char pg_ddl_sso[] =
     "  redirect_uri text NOT NULL, secret bytea NOT NULL, key_version bigint NOT NULL,"
     "  domains text NOT NULL,"
     "  role bigint NOT NULL, require_sso bigint NOT NULL, updated_at bigint NOT NULL);"
+    /* Keyed (state_hash) here; migration 11 keys it (tenant_id, state_hash), below. */
     "CREATE TABLE sso_logins("
     "  state_hash bytea PRIMARY KEY, tenant_id bigint NOT NULL, sealed bytea NOT NULL,"
     "  created_at bigint NOT NULL, expires_at bigint NOT NULL);"
@@ -27,6 +28,12 @@ const char pg_ddl_sso[] =
     "  FOREIGN KEY(tenant_id, user_id) REFERENCES users(tenant_id, user_id) ON DELETE CASCADE);"
     "CREATE UNIQUE INDEX sso_links_by_user ON sso_links(tenant_id, user_id);";
 
+/* Migration 11: a login is its tenant's, found by (tenant, state hash) as the callback, on the
+ * tenant's own path, knows both; tenant_id leads its key as every tenant table's
+ * (docs/scaling.md: on Citus it is distributed by tenant). */
+const char pg_ddl_sso_logins_by_tenant[] = "ALTER TABLE sso_logins DROP CONSTRAINT sso_logins_pkey,"
+                                           " ADD PRIMARY KEY (tenant_id, state_hash);";
+
 #define CONFIG_COLS                                                                                \
     "tenant_id, issuer, client_id, secret, key_version, domains, role, require_sso, updated_at,"   \
     " redirect_uri"
@@ -37,17 +44,20 @@ static pg_query Q_CONFIG_PUT =
              " $10) ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, secret = $4,"
              " key_version = $5, domains = $6, role = $7, require_sso = $8, updated_at = $9,"
              " redirect_uri = $10");
-static pg_query Q_LOGIN_PRUNE = PG_QUERY("DELETE FROM sso_logins WHERE expires_at < $1");
+static pg_query Q_LOGIN_PRUNE =
+    PG_QUERY("DELETE FROM sso_logins WHERE tenant_id = $2 AND expires_at < $1");
+/* The sweeper's, over every tenant (CU_OP_SESSION_PURGE without a tenant). */
+static pg_query Q_LOGINS_EXPIRE = PG_QUERY("DELETE FROM sso_logins WHERE expires_at < $1");
 static pg_query Q_LOGIN_PUT =
     PG_QUERY("INSERT INTO sso_logins(" LOGIN_COLS ") SELECT $1::bytea, $2::bigint, $3::bytea,"
              " $4::bigint, $5::bigint WHERE $6::bigint <= 0 OR"
              " (SELECT count(*) FROM sso_logins WHERE tenant_id = $2::bigint) < $6::bigint");
 static pg_query Q_LOGIN_TAKE =
-    PG_QUERY("DELETE FROM sso_logins WHERE state_hash = $1 AND expires_at > $2");
+    PG_QUERY("DELETE FROM sso_logins WHERE tenant_id = $3 AND state_hash = $1 AND expires_at > $2");
 static pg_query Q_CONFIG_GET =
     PG_QUERY("SELECT " CONFIG_COLS " FROM sso_configs WHERE tenant_id = $1");
-static pg_query Q_LOGIN_GET =
-    PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = $1");
+static pg_query Q_LOGIN_GET = PG_QUERY("SELECT " LOGIN_COLS " FROM sso_logins"
+                                       " WHERE tenant_id = $1 AND state_hash = $2");
 
 static pg_query Q_LINK_CLEAR =
     PG_QUERY("DELETE FROM sso_links WHERE tenant_id = $1 AND (link_hash = $2 OR user_id = $3)");
@@ -121,8 +131,8 @@ cu_rc pg_w_sso_config_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 cu_rc pg_w_sso_login_put(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
     const cu_store_sso_login *l = &op->u.sso_login;
-    cu_rc rc = pg_exec(c, &Q_LOGIN_PRUNE, PG_P(pg_p_i64(l->created_at)), NULL, err,
-                       "prune the SSO logins");
+    cu_rc rc = pg_exec(c, &Q_LOGIN_PRUNE, PG_P(pg_p_i64(l->created_at), pg_p_id(l->tenant_id)),
+                       NULL, err, "prune the SSO logins");
 
     if (rc == CU_OK)
         rc = pgd_write_one(c, &Q_LOGIN_PUT,
@@ -139,8 +149,15 @@ cu_rc pg_w_sso_login_take(pg_conn *c, const cu_store_op *op, cu_err *err)
     const cu_store_sso_login *l = &op->u.sso_login;
 
     return pgd_write_one(
-        c, &Q_LOGIN_TAKE, PG_P(pg_p_blob(l->state_hash, 32), pg_p_i64(l->expires_at)),
+        c, &Q_LOGIN_TAKE,
+        PG_P(pg_p_blob(l->state_hash, 32), pg_p_i64(l->expires_at), pg_p_id(l->tenant_id)),
         CU_ERR_NOT_FOUND, "no such SSO login, or it was used or expired", err, "take an SSO login");
+}
+
+cu_rc pg_sso_logins_expire(pg_conn *c, int64_t before, cu_err *err)
+{
+    return pg_exec(c, &Q_LOGINS_EXPIRE, PG_P(pg_p_i64(before)), NULL, err,
+                   "delete expired SSO logins");
 }
 
 /* Review finding 7: require_sso turned on ends every session of the tenant. */
@@ -210,11 +227,11 @@ static cu_rc pg_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config
     return rc;
 }
 
-static cu_rc pg_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_store_sso_login *out,
-                              cu_err *err)
+static cu_rc pg_sso_login_get(cu_store *base, cu_id tenant, const uint8_t state_hash[32],
+                              cu_store_sso_login *out, cu_err *err)
 {
-    cu_rc rc = read_one(base, &Q_LOGIN_GET, PG_P(pg_p_blob(state_hash, 32)), login_row, out,
-                        "no such SSO login", err);
+    cu_rc rc = read_one(base, &Q_LOGIN_GET, PG_P(pg_p_id(tenant), pg_p_blob(state_hash, 32)),
+                        login_row, out, "no such SSO login", err);
 
     if (rc != CU_OK) {
         free(out->sealed.data);

@@ -269,9 +269,11 @@ cu_rc pg_w_session_delete(pg_conn *c, const cu_store_op *op, cu_err *err)
 
 cu_rc pg_w_session_purge(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
-    if (op->u.purge.tenant_id == 0)
-        return pgv_run(c, &Q_SESSION_PURGE_ALL, PG_P(pg_p_i64(op->u.purge.before)), NULL, err,
-                       "delete expired sessions");
+    if (op->u.purge.tenant_id == 0) {
+        cu_rc rc = pgv_run(c, &Q_SESSION_PURGE_ALL, PG_P(pg_p_i64(op->u.purge.before)), NULL, err,
+                           "delete expired sessions");
+        return rc == CU_OK ? pg_sso_logins_expire(c, op->u.purge.before, err) : rc;
+    }
     return pgv_run(c, &Q_SESSION_PURGE,
                    PG_P(pg_p_id(op->u.purge.tenant_id), pg_p_id(op->u.purge.user_id),
                         pg_p_i64(op->u.purge.before)),

@@ -402,6 +402,7 @@ extern const char sq_migration_sso[];
 extern const cu_store_sso_ops sq_sso_ops;
 cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err);
 cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err);
+cu_rc sq_sso_logins_expire(sqlite_store *s, int64_t before, cu_err *err);
 
 /* Breach incidents (sqlite_incident.c, P-BRE-1): migration 23's DDL, the apply function of
  * every CU_OP_INCIDENT_* (inside apply()'s transaction, s->lock held), the reads. */

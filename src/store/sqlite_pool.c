@@ -368,12 +368,12 @@ static cu_rc p_sso_config_get(cu_store *s, cu_id t, cu_store_sso_config *out, cu
     return r->ops->sso->config_get(r, t, out, err);
 }
 
-static cu_rc p_sso_login_get(cu_store *s, const uint8_t h[32], cu_store_sso_login *out,
+static cu_rc p_sso_login_get(cu_store *s, cu_id t, const uint8_t h[32], cu_store_sso_login *out,
                              cu_err *err)
 {
     cu_store *r = R(s);
 
-    return r->ops->sso->login_get(r, h, out, err);
+    return r->ops->sso->login_get(r, t, h, out, err);
 }
 
 static cu_rc p_sso_link_get(cu_store *s, cu_id t, const uint8_t h[32], cu_store_sso_link *out,

@@ -41,11 +41,15 @@ static const char sql_config_put[] = "INSERT OR REPLACE INTO sso_configs(" CONFI
 static const char sql_login_put[] =
     "INSERT INTO sso_logins(" LOGIN_COLS ") SELECT ?1, ?2, ?3, ?4, ?5"
     " WHERE ?6 <= 0 OR (SELECT count(*) FROM sso_logins WHERE tenant_id = ?2) < ?6";
-static const char sql_login_prune[] = "DELETE FROM sso_logins WHERE expires_at < ?1";
+/* Each names the tenant, as PostgreSQL's do (docs/scaling.md); the sweeper's prune does not. */
+static const char sql_login_prune[] =
+    "DELETE FROM sso_logins WHERE tenant_id = ?2 AND expires_at < ?1";
+static const char sql_logins_expire[] = "DELETE FROM sso_logins WHERE expires_at < ?1";
 static const char sql_login_take[] =
-    "DELETE FROM sso_logins WHERE state_hash = ?1 AND expires_at > ?2";
+    "DELETE FROM sso_logins WHERE state_hash = ?1 AND tenant_id = ?3 AND expires_at > ?2";
 static const char sql_config_get[] = "SELECT " CONFIG_COLS " FROM sso_configs WHERE tenant_id = ?1";
-static const char sql_login_get[] = "SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = ?1";
+static const char sql_login_get[] =
+    "SELECT " LOGIN_COLS " FROM sso_logins WHERE state_hash = ?1 AND tenant_id = ?2";
 static const char sql_link_clear[] =
     "DELETE FROM sso_links WHERE tenant_id = ?1 AND (link_hash = ?2 OR user_id = ?3)";
 static const char sql_link_put[] =
@@ -96,9 +100,11 @@ static cu_rc login_stmt(sqlite_store *s, const char *sql, const cu_store_sso_log
         sqlite3_bind_int64(st, 6, l->max_open);
     } else if (src == SQLITE_OK && what == 1) {
         sqlite3_bind_int64(st, 1, l->created_at);
+        sq_bind_id(st, 2, l->tenant_id);
     } else if (src == SQLITE_OK) {
         sq_bind_blob(st, 1, &h);
         sqlite3_bind_int64(st, 2, l->expires_at);
+        sq_bind_id(st, 3, l->tenant_id);
     }
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
@@ -179,6 +185,16 @@ cu_rc sq_w_sso(sqlite_store *s, const cu_store_op *op, cu_err *err)
     }
 }
 
+/* The sweeper's CU_OP_SESSION_PURGE without a tenant: every tenant's logins that expired
+ * before `before` (a start prunes only its own tenant's). */
+cu_rc sq_sso_logins_expire(sqlite_store *s, int64_t before, cu_err *err)
+{
+    cu_store_sso_login l = {.created_at = before};
+    int changed;
+
+    return login_stmt(s, sql_logins_expire, &l, 1, &changed, err);
+}
+
 /* P-RET-2: a tenant's end (close, and shred) takes its provider, its logins in flight and its
  * users' links. */
 cu_rc sq_tenant_sso_delete(sqlite_store *s, cu_id tenant, cu_err *err)
@@ -247,8 +263,8 @@ static cu_rc sq_sso_config_get(cu_store *base, cu_id tenant, cu_store_sso_config
     return rc;
 }
 
-static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_store_sso_login *out,
-                              cu_err *err)
+static cu_rc sq_sso_login_get(cu_store *base, cu_id tenant, const uint8_t state_hash[32],
+                              cu_store_sso_login *out, cu_err *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     cu_blob h = {(uint8_t *)(uintptr_t)state_hash, 32};
@@ -256,8 +272,10 @@ static cu_rc sq_sso_login_get(cu_store *base, const uint8_t state_hash[32], cu_s
     cu_rc rc;
 
     pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, sql_login_get, -1, &st, NULL) == SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, sql_login_get, -1, &st, NULL) == SQLITE_OK) {
         sq_bind_blob(st, 1, &h);
+        sq_bind_id(st, 2, tenant);
+    }
     rc = sq_one(s, st, login_row, out, err, "read an SSO login", "no such SSO login");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);

@@ -792,10 +792,12 @@ static cu_rc w_session_purge(sqlite_store *s, const cu_store_op *op, cu_err *err
     sqlite3_stmt *st;
 
     if (op->u.purge.tenant_id == 0) {
+        cu_rc rc;
         st = sq_stmt(s, S_SESSION_PURGE_ALL);
         if (st)
             sqlite3_bind_int64(st, 1, op->u.purge.before);
-        return sq_run(s, st, err, "delete expired sessions");
+        rc = sq_run(s, st, err, "delete expired sessions");
+        return rc == CU_OK ? sq_sso_logins_expire(s, op->u.purge.before, err) : rc;
     }
     st = sq_stmt(s, S_SESSION_PURGE);
     if (st) {

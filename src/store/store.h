@@ -329,7 +329,8 @@ typedef enum cu_store_op_type {
     CU_OP_SESSION_PUT,       /* session: insert */
     CU_OP_SESSION_DELETE,    /* session (token_hash): CU_ERR_NOT_FOUND if none */
     CU_OP_SESSION_PURGE,     /* purge: the user's sessions that expired at or before `before`;
-                                tenant_id 0: every user's */
+                                tenant_id 0: every user's, and every single sign-on login
+                                that expired before it (store_sso.h) */
     CU_OP_AUDIT_APPEND,      /* audit: insert; CU_ERR_EXISTS if (tenant, seq) is taken */
     CU_OP_AUDIT_CHECKPOINT,  /* checkpoint: insert; CU_ERR_EXISTS if (tenant, seq, anchor) is
                                 taken: checkpoints are never replaced */

@@ -17,11 +17,11 @@ cu_rc cu_store_sso_config_get(cu_store *s, cu_id tenant, cu_store_sso_config *ou
     return WRAP(config_get, tenant, out, err);
 }
 
-cu_rc cu_store_sso_login_get(cu_store *s, const uint8_t state_hash[32], cu_store_sso_login *out,
-                             cu_err *err)
+cu_rc cu_store_sso_login_get(cu_store *s, cu_id tenant, const uint8_t state_hash[32],
+                             cu_store_sso_login *out, cu_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return WRAP(login_get, state_hash, out, err);
+    return WRAP(login_get, tenant, state_hash, out, err);
 }
 
 cu_rc cu_store_sso_link_get(cu_store *s, cu_id tenant, const uint8_t link_hash[32],

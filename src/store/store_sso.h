@@ -8,13 +8,16 @@
  * a 32-byte hash the core makes (of the state and the browser's binding cookie), holding the
  * nonce and PKCE verifier, sealed, until the callback takes it, once, before its expiry. Ops:
  *   CU_OP_SSO_CONFIG_PUT  sso_config: inserts or replaces the tenant's row.
- *   CU_OP_SSO_LOGIN_PUT   sso_login: deletes every login that expired before its created
- *                         time (the table stays small), then inserts the login unless its
- *                         tenant has max_open logins already (CU_ERR_RATE_LIMITED; 0: no
- *                         limit).
- *   CU_OP_SSO_LOGIN_TAKE  sso_login (state_hash, expires_at as now): deletes the login if it
- *                         has not expired at now; CU_ERR_NOT_FOUND if there is none (taken
- *                         already, expired, never made): the state is single use.
+ *   CU_OP_SSO_LOGIN_PUT   sso_login: deletes its tenant's logins that expired before its
+ *                         created time, then inserts the login unless its tenant has max_open
+ *                         logins already (CU_ERR_RATE_LIMITED; 0: no limit). Every statement
+ *                         names the tenant (a sharded database routes it to one shard,
+ *                         docs/scaling.md); the sweeper's CU_OP_SESSION_PURGE without a tenant
+ *                         deletes every tenant's expired logins.
+ *   CU_OP_SSO_LOGIN_TAKE  sso_login (tenant_id, state_hash, expires_at as now): deletes the
+ *                         tenant's login if it has not expired at now; CU_ERR_NOT_FOUND if there
+ *                         is none (taken already, expired, never made, another tenant's): the
+ *                         state is single use.
  *
  * A user's link to the provider's identity (sso_links, review finding 3): the tenant, the
  * SHA-256 the core makes of (issuer, sub), and the user. One link per identity and per user.
@@ -72,10 +75,10 @@ struct cu_store;
 typedef struct cu_store_sso_ops {
     /* The tenant's provider; CU_ERR_NOT_FOUND if it has none. Caller frees out->secret.data. */
     cu_rc (*config_get)(struct cu_store *s, cu_id tenant, cu_store_sso_config *out, cu_err *err);
-    /* The login of that state hash, expired or not; CU_ERR_NOT_FOUND if none. Caller frees
-     * out->sealed.data. */
-    cu_rc (*login_get)(struct cu_store *s, const uint8_t state_hash[32], cu_store_sso_login *out,
-                       cu_err *err);
+    /* The tenant's login of that state hash, expired or not; CU_ERR_NOT_FOUND if none (another
+     * tenant's included: the callback is the tenant's). Caller frees out->sealed.data. */
+    cu_rc (*login_get)(struct cu_store *s, cu_id tenant, const uint8_t state_hash[32],
+                       cu_store_sso_login *out, cu_err *err);
     /* The tenant's link of that hash; CU_ERR_NOT_FOUND if none. */
     cu_rc (*link_get)(struct cu_store *s, cu_id tenant, const uint8_t link_hash[32],
                       cu_store_sso_link *out, cu_err *err);
@@ -84,7 +87,7 @@ typedef struct cu_store_sso_ops {
 /* Thin wrappers: cu_store_sso_x(s, ...) is s->ops->sso->x(s, ...). */
 cu_rc cu_store_sso_config_get(struct cu_store *s, cu_id tenant, cu_store_sso_config *out,
                               cu_err *err);
-cu_rc cu_store_sso_login_get(struct cu_store *s, const uint8_t state_hash[32],
+cu_rc cu_store_sso_login_get(struct cu_store *s, cu_id tenant, const uint8_t state_hash[32],
                              cu_store_sso_login *out, cu_err *err);
 cu_rc cu_store_sso_link_get(struct cu_store *s, cu_id tenant, const uint8_t link_hash[32],
                             cu_store_sso_link *out, cu_err *err);
