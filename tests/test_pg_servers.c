@@ -10,6 +10,8 @@
  *  - The caches notice the other server from its very next request: a key b has cached and a
  *    revokes is refused by b (P-ACC-3); a subject whose key b has cached and a erases is gone
  *    on b (P-DSR-4); a policy a binds is enforced by b (its cached "no policy" replaced).
+ *  - P-AUD-1 under load: one tenant, both servers, LOAD_CONNS connections each, writes and
+ *    reads for LOAD_SECS seconds: no request fails while the database is healthy.
  *  - Faults: PostgreSQL stopped as by a crash, and every backend of the database terminated:
  *    requests fail with 503 and a JSON error within their timeout, every write acknowledged
  *    is read back afterwards, and the servers serve again once the database is back, without
@@ -481,6 +483,100 @@ static long long records_of(const srv_tenant *t)
 
 static atomic_int stop_load; /* set by the test's thread: the load's threads finish */
 
+/* --- two servers, one tenant, under load: no request fails while the database is healthy ---- */
+
+#define LOAD_CONNS 8 /* connections each server gets */
+#define LOAD_SECS 4  /* seconds of load */
+
+typedef struct loader {
+    client k;
+    const srv_tenant *t;
+    int n;
+    long writes, reads, bad; /* bad: any answer but 201 to a write, 200 to a read */
+    long bad_status;
+    char bad_body[256];
+} loader;
+
+static void loader_bad(loader *l, long st)
+{
+    if (l->bad++ == 0) {
+        l->bad_status = st;
+        snprintf(l->bad_body, sizeof(l->bad_body), "%.200s", l->k.body);
+    }
+}
+
+/* A load thread: a write of the shared tenant, then a read of the record it made, and a read
+ * of the tenant's first record, until stop_load. */
+static void *load(void *arg)
+{
+    loader *l = arg;
+    char note[64], id[SRV_ID];
+    double secs;
+    long st;
+
+    for (int i = 0; !atomic_load(&stop_load); i++) {
+        snprintf(note, sizeof(note), "load %d of %d;", i, l->n);
+        st = client_write(&l->k, l->t, note, id, &secs);
+        l->writes++;
+        if (st != 201) {
+            loader_bad(l, st);
+            continue;
+        }
+        st = client_read(&l->k, l->t, id, note, &secs);
+        l->reads++;
+        if (st != 200)
+            loader_bad(l, st);
+        st = client_read(&l->k, l->t, l->t->record, l->t->note, &secs);
+        l->reads++;
+        if (st != 200)
+            loader_bad(l, st);
+    }
+    return NULL;
+}
+
+/* P-AUD-1 under load (issue 12, item 3; bench/http_pg.sh's pg2 with one tenant): both servers
+ * write and read one tenant with LOAD_CONNS connections each for LOAD_SECS seconds; while the
+ * database is healthy no request may fail (a head another server keeps moving is waited for,
+ * not given up on), and the chain stays one. */
+static void test_P_AUD_1_one_tenant_under_load_through_two_servers_never_fails(void **state)
+{
+    static srv_tenant t;
+    loader *l = calloc(2 * LOAD_CONNS, sizeof(*l));
+    pthread_t th[2 * LOAD_CONNS];
+    long writes = 0, reads = 0, bad = 0;
+
+    (void)state;
+    assert_non_null(l);
+    srv_tenant_make(&A, "pgshared", &t);
+    atomic_store(&stop_load, 0);
+    for (int i = 0; i < 2 * LOAD_CONNS; i++) {
+        client_open(&l[i].k, i % 2 ? &B : &A);
+        l[i].t = &t;
+        l[i].n = i;
+        assert_int_equal(pthread_create(&th[i], NULL, load, &l[i]), 0);
+    }
+    sleep(LOAD_SECS);
+    atomic_store(&stop_load, 1);
+    for (int i = 0; i < 2 * LOAD_CONNS; i++) {
+        pthread_join(th[i], NULL);
+        curl_easy_cleanup(l[i].k.c);
+        writes += l[i].writes;
+        reads += l[i].reads;
+        bad += l[i].bad;
+        if (l[i].bad)
+            print_message("client %d: %ld failed, first %ld %s\n", i, l[i].bad, l[i].bad_status,
+                          l[i].bad_body);
+    }
+    print_message("one tenant, two servers, %d connections each, %d s: %ld writes, %ld reads,"
+                  " %ld failed\n",
+                  LOAD_CONNS, LOAD_SECS, writes, reads, bad);
+    free(l);
+    assert_int_equal(bad, 0);
+    assert_true(writes > 0);
+    assert_chain(&A, &t);
+    assert_chain(&B, &t);
+}
+
 /* --- faults in the middle of requests -------------------------------------------------------- */
 
 #define FAULT_WRITERS 3    /* writer threads (connections) each server gets */
@@ -694,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_P_ACC_3_revoked_on_one_server_refused_by_the_other_at_once),
         cmocka_unit_test(test_P_DSR_4_erased_on_one_server_gone_on_the_other_at_once),
         cmocka_unit_test(test_policy_bound_on_one_server_used_by_the_other_at_once),
+        cmocka_unit_test(test_P_AUD_1_one_tenant_under_load_through_two_servers_never_fails),
         cmocka_unit_test(test_database_stopped_requests_fail_503_then_servers_reconnect),
         cmocka_unit_test(test_faults_in_the_middle_of_requests_lose_nothing_acknowledged),
     };
