@@ -24,9 +24,10 @@ test_portal_rectify test_portal_account"
 SERIAL="test_http_commit test_crash test_http_conns"
 # Scenario chapters run alone (tests/scenarios/alone.sh), then the CLI scripts, on each store:
 # on PostgreSQL each script starts a server of its own (tests/helpers/store.sh). NO_STORE: the
-# scripts that open no vault, run in the first pass only; SQLITE_ONLY: backup.sh, which restores
+# scripts that open no vault, run in the first pass only (every other one must source store.sh:
+# tests/cli/store_switch.sh checks it); SQLITE_ONLY: backup.sh, which restores
 # into data directories of its own (its PostgreSQL form, `--store URL`, is test_backup's).
-NO_STORE="sizes.sh layering.sh policy_check.sh man.sh deb.sh migrate.sh"
+NO_STORE="sizes.sh layering.sh policy_check.sh man.sh deb.sh store_switch.sh migrate.sh"
 SQLITE_ONLY="backup.sh"
 # Units at once: one per core unless JOBS says otherwise (JOBS=1: one after another).
 JOBS=${JOBS:-$(nproc)}

@@ -10,17 +10,25 @@
  *  - The caches notice the other server from its very next request: a key b has cached and a
  *    revokes is refused by b (P-ACC-3); a subject whose key b has cached and a erases is gone
  *    on b (P-DSR-4); a policy a binds is enforced by b (its cached "no policy" replaced).
+ *  - P-AUD-1 under load: one tenant, both servers, LOAD_CONNS connections each, writes and
+ *    reads for LOAD_SECS seconds: no request fails while the database is healthy.
  *  - Faults: PostgreSQL stopped as by a crash, and every backend of the database terminated:
  *    requests fail with 503 and a JSON error within their timeout, every write acknowledged
  *    is read back afterwards, and the servers serve again once the database is back, without
- *    a restart.
+ *    a restart. Between requests, and in the middle of them: writers keep writing through both
+ *    servers while the backends are terminated (once with each server's commit waiting inside
+ *    its transaction) and PostgreSQL is stopped and started; a tenant then holds every record
+ *    acknowledged and none beyond those but what a 503'd request may have committed.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "srv.h"
 #include "th.h"
@@ -372,6 +380,409 @@ static void test_database_stopped_requests_fail_503_then_servers_reconnect(void 
     assert_chain(&B, &T2);
 }
 
+/* --- under load: clients that keep their connection ------------------------------------------ */
+
+/* A thread's client: one connection to one server, kept alive across its requests (a load's
+ * clients, as the benchmark's). Made on the test's thread (srv_curl asserts). */
+typedef struct client {
+    CURL *c;
+    const srv *s;
+    char body[1024]; /* the last answer's first bytes */
+    size_t n;
+} client;
+
+static size_t client_sink(char *d, size_t sz, size_t nm, void *u)
+{
+    client *k = u;
+    size_t n = sz * nm, room = sizeof(k->body) - 1 - k->n;
+
+    memcpy(k->body + k->n, d, n < room ? n : room);
+    k->n += n < room ? n : room;
+    k->body[k->n] = '\0';
+    return n;
+}
+
+static void client_open(client *k, const srv *s)
+{
+    k->s = s;
+    k->c = srv_curl(s, "/");
+    curl_easy_setopt(k->c, CURLOPT_WRITEFUNCTION, client_sink);
+    curl_easy_setopt(k->c, CURLOPT_WRITEDATA, k);
+}
+
+/* One request of tenant t's owner with purpose support: its status (0: no answer, within
+ * srv_curl's 30 s), the answer's start in k->body, its time in *secs. */
+static long client_call(client *k, const srv_tenant *t, const char *path, const char *body,
+                        double *secs)
+{
+    char to[512], auth[256];
+    struct curl_slist *h = NULL;
+    double t0 = now_s();
+    long st = 0;
+
+    snprintf(to, sizeof(to), "%s%s", k->s->base, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->key[CU_ROLE_OWNER]);
+    h = curl_slist_append(h, auth);
+    h = curl_slist_append(h, "Custos-Purpose: support");
+    h = curl_slist_append(h, "Expect:");
+    if (body != NULL)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    curl_easy_setopt(k->c, CURLOPT_URL, to);
+    curl_easy_setopt(k->c, CURLOPT_HTTPHEADER, h);
+    if (body != NULL)
+        curl_easy_setopt(k->c, CURLOPT_POSTFIELDS, body);
+    else
+        curl_easy_setopt(k->c, CURLOPT_HTTPGET, 1L);
+    k->n = 0;
+    k->body[0] = '\0';
+    if (curl_easy_perform(k->c) == CURLE_OK)
+        curl_easy_getinfo(k->c, CURLINFO_RESPONSE_CODE, &st);
+    curl_slist_free_all(h);
+    *secs = now_s() - t0;
+    return st;
+}
+
+/* Writes a note of tenant t through k: the status, the new record's id in id on 201. */
+static long client_write(client *k, const srv_tenant *t, const char *note, char id[SRV_ID],
+                         double *secs)
+{
+    char path[160], body[256];
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/notes/records", t->id);
+    snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"note\":\"%s\"}}", t->subject,
+             note);
+    id[0] = '\0';
+    st = client_call(k, t, path, body, secs);
+    if (st == 201 && srv_json_str(k->body, "id", id, SRV_ID) != 0)
+        st = -201; /* a 201 without an id: counted as a wrong answer */
+    return st;
+}
+
+/* Reads record id of tenant t through k: the status; -200 for a 200 without note. */
+static long client_read(client *k, const srv_tenant *t, const char *id, const char *note,
+                        double *secs)
+{
+    char path[160];
+    long st;
+
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", t->id, id);
+    st = client_call(k, t, path, NULL, secs);
+    return st == 200 && strstr(k->body, note) == NULL ? -200 : st;
+}
+
+/* The tenant's records in the database (what committed, acknowledged or not). */
+static long long records_of(const srv_tenant *t)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM records WHERE tenant_id = %lld",
+             (long long)strtoull(t->id, NULL, 10));
+    return th_pg_sql_int(url, sql);
+}
+
+static atomic_int stop_load; /* set by the test's thread: the load's threads finish */
+
+/* --- two servers, one tenant, under load: no request fails while the database is healthy ---- */
+
+#define LOAD_CONNS 8 /* connections each server gets */
+#define LOAD_SECS 4  /* seconds of load */
+
+typedef struct loader {
+    client k;
+    const srv_tenant *t;
+    int n;
+    long writes, reads, bad; /* bad: any answer but 201 to a write, 200 to a read */
+    long bad_status;
+    char bad_body[256];
+} loader;
+
+static void loader_bad(loader *l, long st)
+{
+    if (l->bad++ == 0) {
+        l->bad_status = st;
+        snprintf(l->bad_body, sizeof(l->bad_body), "%.200s", l->k.body);
+    }
+}
+
+/* A load thread: a write of the shared tenant, then a read of the record it made, and a read
+ * of the tenant's first record, until stop_load. */
+static void *load(void *arg)
+{
+    loader *l = arg;
+    char note[64], id[SRV_ID];
+    double secs;
+    long st;
+
+    for (int i = 0; !atomic_load(&stop_load); i++) {
+        snprintf(note, sizeof(note), "load %d of %d;", i, l->n);
+        st = client_write(&l->k, l->t, note, id, &secs);
+        l->writes++;
+        if (st != 201) {
+            loader_bad(l, st);
+            continue;
+        }
+        st = client_read(&l->k, l->t, id, note, &secs);
+        l->reads++;
+        if (st != 200)
+            loader_bad(l, st);
+        st = client_read(&l->k, l->t, l->t->record, l->t->note, &secs);
+        l->reads++;
+        if (st != 200)
+            loader_bad(l, st);
+    }
+    return NULL;
+}
+
+/* P-AUD-1 under load (issue 12, item 3; bench/http_pg.sh's pg2 with one tenant): both servers
+ * write and read one tenant with LOAD_CONNS connections each for LOAD_SECS seconds; while the
+ * database is healthy no request may fail (a head another server keeps moving is waited for,
+ * not given up on), and the chain stays one. */
+static void test_P_AUD_1_one_tenant_under_load_through_two_servers_never_fails(void **state)
+{
+    static srv_tenant t;
+    loader *l = calloc(2 * LOAD_CONNS, sizeof(*l));
+    pthread_t th[2 * LOAD_CONNS];
+    long writes = 0, reads = 0, bad = 0;
+
+    (void)state;
+    assert_non_null(l);
+    srv_tenant_make(&A, "pgshared", &t);
+    atomic_store(&stop_load, 0);
+    for (int i = 0; i < 2 * LOAD_CONNS; i++) {
+        client_open(&l[i].k, i % 2 ? &B : &A);
+        l[i].t = &t;
+        l[i].n = i;
+        assert_int_equal(pthread_create(&th[i], NULL, load, &l[i]), 0);
+    }
+    sleep(LOAD_SECS);
+    atomic_store(&stop_load, 1);
+    for (int i = 0; i < 2 * LOAD_CONNS; i++) {
+        pthread_join(th[i], NULL);
+        curl_easy_cleanup(l[i].k.c);
+        writes += l[i].writes;
+        reads += l[i].reads;
+        bad += l[i].bad;
+        if (l[i].bad)
+            print_message("client %d: %ld failed, first %ld %s\n", i, l[i].bad, l[i].bad_status,
+                          l[i].bad_body);
+    }
+    print_message("one tenant, two servers, %d connections each, %d s: %ld writes, %ld reads,"
+                  " %ld failed\n",
+                  LOAD_CONNS, LOAD_SECS, writes, reads, bad);
+    free(l);
+    assert_int_equal(bad, 0);
+    assert_true(writes > 0);
+    assert_chain(&A, &t);
+    assert_chain(&B, &t);
+}
+
+/* --- faults in the middle of requests -------------------------------------------------------- */
+
+#define FAULT_WRITERS 3    /* writer threads (connections) each server gets */
+#define FAULT_ANSWERS 4096 /* answers a writer keeps */
+
+/* The moment of the fault test an answer came in: before the first fault, after each. */
+enum { PH_WARM, PH_TERMINATED, PH_TERMINATED_LOCKED, PH_STOPPED, PH_STARTED, PH__COUNT };
+static atomic_int phase;
+
+typedef struct answer {
+    int k;       /* the tenant: ft[k] */
+    int phase;   /* when it came in */
+    long status; /* 201 or 503; anything else is in faulter.wrong */
+    char id[SRV_ID];
+} answer;
+
+typedef struct faulter {
+    client k;
+    int n;
+    answer *a;
+    size_t na;
+    long wrong; /* answers neither 201 nor a JSON 503 (0: no answer within 30 s) */
+    long wrong_status;
+    char wrong_body[256];
+    double slowest;
+} faulter;
+
+static srv_tenant ft[2];
+
+/* A writer under faults: notes of both tenants in turn, "fault W.I;", each answer kept. */
+static void *write_through_faults(void *arg)
+{
+    faulter *f = arg;
+    char note[64], code[64];
+    double secs;
+
+    while (!atomic_load(&stop_load) && f->na < FAULT_ANSWERS) {
+        answer *a = &f->a[f->na];
+        a->k = (int)(f->na % 2);
+        snprintf(note, sizeof(note), "fault %d.%zu;", f->n, f->na);
+        a->status = client_write(&f->k, &ft[a->k], note, a->id, &secs);
+        a->phase = atomic_load(&phase);
+        if (secs > f->slowest)
+            f->slowest = secs;
+        if (a->status != 201 && (a->status != 503 || srv_err(f->k.body, code, NULL) != 0)) {
+            if (f->wrong++ == 0) {
+                f->wrong_status = a->status;
+                snprintf(f->wrong_body, sizeof(f->wrong_body), "%.200s", f->k.body);
+            }
+            a->status = 0;
+        }
+        f->na++;
+        if (a->status == 503)
+            usleep(20000); /* a client's pause before its next try */
+    }
+    return NULL;
+}
+
+/* Every backend of the database terminated while each server's commit is inside its
+ * transaction: a connection of the test's own holds both tenants' chain locks (the rows apply()
+ * locks first, pg_write.c), so each server's group waits there, BEGIN sent and its statements
+ * queued, until the terminate cuts it off. */
+static void terminate_inside_transactions(void)
+{
+    char sql[256];
+    PGconn *c = PQconnectdb(url);
+    PGresult *r;
+
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    r = PQexec(c, "BEGIN");
+    PQclear(r);
+    snprintf(sql, sizeof(sql),
+             "SELECT 1 FROM audit_subject_marks WHERE tenant_id IN (%lld, %lld) FOR UPDATE",
+             (long long)strtoull(ft[0].id, NULL, 10), (long long)strtoull(ft[1].id, NULL, 10));
+    r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 2);
+    PQclear(r);
+    usleep(500000); /* the writers' groups reach the lock and wait */
+    r = PQexec(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                  " AND wait_event_type = 'Lock'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    print_message("requests waiting inside a transaction: %s\n", PQgetvalue(r, 0, 0));
+    assert_true(atol(PQgetvalue(r, 0, 0)) >= 1);
+    PQclear(r);
+    atomic_store(&phase, PH_TERMINATED_LOCKED); /* no answer comes before the terminate */
+    r = PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    PQfinish(c); /* the locks go with it */
+}
+
+/* The faults, in order, while the writers write: every backend terminated at a moment of
+ * the load's choosing, then inside the servers' transactions, then PostgreSQL stopped as by a
+ * crash (pg_ctl stop -m immediate) and started again. */
+static void make_faults(void)
+{
+    usleep(700000);
+    atomic_store(&phase, PH_TERMINATED);
+    assert_int_equal(th_pg_sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                    " WHERE datname = current_database()"
+                                    " AND pid <> pg_backend_pid()"),
+                     0);
+    usleep(700000);
+    terminate_inside_transactions();
+    usleep(700000);
+    atomic_store(&phase, PH_STOPPED);
+    th_pg_stop_immediate();
+    usleep(700000);
+    th_pg_start_again();
+    atomic_store(&phase, PH_STARTED);
+    sleep(2);
+}
+
+/* What the writers were answered: no wrong answer nor a slow one; by phase, 201s and 503s.
+ * oks and failed count each tenant's 201s and 503s. */
+static void check_answers(const faulter *f, int nf, long oks[2], long failed[2])
+{
+    long by[PH__COUNT][2] = {{0}}, started_ok[2] = {0};
+
+    for (int i = 0; i < nf; i++) {
+        if (f[i].wrong)
+            fail_msg("writer %d: %ld wrong answers, first %ld %s", i, f[i].wrong, f[i].wrong_status,
+                     f[i].wrong_body);
+        assert_true(f[i].slowest < 25.0); /* libpq's timeouts: 10 s each at most */
+        for (size_t j = 0; j < f[i].na; j++) {
+            const answer *a = &f[i].a[j];
+            by[a->phase][a->status == 503] += 1;
+            oks[a->k] += a->status == 201;
+            failed[a->k] += a->status == 503;
+            started_ok[i % 2] += a->phase == PH_STARTED && a->status == 201;
+        }
+    }
+    for (int p = 0; p < PH__COUNT; p++)
+        print_message("phase %d: %ld acknowledged, %ld failed with 503\n", p, by[p][0], by[p][1]);
+    assert_true(by[PH_TERMINATED_LOCKED][1] > 0); /* cut off inside their transactions */
+    assert_true(by[PH_STOPPED][1] > 0);
+    /* Both servers serve again by themselves once the database is back. */
+    assert_true(started_ok[0] > 0);
+    assert_true(started_ok[1] > 0);
+}
+
+/* Issue 12, item 4, with requests in flight: writers keep writing both tenants through both
+ * servers while the faults happen (make_faults). Every answer is 201 or a JSON 503 within the
+ * timeouts; every 201's record is read back through both servers (nothing acknowledged is
+ * lost); a tenant holds no record beyond its 201s but those of its 503s (nothing is
+ * acknowledged that did not commit, nothing committed twice); each chain verifies through
+ * both servers. */
+static void test_faults_in_the_middle_of_requests_lose_nothing_acknowledged(void **state)
+{
+    faulter *f = calloc(2 * FAULT_WRITERS, sizeof(*f));
+    pthread_t th[2 * FAULT_WRITERS];
+    long long before[2];
+    long oks[2] = {0}, failed[2] = {0};
+    client ka, kb;
+
+    (void)state;
+    assert_non_null(f);
+    srv_tenant_make(&A, "pgfaultone", &ft[0]);
+    srv_tenant_make(&B, "pgfaulttwo", &ft[1]);
+    for (int k = 0; k < 2; k++)
+        before[k] = records_of(&ft[k]);
+    atomic_store(&stop_load, 0);
+    atomic_store(&phase, PH_WARM);
+    for (int i = 0; i < 2 * FAULT_WRITERS; i++) {
+        client_open(&f[i].k, i % 2 ? &B : &A);
+        f[i].n = i;
+        f[i].a = calloc(FAULT_ANSWERS, sizeof(answer));
+        assert_non_null(f[i].a);
+        assert_int_equal(pthread_create(&th[i], NULL, write_through_faults, &f[i]), 0);
+    }
+    make_faults();
+    atomic_store(&stop_load, 1);
+    for (int i = 0; i < 2 * FAULT_WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        curl_easy_cleanup(f[i].k.c);
+    }
+    check_answers(f, 2 * FAULT_WRITERS, oks, failed);
+    client_open(&ka, &A);
+    client_open(&kb, &B);
+    for (int i = 0; i < 2 * FAULT_WRITERS; i++)
+        for (size_t j = 0; j < f[i].na; j++)
+            if (f[i].a[j].status == 201) {
+                const answer *a = &f[i].a[j];
+                char note[64];
+                double secs;
+                snprintf(note, sizeof(note), "fault %d.%zu;", i, j);
+                assert_int_equal(client_read(&ka, &ft[a->k], a->id, note, &secs), 200);
+                assert_int_equal(client_read(&kb, &ft[a->k], a->id, note, &secs), 200);
+            }
+    curl_easy_cleanup(ka.c);
+    curl_easy_cleanup(kb.c);
+    for (int k = 0; k < 2; k++) {
+        long long present = records_of(&ft[k]) - before[k];
+        print_message("tenant %d: %ld acknowledged, %ld failed, %lld present\n", k, oks[k],
+                      failed[k], present);
+        assert_true(present >= oks[k] && present <= oks[k] + failed[k]);
+        assert_chain(&A, &ft[k]);
+        assert_chain(&B, &ft[k]);
+    }
+    for (int i = 0; i < 2 * FAULT_WRITERS; i++)
+        free(f[i].a);
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,7 +790,9 @@ int main(void)
         cmocka_unit_test(test_P_ACC_3_revoked_on_one_server_refused_by_the_other_at_once),
         cmocka_unit_test(test_P_DSR_4_erased_on_one_server_gone_on_the_other_at_once),
         cmocka_unit_test(test_policy_bound_on_one_server_used_by_the_other_at_once),
+        cmocka_unit_test(test_P_AUD_1_one_tenant_under_load_through_two_servers_never_fails),
         cmocka_unit_test(test_database_stopped_requests_fail_503_then_servers_reconnect),
+        cmocka_unit_test(test_faults_in_the_middle_of_requests_lose_nothing_acknowledged),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

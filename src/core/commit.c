@@ -324,24 +324,79 @@ static int heads_moved(cu_vault *v, const group *g)
     return 0;
 }
 
+/* Chains reqs (only the first, if one) on the cached heads into g's batch: each request's ops
+ * and entries, the head checks first. */
+static cu_rc build(cu_vault *v, group *g, struct cu_commit_req *reqs, int one, cu_err *err)
+{
+    cu_rc rc = CU_OK;
+
+    g->nops = 0;
+    g->nundo = 0;
+    for (struct cu_commit_req *r = reqs; r != NULL && rc == CU_OK; r = one ? NULL : r->next)
+        rc = add_request(v, g, r, err);
+    if (rc == CU_OK && g->nundo > 0 && g->nops > 0 && prepend_head_checks(g) != 0)
+        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+typedef struct rechain {
+    cu_vault *v;
+    group *g;
+    struct cu_commit_req *reqs;
+    int one;
+} rechain;
+
+/* cu_store_chain_fn: the group chained anew on the heads the store read inside the batch's
+ * transaction, under the chains' locks; they become the cached heads. */
+static cu_rc chain_on(void *arg, const cu_store_op *heads, size_t n, const cu_store_op **ops,
+                      size_t *nops, cu_err *err)
+{
+    rechain *x = arg;
+    cu_heads *h = x->v->heads;
+    cu_rc rc;
+
+    for (size_t i = 0; i < n; i++) {
+        head *e;
+        if ((h->n + 1) * 2 > h->cap && heads_grow(h) != 0)
+            return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+        e = &h->slots[slot_of(h, heads[i].u.audit_head.tenant_id)];
+        if (!e->used) {
+            memset(e, 0, sizeof(*e));
+            e->tenant = heads[i].u.audit_head.tenant_id;
+            e->used = 1;
+            h->n++;
+        }
+        e->seq = heads[i].u.audit_head.seq;
+        memcpy(e->hash, heads[i].u.audit_head.hash, 32);
+        e->loaded = 1;
+    }
+    rc = build(x->v, x->g, x->reqs, x->one, err);
+    *ops = x->g->ops;
+    *nops = x->g->nops;
+    return rc;
+}
+
 /* Chains reqs (only the first, if one) on the cached heads and commits them as one batch. When
  * the store refuses it because another writer moved a head first, chains them again on the
- * heads as they are now, up to COMMIT_RETRIES times. On failure no head stays cached. */
+ * heads read inside the retry's own transaction, under their locks (cu_store_apply_chained):
+ * another server that keeps writing the tenant cannot overtake the retry again, as it could
+ * between a read of the heads and the next batch, every time while it is never idle (its
+ * answers were 503s under load, bench/README.md). Up to COMMIT_RETRIES times (a backend
+ * without apply_chained may still be overtaken). On failure no head stays cached. */
 static cu_rc commit_chained(cu_vault *v, group *g, struct cu_commit_req *reqs, int one, cu_err *err)
 {
+    rechain x = {v, g, reqs, one};
     int moved = 1;
     cu_rc rc = CU_OK;
 
     for (int attempt = 0; moved && attempt < COMMIT_RETRIES; attempt++) {
-        g->nops = 0;
-        g->nundo = 0;
-        rc = CU_OK;
-        for (struct cu_commit_req *r = reqs; r != NULL && rc == CU_OK; r = one ? NULL : r->next)
-            rc = add_request(v, g, r, err);
-        if (rc == CU_OK && g->nundo > 0 && g->nops > 0 && prepend_head_checks(g) != 0)
-            rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-        if (rc == CU_OK)
-            rc = cu_store_apply(v->store, g->ops, g->nops, err);
+        if (attempt == 0) {
+            rc = build(v, g, reqs, one, err);
+            if (rc == CU_OK)
+                rc = cu_store_apply(v->store, g->ops, g->nops, err);
+        } else {
+            rc = cu_store_apply_chained(v->store, g->ops, g->nops, chain_on, &x, err);
+        }
         moved = rc == CU_ERR_CONFLICT && heads_moved(v, g);
         if (rc != CU_OK)
             rollback_heads(v, g);

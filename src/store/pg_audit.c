@@ -100,23 +100,35 @@ cu_rc pg_w_audit_prune(pg_conn *c, const cu_store_op *op, cu_err *err)
 static pg_query Q_HEAD =
     PG_QUERY("SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1");
 
-cu_rc pg_w_audit_head_check(pg_conn *c, const cu_store_op *op, cu_err *err)
+cu_rc pg_audit_head_locked(pg_conn *c, cu_id tenant, uint64_t *seq, uint8_t hash[32],
+                           cu_err *err)
 {
-    cu_id tenant = op->u.audit_head.tenant_id;
-    uint8_t hash[32] = {0};
-    uint64_t seq = 0;
     PGresult *res = NULL;
     cu_rc rc;
 
-    /* P-AUD-1: one writer of the tenant's chain at a time, until its commit (locked first). */
+    *seq = 0;
+    memset(hash, 0, 32);
     rc = pg_exec(c, &Q_HEAD, PG_P(pg_p_id(tenant)), &res, err, "read audit head");
     if (rc != CU_OK)
         return rc;
     if (pg_rows(res) > 0) {
-        seq = (uint64_t)pg_i64(res, 0, 0);
+        *seq = (uint64_t)pg_i64(res, 0, 0);
         pg_blob32(res, 0, 1, hash);
     }
     PQclear(res);
+    return CU_OK;
+}
+
+cu_rc pg_w_audit_head_check(pg_conn *c, const cu_store_op *op, cu_err *err)
+{
+    uint8_t hash[32];
+    uint64_t seq;
+    cu_rc rc;
+
+    /* P-AUD-1: one writer of the tenant's chain at a time, until its commit (locked first). */
+    rc = pg_audit_head_locked(c, op->u.audit_head.tenant_id, &seq, hash, err);
+    if (rc != CU_OK)
+        return rc;
     if (seq != op->u.audit_head.seq || memcmp(hash, op->u.audit_head.hash, 32) != 0)
         return cu_err_set(err, CU_ERR_CONFLICT,
                           "the audit chain moved: another writer extended it first");

@@ -306,8 +306,14 @@ void pg_blob32(const PGresult *res, int row, int col, uint8_t out[32]);
 PG_OP_KINDS(PG_W_DECL)
 #undef PG_W_DECL
 
-/* apply() (pg_write.c). */
+/* apply() and apply_chained() (pg_write.c). */
 cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err);
+cu_rc pg_apply_chained(cu_store *base, const cu_store_op *prev, size_t nprev,
+                       cu_store_chain_fn fn, void *arg, cu_err *err);
+/* The tenant's audit head read on c, inside apply's transaction once its chain is locked
+ * (pg_audit.c): seq 0 and zeros if the chain is empty. */
+cu_rc pg_audit_head_locked(pg_conn *c, cu_id tenant, uint64_t *seq, uint8_t hash[32],
+                           cu_err *err);
 
 /* --- cross-domain calls, inside apply()'s transaction ------------------------------------- */
 

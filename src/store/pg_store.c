@@ -340,6 +340,7 @@ const cu_store_ops cu_store_pg = {
     .open = pg_open,
     .close = pg_close,
     .apply = pg_apply,
+    .apply_chained = pg_apply_chained,
     .commit_stats = pg_commit_stats,
     .checkpoint = pg_checkpoint,
     .snapshot = pg_snapshot,

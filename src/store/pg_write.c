@@ -132,6 +132,35 @@ static cu_rc finish(pg_conn *c, cu_rc rc, cu_err *err)
     return rc == CU_OK ? end : rc;
 }
 
+/* Opens the batch on c: pipeline mode (unless off), BEGIN, and the row locks ops[0..n) take
+ * (lock_tenants). */
+static cu_rc start(pg_store *s, pg_conn *c, const cu_store_op *ops, size_t n, cu_err *err)
+{
+    /* Pipeline mode: every op's statements are sent without waiting for their answers, but
+     * where an op reads one (a check); the sync ends the batch: a round trip or two a batch
+     * instead of one a statement. */
+    cu_rc rc = s->pipeline ? pg_pipeline_begin(c, err) : CU_OK;
+
+    if (rc == CU_OK)
+        rc = pg_exec_text(c, "BEGIN", err, "begin transaction");
+    if (rc == CU_OK)
+        rc = lock_tenants(c, ops, n, err);
+    return rc;
+}
+
+/* Sends ops[0..n) on c, in the transaction start() opened; stops at the first error. */
+static cu_rc apply_all(pg_conn *c, const cu_store_op *ops, size_t n, cu_err *err)
+{
+    cu_rc rc = CU_OK;
+
+    for (size_t i = 0; i < n && rc == CU_OK; i++) {
+        rc = apply_one(c, &ops[i], err);
+        if (i == 0 && n > 1 && CU_FAULT("store.apply.mid_batch")) /* docs/store.md */
+            _exit(70);
+    }
+    return rc;
+}
+
 cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
 {
     pg_store *s = (pg_store *)base;
@@ -143,22 +172,68 @@ cu_rc pg_apply(cu_store *base, const cu_store_op *ops, size_t n, cu_err *err)
         return cu_err_set(err, CU_ERR_INVALID, "a snapshot is read-only");
     if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
         return rc;
-    /* Pipeline mode: every op's statements are sent without waiting for their answers, but
-     * where an op reads one (a check); the sync ends the batch: a round trip or two a batch
-     * instead of one a statement. */
-    rc = s->pipeline ? pg_pipeline_begin(c, err) : CU_OK;
+    rc = start(s, c, ops, n, err);
     if (rc == CU_OK)
-        rc = pg_exec_text(c, "BEGIN", err, "begin transaction");
-    if (rc == CU_OK)
-        rc = lock_tenants(c, ops, n, err);
-    for (size_t i = 0; i < n && rc == CU_OK; i++) {
-        rc = apply_one(c, &ops[i], err);
-        if (i == 0 && n > 1 && CU_FAULT("store.apply.mid_batch")) /* docs/store.md */
-            _exit(70);
-    }
+        rc = apply_all(c, ops, n, err);
     if ((rc = finish(c, rc, err)) == CU_OK)
         pg_record_commit(s, mono() - t0);
     /* On failure pg_conn_put rolls back whatever is open. */
     pg_conn_put(s, c);
+    return rc;
+}
+
+/* The heads of prev's AUDIT_HEAD_CHECK ops, read on c under the chain locks start() took:
+ * copies of those ops into *out (caller frees), their heads as the store holds them now. */
+static cu_rc heads_locked(pg_conn *c, const cu_store_op *prev, size_t nprev, cu_store_op **out,
+                          size_t *n, cu_err *err)
+{
+    cu_rc rc = CU_OK;
+
+    *n = 0;
+    if ((*out = calloc(nprev ? nprev : 1, sizeof(**out))) == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nprev && rc == CU_OK; i++) {
+        cu_store_op *h = &(*out)[*n];
+        if (prev[i].type != CU_OP_AUDIT_HEAD_CHECK)
+            continue;
+        *h = prev[i];
+        rc = pg_audit_head_locked(c, h->u.audit_head.tenant_id, &h->u.audit_head.seq,
+                                  h->u.audit_head.hash, err);
+        (*n)++;
+    }
+    return rc;
+}
+
+/* cu_store_apply_chained (store_chain.h) in one transaction: prev's locks, the heads read under
+ * them, fn's batch on those heads, COMMIT. The batch's own locks are taken again (held already:
+ * no wait), and its head checks pass, as nothing could move a head since it was read. */
+cu_rc pg_apply_chained(cu_store *base, const cu_store_op *prev, size_t nprev, cu_store_chain_fn fn,
+                       void *arg, cu_err *err)
+{
+    pg_store *s = (pg_store *)base;
+    cu_store_op *heads = NULL;
+    const cu_store_op *ops = NULL;
+    size_t nheads = 0, n = 0;
+    pg_conn *c = NULL;
+    double t0 = mono();
+    cu_rc rc;
+
+    if (s->parent != NULL)
+        return cu_err_set(err, CU_ERR_INVALID, "a snapshot is read-only");
+    if ((rc = pg_conn_get(s, &c, err)) != CU_OK)
+        return rc;
+    rc = start(s, c, prev, nprev, err);
+    if (rc == CU_OK)
+        rc = heads_locked(c, prev, nprev, &heads, &nheads, err);
+    if (rc == CU_OK)
+        rc = fn(arg, heads, nheads, &ops, &n, err);
+    if (rc == CU_OK)
+        rc = lock_tenants(c, ops, n, err);
+    if (rc == CU_OK)
+        rc = apply_all(c, ops, n, err);
+    if ((rc = finish(c, rc, err)) == CU_OK)
+        pg_record_commit(s, mono() - t0);
+    pg_conn_put(s, c);
+    free(heads);
     return rc;
 }

@@ -72,6 +72,48 @@ cu_rc cu_store_apply(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err)
     return s->ops->apply(s, ops, n, err);
 }
 
+/* The heads of prev's AUDIT_HEAD_CHECK ops, copied into a new array (*out, caller frees) and
+ * read from the store outside any transaction: a backend's without apply_chained. */
+static cu_rc heads_of(cu_store *s, const cu_store_op *prev, size_t nprev, cu_store_op **out,
+                      size_t *n, cu_err *err)
+{
+    cu_rc rc = CU_OK;
+
+    *n = 0;
+    *out = calloc(nprev ? nprev : 1, sizeof(**out));
+    if (*out == NULL)
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nprev && rc == CU_OK; i++) {
+        cu_store_op *h = &(*out)[*n];
+        if (prev[i].type != CU_OP_AUDIT_HEAD_CHECK)
+            continue;
+        *h = prev[i];
+        rc = s->ops->audit_head(s, h->u.audit_head.tenant_id, &h->u.audit_head.seq,
+                                h->u.audit_head.hash, err);
+        (*n)++;
+    }
+    return rc;
+}
+
+cu_rc cu_store_apply_chained(cu_store *s, const cu_store_op *prev, size_t nprev,
+                             cu_store_chain_fn fn, void *arg, cu_err *err)
+{
+    cu_store_op *heads = NULL;
+    const cu_store_op *ops = NULL;
+    size_t n = 0, nops = 0;
+    cu_rc rc;
+
+    if (s->ops->apply_chained != NULL)
+        return s->ops->apply_chained(s, prev, nprev, fn, arg, err);
+    rc = heads_of(s, prev, nprev, &heads, &n, err);
+    if (rc == CU_OK)
+        rc = fn(arg, heads, n, &ops, &nops, err);
+    if (rc == CU_OK)
+        rc = s->ops->apply(s, ops, nops, err);
+    free(heads);
+    return rc;
+}
+
 cu_rc cu_store_policy_grant_get(cu_store *s, cu_id tenant, int *admins, cu_err *err)
 {
     return s->ops->policy_grant_get(s, tenant, admins, err);

@@ -632,6 +632,7 @@ typedef struct cu_store_op {
 } cu_store_op;
 
 typedef struct cu_store cu_store;
+#include "store_chain.h" /* apply_chained: a batch chained on heads read in its transaction */
 
 /* A backend. Every function returns CU_OK or an error with err set; CU_ERR_NOT_FOUND when a
  * single-object read finds nothing; CU_ERR_EXISTS when a batch breaks a uniqueness rule (the
@@ -645,6 +646,9 @@ typedef struct cu_store_ops {
     void (*close)(cu_store *s);
     /* Commits ops[0..n) as one durable transaction. */
     cu_rc (*apply)(cu_store *s, const cu_store_op *ops, size_t n, cu_err *err);
+    /* cu_store_apply_chained in one transaction (store_chain.h); NULL: store.c's fallback. */
+    cu_rc (*apply_chained)(cu_store *s, const cu_store_op *prev, size_t nprev,
+                           cu_store_chain_fn fn, void *arg, cu_err *err);
     /* 1 in *admins if the tenant's owner lets its admins bind the policy, else 0. */
     cu_rc (*policy_grant_get)(cu_store *s, cu_id tenant, int *admins, cu_err *err);
     /* The audit signing key's public half as stored (*found 0 if none yet), and whether any

@@ -6,10 +6,12 @@
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
+. "${0%/*}/../helpers/store.sh"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+trap 'store_end; rm -rf "$dir"' EXIT
 pol="$PWD/policies"
 cd "$dir"
+store_begin
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 id_of() { sed -n 's/^[[:space:]]*"id":[[:space:]]*"\([0-9]*\)".*/\1/p' | head -n 1; }
