@@ -173,6 +173,7 @@ bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
 	build/bench/bench_erase
 	build/bench/bench_backup
 	bench/http.sh
+	bench/cookies.sh
 	bench/http_pg.sh
 	bench/export.sh
 	bench/pg_apply.sh

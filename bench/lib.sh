@@ -10,7 +10,8 @@
 # Setup: api (one call that must answer 2xx), setup NAME (a tenant NAME with an agent key, the
 # employees collection with one sensitive field, a subject and one record: T, AGENT, BODY, R),
 # counters BASE (group commits, their requests, the store's transaction time, from /metrics),
-# and write_lua ($TMP/bench.lua: wrk's script, its headers and body from the environment, a
+# and write_lua ($TMP/bench.lua: wrk's script, its headers and body from the environment:
+# BENCH_METHOD, BENCH_BODY, BENCH_AUTH, BENCH_PURPOSE, BENCH_VISITOR (Custos-Visitor); a
 # summary line "RESULT rps p50_ms p99_ms requests bad_status socket_errors").
 
 # check_settings N...: each a whole number; the first (the duration) 1 to 600 s.
@@ -123,12 +124,14 @@ wrk.method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY") or ""
 local auth = os.getenv("BENCH_AUTH") or ""
 local purpose = os.getenv("BENCH_PURPOSE") or ""
+local visitor = os.getenv("BENCH_VISITOR") or ""
 if body ~= "" then
     wrk.body = body
     wrk.headers["Content-Type"] = "application/json"
 end
 if auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
 if purpose ~= "" then wrk.headers["Custos-Purpose"] = purpose end
+if visitor ~= "" then wrk.headers["Custos-Visitor"] = visitor end
 
 function done(summary, latency, requests)
     local e = summary.errors

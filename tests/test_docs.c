@@ -329,6 +329,7 @@ typedef struct row {
     char path[256];
     char perm[32];
     char roles[256];
+    char notes[512]; /* the last cell */
     int line;
 } row;
 
@@ -377,6 +378,11 @@ static size_t permission_rows(char *text, row *rows, size_t cap)
         cell(c[1], (size_t)(c[2] - c[1] - 1), r.path, sizeof(r.path));
         cell(c[2], (size_t)(c[3] - c[2] - 1), r.perm, sizeof(r.perm));
         cell(c[3], (size_t)(c[4] - c[3] - 1), r.roles, sizeof(r.roles));
+        {
+            const char *end = strrchr(c[4], '|');
+            cell(c[4], end != NULL && end >= c[4] ? (size_t)(end - c[4]) : strlen(c[4]), r.notes,
+                 sizeof(r.notes));
+        }
         r.line = lineno;
         assert_true(n < cap);
         rows[n++] = r;
@@ -416,6 +422,10 @@ static void test_permissions_md_lists_every_route(void **state)
         if (strcmp(r->perm, perm_name(rt->perm)) != 0)
             fail_msg(PERMISSIONS ":%d: %s %s: permission \"%s\", the route needs \"%s\"", r->line,
                      rt->method, rt->pattern, r->perm, perm_name(rt->perm));
+        /* A route that asks Custos-Purpose is not noted as needing none (issue 14 audit). */
+        if ((rt->flags & R_PURPOSE) && strstr(r->notes, "no purpose") != NULL)
+            fail_msg(PERMISSIONS ":%d: %s %s: noted \"no purpose\", but the route needs one",
+                     r->line, rt->method, rt->pattern);
         if (rt->perm == 0)
             continue;
         /* The roles column names exactly the roles cu_role_can() lets through. */

@@ -8,7 +8,8 @@
  * unsubscribe), after which a marketing read and write are refused and a service-notice read
  * still works. Service purposes get no link; a tampered, truncated or foreign token is 404
  * with the one body; the POST needs the RFC 8058 body; a new policy version in force kills the
- * link (410 link_expired). Audited without personal values.
+ * link (410 link_expired). Audited without personal values. On ScaleMule's policy, where
+ * marketing is legitimate interest, the same POST records an objection instead.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,7 +149,6 @@ static long read_as(const char *record, const char *purpose)
     return st;
 }
 
-
 /* The audit entries of the tenant (newest first), parsed; the caller deletes them. */
 static cJSON *audit_entries(void)
 {
@@ -271,6 +271,83 @@ static void test_P_CON_4_one_click_leaves_service_notices(void **state)
     assert_non_null(strstr(r.body, "unsubscribe.link"));
     assert_null(strstr(r.body, "ada@example.com"));
     srv_resp_free(&r);
+}
+
+/* P-CON-4, P-DSR-6: on a policy where marketing is legitimate interest (ScaleMule's: "You may
+ * opt out of receiving promotional communications ... by following the unsubscribe
+ * instructions"), the one-click POST records an objection, not a withdrawal: the ledger shows
+ * `object` from the link, marketing is 403 objected for that subject, an administrative notice
+ * still goes out, and a second POST writes nothing. */
+static void test_P_CON_4_one_click_objects_to_legitimate_interest_marketing(void **state)
+{
+    char t[SRV_ID], own[128], ag[128], subject[SRV_ID], record[SRV_ID], url[256], path[160];
+    char sql[200];
+    int ledger, log;
+    srv_resp r;
+
+    (void)state;
+    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+                              "{\"name\":\"scalemule\",\"policy\":\"scalemule\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "id", t, sizeof(t)), 0);
+    assert_int_equal(srv_json_str(r.body, "secret", own, sizeof(own)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", t);
+    assert_int_equal(
+        srv_call(&S, "POST", path, own, NULL, "{\"name\":\"a\",\"role\":\"agent\"}", &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "secret", ag, sizeof(ag)), 0);
+    srv_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", t);
+    srv_call_ok(&S, "POST", path, ag, "provide_service", "{\"external_id\":\"dev-1\"}", 201,
+                subject);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/accounts/records", t);
+    {
+        char body[200];
+        snprintf(body, sizeof(body),
+                 "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Ada\",\"email\":\"ada@sm.example\","
+                 "\"organization\":\"Acme\"}}",
+                 subject);
+        srv_call_ok(&S, "POST", path, ag, "provide_service", body, 201, record);
+    }
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", t, record);
+    srv_call_ok(&S, "GET", path, ag, "marketing", NULL, 200, NULL); /* opt-out: on until then */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/unsubscribe-links", t, subject);
+    assert_int_equal(srv_call(&S, "POST", path, ag, NULL, "{\"purpose\":\"marketing\"}", &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(srv_json_str(r.body, "url", url, sizeof(url)), 0);
+    srv_resp_free(&r);
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, &r), 200);
+    assert_non_null(strstr(r.body, "Unsubscribed"));
+    srv_resp_free(&r);
+    /* The ledger: one objection, from the link; no withdrawal (there was no consent). */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/consents", t, subject);
+    assert_int_equal(srv_call(&S, "GET", path, ag, "support", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    if (strstr(r.body, "\"action\":\"object\"") == NULL ||
+        strstr(r.body, "\"source\":\"unsubscribe\"") == NULL ||
+        strstr(r.body, "\"action\":\"withdraw\"") != NULL)
+        fail_msg("want one objection from the link: %s", r.body);
+    srv_resp_free(&r);
+    /* Marketing is refused for the objection; an administrative notice is not. */
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", t, record);
+    assert_int_equal(srv_call(&S, "GET", path, ag, "marketing", NULL, &r), 0);
+    srv_assert_err(&r, 403, "objected");
+    srv_resp_free(&r);
+    srv_call_ok(&S, "GET", path, ag, "admin_notices", NULL, 200, NULL);
+    /* A second POST: the same answer, no new ledger or audit entry. */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM consents WHERE subject_id = %s AND purpose = 'marketing'",
+             subject);
+    ledger = th_sql_int(S.data, sql);
+    assert_int_equal(ledger, 1);
+    log = th_sql_int(S.data, "SELECT count(*) FROM audit_log");
+    assert_int_equal(one_click(url, "List-Unsubscribe=One-Click", FORM, &r), 200);
+    assert_non_null(strstr(r.body, "Unsubscribed"));
+    srv_resp_free(&r);
+    assert_int_equal(th_sql_int(S.data, sql), ledger);
+    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM audit_log"), log);
 }
 
 /* P-AUD-4: the one-click caller is the data subject; the audit entry of the unsubscribe holds
@@ -501,6 +578,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_CON_4_one_click_leaves_service_notices),
+        cmocka_unit_test(test_P_CON_4_one_click_objects_to_legitimate_interest_marketing),
         cmocka_unit_test(test_P_AUD_4_unsubscribe_entry_holds_no_address),
         cmocka_unit_test(test_P_CON_4_service_purposes_get_no_link),
         cmocka_unit_test(test_P_CON_4_tampered_token_is_not_found),

@@ -26,7 +26,7 @@ static const char csp_page[] =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /* banner_js's own revision, in its ETag beside the policy version: bump it when the script
  * changes, so a browser's copy from an older Custos is not kept. */
-#define BANNER_REVISION 3
+#define BANNER_REVISION 4
 
 static const char *rule_name(cu_cookie_rule r)
 {
@@ -148,6 +148,7 @@ static const char banner_js[] =
     "  \"use strict\";\n"
     "  var RULES = %s, VERSION = %s;\n"
     "  var me = document.currentScript, endpoint = me && me.getAttribute(\"data-endpoint\");\n"
+    "  var shown = null;\n"
     "  if (!endpoint) return;\n"
     "  function apply(answer) {\n"
     "    document.dispatchEvent(new CustomEvent(\"custos:cookies\", {detail: answer}));\n"
@@ -175,7 +176,8 @@ static const char banner_js[] =
     "      return RULES[c] === \"consent\" && !(a.gpc && (a.gpc_off || []).indexOf(c) >= 0);\n"
     "    });\n"
     "  }\n"
-    "  function banner(a) {\n"
+    "  /* Reopened (again), it shows the current choices checked and records as settings. */\n"
+    "  function banner(a, again) {\n"
     "    var box = el(\"div\"), boxes = {};\n"
     "    box.setAttribute(\"role\", \"dialog\");\n"
     "    box.setAttribute(\"aria-label\", \"Cookie choices\");\n"
@@ -187,6 +189,7 @@ static const char banner_js[] =
     "    askable(a).forEach(function (c) {\n"
     "      var l = el(\"label\"), i = el(\"input\");\n"
     "      i.type = \"checkbox\";\n"
+    "      i.checked = (a.allowed || []).indexOf(c) >= 0;\n"
     "      boxes[c] = i;\n"
     "      l.appendChild(i);\n"
     "      l.appendChild(document.createTextNode(\" \" + c.replace(/_/g, \" \") + \" cookies \"));\n"
@@ -197,10 +200,12 @@ static const char banner_js[] =
     "      Object.keys(boxes).forEach(function (c) {\n"
     "        cats[c] = all === null ? boxes[c].checked : all;\n"
     "      });\n"
-    "      send(\"POST\", {categories: cats, source: \"banner\"}).then(function (a) {\n"
-    "        box.remove();\n"
-    "        apply(a);\n"
-    "      });\n"
+    "      send(\"POST\", {categories: cats, source: again ? \"settings\" : \"banner\"})\n"
+    "        .then(function (now) {\n"
+    "          box.remove();\n"
+    "          shown = null;\n"
+    "          apply(now);\n"
+    "        });\n"
     "    }\n"
     "    /* Refusing is as easy as accepting: same buttons, same place. */\n"
     "    [[\"Accept all\", true], [\"Reject all\", false], [\"Save my choice\", null]]\n"
@@ -211,10 +216,27 @@ static const char banner_js[] =
     "        box.appendChild(btn);\n"
     "      });\n"
     "    document.body.appendChild(box);\n"
+    "    shown = box;\n"
+    "    if (again) box.querySelector(\"input, button\").focus();\n"
     "  }\n"
+    "  function fits(a) { return askable(a).length && a.policy_version === VERSION; }\n"
+    "  /* The site reopens it (to change or withdraw a choice) with no script of its own: an\n"
+    "   * element with data-custos-cookies-open, or a custos:cookies-open event on document. */\n"
+    "  function open() {\n"
+    "    if (shown) return;\n"
+    "    send(\"GET\").then(function (a) { if (!shown && fits(a)) banner(a, true); });\n"
+    "  }\n"
+    "  document.addEventListener(\"custos:cookies-open\", open);\n"
+    "  document.addEventListener(\"click\", function (e) {\n"
+    "    var t = e.target;\n"
+    "    t = t && t.closest && t.closest(\"[data-custos-cookies-open]\");\n"
+    "    if (!t) return;\n"
+    "    e.preventDefault();\n"
+    "    open();\n"
+    "  });\n"
     "  send(\"GET\").then(function (a) {\n"
     "    apply(a);\n"
-    "    if (!a.chosen && askable(a).length && a.policy_version === VERSION) banner(a);\n"
+    "    if (!a.chosen && !shown && fits(a)) banner(a, false);\n"
     "  });\n"
     "})();\n";
 
