@@ -216,6 +216,45 @@ void wd_stop(wd *w)
     unlink(w->log);
 }
 
+/* One Chrome DevTools command through chromedriver (not W3C: its own endpoint, as Selenium's
+ * execute_cdp_cmd uses it); the answer's value, owned by the caller. */
+static cJSON *cdp(wd *w, const char *cmd, cJSON *params)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "cmd", cmd);
+    cJSON_AddItemToObject(o, "params", params ? params : cJSON_CreateObject());
+    return scall(w, "POST", "/goog/cdp/execute", o);
+}
+
+void wd_fresh(wd *w, int width, int height)
+{
+    cJSON *o = cJSON_CreateObject(), *v;
+    char handle[128];
+
+    /* A new tab (an empty sessionStorage: it is kept per tab), the old one closed. */
+    cJSON_AddStringToObject(o, "type", "tab");
+    v = scall(w, "POST", "/window/new", o);
+    assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "handle")));
+    snprintf(handle, sizeof(handle), "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "handle")));
+    cJSON_Delete(v);
+    cJSON_Delete(scall(w, "DELETE", "/window", NULL));
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "handle", handle);
+    cJSON_Delete(scall(w, "POST", "/window", o));
+    /* Every cookie of every origin (W3C's Delete All Cookies reaches the current page's
+     * alone), and none left. */
+    cJSON_Delete(cdp(w, "Network.clearBrowserCookies", NULL));
+    v = cdp(w, "Storage.getCookies", NULL);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "cookies")), 0);
+    cJSON_Delete(v);
+    wd_get(w, "about:blank");
+    wd_window(w, width, height);
+    /* What the last group left in the console is not the next one's. */
+    cJSON_Delete(wd_console(w));
+}
+
 void wd_get(wd *w, const char *url)
 {
     cJSON *o = cJSON_CreateObject();

@@ -27,6 +27,10 @@ void wd_start(wd *w, int width, int height);
 /* Ends the session (closing the browser) and stops chromedriver by pid. */
 void wd_stop(wd *w);
 
+/* The session as a new one starts (for a binary that runs several groups in one browser): a
+ * new tab in place of the old (an empty sessionStorage), no cookie of any site, about:blank,
+ * a window of width x height, the console's entries so far dropped. */
+void wd_fresh(wd *w, int width, int height);
 void wd_get(wd *w, const char *url);
 void wd_window(wd *w, int width, int height);
 /* The first element matching the CSS selector: 0 with its reference in eid, or -1 if none. */
