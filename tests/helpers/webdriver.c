@@ -438,11 +438,34 @@ cJSON *wd_console(wd *w)
     return scall(w, "POST", "/se/log", o);
 }
 
+void wd_poll_begin(wd_poll *p, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, &p->t0);
+    p->ms = ms;
+    p->polls = 0;
+}
+
+int wd_poll_again(wd_poll *p)
+{
+    struct timespec now;
+    long spent;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    spent = (long)(now.tv_sec - p->t0.tv_sec) * 1000 + (now.tv_nsec - p->t0.tv_nsec) / 1000000;
+    if (spent >= p->ms && p->polls >= p->ms / 50)
+        return 0;
+    p->polls++;
+    sleep_ms(20);
+    return 1;
+}
+
 int wd_wait_visible(wd *w, const char *css, int ms)
 {
     char eid[WD_EID], sub[160];
+    wd_poll p;
 
-    for (int t = 0; t <= ms; t += 50) {
+    wd_poll_begin(&p, ms);
+    do {
         if (wd_find(w, css, eid) == 0) {
             cJSON *v;
             snprintf(sub, sizeof(sub), "/element/%s/displayed", eid);
@@ -452,7 +475,6 @@ int wd_wait_visible(wd *w, const char *css, int ms)
             if (shown)
                 return 0;
         }
-        sleep_ms(50);
-    }
+    } while (wd_poll_again(&p));
     return -1;
 }

@@ -131,9 +131,12 @@ static void link_of(const ten *t, char url[256])
 /* Opens path (a link's, or the page's alone) and waits for the page to settle. */
 static void open_page(const char *path)
 {
+    wd_poll p;
+
     pui_open(path);
-    for (int i = 0; i < 200 && pui_count("body[data-ready]") == 0; i++)
-        usleep(50000);
+    wd_poll_begin(&p, 10000);
+    while (pui_count("body[data-ready]") == 0 && wd_poll_again(&p))
+        ;
     assert_int_equal(pui_count("body[data-ready]"), 1);
 }
 
@@ -290,6 +293,7 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
 static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
 {
     int before, changes;
+    wd_poll p;
     cJSON *v;
 
     (void)state;
@@ -310,8 +314,9 @@ static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
     wd_type(W, WD_TAB);
     pui_expect_focus("request-send");
     wd_type(W, WD_ENTER);
-    for (int i = 0; i < 100 && pui_count("#requests tbody tr") == before; i++)
-        usleep(50000);
+    wd_poll_begin(&p, 5000);
+    while (pui_count("#requests tbody tr") == before && wd_poll_again(&p))
+        ;
     assert_int_equal(pui_count("#requests tbody tr"), before + 1);
     v = wd_exec(W, "var bad = 0; document.querySelectorAll('input, select').forEach(function "
                    "(i) { if (!i.labels || i.labels.length !== 1 || "

@@ -326,9 +326,11 @@ static int audit_rows_not(int col, const char *want)
 /* Waits up to 5 s for the audit table to hold rows, each with want in column col. */
 static void wait_all(int col, const char *want)
 {
-    for (int i = 0;
-         i < 100 && (pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want)); i++)
-        usleep(50000);
+    wd_poll p;
+
+    wd_poll_begin(&p, 5000);
+    while ((pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want)) && wd_poll_again(&p))
+        ;
     if (pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want) != 0)
         fail_msg("audit rows whose column %d is not %s: %d", col, want, audit_rows_not(col, want));
 }

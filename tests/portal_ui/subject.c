@@ -99,14 +99,17 @@ static void wait_seen(const char *css, const char *want)
 /* Signs u in and opens the subject page, its purposes loaded. */
 static void sign_in(const who *u)
 {
+    wd_poll p;
+
     pui_open_console();
     pui_sign_in(T, u->email, u->password, "#nav button[data-view=subject-view]");
     pui_click("#nav button[data-view=subject-view]");
     assert_int_equal(wd_wait_visible(W, "#subject-view", 10000), 0);
     /* The purposes come from the policy in force, read once the form is first used. */
     pui_click("#subject-q");
-    for (int i = 0; i < 200 && pui_count("#subject-purpose option") == 0; i++)
-        usleep(50000);
+    wd_poll_begin(&p, 10000);
+    while (pui_count("#subject-purpose option") == 0 && wd_poll_again(&p))
+        ;
     if (pui_count("#subject-purpose option") == 0) {
         char *st = pui_seen("#status");
         cJSON *v = wd_exec(W, "return document.activeElement.id;");
