@@ -35,6 +35,7 @@ wd *ui_browser(void)
         wd_start(&W, 1280, 900);
         browser_up = 1;
     } else {
+        pui_forget(); /* the last groups' servers' localStorage: no tab of them is needed */
         wd_fresh(&W, 1280, 900);
     }
     return &W;

@@ -17,11 +17,26 @@
 
 static wd *W;
 static char base[128];
+/* Every server base bound since the last pui_forget (a restart binds a new port). */
+static char seen[16][128];
+static int nseen;
 
 void pui_bind(wd *w, const char *url)
 {
     W = w;
     snprintf(base, sizeof(base), "%s", url);
+    for (int i = 0; i < nseen; i++)
+        if (strcmp(seen[i], url) == 0)
+            return;
+    assert_true(nseen < (int)(sizeof(seen) / sizeof(seen[0])));
+    snprintf(seen[nseen++], sizeof(seen[0]), "%s", url);
+}
+
+void pui_forget(void)
+{
+    for (int i = 0; i < nseen; i++)
+        wd_forget_origin(W, seen[i]);
+    nseen = 0;
 }
 
 void pui_open_console(void)

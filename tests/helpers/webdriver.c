@@ -227,6 +227,15 @@ static cJSON *cdp(wd *w, const char *cmd, cJSON *params)
     return scall(w, "POST", "/goog/cdp/execute", o);
 }
 
+void wd_forget_origin(wd *w, const char *origin)
+{
+    cJSON *p = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(p, "origin", origin);
+    cJSON_AddStringToObject(p, "storageTypes", "all");
+    cJSON_Delete(cdp(w, "Storage.clearDataForOrigin", p));
+}
+
 void wd_fresh(wd *w, int width, int height)
 {
     cJSON *o = cJSON_CreateObject(), *v;

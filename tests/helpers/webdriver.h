@@ -31,6 +31,9 @@ void wd_stop(wd *w);
  * new tab in place of the old (an empty sessionStorage), no cookie of any site, about:blank,
  * a window of width x height, the console's entries so far dropped. */
 void wd_fresh(wd *w, int width, int height);
+/* Clears everything the browser keeps for origin ("https://127.0.0.1:PORT"): localStorage,
+ * cookies, caches (DevTools' Storage.clearDataForOrigin, "all"); no page of it need be open. */
+void wd_forget_origin(wd *w, const char *origin);
 void wd_get(wd *w, const char *url);
 void wd_window(wd *w, int width, int height);
 /* The first element matching the CSS selector: 0 with its reference in eid, or -1 if none. */

@@ -5,7 +5,8 @@
  * setup and teardown as one cmocka group; tests/test_portal_ui.c runs them in turn.
  *
  * A group's setup calls ui_browser() once, first: the session then starts as a new one would,
- * signed out of everything (webdriver.h, wd_fresh). A group whose server must differ from the
+ * signed out of everything, nothing kept for any server bound before (portal_ui.h, pui_forget:
+ * localStorage, cookies, caches; webdriver.h, wd_fresh: a new tab, no cookie at all). A group whose server must differ from the
  * shared one (a restart on the test clock, platform-wide steps such as the sweep) starts and
  * stops its own; the others take ui_server() and leave it running.
  */
