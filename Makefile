@@ -37,6 +37,8 @@ LIB_SRC  := $(wildcard src/util/*.c src/crypto/*.c src/store/*.c src/core/*.c sr
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c tests/scenarios/test_*.c)
 TEST_HELPERS := $(wildcard tests/helpers/*.c)
+# The browser tests' groups, one file each, all in test_portal_ui (tests/portal_ui/ui.h).
+PORTAL_UI_SRC := $(wildcard tests/portal_ui/*.c)
 
 # The seed policies, compiled in (cu_policy_builtin).
 POLICY_FILES := $(sort $(wildcard policies/*.yaml))
@@ -86,6 +88,12 @@ build/test/custos: $(TEST_CLI_OBJ) build/test/libcustos.a
 
 build/test/tests/%: build/test/tests/%.o $(TEST_HELPER_OBJ) build/test/libcustos.a
 	$(CC) $(LDFLAGS_TEST) -o $@ $< $(TEST_HELPER_OBJ) build/test/libcustos.a $(TEST_LIBS)
+
+# The browser tests: one binary, one browser, a group per file of tests/portal_ui/.
+build/test/tests/test_portal_ui: build/test/tests/test_portal_ui.o \
+		$(PORTAL_UI_SRC:%.c=build/test/%.o) $(TEST_HELPER_OBJ) build/test/libcustos.a
+	$(CC) $(LDFLAGS_TEST) -o $@ $< $(PORTAL_UI_SRC:%.c=build/test/%.o) $(TEST_HELPER_OBJ) \
+		build/test/libcustos.a $(TEST_LIBS)
 
 # test_release links the clock as release builds compile it (no CU_TEST_CLOCK) ahead of the
 # test library, to prove that such a build ignores CUSTOS_NOW.
@@ -185,7 +193,7 @@ fuzz-build:
 	@$(MAKE) -f fuzz/Makefile
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard src/*/*.h include/*.h)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(PORTAL_UI_SRC) $(wildcard src/*/*.h include/*.h)
 
 clean:
 	rm -rf build custos libcustos.a

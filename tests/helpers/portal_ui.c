@@ -17,21 +17,43 @@
 
 static wd *W;
 static char base[128];
+/* Every server base bound since the last pui_forget (a restart binds a new port). */
+static char seen[16][128];
+static int nseen;
 
 void pui_bind(wd *w, const char *url)
 {
     W = w;
     snprintf(base, sizeof(base), "%s", url);
+    for (int i = 0; i < nseen; i++)
+        if (strcmp(seen[i], url) == 0)
+            return;
+    assert_true(nseen < (int)(sizeof(seen) / sizeof(seen[0])));
+    snprintf(seen[nseen++], sizeof(seen[0]), "%s", url);
+}
+
+void pui_forget(void)
+{
+    for (int i = 0; i < nseen; i++)
+        wd_forget_origin(W, seen[i]);
+    nseen = 0;
 }
 
 void pui_open_console(void)
 {
     char url[192];
+    cJSON *v;
 
-    snprintf(url, sizeof(url), "%s/portal/console.html", base);
+    /* The tab's sessionStorage of the server emptied from its static start page (the same
+     * origin; it runs no script and calls no route): the console then loads once, afresh. */
+    snprintf(url, sizeof(url), "%s/portal/index.html", base);
     wd_get(W, url);
     cJSON_Delete(wd_exec(W, "sessionStorage.clear();"));
+    snprintf(url, sizeof(url), "%s/portal/console.html", base);
     wd_get(W, url);
+    v = wd_exec(W, "return sessionStorage.length;");
+    assert_int_equal((int)cJSON_GetNumberValue(v), 0);
+    cJSON_Delete(v);
     assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
 }
 
@@ -79,8 +101,11 @@ int pui_count(const char *css)
 
 void pui_wait_count(const char *css, int want)
 {
-    for (int i = 0; i < 100 && pui_count(css) != want; i++)
-        usleep(50000);
+    wd_poll p;
+
+    wd_poll_begin(&p, 5000);
+    while (pui_count(css) != want && wd_poll_again(&p))
+        ;
     if (pui_count(css) != want) {
         char *st = pui_text("#status");
         cJSON *log = wd_console(W);
@@ -134,18 +159,19 @@ char *pui_seen(const char *css)
     return s;
 }
 
-/* Polls every 50 ms, up to ms, for the text of css to hold needle. */
+/* Polls up to ms (wd_poll) for the text of css to hold needle. */
 static void wait_text(const char *css, const char *needle, int rendered, int ms)
 {
     char *s = NULL;
+    wd_poll p;
 
-    for (int i = 0; i < ms / 50; i++) {
+    wd_poll_begin(&p, ms);
+    do {
         free(s);
         s = read_text(css, rendered, NULL);
         if (strstr(s, needle) != NULL)
             break;
-        usleep(50000);
-    }
+    } while (wd_poll_again(&p));
     if (strstr(s, needle) == NULL) {
         char got[512];
         char *st = pui_text("#status");

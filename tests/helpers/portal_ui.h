@@ -13,6 +13,9 @@
 
 /* The session and server every step below uses. */
 void pui_bind(wd *w, const char *base);
+/* Clears what the browser keeps (localStorage, cookies, caches) for every base bound so far,
+ * and forgets them: for a binary whose groups share one browser (tests/portal_ui/ui.h). */
+void pui_forget(void);
 /* The console at base/portal/console.html, this tab's sessionStorage empty, sign-in shown. */
 void pui_open_console(void);
 /* base followed by path (a page, with a query or fragment), loaded afresh: about:blank

@@ -216,6 +216,54 @@ void wd_stop(wd *w)
     unlink(w->log);
 }
 
+/* One Chrome DevTools command through chromedriver (not W3C: its own endpoint, as Selenium's
+ * execute_cdp_cmd uses it); the answer's value, owned by the caller. */
+static cJSON *cdp(wd *w, const char *cmd, cJSON *params)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "cmd", cmd);
+    cJSON_AddItemToObject(o, "params", params ? params : cJSON_CreateObject());
+    return scall(w, "POST", "/goog/cdp/execute", o);
+}
+
+void wd_forget_origin(wd *w, const char *origin)
+{
+    cJSON *p = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(p, "origin", origin);
+    cJSON_AddStringToObject(p, "storageTypes", "all");
+    cJSON_Delete(cdp(w, "Storage.clearDataForOrigin", p));
+}
+
+void wd_fresh(wd *w, int width, int height)
+{
+    cJSON *o = cJSON_CreateObject(), *v;
+    char handle[128];
+
+    /* A new tab (an empty sessionStorage: it is kept per tab), the old one closed. */
+    cJSON_AddStringToObject(o, "type", "tab");
+    v = scall(w, "POST", "/window/new", o);
+    assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "handle")));
+    snprintf(handle, sizeof(handle), "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "handle")));
+    cJSON_Delete(v);
+    cJSON_Delete(scall(w, "DELETE", "/window", NULL));
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "handle", handle);
+    cJSON_Delete(scall(w, "POST", "/window", o));
+    /* Every cookie of every origin (W3C's Delete All Cookies reaches the current page's
+     * alone), and none left. */
+    cJSON_Delete(cdp(w, "Network.clearBrowserCookies", NULL));
+    v = cdp(w, "Storage.getCookies", NULL);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "cookies")), 0);
+    cJSON_Delete(v);
+    wd_get(w, "about:blank");
+    wd_window(w, width, height);
+    /* What the last group left in the console is not the next one's. */
+    cJSON_Delete(wd_console(w));
+}
+
 void wd_get(wd *w, const char *url)
 {
     cJSON *o = cJSON_CreateObject();
@@ -399,11 +447,34 @@ cJSON *wd_console(wd *w)
     return scall(w, "POST", "/se/log", o);
 }
 
+void wd_poll_begin(wd_poll *p, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, &p->t0);
+    p->ms = ms;
+    p->polls = 0;
+}
+
+int wd_poll_again(wd_poll *p)
+{
+    struct timespec now;
+    long spent;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    spent = (long)(now.tv_sec - p->t0.tv_sec) * 1000 + (now.tv_nsec - p->t0.tv_nsec) / 1000000;
+    if (spent >= p->ms && p->polls >= p->ms / 50)
+        return 0;
+    p->polls++;
+    sleep_ms(20);
+    return 1;
+}
+
 int wd_wait_visible(wd *w, const char *css, int ms)
 {
     char eid[WD_EID], sub[160];
+    wd_poll p;
 
-    for (int t = 0; t <= ms; t += 50) {
+    wd_poll_begin(&p, ms);
+    do {
         if (wd_find(w, css, eid) == 0) {
             cJSON *v;
             snprintf(sub, sizeof(sub), "/element/%s/displayed", eid);
@@ -413,7 +484,6 @@ int wd_wait_visible(wd *w, const char *css, int ms)
             if (shown)
                 return 0;
         }
-        sleep_ms(50);
-    }
+    } while (wd_poll_again(&p));
     return -1;
 }

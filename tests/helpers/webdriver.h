@@ -27,6 +27,13 @@ void wd_start(wd *w, int width, int height);
 /* Ends the session (closing the browser) and stops chromedriver by pid. */
 void wd_stop(wd *w);
 
+/* The session as a new one starts (for a binary that runs several groups in one browser): a
+ * new tab in place of the old (an empty sessionStorage), no cookie of any site, about:blank,
+ * a window of width x height, the console's entries so far dropped. */
+void wd_fresh(wd *w, int width, int height);
+/* Clears everything the browser keeps for origin ("https://127.0.0.1:PORT"): localStorage,
+ * cookies, caches (DevTools' Storage.clearDataForOrigin, "all"); no page of it need be open. */
+void wd_forget_origin(wd *w, const char *origin);
 void wd_get(wd *w, const char *url);
 void wd_window(wd *w, int width, int height);
 /* The first element matching the CSS selector: 0 with its reference in eid, or -1 if none. */
@@ -54,6 +61,16 @@ cJSON *wd_exec_async(wd *w, const char *script);
 void wd_screenshot(wd *w, const char *path);
 /* The browser console's entries since the last call (an array of {level, message, ...}). */
 cJSON *wd_console(wd *w);
+/* A wait of ms milliseconds, polled every 20 ms: wd_poll_begin, then after each check that
+ * fails, wd_poll_again, which sleeps and answers 0 once the wait is over. It is over when both
+ * ms have passed and ms / 50 polls were made: never sooner than the 50 ms polls these waits
+ * made before (whose length grew with each check's own time), nor later. */
+typedef struct wd_poll {
+    struct timespec t0;
+    int ms, polls;
+} wd_poll;
+void wd_poll_begin(wd_poll *p, int ms);
+int wd_poll_again(wd_poll *p);
 /* Waits up to ms for the CSS selector to match a displayed element; 0 if it did. */
 int wd_wait_visible(wd *w, const char *css, int ms);
 

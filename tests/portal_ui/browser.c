@@ -1,8 +1,8 @@
 /*
- * test_portal_browser.c: the admin console in a real browser (docs/portal.md): headless
- * Chromium from Debian's chromium package, driven by chromedriver over W3C WebDriver
- * (tests/helpers/webdriver.c), against the real HTTPS server, both started here on free
- * loopback ports and stopped by pid.
+ * browser.c: the admin console in a real browser (docs/portal.md): headless Chromium from Debian's
+ * chromium package, driven by chromedriver over W3C WebDriver (tests/helpers/webdriver.c), against
+ * the real HTTPS server of its own, started here on a free loopback port and stopped by pid (a
+ * group of test_portal_ui, tests/portal_ui/ui.h: the browser is the binary's).
  *
  * A user signs in and sees the tenant's name and its requests queue; a tenant whose name holds
  * markup renders it as text (no element made, no script run); the whole sign-in works from the
@@ -18,6 +18,7 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
 /* A name that would run script or make an element if a page ever put it in as HTML. */
 #define EVIL "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
@@ -30,7 +31,7 @@ typedef struct ten {
 static ten T; /* "Acme", on the seed policy scm: its requests have deadlines */
 static ten E; /* named EVIL, without a policy */
 static ten A; /* an agent user of T: no data_erase */
-static wd W;
+static wd *W;
 
 /* A user of tenant t with role, made with t's owner key: its email and password in u. */
 static void user(const ten *t, ten *u, const char *email, const char *role)
@@ -74,10 +75,8 @@ static int setup(void **state)
 
     (void)state;
     /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
     srv_start(&S, NULL);
     tenant(&T, "Acme", "scm", "officer@acme.example");
     tenant(&E, EVIL_JSON, NULL, "evil@example.org");
@@ -90,15 +89,13 @@ static int setup(void **state)
     snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
              subject);
     srv_call_ok(&S, "POST", path, T.key, NULL, body, 201, NULL);
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, S.base);
+    pui_bind(W, S.base);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    wd_stop(&W);
     assert_int_equal(srv_stop(&S, 1), 0);
     return 0;
 }
@@ -150,14 +147,14 @@ static void test_single_sign_on_return_opens_the_console(void **state)
     sign_in(&T);
     /* A fresh load, as from the callback: the tab remembers nothing of the sign-in. */
     pui_open("/portal/console.html");
-    cJSON_Delete(wd_exec(&W, "sessionStorage.clear();"));
+    cJSON_Delete(wd_exec(W, "sessionStorage.clear();"));
     snprintf(url, sizeof(url), "/portal/console.html#sso=%s.owner", T.id);
     pui_open(url);
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    assert_int_equal(wd_wait_visible(W, "#queue-view", 10000), 0);
     s = pui_seen("#tenant-name");
     assert_string_equal(s, "Acme");
     free(s);
-    v = wd_exec(&W, "return [location.hash, sessionStorage.getItem('custos.tenant')];");
+    v = wd_exec(W, "return [location.hash, sessionStorage.getItem('custos.tenant')];");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 0)), "");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 1)), T.id);
     cJSON_Delete(v);
@@ -173,17 +170,17 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     (void)state;
     pui_open_console();
     /* An alert would be noted here rather than block the browser. */
-    cJSON_Delete(wd_exec(&W, "window.__alerts = 0; window.alert = function () { "
-                             "window.__alerts++; };"));
+    cJSON_Delete(wd_exec(W, "window.__alerts = 0; window.alert = function () { "
+                            "window.__alerts++; };"));
     sign_in(&E);
     s = pui_seen("#tenant-name");
     assert_string_equal(s, EVIL);
     free(s);
     /* The last: scripts that are not the server's own files of /portal/, or hold inline text. */
-    v = wd_exec(&W, "var n = document.getElementById('tenant-name'); return [window.__alerts, "
-                    "n.children.length, document.images.length, Array.prototype.filter.call("
-                    "document.scripts, function (s) { return (s.getAttribute('src') || '')"
-                    ".indexOf('/portal/console') !== 0 || s.text; }).length];");
+    v = wd_exec(W, "var n = document.getElementById('tenant-name'); return [window.__alerts, "
+                   "n.children.length, document.images.length, Array.prototype.filter.call("
+                   "document.scripts, function (s) { return (s.getAttribute('src') || '')"
+                   ".indexOf('/portal/console') !== 0 || s.text; }).length];");
     assert_true(cJSON_IsArray(v));
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)), 0); /* no alert */
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)), 0); /* no element */
@@ -201,27 +198,27 @@ static void test_keyboard_alone_signs_in_in_reading_order(void **state)
 
     (void)state;
     pui_open_console();
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("skip");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("tenant");
-    wd_type(&W, T.id);
-    wd_type(&W, WD_TAB);
+    wd_type(W, T.id);
+    wd_type(W, WD_TAB);
     pui_expect_focus("email");
-    wd_type(&W, T.email);
-    wd_type(&W, WD_TAB);
+    wd_type(W, T.email);
+    wd_type(W, WD_TAB);
     pui_expect_focus("password");
-    wd_type(&W, T.password);
-    wd_type(&W, WD_TAB);
+    wd_type(W, T.password);
+    wd_type(W, WD_TAB);
     pui_expect_focus("totp");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("signin");
-    wd_type(&W, WD_ENTER);
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 10000), 0);
+    wd_type(W, WD_ENTER);
+    assert_int_equal(wd_wait_visible(W, "#queue-view", 10000), 0);
     /* Every input has a label that names it. */
-    v = wd_exec(&W, "var bad = 0; document.querySelectorAll('input').forEach(function (i) { "
-                    "if (!i.labels || i.labels.length !== 1 || !i.labels[0].textContent.trim()) "
-                    "bad++; }); return bad;");
+    v = wd_exec(W, "var bad = 0; document.querySelectorAll('input').forEach(function (i) { "
+                   "if (!i.labels || i.labels.length !== 1 || !i.labels[0].textContent.trim()) "
+                   "bad++; }); return bad;");
     assert_int_equal((int)cJSON_GetNumberValue(v), 0);
     cJSON_Delete(v);
     pui_console_clean();
@@ -248,10 +245,10 @@ static void test_agent_sees_no_button_and_gets_403_owner_acknowledges(void **sta
              "'/acknowledge', {method: 'POST', credentials: 'same-origin'}); }).then("
              "function (r) { done(r.status); });",
              A.id, A.id);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
-    cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser itself: expected */
+    cJSON_Delete(wd_console(W)); /* the refused call's 403, logged by the browser itself: expected */
     pui_sign_out();
     sign_in(&T);
     assert_int_equal(pui_count("button.ack"), 1);
@@ -273,9 +270,9 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     cJSON *v;
 
     (void)state;
-    wd_window(&W, 360, 740);
+    wd_window(W, 360, 740);
     pui_open_console();
-    v = wd_exec(&W, "return window.innerWidth;");
+    v = wd_exec(W, "return window.innerWidth;");
     assert_true(cJSON_GetNumberValue(v) <= 400); /* the window did become narrow */
     cJSON_Delete(v);
     /* Neither the page nor the queue's own box scrolls sideways (a phone stacks the rows). */
@@ -289,7 +286,7 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     pui_shot("console-phone-queue");
     pui_console_clean();
     pui_sign_out();
-    wd_window(&W, 1280, 900);
+    wd_window(W, 1280, 900);
 }
 
 /* The server again on the test clock (CUSTOS_NOW), at day: same vault, a new port. */
@@ -301,7 +298,7 @@ static void server_at(const char *day)
     snprintf(now, sizeof(now), "CUSTOS_NOW=%s", day);
     assert_int_equal(srv_stop(&S, 0), 0);
     srv_restart(&S, NULL, env);
-    pui_bind(&W, S.base);
+    pui_bind(W, S.base);
 }
 
 /* The acknowledged request (answer due 30 days after filing, so in the first days of 2027 for a
@@ -315,8 +312,8 @@ static void test_due_soon_and_overdue_are_marked(void **state)
     (void)state;
     pui_open_console();
     sign_in(&T);
-    v = wd_exec(&W, "return document.querySelector('#queue tbody td[data-label=Due]')"
-                    ".textContent;");
+    v = wd_exec(W, "return document.querySelector('#queue tbody td[data-label=Due]')"
+                   ".textContent;");
     due = strdup(cJSON_GetStringValue(v));
     cJSON_Delete(v);
     assert_int_equal(strlen(due), 10);
@@ -353,7 +350,7 @@ static void test_due_soon_and_overdue_are_marked(void **state)
     free(due);
 }
 
-int main(void)
+int ui_group_browser(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_in_shows_the_tenant_and_its_queue),

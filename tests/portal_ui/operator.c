@@ -1,11 +1,11 @@
 /*
- * test_portal_operator.c: the operator's console (docs/portal.md, "The operator's console"):
- * the operator's API key exchanged once for a short-lived session cookie
- * (POST /v1/operator/session), then the tenants page: list, create, terminate, the sweep. In a
- * real browser (headless Chromium through chromedriver, tests/helpers/webdriver.c) against
- * the real HTTPS server, both started here on free loopback ports and stopped by pid; the
- * session's own rules through the API first. And the console's other last piece: the requests
- * queue paged on the server (issue 15 item 5).
+ * operator.c: the operator's console (docs/portal.md, "The operator's console"): the operator's API
+ * key exchanged once for a short-lived session cookie (POST /v1/operator/session), then the tenants
+ * page: list, create, terminate, the sweep. In a real browser (headless Chromium through
+ * chromedriver, tests/helpers/webdriver.c) against the real HTTPS server of its own, started here
+ * on a free loopback port and stopped by pid (a group of test_portal_ui, tests/portal_ui/ui.h: the
+ * browser is the binary's); the session's own rules through the API first. And the console's other
+ * last piece: the requests queue paged on the server (issue 15 item 5).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +15,14 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
 static srv S;
 static struct {
     char id[SRV_ID], boot_key[128];
 } A; /* a tenant made through the API, with its owner key */
 static char owner_email[] = "owner@a.example", owner_pw[] = "owner's password, long enough";
-static wd W;
+static wd *W;
 
 /* The session cookie ("custos_session=...") POST /v1/operator/session answers key. */
 static long open_session(const char *key, char *cookie, size_t cap)
@@ -62,10 +63,9 @@ static int setup(void **state)
     srv_resp r;
 
     (void)state;
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
     srv_start(&S, NULL);
     assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
                               "{\"name\":\"Acme Ltd\",\"policy\":\"scm\"}", &r),
@@ -78,15 +78,13 @@ static int setup(void **state)
     snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"owner\"}",
              owner_email, owner_pw);
     srv_call_ok(&S, "POST", path, A.boot_key, NULL, body, 201, NULL);
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, S.base);
+    pui_bind(W, S.base);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    wd_stop(&W);
     assert_int_equal(srv_stop(&S, 1), 0);
     return 0;
 }
@@ -153,7 +151,7 @@ static void operator_sign_in(const char *key)
 {
     pui_fill("#op-key", key);
     pui_click("#op-signin");
-    if (wd_wait_visible(&W, "#tenants-view", 10000) != 0) {
+    if (wd_wait_visible(W, "#tenants-view", 10000) != 0) {
         char *st = pui_text("#status");
         fail_msg("the operator's sign-in did not reach the tenants page: \"%s\"", st);
     }
@@ -170,7 +168,7 @@ static int page_fetch(const char *method, const char *path)
              "var done = arguments[arguments.length - 1]; fetch('%s', {method: '%s', "
              "credentials: 'same-origin'}).then(function (r) { done(r.status); });",
              path, method);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     st = (int)cJSON_GetNumberValue(v);
     cJSON_Delete(v);
     return st;
@@ -190,7 +188,7 @@ static int page_holds(const char *s)
              "return (JSON.stringify(sessionStorage) + JSON.stringify(localStorage) +"
              " document.cookie + document.documentElement.outerHTML + vals).indexOf(s) >= 0;",
              s);
-    v = wd_exec(&W, script);
+    v = wd_exec(W, script);
     held = cJSON_IsTrue(v);
     cJSON_Delete(v);
     return held;
@@ -217,19 +215,19 @@ static void test_operator_signs_in_and_the_key_is_not_kept(void **state)
     /* The cookie acts as the key; it cannot open another session. */
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 200);
     assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
-    cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
+    cJSON_Delete(wd_console(W)); /* the refused call's 403: expected */
     pui_shot("console-tenants");
     /* A reload keeps the session (the cookie), with no key typed again. */
     snprintf(url, sizeof(url), "%s/portal/console.html", S.base);
-    wd_get(&W, url);
-    assert_int_equal(wd_wait_visible(&W, "#tenants-view", 10000), 0);
+    wd_get(W, url);
+    assert_int_equal(wd_wait_visible(W, "#tenants-view", 10000), 0);
     pui_wait_count(css, 1);
     pui_sign_out();
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 401);
-    cJSON_Delete(wd_console(&W));
+    cJSON_Delete(wd_console(W));
     /* Signed out, a reload stays on sign-in. */
-    wd_get(&W, url);
-    assert_int_equal(wd_wait_visible(&W, "#login", 5000), 0);
+    wd_get(W, url);
+    assert_int_equal(wd_wait_visible(W, "#login", 5000), 0);
     assert_int_equal(pui_count("#tenants-view:not([hidden])"), 0);
 }
 
@@ -246,15 +244,15 @@ static void test_create_terminate_and_sweep(void **state)
     pui_open_console();
     operator_sign_in(S.operator_key);
     pui_fill("#tenant-new-name", "<script>alert(1)</script>\"><img src=x onerror=alert(2)>");
-    cJSON_Delete(wd_exec(&W, "document.getElementById('tenant-new-policy').value = 'scm';"
-                             " return 0;"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('tenant-new-policy').value = 'scm';"
+                            " return 0;"));
     pui_click("#tenant-go");
-    assert_int_equal(wd_wait_visible(&W, "#tenant-secret", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#tenant-secret", 5000), 0);
     pui_wait_text("#status", "created");
     secret = pui_text("#tenant-secret-value");
     assert_non_null(strstr(secret, "cuk_"));
     /* The owner key works, and names the new tenant. */
-    v = wd_exec(&W, "return document.querySelector('#status').textContent.match(/id (\\d+)/)[1];");
+    v = wd_exec(W, "return document.querySelector('#status').textContent.match(/id (\\d+)/)[1];");
     snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(v));
     cJSON_Delete(v);
     snprintf(path, sizeof(path), "/v1/tenants/%s", id);
@@ -319,12 +317,12 @@ static void test_tenant_owner_has_no_tenants_page(void **state)
     pui_wait_text("#status", "may not");
     assert_int_equal(pui_count("#login-view:not([hidden])"), 1);
     assert_int_equal(page_holds(A.boot_key), 0);
-    cJSON_Delete(wd_console(&W)); /* the refused call's 403: expected */
+    cJSON_Delete(wd_console(W)); /* the refused call's 403: expected */
     pui_sign_in(A.id, owner_email, owner_pw, "#queue-view");
     assert_int_equal(pui_count("#nav button[data-view=tenants-view]:not([hidden])"), 0);
     assert_int_equal(page_fetch("GET", "/v1/tenants"), 403);
     assert_int_equal(page_fetch("POST", "/v1/operator/session"), 403);
-    cJSON_Delete(wd_console(&W));
+    cJSON_Delete(wd_console(W));
     pui_sign_out();
 }
 
@@ -362,7 +360,7 @@ static void test_queue_pages_on_the_server(void **state)
     pui_sign_out();
 }
 
-int main(void)
+int ui_group_operator(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operator_session_through_the_api),

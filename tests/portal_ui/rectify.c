@@ -1,14 +1,15 @@
 /*
- * test_portal_rectify.c: completing a rectify request from the admin console (P-DSR-3, issue
- * 15 item 3: a privacy officer does the whole job from the browser), in headless Chromium
- * driven by chromedriver against the real HTTPS server, both started here on free loopback
- * ports and stopped by pid.
+ * rectify.c: completing a rectify request from the admin console (P-DSR-3, issue 15 item 3: a
+ * privacy officer does the whole job from the browser), in headless Chromium driven by chromedriver
+ * against the real HTTPS server the binary shares among its groups (a group of test_portal_ui,
+ * tests/portal_ui/ui.h: the browser is the binary's too).
  *
- * The queue's filter (all, open, due soon, overdue) asks the server. Complete on a rectify
- * request opens the form with the profile's fields instead of a reason; a value the API
- * refuses leaves the request open and the form up, with the API's words; the corrected email and birth date then land on the subject (read back through the API), the
- * fields left empty keep their values, and no corrected value stays in the page. Screenshots
- * go to $CUSTOS_SCREENSHOTS (default build/test/screenshots).
+ * The queue's filter (all, open, due soon, overdue) asks the server. Complete on a rectify request
+ * opens the form with the profile's fields instead of a reason; a value the API refuses leaves the
+ * request open and the form up, with the API's words; the corrected email and birth date then land
+ * on the subject (read back through the API), the fields left empty keep their values, and no
+ * corrected value stays in the page. Screenshots go to $CUSTOS_SCREENSHOTS (default
+ * build/test/screenshots).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,10 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
-static srv S;
-static wd W;
+static srv *S; /* the shared server (ui.h) */
+static wd *W;
 static char T[SRV_ID], key[128], ada[SRV_ID], rectify_req[SRV_ID];
 static const char *const EMAIL = "officer@acme.example", *const PASSWORD = "pw of the officer, long";
 
@@ -29,31 +31,21 @@ static int setup(void **state)
     char path[128], body[256];
 
     (void)state;
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
-    srv_start(&S, NULL);
-    srv_tenant_user(&S, "Acme", "scm", EMAIL, PASSWORD, "owner", T, key);
+    S = ui_server();
+    srv_tenant_user(S, "Acme", "scm", EMAIL, PASSWORD, "owner", T, key);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T);
-    srv_call_ok(&S, "POST", path, key, "provide_service",
+    srv_call_ok(S, "POST", path, key, "provide_service",
                 "{\"external_id\":\"ada\",\"email\":\"ada.old@example.org\","
                 "\"phone\":\"+44 20 7946 0000\"}",
                 201, ada);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", T);
     snprintf(body, sizeof(body),
              "{\"type\":\"rectify\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", ada);
-    srv_call_ok(&S, "POST", path, key, NULL, body, 201, rectify_req);
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, S.base);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wd_stop(&W);
-    assert_int_equal(srv_stop(&S, 1), 0);
+    srv_call_ok(S, "POST", path, key, NULL, body, 201, rectify_req);
+    pui_bind(W, S->base);
     return 0;
 }
 
@@ -72,7 +64,7 @@ static void subject_member(const char *name, char *out, size_t cap)
     srv_resp r;
 
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", T, ada);
-    assert_int_equal(srv_call(&S, "GET", path, key, "provide_service", NULL, &r), 0);
+    assert_int_equal(srv_call(S, "GET", path, key, "provide_service", NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_int_equal(srv_json_str(r.body, name, out, cap), 0);
     srv_resp_free(&r);
@@ -97,7 +89,7 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     pui_wait_count(in_row("button.complete"), 1);
     pui_click(in_row("button.complete"));
     /* The profile's fields, no reason code. */
-    assert_int_equal(wd_wait_visible(&W, "#rectify-fields", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#rectify-fields", 5000), 0);
     assert_int_equal(pui_count("#reason-fields:not([hidden])"), 0);
     assert_int_equal(pui_count("#extend-fields:not([hidden])"), 0);
     s = pui_text("#reason-title");
@@ -111,21 +103,21 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     pui_wait_text("#status", "birth");
     assert_int_equal(pui_count("#reason-form:not([hidden])"), 1);
     pui_wait_text(in_row(""), "acknowledged");
-    cJSON_Delete(wd_console(&W)); /* the refused call's 400, logged by the browser: expected */
+    cJSON_Delete(wd_console(W)); /* the refused call's 400, logged by the browser: expected */
     subject_member("email", v, sizeof(v));
     assert_string_equal(v, "ada.old@example.org");
     /* Another page and back: the form closed, the typed values gone from the page. */
     pui_click("#nav button[data-view=policy-view]");
-    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
-    left = wd_exec(&W, "return document.getElementById('fix-email').value;");
+    assert_int_equal(wd_wait_visible(W, "#policy-view", 5000), 0);
+    left = wd_exec(W, "return document.getElementById('fix-email').value;");
     assert_string_equal(cJSON_GetStringValue(left), "");
     cJSON_Delete(left);
     pui_click("#nav button[data-view=queue-view]");
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#queue-view", 5000), 0);
     assert_int_equal(pui_count("#reason-form:not([hidden])"), 0);
     pui_wait_count(in_row("button.complete"), 1);
     pui_click(in_row("button.complete"));
-    assert_int_equal(wd_wait_visible(&W, "#rectify-fields", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#rectify-fields", 5000), 0);
     pui_fill("#fix-email", "ada.new@example.org");
     pui_fill("#fix-birth", "1990-12-10");
     pui_shot("console-rectify");
@@ -138,8 +130,8 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     pui_wait_text(in_row(""), "completed");
     assert_int_equal(pui_count(in_row("button")), 0);
     /* No corrected value stays in the page. */
-    left = wd_exec(&W, "return ['fix-email', 'fix-phone', 'fix-birth', 'fix-external'].map("
-                       "function (i) { return document.getElementById(i).value; }).join('');");
+    left = wd_exec(W, "return ['fix-email', 'fix-phone', 'fix-birth', 'fix-external'].map("
+                      "function (i) { return document.getElementById(i).value; }).join('');");
     assert_string_equal(cJSON_GetStringValue(left), "");
     cJSON_Delete(left);
     pui_console_clean();
@@ -155,12 +147,12 @@ static void test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_
     assert_string_equal(v, "ada");
 }
 
-int main(void)
+int ui_group_rectify(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             test_P_DSR_3_officer_completes_a_rectify_request_with_the_corrected_profile),
     };
 
-    return cmocka_run_group_tests_name("rectify from the console", tests, setup, teardown);
+    return cmocka_run_group_tests_name("rectify from the console", tests, setup, NULL);
 }

@@ -1,13 +1,14 @@
 /*
- * test_portal_console.c: the admin console's pages beyond sign-in, in a real browser
- * (docs/portal.md): headless Chromium driven by chromedriver (tests/helpers/webdriver.c)
- * against the real HTTPS server, both started here on free loopback ports and stopped by pid.
+ * console.c: the admin console's pages beyond sign-in, in a real browser (docs/portal.md): headless
+ * Chromium driven by chromedriver (tests/helpers/webdriver.c) against the real HTTPS server the
+ * binary shares among its groups (a group of test_portal_ui, tests/portal_ui/ui.h: the browser is
+ * the binary's too).
  *
  * The queue's actions on a processor tenant (Optymyze, P-DSR-8): an officer approves a routed
- * erasure, acknowledges and completes it from the page, and the subject's data is gone when
- * read through the API; an agent sees none of these buttons and gets 403 calling the route
- * anyway; extend and reject take a reason code from a form. Screenshots go to
- * $CUSTOS_SCREENSHOTS (default build/test/screenshots; docs/portal/ for docs/portal.md).
+ * erasure, acknowledges and completes it from the page, and the subject's data is gone when read
+ * through the API; an agent sees none of these buttons and gets 403 calling the route anyway;
+ * extend and reject take a reason code from a form. Screenshots go to $CUSTOS_SCREENSHOTS (default
+ * build/test/screenshots; docs/portal/ for docs/portal.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,9 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
-static srv S;
+static srv *S; /* the shared server (ui.h) */
 typedef struct ten {
     char id[SRV_ID], key[128], agent_key[128], email[64], password[64];
 } ten;
@@ -29,7 +31,7 @@ static ten PU; /* an auditor user of P */
 static ten E;  /* a tenant without a policy, for a hostile policy name */
 static ten PD; /* an admin user of P */
 static char ada[SRV_ID], ada_record[SRV_ID], erase_req[SRV_ID], access_req[SRV_ID];
-static wd W;
+static wd *W;
 
 /* --- the server's side, through the API ------------------------------------------------ */
 
@@ -44,7 +46,7 @@ static void user(const ten *t, ten *u, const char *email, const char *role)
     snprintf(path, sizeof(path), "/v1/tenants/%s/users", t->id);
     snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
              u->email, u->password, role);
-    srv_call_ok(&S, "POST", path, t->key, NULL, body, 201, NULL);
+    srv_call_ok(S, "POST", path, t->key, NULL, body, 201, NULL);
 }
 
 /* A tenant named name on a built-in policy, its owner key, an agent key and an owner user. */
@@ -55,13 +57,13 @@ static void tenant(ten *t, const char *name, const char *policy, const char *ema
 
     snprintf(body, sizeof(body), "{\"name\":\"%s\"%s%s%s}", name, policy ? ",\"policy\":\"" : "",
              policy ? policy : "", policy ? "\"" : "");
-    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL, body, &r), 0);
+    assert_int_equal(srv_call(S, "POST", "/v1/tenants", S->operator_key, NULL, body, &r), 0);
     assert_int_equal(r.status, 201);
     assert_int_equal(srv_json_str(r.body, "id", t->id, sizeof(t->id)), 0);
     assert_int_equal(srv_json_str(r.body, "secret", t->key, sizeof(t->key)), 0);
     srv_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", t->id);
-    assert_int_equal(srv_call(&S, "POST", path, t->key, NULL,
+    assert_int_equal(srv_call(S, "POST", path, t->key, NULL,
                               "{\"name\":\"backend\",\"role\":\"agent\"}", &r), 0);
     assert_int_equal(r.status, 201);
     assert_int_equal(srv_json_str(r.body, "secret", t->agent_key, sizeof(t->agent_key)), 0);
@@ -78,14 +80,14 @@ static void subject_request(const char *type, const char *ext, char id[SRV_ID])
 
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
     snprintf(body, sizeof(body), "{\"type\":\"%s\",\"external_id\":\"%s\"}", type, ext);
-    assert_int_equal(srv_call(&S, "POST", path, P.agent_key, NULL, body, &r), 0);
+    assert_int_equal(srv_call(S, "POST", path, P.agent_key, NULL, body, &r), 0);
     assert_int_equal(r.status, 201);
     assert_int_equal(srv_json_str(r.body, "id", id, SRV_ID), 0);
     assert_int_equal(srv_json_str(r.body, "token", token, sizeof(token)), 0);
     srv_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/verify", P.id, id);
     snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
-    srv_call_ok(&S, "POST", path, P.agent_key, NULL, body, 200, NULL);
+    srv_call_ok(S, "POST", path, P.agent_key, NULL, body, 200, NULL);
 }
 
 /* The status of GET /v1/tenants/{P}/{what}[/{id}] through the API with key. */
@@ -96,7 +98,7 @@ static long api_status(const char *key, const char *purpose, const char *what, c
     long st;
 
     snprintf(path, sizeof(path), "/v1/tenants/%s/%s%s%s", P.id, what, id[0] ? "/" : "", id);
-    assert_int_equal(srv_call(&S, "GET", path, key, purpose, NULL, &r), 0);
+    assert_int_equal(srv_call(S, "GET", path, key, purpose, NULL, &r), 0);
     st = r.status;
     srv_resp_free(&r);
     return st;
@@ -107,11 +109,10 @@ static int setup(void **state)
     char path[128], body[256];
 
     (void)state;
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
-    srv_start(&S, NULL);
+    S = ui_server();
     tenant(&P, "Optymyze customer", "optymyze", "officer@customer.example");
     user(&P, &PA, "agent@customer.example", "agent");
     user(&P, &PU, "auditor@customer.example", "auditor");
@@ -119,27 +120,18 @@ static int setup(void **state)
     user(&P, &PD, "admin@customer.example", "admin");
     /* Ada, with a record: what the routed erasure must remove. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
-    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service",
+    srv_call_ok(S, "POST", path, P.agent_key, "provide_service",
                 "{\"external_id\":\"ada\",\"email\":\"ada@example.org\"}", 201, ada);
     snprintf(path, sizeof(path), "/v1/tenants/%s/collections/employees/records", P.id);
     snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Ada\"}}", ada);
-    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service", body, 201, ada_record);
+    srv_call_ok(S, "POST", path, P.agent_key, "provide_service", body, 201, ada_record);
     subject_request("erase", "ada", erase_req);
     /* An administrator's own request: the controller's decision, it does not wait. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
     snprintf(body, sizeof(body), "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}",
              ada);
-    srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, access_req);
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, S.base);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wd_stop(&W);
-    assert_int_equal(srv_stop(&S, 1), 0);
+    srv_call_ok(S, "POST", path, P.key, NULL, body, 201, access_req);
+    pui_bind(W, S->base);
     return 0;
 }
 
@@ -179,7 +171,7 @@ static int page_post(const char *path)
              "var done = arguments[arguments.length - 1]; fetch('%s', {method: 'POST', "
              "credentials: 'same-origin'}).then(function (r) { done(r.status); });",
              path);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     st = (int)cJSON_GetNumberValue(v);
     cJSON_Delete(v);
     return st;
@@ -198,7 +190,7 @@ static void test_agent_sees_no_decision_and_gets_403(void **state)
     assert_int_equal(pui_count("#queue tbody button"), 0);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/approve", P.id, erase_req);
     assert_int_equal(page_post(path), 403);
-    cJSON_Delete(wd_console(&W)); /* the refused call's 403, logged by the browser: expected */
+    cJSON_Delete(wd_console(W)); /* the refused call's 403, logged by the browser: expected */
     /* Still waiting for the controller. */
     assert_int_equal(api_status(P.key, NULL, "requests", erase_req), 200);
     pui_sign_out();
@@ -248,7 +240,7 @@ static void test_extend_and_reject_with_a_reason(void **state)
     pui_click(in_row(access_req, "button.ack"));
     pui_wait_count(in_row(access_req, "button.extend"), 1);
     pui_click(in_row(access_req, "button.extend"));
-    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#reason-form", 5000), 0);
     s = pui_text("#reason-title");
     assert_non_null(strstr(s, access_req));
     free(s);
@@ -262,7 +254,7 @@ static void test_extend_and_reject_with_a_reason(void **state)
     /* Extended once: no second extension offered. */
     assert_int_equal(pui_count(in_row(access_req, "button.extend")), 0);
     pui_click(in_row(access_req, "button.reject"));
-    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#reason-form", 5000), 0);
     assert_int_equal(pui_count("#extend-fields:not([hidden])"), 0);
     pui_fill("#reason", "Ada asked twice");
     pui_click("#reason-go");
@@ -281,14 +273,14 @@ static void test_extend_and_reject_with_a_reason(void **state)
 /* Alerts noted rather than shown; the page's elements made from values counted after. */
 static void trap_alerts(void)
 {
-    cJSON_Delete(wd_exec(&W, "window.__alerts = 0; window.alert = function () { "
-                             "window.__alerts++; };"));
+    cJSON_Delete(wd_exec(W, "window.__alerts = 0; window.alert = function () { "
+                            "window.__alerts++; };"));
 }
 
 static void assert_inert(void)
 {
-    cJSON *v = wd_exec(&W, "return [window.__alerts, document.images.length, "
-                           "document.querySelectorAll('main script, td *:not(button)').length];");
+    cJSON *v = wd_exec(W, "return [window.__alerts, document.images.length, "
+                          "document.querySelectorAll('main script, td *:not(button)').length];");
 
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)), 0);
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)), 0);
@@ -307,7 +299,7 @@ static void first_last_seq(const char *table, long *first, long *last, int *n)
              "[r.length, +r[0].cells[0].textContent, +r[r.length - 1].cells[0].textContent] "
              ": [0, 0, 0];",
              table);
-    v = wd_exec(&W, script);
+    v = wd_exec(W, script);
     *n = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0));
     *first = (long)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1));
     *last = (long)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 2));
@@ -325,7 +317,7 @@ static int audit_rows_not(int col, const char *want)
              "var bad = 0; document.querySelectorAll('#audit tbody tr').forEach(function (r) { "
              "if (r.cells[%d].textContent !== '%s') bad++; }); return bad;",
              col, want);
-    v = wd_exec(&W, script);
+    v = wd_exec(W, script);
     n = (int)cJSON_GetNumberValue(v);
     cJSON_Delete(v);
     return n;
@@ -334,9 +326,11 @@ static int audit_rows_not(int col, const char *want)
 /* Waits up to 5 s for the audit table to hold rows, each with want in column col. */
 static void wait_all(int col, const char *want)
 {
-    for (int i = 0;
-         i < 100 && (pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want)); i++)
-        usleep(50000);
+    wd_poll p;
+
+    wd_poll_begin(&p, 5000);
+    while ((pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want)) && wd_poll_again(&p))
+        ;
     if (pui_count("#audit tbody tr") == 0 || audit_rows_not(col, want) != 0)
         fail_msg("audit rows whose column %d is not %s: %d", col, want, audit_rows_not(col, want));
 }
@@ -363,22 +357,22 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
     (void)state;
     /* Grace and 60 reads of her record: more than one page of record.read entries. */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
-    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service", "{\"external_id\":\"grace\"}",
+    srv_call_ok(S, "POST", path, P.agent_key, "provide_service", "{\"external_id\":\"grace\"}",
                 201, grace);
     snprintf(path, sizeof(path), "/v1/tenants/%s/collections/employees/records", P.id);
     snprintf(body, sizeof(body), "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Grace\"}}", grace);
-    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service", body, 201, rec);
+    srv_call_ok(S, "POST", path, P.agent_key, "provide_service", body, 201, rec);
     snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", P.id, rec);
     for (int i = 0; i < 60; i++)
-        srv_call_ok(&S, "GET", path, P.agent_key, "provide_service", NULL, 200, NULL);
+        srv_call_ok(S, "GET", path, P.agent_key, "provide_service", NULL, 200, NULL);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", P.id, grace);
-    srv_call_ok(&S, "GET", path, P.agent_key, "provide_service", NULL, 200, NULL);
+    srv_call_ok(S, "GET", path, P.agent_key, "provide_service", NULL, 200, NULL);
 
     pui_open_console();
     trap_alerts();
     sign_in(&P, "#queue-view");
     pui_click("#nav button[data-view=audit-view]");
-    assert_int_equal(wd_wait_visible(&W, "#audit-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#audit-view", 5000), 0);
     pui_wait_count("#audit tbody tr", 50);
     pui_fill("#audit-action", "record.read");
     pui_click("#audit-go");
@@ -416,7 +410,7 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
         struct tm tm;
         strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&now, &tm));
         audit_only("#audit-from", day);
-        assert_int_equal(wd_wait_visible(&W, "#audit-empty", 5000), 0);
+        assert_int_equal(wd_wait_visible(W, "#audit-empty", 5000), 0);
         now -= 86400;
         strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&now, &tm));
         audit_only("#audit-to", day);
@@ -439,7 +433,7 @@ static void test_audit_log_filters_pages_and_verifies(void **state)
     pui_wait_count("#audit tbody tr", 0);
     pui_wait_count("#status.error", 1);
     assert_inert();
-    cJSON_Delete(wd_console(&W)); /* the refused call's 400, logged by the browser: expected */
+    cJSON_Delete(wd_console(W)); /* the refused call's 400, logged by the browser: expected */
     pui_sign_out();
 }
 
@@ -463,10 +457,10 @@ static void test_audit_page_follows_the_role(void **state)
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/audit', "
              "{credentials: 'same-origin'}).then(function (r) { done(r.status); });",
              P.id);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
-    cJSON_Delete(wd_console(&W));
+    cJSON_Delete(wd_console(W));
     pui_sign_out();
 }
 
@@ -498,7 +492,7 @@ static void bind_policy(const char *tenant_id, const char *key, const char *yaml
     cJSON_AddStringToObject(o, "yaml", yaml);
     body = cJSON_PrintUnformatted(o);
     snprintf(path, sizeof(path), "/v1/tenants/%s/policy", tenant_id);
-    srv_call_ok(&S, "PUT", path, key, NULL, body, 200, NULL);
+    srv_call_ok(S, "PUT", path, key, NULL, body, 200, NULL);
     free(body);
     cJSON_Delete(o);
 }
@@ -529,7 +523,7 @@ static void test_policy_in_force_and_pending_with_its_diff(void **state)
     pui_open_console();
     sign_in(&P, "#queue-view");
     pui_click("#nav button[data-view=policy-view]");
-    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#policy-view", 5000), 0);
     pui_wait_text("#policy-facts", "Optymyze SPM Cloud");
     pui_wait_text("#policy-facts", "processor");
     pui_wait_text("#policy-purposes tbody", "provide_service");
@@ -540,16 +534,16 @@ static void test_policy_in_force_and_pending_with_its_diff(void **state)
     bind_policy(P.id, P.key, y);
     free(y);
     pui_click("#nav button[data-view=queue-view]");
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#queue-view", 5000), 0);
     pui_click("#nav button[data-view=policy-view]");
-    assert_int_equal(wd_wait_visible(&W, "#policy-pending", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#policy-pending", 5000), 0);
     s = pui_text("#policy-pending-facts");
     assert_non_null(strstr(s, "Takes effect"));
     assert_non_null(strstr(s, "yes: it waits"));
     free(s);
     pui_wait_text("#policy-diff tbody", "training");
     pui_wait_text("#policy-diff tbody", "material");
-    cJSON_Delete(wd_exec(&W, "document.getElementById('policy-pending').scrollIntoView();"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('policy-pending').scrollIntoView();"));
     pui_shot("console-policy-pending");
     pui_click("#policy-withdraw");
     pui_wait_text("#status", "withdrawn");
@@ -568,15 +562,15 @@ static void test_policy_none_then_a_hostile_name_renders_as_text(void **state)
     trap_alerts();
     sign_in(&E, "#queue-view");
     pui_click("#nav button[data-view=policy-view]");
-    assert_int_equal(wd_wait_visible(&W, "#policy-none", 5000), 0);
-    cJSON_Delete(wd_console(&W)); /* GET .../policy: 404, logged by the browser: expected */
+    assert_int_equal(wd_wait_visible(W, "#policy-none", 5000), 0);
+    cJSON_Delete(wd_console(W)); /* GET .../policy: 404, logged by the browser: expected */
     y = optymyze_with("\nname: ", "\"<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>\" # ");
     bind_policy(E.id, E.key, y);
     free(y);
     pui_click("#nav button[data-view=queue-view]");
-    assert_int_equal(wd_wait_visible(&W, "#queue-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#queue-view", 5000), 0);
     pui_click("#nav button[data-view=policy-view]");
-    assert_int_equal(wd_wait_visible(&W, "#policy-facts", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#policy-facts", 5000), 0);
     pui_wait_text("#policy-facts", "onerror");
     s = pui_text("#policy-facts dd");
     assert_string_equal(s, EVIL);
@@ -598,7 +592,7 @@ static char *row_id(const char *table, const char *name)
              "var id = ''; document.querySelectorAll('#%s tbody tr').forEach(function (r) { "
              "if (r.cells[0].textContent === '%s') id = r.dataset.id; }); return id;",
              table, name);
-    v = wd_exec(&W, script);
+    v = wd_exec(W, script);
     s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
     cJSON_Delete(v);
     return s;
@@ -607,7 +601,7 @@ static char *row_id(const char *table, const char *name)
 static void open_access(void)
 {
     pui_click("#nav button[data-view=access-view]");
-    assert_int_equal(wd_wait_visible(&W, "#access-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#access-view", 5000), 0);
 }
 
 /* Clicks a two-step button: the first click arms it, the second acts. */
@@ -621,7 +615,7 @@ static void click_twice(const char *css)
     /* A screen reader hears the armed state too. */
     snprintf(script, sizeof(script), "return document.querySelector('%s').getAttribute("
              "'aria-label');", css);
-    v = wd_exec(&W, script);
+    v = wd_exec(W, script);
     assert_non_null(strstr(cJSON_GetStringValue(v), "Confirm: "));
     cJSON_Delete(v);
     pui_click(css);
@@ -638,7 +632,7 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
 
     (void)state;
     snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", P.id);
-    srv_call_ok(&S, "POST", path, P.key, NULL,
+    srv_call_ok(S, "POST", path, P.key, NULL,
                 "{\"name\":\"<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>\","
                 "\"role\":\"analyst\"}",
                 201, NULL);
@@ -654,26 +648,26 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
     assert_inert();
     /* A key for the CRM: its secret once. */
     pui_fill("#key-name", "crm");
-    cJSON_Delete(wd_exec(&W, "document.getElementById('key-role').value = 'agent';"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('key-role').value = 'agent';"));
     pui_click("#key-go");
-    assert_int_equal(wd_wait_visible(&W, "#key-secret", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#key-secret", 5000), 0);
     s = pui_text("#key-secret-value");
     assert_true(strlen(s) > 20 && strlen(s) < sizeof(secret));
     snprintf(secret, sizeof(secret), "%s", s);
     free(s);
     pui_wait_count("#keys tbody tr", 4);
     /* The form comes back to agent, never to the widest role. */
-    v = wd_exec(&W, "return document.getElementById('key-role').value;");
+    v = wd_exec(W, "return document.getElementById('key-role').value;");
     assert_string_equal(cJSON_GetStringValue(v), "agent");
     cJSON_Delete(v);
     pui_shot("console-key-secret");
     assert_int_equal(api_status(secret, NULL, "requests", ""), 200);
-    v = wd_exec(&W, "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage);");
+    v = wd_exec(W, "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage);");
     assert_null(strstr(cJSON_GetStringValue(v), secret));
     cJSON_Delete(v);
     /* Leaving the page forgets it. */
     pui_click("#nav button[data-view=policy-view]");
-    assert_int_equal(wd_wait_visible(&W, "#policy-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#policy-view", 5000), 0);
     open_access();
     assert_int_equal(pui_count("#key-secret:not([hidden])"), 0);
     s = pui_text("#key-secret-value");
@@ -693,7 +687,7 @@ static void test_owner_makes_and_revokes_keys_and_users(void **state)
     snprintf(nu.password, sizeof(nu.password), "a long first password");
     pui_fill("#user-email", nu.email);
     pui_fill("#user-password", nu.password);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('user-role').value = 'analyst';"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('user-role').value = 'analyst';"));
     pui_click("#user-go");
     pui_wait_count("#users tbody tr", 5);
     pui_wait_text("#status", "created as analyst");
@@ -729,8 +723,8 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
     sign_in(&PD, "#queue-view");
     open_access();
     pui_wait_count("#users tbody tr", 4);
-    v = wd_exec(&W, "return Array.prototype.map.call(document.getElementById('user-role')"
-                    ".options, function (o) { return o.value; }).join(',');");
+    v = wd_exec(W, "return Array.prototype.map.call(document.getElementById('user-role')"
+                   ".options, function (o) { return o.value; }).join(',');");
     assert_string_equal(cJSON_GetStringValue(v), "admin,agent,analyst");
     cJSON_Delete(v);
     id = row_id("users", P.email);
@@ -753,10 +747,10 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/users', "
              "{credentials: 'same-origin'}).then(function (r) { done(r.status); });",
              P.id);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
-    cJSON_Delete(wd_console(&W));
+    cJSON_Delete(wd_console(W));
     pui_sign_out();
 }
 
@@ -764,8 +758,8 @@ static void test_admin_grants_less_agent_has_no_page(void **state)
  * frees. Not pui_focused: an element with neither id nor class must not read as the body. */
 static char *focused(void)
 {
-    cJSON *v = wd_exec(&W, "var e = document.activeElement; return e === document.body ? '' : "
-                           "e.id || e.className || e.textContent;");
+    cJSON *v = wd_exec(W, "var e = document.activeElement; return e === document.body ? '' : "
+                          "e.id || e.className || e.textContent;");
     char *s = strdup(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
 
     cJSON_Delete(v);
@@ -780,32 +774,32 @@ static void test_reject_from_the_keyboard(void **state)
 
     (void)state;
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", P.id);
-    srv_call_ok(&S, "POST", path, P.agent_key, "provide_service", "{\"external_id\":\"hedy\"}",
+    srv_call_ok(S, "POST", path, P.agent_key, "provide_service", "{\"external_id\":\"hedy\"}",
                 201, hedy);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", P.id);
     snprintf(body, sizeof(body),
              "{\"type\":\"export\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", hedy);
-    srv_call_ok(&S, "POST", path, P.key, NULL, body, 201, id);
+    srv_call_ok(S, "POST", path, P.key, NULL, body, 201, id);
     pui_open_console();
     sign_in(&P, "#queue-view");
     pui_wait_count(in_row(id, "button.reject"), 1);
     /* A form left open does not outlive the session. */
     pui_click(in_row(id, "button.reject"));
-    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#reason-form", 5000), 0);
     pui_sign_out();
     sign_in(&P, "#queue-view");
     assert_int_equal(pui_count("#reason-form:not([hidden])"), 0);
     pui_wait_count(in_row(id, "button.reject"), 1);
     snprintf(script, sizeof(script), "document.querySelector('%s').focus();",
              in_row(id, "button.reject"));
-    cJSON_Delete(wd_exec(&W, script));
-    wd_type(&W, WD_ENTER);
-    assert_int_equal(wd_wait_visible(&W, "#reason-form", 5000), 0);
+    cJSON_Delete(wd_exec(W, script));
+    wd_type(W, WD_ENTER);
+    assert_int_equal(wd_wait_visible(W, "#reason-form", 5000), 0);
     s = focused();
     assert_string_equal(s, "reason");
     free(s);
-    wd_type(&W, "duplicate");
-    wd_type(&W, WD_ENTER);
+    wd_type(W, "duplicate");
+    wd_type(W, WD_ENTER);
     pui_wait_text(row_of(id), "rejected");
     pui_wait_count("#reason-form:not([hidden])", 0);
     s = focused();
@@ -818,10 +812,10 @@ static void test_reject_from_the_keyboard(void **state)
 /* Neither the page nor any table's box scrolls sideways (a phone stacks the rows). */
 static void assert_no_horizontal_scroll(const char *page)
 {
-    cJSON *v = wd_exec(&W, "var d = document.documentElement, m = d.scrollWidth - d.clientWidth;"
-                           " document.querySelectorAll('.scroll').forEach(function (q) { if "
-                           "(q.offsetParent) m = Math.max(m, q.scrollWidth - q.clientWidth); });"
-                           " return m;");
+    cJSON *v = wd_exec(W, "var d = document.documentElement, m = d.scrollWidth - d.clientWidth;"
+                          " document.querySelectorAll('.scroll').forEach(function (q) { if "
+                          "(q.offsetParent) m = Math.max(m, q.scrollWidth - q.clientWidth); });"
+                          " return m;");
 
     if (cJSON_GetNumberValue(v) > 0)
         fail_msg("%s scrolls sideways by %g px", page, cJSON_GetNumberValue(v));
@@ -835,24 +829,24 @@ static void test_phone_width_every_page(void **state)
     char css[96];
 
     (void)state;
-    wd_window(&W, 360, 740);
+    wd_window(W, 360, 740);
     pui_open_console();
     sign_in(&P, "#queue-view");
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
         snprintf(css, sizeof(css), "#nav button[data-view=%s]", pages[i]);
         pui_click(css);
         snprintf(css, sizeof(css), "#%s", pages[i]);
-        assert_int_equal(wd_wait_visible(&W, css, 5000), 0);
+        assert_int_equal(wd_wait_visible(W, css, 5000), 0);
         assert_no_horizontal_scroll(pages[i]);
         if (strcmp(pages[i], "audit-view") == 0)
             pui_shot("console-phone-audit");
     }
     pui_console_clean();
     pui_sign_out();
-    wd_window(&W, 1280, 900);
+    wd_window(W, 1280, 900);
 }
 
-int main(void)
+int ui_group_console(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_sees_no_decision_and_gets_403),
@@ -869,5 +863,5 @@ int main(void)
     };
 
     return cmocka_run_group_tests_name("the console's pages in a browser", tests, setup,
-                                       teardown);
+                                       NULL);
 }

@@ -1,15 +1,16 @@
 /*
- * test_portal_center.c: the data subject's privacy center in a real browser (docs/portal.md):
- * headless Chromium driven over W3C WebDriver (tests/helpers/webdriver.c) against the real
- * HTTPS server, both started here on free loopback ports and stopped by pid.
+ * center.c: the data subject's privacy center in a real browser (docs/portal.md): headless Chromium
+ * driven over W3C WebDriver (tests/helpers/webdriver.c) against the real HTTPS server of its own,
+ * started here on a free loopback port and stopped by pid (a group of test_portal_ui,
+ * tests/portal_ui/ui.h: the browser is the binary's).
  *
- * A subject opens the center from the link the tenant's service asked for, sees the tenant and
- * its policy, withdraws a consent (and the API then refuses that purpose), files an export and
+ * A subject opens the center from the link the tenant's service asked for, sees the tenant and its
+ * policy, withdraws a consent (and the API then refuses that purpose), files an export and
  * downloads it once the tenant acknowledged it; a tenant whose name holds markup renders it as
- * text; a forged link shows exactly the page an expired one does; the page works from the
- * keyboard alone and has no sideways scroll at phone width; no page writes an error to the
- * console. Screenshots go to $CUSTOS_SCREENSHOTS (default build/test/screenshots; docs/portal/
- * for the pictures of docs/portal.md).
+ * text; a forged link shows exactly the page an expired one does; the page works from the keyboard
+ * alone and has no sideways scroll at phone width; no page writes an error to the console.
+ * Screenshots go to $CUSTOS_SCREENSHOTS (default build/test/screenshots; docs/portal/ for the
+ * pictures of docs/portal.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
 /* A name that would run script or make an element if a page ever put it in as HTML. */
 #define EVIL "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
@@ -32,7 +34,7 @@ typedef struct ten {
 } ten;
 static ten T; /* "Acme", on the seed policy scm; its subject ada consented to sharing */
 static ten E; /* named EVIL, on scm too */
-static wd W;
+static wd *W;
 
 /* A tenant named name_json on the seed policy scm, and a subject of it named ext. */
 static void tenant(ten *t, const char *name_json, const char *ext)
@@ -93,10 +95,8 @@ static int setup(void **state)
 
     (void)state;
     /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
     srv_start(&S, NULL);
     tenant(&T, "Acme", "ada");
     tenant(&E, EVIL_JSON, "eve");
@@ -104,15 +104,13 @@ static int setup(void **state)
     srv_call_ok(&S, "POST", path, T.key, NULL,
                 "{\"purpose\":\"shared_on_request\",\"action\":\"grant\"}", 201, NULL);
     pending_version(&T);
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, S.base);
+    pui_bind(W, S.base);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    wd_stop(&W);
     assert_int_equal(srv_stop(&S, 1), 0);
     return 0;
 }
@@ -133,9 +131,12 @@ static void link_of(const ten *t, char url[256])
 /* Opens path (a link's, or the page's alone) and waits for the page to settle. */
 static void open_page(const char *path)
 {
+    wd_poll p;
+
     pui_open(path);
-    for (int i = 0; i < 200 && pui_count("body[data-ready]") == 0; i++)
-        usleep(50000);
+    wd_poll_begin(&p, 10000);
+    while (pui_count("body[data-ready]") == 0 && wd_poll_again(&p))
+        ;
     assert_int_equal(pui_count("body[data-ready]"), 1);
 }
 
@@ -146,7 +147,7 @@ static void open_center(const ten *t)
 
     link_of(t, link);
     open_page(link);
-    assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#center-view", 5000), 0);
 }
 
 static void test_subject_opens_the_center_from_a_link(void **state)
@@ -163,13 +164,13 @@ static void test_subject_opens_the_center_from_a_link(void **state)
     assert_non_null(strstr(s, "SCM"));
     free(s);
     /* The pending version: its date and what changes. */
-    assert_int_equal(wd_wait_visible(&W, "#pending", 1000), 0);
+    assert_int_equal(wd_wait_visible(W, "#pending", 1000), 0);
     s = pui_seen("#pending");
     assert_non_null(strstr(s, "It takes effect on 20"));
     assert_non_null(strstr(s, "newsletter"));
     free(s);
     /* The token left the address bar (and so history) before anything else. */
-    v = wd_exec(&W, "return location.hash;");
+    v = wd_exec(W, "return location.hash;");
     assert_string_equal(cJSON_GetStringValue(v), "");
     cJSON_Delete(v);
     /* Every purpose of the policy, with its basis; the consent one shows the subject's choice
@@ -202,8 +203,8 @@ static void test_subject_withdraws_a_consent_and_the_api_refuses_it(void **state
     pui_click("#purpose-shared_on_request button[data-action=withdraw]");
     pui_wait_seen("#purpose-shared_on_request", "You withdrew consent", 5000);
     assert_int_equal(pui_count("#purpose-shared_on_request button[data-action=grant]"), 1);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('purpose-shared_on_request')"
-                             ".scrollIntoView();"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('purpose-shared_on_request')"
+                            ".scrollIntoView();"));
     pui_shot("center-withdrawn");
     pui_console_clean();
     /* The tenant's own key is now refused that purpose for this subject. */
@@ -220,29 +221,29 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
 
     (void)state;
     open_center(&T);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('request-type').value = 'export';"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('request-type').value = 'export';"));
     pui_click("#request-send");
     pui_wait_seen("#requests tbody", "export", 5000);
     s = pui_seen("#requests tbody tr");
     assert_non_null(strstr(s, "verified"));
     assert_non_null(strstr(s, "Not ready yet"));
     free(s);
-    v = wd_exec(&W, "return document.querySelector('#requests tbody td').textContent;");
+    v = wd_exec(W, "return document.querySelector('#requests tbody td').textContent;");
     snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(v));
     cJSON_Delete(v);
     /* The tenant acknowledges it; the subject comes back to the page (its session goes on). */
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests/%s/acknowledge", T.id, id);
     srv_call_ok(&S, "POST", path, T.key, NULL, NULL, 200, NULL);
     open_page("/portal/center.html");
-    assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#center-view", 5000), 0);
     assert_int_equal(pui_count("#requests button.download"), 1);
     assert_int_equal(pui_count("#requests button.download-csv"), 1);
     pui_click("#requests button.download-csv");
     pui_wait_seen("#status", "Your data was downloaded.", 5000);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('status').textContent = '';"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('status').textContent = '';"));
     pui_click("#requests button.download");
     pui_wait_seen("#status", "Your data was downloaded.", 5000);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('requests-title').scrollIntoView();"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('requests-title').scrollIntoView();"));
     pui_shot("center-export");
     /* What the button saved is the subject's data: the same call, read by the test. */
     snprintf(script, sizeof(script),
@@ -250,7 +251,7 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
              "%s/requests/%s/export', {credentials: 'same-origin'}).then(function (r) { "
              "return r.text(); }).then(done);",
              T.id, T.subject, id);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_non_null(strstr(cJSON_GetStringValue(v), "ada@example.org"));
     cJSON_Delete(v);
     /* The CSV answer is a zip archive. */
@@ -260,7 +261,7 @@ static void test_subject_files_an_export_and_downloads_it(void **state)
              "{ return r.arrayBuffer(); }).then(function (b) { var u = new Uint8Array(b); "
              "done(String.fromCharCode(u[0], u[1])); });",
              T.id, T.subject, id);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_string_equal(cJSON_GetStringValue(v), "PK");
     cJSON_Delete(v);
     pui_console_clean();
@@ -276,8 +277,8 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
     s = pui_seen("#tenant-name");
     assert_string_equal(s, EVIL);
     free(s);
-    v = wd_exec(&W, "var n = document.getElementById('tenant-name'); return [window.__alerts || "
-                    "0, n.children.length, document.images.length, document.scripts.length];");
+    v = wd_exec(W, "var n = document.getElementById('tenant-name'); return [window.__alerts || "
+                   "0, n.children.length, document.images.length, document.scripts.length];");
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)), 0); /* no alert */
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)), 0); /* no element */
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 2)), 0); /* no <img> */
@@ -292,6 +293,7 @@ static void test_hostile_tenant_name_renders_as_text(void **state)
 static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
 {
     int before, changes;
+    wd_poll p;
     cJSON *v;
 
     (void)state;
@@ -299,25 +301,26 @@ static void test_keyboard_alone_files_a_request_in_reading_order(void **state)
     before = pui_count("#requests tbody tr");
     changes = pui_count("#consents button.change");
     assert_int_equal(changes, 3); /* analytics, security (objections), shared_on_request */
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("skip");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("signout");
     for (int i = 0; i < changes; i++) {
-        wd_type(&W, WD_TAB);
+        wd_type(W, WD_TAB);
         pui_expect_focus("change");
     }
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("request-type");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("request-send");
-    wd_type(&W, WD_ENTER);
-    for (int i = 0; i < 100 && pui_count("#requests tbody tr") == before; i++)
-        usleep(50000);
+    wd_type(W, WD_ENTER);
+    wd_poll_begin(&p, 5000);
+    while (pui_count("#requests tbody tr") == before && wd_poll_again(&p))
+        ;
     assert_int_equal(pui_count("#requests tbody tr"), before + 1);
-    v = wd_exec(&W, "var bad = 0; document.querySelectorAll('input, select').forEach(function "
-                    "(i) { if (!i.labels || i.labels.length !== 1 || "
-                    "!i.labels[0].textContent.trim()) bad++; }); return bad;");
+    v = wd_exec(W, "var bad = 0; document.querySelectorAll('input, select').forEach(function "
+                   "(i) { if (!i.labels || i.labels.length !== 1 || "
+                   "!i.labels[0].textContent.trim()) bad++; }); return bad;");
     assert_int_equal((int)cJSON_GetNumberValue(v), 0);
     cJSON_Delete(v);
     pui_console_clean();
@@ -332,22 +335,22 @@ static void test_skip_link_keeps_the_center_and_focuses_main(void **state)
 
     (void)state;
     open_center(&T);
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     pui_expect_focus("skip");
-    wd_type(&W, WD_ENTER);
+    wd_type(W, WD_ENTER);
     usleep(500000); /* time for an exchange and its 404, were one sent */
     assert_int_equal(pui_count("body[data-ready]"), 1);
-    assert_int_equal(wd_wait_visible(&W, "#center-view", 1000), 0);
-    v = wd_exec(&W, "return [location.hash, document.getElementById('closed-view').hidden, "
-                    "document.getElementById('main').contains(document.activeElement), "
-                    "sessionStorage.getItem('custos.center') !== null];");
+    assert_int_equal(wd_wait_visible(W, "#center-view", 1000), 0);
+    v = wd_exec(W, "return [location.hash, document.getElementById('closed-view').hidden, "
+                   "document.getElementById('main').contains(document.activeElement), "
+                   "sessionStorage.getItem('custos.center') !== null];");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(v, 0)), "#main");
     assert_true(cJSON_IsTrue(cJSON_GetArrayItem(v, 1)));
     assert_true(cJSON_IsTrue(cJSON_GetArrayItem(v, 2)));
     assert_true(cJSON_IsTrue(cJSON_GetArrayItem(v, 3)));
     cJSON_Delete(v);
     open_page("/portal/center.html#main");
-    assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#center-view", 5000), 0);
     pui_console_clean();
 }
 
@@ -369,16 +372,16 @@ static void test_failed_exchange_retries_and_sign_out_says_so(void **state)
              "window.__fetch = window.fetch; window.fetch = function () { return "
              "Promise.reject(new TypeError('offline')); }; location.hash = '%s';",
              strchr(link, '#') + 1);
-    cJSON_Delete(wd_exec(&W, script));
-    assert_int_equal(wd_wait_visible(&W, "#retry-view", 5000), 0);
+    cJSON_Delete(wd_exec(W, script));
+    assert_int_equal(wd_wait_visible(W, "#retry-view", 5000), 0);
     assert_int_equal(pui_count("#closed-view:not([hidden])"), 0);
-    cJSON_Delete(wd_exec(&W, "window.fetch = window.__fetch;"));
+    cJSON_Delete(wd_exec(W, "window.fetch = window.__fetch;"));
     pui_click("#retry");
-    assert_int_equal(wd_wait_visible(&W, "#center-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#center-view", 5000), 0);
     pui_wait_seen("#tenant-name", "Acme", 5000);
     assert_int_equal(pui_count("#retry-view:not([hidden])"), 0);
     pui_click("#signout");
-    assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#closed-view", 5000), 0);
     pui_wait_seen("#closed-title", "You signed out", 5000);
     pui_console_clean();
 }
@@ -388,9 +391,9 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     cJSON *v;
 
     (void)state;
-    wd_window(&W, 360, 740);
+    wd_window(W, 360, 740);
     open_center(&T);
-    v = wd_exec(&W, "return window.innerWidth;");
+    v = wd_exec(W, "return window.innerWidth;");
     assert_true(cJSON_GetNumberValue(v) <= 400);
     cJSON_Delete(v);
     pui_no_sideways_scroll(".scroll");
@@ -398,16 +401,16 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     open_center(&E);
     pui_no_sideways_scroll(".scroll");
     pui_console_clean();
-    wd_window(&W, 1280, 900);
+    wd_window(W, 1280, 900);
 }
 
 /* The text of the closed page and which parts show, for comparing two pages; caller frees. */
 static char *closed_page(void)
 {
-    cJSON *v = wd_exec(&W, "return [document.getElementById('main').innerText, "
-                           "document.getElementById('closed-view').hidden, "
-                           "document.getElementById('center-view').hidden, "
-                           "document.getElementById('tenant-name').textContent].join('|');");
+    cJSON *v = wd_exec(W, "return [document.getElementById('main').innerText, "
+                          "document.getElementById('closed-view').hidden, "
+                          "document.getElementById('center-view').hidden, "
+                          "document.getElementById('tenant-name').textContent].join('|');");
     char *s = strdup(cJSON_GetStringValue(v));
 
     cJSON_Delete(v);
@@ -427,25 +430,25 @@ static void test_forged_link_shows_the_same_page_as_an_expired_one(void **state)
     snprintf(forged, sizeof(forged), "%s", link);
     forged[40] = forged[40] == 'A' ? 'B' : 'A';
     open_page(forged);
-    assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#closed-view", 5000), 0);
     a = closed_page();
     pui_shot("center-closed");
-    cJSON_Delete(wd_console(&W)); /* the refused exchange's 404, logged by the browser: expected */
+    cJSON_Delete(wd_console(W)); /* the refused exchange's 404, logged by the browser: expected */
     snprintf(now, sizeof(now), "CUSTOS_NOW=%lld", (long long)time(NULL) + CU_PORTAL_LINK_TTL + 60);
     assert_int_equal(srv_stop(&S, 0), 0);
     srv_restart(&S, NULL, env);
-    pui_bind(&W, S.base);
+    pui_bind(W, S.base);
     open_page(link);
-    assert_int_equal(wd_wait_visible(&W, "#closed-view", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, "#closed-view", 5000), 0);
     b = closed_page();
     assert_string_equal(a, b);
     assert_non_null(strstr(a, "This link cannot be used"));
     free(a);
     free(b);
-    cJSON_Delete(wd_console(&W));
+    cJSON_Delete(wd_console(W));
 }
 
-int main(void)
+int ui_group_center(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subject_opens_the_center_from_a_link),

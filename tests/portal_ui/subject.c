@@ -1,16 +1,17 @@
 /*
- * test_portal_subject.c: the admin console's subject page in a real browser (docs/portal.md,
- * issue 15 item 3): headless Chromium driven over W3C WebDriver (tests/helpers/webdriver.c)
- * against the real HTTPS server, both started here on free loopback ports and stopped by pid.
+ * subject.c: the admin console's subject page in a real browser (docs/portal.md, issue 15 item 3):
+ * headless Chromium driven over W3C WebDriver (tests/helpers/webdriver.c) against the real HTTPS
+ * server the binary shares among its groups (a group of test_portal_ui, tests/portal_ui/ui.h: the
+ * browser is the binary's too).
  *
  * An owner looks a subject up by its external id, stating a purpose: the page shows its records
- * with every value hidden (none is even fetched), its consent ledger, its requests and who
- * accessed it; revealing a record reads it with that purpose, which the audit log then names; a
- * legal hold is placed and lifted from the page, and the erasure it stops is refused meanwhile.
- * An agent sees no hold controls (the API refuses them anyway) and is told it does not read the
- * audit log. A hostile value renders as text; at phone width nothing scrolls sideways; no page
- * writes an error to the console. Screenshots go to $CUSTOS_SCREENSHOTS (default
- * build/test/screenshots; docs/portal/ for the pictures of docs/portal.md).
+ * with every value hidden (none is even fetched), its consent ledger, its requests and who accessed
+ * it; revealing a record reads it with that purpose, which the audit log then names; a legal hold
+ * is placed and lifted from the page, and the erasure it stops is refused meanwhile. An agent sees
+ * no hold controls (the API refuses them anyway) and is told it does not read the audit log. A
+ * hostile value renders as text; at phone width nothing scrolls sideways; no page writes an error
+ * to the console. Screenshots go to $CUSTOS_SCREENSHOTS (default build/test/screenshots;
+ * docs/portal/ for the pictures of docs/portal.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,17 +21,18 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
 /* A value that would run script or make an element if the page ever put it in as HTML. */
 #define EVIL "<img src=x onerror=alert(1)>"
 
-static srv S;
+static srv *S; /* the shared server (ui.h) */
 typedef struct who {
     char email[64], password[64];
 } who;
 static char T[SRV_ID], KEY[128], ADA[SRV_ID], REC[SRV_ID], REQ[SRV_ID];
 static who OWNER, AGENT;
-static wd W;
+static wd *W;
 
 static void user(who *u, const char *email, const char *role)
 {
@@ -41,7 +43,7 @@ static void user(who *u, const char *email, const char *role)
     snprintf(path, sizeof(path), "/v1/tenants/%s/users", T);
     snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
              u->email, u->password, role);
-    srv_call_ok(&S, "POST", path, KEY, NULL, body, 201, NULL);
+    srv_call_ok(S, "POST", path, KEY, NULL, body, 201, NULL);
 }
 
 static int setup(void **state)
@@ -52,12 +54,10 @@ static int setup(void **state)
 
     (void)state;
     /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
-    srv_start(&S, NULL);
-    assert_int_equal(srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL,
+    S = ui_server();
+    assert_int_equal(srv_call(S, "POST", "/v1/tenants", S->operator_key, NULL,
                               "{\"name\":\"Acme\",\"policy\":\"scm\"}", &r),
                      0);
     assert_int_equal(r.status, 201);
@@ -71,31 +71,22 @@ static int setup(void **state)
     user(&OWNER, "officer@acme.example", "owner");
     user(&AGENT, "agent@acme.example", "agent");
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects", T);
-    srv_call_ok(&S, "POST", path, KEY, "provide_service",
+    srv_call_ok(S, "POST", path, KEY, "provide_service",
                 "{\"external_id\":\"ada-42\",\"email\":\"ada@example.org\"}", 201, ADA);
     snprintf(path, sizeof(path), "/v1/tenants/%s/collections/contacts/records", T);
     snprintf(body, sizeof(body),
              "{\"subject_id\":\"%s\",\"data\":{\"name\":\"Ada Lovelace\",\"notes\":\"%s\","
              "\"company\":\"Engines Ltd\"}}",
              ADA, EVIL);
-    srv_call_ok(&S, "POST", path, KEY, "provide_service", body, 201, REC);
+    srv_call_ok(S, "POST", path, KEY, "provide_service", body, 201, REC);
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s/consents", T, ADA);
-    srv_call_ok(&S, "POST", path, KEY, NULL,
+    srv_call_ok(S, "POST", path, KEY, NULL,
                 "{\"purpose\":\"shared_on_request\",\"action\":\"grant\"}", 201, NULL);
     snprintf(path, sizeof(path), "/v1/tenants/%s/requests", T);
     snprintf(body, sizeof(body),
              "{\"type\":\"access\",\"filed_by\":\"admin\",\"subject_id\":\"%s\"}", ADA);
-    srv_call_ok(&S, "POST", path, KEY, NULL, body, 201, REQ);
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, S.base);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wd_stop(&W);
-    assert_int_equal(srv_stop(&S, 1), 0);
+    srv_call_ok(S, "POST", path, KEY, NULL, body, 201, REQ);
+    pui_bind(W, S->base);
     return 0;
 }
 
@@ -108,17 +99,20 @@ static void wait_seen(const char *css, const char *want)
 /* Signs u in and opens the subject page, its purposes loaded. */
 static void sign_in(const who *u)
 {
+    wd_poll p;
+
     pui_open_console();
     pui_sign_in(T, u->email, u->password, "#nav button[data-view=subject-view]");
     pui_click("#nav button[data-view=subject-view]");
-    assert_int_equal(wd_wait_visible(&W, "#subject-view", 10000), 0);
+    assert_int_equal(wd_wait_visible(W, "#subject-view", 10000), 0);
     /* The purposes come from the policy in force, read once the form is first used. */
     pui_click("#subject-q");
-    for (int i = 0; i < 200 && pui_count("#subject-purpose option") == 0; i++)
-        usleep(50000);
+    wd_poll_begin(&p, 10000);
+    while (pui_count("#subject-purpose option") == 0 && wd_poll_again(&p))
+        ;
     if (pui_count("#subject-purpose option") == 0) {
         char *st = pui_seen("#status");
-        cJSON *v = wd_exec(&W, "return document.activeElement.id;");
+        cJSON *v = wd_exec(W, "return document.activeElement.id;");
         fail_msg("no purpose to choose (status: %s, focus: %s)", st, cJSON_GetStringValue(v));
     }
 }
@@ -126,11 +120,11 @@ static void sign_in(const who *u)
 /* Looks ada up by its external id, for support. */
 static void look_up(void)
 {
-    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-by').value = 'external_id';"
-                             "document.getElementById('subject-purpose').value = 'support';"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('subject-by').value = 'external_id';"
+                            "document.getElementById('subject-purpose').value = 'support';"));
     pui_fill("#subject-q", "ada-42");
     pui_click("#subject-go");
-    assert_int_equal(wd_wait_visible(&W, "#subject-found", 10000), 0);
+    assert_int_equal(wd_wait_visible(W, "#subject-found", 10000), 0);
     wait_seen("#status", "looked up for support");
 }
 
@@ -143,7 +137,7 @@ static int audit_count(const char *object, const char *action, const char *purpo
     int n = 0;
 
     snprintf(path, sizeof(path), "/v1/tenants/%s/audit?object=%s&action=%s", T, object, action);
-    assert_int_equal(srv_call(&S, "GET", path, KEY, NULL, NULL, &r), 0);
+    assert_int_equal(srv_call(S, "GET", path, KEY, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     o = cJSON_Parse(r.body);
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "entries"))
@@ -174,8 +168,8 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     assert_non_null(strstr(s, REC));
     assert_non_null(strstr(s, "Values hidden"));
     free(s);
-    v = wd_exec(&W, "return document.body.innerHTML.indexOf('Lovelace') < 0 && "
-                    "document.body.innerHTML.indexOf('ada@example.org') < 0;");
+    v = wd_exec(W, "return document.body.innerHTML.indexOf('Lovelace') < 0 && "
+                   "document.body.innerHTML.indexOf('ada@example.org') < 0;");
     assert_true(cJSON_IsTrue(v));
     cJSON_Delete(v);
     snprintf(object, sizeof(object), "record:%s", REC);
@@ -194,7 +188,7 @@ static void test_owner_looks_a_subject_up_with_values_hidden(void **state)
     assert_non_null(strstr(s, "support"));
     free(s);
     assert_int_equal(pui_count("#hold-form:not([hidden])"), 1);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('subject-heading').scrollIntoView();"));
     pui_shot("console-subject");
     pui_console_clean();
 }
@@ -215,8 +209,8 @@ static void test_reveal_reads_with_the_purpose_and_is_audited(void **state)
     assert_non_null(strstr(s, EVIL)); /* as text */
     free(s);
     /* The hostile value made no element. */
-    v = wd_exec(&W, "return [document.images.length, "
-                    "document.querySelectorAll('#subject-records img').length];");
+    v = wd_exec(W, "return [document.images.length, "
+                   "document.querySelectorAll('#subject-records img').length];");
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)), 0);
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)), 0);
     cJSON_Delete(v);
@@ -225,7 +219,7 @@ static void test_reveal_reads_with_the_purpose_and_is_audited(void **state)
     wait_seen("#subject-audit tbody", "record.read");
     pui_click("#subject-reveal-profile");
     wait_seen("#subject-profile", "ada@example.org");
-    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('subject-heading').scrollIntoView();"));
     pui_shot("console-subject-revealed");
     pui_console_clean();
 }
@@ -244,10 +238,10 @@ static void test_owner_places_and_lifts_a_legal_hold(void **state)
     wait_seen("#subject-holds tbody", "in force");
     /* The hold stops the erasure (P-RET-5). */
     snprintf(path, sizeof(path), "/v1/tenants/%s/subjects/%s", T, ADA);
-    assert_int_equal(srv_call(&S, "DELETE", path, KEY, "support", NULL, &r), 0);
+    assert_int_equal(srv_call(S, "DELETE", path, KEY, "support", NULL, &r), 0);
     assert_int_equal(r.status, 409);
     srv_resp_free(&r);
-    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-holds').scrollIntoView();"));
+    cJSON_Delete(wd_exec(W, "document.getElementById('subject-holds').scrollIntoView();"));
     pui_shot("console-subject-hold");
     pui_fill("#hold-reason", "settled");
     pui_click("#subject-holds button.lift");
@@ -282,7 +276,7 @@ static void test_agent_sees_no_hold_controls(void **state)
              "'application/json'}, body: JSON.stringify({subject_id: '%s', reason: 'x'})})"
              ".then(function (r) { done(r.status); });",
              T, ADA);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
     /* The page does not ask for the log for an agent; asked anyway, the API refuses it. */
@@ -290,10 +284,10 @@ static void test_agent_sees_no_hold_controls(void **state)
              "var done = arguments[arguments.length - 1]; fetch('/v1/tenants/%s/audit', "
              "{credentials: 'same-origin'}).then(function (r) { done(r.status); });",
              T);
-    v = wd_exec_async(&W, script);
+    v = wd_exec_async(W, script);
     assert_int_equal((int)cJSON_GetNumberValue(v), 403);
     cJSON_Delete(v);
-    cJSON_Delete(wd_console(&W)); /* the refused calls' 403s, logged by the browser: expected */
+    cJSON_Delete(wd_console(W)); /* the refused calls' 403s, logged by the browser: expected */
     pui_sign_out();
 }
 
@@ -301,7 +295,7 @@ static void test_agent_sees_no_hold_controls(void **state)
  * to the class: every stop of this page's keyboard path has an id. */
 static char *focused(void)
 {
-    cJSON *v = wd_exec(&W, "return document.activeElement.id;");
+    cJSON *v = wd_exec(W, "return document.activeElement.id;");
     char *s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "");
 
     cJSON_Delete(v);
@@ -328,9 +322,9 @@ static void test_keyboard_alone_looks_a_subject_up(void **state)
 
     (void)state;
     sign_in(&OWNER);
-    cJSON_Delete(wd_exec(&W, "document.querySelector('#nav button[data-view=subject-view]')"
-                            ".focus();"));
-    wd_type(&W, WD_ENTER);
+    cJSON_Delete(wd_exec(W, "document.querySelector('#nav button[data-view=subject-view]')"
+                           ".focus();"));
+    wd_type(W, WD_ENTER);
     for (int i = 0; i < 40; i++) {
         char *s = focused();
         int there = strcmp(s, "subject-view") == 0;
@@ -340,23 +334,23 @@ static void test_keyboard_alone_looks_a_subject_up(void **state)
         usleep(50000);
     }
     expect_focus("subject-view");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     expect_focus("subject-by");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     expect_focus("subject-q");
-    wd_type(&W, ADA);
-    wd_type(&W, WD_TAB);
+    wd_type(W, ADA);
+    wd_type(W, WD_TAB);
     expect_focus("subject-purpose");
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     expect_focus("subject-go");
-    wd_type(&W, WD_ENTER);
-    assert_int_equal(wd_wait_visible(&W, "#subject-found", 10000), 0);
+    wd_type(W, WD_ENTER);
+    assert_int_equal(wd_wait_visible(W, "#subject-found", 10000), 0);
     wait_seen("#subject-heading", ADA);
-    wd_type(&W, WD_TAB);
+    wd_type(W, WD_TAB);
     expect_focus("subject-reveal-profile");
-    v = wd_exec(&W, "var bad = 0; document.querySelectorAll('#subject-view input, #subject-view "
-                    "select').forEach(function (i) { if (!i.labels || i.labels.length !== 1 || "
-                    "!i.labels[0].textContent.trim()) bad++; }); return bad;");
+    v = wd_exec(W, "var bad = 0; document.querySelectorAll('#subject-view input, #subject-view "
+                   "select').forEach(function (i) { if (!i.labels || i.labels.length !== 1 || "
+                   "!i.labels[0].textContent.trim()) bad++; }); return bad;");
     assert_int_equal((int)cJSON_GetNumberValue(v), 0);
     cJSON_Delete(v);
     pui_console_clean();
@@ -368,25 +362,25 @@ static void test_phone_width_has_no_horizontal_scroll(void **state)
     cJSON *v;
 
     (void)state;
-    wd_window(&W, 360, 740);
+    wd_window(W, 360, 740);
     sign_in(&OWNER);
     look_up();
     wait_seen("#subject-audit tbody", "support");
-    cJSON_Delete(wd_exec(&W, "document.getElementById('subject-heading').scrollIntoView();"));
-    v = wd_exec(&W, "var d = document.documentElement, m = 0; document.querySelectorAll("
-                    "'#subject-view .scroll').forEach(function (q) { m = Math.max(m, "
-                    "q.scrollWidth - q.clientWidth); }); return [window.innerWidth, "
-                    "Math.max(d.scrollWidth - d.clientWidth, m)];");
+    cJSON_Delete(wd_exec(W, "document.getElementById('subject-heading').scrollIntoView();"));
+    v = wd_exec(W, "var d = document.documentElement, m = 0; document.querySelectorAll("
+                   "'#subject-view .scroll').forEach(function (q) { m = Math.max(m, "
+                   "q.scrollWidth - q.clientWidth); }); return [window.innerWidth, "
+                   "Math.max(d.scrollWidth - d.clientWidth, m)];");
     assert_true(cJSON_GetNumberValue(cJSON_GetArrayItem(v, 0)) <= 400);
     assert_true(cJSON_GetNumberValue(cJSON_GetArrayItem(v, 1)) <= 0);
     cJSON_Delete(v);
     pui_shot("console-subject-phone");
     pui_console_clean();
     pui_sign_out();
-    wd_window(&W, 1280, 900);
+    wd_window(W, 1280, 900);
 }
 
-int main(void)
+int ui_group_subject(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_owner_looks_a_subject_up_with_values_hidden),
@@ -398,5 +392,5 @@ int main(void)
     };
 
     return cmocka_run_group_tests_name("the console's subject page in a browser", tests, setup,
-                                       teardown);
+                                       NULL);
 }
