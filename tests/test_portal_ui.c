@@ -1,9 +1,9 @@
 /*
  * test_portal_ui.c: the browser tests (docs/portal.md, docs/testing.md "The browser"): the
- * admin console, the operator's console and the privacy center in headless Chromium from
- * Debian's chromium package, driven by chromedriver over W3C WebDriver
- * (tests/helpers/webdriver.c), against the real HTTPS server, all started here on free
- * loopback ports and stopped by pid.
+ * admin console, the operator's console, the privacy center and the cookie banner on a site's
+ * page (docs/consent.md) in headless Chromium from Debian's chromium package, driven by
+ * chromedriver over W3C WebDriver (tests/helpers/webdriver.c), against the real HTTPS server,
+ * all started here on free loopback ports and stopped by pid.
  *
  * One binary and one browser for every group (tests/portal_ui/, ui.h): starting Chromium and
  * a server for each group cost more than many of their tests. Each group starts signed out,
@@ -55,9 +55,10 @@ static const struct {
     const char *name;
     int (*run)(void);
 } GROUPS[] = {
-    {"browser", ui_group_browser}, {"console", ui_group_console}, {"operator", ui_group_operator},
-    {"subject", ui_group_subject}, {"center", ui_group_center},   {"rectify", ui_group_rectify},
-    {"account", ui_group_account},
+    {"browser", ui_group_browser},   {"console", ui_group_console},
+    {"operator", ui_group_operator}, {"subject", ui_group_subject},
+    {"center", ui_group_center},     {"rectify", ui_group_rectify},
+    {"account", ui_group_account},   {"cookie_banner", ui_group_cookie_banner},
 };
 
 /* 1 if group name is to run: every group when no name is given on the command line. */

@@ -6,9 +6,10 @@
  *
  * A group's setup calls ui_browser() once, first: the session then starts as a new one would,
  * signed out of everything, nothing kept for any server bound before (portal_ui.h, pui_forget:
- * localStorage, cookies, caches; webdriver.h, wd_fresh: a new tab, no cookie at all). A group whose server must differ from the
- * shared one (a restart on the test clock, platform-wide steps such as the sweep) starts and
- * stops its own; the others take ui_server() and leave it running.
+ * localStorage, cookies, caches; webdriver.h, wd_fresh: a new tab, no cookie at all). A group
+ * whose server must differ from the shared one (a restart on the test clock, platform-wide steps
+ * such as the sweep) starts and stops its own; the others take ui_server() and leave it running
+ * (and may serve pages of their own beside it, as cookie_banner serves a site's).
  */
 #ifndef CU_PORTAL_UI_GROUPS_H
 #define CU_PORTAL_UI_GROUPS_H
@@ -32,5 +33,6 @@ int ui_group_subject(void);
 int ui_group_center(void);
 int ui_group_rectify(void);
 int ui_group_account(void);
+int ui_group_cookie_banner(void);
 
 #endif

@@ -1,9 +1,10 @@
 /*
- * test_cookie_banner.c: the cookie banner script (GET .../cookies/banner.js, P-CON-3;
- * docs/consent.md, src/http/api_consent.c) run in a real browser: headless Chromium driven by
- * chromedriver (tests/helpers/webdriver.c), as in test_portal_browser.
+ * cookie_banner.c: the cookie banner script (GET .../cookies/banner.js, P-CON-3;
+ * docs/consent.md, src/http/api_consent.c) in a real browser, against the real HTTPS server the
+ * binary shares among its groups (a group of test_portal_ui, tests/portal_ui/ui.h: the browser is
+ * the binary's too).
  *
- * The page that includes the script is the SaaS's own site, which this test serves itself on a
+ * The page that includes the script is the SaaS's own site, which this group serves itself on a
  * free loopback port (libmicrohttpd, plain HTTP on 127.0.0.1), under a strict CSP (script-src
  * 'self' and the Custos server, no 'unsafe-inline'). The site keeps its visitor id in its own
  * cookie and has the relay endpoint the script's data-endpoint names: GET relays to the check,
@@ -21,7 +22,8 @@
  * choice" record what was clicked; the custos:cookies event carries the answer; a reload shows
  * no banner; with GPC the categories the policy's cookies.gpc turns off are not offered; and the
  * site reopens the banner (a data-custos-cookies-open element, or a custos:cookies-open event)
- * with the current choices checked, to withdraw one.
+ * with the current choices checked, to withdraw one. The ledger's counts of cookie consents are
+ * the shared server's whole: no other group records a cookie choice there.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,9 +38,10 @@
 #include "portal_ui.h"
 #include "srv.h"
 #include "th.h"
+#include "ui.h"
 
-static srv S;
-static wd W;
+static srv *S; /* the shared server (ui.h) */
+static wd *W;
 static char T[SRV_ID], agent[128];
 static struct MHD_Daemon *site;
 static char site_base[64];
@@ -97,13 +100,13 @@ static enum MHD_Result page(struct MHD_Connection *c)
              "</p><script src=\"/site.js\"></script>"
              "<script src=\"%s/v1/tenants/%s/cookies/banner.js\" data-endpoint=\"" RELAY
              "\"></script></body></html>",
-             S.base, T);
+             S->base, T);
     snprintf(cookie, sizeof(cookie), VISITOR_COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax",
              v ? v : "");
     snprintf(csp, sizeof(csp),
              "default-src 'none'; script-src 'self' %s; connect-src 'self'; img-src 'self'; "
              "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-             S.base);
+             S->base);
     return reply(c, 200, "text/html; charset=utf-8", html, v ? cookie : NULL, csp);
 }
 
@@ -143,7 +146,7 @@ static enum MHD_Result relay(struct MHD_Connection *c, const char *method, const
         snprintf(path, sizeof(path), "/v1/tenants/%s/cookies/choices", T);
     }
     h[n] = NULL;
-    if (srv_call_h(&S, method, path, h, body, body ? strlen(body) : 0, &r) != 0 || r.status == 0)
+    if (srv_call_h(S, method, path, h, body, body ? strlen(body) : 0, &r) != 0 || r.status == 0)
         ret = reply(c, 502, "application/json", "{\"error\":\"custos\"}", NULL, NULL);
     else
         ret = reply(c, (unsigned)r.status, "application/json", r.body, NULL, NULL);
@@ -225,7 +228,7 @@ static void bind_policy(const char *owner)
     cJSON_AddStringToObject(o, "yaml", yaml);
     body = cJSON_PrintUnformatted(o);
     snprintf(path, sizeof(path), "/v1/tenants/%s/policy", T);
-    srv_call_ok(&S, "PUT", path, owner, NULL, body, 200, NULL);
+    srv_call_ok(S, "PUT", path, owner, NULL, body, 200, NULL);
     free(body);
     cJSON_Delete(o);
     free(yaml);
@@ -238,13 +241,11 @@ static int setup(void **state)
 
     (void)state;
     /* Like PostgreSQL, the browser is not optional (docs/testing.md): missing, the group fails. */
-    if (!wd_available()) {
-        print_error("chromium and chromedriver are needed: run make deps\n");
+    if ((W = ui_browser()) == NULL)
         return -1;
-    }
-    srv_start(&S, NULL);
+    S = ui_server();
     assert_int_equal(
-        srv_call(&S, "POST", "/v1/tenants", S.operator_key, NULL, "{\"name\":\"erp site\"}", &r),
+        srv_call(S, "POST", "/v1/tenants", S->operator_key, NULL, "{\"name\":\"erp site\"}", &r),
         0);
     assert_int_equal(r.status, 201);
     assert_int_equal(srv_json_str(r.body, "id", T, sizeof(T)), 0);
@@ -253,22 +254,21 @@ static int setup(void **state)
     bind_policy(owner);
     snprintf(path, sizeof(path), "/v1/tenants/%s/api-keys", T);
     assert_int_equal(
-        srv_call(&S, "POST", path, owner, NULL, "{\"name\":\"site\",\"role\":\"agent\"}", &r), 0);
+        srv_call(S, "POST", path, owner, NULL, "{\"name\":\"site\",\"role\":\"agent\"}", &r), 0);
     assert_int_equal(r.status, 201);
     assert_int_equal(srv_json_str(r.body, "secret", agent, sizeof(agent)), 0);
     srv_resp_free(&r);
     site_start();
-    wd_start(&W, 1280, 900);
-    pui_bind(&W, site_base);
+    pui_bind(W, site_base);
     return 0;
 }
 
+/* The site stops; the browser and the shared server are the binary's. */
 static int teardown(void **state)
 {
     (void)state;
-    wd_stop(&W);
     MHD_stop_daemon(site);
-    assert_int_equal(srv_stop(&S, 1), 0);
+    site = NULL;
     return 0;
 }
 
@@ -277,11 +277,27 @@ static int teardown(void **state)
 /* A string the page's script returns; caller frees. */
 static char *page_str(const char *script)
 {
-    cJSON *v = wd_exec(&W, script);
+    cJSON *v = wd_exec(W, script);
     char *s = strdup(cJSON_IsString(v) ? cJSON_GetStringValue(v) : "(not a string)");
 
     cJSON_Delete(v);
     return s;
+}
+
+/* Waits up to 5 s (wd_poll) for the page's custos:cookies events to number at least n; their
+ * number then. */
+static int wait_events(int n)
+{
+    wd_poll p;
+    int got;
+
+    wd_poll_begin(&p, 5000);
+    do {
+        cJSON *v = wd_exec(W, "return window.__events ? window.__events.length : 0;");
+        got = (int)cJSON_GetNumberValue(v);
+        cJSON_Delete(v);
+    } while (got < n && wd_poll_again(&p));
+    return got;
 }
 
 /* The site's page for visitor (NULL: the visitor the browser's cookie names), waiting for the
@@ -289,30 +305,20 @@ static char *page_str(const char *script)
 static void visit(const char *visitor)
 {
     char path[128];
-    cJSON *v = NULL;
 
     snprintf(path, sizeof(path), visitor ? "/page?v=%s" : "/page", visitor ? visitor : "");
     pui_open(path);
-    for (int i = 0; i < 100; i++) {
-        cJSON_Delete(v);
-        v = wd_exec(&W, "return window.__events ? window.__events.length : 0;");
-        if (cJSON_GetNumberValue(v) >= 1)
-            break;
-        usleep(50000);
-    }
-    if (cJSON_GetNumberValue(v) < 1) {
-        cJSON *log = wd_console(&W);
+    if (wait_events(1) < 1) {
+        cJSON *log = wd_console(W);
         char *l = cJSON_PrintUnformatted(log), said[1024];
         snprintf(said, sizeof(said), "%s", l ? l : "");
         free(l);
         cJSON_Delete(log);
-        cJSON_Delete(v);
         l = page_str("return location.href + ' ' + typeof window.__events + ' ' + "
                      "document.documentElement.outerHTML.slice(0, 300);");
         fail_msg("no custos:cookies event on the page of %s (console %s; page %s)",
                  visitor ? visitor : "(cookie)", said, l);
     }
-    cJSON_Delete(v);
 }
 
 #define EXPECT_PAGE(script, want)                                                                  \
@@ -337,36 +343,23 @@ static void visit(const char *visitor)
 /* Clicks the banner's button n (1 Accept all, 2 Reject all, 3 Save my choice), named so. */
 static void press(int n, const char *name)
 {
-    char css[64], eid[WD_EID], *text;
+    char css[64], *text;
 
     snprintf(css, sizeof(css), ".custos-banner button:nth-of-type(%d)", n);
-    assert_int_equal(wd_find(&W, css, eid), 0);
-    text = wd_text(&W, eid);
+    text = pui_seen(css);
     assert_string_equal(text, name);
     free(text);
-    wd_click(&W, eid);
+    pui_click(css);
 }
 
 /* Presses a button and waits for the banner to go and the event of the answer to come. */
 static void choose(int n, const char *name)
 {
-    cJSON *v = wd_exec(&W, "return window.__events.length;");
-    int before = (int)cJSON_GetNumberValue(v);
+    int before = wait_events(0);
 
-    cJSON_Delete(v);
     press(n, name);
     pui_wait_count(".custos-banner", 0);
-    for (int i = 0; i < 100; i++) {
-        v = wd_exec(&W, "return window.__events.length;");
-        if ((int)cJSON_GetNumberValue(v) > before)
-            i = 100;
-        cJSON_Delete(v);
-        if (i < 100)
-            usleep(50000);
-    }
-    v = wd_exec(&W, "return window.__events.length;");
-    assert_true((int)cJSON_GetNumberValue(v) > before);
-    cJSON_Delete(v);
+    assert_true(wait_events(before + 1) > before);
 }
 
 /* What Custos' own check says of visitor, without GPC: "allowed" and "chosen" must read so. */
@@ -379,7 +372,7 @@ static void custos_says(const char *visitor, const char *allowed, int chosen)
     snprintf(path, sizeof(path), "/v1/tenants/%s/cookies/check", T);
     snprintf(vh, sizeof(vh), "Custos-Visitor: %s", visitor);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", agent);
-    assert_int_equal(srv_call_h(&S, "GET", path, h, NULL, 0, &r), 0);
+    assert_int_equal(srv_call_h(S, "GET", path, h, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     snprintf(want, sizeof(want), "\"allowed\":%s", allowed);
     if (strstr(r.body, want) == NULL ||
@@ -405,7 +398,7 @@ static void test_P_CON_3_banner_for_a_new_visitor_reject_all_and_reload(void **s
     (void)state;
     custos_says(v, ESSENTIAL, 0);
     visit(v);
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     EXPECT_PAGE(OFFERED, OFFER_ALL);
     EXPECT_PAGE(CHECKED, "000");
     EXPECT_PAGE(LAST_EVENT, ESSENTIAL);
@@ -430,12 +423,12 @@ static void test_P_CON_3_accept_all_and_save_my_choice_record_what_was_clicked(v
 
     (void)state;
     visit(a);
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     choose(1, "Accept all");
     EXPECT_PAGE(LAST_EVENT, ALL);
     custos_says(a, ALL, 1);
     visit(s);
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     pui_click(".custos-banner label:nth-of-type(2) input"); /* preference */
     EXPECT_PAGE(CHECKED, "010");
     choose(3, "Save my choice");
@@ -453,7 +446,7 @@ static void test_P_CON_3_gpc_leaves_out_what_the_policy_turns_off(void **state)
 
     (void)state;
     visit(v);
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     EXPECT_PAGE("return String(window.__events[0].gpc);", "true");
     EXPECT_PAGE(OFFERED, "preference cookies|functional cookies");
     choose(1, "Accept all");
@@ -473,14 +466,14 @@ static void test_P_CON_3_banner_reopens_to_withdraw(void **state)
 
     (void)state;
     visit(v);
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     choose(1, "Accept all");
     custos_says(v, ALL, 1);
-    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM consents WHERE purpose = "
-                                        "'cookies.analytics' AND source = 'settings'"),
+    assert_int_equal(th_sql_int(S->data, "SELECT count(*) FROM consents WHERE purpose = "
+                                         "'cookies.analytics' AND source = 'settings'"),
                      0);
     pui_click("#cookie-settings");
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     EXPECT_PAGE(OFFERED, OFFER_ALL);
     EXPECT_PAGE(CHECKED, "111");
     pui_shot("cookie-banner-reopened");
@@ -489,9 +482,9 @@ static void test_P_CON_3_banner_reopens_to_withdraw(void **state)
     EXPECT_PAGE(LAST_EVENT, "[\"essential\",\"preference\",\"functional\"]");
     custos_says(v, "[\"essential\",\"preference\",\"functional\"]", 1);
     /* The ledger: analytics withdrawn (action 2) from the reopened banner. */
-    assert_int_equal(th_sql_int(S.data, "SELECT count(*) FROM consents WHERE purpose = "
-                                        "'cookies.analytics' AND action = 2 AND source = "
-                                        "'settings'"),
+    assert_int_equal(th_sql_int(S->data, "SELECT count(*) FROM consents WHERE purpose = "
+                                         "'cookies.analytics' AND action = 2 AND source = "
+                                         "'settings'"),
                      1);
     pui_console_clean();
 }
@@ -504,18 +497,18 @@ static void test_P_CON_3_banner_reopens_on_the_event(void **state)
 
     (void)state;
     visit(v);
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     choose(2, "Reject all");
     custos_says(v, ESSENTIAL, 1);
-    cJSON_Delete(wd_exec(&W, "document.dispatchEvent(new CustomEvent('custos:cookies-open'));"));
-    assert_int_equal(wd_wait_visible(&W, ".custos-banner", 5000), 0);
+    cJSON_Delete(wd_exec(W, "document.dispatchEvent(new CustomEvent('custos:cookies-open'));"));
+    assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     EXPECT_PAGE(CHECKED, "000");
     choose(1, "Accept all");
     custos_says(v, ALL, 1);
     pui_console_clean();
 }
 
-int main(void)
+int ui_group_cookie_banner(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_P_CON_3_banner_for_a_new_visitor_reject_all_and_reload),
