@@ -22,8 +22,8 @@
  * choice" record what was clicked; the custos:cookies event carries the answer; a reload shows
  * no banner; with GPC the categories the policy's cookies.gpc turns off are not offered; and the
  * site reopens the banner (a data-custos-cookies-open element, or a custos:cookies-open event)
- * with the current choices checked, to withdraw one. The ledger's counts of cookie consents are
- * the shared server's whole: no other group records a cookie choice there.
+ * with the current choices checked, to withdraw one. The ledger's counts are the group's own
+ * tenant's, on the shared server.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -463,15 +463,18 @@ static void test_P_CON_3_gpc_leaves_out_what_the_policy_turns_off(void **state)
 static void test_P_CON_3_banner_reopens_to_withdraw(void **state)
 {
     const char *v = "v-browser-reopen-0001";
+    char sql[256];
 
     (void)state;
     visit(v);
     assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     choose(1, "Accept all");
     custos_says(v, ALL, 1);
-    assert_int_equal(th_sql_int(S->data, "SELECT count(*) FROM consents WHERE purpose = "
-                                         "'cookies.analytics' AND source = 'settings'"),
-                     0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM consents WHERE tenant_id = %s AND purpose = "
+             "'cookies.analytics' AND source = 'settings'",
+             T);
+    assert_int_equal(th_sql_int(S->data, sql), 0);
     pui_click("#cookie-settings");
     assert_int_equal(wd_wait_visible(W, ".custos-banner", 5000), 0);
     EXPECT_PAGE(OFFERED, OFFER_ALL);
@@ -482,10 +485,11 @@ static void test_P_CON_3_banner_reopens_to_withdraw(void **state)
     EXPECT_PAGE(LAST_EVENT, "[\"essential\",\"preference\",\"functional\"]");
     custos_says(v, "[\"essential\",\"preference\",\"functional\"]", 1);
     /* The ledger: analytics withdrawn (action 2) from the reopened banner. */
-    assert_int_equal(th_sql_int(S->data, "SELECT count(*) FROM consents WHERE purpose = "
-                                         "'cookies.analytics' AND action = 2 AND source = "
-                                         "'settings'"),
-                     1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM consents WHERE tenant_id = %s AND purpose = "
+             "'cookies.analytics' AND action = 2 AND source = 'settings'",
+             T);
+    assert_int_equal(th_sql_int(S->data, sql), 1);
     pui_console_clean();
 }
 
