@@ -537,6 +537,42 @@ static void test_print(void **state)
     assert_null(cu_json_print(NULL));
 }
 
+/* cu_json_members: an object's members as spans of its text, in order, whatever the values hold
+ * (brackets and quotes inside strings, nesting, spaces); -1 for anything but one object. */
+static void test_members(void **state)
+{
+    static const char text[] = " { \"a\" : [1,{\"]\":\"}\"}] , \"b\\\"c\":\"x\\\\\",\"d\":-1.5e3,"
+                               "\"e\":{},\"f\":true } ";
+    static const char *const keys[] = {"\"a\"", "\"b\\\"c\"", "\"d\"", "\"e\"", "\"f\""};
+    static const char *const vals[] = {"[1,{\"]\":\"}\"}]", "\"x\\\\\"", "-1.5e3", "{}", "true"};
+    static const char *const bad[] = {
+        "",          "[]",       "{",          "{\"a\":1",   "{\"a\":1,}", "{\"a\" 1}",
+        "{a:1}",     "{\"a\":}", "{\"a\":[1}", "{\"a\":\"x}", "{}x",       "{\"a\":{]}",
+        "{\"a\":1 2}", "{} {}",
+    };
+    cu_json_member *m;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(cu_json_members(text, strlen(text), &m, &n), 0);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(m[i].key_len, strlen(keys[i]));
+        assert_memory_equal(text + m[i].key, keys[i], m[i].key_len);
+        assert_int_equal(m[i].val_len, strlen(vals[i]));
+        assert_memory_equal(text + m[i].val, vals[i], m[i].val_len);
+    }
+    free(m);
+    assert_int_equal(cu_json_members("{}", 2, &m, &n), 0);
+    assert_int_equal(n, 0);
+    free(m);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (cu_json_members(bad[i], strlen(bad[i]), &m, &n) != -1)
+            fail_msg("accepted %s", bad[i]);
+        assert_null(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_accept_unicode),         cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_keys_scoped_per_object), cmocka_unit_test(test_many_keys_fast),
         cmocka_unit_test(test_failure_contract),       cmocka_unit_test(test_print),
+        cmocka_unit_test(test_members),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,14 +22,8 @@
 #include "util.h"
 
 #define DOC_FIELD "$doc"
-#define MANIFEST_FIELDS "$sealed" /* in the sealed document: names of fields sealed apart */
-#define MANIFEST_WRITE "$write"   /* in the sealed document: the write id bound to them */
 
-/* P-ENC-2: the document's AAD, with the record's write version after it, so that the sealed
- * document of an older write does not open under a newer row. Version 0 (written before
- * versions) keeps the AAD it was sealed with. A whole row put back passes this: verify --deep
- * finds it against the digest in the write's audit entry (docs/keys.md). */
-static void doc_aad(cu_aad *a, const cu_store_record *r)
+void cu_record_doc_aad(cu_aad *a, const cu_store_record *r)
 {
     cu_aad_data(a, r->tenant_id, r->collection, r->id, DOC_FIELD, r->key_version);
     if (r->version == 0 || a->len + 9 > sizeof(a->b))
@@ -249,7 +243,7 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
     if (rc == CU_OK && (text = cu_json_print(doc)) == NULL)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     if (rc == CU_OK) {
-        doc_aad(&aad, r);
+        cu_record_doc_aad(&aad, r);
         rc = cu_seal(key, &aad, text, strlen(text), &e->ops[0].u.record.doc, err);
     }
     if (text != NULL) {
@@ -557,111 +551,6 @@ cu_rc cu_record_update_async(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id
     return rc == CU_OK ? job_commit_async(v, ctx, &j, done, arg, err) : rc;
 }
 
-/* Opens one sensitive field, bound to write wid, and puts its value back in the document. */
-static cu_rc merge_field(const cu_key *key, const cu_store_record *row, const char *wid,
-                         const cu_store_field *f, cJSON *doc, cu_err *err)
-{
-    char *text = NULL;
-    cJSON *val = NULL;
-    size_t len = 0;
-    cu_aad aad;
-    cu_rc rc;
-
-    cu_aad_data(&aad, row->tenant_id, row->collection, row->id, f->name, row->key_version);
-    cu_aad_bind(&aad, wid);
-    if ((rc = cu_open(key, &aad, &f->ct, &text, &len, "record field", err)) != CU_OK)
-        return rc;
-    rc = cu_json_parse(text, len, &val, NULL, err);
-    cu_wipe(text, len);
-    free(text);
-    if (rc != CU_OK)
-        return rc;
-    if (cJSON_GetObjectItemCaseSensitive(doc, f->name) != NULL)
-        cJSON_ReplaceItemInObjectCaseSensitive(doc, f->name, val);
-    else
-        cJSON_AddItemToObject(doc, f->name, val);
-    return CU_OK;
-}
-
-/* P-ENC-2: the stored sensitive fields must be exactly those the sealed document lists, each
- * sealed in the same write; then their values go back in place and the manifest goes away. */
-static cu_rc merge_fields(const cu_key *key, const cu_store_record *row, cJSON *doc, cu_err *err)
-{
-    cJSON *names = cJSON_GetObjectItemCaseSensitive(doc, MANIFEST_FIELDS);
-    cJSON *wid = cJSON_GetObjectItemCaseSensitive(doc, MANIFEST_WRITE);
-    cu_rc rc = CU_OK;
-
-    if (!cJSON_IsArray(names) || !cJSON_IsString(wid) ||
-        (size_t)cJSON_GetArraySize(names) != row->nfields)
-        return cu_err_set(err, CU_ERR_CRYPTO,
-                          "record fields do not match their document: a field was removed, "
-                          "added or replaced");
-    for (size_t i = 0; i < row->nfields && rc == CU_OK; i++) {
-        const cJSON *n;
-        int listed = 0;
-        cJSON_ArrayForEach(n, names) listed |=
-            cJSON_IsString(n) && strcmp(n->valuestring, row->fields[i].name) == 0;
-        if (!listed)
-            return cu_err_set(err, CU_ERR_CRYPTO,
-                              "record fields do not match their document: a field was removed, "
-                              "added or replaced");
-        rc = merge_field(key, row, wid->valuestring, &row->fields[i], doc, err);
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(doc, MANIFEST_FIELDS);
-    cJSON_DeleteItemFromObjectCaseSensitive(doc, MANIFEST_WRITE);
-    return rc;
-}
-
-cu_rc cu_record_open_row(const cu_key *key, const cu_store_record *row, cu_record *out, cu_err *err)
-{
-    cJSON *doc = NULL;
-    char *text = NULL;
-    size_t len = 0;
-    cu_aad aad;
-    cu_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    doc_aad(&aad, row);
-    if ((rc = cu_open(key, &aad, &row->doc, &text, &len, "record", err)) == CU_OK &&
-        (rc = cu_json_parse(text, len, &doc, NULL, err)) == CU_OK &&
-        (rc = merge_fields(key, row, doc, err)) == CU_OK &&
-        (out->json = cu_json_print(doc)) == NULL)
-        rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
-    if (rc == CU_OK) {
-        out->id = row->id;
-        out->tenant_id = row->tenant_id;
-        out->subject_id = row->subject_id;
-        memcpy(out->collection, row->collection, sizeof(out->collection));
-        out->created_at = row->created_at;
-        out->updated_at = row->updated_at;
-        out->version = row->version;
-    }
-    if (text != NULL) {
-        cu_wipe(text, len);
-        free(text);
-    }
-    cu_json_delete_wiped(doc);
-    return rc;
-}
-
-cu_rc cu_record_open_doc(const cu_key *key, const cu_store_record *row, cJSON **doc, cu_err *err)
-{
-    char *text = NULL;
-    size_t len = 0;
-    cu_aad aad;
-    cu_rc rc;
-
-    *doc = NULL;
-    doc_aad(&aad, row);
-    if ((rc = cu_open(key, &aad, &row->doc, &text, &len, "record", err)) == CU_OK)
-        rc = cu_json_parse(text, len, doc, NULL, err);
-    if (text != NULL) {
-        cu_wipe(text, len);
-        free(text);
-    }
-    return rc;
-}
-
 /* Reads and opens a record; with audit set, checks its purpose first. */
 static cu_rc record_open(cu_vault *v, const cu_ctx *ctx, cu_id tenant, cu_id record, cu_record *out,
                          int audit, cu_err *err)
@@ -782,7 +671,7 @@ cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_o
     /* Only the document just read is anonymized: a write since then wins. */
     op->u.record.expect_updated_at = rec.updated_at;
     op->u.record.version = rec.version + 1;
-    doc_aad(&aad, &op->u.record);
+    cu_record_doc_aad(&aad, &op->u.record);
     rc = cu_seal(&dk, &aad, text, strlen(text), &op->u.record.doc, err);
 out:
     if (text != NULL) {
@@ -918,7 +807,7 @@ cu_rc cu_record_reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_re
     cu_aad aad;
     cu_rc rc;
 
-    doc_aad(&aad, row);
+    cu_record_doc_aad(&aad, row);
     if ((rc = cu_open(ok, &aad, &row->doc, &text, &len, "record", err)) != CU_OK)
         return rc;
     if ((rc = cu_json_parse(text, len, &doc, NULL, err)) == CU_OK) {
@@ -929,7 +818,7 @@ cu_rc cu_record_reseal_doc(const cu_key *ok, const cu_key *nk, const cu_store_re
     if (rc == CU_OK) {
         cu_store_record under = *row; /* the same write version, under the new key */
         under.key_version = nk->version;
-        doc_aad(&aad, &under);
+        cu_record_doc_aad(&aad, &under);
         rc = cu_seal(nk, &aad, text, len, &r->ct[0], err);
     }
     cu_json_delete_wiped(doc);

@@ -6,6 +6,15 @@
 
 #include "core_int.h"
 
+#define MANIFEST_FIELDS "$sealed" /* in the sealed document: names of fields sealed apart */
+#define MANIFEST_WRITE "$write"   /* in the sealed document: the write id bound to them */
+
+/* P-ENC-2: the document's AAD, with the record's write version after it, so that the sealed
+ * document of an older write does not open under a newer row. Version 0 (written before
+ * versions) keeps the AAD it was sealed with. A whole row put back passes this: verify --deep
+ * finds it against the digest in the write's audit entry (docs/keys.md). */
+void cu_record_doc_aad(cu_aad *a, const cu_store_record *r);
+
 /* A record opened without a purpose check or an audit entry, for the vault's own use (the
  * sweep, the export, which audit themselves). Release with cu_record_cleanup. */
 cu_rc cu_record_read(cu_vault *v, cu_id tenant, cu_id record, cu_record *out, cu_err *err);

@@ -844,3 +844,108 @@ out:
     cJSON_Delete(copy);
     return txt;
 }
+
+/* --- an object's members from its text (cu_json_members) ------------------------------------ */
+
+static size_t span_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Past the string that opens at s[i] ('"'), or 0 if it does not close. */
+static size_t span_string(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* Past the value that starts at s[i], or 0 if there is none or it does not close. Brackets
+ * nest up to CU_JSON_MAX_DEPTH, each closed by its own kind. */
+static size_t span_value(const char *s, size_t len, size_t i)
+{
+    char open[CU_JSON_MAX_DEPTH + 1];
+    size_t depth = 0, start = i;
+
+    do {
+        if (i >= len)
+            return 0;
+        if (s[i] == '"') {
+            if ((i = span_string(s, len, i)) == 0)
+                return 0;
+        } else if (s[i] == '{' || s[i] == '[') {
+            if (depth == sizeof(open))
+                return 0;
+            open[depth++] = s[i++] == '{' ? '}' : ']';
+        } else if (s[i] == '}' || s[i] == ']') {
+            if (depth == 0 || open[depth - 1] != s[i])
+                return 0;
+            depth--;
+            i++;
+        } else if (depth == 0) {
+            while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' &&
+                   span_ws(s, len, i) == i)
+                i++;
+            return i > start ? i : 0;
+        } else {
+            i++;
+        }
+    } while (depth > 0);
+    return i;
+}
+
+int cu_json_members(const char *text, size_t len, cu_json_member **out, size_t *n)
+{
+    cu_json_member *m = NULL;
+    size_t i = span_ws(text, len, 0), cap = 0, count = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (i >= len || text[i] != '{')
+        return -1;
+    i = span_ws(text, len, i + 1);
+    while (i < len && text[i] != '}') {
+        cu_json_member e;
+        if (count > 0) {
+            if (text[i] != ',')
+                goto fail;
+            i = span_ws(text, len, i + 1);
+        }
+        if (i >= len || text[i] != '"')
+            goto fail;
+        e.key = i;
+        if ((i = span_string(text, len, i)) == 0)
+            goto fail;
+        e.key_len = i - e.key;
+        i = span_ws(text, len, i);
+        if (i >= len || text[i] != ':')
+            goto fail;
+        e.val = span_ws(text, len, i + 1);
+        if ((i = span_value(text, len, e.val)) == 0)
+            goto fail;
+        e.val_len = i - e.val;
+        i = span_ws(text, len, i);
+        if (count == cap) {
+            cu_json_member *bigger = realloc(m, (cap ? cap * 2 : 16) * sizeof(*m));
+            if (bigger == NULL)
+                goto fail;
+            m = bigger;
+            cap = cap ? cap * 2 : 16;
+        }
+        m[count++] = e;
+    }
+    if (i >= len || span_ws(text, len, i + 1) != len)
+        goto fail;
+    *out = m;
+    *n = count;
+    return 0;
+fail:
+    free(m);
+    return -1;
+}

@@ -38,4 +38,17 @@ int cu_utf8_valid(const char *s, size_t n);
 /* Serializes compactly; caller frees the result with free(). NULL on allocation failure. */
 char *cu_json_print(const cJSON *item);
 
+/* One member of an object's text: its key (quotes and escapes included) and its value, each as
+ * an offset and a length into the text. */
+typedef struct cu_json_member {
+    size_t key, key_len, val, val_len;
+} cu_json_member;
+
+/* The members of the object text[0..len), in order, into *out (the caller frees it) and their
+ * count into *n, without building a tree. For text Custos printed itself (cu_json_print), such
+ * as a stored document after its authenticated open: it checks the object's shape (strings,
+ * brackets, separators, nothing after it), not what cu_json_parse checks. -1 if text is not
+ * one object or memory runs out. */
+int cu_json_members(const char *text, size_t len, cu_json_member **out, size_t *n);
+
 #endif
