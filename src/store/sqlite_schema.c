@@ -537,6 +537,23 @@ static cu_rc create_private(const char *path, cu_err *err)
     return CU_OK;
 }
 
+/* SQLite's process-wide settings, before its first connection. Without memory statistics
+ * (which nothing reads) its allocations take no process-wide mutex: with the writer and the
+ * readers allocating pages at every read transaction (a commit empties the readers' page
+ * caches) that mutex was contended on every request (issue 17). Refused (SQLITE_MISUSE), and
+ * so left as it is, once SQLite has started (the tests' fault simulator starts it first). */
+static void configure_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+static void configure(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, configure_once);
+}
+
 cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_err *err)
 {
     /* The busy timeout first: switching to WAL waits for a lock another connection (a second
@@ -550,6 +567,7 @@ cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_
     cu_rc rc;
     int src;
 
+    configure();
     if ((rc = create_private(path, err)) != CU_OK)
         return rc;
     s = calloc(1, sizeof(*s));
@@ -588,6 +606,7 @@ cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err)
     cu_rc rc;
     int src;
 
+    configure();
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
