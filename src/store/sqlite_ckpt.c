@@ -21,8 +21,8 @@
 #include "sqlite_int.h"
 #include "util.h"
 
-/* WAL frames (pages) after which the thread checkpoints: SQLite's default autocheckpoint. */
-#define CKPT_FRAMES 1000
+/* WAL frames (pages) after which the thread checkpoints (store_sqlite.h). */
+#define CKPT_FRAMES CU_SQLITE_CKPT_FRAMES
 /* The WAL restarts from its beginning only at a commit that finds it wholly checkpointed, and
  * under steady writes the thread's checkpoint always trails the newest commits. So past this
  * many frames the writer checkpoints inside its commit, as SQLite would: only the frames since
