@@ -7,9 +7,13 @@
  * (sqlite3_wal_hook replaces it) and leaves the work to a thread of its own with a connection
  * of its own: the writer's hook only notes the WAL's size after each commit and, at
  * CKPT_FRAMES, wakes the thread, which runs a PASSIVE checkpoint (it never waits for a reader
- * or the writer, and never blocks them: pages still in use stay in the WAL for the next turn).
- * If the WAL has not restarted by CKPT_FRAMES_HARD, the writer copies what is left itself
- * (the frames since the thread's checkpoint), and it restarts at the next commit.
+ * or the writer, and never blocks them: pages still in use stay in the WAL for the next turn),
+ * and again while the writer appended more than CKPT_NEAR frames during its last run, so that
+ * it ends close behind the newest commit. The WAL restarts from its beginning only at a commit
+ * that finds it wholly copied, which under steady writes the thread alone never sees: so the
+ * writer's next commit after the thread ended near copies the few frames left itself, and the
+ * WAL restarts at the one after. If the WAL has not restarted by CKPT_FRAMES_HARD anyway (the
+ * thread fell behind), the writer copies all that is left.
  *
  * Only one checkpoint runs at a time in a process: the explicit TRUNCATE checkpoint
  * (cu_store_checkpoint, P-DSR-4) takes run_lock too, since a second checkpointer on the same
@@ -23,45 +27,52 @@
 
 /* WAL frames (pages) after which the thread checkpoints (store_sqlite.h). */
 #define CKPT_FRAMES CU_SQLITE_CKPT_FRAMES
-/* The WAL restarts from its beginning only at a commit that finds it wholly checkpointed, and
- * under steady writes the thread's checkpoint always trails the newest commits. So past this
- * many frames the writer checkpoints inside its commit, as SQLite would: only the frames since
- * the thread's checkpoint are left to copy, and the WAL restarts at the next commit. Without
- * that the WAL would not restart, and a hook waking the thread at every commit past
- * CKPT_FRAMES would cost a checkpoint (and its fsync) per commit. */
+/* Past this many frames the writer checkpoints inside its commit, as SQLite would, whatever
+ * the thread did: the WAL is then bounded even when the thread falls behind. */
 #define CKPT_FRAMES_HARD (2 * CKPT_FRAMES)
+/* The thread runs again while more frames than this were appended during its last run (at
+ * most CKPT_CHASE runs per wake), and once at most this many are left the writer copies them:
+ * a copy small enough to cost its commit little (a write appends about 6 frames). A hook that
+ * woke the thread at every commit past CKPT_FRAMES instead would cost a checkpoint and an fsync
+ * of the database per commit. */
+#define CKPT_NEAR 512
+#define CKPT_CHASE 8
 
 struct sq_ckpt {
     sqlite3 *db; /* the thread's own connection */
     pthread_t thread;
-    pthread_mutex_t lock; /* guards due, woken, stop, runs */
+    pthread_mutex_t lock; /* guards due, woken, near, stop, runs */
     pthread_cond_t cond;
     int due, stop;
-    int woken;                /* the thread was woken since the WAL last restarted */
+    int woken; /* the thread was woken since the WAL last restarted */
+    int near;  /* the thread ended at most CKPT_NEAR frames behind: the writer copies the rest */
     pthread_mutex_t run_lock; /* held while a checkpoint runs, by the thread or sq_ckpt_run */
     uint64_t runs;            /* background checkpoints run */
 };
 
 /* The writer's WAL hook, after each commit, on the committing thread. Wakes the thread once
- * per filling of the WAL, at CKPT_FRAMES; checkpoints itself at CKPT_FRAMES_HARD (busy if the
- * thread is at it: the next commit tries again). */
+ * per filling of the WAL, at CKPT_FRAMES; copies the frames left itself once the thread ended
+ * near, or at CKPT_FRAMES_HARD (busy if the thread is at it: the next commit tries again). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     sq_ckpt *c = arg;
+    int copy = frames >= CKPT_FRAMES_HARD;
 
-    if (frames >= CKPT_FRAMES_HARD) {
-        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
     pthread_mutex_lock(&c->lock);
-    if (frames < CKPT_FRAMES)
+    if (frames < CKPT_FRAMES) {
         c->woken = 0; /* the WAL restarted */
-    else if (!c->woken) {
+        c->near = 0;
+    } else if (!c->woken) {
         c->woken = 1;
         c->due = 1;
         pthread_cond_signal(&c->cond);
+    } else if (c->near) {
+        c->near = 0;
+        copy = 1;
     }
     pthread_mutex_unlock(&c->lock);
+    if (copy)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
@@ -76,14 +87,23 @@ static void *ckpt_main(void *arg)
         if (c->stop)
             break;
         c->due = 0;
-        pthread_mutex_unlock(&c->lock);
-        pthread_mutex_lock(&c->run_lock);
-        /* A failure (the disk full, another process checkpointing) leaves the frames in the
-         * WAL: the next commit past the threshold asks again. */
-        (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        pthread_mutex_unlock(&c->run_lock);
-        pthread_mutex_lock(&c->lock);
-        c->runs++;
+        for (int run = 0; run < CKPT_CHASE && !c->stop; run++) {
+            int log = 0, done = 0, src;
+            pthread_mutex_unlock(&c->lock);
+            pthread_mutex_lock(&c->run_lock);
+            /* A failure (the disk full, another process checkpointing) leaves the frames in
+             * the WAL: the next commit past the threshold asks again. */
+            src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            pthread_mutex_unlock(&c->run_lock);
+            pthread_mutex_lock(&c->lock);
+            c->runs++;
+            if (src != SQLITE_OK)
+                break;
+            if (log - done <= CKPT_NEAR) {
+                c->near = 1;
+                break;
+            }
+        }
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
