@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "crypto_int.h"
 
@@ -855,11 +857,42 @@ static void test_secure_memory(void **state)
 /* clang-format on */
 #define ALG_TESTS(f) ALG_TEST(f, alg_aes, "aes256gcm"), ALG_TEST(f, alg_xchacha, "xchacha")
 
+/* cu_random_public hands out each byte of its buffer once, and a child of fork() never repeats
+ * what its parent hands out next: both would otherwise take the same bytes from the copy of the
+ * buffer they share at the fork (the same AEAD nonce under the same key). */
+static void test_random_public_never_repeats_across_fork(void **state)
+{
+    uint8_t a[16], b[16], parent[16], child[16], big[1000] = {0}, zero[1000] = {0};
+    int fds[2];
+    pid_t pid;
+
+    (void)state;
+    cu_random_public(a, sizeof(a));
+    cu_random_public(b, sizeof(b));
+    assert_memory_not_equal(a, b, sizeof(a));
+    cu_random_public(big, sizeof(big)); /* larger than the buffer: straight from the kernel */
+    assert_memory_not_equal(big, zero, sizeof(big));
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cu_random_public(child, sizeof(child));
+        _exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+    }
+    cu_random_public(parent, sizeof(parent));
+    assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    assert_memory_not_equal(parent, child, sizeof(parent));
+}
+
 int main(void)
 {
     cu_err err = {CU_OK, ""};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_idempotent),
+        cmocka_unit_test(test_random_public_never_repeats_across_fork),
         cmocka_unit_test(test_aes256gcm_vectors),
         cmocka_unit_test(test_hmac_sha256_rfc4231),
         cmocka_unit_test(test_hkdf_rfc5869),

@@ -196,7 +196,7 @@ static cu_rc encode(cu_vault *v, const cu_key *key, const cu_store_record *r, cJ
     cu_aad aad;
     cu_rc rc;
 
-    cu_random(wbytes, sizeof(wbytes));
+    cu_random_public(wbytes, sizeof(wbytes));
     cu_hex_encode(wbytes, sizeof(wbytes), wid);
     for (cJSON *c = doc->child; c != NULL; c = c->next)
         nmembers++;
@@ -651,7 +651,7 @@ cu_rc cu_record_anonymize_op(cu_vault *v, cu_id tenant, cu_id record, cu_store_o
         if (cu_schema_class(schema, c->string, &indexed) != CU_FIELD_PLAIN)
             cJSON_Delete(cJSON_DetachItemViaPointer(doc, c));
     }
-    cu_random(wbytes, sizeof(wbytes));
+    cu_random_public(wbytes, sizeof(wbytes));
     cu_hex_encode(wbytes, sizeof(wbytes), wid);
     if (cJSON_AddArrayToObject(doc, MANIFEST_FIELDS) == NULL ||
         cJSON_AddStringToObject(doc, MANIFEST_WRITE, wid) == NULL ||

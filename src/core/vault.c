@@ -36,7 +36,7 @@ void cu_request_id(char out[33])
 {
     uint8_t b[16];
 
-    cu_random(b, sizeof(b));
+    cu_random_public(b, sizeof(b));
     cu_hex_encode(b, sizeof(b), out);
 }
 

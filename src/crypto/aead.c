@@ -228,7 +228,7 @@ static cu_rc aead_seal_with(int alg, const uint8_t *key, const crypto_aead_aes25
     if (rc != CU_OK)
         goto out;
     out[0] = (uint8_t)alg;
-    randombytes_buf(out + 1, nlen);
+    cu_random_public(out + 1, nlen);
     rc = aead_encrypt(alg, key, st, pt, ptlen, &full, out + 1, out + 1 + nlen);
     if (rc != CU_OK)
         goto out;

@@ -5,6 +5,8 @@
  * strict: stored keys and tokens have exactly one spelling, so padding is required, no
  * whitespace or other characters are skipped, and unused trailing bits must be zero.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -20,6 +22,59 @@ void cu_random(void *buf, size_t n)
         randombytes_buf(buf, n);
 }
 
+/* cu_random_public's buffer, one per thread. gen is the fork generation it was drawn in: a
+ * child of fork() holds a copy of its parent's buffer, whose bytes the parent may still hand
+ * out, so the child's first call finds fork_gen moved on and draws anew. */
+#define PUBLIC_POOL 256
+
+static _Thread_local struct {
+    unsigned gen;
+    size_t left;
+    uint8_t b[PUBLIC_POOL];
+} pool;
+static _Atomic unsigned fork_gen = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forked(void)
+{
+    fork_gen++;
+}
+
+static void register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, forked);
+}
+
+void cu_random_public(void *buf, size_t n)
+{
+    uint8_t *out = buf;
+
+    pthread_once(&atfork_once, register_atfork);
+    if (pool.gen != fork_gen) {
+        cu_wipe(pool.b, sizeof(pool.b));
+        pool.left = 0;
+        pool.gen = fork_gen;
+    }
+    if (n > PUBLIC_POOL / 4) {
+        cu_random(buf, n);
+        return;
+    }
+    while (n > 0) {
+        size_t take;
+        if (pool.left == 0) {
+            randombytes_buf(pool.b, sizeof(pool.b));
+            pool.left = sizeof(pool.b);
+        }
+        take = n < pool.left ? n : pool.left;
+        /* From the end, wiping what is handed out: no byte is used twice. */
+        memcpy(out, pool.b + pool.left - take, take);
+        sodium_memzero(pool.b + pool.left - take, take);
+        pool.left -= take;
+        out += take;
+        n -= take;
+    }
+}
+
 /* Masking to 63 bits keeps ids positive as a signed 64-bit integer (SQLite's INTEGER); retrying
  * on 0 keeps the draw uniform over the remaining values. */
 cu_id cu_random_id(void)
@@ -27,7 +82,7 @@ cu_id cu_random_id(void)
     uint64_t v;
 
     do {
-        randombytes_buf(&v, sizeof(v));
+        cu_random_public(&v, sizeof(v));
         v &= UINT64_C(0x7fffffffffffffff);
     } while (v == 0);
     return v;
