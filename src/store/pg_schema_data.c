@@ -3,8 +3,9 @@
  * pg_schema.c after the vault's): subjects, records and their sealed fields, the blind index,
  * consents, holds, the erasure queue, retained records, requests and erasure certificates.
  * Translated from the SQLite schema at its version 18 (sqlite_schema.c explains each table);
- * every integer is a bigint, every blob a bytea, and tenant_id leads every primary, unique and
- * foreign key. SQLite's internal record key (rid) is the key (tenant_id, record_id) here: a
+ * every integer is a bigint, every blob a bytea, and in a tenant's table tenant_id leads its
+ * primary key, unique indexes and foreign keys (docs/scaling.md names each table, its kind and
+ * the exceptions; test_pg_schema holds them). SQLite's internal record key (rid) is the key (tenant_id, record_id) here: a
  * record's fields and retained mark reference it, and go with it (ON DELETE CASCADE); its
  * index entries go by their owner.
  */

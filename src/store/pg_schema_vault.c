@@ -3,7 +3,9 @@
  * pg_schema.c): master keys, tenants, wrapped keys, collections, API keys, users, sessions,
  * policies, the audit signing key, leases, and the key epochs' triggers. Translated from the
  * SQLite schema at its version 18 (sqlite_schema.c explains each table); every integer is a
- * bigint, every blob a bytea, and tenant_id leads every primary, unique and foreign key.
+ * bigint, every blob a bytea, and in a tenant's table tenant_id leads its primary key, unique
+ * indexes and foreign keys (docs/scaling.md names each table, its kind and the exceptions;
+ * test_pg_schema holds them).
  *
  * The tables without a tenant (master_keys, audit_key, leases) are the vault's own, shared by
  * every tenant: on a sharded PostgreSQL they are reference tables (docs/store.md).
