@@ -538,7 +538,8 @@ static void test_print(void **state)
 }
 
 /* cu_json_members: an object's members as spans of its text, in order, whatever the values hold
- * (brackets and quotes inside strings, nesting, spaces); -1 for anything but one object. */
+ * (brackets and quotes inside strings, nesting, spaces), more than its first allocation holds;
+ * -1 for anything but one object. */
 static void test_members(void **state)
 {
     static const char text[] = " { \"a\" : [1,{\"]\":\"}\"}] , \"b\\\"c\":\"x\\\\\",\"d\":-1.5e3,"
@@ -566,6 +567,18 @@ static void test_members(void **state)
     assert_int_equal(cu_json_members("{}", 2, &m, &n), 0);
     assert_int_equal(n, 0);
     free(m);
+    {
+        char many[40 * 8 + 3];
+        size_t k = 0;
+        many[k++] = '{';
+        for (int i = 0; i < 40; i++)
+            k += (size_t)snprintf(many + k, sizeof(many) - k, "%s\"%02d\":%d", i ? "," : "", i, i);
+        many[k++] = '}';
+        assert_int_equal(cu_json_members(many, k, &m, &n), 0);
+        assert_int_equal(n, 40);
+        assert_memory_equal(many + m[39].key, "\"39\"", 4);
+        free(m);
+    }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (cu_json_members(bad[i], strlen(bad[i]), &m, &n) != -1)
             fail_msg("accepted %s", bad[i]);

@@ -165,8 +165,14 @@ static cu_rc merge(const cu_key *key, const cu_store_record *row, const char *te
     char *wid = NULL;
     cu_rc rc = CU_OK;
 
-    if (cu_json_members(text, len, &m, &n) != 0)
+    switch (cu_json_members(text, len, &m, &n)) {
+    case 0:
+        break;
+    case -2:
+        return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
+    default:
         return cu_err_set(err, CU_ERR_CRYPTO, "the record's document is not a JSON object");
+    }
     for (size_t j = 0; j < n; j++) {
         if (key_is(text, &m[j], sealed_key, sizeof(sealed_key) - 1))
             sealed = j;

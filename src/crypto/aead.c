@@ -228,7 +228,10 @@ static cu_rc aead_seal_with(int alg, const uint8_t *key, const crypto_aead_aes25
     if (rc != CU_OK)
         goto out;
     out[0] = (uint8_t)alg;
-    cu_random_public(out + 1, nlen);
+    /* Straight from the kernel, not from cu_random_public's buffer: two copies of a process
+     * whose memory was cloned (a virtual machine's snapshot restored twice) would hand out
+     * the same buffered bytes, and a repeated nonce under one key breaks AES-GCM. */
+    randombytes_buf(out + 1, nlen);
     rc = aead_encrypt(alg, key, st, pt, ptlen, &full, out + 1, out + 1 + nlen);
     if (rc != CU_OK)
         goto out;

@@ -119,10 +119,12 @@ int cu_sign_verify(const uint8_t pk[CU_SIGN_PKBYTES], const uint8_t *m, size_t n
                    const uint8_t sig[CU_SIGNBYTES]);
 
 void cu_random(void *buf, size_t n);
-/* Random bytes for values that are public once made (AEAD nonces, ids, request and write ids),
- * never for keys: drawn from the kernel 256 bytes at a time into a buffer of the calling
- * thread's, so one getrandom serves several values (a record write made five: issue 17).
- * Each byte is handed out once; a process forked after a draw starts with an empty buffer. */
+/* Random bytes for values that are public once made and whose repetition breaks nothing
+ * (ids, request and write ids), never for keys nor nonces: drawn from the kernel 256 bytes at
+ * a time into a buffer of the calling thread's, so one getrandom serves several values (a
+ * record write made three: issue 17). Each byte is handed out once; a process forked after a
+ * draw starts with an empty buffer. A process whose memory is cloned (a virtual machine's
+ * snapshot restored twice) would repeat the buffer's bytes in each copy: hence no nonces. */
 void cu_random_public(void *buf, size_t n);
 /* A uniformly random id in [1, 2^63 - 1] (public: from cu_random_public). */
 cu_id cu_random_id(void);

@@ -41,11 +41,12 @@
 struct sq_ckpt {
     sqlite3 *db; /* the thread's own connection */
     pthread_t thread;
-    pthread_mutex_t lock; /* guards due, woken, near, stop, runs */
+    pthread_mutex_t lock; /* guards due, woken, near, fill, stop, runs */
     pthread_cond_t cond;
     int due, stop;
-    int woken; /* the thread was woken since the WAL last restarted */
-    int near;  /* the thread ended at most CKPT_NEAR frames behind: the writer copies the rest */
+    int woken;     /* the thread was woken since the WAL last restarted */
+    int near;      /* the thread ended at most CKPT_NEAR frames behind: the writer copies the rest */
+    unsigned fill; /* the WAL's fillings so far: a run that ends after a restart sets no near */
     pthread_mutex_t run_lock; /* held while a checkpoint runs, by the thread or sq_ckpt_run */
     uint64_t runs;            /* background checkpoints run */
 };
@@ -64,6 +65,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         c->near = 0;
     } else if (!c->woken) {
         c->woken = 1;
+        c->fill++;
         c->due = 1;
         pthread_cond_signal(&c->cond);
     } else if (c->near) {
@@ -79,6 +81,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 static void *ckpt_main(void *arg)
 {
     sq_ckpt *c = arg;
+    unsigned fill;
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
@@ -87,6 +90,7 @@ static void *ckpt_main(void *arg)
         if (c->stop)
             break;
         c->due = 0;
+        fill = c->fill;
         for (int run = 0; run < CKPT_CHASE && !c->stop; run++) {
             int log = 0, done = 0, src;
             pthread_mutex_unlock(&c->lock);
@@ -100,7 +104,9 @@ static void *ckpt_main(void *arg)
             if (src != SQLITE_OK)
                 break;
             if (log - done <= CKPT_NEAR) {
-                c->near = 1;
+                /* Not if the WAL restarted meanwhile (and maybe filled again): the writer
+                 * would copy a whole filling inside its commit. */
+                c->near = c->fill == fill && c->woken;
                 break;
             }
         }

@@ -933,8 +933,10 @@ int cu_json_members(const char *text, size_t len, cu_json_member **out, size_t *
         i = span_ws(text, len, i);
         if (count == cap) {
             cu_json_member *bigger = realloc(m, (cap ? cap * 2 : 16) * sizeof(*m));
-            if (bigger == NULL)
-                goto fail;
+            if (bigger == NULL) {
+                free(m);
+                return -2;
+            }
             m = bigger;
             cap = cap ? cap * 2 : 16;
         }

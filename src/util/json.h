@@ -48,7 +48,7 @@ typedef struct cu_json_member {
  * count into *n, without building a tree. For text Custos printed itself (cu_json_print), such
  * as a stored document after its authenticated open: it checks the object's shape (strings,
  * brackets, separators, nothing after it), not what cu_json_parse checks. -1 if text is not
- * one object or memory runs out. */
+ * one object, -2 if memory runs out. */
 int cu_json_members(const char *text, size_t len, cu_json_member **out, size_t *n);
 
 #endif
