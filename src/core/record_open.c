@@ -45,13 +45,18 @@ static cu_rc manifest_check(const cu_store_record *row, const char *text, const 
                             size_t sealed, size_t write, char **wid, cu_err *err)
 {
     cJSON *names = NULL, *w = NULL;
-    cu_rc rc = CU_OK;
+    cu_rc rc;
 
-    if (sealed == SIZE_MAX || write == SIZE_MAX ||
-        cu_json_parse(text + m[sealed].val, m[sealed].val_len, &names, NULL, err) != CU_OK ||
-        cu_json_parse(text + m[write].val, m[write].val_len, &w, NULL, err) != CU_OK ||
-        !cJSON_IsArray(names) || !cJSON_IsString(w) ||
-        (size_t)cJSON_GetArraySize(names) != row->nfields)
+    if (sealed == SIZE_MAX || write == SIZE_MAX)
+        return mismatch(err);
+    /* Out of memory here is not tampering: it stays CU_ERR_NOMEM. */
+    if ((rc = cu_json_parse(text + m[sealed].val, m[sealed].val_len, &names, NULL, err)) ==
+            CU_OK &&
+        (rc = cu_json_parse(text + m[write].val, m[write].val_len, &w, NULL, err)) == CU_OK &&
+        (!cJSON_IsArray(names) || !cJSON_IsString(w) ||
+         (size_t)cJSON_GetArraySize(names) != row->nfields))
+        rc = mismatch(err);
+    else if (rc == CU_ERR_INVALID)
         rc = mismatch(err);
     for (size_t i = 0; i < row->nfields && rc == CU_OK; i++) {
         const cJSON *n;
