@@ -3,12 +3,13 @@
  * against the real server.
  *
  * Since issue 17's last pass the server writes that answer without building the record's
- * document into a tree: the representation of the record's metadata with an empty "data" is
- * printed, and the opened document, already compact JSON, is put in its place (api_data.c,
- * record_text). These tests hold what that must keep: the answer is one JSON object whose
- * members are the representation's (id, collection, subject_id, created_at, updated_at, data),
- * in that order, and whose "data" is the document written, strings with escapes and non-ASCII,
- * numbers, nested values and the sensitive field put back in place included.
+ * document into a tree: the representation's metadata is printed as text and the opened
+ * document, already compact JSON, is put in after "data" (repr.c, cu_repr_record_text). These
+ * tests hold what that must keep: the answer is one JSON object whose members are the
+ * representation's (id, collection, subject_id when a subject owns the record, created_at,
+ * updated_at, data), in that order, and whose "data" is the document written, strings with
+ * escapes and non-ASCII, numbers, nested values and the sensitive field put back in place
+ * included.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,11 +130,47 @@ static void test_record_read_of_plain_and_empty_documents(void **state)
     }
 }
 
+/* A record no subject owns (the tenant's own) has no subject_id member: the same bytes as the
+ * compact print of the answer, and the members in the representation's order without it. */
+static void test_record_read_of_a_record_without_a_subject(void **state)
+{
+    const srv_tenant *t = &W->a;
+    static const char *const members[] = {"id", "collection", "created_at", "updated_at", "data"};
+    char path[256], id[SRV_ID], *again;
+    const cJSON *m;
+    size_t i = 0;
+    cJSON *got;
+    srv_resp r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v1/tenants/%s/collections/notes/records", t->id);
+    srv_call_ok(&W->s, "POST", path, t->key[CU_ROLE_AGENT], "support",
+                "{\"data\":{\"note\":\"the tenant's own\",\"n\":[1,2.5]}}", 201, id);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/records/%s", t->id, id);
+    assert_int_equal(srv_call(&W->s, "GET", path, t->key[CU_ROLE_AGENT], "support", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    got = cJSON_ParseWithLength(r.body, r.len);
+    assert_non_null(got);
+    cJSON_ArrayForEach(m, got) {
+        assert_true(i < sizeof(members) / sizeof(members[0]));
+        assert_string_equal(m->string, members[i]);
+        i++;
+    }
+    assert_int_equal(i, sizeof(members) / sizeof(members[0]));
+    again = cJSON_PrintUnformatted(got);
+    assert_non_null(again);
+    assert_string_equal(again, r.body);
+    free(again);
+    cJSON_Delete(got);
+    srv_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_read_answers_the_document_written),
         cmocka_unit_test(test_record_read_of_plain_and_empty_documents),
+        cmocka_unit_test(test_record_read_of_a_record_without_a_subject),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

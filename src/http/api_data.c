@@ -240,40 +240,6 @@ void api_record_search(http_req *r)
     http_json(r, 200, o);
 }
 
-/* The record's answer as text: the representation of its metadata with an empty "data",
- * printed, and the document, already compact JSON (cu_json_print of the opened record), put in
- * place of the "{}". Parsing the document into a tree only to print it again cost 5% of a
- * read's CPU (bench/README.md, issue 17's last pass); the bytes are those of the tree's print,
- * which reprints compact cJSON output unchanged. NULL on allocation failure. */
-static char *record_text(const cu_record *rec, size_t *len)
-{
-    static const char tail[] = "\"data\":{}}";
-    char empty[] = "{}";
-    cu_record head = *rec;
-    size_t hlen, dlen = strlen(rec->json);
-    char *h, *out = NULL;
-    cJSON *o;
-
-    head.json = empty;
-    o = cu_repr_record_json(&head);
-    h = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (h == NULL)
-        return NULL;
-    hlen = strlen(h);
-    if (hlen >= sizeof(tail) - 1 && strcmp(h + hlen - (sizeof(tail) - 1), tail) == 0 &&
-        (out = malloc(hlen - 3 + dlen + 2)) != NULL) {
-        hlen -= 3; /* up to and with "data": */
-        memcpy(out, h, hlen);
-        memcpy(out + hlen, rec->json, dlen);
-        out[hlen + dlen] = '}';
-        out[hlen + dlen + 1] = '\0';
-        *len = hlen + dlen + 1;
-    }
-    free(h);
-    return out;
-}
-
 /* The answer of an audited read, once its entry is durable (pending.c). */
 static void record_read(http_req *r, cu_async_result *res)
 {
@@ -282,7 +248,7 @@ static void record_read(http_req *r, cu_async_result *res)
 
     if (res->rc != CU_OK)
         return http_fail(r, &res->err);
-    if ((text = record_text(&res->record, &len)) == NULL)
+    if ((text = cu_repr_record_text(&res->record, &len)) == NULL)
         return http_error(r, 503, "out_of_memory", "out of memory");
     /* as http_json() would leave it; the response wipes it once sent (server.c) */
     free(r->resp);

@@ -5,6 +5,8 @@
  * Ids are decimal strings and times RFC 3339 UTC. A record's document is parsed back with the
  * strict reader (cu_json_parse), since it is JSON the vault itself stored.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,14 +23,21 @@ void cu_repr_add_id(cJSON *o, const char *name, cu_id id)
     cJSON_AddStringToObject(o, name, buf);
 }
 
-void cu_repr_add_time(cJSON *o, const char *name, int64_t t)
+/* t as an RFC 3339 UTC time, to the second. */
+static void time_text(int64_t t, char buf[32])
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    char buf[32];
 
     gmtime_r(&tt, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cu_repr_add_time(cJSON *o, const char *name, int64_t t)
+{
+    char buf[32];
+
+    time_text(t, buf);
     cJSON_AddStringToObject(o, name, buf);
 }
 
@@ -93,6 +102,52 @@ cJSON *cu_repr_record_json(const cu_record *rec)
     if (cu_json_parse(rec->json, strlen(rec->json), &data, NULL, &e) == CU_OK)
         cJSON_AddItemToObject(o, "data", data);
     return o;
+}
+
+/* 1 if cJSON prints s as a string without an escape: printable ASCII but '"' and '\\'. */
+static int plain_string(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+char *cu_repr_record_text(const cu_record *r, size_t *len)
+{
+    char id[CU_ID_STRLEN], subject[CU_ID_STRLEN], created[32], updated[32], *out;
+    size_t n, dlen = strlen(r->json);
+    int k;
+
+    /* A collection name is [a-z][a-z0-9_]*; anything else takes the tree's print. */
+    if (!plain_string(r->collection)) {
+        cJSON *o = cu_repr_record_json(r);
+        out = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        if (out != NULL)
+            *len = strlen(out);
+        return out;
+    }
+    cu_id_format(r->id, id);
+    cu_id_format(r->subject_id, subject);
+    time_text(r->created_at, created);
+    time_text(r->updated_at, updated);
+    n = dlen + strlen(r->collection) + 160;
+    if ((out = malloc(n)) == NULL)
+        return NULL;
+    k = snprintf(out, n, "{\"id\":\"%s\",\"collection\":\"%s\"%s%s%s,\"created_at\":\"%s\","
+                 "\"updated_at\":\"%s\",\"data\":",
+                 id, r->collection, r->subject_id ? ",\"subject_id\":\"" : "",
+                 r->subject_id ? subject : "", r->subject_id ? "\"" : "", created, updated);
+    if (k < 0 || (size_t)k + dlen + 2 > n) {
+        free(out);
+        return NULL;
+    }
+    memcpy(out + k, r->json, dlen);
+    out[(size_t)k + dlen] = '}';
+    out[(size_t)k + dlen + 1] = '\0';
+    *len = (size_t)k + dlen + 1;
+    return out;
 }
 
 cJSON *cu_repr_hold_json(const cu_hold *h)

@@ -32,6 +32,11 @@ void cu_repr_add_time(struct cJSON *o, const char *name, int64_t t);
 struct cJSON *cu_repr_tenant_json(const cu_tenant *t);
 struct cJSON *cu_repr_subject_json(const cu_subject *s);
 struct cJSON *cu_repr_record_json(const cu_record *r);
+/* A record's document as text, its len bytes the compact print of cu_repr_record_json(r), with
+ * r->json (compact JSON, as a record's open gives it) put in as it is: no tree of the document
+ * nor of its metadata (issue 17: they were 3.5% of an audited read). The caller frees it; NULL
+ * on allocation failure. */
+char *cu_repr_record_text(const cu_record *r, size_t *len);
 struct cJSON *cu_repr_ids_json(const cu_id *ids, size_t n);
 /* A backup (its manifest's facts), and what a restore or verify checked (repr_backup.c). */
 struct cJSON *cu_repr_backup_json(const cu_backup_info *b);
