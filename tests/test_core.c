@@ -113,9 +113,9 @@ static void test_record_roundtrip_and_sensitive_fields(void **state)
 }
 
 /* A read gives back, byte for byte, the compact print of the document written, whatever its
- * values and wherever its sensitive fields (scalars: they are indexed) stand: the sealed document's members are cut out of
- * its text and each sensitive value is printed into its place (record_open.c), which must come
- * to what printing the merged document would. Sensitive fields first, last, alone, absent and
+ * values and wherever its sensitive fields (scalars: they are indexed) stand: the sealed
+ * document's members are cut out of its text and each sensitive value is printed into its
+ * place (record_open.c), which must come to what printing the merged document would. Sensitive fields first, last, alone, absent and
  * with names that print with escapes; strings with escapes and non-ASCII; numbers that cJSON
  * prints with 15 or 17 digits or in exponent form; nested values that hold brackets in
  * strings. */

@@ -5,9 +5,9 @@
  * Translated from the SQLite schema at its version 18 (sqlite_schema.c explains each table);
  * every integer is a bigint, every blob a bytea, and in a tenant's table tenant_id leads its
  * primary key, unique indexes and foreign keys (docs/scaling.md names each table, its kind and
- * the exceptions; test_pg_schema holds them). SQLite's internal record key (rid) is the key (tenant_id, record_id) here: a
- * record's fields and retained mark reference it, and go with it (ON DELETE CASCADE); its
- * index entries go by their owner.
+ * the exceptions; test_pg_schema holds them). SQLite's internal record key (rid) is the key
+ * (tenant_id, record_id) here: a record's fields and retained mark reference it, and go with it
+ * (ON DELETE CASCADE); its index entries go by their owner.
  */
 #include "pg_int.h"
 

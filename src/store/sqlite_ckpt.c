@@ -45,7 +45,7 @@ struct sq_ckpt {
     pthread_cond_t cond;
     int due, stop;
     int woken;     /* the thread was woken since the WAL last restarted */
-    int near;      /* the thread ended at most CKPT_NEAR frames behind: the writer copies the rest */
+    int near;      /* the thread ended at most CKPT_NEAR frames behind: the writer copies on */
     unsigned fill; /* the WAL's fillings so far: a run that ends after a restart sets no near */
     pthread_mutex_t run_lock; /* held while a checkpoint runs, by the thread or sq_ckpt_run */
     uint64_t runs;            /* background checkpoints run */
