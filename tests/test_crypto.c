@@ -8,6 +8,9 @@
  *  - HMAC-SHA256: RFC 4231, test cases 1, 2, 6 and 7.
  *  - SHA-256: FIPS 180-2 appendix B.1 ("abc") and the empty message.
  *  - base64: RFC 4648 section 10.
+ *  - FF1: NIST's "FF1samples.pdf" (SP 800-38G examples), samples 1 to 9, cross-checked against
+ *    @noble/ciphers 2.4.0's ff1.js; the radix-2, 63-numeral answers of the id permutation were
+ *    computed with that same implementation (key 00 01 .. 1f).
  * The sealing tests run once per algorithm: AES-256-GCM and the XChaCha20-Poly1305 fallback.
  */
 #include <stdarg.h>
@@ -778,6 +781,231 @@ static void test_hex(void **state)
     assert_string_equal(out, "");
 }
 
+/* --- FF1 format-preserving encryption ------------------------------------------------------ */
+
+#define FF1_KEY128 "2B7E151628AED2A6ABF7158809CF4F3C"
+#define FF1_KEY192 FF1_KEY128 "EF4359D8D580AA4F"
+#define FF1_KEY256 FF1_KEY192 "7F036D6F04FC6A94"
+#define FF1_TWEAK10 "39383736353433323130"
+#define FF1_TWEAK36 "3737373770717273373737"
+#define ID_END (UINT64_C(1) << 63)
+
+struct ff1_sample {
+    const char *key, *tweak;
+    unsigned radix;
+    const char *pt, *ct;
+};
+
+/* Numerals of a string in base 36 ("0".."9", "a".."z"). */
+static size_t ff1_digits(const char *s, uint8_t *out)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++)
+        out[i] = (uint8_t)(s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
+    return i;
+}
+
+static void test_fpe_ff1_nist_samples(void **state)
+{
+    static const struct ff1_sample samples[] = {
+        {FF1_KEY128, "", 10, "0123456789", "2433477484"},
+        {FF1_KEY128, FF1_TWEAK10, 10, "0123456789", "6124200773"},
+        {FF1_KEY128, FF1_TWEAK36, 36, "0123456789abcdefghi", "a9tv40mll9kdu509eum"},
+        {FF1_KEY192, "", 10, "0123456789", "2830668132"},
+        {FF1_KEY192, FF1_TWEAK10, 10, "0123456789", "2496655549"},
+        {FF1_KEY192, FF1_TWEAK36, 36, "0123456789abcdefghi", "xbj3kv35jrawxv32ysr"},
+        {FF1_KEY256, "", 10, "0123456789", "6657667009"},
+        {FF1_KEY256, FF1_TWEAK10, 10, "0123456789", "1001623463"},
+        {FF1_KEY256, FF1_TWEAK36, 36, "0123456789abcdefghi", "xs8a0azh2avyalyzuwd"},
+    };
+    uint8_t key[32], tweak[16], pt[32], ct[32], out[32];
+    size_t i, klen, tlen, n;
+    cu_fpe *f;
+    (void)state;
+
+    for (i = 0; i < ARRAY_LEN(samples); i++) {
+        klen = hex_decode(samples[i].key, key, sizeof(key));
+        tlen = hex_decode(samples[i].tweak, tweak, sizeof(tweak));
+        n = ff1_digits(samples[i].pt, pt);
+        assert_int_equal(ff1_digits(samples[i].ct, ct), n);
+        assert_int_equal(cu_fpe_new_len(key, klen, &f), CU_OK);
+        assert_int_equal(cu_fpe_ff1(f, 1, samples[i].radix, tweak, tlen, pt, out, n), CU_OK);
+        assert_memory_equal(out, ct, n);
+        assert_int_equal(cu_fpe_ff1(f, 0, samples[i].radix, tweak, tlen, ct, out, n), CU_OK);
+        assert_memory_equal(out, pt, n);
+        cu_fpe_free(f);
+    }
+}
+
+/* Beyond the samples: a 64-byte tweak (Q over five blocks), halves of 63 bits (b = 8, d = 12)
+ * and radix 36 with 12-numeral halves, under key 00 01 .. 1f, tweak ff fe fd ... (its first 64
+ * or 13 bytes); the answers are @noble/ciphers 2.4.0's. */
+static void test_fpe_ff1_other_answers(void **state)
+{
+    static const struct ff1_sample cases[] = {
+        {NULL, NULL, 10, "0123456789", "4882245353"},
+        {NULL, NULL, 2,
+         "10101010101010101010101010101010101010101010101010101010101010"
+         "10101010101010101010101010101010101010101010101010101010101010"
+         "10",
+         "10010011001001001011101100100111010101001010111101010110100000"
+         "10101110110001101100000011011001101001110010011101001010000111"
+         "00"},
+        {NULL, NULL, 36, "zyxwvutsrqponmlkjihgfedc", "bl1db0k1wvdxggsjhixwrone"},
+    };
+    static const size_t tlens[] = {64, 0, 13};
+    uint8_t key[32], tweak[64], pt[128], ct[128], out[128];
+    size_t i, n;
+    cu_fpe *f;
+    (void)state;
+
+    for (i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)i;
+    for (i = 0; i < sizeof(tweak); i++)
+        tweak[i] = (uint8_t)(255 - i);
+    assert_int_equal(cu_fpe_new(key, &f), CU_OK);
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        n = ff1_digits(cases[i].pt, pt);
+        assert_int_equal(ff1_digits(cases[i].ct, ct), n);
+        assert_int_equal(cu_fpe_ff1(f, 1, cases[i].radix, tweak, tlens[i], pt, out, n), CU_OK);
+        assert_memory_equal(out, ct, n);
+        assert_int_equal(cu_fpe_ff1(f, 0, cases[i].radix, tweak, tlens[i], ct, out, n), CU_OK);
+        assert_memory_equal(out, pt, n);
+    }
+    cu_fpe_free(f);
+}
+
+static void test_fpe_ff1_refusals(void **state)
+{
+    uint8_t key[32] = {0}, tweak[CU_FPE_TWEAK_MAX + 1] = {0}, x[128] = {0}, y[128];
+    cu_fpe *f;
+    (void)state;
+
+    assert_int_equal(cu_fpe_new_len(key, 20, &f), CU_ERR_INVALID);
+    assert_null(f);
+    assert_int_equal(cu_fpe_new(key, &f), CU_OK);
+    /* radix 10, n 6: the smallest domain the standard allows; n 5 is too small. */
+    assert_int_equal(cu_fpe_ff1(f, 1, 10, NULL, 0, x, y, 6), CU_OK);
+    assert_int_equal(cu_fpe_ff1(f, 1, 10, NULL, 0, x, y, 5), CU_ERR_INVALID);
+    assert_int_equal(cu_fpe_ff1(f, 1, 2, NULL, 0, x, y, 19), CU_ERR_INVALID);
+    assert_int_equal(cu_fpe_ff1(f, 1, 2, NULL, 0, x, y, 20), CU_OK);
+    assert_int_equal(cu_fpe_ff1(f, 1, 1, NULL, 0, x, y, 40), CU_ERR_INVALID);
+    assert_int_equal(cu_fpe_ff1(f, 1, 37, NULL, 0, x, y, 8), CU_ERR_INVALID);
+    /* A half must fit in 64 bits: 2^63 does, 2^64 does not. */
+    assert_int_equal(cu_fpe_ff1(f, 1, 2, NULL, 0, x, y, 126), CU_OK);
+    assert_int_equal(cu_fpe_ff1(f, 1, 2, NULL, 0, x, y, 127), CU_ERR_INVALID);
+    assert_int_equal(cu_fpe_ff1(f, 1, 10, tweak, CU_FPE_TWEAK_MAX, x, y, 8), CU_OK);
+    assert_int_equal(cu_fpe_ff1(f, 1, 10, tweak, CU_FPE_TWEAK_MAX + 1, x, y, 8), CU_ERR_INVALID);
+    assert_int_equal(cu_fpe_ff1(f, 1, 10, NULL, 3, x, y, 8), CU_ERR_INVALID);
+    x[7] = 10; /* not a decimal numeral */
+    memset(y, 0xee, sizeof(y));
+    assert_int_equal(cu_fpe_ff1(f, 1, 10, NULL, 0, x, y, 8), CU_ERR_INVALID);
+    assert_int_equal(y[0], 0xee);
+    cu_fpe_free(f);
+    cu_fpe_free(NULL);
+}
+
+/* cu_fpe_id(x), when it is not 0 before cycle walking, is FF1 over x's 63 bits: checked against
+ * the generic code and, for key 00 01 .. 1f, against answers of another implementation. */
+static void check_id_matches_ff1(const cu_fpe *f, uint64_t x, uint64_t want)
+{
+    uint8_t bits[63];
+    uint64_t y = 0;
+    int i;
+
+    for (i = 0; i < 63; i++)
+        bits[i] = (uint8_t)(x >> (62 - i) & 1);
+    assert_int_equal(cu_fpe_ff1(f, 1, 2, NULL, 0, bits, bits, 63), CU_OK);
+    for (i = 0; i < 63; i++)
+        y = y << 1 | bits[i];
+    if (want != 0)
+        assert_true(y == want);
+    assert_true(y != 0);
+    assert_true(cu_fpe_id(f, x) == y);
+}
+
+/* The one id whose FF1 image is 0 (found with the generic decryption) is walked on to FF1(0),
+ * and back. */
+static void check_id_walks_past_zero(const cu_fpe *f)
+{
+    uint8_t bits[63] = {0};
+    uint64_t pre = 0, next = 0;
+    int i;
+
+    assert_int_equal(cu_fpe_ff1(f, 0, 2, NULL, 0, bits, bits, 63), CU_OK);
+    for (i = 0; i < 63; i++)
+        pre = pre << 1 | bits[i];
+    memset(bits, 0, sizeof(bits));
+    assert_int_equal(cu_fpe_ff1(f, 1, 2, NULL, 0, bits, bits, 63), CU_OK);
+    for (i = 0; i < 63; i++)
+        next = next << 1 | bits[i];
+    assert_true(pre != 0 && next != 0);
+    assert_true(cu_fpe_id(f, pre) == next);
+    assert_true(cu_fpe_id_inverse(f, next) == pre);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void test_fpe_id_is_a_permutation(void **state)
+{
+    static const uint64_t known[][2] = {
+        {1, UINT64_C(0x47d82fe93490f6ce)},
+        {2, UINT64_C(0x23bc59fb3f17377a)},
+        {0x12345678, UINT64_C(0x75fcf492854f927e)},
+        {UINT64_C(0x7fffffffffffffff), UINT64_C(0x3ae7d97774cbc13f)},
+        {UINT64_C(0x0123456789abcdef), UINT64_C(0x0de8cb784e169891)},
+    };
+    const uint64_t n = 0x10000;
+    uint8_t key[32];
+    uint64_t *out = malloc(n * sizeof(*out));
+    uint64_t x, y, same = 0;
+    cu_fpe *f, *g;
+    size_t i;
+    (void)state;
+
+    assert_non_null(out);
+    for (i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)i;
+    assert_int_equal(cu_fpe_new(key, &f), CU_OK);
+    key[0] ^= 1;
+    assert_int_equal(cu_fpe_new(key, &g), CU_OK);
+    for (i = 0; i < ARRAY_LEN(known); i++)
+        check_id_matches_ff1(f, known[i][0], known[i][1]);
+    check_id_walks_past_zero(f);
+    check_id_walks_past_zero(g);
+    for (x = 1; x <= n; x++) {
+        y = cu_fpe_id(f, x);
+        assert_true(y >= 1 && y < ID_END);
+        assert_true(cu_fpe_id_inverse(f, y) == x);
+        same += cu_fpe_id(g, x) == y;
+        out[x - 1] = y;
+        if (x % 4096 == 0)
+            check_id_matches_ff1(f, x, 0);
+    }
+    qsort(out, n, sizeof(*out), cmp_u64);
+    for (i = 1; i < n; i++)
+        assert_true(out[i - 1] != out[i]);
+    assert_true(same == 0);
+    for (x = ID_END - 4096; x < ID_END; x++) {
+        y = cu_fpe_id(f, x);
+        assert_true(y >= 1 && y < ID_END);
+        assert_true(cu_fpe_id_inverse(f, y) == x);
+        assert_true(cu_fpe_id(f, cu_fpe_id_inverse(f, x)) == x);
+    }
+    assert_true(cu_fpe_id(f, 0) == 0 && cu_fpe_id(f, ID_END) == 0);
+    assert_true(cu_fpe_id(f, UINT64_MAX) == 0);
+    assert_true(cu_fpe_id_inverse(f, 0) == 0 && cu_fpe_id_inverse(f, ID_END) == 0);
+    cu_fpe_free(g);
+    cu_fpe_free(f);
+    free(out);
+}
+
 /* --- small helpers ------------------------------------------------------------------------- */
 
 static void test_ct_equal(void **state)
@@ -916,6 +1144,10 @@ int main(void)
         cmocka_unit_test(test_b64_roundtrip),
         cmocka_unit_test(test_b64_rejects),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_fpe_ff1_nist_samples),
+        cmocka_unit_test(test_fpe_ff1_other_answers),
+        cmocka_unit_test(test_fpe_ff1_refusals),
+        cmocka_unit_test(test_fpe_id_is_a_permutation),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_random_id),
         cmocka_unit_test(test_random_and_wipe),

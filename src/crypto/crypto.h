@@ -3,7 +3,8 @@
  *
  * Primitives: AEAD (AES-256-GCM, or XChaCha20-Poly1305 where the operator allowed the fallback
  * on a CPU without AES-NI), key wrapping, HKDF-SHA256, HMAC-SHA256 blind indexes, SHA-256,
- * random bytes, constant-time comparison, wiping, locked memory, Argon2id, base64.
+ * random bytes, constant-time comparison, wiping, locked memory, Argon2id, base64, and FF1
+ * format-preserving encryption (NIST SP 800-38G) for the record id permutation.
  *
  * Invariants: every plaintext key buffer this module creates is wiped before it is released;
  * functions that can fail are warn_unused_result; no libsodium type crosses this header.
@@ -145,6 +146,38 @@ void cu_secure_free(void *p);
 cu_rc cu_mlock(void *p, size_t n) CU_WUR;
 /* Wipes the n bytes at p, then unlocks them (sodium_munlock): call it when the secret is done. */
 void cu_munlock(void *p, size_t n);
+
+/* Format-preserving encryption (fpe.c): FF1 of NIST SP 800-38G (section 6.1) over AES, and the
+ * record id permutation built on it. The context holds an expanded AES key in guarded, locked
+ * memory; it is read only after cu_fpe_new, so threads may share it. */
+#define CU_FPE_TWEAK_MAX 64
+#define CU_FPE_RADIX_MAX 36
+typedef struct cu_fpe cu_fpe;
+
+/* Makes an FF1 context from a 32-byte AES-256 key (copied; the caller wipes its own copy).
+ * Caller owns *out and releases it with cu_fpe_free(). */
+cu_rc cu_fpe_new(const uint8_t key[CU_KEYBYTES], cu_fpe **out) CU_WUR;
+/* The same for an AES key of len 16, 24 or 32 bytes (AES-128 and AES-192: NIST's samples);
+ * CU_ERR_INVALID for any other length. */
+cu_rc cu_fpe_new_len(const uint8_t *key, size_t len, cu_fpe **out) CU_WUR;
+/* Wipes and frees. NULL is a no-op. */
+void cu_fpe_free(cu_fpe *f);
+
+/* FF1 encryption (encrypt != 0, Algorithm 7) or decryption (Algorithm 8) of the n numerals at
+ * in (each 0 .. radix - 1, most significant first) into out (n numerals; may be in), under the
+ * tweak of tlen bytes (NULL if 0). CU_ERR_INVALID unless 2 <= radix <= CU_FPE_RADIX_MAX,
+ * n >= 2, radix^n >= 1,000,000 (the standard's minimum domain), radix^ceil(n/2) < 2^64 (this
+ * implementation's bound: a half fits in 64 bits), tlen <= CU_FPE_TWEAK_MAX and every numeral
+ * is below radix; out is then untouched. */
+cu_rc cu_fpe_ff1(const cu_fpe *f, int encrypt, unsigned radix, const uint8_t *tweak, size_t tlen,
+                 const uint8_t *in, uint8_t *out, size_t n) CU_WUR;
+
+/* The record id permutation, a bijection of [1, 2^63): FF1 with radix 2 over the 63 bits of x
+ * (most significant first), no tweak, walking the cycle on past 0 (at most one extra FF1).
+ * cu_fpe_id_inverse undoes it. Both return 0 for an input outside [1, 2^63), and for nothing
+ * else. About ten AES blocks a call, no allocation. */
+uint64_t cu_fpe_id(const cu_fpe *f, uint64_t x);
+uint64_t cu_fpe_id_inverse(const cu_fpe *f, uint64_t y);
 
 /* Argon2id password hash as an encoded string (OWASP: m=19 MiB, t=2, p=1). */
 cu_rc cu_password_hash(const char *pw, size_t pwlen, char out[CU_PWHASH_STRBYTES]) CU_WUR;
