@@ -906,7 +906,14 @@ static void test_P_ENC_5_master_rotation_rewraps_without_touching_records(void *
                      0);
     assert_int_equal(cu_key_rotate_master(f->v, NULL, &version, &rewrapped, &err), CU_OK);
     assert_int_equal(version, 2);
-    assert_int_equal(rewrapped, 2);
+    /* The two tenant keys and the record id key (record_ids.c), which the record's id and
+     * every later one depend on: read after the reopen below. */
+    if (!th_pg_mode()) {
+        assert_int_equal(rewrapped, 3);
+        assert_int_equal(th_sql_int(f->data, "SELECT parent_version FROM vault_keys"), 2);
+    } else {
+        assert_int_equal(rewrapped, 2); /* PostgreSQL: random ids, no record id key */
+    }
     assert_int_equal(get_rc(f, f->tenant, r), CU_OK);
     /* Records untouched; every tenant key rewrapped under version 2. */
     assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM records r JOIN before b"

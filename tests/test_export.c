@@ -115,13 +115,14 @@ static void old_subject(cu_vault *v, cu_id tenant, cu_id id, cJSON *into)
     free(ids);
 }
 
-static int by_created_then_id(const void *a, const void *b)
+/* The export's order: by created_at, then the store's cursor (SQLite: insertion order). */
+static int by_created_then_cursor(const void *a, const void *b)
 {
     const cu_store_record_meta *x = a, *y = b;
 
     if (x->created_at != y->created_at)
         return x->created_at < y->created_at ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    return x->cursor < y->cursor ? -1 : x->cursor > y->cursor;
 }
 
 /* The whole document, as cu_tenant_export made it before issue 17 (the own records' order
@@ -176,10 +177,10 @@ static char *old_export(cu_vault *v, cu_id tenant)
                 assert_non_null(mine = realloc(mine, (nmine + 1) * sizeof(*mine)));
                 mine[nmine++] = m[i];
             }
-        after = n ? m[n - 1].id : after;
+        after = n ? m[n - 1].cursor : after;
         free(m);
     } while (n == PAGE);
-    qsort(mine, nmine, sizeof(*mine), by_created_then_id);
+    qsort(mine, nmine, sizeof(*mine), by_created_then_cursor);
     for (size_t i = 0; i < nmine; i++)
         old_record(v, tenant, mine[i].id, own);
     free(mine);

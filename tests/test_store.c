@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "audit_canon.h"
+#include "crypto.h"
 #include "sqlite_int.h"
 #include "store_pg.h"
 #include "store_sqlite.h"
@@ -460,6 +461,7 @@ static void test_contract_record_page_keyset_and_byte_cap(void **state)
     cu_store_record *r = NULL;
     size_t n = 0;
     cu_err err = {0};
+    cu_id after;
 
     seed(f);
     late.u.record.created_at = 2000; /* subject 11: 110 and 111 at 1000, then 105 at 2000 */
@@ -473,27 +475,31 @@ static void test_contract_record_page_keyset_and_byte_cap(void **state)
     assert_int_equal(r[0].nfields, 1);
     assert_string_equal(r[0].fields[0].name, "ssn");
     assert_memory_equal(r[0].doc.data, doc_bytes, 8);
+    after = r[1].cursor; /* the backend's: SQLite's rid, PostgreSQL's id */
+    assert_true(r[0].cursor != 0 && r[0].cursor < after);
     for (size_t i = 0; i < n; i++)
         cu_store_record_cleanup(&r[i]);
     free(r);
-    assert_int_equal(cu_store_record_page(f->s, 1, 11, 1000, 111, 2, SIZE_MAX, &r, &n, &err),
+    assert_int_equal(cu_store_record_page(f->s, 1, 11, 1000, after, 2, SIZE_MAX, &r, &n, &err),
                      CU_OK);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].id, 105);
+    after = r[0].cursor;
     cu_store_record_cleanup(&r[0]);
     free(r);
-    assert_int_equal(cu_store_record_page(f->s, 1, 11, 2000, 105, 2, SIZE_MAX, &r, &n, &err),
+    assert_int_equal(cu_store_record_page(f->s, 1, 11, 2000, after, 2, SIZE_MAX, &r, &n, &err),
                      CU_OK);
     assert_int_equal(n, 0);
     free(r);
-    /* The tenant's own, by id; a cap of one byte ends each page after its first record. */
+    /* The tenant's own, by cursor; a cap of one byte ends each page after its first record. */
     assert_int_equal(cu_store_record_page(f->s, 1, 0, 0, 0, 10, 1, &r, &n, &err), CU_OK);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].id, 120);
     assert_int_equal(r[0].subject_id, 0);
+    after = r[0].cursor;
     cu_store_record_cleanup(&r[0]);
     free(r);
-    assert_int_equal(cu_store_record_page(f->s, 1, 0, 0, 120, 10, SIZE_MAX, &r, &n, &err), CU_OK);
+    assert_int_equal(cu_store_record_page(f->s, 1, 0, 0, after, 10, SIZE_MAX, &r, &n, &err), CU_OK);
     assert_int_equal(n, 2);
     assert_int_equal(r[0].id, 121);
     assert_int_equal(r[1].id, 130);
@@ -1706,10 +1712,11 @@ static void expect_converted_rows(const char *path)
     assert_int_equal(sql_count(path, "SELECT owner_id FROM blind_index WHERE rid IS NULL"), 10);
     assert_int_equal(sql_count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
     assert_int_equal(sql_count(path, "SELECT count(*) FROM sqlite_master"
-                                     " WHERE name LIKE '%_v12'"),
+                                     " WHERE name LIKE '%_v12' OR name LIKE '%_v27'"),
                      0);
+    /* (tenant_id, subject_id, created_at), each entry ending with its rid (migration 27). */
     assert_int_equal(
-        sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 4);
+        sql_count(path, "SELECT count(*) FROM pragma_index_info('records_by_subject')"), 3);
 }
 
 /* Version 14 (issue 17, item 2): records and their fields keyed by a time-ordered internal key,
@@ -1915,18 +1922,157 @@ static void test_sqlite_pool_checkpoints_the_wal_off_the_commit_path(void **stat
     assert_int_equal(wal_size(f->path), 0);
 }
 
+/* The record id key's permutation as the core sets it (record_ids.c), over a fixed key. */
+static uint64_t ids_fwd(const void *ctx, uint64_t key)
+{
+    return cu_fpe_id(ctx, key);
+}
+
+static uint64_t ids_inv(const void *ctx, uint64_t id)
+{
+    return cu_fpe_id_inverse(ctx, id);
+}
+
+/* The store at path, opened with the permutation of fpe set in it (m must outlive it). */
+static cu_store *open_keyed(const char *path, cu_store_idmap *m, cu_fpe *fpe)
+{
+    cu_store *s = NULL;
+    cu_err err = {0};
+
+    *m = (cu_store_idmap){.fwd = ids_fwd, .inv = ids_inv, .ctx = fpe};
+    assert_int_equal(cu_store_sqlite_open(path, &s, &err), CU_OK);
+    assert_true(cu_store_keyed_ids(s));
+    assert_int_equal(cu_store_set_idmap(s, m), 1);
+    return s;
+}
+
+static cu_id new_id(cu_store *s)
+{
+    cu_id id = 0;
+    cu_err err = {0};
+
+    assert_int_equal(cu_store_record_id_new(s, &id, &err), CU_OK);
+    assert_true(id != 0 && id < (UINT64_C(1) << 63));
+    return id;
+}
+
+/*
+ * Issue 17, migration 27 (docs/store.md, "Public record ids"): a new record's id is the
+ * permutation of its internal key, so no index holds it; it is read, replaced and deleted by
+ * its id like any; a rid, and so an id, is never handed out twice, even after the newest
+ * record is deleted and the store reopened; an id made elsewhere (random, or a copy's) is kept
+ * and found by the older rows' index; and a new id equal to such an older row's id is refused,
+ * not stored twice.
+ */
+static void test_sqlite_record_ids_are_keys_permuted(void **state)
+{
+    static const uint8_t key[CU_KEYBYTES] = {7, 1, 7};
+    sfx *f = *state;
+    cu_fpe *fpe = NULL;
+    cu_store_idmap m;
+    cu_store *s;
+    cu_store_record r;
+    cu_store_op put, del;
+    cu_id ids[3], late, taken;
+    cu_err err = {0};
+
+    assert_int_equal(cu_fpe_new(key, &fpe), CU_OK);
+    seed(f); /* five records of made-up ids: older rows, keyed 0 */
+    cu_store_close(f->s);
+    f->s = s = open_keyed(f->path, &m, fpe);
+    for (size_t i = 0; i < 3; i++) {
+        ids[i] = new_id(s);
+        put = record_op(CU_OP_RECORD_PUT, 1, ids[i], 10, 2000);
+        assert_int_equal(apply1(f, &put), CU_OK);
+        /* Not the next number: the key's permutation of the next rid. */
+        assert_true(i == 0 || (ids[i] != ids[i - 1] + 1 && ids[i] + 1 != ids[i - 1]));
+        if (i > 0)
+            assert_int_equal(ids_inv(fpe, ids[i]), ids_inv(fpe, ids[i - 1]) + 1);
+    }
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM records WHERE keyed = 1"
+                                        " AND rid = rowid"), 3);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM records INDEXED BY records_by_id"
+                                        " WHERE keyed = 0"), 5);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cu_store_record_get(s, 1, ids[i], &r, &err), CU_OK);
+        assert_int_equal(r.id, ids[i]);
+        assert_int_equal(r.nfields, 1);
+        cu_store_record_cleanup(&r);
+        assert_int_equal(cu_store_record_get(s, 2, ids[i], &r, &err), CU_ERR_NOT_FOUND);
+    }
+    put = record_op(CU_OP_RECORD_REPLACE, 1, ids[1], 10, 3000);
+    put.u.record.created_at = 1000;
+    assert_int_equal(apply1(f, &put), CU_OK);
+    assert_int_equal(cu_store_record_get(s, 1, ids[1], &r, &err), CU_OK);
+    assert_int_equal(r.updated_at, 3000);
+    cu_store_record_cleanup(&r);
+    assert_int_equal(cu_store_record_get(s, 1, 110, &r, &err), CU_OK); /* an older row */
+    cu_store_record_cleanup(&r);
+    /* The newest deleted, the store reopened: the next id is another. */
+    del = del_op(CU_OP_RECORD_DELETE, 1, ids[2]);
+    assert_int_equal(apply1(f, &del), CU_OK);
+    assert_int_equal(cu_store_record_get(s, 1, ids[2], &r, &err), CU_ERR_NOT_FOUND);
+    cu_store_close(s);
+    f->s = s = open_keyed(f->path, &m, fpe);
+    late = new_id(s);
+    assert_true(late != ids[0] && late != ids[1] && late != ids[2]);
+    assert_true(ids_inv(fpe, late) > ids_inv(fpe, ids[2]));
+    /* An id made elsewhere whose key is not handed out yet: an older row's kind; the key's
+     * own turn then comes, and its put is refused rather than a second record of that id. */
+    taken = ids_fwd(fpe, ids_inv(fpe, late) + 2);
+    put = record_op(CU_OP_RECORD_PUT, 1, taken, 10, 2000);
+    assert_int_equal(apply1(f, &put), CU_OK);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM records WHERE keyed = 0"), 6);
+    assert_int_equal(new_id(s), taken); /* the older row's put took the rid between */
+    assert_int_equal(apply1(f, &put), CU_ERR_EXISTS);
+    assert_int_equal(cu_store_record_get(s, 1, taken, &r, &err), CU_OK);
+    cu_store_record_cleanup(&r);
+    cu_store_close(s);
+    f->s = NULL;
+    cu_fpe_free(fpe);
+}
+
+/* custos_rid() as the statements call it (sqlite_ids.c); plans only need it to exist. */
+static void rid_stub(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_null(cx);
+}
+
+/* A connection of its own to the database at path, for EXPLAIN QUERY PLAN. */
+static sqlite3 *plan_db(const char *path)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_create_function(db, "custos_rid", 1,
+                                             SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, rid_stub,
+                                             NULL, NULL),
+                     SQLITE_OK);
+    return db;
+}
+
 /* Issue 17, item 2: no index that no statement uses, since every index costs each insert of its
  * table a B-tree insert of its own. Each index of the schema appears in the query plan of one of
  * the backend's statements (sq_stmt_sql), or keeps a uniqueness rule (a UNIQUE index, or one
  * SQLite made for a UNIQUE or PRIMARY KEY constraint). */
+/* The lookups of a deleted record's children that its cascades run (ON DELETE CASCADE). */
+static const char *const cascades[] = {
+    "SELECT 1 FROM record_fields WHERE rid = ?",
+    "SELECT 1 FROM blind_index WHERE rid = ?",
+    "SELECT 1 FROM retained_records WHERE rid = ?",
+};
+
 static int index_used(sqlite3 *db, const char *index)
 {
     char sql[8192];
     int used = 0;
 
-    for (int i = 0; i < S__COUNT && !used; i++) {
+    for (int i = 0; i < S__COUNT + (int)CU_ARRAY_LEN(cascades) && !used; i++) {
         sqlite3_stmt *st = NULL;
-        snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sq_stmt_sql[i]);
+        snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+                 i < S__COUNT ? sq_stmt_sql[i] : cascades[i - S__COUNT]);
         if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
             fail_msg("statement %d: %s", i, sqlite3_errmsg(db));
         while (!used && sqlite3_step(st) == SQLITE_ROW) {
@@ -1943,11 +2089,10 @@ static int index_used(sqlite3 *db, const char *index)
 static void test_sqlite_every_index_serves_a_statement(void **state)
 {
     sfx *f = *state;
-    sqlite3 *db = NULL;
+    sqlite3 *db = plan_db(f->path);
     sqlite3_stmt *st = NULL;
     int checked = 0;
 
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT m.name, (SELECT \"unique\" FROM pragma_index_list("
                                         "m.tbl_name) WHERE name = m.name) FROM sqlite_master m"
@@ -1983,13 +2128,16 @@ static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap)
     sqlite3_finalize(st);
 }
 
-#define RECORD_BY_ID "sqlite_autoindex_records_1 (tenant_id=? AND record_id=?)"
+/* A record by its id (RID_OF, migration 27): the id's own key, then the older rows' index. */
+#define RECORD_BY_KEY "SEARCH rk USING INTEGER PRIMARY KEY (rowid=?)"
+#define RECORD_BY_ID "SEARCH rk USING INDEX records_by_id (tenant_id=? AND record_id=?)"
 #define FIELDS_BY_RID "SEARCH record_fields USING PRIMARY KEY (rid=?)"
 #define BLIND_BY_OWNER "INDEX blind_by_owner (tenant_id=? AND owner_id=? AND rid=?)"
 
 /* Issue 17, item 2 (migration 14): the statements on a record's fields and index entries find
- * them by its internal key, the record by the UNIQUE (tenant_id, record_id) index, and the
- * cascades of a record's deletion find its children by index; none scans a table. */
+ * them by its internal key, the record by its id's key (migration 27) or else the older rows'
+ * index, and the cascades of a record's deletion find its children by index; none scans a
+ * table. */
 static void test_sqlite_statements_use_the_internal_keys(void **state)
 {
     static const struct {
@@ -1997,13 +2145,16 @@ static void test_sqlite_statements_use_the_internal_keys(void **state)
         const char *sql; /* a cascade's lookup of a deleted record's children */
         const char *want[2];
     } cases[] = {
-        {S_RECORD_GET, NULL, {"SEARCH records USING INDEX " RECORD_BY_ID}},
-        {S_FIELDS_GET, NULL, {FIELDS_BY_RID, RECORD_BY_ID}},
-        {S_FIELD_PUT, NULL, {RECORD_BY_ID}},
-        {S_FIELDS_DELETE, NULL, {FIELDS_BY_RID, RECORD_BY_ID}},
+        {S_RECORD_GET, NULL, {RECORD_BY_KEY, RECORD_BY_ID}},
+        {S_RECORD_DELETE, NULL, {RECORD_BY_KEY, RECORD_BY_ID}},
+        {S_RECORD_META, NULL, {"INDEX records_by_tenant (tenant_id=? AND rid>?)"}},
+        {S_FIELDS_GET, NULL, {FIELDS_BY_RID, RECORD_BY_KEY}},
+        {S_FIELD_PUT, NULL, {RECORD_BY_KEY, RECORD_BY_ID}},
+        {S_FIELDS_DELETE, NULL, {FIELDS_BY_RID, RECORD_BY_KEY}},
         {S_RESEAL_FIELD, NULL, {"SEARCH record_fields USING PRIMARY KEY (rid=? AND field=?)"}},
         {S_T_FIELDS_DELETE, NULL, {FIELDS_BY_RID}},
-        {S_BLIND_PUT, NULL, {RECORD_BY_ID}},
+        {S_BLIND_PUT, NULL, {RECORD_BY_KEY, RECORD_BY_ID}},
+        {S_ERASE_RECORDS_BATCH, NULL, {"SEARCH records USING INTEGER PRIMARY KEY (rowid=?)"}},
         {S_BLIND_DELETE, NULL, {"INDEX blind_by_record (rid=?)", BLIND_BY_OWNER}},
         {S_ERASE_BLIND_BATCH, NULL, {BLIND_BY_OWNER}},
         {S_SUBJECT_RECORDS_BLIND_DELETE, NULL, {BLIND_BY_OWNER}},
@@ -2013,12 +2164,12 @@ static void test_sqlite_statements_use_the_internal_keys(void **state)
          {"INDEX records_by_subject_collection (tenant_id=? AND subject_id=? AND collection=?)"}},
         {-1, "SELECT 1 FROM record_fields WHERE rid = ?", {FIELDS_BY_RID}},
         {-1, "SELECT 1 FROM blind_index WHERE rid = ?", {"INDEX blind_by_record (rid=?)"}},
+        {-1, "SELECT 1 FROM retained_records WHERE rid = ?", {"INDEX retained_by_rid (rid=?)"}},
     };
     sfx *f = *state;
-    sqlite3 *db = NULL;
+    sqlite3 *db = plan_db(f->path);
     char plan[4096];
 
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     for (size_t i = 0; i < CU_ARRAY_LEN(cases); i++) {
         const char *sql = cases[i].id >= 0 ? sq_stmt_sql[cases[i].id] : cases[i].sql;
         plan_of(db, sql, plan, sizeof(plan));
@@ -2075,6 +2226,7 @@ int main(void)
         T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
         T(test_sqlite_every_index_serves_a_statement),
         T(test_sqlite_statements_use_the_internal_keys),
+        T(test_sqlite_record_ids_are_keys_permuted),
     };
     int failed = 0;
 

@@ -105,7 +105,7 @@ static cu_rc subject_page(scan *s, const cu_key *key, cu_id subject, int64_t *af
     }
     if (n > 0) {
         *after_created = rows[n - 1].created_at;
-        *after = rows[n - 1].id;
+        *after = rows[n - 1].cursor;
     }
     *more = n == SCAN_ROWS || bytes >= SCAN_BYTES;
     for (size_t i = 0; i < n; i++)

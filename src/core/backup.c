@@ -206,7 +206,7 @@ static cu_rc snap_facts(cu_store *st, snap *s, cu_err *err)
     }
     free(ts);
     if (rc == CU_OK)
-        rc = cu_store_key_list(st, 0, CU_KEY_TENANT, &keys, &nk, err);
+        rc = cu_keys_master_wrapped(st, &keys, &nk, err);
     for (size_t i = 0; rc == CU_OK && i < nk; i++)
         add_master(&s->m, keys[i].parent_version);
     cu_store_keys_free(keys, nk);

@@ -63,6 +63,9 @@ struct cu_vault {
     int completer_stop;
     uint64_t groups;    /* transactions committed by cu_commit */
     uint64_t grouped;   /* requests they carried */
+    struct cu_fpe *record_ids;  /* the record id key's permutation (record_ids.c), or NULL: the
+                                   store's ids are random */
+    cu_store_idmap idmap;       /* over record_ids, set in the store */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
     uint8_t audit_pk[32];
     cu_policy_cache *policies;   /* parsed tenant policies (policy_cache.c) */
@@ -77,6 +80,13 @@ struct cu_vault {
      * (erase.c, __atomic): a scrub is pending while they differ (P-DSR-4). */
     uint64_t scrub_owed, scrub_done;
 };
+
+/* The record id key (record_ids.c): set in a store that keys records internally, at open;
+ * wiped at close. */
+cu_rc cu_record_ids_open(cu_vault *v, cu_err *err);
+void cu_record_ids_close(cu_vault *v);
+/* A new record's id: the store's next internal key's permutation, else random. */
+cu_rc cu_record_id_new(cu_vault *v, cu_id *out, cu_err *err);
 
 /* A plaintext key and its version. */
 typedef struct cu_key {

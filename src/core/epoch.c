@@ -31,6 +31,7 @@
 #include "audit_int.h"
 #include "epoch_int.h"
 #include "keyring_int.h"
+#include "keys_int.h"
 #include "policy_cache_int.h"
 #include "tenant_int.h"
 #include "util.h"
@@ -206,7 +207,7 @@ static cu_rc load_users(cu_vault *v, int64_t now, users *u, cu_err *err)
     cu_rc rc;
 
     memset(u, 0, sizeof(*u));
-    if ((rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &u->keys, &u->nkeys, err)) != CU_OK)
+    if ((rc = cu_keys_master_wrapped(v->store, &u->keys, &u->nkeys, err)) != CU_OK)
         return rc;
     if ((rc = audit_key_version(v, &u->audit_mv, err)) != CU_OK)
         return rc;

@@ -550,7 +550,7 @@ static cu_rc step_records(cu_export *x, cu_err *err)
     if (x->nrows > 0) {
         last = &x->rows[x->nrows - 1];
         x->rec_after_created = last->created_at;
-        x->rec_after = last->id;
+        x->rec_after = last->cursor;
     }
     return CU_OK;
 }

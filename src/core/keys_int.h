@@ -14,6 +14,10 @@ cu_rc cu_keys_unwrap(const uint8_t *kek, const cu_store_key *sk, cu_key *out, cu
  * owns wrapped.data. */
 cu_rc cu_keys_wrap_op(const uint8_t *kek, uint32_t parent_version, cu_key_kind kind, cu_id tenant,
                       cu_id owner, const cu_key *key, cu_store_op *op, cu_err *err);
+/* Every key wrapped under a master key version: the tenant keys, then the record id key
+ * (record_ids.c). A master rotation rewraps them all; the versions they name stay in the key
+ * file. Caller frees with cu_store_keys_free. */
+cu_rc cu_keys_master_wrapped(cu_store *st, cu_store_key **out, size_t *n, cu_err *err);
 /* Unwraps the newest tenant key (P-ISO-3). CU_ERR_NOT_FOUND if the tenant has none (purged). */
 cu_rc cu_keys_tenant(cu_vault *v, cu_id tenant, cu_key *out, cu_err *err);
 /* The same with v->key_lock already held (read or write). */

@@ -226,7 +226,7 @@ static cu_rc sweep_records(sweep_state *s, size_t *left, cu_err *err)
         for (size_t i = 0; rc == CU_OK && i < n; i++)
             rc = sweep_record(s, &m[i], err);
         *left += n - (size_t)(s->rep->records_deleted - gone);
-        after = n ? m[n - 1].id : after;
+        after = n ? m[n - 1].cursor : after;
         free(m);
         if (rc != CU_OK || n < PAGE)
             return rc;

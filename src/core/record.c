@@ -459,7 +459,8 @@ static cu_rc put_build(cu_vault *v, const cu_ctx *ctx, cu_id tenant, const char 
                           NULL, err)) != CU_OK)
         goto out;
     r.tenant_id = tenant;
-    r.id = cu_random_id();
+    if ((rc = cu_record_id_new(v, &r.id, err)) != CU_OK)
+        goto out;
     r.subject_id = subject;
     r.version = 1;
     cu_strlcpy(r.collection, collection, sizeof(r.collection));

@@ -91,7 +91,7 @@ static cu_rc reseal_records(reseal_batch *b, const cu_key *nk, cu_reencrypt_repo
         rc = cu_store_record_meta_list(b->v->store, b->tenant, after, 256, &meta, &cnt, err);
         for (size_t i = 0; rc == CU_OK && i < cnt; i++) {
             cu_store_op op = {0};
-            after = meta[i].id;
+            after = meta[i].cursor;
             if (meta[i].subject_id != 0)
                 continue;
             rc = cu_record_reseal_op(b->v, b->tenant, meta[i].id, nk, &op, err);

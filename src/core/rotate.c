@@ -109,7 +109,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
         if (CU_FAULT("rotate.keyfile_written"))
             _exit(70);
     }
-    rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+    rc = cu_keys_master_wrapped(v->store, &keys, &nkeys, err);
     if (rc != CU_OK)
         goto out;
     ops = calloc(nkeys + 2, sizeof(*ops));
@@ -133,7 +133,7 @@ cu_rc cu_key_rotate_master_leased(cu_vault *v, const cu_ctx *ctx, unsigned *new_
         }
         rc = cu_keys_unwrap(old, &keys[i], &k, err);
         if (rc == CU_OK)
-            rc = cu_keys_wrap_op(cu_keyring_get(v->ring, nv), nv, CU_KEY_TENANT, keys[i].tenant_id,
+            rc = cu_keys_wrap_op(cu_keyring_get(v->ring, nv), nv, keys[i].kind, keys[i].tenant_id,
                                  0, &k, &ops[nops], err);
         cu_key_wipe(&k);
         if (rc != CU_OK)

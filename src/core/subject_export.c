@@ -272,7 +272,7 @@ static cu_rc step_records(cu_subject_export *x)
     x->rows_last = x->nrows == 0; /* a page may end early on its bytes */
     if (x->nrows > 0) {
         x->after_created = x->rows[x->nrows - 1].created_at;
-        x->after = x->rows[x->nrows - 1].id;
+        x->after = x->rows[x->nrows - 1].cursor;
     }
     return CU_OK;
 }

@@ -20,6 +20,7 @@
 #include "cache_int.h"
 #include "erase_int.h"
 #include "keyring_int.h"
+#include "keys_int.h"
 #include "policy_cache_int.h"
 #include "util.h"
 
@@ -251,7 +252,7 @@ static cu_rc verify_ring(cu_vault *v, cu_err *err)
         rc = retired_error(v, versions, n, err);
         goto out;
     }
-    rc = cu_store_key_list(v->store, 0, CU_KEY_TENANT, &keys, &nkeys, err);
+    rc = cu_keys_master_wrapped(v->store, &keys, &nkeys, err);
     for (i = 0; rc == CU_OK && i < nkeys; i++)
         if (cu_keyring_get(v->ring, keys[i].parent_version) == NULL)
             rc = cu_err_set(err, CU_ERR_KEY,
@@ -370,6 +371,8 @@ cu_rc cu_vault_open(const cu_vault_opts *opts, cu_vault **out, cu_err *err)
         rc = cu_err_set(err, CU_ERR_NOMEM, "out of memory");
         goto out;
     }
+    if ((rc = cu_record_ids_open(v, err)) != CU_OK)
+        goto out;
     rc = cu_audit_key_load(v, err);
 out:
     if (rc != CU_OK) {
@@ -396,6 +399,7 @@ void cu_vault_close(cu_vault *v)
         cu_sweep_lease_drop(v);
     if (v->store)
         cu_store_close(v->store);
+    cu_record_ids_close(v); /* the store used it until closed */
     cu_keyring_free(v->ring);
     cu_heads_free(v->heads);
     cu_secure_free(v->audit_sk);

@@ -441,6 +441,8 @@ static cu_rc page_row(const PGresult *res, int row, void *out, cu_err *err)
 
     if (rc != CU_OK)
         cu_store_record_cleanup(out);
+    else
+        ((cu_store_record *)out)->cursor = ((cu_store_record *)out)->id; /* by id */
     return rc;
 }
 
@@ -557,6 +559,7 @@ static cu_rc meta_row(const PGresult *res, int i, void *out, cu_err *err)
     m->updated_at = pg_i64(res, i, 4);
     m->anonymized = (int)pg_i64(res, i, 5);
     m->retained = (int)pg_i64(res, i, 6);
+    m->cursor = m->id; /* by id */
     return CU_OK;
 }
 

@@ -10,6 +10,7 @@
 #define CU_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <sqlite3.h>
 
@@ -33,6 +34,8 @@ enum stmt_id {
     S_KEY_GET_LATEST,
     S_KEY_GET,
     S_KEY_LIST,
+    S_VKEY_PUT,
+    S_VKEY_REWRAP,
     S_SUBJECT_PUT,
     S_SUBJECT_DELETE,
     S_SUBJECT_RECORDS_BLIND_DELETE,
@@ -161,15 +164,39 @@ enum stmt_id {
 
 extern const char *const sq_stmt_sql[S__COUNT];
 
+/*
+ * Record ids from internal keys (migration 27, docs/store.md "Public record ids"): the next
+ * internal key (rid) to hand out, and the core's permutation once set. A database's writer owns
+ * it; the pool's readers point at their writer's (their custos_rid() needs the map).
+ */
+typedef struct sq_ids {
+    _Atomic uint64_t next; /* above every rid ever used (sqlite_sequence) and handed out */
+    _Atomic(const cu_store_idmap *) map;
+} sq_ids;
+
 typedef struct sqlite_store {
     cu_store base; /* must be first */
     sqlite3 *db;
+    sq_ids own_ids;
+    sq_ids *ids; /* &own_ids, or the writer's */
     pthread_mutex_t lock;
     cu_commit_stats stats; /* guarded by lock */
     sqlite3_stmt *stmts[S__COUNT];
     int snapshot; /* a snapshot handle (sqlite_audit_subject.c): its reads run inside the read
                      transaction it holds, and open or end none of their own */
 } sqlite_store;
+
+/* sq_ids (sqlite_ids.c): custos_rid() registered on a new connection; the counter read from
+ * the database (the writer, after its migrations); the ops. */
+cu_rc sq_ids_register(sqlite_store *s, cu_err *err);
+cu_rc sq_ids_load(sqlite_store *s, cu_err *err);
+void sq_ids_share(sqlite_store *reader, sqlite_store *writer);
+int sq_set_idmap(cu_store *base, const cu_store_idmap *m);
+cu_rc sq_record_id_new(cu_store *base, cu_id *out, cu_err *err);
+/* Binds S_RECORD_PUT's ?10 (rid) and ?11 (keyed) for a record of id: the id's own key if it
+ * is one this store handed out, else a fresh rid (keyed 0: an id made elsewhere, found by
+ * records_by_id): the counter's while a map is set, else SQLite's (NULL). */
+void sq_ids_bind_put(sqlite_store *s, sqlite3_stmt *st, cu_id id);
 
 /* Maps a SQLite result code to a cu_rc with err set ("could not <what>: ..."). */
 cu_rc sq_db_error(sqlite_store *s, int src, cu_err *err, const char *what);

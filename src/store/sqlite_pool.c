@@ -73,11 +73,21 @@ static void scope_stop(sqlite_store *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Opens scope connection slot, sharing the writer's record ids (custos_rid). */
+static int scope_open(pool *p, int slot)
+{
+    cu_err ignored;
+
+    if (cu_store_sqlite_open_reader(p->path, &p->sc[slot], &ignored) != CU_OK)
+        return 0;
+    sq_ids_share((sqlite_store *)p->sc[slot], (sqlite_store *)p->w);
+    return 1;
+}
+
 static int p_read_begin(cu_store *base)
 {
     pool *p = (pool *)base;
     int slot = -1;
-    cu_err ignored;
 
     if (tls_scope.p != NULL || p->path == NULL)
         return tls_scope.p == p; /* one scope per thread */
@@ -90,9 +100,7 @@ static int p_read_begin(cu_store *base)
     pthread_mutex_unlock(&p->sc_lock);
     if (slot < 0)
         return 0;
-    if ((p->sc[slot] != NULL ||
-         cu_store_sqlite_open_reader(p->path, &p->sc[slot], &ignored) == CU_OK) &&
-        scope_start((sqlite_store *)p->sc[slot])) {
+    if ((p->sc[slot] != NULL || scope_open(p, slot)) && scope_start((sqlite_store *)p->sc[slot])) {
         tls_scope.p = p;
         tls_scope.slot = slot;
         return 1;
@@ -390,6 +398,19 @@ static const cu_store_sso_ops p_sso_ops = {
     .link_get = p_sso_link_get,
 };
 
+/* The writer's: the readers share its map (sq_ids_share). Not on a database other processes
+ * write too (no flock: CUSTOS_TEST_SHARED_DB, test builds), whose rids this one cannot hand
+ * out: its records keep random ids. */
+static int p_set_idmap(cu_store *base, const cu_store_idmap *m)
+{
+    return ((pool *)base)->lock_fd >= 0 && sq_set_idmap(wr(base), m);
+}
+
+static cu_rc p_record_id_new(cu_store *base, cu_id *out, cu_err *err)
+{
+    return sq_record_id_new(wr(base), out, err);
+}
+
 const cu_store_ops cu_store_sqlite_pool = {
     .name = "sqlite",
     .open = cu_store_sqlite_open,
@@ -452,6 +473,8 @@ const cu_store_ops cu_store_sqlite_pool = {
     .incident = &p_incident_ops,
     .analytics = &p_analytics_ops,
     .sso = &p_sso_ops,
+    .set_idmap = p_set_idmap,
+    .record_id_new = p_record_id_new,
 };
 
 cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
@@ -479,7 +502,8 @@ cu_rc cu_store_sqlite_open(const char *path, cu_store **out, cu_err *err)
     if (rc == CU_OK && p->lock_fd >= 0)
         rc = sq_exec_ddl((sqlite_store *)p->w, "DELETE FROM leases", err, "free stale leases");
     for (size_t i = 0; rc == CU_OK && i < NREADERS; i++)
-        rc = cu_store_sqlite_open_reader(path, &p->r[i], err);
+        if ((rc = cu_store_sqlite_open_reader(path, &p->r[i], err)) == CU_OK)
+            sq_ids_share((sqlite_store *)p->r[i], (sqlite_store *)p->w);
     if (rc == CU_OK)
         rc = sq_ckpt_start(path, (sqlite_store *)p->w, &p->ckpt, err);
     if (rc != CU_OK) {

@@ -348,6 +348,7 @@ static cu_rc page_rows(sqlite_store *s, sqlite3_stmt *st, size_t limit, size_t m
                 break;
             r->retained = 0; /* column 9 is the field's name here; a page's rows are never
                                 retained ones */
+            r->cursor = (cu_id)sqlite3_column_int64(st, 11); /* its rid */
             bytes += r->doc.len;
         }
         if (sqlite3_column_type(st, 9) != SQLITE_NULL &&

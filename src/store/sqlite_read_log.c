@@ -518,6 +518,7 @@ static cu_rc read_record_meta(sqlite3_stmt *st, void *row, cu_err *err)
     m->updated_at = sqlite3_column_int64(st, 4);
     m->anonymized = sqlite3_column_int(st, 5);
     m->retained = sqlite3_column_int(st, 6);
+    m->cursor = (cu_id)sqlite3_column_int64(st, 7); /* its rid */
     return CU_OK;
 }
 

@@ -134,6 +134,71 @@ static const char migration_key_epochs[] =
     "CREATE TRIGGER IF NOT EXISTS epoch_rotated AFTER INSERT ON master_keys"
     "  WHEN new.version > 0 BEGIN DELETE FROM master_keys WHERE version = 0; END;";
 
+/*
+ * 26 -> 27 (issue 17): public record ids from internal keys (sqlite_ids.c; docs/store.md,
+ * "Public record ids"). records is rebuilt without UNIQUE(tenant_id, record_id), whose index
+ * put a random leaf in every write: the ids of rows written from now on are the permutation
+ * of their rid (keyed = 1), found by it; the older rows keep a unique index of their own,
+ * partial to them. rid becomes AUTOINCREMENT, so no rid, and so no id, is ever handed out
+ * twice. The sweep's and the re-encryption's walk of a tenant's records follows
+ * records_by_tenant, appended to like the table. migrate() runs this one with foreign keys
+ * off (the documented way to rebuild a table others reference: their REFERENCES records
+ * clauses then name the new table; a DROP with foreign keys on would delete their rows) and
+ * checks them before its commit. The triggers of key epochs go with the old table and are
+ * made again.
+ */
+static const char migration_record_keys[] =
+    "CREATE TABLE records_v27("
+    "  rid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(tenant_id), record_id INTEGER NOT NULL,"
+    "  collection TEXT NOT NULL, subject_id INTEGER, key_version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, doc BLOB NOT NULL,"
+    "  anonymized INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,"
+    "  keyed INTEGER NOT NULL DEFAULT 0,"
+    "  FOREIGN KEY(tenant_id, subject_id) REFERENCES subjects(tenant_id, subject_id));"
+    "INSERT INTO records_v27(rid, tenant_id, record_id, collection, subject_id, key_version,"
+    "  created_at, updated_at, doc, anonymized, version)"
+    " SELECT rid, tenant_id, record_id, collection, subject_id, key_version, created_at,"
+    "  updated_at, doc, anonymized, version FROM records ORDER BY rid;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_v27 RENAME TO records;"
+    "CREATE UNIQUE INDEX records_by_id ON records(tenant_id, record_id) WHERE keyed = 0;"
+    "CREATE INDEX records_by_tenant ON records(tenant_id, rid);"
+    /* Each entry ends with its rid (an index's rows end with the rowid): a subject's records
+     * (or the tenant's own) are in (created_at, rid) order, so the records of one second are
+     * appended too, where random ids put each on a leaf of that second's range. */
+    "CREATE INDEX records_by_subject ON records(tenant_id, subject_id, created_at);"
+    "CREATE INDEX records_by_subject_collection"
+    "  ON records(tenant_id, subject_id, collection, created_at);"
+    "CREATE TRIGGER epoch_record_deleted AFTER DELETE ON records BEGIN"
+    "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0); END;"
+    "CREATE TRIGGER epoch_record_anonymized AFTER UPDATE OF subject_id ON records"
+    "  WHEN old.subject_id IS NOT NULL AND new.subject_id IS NULL BEGIN"
+    "  INSERT OR IGNORE INTO master_keys(version, check_value, created_at)"
+    "  VALUES(0, zeroblob(32), 0); END;"
+    /* A retained record's entry went with it by (tenant_id, record_id), which needs a unique
+     * key of records no longer there: it goes by the record's rid now. */
+    "CREATE TABLE retained_v27("
+    "  tenant_id INTEGER NOT NULL, record_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,"
+    "  rid INTEGER NOT NULL REFERENCES records(rid) ON DELETE CASCADE,"
+    "  PRIMARY KEY(tenant_id, record_id)) WITHOUT ROWID;"
+    "INSERT INTO retained_v27(tenant_id, record_id, subject_id, rid)"
+    " SELECT k.tenant_id, k.record_id, k.subject_id, r.rid FROM retained_records k"
+    "  JOIN records r ON r.tenant_id = k.tenant_id AND r.record_id = k.record_id"
+    "  AND r.keyed = 0;"
+    "DROP TABLE retained_records;"
+    "ALTER TABLE retained_v27 RENAME TO retained_records;"
+    "CREATE INDEX retained_by_subject ON retained_records(tenant_id, subject_id);"
+    "CREATE INDEX retained_by_rid ON retained_records(rid);"
+    /* Keys of the vault, of no tenant (keys.tenant_id names a tenant): the record id key
+     * (CU_KEY_RECORD_IDS), wrapped under a master key version. IF NOT EXISTS, as the others
+     * a test may run twice (a database rewound by hand: the rebuild above then makes every
+     * row keyed 0, found by records_by_id). */
+    "CREATE TABLE IF NOT EXISTS vault_keys("
+    "  kind INTEGER NOT NULL, version INTEGER NOT NULL, parent_version INTEGER NOT NULL,"
+    "  wrapped BLOB NOT NULL, PRIMARY KEY(kind, version)) WITHOUT ROWID;";
+
 /* Each tenant's cache generation (docs/store.md, contract item 12): raised by every write the
  * core's caches of the tenant's secrets must notice, read with the tenant row, so that a server
  * sharing the database sees the change from its next request. cache_gen_add() adds the column
@@ -337,6 +402,8 @@ static const char *const migrations[] = {
     /* 25 -> 26 (issue 14, item 1, P-ACC-5): single sign-on (sqlite_sso.c): each tenant's
      * identity provider, its client secret sealed, and the logins in flight. */
     sq_migration_sso,
+    /* 26 -> 27 (issue 17): public record ids from internal keys. */
+    migration_record_keys,
 };
 
 cu_rc sq_checkpoint(cu_store *base, cu_err *err)
@@ -459,6 +526,21 @@ static cu_rc cache_gen_add(sqlite_store *s, cu_err *err)
                        err, "migrate schema");
 }
 
+/* A rebuild run with foreign keys off left every reference whole: PRAGMA foreign_key_check
+ * names none that points nowhere. */
+static cu_rc foreign_keys_hold(sqlite_store *s, cu_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL);
+
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (src == SQLITE_ROW)
+        return cu_err_set(err, CU_ERR_STORE, "a migration left a reference that points nowhere");
+    return src == SQLITE_DONE ? CU_OK : sq_db_error(s, src, err, "check the references");
+}
+
 /* Upgrades the schema one version at a time up to target, each step atomic with its bump. */
 static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
 {
@@ -471,7 +553,7 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         "PRAGMA user_version = 16", "PRAGMA user_version = 17", "PRAGMA user_version = 18",
         "PRAGMA user_version = 19", "PRAGMA user_version = 20", "PRAGMA user_version = 21",
         "PRAGMA user_version = 22", "PRAGMA user_version = 23", "PRAGMA user_version = 24",
-        "PRAGMA user_version = 25", "PRAGMA user_version = 26",
+        "PRAGMA user_version = 25", "PRAGMA user_version = 26", "PRAGMA user_version = 27",
     };
     int version = 0;
     cu_rc rc;
@@ -484,9 +566,15 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
                           "database schema version %d is newer than this build knows (%d)", version,
                           (int)CU_ARRAY_LEN(migrations));
     for (; version < target; version++) {
-        if ((rc = sq_exec_ddl(s, "BEGIN IMMEDIATE", err, "begin migration")) != CU_OK)
+        int rebuild = migrations[version] == migration_record_keys;
+        if (rebuild && (rc = sq_exec_ddl(s, "PRAGMA foreign_keys = OFF", err,
+                                         "migrate schema")) != CU_OK)
             return rc;
-        rc = sq_exec_ddl(s, migrations[version], err, "migrate schema");
+        rc = sq_exec_ddl(s, "BEGIN IMMEDIATE", err, "begin migration");
+        if (rc == CU_OK)
+            rc = sq_exec_ddl(s, migrations[version], err, "migrate schema");
+        if (rc == CU_OK && rebuild)
+            rc = foreign_keys_hold(s, err);
         if (rc == CU_OK && migrations[version] == migration_canon)
             rc = canon_fill(s, err);
         if (rc == CU_OK && migrations[version] == migration_erasures)
@@ -504,8 +592,15 @@ static cu_rc migrate(sqlite_store *s, int target, cu_err *err)
         if (rc != CU_OK) {
             cu_err ignored;
             (void)sq_exec_ddl(s, "ROLLBACK", &ignored, "roll back");
-            return rc;
         }
+        if (rebuild) {
+            cu_err ignored;
+            if (sq_exec_ddl(s, "PRAGMA foreign_keys = ON", rc == CU_OK ? err : &ignored,
+                            "migrate schema") != CU_OK && rc == CU_OK)
+                rc = CU_ERR_STORE;
+        }
+        if (rc != CU_OK)
+            return rc;
     }
     return CU_OK;
 }
@@ -582,9 +677,12 @@ cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_
         goto out;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    if ((rc = sq_exec_ddl(s, pragmas, err, "configure database")) != CU_OK)
+    if ((rc = sq_ids_register(s, err)) != CU_OK ||
+        (rc = sq_exec_ddl(s, pragmas, err, "configure database")) != CU_OK)
         goto out;
     rc = migrate(s, version, err);
+    if (rc == CU_OK && version >= (int)CU_ARRAY_LEN(migrations))
+        rc = sq_ids_load(s, err);
 out:
     if (rc != CU_OK) {
         sq_close(&s->base);
@@ -619,7 +717,8 @@ cu_rc cu_store_sqlite_open_reader(const char *path, cu_store **out, cu_err *err)
         goto out;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    if ((rc = sq_exec_ddl(s, "PRAGMA busy_timeout = 10000;", err, "configure reader")) != CU_OK)
+    if ((rc = sq_ids_register(s, err)) != CU_OK ||
+        (rc = sq_exec_ddl(s, "PRAGMA busy_timeout = 10000;", err, "configure reader")) != CU_OK)
         goto out;
     if ((rc = schema_version(s, &version, err)) == CU_OK &&
         version != (int)CU_ARRAY_LEN(migrations))
@@ -699,4 +798,6 @@ const cu_store_ops cu_store_sqlite = {
     .incident = &sq_incident_ops,
     .analytics = &sq_analytics_ops,
     .sso = &sq_sso_ops,
+    .set_idmap = sq_set_idmap,
+    .record_id_new = sq_record_id_new,
 };

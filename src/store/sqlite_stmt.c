@@ -35,8 +35,18 @@
     "(h.released_at = 0 AND ((h.subject_id = 0 AND h.record_id = 0)"                               \
     " OR (" R " <> 0 AND h.record_id = " R ")"                                                     \
     " OR (" S " <> 0 AND h.subject_id = " S " AND (" R " = 0 OR h.record_id = 0))))"
-/* The internal key of record ?2 (migration 14: rid, time-ordered; NULL: no such record). */
-#define RECORD_RID "(SELECT r.rid FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
+/*
+ * The internal key (rid, time-ordered, migration 14) of tenant T's record of public id I, or
+ * NULL: no such record. Migration 27 (sqlite_ids.c): a row written since has the permutation of
+ * its rid as its id, so custos_rid(I) finds it with one probe of the table's own key; an older
+ * row (keyed = 0) is in records_by_id. coalesce() stops at its first value that is not NULL.
+ */
+#define RID_OF(T, I)                                                                               \
+    "coalesce((SELECT rk.rid FROM records rk WHERE rk.rid = custos_rid(" I ")"                      \
+    " AND rk.tenant_id = " T " AND rk.record_id = " I "), (SELECT rk.rid FROM records rk"          \
+    " WHERE rk.tenant_id = " T " AND rk.record_id = " I " AND rk.keyed = 0))"
+/* The internal key of record ?2 of tenant ?1. */
+#define RECORD_RID "(" RID_OF("?1", "?2") ")"
 /* The export's pages (sqlite_read.c, page_rows): each record with its sealed fields in one
  * statement, a row per field (one with a NULL field for a record without any), joined on the
  * internal key: no per-record query, and no seek of the random public id's index (issue 17,
@@ -44,11 +54,10 @@
  * rows are adjacent; the reader counts records itself (a LIMIT would count fields). */
 #define PAGE_COLUMNS                                                                               \
     "r.tenant_id, r.record_id, r.collection, r.subject_id, r.key_version, r.created_at,"           \
-    " r.updated_at, r.doc, r.version, f.field, f.ct"
+    " r.updated_at, r.doc, r.version, f.field, f.ct, r.rid"
 #define PAGE_JOIN "records r LEFT JOIN record_fields f ON f.rid = r.rid"
 /* The subject of record ?2 (NULL: the tenant's own record, or none). */
-#define RECORD_SUBJECT                                                                             \
-    "(SELECT r.subject_id FROM records r WHERE r.tenant_id = ?1 AND r.record_id = ?2)"
+#define RECORD_SUBJECT "(SELECT r.subject_id FROM records r WHERE r.rid = " RECORD_RID ")"
 /*
  * P-DSR-4: whether subject S of tenant ?1 is being erased: its key is destroyed and its rows not
  * all deleted yet (the erasures queue, sqlite_erase.c). Every read of subjects, records and index
@@ -102,9 +111,16 @@ const char *const sq_stmt_sql[S__COUNT] = {
                     " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1",
     [S_KEY_GET] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped"
                   " FROM keys WHERE tenant_id = ? AND kind = ? AND owner_id = ? AND version = ?",
+    /* The vault's own keys (tenant 0, vault_keys) when their kind is asked for. */
     [S_KEY_LIST] = "SELECT tenant_id, kind, owner_id, version, parent_version, wrapped FROM keys"
                    " WHERE (?1 = 0 OR tenant_id = ?1) AND (?2 = 0 OR kind = ?2)"
+                   " UNION ALL SELECT 0, kind, 0, version, parent_version, wrapped"
+                   " FROM vault_keys WHERE ?1 = 0 AND kind = ?2"
                    " ORDER BY tenant_id, kind, owner_id, version",
+    [S_VKEY_PUT] = "INSERT INTO vault_keys(kind, version, parent_version, wrapped)"
+                   " VALUES(?2, ?4, ?5, ?6)",
+    [S_VKEY_REWRAP] = "UPDATE vault_keys SET parent_version = ?5, wrapped = ?6 WHERE kind = ?2"
+                      " AND version = ?4",
     [S_SUBJECT_PUT] = "INSERT INTO subjects(tenant_id, subject_id, key_version, created_at,"
                       " profile, last_activity) VALUES(?1,?2,?3,?4,?5,?4)"
                       " ON CONFLICT(tenant_id, subject_id)"
@@ -119,22 +135,26 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
                       " restricted, last_activity FROM subjects WHERE tenant_id = ?1"
                       " AND subject_id = ?2 AND NOT " ERASING("?2"),
-    [S_RECORD_PUT] = "INSERT INTO records(tenant_id, record_id, collection, subject_id,"
-                     " key_version, created_at, updated_at, doc, version)"
-                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    /* ?10 the rid, ?11 keyed (sq_ids_for_put): an id of the key must not be an older row's
+     * (records_by_id keeps the older rows' ids unique alone); no row: CU_ERR_EXISTS. */
+    [S_RECORD_PUT] = "INSERT INTO records(rid, keyed, tenant_id, record_id, collection,"
+                     " subject_id, key_version, created_at, updated_at, doc, version)"
+                     " SELECT ?10, ?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE ?11 = 0"
+                     " OR NOT EXISTS (SELECT 1 FROM records WHERE tenant_id = ?1"
+                     " AND record_id = ?2 AND keyed = 0)",
     /* A rewritten record is no longer anonymous: the sweep looks at it again. */
     [S_RECORD_REPLACE] = "UPDATE records SET key_version = ?5, updated_at = ?7, doc = ?8,"
                          " version = ?9, anonymized = 0"
-                         " WHERE tenant_id = ?1 AND record_id = ?2 AND collection = ?3"
+                         " WHERE rid = " RECORD_RID " AND collection = ?3"
                          " AND subject_id IS ?4 AND created_at = ?6",
-    [S_RECORD_DELETE] = "DELETE FROM records WHERE tenant_id = ? AND record_id = ?",
+    [S_RECORD_DELETE] = "DELETE FROM records WHERE rid = " RECORD_RID,
     [S_RECORD_GET] = "SELECT tenant_id, record_id, collection, subject_id, key_version,"
                      " created_at, updated_at, doc, version, " RETAINED("records.record_id")
                      " FROM records"
-                     " WHERE tenant_id = ?1 AND record_id = ?2 AND NOT " ERASED_RECORD,
+                     " WHERE rid = " RECORD_RID " AND NOT " ERASED_RECORD,
     [S_RECORD_BY_SUBJECT] =
         "SELECT record_id FROM records WHERE tenant_id = ?1"
-        " AND subject_id = ?2 AND NOT " ERASING("?2") " ORDER BY created_at, record_id",
+        " AND subject_id = ?2 AND NOT " ERASING("?2") " ORDER BY created_at, rid",
     /* A record's fields are keyed by its internal key (migration 14), found by its public id. */
     [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE rid = " RECORD_RID,
     [S_FIELD_PUT] = "INSERT INTO record_fields(rid, field, ct) VALUES(" RECORD_RID ", ?3, ?4)",
@@ -143,16 +163,15 @@ const char *const sq_stmt_sql[S__COUNT] = {
     /* An entry of a record carries the record's rid (NULL: a subject's, or a record's not yet
      * written), by which blind_by_record finds it, and goes with the record. */
     [S_BLIND_PUT] = "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
-                    " VALUES(?1, ?2, ?3, ?4, ?5, (SELECT r.rid FROM records r"
-                    " WHERE r.tenant_id = ?1 AND r.record_id = ?4))",
+                    " VALUES(?1, ?2, ?3, ?4, ?5, " RID_OF("?1", "?4") ")",
     [S_BLIND_DELETE] = "DELETE FROM blind_index WHERE (tenant_id = ?1 AND owner_id = ?2"
                        " AND rid IS NULL) OR rid = " RECORD_RID,
     /* An owner is a subject or a record; either is hidden while its subject is erased. */
     [S_BLIND_FIND] = "SELECT owner_id FROM blind_index b WHERE tenant_id = ?1 AND scope = ?2"
                      " AND digest = ?3 AND NOT EXISTS (SELECT 1 FROM erasures e"
                      " WHERE e.tenant_id = ?1 AND e.subject_id IN (b.owner_id, (SELECT"
-                     " r.subject_id FROM records r WHERE r.tenant_id = ?1"
-                     " AND r.record_id = b.owner_id))) ORDER BY owner_id",
+                     " r.subject_id FROM records r WHERE r.rid = coalesce(b.rid, "
+                     RID_OF("?1", "b.owner_id") ")))) ORDER BY owner_id",
     [S_COLLECTION_PUT] = "INSERT INTO collections(tenant_id, name, spec) VALUES(?1,?2,?3)"
                          " ON CONFLICT(tenant_id, name) DO UPDATE SET spec = ?3",
     [S_COLLECTION_GET] = "SELECT spec FROM collections WHERE tenant_id = ? AND name = ?",
@@ -264,30 +283,33 @@ const char *const sq_stmt_sql[S__COUNT] = {
                     " ORDER BY created_at, hold_id",
     [S_RECORD_ANONYMIZE] = "UPDATE records SET subject_id = NULL, key_version = ?3,"
                            " updated_at = ?4, doc = ?5, version = ?7, anonymized = 1"
-                           " WHERE tenant_id = ?1 AND record_id = ?2"
+                           " WHERE rid = " RECORD_RID
                            " AND (?6 = 0 OR updated_at = ?6) AND (?8 = 0 OR NOT EXISTS"
                            " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
                            " AND s.subject_id = records.subject_id AND s.last_activity > ?8))",
     /* P-RET-1: as read by the sweep: neither the record nor (?4) its subject's last activity
      * changed since, so a write racing the sweep keeps the subject's records. */
-    [S_RECORD_EXPIRE] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id = ?2"
+    [S_RECORD_EXPIRE] = "DELETE FROM records WHERE rid = " RECORD_RID
                         " AND (?3 = 0 OR updated_at = ?3) AND (?4 = 0 OR NOT EXISTS"
                         " (SELECT 1 FROM subjects s WHERE s.tenant_id = ?1"
                         " AND s.subject_id = records.subject_id AND s.last_activity > ?4))",
+    /* By rid (records_by_tenant), the cursor past a page its last rid (column 7). */
     [S_RECORD_META] = "SELECT record_id, subject_id, collection, created_at, updated_at,"
-                      " anonymized, " RETAINED("records.record_id")
-                      " FROM records WHERE tenant_id = ?1 AND record_id > ?2"
-                      " AND NOT " ERASED_RECORD " ORDER BY record_id LIMIT ?3",
+                      " anonymized, " RETAINED("records.record_id") ", rid"
+                      " FROM records WHERE tenant_id = ?1 AND rid > ?2"
+                      " AND NOT " ERASED_RECORD " ORDER BY rid LIMIT ?3",
     /* The export's pages (sq_record_page): a subject's records in the order of
-     * S_RECORD_BY_SUBJECT (its index), or the tenant's own by id (the primary key; the unary +
-     * keeps the planner off the subject index, which would sort every own record per page). */
+     * S_RECORD_BY_SUBJECT (its index, each entry ending with its rid), or the tenant's own by
+     * rid (records_by_tenant; the unary + keeps the planner off the subject index, which
+     * would sort every own record per page; the core pages the tenant's own by
+     * S_RECORD_PAGE_OWN_KEYED). The cursor past a record is its rid (column 11). */
     [S_RECORD_PAGE_SUBJECT] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
                               " WHERE r.tenant_id = ?1 AND r.subject_id = ?2"
-                              " AND (r.created_at, r.record_id) > (?3, ?4) AND NOT " ERASING("?2")
-                              " ORDER BY r.created_at, r.record_id",
+                              " AND (r.created_at, r.rid) > (?3, ?4) AND NOT " ERASING("?2")
+                              " ORDER BY r.created_at, r.rid",
     [S_RECORD_PAGE_OWN] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
-                          " WHERE r.tenant_id = ?1 AND r.record_id > ?2 AND +r.subject_id IS NULL"
-                          " ORDER BY r.record_id",
+                          " WHERE r.tenant_id = ?1 AND r.rid > ?2 AND +r.subject_id IS NULL"
+                          " ORDER BY r.rid",
     [S_SUBJECT_IDS] = "SELECT subject_id FROM subjects s WHERE tenant_id = ?1 AND subject_id > ?2"
                       " AND NOT " ERASING("s.subject_id") " ORDER BY subject_id LIMIT ?3",
     [S_SUBJECT_STATE] = "SELECT restricted, last_activity FROM subjects WHERE tenant_id = ?1"
@@ -328,8 +350,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_T_KEYS_DELETE] = "DELETE FROM keys WHERE tenant_id = ?",
     /* P-ENC-5, data key rotation: values sealed again under the newest data key version, each
      * only while it is still the value read; a version destroyed only once nothing uses it. */
-    [S_RESEAL_RECORD] = "UPDATE records SET doc = ?3, key_version = ?4 WHERE tenant_id = ?1"
-                        " AND record_id = ?2 AND subject_id IS NULL AND doc = ?5",
+    [S_RESEAL_RECORD] = "UPDATE records SET doc = ?3, key_version = ?4 WHERE rid = " RECORD_RID
+                        " AND subject_id IS NULL AND doc = ?5",
     [S_RESEAL_FIELD] = "UPDATE record_fields SET ct = ?4 WHERE rid = " RECORD_RID " AND field = ?3",
     [S_RESEAL_HOLD] = "UPDATE holds SET reason = ?3, release_reason = ?4, key_version = ?5"
                       " WHERE tenant_id = ?1 AND hold_id = ?2 AND reason = ?6"
@@ -379,13 +401,13 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_ERASE_BLIND_BATCH] = "DELETE FROM blind_index WHERE tenant_id = ?1 AND rid IS NULL"
                             " AND owner_id IN (SELECT record_id FROM records WHERE tenant_id = ?1"
                             " AND subject_id = ?2 AND NOT " RETAINED("records.record_id")
-                            " ORDER BY created_at, record_id LIMIT ?3)",
+                            " ORDER BY created_at, rid LIMIT ?3)",
     /* Their fields and the index entries that carry their rid go with them (ON DELETE
      * CASCADE). */
-    [S_ERASE_RECORDS_BATCH] = "DELETE FROM records WHERE tenant_id = ?1 AND record_id IN"
-                              " (SELECT record_id FROM records WHERE tenant_id = ?1"
+    [S_ERASE_RECORDS_BATCH] = "DELETE FROM records WHERE rid IN"
+                              " (SELECT rid FROM records WHERE tenant_id = ?1"
                               " AND subject_id = ?2 AND NOT " RETAINED("records.record_id")
-                              " ORDER BY created_at, record_id LIMIT ?3)",
+                              " ORDER BY created_at, rid LIMIT ?3)",
     /* Work left: rows to delete, or a kept entry whose retained records are all gone. */
     [S_ERASE_LIST] = "SELECT e.tenant_id, e.subject_id, (SELECT count(*) FROM records r"
                      " WHERE r.tenant_id = e.tenant_id AND r.subject_id = e.subject_id"
@@ -431,26 +453,26 @@ const char *const sq_stmt_sql[S__COUNT] = {
                               " GROUP BY collection ORDER BY collection",
     [S_RECORD_PAGE_IN] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
                          " WHERE r.tenant_id = ?1 AND r.subject_id = ?2"
-                         " AND (r.created_at, r.record_id) > (?3, ?4) AND r.collection = ?6"
-                         " AND NOT " ERASING("?2") " ORDER BY r.created_at, r.record_id",
+                         " AND (r.created_at, r.rid) > (?3, ?4) AND r.collection = ?6"
+                         " AND NOT " ERASING("?2") " ORDER BY r.created_at, r.rid",
     /* sq_record_page_own: the tenant's own in the subject index's order (subject NULL). */
     [S_RECORD_PAGE_OWN_KEYED] = "SELECT " PAGE_COLUMNS " FROM " PAGE_JOIN
                                 " WHERE r.tenant_id = ?1 AND r.subject_id IS NULL"
-                                " AND (r.created_at, r.record_id) > (?3, ?4)"
-                                " ORDER BY r.created_at, r.record_id",
+                                " AND (r.created_at, r.rid) > (?3, ?4)"
+                                " ORDER BY r.created_at, r.rid",
     /* P-RET-4: a record kept after its subject's erasure, sealed again under the subject's
      * retained key, only while its document is the one read (sqlite_erase.c). */
     [S_RECORD_RETAIN] = "UPDATE records SET doc = ?3, key_version = ?4"
-                        " WHERE tenant_id = ?1 AND record_id = ?2 AND doc = ?5",
-    [S_RETAIN_MARK] = "INSERT INTO retained_records(tenant_id, record_id, subject_id)"
-                      " SELECT tenant_id, record_id, subject_id FROM records"
-                      " WHERE tenant_id = ?1 AND record_id = ?2",
-    /* In the order of records_by_subject_collection: ORDER BY record_id alone made SQLite walk
-     * the tenant's (tenant_id, record_id) index instead, every record of the tenant for a
-     * subject's few kept ones (an erasure's plan: 40 ms at 100,000 records). */
+                        " WHERE rid = " RECORD_RID " AND doc = ?5",
+    [S_RETAIN_MARK] = "INSERT INTO retained_records(tenant_id, record_id, subject_id, rid)"
+                      " SELECT tenant_id, record_id, subject_id, rid FROM records"
+                      " WHERE rid = " RECORD_RID,
+    /* In the order of records_by_subject_collection (its entries end with the rid): ORDER BY
+     * record_id alone made SQLite walk the tenant's index of ids instead, every record of the
+     * tenant for a subject's few kept ones (an erasure's plan: 40 ms at 100,000 records). */
     [S_RECORD_IDS_IN] = "SELECT record_id FROM records WHERE tenant_id = ?1 AND subject_id = ?2"
                         " AND collection = ?3 AND NOT " ERASING("?2")
-                        " ORDER BY created_at, record_id",
+                        " ORDER BY created_at, rid",
     [S_ERASE_KEEP] = "UPDATE erasures SET kept = 1 WHERE tenant_id = ?1 AND subject_id = ?2",
     /* A skip-scan of records_by_subject_collection: each collection by min() (one probe), and
      * at most ?3 of its records counted, so the cost does not grow with the subject. */

@@ -177,10 +177,14 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
     sqlite3_bind_int64(st, 7, r->updated_at);
     sq_bind_blob(st, 8, &r->doc);
     sqlite3_bind_int64(st, 9, r->version);
+    if (!replace)
+        sq_ids_bind_put(s, st, r->id); /* ?10 its rid, ?11 keyed */
     if ((rc = sq_run(s, st, err, "write record")) != CU_OK)
         return rc;
     if (replace && sqlite3_changes(s->db) != 1)
         return cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
+    if (!replace && sqlite3_changes(s->db) != 1) /* an older record has the id */
+        return cu_err_set(err, CU_ERR_EXISTS, "record id taken");
     st = sq_stmt(s, S_FIELDS_DELETE);
     if (st) {
         sq_bind_id(st, 1, r->tenant_id);
@@ -359,7 +363,10 @@ static cu_rc w_key_write(sqlite_store *s, const cu_store_op *op, cu_err *err)
 {
     sqlite3_stmt *st;
 
-    st = sq_stmt(s, op->type == CU_OP_KEY_PUT ? S_KEY_PUT : S_KEY_REWRAP);
+    int vault = op->u.key.kind == CU_KEY_RECORD_IDS; /* of no tenant: vault_keys */
+
+    st = sq_stmt(s, op->type == CU_OP_KEY_PUT ? (vault ? S_VKEY_PUT : S_KEY_PUT)
+                                              : (vault ? S_VKEY_REWRAP : S_KEY_REWRAP));
     if (st) {
         sq_bind_id(st, 1, op->u.key.tenant_id);
         sqlite3_bind_int(st, 2, (int)op->u.key.kind);

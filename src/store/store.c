@@ -176,6 +176,23 @@ cu_rc cu_store_policy_at(cu_store *s, cu_id tenant, unsigned *version, char **te
     return s->ops->policy_at(s, tenant, version, text, created_at, err);
 }
 
+int cu_store_keyed_ids(const cu_store *s)
+{
+    return s->ops->set_idmap != NULL;
+}
+
+int cu_store_set_idmap(cu_store *s, const cu_store_idmap *m)
+{
+    return s->ops->set_idmap != NULL && s->ops->set_idmap(s, m);
+}
+
+cu_rc cu_store_record_id_new(cu_store *s, cu_id *out, cu_err *err)
+{
+    if (s->ops->record_id_new == NULL)
+        return cu_err_set(err, CU_ERR_UNSUPPORTED, "the store makes no record ids");
+    return s->ops->record_id_new(s, out, err);
+}
+
 cu_rc cu_store_record_meta_list(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                                 cu_store_record_meta **out, size_t *n, cu_err *err)
 {

@@ -29,8 +29,9 @@ typedef enum cu_key_kind {
     CU_KEY_DATA = 2,    /* owner 0; parent: the tenant key version */
     CU_KEY_INDEX = 3,   /* owner 0; parent: the tenant key version */
     CU_KEY_SUBJECT = 4, /* owner: the subject id; parent: the tenant key version */
-    CU_KEY_RETAINED = 5 /* owner: an erased subject's id: its records kept for a legal
-                           obligation (P-RET-4, docs/keys.md); parent: the tenant key version */
+    CU_KEY_RETAINED = 5, /* owner: an erased subject's id: its records kept for a legal
+                            obligation (P-RET-4, docs/keys.md); parent: the tenant key version */
+    CU_KEY_RECORD_IDS = 6 /* tenant 0, owner 0: the record id key; parent: the master key */
 } cu_key_kind;
 
 /* The restricted flag of a subject (cu_store_subject.restricted, CU_OP_SUBJECT_RESTRICT): 0 free,
@@ -78,51 +79,7 @@ typedef struct cu_store_subject {
     int64_t last_activity; /* for retention counted from it (P-RET-1; read only) */
 } cu_store_subject;
 
-typedef struct cu_store_field {
-    char *name;
-    cu_blob ct;
-} cu_store_field;
-
-typedef struct cu_store_record {
-    cu_id tenant_id;
-    cu_id id;
-    cu_id subject_id; /* 0: the tenant's own */
-    char collection[CU_COLLECTION_MAX];
-    uint32_t key_version;
-    int64_t created_at;
-    int64_t updated_at;
-    uint32_t version;        /* 1 at creation, one more at each write; bound into the doc's AAD
-                                (0: written before versions, AAD without it) */
-    cu_blob doc;             /* sealed document without its sensitive fields */
-    cu_store_field *fields;  /* sealed sensitive fields */
-    size_t nfields;
-    int64_t expect_updated_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while updated_at still
-                                  equals it, else CU_ERR_CONFLICT (0: whatever it is) */
-    int64_t expect_activity_at; /* RECORD_EXPIRE, RECORD_ANONYMIZE: only while the record's
-                                   subject's last activity is at most it, else CU_ERR_CONFLICT
-                                   (0: whatever it is; P-RET-1, retention from last activity) */
-    int retained; /* read only: kept after its subject's erasure, sealed under the subject's
-                     CU_KEY_RETAINED key (P-DSR-4, P-RET-4) */
-} cu_store_record;
-
-typedef struct cu_store_blind {
-    cu_id tenant_id;
-    const char *scope; /* e.g. "s:email", "r:employees:ssn" */
-    uint8_t digest[32];
-    cu_id owner_id;
-    int unique; /* refuse a second owner with the same digest in this scope */
-} cu_store_blind;
-
-/* What the sweep needs of a record to apply its category's retention (P-RET-1). */
-typedef struct cu_store_record_meta {
-    cu_id id;
-    cu_id subject_id;
-    char collection[CU_COLLECTION_MAX];
-    int64_t created_at;
-    int64_t updated_at;
-    int anonymized; /* P-RET-6: already anonymized, no subject any more */
-    int retained;   /* P-RET-4: kept after its subject's erasure: deleted at its date */
-} cu_store_record_meta;
+#include "store_record.h" /* a record, its fields and index entries, its sweep metadata */
 
 /* One entry of a subject's consent ledger (P-CON-2): ids and names only. */
 typedef struct cu_store_consent {
@@ -633,6 +590,7 @@ typedef struct cu_store_op {
 
 typedef struct cu_store cu_store;
 #include "store_chain.h" /* apply_chained: a batch chained on heads read in its transaction */
+#include "store_ids.h"   /* set_idmap, record_id_new: public record ids from internal keys */
 
 /* A backend. Every function returns CU_OK or an error with err set; CU_ERR_NOT_FOUND when a
  * single-object read finds nothing; CU_ERR_EXISTS when a batch breaks a uniqueness rule (the
@@ -684,7 +642,8 @@ typedef struct cu_store_ops {
      * frees *out. */
     cu_rc (*policy_versions)(cu_store *s, cu_id tenant, cu_store_policy_version **out, size_t *n,
                              cu_err *err);
-    /* Up to limit records of a tenant with ids above after, by id. Caller frees *out. */
+    /* Up to limit records of a tenant past cursor after (0: the first), in the backend's
+     * order (store_ids.h). Caller frees *out. */
     cu_rc (*record_meta_list)(cu_store *s, cu_id tenant, cu_id after, size_t limit,
                               cu_store_record_meta **out, size_t *n, cu_err *err);
     /* A subject's restriction and last activity alone (no sealed profile): the purpose check
@@ -751,8 +710,9 @@ typedef struct cu_store_ops {
                            cu_store_count **out, size_t *n, cu_err *err);
     /* A page of up to limit records, each with its fields, read in one snapshot (the export,
      * keyset pagination): with subject != 0, that subject's, oldest first (by created_at, then
-     * id, as record_ids_by_subject), those after (after_created, after); with subject 0, the
-     * tenant's own (no subject) by id, those above after. The page ends early once its sealed
+     * cursor, as record_ids_by_subject), those after (after_created, after; cursors:
+     * store_ids.h); with subject 0, the tenant's own (no subject) by cursor, those past after.
+     * The page ends early once its sealed
      * documents and fields hold max_bytes (it has one record at least): a page's memory is
      * bounded whatever the records' sizes. *n 0: no more. Release each with
      * cu_store_record_cleanup, then free *out. */
@@ -804,7 +764,7 @@ typedef struct cu_store_ops {
     cu_rc (*subject_collections)(cu_store *s, cu_id tenant, cu_id subject,
                                  cu_store_collection_count **out, size_t *n, cu_err *err);
     /* The tenant's own records (no subject) as record_page pages a subject's: by (created_at,
-     * id), those after (after_created, after), each with its fields, ended early by max_bytes.
+     * cursor), those after (after_created, after), each with its fields, ended early by max_bytes.
      * The order of the subject index, which holds them together: record_page's own records by
      * id walk every record of the tenant at random to find them (issue 17, item 4). NULL in a
      * backend's table: store.c gives record_page's (by id; the same keyset continues it). */
@@ -854,6 +814,9 @@ typedef struct cu_store_ops {
     const cu_store_incident_ops *incident; /* breach incidents (store_incident.h) */
     const cu_store_analytics_ops *analytics; /* the privacy budget (store_analytics.h) */
     const cu_store_sso_ops *sso;           /* single sign-on (store_sso.h) */
+    /* Public record ids from internal keys (store_ids.h); NULL: the backend's ids are random. */
+    int (*set_idmap)(cu_store *s, const cu_store_idmap *m);
+    cu_rc (*record_id_new)(cu_store *s, cu_id *out, cu_err *err);
 } cu_store_ops;
 
 /* Every store handle starts with its ops table. */

@@ -25,7 +25,7 @@
 
 /* The SQLite schema version the table list below was written for: a newer one must be added
  * here before a vault at it can be moved (test_migrate fails until then). */
-#define MIGRATE_SQLITE_VERSION 26
+#define MIGRATE_SQLITE_VERSION 27
 
 int cu_migrate_sqlite_version(void)
 {
@@ -164,15 +164,22 @@ const cu_migrate_dump_rule cu_migrate_dump_rules[CU_MIGRATE_DUMP_RULES] = {
     /* Records in the order they were made: SQLite gives each its rid, appended (the order of
      * SQLite's own migration 14). */
     {"records", "created_at, tenant_id, record_id", NULL},
-    /* A record's fields find its rid by its id (records' UNIQUE index); read in its order. */
+    /* A record's fields find its rid by its id (records_by_id: the records come with their
+     * ids, none of them the permutation of a rid, keyed 0; SQLite migration 27); read in its
+     * order. */
     {"record_fields", "tenant_id, record_id, field",
-     "INSERT INTO record_fields(rid, field, ct)"
-     " SELECT rid, ?3, ?4 FROM records WHERE tenant_id = ?1 AND record_id = ?2"},
+     "INSERT INTO record_fields(rid, field, ct) SELECT rid, ?3, ?4 FROM records"
+     " WHERE tenant_id = ?1 AND record_id = ?2 AND keyed = 0"},
     /* An entry's rid is its owner's if the owner is a record (as migration 14 set it). */
     {"blind_index", NULL,
      "INSERT INTO blind_index(tenant_id, scope, digest, owner_id, uniq, rid)"
      " VALUES(?1, ?2, ?3, ?4, ?5,"
-     " (SELECT rid FROM records WHERE tenant_id = ?1 AND record_id = ?4))"},
+     " (SELECT rid FROM records WHERE tenant_id = ?1 AND record_id = ?4 AND keyed = 0))"},
+    /* A retained record's entry goes with the record by its rid (SQLite migration 27). */
+    {"retained_records", NULL,
+     "INSERT INTO retained_records(tenant_id, record_id, subject_id, rid)"
+     " SELECT ?1, ?2, ?3, rid FROM records WHERE tenant_id = ?1 AND record_id = ?2"
+     " AND keyed = 0"},
     {"consents", "seq", NULL},
 };
 

@@ -30,7 +30,7 @@ extern const cu_migrate_table cu_migrate_tables[CU_MIGRATE_TABLES];
  * table needs more than `SELECT columns FROM name` and `INSERT INTO name(columns)`: order (an
  * ORDER BY on PostgreSQL, or NULL) and insert (the SQLite statement taking the columns as ?1..,
  * or NULL). */
-#define CU_MIGRATE_DUMP_RULES 5
+#define CU_MIGRATE_DUMP_RULES 6
 typedef struct cu_migrate_dump_rule {
     const char *name;
     const char *order;
