@@ -48,6 +48,7 @@ enum stmt_id {
     S_RECORD_BY_SUBJECT,
     S_FIELDS_DELETE,
     S_FIELD_PUT,
+    S_FIELD_PUT_RID,
     S_FIELDS_GET,
     S_BLIND_PUT,
     S_BLIND_DELETE,

@@ -156,6 +156,7 @@ static cu_rc audit_append(sqlite_store *s, const cu_audit_entry *e, cu_err *err)
 static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int replace, cu_err *err)
 {
     sqlite3_stmt *st;
+    int64_t rid;
     cu_rc rc;
     size_t i;
 
@@ -185,20 +186,23 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
         return cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
     if (!replace && sqlite3_changes(s->db) != 1) /* an older record has the id */
         return cu_err_set(err, CU_ERR_EXISTS, "record id taken");
-    st = sq_stmt(s, S_FIELDS_DELETE);
-    if (st) {
-        sq_bind_id(st, 1, r->tenant_id);
-        sq_bind_id(st, 2, r->id);
-    }
-    if ((rc = sq_run(s, st, err, "replace record fields")) != CU_OK)
+    if (replace && (rc = sq_run(s, sq_stmt_pair(s, S_FIELDS_DELETE, r->tenant_id, r->id), err,
+                                "replace record fields")) != CU_OK)
         return rc;
+    /* A new record has no fields yet (its rid was never used: AUTOINCREMENT), and its rid is
+     * the insert's: its fields go in by it, no lookup of the id. */
+    rid = replace ? 0 : sqlite3_last_insert_rowid(s->db);
     for (i = 0; i < r->nfields; i++) {
-        st = sq_stmt(s, S_FIELD_PUT);
-        if (st) {
+        st = sq_stmt(s, replace ? S_FIELD_PUT : S_FIELD_PUT_RID);
+        if (st && replace) {
             sq_bind_id(st, 1, r->tenant_id);
             sq_bind_id(st, 2, r->id);
             sqlite3_bind_text(st, 3, r->fields[i].name, -1, SQLITE_STATIC);
             sq_bind_blob(st, 4, &r->fields[i].ct);
+        } else if (st) {
+            sqlite3_bind_int64(st, 1, rid);
+            sqlite3_bind_text(st, 2, r->fields[i].name, -1, SQLITE_STATIC);
+            sq_bind_blob(st, 3, &r->fields[i].ct);
         }
         if ((rc = sq_run(s, st, err, "write record field")) != CU_OK)
             return rc;
