@@ -936,6 +936,33 @@ static void test_P_ENC_5_master_rotation_rewraps_without_touching_records(void *
     assert_int_equal(get_rc(f, f->tenant, r), CU_OK);
 }
 
+/* Issue 17 (docs/keys.md, "The record id key"): on SQLite a record's id is the permutation of
+ * its internal key under the vault's own key: no two alike, no run of numbers, every one found
+ * by its key (keyed, no index entry), the key stored only wrapped, and after a reopen the same
+ * key: the records are read by their ids. PostgreSQL keeps random ids and no such key. */
+static void test_record_ids_are_the_vaults_permutation(void **state)
+{
+    fx *f = *state;
+    cu_id ids[4];
+
+    for (size_t i = 0; i < 4; i++) {
+        ids[i] = put(f, f->tenant, "notes", 0, "{\"n\":1}");
+        for (size_t k = 0; k < i; k++)
+            assert_true(ids[i] != ids[k] && ids[i] != ids[k] + 1 && ids[i] + 1 != ids[k]);
+    }
+    if (th_pg_mode())
+        return;
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM records WHERE keyed = 1"), 4);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM vault_keys WHERE kind = 6"), 1);
+    assert_true(th_sql_int(f->data, "SELECT length(wrapped) FROM vault_keys") > 32);
+    cu_vault_close(f->v);
+    f->v = th_reopen(f->data);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(get_rc(f, f->tenant, ids[i]), CU_OK);
+    assert_true(put(f, f->tenant, "notes", 0, "{\"n\":2}") != ids[3]);
+    assert_int_equal(th_sql_int(f->data, "SELECT count(*) FROM vault_keys"), 1);
+}
+
 static void test_P_ENC_5_master_rotation_survives_a_crash_at_every_step(void **state)
 {
     static const char *const points[] = {"rotate.keyfile_written", "rotate.committed"};
@@ -1165,6 +1192,7 @@ int main(void)
         T(test_P_DSR_4_erased_subject_unreadable_in_a_copy_taken_before),
         T(test_P_DSR_4_erasure_resumes_after_a_crash),
         T(test_P_ENC_5_master_rotation_rewraps_without_touching_records),
+        T(test_record_ids_are_the_vaults_permutation),
         T(test_P_ENC_5_master_rotation_survives_a_crash_at_every_step),
         T(test_P_ENC_5_tenant_rotation_rewraps_child_keys),
         T(test_P_ENC_2_sensitive_field_from_an_older_write_is_rejected),
