@@ -52,8 +52,12 @@ static cu_rc key_load(cu_vault *v, cu_key *k, cu_err *err)
     return rc;
 }
 
-/* Makes the key, wrapped under the newest master version. CU_OK too when another server made
- * one first (its insert wins; the caller loads it). */
+/* Makes the key, wrapped under the newest master version. CU_OK too when another process made
+ * one first (its insert wins; the caller loads it). Not audited, as the audit signing key's
+ * pin is not (audit.c): made at an open, by no one's request, before anything is written; an
+ * entry would also make the open's close sign a checkpoint, and a vault that never wrote
+ * anything could then not make a lost audit key anew (docs/keys.md). Its rewraps are audited
+ * with the master rotation's. */
 static cu_rc key_make(cu_vault *v, cu_err *err)
 {
     cu_store_op op = {0};

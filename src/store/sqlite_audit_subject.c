@@ -194,6 +194,7 @@ cu_rc sq_snapshot(cu_store *base, cu_store **out, cu_err *err)
     if ((rc = cu_store_sqlite_open_reader(path, &rs, err)) != CU_OK)
         return rc;
     r = (sqlite_store *)rs;
+    sq_ids_share(r, s); /* its reads by id find the records of the key (custos_rid) */
     /* Its own page cache, bounded (SNAPSHOT_CACHE): an export reads a subject's rows in the
      * order of its index, which visits the records' pages out of order, each several times. */
     rc = sq_exec_ddl(r,

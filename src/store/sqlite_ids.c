@@ -14,7 +14,11 @@
  * rid is AUTOINCREMENT: sqlite_sequence keeps the largest ever used, so no rid, and so no id,
  * is handed out twice, even after its record is deleted and the process restarted. A rid is
  * handed out before its insert (the core seals a record with its id before the group commit),
- * from next, which starts above the largest used and every put takes its rid from.
+ * from next, which every put takes its rid from. next starts a random distance (below 2^40)
+ * above the largest used: a database rolled back (a backup restored, a copy of the files) has
+ * forgotten the rids its lost timeline used, and the same start would give their ids to other
+ * records; a random start overlaps that timeline's range only with odds of its records in
+ * 2^40. A process that writes no record consumes nothing (the sequence keeps what was used).
  */
 #include <stdatomic.h>
 
@@ -22,6 +26,7 @@
 #include "util.h"
 
 #define ID_LIMIT (UINT64_C(1) << 63)
+#define START_SPREAD (UINT64_C(1) << 40) /* the random part of next's start */
 
 /* custos_rid(id): the rid the id is the permutation of, or NULL (no map set yet, not an
  * integer, or outside the ids' range). */
@@ -67,7 +72,12 @@ cu_rc sq_ids_load(sqlite_store *s, cu_err *err)
                                  -1, &st, NULL);
 
     if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        atomic_store(&s->ids->next, (uint64_t)sqlite3_column_int64(st, 0) + 1);
+        uint64_t spread = 0;
+        /* SQLite's own generator (seeded by the OS): the start need not be secret, only
+         * unlike another timeline's. */
+        sqlite3_randomness((int)sizeof(spread), &spread);
+        atomic_store(&s->ids->next,
+                     (uint64_t)sqlite3_column_int64(st, 0) + 1 + spread % START_SPREAD);
         src = SQLITE_OK;
     }
     sqlite3_finalize(st);

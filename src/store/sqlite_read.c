@@ -331,7 +331,7 @@ static cu_rc page_rows(sqlite_store *s, sqlite3_stmt *st, size_t limit, size_t m
     int src;
 
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (r == NULL || r->id != (cu_id)sqlite3_column_int64(st, 1)) {
+        if (r == NULL || r->cursor != (cu_id)sqlite3_column_int64(st, 11)) { /* by rid */
             if (*n == limit || bytes >= max_bytes)
                 break; /* the last record is whole: this row starts the next page's */
             if (*n == cap) {
