@@ -158,8 +158,8 @@ const char *const sq_stmt_sql[S__COUNT] = {
     /* A record's fields are keyed by its internal key (migration 14), found by its public id. */
     [S_FIELDS_DELETE] = "DELETE FROM record_fields WHERE rid = " RECORD_RID,
     [S_FIELD_PUT] = "INSERT INTO record_fields(rid, field, ct) VALUES(" RECORD_RID ", ?3, ?4)",
-    /* A new record's, its rid known (the put's own). */
-    [S_FIELD_PUT_RID] = "INSERT INTO record_fields(rid, field, ct) VALUES(?1, ?2, ?3)",
+    /* A new record's, its rid known (?5, the put's own; ?1 and ?2 as S_FIELD_PUT's, unused). */
+    [S_FIELD_PUT_RID] = "INSERT INTO record_fields(rid, field, ct) VALUES(?5, ?3, ?4)",
     [S_FIELDS_GET] =
         "SELECT field, ct FROM record_fields WHERE rid = " RECORD_RID " ORDER BY field",
     /* An entry of a record carries the record's rid (NULL: a subject's, or a record's not yet

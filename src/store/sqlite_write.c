@@ -182,10 +182,9 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
         sq_ids_bind_put(s, st, r->id); /* ?10 its rid, ?11 keyed */
     if ((rc = sq_run(s, st, err, "write record")) != CU_OK)
         return rc;
-    if (replace && sqlite3_changes(s->db) != 1)
-        return cu_err_set(err, CU_ERR_NOT_FOUND, "record not found");
-    if (!replace && sqlite3_changes(s->db) != 1) /* an older record has the id */
-        return cu_err_set(err, CU_ERR_EXISTS, "record id taken");
+    if (sqlite3_changes(s->db) != 1) /* a put: an older record has the id */
+        return replace ? cu_err_set(err, CU_ERR_NOT_FOUND, "record not found")
+                       : cu_err_set(err, CU_ERR_EXISTS, "record id taken");
     if (replace && (rc = sq_run(s, sq_stmt_pair(s, S_FIELDS_DELETE, r->tenant_id, r->id), err,
                                 "replace record fields")) != CU_OK)
         return rc;
@@ -193,16 +192,12 @@ static cu_rc apply_record_put(sqlite_store *s, const cu_store_record *r, int rep
      * the insert's: its fields go in by it, no lookup of the id. */
     rid = replace ? 0 : sqlite3_last_insert_rowid(s->db);
     for (i = 0; i < r->nfields; i++) {
-        st = sq_stmt(s, replace ? S_FIELD_PUT : S_FIELD_PUT_RID);
-        if (st && replace) {
-            sq_bind_id(st, 1, r->tenant_id);
-            sq_bind_id(st, 2, r->id);
+        st = sq_stmt_pair(s, replace ? S_FIELD_PUT : S_FIELD_PUT_RID, r->tenant_id, r->id);
+        if (st) {
             sqlite3_bind_text(st, 3, r->fields[i].name, -1, SQLITE_STATIC);
             sq_bind_blob(st, 4, &r->fields[i].ct);
-        } else if (st) {
-            sqlite3_bind_int64(st, 1, rid);
-            sqlite3_bind_text(st, 2, r->fields[i].name, -1, SQLITE_STATIC);
-            sq_bind_blob(st, 3, &r->fields[i].ct);
+            if (!replace)
+                sqlite3_bind_int64(st, 5, rid);
         }
         if ((rc = sq_run(s, st, err, "write record field")) != CU_OK)
             return rc;
