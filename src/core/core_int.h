@@ -66,6 +66,7 @@ struct cu_vault {
     struct cu_fpe *record_ids;  /* the record id key's permutation (record_ids.c), or NULL: the
                                    store's ids are random */
     cu_store_idmap idmap;       /* over record_ids, set in the store */
+    int record_ids_made;        /* new records' ids from it (else random) */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */
     uint8_t audit_pk[32];
     cu_policy_cache *policies;   /* parsed tenant policies (policy_cache.c) */

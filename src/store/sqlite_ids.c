@@ -59,6 +59,7 @@ cu_rc sq_ids_register(sqlite_store *s, cu_err *err)
     s->ids = &s->own_ids;
     atomic_init(&s->own_ids.next, 1);
     atomic_init(&s->own_ids.map, NULL);
+    atomic_init(&s->own_ids.hands_out, 0);
     return src == SQLITE_OK ? CU_OK : sq_db_error(s, src, err, "register custos_rid");
 }
 
@@ -93,8 +94,17 @@ int sq_set_idmap(cu_store *base, const cu_store_idmap *m)
 {
     sqlite_store *s = (sqlite_store *)base;
 
+    atomic_store(&s->ids->hands_out, 1);
     atomic_store(&s->ids->map, m);
     return 1;
+}
+
+void sq_set_idmap_lookup(cu_store *base, const cu_store_idmap *m)
+{
+    sqlite_store *s = (sqlite_store *)base;
+
+    atomic_store(&s->ids->hands_out, 0);
+    atomic_store(&s->ids->map, m);
 }
 
 cu_rc sq_record_id_new(cu_store *base, cu_id *out, cu_err *err)
@@ -103,7 +113,7 @@ cu_rc sq_record_id_new(cu_store *base, cu_id *out, cu_err *err)
     const cu_store_idmap *m = atomic_load(&s->ids->map);
     uint64_t rid;
 
-    if (m == NULL)
+    if (m == NULL || !atomic_load(&s->ids->hands_out))
         return cu_err_set(err, CU_ERR_UNSUPPORTED, "no record id key is set");
     rid = atomic_fetch_add(&s->ids->next, 1);
     if (rid >= ID_LIMIT)
@@ -114,7 +124,7 @@ cu_rc sq_record_id_new(cu_store *base, cu_id *out, cu_err *err)
 
 void sq_ids_bind_put(sqlite_store *s, sqlite3_stmt *st, cu_id id)
 {
-    const cu_store_idmap *m = atomic_load(&s->ids->map);
+    const cu_store_idmap *m = atomic_load(&s->ids->hands_out) ? atomic_load(&s->ids->map) : NULL;
     uint64_t k = m != NULL ? m->inv(m->ctx, id) : 0;
     /* Below next: handed out by sq_record_id_new (an id made elsewhere lands there with odds
      * of next in 2^63, and then only fails its insert as a taken id would). */

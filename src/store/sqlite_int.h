@@ -173,6 +173,8 @@ extern const char *const sq_stmt_sql[S__COUNT];
 typedef struct sq_ids {
     _Atomic uint64_t next; /* above every rid ever used (sqlite_sequence) and handed out */
     _Atomic(const cu_store_idmap *) map;
+    _Atomic int hands_out; /* the map's ids are this process's to make (not a database shared
+                              by processes, CUSTOS_TEST_SHARED_DB: it only finds them) */
 } sq_ids;
 
 typedef struct sqlite_store {
@@ -193,6 +195,8 @@ cu_rc sq_ids_register(sqlite_store *s, cu_err *err);
 cu_rc sq_ids_load(sqlite_store *s, cu_err *err);
 void sq_ids_share(sqlite_store *reader, sqlite_store *writer);
 int sq_set_idmap(cu_store *base, const cu_store_idmap *m);
+/* The map for lookups alone: this process makes no keyed ids (sq_set_idmap returns 0). */
+void sq_set_idmap_lookup(cu_store *base, const cu_store_idmap *m);
 cu_rc sq_record_id_new(cu_store *base, cu_id *out, cu_err *err);
 /* Binds S_RECORD_PUT's ?10 (rid) and ?11 (keyed) for a record of id: the id's own key if it
  * is one this store handed out, else a fresh rid (keyed 0: an id made elsewhere, found by

@@ -398,12 +398,15 @@ static const cu_store_sso_ops p_sso_ops = {
     .link_get = p_sso_link_get,
 };
 
-/* The writer's: the readers share its map (sq_ids_share). Not on a database other processes
+/* The writer's: the readers share its map (sq_ids_share). On a database other processes
  * write too (no flock: CUSTOS_TEST_SHARED_DB, test builds), whose rids this one cannot hand
- * out: its records keep random ids. */
+ * out, for lookups alone: the records it makes keep random ids, those of the key are found. */
 static int p_set_idmap(cu_store *base, const cu_store_idmap *m)
 {
-    return ((pool *)base)->lock_fd >= 0 && sq_set_idmap(wr(base), m);
+    if (((pool *)base)->lock_fd >= 0)
+        return sq_set_idmap(wr(base), m);
+    sq_set_idmap_lookup(wr(base), m);
+    return 0;
 }
 
 static cu_rc p_record_id_new(cu_store *base, cu_id *out, cu_err *err)

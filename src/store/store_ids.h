@@ -30,7 +30,8 @@ typedef struct cu_store_idmap {
 int cu_store_keyed_ids(const cu_store *s);
 /* s->ops->set_idmap, if any: 1 if s takes each new record's id from m from now on, 0 if its ids
  * stay random (a backend without it, or a SQLite database shared by processes in a test build,
- * CUSTOS_TEST_SHARED_DB: the rids another process hands out are not this one's to know). */
+ * CUSTOS_TEST_SHARED_DB: the rids another process hands out are not this one's to know; it
+ * still finds the records whose ids are of the key). */
 int cu_store_set_idmap(cu_store *s, const cu_store_idmap *m);
 /* s->ops->record_id_new; CU_ERR_UNSUPPORTED for a backend without one. */
 cu_rc cu_store_record_id_new(cu_store *s, cu_id *out, cu_err *err);
