@@ -1964,7 +1964,7 @@ static cu_id new_id(cu_store *s)
  * and found by the older rows' index; and a new id equal to such an older row's id is refused,
  * not stored twice.
  */
-static void test_sqlite_record_ids_are_keys_permuted(void **state)
+static void test_P_ISO_1_sqlite_record_ids_are_keys_permuted(void **state)
 {
     static const uint8_t key[CU_KEYBYTES] = {7, 1, 7};
     sfx *f = *state;
@@ -2285,7 +2285,7 @@ int main(void)
         T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
         T(test_sqlite_every_index_serves_a_statement),
         T(test_sqlite_statements_use_the_internal_keys),
-        T(test_sqlite_record_ids_are_keys_permuted),
+        T(test_P_ISO_1_sqlite_record_ids_are_keys_permuted),
         T(test_sqlite_record_ids_after_a_rollback_are_new),
     };
     int failed = 0;

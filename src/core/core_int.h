@@ -64,7 +64,7 @@ struct cu_vault {
     uint64_t groups;    /* transactions committed by cu_commit */
     uint64_t grouped;   /* requests they carried */
     struct cu_fpe *record_ids;  /* the record id key's permutation (record_ids.c), or NULL: the
-                                   store's ids are random */
+                                   store's ids are random (PostgreSQL) */
     cu_store_idmap idmap;       /* over record_ids, set in the store */
     int record_ids_made;        /* new records' ids from it (else random) */
     uint8_t *audit_sk;  /* Ed25519 secret key, locked memory */

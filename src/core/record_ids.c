@@ -98,8 +98,9 @@ cu_rc cu_record_ids_open(cu_vault *v, cu_err *err)
     v->idmap.fwd = fwd;
     v->idmap.inv = inv;
     v->idmap.ctx = v->record_ids;
-    v->record_ids_made = cu_store_set_idmap(v->store, &v->idmap); /* 0: random ids, those
-        of the key found (a database shared by processes, test builds) */
+    /* 0: a database shared by processes (test builds): it finds the records of the key, and
+     * makes random ids. */
+    v->record_ids_made = cu_store_set_idmap(v->store, &v->idmap);
     return CU_OK;
 }
 

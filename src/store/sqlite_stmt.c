@@ -40,6 +40,8 @@
  * NULL: no such record. Migration 27 (sqlite_ids.c): a row written since has the permutation of
  * its rid as its id, so custos_rid(I) finds it with one probe of the table's own key; an older
  * row (keyed = 0) is in records_by_id. coalesce() stops at its first value that is not NULL.
+ * P-ISO-1: the row found must be T's and have id I: the key's rid of another tenant's id, or
+ * an id guessed, finds nothing.
  */
 #define RID_OF(T, I)                                                                               \
     "coalesce((SELECT rk.rid FROM records rk WHERE rk.rid = custos_rid(" I ")"                      \
@@ -135,7 +137,7 @@ const char *const sq_stmt_sql[S__COUNT] = {
     [S_SUBJECT_GET] = "SELECT tenant_id, subject_id, key_version, created_at, profile,"
                       " restricted, last_activity FROM subjects WHERE tenant_id = ?1"
                       " AND subject_id = ?2 AND NOT " ERASING("?2"),
-    /* ?10 the rid, ?11 keyed (sq_ids_for_put): an id of the key must not be an older row's
+    /* ?10 the rid, ?11 keyed (sq_ids_bind_put): an id of the key must not be an older row's
      * (records_by_id keeps the older rows' ids unique alone); no row: CU_ERR_EXISTS. */
     [S_RECORD_PUT] = "INSERT INTO records(rid, keyed, tenant_id, record_id, collection,"
                      " subject_id, key_version, created_at, updated_at, doc, version)"
