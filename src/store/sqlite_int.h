@@ -189,6 +189,12 @@ typedef struct sqlite_store {
                      transaction it holds, and open or end none of their own */
 } sqlite_store;
 
+/* sq_vfs (sqlite_vfs.c): the name of the VFS the writer opens its connection with, the unix
+ * VFS with a transaction's WAL frames written in one call; NULL (the default VFS) if it could
+ * not be registered. */
+#define CU_SQLITE_VFS "custos-unix"
+const char *sq_vfs(void);
+
 /* sq_ids (sqlite_ids.c): custos_rid() registered on a new connection; the counter read from
  * the database (the writer, after its migrations); the ops. */
 cu_rc sq_ids_register(sqlite_store *s, cu_err *err);

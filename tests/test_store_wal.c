@@ -1,0 +1,214 @@
+/*
+ * test_store_wal.c: the writer's WAL appends gathered in memory (src/store/sqlite_vfs.c) keep
+ * SQLite's guarantees. A committed transaction is in the WAL file when COMMIT returns, before
+ * the connection closes: a copy of the files taken then (what a crash leaves) holds it, and so
+ * does another connection's read. Transactions larger than one write of the unix VFS (128 KiB)
+ * and than the buffer (1 MiB) commit whole; a transaction larger than the page cache reads its
+ * own spilled pages back; a write the file refuses fails the COMMIT, and the database keeps what
+ * it had. Plain SQLite on the VFS, run once (SQLite's alone, docs/testing.md).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "sqlite_int.h"
+#include "th.h"
+
+#define ROW_BYTES 1000
+
+typedef struct wfx {
+    char dir[256];
+    char path[512];
+    sqlite3 *db; /* on the shim, WAL, synchronous=FULL, as the store's writer */
+} wfx;
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg != NULL ? msg : "?");
+}
+
+static long long one_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static int wfx_setup(void **state)
+{
+    wfx *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    th_tmpdir(f->dir);
+    snprintf(f->path, sizeof(f->path), "%s/w.db", f->dir);
+    assert_string_equal(sq_vfs(), CU_SQLITE_VFS); /* registered: the store's writer uses it */
+    assert_int_equal(
+        sqlite3_open_v2(f->path, &f->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, CU_SQLITE_VFS),
+        SQLITE_OK);
+    exec_ok(f->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                   "PRAGMA wal_autocheckpoint = 0;"
+                   "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB NOT NULL);"
+                   "CREATE INDEX t_by_b ON t(b);");
+    *state = f;
+    return 0;
+}
+
+static int wfx_teardown(void **state)
+{
+    wfx *f = *state;
+
+    sqlite3_close(f->db);
+    th_rmrf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Rows [from, from + n) in one transaction, each ROW_BYTES of its id's digits. */
+static int insert_rows(sqlite3 *db, int from, int n)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE c(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
+             " INSERT INTO t SELECT i, CAST(printf('%%0%dd', i) AS BLOB) FROM c",
+             from, from + n - 1, ROW_BYTES);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* The database and WAL files as they are now copied to DIR/copy.db, opened on the default VFS:
+ * what a crash at this moment would leave. */
+static sqlite3 *open_copy(const wfx *f)
+{
+    char from[600], to[600];
+    sqlite3 *db = NULL;
+
+    snprintf(to, sizeof(to), "%s/copy.db", f->dir);
+    assert_int_equal(th_copy(f->path, to), 0);
+    snprintf(from, sizeof(from), "%s-wal", f->path);
+    snprintf(to, sizeof(to), "%s/copy.db-wal", f->dir);
+    assert_int_equal(th_copy(from, to), 0);
+    snprintf(to, sizeof(to), "%s/copy.db", f->dir);
+    assert_int_equal(sqlite3_open(to, &db), SQLITE_OK);
+    return db;
+}
+
+static void assert_intact(sqlite3 *db, long long rows)
+{
+    sqlite3_stmt *st = NULL;
+
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), rows);
+    assert_int_equal(one_int(db, "SELECT sum(length(b)) FROM t"), rows * ROW_BYTES);
+    /* every byte as written: its id's digits, or zeros where a test updated it */
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t WHERE b <> CAST(printf('%01000d', id)"
+                                 " AS BLOB) AND b <> zeroblob(1000)"),
+                     0);
+}
+
+/* 3,000 rows of 1,000 bytes and their index: about 2,000 frames, so writes far past 128 KiB and
+ * past the buffer, in one transaction; then a small one, wholly in the buffer until its commit
+ * frame, without a sync after it. */
+static void test_a_commit_is_in_the_file_when_commit_returns(void **state)
+{
+    wfx *f = *state;
+    sqlite3 *other = NULL, *copy;
+
+    exec_ok(f->db, "BEGIN");
+    assert_int_equal(insert_rows(f->db, 1, 3000), SQLITE_OK);
+    exec_ok(f->db, "COMMIT");
+    /* No sync at this commit: its commit frame alone ends the buffer. */
+    exec_ok(f->db, "PRAGMA synchronous = NORMAL");
+    assert_int_equal(insert_rows(f->db, 3001, 2), SQLITE_OK); /* autocommit */
+    copy = open_copy(f);
+    assert_intact(copy, 3002);
+    sqlite3_close(copy);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_intact(other, 3002);
+    sqlite3_close(other);
+}
+
+/* A page cache of 16 pages: the transaction's pages spill to the WAL before it commits, and
+ * its own reads fetch them back from there (the buffer reaches the file first). 300 rows and
+ * their index, about 600 KB: all of it still in the buffer when the reads come. */
+static void test_a_transaction_reads_back_its_spilled_pages(void **state)
+{
+    wfx *f = *state;
+    sqlite3 *copy;
+
+    exec_ok(f->db, "PRAGMA cache_size = 16; BEGIN");
+    assert_int_equal(insert_rows(f->db, 1, 300), SQLITE_OK);
+    assert_intact(f->db, 300);
+    exec_ok(f->db, "UPDATE t SET b = zeroblob(1000) WHERE id % 7 = 0");
+    assert_int_equal(one_int(f->db, "SELECT count(*) FROM t WHERE b = zeroblob(1000)"), 42);
+    exec_ok(f->db, "COMMIT");
+    copy = open_copy(f);
+    assert_intact(copy, 300);
+    assert_int_equal(one_int(copy, "SELECT count(*) FROM t WHERE b = zeroblob(1000)"), 42);
+    sqlite3_close(copy);
+}
+
+/* The file may grow by 64 KiB more (RLIMIT_FSIZE; SIGXFSZ ignored, so the write fails with
+ * EFBIG): a transaction of about 1.3 MB is refused at its COMMIT, and the committed rows are
+ * all the database has, in this connection and in a copy of the files. */
+static void test_a_refused_write_fails_the_commit(void **state)
+{
+    wfx *f = *state;
+    struct rlimit old, lim;
+    struct stat sb;
+    char wal[600];
+    sqlite3 *copy;
+    int rc;
+
+    assert_int_equal(insert_rows(f->db, 1, 10), SQLITE_OK);
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size + 65536;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    exec_ok(f->db, "BEGIN");
+    rc = insert_rows(f->db, 11, 600);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_not_equal(rc, SQLITE_OK);
+    if (!sqlite3_get_autocommit(f->db))
+        exec_ok(f->db, "ROLLBACK");
+    assert_intact(f->db, 10);
+    copy = open_copy(f);
+    assert_intact(copy, 10);
+    sqlite3_close(copy);
+    assert_int_equal(insert_rows(f->db, 11, 5), SQLITE_OK); /* and writes on */
+    assert_intact(f->db, 15);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, wfx_setup, wfx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_a_commit_is_in_the_file_when_commit_returns),
+        T(test_a_transaction_reads_back_its_spilled_pages),
+        T(test_a_refused_write_fails_the_commit),
+    };
+
+    return cmocka_run_group_tests_name("store_wal", tests, NULL, NULL);
+}
