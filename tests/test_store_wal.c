@@ -7,6 +7,7 @@
  * own spilled pages back; a write the file refuses fails the COMMIT, and the database keeps what
  * it had. Plain SQLite on the VFS, run once (SQLite's alone, docs/testing.md).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,9 +122,9 @@ static void assert_intact(sqlite3 *db, long long rows)
                      0);
 }
 
-/* 3,000 rows of 1,000 bytes and their index: about 2,000 frames, so writes far past 128 KiB and
- * past the buffer, in one transaction; then a small one, wholly in the buffer until its commit
- * frame, without a sync after it. */
+/* 3,000 rows of 1,000 bytes and their index (each key with an overflow page): about 4,200
+ * frames (17 MB), so writes far past 128 KiB and past the buffer, in one transaction; then a small
+ * one, wholly in the buffer until its commit frame, without a sync after it. */
 static void test_a_commit_is_in_the_file_when_commit_returns(void **state)
 {
     wfx *f = *state;
@@ -145,7 +146,7 @@ static void test_a_commit_is_in_the_file_when_commit_returns(void **state)
 
 /* A page cache of 16 pages: the transaction's pages spill to the WAL before it commits, and
  * its own reads fetch them back from there (the buffer reaches the file first). 300 rows and
- * their index, about 600 KB: all of it still in the buffer when the reads come. */
+ * their index, about 1.7 MB: the reads find the last of it still in the buffer. */
 static void test_a_transaction_reads_back_its_spilled_pages(void **state)
 {
     wfx *f = *state;
@@ -164,7 +165,7 @@ static void test_a_transaction_reads_back_its_spilled_pages(void **state)
 }
 
 /* The file may grow by 64 KiB more (RLIMIT_FSIZE; SIGXFSZ ignored, so the write fails with
- * EFBIG): a transaction of about 1.3 MB is refused at its COMMIT, and the committed rows are
+ * EFBIG): a transaction of about 3.4 MB is refused at its COMMIT, and the committed rows are
  * all the database has, in this connection and in a copy of the files. */
 static void test_a_refused_write_fails_the_commit(void **state)
 {
@@ -200,6 +201,112 @@ static void test_a_refused_write_fails_the_commit(void **state)
     assert_intact(f->db, 15);
 }
 
+/* Two writers on the shim (two processes on one database, as docs/store.md allows): one
+ * rolls back a transaction whose pages spilled into its buffer, the other then commits at the
+ * same offsets of a WAL the first had emptied, and the first writes on. Its rolled-back frames
+ * reached the file before it released the write lock, never after, over the second's. */
+static void test_a_rolled_back_spill_never_lands_on_another_writers_frames(void **state)
+{
+    wfx *f = *state;
+    sqlite3 *b = NULL, *other = NULL;
+
+    assert_int_equal(sqlite3_open_v2(f->path, &b, SQLITE_OPEN_READWRITE, CU_SQLITE_VFS), SQLITE_OK);
+    exec_ok(f->db, "CREATE TABLE u(id INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    assert_int_equal(insert_rows(f->db, 1, 10), SQLITE_OK);
+    exec_ok(f->db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = 50; BEGIN");
+    exec_ok(f->db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400)"
+                   " INSERT INTO u SELECT i, zeroblob(1000) FROM c");
+    exec_ok(f->db, "ROLLBACK");
+    exec_ok(b, "BEGIN IMMEDIATE");
+    assert_int_equal(insert_rows(b, 11, 20), SQLITE_OK);
+    exec_ok(b, "COMMIT");
+    assert_int_equal(insert_rows(f->db, 31, 1), SQLITE_OK);
+    sqlite3_close(b);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_intact(other, 31);
+    assert_int_equal(one_int(other, "SELECT count(*) FROM u"), 0);
+    sqlite3_close(other);
+}
+
+/* synchronous=NORMAL (no sync at a commit) and a transaction that spilled and then rewrote
+ * spilled pages in place: SQLite rewrites the frames' checksums after the commit frame's
+ * page, and those bytes too are in the file when COMMIT returns (the write lock's release). */
+static void test_a_commit_rewriting_its_checksums_is_in_the_file(void **state)
+{
+    wfx *f = *state;
+    sqlite3 *copy;
+
+    exec_ok(f->db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = 16");
+    assert_int_equal(insert_rows(f->db, 1, 10), SQLITE_OK);
+    exec_ok(f->db, "BEGIN");
+    assert_int_equal(insert_rows(f->db, 11, 300), SQLITE_OK);
+    exec_ok(f->db, "UPDATE t SET b = zeroblob(1000) WHERE id % 7 = 0");
+    exec_ok(f->db, "COMMIT");
+    copy = open_copy(f);
+    assert_intact(copy, 310);
+    sqlite3_close(copy);
+}
+
+/* The unix VFS's pwrite, refused while refuse is set (ENOSPC): a full disk. */
+static int refuse;
+static sqlite3_syscall_ptr real_pwrite, real_pwrite64;
+
+static ssize_t full_pwrite(int fd, const void *p, size_t n, off_t off)
+{
+    if (refuse) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite)(fd, p, n, off);
+}
+
+static ssize_t full_pwrite64(int fd, const void *p, size_t n, off_t off)
+{
+    if (refuse) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, p, n, off);
+}
+
+/* A statement that reads a spilled page while the disk is full: the buffer's flush before the
+ * read is refused, the statement fails, and the buffer keeps its bytes. Once the disk has room
+ * the transaction goes on and commits whole: the database another connection opens is intact
+ * and holds every row this one committed (SQLite's statement rollback found no hole). */
+static void test_a_refused_flush_keeps_its_bytes_for_the_next(void **state)
+{
+    wfx *f = *state;
+    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+    sqlite3 *other = NULL;
+    int rc;
+
+    real_pwrite = unix_vfs->xGetSystemCall(unix_vfs, "pwrite");
+    real_pwrite64 = unix_vfs->xGetSystemCall(unix_vfs, "pwrite64");
+    assert_true(real_pwrite != NULL || real_pwrite64 != NULL);
+    exec_ok(f->db, "CREATE TABLE v(id INTEGER PRIMARY KEY, b BLOB NOT NULL);"
+                   "PRAGMA cache_size = 20; BEGIN;"
+                   "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300)"
+                   " INSERT INTO v SELECT i, zeroblob(1000) FROM c");
+    if (real_pwrite != NULL)
+        unix_vfs->xSetSystemCall(unix_vfs, "pwrite", (sqlite3_syscall_ptr)full_pwrite);
+    if (real_pwrite64 != NULL)
+        unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", (sqlite3_syscall_ptr)full_pwrite64);
+    refuse = 1;
+    rc = sqlite3_exec(f->db, "INSERT INTO v SELECT id + 100000, b FROM v WHERE id <= 50", NULL,
+                      NULL, NULL);
+    refuse = 0;
+    unix_vfs->xSetSystemCall(unix_vfs, "pwrite", real_pwrite);
+    unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", real_pwrite64);
+    assert_int_equal(rc & 0xff, SQLITE_FULL);    /* the read's flush was refused */
+    assert_false(sqlite3_get_autocommit(f->db)); /* the transaction goes on */
+    exec_ok(f->db, "INSERT INTO v VALUES(1000, zeroblob(10)); COMMIT");
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(one_int(other, "SELECT count(*) FROM v"), 301);
+    assert_int_equal(one_int(other, "SELECT sum(length(b)) FROM v"), 300 * 1000 + 10);
+    assert_intact(other, 0); /* the integrity check (t is empty here) */
+    sqlite3_close(other);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, wfx_setup, wfx_teardown)
 
 int main(void)
@@ -208,6 +315,9 @@ int main(void)
         T(test_a_commit_is_in_the_file_when_commit_returns),
         T(test_a_transaction_reads_back_its_spilled_pages),
         T(test_a_refused_write_fails_the_commit),
+        T(test_a_rolled_back_spill_never_lands_on_another_writers_frames),
+        T(test_a_commit_rewriting_its_checksums_is_in_the_file),
+        T(test_a_refused_flush_keeps_its_bytes_for_the_next),
     };
 
     return cmocka_run_group_tests_name("store_wal", tests, NULL, NULL);

@@ -190,8 +190,8 @@ typedef struct sqlite_store {
 } sqlite_store;
 
 /* sq_vfs (sqlite_vfs.c): the name of the VFS the writer opens its connection with, the unix
- * VFS with a transaction's WAL frames written in one call; NULL (the default VFS) if it could
- * not be registered. */
+ * VFS with a transaction's WAL frames gathered and written at its commit frame; NULL (the
+ * default VFS) if it could not be registered. */
 #define CU_SQLITE_VFS "custos-unix"
 const char *sq_vfs(void);
 

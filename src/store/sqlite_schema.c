@@ -670,7 +670,7 @@ cu_rc cu_store_sqlite_open_at(const char *path, int version, cu_store **out, cu_
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     s->base.ops = &cu_store_sqlite;
     pthread_mutex_init(&s->lock, NULL);
-    /* The writer's VFS (sqlite_vfs.c): its WAL appends reach the file once per transaction. */
+    /* The writer's VFS (sqlite_vfs.c): its WAL appends gathered until the commit frame. */
     src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, sq_vfs());
     if (src != SQLITE_OK) {
         rc = cu_err_set(err, CU_ERR_IO, "could not open database \"%s\": %s", path,

@@ -1,22 +1,30 @@
 /*
- * sqlite_vfs.c: the writer's WAL appended in one write per transaction (issue 17, item 2).
+ * sqlite_vfs.c: the writer's WAL appends gathered in memory (issue 17, item 2).
  *
  * SQLite writes each WAL frame with two pwrite calls, its 24-byte header and its page: a group
  * commit of 26 records appends about 80 frames, so 160 system calls on the one writer thread,
  * each dear on a virtual machine. This VFS is SQLite's unix VFS with a buffer in front of a
- * WAL file's writes: contiguous writes gather in memory and reach the file in writes of
- * WRITE_MAX bytes when the transaction's commit frame is complete, before anything else is done
- * with the file (a read, a sync, its size, a truncation, a file control, a close) and when the
- * buffer is full or a write is not contiguous (a checksum rewrite, a restart at the file's
- * beginning).
+ * WAL file's writes: contiguous writes gather in memory and reach the file in writes of up to
+ * WRITE_MAX bytes (three for a group) when the transaction's commit frame is complete, before
+ * anything else is done with the file (a read, a sync, its size, a truncation, a file control,
+ * a close), when a write does not follow the buffer (a checksum rewritten in place, a restart
+ * at the file's beginning) or would overflow it, and before the connection releases the WAL's
+ * write lock (the database file's xShmLock, below).
  *
  * Why that keeps SQLite's guarantees: a frame is seen by another connection (a reader of this
  * process or of another) only once the writer published it in the WAL index, which SQLite does
  * after the commit frame was written and, with synchronous=FULL, synced; by then the buffer
  * has reached the file. The writer reading back its own frames (a transaction larger than its
- * page cache) flushes first. A failed flush is the failed write SQLite would have seen: its
- * transaction fails, nothing acknowledged is lost. Every other file (the database, its
- * journals) is the unix VFS's own object, not wrapped: the shim costs them nothing.
+ * page cache) sends the buffer first. Nothing stays in the buffer once the write lock is
+ * released: another writer (a second process on the database) may then append at the same
+ * offsets, which a rolled-back transaction's spilled frames sent later would overwrite, and
+ * under synchronous=NORMAL a commit frame's checksum rewritten after its page stays in the
+ * buffer until then. A write the file refuses is returned to the call SQLite made and its
+ * bytes are kept, in order, for the next try: a transaction whose frames did not all reach
+ * the file cannot commit (its commit frame goes out after them), and SQLite's own recovery of
+ * a failed statement never finds a hole behind it. Only at the write lock's release are
+ * unsent bytes dropped: they belong to a transaction that did not commit. The database file is
+ * wrapped only for that hook; its other methods are the unix VFS's, one call away.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,51 +37,66 @@
 #define BUF_CAP (1 << 20) /* a group commit appends about 330 KB (80 frames of 4 KB) */
 /* The unix VFS writes at most 128 KiB - 1 bytes a call (it masks the length with 0x1ffff). */
 #define WRITE_MAX (124 * 1024)
+#define WAL_WRITE_LOCK 0 /* the WAL index's lock slot that one writer at a time holds */
 
-typedef struct {
-    sqlite3_file base;  /* pMethods: wal_methods */
-    sqlite3_file *real; /* the unix VFS's file, after this header in the same allocation */
-    unsigned char *buf; /* the bytes not yet written, from offset off; NULL until a write */
-    sqlite3_int64 off;  /* the file offset of buf[0] */
-    size_t len;         /* bytes in buf */
-    int commit;         /* the last write was a commit frame's header: its page ends it */
-} wal_file;
+/* A file opened through the shim: a WAL file with its buffer, or a main database file. */
+typedef struct shim_file {
+    sqlite3_file base;      /* pMethods: wal_methods or db_methods */
+    sqlite3_file *real;     /* the unix VFS's file, after this header in the same allocation */
+    struct shim_file *peer; /* a WAL file's database file and the database file's WAL, or NULL */
+    unsigned char *buf;     /* a WAL's bytes not yet written, from offset off; NULL until used */
+    sqlite3_int64 off;      /* the file offset of buf[0] */
+    size_t len;             /* bytes in buf */
+    int commit;             /* the last write was a commit frame's header: its page ends it */
+} shim_file;
 
-_Static_assert(sizeof(wal_file) % 8 == 0, "the unix VFS's file after it is aligned");
+_Static_assert(sizeof(shim_file) % 8 == 0, "the unix VFS's file after it is aligned");
 
 static sqlite3_vfs shim;
 static sqlite3_vfs *unix_vfs;
-static sqlite3_io_methods wal_methods;
+static sqlite3_io_methods wal_methods, db_methods;
 
-/* The buffer to the file, in writes of at most WRITE_MAX bytes. */
-static int flush(wal_file *w)
+#define REAL(f) (((shim_file *)(f))->real)
+
+/* The buffer to the file, in writes of at most WRITE_MAX bytes. A refused write's bytes and
+ * those after it stay, at their offset, for the next flush. */
+static int flush(shim_file *w)
 {
     size_t done = 0, n;
     int rc = SQLITE_OK;
 
-    while (rc == SQLITE_OK && done < w->len) {
+    w->commit = 0;
+    while (done < w->len) {
         n = w->len - done < WRITE_MAX ? w->len - done : WRITE_MAX;
         rc =
             w->real->pMethods->xWrite(w->real, w->buf + done, (int)n, w->off + (sqlite3_int64)done);
+        if (rc != SQLITE_OK)
+            break;
         done += n;
     }
-    w->len = 0;
+    if (done > 0 && done < w->len)
+        memmove(w->buf, w->buf + done, w->len - done);
+    w->off += (sqlite3_int64)done;
+    w->len -= done;
     return rc;
 }
 
 static int wal_close(sqlite3_file *f)
 {
-    wal_file *w = (wal_file *)f;
+    shim_file *w = (shim_file *)f;
     int rc = flush(w), rc2 = w->real->pMethods->xClose(w->real);
 
+    if (w->peer != NULL)
+        w->peer->peer = NULL;
     free(w->buf);
     w->buf = NULL;
+    w->len = 0;
     return rc != SQLITE_OK ? rc : rc2;
 }
 
 static int wal_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 off)
 {
-    wal_file *w = (wal_file *)f;
+    shim_file *w = (shim_file *)f;
     int rc = flush(w);
 
     return rc != SQLITE_OK ? rc : w->real->pMethods->xRead(w->real, out, amt, off);
@@ -87,114 +110,199 @@ static int is_commit_header(const unsigned char *p, int amt, sqlite3_int64 off)
 
 static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 off)
 {
-    wal_file *w = (wal_file *)f;
-    int commit = w->commit, rc;
+    shim_file *w = (shim_file *)f;
+    int rc, ends;
 
-    w->commit = is_commit_header(data, amt, off);
     if (w->len > 0 &&
         (off != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > BUF_CAP ||
          (size_t)amt >= WRITE_MAX) &&
         (rc = flush(w)) != SQLITE_OK)
         return rc;
-    if ((size_t)amt >= WRITE_MAX) /* never a frame: SQLite's pages are at most 64 KiB */
+    ends = w->commit; /* this write is the page of the commit frame just buffered */
+    w->commit = is_commit_header(data, amt, off);
+    if (w->buf == NULL && (size_t)amt < WRITE_MAX)
+        w->buf = malloc(BUF_CAP);
+    if (w->buf == NULL || (size_t)amt >= WRITE_MAX) { /* never a frame: pages are <= 64 KiB */
+        w->commit = 0;
         return w->real->pMethods->xWrite(w->real, data, amt, off);
-    if (w->buf == NULL && (w->buf = malloc(BUF_CAP)) == NULL)
-        return SQLITE_IOERR_NOMEM;
+    }
     if (w->len == 0)
         w->off = off;
     memcpy(w->buf + w->len, data, (size_t)amt);
     w->len += (size_t)amt;
-    return commit ? flush(w) : SQLITE_OK; /* the commit frame's page: the transaction's end */
+    return ends ? flush(w) : SQLITE_OK; /* the transaction's end */
 }
 
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
-    wal_file *w = (wal_file *)f;
-    int rc = flush(w);
+    int rc = flush((shim_file *)f);
 
-    return rc != SQLITE_OK ? rc : w->real->pMethods->xTruncate(w->real, size);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xTruncate(REAL(f), size);
 }
 
 static int wal_sync(sqlite3_file *f, int flags)
 {
-    wal_file *w = (wal_file *)f;
-    int rc = flush(w);
+    int rc = flush((shim_file *)f);
 
-    return rc != SQLITE_OK ? rc : w->real->pMethods->xSync(w->real, flags);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 
 static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
-    wal_file *w = (wal_file *)f;
-    int rc = flush(w);
+    int rc = flush((shim_file *)f);
 
-    return rc != SQLITE_OK ? rc : w->real->pMethods->xFileSize(w->real, size);
-}
-
-static int wal_lock(sqlite3_file *f, int level)
-{
-    wal_file *w = (wal_file *)f;
-
-    return w->real->pMethods->xLock(w->real, level);
-}
-
-static int wal_unlock(sqlite3_file *f, int level)
-{
-    wal_file *w = (wal_file *)f;
-
-    return w->real->pMethods->xUnlock(w->real, level);
-}
-
-static int wal_reserved(sqlite3_file *f, int *out)
-{
-    wal_file *w = (wal_file *)f;
-
-    return w->real->pMethods->xCheckReservedLock(w->real, out);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFileSize(REAL(f), size);
 }
 
 static int wal_file_control(sqlite3_file *f, int op, void *arg)
 {
-    wal_file *w = (wal_file *)f;
-    int rc = flush(w);
+    int rc = flush((shim_file *)f);
 
-    return rc != SQLITE_OK ? rc : w->real->pMethods->xFileControl(w->real, op, arg);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
 }
 
-static int wal_sector_size(sqlite3_file *f)
+/* --- the methods that only pass the call on (both kinds of file) ------------------------- */
+
+static int pass_close(sqlite3_file *f)
 {
-    wal_file *w = (wal_file *)f;
+    shim_file *d = (shim_file *)f;
 
-    return w->real->pMethods->xSectorSize(w->real);
+    if (d->peer != NULL)
+        d->peer->peer = NULL;
+    return d->real->pMethods->xClose(d->real);
 }
 
-static int wal_device(sqlite3_file *f)
+static int pass_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 off)
 {
-    wal_file *w = (wal_file *)f;
-
-    return w->real->pMethods->xDeviceCharacteristics(w->real);
+    return REAL(f)->pMethods->xRead(REAL(f), out, amt, off);
 }
 
-/* A WAL file has no shared memory and is never mapped (SQLite reads it with xRead): the
- * methods of version 1 are all it needs, and a version-1 file tells SQLite so. */
+static int pass_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 off)
+{
+    return REAL(f)->pMethods->xWrite(REAL(f), data, amt, off);
+}
+
+static int pass_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int pass_sync(sqlite3_file *f, int flags)
+{
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int pass_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int pass_lock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), level);
+}
+
+static int pass_unlock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+
+static int pass_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int pass_file_control(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int pass_sector_size(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int pass_device(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int pass_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), region, size, extend, out);
+}
+
+static void pass_shm_barrier(sqlite3_file *f)
+{
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int pass_shm_unmap(sqlite3_file *f, int delete_flag)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), delete_flag);
+}
+
+static int pass_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **out)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), off, amt, out);
+}
+
+static int pass_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+/* The database file's lock on its WAL index: before the write lock is released, the WAL's
+ * buffer reaches the file, or, if the file refuses it, is dropped (an uncommitted
+ * transaction's frames: once the lock is free another writer may append where they were). */
+static int db_shm_lock(sqlite3_file *f, int ofst, int n, int flags)
+{
+    shim_file *d = (shim_file *)f;
+
+    if ((flags & SQLITE_SHM_UNLOCK) != 0 && ofst <= WAL_WRITE_LOCK && WAL_WRITE_LOCK < ofst + n &&
+        d->peer != NULL && flush(d->peer) != SQLITE_OK)
+        d->peer->len = 0;
+    return d->real->pMethods->xShmLock(d->real, ofst, n, flags);
+}
+
+/* A file of the unix VFS, wrapped: a WAL file with its buffer, linked to its database file
+ * (sqlite3_database_file_object) when that was opened here too; a main database file for its
+ * WAL index lock; any other file (a temporary one) is the unix VFS's object itself, in our
+ * allocation. */
 static int shim_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
                      int *out_flags)
 {
-    wal_file *w = (wal_file *)f;
+    shim_file *w = (shim_file *)f;
+    sqlite3_file *db;
     int rc;
 
     (void)vfs;
-    if ((flags & SQLITE_OPEN_WAL) == 0) /* the unix VFS's object itself, in our allocation */
+    if ((flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) == 0)
         return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
     memset(w, 0, sizeof(*w));
     w->real = (sqlite3_file *)(w + 1);
     rc = unix_vfs->xOpen(unix_vfs, name, w->real, flags, out_flags);
-    w->base.pMethods = w->real->pMethods != NULL ? &wal_methods : NULL;
+    if (w->real->pMethods == NULL)
+        return rc;
+    if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
+        w->base.pMethods = &db_methods;
+        return rc;
+    }
+    w->base.pMethods = &wal_methods;
+    db = sqlite3_database_file_object(name);
+    if (db != NULL && db->pMethods == &db_methods) {
+        w->peer = (shim_file *)db;
+        w->peer->peer = w;
+    }
     return rc;
 }
 
-static void shim_init(void)
+/* The shim's methods. A WAL file's are of version 1: it has no shared memory and is never
+ * mapped (SQLite reads it with xRead). A database file's are of version 3, as the unix VFS's
+ * own ("unix" opens every file with its POSIX methods, version 3). */
+static void methods_init(void)
 {
-    static const sqlite3_io_methods m = {
+    static const sqlite3_io_methods wal = {
         .iVersion = 1,
         .xClose = wal_close,
         .xRead = wal_read,
@@ -202,22 +310,49 @@ static void shim_init(void)
         .xTruncate = wal_truncate,
         .xSync = wal_sync,
         .xFileSize = wal_file_size,
-        .xLock = wal_lock,
-        .xUnlock = wal_unlock,
-        .xCheckReservedLock = wal_reserved,
+        .xLock = pass_lock,
+        .xUnlock = pass_unlock,
+        .xCheckReservedLock = pass_reserved,
         .xFileControl = wal_file_control,
-        .xSectorSize = wal_sector_size,
-        .xDeviceCharacteristics = wal_device,
+        .xSectorSize = pass_sector_size,
+        .xDeviceCharacteristics = pass_device,
+    };
+    static const sqlite3_io_methods db = {
+        .iVersion = 3,
+        .xClose = pass_close,
+        .xRead = pass_read,
+        .xWrite = pass_write,
+        .xTruncate = pass_truncate,
+        .xSync = pass_sync,
+        .xFileSize = pass_file_size,
+        .xLock = pass_lock,
+        .xUnlock = pass_unlock,
+        .xCheckReservedLock = pass_reserved,
+        .xFileControl = pass_file_control,
+        .xSectorSize = pass_sector_size,
+        .xDeviceCharacteristics = pass_device,
+        .xShmMap = pass_shm_map,
+        .xShmLock = db_shm_lock,
+        .xShmBarrier = pass_shm_barrier,
+        .xShmUnmap = pass_shm_unmap,
+        .xFetch = pass_fetch,
+        .xUnfetch = pass_unfetch,
     };
 
+    wal_methods = wal;
+    db_methods = db;
+}
+
+static void shim_init(void)
+{
     unix_vfs = sqlite3_vfs_find("unix");
     if (unix_vfs == NULL)
         return;
-    wal_methods = m;
+    methods_init();
     shim = *unix_vfs; /* every other method is the unix VFS's, with its own data */
     shim.pNext = NULL;
     shim.zName = CU_SQLITE_VFS;
-    shim.szOsFile = (int)sizeof(wal_file) + unix_vfs->szOsFile;
+    shim.szOsFile = (int)sizeof(shim_file) + unix_vfs->szOsFile;
     shim.xOpen = shim_open;
     if (sqlite3_vfs_register(&shim, 0) != SQLITE_OK)
         unix_vfs = NULL;
