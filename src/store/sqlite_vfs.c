@@ -3,13 +3,14 @@
  *
  * SQLite writes each WAL frame with two pwrite calls, its 24-byte header and its page: a group
  * commit of 26 records appends about 80 frames, so 160 system calls on the one writer thread,
- * each dear on a virtual machine. This VFS is SQLite's unix VFS with a buffer in front of a
- * WAL file's writes: contiguous writes gather in memory and reach the file in writes of up to
- * WRITE_MAX bytes (three for a group) when the transaction's commit frame is complete, before
- * anything else is done with the file (a read, a sync, its size, a truncation, a file control,
- * a close), when a write does not follow the buffer (a checksum rewritten in place, a restart
- * at the file's beginning) or would overflow it, and before the connection releases the WAL's
- * write lock (the database file's xShmLock, below).
+ * each dear on a virtual machine. This VFS is the default one (SQLite's unix VFS; in test
+ * builds the fault simulator over it, faultsim.c) with a buffer in front of a WAL file's writes:
+ * contiguous writes gather in memory and reach the file in writes of up to WRITE_MAX bytes (three
+ * for a group) when the transaction's commit frame is complete, before anything else is done with
+ * the file (a read, a sync, its size, a truncation, a file control, a close), when a write does not
+ * follow the buffer (a checksum rewritten in place, a restart at the file's beginning) or would
+ * overflow it, and before the connection releases the WAL's write lock (the database file's
+ * xShmLock, below).
  *
  * Why that keeps SQLite's guarantees: a frame is seen by another connection (a reader of this
  * process or of another) only once the writer published it in the WAL index, which SQLite does
@@ -24,7 +25,7 @@
  * the file cannot commit (its commit frame goes out after them), and SQLite's own recovery of
  * a failed statement never finds a hole behind it. Only at the write lock's release are
  * unsent bytes dropped: they belong to a transaction that did not commit. The database file is
- * wrapped only for that hook; its other methods are the unix VFS's, one call away.
+ * wrapped only for that hook; its other methods are the default VFS's, one call away.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@
 /* A file opened through the shim: a WAL file with its buffer, or a main database file. */
 typedef struct shim_file {
     sqlite3_file base;      /* pMethods: wal_methods or db_methods */
-    sqlite3_file *real;     /* the unix VFS's file, after this header in the same allocation */
+    sqlite3_file *real;     /* the default VFS's file, after this header in one allocation */
     struct shim_file *peer; /* a WAL file's database file and the database file's WAL, or NULL */
     unsigned char *buf;     /* a WAL's bytes not yet written, from offset off; NULL until used */
     sqlite3_int64 off;      /* the file offset of buf[0] */
@@ -50,10 +51,10 @@ typedef struct shim_file {
     int commit;             /* the last write was a commit frame's header: its page ends it */
 } shim_file;
 
-_Static_assert(sizeof(shim_file) % 8 == 0, "the unix VFS's file after it is aligned");
+_Static_assert(sizeof(shim_file) % 8 == 0, "the default VFS's file after it is aligned");
 
 static sqlite3_vfs shim;
-static sqlite3_vfs *unix_vfs;
+static sqlite3_vfs *base_vfs;
 static sqlite3_io_methods wal_methods, db_methods;
 
 #define REAL(f) (((shim_file *)(f))->real)
@@ -265,10 +266,10 @@ static int db_shm_lock(sqlite3_file *f, int ofst, int n, int flags)
     return d->real->pMethods->xShmLock(d->real, ofst, n, flags);
 }
 
-/* A file of the unix VFS, wrapped: a WAL file with its buffer, linked to its database file
+/* A file of the default VFS, wrapped: a WAL file with its buffer, linked to its database file
  * (sqlite3_database_file_object) when that was opened here too; a main database file for its
- * WAL index lock; any other file (a temporary one) is the unix VFS's object itself, in our
- * allocation. */
+ * WAL index lock (refused unless its methods are of version 3, as faultsim.c does); any other
+ * file (a temporary one) is the default VFS's object itself, in our allocation. */
 static int shim_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
                      int *out_flags)
 {
@@ -278,13 +279,17 @@ static int shim_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, i
 
     (void)vfs;
     if ((flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) == 0)
-        return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
+        return base_vfs->xOpen(base_vfs, name, f, flags, out_flags);
     memset(w, 0, sizeof(*w));
     w->real = (sqlite3_file *)(w + 1);
-    rc = unix_vfs->xOpen(unix_vfs, name, w->real, flags, out_flags);
+    rc = base_vfs->xOpen(base_vfs, name, w->real, flags, out_flags);
     if (w->real->pMethods == NULL)
         return rc;
     if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
+        if (w->real->pMethods->iVersion < 3) {
+            w->real->pMethods->xClose(w->real);
+            return SQLITE_CANTOPEN;
+        }
         w->base.pMethods = &db_methods;
         return rc;
     }
@@ -299,7 +304,7 @@ static int shim_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, i
 
 /* The shim's methods. A WAL file's are of version 1: it has no shared memory and is never
  * mapped (SQLite reads it with xRead). A database file's are of version 3, as the unix VFS's
- * own ("unix" opens every file with its POSIX methods, version 3). */
+ * own (shim_open refuses a lower one). */
 static void methods_init(void)
 {
     static const sqlite3_io_methods wal = {
@@ -345,17 +350,17 @@ static void methods_init(void)
 
 static void shim_init(void)
 {
-    unix_vfs = sqlite3_vfs_find("unix");
-    if (unix_vfs == NULL)
+    base_vfs = sqlite3_vfs_find(NULL); /* after faultsim's installation, in test builds */
+    if (base_vfs == NULL)
         return;
     methods_init();
-    shim = *unix_vfs; /* every other method is the unix VFS's, with its own data */
+    shim = *base_vfs; /* every other method is the default VFS's, with its own data */
     shim.pNext = NULL;
     shim.zName = CU_SQLITE_VFS;
-    shim.szOsFile = (int)sizeof(shim_file) + unix_vfs->szOsFile;
+    shim.szOsFile = (int)sizeof(shim_file) + base_vfs->szOsFile;
     shim.xOpen = shim_open;
     if (sqlite3_vfs_register(&shim, 0) != SQLITE_OK)
-        unix_vfs = NULL;
+        base_vfs = NULL;
 }
 
 /* The VFS to open the writer's connection with: CU_SQLITE_VFS, or NULL (the default) if it
@@ -365,5 +370,5 @@ const char *sq_vfs(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
 
     pthread_once(&once, shim_init);
-    return unix_vfs != NULL ? CU_SQLITE_VFS : NULL;
+    return base_vfs != NULL ? CU_SQLITE_VFS : NULL;
 }
