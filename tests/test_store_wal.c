@@ -247,26 +247,84 @@ static void test_a_commit_rewriting_its_checksums_is_in_the_file(void **state)
     sqlite3_close(copy);
 }
 
-/* The unix VFS's pwrite, refused while refuse is set (ENOSPC): a full disk. */
+/* The unix VFS's pwrite, refused while refuse is set (ENOSPC): a full disk; refuse < 0 refuses
+ * that many calls and then lets them through. */
 static int refuse;
 static sqlite3_syscall_ptr real_pwrite, real_pwrite64;
 
+static int refused(void)
+{
+    if (refuse == 0)
+        return 0;
+    if (refuse < 0)
+        refuse++;
+    errno = ENOSPC;
+    return 1;
+}
+
 static ssize_t full_pwrite(int fd, const void *p, size_t n, off_t off)
 {
-    if (refuse) {
-        errno = ENOSPC;
+    if (refused())
         return -1;
-    }
     return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite)(fd, p, n, off);
 }
 
 static ssize_t full_pwrite64(int fd, const void *p, size_t n, off_t off)
 {
-    if (refuse) {
-        errno = ENOSPC;
+    if (refused())
         return -1;
-    }
     return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, p, n, off);
+}
+
+static void full_disk_install(void)
+{
+    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+
+    real_pwrite = unix_vfs->xGetSystemCall(unix_vfs, "pwrite");
+    real_pwrite64 = unix_vfs->xGetSystemCall(unix_vfs, "pwrite64");
+    assert_true(real_pwrite != NULL || real_pwrite64 != NULL);
+    if (real_pwrite != NULL)
+        unix_vfs->xSetSystemCall(unix_vfs, "pwrite", (sqlite3_syscall_ptr)full_pwrite);
+    if (real_pwrite64 != NULL)
+        unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", (sqlite3_syscall_ptr)full_pwrite64);
+}
+
+static void full_disk_remove(void)
+{
+    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+
+    refuse = 0;
+    unix_vfs->xSetSystemCall(unix_vfs, "pwrite", real_pwrite);
+    unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", real_pwrite64);
+}
+
+/* A COMMIT whose write the disk refuses once, and lets through after: the application is told
+ * the COMMIT failed, so the transaction never reaches the file later (when the write lock is
+ * released, or by the next transaction), and a copy of the files has only the row before. */
+static void test_a_refused_commit_never_reaches_the_file_later(void **state)
+{
+    wfx *f = *state;
+    sqlite3 *copy;
+    int rc;
+
+    assert_int_equal(insert_rows(f->db, 1, 1), SQLITE_OK);
+    exec_ok(f->db, "BEGIN");
+    assert_int_equal(insert_rows(f->db, 2, 2), SQLITE_OK);
+    full_disk_install();
+    refuse = -1;
+    rc = sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL);
+    full_disk_remove();
+    assert_int_not_equal(rc, SQLITE_OK);
+    if (!sqlite3_get_autocommit(f->db))
+        exec_ok(f->db, "ROLLBACK");
+    assert_intact(f->db, 1);
+    copy = open_copy(f);
+    assert_intact(copy, 1);
+    sqlite3_close(copy);
+    assert_int_equal(insert_rows(f->db, 2, 1), SQLITE_OK); /* and writes on */
+    copy = open_copy(f);
+    assert_intact(copy, 2);
+    sqlite3_close(copy);
 }
 
 /* A statement that reads a spilled page while the disk is full: the buffer's flush before the
@@ -276,27 +334,18 @@ static ssize_t full_pwrite64(int fd, const void *p, size_t n, off_t off)
 static void test_a_refused_flush_keeps_its_bytes_for_the_next(void **state)
 {
     wfx *f = *state;
-    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
     sqlite3 *other = NULL;
     int rc;
 
-    real_pwrite = unix_vfs->xGetSystemCall(unix_vfs, "pwrite");
-    real_pwrite64 = unix_vfs->xGetSystemCall(unix_vfs, "pwrite64");
-    assert_true(real_pwrite != NULL || real_pwrite64 != NULL);
     exec_ok(f->db, "CREATE TABLE v(id INTEGER PRIMARY KEY, b BLOB NOT NULL);"
                    "PRAGMA cache_size = 20; BEGIN;"
                    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300)"
                    " INSERT INTO v SELECT i, zeroblob(1000) FROM c");
-    if (real_pwrite != NULL)
-        unix_vfs->xSetSystemCall(unix_vfs, "pwrite", (sqlite3_syscall_ptr)full_pwrite);
-    if (real_pwrite64 != NULL)
-        unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", (sqlite3_syscall_ptr)full_pwrite64);
+    full_disk_install();
     refuse = 1;
     rc = sqlite3_exec(f->db, "INSERT INTO v SELECT id + 100000, b FROM v WHERE id <= 50", NULL,
                       NULL, NULL);
-    refuse = 0;
-    unix_vfs->xSetSystemCall(unix_vfs, "pwrite", real_pwrite);
-    unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", real_pwrite64);
+    full_disk_remove();
     assert_int_equal(rc & 0xff, SQLITE_FULL);    /* the read's flush was refused */
     assert_false(sqlite3_get_autocommit(f->db)); /* the transaction goes on */
     exec_ok(f->db, "INSERT INTO v VALUES(1000, zeroblob(10)); COMMIT");
@@ -318,6 +367,7 @@ int main(void)
         T(test_a_rolled_back_spill_never_lands_on_another_writers_frames),
         T(test_a_commit_rewriting_its_checksums_is_in_the_file),
         T(test_a_refused_flush_keeps_its_bytes_for_the_next),
+        T(test_a_refused_commit_never_reaches_the_file_later),
     };
 
     return cmocka_run_group_tests_name("store_wal", tests, NULL, NULL);

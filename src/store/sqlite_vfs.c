@@ -4,28 +4,28 @@
  * SQLite writes each WAL frame with two pwrite calls, its 24-byte header and its page: a group
  * commit of 26 records appends about 80 frames, so 160 system calls on the one writer thread,
  * each dear on a virtual machine. This VFS is the default one (SQLite's unix VFS; in test
- * builds the fault simulator over it, faultsim.c) with a buffer in front of a WAL file's writes:
- * contiguous writes gather in memory and reach the file in writes of up to WRITE_MAX bytes (three
- * for a group) when the transaction's commit frame is complete, before anything else is done with
- * the file (a read, a sync, its size, a truncation, a file control, a close), when a write does not
- * follow the buffer (a checksum rewritten in place, a restart at the file's beginning) or would
- * overflow it, and before the connection releases the WAL's write lock (the database file's
- * xShmLock, below).
+ * builds the fault simulator over it, faultsim.c) with a buffer in front of a WAL file's
+ * appends: they gather in memory and reach the file in writes of up to WRITE_MAX bytes (three
+ * for a group) when the transaction's commit frame is complete, before anything else is done
+ * with the file (a read, a sync, its size, a truncation, a file control), and when an append
+ * does not follow the buffer or would overflow it.
  *
- * Why that keeps SQLite's guarantees: a frame is seen by another connection (a reader of this
- * process or of another) only once the writer published it in the WAL index, which SQLite does
- * after the commit frame was written and, with synchronous=FULL, synced; by then the buffer
- * has reached the file. The writer reading back its own frames (a transaction larger than its
- * page cache) sends the buffer first. Nothing stays in the buffer once the write lock is
- * released: another writer (a second process on the database) may then append at the same
- * offsets, which a rolled-back transaction's spilled frames sent later would overwrite, and
- * under synchronous=NORMAL a commit frame's checksum rewritten after its page stays in the
- * buffer until then. A write the file refuses is returned to the call SQLite made and its
- * bytes are kept, in order, for the next try: a transaction whose frames did not all reach
- * the file cannot commit (its commit frame goes out after them), and SQLite's own recovery of
- * a failed statement never finds a hole behind it. Only at the write lock's release are
- * unsent bytes dropped: they belong to a transaction that did not commit. The database file is
- * wrapped only for that hook; its other methods are the default VFS's, one call away.
+ * Why that keeps SQLite's guarantees:
+ * - a frame is seen by another connection (a reader of this process or of another) only once
+ *   the writer published it in the WAL index, which SQLite does after the commit frame's page
+ *   was written: that write sends the buffer, and a refusal reaches SQLite before it publishes
+ *   anything. Every write that is not an append (the WAL's header at a restart, a page
+ *   rewritten in place, a checksum rewritten after the commit frame) goes to the file at once,
+ *   its error to SQLite likewise. The writer reading back its own frames (a transaction larger
+ *   than its page cache) sends the buffer first;
+ * - a refused write keeps its bytes, in order, for the next try (a statement that failed and
+ *   was rolled back alone never leaves a hole behind), except a refused commit: the
+ *   transaction is rolled back, and its frames, dropped, never reach the file later;
+ * - whatever the buffer holds when the write lock is released (the database file's xShmLock,
+ *   below) or the file is closed is a transaction's that did not commit, and is dropped: once
+ *   the lock is free another writer (a second process on the database) may append where
+ *   those frames were. The database file is wrapped only for that hook; its other methods are
+ *   the default VFS's, one call away.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,6 +48,8 @@ typedef struct shim_file {
     unsigned char *buf;     /* a WAL's bytes not yet written, from offset off; NULL until used */
     sqlite3_int64 off;      /* the file offset of buf[0] */
     size_t len;             /* bytes in buf */
+    sqlite3_int64 end;      /* the end of what this transaction appended: a write below it is
+                               a rewrite (0 when the write lock was last released) */
     int commit;             /* the last write was a commit frame's header: its page ends it */
 } shim_file;
 
@@ -66,7 +68,6 @@ static int flush(shim_file *w)
     size_t done = 0, n;
     int rc = SQLITE_OK;
 
-    w->commit = 0;
     while (done < w->len) {
         n = w->len - done < WRITE_MAX ? w->len - done : WRITE_MAX;
         rc =
@@ -82,17 +83,26 @@ static int flush(shim_file *w)
     return rc;
 }
 
+/* What the buffer holds when a transaction ends without a commit (its write lock released, or
+ * the file closed): the frames of a transaction that did not commit, dropped. A commit's own
+ * bytes are all in the file by then (wal_write). */
+static void drop(shim_file *w)
+{
+    w->len = 0;
+    w->end = 0;
+    w->commit = 0;
+}
+
 static int wal_close(sqlite3_file *f)
 {
     shim_file *w = (shim_file *)f;
-    int rc = flush(w), rc2 = w->real->pMethods->xClose(w->real);
 
     if (w->peer != NULL)
         w->peer->peer = NULL;
+    drop(w);
     free(w->buf);
     w->buf = NULL;
-    w->len = 0;
-    return rc != SQLITE_OK ? rc : rc2;
+    return w->real->pMethods->xClose(w->real);
 }
 
 static int wal_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 off)
@@ -109,29 +119,42 @@ static int is_commit_header(const unsigned char *p, int amt, sqlite3_int64 off)
     return amt == FRAME_HDR && off >= WAL_HDR && (p[4] | p[5] | p[6] | p[7]) != 0;
 }
 
+/* An append (at or past the end of what this transaction appended) is buffered, and the page
+ * of a commit frame flushes the buffer: the commit is in the file, or its error reaches SQLite,
+ * before SQLite publishes it. Any other write goes to the file at once, after the buffer: the
+ * WAL's header (a restart), a page rewritten in place, a checksum rewritten after the commit
+ * frame (walRewriteChecksums), so that its error too reaches SQLite before the publication. */
 static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 off)
 {
     shim_file *w = (shim_file *)f;
-    int rc, ends;
+    int ends = w->commit, rc; /* this write is the page of the commit frame just buffered */
+    sqlite3_int64 to = off + amt;
 
+    w->commit = 0;
+    if (off < WAL_HDR) /* the WAL's header: it starts again, every frame after it is new */
+        w->end = 0;
     if (w->len > 0 &&
-        (off != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > BUF_CAP ||
-         (size_t)amt >= WRITE_MAX) &&
+        (off != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > BUF_CAP || off < w->end) &&
         (rc = flush(w)) != SQLITE_OK)
         return rc;
-    ends = w->commit; /* this write is the page of the commit frame just buffered */
-    w->commit = is_commit_header(data, amt, off);
-    if (w->buf == NULL && (size_t)amt < WRITE_MAX)
-        w->buf = malloc(BUF_CAP);
-    if (w->buf == NULL || (size_t)amt >= WRITE_MAX) { /* never a frame: pages are <= 64 KiB */
-        w->commit = 0;
-        return w->real->pMethods->xWrite(w->real, data, amt, off);
+    if (off < WAL_HDR || off < w->end || (size_t)amt >= WRITE_MAX ||
+        (w->buf == NULL && (w->buf = malloc(BUF_CAP)) == NULL)) {
+        rc = w->real->pMethods->xWrite(w->real, data, amt, off);
+        if (rc == SQLITE_OK && to > w->end)
+            w->end = to;
+        return rc;
     }
     if (w->len == 0)
         w->off = off;
     memcpy(w->buf + w->len, data, (size_t)amt);
     w->len += (size_t)amt;
-    return ends ? flush(w) : SQLITE_OK; /* the transaction's end */
+    w->end = to;
+    w->commit = is_commit_header(data, amt, off);
+    if (ends && (rc = flush(w)) != SQLITE_OK) {
+        drop(w); /* SQLite rolls the transaction back, reading its pages again: never after */
+        return rc;
+    }
+    return SQLITE_OK;
 }
 
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
@@ -253,16 +276,16 @@ static int pass_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
     return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
 }
 
-/* The database file's lock on its WAL index: before the write lock is released, the WAL's
- * buffer reaches the file, or, if the file refuses it, is dropped (an uncommitted
- * transaction's frames: once the lock is free another writer may append where they were). */
+/* The database file's lock on its WAL index: when the write lock is released, whatever the
+ * WAL's buffer still holds is a transaction's that did not commit, and is dropped, never sent
+ * later: once the lock is free another writer may append where those frames were. */
 static int db_shm_lock(sqlite3_file *f, int ofst, int n, int flags)
 {
     shim_file *d = (shim_file *)f;
 
     if ((flags & SQLITE_SHM_UNLOCK) != 0 && ofst <= WAL_WRITE_LOCK && WAL_WRITE_LOCK < ofst + n &&
-        d->peer != NULL && flush(d->peer) != SQLITE_OK)
-        d->peer->len = 0;
+        d->peer != NULL)
+        drop(d->peer);
     return d->real->pMethods->xShmLock(d->real, ofst, n, flags);
 }
 
