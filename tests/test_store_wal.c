@@ -356,6 +356,34 @@ static void test_a_refused_flush_keeps_its_bytes_for_the_next(void **state)
     sqlite3_close(other);
 }
 
+/* A database whose storage does not promise powersafe overwrite (psow=0): SQLite pads each
+ * FULL commit to the sector's end with copies of the commit frame, written after the commit
+ * frame and around a sync. They are in the file when COMMIT returns: another connection and a
+ * copy of the files read every committed row. */
+static void test_a_commit_padded_to_its_sector_is_whole(void **state)
+{
+    wfx *f = *state;
+    char uri[600];
+    sqlite3 *db = NULL, *other = NULL, *copy;
+
+    sqlite3_close(f->db);
+    snprintf(uri, sizeof(uri), "file:%s?psow=0", f->path);
+    assert_int_equal(sqlite3_open_v2(uri, &db,
+                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                                     CU_SQLITE_VFS),
+                     SQLITE_OK);
+    f->db = db;
+    exec_ok(f->db, "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0");
+    for (int i = 1; i <= 5; i++)
+        assert_int_equal(insert_rows(f->db, i, 1), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_intact(other, 5);
+    sqlite3_close(other);
+    copy = open_copy(f);
+    assert_intact(copy, 5);
+    sqlite3_close(copy);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, wfx_setup, wfx_teardown)
 
 int main(void)
@@ -368,6 +396,7 @@ int main(void)
         T(test_a_commit_rewriting_its_checksums_is_in_the_file),
         T(test_a_refused_flush_keeps_its_bytes_for_the_next),
         T(test_a_refused_commit_never_reaches_the_file_later),
+        T(test_a_commit_padded_to_its_sector_is_whole),
     };
 
     return cmocka_run_group_tests_name("store_wal", tests, NULL, NULL);

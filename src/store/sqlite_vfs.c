@@ -51,6 +51,8 @@ typedef struct shim_file {
     sqlite3_int64 end;      /* the end of what this transaction appended: a write below it is
                                a rewrite (0 when the write lock was last released) */
     int commit;             /* the last write was a commit frame's header: its page ends it */
+    int committed;          /* the commit is in the file: later writes (a sector's padding
+                               frames, without powersafe overwrite) go straight to it */
 } shim_file;
 
 _Static_assert(sizeof(shim_file) % 8 == 0, "the default VFS's file after it is aligned");
@@ -91,6 +93,7 @@ static void drop(shim_file *w)
     w->len = 0;
     w->end = 0;
     w->commit = 0;
+    w->committed = 0;
 }
 
 static int wal_close(sqlite3_file *f)
@@ -122,8 +125,11 @@ static int is_commit_header(const unsigned char *p, int amt, sqlite3_int64 off)
 /* An append (at or past the end of what this transaction appended) is buffered, and the page
  * of a commit frame flushes the buffer: the commit is in the file, or its error reaches SQLite,
  * before SQLite publishes it. Any other write goes to the file at once, after the buffer: the
- * WAL's header (a restart), a page rewritten in place, a checksum rewritten after the commit
- * frame (walRewriteChecksums), so that its error too reaches SQLite before the publication. */
+ * WAL's header (a restart), a page rewritten in place, and every write after the commit frame
+ * until the write lock's release (checksums rewritten by walRewriteChecksums, the padding
+ * frames of a sector without powersafe overwrite), so that its error too reaches SQLite before
+ * the publication. (With locking_mode=EXCLUSIVE the lock is never released: every write after
+ * the first commit then goes straight to the file, as without this VFS.) */
 static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 off)
 {
     shim_file *w = (shim_file *)f;
@@ -132,12 +138,15 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
 
     w->commit = 0;
     if (off < WAL_HDR) /* the WAL's header: it starts again, every frame after it is new */
-        w->end = 0;
+        w->end = w->committed = 0;
     if (w->len > 0 &&
         (off != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > BUF_CAP || off < w->end) &&
-        (rc = flush(w)) != SQLITE_OK)
+        (rc = flush(w)) != SQLITE_OK) {
+        if (ends) /* the commit frame's page, refused: as below */
+            drop(w);
         return rc;
-    if (off < WAL_HDR || off < w->end || (size_t)amt >= WRITE_MAX ||
+    }
+    if (off < WAL_HDR || off < w->end || w->committed || (size_t)amt >= WRITE_MAX ||
         (w->buf == NULL && (w->buf = malloc(BUF_CAP)) == NULL)) {
         rc = w->real->pMethods->xWrite(w->real, data, amt, off);
         if (rc == SQLITE_OK && to > w->end)
@@ -154,6 +163,7 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
         drop(w); /* SQLite rolls the transaction back, reading its pages again: never after */
         return rc;
     }
+    w->committed = ends;
     return SQLITE_OK;
 }
 
