@@ -17,7 +17,8 @@ STORES=${STORES:-sqlite postgresql}
 # run each backend themselves; PostgreSQL's own; the browser's, whose pages call the JSON API
 # that the API tests prove on both stores.
 ONCE="test_crypto test_json test_docs test_release test_store test_store_data test_store_reads
-test_store_wal test_store_pg test_pg_vault test_pg_servers test_pg_locks test_pg_trips test_pg_schema test_migrate test_portal_ui"
+test_store_wal test_store_pg test_pg_vault test_pg_servers test_pg_locks test_pg_trips
+test_pg_schema test_migrate test_portal_ui"
 # Timing-sensitive binaries (docs/testing.md, Parallel): run last, one at a time, after the rest.
 SERIAL="test_http_commit test_crash test_http_conns"
 # Scenario chapters run alone (tests/scenarios/alone.sh), then the CLI scripts, on each store:

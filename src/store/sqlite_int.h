@@ -189,9 +189,9 @@ typedef struct sqlite_store {
                      transaction it holds, and open or end none of their own */
 } sqlite_store;
 
-/* sq_vfs (sqlite_vfs.c): the name of the VFS the writer opens its connection with, the unix
- * VFS with a transaction's WAL frames gathered and written at its commit frame; NULL (the
- * default VFS) if it could not be registered. */
+/* sq_vfs (sqlite_vfs.c): the name of the VFS the writer opens its connection with, the default
+ * VFS with a transaction's WAL appends gathered and written at its commit frame; NULL (the
+ * default VFS itself) if it could not be registered. */
 #define CU_SQLITE_VFS "custos-unix"
 const char *sq_vfs(void);
 
