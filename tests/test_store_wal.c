@@ -167,7 +167,7 @@ static void test_a_transaction_reads_back_its_spilled_pages(void **state)
 /* The file may grow by 64 KiB more (RLIMIT_FSIZE; SIGXFSZ ignored, so the write fails with
  * EFBIG): a transaction of about 3.4 MB is refused at its COMMIT, and the committed rows are
  * all the database has, in this connection and in a copy of the files. */
-static void test_a_refused_write_fails_the_commit(void **state)
+static void test_P_AUD_3_a_refused_write_fails_the_commit(void **state)
 {
     wfx *f = *state;
     struct rlimit old, lim;
@@ -301,7 +301,7 @@ static void full_disk_remove(void)
 /* A COMMIT whose write the disk refuses once, and lets through after: the application is told
  * the COMMIT failed, so the transaction never reaches the file later (when the write lock is
  * released, or by the next transaction), and a copy of the files has only the row before. */
-static void test_a_refused_commit_never_reaches_the_file_later(void **state)
+static void test_P_AUD_3_a_refused_commit_never_reaches_the_file_later(void **state)
 {
     wfx *f = *state;
     sqlite3 *copy;
@@ -391,11 +391,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_a_commit_is_in_the_file_when_commit_returns),
         T(test_a_transaction_reads_back_its_spilled_pages),
-        T(test_a_refused_write_fails_the_commit),
+        T(test_P_AUD_3_a_refused_write_fails_the_commit),
         T(test_a_rolled_back_spill_never_lands_on_another_writers_frames),
         T(test_a_commit_rewriting_its_checksums_is_in_the_file),
         T(test_a_refused_flush_keeps_its_bytes_for_the_next),
-        T(test_a_refused_commit_never_reaches_the_file_later),
+        T(test_P_AUD_3_a_refused_commit_never_reaches_the_file_later),
         T(test_a_commit_padded_to_its_sector_is_whole),
     };
 

@@ -160,7 +160,9 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
     w->end = to;
     w->commit = is_commit_header(data, amt, off);
     if (ends && (rc = flush(w)) != SQLITE_OK) {
-        drop(w); /* SQLite rolls the transaction back, reading its pages again: never after */
+        /* P-AUD-3: the transaction (and the audit entries in it) fails and is rolled back,
+         * reading its pages again: its frames must never reach the file after. */
+        drop(w);
         return rc;
     }
     w->committed = ends;
