@@ -10,6 +10,7 @@
  * count and time, and aims at loopback only.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -324,6 +325,84 @@ static void test_one_address_cannot_take_the_server_offline(void **state)
         fail_msg("/healthz from 127.0.0.2 under attack: %s", buf);
     for (int i = 0; i < ATTACK; i++)
         raw_close(&att[i]);
+    assert_int_equal(srv_stop(&s, 1), 0);
+}
+
+/* --- connections spread over the pool (src/http/accept.c) -------------------------------- */
+
+static int is_socket(pid_t pid, int fd)
+{
+    char path[64], link[64];
+    ssize_t k;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+    k = readlink(path, link, sizeof(link) - 1);
+    return k > 0 && strncmp(link, "socket:", 7) == 0;
+}
+
+/* How many sockets each epoll set of process pid watches, largest first, in counts (at most
+ * cap sets); returns the number of sets. Each pool thread of libmicrohttpd has a set of its
+ * own, holding the connections it serves. */
+static int sockets_per_epoll(pid_t pid, int *counts, int cap)
+{
+    char dir[64], path[340], link[64], line[256];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    assert_non_null(d = opendir(dir));
+    while ((e = readdir(d)) != NULL && n < cap) {
+        ssize_t k;
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        k = readlink(path, link, sizeof(link) - 1);
+        if (k <= 0 || (link[k] = '\0', strcmp(link, "anon_inode:[eventpoll]") != 0))
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", (int)pid, e->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        counts[n] = 0;
+        while (fgets(line, sizeof(line), f) != NULL) {
+            int tfd;
+            if (sscanf(line, "tfd: %d", &tfd) == 1 && is_socket(pid, tfd))
+                counts[n]++;
+        }
+        fclose(f);
+        for (int i = n++; i > 0 && counts[i] > counts[i - 1]; i--) {
+            int t = counts[i];
+            counts[i] = counts[i - 1];
+            counts[i - 1] = t;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+#define SPREAD 16
+
+/* Sixteen connections opened one after another over two pool threads: each thread serves half
+ * of them, give or take two. libmicrohttpd's own listening socket gave each to whichever
+ * thread woke first, a burst often to one thread, which then served it alone while the other
+ * core idled (bench/README.md, session 16). */
+static void test_connections_are_spread_over_the_pool_threads(void **state)
+{
+    const char *const extra[] = {"--threads", "2", NULL};
+    static raw c[SPREAD];
+    int counts[16], n;
+    srv s;
+
+    (void)state;
+    srv_start(&s, extra);
+    for (int i = 0; i < SPREAD; i++)
+        assert_int_equal(raw_open(&c[i], &s, NULL), 0);
+    n = sockets_per_epoll(s.pid, counts, 16);
+    assert_true(n >= 2);
+    if (counts[0] + counts[1] != SPREAD || counts[0] - counts[1] > 2)
+        fail_msg("the pool threads serve %d and %d of %d connections", counts[0], counts[1],
+                 SPREAD);
+    for (int i = 0; i < SPREAD; i++)
+        raw_close(&c[i]);
     assert_int_equal(srv_stop(&s, 1), 0);
 }
 
@@ -705,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_half_a_request_line_is_cut_at_the_header_deadline),
         cmocka_unit_test(test_a_stalled_body_is_cut_at_the_body_deadline),
         cmocka_unit_test(test_one_address_cannot_take_the_server_offline),
+        cmocka_unit_test(test_connections_are_spread_over_the_pool_threads),
         cmocka_unit_test(test_bad_content_length_clients_holding_the_socket_do_not_hold_a_thread),
         cmocka_unit_test(test_a_slow_reader_is_cut_at_the_reply_deadline),
         cmocka_unit_test(test_an_untested_libmicrohttpd_is_refused_at_start),

@@ -186,6 +186,16 @@ void http_tls_creds_free(void);
 /* sd_notify(3) to $NOTIFY_SOCKET, if set: "READY=1", "RELOADING=1", "STOPPING=1". */
 void http_sd_notify(const char *state);
 
+/* The listening socket and its accepting thread (accept.c). http_listen binds addr and sets
+ * *port to the port bound (addr's, or the one the kernel chose for 0); -1 with errno set if
+ * it cannot. http_accept_start hands each connection accepted to d; http_accept_stop refuses
+ * new ones and closes the socket. */
+struct MHD_Daemon;
+struct sockaddr_in;
+int http_listen(const struct sockaddr_in *addr, unsigned *port);
+cu_rc http_accept_start(struct MHD_Daemon *d, cu_err *err);
+void http_accept_stop(void);
+
 /* Answers the core gives later (pending.c). A handler on a route whose core call waits for
  * its group commit (a record's create, read, update) calls http_pending_start, then the
  * core's asynchronous function with http_pending_done and r->pending; if that refuses at once,

@@ -840,10 +840,9 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     cu_http_config cfg = *in;
     struct sockaddr_in addr;
     struct MHD_Daemon *d = NULL;
-    const union MHD_DaemonInfo *info;
     char *cert = NULL, *key = NULL;
     void *ctx[2] = {&cfg, v};
-    MHD_socket ls;
+    unsigned port = 0;
     sigset_t set;
     cu_rc rc;
 
@@ -855,8 +854,13 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     addr.sin_port = htons((uint16_t)cfg.port);
     if (inet_pton(AF_INET, cfg.listen ? cfg.listen : "127.0.0.1", &addr.sin_addr) != 1)
         return cu_err_set(err, CU_ERR_INVALID, "listen address must be an IPv4 address");
-    if ((rc = load_tls(&cfg, &cert, &key, err)) != CU_OK)
+    if (http_listen(&addr, &port) != 0)
+        return cu_err_set(err, CU_ERR_IO, "could not start the HTTPS server on %s:%u: %s",
+                          cfg.listen ? cfg.listen : "127.0.0.1", cfg.port, strerror(errno));
+    if ((rc = load_tls(&cfg, &cert, &key, err)) != CU_OK) {
+        http_accept_stop();
         return rc;
+    }
     /* SIGTERM, SIGINT and SIGHUP are taken by sigwait below, never by a pool thread. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -865,42 +869,44 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     process_setup();
     atomic_store(&stopping, 0);
-    d = MHD_start_daemon(
-        MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
-        NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
-        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-        cfg.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
-        CONN_MEMORY_STEP, MHD_OPTION_END);
+    /* Connections come from accept.c's thread (MHD_add_connection), which spreads them over
+     * the pool; libmicrohttpd has no listening socket of its own. */
+    d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+                             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET,
+                         0, NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_CERT_CALLBACK,
+                         http_tls_retrieve, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+                         MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx,
+                         MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, cfg.max_conns,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
+                         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, CONN_MEMORY_STEP, MHD_OPTION_END);
     explicit_bzero(key, strlen(key));
     free(key);
     free(cert);
     if (d == NULL) {
+        http_accept_stop();
         http_tls_creds_free();
         return cu_err_set(err, CU_ERR_IO, "could not start the HTTPS server on %s:%u",
                           cfg.listen ? cfg.listen : "127.0.0.1", cfg.port);
     }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if ((rc = http_accept_start(d, err)) != CU_OK) {
+        http_accept_stop();
+        MHD_stop_daemon(d);
+        http_tls_creds_free();
+        return rc;
+    }
     printf("custos: listening on https://%s:%u (TLS 1.3 only, %u threads)\n",
-           cfg.listen ? cfg.listen : "127.0.0.1", info ? info->port : cfg.port, cfg.threads);
+           cfg.listen ? cfg.listen : "127.0.0.1", port, cfg.threads);
     fflush(stdout);
     http_sd_notify("READY=1"); /* Type=notify: listening (packaging/custos.service) */
     serve_until_signal(&cfg, &set, v);
     http_sd_notify("STOPPING=1");
-    /* Graceful stop: no new connections, in-flight requests finish (30 s at most), a request
-     * begun after this is answered 503. The listening socket is ours to close once quiesced:
-     * left open, the kernel would go on accepting connections that nobody serves.
-     * (libmicrohttpd 0.9.75's MHD_quiesce_daemon races its epoll thread pool removing the
-     * listening socket, and aborts when it loses: "Failed to remove listen FD from epoll set",
-     * seen once in CI. Closing new connections in an accept policy instead would not refuse
-     * them, which clients and tests/test_http.c rely on; a known, rare defect, left alone.) */
+    /* Graceful stop: no new connections (refused: accept.c closes the listening socket),
+     * in-flight requests finish (30 s at most), a request begun after this is answered 503. */
     atomic_store(&stopping, 1);
-    ls = MHD_quiesce_daemon(d);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+    http_accept_stop();
     /* A request waiting for its group commit, suspended or about to be, is waited for beyond
      * the 30 s: the core's completion always comes (the group commits or fails) and resumes
      * it, and libmicrohttpd must not free a connection the completion will touch. */

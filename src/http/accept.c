@@ -1,0 +1,138 @@
+/*
+ * accept.c: the listening socket and the thread that accepts its connections, handing each to
+ * libmicrohttpd (MHD_add_connection), which gives it to pool thread fd % pool size.
+ *
+ * Why not libmicrohttpd's own listening socket: each pool thread has it in its own epoll set
+ * and they race to accept, which the thread already awake (the one that served the last
+ * connection) tends to win, so connections pile up on one thread and stay there. Sixteen
+ * opened one after another landed 16/0, 14/2, 14/2, 14/2, 16/0 and 8/8 over two threads in six
+ * runs (tests/test_http_hardening.c); under load one core then served most connections while
+ * the other idled (bench/README.md, session 16: the pool threads' shares 75% and 27% of a core
+ * in one run, and reads 15% slower). Handed out by descriptor, consecutive connections
+ * alternate. And the stop is ours: closing a socket only this thread accepts on refuses new
+ * connections at once, where 0.9.75's MHD_quiesce_daemon raced its own epoll pool and aborted
+ * the process now and then.
+ *
+ * Connection limits stay libmicrohttpd's: MHD_add_connection refuses (closes) a connection over
+ * max_conns or over max_conns_per_ip, as its own accept did.
+ */
+#define _GNU_SOURCE /* accept4 */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http_int.h"
+#include "util.h"
+
+static int listen_fd = -1;
+static pthread_t acceptor;
+static int acceptor_started;
+
+/* Whether accept() failed for this one connection only, or for a moment: accept(2) passes the
+ * network errors pending on the new socket (ENETDOWN, EPROTO, ...), to be treated as EAGAIN. */
+static int accept_passing(int e)
+{
+    switch (e) {
+    case EINTR:
+    case EAGAIN:
+    case ECONNABORTED:
+    case EPERM: /* a firewall refused it */
+    case ETIMEDOUT:
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Accepts until the socket is shut down (accept then fails with EINVAL). Out of descriptors
+ * (EMFILE, ENFILE) or memory, it waits a little: the connection stays in the backlog, and no
+ * client is refused for what will pass. */
+static void *accept_main(void *arg)
+{
+    struct MHD_Daemon *d = arg;
+
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            (void)MHD_add_connection(d, fd, (struct sockaddr *)&peer, len); /* closes on refusal */
+        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            struct timespec pause = {0, 10 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        } else if (!accept_passing(errno)) {
+            return NULL;
+        }
+    }
+}
+
+int http_listen(const struct sockaddr_in *addr, unsigned *port)
+{
+    struct sockaddr_in bound;
+    socklen_t len = sizeof(bound);
+    int one = 1;
+
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0)
+        return -1;
+    if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(listen_fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 ||
+        listen(listen_fd, SOMAXCONN) != 0 ||
+        getsockname(listen_fd, (struct sockaddr *)&bound, &len) != 0) {
+        int e = errno;
+        close(listen_fd);
+        listen_fd = -1;
+        errno = e;
+        return -1;
+    }
+    *port = ntohs(bound.sin_port);
+    return 0;
+}
+
+cu_rc http_accept_start(struct MHD_Daemon *d, cu_err *err)
+{
+    sigset_t all, old;
+    int e;
+
+    /* Every signal blocked: they belong to the main thread's sigtimedwait. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    e = pthread_create(&acceptor, NULL, accept_main, d);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0)
+        return cu_err_set(err, CU_ERR_NOMEM, "could not start the accepting thread: %s",
+                          strerror(e));
+    acceptor_started = 1;
+    return CU_OK;
+}
+
+/* New connections refused from here on: the thread is woken out of accept() by the shutdown,
+ * joined, and the socket closed, which resets what waited in its backlog. */
+void http_accept_stop(void)
+{
+    if (listen_fd < 0)
+        return;
+    shutdown(listen_fd, SHUT_RDWR);
+    if (acceptor_started)
+        pthread_join(acceptor, NULL);
+    acceptor_started = 0;
+    close(listen_fd);
+    listen_fd = -1;
+}
