@@ -4,17 +4,19 @@
  *
  * Why not libmicrohttpd's own listening socket: each pool thread has it in its own epoll set
  * and they race to accept, which the thread already awake (the one that served the last
- * connection) tends to win, so connections pile up on one thread and stay there. Sixteen
+ * connection) tends to win, so connections can pile up on one thread and stay there. Sixteen
  * opened one after another landed 16/0, 14/2, 14/2, 14/2, 16/0 and 8/8 over two threads in six
- * runs (tests/test_http_hardening.c); under load one core then served most connections while
- * the other idled (bench/README.md, session 16: the pool threads' shares 75% and 27% of a core
- * in one run, and reads 15% slower). Handed out by descriptor, consecutive connections
- * alternate. And the stop is ours: closing a socket only this thread accepts on refuses new
- * connections at once, where 0.9.75's MHD_quiesce_daemon raced its own epoll pool and aborted
- * the process now and then.
+ * runs on an idle machine, 8/8 to 10/6 in twelve on a busy one (tests/test_http_hardening.c);
+ * under load one core then served most connections while the other idled (bench/README.md,
+ * session 16: the pool threads' shares 75% and 27% of a core in one run, and reads 12% slower).
+ * Handed out by descriptor (fd % pool size), connections spread as evenly as their descriptors
+ * do (one the process opens in between shifts the next ones). And the stop is ours: closing a
+ * socket only this thread accepts on refuses new connections at once, where 0.9.75's
+ * MHD_quiesce_daemon raced its own epoll pool and aborted the process now and then.
  *
- * Connection limits stay libmicrohttpd's: MHD_add_connection refuses (closes) a connection over
- * max_conns or over max_conns_per_ip, as its own accept did.
+ * Connection limits: at max_conns open connections this thread stops accepting until one
+ * closes (the next waits in the backlog, as it did); one over max_conns_per_ip is refused
+ * (closed) by MHD_add_connection, as by libmicrohttpd's own accept.
  */
 #define _GNU_SOURCE /* accept4 */
 
@@ -23,6 +25,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,6 +40,33 @@
 static int listen_fd = -1;
 static pthread_t acceptor;
 static int acceptor_started;
+/* The connections libmicrohttpd holds (http_accept_count), and how many it may. */
+static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t room = PTHREAD_COND_INITIALIZER;
+static long open_conns;
+static long max_conns;
+static atomic_int stopping;
+
+void http_accept_count(int delta)
+{
+    pthread_mutex_lock(&room_lock);
+    open_conns += delta;
+    if (delta < 0)
+        pthread_cond_signal(&room);
+    pthread_mutex_unlock(&room_lock);
+}
+
+/* Waits while max_conns connections are open, holding the one just accepted: its client waits
+ * for the handshake as it waited in the backlog when libmicrohttpd accepted. 0 once the server
+ * stops. */
+static int wait_for_room(void)
+{
+    pthread_mutex_lock(&room_lock);
+    while (open_conns >= max_conns && !atomic_load(&stopping))
+        pthread_cond_wait(&room, &room_lock);
+    pthread_mutex_unlock(&room_lock);
+    return !atomic_load(&stopping);
+}
 
 /* Whether accept() failed for this one connection only, or for a moment: accept(2) passes the
  * network errors pending on the new socket (ENETDOWN, EPROTO, ...), to be treated as EAGAIN. */
@@ -61,26 +92,37 @@ static int accept_passing(int e)
     }
 }
 
-/* Accepts until the socket is shut down (accept then fails with EINVAL). Out of descriptors
- * (EMFILE, ENFILE) or memory, it waits a little: the connection stays in the backlog, and no
- * client is refused for what will pass. */
+/* Accepts until the server stops (http_accept_stop: the flag, then accept fails). Out of
+ * descriptors (EMFILE, ENFILE) or memory it waits a little: the connection stays in the
+ * backlog, and no client is refused for what will pass; at a stop, accept4 still fails with
+ * EMFILE before it sees the socket shut, so the flag, not the error, ends the loop. Any other
+ * error is said once and retried: the socket is never left open with nobody accepting. */
 static void *accept_main(void *arg)
 {
     struct MHD_Daemon *d = arg;
+    int said = 0;
 
-    for (;;) {
+    while (!atomic_load(&stopping)) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            if (!wait_for_room()) {
+                close(fd);
+                break;
+            }
             (void)MHD_add_connection(d, fd, (struct sockaddr *)&peer, len); /* closes on refusal */
-        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        } else if (!accept_passing(errno) && !atomic_load(&stopping)) {
             struct timespec pause = {0, 10 * 1000 * 1000};
+            if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM &&
+                !said) {
+                fprintf(stderr, "{\"accept\":\"failing\",\"error\":\"%s\"}\n", strerror(errno));
+                said = 1;
+            }
             nanosleep(&pause, NULL);
-        } else if (!accept_passing(errno)) {
-            return NULL;
         }
     }
+    return NULL;
 }
 
 int http_listen(const struct sockaddr_in *addr, unsigned *port)
@@ -106,11 +148,13 @@ int http_listen(const struct sockaddr_in *addr, unsigned *port)
     return 0;
 }
 
-cu_rc http_accept_start(struct MHD_Daemon *d, cu_err *err)
+cu_rc http_accept_start(struct MHD_Daemon *d, unsigned max, cu_err *err)
 {
     sigset_t all, old;
     int e;
 
+    max_conns = max;
+    atomic_store(&stopping, 0);
     /* Every signal blocked: they belong to the main thread's sigtimedwait. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -129,6 +173,10 @@ void http_accept_stop(void)
 {
     if (listen_fd < 0)
         return;
+    pthread_mutex_lock(&room_lock);
+    atomic_store(&stopping, 1);
+    pthread_cond_signal(&room);
+    pthread_mutex_unlock(&room_lock);
     shutdown(listen_fd, SHUT_RDWR);
     if (acceptor_started)
         pthread_join(acceptor, NULL);

@@ -188,12 +188,14 @@ void http_sd_notify(const char *state);
 
 /* The listening socket and its accepting thread (accept.c). http_listen binds addr and sets
  * *port to the port bound (addr's, or the one the kernel chose for 0); -1 with errno set if
- * it cannot. http_accept_start hands each connection accepted to d; http_accept_stop refuses
- * new ones and closes the socket. */
+ * it cannot. http_accept_start hands each connection accepted to d, while fewer than max are
+ * open (http_accept_count: +1 as libmicrohttpd starts one, -1 as it closes one);
+ * http_accept_stop refuses new ones and closes the socket. */
 struct MHD_Daemon;
 struct sockaddr_in;
 int http_listen(const struct sockaddr_in *addr, unsigned *port);
-cu_rc http_accept_start(struct MHD_Daemon *d, cu_err *err);
+cu_rc http_accept_start(struct MHD_Daemon *d, unsigned max, cu_err *err);
+void http_accept_count(int delta);
 void http_accept_stop(void);
 
 /* Answers the core gives later (pending.c). A handler on a route whose core call waits for

@@ -138,6 +138,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
     (void)cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        http_accept_count(1); /* every STARTED has its CLOSED, tracked or not */
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
             return; /* untracked: only the idle timeout applies */
@@ -150,7 +151,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         conns = t;
         pthread_mutex_unlock(&conns_lock);
         *socket_context = t;
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && t != NULL) {
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_accept_count(-1);
+        if (t == NULL)
+            return;
         pthread_mutex_lock(&conns_lock);
         if (t->prev != NULL)
             t->prev->next = t->next;
@@ -835,6 +839,27 @@ static void serve_until_signal(const cu_http_config *cfg, const sigset_t *set, c
     http_webhook_stop();
 }
 
+/* libmicrohttpd with its pool of cfg->threads, each with an epoll set of its own.
+ * Connections come from accept.c's thread (MHD_add_connection), which spreads them over the
+ * pool and holds the next one while max_conns are open; libmicrohttpd has no listening socket
+ * of its own. Its limit is one connection a thread above max_conns: it frees a closed
+ * connection's place (per thread) a moment after telling us it closed, and a connection handed
+ * over in that moment would be refused instead of served. */
+static struct MHD_Daemon *daemon_start(const cu_http_config *cfg, void **ctx)
+{
+    return MHD_start_daemon(
+        MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_NO_LISTEN_SOCKET,
+        0, NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_conns + cfg->threads, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
+        CONN_MEMORY_STEP, MHD_OPTION_END);
+}
+
 cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
 {
     cu_http_config cfg = *in;
@@ -869,19 +894,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     process_setup();
     atomic_store(&stopping, 0);
-    /* Connections come from accept.c's thread (MHD_add_connection), which spreads them over
-     * the pool; libmicrohttpd has no listening socket of its own. */
-    d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-                             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET,
-                         0, NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_CERT_CALLBACK,
-                         http_tls_retrieve, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-                         MHD_OPTION_THREAD_POOL_SIZE, cfg.threads, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx,
-                         MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, cfg.max_conns,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg.max_conns_per_ip,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
-                         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, CONN_MEMORY_STEP, MHD_OPTION_END);
+    d = daemon_start(&cfg, ctx);
     explicit_bzero(key, strlen(key));
     free(key);
     free(cert);
@@ -891,7 +904,7 @@ cu_rc cu_http_serve(const cu_http_config *in, cu_vault *v, cu_err *err)
         return cu_err_set(err, CU_ERR_IO, "could not start the HTTPS server on %s:%u",
                           cfg.listen ? cfg.listen : "127.0.0.1", cfg.port);
     }
-    if ((rc = http_accept_start(d, err)) != CU_OK) {
+    if ((rc = http_accept_start(d, cfg.max_conns, err)) != CU_OK) {
         http_accept_stop();
         MHD_stop_daemon(d);
         http_tls_creds_free();
