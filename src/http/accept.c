@@ -40,7 +40,8 @@
 static int listen_fd = -1;
 static pthread_t acceptor;
 static int acceptor_started;
-/* The connections libmicrohttpd holds (http_accept_count), and how many it may. */
+/* The connections handed to libmicrohttpd and not yet closed (wait_for_room, http_accept_count),
+ * and how many it may hold. */
 static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t room = PTHREAD_COND_INITIALIZER;
 static long open_conns;
@@ -57,15 +58,23 @@ void http_accept_count(int delta)
 }
 
 /* Waits while max_conns connections are open, holding the one just accepted: its client waits
- * for the handshake as it waited in the backlog when libmicrohttpd accepted. 0 once the server
- * stops. */
+ * for the handshake as it waited in the backlog when libmicrohttpd accepted. Then reserves its
+ * place, before the hand-over: libmicrohttpd queues a connection handed over and starts it on
+ * its pool thread later, and a count kept from its STARTED notification let a burst through
+ * between the two, over the limit (which froze 0.9.75's pool threads: a pool thread refusing a
+ * queued connection over its share leaves a mutex locked). 0 once the server stops. */
 static int wait_for_room(void)
 {
+    int go;
+
     pthread_mutex_lock(&room_lock);
     while (open_conns >= max_conns && !atomic_load(&stopping))
         pthread_cond_wait(&room, &room_lock);
+    go = !atomic_load(&stopping);
+    if (go)
+        open_conns++;
     pthread_mutex_unlock(&room_lock);
-    return !atomic_load(&stopping);
+    return go;
 }
 
 /* Whether accept() failed for this one connection only, or for a moment: accept(2) passes the
@@ -111,7 +120,8 @@ static void *accept_main(void *arg)
                 close(fd);
                 break;
             }
-            (void)MHD_add_connection(d, fd, (struct sockaddr *)&peer, len); /* closes on refusal */
+            if (MHD_add_connection(d, fd, (struct sockaddr *)&peer, len) != MHD_YES)
+                http_accept_count(-1); /* refused and closed at once (per address): no CLOSED */
         } else if (!accept_passing(errno) && !atomic_load(&stopping)) {
             struct timespec pause = {0, 10 * 1000 * 1000};
             if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM &&

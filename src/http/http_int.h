@@ -189,7 +189,7 @@ void http_sd_notify(const char *state);
 /* The listening socket and its accepting thread (accept.c). http_listen binds addr and sets
  * *port to the port bound (addr's, or the one the kernel chose for 0); -1 with errno set if
  * it cannot. http_accept_start hands each connection accepted to d, while fewer than max are
- * open (http_accept_count: +1 as libmicrohttpd starts one, -1 as it closes one);
+ * open (counted as handed over; http_accept_count(-1) as libmicrohttpd closes one);
  * http_accept_stop refuses new ones and closes the socket. */
 struct MHD_Daemon;
 struct sockaddr_in;

@@ -138,7 +138,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
     (void)cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        http_accept_count(1); /* every STARTED has its CLOSED, tracked or not */
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
             return; /* untracked: only the idle timeout applies */
@@ -152,7 +151,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         pthread_mutex_unlock(&conns_lock);
         *socket_context = t;
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        http_accept_count(-1);
+        http_accept_count(-1); /* its place, reserved by accept.c at the hand-over */
         if (t == NULL)
             return;
         pthread_mutex_lock(&conns_lock);
@@ -842,9 +841,9 @@ static void serve_until_signal(const cu_http_config *cfg, const sigset_t *set, c
 /* libmicrohttpd with its pool of cfg->threads, each with an epoll set of its own.
  * Connections come from accept.c's thread (MHD_add_connection), which spreads them over the
  * pool and holds the next one while max_conns are open; libmicrohttpd has no listening socket
- * of its own. Its limit is one connection a thread above max_conns: it frees a closed
- * connection's place (per thread) a moment after telling us it closed, and a connection handed
- * over in that moment would be refused instead of served. */
+ * of its own. Its own limit (split among its threads, and checked against the connections
+ * started, not those queued) is set out of reach: a pool thread that refuses a queued
+ * connection over its share leaves a mutex locked in 0.9.75 and freezes (a review's find). */
 static struct MHD_Daemon *daemon_start(const cu_http_config *cfg, void **ctx)
 {
     return MHD_start_daemon(
@@ -852,10 +851,10 @@ static struct MHD_Daemon *daemon_start(const cu_http_config *cfg, void **ctx)
             MHD_USE_NO_LISTEN_SOCKET,
         0, NULL, NULL, on_request, ctx, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_conns + cfg->threads, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        ctx, MHD_OPTION_URI_LOG_CALLBACK, on_uri, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)IDLE_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, (cfg->max_conns + 2) * cfg->threads,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
         CONN_MEMORY_STEP, MHD_OPTION_END);
 }
