@@ -491,10 +491,9 @@ static int closed_by_server(int fd, int ms)
 static void test_a_burst_at_the_limit_waits_and_the_server_lives(void **state)
 {
     const char *const extra[] = {"--max-connections", "4", "--threads", "2", NULL};
-    const struct sockaddr_in to = {0};
+    struct sockaddr_in addr = {0};
     static raw c[4];
     int w[WAITING], refused = 0, served, stopped;
-    struct sockaddr_in addr = to;
     srv_resp r;
     srv s;
 
