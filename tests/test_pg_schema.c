@@ -12,7 +12,8 @@
  *    distributed ones as distributed and the platform ones as reference tables: a table added
  *    without a word there fails here.
  *  - Migration 11 upgrades a database at version 10 in place, its rows kept: the SSO logins
- *    keyed (tenant_id, state_hash), an incident's affected set and notices referencing it.
+ *    keyed (tenant_id, state_hash), an incident's affected set and notices referencing it;
+ *    12 after it adds a lease's store instance.
  *
  * Runs once (tests/run.sh ONCE): PostgreSQL's own, on the binary's own server (th_pg.c).
  */
@@ -222,8 +223,9 @@ static void test_scaling_md_names_every_table(void **state)
     assert_int_equal((long)n, 0);
 }
 
-/* Migration 11 upgrades a database at version 10 in place, its rows kept. The database at 10
- * is this build's with migration 11 undone (its two DDL texts reversed). */
+/* Migration 11 upgrades a database at version 10 in place, its rows kept, and 12 after it
+ * names a lease's store instance. The database at 10 is this build's with migrations 12 and
+ * 11 undone (their DDL texts reversed). */
 static void test_migration_11_upgrades_in_place(void **state)
 {
     char loc[256], bad[2048];
@@ -238,6 +240,7 @@ static void test_migration_11_upgrades_in_place(void **state)
                   "ALTER TABLE incident_notices DROP CONSTRAINT incident_notices_incident_id_fkey;"
                   "ALTER TABLE sso_logins DROP CONSTRAINT sso_logins_pkey,"
                   " ADD PRIMARY KEY (state_hash);"
+                  "ALTER TABLE leases DROP COLUMN instance;"
                   "UPDATE schema_version SET version = 10;"
                   "INSERT INTO sso_logins VALUES('\\x01', 7, '\\x02', 1, 2),"
                   " ('\\x03', 8, '\\x04', 1, 2);"
@@ -249,7 +252,11 @@ static void test_migration_11_upgrades_in_place(void **state)
     breaches(loc, bad, sizeof(bad));
     assert_string_equal(bad, "sso_logins:sso_logins_pkey"); /* version 10's key */
     open_close(loc);
-    assert_int_equal(th_pg_sql_int(loc, "SELECT version FROM schema_version"), 11);
+    assert_int_equal(th_pg_sql_int(loc, "SELECT version FROM schema_version"), 12);
+    assert_int_equal(th_pg_sql_int(loc,
+                                   "SELECT count(*) FROM information_schema.columns"
+                                   " WHERE table_name = 'leases' AND column_name = 'instance'"),
+                     1);
     breaches(loc, bad, sizeof(bad));
     assert_string_equal(bad, "");
     assert_int_equal(th_pg_sql_int(loc, "SELECT count(*) FROM sso_logins"), 2);

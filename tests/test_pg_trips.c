@@ -210,7 +210,7 @@ static void test_a_read_ends_its_transaction_without_waiting(void **state)
         (void)request(f, REQ_GET, &(cu_ctx){.actor = "key:42", .purpose = "support"});
     for (int i = 0; i < 100 && open != 0; i++) {
         open = th_pg_sql_int(loc, "SELECT count(*) FROM pg_stat_activity WHERE application_name"
-                                  " = 'custos' AND state LIKE 'idle in transaction%'");
+                                  " LIKE 'custos:%' AND state LIKE 'idle in transaction%'");
         if (open != 0)
             usleep(10000);
     }

@@ -697,6 +697,67 @@ static void test_pg_checkpoint_vacuums(void **state)
 /* The pool's size is the URL's custos_pool=N (taken out before libpq sees the URL, which keeps
  * its other parameters): four threads reading at once through a pool of two use two
  * connections of the server at most. */
+/* How many connections of store instance id the database at loc has. */
+static long long instance_conns(const char *loc, cu_id id)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'custos:%lld'",
+             (long long)id);
+    return th_pg_sql_int(loc, sql);
+}
+
+static cu_rc take(cu_store *s, cu_id holder, int64_t now)
+{
+    cu_store_op op = {0};
+    cu_err err = {0};
+
+    op.type = CU_OP_LEASE_TAKE;
+    op.u.lease.name = CU_LEASE_SWEEP;
+    op.u.lease.holder = holder;
+    op.u.lease.instance = cu_store_instance(s);
+    op.u.lease.now = now;
+    op.u.lease.expires_at = now + 300;
+    return cu_store_apply(s, &op, 1, &err);
+}
+
+/* A lease taken by a store instance whose connections are all gone (its process died: a
+ * SIGKILLed rotation, tests/cli/rotate_kill.sh) is free at once, not at its expiry; while one
+ * of them is open it is held, even when another instance of the same holder asks. */
+static void test_pg_lease_of_a_dead_instance_is_free_at_once(void **state)
+{
+    pfx *f = *state;
+    char url[320];
+    cu_store *a = NULL, *b = NULL;
+    cu_id ia;
+    cu_err err = {0};
+
+    /* The URL names its connections, but the instance's name wins (pg_conn.c, conn_open). */
+    snprintf(url, sizeof(url), "%s?application_name=spoof", f->loc);
+    assert_int_equal(cu_store_open(url, &a, &err), CU_OK);
+    assert_int_equal(cu_store_open(f->loc, &b, &err), CU_OK);
+    ia = cu_store_instance(a);
+    assert_true(ia != 0);
+    assert_true(ia != cu_store_instance(b));
+    assert_int_equal(take(a, 7, 1000), CU_OK);
+    assert_true(instance_conns(f->loc, ia) >= 1);
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_stat_activity"
+                                           " WHERE application_name = 'spoof'"),
+                     0);
+    assert_int_equal(take(b, 8, 1100), CU_ERR_CONFLICT);
+    assert_int_equal(take(f->s, 8, 1200), CU_ERR_CONFLICT);
+    assert_int_equal(take(a, 7, 1200), CU_OK); /* renewed by its holder: until 1500 */
+    cu_store_close(a);
+    for (int i = 0; i < 100 && instance_conns(f->loc, ia) > 0; i++)
+        usleep(50000);
+    /* Long before its expiry (1500): a's connections are gone. */
+    assert_int_equal(take(b, 8, 1300), CU_OK);
+    assert_int_equal(take(f->s, 9, 1300), CU_ERR_CONFLICT); /* b lives */
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM leases WHERE holder = 8"), 1);
+    cu_store_close(b);
+}
+
 static void test_pg_pool_size_from_the_url(void **state)
 {
     pfx *f = *state;
@@ -716,9 +777,11 @@ static void test_pg_pool_size_from_the_url(void **state)
         pthread_join(t[i], &ret);
         assert_null(ret);
     }
+    assert_int_equal(instance_conns(f->loc, cu_store_instance(s)), 2);
+    /* The URL's application_name is replaced by the instance's: leases rely on it. */
     assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_stat_activity"
                                            " WHERE application_name = 'pooltest'"),
-                     2);
+                     0);
     cu_store_close(s);
     snprintf(url, sizeof(url), "%s?custos_pool=3&application_name=pooltest", f->loc);
     assert_int_equal(cu_store_open(url, &s, &err), CU_OK);
@@ -822,6 +885,7 @@ int main(void)
         T(test_pg_sessions_commit_synchronously),
         T(test_pg_checkpoint_vacuums),
         T(test_pg_pool_size_from_the_url),
+        T(test_pg_lease_of_a_dead_instance_is_free_at_once),
         T(test_pg_batches_commit_whole_with_and_without_pipeline),
         T(test_pg_vault_on_a_database_server),
     };

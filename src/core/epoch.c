@@ -247,6 +247,7 @@ void cu_epoch_lease_op(cu_vault *v, int take, cu_store_op *op)
     op->type = take ? CU_OP_LEASE_TAKE : CU_OP_LEASE_RELEASE;
     op->u.lease.name = EPOCH_LEASE;
     op->u.lease.holder = v->sweep_holder;
+    op->u.lease.instance = cu_store_instance(v->store); /* free once this process is gone */
     op->u.lease.now = now;
     op->u.lease.expires_at = now + EPOCH_LEASE_SECONDS;
 }

@@ -186,6 +186,7 @@ static cu_rc sweep_lease(cu_vault *v, int take, int64_t now, cu_err *err)
     op.type = take ? CU_OP_LEASE_TAKE : CU_OP_LEASE_RELEASE;
     op.u.lease.name = CU_LEASE_SWEEP;
     op.u.lease.holder = v->sweep_holder;
+    op.u.lease.instance = cu_store_instance(v->store); /* free once this process is gone */
     op.u.lease.now = now;
     op.u.lease.expires_at = now + SWEEP_LEASE_SECONDS;
     rc = cu_store_apply(v->store, &op, 1, err);

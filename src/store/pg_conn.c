@@ -762,14 +762,18 @@ static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
 {
     /* The URL's own settings win over these (expand_dbname: later keywords override). A
      * server that stops answering fails the request within about 10 s (TCP keepalives and
-     * the kernel's user timeout), not when the kernel gives up on the connection. */
-    const char *const keys[] = {"connect_timeout", "application_name", "keepalives_idle",
-                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                                "dbname", NULL};
-    const char *const vals[] = {"5", "custos", "5", "2", "3", "10000", s->conninfo, NULL};
+     * the kernel's user timeout), not when the kernel gives up on the connection. But for the
+     * connection's name, after the URL so that it wins: from it other processes tell whether
+     * this one, holding a lease, still lives (cu_store_instance, pg_vault.c's lease_gone). */
+    char name[32];
+    const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", "dbname",
+                                "application_name", NULL};
+    const char *const vals[] = {"5", "5", "2", "3", "10000", s->conninfo, name, NULL};
     pg_conn *c = calloc(1, sizeof(*c));
     char line[160];
 
+    snprintf(name, sizeof(name), "custos:%lld", (long long)s->base.instance);
     if (c == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     c->conn = PQconnectdbParams(keys, vals, 1);

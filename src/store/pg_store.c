@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "pg_int.h"
@@ -197,6 +198,7 @@ cu_rc pg_snapshot(cu_store *base, cu_store **out, cu_err *err)
     }
     c->pinned = 1;
     snap->base.ops = &pg_snapshot_ops;
+    snap->base.instance = s->base.instance;
     snap->parent = s;
     snap->pin = c;
     *out = &snap->base;
@@ -270,6 +272,13 @@ cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
     if (s == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     s->base.ops = &cu_store_pg;
+    /* What its connections are named by (cu_store_instance, conn_open): random, not 0. */
+    while (s->base.instance == 0)
+        if (getrandom(&s->base.instance, sizeof(s->base.instance), 0) !=
+            (ssize_t)sizeof(s->base.instance)) {
+            free(s);
+            return cu_err_set(err, CU_ERR_IO, "could not read random bytes");
+        }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if ((rc = pool_setting(conninfo, &s->conninfo, &s->pool_size, err)) != CU_OK) {

@@ -476,21 +476,59 @@ cu_rc pg_collection_get(cu_store *base, cu_id tenant, const char *name, char **s
 /* --- leases (docs/store.md, several writers) ----------------------------------------------------
  */
 
-/* Taken when free, expired ($3: now) or the holder's already; otherwise no row changes. A
- * racing insert of the same name waits on the primary key and then takes the update's path. */
+/* Taken when free, expired ($3: now), the holder's already, or when it was taken by store
+ * instance $5 (cu_store_instance) and no connection of that instance is left: the process that
+ * took it died and its connections closed, and a SIGKILLed rotation need not keep every other
+ * out until its expiry. Otherwise no row changes. A racing insert of the same name waits on
+ * the primary key and then takes the update's path. */
 static pg_query Q_LEASE_TAKE = PG_QUERY(
-    "INSERT INTO leases(name, holder, expires_at) VALUES($1, $2, $4)"
-    " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
-    " WHERE leases.holder = excluded.holder OR leases.expires_at <= $3");
+    "INSERT INTO leases(name, holder, expires_at, instance) VALUES($1, $2, $4, $6)"
+    " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,"
+    " instance = excluded.instance"
+    " WHERE leases.holder = excluded.holder OR leases.expires_at <= $3 OR leases.instance = $5");
+static pg_query Q_LEASE_INSTANCE =
+    PG_QUERY("SELECT instance FROM leases WHERE name = $1 AND instance IS NOT NULL");
+/* Connections are named "custos:<instance>" (pg_conn.c, conn_open), a name every role reads. */
+static pg_query Q_INSTANCE_CONNS =
+    PG_QUERY("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1");
 static pg_query Q_LEASE_RELEASE = PG_QUERY("DELETE FROM leases WHERE name = $1 AND holder = $2");
+
+/* *gone: the store instance that took the lease if none of its connections is left, else 0.
+ * A holder alive with no connection at that moment (the database restarting under it) loses
+ * the lease as at an expiry: a rotation's or a retirement's next commit renews it and so is
+ * refused (epoch.c), a sweep learns it at its next renewal (sweep.c). Two plain reads, not a
+ * subquery in the upsert: on Citus `leases` is a reference table (docs/scaling.md). */
+static cu_rc lease_gone(pg_conn *c, const char *lease, int64_t *gone, cu_err *err)
+{
+    int64_t instance = 0, conns = 0;
+    char name[32];
+    cu_rc rc = pgv_int(c, &Q_LEASE_INSTANCE, PG_P(pg_p_text(lease)), &instance, err, "read lease");
+
+    *gone = 0;
+    if (rc != CU_OK || instance == 0)
+        return rc;
+    snprintf(name, sizeof(name), "custos:%lld", (long long)instance);
+    rc = pgv_int(c, &Q_INSTANCE_CONNS, PG_P(pg_p_text(name)), &conns, err, "read connections");
+    if (rc == CU_OK && conns == 0)
+        *gone = instance;
+    return rc;
+}
 
 cu_rc pg_w_lease_take(pg_conn *c, const cu_store_op *op, cu_err *err)
 {
+    int64_t gone = 0;
+    cu_rc rc;
+
     if (op->u.lease.name == NULL || op->u.lease.holder == 0)
         return cu_err_set(err, CU_ERR_INVALID, "a lease needs a name and a holder");
+    if ((rc = lease_gone(c, op->u.lease.name, &gone, err)) != CU_OK)
+        return rc;
     return pgv_run_one(c, &Q_LEASE_TAKE,
                        PG_P(pg_p_text(op->u.lease.name), pg_p_id(op->u.lease.holder),
-                            pg_p_i64(op->u.lease.now), pg_p_i64(op->u.lease.expires_at)),
+                            pg_p_i64(op->u.lease.now), pg_p_i64(op->u.lease.expires_at),
+                            gone ? pg_p_i64(gone) : pg_p_null_i64(),
+                            op->u.lease.instance ? pg_p_id(op->u.lease.instance)
+                                                 : pg_p_null_i64()),
                        err, "write lease", CU_ERR_CONFLICT, "the lease is held by another server");
 }
 

@@ -45,6 +45,11 @@ cu_rc cu_store_open(const char *location, cu_store **out, cu_err *err)
     return b->ops->open(location, out, err);
 }
 
+cu_id cu_store_instance(const cu_store *s)
+{
+    return s->instance;
+}
+
 void cu_store_close(cu_store *s)
 {
     if (s != NULL)

@@ -337,7 +337,8 @@ typedef enum cu_store_op_type {
                                 another writer extended the chain first (P-AUD-1; several
                                 servers on one database, docs/store.md) */
     CU_OP_LEASE_TAKE,        /* lease: takes or renews the named lease until expires_at if it is
-                                free, expired (its expiry <= now) or the holder's already, else
+                                free, expired (its expiry <= now), the holder's already, or taken
+                                by a store instance with no connection left (PostgreSQL), else
                                 CU_ERR_CONFLICT (one sweeper at a time, docs/store.md) */
     CU_OP_LEASE_RELEASE,     /* lease (name, holder): frees the lease if holder still holds it;
                                 nothing otherwise */
@@ -535,7 +536,8 @@ typedef struct cu_store_op {
             cu_id holder;     /* the server's own id, not 0 */
             int64_t now;      /* unix seconds */
             int64_t expires_at;
-        } lease; /* LEASE_TAKE, LEASE_RELEASE */
+            cu_id instance; /* the taking store's cu_store_instance, or 0: held until expiry */
+        } lease;           /* LEASE_TAKE, LEASE_RELEASE */
         struct {
             cu_id tenant_id;
             cu_id subject_id;
@@ -822,6 +824,7 @@ typedef struct cu_store_ops {
 /* Every store handle starts with its ops table. */
 struct cu_store {
     const cu_store_ops *ops;
+    cu_id instance; /* cu_store_instance: set at open by a backend that names its connections */
 };
 
 /* Opens the store at location, picking the backend from it: a file path is a SQLite database
@@ -829,6 +832,12 @@ struct cu_store {
  * PostgreSQL database (libpq's URL; its schema created or upgraded; CU_ERR_UNAVAILABLE if the
  * server cannot be reached). Close with cu_store_close. */
 cu_rc cu_store_open(const char *location, cu_store **out, cu_err *err);
+/* The id this open store's database connections carry for the other processes on its
+ * database, not 0 (PostgreSQL: each connection's application_name is "custos:<id>"), or 0 for a
+ * backend one process alone uses (SQLite). A lease taken with it (lease.instance) is free as
+ * soon as no connection of it is left: its holder died (docs/store.md, "Several writers on
+ * one database"). */
+cu_id cu_store_instance(const cu_store *s);
 /* Closes s; NULL is a no-op. */
 void cu_store_close(cu_store *s);
 /* The location of a data directory's own store (its embedded database), into out. */
