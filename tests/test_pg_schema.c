@@ -240,7 +240,7 @@ static void test_migration_11_upgrades_in_place(void **state)
                   "ALTER TABLE incident_notices DROP CONSTRAINT incident_notices_incident_id_fkey;"
                   "ALTER TABLE sso_logins DROP CONSTRAINT sso_logins_pkey,"
                   " ADD PRIMARY KEY (state_hash);"
-                  "ALTER TABLE leases DROP COLUMN instance;"
+                  "ALTER TABLE leases DROP COLUMN instance, DROP COLUMN instance_holder;"
                   "UPDATE schema_version SET version = 10;"
                   "INSERT INTO sso_logins VALUES('\\x01', 7, '\\x02', 1, 2),"
                   " ('\\x03', 8, '\\x04', 1, 2);"

@@ -694,9 +694,6 @@ static void test_pg_checkpoint_vacuums(void **state)
     assert_true(after > before);
 }
 
-/* The pool's size is the URL's custos_pool=N (taken out before libpq sees the URL, which keeps
- * its other parameters): four threads reading at once through a pool of two use two
- * connections of the server at most. */
 /* How many connections of store instance id the database at loc has. */
 static long long instance_conns(const char *loc, cu_id id)
 {
@@ -723,14 +720,16 @@ static cu_rc take(cu_store *s, cu_id holder, int64_t now)
 }
 
 /* A lease taken by a store instance whose connections are all gone (its process died: a
- * SIGKILLed rotation, tests/cli/rotate_kill.sh) is free at once, not at its expiry; while one
- * of them is open it is held, even when another instance of the same holder asks. */
+ * SIGKILLed rotation, tests/cli/rotate_kill.sh) is free once LEASE_GRACE (10 s) has passed
+ * since its last renewal, not at its expiry; while one of its connections is open, or when a
+ * build before migration 12 took the lease over without naming its instance, the expiry rule
+ * alone holds. */
 static void test_pg_lease_of_a_dead_instance_is_free_at_once(void **state)
 {
     pfx *f = *state;
     char url[320];
     cu_store *a = NULL, *b = NULL;
-    cu_id ia;
+    cu_id ia, ib;
     cu_err err = {0};
 
     /* The URL names its connections, but the instance's name wins (pg_conn.c, conn_open). */
@@ -738,26 +737,71 @@ static void test_pg_lease_of_a_dead_instance_is_free_at_once(void **state)
     assert_int_equal(cu_store_open(url, &a, &err), CU_OK);
     assert_int_equal(cu_store_open(f->loc, &b, &err), CU_OK);
     ia = cu_store_instance(a);
+    ib = cu_store_instance(b);
     assert_true(ia != 0);
-    assert_true(ia != cu_store_instance(b));
+    assert_true(ib != 0 && ia != ib);
     assert_int_equal(take(a, 7, 1000), CU_OK);
     assert_true(instance_conns(f->loc, ia) >= 1);
     assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM pg_stat_activity"
                                            " WHERE application_name = 'spoof'"),
                      0);
-    assert_int_equal(take(b, 8, 1100), CU_ERR_CONFLICT);
-    assert_int_equal(take(f->s, 8, 1200), CU_ERR_CONFLICT);
+    assert_int_equal(take(b, 8, 1100), CU_ERR_CONFLICT); /* a lives */
+    assert_int_equal(take(f->s, 9, 1200), CU_ERR_CONFLICT);
     assert_int_equal(take(a, 7, 1200), CU_OK); /* renewed by its holder: until 1500 */
     cu_store_close(a);
     for (int i = 0; i < 100 && instance_conns(f->loc, ia) > 0; i++)
         usleep(50000);
+    assert_int_equal(take(b, 8, 1205), CU_ERR_CONFLICT); /* within the grace of its renewal */
     /* Long before its expiry (1500): a's connections are gone. */
     assert_int_equal(take(b, 8, 1300), CU_OK);
-    assert_int_equal(take(f->s, 9, 1300), CU_ERR_CONFLICT); /* b lives */
-    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM leases WHERE holder = 8"), 1);
+    assert_int_equal(take(f->s, 9, 1400), CU_ERR_CONFLICT); /* b lives */
     cu_store_close(b);
+    for (int i = 0; i < 100 && instance_conns(f->loc, ib) > 0; i++)
+        usleep(50000);
+    /* An older build takes it over at its expiry (1600) without naming an instance: b's name,
+     * still in the row, says nothing of that holder, whose lease runs until 1900. */
+    assert_int_equal(th_pg_sql(f->loc, "UPDATE leases SET holder = 4242, expires_at = 1900"
+                                       " WHERE name = '" CU_LEASE_SWEEP "'"),
+                     0);
+    assert_int_equal(take(f->s, 9, 1700), CU_ERR_CONFLICT);
+    assert_int_equal(take(f->s, 9, 1900), CU_OK);
+    assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM leases WHERE holder = 9"), 1);
 }
 
+/* A role that may not read pg_stat_activity (a hardened database) names no instance: its
+ * leases keep the expiry rule alone, and taking and renewing them works as before. */
+static void test_pg_lease_without_pg_stat_activity_keeps_the_expiry_rule(void **state)
+{
+    pfx *f = *state;
+    const char *at = strchr(f->loc, '@');
+    char role[32], sql[512], url[320];
+    cu_store *r = NULL;
+    cu_err err = {0};
+
+    assert_non_null(at);
+    snprintf(role, sizeof(role), "lease_role_%d", (int)getpid());
+    snprintf(sql, sizeof(sql),
+             "CREATE ROLE %s LOGIN; GRANT ALL ON SCHEMA public TO %s;"
+             "GRANT ALL ON ALL TABLES IN SCHEMA public TO %s;"
+             "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC",
+             role, role, role);
+    assert_int_equal(th_pg_sql(f->loc, sql), 0);
+    snprintf(url, sizeof(url), "postgresql://%s%s", role, at);
+    assert_int_equal(cu_store_open(url, &r, &err), CU_OK);
+    assert_int_equal(cu_store_instance(r), 0);
+    assert_int_equal(take(r, 5, 1000), CU_OK);
+    assert_int_equal(take(r, 5, 1100), CU_OK); /* renewed: until 1400 */
+    assert_int_equal(take(f->s, 6, 1200), CU_ERR_CONFLICT);
+    cu_store_close(r);
+    assert_int_equal(take(f->s, 6, 1300), CU_ERR_CONFLICT); /* no instance: the expiry rule */
+    assert_int_equal(take(f->s, 6, 1400), CU_OK);
+    snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
+    assert_int_equal(th_pg_sql(f->loc, sql), 0);
+}
+
+/* The pool's size is the URL's custos_pool=N (taken out before libpq sees the URL, which keeps
+ * its other parameters): four threads reading at once through a pool of two use two
+ * connections of the server at most. */
 static void test_pg_pool_size_from_the_url(void **state)
 {
     pfx *f = *state;
@@ -886,6 +930,7 @@ int main(void)
         T(test_pg_checkpoint_vacuums),
         T(test_pg_pool_size_from_the_url),
         T(test_pg_lease_of_a_dead_instance_is_free_at_once),
+        T(test_pg_lease_without_pg_stat_activity_keeps_the_expiry_rule),
         T(test_pg_batches_commit_whole_with_and_without_pipeline),
         T(test_pg_vault_on_a_database_server),
     };

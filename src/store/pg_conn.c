@@ -773,7 +773,7 @@ static cu_rc conn_open(pg_store *s, pg_conn **out, cu_err *err)
     pg_conn *c = calloc(1, sizeof(*c));
     char line[160];
 
-    snprintf(name, sizeof(name), "custos:%lld", (long long)s->base.instance);
+    snprintf(name, sizeof(name), "custos:%lld", (long long)s->name);
     if (c == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     c->conn = PQconnectdbParams(keys, vals, 1);

@@ -74,6 +74,9 @@ typedef struct pg_store {
      * holding its read transaction; every read of it runs there. NULL in the store itself. */
     struct pg_store *parent;
     pg_conn *pin;
+    /* What its connections are named by, "custos:<name>" (conn_open): random, not 0. It is
+     * also base.instance (cu_store_instance) where other processes can see those names. */
+    cu_id name;
 } pg_store;
 
 /* A connection of the pool for apply() or a backend task, waiting up to 10 s for a free one

@@ -199,6 +199,7 @@ cu_rc pg_snapshot(cu_store *base, cu_store **out, cu_err *err)
     c->pinned = 1;
     snap->base.ops = &pg_snapshot_ops;
     snap->base.instance = s->base.instance;
+    snap->name = s->name;
     snap->parent = s;
     snap->pin = c;
     *out = &snap->base;
@@ -263,6 +264,25 @@ static cu_rc pool_setting(const char *conninfo, char **out, size_t *size, cu_err
     return CU_OK;
 }
 
+/* Whether the connections' names tell other processes this one lives (a lease it takes is
+ * then free once they are gone, pg_vault.c): where the role may read pg_stat_activity, and
+ * not on Citus, whose servers may reach different nodes, each with a pg_stat_activity of its
+ * own (docs/scaling.md). Else base.instance stays 0 and leases lapse at their expiry only. */
+static pg_query Q_NAMES_SEEN = PG_QUERY(
+    "SELECT has_table_privilege('pg_catalog.pg_stat_activity', 'SELECT')"
+    " AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')");
+
+static cu_rc names_seen(pg_store *s, pg_conn *c, cu_err *err)
+{
+    PGresult *res = NULL;
+    cu_rc rc = pg_exec(c, &Q_NAMES_SEEN, NULL, 0, &res, err, "read the role's privileges");
+
+    if (rc == CU_OK && pg_rows(res) > 0 && pg_i64(res, 0, 0) != 0)
+        s->base.instance = s->name;
+    PQclear(res);
+    return rc;
+}
+
 cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
 {
     pg_store *s = calloc(1, sizeof(*s));
@@ -272,10 +292,8 @@ cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
     if (s == NULL)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     s->base.ops = &cu_store_pg;
-    /* What its connections are named by (cu_store_instance, conn_open): random, not 0. */
-    while (s->base.instance == 0)
-        if (getrandom(&s->base.instance, sizeof(s->base.instance), 0) !=
-            (ssize_t)sizeof(s->base.instance)) {
+    while (s->name == 0)
+        if (getrandom(&s->name, sizeof(s->name), 0) != (ssize_t)sizeof(s->name)) {
             free(s);
             return cu_err_set(err, CU_ERR_IO, "could not read random bytes");
         }
@@ -293,7 +311,8 @@ cu_rc cu_store_pg_open(const char *conninfo, cu_store **out, cu_err *err)
         return cu_err_set(err, CU_ERR_NOMEM, "out of memory");
     }
     if ((rc = pg_conn_get(s, &c, err)) == CU_OK) {
-        rc = pg_migrate(c, err);
+        if ((rc = pg_migrate(c, err)) == CU_OK)
+            rc = names_seen(s, c, err);
         pg_conn_put(s, c);
     }
     if (rc != CU_OK) {

@@ -476,35 +476,53 @@ cu_rc pg_collection_get(cu_store *base, cu_id tenant, const char *name, char **s
 /* --- leases (docs/store.md, several writers) ----------------------------------------------------
  */
 
-/* Taken when free, expired ($3: now), the holder's already, or when it was taken by store
- * instance $5 (cu_store_instance) and no connection of that instance is left: the process that
- * took it died and its connections closed, and a SIGKILLed rotation need not keep every other
- * out until its expiry. Otherwise no row changes. A racing insert of the same name waits on
- * the primary key and then takes the update's path. */
+/* A lease is the holder's until it expires, or (the rule of lease_gone) until the store
+ * instance that took it is gone, whichever comes first. */
+#define LEASE_GRACE 10 /* s after a holder's last renewal: it may still be reconnecting */
+
+/* Taken when free, expired ($3: now), the holder's already, or taken by instance $5 that
+ * lease_gone found gone. instance_holder witnesses that the instance is the holder's: a
+ * build before migration 12 takes a lease without touching the two, and its holder must not
+ * be judged by the instance it replaced. A racing insert of the same name waits on the
+ * primary key and then takes the update's path. */
 static pg_query Q_LEASE_TAKE = PG_QUERY(
-    "INSERT INTO leases(name, holder, expires_at, instance) VALUES($1, $2, $4, $6)"
+    "INSERT INTO leases(name, holder, expires_at, instance, instance_holder)"
+    " VALUES($1, $2, $4, $6, CASE WHEN $6::bigint IS NULL THEN NULL ELSE $2 END)"
     " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,"
-    " instance = excluded.instance"
-    " WHERE leases.holder = excluded.holder OR leases.expires_at <= $3 OR leases.instance = $5");
-static pg_query Q_LEASE_INSTANCE =
-    PG_QUERY("SELECT instance FROM leases WHERE name = $1 AND instance IS NOT NULL");
-/* Connections are named "custos:<instance>" (pg_conn.c, conn_open), a name every role reads. */
+    " instance = excluded.instance, instance_holder = excluded.instance_holder"
+    " WHERE leases.holder = excluded.holder OR leases.expires_at <= $3"
+    " OR (leases.instance = $5 AND leases.instance_holder = leases.holder)");
+/* The instance that took the lease, if another holder's, witnessed, and last renewed no later
+ * than $3 ($2: the lease's duration, the same for every taker of a name). */
+static pg_query Q_LEASE_INSTANCE = PG_QUERY(
+    "SELECT instance FROM leases WHERE name = $1 AND holder <> $4 AND instance IS NOT NULL"
+    " AND instance_holder = holder AND expires_at - $2 <= $3");
+/* Connections are named "custos:<instance>" (pg_conn.c, conn_open), a name every role may
+ * read where the store's instance is set (pg_store.c, names_seen). */
 static pg_query Q_INSTANCE_CONNS =
-    PG_QUERY("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1");
+    PG_QUERY("SELECT count(*) FROM pg_stat_activity"
+             " WHERE application_name = $1 AND datname = current_database()");
 static pg_query Q_LEASE_RELEASE = PG_QUERY("DELETE FROM leases WHERE name = $1 AND holder = $2");
 
-/* *gone: the store instance that took the lease if none of its connections is left, else 0.
- * A holder alive with no connection at that moment (the database restarting under it) loses
- * the lease as at an expiry: a rotation's or a retirement's next commit renews it and so is
- * refused (epoch.c), a sweep learns it at its next renewal (sweep.c). Two plain reads, not a
- * subquery in the upsert: on Citus `leases` is a reference table (docs/scaling.md). */
-static cu_rc lease_gone(pg_conn *c, const char *lease, int64_t *gone, cu_err *err)
+/* *gone: the instance that took op's lease if none of its connections is left and it last
+ * renewed the lease LEASE_GRACE or more ago: its process died, the kernel closed its sockets.
+ * A holder alive but without a connection then (its sessions ended by the database: a
+ * restart, a terminate, a timeout; it reconnects at its next use) loses the lease as at an
+ * expiry: a rotation's or retirement's next commit renews the lease and is refused (epoch.c);
+ * the grace keeps the short steps between a renewal and what it guards (the key file's write,
+ * rotate.c) from being cut. Two plain reads, not a subquery in the upsert. */
+static cu_rc lease_gone(pg_conn *c, const cu_store_op *op, int64_t *gone, cu_err *err)
 {
+    const int64_t duration = op->u.lease.expires_at - op->u.lease.now;
     int64_t instance = 0, conns = 0;
     char name[32];
-    cu_rc rc = pgv_int(c, &Q_LEASE_INSTANCE, PG_P(pg_p_text(lease)), &instance, err, "read lease");
+    cu_rc rc;
 
     *gone = 0;
+    rc = pgv_int(c, &Q_LEASE_INSTANCE,
+                 PG_P(pg_p_text(op->u.lease.name), pg_p_i64(duration),
+                      pg_p_i64(op->u.lease.now - LEASE_GRACE), pg_p_id(op->u.lease.holder)),
+                 &instance, err, "read lease");
     if (rc != CU_OK || instance == 0)
         return rc;
     snprintf(name, sizeof(name), "custos:%lld", (long long)instance);
@@ -521,7 +539,7 @@ cu_rc pg_w_lease_take(pg_conn *c, const cu_store_op *op, cu_err *err)
 
     if (op->u.lease.name == NULL || op->u.lease.holder == 0)
         return cu_err_set(err, CU_ERR_INVALID, "a lease needs a name and a holder");
-    if ((rc = lease_gone(c, op->u.lease.name, &gone, err)) != CU_OK)
+    if ((rc = lease_gone(c, op, &gone, err)) != CU_OK)
         return rc;
     return pgv_run_one(c, &Q_LEASE_TAKE,
                        PG_P(pg_p_text(op->u.lease.name), pg_p_id(op->u.lease.holder),

@@ -338,7 +338,8 @@ typedef enum cu_store_op_type {
                                 servers on one database, docs/store.md) */
     CU_OP_LEASE_TAKE,        /* lease: takes or renews the named lease until expires_at if it is
                                 free, expired (its expiry <= now), the holder's already, or taken
-                                by a store instance with no connection left (PostgreSQL), else
+                                by a store instance with no connection left, 10 s after its last
+                                renewal (PostgreSQL), else
                                 CU_ERR_CONFLICT (one sweeper at a time, docs/store.md) */
     CU_OP_LEASE_RELEASE,     /* lease (name, holder): frees the lease if holder still holds it;
                                 nothing otherwise */
@@ -833,10 +834,10 @@ struct cu_store {
  * server cannot be reached). Close with cu_store_close. */
 cu_rc cu_store_open(const char *location, cu_store **out, cu_err *err);
 /* The id this open store's database connections carry for the other processes on its
- * database, not 0 (PostgreSQL: each connection's application_name is "custos:<id>"), or 0 for a
- * backend one process alone uses (SQLite). A lease taken with it (lease.instance) is free as
- * soon as no connection of it is left: its holder died (docs/store.md, "Several writers on
- * one database"). */
+ * database (PostgreSQL: each connection's application_name is "custos:<id>"), or 0 where they
+ * cannot see it (SQLite, one process alone; a role that may not read pg_stat_activity; Citus).
+ * A lease taken with it (lease.instance) is free once no connection of it is left and a short
+ * grace has passed: its holder died (docs/store.md, "Several writers on one database"). */
 cu_id cu_store_instance(const cu_store *s);
 /* Closes s; NULL is a no-op. */
 void cu_store_close(cu_store *s);
