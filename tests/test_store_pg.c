@@ -768,35 +768,61 @@ static void test_pg_lease_of_a_dead_instance_is_free_at_once(void **state)
     assert_int_equal(th_pg_sql_int(f->loc, "SELECT count(*) FROM leases WHERE holder = 9"), 1);
 }
 
-/* A role that may not read pg_stat_activity (a hardened database) names no instance: its
- * leases keep the expiry rule alone, and taking and renewing them works as before. */
-static void test_pg_lease_without_pg_stat_activity_keeps_the_expiry_rule(void **state)
+/* Opens a store as a new role of the test's database, with the rights a server needs, after
+ * hardening, SQL run as the superuser that takes pg_stat_activity from it. */
+static cu_store *open_as_role(const pfx *f, const char *role, const char *hardening)
 {
-    pfx *f = *state;
     const char *at = strchr(f->loc, '@');
-    char role[32], sql[512], url[320];
+    char sql[512], url[320];
     cu_store *r = NULL;
     cu_err err = {0};
 
     assert_non_null(at);
-    snprintf(role, sizeof(role), "lease_role_%d", (int)getpid());
     snprintf(sql, sizeof(sql),
              "CREATE ROLE %s LOGIN; GRANT ALL ON SCHEMA public TO %s;"
-             "GRANT ALL ON ALL TABLES IN SCHEMA public TO %s;"
-             "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC",
-             role, role, role);
+             "GRANT ALL ON ALL TABLES IN SCHEMA public TO %s; %s",
+             role, role, role, hardening);
     assert_int_equal(th_pg_sql(f->loc, sql), 0);
     snprintf(url, sizeof(url), "postgresql://%s%s", role, at);
-    assert_int_equal(cu_store_open(url, &r, &err), CU_OK);
-    assert_int_equal(cu_store_instance(r), 0);
-    assert_int_equal(take(r, 5, 1000), CU_OK);
-    assert_int_equal(take(r, 5, 1100), CU_OK); /* renewed: until 1400 */
-    assert_int_equal(take(f->s, 6, 1200), CU_ERR_CONFLICT);
-    cu_store_close(r);
-    assert_int_equal(take(f->s, 6, 1300), CU_ERR_CONFLICT); /* no instance: the expiry rule */
-    assert_int_equal(take(f->s, 6, 1400), CU_OK);
-    snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
-    assert_int_equal(th_pg_sql(f->loc, sql), 0);
+    if (cu_store_open(url, &r, &err) != CU_OK)
+        fail_msg("open as %s: %s", role, err.msg);
+    return r;
+}
+
+/* A role that may not read pg_stat_activity (a hardened database: the view's SELECT or the
+ * function under it revoked) names no instance: its leases keep the expiry rule alone, taking
+ * and renewing them works, and a lease another server's instance holds is refused to it (not
+ * an error) until it expires. */
+static void test_pg_lease_without_pg_stat_activity_keeps_the_expiry_rule(void **state)
+{
+    pfx *f = *state;
+    static const char *const hardening[] = {
+        "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) TO PUBLIC;"
+        "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC",
+    };
+    char role[32], sql[128];
+
+    for (int i = 0; i < 2; i++) {
+        int64_t t = 10000 * (i + 1);
+        cu_store *r;
+        snprintf(role, sizeof(role), "lease_role_%d_%d", (int)getpid(), i);
+        r = open_as_role(f, role, hardening[i]);
+        assert_int_equal(cu_store_instance(r), 0);
+        assert_true(cu_store_instance(f->s) != 0); /* the superuser still reads it */
+        /* The superuser's store holds the lease: refused to r while it runs, then r's. */
+        assert_int_equal(take(f->s, 6, t), CU_OK);
+        assert_int_equal(take(r, 5, t + 100), CU_ERR_CONFLICT);
+        assert_int_equal(take(r, 5, t + 300), CU_OK);
+        assert_int_equal(take(r, 5, t + 400), CU_OK); /* renewed: until t + 700 */
+        assert_int_equal(take(f->s, 6, t + 500), CU_ERR_CONFLICT);
+        cu_store_close(r);
+        /* r recorded no instance: gone or not, its lease runs to its expiry. */
+        assert_int_equal(take(f->s, 6, t + 600), CU_ERR_CONFLICT);
+        assert_int_equal(take(f->s, 6, t + 700), CU_OK);
+        snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
+        assert_int_equal(th_pg_sql(f->loc, sql), 0);
+    }
 }
 
 /* The pool's size is the URL's custos_pool=N (taken out before libpq sees the URL, which keeps

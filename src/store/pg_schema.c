@@ -84,10 +84,10 @@ static const char *const *const migrations[] = {
      * reference it (the incident tables are the platform's; docs/scaling.md). */
     (const char *const[]){pg_ddl_sso_logins_by_tenant, pg_ddl_incident_keys, NULL},
     /* 11 -> 12 (PostgreSQL only): the store instance that took a lease (cu_store_instance),
-     * whose connections carry its id, and the holder it took it for: the lease is free once
-     * none of those connections is left (pg_vault.c, lease_gone). */
+     * whose connections carry its id, the holder it took it for and when it last renewed it:
+     * the lease is free once none of those connections is left (pg_vault.c, lease_gone). */
     (const char *const[]){"ALTER TABLE leases ADD COLUMN instance bigint,"
-                          " ADD COLUMN instance_holder bigint;",
+                          " ADD COLUMN instance_holder bigint, ADD COLUMN renewed_at bigint;",
                           NULL},
 };
 

@@ -481,24 +481,27 @@ cu_rc pg_collection_get(cu_store *base, cu_id tenant, const char *name, char **s
 #define LEASE_GRACE 10 /* s after a holder's last renewal: it may still be reconnecting */
 
 /* Taken when free, expired ($3: now), the holder's already, or taken by instance $5 that
- * lease_gone found gone. instance_holder witnesses that the instance is the holder's: a
- * build before migration 12 takes a lease without touching the two, and its holder must not
- * be judged by the instance it replaced. A racing insert of the same name waits on the
- * primary key and then takes the update's path. */
+ * lease_gone found gone, and not renewed since ($7: now - LEASE_GRACE; checked again here,
+ * where READ COMMITTED sees a renewal that came after lease_gone's reads). instance_holder
+ * witnesses that the instance is the holder's: a build before migration 12 takes a lease
+ * without touching the three, and its holder must not be judged by the instance it replaced.
+ * A racing insert of the same name waits on the primary key and then takes the update's
+ * path. */
 static pg_query Q_LEASE_TAKE = PG_QUERY(
-    "INSERT INTO leases(name, holder, expires_at, instance, instance_holder)"
-    " VALUES($1, $2, $4, $6, CASE WHEN $6::bigint IS NULL THEN NULL ELSE $2 END)"
+    "INSERT INTO leases(name, holder, expires_at, instance, instance_holder, renewed_at)"
+    " VALUES($1, $2, $4, $6, CASE WHEN $6::bigint IS NULL THEN NULL ELSE $2 END, $3)"
     " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,"
-    " instance = excluded.instance, instance_holder = excluded.instance_holder"
+    " instance = excluded.instance, instance_holder = excluded.instance_holder,"
+    " renewed_at = excluded.renewed_at"
     " WHERE leases.holder = excluded.holder OR leases.expires_at <= $3"
-    " OR (leases.instance = $5 AND leases.instance_holder = leases.holder)");
-/* The instance that took the lease, if another holder's, witnessed, and last renewed no later
- * than $3 ($2: the lease's duration, the same for every taker of a name). */
+    " OR (leases.instance = $5 AND leases.instance_holder = leases.holder"
+    "  AND leases.renewed_at <= $7)");
+/* The instance that took the lease, if another holder's ($3), witnessed, and last renewed no
+ * later than $2. */
 static pg_query Q_LEASE_INSTANCE = PG_QUERY(
-    "SELECT instance FROM leases WHERE name = $1 AND holder <> $4 AND instance IS NOT NULL"
-    " AND instance_holder = holder AND expires_at - $2 <= $3");
-/* Connections are named "custos:<instance>" (pg_conn.c, conn_open), a name every role may
- * read where the store's instance is set (pg_store.c, names_seen). */
+    "SELECT instance FROM leases WHERE name = $1 AND holder <> $3 AND instance IS NOT NULL"
+    " AND instance_holder = holder AND renewed_at <= $2");
+/* Connections are named "custos:<instance>" (pg_conn.c, conn_open). */
 static pg_query Q_INSTANCE_CONNS =
     PG_QUERY("SELECT count(*) FROM pg_stat_activity"
              " WHERE application_name = $1 AND datname = current_database()");
@@ -510,18 +513,22 @@ static pg_query Q_LEASE_RELEASE = PG_QUERY("DELETE FROM leases WHERE name = $1 A
  * restart, a terminate, a timeout; it reconnects at its next use) loses the lease as at an
  * expiry: a rotation's or retirement's next commit renews the lease and is refused (epoch.c);
  * the grace keeps the short steps between a renewal and what it guards (the key file's write,
- * rotate.c) from being cut. Two plain reads, not a subquery in the upsert. */
+ * rotate.c) from being cut. Only a store that can see connections' names judges (its own
+ * instance is set: pg_store.c, names_seen); one that cannot keeps to the expiry rule. Two
+ * plain reads, not a subquery in the upsert: on Citus the rule is off, but `leases` stays a
+ * reference table there (docs/scaling.md). */
 static cu_rc lease_gone(pg_conn *c, const cu_store_op *op, int64_t *gone, cu_err *err)
 {
-    const int64_t duration = op->u.lease.expires_at - op->u.lease.now;
     int64_t instance = 0, conns = 0;
     char name[32];
     cu_rc rc;
 
     *gone = 0;
+    if (op->u.lease.instance == 0)
+        return CU_OK;
     rc = pgv_int(c, &Q_LEASE_INSTANCE,
-                 PG_P(pg_p_text(op->u.lease.name), pg_p_i64(duration),
-                      pg_p_i64(op->u.lease.now - LEASE_GRACE), pg_p_id(op->u.lease.holder)),
+                 PG_P(pg_p_text(op->u.lease.name), pg_p_i64(op->u.lease.now - LEASE_GRACE),
+                      pg_p_id(op->u.lease.holder)),
                  &instance, err, "read lease");
     if (rc != CU_OK || instance == 0)
         return rc;
@@ -546,7 +553,8 @@ cu_rc pg_w_lease_take(pg_conn *c, const cu_store_op *op, cu_err *err)
                             pg_p_i64(op->u.lease.now), pg_p_i64(op->u.lease.expires_at),
                             gone ? pg_p_i64(gone) : pg_p_null_i64(),
                             op->u.lease.instance ? pg_p_id(op->u.lease.instance)
-                                                 : pg_p_null_i64()),
+                                                 : pg_p_null_i64(),
+                            pg_p_i64(op->u.lease.now - LEASE_GRACE)),
                        err, "write lease", CU_ERR_CONFLICT, "the lease is held by another server");
 }
 
