@@ -1,6 +1,8 @@
 #!/bin/sh
 # P-ENC-5: `custos key rotate` killed with SIGKILL at random moments, 25 times: after every
 # kill the vault opens and every record, of every tenant, is readable.
+# CUSTOS must be a test build (tests/run.sh passes build/test/custos): the last rotation sets
+# the test builds' clock (CUSTOS_NOW), which a release build ignores.
 set -eu
 CUSTOS=${CUSTOS:-./custos}
 case "$CUSTOS" in /*) ;; *) CUSTOS="$PWD/$CUSTOS" ;; esac
