@@ -64,14 +64,24 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* s's address: 127.0.0.1 and the port of its URL. */
+static struct sockaddr_in server_addr(const srv *s)
+{
+    struct sockaddr_in to = {0};
+
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)atoi(strrchr(s->base, ':') + 1));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    return to;
+}
+
 /* Connects to s from the source address src (NULL: any) with a receive buffer of rcvbuf bytes
  * (0: the system's) and completes the TLS handshake. 0, or -1 when the server refused or closed
  * the connection. The certificate is not checked: these tests are about HTTP, and test_http.c
  * checks the certificate. */
 static int raw_connect(raw *c, const srv *s, const char *src, int rcvbuf)
 {
-    const char *colon = strrchr(s->base, ':');
-    struct sockaddr_in to = {0}, from = {0};
+    struct sockaddr_in to = server_addr(s), from = {0};
     struct timeval tv = {5, 0};
     int rc;
 
@@ -82,9 +92,6 @@ static int raw_connect(raw *c, const srv *s, const char *src, int rcvbuf)
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (rcvbuf > 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    to.sin_family = AF_INET;
-    to.sin_port = htons((uint16_t)atoi(colon + 1));
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
     if (src != NULL) {
         from.sin_family = AF_INET;
         inet_pton(AF_INET, src, &from.sin_addr);
@@ -491,7 +498,7 @@ static int closed_by_server(int fd, int ms)
 static void test_a_burst_at_the_limit_waits_and_the_server_lives(void **state)
 {
     const char *const extra[] = {"--max-connections", "4", "--threads", "2", NULL};
-    struct sockaddr_in addr = {0};
+    struct sockaddr_in addr;
     static raw c[4];
     int w[WAITING], refused = 0, served, stopped;
     srv_resp r;
@@ -501,9 +508,7 @@ static void test_a_burst_at_the_limit_waits_and_the_server_lives(void **state)
     srv_start(&s, extra);
     for (int i = 0; i < 4; i++)
         assert_int_equal(raw_open(&c[i], &s, NULL), 0);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)atoi(strrchr(s.base, ':') + 1));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    addr = server_addr(&s);
     for (int i = 0; i < WAITING; i++) {
         assert_true((w[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
         assert_int_equal(connect(w[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
