@@ -17,6 +17,14 @@
  * Connection limits: at max_conns open connections this thread stops accepting until one
  * closes (the next waits in the backlog, as it did); one over max_conns_per_ip is refused
  * (closed) by MHD_add_connection, as by libmicrohttpd's own accept.
+ *
+ * A place is reserved at the hand-over and given back at libmicrohttpd's CLOSED notification.
+ * libmicrohttpd may also close a connection it took before it starts it (out of memory for
+ * its pool or its TLS session), with no notification at all: each hand-over is marked
+ * pending by its descriptor until the STARTED notification (http_accept_started), and a
+ * descriptor accept4 returns while still marked is one closed that way, whose place is given
+ * back then. accept4 returns the lowest free descriptor, so that happens at the next
+ * connection unless the process opened another file in between.
  */
 #define _GNU_SOURCE /* accept4 */
 
@@ -27,6 +35,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -47,6 +56,9 @@ static pthread_cond_t room = PTHREAD_COND_INITIALIZER;
 static long open_conns;
 static long max_conns;
 static atomic_int stopping;
+/* By descriptor, under room_lock: 1 for a hand-over libmicrohttpd has not started yet. */
+static unsigned char *pending;
+static size_t pending_cap;
 
 void http_accept_count(int delta)
 {
@@ -57,25 +69,85 @@ void http_accept_count(int delta)
     pthread_mutex_unlock(&room_lock);
 }
 
-/* Waits while max_conns connections are open, holding the one just accepted: its client waits
- * for the handshake as it waited in the backlog when libmicrohttpd accepted. Then reserves its
- * place, before the hand-over: libmicrohttpd queues a connection handed over and starts it on
- * its pool thread later, and a count kept from its STARTED notification let a burst through
- * between the two, over the limit (which froze 0.9.75's pool threads: a pool thread refusing a
- * queued connection over its share leaves a mutex locked). 0 once the server stops. */
-static int wait_for_room(void)
+void http_accept_started(int fd)
+{
+    pthread_mutex_lock(&room_lock);
+    if (fd >= 0 && (size_t)fd < pending_cap)
+        pending[fd] = 0;
+    pthread_mutex_unlock(&room_lock);
+}
+
+/* Marks fd pending, the array grown to hold it; under room_lock. Without the memory the
+ * hand-over goes unmarked: its place is then given back only at a CLOSED notification. */
+static void mark_pending(int fd)
+{
+    if ((size_t)fd >= pending_cap) {
+        size_t cap = pending_cap ? pending_cap : 256;
+        unsigned char *p;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        if ((p = realloc(pending, cap)) == NULL)
+            return;
+        memset(p + pending_cap, 0, cap - pending_cap);
+        pending = p;
+        pending_cap = cap;
+    }
+    pending[fd] = 1;
+}
+
+/* Gives back the place of the connection accepted last on fd if libmicrohttpd closed it
+ * before starting it (above). Then waits while max_conns connections are open, holding fd:
+ * its client waits for the handshake as it waited in the backlog when libmicrohttpd accepted.
+ * Then reserves its place, before the hand-over: libmicrohttpd queues a connection handed over
+ * and starts it on its pool thread later, and a count kept from its STARTED notification let a
+ * burst through between the two, over the limit (which froze 0.9.75's pool threads: a pool
+ * thread refusing a queued connection over its share leaves a mutex locked). 0 once the
+ * server stops. */
+static int wait_for_room(int fd)
 {
     int go;
 
     pthread_mutex_lock(&room_lock);
+    if ((size_t)fd < pending_cap && pending[fd]) {
+        pending[fd] = 0;
+        open_conns--;
+    }
     while (open_conns >= max_conns && !atomic_load(&stopping))
         pthread_cond_wait(&room, &room_lock);
     go = !atomic_load(&stopping);
-    if (go)
+    if (go) {
         open_conns++;
+        mark_pending(fd);
+    }
     pthread_mutex_unlock(&room_lock);
     return go;
 }
+
+/* libmicrohttpd refused fd at the hand-over (over the limit of its address) and closed it:
+ * no notification follows. */
+static void refused(int fd)
+{
+    pthread_mutex_lock(&room_lock);
+    if ((size_t)fd < pending_cap)
+        pending[fd] = 0;
+    open_conns--;
+    pthread_cond_signal(&room);
+    pthread_mutex_unlock(&room_lock);
+}
+
+#ifdef CU_FAULT_INJECTION
+/* Test builds: CUSTOS_TEST_DROP_CONNECTIONS=N closes the first N connections after their
+ * place is reserved, without a hand-over, as libmicrohttpd closes one it could not start. */
+static int test_drop(void)
+{
+    static atomic_long dropped;
+    const char *n = getenv("CUSTOS_TEST_DROP_CONNECTIONS");
+
+    return n != NULL && atomic_fetch_add(&dropped, 1) < strtol(n, NULL, 10);
+}
+#else
+#define test_drop() 0
+#endif
 
 /* Whether accept() failed for this one connection only, or for a moment: accept(2) passes the
  * network errors pending on the new socket (ENETDOWN, EPROTO, ...), to be treated as EAGAIN. */
@@ -116,12 +188,14 @@ static void *accept_main(void *arg)
         socklen_t len = sizeof(peer);
         int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            if (!wait_for_room()) {
+            if (!wait_for_room(fd)) {
                 close(fd);
                 break;
             }
-            if (MHD_add_connection(d, fd, (struct sockaddr *)&peer, len) != MHD_YES)
-                http_accept_count(-1); /* refused and closed at once (per address): no CLOSED */
+            if (test_drop())
+                close(fd);
+            else if (MHD_add_connection(d, fd, (struct sockaddr *)&peer, len) != MHD_YES)
+                refused(fd);
         } else if (!accept_passing(errno) && !atomic_load(&stopping)) {
             struct timespec pause = {0, 10 * 1000 * 1000};
             if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM &&

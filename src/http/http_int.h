@@ -196,6 +196,9 @@ struct sockaddr_in;
 int http_listen(const struct sockaddr_in *addr, unsigned *port);
 cu_rc http_accept_start(struct MHD_Daemon *d, unsigned max, cu_err *err);
 void http_accept_count(int delta);
+/* libmicrohttpd started the connection on fd (its STARTED notification): fd's hand-over is no
+ * longer pending (accept.c). */
+void http_accept_started(int fd);
 void http_accept_stop(void);
 
 /* Answers the core gives later (pending.c). A handler on a route whose core call waits for

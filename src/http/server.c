@@ -139,6 +139,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     (void)cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci != NULL)
+            http_accept_started(ci->connect_fd);
         if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
             return; /* untracked: only the idle timeout applies */
         t->fd = ci->connect_fd;
