@@ -530,11 +530,13 @@ static void test_a_burst_at_the_limit_waits_and_the_server_lives(void **state)
 
 #define DROPPED 8
 
-/* libmicrohttpd closes a connection it took but could not start (out of memory for its pool or
- * its TLS session) with no notification: its place, reserved at the hand-over, must come back
- * all the same (accept.c), or a few such failures would leave the server accepting nothing.
- * CUSTOS_TEST_DROP_CONNECTIONS closes the first connections that way: twice the limit of
- * them, then the limit's worth of connections opens and the server answers. */
+/* libmicrohttpd closes a connection it took but could not start (its memory pool not
+ * allocated), later and on its pool thread, with no notification: its place, reserved at the
+ * hand-over, must come back all the same (accept.c), or a few such failures would leave the
+ * server accepting nothing. CUSTOS_TEST_DROP_CONNECTIONS closes the first connections that way,
+ * 50 ms after the hand-over: twice the limit of them arrive at once, so that the accepting
+ * thread waits at the limit with the next one while the first are closed; then the limit's
+ * worth of connections opens and the server answers. */
 static void test_connections_closed_before_they_start_give_their_place_back(void **state)
 {
     const char *const extra[] = {"--max-connections", "4", NULL};
@@ -542,7 +544,7 @@ static void test_connections_closed_before_they_start_give_their_place_back(void
     const char *const env[] = {drop, NULL};
     struct sockaddr_in addr;
     static raw c[4];
-    int dropped = 0, opened = 0, served, stopped;
+    int w[DROPPED], dropped = 0, opened = 0, served, stopped;
     srv_resp r;
     srv s;
 
@@ -551,12 +553,13 @@ static void test_connections_closed_before_they_start_give_their_place_back(void
     srv_start_env(&s, extra, env);
     addr = server_addr(&s);
     for (int i = 0; i < DROPPED; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_true(fd >= 0);
-        assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-        dropped += closed_by_server(fd, 2000);
-        close(fd);
+        assert_true((w[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+        assert_int_equal(connect(w[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
     }
+    for (int i = 0; i < DROPPED; i++)
+        dropped += closed_by_server(w[i], 3000);
+    for (int i = 0; i < DROPPED; i++)
+        close(w[i]);
     for (int i = 0; i < 4; i++)
         opened += raw_open(&c[i], &s, NULL) == 0;
     for (int i = 0; i < 4; i++)

@@ -19,12 +19,15 @@
  * (closed) by MHD_add_connection, as by libmicrohttpd's own accept.
  *
  * A place is reserved at the hand-over and given back at libmicrohttpd's CLOSED notification.
- * libmicrohttpd may also close a connection it took before it starts it (out of memory for
- * its pool or its TLS session), with no notification at all: each hand-over is marked
- * pending by its descriptor until the STARTED notification (http_accept_started), and a
- * descriptor accept4 returns while still marked is one closed that way, whose place is given
- * back then. accept4 returns the lowest free descriptor, so that happens at the next
- * connection unless the process opened another file in between.
+ * libmicrohttpd may also close a connection it took, later on its pool thread, before it
+ * starts it, with no notification at all: when its memory pool cannot be allocated (or the
+ * pool thread is at its own connection limit, which (max_conns + 2) per thread never reaches).
+ * So each hand-over is marked pending, by its descriptor and the socket's inode, until the
+ * STARTED notification (http_accept_started); a mark whose descriptor is closed or now names
+ * another file (a socket or file the process opened since took the number) is a connection
+ * closed that way, and its place is given back: at once when accept4 returns that descriptor
+ * (it was free), and otherwise when the limit is reached, checked then and every
+ * REAP_MS while the acceptor waits for room.
  */
 #define _GNU_SOURCE /* accept4 */
 
@@ -34,10 +37,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,9 +61,18 @@ static pthread_cond_t room = PTHREAD_COND_INITIALIZER;
 static long open_conns;
 static long max_conns;
 static atomic_int stopping;
-/* By descriptor, under room_lock: 1 for a hand-over libmicrohttpd has not started yet. */
-static unsigned char *pending;
-static size_t pending_cap;
+/* By descriptor, under room_lock: a hand-over libmicrohttpd has not started yet (on), with
+ * its socket's identity; npending of them are on. */
+typedef struct mark {
+    int on;
+    dev_t dev;
+    ino_t ino;
+} mark;
+static mark *pending;
+static size_t pending_cap, npending;
+
+/* How often the acceptor, waiting at the limit, looks for places to give back (reap). */
+#define REAP_MS 250
 
 void http_accept_count(int delta)
 {
@@ -69,51 +83,88 @@ void http_accept_count(int delta)
     pthread_mutex_unlock(&room_lock);
 }
 
+/* fd's mark off, if on; under room_lock. give_back: its place too. */
+static void unmark(int fd, int give_back)
+{
+    if (fd < 0 || (size_t)fd >= pending_cap || !pending[fd].on)
+        return;
+    pending[fd].on = 0;
+    npending--;
+    if (give_back)
+        open_conns--;
+}
+
 void http_accept_started(int fd)
 {
     pthread_mutex_lock(&room_lock);
-    if (fd >= 0 && (size_t)fd < pending_cap)
-        pending[fd] = 0;
+    unmark(fd, 0);
     pthread_mutex_unlock(&room_lock);
 }
 
-/* Marks fd pending, the array grown to hold it; under room_lock. Without the memory the
- * hand-over goes unmarked: its place is then given back only at a CLOSED notification. */
+/* Marks fd pending, the array grown to hold it; under room_lock. Without the memory (or its
+ * identity) the hand-over goes unmarked: its place is then given back only at CLOSED. */
 static void mark_pending(int fd)
 {
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return;
     if ((size_t)fd >= pending_cap) {
         size_t cap = pending_cap ? pending_cap : 256;
-        unsigned char *p;
+        mark *p;
         while (cap <= (size_t)fd)
             cap *= 2;
-        if ((p = realloc(pending, cap)) == NULL)
+        if ((p = realloc(pending, cap * sizeof(*p))) == NULL)
             return;
-        memset(p + pending_cap, 0, cap - pending_cap);
+        memset(p + pending_cap, 0, (cap - pending_cap) * sizeof(*p));
         pending = p;
         pending_cap = cap;
     }
-    pending[fd] = 1;
+    pending[fd] = (mark){1, st.st_dev, st.st_ino};
+    npending++;
 }
 
-/* Gives back the place of the connection accepted last on fd if libmicrohttpd closed it
- * before starting it (above). Then waits while max_conns connections are open, holding fd:
- * its client waits for the handshake as it waited in the backlog when libmicrohttpd accepted.
- * Then reserves its place, before the hand-over: libmicrohttpd queues a connection handed over
- * and starts it on its pool thread later, and a count kept from its STARTED notification let a
- * burst through between the two, over the limit (which froze 0.9.75's pool threads: a pool
- * thread refusing a queued connection over its share leaves a mutex locked). 0 once the
- * server stops. */
+/* Gives back the place of every pending hand-over whose descriptor is closed or names another
+ * file now: libmicrohttpd closed it before starting it (above). Under room_lock. */
+static void reap(void)
+{
+    for (size_t fd = 0; fd < pending_cap && npending > 0; fd++) {
+        struct stat st;
+        if (pending[fd].on &&
+            (fstat((int)fd, &st) != 0 || st.st_dev != pending[fd].dev ||
+             st.st_ino != pending[fd].ino))
+            unmark((int)fd, 1);
+    }
+}
+
+/* Gives back the place of a connection accepted earlier on fd and closed before it started
+ * (fd was free for accept4 to return it). Then waits while max_conns connections are open,
+ * holding fd: its client waits for the handshake as it waited in the backlog when
+ * libmicrohttpd accepted; meanwhile every REAP_MS the places of hand-overs closed unstarted
+ * come back (reap). Then reserves its place, before the hand-over: libmicrohttpd queues a
+ * connection handed over and starts it on its pool thread later, and a count kept from its
+ * STARTED notification let a burst through between the two, over the limit (which froze
+ * 0.9.75's pool threads: a pool thread refusing a queued connection over its share leaves a
+ * mutex locked). 0 once the server stops. */
 static int wait_for_room(int fd)
 {
     int go;
 
     pthread_mutex_lock(&room_lock);
-    if ((size_t)fd < pending_cap && pending[fd]) {
-        pending[fd] = 0;
-        open_conns--;
+    unmark(fd, 1);
+    while (open_conns >= max_conns && !atomic_load(&stopping)) {
+        struct timespec until;
+        reap();
+        if (open_conns < max_conns)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += REAP_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_clockwait(&room, &room_lock, CLOCK_MONOTONIC, &until);
     }
-    while (open_conns >= max_conns && !atomic_load(&stopping))
-        pthread_cond_wait(&room, &room_lock);
     go = !atomic_load(&stopping);
     if (go) {
         open_conns++;
@@ -123,30 +174,51 @@ static int wait_for_room(int fd)
     return go;
 }
 
-/* libmicrohttpd refused fd at the hand-over (over the limit of its address) and closed it:
- * no notification follows. */
+/* libmicrohttpd refused fd at the hand-over and closed it (MHD_add_connection's MHD_NO: over
+ * the limit of its address, or out of memory for the connection or its TLS session, which it
+ * sets up there): no notification follows. */
 static void refused(int fd)
 {
     pthread_mutex_lock(&room_lock);
-    if ((size_t)fd < pending_cap)
-        pending[fd] = 0;
-    open_conns--;
+    unmark(fd, 0);
+    open_conns--; /* reserved whether or not marked */
     pthread_cond_signal(&room);
     pthread_mutex_unlock(&room_lock);
 }
 
 #ifdef CU_FAULT_INJECTION
-/* Test builds: CUSTOS_TEST_DROP_CONNECTIONS=N closes the first N connections after their
- * place is reserved, without a hand-over, as libmicrohttpd closes one it could not start. */
-static int test_drop(void)
+/* Test builds: CUSTOS_TEST_DROP_CONNECTIONS=N closes the first N connections 50 ms after
+ * their place is reserved, on a thread of their own and without a hand-over, as a
+ * libmicrohttpd pool thread closes one it could not start. */
+static void *drop_later(void *arg)
+{
+    struct timespec pause = {0, 50 * 1000 * 1000};
+
+    nanosleep(&pause, NULL);
+    close((int)(intptr_t)arg);
+    return NULL;
+}
+
+static int test_drop(int fd)
 {
     static atomic_long dropped;
     const char *n = getenv("CUSTOS_TEST_DROP_CONNECTIONS");
+    pthread_attr_t attr;
+    pthread_t t;
+    int e;
 
-    return n != NULL && atomic_fetch_add(&dropped, 1) < strtol(n, NULL, 10);
+    if (n == NULL || atomic_fetch_add(&dropped, 1) >= strtol(n, NULL, 10))
+        return 0;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    e = pthread_create(&t, &attr, drop_later, (void *)(intptr_t)fd);
+    pthread_attr_destroy(&attr);
+    if (e != 0)
+        close(fd);
+    return 1;
 }
 #else
-#define test_drop() 0
+#define test_drop(fd) 0
 #endif
 
 /* Whether accept() failed for this one connection only, or for a moment: accept(2) passes the
@@ -192,9 +264,8 @@ static void *accept_main(void *arg)
                 close(fd);
                 break;
             }
-            if (test_drop())
-                close(fd);
-            else if (MHD_add_connection(d, fd, (struct sockaddr *)&peer, len) != MHD_YES)
+            if (!test_drop(fd) &&
+                MHD_add_connection(d, fd, (struct sockaddr *)&peer, len) != MHD_YES)
                 refused(fd);
         } else if (!accept_passing(errno) && !atomic_load(&stopping)) {
             struct timespec pause = {0, 10 * 1000 * 1000};
