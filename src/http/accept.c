@@ -101,27 +101,29 @@ void http_accept_started(int fd)
     pthread_mutex_unlock(&room_lock);
 }
 
-/* Marks fd pending, the array grown to hold it; under room_lock. Without the memory (or its
- * identity) the hand-over goes unmarked: its place is then given back only at CLOSED. */
-static void mark_pending(int fd)
+/* Marks fd pending, the array grown to hold it; under room_lock. 0 without the memory (or the
+ * socket's identity): the connection is then not handed over, since a place libmicrohttpd
+ * took unmarked and closed unstarted would never come back. */
+static int mark_pending(int fd)
 {
     struct stat st;
 
     if (fstat(fd, &st) != 0)
-        return;
+        return 0;
     if ((size_t)fd >= pending_cap) {
         size_t cap = pending_cap ? pending_cap : 256;
         mark *p;
         while (cap <= (size_t)fd)
             cap *= 2;
         if ((p = realloc(pending, cap * sizeof(*p))) == NULL)
-            return;
+            return 0;
         memset(p + pending_cap, 0, (cap - pending_cap) * sizeof(*p));
         pending = p;
         pending_cap = cap;
     }
     pending[fd] = (mark){1, st.st_dev, st.st_ino};
     npending++;
+    return 1;
 }
 
 /* Gives back the place of every pending hand-over whose descriptor is closed or names another
@@ -145,7 +147,8 @@ static void reap(void)
  * connection handed over and starts it on its pool thread later, and a count kept from its
  * STARTED notification let a burst through between the two, over the limit (which froze
  * 0.9.75's pool threads: a pool thread refusing a queued connection over its share leaves a
- * mutex locked). 0 once the server stops. */
+ * mutex locked). 1 when reserved and marked; 0 once the server stops; -1 when it could not be
+ * marked (mark_pending): no place is reserved, and fd is to be closed. */
 static int wait_for_room(int fd)
 {
     int go;
@@ -166,10 +169,10 @@ static int wait_for_room(int fd)
         pthread_cond_clockwait(&room, &room_lock, CLOCK_MONOTONIC, &until);
     }
     go = !atomic_load(&stopping);
-    if (go) {
+    if (go && !mark_pending(fd))
+        go = -1;
+    else if (go)
         open_conns++;
-        mark_pending(fd);
-    }
     pthread_mutex_unlock(&room_lock);
     return go;
 }
@@ -260,9 +263,12 @@ static void *accept_main(void *arg)
         socklen_t len = sizeof(peer);
         int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            if (!wait_for_room(fd)) {
-                close(fd);
-                break;
+            int got = wait_for_room(fd);
+            if (got <= 0) {
+                close(fd); /* the server stops, or no memory to track it: as when out of it */
+                if (got == 0)
+                    break;
+                continue;
             }
             if (!test_drop(fd) &&
                 MHD_add_connection(d, fd, (struct sockaddr *)&peer, len) != MHD_YES)
