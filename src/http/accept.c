@@ -26,8 +26,8 @@
  * STARTED notification (http_accept_started); a mark whose descriptor is closed or now names
  * another file (a socket or file the process opened since took the number) is a connection
  * closed that way, and its place is given back: at once when accept4 returns that descriptor
- * (it was free), and otherwise when the limit is reached, checked then and every
- * REAP_MS while the acceptor waits for room.
+ * (it was free), and otherwise once the limit is reached, checked then and every REAP_MS while
+ * the acceptor waits for room.
  */
 #define _GNU_SOURCE /* accept4 */
 
