@@ -117,16 +117,17 @@ static void sql(sqlite3 *db, const char *text)
     }
 }
 
-/* Whether the records are keyed by an internal key (schema 14, issue 17 item 2: their fields by
- * it, their blind index entries carrying it), so that this file also measures older trees. */
+/* Whether the records are keyed by an internal key, their public ids its permutation (schema
+ * 27, issue 17: the column keyed), so that this file also measures trees before schema 14
+ * (copy_id); trees of schemas 14 to 26 it does not (their copies fail with an SQL error). */
 static int keyed_by_rid(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
     int rid = 0;
 
     if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM pragma_table_info('record_fields')"
-                           " WHERE name = 'rid'",
+                           "SELECT count(*) FROM pragma_table_info('records')"
+                           " WHERE name = 'keyed'",
                            -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         rid = sqlite3_column_int(st, 0);
@@ -134,26 +135,70 @@ static int keyed_by_rid(sqlite3 *db)
     return rid;
 }
 
-/* The copies of a record's fields and blind index entries to its n - 1 copies (k), each ending
- * where the record's id follows. */
-static const char *const copy_rid[2] = {
-    "INSERT INTO record_fields(rid, field, ct) SELECT c.rid, f.field, f.ct"
+/* The copies of a record to its n - 1 copies (k), with its fields and blind index entries, on
+ * a tree whose records are keyed by an internal key (schema 27 and later: the record put
+ * through the vault is keyed = 1, found by its rid). The copies are rows of the older kind
+ * (keyed = 0, ids id + i in records_by_id): which kind a row is does not change what its
+ * erasure does. Every row is found by an index: the record by its rid (%2$lld), the copies by
+ * (tenant_id, record_id) with keyed = 0, which the partial index needs stated. A join on
+ * record_id alone walked the table for each copy, so that 100,000 records took hours. */
+static const char copy_rid[] =
+    "BEGIN;"
+    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+    " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+    " created_at, updated_at, doc, anonymized, version, keyed) SELECT tenant_id,"
+    " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
+    " doc, anonymized, version, 0 FROM records, k WHERE rid = %2$lld;"
+    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+    " INSERT INTO record_fields(rid, field, ct) SELECT c.rid, f.field, f.ct"
     " FROM records o JOIN record_fields f ON f.rid = o.rid, k JOIN records c"
-    " ON c.tenant_id = o.tenant_id AND c.record_id = o.record_id + i WHERE o.record_id = ",
-    "INSERT INTO blind_index SELECT b.tenant_id, b.scope, b.digest, b.owner_id + i, b.uniq,"
+    " ON c.tenant_id = o.tenant_id AND c.record_id = o.record_id + i"
+    " WHERE o.rid = %2$lld AND c.keyed = 0;"
+    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+    " INSERT INTO blind_index SELECT b.tenant_id, b.scope, b.digest, b.owner_id + i, b.uniq,"
     " c.rid FROM blind_index b, k JOIN records c ON c.tenant_id = b.tenant_id"
-    " AND c.record_id = b.owner_id + i WHERE b.owner_id = "};
-static const char *const copy_id[2] = {
-    "INSERT INTO record_fields SELECT tenant_id, record_id + i, field, ct"
-    " FROM record_fields, k WHERE record_id = ",
-    "INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id + i, uniq"
-    " FROM blind_index, k WHERE owner_id = "};
+    " AND c.record_id = b.owner_id + i WHERE b.rid = %2$lld AND c.keyed = 0;"
+    "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);";
+
+/* The same on a tree before schema 14: every row found by its public id (%2$lld). */
+static const char copy_id[] =
+    "BEGIN;"
+    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+    " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
+    " created_at, updated_at, doc, anonymized, version) SELECT tenant_id,"
+    " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
+    " doc, anonymized, version FROM records, k WHERE record_id = %2$lld;"
+    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+    " INSERT INTO record_fields SELECT tenant_id, record_id + i, field, ct"
+    " FROM record_fields, k WHERE record_id = %2$lld;"
+    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
+    " INSERT INTO blind_index SELECT tenant_id, scope, digest, owner_id + i, uniq"
+    " FROM blind_index, k WHERE owner_id = %2$lld;"
+    "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);";
+
+/* The rid of the record with public id r. */
+static long long rid_of(sqlite3 *db, cu_id tenant, cu_id r)
+{
+    sqlite3_stmt *st = NULL;
+    long long rid = -1;
+
+    if (sqlite3_prepare_v2(db, "SELECT rid FROM records WHERE tenant_id = ? AND record_id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        die("sqlite prepare", NULL);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)tenant);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)r);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rid = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rid < 0)
+        die("the record put is not in the database", NULL);
+    return rid;
+}
 
 /* A subject with n records: one put through the vault, n - 1 copies of it by SQL. */
 static cu_id subject_with(cu_vault *v, cu_id tenant, sqlite3 *db, int n, int serial)
 {
-    char ext[32], text[1800];
-    const char *const *copy = keyed_by_rid(db) ? copy_rid : copy_id;
+    char ext[32], text[2048];
     cu_subject_in in = {.external_id = ext, .email = "ada@example.com"};
     cu_err err = {0};
     cu_id s, r;
@@ -168,21 +213,13 @@ static cu_id subject_with(cu_vault *v, cu_id tenant, sqlite3 *db, int n, int ser
             CU_OK)
             die("setup", &err);
     }
-    snprintf(text, sizeof(text),
-             "BEGIN;"
-             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " INSERT INTO records(tenant_id, record_id, collection, subject_id, key_version,"
-             " created_at, updated_at, doc, anonymized, version) SELECT tenant_id,"
-             " record_id + i, collection, subject_id, key_version, created_at + i, updated_at,"
-             " doc, anonymized, version FROM records, k WHERE record_id = %2$lld;"
-             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " %3$s%2$lld;"
-             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %1$d)"
-             " %4$s%2$lld;"
-             "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);",
-             n - 1, (long long)r, copy[0], copy[1]);
-    if (n > 1)
-        sql(db, text);
+    if (n < 2)
+        return s;
+    if (keyed_by_rid(db))
+        snprintf(text, sizeof(text), copy_rid, n - 1, rid_of(db, tenant, r));
+    else
+        snprintf(text, sizeof(text), copy_id, n - 1, (long long)r);
+    sql(db, text);
     return s;
 }
 
