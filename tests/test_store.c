@@ -975,6 +975,54 @@ static void test_contract_audit_ops(void **state)
     assert_int_equal(pk[0], 0x42);
 }
 
+/* GDPR Art. 15(1)(c), a subject's accesses: read by pages, from the log's subject index up to
+ * its mark and from the log itself past it. Pages of every size cross that boundary in seq order
+ * with nothing lost or repeated; each arm of the query is cut to the page (session 19), so a
+ * page must still take what the other arm holds. */
+static void test_contract_subject_accesses_page_across_the_mark(void **state)
+{
+    sfx *f = *state;
+    cu_store_op ops[12] = {{0}}, idx = {.type = CU_OP_AUDIT_SUBJECT_INDEX};
+    cu_store_access *acc = NULL;
+    size_t n = 0;
+    cu_err err = {0};
+
+    seed(f);
+    for (int i = 0; i < 12; i++) { /* subject 10 at the odd seqs, 11 at the even */
+        ops[i].type = CU_OP_AUDIT_APPEND;
+        ops[i].u.audit.tenant_id = 1;
+        ops[i].u.audit.seq = (uint64_t)i + 1;
+        ops[i].u.audit.at = 1000 * (i + 1);
+        snprintf(ops[i].u.audit.action, sizeof(ops[i].u.audit.action), "record.read");
+        snprintf(ops[i].u.audit.object, sizeof(ops[i].u.audit.object), "record:%d", i + 1);
+        memset(ops[i].u.audit.hash, i + 1, 32);
+        ops[i].u.audit.subject_id = i % 2 == 0 ? 10 : 11;
+    }
+    assert_int_equal(cu_store_apply(f->s, ops, 12, &err), CU_OK);
+    idx.u.audit_index.tenant_id = 1;
+    idx.u.audit_index.limit = 6; /* the index holds seqs 1 to 6; 7 to 12 are past its mark */
+    assert_int_equal(apply1(f, &idx), CU_OK);
+    for (size_t limit = 1; limit <= 7; limit++) {
+        uint64_t after = 0, want = 1;
+        do {
+            uint64_t from = after;
+            assert_int_equal(cu_store_audit_by_subject(f->s, 1, 10, from, limit, &acc, &n, &err),
+                             CU_OK);
+            assert_true(n <= limit);
+            for (size_t k = 0; k < n; k++, want += 2) {
+                if (acc[k].seq != want)
+                    fail_msg("page of %zu after %llu: seq %llu where %llu was due", limit,
+                             (unsigned long long)from, (unsigned long long)acc[k].seq,
+                             (unsigned long long)want);
+                after = acc[k].seq;
+            }
+            free(acc);
+            acc = NULL;
+        } while (n == limit);
+        assert_int_equal(want, 13); /* 1, 3, ..., 11: all six, in order */
+    }
+}
+
 /* An append chained onto the head (seq, hash of bytes `fill`) the batch names. */
 static void chain_ops(cu_store_op ops[2], uint64_t head_seq, int head_fill, int fill)
 {
@@ -2241,6 +2289,24 @@ static void test_sqlite_statements_use_the_internal_keys(void **state)
     sqlite3_close(db);
 }
 
+/* A page of a subject's accesses (its export, its portal page) merges the subject index's range
+ * with the log's in seq order as both come: no temporary B-tree, which would sort every entry
+ * past the page's start for each page (quadratic in the subject's entries). */
+static void test_sqlite_subject_accesses_page_without_sorting(void **state)
+{
+    sfx *f = *state;
+    sqlite3 *db = plan_db(f->path);
+    char plan[4096];
+
+    plan_of(db, sq_stmt_sql[S_AUDIT_SUBJECT_LIST], plan, sizeof(plan));
+    if (strstr(plan, "MERGE (UNION ALL)") == NULL ||
+        strstr(plan, "SEARCH x USING PRIMARY KEY (tenant_id=? AND subject_id=? AND seq>?)") ==
+            NULL ||
+        strstr(plan, "TEMP B-TREE") != NULL || strstr(plan, "SCAN ") != NULL)
+        fail_msg("plan: %s", plan);
+    sqlite3_close(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
 
 int main(void)
@@ -2258,6 +2324,7 @@ int main(void)
         T(test_contract_consent_ledger),
         T(test_contract_P_RET_5_hold_coverage_is_one_definition),
         T(test_contract_P_RET_5_held_writes_are_refused),
+        T(test_contract_subject_accesses_page_across_the_mark),
         T(test_contract_anonymize_and_expire_expect_the_read_version),
         T(test_contract_P_ACC_2_totp_step_replay_is_refused),
         T(test_contract_credentials_and_sessions),
@@ -2285,6 +2352,7 @@ int main(void)
         T(test_sqlite_pool_checkpoints_the_wal_off_the_commit_path),
         T(test_sqlite_every_index_serves_a_statement),
         T(test_sqlite_statements_use_the_internal_keys),
+        T(test_sqlite_subject_accesses_page_without_sorting),
         T(test_P_ISO_1_sqlite_record_ids_are_keys_permuted),
         T(test_sqlite_record_ids_after_a_rollback_are_new),
     };

@@ -428,10 +428,13 @@ const char *const sq_stmt_sql[S__COUNT] = {
      * JOIN keeps the subject's index range the outer loop: with a plain JOIN SQLite walked the
      * whole tenant's log in seq order (to skip the ORDER BY's sort) and probed the index per
      * entry, 63 ms against 4 for a subject of 100 entries in a log of 110,000
-     * (bench/README.md, bench/portal.sh 2026-12-03). */
+     * (bench/README.md, bench/portal.sh 2026-12-03). The first arm answers x.seq, not a.seq:
+     * SQLite does not carry the join's equality into the order, so a.seq made it sort the
+     * subject's whole index past ?3 in a temporary B-tree for every page (a subject's export of
+     * 100,000 records took 0.8 s, then 4 s once the index held 80,000 of its entries). */
     [S_AUDIT_SUBJECT_LIST] =
         "SELECT seq, at, actor, action, object, purpose FROM ("
-        " SELECT a.seq, a.at, a.actor, a.action, a.object, a.purpose"
+        " SELECT x.seq, a.at, a.actor, a.action, a.object, a.purpose"
         " FROM audit_subjects x CROSS JOIN audit_log a"
         " ON a.tenant_id = x.tenant_id AND a.seq = x.seq"
         " WHERE x.tenant_id = ?1 AND x.subject_id = ?2 AND x.seq > ?3"
