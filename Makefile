@@ -185,6 +185,8 @@ bench: build/bench/bench_core build/bench/bench_audit build/bench/bench_policy \
 	bench/http_pg.sh
 	bench/export.sh
 	bench/pg_apply.sh
+	bench/conns.sh
+	bench/portal.sh
 
 fuzz:
 	@$(MAKE) -f fuzz/Makefile run
