@@ -975,10 +975,28 @@ static void test_contract_audit_ops(void **state)
     assert_int_equal(pk[0], 0x42);
 }
 
+/* One integer that sql answers on f's database, read beside the store (a check of the test's). */
+static long long sql_int(sfx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    if (strcmp(f->be->name, "postgresql") == 0)
+        return th_pg_sql_int(f->path, sql);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 /* GDPR Art. 15(1)(c), a subject's accesses: read by pages, from the log's subject index up to
  * its mark and from the log itself past it. Pages of every size cross that boundary in seq order
  * with nothing lost or repeated; each arm of the query is cut to the page (session 19), so a
- * page must still take what the other arm holds. */
+ * page must still take what the other arm holds. The entries are written last first, so that
+ * rows kept in the order they came (a PostgreSQL heap) are not already in seq order. */
 static void test_contract_subject_accesses_page_across_the_mark(void **state)
 {
     sfx *f = *state;
@@ -989,19 +1007,22 @@ static void test_contract_subject_accesses_page_across_the_mark(void **state)
 
     seed(f);
     for (int i = 0; i < 12; i++) { /* subject 10 at the odd seqs, 11 at the even */
+        int seq = 12 - i;
         ops[i].type = CU_OP_AUDIT_APPEND;
         ops[i].u.audit.tenant_id = 1;
-        ops[i].u.audit.seq = (uint64_t)i + 1;
-        ops[i].u.audit.at = 1000 * (i + 1);
+        ops[i].u.audit.seq = (uint64_t)seq;
+        ops[i].u.audit.at = 1000 * seq;
         snprintf(ops[i].u.audit.action, sizeof(ops[i].u.audit.action), "record.read");
-        snprintf(ops[i].u.audit.object, sizeof(ops[i].u.audit.object), "record:%d", i + 1);
-        memset(ops[i].u.audit.hash, i + 1, 32);
-        ops[i].u.audit.subject_id = i % 2 == 0 ? 10 : 11;
+        snprintf(ops[i].u.audit.object, sizeof(ops[i].u.audit.object), "record:%d", seq);
+        memset(ops[i].u.audit.hash, seq, 32);
+        ops[i].u.audit.subject_id = seq % 2 == 1 ? 10 : 11;
     }
     assert_int_equal(cu_store_apply(f->s, ops, 12, &err), CU_OK);
     idx.u.audit_index.tenant_id = 1;
     idx.u.audit_index.limit = 6; /* the index holds seqs 1 to 6; 7 to 12 are past its mark */
     assert_int_equal(apply1(f, &idx), CU_OK);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_subjects WHERE subject_id = 10"), 3);
+    assert_int_equal(sql_int(f, "SELECT max(seq) FROM audit_subjects"), 6);
     for (size_t limit = 1; limit <= 7; limit++) {
         uint64_t after = 0, want = 1;
         do {
