@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -1623,6 +1624,30 @@ static void test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window(void **
     th_rmrf(dir);
 }
 
+/* The vault's clock in seconds never lags the audit log's in milliseconds: an event the audit
+ * clock stamps is due at once by the other (test_webhook's P-ENC-5 test failed 1 run in a few
+ * hundred when time() read the kernel's coarse clock, up to 5.8 ms behind past each second).
+ * Spins for 1.1 s, so at least one second boundary is crossed. */
+static void test_clock_seconds_never_lag_the_audit_clock(void **state)
+{
+    struct timespec t0, t1;
+    long checked = 0;
+
+    (void)state;
+    cu_clock_set(0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        int64_t ms = cu_audit_now_ms();
+        int64_t s = cu_clock_now();
+        if (s < ms / 1000)
+            fail_msg("cu_clock_now() %lld after the audit clock's %lld ms", (long long)s,
+                     (long long)ms);
+        checked++;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1100);
+    assert_true(checked > 1000);
+}
+
 int main(void)
 {
 #define TAMPER(fn) cmocka_unit_test_setup_teardown(fn, copy_setup, fx_teardown)
@@ -1649,6 +1674,7 @@ int main(void)
         TAMPER(test_P_AUD_2_exported_checkpoint_verifies_with_public_key),
     };
     const struct CMUnitTest others[] = {
+        cmocka_unit_test(test_clock_seconds_never_lag_the_audit_clock),
         cmocka_unit_test(test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window),
         T(test_P_AUD_2_checkpoint_now_on_an_automatic_checkpoint_seq),
         T(test_audit_prune_keeps_chain_verifiable_from_signed_anchor),
