@@ -29,6 +29,10 @@
 #   CUSTOS_BENCH_SERVER_THREADS  server worker threads (default: the server's own default)
 #   CUSTOS_BENCH_NAIVE        0 skips the naive server (default 1)
 #   CUSTOS_BENCH_BIN          the custos binary to run (default ./custos: a build to compare)
+#   CUSTOS_BENCH_POLICY       a built-in policy the tenant is bound to (default none; e.g.
+#                             optymyze, whose employees collection the records are)
+#   CUSTOS_BENCH_PURPOSE      the purpose of the data calls (default bench; with a policy, one
+#                             it declares, e.g. provide_service)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -95,11 +99,13 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 start group
 echo "server: $NTHREADS worker threads"
+echo "tenant: ${POLICY:-no} policy, purpose $PURPOSE"
 echo
 setup bench
 run healthz GET /healthz
-run get_record GET "/v1/tenants/$T/records/$R" "" "$AGENT" bench
-run post_record POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" bench
+run get_record GET "/v1/tenants/$T/records/$R" "" "$AGENT" "$PURPOSE"
+run post_record POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" \
+    "$PURPOSE"
 stop "$PID"
 
 # The naive baseline: bare SQLite, one row per durable transaction, nothing else running.
@@ -111,8 +117,9 @@ BARE=$(sed -n 's/^RESULT \([0-9.]*\) .*/\1/p' "$TMP/bare.txt")
 if [ "$NAIVE" -ne 0 ]; then
     start naive CUSTOS_COMMIT_GROUP_MAX=1
     setup bench
-    run get_naive GET "/v1/tenants/$T/records/$R" "" "$AGENT" bench
-    run post_naive POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" bench
+    run get_naive GET "/v1/tenants/$T/records/$R" "" "$AGENT" "$PURPOSE"
+    run post_naive POST "/v1/tenants/$T/collections/employees/records" "$BODY" "$AGENT" \
+        "$PURPOSE"
     stop "$PID"
 fi
 

@@ -134,7 +134,7 @@ busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5
 # then its CPU time (the subshell's `times`) in $TMP/wrk-N.txt; sets WPID.
 wrk_start() {
     (
-        BENCH_METHOD=$4 BENCH_BODY=$6 BENCH_AUTH=$7 BENCH_PURPOSE=${7:+bench} \
+        BENCH_METHOD=$4 BENCH_BODY=$6 BENCH_AUTH=$7 BENCH_PURPOSE=${7:+$PURPOSE} \
             wrk -t "$3" -c "$2" -d "${DURATION}s" --timeout 10s -s "$TMP/bench.lua" "$5" ||
             exit 1
         times
@@ -239,7 +239,7 @@ GET1="/v1/tenants/$T/records/$R" POST1="/v1/tenants/$T$RECS" BODY1=$BODY AGENT1=
 # (custos' prepared statements, the foreign-key checks) scan tables whole, and each write would
 # cost more than the last until autovacuum's first ANALYZE (a minute or more away): 2 s of
 # writes, then ANALYZE, so that every run measures the indexed steady state of a vault in use.
-BENCH_METHOD=POST BENCH_BODY=$BODY1 BENCH_AUTH=$AGENT1 BENCH_PURPOSE=bench \
+BENCH_METHOD=POST BENCH_BODY=$BODY1 BENCH_AUTH=$AGENT1 BENCH_PURPOSE=$PURPOSE \
     wrk -t "$THREADS" -c "$CONNECTIONS" -d 2s --timeout 10s -s "$TMP/bench.lua" "$A1$POST1" \
     >"$TMP/wrk-warm.txt" 2>&1 || { cat "$TMP/wrk-warm.txt" >&2; exit 1; }
 $PSQL -c "ANALYZE" bench

@@ -8,14 +8,27 @@
 # key); every server's certificate goes into one bundle, $TMP/ca.pem, that curl trusts. stop PID
 # stops one with SIGTERM (it must exit 0); stop_servers, every one still running (for a trap).
 # Setup: api (one call that must answer 2xx), setup NAME (a tenant NAME with an agent key, the
-# employees collection with one sensitive field, a subject and one record: T, AGENT, BODY, R),
+# employees collection with one sensitive field, a subject and one record: T, AGENT, BODY, R;
+# the tenant bound to the built-in policy CUSTOS_BENCH_POLICY if set, and every data call made
+# for the purpose PURPOSE, CUSTOS_BENCH_PURPOSE or "bench", which such a policy must declare),
 # counters BASE (group commits, their requests, the store's transaction time, from /metrics),
 # and write_lua ($TMP/bench.lua: wrk's script, its headers and body from the environment:
 # BENCH_METHOD, BENCH_BODY, BENCH_AUTH, BENCH_PURPOSE, BENCH_VISITOR (Custos-Visitor); a
 # summary line "RESULT rps p50_ms p99_ms requests bad_status socket_errors").
 
-# check_settings N...: each a whole number; the first (the duration) 1 to 600 s.
+# The tenant's policy (none by default) and the purpose of its data calls.
+POLICY=${CUSTOS_BENCH_POLICY:-}
+PURPOSE=${CUSTOS_BENCH_PURPOSE:-bench}
+
+# check_settings N...: each a whole number; the first (the duration) 1 to 600 s. And the
+# policy's and purpose's names: lower-case letters, digits and _ (they go into JSON and headers).
 check_settings() {
+    for w in "$POLICY" "$PURPOSE"; do
+        case "$w" in
+        *[!a-z0-9_]*) echo "$BENCH: policy and purpose names are [a-z0-9_]" >&2; exit 2 ;;
+        esac
+    done
+    [ -n "$PURPOSE" ] || { echo "$BENCH: the purpose must not be empty" >&2; exit 2; }
     for n in "$@"; do
         case "$n" in '' | *[!0-9]*) echo "$BENCH: settings must be whole numbers" >&2; exit 2 ;; esac
     done
@@ -95,18 +108,19 @@ secret() { sed -n 's/.*"secret":"\(cuk_[0-9a-f_]*\)".*/\1/p'; }
 DOC='{"name":"Ada Lovelace","title":"Analyst","dept":"Engines","ssn":"123-45-6789","notes":"Prefers email; met at the 1843 conference about the analytical engine and its notes on Bernoulli numbers.","city":"London","country":"GB"}'
 
 setup() {
-    TENANT_JSON=$(api -H "Authorization: Bearer $OP" -d "{\"name\":\"$1\"}" "$BASE/v1/tenants")
+    TENANT_JSON=$(api -H "Authorization: Bearer $OP" \
+        -d "{\"name\":\"$1\"${POLICY:+,\"policy\":\"$POLICY\"}}" "$BASE/v1/tenants")
     T=$(printf '%s' "$TENANT_JSON" | first_id)
     OWNER=$(printf '%s' "$TENANT_JSON" | secret)
     AGENT=$(api -H "Authorization: Bearer $OWNER" -d '{"name":"bench","role":"agent"}' \
         "$BASE/v1/tenants/$T/api-keys" | secret)
     api -X PUT -H "Authorization: Bearer $OWNER" -d '{"fields":{"ssn":{"class":"sensitive"}}}' \
         "$BASE/v1/tenants/$T/collections/employees" >/dev/null
-    S=$(api -H "Authorization: Bearer $AGENT" -H 'Custos-Purpose: bench' \
+    S=$(api -H "Authorization: Bearer $AGENT" -H "Custos-Purpose: $PURPOSE" \
         -d '{"external_id":"bench-1","email":"ada@example.com"}' "$BASE/v1/tenants/$T/subjects" |
         first_id)
     BODY="{\"subject_id\":\"$S\",\"data\":$DOC}"
-    R=$(api -H "Authorization: Bearer $AGENT" -H 'Custos-Purpose: bench' -d "$BODY" \
+    R=$(api -H "Authorization: Bearer $AGENT" -H "Custos-Purpose: $PURPOSE" -d "$BODY" \
         "$BASE/v1/tenants/$T/collections/employees/records" | first_id)
     if [ -z "$T" ] || [ -z "$AGENT" ] || [ -z "$S" ] || [ -z "$R" ]; then
         echo "$BENCH: the setup answered no ids" >&2
