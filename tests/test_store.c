@@ -975,21 +975,14 @@ static void test_contract_audit_ops(void **state)
     assert_int_equal(pk[0], 0x42);
 }
 
+static long long sql_count(const char *path, const char *sql);
+
 /* One integer that sql answers on f's database, read beside the store (a check of the test's). */
 static long long sql_int(sfx *f, const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-
     if (strcmp(f->be->name, "postgresql") == 0)
         return th_pg_sql_int(f->path, sql);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return sql_count(f->path, sql);
 }
 
 /* GDPR Art. 15(1)(c), a subject's accesses: read by pages, from the log's subject index up to
