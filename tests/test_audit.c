@@ -1625,9 +1625,9 @@ static void test_P_RET_4_sweep_prunes_the_audit_log_to_the_policy_window(void **
 }
 
 /* The vault's clock in seconds never lags the audit log's in milliseconds: an event the audit
- * clock stamps is due at once by the other (test_webhook's P-ENC-5 test failed 1 run in a few
- * hundred when time() read the kernel's coarse clock, up to 5.8 ms behind past each second).
- * Spins for 1.1 s, so at least one second boundary is crossed. */
+ * clock stamps is due at once by the other (test_webhook's P-ENC-5 test failed in a CI run
+ * when time() read the kernel's coarse clock, up to 5.8 ms behind past each second). Spins for
+ * 1.1 s, so that at least one second boundary is crossed. */
 static void test_clock_seconds_never_lag_the_audit_clock(void **state)
 {
     struct timespec t0, t1;
